@@ -1,0 +1,181 @@
+//! Talking to the daemon: connect (starting a daemon when none answers),
+//! send one request frame, read one reply frame.
+
+use std::io;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::cli::Global;
+use crate::daemon;
+use crate::error::Error;
+use crate::paths::{self, Home};
+use crate::protocol::{self, Request, RequestFrame, Response, PROTOCOL_VERSION};
+
+/// How long a freshly started daemon may take to answer.
+const START_DEADLINE: Duration = Duration::from_secs(10);
+/// How long `kill` waits for the daemon process to be gone after it said bye.
+const EXIT_DEADLINE: Duration = Duration::from_secs(30);
+/// The largest reply a client accepts (a list of many thousand units).
+const MAX_REPLY: usize = 64 << 20;
+
+/// Sends `req` and returns the reply. With `autostart`, a daemon is started
+/// when none answers; without it, that case is `Error::NotRunning`. An error
+/// reply from the daemon becomes `Error::Failed`.
+pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Error> {
+    let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
+    let (service_dir, named) = paths::service_dir(g.service_dir.clone());
+    let mut stream = match connect(&home) {
+        Ok(s) => s,
+        Err(Connect::NotRunning) if autostart => {
+            start_daemon(&home, &service_dir)?;
+            connect(&home).map_err(|e| e.into_error(&home))?
+        }
+        Err(e) => return Err(e.into_error(&home)),
+    };
+    let frame = RequestFrame {
+        version: PROTOCOL_VERSION,
+        service_dir: named.then_some(service_dir),
+        request: req,
+    };
+    let broken = |e: io::Error| {
+        Error::failed_hint(
+            format!("lost the connection to the daemon: {e}"),
+            format!("see {} for what happened", home.daemon_log().display()),
+        )
+    };
+    protocol::write_frame(&mut stream, &frame).map_err(broken)?;
+    let body = read_reply(&mut stream).map_err(broken)?;
+    match protocol::decode_response(&body) {
+        Ok(Response::Error { message, hint }) => Err(Error::Failed { message, hint }),
+        Ok(resp) => Ok(resp),
+        Err(e) => Err(Error::failed_hint(
+            format!("cannot understand the daemon's reply: {e}"),
+            "the daemon may be another diakonos version: run `diakonos kill`, then retry",
+        )),
+    }
+}
+
+fn read_reply(stream: &mut UnixStream) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut prefix = [0u8; 4];
+    stream.read_exact(&mut prefix)?;
+    let len = u32::from_le_bytes(prefix) as usize;
+    if len > MAX_REPLY {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("reply of {len} bytes is too large"),
+        ));
+    }
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body)?;
+    Ok(body)
+}
+
+enum Connect {
+    NotRunning,
+    Denied(io::Error),
+    Other(io::Error),
+}
+
+impl Connect {
+    fn into_error(self, home: &Home) -> Error {
+        let sock = home.socket();
+        match self {
+            Connect::NotRunning => {
+                Error::NotRunning(format!("no daemon is running for {}", home.dir.display()))
+            }
+            Connect::Denied(e) => Error::failed_hint(
+                format!("cannot reach the daemon at {}: {e}", sock.display()),
+                "the daemon belongs to another user; use your own --home or DIAKONOS_HOME",
+            ),
+            Connect::Other(e) => Error::failed_hint(
+                format!("cannot reach the daemon at {}: {e}", sock.display()),
+                format!("see {}", home.daemon_log().display()),
+            ),
+        }
+    }
+}
+
+fn connect(home: &Home) -> Result<UnixStream, Connect> {
+    match UnixStream::connect(home.socket()) {
+        Ok(s) => Ok(s),
+        Err(e) => Err(match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => Connect::NotRunning,
+            io::ErrorKind::PermissionDenied => Connect::Denied(e),
+            _ => Connect::Other(e),
+        }),
+    }
+}
+
+/// Starts a detached daemon and waits until its socket answers. Racing
+/// callers are fine: the lock lets one daemon live, and every caller waits
+/// for that one.
+pub fn start_daemon(home: &Home, service_dir: &Path) -> Result<(), Error> {
+    if connect(home).is_ok() {
+        return Ok(());
+    }
+    let mut child = daemon::spawn_detached(home, service_dir).map_err(|e| {
+        Error::failed(format!(
+            "cannot start the daemon for {}: {e}",
+            home.dir.display()
+        ))
+    })?;
+    let deadline = Instant::now() + START_DEADLINE;
+    let mut exited = false;
+    loop {
+        if connect(home).is_ok() {
+            // Reap a daemon that lost the lock race (its exit is expected).
+            let _ = child.try_wait();
+            return Ok(());
+        }
+        if !exited {
+            if let Ok(Some(_)) = child.try_wait() {
+                // It exited: most likely another daemon won the lock and is
+                // about to listen. Keep waiting for the socket.
+                exited = true;
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::failed_hint(
+                format!(
+                    "the daemon did not start within {}s",
+                    START_DEADLINE.as_secs()
+                ),
+                format!("see {}", home.daemon_log().display()),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// After a kill was acknowledged, waits until the daemon process is gone
+/// (its lock is free), so `kill` returns only when the daemon has exited.
+pub fn wait_for_daemon_exit(g: &Global) -> Result<(), Error> {
+    use nix::fcntl::{Flock, FlockArg};
+    let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
+    let deadline = Instant::now() + EXIT_DEADLINE;
+    loop {
+        let file = match std::fs::File::open(home.lock()) {
+            Ok(f) => f,
+            Err(_) => return Ok(()),
+        };
+        if Flock::lock(file, FlockArg::LockSharedNonblock).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::failed(format!(
+                "the daemon said goodbye but is still running after {}s",
+                EXIT_DEADLINE.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+pub fn unexpected(resp: &Response) -> Error {
+    Error::failed_hint(
+        format!("unexpected reply from the daemon: {resp:?}"),
+        "the daemon may be another diakonos version: run `diakonos kill`, then retry",
+    )
+}

@@ -1,0 +1,399 @@
+//! The command line: lexopt -> [`Command`] data, then one function per
+//! command that asks the daemon (through `client`) and prints (through
+//! `render`). Nothing here supervises anything.
+
+pub mod client;
+pub mod logs;
+pub mod render;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use crate::daemon::{self, supervisor::Supervisor, DaemonOptions};
+use crate::error::Error;
+use crate::paths::{self, Home};
+use crate::protocol::{Request, Response};
+use crate::unit;
+
+pub const HELP: &str = "\
+diakonos - a small service manager: one daemon, a thin client, TOML unit files
+
+Usage: diakonos [OPTIONS] <COMMAND> [ARGS]
+
+Commands:
+  list                 every unit: name, state, pid, uptime, restarts, description
+  start NAME...        start units and what they Require/Want; waits until they are up
+  stop NAME...         stop units (and the units that Require them, first)
+  restart NAME...      stop, then start; resets restart counters and the start limit
+  status NAME          state, pid, last exit, failure reason, dependencies, last log lines
+  logs NAME [-n N] [-f]  last N (default 20) lines of a service's output; -f follows
+  reload               re-read the service directory and apply what changed
+  verify [NAME...]     check unit files without a daemon (exit 1 on any error)
+  enable NAME...       start these units whenever a daemon starts
+  disable NAME...      undo enable
+  daemon-status        the daemon's pid, version, uptime, directories, units, memory
+  kill                 stop every service, then the daemon
+  daemon [--detach]    run the daemon in the foreground (or in the background)
+
+Options:
+  --service-dir DIR    unit files (default: $DIAKONOS_SERVICE_DIR, else ./services)
+  --home DIR           state, socket and logs (default: $DIAKONOS_HOME, else ~/.diakonos)
+  --json               machine-readable output (list, status, daemon-status)
+  --no-color           no colours (also when NO_COLOR is set or stdout is not a terminal)
+  -h, --help           this help
+  -V, --version        the version
+
+Exit codes: 0 success, 1 the operation failed, 2 usage error, 3 daemon not running
+(daemon-status). Any command that needs the daemon starts it when none answers.
+";
+
+/// Options that apply to every command.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Global {
+    pub home: Option<PathBuf>,
+    pub service_dir: Option<PathBuf>,
+    pub no_color: bool,
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    List,
+    Start(Vec<String>),
+    Stop(Vec<String>),
+    Restart(Vec<String>),
+    Status(String),
+    Logs {
+        name: String,
+        lines: usize,
+        follow: bool,
+    },
+    Reload,
+    Verify(Vec<String>),
+    Enable(Vec<String>),
+    Disable(Vec<String>),
+    DaemonStatus,
+    Kill,
+    Daemon {
+        detach: bool,
+    },
+    Help,
+    Version,
+}
+
+/// Parses the arguments (without the program name).
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Command), Error> {
+    use lexopt::prelude::*;
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut g = Global::default();
+    let mut words: Vec<String> = Vec::new();
+    let (mut lines, mut follow, mut detach) = (None, false, false);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("home") => g.home = Some(parser.value()?.into()),
+            Long("service-dir") => g.service_dir = Some(parser.value()?.into()),
+            Long("no-color") | Long("no-colour") => g.no_color = true,
+            Long("json") => g.json = true,
+            Short('h') | Long("help") => return Ok((g, Command::Help)),
+            Short('V') | Long("version") => return Ok((g, Command::Version)),
+            Short('n') | Long("lines") => {
+                let v = parser.value()?.string()?;
+                lines =
+                    Some(v.parse::<usize>().map_err(|_| {
+                        Error::Usage(format!("-n takes a number of lines, not `{v}`"))
+                    })?);
+            }
+            Short('f') | Long("follow") => follow = true,
+            Long("detach") => detach = true,
+            Value(v) => words.push(v.string()?),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let Some((cmd, rest)) = words.split_first() else {
+        return Err(Error::Usage("no command given".into()));
+    };
+    let rest = rest.to_vec();
+    let names = |what: &str| -> Result<Vec<String>, Error> {
+        if rest.is_empty() {
+            Err(Error::Usage(format!(
+                "`{what}` needs at least one unit name"
+            )))
+        } else {
+            Ok(rest.clone())
+        }
+    };
+    let one = |what: &str| -> Result<String, Error> {
+        match rest.as_slice() {
+            [name] => Ok(name.clone()),
+            [] => Err(Error::Usage(format!("`{what}` needs a unit name"))),
+            _ => Err(Error::Usage(format!("`{what}` takes one unit name"))),
+        }
+    };
+    let none = |what: &str| -> Result<(), Error> {
+        if rest.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Usage(format!("`{what}` takes no arguments")))
+        }
+    };
+    let command = match cmd.as_str() {
+        "list" | "ls" => none("list").map(|()| Command::List)?,
+        "start" => Command::Start(names("start")?),
+        "stop" => Command::Stop(names("stop")?),
+        "restart" => Command::Restart(names("restart")?),
+        "status" => Command::Status(one("status")?),
+        "logs" => Command::Logs {
+            name: one("logs")?,
+            lines: lines.unwrap_or(20),
+            follow,
+        },
+        "reload" => none("reload").map(|()| Command::Reload)?,
+        "verify" => Command::Verify(rest.clone()),
+        "enable" => Command::Enable(names("enable")?),
+        "disable" => Command::Disable(names("disable")?),
+        "daemon-status" => none("daemon-status").map(|()| Command::DaemonStatus)?,
+        "kill" => none("kill").map(|()| Command::Kill)?,
+        "daemon" => none("daemon").map(|()| Command::Daemon { detach })?,
+        "help" => Command::Help,
+        other => {
+            let hint = crate::unit::suggest(other, &COMMANDS)
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            return Err(Error::Usage(format!("unknown command `{other}`{hint}")));
+        }
+    };
+    let is_logs = matches!(command, Command::Logs { .. });
+    if (lines.is_some() || follow) && !is_logs {
+        return Err(Error::Usage("-n and -f only go with `logs`".into()));
+    }
+    if detach && !matches!(command, Command::Daemon { .. }) {
+        return Err(Error::Usage("--detach only goes with `daemon`".into()));
+    }
+    let json_ok = matches!(
+        command,
+        Command::List | Command::Status(_) | Command::DaemonStatus
+    );
+    if g.json && !json_ok {
+        return Err(Error::Usage(
+            "--json goes with list, status and daemon-status".into(),
+        ));
+    }
+    Ok((g, command))
+}
+
+const COMMANDS: [&str; 14] = [
+    "list",
+    "start",
+    "stop",
+    "restart",
+    "status",
+    "logs",
+    "reload",
+    "verify",
+    "enable",
+    "disable",
+    "daemon-status",
+    "kill",
+    "daemon",
+    "help",
+];
+
+/// Runs one command; the error carries the exit code.
+pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
+    let out = render::Output::new(g.no_color, g.json);
+    match cmd {
+        Command::Help => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Command::Version => {
+            println!("diakonos {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Daemon { detach } => run_daemon(&g, detach),
+        Command::Verify(names) => verify(&g, &names, &out),
+        Command::Logs {
+            name,
+            lines,
+            follow,
+        } => {
+            let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
+            logs::show(&home, &name, lines, follow)
+        }
+        Command::DaemonStatus => match client::request(&g, Request::DaemonStatus, false) {
+            Ok(Response::Daemon(info)) => {
+                out.daemon(&info);
+                Ok(())
+            }
+            Ok(other) => Err(client::unexpected(&other)),
+            Err(Error::NotRunning(_)) => {
+                if g.json {
+                    println!("{{\"running\":false}}");
+                } else {
+                    println!("not running");
+                }
+                Err(Error::NotRunning(String::new()))
+            }
+            Err(e) => Err(e),
+        },
+        Command::Kill => match client::request(&g, Request::Kill, false) {
+            Ok(Response::Bye) => {
+                client::wait_for_daemon_exit(&g)?;
+                out.note("daemon stopped");
+                Ok(())
+            }
+            Ok(other) => Err(client::unexpected(&other)),
+            Err(Error::NotRunning(_)) => {
+                out.note("no daemon was running");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        },
+        Command::List => match client::request(&g, Request::List, true)? {
+            Response::Units(units) => {
+                out.list(&units);
+                Ok(())
+            }
+            other => Err(client::unexpected(&other)),
+        },
+        Command::Status(name) => match client::request(&g, Request::Status(name), true)? {
+            Response::Status(status) => {
+                out.status(&status);
+                Ok(())
+            }
+            other => Err(client::unexpected(&other)),
+        },
+        Command::Reload => match client::request(&g, Request::Reload, true)? {
+            Response::Reloaded(report) => {
+                out.reload(&report);
+                Ok(())
+            }
+            other => Err(client::unexpected(&other)),
+        },
+        Command::Start(names) => job(&g, &out, "start", Request::Start(names)),
+        Command::Stop(names) => job(&g, &out, "stop", Request::Stop(names)),
+        Command::Restart(names) => job(&g, &out, "restart", Request::Restart(names)),
+        Command::Enable(names) => job(&g, &out, "enable", Request::Enable(names)),
+        Command::Disable(names) => job(&g, &out, "disable", Request::Disable(names)),
+    }
+}
+
+fn job(g: &Global, out: &render::Output, verb: &str, req: Request) -> Result<(), Error> {
+    match client::request(g, req, true)? {
+        Response::Job(results) => out.job(verb, &results),
+        other => Err(client::unexpected(&other)),
+    }
+}
+
+fn run_daemon(g: &Global, detach: bool) -> Result<(), Error> {
+    let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
+    let (service_dir, _) = paths::service_dir(g.service_dir.clone());
+    if detach {
+        return client::start_daemon(&home, &service_dir);
+    }
+    daemon::run(DaemonOptions { home, service_dir })
+}
+
+/// `verify`: load and check the unit files here, without a daemon.
+fn verify(g: &Global, names: &[String], out: &render::Output) -> Result<(), Error> {
+    let (dir, _) = paths::service_dir(g.service_dir.clone());
+    let hostname = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default();
+    let loaded = unit::load_dir(&dir, &hostname).map_err(|e| {
+        Error::failed_hint(
+            format!("cannot read the service directory {}: {e}", dir.display()),
+            "pass --service-dir DIR or set DIAKONOS_SERVICE_DIR",
+        )
+    })?;
+    let sup = Supervisor::new(loaded, dir.clone(), PathBuf::new(), 1);
+    for name in names {
+        if sup.id_of(name).is_none() {
+            return Err(Error::failed_hint(
+                format!("no unit named `{name}` in {}", dir.display()),
+                format!("a unit is a file {}/{name}.service", dir.display()),
+            ));
+        }
+    }
+    let chosen = |n: &str| names.is_empty() || names.iter().any(|x| x == n);
+    let mut bad = 0;
+    let mut good = 0;
+    for w in &sup.warnings {
+        out.warning(w);
+    }
+    for e in sup.entries().iter().filter(|e| chosen(&e.name)) {
+        match &e.error {
+            Some(err) => {
+                bad += 1;
+                out.error_block(err);
+            }
+            None => good += 1,
+        }
+    }
+    if bad > 0 {
+        return Err(Error::failed(format!(
+            "{bad} of {} unit(s) in {} have errors",
+            bad + good,
+            dir.display()
+        )));
+    }
+    out.note(&format!("{good} unit(s) in {} are valid", dir.display()));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<(Global, Command), Error> {
+        parse(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn global_options_go_anywhere() {
+        // Options are accepted before or after the command.
+        let (g, cmd) = p(&["start", "web", "--service-dir", "units", "--home", "/h"]).unwrap();
+        assert_eq!(cmd, Command::Start(vec!["web".into()]));
+        assert_eq!(g.service_dir, Some(PathBuf::from("units")));
+        assert_eq!(g.home, Some(PathBuf::from("/h")));
+    }
+
+    #[test]
+    fn usage_errors_exit_2() {
+        // Missing names, unknown commands and misplaced flags are usage errors.
+        for args in [
+            &["start"][..],
+            &["frobnicate"],
+            &["list", "-f"],
+            &["stop", "--json", "x"],
+            &[],
+            &["status", "a", "b"],
+            &["logs", "x", "-n", "many"],
+        ] {
+            let err = p(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_command_suggests_a_near_miss() {
+        // A typo in the command gets a did-you-mean.
+        let err = p(&["statsu", "x"]).unwrap_err().to_string();
+        assert!(err.contains("did you mean `status`"), "{err}");
+    }
+
+    #[test]
+    fn logs_takes_lines_and_follow() {
+        // `logs` reads -n and -f.
+        let (_, cmd) = p(&["logs", "web", "-n", "5", "-f"]).unwrap();
+        assert_eq!(
+            cmd,
+            Command::Logs {
+                name: "web".into(),
+                lines: 5,
+                follow: true
+            }
+        );
+    }
+}

@@ -1,0 +1,417 @@
+//! Everything the client prints: human tables and `--json` documents. The
+//! only user of owo-colors; colour only on a terminal, never with NO_COLOR
+//! or `--no-color`.
+
+use std::io::{IsTerminal, Write};
+
+use owo_colors::OwoColorize;
+use serde_json::json;
+
+use crate::error::Error;
+use crate::protocol::{
+    DaemonInfo, JobResult, LastExit, ReloadReport, StateName, UnitInfo, UnitStatus,
+};
+
+pub struct Output {
+    color: bool,
+    err_color: bool,
+    json: bool,
+}
+
+/// Whether colour is allowed at all (flag and NO_COLOR).
+fn color_allowed(no_color: bool) -> bool {
+    !no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+impl Output {
+    pub fn new(no_color: bool, json: bool) -> Output {
+        let allowed = color_allowed(no_color);
+        Output {
+            color: allowed && std::io::stdout().is_terminal(),
+            err_color: allowed && std::io::stderr().is_terminal(),
+            json,
+        }
+    }
+
+    fn state(&self, s: StateName) -> String {
+        let text = s.as_str();
+        if !self.color {
+            return text.to_owned();
+        }
+        match s {
+            StateName::Running => text.green().bold().to_string(),
+            StateName::Exited => text.green().to_string(),
+            StateName::Failed | StateName::Invalid => text.red().bold().to_string(),
+            StateName::Inactive => text.dimmed().to_string(),
+            _ => text.yellow().to_string(),
+        }
+    }
+
+    fn bold(&self, text: &str) -> String {
+        if self.color {
+            text.bold().to_string()
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn dim(&self, text: &str) -> String {
+        if self.color {
+            text.dimmed().to_string()
+        } else {
+            text.to_owned()
+        }
+    }
+
+    pub fn list(&self, units: &[UnitInfo]) {
+        if self.json {
+            print_json(&json!(units.iter().map(unit_json).collect::<Vec<_>>()));
+            return;
+        }
+        if units.is_empty() {
+            self.note("no units (unit files are NAME.service in the service directory)");
+            return;
+        }
+        let name_w = units.iter().map(|u| u.name.len()).max().unwrap_or(4).max(4);
+        let mut out = String::new();
+        out.push_str(&self.bold(&format!(
+            "{:<name_w$}  {:<10}  {:>7}  {:>8}  {:>8}  {}",
+            "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "DESCRIPTION"
+        )));
+        out.push('\n');
+        for u in units {
+            let state = self.state(u.state);
+            // Pad by the visible width: colour codes are invisible.
+            let pad = " ".repeat(10usize.saturating_sub(u.state.as_str().len()));
+            let pid = u.pid.map_or("-".to_owned(), |p| p.to_string());
+            let uptime = u.uptime_secs.map_or("-".to_owned(), human_duration);
+            let detail = match (&u.reason, u.state) {
+                (Some(r), StateName::Failed | StateName::Invalid) => {
+                    let first = r.lines().next().unwrap_or_default();
+                    self.dim(&format!("({first})"))
+                }
+                _ => u.description.clone(),
+            };
+            out.push_str(&format!(
+                "{:<name_w$}  {state}{pad}  {pid:>7}  {uptime:>8}  {:>8}  {detail}\n",
+                u.name, u.restarts
+            ));
+        }
+        print_out(&out);
+    }
+
+    pub fn status(&self, s: &UnitStatus) {
+        if self.json {
+            let mut v = unit_json(&s.info);
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("path".into(), json!(s.path));
+                obj.insert("type".into(), json!(s.kind));
+                obj.insert("enabled".into(), json!(s.enabled));
+                obj.insert("requires".into(), json!(s.requires));
+                obj.insert("wants".into(), json!(s.wants));
+                obj.insert("after".into(), json!(s.after));
+                obj.insert("required_by".into(), json!(s.required_by));
+                obj.insert("log_path".into(), json!(s.log_path));
+            }
+            print_json(&v);
+            return;
+        }
+        let u = &s.info;
+        let mut out = String::new();
+        let title = if u.description.is_empty() {
+            self.bold(&u.name)
+        } else {
+            format!("{} - {}", self.bold(&u.name), u.description)
+        };
+        out.push_str(&format!("{title}\n"));
+        let mut state = self.state(u.state);
+        match (u.pid, u.uptime_secs) {
+            (Some(pid), Some(up)) => state += &format!(" (pid {pid}, up {})", human_duration(up)),
+            (Some(pid), None) => state += &format!(" (pid {pid})"),
+            (None, Some(up)) => state += &format!(" (up {})", human_duration(up)),
+            (None, None) => {}
+        }
+        let mut row =
+            |k: &str, v: String| out.push_str(&format!("  {:<12} {v}\n", format!("{k}:")));
+        row("state", state);
+        if let Some(reason) = &u.reason {
+            let mut lines = reason.lines();
+            let mut text = lines.next().unwrap_or_default().to_owned();
+            for more in lines {
+                text.push_str("\n               ");
+                text.push_str(more);
+            }
+            row("reason", text);
+        }
+        if let Some(exit) = &u.last_exit {
+            row("last exit", describe_exit(exit));
+        }
+        row("restarts", u.restarts.to_string());
+        row(
+            "type",
+            if s.kind.is_empty() {
+                "-".into()
+            } else {
+                s.kind.clone()
+            },
+        );
+        row(
+            "enabled",
+            if s.enabled { "yes".into() } else { "no".into() },
+        );
+        row("unit file", s.path.display().to_string());
+        for (k, list) in [
+            ("requires", &s.requires),
+            ("wants", &s.wants),
+            ("after", &s.after),
+            ("required by", &s.required_by),
+        ] {
+            if !list.is_empty() {
+                row(k, list.join(", "));
+            }
+        }
+        row("log", s.log_path.display().to_string());
+        let tail = crate::cli::logs::tail_lines(&s.log_path, 10);
+        if !tail.is_empty() {
+            out.push_str(&self.dim("  -- last log lines --"));
+            out.push('\n');
+            for line in tail {
+                out.push_str("  ");
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        print_out(&out);
+    }
+
+    pub fn daemon(&self, d: &DaemonInfo) {
+        let counts: serde_json::Map<String, serde_json::Value> = d
+            .units
+            .iter()
+            .map(|(s, n)| (s.as_str().to_owned(), json!(n)))
+            .collect();
+        if self.json {
+            print_json(&json!({
+                "running": true,
+                "pid": d.pid,
+                "version": d.version,
+                "uptime_secs": d.uptime_secs,
+                "home": d.home,
+                "service_dir": d.service_dir,
+                "units": counts,
+                "rss_bytes": d.rss_bytes,
+            }));
+            return;
+        }
+        let units = if d.units.is_empty() {
+            "none".to_owned()
+        } else {
+            d.units
+                .iter()
+                .map(|(s, n)| format!("{n} {}", s.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        print_out(&format!(
+            "{} (pid {}, version {}, up {})\n  home:        {}\n  service dir: {}\n  units:       {units}\n  memory:      {:.1} MiB RSS\n",
+            self.state(StateName::Running),
+            d.pid,
+            d.version,
+            human_duration(d.uptime_secs),
+            d.home.display(),
+            d.service_dir.display(),
+            d.rss_bytes as f64 / (1024.0 * 1024.0),
+        ));
+    }
+
+    /// Prints a job's results; any failed unit makes the command fail.
+    pub fn job(&self, verb: &str, results: &[JobResult]) -> Result<(), Error> {
+        let mut failed: Vec<&JobResult> = Vec::new();
+        let mut out = String::new();
+        for r in results {
+            if r.ok {
+                let remark = r
+                    .message
+                    .as_deref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default();
+                out.push_str(&format!("{}: {}{remark}\n", r.name, self.state(r.state)));
+            } else {
+                failed.push(r);
+            }
+        }
+        print_out(&out);
+        match failed.as_slice() {
+            [] => Ok(()),
+            [one] => Err(Error::failed_hint(
+                format!(
+                    "cannot {verb} {}: {}",
+                    one.name,
+                    one.message.as_deref().unwrap_or("failed")
+                ),
+                format!(
+                    "`diakonos status {}` and `diakonos logs {}` show more",
+                    one.name, one.name
+                ),
+            )),
+            many => Err(Error::failed_hint(
+                format!(
+                    "cannot {verb} {}",
+                    many.iter()
+                        .map(|r| format!(
+                            "{} ({})",
+                            r.name,
+                            r.message.as_deref().unwrap_or("failed")
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                "`diakonos status NAME` and `diakonos logs NAME` show more",
+            )),
+        }
+    }
+
+    pub fn reload(&self, r: &ReloadReport) {
+        let mut out = String::new();
+        for (what, list) in [
+            ("added", &r.added),
+            ("removed", &r.removed),
+            ("changed", &r.changed),
+        ] {
+            for name in list {
+                out.push_str(&format!("{what}: {name}\n"));
+            }
+        }
+        for (name, err) in &r.invalid {
+            out.push_str(&format!(
+                "invalid: {name}: {}\n",
+                err.lines().next().unwrap_or_default()
+            ));
+        }
+        if out.is_empty() {
+            out.push_str("nothing changed\n");
+        }
+        print_out(&out);
+    }
+
+    pub fn note(&self, text: &str) {
+        print_out(&format!("{text}\n"));
+    }
+
+    pub fn warning(&self, text: &str) {
+        let label = if self.err_color {
+            "warning:".yellow().bold().to_string()
+        } else {
+            "warning:".to_owned()
+        };
+        eprintln!("diakonos: {label} {text}");
+    }
+
+    /// A multi-line error block (unit file errors) on stderr.
+    pub fn error_block(&self, text: &str) {
+        for line in text.lines() {
+            if line.starts_with("  ") {
+                eprintln!("{line}");
+            } else {
+                eprintln!("diakonos: {line}");
+            }
+        }
+    }
+}
+
+/// Prints an error as `diakonos: ...` on stderr, red on a terminal.
+pub fn print_error(e: &Error, no_color: bool) {
+    let text = e.to_string();
+    if text.is_empty() {
+        return;
+    }
+    let color = color_allowed(no_color) && std::io::stderr().is_terminal();
+    let prefix = if color {
+        "diakonos:".red().bold().to_string()
+    } else {
+        "diakonos:".to_owned()
+    };
+    eprintln!("{prefix} {text}");
+}
+
+fn unit_json(u: &UnitInfo) -> serde_json::Value {
+    json!({
+        "name": u.name,
+        "state": u.state,
+        "pid": u.pid,
+        "uptime_secs": u.uptime_secs,
+        "restarts": u.restarts,
+        "description": u.description,
+        "last_exit": u.last_exit.as_ref().map(|e| match e {
+            LastExit::Code(c) => json!({"code": c}),
+            LastExit::Signal(s) => json!({"signal": s}),
+            LastExit::Unknown(()) => json!({"unknown": true}),
+        }),
+        "reason": u.reason,
+    })
+}
+
+fn describe_exit(e: &LastExit) -> String {
+    match e {
+        LastExit::Code(c) => format!("code {c}"),
+        LastExit::Signal(s) => format!("signal {s}"),
+        LastExit::Unknown(()) => "unknown (adopted process)".into(),
+    }
+}
+
+fn print_json(v: &serde_json::Value) {
+    print_out(&format!("{v}\n"));
+}
+
+/// Writes to stdout, ignoring a closed pipe (`diakonos list | head`).
+fn print_out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+/// 59s, 5m 3s, 2h 5m, 3d 4h.
+pub fn human_duration(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m {}s", secs / 60, secs % 60),
+        3600..=86_399 => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d {}h", secs / 86_400, secs % 86_400 / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_a_person_would_say_them() {
+        // Uptimes are shown in the two largest units.
+        assert_eq!(human_duration(5), "5s");
+        assert_eq!(human_duration(303), "5m 3s");
+        assert_eq!(human_duration(7500), "2h 5m");
+        assert_eq!(human_duration(2 * 86_400 + 3 * 3600), "2d 3h");
+    }
+
+    #[test]
+    fn json_exit_shapes_follow_the_spec() {
+        // last_exit is {"code": N} or {"signal": "SIGKILL"} or null.
+        let mut u = UnitInfo {
+            name: "a".into(),
+            state: StateName::Failed,
+            pid: None,
+            uptime_secs: None,
+            restarts: 2,
+            description: String::new(),
+            last_exit: Some(LastExit::Code(3)),
+            reason: Some("exited with code 3".into()),
+        };
+        assert_eq!(unit_json(&u)["last_exit"], json!({"code": 3}));
+        u.last_exit = Some(LastExit::Signal("SIGKILL".into()));
+        assert_eq!(unit_json(&u)["last_exit"], json!({"signal": "SIGKILL"}));
+        u.last_exit = None;
+        assert!(unit_json(&u)["last_exit"].is_null());
+        assert!(unit_json(&u)["pid"].is_null());
+        assert_eq!(unit_json(&u)["state"], json!("failed"));
+    }
+}

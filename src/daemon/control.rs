@@ -1,0 +1,285 @@
+//! The control socket: accepting clients, per-connection read and write
+//! buffers, turning bytes into requests and replies into bytes.
+//!
+//! Every socket is non-blocking and drained until `WouldBlock`. A bad frame
+//! gets an error reply and closes only its own connection; a client that
+//! says nothing, or never reads, only holds its own bounded buffers.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use mio::net::{UnixListener, UnixStream};
+use mio::{Interest, Registry, Token};
+use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+use nix::unistd::Uid;
+
+use crate::protocol::{self, FrameError, RequestFrame, Response, MAX_FRAME};
+
+/// Tokens below this belong to the event loop's own sources.
+pub const FIRST_CONN_TOKEN: usize = 16;
+/// More simultaneous clients than this are turned away at accept.
+pub const MAX_CONNS: usize = 4096;
+
+struct Conn {
+    token: Token,
+    stream: UnixStream,
+    rbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    /// A request was read: further input is ignored.
+    got_request: bool,
+    /// Close as soon as `wbuf` is flushed.
+    close_when_flushed: bool,
+    writable_registered: bool,
+}
+
+pub struct Control {
+    listener: UnixListener,
+    conns: HashMap<usize, Conn>,
+    next: usize,
+    my_uid: Uid,
+}
+
+/// What a readable connection produced.
+pub enum Incoming {
+    Request(usize, RequestFrame),
+    Bad(usize, FrameError),
+}
+
+impl Control {
+    pub fn new(listener: UnixListener) -> Control {
+        Control {
+            listener,
+            conns: HashMap::new(),
+            next: FIRST_CONN_TOKEN,
+            my_uid: Uid::effective(),
+        }
+    }
+
+    pub fn listener(&mut self) -> &mut UnixListener {
+        &mut self.listener
+    }
+
+    pub fn open_connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Accepts every pending client. Only our own user and root get in.
+    pub fn accept_all(&mut self, registry: &Registry) {
+        loop {
+            let (mut stream, _) = match self.listener.accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: leave the rest in the backlog for now.
+                    log::warn!("accept failed: {e}");
+                    return;
+                }
+            };
+            match getsockopt(&stream.as_fd(), PeerCredentials) {
+                Ok(cred) if cred.uid() == self.my_uid.as_raw() || cred.uid() == 0 => {}
+                Ok(cred) => {
+                    log::warn!(
+                        "refused a client of uid {} (pid {}): only uid {} and root may connect",
+                        cred.uid(),
+                        cred.pid(),
+                        self.my_uid
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    log::warn!("refused a client whose credentials cannot be read: {e}");
+                    continue;
+                }
+            }
+            if self.conns.len() >= MAX_CONNS {
+                log::warn!("too many clients ({MAX_CONNS}); refusing one");
+                continue;
+            }
+            let token = self.next;
+            self.next += 1;
+            if let Err(e) = registry.register(&mut stream, Token(token), Interest::READABLE) {
+                log::warn!("cannot watch a client: {e}");
+                continue;
+            }
+            self.conns.insert(
+                token,
+                Conn {
+                    token: Token(token),
+                    stream,
+                    rbuf: Vec::new(),
+                    wbuf: Vec::new(),
+                    wpos: 0,
+                    got_request: false,
+                    close_when_flushed: false,
+                    writable_registered: false,
+                },
+            );
+        }
+    }
+
+    /// Handles readiness of one client; returns what it asked, if anything.
+    pub fn on_ready(
+        &mut self,
+        token: usize,
+        readable: bool,
+        writable: bool,
+        registry: &Registry,
+    ) -> Option<Incoming> {
+        let mut incoming = None;
+        let mut close = false;
+        {
+            let conn = self.conns.get_mut(&token)?;
+            if writable {
+                close |= flush(conn, registry);
+            }
+            if readable && !close {
+                match read_available(conn) {
+                    Ok(eof) => {
+                        if !conn.got_request {
+                            match protocol::take_frame(&mut conn.rbuf) {
+                                Ok(Some(body)) => {
+                                    conn.got_request = true;
+                                    conn.rbuf = Vec::new();
+                                    incoming = Some(match protocol::decode_request(&body) {
+                                        Ok(frame) => Incoming::Request(token, frame),
+                                        Err(e) => Incoming::Bad(token, e),
+                                    });
+                                }
+                                Ok(None) => {}
+                                Err(e) => {
+                                    conn.got_request = true;
+                                    conn.rbuf = Vec::new();
+                                    incoming = Some(Incoming::Bad(token, e));
+                                }
+                            }
+                        }
+                        // The peer is gone: nothing we send can arrive.
+                        if eof && incoming.is_none() {
+                            close = true;
+                        }
+                    }
+                    Err(_) => close = true,
+                }
+            }
+        }
+        if close {
+            self.close(token, registry);
+        }
+        incoming
+    }
+
+    /// Queues `resp` on `token` and closes the connection once it is sent.
+    pub fn reply(&mut self, token: usize, resp: &Response, registry: &Registry) {
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return; // The client left before its job finished.
+        };
+        match protocol::encode_frame(resp) {
+            Ok(frame) => conn.wbuf.extend_from_slice(&frame),
+            Err(e) => {
+                log::warn!("cannot encode a reply: {e}");
+                let fallback = Response::error(format!("reply too large to send: {e}"), None);
+                if let Ok(frame) = protocol::encode_frame(&fallback) {
+                    conn.wbuf.extend_from_slice(&frame);
+                }
+            }
+        }
+        conn.close_when_flushed = true;
+        if flush(conn, registry) {
+            self.close(token, registry);
+        }
+    }
+
+    /// Replies with an error for a bad frame, then closes.
+    pub fn reject(&mut self, token: usize, err: &FrameError, registry: &Registry) {
+        let hint = match err {
+            FrameError::Version(_) => {
+                Some("the daemon runs another diakonos version: run `diakonos kill`, then retry")
+            }
+            _ => None,
+        };
+        log::warn!("client {token}: {err}");
+        self.reply(token, &Response::error(err.to_string(), hint), registry);
+    }
+
+    pub fn close(&mut self, token: usize, registry: &Registry) {
+        if let Some(mut conn) = self.conns.remove(&token) {
+            let _ = registry.deregister(&mut conn.stream);
+        }
+    }
+
+    /// Whether every queued reply has been written.
+    pub fn all_flushed(&self) -> bool {
+        self.conns
+            .values()
+            .all(|c| !c.close_when_flushed || c.wpos >= c.wbuf.len())
+    }
+
+    pub fn remove_socket(path: &Path) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Reads until WouldBlock. Returns whether the peer closed its end. Input
+/// after the one request is read and dropped; a frame that would not fit is
+/// left for `take_frame` to refuse from its length prefix.
+fn read_available(conn: &mut Conn) -> io::Result<bool> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        match conn.stream.read(&mut chunk) {
+            Ok(0) => return Ok(true),
+            Ok(n) => {
+                if !conn.got_request {
+                    conn.rbuf.extend_from_slice(&chunk[..n]);
+                    if conn.rbuf.len() >= 4 {
+                        // Stop buffering once a whole frame (or a refusable
+                        // prefix) is in; the length check happens there.
+                        let len = u32::from_le_bytes([
+                            conn.rbuf[0],
+                            conn.rbuf[1],
+                            conn.rbuf[2],
+                            conn.rbuf[3],
+                        ]) as usize;
+                        if len > MAX_FRAME || conn.rbuf.len() >= 4 + len {
+                            return Ok(false);
+                        }
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Writes what it can. Returns true when the connection should close now.
+fn flush(conn: &mut Conn, registry: &Registry) -> bool {
+    while conn.wpos < conn.wbuf.len() {
+        match conn.stream.write(&conn.wbuf[conn.wpos..]) {
+            Ok(0) => return true,
+            Ok(n) => conn.wpos += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // The client reads slowly (or never): wait for it to drain,
+                // holding only this one reply.
+                if !conn.writable_registered {
+                    conn.writable_registered = true;
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    if registry
+                        .reregister(&mut conn.stream, conn.token, interest)
+                        .is_err()
+                    {
+                        return true;
+                    }
+                }
+                return false;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return true,
+        }
+    }
+    conn.close_when_flushed
+}

@@ -1,0 +1,716 @@
+//! The Requires / Wants / After graph between loaded units: resolving names
+//! to ids, reporting missing units and cycles (as paths), and answering
+//! "who is pulled in" and "who must go down first".
+//!
+//! PURE: no I/O, no clock, no processes. `deps` decides *who* hears about a
+//! change; `service` decides *what* the change does.
+
+/// Index of a unit in the daemon's table (and in [`Graph`]'s vectors).
+pub type ServiceId = usize;
+
+/// One unit as the graph sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct DepInput<'a> {
+    pub name: &'a str,
+    pub requires: &'a [String],
+    pub wants: &'a [String],
+    pub after: &'a [String],
+}
+
+/// A problem found while building the graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DepProblem {
+    /// `unit` Requires a unit that does not exist: an error for `unit`.
+    MissingRequires { unit: ServiceId, missing: String },
+    /// `unit` Wants a unit that does not exist: a warning only.
+    MissingWants { unit: ServiceId, missing: String },
+    /// A cycle through ordering edges, as a path whose last element repeats
+    /// the first: `[a, b, c, a]`. Each cycle is reported once.
+    Cycle { path: Vec<ServiceId> },
+}
+
+/// Edges between existing units, by id. Names that do not resolve are left
+/// out of the vectors (and reported as [`DepProblem`]s).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Graph {
+    pub requires: Vec<Vec<ServiceId>>,
+    pub wants: Vec<Vec<ServiceId>>,
+    /// Units this one is ordered after: After ∪ Requires ∪ Wants, deduplicated.
+    pub after: Vec<Vec<ServiceId>>,
+    /// Reverse of `after`: units ordered after this one.
+    pub before: Vec<Vec<ServiceId>>,
+    /// Reverse of `requires`.
+    pub required_by: Vec<Vec<ServiceId>>,
+}
+
+use std::collections::{HashMap, HashSet};
+
+/// Marks a slot in the stamp vectors of [`Graph::build`] as "not yet seen".
+const UNSEEN: usize = usize::MAX;
+
+impl Graph {
+    /// Builds the graph over `units` (index = [`ServiceId`]).
+    ///
+    /// Names resolve by exact match against [`DepInput::name`]; when two units
+    /// share a name, the first one wins. A Requires/Wants/After entry naming
+    /// the unit itself is ignored here, because `unit.rs` already rejects it.
+    /// A missing Requires is a [`DepProblem::MissingRequires`], a missing Wants
+    /// a [`DepProblem::MissingWants`], a missing After is silently ignored (it
+    /// only orders against a unit that may appear later). Requires and Wants
+    /// imply After. Edges are deduplicated and keep their first position.
+    ///
+    /// Cycles are searched over the `after` edges and reported as paths
+    /// `[a, b, .., a]` in dependency direction (`a` is ordered after `b`),
+    /// rotated to start at their smallest id. See [`find_cycles`] for which
+    /// cycles are reported. Problems come out sorted by unit id (for a cycle,
+    /// its smallest member), and for one unit: missing Requires, missing Wants,
+    /// then cycles.
+    pub fn build(units: &[DepInput<'_>]) -> (Graph, Vec<DepProblem>) {
+        let n = units.len();
+        let mut by_name: HashMap<&str, ServiceId> = HashMap::with_capacity(n);
+        for (id, unit) in units.iter().enumerate() {
+            by_name.entry(unit.name).or_insert(id);
+        }
+
+        let mut graph = Graph {
+            requires: vec![Vec::new(); n],
+            wants: vec![Vec::new(); n],
+            after: vec![Vec::new(); n],
+            before: vec![Vec::new(); n],
+            required_by: vec![Vec::new(); n],
+        };
+        let mut problems = Vec::new();
+        // `seen_x[j] == i` means j is already in unit i's list x. Stamping with
+        // the unit id instead of clearing a set keeps the deduplication linear.
+        let mut seen_requires = vec![UNSEEN; n];
+        let mut seen_wants = vec![UNSEEN; n];
+        let mut seen_after = vec![UNSEEN; n];
+        let mut reported: HashSet<&str> = HashSet::new();
+
+        for (id, unit) in units.iter().enumerate() {
+            reported.clear();
+            for name in unit.requires {
+                match resolve(&by_name, unit.name, name) {
+                    Resolved::Unit(dep) => {
+                        push_once(&mut graph.requires[id], &mut seen_requires, id, dep);
+                        push_once(&mut graph.after[id], &mut seen_after, id, dep);
+                    }
+                    Resolved::Missing => {
+                        if reported.insert(name) {
+                            problems.push(DepProblem::MissingRequires {
+                                unit: id,
+                                missing: name.clone(),
+                            });
+                        }
+                    }
+                    Resolved::Itself => {}
+                }
+            }
+            reported.clear();
+            for name in unit.wants {
+                match resolve(&by_name, unit.name, name) {
+                    Resolved::Unit(dep) => {
+                        push_once(&mut graph.wants[id], &mut seen_wants, id, dep);
+                        push_once(&mut graph.after[id], &mut seen_after, id, dep);
+                    }
+                    Resolved::Missing => {
+                        if reported.insert(name) {
+                            problems.push(DepProblem::MissingWants {
+                                unit: id,
+                                missing: name.clone(),
+                            });
+                        }
+                    }
+                    Resolved::Itself => {}
+                }
+            }
+            for name in unit.after {
+                if let Resolved::Unit(dep) = resolve(&by_name, unit.name, name) {
+                    push_once(&mut graph.after[id], &mut seen_after, id, dep);
+                }
+            }
+        }
+
+        // Filling the reverse lists in unit order leaves each of them sorted.
+        for id in 0..n {
+            for &dep in &graph.after[id] {
+                graph.before[dep].push(id);
+            }
+            for &dep in &graph.requires[id] {
+                graph.required_by[dep].push(id);
+            }
+        }
+
+        for path in find_cycles(&graph.after) {
+            problems.push(DepProblem::Cycle { path });
+        }
+        // A stable sort keeps the declaration order among one unit's problems.
+        problems.sort_by_key(|p| match p {
+            DepProblem::MissingRequires { unit, .. } => (*unit, 0),
+            DepProblem::MissingWants { unit, .. } => (*unit, 1),
+            DepProblem::Cycle { path } => (path.first().copied().unwrap_or(UNSEEN), 2),
+        });
+        (graph, problems)
+    }
+
+    /// `roots` plus everything they transitively Require or Want, each id once,
+    /// dependencies before dependents (a topological order over `after`
+    /// restricted to the set). Inside a cycle no such order exists; every
+    /// member still appears exactly once. Ids out of range are ignored.
+    pub fn pull_in(&self, roots: &[ServiceId]) -> Vec<ServiceId> {
+        let members = self.closure(roots, |v| {
+            let requires = edges(&self.requires, v);
+            requires.iter().chain(edges(&self.wants, v))
+        });
+        self.post_order(&members, &self.after)
+    }
+
+    /// `roots` plus every unit that transitively Requires one of them, each id
+    /// once (the set that must go down when the roots stop). Wants does not
+    /// propagate a stop. The order is a stop order: a unit comes before the
+    /// units it is ordered after, where possible. Ids out of range are ignored.
+    pub fn requirers_of(&self, roots: &[ServiceId]) -> Vec<ServiceId> {
+        let members = self.closure(roots, |v| edges(&self.required_by, v).iter());
+        self.post_order(&members, &self.before)
+    }
+
+    /// All ids that are members of some reported cycle, ascending, each once
+    /// (so the daemon can mark them invalid).
+    pub fn cycle_members(problems: &[DepProblem]) -> Vec<ServiceId> {
+        let mut ids: Vec<ServiceId> = problems
+            .iter()
+            .filter_map(|p| match p {
+                DepProblem::Cycle { path } => Some(path.iter().copied()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Number of units.
+    pub fn len(&self) -> usize {
+        self.after.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `roots` and everything reachable from them through `next`, each once,
+    /// in discovery order (roots first, in the order given).
+    fn closure<'g, I>(
+        &'g self,
+        roots: &[ServiceId],
+        next: impl Fn(ServiceId) -> I,
+    ) -> Vec<ServiceId>
+    where
+        I: Iterator<Item = &'g ServiceId>,
+    {
+        let n = self.len();
+        let mut in_set = vec![false; n];
+        let mut members = Vec::new();
+        let mut stack = Vec::new();
+        for &root in roots {
+            if root >= n || in_set[root] {
+                continue;
+            }
+            in_set[root] = true;
+            members.push(root);
+            stack.push(root);
+            while let Some(v) = stack.pop() {
+                for &w in next(v) {
+                    if w < n && !in_set[w] {
+                        in_set[w] = true;
+                        members.push(w);
+                        stack.push(w);
+                    }
+                }
+            }
+        }
+        members
+    }
+
+    /// `members` in depth-first post-order over `edges` restricted to
+    /// `members`: whatever a unit points at comes before it, unless a cycle
+    /// makes that impossible. Iterative, so a deep chain cannot overflow.
+    fn post_order(&self, members: &[ServiceId], edges_of: &[Vec<ServiceId>]) -> Vec<ServiceId> {
+        const OUTSIDE: u8 = 0;
+        const NEW: u8 = 1;
+        const OPEN: u8 = 2;
+        const DONE: u8 = 3;
+        let n = self.len();
+        let mut mark = vec![OUTSIDE; n];
+        for &v in members {
+            mark[v] = NEW;
+        }
+        let mut order = Vec::with_capacity(members.len());
+        let mut frames: Vec<(ServiceId, usize)> = Vec::new();
+        for &start in members {
+            if mark[start] != NEW {
+                continue;
+            }
+            mark[start] = OPEN;
+            frames.push((start, 0));
+            while let Some(frame) = frames.last_mut() {
+                let (v, pos) = *frame;
+                if let Some(&w) = edges(edges_of, v).get(pos) {
+                    frame.1 += 1;
+                    if w < n && mark[w] == NEW {
+                        mark[w] = OPEN;
+                        frames.push((w, 0));
+                    }
+                } else {
+                    mark[v] = DONE;
+                    order.push(v);
+                    frames.pop();
+                }
+            }
+        }
+        order
+    }
+}
+
+/// Renders a cycle path with names: `"a -> b -> c -> a"`. An id without a
+/// name is shown as `#id`.
+pub fn cycle_to_string(path: &[ServiceId], names: &[&str]) -> String {
+    path.iter()
+        .map(|&id| match names.get(id) {
+            Some(name) => (*name).to_string(),
+            None => format!("#{id}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" -> ")
+}
+
+/// What a dependency name in a unit refers to.
+enum Resolved {
+    Unit(ServiceId),
+    /// The unit names itself; `unit.rs` reports that, the graph skips it.
+    Itself,
+    Missing,
+}
+
+fn resolve(by_name: &HashMap<&str, ServiceId>, own: &str, name: &str) -> Resolved {
+    if name == own {
+        return Resolved::Itself;
+    }
+    match by_name.get(name) {
+        Some(&id) => Resolved::Unit(id),
+        None => Resolved::Missing,
+    }
+}
+
+/// Appends `dep` to unit `id`'s `list` unless `seen` says it is there already.
+fn push_once(list: &mut Vec<ServiceId>, seen: &mut [ServiceId], id: ServiceId, dep: ServiceId) {
+    if seen[dep] != id {
+        seen[dep] = id;
+        list.push(dep);
+    }
+}
+
+/// The edge list of `v`, empty when `v` is out of range (a hand-built graph
+/// must not make the daemon panic).
+fn edges(lists: &[Vec<ServiceId>], v: ServiceId) -> &[ServiceId] {
+    lists.get(v).map_or(&[], Vec::as_slice)
+}
+
+/// Finds cycles over `after` in O(units + edges) with an iterative DFS.
+///
+/// Listing every cycle can take exponential time, and even one cycle per
+/// member of a strongly connected component can be quadratic in output size.
+/// Instead, whenever the DFS meets a back edge `u -> w`, the stack segment
+/// `w .. u` plus that edge is a simple cycle: it is reported, its members are
+/// removed from the graph and popped off the stack, and the search goes on.
+/// Reported cycles are therefore disjoint, every strongly connected component
+/// with a cycle yields at least one of them, and the graph without
+/// [`Graph::cycle_members`] is acyclic: no remaining unit can wait on itself.
+/// A component holding several cycles may show only some of them; the next
+/// check after a fix shows the rest.
+fn find_cycles(after: &[Vec<ServiceId>]) -> Vec<Vec<ServiceId>> {
+    const NEW: u8 = 0;
+    const OPEN: u8 = 1;
+    const DONE: u8 = 2;
+    const REMOVED: u8 = 3;
+    let n = after.len();
+    let mut mark = vec![NEW; n];
+    // Position of each open unit in `frames`, to cut a cycle out of it.
+    let mut depth = vec![0usize; n];
+    let mut frames: Vec<(ServiceId, usize)> = Vec::new();
+    let mut cycles = Vec::new();
+
+    for start in 0..n {
+        if mark[start] != NEW {
+            continue;
+        }
+        mark[start] = OPEN;
+        depth[start] = 0;
+        frames.push((start, 0));
+        while let Some(frame) = frames.last_mut() {
+            let (v, pos) = *frame;
+            let Some(&w) = edges(after, v).get(pos) else {
+                mark[v] = DONE;
+                frames.pop();
+                continue;
+            };
+            frame.1 += 1;
+            if w >= n {
+                continue;
+            }
+            match mark[w] {
+                NEW => {
+                    mark[w] = OPEN;
+                    depth[w] = frames.len();
+                    frames.push((w, 0));
+                }
+                OPEN => {
+                    let cut = depth[w];
+                    let mut path: Vec<ServiceId> =
+                        frames[cut..].iter().map(|&(id, _)| id).collect();
+                    for &id in &path {
+                        mark[id] = REMOVED;
+                    }
+                    frames.truncate(cut);
+                    // Rotate so the smallest id leads: the same cycle always
+                    // reads the same, and problems sort by it.
+                    let lead = path
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|&(_, id)| *id)
+                        .map_or(0, |(i, _)| i);
+                    path.rotate_left(lead);
+                    path.push(path[0]);
+                    cycles.push(path);
+                }
+                _ => {}
+            }
+        }
+    }
+    cycles
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A unit spec for tests: name, requires, wants, after.
+    struct Spec {
+        name: String,
+        requires: Vec<String>,
+        wants: Vec<String>,
+        after: Vec<String>,
+    }
+
+    fn spec(name: &str, requires: &[&str], wants: &[&str], after: &[&str]) -> Spec {
+        let own = |list: &[&str]| list.iter().map(|s| (*s).to_string()).collect();
+        Spec {
+            name: name.to_string(),
+            requires: own(requires),
+            wants: own(wants),
+            after: own(after),
+        }
+    }
+
+    fn inputs(specs: &[Spec]) -> Vec<DepInput<'_>> {
+        specs
+            .iter()
+            .map(|s| DepInput {
+                name: &s.name,
+                requires: &s.requires,
+                wants: &s.wants,
+                after: &s.after,
+            })
+            .collect()
+    }
+
+    fn build(specs: &[Spec]) -> (Graph, Vec<DepProblem>) {
+        Graph::build(&inputs(specs))
+    }
+
+    fn names(specs: &[Spec]) -> Vec<&str> {
+        specs.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    fn cycle_texts(specs: &[Spec], problems: &[DepProblem]) -> Vec<String> {
+        let names = names(specs);
+        problems
+            .iter()
+            .filter_map(|p| match p {
+                DepProblem::Cycle { path } => Some(cycle_to_string(path, &names)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A chain `u0 -> u1 -> .. -> u{n-1}` where each unit Requires the next.
+    fn chain(n: usize) -> Vec<Spec> {
+        (0..n)
+            .map(|i| {
+                let next = format!("u{}", i + 1);
+                let requires: Vec<&str> = if i + 1 < n { vec![&next] } else { vec![] };
+                spec(&format!("u{i}"), &requires, &[], &[])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reverse_edges_mirror_forward_edges() {
+        // `before` mirrors `after` and `required_by` mirrors `requires`, sorted by id.
+        let specs = [
+            spec("db", &[], &[], &[]),
+            spec("api", &["db"], &[], &[]),
+            spec("web", &["db"], &[], &["api"]),
+        ];
+        let (g, problems) = build(&specs);
+        assert!(problems.is_empty());
+        assert_eq!(g.before, [vec![1, 2], vec![2], vec![]]);
+        assert_eq!(g.required_by, [vec![1, 2], vec![], vec![]]);
+        assert_eq!(g.len(), 3);
+        assert!(!g.is_empty());
+    }
+
+    #[test]
+    fn requires_and_wants_imply_after() {
+        // Requires and Wants each add an ordering edge, deduplicated against After.
+        let specs = [
+            spec("a", &["b", "b"], &["c"], &["c", "d", "b"]),
+            spec("b", &[], &[], &[]),
+            spec("c", &[], &[], &[]),
+            spec("d", &[], &[], &[]),
+        ];
+        let (g, problems) = build(&specs);
+        assert!(problems.is_empty());
+        assert_eq!(g.requires[0], [1]);
+        assert_eq!(g.wants[0], [2]);
+        assert_eq!(g.after[0], [1, 2, 3]);
+        assert_eq!(g.before[1], [0]);
+        assert_eq!(g.before[3], [0]);
+    }
+
+    #[test]
+    fn missing_requires_is_an_error_wants_a_warning_after_nothing() {
+        // Each missing name is reported once per kind, a missing After not at all.
+        let specs = [
+            spec("a", &["gone", "gone"], &["maybe"], &["later"]),
+            spec("b", &[], &["also-gone"], &[]),
+        ];
+        let (g, problems) = build(&specs);
+        assert_eq!(
+            problems,
+            [
+                DepProblem::MissingRequires {
+                    unit: 0,
+                    missing: "gone".into()
+                },
+                DepProblem::MissingWants {
+                    unit: 0,
+                    missing: "maybe".into()
+                },
+                DepProblem::MissingWants {
+                    unit: 1,
+                    missing: "also-gone".into()
+                },
+            ]
+        );
+        assert!(g.after.iter().all(Vec::is_empty));
+    }
+
+    #[test]
+    fn self_references_and_duplicate_names_are_harmless() {
+        // A unit naming itself adds no edge, and a duplicate name resolves to the first unit.
+        let specs = [
+            spec("a", &["a"], &["a"], &["a"]),
+            spec("a", &[], &[], &[]),
+            spec("b", &["a"], &[], &[]),
+        ];
+        let (g, problems) = build(&specs);
+        assert!(problems.is_empty());
+        assert!(g.after[0].is_empty());
+        assert_eq!(g.requires[2], [0]);
+        assert!(Graph::build(&[]).0.is_empty());
+    }
+
+    #[test]
+    fn two_cycle_is_reported_as_its_path() {
+        // A Requires in each direction is one cycle, read in dependency direction.
+        let specs = [spec("a", &["b"], &[], &[]), spec("b", &[], &[], &["a"])];
+        let (_, problems) = build(&specs);
+        assert_eq!(
+            problems,
+            [DepProblem::Cycle {
+                path: vec![0, 1, 0]
+            }]
+        );
+        assert_eq!(cycle_texts(&specs, &problems), ["a -> b -> a"]);
+    }
+
+    #[test]
+    fn three_cycle_is_reported_once_from_its_smallest_id() {
+        // A three-unit cycle is found once however the search enters it.
+        let specs = [
+            spec("x", &["b"], &[], &[]),
+            spec("b", &["c"], &[], &[]),
+            spec("c", &[], &["a"], &[]),
+            spec("a", &[], &[], &["b"]),
+        ];
+        let (_, problems) = build(&specs);
+        assert_eq!(cycle_texts(&specs, &problems), ["b -> c -> a -> b"]);
+        assert_eq!(Graph::cycle_members(&problems), [1, 2, 3]);
+        let abc = [
+            spec("a", &["b"], &[], &[]),
+            spec("b", &["c"], &[], &[]),
+            spec("c", &["a"], &[], &[]),
+        ];
+        assert_eq!(cycle_texts(&abc, &build(&abc).1), ["a -> b -> c -> a"]);
+    }
+
+    #[test]
+    fn disjoint_cycles_are_each_reported_once_in_id_order() {
+        // Two separate cycles give two problems, sorted by their smallest member.
+        let specs = [
+            spec("p", &["q"], &[], &[]),
+            spec("a", &["b"], &[], &[]),
+            spec("q", &["p"], &["missing"], &[]),
+            spec("b", &[], &[], &["a"]),
+        ];
+        let (_, problems) = build(&specs);
+        assert_eq!(
+            problems,
+            [
+                DepProblem::Cycle {
+                    path: vec![0, 2, 0]
+                },
+                DepProblem::Cycle {
+                    path: vec![1, 3, 1]
+                },
+                DepProblem::MissingWants {
+                    unit: 2,
+                    missing: "missing".into()
+                },
+            ]
+        );
+        assert_eq!(Graph::cycle_members(&problems), [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn removing_cycle_members_leaves_no_cycle() {
+        // Cycles inside one component are cut until what is left is acyclic.
+        let specs = [
+            spec("a", &["b"], &[], &[]),
+            spec("b", &["a"], &[], &["c"]),
+            spec("c", &["d"], &[], &[]),
+            spec("d", &["c"], &[], &["a"]),
+        ];
+        let (_, problems) = build(&specs);
+        assert_eq!(
+            cycle_texts(&specs, &problems),
+            ["a -> b -> a", "c -> d -> c"]
+        );
+    }
+
+    #[test]
+    fn pull_in_closes_over_requires_and_wants_dependencies_first() {
+        // Requires and Wants pull units in, After only orders them, and dependencies come first.
+        let specs = [
+            spec("web", &["api"], &["cache"], &["metrics"]),
+            spec("api", &["db"], &[], &[]),
+            spec("cache", &[], &[], &["db"]),
+            spec("db", &[], &[], &[]),
+            spec("metrics", &[], &[], &[]),
+        ];
+        let (g, _) = build(&specs);
+        let order = g.pull_in(&[0, 0, 99]);
+        assert_eq!(order, [3, 1, 2, 0]);
+        assert_eq!(g.pull_in(&[2]), [2]);
+        assert!(g.pull_in(&[]).is_empty());
+    }
+
+    #[test]
+    fn pull_in_through_a_cycle_lists_each_unit_once() {
+        // A cycle has no dependency order, but pull_in still terminates with every member once.
+        let specs = [spec("a", &["b"], &[], &[]), spec("b", &["a"], &[], &[])];
+        let (g, _) = build(&specs);
+        let mut order = g.pull_in(&[0]);
+        order.sort_unstable();
+        assert_eq!(order, [0, 1]);
+    }
+
+    #[test]
+    fn requirers_of_follows_requires_but_not_wants() {
+        // Stopping db takes down what Requires it, transitively, but not what only Wants it.
+        let specs = [
+            spec("db", &[], &[], &[]),
+            spec("api", &["db"], &[], &[]),
+            spec("web", &["api"], &[], &[]),
+            spec("report", &[], &["db"], &[]),
+            spec("batch", &[], &["api"], &[]),
+        ];
+        let (g, _) = build(&specs);
+        assert_eq!(g.requirers_of(&[0]), [2, 1, 0]);
+        assert_eq!(g.requirers_of(&[3, 99]), [3]);
+    }
+
+    #[test]
+    fn diamond_orders_the_shared_dependency_first_once() {
+        // A unit reached along two paths appears once, before both of its dependents.
+        let specs = [
+            spec("top", &["left", "right"], &[], &[]),
+            spec("left", &["bottom"], &[], &[]),
+            spec("right", &["bottom"], &[], &[]),
+            spec("bottom", &[], &[], &[]),
+        ];
+        let (g, problems) = build(&specs);
+        assert!(problems.is_empty());
+        assert_eq!(g.pull_in(&[0]), [3, 1, 2, 0]);
+        assert_eq!(g.requirers_of(&[3]), [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn ten_thousand_deep_chain_needs_no_recursion() {
+        // A 10 000-deep Requires chain builds, pulls in and stops without overflowing the stack.
+        let specs = chain(10_000);
+        let (g, problems) = build(&specs);
+        assert!(problems.is_empty());
+        let order = g.pull_in(&[0]);
+        assert_eq!(order.len(), 10_000);
+        assert_eq!(order.first(), Some(&9_999));
+        assert_eq!(order.last(), Some(&0));
+        let down = g.requirers_of(&[9_999]);
+        assert_eq!(down.len(), 10_000);
+        assert_eq!(down.first(), Some(&0));
+    }
+
+    #[test]
+    fn ten_thousand_long_cycle_is_one_problem() {
+        // Closing the deep chain into a ring gives a single cycle path through every unit.
+        let mut specs = chain(10_000);
+        specs[9_999].requires.push("u0".into());
+        let (g, problems) = build(&specs);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(Graph::cycle_members(&problems).len(), 10_000);
+        assert_eq!(g.pull_in(&[5_000]).len(), 10_000);
+    }
+
+    #[test]
+    fn cycle_to_string_names_unknown_ids() {
+        // An id without a name still renders instead of panicking.
+        assert_eq!(cycle_to_string(&[0, 7, 0], &["a"]), "a -> #7 -> a");
+        assert_eq!(cycle_to_string(&[], &[]), "");
+    }
+
+    #[test]
+    fn hand_built_graph_with_bad_ids_does_not_panic() {
+        // Queries on an inconsistent graph skip ids that are out of range.
+        let g = Graph {
+            requires: vec![vec![5]],
+            wants: vec![],
+            after: vec![vec![5]],
+            before: vec![],
+            required_by: vec![vec![9]],
+        };
+        assert_eq!(g.pull_in(&[0]), [0]);
+        assert_eq!(g.requirers_of(&[0]), [0]);
+    }
+}

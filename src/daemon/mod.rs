@@ -1,0 +1,187 @@
+//! The daemon: take the single-daemon lock, set up logging, the signal pipe
+//! and the control socket, load the service directory, then hand over to the
+//! event loop. Also how a client starts a detached daemon.
+
+pub mod control;
+pub mod deps;
+pub mod event_loop;
+pub mod service;
+pub mod spawn;
+pub mod supervisor;
+pub mod timers;
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::error::Error;
+use crate::paths::Home;
+use crate::unit;
+
+/// What `diakonos daemon` needs to know.
+pub struct DaemonOptions {
+    pub home: Home,
+    pub service_dir: PathBuf,
+}
+
+/// Runs the daemon in the foreground until it is killed. Returns an error
+/// (and starts nothing) when another daemon holds this home's lock.
+pub fn run(opts: DaemonOptions) -> Result<(), Error> {
+    let home = opts.home;
+    home.create()
+        .map_err(|e| Error::failed(format!("cannot create {}: {e}", home.dir.display())))?;
+    let lock = take_lock(&home)?;
+    init_logging(&home)?;
+    log::info!(
+        "diakonos {} daemon starting, pid {}, home {}, services in {}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id(),
+        home.dir.display(),
+        opts.service_dir.display()
+    );
+    // Not holding any directory busy; every path we keep is absolute.
+    let _ = std::env::set_current_dir("/");
+    spawn::become_subreaper();
+
+    let listener = bind_socket(&home.socket())?;
+    let hostname = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default();
+    let loaded = match unit::load_dir(&opts.service_dir, &hostname) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            log::warn!(
+                "cannot read {}: {e}; starting with no units",
+                opts.service_dir.display()
+            );
+            unit::LoadedDir::default()
+        }
+    };
+    let seed = u64::from(std::process::id()) ^ nanos_since_epoch();
+    let sup = supervisor::Supervisor::new(loaded, opts.service_dir, home.logs_dir(), seed);
+    for w in &sup.warnings {
+        log::warn!("{w}");
+    }
+    let control = control::Control::new(listener);
+    let mut event_loop = event_loop::EventLoop::new(control, sup, home.clone())
+        .map_err(|e| Error::failed(format!("cannot set up the event loop: {e}")))?;
+    let result = event_loop.run();
+    control::Control::remove_socket(&home.socket());
+    log::info!("daemon exiting");
+    drop(lock);
+    result.map_err(|e| Error::failed(format!("event loop failed: {e}")))
+}
+
+fn nanos_since_epoch() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Takes `daemon.lock` (flock) and writes our pid into it. The lock decides
+/// which of many racing daemons lives; the others leave without touching
+/// the socket.
+fn take_lock(home: &Home) -> Result<Flock<File>, Error> {
+    let path = home.lock();
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| Error::failed(format!("cannot open {}: {e}", path.display())))?;
+    let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => lock,
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+            let pid = std::fs::read_to_string(&path).unwrap_or_default();
+            return Err(Error::failed_hint(
+                format!(
+                    "a daemon is already running for {} (pid {})",
+                    home.dir.display(),
+                    pid.trim()
+                ),
+                "use `diakonos daemon-status`, or another --home for a second daemon",
+            ));
+        }
+        Err((_, e)) => {
+            return Err(Error::failed(format!(
+                "cannot lock {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    let _ = lock.set_len(0);
+    let _ = writeln!(&mut *lock, "{}", std::process::id());
+    Ok(lock)
+}
+
+fn init_logging(home: &Home) -> Result<(), Error> {
+    let path = home.daemon_log();
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| Error::failed(format!("cannot open {}: {e}", path.display())))?;
+    let filter = std::env::var("DIAKONOS_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_owned());
+    // A second init (only possible in tests) is harmless.
+    let _ = env_logger::Builder::new()
+        .parse_filters(&filter)
+        .target(env_logger::Target::Pipe(Box::new(file)))
+        .format_timestamp_millis()
+        .try_init();
+    Ok(())
+}
+
+/// Binds the control socket with mode 0600. Only the lock holder gets here,
+/// so a socket file left by a dead daemon is safe to remove.
+fn bind_socket(path: &Path) -> Result<mio::net::UnixListener, Error> {
+    let _ = std::fs::remove_file(path);
+    // Create it 0600 from the start: no window where others could connect.
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let listener = mio::net::UnixListener::bind(path);
+    nix::sys::stat::umask(old);
+    let listener =
+        listener.map_err(|e| Error::failed(format!("cannot listen on {}: {e}", path.display())))?;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    Ok(listener)
+}
+
+/// Starts `diakonos daemon` in the background: a new session, stdin from
+/// /dev/null, stdout and stderr appended to `daemon.log`, so the daemon and
+/// its services never belong to the caller's terminal.
+pub fn spawn_detached(home: &Home, service_dir: &Path) -> io::Result<Child> {
+    home.create()?;
+    let exe = std::env::current_exe()?;
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(home.daemon_log())?;
+    let log2 = log.try_clone()?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--home")
+        .arg(&home.dir)
+        .arg("--service-dir")
+        .arg(service_dir)
+        .arg("daemon")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log2));
+    // SAFETY: runs in the forked child before exec; setsid is a single
+    // async-signal-safe system call and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| nix::unistd::setsid().map(drop).map_err(io::Error::from));
+    }
+    cmd.spawn()
+}

@@ -1,0 +1,720 @@
+//! One service's state machine (SPEC §4, §6): states, events, and the actions
+//! a transition asks the event loop to carry out.
+//!
+//! PURE: it never reads the clock (time comes in as `now`), spawns, signals or
+//! does I/O. Deadlines live inside the states; the loop arms its timer queue
+//! from [`Service::deadline`]. Which *other* services hear about a change is
+//! decided by the supervisor with `deps`; what a change does is decided here.
+//!
+//! | state                | event               | next state                          | actions                  |
+//! |----------------------|---------------------|-------------------------------------|--------------------------|
+//! | inactive/exited/failed | Start             | waiting (limits reset)              |                          |
+//! | restarting           | Start               | waiting (backoff cancelled)         |                          |
+//! | waiting              | DepsReady           | starting (spawn in flight)          | Spawn                    |
+//! | waiting              | DepsReady, limit hit| failed "start limit hit"            |                          |
+//! | waiting, restarting  | DepFailed(x)        | failed "dependency x failed"        |                          |
+//! | waiting, restarting  | Stop                | inactive                            |                          |
+//! | starting (no pid)    | Spawned(pid)        | simple: running; oneshot: starting  |                          |
+//! | starting (no pid)    | SpawnFailed(e)      | failed "spawn failed: e"            |                          |
+//! | starting (oneshot)   | Exited(0)           | exited, or running w/ RemainAfterExit |                        |
+//! | starting, running    | Exited(bad)         | restarting (policy) / failed        | KillGroup(SIGKILL)       |
+//! | running              | Exited(0)           | restarting (Restart=always) / exited| KillGroup(SIGKILL)       |
+//! | starting (oneshot)   | Timer (start timeout)| stopping, then restart/failed      | KillGroup(KillSignal)    |
+//! | restarting           | Timer               | starting (or failed: start limit)   | Spawn                    |
+//! | starting, running    | Stop / DepFailed(x) | stopping                            | SpawnStop or KillGroup   |
+//! | stopping             | StopCmdExited       | stopping (signal phase)             | KillGroup(KillSignal)    |
+//! | stopping             | Timer (ExecStop)    | stopping (signal phase)             | KillGroup(KillSignal)    |
+//! | stopping             | Timer (signal)      | stopping (kill phase)               | KillGroup(SIGKILL)       |
+//! | stopping             | Exited / GroupGone  | once main, ExecStop and group are gone: inactive, failed, restarting, or waiting if started meanwhile | |
+//! | anything else        | any                 | unchanged (a legal no-op, logged at debug level) |         |
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use crate::protocol::{LastExit, StateName};
+use crate::unit::{RestartPolicy, ServiceType, Unit};
+
+/// After SIGKILL, how long to wait for the process group before giving up on it.
+pub const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitKind {
+    Code(i32),
+    Signal(Signal),
+    /// An adopted process: not our child, so its status is unknowable.
+    Unknown,
+}
+
+impl ExitKind {
+    pub fn success(self) -> bool {
+        self == ExitKind::Code(0)
+    }
+
+    pub fn to_wire(self) -> LastExit {
+        match self {
+            ExitKind::Code(c) => LastExit::Code(c),
+            ExitKind::Signal(s) => LastExit::Signal(s.as_str().to_owned()),
+            ExitKind::Unknown => LastExit::Unknown(()),
+        }
+    }
+}
+
+impl fmt::Display for ExitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitKind::Code(c) => write!(f, "exited with code {c}"),
+            ExitKind::Signal(s) => write!(f, "killed by {}", s.as_str()),
+            ExitKind::Unknown => write!(f, "exited (status unknown: adopted process)"),
+        }
+    }
+}
+
+/// Why a service is `failed`: data, worded in one place ([`fmt::Display`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    Exit(ExitKind),
+    SpawnFailed(String),
+    DepFailed(String),
+    StartLimitHit,
+    StartTimeout,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Exit(kind) => write!(f, "{kind}"),
+            Reason::SpawnFailed(e) => write!(f, "spawn failed: {e}"),
+            Reason::DepFailed(name) => write!(f, "dependency {name} failed"),
+            Reason::StartLimitHit => write!(f, "start limit hit"),
+            Reason::StartTimeout => write!(f, "start timed out"),
+        }
+    }
+}
+
+/// Where a stop is in its escalation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopPhase {
+    /// ExecStop is running.
+    ExecStop,
+    /// KillSignal was sent to the group.
+    Signalled,
+    /// SIGKILL was sent to the group.
+    Killed,
+}
+
+/// What a finished stop turns into (unless a Start arrived meanwhile).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterStop {
+    Inactive,
+    Failed(Reason),
+    /// A failure the restart policy gets to judge (start timeout).
+    Failure(Reason),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    Inactive,
+    Waiting,
+    /// `pid` is None while the spawn is in flight.
+    Starting {
+        pid: Option<Pid>,
+        deadline: Option<Instant>,
+    },
+    /// `pid` is None for a oneshot that stays up with RemainAfterExit.
+    Running {
+        pid: Option<Pid>,
+        since: Instant,
+    },
+    Stopping {
+        main: Option<Pid>,
+        stop_cmd: Option<Pid>,
+        phase: StopPhase,
+        deadline: Instant,
+        then: AfterStop,
+    },
+    Restarting {
+        until: Instant,
+    },
+    Exited,
+    Failed(Reason),
+}
+
+impl State {
+    pub fn name(&self) -> StateName {
+        match self {
+            State::Inactive => StateName::Inactive,
+            State::Waiting => StateName::Waiting,
+            State::Starting { .. } => StateName::Starting,
+            State::Running { .. } => StateName::Running,
+            State::Stopping { .. } => StateName::Stopping,
+            State::Restarting { .. } => StateName::Restarting,
+            State::Exited => StateName::Exited,
+            State::Failed(_) => StateName::Failed,
+        }
+    }
+
+    /// Whether the service holds or wants processes (anything but settled-down states).
+    pub fn is_active(&self) -> bool {
+        !matches!(self, State::Inactive | State::Exited | State::Failed(_))
+    }
+
+    /// Up for its dependents: running, or finished successfully.
+    pub fn is_up(&self) -> bool {
+        matches!(self, State::Running { .. } | State::Exited)
+    }
+}
+
+/// What the user wants of the service; kept apart from what it is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    Up,
+    Down,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Start requested (by a user or by a dependent pulling it in).
+    Start,
+    /// Stop requested; the supervisor sends it once dependents are down.
+    Stop,
+    DepsReady,
+    /// A unit this one Requires failed (its name).
+    DepFailed(String),
+    Spawned(Pid),
+    SpawnFailed(String),
+    /// The main process ended.
+    Exited(ExitKind),
+    /// The ExecStop process ended.
+    StopCmdExited(ExitKind),
+    /// Nothing is left of the process group.
+    GroupGone,
+    /// The deadline of the current state passed.
+    Timer,
+}
+
+/// Side effects for the event loop to carry out, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Run ExecStart in a new session; answer with Spawned or SpawnFailed.
+    Spawn,
+    /// Run ExecStop; its exit comes back as StopCmdExited. A failure to
+    /// spawn it comes back as StopCmdExited too.
+    SpawnStop,
+    /// Signal a whole process group (the pgid is the pid of its leader).
+    KillGroup { pgid: Pid, signal: Signal },
+}
+
+/// The parts of a unit that the machine needs (copied so reload can swap them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub kind: ServiceType,
+    pub restart: RestartPolicy,
+    pub restart_sec: Duration,
+    pub restart_max_delay: Duration,
+    pub timeout_start: Duration,
+    pub timeout_stop: Duration,
+    pub kill_signal: Signal,
+    pub has_exec_stop: bool,
+    pub remain_after_exit: bool,
+    pub start_limit_burst: u32,
+    pub start_limit_interval: Duration,
+}
+
+impl Policy {
+    pub fn from_unit(unit: &Unit) -> Policy {
+        Policy {
+            kind: unit.kind,
+            restart: unit.restart,
+            restart_sec: unit.restart_sec,
+            restart_max_delay: unit.restart_max_delay.max(unit.restart_sec),
+            timeout_start: unit.timeout_start,
+            timeout_stop: unit.timeout_stop,
+            kill_signal: unit.kill_signal,
+            has_exec_stop: unit.exec_stop.is_some(),
+            remain_after_exit: unit.remain_after_exit,
+            start_limit_burst: unit.start_limit_burst,
+            start_limit_interval: unit.start_limit_interval,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub state: State,
+    pub want: Want,
+    pub policy: Policy,
+    /// Automatic restarts since the last explicit start/restart.
+    pub restarts: u32,
+    pub last_exit: Option<ExitKind>,
+    /// The process group of the last spawn, while it may have members.
+    pub pgid: Option<Pid>,
+    /// Consecutive failures, for the exponential backoff.
+    failures: u32,
+    /// Start times inside the current StartLimitIntervalSec window.
+    starts: VecDeque<Instant>,
+    /// xorshift state for backoff jitter (seeded by the caller; never 0).
+    rng: u64,
+}
+
+impl Service {
+    pub fn new(policy: Policy, seed: u64) -> Service {
+        Service {
+            state: State::Inactive,
+            want: Want::Down,
+            policy,
+            restarts: 0,
+            last_exit: None,
+            pgid: None,
+            failures: 0,
+            starts: VecDeque::new(),
+            rng: seed | 1,
+        }
+    }
+
+    /// The pid of the main process, if one is alive.
+    pub fn pid(&self) -> Option<Pid> {
+        match self.state {
+            State::Starting { pid, .. } | State::Running { pid, .. } => pid,
+            State::Stopping { main, .. } => main,
+            _ => None,
+        }
+    }
+
+    /// The ExecStop process, if one is running.
+    pub fn stop_cmd(&self) -> Option<Pid> {
+        match self.state {
+            State::Stopping { stop_cmd, .. } => stop_cmd,
+            _ => None,
+        }
+    }
+
+    /// When the current state wants a Timer event.
+    pub fn deadline(&self) -> Option<Instant> {
+        match self.state {
+            State::Starting { deadline, .. } => deadline,
+            State::Stopping { deadline, .. } => Some(deadline),
+            State::Restarting { until } => Some(until),
+            _ => None,
+        }
+    }
+
+    /// Main process and ExecStop are gone but the group may not be: the
+    /// supervisor checks the group and sends GroupGone.
+    pub fn awaiting_group(&self) -> bool {
+        matches!(
+            self.state,
+            State::Stopping {
+                main: None,
+                stop_cmd: None,
+                ..
+            }
+        )
+    }
+
+    pub fn uptime(&self, now: Instant) -> Option<Duration> {
+        match self.state {
+            State::Running { since, .. } => Some(now.saturating_duration_since(since)),
+            _ => None,
+        }
+    }
+
+    /// Forget restart counters and the start-limit window (`restart`, or an
+    /// explicit start after a failure).
+    pub fn reset_counters(&mut self) {
+        self.restarts = 0;
+        self.failures = 0;
+        self.starts.clear();
+    }
+
+    /// The one place where the state changes. `self.state` is assigned once.
+    pub fn on_event(&mut self, ev: Event, now: Instant) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let next = match (&self.state, ev) {
+            // --- start requests -------------------------------------------
+            (State::Inactive | State::Exited | State::Failed(_), Event::Start) => {
+                self.want = Want::Up;
+                self.failures = 0;
+                self.starts.clear();
+                State::Waiting
+            }
+            (State::Restarting { .. }, Event::Start) => {
+                self.want = Want::Up;
+                self.starts.clear();
+                State::Waiting
+            }
+            (State::Stopping { .. }, Event::Start) => {
+                // Finish the stop, then start again (see `finish_stop`).
+                self.want = Want::Up;
+                return actions;
+            }
+            (_, Event::Start) => {
+                self.want = Want::Up;
+                return actions;
+            }
+            (State::Waiting, Event::DepsReady) => self.begin_start(now, &mut actions),
+
+            // --- spawning -------------------------------------------------
+            (State::Starting { pid: None, .. }, Event::Spawned(pid)) => {
+                self.pgid = Some(pid);
+                let started = match self.policy.kind {
+                    ServiceType::Oneshot => State::Starting {
+                        pid: Some(pid),
+                        deadline: nonzero(self.policy.timeout_start).map(|t| now + t),
+                    },
+                    _ => State::Running {
+                        pid: Some(pid),
+                        since: now,
+                    },
+                };
+                if self.want == Want::Down {
+                    // A Stop arrived while the spawn was in flight.
+                    self.state = started;
+                    return self.begin_stop(AfterStop::Inactive, now, actions);
+                }
+                started
+            }
+            (State::Starting { pid: None, .. }, Event::SpawnFailed(e)) => {
+                State::Failed(Reason::SpawnFailed(e))
+            }
+
+            // --- the main process ends -------------------------------------
+            (State::Starting { pid: Some(_), .. }, Event::Exited(kind)) => {
+                self.last_exit = Some(kind);
+                if kind.success() {
+                    self.failures = 0;
+                    if self.policy.remain_after_exit {
+                        State::Running {
+                            pid: None,
+                            since: now,
+                        }
+                    } else {
+                        self.kill_leftovers(&mut actions);
+                        State::Exited
+                    }
+                } else {
+                    self.kill_leftovers(&mut actions);
+                    self.after_failure(Reason::Exit(kind), now)
+                }
+            }
+            (
+                State::Running {
+                    pid: Some(_),
+                    since,
+                },
+                Event::Exited(kind),
+            ) => {
+                let since = *since;
+                self.last_exit = Some(kind);
+                self.kill_leftovers(&mut actions);
+                if self.policy.restart_max_delay > self.policy.restart_sec
+                    && now.saturating_duration_since(since) >= self.policy.restart_max_delay
+                {
+                    // It stayed up for the whole cap: the backoff starts over.
+                    self.failures = 0;
+                }
+                let restart = match self.policy.restart {
+                    RestartPolicy::Always => true,
+                    RestartPolicy::OnFailure => !kind.success(),
+                    RestartPolicy::No => false,
+                };
+                if restart && self.want == Want::Up {
+                    self.schedule_restart(now)
+                } else if kind.success() {
+                    self.failures = 0;
+                    State::Exited
+                } else {
+                    State::Failed(Reason::Exit(kind))
+                }
+            }
+
+            // --- timers ---------------------------------------------------
+            (State::Restarting { until }, Event::Timer) if now >= *until => {
+                self.restarts = self.restarts.saturating_add(1);
+                self.begin_start(now, &mut actions)
+            }
+            (
+                State::Starting {
+                    pid: Some(_),
+                    deadline: Some(d),
+                },
+                Event::Timer,
+            ) if now >= *d => {
+                return self.begin_stop(AfterStop::Failure(Reason::StartTimeout), now, actions);
+            }
+
+            // --- stop requests and failed dependencies ---------------------
+            (State::Waiting | State::Restarting { .. }, Event::Stop) => {
+                self.want = Want::Down;
+                State::Inactive
+            }
+            (State::Waiting | State::Restarting { .. }, Event::DepFailed(name)) => {
+                State::Failed(Reason::DepFailed(name))
+            }
+            (State::Starting { pid: None, .. }, Event::Stop) => {
+                // Handled when Spawned arrives.
+                self.want = Want::Down;
+                return actions;
+            }
+            (State::Starting { .. } | State::Running { .. }, Event::Stop) => {
+                self.want = Want::Down;
+                return self.begin_stop(AfterStop::Inactive, now, actions);
+            }
+            (State::Starting { pid: Some(_), .. } | State::Running { .. }, Event::DepFailed(n)) => {
+                return self.begin_stop(AfterStop::Failed(Reason::DepFailed(n)), now, actions);
+            }
+            (State::Failed(_) | State::Exited, Event::Stop) => {
+                self.want = Want::Down;
+                State::Inactive
+            }
+            (State::Stopping { .. } | State::Inactive, Event::Stop) => {
+                self.want = Want::Down;
+                return actions;
+            }
+
+            // --- stop escalation ------------------------------------------
+            (
+                State::Stopping { .. },
+                ev @ (Event::Exited(_) | Event::StopCmdExited(_) | Event::GroupGone | Event::Timer),
+            ) => {
+                return self.stopping(ev, now, actions);
+            }
+
+            (state, ev) => {
+                log::debug!("ignored event {ev:?} in state {state:?}");
+                return actions;
+            }
+        };
+        self.state = next;
+        actions
+    }
+
+    /// Spawn if the start limit allows it.
+    fn begin_start(&mut self, now: Instant, actions: &mut Vec<Action>) -> State {
+        let window = self.policy.start_limit_interval;
+        while let Some(first) = self.starts.front() {
+            if now.saturating_duration_since(*first) >= window {
+                self.starts.pop_front();
+            } else {
+                break;
+            }
+        }
+        let burst = self.policy.start_limit_burst as usize;
+        if burst > 0 && self.starts.len() >= burst {
+            return State::Failed(Reason::StartLimitHit);
+        }
+        if burst > 0 {
+            self.starts.push_back(now);
+        }
+        actions.push(Action::Spawn);
+        State::Starting {
+            pid: None,
+            deadline: None,
+        }
+    }
+
+    /// Restart per policy after a failure, or fail.
+    fn after_failure(&mut self, reason: Reason, now: Instant) -> State {
+        let restart = matches!(
+            self.policy.restart,
+            RestartPolicy::Always | RestartPolicy::OnFailure
+        );
+        if restart && self.want == Want::Up {
+            self.schedule_restart(now)
+        } else {
+            State::Failed(reason)
+        }
+    }
+
+    fn schedule_restart(&mut self, now: Instant) -> State {
+        let delay = self.backoff();
+        self.failures = self.failures.saturating_add(1);
+        State::Restarting { until: now + delay }
+    }
+
+    /// RestartSec, doubled per consecutive failure up to RestartMaxDelaySec,
+    /// with up to 25% jitter below the doubled value (never below RestartSec).
+    pub fn backoff(&mut self) -> Duration {
+        let base = self.policy.restart_sec;
+        let cap = self.policy.restart_max_delay;
+        if cap <= base {
+            return base;
+        }
+        let factor = 2f64.powi(self.failures.min(62) as i32);
+        let doubled = base.as_secs_f64() * factor;
+        let capped = doubled.min(cap.as_secs_f64());
+        // xorshift64: deterministic for a given seed, so tests can pin it.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let unit = (self.rng >> 11) as f64 / (1u64 << 53) as f64;
+        let jittered = capped * (1.0 - 0.25 * unit);
+        Duration::from_secs_f64(jittered.max(base.as_secs_f64()))
+    }
+
+    fn kill_leftovers(&mut self, actions: &mut Vec<Action>) {
+        if let Some(pgid) = self.pgid.take() {
+            actions.push(Action::KillGroup {
+                pgid,
+                signal: Signal::SIGKILL,
+            });
+        }
+    }
+
+    fn begin_stop(
+        &mut self,
+        then: AfterStop,
+        now: Instant,
+        mut actions: Vec<Action>,
+    ) -> Vec<Action> {
+        let main = self.pid();
+        let timeout = self.policy.timeout_stop;
+        let (phase, deadline) = if self.policy.has_exec_stop {
+            actions.push(Action::SpawnStop);
+            (StopPhase::ExecStop, now + timeout)
+        } else if timeout.is_zero() {
+            // No grace at all: SIGKILL right behind KillSignal.
+            self.signal_group(&mut actions);
+            if let Some(pgid) = self.pgid {
+                actions.push(Action::KillGroup {
+                    pgid,
+                    signal: Signal::SIGKILL,
+                });
+            }
+            (StopPhase::Killed, now + KILL_GRACE)
+        } else {
+            self.signal_group(&mut actions);
+            (StopPhase::Signalled, now + timeout)
+        };
+        // The ExecStop pid is filled in by `stop_cmd_spawned`.
+        self.state = State::Stopping {
+            main,
+            stop_cmd: None,
+            phase,
+            deadline,
+            then,
+        };
+        if !self.policy.has_exec_stop && main.is_none() && self.pgid.is_none() {
+            // Nothing to wait for (a RemainAfterExit oneshot with no leftovers).
+            self.finish_stop(now);
+        }
+        actions
+    }
+
+    /// Sends KillSignal to the group, if there is one.
+    fn signal_group(&self, actions: &mut Vec<Action>) -> Option<()> {
+        let pgid = self.pgid?;
+        actions.push(Action::KillGroup {
+            pgid,
+            signal: self.policy.kill_signal,
+        });
+        Some(())
+    }
+
+    /// Records the pid of a freshly spawned ExecStop.
+    pub fn stop_cmd_spawned(&mut self, pid: Pid) {
+        if let State::Stopping { stop_cmd, .. } = &mut self.state {
+            *stop_cmd = Some(pid);
+        }
+    }
+
+    fn stopping(&mut self, ev: Event, now: Instant, mut actions: Vec<Action>) -> Vec<Action> {
+        let State::Stopping {
+            main,
+            stop_cmd,
+            phase,
+            deadline,
+            then,
+        } = self.state.clone()
+        else {
+            return actions;
+        };
+        let (mut main, mut stop_cmd, mut phase, mut deadline) = (main, stop_cmd, phase, deadline);
+        let timeout = self.policy.timeout_stop;
+        match ev {
+            Event::Exited(kind) => {
+                self.last_exit = Some(kind);
+                main = None;
+            }
+            Event::StopCmdExited(_) => {
+                stop_cmd = None;
+                if phase == StopPhase::ExecStop {
+                    phase = StopPhase::Signalled;
+                    deadline = now + timeout;
+                    self.signal_group(&mut actions);
+                }
+            }
+            Event::GroupGone => {
+                self.pgid = None;
+            }
+            Event::Timer if now >= deadline => match phase {
+                StopPhase::ExecStop => {
+                    phase = StopPhase::Signalled;
+                    deadline = now + timeout;
+                    self.signal_group(&mut actions);
+                    if let Some(pid) = stop_cmd {
+                        actions.push(Action::KillGroup {
+                            pgid: pid,
+                            signal: Signal::SIGKILL,
+                        });
+                    }
+                }
+                StopPhase::Signalled => {
+                    phase = StopPhase::Killed;
+                    deadline = now + KILL_GRACE;
+                    for pgid in [self.pgid, stop_cmd].into_iter().flatten() {
+                        actions.push(Action::KillGroup {
+                            pgid,
+                            signal: Signal::SIGKILL,
+                        });
+                    }
+                }
+                StopPhase::Killed => {
+                    log::warn!(
+                        "process group {:?} survived SIGKILL; no longer waiting for it",
+                        self.pgid
+                    );
+                    self.pgid = None;
+                    main = None;
+                    stop_cmd = None;
+                }
+            },
+            _ => {}
+        }
+        self.state = State::Stopping {
+            main,
+            stop_cmd,
+            phase,
+            deadline,
+            then,
+        };
+        if main.is_none() && stop_cmd.is_none() && self.pgid.is_none() {
+            self.finish_stop(now);
+        }
+        actions
+    }
+
+    fn finish_stop(&mut self, now: Instant) {
+        let State::Stopping { then, .. } = &self.state else {
+            return;
+        };
+        let then = then.clone();
+        self.state = match then {
+            AfterStop::Failed(r) => State::Failed(r),
+            _ if self.want == Want::Up => match then {
+                AfterStop::Failure(r) => self.after_failure(r, now),
+                _ => State::Waiting,
+            },
+            AfterStop::Failure(r) => State::Failed(r),
+            AfterStop::Inactive => State::Inactive,
+        };
+    }
+}
+
+fn nonzero(d: Duration) -> Option<Duration> {
+    (!d.is_zero()).then_some(d)
+}

@@ -1,0 +1,193 @@
+//! Processes: spawning a service in its own session, signalling process
+//! groups, reaping every child. The only module that creates or signals
+//! processes (and the only home of `unsafe`).
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use nix::errno::Errno;
+use nix::sys::signal::{killpg, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{Gid, Pid, Uid, User};
+
+use crate::daemon::service::ExitKind;
+use crate::paths::DEFAULT_PATH;
+
+/// Who a service runs as, resolved before forking (the child may not allocate).
+#[derive(Debug, Clone)]
+pub struct Identity {
+    uid: Uid,
+    gid: Gid,
+    groups: Vec<Gid>,
+    name: String,
+    home: std::path::PathBuf,
+}
+
+/// Resolves `User=`: a clear error when it cannot be honoured.
+pub fn resolve_user(name: &str) -> Result<Option<Identity>, String> {
+    let user = match User::from_name(name) {
+        Ok(Some(u)) => u,
+        Ok(None) => return Err(format!("User={name}: no such user")),
+        Err(e) => return Err(format!("User={name}: cannot look the user up: {e}")),
+    };
+    let me = Uid::effective();
+    if user.uid == me {
+        // Already that user: nothing to switch.
+        return Ok(None);
+    }
+    if !me.is_root() {
+        return Err(format!(
+            "User={name} needs the daemon to run as root (it runs as uid {me}); remove User= or run the daemon as root"
+        ));
+    }
+    let cname = std::ffi::CString::new(name).map_err(|_| format!("User={name}: bad name"))?;
+    let groups = nix::unistd::getgrouplist(&cname, user.gid).unwrap_or_else(|_| vec![user.gid]);
+    Ok(Some(Identity {
+        uid: user.uid,
+        gid: user.gid,
+        groups,
+        name: user.name,
+        home: user.dir,
+    }))
+}
+
+/// Everything needed to start one process of a service.
+pub struct SpawnSpec<'a> {
+    pub argv: &'a [String],
+    pub cwd: &'a Path,
+    pub env: &'a [(String, String)],
+    pub user: Option<&'a str>,
+    pub log: &'a Path,
+    /// Extra variables set by the daemon (NOTIFY_SOCKET, ...).
+    pub extra_env: &'a [(String, String)],
+}
+
+/// Opens a service log for appending (created 0640 if missing).
+pub fn open_log(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .open(path)
+}
+
+/// Starts `spec.argv` in a new session (so its own process group), stdin
+/// from /dev/null, stdout and stderr appended to the log file. Returns once
+/// the program was executed (exec errors are reported here, not as exits).
+pub fn spawn(spec: &SpawnSpec<'_>) -> Result<Pid, String> {
+    let Some((program, args)) = spec.argv.split_first() else {
+        return Err("empty command".into());
+    };
+    let identity = match spec.user {
+        Some(name) => resolve_user(name)?,
+        None => None,
+    };
+    let log =
+        open_log(spec.log).map_err(|e| format!("cannot open log {}: {e}", spec.log.display()))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| format!("cannot open log {}: {e}", spec.log.display()))?;
+    if let Some(id) = &identity {
+        // The service writes its own log, so it must own it (best effort).
+        let _ = nix::unistd::chown(spec.log, Some(id.uid), Some(id.gid));
+    }
+
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .current_dir(spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log2));
+    if std::env::var_os("PATH").is_none() {
+        cmd.env("PATH", DEFAULT_PATH);
+    }
+    if let Some(id) = &identity {
+        cmd.env("USER", &id.name)
+            .env("LOGNAME", &id.name)
+            .env("HOME", &id.home);
+    }
+    for (k, v) in spec.env.iter().chain(spec.extra_env) {
+        cmd.env(k, v);
+    }
+    let identity_for_child = identity.clone();
+    // SAFETY: the closure runs in the forked child before exec. The daemon is
+    // single-threaded, so no other thread can hold a lock the child would
+    // need, and the closure only makes async-signal-safe system calls
+    // (setsid, setgroups, setgid, setuid) on data prepared before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::unistd::setsid().map_err(io::Error::from)?;
+            if let Some(id) = &identity_for_child {
+                nix::unistd::setgroups(&id.groups).map_err(io::Error::from)?;
+                nix::unistd::setgid(id.gid).map_err(io::Error::from)?;
+                nix::unistd::setuid(id.uid).map_err(io::Error::from)?;
+            }
+            Ok(())
+        });
+    }
+    match cmd.spawn() {
+        // The Child handle is dropped without waiting: `reap_all` collects
+        // every exit through SIGCHLD.
+        Ok(child) => Ok(Pid::from_raw(child.id() as i32)),
+        Err(e) => Err(describe_spawn_error(program, spec.cwd, &e)),
+    }
+}
+
+fn describe_spawn_error(program: &str, cwd: &Path, e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound if !cwd.is_dir() => {
+            format!("WorkingDirectory {} does not exist", cwd.display())
+        }
+        io::ErrorKind::NotFound if program.contains('/') => format!("`{program}` not found"),
+        io::ErrorKind::NotFound => format!("`{program}` not found in PATH"),
+        io::ErrorKind::PermissionDenied => format!("`{program}`: permission denied"),
+        _ => format!("`{program}`: {e}"),
+    }
+}
+
+/// Sends `signal` to every process of the group; a group already gone is fine.
+pub fn kill_group(pgid: Pid, signal: Signal) {
+    match killpg(pgid, signal) {
+        Ok(()) | Err(Errno::ESRCH) => {}
+        Err(e) => log::warn!(
+            "cannot send {} to process group {pgid}: {e}",
+            signal.as_str()
+        ),
+    }
+}
+
+/// Whether any process (zombies excepted once reaped) is left in the group.
+pub fn group_alive(pgid: Pid) -> bool {
+    !matches!(killpg(pgid, None), Err(Errno::ESRCH))
+}
+
+/// Collects every exited child without blocking: (pid, how it ended).
+pub fn reap_all() -> Vec<(Pid, ExitKind)> {
+    let mut out = Vec::new();
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => out.push((pid, ExitKind::Code(code))),
+            Ok(WaitStatus::Signaled(pid, sig, _)) => out.push((pid, ExitKind::Signal(sig))),
+            Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
+            Ok(_) => continue,
+            Err(Errno::EINTR) => continue,
+            Err(e) => {
+                log::warn!("waitpid failed: {e}");
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Makes the daemon the reaper of its services' orphans, so it sees the last
+/// member of a process group die.
+pub fn become_subreaper() {
+    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        log::warn!("cannot become a child subreaper: {e}");
+    }
+}

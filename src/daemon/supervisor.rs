@@ -1,0 +1,807 @@
+//! The table of services and everything that spans more than one of them:
+//! dependency gates (start once what a unit needs is up; stop once what
+//! needs it is down), failure propagation, and jobs (a client's start, stop,
+//! restart or kill that is answered when it is done).
+//!
+//! Effects go through the [`Sys`] trait, so this layer is tested with a fake
+//! system and fake times; the event loop passes the real one. Events for
+//! services are queued and drained, never handled recursively.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use crate::daemon::deps::{self, DepInput, DepProblem, Graph, ServiceId};
+use crate::daemon::service::{Action, Event, ExitKind, Policy, Service, State, Want};
+use crate::daemon::timers::Timers;
+use crate::protocol::{JobResult, Request, Response, StateName, UnitInfo, UnitStatus};
+use crate::unit::{LoadedDir, ServiceType, Unit};
+
+/// A client connection, as the event loop numbers them.
+pub type ConnId = usize;
+
+/// Which process of a service a pid is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Main,
+    StopCmd,
+}
+
+/// The operating system, as the supervisor uses it.
+pub trait Sys {
+    /// Starts ExecStart (Main) or ExecStop (StopCmd) of `unit`.
+    fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Pid, String>;
+    fn kill_group(&mut self, pgid: Pid, signal: Signal);
+    fn group_alive(&mut self, pgid: Pid) -> bool;
+}
+
+/// Where a unit stands in a stop that waits for its dependents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopMark {
+    None,
+    /// Will get Stop once the units ordered after it that also go down are down.
+    Queued,
+    Sent,
+}
+
+/// One unit file and its runtime record.
+#[derive(Debug)]
+pub struct Entry {
+    pub name: String,
+    pub path: PathBuf,
+    /// The definition in force; None when the file never loaded.
+    pub unit: Option<Unit>,
+    /// Why the file does not load (invalid), if it does not.
+    pub error: Option<String>,
+    pub svc: Service,
+    pub enabled: bool,
+    stop: StopMark,
+}
+
+impl Entry {
+    /// Whether it may be started: it loaded and has no dependency errors.
+    pub fn runnable(&self) -> bool {
+        self.unit.is_some() && self.error.is_none()
+    }
+
+    pub fn state_name(&self) -> StateName {
+        if self.unit.is_none() || (self.error.is_some() && !self.svc.state.is_active()) {
+            StateName::Invalid
+        } else {
+            self.svc.state.name()
+        }
+    }
+}
+
+#[derive(Debug)]
+enum JobKind {
+    Start,
+    Stop,
+    /// Stop the set, then start it again.
+    Restart {
+        stopping: bool,
+    },
+    Kill,
+}
+
+#[derive(Debug)]
+struct Job {
+    conn: Option<ConnId>,
+    kind: JobKind,
+    /// The units the job reports on.
+    ids: Vec<ServiceId>,
+}
+
+pub struct Supervisor {
+    pub service_dir: PathBuf,
+    logs_dir: PathBuf,
+    entries: Vec<Entry>,
+    by_name: BTreeMap<String, ServiceId>,
+    graph: Graph,
+    timers: Timers<ServiceId>,
+    queue: VecDeque<(ServiceId, Event)>,
+    pids: HashMap<Pid, (ServiceId, Role)>,
+    awaiting_group: BTreeSet<ServiceId>,
+    jobs: Vec<Job>,
+    replies: Vec<(ConnId, Response)>,
+    /// Set once a kill job finished: the loop exits after flushing replies.
+    pub exiting: bool,
+    /// Warnings from loading (missing Wants, host overrides).
+    pub warnings: Vec<String>,
+}
+
+impl Supervisor {
+    pub fn new(loaded: LoadedDir, service_dir: PathBuf, logs_dir: PathBuf, seed: u64) -> Self {
+        let mut sup = Supervisor {
+            service_dir,
+            logs_dir,
+            entries: Vec::new(),
+            by_name: BTreeMap::new(),
+            graph: Graph::default(),
+            timers: Timers::default(),
+            queue: VecDeque::new(),
+            pids: HashMap::new(),
+            awaiting_group: BTreeSet::new(),
+            jobs: Vec::new(),
+            replies: Vec::new(),
+            exiting: false,
+            warnings: loaded.warnings,
+        };
+        for (i, (name, result)) in loaded.units.into_iter().enumerate() {
+            let seed = seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let (unit, error, path) = match result {
+                Ok(unit) => {
+                    let path = unit.path.clone();
+                    (Some(unit), None, path)
+                }
+                Err(errors) => {
+                    let path = errors.first().map(|e| e.path.clone()).unwrap_or_default();
+                    let text = errors.iter().map(ToString::to_string).collect::<Vec<_>>();
+                    (None, Some(text.join("\n")), path)
+                }
+            };
+            let (unit, error) = match unit {
+                Some(u) if matches!(u.kind, ServiceType::Forking | ServiceType::Notify) => {
+                    let kind = if u.kind == ServiceType::Forking {
+                        "forking"
+                    } else {
+                        "notify"
+                    };
+                    let msg = format!(
+                        "{}: Type = \"{kind}\" is not supported yet; use \"simple\" (the process stays in the foreground) or \"oneshot\"",
+                        u.path.display()
+                    );
+                    (None, Some(msg))
+                }
+                other => (other, error),
+            };
+            let policy = unit
+                .as_ref()
+                .map(Policy::from_unit)
+                .unwrap_or_else(inert_policy);
+            sup.by_name.insert(name.clone(), sup.entries.len());
+            sup.entries.push(Entry {
+                name,
+                path,
+                unit,
+                error,
+                svc: Service::new(policy, seed),
+                enabled: false,
+                stop: StopMark::None,
+            });
+        }
+        sup.rebuild_graph();
+        sup
+    }
+
+    /// Recomputes the dependency graph and marks units with graph errors invalid.
+    fn rebuild_graph(&mut self) {
+        let empty: &[String] = &[];
+        let inputs: Vec<DepInput<'_>> = self
+            .entries
+            .iter()
+            .map(|e| match &e.unit {
+                Some(u) => DepInput {
+                    name: &e.name,
+                    requires: &u.requires,
+                    wants: &u.wants,
+                    after: &u.after,
+                },
+                None => DepInput {
+                    name: &e.name,
+                    requires: empty,
+                    wants: empty,
+                    after: empty,
+                },
+            })
+            .collect();
+        let (graph, problems) = Graph::build(&inputs);
+        drop(inputs);
+        self.graph = graph;
+        let names: Vec<String> = self.entries.iter().map(|e| e.name.clone()).collect();
+        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        for problem in problems {
+            match problem {
+                DepProblem::MissingRequires { unit, missing } => {
+                    let e = &mut self.entries[unit];
+                    let msg = format!(
+                        "{}: Requires `{missing}`, but there is no {missing}.service in {}",
+                        e.path.display(),
+                        self.service_dir.display()
+                    );
+                    mark_invalid(e, msg);
+                }
+                DepProblem::MissingWants { unit, missing } => {
+                    self.warnings.push(format!(
+                        "{}: Wants `{missing}`, which does not exist (ignored)",
+                        self.entries[unit].name
+                    ));
+                }
+                DepProblem::Cycle { path } => {
+                    let text = format!(
+                        "dependency cycle: {}",
+                        deps::cycle_to_string(&path, &name_refs)
+                    );
+                    for &id in &path {
+                        if let Some(e) = self.entries.get_mut(id) {
+                            mark_invalid(e, text.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub fn id_of(&self, name: &str) -> Option<ServiceId> {
+        self.by_name.get(name).copied()
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    pub fn take_replies(&mut self) -> Vec<(ConnId, Response)> {
+        std::mem::take(&mut self.replies)
+    }
+
+    /// Whether anything is still running or on its way somewhere.
+    pub fn any_active(&self) -> bool {
+        self.entries.iter().any(|e| e.svc.state.is_active())
+    }
+
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.logs_dir.join(format!("{name}.log"))
+    }
+
+    // --- inputs ---------------------------------------------------------
+
+    /// A child of the daemon ended.
+    pub fn child_exited(&mut self, pid: Pid, kind: ExitKind) {
+        match self.pids.remove(&pid) {
+            Some((id, Role::Main)) => self.queue.push_back((id, Event::Exited(kind))),
+            Some((id, Role::StopCmd)) => self.queue.push_back((id, Event::StopCmdExited(kind))),
+            // An orphan of some service's process tree (we are its subreaper):
+            // its group may be one a stopping service waits for; the sweep checks.
+            None => log::debug!("reaped orphan {pid} ({kind})"),
+        }
+    }
+
+    pub fn timers_expired(&mut self, now: Instant) {
+        for id in self.timers.expired(now) {
+            self.queue.push_back((id, Event::Timer));
+        }
+    }
+
+    /// Handles a request that is about services. `None`: the reply comes
+    /// later, when the job is done.
+    pub fn request(
+        &mut self,
+        conn: Option<ConnId>,
+        req: Request,
+        now: Instant,
+    ) -> Option<Response> {
+        match req {
+            Request::List => Some(Response::Units(
+                self.by_name
+                    .values()
+                    .map(|&id| self.info(id, now))
+                    .collect(),
+            )),
+            Request::Status(name) => Some(match self.lookup(std::slice::from_ref(&name)) {
+                Ok(ids) => Response::Status(Box::new(self.status(ids[0], now))),
+                Err(resp) => resp,
+            }),
+            Request::Start(names) => {
+                let ids = match self.lookup_valid(&names) {
+                    Ok(ids) => ids,
+                    Err(resp) => return Some(resp),
+                };
+                self.start(&ids, true);
+                self.jobs.push(Job {
+                    conn,
+                    kind: JobKind::Start,
+                    ids,
+                });
+                None
+            }
+            Request::Stop(names) => {
+                let ids = match self.lookup(&names) {
+                    Ok(ids) => ids,
+                    Err(resp) => return Some(resp),
+                };
+                let set = self.stop(&ids);
+                self.jobs.push(Job {
+                    conn,
+                    kind: JobKind::Stop,
+                    ids: set,
+                });
+                None
+            }
+            Request::Restart(names) => {
+                let ids = match self.lookup_valid(&names) {
+                    Ok(ids) => ids,
+                    Err(resp) => return Some(resp),
+                };
+                // Units that Require a restarted unit are restarted with it
+                // (when they were up), as systemd does.
+                let mut set: Vec<ServiceId> = self
+                    .graph
+                    .requirers_of(&ids)
+                    .into_iter()
+                    .filter(|&id| ids.contains(&id) || self.entries[id].svc.state.is_active())
+                    .collect();
+                set.sort_unstable();
+                set.dedup();
+                self.stop(&set);
+                self.jobs.push(Job {
+                    conn,
+                    kind: JobKind::Restart { stopping: true },
+                    ids: set,
+                });
+                None
+            }
+            Request::Kill => {
+                self.kill(conn);
+                None
+            }
+            Request::Enable(names) | Request::Disable(names) => Some(Response::error(
+                format!(
+                    "enable/disable of {} is handled by the daemon",
+                    names.join(" ")
+                ),
+                None,
+            )),
+            Request::DaemonStatus | Request::Reload => Some(Response::error(
+                "request not handled by the supervisor",
+                None,
+            )),
+        }
+    }
+
+    /// Stops everything (reverse dependency order); once all is down the
+    /// supervisor sets `exiting` and answers `conn` with Bye.
+    pub fn kill(&mut self, conn: Option<ConnId>) {
+        let all: Vec<ServiceId> = (0..self.entries.len()).collect();
+        self.stop(&all);
+        self.jobs.push(Job {
+            conn,
+            kind: JobKind::Kill,
+            ids: all,
+        });
+    }
+
+    /// Marks `ids` and what they pull in as wanted up and queues their starts.
+    fn start(&mut self, ids: &[ServiceId], explicit: bool) {
+        for id in self.graph.pull_in(ids) {
+            let e = &mut self.entries[id];
+            if !e.runnable() {
+                continue; // Its dependents fail (Requires) or ignore it (Wants).
+            }
+            if explicit && ids.contains(&id) {
+                e.svc.reset_counters();
+            }
+            e.stop = StopMark::None;
+            self.queue.push_back((id, Event::Start));
+        }
+    }
+
+    /// Marks `ids` and every unit that Requires them to go down; each gets
+    /// its Stop once the units ordered after it are down. Returns the set.
+    fn stop(&mut self, ids: &[ServiceId]) -> Vec<ServiceId> {
+        let set = self.graph.requirers_of(ids);
+        for &id in &set {
+            let e = &mut self.entries[id];
+            if e.svc.state.is_active() {
+                if e.stop == StopMark::None {
+                    e.stop = StopMark::Queued;
+                }
+            } else if e.svc.state != State::Inactive {
+                // Failed or exited: stopping clears it to inactive.
+                self.queue.push_back((id, Event::Stop));
+            }
+        }
+        for &id in &set {
+            self.check_stop_gate(id);
+        }
+        set
+    }
+
+    // --- the queue ------------------------------------------------------
+
+    /// Drains the event queue, executing actions and propagating changes,
+    /// then settles jobs. Call after every batch of inputs.
+    pub fn run(&mut self, now: Instant, sys: &mut dyn Sys) {
+        loop {
+            while let Some((id, ev)) = self.queue.pop_front() {
+                self.step(id, ev, now, sys);
+            }
+            // Stopping services whose main process is gone wait for their group.
+            let waiting: Vec<ServiceId> = self.awaiting_group.iter().copied().collect();
+            for id in waiting {
+                let svc = &self.entries[id].svc;
+                if !svc.awaiting_group() {
+                    self.awaiting_group.remove(&id);
+                    continue;
+                }
+                let gone = svc.pgid.is_none_or(|pgid| !sys.group_alive(pgid));
+                if gone {
+                    self.awaiting_group.remove(&id);
+                    self.queue.push_back((id, Event::GroupGone));
+                }
+            }
+            self.settle_jobs();
+            if self.queue.is_empty() {
+                break;
+            }
+        }
+    }
+
+    fn step(&mut self, id: ServiceId, ev: Event, now: Instant, sys: &mut dyn Sys) {
+        let before = self.entries[id].svc.state.name();
+        let actions = self.entries[id].svc.on_event(ev, now);
+        for action in actions {
+            self.execute(id, action, sys);
+        }
+        let e = &self.entries[id];
+        self.timers.set(id, e.svc.deadline());
+        if e.svc.awaiting_group() {
+            self.awaiting_group.insert(id);
+        }
+        let after = e.svc.state.name();
+        if before != after || after == StateName::Waiting {
+            self.changed(id);
+        }
+    }
+
+    /// The only place an Action becomes an effect. Results come back as
+    /// events at the front of the queue, so nothing else happens in between.
+    fn execute(&mut self, id: ServiceId, action: Action, sys: &mut dyn Sys) {
+        let Some(unit) = self.entries[id].unit.as_ref() else {
+            return;
+        };
+        match action {
+            Action::Spawn => match sys.spawn(unit, Role::Main) {
+                Ok(pid) => {
+                    log::info!("{}: started, pid {pid}", unit.name);
+                    self.pids.insert(pid, (id, Role::Main));
+                    self.queue.push_front((id, Event::Spawned(pid)));
+                }
+                Err(e) => {
+                    log::warn!("{}: {e}", unit.name);
+                    self.queue.push_front((id, Event::SpawnFailed(e)));
+                }
+            },
+            Action::SpawnStop => match sys.spawn(unit, Role::StopCmd) {
+                Ok(pid) => {
+                    self.pids.insert(pid, (id, Role::StopCmd));
+                    self.entries[id].svc.stop_cmd_spawned(pid);
+                }
+                Err(e) => {
+                    log::warn!("{}: ExecStop: {e}", unit.name);
+                    self.queue
+                        .push_front((id, Event::StopCmdExited(ExitKind::Code(127))));
+                }
+            },
+            Action::KillGroup { pgid, signal } => sys.kill_group(pgid, signal),
+        }
+    }
+
+    /// Tells the units related to `id` about its new state.
+    fn changed(&mut self, id: ServiceId) {
+        let state = self.entries[id].svc.state.clone();
+        log::debug!("{}: {}", self.entries[id].name, state.name().as_str());
+        if state == State::Waiting {
+            self.check_start_gate(id);
+        }
+        for i in 0..self.graph.before.get(id).map_or(0, Vec::len) {
+            let d = self.graph.before[id][i];
+            if self.entries[d].svc.state == State::Waiting {
+                self.check_start_gate(d);
+            }
+        }
+        if let State::Failed(_) = state {
+            let name = self.entries[id].name.clone();
+            for i in 0..self.graph.required_by.get(id).map_or(0, Vec::len) {
+                let d = self.graph.required_by[id][i];
+                let s = &self.entries[d].svc;
+                if s.state.is_active() && s.want == Want::Up {
+                    self.queue.push_back((d, Event::DepFailed(name.clone())));
+                }
+            }
+        }
+        if !state.is_active() {
+            self.entries[id].stop = StopMark::None;
+            for i in 0..self.graph.after.get(id).map_or(0, Vec::len) {
+                let d = self.graph.after[id][i];
+                self.check_stop_gate(d);
+            }
+        }
+    }
+
+    /// A waiting unit starts once everything it is ordered after is settled.
+    fn check_start_gate(&mut self, id: ServiceId) {
+        let g = &self.graph;
+        for &d in &g.requires[id] {
+            let dep = &self.entries[d];
+            if !dep.runnable() || matches!(dep.svc.state, State::Failed(_)) {
+                self.queue
+                    .push_back((id, Event::DepFailed(dep.name.clone())));
+                return;
+            }
+            if !dep.svc.state.is_up() {
+                return;
+            }
+        }
+        for &d in &g.after[id] {
+            let dep = &self.entries[d];
+            let pending = dep.runnable()
+                && dep.svc.want == Want::Up
+                && dep.svc.state.is_active()
+                && !dep.svc.state.is_up();
+            if pending {
+                return;
+            }
+        }
+        self.queue.push_back((id, Event::DepsReady));
+    }
+
+    /// A unit queued to stop gets Stop once no unit ordered after it that is
+    /// also going down is still active.
+    fn check_stop_gate(&mut self, id: ServiceId) {
+        if self.entries[id].stop != StopMark::Queued {
+            return;
+        }
+        let blocked = self.graph.before[id].iter().any(|&d| {
+            let dep = &self.entries[d];
+            dep.stop != StopMark::None && dep.svc.state.is_active()
+        });
+        if !blocked {
+            self.entries[id].stop = StopMark::Sent;
+            self.queue.push_back((id, Event::Stop));
+        }
+    }
+
+    // --- jobs -----------------------------------------------------------
+
+    fn settle_jobs(&mut self) {
+        let mut i = 0;
+        while i < self.jobs.len() {
+            if self.job_done(i) {
+                let job = self.jobs.remove(i);
+                self.finish_job(job);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn job_done(&mut self, i: usize) -> bool {
+        let job = &self.jobs[i];
+        match job.kind {
+            JobKind::Start | JobKind::Restart { stopping: false } => {
+                let mut all_settled = true;
+                for &id in &job.ids {
+                    match start_outcome(&self.entries[id]) {
+                        Some(Err(_)) => return true,
+                        Some(Ok(())) => {}
+                        None => all_settled = false,
+                    }
+                }
+                all_settled
+            }
+            JobKind::Stop | JobKind::Kill => job
+                .ids
+                .iter()
+                .all(|&id| !self.entries[id].svc.state.is_active()),
+            JobKind::Restart { stopping: true } => {
+                if job
+                    .ids
+                    .iter()
+                    .any(|&id| self.entries[id].svc.state.is_active())
+                {
+                    return false;
+                }
+                let ids = job.ids.clone();
+                self.jobs[i].kind = JobKind::Restart { stopping: false };
+                for &id in &ids {
+                    self.entries[id].svc.reset_counters();
+                }
+                self.start(&ids, true);
+                false
+            }
+        }
+    }
+
+    fn finish_job(&mut self, job: Job) {
+        let results: Vec<JobResult> = job
+            .ids
+            .iter()
+            .map(|&id| {
+                let e = &self.entries[id];
+                let (ok, message) = match job.kind {
+                    JobKind::Start | JobKind::Restart { .. } => match start_outcome(e) {
+                        Some(Ok(())) => (true, None),
+                        Some(Err(why)) => (false, Some(why)),
+                        None => (true, Some("still starting".to_owned())),
+                    },
+                    JobKind::Stop | JobKind::Kill => (true, None),
+                };
+                JobResult {
+                    name: e.name.clone(),
+                    ok,
+                    state: e.state_name(),
+                    message,
+                }
+            })
+            .collect();
+        let response = match job.kind {
+            JobKind::Kill => {
+                self.exiting = true;
+                Response::Bye
+            }
+            _ => Response::Job(results),
+        };
+        if let Some(conn) = job.conn {
+            self.replies.push((conn, response));
+        }
+    }
+
+    // --- queries --------------------------------------------------------
+
+    fn lookup(&self, names: &[String]) -> Result<Vec<ServiceId>, Response> {
+        let mut ids = Vec::with_capacity(names.len());
+        for name in names {
+            match self.by_name.get(name) {
+                Some(&id) => {
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+                None => {
+                    return Err(Response::error(
+                        format!("no unit named `{name}` in {}", self.service_dir.display()),
+                        Some(&format!(
+                            "`diakonos list` shows the units; a unit is a file {}/{name}.service",
+                            self.service_dir.display()
+                        )),
+                    ))
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    fn lookup_valid(&self, names: &[String]) -> Result<Vec<ServiceId>, Response> {
+        let ids = self.lookup(names)?;
+        for &id in &ids {
+            let e = &self.entries[id];
+            if !e.runnable() {
+                let error = e.error.as_deref().unwrap_or("does not load");
+                let first = error.lines().next().unwrap_or(error);
+                return Err(Response::error(
+                    format!("unit `{}` is invalid: {first}", e.name),
+                    Some(&format!(
+                        "fix it, then `diakonos verify {}` and `diakonos reload`",
+                        e.name
+                    )),
+                ));
+            }
+        }
+        Ok(ids)
+    }
+
+    pub fn info(&self, id: ServiceId, now: Instant) -> UnitInfo {
+        let e = &self.entries[id];
+        let state = e.state_name();
+        let reason = match (&e.svc.state, state) {
+            (_, StateName::Invalid) => e.error.clone(),
+            (State::Failed(r), _) => Some(r.to_string()),
+            _ => None,
+        };
+        UnitInfo {
+            name: e.name.clone(),
+            state,
+            pid: e.svc.pid().map(|p| p.as_raw() as u32),
+            uptime_secs: e.svc.uptime(now).map(|d| d.as_secs()),
+            restarts: e.svc.restarts,
+            description: e
+                .unit
+                .as_ref()
+                .map(|u| u.description.clone())
+                .unwrap_or_default(),
+            last_exit: e.svc.last_exit.map(ExitKind::to_wire),
+            reason,
+        }
+    }
+
+    fn status(&self, id: ServiceId, now: Instant) -> UnitStatus {
+        let e = &self.entries[id];
+        let names = |ids: &[ServiceId]| -> Vec<String> {
+            ids.iter().map(|&d| self.entries[d].name.clone()).collect()
+        };
+        let (requires, wants, after) = match &e.unit {
+            Some(u) => (u.requires.clone(), u.wants.clone(), u.after.clone()),
+            None => Default::default(),
+        };
+        UnitStatus {
+            info: self.info(id, now),
+            path: e.path.clone(),
+            kind: match e.unit.as_ref().map(|u| u.kind) {
+                Some(ServiceType::Simple) => "simple",
+                Some(ServiceType::Oneshot) => "oneshot",
+                Some(ServiceType::Forking) => "forking",
+                Some(ServiceType::Notify) => "notify",
+                None => "",
+            }
+            .to_owned(),
+            enabled: e.enabled,
+            requires,
+            wants,
+            after,
+            required_by: names(&self.graph.required_by[id]),
+            log_path: self.log_path(&e.name),
+        }
+    }
+
+    pub fn counts(&self) -> Vec<(StateName, u32)> {
+        let mut counts: BTreeMap<StateName, u32> = BTreeMap::new();
+        for e in &self.entries {
+            *counts.entry(e.state_name()).or_default() += 1;
+        }
+        counts.into_iter().collect()
+    }
+
+    pub fn service_dir(&self) -> &Path {
+        &self.service_dir
+    }
+}
+
+/// For a start job: Some(Ok) up, Some(Err(why)) failed, None still going.
+fn start_outcome(e: &Entry) -> Option<Result<(), String>> {
+    match &e.svc.state {
+        s if s.is_up() => Some(Ok(())),
+        State::Failed(r) => Some(Err(r.to_string())),
+        State::Inactive if e.svc.want == Want::Down => {
+            Some(Err("stopped before it came up".to_owned()))
+        }
+        _ if !e.runnable() => Some(Err(e.error.clone().unwrap_or_default())),
+        _ => None,
+    }
+}
+
+fn mark_invalid(e: &mut Entry, msg: String) {
+    match &mut e.error {
+        Some(existing) if existing.contains(&msg) => {}
+        Some(existing) => {
+            existing.push('\n');
+            existing.push_str(&msg);
+        }
+        None => e.error = Some(msg),
+    }
+}
+
+/// The policy of a unit that did not load: it never runs.
+fn inert_policy() -> Policy {
+    use crate::unit::RestartPolicy;
+    use std::time::Duration;
+    Policy {
+        kind: ServiceType::Simple,
+        restart: RestartPolicy::No,
+        restart_sec: Duration::ZERO,
+        restart_max_delay: Duration::ZERO,
+        timeout_start: Duration::ZERO,
+        timeout_stop: Duration::ZERO,
+        kill_signal: Signal::SIGTERM,
+        has_exec_stop: false,
+        remain_after_exit: false,
+        start_limit_burst: 0,
+        start_limit_interval: Duration::ZERO,
+    }
+}

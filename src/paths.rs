@@ -1,0 +1,132 @@
+//! Where diakonos keeps things (SPEC §2): the home directory and the files in
+//! it, and the service directory. Resolution only; nothing here starts or
+//! talks to a daemon.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// The PATH services get when the daemon's environment has none (a crontab line).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The home directory layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Home {
+    pub dir: PathBuf,
+}
+
+impl Home {
+    /// `--home DIR`, else `$DIAKONOS_HOME`, else `~/.diakonos`. Made absolute.
+    pub fn resolve(flag: Option<PathBuf>) -> Result<Home, String> {
+        let dir = match flag.or_else(|| non_empty_env("DIAKONOS_HOME").map(PathBuf::from)) {
+            Some(dir) => dir,
+            None => match non_empty_env("HOME") {
+                Some(home) => PathBuf::from(home).join(".diakonos"),
+                None => {
+                    return Err(
+                        "cannot find a home directory: neither DIAKONOS_HOME nor HOME is set"
+                            .into(),
+                    )
+                }
+            },
+        };
+        Ok(Home {
+            dir: absolute(&dir),
+        })
+    }
+
+    /// Creates the home (mode 0700) and its `logs/` if missing.
+    pub fn create(&self) -> io::Result<()> {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true).mode(0o700);
+        builder.create(&self.dir)?;
+        // An existing home keeps its contents but is tightened to 0700.
+        let meta = std::fs::metadata(&self.dir)?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        builder.create(self.logs_dir())
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("diakonos.sock")
+    }
+    pub fn lock(&self) -> PathBuf {
+        self.dir.join("daemon.lock")
+    }
+    pub fn daemon_log(&self) -> PathBuf {
+        self.dir.join("daemon.log")
+    }
+    pub fn state(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+    pub fn enabled(&self) -> PathBuf {
+        self.dir.join("enabled")
+    }
+    pub fn logs_dir(&self) -> PathBuf {
+        self.dir.join("logs")
+    }
+    pub fn service_log(&self, name: &str) -> PathBuf {
+        self.logs_dir().join(format!("{name}.log"))
+    }
+}
+
+/// `--service-dir DIR`, else `$DIAKONOS_SERVICE_DIR`, else `./services`; the
+/// bool says whether the user named it (flag or environment).
+pub fn service_dir(flag: Option<PathBuf>) -> (PathBuf, bool) {
+    match flag.or_else(|| non_empty_env("DIAKONOS_SERVICE_DIR").map(PathBuf::from)) {
+        Some(dir) => (absolute(&dir), true),
+        None => (absolute(Path::new("services")), false),
+    }
+}
+
+fn non_empty_env(key: &str) -> Option<OsString> {
+    std::env::var_os(key).filter(|v| !v.is_empty())
+}
+
+/// Makes `p` absolute against the current directory and drops `.` parts,
+/// without touching the file system (the directory need not exist yet).
+pub fn absolute(p: &Path) -> PathBuf {
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        match std::env::current_dir() {
+            Ok(cwd) => cwd.join(p),
+            Err(_) => p.to_path_buf(),
+        }
+    };
+    let mut out = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                if !out.pop() {
+                    out.push(part);
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_drops_dot_parts() {
+        // Relative paths become absolute and `.`/`..` are folded.
+        assert_eq!(absolute(Path::new("/a/./b/../c")), PathBuf::from("/a/c"));
+        assert!(absolute(Path::new("units")).is_absolute());
+    }
+
+    #[test]
+    fn flag_wins_over_environment() {
+        // An explicit --home is used as given (made absolute).
+        let home = Home::resolve(Some(PathBuf::from("/tmp/x/../h"))).unwrap();
+        assert_eq!(home.dir, PathBuf::from("/tmp/h"));
+        assert_eq!(home.socket(), PathBuf::from("/tmp/h/diakonos.sock"));
+    }
+}
