@@ -805,3 +805,424 @@ fn inert_policy() -> Policy {
         start_limit_interval: Duration::ZERO,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::unit::{self, LoadedDir};
+    use std::path::Path;
+
+    /// Records what the supervisor asked of the system; pids count up from 1000.
+    #[derive(Default)]
+    struct FakeSys {
+        next_pid: i32,
+        spawned: Vec<(String, Role, Pid)>,
+        signals: Vec<(Pid, Signal)>,
+        alive_groups: BTreeSet<i32>,
+        fail_spawn: BTreeSet<String>,
+    }
+
+    impl Sys for FakeSys {
+        fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Pid, String> {
+            if self.fail_spawn.contains(&unit.name) {
+                return Err("`nope` not found in PATH".into());
+            }
+            self.next_pid += 1;
+            let pid = Pid::from_raw(1000 + self.next_pid);
+            self.spawned.push((unit.name.clone(), role, pid));
+            self.alive_groups.insert(pid.as_raw());
+            Ok(pid)
+        }
+        fn kill_group(&mut self, pgid: Pid, signal: Signal) {
+            self.signals.push((pgid, signal));
+        }
+        fn group_alive(&mut self, pgid: Pid) -> bool {
+            self.alive_groups.contains(&pgid.as_raw())
+        }
+    }
+
+    impl FakeSys {
+        fn pid_of(&self, name: &str) -> Pid {
+            self.spawned
+                .iter()
+                .rev()
+                .find(|(n, r, _)| n == name && *r == Role::Main)
+                .unwrap()
+                .2
+        }
+        fn order(&self) -> Vec<&str> {
+            self.spawned.iter().map(|(n, _, _)| n.as_str()).collect()
+        }
+    }
+
+    /// A supervisor over in-memory unit files: (name, toml).
+    fn sup(units: &[(&str, &str)]) -> Supervisor {
+        let dir = Path::new("/srv/units");
+        let mut loaded = LoadedDir::default();
+        for (name, text) in units {
+            let path = dir.join(format!("{name}.service"));
+            loaded
+                .units
+                .insert((*name).to_owned(), unit::parse(name, &path, text, dir));
+        }
+        Supervisor::new(loaded, dir.to_path_buf(), PathBuf::from("/tmp/logs"), 1)
+    }
+
+    const SIMPLE: &str = "[service]\nExecStart = \"sleep 100\"\n";
+
+    fn state(s: &Supervisor, name: &str) -> StateName {
+        s.entries[s.id_of(name).unwrap()].state_name()
+    }
+
+    /// Simulates the process exiting (its group dies with it).
+    fn exit(s: &mut Supervisor, sys: &mut FakeSys, pid: Pid, kind: ExitKind, now: Instant) {
+        sys.alive_groups.remove(&pid.as_raw());
+        s.child_exited(pid, kind);
+        s.run(now, sys);
+    }
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn requires_pulls_in_and_orders_the_dependency() {
+        // Starting worker starts database first, and the job answers once both are up.
+        let mut s = sup(&[
+            ("database", SIMPLE),
+            (
+                "worker",
+                "[unit]\nRequires = [\"database\"]\n[service]\nExecStart = \"w\"\n",
+            ),
+        ]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        assert_eq!(
+            s.request(Some(7), Request::Start(names(&["worker"])), t0),
+            None
+        );
+        s.run(t0, &mut sys);
+        assert_eq!(sys.order(), ["database", "worker"]);
+        assert_eq!(state(&s, "worker"), StateName::Running);
+        let replies = s.take_replies();
+        assert_eq!(replies.len(), 1);
+        assert_eq!(replies[0].0, 7);
+        assert!(matches!(&replies[0].1, Response::Job(r) if r[0].ok && r[0].name == "worker"));
+    }
+
+    #[test]
+    fn dependent_waits_for_a_oneshot_to_finish() {
+        // A unit After a oneshot spawns only once the oneshot exited 0.
+        let mut s = sup(&[
+            (
+                "migrate",
+                "[service]\nType = \"oneshot\"\nExecStart = \"m\"\n",
+            ),
+            (
+                "web",
+                "[unit]\nRequires = [\"migrate\"]\n[service]\nExecStart = \"w\"\n",
+            ),
+        ]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        s.request(Some(1), Request::Start(names(&["web"])), t0);
+        s.run(t0, &mut sys);
+        assert_eq!(sys.order(), ["migrate"]);
+        assert_eq!(state(&s, "web"), StateName::Waiting);
+        let pid = sys.pid_of("migrate");
+        exit(&mut s, &mut sys, pid, ExitKind::Code(0), t0);
+        assert_eq!(sys.order(), ["migrate", "web"]);
+        assert_eq!(state(&s, "migrate"), StateName::Exited);
+        assert_eq!(state(&s, "web"), StateName::Running);
+    }
+
+    #[test]
+    fn independent_units_start_in_the_same_pass() {
+        // Units with no ordering between them are all spawned at once.
+        let mut s = sup(&[("a", SIMPLE), ("b", SIMPLE), ("c", SIMPLE)]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        s.request(Some(1), Request::Start(names(&["a", "b", "c"])), t0);
+        s.run(t0, &mut sys);
+        assert_eq!(sys.spawned.len(), 3);
+        assert_eq!(s.take_replies().len(), 1);
+    }
+
+    #[test]
+    fn failed_requirement_fails_the_dependent_and_the_job() {
+        // A required unit that cannot spawn fails its dependent with "dependency X failed".
+        let mut s = sup(&[
+            ("database", SIMPLE),
+            (
+                "worker",
+                "[unit]\nRequires = [\"database\"]\n[service]\nExecStart = \"w\"\n",
+            ),
+        ]);
+        let mut sys = FakeSys {
+            fail_spawn: ["database".to_owned()].into(),
+            ..Default::default()
+        };
+        let t0 = Instant::now();
+        s.request(Some(1), Request::Start(names(&["worker"])), t0);
+        s.run(t0, &mut sys);
+        assert_eq!(state(&s, "worker"), StateName::Failed);
+        let info = s.info(s.id_of("worker").unwrap(), t0);
+        assert_eq!(info.reason.as_deref(), Some("dependency database failed"));
+        let replies = s.take_replies();
+        assert!(matches!(&replies[0].1, Response::Job(r) if !r[0].ok));
+    }
+
+    #[test]
+    fn failed_want_does_not_block_the_wanter() {
+        // A Wants dependency that fails is tolerated.
+        let mut s = sup(&[
+            ("cache", SIMPLE),
+            (
+                "web",
+                "[unit]\nWants = [\"cache\"]\n[service]\nExecStart = \"w\"\n",
+            ),
+        ]);
+        let mut sys = FakeSys {
+            fail_spawn: ["cache".to_owned()].into(),
+            ..Default::default()
+        };
+        let t0 = Instant::now();
+        s.request(Some(1), Request::Start(names(&["web"])), t0);
+        s.run(t0, &mut sys);
+        assert_eq!(state(&s, "cache"), StateName::Failed);
+        assert_eq!(state(&s, "web"), StateName::Running);
+    }
+
+    #[test]
+    fn stop_takes_down_requirers_first() {
+        // Stopping database signals worker first and database only once worker is gone.
+        let mut s = sup(&[
+            ("database", SIMPLE),
+            (
+                "worker",
+                "[unit]\nRequires = [\"database\"]\n[service]\nExecStart = \"w\"\n",
+            ),
+        ]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        s.request(Some(1), Request::Start(names(&["worker"])), t0);
+        s.run(t0, &mut sys);
+        s.take_replies();
+        let (db, w) = (sys.pid_of("database"), sys.pid_of("worker"));
+        s.request(Some(2), Request::Stop(names(&["database"])), t0);
+        s.run(t0, &mut sys);
+        assert_eq!(sys.signals, [(w, Signal::SIGTERM)]);
+        exit(&mut s, &mut sys, w, ExitKind::Signal(Signal::SIGTERM), t0);
+        assert_eq!(sys.signals, [(w, Signal::SIGTERM), (db, Signal::SIGTERM)]);
+        assert!(
+            s.take_replies().is_empty(),
+            "the stop job waits for database"
+        );
+        exit(&mut s, &mut sys, db, ExitKind::Signal(Signal::SIGTERM), t0);
+        assert_eq!(state(&s, "database"), StateName::Inactive);
+        assert_eq!(state(&s, "worker"), StateName::Inactive);
+        assert_eq!(s.take_replies().len(), 1);
+    }
+
+    #[test]
+    fn stop_waits_for_the_whole_process_group() {
+        // The stop job answers only once leftovers in the group are gone.
+        let mut s = sup(&[("a", SIMPLE)]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        s.request(None, Request::Start(names(&["a"])), t0);
+        s.run(t0, &mut sys);
+        let pid = sys.pid_of("a");
+        s.request(Some(3), Request::Stop(names(&["a"])), t0);
+        s.run(t0, &mut sys);
+        // The main process dies but a child in its group lives on.
+        s.child_exited(pid, ExitKind::Signal(Signal::SIGTERM));
+        s.run(t0, &mut sys);
+        assert_eq!(state(&s, "a"), StateName::Stopping);
+        assert!(s.take_replies().is_empty());
+        sys.alive_groups.remove(&pid.as_raw());
+        s.run(t0, &mut sys);
+        assert_eq!(state(&s, "a"), StateName::Inactive);
+        assert_eq!(s.take_replies().len(), 1);
+    }
+
+    #[test]
+    fn failing_requirement_takes_running_dependents_down() {
+        // A required unit that ends failed stops its running dependents with the reason.
+        let mut s = sup(&[
+            (
+                "database",
+                "[service]\nExecStart = \"d\"\nRestart = \"no\"\n",
+            ),
+            (
+                "worker",
+                "[unit]\nRequires = [\"database\"]\n[service]\nExecStart = \"w\"\n",
+            ),
+        ]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        s.request(None, Request::Start(names(&["worker"])), t0);
+        s.run(t0, &mut sys);
+        let (db, w) = (sys.pid_of("database"), sys.pid_of("worker"));
+        exit(&mut s, &mut sys, db, ExitKind::Code(1), t0);
+        assert!(sys.signals.contains(&(w, Signal::SIGTERM)));
+        exit(&mut s, &mut sys, w, ExitKind::Signal(Signal::SIGTERM), t0);
+        let info = s.info(s.id_of("worker").unwrap(), t0);
+        assert_eq!(info.state, StateName::Failed);
+        assert_eq!(info.reason.as_deref(), Some("dependency database failed"));
+    }
+
+    #[test]
+    fn restarting_requirement_leaves_dependents_running() {
+        // A dependency that merely restarts does not touch its dependents.
+        let mut s = sup(&[
+            (
+                "database",
+                "[service]\nExecStart = \"d\"\nRestart = \"always\"\nRestartSec = 0\n",
+            ),
+            (
+                "worker",
+                "[unit]\nRequires = [\"database\"]\n[service]\nExecStart = \"w\"\n",
+            ),
+        ]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        s.request(None, Request::Start(names(&["worker"])), t0);
+        s.run(t0, &mut sys);
+        let (db, w) = (sys.pid_of("database"), sys.pid_of("worker"));
+        exit(&mut s, &mut sys, db, ExitKind::Signal(Signal::SIGKILL), t0);
+        s.timers_expired(t0);
+        s.run(t0, &mut sys);
+        assert_ne!(sys.pid_of("database"), db);
+        assert_eq!(state(&s, "database"), StateName::Running);
+        assert_eq!(s.entries[s.id_of("worker").unwrap()].svc.pid(), Some(w));
+        assert!(!sys.signals.iter().any(|(p, _)| *p == w));
+    }
+
+    #[test]
+    fn restart_restarts_the_units_that_require_it() {
+        // Restarting database also restarts the running worker that Requires it.
+        let mut s = sup(&[
+            ("database", SIMPLE),
+            (
+                "worker",
+                "[unit]\nRequires = [\"database\"]\n[service]\nExecStart = \"w\"\n",
+            ),
+        ]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        s.request(None, Request::Start(names(&["worker"])), t0);
+        s.run(t0, &mut sys);
+        let (db, w) = (sys.pid_of("database"), sys.pid_of("worker"));
+        s.request(Some(4), Request::Restart(names(&["database"])), t0);
+        s.run(t0, &mut sys);
+        exit(&mut s, &mut sys, w, ExitKind::Signal(Signal::SIGTERM), t0);
+        exit(&mut s, &mut sys, db, ExitKind::Signal(Signal::SIGTERM), t0);
+        assert_ne!(sys.pid_of("database"), db);
+        assert_ne!(sys.pid_of("worker"), w);
+        assert_eq!(state(&s, "worker"), StateName::Running);
+        let replies = s.take_replies();
+        assert!(
+            matches!(&replies[..], [(4, Response::Job(r))] if r.len() == 2 && r.iter().all(|r| r.ok))
+        );
+    }
+
+    #[test]
+    fn kill_stops_everything_in_reverse_order_then_says_bye() {
+        // Kill stops dependents before dependencies and answers Bye when all is down.
+        let mut s = sup(&[
+            ("database", SIMPLE),
+            (
+                "worker",
+                "[unit]\nRequires = [\"database\"]\n[service]\nExecStart = \"w\"\n",
+            ),
+            ("other", SIMPLE),
+        ]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        s.request(None, Request::Start(names(&["worker", "other"])), t0);
+        s.run(t0, &mut sys);
+        let (db, w, o) = (
+            sys.pid_of("database"),
+            sys.pid_of("worker"),
+            sys.pid_of("other"),
+        );
+        s.request(Some(9), Request::Kill, t0);
+        s.run(t0, &mut sys);
+        let signalled: Vec<Pid> = sys.signals.iter().map(|(p, _)| *p).collect();
+        assert!(signalled.contains(&w) && signalled.contains(&o) && !signalled.contains(&db));
+        for pid in [w, o, db] {
+            exit(&mut s, &mut sys, pid, ExitKind::Signal(Signal::SIGTERM), t0);
+        }
+        assert!(s.exiting);
+        assert_eq!(s.take_replies(), [(9, Response::Bye)]);
+    }
+
+    #[test]
+    fn invalid_units_are_listed_and_refused() {
+        // A unit that does not parse shows as invalid and cannot be started; others can.
+        let mut s = sup(&[("bad", "[service]\nRestrat = \"no\"\n"), ("good", SIMPLE)]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        assert_eq!(state(&s, "bad"), StateName::Invalid);
+        let resp = s.request(Some(1), Request::Start(names(&["bad"])), t0);
+        assert!(
+            matches!(resp, Some(Response::Error { message, .. }) if message.contains("invalid"))
+        );
+        s.request(Some(2), Request::Start(names(&["good"])), t0);
+        s.run(t0, &mut sys);
+        assert_eq!(state(&s, "good"), StateName::Running);
+    }
+
+    #[test]
+    fn cycles_and_missing_requirements_make_units_invalid() {
+        // A dependency cycle and a Requires on a missing unit are errors naming the path.
+        let s = sup(&[
+            (
+                "a",
+                "[unit]\nRequires = [\"b\"]\n[service]\nExecStart = \"x\"\n",
+            ),
+            (
+                "b",
+                "[unit]\nAfter = [\"a\"]\n[service]\nExecStart = \"x\"\n",
+            ),
+            (
+                "c",
+                "[unit]\nRequires = [\"ghost\"]\n[service]\nExecStart = \"x\"\n",
+            ),
+        ]);
+        let err = |n: &str| {
+            s.entries[s.id_of(n).unwrap()]
+                .error
+                .clone()
+                .unwrap_or_default()
+        };
+        assert!(
+            err("a").contains("dependency cycle: a -> b -> a"),
+            "{}",
+            err("a")
+        );
+        assert!(err("b").contains("dependency cycle"));
+        assert!(err("c").contains("ghost"));
+        assert_eq!(state(&s, "c"), StateName::Invalid);
+    }
+
+    #[test]
+    fn unknown_unit_names_are_an_error() {
+        // Naming a unit that does not exist is answered at once.
+        let mut s = sup(&[("a", SIMPLE)]);
+        let resp = s.request(Some(1), Request::Stop(names(&["nope"])), Instant::now());
+        assert!(
+            matches!(resp, Some(Response::Error { message, .. }) if message.contains("`nope`"))
+        );
+    }
+
+    #[test]
+    fn unsupported_types_are_rejected_clearly() {
+        // forking and notify units are invalid with a "not supported yet" reason for now.
+        let s = sup(&[("f", "[service]\nType = \"forking\"\nExecStart = \"x\"\n")]);
+        assert_eq!(state(&s, "f"), StateName::Invalid);
+        let reason = s.info(0, Instant::now()).reason.unwrap_or_default();
+        assert!(reason.contains("not supported yet"), "{reason}");
+    }
+}
