@@ -64,18 +64,6 @@ pub enum StateName {
 }
 
 impl StateName {
-    pub const ALL: [StateName; 9] = [
-        StateName::Inactive,
-        StateName::Waiting,
-        StateName::Starting,
-        StateName::Running,
-        StateName::Stopping,
-        StateName::Restarting,
-        StateName::Exited,
-        StateName::Failed,
-        StateName::Invalid,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             StateName::Inactive => "inactive",
@@ -280,12 +268,13 @@ pub fn decode_response(body: &[u8]) -> Result<Response, FrameError> {
         .map_err(|e| FrameError::Malformed(e.to_string()))
 }
 
-/// Blocking read of one frame body (the client side).
-pub fn read_frame(r: &mut impl Read) -> io::Result<Vec<u8>> {
+/// Blocking read of one frame body of at most `max` bytes (the client side;
+/// replies may be larger than requests).
+pub fn read_frame(r: &mut impl Read, max: usize) -> io::Result<Vec<u8>> {
     let mut prefix = [0u8; 4];
     r.read_exact(&mut prefix)?;
     let len = u32::from_le_bytes(prefix) as usize;
-    if len > MAX_FRAME {
+    if len > max {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             FrameError::TooLarge(len as u64).to_string(),

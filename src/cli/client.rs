@@ -28,7 +28,7 @@ pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Er
     let mut stream = match connect(&home) {
         Ok(s) => s,
         Err(Connect::NotRunning) if autostart => {
-            start_daemon(&home, &service_dir)?;
+            start_daemon(&home, named.then_some(service_dir.as_path()))?;
             connect(&home).map_err(|e| e.into_error(&home))?
         }
         Err(e) => return Err(e.into_error(&home)),
@@ -45,7 +45,7 @@ pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Er
         )
     };
     protocol::write_frame(&mut stream, &frame).map_err(broken)?;
-    let body = read_reply(&mut stream).map_err(broken)?;
+    let body = protocol::read_frame(&mut stream, MAX_REPLY).map_err(broken)?;
     match protocol::decode_response(&body) {
         Ok(Response::Error { message, hint }) => Err(Error::Failed { message, hint }),
         Ok(resp) => Ok(resp),
@@ -54,22 +54,6 @@ pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Er
             "the daemon may be another diakonos version: run `diakonos kill`, then retry",
         )),
     }
-}
-
-fn read_reply(stream: &mut UnixStream) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut prefix = [0u8; 4];
-    stream.read_exact(&mut prefix)?;
-    let len = u32::from_le_bytes(prefix) as usize;
-    if len > MAX_REPLY {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("reply of {len} bytes is too large"),
-        ));
-    }
-    let mut body = vec![0u8; len];
-    stream.read_exact(&mut body)?;
-    Ok(body)
 }
 
 enum Connect {
@@ -111,7 +95,7 @@ fn connect(home: &Home) -> Result<UnixStream, Connect> {
 /// Starts a detached daemon and waits until its socket answers. Racing
 /// callers are fine: the lock lets one daemon live, and every caller waits
 /// for that one.
-pub fn start_daemon(home: &Home, service_dir: &Path) -> Result<(), Error> {
+pub fn start_daemon(home: &Home, service_dir: Option<&Path>) -> Result<(), Error> {
     if connect(home).is_ok() {
         return Ok(());
     }

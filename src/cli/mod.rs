@@ -287,9 +287,10 @@ fn job(g: &Global, out: &render::Output, verb: &str, req: Request) -> Result<(),
 
 fn run_daemon(g: &Global, detach: bool) -> Result<(), Error> {
     let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
-    let (service_dir, _) = paths::service_dir(g.service_dir.clone());
+    let (dir, named) = paths::service_dir(g.service_dir.clone());
+    let service_dir = named.then_some(dir);
     if detach {
-        return client::start_daemon(&home, &service_dir);
+        return client::start_daemon(&home, service_dir.as_deref());
     }
     daemon::run(DaemonOptions { home, service_dir })
 }
@@ -297,11 +298,7 @@ fn run_daemon(g: &Global, detach: bool) -> Result<(), Error> {
 /// `verify`: load and check the unit files here, without a daemon.
 fn verify(g: &Global, names: &[String], out: &render::Output) -> Result<(), Error> {
     let (dir, _) = paths::service_dir(g.service_dir.clone());
-    let hostname = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_default();
-    let loaded = unit::load_dir(&dir, &hostname).map_err(|e| {
+    let loaded = unit::load_dir(&dir, &daemon::event_loop::hostname()).map_err(|e| {
         Error::failed_hint(
             format!("cannot read the service directory {}: {e}", dir.display()),
             "pass --service-dir DIR or set DIAKONOS_SERVICE_DIR",
@@ -323,10 +320,10 @@ fn verify(g: &Global, names: &[String], out: &render::Output) -> Result<(), Erro
         out.warning(w);
     }
     for e in sup.entries().iter().filter(|e| chosen(&e.name)) {
-        match &e.error {
+        match e.error() {
             Some(err) => {
                 bad += 1;
-                out.error_block(err);
+                out.error_block(&err);
             }
             None => good += 1,
         }

@@ -62,10 +62,6 @@ impl Control {
         &mut self.listener
     }
 
-    pub fn open_connections(&self) -> usize {
-        self.conns.len()
-    }
-
     /// Accepts every pending client. Only our own user and root get in.
     pub fn accept_all(&mut self, registry: &Registry) {
         loop {

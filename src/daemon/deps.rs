@@ -176,6 +176,7 @@ impl Graph {
 
     /// All ids that are members of some reported cycle, ascending, each once
     /// (so the daemon can mark them invalid).
+    #[cfg(test)]
     pub fn cycle_members(problems: &[DepProblem]) -> Vec<ServiceId> {
         let mut ids: Vec<ServiceId> = problems
             .iter()
@@ -195,6 +196,7 @@ impl Graph {
         self.after.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -1,12 +1,16 @@
 //! The daemon's one loop: a single `mio::Poll` over the control socket, its
-//! clients and the signal pipe, sleeping until the nearest timer. The only
-//! caller of `poll()`. Each pass reads the clock once, turns what happened
-//! into supervisor inputs, lets the supervisor drain its queue, and sends
-//! the replies that are ready.
+//! clients, the signal pipe and pidfds of adopted processes, sleeping until
+//! the nearest timer. The only caller of `poll()`. Each pass reads the clock
+//! once, turns what happened into supervisor inputs, lets the supervisor
+//! drain its queue, sends the replies that are ready, and persists the state
+//! if it changed.
 
+use std::collections::HashMap;
 use std::io;
-use std::time::{Duration, Instant};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -14,14 +18,29 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
 use crate::daemon::control::{Control, Incoming};
+use crate::daemon::logfile;
+use crate::daemon::persist;
+use crate::daemon::service::ExitKind;
 use crate::daemon::spawn::{self, SpawnSpec};
 use crate::daemon::supervisor::{Role, Supervisor, Sys};
 use crate::paths::Home;
-use crate::protocol::{DaemonInfo, Request, RequestFrame, Response};
-use crate::unit::Unit;
+use crate::protocol::{DaemonInfo, ReloadReport, Request, RequestFrame, Response};
+use crate::unit::{self, Unit};
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
+/// Tokens of pidfds (adopted processes) start here, far above client tokens.
+const FIRST_PIDFD_TOKEN: usize = 1 << 40;
+
+/// While a stopping service waits for leftovers that are not our children
+/// (adopted ones), nothing wakes us when they die: look again this often.
+const GROUP_RECHECK: Duration = Duration::from_millis(20);
+/// Without pidfds (kernels before 5.3), adopted processes are checked this often.
+const ADOPTED_RECHECK: Duration = Duration::from_secs(1);
+/// Log sizes are checked at most this often while logs grow ...
+const LOG_CHECK_MIN: Duration = Duration::from_secs(5);
+/// ... and backs off to this when nothing was written.
+const LOG_CHECK_MAX: Duration = Duration::from_secs(300);
 
 /// The real operating system behind [`Sys`].
 pub struct RealSys {
@@ -37,12 +56,19 @@ impl Sys for RealSys {
                 None => return Err("no ExecStop".into()),
             },
         };
+        let log = self.home.service_log(&unit.name);
+        if role == Role::Main {
+            if let Err(e) = logfile::rotate_if_needed(&log, unit.log_max_bytes, unit.log_max_files)
+            {
+                log::warn!("{}: cannot rotate {}: {e}", unit.name, log.display());
+            }
+        }
         spawn::spawn(&SpawnSpec {
             argv,
             cwd: &unit.working_directory,
             env: &unit.environment,
             user: unit.user.as_deref(),
-            log: &self.home.service_log(&unit.name),
+            log: &log,
             extra_env: &[],
         })
     }
@@ -54,15 +80,41 @@ impl Sys for RealSys {
     fn group_alive(&mut self, pgid: Pid) -> bool {
         spawn::group_alive(pgid)
     }
+
+    fn start_time(&mut self, pid: Pid) -> Option<u64> {
+        persist::process_start_time(pid.as_raw())
+    }
+}
+
+/// How the loop watches one adopted process.
+enum Watch {
+    Pidfd(OwnedFd),
+    /// No pidfd support: identified by start time, checked on a timer.
+    Polled(u64),
 }
 
 pub struct EventLoop {
-    pub poll: Poll,
-    pub signals: Signals,
-    pub control: Control,
-    pub sup: Supervisor,
-    pub sys: RealSys,
-    pub started: Instant,
+    poll: Poll,
+    signals: Signals,
+    control: Control,
+    sup: Supervisor,
+    sys: RealSys,
+    started: Instant,
+    /// Adopted processes by token.
+    watches: HashMap<usize, (Pid, Watch)>,
+    next_watch: usize,
+    next_log_check: Instant,
+    log_interval: Duration,
+    log_sizes: HashMap<String, u64>,
+    /// The last state write failed (reported once until it works again).
+    state_write_failed: bool,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl EventLoop {
@@ -74,31 +126,85 @@ impl EventLoop {
         let mut control = control;
         poll.registry()
             .register(control.listener(), LISTENER, Interest::READABLE)?;
+        let now = Instant::now();
         Ok(EventLoop {
             poll,
             signals,
             control,
             sup,
             sys: RealSys { home },
-            started: Instant::now(),
+            started: now,
+            watches: HashMap::new(),
+            next_watch: FIRST_PIDFD_TOKEN,
+            next_log_check: now + LOG_CHECK_MIN,
+            log_interval: LOG_CHECK_MIN,
+            log_sizes: HashMap::new(),
+            state_write_failed: false,
         })
+    }
+
+    /// Adopts what the previous daemon left (the state file) and starts the
+    /// enabled units.
+    pub fn restore(&mut self, saved: persist::SavedState) {
+        let home = &self.sys.home;
+        let enabled = persist::load_enabled(&home.enabled());
+        let adopted = self
+            .sup
+            .restore(saved, enabled, Instant::now(), unix_now(), &mut self.sys);
+        for pid in adopted {
+            self.watch(pid);
+        }
+    }
+
+    fn watch(&mut self, pid: Pid) {
+        let token = self.next_watch;
+        self.next_watch += 1;
+        let watch = match spawn::pidfd_open(pid) {
+            Ok(fd) => {
+                let fd_raw = fd.as_raw_fd();
+                match self.poll.registry().register(
+                    &mut SourceFd(&fd_raw),
+                    Token(token),
+                    Interest::READABLE,
+                ) {
+                    Ok(()) => Watch::Pidfd(fd),
+                    Err(e) => {
+                        log::warn!(
+                            "cannot watch adopted process {pid}: {e}; checking it every second"
+                        );
+                        self.polled_watch(pid)
+                    }
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(nix::libc::ESRCH) => {
+                // Already gone between the check and now.
+                self.sup.child_exited(pid, ExitKind::Unknown);
+                return;
+            }
+            Err(e) => {
+                log::info!("no pidfd for adopted process {pid} ({e}); checking it every second");
+                self.polled_watch(pid)
+            }
+        };
+        self.watches.insert(token, (pid, watch));
+    }
+
+    fn polled_watch(&mut self, pid: Pid) -> Watch {
+        Watch::Polled(persist::process_start_time(pid.as_raw()).unwrap_or(0))
     }
 
     /// Runs until a kill (request or signal) has stopped every service.
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(256);
-        // Whatever start-up queued (enabled units, adoption) runs first.
-        self.sup.run(Instant::now(), &mut self.sys);
+        // Whatever start-up queued (adoption, enabled units) runs first.
+        let now = Instant::now();
+        self.sup.run(now, &mut self.sys);
+        self.after_pass(now);
         loop {
             if self.sup.exiting && self.control.all_flushed() {
                 return Ok(());
             }
-            let timeout = self
-                .sup
-                .next_deadline()
-                .map(|d| d.saturating_duration_since(Instant::now()))
-                // Round up so we never wake a hair early and spin.
-                .map(|d| d + Duration::from_micros(100));
+            let timeout = self.timeout(Instant::now());
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -110,6 +216,7 @@ impl EventLoop {
                 match ev.token() {
                     LISTENER => self.control.accept_all(self.poll.registry()),
                     SIGNALS => self.on_signals(),
+                    Token(t) if t >= FIRST_PIDFD_TOKEN => self.on_adopted_exit(t),
                     Token(t) => {
                         let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
                         let incoming = self.control.on_ready(
@@ -135,9 +242,121 @@ impl EventLoop {
             for (pid, kind) in spawn::reap_all() {
                 self.sup.child_exited(pid, kind);
             }
+            self.check_polled_watches();
             self.sup.timers_expired(now);
             self.sup.run(now, &mut self.sys);
-            self.send_replies();
+            self.after_pass(now);
+        }
+    }
+
+    /// How long poll may sleep: until the nearest deadline, or forever.
+    fn timeout(&self, now: Instant) -> Option<Duration> {
+        let mut deadline = self.sup.next_deadline();
+        let mut earliest = |d: Instant| {
+            deadline = Some(deadline.map_or(d, |x| x.min(d)));
+        };
+        if self.sup.awaiting_group_outside() {
+            earliest(now + GROUP_RECHECK);
+        }
+        if self
+            .watches
+            .values()
+            .any(|(_, w)| matches!(w, Watch::Polled(_)))
+        {
+            earliest(now + ADOPTED_RECHECK);
+        }
+        if self.sup.any_active() {
+            earliest(self.next_log_check);
+        }
+        // Round up so we never wake a hair early and spin.
+        deadline.map(|d| d.saturating_duration_since(now) + Duration::from_micros(100))
+    }
+
+    /// Replies, state file, log rotation: the work after every pass.
+    fn after_pass(&mut self, now: Instant) {
+        for (conn, resp) in self.sup.take_replies() {
+            self.control.reply(conn, &resp, self.poll.registry());
+        }
+        if self.sup.take_dirty() {
+            self.save_state(now);
+        }
+        if now >= self.next_log_check {
+            self.check_logs(now);
+        }
+    }
+
+    fn save_state(&mut self, now: Instant) {
+        let snapshot = self.sup.snapshot(now, unix_now());
+        match persist::save_state(&self.sys.home.state(), &snapshot) {
+            Ok(()) => {
+                if self.state_write_failed {
+                    log::info!("state file written again");
+                }
+                self.state_write_failed = false;
+            }
+            Err(e) => {
+                if !self.state_write_failed {
+                    log::error!(
+                        "cannot write {}: {e}; services keep running, but a new daemon could not adopt them",
+                        self.sys.home.state().display()
+                    );
+                }
+                self.state_write_failed = true;
+                // Try again at the next change.
+            }
+        }
+    }
+
+    /// Rotates logs that outgrew their limit; checks more often while logs grow.
+    fn check_logs(&mut self, now: Instant) {
+        let mut grew = false;
+        for (name, max, keep) in self.sup.log_limits() {
+            let path = self.sys.home.service_log(&name);
+            let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let before = self.log_sizes.insert(name.clone(), len).unwrap_or(0);
+            grew |= len != before;
+            match logfile::rotate_if_needed(&path, max, keep) {
+                Ok(true) => {
+                    log::info!("{name}: rotated {}", path.display());
+                    self.log_sizes.insert(name, 0);
+                }
+                Ok(false) => {}
+                Err(e) => log::warn!("{name}: cannot rotate {}: {e}", path.display()),
+            }
+        }
+        self.log_interval = if grew {
+            LOG_CHECK_MIN
+        } else {
+            (self.log_interval * 2).min(LOG_CHECK_MAX)
+        };
+        self.next_log_check = now + self.log_interval;
+    }
+
+    fn on_adopted_exit(&mut self, token: usize) {
+        if let Some((pid, watch)) = self.watches.remove(&token) {
+            if let Watch::Pidfd(fd) = &watch {
+                let _ = self
+                    .poll
+                    .registry()
+                    .deregister(&mut SourceFd(&fd.as_raw_fd()));
+            }
+            log::info!("adopted process {pid} exited");
+            self.sup.child_exited(pid, ExitKind::Unknown);
+        }
+    }
+
+    fn check_polled_watches(&mut self) {
+        let dead: Vec<usize> = self
+            .watches
+            .iter()
+            .filter(|(_, (pid, w))| match w {
+                Watch::Polled(start) => !persist::same_process(pid.as_raw(), *start),
+                Watch::Pidfd(_) => false,
+            })
+            .map(|(t, _)| *t)
+            .collect();
+        for token in dead {
+            self.on_adopted_exit(token);
         }
     }
 
@@ -151,8 +370,9 @@ impl EventLoop {
                     }
                 }
                 SIGHUP => {
-                    log::info!("got SIGHUP: reloading {}", self.sup.service_dir.display());
-                    self.reload();
+                    log::info!("got SIGHUP: reloading {}", self.sup.service_dir().display());
+                    let report = self.reload();
+                    log::info!("reload: {report:?}");
                 }
                 _ => {} // SIGCHLD: reaping follows every wake-up.
             }
@@ -178,6 +398,8 @@ impl EventLoop {
         let resp = match frame.request {
             Request::DaemonStatus => Some(Response::Daemon(self.daemon_info(now))),
             Request::Reload => Some(Response::Reloaded(self.reload())),
+            Request::Enable(names) => Some(self.set_enabled(&names, true)),
+            Request::Disable(names) => Some(self.set_enabled(&names, false)),
             req => self.sup.request(Some(conn), req, now),
         };
         if let Some(resp) = resp {
@@ -185,13 +407,33 @@ impl EventLoop {
         }
     }
 
-    fn reload(&mut self) -> crate::protocol::ReloadReport {
-        crate::protocol::ReloadReport::default()
+    fn set_enabled(&mut self, names: &[String], on: bool) -> Response {
+        match self.sup.set_enabled(names, on) {
+            Ok((resp, set)) => match persist::save_enabled(&self.sys.home.enabled(), &set) {
+                Ok(()) => resp,
+                Err(e) => Response::error(
+                    format!("cannot write {}: {e}", self.sys.home.enabled().display()),
+                    Some("check the free space and permissions of the home directory"),
+                ),
+            },
+            Err(resp) => resp,
+        }
     }
 
-    fn send_replies(&mut self) {
-        for (conn, resp) in self.sup.take_replies() {
-            self.control.reply(conn, &resp, self.poll.registry());
+    fn reload(&mut self) -> ReloadReport {
+        let dir = self.sup.service_dir().to_path_buf();
+        match unit::load_dir(&dir, &hostname()) {
+            Ok(loaded) => {
+                let report = self.sup.reload(loaded);
+                for w in &self.sup.warnings {
+                    log::warn!("{w}");
+                }
+                report
+            }
+            Err(e) => ReloadReport {
+                invalid: vec![(String::new(), format!("cannot read {}: {e}", dir.display()))],
+                ..ReloadReport::default()
+            },
         }
     }
 
@@ -206,6 +448,13 @@ impl EventLoop {
             rss_bytes: rss_bytes().unwrap_or(0),
         }
     }
+}
+
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default()
 }
 
 /// The daemon's resident set size, from /proc/self/status.

@@ -5,6 +5,8 @@
 pub mod control;
 pub mod deps;
 pub mod event_loop;
+pub mod logfile;
+pub mod persist;
 pub mod service;
 pub mod spawn;
 pub mod supervisor;
@@ -20,13 +22,15 @@ use std::process::{Child, Command, Stdio};
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::error::Error;
-use crate::paths::Home;
+use crate::paths::{self, Home};
 use crate::unit;
 
 /// What `diakonos daemon` needs to know.
 pub struct DaemonOptions {
     pub home: Home,
-    pub service_dir: PathBuf,
+    /// The directory the user named; None: the one the previous daemon of
+    /// this home owned (from the state file), else `./services`.
+    pub service_dir: Option<PathBuf>,
 }
 
 /// Runs the daemon in the foreground until it is killed. Returns an error
@@ -37,40 +41,45 @@ pub fn run(opts: DaemonOptions) -> Result<(), Error> {
         .map_err(|e| Error::failed(format!("cannot create {}: {e}", home.dir.display())))?;
     let lock = take_lock(&home)?;
     init_logging(&home)?;
+    let (saved, warning) = persist::load_state(&home.state());
+    let service_dir = opts
+        .service_dir
+        .or_else(|| saved.service_dir.clone())
+        .unwrap_or_else(|| paths::absolute(Path::new("services")));
     log::info!(
         "diakonos {} daemon starting, pid {}, home {}, services in {}",
         env!("CARGO_PKG_VERSION"),
         std::process::id(),
         home.dir.display(),
-        opts.service_dir.display()
+        service_dir.display()
     );
+    if let Some(w) = warning {
+        log::warn!("{w}");
+    }
     // Not holding any directory busy; every path we keep is absolute.
     let _ = std::env::set_current_dir("/");
     spawn::become_subreaper();
 
     let listener = bind_socket(&home.socket())?;
-    let hostname = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_default();
-    let loaded = match unit::load_dir(&opts.service_dir, &hostname) {
+    let loaded = match unit::load_dir(&service_dir, &event_loop::hostname()) {
         Ok(loaded) => loaded,
         Err(e) => {
             log::warn!(
                 "cannot read {}: {e}; starting with no units",
-                opts.service_dir.display()
+                service_dir.display()
             );
             unit::LoadedDir::default()
         }
     };
     let seed = u64::from(std::process::id()) ^ nanos_since_epoch();
-    let sup = supervisor::Supervisor::new(loaded, opts.service_dir, home.logs_dir(), seed);
+    let sup = supervisor::Supervisor::new(loaded, service_dir, home.logs_dir(), seed);
     for w in &sup.warnings {
         log::warn!("{w}");
     }
     let control = control::Control::new(listener);
     let mut event_loop = event_loop::EventLoop::new(control, sup, home.clone())
         .map_err(|e| Error::failed(format!("cannot set up the event loop: {e}")))?;
+    event_loop.restore(saved);
     let result = event_loop.run();
     control::Control::remove_socket(&home.socket());
     log::info!("daemon exiting");
@@ -160,7 +169,7 @@ fn bind_socket(path: &Path) -> Result<mio::net::UnixListener, Error> {
 /// Starts `diakonos daemon` in the background: a new session, stdin from
 /// /dev/null, stdout and stderr appended to `daemon.log`, so the daemon and
 /// its services never belong to the caller's terminal.
-pub fn spawn_detached(home: &Home, service_dir: &Path) -> io::Result<Child> {
+pub fn spawn_detached(home: &Home, service_dir: Option<&Path>) -> io::Result<Child> {
     home.create()?;
     let exe = std::env::current_exe()?;
     let log = OpenOptions::new()
@@ -170,10 +179,13 @@ pub fn spawn_detached(home: &Home, service_dir: &Path) -> io::Result<Child> {
         .open(home.daemon_log())?;
     let log2 = log.try_clone()?;
     let mut cmd = Command::new(exe);
-    cmd.arg("--home")
-        .arg(&home.dir)
-        .arg("--service-dir")
-        .arg(service_dir)
+    cmd.arg("--home").arg(&home.dir);
+    if let Some(dir) = service_dir {
+        cmd.arg("--service-dir").arg(dir);
+    }
+    // The daemon resolves its default service dir itself (it may take over
+    // the one of a daemon that crashed); it must not see ours by environment.
+    cmd.env_remove("DIAKONOS_SERVICE_DIR")
         .arg("daemon")
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))

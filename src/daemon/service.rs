@@ -286,6 +286,7 @@ impl Service {
     }
 
     /// The ExecStop process, if one is running.
+    #[cfg(test)]
     pub fn stop_cmd(&self) -> Option<Pid> {
         match self.state {
             State::Stopping { stop_cmd, .. } => stop_cmd,
@@ -321,6 +322,25 @@ impl Service {
             State::Running { since, .. } => Some(now.saturating_duration_since(since)),
             _ => None,
         }
+    }
+
+    /// Takes over a process found alive (or dead) after a daemon restart:
+    /// it is running since `since`. A dead one must not have its group
+    /// signalled (the pid may be reused), so its pgid is left unknown; the
+    /// caller then sends `Exited(Unknown)` and the restart policy decides.
+    pub fn adopt(&mut self, pid: Pid, since: Instant, alive: bool) {
+        self.want = Want::Up;
+        self.pgid = alive.then_some(pid);
+        self.state = State::Running {
+            pid: Some(pid),
+            since,
+        };
+    }
+
+    /// Restores a RemainAfterExit oneshot that had finished: up, no process.
+    pub fn adopt_remain(&mut self, since: Instant) {
+        self.want = Want::Up;
+        self.state = State::Running { pid: None, since };
     }
 
     /// Forget restart counters and the start-limit window (`restart`, or an

@@ -15,10 +15,13 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use crate::daemon::deps::{self, DepInput, DepProblem, Graph, ServiceId};
+use crate::daemon::persist::{self, SavedService, SavedState};
 use crate::daemon::service::{Action, Event, ExitKind, Policy, Service, State, Want};
 use crate::daemon::timers::Timers;
-use crate::protocol::{JobResult, Request, Response, StateName, UnitInfo, UnitStatus};
-use crate::unit::{LoadedDir, ServiceType, Unit};
+use crate::protocol::{
+    JobResult, ReloadReport, Request, Response, StateName, UnitInfo, UnitStatus,
+};
+use crate::unit::{LoadedDir, ServiceType, Unit, UnitError};
 
 /// A client connection, as the event loop numbers them.
 pub type ConnId = usize;
@@ -36,6 +39,12 @@ pub trait Sys {
     fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Pid, String>;
     fn kill_group(&mut self, pgid: Pid, signal: Signal);
     fn group_alive(&mut self, pgid: Pid) -> bool;
+    /// The start time of a process (to recognise it after a daemon restart).
+    fn start_time(&mut self, pid: Pid) -> Option<u64>;
+    /// Whether `pid` is alive and still the process that started at `start_time`.
+    fn is_same_process(&mut self, pid: Pid, start_time: u64) -> bool {
+        self.start_time(pid) == Some(start_time)
+    }
 }
 
 /// Where a unit stands in a stop that waits for its dependents.
@@ -54,24 +63,98 @@ pub struct Entry {
     pub path: PathBuf,
     /// The definition in force; None when the file never loaded.
     pub unit: Option<Unit>,
-    /// Why the file does not load (invalid), if it does not.
-    pub error: Option<String>,
+    /// Why the file does not load (it is invalid), if it does not.
+    load_error: Option<String>,
+    /// Missing Requires or a cycle; recomputed with the graph.
+    dep_error: Option<String>,
+    /// A changed definition that takes over at the next start (reload).
+    next_unit: Option<Unit>,
     pub svc: Service,
-    pub enabled: bool,
+    /// The unit file was removed: hidden from `list`, stopped, but its id
+    /// stays valid for timers and pids until it is gone.
+    gone: bool,
+    /// Start time (clock ticks since boot) of the main process, for adoption.
+    start_time: Option<u64>,
     stop: StopMark,
 }
 
 impl Entry {
+    fn new(name: String, result: Result<Unit, Vec<UnitError>>, seed: u64) -> Entry {
+        let (unit, load_error, path) = split_load(result);
+        let policy = unit
+            .as_ref()
+            .map(Policy::from_unit)
+            .unwrap_or_else(inert_policy);
+        Entry {
+            name,
+            path,
+            unit,
+            load_error,
+            dep_error: None,
+            next_unit: None,
+            svc: Service::new(policy, seed),
+            gone: false,
+            start_time: None,
+            stop: StopMark::None,
+        }
+    }
+
+    /// Everything that is wrong with the unit, if anything.
+    pub fn error(&self) -> Option<String> {
+        match (&self.load_error, &self.dep_error) {
+            (Some(a), Some(b)) => Some(format!("{a}\n{b}")),
+            (Some(a), None) | (None, Some(a)) => Some(a.clone()),
+            (None, None) => None,
+        }
+    }
+
     /// Whether it may be started: it loaded and has no dependency errors.
     pub fn runnable(&self) -> bool {
-        self.unit.is_some() && self.error.is_none()
+        self.unit.is_some() && self.load_error.is_none() && self.dep_error.is_none()
     }
 
     pub fn state_name(&self) -> StateName {
-        if self.unit.is_none() || (self.error.is_some() && !self.svc.state.is_active()) {
+        if !self.runnable() && !self.svc.state.is_active() {
             StateName::Invalid
         } else {
             self.svc.state.name()
+        }
+    }
+
+    /// Puts `unit` in force now (the service must not be running).
+    fn set_unit(&mut self, unit: Unit) {
+        self.svc.policy = Policy::from_unit(&unit);
+        self.path = unit.path.clone();
+        self.unit = Some(unit);
+        self.load_error = None;
+        self.next_unit = None;
+    }
+}
+
+/// A loaded unit, or the joined text of its errors; and its file.
+fn split_load(result: Result<Unit, Vec<UnitError>>) -> (Option<Unit>, Option<String>, PathBuf) {
+    match result {
+        Ok(u) if matches!(u.kind, ServiceType::Forking | ServiceType::Notify) => {
+            let kind = if u.kind == ServiceType::Forking {
+                "forking"
+            } else {
+                "notify"
+            };
+            let msg = format!(
+                "{}: Type = \"{kind}\" is not supported yet; use \"simple\" (the process stays in the foreground) or \"oneshot\"",
+                u.path.display()
+            );
+            let path = u.path.clone();
+            (None, Some(msg), path)
+        }
+        Ok(u) => {
+            let path = u.path.clone();
+            (Some(u), None, path)
+        }
+        Err(errors) => {
+            let path = errors.first().map(|e| e.path.clone()).unwrap_or_default();
+            let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            (None, Some(text.join("\n")), path)
         }
     }
 }
@@ -111,6 +194,11 @@ pub struct Supervisor {
     pub exiting: bool,
     /// Warnings from loading (missing Wants, host overrides).
     pub warnings: Vec<String>,
+    seed: u64,
+    /// Units that start whenever a daemon starts.
+    enabled: BTreeSet<String>,
+    /// Something worth persisting changed since the last `take_dirty`.
+    dirty: bool,
 }
 
 impl Supervisor {
@@ -129,69 +217,50 @@ impl Supervisor {
             replies: Vec::new(),
             exiting: false,
             warnings: loaded.warnings,
+            seed,
+            enabled: BTreeSet::new(),
+            dirty: false,
         };
-        for (i, (name, result)) in loaded.units.into_iter().enumerate() {
-            let seed = seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            let (unit, error, path) = match result {
-                Ok(unit) => {
-                    let path = unit.path.clone();
-                    (Some(unit), None, path)
-                }
-                Err(errors) => {
-                    let path = errors.first().map(|e| e.path.clone()).unwrap_or_default();
-                    let text = errors.iter().map(ToString::to_string).collect::<Vec<_>>();
-                    (None, Some(text.join("\n")), path)
-                }
-            };
-            let (unit, error) = match unit {
-                Some(u) if matches!(u.kind, ServiceType::Forking | ServiceType::Notify) => {
-                    let kind = if u.kind == ServiceType::Forking {
-                        "forking"
-                    } else {
-                        "notify"
-                    };
-                    let msg = format!(
-                        "{}: Type = \"{kind}\" is not supported yet; use \"simple\" (the process stays in the foreground) or \"oneshot\"",
-                        u.path.display()
-                    );
-                    (None, Some(msg))
-                }
-                other => (other, error),
-            };
-            let policy = unit
-                .as_ref()
-                .map(Policy::from_unit)
-                .unwrap_or_else(inert_policy);
-            sup.by_name.insert(name.clone(), sup.entries.len());
-            sup.entries.push(Entry {
-                name,
-                path,
-                unit,
-                error,
-                svc: Service::new(policy, seed),
-                enabled: false,
-                stop: StopMark::None,
-            });
+        for (name, result) in loaded.units {
+            sup.add_entry(name, result);
         }
         sup.rebuild_graph();
         sup
     }
 
-    /// Recomputes the dependency graph and marks units with graph errors invalid.
+    fn add_entry(&mut self, name: String, result: Result<Unit, Vec<UnitError>>) -> ServiceId {
+        // A name that was removed and comes back reuses its old slot.
+        let reuse = self
+            .entries
+            .iter()
+            .position(|e| e.gone && e.name == name && !e.svc.state.is_active());
+        let id = reuse.unwrap_or(self.entries.len());
+        let seed = self.seed ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let entry = Entry::new(name.clone(), result, seed);
+        match reuse {
+            Some(id) => self.entries[id] = entry,
+            None => self.entries.push(entry),
+        }
+        self.by_name.insert(name, id);
+        id
+    }
+
+    /// Recomputes the dependency graph and each unit's dependency errors.
     fn rebuild_graph(&mut self) {
         let empty: &[String] = &[];
         let inputs: Vec<DepInput<'_>> = self
             .entries
             .iter()
-            .map(|e| match &e.unit {
-                Some(u) => DepInput {
+            .map(|e| match (&e.unit, e.gone) {
+                (Some(u), false) => DepInput {
                     name: &e.name,
                     requires: &u.requires,
                     wants: &u.wants,
                     after: &u.after,
                 },
-                None => DepInput {
-                    name: &e.name,
+                // Removed units are no one's dependency (unit names are never empty).
+                (_, gone) => DepInput {
+                    name: if gone { "" } else { &e.name },
                     requires: empty,
                     wants: empty,
                     after: empty,
@@ -201,6 +270,9 @@ impl Supervisor {
         let (graph, problems) = Graph::build(&inputs);
         drop(inputs);
         self.graph = graph;
+        for e in &mut self.entries {
+            e.dep_error = None;
+        }
         let names: Vec<String> = self.entries.iter().map(|e| e.name.clone()).collect();
         let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
         for problem in problems {
@@ -212,7 +284,7 @@ impl Supervisor {
                         e.path.display(),
                         self.service_dir.display()
                     );
-                    mark_invalid(e, msg);
+                    add_dep_error(e, msg);
                 }
                 DepProblem::MissingWants { unit, missing } => {
                     self.warnings.push(format!(
@@ -227,7 +299,7 @@ impl Supervisor {
                     );
                     for &id in &path {
                         if let Some(e) = self.entries.get_mut(id) {
-                            mark_invalid(e, text.clone());
+                            add_dep_error(e, text.clone());
                         }
                     }
                 }
@@ -249,6 +321,22 @@ impl Supervisor {
 
     pub fn take_replies(&mut self) -> Vec<(ConnId, Response)> {
         std::mem::take(&mut self.replies)
+    }
+
+    /// Whether a stopping service waits for the rest of its process group.
+    pub fn awaiting_group_outside(&self) -> bool {
+        !self.awaiting_group.is_empty()
+    }
+
+    /// (name, LogMaxBytes, LogMaxFiles) of every service that may be writing its log.
+    pub fn log_limits(&self) -> Vec<(String, u64, u32)> {
+        self.entries
+            .iter()
+            .filter(|e| e.svc.state.is_active())
+            .filter_map(|e| e.unit.as_ref())
+            .filter(|u| u.log_max_bytes > 0)
+            .map(|u| (u.name.clone(), u.log_max_bytes, u.log_max_files))
+            .collect()
     }
 
     /// Whether anything is still running or on its way somewhere.
@@ -384,6 +472,13 @@ impl Supervisor {
             if !e.runnable() {
                 continue; // Its dependents fail (Requires) or ignore it (Wants).
             }
+            if let Some(unit) = e.next_unit.take() {
+                if !e.svc.state.is_active() {
+                    e.set_unit(unit);
+                } else {
+                    e.next_unit = Some(unit);
+                }
+            }
             if explicit && ids.contains(&id) {
                 e.svc.reset_counters();
             }
@@ -411,6 +506,255 @@ impl Supervisor {
             self.check_stop_gate(id);
         }
         set
+    }
+
+    // --- durability -----------------------------------------------------
+
+    /// Whether something worth persisting changed since the last call.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// What a new daemon needs to take over: every service wanted up.
+    pub fn snapshot(&self, now: Instant, now_unix: u64) -> SavedState {
+        let services = self
+            .entries
+            .iter()
+            .filter(|e| !e.gone && e.svc.want == Want::Up && e.svc.state.is_active())
+            .map(|e| {
+                let pid = e.svc.pid();
+                SavedService {
+                    name: e.name.clone(),
+                    pid: pid.map(Pid::as_raw),
+                    start_time: pid.and(e.start_time),
+                    since_unix: e
+                        .svc
+                        .uptime(now)
+                        .map(|up| now_unix.saturating_sub(up.as_secs())),
+                    restarts: e.svc.restarts,
+                    remain: matches!(e.svc.state, State::Running { pid: None, .. }),
+                }
+            })
+            .collect();
+        SavedState {
+            version: persist::STATE_VERSION,
+            service_dir: Some(self.service_dir.clone()),
+            services,
+        }
+    }
+
+    /// Takes over what a previous daemon supervised: live processes are
+    /// adopted (same pid, restart count kept), dead ones go through their
+    /// restart policy, services that had no process yet are started again.
+    /// Then the enabled units are started. Returns the adopted processes,
+    /// which are not our children: the caller watches them for exit.
+    pub fn restore(
+        &mut self,
+        saved: SavedState,
+        enabled: BTreeSet<String>,
+        now: Instant,
+        now_unix: u64,
+        sys: &mut dyn Sys,
+    ) -> Vec<Pid> {
+        let mut adopted = Vec::new();
+        let mut to_start = Vec::new();
+        let same_dir = saved
+            .service_dir
+            .as_deref()
+            .is_none_or(|d| d == self.service_dir);
+        for s in saved.services {
+            let alive_pid = match (s.pid, s.start_time) {
+                (Some(pid), Some(st)) if sys.is_same_process(Pid::from_raw(pid), st) => {
+                    Some(Pid::from_raw(pid))
+                }
+                _ => None,
+            };
+            let id = match self.by_name.get(&s.name) {
+                Some(&id) if self.entries[id].runnable() => id,
+                _ => {
+                    // Its unit is gone or broken: nothing can supervise it.
+                    // Stop it only if its file was really removed from our
+                    // own directory; a daemon of another directory leaves
+                    // other people's services alone.
+                    match alive_pid {
+                        Some(pid) if same_dir => {
+                            log::warn!(
+                                "{}: unit no longer loads; stopping its leftover process {pid}",
+                                s.name
+                            );
+                            sys.kill_group(pid, Signal::SIGTERM);
+                        }
+                        Some(pid) => log::warn!(
+                            "{}: process {pid} belongs to units in another directory; leaving it alone",
+                            s.name
+                        ),
+                        None => {}
+                    }
+                    continue;
+                }
+            };
+            let since = s
+                .since_unix
+                .map(|t| now - std::time::Duration::from_secs(now_unix.saturating_sub(t)))
+                .unwrap_or(now);
+            let e = &mut self.entries[id];
+            e.svc.restarts = s.restarts;
+            match (s.pid, alive_pid) {
+                (_, Some(pid)) => {
+                    log::info!("{}: adopted running process {pid}", s.name);
+                    e.svc.adopt(pid, since, true);
+                    e.start_time = s.start_time;
+                    self.pids.insert(pid, (id, Role::Main));
+                    adopted.push(pid);
+                }
+                (Some(pid), None) => {
+                    log::info!("{}: process {pid} died while no daemon ran", s.name);
+                    // Not inserted in `pids`: the pid may already be someone else's.
+                    e.svc.adopt(Pid::from_raw(pid), since, false);
+                    self.queue.push_back((id, Event::Exited(ExitKind::Unknown)));
+                }
+                (None, None) if s.remain => e.svc.adopt_remain(since),
+                (None, None) => to_start.push(id),
+            }
+        }
+        for name in &enabled {
+            match self.by_name.get(name) {
+                Some(&id) if !self.entries[id].svc.state.is_active() => to_start.push(id),
+                Some(_) => {}
+                None => log::warn!(
+                    "enabled unit `{name}` does not exist in {}",
+                    self.service_dir.display()
+                ),
+            }
+        }
+        self.enabled = enabled;
+        if !to_start.is_empty() {
+            self.start(&to_start, false);
+            self.jobs.push(Job {
+                conn: None,
+                kind: JobKind::Start,
+                ids: to_start,
+            });
+        }
+        self.dirty = true;
+        adopted
+    }
+
+    /// `enable`/`disable`: answered with the new set to persist.
+    pub fn set_enabled(
+        &mut self,
+        names: &[String],
+        on: bool,
+    ) -> Result<(Response, BTreeSet<String>), Response> {
+        let ids = self.lookup(names)?;
+        let mut results = Vec::new();
+        for id in ids {
+            let e = &self.entries[id];
+            let changed = if on {
+                self.enabled.insert(e.name.clone())
+            } else {
+                self.enabled.remove(&e.name)
+            };
+            let message = match (on, changed) {
+                (true, true) => "enabled: starts whenever a daemon starts",
+                (true, false) => "already enabled",
+                (false, true) => "disabled",
+                (false, false) => "was not enabled",
+            };
+            results.push(JobResult {
+                name: e.name.clone(),
+                ok: true,
+                state: e.state_name(),
+                message: Some(message.to_owned()),
+            });
+        }
+        Ok((Response::Job(results), self.enabled.clone()))
+    }
+
+    /// Applies a fresh read of the service directory: new units appear,
+    /// removed ones are stopped and dropped, changed active ones restart
+    /// with their new definition, everything else is untouched.
+    pub fn reload(&mut self, loaded: LoadedDir) -> ReloadReport {
+        let mut report = ReloadReport::default();
+        let mut restart = Vec::new();
+        let mut removed = Vec::new();
+        for (name, id) in self.by_name.clone() {
+            if !loaded.units.contains_key(&name) {
+                removed.push(id);
+                report.removed.push(name.clone());
+                self.by_name.remove(&name);
+                self.entries[id].gone = true;
+            }
+        }
+        for (name, result) in loaded.units {
+            let Some(&id) = self.by_name.get(&name) else {
+                if let Err(errors) = &result {
+                    report.invalid.push((name.clone(), first_error(errors)));
+                }
+                report.added.push(name.clone());
+                self.add_entry(name, result);
+                continue;
+            };
+            let e = &mut self.entries[id];
+            let active = e.svc.state.is_active();
+            match split_load(result) {
+                (Some(unit), None, _) => {
+                    if e.unit.as_ref() == Some(&unit) && e.load_error.is_none() {
+                        e.next_unit = None;
+                        continue;
+                    }
+                    report.changed.push(name.clone());
+                    if active {
+                        e.next_unit = Some(unit);
+                        e.load_error = None;
+                        restart.push(id);
+                    } else {
+                        e.set_unit(unit);
+                    }
+                }
+                (_, error, path) => {
+                    let error = error.unwrap_or_default();
+                    if e.load_error.as_ref() == Some(&error) {
+                        continue;
+                    }
+                    report.invalid.push((
+                        name.clone(),
+                        error.lines().next().unwrap_or_default().to_owned(),
+                    ));
+                    // A running instance keeps its old definition; it cannot
+                    // start again until the file is fixed.
+                    e.load_error = Some(error);
+                    e.next_unit = None;
+                    e.path = path;
+                    if !active {
+                        e.unit = None;
+                    }
+                }
+            }
+        }
+        self.warnings.clear();
+        self.warnings.extend(loaded.warnings);
+        self.rebuild_graph();
+        if !removed.is_empty() {
+            let set = self.stop(&removed);
+            self.jobs.push(Job {
+                conn: None,
+                kind: JobKind::Stop,
+                ids: set,
+            });
+        }
+        if !restart.is_empty() {
+            let mut set = self.graph.requirers_of(&restart);
+            set.retain(|&id| restart.contains(&id) || self.entries[id].svc.state.is_active());
+            self.stop(&set);
+            self.jobs.push(Job {
+                conn: None,
+                kind: JobKind::Restart { stopping: true },
+                ids: set,
+            });
+        }
+        self.dirty = true;
+        report
     }
 
     // --- the queue ------------------------------------------------------
@@ -445,6 +789,7 @@ impl Supervisor {
 
     fn step(&mut self, id: ServiceId, ev: Event, now: Instant, sys: &mut dyn Sys) {
         let before = self.entries[id].svc.state.name();
+        let pid_before = self.entries[id].svc.pid();
         let actions = self.entries[id].svc.on_event(ev, now);
         for action in actions {
             self.execute(id, action, sys);
@@ -455,6 +800,9 @@ impl Supervisor {
             self.awaiting_group.insert(id);
         }
         let after = e.svc.state.name();
+        if before != after || pid_before != e.svc.pid() {
+            self.dirty = true;
+        }
         if before != after || after == StateName::Waiting {
             self.changed(id);
         }
@@ -471,6 +819,7 @@ impl Supervisor {
                 Ok(pid) => {
                     log::info!("{}: started, pid {pid}", unit.name);
                     self.pids.insert(pid, (id, Role::Main));
+                    self.entries[id].start_time = sys.start_time(pid);
                     self.queue.push_front((id, Event::Spawned(pid)));
                 }
                 Err(e) => {
@@ -683,8 +1032,8 @@ impl Supervisor {
         for &id in &ids {
             let e = &self.entries[id];
             if !e.runnable() {
-                let error = e.error.as_deref().unwrap_or("does not load");
-                let first = error.lines().next().unwrap_or(error);
+                let error = e.error().unwrap_or_else(|| "does not load".to_owned());
+                let first = error.lines().next().unwrap_or_default();
                 return Err(Response::error(
                     format!("unit `{}` is invalid: {first}", e.name),
                     Some(&format!(
@@ -701,7 +1050,7 @@ impl Supervisor {
         let e = &self.entries[id];
         let state = e.state_name();
         let reason = match (&e.svc.state, state) {
-            (_, StateName::Invalid) => e.error.clone(),
+            (_, StateName::Invalid) => e.error(),
             (State::Failed(r), _) => Some(r.to_string()),
             _ => None,
         };
@@ -741,7 +1090,7 @@ impl Supervisor {
                 None => "",
             }
             .to_owned(),
-            enabled: e.enabled,
+            enabled: self.enabled.contains(&e.name),
             requires,
             wants,
             after,
@@ -752,7 +1101,7 @@ impl Supervisor {
 
     pub fn counts(&self) -> Vec<(StateName, u32)> {
         let mut counts: BTreeMap<StateName, u32> = BTreeMap::new();
-        for e in &self.entries {
+        for e in self.entries.iter().filter(|e| !e.gone) {
             *counts.entry(e.state_name()).or_default() += 1;
         }
         counts.into_iter().collect()
@@ -771,19 +1120,29 @@ fn start_outcome(e: &Entry) -> Option<Result<(), String>> {
         State::Inactive if e.svc.want == Want::Down => {
             Some(Err("stopped before it came up".to_owned()))
         }
-        _ if !e.runnable() => Some(Err(e.error.clone().unwrap_or_default())),
+        _ if !e.runnable() => Some(Err(e.error().unwrap_or_default())),
         _ => None,
     }
 }
 
-fn mark_invalid(e: &mut Entry, msg: String) {
-    match &mut e.error {
+fn first_error(errors: &[UnitError]) -> String {
+    errors
+        .first()
+        .map(|e| {
+            let text = e.to_string();
+            text.lines().next().unwrap_or_default().to_owned()
+        })
+        .unwrap_or_default()
+}
+
+fn add_dep_error(e: &mut Entry, msg: String) {
+    match &mut e.dep_error {
         Some(existing) if existing.contains(&msg) => {}
         Some(existing) => {
             existing.push('\n');
             existing.push_str(&msg);
         }
-        None => e.error = Some(msg),
+        None => e.dep_error = Some(msg),
     }
 }
 
@@ -838,6 +1197,11 @@ mod tests {
         }
         fn group_alive(&mut self, pgid: Pid) -> bool {
             self.alive_groups.contains(&pgid.as_raw())
+        }
+        fn start_time(&mut self, pid: Pid) -> Option<u64> {
+            self.alive_groups
+                .contains(&pid.as_raw())
+                .then_some(pid.as_raw() as u64 * 10)
         }
     }
 
@@ -1191,12 +1555,7 @@ mod tests {
                 "[unit]\nRequires = [\"ghost\"]\n[service]\nExecStart = \"x\"\n",
             ),
         ]);
-        let err = |n: &str| {
-            s.entries[s.id_of(n).unwrap()]
-                .error
-                .clone()
-                .unwrap_or_default()
-        };
+        let err = |n: &str| s.entries[s.id_of(n).unwrap()].error().unwrap_or_default();
         assert!(
             err("a").contains("dependency cycle: a -> b -> a"),
             "{}",

@@ -59,6 +59,7 @@ impl<K: Ord + Copy + Hash> Timers<K> {
         out
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.queue.len()
     }

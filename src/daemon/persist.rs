@@ -1,0 +1,264 @@
+//! What survives the daemon: `HOME/state` (what is supervised, so a new
+//! daemon can adopt it) and `HOME/enabled` (what starts with every daemon).
+//!
+//! The state file is JSON, written atomically (temp file, fsync, rename,
+//! fsync of the directory). A file that does not parse is moved aside and
+//! the daemon starts without it. Process identity is a pid plus its start
+//! time from `/proc/PID/stat`, so a reused pid is never mistaken for ours.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const STATE_VERSION: u32 = 1;
+
+/// The whole state file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedState {
+    pub version: u32,
+    /// The service directory the daemon owned; a new daemon started without
+    /// `--service-dir` takes it over.
+    #[serde(default)]
+    pub service_dir: Option<PathBuf>,
+    pub services: Vec<SavedService>,
+}
+
+/// One service that was wanted up when the state was written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedService {
+    pub name: String,
+    /// The main process, if one was running.
+    pub pid: Option<i32>,
+    /// Its start time in clock ticks since boot (field 22 of /proc/PID/stat).
+    pub start_time: Option<u64>,
+    /// Unix seconds when it started running (for uptime after adoption).
+    pub since_unix: Option<u64>,
+    pub restarts: u32,
+    /// A oneshot that finished and stays "running" (RemainAfterExit).
+    #[serde(default)]
+    pub remain: bool,
+}
+
+/// Writes `bytes` to `path` atomically: a crash leaves the old or the new
+/// file, never half of one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = tmp_path(path);
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            // Make the rename itself durable.
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".tmp");
+    PathBuf::from(name)
+}
+
+pub fn save_state(path: &Path, state: &SavedState) -> io::Result<()> {
+    let bytes = serde_json::to_vec(state).map_err(io::Error::other)?;
+    write_atomic(path, &bytes)
+}
+
+/// Reads the state file. A missing file is an empty state; a file that does
+/// not parse is moved aside (`state.corrupt-UNIXTIME`) and reported.
+pub fn load_state(path: &Path) -> (SavedState, Option<String>) {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return (SavedState::default(), None),
+        Err(e) => {
+            return (
+                SavedState::default(),
+                Some(format!(
+                    "cannot read {}: {e}; starting without it",
+                    path.display()
+                )),
+            )
+        }
+    };
+    match serde_json::from_slice::<SavedState>(&bytes) {
+        Ok(state) if state.version == STATE_VERSION => (state, None),
+        Ok(state) => (
+            SavedState::default(),
+            Some(aside(path, &format!("it has version {}", state.version))),
+        ),
+        Err(e) => (SavedState::default(), Some(aside(path, &e.to_string()))),
+    }
+}
+
+fn aside(path: &Path, why: &str) -> String {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut target = path.as_os_str().to_owned();
+    target.push(format!(".corrupt-{stamp}"));
+    let target = PathBuf::from(target);
+    match fs::rename(path, &target) {
+        Ok(()) => format!(
+            "state file {} is unreadable ({why}); moved it to {} and started without it",
+            path.display(),
+            target.display()
+        ),
+        Err(e) => format!(
+            "state file {} is unreadable ({why}) and cannot be moved aside: {e}",
+            path.display()
+        ),
+    }
+}
+
+/// The enabled unit names, one per line.
+pub fn load_enabled(path: &Path) -> BTreeSet<String> {
+    fs::read_to_string(path)
+        .map(|text| {
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn save_enabled(path: &Path, names: &BTreeSet<String>) -> io::Result<()> {
+    let mut text = String::from(
+        "# units started whenever a diakonos daemon starts (diakonos enable/disable)\n",
+    );
+    for name in names {
+        text.push_str(name);
+        text.push('\n');
+    }
+    write_atomic(path, text.as_bytes())
+}
+
+/// Field 22 (starttime) of a `/proc/PID/stat` line. The command name (field
+/// 2) may hold spaces and parentheses, so fields are counted after the last `)`.
+pub fn parse_start_time(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // After ')': field 3 (state) is index 0, so field 22 is index 19.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The start time of a live (non-zombie) process, if it exists.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    if rest.split_whitespace().next() == Some("Z") {
+        return None; // Dead, only not yet reaped by its parent.
+    }
+    parse_start_time(&stat)
+}
+
+/// Whether `pid` is still the very process that was saved.
+pub fn same_process(pid: i32, start_time: u64) -> bool {
+    pid > 0 && process_start_time(pid) == Some(start_time)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STAT: &str = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 150 0 0 0 0 0 0 0 20 0 1 0 987654 10000000 200 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
+
+    #[test]
+    fn start_time_is_field_22_even_with_parens_in_the_name() {
+        // A command name with spaces and parentheses does not shift the fields.
+        assert_eq!(parse_start_time(STAT), Some(987_654));
+        assert_eq!(parse_start_time("garbage"), None);
+        assert_eq!(parse_start_time("1 (x) S 1"), None);
+    }
+
+    #[test]
+    fn a_reused_pid_is_not_the_same_process() {
+        // Our own pid matches its real start time, and no other start time.
+        let me = std::process::id() as i32;
+        let real = process_start_time(me).expect("own stat is readable");
+        assert!(same_process(me, real));
+        assert!(
+            !same_process(me, real + 1),
+            "a different start time means a different process"
+        );
+        assert!(!same_process(0, real));
+        assert!(!same_process(i32::MAX, real));
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("diakonos-persist-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn state_round_trips_atomically() {
+        // What is saved loads back the same, and no temp file is left behind.
+        let dir = scratch("roundtrip");
+        let path = dir.join("state");
+        let state = SavedState {
+            version: STATE_VERSION,
+            service_dir: Some(PathBuf::from("/srv/units")),
+            services: vec![SavedService {
+                name: "web".into(),
+                pid: Some(12),
+                start_time: Some(34),
+                since_unix: Some(56),
+                restarts: 2,
+                remain: false,
+            }],
+        };
+        save_state(&path, &state).unwrap();
+        assert_eq!(load_state(&path), (state, None));
+        assert!(!tmp_path(&path).exists());
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn corrupt_state_is_moved_aside() {
+        // A truncated state file is renamed away with a warning, and loading yields nothing.
+        let dir = scratch("corrupt");
+        let path = dir.join("state");
+        fs::write(&path, b"{\"version\":1,\"serv").unwrap();
+        let (state, warning) = load_state(&path);
+        assert_eq!(state, SavedState::default());
+        assert!(warning.unwrap().contains("moved it to"));
+        assert!(!path.exists());
+        let moved = fs::read_dir(&dir).unwrap().count();
+        assert_eq!(moved, 1);
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn enabled_list_round_trips() {
+        // Enabled names are saved one per line and read back as a set.
+        let dir = scratch("enabled");
+        let path = dir.join("enabled");
+        let names: BTreeSet<String> = ["b".to_owned(), "a".to_owned()].into();
+        save_enabled(&path, &names).unwrap();
+        assert_eq!(load_enabled(&path), names);
+        assert!(load_enabled(&dir.join("missing")).is_empty());
+        let _ = fs::remove_dir_all(dir);
+    }
+}
