@@ -781,6 +781,9 @@ impl Supervisor {
                 }
             }
             self.settle_jobs();
+            // Deadlines that are already due (RestartSec = 0) run in this
+            // same pass rather than after another trip through poll.
+            self.timers_expired(now);
             if self.queue.is_empty() {
                 break;
             }
@@ -1052,6 +1055,10 @@ impl Supervisor {
         let reason = match (&e.svc.state, state) {
             (_, StateName::Invalid) => e.error(),
             (State::Failed(r), _) => Some(r.to_string()),
+            // Running on an old definition whose file was since broken.
+            (s, _) if s.is_active() && !e.runnable() => e.error().map(|err| {
+                format!("the unit file no longer loads (still running the previous definition): {err}")
+            }),
             _ => None,
         };
         UnitInfo {
