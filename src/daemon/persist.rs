@@ -43,6 +43,9 @@ pub struct SavedService {
     /// A oneshot that finished and stays "running" (RemainAfterExit).
     #[serde(default)]
     pub remain: bool,
+    /// It was being stopped: a new daemon finishes the stop.
+    #[serde(default)]
+    pub stopping: bool,
 }
 
 /// Writes `bytes` to `path` atomically: a crash leaves the old or the new
@@ -227,6 +230,7 @@ mod tests {
                 since_unix: Some(56),
                 restarts: 2,
                 remain: false,
+                stopping: false,
             }],
         };
         save_state(&path, &state).unwrap();

@@ -520,7 +520,10 @@ impl Supervisor {
         let services = self
             .entries
             .iter()
-            .filter(|e| !e.gone && e.svc.want == Want::Up && e.svc.state.is_active())
+            // Wanted up, or still holding processes on their way down.
+            .filter(|e| {
+                e.svc.state.is_active() && (e.svc.want == Want::Up || e.svc.pid().is_some())
+            })
             .map(|e| {
                 let pid = e.svc.pid();
                 SavedService {
@@ -533,6 +536,7 @@ impl Supervisor {
                         .map(|up| now_unix.saturating_sub(up.as_secs())),
                     restarts: e.svc.restarts,
                     remain: matches!(e.svc.state, State::Running { pid: None, .. }),
+                    stopping: e.svc.want == Want::Down,
                 }
             })
             .collect();
@@ -606,7 +610,12 @@ impl Supervisor {
                     e.start_time = s.start_time;
                     self.pids.insert(pid, (id, Role::Main));
                     adopted.push(pid);
+                    if s.stopping {
+                        // The old daemon died in the middle of stopping it.
+                        self.queue.push_back((id, Event::Stop));
+                    }
                 }
+                _ if s.stopping => {}
                 (Some(pid), None) => {
                     log::info!("{}: process {pid} died while no daemon ran", s.name);
                     // Not inserted in `pids`: the pid may already be someone else's.
@@ -1057,7 +1066,9 @@ impl Supervisor {
             (State::Failed(r), _) => Some(r.to_string()),
             // Running on an old definition whose file was since broken.
             (s, _) if s.is_active() && !e.runnable() => e.error().map(|err| {
-                format!("the unit file no longer loads (still running the previous definition): {err}")
+                format!(
+                    "the unit file no longer loads (still running the previous definition): {err}"
+                )
             }),
             _ => None,
         };
@@ -1590,5 +1601,209 @@ mod tests {
         assert_eq!(state(&s, "f"), StateName::Invalid);
         let reason = s.info(0, Instant::now()).reason.unwrap_or_default();
         assert!(reason.contains("not supported yet"), "{reason}");
+    }
+
+    fn saved(name: &str, pid: Option<i32>, start_time: Option<u64>) -> SavedService {
+        SavedService {
+            name: name.into(),
+            pid,
+            start_time,
+            since_unix: Some(1000),
+            restarts: 4,
+            remain: false,
+            stopping: false,
+        }
+    }
+
+    fn state_of(services: Vec<SavedService>) -> SavedState {
+        SavedState {
+            version: persist::STATE_VERSION,
+            service_dir: Some(PathBuf::from("/srv/units")),
+            services,
+        }
+    }
+
+    #[test]
+    fn restore_adopts_live_processes_with_their_counts() {
+        // A saved process that is still the same process is adopted: same pid, restarts kept.
+        let mut s = sup(&[("web", SIMPLE)]);
+        let mut sys = FakeSys::default();
+        sys.alive_groups.insert(4242);
+        let t0 = Instant::now();
+        let adopted = s.restore(
+            state_of(vec![saved("web", Some(4242), Some(42_420))]),
+            BTreeSet::new(),
+            t0,
+            1010,
+            &mut sys,
+        );
+        s.run(t0, &mut sys);
+        assert_eq!(adopted, [Pid::from_raw(4242)]);
+        let info = s.info(0, t0);
+        assert_eq!(
+            (info.state, info.pid, info.restarts),
+            (StateName::Running, Some(4242), 4)
+        );
+        assert_eq!(info.uptime_secs, Some(10));
+        assert!(sys.spawned.is_empty());
+        // Its death is noticed (the loop reports it) and restarted per policy.
+        s.child_exited(Pid::from_raw(4242), ExitKind::Unknown);
+        s.run(t0, &mut sys);
+        assert_eq!(state(&s, "web"), StateName::Restarting);
+    }
+
+    #[test]
+    fn restore_never_adopts_a_reused_pid() {
+        // A pid whose start time differs is someone else's: the service counts as dead and restarts.
+        let mut s = sup(&[("web", "[service]\nExecStart = \"w\"\nRestartSec = 0\n")]);
+        let mut sys = FakeSys::default();
+        sys.alive_groups.insert(4242); // alive, but started at 42420, not 7
+        let t0 = Instant::now();
+        let adopted = s.restore(
+            state_of(vec![saved("web", Some(4242), Some(7))]),
+            BTreeSet::new(),
+            t0,
+            1010,
+            &mut sys,
+        );
+        s.run(t0, &mut sys);
+        assert!(adopted.is_empty());
+        assert_eq!(sys.order(), ["web"], "restarted per policy");
+        assert!(
+            sys.signals.is_empty(),
+            "the stranger's group is never signalled"
+        );
+        assert_eq!(s.info(0, t0).restarts, 5);
+    }
+
+    #[test]
+    fn restore_starts_enabled_units_and_finishes_interrupted_stops() {
+        // Enabled units start with the daemon; a stop cut short by a crash is completed.
+        let mut s = sup(&[("a", SIMPLE), ("b", SIMPLE), ("c", SIMPLE)]);
+        let mut sys = FakeSys::default();
+        sys.alive_groups.insert(77);
+        let t0 = Instant::now();
+        let mut stopping = saved("b", Some(77), Some(770));
+        stopping.stopping = true;
+        s.restore(
+            state_of(vec![stopping]),
+            ["a".to_owned()].into(),
+            t0,
+            1010,
+            &mut sys,
+        );
+        s.run(t0, &mut sys);
+        assert_eq!(sys.order(), ["a"]);
+        assert_eq!(sys.signals, [(Pid::from_raw(77), Signal::SIGTERM)]);
+        assert_eq!(state(&s, "b"), StateName::Stopping);
+        assert_eq!(state(&s, "c"), StateName::Inactive);
+    }
+
+    #[test]
+    fn restore_leaves_processes_of_another_directory_alone() {
+        // A live process whose unit is not in this daemon's directory is not touched.
+        let mut s = sup(&[("a", SIMPLE)]);
+        let mut sys = FakeSys::default();
+        sys.alive_groups.insert(99);
+        let mut state = state_of(vec![saved("other", Some(99), Some(990))]);
+        state.service_dir = Some(PathBuf::from("/elsewhere"));
+        s.restore(state, BTreeSet::new(), Instant::now(), 1010, &mut sys);
+        assert!(sys.signals.is_empty());
+        // The same from our own directory: its file was removed, so it is stopped.
+        let state = state_of(vec![saved("other", Some(99), Some(990))]);
+        s.restore(state, BTreeSet::new(), Instant::now(), 1010, &mut sys);
+        assert_eq!(sys.signals, [(Pid::from_raw(99), Signal::SIGTERM)]);
+    }
+
+    #[test]
+    fn snapshot_holds_what_is_wanted_up() {
+        // Running services are saved with pid and start time; inactive ones are not.
+        let mut s = sup(&[("a", SIMPLE), ("b", SIMPLE)]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        s.request(None, Request::Start(names(&["a"])), t0);
+        s.run(t0, &mut sys);
+        assert!(s.take_dirty());
+        let snap = s.snapshot(t0, 5000);
+        assert_eq!(snap.services.len(), 1);
+        let a = &snap.services[0];
+        let pid = sys.pid_of("a").as_raw();
+        assert_eq!(
+            (a.name.as_str(), a.pid, a.start_time),
+            ("a", Some(pid), Some(pid as u64 * 10))
+        );
+        assert_eq!(snap.service_dir.as_deref(), Some(Path::new("/srv/units")));
+    }
+
+    fn loaded(units: &[(&str, &str)]) -> LoadedDir {
+        let dir = Path::new("/srv/units");
+        let mut l = LoadedDir::default();
+        for (name, text) in units {
+            let path = dir.join(format!("{name}.service"));
+            l.units
+                .insert((*name).to_owned(), unit::parse(name, &path, text, dir));
+        }
+        l
+    }
+
+    #[test]
+    fn reload_changes_only_what_changed() {
+        // New units appear, removed ones stop, changed running ones restart, the rest keep their pids.
+        let mut s = sup(&[("keep", SIMPLE), ("edit", SIMPLE), ("drop", SIMPLE)]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        s.request(None, Request::Start(names(&["keep", "edit", "drop"])), t0);
+        s.run(t0, &mut sys);
+        let (keep, edit, drop) = (sys.pid_of("keep"), sys.pid_of("edit"), sys.pid_of("drop"));
+        let report = s.reload(loaded(&[
+            ("keep", SIMPLE),
+            ("edit", "[service]\nExecStart = \"sleep 200\"\n"),
+            ("new", SIMPLE),
+        ]));
+        assert_eq!(report.added, ["new"]);
+        assert_eq!(report.removed, ["drop"]);
+        assert_eq!(report.changed, ["edit"]);
+        s.run(t0, &mut sys);
+        exit(
+            &mut s,
+            &mut sys,
+            edit,
+            ExitKind::Signal(Signal::SIGTERM),
+            t0,
+        );
+        exit(
+            &mut s,
+            &mut sys,
+            drop,
+            ExitKind::Signal(Signal::SIGTERM),
+            t0,
+        );
+        assert!(!sys.signals.iter().any(|(p, _)| *p == keep));
+        assert_ne!(sys.pid_of("edit"), edit);
+        let e = &s.entries[s.id_of("edit").unwrap()];
+        assert_eq!(e.unit.as_ref().unwrap().exec_start, ["sleep", "200"]);
+        assert_eq!(s.id_of("drop"), None);
+        let listed: Vec<String> = match s.request(None, Request::List, t0) {
+            Some(Response::Units(u)) => u.into_iter().map(|u| u.name).collect(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(listed, ["edit", "keep", "new"]);
+    }
+
+    #[test]
+    fn reload_with_a_broken_file_keeps_the_running_instance() {
+        // An edited unit that no longer parses keeps running on its old definition.
+        let mut s = sup(&[("web", SIMPLE)]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        s.request(None, Request::Start(names(&["web"])), t0);
+        s.run(t0, &mut sys);
+        let report = s.reload(loaded(&[("web", "[service]\nRestrat = 1\n")]));
+        assert_eq!(report.invalid.len(), 1);
+        s.run(t0, &mut sys);
+        assert!(sys.signals.is_empty());
+        let info = s.info(0, t0);
+        assert_eq!(info.state, StateName::Running);
+        assert!(info.reason.unwrap().contains("no longer loads"));
     }
 }
