@@ -23,9 +23,14 @@ fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_FRAME>()
 }
 
-/// What the client sends: the version first, always.
+/// Every request body starts with these bytes, then the version: together
+/// they tell "another diakonos version" apart from garbage.
+pub const MAGIC: [u8; 4] = *b"DKNS";
+
+/// What the client sends: magic and version first, always.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestFrame {
+    pub magic: [u8; 4],
     pub version: u32,
     /// The service dir the user named (absolute), if any; the daemon refuses
     /// requests naming a different one than its own.
@@ -238,27 +243,25 @@ pub fn take_frame(buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, FrameError> {
 
 /// Decodes a request body, telling a version mismatch apart from garbage.
 pub fn decode_request(body: &[u8]) -> Result<RequestFrame, FrameError> {
+    // A request of any version starts with the magic and its version number.
+    let (magic, version) =
+        match bincode::serde::decode_from_slice::<([u8; 4], u32), _>(body, config()) {
+            Ok(((magic, version), _)) => (magic, version),
+            Err(e) => return Err(FrameError::Malformed(e.to_string())),
+        };
+    if magic != MAGIC {
+        return Err(FrameError::Malformed("not a diakonos request".into()));
+    }
+    if version != PROTOCOL_VERSION {
+        return Err(FrameError::Version(version));
+    }
     match bincode::serde::decode_from_slice::<RequestFrame, _>(body, config()) {
-        Ok((frame, used)) if used == body.len() => {
-            if frame.version != PROTOCOL_VERSION {
-                return Err(FrameError::Version(frame.version));
-            }
-            Ok(frame)
-        }
+        Ok((frame, used)) if used == body.len() => Ok(frame),
         Ok((_, used)) => Err(FrameError::Malformed(format!(
             "{} trailing bytes",
             body.len() - used
         ))),
-        Err(e) => {
-            // Another version's request may not decode as ours at all; its
-            // leading version number still does.
-            match bincode::serde::decode_from_slice::<u32, _>(body, config()) {
-                Ok((v, _)) if v != PROTOCOL_VERSION && v > 0 && v < 1000 => {
-                    Err(FrameError::Version(v))
-                }
-                _ => Err(FrameError::Malformed(e.to_string())),
-            }
-        }
+        Err(e) => Err(FrameError::Malformed(e.to_string())),
     }
 }
 
@@ -296,6 +299,7 @@ mod tests {
 
     fn request(r: Request) -> RequestFrame {
         RequestFrame {
+            magic: MAGIC,
             version: PROTOCOL_VERSION,
             service_dir: Some(PathBuf::from("/srv/units")),
             request: r,

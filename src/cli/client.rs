@@ -34,6 +34,7 @@ pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Er
         Err(e) => return Err(e.into_error(&home)),
     };
     let frame = RequestFrame {
+        magic: protocol::MAGIC,
         version: PROTOCOL_VERSION,
         service_dir: named.then_some(service_dir),
         request: req,

@@ -9,18 +9,23 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use nix::unistd::Uid;
 
+use crate::daemon::timers::Timers;
 use crate::protocol::{self, FrameError, RequestFrame, Response, MAX_FRAME};
 
 /// Tokens below this belong to the event loop's own sources.
 pub const FIRST_CONN_TOKEN: usize = 16;
 /// More simultaneous clients than this are turned away at accept.
 pub const MAX_CONNS: usize = 4096;
+/// A client must send its whole request within this long after connecting,
+/// and read its reply within this long after it is ready.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Conn {
     token: Token,
@@ -38,6 +43,9 @@ struct Conn {
 pub struct Control {
     listener: UnixListener,
     conns: HashMap<usize, Conn>,
+    /// Connections that are waiting on their client (request or reply).
+    /// None while a job works on the request: a start may take long.
+    deadlines: Timers<usize>,
     next: usize,
     my_uid: Uid,
 }
@@ -53,6 +61,7 @@ impl Control {
         Control {
             listener,
             conns: HashMap::new(),
+            deadlines: Timers::default(),
             next: FIRST_CONN_TOKEN,
             my_uid: Uid::effective(),
         }
@@ -63,7 +72,7 @@ impl Control {
     }
 
     /// Accepts every pending client. Only our own user and root get in.
-    pub fn accept_all(&mut self, registry: &Registry) {
+    pub fn accept_all(&mut self, registry: &Registry, now: Instant) {
         loop {
             let (mut stream, _) = match self.listener.accept() {
                 Ok(pair) => pair,
@@ -101,6 +110,7 @@ impl Control {
                 log::warn!("cannot watch a client: {e}");
                 continue;
             }
+            self.deadlines.set(token, Some(now + IO_TIMEOUT));
             self.conns.insert(
                 token,
                 Conn {
@@ -164,12 +174,15 @@ impl Control {
         }
         if close {
             self.close(token, registry);
+        } else if incoming.is_some() {
+            // The request is in; the job may take as long as it takes.
+            self.deadlines.set(token, None);
         }
         incoming
     }
 
     /// Queues `resp` on `token` and closes the connection once it is sent.
-    pub fn reply(&mut self, token: usize, resp: &Response, registry: &Registry) {
+    pub fn reply(&mut self, token: usize, resp: &Response, registry: &Registry, now: Instant) {
         let Some(conn) = self.conns.get_mut(&token) else {
             return; // The client left before its job finished.
         };
@@ -186,11 +199,26 @@ impl Control {
         conn.close_when_flushed = true;
         if flush(conn, registry) {
             self.close(token, registry);
+        } else {
+            // A client that does not read its reply loses it.
+            self.deadlines.set(token, Some(now + IO_TIMEOUT));
+        }
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.next_deadline()
+    }
+
+    /// Closes the connections whose client took too long.
+    pub fn expire(&mut self, now: Instant, registry: &Registry) {
+        for token in self.deadlines.expired(now) {
+            log::debug!("client {token}: timed out");
+            self.close(token, registry);
         }
     }
 
     /// Replies with an error for a bad frame, then closes.
-    pub fn reject(&mut self, token: usize, err: &FrameError, registry: &Registry) {
+    pub fn reject(&mut self, token: usize, err: &FrameError, registry: &Registry, now: Instant) {
         let hint = match err {
             FrameError::Version(_) => {
                 Some("the daemon runs another diakonos version: run `diakonos kill`, then retry")
@@ -198,10 +226,16 @@ impl Control {
             _ => None,
         };
         log::warn!("client {token}: {err}");
-        self.reply(token, &Response::error(err.to_string(), hint), registry);
+        self.reply(
+            token,
+            &Response::error(err.to_string(), hint),
+            registry,
+            now,
+        );
     }
 
     pub fn close(&mut self, token: usize, registry: &Registry) {
+        self.deadlines.set(token, None);
         if let Some(mut conn) = self.conns.remove(&token) {
             let _ = registry.deregister(&mut conn.stream);
         }

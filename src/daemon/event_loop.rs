@@ -214,7 +214,7 @@ impl EventLoop {
             let now = Instant::now();
             for ev in events.iter() {
                 match ev.token() {
-                    LISTENER => self.control.accept_all(self.poll.registry()),
+                    LISTENER => self.control.accept_all(self.poll.registry(), now),
                     SIGNALS => self.on_signals(),
                     Token(t) if t >= FIRST_PIDFD_TOKEN => self.on_adopted_exit(t),
                     Token(t) => {
@@ -230,7 +230,7 @@ impl EventLoop {
                                 self.on_request(conn, frame, now)
                             }
                             Some(Incoming::Bad(conn, err)) => {
-                                self.control.reject(conn, &err, self.poll.registry())
+                                self.control.reject(conn, &err, self.poll.registry(), now)
                             }
                             None => {}
                         }
@@ -243,6 +243,7 @@ impl EventLoop {
                 self.sup.child_exited(pid, kind);
             }
             self.check_polled_watches();
+            self.control.expire(now, self.poll.registry());
             self.sup.timers_expired(now);
             self.sup.run(now, &mut self.sys);
             self.after_pass(now);
@@ -252,6 +253,9 @@ impl EventLoop {
     /// How long poll may sleep: until the nearest deadline, or forever.
     fn timeout(&self, now: Instant) -> Option<Duration> {
         let mut deadline = self.sup.next_deadline();
+        if let Some(d) = self.control.next_deadline() {
+            deadline = Some(deadline.map_or(d, |x| x.min(d)));
+        }
         let mut earliest = |d: Instant| {
             deadline = Some(deadline.map_or(d, |x| x.min(d)));
         };
@@ -275,7 +279,7 @@ impl EventLoop {
     /// Replies, state file, log rotation: the work after every pass.
     fn after_pass(&mut self, now: Instant) {
         for (conn, resp) in self.sup.take_replies() {
-            self.control.reply(conn, &resp, self.poll.registry());
+            self.control.reply(conn, &resp, self.poll.registry(), now);
         }
         if self.sup.take_dirty() {
             self.save_state(now);
@@ -391,7 +395,7 @@ impl EventLoop {
                     ),
                     Some("omit --service-dir to use the daemon's, or use another --home for a second daemon"),
                 );
-                self.control.reply(conn, &resp, self.poll.registry());
+                self.control.reply(conn, &resp, self.poll.registry(), now);
                 return;
             }
         }
@@ -403,7 +407,7 @@ impl EventLoop {
             req => self.sup.request(Some(conn), req, now),
         };
         if let Some(resp) = resp {
-            self.control.reply(conn, &resp, self.poll.registry());
+            self.control.reply(conn, &resp, self.poll.registry(), now);
         }
     }
 
