@@ -45,8 +45,13 @@ pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Er
             format!("see {} for what happened", home.daemon_log().display()),
         )
     };
-    protocol::write_frame(&mut stream, &frame).map_err(broken)?;
-    let body = protocol::read_frame(&mut stream, MAX_REPLY).map_err(broken)?;
+    // A daemon that refuses us says why and closes: our write may fail
+    // while its answer is already waiting to be read.
+    let written = protocol::write_frame(&mut stream, &frame);
+    let body = match protocol::read_frame(&mut stream, MAX_REPLY) {
+        Ok(body) => body,
+        Err(e) => return Err(broken(written.err().unwrap_or(e))),
+    };
     match protocol::decode_response(&body) {
         Ok(Response::Error { message, hint }) => Err(Error::Failed { message, hint }),
         Ok(resp) => Ok(resp),
@@ -134,28 +139,35 @@ pub fn start_daemon(home: &Home, service_dir: Option<&Path>) -> Result<(), Error
     }
 }
 
+/// The running daemon's pid and start time (from its lock file and /proc).
+pub fn daemon_identity(g: &Global) -> Option<(i32, u64)> {
+    let home = Home::resolve(g.home.clone()).ok()?;
+    let pid: i32 = std::fs::read_to_string(home.lock())
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let start = crate::daemon::persist::process_start_time(pid)?;
+    Some((pid, start))
+}
+
 /// After a kill was acknowledged, waits until the daemon process is gone
-/// (its lock is free), so `kill` returns only when the daemon has exited.
-pub fn wait_for_daemon_exit(g: &Global) -> Result<(), Error> {
-    use nix::fcntl::{Flock, FlockArg};
-    let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
+/// (or only a zombie), so `kill` returns only when the daemon has exited.
+pub fn wait_for_daemon_exit(daemon: Option<(i32, u64)>) -> Result<(), Error> {
+    let Some((pid, start)) = daemon else {
+        return Ok(());
+    };
     let deadline = Instant::now() + EXIT_DEADLINE;
-    loop {
-        let file = match std::fs::File::open(home.lock()) {
-            Ok(f) => f,
-            Err(_) => return Ok(()),
-        };
-        if Flock::lock(file, FlockArg::LockSharedNonblock).is_ok() {
-            return Ok(());
-        }
+    while crate::daemon::persist::same_process(pid, start) {
         if Instant::now() >= deadline {
             return Err(Error::failed(format!(
-                "the daemon said goodbye but is still running after {}s",
+                "the daemon (pid {pid}) said goodbye but is still running after {}s",
                 EXIT_DEADLINE.as_secs()
             )));
         }
         std::thread::sleep(Duration::from_millis(2));
     }
+    Ok(())
 }
 
 pub fn unexpected(resp: &Response) -> Error {

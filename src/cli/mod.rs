@@ -236,19 +236,22 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
             }
             Err(e) => Err(e),
         },
-        Command::Kill => match client::request(&g, Request::Kill, false) {
-            Ok(Response::Bye) => {
-                client::wait_for_daemon_exit(&g)?;
-                out.note("daemon stopped");
-                Ok(())
+        Command::Kill => {
+            let daemon = client::daemon_identity(&g);
+            match client::request(&g, Request::Kill, false) {
+                Ok(Response::Bye) => {
+                    client::wait_for_daemon_exit(daemon)?;
+                    out.note("daemon stopped");
+                    Ok(())
+                }
+                Ok(other) => Err(client::unexpected(&other)),
+                Err(Error::NotRunning(_)) => {
+                    out.note("no daemon was running");
+                    Ok(())
+                }
+                Err(e) => Err(e),
             }
-            Ok(other) => Err(client::unexpected(&other)),
-            Err(Error::NotRunning(_)) => {
-                out.note("no daemon was running");
-                Ok(())
-            }
-            Err(e) => Err(e),
-        },
+        }
         Command::List => match client::request(&g, Request::List, true)? {
             Response::Units(units) => {
                 out.list(&units);

@@ -93,6 +93,18 @@ impl Control {
                         cred.pid(),
                         self.my_uid
                     );
+                    // Best effort, never blocking: tell it why before closing.
+                    let refusal = Response::error(
+                        format!(
+                            "this daemon belongs to uid {}; uid {} may not use it",
+                            self.my_uid,
+                            cred.uid()
+                        ),
+                        Some("use your own --home or DIAKONOS_HOME"),
+                    );
+                    if let Ok(frame) = protocol::encode_frame(&refusal) {
+                        let _ = stream.write(&frame);
+                    }
                     continue;
                 }
                 Err(e) => {

@@ -278,11 +278,13 @@ impl EventLoop {
 
     /// Replies, state file, log rotation: the work after every pass.
     fn after_pass(&mut self, now: Instant) {
-        for (conn, resp) in self.sup.take_replies() {
-            self.control.reply(conn, &resp, self.poll.registry(), now);
-        }
+        // State first: once a client hears "running", a new daemon must be
+        // able to adopt it even if this one dies the next instant.
         if self.sup.take_dirty() {
             self.save_state(now);
+        }
+        for (conn, resp) in self.sup.take_replies() {
+            self.control.reply(conn, &resp, self.poll.registry(), now);
         }
         if now >= self.next_log_check {
             self.check_logs(now);

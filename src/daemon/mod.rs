@@ -36,6 +36,7 @@ pub struct DaemonOptions {
 /// Runs the daemon in the foreground until it is killed. Returns an error
 /// (and starts nothing) when another daemon holds this home's lock.
 pub fn run(opts: DaemonOptions) -> Result<(), Error> {
+    spawn::cloexec_inherited_fds();
     let home = opts.home;
     home.create()
         .map_err(|e| Error::failed(format!("cannot create {}: {e}", home.dir.display())))?;
@@ -83,6 +84,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), Error> {
     let result = event_loop.run();
     control::Control::remove_socket(&home.socket());
     log::info!("daemon exiting");
+    // The lock goes with the process; clients wait for the pid to be gone.
     drop(lock);
     result.map_err(|e| Error::failed(format!("event loop failed: {e}")))
 }

@@ -454,8 +454,12 @@ impl Service {
 
             // --- timers ---------------------------------------------------
             (State::Restarting { until }, Event::Timer) if now >= *until => {
-                self.restarts = self.restarts.saturating_add(1);
-                self.begin_start(now, &mut actions)
+                let next = self.begin_start(now, &mut actions);
+                if !actions.is_empty() {
+                    // Only a relaunch that happens counts as a restart.
+                    self.restarts = self.restarts.saturating_add(1);
+                }
+                next
             }
             (
                 State::Starting {

@@ -205,3 +205,26 @@ pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
     // SAFETY: the kernel just created this descriptor for us; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
+
+/// Marks every descriptor the daemon inherited (beyond stdio) close-on-exec,
+/// so none of them reaches a service. Our own descriptors are opened that way.
+pub fn cloexec_inherited_fds() {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<RawFd> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: fcntl(F_GETFD/F_SETFD) only reads and sets a flag of the
+        // descriptor; on one that was closed meanwhile (the read_dir handle)
+        // it fails with EBADF, which is harmless.
+        unsafe {
+            let flags = nix::libc::fcntl(fd, nix::libc::F_GETFD);
+            if flags >= 0 {
+                nix::libc::fcntl(fd, nix::libc::F_SETFD, flags | nix::libc::FD_CLOEXEC);
+            }
+        }
+    }
+}

@@ -121,6 +121,12 @@ impl Entry {
         }
     }
 
+    /// For a job stopping it: it is down, or a start since took it over
+    /// (which clears its stop mark), so there is nothing left to wait for.
+    fn down_or_overridden(&self) -> bool {
+        !self.svc.state.is_active() || self.stop == StopMark::None
+    }
+
     /// Puts `unit` in force now (the service must not be running).
     fn set_unit(&mut self, unit: Unit) {
         self.svc.policy = Policy::from_unit(&unit);
@@ -192,6 +198,8 @@ pub struct Supervisor {
     replies: Vec<(ConnId, Response)>,
     /// Set once a kill job finished: the loop exits after flushing replies.
     pub exiting: bool,
+    /// A kill is in progress: no new starts.
+    killing: bool,
     /// Warnings from loading (missing Wants, host overrides).
     pub warnings: Vec<String>,
     seed: u64,
@@ -216,6 +224,7 @@ impl Supervisor {
             jobs: Vec::new(),
             replies: Vec::new(),
             exiting: false,
+            killing: false,
             warnings: loaded.warnings,
             seed,
             enabled: BTreeSet::new(),
@@ -375,6 +384,12 @@ impl Supervisor {
         req: Request,
         now: Instant,
     ) -> Option<Response> {
+        if self.killing && matches!(req, Request::Start(_) | Request::Restart(_)) {
+            return Some(Response::error(
+                "the daemon is shutting down",
+                Some("wait for `diakonos kill` to finish, then retry (a new daemon starts)"),
+            ));
+        }
         match req {
             Request::List => Some(Response::Units(
                 self.by_name
@@ -456,6 +471,7 @@ impl Supervisor {
     /// Stops everything (reverse dependency order); once all is down the
     /// supervisor sets `exiting` and answers `conn` with Bye.
     pub fn kill(&mut self, conn: Option<ConnId>) {
+        self.killing = true;
         let all: Vec<ServiceId> = (0..self.entries.len()).collect();
         self.stop(&all);
         self.jobs.push(Job {
@@ -960,12 +976,12 @@ impl Supervisor {
             JobKind::Stop | JobKind::Kill => job
                 .ids
                 .iter()
-                .all(|&id| !self.entries[id].svc.state.is_active()),
+                .all(|&id| self.entries[id].down_or_overridden()),
             JobKind::Restart { stopping: true } => {
-                if job
+                if !job
                     .ids
                     .iter()
-                    .any(|&id| self.entries[id].svc.state.is_active())
+                    .all(|&id| self.entries[id].down_or_overridden())
                 {
                     return false;
                 }

@@ -1,0 +1,245 @@
+//! The command line without services: help, version, usage errors, exit
+//! codes, and `verify` (which needs no daemon).
+
+use crate::util::{stderr, stdout, Home};
+
+const COMMANDS: [&str; 13] = [
+    "list",
+    "start",
+    "stop",
+    "restart",
+    "status",
+    "logs",
+    "reload",
+    "verify",
+    "enable",
+    "disable",
+    "daemon-status",
+    "kill",
+    "daemon",
+];
+
+#[test]
+fn help_lists_every_command() {
+    // `--help` names every command of the spec, each on a line of its own.
+    let h = Home::new("help_lists_every_command");
+    for flag in ["--help", "-h"] {
+        let out = h.bare(&[flag]);
+        assert!(out.status.success(), "{flag}: {}", stderr(&out));
+        let text = stdout(&out);
+        for cmd in COMMANDS {
+            let listed = text
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(cmd));
+            assert!(listed, "{flag} does not list `{cmd}`:\n{text}");
+        }
+        assert!(text.contains("Exit codes"), "{text}");
+    }
+}
+
+#[test]
+fn version_prints_the_package_version() {
+    // `--version` and `-V` print the crate version and exit 0.
+    let h = Home::new("version_prints_the_package_version");
+    for flag in ["--version", "-V"] {
+        let out = h.bare(&[flag]);
+        assert!(out.status.success());
+        assert_eq!(
+            stdout(&out),
+            format!("diakonos {}\n", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_2_without_starting_a_daemon() {
+    // Bad command lines exit 2 with a `diakonos: ` message and never reach a daemon.
+    let h = Home::new("usage_errors_exit_2_without_starting_a_daemon");
+    for args in [
+        &[][..],
+        &["frobnicate"],
+        &["start"],
+        &["stop"],
+        &["status"],
+        &["status", "a", "b"],
+        &["list", "extra"],
+        &["list", "-f"],
+        &["stop", "--json", "x"],
+        &["logs", "x", "-n", "many"],
+        &["--bogus", "list"],
+        &["list", "--detach"],
+    ] {
+        let err = h.fails(2, args);
+        assert!(err.starts_with("diakonos: "), "{args:?}: {err}");
+    }
+    assert!(!h.home.join("diakonos.sock").exists());
+    assert!(h.daemon_pid().is_none(), "a usage error started a daemon");
+}
+
+#[test]
+fn unknown_command_suggests_the_near_miss() {
+    // A misspelt command gets a did-you-mean.
+    let h = Home::new("unknown_command_suggests_the_near_miss");
+    let err = h.fails(2, &["statsu", "web"]);
+    assert!(err.contains("did you mean `status`"), "{err}");
+}
+
+#[test]
+fn unknown_unit_exits_1_naming_it() {
+    // `status`, `start` and `stop` of a unit that does not exist fail with one error line naming it.
+    let h = Home::new("unknown_unit_exits_1_naming_it");
+    h.unit("real", "[service]\nExecStart = \"sleep 1000\"\n");
+    for verb in ["status", "start", "stop", "restart"] {
+        let err = h.fails(1, &[verb, "nosuch"]);
+        let mut lines = err.lines();
+        let first = lines.next().unwrap_or_default();
+        assert!(
+            first.starts_with("diakonos: ") && first.contains("`nosuch`"),
+            "{verb}: {err}"
+        );
+        for more in lines {
+            assert!(more.starts_with("  hint: "), "{verb}: extra line: {err}");
+        }
+    }
+}
+
+#[test]
+fn daemon_status_without_daemon_says_not_running_and_exits_3() {
+    // `daemon-status` never starts a daemon: with none it prints "not running" and exits 3.
+    let h = Home::new("daemon_status_without_daemon_says_not_running_and_exits_3");
+    let out = h.cmd(&["daemon-status"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "not running");
+    let out = h.cmd(&["daemon-status", "--json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["running"], false);
+    assert!(h.daemon_pid().is_none(), "daemon-status started a daemon");
+}
+
+#[test]
+fn kill_without_daemon_exits_0() {
+    // `kill` when no daemon runs is a success and starts nothing.
+    let h = Home::new("kill_without_daemon_exits_0");
+    h.ok(&["kill"]);
+    assert!(h.daemon_pid().is_none(), "kill started a daemon");
+}
+
+#[test]
+fn verify_accepts_good_units_without_a_daemon() {
+    // `verify` on valid units exits 0 and does not start a daemon.
+    let h = Home::new("verify_accepts_good_units_without_a_daemon");
+    h.unit("db", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.unit(
+        "web",
+        "[unit]\nDescription = \"web\"\nRequires = [\"db\"]\n[service]\nExecStart = \"sleep 1000\"\nRestart = \"always\"\nRestartSec = 0.5\n",
+    );
+    h.ok(&["verify"]);
+    h.ok(&["verify", "web"]);
+    assert!(h.daemon_pid().is_none(), "verify started a daemon");
+}
+
+#[test]
+fn verify_reports_a_typo_key_with_position_and_suggestion() {
+    // A misspelt key is an error naming file:line:col with a did-you-mean (golden text).
+    let h = Home::new("verify_reports_a_typo_key_with_position_and_suggestion");
+    h.unit(
+        "typo",
+        "[unit]\nDescription = \"typo\"\n\n[service]\nExecStart = \"sleep 1\"\nRestrat = \"no\"\n",
+    );
+    let err = h.fails(1, &["verify"]);
+    assert!(err.contains("typo.service:6:1"), "{err}");
+    assert!(err.contains("did you mean `Restart`"), "{err}");
+    let units = h.units.display().to_string();
+    let got = err.replace(&units, "UNITS");
+    let expected = include_str!("../expected/verify_typo.txt");
+    assert_eq!(
+        got, expected,
+        "stderr differs from tests/expected/verify_typo.txt"
+    );
+}
+
+#[test]
+fn verify_reports_a_cycle_as_its_path() {
+    // Requires cycles are errors printed as `a -> b -> a`.
+    let h = Home::new("verify_reports_a_cycle_as_its_path");
+    h.unit(
+        "a",
+        "[unit]\nRequires = [\"b\"]\n[service]\nExecStart = \"sleep 1\"\n",
+    );
+    h.unit(
+        "b",
+        "[unit]\nRequires = [\"a\"]\n[service]\nExecStart = \"sleep 1\"\n",
+    );
+    let err = h.fails(1, &["verify"]);
+    assert!(
+        err.contains("a -> b -> a") || err.contains("b -> a -> b"),
+        "{err}"
+    );
+}
+
+#[test]
+fn verify_reports_requires_on_a_missing_unit() {
+    // Requires on a unit that does not exist is an error naming both.
+    let h = Home::new("verify_reports_requires_on_a_missing_unit");
+    h.unit(
+        "worker",
+        "[unit]\nRequires = [\"nothere\"]\n[service]\nExecStart = \"sleep 1\"\n",
+    );
+    let err = h.fails(1, &["verify"]);
+    assert!(err.contains("worker.service"), "{err}");
+    assert!(err.contains("nothere"), "{err}");
+}
+
+#[test]
+fn verify_warns_about_wants_on_a_missing_unit() {
+    // Wants on a unit that does not exist is only a warning: verify still passes.
+    let h = Home::new("verify_warns_about_wants_on_a_missing_unit");
+    h.unit(
+        "web",
+        "[unit]\nWants = [\"cache\"]\n[service]\nExecStart = \"sleep 1\"\n",
+    );
+    let out = h.cmd(&["verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cache"), "{}", stderr(&out));
+}
+
+#[test]
+fn environment_variables_choose_home_and_service_dir() {
+    // DIAKONOS_HOME and DIAKONOS_SERVICE_DIR stand in for --home and --service-dir.
+    let h = Home::new("environment_variables_choose_home_and_service_dir");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    let mut cmd = std::process::Command::new(crate::util::BIN);
+    cmd.args(["start", "web"])
+        .current_dir(&h.root)
+        .env("DIAKONOS_HOME", &h.home)
+        .env("DIAKONOS_SERVICE_DIR", &h.units)
+        .stdin(std::process::Stdio::null());
+    let out = h.run(cmd);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(h.state("web"), "running");
+}
+
+#[test]
+fn verify_with_names_checks_only_those_units() {
+    // `verify good` passes even when another unit in the directory is broken.
+    let h = Home::new("verify_with_names_checks_only_those_units");
+    h.unit("good", "[service]\nExecStart = \"sleep 1\"\n");
+    h.unit("bad", "[service]\nExecStrat = \"sleep 1\"\n");
+    h.ok(&["verify", "good"]);
+    let err = h.fails(1, &["verify", "bad"]);
+    assert!(err.contains("ExecStrat"), "{err}");
+}
+
+#[test]
+fn output_has_no_colour_codes_when_not_wanted() {
+    // With --no-color (and NO_COLOR, and a pipe) list and errors carry no escape codes.
+    let h = Home::new("output_has_no_colour_codes_when_not_wanted");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["start", "web"]);
+    let out = h.cmd(&["--no-color", "list"]);
+    assert!(out.status.success());
+    assert!(!stdout(&out).contains('\u{1b}'), "{:?}", stdout(&out));
+    let err = h.fails(1, &["--no-color", "status", "nosuch"]);
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+}

@@ -1,0 +1,279 @@
+//! What outlives a daemon: services after a SIGKILL of the daemon (adopted
+//! by the next one), enabled units, the state file, and `reload`.
+
+use std::fs;
+
+use crate::util::{alive, gone, kill9, sh, Home, WAIT};
+
+fn sleeper(h: &Home, name: &str) {
+    h.unit(
+        name,
+        &format!(
+            "[service]\nRestartSec = 0\nExecStart = {}\n",
+            sh(&format!("echo $$ >> {name}.starts; exec sleep 1000"))
+        ),
+    );
+}
+
+/// SIGKILLs the daemon and waits until it is gone.
+fn crash_daemon(h: &Home) {
+    let daemon = h.daemon_pid().expect("daemon pid");
+    kill9(daemon);
+    h.wait_until("the daemon to die", WAIT, || !alive(daemon));
+}
+
+#[test]
+fn services_survive_a_daemon_sigkill_and_are_adopted() {
+    // After kill -9 of the daemon the services keep running; the next daemon lists the same pids and restart counts, and stopped units stay stopped.
+    let h = Home::new("services_survive_a_daemon_sigkill_and_are_adopted");
+    sleeper(&h, "web");
+    sleeper(&h, "db");
+    sleeper(&h, "idle");
+    h.ok(&["start", "web", "db", "idle"]);
+    h.ok(&["stop", "idle"]);
+    let first = h.pid("web");
+    kill9(first);
+    h.wait_until("web to be relaunched once", WAIT, || {
+        let u = h.unit_json("web");
+        u["state"] == "running" && u["restarts"] == 1 && u["pid"] != first
+    });
+    let (web, db) = (h.pid("web"), h.pid("db"));
+    crash_daemon(&h);
+    assert!(alive(web) && alive(db), "services died with the daemon");
+    let web_u = h.unit_json("web");
+    assert_eq!(web_u["state"], "running", "{web_u}");
+    assert_eq!(web_u["pid"], web, "{web_u}");
+    assert_eq!(web_u["restarts"], 1, "restart count lost: {web_u}");
+    assert_eq!(h.pid("db"), db);
+    assert_eq!(h.state("idle"), "inactive");
+    assert_eq!(h.lines("web.starts").len(), 2, "web was relaunched");
+    assert_eq!(h.lines("db.starts").len(), 1, "db was relaunched");
+    assert_eq!(h.lines("idle.starts").len(), 1, "idle was relaunched");
+}
+
+#[test]
+fn an_adopted_service_that_dies_is_restarted() {
+    // A death after adoption counts as a failure and is restarted per policy.
+    let h = Home::new("an_adopted_service_that_dies_is_restarted");
+    sleeper(&h, "web");
+    h.ok(&["start", "web"]);
+    let first = h.pid("web");
+    crash_daemon(&h);
+    assert_eq!(h.pid("web"), first);
+    kill9(first);
+    h.wait_until("the adopted web to be relaunched", WAIT, || {
+        let u = h.unit_json("web");
+        u["state"] == "running" && u["pid"] != first && u["restarts"] == 1
+    });
+    assert_eq!(h.lines("web.starts").len(), 2);
+}
+
+#[test]
+fn a_service_that_died_while_no_daemon_ran_is_restarted() {
+    // A service that died between daemons is restarted by the next daemon.
+    let h = Home::new("a_service_that_died_while_no_daemon_ran_is_restarted");
+    sleeper(&h, "web");
+    h.ok(&["start", "web"]);
+    let first = h.pid("web");
+    crash_daemon(&h);
+    kill9(first);
+    h.wait_until("web to die", WAIT, || !alive(first));
+    h.wait_until("web to be relaunched by the new daemon", WAIT, || {
+        let u = h.unit_json("web");
+        u["state"] == "running" && u["pid"] != first
+    });
+    assert_eq!(h.lines("web.starts").len(), 2);
+}
+
+#[test]
+fn enabled_units_start_whenever_a_daemon_starts() {
+    // `enable` makes a unit start with every new daemon; `disable` undoes it.
+    let h = Home::new("enabled_units_start_whenever_a_daemon_starts");
+    sleeper(&h, "web");
+    sleeper(&h, "other");
+    h.ok(&["enable", "web"]);
+    assert_eq!(h.status_json("web")["enabled"], true);
+    assert_eq!(h.state("web"), "inactive", "enable must not start the unit");
+    h.ok(&["kill"]);
+    h.wait_until("web to start with the new daemon", WAIT, || {
+        h.state("web") == "running"
+    });
+    assert_eq!(h.state("other"), "inactive");
+    h.ok(&["disable", "web"]);
+    assert_eq!(h.status_json("web")["enabled"], false);
+    h.ok(&["kill"]);
+    h.ok(&["list"]);
+    h.stays(
+        "web inactive",
+        std::time::Duration::from_millis(300),
+        || h.state("web") == "inactive",
+    );
+}
+
+#[test]
+fn a_corrupt_state_file_is_moved_aside() {
+    // A state file that does not parse is set aside and the daemon starts anyway.
+    let h = Home::new("a_corrupt_state_file_is_moved_aside");
+    sleeper(&h, "web");
+    fs::write(h.home.join("state"), b"{ this is not the state \x00\xff").expect("write");
+    h.ok(&["start", "web"]);
+    assert_eq!(h.state("web"), "running");
+    let aside: Vec<String> = fs::read_dir(&h.home)
+        .expect("read home")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("state.corrupt"))
+        .collect();
+    assert_eq!(aside.len(), 1, "no state.corrupt-* file");
+    let log = fs::read_to_string(h.home.join("daemon.log")).unwrap_or_default();
+    assert!(log.contains("state"), "no warning in daemon.log:\n{log}");
+}
+
+#[test]
+fn reload_applies_added_changed_and_removed_units() {
+    // `reload` adds new units, restarts changed running ones, stops removed ones, and leaves the rest alone.
+    let h = Home::new("reload_applies_added_changed_and_removed_units");
+    sleeper(&h, "keep");
+    sleeper(&h, "change");
+    sleeper(&h, "drop");
+    h.ok(&["start", "keep", "change", "drop"]);
+    let (keep, change, dropped) = (h.pid("keep"), h.pid("change"), h.pid("drop"));
+    sleeper(&h, "fresh");
+    h.unit(
+        "change",
+        &format!(
+            "[unit]\nDescription = \"changed\"\n[service]\nRestartSec = 0\nExecStart = {}\n",
+            sh("echo $$ >> change.starts; exec sleep 1000")
+        ),
+    );
+    fs::remove_file(h.units.join("drop.service")).expect("rm drop.service");
+    let out = h.ok(&["reload"]);
+    assert!(out.contains("added: fresh"), "{out}");
+    assert!(out.contains("changed: change"), "{out}");
+    assert!(out.contains("removed: drop"), "{out}");
+    assert!(!out.contains("keep"), "{out}");
+    h.wait_until("change to run its new definition", WAIT, || {
+        let u = h.unit_json("change");
+        u["state"] == "running" && u["pid"] != change && u["description"] == "changed"
+    });
+    assert_eq!(h.pid("keep"), keep);
+    assert!(gone(change), "the old `change` process survived");
+    h.wait_until("drop's process to be gone", WAIT, || gone(dropped));
+    let list = h.json_list();
+    let names: Vec<&str> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|u| u["name"].as_str())
+        .collect();
+    assert_eq!(names, ["change", "fresh", "keep"]);
+    assert_eq!(h.state("fresh"), "inactive");
+    let again = h.ok(&["reload"]);
+    assert_eq!(again.trim(), "nothing changed");
+}
+
+#[test]
+fn sighup_reloads_the_service_dir() {
+    // SIGHUP to the daemon works like `reload`.
+    let h = Home::new("sighup_reloads_the_service_dir");
+    sleeper(&h, "web");
+    h.ok(&["list"]);
+    sleeper(&h, "fresh");
+    let daemon = h.daemon_pid().expect("daemon pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .expect("SIGHUP");
+    h.wait_until("fresh to appear", WAIT, || {
+        h.json_list()
+            .as_array()
+            .is_some_and(|a| a.iter().any(|u| u["name"] == "fresh"))
+    });
+    assert_eq!(h.daemon_pid(), Some(daemon));
+}
+
+#[test]
+fn logs_show_output_written_while_no_daemon_ran() {
+    // `logs` reads the log file itself, so it works without a daemon.
+    let h = Home::new("logs_show_output_written_while_no_daemon_ran");
+    h.unit(
+        "chatty",
+        &format!(
+            "[service]\nType = \"oneshot\"\nExecStart = {}\n",
+            sh("echo hello from chatty")
+        ),
+    );
+    h.ok(&["start", "chatty"]);
+    let daemon = h.daemon_pid().expect("daemon pid");
+    h.ok(&["kill"]);
+    h.wait_until("the daemon to exit", WAIT, || !alive(daemon));
+    let out = h.ok(&["logs", "chatty"]);
+    assert!(out.contains("hello from chatty"), "{out}");
+    assert!(h.daemons().is_empty(), "logs started a daemon");
+}
+
+#[test]
+fn a_service_started_just_before_a_daemon_crash_is_adopted() {
+    // Once `start` has returned, a kill -9 of the daemon cannot lose the service: the next daemon adopts it.
+    let h = Home::new("a_service_started_just_before_a_daemon_crash_is_adopted");
+    sleeper(&h, "web");
+    h.ok(&["list"]);
+    let daemon = h.daemon_pid().expect("daemon pid");
+    // Kill the daemon the moment the client prints the reply: the start
+    // has been answered, so the service must be on record.
+    let mut client = h
+        .command(&["start", "web"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the client");
+    let mut first = [0u8; 1];
+    std::io::Read::read_exact(client.stdout.as_mut().expect("stdout"), &mut first)
+        .expect("the client printed the reply");
+    kill9(daemon);
+    assert!(client.wait().expect("wait").success());
+    h.wait_until("the daemon to die", WAIT, || !alive(daemon));
+    h.wait_until("web to record its pid", WAIT, || {
+        !h.lines("web.starts").is_empty()
+    });
+    let pid: i32 = h.lines("web.starts")[0].parse().expect("a pid");
+    h.remember(pid);
+    let u = h.unit_json("web");
+    assert_eq!(u["state"], "running", "{u}");
+    assert_eq!(u["pid"], pid, "{u}");
+}
+
+#[test]
+fn reload_keeps_a_running_unit_whose_new_file_is_broken() {
+    // A typo in the file of a running unit does not stop it on reload; the reload reports it invalid.
+    let h = Home::new("reload_keeps_a_running_unit_whose_new_file_is_broken");
+    sleeper(&h, "web");
+    h.ok(&["start", "web"]);
+    let pid = h.pid("web");
+    h.unit(
+        "web",
+        "[service]\nExecStart = \"sleep 1000\"\nRestrat = \"no\"\n",
+    );
+    let out = h.ok(&["reload"]);
+    assert!(out.contains("invalid: web"), "{out}");
+    let u = h.unit_json("web");
+    assert_eq!(u["pid"], pid, "{u}");
+    assert!(alive(pid));
+    let status = h.ok(&["status", "web"]);
+    assert!(
+        status.contains("Restrat"),
+        "status does not explain: {status}"
+    );
+    h.ok(&["stop", "web"]);
+    assert!(gone(pid));
+    let err = h.fails(1, &["start", "web"]);
+    assert!(err.contains("Restrat"), "{err}");
+}
+
+#[test]
+fn enable_of_an_unknown_unit_fails() {
+    // `enable nosuch` exits 1 naming the unit.
+    let h = Home::new("enable_of_an_unknown_unit_fails");
+    sleeper(&h, "web");
+    let err = h.fails(1, &["enable", "nosuch"]);
+    assert!(err.contains("nosuch"), "{err}");
+}

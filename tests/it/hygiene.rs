@@ -1,0 +1,241 @@
+//! What a service process looks like from the inside: its parent, session,
+//! file descriptors, environment, working directory and user, and that no
+//! exit is left as a zombie.
+
+use std::fs;
+use std::path::PathBuf;
+
+use crate::util::{children_of, gone, kill9, sh, world_writable, Home, Stat, WAIT};
+
+#[test]
+fn no_zombies_after_repeated_kills_and_orphans() {
+    // After several kill -9 and restarts, and orphaned grandchildren, no child of the daemon is a zombie.
+    let h = Home::new("no_zombies_after_repeated_kills_and_orphans");
+    h.unit(
+        "app",
+        &format!(
+            "[unit]\nStartLimitBurst = 0\n[service]\nRestart = \"always\"\nRestartSec = 0\nExecStart = {}\n",
+            // The subshell's child is orphaned at once and reparented to the
+            // daemon (a subreaper), which must reap it when it exits.
+            sh("(sh -c 'echo $$ >> orphans; exec sleep 0.05' &); echo $$ >> starts; exec sleep 1000")
+        ),
+    );
+    h.ok(&["start", "app"]);
+    for n in 1..=5 {
+        // Each launch's orphan must exist before the launch is killed.
+        h.wait_until(&format!("orphan {n}"), WAIT, || {
+            h.lines("orphans").len() == n
+        });
+        let pid = h.pid("app");
+        kill9(pid);
+        h.wait_until(&format!("relaunch {n}"), WAIT, || {
+            let u = h.unit_json("app");
+            u["state"] == "running" && u["restarts"] == n && u["pid"] != pid
+        });
+    }
+    h.wait_until("six orphans to be reaped", WAIT, || {
+        let orphans = h.lines("orphans");
+        orphans.len() == 6 && orphans.iter().all(|p| p.parse().is_ok_and(gone))
+    });
+    let daemon = h.daemon_pid().expect("daemon pid");
+    h.wait_until("no zombie children of the daemon", WAIT, || {
+        children_of(daemon).iter().all(|&(_, state)| state != 'Z')
+    });
+}
+
+/// The fds of `pid` and what they point to.
+fn open_fds(pid: i32) -> Vec<(u32, String)> {
+    let dir = PathBuf::from(format!("/proc/{pid}/fd"));
+    let mut fds: Vec<(u32, String)> = fs::read_dir(&dir)
+        .expect("read /proc/PID/fd")
+        .filter_map(|e| {
+            let fd: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let target = fs::read_link(dir.join(fd.to_string())).ok()?;
+            Some((fd, target.display().to_string()))
+        })
+        .collect();
+    fds.sort();
+    fds
+}
+
+#[test]
+fn service_has_only_stdin_stdout_stderr_open() {
+    // A service has fd 0 (/dev/null) and fds 1, 2 (its log) and none of the daemon's own fds.
+    let h = Home::new("service_has_only_stdin_stdout_stderr_open");
+    h.unit("plain", "[service]\nExecStart = \"sleep 1000\"\n");
+    // The daemon is started by a client that has nothing but stdio open, so
+    // any further fd in the service can only be one the daemon opened.
+    let out = h.cmd_fds(&["start", "plain"], None);
+    assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    let pid = h.pid("plain");
+    let log = h.home.join("logs/plain.log").display().to_string();
+    assert_eq!(
+        open_fds(pid),
+        [(0, "/dev/null".to_owned()), (1, log.clone()), (2, log)]
+    );
+}
+
+#[test]
+fn service_inherits_no_fd_the_daemon_was_started_with() {
+    // An fd the daemon's launcher left open (fd 42 here) does not reach the services.
+    let h = Home::new("service_inherits_no_fd_the_daemon_was_started_with");
+    h.unit("plain", "[service]\nExecStart = \"sleep 1000\"\n");
+    let stray = fs::File::create(h.root.join("stray")).expect("create a file");
+    let out = h.cmd_fds(&["start", "plain"], Some(&stray));
+    assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    let daemon = h.daemon_pid().expect("daemon pid");
+    // Make sure the leak was set up: the daemon did inherit fd 42.
+    assert!(
+        open_fds(daemon).iter().any(|(fd, _)| *fd == 42),
+        "the daemon did not inherit fd 42: {:?}",
+        open_fds(daemon)
+    );
+    let fds: Vec<u32> = open_fds(h.pid("plain")).iter().map(|(fd, _)| *fd).collect();
+    assert_eq!(fds, [0, 1, 2], "{:?}", open_fds(h.pid("plain")));
+}
+
+#[test]
+fn environment_reaches_the_service() {
+    // Environment entries are in the service's environment, and PATH is set.
+    let h = Home::new("environment_reaches_the_service");
+    h.unit(
+        "envy",
+        &format!(
+            "[service]\nType = \"oneshot\"\nEnvironment = [\"LOG_LEVEL=info\", \"GREETING=hello world\", \"EMPTY=\"]\nExecStart = {}\n",
+            sh("env > env.out")
+        ),
+    );
+    h.ok(&["start", "envy"]);
+    let env = h.lines("env.out");
+    for want in ["LOG_LEVEL=info", "GREETING=hello world", "EMPTY="] {
+        assert!(env.iter().any(|l| l == want), "{want} missing: {env:?}");
+    }
+    assert!(env.iter().any(|l| l.starts_with("PATH=")), "{env:?}");
+}
+
+#[test]
+fn working_directory_is_relative_to_the_service_dir() {
+    // WorkingDirectory = "sub" runs the service in units/sub.
+    let h = Home::new("working_directory_is_relative_to_the_service_dir");
+    fs::create_dir(h.units.join("sub")).expect("mkdir sub");
+    h.unit(
+        "here",
+        &format!(
+            "[service]\nType = \"oneshot\"\nWorkingDirectory = \"sub\"\nExecStart = {}\n",
+            sh("pwd -P > pwd.out")
+        ),
+    );
+    h.ok(&["start", "here"]);
+    let want = fs::canonicalize(h.units.join("sub")).expect("canonical");
+    let got = fs::read_to_string(h.units.join("sub/pwd.out")).expect("pwd.out in sub/");
+    assert_eq!(got.trim(), want.display().to_string());
+}
+
+#[test]
+fn default_working_directory_is_the_service_dir() {
+    // Without WorkingDirectory a service runs in the service directory.
+    let h = Home::new("default_working_directory_is_the_service_dir");
+    h.unit(
+        "here",
+        &format!(
+            "[service]\nType = \"oneshot\"\nExecStart = {}\n",
+            sh("pwd -P > pwd.out")
+        ),
+    );
+    h.ok(&["start", "here"]);
+    let want = fs::canonicalize(&h.units).expect("canonical");
+    assert_eq!(h.lines("pwd.out"), [want.display().to_string()]);
+}
+
+#[test]
+fn service_runs_in_its_own_session_as_a_child_of_the_daemon() {
+    // The service leads its own session and process group, and its parent is the daemon.
+    let h = Home::new("service_runs_in_its_own_session_as_a_child_of_the_daemon");
+    h.unit("solo", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["start", "solo"]);
+    let pid = h.pid("solo");
+    let stat = Stat::of(pid).expect("stat");
+    assert_eq!(stat.session, pid, "session id");
+    assert_eq!(stat.pgrp, pid, "process group");
+    let daemon = h.daemon_pid().expect("daemon pid");
+    assert_eq!(stat.ppid, daemon, "parent");
+}
+
+#[test]
+fn user_switches_identity_or_explains_it_needs_root() {
+    // As root, User = "nobody" runs the service as nobody; otherwise start fails mentioning root.
+    let h = Home::new("user_switches_identity_or_explains_it_needs_root");
+    let shared = h.root.join("shared");
+    world_writable(&shared);
+    let other = if nix::unistd::Uid::effective().is_root() {
+        "nobody".to_owned()
+    } else {
+        "root".to_owned()
+    };
+    h.unit(
+        "as-other",
+        &format!(
+            "[service]\nType = \"oneshot\"\nUser = \"{other}\"\nWorkingDirectory = {}\nExecStart = {}\n",
+            crate::util::toml_str(&shared.display().to_string()),
+            sh("id -u > uid.out")
+        ),
+    );
+    if nix::unistd::Uid::effective().is_root() {
+        h.ok(&["start", "as-other"]);
+        let nobody = nix::unistd::User::from_name("nobody")
+            .expect("look up nobody")
+            .expect("a user nobody");
+        let got = fs::read_to_string(shared.join("uid.out")).expect("uid.out");
+        assert_eq!(got.trim(), nobody.uid.to_string());
+    } else {
+        let err = h.fails(1, &["start", "as-other"]);
+        assert!(err.contains("root"), "{err}");
+        assert_eq!(h.state("as-other"), "failed");
+    }
+}
+
+#[test]
+fn services_get_a_default_path_when_the_daemon_has_none() {
+    // A daemon started without PATH (a crontab line) gives services the standard PATH.
+    let h = Home::new("services_get_a_default_path_when_the_daemon_has_none");
+    h.unit(
+        "paths",
+        &format!(
+            "[service]\nType = \"oneshot\"\nExecStart = {}\n",
+            sh("echo \"$PATH\" > path.out")
+        ),
+    );
+    let mut cmd = h.command(&["start", "paths"]);
+    cmd.env_remove("PATH");
+    let out = h.run(cmd);
+    assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    assert_eq!(
+        h.lines("path.out"),
+        ["/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+    );
+}
+
+#[test]
+fn a_service_keeps_writing_its_log_after_the_daemon_dies() {
+    // Output goes straight to the log file: a service outlives a SIGKILLed daemon and keeps logging (no SIGPIPE).
+    let h = Home::new("a_service_keeps_writing_its_log_after_the_daemon_dies");
+    h.unit(
+        "ticker",
+        &format!(
+            "[service]\nExecStart = {}\n",
+            sh("while :; do echo tick; sleep 0.02; done")
+        ),
+    );
+    h.ok(&["start", "ticker"]);
+    let pid = h.pid("ticker");
+    let daemon = h.daemon_pid().expect("daemon pid");
+    crate::util::kill9(daemon);
+    h.wait_until("the daemon to die", WAIT, || !crate::util::alive(daemon));
+    let log = h.home.join("logs/ticker.log");
+    let ticks = || crate::util::read_lines(&log).len();
+    let before = ticks();
+    h.wait_until("ten more ticks without a daemon", WAIT, || {
+        ticks() >= before + 10
+    });
+    assert!(crate::util::alive(pid), "the service died with the daemon");
+}

@@ -1,0 +1,193 @@
+//! The control socket from a misbehaving client's side: raw bytes on a
+//! real Unix socket. The daemon must close bad connections, never stop
+//! answering others, and never die (its pid must not change).
+
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use crate::util::{read_to_close, Home};
+
+/// Starts the daemon (one unit so `list` has something to say) and returns its pid.
+fn up(h: &Home) -> i32 {
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["list"]);
+    h.daemon_pid().expect("daemon pid")
+}
+
+fn connect(h: &Home) -> UnixStream {
+    UnixStream::connect(h.home.join("diakonos.sock")).expect("connect to the control socket")
+}
+
+/// `list` works and is answered by the same daemon as before.
+fn still_answers(h: &Home, daemon: i32) {
+    let out = h.ok(&["list"]);
+    assert!(out.contains("web"), "{out}");
+    assert_eq!(h.daemon_pid(), Some(daemon), "the daemon was replaced");
+}
+
+/// The connection is closed within 5 s, with at most one error frame before EOF.
+fn assert_closed(stream: &mut UnixStream, what: &str) {
+    let got = read_to_close(stream, Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("{what}: the daemon kept the connection open"));
+    if !got.is_empty() {
+        assert!(got.len() >= 4, "{what}: a partial frame: {got:?}");
+        let len = u32::from_le_bytes([got[0], got[1], got[2], got[3]]) as usize;
+        assert_eq!(got.len(), 4 + len, "{what}: not exactly one frame: {got:?}");
+    }
+}
+
+#[test]
+fn garbage_bytes_close_the_connection() {
+    // Bytes that are not a frame get the connection closed; the daemon keeps answering.
+    let h = Home::new("garbage_bytes_close_the_connection");
+    let daemon = up(&h);
+    let mut s = connect(&h);
+    s.write_all(b"hello, this is not a frame at all\n")
+        .expect("write");
+    assert_closed(&mut s, "text");
+    // A small length with an undecodable body.
+    let mut s = connect(&h);
+    s.write_all(&[8, 0, 0, 0, 0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0xfa, 0xf9, 0xf8])
+        .expect("write");
+    assert_closed(&mut s, "bad body");
+    still_answers(&h, daemon);
+}
+
+#[test]
+fn a_4_gib_length_prefix_is_refused() {
+    // A length prefix of 4 GiB is refused without allocating, and the connection closed.
+    let h = Home::new("a_4_gib_length_prefix_is_refused");
+    let daemon = up(&h);
+    let mut s = connect(&h);
+    s.write_all(&[0xff, 0xff, 0xff, 0xff]).expect("write");
+    assert_closed(&mut s, "4 GiB prefix");
+    let mut s = connect(&h);
+    s.write_all(&((2u32 << 20).to_le_bytes())).expect("write");
+    assert_closed(&mut s, "2 MiB prefix");
+    still_answers(&h, daemon);
+}
+
+#[test]
+fn a_silent_client_does_not_block_others() {
+    // While a client is connected and says nothing, other commands are answered.
+    let h = Home::new("a_silent_client_does_not_block_others");
+    let daemon = up(&h);
+    let silent = connect(&h);
+    still_answers(&h, daemon);
+    h.ok(&["start", "web"]);
+    still_answers(&h, daemon);
+    drop(silent);
+    still_answers(&h, daemon);
+}
+
+#[test]
+fn half_a_frame_does_not_block_others() {
+    // A client that sends half a frame and goes quiet does not block other commands.
+    let h = Home::new("half_a_frame_does_not_block_others");
+    let daemon = up(&h);
+    let mut half = connect(&h);
+    half.write_all(&[100, 0, 0, 0, 1, 2, 3]).expect("write");
+    let mut prefix_only = connect(&h);
+    prefix_only.write_all(&[50, 0]).expect("write");
+    still_answers(&h, daemon);
+    drop(half);
+    drop(prefix_only);
+    still_answers(&h, daemon);
+}
+
+#[test]
+fn fifty_idle_connections_do_not_block_a_list() {
+    // Fifty connected, idle clients do not keep `list` from being answered.
+    let h = Home::new("fifty_idle_connections_do_not_block_a_list");
+    let daemon = up(&h);
+    let idle: Vec<UnixStream> = (0..50).map(|_| connect(&h)).collect();
+    still_answers(&h, daemon);
+    drop(idle);
+    still_answers(&h, daemon);
+}
+
+#[test]
+fn a_client_that_leaves_mid_job_does_not_hurt_the_daemon() {
+    // A start whose client is gone before the reply still completes, and the daemon lives on.
+    let h = Home::new("a_client_that_leaves_mid_job_does_not_hurt_the_daemon");
+    h.unit(
+        "slow",
+        "[service]\nType = \"oneshot\"\nExecStart = \"sh -c 'sleep 0.3'\"\n",
+    );
+    let daemon = up(&h);
+    // Kill the client while its start job is in flight.
+    let mut child = std::process::Command::new(crate::util::BIN)
+        .args(["--home", &h.home.display().to_string(), "start", "slow"])
+        .current_dir(&h.root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn a client");
+    h.wait_until("slow to be starting", crate::util::WAIT, || {
+        h.state("slow") != "inactive"
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    h.wait_state("slow", "exited");
+    still_answers(&h, daemon);
+}
+
+#[test]
+fn another_protocol_version_gets_a_clear_error() {
+    // A request of another protocol version is answered with an error telling the user to run `diakonos kill`.
+    let h = Home::new("another_protocol_version_gets_a_clear_error");
+    let daemon = up(&h);
+    let mut s = connect(&h);
+    // A request body starts with the magic `DKNS`, then the version as a
+    // bincode varint: 999 is written 251, 0xe7, 0x03.
+    let mut frame = vec![7, 0, 0, 0];
+    frame.extend_from_slice(b"DKNS");
+    frame.extend_from_slice(&[251, 0xe7, 0x03]);
+    s.write_all(&frame).expect("write");
+    let got = read_to_close(&mut s, Duration::from_secs(5)).expect("closed after the reply");
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains("protocol version"), "{text:?}");
+    assert!(text.contains("diakonos kill"), "{text:?}");
+    still_answers(&h, daemon);
+}
+
+#[test]
+fn another_user_is_refused_even_when_the_socket_is_reachable() {
+    // Peer credentials decide: a client of another uid is turned away although file modes would let it in.
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: needs root to run a client as another user");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let h = Home::new("another_user_is_refused_even_when_the_socket_is_reachable");
+    let daemon = up(&h);
+    let nobody = nix::unistd::User::from_name("nobody")
+        .expect("look up nobody")
+        .expect("a user nobody");
+    // Open the path up on purpose, so only the credential check stands.
+    for dir in [h.root.parent().expect("parent"), &h.root, &h.home] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let sock = h.home.join("diakonos.sock");
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let mut cmd = h.command(&["list"]);
+    cmd.uid(nobody.uid.as_raw()).gid(nobody.gid.as_raw());
+    let out = h.run(cmd);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{}\nstderr:\n{}",
+        crate::util::stdout(&out),
+        crate::util::stderr(&out)
+    );
+    assert!(!crate::util::stdout(&out).contains("web"));
+    let log = std::fs::read_to_string(h.home.join("daemon.log")).unwrap_or_default();
+    assert!(
+        log.contains(&format!("refused a client of uid {}", nobody.uid)),
+        "{log}"
+    );
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    still_answers(&h, daemon);
+}
