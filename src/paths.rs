@@ -52,6 +52,10 @@ impl Home {
     pub fn socket(&self) -> PathBuf {
         self.dir.join("diakonos.sock")
     }
+    /// Where notify services send READY=1 (their $NOTIFY_SOCKET).
+    pub fn notify_socket(&self) -> PathBuf {
+        self.dir.join("notify.sock")
+    }
     pub fn lock(&self) -> PathBuf {
         self.dir.join("daemon.lock")
     }

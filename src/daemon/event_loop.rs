@@ -10,9 +10,13 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use mio::net::UnixDatagram;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::Signal;
+use nix::sys::socket::{
+    recvmsg, setsockopt, sockopt::PassCred, ControlMessageOwned, MsgFlags, UnixCredentials,
+};
 use nix::unistd::Pid;
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
@@ -25,10 +29,11 @@ use crate::daemon::spawn::{self, SpawnSpec};
 use crate::daemon::supervisor::{Role, Supervisor, Sys};
 use crate::paths::Home;
 use crate::protocol::{DaemonInfo, ReloadReport, Request, RequestFrame, Response};
-use crate::unit::{self, Unit};
+use crate::unit::{self, ServiceType, Unit};
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
+const NOTIFY: Token = Token(2);
 /// Tokens of pidfds (adopted processes) start here, far above client tokens.
 const FIRST_PIDFD_TOKEN: usize = 1 << 40;
 
@@ -63,14 +68,30 @@ impl Sys for RealSys {
                 log::warn!("{}: cannot rotate {}: {e}", unit.name, log.display());
             }
         }
+        let notify = match unit.kind {
+            ServiceType::Notify => vec![(
+                "NOTIFY_SOCKET".to_owned(),
+                self.home.notify_socket().to_string_lossy().into_owned(),
+            )],
+            _ => Vec::new(),
+        };
         spawn::spawn(&SpawnSpec {
             argv,
             cwd: &unit.working_directory,
             env: &unit.environment,
             user: unit.user.as_deref(),
             log: &log,
-            extra_env: &[],
+            extra_env: &notify,
         })
+    }
+
+    fn find_main_pid(
+        &mut self,
+        unit: &Unit,
+        pgid: Pid,
+        known: &[Pid],
+    ) -> Result<(Pid, Pid), String> {
+        spawn::find_main_pid(unit.pid_file.as_deref(), pgid, known)
     }
 
     fn kill_group(&mut self, pgid: Pid, signal: Signal) {
@@ -96,6 +117,8 @@ enum Watch {
 pub struct EventLoop {
     poll: Poll,
     signals: Signals,
+    /// sd_notify datagrams from notify services.
+    notify: Option<UnixDatagram>,
     control: Control,
     sup: Supervisor,
     sys: RealSys,
@@ -126,10 +149,32 @@ impl EventLoop {
         let mut control = control;
         poll.registry()
             .register(control.listener(), LISTENER, Interest::READABLE)?;
+        let notify = match bind_notify(&home.notify_socket()) {
+            Ok(mut sock) => {
+                match poll
+                    .registry()
+                    .register(&mut sock, NOTIFY, Interest::READABLE)
+                {
+                    Ok(()) => Some(sock),
+                    Err(e) => {
+                        log::warn!("cannot watch the notify socket: {e}; Type=notify services will time out");
+                        None
+                    }
+                }
+            }
+            Err(e) => {
+                log::warn!(
+                    "cannot bind {}: {e}; Type=notify services will time out",
+                    home.notify_socket().display()
+                );
+                None
+            }
+        };
         let now = Instant::now();
         Ok(EventLoop {
             poll,
             signals,
+            notify,
             control,
             sup,
             sys: RealSys { home },
@@ -212,11 +257,13 @@ impl EventLoop {
                 return Err(e);
             }
             let now = Instant::now();
+            let mut watched_exits = Vec::new();
             for ev in events.iter() {
                 match ev.token() {
                     LISTENER => self.control.accept_all(self.poll.registry(), now),
                     SIGNALS => self.on_signals(),
-                    Token(t) if t >= FIRST_PIDFD_TOKEN => self.on_adopted_exit(t),
+                    NOTIFY => self.on_notify(),
+                    Token(t) if t >= FIRST_PIDFD_TOKEN => watched_exits.push(t),
                     Token(t) => {
                         let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
                         let incoming = self.control.on_ready(
@@ -241,6 +288,11 @@ impl EventLoop {
             // stand for many exits, and a coalesced one may come late.
             for (pid, kind) in spawn::reap_all() {
                 self.sup.child_exited(pid, kind);
+            }
+            // After reaping: a watched process that is also our child has
+            // been reported with its real exit status already.
+            for token in watched_exits {
+                self.on_adopted_exit(token);
             }
             self.check_polled_watches();
             self.control.expire(now, self.poll.registry());
@@ -276,8 +328,50 @@ impl EventLoop {
         deadline.map(|d| d.saturating_duration_since(now) + Duration::from_micros(100))
     }
 
+    /// Reads every pending sd_notify datagram with its sender's credentials.
+    fn on_notify(&mut self) {
+        let Some(sock) = &self.notify else {
+            return;
+        };
+        let mut buf = [0u8; 4096];
+        loop {
+            let mut cmsg = nix::cmsg_space!(UnixCredentials);
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            let msg = match recvmsg::<()>(
+                sock.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_DONTWAIT,
+            ) {
+                Ok(msg) => msg,
+                Err(nix::errno::Errno::EAGAIN) => return,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    log::warn!("notify socket: {e}");
+                    return;
+                }
+            };
+            let sender = msg.cmsgs().ok().and_then(|mut c| {
+                c.find_map(|c| match c {
+                    ControlMessageOwned::ScmCredentials(cred) => Some(Pid::from_raw(cred.pid())),
+                    _ => None,
+                })
+            });
+            let len = msg.bytes;
+            let Some(sender) = sender else {
+                continue; // No credentials: cannot tell who it is.
+            };
+            let text = String::from_utf8_lossy(&buf[..len]).into_owned();
+            let group = nix::unistd::getpgid(Some(sender)).ok();
+            self.sup.notified(sender, group, &text);
+        }
+    }
+
     /// Replies, state file, log rotation: the work after every pass.
     fn after_pass(&mut self, now: Instant) {
+        for pid in self.sup.take_to_watch() {
+            self.watch(pid);
+        }
         // State first: once a client hears "running", a new daemon must be
         // able to adopt it even if this one dies the next instant.
         if self.sup.take_dirty() {
@@ -454,6 +548,14 @@ impl EventLoop {
             rss_bytes: rss_bytes().unwrap_or(0),
         }
     }
+}
+
+/// The notify socket: datagrams with the sender's credentials attached.
+fn bind_notify(path: &std::path::Path) -> io::Result<UnixDatagram> {
+    let _ = std::fs::remove_file(path);
+    let sock = UnixDatagram::bind(path)?;
+    setsockopt(&sock, PassCred, &true).map_err(io::Error::from)?;
+    Ok(sock)
 }
 
 pub fn hostname() -> String {

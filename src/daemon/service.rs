@@ -14,9 +14,13 @@
 //! | waiting              | DepsReady, limit hit| failed "start limit hit"            |                          |
 //! | waiting, restarting  | DepFailed(x)        | failed "dependency x failed"        |                          |
 //! | waiting, restarting  | Stop                | inactive                            |                          |
-//! | starting (no pid)    | Spawned(pid)        | simple: running; oneshot: starting  |                          |
+//! | starting (no pid)    | Spawned(pid)        | simple: running; others: starting   |                          |
 //! | starting (no pid)    | SpawnFailed(e)      | failed "spawn failed: e"            |                          |
 //! | starting (oneshot)   | Exited(0)           | exited, or running w/ RemainAfterExit |                        |
+//! | starting (forking)   | Exited(0)           | starting (finding the main pid)     | FindMainPid              |
+//! | starting (forking)   | MainPid(Ok/Err)     | running / failed "cannot find the main process" |            |
+//! | starting (notify)    | Ready               | running                             |                          |
+//! | starting (notify)    | Exited(0)           | restarting (policy) / failed "exited before it sent READY=1" | KillGroup |
 //! | starting, running    | Exited(bad)         | restarting (policy) / failed        | KillGroup(SIGKILL)       |
 //! | running              | Exited(0)           | restarting (Restart=always) / exited| KillGroup(SIGKILL)       |
 //! | starting (oneshot)   | Timer (start timeout)| stopping, then restart/failed      | KillGroup(KillSignal)    |
@@ -82,6 +86,10 @@ pub enum Reason {
     DepFailed(String),
     StartLimitHit,
     StartTimeout,
+    /// A notify service ended before it sent READY=1.
+    NotReady,
+    /// A forking service's main process could not be found.
+    NoMainPid(String),
 }
 
 impl fmt::Display for Reason {
@@ -92,6 +100,8 @@ impl fmt::Display for Reason {
             Reason::DepFailed(name) => write!(f, "dependency {name} failed"),
             Reason::StartLimitHit => write!(f, "start limit hit"),
             Reason::StartTimeout => write!(f, "start timed out"),
+            Reason::NotReady => write!(f, "exited before it sent READY=1"),
+            Reason::NoMainPid(e) => write!(f, "cannot find the main process: {e}"),
         }
     }
 }
@@ -193,6 +203,11 @@ pub enum Event {
     StopCmdExited(ExitKind),
     /// Nothing is left of the process group.
     GroupGone,
+    /// A notify service sent READY=1.
+    Ready,
+    /// A forking service's main process (pid, its process group), or why it
+    /// could not be found.
+    MainPid(Result<(Pid, Pid), String>),
     /// The deadline of the current state passed.
     Timer,
 }
@@ -207,6 +222,8 @@ pub enum Action {
     SpawnStop,
     /// Signal a whole process group (the pgid is the pid of its leader).
     KillGroup { pgid: Pid, signal: Signal },
+    /// Find a forking service's main process; answer with MainPid.
+    FindMainPid,
 }
 
 /// The parts of a unit that the machine needs (copied so reload can swap them).
@@ -382,14 +399,17 @@ impl Service {
             (State::Starting { pid: None, .. }, Event::Spawned(pid)) => {
                 self.pgid = Some(pid);
                 let started = match self.policy.kind {
-                    ServiceType::Oneshot => State::Starting {
-                        pid: Some(pid),
-                        deadline: nonzero(self.policy.timeout_start).map(|t| now + t),
-                    },
-                    _ => State::Running {
+                    ServiceType::Simple => State::Running {
                         pid: Some(pid),
                         since: now,
                     },
+                    // Up once it exits 0, forks off its main process, or says READY=1.
+                    ServiceType::Oneshot | ServiceType::Forking | ServiceType::Notify => {
+                        State::Starting {
+                            pid: Some(pid),
+                            deadline: nonzero(self.policy.timeout_start).map(|t| now + t),
+                        }
+                    }
                 };
                 if self.want == Want::Down {
                     // A Stop arrived while the spawn was in flight.
@@ -403,6 +423,53 @@ impl Service {
             }
 
             // --- the main process ends -------------------------------------
+            (
+                State::Starting {
+                    pid: Some(_),
+                    deadline,
+                },
+                Event::Exited(kind),
+            ) if self.policy.kind == ServiceType::Forking && kind.success() => {
+                // The starter forked off the real service and left.
+                actions.push(Action::FindMainPid);
+                State::Starting {
+                    pid: None,
+                    deadline: *deadline,
+                }
+            }
+            (State::Starting { pid: Some(_), .. }, Event::Exited(kind))
+                if self.policy.kind != ServiceType::Oneshot =>
+            {
+                self.last_exit = Some(kind);
+                self.kill_leftovers(&mut actions);
+                let reason = match (self.policy.kind, kind.success()) {
+                    (ServiceType::Notify, true) => Reason::NotReady,
+                    _ => Reason::Exit(kind),
+                };
+                self.after_failure(reason, now)
+            }
+            (State::Starting { pid: Some(pid), .. }, Event::Ready) => State::Running {
+                pid: Some(*pid),
+                since: now,
+            },
+            (State::Starting { pid: None, .. }, Event::MainPid(found)) => match found {
+                Ok((pid, pgid)) => {
+                    self.pgid = Some(pgid);
+                    let running = State::Running {
+                        pid: Some(pid),
+                        since: now,
+                    };
+                    if self.want == Want::Down {
+                        self.state = running;
+                        return self.begin_stop(AfterStop::Inactive, now, actions);
+                    }
+                    running
+                }
+                Err(e) => {
+                    self.kill_leftovers(&mut actions);
+                    State::Failed(Reason::NoMainPid(e))
+                }
+            },
             (State::Starting { pid: Some(_), .. }, Event::Exited(kind)) => {
                 self.last_exit = Some(kind);
                 if kind.success() {

@@ -228,3 +228,81 @@ pub fn cloexec_inherited_fds() {
         }
     }
 }
+
+/// One process as `/proc/PID/stat` describes it.
+struct ProcEntry {
+    pid: i32,
+    ppid: i32,
+    pgrp: i32,
+}
+
+/// Every live (non-zombie) process.
+fn processes() -> Vec<ProcEntry> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+        let state = fields.next()?;
+        let ppid = fields.next()?.parse().ok()?;
+        let pgrp = fields.next()?.parse().ok()?;
+        (state != "Z").then_some(ProcEntry { pid, ppid, pgrp })
+    })
+    .collect()
+}
+
+/// A forking service's main process, once its start command (the leader
+/// of `pgid`) exited 0: the pid in PIDFile if there is one; else the one
+/// process left in the start command's group; else the one unknown child
+/// the daemon inherited as subreaper (a daemon that called setsid).
+pub fn find_main_pid(
+    pid_file: Option<&Path>,
+    pgid: Pid,
+    known: &[Pid],
+) -> Result<(Pid, Pid), String> {
+    if let Some(path) = pid_file {
+        match std::fs::read_to_string(path) {
+            Ok(text) if !text.trim().is_empty() => {
+                let pid: i32 = text.trim().parse().map_err(|_| {
+                    format!(
+                        "PIDFile {} holds `{}`, not a pid",
+                        path.display(),
+                        text.trim()
+                    )
+                })?;
+                if pid <= 0 || nix::sys::signal::kill(Pid::from_raw(pid), None).is_err() {
+                    return Err(format!(
+                        "PIDFile {} names pid {pid}, which is not running",
+                        path.display()
+                    ));
+                }
+                let pid = Pid::from_raw(pid);
+                let group = nix::unistd::getpgid(Some(pid)).unwrap_or(pid);
+                return Ok((pid, group));
+            }
+            // Not written (yet): fall back to looking at the processes.
+            _ => log::debug!("PIDFile {} is missing or empty", path.display()),
+        }
+    }
+    let procs = processes();
+    let in_group: Vec<&ProcEntry> = procs.iter().filter(|p| p.pgrp == pgid.as_raw()).collect();
+    let me = std::process::id() as i32;
+    let candidates: Vec<&ProcEntry> = if in_group.is_empty() {
+        procs
+            .iter()
+            .filter(|p| p.ppid == me && !known.contains(&Pid::from_raw(p.pid)))
+            .collect()
+    } else {
+        in_group
+    };
+    match candidates.as_slice() {
+        [one] => Ok((Pid::from_raw(one.pid), Pid::from_raw(one.pgrp))),
+        [] => Err("no process is left after the start command exited".to_owned()),
+        many => Err(format!(
+            "{} processes are left after the start command exited; set PIDFile",
+            many.len()
+        )),
+    }
+}

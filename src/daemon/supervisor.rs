@@ -39,6 +39,14 @@ pub trait Sys {
     fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Pid, String>;
     fn kill_group(&mut self, pgid: Pid, signal: Signal);
     fn group_alive(&mut self, pgid: Pid) -> bool;
+    /// A forking service's main process and its process group, once the
+    /// start command (leader of `pgid`) exited; `known` pids are not it.
+    fn find_main_pid(
+        &mut self,
+        unit: &Unit,
+        pgid: Pid,
+        known: &[Pid],
+    ) -> Result<(Pid, Pid), String>;
     /// The start time of a process (to recognise it after a daemon restart).
     fn start_time(&mut self, pid: Pid) -> Option<u64>;
     /// Whether `pid` is alive and still the process that started at `start_time`.
@@ -140,19 +148,6 @@ impl Entry {
 /// A loaded unit, or the joined text of its errors; and its file.
 fn split_load(result: Result<Unit, Vec<UnitError>>) -> (Option<Unit>, Option<String>, PathBuf) {
     match result {
-        Ok(u) if matches!(u.kind, ServiceType::Forking | ServiceType::Notify) => {
-            let kind = if u.kind == ServiceType::Forking {
-                "forking"
-            } else {
-                "notify"
-            };
-            let msg = format!(
-                "{}: Type = \"{kind}\" is not supported yet; use \"simple\" (the process stays in the foreground) or \"oneshot\"",
-                u.path.display()
-            );
-            let path = u.path.clone();
-            (None, Some(msg), path)
-        }
         Ok(u) => {
             let path = u.path.clone();
             (Some(u), None, path)
@@ -200,6 +195,8 @@ pub struct Supervisor {
     pub exiting: bool,
     /// A kill is in progress: no new starts.
     killing: bool,
+    /// Main processes that may not be our children: the loop watches them.
+    to_watch: Vec<Pid>,
     /// Warnings from loading (missing Wants, host overrides).
     pub warnings: Vec<String>,
     seed: u64,
@@ -225,6 +222,7 @@ impl Supervisor {
             replies: Vec::new(),
             exiting: false,
             killing: false,
+            to_watch: Vec::new(),
             warnings: loaded.warnings,
             seed,
             enabled: BTreeSet::new(),
@@ -358,6 +356,32 @@ impl Supervisor {
     }
 
     // --- inputs ---------------------------------------------------------
+
+    /// Processes to watch for exit that are not (necessarily) our children.
+    pub fn take_to_watch(&mut self) -> Vec<Pid> {
+        std::mem::take(&mut self.to_watch)
+    }
+
+    /// An sd_notify datagram from `sender` (whose process group is
+    /// `sender_pgid`): READY=1 makes a starting notify service running.
+    /// Accepted from the main process or any process of its group.
+    pub fn notified(&mut self, sender: Pid, sender_pgid: Option<Pid>, payload: &str) {
+        let id = match self.pids.get(&sender) {
+            Some(&(id, Role::Main)) => Some(id),
+            _ => sender_pgid.and_then(|g| {
+                self.entries
+                    .iter()
+                    .position(|e| e.svc.pgid == Some(g) && e.svc.state.is_active())
+            }),
+        };
+        let Some(id) = id else {
+            log::debug!("notify message from unknown process {sender}: {payload:?}");
+            return;
+        };
+        if payload.lines().any(|l| l.trim() == "READY=1") {
+            self.queue.push_back((id, Event::Ready));
+        }
+    }
 
     /// A child of the daemon ended.
     pub fn child_exited(&mut self, pid: Pid, kind: ExitKind) {
@@ -867,6 +891,22 @@ impl Supervisor {
                 }
             },
             Action::KillGroup { pgid, signal } => sys.kill_group(pgid, signal),
+            Action::FindMainPid => {
+                let starter_group = self.entries[id].svc.pgid;
+                let known: Vec<Pid> = self.pids.keys().copied().collect();
+                let found = match starter_group {
+                    Some(pgid) => sys.find_main_pid(unit, pgid, &known),
+                    None => Err("the start command's process group is unknown".to_owned()),
+                };
+                if let Ok((pid, _)) = found {
+                    log::info!("{}: main process is {pid}", unit.name);
+                    self.pids.insert(pid, (id, Role::Main));
+                    self.entries[id].start_time = sys.start_time(pid);
+                    // It may not be our child: watch it like an adopted process.
+                    self.to_watch.push(pid);
+                }
+                self.queue.push_front((id, Event::MainPid(found)));
+            }
         }
     }
 
@@ -1231,6 +1271,12 @@ mod tests {
         }
         fn group_alive(&mut self, pgid: Pid) -> bool {
             self.alive_groups.contains(&pgid.as_raw())
+        }
+        fn find_main_pid(&mut self, _: &Unit, _: Pid, _: &[Pid]) -> Result<(Pid, Pid), String> {
+            self.next_pid += 1;
+            let pid = Pid::from_raw(1000 + self.next_pid);
+            self.alive_groups.insert(pid.as_raw());
+            Ok((pid, pid))
         }
         fn start_time(&mut self, pid: Pid) -> Option<u64> {
             self.alive_groups
@@ -1611,12 +1657,62 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_types_are_rejected_clearly() {
-        // forking and notify units are invalid with a "not supported yet" reason for now.
-        let s = sup(&[("f", "[service]\nType = \"forking\"\nExecStart = \"x\"\n")]);
-        assert_eq!(state(&s, "f"), StateName::Invalid);
-        let reason = s.info(0, Instant::now()).reason.unwrap_or_default();
-        assert!(reason.contains("not supported yet"), "{reason}");
+    fn notify_service_is_up_only_after_ready() {
+        // A notify unit's dependents and start job wait for READY=1 from its process group.
+        let mut s = sup(&[
+            ("n", "[service]\nType = \"notify\"\nExecStart = \"x\"\n"),
+            (
+                "d",
+                "[unit]\nRequires = [\"n\"]\n[service]\nExecStart = \"y\"\n",
+            ),
+        ]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        s.request(Some(1), Request::Start(names(&["d"])), t0);
+        s.run(t0, &mut sys);
+        assert_eq!(state(&s, "n"), StateName::Starting);
+        assert_eq!(sys.order(), ["n"]);
+        let pid = sys.pid_of("n");
+        // A stranger's READY=1 counts for nothing.
+        s.notified(Pid::from_raw(1), Some(Pid::from_raw(1)), "READY=1");
+        s.run(t0, &mut sys);
+        assert_eq!(state(&s, "n"), StateName::Starting);
+        // A child in its group may speak for it.
+        s.notified(
+            Pid::from_raw(99_999),
+            Some(pid),
+            "STATUS=warming up\nREADY=1\n",
+        );
+        s.run(t0, &mut sys);
+        assert_eq!(state(&s, "n"), StateName::Running);
+        assert_eq!(state(&s, "d"), StateName::Running);
+        assert_eq!(s.take_replies().len(), 1);
+    }
+
+    #[test]
+    fn forking_service_runs_as_its_forked_main_process() {
+        // When a forking unit's starter exits 0, its main process is found and watched.
+        let mut s = sup(&[("f", "[service]\nType = \"forking\"\nExecStart = \"x\"\n")]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        s.request(Some(1), Request::Start(names(&["f"])), t0);
+        s.run(t0, &mut sys);
+        let starter = sys.pid_of("f");
+        assert_eq!(state(&s, "f"), StateName::Starting);
+        exit(&mut s, &mut sys, starter, ExitKind::Code(0), t0);
+        assert_eq!(state(&s, "f"), StateName::Running);
+        let main = s.info(0, t0).pid.unwrap();
+        assert_ne!(main as i32, starter.as_raw());
+        assert_eq!(s.take_to_watch(), [Pid::from_raw(main as i32)]);
+        // Its death is the service's death.
+        exit(
+            &mut s,
+            &mut sys,
+            Pid::from_raw(main as i32),
+            ExitKind::Code(1),
+            t0,
+        );
+        assert_eq!(state(&s, "f"), StateName::Restarting);
     }
 
     fn saved(name: &str, pid: Option<i32>, start_time: Option<u64>) -> SavedService {

@@ -561,7 +561,6 @@ fn odd_unit_files_are_invalid_and_never_hang_the_daemon() {
 }
 
 #[test]
-#[ignore = "BUG: Type = \"forking\" (SPEC §6) is refused as \"not supported yet\""]
 fn forking_service_is_up_once_its_starter_exits_and_tracks_the_pidfile() {
     // Type = "forking": start returns after the starter exited 0, and the pid is the one in PIDFile.
     let h = Home::new("forking_service_is_up_once_its_starter_exits_and_tracks_the_pidfile");
@@ -585,7 +584,6 @@ fn forking_service_is_up_once_its_starter_exits_and_tracks_the_pidfile() {
 }
 
 #[test]
-#[ignore = "BUG: Type = \"notify\" (SPEC §6) is refused as \"not supported yet\""]
 fn notify_service_is_up_only_after_ready() {
     // Type = "notify": start returns only after the service sent READY=1 to $NOTIFY_SOCKET.
     let h = Home::new("notify_service_is_up_only_after_ready");
