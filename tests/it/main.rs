@@ -8,6 +8,7 @@ mod cli;
 mod daemon;
 mod deps;
 mod durability;
+mod examples;
 mod hygiene;
 mod json;
 mod lifecycle;

@@ -1,0 +1,111 @@
+//! The example units shipped in `units/` load and work.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::util::Home;
+
+/// Copies every `units/*.service` of the repository into the test's unit dir.
+fn with_examples(h: &Home) -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("units");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("units/ exists") {
+        let path = entry.expect("readable entry").path();
+        if path.extension().is_some_and(|e| e == "service") {
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            h.unit(
+                &name,
+                &std::fs::read_to_string(&path).expect("readable unit"),
+            );
+            names.push(name);
+        }
+    }
+    names.sort();
+    names
+}
+
+#[test]
+fn every_shipped_example_verifies() {
+    // `verify` accepts every unit file in units/ (the repository's own directory).
+    let h = Home::new("every_shipped_example_verifies");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("units");
+    let out = h.bare(&["--service-dir", &dir.display().to_string(), "verify"]);
+    assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    let names = with_examples(&h);
+    assert!(names.len() >= 3, "{names:?}");
+    for name in ["database", "example-web", "worker"] {
+        assert!(
+            names.iter().any(|n| n == name),
+            "units/{name}.service is missing"
+        );
+    }
+}
+
+#[test]
+fn worker_example_pulls_in_its_database() {
+    // The README's worker example: start worker brings database up first, with the worker's environment.
+    let h = Home::new("worker_example_pulls_in_its_database");
+    with_examples(&h);
+    h.ok(&["start", "worker", "migrate"]);
+    for name in ["database", "worker"] {
+        assert_eq!(h.state(name), "running", "{name}");
+    }
+    assert_eq!(h.state("migrate"), "running", "RemainAfterExit oneshot");
+    h.wait_until(
+        "the worker to log its environment",
+        Duration::from_secs(5),
+        || {
+            let log = h.ok(&["logs", "worker"]);
+            log.contains("worker 1 up at log level info")
+        },
+    );
+    let out = h.ok(&["stop", "database"]);
+    assert!(
+        out.find("worker").unwrap() < out.find("database").unwrap(),
+        "{out}"
+    );
+    assert_eq!(h.state("worker"), "inactive");
+}
+
+#[test]
+fn example_web_serves_http() {
+    // example-web answers HTTP on 127.0.0.1:8080 (skipped when something else holds the port).
+    if TcpStream::connect("127.0.0.1:8080").is_ok() {
+        eprintln!("skipped: port 8080 is already in use");
+        return;
+    }
+    let python = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("pass")
+        .status();
+    if !python.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: no python3");
+        return;
+    }
+    let h = Home::new("example_web_serves_http");
+    with_examples(&h);
+    h.ok(&["start", "example-web"]);
+    let mut answer = String::new();
+    h.wait_until(
+        "example-web to answer HTTP",
+        Duration::from_secs(10),
+        || {
+            let Ok(mut conn) = TcpStream::connect("127.0.0.1:8080") else {
+                return false;
+            };
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+            if conn.write_all(b"GET / HTTP/1.0\r\n\r\n").is_err() {
+                return false;
+            }
+            answer.clear();
+            conn.read_to_string(&mut answer).is_ok() && answer.starts_with("HTTP/1.0 200")
+        },
+    );
+    assert!(
+        answer.contains("worker.service"),
+        "it serves the unit directory: {answer}"
+    );
+    h.ok(&["stop", "example-web"]);
+}
