@@ -7,12 +7,13 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mio::net::UnixDatagram;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use nix::sys::signal::Signal;
 use nix::sys::socket::{
     recvmsg, setsockopt, sockopt::PassCred, ControlMessageOwned, MsgFlags, UnixCredentials,
@@ -34,6 +35,7 @@ use crate::unit::{self, ServiceType, Unit};
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
 const NOTIFY: Token = Token(2);
+const LOG_WRITES: Token = Token(3);
 /// Tokens of pidfds (adopted processes) start here, far above client tokens.
 const FIRST_PIDFD_TOKEN: usize = 1 << 40;
 
@@ -42,10 +44,9 @@ const FIRST_PIDFD_TOKEN: usize = 1 << 40;
 const GROUP_RECHECK: Duration = Duration::from_millis(20);
 /// Without pidfds (kernels before 5.3), adopted processes are checked this often.
 const ADOPTED_RECHECK: Duration = Duration::from_secs(1);
-/// Log sizes are checked at most this often while logs grow ...
-const LOG_CHECK_MIN: Duration = Duration::from_secs(5);
-/// ... and backs off to this when nothing was written.
-const LOG_CHECK_MAX: Duration = Duration::from_secs(300);
+/// After a service writes its log, sizes are checked this much later (so a
+/// chatty service costs one check per interval, and a quiet one none).
+const LOG_CHECK_DELAY: Duration = Duration::from_secs(5);
 
 /// The real operating system behind [`Sys`].
 pub struct RealSys {
@@ -126,9 +127,10 @@ pub struct EventLoop {
     /// Adopted processes by token.
     watches: HashMap<usize, (Pid, Watch)>,
     next_watch: usize,
-    next_log_check: Instant,
-    log_interval: Duration,
-    log_sizes: HashMap<String, u64>,
+    /// Watches the logs directory for writes while no size check is due.
+    log_writes: Option<LogWatch>,
+    /// When the sizes of the logs are checked next, once something wrote.
+    next_log_check: Option<Instant>,
     /// The last state write failed (reported once until it works again).
     state_write_failed: bool,
 }
@@ -170,6 +172,15 @@ impl EventLoop {
                 None
             }
         };
+        let log_writes = LogWatch::new(&home.logs_dir(), poll.registry())
+            .map_err(|e| {
+                log::warn!(
+                    "cannot watch {} ({e}); logs are checked every {}s",
+                    home.logs_dir().display(),
+                    LOG_CHECK_DELAY.as_secs()
+                )
+            })
+            .ok();
         let now = Instant::now();
         Ok(EventLoop {
             poll,
@@ -181,9 +192,13 @@ impl EventLoop {
             started: now,
             watches: HashMap::new(),
             next_watch: FIRST_PIDFD_TOKEN,
-            next_log_check: now + LOG_CHECK_MIN,
-            log_interval: LOG_CHECK_MIN,
-            log_sizes: HashMap::new(),
+            // Without inotify, fall back to a check every LOG_CHECK_DELAY.
+            next_log_check: if log_writes.is_some() {
+                None
+            } else {
+                Some(now + LOG_CHECK_DELAY)
+            },
+            log_writes,
             state_write_failed: false,
         })
     }
@@ -263,6 +278,7 @@ impl EventLoop {
                     LISTENER => self.control.accept_all(self.poll.registry(), now),
                     SIGNALS => self.on_signals(),
                     NOTIFY => self.on_notify(),
+                    LOG_WRITES => self.on_log_writes(now),
                     Token(t) if t >= FIRST_PIDFD_TOKEN => watched_exits.push(t),
                     Token(t) => {
                         let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
@@ -321,8 +337,8 @@ impl EventLoop {
         {
             earliest(now + ADOPTED_RECHECK);
         }
-        if self.sup.any_active() {
-            earliest(self.next_log_check);
+        if let Some(at) = self.next_log_check {
+            earliest(at);
         }
         // Round up so we never wake a hair early and spin.
         deadline.map(|d| d.saturating_duration_since(now) + Duration::from_micros(100))
@@ -380,7 +396,7 @@ impl EventLoop {
         for (conn, resp) in self.sup.take_replies() {
             self.control.reply(conn, &resp, self.poll.registry(), now);
         }
-        if now >= self.next_log_check {
+        if self.next_log_check.is_some_and(|at| now >= at) {
             self.check_logs(now);
         }
     }
@@ -407,29 +423,34 @@ impl EventLoop {
         }
     }
 
-    /// Rotates logs that outgrew their limit; checks more often while logs grow.
+    /// A service wrote its log: check the sizes a little later, and stop
+    /// listening until then (one wake-up per interval, however chatty).
+    fn on_log_writes(&mut self, now: Instant) {
+        if let Some(watch) = &mut self.log_writes {
+            watch.disarm();
+        }
+        if self.next_log_check.is_none() {
+            self.next_log_check = Some(now + LOG_CHECK_DELAY);
+        }
+    }
+
+    /// Rotates the logs that outgrew their limit, then listens for writes again.
     fn check_logs(&mut self, now: Instant) {
-        let mut grew = false;
         for (name, max, keep) in self.sup.log_limits() {
             let path = self.sys.home.service_log(&name);
-            let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            let before = self.log_sizes.insert(name.clone(), len).unwrap_or(0);
-            grew |= len != before;
             match logfile::rotate_if_needed(&path, max, keep) {
-                Ok(true) => {
-                    log::info!("{name}: rotated {}", path.display());
-                    self.log_sizes.insert(name, 0);
-                }
+                Ok(true) => log::info!("{name}: rotated {}", path.display()),
                 Ok(false) => {}
                 Err(e) => log::warn!("{name}: cannot rotate {}: {e}", path.display()),
             }
         }
-        self.log_interval = if grew {
-            LOG_CHECK_MIN
-        } else {
-            (self.log_interval * 2).min(LOG_CHECK_MAX)
+        self.next_log_check = match &mut self.log_writes {
+            Some(watch) => {
+                watch.arm();
+                None
+            }
+            None => Some(now + LOG_CHECK_DELAY),
         };
-        self.next_log_check = now + self.log_interval;
     }
 
     fn on_adopted_exit(&mut self, token: usize) {
@@ -546,6 +567,50 @@ impl EventLoop {
             service_dir: self.sup.service_dir().to_path_buf(),
             units: self.sup.counts(),
             rss_bytes: rss_bytes().unwrap_or(0),
+        }
+    }
+}
+
+/// An inotify watch on the logs directory that is armed only while no size
+/// check is pending.
+struct LogWatch {
+    inotify: Inotify,
+    dir: std::path::PathBuf,
+    watch: Option<WatchDescriptor>,
+}
+
+impl LogWatch {
+    fn new(dir: &std::path::Path, registry: &mio::Registry) -> io::Result<LogWatch> {
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
+        let fd = inotify.as_fd().as_raw_fd();
+        registry.register(&mut SourceFd(&fd), LOG_WRITES, Interest::READABLE)?;
+        let mut watch = LogWatch {
+            inotify,
+            dir: dir.to_path_buf(),
+            watch: None,
+        };
+        watch.arm();
+        Ok(watch)
+    }
+
+    fn arm(&mut self) {
+        if self.watch.is_none() {
+            match self.inotify.add_watch(&self.dir, AddWatchFlags::IN_MODIFY) {
+                Ok(wd) => self.watch = Some(wd),
+                Err(e) => log::warn!("cannot watch {}: {e}", self.dir.display()),
+            }
+        }
+    }
+
+    /// Stops listening and drains what was already reported.
+    fn disarm(&mut self) {
+        if let Some(wd) = self.watch.take() {
+            let _ = self.inotify.rm_watch(wd);
+        }
+        while let Ok(events) = self.inotify.read_events() {
+            if events.is_empty() {
+                break;
+            }
         }
     }
 }

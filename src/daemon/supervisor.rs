@@ -346,11 +346,6 @@ impl Supervisor {
             .collect()
     }
 
-    /// Whether anything is still running or on its way somewhere.
-    pub fn any_active(&self) -> bool {
-        self.entries.iter().any(|e| e.svc.state.is_active())
-    }
-
     pub fn log_path(&self, name: &str) -> PathBuf {
         self.logs_dir.join(format!("{name}.log"))
     }

@@ -2,6 +2,7 @@
 //! by the next one), enabled units, the state file, and `reload`.
 
 use std::fs;
+use std::time::Duration;
 
 use crate::util::{alive, gone, kill9, sh, Home, WAIT};
 
@@ -276,4 +277,35 @@ fn enable_of_an_unknown_unit_fails() {
     sleeper(&h, "web");
     let err = h.fails(1, &["enable", "nosuch"]);
     assert!(err.contains("nosuch"), "{err}");
+}
+
+#[test]
+fn a_running_chatty_service_has_its_log_rotated() {
+    // A service that keeps writing without restarting is rotated by the daemon's write-triggered size check.
+    let h = Home::new("a_running_chatty_service_has_its_log_rotated");
+    h.unit(
+        "chatty",
+        &format!(
+            "[service]\nLogMaxBytes = 20000\nLogMaxFiles = 1\nExecStart = {}\n",
+            sh("while :; do printf '%0100d\\n' 0; sleep 0.01; done")
+        ),
+    );
+    h.ok(&["start", "chatty"]);
+    let pid = h.pid("chatty");
+    let log = h.home.join("logs/chatty.log");
+    let mut old = log.clone().into_os_string();
+    old.push(".1");
+    let old = std::path::PathBuf::from(old);
+    h.wait_until("chatty.log to be rotated", Duration::from_secs(30), || {
+        old.exists()
+    });
+    // The same process keeps writing into the same (truncated) file.
+    assert_eq!(h.pid("chatty"), pid);
+    let len_before = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    h.wait_until(
+        "chatty to keep writing after rotation",
+        Duration::from_secs(10),
+        || std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) > len_before,
+    );
+    assert!(std::fs::metadata(&old).map(|m| m.len()).unwrap_or(0) > 20_000);
 }
