@@ -7,20 +7,27 @@
 //! daemon can answer a client of another version with a clear error instead
 //! of a decode failure.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 /// Bump whenever any type in this module changes shape.
 pub const PROTOCOL_VERSION: u32 = 1;
-/// The largest frame body either side accepts.
+/// The largest request body the daemon accepts (SPEC §8).
 pub const MAX_FRAME: usize = 1 << 20;
+/// The largest reply body: a `list` of many thousand units is larger than
+/// any request, and comes from the trusted side.
+pub const MAX_REPLY: usize = 64 << 20;
 
 /// bincode's standard config, with a decode limit so a lying length inside a
 /// payload cannot make us allocate more than a frame's worth.
 fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_FRAME>()
+}
+
+fn reply_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_REPLY>()
 }
 
 /// Every request body starts with these bytes, then the version: together
@@ -181,16 +188,17 @@ impl Response {
     }
 }
 
-/// Serialises `value` into a complete frame (length prefix included).
-pub fn encode_frame<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
+/// Serialises `value` into a complete frame (length prefix included) whose
+/// body may be at most `max` bytes.
+pub fn encode_frame<T: Serialize>(value: &T, max: usize) -> io::Result<Vec<u8>> {
     let mut frame = vec![0u8; 4];
-    bincode::serde::encode_into_std_write(value, &mut frame, config())
+    bincode::serde::encode_into_std_write(value, &mut frame, reply_config())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
     let len = frame.len() - 4;
-    if len > MAX_FRAME {
+    if len > max {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("frame of {len} bytes is over the {MAX_FRAME}-byte limit"),
+            format!("frame of {len} bytes is over the {max}-byte limit"),
         ));
     }
     frame[..4].copy_from_slice(&(len as u32).to_le_bytes());
@@ -266,7 +274,7 @@ pub fn decode_request(body: &[u8]) -> Result<RequestFrame, FrameError> {
 }
 
 pub fn decode_response(body: &[u8]) -> Result<Response, FrameError> {
-    bincode::serde::decode_from_slice::<Response, _>(body, config())
+    bincode::serde::decode_from_slice::<Response, _>(body, reply_config())
         .map(|(r, _)| r)
         .map_err(|e| FrameError::Malformed(e.to_string()))
 }
@@ -288,11 +296,6 @@ pub fn read_frame(r: &mut impl Read, max: usize) -> io::Result<Vec<u8>> {
     Ok(body)
 }
 
-/// Blocking write of one message (the client side).
-pub fn write_frame<T: Serialize>(w: &mut impl Write, value: &T) -> io::Result<()> {
-    w.write_all(&encode_frame(value)?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,7 +313,7 @@ mod tests {
     fn request_round_trips_through_a_frame() {
         // A request encoded as a frame decodes to the same request.
         let req = request(Request::Start(vec!["web".into(), "db".into()]));
-        let mut buf = encode_frame(&req).unwrap();
+        let mut buf = encode_frame(&req, MAX_FRAME).unwrap();
         let body = take_frame(&mut buf).unwrap().unwrap();
         assert!(buf.is_empty());
         assert_eq!(decode_request(&body).unwrap(), req);
@@ -319,7 +322,7 @@ mod tests {
     #[test]
     fn partial_frames_wait_for_more_bytes() {
         // Every strict prefix of a frame is "not yet", never an error.
-        let frame = encode_frame(&request(Request::List)).unwrap();
+        let frame = encode_frame(&request(Request::List), MAX_FRAME).unwrap();
         for cut in 0..frame.len() {
             let mut buf = frame[..cut].to_vec();
             assert_eq!(take_frame(&mut buf), Ok(None), "cut at {cut}");
@@ -339,8 +342,8 @@ mod tests {
     #[test]
     fn two_frames_in_one_buffer_come_out_in_order() {
         // Bytes of several frames read at once are split correctly.
-        let mut buf = encode_frame(&request(Request::List)).unwrap();
-        buf.extend(encode_frame(&request(Request::Kill)).unwrap());
+        let mut buf = encode_frame(&request(Request::List), MAX_FRAME).unwrap();
+        buf.extend(encode_frame(&request(Request::Kill), MAX_FRAME).unwrap());
         let a = take_frame(&mut buf).unwrap().unwrap();
         let b = take_frame(&mut buf).unwrap().unwrap();
         assert_eq!(decode_request(&a).unwrap().request, Request::List);
@@ -352,7 +355,7 @@ mod tests {
         // A request from a newer client is a version error, not garbage.
         let mut req = request(Request::List);
         req.version = PROTOCOL_VERSION + 1;
-        let mut buf = encode_frame(&req).unwrap();
+        let mut buf = encode_frame(&req, MAX_FRAME).unwrap();
         let body = take_frame(&mut buf).unwrap().unwrap();
         assert_eq!(
             decode_request(&body),
@@ -395,7 +398,7 @@ mod tests {
             last_exit: Some(LastExit::Signal("SIGKILL".into())),
             reason: None,
         }]);
-        let mut buf = encode_frame(&resp).unwrap();
+        let mut buf = encode_frame(&resp, MAX_REPLY).unwrap();
         let body = take_frame(&mut buf).unwrap().unwrap();
         assert_eq!(decode_response(&body).unwrap(), resp);
     }

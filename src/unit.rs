@@ -1360,7 +1360,14 @@ impl Ctx<'_> {
 
 /// User text for a one-line message: control characters (a newline in a
 /// quoted key, say) are shown escaped.
+/// Quotes a value from the file for a message: control characters escaped,
+/// and clipped, so a huge bad value makes a short error.
 fn esc(text: &str) -> String {
+    const MAX_CHARS: usize = 60;
+    if text.chars().count() > MAX_CHARS {
+        let head: String = text.chars().take(MAX_CHARS).collect();
+        return format!("{}…", esc(&head));
+    }
     text.chars()
         .flat_map(|c| {
             let escaped: Vec<char> = if c.is_control() {

@@ -10,14 +10,14 @@ use crate::cli::Global;
 use crate::daemon;
 use crate::error::Error;
 use crate::paths::{self, Home};
-use crate::protocol::{self, Request, RequestFrame, Response, PROTOCOL_VERSION};
+use crate::protocol::{
+    self, Request, RequestFrame, Response, MAX_FRAME, MAX_REPLY, PROTOCOL_VERSION,
+};
 
 /// How long a freshly started daemon may take to answer.
 const START_DEADLINE: Duration = Duration::from_secs(10);
 /// How long `kill` waits for the daemon process to be gone after it said bye.
 const EXIT_DEADLINE: Duration = Duration::from_secs(30);
-/// The largest reply a client accepts (a list of many thousand units).
-const MAX_REPLY: usize = 64 << 20;
 
 /// Sends `req` and returns the reply. With `autostart`, a daemon is started
 /// when none answers; without it, that case is `Error::NotRunning`. An error
@@ -25,6 +25,26 @@ const MAX_REPLY: usize = 64 << 20;
 pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Error> {
     let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
     let (service_dir, named) = paths::service_dir(g.service_dir.clone());
+    let frame = RequestFrame {
+        magic: protocol::MAGIC,
+        version: PROTOCOL_VERSION,
+        service_dir: named.then(|| service_dir.clone()),
+        request: req,
+    };
+    // Encode before connecting: a request that cannot be sent fails at once.
+    let bytes = protocol::encode_frame(&frame, MAX_FRAME).map_err(|e| {
+        if service_dir.to_str().is_none() {
+            Error::failed_hint(
+                format!(
+                    "the service directory {} is not valid UTF-8",
+                    service_dir.display()
+                ),
+                "rename the directory, or link to it from a UTF-8 path",
+            )
+        } else {
+            Error::failed(format!("cannot encode the request: {e}"))
+        }
+    })?;
     let mut stream = match connect(&home) {
         Ok(s) => s,
         Err(Connect::NotRunning) if autostart => {
@@ -32,12 +52,6 @@ pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Er
             connect(&home).map_err(|e| e.into_error(&home))?
         }
         Err(e) => return Err(e.into_error(&home)),
-    };
-    let frame = RequestFrame {
-        magic: protocol::MAGIC,
-        version: PROTOCOL_VERSION,
-        service_dir: named.then_some(service_dir),
-        request: req,
     };
     let broken = |e: io::Error| {
         Error::failed_hint(
@@ -47,7 +61,7 @@ pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Er
     };
     // A daemon that refuses us says why and closes: our write may fail
     // while its answer is already waiting to be read.
-    let written = protocol::write_frame(&mut stream, &frame);
+    let written = std::io::Write::write_all(&mut stream, &bytes);
     let body = match protocol::read_frame(&mut stream, MAX_REPLY) {
         Ok(body) => body,
         Err(e) => return Err(broken(written.err().unwrap_or(e))),

@@ -17,7 +17,7 @@ use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use nix::unistd::Uid;
 
 use crate::daemon::timers::Timers;
-use crate::protocol::{self, FrameError, RequestFrame, Response, MAX_FRAME};
+use crate::protocol::{self, FrameError, RequestFrame, Response, MAX_FRAME, MAX_REPLY};
 
 /// Tokens below this belong to the event loop's own sources.
 pub const FIRST_CONN_TOKEN: usize = 16;
@@ -46,6 +46,10 @@ pub struct Control {
     /// Connections that are waiting on their client (request or reply).
     /// None while a job works on the request: a start may take long.
     deadlines: Timers<usize>,
+    /// The last accept failed (out of descriptors): try again soon.
+    pub accept_blocked: bool,
+    /// Accepts have been failing since the last success (warned once).
+    accept_failing: bool,
     next: usize,
     my_uid: Uid,
 }
@@ -62,6 +66,8 @@ impl Control {
             listener,
             conns: HashMap::new(),
             deadlines: Timers::default(),
+            accept_blocked: false,
+            accept_failing: false,
             next: FIRST_CONN_TOKEN,
             my_uid: Uid::effective(),
         }
@@ -73,14 +79,29 @@ impl Control {
 
     /// Accepts every pending client. Only our own user and root get in.
     pub fn accept_all(&mut self, registry: &Registry, now: Instant) {
+        self.accept_blocked = false;
         loop {
             let (mut stream, _) = match self.listener.accept() {
-                Ok(pair) => pair,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Ok(pair) => {
+                    self.accept_failing = false;
+                    pair
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.accept_failing = false;
+                    return;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    // EMFILE and friends: leave the rest in the backlog for now.
-                    log::warn!("accept failed: {e}");
+                    // EMFILE and friends: the rest waits in the backlog. The
+                    // listener is edge-triggered, so the loop retries soon
+                    // (see `accept_blocked`) rather than on the next connect.
+                    if self.accept_failing {
+                        log::debug!("accept failed again: {e}");
+                    } else {
+                        log::warn!("accept failed: {e}; retrying every 100 ms");
+                    }
+                    self.accept_failing = true;
+                    self.accept_blocked = true;
                     return;
                 }
             };
@@ -102,7 +123,7 @@ impl Control {
                         ),
                         Some("use your own --home or DIAKONOS_HOME"),
                     );
-                    if let Ok(frame) = protocol::encode_frame(&refusal) {
+                    if let Ok(frame) = protocol::encode_frame(&refusal, MAX_REPLY) {
                         let _ = stream.write(&frame);
                     }
                     continue;
@@ -198,12 +219,12 @@ impl Control {
         let Some(conn) = self.conns.get_mut(&token) else {
             return; // The client left before its job finished.
         };
-        match protocol::encode_frame(resp) {
+        match protocol::encode_frame(resp, MAX_REPLY) {
             Ok(frame) => conn.wbuf.extend_from_slice(&frame),
             Err(e) => {
                 log::warn!("cannot encode a reply: {e}");
                 let fallback = Response::error(format!("reply too large to send: {e}"), None);
-                if let Ok(frame) = protocol::encode_frame(&fallback) {
+                if let Ok(frame) = protocol::encode_frame(&fallback, MAX_REPLY) {
                     conn.wbuf.extend_from_slice(&frame);
                 }
             }

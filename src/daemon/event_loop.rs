@@ -42,6 +42,12 @@ const FIRST_PIDFD_TOKEN: usize = 1 << 40;
 /// While a stopping service waits for leftovers that are not our children
 /// (adopted ones), nothing wakes us when they die: look again this often.
 const GROUP_RECHECK: Duration = Duration::from_millis(20);
+/// Changes that no client waits on are written to the state file at most
+/// this often (restart churn, long dependency chains); a pass that answers
+/// a client writes at once.
+const STATE_COALESCE: Duration = Duration::from_millis(50);
+/// After an accept failed for lack of descriptors, it is retried this often.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// Without pidfds (kernels before 5.3), adopted processes are checked this often.
 const ADOPTED_RECHECK: Duration = Duration::from_secs(1);
 /// After a service writes its log, sizes are checked this much later (so a
@@ -69,20 +75,28 @@ impl Sys for RealSys {
                 log::warn!("{}: cannot rotate {}: {e}", unit.name, log.display());
             }
         }
-        let notify = match unit.kind {
-            ServiceType::Notify => vec![(
+        let mut extra = Vec::new();
+        if role == Role::Main {
+            // Tags that let a new daemon find this process (spawn::find_tagged).
+            extra.push((
+                spawn::TAG_HOME.to_owned(),
+                self.home.dir.to_string_lossy().into_owned(),
+            ));
+            extra.push((spawn::TAG_UNIT.to_owned(), unit.name.clone()));
+        }
+        if unit.kind == ServiceType::Notify {
+            extra.push((
                 "NOTIFY_SOCKET".to_owned(),
                 self.home.notify_socket().to_string_lossy().into_owned(),
-            )],
-            _ => Vec::new(),
-        };
+            ));
+        }
         spawn::spawn(&SpawnSpec {
             argv,
             cwd: &unit.working_directory,
             env: &unit.environment,
             user: unit.user.as_deref(),
             log: &log,
-            extra_env: &notify,
+            extra_env: &extra,
         })
     }
 
@@ -133,6 +147,9 @@ pub struct EventLoop {
     next_log_check: Option<Instant>,
     /// The last state write failed (reported once until it works again).
     state_write_failed: bool,
+    /// The state changed since it was last written.
+    state_dirty: bool,
+    last_state_write: Option<Instant>,
 }
 
 fn unix_now() -> u64 {
@@ -200,6 +217,8 @@ impl EventLoop {
             },
             log_writes,
             state_write_failed: false,
+            state_dirty: false,
+            last_state_write: None,
         })
     }
 
@@ -208,9 +227,15 @@ impl EventLoop {
     pub fn restore(&mut self, saved: persist::SavedState) {
         let home = &self.sys.home;
         let enabled = persist::load_enabled(&home.enabled());
-        let adopted = self
-            .sup
-            .restore(saved, enabled, Instant::now(), unix_now(), &mut self.sys);
+        let tagged = spawn::find_tagged(&home.dir);
+        let adopted = self.sup.restore(
+            saved,
+            tagged,
+            enabled,
+            Instant::now(),
+            unix_now(),
+            &mut self.sys,
+        );
         for pid in adopted {
             self.watch(pid);
         }
@@ -312,6 +337,9 @@ impl EventLoop {
             }
             self.check_polled_watches();
             self.control.expire(now, self.poll.registry());
+            if self.control.accept_blocked {
+                self.control.accept_all(self.poll.registry(), now);
+            }
             self.sup.timers_expired(now);
             self.sup.run(now, &mut self.sys);
             self.after_pass(now);
@@ -330,6 +358,9 @@ impl EventLoop {
         if self.sup.awaiting_group_outside() {
             earliest(now + GROUP_RECHECK);
         }
+        if self.control.accept_blocked {
+            earliest(now + ACCEPT_RETRY);
+        }
         if self
             .watches
             .values()
@@ -339,6 +370,9 @@ impl EventLoop {
         }
         if let Some(at) = self.next_log_check {
             earliest(at);
+        }
+        if self.state_dirty {
+            earliest(self.last_state_write.map_or(now, |t| t + STATE_COALESCE));
         }
         // Round up so we never wake a hair early and spin.
         deadline.map(|d| d.saturating_duration_since(now) + Duration::from_micros(100))
@@ -388,12 +422,10 @@ impl EventLoop {
         for pid in self.sup.take_to_watch() {
             self.watch(pid);
         }
-        // State first: once a client hears "running", a new daemon must be
-        // able to adopt it even if this one dies the next instant.
-        if self.sup.take_dirty() {
-            self.save_state(now);
-        }
-        for (conn, resp) in self.sup.take_replies() {
+        let replies = self.sup.take_replies();
+        let force = !replies.is_empty() || self.sup.exiting;
+        self.persist(now, force);
+        for (conn, resp) in replies {
             self.control.reply(conn, &resp, self.poll.registry(), now);
         }
         if self.next_log_check.is_some_and(|at| now >= at) {
@@ -401,7 +433,23 @@ impl EventLoop {
         }
     }
 
+    /// Writes the state file if it changed: at once when `force` (a client
+    /// is about to hear something), else at most every STATE_COALESCE.
+    /// Nothing a client is told is ever newer than the state file, so a new
+    /// daemon can adopt whatever a client saw even if this one dies next.
+    fn persist(&mut self, now: Instant, force: bool) {
+        self.state_dirty |= self.sup.take_dirty();
+        let due = self
+            .last_state_write
+            .is_none_or(|t| now >= t + STATE_COALESCE);
+        if self.state_dirty && (force || due) {
+            self.save_state(now);
+        }
+    }
+
     fn save_state(&mut self, now: Instant) {
+        self.state_dirty = false;
+        self.last_state_write = Some(now);
         let snapshot = self.sup.snapshot(now, unix_now());
         match persist::save_state(&self.sys.home.state(), &snapshot) {
             Ok(()) => {
@@ -418,7 +466,9 @@ impl EventLoop {
                     );
                 }
                 self.state_write_failed = true;
-                // Try again at the next change.
+                // Try again in about a second (or with the next reply).
+                self.state_dirty = true;
+                self.last_state_write = Some(now + Duration::from_secs(1));
             }
         }
     }
@@ -492,8 +542,10 @@ impl EventLoop {
                 }
                 SIGHUP => {
                     log::info!("got SIGHUP: reloading {}", self.sup.service_dir().display());
-                    let report = self.reload();
-                    log::info!("reload: {report:?}");
+                    match self.reload() {
+                        Ok(report) => log::info!("reload: {report:?}"),
+                        Err(e) => log::warn!("reload: {e}; nothing changed"),
+                    }
                 }
                 _ => {} // SIGCHLD: reaping follows every wake-up.
             }
@@ -518,12 +570,19 @@ impl EventLoop {
         }
         let resp = match frame.request {
             Request::DaemonStatus => Some(Response::Daemon(self.daemon_info(now))),
-            Request::Reload => Some(Response::Reloaded(self.reload())),
+            Request::Reload => Some(match self.reload() {
+                Ok(report) => Response::Reloaded(report),
+                Err(e) => Response::error(
+                    format!("{e}; nothing changed"),
+                    Some("restore the directory, or `diakonos kill` and start a daemon with another --service-dir"),
+                ),
+            }),
             Request::Enable(names) => Some(self.set_enabled(&names, true)),
             Request::Disable(names) => Some(self.set_enabled(&names, false)),
             req => self.sup.request(Some(conn), req, now),
         };
         if let Some(resp) = resp {
+            self.persist(now, true);
             self.control.reply(conn, &resp, self.poll.registry(), now);
         }
     }
@@ -541,21 +600,15 @@ impl EventLoop {
         }
     }
 
-    fn reload(&mut self) -> ReloadReport {
+    fn reload(&mut self) -> Result<ReloadReport, String> {
         let dir = self.sup.service_dir().to_path_buf();
-        match unit::load_dir(&dir, &hostname()) {
-            Ok(loaded) => {
-                let report = self.sup.reload(loaded);
-                for w in &self.sup.warnings {
-                    log::warn!("{w}");
-                }
-                report
-            }
-            Err(e) => ReloadReport {
-                invalid: vec![(String::new(), format!("cannot read {}: {e}", dir.display()))],
-                ..ReloadReport::default()
-            },
+        let loaded = unit::load_dir(&dir, &hostname())
+            .map_err(|e| format!("cannot read the service directory {}: {e}", dir.display()))?;
+        let report = self.sup.reload(loaded);
+        for w in &self.sup.warnings {
+            log::warn!("{w}");
         }
+        Ok(report)
     }
 
     fn daemon_info(&self, now: Instant) -> DaemonInfo {

@@ -306,3 +306,72 @@ pub fn find_main_pid(
         )),
     }
 }
+
+/// The environment variables that tag a service's main process with the
+/// home and unit it belongs to, so a new daemon can find it even when the
+/// state file is stale or lost.
+pub const TAG_HOME: &str = "DIAKONOS_HOME";
+pub const TAG_UNIT: &str = "DIAKONOS_UNIT";
+
+/// A live process tagged as the main process of a unit of `home`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tagged {
+    pub unit: String,
+    pub pid: Pid,
+    pub start_time: u64,
+}
+
+/// Every session leader (each service is one) whose environment tags it as
+/// belonging to `home`. Only our own processes' environments are readable,
+/// which is exactly the set that can be ours.
+pub fn find_tagged(home: &Path) -> Vec<Tagged> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let want_home = home.as_os_str().as_encoded_bytes();
+    let mut found = Vec::new();
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        // After ')': state, ppid, pgrp, session, ... starttime at index 19.
+        let leader = fields.get(3).and_then(|s| s.parse::<i32>().ok()) == Some(pid);
+        if fields.first() == Some(&"Z") || !leader {
+            continue;
+        }
+        let Some(start_time) = fields.get(19).and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        let mut home_matches = false;
+        let mut unit = None;
+        for var in environ.split(|&b| b == 0) {
+            if let Some(value) = var.strip_prefix(format!("{TAG_HOME}=").as_bytes()) {
+                home_matches = value == want_home;
+            } else if let Some(value) = var.strip_prefix(format!("{TAG_UNIT}=").as_bytes()) {
+                unit = std::str::from_utf8(value).ok().map(str::to_owned);
+            }
+        }
+        if let (true, Some(unit)) = (home_matches, unit) {
+            found.push(Tagged {
+                unit,
+                pid: Pid::from_raw(pid),
+                start_time,
+            });
+        }
+    }
+    found
+}

@@ -17,6 +17,7 @@ use nix::unistd::Pid;
 use crate::daemon::deps::{self, DepInput, DepProblem, Graph, ServiceId};
 use crate::daemon::persist::{self, SavedService, SavedState};
 use crate::daemon::service::{Action, Event, ExitKind, Policy, Service, State, Want};
+use crate::daemon::spawn::Tagged;
 use crate::daemon::timers::Timers;
 use crate::protocol::{
     JobResult, ReloadReport, Request, Response, StateName, UnitInfo, UnitStatus,
@@ -587,9 +588,15 @@ impl Supervisor {
     /// restart policy, services that had no process yet are started again.
     /// Then the enabled units are started. Returns the adopted processes,
     /// which are not our children: the caller watches them for exit.
+    ///
+    /// `tagged` are live processes that carry this home's tag (found by
+    /// scanning /proc): they stand in for a unit whose saved process is gone
+    /// or was never saved (a crash between a restart and the next state
+    /// write, or a lost state file). They are never killed on that basis.
     pub fn restore(
         &mut self,
         saved: SavedState,
+        tagged: Vec<Tagged>,
         enabled: BTreeSet<String>,
         now: Instant,
         now_unix: u64,
@@ -601,13 +608,56 @@ impl Supervisor {
             .service_dir
             .as_deref()
             .is_none_or(|d| d == self.service_dir);
-        for s in saved.services {
-            let alive_pid = match (s.pid, s.start_time) {
+        // Per unit, its tagged session leaders, earliest started first: a
+        // service's own setsid children start after it.
+        let mut by_unit: BTreeMap<String, Vec<Tagged>> = BTreeMap::new();
+        for t in tagged {
+            by_unit.entry(t.unit.clone()).or_default().push(t);
+        }
+        for list in by_unit.values_mut() {
+            list.sort_by_key(|t| t.start_time);
+        }
+        let saved_pids: BTreeSet<i32> = saved.services.iter().filter_map(|s| s.pid).collect();
+        let mut saved_services = saved.services;
+        // Units the state does not mention but whose tagged process lives:
+        // the state was lost or is older than the process.
+        for (unit, list) in &by_unit {
+            if saved_services.iter().any(|s| &s.name == unit) {
+                continue;
+            }
+            if let Some(t) = list.iter().find(|t| !saved_pids.contains(&t.pid.as_raw())) {
+                saved_services.push(SavedService {
+                    name: unit.clone(),
+                    pid: Some(t.pid.as_raw()),
+                    start_time: Some(t.start_time),
+                    since_unix: None,
+                    restarts: 0,
+                    remain: false,
+                    stopping: false,
+                });
+            }
+        }
+        for mut s in saved_services {
+            let mut alive_pid = match (s.pid, s.start_time) {
                 (Some(pid), Some(st)) if sys.is_same_process(Pid::from_raw(pid), st) => {
                     Some(Pid::from_raw(pid))
                 }
                 _ => None,
             };
+            if alive_pid.is_none() && !s.remain {
+                // The saved process is gone; a newer one of the unit may live.
+                let newer = by_unit.get(&s.name).and_then(|list| {
+                    list.iter()
+                        .find(|t| sys.is_same_process(t.pid, t.start_time))
+                        .cloned()
+                });
+                if let Some(t) = newer {
+                    log::info!("{}: found its process {} by its tag", s.name, t.pid);
+                    alive_pid = Some(t.pid);
+                    s.pid = Some(t.pid.as_raw());
+                    s.start_time = Some(t.start_time);
+                }
+            }
             let id = match self.by_name.get(&s.name) {
                 Some(&id) if self.entries[id].runnable() => id,
                 _ => {
@@ -1739,6 +1789,7 @@ mod tests {
         let t0 = Instant::now();
         let adopted = s.restore(
             state_of(vec![saved("web", Some(4242), Some(42_420))]),
+            Vec::new(),
             BTreeSet::new(),
             t0,
             1010,
@@ -1768,6 +1819,7 @@ mod tests {
         let t0 = Instant::now();
         let adopted = s.restore(
             state_of(vec![saved("web", Some(4242), Some(7))]),
+            Vec::new(),
             BTreeSet::new(),
             t0,
             1010,
@@ -1794,6 +1846,7 @@ mod tests {
         stopping.stopping = true;
         s.restore(
             state_of(vec![stopping]),
+            Vec::new(),
             ["a".to_owned()].into(),
             t0,
             1010,
@@ -1807,6 +1860,35 @@ mod tests {
     }
 
     #[test]
+    fn restore_finds_a_newer_process_by_its_tag() {
+        // A restart the state file never heard of is adopted through its tag, not duplicated.
+        let mut s = sup(&[("web", SIMPLE), ("lost", SIMPLE)]);
+        let mut sys = FakeSys::default();
+        sys.alive_groups.insert(500); // the newer web, started after the last state write
+        sys.alive_groups.insert(600); // lost: its unit is not in the state at all
+        let tag = |unit: &str, pid: i32| Tagged {
+            unit: unit.into(),
+            pid: Pid::from_raw(pid),
+            start_time: pid as u64 * 10,
+        };
+        let t0 = Instant::now();
+        let adopted = s.restore(
+            state_of(vec![saved("web", Some(400), Some(4000))]), // 400 is dead
+            vec![tag("web", 500), tag("lost", 600)],
+            BTreeSet::new(),
+            t0,
+            1010,
+            &mut sys,
+        );
+        s.run(t0, &mut sys);
+        assert_eq!(adopted, [Pid::from_raw(500), Pid::from_raw(600)]);
+        assert!(sys.spawned.is_empty(), "nothing was started twice");
+        assert_eq!(s.info(0, t0).pid, Some(600));
+        assert_eq!(s.info(1, t0).pid, Some(500));
+        assert_eq!(s.info(1, t0).restarts, 4, "the saved count is kept");
+    }
+
+    #[test]
     fn restore_leaves_processes_of_another_directory_alone() {
         // A live process whose unit is not in this daemon's directory is not touched.
         let mut s = sup(&[("a", SIMPLE)]);
@@ -1814,11 +1896,25 @@ mod tests {
         sys.alive_groups.insert(99);
         let mut state = state_of(vec![saved("other", Some(99), Some(990))]);
         state.service_dir = Some(PathBuf::from("/elsewhere"));
-        s.restore(state, BTreeSet::new(), Instant::now(), 1010, &mut sys);
+        s.restore(
+            state,
+            Vec::new(),
+            BTreeSet::new(),
+            Instant::now(),
+            1010,
+            &mut sys,
+        );
         assert!(sys.signals.is_empty());
         // The same from our own directory: its file was removed, so it is stopped.
         let state = state_of(vec![saved("other", Some(99), Some(990))]);
-        s.restore(state, BTreeSet::new(), Instant::now(), 1010, &mut sys);
+        s.restore(
+            state,
+            Vec::new(),
+            BTreeSet::new(),
+            Instant::now(),
+            1010,
+            &mut sys,
+        );
         assert_eq!(sys.signals, [(Pid::from_raw(99), Signal::SIGTERM)]);
     }
 

@@ -9,6 +9,7 @@ mod daemon;
 mod deps;
 mod durability;
 mod examples;
+mod hardening;
 mod hygiene;
 mod json;
 mod lifecycle;
