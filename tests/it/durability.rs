@@ -309,3 +309,24 @@ fn a_running_chatty_service_has_its_log_rotated() {
     );
     assert!(std::fs::metadata(&old).map(|m| m.len()).unwrap_or(0) > 20_000);
 }
+
+#[test]
+fn services_are_adopted_even_when_the_state_file_is_lost() {
+    // With the state file gone after a daemon crash, live services are still found (by their tag) and never started twice.
+    let h = Home::new("services_are_adopted_even_when_the_state_file_is_lost");
+    sleeper(&h, "web");
+    h.ok(&["start", "web"]);
+    let web = h.pid("web");
+    crash_daemon(&h);
+    fs::remove_file(h.home.join("state")).expect("remove the state file");
+    let u = h.unit_json("web");
+    assert_eq!(u["state"], "running", "{u}");
+    assert_eq!(u["pid"], web, "{u}");
+    assert_eq!(h.lines("web.starts").len(), 1, "web was started twice");
+    // And it is supervised again: its death is restarted per policy.
+    kill9(web);
+    h.wait_until("web to be restarted after adoption", WAIT, || {
+        let u = h.unit_json("web");
+        u["state"] == "running" && u["pid"] != web
+    });
+}
