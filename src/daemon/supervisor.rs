@@ -70,14 +70,15 @@ enum StopMark {
 pub struct Entry {
     pub name: String,
     pub path: PathBuf,
-    /// The definition in force; None when the file never loaded.
-    pub unit: Option<Unit>,
+    /// The definition in force; None when the file never loaded. Boxed:
+    /// a table of a thousand entries stays small.
+    pub unit: Option<Box<Unit>>,
     /// Why the file does not load (it is invalid), if it does not.
     load_error: Option<String>,
     /// Missing Requires or a cycle; recomputed with the graph.
     dep_error: Option<String>,
     /// A changed definition that takes over at the next start (reload).
-    next_unit: Option<Unit>,
+    next_unit: Option<Box<Unit>>,
     pub svc: Service,
     /// The unit file was removed: hidden from `list`, stopped, but its id
     /// stays valid for timers and pids until it is gone.
@@ -97,7 +98,7 @@ impl Entry {
         Entry {
             name,
             path,
-            unit,
+            unit: unit.map(Box::new),
             load_error,
             dep_error: None,
             next_unit: None,
@@ -140,7 +141,7 @@ impl Entry {
     fn set_unit(&mut self, unit: Unit) {
         self.svc.policy = Policy::from_unit(&unit);
         self.path = unit.path.clone();
-        self.unit = Some(unit);
+        self.unit = Some(Box::new(unit));
         self.load_error = None;
         self.next_unit = None;
     }
@@ -510,7 +511,7 @@ impl Supervisor {
             }
             if let Some(unit) = e.next_unit.take() {
                 if !e.svc.state.is_active() {
-                    e.set_unit(unit);
+                    e.set_unit(*unit);
                 } else {
                     e.next_unit = Some(unit);
                 }
@@ -793,13 +794,13 @@ impl Supervisor {
             let active = e.svc.state.is_active();
             match split_load(result) {
                 (Some(unit), None, _) => {
-                    if e.unit.as_ref() == Some(&unit) && e.load_error.is_none() {
+                    if e.unit.as_deref() == Some(&unit) && e.load_error.is_none() {
                         e.next_unit = None;
                         continue;
                     }
                     report.changed.push(name.clone());
                     if active {
-                        e.next_unit = Some(unit);
+                        e.next_unit = Some(Box::new(unit));
                         e.load_error = None;
                         restart.push(id);
                     } else {
