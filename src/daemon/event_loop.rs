@@ -46,6 +46,13 @@ const GROUP_RECHECK: Duration = Duration::from_millis(20);
 /// this often (restart churn, long dependency chains); a pass that answers
 /// a client writes at once.
 const STATE_COALESCE: Duration = Duration::from_millis(50);
+/// A state write is made durable (fsync) once the state has been quiet this
+/// long, so no burst of starts waits on a journal commit full of new log
+/// files; a daemon crash in between loses nothing (the rename is already
+/// visible to every process), only a power loss can.
+const STATE_SYNC_QUIET: Duration = Duration::from_secs(1);
+/// ... and at the latest this long after the first unsynced write.
+const STATE_SYNC_MAX: Duration = Duration::from_secs(5);
 /// After an accept failed for lack of descriptors, it is retried this often.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// Without pidfds (kernels before 5.3), adopted processes are checked this often.
@@ -149,6 +156,8 @@ pub struct EventLoop {
     state_write_failed: bool,
     /// The state changed since it was last written.
     state_dirty: bool,
+    /// Since when the state file was written but not yet synced to disk.
+    state_unsynced_since: Option<Instant>,
     last_state_write: Option<Instant>,
 }
 
@@ -218,6 +227,7 @@ impl EventLoop {
             log_writes,
             state_write_failed: false,
             state_dirty: false,
+            state_unsynced_since: None,
             last_state_write: None,
         })
     }
@@ -287,6 +297,7 @@ impl EventLoop {
         self.after_pass(now);
         loop {
             if self.sup.exiting && self.control.all_flushed() {
+                self.sync_state();
                 return Ok(());
             }
             let timeout = self.timeout(Instant::now());
@@ -374,6 +385,9 @@ impl EventLoop {
         if self.state_dirty {
             earliest(self.last_state_write.map_or(now, |t| t + STATE_COALESCE));
         }
+        if let Some(at) = self.sync_due() {
+            earliest(at);
+        }
         // Round up so we never wake a hair early and spin.
         deadline.map(|d| d.saturating_duration_since(now) + Duration::from_micros(100))
     }
@@ -428,6 +442,9 @@ impl EventLoop {
         for (conn, resp) in replies {
             self.control.reply(conn, &resp, self.poll.registry(), now);
         }
+        if self.sync_due().is_some_and(|at| now >= at) {
+            self.sync_state();
+        }
         if self.next_log_check.is_some_and(|at| now >= at) {
             self.check_logs(now);
         }
@@ -447,12 +464,31 @@ impl EventLoop {
         }
     }
 
+    /// When the written state should be synced to disk, if it needs to be.
+    fn sync_due(&self) -> Option<Instant> {
+        let first = self.state_unsynced_since?;
+        let quiet = self
+            .last_state_write
+            .map_or(first, |t| t + STATE_SYNC_QUIET);
+        Some(quiet.min(first + STATE_SYNC_MAX))
+    }
+
+    /// Makes the last state write durable.
+    fn sync_state(&mut self) {
+        if self.state_unsynced_since.take().is_some() {
+            if let Err(e) = persist::sync(&self.sys.home.state()) {
+                log::warn!("cannot sync {}: {e}", self.sys.home.state().display());
+            }
+        }
+    }
+
     fn save_state(&mut self, now: Instant) {
         self.state_dirty = false;
         self.last_state_write = Some(now);
         let snapshot = self.sup.snapshot(now, unix_now());
         match persist::save_state(&self.sys.home.state(), &snapshot) {
             Ok(()) => {
+                self.state_unsynced_since.get_or_insert(now);
                 if self.state_write_failed {
                     log::info!("state file written again");
                 }

@@ -1,8 +1,8 @@
 //! What survives the daemon: `HOME/state` (what is supervised, so a new
 //! daemon can adopt it) and `HOME/enabled` (what starts with every daemon).
 //!
-//! The state file is JSON, written atomically (temp file, fsync, rename,
-//! fsync of the directory). A file that does not parse is moved aside and
+//! The state file is JSON, replaced atomically (temp file, rename) and then
+//! made durable (fsync of the file and the directory). A file that does not parse is moved aside and
 //! the daemon starts without it. Process identity is a pid plus its start
 //! time from `/proc/PID/stat`, so a reused pid is never mistaken for ours.
 
@@ -49,8 +49,11 @@ pub struct SavedService {
 }
 
 /// Writes `bytes` to `path` atomically: a crash leaves the old or the new
-/// file, never half of one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// file, never half of one. With `sync`, the data is on disk before the
+/// rename and the rename is on disk before returning (power loss); without
+/// it, the replacement is atomic for every process at once (a daemon crash),
+/// and [`sync`] can make it durable later.
+pub fn write_atomic(path: &Path, bytes: &[u8], sync_now: bool) -> io::Result<()> {
     let tmp = tmp_path(path);
     let result = (|| {
         let mut f = OpenOptions::new()
@@ -60,11 +63,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
             .mode(0o600)
             .open(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if sync_now {
+            f.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            // Make the rename itself durable.
-            File::open(dir)?.sync_all()?;
+        if sync_now {
+            sync_dir(path)?;
         }
         Ok(())
     })();
@@ -74,15 +78,32 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+fn sync_dir(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(dir) => File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
+}
+
+/// Makes an earlier unsynced [`write_atomic`] of `path` durable: the file's
+/// data, then the directory entry.
+pub fn sync(path: &Path) -> io::Result<()> {
+    File::open(path)?.sync_all()?;
+    sync_dir(path)
+}
+
 fn tmp_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".tmp");
     PathBuf::from(name)
 }
 
+/// Replaces the state file atomically, without waiting for the disk: the
+/// caller runs [`sync`] once the clients waiting on this pass have their
+/// answers (an fsync can wait on a whole journal commit).
 pub fn save_state(path: &Path, state: &SavedState) -> io::Result<()> {
     let bytes = serde_json::to_vec(state).map_err(io::Error::other)?;
-    write_atomic(path, &bytes)
+    write_atomic(path, &bytes, false)
 }
 
 /// Reads the state file. A missing file is an empty state; a file that does
@@ -153,7 +174,7 @@ pub fn save_enabled(path: &Path, names: &BTreeSet<String>) -> io::Result<()> {
         text.push_str(name);
         text.push('\n');
     }
-    write_atomic(path, text.as_bytes())
+    write_atomic(path, text.as_bytes(), true)
 }
 
 /// Field 22 (starttime) of a `/proc/PID/stat` line. The command name (field
@@ -234,6 +255,7 @@ mod tests {
             }],
         };
         save_state(&path, &state).unwrap();
+        sync(&path).unwrap();
         assert_eq!(load_state(&path), (state, None));
         assert!(!tmp_path(&path).exists());
         let _ = fs::remove_dir_all(dir);

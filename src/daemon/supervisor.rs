@@ -618,6 +618,7 @@ impl Supervisor {
         for list in by_unit.values_mut() {
             list.sort_by_key(|t| t.start_time);
         }
+        let had_saved = !saved.services.is_empty();
         let saved_pids: BTreeSet<i32> = saved.services.iter().filter_map(|s| s.pid).collect();
         let mut saved_services = saved.services;
         // Units the state does not mention but whose tagged process lives:
@@ -731,7 +732,9 @@ impl Supervisor {
                 ids: to_start,
             });
         }
-        self.dirty = true;
+        // Only a daemon that took something over has news for the state
+        // file; a fresh one writes it with its first change.
+        self.dirty = !adopted.is_empty() || had_saved;
         adopted
     }
 
