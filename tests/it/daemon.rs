@@ -260,26 +260,7 @@ fn foreground_daemon_answers_and_exits_0_on_sigterm() {
 fn kill_stops_requirers_before_what_they_require() {
     // `kill` stops services in reverse dependency order: worker before database.
     let h = Home::new("kill_stops_requirers_before_what_they_require");
-    let trap = |name: &str| {
-        crate::util::sh(&format!(
-            "trap \"echo {name} >> order; exit 0\" TERM; echo $$ >> {name}.started; while :; do sleep 0.05; done"
-        ))
-    };
-    h.unit(
-        "database",
-        &format!("[service]\nExecStart = {}\n", trap("database")),
-    );
-    h.unit(
-        "worker",
-        &format!(
-            "[unit]\nRequires = [\"database\"]\n[service]\nExecStart = {}\n",
-            trap("worker")
-        ),
-    );
-    h.ok(&["start", "worker"]);
-    h.wait_until("both traps to be set", WAIT, || {
-        !h.lines("database.started").is_empty() && !h.lines("worker.started").is_empty()
-    });
+    crate::util::start_trapped_worker_and_database(&h);
     h.ok(&["kill"]);
     assert_eq!(h.lines("order"), ["worker", "database"]);
 }

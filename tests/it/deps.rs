@@ -143,27 +143,8 @@ fn requires_on_a_unit_that_cannot_spawn_fails_the_dependent() {
 fn stop_takes_down_requirers_first() {
     // Stopping database stops worker first: worker's TERM trap writes before database's.
     let h = Home::new("stop_takes_down_requirers_first");
-    let trap = |name: &str| {
-        sh(&format!(
-            "trap \"echo {name} >> order; exit 0\" TERM; echo $$ >> {name}.started; while :; do sleep 0.05; done"
-        ))
-    };
-    h.unit(
-        "database",
-        &format!("[service]\nExecStart = {}\n", trap("database")),
-    );
-    h.unit(
-        "worker",
-        &format!(
-            "[unit]\nRequires = [\"database\"]\n[service]\nExecStart = {}\n",
-            trap("worker")
-        ),
-    );
-    h.ok(&["start", "worker"]);
+    crate::util::start_trapped_worker_and_database(&h);
     let (db, worker) = (h.pid("database"), h.pid("worker"));
-    h.wait_until("both traps to be set", WAIT, || {
-        !h.lines("database.started").is_empty() && !h.lines("worker.started").is_empty()
-    });
     h.ok(&["stop", "database"]);
     assert!(gone(db) && gone(worker));
     assert_eq!(h.lines("order"), ["worker", "database"]);

@@ -594,3 +594,29 @@ pub fn zombie_children(parent: i32) -> Vec<i32> {
         .map(|(pid, _)| pid)
         .collect()
 }
+
+/// Units `database` and `worker` (which Requires it), started; each writes
+/// its name to `order` when it gets SIGTERM, so tests can check stop order.
+/// Returns once both TERM traps are in place.
+pub fn start_trapped_worker_and_database(h: &Home) {
+    let trap = |name: &str| {
+        sh(&format!(
+            "trap \"echo {name} >> order; exit 0\" TERM; echo $$ >> {name}.started; while :; do sleep 0.05; done"
+        ))
+    };
+    h.unit(
+        "database",
+        &format!("[service]\nExecStart = {}\n", trap("database")),
+    );
+    h.unit(
+        "worker",
+        &format!(
+            "[unit]\nRequires = [\"database\"]\n[service]\nExecStart = {}\n",
+            trap("worker")
+        ),
+    );
+    h.ok(&["start", "worker"]);
+    h.wait_until("both traps to be set", WAIT, || {
+        !h.lines("database.started").is_empty() && !h.lines("worker.started").is_empty()
+    });
+}
