@@ -260,20 +260,26 @@ impl Supervisor {
         let inputs: Vec<DepInput<'_>> = self
             .entries
             .iter()
-            .map(|e| match (&e.unit, e.gone) {
-                (Some(u), false) => DepInput {
-                    name: &e.name,
-                    requires: &u.requires,
-                    wants: &u.wants,
-                    after: &u.after,
-                },
-                // Removed units are no one's dependency (unit names are never empty).
-                (_, gone) => DepInput {
-                    name: if gone { "" } else { &e.name },
-                    requires: empty,
-                    wants: empty,
-                    after: empty,
-                },
+            .map(|e| {
+                // The definition that will be in force: a changed one waiting
+                // for its restart counts already. A removed unit keeps its
+                // place while it still runs, so its dependents go down first.
+                let present = !e.gone || e.svc.state.is_active();
+                match (e.next_unit.as_deref().or(e.unit.as_deref()), present) {
+                    (Some(u), true) => DepInput {
+                        name: &e.name,
+                        requires: &u.requires,
+                        wants: &u.wants,
+                        after: &u.after,
+                    },
+                    // Gone units are no one's dependency (unit names are never empty).
+                    (_, present) => DepInput {
+                        name: if present { &e.name } else { "" },
+                        requires: empty,
+                        wants: empty,
+                        after: empty,
+                    },
+                }
             })
             .collect();
         let (graph, problems) = Graph::build(&inputs);
@@ -605,10 +611,9 @@ impl Supervisor {
     ) -> Vec<Pid> {
         let mut adopted = Vec::new();
         let mut to_start = Vec::new();
-        let same_dir = saved
-            .service_dir
-            .as_deref()
-            .is_none_or(|d| d == self.service_dir);
+        // Only a state file that names our own directory lets us stop a
+        // process whose unit is gone (it was really removed from it).
+        let same_dir = saved.service_dir.as_deref() == Some(self.service_dir.as_path());
         // Per unit, its tagged session leaders, earliest started first: a
         // service's own setsid children start after it.
         let mut by_unit: BTreeMap<String, Vec<Tagged>> = BTreeMap::new();
@@ -660,6 +665,8 @@ impl Supervisor {
                     s.start_time = Some(t.start_time);
                 }
             }
+            // A process known only by its tag is adopted or left alone, never stopped.
+            let from_tag_only = alive_pid.is_some_and(|p| !saved_pids.contains(&p.as_raw()));
             let id = match self.by_name.get(&s.name) {
                 Some(&id) if self.entries[id].runnable() => id,
                 _ => {
@@ -668,7 +675,7 @@ impl Supervisor {
                     // own directory; a daemon of another directory leaves
                     // other people's services alone.
                     match alive_pid {
-                        Some(pid) if same_dir => {
+                        Some(pid) if same_dir && !from_tag_only => {
                             log::warn!(
                                 "{}: unit no longer loads; stopping its leftover process {pid}",
                                 s.name
@@ -2012,5 +2019,57 @@ mod tests {
         let info = s.info(0, t0);
         assert_eq!(info.state, StateName::Running);
         assert!(info.reason.unwrap().contains("no longer loads"));
+    }
+
+    #[test]
+    fn reload_that_adds_a_requirement_starts_it() {
+        // A running unit edited to Require a new unit restarts with that unit pulled in first.
+        let mut s = sup(&[("b", SIMPLE)]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        s.request(None, Request::Start(names(&["b"])), t0);
+        s.run(t0, &mut sys);
+        let b = sys.pid_of("b");
+        s.reload(loaded(&[
+            (
+                "b",
+                "[unit]\nRequires = [\"c\"]\n[service]\nExecStart = \"b2\"\n",
+            ),
+            ("c", SIMPLE),
+        ]));
+        s.run(t0, &mut sys);
+        exit(&mut s, &mut sys, b, ExitKind::Signal(Signal::SIGTERM), t0);
+        assert_eq!(state(&s, "c"), StateName::Running);
+        assert_eq!(state(&s, "b"), StateName::Running);
+        let order = sys.order();
+        assert_eq!(&order[order.len() - 2..], ["c", "b"]);
+    }
+
+    #[test]
+    fn reload_that_removes_a_requirement_stops_its_dependents_first() {
+        // Removing a required unit's file stops the units that Require it, before it.
+        let mut s = sup(&[
+            ("a", SIMPLE),
+            (
+                "b",
+                "[unit]\nRequires = [\"a\"]\n[service]\nExecStart = \"b\"\n",
+            ),
+        ]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        s.request(None, Request::Start(names(&["b"])), t0);
+        s.run(t0, &mut sys);
+        let (a, b) = (sys.pid_of("a"), sys.pid_of("b"));
+        s.reload(loaded(&[(
+            "b",
+            "[unit]\nRequires = [\"a\"]\n[service]\nExecStart = \"b\"\n",
+        )]));
+        s.run(t0, &mut sys);
+        assert_eq!(sys.signals, [(b, Signal::SIGTERM)], "b first");
+        exit(&mut s, &mut sys, b, ExitKind::Signal(Signal::SIGTERM), t0);
+        assert_eq!(sys.signals, [(b, Signal::SIGTERM), (a, Signal::SIGTERM)]);
+        exit(&mut s, &mut sys, a, ExitKind::Signal(Signal::SIGTERM), t0);
+        assert_eq!(state(&s, "b"), StateName::Inactive);
+        assert_eq!(s.id_of("a"), None);
     }
 }
