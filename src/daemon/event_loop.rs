@@ -112,8 +112,15 @@ impl Sys for RealSys {
         unit: &Unit,
         pgid: Pid,
         known: &[Pid],
+        other_groups: &[Pid],
     ) -> Result<(Pid, Pid), String> {
-        spawn::find_main_pid(unit.pid_file.as_deref(), pgid, known)
+        spawn::find_main_pid(
+            &unit.name,
+            unit.pid_file.as_deref(),
+            pgid,
+            known,
+            other_groups,
+        )
     }
 
     fn kill_group(&mut self, pgid: Pid, signal: Signal) {

@@ -435,13 +435,25 @@ fn processes() -> Vec<ProcEntry> {
 
 /// A forking service's main process, once its start command (the leader
 /// of `pgid`) exited 0: the pid in PIDFile if there is one; else the one
-/// process left in the start command's group; else the one unknown child
-/// the daemon inherited as subreaper (a daemon that called setsid).
+/// process left in the start command's group, or the one unknown child the
+/// daemon inherited as subreaper (a daemon that called setsid). `known` are
+/// pids of services, `other_groups` the process groups of other services;
+/// neither can be it.
+///
+/// A double fork takes a moment to settle (the intermediate process exits
+/// after forking the real one), so the candidate must stay the same for
+/// SETTLE before it is taken; this waits at most SETTLE_MAX, blocking the
+/// loop only for forking services without PIDFile. On failure, whatever the
+/// start command left behind is killed, so nothing runs unsupervised.
 pub fn find_main_pid(
+    unit_name: &str,
     pid_file: Option<&Path>,
     pgid: Pid,
     known: &[Pid],
+    other_groups: &[Pid],
 ) -> Result<(Pid, Pid), String> {
+    const SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
+    const SETTLE_MAX: std::time::Duration = std::time::Duration::from_secs(1);
     if let Some(path) = pid_file {
         match std::fs::read_to_string(path) {
             Ok(text) if !text.trim().is_empty() => {
@@ -466,24 +478,55 @@ pub fn find_main_pid(
             _ => log::debug!("PIDFile {} is missing or empty", path.display()),
         }
     }
-    let procs = processes();
-    let in_group: Vec<&ProcEntry> = procs.iter().filter(|p| p.pgrp == pgid.as_raw()).collect();
     let me = std::process::id() as i32;
-    let candidates: Vec<&ProcEntry> = if in_group.is_empty() {
-        procs
-            .iter()
-            .filter(|p| p.ppid == me && !known.contains(&Pid::from_raw(p.pid)))
-            .collect()
-    } else {
-        in_group
-    };
-    match candidates.as_slice() {
-        [one] => Ok((Pid::from_raw(one.pid), Pid::from_raw(one.pgrp))),
-        [] => Err("no process is left after the start command exited".to_owned()),
-        many => Err(format!(
-            "{} processes are left after the start command exited; set PIDFile",
-            many.len()
-        )),
+    let start = std::time::Instant::now();
+    let mut seen: Option<(i32, std::time::Instant)> = None;
+    loop {
+        let plausible: Vec<(ProcEntry, Option<String>)> = processes()
+            .into_iter()
+            .filter(|p| {
+                let ours = p.pgrp == pgid.as_raw() || p.ppid == me;
+                ours && !known.contains(&Pid::from_raw(p.pid))
+                    && !other_groups.contains(&Pid::from_raw(p.pgrp))
+            })
+            .map(|p| {
+                let unit = process_tag(p.pid).map(|(_, unit)| unit);
+                (p, unit)
+            })
+            // Another unit's tree (started at the same moment) is not ours.
+            .filter(|(_, unit)| unit.as_deref().is_none_or(|u| u == unit_name))
+            .collect();
+        // Its own tag (inherited by the whole tree) beats no tag.
+        let tagged = plausible.iter().any(|(_, u)| u.is_some());
+        let candidates: Vec<ProcEntry> = plausible
+            .into_iter()
+            .filter(|(_, u)| !tagged || u.is_some())
+            .map(|(p, _)| p)
+            .collect();
+        let now = std::time::Instant::now();
+        if let [one] = candidates.as_slice() {
+            match seen {
+                Some((pid, since)) if pid == one.pid => {
+                    if now.duration_since(since) >= SETTLE {
+                        return Ok((Pid::from_raw(one.pid), Pid::from_raw(one.pgrp)));
+                    }
+                }
+                _ => seen = Some((one.pid, now)),
+            }
+        } else {
+            seen = None;
+        }
+        if now.duration_since(start) >= SETTLE_MAX {
+            for p in &candidates {
+                kill_group(Pid::from_raw(p.pgrp), Signal::SIGKILL);
+                let _ = nix::sys::signal::kill(Pid::from_raw(p.pid), Signal::SIGKILL);
+            }
+            return Err(match candidates.len() {
+                0 => "no process was left after the start command exited; set PIDFile, or use Type = \"simple\" if it stays in the foreground".to_owned(),
+                n => format!("{n} processes were left after the start command exited (they were stopped); set PIDFile"),
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
 
@@ -499,6 +542,22 @@ pub struct Tagged {
     pub unit: String,
     pub pid: Pid,
     pub start_time: u64,
+}
+
+/// The (home, unit) a process is tagged with, from its environment (readable
+/// for our own processes only).
+fn process_tag(pid: i32) -> Option<(Vec<u8>, String)> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let mut home = None;
+    let mut unit = None;
+    for var in environ.split(|&b| b == 0) {
+        if let Some(value) = var.strip_prefix(format!("{TAG_HOME}=").as_bytes()) {
+            home = Some(value.to_vec());
+        } else if let Some(value) = var.strip_prefix(format!("{TAG_UNIT}=").as_bytes()) {
+            unit = std::str::from_utf8(value).ok().map(str::to_owned);
+        }
+    }
+    Some((home?, unit?))
 }
 
 /// Every session leader (each service is one) whose environment tags it as
@@ -533,19 +592,10 @@ pub fn find_tagged(home: &Path) -> Vec<Tagged> {
         let Some(start_time) = fields.get(19).and_then(|s| s.parse().ok()) else {
             continue;
         };
-        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
-            continue;
-        };
-        let mut home_matches = false;
-        let mut unit = None;
-        for var in environ.split(|&b| b == 0) {
-            if let Some(value) = var.strip_prefix(format!("{TAG_HOME}=").as_bytes()) {
-                home_matches = value == want_home;
-            } else if let Some(value) = var.strip_prefix(format!("{TAG_UNIT}=").as_bytes()) {
-                unit = std::str::from_utf8(value).ok().map(str::to_owned);
+        if let Some((tag_home, unit)) = process_tag(pid) {
+            if tag_home != want_home {
+                continue;
             }
-        }
-        if let (true, Some(unit)) = (home_matches, unit) {
             found.push(Tagged {
                 unit,
                 pid: Pid::from_raw(pid),

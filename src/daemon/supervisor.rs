@@ -47,6 +47,7 @@ pub trait Sys {
         unit: &Unit,
         pgid: Pid,
         known: &[Pid],
+        other_groups: &[Pid],
     ) -> Result<(Pid, Pid), String>;
     /// The start time of a process (to recognise it after a daemon restart).
     fn start_time(&mut self, pid: Pid) -> Option<u64>;
@@ -950,8 +951,15 @@ impl Supervisor {
             Action::FindMainPid => {
                 let starter_group = self.entries[id].svc.pgid;
                 let known: Vec<Pid> = self.pids.keys().copied().collect();
+                let other_groups: Vec<Pid> = self
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .filter(|&(other, _)| other != id)
+                    .filter_map(|(_, e)| e.svc.pgid)
+                    .collect();
                 let found = match starter_group {
-                    Some(pgid) => sys.find_main_pid(unit, pgid, &known),
+                    Some(pgid) => sys.find_main_pid(unit, pgid, &known, &other_groups),
                     None => Err("the start command's process group is unknown".to_owned()),
                 };
                 if let Ok((pid, _)) = found {
@@ -1328,7 +1336,13 @@ mod tests {
         fn group_alive(&mut self, pgid: Pid) -> bool {
             self.alive_groups.contains(&pgid.as_raw())
         }
-        fn find_main_pid(&mut self, _: &Unit, _: Pid, _: &[Pid]) -> Result<(Pid, Pid), String> {
+        fn find_main_pid(
+            &mut self,
+            _: &Unit,
+            _: Pid,
+            _: &[Pid],
+            _: &[Pid],
+        ) -> Result<(Pid, Pid), String> {
             self.next_pid += 1;
             let pid = Pid::from_raw(1000 + self.next_pid);
             self.alive_groups.insert(pid.as_raw());

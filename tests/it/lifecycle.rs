@@ -776,3 +776,58 @@ fn logs_follow_prints_new_lines_as_they_come() {
     let _ = follow.wait();
     assert!(seen.contains(&wanted), "logs -f printed only {seen:?}");
 }
+
+#[test]
+fn forking_without_pidfile_finds_a_double_forked_daemon() {
+    // A classic double-forking daemon (setsid in between) is found without PIDFile, every time, and stop reaches it.
+    let python = std::process::Command::new("python3")
+        .args(["-c", "pass"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !python {
+        eprintln!("skipped: no python3 for the double fork");
+        return;
+    }
+    let h = Home::new("forking_without_pidfile_finds_a_double_forked_daemon");
+    std::fs::write(
+        h.path("dfork.py"),
+        "import os, time\n\
+         if os.fork(): os._exit(0)\n\
+         os.setsid()\n\
+         if os.fork(): os._exit(0)\n\
+         open('main', 'w').write(str(os.getpid()))\n\
+         time.sleep(1000)\n",
+    )
+    .expect("write dfork.py");
+    h.unit(
+        "dfork",
+        "[service]\nType = \"forking\"\nExecStart = \"python3 dfork.py\"\n",
+    );
+    h.unit(
+        "setsid",
+        &format!(
+            "[service]\nType = \"forking\"\nExecStart = {}\n",
+            sh("setsid sleep 1001 & sleep 0.1")
+        ),
+    );
+    for round in 0..4 {
+        h.ok(&["start", "dfork", "setsid"]);
+        let main: i32 = h.lines("main")[0].parse().expect("a pid");
+        h.remember(main);
+        let u = h.unit_json("dfork");
+        assert_eq!(u["pid"], main, "round {round}: {u}");
+        let s = h.unit_json("setsid");
+        assert_eq!(s["state"], "running", "round {round}: {s}");
+        let sleeper = s["pid"].as_i64().expect("a pid") as i32;
+        assert!(
+            crate::util::cmdline(sleeper).contains("sleep 1001"),
+            "round {round}"
+        );
+        h.ok(&["stop", "dfork", "setsid"]);
+        assert!(
+            gone(main) && gone(sleeper),
+            "round {round}: stop missed the daemon"
+        );
+        std::fs::remove_file(h.path("main")).expect("remove marker");
+    }
+}
