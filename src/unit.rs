@@ -797,16 +797,14 @@ fn unknown_key(
         .iter()
         .find(|(other, keys)| *other != section && keys.iter().any(|(k, _)| *k == name))
         .map(|(other, _)| format!("`{name}` belongs in [{other}]"));
+    // A known systemd key is not a typo: say so before any near miss.
+    let systemd = SYSTEMD_ONLY
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, why)| format!("`{name}` is a systemd key diakonos does not support; {why}"));
     let hint = elsewhere
-        .or_else(|| suggest(name, &names).map(|s| format!("did you mean `{s}`?")))
-        .or_else(|| {
-            SYSTEMD_ONLY
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, why)| {
-                    format!("`{name}` is a systemd key diakonos does not support; {why}")
-                })
-        });
+        .or(systemd)
+        .or_else(|| suggest(name, &names).map(|s| format!("did you mean `{s}`?")));
     cx.at(
         span,
         format!(
@@ -2142,5 +2140,20 @@ Type = \"x\"",
         // Only a service dir that cannot be read at all gives Err.
         let dir = TempDir::new("missing");
         assert!(load_dir(&dir.0.join("absent"), "box").is_err());
+    }
+
+    #[test]
+    fn systemd_only_keys_are_named_as_such_not_as_typos() {
+        // ExecStartPre is a systemd key, not a misspelt ExecStart.
+        let errs = parse(
+            "a",
+            Path::new("/u/a.service"),
+            "[service]\nExecStart = \"x\"\nExecStartPre = \"y\"\n",
+            Path::new("/u"),
+        )
+        .unwrap_err();
+        let hint = errs[0].hint.clone().unwrap_or_default();
+        assert!(hint.contains("systemd key"), "{hint}");
+        assert!(!hint.contains("did you mean"), "{hint}");
     }
 }

@@ -46,6 +46,10 @@ pub struct SavedService {
     /// It was being stopped: a new daemon finishes the stop.
     #[serde(default)]
     pub stopping: bool,
+    /// The process group of a RemainAfterExit oneshot (its background
+    /// processes), so a new daemon can still stop them.
+    #[serde(default)]
+    pub pgid: Option<i32>,
 }
 
 /// Writes `bytes` to `path` atomically: a crash leaves the old or the new
@@ -252,6 +256,7 @@ mod tests {
                 restarts: 2,
                 remain: false,
                 stopping: false,
+                pgid: None,
             }],
         };
         save_state(&path, &state).unwrap();

@@ -581,6 +581,7 @@ impl Supervisor {
                     restarts: e.svc.restarts,
                     remain: matches!(e.svc.state, State::Running { pid: None, .. }),
                     stopping: e.svc.want == Want::Down,
+                    pgid: e.svc.pgid.filter(|_| pid.is_none()).map(Pid::as_raw),
                 }
             })
             .collect();
@@ -642,6 +643,7 @@ impl Supervisor {
                     restarts: 0,
                     remain: false,
                     stopping: false,
+                    pgid: None,
                 });
             }
         }
@@ -717,7 +719,11 @@ impl Supervisor {
                     e.svc.adopt(Pid::from_raw(pid), since, false);
                     self.queue.push_back((id, Event::Exited(ExitKind::Unknown)));
                 }
-                (None, None) if s.remain => e.svc.adopt_remain(since),
+                (None, None) if s.remain => {
+                    e.svc.adopt_remain(since);
+                    // Its background processes, if their group still lives.
+                    e.svc.pgid = s.pgid.map(Pid::from_raw).filter(|&g| sys.group_alive(g));
+                }
                 (None, None) => to_start.push(id),
             }
         }
@@ -1794,6 +1800,7 @@ mod tests {
             restarts: 4,
             remain: false,
             stopping: false,
+            pgid: None,
         }
     }
 

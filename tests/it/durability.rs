@@ -330,3 +330,24 @@ fn services_are_adopted_even_when_the_state_file_is_lost() {
         u["state"] == "running" && u["pid"] != web
     });
 }
+
+#[test]
+fn a_remain_after_exit_oneshot_keeps_its_background_group_across_a_crash() {
+    // After a daemon crash, stopping a RemainAfterExit oneshot still stops what it left running.
+    let h = Home::new("a_remain_after_exit_oneshot_keeps_its_background_group_across_a_crash");
+    h.unit(
+        "setup",
+        &format!(
+            "[service]\nType = \"oneshot\"\nRemainAfterExit = true\nExecStart = {}\n",
+            sh("sleep 1000 & echo $! > bg; exit 0")
+        ),
+    );
+    h.ok(&["start", "setup"]);
+    let bg: i32 = h.lines("bg")[0].parse().expect("a pid");
+    h.remember(bg);
+    crash_daemon(&h);
+    assert_eq!(h.state("setup"), "running");
+    assert!(alive(bg));
+    h.ok(&["stop", "setup"]);
+    assert!(gone(bg), "the background process outlived the stop");
+}
