@@ -78,11 +78,15 @@ impl Home {
 
 /// `--service-dir DIR`, else `$DIAKONOS_SERVICE_DIR`, else `./services`; the
 /// bool says whether the user named it (flag or environment).
+/// An existing directory is resolved through symlinks, so two names for one
+/// directory are the same service dir.
 pub fn service_dir(flag: Option<PathBuf>) -> (PathBuf, bool) {
-    match flag.or_else(|| non_empty_env("DIAKONOS_SERVICE_DIR").map(PathBuf::from)) {
-        Some(dir) => (absolute(&dir), true),
-        None => (absolute(Path::new("services")), false),
-    }
+    let (dir, named) =
+        match flag.or_else(|| non_empty_env("DIAKONOS_SERVICE_DIR").map(PathBuf::from)) {
+            Some(dir) => (absolute(&dir), true),
+            None => (absolute(Path::new("services")), false),
+        };
+    (std::fs::canonicalize(&dir).unwrap_or(dir), named)
 }
 
 fn non_empty_env(key: &str) -> Option<OsString> {

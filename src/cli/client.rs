@@ -23,8 +23,49 @@ const EXIT_DEADLINE: Duration = Duration::from_secs(30);
 /// when none answers; without it, that case is `Error::NotRunning`. An error
 /// reply from the daemon becomes `Error::Failed`.
 pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Error> {
+    match request_once(g, req.clone(), autostart) {
+        // A daemon that died after accepting us (kill -9 a moment ago):
+        // start a fresh one and ask again, once. Every request is idempotent.
+        Err(Retry::DaemonDied(_)) if autostart => {
+            request_once(g, req, autostart).map_err(Retry::into_error)
+        }
+        other => other.map_err(Retry::into_error),
+    }
+}
+
+/// A failed request, telling apart a daemon that vanished mid-request.
+enum Retry {
+    DaemonDied(Error),
+    Final(Error),
+}
+
+impl Retry {
+    fn into_error(self) -> Error {
+        match self {
+            Retry::DaemonDied(e) | Retry::Final(e) => e,
+        }
+    }
+}
+
+impl From<Error> for Retry {
+    fn from(e: Error) -> Retry {
+        Retry::Final(e)
+    }
+}
+
+fn request_once(g: &Global, req: Request, autostart: bool) -> Result<Response, Retry> {
     let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
     let (service_dir, named) = paths::service_dir(g.service_dir.clone());
+    if named && !service_dir.is_dir() {
+        return Err(Error::failed_hint(
+            format!(
+                "the service directory {} does not exist",
+                service_dir.display()
+            ),
+            "check --service-dir or DIAKONOS_SERVICE_DIR",
+        )
+        .into());
+    }
     let frame = RequestFrame {
         magic: protocol::MAGIC,
         version: PROTOCOL_VERSION,
@@ -51,7 +92,7 @@ pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Er
             start_daemon(&home, named.then_some(service_dir.as_path()))?;
             connect(&home).map_err(|e| e.into_error(&home))?
         }
-        Err(e) => return Err(e.into_error(&home)),
+        Err(e) => return Err(e.into_error(&home).into()),
     };
     let broken = |e: io::Error| {
         Error::failed_hint(
@@ -64,15 +105,29 @@ pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Er
     let written = std::io::Write::write_all(&mut stream, &bytes);
     let body = match protocol::read_frame(&mut stream, MAX_REPLY) {
         Ok(body) => body,
-        Err(e) => return Err(broken(written.err().unwrap_or(e))),
+        Err(e) => {
+            let e = written.err().unwrap_or(e);
+            let vanished = matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::BrokenPipe
+            );
+            return Err(if vanished {
+                Retry::DaemonDied(broken(e))
+            } else {
+                Retry::Final(broken(e))
+            });
+        }
     };
     match protocol::decode_response(&body) {
-        Ok(Response::Error { message, hint }) => Err(Error::Failed { message, hint }),
+        Ok(Response::Error { message, hint }) => Err(Error::Failed { message, hint }.into()),
         Ok(resp) => Ok(resp),
         Err(e) => Err(Error::failed_hint(
             format!("cannot understand the daemon's reply: {e}"),
             "the daemon may be another diakonos version: run `diakonos kill`, then retry",
-        )),
+        )
+        .into()),
     }
 }
 

@@ -293,7 +293,18 @@ fn run_daemon(g: &Global, detach: bool) -> Result<(), Error> {
     let (dir, named) = paths::service_dir(g.service_dir.clone());
     let service_dir = named.then_some(dir);
     if detach {
-        return client::start_daemon(&home, service_dir.as_deref());
+        // Starts one if none answers; a running one must own the same dir.
+        return match client::request(g, Request::DaemonStatus, true)? {
+            Response::Daemon(info) => {
+                println!(
+                    "daemon running (pid {}, services in {})",
+                    info.pid,
+                    info.service_dir.display()
+                );
+                Ok(())
+            }
+            other => Err(client::unexpected(&other)),
+        };
     }
     daemon::run(DaemonOptions { home, service_dir })
 }

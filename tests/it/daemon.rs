@@ -264,3 +264,52 @@ fn kill_stops_requirers_before_what_they_require() {
     h.ok(&["kill"]);
     assert_eq!(h.lines("order"), ["worker", "database"]);
 }
+
+#[test]
+fn a_service_dir_that_does_not_exist_is_refused_before_a_daemon_starts() {
+    // A mistyped --service-dir is an error naming it, and no daemon is started on it.
+    let h = Home::new("a_service_dir_that_does_not_exist_is_refused");
+    let home = h.home.display().to_string();
+    let out = h.bare(&["--home", &home, "--service-dir", "no-such-dir", "list"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no-such-dir"), "{}", stderr(&out));
+    assert_eq!(h.daemon_pid(), None, "a daemon was started");
+}
+
+#[test]
+fn a_symlink_to_the_service_dir_is_the_same_service_dir() {
+    // Two names for one directory are one service dir, not a mismatch.
+    let h = Home::new("a_symlink_to_the_service_dir_is_the_same");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["start", "web"]);
+    std::os::unix::fs::symlink(h.root.join("units"), h.root.join("alias")).expect("symlink");
+    let home = h.home.display().to_string();
+    let out = h.bare(&["--home", &home, "--service-dir", "alias", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("web"));
+}
+
+#[test]
+fn daemon_detach_checks_the_running_daemons_service_dir() {
+    // `daemon --detach` against a running daemon of another directory fails naming both.
+    let h = Home::new("daemon_detach_checks_the_running_daemons_dir");
+    h.ok(&["list"]);
+    fs::create_dir_all(h.root.join("other")).expect("mkdir");
+    let home = h.home.display().to_string();
+    let out = h.bare(&[
+        "--home",
+        &home,
+        "--service-dir",
+        "other",
+        "daemon",
+        "--detach",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("the daemon manages"),
+        "{}",
+        stderr(&out)
+    );
+    let same = h.ok(&["daemon", "--detach"]);
+    assert!(same.contains("daemon running"), "{same}");
+}
