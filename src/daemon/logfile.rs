@@ -11,6 +11,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// `NAME.log.N`.
@@ -46,6 +47,7 @@ pub fn rotate_if_needed(path: &Path, max_bytes: u64, keep: u32) -> io::Result<bo
             .create(true)
             .write(true)
             .truncate(true)
+            .mode(0o640)
             .open(rotated(path, 1))?;
         io::copy(&mut src, &mut dst)?;
     }

@@ -84,6 +84,8 @@ pub enum Reason {
     Exit(ExitKind),
     SpawnFailed(String),
     DepFailed(String),
+    /// A required unit does not load (or has dependency errors).
+    DepInvalid(String),
     StartLimitHit,
     StartTimeout,
     /// A notify service ended before it sent READY=1.
@@ -98,6 +100,12 @@ impl fmt::Display for Reason {
             Reason::Exit(kind) => write!(f, "{kind}"),
             Reason::SpawnFailed(e) => write!(f, "spawn failed: {e}"),
             Reason::DepFailed(name) => write!(f, "dependency {name} failed"),
+            Reason::DepInvalid(name) => {
+                write!(
+                    f,
+                    "dependency {name} is invalid (see `diakonos status {name}`)"
+                )
+            }
             Reason::StartLimitHit => write!(f, "start limit hit"),
             Reason::StartTimeout => write!(f, "start timed out"),
             Reason::NotReady => write!(f, "exited before it sent READY=1"),
@@ -195,6 +203,8 @@ pub enum Event {
     DepsReady,
     /// A unit this one Requires failed (its name).
     DepFailed(String),
+    /// A unit this one Requires cannot run: its file does not load.
+    DepInvalid(String),
     Spawned(Pid),
     SpawnFailed(String),
     /// The main process ended.
@@ -545,6 +555,9 @@ impl Service {
             }
             (State::Waiting | State::Restarting { .. }, Event::DepFailed(name)) => {
                 State::Failed(Reason::DepFailed(name))
+            }
+            (State::Waiting | State::Restarting { .. }, Event::DepInvalid(name)) => {
+                State::Failed(Reason::DepInvalid(name))
             }
             (State::Starting { pid: None, .. }, Event::Stop) => {
                 // Handled when Spawned arrives.

@@ -1017,7 +1017,12 @@ impl Supervisor {
         let g = &self.graph;
         for &d in &g.requires[id] {
             let dep = &self.entries[d];
-            if !dep.runnable() || matches!(dep.svc.state, State::Failed(_)) {
+            if !dep.runnable() {
+                self.queue
+                    .push_back((id, Event::DepInvalid(dep.name.clone())));
+                return;
+            }
+            if matches!(dep.svc.state, State::Failed(_)) {
                 self.queue
                     .push_back((id, Event::DepFailed(dep.name.clone())));
                 return;
