@@ -216,7 +216,7 @@ pub fn daemon_identity(g: &Global) -> Option<(i32, u64)> {
         .trim()
         .parse()
         .ok()?;
-    let start = crate::daemon::persist::process_start_time(pid)?;
+    let start = crate::daemon::procfs::start_time(pid)?;
     Some((pid, start))
 }
 
@@ -227,7 +227,7 @@ pub fn wait_for_daemon_exit(daemon: Option<(i32, u64)>) -> Result<(), Error> {
         return Ok(());
     };
     let deadline = Instant::now() + EXIT_DEADLINE;
-    while crate::daemon::persist::same_process(pid, start) {
+    while crate::daemon::procfs::same_process(pid, start) {
         if Instant::now() >= deadline {
             return Err(Error::failed(format!(
                 "the daemon (pid {pid}) said goodbye but is still running after {}s",

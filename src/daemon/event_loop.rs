@@ -25,6 +25,7 @@ use signal_hook_mio::v1_0::Signals;
 use crate::daemon::control::{Control, Incoming};
 use crate::daemon::logfile;
 use crate::daemon::persist;
+use crate::daemon::procfs;
 use crate::daemon::service::ExitKind;
 use crate::daemon::spawn::{self, SpawnSpec};
 use crate::daemon::supervisor::{Role, Supervisor, Sys};
@@ -132,7 +133,7 @@ impl Sys for RealSys {
     }
 
     fn start_time(&mut self, pid: Pid) -> Option<u64> {
-        persist::process_start_time(pid.as_raw())
+        procfs::start_time(pid.as_raw())
     }
 }
 
@@ -292,7 +293,7 @@ impl EventLoop {
     }
 
     fn polled_watch(&mut self, pid: Pid) -> Watch {
-        Watch::Polled(persist::process_start_time(pid.as_raw()).unwrap_or(0))
+        Watch::Polled(procfs::start_time(pid.as_raw()).unwrap_or(0))
     }
 
     /// Runs until a kill (request or signal) has stopped every service.
@@ -564,7 +565,7 @@ impl EventLoop {
             .watches
             .iter()
             .filter(|(_, (pid, w))| match w {
-                Watch::Polled(start) => !persist::same_process(pid.as_raw(), *start),
+                Watch::Polled(start) => !procfs::same_process(pid.as_raw(), *start),
                 Watch::Pidfd(_) => false,
             })
             .map(|(t, _)| *t)

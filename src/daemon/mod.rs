@@ -7,6 +7,7 @@ pub mod deps;
 pub mod event_loop;
 pub mod logfile;
 pub mod persist;
+pub mod procfs;
 pub mod service;
 pub mod spawn;
 pub mod supervisor;

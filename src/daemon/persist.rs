@@ -3,8 +3,7 @@
 //!
 //! The state file is JSON, replaced atomically (temp file, rename) and then
 //! made durable (fsync of the file and the directory). A file that does not parse is moved aside and
-//! the daemon starts without it. Process identity is a pid plus its start
-//! time from `/proc/PID/stat`, so a reused pid is never mistaken for ours.
+//! the daemon starts without it. (Process identity lives in `procfs`.)
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
@@ -181,56 +180,9 @@ pub fn save_enabled(path: &Path, names: &BTreeSet<String>) -> io::Result<()> {
     write_atomic(path, text.as_bytes(), true)
 }
 
-/// Field 22 (starttime) of a `/proc/PID/stat` line. The command name (field
-/// 2) may hold spaces and parentheses, so fields are counted after the last `)`.
-pub fn parse_start_time(stat: &str) -> Option<u64> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    // After ')': field 3 (state) is index 0, so field 22 is index 19.
-    rest.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// The start time of a live (non-zombie) process, if it exists.
-pub fn process_start_time(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    if rest.split_whitespace().next() == Some("Z") {
-        return None; // Dead, only not yet reaped by its parent.
-    }
-    parse_start_time(&stat)
-}
-
-/// Whether `pid` is still the very process that was saved.
-pub fn same_process(pid: i32, start_time: u64) -> bool {
-    pid > 0 && process_start_time(pid) == Some(start_time)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const STAT: &str = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 150 0 0 0 0 0 0 0 20 0 1 0 987654 10000000 200 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
-
-    #[test]
-    fn start_time_is_field_22_even_with_parens_in_the_name() {
-        // A command name with spaces and parentheses does not shift the fields.
-        assert_eq!(parse_start_time(STAT), Some(987_654));
-        assert_eq!(parse_start_time("garbage"), None);
-        assert_eq!(parse_start_time("1 (x) S 1"), None);
-    }
-
-    #[test]
-    fn a_reused_pid_is_not_the_same_process() {
-        // Our own pid matches its real start time, and no other start time.
-        let me = std::process::id() as i32;
-        let real = process_start_time(me).expect("own stat is readable");
-        assert!(same_process(me, real));
-        assert!(
-            !same_process(me, real + 1),
-            "a different start time means a different process"
-        );
-        assert!(!same_process(0, real));
-        assert!(!same_process(i32::MAX, real));
-    }
 
     fn scratch(name: &str) -> PathBuf {
         let dir =

@@ -17,6 +17,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{Gid, Pid, Uid, User};
 
+use crate::daemon::procfs;
 use crate::daemon::service::ExitKind;
 use crate::paths::DEFAULT_PATH;
 
@@ -409,30 +410,6 @@ pub fn cloexec_inherited_fds() {
     }
 }
 
-/// One process as `/proc/PID/stat` describes it.
-struct ProcEntry {
-    pid: i32,
-    ppid: i32,
-    pgrp: i32,
-}
-
-/// Every live (non-zombie) process.
-fn processes() -> Vec<ProcEntry> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| {
-        let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
-        let state = fields.next()?;
-        let ppid = fields.next()?.parse().ok()?;
-        let pgrp = fields.next()?.parse().ok()?;
-        (state != "Z").then_some(ProcEntry { pid, ppid, pgrp })
-    })
-    .collect()
-}
-
 /// A forking service's main process, once its start command (the leader
 /// of `pgid`) exited 0: the pid in PIDFile if there is one; else the one
 /// process left in the start command's group, or the one unknown child the
@@ -482,7 +459,7 @@ pub fn find_main_pid(
     let start = std::time::Instant::now();
     let mut seen: Option<(i32, std::time::Instant)> = None;
     loop {
-        let plausible: Vec<(ProcEntry, Option<String>)> = processes()
+        let plausible: Vec<(procfs::Stat, Option<String>)> = procfs::processes()
             .into_iter()
             .filter(|p| {
                 let ours = p.pgrp == pgid.as_raw() || p.ppid == me;
@@ -498,7 +475,7 @@ pub fn find_main_pid(
             .collect();
         // Its own tag (inherited by the whole tree) beats no tag.
         let tagged = plausible.iter().any(|(_, u)| u.is_some());
-        let candidates: Vec<ProcEntry> = plausible
+        let candidates: Vec<procfs::Stat> = plausible
             .into_iter()
             .filter(|(_, u)| !tagged || u.is_some())
             .map(|(p, _)| p)
@@ -564,44 +541,17 @@ fn process_tag(pid: i32) -> Option<(Vec<u8>, String)> {
 /// belonging to `home`. Only our own processes' environments are readable,
 /// which is exactly the set that can be ours.
 pub fn find_tagged(home: &Path) -> Vec<Tagged> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let want_home = home.as_os_str().as_encoded_bytes();
-    let mut found = Vec::new();
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        // After ')': state, ppid, pgrp, session, ... starttime at index 19.
-        let leader = fields.get(3).and_then(|s| s.parse::<i32>().ok()) == Some(pid);
-        if fields.first() == Some(&"Z") || !leader {
-            continue;
-        }
-        let Some(start_time) = fields.get(19).and_then(|s| s.parse().ok()) else {
-            continue;
-        };
-        if let Some((tag_home, unit)) = process_tag(pid) {
-            if tag_home != want_home {
-                continue;
-            }
-            found.push(Tagged {
+    procfs::processes()
+        .into_iter()
+        .filter(|p| p.session == p.pid)
+        .filter_map(|p| {
+            let (tag_home, unit) = process_tag(p.pid)?;
+            (tag_home == want_home).then(|| Tagged {
                 unit,
-                pid: Pid::from_raw(pid),
-                start_time,
-            });
-        }
-    }
-    found
+                pid: Pid::from_raw(p.pid),
+                start_time: p.start_time,
+            })
+        })
+        .collect()
 }

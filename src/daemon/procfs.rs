@@ -1,0 +1,93 @@
+//! Reading `/proc`: the one place that knows the layout of `/proc/PID/stat`,
+//! and process identity (a pid plus its start time, so a reused pid is never
+//! mistaken for the process we knew). Read-only; signalling and spawning
+//! live in `spawn`.
+
+use std::fs;
+
+/// The fields of `/proc/PID/stat` the daemon uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    pub pid: i32,
+    pub zombie: bool,
+    pub ppid: i32,
+    pub pgrp: i32,
+    pub session: i32,
+    /// Clock ticks since boot (field 22).
+    pub start_time: u64,
+}
+
+/// Parses a `/proc/PID/stat` line. The command name (field 2) may hold
+/// spaces and parentheses, so fields are counted after the last `)`.
+pub fn parse_stat(pid: i32, text: &str) -> Option<Stat> {
+    let fields: Vec<&str> = text[text.rfind(')')? + 1..].split_whitespace().collect();
+    // After ')': field 3 (state) is index 0, so field N is index N - 3.
+    Some(Stat {
+        pid,
+        zombie: *fields.first()? == "Z",
+        ppid: fields.get(1)?.parse().ok()?,
+        pgrp: fields.get(2)?.parse().ok()?,
+        session: fields.get(3)?.parse().ok()?,
+        start_time: fields.get(19)?.parse().ok()?,
+    })
+}
+
+pub fn stat(pid: i32) -> Option<Stat> {
+    parse_stat(pid, &fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Every live (non-zombie) process.
+pub fn processes() -> Vec<Stat> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter_map(stat)
+        .filter(|s| !s.zombie)
+        .collect()
+}
+
+/// The start time of a live (non-zombie) process, if it exists.
+pub fn start_time(pid: i32) -> Option<u64> {
+    stat(pid).filter(|s| !s.zombie).map(|s| s.start_time)
+}
+
+/// Whether `pid` is still the very process that started at `start_time`.
+pub fn same_process(pid: i32, start_time_ticks: u64) -> bool {
+    pid > 0 && start_time(pid) == Some(start_time_ticks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STAT: &str = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 150 0 0 0 0 0 0 0 20 0 1 0 987654 10000000 200 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
+
+    #[test]
+    fn fields_are_counted_after_the_last_paren() {
+        // A command name with spaces and parentheses does not shift the fields.
+        let s = parse_stat(4242, STAT).unwrap();
+        assert_eq!(
+            (s.ppid, s.pgrp, s.session, s.start_time),
+            (1, 4242, 4242, 987_654)
+        );
+        assert!(!s.zombie);
+        assert_eq!(parse_stat(1, "garbage"), None);
+        assert_eq!(parse_stat(1, "1 (x) S 1"), None);
+    }
+
+    #[test]
+    fn a_reused_pid_is_not_the_same_process() {
+        // Our own pid matches its real start time, and no other start time.
+        let me = std::process::id() as i32;
+        let real = start_time(me).expect("own stat is readable");
+        assert!(same_process(me, real));
+        assert!(
+            !same_process(me, real + 1),
+            "a different start time means a different process"
+        );
+        assert!(!same_process(0, real));
+        assert!(!same_process(i32::MAX, real));
+    }
+}
