@@ -1394,6 +1394,8 @@ mod tests {
     }
 
     const SIMPLE: &str = "[service]\nExecStart = \"sleep 100\"\n";
+    /// A unit that Requires `database`.
+    const WORKER: &str = "[unit]\nRequires = [\"database\"]\n[service]\nExecStart = \"w\"\n";
 
     fn state(s: &Supervisor, name: &str) -> StateName {
         s.entries[s.id_of(name).unwrap()].state_name()
@@ -1413,13 +1415,7 @@ mod tests {
     #[test]
     fn requires_pulls_in_and_orders_the_dependency() {
         // Starting worker starts database first, and the job answers once both are up.
-        let mut s = sup(&[
-            ("database", SIMPLE),
-            (
-                "worker",
-                "[unit]\nRequires = [\"database\"]\n[service]\nExecStart = \"w\"\n",
-            ),
-        ]);
+        let mut s = sup(&[("database", SIMPLE), ("worker", WORKER)]);
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         assert_eq!(
@@ -1476,13 +1472,7 @@ mod tests {
     #[test]
     fn failed_requirement_fails_the_dependent_and_the_job() {
         // A required unit that cannot spawn fails its dependent with "dependency X failed".
-        let mut s = sup(&[
-            ("database", SIMPLE),
-            (
-                "worker",
-                "[unit]\nRequires = [\"database\"]\n[service]\nExecStart = \"w\"\n",
-            ),
-        ]);
+        let mut s = sup(&[("database", SIMPLE), ("worker", WORKER)]);
         let mut sys = FakeSys {
             fail_spawn: ["database".to_owned()].into(),
             ..Default::default()
@@ -1521,13 +1511,7 @@ mod tests {
     #[test]
     fn stop_takes_down_requirers_first() {
         // Stopping database signals worker first and database only once worker is gone.
-        let mut s = sup(&[
-            ("database", SIMPLE),
-            (
-                "worker",
-                "[unit]\nRequires = [\"database\"]\n[service]\nExecStart = \"w\"\n",
-            ),
-        ]);
+        let mut s = sup(&[("database", SIMPLE), ("worker", WORKER)]);
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(Some(1), Request::Start(names(&["worker"])), t0);
@@ -1579,10 +1563,7 @@ mod tests {
                 "database",
                 "[service]\nExecStart = \"d\"\nRestart = \"no\"\n",
             ),
-            (
-                "worker",
-                "[unit]\nRequires = [\"database\"]\n[service]\nExecStart = \"w\"\n",
-            ),
+            ("worker", WORKER),
         ]);
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
@@ -1605,10 +1586,7 @@ mod tests {
                 "database",
                 "[service]\nExecStart = \"d\"\nRestart = \"always\"\nRestartSec = 0\n",
             ),
-            (
-                "worker",
-                "[unit]\nRequires = [\"database\"]\n[service]\nExecStart = \"w\"\n",
-            ),
+            ("worker", WORKER),
         ]);
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
@@ -1627,13 +1605,7 @@ mod tests {
     #[test]
     fn restart_restarts_the_units_that_require_it() {
         // Restarting database also restarts the running worker that Requires it.
-        let mut s = sup(&[
-            ("database", SIMPLE),
-            (
-                "worker",
-                "[unit]\nRequires = [\"database\"]\n[service]\nExecStart = \"w\"\n",
-            ),
-        ]);
+        let mut s = sup(&[("database", SIMPLE), ("worker", WORKER)]);
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(None, Request::Start(names(&["worker"])), t0);
@@ -1655,14 +1627,7 @@ mod tests {
     #[test]
     fn kill_stops_everything_in_reverse_order_then_says_bye() {
         // Kill stops dependents before dependencies and answers Bye when all is down.
-        let mut s = sup(&[
-            ("database", SIMPLE),
-            (
-                "worker",
-                "[unit]\nRequires = [\"database\"]\n[service]\nExecStart = \"w\"\n",
-            ),
-            ("other", SIMPLE),
-        ]);
+        let mut s = sup(&[("database", SIMPLE), ("worker", WORKER), ("other", SIMPLE)]);
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(None, Request::Start(names(&["worker", "other"])), t0);
