@@ -112,8 +112,20 @@ pub struct UnitInfo {
     pub restarts: u32,
     pub description: String,
     pub last_exit: Option<LastExit>,
-    /// Why it is failed or invalid.
+    /// Why it is failed or invalid, or why it is restarting.
     pub reason: Option<String>,
+    /// While `restarting`: the launch that comes next.
+    pub next_attempt: Option<NextAttempt>,
+}
+
+/// The next launch of a `restarting` unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextAttempt {
+    /// Launches since the last explicit start or restart, this one included
+    /// (the explicit start is attempt 1).
+    pub attempt: u32,
+    /// How long until it, in milliseconds.
+    pub in_ms: u64,
 }
 
 /// `status NAME`.
@@ -397,6 +409,10 @@ mod tests {
             description: "d".into(),
             last_exit: Some(LastExit::Signal("SIGKILL".into())),
             reason: None,
+            next_attempt: Some(NextAttempt {
+                attempt: 3,
+                in_ms: 1500,
+            }),
         }]);
         let mut buf = encode_frame(&resp, MAX_REPLY).unwrap();
         let body = take_frame(&mut buf).unwrap().unwrap();

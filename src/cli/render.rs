@@ -131,6 +131,13 @@ impl Output {
             (None, Some(up)) => state += &format!(" (up {})", human_duration(up)),
             (None, None) => {}
         }
+        if let Some(next) = &u.next_attempt {
+            state += &format!(
+                " (next attempt in {}: attempt {})",
+                seconds_ms(next.in_ms),
+                next.attempt
+            );
+        }
         let mut row =
             |k: &str, v: String| out.push_str(&format!("  {:<12} {v}\n", format!("{k}:")));
         row("state", state);
@@ -348,7 +355,21 @@ fn unit_json(u: &UnitInfo) -> serde_json::Value {
             LastExit::Unknown(()) => json!({"unknown": true}),
         }),
         "reason": u.reason,
+        "next_attempt": u.next_attempt.map(|n| n.attempt),
+        "next_attempt_secs": u.next_attempt.map(|n| n.in_ms as f64 / 1000.0),
     })
+}
+
+/// `1.5s`, `3s`, `2m 5s`: how long until a restart.
+fn seconds_ms(ms: u64) -> String {
+    let tenths = (ms + 50) / 100;
+    if tenths >= 600 {
+        human_duration(tenths.div_ceil(10))
+    } else if tenths % 10 == 0 || tenths >= 100 {
+        format!("{}s", (tenths + 5) / 10)
+    } else {
+        format!("{}.{}s", tenths / 10, tenths % 10)
+    }
 }
 
 fn describe_exit(e: &LastExit) -> String {
@@ -405,6 +426,7 @@ mod tests {
             description: String::new(),
             last_exit: Some(LastExit::Code(3)),
             reason: Some("exited with code 3".into()),
+            next_attempt: None,
         };
         assert_eq!(unit_json(&u)["last_exit"], json!({"code": 3}));
         u.last_exit = Some(LastExit::Signal("SIGKILL".into()));

@@ -16,6 +16,7 @@
 //! | waiting, restarting  | Stop                | inactive                            |                          |
 //! | starting (no pid)    | Spawned(pid)        | simple: running; others: starting   |                          |
 //! | starting (no pid)    | SpawnFailed(e)      | failed "spawn failed: e"            |                          |
+//! | starting (no pid)    | CannotStart(r)      | failed r (the unit cannot work as written) |                   |
 //! | starting (oneshot)   | Exited(0)           | exited, or running w/ RemainAfterExit |                        |
 //! | starting (forking)   | Exited(0)           | starting (finding the main pid)     | FindMainPid              |
 //! | starting (forking)   | MainPid(Ok/Err)     | running / failed "cannot find the main process" |            |
@@ -31,6 +32,12 @@
 //! | stopping             | Timer (signal)      | stopping (kill phase)               | KillGroup(SIGKILL)       |
 //! | stopping             | Exited / GroupGone  | once main, ExecStop and group are gone: inactive, failed, restarting, or waiting if started meanwhile | |
 //! | anything else        | any                 | unchanged (a legal no-op, logged at debug level) |         |
+//!
+//! Every failed attempt (an exit the policy judges a failure, a start
+//! timeout, a notify service ending before READY=1) adds one to
+//! `failed_attempts`, and every scheduled restart records why in
+//! `restart_reason`: a start job fails at the first failed attempt while the
+//! restart policy carries on, and `status` says why a unit is restarting.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -92,6 +99,9 @@ pub enum Reason {
     NotReady,
     /// A forking service's main process could not be found.
     NoMainPid(String),
+    /// `Type = "notify"` with `User=` another user (named): the notify
+    /// socket lives in the daemon's private home, out of that user's reach.
+    NotifyOtherUser(String),
 }
 
 impl fmt::Display for Reason {
@@ -110,6 +120,10 @@ impl fmt::Display for Reason {
             Reason::StartTimeout => write!(f, "start timed out"),
             Reason::NotReady => write!(f, "exited before it sent READY=1"),
             Reason::NoMainPid(e) => write!(f, "cannot find the main process: {e}"),
+            Reason::NotifyOtherUser(user) => write!(
+                f,
+                "Type=notify cannot work with User={user}: the notify socket is in the daemon's home (mode 0700), which {user} cannot reach, so READY=1 would never arrive; use Type=simple (or forking with PIDFile), or run it as the daemon's user"
+            ),
         }
     }
 }
@@ -207,6 +221,8 @@ pub enum Event {
     DepInvalid(String),
     Spawned(Pid),
     SpawnFailed(String),
+    /// The unit cannot work as written (checked before spawning).
+    CannotStart(Reason),
     /// The main process ended.
     Exited(ExitKind),
     /// The ExecStop process ended.
@@ -280,6 +296,11 @@ pub struct Service {
     pub last_exit: Option<ExitKind>,
     /// The process group of the last spawn, while it may have members.
     pub pgid: Option<Pid>,
+    /// Failed attempts over the service's life (never reset): a job notes
+    /// the count when it starts and fails when it grows.
+    pub failed_attempts: u64,
+    /// Why the last restart was scheduled (shown while `restarting`).
+    pub restart_reason: Option<Reason>,
     /// Consecutive failures, for the exponential backoff.
     failures: u32,
     /// Start times inside the current StartLimitIntervalSec window.
@@ -297,6 +318,8 @@ impl Service {
             restarts: 0,
             last_exit: None,
             pgid: None,
+            failed_attempts: 0,
+            restart_reason: None,
             failures: 0,
             starts: VecDeque::new(),
             rng: seed | 1,
@@ -431,6 +454,9 @@ impl Service {
             (State::Starting { pid: None, .. }, Event::SpawnFailed(e)) => {
                 State::Failed(Reason::SpawnFailed(e))
             }
+            (State::Starting { pid: None, .. }, Event::CannotStart(reason)) => {
+                State::Failed(reason)
+            }
 
             // --- the main process ends -------------------------------------
             (
@@ -519,8 +545,11 @@ impl Service {
                     RestartPolicy::OnFailure => !kind.success(),
                     RestartPolicy::No => false,
                 };
+                if !kind.success() {
+                    self.failed_attempts += 1;
+                }
                 if restart && self.want == Want::Up {
-                    self.schedule_restart(now)
+                    self.schedule_restart(Reason::Exit(kind), now)
                 } else if kind.success() {
                     self.failures = 0;
                     State::Exited
@@ -623,21 +652,31 @@ impl Service {
 
     /// Restart per policy after a failure, or fail.
     fn after_failure(&mut self, reason: Reason, now: Instant) -> State {
+        self.failed_attempts += 1;
         let restart = matches!(
             self.policy.restart,
             RestartPolicy::Always | RestartPolicy::OnFailure
         );
         if restart && self.want == Want::Up {
-            self.schedule_restart(now)
+            self.schedule_restart(reason, now)
         } else {
             State::Failed(reason)
         }
     }
 
-    fn schedule_restart(&mut self, now: Instant) -> State {
+    fn schedule_restart(&mut self, reason: Reason, now: Instant) -> State {
         let delay = self.backoff();
         self.failures = self.failures.saturating_add(1);
+        self.restart_reason = Some(reason);
         State::Restarting { until: now + delay }
+    }
+
+    /// When a `restarting` service launches again.
+    pub fn next_attempt(&self) -> Option<Instant> {
+        match self.state {
+            State::Restarting { until } => Some(until),
+            _ => None,
+        }
     }
 
     /// RestartSec, doubled per consecutive failure up to RestartMaxDelaySec,
@@ -921,6 +960,44 @@ mod tests {
                 }]
             );
         }
+    }
+
+    #[test]
+    fn failed_attempts_count_and_the_restart_reason_is_kept() {
+        // Each failed attempt counts (a clean exit under Restart=always does not) and says why it restarts.
+        let t0 = Instant::now();
+        let mut svc = running(
+            Policy {
+                restart: RestartPolicy::Always,
+                ..policy()
+            },
+            t0,
+        );
+        svc.on_event(Event::Exited(ExitKind::Code(0)), t0);
+        assert_eq!(svc.failed_attempts, 0);
+        assert_eq!(svc.restart_reason, Some(Reason::Exit(ExitKind::Code(0))));
+        assert_eq!(svc.next_attempt(), Some(t0 + secs(1.0)));
+        svc.on_event(Event::Timer, t0 + secs(1.0));
+        svc.on_event(Event::Spawned(pid(101)), t0 + secs(1.0));
+        svc.on_event(Event::Exited(ExitKind::Code(4)), t0 + secs(2.0));
+        assert_eq!(svc.failed_attempts, 1);
+        assert_eq!(svc.restart_reason, Some(Reason::Exit(ExitKind::Code(4))));
+        assert_eq!(svc.last_exit, Some(ExitKind::Code(4)));
+    }
+
+    #[test]
+    fn a_notify_unit_that_cannot_work_fails_without_spawning() {
+        // CannotStart in place of a spawn fails the service with that reason and no timer.
+        let t0 = Instant::now();
+        let mut svc = Service::new(policy(), 1);
+        svc.on_event(Event::Start, t0);
+        svc.on_event(Event::DepsReady, t0);
+        let reason = Reason::NotifyOtherUser("postgres".into());
+        assert!(svc
+            .on_event(Event::CannotStart(reason.clone()), t0)
+            .is_empty());
+        assert_eq!(svc.state, State::Failed(reason));
+        assert_eq!(svc.deadline(), None);
     }
 
     #[test]

@@ -16,11 +16,11 @@ use nix::unistd::Pid;
 
 use crate::daemon::deps::{self, DepInput, DepProblem, Graph, ServiceId};
 use crate::daemon::persist::{self, SavedService, SavedState};
-use crate::daemon::service::{Action, Event, ExitKind, Policy, Service, State, Want};
+use crate::daemon::service::{Action, Event, ExitKind, Policy, Reason, Service, State, Want};
 use crate::daemon::spawn::Tagged;
 use crate::daemon::timers::Timers;
 use crate::protocol::{
-    JobResult, ReloadReport, Request, Response, StateName, UnitInfo, UnitStatus,
+    JobResult, NextAttempt, ReloadReport, Request, Response, StateName, UnitInfo, UnitStatus,
 };
 use crate::unit::{LoadedDir, ServiceType, Unit, UnitError};
 
@@ -51,6 +51,9 @@ pub trait Sys {
     ) -> Result<(Pid, Pid), String>;
     /// The start time of a process (to recognise it after a daemon restart).
     fn start_time(&mut self, pid: Pid) -> Option<u64>;
+    /// Whether `User=user` names someone other than the daemon's own user
+    /// (false when it cannot be looked up: the spawn reports that).
+    fn is_other_user(&mut self, user: &str) -> bool;
     /// Whether `pid` is alive and still the process that started at `start_time`.
     fn is_same_process(&mut self, pid: Pid, start_time: u64) -> bool {
         self.start_time(pid) == Some(start_time)
@@ -180,6 +183,11 @@ struct Job {
     kind: JobKind,
     /// The units the job reports on.
     ids: Vec<ServiceId>,
+    /// For starts: each unit of `ids` and what they Require (transitively),
+    /// with its `failed_attempts` when the start began. A count that grew
+    /// is a failed attempt: the job fails then, and the restart policy goes
+    /// on in the background (as `systemctl start` does).
+    baseline: BTreeMap<ServiceId, u64>,
 }
 
 pub struct Supervisor {
@@ -435,10 +443,12 @@ impl Supervisor {
                     Err(resp) => return Some(resp),
                 };
                 self.start(&ids, true);
+                let baseline = self.baseline(&ids);
                 self.jobs.push(Job {
                     conn,
                     kind: JobKind::Start,
                     ids,
+                    baseline,
                 });
                 None
             }
@@ -452,6 +462,7 @@ impl Supervisor {
                     conn,
                     kind: JobKind::Stop,
                     ids: set,
+                    baseline: BTreeMap::new(),
                 });
                 None
             }
@@ -475,6 +486,7 @@ impl Supervisor {
                     conn,
                     kind: JobKind::Restart { stopping: true },
                     ids: set,
+                    baseline: BTreeMap::new(),
                 });
                 None
             }
@@ -506,6 +518,7 @@ impl Supervisor {
             conn,
             kind: JobKind::Kill,
             ids: all,
+            baseline: BTreeMap::new(),
         });
     }
 
@@ -740,10 +753,12 @@ impl Supervisor {
         self.enabled = enabled;
         if !to_start.is_empty() {
             self.start(&to_start, false);
+            let baseline = self.baseline(&to_start);
             self.jobs.push(Job {
                 conn: None,
                 kind: JobKind::Start,
                 ids: to_start,
+                baseline,
             });
         }
         // Only a daemon that took something over has news for the state
@@ -853,6 +868,7 @@ impl Supervisor {
                 conn: None,
                 kind: JobKind::Stop,
                 ids: set,
+                baseline: BTreeMap::new(),
             });
         }
         if !restart.is_empty() {
@@ -863,6 +879,7 @@ impl Supervisor {
                 conn: None,
                 kind: JobKind::Restart { stopping: true },
                 ids: set,
+                baseline: BTreeMap::new(),
             });
         }
         self.dirty = true;
@@ -892,7 +909,7 @@ impl Supervisor {
                     self.queue.push_back((id, Event::GroupGone));
                 }
             }
-            self.settle_jobs();
+            self.settle_jobs(now);
             // Deadlines that are already due (RestartSec = 0) run in this
             // same pass rather than after another trip through poll.
             self.timers_expired(now);
@@ -930,6 +947,15 @@ impl Supervisor {
             return;
         };
         match action {
+            Action::Spawn
+                if unit.kind == ServiceType::Notify
+                    && unit.user.as_deref().is_some_and(|u| sys.is_other_user(u)) =>
+            {
+                let user = unit.user.clone().unwrap_or_default();
+                log::warn!("{}: Type=notify with User={user} cannot work", unit.name);
+                self.queue
+                    .push_front((id, Event::CannotStart(Reason::NotifyOtherUser(user))));
+            }
             Action::Spawn => match sys.spawn(unit, Role::Main) {
                 Ok(pid) => {
                     log::info!("{}: started, pid {pid}", unit.name);
@@ -1033,10 +1059,15 @@ impl Supervisor {
         }
         for &d in &g.after[id] {
             let dep = &self.entries[d];
+            // A unit ordered before this one whose attempt failed has had
+            // its turn (as a failed start job does in systemd): waiting out
+            // its restarts could take for ever. Required units were checked
+            // above and are up.
             let pending = dep.runnable()
                 && dep.svc.want == Want::Up
                 && dep.svc.state.is_active()
-                && !dep.svc.state.is_up();
+                && !dep.svc.state.is_up()
+                && !matches!(dep.svc.state, State::Restarting { .. });
             if pending {
                 return;
             }
@@ -1062,25 +1093,25 @@ impl Supervisor {
 
     // --- jobs -----------------------------------------------------------
 
-    fn settle_jobs(&mut self) {
+    fn settle_jobs(&mut self, now: Instant) {
         let mut i = 0;
         while i < self.jobs.len() {
-            if self.job_done(i) {
+            if self.job_done(i, now) {
                 let job = self.jobs.remove(i);
-                self.finish_job(job);
+                self.finish_job(job, now);
             } else {
                 i += 1;
             }
         }
     }
 
-    fn job_done(&mut self, i: usize) -> bool {
+    fn job_done(&mut self, i: usize, now: Instant) -> bool {
         let job = &self.jobs[i];
         match job.kind {
             JobKind::Start | JobKind::Restart { stopping: false } => {
                 let mut all_settled = true;
                 for &id in &job.ids {
-                    match start_outcome(&self.entries[id]) {
+                    match self.job_outcome(job, id, now) {
                         Some(Err(_)) => return true,
                         Some(Ok(())) => {}
                         None => all_settled = false,
@@ -1106,23 +1137,97 @@ impl Supervisor {
                     self.entries[id].svc.reset_counters();
                 }
                 self.start(&ids, true);
+                self.jobs[i].baseline = self.baseline(&ids);
                 false
             }
         }
     }
 
-    fn finish_job(&mut self, job: Job) {
+    /// Each unit of `ids` and what they Require, transitively, with its
+    /// count of failed attempts now.
+    fn baseline(&self, ids: &[ServiceId]) -> BTreeMap<ServiceId, u64> {
+        let mut baseline = BTreeMap::new();
+        let mut todo: Vec<ServiceId> = ids.to_vec();
+        while let Some(id) = todo.pop() {
+            if baseline
+                .insert(id, self.entries[id].svc.failed_attempts)
+                .is_none()
+            {
+                todo.extend(self.graph.requires.get(id).into_iter().flatten());
+            }
+        }
+        baseline
+    }
+
+    /// Whether `id` failed an attempt since the job began.
+    fn failed_since(&self, job: &Job, id: ServiceId) -> bool {
+        job.baseline
+            .get(&id)
+            .is_some_and(|&n| self.entries[id].svc.failed_attempts > n)
+    }
+
+    /// For one unit of a start job: Some(Ok) up, Some(Err(why)) failed
+    /// (for good, or an attempt of it or of what it Requires failed and
+    /// the restart policy now goes on without the client), None still going.
+    fn job_outcome(&self, job: &Job, id: ServiceId, now: Instant) -> Option<Result<(), String>> {
+        let e = &self.entries[id];
+        if let Some(outcome) = start_outcome(e) {
+            return Some(outcome);
+        }
+        if self.failed_since(job, id) {
+            return Some(Err(self.attempt_failure(id, now)));
+        }
+        // What it Requires, nearest first.
+        let mut seen = BTreeSet::from([id]);
+        let mut todo: VecDeque<ServiceId> = self.graph.requires[id].iter().copied().collect();
+        while let Some(d) = todo.pop_front() {
+            if !seen.insert(d) {
+                continue;
+            }
+            if self.failed_since(job, d) {
+                return Some(Err(format!(
+                    "dependency {} failed: {}",
+                    self.entries[d].name,
+                    self.attempt_failure(d, now)
+                )));
+            }
+            todo.extend(self.graph.requires[d].iter().copied());
+        }
+        None
+    }
+
+    /// Why the last attempt of `id` failed, and what happens next.
+    fn attempt_failure(&self, id: ServiceId, now: Instant) -> String {
+        let svc = &self.entries[id].svc;
+        let why = match (&svc.state, &svc.restart_reason) {
+            (State::Failed(r), _) | (_, Some(r)) => r.to_string(),
+            _ => "the attempt failed".to_owned(),
+        };
+        match svc.next_attempt() {
+            Some(at) => format!(
+                "{why}; restarting in the background (attempt {} in {})",
+                svc.restarts.saturating_add(2),
+                seconds(at.saturating_duration_since(now))
+            ),
+            None if svc.state.is_active() => format!("{why}; restarting in the background"),
+            None => why,
+        }
+    }
+
+    fn finish_job(&mut self, job: Job, now: Instant) {
         let results: Vec<JobResult> = job
             .ids
             .iter()
             .map(|&id| {
                 let e = &self.entries[id];
                 let (ok, message) = match job.kind {
-                    JobKind::Start | JobKind::Restart { .. } => match start_outcome(e) {
-                        Some(Ok(())) => (true, None),
-                        Some(Err(why)) => (false, Some(why)),
-                        None => (true, Some("still starting".to_owned())),
-                    },
+                    JobKind::Start | JobKind::Restart { .. } => {
+                        match self.job_outcome(&job, id, now) {
+                            Some(Ok(())) => (true, None),
+                            Some(Err(why)) => (false, Some(why)),
+                            None => (true, Some("still starting".to_owned())),
+                        }
+                    }
                     JobKind::Stop | JobKind::Kill => (true, None),
                 };
                 JobResult {
@@ -1195,6 +1300,8 @@ impl Supervisor {
         let reason = match (&e.svc.state, state) {
             (_, StateName::Invalid) => e.error(),
             (State::Failed(r), _) => Some(r.to_string()),
+            // Why it is waiting to launch again.
+            (State::Restarting { .. }, _) => e.svc.restart_reason.as_ref().map(ToString::to_string),
             // Running on an old definition whose file was since broken.
             (s, _) if s.is_active() && !e.runnable() => e.error().map(|err| {
                 format!(
@@ -1216,6 +1323,11 @@ impl Supervisor {
                 .unwrap_or_default(),
             last_exit: e.svc.last_exit.map(ExitKind::to_wire),
             reason,
+            // Launches since the last explicit start: the first is attempt 1.
+            next_attempt: e.svc.next_attempt().map(|at| NextAttempt {
+                attempt: e.svc.restarts.saturating_add(2),
+                in_ms: at.saturating_duration_since(now).as_millis() as u64,
+            }),
         }
     }
 
@@ -1258,6 +1370,16 @@ impl Supervisor {
 
     pub fn service_dir(&self) -> &Path {
         &self.service_dir
+    }
+}
+
+/// `1.5s`, `3s`: a delay as `status` and job errors show it.
+fn seconds(d: std::time::Duration) -> String {
+    let tenths = (d.as_millis() + 50) / 100;
+    if tenths % 10 == 0 || tenths >= 100 {
+        format!("{}s", (tenths + 5) / 10)
+    } else {
+        format!("{}.{}s", tenths / 10, tenths % 10)
     }
 }
 
@@ -1319,6 +1441,7 @@ mod tests {
     use super::*;
     use crate::unit::{self, LoadedDir};
     use std::path::Path;
+    use std::time::Duration;
 
     /// Records what the supervisor asked of the system; pids count up from 1000.
     #[derive(Default)]
@@ -1363,6 +1486,9 @@ mod tests {
             self.alive_groups
                 .contains(&pid.as_raw())
                 .then_some(pid.as_raw() as u64 * 10)
+        }
+        fn is_other_user(&mut self, user: &str) -> bool {
+            user != "me"
         }
     }
 
@@ -1690,6 +1816,195 @@ mod tests {
         assert!(err("b").contains("dependency cycle"));
         assert!(err("c").contains("ghost"));
         assert_eq!(state(&s, "c"), StateName::Invalid);
+    }
+
+    /// The one job reply to connection 1: (ok, state, message) per unit.
+    fn job_reply(s: &mut Supervisor) -> Vec<(String, bool, StateName, String)> {
+        match &s.take_replies()[..] {
+            [(1, Response::Job(results))] => results
+                .iter()
+                .map(|r| {
+                    (
+                        r.name.clone(),
+                        r.ok,
+                        r.state,
+                        r.message.clone().unwrap_or_default(),
+                    )
+                })
+                .collect(),
+            other => panic!("expected one job reply, got {other:?}"),
+        }
+    }
+
+    /// A oneshot that fails and is restarted after 2 s, without a start limit.
+    const FAILING_ONESHOT: &str = "[unit]\nStartLimitBurst = 0\n[service]\nType = \"oneshot\"\nExecStart = \"x\"\nRestart = \"on-failure\"\nRestartSec = 2\n";
+
+    #[test]
+    fn start_fails_at_the_first_failed_attempt_while_restarts_go_on() {
+        // The job answers "failed" at the first failed attempt; the unit keeps restarting.
+        let mut s = sup(&[("mig", FAILING_ONESHOT)]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        s.request(Some(1), Request::Start(names(&["mig"])), t0);
+        s.run(t0, &mut sys);
+        assert!(s.take_replies().is_empty(), "still starting");
+        let t1 = t0 + Duration::from_secs(1);
+        let pid = sys.pid_of("mig");
+        exit(&mut s, &mut sys, pid, ExitKind::Code(3), t1);
+        let reply = job_reply(&mut s);
+        let (name, ok, now_in, message) = &reply[0];
+        assert_eq!(
+            (name.as_str(), *ok, *now_in),
+            ("mig", false, StateName::Restarting)
+        );
+        assert_eq!(
+            message,
+            "exited with code 3; restarting in the background (attempt 2 in 2s)"
+        );
+        // status says why and when, with the real exit.
+        let info = s.info(0, t1 + Duration::from_millis(500));
+        assert_eq!(info.reason.as_deref(), Some("exited with code 3"));
+        assert_eq!(info.last_exit, Some(crate::protocol::LastExit::Code(3)));
+        assert_eq!(
+            info.next_attempt,
+            Some(NextAttempt {
+                attempt: 2,
+                in_ms: 1500
+            })
+        );
+        // The restart policy goes on.
+        s.timers_expired(t1 + Duration::from_secs(2));
+        s.run(t1 + Duration::from_secs(2), &mut sys);
+        assert_eq!(sys.order(), ["mig", "mig"]);
+        assert_eq!(state(&s, "mig"), StateName::Starting);
+    }
+
+    #[test]
+    fn start_timeout_fails_the_job_once_the_attempt_is_stopped() {
+        // A notify unit that never sends READY=1 fails the job with "start timed out".
+        let mut s = sup(&[(
+            "n",
+            "[service]\nType = \"notify\"\nExecStart = \"x\"\nTimeoutStartSec = 1\n",
+        )]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        s.request(Some(1), Request::Start(names(&["n"])), t0);
+        s.run(t0, &mut sys);
+        let t1 = t0 + Duration::from_secs(1);
+        s.timers_expired(t1);
+        s.run(t1, &mut sys);
+        assert!(s.take_replies().is_empty(), "stopping the attempt first");
+        let pid = sys.pid_of("n");
+        exit(&mut s, &mut sys, pid, ExitKind::Signal(Signal::SIGTERM), t1);
+        let reply = job_reply(&mut s);
+        assert!(!reply[0].1);
+        assert!(
+            reply[0].3.starts_with("start timed out; restarting"),
+            "{reply:?}"
+        );
+        let info = s.info(0, t1);
+        assert_eq!(info.reason.as_deref(), Some("start timed out"));
+        assert_eq!(
+            info.last_exit,
+            Some(crate::protocol::LastExit::Signal("SIGTERM".into()))
+        );
+    }
+
+    #[test]
+    fn restart_fails_at_the_first_failed_attempt_too() {
+        // A restart's start half answers like start: failed at the first failed attempt.
+        let mut s = sup(&[("mig", FAILING_ONESHOT)]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        s.request(None, Request::Start(names(&["mig"])), t0);
+        s.run(t0, &mut sys);
+        let pid = sys.pid_of("mig");
+        exit(&mut s, &mut sys, pid, ExitKind::Code(1), t0);
+        assert_eq!(state(&s, "mig"), StateName::Restarting);
+        s.request(Some(1), Request::Restart(names(&["mig"])), t0);
+        s.run(t0, &mut sys);
+        assert!(s.take_replies().is_empty(), "the new attempt runs");
+        assert_eq!(sys.order(), ["mig", "mig"]);
+        let pid = sys.pid_of("mig");
+        exit(&mut s, &mut sys, pid, ExitKind::Code(2), t0);
+        let reply = job_reply(&mut s);
+        assert!(!reply[0].1);
+        assert!(reply[0].3.starts_with("exited with code 2; restarting"));
+    }
+
+    #[test]
+    fn a_failed_attempt_of_a_required_unit_fails_the_start_of_its_dependent() {
+        // worker waits for database in the background; the job names database and why.
+        let mut s = sup(&[
+            ("database", FAILING_ONESHOT),
+            ("worker", WORKER),
+            ("ok", SIMPLE),
+        ]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        s.request(Some(1), Request::Start(names(&["ok", "worker"])), t0);
+        s.run(t0, &mut sys);
+        let pid = sys.pid_of("database");
+        exit(&mut s, &mut sys, pid, ExitKind::Code(1), t0);
+        let reply = job_reply(&mut s);
+        let worker = reply.iter().find(|r| r.0 == "worker").unwrap();
+        assert_eq!((worker.1, worker.2), (false, StateName::Waiting));
+        assert!(
+            worker
+                .3
+                .starts_with("dependency database failed: exited with code 1"),
+            "{worker:?}"
+        );
+        assert!(reply.iter().any(|r| r.0 == "ok" && r.1));
+    }
+
+    #[test]
+    fn a_wanted_unit_that_keeps_failing_does_not_hold_up_its_dependent() {
+        // A Wants/After unit whose attempt failed has had its turn: the dependent starts.
+        let mut s = sup(&[
+            ("cache", FAILING_ONESHOT),
+            (
+                "web",
+                "[unit]\nWants = [\"cache\"]\n[service]\nExecStart = \"w\"\n",
+            ),
+        ]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        s.request(Some(1), Request::Start(names(&["web"])), t0);
+        s.run(t0, &mut sys);
+        let pid = sys.pid_of("cache");
+        exit(&mut s, &mut sys, pid, ExitKind::Code(1), t0);
+        assert_eq!(state(&s, "web"), StateName::Running);
+        let reply = job_reply(&mut s);
+        assert!(reply[0].1, "{reply:?}");
+        assert_eq!(state(&s, "cache"), StateName::Restarting);
+    }
+
+    #[test]
+    fn notify_as_another_user_fails_at_once_saying_why() {
+        // Type=notify with another User= never spawns: the notify socket is out of its reach.
+        let mut s = sup(&[
+            (
+                "pg",
+                "[service]\nType = \"notify\"\nUser = \"postgres\"\nExecStart = \"x\"\n",
+            ),
+            (
+                "mine",
+                "[service]\nType = \"notify\"\nUser = \"me\"\nExecStart = \"x\"\n",
+            ),
+        ]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        s.request(Some(1), Request::Start(names(&["pg", "mine"])), t0);
+        s.run(t0, &mut sys);
+        assert_eq!(sys.order(), ["mine"], "pg is never spawned");
+        let reply = job_reply(&mut s);
+        let pg = reply.iter().find(|r| r.0 == "pg").unwrap();
+        assert_eq!((pg.1, pg.2), (false, StateName::Failed));
+        assert!(
+            pg.3.starts_with("Type=notify cannot work with User=postgres: the notify socket"),
+            "{pg:?}"
+        );
     }
 
     #[test]
