@@ -133,7 +133,7 @@ impl Output {
         }
         if let Some(next) = &u.next_attempt {
             state += &format!(
-                " (next attempt in {}: attempt {})",
+                " (next attempt in {}, attempt {})",
                 seconds_ms(next.in_ms),
                 next.attempt
             );

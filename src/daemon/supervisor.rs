@@ -1205,9 +1205,9 @@ impl Supervisor {
         };
         match svc.next_attempt() {
             Some(at) => format!(
-                "{why}; restarting in the background (attempt {} in {})",
-                svc.restarts.saturating_add(2),
-                seconds(at.saturating_duration_since(now))
+                "{why}; restarting in the background (next attempt in {}, attempt {})",
+                seconds(at.saturating_duration_since(now)),
+                svc.restarts.saturating_add(2)
             ),
             None if svc.state.is_active() => format!("{why}; restarting in the background"),
             None => why,
@@ -1859,7 +1859,7 @@ mod tests {
         );
         assert_eq!(
             message,
-            "exited with code 3; restarting in the background (attempt 2 in 2s)"
+            "exited with code 3; restarting in the background (next attempt in 2s, attempt 2)"
         );
         // status says why and when, with the real exit.
         let info = s.info(0, t1 + Duration::from_millis(500));

@@ -1,0 +1,187 @@
+//! `start` and `restart` come back at the first failed attempt (exit 1,
+//! naming the unit and the reason) while the restart policy goes on in the
+//! background, as `systemctl start` does; `status` then says why the unit
+//! is restarting and when it tries again. Launches are counted in a marker
+//! file (`starts`), one line per launch.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::util::{sh, Home};
+
+/// Restarts of a slowly failing unit take seconds each on a loaded box.
+const LOOP_WAIT: Duration = Duration::from_secs(40);
+
+/// A unit that appends its pid to `starts` at each launch, then runs `then`.
+/// It is restarted on failure after `restart_sec` and never hits the start limit.
+fn looping(h: &Home, name: &str, kind: &str, extra: &str, restart_sec: u32, then: &str) {
+    h.unit(
+        name,
+        &format!(
+            "[unit]\nStartLimitBurst = 1000\n[service]\nType = \"{kind}\"\nRestart = \"on-failure\"\nRestartSec = {restart_sec}\n{extra}ExecStart = {}\n",
+            sh(&format!("echo $$ >> starts; {then}"))
+        ),
+    );
+}
+
+/// Waits until the unit has been launched at least `n` times.
+fn wait_launches(h: &Home, n: usize) {
+    h.wait_until(&format!("{n} launches"), LOOP_WAIT, || {
+        h.lines("starts").len() >= n
+    });
+}
+
+#[test]
+fn start_of_a_slowly_failing_oneshot_returns_at_the_first_failure() {
+    // A oneshot failing after 1 s: start exits 1 naming it and why; restarts go on.
+    let h = Home::new("start_of_a_slowly_failing_oneshot_returns");
+    looping(&h, "migrate", "oneshot", "", 0, "sleep 1; exit 3");
+    let err = h.fails(1, &["start", "migrate"]);
+    assert!(
+        err.contains("cannot start migrate: exited with code 3"),
+        "{err}"
+    );
+    assert!(err.contains("restarting in the background"), "{err}");
+    wait_launches(&h, 3);
+}
+
+#[test]
+fn status_shows_why_a_unit_restarts_and_its_next_attempt() {
+    // While restarting after a failure: the reason, the real last exit, the attempt and when.
+    let h = Home::new("status_shows_why_a_unit_restarts");
+    looping(&h, "migrate", "oneshot", "", 20, "sleep 1; exit 3");
+    h.fails(1, &["start", "migrate"]);
+    // The job answered as the unit went restarting; the next launch is 20 s away.
+    let v = h.status_json("migrate");
+    assert_eq!(v["state"], "restarting", "{v}");
+    assert_eq!(v["reason"], "exited with code 3", "{v}");
+    assert_eq!(v["last_exit"], json!({"code": 3}), "{v}");
+    assert_eq!(v["next_attempt"], 2, "{v}");
+    let secs = v["next_attempt_secs"].as_f64().unwrap_or(-1.0);
+    assert!(secs > 0.0 && secs <= 20.0, "{v}");
+    let text = h.ok(&["status", "migrate"]);
+    assert!(text.contains("restarting (next attempt in "), "{text}");
+    assert!(text.contains("s, attempt 2)"), "{text}");
+    assert!(text.contains("reason:      exited with code 3"), "{text}");
+    assert!(text.contains("last exit:   code 3"), "{text}");
+    assert_eq!(h.unit_json("migrate")["reason"], "exited with code 3");
+    assert_eq!(h.lines("starts").len(), 1);
+}
+
+#[test]
+fn start_of_a_notify_service_that_never_says_ready_returns_at_the_timeout() {
+    // No READY=1 within TimeoutStartSec = 1: start exits 1 with "start timed out"; restarts go on.
+    let h = Home::new("start_of_a_notify_service_that_never_says_ready");
+    looping(
+        &h,
+        "quiet",
+        "notify",
+        "TimeoutStartSec = 1\n",
+        1,
+        "exec sleep 100",
+    );
+    let err = h.fails(1, &["start", "quiet"]);
+    assert!(err.contains("cannot start quiet: start timed out"), "{err}");
+    wait_launches(&h, 2);
+    h.wait_until("quiet restarting with its reason", LOOP_WAIT, || {
+        let u = h.unit_json("quiet");
+        u["state"] == "restarting" && u["reason"] == "start timed out"
+    });
+}
+
+#[test]
+fn start_of_a_forking_service_whose_starter_fails_returns() {
+    // The forking start command exits 4 after a while: start exits 1 naming it; restarts go on.
+    let h = Home::new("start_of_a_forking_service_whose_starter_fails");
+    looping(&h, "forker", "forking", "", 1, "sleep 1; exit 4");
+    let err = h.fails(1, &["start", "forker"]);
+    assert!(
+        err.contains("cannot start forker: exited with code 4"),
+        "{err}"
+    );
+    wait_launches(&h, 2);
+}
+
+#[test]
+fn restart_returns_at_the_first_failure_too() {
+    // A oneshot that worked, then fails: restart exits 1 naming it; restarts go on.
+    let h = Home::new("restart_returns_at_the_first_failure_too");
+    looping(
+        &h,
+        "job",
+        "oneshot",
+        "RemainAfterExit = true\n",
+        1,
+        "if [ -e broken ]; then sleep 1; exit 5; fi",
+    );
+    h.ok(&["start", "job"]);
+    assert_eq!(h.state("job"), "running");
+    std::fs::write(h.path("broken"), "").expect("write the marker");
+    let err = h.fails(1, &["restart", "job"]);
+    assert!(
+        err.contains("cannot restart job: exited with code 5"),
+        "{err}"
+    );
+    wait_launches(&h, 3);
+}
+
+#[test]
+fn start_of_several_units_names_the_one_that_failed() {
+    // One of two units fails its first attempt: exit 1 naming it and not the other.
+    let h = Home::new("start_of_several_units_names_the_one_that_fa");
+    looping(&h, "migrate", "oneshot", "", 1, "sleep 1; exit 3");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    let out = h.cmd(&["start", "web", "migrate"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot start migrate: exited with code 3"),
+        "{err}"
+    );
+    assert!(!err.contains("web"), "{err}");
+    assert_eq!(h.state("web"), "running");
+}
+
+#[test]
+fn start_fails_when_a_required_unit_fails_its_attempt() {
+    // worker Requires a database that fails: start worker exits 1 naming the database and why.
+    let h = Home::new("start_fails_when_a_required_unit_fails_its_a");
+    looping(&h, "database", "oneshot", "", 1, "sleep 1; exit 7");
+    h.unit(
+        "worker",
+        "[unit]\nRequires = [\"database\"]\n[service]\nExecStart = \"sleep 1000\"\n",
+    );
+    let err = h.fails(1, &["start", "worker"]);
+    assert!(
+        err.contains("cannot start worker: dependency database failed: exited with code 7"),
+        "{err}"
+    );
+    assert_eq!(h.state("worker"), "waiting");
+}
+
+#[test]
+fn notify_service_as_another_user_fails_at_once_saying_why() {
+    // Type=notify with User=nobody cannot get READY=1 through the daemon's 0700 home: refused at once.
+    let h = Home::new("notify_service_as_another_user_fails_at_once");
+    h.unit(
+        "pg",
+        &format!(
+            "[service]\nType = \"notify\"\nUser = \"nobody\"\nTimeoutStartSec = 60\nExecStart = {}\n",
+            sh("echo $$ >> starts; exec sleep 100")
+        ),
+    );
+    let started = std::time::Instant::now();
+    let err = h.fails(1, &["start", "pg"]);
+    assert!(
+        err.contains("cannot start pg: Type=notify cannot work with User=nobody: the notify socket is in the daemon's home"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "not a start timeout"
+    );
+    assert!(h.lines("starts").is_empty(), "never spawned");
+    let u = h.unit_json("pg");
+    assert_eq!(u["state"], "failed", "{u}");
+}
