@@ -336,6 +336,8 @@ fn decode_reply(body: &[u8]) -> Result<Reply, String> {
                     v => Err(format!("bad LastExit variant {v}")),
                 })?;
                 let _reason = w.option(Wire::string)?;
+                // next_attempt: Option<NextAttempt { attempt, in_ms }>
+                w.option(|w| w.varint().and_then(|_| w.varint()).map(drop))?;
                 rows.push(Row { name });
             }
             Reply::Units(rows)
