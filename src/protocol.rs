@@ -1,24 +1,81 @@
-//! The wire contract between client and daemon (SPEC §8): request and reply
-//! types, [`PROTOCOL_VERSION`], and length-prefixed bincode frames.
+//! The wire contract between client and daemon (SPEC §8, §17): request and
+//! reply types, [`PROTOCOL_VERSION`], length-prefixed bincode frames, and the
+//! stable envelope that lets any later client hand a running daemon over.
 //!
-//! A frame is a `u32` little-endian length followed by a bincode 2 body
-//! (standard config, serde). Lengths over [`MAX_FRAME`] are refused before
-//! anything is allocated. Every request starts with the protocol version so a
-//! daemon can answer a client of another version with a clear error instead
-//! of a decode failure.
+//! # Wire rules
+//!
+//! These rules never change; everything not named here may change with
+//! [`PROTOCOL_VERSION`].
+//!
+//! 1. **Frame**: a `u32` little-endian length, then that many bytes of body.
+//!    A request body over [`MAX_FRAME`] (1 MiB) is refused from its prefix.
+//! 2. **Header**: every request and every reply body starts with the magic
+//!    `DKNS` ([`MAGIC`]) and a protocol version (bincode 2 standard config:
+//!    a varint `u32`). See [`header`].
+//! 3. **Stable requests**: `kill`, `daemon-status` and the hand-over are sent
+//!    with version [`STABLE`] (0), then a [`StableOp`] (varint 0 kill,
+//!    1 daemon-status, 2 hand-over), then the service directory
+//!    (`Option<String>`), and nothing else. Every daemon from protocol 2 on
+//!    understands them, whatever version it speaks itself.
+//! 4. **Versioned requests**: everything else is sent with the client's
+//!    version, then `Option<PathBuf>` service directory and a [`Request`].
+//!    A daemon of another version does not decode it: it refuses it with a
+//!    stable reply that names its own version.
+//! 5. **Replies**: the header carries the daemon's version, then one byte
+//!    says the form of the rest: [`REPLY_CURRENT`] (1) a [`Response`], only
+//!    ever sent for a versioned request of the daemon's own version (so it
+//!    is free to change with the version), or [`REPLY_STABLE`] (0) a
+//!    [`StableReply`], for everything else: stable requests, requests of
+//!    another version, frames that do not decode.
+//! 6. **Extending stable replies**: a [`StableReply`] variant only ever gains
+//!    fields at its end, and readers ignore bytes after what they know, so
+//!    adding a field breaks no older client. Variants are never reordered or
+//!    removed, new ones are added last, and a daemon answers a stable
+//!    request only with variants that existed when that request did. Types
+//!    inside stable replies avoid enums that may grow (state names are
+//!    strings there).
+//!
+//! Every request is answered by exactly one reply frame, after which the
+//! daemon closes the connection.
+//!
+//! # Versions and the hand-over
+//!
+//! A client that gets a version refusal from an older daemon sends the
+//! stable hand-over: the daemon writes its state file and exits, leaving
+//! every service running; the client starts a daemon from its own binary,
+//! which adopts them (same pids, restart counts kept), and retries its
+//! request. A newer daemon is never handed to an older binary implicitly;
+//! `diakonos daemon-upgrade` does that on request.
 
 use std::io::{self, Read};
 use std::path::PathBuf;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// Bump whenever any type in this module changes shape.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Bump whenever a [`Request`] or [`Response`] changes shape. Stable
+/// requests and replies keep their form across versions (module docs).
+pub const PROTOCOL_VERSION: u32 = 2;
+/// The version field of a stable request (never a real protocol version).
+pub const STABLE: u32 = 0;
+/// Tests only: makes a client and a daemon of this binary claim another
+/// protocol version, to exercise a real version mismatch and hand-over.
+pub const TEST_VERSION_ENV: &str = "DIAKONOS_TEST_PROTOCOL_VERSION";
 /// The largest request body the daemon accepts (SPEC §8).
 pub const MAX_FRAME: usize = 1 << 20;
 /// The largest reply body: a `list` of many thousand units is larger than
 /// any request, and comes from the trusted side.
 pub const MAX_REPLY: usize = 64 << 20;
+
+/// The protocol version this process speaks: [`PROTOCOL_VERSION`], unless
+/// [`TEST_VERSION_ENV`] names another (non-zero) one.
+pub fn version() -> u32 {
+    std::env::var(TEST_VERSION_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|&v| v != STABLE)
+        .unwrap_or(PROTOCOL_VERSION)
+}
 
 /// bincode's standard config, with a decode limit so a lying length inside a
 /// payload cannot make us allocate more than a frame's worth.
@@ -30,19 +87,65 @@ fn reply_config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_REPLY>()
 }
 
-/// Every request body starts with these bytes, then the version: together
-/// they tell "another diakonos version" apart from garbage.
+/// Every request and reply body starts with these bytes, then the version:
+/// together they tell "another diakonos version" apart from garbage.
 pub const MAGIC: [u8; 4] = *b"DKNS";
 
-/// What the client sends: magic and version first, always.
+/// The form byte of a reply carrying a [`StableReply`] (wire rule 5).
+pub const REPLY_STABLE: u8 = 0;
+/// The form byte of a reply carrying a [`Response`] of the daemon's version.
+pub const REPLY_CURRENT: u8 = 1;
+
+/// The first bytes of every body: [`MAGIC`], then `version` as a bincode varint.
+pub fn header(version: u32) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    // Encoding a u32 into a Vec cannot fail.
+    let _ = bincode::serde::encode_into_std_write(version, &mut out, config());
+    out
+}
+
+/// A request as the client means it. On the wire it takes the stable or
+/// the versioned form (module docs), see [`encode_request`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestFrame {
     pub magic: [u8; 4],
+    /// The client's protocol version ([`STABLE`] once decoded from a
+    /// stable request).
     pub version: u32,
     /// The service dir the user named (absolute), if any; the daemon refuses
     /// requests naming a different one than its own.
     pub service_dir: Option<PathBuf>,
     pub request: Request,
+}
+
+impl RequestFrame {
+    /// A request of this process's protocol version.
+    pub fn new(request: Request, service_dir: Option<PathBuf>) -> RequestFrame {
+        RequestFrame {
+            magic: MAGIC,
+            version: version(),
+            service_dir,
+            request,
+        }
+    }
+}
+
+/// The requests of the stable form. NEVER reorder, remove or change these:
+/// every later daemon decodes them (wire rule 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StableOp {
+    Kill,
+    DaemonStatus,
+    HandOver,
+}
+
+/// The whole body of a stable request. NEVER change (wire rule 3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct StableRequest {
+    magic: [u8; 4],
+    version: u32,
+    op: StableOp,
+    service_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +161,31 @@ pub enum Request {
     Disable(Vec<String>),
     /// Stop every service, then exit.
     Kill,
+    /// Write the state for a successor and exit, leaving every service
+    /// running (SPEC §17).
+    HandOver,
+}
+
+impl Request {
+    /// The stable form of this request, if it has one (wire rule 3).
+    pub fn stable_op(&self) -> Option<StableOp> {
+        match self {
+            Request::Kill => Some(StableOp::Kill),
+            Request::DaemonStatus => Some(StableOp::DaemonStatus),
+            Request::HandOver => Some(StableOp::HandOver),
+            _ => None,
+        }
+    }
+}
+
+impl From<StableOp> for Request {
+    fn from(op: StableOp) -> Request {
+        match op {
+            StableOp::Kill => Request::Kill,
+            StableOp::DaemonStatus => Request::DaemonStatus,
+            StableOp::HandOver => Request::HandOver,
+        }
+    }
 }
 
 /// The states of SPEC §4, as they appear on the wire and in JSON.
@@ -142,17 +270,22 @@ pub struct UnitStatus {
     pub log_path: PathBuf,
 }
 
-/// `daemon-status`.
+/// `daemon-status`, a stable reply: fields are only ever appended (wire
+/// rule 6).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DaemonInfo {
     pub pid: u32,
+    /// The daemon's diakonos version (`CARGO_PKG_VERSION`).
     pub version: String,
     pub uptime_secs: u64,
     pub home: PathBuf,
     pub service_dir: PathBuf,
-    /// Count per state, only states with at least one unit.
-    pub units: Vec<(StateName, u32)>,
+    /// Count per state name (as [`StateName::as_str`]), only states with at
+    /// least one unit. Strings, so a new state breaks no older client.
+    pub units: Vec<(String, u32)>,
     pub rss_bytes: u64,
+    /// The protocol version the daemon speaks.
+    pub protocol: u32,
 }
 
 /// The outcome of one unit in a start/stop/restart/enable/disable job.
@@ -191,6 +324,51 @@ pub enum Response {
     },
 }
 
+/// A reply every client from protocol 2 on can read (wire rules 5 and 6):
+/// to stable requests, and to requests the daemon cannot take (another
+/// version, a bad frame). Only ever append fields to a variant, and new
+/// variants after the last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum StableReply {
+    /// The daemon is exiting: after `Kill` once every service is stopped;
+    /// after `HandOver` at once, with every service left running.
+    Bye {},
+    /// The request could not be carried out; one line, plus an optional hint.
+    Error {
+        message: String,
+        hint: Option<String>,
+    },
+    /// `daemon-status`.
+    Daemon(DaemonInfo),
+}
+
+impl StableReply {
+    /// The stable form of a reply; a reply that has none (never the answer
+    /// to a stable request) becomes an error.
+    pub fn from_response(resp: &Response) -> StableReply {
+        match resp {
+            Response::Bye => StableReply::Bye {},
+            Response::Error { message, hint } => StableReply::Error {
+                message: message.clone(),
+                hint: hint.clone(),
+            },
+            Response::Daemon(info) => StableReply::Daemon(info.clone()),
+            other => StableReply::Error {
+                message: format!("the daemon has no stable form for the reply {other:?}"),
+                hint: None,
+            },
+        }
+    }
+
+    pub fn into_response(self) -> Response {
+        match self {
+            StableReply::Bye {} => Response::Bye,
+            StableReply::Error { message, hint } => Response::Error { message, hint },
+            StableReply::Daemon(info) => Response::Daemon(info),
+        }
+    }
+}
+
 impl Response {
     pub fn error(message: impl Into<String>, hint: Option<&str>) -> Response {
         Response::Error {
@@ -203,7 +381,13 @@ impl Response {
 /// Serialises `value` into a complete frame (length prefix included) whose
 /// body may be at most `max` bytes.
 pub fn encode_frame<T: Serialize>(value: &T, max: usize) -> io::Result<Vec<u8>> {
+    encode_body(&[], value, max)
+}
+
+/// A frame whose body is `prefix` then `value`.
+fn encode_body<T: Serialize>(prefix: &[u8], value: &T, max: usize) -> io::Result<Vec<u8>> {
     let mut frame = vec![0u8; 4];
+    frame.extend_from_slice(prefix);
     bincode::serde::encode_into_std_write(value, &mut frame, reply_config())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
     let len = frame.len() - 4;
@@ -215,6 +399,38 @@ pub fn encode_frame<T: Serialize>(value: &T, max: usize) -> io::Result<Vec<u8>> 
     }
     frame[..4].copy_from_slice(&(len as u32).to_le_bytes());
     Ok(frame)
+}
+
+/// A request as a complete frame: the stable form for `kill`,
+/// `daemon-status` and the hand-over, else the versioned form of
+/// `frame.version` (wire rules 3 and 4).
+pub fn encode_request(frame: &RequestFrame) -> io::Result<Vec<u8>> {
+    match frame.request.stable_op() {
+        Some(op) => encode_frame(
+            &StableRequest {
+                magic: MAGIC,
+                version: STABLE,
+                op,
+                service_dir: frame.service_dir.clone(),
+            },
+            MAX_FRAME,
+        ),
+        None => encode_frame(frame, MAX_FRAME),
+    }
+}
+
+/// A reply as a complete frame from a daemon of `version`: a [`Response`]
+/// when `stable` is false (the request was of `version`), else its
+/// [`StableReply`] form (wire rule 5).
+pub fn encode_reply(resp: &Response, version: u32, stable: bool) -> io::Result<Vec<u8>> {
+    let mut prefix = header(version);
+    if stable {
+        prefix.push(REPLY_STABLE);
+        encode_body(&prefix, &StableReply::from_response(resp), MAX_REPLY)
+    } else {
+        prefix.push(REPLY_CURRENT);
+        encode_body(&prefix, resp, MAX_REPLY)
+    }
 }
 
 /// Why bytes from a peer could not become a message.
@@ -235,10 +451,7 @@ impl std::fmt::Display for FrameError {
                 write!(f, "frame of {n} bytes is over the {MAX_FRAME}-byte limit")
             }
             FrameError::Malformed(e) => write!(f, "malformed frame: {e}"),
-            FrameError::Version(v) => write!(
-                f,
-                "protocol version mismatch: client speaks {v}, daemon speaks {PROTOCOL_VERSION}"
-            ),
+            FrameError::Version(v) => write!(f, "protocol version mismatch: client speaks {v}"),
         }
     }
 }
@@ -261,22 +474,38 @@ pub fn take_frame(buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, FrameError> {
     Ok(Some(body))
 }
 
-/// Decodes a request body, telling a version mismatch apart from garbage.
-pub fn decode_request(body: &[u8]) -> Result<RequestFrame, FrameError> {
+/// Decodes a request body for a daemon speaking `version`, telling a
+/// version mismatch apart from garbage. A stable request decodes whatever
+/// `version` is, with [`RequestFrame::version`] set to [`STABLE`].
+pub fn decode_request(body: &[u8], version: u32) -> Result<RequestFrame, FrameError> {
     // A request of any version starts with the magic and its version number.
-    let (magic, version) =
-        match bincode::serde::decode_from_slice::<([u8; 4], u32), _>(body, config()) {
-            Ok(((magic, version), _)) => (magic, version),
-            Err(e) => return Err(FrameError::Malformed(e.to_string())),
-        };
+    let (magic, sent) = match bincode::serde::decode_from_slice::<([u8; 4], u32), _>(body, config())
+    {
+        Ok(((magic, sent), _)) => (magic, sent),
+        Err(e) => return Err(FrameError::Malformed(e.to_string())),
+    };
     if magic != MAGIC {
         return Err(FrameError::Malformed("not a diakonos request".into()));
     }
-    if version != PROTOCOL_VERSION {
-        return Err(FrameError::Version(version));
+    if sent == STABLE {
+        let stable: StableRequest = decode_whole(body)?;
+        return Ok(RequestFrame {
+            magic,
+            version: STABLE,
+            service_dir: stable.service_dir,
+            request: stable.op.into(),
+        });
     }
-    match bincode::serde::decode_from_slice::<RequestFrame, _>(body, config()) {
-        Ok((frame, used)) if used == body.len() => Ok(frame),
+    if sent != version {
+        return Err(FrameError::Version(sent));
+    }
+    decode_whole(body)
+}
+
+/// Decodes exactly `body`: bytes left over are an error.
+fn decode_whole<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
+    match bincode::serde::decode_from_slice::<T, _>(body, config()) {
+        Ok((value, used)) if used == body.len() => Ok(value),
         Ok((_, used)) => Err(FrameError::Malformed(format!(
             "{} trailing bytes",
             body.len() - used
@@ -285,10 +514,41 @@ pub fn decode_request(body: &[u8]) -> Result<RequestFrame, FrameError> {
     }
 }
 
-pub fn decode_response(body: &[u8]) -> Result<Response, FrameError> {
-    bincode::serde::decode_from_slice::<Response, _>(body, reply_config())
-        .map(|(r, _)| r)
-        .map_err(|e| FrameError::Malformed(e.to_string()))
+/// A decoded reply and the protocol version of the daemon that sent it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub version: u32,
+    pub response: Response,
+    /// The reply came in the stable form.
+    pub stable: bool,
+}
+
+/// Decodes a reply body. Bytes after the known fields are ignored (wire
+/// rule 6).
+pub fn decode_reply(body: &[u8]) -> Result<Reply, FrameError> {
+    let ((magic, version, form), used) =
+        bincode::serde::decode_from_slice::<([u8; 4], u32, u8), _>(body, reply_config())
+            .map_err(|e| FrameError::Malformed(e.to_string()))?;
+    if magic != MAGIC {
+        return Err(FrameError::Malformed(
+            "not a diakonos reply of protocol 2 or later".into(),
+        ));
+    }
+    let rest = &body[used..];
+    let response = match form {
+        REPLY_STABLE => bincode::serde::decode_from_slice::<StableReply, _>(rest, reply_config())
+            .map(|(r, _)| r.into_response()),
+        REPLY_CURRENT => {
+            bincode::serde::decode_from_slice::<Response, _>(rest, reply_config()).map(|(r, _)| r)
+        }
+        other => return Err(FrameError::Malformed(format!("unknown reply form {other}"))),
+    }
+    .map_err(|e| FrameError::Malformed(e.to_string()))?;
+    Ok(Reply {
+        version,
+        response,
+        stable: form == REPLY_STABLE,
+    })
 }
 
 /// Blocking read of one frame body of at most `max` bytes (the client side;
@@ -321,20 +581,24 @@ mod tests {
         }
     }
 
+    fn body_of(mut frame: Vec<u8>) -> Vec<u8> {
+        let body = take_frame(&mut frame).unwrap().unwrap();
+        assert!(frame.is_empty());
+        body
+    }
+
     #[test]
     fn request_round_trips_through_a_frame() {
         // A request encoded as a frame decodes to the same request.
         let req = request(Request::Start(vec!["web".into(), "db".into()]));
-        let mut buf = encode_frame(&req, MAX_FRAME).unwrap();
-        let body = take_frame(&mut buf).unwrap().unwrap();
-        assert!(buf.is_empty());
-        assert_eq!(decode_request(&body).unwrap(), req);
+        let body = body_of(encode_request(&req).unwrap());
+        assert_eq!(decode_request(&body, PROTOCOL_VERSION).unwrap(), req);
     }
 
     #[test]
     fn partial_frames_wait_for_more_bytes() {
         // Every strict prefix of a frame is "not yet", never an error.
-        let frame = encode_frame(&request(Request::List), MAX_FRAME).unwrap();
+        let frame = encode_request(&request(Request::List)).unwrap();
         for cut in 0..frame.len() {
             let mut buf = frame[..cut].to_vec();
             assert_eq!(take_frame(&mut buf), Ok(None), "cut at {cut}");
@@ -354,25 +618,169 @@ mod tests {
     #[test]
     fn two_frames_in_one_buffer_come_out_in_order() {
         // Bytes of several frames read at once are split correctly.
-        let mut buf = encode_frame(&request(Request::List), MAX_FRAME).unwrap();
-        buf.extend(encode_frame(&request(Request::Kill), MAX_FRAME).unwrap());
+        let mut buf = encode_request(&request(Request::List)).unwrap();
+        buf.extend(encode_request(&request(Request::Kill)).unwrap());
         let a = take_frame(&mut buf).unwrap().unwrap();
         let b = take_frame(&mut buf).unwrap().unwrap();
-        assert_eq!(decode_request(&a).unwrap().request, Request::List);
-        assert_eq!(decode_request(&b).unwrap().request, Request::Kill);
+        assert_eq!(decode_request(&a, 2).unwrap().request, Request::List);
+        assert_eq!(decode_request(&b, 2).unwrap().request, Request::Kill);
     }
 
     #[test]
     fn other_version_is_reported_as_version_mismatch() {
-        // A request from a newer client is a version error, not garbage.
+        // A versioned request from a newer client is a version error, not garbage.
         let mut req = request(Request::List);
         req.version = PROTOCOL_VERSION + 1;
-        let mut buf = encode_frame(&req, MAX_FRAME).unwrap();
-        let body = take_frame(&mut buf).unwrap().unwrap();
+        let body = body_of(encode_request(&req).unwrap());
         assert_eq!(
-            decode_request(&body),
+            decode_request(&body, PROTOCOL_VERSION),
             Err(FrameError::Version(PROTOCOL_VERSION + 1))
         );
+    }
+
+    #[test]
+    fn stable_requests_have_fixed_bytes() {
+        // Kill, daemon-status and the hand-over are these exact bytes, forever (wire rule 3).
+        let mut req = request(Request::Kill);
+        req.service_dir = None;
+        req.version = 77; // The sender's version does not matter.
+        for (r, op) in [
+            (Request::Kill, 0u8),
+            (Request::DaemonStatus, 1),
+            (Request::HandOver, 2),
+        ] {
+            req.request = r.clone();
+            let frame = encode_request(&req).unwrap();
+            assert_eq!(
+                frame,
+                [7, 0, 0, 0, b'D', b'K', b'N', b'S', 0, op, 0],
+                "{r:?}"
+            );
+        }
+        req.service_dir = Some(PathBuf::from("/u"));
+        let frame = encode_request(&req).unwrap();
+        assert_eq!(
+            frame,
+            [10, 0, 0, 0, b'D', b'K', b'N', b'S', 0, 2, 1, 2, b'/', b'u'],
+        );
+    }
+
+    #[test]
+    fn stable_requests_decode_in_a_daemon_of_any_version() {
+        // Every daemon version takes a stable request, service dir included.
+        let req = request(Request::HandOver);
+        let body = body_of(encode_request(&req).unwrap());
+        for daemon in [1, PROTOCOL_VERSION, 99] {
+            let got = decode_request(&body, daemon).unwrap();
+            assert_eq!(got.request, Request::HandOver);
+            assert_eq!(got.version, STABLE);
+            assert_eq!(got.service_dir, req.service_dir);
+        }
+        // An op no version knows, or bytes after the body, are malformed.
+        let bad = [b'D', b'K', b'N', b'S', 0, 9, 0];
+        assert!(matches!(
+            decode_request(&bad, 2),
+            Err(FrameError::Malformed(_))
+        ));
+        let mut padded = body.clone();
+        padded.push(0);
+        assert!(matches!(
+            decode_request(&padded, 2),
+            Err(FrameError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn stable_replies_have_fixed_bytes() {
+        // Bye and the error refusal are these exact bytes, forever (wire rules 5 and 6).
+        let bye = encode_reply(&Response::Bye, 5, true).unwrap();
+        assert_eq!(
+            bye,
+            [7, 0, 0, 0, b'D', b'K', b'N', b'S', 5, REPLY_STABLE, 0]
+        );
+        let err = encode_reply(&Response::error("no", None), 5, true).unwrap();
+        assert_eq!(
+            err,
+            [
+                11,
+                0,
+                0,
+                0,
+                b'D',
+                b'K',
+                b'N',
+                b'S',
+                5,
+                REPLY_STABLE,
+                1,
+                2,
+                b'n',
+                b'o',
+                0
+            ]
+        );
+    }
+
+    #[test]
+    fn a_field_appended_to_a_stable_reply_breaks_no_older_client() {
+        // A newer daemon's DaemonInfo with one more field decodes here; the field is ignored.
+        #[derive(Serialize)]
+        struct NewerInfo {
+            base: DaemonInfo,
+            added: Vec<String>,
+        }
+        #[derive(Serialize)]
+        enum NewerReply {
+            #[allow(dead_code)]
+            Bye {},
+            #[allow(dead_code)]
+            Error {
+                message: String,
+            },
+            Daemon(NewerInfo),
+        }
+        let info = DaemonInfo {
+            pid: 1,
+            version: "9.9.9".into(),
+            uptime_secs: 2,
+            home: PathBuf::from("/h"),
+            service_dir: PathBuf::from("/s"),
+            units: vec![("some-future-state".into(), 3)],
+            rss_bytes: 4,
+            protocol: 9,
+        };
+        let newer = NewerReply::Daemon(NewerInfo {
+            base: info.clone(),
+            added: vec!["x".into(); 3],
+        });
+        let mut prefix = header(9);
+        prefix.push(REPLY_STABLE);
+        let body = body_of(encode_body(&prefix, &newer, MAX_REPLY).unwrap());
+        let reply = decode_reply(&body).unwrap();
+        assert_eq!(reply.version, 9);
+        assert!(reply.stable);
+        assert_eq!(reply.response, Response::Daemon(info));
+    }
+
+    #[test]
+    fn a_versioned_reply_says_its_form_and_version() {
+        // A reply to a request of the daemon's own version carries a Response.
+        let resp = Response::Job(vec![]);
+        let body = body_of(encode_reply(&resp, PROTOCOL_VERSION, false).unwrap());
+        let reply = decode_reply(&body).unwrap();
+        assert_eq!(
+            reply,
+            Reply {
+                version: PROTOCOL_VERSION,
+                response: resp,
+                stable: false
+            }
+        );
+        // A reply without the magic (a daemon before protocol 2) is malformed.
+        assert!(matches!(
+            decode_reply(&[6, 1, 2]),
+            Err(FrameError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -388,11 +796,11 @@ mod tests {
                     seed as u8
                 })
                 .collect();
-            let _ = decode_request(&body);
-            let _ = decode_response(&body);
+            let _ = decode_request(&body, PROTOCOL_VERSION);
+            let _ = decode_reply(&body);
         }
         assert!(matches!(
-            decode_request(&[0xff; 8]),
+            decode_request(&[0xff; 8], PROTOCOL_VERSION),
             Err(FrameError::Malformed(_))
         ));
     }
@@ -414,8 +822,7 @@ mod tests {
                 in_ms: 1500,
             }),
         }]);
-        let mut buf = encode_frame(&resp, MAX_REPLY).unwrap();
-        let body = take_frame(&mut buf).unwrap().unwrap();
-        assert_eq!(decode_response(&body).unwrap(), resp);
+        let body = body_of(encode_reply(&resp, PROTOCOL_VERSION, false).unwrap());
+        assert_eq!(decode_reply(&body).unwrap().response, resp);
     }
 }

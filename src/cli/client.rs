@@ -1,5 +1,7 @@
 //! Talking to the daemon: connect (starting a daemon when none answers),
-//! send one request frame, read one reply frame.
+//! send one request frame, read one reply frame. A daemon of an older
+//! protocol version is handed over to a daemon of this binary first
+//! (SPEC §17, see `protocol`'s wire rules).
 
 use std::io;
 use std::os::unix::net::UnixStream;
@@ -10,9 +12,7 @@ use crate::cli::Global;
 use crate::daemon;
 use crate::error::Error;
 use crate::paths::{self, Home};
-use crate::protocol::{
-    self, Request, RequestFrame, Response, MAX_FRAME, MAX_REPLY, PROTOCOL_VERSION,
-};
+use crate::protocol::{self, Request, RequestFrame, Response, MAX_REPLY, STABLE};
 
 /// How long a freshly started daemon may take to answer.
 const START_DEADLINE: Duration = Duration::from_secs(10);
@@ -23,19 +23,61 @@ const EXIT_DEADLINE: Duration = Duration::from_secs(30);
 /// when none answers; without it, that case is `Error::NotRunning`. An error
 /// reply from the daemon becomes `Error::Failed`.
 pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Error> {
-    match request_once(g, req.clone(), autostart) {
-        // A daemon that died after accepting us (kill -9 a moment ago):
-        // start a fresh one and ask again, once. Every request is idempotent.
-        Err(Retry::DaemonDied(_)) if autostart => {
-            request_once(g, req, autostart).map_err(Retry::into_error)
+    let (mut retried, mut handed_over) = (false, false);
+    loop {
+        match request_once(g, req.clone(), autostart) {
+            // A daemon that died after accepting us (kill -9 a moment ago):
+            // start a fresh one and ask again, once. Every request is idempotent.
+            Err(Retry::DaemonDied(_)) if autostart && !retried => retried = true,
+            // An older daemon: it hands its services over to one of ours,
+            // then we ask again.
+            Err(Retry::OtherVersion { daemon, .. })
+                if !handed_over && daemon < protocol::version() =>
+            {
+                handed_over = true;
+                if let Some(old) = hand_over(g)? {
+                    eprintln!(
+                        "diakonos: the daemon (pid {old}) spoke protocol {daemon}; \
+                         its services were handed over to a daemon of this binary (protocol {})",
+                        protocol::version()
+                    );
+                }
+            }
+            other => return other.map_err(Retry::into_error),
         }
-        other => other.map_err(Retry::into_error),
     }
 }
 
-/// A failed request, telling apart a daemon that vanished mid-request.
+/// Asks the running daemon to hand over (SPEC §17): it writes its state and
+/// exits, leaving every service running. Then starts a daemon of this
+/// binary, which adopts them all. Returns the old daemon's pid, or None
+/// when no daemon was running (then none is started).
+pub fn hand_over(g: &Global) -> Result<Option<i32>, Error> {
+    let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
+    let old = daemon_identity(g);
+    match request_once(g, Request::HandOver, false) {
+        Ok(Response::Bye) => {}
+        Ok(other) => return Err(unexpected(&other)),
+        Err(Retry::Final(Error::NotRunning(_))) => return Ok(None),
+        // Gone before its answer arrived: what it left is adopted the same.
+        Err(Retry::DaemonDied(_)) => {}
+        Err(e) => return Err(e.into_error()),
+    }
+    wait_for_daemon_exit(old)?;
+    // No --service-dir: the new daemon takes over the old one's.
+    start_daemon(&home, None)?;
+    Ok(old.map(|(pid, _)| pid))
+}
+
+/// A failed request, telling apart a daemon that vanished mid-request and
+/// one that speaks another protocol version.
 enum Retry {
     DaemonDied(Error),
+    /// The daemon refused the request: it speaks protocol `daemon`.
+    OtherVersion {
+        daemon: u32,
+        error: Error,
+    },
     Final(Error),
 }
 
@@ -43,6 +85,7 @@ impl Retry {
     fn into_error(self) -> Error {
         match self {
             Retry::DaemonDied(e) | Retry::Final(e) => e,
+            Retry::OtherVersion { error, .. } => error,
         }
     }
 }
@@ -66,14 +109,13 @@ fn request_once(g: &Global, req: Request, autostart: bool) -> Result<Response, R
         )
         .into());
     }
-    let frame = RequestFrame {
-        magic: protocol::MAGIC,
-        version: PROTOCOL_VERSION,
-        service_dir: named.then(|| service_dir.clone()),
-        request: req,
+    let frame = RequestFrame::new(req, named.then(|| service_dir.clone()));
+    let sent = match frame.request.stable_op() {
+        Some(_) => STABLE,
+        None => frame.version,
     };
     // Encode before connecting: a request that cannot be sent fails at once.
-    let bytes = protocol::encode_frame(&frame, MAX_FRAME).map_err(|e| {
+    let bytes = protocol::encode_request(&frame).map_err(|e| {
         if service_dir.to_str().is_none() {
             Error::failed_hint(
                 format!(
@@ -120,14 +162,38 @@ fn request_once(g: &Global, req: Request, autostart: bool) -> Result<Response, R
             });
         }
     };
-    match protocol::decode_response(&body) {
-        Ok(Response::Error { message, hint }) => Err(Error::Failed { message, hint }.into()),
-        Ok(resp) => Ok(resp),
-        Err(e) => Err(Error::failed_hint(
+    let reply = protocol::decode_reply(&body).map_err(|e| {
+        Error::failed_hint(
             format!("cannot understand the daemon's reply: {e}"),
-            "the daemon may be another diakonos version: run `diakonos kill`, then retry",
+            "a daemon from before protocol 2 cannot hand over: `diakonos kill` (stops every service), then retry",
         )
-        .into()),
+    })?;
+    if sent != STABLE && reply.version != frame.version {
+        let error = if reply.version > frame.version {
+            Error::failed_hint(
+                format!(
+                    "the daemon speaks protocol {}, newer than this diakonos (protocol {})",
+                    reply.version, frame.version
+                ),
+                "use the newer diakonos binary, or `diakonos daemon-upgrade` to hand the services over to this one",
+            )
+        } else {
+            Error::failed_hint(
+                format!(
+                    "the daemon still speaks protocol {} after a hand-over (this diakonos speaks {})",
+                    reply.version, frame.version
+                ),
+                format!("see {}", home.daemon_log().display()),
+            )
+        };
+        return Err(Retry::OtherVersion {
+            daemon: reply.version,
+            error,
+        });
+    }
+    match reply.response {
+        Response::Error { message, hint } => Err(Error::Failed { message, hint }.into()),
+        resp => Ok(resp),
     }
 }
 
@@ -242,6 +308,6 @@ pub fn wait_for_daemon_exit(daemon: Option<(i32, u64)>) -> Result<(), Error> {
 pub fn unexpected(resp: &Response) -> Error {
     Error::failed_hint(
         format!("unexpected reply from the daemon: {resp:?}"),
-        "the daemon may be another diakonos version: run `diakonos kill`, then retry",
+        "the daemon may be another diakonos version: `diakonos daemon-upgrade` replaces it with this binary's, keeping every service",
     )
 }

@@ -33,6 +33,7 @@ Commands:
   disable NAME...      undo enable
   daemon-status        the daemon's pid, version, uptime, directories, units, memory
   kill                 stop every service, then the daemon
+  daemon-upgrade       replace the daemon with one of this binary, keeping every service running
   daemon [--detach]    run the daemon in the foreground (or in the background)
 
 Options:
@@ -74,6 +75,7 @@ pub enum Command {
     Disable(Vec<String>),
     DaemonStatus,
     Kill,
+    DaemonUpgrade,
     Daemon {
         detach: bool,
     },
@@ -153,6 +155,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
         "disable" => Command::Disable(names("disable")?),
         "daemon-status" => none("daemon-status").map(|()| Command::DaemonStatus)?,
         "kill" => none("kill").map(|()| Command::Kill)?,
+        "daemon-upgrade" => none("daemon-upgrade").map(|()| Command::DaemonUpgrade)?,
         "daemon" => none("daemon").map(|()| Command::Daemon { detach })?,
         "help" => Command::Help,
         other => {
@@ -181,7 +184,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     Ok((g, command))
 }
 
-const COMMANDS: [&str; 14] = [
+const COMMANDS: [&str; 15] = [
     "list",
     "start",
     "stop",
@@ -194,6 +197,7 @@ const COMMANDS: [&str; 14] = [
     "disable",
     "daemon-status",
     "kill",
+    "daemon-upgrade",
     "daemon",
     "help",
 ];
@@ -252,6 +256,7 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
                 Err(e) => Err(e),
             }
         }
+        Command::DaemonUpgrade => daemon_upgrade(&g, &out),
         Command::List => match client::request(&g, Request::List, true)? {
             Response::Units(units) => {
                 out.list(&units);
@@ -286,6 +291,33 @@ fn job(g: &Global, out: &render::Output, verb: &str, req: Request) -> Result<(),
         Response::Job(results) => out.job(verb, &results),
         other => Err(client::unexpected(&other)),
     }
+}
+
+/// `daemon-upgrade` (SPEC §17): the running daemon hands its services over
+/// to a daemon of this binary; no service stops.
+fn daemon_upgrade(g: &Global, out: &render::Output) -> Result<(), Error> {
+    let status = |g: &Global| match client::request(g, Request::DaemonStatus, false) {
+        Ok(Response::Daemon(info)) => Ok(Some(info)),
+        Ok(other) => Err(client::unexpected(&other)),
+        Err(Error::NotRunning(_)) => Ok(None),
+        Err(e) => Err(e),
+    };
+    let Some(before) = status(g)? else {
+        out.note("no daemon was running; nothing to upgrade");
+        return Ok(());
+    };
+    client::hand_over(g)?;
+    let Some(after) = status(g)? else {
+        return Err(Error::failed_hint(
+            "the new daemon is not running after the hand-over",
+            "run `diakonos list`: a daemon starts and adopts the services",
+        ));
+    };
+    out.note(&format!(
+        "daemon upgraded: pid {} (diakonos {}, protocol {}) -> pid {} (diakonos {}, protocol {}); every service kept running",
+        before.pid, before.version, before.protocol, after.pid, after.version, after.protocol
+    ));
+    Ok(())
 }
 
 fn run_daemon(g: &Global, detach: bool) -> Result<(), Error> {

@@ -207,6 +207,7 @@ impl Output {
                 "service_dir": d.service_dir,
                 "units": counts,
                 "rss_bytes": d.rss_bytes,
+                "protocol": d.protocol,
             }));
             return;
         }
@@ -220,10 +221,11 @@ impl Output {
                 .join(", ")
         };
         print_out(&format!(
-            "{} (pid {}, version {}, up {})\n  home:        {}\n  service dir: {}\n  units:       {units}\n  memory:      {:.1} MiB RSS\n",
+            "{} (pid {}, version {}, protocol {}, up {})\n  home:        {}\n  service dir: {}\n  units:       {units}\n  memory:      {:.1} MiB RSS\n",
             self.state(StateName::Running),
             d.pid,
             d.version,
+            d.protocol,
             human_duration(d.uptime_secs),
             d.home.display(),
             d.service_dir.display(),

@@ -17,7 +17,7 @@ use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use nix::unistd::Uid;
 
 use crate::daemon::timers::Timers;
-use crate::protocol::{self, FrameError, RequestFrame, Response, MAX_FRAME, MAX_REPLY};
+use crate::protocol::{self, FrameError, RequestFrame, Response, MAX_FRAME};
 
 /// Tokens below this belong to the event loop's own sources.
 pub const FIRST_CONN_TOKEN: usize = 16;
@@ -37,6 +37,9 @@ struct Conn {
     got_request: bool,
     /// Close as soon as `wbuf` is flushed.
     close_when_flushed: bool,
+    /// The reply goes out in the stable form (protocol wire rule 5): the
+    /// request was stable, of another version, or did not decode.
+    stable_reply: bool,
     writable_registered: bool,
 }
 
@@ -52,6 +55,8 @@ pub struct Control {
     accept_failing: bool,
     next: usize,
     my_uid: Uid,
+    /// The protocol version this daemon speaks ([`protocol::version`]).
+    version: u32,
 }
 
 /// What a readable connection produced.
@@ -70,7 +75,13 @@ impl Control {
             accept_failing: false,
             next: FIRST_CONN_TOKEN,
             my_uid: Uid::effective(),
+            version: protocol::version(),
         }
+    }
+
+    /// The protocol version this daemon speaks.
+    pub fn version(&self) -> u32 {
+        self.version
     }
 
     pub fn listener(&mut self) -> &mut UnixListener {
@@ -123,7 +134,7 @@ impl Control {
                         ),
                         Some("use your own --home or DIAKONOS_HOME"),
                     );
-                    if let Ok(frame) = protocol::encode_frame(&refusal, MAX_REPLY) {
+                    if let Ok(frame) = protocol::encode_reply(&refusal, self.version, true) {
                         let _ = stream.write(&frame);
                     }
                     continue;
@@ -154,6 +165,7 @@ impl Control {
                     wpos: 0,
                     got_request: false,
                     close_when_flushed: false,
+                    stable_reply: true,
                     writable_registered: false,
                 },
             );
@@ -183,7 +195,11 @@ impl Control {
                                 Ok(Some(body)) => {
                                     conn.got_request = true;
                                     conn.rbuf = Vec::new();
-                                    incoming = Some(match protocol::decode_request(&body) {
+                                    let decoded = protocol::decode_request(&body, self.version);
+                                    if let Ok(frame) = &decoded {
+                                        conn.stable_reply = frame.version != self.version;
+                                    }
+                                    incoming = Some(match decoded {
                                         Ok(frame) => Incoming::Request(token, frame),
                                         Err(e) => Incoming::Bad(token, e),
                                     });
@@ -219,12 +235,12 @@ impl Control {
         let Some(conn) = self.conns.get_mut(&token) else {
             return; // The client left before its job finished.
         };
-        match protocol::encode_frame(resp, MAX_REPLY) {
+        match protocol::encode_reply(resp, self.version, conn.stable_reply) {
             Ok(frame) => conn.wbuf.extend_from_slice(&frame),
             Err(e) => {
                 log::warn!("cannot encode a reply: {e}");
                 let fallback = Response::error(format!("reply too large to send: {e}"), None);
-                if let Ok(frame) = protocol::encode_frame(&fallback, MAX_REPLY) {
+                if let Ok(frame) = protocol::encode_reply(&fallback, self.version, true) {
                     conn.wbuf.extend_from_slice(&frame);
                 }
             }
@@ -252,19 +268,21 @@ impl Control {
 
     /// Replies with an error for a bad frame, then closes.
     pub fn reject(&mut self, token: usize, err: &FrameError, registry: &Registry, now: Instant) {
-        let hint = match err {
-            FrameError::Version(_) => {
-                Some("the daemon runs another diakonos version: run `diakonos kill`, then retry")
-            }
-            _ => None,
+        let (message, hint) = match err {
+            FrameError::Version(v) => (
+                format!(
+                    "protocol version mismatch: client speaks {v}, daemon speaks {}",
+                    self.version
+                ),
+                Some(
+                    "a newer diakonos client hands the services over to its own daemon by itself; \
+                     `diakonos daemon-upgrade` does it on request",
+                ),
+            ),
+            _ => (err.to_string(), None),
         };
-        log::warn!("client {token}: {err}");
-        self.reply(
-            token,
-            &Response::error(err.to_string(), hint),
-            registry,
-            now,
-        );
+        log::warn!("client {token}: {message}");
+        self.reply(token, &Response::error(message, hint), registry, now);
     }
 
     pub fn close(&mut self, token: usize, registry: &Registry) {

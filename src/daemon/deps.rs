@@ -61,7 +61,7 @@ impl Graph {
     ///
     /// Cycles are searched over the `after` edges and reported as paths
     /// `[a, b, .., a]` in dependency direction (`a` is ordered after `b`),
-    /// rotated to start at their smallest id. See [`find_cycles`] for which
+    /// rotated to start at their smallest id. See `find_cycles` for which
     /// cycles are reported. Problems come out sorted by unit id (for a cycle,
     /// its smallest member), and for one unit: missing Requires, missing Wants,
     /// then cycles.
@@ -196,7 +196,6 @@ impl Graph {
         self.after.len()
     }
 
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -178,6 +178,8 @@ pub struct EventLoop {
     /// Since when the state file was written but not yet synced to disk.
     state_unsynced_since: Option<Instant>,
     last_state_write: Option<Instant>,
+    /// A hand-over was answered: the loop ends without touching a service.
+    handed_over: bool,
 }
 
 fn unix_now() -> u64 {
@@ -248,6 +250,7 @@ impl EventLoop {
             state_dirty: false,
             state_unsynced_since: None,
             last_state_write: None,
+            handed_over: false,
         })
     }
 
@@ -345,7 +348,13 @@ impl EventLoop {
                         );
                         match incoming {
                             Some(Incoming::Request(conn, frame)) => {
-                                self.on_request(conn, frame, now)
+                                self.on_request(conn, frame, now);
+                                if self.handed_over {
+                                    // Nothing more may happen to a service:
+                                    // the state file says how things are.
+                                    log::info!("handed over: exiting, every service left running");
+                                    return Ok(());
+                                }
                             }
                             Some(Incoming::Bad(conn, err)) => {
                                 self.control.reject(conn, &err, self.poll.registry(), now)
@@ -632,6 +641,7 @@ impl EventLoop {
                     Some("restore the directory, or `diakonos kill` and start a daemon with another --service-dir"),
                 ),
             }),
+            Request::HandOver => Some(self.hand_over(now)),
             Request::Enable(names) => Some(self.set_enabled(&names, true)),
             Request::Disable(names) => Some(self.set_enabled(&names, false)),
             req => self.sup.request(Some(conn), req, now),
@@ -639,6 +649,39 @@ impl EventLoop {
         if let Some(resp) = resp {
             self.persist(now, true);
             self.control.reply(conn, &resp, self.poll.registry(), now);
+        }
+    }
+
+    /// SPEC §17: writes (and syncs) the state for a successor and says
+    /// bye; the loop then ends at once, leaving every service running.
+    fn hand_over(&mut self, now: Instant) -> Response {
+        if self.sup.exiting || self.sup.is_killing() {
+            return Response::error(
+                "the daemon is stopping every service and exiting",
+                Some("wait for it to finish, then run the command again"),
+            );
+        }
+        let path = self.sys.home.state();
+        let snapshot = self.sup.snapshot(now, unix_now());
+        match persist::save_state(&path, &snapshot).and_then(|()| persist::sync(&path)) {
+            Ok(()) => {
+                log::info!(
+                    "handing over {} service(s) to a new daemon",
+                    snapshot.services.len()
+                );
+                self.sup.take_dirty();
+                self.state_dirty = false;
+                self.state_unsynced_since = None;
+                self.handed_over = true;
+                Response::Bye
+            }
+            Err(e) => Response::error(
+                format!(
+                    "cannot write {}: {e}; the daemon keeps running",
+                    path.display()
+                ),
+                Some("check the free space and permissions of the home directory, then retry"),
+            ),
         }
     }
 
@@ -673,8 +716,14 @@ impl EventLoop {
             uptime_secs: now.saturating_duration_since(self.started).as_secs(),
             home: self.sys.home.dir.clone(),
             service_dir: self.sup.service_dir().to_path_buf(),
-            units: self.sup.counts(),
+            units: self
+                .sup
+                .counts()
+                .into_iter()
+                .map(|(state, n)| (state.as_str().to_owned(), n))
+                .collect(),
             rss_bytes: rss_bytes().unwrap_or(0),
+            protocol: self.control.version(),
         }
     }
 }

@@ -501,11 +501,16 @@ impl Supervisor {
                 ),
                 None,
             )),
-            Request::DaemonStatus | Request::Reload => Some(Response::error(
+            Request::DaemonStatus | Request::Reload | Request::HandOver => Some(Response::error(
                 "request not handled by the supervisor",
                 None,
             )),
         }
+    }
+
+    /// A kill is under way (services are being stopped before the exit).
+    pub fn is_killing(&self) -> bool {
+        self.killing
     }
 
     /// Stops everything (reverse dependency order); once all is down the

@@ -60,7 +60,7 @@ impl<K: Ord + Copy + Hash> Timers<K> {
     }
 
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.queue.len()
     }
 }

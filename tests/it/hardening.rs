@@ -18,6 +18,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Barrier;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use diakonos::protocol::{self, Request, RequestFrame, Response, PROTOCOL_VERSION};
+
 use crate::util::{
     alive, children_of, fds_of, kill9, read_to_close, rss_kib, stderr, stdout, zombie_children,
     Home, BIN, WAIT,
@@ -133,9 +135,9 @@ fn describe_fds(pid: i32) -> String {
 /// request is answered and seen closed: everything before it is done.
 fn baseline_fds(h: &Home, daemon: i32) -> usize {
     let mut s = connect(h);
-    s.write_all(&LIST_FRAME).expect("write");
+    s.write_all(&list_frame()).expect("write");
     match reply_then_close(&mut s, Duration::from_secs(10)) {
-        Ok(Some(Reply::Units(_))) => {}
+        Ok(Some(Response::Units(_))) => {}
         other => panic!("the baseline list failed: {other:?}"),
     }
     drop(s);
@@ -206,14 +208,21 @@ impl Drop for FastUnits {
 }
 
 // ---------------------------------------------------------------------------
-// Raw frames and a reader for the replies the tests look at.
+// Raw frames, encoded and decoded by the library (`diakonos::protocol`).
 
-/// A `List` request as the client sends it: magic, version 1 (varint),
-/// service_dir None (0), Request::List (variant 0).
-const LIST_FRAME: [u8; 11] = [7, 0, 0, 0, b'D', b'K', b'N', b'S', 1, 0, 0];
+/// A `List` request as the client sends it.
+fn list_frame() -> Vec<u8> {
+    protocol::encode_request(&RequestFrame {
+        magic: protocol::MAGIC,
+        version: PROTOCOL_VERSION,
+        service_dir: None,
+        request: Request::List,
+    })
+    .expect("encode a list request")
+}
 
 /// The largest frame body the daemon accepts (1 MiB).
-const MAX_FRAME: u32 = 1 << 20;
+const MAX_FRAME: u32 = protocol::MAX_FRAME as u32;
 
 fn connect(h: &Home) -> UnixStream {
     UnixStream::connect(h.home.join("diakonos.sock")).expect("connect to the control socket")
@@ -226,132 +235,11 @@ fn frame(body: &[u8]) -> Vec<u8> {
     f
 }
 
-/// bincode's standard varint for an unsigned number.
-fn varint(v: u64) -> Vec<u8> {
-    match v {
-        0..=250 => vec![v as u8],
-        251..=0xffff => {
-            let mut out = vec![251];
-            out.extend_from_slice(&(v as u16).to_le_bytes());
-            out
-        }
-        0x1_0000..=0xffff_ffff => {
-            let mut out = vec![252];
-            out.extend_from_slice(&(v as u32).to_le_bytes());
-            out
-        }
-        _ => {
-            let mut out = vec![253];
-            out.extend_from_slice(&v.to_le_bytes());
-            out
-        }
-    }
-}
-
-/// One row of a `Response::Units` reply.
-#[derive(Debug)]
-struct Row {
-    name: String,
-}
-
-#[derive(Debug)]
-enum Reply {
-    Units(Vec<Row>),
-    Error {
-        message: String,
-        hint: Option<String>,
-    },
-    /// Another response variant, by index (shown in failure messages).
-    #[allow(dead_code)]
-    Other(u64),
-}
-
-/// Reads bincode 2 (standard config) values off a reply body.
-struct Wire<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl Wire<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], String> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|&e| e <= self.b.len())
-            .ok_or_else(|| format!("reply ends early: {n} bytes wanted at {}", self.at))?;
-        let out = &self.b[self.at..end];
-        self.at = end;
-        Ok(out)
-    }
-
-    fn byte(&mut self) -> Result<u8, String> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn varint(&mut self) -> Result<u64, String> {
-        Ok(match self.byte()? {
-            b @ 0..=250 => u64::from(b),
-            251 => u64::from(u16::from_le_bytes(self.take(2)?.try_into().unwrap())),
-            252 => u64::from(u32::from_le_bytes(self.take(4)?.try_into().unwrap())),
-            253 => u64::from_le_bytes(self.take(8)?.try_into().unwrap()),
-            b => return Err(format!("bad varint tag {b}")),
-        })
-    }
-
-    fn string(&mut self) -> Result<String, String> {
-        let n = usize::try_from(self.varint()?).map_err(|e| e.to_string())?;
-        String::from_utf8(self.take(n)?.to_vec()).map_err(|e| e.to_string())
-    }
-
-    fn option<T>(
-        &mut self,
-        f: impl FnOnce(&mut Self) -> Result<T, String>,
-    ) -> Result<Option<T>, String> {
-        match self.byte()? {
-            0 => Ok(None),
-            1 => f(self).map(Some),
-            b => Err(format!("bad option tag {b}")),
-        }
-    }
-}
-
-/// Decodes a reply body: Units and Error completely, others by variant.
-fn decode_reply(body: &[u8]) -> Result<Reply, String> {
-    let mut w = Wire { b: body, at: 0 };
-    let reply = match w.varint()? {
-        0 => {
-            let n = w.varint()?;
-            let mut rows = Vec::new();
-            for _ in 0..n {
-                let name = w.string()?;
-                let _state = w.varint()?;
-                let _pid = w.option(Wire::varint)?;
-                let _uptime = w.option(Wire::varint)?;
-                let _restarts = w.varint()?;
-                let _description = w.string()?;
-                w.option(|w| match w.varint()? {
-                    0 => w.varint().map(drop),
-                    1 => w.string().map(drop),
-                    2 => Ok(()),
-                    v => Err(format!("bad LastExit variant {v}")),
-                })?;
-                let _reason = w.option(Wire::string)?;
-                // next_attempt: Option<NextAttempt { attempt, in_ms }>
-                w.option(|w| w.varint().and_then(|_| w.varint()).map(drop))?;
-                rows.push(Row { name });
-            }
-            Reply::Units(rows)
-        }
-        6 => Reply::Error {
-            message: w.string()?,
-            hint: w.option(Wire::string)?,
-        },
-        v => return Ok(Reply::Other(v)),
-    };
-    if w.at != body.len() {
-        return Err(format!("{} bytes after the reply", body.len() - w.at));
-    }
-    Ok(reply)
+/// Decodes a reply body (whatever its form) to the response it carries.
+fn decode_reply(body: &[u8]) -> Result<Response, String> {
+    protocol::decode_reply(body)
+        .map(|r| r.response)
+        .map_err(|e| e.to_string())
 }
 
 /// Reads one whole frame body, each read bounded by `timeout`.
@@ -372,7 +260,7 @@ fn read_frame(s: &mut UnixStream, timeout: Duration) -> Result<Vec<u8>, String> 
 }
 
 /// Reads until the daemon hangs up: nothing, or exactly one decodable frame.
-fn reply_then_close(s: &mut UnixStream, timeout: Duration) -> Result<Option<Reply>, String> {
+fn reply_then_close(s: &mut UnixStream, timeout: Duration) -> Result<Option<Response>, String> {
     let got = read_to_close(s, timeout)
         .ok_or_else(|| format!("the daemon kept the connection open for {timeout:?}"))?;
     if got.is_empty() {
@@ -392,17 +280,17 @@ fn reply_then_close(s: &mut UnixStream, timeout: Duration) -> Result<Option<Repl
 }
 
 /// The reply must be an error whose message contains `needle`.
-fn expect_error(reply: Result<Option<Reply>, String>, needle: &str, what: &str) {
+fn expect_error(reply: Result<Option<Response>, String>, needle: &str, what: &str) {
     match reply {
-        Ok(Some(Reply::Error { message, .. })) if message.contains(needle) => {}
+        Ok(Some(Response::Error { message, .. })) if message.contains(needle) => {}
         other => panic!("{what}: expected an error mentioning `{needle}`, got {other:?}"),
     }
 }
 
 /// The names in a Units reply, sorted.
-fn unit_names(reply: &Reply) -> Vec<String> {
+fn unit_names(reply: &Response) -> Vec<String> {
     match reply {
-        Reply::Units(rows) => {
+        Response::Units(rows) => {
             let mut names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
             names.sort();
             names
@@ -432,13 +320,15 @@ fn garbage(rng: &mut Rng) -> Vec<u8> {
         }
         2 => {
             // service_dir = Some(noise): decodable or not, it is not ours.
-            let mut body = b"DKNS\x01\x01".to_vec();
+            let mut body = protocol::header(PROTOCOL_VERSION);
+            body.push(1);
             body.extend(noise);
             frame(&body)
         }
         _ => {
             // No service dir, a request variant 0..=8 (9 is Kill), then noise.
-            let mut body = b"DKNS\x01\x00".to_vec();
+            let mut body = protocol::header(PROTOCOL_VERSION);
+            body.push(0);
             body.push(rng.below(9) as u8);
             body.extend(noise);
             frame(&body)
@@ -550,19 +440,19 @@ fn a_valid_frame_with_trailing_garbage_gets_one_reply() {
     let timeout = Duration::from_secs(10);
 
     // After the frame: the request is answered (or refused), the rest ignored.
-    let mut bytes = LIST_FRAME.to_vec();
+    let mut bytes = list_frame();
     bytes.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8]);
-    bytes.extend_from_slice(&LIST_FRAME);
+    bytes.extend_from_slice(&list_frame());
     let mut s = connect(&h);
     s.write_all(&bytes).expect("write");
     match reply_then_close(&mut s, timeout) {
-        Ok(Some(reply @ Reply::Units(_))) => assert_eq!(unit_names(&reply), ["web"]),
-        Ok(Some(Reply::Error { .. })) => {}
+        Ok(Some(reply @ Response::Units(_))) => assert_eq!(unit_names(&reply), ["web"]),
+        Ok(Some(Response::Error { .. })) => {}
         other => panic!("frame + garbage: expected one reply, got {other:?}"),
     }
 
     // Inside the announced length: the body has bytes after the request.
-    let mut body = LIST_FRAME[4..].to_vec();
+    let mut body = list_frame()[4..].to_vec();
     body.extend_from_slice(&[9, 9, 9, 9, 9]);
     let mut s = connect(&h);
     s.write_all(&frame(&body)).expect("write");
@@ -579,7 +469,7 @@ fn a_request_written_one_byte_at_a_time_is_answered() {
     h.unit("web", SLEEPER);
     let daemon = start_daemon(&h);
     let mut s = connect(&h);
-    for b in LIST_FRAME {
+    for b in list_frame() {
         s.write_all(&[b]).expect("write one byte");
         // The gap is the point of the test: every byte arrives on its own.
         std::thread::sleep(Duration::from_millis(15));
@@ -591,27 +481,41 @@ fn a_request_written_one_byte_at_a_time_is_answered() {
 }
 
 #[test]
-fn a_future_protocol_version_is_told_to_run_kill() {
-    // Requests with the right magic but another version (0, 2, 999, u32::MAX) get an error that says to run `diakonos kill`.
-    let h = Home::new("a_future_protocol_version_is_told_to_run_kill");
+fn another_protocol_version_is_told_how_to_upgrade() {
+    // Requests with the right magic but another version (1, 3, 999, u32::MAX) get an error naming both versions and `diakonos daemon-upgrade`, never `diakonos kill`.
+    let h = Home::new("another_protocol_version_is_told_how_to_upgrade");
     h.unit("web", SLEEPER);
     let daemon = start_daemon(&h);
-    for version in [2u64, 0, 999, u64::from(u32::MAX)] {
-        let mut body = b"DKNS".to_vec();
-        body.extend(varint(version));
+    for version in [PROTOCOL_VERSION - 1, PROTOCOL_VERSION + 1, 999, u32::MAX] {
+        let mut body = protocol::header(version);
         // What a future request might carry after its version.
         body.extend_from_slice(&[0, 42, 1, 2, 3]);
         let mut s = connect(&h);
         s.write_all(&frame(&body)).expect("write");
         match reply_then_close(&mut s, Duration::from_secs(10)) {
-            Ok(Some(Reply::Error { message, hint })) => {
+            Ok(Some(Response::Error { message, hint })) => {
                 let text = format!("{message} {}", hint.unwrap_or_default());
                 assert!(text.contains("protocol version"), "v{version}: {text}");
-                assert!(text.contains("diakonos kill"), "v{version}: {text}");
+                assert!(
+                    text.contains(&format!("daemon speaks {PROTOCOL_VERSION}")),
+                    "v{version}: {text}"
+                );
+                assert!(text.contains("daemon-upgrade"), "v{version}: {text}");
+                assert!(!text.contains("diakonos kill"), "v{version}: {text}");
             }
             other => panic!("version {version}: expected an error, got {other:?}"),
         }
     }
+    // The stable form (version 0) with an operation no version knows: refused as malformed.
+    let mut body = protocol::header(protocol::STABLE);
+    body.extend_from_slice(&[42, 0]);
+    let mut s = connect(&h);
+    s.write_all(&frame(&body)).expect("write");
+    expect_error(
+        reply_then_close(&mut s, Duration::from_secs(10)),
+        "malformed",
+        "unknown stable op",
+    );
     healthy(&h, daemon, &["web"]);
 }
 
@@ -642,7 +546,7 @@ fn a_client_that_never_reads_its_reply_blocks_nobody() {
     let baseline = baseline_fds(&h, daemon);
 
     let mut lazy = connect(&h);
-    lazy.write_all(&LIST_FRAME).expect("write");
+    lazy.write_all(&list_frame()).expect("write");
     for i in 0..10 {
         let started = Instant::now();
         let list = h.json_list();
@@ -676,8 +580,9 @@ fn idle_and_half_frame_connections_do_not_delay_list() {
     let half: Vec<UnixStream> = (0..50)
         .map(|i| {
             let mut s = connect(&h);
-            let cut = 1 + i % (LIST_FRAME.len() - 1);
-            s.write_all(&LIST_FRAME[..cut]).expect("write half a frame");
+            let cut = 1 + i % (list_frame().len() - 1);
+            s.write_all(&list_frame()[..cut])
+                .expect("write half a frame");
             s
         })
         .collect();
@@ -892,14 +797,14 @@ fn a_crowd_of_100_raw_clients_all_get_complete_replies() {
     let daemon = start_daemon(&h);
     let baseline = baseline_fds(&h, daemon);
     let gate = Barrier::new(100);
-    let replies: Vec<Result<Reply, String>> = std::thread::scope(|s| {
+    let replies: Vec<Result<Response, String>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..100)
             .map(|_| {
                 let (h, gate) = (&h, &gate);
                 s.spawn(move || {
                     let mut s = connect(h);
                     gate.wait();
-                    s.write_all(&LIST_FRAME).map_err(|e| e.to_string())?;
+                    s.write_all(&list_frame()).map_err(|e| e.to_string())?;
                     let body = read_frame(&mut s, Duration::from_secs(20))?;
                     decode_reply(&body)
                 })
@@ -2106,7 +2011,7 @@ fn every_daemon_fd_above_stderr_is_close_on_exec() {
     let mut starter = starter.spawn().expect("spawn a start");
     let idle = connect(&h);
     let mut half = connect(&h);
-    half.write_all(&LIST_FRAME[..5]).expect("write");
+    half.write_all(&list_frame()[..5]).expect("write");
     h.wait_until("ready to be starting", WAIT, || {
         h.state("ready") == "starting"
     });

@@ -16,3 +16,4 @@ mod lifecycle;
 mod protocol;
 mod restart;
 mod start_failures;
+mod upgrade;

@@ -6,6 +6,8 @@ use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+use diakonos::protocol::{self, Request, RequestFrame, Response};
+
 use crate::util::{read_to_close, Home};
 
 /// Starts the daemon (one unit so `list` has something to say) and returns its pid.
@@ -135,20 +137,34 @@ fn a_client_that_leaves_mid_job_does_not_hurt_the_daemon() {
 
 #[test]
 fn another_protocol_version_gets_a_clear_error() {
-    // A request of another protocol version is answered with an error telling the user to run `diakonos kill`.
+    // A request of another protocol version is answered with an error that names both versions and `diakonos daemon-upgrade`.
     let h = Home::new("another_protocol_version_gets_a_clear_error");
     let daemon = up(&h);
     let mut s = connect(&h);
-    // A request body starts with the magic `DKNS`, then the version as a
-    // bincode varint: 999 is written 251, 0xe7, 0x03.
-    let mut frame = vec![7, 0, 0, 0];
-    frame.extend_from_slice(b"DKNS");
-    frame.extend_from_slice(&[251, 0xe7, 0x03]);
+    let frame = protocol::encode_request(&RequestFrame {
+        magic: protocol::MAGIC,
+        version: 999,
+        service_dir: None,
+        request: Request::List,
+    })
+    .expect("encode");
     s.write_all(&frame).expect("write");
-    let got = read_to_close(&mut s, Duration::from_secs(5)).expect("closed after the reply");
-    let text = String::from_utf8_lossy(&got);
-    assert!(text.contains("protocol version"), "{text:?}");
-    assert!(text.contains("diakonos kill"), "{text:?}");
+    let mut got = read_to_close(&mut s, Duration::from_secs(5)).expect("closed after the reply");
+    let body = protocol::take_frame(&mut got)
+        .expect("a frame")
+        .expect("a whole frame");
+    assert!(got.is_empty(), "more than one frame: {got:?}");
+    let reply = protocol::decode_reply(&body).expect("a stable reply");
+    assert_eq!(reply.version, protocol::PROTOCOL_VERSION);
+    match reply.response {
+        Response::Error { message, hint } => {
+            let text = format!("{message} {}", hint.unwrap_or_default());
+            assert!(text.contains("protocol version"), "{text}");
+            assert!(text.contains("client speaks 999"), "{text}");
+            assert!(text.contains("daemon-upgrade"), "{text}");
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
     still_answers(&h, daemon);
 }
 
