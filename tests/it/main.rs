@@ -14,4 +14,5 @@ mod hygiene;
 mod json;
 mod lifecycle;
 mod protocol;
+mod real_daemons;
 mod restart;
