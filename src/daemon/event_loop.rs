@@ -132,6 +132,12 @@ impl Sys for RealSys {
         spawn::group_alive(pgid)
     }
 
+    fn process_groups(&mut self, pid: Pid) -> Option<(Pid, Pid)> {
+        procfs::stat(pid.as_raw())
+            .filter(|s| !s.zombie)
+            .map(|s| (Pid::from_raw(s.pgrp), Pid::from_raw(s.session)))
+    }
+
     fn start_time(&mut self, pid: Pid) -> Option<u64> {
         procfs::start_time(pid.as_raw())
     }

@@ -24,12 +24,14 @@
 //! | starting (notify)    | Exited(0)           | restarting (policy) / failed "exited before it sent READY=1" | KillGroup |
 //! | starting, running    | Exited(bad)         | restarting (policy) / failed        | KillGroup(SIGKILL)       |
 //! | running              | Exited(0)           | restarting (Restart=always) / exited| KillGroup(SIGKILL)       |
+//! | running (adopted)    | DeadWithLeftovers(g)| stopping (kill phase), then restarting (policy) / failed | KillGroup(g, SIGKILL) |
 //! | starting (oneshot)   | Timer (start timeout)| stopping, then restart/failed      | KillGroup(KillSignal)    |
 //! | restarting           | Timer               | starting (or failed: start limit)   | Spawn                    |
 //! | starting, running    | Stop / DepFailed(x) | stopping                            | SpawnStop or KillGroup   |
 //! | stopping             | StopCmdExited       | stopping (signal phase)             | KillGroup(KillSignal)    |
 //! | stopping             | Timer (ExecStop)    | stopping (signal phase)             | KillGroup(KillSignal)    |
 //! | stopping             | Timer (signal)      | stopping (kill phase)               | KillGroup(SIGKILL)       |
+//! | stopping             | Timer (kill phase)  | failed "processes survived SIGKILL" (never inactive while any may live) | |
 //! | stopping             | Exited / GroupGone  | once main, ExecStop and group are gone: inactive, failed, restarting, or waiting if started meanwhile | |
 //! | anything else        | any                 | unchanged (a legal no-op, logged at debug level) |         |
 //!
@@ -102,6 +104,8 @@ pub enum Reason {
     /// `Type = "notify"` with `User=` another user (named): the notify
     /// socket lives in the daemon's private home, out of that user's reach.
     NotifyOtherUser(String),
+    /// A stop ended with processes still there after SIGKILL (what was left).
+    Survived(String),
 }
 
 impl fmt::Display for Reason {
@@ -123,6 +127,10 @@ impl fmt::Display for Reason {
             Reason::NotifyOtherUser(user) => write!(
                 f,
                 "Type=notify cannot work with User={user}: the notify socket is in the daemon's home (mode 0700), which {user} cannot reach, so READY=1 would never arrive; use Type=simple (or forking with PIDFile), or run it as the daemon's user"
+            ),
+            Reason::Survived(what) => write!(
+                f,
+                "stop failed: {what} survived SIGKILL (stuck in the kernel?); look with `ps -eo pid,pgid,stat,cmd`"
             ),
         }
     }
@@ -236,6 +244,10 @@ pub enum Event {
     MainPid(Result<(Pid, Pid), String>),
     /// The deadline of the current state passed.
     Timer,
+    /// A new daemon found the adopted main process dead, but its process
+    /// group (this pgid) still has members: they are killed and waited for
+    /// before the restart policy judges the death.
+    DeadWithLeftovers(Pid),
 }
 
 /// Side effects for the event loop to carry out, in order.
@@ -558,6 +570,23 @@ impl Service {
                 }
             }
 
+            (State::Running { pid: Some(_), .. }, Event::DeadWithLeftovers(pgid)) => {
+                // Its exit status is unknowable, so it counts as a failure.
+                self.last_exit = Some(ExitKind::Unknown);
+                self.pgid = Some(pgid);
+                actions.push(Action::KillGroup {
+                    pgid,
+                    signal: Signal::SIGKILL,
+                });
+                State::Stopping {
+                    main: None,
+                    stop_cmd: None,
+                    phase: StopPhase::Killed,
+                    deadline: now + KILL_GRACE,
+                    then: AfterStop::Failure(Reason::Exit(ExitKind::Unknown)),
+                }
+            }
+
             // --- timers ---------------------------------------------------
             (State::Restarting { until }, Event::Timer) if now >= *until => {
                 let next = self.begin_start(now, &mut actions);
@@ -817,13 +846,17 @@ impl Service {
                     }
                 }
                 StopPhase::Killed => {
-                    log::warn!(
-                        "process group {:?} survived SIGKILL; no longer waiting for it",
-                        self.pgid
-                    );
+                    // Something outlived SIGKILL (a process stuck in the
+                    // kernel): stop waiting, but never call that a clean stop.
+                    let what = match (main, self.pgid) {
+                        (Some(pid), _) => format!("main process {pid}"),
+                        (None, Some(pgid)) => format!("process group {pgid}"),
+                        (None, None) => "the ExecStop process".to_owned(),
+                    };
+                    log::warn!("{what} survived SIGKILL; no longer waiting for it");
                     self.pgid = None;
-                    main = None;
-                    stop_cmd = None;
+                    self.state = State::Failed(Reason::Survived(what));
+                    return actions;
                 }
             },
             _ => {}
@@ -1182,6 +1215,50 @@ mod tests {
         svc.on_event(Event::GroupGone, t0 + secs(10.1));
         assert_eq!(svc.state, State::Inactive);
         assert_eq!(svc.last_exit, Some(ExitKind::Signal(Signal::SIGKILL)));
+    }
+
+    #[test]
+    fn a_group_that_survives_sigkill_ends_failed_not_inactive() {
+        // When something outlives SIGKILL past the grace, the stop gives up as failed, never as a clean inactive.
+        let t0 = Instant::now();
+        let mut svc = running(policy(), t0);
+        svc.on_event(Event::Stop, t0);
+        svc.on_event(Event::Timer, t0 + secs(10.0));
+        svc.on_event(Event::Exited(ExitKind::Code(0)), t0 + secs(10.1));
+        assert!(svc.awaiting_group());
+        svc.on_event(Event::Timer, t0 + secs(10.0) + KILL_GRACE);
+        assert_eq!(
+            svc.state,
+            State::Failed(Reason::Survived("process group 100".into()))
+        );
+        let reason = Reason::Survived("process group 100".into()).to_string();
+        assert!(reason.contains("survived SIGKILL"), "{reason}");
+    }
+
+    #[test]
+    fn leftovers_of_a_dead_adopted_process_are_killed_before_the_restart() {
+        // A new daemon that finds the main process dead but its group alive kills the group and restarts only once it is gone.
+        let t0 = Instant::now();
+        let mut svc = Service::new(policy(), 3);
+        svc.adopt(pid(100), t0, false);
+        assert_eq!(
+            svc.on_event(Event::DeadWithLeftovers(pid(100)), t0),
+            [Action::KillGroup {
+                pgid: pid(100),
+                signal: Signal::SIGKILL
+            }]
+        );
+        assert_eq!(svc.state.name(), StateName::Stopping);
+        assert!(svc.awaiting_group());
+        assert_eq!(svc.last_exit, Some(ExitKind::Unknown));
+        svc.on_event(Event::GroupGone, t0 + secs(0.1));
+        assert_eq!(svc.state.name(), StateName::Restarting);
+        assert_eq!(
+            svc.on_event(Event::Timer, t0 + secs(1.1)),
+            [Action::Spawn],
+            "restarted per policy once the group is gone"
+        );
+        assert_eq!(svc.restarts, 1);
     }
 
     #[test]

@@ -332,7 +332,16 @@ fn describe_spawn_error(program: &str, cwd: &Path, e: &io::Error) -> String {
 }
 
 /// Sends `signal` to every process of the group; a group already gone is fine.
+/// Never the daemon's own group, nor init's (a group read from a process
+/// that left a service's session could be anything).
 pub fn kill_group(pgid: Pid, signal: Signal) {
+    if pgid.as_raw() <= 1 || pgid == nix::unistd::getpgrp() {
+        log::warn!(
+            "not sending {} to process group {pgid}: it is not a service's",
+            signal.as_str()
+        );
+        return;
+    }
     match killpg(pgid, signal) {
         Ok(()) | Err(Errno::ESRCH) => {}
         Err(e) => log::warn!(

@@ -49,6 +49,8 @@ pub trait Sys {
         known: &[Pid],
         other_groups: &[Pid],
     ) -> Result<(Pid, Pid), String>;
+    /// The process group and session of a live process, read now.
+    fn process_groups(&mut self, pid: Pid) -> Option<(Pid, Pid)>;
     /// The start time of a process (to recognise it after a daemon restart).
     fn start_time(&mut self, pid: Pid) -> Option<u64>;
     /// Whether `User=user` names someone other than the daemon's own user
@@ -89,6 +91,12 @@ pub struct Entry {
     gone: bool,
     /// Start time (clock ticks since boot) of the main process, for adoption.
     start_time: Option<u64>,
+    /// Process groups of the current run besides `svc.pgid`: a forking
+    /// service's main process may leave the start command's group (setsid)
+    /// after it was found, so its real group and session are recorded when
+    /// it is found and re-read whenever the service is signalled. A group
+    /// seen empty is dropped (its id may then be reused by a stranger).
+    groups: Vec<Pid>,
     stop: StopMark,
 }
 
@@ -109,6 +117,7 @@ impl Entry {
             svc: Service::new(policy, seed),
             gone: false,
             start_time: None,
+            groups: Vec::new(),
             stop: StopMark::None,
         }
     }
@@ -149,6 +158,20 @@ impl Entry {
         self.load_error = None;
         self.next_unit = None;
     }
+}
+
+/// The process group that a main process `pid`, found dead by a new daemon,
+/// left behind: its own group (a simple service's), or the saved one (a
+/// forking service's), if it still has members. A group id cannot be reused
+/// while the group has members, and a group needs a live process with that
+/// pid to be created, so a group whose leader pid is free is the old one.
+fn leftover_group(pid: i32, saved_pgid: Option<i32>, sys: &mut dyn Sys) -> Option<Pid> {
+    [Some(pid), saved_pgid]
+        .into_iter()
+        .flatten()
+        .filter(|&g| g > 1)
+        .map(Pid::from_raw)
+        .find(|&g| sys.start_time(g).is_none() && sys.group_alive(g))
 }
 
 /// A loaded unit, or the joined text of its errors; and its file.
@@ -599,7 +622,7 @@ impl Supervisor {
                     restarts: e.svc.restarts,
                     remain: matches!(e.svc.state, State::Running { pid: None, .. }),
                     stopping: e.svc.want == Want::Down,
-                    pgid: e.svc.pgid.filter(|_| pid.is_none()).map(Pid::as_raw),
+                    pgid: e.svc.pgid.map(Pid::as_raw),
                 }
             })
             .collect();
@@ -730,12 +753,29 @@ impl Supervisor {
                         self.queue.push_back((id, Event::Stop));
                     }
                 }
+                (Some(pid), None) if s.stopping => {
+                    if let Some(g) = leftover_group(pid, s.pgid, sys) {
+                        log::info!("{}: killing what is left of process group {g}", s.name);
+                        sys.kill_group(g, Signal::SIGKILL);
+                    }
+                }
                 _ if s.stopping => {}
                 (Some(pid), None) => {
                     log::info!("{}: process {pid} died while no daemon ran", s.name);
                     // Not inserted in `pids`: the pid may already be someone else's.
                     e.svc.adopt(Pid::from_raw(pid), since, false);
-                    self.queue.push_back((id, Event::Exited(ExitKind::Unknown)));
+                    let ev = match leftover_group(pid, s.pgid, sys) {
+                        // Its workers outlived it: they go before it restarts.
+                        Some(g) => {
+                            log::info!(
+                                "{}: process group {g} outlived its main process; killing it",
+                                s.name
+                            );
+                            Event::DeadWithLeftovers(g)
+                        }
+                        None => Event::Exited(ExitKind::Unknown),
+                    };
+                    self.queue.push_back((id, ev));
                 }
                 (None, None) if s.remain => {
                     e.svc.adopt_remain(since);
@@ -908,7 +948,14 @@ impl Supervisor {
                     self.awaiting_group.remove(&id);
                     continue;
                 }
-                let gone = svc.pgid.is_none_or(|pgid| !sys.group_alive(pgid));
+                let gone = match svc.pgid {
+                    None => true,
+                    Some(pgid) => {
+                        let mut groups = self.entries[id].groups.clone();
+                        groups.push(pgid);
+                        !groups.into_iter().any(|g| sys.group_alive(g))
+                    }
+                };
                 if gone {
                     self.awaiting_group.remove(&id);
                     self.queue.push_back((id, Event::GroupGone));
@@ -966,6 +1013,7 @@ impl Supervisor {
                     log::info!("{}: started, pid {pid}", unit.name);
                     self.pids.insert(pid, (id, Role::Main));
                     self.entries[id].start_time = sys.start_time(pid);
+                    self.entries[id].groups.clear();
                     self.queue.push_front((id, Event::Spawned(pid)));
                 }
                 Err(e) => {
@@ -984,7 +1032,11 @@ impl Supervisor {
                         .push_front((id, Event::StopCmdExited(ExitKind::Code(127))));
                 }
             },
-            Action::KillGroup { pgid, signal } => sys.kill_group(pgid, signal),
+            Action::KillGroup { pgid, signal } => {
+                for g in self.signal_targets(id, pgid, sys) {
+                    sys.kill_group(g, signal);
+                }
+            }
             Action::FindMainPid => {
                 let starter_group = self.entries[id].svc.pgid;
                 let known: Vec<Pid> = self.pids.keys().copied().collect();
@@ -1002,13 +1054,41 @@ impl Supervisor {
                 if let Ok((pid, _)) = found {
                     log::info!("{}: main process is {pid}", unit.name);
                     self.pids.insert(pid, (id, Role::Main));
-                    self.entries[id].start_time = sys.start_time(pid);
+                    let e = &mut self.entries[id];
+                    e.start_time = sys.start_time(pid);
+                    // The start command's group may still hold the main
+                    // process's helpers; its own group and session are the service's too.
+                    e.groups.extend(starter_group);
+                    if let Some((pgrp, sid)) = sys.process_groups(pid) {
+                        e.groups.extend([pgrp, sid]);
+                    }
+                    e.groups.sort_unstable();
+                    e.groups.dedup();
                     // It may not be our child: watch it like an adopted process.
                     self.to_watch.push(pid);
                 }
                 self.queue.push_front((id, Event::MainPid(found)));
             }
         }
+    }
+
+    /// The process groups a signal for `pgid` must reach. An ExecStop's
+    /// group is just itself. For the service's own group: every group of its
+    /// current run, with the main process's group and session read again
+    /// now (a forking daemon may have called setsid after it was found).
+    fn signal_targets(&mut self, id: ServiceId, pgid: Pid, sys: &mut dyn Sys) -> Vec<Pid> {
+        let e = &mut self.entries[id];
+        if matches!(e.svc.state, State::Stopping { stop_cmd: Some(p), .. } if p == pgid) {
+            return vec![pgid];
+        }
+        if let Some((pgrp, sid)) = e.svc.pid().and_then(|main| sys.process_groups(main)) {
+            e.groups.extend([pgrp, sid]);
+        }
+        e.groups.push(pgid);
+        e.groups.sort_unstable();
+        e.groups.dedup();
+        e.groups.retain(|&g| g == pgid || sys.group_alive(g));
+        e.groups.clone()
     }
 
     /// Tells the units related to `id` about its new state.
@@ -1233,7 +1313,11 @@ impl Supervisor {
                             None => (true, Some("still starting".to_owned())),
                         }
                     }
-                    JobKind::Stop | JobKind::Kill => (true, None),
+                    // Never a success while something of it may live on.
+                    JobKind::Stop | JobKind::Kill => match &e.svc.state {
+                        State::Failed(r @ Reason::Survived(_)) => (false, Some(r.to_string())),
+                        _ => (true, None),
+                    },
                 };
                 JobResult {
                     name: e.name.clone(),
@@ -1456,6 +1540,10 @@ mod tests {
         signals: Vec<(Pid, Signal)>,
         alive_groups: BTreeSet<i32>,
         fail_spawn: BTreeSet<String>,
+        /// Processes that moved to another (group, session) since spawned.
+        moved: HashMap<i32, (i32, i32)>,
+        /// Groups in `alive_groups` whose leader is dead (only members left).
+        dead_leaders: BTreeSet<i32>,
     }
 
     impl Sys for FakeSys {
@@ -1487,7 +1575,18 @@ mod tests {
             self.alive_groups.insert(pid.as_raw());
             Ok((pid, pid))
         }
+        fn process_groups(&mut self, pid: Pid) -> Option<(Pid, Pid)> {
+            if let Some(&(g, s)) = self.moved.get(&pid.as_raw()) {
+                return Some((Pid::from_raw(g), Pid::from_raw(s)));
+            }
+            self.alive_groups
+                .contains(&pid.as_raw())
+                .then_some((pid, pid))
+        }
         fn start_time(&mut self, pid: Pid) -> Option<u64> {
+            if self.dead_leaders.contains(&pid.as_raw()) {
+                return None;
+            }
             self.alive_groups
                 .contains(&pid.as_raw())
                 .then_some(pid.as_raw() as u64 * 10)
@@ -2079,6 +2178,75 @@ mod tests {
             t0,
         );
         assert_eq!(state(&s, "f"), StateName::Restarting);
+    }
+
+    #[test]
+    fn stopping_a_forking_service_reaches_the_group_its_main_process_moved_to() {
+        // A forking daemon that called setsid after it was found is signalled in its real group, and the stop waits for that group.
+        let mut s = sup(&[("f", "[service]\nType = \"forking\"\nExecStart = \"x\"\n")]);
+        let mut sys = FakeSys::default();
+        let t0 = Instant::now();
+        s.request(Some(1), Request::Start(names(&["f"])), t0);
+        s.run(t0, &mut sys);
+        let starter = sys.pid_of("f");
+        exit(&mut s, &mut sys, starter, ExitKind::Code(0), t0);
+        let main = Pid::from_raw(s.info(0, t0).pid.unwrap() as i32);
+        // It left the group it was found in for a session of its own (nginx).
+        sys.moved.insert(main.as_raw(), (5000, 5000));
+        sys.alive_groups.insert(5000);
+        s.request(Some(2), Request::Stop(names(&["f"])), t0);
+        s.run(t0, &mut sys);
+        assert!(
+            sys.signals
+                .contains(&(Pid::from_raw(5000), Signal::SIGTERM)),
+            "{:?}",
+            sys.signals
+        );
+        exit(
+            &mut s,
+            &mut sys,
+            main,
+            ExitKind::Signal(Signal::SIGTERM),
+            t0,
+        );
+        assert_eq!(
+            state(&s, "f"),
+            StateName::Stopping,
+            "its workers in group 5000 are still there"
+        );
+        assert!(s.take_replies().iter().all(|(conn, _)| *conn != 2));
+        sys.alive_groups.remove(&5000);
+        s.run(t0, &mut sys);
+        assert_eq!(state(&s, "f"), StateName::Inactive);
+        assert!(s.take_replies().iter().any(|(conn, _)| *conn == 2));
+    }
+
+    #[test]
+    fn restore_kills_the_leftover_group_of_a_dead_main_before_restarting() {
+        // A main process that died while no daemon ran, whose workers live on, has its group killed and waited for; then it restarts.
+        let mut s = sup(&[("web", "[service]\nExecStart = \"w\"\nRestartSec = 0\n")]);
+        let mut sys = FakeSys::default();
+        sys.alive_groups.insert(4242);
+        sys.dead_leaders.insert(4242); // the master is dead, its workers are not
+        let t0 = Instant::now();
+        let adopted = s.restore(
+            state_of(vec![saved("web", Some(4242), Some(42_420))]),
+            Vec::new(),
+            BTreeSet::new(),
+            t0,
+            1010,
+            &mut sys,
+        );
+        s.run(t0, &mut sys);
+        assert!(adopted.is_empty());
+        assert_eq!(sys.signals, [(Pid::from_raw(4242), Signal::SIGKILL)]);
+        assert!(sys.spawned.is_empty(), "no restart while the workers live");
+        assert_eq!(state(&s, "web"), StateName::Stopping);
+        sys.alive_groups.remove(&4242);
+        s.run(t0, &mut sys);
+        assert_eq!(sys.order(), ["web"]);
+        assert_eq!(state(&s, "web"), StateName::Running);
+        assert_eq!(s.info(0, t0).restarts, 5);
     }
 
     fn saved(name: &str, pid: Option<i32>, start_time: Option<u64>) -> SavedService {

@@ -14,6 +14,7 @@ mod hygiene;
 mod json;
 mod lifecycle;
 mod protocol;
+mod real_daemons;
 mod restart;
 mod start_failures;
 mod upgrade;
