@@ -27,7 +27,7 @@ use crate::daemon::logfile;
 use crate::daemon::persist;
 use crate::daemon::procfs;
 use crate::daemon::service::ExitKind;
-use crate::daemon::spawn::{self, SpawnSpec};
+use crate::daemon::spawn::{self, SpawnCache, SpawnSpec};
 use crate::daemon::supervisor::{Role, Supervisor, Sys};
 use crate::paths::Home;
 use crate::protocol::{DaemonInfo, ReloadReport, Request, RequestFrame, Response};
@@ -65,6 +65,9 @@ const LOG_CHECK_DELAY: Duration = Duration::from_secs(5);
 /// The real operating system behind [`Sys`].
 pub struct RealSys {
     pub home: Home,
+    /// The daemon's environment and the programs found on PATH, kept
+    /// between spawns.
+    pub spawn_cache: SpawnCache,
 }
 
 impl Sys for RealSys {
@@ -98,14 +101,17 @@ impl Sys for RealSys {
                 self.home.notify_socket().to_string_lossy().into_owned(),
             ));
         }
-        spawn::spawn(&SpawnSpec {
-            argv,
-            cwd: &unit.working_directory,
-            env: &unit.environment,
-            user: unit.user.as_deref(),
-            log: &log,
-            extra_env: &extra,
-        })
+        spawn::spawn(
+            &SpawnSpec {
+                argv,
+                cwd: &unit.working_directory,
+                env: &unit.environment,
+                user: unit.user.as_deref(),
+                log: &log,
+                extra_env: &extra,
+            },
+            &mut self.spawn_cache,
+        )
     }
 
     fn find_main_pid(
@@ -222,7 +228,10 @@ impl EventLoop {
             notify,
             control,
             sup,
-            sys: RealSys { home },
+            sys: RealSys {
+                home,
+                spawn_cache: SpawnCache::default(),
+            },
             started: now,
             watches: HashMap::new(),
             next_watch: FIRST_PIDFD_TOKEN,
@@ -648,6 +657,8 @@ impl EventLoop {
         let dir = self.sup.service_dir().to_path_buf();
         let loaded = unit::load_dir(&dir, &hostname())
             .map_err(|e| format!("cannot read the service directory {}: {e}", dir.display()))?;
+        // Programs may have been installed or moved: find them afresh.
+        self.sys.spawn_cache.forget_programs();
         let report = self.sup.reload(loaded);
         for w in &self.sup.warnings {
             log::warn!("{w}");
