@@ -68,6 +68,9 @@ pub struct RealSys {
     /// The daemon's environment and the programs found on PATH, kept
     /// between spawns.
     pub spawn_cache: SpawnCache,
+    /// The process spawned last and its start time, when the boot clock
+    /// pinned it down (so `start_time` need not read `/proc`).
+    last_spawn: Option<(Pid, u64)>,
 }
 
 impl Sys for RealSys {
@@ -101,7 +104,8 @@ impl Sys for RealSys {
                 self.home.notify_socket().to_string_lossy().into_owned(),
             ));
         }
-        spawn::spawn(
+        let before = spawn::boot_clock_ticks();
+        let spawned = spawn::spawn(
             &SpawnSpec {
                 argv,
                 cwd: &unit.working_directory,
@@ -111,7 +115,13 @@ impl Sys for RealSys {
                 extra_env: &extra,
             },
             &mut self.spawn_cache,
-        )
+        );
+        let after = spawn::boot_clock_ticks();
+        self.last_spawn = match (&spawned, before) {
+            (Ok(pid), Some(tick)) if after == before => Some((*pid, tick)),
+            _ => None,
+        };
+        spawned
     }
 
     fn find_main_pid(
@@ -139,6 +149,11 @@ impl Sys for RealSys {
     }
 
     fn start_time(&mut self, pid: Pid) -> Option<u64> {
+        if let Some((spawned, tick)) = self.last_spawn.take() {
+            if spawned == pid {
+                return Some(tick);
+            }
+        }
         procfs::start_time(pid.as_raw())
     }
 }
@@ -231,6 +246,7 @@ impl EventLoop {
             sys: RealSys {
                 home,
                 spawn_cache: SpawnCache::default(),
+                last_spawn: None,
             },
             started: now,
             watches: HashMap::new(),
