@@ -27,7 +27,7 @@ use crate::daemon::logfile;
 use crate::daemon::persist;
 use crate::daemon::procfs;
 use crate::daemon::service::ExitKind;
-use crate::daemon::spawn::{self, SpawnSpec};
+use crate::daemon::spawn::{self, SpawnCache, SpawnSpec};
 use crate::daemon::supervisor::{Role, Supervisor, Sys};
 use crate::paths::Home;
 use crate::protocol::{DaemonInfo, ReloadReport, Request, RequestFrame, Response};
@@ -65,6 +65,12 @@ const LOG_CHECK_DELAY: Duration = Duration::from_secs(5);
 /// The real operating system behind [`Sys`].
 pub struct RealSys {
     pub home: Home,
+    /// The daemon's environment and the programs found on PATH, kept
+    /// between spawns.
+    pub spawn_cache: SpawnCache,
+    /// The process spawned last and its start time, when the boot clock
+    /// pinned it down (so `start_time` need not read `/proc`).
+    last_spawn: Option<(Pid, u64)>,
 }
 
 impl Sys for RealSys {
@@ -98,14 +104,24 @@ impl Sys for RealSys {
                 self.home.notify_socket().to_string_lossy().into_owned(),
             ));
         }
-        spawn::spawn(&SpawnSpec {
-            argv,
-            cwd: &unit.working_directory,
-            env: &unit.environment,
-            user: unit.user.as_deref(),
-            log: &log,
-            extra_env: &extra,
-        })
+        let before = spawn::boot_clock_ticks();
+        let spawned = spawn::spawn(
+            &SpawnSpec {
+                argv,
+                cwd: &unit.working_directory,
+                env: &unit.environment,
+                user: unit.user.as_deref(),
+                log: &log,
+                extra_env: &extra,
+            },
+            &mut self.spawn_cache,
+        );
+        let after = spawn::boot_clock_ticks();
+        self.last_spawn = match (&spawned, before) {
+            (Ok(pid), Some(tick)) if after == before => Some((*pid, tick)),
+            _ => None,
+        };
+        spawned
     }
 
     fn find_main_pid(
@@ -139,6 +155,11 @@ impl Sys for RealSys {
     }
 
     fn start_time(&mut self, pid: Pid) -> Option<u64> {
+        if let Some((spawned, tick)) = self.last_spawn.take() {
+            if spawned == pid {
+                return Some(tick);
+            }
+        }
         procfs::start_time(pid.as_raw())
     }
 
@@ -241,7 +262,11 @@ impl EventLoop {
             notify,
             control,
             sup,
-            sys: RealSys { home },
+            sys: RealSys {
+                home,
+                spawn_cache: SpawnCache::default(),
+                last_spawn: None,
+            },
             started: now,
             watches: HashMap::new(),
             next_watch: FIRST_PIDFD_TOKEN,
@@ -708,6 +733,8 @@ impl EventLoop {
         let dir = self.sup.service_dir().to_path_buf();
         let loaded = unit::load_dir(&dir, &hostname())
             .map_err(|e| format!("cannot read the service directory {}: {e}", dir.display()))?;
+        // Programs may have been installed or moved: find them afresh.
+        self.sys.spawn_cache.forget_programs();
         let report = self.sup.reload(loaded);
         for w in &self.sup.warnings {
             log::warn!("{w}");

@@ -20,20 +20,42 @@ pub struct Stat {
 /// Parses a `/proc/PID/stat` line. The command name (field 2) may hold
 /// spaces and parentheses, so fields are counted after the last `)`.
 pub fn parse_stat(pid: i32, text: &str) -> Option<Stat> {
-    let fields: Vec<&str> = text[text.rfind(')')? + 1..].split_whitespace().collect();
+    let mut fields = text[text.rfind(')')? + 1..].split_whitespace();
     // After ')': field 3 (state) is index 0, so field N is index N - 3.
+    let zombie = fields.next()? == "Z";
+    let ppid = fields.next()?.parse().ok()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    let session = fields.next()?.parse().ok()?;
     Some(Stat {
         pid,
-        zombie: *fields.first()? == "Z",
-        ppid: fields.get(1)?.parse().ok()?,
-        pgrp: fields.get(2)?.parse().ok()?,
-        session: fields.get(3)?.parse().ok()?,
-        start_time: fields.get(19)?.parse().ok()?,
+        zombie,
+        ppid,
+        pgrp,
+        session,
+        start_time: fields.nth(15)?.parse().ok()?,
     })
 }
 
+/// Reads `/proc/PID/stat` with one read into a stack buffer (the daemon
+/// does this once per spawn): the line is a few hundred bytes; a longer
+/// one falls back to reading the whole file.
 pub fn stat(pid: i32) -> Option<Stat> {
-    parse_stat(pid, &fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    use std::io::Read;
+    let mut file = fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut buf = [0u8; 1024];
+    let n = loop {
+        match file.read(&mut buf) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        }
+    };
+    if n < buf.len() {
+        return parse_stat(pid, std::str::from_utf8(&buf[..n]).ok()?);
+    }
+    let mut text = String::from_utf8(buf.to_vec()).ok()?;
+    file.read_to_string(&mut text).ok()?;
+    parse_stat(pid, &text)
 }
 
 /// Every live (non-zombie) process.
@@ -74,6 +96,7 @@ mod tests {
         );
         assert!(!s.zombie);
         assert_eq!(parse_stat(1, "garbage"), None);
+        assert_eq!(parse_stat(1, &STAT[..STAT.find(" 987654").unwrap()]), None);
         assert_eq!(parse_stat(1, "1 (x) S 1"), None);
     }
 

@@ -2,7 +2,8 @@
 //! groups, reaping every child. The only module that creates or signals
 //! processes (and the only home of `unsafe`).
 
-use std::ffi::{CString, OsStr, OsString};
+use std::collections::HashMap;
+use std::ffi::{CStr, CString, OsStr};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -82,7 +83,7 @@ pub fn open_log(path: &Path) -> io::Result<File> {
 /// Starts `spec.argv` in a new session (so its own process group), stdin
 /// from /dev/null, stdout and stderr appended to the log file. Returns once
 /// the program was executed (exec errors are reported here, not as exits).
-pub fn spawn(spec: &SpawnSpec<'_>) -> Result<Pid, String> {
+pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, String> {
     let Some((program, args)) = spec.argv.split_first() else {
         return Err("empty command".into());
     };
@@ -92,9 +93,6 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> Result<Pid, String> {
     };
     let log =
         open_log(spec.log).map_err(|e| format!("cannot open log {}: {e}", spec.log.display()))?;
-    let log2 = log
-        .try_clone()
-        .map_err(|e| format!("cannot open log {}: {e}", spec.log.display()))?;
     if let Some(id) = &identity {
         // The service writes its own log, so it must own it (best effort).
         let _ = nix::unistd::chown(spec.log, Some(id.uid), Some(id.gid));
@@ -103,9 +101,12 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> Result<Pid, String> {
     if identity.is_none() && log.as_raw_fd() > 2 {
         // The common case: posix_spawn (vfork underneath) is much cheaper
         // than fork + pre_exec when starting a thousand services.
-        return posix_spawn_service(program, args, spec, &log)
+        return posix_spawn_service(program, args, spec, &log, cache)
             .map_err(|e| describe_spawn_error(program, spec.cwd, &e));
     }
+    let log2 = log
+        .try_clone()
+        .map_err(|e| format!("cannot open log {}: {e}", spec.log.display()))?;
     let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(spec.cwd)
@@ -147,37 +148,132 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> Result<Pid, String> {
     }
 }
 
+/// Spawn work that is the same every time, done once. The daemon's own
+/// environment never changes while it runs, so it is turned into `K=V` C
+/// strings on the first spawn and shared by every service. Where a program
+/// was found on PATH is remembered per (program, PATH, working directory):
+/// a thousand units running `sleep` look it up once. [`SpawnCache::forget_programs`]
+/// (on reload) starts the lookups afresh, and a remembered path that no
+/// longer works is looked up again before a spawn is reported as failed.
+#[derive(Default)]
+pub struct SpawnCache {
+    /// The daemon's environment, PATH defaulted: (length of the name, `K=V`).
+    base_env: Option<Vec<(usize, CString)>>,
+    /// program -> [(PATH, working directory, where it was found)].
+    programs: HashMap<String, Vec<(Vec<u8>, std::path::PathBuf, CString)>>,
+}
+
+impl SpawnCache {
+    /// Forgets where programs were found (a reload may mean new programs).
+    pub fn forget_programs(&mut self) {
+        self.programs.clear();
+    }
+
+    fn base_env(&mut self) -> io::Result<&[(usize, CString)]> {
+        if self.base_env.is_none() {
+            let mut env = Vec::new();
+            let mut has_path = false;
+            for (k, v) in std::env::vars_os() {
+                has_path |= k == "PATH";
+                env.push(env_entry(k.as_bytes(), v.as_bytes())?);
+            }
+            if !has_path {
+                env.push(env_entry(b"PATH", DEFAULT_PATH.as_bytes())?);
+            }
+            self.base_env = Some(env);
+        }
+        Ok(self.base_env.as_deref().unwrap_or_default())
+    }
+
+    /// Where `program` is, found (or remembered) in the service's PATH.
+    fn resolve(&mut self, program: &str, path: &[u8], cwd: &Path) -> io::Result<CString> {
+        if program.contains('/') {
+            return cstring(cwd.join(program).into_os_string().into_vec());
+        }
+        if let Some(found) = self.programs.get(program).and_then(|known| {
+            known
+                .iter()
+                .find(|(p, dir, _)| p == path && dir == cwd)
+                .map(|(_, _, found)| found.clone())
+        }) {
+            return Ok(found);
+        }
+        let found = cstring(
+            resolve_program(program, path, cwd)?
+                .into_os_string()
+                .into_vec(),
+        )?;
+        self.programs.entry(program.to_owned()).or_default().push((
+            path.to_vec(),
+            cwd.to_path_buf(),
+            found.clone(),
+        ));
+        Ok(found)
+    }
+
+    /// Drops what was remembered about `program` (it did not work).
+    fn forget(&mut self, program: &str) {
+        self.programs.remove(program);
+    }
+}
+
+/// `K=V` as a C string, with the length of `K`.
+fn env_entry(k: &[u8], v: &[u8]) -> io::Result<(usize, CString)> {
+    let mut kv = Vec::with_capacity(k.len() + 1 + v.len());
+    kv.extend_from_slice(k);
+    kv.push(b'=');
+    kv.extend_from_slice(v);
+    Ok((k.len(), cstring(kv)?))
+}
+
 /// The environment a service gets: the daemon's, PATH defaulted, then the
 /// unit's Environment and the daemon's own additions, later entries winning.
-fn service_env(spec: &SpawnSpec<'_>) -> Vec<(OsString, OsString)> {
-    let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    if !env.iter().any(|(k, _)| k == "PATH") {
-        env.push(("PATH".into(), DEFAULT_PATH.into()));
+/// The daemon's part is borrowed from `base`; `own` holds the rest.
+fn service_envp<'e>(
+    base: &'e [(usize, CString)],
+    spec: &SpawnSpec<'_>,
+    own: &'e mut Vec<CString>,
+) -> io::Result<Vec<&'e CStr>> {
+    let overrides: Vec<&(String, String)> = spec.env.iter().chain(spec.extra_env).collect();
+    let overridden = |name: &[u8]| overrides.iter().any(|(k, _)| k.as_bytes() == name);
+    for (i, (k, v)) in overrides.iter().enumerate() {
+        // A later entry with the same name wins.
+        if !overrides[i + 1..].iter().any(|(later, _)| later == k) {
+            own.push(env_entry(k.as_bytes(), v.as_bytes())?.1);
+        }
     }
-    for (k, v) in spec.env.iter().chain(spec.extra_env) {
-        env.retain(|(existing, _)| existing.as_os_str() != OsStr::new(k));
-        env.push((k.into(), v.into()));
+    let mut envp: Vec<&CStr> = base
+        .iter()
+        .filter(|(len, kv)| !overridden(&kv.as_bytes()[..*len]))
+        .map(|(_, kv)| kv.as_c_str())
+        .collect();
+    envp.extend(own.iter().map(CString::as_c_str));
+    Ok(envp)
+}
+
+/// The PATH a service runs with: its own, else the daemon's (defaulted).
+fn service_path<'p>(base: &'p [(usize, CString)], spec: &'p SpawnSpec<'_>) -> &'p [u8] {
+    if let Some((_, v)) = spec
+        .env
+        .iter()
+        .chain(spec.extra_env)
+        .rev()
+        .find(|(k, _)| k == "PATH")
+    {
+        return v.as_bytes();
     }
-    env
+    base.iter()
+        .find(|(len, kv)| &kv.as_bytes()[..*len] == b"PATH")
+        .map_or(DEFAULT_PATH.as_bytes(), |(len, kv)| {
+            &kv.as_bytes()[len + 1..]
+        })
 }
 
 /// Finds `program` the way a shell would, but in the *service's* PATH (the
 /// one it will run with), relative paths against its working directory.
-fn resolve_program(
-    program: &str,
-    env: &[(OsString, OsString)],
-    cwd: &Path,
-) -> io::Result<std::path::PathBuf> {
+fn resolve_program(program: &str, path: &[u8], cwd: &Path) -> io::Result<std::path::PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    if program.contains('/') {
-        return Ok(cwd.join(program));
-    }
-    let path = env
-        .iter()
-        .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_else(|| DEFAULT_PATH.into());
-    for dir in std::env::split_paths(&path) {
+    for dir in std::env::split_paths(OsStr::from_bytes(path)) {
         let candidate = cwd.join(dir).join(program);
         if let Ok(meta) = std::fs::metadata(&candidate) {
             if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
@@ -233,26 +329,46 @@ fn posix_spawn_service(
     args: &[String],
     spec: &SpawnSpec<'_>,
     log: &File,
+    cache: &mut SpawnCache,
 ) -> io::Result<Pid> {
-    use nix::libc;
-    let env = service_env(spec);
-    let path = resolve_program(program, &env, spec.cwd)?;
-    let path_c = cstring(path.into_os_string().into_vec())?;
     let argv: Vec<CString> = std::iter::once(program)
         .chain(args.iter().map(String::as_str))
         .map(|a| cstring(a.as_bytes().to_vec()))
         .collect::<io::Result<_>>()?;
-    let envp: Vec<CString> = env
-        .into_iter()
-        .map(|(k, v)| {
-            let mut kv = k.into_vec();
-            kv.push(b'=');
-            kv.extend(v.into_vec());
-            cstring(kv)
-        })
-        .collect::<io::Result<_>>()?;
     let cwd = cstring(spec.cwd.as_os_str().as_bytes().to_vec())?;
-    let devnull = cstring(b"/dev/null".to_vec())?;
+    let path_var = service_path(cache.base_env()?, spec).to_vec();
+    let mut remembered = cache.programs.contains_key(program);
+    loop {
+        let path = cache.resolve(program, &path_var, spec.cwd)?;
+        let mut own = Vec::new();
+        let envp = service_envp(cache.base_env()?, spec, &mut own)?;
+        match posix_spawn_at(&path, &argv, &envp, &cwd, log) {
+            // The program moved since it was found: look for it once more.
+            Err(e)
+                if remembered
+                    && matches!(
+                        e.raw_os_error(),
+                        Some(nix::libc::ENOENT | nix::libc::EACCES | nix::libc::ENOEXEC)
+                    ) =>
+            {
+                cache.forget(program);
+                remembered = false;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// posix_spawn of `path` (argv[0] stays the name the unit gave).
+fn posix_spawn_at(
+    path_c: &CStr,
+    argv: &[CString],
+    envp: &[&CStr],
+    cwd: &CStr,
+    log: &File,
+) -> io::Result<Pid> {
+    use nix::libc;
+    let devnull = c"/dev/null";
     let mut argv_ptrs: Vec<*mut libc::c_char> =
         argv.iter().map(|a| a.as_ptr().cast_mut()).collect();
     argv_ptrs.push(std::ptr::null_mut());
@@ -262,8 +378,8 @@ fn posix_spawn_service(
 
     // SAFETY: the zeroed structs are only used after the init calls below
     // succeed (SpawnSetup destroys them once). Every pointer handed to libc
-    // points into CStrings and Vecs that live until posix_spawn returns;
-    // argv and envp are NULL-terminated. `log` stays open for the call.
+    // points into C strings and Vecs that the caller (or the cache) keeps
+    // alive until posix_spawn returns; argv and envp are NULL-terminated. `log` stays open for the call.
     unsafe {
         let mut setup = SpawnSetup {
             actions: std::mem::zeroed(),
@@ -319,6 +435,31 @@ fn posix_spawn_service(
     }
 }
 
+/// The boot clock in the clock ticks of `/proc/PID/stat`'s start time
+/// (CLOCK_BOOTTIME over the USER_HZ tick, rounded down as the kernel does).
+/// Read just before and just after a spawn: when both give the same tick,
+/// that tick is the new process's start time, and `/proc` need not be read.
+pub fn boot_clock_ticks() -> Option<u64> {
+    use nix::libc;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `ts`, which we own;
+    // sysconf only reads a configuration value.
+    let (rc, hz) = unsafe {
+        (
+            libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts),
+            libc::sysconf(libc::_SC_CLK_TCK),
+        )
+    };
+    if rc != 0 || hz <= 0 || ts.tv_sec < 0 || ts.tv_nsec < 0 {
+        return None;
+    }
+    let ns = ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128;
+    u64::try_from(ns / (1_000_000_000 / hz as u128)).ok()
+}
+
 fn describe_spawn_error(program: &str, cwd: &Path, e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::NotFound if !cwd.is_dir() => {
@@ -328,6 +469,103 @@ fn describe_spawn_error(program: &str, cwd: &Path, e: &io::Error) -> String {
         io::ErrorKind::NotFound => format!("`{program}` not found in PATH"),
         io::ErrorKind::PermissionDenied => format!("`{program}`: permission denied"),
         _ => format!("`{program}`: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod spawn_path_tests {
+    use super::*;
+
+    fn spec<'a>(env: &'a [(String, String)], extra: &'a [(String, String)]) -> SpawnSpec<'a> {
+        SpawnSpec {
+            argv: &[],
+            cwd: Path::new("/"),
+            env,
+            user: None,
+            log: Path::new("/dev/null"),
+            extra_env: extra,
+        }
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn unit_variables_replace_the_daemons_and_the_last_one_wins() {
+        // The daemon's HOME and PATH give way to the unit's; a name given
+        // twice keeps its last value, once.
+        let base = vec![
+            env_entry(b"HOME", b"/root").unwrap(),
+            env_entry(b"PATH", b"/bin").unwrap(),
+            env_entry(b"LANG", b"C").unwrap(),
+        ];
+        let env = pairs(&[("PATH", "/opt/bin"), ("A", "1"), ("A", "2")]);
+        let extra = pairs(&[("HOME", "/srv")]);
+        let spec = spec(&env, &extra);
+        let mut own = Vec::new();
+        let envp: Vec<&str> = service_envp(&base, &spec, &mut own)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.to_str().unwrap())
+            .collect();
+        assert_eq!(envp, ["LANG=C", "PATH=/opt/bin", "A=2", "HOME=/srv"]);
+        assert_eq!(service_path(&base, &spec), b"/opt/bin");
+        assert_eq!(service_path(&base, &self::spec(&[], &[])), b"/bin");
+    }
+
+    #[test]
+    fn the_boot_clock_tick_around_a_spawn_is_the_start_time_in_proc() {
+        // When the tick before and after a spawn agree, /proc reports the
+        // same start time (tried until a spawn falls inside one tick).
+        for _ in 0..50 {
+            let before = boot_clock_ticks().unwrap();
+            let mut child = std::process::Command::new("sleep")
+                .arg("5")
+                .spawn()
+                .unwrap();
+            let after = boot_clock_ticks().unwrap();
+            let proc = procfs::start_time(child.id() as i32);
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(before <= after);
+            if before == after {
+                assert_eq!(proc, Some(before));
+                return;
+            }
+        }
+        panic!("no spawn fell inside one clock tick in 50 tries");
+    }
+
+    #[test]
+    fn a_program_is_looked_up_once_per_path_and_directory() {
+        // The second lookup is answered from memory, even after the file is
+        // gone; forgetting looks again.
+        let dir = std::env::temp_dir().join(format!("dk-spawn-cache-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let tool = dir.join("tool");
+        std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let path = dir.as_os_str().as_bytes();
+        let mut cache = SpawnCache::default();
+        let found = cache.resolve("tool", path, Path::new("/")).unwrap();
+        assert_eq!(found.as_bytes(), tool.as_os_str().as_bytes());
+        std::fs::remove_file(&tool).unwrap();
+        assert_eq!(cache.resolve("tool", path, Path::new("/")).unwrap(), found);
+        // Another PATH is another lookup.
+        assert!(cache
+            .resolve("tool", b"/nonexistent", Path::new("/"))
+            .is_err());
+        cache.forget_programs();
+        assert!(cache.resolve("tool", path, Path::new("/")).is_err());
+        // A path with a slash is taken as it is, against the directory.
+        let rel = cache.resolve("./x", path, Path::new("/srv")).unwrap();
+        assert_eq!(rel.as_bytes(), b"/srv/./x");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 

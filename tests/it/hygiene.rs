@@ -3,6 +3,7 @@
 //! exit is left as a zombie.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use crate::util::{children_of, gone, kill9, sh, world_writable, Home, Stat, WAIT};
@@ -212,6 +213,58 @@ fn services_get_a_default_path_when_the_daemon_has_none() {
     assert_eq!(
         h.lines("path.out"),
         ["/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+    );
+}
+
+#[test]
+fn a_program_is_found_on_path_again_after_it_moves_and_after_reload() {
+    // Where a program was found on PATH is remembered, but a moved program is
+    // still found on the next start, and `reload` finds one installed earlier
+    // in PATH.
+    let h = Home::new("a_program_is_found_on_path_again_after_it_moves");
+    let dir = |d: &str| h.units.join(d);
+    for d in ["bin0", "bin1", "bin2", "scripts"] {
+        fs::create_dir(dir(d)).expect("mkdir");
+    }
+    // The scripts are written once, up front; PATH entries are symlinks to
+    // them (no executable is being written while a test forks).
+    for v in ["v0", "v1", "v2"] {
+        let script = dir("scripts").join(v);
+        fs::write(&script, format!("#!/bin/sh\necho {v} >> ran\n")).expect("write script");
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let link = |v: &str, d: &str| {
+        std::os::unix::fs::symlink(dir("scripts").join(v), dir(d).join("tool")).expect("symlink")
+    };
+    let path = ["bin0", "bin1", "bin2"]
+        .map(|d| dir(d).display().to_string())
+        .join(":");
+    h.unit(
+        "tooly",
+        &format!(
+            "[service]\nType = \"oneshot\"\nEnvironment = [\"PATH={path}:/usr/bin:/bin\"]\nExecStart = \"tool\"\n"
+        ),
+    );
+    link("v2", "bin2");
+    h.ok(&["start", "tooly"]);
+    assert_eq!(h.lines("ran"), ["v2"]);
+
+    fs::remove_file(dir("bin2").join("tool")).expect("rm");
+    link("v1", "bin1");
+    h.ok(&["restart", "tooly"]);
+    assert_eq!(
+        h.lines("ran"),
+        ["v2", "v1"],
+        "the moved program was not found"
+    );
+
+    link("v0", "bin0");
+    h.ok(&["reload"]);
+    h.ok(&["restart", "tooly"]);
+    assert_eq!(
+        h.lines("ran"),
+        ["v2", "v1", "v0"],
+        "reload did not look again"
     );
 }
 
