@@ -387,7 +387,11 @@ fn open_error(path: &Path, err: &std::io::Error) -> (String, Option<&'static str
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
+    // systemd spells the sections `[Unit]` and `[Service]`; both are accepted
+    // (`check_shape` refuses a file that has both spellings of one section).
+    #[serde(alias = "Unit")]
     unit: Option<RawUnit>,
+    #[serde(alias = "Service")]
     service: Option<RawService>,
 }
 
@@ -445,11 +449,14 @@ struct RawService {
     log_max_files: Option<Spanned<i64>>,
 }
 
-/// A TOML integer or float, kept apart so range checks can say what was written.
-#[derive(Debug, Clone, Copy)]
+/// A duration as written: a TOML integer or float of seconds, or a systemd
+/// time span string (`"1min 30s"`), kept apart so range checks can say what
+/// was written.
+#[derive(Debug, Clone)]
 enum Number {
     Int(i64),
     Float(f64),
+    Text(String),
 }
 
 impl<'de> Deserialize<'de> for Number {
@@ -468,6 +475,9 @@ impl<'de> Deserialize<'de> for Number {
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Number, E> {
                 Ok(Number::Float(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Number, E> {
+                Ok(Number::Text(v.to_string()))
             }
         }
         d.deserialize_any(V)
@@ -523,7 +533,7 @@ impl Kind {
         match self {
             Kind::Str => "a string",
             Kind::StrList => "an array of strings (like [\"a\", \"b\"])",
-            Kind::Secs => "a number of seconds (like 5 or 0.5)",
+            Kind::Secs => "a number of seconds (like 5 or 0.5) or a time span (like \"1min 30s\")",
             Kind::Count(_) => "a non-negative integer",
             Kind::Bool => "true or false",
             Kind::Signal => "a signal name (like \"SIGTERM\") or number",
@@ -534,7 +544,7 @@ impl Kind {
         match self {
             Kind::Str => value.is_str(),
             Kind::StrList => value.is_array(),
-            Kind::Secs => value.is_integer() || value.is_float(),
+            Kind::Secs => value.is_integer() || value.is_float() || value.is_str(),
             Kind::Count(_) => value.is_integer(),
             Kind::Bool => value.is_bool(),
             Kind::Signal => value.is_str() || value.is_integer(),
@@ -652,10 +662,16 @@ struct Shape {
 
 fn check_shape(cx: &mut Ctx<'_>, root: &DeTable<'_>) -> Shape {
     let mut shape = Shape::default();
-    for (key, value) in root.iter() {
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    // In file order, so a repeated section is reported where it repeats.
+    let mut entries: Vec<_> = root.iter().collect();
+    entries.sort_by_key(|(key, _)| key.span().start);
+    for (key, value) in entries {
         let section: &str = key.get_ref();
         let shown = esc(section);
-        let Some((_, keys)) = SECTIONS.iter().find(|(name, _)| *name == section) else {
+        let found = canonical_section(section)
+            .and_then(|canon| SECTIONS.iter().find(|(name, _)| *name == canon));
+        let Some(&(canon, keys)) = found else {
             shape.dropped_sections.push(section.to_string());
             if value.get_ref().is_table() {
                 let names: Vec<&str> = SECTIONS.iter().map(|(name, _)| *name).collect();
@@ -700,7 +716,20 @@ fn check_shape(cx: &mut Ctx<'_>, root: &DeTable<'_>) -> Shape {
                 continue;
             }
         };
-        if section == "service" {
+        if let Some((first, _)) = seen.iter().find(|(_, c)| *c == canon) {
+            shape.dropped_sections.push(section.to_string());
+            shape.service_reported |= canon == "service";
+            cx.at(
+                key.span(),
+                format!("section [{shown}] repeats [{first}]; expected each section once"),
+                Some(format!(
+                    "merge the two into one [{first}] (the case of the name does not matter)"
+                )),
+            );
+            continue;
+        }
+        seen.push((section, canon));
+        if canon == "service" {
             shape.service_span = Some(key.span());
             shape.has_exec_start = table.get("ExecStart").is_some();
         }
@@ -710,7 +739,7 @@ fn check_shape(cx: &mut Ctx<'_>, root: &DeTable<'_>) -> Shape {
                 shape
                     .dropped_keys
                     .push((section.to_string(), name.to_string()));
-                unknown_key(cx, section, keys, name, key.span());
+                unknown_key(cx, section, canon, keys, name, key.span());
                 continue;
             };
             let label = format!("`{name}` in [{section}]");
@@ -785,17 +814,28 @@ fn unknown_section(cx: &mut Ctx<'_>, section: &str, span: Range<usize>) {
     );
 }
 
+/// `[unit]`/`[Unit]` and `[service]`/`[Service]` (systemd's spelling).
+fn canonical_section(section: &str) -> Option<&'static str> {
+    match section {
+        "unit" | "Unit" => Some("unit"),
+        "service" | "Service" => Some("service"),
+        _ => None,
+    }
+}
+
 fn unknown_key(
     cx: &mut Ctx<'_>,
     section: &str,
+    canon: &str,
     keys: &[(&str, Kind)],
     name: &str,
     span: Range<usize>,
 ) {
+    let section = esc(section);
     let names: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
     let elsewhere = SECTIONS
         .iter()
-        .find(|(other, keys)| *other != section && keys.iter().any(|(k, _)| *k == name))
+        .find(|(other, keys)| *other != canon && keys.iter().any(|(k, _)| *k == name))
         .map(|(other, _)| format!("`{name}` belongs in [{other}]"));
     // A known systemd key is not a typo: say so before any near miss.
     let systemd = SYSTEMD_ONLY
@@ -840,7 +880,11 @@ fn build(
     let s = match &raw.service {
         Some(s) => s,
         None => {
-            if !shape.service_reported && !shape.dropped_sections.iter().any(|d| d == "service") {
+            let dropped = shape
+                .dropped_sections
+                .iter()
+                .any(|d| canonical_section(d) == Some("service"));
+            if !shape.service_reported && !dropped {
                 cx.errors.push(UnitError {
                     path: cx.path.to_path_buf(),
                     pos: None,
@@ -872,6 +916,8 @@ fn build(
         "StartLimitIntervalSec",
         u.start_limit_interval_sec.as_ref(),
         Duration::from_secs(10),
+        // Every start counts against the burst, for ever.
+        Some(Duration::from_secs(MAX_SECS as u64)),
     );
 
     let kind = choice(
@@ -920,6 +966,7 @@ fn build(
         "RestartSec",
         s.restart_sec.as_ref(),
         Duration::from_secs(1),
+        None,
     );
     // A cap below the first delay would make the backoff shrink; it is taken
     // to mean "no backoff" rather than rejected.
@@ -928,6 +975,7 @@ fn build(
         "RestartMaxDelaySec",
         s.restart_max_delay_sec.as_ref(),
         restart_sec,
+        None,
     )
     .max(restart_sec);
     let timeout_start = secs(
@@ -935,12 +983,16 @@ fn build(
         "TimeoutStartSec",
         s.timeout_start_sec.as_ref(),
         Duration::from_secs(30),
+        // Zero is "no start timeout".
+        Some(Duration::ZERO),
     );
     let timeout_stop = secs(
         cx,
         "TimeoutStopSec",
         s.timeout_stop_sec.as_ref(),
         Duration::from_secs(10),
+        // Never SIGKILL: about 31 years.
+        Some(Duration::from_secs(MAX_SECS as u64)),
     );
     let kill_signal = match &s.kill_signal {
         Some(value) => kill_signal(cx, value).unwrap_or(Signal::SIGTERM),
@@ -1019,32 +1071,60 @@ fn build(
     })
 }
 
-/// A `*Sec` value: finite, 0 ..= MAX_SECS seconds. Never panics.
+/// A `*Sec` value: finite, 0 ..= MAX_SECS seconds, as a number or a systemd
+/// time span string. `infinity` is what the string `"infinity"` means for
+/// this key, or None where it means nothing (a restart delay). Never panics.
 fn secs(
     cx: &mut Ctx<'_>,
     key: &str,
     value: Option<&Spanned<Number>>,
     default: Duration,
+    infinity: Option<Duration>,
 ) -> Duration {
     let Some(value) = value else {
         return default;
     };
-    let parsed = match *value.get_ref() {
-        Number::Int(n) if (0..=MAX_SECS).contains(&n) => {
-            u64::try_from(n).ok().map(Duration::from_secs)
+    let from_f64 = |f: f64| {
+        // `f` may be -0.0 here, which is zero seconds.
+        (f.is_finite() && f >= 0.0 && f <= MAX_SECS as f64)
+            .then(|| Duration::try_from_secs_f64(f.max(0.0)).ok())
+            .flatten()
+    };
+    let parsed = match value.get_ref() {
+        Number::Int(n) if (0..=MAX_SECS).contains(n) => {
+            u64::try_from(*n).ok().map(Duration::from_secs)
         }
         Number::Int(_) => None,
-        Number::Float(f) if f.is_finite() && f >= 0.0 && f <= MAX_SECS as f64 => {
-            // `f` may be -0.0 here, which is zero seconds.
-            Duration::try_from_secs_f64(f.max(0.0)).ok()
-        }
-        Number::Float(_) => None,
+        Number::Float(f) => from_f64(*f),
+        Number::Text(text) if text.trim() == "infinity" => match infinity {
+            Some(d) => Some(d),
+            None => {
+                cx.at(
+                    value.span(),
+                    format!("`{key}` cannot be \"infinity\"; expected a time span like \"5s\""),
+                    None,
+                );
+                return default;
+            }
+        },
+        Number::Text(text) => match parse_time_span(text) {
+            Ok(f) => from_f64(f),
+            Err(why) => {
+                cx.at(
+                    value.span(),
+                    format!("`{key}` is \"{}\": {why}", esc(text)),
+                    Some(TIME_SPAN_HINT.to_string()),
+                );
+                return default;
+            }
+        },
     };
     parsed.unwrap_or_else(|| {
         // Show the literal as written: `1e300` rather than 301 digits.
-        let shown = match *value.get_ref() {
+        let shown = match value.get_ref() {
             Number::Int(n) => cx.literal(value.span(), n),
             Number::Float(f) => cx.literal(value.span(), f),
+            Number::Text(t) => format!("\"{}\"", esc(t)),
         };
         cx.at(
             value.span(),
@@ -1053,6 +1133,79 @@ fn secs(
         );
         default
     })
+}
+
+const TIME_SPAN_HINT: &str =
+    "write seconds as a number (5, 0.5) or a span like \"500ms\", \"5s\", \"1min 30s\", \"2h\"";
+
+/// Units of a systemd time span, in seconds. `m` is minutes and `M` months,
+/// as in systemd.time(7).
+const TIME_UNITS: &[(&[&str], f64)] = &[
+    (&["ns", "nsec"], 1e-9),
+    (&["us", "usec", "µs", "μs"], 1e-6),
+    (&["ms", "msec"], 1e-3),
+    (&["s", "sec", "second", "seconds"], 1.0),
+    (&["m", "min", "minute", "minutes"], 60.0),
+    (&["h", "hr", "hour", "hours"], 3600.0),
+    (&["d", "day", "days"], 86_400.0),
+    (&["w", "week", "weeks"], 604_800.0),
+    (&["M", "month", "months"], 2_629_800.0),
+    (&["y", "year", "years"], 31_557_600.0),
+];
+
+/// Parses a systemd time span (`"5s"`, `"1min 30s"`, `"500ms"`, `"1.5h"`,
+/// a bare `"5"` is seconds) into seconds. Pure; `"infinity"` is the caller's.
+pub fn parse_time_span(text: &str) -> Result<f64, String> {
+    let mut rest = text.trim_start();
+    if rest.is_empty() {
+        return Err("empty; expected a time span".to_string());
+    }
+    let mut total = 0.0f64;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, after) = rest.split_at(digits);
+        let n: f64 = match number.parse() {
+            Ok(n) if !number.is_empty() && !number.starts_with('.') => n,
+            _ => {
+                let what = if rest.starts_with('-') {
+                    "a negative time span".to_string()
+                } else {
+                    format!("expected a number at `{}`", esc(rest))
+                };
+                return Err(what);
+            }
+        };
+        let after = after.trim_start();
+        let unit_len = after
+            .find(|c: char| !c.is_alphabetic())
+            .unwrap_or(after.len());
+        let (unit, after) = after.split_at(unit_len);
+        let scale = if unit.is_empty() {
+            1.0
+        } else {
+            match TIME_UNITS.iter().find(|(names, _)| names.contains(&unit)) {
+                Some(&(_, scale)) => scale,
+                None => {
+                    let names: Vec<&str> = TIME_UNITS
+                        .iter()
+                        .flat_map(|(names, _)| names.iter().copied())
+                        .collect();
+                    let hint = suggest(unit, &names)
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default();
+                    return Err(format!(
+                        "unknown time unit `{}`; expected ms, s, min, h, d, ...{hint}",
+                        esc(unit)
+                    ));
+                }
+            }
+        };
+        total += n * scale;
+        rest = after.trim_start();
+    }
+    Ok(total)
 }
 
 /// An integer count in 0 ..= max.
@@ -1676,9 +1829,9 @@ LogMaxFiles = 7
     fn unknown_sections_and_stray_keys_are_errors() {
         // Sections other than [unit]/[service], and keys above any header, are rejected with a place;
         // a misspelled [service] is not reported a second time as missing.
-        let e = one_err("[Service]\nExecStart = \"x\"\n");
+        let e = one_err("[Servise]\nExecStart = \"x\"\n");
         assert_eq!(e.pos, Some((1, 2)));
-        assert!(e.message.starts_with("unknown section [Service]"), "{e:?}");
+        assert!(e.message.starts_with("unknown section [Servise]"), "{e:?}");
         assert_eq!(e.hint.as_deref(), Some("did you mean [service]?"));
 
         let errors = parse_err("[service]\nExecStart = \"x\"\n[install]\nWantedBy = \"x\"\n");
@@ -1701,11 +1854,11 @@ LogMaxFiles = 7
     #[test]
     fn wrong_types_are_placed_at_the_value() {
         // A value of the wrong TOML type names the key, what was expected and what was found.
-        let e = one_err(&service("RestartSec = \"5\""));
+        let e = one_err(&service("RestartSec = [5]"));
         assert_eq!(e.pos, Some((3, 14)));
         assert_eq!(
             e.message,
-            "`RestartSec` in [service] must be a number of seconds (like 5 or 0.5), not a string"
+            "`RestartSec` in [service] must be a number of seconds (like 5 or 0.5) or a time span (like \"1min 30s\"), not an array"
         );
         let e = one_err("[unit]\nRequires = \"db\"\n[service]\nExecStart = \"x\"\n");
         assert_eq!(e.pos, Some((2, 12)));
@@ -1940,7 +2093,7 @@ Type = \"x\"",
     fn multiple_errors_are_reported_together_in_file_order() {
         // Unknown keys, wrong types and bad values in one file all come back at once, sorted by line.
         let errors = parse_err(
-            "[unit]\nRequires = [\"web\"]\nStartLimitBurst = -2\n[service]\nType = \"daemon\"\nExecStart = \"x\"\nRestrat = \"no\"\nRestartSec = -1\nTimeoutStopSec = \"10\"\nKillSignal = \"NOPE\"\n",
+            "[unit]\nRequires = [\"web\"]\nStartLimitBurst = -2\n[service]\nType = \"daemon\"\nExecStart = \"x\"\nRestrat = \"no\"\nRestartSec = -1\nTimeoutStopSec = \"10 parsecs\"\nKillSignal = \"NOPE\"\n",
         );
         let lines: Vec<_> = errors.iter().map(|e| e.pos.map(|p| p.0)).collect();
         assert_eq!(
@@ -2015,6 +2168,77 @@ Type = \"x\"",
         assert_eq!(line_col("\u{feff}[service]", 3), (1, 1));
         let e = one_err("\u{feff}[service]\nExecStart = \"\"\n");
         assert_eq!(e.pos, Some((2, 13)));
+    }
+
+    #[test]
+    fn systemd_section_names_are_accepted() {
+        // [Unit] and [Service] load like [unit] and [service]; both spellings of one section is an error.
+        let unit = parse_ok(
+            "[Unit]\nDescription = \"d\"\n[Service]\nExecStart = \"worker\"\nRestart = \"no\"\n",
+        );
+        assert_eq!(unit.description, "d");
+        assert_eq!(unit.restart, RestartPolicy::No);
+        let e = one_err("[service]\nExecStart = \"a\"\n[Service]\nRestart = \"no\"\n");
+        assert_eq!(e.pos, Some((3, 2)));
+        assert!(e.message.contains("[Service] repeats [service]"), "{e:?}");
+        let e = one_err("[Service]\nExecStart = \"a\"\nRestrat = \"no\"\n");
+        assert!(
+            e.message.starts_with("unknown key `Restrat` in [Service]"),
+            "{e:?}"
+        );
+        assert_eq!(e.hint.as_deref(), Some("did you mean `Restart`?"));
+    }
+
+    #[test]
+    fn durations_take_systemd_time_spans() {
+        // Every duration key takes "5s", "1min 30s", "500ms"; "infinity" only where it means something.
+        let unit = parse_ok(&service(
+            "RestartSec = \"500ms\"\nRestartMaxDelaySec = \"1min 30s\"\nTimeoutStartSec = \"infinity\"\nTimeoutStopSec = \"2h\"",
+        ));
+        assert_eq!(unit.restart_sec, Duration::from_millis(500));
+        assert_eq!(unit.restart_max_delay, Duration::from_secs(90));
+        assert_eq!(unit.timeout_start, Duration::ZERO);
+        assert_eq!(unit.timeout_stop, Duration::from_secs(7200));
+        let unit = parse_ok(&service(
+            "TimeoutStopSec = \"infinity\"\nTimeoutStartSec = \"5\"",
+        ));
+        assert!(unit.timeout_stop >= Duration::from_secs(365 * 86_400));
+        assert_eq!(unit.timeout_start, Duration::from_secs(5));
+        let unit =
+            parse_ok("[unit]\nStartLimitIntervalSec = \"1min\"\n[service]\nExecStart = \"x\"\n");
+        assert_eq!(unit.start_limit_interval, Duration::from_secs(60));
+        let e = one_err(&service("RestartSec = \"infinity\""));
+        assert_eq!(e.pos, Some((3, 14)));
+        assert!(e.message.contains("cannot be \"infinity\""), "{e:?}");
+        let e = one_err(&service("RestartSec = \"5 secs\""));
+        assert!(e.message.contains("unknown time unit `secs`"), "{e:?}");
+        assert!(e.message.contains("did you mean `sec`"), "{e:?}");
+        one_err(&service("RestartSec = \"-5s\""));
+        one_err(&service("RestartSec = \"\""));
+        one_err(&service("RestartSec = \"100y\""));
+        one_err(&service("RestartSec = true"));
+    }
+
+    #[test]
+    fn time_spans_parse_like_systemd() {
+        // parse_time_span adds its parts; a bare number is seconds; `m` is minutes, `M` months.
+        for (text, secs) in [
+            ("5", 5.0),
+            ("5s", 5.0),
+            ("1min 30s", 90.0),
+            ("1min30s", 90.0),
+            ("500ms", 0.5),
+            ("1.5h", 5400.0),
+            ("2 m", 120.0),
+            ("1d 2h", 93_600.0),
+            ("  10 sec ", 10.0),
+        ] {
+            let got = parse_time_span(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            assert!((got - secs).abs() < 1e-9, "{text:?}: {got}");
+        }
+        for bad in ["", "s", "5 parsecs", "-1s", "1..2s", ".5s", "5s x"] {
+            assert!(parse_time_span(bad).is_err(), "{bad:?}");
+        }
     }
 
     // -- load_dir ---------------------------------------------------------
