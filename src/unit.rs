@@ -74,6 +74,32 @@ pub struct Unit {
     pub log_max_bytes: u64,
     /// How many rotated files (`NAME.log.1` ..) to keep.
     pub log_max_files: u32,
+    /// Where values were written, and warnings; never part of `==`.
+    pub source: Source,
+}
+
+/// What a unit file says beyond the definition: where some values were
+/// written (for `verify`'s file:line:column) and warnings that stop nothing.
+/// It never makes two units differ (`==` is always true), so a moved line or
+/// a new comment is not a change that restarts a service on reload.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    /// Key name -> 1-based (line, column) of its value.
+    pub places: Vec<(&'static str, (usize, usize))>,
+    pub warnings: Vec<UnitError>,
+}
+
+impl PartialEq for Source {
+    fn eq(&self, _: &Source) -> bool {
+        true
+    }
+}
+
+impl Source {
+    /// Where the value of `key` was written, if it was.
+    pub fn place(&self, key: &str) -> Option<(usize, usize)> {
+        self.places.iter().find(|(k, _)| *k == key).map(|&(_, p)| p)
+    }
 }
 
 /// One problem in one unit file, with its position when known.
@@ -932,8 +958,10 @@ fn build(
         ],
         ServiceType::Simple,
     );
+    let environment = environment(cx, s.environment.as_deref());
+    let mut warnings = Vec::new();
     let exec_start = match &s.exec_start {
-        Some(cmd) => command(cx, "ExecStart", cmd),
+        Some(cmd) => command(cx, "ExecStart", cmd, &environment, &mut warnings),
         None => {
             if raw.service.is_some() && !shape.has_exec_start {
                 let span = shape.service_span.clone().unwrap_or(0..0);
@@ -949,7 +977,7 @@ fn build(
     let exec_stop = s
         .exec_stop
         .as_ref()
-        .and_then(|cmd| command(cx, "ExecStop", cmd));
+        .and_then(|cmd| command(cx, "ExecStop", cmd, &environment, &mut warnings));
     let restart = choice(
         cx,
         "Restart",
@@ -1005,7 +1033,6 @@ fn build(
         service_dir,
     )
     .unwrap_or_else(|| service_dir.to_path_buf());
-    let environment = environment(cx, s.environment.as_deref());
     let user = s.user.as_ref().and_then(|user| {
         let text = user.get_ref();
         if text.is_empty() {
@@ -1043,6 +1070,20 @@ fn build(
         DEFAULT_LOG_MAX_FILES.into(),
     );
 
+    let mut places = Vec::new();
+    let mut place = |key: &'static str, span: Option<Range<usize>>| {
+        if let Some(span) = span {
+            places.push((key, line_col(cx.text, span.start)));
+        }
+    };
+    place("Type", s.kind.as_ref().map(Spanned::span));
+    place("ExecStart", s.exec_start.as_ref().map(Spanned::span));
+    place("ExecStop", s.exec_stop.as_ref().map(Spanned::span));
+    place("User", s.user.as_ref().map(Spanned::span));
+    place(
+        "WorkingDirectory",
+        s.working_directory.as_ref().map(Spanned::span),
+    );
     Some(Unit {
         name: name.to_string(),
         path: path.to_path_buf(),
@@ -1068,6 +1109,7 @@ fn build(
         pid_file,
         log_max_bytes: u64::try_from(log_max_bytes).ok()?,
         log_max_files: u32::try_from(log_max_files).ok()?,
+        source: Source { places, warnings },
     })
 }
 
@@ -1255,8 +1297,115 @@ fn choice<T: Copy>(
     default
 }
 
-/// ExecStart / ExecStop: split like a shell, but no shell is run.
-fn command(cx: &mut Ctx<'_>, key: &str, value: &Spanned<String>) -> Option<Vec<String>> {
+/// ExecStart / ExecStop: split like a shell, but no shell is run; then
+/// variables are expanded from `env` (see [`expand_vars`]). A variable that
+/// `env` does not set is a warning in `warnings`.
+fn command(
+    cx: &mut Ctx<'_>,
+    key: &str,
+    value: &Spanned<String>,
+    env: &[(String, String)],
+    warnings: &mut Vec<UnitError>,
+) -> Option<Vec<String>> {
+    let argv = split_command(cx, key, value)?;
+    let mut unset = Vec::new();
+    let argv = expand_vars(&argv, env, &mut unset);
+    for name in unset {
+        warnings.push(UnitError {
+            path: cx.path.to_path_buf(),
+            pos: Some(line_col(cx.text, value.span().start)),
+            message: format!(
+                "`{key}` uses ${name}, which Environment does not set; it expands to nothing"
+            ),
+            hint: Some(format!(
+                "add \"{name}=...\" to Environment, or write $$ for a literal $"
+            )),
+        });
+    }
+    if argv.first().is_none_or(String::is_empty) {
+        cx.at(
+            value.span(),
+            format!("`{key}` has no program once its variables are expanded"),
+            Some("set the variable in Environment, or name the program directly".to_string()),
+        );
+        return None;
+    }
+    Some(argv)
+}
+
+/// Expands variables in ExecStart/ExecStop words as systemd does: a word
+/// that is exactly `$NAME` becomes the value split on whitespace (zero or
+/// more words), `${NAME}` anywhere in a word becomes the value inside that
+/// one word, and `$$` is a literal `$`. Anything else (`$NAME` inside a word,
+/// `$(`, `$1`) stays as written, so a `sh -c` script keeps its own `$X`.
+/// The program (the first word) is never split.
+/// Only the unit's own Environment is consulted, never the daemon's
+/// environment, so a unit expands the same whoever started the daemon; an
+/// unset variable expands to nothing (its name is pushed to `unset`).
+pub fn expand_vars(
+    argv: &[String],
+    env: &[(String, String)],
+    unset: &mut Vec<String>,
+) -> Vec<String> {
+    let mut lookup = |name: &str| {
+        let found = env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone());
+        if found.is_none() && !unset.iter().any(|u| u == name) {
+            unset.push(name.to_string());
+        }
+        found.unwrap_or_default()
+    };
+    let mut out = Vec::with_capacity(argv.len());
+    for (i, word) in argv.iter().enumerate() {
+        if let Some(name) = word.strip_prefix('$').filter(|n| is_var_name(n)) {
+            if i == 0 {
+                // The program stays one word: splitting it would run one of
+                // its arguments instead.
+                out.push(lookup(name));
+            } else {
+                out.extend(lookup(name).split_whitespace().map(str::to_string));
+            }
+            continue;
+        }
+        let mut expanded = String::with_capacity(word.len());
+        let mut rest = word.as_str();
+        while let Some(at) = rest.find('$') {
+            expanded.push_str(&rest[..at]);
+            let after = &rest[at + 1..];
+            if let Some(after) = after.strip_prefix('$') {
+                expanded.push('$');
+                rest = after;
+            } else if let Some((name, after)) = after
+                .strip_prefix('{')
+                .and_then(|a| a.split_once('}'))
+                .filter(|(name, _)| is_var_name(name))
+            {
+                expanded.push_str(&lookup(name));
+                rest = after;
+            } else {
+                expanded.push('$');
+                rest = after;
+            }
+        }
+        expanded.push_str(rest);
+        out.push(expanded);
+    }
+    out
+}
+
+/// A variable name: a letter or `_`, then letters, digits and `_`.
+fn is_var_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn split_command(cx: &mut Ctx<'_>, key: &str, value: &Spanned<String>) -> Option<Vec<String>> {
     match shell_words::split(value.get_ref()) {
         Err(err) => {
             cx.at(
@@ -1425,6 +1574,145 @@ fn unit_names(
 }
 
 // ---------------------------------------------------------------------------
+// Checks against this host, for `verify`: what `start` would fail on.
+
+/// What `start` would fail on here, found without starting anything: a
+/// missing WorkingDirectory, an unknown User, an ExecStart/ExecStop program
+/// that is not there or not executable (looked up as spawning does: on the
+/// service's PATH, relative paths against its WorkingDirectory), and
+/// `Type = "notify"` with another user. Each error is placed at its value.
+/// `path_env` is the PATH the service would get when its Environment sets
+/// none (the daemon's). Reads the file system and the user database only.
+pub fn check_host(unit: &Unit, path_env: &std::ffi::OsStr) -> Vec<UnitError> {
+    let mut errors = Vec::new();
+    let mut error = |key: &str, message: String, hint: &str| {
+        errors.push(UnitError {
+            path: unit.path.clone(),
+            pos: unit.source.place(key),
+            message,
+            hint: Some(hint.to_string()),
+        });
+    };
+    let cwd = &unit.working_directory;
+    let cwd_ok = cwd.is_dir();
+    if !cwd_ok {
+        let what = if cwd.exists() {
+            "is not a directory"
+        } else {
+            "does not exist"
+        };
+        error(
+            "WorkingDirectory",
+            format!(
+                "WorkingDirectory {} {what}",
+                esc_all(&cwd.display().to_string())
+            ),
+            "create the directory, or fix WorkingDirectory",
+        );
+    }
+    if let Some(name) = &unit.user {
+        match nix::unistd::User::from_name(name) {
+            Ok(Some(user)) => {
+                let me = nix::unistd::Uid::effective();
+                if unit.kind == ServiceType::Notify && user.uid != me {
+                    error(
+                        "User",
+                        format!(
+                            "Type = \"notify\" cannot work with User = \"{}\": the notify socket is in the daemon's home (mode 0700), which {} cannot reach, so READY=1 never arrives and the start times out",
+                            esc(name),
+                            esc(name)
+                        ),
+                        "use Type = \"simple\" (or \"forking\" with PIDFile) for this service, or drop User",
+                    );
+                }
+            }
+            Ok(None) => error(
+                "User",
+                format!("unknown User `{}`: no such user on this host", esc(name)),
+                "create the user, or fix User",
+            ),
+            Err(e) => error(
+                "User",
+                format!("cannot look up User `{}`: {e}", esc(name)),
+                "check the user database (/etc/passwd, NSS)",
+            ),
+        }
+    }
+    let path = unit
+        .environment
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| std::ffi::OsString::from(v))
+        .unwrap_or_else(|| path_env.to_owned());
+    let commands = [
+        ("ExecStart", Some(&unit.exec_start)),
+        ("ExecStop", unit.exec_stop.as_ref()),
+    ];
+    for (key, argv) in commands {
+        let Some(program) = argv.and_then(|a| a.first()) else {
+            continue;
+        };
+        // A relative path cannot be checked without its directory.
+        if program.contains('/') && !Path::new(program).is_absolute() && !cwd_ok {
+            continue;
+        }
+        if let Err(why) = find_program(program, &path, cwd) {
+            error(
+                key,
+                format!("`{key}` program {why}"),
+                "install it, fix the path, or set PATH in Environment",
+            );
+        }
+    }
+    errors.sort_by_key(|e| (e.pos.is_none(), e.pos));
+    errors
+}
+
+/// Finds `program` as spawning does: a name with a `/` is a path (relative to
+/// `cwd`), any other is looked up on `path` (relative entries against `cwd`).
+/// The error says what is wrong, for "`ExecStart` program ...".
+fn find_program(program: &str, path: &std::ffi::OsStr, cwd: &Path) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = esc(program);
+    if program.contains('/') {
+        let file = cwd.join(program);
+        // Shown without `.` parts; looked up as written.
+        let shown_file = esc_all(&crate::paths::absolute(&file).display().to_string());
+        return match fs::metadata(&file) {
+            Err(_) => Err(format!("{shown_file} does not exist")),
+            Ok(meta) if meta.is_dir() => Err(format!("{shown_file} is a directory")),
+            Ok(meta) if meta.permissions().mode() & 0o111 == 0 => {
+                Err(format!("{shown_file} is not executable"))
+            }
+            Ok(_) => Ok(file),
+        };
+    }
+    let mut not_executable = None;
+    for dir in std::env::split_paths(path) {
+        let candidate = cwd.join(dir).join(program);
+        if let Ok(meta) = fs::metadata(&candidate) {
+            if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+                return Ok(candidate);
+            }
+            if meta.is_file() && not_executable.is_none() {
+                not_executable = Some(candidate);
+            }
+        }
+    }
+    match not_executable {
+        Some(file) => Err(format!(
+            "`{shown}` is not executable ({})",
+            esc_all(&file.display().to_string())
+        )),
+        None => Err(format!(
+            "`{shown}` not found in PATH ({})",
+            esc_all(&path.to_string_lossy())
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Errors with positions.
 
 /// Collects the errors of one file and turns byte spans into line:column.
@@ -1519,6 +1807,11 @@ fn esc(text: &str) -> String {
         let head: String = text.chars().take(MAX_CHARS).collect();
         return format!("{}…", esc(&head));
     }
+    esc_all(text)
+}
+
+/// Like [`esc`] but never clipped: for paths, which must be shown whole.
+fn esc_all(text: &str) -> String {
     text.chars()
         .flat_map(|c| {
             let escaped: Vec<char> = if c.is_control() {
@@ -1676,6 +1969,7 @@ mod tests {
                 pid_file: None,
                 log_max_bytes: DEFAULT_LOG_MAX_BYTES,
                 log_max_files: DEFAULT_LOG_MAX_FILES,
+                source: Source::default(),
             }
         );
     }
@@ -2239,6 +2533,66 @@ Type = \"x\"",
         for bad in ["", "s", "5 parsecs", "-1s", "1..2s", ".5s", "5s x"] {
             assert!(parse_time_span(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn exec_lines_expand_variables_from_environment_like_systemd() {
+        // ${X} stays one word, a whole-word $X splits on whitespace, $$ is `$`, $X inside a word stays.
+        let unit = parse_ok(concat!(
+            "[service]\nExecStart = '''server ${ARGS} $ARGS --port=${PORT} $$HOME x$PORT $(y) $1'''\n",
+            "ExecStop = \"ctl $EMPTY stop\"\n",
+            "Environment = [\"ARGS=-a  -b\", \"PORT=80\", \"PORT=81\", \"EMPTY=\"]\n"
+        ));
+        assert_eq!(
+            unit.exec_start,
+            [
+                "server",
+                "-a  -b",
+                "-a",
+                "-b",
+                "--port=81",
+                "$HOME",
+                "x$PORT",
+                "$(y)",
+                "$1"
+            ]
+        );
+        assert_eq!(
+            unit.exec_stop,
+            Some(vec!["ctl".to_string(), "stop".to_string()])
+        );
+        assert!(
+            unit.source.warnings.is_empty(),
+            "{:?}",
+            unit.source.warnings
+        );
+    }
+
+    #[test]
+    fn an_unset_variable_expands_to_nothing_with_a_warning() {
+        // $X and ${X} that Environment does not set are empty (the daemon's environment is not read) and warned about once.
+        let unit = parse_ok(&service("ExecStop = \"ctl $HOME ${HOME}x ${NOPE}\""));
+        assert_eq!(
+            unit.exec_stop,
+            Some(vec!["ctl".to_string(), "x".to_string(), String::new()])
+        );
+        let w = &unit.source.warnings;
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert_eq!(w[0].pos, Some((3, 12)));
+        assert!(w[0].message.contains("$HOME"), "{w:?}");
+        assert!(w[1].message.contains("$NOPE"), "{w:?}");
+        let e = one_err("[service]\nExecStart = \"$BIN --x\"\n");
+        assert!(e.message.contains("no program"), "{e:?}");
+    }
+
+    #[test]
+    fn source_places_do_not_make_units_differ() {
+        // A moved line changes where values were written, not the unit.
+        let a = parse_ok("[service]\nExecStart = \"worker\"\n");
+        let b = parse_ok("# moved\n\n[service]\nExecStart = \"worker\"\n");
+        assert_eq!(a.source.place("ExecStart"), Some((2, 13)));
+        assert_eq!(b.source.place("ExecStart"), Some((4, 13)));
+        assert_eq!(a, b);
     }
 
     // -- load_dir ---------------------------------------------------------

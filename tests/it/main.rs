@@ -15,3 +15,4 @@ mod json;
 mod lifecycle;
 mod protocol;
 mod restart;
+mod units;
