@@ -1,97 +1,143 @@
-//! Value checks: from raw values to a [`Unit`], every default applied and
-//! every bad value reported at its place. Also the value syntaxes: time
-//! spans, signal names, command lines and their variables.
+//! Value checks: from the shape-checked [`Values`] to a [`Unit`], every
+//! default taken from the key table and every bad value reported at its
+//! place. Also the value syntaxes: time spans, signal names, command lines
+//! and their variables.
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
+use toml::de::DeValue;
 use toml::Spanned;
 
 use super::diag::{esc, line_col, suggest, Ctx};
-use super::raw::{Number, RawFile, RawService, RawUnit, SignalValue};
-use super::schema::{Kind, SIGNAL_EXPECTED};
-use super::shape::{canonical_section, Shape};
-use super::{
-    RestartPolicy, ServiceType, Source, Unit, UnitError, DEFAULT_LOG_MAX_BYTES,
-    DEFAULT_LOG_MAX_FILES, MAX_LOG_FILES, MAX_SECS,
-};
+use super::schema::{self, Kind, SIGNAL_EXPECTED};
+use super::shape::Values;
+use super::{RestartPolicy, ServiceType, Source, Unit, UnitError, MAX_SECS};
+
+/// A duration as written: a TOML integer or float of seconds, or a systemd
+/// time span string (`"1min 30s"`), kept apart so range checks can say what
+/// was written.
+#[derive(Debug, Clone)]
+pub(super) enum Number {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+/// KillSignal as written: a name or a number.
+#[derive(Debug, Clone)]
+pub(super) enum SignalValue {
+    Name(String),
+    Number(i64),
+}
+
+/// Typed reads of accepted values. `check_shape` let through only values
+/// of the type their key's row asks for, so a read of another type finds
+/// nothing rather than failing.
+impl Values<'_> {
+    fn get(&self, key: &str) -> Option<&Spanned<DeValue<'_>>> {
+        self.entries.get(key).copied()
+    }
+
+    fn string(&self, key: &str) -> Option<Spanned<String>> {
+        let v = self.get(key)?;
+        Some(Spanned::new(v.span(), v.get_ref().as_str()?.to_string()))
+    }
+
+    fn strings(&self, key: &str) -> Option<Vec<Spanned<String>>> {
+        let items = self.get(key)?.get_ref().as_array()?;
+        Some(
+            items
+                .iter()
+                .filter_map(|i| Some(Spanned::new(i.span(), i.get_ref().as_str()?.to_string())))
+                .collect(),
+        )
+    }
+
+    fn int(&self, key: &str) -> Option<Spanned<i64>> {
+        let v = self.get(key)?;
+        let n = v.get_ref().as_integer()?;
+        Some(Spanned::new(
+            v.span(),
+            i64::from_str_radix(n.as_str(), n.radix()).ok()?,
+        ))
+    }
+
+    fn number(&self, key: &str) -> Option<Spanned<Number>> {
+        let v = self.get(key)?;
+        let number = match v.get_ref() {
+            DeValue::Integer(n) => Number::Int(i64::from_str_radix(n.as_str(), n.radix()).ok()?),
+            // A float Rust cannot read (none, after `number_fits`) is out of range.
+            DeValue::Float(f) => Number::Float(f.as_str().parse().unwrap_or(f64::NAN)),
+            DeValue::String(s) => Number::Text(s.to_string()),
+            _ => return None,
+        };
+        Some(Spanned::new(v.span(), number))
+    }
+
+    fn boolean(&self, key: &str) -> Option<bool> {
+        self.get(key)?.get_ref().as_bool()
+    }
+
+    fn signal(&self, key: &str) -> Option<Spanned<SignalValue>> {
+        let v = self.get(key)?;
+        let signal = match v.get_ref() {
+            DeValue::Integer(n) => {
+                SignalValue::Number(i64::from_str_radix(n.as_str(), n.radix()).unwrap_or(i64::MAX))
+            }
+            DeValue::String(s) => SignalValue::Name(s.to_string()),
+            _ => return None,
+        };
+        Some(Spanned::new(v.span(), signal))
+    }
+}
 
 pub(super) fn build(
     cx: &mut Ctx<'_>,
     name: &str,
     path: &Path,
-    raw: &RawFile,
-    shape: &Shape,
+    v: &Values<'_>,
     service_dir: &Path,
 ) -> Option<Unit> {
-    let default_unit = RawUnit::default();
-    let u = raw.unit.as_ref().unwrap_or(&default_unit);
-    let default_service = RawService::default();
-    let s = match &raw.service {
-        Some(s) => s,
-        None => {
-            let dropped = shape
-                .dropped_sections
-                .iter()
-                .any(|d| canonical_section(d) == Some("service"));
-            if !shape.service_reported && !dropped {
-                cx.errors.push(UnitError {
-                    path: cx.path.to_path_buf(),
-                    pos: None,
-                    message: "missing [service] section with ExecStart".to_string(),
-                    hint: Some("add [service] with ExecStart = \"program args\"".to_string()),
-                });
-            }
-            &default_service
-        }
-    };
+    if !v.has_service && !v.service_reported {
+        cx.errors.push(UnitError {
+            path: cx.path.to_path_buf(),
+            pos: None,
+            message: "missing [service] section with ExecStart".to_string(),
+            hint: Some("add [service] with ExecStart = \"program args\"".to_string()),
+        });
+    }
 
-    let description = u
-        .description
-        .as_ref()
-        .map(|d| d.get_ref().clone())
-        .unwrap_or_default();
-    let requires = unit_names(cx, "Requires", name, u.requires.as_deref());
-    let wants = unit_names(cx, "Wants", name, u.wants.as_deref());
-    let after = unit_names(cx, "After", name, u.after.as_deref());
-    let start_limit_burst = count(
-        cx,
-        "StartLimitBurst",
-        u.start_limit_burst.as_ref(),
-        u32::MAX.into(),
-        5,
-    );
-    let start_limit_interval = secs(
-        cx,
-        "StartLimitIntervalSec",
-        u.start_limit_interval_sec.as_ref(),
-        Duration::from_secs(10),
-        // Every start counts against the burst, for ever.
-        Some(Duration::from_secs(MAX_SECS as u64)),
-    );
+    let description = v
+        .string("Description")
+        .map(Spanned::into_inner)
+        .unwrap_or_else(|| schema::default_str("Description").to_string());
+    let requires = unit_names(cx, "Requires", name, v.strings("Requires").as_deref());
+    let wants = unit_names(cx, "Wants", name, v.strings("Wants").as_deref());
+    let after = unit_names(cx, "After", name, v.strings("After").as_deref());
+    let start_limit_burst = count(cx, v, "StartLimitBurst");
+    let start_limit_interval = secs(cx, v, "StartLimitIntervalSec", None);
 
     let kind = choice(
         cx,
+        v,
         "Type",
-        s.kind.as_ref(),
         &[
             ("simple", ServiceType::Simple),
             ("oneshot", ServiceType::Oneshot),
             ("forking", ServiceType::Forking),
             ("notify", ServiceType::Notify),
         ],
-        ServiceType::Simple,
     );
-    let environment = environment(cx, s.environment.as_deref());
+    let environment = environment(cx, v.strings("Environment").as_deref());
     let mut warnings = Vec::new();
-    let exec_start = match &s.exec_start {
-        Some(cmd) => command(cx, "ExecStart", cmd, &environment, &mut warnings),
+    let exec_start = match v.string("ExecStart") {
+        Some(cmd) => command(cx, "ExecStart", &cmd, &environment, &mut warnings),
         None => {
-            if raw.service.is_some() && !shape.has_exec_start {
-                let span = shape.service_span.clone().unwrap_or(0..0);
+            if v.has_service && !v.has_exec_start {
+                let span = v.service_span.clone().unwrap_or(0..0);
                 cx.at(
                     span,
                     "missing ExecStart in [service]; expected the command to run".to_string(),
@@ -101,66 +147,39 @@ pub(super) fn build(
             None
         }
     };
-    let exec_stop = s
-        .exec_stop
-        .as_ref()
-        .and_then(|cmd| command(cx, "ExecStop", cmd, &environment, &mut warnings));
+    let exec_stop = v
+        .string("ExecStop")
+        .and_then(|cmd| command(cx, "ExecStop", &cmd, &environment, &mut warnings));
     let restart = choice(
         cx,
+        v,
         "Restart",
-        s.restart.as_ref(),
         &[
             ("always", RestartPolicy::Always),
             ("on-failure", RestartPolicy::OnFailure),
             ("no", RestartPolicy::No),
         ],
-        RestartPolicy::OnFailure,
     );
-    let restart_sec = secs(
-        cx,
-        "RestartSec",
-        s.restart_sec.as_ref(),
-        Duration::from_secs(1),
-        None,
-    );
+    let restart_sec = secs(cx, v, "RestartSec", None);
     // A cap below the first delay would make the backoff shrink; it is taken
     // to mean "no backoff" rather than rejected.
-    let restart_max_delay = secs(
-        cx,
-        "RestartMaxDelaySec",
-        s.restart_max_delay_sec.as_ref(),
-        restart_sec,
-        None,
-    )
-    .max(restart_sec);
-    let timeout_start = secs(
-        cx,
-        "TimeoutStartSec",
-        s.timeout_start_sec.as_ref(),
-        Duration::from_secs(30),
-        // Zero is "no start timeout".
-        Some(Duration::ZERO),
-    );
-    let timeout_stop = secs(
-        cx,
-        "TimeoutStopSec",
-        s.timeout_stop_sec.as_ref(),
-        Duration::from_secs(10),
-        // Never SIGKILL: about 31 years.
-        Some(Duration::from_secs(MAX_SECS as u64)),
-    );
-    let kill_signal = match &s.kill_signal {
-        Some(value) => kill_signal(cx, value).unwrap_or(Signal::SIGTERM),
-        None => Signal::SIGTERM,
+    let restart_max_delay = secs(cx, v, "RestartMaxDelaySec", Some(restart_sec)).max(restart_sec);
+    let timeout_start = secs(cx, v, "TimeoutStartSec", None);
+    let timeout_stop = secs(cx, v, "TimeoutStopSec", None);
+    let default_signal =
+        parse_signal_name(schema::default_str("KillSignal")).unwrap_or(Signal::SIGTERM);
+    let kill_signal = match v.signal("KillSignal") {
+        Some(value) => kill_signal(cx, &value).unwrap_or(default_signal),
+        None => default_signal,
     };
     let working_directory = path_value(
         cx,
         "WorkingDirectory",
-        s.working_directory.as_ref(),
+        v.string("WorkingDirectory").as_ref(),
         service_dir,
     )
     .unwrap_or_else(|| service_dir.to_path_buf());
-    let user = s.user.as_ref().and_then(|user| {
+    let user = v.string("User").and_then(|user| {
         let text = user.get_ref();
         if text.is_empty() {
             cx.at(
@@ -180,37 +199,17 @@ pub(super) fn build(
             Some(text.clone())
         }
     });
-    let remain_after_exit = s.remain_after_exit.unwrap_or(false);
-    let pid_file = path_value(cx, "PIDFile", s.pid_file.as_ref(), service_dir);
-    let log_max_bytes = count(
-        cx,
-        "LogMaxBytes",
-        s.log_max_bytes.as_ref(),
-        i64::MAX,
-        DEFAULT_LOG_MAX_BYTES.try_into().unwrap_or(i64::MAX),
-    );
-    let log_max_files = count(
-        cx,
-        "LogMaxFiles",
-        s.log_max_files.as_ref(),
-        MAX_LOG_FILES,
-        DEFAULT_LOG_MAX_FILES.into(),
-    );
+    let remain_after_exit = v
+        .boolean("RemainAfterExit")
+        .unwrap_or_else(|| schema::default_bool("RemainAfterExit"));
+    let pid_file = path_value(cx, "PIDFile", v.string("PIDFile").as_ref(), service_dir);
+    let log_max_bytes = count(cx, v, "LogMaxBytes");
+    let log_max_files = count(cx, v, "LogMaxFiles");
 
-    let mut places = Vec::new();
-    let mut place = |key: &'static str, span: Option<Range<usize>>| {
-        if let Some(span) = span {
-            places.push((key, line_col(cx.text, span.start)));
-        }
-    };
-    place("Type", s.kind.as_ref().map(Spanned::span));
-    place("ExecStart", s.exec_start.as_ref().map(Spanned::span));
-    place("ExecStop", s.exec_stop.as_ref().map(Spanned::span));
-    place("User", s.user.as_ref().map(Spanned::span));
-    place(
-        "WorkingDirectory",
-        s.working_directory.as_ref().map(Spanned::span),
-    );
+    let places = ["Type", "ExecStart", "ExecStop", "User", "WorkingDirectory"]
+        .into_iter()
+        .filter_map(|key| Some((key, line_col(cx.text, v.get(key)?.span().start))))
+        .collect();
     Some(Unit {
         name: name.to_string(),
         path: path.to_path_buf(),
@@ -241,17 +240,21 @@ pub(super) fn build(
 }
 
 /// A `*Sec` value: finite, 0 ..= MAX_SECS seconds, as a number or a systemd
-/// time span string. `infinity` is what the string `"infinity"` means for
-/// this key, or None where it means nothing (a restart delay). Never panics.
+/// time span string; `"infinity"` means what the key's row says, if anything.
+/// Absent or bad, it is `default`, else the table's default. Never panics.
 pub(super) fn secs(
     cx: &mut Ctx<'_>,
+    v: &Values<'_>,
     key: &str,
-    value: Option<&Spanned<Number>>,
-    default: Duration,
-    infinity: Option<Duration>,
+    default: Option<Duration>,
 ) -> Duration {
-    let Some(value) = value else {
+    let default = default.unwrap_or_else(|| schema::default_secs(key));
+    let Some(value) = v.number(key) else {
         return default;
+    };
+    let infinity = match schema::find(key).map(|k| k.kind) {
+        Some(Kind::Secs(infinity)) => infinity.duration(),
+        _ => None,
     };
     let from_f64 = |f: f64| {
         // `f` may be -0.0 here, which is zero seconds.
@@ -297,7 +300,10 @@ pub(super) fn secs(
         };
         cx.at(
             value.span(),
-            format!("`{key}` is {shown}; expected {}", Kind::Secs.range()),
+            format!(
+                "`{key}` is {shown}; expected {}",
+                Kind::Secs(schema::Infinity::Refused).range()
+            ),
             None,
         );
         default
@@ -377,16 +383,15 @@ pub fn parse_time_span(text: &str) -> Result<f64, String> {
     Ok(total)
 }
 
-/// An integer count in 0 ..= max.
-pub(super) fn count(
-    cx: &mut Ctx<'_>,
-    key: &str,
-    value: Option<&Spanned<i64>>,
-    max: i64,
-    default: i64,
-) -> i64 {
-    let Some(value) = value else {
+/// An integer count in 0 ..= the key's maximum; absent or bad, the table's default.
+pub(super) fn count(cx: &mut Ctx<'_>, v: &Values<'_>, key: &str) -> i64 {
+    let default = schema::default_count(key);
+    let Some(value) = v.int(key) else {
         return default;
+    };
+    let max = match schema::find(key).map(|k| k.kind) {
+        Some(Kind::Count(max)) => max,
+        _ => i64::MAX,
     };
     let n = *value.get_ref();
     if (0..=max).contains(&n) {
@@ -402,15 +407,25 @@ pub(super) fn count(
     }
 }
 
-/// A strict lowercase choice such as Type or Restart.
+/// A strict lowercase choice such as Type or Restart; absent or bad, the
+/// option the table names as the default.
 pub(super) fn choice<T: Copy>(
     cx: &mut Ctx<'_>,
+    v: &Values<'_>,
     key: &str,
-    value: Option<&Spanned<String>>,
     options: &[(&str, T)],
-    default: T,
 ) -> T {
-    let Some(value) = value else {
+    let default_name = schema::default_str(key);
+    let default = options
+        .iter()
+        .find(|(name, _)| *name == default_name)
+        .or(options.first())
+        .map(|&(_, v)| v);
+    let Some(default) = default else {
+        // Not reachable: every choice has options.
+        unreachable!("{key} has no options")
+    };
+    let Some(value) = v.string(key) else {
         return default;
     };
     let text = value.get_ref().as_str();

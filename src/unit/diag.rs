@@ -46,33 +46,6 @@ impl Ctx<'_> {
         self.at(span, format!("invalid TOML: {message}"), hint);
     }
 
-    /// A serde error left after the shape checks (an integer too large for
-    /// 64 bits, say); named after the key whose value holds its span.
-    pub(super) fn serde(&mut self, err: &toml::de::Error, values: &[(String, Range<usize>)]) {
-        let message = one_line(err.message());
-        let span = err.span();
-        let label = span.as_ref().and_then(|span| {
-            values
-                .iter()
-                .filter(|(_, v)| v.start <= span.start && span.end <= v.end)
-                .min_by_key(|(_, v)| v.end - v.start)
-                .map(|(label, _)| label.clone())
-        });
-        let message = match label {
-            Some(label) => format!("invalid value for {label}: {message}"),
-            None => format!("invalid unit file: {message}"),
-        };
-        match span {
-            Some(span) => self.at(span, message, None),
-            None => self.errors.push(UnitError {
-                path: self.path.to_path_buf(),
-                pos: None,
-                message,
-                hint: None,
-            }),
-        }
-    }
-
     /// The source text of a value, for messages; `fallback` if the span is
     /// somehow not in the text.
     pub(super) fn literal(&self, span: Range<usize>, fallback: impl fmt::Display) -> String {

@@ -14,7 +14,6 @@ mod build;
 mod diag;
 mod host;
 mod load;
-mod raw;
 mod schema;
 mod shape;
 #[cfg(test)]
@@ -26,9 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use serde::Deserialize;
-use toml::de::{DeTable, DeValue};
-use toml::Spanned;
+use toml::de::DeTable;
 
 pub use diag::suggest;
 pub use host::check_host;
@@ -36,7 +33,6 @@ pub use load::{is_valid_name, load_dir};
 
 use build::build;
 use diag::Ctx;
-use raw::RawFile;
 use shape::check_shape;
 
 /// How the daemon decides a service is up (SPEC §6).
@@ -153,9 +149,6 @@ pub struct LoadedDir {
     pub warnings: Vec<String>,
 }
 
-pub const DEFAULT_LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
-pub const DEFAULT_LOG_MAX_FILES: u32 = 3;
-
 /// The largest duration any `*Sec` key accepts, in seconds (about 31 years).
 const MAX_SECS: i64 = 1_000_000_000;
 
@@ -189,36 +182,18 @@ pub fn parse(
         );
         return Err(cx.errors);
     }
-    let mut root = match DeTable::parse(text) {
+    let root = match DeTable::parse(text) {
         Ok(root) => root,
         Err(err) => {
             cx.syntax(&err);
             return Err(cx.errors);
         }
     };
-
-    // Check sections, keys and value types on the parsed document first, so
-    // every unknown key and wrong type is reported, with its own position.
-    // Entries that failed are removed, and serde then sees only what it can
-    // take, which lets the value checks below report their errors too.
-    let shape = check_shape(&mut cx, root.get_ref());
-    let table = root.get_mut();
-    for section in &shape.dropped_sections {
-        table.remove(section.as_str());
-    }
-    for (section, key) in &shape.dropped_keys {
-        if let Some(DeValue::Table(keys)) = table.get_mut(section.as_str()).map(Spanned::get_mut) {
-            keys.remove(key.as_str());
-        }
-    }
-    let raw = match RawFile::deserialize(toml::de::Deserializer::from(root)) {
-        Ok(raw) => raw,
-        Err(err) => {
-            cx.serde(&err, &shape.values);
-            return Err(cx.finish());
-        }
-    };
-    match build(&mut cx, name, path, &raw, &shape, service_dir) {
+    // Check sections, keys and value types against the key table first, so
+    // every unknown key and wrong type is reported with its own position;
+    // `build` then reads only the values that passed.
+    let values = check_shape(&mut cx, root.get_ref());
+    match build(&mut cx, name, path, &values, service_dir) {
         Some(unit) if cx.errors.is_empty() => Ok(unit),
         None if cx.errors.is_empty() => {
             // Not reachable: every `None` from `build` follows a recorded

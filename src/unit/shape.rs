@@ -1,56 +1,51 @@
 //! Shape checks on the parsed document against the key table: sections,
 //! keys and value types, each problem placed at its key or value, with
-//! "did you mean" for near misses.
+//! "did you mean" for near misses. What passes is handed to `build` as
+//! [`Values`], keyed by the table's key names.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use toml::de::{DeTable, DeValue};
+use toml::Spanned;
 
 use super::diag::{esc, suggest, Ctx};
-use super::schema::{number_fits, Kind, SECTIONS, SYSTEMD_ONLY};
+use super::schema::{self, number_fits, Key, Kind, Section, SYSTEMD_ONLY};
 
-/// What [`check_shape`] learned about the document.
+/// The accepted entries of a document, each of the type its key's row in
+/// the table asks for, and what `build` must know about `[service]`.
 #[derive(Debug, Default)]
-pub(super) struct Shape {
-    /// Top-level entries to remove before deserializing.
-    pub(super) dropped_sections: Vec<String>,
-    /// (section, key) entries to remove before deserializing.
-    pub(super) dropped_keys: Vec<(String, String)>,
-    /// Spans of accepted values with a label, to place any later serde error.
-    pub(super) values: Vec<(String, Range<usize>)>,
+pub(super) struct Values<'a> {
+    pub(super) entries: BTreeMap<&'static str, &'a Spanned<DeValue<'a>>>,
+    /// Whether one `[service]` table was accepted.
+    pub(super) has_service: bool,
     /// Where `[service]` is, when it is a table.
     pub(super) service_span: Option<Range<usize>>,
     /// Whether `[service]` has an ExecStart key at all (even a bad one).
     pub(super) has_exec_start: bool,
-    /// Whether an error already pointed at a misspelled or misplaced
-    /// [service] (then "missing [service]" would only repeat it).
+    /// Whether an error already pointed at a misspelled, misplaced or
+    /// repeated [service] (then "missing [service]" would only repeat it).
     pub(super) service_reported: bool,
 }
 
-pub(super) fn check_shape(cx: &mut Ctx<'_>, root: &DeTable<'_>) -> Shape {
-    let mut shape = Shape::default();
-    let mut seen: Vec<(&str, &str)> = Vec::new();
+pub(super) fn check_shape<'a>(cx: &mut Ctx<'_>, root: &'a DeTable<'a>) -> Values<'a> {
+    let mut values = Values::default();
+    let mut seen: Vec<(&str, Section)> = Vec::new();
+    let section_names: Vec<&str> = Section::ALL.iter().map(|s| s.name()).collect();
     // In file order, so a repeated section is reported where it repeats.
     let mut entries: Vec<_> = root.iter().collect();
     entries.sort_by_key(|(key, _)| key.span().start);
     for (key, value) in entries {
-        let section: &str = key.get_ref();
-        let shown = esc(section);
-        let found = canonical_section(section)
-            .and_then(|canon| SECTIONS.iter().find(|(name, _)| *name == canon));
-        let Some(&(canon, keys)) = found else {
-            shape.dropped_sections.push(section.to_string());
+        let header: &str = key.get_ref();
+        let shown = esc(header);
+        let Some(section) = Section::from_header(header) else {
             if value.get_ref().is_table() {
-                let names: Vec<&str> = SECTIONS.iter().map(|(name, _)| *name).collect();
-                shape.service_reported |= suggest(section, &names) == Some("service");
-                unknown_section(cx, section, key.span());
+                values.service_reported |= suggest(header, &section_names) == Some("service");
+                unknown_section(cx, header, key.span());
             } else {
-                let home = SECTIONS
-                    .iter()
-                    .find(|(_, keys)| keys.iter().any(|(k, _)| *k == section))
-                    .map(|(name, _)| *name);
-                shape.service_reported |= home == Some("service");
-                let home = home.map(|name| format!("put it under [{name}]"));
+                let home = schema::find(header).map(|k| k.section);
+                values.service_reported |= home == Some(Section::Service);
+                let home = home.map(|s| format!("put it under [{}]", s.name()));
                 cx.at(
                     key.span(),
                     format!("key `{shown}` is outside any section; expected [unit] or [service]"),
@@ -59,23 +54,24 @@ pub(super) fn check_shape(cx: &mut Ctx<'_>, root: &DeTable<'_>) -> Shape {
             }
             continue;
         };
+        let is_service = section == Section::Service;
         let table = match value.get_ref() {
             DeValue::Table(table) => table,
             DeValue::Array(array) if array.iter().all(|v| v.get_ref().is_table()) => {
-                shape.dropped_sections.push(section.to_string());
+                values.service_reported |= is_service;
                 cx.at(
                     key.span(),
-                    format!("[[{section}]] makes a list of sections; expected one [{section}]"),
-                    Some(format!("write [{section}] with single brackets")),
+                    format!("[[{header}]] makes a list of sections; expected one [{header}]"),
+                    Some(format!("write [{header}] with single brackets")),
                 );
                 continue;
             }
             other => {
-                shape.dropped_sections.push(section.to_string());
+                values.service_reported |= is_service;
                 cx.at(
                     key.span(),
                     format!(
-                        "`{section}` must be a section ([{section}]), not {}",
+                        "`{header}` must be a section ([{header}]), not {}",
                         article(other.type_str())
                     ),
                     None,
@@ -83,9 +79,8 @@ pub(super) fn check_shape(cx: &mut Ctx<'_>, root: &DeTable<'_>) -> Shape {
                 continue;
             }
         };
-        if let Some((first, _)) = seen.iter().find(|(_, c)| *c == canon) {
-            shape.dropped_sections.push(section.to_string());
-            shape.service_reported |= canon == "service";
+        if let Some((first, _)) = seen.iter().find(|(_, s)| *s == section) {
+            values.service_reported |= is_service;
             cx.at(
                 key.span(),
                 format!("section [{shown}] repeats [{first}]; expected each section once"),
@@ -95,77 +90,71 @@ pub(super) fn check_shape(cx: &mut Ctx<'_>, root: &DeTable<'_>) -> Shape {
             );
             continue;
         }
-        seen.push((section, canon));
-        if canon == "service" {
-            shape.service_span = Some(key.span());
-            shape.has_exec_start = table.get("ExecStart").is_some();
+        seen.push((header, section));
+        if is_service {
+            values.has_service = true;
+            values.service_span = Some(key.span());
+            values.has_exec_start = table.get("ExecStart").is_some();
         }
         for (key, value) in table.iter() {
             let name: &str = key.get_ref();
-            let Some(&(_, kind)) = keys.iter().find(|(k, _)| *k == name) else {
-                shape
-                    .dropped_keys
-                    .push((section.to_string(), name.to_string()));
-                unknown_key(cx, section, canon, keys, name, key.span());
+            let Some(row) = schema::keys_of(section).find(|k| k.name == name) else {
+                unknown_key(cx, header, section, name, key.span());
                 continue;
             };
-            let label = format!("`{name}` in [{section}]");
-            if !kind.accepts(value.get_ref()) {
-                shape
-                    .dropped_keys
-                    .push((section.to_string(), name.to_string()));
-                cx.at(
-                    value.span(),
-                    format!(
-                        "{label} must be {}, not {}",
-                        kind.expected(),
-                        article(value.get_ref().type_str())
-                    ),
-                    (kind == Kind::StrList && value.get_ref().is_str())
-                        .then(|| "write a one-element array: [\"...\"]".to_string()),
-                );
-                continue;
+            if check_value(cx, header, row, value) {
+                values.entries.insert(row.name, value);
             }
-            if !number_fits(value.get_ref()) {
-                shape
-                    .dropped_keys
-                    .push((section.to_string(), name.to_string()));
-                let literal = cx.literal(value.span(), "a number out of range");
-                let message = format!("`{name}` is {literal}; expected {}", kind.range());
-                cx.at(value.span(), message, None);
-                continue;
-            }
-            if let (Kind::StrList, Some(items)) = (kind, value.get_ref().as_array()) {
-                let mut ok = true;
-                for (i, item) in items.iter().enumerate() {
-                    if !item.get_ref().is_str() {
-                        ok = false;
-                        cx.at(
-                            item.span(),
-                            format!(
-                                "{label} must be an array of strings; element {} is {}",
-                                i + 1,
-                                article(item.get_ref().type_str())
-                            ),
-                            None,
-                        );
-                    }
-                }
-                if !ok {
-                    shape
-                        .dropped_keys
-                        .push((section.to_string(), name.to_string()));
-                    continue;
-                }
-            }
-            shape.values.push((label, value.span()));
         }
     }
-    shape
+    values
 }
 
-pub(super) fn unknown_section(cx: &mut Ctx<'_>, section: &str, span: Range<usize>) {
-    let names: Vec<&str> = SECTIONS.iter().map(|(name, _)| *name).collect();
+/// Whether `value` has the type `row` asks for; if not, says so at the value.
+fn check_value(cx: &mut Ctx<'_>, header: &str, row: &Key, value: &Spanned<DeValue<'_>>) -> bool {
+    let (name, kind) = (row.name, row.kind);
+    let label = format!("`{name}` in [{header}]");
+    if !kind.accepts(value.get_ref()) {
+        cx.at(
+            value.span(),
+            format!(
+                "{label} must be {}, not {}",
+                kind.expected(),
+                article(value.get_ref().type_str())
+            ),
+            (kind == Kind::StrList && value.get_ref().is_str())
+                .then(|| "write a one-element array: [\"...\"]".to_string()),
+        );
+        return false;
+    }
+    if !number_fits(value.get_ref()) {
+        let literal = cx.literal(value.span(), "a number out of range");
+        let message = format!("`{name}` is {literal}; expected {}", kind.range());
+        cx.at(value.span(), message, None);
+        return false;
+    }
+    let mut ok = true;
+    if let (Kind::StrList, Some(items)) = (kind, value.get_ref().as_array()) {
+        for (i, item) in items.iter().enumerate() {
+            if !item.get_ref().is_str() {
+                ok = false;
+                cx.at(
+                    item.span(),
+                    format!(
+                        "{label} must be an array of strings; element {} is {}",
+                        i + 1,
+                        article(item.get_ref().type_str())
+                    ),
+                    None,
+                );
+            }
+        }
+    }
+    ok
+}
+
+fn unknown_section(cx: &mut Ctx<'_>, section: &str, span: Range<usize>) {
+    let names: Vec<&str> = Section::ALL.iter().map(|s| s.name()).collect();
     let hint = if section.eq_ignore_ascii_case("install") {
         Some("diakonos has no [install] section; use `diakonos enable NAME`".to_string())
     } else {
@@ -181,29 +170,12 @@ pub(super) fn unknown_section(cx: &mut Ctx<'_>, section: &str, span: Range<usize
     );
 }
 
-/// `[unit]`/`[Unit]` and `[service]`/`[Service]` (systemd's spelling).
-pub(super) fn canonical_section(section: &str) -> Option<&'static str> {
-    match section {
-        "unit" | "Unit" => Some("unit"),
-        "service" | "Service" => Some("service"),
-        _ => None,
-    }
-}
-
-pub(super) fn unknown_key(
-    cx: &mut Ctx<'_>,
-    section: &str,
-    canon: &str,
-    keys: &[(&str, Kind)],
-    name: &str,
-    span: Range<usize>,
-) {
-    let section = esc(section);
-    let names: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
-    let elsewhere = SECTIONS
-        .iter()
-        .find(|(other, keys)| *other != canon && keys.iter().any(|(k, _)| *k == name))
-        .map(|(other, _)| format!("`{name}` belongs in [{other}]"));
+fn unknown_key(cx: &mut Ctx<'_>, header: &str, section: Section, name: &str, span: Range<usize>) {
+    let header = esc(header);
+    let names: Vec<&str> = schema::keys_of(section).map(|k| k.name).collect();
+    let elsewhere = schema::find(name)
+        .filter(|k| k.section != section)
+        .map(|k| format!("`{name}` belongs in [{}]", k.section.name()));
     // A known systemd key is not a typo: say so before any near miss.
     let systemd = SYSTEMD_ONLY
         .iter()
@@ -215,7 +187,7 @@ pub(super) fn unknown_key(
     cx.at(
         span,
         format!(
-            "unknown key `{}` in [{section}]; expected one of: {}",
+            "unknown key `{}` in [{header}]; expected one of: {}",
             esc(name),
             names.join(", ")
         ),
@@ -223,7 +195,7 @@ pub(super) fn unknown_key(
     );
 }
 
-pub(super) fn article(type_name: &str) -> String {
+fn article(type_name: &str) -> String {
     match type_name.chars().next() {
         Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {type_name}"),
         _ => format!("a {type_name}"),

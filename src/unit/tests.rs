@@ -78,8 +78,8 @@ fn defaults_applied_for_minimal_unit() {
             user: None,
             remain_after_exit: false,
             pid_file: None,
-            log_max_bytes: DEFAULT_LOG_MAX_BYTES,
-            log_max_files: DEFAULT_LOG_MAX_FILES,
+            log_max_bytes: 10 * 1024 * 1024,
+            log_max_files: 3,
             source: Source::default(),
         }
     );
