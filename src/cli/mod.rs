@@ -28,7 +28,8 @@ Commands:
   status NAME          state, pid, last exit, failure reason, dependencies, last log lines
   logs NAME [-n N] [-f]  last N (default 20) lines of a service's output; -f follows
   reload               re-read the service directory and apply what changed
-  verify [NAME...]     check unit files without a daemon (exit 1 on any error)
+  verify [NAME...]     check unit files and what start would fail on here, without
+                       starting a daemon (exit 1 on any error)
   enable NAME...       start these units whenever a daemon starts
   disable NAME...      undo enable
   daemon-status        the daemon's pid, version, uptime, directories, units, memory

@@ -10,8 +10,9 @@ use super::{ServiceType, Unit, UnitError};
 /// What `start` would fail on here, found without starting anything: a
 /// missing WorkingDirectory, an unknown User, an ExecStart/ExecStop program
 /// that is not there or not executable (looked up as spawning does: on the
-/// service's PATH, relative paths against its WorkingDirectory), and
-/// `Type = "notify"` with another user. Each error is placed at its value.
+/// service's PATH, relative paths against its WorkingDirectory), a `User`
+/// other than the caller when the caller is not root, and `Type = "notify"`
+/// with another user. Each error is placed at its value.
 /// `path_env` is the PATH the service would get when its Environment sets
 /// none (the daemon's). Reads the file system and the user database only.
 pub fn check_host(unit: &Unit, path_env: &std::ffi::OsStr) -> Vec<UnitError> {
@@ -45,6 +46,16 @@ pub fn check_host(unit: &Unit, path_env: &std::ffi::OsStr) -> Vec<UnitError> {
         match nix::unistd::User::from_name(name) {
             Ok(Some(user)) => {
                 let me = nix::unistd::Uid::effective();
+                if user.uid != me && !me.is_root() {
+                    error(
+                        "User",
+                        format!(
+                            "User = \"{}\" needs the daemon to run as root (it would run as uid {me}, like this command)",
+                            esc(name)
+                        ),
+                        "remove User, or run the daemon as root",
+                    );
+                }
                 if unit.kind == ServiceType::Notify && user.uid != me {
                     error(
                         "User",
