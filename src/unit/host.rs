@@ -157,3 +157,44 @@ pub(super) fn find_program(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn programs_are_found_as_spawning_finds_them() {
+        // A path is taken against the working directory; a bare name is looked up on PATH, relative entries against it too.
+        let dir = std::env::temp_dir().join(format!("diakonos-host-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("bin")).expect("mkdir");
+        let write = |name: &str, mode: u32| {
+            let file = dir.join(name);
+            fs::write(&file, "#!/bin/sh\n").expect("write");
+            fs::set_permissions(&file, fs::Permissions::from_mode(mode)).expect("chmod");
+        };
+        write("bin/run", 0o755);
+        write("bin/plain", 0o644);
+        let path = std::ffi::OsStr::new("bin:/nonexistent");
+        assert_eq!(find_program("run", path, &dir), Ok(dir.join("bin/run")));
+        assert_eq!(
+            find_program("./bin/run", path, &dir),
+            Ok(dir.join("./bin/run"))
+        );
+        let err = find_program("plain", path, &dir).unwrap_err();
+        assert!(err.contains("is not executable"), "{err}");
+        let err = find_program("bin/plain", path, &dir).unwrap_err();
+        assert!(err.ends_with("bin/plain is not executable"), "{err}");
+        let err = find_program("bin", path, &dir).unwrap_err();
+        assert!(
+            err.contains("not found in PATH (bin:/nonexistent)"),
+            "{err}"
+        );
+        let err = find_program("./bin", path, &dir).unwrap_err();
+        assert!(err.ends_with("bin is a directory"), "{err}");
+        let err = find_program("/nonexistent/x", path, &dir).unwrap_err();
+        assert_eq!(err, "/nonexistent/x does not exist");
+        let _ = fs::remove_dir_all(&dir);
+    }
+}
