@@ -387,7 +387,15 @@ fn verify(g: &Global, names: &[String], out: &render::Output) -> Result<(), Erro
     let chosen = |n: &str| names.is_empty() || names.iter().any(|x| x == n);
     let mut bad = 0;
     let mut good = 0;
-    for w in &sup.warnings {
+    // A unit's own warnings are shown with the unit (only for the units
+    // asked about); the directory's other warnings always.
+    let unit_warnings: std::collections::HashSet<String> = sup
+        .entries()
+        .iter()
+        .filter_map(|e| e.unit.as_ref())
+        .flat_map(|u| u.source.warnings.iter().map(ToString::to_string))
+        .collect();
+    for w in sup.warnings.iter().filter(|w| !unit_warnings.contains(*w)) {
         out.warning(w);
     }
     // What `start` would fail on here is checked against the PATH services

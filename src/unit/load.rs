@@ -99,6 +99,12 @@ pub fn load_dir(dir: &Path, hostname: &str) -> std::io::Result<LoadedDir> {
                 hint: Some("rename the file".to_string()),
             }])
         };
+        // Unit warnings (a variable never set) also reach whoever reads the
+        // directory's warnings: the daemon logs them on load and reload.
+        if let Ok(unit) = &result {
+            out.warnings
+                .extend(unit.source.warnings.iter().map(ToString::to_string));
+        }
         out.units.insert(name, result);
     }
     Ok(out)

@@ -161,10 +161,19 @@ fn exec_start_expands_environment_variables_like_systemd() {
         "warning: {}:3:13: `ExecStart` uses $UNSET",
         h.units.join("vars.service").display()
     );
-    assert!(stderr(&out).contains(&warning), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).matches(&warning).count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
     h.ok(&["start", "vars"]);
     let log = fs::read_to_string(h.home.join("logs/vars.log")).expect("log");
     assert_eq!(log, "x  y|1|2|$C|prepost|");
+    // The daemon says so too, in its log.
+    h.wait_until("daemon.log to warn about $UNSET", WAIT, || {
+        fs::read_to_string(h.home.join("daemon.log")).is_ok_and(|l| l.contains("uses $UNSET"))
+    });
 }
 
 #[test]
