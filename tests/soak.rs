@@ -43,7 +43,7 @@ const CRASHERS: [(&str, &str); 4] = [
     ),
     (
         "crash-signal",
-        "[unit]\nStartLimitBurst = 0\n[service]\nExecStart = \"sh -c 'kill -9 $$'\"\nRestart = \"on-failure\"\nRestartSec = 0.005\n",
+        "[unit]\nStartLimitBurst = 0\n[service]\nExecStart = \"sh -c 'kill -9 $$$$'\"\nRestart = \"on-failure\"\nRestartSec = 0.005\n",
     ),
     (
         "crash-orphan",

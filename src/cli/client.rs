@@ -131,6 +131,9 @@ fn request_once(g: &Global, req: Request, autostart: bool) -> Result<Response, R
     let mut stream = match connect(&home) {
         Ok(s) => s,
         Err(Connect::NotRunning) if autostart => {
+            if !named {
+                refuse_missing_dir(&daemon_default_dir(&home, &service_dir))?;
+            }
             start_daemon(&home, named.then_some(service_dir.as_path()))?;
             connect(&home).map_err(|e| e.into_error(&home))?
         }
@@ -195,6 +198,32 @@ fn request_once(g: &Global, req: Request, autostart: bool) -> Result<Response, R
         Response::Error { message, hint } => Err(Error::Failed { message, hint }.into()),
         resp => Ok(resp),
     }
+}
+
+/// The directory a daemon started now without `--service-dir` takes: the
+/// one the last daemon of this home owned (from the state file, so a daemon
+/// after a crash takes over its services), else `default` (`./services`).
+pub fn daemon_default_dir(home: &Home, default: &Path) -> std::path::PathBuf {
+    std::fs::read(home.state())
+        .ok()
+        .and_then(|b| serde_json::from_slice::<daemon::persist::SavedState>(&b).ok())
+        .and_then(|s| s.service_dir)
+        .unwrap_or_else(|| default.to_path_buf())
+}
+
+/// No daemon is started on a service directory that does not exist: it
+/// would own it until `kill`, and every later `--service-dir` is refused.
+pub fn refuse_missing_dir(dir: &Path) -> Result<(), Error> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    Err(Error::failed_hint(
+        format!(
+            "the service directory {} does not exist; no daemon was started",
+            dir.display()
+        ),
+        "create it, or name yours with --service-dir DIR (or DIAKONOS_SERVICE_DIR)",
+    ))
 }
 
 enum Connect {

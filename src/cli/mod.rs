@@ -28,7 +28,8 @@ Commands:
   status NAME          state, pid, last exit, failure reason, dependencies, last log lines
   logs NAME [-n N] [-f]  last N (default 20) lines of a service's output; -f follows
   reload               re-read the service directory and apply what changed
-  verify [NAME...]     check unit files without a daemon (exit 1 on any error)
+  verify [NAME...]     check unit files and what start would fail on here, without
+                       starting a daemon (exit 1 on any error)
   enable NAME...       start these units whenever a daemon starts
   disable NAME...      undo enable
   daemon-status        the daemon's pid, version, uptime, directories, units, memory
@@ -274,7 +275,21 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
         Command::Reload => match client::request(&g, Request::Reload, true)? {
             Response::Reloaded(report) => {
                 out.reload(&report);
-                Ok(())
+                if report.invalid.is_empty() {
+                    return Ok(());
+                }
+                let names: Vec<&str> = report.invalid.iter().map(|(n, _)| n.as_str()).collect();
+                Err(Error::failed_hint(
+                    format!(
+                        "{} unit(s) did not load: {}; the others were applied",
+                        names.len(),
+                        names.join(", ")
+                    ),
+                    format!(
+                        "fix them, then `diakonos verify {}` and `diakonos reload`",
+                        names.join(" ")
+                    ),
+                ))
             }
             other => Err(client::unexpected(&other)),
         },
@@ -323,6 +338,15 @@ fn daemon_upgrade(g: &Global, out: &render::Output) -> Result<(), Error> {
 fn run_daemon(g: &Global, detach: bool) -> Result<(), Error> {
     let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
     let (dir, named) = paths::service_dir(g.service_dir.clone());
+    if !detach {
+        // (`--detach` asks through the client, which checks the same.)
+        let effective = if named {
+            dir.clone()
+        } else {
+            client::daemon_default_dir(&home, &dir)
+        };
+        client::refuse_missing_dir(&effective)?;
+    }
     let service_dir = named.then_some(dir);
     if detach {
         // Starts one if none answers; a running one must own the same dir.
@@ -341,9 +365,42 @@ fn run_daemon(g: &Global, detach: bool) -> Result<(), Error> {
     daemon::run(DaemonOptions { home, service_dir })
 }
 
+/// The directory `verify` checks: the one named, else the running daemon's
+/// (asked, never started), else the default `./services`.
+fn verify_dir(g: &Global, out: &render::Output) -> PathBuf {
+    let (dir, named) = paths::service_dir(g.service_dir.clone());
+    if named {
+        return dir;
+    }
+    match client::request(g, Request::DaemonStatus, false) {
+        Ok(Response::Daemon(info)) => info.service_dir,
+        Err(Error::NotRunning(_)) => dir,
+        Ok(other) => {
+            out.warning(&format!(
+                "{}; checking {}",
+                client::unexpected(&other)
+                    .to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or_default(),
+                dir.display()
+            ));
+            dir
+        }
+        Err(e) => {
+            out.warning(&format!(
+                "cannot ask the daemon for its service directory ({}); checking {}",
+                e.to_string().lines().next().unwrap_or_default(),
+                dir.display()
+            ));
+            dir
+        }
+    }
+}
+
 /// `verify`: load and check the unit files here, without a daemon.
 fn verify(g: &Global, names: &[String], out: &render::Output) -> Result<(), Error> {
-    let (dir, _) = paths::service_dir(g.service_dir.clone());
+    let dir = verify_dir(g, out);
     let loaded = unit::load_dir(&dir, &daemon::event_loop::hostname()).map_err(|e| {
         Error::failed_hint(
             format!("cannot read the service directory {}: {e}", dir.display()),
@@ -362,16 +419,45 @@ fn verify(g: &Global, names: &[String], out: &render::Output) -> Result<(), Erro
     let chosen = |n: &str| names.is_empty() || names.iter().any(|x| x == n);
     let mut bad = 0;
     let mut good = 0;
-    for w in &sup.warnings {
+    // A unit's own warnings are shown with the unit (only for the units
+    // asked about); the directory's other warnings always.
+    let unit_warnings: std::collections::HashSet<String> = sup
+        .entries()
+        .iter()
+        .filter_map(|e| e.unit.as_ref())
+        .flat_map(|u| u.source.warnings.iter().map(ToString::to_string))
+        .collect();
+    for w in sup.warnings.iter().filter(|w| !unit_warnings.contains(*w)) {
         out.warning(w);
     }
+    // What `start` would fail on here is checked against the PATH services
+    // get (the daemon's, or the default when it has none).
+    let path_env = std::env::var_os("PATH")
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| paths::DEFAULT_PATH.into());
     for e in sup.entries().iter().filter(|e| chosen(&e.name)) {
-        match e.error() {
-            Some(err) => {
-                bad += 1;
-                out.error_block(&err);
+        let host_errors = match &e.unit {
+            Some(unit) => {
+                for w in &unit.source.warnings {
+                    out.warning(&w.to_string());
+                }
+                unit::check_host(unit, &path_env)
             }
-            None => good += 1,
+            None => Vec::new(),
+        };
+        let mut failed = false;
+        if let Some(err) = e.error() {
+            failed = true;
+            out.error_block(&err);
+        }
+        for err in &host_errors {
+            failed = true;
+            out.error_block(&err.to_string());
+        }
+        if failed {
+            bad += 1;
+        } else {
+            good += 1;
         }
     }
     if bad > 0 {

@@ -87,8 +87,7 @@ impl Output {
             let uptime = u.uptime_secs.map_or("-".to_owned(), human_duration);
             let detail = match (&u.reason, u.state) {
                 (Some(r), StateName::Failed | StateName::Invalid) => {
-                    let first = r.lines().next().unwrap_or_default();
-                    self.dim(&format!("({first})"))
+                    self.dim(&format!("({})", short_reason(r)))
                 }
                 _ => u.description.clone(),
             };
@@ -292,10 +291,7 @@ impl Output {
             }
         }
         for (name, err) in &r.invalid {
-            out.push_str(&format!(
-                "invalid: {name}: {}\n",
-                err.lines().next().unwrap_or_default()
-            ));
+            out.push_str(&format!("invalid: {name}: {}\n", short_reason(err)));
         }
         if out.is_empty() {
             out.push_str("nothing changed\n");
@@ -341,6 +337,28 @@ pub fn print_error(e: &Error, no_color: bool) {
         "diakonos:".to_owned()
     };
     eprintln!("{prefix} {text}");
+}
+
+/// A reason for one `list` row: its first line, the unit file named without
+/// its directory, the list of valid keys dropped, clipped to a short line
+/// (`status` shows the whole of it).
+fn short_reason(reason: &str) -> String {
+    const MAX_CHARS: usize = 70;
+    let first = reason.lines().next().unwrap_or_default();
+    let first = first.split("; expected one of:").next().unwrap_or(first);
+    // "/srv/units/web.service:3:1: unknown key" -> "web.service:3:1: ..."
+    let first = match first.split_once(".service") {
+        Some((path, rest)) if path.contains('/') && !path.contains(' ') => {
+            let file = path.rsplit('/').next().unwrap_or(path);
+            format!("{file}.service{rest}")
+        }
+        _ => first.to_owned(),
+    };
+    if first.chars().count() <= MAX_CHARS {
+        return first;
+    }
+    let clipped: String = first.chars().take(MAX_CHARS - 1).collect();
+    format!("{}…", clipped.trim_end())
 }
 
 fn unit_json(u: &UnitInfo) -> serde_json::Value {
@@ -406,6 +424,21 @@ pub fn human_duration(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_reasons_are_one_short_line() {
+        // An invalid unit's reason in `list` drops the key list and the directory, and is clipped.
+        let r = "/srv/units/web.service:3:1: unknown key `Restrat` in [service]; expected one of: Type, ExecStart\n  hint: did you mean `Restart`?";
+        assert_eq!(
+            short_reason(r),
+            "web.service:3:1: unknown key `Restrat` in [service]"
+        );
+        let long = format!("start failed: {}", "x".repeat(200));
+        let short = short_reason(&long);
+        assert_eq!(short.chars().count(), 70);
+        assert!(short.ends_with('…'));
+        assert_eq!(short_reason("dependency db failed"), "dependency db failed");
+    }
 
     #[test]
     fn durations_read_like_a_person_would_say_them() {

@@ -657,7 +657,7 @@ impl EventLoop {
                         self.sup.service_dir().display(),
                         dir.display()
                     ),
-                    Some("omit --service-dir to use the daemon's, or use another --home for a second daemon"),
+                    Some("omit --service-dir to use the daemon's; to switch, `diakonos kill` (stops its services) and run the command again, or use another --home for a second daemon"),
                 );
                 self.control.reply(conn, &resp, self.poll.registry(), now);
                 return;

@@ -887,6 +887,12 @@ impl Supervisor {
                 (_, error, path) => {
                     let error = error.unwrap_or_default();
                     if e.load_error.as_ref() == Some(&error) {
+                        // Still invalid: named again, so `reload` keeps
+                        // failing until the file is fixed.
+                        report.invalid.push((
+                            name.clone(),
+                            error.lines().next().unwrap_or_default().to_owned(),
+                        ));
                         continue;
                     }
                     report.invalid.push((

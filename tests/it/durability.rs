@@ -254,7 +254,10 @@ fn reload_keeps_a_running_unit_whose_new_file_is_broken() {
         "web",
         "[service]\nExecStart = \"sleep 1000\"\nRestrat = \"no\"\n",
     );
-    let out = h.ok(&["reload"]);
+    // The reload fails (exit 1) naming web; web keeps running.
+    let out = h.cmd(&["reload"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&out.stdout);
     assert!(out.contains("invalid: web"), "{out}");
     let u = h.unit_json("web");
     assert_eq!(u["pid"], pid, "{u}");

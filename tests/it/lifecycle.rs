@@ -465,7 +465,7 @@ fn exec_start_is_split_like_a_shell_without_running_one() {
     let h = Home::new("exec_start_is_split_like_a_shell_without_running_one");
     h.unit(
         "quoted",
-        "[service]\nType = \"oneshot\"\nExecStart = \"printf '%s|' 'a b' \\\"c d\\\" $HOME\"\n",
+        "[service]\nType = \"oneshot\"\nExecStart = \"printf '%s|' 'a b' \\\"c d\\\" $$HOME\"\n",
     );
     h.ok(&["start", "quoted"]);
     let log = std::fs::read_to_string(h.home.join("logs/quoted.log")).expect("log");

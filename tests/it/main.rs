@@ -17,4 +17,5 @@ mod protocol;
 mod real_daemons;
 mod restart;
 mod start_failures;
+mod units;
 mod upgrade;

@@ -415,8 +415,11 @@ fn try_run_inner(mut cmd: Command, deadline: Duration) -> Result<Output, String>
 }
 
 /// A TOML string holding `sh -c '<script>'`, for `ExecStart = ...`.
+/// Every `$` is doubled: ExecStart expands variables as systemd does, and
+/// `$$` is how a unit passes a literal `$` on to the shell.
 pub fn sh(script: &str) -> String {
-    toml_str(&format!("sh -c {}", shell_words::quote(script)))
+    let script = script.replace('$', "$$");
+    toml_str(&format!("sh -c {}", shell_words::quote(&script)))
 }
 
 /// A TOML basic string (JSON string escapes are valid TOML escapes).

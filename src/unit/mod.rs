@@ -1,0 +1,206 @@
+//! Unit files: `NAME.service` TOML -> [`Unit`], strict validation with
+//! file:line:column errors, and [`load_dir`] for a whole service directory.
+//!
+//! This module is pure with respect to processes: it reads files and returns
+//! data. It never spawns, signals or touches the daemon's state. Cross-unit
+//! checks (missing Requires, cycles) live in `daemon::deps`.
+//!
+//! The seams: `schema` (the keys), `shape` (the document against the keys),
+//! `build` (values to a [`Unit`]), `load` (a directory of files), `host`
+//! (what `start` would fail on here, for `verify`), `diag` (positions,
+//! messages, did-you-mean).
+
+mod build;
+mod diag;
+mod host;
+mod load;
+mod schema;
+mod shape;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use toml::de::DeTable;
+
+pub use diag::suggest;
+pub use host::check_host;
+pub use load::{is_valid_name, load_dir};
+
+use build::build;
+use diag::Ctx;
+use shape::check_shape;
+
+/// How the daemon decides a service is up (SPEC §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceType {
+    Simple,
+    Oneshot,
+    Forking,
+    Notify,
+}
+
+/// When an exited service is started again (SPEC §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    Always,
+    OnFailure,
+    No,
+}
+
+/// A fully validated unit file. Every default of SPEC §3 is already applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unit {
+    pub name: String,
+    /// The file it was loaded from (absolute when the service dir is).
+    pub path: PathBuf,
+    pub description: String,
+    pub requires: Vec<String>,
+    pub wants: Vec<String>,
+    pub after: Vec<String>,
+    /// 0 = never give up.
+    pub start_limit_burst: u32,
+    pub start_limit_interval: Duration,
+    pub kind: ServiceType,
+    /// argv, never empty.
+    pub exec_start: Vec<String>,
+    pub exec_stop: Option<Vec<String>>,
+    pub restart: RestartPolicy,
+    pub restart_sec: Duration,
+    /// Always >= restart_sec (defaults to it).
+    pub restart_max_delay: Duration,
+    /// Zero = no start timeout.
+    pub timeout_start: Duration,
+    /// Zero = SIGKILL right after KillSignal.
+    pub timeout_stop: Duration,
+    pub kill_signal: Signal,
+    /// Absolute.
+    pub working_directory: PathBuf,
+    pub environment: Vec<(String, String)>,
+    pub user: Option<String>,
+    pub remain_after_exit: bool,
+    pub pid_file: Option<PathBuf>,
+    /// Rotate the service log when it grows past this many bytes (0 = never).
+    pub log_max_bytes: u64,
+    /// How many rotated files (`NAME.log.1` ..) to keep.
+    pub log_max_files: u32,
+    /// Where values were written, and warnings; never part of `==`.
+    pub source: Source,
+}
+
+/// What a unit file says beyond the definition: where some values were
+/// written (for `verify`'s file:line:column) and warnings that stop nothing.
+/// It never makes two units differ (`==` is always true), so a moved line or
+/// a new comment is not a change that restarts a service on reload.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    /// Key name -> 1-based (line, column) of its value.
+    pub places: Vec<(&'static str, (usize, usize))>,
+    pub warnings: Vec<UnitError>,
+}
+
+impl PartialEq for Source {
+    fn eq(&self, _: &Source) -> bool {
+        true
+    }
+}
+
+impl Source {
+    /// Where the value of `key` was written, if it was.
+    pub fn place(&self, key: &str) -> Option<(usize, usize)> {
+        self.places.iter().find(|(k, _)| *k == key).map(|&(_, p)| p)
+    }
+}
+
+/// One problem in one unit file, with its position when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitError {
+    pub path: PathBuf,
+    /// 1-based line and column, when the problem has a place in the file.
+    pub pos: Option<(usize, usize)>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for UnitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some((line, col)) = self.pos {
+            write!(f, ":{line}:{col}")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything found in a service directory.
+#[derive(Debug, Default)]
+pub struct LoadedDir {
+    /// Unit name -> the unit, or the errors that stop it loading.
+    pub units: BTreeMap<String, Result<Unit, Vec<UnitError>>>,
+    /// Things worth telling the user that do not stop anything.
+    pub warnings: Vec<String>,
+}
+
+/// The largest duration any `*Sec` key accepts, in seconds (about 31 years).
+const MAX_SECS: i64 = 1_000_000_000;
+
+/// The most rotated log files a unit may keep; more is surely a typo, and
+/// rotation renames each of them.
+const MAX_LOG_FILES: i64 = 1000;
+
+/// Unit files larger than this are refused unread: a unit is a few hundred
+/// bytes, and the daemon must not load a stray huge file into memory.
+const MAX_UNIT_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Parses one unit file's text. `name` is the unit name (file stem without any
+/// `@HOST`), `path` is used in errors, `service_dir` resolves a relative
+/// WorkingDirectory and is the default one.
+pub fn parse(
+    name: &str,
+    path: &Path,
+    text: &str,
+    service_dir: &Path,
+) -> Result<Unit, Vec<UnitError>> {
+    let mut cx = Ctx {
+        path,
+        text,
+        errors: Vec::new(),
+    };
+    if let Some(at) = text.find('\0') {
+        cx.at(
+            at..at + 1,
+            "unit file contains a NUL byte; expected TOML text".to_string(),
+            Some("is this a binary file?".to_string()),
+        );
+        return Err(cx.errors);
+    }
+    let root = match DeTable::parse(text) {
+        Ok(root) => root,
+        Err(err) => {
+            cx.syntax(&err);
+            return Err(cx.errors);
+        }
+    };
+    // Check sections, keys and value types against the key table first, so
+    // every unknown key and wrong type is reported with its own position;
+    // `build` then reads only the values that passed.
+    let values = check_shape(&mut cx, root.get_ref());
+    match build(&mut cx, name, path, &values, service_dir) {
+        Some(unit) if cx.errors.is_empty() => Ok(unit),
+        None if cx.errors.is_empty() => {
+            // Not reachable: every `None` from `build` follows a recorded
+            // error. Still, never hand back an empty error list.
+            cx.at(0..0, "unit file could not be loaded".to_string(), None);
+            Err(cx.errors)
+        }
+        _ => Err(cx.finish()),
+    }
+}

@@ -1,0 +1,361 @@
+//! The one key table: every unit key declared once, with its section, the
+//! shape of its value, its default and a one-line meaning. Shape checks,
+//! "did you mean", the defaults `build` applies and the README's key table
+//! come from it (a test keeps the README's copy equal to [`markdown_table`]).
+//! Also the systemd keys diakonos knows it does not take.
+
+use std::time::Duration;
+
+use toml::de::DeValue;
+
+use super::{MAX_LOG_FILES, MAX_SECS};
+
+/// What `"infinity"` means for a duration key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Infinity {
+    /// Nothing: it is an error (a restart delay).
+    Refused,
+    /// Zero, which the key takes as "no limit" (TimeoutStartSec).
+    Zero,
+    /// The largest duration, about 31 years: "never" (TimeoutStopSec).
+    Max,
+}
+
+impl Infinity {
+    pub(super) fn duration(self) -> Option<Duration> {
+        match self {
+            Infinity::Refused => None,
+            Infinity::Zero => Some(Duration::ZERO),
+            Infinity::Max => Some(Duration::from_secs(MAX_SECS as u64)),
+        }
+    }
+}
+
+/// What a key's value must look like in TOML terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Str,
+    StrList,
+    /// A duration; what the string "infinity" means for this key.
+    Secs(Infinity),
+    /// An integer from 0 to the given maximum.
+    Count(i64),
+    Bool,
+    Signal,
+}
+
+impl Kind {
+    pub(super) fn expected(self) -> &'static str {
+        match self {
+            Kind::Str => "a string",
+            Kind::StrList => "an array of strings (like [\"a\", \"b\"])",
+            Kind::Secs(_) => {
+                "a number of seconds (like 5 or 0.5) or a time span (like \"1min 30s\")"
+            }
+            Kind::Count(_) => "a non-negative integer",
+            Kind::Bool => "true or false",
+            Kind::Signal => "a signal name (like \"SIGTERM\") or number",
+        }
+    }
+
+    pub(super) fn accepts(self, value: &DeValue<'_>) -> bool {
+        match self {
+            Kind::Str => value.is_str(),
+            Kind::StrList => value.is_array(),
+            Kind::Secs(_) => value.is_integer() || value.is_float() || value.is_str(),
+            Kind::Count(_) => value.is_integer(),
+            Kind::Bool => value.is_bool(),
+            Kind::Signal => value.is_str() || value.is_integer(),
+        }
+    }
+
+    /// The accepted range, for "`Key` is X; expected ..." messages.
+    pub(super) fn range(self) -> String {
+        match self {
+            Kind::Secs(_) => format!("a number of seconds from 0 to {MAX_SECS}"),
+            Kind::Count(max) => format!("an integer from 0 to {max}"),
+            Kind::Signal => SIGNAL_EXPECTED.to_string(),
+            other => other.expected().to_string(),
+        }
+    }
+}
+
+/// Whether a number literal fits the types serde will read it into: i64
+/// and finite f64 (`1e400` does not; `inf` is fine and range-checked later).
+pub(super) fn number_fits(value: &DeValue<'_>) -> bool {
+    match value {
+        DeValue::Integer(n) => i64::from_str_radix(n.as_str(), n.radix()).is_ok(),
+        DeValue::Float(f) => f
+            .as_str()
+            .parse::<f64>()
+            .is_ok_and(|v| v.is_finite() || f.as_str().contains("inf")),
+        _ => true,
+    }
+}
+
+pub(super) const SIGNAL_EXPECTED: &str =
+    "a signal name like \"SIGTERM\" or \"TERM\", or a number like 15";
+
+/// A section of a unit file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Unit,
+    Service,
+}
+
+impl Section {
+    pub const ALL: [Section; 2] = [Section::Unit, Section::Service];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::Unit => "unit",
+            Section::Service => "service",
+        }
+    }
+
+    /// `[unit]`/`[Unit]` and `[service]`/`[Service]` (systemd's spelling).
+    pub fn from_header(header: &str) -> Option<Section> {
+        match header {
+            "unit" | "Unit" => Some(Section::Unit),
+            "service" | "Service" => Some(Section::Service),
+            _ => None,
+        }
+    }
+}
+
+/// A key's default: a value written as in a unit file (which `build`
+/// applies, so the table and the code cannot disagree), or words for a
+/// default that is not a literal value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyDefault {
+    Value(&'static str),
+    Note(&'static str),
+}
+
+/// One unit key, declared once.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    pub section: Section,
+    pub name: &'static str,
+    pub(super) kind: Kind,
+    pub default: KeyDefault,
+    /// What it means, one line (the README's key table shows it; read only
+    /// by the test that keeps the README equal to [`markdown_table`]).
+    #[allow(dead_code)]
+    pub doc: &'static str,
+}
+
+const fn key(
+    section: Section,
+    name: &'static str,
+    kind: Kind,
+    default: KeyDefault,
+    doc: &'static str,
+) -> Key {
+    Key {
+        section,
+        name,
+        kind,
+        default,
+        doc,
+    }
+}
+
+use KeyDefault::{Note, Value};
+use Section::{Service as S, Unit as U};
+
+/// Every unit key. A new key is a row here, a field of `Unit` and its line
+/// in `build`; shape checks, did-you-mean, defaults and the README's key
+/// table follow from the row.
+pub const KEYS: &[Key] = &[
+    key(U, "Description", Kind::Str, Value("\"\""), "shown by `list` and `status`"),
+    key(U, "Requires", Kind::StrList, Value("[]"), "pull in, start after, fail with it (see below)"),
+    key(U, "Wants", Kind::StrList, Value("[]"), "pull in, start after; its failure is tolerated; a missing unit is a warning"),
+    key(U, "After", Kind::StrList, Value("[]"), "start after these when they are starting too; ordering only"),
+    key(U, "StartLimitBurst", Kind::Count(u32::MAX as i64), Value("5"), "more starts than this inside the interval: `failed`, \"start limit hit\"; 0 = no limit"),
+    key(U, "StartLimitIntervalSec", Kind::Secs(Infinity::Max), Value("10"), "the window of the start limit; `\"infinity\"`: every start counts"),
+    key(S, "Type", Kind::Str, Value("\"simple\""), "`simple`: up once spawned. `oneshot`: up once it exited 0 (then `exited`, or `running` with RemainAfterExit). `forking`: up once the start command exited 0 and the main process is known (PIDFile, else the one process left in its group, else the one child the daemon inherited as subreaper). `notify`: up when the service sends `READY=1` to `$NOTIFY_SOCKET` (sd_notify)"),
+    key(S, "ExecStart", Kind::Str, Note("required"), "the command, split like a shell (quotes, backslashes), with `${VAR}`, `$VAR` and `$$` expanded from Environment; no shell runs it, so write `sh -c '...'` for pipes and `&&`"),
+    key(S, "ExecStop", Kind::Str, Note("none"), "runs (same user, directory, environment, log) before KillSignal is sent; variables as in ExecStart"),
+    key(S, "Restart", Kind::Str, Value("\"on-failure\""), "`always`: after any exit. `on-failure`: after a non-zero exit or a death by signal. `no`: never"),
+    key(S, "RestartSec", Kind::Secs(Infinity::Refused), Value("1"), "delay before a restart; fractions and time spans (`\"500ms\"`) allowed; 0 restarts at once"),
+    key(S, "RestartMaxDelaySec", Kind::Secs(Infinity::Refused), Note("= RestartSec"), "above RestartSec: the delay doubles per consecutive failure up to this, minus up to 25% jitter; the backoff resets once the service stays up for this long"),
+    key(S, "TimeoutStartSec", Kind::Secs(Infinity::Zero), Value("30"), "bounds `starting` (a oneshot's run); then it is stopped and judged by `Restart`; 0 or `\"infinity\"` = no limit"),
+    key(S, "TimeoutStopSec", Kind::Secs(Infinity::Max), Value("10"), "then SIGKILL to the process group; 0 = SIGKILL right behind KillSignal; `\"infinity\"` = never SIGKILL"),
+    key(S, "KillSignal", Kind::Signal, Value("\"SIGTERM\""), "`SIGINT`, `INT`, `2` ..."),
+    key(S, "WorkingDirectory", Kind::Str, Note("the service dir"), "relative paths resolve against the service dir"),
+    key(S, "Environment", Kind::StrList, Value("[]"), "`KEY=VALUE` entries, added to the daemon's environment"),
+    key(S, "User", Kind::Str, Note("none"), "switch to this user (and its groups, HOME, USER, LOGNAME) when the daemon runs as root; a clear error otherwise (unless it names the daemon's own user)"),
+    key(S, "RemainAfterExit", Kind::Bool, Value("false"), "oneshot: stay `running` after a successful exit"),
+    key(S, "PIDFile", Kind::Str, Note("none"), "`forking`: the file the service writes its main pid to; relative paths resolve against the service dir"),
+    key(S, "LogMaxBytes", Kind::Count(i64::MAX), Value("10485760"), "diakonos extension: rotate the service log past this size (10 MiB); 0 = never (see Durability)"),
+    key(S, "LogMaxFiles", Kind::Count(MAX_LOG_FILES), Value("3"), "diakonos extension: how many rotated files (`NAME.log.1` ...) to keep"),
+];
+
+/// The key called `name`, in whichever section.
+pub fn find(name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.name == name)
+}
+
+/// The keys of one section, in table order.
+pub fn keys_of(section: Section) -> impl Iterator<Item = &'static Key> {
+    KEYS.iter().filter(move |k| k.section == section)
+}
+
+/// The default of a key whose default is a literal value, as text (quotes
+/// of a string default removed). `Note` defaults are the caller's to apply.
+fn default_text(name: &str) -> &'static str {
+    match find(name).map(|k| k.default) {
+        Some(Value(text)) => text.trim_matches('"'),
+        other => {
+            debug_assert!(false, "{name} has no literal default: {other:?}");
+            ""
+        }
+    }
+}
+
+/// The table's default of a duration key.
+pub(super) fn default_secs(name: &str) -> Duration {
+    let secs = super::build::parse_time_span(default_text(name)).unwrap_or(0.0);
+    Duration::try_from_secs_f64(secs).unwrap_or(Duration::ZERO)
+}
+
+/// The table's default of a count key.
+pub(super) fn default_count(name: &str) -> i64 {
+    default_text(name).parse().unwrap_or(0)
+}
+
+/// The table's default of a string choice (Type, Restart, KillSignal).
+pub(super) fn default_str(name: &str) -> &'static str {
+    default_text(name)
+}
+
+/// The table's default of a boolean key.
+pub(super) fn default_bool(name: &str) -> bool {
+    default_text(name) == "true"
+}
+
+/// The README's key table (`| key | section | default | meaning |`), made
+/// from [`KEYS`]; a test keeps the README's copy equal to it.
+#[cfg(test)]
+pub fn markdown_table() -> String {
+    let mut out = String::from("| key | section | default | meaning |\n|---|---|---|---|\n");
+    for k in KEYS {
+        let default = match k.default {
+            Value(text) => format!("`{text}`"),
+            Note(text) => text.to_string(),
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {default} | {} |\n",
+            k.name,
+            k.section.name(),
+            k.doc
+        ));
+    }
+    out
+}
+
+/// systemd keys people carry over, with why they are not accepted here.
+pub(super) const SYSTEMD_ONLY: &[(&str, &str)] = &[
+    (
+        "ExecStartPre",
+        "diakonos runs only ExecStart; wrap the steps in a script",
+    ),
+    (
+        "ExecStartPost",
+        "diakonos runs only ExecStart; wrap the steps in a script",
+    ),
+    (
+        "ExecStopPost",
+        "diakonos runs only ExecStop; wrap the steps in a script",
+    ),
+    (
+        "ExecReload",
+        "diakonos has no reload action; use `diakonos restart`",
+    ),
+    (
+        "EnvironmentFile",
+        "list the variables in Environment instead",
+    ),
+    ("Group", "diakonos switches to User and that user's groups"),
+    (
+        "StandardOutput",
+        "output always goes to the diakonos log of the unit",
+    ),
+    (
+        "StandardError",
+        "output always goes to the diakonos log of the unit",
+    ),
+    ("Before", "put an After on the other unit instead"),
+    ("WantedBy", "use `diakonos enable NAME` instead"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BEGIN: &str = "<!-- key table: generated from src/unit/schema.rs -->\n";
+    const END: &str = "<!-- end of key table -->";
+
+    #[test]
+    fn every_literal_default_reads_as_its_kind() {
+        // A `Value` default is valid for its key, so `build` can apply it and the README shows what is applied.
+        for k in KEYS {
+            let Value(text) = k.default else { continue };
+            let plain = text.trim_matches('"');
+            let ok = match k.kind {
+                Kind::Secs(_) => super::super::build::parse_time_span(plain).is_ok(),
+                Kind::Count(max) => plain.parse::<i64>().is_ok_and(|n| (0..=max).contains(&n)),
+                Kind::Bool => plain == "true" || plain == "false",
+                Kind::Str | Kind::Signal => text.starts_with('"') && text.ends_with('"'),
+                Kind::StrList => text == "[]",
+            };
+            assert!(
+                ok,
+                "{}: default {text:?} does not read as {:?}",
+                k.name, k.kind
+            );
+        }
+        assert_eq!(default_secs("TimeoutStartSec"), Duration::from_secs(30));
+        assert_eq!(default_count("LogMaxBytes"), 10 * 1024 * 1024);
+        assert_eq!(default_str("Type"), "simple");
+    }
+
+    #[test]
+    fn each_key_is_declared_once_and_systemd_only_keys_are_not_keys() {
+        // Key names are unique across sections, and no SYSTEMD_ONLY entry is also a key.
+        for (i, k) in KEYS.iter().enumerate() {
+            assert!(
+                KEYS[i + 1..].iter().all(|o| o.name != k.name),
+                "{} twice",
+                k.name
+            );
+            assert!(!k.doc.contains('\n') && !k.doc.contains('|'), "{}", k.name);
+        }
+        for (name, _) in SYSTEMD_ONLY {
+            assert!(find(name).is_none(), "{name} is a key and systemd-only");
+        }
+    }
+
+    #[test]
+    fn readme_key_table_is_generated_from_the_table() {
+        // The README's key table is `markdown_table()`; DIAKONOS_BLESS=1 rewrites it.
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+        let readme = std::fs::read_to_string(path).expect("read README.md");
+        let (Some(a), Some(b)) = (readme.find(BEGIN), readme.find(END)) else {
+            panic!("README.md has no key table markers ({BEGIN:?} ... {END:?})");
+        };
+        let current = &readme[a + BEGIN.len()..b];
+        let wanted = markdown_table();
+        if current != wanted && std::env::var_os("DIAKONOS_BLESS").is_some() {
+            let updated = format!("{}{wanted}{}", &readme[..a + BEGIN.len()], &readme[b..]);
+            std::fs::write(path, updated).expect("write README.md");
+            return;
+        }
+        assert_eq!(
+            current, wanted,
+            "README.md's key table differs from src/unit/schema.rs; \
+             run `DIAKONOS_BLESS=1 cargo test readme_key_table` to regenerate it"
+        );
+    }
+}

@@ -1,0 +1,282 @@
+//! Unit files as users write them (issue 8): systemd spellings, variables
+//! in ExecStart, and `verify` catching what `start` would fail on; plus the
+//! service-directory rules around `verify`, `list` and `reload`.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use crate::util::{sh, stderr, stdout, Home, WAIT};
+
+const SLEEPER: &str = "[service]\nExecStart = \"sleep 1000\"\n";
+
+#[test]
+fn verify_uses_the_running_daemons_service_dir() {
+    // Without --service-dir, `verify` checks the directory the running daemon owns, as other commands do.
+    let h = Home::new("verify_uses_the_running_daemons_service_dir");
+    h.unit("web", SLEEPER);
+    h.unit(
+        "typo",
+        "[service]\nExecStart = \"sleep 1000\"\nRestrat = \"no\"\n",
+    );
+    h.ok(&["list"]);
+    let home = h.home.display().to_string();
+    // The client runs in h.root, which has no ./services.
+    let out = h.bare(&["--home", &home, "verify", "web"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&h.units.display().to_string()),
+        "{}",
+        stdout(&out)
+    );
+    let out = h.bare(&["--home", &home, "verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("typo.service:3:1"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn verify_never_starts_a_daemon() {
+    // With no daemon and no --service-dir, `verify` checks ./services and starts nothing.
+    let h = Home::new("verify_never_starts_a_daemon");
+    fs::create_dir(h.root.join("services")).expect("mkdir services");
+    fs::write(h.root.join("services/web.service"), SLEEPER).expect("write unit");
+    let home = h.home.display().to_string();
+    let out = h.bare(&["--home", &home, "verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("1 unit(s)"), "{}", stdout(&out));
+    assert_eq!(h.daemon_pid(), None, "verify started a daemon");
+}
+
+#[test]
+fn verify_catches_what_start_would_fail_on_with_file_line_column() {
+    // A missing or non-executable program, an unknown User and a missing WorkingDirectory are errors at their value.
+    let h = Home::new("verify_catches_what_start_would_fail_on");
+    h.unit(
+        "noprog",
+        "[service]\nExecStart = \"no-such-program-diakonos --x\"\n",
+    );
+    fs::create_dir(h.units.join("app")).expect("mkdir app");
+    fs::write(h.units.join("app/stop.sh"), "#!/bin/sh\n").expect("write stop.sh");
+    h.unit(
+        "noexec",
+        "[service]\nWorkingDirectory = \"app\"\nExecStart = \"sleep 1000\"\nExecStop = \"./stop.sh\"\n",
+    );
+    h.unit(
+        "nouser",
+        "[service]\nExecStart = \"sleep 1000\"\nUser = \"no-such-user-diakonos\"\n",
+    );
+    h.unit(
+        "nodir",
+        "[service]\nExecStart = \"sleep 1000\"\nWorkingDirectory = \"/nonexistent/diakonos\"\n",
+    );
+    let err = h.fails(1, &["verify"]);
+    let at = |file: &str| format!("{}:", h.units.join(file).display());
+    for expected in [
+        format!(
+            "{}2:13: `ExecStart` program `no-such-program-diakonos` not found in PATH",
+            at("noprog.service")
+        ),
+        format!(
+            "{}4:12: `ExecStop` program {} is not executable",
+            at("noexec.service"),
+            h.units.join("app/stop.sh").display()
+        ),
+        format!(
+            "{}3:8: unknown User `no-such-user-diakonos`",
+            at("nouser.service")
+        ),
+        format!(
+            "{}3:20: WorkingDirectory /nonexistent/diakonos does not exist",
+            at("nodir.service")
+        ),
+    ] {
+        assert!(err.contains(&expected), "missing {expected:?} in:\n{err}");
+    }
+    assert!(err.contains("4 of 4 unit(s)"), "{err}");
+
+    // Made executable, the relative ExecStop is found against WorkingDirectory;
+    // a program on the unit's own PATH is found too.
+    fs::set_permissions(
+        h.units.join("app/stop.sh"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .expect("chmod");
+    h.unit(
+        "ownpath",
+        "[service]\nExecStart = \"stop.sh\"\nEnvironment = [\"PATH=app:/usr/bin:/bin\"]\n",
+    );
+    h.ok(&["verify", "noexec", "ownpath"]);
+    assert_eq!(h.daemon_pid(), None, "verify started a daemon");
+}
+
+#[test]
+fn verify_says_notify_with_another_user_cannot_work() {
+    // Type = "notify" with a User other than the caller is refused by verify, at the User line, saying why.
+    let h = Home::new("verify_says_notify_with_another_user_cannot_work");
+    let me = nix::unistd::User::from_uid(nix::unistd::Uid::effective())
+        .ok()
+        .flatten()
+        .map(|u| u.name);
+    let other = if me.as_deref() == Some("nobody") {
+        "root"
+    } else {
+        "nobody"
+    };
+    h.unit(
+        "pg",
+        &format!("[service]\nType = \"notify\"\nExecStart = \"sleep 1000\"\nUser = \"{other}\"\n"),
+    );
+    let err = h.fails(1, &["verify", "pg"]);
+    let place = format!("{}:4:8:", h.units.join("pg.service").display());
+    assert!(err.contains(&place), "{err}");
+    assert!(
+        err.contains("Type = \"notify\" cannot work with User"),
+        "{err}"
+    );
+    assert!(err.contains("READY=1 never arrives"), "{err}");
+    if let Some(me) = me {
+        // As the daemon's own user it is fine.
+        h.unit(
+            "pg",
+            &format!("[service]\nType = \"notify\"\nExecStart = \"sleep 1000\"\nUser = \"{me}\"\n"),
+        );
+        h.ok(&["verify", "pg"]);
+    }
+}
+
+#[test]
+fn exec_start_expands_environment_variables_like_systemd() {
+    // ${A} is one word, $B splits on whitespace, $$ is a literal `$`, unset is empty; verify warns on the unset one.
+    let h = Home::new("exec_start_expands_environment_variables");
+    h.unit(
+        "vars",
+        "[service]\nType = \"oneshot\"\nExecStart = \"printf '%s|' ${A} $B $$C pre${UNSET}post $UNSET\"\nEnvironment = [\"A=x  y\", \"B=1 2\"]\n",
+    );
+    let out = h.cmd(&["verify", "vars"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let warning = format!(
+        "warning: {}:3:13: `ExecStart` uses $UNSET",
+        h.units.join("vars.service").display()
+    );
+    assert_eq!(
+        stderr(&out).matches(&warning).count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    h.ok(&["start", "vars"]);
+    let log = fs::read_to_string(h.home.join("logs/vars.log")).expect("log");
+    assert_eq!(log, "x  y|1|2|$C|prepost|");
+    // The daemon says so too, in its log.
+    h.wait_until("daemon.log to warn about $UNSET", WAIT, || {
+        fs::read_to_string(h.home.join("daemon.log")).is_ok_and(|l| l.contains("uses $UNSET"))
+    });
+}
+
+#[test]
+fn systemd_spellings_load_and_run() {
+    // [Unit]/[Service] and time spans as strings work end to end: "200ms" is the restart delay.
+    let h = Home::new("systemd_spellings_load_and_run");
+    h.unit(
+        "web",
+        &format!(
+            "[Unit]\nDescription = \"systemd style\"\nStartLimitIntervalSec = \"1min\"\n[Service]\nExecStart = {}\nRestartSec = \"200ms\"\nTimeoutStopSec = \"5s\"\nTimeoutStartSec = \"infinity\"\n",
+            sh("echo $$ >> starts; [ $(wc -l < starts) -ge 2 ] && exec sleep 1000; exit 1")
+        ),
+    );
+    h.ok(&["verify"]);
+    h.ok(&["start", "web"]);
+    h.wait_until("web to be relaunched and stay up", WAIT, || {
+        h.lines("starts").len() == 2 && h.state("web") == "running"
+    });
+    let status = h.ok(&["status", "web"]);
+    assert!(status.contains("systemd style"), "{status}");
+}
+
+#[test]
+fn list_keeps_an_invalid_units_row_to_one_short_line() {
+    // An invalid unit's row shows its error's first line, without the list of valid keys, clipped.
+    let h = Home::new("list_keeps_an_invalid_units_row_short");
+    h.unit(
+        "typo",
+        "[service]\nExecStart = \"sleep 1000\"\nRestrat = \"no\"\n",
+    );
+    let out = h.ok(&["--no-color", "list"]);
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("typo"))
+        .unwrap_or_else(|| panic!("no typo row in:\n{out}"));
+    assert!(row.contains("invalid"), "{row}");
+    assert!(
+        row.contains("typo.service:3:1: unknown key `Restrat`"),
+        "{row}"
+    );
+    assert!(!row.contains("LogMaxFiles"), "{row}");
+    assert!(row.chars().count() < 140, "{row}");
+}
+
+#[test]
+fn reload_exits_1_naming_invalid_units_and_applies_the_rest() {
+    // `reload` with a broken unit adds the good ones, names the bad ones, and exits 1 (also when nothing else changed).
+    let h = Home::new("reload_exits_1_naming_invalid_units");
+    h.unit("web", SLEEPER);
+    h.ok(&["list"]);
+    h.unit("good", SLEEPER);
+    h.unit(
+        "bad",
+        "[service]\nExecStart = \"sleep 1000\"\nRestrat = \"no\"\n",
+    );
+    let out = h.cmd(&["reload"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains("added: good"), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("did not load: bad"),
+        "{}",
+        stderr(&out)
+    );
+    h.ok(&["start", "good"]);
+    let err = h.fails(1, &["reload"]);
+    assert!(err.contains("did not load: bad"), "{err}");
+    fs::remove_file(h.units.join("bad.service")).expect("rm bad");
+    h.ok(&["reload"]);
+}
+
+#[test]
+fn no_daemon_starts_on_a_missing_default_service_dir() {
+    // With no ./services and no --service-dir, a command is refused and no daemon starts on the missing dir.
+    let h = Home::new("no_daemon_starts_on_a_missing_default_dir");
+    let home = h.home.display().to_string();
+    let out = h.bare(&["--home", &home, "list"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&h.root.join("services").display().to_string())
+            && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(err.contains("--service-dir"), "{err}");
+    assert_eq!(h.daemon_pid(), None, "a daemon was started");
+    let out = h.bare(&["--home", &home, "daemon"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(h.daemon_pid(), None, "a daemon was started");
+    // Named, the real directory works at once.
+    h.unit("web", SLEEPER);
+    h.ok(&["list"]);
+}
+
+#[test]
+fn another_service_dir_error_says_how_to_switch() {
+    // The "daemon manages another directory" error says to `diakonos kill` or use another --home.
+    let h = Home::new("another_service_dir_error_says_how_to_switch");
+    fs::create_dir(h.root.join("other")).expect("mkdir other");
+    h.ok(&["list"]);
+    let home = h.home.display().to_string();
+    let out = h.bare(&["--home", &home, "--service-dir", "other", "list"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("diakonos kill"), "{err}");
+    assert!(err.contains("another --home"), "{err}");
+}
