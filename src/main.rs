@@ -4,10 +4,8 @@
 
 use std::process::ExitCode;
 
-use diakonos::cli::{self, Command};
-use diakonos::daemon::{self, DaemonOptions};
-use diakonos::error::{self, Error};
-use diakonos::paths::{self, Home};
+use diakonos::cli;
+use diakonos::error;
 
 fn main() -> ExitCode {
     let (global, command) = match cli::parse(std::env::args_os().skip(1)) {
@@ -18,11 +16,9 @@ fn main() -> ExitCode {
         }
     };
     let no_color = global.no_color;
-    let result = match command {
-        // The daemon in the foreground; `daemon --detach` is a client.
-        Command::Daemon { detach: false } => daemon_options(&global).and_then(daemon::run),
-        command => cli::run(global, command),
-    };
+    // `daemon` (foreground) checks its service dir in `cli`, then runs
+    // `daemon::run`; every other command is a client.
+    let result = cli::run(global, command);
     match result {
         Ok(()) => ExitCode::from(error::EXIT_OK),
         Err(e) => {
@@ -30,13 +26,4 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
-}
-
-fn daemon_options(g: &cli::Global) -> Result<DaemonOptions, Error> {
-    let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
-    let (dir, named) = paths::service_dir(g.service_dir.clone());
-    Ok(DaemonOptions {
-        home,
-        service_dir: named.then_some(dir),
-    })
 }
