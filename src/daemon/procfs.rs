@@ -10,6 +10,9 @@ use std::fs;
 pub struct Stat {
     pub pid: i32,
     pub zombie: bool,
+    /// Asleep (S), idle (I) or stopped (T, t): waiting for something
+    /// rather than on its way somewhere (R, D).
+    pub resting: bool,
     pub ppid: i32,
     pub pgrp: i32,
     pub session: i32,
@@ -22,13 +25,16 @@ pub struct Stat {
 pub fn parse_stat(pid: i32, text: &str) -> Option<Stat> {
     let mut fields = text[text.rfind(')')? + 1..].split_whitespace();
     // After ')': field 3 (state) is index 0, so field N is index N - 3.
-    let zombie = fields.next()? == "Z";
+    let state = fields.next()?;
+    let zombie = state == "Z";
+    let resting = matches!(state, "S" | "I" | "T" | "t");
     let ppid = fields.next()?.parse().ok()?;
     let pgrp = fields.next()?.parse().ok()?;
     let session = fields.next()?.parse().ok()?;
     Some(Stat {
         pid,
         zombie,
+        resting,
         ppid,
         pgrp,
         session,

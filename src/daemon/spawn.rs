@@ -677,6 +677,7 @@ pub fn find_main_pid(
     other_groups: &[Pid],
 ) -> Result<(Pid, Pid), String> {
     const SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
+    const SETTLE_BUSY: std::time::Duration = std::time::Duration::from_millis(300);
     const SETTLE_MAX: std::time::Duration = std::time::Duration::from_secs(1);
     if let Some(path) = pid_file {
         match std::fs::read_to_string(path) {
@@ -731,7 +732,13 @@ pub fn find_main_pid(
         if let [one] = candidates.as_slice() {
             match seen {
                 Some((pid, since)) if pid == one.pid => {
-                    if now.duration_since(since) >= SETTLE {
+                    // A lone process that is still running may be the
+                    // middle of a double fork (between setsid and its
+                    // second fork) on a busy box: it must rest (wait for
+                    // something, as a started daemon does) or stay the
+                    // only one for much longer before it counts as main.
+                    let stable = now.duration_since(since);
+                    if (stable >= SETTLE && one.resting) || stable >= SETTLE_BUSY {
                         return Ok((Pid::from_raw(one.pid), Pid::from_raw(one.pgrp)));
                     }
                 }
