@@ -31,12 +31,18 @@ fn services_survive_a_daemon_sigkill_and_are_adopted() {
     sleeper(&h, "db");
     sleeper(&h, "idle");
     h.ok(&["start", "web", "db", "idle"]);
+    for name in ["web", "db", "idle"] {
+        h.wait_lines(&format!("{name}.starts"), 1);
+    }
     h.ok(&["stop", "idle"]);
     let first = h.pid("web");
     kill9(first);
     h.wait_until("web to be relaunched once", WAIT, || {
         let u = h.unit_json("web");
-        u["state"] == "running" && u["restarts"] == 1 && u["pid"] != first
+        u["state"] == "running"
+            && u["restarts"] == 1
+            && u["pid"] != first
+            && h.lines("web.starts").len() == 2
     });
     let (web, db) = (h.pid("web"), h.pid("db"));
     crash_daemon(&h);
@@ -58,13 +64,17 @@ fn an_adopted_service_that_dies_is_restarted() {
     let h = Home::new("an_adopted_service_that_dies_is_restarted");
     sleeper(&h, "web");
     h.ok(&["start", "web"]);
+    h.wait_lines("web.starts", 1);
     let first = h.pid("web");
     crash_daemon(&h);
     assert_eq!(h.pid("web"), first);
     kill9(first);
     h.wait_until("the adopted web to be relaunched", WAIT, || {
         let u = h.unit_json("web");
-        u["state"] == "running" && u["pid"] != first && u["restarts"] == 1
+        u["state"] == "running"
+            && u["pid"] != first
+            && u["restarts"] == 1
+            && h.lines("web.starts").len() == 2
     });
     assert_eq!(h.lines("web.starts").len(), 2);
 }
@@ -75,13 +85,14 @@ fn a_service_that_died_while_no_daemon_ran_is_restarted() {
     let h = Home::new("a_service_that_died_while_no_daemon_ran_is_restarted");
     sleeper(&h, "web");
     h.ok(&["start", "web"]);
+    h.wait_lines("web.starts", 1);
     let first = h.pid("web");
     crash_daemon(&h);
     kill9(first);
     h.wait_until("web to die", WAIT, || !alive(first));
     h.wait_until("web to be relaunched by the new daemon", WAIT, || {
         let u = h.unit_json("web");
-        u["state"] == "running" && u["pid"] != first
+        u["state"] == "running" && u["pid"] != first && h.lines("web.starts").len() == 2
     });
     assert_eq!(h.lines("web.starts").len(), 2);
 }
@@ -316,6 +327,7 @@ fn services_are_adopted_even_when_the_state_file_is_lost() {
     let h = Home::new("services_are_adopted_even_when_the_state_file_is_lost");
     sleeper(&h, "web");
     h.ok(&["start", "web"]);
+    h.wait_lines("web.starts", 1);
     let web = h.pid("web");
     crash_daemon(&h);
     fs::remove_file(h.home.join("state")).expect("remove the state file");
