@@ -344,6 +344,85 @@ fn services_are_adopted_even_when_the_state_file_is_lost() {
 }
 
 #[test]
+fn a_service_adopted_by_its_tag_keeps_its_uptime() {
+    // With the state file lost, a service found by its tag shows the uptime of its process, not 0.
+    let h = Home::new("a_service_adopted_by_its_tag_keeps_its_uptime");
+    sleeper(&h, "web");
+    h.ok(&["start", "web"]);
+    h.wait_until("web to be up for 2 s", WAIT, || {
+        h.unit_json("web")["uptime_secs"].as_u64() >= Some(2)
+    });
+    let web = h.pid("web");
+    crash_daemon(&h);
+    fs::remove_file(h.home.join("state")).expect("remove the state file");
+    let u = h.unit_json("web");
+    assert_eq!(u["pid"], web, "{u}");
+    // /proc knows its start to 10 ms; a second of slack for rounding.
+    assert!(u["uptime_secs"].as_u64() >= Some(1), "uptime reset: {u}");
+}
+
+#[test]
+fn daemon_log_is_rotated_by_size() {
+    // A restart loop fills daemon.log; with DIAKONOS_DAEMON_LOG_MAX_BYTES=2000 and _FILES=2 it is rotated, bounded, and no third old file is kept.
+    let h = Home::new("daemon_log_is_rotated_by_size");
+    h.unit(
+        "loop",
+        &format!(
+            "[unit]\nStartLimitBurst = 0\n[service]\nRestart = \"always\"\nRestartSec = 0.01\nExecStart = {}\n",
+            sh("exit 1")
+        ),
+    );
+    let mut cmd = h.command(&["start", "loop"]);
+    cmd.env("DIAKONOS_DAEMON_LOG_MAX_BYTES", "2000")
+        .env("DIAKONOS_DAEMON_LOG_MAX_FILES", "2");
+    let out = h.run(cmd);
+    assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    let log = h.home.join("daemon.log");
+    let old = |n: u32| h.home.join(format!("daemon.log.{n}"));
+    // The first line (the daemon starting) is gone from all three files
+    // once a third rotation dropped the oldest: read newest first, so a
+    // rotation in between cannot hide it.
+    h.wait_until("daemon.log to be rotated three times", WAIT, || {
+        old(2).exists()
+            && ![log.clone(), old(1), old(2)]
+                .iter()
+                .any(|p| fs::read_to_string(p).is_ok_and(|t| t.contains("daemon starting")))
+    });
+    h.ok(&["stop", "loop"]);
+    assert!(!old(3).exists(), "daemon.log.3 kept beyond 2 old files");
+    for path in [log, old(1), old(2)] {
+        let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        // The limit plus at most one record written before the check.
+        assert!(len <= 3000, "{} has {len} bytes", path.display());
+    }
+}
+
+#[test]
+fn a_stopped_service_has_its_log_rotated() {
+    // A service that wrote past LogMaxBytes and is stopped has its log rotated when the stop completes, not at its next start.
+    let h = Home::new("a_stopped_service_has_its_log_rotated");
+    h.unit(
+        "chatty",
+        &format!(
+            "[service]\nLogMaxBytes = 1000\nLogMaxFiles = 1\nExecStart = {}\n",
+            sh("printf '%05000d\\n' 0; echo $$ >> started; exec sleep 1000")
+        ),
+    );
+    h.ok(&["start", "chatty"]);
+    h.wait_lines("started", 1);
+    let log = h.home.join("logs/chatty.log");
+    let len = |p: &std::path::Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    h.ok(&["stop", "chatty"]);
+    assert!(
+        len(&log) <= 1000,
+        "chatty.log has {} bytes after stop",
+        len(&log)
+    );
+    let old = h.home.join("logs/chatty.log.1");
+    assert_eq!(len(&old), 5001, "chatty.log.1");
+}
+
+#[test]
 fn a_remain_after_exit_oneshot_keeps_its_background_group_across_a_crash() {
     // After a daemon crash, stopping a RemainAfterExit oneshot still stops what it left running.
     let h = Home::new("a_remain_after_exit_oneshot_keeps_its_background_group_across_a_crash");
