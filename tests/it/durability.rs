@@ -382,7 +382,8 @@ fn daemon_log_is_rotated_by_size() {
     // The first line (the daemon starting) is gone from all three files
     // once a third rotation dropped the oldest: read newest first, so a
     // rotation in between cannot hide it.
-    h.wait_until("daemon.log to be rotated three times", WAIT, || {
+    let plenty = Duration::from_secs(30);
+    h.wait_until("daemon.log to be rotated three times", plenty, || {
         old(2).exists()
             && ![log.clone(), old(1), old(2)]
                 .iter()

@@ -665,7 +665,7 @@ fn a_client_that_never_reads_its_reply_blocks_nobody() {
 
 #[test]
 fn idle_and_half_frame_connections_do_not_delay_list() {
-    // 50 idle and 50 half-frame connections held open: `list` answers in well under a second each, and the fds go when they close.
+    // 50 idle and 50 half-frame connections held open: `list` answers in well under the daemon's 10 s client timeout each, and the fds go when they close.
     let h = Home::new("idle_and_half_frame_connections_do_not_delay_list");
     h.unit("web", SLEEPER);
     let daemon = start_daemon(&h);
@@ -685,7 +685,9 @@ fn idle_and_half_frame_connections_do_not_delay_list() {
         let out = h.ok(&["list"]);
         let took = started.elapsed();
         assert!(out.contains("web"), "{out}");
-        assert!(took < Duration::from_secs(1), "list {i} took {took:?}");
+        // Blocked behind a connection would be the daemon's 10 s client
+        // timeout; a loaded box alone can cost a client a second.
+        assert!(took < Duration::from_secs(3), "list {i} took {took:?}");
     }
     drop(idle);
     drop(half);
@@ -1926,7 +1928,7 @@ fn a_non_utf8_service_dir_fails_at_once() {
     let took = started.elapsed();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
-        took < Duration::from_secs(3),
+        took < Duration::from_secs(5),
         "took {took:?}: {}",
         stderr(&out)
     );
