@@ -641,6 +641,10 @@ fn a_client_that_never_reads_its_reply_blocks_nobody() {
 
     let mut lazy = connect(&h);
     lazy.write_all(&LIST_FRAME).expect("write");
+    // The unread reply is held: its connection is the one fd over. The
+    // daemon keeps it for 10 s (IO_TIMEOUT in control.rs), then drops it.
+    fds_become(daemon, baseline + 1, WAIT);
+    let held = Instant::now();
     for i in 0..10 {
         let started = Instant::now();
         let list = h.json_list();
@@ -651,13 +655,18 @@ fn a_client_that_never_reads_its_reply_blocks_nobody() {
             started.elapsed()
         );
     }
-    // The unread reply is still held: its connection is the one fd over.
-    fds_become(daemon, baseline + 1, WAIT);
-    let body = read_frame(&mut lazy, Duration::from_secs(10)).expect("the late reply");
-    let reply = decode_reply(&body).expect("a decodable reply");
-    let mut want = names.clone();
-    want.sort();
-    assert_eq!(unit_names(&reply), want);
+    if held.elapsed() < Duration::from_secs(8) {
+        let body = read_frame(&mut lazy, Duration::from_secs(10)).expect("the late reply");
+        let reply = decode_reply(&body).expect("a decodable reply");
+        let mut want = names.clone();
+        want.sort();
+        assert_eq!(unit_names(&reply), want);
+    } else {
+        // A loaded box took so long over the ten lists that the reply may
+        // have expired, as designed: then the daemon must have let it go.
+        eprintln!("the ten lists took {:?}: not reading late", held.elapsed());
+        let _ = read_to_close(&mut lazy, Duration::from_secs(10));
+    }
     drop(lazy);
     fds_return_to(daemon, baseline, WAIT);
     healthy(&h, daemon, &names);
