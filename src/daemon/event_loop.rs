@@ -124,6 +124,19 @@ impl Sys for RealSys {
         spawned
     }
 
+    fn age(&mut self, start_time: u64) -> Option<Duration> {
+        procfs::age(start_time)
+    }
+
+    fn unit_down(&mut self, unit: &Unit) {
+        let log = self.home.service_log(&unit.name);
+        match logfile::rotate_if_needed(&log, unit.log_max_bytes, unit.log_max_files) {
+            Ok(true) => log::info!("{}: rotated {}", unit.name, log.display()),
+            Ok(false) => {}
+            Err(e) => log::warn!("{}: cannot rotate {}: {e}", unit.name, log.display()),
+        }
+    }
+
     fn find_main_pid(
         &mut self,
         unit: &Unit,

@@ -1,4 +1,4 @@
-//! Size-based rotation of service logs.
+//! Size-based rotation of service logs and of the daemon's own log.
 //!
 //! Services write their log themselves, through a file descriptor opened in
 //! append mode (no pipe to the daemon, so a service never blocks or dies
@@ -55,10 +55,97 @@ pub fn rotate_if_needed(path: &Path, max_bytes: u64, keep: u32) -> io::Result<bo
     Ok(true)
 }
 
+/// An append-only log file that rotates itself (like [`rotate_if_needed`])
+/// when a write finds it over `max_bytes`: the daemon's own log, written
+/// through env_logger. The check costs no system call until the bytes
+/// written since the last look could have reached the limit.
+pub struct RotatingFile {
+    path: PathBuf,
+    file: File,
+    max_bytes: u64,
+    keep: u32,
+    /// The file's length as of the last look, plus what we wrote since.
+    /// Others append too (the daemon's stdout and stderr), so it is only
+    /// a lower bound: the real length is checked once it passes the limit.
+    len: u64,
+}
+
+impl RotatingFile {
+    /// Opens (creating, mode 0600) `path` for appending.
+    pub fn open(path: &Path, max_bytes: u64, keep: u32) -> io::Result<RotatingFile> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(RotatingFile {
+            path: path.to_path_buf(),
+            file,
+            max_bytes,
+            keep,
+            len,
+        })
+    }
+
+    /// Rotates before a write that would land in a file over the limit.
+    fn check(&mut self) {
+        if self.max_bytes == 0 || self.len <= self.max_bytes {
+            return;
+        }
+        // A failed rotation (a full disk, a log on /dev/full) must not
+        // cost the write itself; the next write past the limit tries again.
+        let _ = rotate_if_needed(&self.path, self.max_bytes, self.keep);
+        self.len = fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+    }
+}
+
+impl io::Write for RotatingFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.check();
+        let n = self.file.write(buf)?;
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn a_rotating_file_stays_near_its_limit_and_keeps_n_old_files() {
+        // 100 writes of 10 bytes with a 50-byte limit and 2 old files: every file holds at most one write over the limit, and there is no third.
+        let dir = std::env::temp_dir().join(format!("diakonos-rotfile-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("daemon.log");
+        let mut log = RotatingFile::open(&path, 50, 2).unwrap();
+        for i in 0..100 {
+            writeln!(log, "line {i:04}").unwrap();
+        }
+        for p in [path.clone(), rotated(&path, 1), rotated(&path, 2)] {
+            let len = fs::metadata(&p).unwrap().len();
+            assert!(len > 0 && len <= 60, "{}: {len} bytes", p.display());
+        }
+        assert!(!rotated(&path, 3).exists());
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with("line 0099\n"), "{text}");
+        // Without a limit it never rotates.
+        let other = dir.join("other.log");
+        let mut log = RotatingFile::open(&other, 0, 2).unwrap();
+        for _ in 0..20 {
+            log.write_all(b"0123456789").unwrap();
+        }
+        assert_eq!(fs::metadata(&other).unwrap().len(), 200);
+        assert!(!rotated(&other, 1).exists());
+        let _ = fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn rotation_shifts_old_files_and_keeps_appending() {

@@ -135,13 +135,38 @@ fn take_lock(home: &Home) -> Result<Flock<File>, Error> {
     Ok(lock)
 }
 
+/// `daemon.log` is rotated like a service log: past this size (bytes,
+/// 0 = never) ...
+const DAEMON_LOG_MAX_BYTES: u64 = 10 << 20;
+/// ... keeping this many old files (`daemon.log.1` ...).
+const DAEMON_LOG_MAX_FILES: u32 = 3;
+
+/// A size or count from the environment, else `default`; a value that does
+/// not parse is ignored, with a warning for the log.
+fn env_limit<T: std::str::FromStr>(var: &str, default: T, warnings: &mut Vec<String>) -> T {
+    match std::env::var(var) {
+        Ok(v) => v.trim().parse().unwrap_or_else(|_| {
+            warnings.push(format!("ignoring {var}={v:?}: not a whole number"));
+            default
+        }),
+        Err(_) => default,
+    }
+}
+
 fn init_logging(home: &Home) -> Result<(), Error> {
     let path = home.daemon_log();
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&path)
+    let mut warnings = Vec::new();
+    let max_bytes = env_limit(
+        "DIAKONOS_DAEMON_LOG_MAX_BYTES",
+        DAEMON_LOG_MAX_BYTES,
+        &mut warnings,
+    );
+    let max_files = env_limit(
+        "DIAKONOS_DAEMON_LOG_MAX_FILES",
+        DAEMON_LOG_MAX_FILES,
+        &mut warnings,
+    );
+    let file = logfile::RotatingFile::open(&path, max_bytes, max_files)
         .map_err(|e| Error::failed(format!("cannot open {}: {e}", path.display())))?;
     let filter = std::env::var("DIAKONOS_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
@@ -152,6 +177,9 @@ fn init_logging(home: &Home) -> Result<(), Error> {
         .target(env_logger::Target::Pipe(Box::new(file)))
         .format_timestamp_millis()
         .try_init();
+    for w in warnings {
+        log::warn!("{w}");
+    }
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 //! live in `spawn`.
 
 use std::fs;
+use std::time::Duration;
 
 /// The fields of `/proc/PID/stat` the daemon uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +87,30 @@ pub fn same_process(pid: i32, start_time_ticks: u64) -> bool {
     pid > 0 && start_time(pid) == Some(start_time_ticks)
 }
 
+/// Clock ticks per second, the unit of `/proc/PID/stat` start times.
+fn ticks_per_sec() -> u64 {
+    // SAFETY: sysconf takes an integer and reads no memory of ours.
+    let n = unsafe { nix::libc::sysconf(nix::libc::_SC_CLK_TCK) };
+    u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(100)
+}
+
+/// Seconds since boot, from `/proc/uptime` (the clock start times count on).
+fn since_boot() -> Option<Duration> {
+    let text = fs::read_to_string("/proc/uptime").ok()?;
+    let secs: f64 = text.split_whitespace().next()?.parse().ok()?;
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+/// How long ago a process that started at `start_time_ticks` (field 22 of
+/// its stat) started: for the uptime of a process adopted without a record
+/// of when it started.
+pub fn age(start_time_ticks: u64) -> Option<Duration> {
+    let tps = ticks_per_sec();
+    let started = Duration::from_secs(start_time_ticks / tps)
+        + Duration::from_nanos((start_time_ticks % tps) * 1_000_000_000 / tps);
+    since_boot()?.checked_sub(started)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +143,17 @@ mod tests {
         );
         assert!(!same_process(0, real));
         assert!(!same_process(i32::MAX, real));
+    }
+
+    #[test]
+    fn age_of_a_process_comes_from_its_start_time() {
+        // A start time of 0 is as old as the boot; our own process is younger than the test binary's run so far.
+        let boot = age(0).expect("/proc/uptime is readable");
+        assert!(boot > Duration::from_secs(1), "{boot:?}");
+        let me = start_time(std::process::id() as i32).expect("own stat");
+        let mine = age(me).expect("our start is before now");
+        assert!(mine < boot, "{mine:?} vs {boot:?}");
+        assert!(mine < Duration::from_secs(24 * 3600), "{mine:?}");
+        assert_eq!(age(u64::MAX / 2), None, "a start in the future has no age");
     }
 }

@@ -60,6 +60,14 @@ pub trait Sys {
     fn is_same_process(&mut self, pid: Pid, start_time: u64) -> bool {
         self.start_time(pid) == Some(start_time)
     }
+    /// How long ago a process with this start time started (the uptime of
+    /// a process adopted with no record of when it started).
+    fn age(&mut self, _start_time: u64) -> Option<std::time::Duration> {
+        None
+    }
+    /// `unit` went down (stopped, failed or exited): its log will not grow
+    /// until the next start, so rotate it now if it is over its limit.
+    fn unit_down(&mut self, _unit: &Unit) {}
 }
 
 /// Where a unit stands in a stop that waits for its dependents.
@@ -707,6 +715,8 @@ impl Supervisor {
                     alive_pid = Some(t.pid);
                     s.pid = Some(t.pid.as_raw());
                     s.start_time = Some(t.start_time);
+                    // The saved time is the dead process's, not this one's.
+                    s.since_unix = None;
                 }
             }
             // A process known only by its tag is adopted or left alone, never stopped.
@@ -735,10 +745,17 @@ impl Supervisor {
                     continue;
                 }
             };
-            let since = s
-                .since_unix
-                .map(|t| now - std::time::Duration::from_secs(now_unix.saturating_sub(t)))
-                .unwrap_or(now);
+            // Up since the saved time; for a process found by its tag alone,
+            // since it started (from /proc); else (or on a bogus saved time,
+            // before the monotonic clock began) from now.
+            let since = match (s.since_unix, alive_pid, s.start_time) {
+                (Some(t), _, _) => {
+                    now.checked_sub(std::time::Duration::from_secs(now_unix.saturating_sub(t)))
+                }
+                (None, Some(_), Some(st)) => sys.age(st).and_then(|age| now.checked_sub(age)),
+                _ => None,
+            }
+            .unwrap_or(now);
             let e = &mut self.entries[id];
             e.svc.restarts = s.restarts;
             match (s.pid, alive_pid) {
@@ -979,6 +996,7 @@ impl Supervisor {
 
     fn step(&mut self, id: ServiceId, ev: Event, now: Instant, sys: &mut dyn Sys) {
         let before = self.entries[id].svc.state.name();
+        let was_active = self.entries[id].svc.state.is_active();
         let pid_before = self.entries[id].svc.pid();
         let actions = self.entries[id].svc.on_event(ev, now);
         for action in actions {
@@ -988,6 +1006,11 @@ impl Supervisor {
         self.timers.set(id, e.svc.deadline());
         if e.svc.awaiting_group() {
             self.awaiting_group.insert(id);
+        }
+        if was_active && !e.svc.state.is_active() {
+            if let Some(unit) = e.unit.as_deref() {
+                sys.unit_down(unit);
+            }
         }
         let after = e.svc.state.name();
         if before != after || pid_before != e.svc.pid() {

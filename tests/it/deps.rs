@@ -162,6 +162,9 @@ fn a_restarting_dependency_leaves_its_dependent_running() {
     );
     sleeper(&h, "worker", "Requires = [\"database\"]");
     h.ok(&["start", "worker"]);
+    h.wait_until("worker to record its start", WAIT, || {
+        h.lines("worker.started").len() == 1
+    });
     let (db, worker) = (h.pid("database"), h.pid("worker"));
     kill9(db);
     h.wait_until("database to be back with a new pid", WAIT, || {

@@ -31,12 +31,18 @@ fn services_survive_a_daemon_sigkill_and_are_adopted() {
     sleeper(&h, "db");
     sleeper(&h, "idle");
     h.ok(&["start", "web", "db", "idle"]);
+    for name in ["web", "db", "idle"] {
+        h.wait_lines(&format!("{name}.starts"), 1);
+    }
     h.ok(&["stop", "idle"]);
     let first = h.pid("web");
     kill9(first);
     h.wait_until("web to be relaunched once", WAIT, || {
         let u = h.unit_json("web");
-        u["state"] == "running" && u["restarts"] == 1 && u["pid"] != first
+        u["state"] == "running"
+            && u["restarts"] == 1
+            && u["pid"] != first
+            && h.lines("web.starts").len() == 2
     });
     let (web, db) = (h.pid("web"), h.pid("db"));
     crash_daemon(&h);
@@ -58,13 +64,17 @@ fn an_adopted_service_that_dies_is_restarted() {
     let h = Home::new("an_adopted_service_that_dies_is_restarted");
     sleeper(&h, "web");
     h.ok(&["start", "web"]);
+    h.wait_lines("web.starts", 1);
     let first = h.pid("web");
     crash_daemon(&h);
     assert_eq!(h.pid("web"), first);
     kill9(first);
     h.wait_until("the adopted web to be relaunched", WAIT, || {
         let u = h.unit_json("web");
-        u["state"] == "running" && u["pid"] != first && u["restarts"] == 1
+        u["state"] == "running"
+            && u["pid"] != first
+            && u["restarts"] == 1
+            && h.lines("web.starts").len() == 2
     });
     assert_eq!(h.lines("web.starts").len(), 2);
 }
@@ -75,13 +85,14 @@ fn a_service_that_died_while_no_daemon_ran_is_restarted() {
     let h = Home::new("a_service_that_died_while_no_daemon_ran_is_restarted");
     sleeper(&h, "web");
     h.ok(&["start", "web"]);
+    h.wait_lines("web.starts", 1);
     let first = h.pid("web");
     crash_daemon(&h);
     kill9(first);
     h.wait_until("web to die", WAIT, || !alive(first));
     h.wait_until("web to be relaunched by the new daemon", WAIT, || {
         let u = h.unit_json("web");
-        u["state"] == "running" && u["pid"] != first
+        u["state"] == "running" && u["pid"] != first && h.lines("web.starts").len() == 2
     });
     assert_eq!(h.lines("web.starts").len(), 2);
 }
@@ -319,6 +330,7 @@ fn services_are_adopted_even_when_the_state_file_is_lost() {
     let h = Home::new("services_are_adopted_even_when_the_state_file_is_lost");
     sleeper(&h, "web");
     h.ok(&["start", "web"]);
+    h.wait_lines("web.starts", 1);
     let web = h.pid("web");
     crash_daemon(&h);
     fs::remove_file(h.home.join("state")).expect("remove the state file");
@@ -332,6 +344,86 @@ fn services_are_adopted_even_when_the_state_file_is_lost() {
         let u = h.unit_json("web");
         u["state"] == "running" && u["pid"] != web
     });
+}
+
+#[test]
+fn a_service_adopted_by_its_tag_keeps_its_uptime() {
+    // With the state file lost, a service found by its tag shows the uptime of its process, not 0.
+    let h = Home::new("a_service_adopted_by_its_tag_keeps_its_uptime");
+    sleeper(&h, "web");
+    h.ok(&["start", "web"]);
+    h.wait_until("web to be up for 2 s", WAIT, || {
+        h.unit_json("web")["uptime_secs"].as_u64() >= Some(2)
+    });
+    let web = h.pid("web");
+    crash_daemon(&h);
+    fs::remove_file(h.home.join("state")).expect("remove the state file");
+    let u = h.unit_json("web");
+    assert_eq!(u["pid"], web, "{u}");
+    // /proc knows its start to 10 ms; a second of slack for rounding.
+    assert!(u["uptime_secs"].as_u64() >= Some(1), "uptime reset: {u}");
+}
+
+#[test]
+fn daemon_log_is_rotated_by_size() {
+    // A restart loop fills daemon.log; with DIAKONOS_DAEMON_LOG_MAX_BYTES=2000 and _FILES=2 it is rotated, bounded, and no third old file is kept.
+    let h = Home::new("daemon_log_is_rotated_by_size");
+    h.unit(
+        "loop",
+        &format!(
+            "[unit]\nStartLimitBurst = 0\n[service]\nRestart = \"always\"\nRestartSec = 0.01\nExecStart = {}\n",
+            sh("exit 1")
+        ),
+    );
+    let mut cmd = h.command(&["start", "loop"]);
+    cmd.env("DIAKONOS_DAEMON_LOG_MAX_BYTES", "2000")
+        .env("DIAKONOS_DAEMON_LOG_MAX_FILES", "2");
+    let out = h.run(cmd);
+    assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    let log = h.home.join("daemon.log");
+    let old = |n: u32| h.home.join(format!("daemon.log.{n}"));
+    // The first line (the daemon starting) is gone from all three files
+    // once a third rotation dropped the oldest: read newest first, so a
+    // rotation in between cannot hide it.
+    let plenty = Duration::from_secs(30);
+    h.wait_until("daemon.log to be rotated three times", plenty, || {
+        old(2).exists()
+            && ![log.clone(), old(1), old(2)]
+                .iter()
+                .any(|p| fs::read_to_string(p).is_ok_and(|t| t.contains("daemon starting")))
+    });
+    h.ok(&["stop", "loop"]);
+    assert!(!old(3).exists(), "daemon.log.3 kept beyond 2 old files");
+    for path in [log, old(1), old(2)] {
+        let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        // The limit plus at most one record written before the check.
+        assert!(len <= 3000, "{} has {len} bytes", path.display());
+    }
+}
+
+#[test]
+fn a_stopped_service_has_its_log_rotated() {
+    // A service that wrote past LogMaxBytes and is stopped has its log rotated when the stop completes, not at its next start.
+    let h = Home::new("a_stopped_service_has_its_log_rotated");
+    h.unit(
+        "chatty",
+        &format!(
+            "[service]\nLogMaxBytes = 1000\nLogMaxFiles = 1\nExecStart = {}\n",
+            sh("printf '%05000d\\n' 0; echo $$ >> started; exec sleep 1000")
+        ),
+    );
+    h.ok(&["start", "chatty"]);
+    h.wait_lines("started", 1);
+    let log = h.home.join("logs/chatty.log");
+    let len = |p: &std::path::Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    h.ok(&["stop", "chatty"]);
+    assert!(
+        len(&log) <= 1000,
+        "chatty.log has {} bytes after stop",
+        len(&log)
+    );
+    let old = h.home.join("logs/chatty.log.1");
+    assert_eq!(len(&old), 5001, "chatty.log.1");
 }
 
 #[test]

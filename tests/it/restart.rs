@@ -34,7 +34,7 @@ fn on_failure_restarts_after_a_non_zero_exit() {
     h.ok(&["start", "app"]);
     h.wait_until("the third launch to stay up", WAIT, || {
         let u = h.unit_json("app");
-        u["state"] == "running" && u["restarts"] == 2
+        u["state"] == "running" && u["restarts"] == 2 && h.lines("starts").len() == 3
     });
     assert_eq!(h.lines("starts").len(), 3);
     let u = h.unit_json("app");
@@ -73,7 +73,7 @@ fn always_restarts_after_exit_0() {
     h.ok(&["start", "app"]);
     h.wait_until("the third launch to stay up", WAIT, || {
         let u = h.unit_json("app");
-        u["state"] == "running" && u["restarts"] == 2
+        u["state"] == "running" && u["restarts"] == 2 && h.lines("starts").len() == 3
     });
     assert_eq!(h.lines("starts").len(), 3);
     assert_eq!(h.unit_json("app")["last_exit"], json!({"code": 0}));
@@ -104,11 +104,15 @@ fn death_by_signal_counts_as_failure_and_restarts() {
         "exec sleep 1000",
     );
     h.ok(&["start", "app"]);
+    h.wait_lines("starts", 1);
     let first = h.pid("app");
     kill9(first);
     h.wait_until("a relaunch after kill -9", WAIT, || {
         let u = h.unit_json("app");
-        u["state"] == "running" && u["restarts"] == 1 && u["pid"] != first
+        u["state"] == "running"
+            && u["restarts"] == 1
+            && u["pid"] != first
+            && h.lines("starts").len() == 2
     });
     let u = h.unit_json("app");
     assert_eq!(u["last_exit"], json!({"signal": "SIGKILL"}), "{u}");
@@ -126,6 +130,7 @@ fn restart_sec_fraction_delays_the_relaunch() {
         "exec sleep 1000",
     );
     h.ok(&["start", "app"]);
+    h.wait_lines("starts", 1);
     let first = h.pid("app");
     let t0 = std::time::Instant::now();
     kill9(first);
@@ -190,6 +195,7 @@ fn restarts_field_counts_each_relaunch() {
     );
     h.ok(&["start", "app"]);
     for n in 1..=3 {
+        h.wait_lines("starts", n);
         let pid = h.pid("app");
         kill9(pid);
         h.wait_until(&format!("relaunch {n}"), WAIT, || {
@@ -197,6 +203,7 @@ fn restarts_field_counts_each_relaunch() {
             u["state"] == "running" && u["restarts"] == n && u["pid"] != pid
         });
     }
+    h.wait_lines("starts", 4);
     assert_eq!(h.lines("starts").len(), 4);
 }
 

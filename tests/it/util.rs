@@ -87,6 +87,27 @@ impl Home {
         read_lines(&self.path(marker))
     }
 
+    /// Waits until the marker file has exactly `n` lines: the `n`-th launch
+    /// has run its shell that far (a unit `running` only means spawned).
+    pub fn wait_lines(&self, marker: &str, n: usize) {
+        self.wait_until(&format!("{n} line(s) in {marker}"), WAIT, || {
+            self.lines(marker).len() == n
+        });
+    }
+
+    /// Live processes whose working directory is the service dir: the
+    /// test's services and their helpers (clients and the daemon run
+    /// elsewhere). For processes that may die before they say who they are.
+    pub fn procs_in_units(&self) -> Vec<i32> {
+        let units = fs::canonicalize(&self.units).unwrap_or_else(|_| self.units.clone());
+        all_pids()
+            .into_iter()
+            .filter(|&p| {
+                alive(p) && fs::read_link(format!("/proc/{p}/cwd")).is_ok_and(|c| c == units)
+            })
+            .collect()
+    }
+
     /// Runs the client with this home and service dir (`--service-dir units`,
     /// relative to the test root, which is the client's working directory).
     pub fn cmd(&self, args: &[&str]) -> Output {
