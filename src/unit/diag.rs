@@ -122,6 +122,9 @@ pub fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .iter()
+        // The distance is at least the difference in length: a long word
+        // (a value pasted where a key goes) skips the table for every key.
+        .filter(|c| c.chars().count().abs_diff(word.chars().count()) <= limit)
         .map(|c| (edit_distance(&word_lower, &c.to_lowercase()), *c))
         .filter(|&(d, _)| d <= limit)
         .min_by_key(|&(d, _)| d)

@@ -76,10 +76,10 @@ fn example_web_serves_http() {
         .arg("-c")
         .arg("pass")
         .status();
-    if !python.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: no python3");
-        return;
-    }
+    assert!(
+        python.is_ok_and(|s| s.success()),
+        "this test needs python3 (.ci/run installs it)"
+    );
     let h = Home::new("example_web_serves_http");
     with_examples(&h);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
