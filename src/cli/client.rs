@@ -51,10 +51,16 @@ pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Er
             Err(Retry::Legacy { daemon }) if !handed_over && daemon < protocol::version() => {
                 handed_over = true;
                 let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
-                if let Some(v1) = legacy::native(&req) {
-                    return legacy::request(&home, v1);
+                let served = match legacy::native(&req) {
+                    Some(v1) => legacy::request(&home, v1)?,
+                    None => {
+                        legacy::hand_over(&home)?;
+                        None
+                    }
+                };
+                if let Some(resp) = served {
+                    return Ok(resp);
                 }
-                legacy::hand_over(&home)?;
             }
             other => return other.map_err(Retry::into_error),
         }

@@ -468,3 +468,33 @@ fn v1_kill_and_daemon_status_reach_a_protocol_1_daemon() {
     h.wait_until("a to be stopped", WAIT, || !alive(a));
     assert_eq!(launches(&h, "a"), 1);
 }
+
+#[test]
+fn v1_clients_racing_against_a_protocol_1_daemon_end_with_one_new_daemon() {
+    // Four `list` clients of this binary meet the real previous release at once: every one succeeds, one daemon of this binary remains, and no service is relaunched.
+    let h = Home::new("v1_clients_racing_against_a_protocol_1_daemon");
+    let (old, before) = services_under_v1(&h);
+    let outs: Vec<_> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| h.cmd(&["list", "--json"])))
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().expect("a client thread panicked"))
+            .collect()
+    });
+    for out in &outs {
+        assert!(
+            out.status.success(),
+            "a racing list failed\nstdout:\n{}\nstderr:\n{}",
+            stdout(out),
+            stderr(out)
+        );
+        assert_eq!(
+            fingerprint(&units_of(&h, &stdout(out))),
+            fingerprint(&before)
+        );
+    }
+    kept(&h, old, &before, &h.ok(&["list", "--json"]));
+    let daemons = h.daemons();
+    assert_eq!(daemons, h.daemon_pid().into_iter().collect::<Vec<_>>());
+}

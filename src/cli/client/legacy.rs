@@ -16,7 +16,7 @@
 //!
 //! `kill` and `daemon-status` are served in protocol 1 directly.
 
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::sys::signal::Signal;
@@ -41,28 +41,44 @@ pub(super) fn native(req: &Request) -> Option<V1Request> {
 }
 
 /// Sends `req` to the protocol-1 daemon and returns its reply in this
-/// version's form.
-pub(super) fn request(home: &Home, req: V1Request) -> Result<Response, Error> {
-    match exchange(home, req)?.0 {
-        V1Reply::Daemon(info) => Ok(Response::Daemon(info)),
-        V1Reply::Bye => Ok(Response::Bye),
-        V1Reply::Error { message, hint } => Err(Error::Failed { message, hint }),
+/// version's form; None when the daemon is no longer of protocol 1 (another
+/// client handed it over meanwhile): ask again the usual way.
+pub(super) fn request(home: &Home, req: V1Request) -> Result<Option<Response>, Error> {
+    match exchange(home, req)? {
+        None => Ok(None),
+        Some((V1Reply::Daemon(info), _)) => Ok(Some(Response::Daemon(info))),
+        Some((V1Reply::Bye, _)) => Ok(Some(Response::Bye)),
+        Some((V1Reply::Error { message, hint }, _)) => Err(Error::Failed { message, hint }),
     }
 }
 
 /// Hands the protocol-1 daemon's services over to a daemon of this binary
-/// (module docs). Returns the old daemon's pid, or None when no daemon was
-/// running (then none is started). Says what happened on stderr.
+/// (module docs). Returns the old daemon's pid; None when no daemon of
+/// protocol 1 was running any more (none was, or another client handed it
+/// over meanwhile), then at most that client's new daemon runs. Says what
+/// happened on stderr.
 pub(super) fn hand_over(home: &Home) -> Result<Option<i32>, Error> {
     let (reply, peer) = match exchange(home, V1Request::DaemonStatus) {
-        Ok(got) => got,
+        Ok(Some(got)) => got,
         Err(Error::NotRunning(_)) => return Ok(None),
+        // Handed over by another client meanwhile: make sure a daemon runs
+        // (the one it started, or one that adopts what the old one left).
+        Ok(None) => {
+            start_daemon(home, None)?;
+            return Ok(None);
+        }
         Err(e) => return Err(e),
     };
     let reported = match reply {
         V1Reply::Daemon(info) => info.pid as i32,
         V1Reply::Error { message, hint } => return Err(Error::Failed { message, hint }),
         V1Reply::Bye => return Err(super::unexpected(&Response::Bye)),
+    };
+    let Some(start) = procfs::start_time(peer) else {
+        // Gone since it answered: another client is handing it over (or it
+        // crashed); what it left is adopted by whichever daemon starts.
+        start_daemon(home, None)?;
+        return Ok(None);
     };
     let locked: Option<i32> = std::fs::read_to_string(home.lock())
         .ok()
@@ -78,11 +94,8 @@ pub(super) fn hand_over(home: &Home) -> Result<Option<i32>, Error> {
             "find the `diakonos daemon` process of this home and `kill -9` it (its services keep running), then retry",
         ));
     }
-    // Gone already (it crashed after answering): nothing to stop.
-    if let Some(start) = procfs::start_time(peer) {
-        sigkill(peer, start)?;
-        wait_for_daemon_exit(Some((peer, start)))?;
-    }
+    sigkill(peer, start)?;
+    wait_for_daemon_exit(Some((peer, start)))?;
     // No --service-dir: the new daemon takes over the old one's.
     start_daemon(home, None)?;
     eprintln!(
@@ -95,8 +108,10 @@ pub(super) fn hand_over(home: &Home) -> Result<Option<i32>, Error> {
 }
 
 /// One protocol-1 request and its reply, with the pid of the process that
-/// listens on the socket (its peer credentials).
-fn exchange(home: &Home, req: V1Request) -> Result<(V1Reply, i32), Error> {
+/// listens on the socket (its peer credentials). None when the daemon
+/// answers in protocol 2 or later, or vanishes before it answers: it is not
+/// of protocol 1 any more.
+fn exchange(home: &Home, req: V1Request) -> Result<Option<(V1Reply, i32)>, Error> {
     let mut stream = connect(home).map_err(|e| e.into_error(home))?;
     let cred = getsockopt(&stream, PeerCredentials).map_err(|e| {
         Error::failed(format!(
@@ -118,17 +133,30 @@ fn exchange(home: &Home, req: V1Request) -> Result<(V1Reply, i32), Error> {
             format!("see {} for what happened", home.daemon_log().display()),
         )
     };
-    stream
-        .write_all(&legacy::encode_request(req))
-        .map_err(broken)?;
-    let body = protocol::read_frame(&mut stream, MAX_REPLY).map_err(broken)?;
-    let reply = legacy::decode_reply(&body).map_err(|e| {
-        Error::failed_hint(
+    // A daemon killed meanwhile (another client is handing it over) is
+    // not of protocol 1 any more either.
+    let gone = |e: &std::io::Error| {
+        matches!(
+            e.kind(),
+            ErrorKind::ConnectionReset | ErrorKind::UnexpectedEof | ErrorKind::BrokenPipe
+        )
+    };
+    let written = stream.write_all(&legacy::encode_request(req));
+    let body = match protocol::read_frame(&mut stream, MAX_REPLY) {
+        Ok(body) => body,
+        Err(e) => {
+            let e = written.err().unwrap_or(e);
+            return if gone(&e) { Ok(None) } else { Err(broken(e)) };
+        }
+    };
+    match legacy::decode_reply(&body) {
+        Ok(reply) => Ok(Some((reply, cred.pid()))),
+        Err(_) if protocol::decode_reply(&body).is_ok() => Ok(None),
+        Err(e) => Err(Error::failed_hint(
             format!("cannot understand the protocol-{V1} daemon's reply: {e}"),
             format!("see {}", home.daemon_log().display()),
-        )
-    })?;
-    Ok((reply, cred.pid()))
+        )),
+    }
 }
 
 /// SIGKILLs `pid` if it is still the process that started at `start`.
