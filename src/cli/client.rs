@@ -116,7 +116,7 @@ impl Retry {
                     "the daemon still speaks protocol {daemon} after a hand-over (this diakonos speaks {})",
                     protocol::version()
                 ),
-                "`diakonos daemon-upgrade` hands it over to this binary, keeping every service",
+                "daemon.log in the diakonos home says why the new daemon did not take over",
             ),
         }
     }
