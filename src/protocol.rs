@@ -46,12 +46,18 @@
 //! which adopts them (same pids, restart counts kept), and retries its
 //! request. A newer daemon is never handed to an older binary implicitly;
 //! `diakonos daemon-upgrade` does that on request.
+//!
+//! Protocol 1 (before these rules) has no hand-over request: [`legacy`]
+//! recognises such a daemon, and the client hands it over by the crash
+//! path (SPEC §7) instead.
 
 use std::io::{self, Read};
 use std::path::PathBuf;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+pub mod legacy;
 
 /// Bump whenever a [`Request`] or [`Response`] changes shape. Stable
 /// requests and replies keep their form across versions (module docs).

@@ -1,7 +1,10 @@
 //! Talking to the daemon: connect (starting a daemon when none answers),
 //! send one request frame, read one reply frame. A daemon of an older
 //! protocol version is handed over to a daemon of this binary first
-//! (SPEC §17, see `protocol`'s wire rules).
+//! (SPEC §17, see `protocol`'s wire rules); one of protocol 1, which has
+//! no hand-over, is handed over by the crash path (see `legacy`).
+
+mod legacy;
 
 use std::io;
 use std::os::unix::net::UnixStream;
@@ -43,6 +46,22 @@ pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Er
                     );
                 }
             }
+            // A protocol-1 daemon: `kill` and `daemon-status` are asked in
+            // its protocol; anything else hands it over first.
+            Err(Retry::Legacy { daemon }) if !handed_over && daemon < protocol::version() => {
+                handed_over = true;
+                let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
+                let served = match legacy::native(&req) {
+                    Some(v1) => legacy::request(&home, v1)?,
+                    None => {
+                        legacy::hand_over(&home)?;
+                        None
+                    }
+                };
+                if let Some(resp) = served {
+                    return Ok(resp);
+                }
+            }
             other => return other.map_err(Retry::into_error),
         }
     }
@@ -61,6 +80,7 @@ pub fn hand_over(g: &Global) -> Result<Option<i32>, Error> {
         Err(Retry::Final(Error::NotRunning(_))) => return Ok(None),
         // Gone before its answer arrived: what it left is adopted the same.
         Err(Retry::DaemonDied(_)) => {}
+        Err(Retry::Legacy { .. }) => return legacy::hand_over(&home),
         Err(e) => return Err(e.into_error()),
     }
     wait_for_daemon_exit(old)?;
@@ -78,6 +98,11 @@ enum Retry {
         daemon: u32,
         error: Error,
     },
+    /// The daemon speaks protocol `daemon` (1), from before the stable
+    /// envelope (`protocol::legacy`).
+    Legacy {
+        daemon: u32,
+    },
     Final(Error),
 }
 
@@ -86,6 +111,13 @@ impl Retry {
         match self {
             Retry::DaemonDied(e) | Retry::Final(e) => e,
             Retry::OtherVersion { error, .. } => error,
+            Retry::Legacy { daemon } => Error::failed_hint(
+                format!(
+                    "the daemon still speaks protocol {daemon} after a hand-over (this diakonos speaks {})",
+                    protocol::version()
+                ),
+                "daemon.log in the diakonos home says why the new daemon did not take over",
+            ),
         }
     }
 }
@@ -165,12 +197,22 @@ fn request_once(g: &Global, req: Request, autostart: bool) -> Result<Response, R
             });
         }
     };
-    let reply = protocol::decode_reply(&body).map_err(|e| {
-        Error::failed_hint(
-            format!("cannot understand the daemon's reply: {e}"),
-            "a daemon from before protocol 2 cannot hand over: `diakonos kill` (stops every service), then retry",
-        )
-    })?;
+    let reply = match protocol::decode_reply(&body) {
+        Ok(reply) => reply,
+        Err(e) => {
+            return Err(match protocol::legacy::refusal(&body) {
+                Some(daemon) => Retry::Legacy { daemon },
+                None => Retry::Final(Error::failed_hint(
+                    format!("cannot understand the daemon's reply: {e}"),
+                    format!(
+                        "is {} a diakonos daemon's socket? see {}",
+                        home.socket().display(),
+                        home.daemon_log().display()
+                    ),
+                )),
+            })
+        }
+    };
     if sent != STABLE && reply.version != frame.version {
         let error = if reply.version > frame.version {
             Error::failed_hint(

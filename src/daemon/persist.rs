@@ -234,6 +234,34 @@ mod tests {
     }
 
     #[test]
+    fn a_state_file_of_the_protocol_1_release_loads() {
+        // The exact state file of diakonos 0.1 (protocol 1) loads in full: a protocol-1 daemon is handed over by SIGKILL and adoption from this file.
+        let dir = scratch("v1");
+        let path = dir.join("state");
+        fs::write(
+            &path,
+            br#"{"version":1,"service_dir":"/tmp/u","services":[{"name":"a","pid":25679,"start_time":189281,"since_unix":1795929466,"restarts":0,"remain":false,"stopping":false,"pgid":null},{"name":"b","pid":25681,"start_time":189282,"since_unix":1795929466,"restarts":3,"remain":true,"stopping":false,"pgid":25681}]}"#,
+        )
+        .unwrap();
+        let (state, warning) = load_state(&path);
+        assert_eq!(warning, None);
+        assert_eq!(state.service_dir, Some(PathBuf::from("/tmp/u")));
+        let b = &state.services[1];
+        assert_eq!(
+            (
+                b.name.as_str(),
+                b.pid,
+                b.start_time,
+                b.restarts,
+                b.remain,
+                b.pgid
+            ),
+            ("b", Some(25681), Some(189282), 3, true, Some(25681))
+        );
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
     fn enabled_list_round_trips() {
         // Enabled names are saved one per line and read back as a set.
         let dir = scratch("enabled");

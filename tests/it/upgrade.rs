@@ -5,8 +5,15 @@
 //! `daemon-upgrade`. No service restarts: same pids, one launch each in the
 //! marker files, restart counts kept. `kill` and `daemon-status` work across
 //! versions.
+//!
+//! The previous release, protocol 1, had no hand-over request at all: the
+//! `v1_*` tests run its REAL binary, built from commit [`V1_COMMIT`] of
+//! this repository's git history on first use (see [`v1_binary`]).
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use diakonos::protocol::{PROTOCOL_VERSION, TEST_VERSION_ENV};
@@ -223,4 +230,271 @@ fn kill_and_daemon_status_work_across_versions() {
         h.wait_until("a to be stopped", WAIT, || !alive(a));
         assert_eq!(launches(&h, "a"), 1);
     }
+}
+
+/// The last commit of protocol 1 (diakonos 0.1.0, before the stable envelope).
+const V1_COMMIT: &str = "34c8f3e";
+
+/// The binary of [`V1_COMMIT`], built once per test run. Its source is
+/// exported with `git archive` to `target/tmp/diakonos-v1/src-COMMIT` and built
+/// there with its own target dir `target/tmp/diakonos-v1/target` (a
+/// minute or two the first time, nothing after). Panics, failing the test,
+/// when the git history or the build is not there.
+fn v1_binary() -> PathBuf {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match BUILT.get_or_init(build_v1) {
+        Ok(bin) => bin.clone(),
+        Err(e) => panic!("cannot build the protocol-1 release for this test: {e}"),
+    }
+}
+
+fn build_v1() -> Result<PathBuf, String> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("diakonos-v1");
+    let src = base.join(format!("src-{V1_COMMIT}"));
+    let done = src.join(".extracted");
+    if !done.exists() {
+        // Extract beside it, then rename: a half-extracted tree is never used.
+        let tmp = base.join(format!("extracting-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(|e| format!("mkdir {}: {e}", tmp.display()))?;
+        let archive = Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args(["archive", "--format=tar", V1_COMMIT])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run git: {e}"))?;
+        if !archive.status.success() {
+            return Err(format!(
+                "commit {V1_COMMIT} is not in the git history of {} (a clone with full history is \
+                 needed, not a shallow one): {}",
+                repo.display(),
+                String::from_utf8_lossy(&archive.stderr).trim()
+            ));
+        }
+        let mut tar = Command::new("tar")
+            .arg("-x")
+            .arg("-C")
+            .arg(&tmp)
+            .stdin(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run tar: {e}"))?;
+        std::io::Write::write_all(
+            &mut tar.stdin.take().ok_or("tar has no stdin")?,
+            &archive.stdout,
+        )
+        .map_err(|e| format!("cannot feed tar: {e}"))?;
+        let status = tar.wait().map_err(|e| format!("tar: {e}"))?;
+        if !status.success() {
+            return Err(format!("tar -x of {V1_COMMIT} failed: {status}"));
+        }
+        std::fs::write(tmp.join(".extracted"), V1_COMMIT).map_err(|e| e.to_string())?;
+        if std::fs::rename(&tmp, &src).is_err() {
+            // Another test run got there first.
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+    }
+    let target = base.join("target");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "--locked", "--bin", "diakonos", "--target-dir"])
+        .arg(&target)
+        .current_dir(&src)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo build of {V1_COMMIT} in {} failed:\n{}",
+            src.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let bin = target.join("debug").join("diakonos");
+    match bin.is_file() {
+        true => Ok(bin),
+        false => Err(format!("cargo built no {}", bin.display())),
+    }
+}
+
+/// Runs the protocol-1 binary as the client (same home and service dir as
+/// [`Home::cmd`]); asserts exit 0, returns stdout. A daemon it starts is a
+/// protocol-1 daemon.
+fn ok_v1(h: &Home, args: &[&str]) -> String {
+    let home = h.home.to_str().expect("utf-8 temp dir");
+    let mut cmd = Command::new(v1_binary());
+    cmd.args(["--home", home, "--service-dir", "units"])
+        .args(args)
+        .current_dir(&h.root)
+        .env_remove("DIAKONOS_HOME")
+        .env_remove("DIAKONOS_SERVICE_DIR")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    let out = h.run(cmd);
+    assert!(
+        out.status.success(),
+        "`diakonos-v1 {}` failed with {}\nstdout:\n{}\nstderr:\n{}",
+        args.join(" "),
+        out.status,
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+/// Under a daemon of the real protocol-1 binary: `a` and `b` running, `a`
+/// enabled, `b` restarted once. Returns the daemon's pid and the units as
+/// that daemon lists them.
+fn services_under_v1(h: &Home) -> (i32, BTreeMap<String, Value>) {
+    marked(h, "a");
+    marked(h, "b");
+    ok_v1(h, &["start", "a", "b"]);
+    ok_v1(h, &["enable", "a"]);
+    let daemon = h.daemon_pid().expect("a daemon pid");
+    assert!(
+        alive(daemon) && crate::util::cmdline(daemon).contains("diakonos-v1"),
+        "the daemon {daemon} is not the protocol-1 binary: {}",
+        crate::util::cmdline(daemon)
+    );
+    h.wait_until("a and b to write their first line", WAIT, || {
+        launches(h, "a") == 1 && launches(h, "b") == 1
+    });
+    let first_b = units_of(h, &ok_v1(h, &["list", "--json"]))["b"]["pid"]
+        .as_i64()
+        .expect("b has a pid") as i32;
+    kill9(first_b);
+    h.wait_until("b to be relaunched once", WAIT, || {
+        let b = &units_of(h, &ok_v1(h, &["list", "--json"]))["b"];
+        b["state"] == "running" && b["pid"] != first_b && launches(h, "b") == 2
+    });
+    let units = units_of(h, &ok_v1(h, &["list", "--json"]));
+    assert_eq!(units["b"]["restarts"], 1, "{units:?}");
+    assert_eq!(units["a"]["restarts"], 0, "{units:?}");
+    (daemon, units)
+}
+
+/// After the hand-over of a protocol-1 daemon: `a` is still enabled, and
+/// the new daemon supervises the adopted services (a killed one is
+/// relaunched per its policy, and counted).
+fn supervised_after_v1(h: &Home) {
+    assert_eq!(
+        h.status_json("a")["enabled"],
+        true,
+        "a is no longer enabled"
+    );
+    assert_eq!(h.status_json("b")["enabled"], false);
+    let a = h.pid("a");
+    kill9(a);
+    h.wait_until("a to be relaunched by the new daemon", WAIT, || {
+        let u = h.unit_json("a");
+        u["state"] == "running" && u["pid"] != a && u["restarts"] == 1 && launches(h, "a") == 2
+    });
+    assert_eq!(h.unit_json("b")["restarts"], 1);
+}
+
+#[test]
+fn v1_a_client_hands_a_protocol_1_daemon_over_and_no_service_restarts() {
+    // The real previous release runs a and b (b restarted once, a enabled); a plain `list` of this binary replaces its daemon by SIGKILL and adoption: same pids, one launch each, counts and enablement kept, and the new daemon restarts a killed service.
+    let h = Home::new("v1_a_client_hands_a_protocol_1_daemon_over");
+    let (old, before) = services_under_v1(&h);
+    let out = h.cmd(&["list", "--json"]);
+    assert!(
+        out.status.success(),
+        "list against a protocol-1 daemon failed\nstdout:\n{}\nstderr:\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let note = stderr(&out);
+    assert_eq!(note.trim().lines().count(), 1, "{note}");
+    assert!(
+        note.contains(&format!("(pid {old}) spoke protocol 1")),
+        "{note}"
+    );
+    assert!(note.contains("handed over"), "{note}");
+    kept(&h, old, &before, &stdout(&out));
+    supervised_after_v1(&h);
+}
+
+#[test]
+fn v1_daemon_upgrade_replaces_a_protocol_1_daemon_keeping_every_service() {
+    // `daemon-upgrade` of this binary against the real previous release: it names both daemons and protocols, and every service is kept and supervised.
+    let h = Home::new("v1_daemon_upgrade_replaces_a_protocol_1_daemon");
+    let (old, before) = services_under_v1(&h);
+    let out = h.cmd(&["daemon-upgrade"]);
+    assert!(
+        out.status.success(),
+        "daemon-upgrade against a protocol-1 daemon failed\nstdout:\n{}\nstderr:\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let said = stdout(&out);
+    assert!(said.contains("daemon upgraded"), "{said}");
+    assert!(said.contains(&format!("pid {old} ")), "{said}");
+    assert!(said.contains("protocol 1"), "{said}");
+    assert!(
+        said.contains(&format!("protocol {PROTOCOL_VERSION}")),
+        "{said}"
+    );
+    assert!(stderr(&out).contains("SIGKILL"), "{}", stderr(&out));
+    kept(&h, old, &before, &h.ok(&["list", "--json"]));
+    supervised_after_v1(&h);
+}
+
+#[test]
+fn v1_kill_and_daemon_status_reach_a_protocol_1_daemon() {
+    // `daemon-status` of this binary reads the real previous release's daemon without replacing it; `kill` stops it and its services.
+    let h = Home::new("v1_kill_and_daemon_status_reach_a_protocol_1");
+    marked(&h, "a");
+    ok_v1(&h, &["start", "a"]);
+    let daemon = h.daemon_pid().expect("a daemon pid");
+    let a = units_of(&h, &ok_v1(&h, &["list", "--json"]))["a"]["pid"]
+        .as_i64()
+        .expect("a has a pid") as i32;
+    let status: Value = serde_json::from_str(&h.ok(&["daemon-status", "--json"]))
+        .expect("daemon-status --json is JSON");
+    assert_eq!(status["protocol"], 1, "{status}");
+    assert_eq!(status["pid"], daemon, "{status}");
+    assert_eq!(
+        h.daemon_pid(),
+        Some(daemon),
+        "daemon-status replaced the daemon"
+    );
+    let out = h.ok(&["kill"]);
+    assert!(out.contains("daemon stopped"), "{out}");
+    assert!(!alive(daemon), "daemon {daemon} still runs");
+    h.wait_until("a to be stopped", WAIT, || !alive(a));
+    assert_eq!(launches(&h, "a"), 1);
+}
+
+#[test]
+fn v1_clients_racing_against_a_protocol_1_daemon_end_with_one_new_daemon() {
+    // Four `list` clients of this binary meet the real previous release at once: every one succeeds, one daemon of this binary remains, and no service is relaunched.
+    let h = Home::new("v1_clients_racing_against_a_protocol_1_daemon");
+    let (old, before) = services_under_v1(&h);
+    let outs: Vec<_> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| h.cmd(&["list", "--json"])))
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().expect("a client thread panicked"))
+            .collect()
+    });
+    for out in &outs {
+        assert!(
+            out.status.success(),
+            "a racing list failed\nstdout:\n{}\nstderr:\n{}",
+            stdout(out),
+            stderr(out)
+        );
+        assert_eq!(
+            fingerprint(&units_of(&h, &stdout(out))),
+            fingerprint(&before)
+        );
+    }
+    kept(&h, old, &before, &h.ok(&["list", "--json"]));
+    let daemons = h.daemons();
+    assert_eq!(daemons, h.daemon_pid().into_iter().collect::<Vec<_>>());
 }
