@@ -1,24 +1,20 @@
 //! The daemon: take the single-daemon lock, set up logging, the signal pipe
 //! and the control socket, load the service directory, then hand over to the
-//! event loop. Also how a client starts a detached daemon.
+//! event loop. (A client starts a detached daemon in `cli::client`.)
 
 pub mod control;
-pub mod deps;
 pub mod event_loop;
 pub mod logfile;
 pub mod persist;
-pub mod procfs;
 pub mod service;
 pub mod spawn;
 pub mod supervisor;
 pub mod timers;
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
 use nix::fcntl::{Flock, FlockArg};
 
@@ -63,7 +59,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), Error> {
     spawn::become_subreaper();
 
     let listener = bind_socket(&home.socket())?;
-    let loaded = match unit::load_dir(&service_dir, &event_loop::hostname()) {
+    let loaded = match unit::load_dir(&service_dir, &unit::hostname()) {
         Ok(loaded) => loaded,
         Err(e) => {
             log::warn!(
@@ -195,36 +191,4 @@ fn bind_socket(path: &Path) -> Result<mio::net::UnixListener, Error> {
         listener.map_err(|e| Error::failed(format!("cannot listen on {}: {e}", path.display())))?;
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
     Ok(listener)
-}
-
-/// Starts `diakonos daemon` in the background: a new session, stdin from
-/// /dev/null, stdout and stderr appended to `daemon.log`, so the daemon and
-/// its services never belong to the caller's terminal.
-pub fn spawn_detached(home: &Home, service_dir: Option<&Path>) -> io::Result<Child> {
-    home.create()?;
-    let exe = std::env::current_exe()?;
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(home.daemon_log())?;
-    let log2 = log.try_clone()?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("--home").arg(&home.dir);
-    if let Some(dir) = service_dir {
-        cmd.arg("--service-dir").arg(dir);
-    }
-    // The daemon resolves its default service dir itself (it may take over
-    // the one of a daemon that crashed); it must not see ours by environment.
-    cmd.env_remove("DIAKONOS_SERVICE_DIR")
-        .arg("daemon")
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(log2));
-    // SAFETY: runs in the forked child before exec; setsid is a single
-    // async-signal-safe system call and touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| nix::unistd::setsid().map(drop).map_err(io::Error::from));
-    }
-    cmd.spawn()
 }

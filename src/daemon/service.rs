@@ -4,7 +4,7 @@
 //! PURE: it never reads the clock (time comes in as `now`), spawns, signals or
 //! does I/O. Deadlines live inside the states; the loop arms its timer queue
 //! from [`Service::deadline`]. Which *other* services hear about a change is
-//! decided by the supervisor with `deps`; what a change does is decided here.
+//! decided by the supervisor with `graph`; what a change does is decided here.
 //!
 //! | state                | event               | next state                          | actions                  |
 //! |----------------------|---------------------|-------------------------------------|--------------------------|

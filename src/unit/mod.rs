@@ -3,7 +3,7 @@
 //!
 //! This module is pure with respect to processes: it reads files and returns
 //! data. It never spawns, signals or touches the daemon's state. Cross-unit
-//! checks (missing Requires, cycles) live in `daemon::deps`.
+//! checks (missing Requires, cycles) live in [`crate::graph`].
 //!
 //! The seams: `schema` (the keys), `shape` (the document against the keys),
 //! `build` (values to a [`Unit`]), `load` (a directory of files), `host`
@@ -29,7 +29,7 @@ use toml::de::DeTable;
 
 pub use diag::suggest;
 pub use host::check_host;
-pub use load::{is_valid_name, load_dir};
+pub use load::{hostname, is_valid_name, load_dir};
 
 use build::build;
 use diag::Ctx;
