@@ -131,12 +131,6 @@ fn take_lock(home: &Home) -> Result<Flock<File>, Error> {
     Ok(lock)
 }
 
-/// `daemon.log` is rotated like a service log: past this size (bytes,
-/// 0 = never) ...
-const DAEMON_LOG_MAX_BYTES: u64 = 10 << 20;
-/// ... keeping this many old files (`daemon.log.1` ...).
-const DAEMON_LOG_MAX_FILES: u32 = 3;
-
 /// A size or count from the environment, else `default`; a value that does
 /// not parse is ignored, with a warning for the log.
 fn env_limit<T: std::str::FromStr>(var: &str, default: T, warnings: &mut Vec<String>) -> T {
@@ -152,14 +146,18 @@ fn env_limit<T: std::str::FromStr>(var: &str, default: T, warnings: &mut Vec<Str
 fn init_logging(home: &Home) -> Result<(), Error> {
     let path = home.daemon_log();
     let mut warnings = Vec::new();
+    // `daemon.log` is rotated like a service log that sets no limits: past
+    // LogMaxBytes' default size (0 = never), keeping LogMaxFiles' default
+    // count of old files (`daemon.log.1` ...), unless the environment says.
+    let (default_bytes, default_files) = unit::default_log_limits();
     let max_bytes = env_limit(
         "DIAKONOS_DAEMON_LOG_MAX_BYTES",
-        DAEMON_LOG_MAX_BYTES,
+        default_bytes,
         &mut warnings,
     );
     let max_files = env_limit(
         "DIAKONOS_DAEMON_LOG_MAX_FILES",
-        DAEMON_LOG_MAX_FILES,
+        default_files,
         &mut warnings,
     );
     let file = logfile::RotatingFile::open(&path, max_bytes, max_files)

@@ -149,6 +149,15 @@ pub struct LoadedDir {
     pub warnings: Vec<String>,
 }
 
+/// The log rotation of a unit whose file sets neither LogMaxBytes nor
+/// LogMaxFiles, from the key table: (bytes, files). `daemon.log` is rotated
+/// the same way.
+pub fn default_log_limits() -> (u64, u32) {
+    let bytes = u64::try_from(schema::default_count("LogMaxBytes")).unwrap_or(0);
+    let files = u32::try_from(schema::default_count("LogMaxFiles")).unwrap_or(0);
+    (bytes, files)
+}
+
 /// The largest duration any `*Sec` key accepts, in seconds (about 31 years).
 const MAX_SECS: i64 = 1_000_000_000;
 
