@@ -6,14 +6,20 @@
 //!   stable envelope that every later version understands);
 //! - [`mod@unit`]: unit files to [`unit::Unit`] values, with diagnostics;
 //! - [`paths`]: the home layout and the service directory;
+//! - [`graph`]: the dependency graph between units and its problems;
+//! - [`procfs`]: reading `/proc` (process identity, for client and daemon);
 //! - [`error`]: user-facing errors and exit codes;
 //! - [`cli`]: the client commands; [`daemon`]: the supervisor daemon.
+//!   Both stand on the modules above; neither imports the other (except
+//!   `cli` running [`daemon::run`] for the foreground `daemon` command).
 //!
 //! `src/main.rs` is only `args -> cli::run | daemon::run -> exit code`.
 
 pub mod cli;
 pub mod daemon;
 pub mod error;
+pub mod graph;
 pub mod paths;
+pub mod procfs;
 pub mod protocol;
 pub mod unit;

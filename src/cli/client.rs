@@ -6,15 +6,19 @@
 
 mod legacy;
 
+use std::fs::OpenOptions;
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::cli::Global;
-use crate::daemon;
 use crate::error::Error;
 use crate::paths::{self, Home};
+use crate::procfs;
 use crate::protocol::{self, Request, RequestFrame, Response, MAX_REPLY, STABLE};
 
 /// How long a freshly started daemon may take to answer.
@@ -245,12 +249,20 @@ fn request_once(g: &Global, req: Request, autostart: bool) -> Result<Response, R
 /// The directory a daemon started now without `--service-dir` takes: the
 /// one the last daemon of this home owned (from the state file, so a daemon
 /// after a crash takes over its services), else `default` (`./services`).
-pub fn daemon_default_dir(home: &Home, default: &Path) -> std::path::PathBuf {
+pub fn daemon_default_dir(home: &Home, default: &Path) -> PathBuf {
     std::fs::read(home.state())
         .ok()
-        .and_then(|b| serde_json::from_slice::<daemon::persist::SavedState>(&b).ok())
+        .and_then(|b| serde_json::from_slice::<StateDir>(&b).ok())
         .and_then(|s| s.service_dir)
         .unwrap_or_else(|| default.to_path_buf())
+}
+
+/// The one field of the daemon's state file (`HOME/state`, JSON) a client
+/// reads; the others are the daemon's business and are skipped.
+#[derive(serde::Deserialize)]
+struct StateDir {
+    #[serde(default)]
+    service_dir: Option<PathBuf>,
 }
 
 /// No daemon is started on a service directory that does not exist: it
@@ -311,7 +323,7 @@ pub fn start_daemon(home: &Home, service_dir: Option<&Path>) -> Result<(), Error
     if connect(home).is_ok() {
         return Ok(());
     }
-    let mut child = daemon::spawn_detached(home, service_dir).map_err(|e| {
+    let mut child = spawn_detached(home, service_dir).map_err(|e| {
         Error::failed(format!(
             "cannot start the daemon for {}: {e}",
             home.dir.display()
@@ -345,6 +357,38 @@ pub fn start_daemon(home: &Home, service_dir: Option<&Path>) -> Result<(), Error
     }
 }
 
+/// Starts `diakonos daemon` in the background: a new session, stdin from
+/// /dev/null, stdout and stderr appended to `daemon.log`, so the daemon and
+/// its services never belong to the caller's terminal.
+pub fn spawn_detached(home: &Home, service_dir: Option<&Path>) -> io::Result<Child> {
+    home.create()?;
+    let exe = std::env::current_exe()?;
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(home.daemon_log())?;
+    let log2 = log.try_clone()?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--home").arg(&home.dir);
+    if let Some(dir) = service_dir {
+        cmd.arg("--service-dir").arg(dir);
+    }
+    // The daemon resolves its default service dir itself (it may take over
+    // the one of a daemon that crashed); it must not see ours by environment.
+    cmd.env_remove("DIAKONOS_SERVICE_DIR")
+        .arg("daemon")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log2));
+    // SAFETY: runs in the forked child before exec; setsid is a single
+    // async-signal-safe system call and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| nix::unistd::setsid().map(drop).map_err(io::Error::from));
+    }
+    cmd.spawn()
+}
+
 /// The running daemon's pid and start time (from its lock file and /proc).
 pub fn daemon_identity(g: &Global) -> Option<(i32, u64)> {
     let home = Home::resolve(g.home.clone()).ok()?;
@@ -353,7 +397,7 @@ pub fn daemon_identity(g: &Global) -> Option<(i32, u64)> {
         .trim()
         .parse()
         .ok()?;
-    let start = crate::daemon::procfs::start_time(pid)?;
+    let start = procfs::start_time(pid)?;
     Some((pid, start))
 }
 
@@ -364,7 +408,7 @@ pub fn wait_for_daemon_exit(daemon: Option<(i32, u64)>) -> Result<(), Error> {
         return Ok(());
     };
     let deadline = Instant::now() + EXIT_DEADLINE;
-    while crate::daemon::procfs::same_process(pid, start) {
+    while procfs::same_process(pid, start) {
         if Instant::now() >= deadline {
             return Err(Error::failed(format!(
                 "the daemon (pid {pid}) said goodbye but is still running after {}s",

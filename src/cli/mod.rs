@@ -9,8 +9,9 @@ pub mod render;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use crate::daemon::{self, supervisor::Supervisor, DaemonOptions};
+use crate::daemon::{self, DaemonOptions};
 use crate::error::Error;
+use crate::graph::{self, DepInput};
 use crate::paths::{self, Home};
 use crate::protocol::{Request, Response};
 use crate::unit;
@@ -398,36 +399,64 @@ fn verify_dir(g: &Global, out: &render::Output) -> PathBuf {
     }
 }
 
-/// `verify`: load and check the unit files here, without a daemon.
+/// `verify`: load and check the unit files here, without a daemon: each
+/// file, the dependency graph ([`graph::check`], as the daemon does) and
+/// what `start` would fail on on this host.
 fn verify(g: &Global, names: &[String], out: &render::Output) -> Result<(), Error> {
     let dir = verify_dir(g, out);
-    let loaded = unit::load_dir(&dir, &daemon::event_loop::hostname()).map_err(|e| {
+    let loaded = unit::load_dir(&dir, &unit::hostname()).map_err(|e| {
         Error::failed_hint(
             format!("cannot read the service directory {}: {e}", dir.display()),
             "pass --service-dir DIR or set DIAKONOS_SERVICE_DIR",
         )
     })?;
-    let sup = Supervisor::new(loaded, dir.clone(), PathBuf::new(), 1);
     for name in names {
-        if sup.id_of(name).is_none() {
+        if !loaded.units.contains_key(name) {
             return Err(Error::failed_hint(
                 format!("no unit named `{name}` in {}", dir.display()),
                 format!("a unit is a file {}/{name}.service", dir.display()),
             ));
         }
     }
+    let units: Vec<(&String, &Result<unit::Unit, Vec<unit::UnitError>>)> =
+        loaded.units.iter().collect();
+    let no_path = PathBuf::new();
+    let inputs: Vec<DepInput<'_>> = units
+        .iter()
+        .map(|&(name, result)| match result {
+            Ok(u) => DepInput {
+                name,
+                file: &u.path,
+                requires: &u.requires,
+                wants: &u.wants,
+                after: &u.after,
+            },
+            Err(errors) => DepInput {
+                name,
+                file: errors.first().map_or(&no_path, |e| &e.path),
+                requires: &[],
+                wants: &[],
+                after: &[],
+            },
+        })
+        .collect();
+    let (_, findings) = graph::check(&inputs, &dir);
     let chosen = |n: &str| names.is_empty() || names.iter().any(|x| x == n);
     let mut bad = 0;
     let mut good = 0;
     // A unit's own warnings are shown with the unit (only for the units
     // asked about); the directory's other warnings always.
-    let unit_warnings: std::collections::HashSet<String> = sup
-        .entries()
+    let unit_warnings: std::collections::HashSet<String> = units
         .iter()
-        .filter_map(|e| e.unit.as_ref())
+        .filter_map(|(_, result)| result.as_ref().ok())
         .flat_map(|u| u.source.warnings.iter().map(ToString::to_string))
         .collect();
-    for w in sup.warnings.iter().filter(|w| !unit_warnings.contains(*w)) {
+    for w in loaded
+        .warnings
+        .iter()
+        .chain(&findings.warnings)
+        .filter(|w| !unit_warnings.contains(*w))
+    {
         out.warning(w);
     }
     // What `start` would fail on here is checked against the PATH services
@@ -435,29 +464,34 @@ fn verify(g: &Global, names: &[String], out: &render::Output) -> Result<(), Erro
     let path_env = std::env::var_os("PATH")
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| paths::DEFAULT_PATH.into());
-    for e in sup.entries().iter().filter(|e| chosen(&e.name)) {
-        let host_errors = match &e.unit {
-            Some(unit) => {
-                for w in &unit.source.warnings {
-                    out.warning(&w.to_string());
-                }
-                unit::check_host(unit, &path_env)
-            }
-            None => Vec::new(),
+    for ((name, result), dep_error) in units.iter().zip(&findings.errors) {
+        if !chosen(name) {
+            continue;
+        }
+        // As the daemon's `status` shows them: the file's errors, then its
+        // dependency errors; then what this host would fail on.
+        let mut errors: Vec<String> = match result {
+            Ok(_) => Vec::new(),
+            Err(load_errors) => load_errors.iter().map(ToString::to_string).collect(),
         };
-        let mut failed = false;
-        if let Some(err) = e.error() {
-            failed = true;
-            out.error_block(&err);
+        errors.extend(dep_error.iter().cloned());
+        if let Ok(unit) = result {
+            for w in &unit.source.warnings {
+                out.warning(&w.to_string());
+            }
+            errors.extend(
+                unit::check_host(unit, &path_env)
+                    .iter()
+                    .map(ToString::to_string),
+            );
         }
-        for err in &host_errors {
-            failed = true;
-            out.error_block(&err.to_string());
+        for err in &errors {
+            out.error_block(err);
         }
-        if failed {
-            bad += 1;
-        } else {
+        if errors.is_empty() {
             good += 1;
+        } else {
+            bad += 1;
         }
     }
     if bad > 0 {

@@ -25,11 +25,11 @@ use signal_hook_mio::v1_0::Signals;
 use crate::daemon::control::{Control, Incoming};
 use crate::daemon::logfile;
 use crate::daemon::persist;
-use crate::daemon::procfs;
 use crate::daemon::service::ExitKind;
 use crate::daemon::spawn::{self, SpawnCache, SpawnSpec};
 use crate::daemon::supervisor::{Role, Supervisor, Sys};
 use crate::paths::Home;
+use crate::procfs;
 use crate::protocol::{DaemonInfo, ReloadReport, Request, RequestFrame, Response};
 use crate::unit::{self, ServiceType, Unit};
 
@@ -744,7 +744,7 @@ impl EventLoop {
 
     fn reload(&mut self) -> Result<ReloadReport, String> {
         let dir = self.sup.service_dir().to_path_buf();
-        let loaded = unit::load_dir(&dir, &hostname())
+        let loaded = unit::load_dir(&dir, &unit::hostname())
             .map_err(|e| format!("cannot read the service directory {}: {e}", dir.display()))?;
         // Programs may have been installed or moved: find them afresh.
         self.sys.spawn_cache.forget_programs();
@@ -824,13 +824,6 @@ fn bind_notify(path: &std::path::Path) -> io::Result<UnixDatagram> {
     let sock = UnixDatagram::bind(path)?;
     setsockopt(&sock, PassCred, &true).map_err(io::Error::from)?;
     Ok(sock)
-}
-
-pub fn hostname() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_default()
 }
 
 /// The daemon's resident set size, from /proc/self/status.

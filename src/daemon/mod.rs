@@ -1,24 +1,20 @@
 //! The daemon: take the single-daemon lock, set up logging, the signal pipe
 //! and the control socket, load the service directory, then hand over to the
-//! event loop. Also how a client starts a detached daemon.
+//! event loop. (A client starts a detached daemon in `cli::client`.)
 
 pub mod control;
-pub mod deps;
 pub mod event_loop;
 pub mod logfile;
 pub mod persist;
-pub mod procfs;
 pub mod service;
 pub mod spawn;
 pub mod supervisor;
 pub mod timers;
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
 use nix::fcntl::{Flock, FlockArg};
 
@@ -63,7 +59,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), Error> {
     spawn::become_subreaper();
 
     let listener = bind_socket(&home.socket())?;
-    let loaded = match unit::load_dir(&service_dir, &event_loop::hostname()) {
+    let loaded = match unit::load_dir(&service_dir, &unit::hostname()) {
         Ok(loaded) => loaded,
         Err(e) => {
             log::warn!(
@@ -135,12 +131,6 @@ fn take_lock(home: &Home) -> Result<Flock<File>, Error> {
     Ok(lock)
 }
 
-/// `daemon.log` is rotated like a service log: past this size (bytes,
-/// 0 = never) ...
-const DAEMON_LOG_MAX_BYTES: u64 = 10 << 20;
-/// ... keeping this many old files (`daemon.log.1` ...).
-const DAEMON_LOG_MAX_FILES: u32 = 3;
-
 /// A size or count from the environment, else `default`; a value that does
 /// not parse is ignored, with a warning for the log.
 fn env_limit<T: std::str::FromStr>(var: &str, default: T, warnings: &mut Vec<String>) -> T {
@@ -156,14 +146,18 @@ fn env_limit<T: std::str::FromStr>(var: &str, default: T, warnings: &mut Vec<Str
 fn init_logging(home: &Home) -> Result<(), Error> {
     let path = home.daemon_log();
     let mut warnings = Vec::new();
+    // `daemon.log` is rotated like a service log that sets no limits: past
+    // LogMaxBytes' default size (0 = never), keeping LogMaxFiles' default
+    // count of old files (`daemon.log.1` ...), unless the environment says.
+    let (default_bytes, default_files) = unit::default_log_limits();
     let max_bytes = env_limit(
         "DIAKONOS_DAEMON_LOG_MAX_BYTES",
-        DAEMON_LOG_MAX_BYTES,
+        default_bytes,
         &mut warnings,
     );
     let max_files = env_limit(
         "DIAKONOS_DAEMON_LOG_MAX_FILES",
-        DAEMON_LOG_MAX_FILES,
+        default_files,
         &mut warnings,
     );
     let file = logfile::RotatingFile::open(&path, max_bytes, max_files)
@@ -195,36 +189,4 @@ fn bind_socket(path: &Path) -> Result<mio::net::UnixListener, Error> {
         listener.map_err(|e| Error::failed(format!("cannot listen on {}: {e}", path.display())))?;
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
     Ok(listener)
-}
-
-/// Starts `diakonos daemon` in the background: a new session, stdin from
-/// /dev/null, stdout and stderr appended to `daemon.log`, so the daemon and
-/// its services never belong to the caller's terminal.
-pub fn spawn_detached(home: &Home, service_dir: Option<&Path>) -> io::Result<Child> {
-    home.create()?;
-    let exe = std::env::current_exe()?;
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(home.daemon_log())?;
-    let log2 = log.try_clone()?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("--home").arg(&home.dir);
-    if let Some(dir) = service_dir {
-        cmd.arg("--service-dir").arg(dir);
-    }
-    // The daemon resolves its default service dir itself (it may take over
-    // the one of a daemon that crashed); it must not see ours by environment.
-    cmd.env_remove("DIAKONOS_SERVICE_DIR")
-        .arg("daemon")
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(log2));
-    // SAFETY: runs in the forked child before exec; setsid is a single
-    // async-signal-safe system call and touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| nix::unistd::setsid().map(drop).map_err(io::Error::from));
-    }
-    cmd.spawn()
 }

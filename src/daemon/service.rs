@@ -4,7 +4,7 @@
 //! PURE: it never reads the clock (time comes in as `now`), spawns, signals or
 //! does I/O. Deadlines live inside the states; the loop arms its timer queue
 //! from [`Service::deadline`]. Which *other* services hear about a change is
-//! decided by the supervisor with `deps`; what a change does is decided here.
+//! decided by the supervisor with `graph`; what a change does is decided here.
 //!
 //! | state                | event               | next state                          | actions                  |
 //! |----------------------|---------------------|-------------------------------------|--------------------------|
@@ -281,12 +281,14 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// Every value from the built unit, which took its defaults from the key
+    /// table (`unit::schema`): no default is written twice.
     pub fn from_unit(unit: &Unit) -> Policy {
         Policy {
             kind: unit.kind,
             restart: unit.restart,
             restart_sec: unit.restart_sec,
-            restart_max_delay: unit.restart_max_delay.max(unit.restart_sec),
+            restart_max_delay: unit.restart_max_delay,
             timeout_start: unit.timeout_start,
             timeout_stop: unit.timeout_stop,
             kill_signal: unit.kill_signal,
@@ -1565,6 +1567,63 @@ mod tests {
         ] {
             assert!(svc.on_event(ev, t0).is_empty());
             assert_eq!(svc.state, State::Inactive);
+        }
+    }
+
+    #[test]
+    fn policy_takes_every_runtime_key_from_the_unit() {
+        // Each key the machine obeys reaches Policy through the built Unit, so its default is the key table's alone.
+        let unit = |unit_keys: &str, service_keys: &str| {
+            let text =
+                format!("[unit]\n{unit_keys}\n[service]\nExecStart = \"w\"\n{service_keys}\n");
+            crate::unit::parse(
+                "web",
+                std::path::Path::new("/u/web.service"),
+                &text,
+                std::path::Path::new("/u"),
+            )
+            .unwrap_or_else(|e| panic!("{text}: {e:?}"))
+        };
+        let plain = unit("", "");
+        let base = Policy::from_unit(&plain);
+        assert_eq!(
+            (base.restart_sec, base.restart_max_delay, base.timeout_start),
+            (
+                plain.restart_sec,
+                plain.restart_max_delay,
+                plain.timeout_start
+            )
+        );
+        assert_eq!(
+            (
+                base.timeout_stop,
+                base.start_limit_interval,
+                base.start_limit_burst
+            ),
+            (
+                plain.timeout_stop,
+                plain.start_limit_interval,
+                plain.start_limit_burst
+            )
+        );
+        for (unit_keys, service_keys) in [
+            ("StartLimitBurst = 7", ""),
+            ("StartLimitIntervalSec = 7", ""),
+            ("", "Type = \"oneshot\""),
+            ("", "Restart = \"always\""),
+            ("", "RestartSec = 7"),
+            ("", "RestartMaxDelaySec = 9"),
+            ("", "TimeoutStartSec = 7"),
+            ("", "TimeoutStopSec = 7"),
+            ("", "KillSignal = \"SIGINT\""),
+            ("", "ExecStop = \"stop\""),
+            ("", "RemainAfterExit = true"),
+        ] {
+            let policy = Policy::from_unit(&unit(unit_keys, service_keys));
+            assert_ne!(
+                policy, base,
+                "{unit_keys}{service_keys} did not reach the policy"
+            );
         }
     }
 }

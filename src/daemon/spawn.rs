@@ -18,9 +18,9 @@ use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{Gid, Pid, Uid, User};
 
-use crate::daemon::procfs;
 use crate::daemon::service::ExitKind;
 use crate::paths::DEFAULT_PATH;
+use crate::procfs;
 
 /// Who a service runs as, resolved before forking (the child may not allocate).
 #[derive(Debug, Clone)]

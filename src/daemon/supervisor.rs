@@ -14,11 +14,11 @@ use std::time::Instant;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use crate::daemon::deps::{self, DepInput, DepProblem, Graph, ServiceId};
 use crate::daemon::persist::{self, SavedService, SavedState};
 use crate::daemon::service::{Action, Event, ExitKind, Policy, Reason, Service, State, Want};
 use crate::daemon::spawn::Tagged;
 use crate::daemon::timers::Timers;
+use crate::graph::{self, DepInput, Graph, ServiceId};
 use crate::protocol::{
     JobResult, NextAttempt, ReloadReport, Request, Response, StateName, UnitInfo, UnitStatus,
 };
@@ -308,6 +308,7 @@ impl Supervisor {
                 match (e.next_unit.as_deref().or(e.unit.as_deref()), present) {
                     (Some(u), true) => DepInput {
                         name: &e.name,
+                        file: &e.path,
                         requires: &u.requires,
                         wants: &u.wants,
                         after: &u.after,
@@ -315,6 +316,7 @@ impl Supervisor {
                     // Gone units are no one's dependency (unit names are never empty).
                     (_, present) => DepInput {
                         name: if present { &e.name } else { "" },
+                        file: &e.path,
                         requires: empty,
                         wants: empty,
                         after: empty,
@@ -322,44 +324,13 @@ impl Supervisor {
                 }
             })
             .collect();
-        let (graph, problems) = Graph::build(&inputs);
+        let (graph, findings) = graph::check(&inputs, &self.service_dir);
         drop(inputs);
         self.graph = graph;
-        for e in &mut self.entries {
-            e.dep_error = None;
+        for (e, errors) in self.entries.iter_mut().zip(findings.errors) {
+            e.dep_error = errors;
         }
-        let names: Vec<String> = self.entries.iter().map(|e| e.name.clone()).collect();
-        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        for problem in problems {
-            match problem {
-                DepProblem::MissingRequires { unit, missing } => {
-                    let e = &mut self.entries[unit];
-                    let msg = format!(
-                        "{}: Requires `{missing}`, but there is no {missing}.service in {}",
-                        e.path.display(),
-                        self.service_dir.display()
-                    );
-                    add_dep_error(e, msg);
-                }
-                DepProblem::MissingWants { unit, missing } => {
-                    self.warnings.push(format!(
-                        "{}: Wants `{missing}`, which does not exist (ignored)",
-                        self.entries[unit].name
-                    ));
-                }
-                DepProblem::Cycle { path } => {
-                    let text = format!(
-                        "dependency cycle: {}",
-                        deps::cycle_to_string(&path, &name_refs)
-                    );
-                    for &id in &path {
-                        if let Some(e) = self.entries.get_mut(id) {
-                            add_dep_error(e, text.clone());
-                        }
-                    }
-                }
-            }
-        }
+        self.warnings.extend(findings.warnings);
     }
 
     pub fn entries(&self) -> &[Entry] {
@@ -1522,17 +1493,6 @@ fn first_error(errors: &[UnitError]) -> String {
             text.lines().next().unwrap_or_default().to_owned()
         })
         .unwrap_or_default()
-}
-
-fn add_dep_error(e: &mut Entry, msg: String) {
-    match &mut e.dep_error {
-        Some(existing) if existing.contains(&msg) => {}
-        Some(existing) => {
-            existing.push('\n');
-            existing.push_str(&msg);
-        }
-        None => e.dep_error = Some(msg),
-    }
 }
 
 /// The policy of a unit that did not load: it never runs.

@@ -12,6 +12,15 @@ use std::path::Path;
 use super::diag::{esc, line_col};
 use super::{parse, LoadedDir, Unit, UnitError, MAX_UNIT_FILE_BYTES};
 
+/// This machine's name, which picks the `NAME@HOST.service` overrides
+/// (empty when it cannot be read: then no override applies).
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default()
+}
+
 /// Loads every `*.service` in `dir` for the host named `hostname`.
 pub fn load_dir(dir: &Path, hostname: &str) -> std::io::Result<LoadedDir> {
     let mut out = LoadedDir::default();

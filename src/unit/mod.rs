@@ -3,7 +3,7 @@
 //!
 //! This module is pure with respect to processes: it reads files and returns
 //! data. It never spawns, signals or touches the daemon's state. Cross-unit
-//! checks (missing Requires, cycles) live in `daemon::deps`.
+//! checks (missing Requires, cycles) live in [`crate::graph`].
 //!
 //! The seams: `schema` (the keys), `shape` (the document against the keys),
 //! `build` (values to a [`Unit`]), `load` (a directory of files), `host`
@@ -29,7 +29,7 @@ use toml::de::DeTable;
 
 pub use diag::suggest;
 pub use host::check_host;
-pub use load::{is_valid_name, load_dir};
+pub use load::{hostname, is_valid_name, load_dir};
 
 use build::build;
 use diag::Ctx;
@@ -147,6 +147,15 @@ pub struct LoadedDir {
     pub units: BTreeMap<String, Result<Unit, Vec<UnitError>>>,
     /// Things worth telling the user that do not stop anything.
     pub warnings: Vec<String>,
+}
+
+/// The log rotation of a unit whose file sets neither LogMaxBytes nor
+/// LogMaxFiles, from the key table: (bytes, files). `daemon.log` is rotated
+/// the same way.
+pub fn default_log_limits() -> (u64, u32) {
+    let bytes = u64::try_from(schema::default_count("LogMaxBytes")).unwrap_or(0);
+    let files = u32::try_from(schema::default_count("LogMaxFiles")).unwrap_or(0);
+    (bytes, files)
 }
 
 /// The largest duration any `*Sec` key accepts, in seconds (about 31 years).

@@ -307,7 +307,8 @@ mod tests {
                 Kind::Secs(_) => super::super::build::parse_time_span(plain).is_ok(),
                 Kind::Count(max) => plain.parse::<i64>().is_ok_and(|n| (0..=max).contains(&n)),
                 Kind::Bool => plain == "true" || plain == "false",
-                Kind::Str | Kind::Signal => text.starts_with('"') && text.ends_with('"'),
+                Kind::Signal => super::super::build::parse_signal_name(plain).is_some(),
+                Kind::Str => text.starts_with('"') && text.ends_with('"'),
                 Kind::StrList => text == "[]",
             };
             assert!(

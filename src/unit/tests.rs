@@ -702,3 +702,58 @@ fn source_places_do_not_make_units_differ() {
     assert_eq!(b.source.place("ExecStart"), Some((4, 13)));
     assert_eq!(a, b);
 }
+
+#[test]
+fn default_log_limits_are_the_tables() {
+    // daemon.log's rotation is a unit's default one: LogMaxBytes 10 MiB, LogMaxFiles 3.
+    let unit = parse_ok("[service]\nExecStart = \"worker\"\n");
+    assert_eq!(
+        default_log_limits(),
+        (unit.log_max_bytes, unit.log_max_files)
+    );
+    assert_eq!(default_log_limits(), (10 << 20, 3));
+}
+
+#[test]
+fn every_key_of_the_table_is_used_by_the_builder() {
+    // Each row of KEYS set to a value other than its default changes the built unit, or is an error at that value: no key is declared and then ignored.
+    use super::schema::{KeyDefault, Kind, Section, KEYS};
+    let base_text = "[service]\nExecStart = \"worker\"\n";
+    let base = parse_ok(base_text);
+    for key in KEYS {
+        let value = match key.kind {
+            Kind::Str => "\"/other\"",
+            Kind::StrList => "[\"other\"]",
+            Kind::Secs(_) | Kind::Count(_) => "7",
+            Kind::Bool if key.default == KeyDefault::Value("true") => "false",
+            Kind::Bool => "true",
+            Kind::Signal => "\"SIGUSR1\"",
+        };
+        let (text, line) = match key.section {
+            Section::Service if key.name == "ExecStart" => {
+                (format!("[service]\nExecStart = {value}\n"), 2)
+            }
+            Section::Service => (format!("{base_text}{} = {value}\n", key.name), 3),
+            Section::Unit => (format!("{base_text}[unit]\n{} = {value}\n", key.name), 4),
+        };
+        match parse(
+            "web",
+            Path::new("/srv/units/web.service"),
+            &text,
+            Path::new(DIR),
+        ) {
+            Ok(unit) => assert_ne!(
+                unit, base,
+                "{} = {value} built the same unit as no {}: the builder ignores it",
+                key.name, key.name
+            ),
+            Err(errors) => assert!(
+                errors
+                    .iter()
+                    .any(|e| e.pos.map(|(l, _)| l) == Some(line) && e.message.contains(key.name)),
+                "{} = {value}: expected an error about it on line {line}, got {errors:#?}",
+                key.name
+            ),
+        }
+    }
+}

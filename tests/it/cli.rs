@@ -192,6 +192,50 @@ fn verify_reports_requires_on_a_missing_unit() {
 }
 
 #[test]
+fn verify_reports_dependency_problems_word_for_word() {
+    // Cycles as paths on every member, missing Requires with file and dir, missing Wants as a warning, next to load and host errors (golden text).
+    let h = Home::new("verify_reports_dependency_problems_word_for_word");
+    let run = "[service]\nExecStart = \"sleep 1\"\n";
+    h.unit("a", &format!("[unit]\nRequires = [\"b\", \"gone\"]\n{run}"));
+    h.unit("b", &format!("[unit]\nAfter = [\"c\"]\n{run}"));
+    h.unit("c", &format!("[unit]\nWants = [\"a\", \"ghost\"]\n{run}"));
+    h.unit(
+        "broken",
+        "[unit]\nRequires = [\"a\"]\n[service]\nExecStart = 1\n",
+    );
+    h.unit(
+        "needs_broken",
+        &format!("[unit]\nRequires = [\"broken\"]\n{run}"),
+    );
+    h.unit(
+        "host",
+        "[unit]\nRequires = [\"missing\"]\n[service]\nExecStart = \"/nonexistent/prog\"\n",
+    );
+    h.unit("ok", &format!("[unit]\nWants = [\"needs_broken\"]\n{run}"));
+    let units = h.units.display().to_string();
+    let all = h.fails(1, &["verify"]).replace(&units, "UNITS");
+    let one = h.cmd(&["verify", "ok"]);
+    assert!(one.status.success(), "{}", stderr(&one));
+    let got = format!(
+        "== verify\n{all}== verify ok\n{}",
+        stderr(&one).replace(&units, "UNITS")
+    );
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/expected/verify_deps.txt"
+    );
+    if std::env::var_os("DIAKONOS_BLESS").is_some() {
+        std::fs::write(path, &got).expect("write tests/expected/verify_deps.txt");
+    }
+    let expected = std::fs::read_to_string(path).expect("read tests/expected/verify_deps.txt");
+    assert_eq!(
+        got, expected,
+        "stderr differs from tests/expected/verify_deps.txt; \
+         `DIAKONOS_BLESS=1 cargo test --test it verify_reports_dependency` rewrites it"
+    );
+}
+
+#[test]
 fn verify_warns_about_wants_on_a_missing_unit() {
     // Wants on a unit that does not exist is only a warning: verify still passes.
     let h = Home::new("verify_warns_about_wants_on_a_missing_unit");

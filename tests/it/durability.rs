@@ -98,6 +98,28 @@ fn a_service_that_died_while_no_daemon_ran_is_restarted() {
 }
 
 #[test]
+fn a_client_naming_no_service_dir_takes_the_crashed_daemons() {
+    // After a daemon crash, a client that names no service dir (run where there is no ./services) starts a daemon on the crashed one's directory, read from the state file, which adopts its services.
+    let h = Home::new("a_client_naming_no_service_dir_takes_the_crashed");
+    sleeper(&h, "web");
+    h.ok(&["start", "web"]);
+    h.wait_lines("web.starts", 1);
+    let web = h.pid("web");
+    let state = h.home.join("state");
+    h.wait_until("the state file to record web", WAIT, || {
+        fs::read_to_string(&state).is_ok_and(|s| s.contains("\"web\""))
+    });
+    crash_daemon(&h);
+    assert!(!h.root.join("services").exists());
+    let home = h.home.to_str().expect("utf-8 temp dir");
+    let out = h.bare(&["--home", home, "status", "web", "--json"]);
+    assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status --json is JSON");
+    assert_eq!(v["pid"], web, "{v}");
+    assert_eq!(v["state"], "running", "{v}");
+}
+
+#[test]
 fn enabled_units_start_whenever_a_daemon_starts() {
     // `enable` makes a unit start with every new daemon; `disable` undoes it.
     let h = Home::new("enabled_units_start_whenever_a_daemon_starts");

@@ -1,7 +1,8 @@
 //! Reading `/proc`: the one place that knows the layout of `/proc/PID/stat`,
 //! and process identity (a pid plus its start time, so a reused pid is never
-//! mistaken for the process we knew). Read-only; signalling and spawning
-//! live in `spawn`.
+//! mistaken for the process we knew). Shared by the daemon (adoption,
+//! forking services) and the client (has the old daemon exited?).
+//! Read-only; signalling and spawning live in the daemon's `spawn`.
 
 use std::fs;
 use std::time::Duration;

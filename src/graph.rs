@@ -2,8 +2,12 @@
 //! to ids, reporting missing units and cycles (as paths), and answering
 //! "who is pulled in" and "who must go down first".
 //!
-//! PURE: no I/O, no clock, no processes. `deps` decides *who* hears about a
-//! change; `service` decides *what* the change does.
+//! PURE: no I/O, no clock, no processes. Shared by the daemon and the client:
+//! [`check`] puts the problems into words, the same for `verify` and for the
+//! daemon's `list`/`status`. In the daemon, the graph decides *who* hears
+//! about a change; `service` decides *what* the change does.
+
+use std::path::Path;
 
 /// Index of a unit in the daemon's table (and in [`Graph`]'s vectors).
 pub type ServiceId = usize;
@@ -12,6 +16,8 @@ pub type ServiceId = usize;
 #[derive(Debug, Clone, Copy)]
 pub struct DepInput<'a> {
     pub name: &'a str,
+    /// The unit file, named in the messages of [`check`].
+    pub file: &'a Path,
     pub requires: &'a [String],
     pub wants: &'a [String],
     pub after: &'a [String],
@@ -274,6 +280,71 @@ impl Graph {
     }
 }
 
+/// The dependency problems of a set of units, in words.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Findings {
+    /// Per unit (index = [`ServiceId`]): its dependency errors (missing
+    /// Requires, cycles through it), one per line; None when it has none.
+    /// A unit with an error here must not start.
+    pub errors: Vec<Option<String>>,
+    /// Missing Wants, one line each: nothing stops for them.
+    pub warnings: Vec<String>,
+}
+
+/// Builds the graph over `units` (see [`Graph::build`]) and words its
+/// problems: `FILE: Requires `x`, but there is no x.service in DIR` for a
+/// missing Requires, `dependency cycle: a -> b -> a` on every member of a
+/// cycle, `NAME: Wants `x`, which does not exist (ignored)` as a warning.
+/// `service_dir` is the directory the units were loaded from.
+pub fn check(units: &[DepInput<'_>], service_dir: &Path) -> (Graph, Findings) {
+    let (graph, problems) = Graph::build(units);
+    let mut findings = Findings {
+        errors: vec![None; units.len()],
+        warnings: Vec::new(),
+    };
+    let names: Vec<&str> = units.iter().map(|u| u.name).collect();
+    for problem in problems {
+        match problem {
+            DepProblem::MissingRequires { unit, missing } => {
+                let file = units.get(unit).map_or(Path::new(""), |u| u.file);
+                let msg = format!(
+                    "{}: Requires `{missing}`, but there is no {missing}.service in {}",
+                    file.display(),
+                    service_dir.display()
+                );
+                add_error(&mut findings.errors, unit, &msg);
+            }
+            DepProblem::MissingWants { unit, missing } => {
+                findings.warnings.push(format!(
+                    "{}: Wants `{missing}`, which does not exist (ignored)",
+                    names.get(unit).copied().unwrap_or_default()
+                ));
+            }
+            DepProblem::Cycle { path } => {
+                let msg = format!("dependency cycle: {}", cycle_to_string(&path, &names));
+                for &id in &path {
+                    add_error(&mut findings.errors, id, &msg);
+                }
+            }
+        }
+    }
+    (graph, findings)
+}
+
+/// Adds `msg` as a line of unit `id`'s errors, unless it is there already
+/// (the closing id of a cycle path repeats its first).
+fn add_error(errors: &mut [Option<String>], id: ServiceId, msg: &str) {
+    match errors.get_mut(id) {
+        Some(Some(existing)) if existing.lines().any(|l| l == msg) => {}
+        Some(Some(existing)) => {
+            existing.push('\n');
+            existing.push_str(msg);
+        }
+        Some(slot) => *slot = Some(msg.to_string()),
+        None => {}
+    }
+}
+
 /// Renders a cycle path with names: `"a -> b -> c -> a"`. An id without a
 /// name is shown as `#id`.
 pub fn cycle_to_string(path: &[ServiceId], names: &[&str]) -> String {
@@ -399,6 +470,7 @@ mod tests {
     /// A unit spec for tests: name, requires, wants, after.
     struct Spec {
         name: String,
+        file: std::path::PathBuf,
         requires: Vec<String>,
         wants: Vec<String>,
         after: Vec<String>,
@@ -408,6 +480,7 @@ mod tests {
         let own = |list: &[&str]| list.iter().map(|s| (*s).to_string()).collect();
         Spec {
             name: name.to_string(),
+            file: format!("/srv/units/{name}.service").into(),
             requires: own(requires),
             wants: own(wants),
             after: own(after),
@@ -419,6 +492,7 @@ mod tests {
             .iter()
             .map(|s| DepInput {
                 name: &s.name,
+                file: &s.file,
                 requires: &s.requires,
                 wants: &s.wants,
                 after: &s.after,
@@ -713,5 +787,73 @@ mod tests {
         };
         assert_eq!(g.pull_in(&[0]), [0]);
         assert_eq!(g.requirers_of(&[0]), [0]);
+    }
+
+    #[test]
+    fn check_words_missing_requires_and_wants() {
+        // A missing Requires is an error naming the file and the directory; a missing Wants a warning naming the unit.
+        let specs = [
+            spec("web", &["db", "db"], &["cache"], &["nowhere"]),
+            spec("ok", &[], &[], &[]),
+        ];
+        let (_, f) = check(&inputs(&specs), Path::new("/srv/units"));
+        assert_eq!(
+            f.errors,
+            [
+                Some(
+                    "/srv/units/web.service: Requires `db`, but there is no db.service in /srv/units"
+                        .to_string()
+                ),
+                None
+            ]
+        );
+        assert_eq!(
+            f.warnings,
+            ["web: Wants `cache`, which does not exist (ignored)"]
+        );
+    }
+
+    #[test]
+    fn check_puts_a_cycle_on_each_member_once() {
+        // Every member of a cycle gets the cycle as a path; a unit outside it gets nothing.
+        let specs = [
+            spec("a", &["b"], &[], &[]),
+            spec("b", &[], &[], &["c"]),
+            spec("c", &[], &["a"], &[]),
+            spec("d", &["a"], &[], &[]),
+        ];
+        let (_, f) = check(&inputs(&specs), Path::new("/srv/units"));
+        let cycle = Some("dependency cycle: a -> b -> c -> a".to_string());
+        assert_eq!(f.errors, [cycle.clone(), cycle.clone(), cycle, None]);
+        assert!(f.warnings.is_empty());
+    }
+
+    #[test]
+    fn check_joins_several_problems_of_one_unit_by_lines() {
+        // A unit with a missing Requires that is also in a cycle has both, one per line, in that order.
+        let specs = [
+            spec("a", &["b", "gone"], &[], &[]),
+            spec("b", &["a"], &[], &[]),
+        ];
+        let (_, f) = check(&inputs(&specs), Path::new("/d"));
+        assert_eq!(
+            f.errors[0].as_deref(),
+            Some(
+                "/srv/units/a.service: Requires `gone`, but there is no gone.service in /d\n\
+                 dependency cycle: a -> b -> a"
+            )
+        );
+        assert_eq!(
+            f.errors[1].as_deref(),
+            Some("dependency cycle: a -> b -> a")
+        );
+    }
+
+    #[test]
+    fn check_of_nothing_finds_nothing() {
+        // No units, no problems (and no panic on empty input).
+        let (g, f) = check(&[], Path::new("/d"));
+        assert!(g.is_empty());
+        assert_eq!(f, Findings::default());
     }
 }
