@@ -5,6 +5,10 @@
 //! Read-only; signalling and spawning live in the daemon's `spawn`.
 
 use std::fs;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+use nix::unistd::Pid;
 use std::time::Duration;
 
 /// The fields of `/proc/PID/stat` the daemon uses.
@@ -157,4 +161,18 @@ mod tests {
         assert!(mine < Duration::from_secs(24 * 3600), "{mine:?}");
         assert_eq!(age(u64::MAX / 2), None, "a start in the future has no age");
     }
+}
+
+/// A pidfd for `pid`: readable once the process has exited. The daemon watches
+/// processes it adopted (not its children) this way; the client uses one to
+/// signal a protocol-1 daemon without racing a reused pid.
+pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open(2) takes two integers and shares no memory with us;
+    // it returns a new descriptor (close-on-exec) or -1 with errno set.
+    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just created this descriptor for us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }

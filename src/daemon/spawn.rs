@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
@@ -621,18 +621,8 @@ pub fn become_subreaper() {
     }
 }
 
-/// A pidfd for `pid`: readable once the process has exited. This is how the
-/// daemon watches processes it adopted, which are not its children.
-pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open(2) takes two integers and shares no memory with us;
-    // it returns a new descriptor (close-on-exec) or -1 with errno set.
-    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just created this descriptor for us; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
+/// (Moved to `procfs`, which the client shares.)
+pub use crate::procfs::pidfd_open;
 
 /// Marks every descriptor the daemon inherited (beyond stdio) close-on-exec,
 /// so none of them reaches a service. Our own descriptors are opened that way.

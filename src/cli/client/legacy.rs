@@ -24,9 +24,9 @@ use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use nix::unistd::{geteuid, Pid};
 
 use super::{connect, start_daemon, wait_for_daemon_exit, Connect};
-use crate::daemon::{procfs, spawn};
 use crate::error::Error;
 use crate::paths::Home;
+use crate::procfs;
 use crate::protocol::legacy::{self, V1Reply, V1Request, V1};
 use crate::protocol::{self, Request, Response, MAX_REPLY};
 
@@ -167,7 +167,7 @@ fn sigkill(pid: i32, start: u64) -> Result<(), Error> {
             format!("`kill -9 {pid}` (its services keep running), then retry"),
         )
     };
-    match spawn::pidfd_open(Pid::from_raw(pid)) {
+    match procfs::pidfd_open(Pid::from_raw(pid)) {
         // The pidfd holds this very process from here on: check it is the
         // one we identified, then signal through it.
         Ok(fd) => {
