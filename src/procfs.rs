@@ -116,6 +116,20 @@ pub fn age(start_time_ticks: u64) -> Option<Duration> {
     since_boot()?.checked_sub(started)
 }
 
+/// A pidfd for `pid`: readable once the process has exited. The daemon watches
+/// processes it adopted (not its children) this way; the client uses one to
+/// signal a protocol-1 daemon without racing a reused pid.
+pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open(2) takes two integers and shares no memory with us;
+    // it returns a new descriptor (close-on-exec) or -1 with errno set.
+    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just created this descriptor for us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,18 +175,4 @@ mod tests {
         assert!(mine < Duration::from_secs(24 * 3600), "{mine:?}");
         assert_eq!(age(u64::MAX / 2), None, "a start in the future has no age");
     }
-}
-
-/// A pidfd for `pid`: readable once the process has exited. The daemon watches
-/// processes it adopted (not its children) this way; the client uses one to
-/// signal a protocol-1 daemon without racing a reused pid.
-pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open(2) takes two integers and shares no memory with us;
-    // it returns a new descriptor (close-on-exec) or -1 with errno set.
-    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just created this descriptor for us; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
