@@ -100,11 +100,15 @@ pub fn check_host(unit: &Unit, path_env: &std::ffi::OsStr) -> Vec<UnitError> {
             continue;
         }
         if let Err(why) = find_program(program, &path, cwd) {
-            error(
-                key,
-                format!("`{key}` program {why}"),
-                "install it, fix the path, or set PATH in Environment",
-            );
+            // Installing it would not help a file that is there.
+            let hint = if why.contains("is not executable") {
+                "make it executable (chmod +x), or fix the path"
+            } else if why.contains("is a directory") {
+                "name the program inside it, or fix the path"
+            } else {
+                "install it, fix the path, or set PATH in Environment"
+            };
+            error(key, format!("`{key}` program {why}"), hint);
         }
     }
     errors.sort_by_key(|e| (e.pos.is_none(), e.pos));

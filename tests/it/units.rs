@@ -96,6 +96,21 @@ fn verify_catches_what_start_would_fail_on_with_file_line_column() {
         assert!(err.contains(&expected), "missing {expected:?} in:\n{err}");
     }
     assert!(err.contains("4 of 4 unit(s)"), "{err}");
+    // Each hint says what fixes that problem: a file that is there needs chmod, not installing.
+    let hint_after = |what: &str| {
+        let at = err
+            .find(what)
+            .unwrap_or_else(|| panic!("{what:?} not in:\n{err}"));
+        err[at..].lines().nth(1).unwrap_or_default().to_owned()
+    };
+    assert!(
+        hint_after("is not executable").contains("hint: make it executable (chmod +x)"),
+        "{err}"
+    );
+    assert!(
+        hint_after("not found in PATH").contains("hint: install it"),
+        "{err}"
+    );
 
     // Made executable, the relative ExecStop is found against WorkingDirectory;
     // a program on the unit's own PATH is found too.
