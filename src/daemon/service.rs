@@ -31,6 +31,7 @@
 //! | stopping             | StopCmdExited       | stopping (signal phase)             | KillGroup(KillSignal)    |
 //! | stopping             | Timer (ExecStop)    | stopping (signal phase)             | KillGroup(KillSignal)    |
 //! | stopping             | Timer (signal)      | stopping (kill phase)               | KillGroup(SIGKILL)       |
+//! | stopping             | Stop                | stopping; a pending policy failure becomes inactive (want down) |  |
 //! | stopping             | Timer (kill phase)  | failed "processes survived SIGKILL" (never inactive while any may live) | |
 //! | stopping             | Exited / GroupGone  | once main, ExecStop and group are gone: inactive, failed, restarting, or waiting if started meanwhile | |
 //! | anything else        | any                 | unchanged (a legal no-op, logged at debug level) |         |
@@ -637,6 +638,14 @@ impl Service {
             }
             (State::Stopping { .. } | State::Inactive, Event::Stop) => {
                 self.want = Want::Down;
+                // An explicit stop overrides a pending judgement of the
+                // restart policy (a start timeout, leftovers of a dead main
+                // being killed): the stop ends `inactive`, as every stop does.
+                if let State::Stopping { then, .. } = &mut self.state {
+                    if matches!(then, AfterStop::Failure(_)) {
+                        *then = AfterStop::Inactive;
+                    }
+                }
                 return actions;
             }
 

@@ -470,7 +470,6 @@ fn a_remain_after_exit_oneshot_keeps_its_background_group_across_a_crash() {
 }
 
 #[test]
-#[ignore = "known defect found in review of issue 8: a stop that arrives while the leftovers of a dead main are killed ends `failed` (exit 0), not `inactive` (src/daemon/service.rs: Stopping + Stop keeps `then: Failure`); remove this once fixed"]
 fn stop_while_the_leftovers_of_a_dead_service_are_killed_ends_inactive() {
     // The main process died while no daemon ran and left a worker in its group; the `stop` that starts the next daemon meets the worker being killed: it ends `inactive`, as every stop does, and the worker is gone.
     let h = Home::new("stop_while_the_leftovers_of_a_dead_service");
