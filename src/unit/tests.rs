@@ -702,3 +702,20 @@ fn source_places_do_not_make_units_differ() {
     assert_eq!(b.source.place("ExecStart"), Some((4, 13)));
     assert_eq!(a, b);
 }
+
+#[test]
+fn source_places_of_every_placed_key() {
+    // Each key verify points at keeps its own place; a key not written, or
+    // not one of them, has none.
+    let a = parse_ok(
+        "[service]\nType = \"simple\"\nExecStart = \"worker\"\nExecStop = \"halt\"\nUser = \"nobody\"\nWorkingDirectory = \"/tmp\"\nRestart = \"no\"\n",
+    );
+    assert_eq!(a.source.place("Type"), Some((2, 8)));
+    assert_eq!(a.source.place("ExecStart"), Some((3, 13)));
+    assert_eq!(a.source.place("ExecStop"), Some((4, 12)));
+    assert_eq!(a.source.place("User"), Some((5, 8)));
+    assert_eq!(a.source.place("WorkingDirectory"), Some((6, 20)));
+    assert_eq!(a.source.place("Restart"), None);
+    let b = parse_ok("[service]\nExecStart = \"worker\"\n");
+    assert_eq!(b.source.place("User"), None);
+}
