@@ -199,7 +199,8 @@ struct Row {
     unit: &'static str,
     samples: Vec<f64>,
     show_p95: bool,
-    target: Option<Target>,
+    /// Every one must hold for PASS (restart latency has a p50 and a p95).
+    targets: Vec<Target>,
     error: Option<String>,
     /// Not measurable here (a missing build); not a failure.
     skipped: bool,
@@ -215,7 +216,7 @@ impl Row {
             unit,
             samples,
             show_p95: false,
-            target: None,
+            targets: Vec::new(),
             error: None,
             skipped: false,
             note: String::new(),
@@ -223,7 +224,7 @@ impl Row {
     }
 
     fn target(mut self, stat: Stat, limit: f64) -> Row {
-        self.target = Some(Target { stat, limit });
+        self.targets.push(Target { stat, limit });
         self
     }
 
@@ -265,18 +266,25 @@ impl Row {
         if self.skipped {
             return "SKIP";
         }
-        match &self.target {
-            None => "info",
-            Some(t) if self.stat(t.stat) <= t.limit => "PASS",
-            Some(_) => "MISS",
+        if self.targets.is_empty() {
+            "info"
+        } else if self.targets.iter().all(|t| self.stat(t.stat) <= t.limit) {
+            "PASS"
+        } else {
+            "MISS"
         }
     }
 
     fn target_text(&self) -> String {
-        match &self.target {
-            None => "-".into(),
-            Some(t) => format!("{} <= {} {}", t.stat.label(), fmt_num(t.limit), self.unit),
+        if self.targets.is_empty() {
+            return "-".into();
         }
+        let each: Vec<String> = self
+            .targets
+            .iter()
+            .map(|t| format!("{} <= {} {}", t.stat.label(), fmt_num(t.limit), self.unit))
+            .collect();
+        each.join(", ")
     }
 }
 
@@ -738,10 +746,11 @@ fn bench_list(cfg: &Config) -> Vec<Row> {
             let samples = time_runs(cfg.list_runs, &|| d.cmd(&["list"]));
             let name = bin.name(&format!("list, {n} running units"));
             let row = Row::new(name, "ms", samples).p95();
-            rows.push(if n == 10 {
-                row.target(Stat::Median, 1.0)
-            } else {
-                row.note("scaling (the target is for 10 units)")
+            // SPEC §9: 0.4 ms with 10 units, 2 ms with 1000.
+            rows.push(match n {
+                10 => row.target(Stat::Median, 0.4),
+                1000 => row.target(Stat::Median, 2.0),
+                _ => row.note("scaling (the targets are for 10 and 1000 units)"),
             });
             print_row(rows.last().unwrap());
         }
@@ -823,7 +832,8 @@ fn restart_latency(cfg: &Config, bin: &Bin) -> Vec<Row> {
     let rows = vec![
         Row::new(bin.name("restart latency, to exec"), "ms", execed)
             .p95()
-            .target(Stat::Median, 2.0)
+            .target(Stat::Median, 1.0)
+            .target(Stat::P95, 2.0)
             .note("kill -9 to the new pid running `sleep` (exec done)"),
         Row::new(bin.name("restart latency, to fork"), "ms", forked)
             .p95()
@@ -842,7 +852,8 @@ fn bench_start(cfg: &Config) -> Vec<Row> {
             let all = names(&units);
             let tag = format!("start{n}{}", bin.label);
             let (fresh, again) = start_runs(cfg, bin, &tag, &units, &all);
-            let limit = if n <= 100 { 100.0 } else { 1000.0 };
+            // SPEC §9: 100 units in 40 ms, 1000 in 400 ms.
+            let limit = if n <= 100 { 40.0 } else { 400.0 };
             let what = format!("start {n} independent units");
             rows.push(
                 Row::new(bin.name(&format!("{what}, fresh home")), "ms", fresh)
@@ -942,7 +953,7 @@ fn bench_rss(cfg: &Config) -> Vec<Row> {
                 median(&anon)
             ));
             let row = if n == 1000 {
-                row.target(Stat::Max, 4.0)
+                row.target(Stat::Max, 2.5)
             } else {
                 row
             };

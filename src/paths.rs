@@ -78,15 +78,19 @@ impl Home {
 
 /// `--service-dir DIR`, else `$DIAKONOS_SERVICE_DIR`, else `./services`; the
 /// bool says whether the user named it (flag or environment).
-/// An existing directory is resolved through symlinks, so two names for one
-/// directory are the same service dir.
+/// A named directory that exists is resolved through symlinks, so two names
+/// for one directory are the same service dir (the daemon compares them).
+/// The default is only made absolute, as the daemon makes its own default:
+/// it is never sent, and a client that finds a daemon running (every
+/// `list`) then spends no system call on it beyond `getcwd`.
 pub fn service_dir(flag: Option<PathBuf>) -> (PathBuf, bool) {
-    let (dir, named) =
-        match flag.or_else(|| non_empty_env("DIAKONOS_SERVICE_DIR").map(PathBuf::from)) {
-            Some(dir) => (absolute(&dir), true),
-            None => (absolute(Path::new("services")), false),
-        };
-    (std::fs::canonicalize(&dir).unwrap_or(dir), named)
+    match flag.or_else(|| non_empty_env("DIAKONOS_SERVICE_DIR").map(PathBuf::from)) {
+        Some(dir) => {
+            let dir = absolute(&dir);
+            (std::fs::canonicalize(&dir).unwrap_or(dir), true)
+        }
+        None => (absolute(Path::new("services")), false),
+    }
 }
 
 fn non_empty_env(key: &str) -> Option<OsString> {

@@ -2,6 +2,7 @@
 //! only user of owo-colors; colour only on a terminal, never with NO_COLOR
 //! or `--no-color`.
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 
 use owo_colors::OwoColorize;
@@ -72,31 +73,50 @@ impl Output {
             self.note("no units (unit files are NAME.service in the service directory)");
             return;
         }
+        print_out(&self.list_text(units));
+    }
+
+    /// The `list` table, one row per unit under a header.
+    fn list_text(&self, units: &[UnitInfo]) -> String {
         let name_w = units.iter().map(|u| u.name.len()).max().unwrap_or(4).max(4);
-        let mut out = String::new();
+        // One buffer, written in place: a thousand rows used to cost seven
+        // allocations and a `format!` each, most of the client's CPU time.
+        let mut out = String::with_capacity((name_w + 64) * (units.len() + 1));
         out.push_str(&self.bold(&format!(
             "{:<name_w$}  {:<10}  {:>7}  {:>8}  {:>8}  {}",
             "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "DESCRIPTION"
         )));
         out.push('\n');
+        let mut uptime = String::new();
         for u in units {
-            let state = self.state(u.state);
+            let _ = write!(out, "{:<name_w$}  ", u.name);
+            if self.color {
+                out.push_str(&self.state(u.state));
+            } else {
+                out.push_str(u.state.as_str());
+            }
             // Pad by the visible width: colour codes are invisible.
-            let pad = " ".repeat(10usize.saturating_sub(u.state.as_str().len()));
-            let pid = u.pid.map_or("-".to_owned(), |p| p.to_string());
-            let uptime = u.uptime_secs.map_or("-".to_owned(), human_duration);
-            let detail = match (&u.reason, u.state) {
-                (Some(r), StateName::Failed | StateName::Invalid) => {
-                    self.dim(&format!("({})", short_reason(r)))
-                }
-                _ => u.description.clone(),
+            let pad = 10usize.saturating_sub(u.state.as_str().len());
+            out.extend(std::iter::repeat_n(' ', pad));
+            let _ = match u.pid {
+                Some(pid) => write!(out, "  {pid:>7}"),
+                None => write!(out, "  {:>7}", "-"),
             };
-            out.push_str(&format!(
-                "{:<name_w$}  {state}{pad}  {pid:>7}  {uptime:>8}  {:>8}  {detail}\n",
-                u.name, u.restarts
-            ));
+            uptime.clear();
+            match u.uptime_secs {
+                Some(secs) => write_duration(&mut uptime, secs),
+                None => uptime.push('-'),
+            }
+            let _ = write!(out, "  {uptime:>8}  {:>8}  ", u.restarts);
+            match (&u.reason, u.state) {
+                (Some(r), StateName::Failed | StateName::Invalid) => {
+                    out.push_str(&self.dim(&format!("({})", short_reason(r))))
+                }
+                _ => out.push_str(&u.description),
+            }
+            out.push('\n');
         }
-        print_out(&out);
+        out
     }
 
     pub fn status(&self, s: &UnitStatus) {
@@ -413,17 +433,63 @@ fn print_out(text: &str) {
 
 /// 59s, 5m 3s, 2h 5m, 3d 4h.
 pub fn human_duration(secs: u64) -> String {
-    match secs {
-        0..=59 => format!("{secs}s"),
-        60..=3599 => format!("{}m {}s", secs / 60, secs % 60),
-        3600..=86_399 => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
-        _ => format!("{}d {}h", secs / 86_400, secs % 86_400 / 3600),
-    }
+    let mut out = String::new();
+    write_duration(&mut out, secs);
+    out
+}
+
+/// [`human_duration`], appended to `out`.
+fn write_duration(out: &mut String, secs: u64) {
+    let _ = match secs {
+        0..=59 => write!(out, "{secs}s"),
+        60..=3599 => write!(out, "{}m {}s", secs / 60, secs % 60),
+        3600..=86_399 => write!(out, "{}h {}m", secs / 3600, secs % 3600 / 60),
+        _ => write!(out, "{}d {}h", secs / 86_400, secs % 86_400 / 3600),
+    };
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_rows_are_aligned_columns() {
+        // Every column in its place, whether a value is there or not.
+        let unit = |name: &str, state, pid, uptime_secs, reason: Option<&str>| UnitInfo {
+            name: name.into(),
+            state,
+            pid,
+            uptime_secs,
+            restarts: 3,
+            description: "the web".into(),
+            last_exit: None,
+            reason: reason.map(str::to_string),
+            next_attempt: None,
+        };
+        let out = Output {
+            color: false,
+            err_color: false,
+            json: false,
+        };
+        let text = out.list_text(&[
+            unit("web", StateName::Running, Some(4242), Some(3725), None),
+            unit("db", StateName::Inactive, None, None, None),
+            unit(
+                "worker-1",
+                StateName::Failed,
+                None,
+                None,
+                Some("exited with 2"),
+            ),
+        ]);
+        assert_eq!(
+            text,
+            "NAME      STATE           PID    UPTIME  RESTARTS  DESCRIPTION\n\
+             web       running        4242     1h 2m         3  the web\n\
+             db        inactive          -         -         3  the web\n\
+             worker-1  failed            -         -         3  (exited with 2)\n"
+        );
+    }
 
     #[test]
     fn list_reasons_are_one_short_line() {

@@ -14,7 +14,7 @@ use toml::Spanned;
 use super::diag::{esc, line_col, suggest, Ctx};
 use super::schema::{self, Kind, SIGNAL_EXPECTED};
 use super::shape::Values;
-use super::{RestartPolicy, ServiceType, Source, Unit, UnitError, MAX_SECS};
+use super::{RestartPolicy, ServiceType, Source, Unit, UnitError, MAX_SECS, PLACED_KEYS};
 
 /// A duration as written: a TOML integer or float of seconds, or a systemd
 /// time span string (`"1min 30s"`), kept apart so range checks can say what
@@ -206,10 +206,15 @@ pub(super) fn build(
     let log_max_bytes = count(cx, v, "LogMaxBytes");
     let log_max_files = count(cx, v, "LogMaxFiles");
 
-    let places = ["Type", "ExecStart", "ExecStop", "User", "WorkingDirectory"]
-        .into_iter()
-        .filter_map(|key| Some((key, line_col(cx.text, v.get(key)?.span().start))))
-        .collect();
+    let mut source = Source {
+        warnings,
+        ..Source::default()
+    };
+    for key in PLACED_KEYS {
+        if let Some(value) = v.get(key) {
+            source.set_place(key, line_col(cx.text, value.span().start));
+        }
+    }
     Some(Unit {
         name: name.to_string(),
         path: path.to_path_buf(),
@@ -235,7 +240,7 @@ pub(super) fn build(
         pid_file,
         log_max_bytes: u64::try_from(log_max_bytes).ok()?,
         log_max_files: u32::try_from(log_max_files).ok()?,
-        source: Source { places, warnings },
+        source,
     })
 }
 

@@ -757,3 +757,20 @@ fn every_key_of_the_table_is_used_by_the_builder() {
         }
     }
 }
+
+#[test]
+fn source_places_of_every_placed_key() {
+    // Each key verify points at keeps its own place; a key not written, or
+    // not one of them, has none.
+    let a = parse_ok(
+        "[service]\nType = \"simple\"\nExecStart = \"worker\"\nExecStop = \"halt\"\nUser = \"nobody\"\nWorkingDirectory = \"/tmp\"\nRestart = \"no\"\n",
+    );
+    assert_eq!(a.source.place("Type"), Some((2, 8)));
+    assert_eq!(a.source.place("ExecStart"), Some((3, 13)));
+    assert_eq!(a.source.place("ExecStop"), Some((4, 12)));
+    assert_eq!(a.source.place("User"), Some((5, 8)));
+    assert_eq!(a.source.place("WorkingDirectory"), Some((6, 20)));
+    assert_eq!(a.source.place("Restart"), None);
+    let b = parse_ok("[service]\nExecStart = \"worker\"\n");
+    assert_eq!(b.source.place("User"), None);
+}
