@@ -29,6 +29,7 @@ use crate::daemon::procfs;
 use crate::daemon::service::ExitKind;
 use crate::daemon::spawn::{self, SpawnCache, SpawnSpec};
 use crate::daemon::supervisor::{Role, Supervisor, Sys};
+use crate::daemon::timers::TimerKey;
 use crate::paths::Home;
 use crate::protocol::{DaemonInfo, ReloadReport, Request, RequestFrame, Response};
 use crate::unit::{self, ServiceType, Unit};
@@ -40,9 +41,6 @@ const LOG_WRITES: Token = Token(3);
 /// Tokens of pidfds (adopted processes) start here, far above client tokens.
 const FIRST_PIDFD_TOKEN: usize = 1 << 40;
 
-/// While a stopping service waits for leftovers that are not our children
-/// (adopted ones), nothing wakes us when they die: look again this often.
-const GROUP_RECHECK: Duration = Duration::from_millis(20);
 /// Changes that no client waits on are written to the state file at most
 /// this often (restart churn, long dependency chains); a pass that answers
 /// a client writes at once.
@@ -84,7 +82,9 @@ impl Sys for RealSys {
         };
         let log = self.home.service_log(&unit.name);
         if role == Role::Main {
-            if let Err(e) = logfile::rotate_if_needed(&log, unit.log_max_bytes, unit.log_max_files)
+            // Nothing of this unit writes its log now: renames, no copy.
+            if let Err(e) =
+                logfile::rotate_closed_if_needed(&log, unit.log_max_bytes, unit.log_max_files)
             {
                 log::warn!("{}: cannot rotate {}: {e}", unit.name, log.display());
             }
@@ -137,19 +137,23 @@ impl Sys for RealSys {
         }
     }
 
-    fn find_main_pid(
+    fn scan_main_pid(
         &mut self,
         unit: &Unit,
         pgid: Pid,
         known: &[Pid],
         other_groups: &[Pid],
-    ) -> Result<(Pid, Pid), String> {
-        spawn::find_main_pid(
+        scan: &mut spawn::MainPidScan,
+        now: Instant,
+    ) -> Option<Result<(Pid, Pid), String>> {
+        spawn::scan_main_pid(
             &unit.name,
             unit.pid_file.as_deref(),
             pgid,
             known,
             other_groups,
+            scan,
+            now,
         )
     }
 
@@ -419,49 +423,66 @@ impl EventLoop {
                 self.on_adopted_exit(token);
             }
             self.check_polled_watches();
-            self.control.expire(now, self.poll.registry());
             if self.control.accept_blocked {
                 self.control.accept_all(self.poll.registry(), now);
             }
+            self.arm_driver_timers(now);
             self.sup.timers_expired(now);
+            self.route_due();
             self.sup.run(now, &mut self.sys);
+            self.route_due();
             self.after_pass(now);
         }
     }
 
-    /// How long poll may sleep: until the nearest deadline, or forever.
+    /// How long poll may sleep: until the head of the one timer queue, or forever.
     fn timeout(&self, now: Instant) -> Option<Duration> {
-        let mut deadline = self.sup.next_deadline();
-        if let Some(d) = self.control.next_deadline() {
-            deadline = Some(deadline.map_or(d, |x| x.min(d)));
-        }
-        let mut earliest = |d: Instant| {
-            deadline = Some(deadline.map_or(d, |x| x.min(d)));
-        };
-        if self.sup.awaiting_group_outside() {
-            earliest(now + GROUP_RECHECK);
-        }
-        if self.control.accept_blocked {
-            earliest(now + ACCEPT_RETRY);
-        }
-        if self
+        // Round up so we never wake a hair early and spin.
+        self.sup
+            .poll_timeout()
+            .map(|d| d.saturating_duration_since(now) + Duration::from_micros(100))
+    }
+
+    /// Sets the deadlines of the drivers' keys in the one timer queue from
+    /// what each driver is waiting for.
+    fn arm_driver_timers(&mut self, now: Instant) {
+        let deadlines = self.control.take_deadlines();
+        let polled = self
             .watches
             .values()
-            .any(|(_, w)| matches!(w, Watch::Polled(_)))
-        {
-            earliest(now + ADOPTED_RECHECK);
+            .any(|(_, w)| matches!(w, Watch::Polled(_)));
+        let write = self
+            .state_dirty
+            .then(|| self.last_state_write.map_or(now, |t| t + STATE_COALESCE));
+        let sync = self.sync_due();
+        let timers = self.sup.timers();
+        for (conn, at) in deadlines {
+            timers.set(TimerKey::Conn(conn), at);
         }
-        if let Some(at) = self.next_log_check {
-            earliest(at);
+        if self.control.accept_blocked {
+            timers.arm_if_idle(TimerKey::AcceptRetry, now + ACCEPT_RETRY);
+        } else {
+            timers.set(TimerKey::AcceptRetry, None);
         }
-        if self.state_dirty {
-            earliest(self.last_state_write.map_or(now, |t| t + STATE_COALESCE));
+        if polled {
+            timers.arm_if_idle(TimerKey::AdoptedRecheck, now + ADOPTED_RECHECK);
+        } else {
+            timers.set(TimerKey::AdoptedRecheck, None);
         }
-        if let Some(at) = self.sync_due() {
-            earliest(at);
+        timers.set(TimerKey::LogCheck, self.next_log_check);
+        timers.set(TimerKey::StateWrite, write);
+        timers.set(TimerKey::StateSync, sync);
+    }
+
+    /// Routes the expired keys of drivers. Only a connection's needs its
+    /// own handling; the others wake the loop, and the checks after every
+    /// pass (accept, adopted processes, state, logs) see that they are due.
+    fn route_due(&mut self) {
+        for key in self.sup.take_due() {
+            if let TimerKey::Conn(conn) = key {
+                self.control.timed_out(conn, self.poll.registry());
+            }
         }
-        // Round up so we never wake a hair early and spin.
-        deadline.map(|d| d.saturating_duration_since(now) + Duration::from_micros(100))
     }
 
     /// Reads every pending sd_notify datagram with its sender's credentials.
@@ -520,6 +541,7 @@ impl EventLoop {
         if self.next_log_check.is_some_and(|at| now >= at) {
             self.check_logs(now);
         }
+        self.arm_driver_timers(now);
     }
 
     /// Writes the state file if it changed: at once when `force` (a client

@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
+use crate::daemon::timers::ServiceTimer;
 use crate::protocol::{LastExit, StateName};
 use crate::unit::{RestartPolicy, ServiceType, Unit};
 
@@ -364,6 +365,17 @@ impl Service {
             State::Restarting { until } => Some(until),
             _ => None,
         }
+    }
+
+    /// The current state's deadline and what it is for (its timer key).
+    pub fn timer(&self) -> Option<(ServiceTimer, Instant)> {
+        let kind = match self.state {
+            State::Starting { .. } => ServiceTimer::StartTimeout,
+            State::Stopping { .. } => ServiceTimer::Stop,
+            State::Restarting { .. } => ServiceTimer::Restart,
+            _ => return None,
+        };
+        self.deadline().map(|at| (kind, at))
     }
 
     /// Main process and ExecStop are gone but the group may not be: the

@@ -17,12 +17,16 @@ use nix::unistd::Pid;
 use crate::daemon::deps::{self, DepInput, DepProblem, Graph, ServiceId};
 use crate::daemon::persist::{self, SavedService, SavedState};
 use crate::daemon::service::{Action, Event, ExitKind, Policy, Reason, Service, State, Want};
-use crate::daemon::spawn::Tagged;
-use crate::daemon::timers::Timers;
+use crate::daemon::spawn::{MainPidScan, Tagged, SCAN_EVERY};
+use crate::daemon::timers::{ServiceTimer, TimerKey, Timers};
 use crate::protocol::{
     JobResult, NextAttempt, ReloadReport, Request, Response, StateName, UnitInfo, UnitStatus,
 };
 use crate::unit::{LoadedDir, ServiceType, Unit, UnitError};
+
+/// While a stopping service waits for leftovers that are not our children
+/// (adopted ones), nothing wakes us when they die: look again this often.
+const GROUP_RECHECK: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// A client connection, as the event loop numbers them.
 pub type ConnId = usize;
@@ -40,15 +44,18 @@ pub trait Sys {
     fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Pid, String>;
     fn kill_group(&mut self, pgid: Pid, signal: Signal);
     fn group_alive(&mut self, pgid: Pid) -> bool;
-    /// A forking service's main process and its process group, once the
-    /// start command (leader of `pgid`) exited; `known` pids are not it.
-    fn find_main_pid(
+    /// One look for a forking service's main process and its process group,
+    /// once the start command (leader of `pgid`) exited; `known` pids are
+    /// not it. `None`: not settled yet, look again (never blocks).
+    fn scan_main_pid(
         &mut self,
         unit: &Unit,
         pgid: Pid,
         known: &[Pid],
         other_groups: &[Pid],
-    ) -> Result<(Pid, Pid), String>;
+        scan: &mut MainPidScan,
+        now: Instant,
+    ) -> Option<Result<(Pid, Pid), String>>;
     /// The process group and session of a live process, read now.
     fn process_groups(&mut self, pid: Pid) -> Option<(Pid, Pid)>;
     /// The start time of a process (to recognise it after a daemon restart).
@@ -106,6 +113,10 @@ pub struct Entry {
     /// seen empty is dropped (its id may then be reused by a stranger).
     groups: Vec<Pid>,
     stop: StopMark,
+    /// The kind of the state deadline armed for this service, if any.
+    timer: Option<ServiceTimer>,
+    /// A search for the main process of a forking service is under way.
+    scan: Option<MainPidScan>,
 }
 
 impl Entry {
@@ -127,6 +138,8 @@ impl Entry {
             start_time: None,
             groups: Vec::new(),
             stop: StopMark::None,
+            timer: None,
+            scan: None,
         }
     }
 
@@ -227,7 +240,13 @@ pub struct Supervisor {
     entries: Vec<Entry>,
     by_name: BTreeMap<String, ServiceId>,
     graph: Graph,
-    timers: Timers<ServiceId>,
+    /// The daemon's one timer queue; drivers arm their keys through
+    /// [`Supervisor::timers`] and get them back from [`Supervisor::take_due`].
+    timers: Timers<TimerKey>,
+    /// Expired keys that belong to a driver, for the loop to route.
+    due: Vec<TimerKey>,
+    /// Services whose main-pid search should look again.
+    scans_due: Vec<ServiceId>,
     queue: VecDeque<(ServiceId, Event)>,
     pids: HashMap<Pid, (ServiceId, Role)>,
     awaiting_group: BTreeSet<ServiceId>,
@@ -257,6 +276,8 @@ impl Supervisor {
             by_name: BTreeMap::new(),
             graph: Graph::default(),
             timers: Timers::default(),
+            due: Vec::new(),
+            scans_due: Vec::new(),
             queue: VecDeque::new(),
             pids: HashMap::new(),
             awaiting_group: BTreeSet::new(),
@@ -370,17 +391,23 @@ impl Supervisor {
         self.by_name.get(name).copied()
     }
 
-    pub fn next_deadline(&self) -> Option<Instant> {
+    /// The nearest deadline of any kind: how long the loop may sleep.
+    pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next_deadline()
+    }
+
+    /// The one timer queue, for drivers to arm and disarm their own keys.
+    pub fn timers(&mut self) -> &mut Timers<TimerKey> {
+        &mut self.timers
+    }
+
+    /// Expired keys that belong to drivers (not to services).
+    pub fn take_due(&mut self) -> Vec<TimerKey> {
+        std::mem::take(&mut self.due)
     }
 
     pub fn take_replies(&mut self) -> Vec<(ConnId, Response)> {
         std::mem::take(&mut self.replies)
-    }
-
-    /// Whether a stopping service waits for the rest of its process group.
-    pub fn awaiting_group_outside(&self) -> bool {
-        !self.awaiting_group.is_empty()
     }
 
     /// (name, LogMaxBytes, LogMaxFiles) of every service that may be writing its log.
@@ -437,9 +464,22 @@ impl Supervisor {
         }
     }
 
+    /// Turns the expired deadlines of services into Timer events; the keys
+    /// of drivers are kept for [`Supervisor::take_due`].
     pub fn timers_expired(&mut self, now: Instant) {
-        for id in self.timers.expired(now) {
-            self.queue.push_back((id, Event::Timer));
+        for key in self.timers.expired(now) {
+            match key {
+                TimerKey::Service(id, ServiceTimer::MainPidScan) => self.scans_due.push(id),
+                TimerKey::Service(id, kind) => {
+                    if self.entries[id].timer == Some(kind) {
+                        self.entries[id].timer = None;
+                    }
+                    self.queue.push_back((id, Event::Timer));
+                }
+                // `run` looks at the groups on every pass; this only wakes it.
+                TimerKey::GroupRecheck => {}
+                other => self.due.push(other),
+            }
         }
     }
 
@@ -960,6 +1000,9 @@ impl Supervisor {
     /// then settles jobs. Call after every batch of inputs.
     pub fn run(&mut self, now: Instant, sys: &mut dyn Sys) {
         loop {
+            for id in std::mem::take(&mut self.scans_due) {
+                self.scan_main_pid(id, now, sys);
+            }
             while let Some((id, ev)) = self.queue.pop_front() {
                 self.step(id, ev, now, sys);
             }
@@ -984,11 +1027,15 @@ impl Supervisor {
                     self.queue.push_back((id, Event::GroupGone));
                 }
             }
+            if !self.awaiting_group.is_empty() {
+                self.timers
+                    .arm_if_idle(TimerKey::GroupRecheck, now + GROUP_RECHECK);
+            }
             self.settle_jobs(now);
             // Deadlines that are already due (RestartSec = 0) run in this
             // same pass rather than after another trip through poll.
             self.timers_expired(now);
-            if self.queue.is_empty() {
+            if self.queue.is_empty() && self.scans_due.is_empty() {
                 break;
             }
         }
@@ -1000,10 +1047,18 @@ impl Supervisor {
         let pid_before = self.entries[id].svc.pid();
         let actions = self.entries[id].svc.on_event(ev, now);
         for action in actions {
-            self.execute(id, action, sys);
+            self.execute(id, action, now, sys);
         }
         let e = &self.entries[id];
-        self.timers.set(id, e.svc.deadline());
+        let timer = e.svc.timer();
+        if let Some(old) = e.timer.filter(|&old| Some(old) != timer.map(|(k, _)| k)) {
+            self.timers.set(TimerKey::Service(id, old), None);
+        }
+        if let Some((kind, at)) = timer {
+            self.timers.set(TimerKey::Service(id, kind), Some(at));
+        }
+        self.entries[id].timer = timer.map(|(k, _)| k);
+        let e = &self.entries[id];
         if e.svc.awaiting_group() {
             self.awaiting_group.insert(id);
         }
@@ -1023,7 +1078,7 @@ impl Supervisor {
 
     /// The only place an Action becomes an effect. Results come back as
     /// events at the front of the queue, so nothing else happens in between.
-    fn execute(&mut self, id: ServiceId, action: Action, sys: &mut dyn Sys) {
+    fn execute(&mut self, id: ServiceId, action: Action, now: Instant, sys: &mut dyn Sys) {
         let Some(unit) = self.entries[id].unit.as_ref() else {
             return;
         };
@@ -1067,38 +1122,68 @@ impl Supervisor {
                 }
             }
             Action::FindMainPid => {
-                let starter_group = self.entries[id].svc.pgid;
-                let known: Vec<Pid> = self.pids.keys().copied().collect();
-                let other_groups: Vec<Pid> = self
-                    .entries
-                    .iter()
-                    .enumerate()
-                    .filter(|&(other, _)| other != id)
-                    .filter_map(|(_, e)| e.svc.pgid)
-                    .collect();
-                let found = match starter_group {
-                    Some(pgid) => sys.find_main_pid(unit, pgid, &known, &other_groups),
-                    None => Err("the start command's process group is unknown".to_owned()),
-                };
-                if let Ok((pid, _)) = found {
-                    log::info!("{}: main process is {pid}", unit.name);
-                    self.pids.insert(pid, (id, Role::Main));
-                    let e = &mut self.entries[id];
-                    e.start_time = sys.start_time(pid);
-                    // The start command's group may still hold the main
-                    // process's helpers; its own group and session are the service's too.
-                    e.groups.extend(starter_group);
-                    if let Some((pgrp, sid)) = sys.process_groups(pid) {
-                        e.groups.extend([pgrp, sid]);
-                    }
-                    e.groups.sort_unstable();
-                    e.groups.dedup();
-                    // It may not be our child: watch it like an adopted process.
-                    self.to_watch.push(pid);
-                }
-                self.queue.push_front((id, Event::MainPid(found)));
+                self.entries[id].scan = Some(MainPidScan::new(now));
+                self.scan_main_pid(id, now, sys);
             }
         }
+    }
+
+    /// One look for the main process of a forking service whose start
+    /// command left: found or failed goes to the service as MainPid; not
+    /// settled yet arms the next look. A service that left the state of
+    /// looking (stopped, timed out) drops its search.
+    fn scan_main_pid(&mut self, id: ServiceId, now: Instant, sys: &mut dyn Sys) {
+        let key = TimerKey::Service(id, ServiceTimer::MainPidScan);
+        let e = &mut self.entries[id];
+        let looking = matches!(e.svc.state, State::Starting { pid: None, .. });
+        let (Some(mut scan), true, true) = (e.scan.take(), e.unit.is_some(), looking) else {
+            self.entries[id].scan = None;
+            self.timers.set(key, None);
+            return;
+        };
+        let starter_group = e.svc.pgid;
+        let known: Vec<Pid> = self.pids.keys().copied().collect();
+        let other_groups: Vec<Pid> = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|&(other, _)| other != id)
+            .filter_map(|(_, e)| e.svc.pgid)
+            .collect();
+        let Some(unit) = self.entries[id].unit.as_deref() else {
+            return;
+        };
+        let found = match starter_group {
+            Some(pgid) => {
+                match sys.scan_main_pid(unit, pgid, &known, &other_groups, &mut scan, now) {
+                    Some(found) => found,
+                    None => {
+                        self.entries[id].scan = Some(scan);
+                        self.timers.set(key, Some(now + SCAN_EVERY));
+                        return;
+                    }
+                }
+            }
+            None => Err("the start command's process group is unknown".to_owned()),
+        };
+        self.timers.set(key, None);
+        if let Ok((pid, _)) = found {
+            log::info!("{}: main process is {pid}", self.entries[id].name);
+            self.pids.insert(pid, (id, Role::Main));
+            let e = &mut self.entries[id];
+            e.start_time = sys.start_time(pid);
+            // The start command's group may still hold the main
+            // process's helpers; its own group and session are the service's too.
+            e.groups.extend(starter_group);
+            if let Some((pgrp, sid)) = sys.process_groups(pid) {
+                e.groups.extend([pgrp, sid]);
+            }
+            e.groups.sort_unstable();
+            e.groups.dedup();
+            // It may not be our child: watch it like an adopted process.
+            self.to_watch.push(pid);
+        }
+        self.queue.push_front((id, Event::MainPid(found)));
     }
 
     /// The process groups a signal for `pgid` must reach. An ExecStop's
@@ -1592,17 +1677,19 @@ mod tests {
         fn group_alive(&mut self, pgid: Pid) -> bool {
             self.alive_groups.contains(&pgid.as_raw())
         }
-        fn find_main_pid(
+        fn scan_main_pid(
             &mut self,
             _: &Unit,
             _: Pid,
             _: &[Pid],
             _: &[Pid],
-        ) -> Result<(Pid, Pid), String> {
+            _: &mut MainPidScan,
+            _: Instant,
+        ) -> Option<Result<(Pid, Pid), String>> {
             self.next_pid += 1;
             let pid = Pid::from_raw(1000 + self.next_pid);
             self.alive_groups.insert(pid.as_raw());
-            Ok((pid, pid))
+            Some(Ok((pid, pid)))
         }
         fn process_groups(&mut self, pid: Pid) -> Option<(Pid, Pid)> {
             if let Some(&(g, s)) = self.moved.get(&pid.as_raw()) {
