@@ -18,6 +18,8 @@ use nix::unistd::Uid;
 
 use crate::protocol::{self, FrameError, RequestFrame, Response, MAX_FRAME};
 
+/// The listening socket's token.
+pub const LISTENER: Token = Token(0);
 /// Tokens below this belong to the event loop's own sources.
 pub const FIRST_CONN_TOKEN: usize = 16;
 /// More simultaneous clients than this are turned away at accept.

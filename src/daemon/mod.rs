@@ -4,13 +4,16 @@
 
 pub mod control;
 pub mod deps;
+pub mod driver;
 pub mod event_loop;
 pub mod logfile;
 pub mod persist;
 pub mod procfs;
+mod requests;
 pub mod service;
 pub mod spawn;
 pub mod supervisor;
+pub mod system;
 pub mod timers;
 
 use std::fs::{File, OpenOptions};
