@@ -16,7 +16,7 @@ use crate::daemon::driver::notify::{self, Notify};
 use crate::daemon::driver::state::StateWriter;
 use crate::daemon::persist;
 use crate::daemon::spawn;
-use crate::daemon::supervisor::Supervisor;
+use crate::daemon::supervisor::{Effect, Input, Supervisor};
 use crate::daemon::system::{self, RealSys};
 use crate::daemon::timers::TimerKey;
 use crate::paths::Home;
@@ -72,17 +72,11 @@ impl EventLoop {
         let enabled = persist::load_enabled(&home.enabled());
         let tagged = spawn::find_tagged(&home.dir);
         let now_unix = system::unix_now();
-        let adopted = (self.sup).restore(
-            saved,
-            tagged,
-            enabled,
-            Instant::now(),
-            now_unix,
-            &mut self.sys,
-        );
+        let now = Instant::now();
+        let adopted = (self.sup).restore(saved, tagged, enabled, now, now_unix, &mut self.sys);
         for pid in adopted {
             self.children
-                .watch(pid, self.poll.registry(), &mut self.sup);
+                .watch(pid, self.poll.registry(), &mut self.sup, now);
         }
     }
 
@@ -113,10 +107,10 @@ impl EventLoop {
                 let registry = self.poll.registry();
                 match ev.token() {
                     control::LISTENER => self.control.accept_all(registry, now),
-                    notify::NOTIFY => self.notify.on_ready(&mut self.sup),
+                    notify::NOTIFY => self.notify.on_ready(&mut self.sup, now),
                     logs::LOG_WRITES => self.logs.on_ready(now),
                     t if Children::owns(t) => {
-                        if self.children.on_ready(t, &mut self.sup) {
+                        if self.children.on_ready(t, &mut self.sup, now) {
                             self.on_reload_signal();
                         }
                     }
@@ -143,12 +137,13 @@ impl EventLoop {
                     }
                 }
             }
-            self.children.collect(self.poll.registry(), &mut self.sup);
+            self.children
+                .collect(self.poll.registry(), &mut self.sup, now);
             if self.control.accept_blocked {
                 self.control.accept_all(self.poll.registry(), now);
             }
             self.arm_driver_timers(now);
-            self.sup.timers_expired(now);
+            self.sup.handle(Input::Tick, now);
             self.route_due();
             self.sup.run(now, &mut self.sys);
             self.route_due();
@@ -156,18 +151,24 @@ impl EventLoop {
         }
     }
 
-    /// The effects after every pass: new watches, replies (after the state
-    /// file they may depend on), the state sync and the log check.
+    /// Carries out the supervisor's effects, each by the driver of its kind
+    /// (replies after the state file they may depend on), then the state
+    /// sync and the log check.
     fn after_pass(&mut self, now: Instant) {
-        for pid in self.sup.take_to_watch() {
-            self.children
-                .watch(pid, self.poll.registry(), &mut self.sup);
-        }
-        let replies = self.sup.take_replies();
-        let force = !replies.is_empty() || self.sup.exiting;
+        let force = self.sup.replies_pending() || self.sup.exiting;
         self.state.persist(now, force, &mut self.sup);
-        for (conn, resp) in replies {
-            self.control.reply(conn, &resp, self.poll.registry(), now);
+        while let Some(effect) = self.sup.poll_effect() {
+            let registry = self.poll.registry();
+            match effect {
+                Effect::Signal { pgid, signal } => spawn::kill_group(pgid, signal),
+                Effect::Watch(pid) => self.children.watch(pid, registry, &mut self.sup, now),
+                Effect::Reply(conn, resp) => self.control.reply(conn, &resp, registry, now),
+                Effect::LogIdle {
+                    name,
+                    max_bytes,
+                    max_files,
+                } => self.logs.rotate_idle(&name, max_bytes, max_files),
+            }
         }
         self.state.sync_if_due(now);
         self.logs.check_if_due(now, &self.sup);

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crate::daemon::event_loop::EventLoop;
 use crate::daemon::persist;
+use crate::daemon::supervisor::Input;
 use crate::daemon::system;
 use crate::protocol::{DaemonInfo, ReloadReport, Request, RequestFrame, Response};
 use crate::unit;
@@ -40,7 +41,11 @@ impl EventLoop {
             Request::HandOver => Some(self.hand_over(now)),
             Request::Enable(names) => Some(self.set_enabled(&names, true)),
             Request::Disable(names) => Some(self.set_enabled(&names, false)),
-            req => self.sup.request(Some(conn), req, now),
+            req => {
+                // Its answer comes out of the supervisor as a Reply effect.
+                self.sup.handle(Input::Request(Some(conn), req), now);
+                None
+            }
         };
         if let Some(resp) = resp {
             self.state.persist(now, true, &mut self.sup);

@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
+use crate::daemon::spawn::SpawnError;
 use crate::daemon::timers::ServiceTimer;
 use crate::protocol::{LastExit, StateName};
 use crate::unit::{RestartPolicy, ServiceType, Unit};
@@ -92,7 +93,7 @@ impl fmt::Display for ExitKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
     Exit(ExitKind),
-    SpawnFailed(String),
+    SpawnFailed(SpawnError),
     DepFailed(String),
     /// A required unit does not load (or has dependency errors).
     DepInvalid(String),
@@ -229,7 +230,7 @@ pub enum Event {
     /// A unit this one Requires cannot run: its file does not load.
     DepInvalid(String),
     Spawned(Pid),
-    SpawnFailed(String),
+    SpawnFailed(SpawnError),
     /// The unit cannot work as written (checked before spawning).
     CannotStart(Reason),
     /// The main process ended.
@@ -1461,7 +1462,13 @@ mod tests {
         );
         svc.on_event(Event::Start, t0);
         svc.on_event(Event::DepsReady, t0);
-        svc.on_event(Event::SpawnFailed("`nope` not found in PATH".into()), t0);
+        svc.on_event(
+            Event::SpawnFailed(SpawnError::NotFound {
+                program: "nope".into(),
+                in_path: true,
+            }),
+            t0,
+        );
         assert_eq!(svc.state.name(), StateName::Failed);
         assert_eq!(svc.deadline(), None);
     }

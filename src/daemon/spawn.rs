@@ -83,16 +83,19 @@ pub fn open_log(path: &Path) -> io::Result<File> {
 /// Starts `spec.argv` in a new session (so its own process group), stdin
 /// from /dev/null, stdout and stderr appended to the log file. Returns once
 /// the program was executed (exec errors are reported here, not as exits).
-pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, String> {
+pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, SpawnError> {
     let Some((program, args)) = spec.argv.split_first() else {
-        return Err("empty command".into());
+        return Err(SpawnError::EmptyCommand);
     };
     let identity = match spec.user {
-        Some(name) => resolve_user(name)?,
+        Some(name) => resolve_user(name).map_err(SpawnError::User)?,
         None => None,
     };
-    let log =
-        open_log(spec.log).map_err(|e| format!("cannot open log {}: {e}", spec.log.display()))?;
+    let log_error = |e: io::Error| SpawnError::Log {
+        path: spec.log.to_path_buf(),
+        error: e.to_string(),
+    };
+    let log = open_log(spec.log).map_err(log_error)?;
     if let Some(id) = &identity {
         // The service writes its own log, so it must own it (best effort).
         let _ = nix::unistd::chown(spec.log, Some(id.uid), Some(id.gid));
@@ -104,9 +107,7 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, String
         return posix_spawn_service(program, args, spec, &log, cache)
             .map_err(|e| describe_spawn_error(program, spec.cwd, &e));
     }
-    let log2 = log
-        .try_clone()
-        .map_err(|e| format!("cannot open log {}: {e}", spec.log.display()))?;
+    let log2 = log.try_clone().map_err(log_error)?;
     let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(spec.cwd)
@@ -460,15 +461,76 @@ pub fn boot_clock_ticks() -> Option<u64> {
     u64::try_from(ns / (1_000_000_000 / hz as u128)).ok()
 }
 
-fn describe_spawn_error(program: &str, cwd: &Path, e: &io::Error) -> String {
+fn describe_spawn_error(program: &str, cwd: &Path, e: &io::Error) -> SpawnError {
+    let program = program.to_owned();
     match e.kind() {
-        io::ErrorKind::NotFound if !cwd.is_dir() => {
-            format!("WorkingDirectory {} does not exist", cwd.display())
+        io::ErrorKind::NotFound if !cwd.is_dir() => SpawnError::NoWorkingDirectory(cwd.into()),
+        io::ErrorKind::NotFound => SpawnError::NotFound {
+            in_path: !program.contains('/'),
+            program,
+        },
+        io::ErrorKind::PermissionDenied => SpawnError::PermissionDenied { program },
+        _ => SpawnError::Exec {
+            program,
+            error: e.to_string(),
+        },
+    }
+}
+
+/// Why a process could not be started: data, so callers can tell the
+/// cases apart; `Display` is the one line a user sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpawnError {
+    /// The command line is empty.
+    EmptyCommand,
+    /// The unit has no ExecStop to run.
+    NoExecStop,
+    /// `User=` cannot be honoured (the text says why and what to do).
+    User(String),
+    /// The service's log cannot be opened.
+    Log {
+        path: std::path::PathBuf,
+        error: String,
+    },
+    /// `WorkingDirectory` does not exist.
+    NoWorkingDirectory(std::path::PathBuf),
+    /// The program is not there (`in_path`: it was looked up on PATH).
+    NotFound {
+        program: String,
+        in_path: bool,
+    },
+    PermissionDenied {
+        program: String,
+    },
+    /// Any other failure to execute the program.
+    Exec {
+        program: String,
+        error: String,
+    },
+}
+
+impl std::fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpawnError::EmptyCommand => write!(f, "empty command"),
+            SpawnError::NoExecStop => write!(f, "no ExecStop"),
+            SpawnError::User(why) => write!(f, "{why}"),
+            SpawnError::Log { path, error } => {
+                write!(f, "cannot open log {}: {error}", path.display())
+            }
+            SpawnError::NoWorkingDirectory(dir) => {
+                write!(f, "WorkingDirectory {} does not exist", dir.display())
+            }
+            SpawnError::NotFound {
+                program,
+                in_path: true,
+            } => write!(f, "`{program}` not found in PATH"),
+            SpawnError::NotFound { program, .. } => write!(f, "`{program}` not found"),
+            SpawnError::PermissionDenied { program } => {
+                write!(f, "`{program}`: permission denied")
+            }
+            SpawnError::Exec { program, error } => write!(f, "`{program}`: {error}"),
         }
-        io::ErrorKind::NotFound if program.contains('/') => format!("`{program}` not found"),
-        io::ErrorKind::NotFound => format!("`{program}` not found in PATH"),
-        io::ErrorKind::PermissionDenied => format!("`{program}`: permission denied"),
-        _ => format!("`{program}`: {e}"),
     }
 }
 

@@ -3,9 +3,16 @@
 //! needs it is down), failure propagation, and jobs (a client's start, stop,
 //! restart or kill that is answered when it is done).
 //!
-//! Effects go through the [`Sys`] trait, so this layer is tested with a fake
-//! system and fake times; the event loop passes the real one. Events for
-//! services are queued and drained, never handled recursively.
+//! The shape is sans-IO (quinn-proto's): [`Supervisor::handle`] takes an
+//! [`Input`] and the time, [`Supervisor::run`] works through what it
+//! caused, [`Supervisor::poll_effect`] hands out what the world should do
+//! ([`Effect`]: signals, watches, replies, log rotation) and
+//! [`Supervisor::poll_timeout`] the head of the one timer queue. Work that
+//! takes time is a timer plus a later look (the main pid of a forking
+//! service). Starting a process and the quick `/proc` reads that answer at
+//! once still go through the [`Sys`] trait. So this layer is tested with a
+//! fake system and fake times, asserting on effects. Events for services
+//! are queued and drained, never handled recursively.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -17,7 +24,7 @@ use nix::unistd::Pid;
 use crate::daemon::deps::{self, DepInput, DepProblem, Graph, ServiceId};
 use crate::daemon::persist::{self, SavedService, SavedState};
 use crate::daemon::service::{Action, Event, ExitKind, Policy, Reason, Service, State, Want};
-use crate::daemon::spawn::{MainPidScan, Tagged, SCAN_EVERY};
+use crate::daemon::spawn::{MainPidScan, SpawnError, Tagged, SCAN_EVERY};
 use crate::daemon::timers::{ServiceTimer, TimerKey, Timers};
 use crate::protocol::{
     JobResult, NextAttempt, ReloadReport, Request, Response, StateName, UnitInfo, UnitStatus,
@@ -38,11 +45,52 @@ pub enum Role {
     StopCmd,
 }
 
-/// The operating system, as the supervisor uses it.
+/// What the supervisor asks of the world, in order ([`Supervisor::poll_effect`]);
+/// the loop hands each to the driver of its kind. None of them has an
+/// answer the supervisor waits for: what follows comes back as inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Send `signal` to the process group `pgid`.
+    Signal { pgid: Pid, signal: Signal },
+    /// Watch a process that may not be our child for its exit
+    /// (an `ChildExited` input follows).
+    Watch(Pid),
+    /// Answer a client.
+    Reply(ConnId, Response),
+    /// A unit went down (stopped, failed or exited): its log will not grow
+    /// until the next start, so rotate it now if it is over its limit.
+    LogIdle {
+        name: String,
+        max_bytes: u64,
+        max_files: u32,
+    },
+}
+
+/// What happened, for [`Supervisor::handle`].
+#[derive(Debug)]
+pub enum Input {
+    /// A client's request about services (`None`: no one waits for it).
+    Request(Option<ConnId>, Request),
+    /// A child was reaped, or a watched process ended.
+    ChildExited(Pid, ExitKind),
+    /// An sd_notify datagram from `sender` in process group `group`.
+    Notify {
+        sender: Pid,
+        group: Option<Pid>,
+        payload: String,
+    },
+    /// SIGTERM or SIGINT: stop every service, then exit.
+    Terminate,
+    /// The clock moved: deadlines at or before `now` are due.
+    Tick,
+}
+
+/// The operating system, as the supervisor uses it: starting processes and
+/// quick reads of `/proc` that answer at once. Everything else is an
+/// [`Effect`]; anything that takes time is an effect or a timer.
 pub trait Sys {
     /// Starts ExecStart (Main) or ExecStop (StopCmd) of `unit`.
-    fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Pid, String>;
-    fn kill_group(&mut self, pgid: Pid, signal: Signal);
+    fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Pid, SpawnError>;
     fn group_alive(&mut self, pgid: Pid) -> bool;
     /// One look for a forking service's main process and its process group,
     /// once the start command (leader of `pgid`) exited; `known` pids are
@@ -72,9 +120,6 @@ pub trait Sys {
     fn age(&mut self, _start_time: u64) -> Option<std::time::Duration> {
         None
     }
-    /// `unit` went down (stopped, failed or exited): its log will not grow
-    /// until the next start, so rotate it now if it is over its limit.
-    fn unit_down(&mut self, _unit: &Unit) {}
 }
 
 /// Where a unit stands in a stop that waits for its dependents.
@@ -251,13 +296,12 @@ pub struct Supervisor {
     pids: HashMap<Pid, (ServiceId, Role)>,
     awaiting_group: BTreeSet<ServiceId>,
     jobs: Vec<Job>,
-    replies: Vec<(ConnId, Response)>,
+    /// What the world should do, oldest first.
+    effects: VecDeque<Effect>,
     /// Set once a kill job finished: the loop exits after flushing replies.
     pub exiting: bool,
     /// A kill is in progress: no new starts.
     killing: bool,
-    /// Main processes that may not be our children: the loop watches them.
-    to_watch: Vec<Pid>,
     /// Warnings from loading (missing Wants, host overrides).
     pub warnings: Vec<String>,
     seed: u64,
@@ -282,10 +326,9 @@ impl Supervisor {
             pids: HashMap::new(),
             awaiting_group: BTreeSet::new(),
             jobs: Vec::new(),
-            replies: Vec::new(),
+            effects: VecDeque::new(),
             exiting: false,
             killing: false,
-            to_watch: Vec::new(),
             warnings: loaded.warnings,
             seed,
             enabled: BTreeSet::new(),
@@ -406,8 +449,54 @@ impl Supervisor {
         std::mem::take(&mut self.due)
     }
 
+    /// The next thing the world should do, oldest first.
+    pub fn poll_effect(&mut self) -> Option<Effect> {
+        self.effects.pop_front()
+    }
+
+    /// Whether a reply is waiting (the state file is written before it goes).
+    pub fn replies_pending(&self) -> bool {
+        self.effects.iter().any(|e| matches!(e, Effect::Reply(..)))
+    }
+
+    /// Feeds one input; [`Supervisor::run`] then works through what it
+    /// caused. The immediate answer to a request is a Reply effect.
+    pub fn handle(&mut self, input: Input, now: Instant) {
+        match input {
+            Input::Request(conn, req) => {
+                if let Some(resp) = self.request(conn, req, now) {
+                    if let Some(conn) = conn {
+                        self.effects.push_back(Effect::Reply(conn, resp));
+                    }
+                }
+            }
+            Input::ChildExited(pid, kind) => self.child_exited(pid, kind),
+            Input::Notify {
+                sender,
+                group,
+                payload,
+            } => self.notified(sender, group, &payload),
+            Input::Terminate => {
+                if !self.exiting {
+                    self.kill(None);
+                }
+            }
+            Input::Tick => self.timers_expired(now),
+        }
+    }
+
+    /// The replies among the effects, taken out (tests).
+    #[cfg(test)]
     pub fn take_replies(&mut self) -> Vec<(ConnId, Response)> {
-        std::mem::take(&mut self.replies)
+        let mut replies = Vec::new();
+        self.effects.retain(|e| match e {
+            Effect::Reply(conn, resp) => {
+                replies.push((*conn, resp.clone()));
+                false
+            }
+            _ => true,
+        });
+        replies
     }
 
     /// (name, LogMaxBytes, LogMaxFiles) of every service that may be writing its log.
@@ -426,11 +515,6 @@ impl Supervisor {
     }
 
     // --- inputs ---------------------------------------------------------
-
-    /// Processes to watch for exit that are not (necessarily) our children.
-    pub fn take_to_watch(&mut self) -> Vec<Pid> {
-        std::mem::take(&mut self.to_watch)
-    }
 
     /// An sd_notify datagram from `sender` (whose process group is
     /// `sender_pgid`): READY=1 makes a starting notify service running.
@@ -774,7 +858,10 @@ impl Supervisor {
                                 "{}: unit no longer loads; stopping its leftover process {pid}",
                                 s.name
                             );
-                            sys.kill_group(pid, Signal::SIGTERM);
+                            self.effects.push_back(Effect::Signal {
+                                pgid: pid,
+                                signal: Signal::SIGTERM,
+                            });
                         }
                         Some(pid) => log::warn!(
                             "{}: process {pid} belongs to units in another directory; leaving it alone",
@@ -813,7 +900,10 @@ impl Supervisor {
                 (Some(pid), None) if s.stopping => {
                     if let Some(g) = leftover_group(pid, s.pgid, sys) {
                         log::info!("{}: killing what is left of process group {g}", s.name);
-                        sys.kill_group(g, Signal::SIGKILL);
+                        self.effects.push_back(Effect::Signal {
+                            pgid: g,
+                            signal: Signal::SIGKILL,
+                        });
                     }
                 }
                 _ if s.stopping => {}
@@ -1064,7 +1154,11 @@ impl Supervisor {
         }
         if was_active && !e.svc.state.is_active() {
             if let Some(unit) = e.unit.as_deref() {
-                sys.unit_down(unit);
+                self.effects.push_back(Effect::LogIdle {
+                    name: unit.name.clone(),
+                    max_bytes: unit.log_max_bytes,
+                    max_files: unit.log_max_files,
+                });
             }
         }
         let after = e.svc.state.name();
@@ -1118,7 +1212,7 @@ impl Supervisor {
             },
             Action::KillGroup { pgid, signal } => {
                 for g in self.signal_targets(id, pgid, sys) {
-                    sys.kill_group(g, signal);
+                    self.effects.push_back(Effect::Signal { pgid: g, signal });
                 }
             }
             Action::FindMainPid => {
@@ -1181,7 +1275,7 @@ impl Supervisor {
             e.groups.sort_unstable();
             e.groups.dedup();
             // It may not be our child: watch it like an adopted process.
-            self.to_watch.push(pid);
+            self.effects.push_back(Effect::Watch(pid));
         }
         self.queue.push_front((id, Event::MainPid(found)));
     }
@@ -1449,7 +1543,7 @@ impl Supervisor {
             _ => Response::Job(results),
         };
         if let Some(conn) = job.conn {
-            self.replies.push((conn, response));
+            self.effects.push_back(Effect::Reply(conn, response));
         }
     }
 
@@ -1652,6 +1746,8 @@ mod tests {
         next_pid: i32,
         spawned: Vec<(String, Role, Pid)>,
         signals: Vec<(Pid, Signal)>,
+        /// Processes the supervisor asked to watch.
+        watched: Vec<Pid>,
         alive_groups: BTreeSet<i32>,
         fail_spawn: BTreeSet<String>,
         /// Processes that moved to another (group, session) since spawned.
@@ -1661,18 +1757,18 @@ mod tests {
     }
 
     impl Sys for FakeSys {
-        fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Pid, String> {
+        fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Pid, SpawnError> {
             if self.fail_spawn.contains(&unit.name) {
-                return Err("`nope` not found in PATH".into());
+                return Err(SpawnError::NotFound {
+                    program: "nope".into(),
+                    in_path: true,
+                });
             }
             self.next_pid += 1;
             let pid = Pid::from_raw(1000 + self.next_pid);
             self.spawned.push((unit.name.clone(), role, pid));
             self.alive_groups.insert(pid.as_raw());
             Ok(pid)
-        }
-        fn kill_group(&mut self, pgid: Pid, signal: Signal) {
-            self.signals.push((pgid, signal));
         }
         fn group_alive(&mut self, pgid: Pid) -> bool {
             self.alive_groups.contains(&pgid.as_raw())
@@ -1748,10 +1844,27 @@ mod tests {
     }
 
     /// Simulates the process exiting (its group dies with it).
+    /// One pass of the loop: run, then carry out the signals and watches
+    /// the way the loop would (into the fake system); replies stay queued.
+    fn pass(s: &mut Supervisor, now: Instant, sys: &mut FakeSys) {
+        s.run(now, sys);
+        s.effects.retain(|e| match e {
+            Effect::Signal { pgid, signal } => {
+                sys.signals.push((*pgid, *signal));
+                false
+            }
+            Effect::Watch(pid) => {
+                sys.watched.push(*pid);
+                false
+            }
+            _ => true,
+        });
+    }
+
     fn exit(s: &mut Supervisor, sys: &mut FakeSys, pid: Pid, kind: ExitKind, now: Instant) {
         sys.alive_groups.remove(&pid.as_raw());
         s.child_exited(pid, kind);
-        s.run(now, sys);
+        pass(s, now, sys);
     }
 
     fn names(v: &[&str]) -> Vec<String> {
@@ -1768,7 +1881,7 @@ mod tests {
             s.request(Some(7), Request::Start(names(&["worker"])), t0),
             None
         );
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert_eq!(sys.order(), ["database", "worker"]);
         assert_eq!(state(&s, "worker"), StateName::Running);
         let replies = s.take_replies();
@@ -1793,7 +1906,7 @@ mod tests {
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(Some(1), Request::Start(names(&["web"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert_eq!(sys.order(), ["migrate"]);
         assert_eq!(state(&s, "web"), StateName::Waiting);
         let pid = sys.pid_of("migrate");
@@ -1810,7 +1923,7 @@ mod tests {
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(Some(1), Request::Start(names(&["a", "b", "c"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert_eq!(sys.spawned.len(), 3);
         assert_eq!(s.take_replies().len(), 1);
     }
@@ -1825,7 +1938,7 @@ mod tests {
         };
         let t0 = Instant::now();
         s.request(Some(1), Request::Start(names(&["worker"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert_eq!(state(&s, "worker"), StateName::Failed);
         let info = s.info(s.id_of("worker").unwrap(), t0);
         assert_eq!(info.reason.as_deref(), Some("dependency database failed"));
@@ -1849,7 +1962,7 @@ mod tests {
         };
         let t0 = Instant::now();
         s.request(Some(1), Request::Start(names(&["web"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert_eq!(state(&s, "cache"), StateName::Failed);
         assert_eq!(state(&s, "web"), StateName::Running);
     }
@@ -1861,11 +1974,11 @@ mod tests {
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(Some(1), Request::Start(names(&["worker"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         s.take_replies();
         let (db, w) = (sys.pid_of("database"), sys.pid_of("worker"));
         s.request(Some(2), Request::Stop(names(&["database"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert_eq!(sys.signals, [(w, Signal::SIGTERM)]);
         exit(&mut s, &mut sys, w, ExitKind::Signal(Signal::SIGTERM), t0);
         assert_eq!(sys.signals, [(w, Signal::SIGTERM), (db, Signal::SIGTERM)]);
@@ -1886,17 +1999,17 @@ mod tests {
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(None, Request::Start(names(&["a"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         let pid = sys.pid_of("a");
         s.request(Some(3), Request::Stop(names(&["a"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         // The main process dies but a child in its group lives on.
         s.child_exited(pid, ExitKind::Signal(Signal::SIGTERM));
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert_eq!(state(&s, "a"), StateName::Stopping);
         assert!(s.take_replies().is_empty());
         sys.alive_groups.remove(&pid.as_raw());
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert_eq!(state(&s, "a"), StateName::Inactive);
         assert_eq!(s.take_replies().len(), 1);
     }
@@ -1914,7 +2027,7 @@ mod tests {
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(None, Request::Start(names(&["worker"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         let (db, w) = (sys.pid_of("database"), sys.pid_of("worker"));
         exit(&mut s, &mut sys, db, ExitKind::Code(1), t0);
         assert!(sys.signals.contains(&(w, Signal::SIGTERM)));
@@ -1937,11 +2050,11 @@ mod tests {
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(None, Request::Start(names(&["worker"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         let (db, w) = (sys.pid_of("database"), sys.pid_of("worker"));
         exit(&mut s, &mut sys, db, ExitKind::Signal(Signal::SIGKILL), t0);
         s.timers_expired(t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert_ne!(sys.pid_of("database"), db);
         assert_eq!(state(&s, "database"), StateName::Running);
         assert_eq!(s.entries[s.id_of("worker").unwrap()].svc.pid(), Some(w));
@@ -1955,10 +2068,10 @@ mod tests {
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(None, Request::Start(names(&["worker"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         let (db, w) = (sys.pid_of("database"), sys.pid_of("worker"));
         s.request(Some(4), Request::Restart(names(&["database"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         exit(&mut s, &mut sys, w, ExitKind::Signal(Signal::SIGTERM), t0);
         exit(&mut s, &mut sys, db, ExitKind::Signal(Signal::SIGTERM), t0);
         assert_ne!(sys.pid_of("database"), db);
@@ -1977,14 +2090,14 @@ mod tests {
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(None, Request::Start(names(&["worker", "other"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         let (db, w, o) = (
             sys.pid_of("database"),
             sys.pid_of("worker"),
             sys.pid_of("other"),
         );
         s.request(Some(9), Request::Kill, t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         let signalled: Vec<Pid> = sys.signals.iter().map(|(p, _)| *p).collect();
         assert!(signalled.contains(&w) && signalled.contains(&o) && !signalled.contains(&db));
         for pid in [w, o, db] {
@@ -2006,7 +2119,7 @@ mod tests {
             matches!(resp, Some(Response::Error { message, .. }) if message.contains("invalid"))
         );
         s.request(Some(2), Request::Start(names(&["good"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert_eq!(state(&s, "good"), StateName::Running);
     }
 
@@ -2066,7 +2179,7 @@ mod tests {
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(Some(1), Request::Start(names(&["mig"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert!(s.take_replies().is_empty(), "still starting");
         let t1 = t0 + Duration::from_secs(1);
         let pid = sys.pid_of("mig");
@@ -2094,7 +2207,7 @@ mod tests {
         );
         // The restart policy goes on.
         s.timers_expired(t1 + Duration::from_secs(2));
-        s.run(t1 + Duration::from_secs(2), &mut sys);
+        pass(&mut s, t1 + Duration::from_secs(2), &mut sys);
         assert_eq!(sys.order(), ["mig", "mig"]);
         assert_eq!(state(&s, "mig"), StateName::Starting);
     }
@@ -2109,10 +2222,10 @@ mod tests {
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(Some(1), Request::Start(names(&["n"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         let t1 = t0 + Duration::from_secs(1);
         s.timers_expired(t1);
-        s.run(t1, &mut sys);
+        pass(&mut s, t1, &mut sys);
         assert!(s.take_replies().is_empty(), "stopping the attempt first");
         let pid = sys.pid_of("n");
         exit(&mut s, &mut sys, pid, ExitKind::Signal(Signal::SIGTERM), t1);
@@ -2137,12 +2250,12 @@ mod tests {
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(None, Request::Start(names(&["mig"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         let pid = sys.pid_of("mig");
         exit(&mut s, &mut sys, pid, ExitKind::Code(1), t0);
         assert_eq!(state(&s, "mig"), StateName::Restarting);
         s.request(Some(1), Request::Restart(names(&["mig"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert!(s.take_replies().is_empty(), "the new attempt runs");
         assert_eq!(sys.order(), ["mig", "mig"]);
         let pid = sys.pid_of("mig");
@@ -2163,7 +2276,7 @@ mod tests {
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(Some(1), Request::Start(names(&["ok", "worker"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         let pid = sys.pid_of("database");
         exit(&mut s, &mut sys, pid, ExitKind::Code(1), t0);
         let reply = job_reply(&mut s);
@@ -2191,7 +2304,7 @@ mod tests {
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(Some(1), Request::Start(names(&["web"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         let pid = sys.pid_of("cache");
         exit(&mut s, &mut sys, pid, ExitKind::Code(1), t0);
         assert_eq!(state(&s, "web"), StateName::Running);
@@ -2216,7 +2329,7 @@ mod tests {
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(Some(1), Request::Start(names(&["pg", "mine"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert_eq!(sys.order(), ["mine"], "pg is never spawned");
         let reply = job_reply(&mut s);
         let pg = reply.iter().find(|r| r.0 == "pg").unwrap();
@@ -2250,13 +2363,13 @@ mod tests {
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(Some(1), Request::Start(names(&["d"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert_eq!(state(&s, "n"), StateName::Starting);
         assert_eq!(sys.order(), ["n"]);
         let pid = sys.pid_of("n");
         // A stranger's READY=1 counts for nothing.
         s.notified(Pid::from_raw(1), Some(Pid::from_raw(1)), "READY=1");
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert_eq!(state(&s, "n"), StateName::Starting);
         // A child in its group may speak for it.
         s.notified(
@@ -2264,7 +2377,7 @@ mod tests {
             Some(pid),
             "STATUS=warming up\nREADY=1\n",
         );
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert_eq!(state(&s, "n"), StateName::Running);
         assert_eq!(state(&s, "d"), StateName::Running);
         assert_eq!(s.take_replies().len(), 1);
@@ -2277,14 +2390,17 @@ mod tests {
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(Some(1), Request::Start(names(&["f"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         let starter = sys.pid_of("f");
         assert_eq!(state(&s, "f"), StateName::Starting);
         exit(&mut s, &mut sys, starter, ExitKind::Code(0), t0);
         assert_eq!(state(&s, "f"), StateName::Running);
         let main = s.info(0, t0).pid.unwrap();
         assert_ne!(main as i32, starter.as_raw());
-        assert_eq!(s.take_to_watch(), [Pid::from_raw(main as i32)]);
+        assert_eq!(
+            std::mem::take(&mut sys.watched),
+            [Pid::from_raw(main as i32)]
+        );
         // Its death is the service's death.
         exit(
             &mut s,
@@ -2303,7 +2419,7 @@ mod tests {
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(Some(1), Request::Start(names(&["f"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         let starter = sys.pid_of("f");
         exit(&mut s, &mut sys, starter, ExitKind::Code(0), t0);
         let main = Pid::from_raw(s.info(0, t0).pid.unwrap() as i32);
@@ -2311,7 +2427,7 @@ mod tests {
         sys.moved.insert(main.as_raw(), (5000, 5000));
         sys.alive_groups.insert(5000);
         s.request(Some(2), Request::Stop(names(&["f"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert!(
             sys.signals
                 .contains(&(Pid::from_raw(5000), Signal::SIGTERM)),
@@ -2332,7 +2448,7 @@ mod tests {
         );
         assert!(s.take_replies().iter().all(|(conn, _)| *conn != 2));
         sys.alive_groups.remove(&5000);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert_eq!(state(&s, "f"), StateName::Inactive);
         assert!(s.take_replies().iter().any(|(conn, _)| *conn == 2));
     }
@@ -2353,13 +2469,13 @@ mod tests {
             1010,
             &mut sys,
         );
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert!(adopted.is_empty());
         assert_eq!(sys.signals, [(Pid::from_raw(4242), Signal::SIGKILL)]);
         assert!(sys.spawned.is_empty(), "no restart while the workers live");
         assert_eq!(state(&s, "web"), StateName::Stopping);
         sys.alive_groups.remove(&4242);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert_eq!(sys.order(), ["web"]);
         assert_eq!(state(&s, "web"), StateName::Running);
         assert_eq!(s.info(0, t0).restarts, 5);
@@ -2401,7 +2517,7 @@ mod tests {
             1010,
             &mut sys,
         );
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert_eq!(adopted, [Pid::from_raw(4242)]);
         let info = s.info(0, t0);
         assert_eq!(
@@ -2412,7 +2528,7 @@ mod tests {
         assert!(sys.spawned.is_empty());
         // Its death is noticed (the loop reports it) and restarted per policy.
         s.child_exited(Pid::from_raw(4242), ExitKind::Unknown);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert_eq!(state(&s, "web"), StateName::Restarting);
     }
 
@@ -2431,7 +2547,7 @@ mod tests {
             1010,
             &mut sys,
         );
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert!(adopted.is_empty());
         assert_eq!(sys.order(), ["web"], "restarted per policy");
         assert!(
@@ -2458,7 +2574,7 @@ mod tests {
             1010,
             &mut sys,
         );
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert_eq!(sys.order(), ["a"]);
         assert_eq!(sys.signals, [(Pid::from_raw(77), Signal::SIGTERM)]);
         assert_eq!(state(&s, "b"), StateName::Stopping);
@@ -2486,7 +2602,7 @@ mod tests {
             1010,
             &mut sys,
         );
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert_eq!(adopted, [Pid::from_raw(500), Pid::from_raw(600)]);
         assert!(sys.spawned.is_empty(), "nothing was started twice");
         assert_eq!(s.info(0, t0).pid, Some(600));
@@ -2510,7 +2626,7 @@ mod tests {
             1010,
             &mut sys,
         );
-        assert!(sys.signals.is_empty());
+        assert_eq!(s.poll_effect(), None);
         // The same from our own directory: its file was removed, so it is stopped.
         let state = state_of(vec![saved("other", Some(99), Some(990))]);
         s.restore(
@@ -2521,7 +2637,13 @@ mod tests {
             1010,
             &mut sys,
         );
-        assert_eq!(sys.signals, [(Pid::from_raw(99), Signal::SIGTERM)]);
+        assert_eq!(
+            s.poll_effect(),
+            Some(Effect::Signal {
+                pgid: Pid::from_raw(99),
+                signal: Signal::SIGTERM
+            })
+        );
     }
 
     #[test]
@@ -2531,7 +2653,7 @@ mod tests {
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(None, Request::Start(names(&["a"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert!(s.take_dirty());
         let snap = s.snapshot(t0, 5000);
         assert_eq!(snap.services.len(), 1);
@@ -2562,7 +2684,7 @@ mod tests {
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(None, Request::Start(names(&["keep", "edit", "drop"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         let (keep, edit, drop) = (sys.pid_of("keep"), sys.pid_of("edit"), sys.pid_of("drop"));
         let report = s.reload(loaded(&[
             ("keep", SIMPLE),
@@ -2572,7 +2694,7 @@ mod tests {
         assert_eq!(report.added, ["new"]);
         assert_eq!(report.removed, ["drop"]);
         assert_eq!(report.changed, ["edit"]);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         exit(
             &mut s,
             &mut sys,
@@ -2606,10 +2728,10 @@ mod tests {
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(None, Request::Start(names(&["web"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         let report = s.reload(loaded(&[("web", "[service]\nRestrat = 1\n")]));
         assert_eq!(report.invalid.len(), 1);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert!(sys.signals.is_empty());
         let info = s.info(0, t0);
         assert_eq!(info.state, StateName::Running);
@@ -2623,7 +2745,7 @@ mod tests {
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(None, Request::Start(names(&["b"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         let b = sys.pid_of("b");
         s.reload(loaded(&[
             (
@@ -2632,7 +2754,7 @@ mod tests {
             ),
             ("c", SIMPLE),
         ]));
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         exit(&mut s, &mut sys, b, ExitKind::Signal(Signal::SIGTERM), t0);
         assert_eq!(state(&s, "c"), StateName::Running);
         assert_eq!(state(&s, "b"), StateName::Running);
@@ -2653,13 +2775,13 @@ mod tests {
         let mut sys = FakeSys::default();
         let t0 = Instant::now();
         s.request(None, Request::Start(names(&["b"])), t0);
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         let (a, b) = (sys.pid_of("a"), sys.pid_of("b"));
         s.reload(loaded(&[(
             "b",
             "[unit]\nRequires = [\"a\"]\n[service]\nExecStart = \"b\"\n",
         )]));
-        s.run(t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
         assert_eq!(sys.signals, [(b, Signal::SIGTERM)], "b first");
         exit(&mut s, &mut sys, b, ExitKind::Signal(Signal::SIGTERM), t0);
         assert_eq!(sys.signals, [(b, Signal::SIGTERM), (a, Signal::SIGTERM)]);

@@ -4,12 +4,11 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use crate::daemon::logfile;
 use crate::daemon::procfs;
-use crate::daemon::spawn::{self, SpawnCache, SpawnSpec};
+use crate::daemon::spawn::{self, SpawnCache, SpawnError, SpawnSpec};
 use crate::daemon::supervisor::{Role, Sys};
 use crate::paths::Home;
 use crate::unit::{ServiceType, Unit};
@@ -36,12 +35,12 @@ impl RealSys {
 }
 
 impl Sys for RealSys {
-    fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Pid, String> {
+    fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Pid, SpawnError> {
         let argv = match role {
             Role::Main => &unit.exec_start,
             Role::StopCmd => match &unit.exec_stop {
                 Some(argv) => argv,
-                None => return Err("no ExecStop".into()),
+                None => return Err(SpawnError::NoExecStop),
             },
         };
         let log = self.home.service_log(&unit.name);
@@ -92,15 +91,6 @@ impl Sys for RealSys {
         procfs::age(start_time)
     }
 
-    fn unit_down(&mut self, unit: &Unit) {
-        let log = self.home.service_log(&unit.name);
-        match logfile::rotate_if_needed(&log, unit.log_max_bytes, unit.log_max_files) {
-            Ok(true) => log::info!("{}: rotated {}", unit.name, log.display()),
-            Ok(false) => {}
-            Err(e) => log::warn!("{}: cannot rotate {}: {e}", unit.name, log.display()),
-        }
-    }
-
     fn scan_main_pid(
         &mut self,
         unit: &Unit,
@@ -119,10 +109,6 @@ impl Sys for RealSys {
             scan,
             now,
         )
-    }
-
-    fn kill_group(&mut self, pgid: Pid, signal: Signal) {
-        spawn::kill_group(pgid, signal);
     }
 
     fn group_alive(&mut self, pgid: Pid) -> bool {

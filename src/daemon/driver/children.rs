@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
@@ -17,7 +17,7 @@ use signal_hook_mio::v1_0::Signals;
 use crate::daemon::procfs;
 use crate::daemon::service::ExitKind;
 use crate::daemon::spawn;
-use crate::daemon::supervisor::Supervisor;
+use crate::daemon::supervisor::{Input, Supervisor};
 
 pub const SIGNALS: Token = Token(1);
 /// Tokens of pidfds (adopted processes) start here, far above client tokens.
@@ -60,7 +60,7 @@ impl Children {
 
     /// Readiness of one of our tokens. SIGTERM and SIGINT stop every
     /// service; returns whether SIGHUP asked for a reload.
-    pub fn on_ready(&mut self, token: Token, sup: &mut Supervisor) -> bool {
+    pub fn on_ready(&mut self, token: Token, sup: &mut Supervisor, now: Instant) -> bool {
         if token != SIGNALS {
             self.exited.push(token.0);
             return false;
@@ -70,9 +70,7 @@ impl Children {
             match sig {
                 SIGTERM | SIGINT => {
                     log::info!("got signal {sig}: stopping every service, then exiting");
-                    if !sup.exiting {
-                        sup.kill(None);
-                    }
+                    sup.handle(Input::Terminate, now);
                 }
                 SIGHUP => reload = true,
                 _ => {} // SIGCHLD: reaping follows every wake-up.
@@ -84,14 +82,14 @@ impl Children {
     /// After every wake-up, whatever woke us: reap (one SIGCHLD can stand
     /// for many exits, and a coalesced one may come late), then the
     /// adopted processes that ended.
-    pub fn collect(&mut self, registry: &Registry, sup: &mut Supervisor) {
+    pub fn collect(&mut self, registry: &Registry, sup: &mut Supervisor, now: Instant) {
         for (pid, kind) in spawn::reap_all() {
-            sup.child_exited(pid, kind);
+            sup.handle(Input::ChildExited(pid, kind), now);
         }
         // After reaping: a watched process that is also our child has
         // been reported with its real exit status already.
         for token in std::mem::take(&mut self.exited) {
-            self.adopted_exit(token, registry, sup);
+            self.adopted_exit(token, registry, sup, now);
         }
         let dead: Vec<usize> = self
             .watches
@@ -103,7 +101,7 @@ impl Children {
             .map(|(t, _)| *t)
             .collect();
         for token in dead {
-            self.adopted_exit(token, registry, sup);
+            self.adopted_exit(token, registry, sup, now);
         }
     }
 
@@ -115,7 +113,7 @@ impl Children {
     }
 
     /// Watches a process that may not be our child for its exit.
-    pub fn watch(&mut self, pid: Pid, registry: &Registry, sup: &mut Supervisor) {
+    pub fn watch(&mut self, pid: Pid, registry: &Registry, sup: &mut Supervisor, now: Instant) {
         let token = self.next_watch;
         self.next_watch += 1;
         let watch = match spawn::pidfd_open(pid) {
@@ -133,7 +131,7 @@ impl Children {
             }
             Err(e) if e.raw_os_error() == Some(nix::libc::ESRCH) => {
                 // Already gone between the check and now.
-                sup.child_exited(pid, ExitKind::Unknown);
+                sup.handle(Input::ChildExited(pid, ExitKind::Unknown), now);
                 return;
             }
             Err(e) => {
@@ -144,13 +142,19 @@ impl Children {
         self.watches.insert(token, (pid, watch));
     }
 
-    fn adopted_exit(&mut self, token: usize, registry: &Registry, sup: &mut Supervisor) {
+    fn adopted_exit(
+        &mut self,
+        token: usize,
+        registry: &Registry,
+        sup: &mut Supervisor,
+        now: Instant,
+    ) {
         if let Some((pid, watch)) = self.watches.remove(&token) {
             if let Watch::Pidfd(fd) = &watch {
                 let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
             }
             log::info!("adopted process {pid} exited");
-            sup.child_exited(pid, ExitKind::Unknown);
+            sup.handle(Input::ChildExited(pid, ExitKind::Unknown), now);
         }
     }
 }

@@ -65,6 +65,17 @@ impl Logs {
         }
     }
 
+    /// A unit went down: its log will not grow until the next start, so it
+    /// is rotated now if it is over its limit.
+    pub fn rotate_idle(&mut self, name: &str, max_bytes: u64, max_files: u32) {
+        let log = self.home.service_log(name);
+        match logfile::rotate_if_needed(&log, max_bytes, max_files) {
+            Ok(true) => log::info!("{name}: rotated {}", log.display()),
+            Ok(false) => {}
+            Err(e) => log::warn!("{name}: cannot rotate {}: {e}", log.display()),
+        }
+    }
+
     /// Rotates the logs that outgrew their limit if a check is due, then
     /// listens for writes again.
     pub fn check_if_due(&mut self, now: Instant, sup: &Supervisor) {

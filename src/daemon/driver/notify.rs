@@ -4,6 +4,7 @@
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::time::Instant;
 
 use mio::net::UnixDatagram;
 use mio::{Interest, Registry, Token};
@@ -12,7 +13,7 @@ use nix::sys::socket::{
 };
 use nix::unistd::Pid;
 
-use crate::daemon::supervisor::Supervisor;
+use crate::daemon::supervisor::{Input, Supervisor};
 
 pub const NOTIFY: Token = Token(2);
 
@@ -47,7 +48,7 @@ impl Notify {
     }
 
     /// Reads every pending datagram with its sender's credentials.
-    pub fn on_ready(&mut self, sup: &mut Supervisor) {
+    pub fn on_ready(&mut self, sup: &mut Supervisor, now: Instant) {
         let Some(sock) = &self.sock else {
             return;
         };
@@ -81,7 +82,14 @@ impl Notify {
             };
             let text = String::from_utf8_lossy(&buf[..len]).into_owned();
             let group = nix::unistd::getpgid(Some(sender)).ok();
-            sup.notified(sender, group, &text);
+            sup.handle(
+                Input::Notify {
+                    sender,
+                    group,
+                    payload: text,
+                },
+                now,
+            );
         }
     }
 }
