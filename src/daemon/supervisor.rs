@@ -597,7 +597,7 @@ impl Supervisor {
                     Ok(ids) => ids,
                     Err(resp) => return Some(resp),
                 };
-                self.start(&ids, true);
+                self.start(&ids, true, now);
                 let baseline = self.baseline(&ids);
                 self.jobs.push(Job {
                     conn,
@@ -683,7 +683,7 @@ impl Supervisor {
     }
 
     /// Marks `ids` and what they pull in as wanted up and queues their starts.
-    fn start(&mut self, ids: &[ServiceId], explicit: bool) {
+    fn start(&mut self, ids: &[ServiceId], explicit: bool, now: Instant) {
         for id in self.graph.pull_in(ids) {
             let e = &mut self.entries[id];
             if !e.runnable() {
@@ -697,7 +697,7 @@ impl Supervisor {
                 }
             }
             if explicit && ids.contains(&id) {
-                e.svc.reset_counters();
+                e.svc.on_event(Event::ResetCounters, now);
             }
             e.stop = StopMark::None;
             self.queue.push_back((id, Event::Start));
@@ -884,11 +884,18 @@ impl Supervisor {
             }
             .unwrap_or(now);
             let e = &mut self.entries[id];
-            e.svc.restarts = s.restarts;
             match (s.pid, alive_pid) {
                 (_, Some(pid)) => {
                     log::info!("{}: adopted running process {pid}", s.name);
-                    e.svc.adopt(pid, since, true);
+                    e.svc.on_event(
+                        Event::Adopt {
+                            pid: Some(pid),
+                            pgid: Some(pid),
+                            since,
+                            restarts: s.restarts,
+                        },
+                        now,
+                    );
                     e.start_time = s.start_time;
                     self.pids.insert(pid, (id, Role::Main));
                     adopted.push(pid);
@@ -910,7 +917,15 @@ impl Supervisor {
                 (Some(pid), None) => {
                     log::info!("{}: process {pid} died while no daemon ran", s.name);
                     // Not inserted in `pids`: the pid may already be someone else's.
-                    e.svc.adopt(Pid::from_raw(pid), since, false);
+                    e.svc.on_event(
+                        Event::Adopt {
+                            pid: Some(Pid::from_raw(pid)),
+                            pgid: None,
+                            since,
+                            restarts: s.restarts,
+                        },
+                        now,
+                    );
                     let ev = match leftover_group(pid, s.pgid, sys) {
                         // Its workers outlived it: they go before it restarts.
                         Some(g) => {
@@ -925,9 +940,17 @@ impl Supervisor {
                     self.queue.push_back((id, ev));
                 }
                 (None, None) if s.remain => {
-                    e.svc.adopt_remain(since);
                     // Its background processes, if their group still lives.
-                    e.svc.pgid = s.pgid.map(Pid::from_raw).filter(|&g| sys.group_alive(g));
+                    let pgid = s.pgid.map(Pid::from_raw).filter(|&g| sys.group_alive(g));
+                    e.svc.on_event(
+                        Event::Adopt {
+                            pid: None,
+                            pgid,
+                            since,
+                            restarts: s.restarts,
+                        },
+                        now,
+                    );
                 }
                 (None, None) => to_start.push(id),
             }
@@ -944,7 +967,7 @@ impl Supervisor {
         }
         self.enabled = enabled;
         if !to_start.is_empty() {
-            self.start(&to_start, false);
+            self.start(&to_start, false, now);
             let baseline = self.baseline(&to_start);
             self.jobs.push(Job {
                 conn: None,
@@ -1202,7 +1225,9 @@ impl Supervisor {
             Action::SpawnStop => match sys.spawn(unit, Role::StopCmd) {
                 Ok(pid) => {
                     self.pids.insert(pid, (id, Role::StopCmd));
-                    self.entries[id].svc.stop_cmd_spawned(pid);
+                    self.entries[id]
+                        .svc
+                        .on_event(Event::StopCmdSpawned(pid), now);
                 }
                 Err(e) => {
                     log::warn!("{}: ExecStop: {e}", unit.name);
@@ -1427,9 +1452,9 @@ impl Supervisor {
                 let ids = job.ids.clone();
                 self.jobs[i].kind = JobKind::Restart { stopping: false };
                 for &id in &ids {
-                    self.entries[id].svc.reset_counters();
+                    self.entries[id].svc.on_event(Event::ResetCounters, now);
                 }
-                self.start(&ids, true);
+                self.start(&ids, true, now);
                 self.jobs[i].baseline = self.baseline(&ids);
                 false
             }
