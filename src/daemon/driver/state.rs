@@ -1,6 +1,6 @@
 //! The state writer: the state file is rewritten (atomically) when the
 //! supervisor's state changed, at once before a client hears anything, else
-//! coalesced to at most one write per [`STATE_COALESCE`]; it is made durable
+//! coalesced to at most one write per `STATE_COALESCE`; it is made durable
 //! (fsync) once quiet. Works on the `StateWrite` and `StateSync` timer keys.
 
 use std::io;
