@@ -152,23 +152,37 @@ impl EventLoop {
     }
 
     /// Carries out the supervisor's effects, each by the driver of its kind
-    /// (replies after the state file they may depend on), then the state
-    /// sync and the log check.
+    /// (replies after the state file they may depend on), feeding back what
+    /// answers come at once, then the state sync and the log check.
     fn after_pass(&mut self, now: Instant) {
-        let force = self.sup.replies_pending() || self.sup.exiting;
-        self.state.persist(now, force, &mut self.sup);
-        while let Some(effect) = self.sup.poll_effect() {
-            let registry = self.poll.registry();
-            match effect {
-                Effect::Signal { pgid, signal } => spawn::kill_group(pgid, signal),
-                Effect::Watch(pid) => self.children.watch(pid, registry, &mut self.sup, now),
-                Effect::Reply(conn, resp) => self.control.reply(conn, &resp, registry, now),
-                Effect::LogIdle {
-                    name,
-                    max_bytes,
-                    max_files,
-                } => self.logs.rotate_idle(&name, max_bytes, max_files),
+        loop {
+            let force = self.sup.replies_pending() || self.sup.exiting;
+            self.state.persist(now, force, &mut self.sup);
+            let mut fed = false;
+            while let Some(effect) = self.sup.poll_effect() {
+                let registry = self.poll.registry();
+                match effect {
+                    Effect::Signal { pgid, signal } => spawn::kill_group(pgid, signal),
+                    Effect::Watch(pid) => self.children.watch(pid, registry, &mut self.sup, now),
+                    Effect::Reply(conn, resp) => self.control.reply(conn, &resp, registry, now),
+                    Effect::LogIdle {
+                        name,
+                        max_bytes,
+                        max_files,
+                    } => self.logs.rotate_idle(&name, max_bytes, max_files),
+                    scan @ Effect::ScanMainPid { .. } => {
+                        if let Some(input) = system::look_for_main_pid(scan, now) {
+                            self.sup.handle(input, now);
+                            fed = true;
+                        }
+                    }
+                }
             }
+            // What came back (a main pid found) is worked through at once.
+            if !fed {
+                break;
+            }
+            self.sup.run(now, &mut self.sys);
         }
         self.state.sync_if_due(now);
         self.logs.check_if_due(now, &self.sup);

@@ -9,7 +9,7 @@ use nix::unistd::Pid;
 use crate::daemon::logfile;
 use crate::daemon::procfs;
 use crate::daemon::spawn::{self, SpawnCache, SpawnError, SpawnSpec};
-use crate::daemon::supervisor::{Role, Sys};
+use crate::daemon::supervisor::{Effect, Input, MainPidFound, Role, Sys};
 use crate::paths::Home;
 use crate::unit::{ServiceType, Unit};
 
@@ -91,26 +91,6 @@ impl Sys for RealSys {
         procfs::age(start_time)
     }
 
-    fn scan_main_pid(
-        &mut self,
-        unit: &Unit,
-        pgid: Pid,
-        known: &[Pid],
-        other_groups: &[Pid],
-        scan: &mut spawn::MainPidScan,
-        now: Instant,
-    ) -> Option<Result<(Pid, Pid), String>> {
-        spawn::scan_main_pid(
-            &unit.name,
-            unit.pid_file.as_deref(),
-            pgid,
-            known,
-            other_groups,
-            scan,
-            now,
-        )
-    }
-
     fn group_alive(&mut self, pgid: Pid) -> bool {
         spawn::group_alive(pgid)
     }
@@ -155,6 +135,44 @@ pub fn rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// Carries out [`Effect::ScanMainPid`]: one look (never a wait), and for
+/// a process found, what the supervisor records of it.
+pub fn look_for_main_pid(effect: Effect, now: Instant) -> Option<Input> {
+    let Effect::ScanMainPid {
+        id,
+        unit,
+        pid_file,
+        pgid,
+        known,
+        other_groups,
+        mut scan,
+    } = effect
+    else {
+        return None;
+    };
+    let outcome = spawn::scan_main_pid(
+        &unit,
+        pid_file.as_deref(),
+        pgid,
+        &known,
+        &other_groups,
+        &mut scan,
+        now,
+    )
+    .map(|found| {
+        found.map(|(pid, pgid)| {
+            let stat = procfs::stat(pid.as_raw()).filter(|s| !s.zombie);
+            MainPidFound {
+                pid,
+                pgid,
+                start_time: procfs::start_time(pid.as_raw()),
+                groups: stat.map(|s| (Pid::from_raw(s.pgrp), Pid::from_raw(s.session))),
+            }
+        })
+    });
+    Some(Input::MainPidScanned { id, scan, outcome })
 }
 
 /// Seconds since the epoch, by the wall clock.

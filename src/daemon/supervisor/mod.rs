@@ -30,6 +30,7 @@ use crate::daemon::deps::{self, DepInput, DepProblem, Graph, ServiceId};
 use crate::daemon::persist::{self, SavedService, SavedState};
 use crate::daemon::service::{Action, Event, ExitKind, Policy, Reason, Service, State, Want};
 use crate::daemon::spawn::{MainPidScan, SpawnError, Tagged, SCAN_EVERY};
+
 use crate::daemon::timers::{ServiceTimer, TimerKey, Timers};
 use crate::protocol::{
     JobResult, NextAttempt, ReloadReport, Request, Response, StateName, UnitInfo, UnitStatus,
@@ -75,6 +76,29 @@ pub enum Effect {
         max_bytes: u64,
         max_files: u32,
     },
+    /// One look for the main process of a forking service whose start
+    /// command (leader of `pgid`) exited; `known` pids and processes in
+    /// `other_groups` are not it. Answered with `Input::MainPidScanned`.
+    ScanMainPid {
+        id: ServiceId,
+        unit: String,
+        pid_file: Option<PathBuf>,
+        pgid: Pid,
+        known: Vec<Pid>,
+        other_groups: Vec<Pid>,
+        scan: MainPidScan,
+    },
+}
+
+/// A forking service's main process as a look found it, with what the
+/// supervisor records of it (read by the driver, at once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MainPidFound {
+    pub pid: Pid,
+    pub pgid: Pid,
+    pub start_time: Option<u64>,
+    /// Its process group and session.
+    pub groups: Option<(Pid, Pid)>,
 }
 
 /// What happened, for [`Supervisor::handle`].
@@ -94,27 +118,22 @@ pub enum Input {
     Terminate,
     /// The clock moved: deadlines at or before `now` are due.
     Tick,
+    /// A look for a main process ([`Effect::ScanMainPid`]) ended: `None`
+    /// not settled yet (look again), else found or failed.
+    MainPidScanned {
+        id: ServiceId,
+        scan: MainPidScan,
+        outcome: Option<Result<MainPidFound, String>>,
+    },
 }
 
 /// The operating system, as the supervisor uses it: starting processes and
 /// quick reads of `/proc` that answer at once. Everything else is an
-/// [`Effect`]; anything that takes time is an effect or a timer.
+/// [`Effect`]; anything that takes time is an effect and a later input.
 pub trait Sys {
     /// Starts ExecStart (Main) or ExecStop (StopCmd) of `unit`.
     fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Pid, SpawnError>;
     fn group_alive(&mut self, pgid: Pid) -> bool;
-    /// One look for a forking service's main process and its process group,
-    /// once the start command (leader of `pgid`) exited; `known` pids are
-    /// not it. `None`: not settled yet, look again (never blocks).
-    fn scan_main_pid(
-        &mut self,
-        unit: &Unit,
-        pgid: Pid,
-        known: &[Pid],
-        other_groups: &[Pid],
-        scan: &mut MainPidScan,
-        now: Instant,
-    ) -> Option<Result<(Pid, Pid), String>>;
     /// The process group and session of a live process, read now.
     fn process_groups(&mut self, pid: Pid) -> Option<(Pid, Pid)>;
     /// The start time of a process (to recognise it after a daemon restart).
@@ -171,7 +190,8 @@ pub struct Entry {
     stop: StopMark,
     /// The kind of the state deadline armed for this service, if any.
     timer: Option<ServiceTimer>,
-    /// A search for the main process of a forking service is under way.
+    /// A search for the main process of a forking service is under way
+    /// (None while a look is out as an effect).
     scan: Option<MainPidScan>,
 }
 
@@ -301,8 +321,6 @@ pub struct Supervisor {
     timers: Timers<TimerKey>,
     /// Expired keys that belong to a driver, for the loop to route.
     due: Vec<TimerKey>,
-    /// Services whose main-pid search should look again.
-    scans_due: Vec<ServiceId>,
     queue: VecDeque<(ServiceId, Event)>,
     pids: HashMap<Pid, (ServiceId, Role)>,
     awaiting_group: BTreeSet<ServiceId>,
@@ -332,7 +350,6 @@ impl Supervisor {
             graph: Graph::default(),
             timers: Timers::default(),
             due: Vec::new(),
-            scans_due: Vec::new(),
             queue: VecDeque::new(),
             pids: HashMap::new(),
             awaiting_group: BTreeSet::new(),
@@ -493,6 +510,9 @@ impl Supervisor {
                 }
             }
             Input::Tick => self.timers_expired(now),
+            Input::MainPidScanned { id, scan, outcome } => {
+                self.main_pid_scanned(id, scan, outcome, now)
+            }
         }
     }
 
@@ -564,7 +584,7 @@ impl Supervisor {
     pub fn timers_expired(&mut self, now: Instant) {
         for key in self.timers.expired(now) {
             match key {
-                TimerKey::Service(id, ServiceTimer::MainPidScan) => self.scans_due.push(id),
+                TimerKey::Service(id, ServiceTimer::MainPidScan) => self.look_for_main_pid(id),
                 TimerKey::Service(id, kind) => {
                     if self.entries[id].timer == Some(kind) {
                         self.entries[id].timer = None;

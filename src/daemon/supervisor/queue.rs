@@ -11,9 +11,6 @@ impl Supervisor {
     /// then settles jobs. Call after every batch of inputs.
     pub fn run(&mut self, now: Instant, sys: &mut dyn Sys) {
         loop {
-            for id in std::mem::take(&mut self.scans_due) {
-                self.scan_main_pid(id, now, sys);
-            }
             while let Some((id, ev)) = self.queue.pop_front() {
                 self.step(id, ev, now, sys);
             }
@@ -46,7 +43,7 @@ impl Supervisor {
             // Deadlines that are already due (RestartSec = 0) run in this
             // same pass rather than after another trip through poll.
             self.timers_expired(now);
-            if self.queue.is_empty() && self.scans_due.is_empty() {
+            if self.queue.is_empty() {
                 break;
             }
         }
@@ -146,25 +143,26 @@ impl Supervisor {
             }
             Action::FindMainPid => {
                 self.entries[id].scan = Some(MainPidScan::new(now));
-                self.scan_main_pid(id, now, sys);
+                self.look_for_main_pid(id);
             }
         }
     }
 
-    /// One look for the main process of a forking service whose start
-    /// command left: found or failed goes to the service as MainPid; not
-    /// settled yet arms the next look. A service that left the state of
-    /// looking (stopped, timed out) drops its search.
-    pub(super) fn scan_main_pid(&mut self, id: ServiceId, now: Instant, sys: &mut dyn Sys) {
-        let key = TimerKey::Service(id, ServiceTimer::MainPidScan);
+    /// Asks for one look for the main process of a forking service whose
+    /// start command left ([`Effect::ScanMainPid`]). A service that left the
+    /// state of looking (stopped meanwhile) drops its search.
+    pub(super) fn look_for_main_pid(&mut self, id: ServiceId) {
         let e = &mut self.entries[id];
         let looking = matches!(e.svc.state, State::Starting { pid: None, .. });
-        let (Some(mut scan), true, true) = (e.scan.take(), e.unit.is_some(), looking) else {
-            self.entries[id].scan = None;
-            self.timers.set(key, None);
+        let (Some(scan), Some(unit), true) = (e.scan.take(), e.unit.as_deref(), looking) else {
             return;
         };
-        let starter_group = e.svc.pgid;
+        let Some(pgid) = e.svc.pgid else {
+            let err = "the start command's process group is unknown".to_owned();
+            self.queue.push_back((id, Event::MainPid(Err(err))));
+            return;
+        };
+        let (unit, pid_file) = (unit.name.clone(), unit.pid_file.clone());
         let known: Vec<Pid> = self.pids.keys().copied().collect();
         let other_groups: Vec<Pid> = self
             .entries
@@ -173,40 +171,56 @@ impl Supervisor {
             .filter(|&(other, _)| other != id)
             .filter_map(|(_, e)| e.svc.pgid)
             .collect();
-        let Some(unit) = self.entries[id].unit.as_deref() else {
-            return;
-        };
-        let found = match starter_group {
-            Some(pgid) => {
-                match sys.scan_main_pid(unit, pgid, &known, &other_groups, &mut scan, now) {
-                    Some(found) => found,
-                    None => {
-                        self.entries[id].scan = Some(scan);
-                        self.timers.set(key, Some(now + SCAN_EVERY));
-                        return;
-                    }
-                }
+        self.effects.push_back(Effect::ScanMainPid {
+            id,
+            unit,
+            pid_file,
+            pgid,
+            known,
+            other_groups,
+            scan,
+        });
+    }
+
+    /// A look for a main process came back: found or failed goes to the
+    /// service as MainPid; not settled yet arms the next look.
+    pub(super) fn main_pid_scanned(
+        &mut self,
+        id: ServiceId,
+        scan: MainPidScan,
+        outcome: Option<Result<MainPidFound, String>>,
+        now: Instant,
+    ) {
+        let e = &mut self.entries[id];
+        if !matches!(e.svc.state, State::Starting { pid: None, .. }) {
+            return; // Stopped or failed meanwhile: the search is over.
+        }
+        let key = TimerKey::Service(id, ServiceTimer::MainPidScan);
+        let found = match outcome {
+            None => {
+                e.scan = Some(scan);
+                self.timers.set(key, Some(now + SCAN_EVERY));
+                return;
             }
-            None => Err("the start command's process group is unknown".to_owned()),
+            Some(found) => found,
         };
-        self.timers.set(key, None);
-        if let Ok((pid, _)) = found {
-            log::info!("{}: main process is {pid}", self.entries[id].name);
-            self.pids.insert(pid, (id, Role::Main));
-            let e = &mut self.entries[id];
-            e.start_time = sys.start_time(pid);
+        if let Ok(f) = &found {
+            log::info!("{}: main process is {}", e.name, f.pid);
+            self.pids.insert(f.pid, (id, Role::Main));
+            e.start_time = f.start_time;
             // The start command's group may still hold the main
             // process's helpers; its own group and session are the service's too.
-            e.groups.extend(starter_group);
-            if let Some((pgrp, sid)) = sys.process_groups(pid) {
+            e.groups.extend(e.svc.pgid);
+            if let Some((pgrp, sid)) = f.groups {
                 e.groups.extend([pgrp, sid]);
             }
             e.groups.sort_unstable();
             e.groups.dedup();
             // It may not be our child: watch it like an adopted process.
-            self.effects.push_back(Effect::Watch(pid));
+            self.effects.push_back(Effect::Watch(f.pid));
         }
-        self.queue.push_front((id, Event::MainPid(found)));
+        let found = found.map(|f| (f.pid, f.pgid));
+        self.queue.push_back((id, Event::MainPid(found)));
     }
 
     /// The process groups a signal for `pgid` must reach. An ExecStop's

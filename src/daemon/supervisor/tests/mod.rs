@@ -39,20 +39,6 @@ impl Sys for FakeSys {
     fn group_alive(&mut self, pgid: Pid) -> bool {
         self.alive_groups.contains(&pgid.as_raw())
     }
-    fn scan_main_pid(
-        &mut self,
-        _: &Unit,
-        _: Pid,
-        _: &[Pid],
-        _: &[Pid],
-        _: &mut MainPidScan,
-        _: Instant,
-    ) -> Option<Result<(Pid, Pid), String>> {
-        self.next_pid += 1;
-        let pid = Pid::from_raw(1000 + self.next_pid);
-        self.alive_groups.insert(pid.as_raw());
-        Some(Ok((pid, pid)))
-    }
     fn process_groups(&mut self, pid: Pid) -> Option<(Pid, Pid)> {
         if let Some(&(g, s)) = self.moved.get(&pid.as_raw()) {
             return Some((Pid::from_raw(g), Pid::from_raw(s)));
@@ -113,18 +99,37 @@ fn state(s: &Supervisor, name: &str) -> StateName {
 /// One pass of the loop: run, then carry out the signals and watches
 /// the way the loop would (into the fake system); replies stay queued.
 fn pass(s: &mut Supervisor, now: Instant, sys: &mut FakeSys) {
-    s.run(now, sys);
-    s.effects.retain(|e| match e {
-        Effect::Signal { pgid, signal } => {
-            sys.signals.push((*pgid, *signal));
-            false
+    loop {
+        s.run(now, sys);
+        let mut kept = VecDeque::new();
+        let mut fed = false;
+        while let Some(effect) = s.poll_effect() {
+            match effect {
+                Effect::Signal { pgid, signal } => sys.signals.push((pgid, signal)),
+                Effect::Watch(pid) => sys.watched.push(pid),
+                // The fake system finds a new main process at the first look.
+                Effect::ScanMainPid { id, scan, .. } => {
+                    sys.next_pid += 1;
+                    let pid = Pid::from_raw(1000 + sys.next_pid);
+                    sys.alive_groups.insert(pid.as_raw());
+                    let found = MainPidFound {
+                        pid,
+                        pgid: pid,
+                        start_time: sys.start_time(pid),
+                        groups: sys.process_groups(pid),
+                    };
+                    let outcome = Some(Ok(found));
+                    s.handle(Input::MainPidScanned { id, scan, outcome }, now);
+                    fed = true;
+                }
+                other => kept.push_back(other),
+            }
         }
-        Effect::Watch(pid) => {
-            sys.watched.push(*pid);
-            false
+        s.effects = kept;
+        if !fed {
+            break;
         }
-        _ => true,
-    });
+    }
 }
 
 fn exit(s: &mut Supervisor, sys: &mut FakeSys, pid: Pid, kind: ExitKind, now: Instant) {
@@ -716,3 +721,56 @@ fn stopping_a_forking_service_reaches_the_group_its_main_process_moved_to() {
 }
 
 mod adopt_reload;
+
+#[test]
+fn looking_for_a_main_pid_is_an_effect_and_a_timer_until_it_settles() {
+    // The search never waits: each look is a ScanMainPid effect; "not yet"
+    // arms the MainPidScan timer for the next look, and a failure fails the
+    // service.
+    let mut s = sup(&[("f", "[service]\nType = \"forking\"\nExecStart = \"x\"\n")]);
+    let mut sys = FakeSys::default();
+    let t0 = Instant::now();
+    s.request(Some(1), Request::Start(names(&["f"])), t0);
+    pass(&mut s, t0, &mut sys);
+    let starter = sys.pid_of("f");
+    s.child_exited(starter, ExitKind::Code(0));
+    s.run(t0, &mut sys);
+    let look = |s: &mut Supervisor| loop {
+        match s.poll_effect() {
+            Some(Effect::ScanMainPid { id, scan, pgid, .. }) => break (id, scan, pgid),
+            Some(_) => continue,
+            None => panic!("no ScanMainPid effect"),
+        }
+    };
+    let (id, scan, pgid) = look(&mut s);
+    assert_eq!(pgid, starter, "the start command's group is searched");
+    s.handle(
+        Input::MainPidScanned {
+            id,
+            scan,
+            outcome: None,
+        },
+        t0,
+    );
+    s.run(t0, &mut sys);
+    assert_eq!(s.poll_timeout(), Some(t0 + SCAN_EVERY));
+    assert_eq!(state(&s, "f"), StateName::Starting);
+    let t1 = t0 + SCAN_EVERY;
+    s.handle(Input::Tick, t1);
+    s.run(t1, &mut sys);
+    let (id, scan, _) = look(&mut s);
+    s.handle(
+        Input::MainPidScanned {
+            id,
+            scan,
+            outcome: Some(Err("2 processes were left".into())),
+        },
+        t1,
+    );
+    s.run(t1, &mut sys);
+    assert_eq!(state(&s, "f"), StateName::Failed);
+    assert_eq!(
+        s.info(0, t1).reason.as_deref(),
+        Some("cannot find the main process: 2 processes were left")
+    );
+}
