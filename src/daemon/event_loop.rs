@@ -73,7 +73,9 @@ impl EventLoop {
         let tagged = spawn::find_tagged(&home.dir);
         let now_unix = system::unix_now();
         let now = Instant::now();
-        let adopted = (self.sup).restore(saved, tagged, enabled, now, now_unix, &mut self.sys);
+        let adopted = self
+            .sup
+            .restore(saved, tagged, enabled, now, now_unix, &mut self.sys);
         for pid in adopted {
             self.children
                 .watch(pid, self.poll.registry(), &mut self.sup, now);
@@ -94,7 +96,9 @@ impl EventLoop {
                 return Ok(());
             }
             // Round up so we never wake a hair early and spin.
-            let timeout = (self.sup.poll_timeout())
+            let timeout = self
+                .sup
+                .poll_timeout()
                 .map(|d| d.saturating_duration_since(Instant::now()) + Duration::from_micros(100));
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
