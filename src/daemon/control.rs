@@ -16,9 +16,10 @@ use mio::{Interest, Registry, Token};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use nix::unistd::Uid;
 
-use crate::daemon::timers::Timers;
 use crate::protocol::{self, FrameError, RequestFrame, Response, MAX_FRAME};
 
+/// The listening socket's token.
+pub const LISTENER: Token = Token(0);
 /// Tokens below this belong to the event loop's own sources.
 pub const FIRST_CONN_TOKEN: usize = 16;
 /// More simultaneous clients than this are turned away at accept.
@@ -46,9 +47,10 @@ struct Conn {
 pub struct Control {
     listener: UnixListener,
     conns: HashMap<usize, Conn>,
-    /// Connections that are waiting on their client (request or reply).
+    /// Changes to the deadlines of connections that wait on their client
+    /// (request or reply), for the loop's timer queue (`TimerKey::Conn`).
     /// None while a job works on the request: a start may take long.
-    deadlines: Timers<usize>,
+    deadlines: Vec<(usize, Option<Instant>)>,
     /// The last accept failed (out of descriptors): try again soon.
     pub accept_blocked: bool,
     /// Accepts have been failing since the last success (warned once).
@@ -70,7 +72,7 @@ impl Control {
         Control {
             listener,
             conns: HashMap::new(),
-            deadlines: Timers::default(),
+            deadlines: Vec::new(),
             accept_blocked: false,
             accept_failing: false,
             next: FIRST_CONN_TOKEN,
@@ -154,7 +156,7 @@ impl Control {
                 log::warn!("cannot watch a client: {e}");
                 continue;
             }
-            self.deadlines.set(token, Some(now + IO_TIMEOUT));
+            self.deadlines.push((token, Some(now + IO_TIMEOUT)));
             self.conns.insert(
                 token,
                 Conn {
@@ -225,7 +227,7 @@ impl Control {
             self.close(token, registry);
         } else if incoming.is_some() {
             // The request is in; the job may take as long as it takes.
-            self.deadlines.set(token, None);
+            self.deadlines.push((token, None));
         }
         incoming
     }
@@ -250,20 +252,19 @@ impl Control {
             self.close(token, registry);
         } else {
             // A client that does not read its reply loses it.
-            self.deadlines.set(token, Some(now + IO_TIMEOUT));
+            self.deadlines.push((token, Some(now + IO_TIMEOUT)));
         }
     }
 
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines.next_deadline()
+    /// Deadlines set or cleared since the last call, oldest first.
+    pub fn take_deadlines(&mut self) -> Vec<(usize, Option<Instant>)> {
+        std::mem::take(&mut self.deadlines)
     }
 
-    /// Closes the connections whose client took too long.
-    pub fn expire(&mut self, now: Instant, registry: &Registry) {
-        for token in self.deadlines.expired(now) {
-            log::debug!("client {token}: timed out");
-            self.close(token, registry);
-        }
+    /// The client of `token` took too long: closes its connection.
+    pub fn timed_out(&mut self, token: usize, registry: &Registry) {
+        log::debug!("client {token}: timed out");
+        self.close(token, registry);
     }
 
     /// Replies with an error for a bad frame, then closes.
@@ -286,7 +287,7 @@ impl Control {
     }
 
     pub fn close(&mut self, token: usize, registry: &Registry) {
-        self.deadlines.set(token, None);
+        self.deadlines.push((token, None));
         if let Some(mut conn) = self.conns.remove(&token) {
             let _ = registry.deregister(&mut conn.stream);
         }

@@ -8,6 +8,10 @@
 //! writers' append offsets follow the truncation. Lines written between the
 //! copy and the truncation (microseconds) are lost; a log can overshoot its
 //! limit by what a service writes between two checks.
+//!
+//! A log nobody has open (a service about to be spawned) is rotated by
+//! renames alone ([`rotate_closed_if_needed`]): no copy, so a large log
+//! costs the spawn path nothing.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -21,27 +25,55 @@ pub fn rotated(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Rotates `path` if it is larger than `max_bytes` (0 = never), keeping
-/// `keep` old files. Returns whether it rotated.
-pub fn rotate_if_needed(path: &Path, max_bytes: u64, keep: u32) -> io::Result<bool> {
+/// Whether `path` is larger than `max_bytes` (0 = never).
+fn over_limit(path: &Path, max_bytes: u64) -> io::Result<bool> {
     if max_bytes == 0 {
         return Ok(false);
     }
-    let len = match fs::metadata(path) {
-        Ok(m) => m.len(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    if len <= max_bytes {
+    match fs::metadata(path) {
+        Ok(m) => Ok(m.len() > max_bytes),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// `NAME.log.N-1` -> `NAME.log.N` for N = keep..2 (the oldest is replaced).
+fn shift_old_files(path: &Path, keep: u32) -> io::Result<()> {
+    for n in (1..keep).rev() {
+        let from = rotated(path, n);
+        if from.exists() {
+            fs::rename(&from, rotated(path, n + 1))?;
+        }
+    }
+    Ok(())
+}
+
+/// Rotates a log that no process has open (its service is about to be
+/// spawned) if it is larger than `max_bytes` (0 = never), keeping `keep`
+/// old files: by renames alone, however large it is; the spawn creates a
+/// new one. Returns whether it rotated.
+pub fn rotate_closed_if_needed(path: &Path, max_bytes: u64, keep: u32) -> io::Result<bool> {
+    if !over_limit(path, max_bytes)? {
         return Ok(false);
     }
     if keep > 0 {
-        for n in (1..keep).rev() {
-            let from = rotated(path, n);
-            if from.exists() {
-                fs::rename(&from, rotated(path, n + 1))?;
-            }
-        }
+        shift_old_files(path, keep)?;
+        fs::rename(path, rotated(path, 1))?;
+    } else {
+        fs::remove_file(path)?;
+    }
+    Ok(true)
+}
+
+/// Rotates `path` if it is larger than `max_bytes` (0 = never), keeping
+/// `keep` old files, by copy-and-truncate (writers may hold it open).
+/// Returns whether it rotated.
+pub fn rotate_if_needed(path: &Path, max_bytes: u64, keep: u32) -> io::Result<bool> {
+    if !over_limit(path, max_bytes)? {
+        return Ok(false);
+    }
+    if keep > 0 {
+        shift_old_files(path, keep)?;
         let mut src = File::open(path)?;
         let mut dst = OpenOptions::new()
             .create(true)
@@ -177,6 +209,41 @@ mod tests {
         // Under the limit nothing happens.
         assert!(!rotate_if_needed(&path, 1 << 20, 2).unwrap());
         assert!(!rotate_if_needed(&dir.join("missing.log"), 4, 2).unwrap());
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_closed_log_is_rotated_by_renames_without_a_copy() {
+        // The log over its limit becomes .1 itself (same inode: nothing was
+        // copied), older files shift up, and the oldest beyond keep goes.
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("diakonos-rotclosed-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.log");
+        fs::write(&path, "first generation\n").unwrap();
+        assert!(rotate_closed_if_needed(&path, 4, 2).unwrap());
+        fs::write(&path, "second generation\n").unwrap();
+        let inode = fs::metadata(&path).unwrap().ino();
+        assert!(rotate_closed_if_needed(&path, 4, 2).unwrap());
+        assert!(!path.exists(), "the spawn creates the new log");
+        assert_eq!(fs::metadata(rotated(&path, 1)).unwrap().ino(), inode);
+        assert_eq!(
+            fs::read_to_string(rotated(&path, 2)).unwrap(),
+            "first generation\n"
+        );
+        fs::write(&path, "third generation\n").unwrap();
+        assert!(rotate_closed_if_needed(&path, 4, 2).unwrap());
+        assert_eq!(
+            fs::read_to_string(rotated(&path, 2)).unwrap(),
+            "second generation\n"
+        );
+        assert!(!rotated(&path, 3).exists());
+        // keep = 0: the old log is dropped; under the limit nothing happens.
+        fs::write(&path, "x".repeat(10)).unwrap();
+        assert!(rotate_closed_if_needed(&path, 4, 0).unwrap());
+        assert!(!path.exists());
+        assert!(!rotate_closed_if_needed(&path, 4, 2).unwrap());
         let _ = fs::remove_dir_all(dir);
     }
 }

@@ -3,12 +3,15 @@
 //! event loop. (A client starts a detached daemon in `cli::client`.)
 
 pub mod control;
+pub mod driver;
 pub mod event_loop;
 pub mod logfile;
 pub mod persist;
+mod requests;
 pub mod service;
 pub mod spawn;
 pub mod supervisor;
+pub mod system;
 pub mod timers;
 
 use std::fs::{File, OpenOptions};

@@ -2,8 +2,11 @@
 //! a transition asks the event loop to carry out.
 //!
 //! PURE: it never reads the clock (time comes in as `now`), spawns, signals or
-//! does I/O. Deadlines live inside the states; the loop arms its timer queue
-//! from [`Service::deadline`]. Which *other* services hear about a change is
+//! does I/O. Deadlines live inside the states; the supervisor arms the one
+//! timer queue from [`Service::timer`] (the deadline and what it is for).
+//! Every state change happens in [`Service::on_event`], adoption and counter
+//! resets included; the table below is complete: a pair it does not list
+//! is a bug (a warning in daemon.log, and a `debug_assert!`). Which *other* services hear about a change is
 //! decided by the supervisor with `graph`; what a change does is decided here.
 //!
 //! | state                | event               | next state                          | actions                  |
@@ -34,7 +37,13 @@
 //! | stopping             | Stop                | stopping; a pending policy failure becomes inactive (want down) |  |
 //! | stopping             | Timer (kill phase)  | failed "processes survived SIGKILL" (never inactive while any may live) | |
 //! | stopping             | Exited / GroupGone  | once main, ExecStop and group are gone: inactive, failed, restarting, or waiting if started meanwhile | |
-//! | anything else        | any                 | unchanged (a legal no-op, logged at debug level) |         |
+//! | inactive              | Adopt(pid, pgid, since, restarts) | running (a new daemon took it over; dead: Exited follows) | |
+//! | any                  | ResetCounters       | unchanged; restart count, failures and start window cleared |  |
+//! | stopping             | StopCmdSpawned(pid) | stopping, ExecStop's pid known      |                          |
+//! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready | unchanged (logged at debug level) | |
+//! | inactive, exited, failed, stopping, starting (no pid) | DepFailed(x) | unchanged (down, going down, or the stop follows the spawn) | |
+//! | any but waiting, restarting | DepInvalid(x) | unchanged (a late verdict of the start gate) |            |
+//! | any pair not listed  | any                 | unchanged, with a warning in daemon.log and a `debug_assert!` |  |
 //!
 //! Every failed attempt (an exit the policy judges a failure, a start
 //! timeout, a notify service ending before READY=1) adds one to
@@ -49,6 +58,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
+use crate::daemon::spawn::SpawnError;
+use crate::daemon::timers::ServiceTimer;
 use crate::protocol::{LastExit, StateName};
 use crate::unit::{RestartPolicy, ServiceType, Unit};
 
@@ -92,7 +103,7 @@ impl fmt::Display for ExitKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
     Exit(ExitKind),
-    SpawnFailed(String),
+    SpawnFailed(SpawnError),
     DepFailed(String),
     /// A required unit does not load (or has dependency errors).
     DepInvalid(String),
@@ -229,7 +240,7 @@ pub enum Event {
     /// A unit this one Requires cannot run: its file does not load.
     DepInvalid(String),
     Spawned(Pid),
-    SpawnFailed(String),
+    SpawnFailed(SpawnError),
     /// The unit cannot work as written (checked before spawning).
     CannotStart(Reason),
     /// The main process ended.
@@ -245,6 +256,21 @@ pub enum Event {
     MainPid(Result<(Pid, Pid), String>),
     /// The deadline of the current state passed.
     Timer,
+    /// A new daemon takes the service over from the state file: running
+    /// since `since`, main process `pid` (None: a RemainAfterExit oneshot
+    /// that had finished), process group `pgid` (None when the pid is dead:
+    /// a reused pid must never be signalled), restart count kept.
+    Adopt {
+        pid: Option<Pid>,
+        pgid: Option<Pid>,
+        since: Instant,
+        restarts: u32,
+    },
+    /// Forget restart counters and the start-limit window (`restart`, or
+    /// an explicit start after a failure).
+    ResetCounters,
+    /// The ExecStop process was spawned: its pid.
+    StopCmdSpawned(Pid),
     /// A new daemon found the adopted main process dead, but its process
     /// group (this pgid) still has members: they are killed and waited for
     /// before the restart policy judges the death.
@@ -369,6 +395,17 @@ impl Service {
         }
     }
 
+    /// The current state's deadline and what it is for (its timer key).
+    pub fn timer(&self) -> Option<(ServiceTimer, Instant)> {
+        let kind = match self.state {
+            State::Starting { .. } => ServiceTimer::StartTimeout,
+            State::Stopping { .. } => ServiceTimer::Stop,
+            State::Restarting { .. } => ServiceTimer::Restart,
+            _ => return None,
+        };
+        self.deadline().map(|at| (kind, at))
+    }
+
     /// Main process and ExecStop are gone but the group may not be: the
     /// supervisor checks the group and sends GroupGone.
     pub fn awaiting_group(&self) -> bool {
@@ -389,37 +426,38 @@ impl Service {
         }
     }
 
-    /// Takes over a process found alive (or dead) after a daemon restart:
-    /// it is running since `since`. A dead one must not have its group
-    /// signalled (the pid may be reused), so its pgid is left unknown; the
-    /// caller then sends `Exited(Unknown)` and the restart policy decides.
-    pub fn adopt(&mut self, pid: Pid, since: Instant, alive: bool) {
-        self.want = Want::Up;
-        self.pgid = alive.then_some(pid);
-        self.state = State::Running {
-            pid: Some(pid),
-            since,
-        };
-    }
-
-    /// Restores a RemainAfterExit oneshot that had finished: up, no process.
-    pub fn adopt_remain(&mut self, since: Instant) {
-        self.want = Want::Up;
-        self.state = State::Running { pid: None, since };
-    }
-
-    /// Forget restart counters and the start-limit window (`restart`, or an
-    /// explicit start after a failure).
-    pub fn reset_counters(&mut self) {
-        self.restarts = 0;
-        self.failures = 0;
-        self.starts.clear();
-    }
-
     /// The one place where the state changes. `self.state` is assigned once.
     pub fn on_event(&mut self, ev: Event, now: Instant) -> Vec<Action> {
         let mut actions = Vec::new();
         let next = match (&self.state, ev) {
+            // --- a new daemon takes over, counters -------------------------
+            (
+                State::Inactive,
+                Event::Adopt {
+                    pid,
+                    pgid,
+                    since,
+                    restarts,
+                },
+            ) => {
+                self.want = Want::Up;
+                self.pgid = pgid;
+                self.restarts = restarts;
+                State::Running { pid, since }
+            }
+            (_, Event::ResetCounters) => {
+                self.restarts = 0;
+                self.failures = 0;
+                self.starts.clear();
+                return actions;
+            }
+            (State::Stopping { .. }, Event::StopCmdSpawned(pid)) => {
+                if let State::Stopping { stop_cmd, .. } = &mut self.state {
+                    *stop_cmd = Some(pid);
+                }
+                return actions;
+            }
+
             // --- start requests -------------------------------------------
             (State::Inactive | State::Exited | State::Failed(_), Event::Start) => {
                 self.want = Want::Up;
@@ -657,8 +695,37 @@ impl Service {
                 return self.stopping(ev, now, actions);
             }
 
+            // --- legal no-ops: news that came late or twice ----------------
+            (
+                state,
+                ev @ (Event::Timer
+                | Event::Exited(_)
+                | Event::StopCmdExited(_)
+                | Event::GroupGone
+                | Event::DepsReady
+                | Event::Ready),
+            ) => {
+                log::debug!("ignored late or repeated {ev:?} in state {state:?}");
+                return actions;
+            }
+            (
+                state @ (State::Inactive
+                | State::Exited
+                | State::Failed(_)
+                | State::Stopping { .. }
+                | State::Starting { pid: None, .. }),
+                ev @ Event::DepFailed(_),
+            )
+            | (state, ev @ Event::DepInvalid(_)) => {
+                log::debug!("ignored late {ev:?} in state {state:?}");
+                return actions;
+            }
+
             (state, ev) => {
-                log::debug!("ignored event {ev:?} in state {state:?}");
+                log::warn!(
+                    "BUG: event {ev:?} in state {state:?} is not in the transition table; ignored"
+                );
+                debug_assert!(false, "event {ev:?} in state {state:?} is not in the table");
                 return actions;
             }
         };
@@ -796,13 +863,6 @@ impl Service {
             signal: self.policy.kill_signal,
         });
         Some(())
-    }
-
-    /// Records the pid of a freshly spawned ExecStop.
-    pub fn stop_cmd_spawned(&mut self, pid: Pid) {
-        if let State::Stopping { stop_cmd, .. } = &mut self.state {
-            *stop_cmd = Some(pid);
-        }
     }
 
     fn stopping(&mut self, ev: Event, now: Instant, mut actions: Vec<Action>) -> Vec<Action> {
@@ -1251,7 +1311,15 @@ mod tests {
         // A new daemon that finds the main process dead but its group alive kills the group and restarts only once it is gone.
         let t0 = Instant::now();
         let mut svc = Service::new(policy(), 3);
-        svc.adopt(pid(100), t0, false);
+        svc.on_event(
+            Event::Adopt {
+                pid: Some(pid(100)),
+                pgid: None,
+                since: t0,
+                restarts: 0,
+            },
+            t0,
+        );
         assert_eq!(
             svc.on_event(Event::DeadWithLeftovers(pid(100)), t0),
             [Action::KillGroup {
@@ -1284,7 +1352,7 @@ mod tests {
             t0,
         );
         assert_eq!(svc.on_event(Event::Stop, t0), [Action::SpawnStop]);
-        svc.stop_cmd_spawned(pid(900));
+        svc.on_event(Event::StopCmdSpawned(pid(900)), t0);
         assert_eq!(svc.stop_cmd(), Some(pid(900)));
         assert_eq!(
             svc.on_event(Event::StopCmdExited(ExitKind::Code(0)), t0 + secs(0.2)),
@@ -1313,7 +1381,7 @@ mod tests {
             t0,
         );
         svc.on_event(Event::Stop, t0);
-        svc.stop_cmd_spawned(pid(900));
+        svc.on_event(Event::StopCmdSpawned(pid(900)), t0);
         let actions = svc.on_event(Event::Timer, t0 + secs(10.0));
         assert_eq!(
             actions,
@@ -1460,7 +1528,13 @@ mod tests {
         );
         svc.on_event(Event::Start, t0);
         svc.on_event(Event::DepsReady, t0);
-        svc.on_event(Event::SpawnFailed("`nope` not found in PATH".into()), t0);
+        svc.on_event(
+            Event::SpawnFailed(SpawnError::NotFound {
+                program: "nope".into(),
+                in_path: true,
+            }),
+            t0,
+        );
         assert_eq!(svc.state.name(), StateName::Failed);
         assert_eq!(svc.deadline(), None);
     }
@@ -1634,5 +1708,53 @@ mod tests {
                 "{unit_keys}{service_keys} did not reach the policy"
             );
         }
+    }
+
+    #[test]
+    fn late_or_repeated_news_is_a_listed_no_op() {
+        // A second DepsReady or READY=1, a stray exit or a timer that is not
+        // due change nothing and ask for nothing.
+        let t0 = Instant::now();
+        let mut svc = running(policy(), t0);
+        let before = svc.state.clone();
+        for ev in [
+            Event::DepsReady,
+            Event::Ready,
+            Event::Timer,
+            Event::GroupGone,
+            Event::DepInvalid("db".into()),
+        ] {
+            assert!(svc.on_event(ev, t0).is_empty());
+        }
+        assert_eq!(svc.state, before);
+    }
+
+    #[test]
+    fn adoption_and_counter_resets_are_events() {
+        // A new daemon adopts through on_event (restart count kept), and a
+        // reset clears the counters without touching the state.
+        let t0 = Instant::now();
+        let mut svc = Service::new(policy(), 3);
+        let adopted = Event::Adopt {
+            pid: Some(pid(100)),
+            pgid: Some(pid(100)),
+            since: t0,
+            restarts: 4,
+        };
+        assert!(svc.on_event(adopted, t0).is_empty());
+        assert_eq!(svc.pid(), Some(pid(100)));
+        assert_eq!(svc.restarts, 4);
+        svc.on_event(Event::ResetCounters, t0);
+        assert_eq!(svc.restarts, 0);
+        assert_eq!(svc.pid(), Some(pid(100)));
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "not in the table")]
+    fn a_pair_the_table_does_not_list_trips_the_debug_assert() {
+        // Spawned for a service that never asked to spawn is a bug.
+        let mut svc = Service::new(policy(), 3);
+        svc.on_event(Event::Spawned(pid(7)), Instant::now());
     }
 }

@@ -83,16 +83,19 @@ pub fn open_log(path: &Path) -> io::Result<File> {
 /// Starts `spec.argv` in a new session (so its own process group), stdin
 /// from /dev/null, stdout and stderr appended to the log file. Returns once
 /// the program was executed (exec errors are reported here, not as exits).
-pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, String> {
+pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, SpawnError> {
     let Some((program, args)) = spec.argv.split_first() else {
-        return Err("empty command".into());
+        return Err(SpawnError::EmptyCommand);
     };
     let identity = match spec.user {
-        Some(name) => resolve_user(name)?,
+        Some(name) => resolve_user(name).map_err(SpawnError::User)?,
         None => None,
     };
-    let log =
-        open_log(spec.log).map_err(|e| format!("cannot open log {}: {e}", spec.log.display()))?;
+    let log_error = |e: io::Error| SpawnError::Log {
+        path: spec.log.to_path_buf(),
+        error: e.to_string(),
+    };
+    let log = open_log(spec.log).map_err(log_error)?;
     if let Some(id) = &identity {
         // The service writes its own log, so it must own it (best effort).
         let _ = nix::unistd::chown(spec.log, Some(id.uid), Some(id.gid));
@@ -104,9 +107,7 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, String
         return posix_spawn_service(program, args, spec, &log, cache)
             .map_err(|e| describe_spawn_error(program, spec.cwd, &e));
     }
-    let log2 = log
-        .try_clone()
-        .map_err(|e| format!("cannot open log {}: {e}", spec.log.display()))?;
+    let log2 = log.try_clone().map_err(log_error)?;
     let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(spec.cwd)
@@ -460,15 +461,76 @@ pub fn boot_clock_ticks() -> Option<u64> {
     u64::try_from(ns / (1_000_000_000 / hz as u128)).ok()
 }
 
-fn describe_spawn_error(program: &str, cwd: &Path, e: &io::Error) -> String {
+fn describe_spawn_error(program: &str, cwd: &Path, e: &io::Error) -> SpawnError {
+    let program = program.to_owned();
     match e.kind() {
-        io::ErrorKind::NotFound if !cwd.is_dir() => {
-            format!("WorkingDirectory {} does not exist", cwd.display())
+        io::ErrorKind::NotFound if !cwd.is_dir() => SpawnError::NoWorkingDirectory(cwd.into()),
+        io::ErrorKind::NotFound => SpawnError::NotFound {
+            in_path: !program.contains('/'),
+            program,
+        },
+        io::ErrorKind::PermissionDenied => SpawnError::PermissionDenied { program },
+        _ => SpawnError::Exec {
+            program,
+            error: e.to_string(),
+        },
+    }
+}
+
+/// Why a process could not be started: data, so callers can tell the
+/// cases apart; `Display` is the one line a user sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpawnError {
+    /// The command line is empty.
+    EmptyCommand,
+    /// The unit has no ExecStop to run.
+    NoExecStop,
+    /// `User=` cannot be honoured (the text says why and what to do).
+    User(String),
+    /// The service's log cannot be opened.
+    Log {
+        path: std::path::PathBuf,
+        error: String,
+    },
+    /// `WorkingDirectory` does not exist.
+    NoWorkingDirectory(std::path::PathBuf),
+    /// The program is not there (`in_path`: it was looked up on PATH).
+    NotFound {
+        program: String,
+        in_path: bool,
+    },
+    PermissionDenied {
+        program: String,
+    },
+    /// Any other failure to execute the program.
+    Exec {
+        program: String,
+        error: String,
+    },
+}
+
+impl std::fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpawnError::EmptyCommand => write!(f, "empty command"),
+            SpawnError::NoExecStop => write!(f, "no ExecStop"),
+            SpawnError::User(why) => write!(f, "{why}"),
+            SpawnError::Log { path, error } => {
+                write!(f, "cannot open log {}: {error}", path.display())
+            }
+            SpawnError::NoWorkingDirectory(dir) => {
+                write!(f, "WorkingDirectory {} does not exist", dir.display())
+            }
+            SpawnError::NotFound {
+                program,
+                in_path: true,
+            } => write!(f, "`{program}` not found in PATH"),
+            SpawnError::NotFound { program, .. } => write!(f, "`{program}` not found"),
+            SpawnError::PermissionDenied { program } => {
+                write!(f, "`{program}`: permission denied")
+            }
+            SpawnError::Exec { program, error } => write!(f, "`{program}`: {error}"),
         }
-        io::ErrorKind::NotFound if program.contains('/') => format!("`{program}` not found"),
-        io::ErrorKind::NotFound => format!("`{program}` not found in PATH"),
-        io::ErrorKind::PermissionDenied => format!("`{program}`: permission denied"),
-        _ => format!("`{program}`: {e}"),
     }
 }
 
@@ -647,107 +709,155 @@ pub fn cloexec_inherited_fds() {
     }
 }
 
-/// A forking service's main process, once its start command (the leader
-/// of `pgid`) exited 0: the pid in PIDFile if there is one; else the one
-/// process left in the start command's group, or the one unknown child the
-/// daemon inherited as subreaper (a daemon that called setsid). `known` are
-/// pids of services, `other_groups` the process groups of other services;
-/// neither can be it.
-///
-/// A double fork takes a moment to settle (the intermediate process exits
-/// after forking the real one), so the candidate must stay the same for
-/// SETTLE before it is taken; this waits at most SETTLE_MAX, blocking the
-/// loop only for forking services without PIDFile. On failure, whatever the
-/// start command left behind is killed, so nothing runs unsupervised.
-pub fn find_main_pid(
+/// A forking service's start command has left: one look for its main
+/// process. `None` means "not settled yet, look again in a few ms"
+/// ([`SCAN_EVERY`]); the search never sleeps. PIDFile is read first; else a
+/// lone candidate in the start command's group (or a child of ours) that
+/// is not `known` and not in `other_groups` counts once [`MainPidScan`]
+/// says it settled. Past the cap, the candidates are killed and the search
+/// fails with what to do.
+pub fn scan_main_pid(
     unit_name: &str,
     pid_file: Option<&Path>,
     pgid: Pid,
     known: &[Pid],
     other_groups: &[Pid],
-) -> Result<(Pid, Pid), String> {
-    const SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
-    const SETTLE_BUSY: std::time::Duration = std::time::Duration::from_millis(300);
-    const SETTLE_MAX: std::time::Duration = std::time::Duration::from_secs(1);
+    scan: &mut MainPidScan,
+    now: std::time::Instant,
+) -> Option<Result<(Pid, Pid), String>> {
     if let Some(path) = pid_file {
         match std::fs::read_to_string(path) {
             Ok(text) if !text.trim().is_empty() => {
-                let pid: i32 = text.trim().parse().map_err(|_| {
-                    format!(
+                let Ok(pid) = text.trim().parse::<i32>() else {
+                    return Some(Err(format!(
                         "PIDFile {} holds `{}`, not a pid",
                         path.display(),
                         text.trim()
-                    )
-                })?;
+                    )));
+                };
                 if pid <= 0 || nix::sys::signal::kill(Pid::from_raw(pid), None).is_err() {
-                    return Err(format!(
+                    return Some(Err(format!(
                         "PIDFile {} names pid {pid}, which is not running",
                         path.display()
-                    ));
+                    )));
                 }
                 let pid = Pid::from_raw(pid);
                 let group = nix::unistd::getpgid(Some(pid)).unwrap_or(pid);
-                return Ok((pid, group));
+                return Some(Ok((pid, group)));
             }
             // Not written (yet): fall back to looking at the processes.
             _ => log::debug!("PIDFile {} is missing or empty", path.display()),
         }
     }
     let me = std::process::id() as i32;
-    let start = std::time::Instant::now();
-    let mut seen: Option<(i32, std::time::Instant)> = None;
-    loop {
-        let plausible: Vec<(procfs::Stat, Option<String>)> = procfs::processes()
-            .into_iter()
-            .filter(|p| {
-                let ours = p.pgrp == pgid.as_raw() || p.ppid == me;
-                ours && !known.contains(&Pid::from_raw(p.pid))
-                    && !other_groups.contains(&Pid::from_raw(p.pgrp))
-            })
-            .map(|p| {
-                let unit = process_tag(p.pid).map(|(_, unit)| unit);
-                (p, unit)
-            })
-            // Another unit's tree (started at the same moment) is not ours.
-            .filter(|(_, unit)| unit.as_deref().is_none_or(|u| u == unit_name))
-            .collect();
-        // Its own tag (inherited by the whole tree) beats no tag.
-        let tagged = plausible.iter().any(|(_, u)| u.is_some());
-        let candidates: Vec<procfs::Stat> = plausible
-            .into_iter()
-            .filter(|(_, u)| !tagged || u.is_some())
-            .map(|(p, _)| p)
-            .collect();
-        let now = std::time::Instant::now();
-        if let [one] = candidates.as_slice() {
-            match seen {
-                Some((pid, since)) if pid == one.pid => {
+    let plausible: Vec<(procfs::Stat, Option<String>)> = procfs::processes()
+        .into_iter()
+        .filter(|p| {
+            let ours = p.pgrp == pgid.as_raw() || p.ppid == me;
+            ours && !known.contains(&Pid::from_raw(p.pid))
+                && !other_groups.contains(&Pid::from_raw(p.pgrp))
+        })
+        .map(|p| {
+            let unit = process_tag(p.pid).map(|(_, unit)| unit);
+            (p, unit)
+        })
+        // Another unit's tree (started at the same moment) is not ours.
+        .filter(|(_, unit)| unit.as_deref().is_none_or(|u| u == unit_name))
+        .collect();
+    // Its own tag (inherited by the whole tree) beats no tag.
+    let tagged = plausible.iter().any(|(_, u)| u.is_some());
+    let candidates: Vec<procfs::Stat> = plausible
+        .into_iter()
+        .filter(|(_, u)| !tagged || u.is_some())
+        .map(|(p, _)| p)
+        .collect();
+    let lone = match candidates.as_slice() {
+        [one] => Some((one.pid, one.resting)),
+        _ => None,
+    };
+    match scan.judge(lone, now) {
+        Verdict::Found => candidates
+            .first()
+            .map(|one| Ok((Pid::from_raw(one.pid), Pid::from_raw(one.pgrp)))),
+        Verdict::Wait => None,
+        Verdict::GiveUp => {
+            for p in &candidates {
+                kill_group(Pid::from_raw(p.pgrp), Signal::SIGKILL);
+                let _ = nix::sys::signal::kill(Pid::from_raw(p.pid), Signal::SIGKILL);
+            }
+            Some(Err(match candidates.len() {
+                0 => "no process was left after the start command exited; set PIDFile, or use Type = \"simple\" if it stays in the foreground".to_owned(),
+                n => format!("{n} processes were left after the start command exited (they were stopped); set PIDFile"),
+            }))
+        }
+    }
+}
+
+/// How often a main-pid search looks again while it has not settled.
+pub const SCAN_EVERY: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Where a search for a forking service's main process stands: when it
+/// began and which lone candidate has been seen since when.
+///
+/// PURE: the caller passes `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MainPidScan {
+    started: std::time::Instant,
+    seen: Option<(i32, std::time::Instant)>,
+}
+
+/// What one look at the candidates decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The lone candidate is the main process.
+    Found,
+    /// Look again in [`SCAN_EVERY`].
+    Wait,
+    /// The cap passed without a settled lone candidate.
+    GiveUp,
+}
+
+impl MainPidScan {
+    /// A lone candidate counts once it rests (S/I/T) this long ...
+    const SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
+    /// ... or stays alone this long while running.
+    const SETTLE_BUSY: std::time::Duration = std::time::Duration::from_millis(300);
+    /// The search gives up after this long.
+    const SETTLE_MAX: std::time::Duration = std::time::Duration::from_secs(1);
+
+    pub fn new(now: std::time::Instant) -> MainPidScan {
+        MainPidScan {
+            started: now,
+            seen: None,
+        }
+    }
+
+    /// One look: `lone` is the only candidate (pid, resting), if there is
+    /// exactly one.
+    pub fn judge(&mut self, lone: Option<(i32, bool)>, now: std::time::Instant) -> Verdict {
+        if let Some((pid, resting)) = lone {
+            match self.seen {
+                Some((seen, since)) if seen == pid => {
                     // A lone process that is still running may be the
                     // middle of a double fork (between setsid and its
                     // second fork) on a busy box: it must rest (wait for
                     // something, as a started daemon does) or stay the
                     // only one for much longer before it counts as main.
-                    let stable = now.duration_since(since);
-                    if (stable >= SETTLE && one.resting) || stable >= SETTLE_BUSY {
-                        return Ok((Pid::from_raw(one.pid), Pid::from_raw(one.pgrp)));
+                    let stable = now.saturating_duration_since(since);
+                    if (stable >= Self::SETTLE && resting) || stable >= Self::SETTLE_BUSY {
+                        return Verdict::Found;
                     }
                 }
-                _ => seen = Some((one.pid, now)),
+                _ => self.seen = Some((pid, now)),
             }
         } else {
-            seen = None;
+            self.seen = None;
         }
-        if now.duration_since(start) >= SETTLE_MAX {
-            for p in &candidates {
-                kill_group(Pid::from_raw(p.pgrp), Signal::SIGKILL);
-                let _ = nix::sys::signal::kill(Pid::from_raw(p.pid), Signal::SIGKILL);
-            }
-            return Err(match candidates.len() {
-                0 => "no process was left after the start command exited; set PIDFile, or use Type = \"simple\" if it stays in the foreground".to_owned(),
-                n => format!("{n} processes were left after the start command exited (they were stopped); set PIDFile"),
-            });
+        if now.saturating_duration_since(self.started) >= Self::SETTLE_MAX {
+            Verdict::GiveUp
+        } else {
+            Verdict::Wait
         }
-        std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
 
@@ -798,4 +908,46 @@ pub fn find_tagged(home: &Path) -> Vec<Tagged> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod main_pid_scan_tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_resting_lone_candidate_counts_after_20ms() {
+        // Seen alone and resting at 0 and again 20 ms later: found.
+        let t0 = Instant::now();
+        let mut scan = MainPidScan::new(t0);
+        assert_eq!(scan.judge(Some((7, true)), t0), Verdict::Wait);
+        assert_eq!(scan.judge(Some((7, true)), t0 + ms(10)), Verdict::Wait);
+        assert_eq!(scan.judge(Some((7, true)), t0 + ms(20)), Verdict::Found);
+    }
+
+    #[test]
+    fn a_running_lone_candidate_must_stay_alone_300ms() {
+        // A lone process that keeps running may be the middle of a double
+        // fork; a new candidate starts the clock again.
+        let t0 = Instant::now();
+        let mut scan = MainPidScan::new(t0);
+        assert_eq!(scan.judge(Some((7, false)), t0), Verdict::Wait);
+        assert_eq!(scan.judge(Some((7, false)), t0 + ms(200)), Verdict::Wait);
+        assert_eq!(scan.judge(Some((8, false)), t0 + ms(250)), Verdict::Wait);
+        assert_eq!(scan.judge(Some((8, false)), t0 + ms(500)), Verdict::Wait);
+        assert_eq!(scan.judge(Some((8, false)), t0 + ms(550)), Verdict::Found);
+    }
+
+    #[test]
+    fn no_lone_candidate_gives_up_after_one_second() {
+        // None or several candidates never settle; the cap ends the search.
+        let t0 = Instant::now();
+        let mut scan = MainPidScan::new(t0);
+        assert_eq!(scan.judge(None, t0 + ms(999)), Verdict::Wait);
+        assert_eq!(scan.judge(Some((7, true)), t0 + ms(1000)), Verdict::GiveUp);
+    }
 }

@@ -1,11 +1,49 @@
-//! The timer queue: at most one deadline per key, ordered by time, so the
-//! event loop can sleep exactly until the nearest one.
+//! The daemon's one timer queue: at most one deadline per key, ordered by
+//! time, keyed by what each deadline is for ([`TimerKey`]). The event loop
+//! sleeps exactly until its head; an expired key is routed to whoever owns
+//! it (the supervisor for services and group rechecks, a driver for the rest).
 //!
 //! PURE: the caller passes `now`; nothing here reads the clock.
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
 use std::time::Instant;
+
+use crate::graph::ServiceId;
+
+/// What a service's deadline is for. A service has at most one state
+/// deadline at a time (its state says which); other kinds may run beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ServiceTimer {
+    /// `RestartSec` of a restarting service ran out.
+    Restart,
+    /// `TimeoutStartSec` of a starting service (or a oneshot's run) ran out.
+    StartTimeout,
+    /// The current phase of a stop (ExecStop, signal, SIGKILL) ran out.
+    Stop,
+    /// Look again for a forking service's main process.
+    MainPidScan,
+}
+
+/// What a deadline is for: every deadline of the daemon is one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TimerKey {
+    Service(ServiceId, ServiceTimer),
+    /// A client connection that must send its request or read its reply.
+    Conn(usize),
+    /// Write the (changed) state file; writes are coalesced.
+    StateWrite,
+    /// Make the written state file durable (fsync).
+    StateSync,
+    /// Check the sizes of the service logs.
+    LogCheck,
+    /// A stopping service waits for processes that are not our children.
+    GroupRecheck,
+    /// Accept again after running out of descriptors.
+    AcceptRetry,
+    /// Check adopted processes that have no pidfd.
+    AdoptedRecheck,
+}
 
 #[derive(Debug)]
 pub struct Timers<K: Ord + Copy + Hash> {
@@ -37,6 +75,19 @@ impl<K: Ord + Copy + Hash> Timers<K> {
         }
         if let Some(at) = deadline {
             self.queue.insert((at, key));
+        }
+    }
+
+    /// When `key` is due, if it is armed.
+    pub fn deadline(&self, key: K) -> Option<Instant> {
+        self.current.get(&key).copied()
+    }
+
+    /// Arms `key` at `at` unless it is armed already (a recheck keeps its
+    /// first deadline however often the condition is seen again).
+    pub fn arm_if_idle(&mut self, key: K, at: Instant) {
+        if !self.current.contains_key(&key) {
+            self.set(key, Some(at));
         }
     }
 
@@ -95,5 +146,25 @@ mod tests {
         t.set(7, None);
         assert_eq!(t.len(), 0);
         assert_eq!(t.next_deadline(), None);
+    }
+
+    #[test]
+    fn arm_if_idle_keeps_the_first_deadline() {
+        // A recheck armed while its condition holds is not pushed back by
+        // seeing the condition again; once expired it can be armed anew.
+        let t0 = Instant::now();
+        let mut t = Timers::default();
+        t.arm_if_idle(TimerKey::GroupRecheck, t0 + Duration::from_millis(20));
+        t.arm_if_idle(TimerKey::GroupRecheck, t0 + Duration::from_millis(40));
+        assert_eq!(
+            t.deadline(TimerKey::GroupRecheck),
+            Some(t0 + Duration::from_millis(20))
+        );
+        assert_eq!(
+            t.expired(t0 + Duration::from_millis(20)),
+            vec![TimerKey::GroupRecheck]
+        );
+        t.arm_if_idle(TimerKey::GroupRecheck, t0 + Duration::from_millis(40));
+        assert_eq!(t.next_deadline(), Some(t0 + Duration::from_millis(40)));
     }
 }

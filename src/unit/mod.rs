@@ -98,11 +98,11 @@ pub struct Unit {
 /// a new comment is not a change that restarts a service on reload.
 ///
 /// The daemon keeps one per loaded unit, so it holds no heap: the places are
-/// a fixed array over [`PLACED_KEYS`] (a thousand units once spent 128 KiB on
+/// a fixed array over `PLACED_KEYS` (a thousand units once spent 128 KiB on
 /// one small `Vec` each), and `warnings` is empty unless a unit has some.
 #[derive(Debug, Clone, Default)]
 pub struct Source {
-    /// 1-based (line, column) of the value of each of [`PLACED_KEYS`];
+    /// 1-based (line, column) of the value of each of `PLACED_KEYS`;
     /// (0, 0) where the key was not written.
     places: [(u32, u32); PLACED_KEYS.len()],
     pub warnings: Vec<UnitError>,
@@ -121,7 +121,7 @@ impl PartialEq for Source {
 
 impl Source {
     /// Where the value of `key` was written, if it was (and `key` is one of
-    /// [`PLACED_KEYS`]).
+    /// `PLACED_KEYS`).
     pub fn place(&self, key: &str) -> Option<(usize, usize)> {
         let i = PLACED_KEYS.iter().position(|k| *k == key)?;
         match self.places[i] {
@@ -130,7 +130,7 @@ impl Source {
         }
     }
 
-    /// Records where the value of `key` (one of [`PLACED_KEYS`]) was
+    /// Records where the value of `key` (one of `PLACED_KEYS`) was
     /// written. A position past `u32::MAX` (a 4 GiB line; unit files are
     /// at most 1 MiB) is clamped.
     fn set_place(&mut self, key: &str, (line, col): (usize, usize)) {

@@ -238,3 +238,45 @@ fn a_forking_start_that_fails_on_its_pid_file_leaves_nothing_running() {
         || !crate::util::alive(left),
     );
 }
+
+#[test]
+fn the_daemon_answers_while_it_looks_for_a_forking_main_process() {
+    // The starter leaves two processes, so the search for the main process
+    // never settles and gives up after 1 s: meanwhile the daemon answers
+    // (the unit is starting, with no pid yet), then the start fails naming
+    // the leftovers, which are stopped.
+    let h = Home::new("the_daemon_answers_while_it_looks_for_a_fo");
+    h.unit(
+        "f",
+        &format!(
+            "[service]\nType = \"forking\"\nExecStart = {}\n",
+            sh("sleep 1000 < /dev/null > /dev/null 2>&1 & \
+                sleep 1000 < /dev/null > /dev/null 2>&1 & \
+                echo $! > left; exit 0")
+        ),
+    );
+    h.ok(&["list"]);
+    std::thread::scope(|s| {
+        let start = s.spawn(|| h.cmd(&["start", "f"]));
+        h.wait_until(
+            "f to be starting with no pid (looking for its main process)",
+            Duration::from_secs(20),
+            || {
+                let u = h.unit_json("f");
+                u["state"] == "starting" && u["pid"].is_null() && !h.lines("left").is_empty()
+            },
+        );
+        let out = start.join().expect("the start client thread");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("2 processes were left after the start command exited"),
+            "{err}"
+        );
+    });
+    let left: i32 = h.lines("left")[0].parse().expect("a pid");
+    h.remember(left);
+    h.wait_until("the leftovers to be stopped", crate::util::WAIT, || {
+        crate::util::gone(left)
+    });
+}

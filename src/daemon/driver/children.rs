@@ -1,0 +1,164 @@
+//! Children and adopted processes: the signal pipe (SIGCHLD; SIGTERM,
+//! SIGINT and SIGHUP come the same way), reaping, and a pidfd per adopted
+//! process (or a start-time check, on a timer, where pidfds are missing).
+//! Every exit becomes a `child_exited` input of the supervisor.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+use nix::unistd::Pid;
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+
+use crate::daemon::service::ExitKind;
+use crate::daemon::spawn;
+use crate::daemon::supervisor::{Input, Supervisor};
+use crate::procfs;
+
+pub const SIGNALS: Token = Token(1);
+/// Tokens of pidfds (adopted processes) start here, far above client tokens.
+pub const FIRST_PIDFD_TOKEN: usize = 1 << 40;
+/// Without pidfds (kernels before 5.3), adopted processes are checked this often.
+pub const ADOPTED_RECHECK: Duration = Duration::from_secs(1);
+
+/// How one adopted process is watched.
+enum Watch {
+    Pidfd(OwnedFd),
+    /// No pidfd support: identified by start time, checked on a timer.
+    Polled(u64),
+}
+
+pub struct Children {
+    signals: Signals,
+    /// Adopted processes by token.
+    watches: HashMap<usize, (Pid, Watch)>,
+    next_watch: usize,
+    /// Pidfds that became readable in this pass.
+    exited: Vec<usize>,
+}
+
+impl Children {
+    pub fn new(registry: &Registry) -> io::Result<Children> {
+        let mut signals = Signals::new([SIGCHLD, SIGTERM, SIGINT, SIGHUP])?;
+        registry.register(&mut signals, SIGNALS, Interest::READABLE)?;
+        Ok(Children {
+            signals,
+            watches: HashMap::new(),
+            next_watch: FIRST_PIDFD_TOKEN,
+            exited: Vec::new(),
+        })
+    }
+
+    /// Whether `token` is one of ours.
+    pub fn owns(token: Token) -> bool {
+        token == SIGNALS || token.0 >= FIRST_PIDFD_TOKEN
+    }
+
+    /// Readiness of one of our tokens. SIGTERM and SIGINT stop every
+    /// service; returns whether SIGHUP asked for a reload.
+    pub fn on_ready(&mut self, token: Token, sup: &mut Supervisor, now: Instant) -> bool {
+        if token != SIGNALS {
+            self.exited.push(token.0);
+            return false;
+        }
+        let mut reload = false;
+        for sig in self.signals.pending() {
+            match sig {
+                SIGTERM | SIGINT => {
+                    log::info!("got signal {sig}: stopping every service, then exiting");
+                    sup.handle(Input::Terminate, now);
+                }
+                SIGHUP => reload = true,
+                _ => {} // SIGCHLD: reaping follows every wake-up.
+            }
+        }
+        reload
+    }
+
+    /// After every wake-up, whatever woke us: reap (one SIGCHLD can stand
+    /// for many exits, and a coalesced one may come late), then the
+    /// adopted processes that ended.
+    pub fn collect(&mut self, registry: &Registry, sup: &mut Supervisor, now: Instant) {
+        for (pid, kind) in spawn::reap_all() {
+            sup.handle(Input::ChildExited(pid, kind), now);
+        }
+        // After reaping: a watched process that is also our child has
+        // been reported with its real exit status already.
+        for token in std::mem::take(&mut self.exited) {
+            self.adopted_exit(token, registry, sup, now);
+        }
+        let dead: Vec<usize> = self
+            .watches
+            .iter()
+            .filter(|(_, (pid, w))| match w {
+                Watch::Polled(start) => !procfs::same_process(pid.as_raw(), *start),
+                Watch::Pidfd(_) => false,
+            })
+            .map(|(t, _)| *t)
+            .collect();
+        for token in dead {
+            self.adopted_exit(token, registry, sup, now);
+        }
+    }
+
+    /// Whether some adopted process is checked on a timer (no pidfd).
+    pub fn polling(&self) -> bool {
+        self.watches
+            .values()
+            .any(|(_, w)| matches!(w, Watch::Polled(_)))
+    }
+
+    /// Watches a process that may not be our child for its exit.
+    pub fn watch(&mut self, pid: Pid, registry: &Registry, sup: &mut Supervisor, now: Instant) {
+        let token = self.next_watch;
+        self.next_watch += 1;
+        let watch = match spawn::pidfd_open(pid) {
+            Ok(fd) => {
+                let fd_raw = fd.as_raw_fd();
+                match registry.register(&mut SourceFd(&fd_raw), Token(token), Interest::READABLE) {
+                    Ok(()) => Watch::Pidfd(fd),
+                    Err(e) => {
+                        log::warn!(
+                            "cannot watch adopted process {pid}: {e}; checking it every second"
+                        );
+                        polled_watch(pid)
+                    }
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(nix::libc::ESRCH) => {
+                // Already gone between the check and now.
+                sup.handle(Input::ChildExited(pid, ExitKind::Unknown), now);
+                return;
+            }
+            Err(e) => {
+                log::info!("no pidfd for adopted process {pid} ({e}); checking it every second");
+                polled_watch(pid)
+            }
+        };
+        self.watches.insert(token, (pid, watch));
+    }
+
+    fn adopted_exit(
+        &mut self,
+        token: usize,
+        registry: &Registry,
+        sup: &mut Supervisor,
+        now: Instant,
+    ) {
+        if let Some((pid, watch)) = self.watches.remove(&token) {
+            if let Watch::Pidfd(fd) = &watch {
+                let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
+            }
+            log::info!("adopted process {pid} exited");
+            sup.handle(Input::ChildExited(pid, ExitKind::Unknown), now);
+        }
+    }
+}
+
+fn polled_watch(pid: Pid) -> Watch {
+    Watch::Polled(procfs::start_time(pid.as_raw()).unwrap_or(0))
+}

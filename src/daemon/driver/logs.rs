@@ -1,0 +1,145 @@
+//! Service logs: an inotify watch on `logs/`, armed only while no size
+//! check is due, so a chatty service costs one check per interval and a
+//! quiet one none; the check rotates the logs that outgrew their limit
+//! (copy-and-truncate: their services hold them open).
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
+
+use crate::daemon::logfile;
+use crate::daemon::supervisor::Supervisor;
+use crate::paths::Home;
+
+pub const LOG_WRITES: Token = Token(3);
+/// After a service writes its log, sizes are checked this much later (so a
+/// chatty service costs one check per interval, and a quiet one none).
+const LOG_CHECK_DELAY: Duration = Duration::from_secs(5);
+
+pub struct Logs {
+    home: Home,
+    /// Watches the logs directory for writes while no size check is due.
+    writes: Option<LogWatch>,
+    /// When the sizes of the logs are checked next, once something wrote.
+    next_check: Option<Instant>,
+}
+
+impl Logs {
+    /// Without inotify, falls back to a check every LOG_CHECK_DELAY.
+    pub fn new(home: Home, registry: &Registry, now: Instant) -> Logs {
+        let writes = LogWatch::new(&home.logs_dir(), registry)
+            .map_err(|e| {
+                log::warn!(
+                    "cannot watch {} ({e}); logs are checked every {}s",
+                    home.logs_dir().display(),
+                    LOG_CHECK_DELAY.as_secs()
+                )
+            })
+            .ok();
+        let next_check = writes.is_none().then_some(now + LOG_CHECK_DELAY);
+        Logs {
+            home,
+            writes,
+            next_check,
+        }
+    }
+
+    /// When the next size check is due (the `LogCheck` timer key).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.next_check
+    }
+
+    /// A service wrote its log: check the sizes a little later, and stop
+    /// listening until then (one wake-up per interval, however chatty).
+    pub fn on_ready(&mut self, now: Instant) {
+        if let Some(watch) = &mut self.writes {
+            watch.disarm();
+        }
+        if self.next_check.is_none() {
+            self.next_check = Some(now + LOG_CHECK_DELAY);
+        }
+    }
+
+    /// A unit went down: its log will not grow until the next start, so it
+    /// is rotated now if it is over its limit.
+    pub fn rotate_idle(&mut self, name: &str, max_bytes: u64, max_files: u32) {
+        let log = self.home.service_log(name);
+        match logfile::rotate_if_needed(&log, max_bytes, max_files) {
+            Ok(true) => log::info!("{name}: rotated {}", log.display()),
+            Ok(false) => {}
+            Err(e) => log::warn!("{name}: cannot rotate {}: {e}", log.display()),
+        }
+    }
+
+    /// Rotates the logs that outgrew their limit if a check is due, then
+    /// listens for writes again.
+    pub fn check_if_due(&mut self, now: Instant, sup: &Supervisor) {
+        if self.next_check.is_none_or(|at| now < at) {
+            return;
+        }
+        for (name, max, keep) in sup.log_limits() {
+            let path = self.home.service_log(&name);
+            match logfile::rotate_if_needed(&path, max, keep) {
+                Ok(true) => log::info!("{name}: rotated {}", path.display()),
+                Ok(false) => {}
+                Err(e) => log::warn!("{name}: cannot rotate {}: {e}", path.display()),
+            }
+        }
+        self.next_check = match &mut self.writes {
+            Some(watch) => {
+                watch.arm();
+                None
+            }
+            None => Some(now + LOG_CHECK_DELAY),
+        };
+    }
+}
+
+/// An inotify watch on the logs directory that is armed only while no size
+/// check is pending.
+struct LogWatch {
+    inotify: Inotify,
+    dir: PathBuf,
+    watch: Option<WatchDescriptor>,
+}
+
+impl LogWatch {
+    fn new(dir: &Path, registry: &Registry) -> io::Result<LogWatch> {
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
+        let fd = inotify.as_fd().as_raw_fd();
+        registry.register(&mut SourceFd(&fd), LOG_WRITES, Interest::READABLE)?;
+        let mut watch = LogWatch {
+            inotify,
+            dir: dir.to_path_buf(),
+            watch: None,
+        };
+        watch.arm();
+        Ok(watch)
+    }
+
+    fn arm(&mut self) {
+        if self.watch.is_none() {
+            match self.inotify.add_watch(&self.dir, AddWatchFlags::IN_MODIFY) {
+                Ok(wd) => self.watch = Some(wd),
+                Err(e) => log::warn!("cannot watch {}: {e}", self.dir.display()),
+            }
+        }
+    }
+
+    /// Stops listening and drains what was already reported.
+    fn disarm(&mut self) {
+        if let Some(wd) = self.watch.take() {
+            let _ = self.inotify.rm_watch(wd);
+        }
+        while let Ok(events) = self.inotify.read_events() {
+            if events.is_empty() {
+                break;
+            }
+        }
+    }
+}

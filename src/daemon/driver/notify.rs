@@ -1,0 +1,103 @@
+//! The sd_notify socket: datagrams from `Type = "notify"` services, with
+//! the sender's credentials attached, become `notified` inputs.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::time::Instant;
+
+use mio::net::UnixDatagram;
+use mio::{Interest, Registry, Token};
+use nix::sys::socket::{
+    recvmsg, setsockopt, sockopt::PassCred, ControlMessageOwned, MsgFlags, UnixCredentials,
+};
+use nix::unistd::Pid;
+
+use crate::daemon::supervisor::{Input, Supervisor};
+
+pub const NOTIFY: Token = Token(2);
+
+pub struct Notify {
+    /// None when it could not be bound: notify services then time out.
+    sock: Option<UnixDatagram>,
+}
+
+impl Notify {
+    /// Binds `path` and watches it; on failure says so in the log and
+    /// goes on without it.
+    pub fn new(path: &Path, registry: &Registry) -> Notify {
+        let sock = match bind_notify(path) {
+            Ok(mut sock) => match registry.register(&mut sock, NOTIFY, Interest::READABLE) {
+                Ok(()) => Some(sock),
+                Err(e) => {
+                    log::warn!(
+                        "cannot watch the notify socket: {e}; Type=notify services will time out"
+                    );
+                    None
+                }
+            },
+            Err(e) => {
+                log::warn!(
+                    "cannot bind {}: {e}; Type=notify services will time out",
+                    path.display()
+                );
+                None
+            }
+        };
+        Notify { sock }
+    }
+
+    /// Reads every pending datagram with its sender's credentials.
+    pub fn on_ready(&mut self, sup: &mut Supervisor, now: Instant) {
+        let Some(sock) = &self.sock else {
+            return;
+        };
+        let mut buf = [0u8; 4096];
+        loop {
+            let mut cmsg = nix::cmsg_space!(UnixCredentials);
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            let msg = match recvmsg::<()>(
+                sock.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_DONTWAIT,
+            ) {
+                Ok(msg) => msg,
+                Err(nix::errno::Errno::EAGAIN) => return,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    log::warn!("notify socket: {e}");
+                    return;
+                }
+            };
+            let sender = msg.cmsgs().ok().and_then(|mut c| {
+                c.find_map(|c| match c {
+                    ControlMessageOwned::ScmCredentials(cred) => Some(Pid::from_raw(cred.pid())),
+                    _ => None,
+                })
+            });
+            let len = msg.bytes;
+            let Some(sender) = sender else {
+                continue; // No credentials: cannot tell who it is.
+            };
+            let text = String::from_utf8_lossy(&buf[..len]).into_owned();
+            let group = nix::unistd::getpgid(Some(sender)).ok();
+            sup.handle(
+                Input::Notify {
+                    sender,
+                    group,
+                    payload: text,
+                },
+                now,
+            );
+        }
+    }
+}
+
+/// The notify socket: datagrams with the sender's credentials attached.
+fn bind_notify(path: &Path) -> io::Result<UnixDatagram> {
+    let _ = std::fs::remove_file(path);
+    let sock = UnixDatagram::bind(path)?;
+    setsockopt(&sock, PassCred, &true).map_err(io::Error::from)?;
+    Ok(sock)
+}

@@ -1,0 +1,124 @@
+//! Requests about the daemon itself rather than its services: status,
+//! reload, enable and disable, the hand-over to a successor (SPEC §17);
+//! the rest go to the supervisor. Part of the event loop (it owns the
+//! pieces these touch), kept apart so the loop stays a page.
+
+use std::time::Instant;
+
+use crate::daemon::event_loop::EventLoop;
+use crate::daemon::persist;
+use crate::daemon::supervisor::Input;
+use crate::daemon::system;
+use crate::protocol::{DaemonInfo, ReloadReport, Request, RequestFrame, Response};
+use crate::unit;
+
+impl EventLoop {
+    pub(super) fn on_request(&mut self, conn: usize, frame: RequestFrame, now: Instant) {
+        log::debug!("client {conn}: {:?}", frame.request);
+        if let Some(dir) = &frame.service_dir {
+            if dir != self.sup.service_dir() {
+                let resp = Response::error(
+                    format!(
+                        "the daemon manages {}, not {}",
+                        self.sup.service_dir().display(),
+                        dir.display()
+                    ),
+                    Some("omit --service-dir to use the daemon's; to switch, `diakonos kill` (stops its services) and run the command again, or use another --home for a second daemon"),
+                );
+                self.control.reply(conn, &resp, self.poll.registry(), now);
+                return;
+            }
+        }
+        let resp = match frame.request {
+            Request::DaemonStatus => Some(Response::Daemon(self.daemon_info(now))),
+            Request::Reload => Some(match self.reload() {
+                Ok(report) => Response::Reloaded(report),
+                Err(e) => Response::error(
+                    format!("{e}; nothing changed"),
+                    Some("restore the directory, or `diakonos kill` and start a daemon with another --service-dir"),
+                ),
+            }),
+            Request::HandOver => Some(self.hand_over(now)),
+            Request::Enable(names) => Some(self.set_enabled(&names, true)),
+            Request::Disable(names) => Some(self.set_enabled(&names, false)),
+            req => {
+                // Its answer comes out of the supervisor as a Reply effect.
+                self.sup.handle(Input::Request(Some(conn), req), now);
+                None
+            }
+        };
+        if let Some(resp) = resp {
+            self.state.persist(now, true, &mut self.sup);
+            self.control.reply(conn, &resp, self.poll.registry(), now);
+        }
+    }
+
+    /// SPEC §17: writes (and syncs) the state for a successor and says
+    /// bye; the loop then ends at once, leaving every service running.
+    fn hand_over(&mut self, now: Instant) -> Response {
+        if self.sup.exiting || self.sup.is_killing() {
+            return Response::error(
+                "the daemon is stopping every service and exiting",
+                Some("wait for it to finish, then run the command again"),
+            );
+        }
+        match self.state.hand_over(now, &mut self.sup) {
+            Ok(n) => {
+                log::info!("handing over {n} service(s) to a new daemon");
+                self.handed_over = true;
+                Response::Bye
+            }
+            Err(e) => Response::error(
+                format!(
+                    "cannot write {}: {e}; the daemon keeps running",
+                    self.state.path().display()
+                ),
+                Some("check the free space and permissions of the home directory, then retry"),
+            ),
+        }
+    }
+
+    fn set_enabled(&mut self, names: &[String], on: bool) -> Response {
+        match self.sup.set_enabled(names, on) {
+            Ok((resp, set)) => match persist::save_enabled(&self.sys.home.enabled(), &set) {
+                Ok(()) => resp,
+                Err(e) => Response::error(
+                    format!("cannot write {}: {e}", self.sys.home.enabled().display()),
+                    Some("check the free space and permissions of the home directory"),
+                ),
+            },
+            Err(resp) => resp,
+        }
+    }
+
+    pub(super) fn reload(&mut self) -> Result<ReloadReport, String> {
+        let dir = self.sup.service_dir().to_path_buf();
+        let loaded = unit::load_dir(&dir, &unit::hostname())
+            .map_err(|e| format!("cannot read the service directory {}: {e}", dir.display()))?;
+        // Programs may have been installed or moved: find them afresh.
+        self.sys.spawn_cache.forget_programs();
+        let report = self.sup.reload(loaded);
+        for w in &self.sup.warnings {
+            log::warn!("{w}");
+        }
+        Ok(report)
+    }
+
+    fn daemon_info(&self, now: Instant) -> DaemonInfo {
+        DaemonInfo {
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            uptime_secs: now.saturating_duration_since(self.started).as_secs(),
+            home: self.sys.home.dir.clone(),
+            service_dir: self.sup.service_dir().to_path_buf(),
+            units: self
+                .sup
+                .counts()
+                .into_iter()
+                .map(|(state, n)| (state.as_str().to_owned(), n))
+                .collect(),
+            rss_bytes: system::rss_bytes().unwrap_or(0),
+            protocol: self.control.version(),
+        }
+    }
+}

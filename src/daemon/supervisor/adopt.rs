@@ -1,0 +1,294 @@
+//! Durability: the snapshot the state writer saves, adoption of what a
+//! previous daemon left (state file and tags), and the enabled set.
+
+use super::*;
+
+impl Supervisor {
+    // --- durability -----------------------------------------------------
+
+    /// Whether something worth persisting changed since the last call.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// What a new daemon needs to take over: every service wanted up.
+    pub fn snapshot(&self, now: Instant, now_unix: u64) -> SavedState {
+        let services = self
+            .entries
+            .iter()
+            // Wanted up, or still holding processes on their way down.
+            .filter(|e| {
+                e.svc.state.is_active() && (e.svc.want == Want::Up || e.svc.pid().is_some())
+            })
+            .map(|e| {
+                let pid = e.svc.pid();
+                SavedService {
+                    name: e.name.clone(),
+                    pid: pid.map(Pid::as_raw),
+                    start_time: pid.and(e.start_time),
+                    since_unix: e
+                        .svc
+                        .uptime(now)
+                        .map(|up| now_unix.saturating_sub(up.as_secs())),
+                    restarts: e.svc.restarts,
+                    remain: matches!(e.svc.state, State::Running { pid: None, .. }),
+                    stopping: e.svc.want == Want::Down,
+                    pgid: e.svc.pgid.map(Pid::as_raw),
+                }
+            })
+            .collect();
+        SavedState {
+            version: persist::STATE_VERSION,
+            service_dir: Some(self.service_dir.clone()),
+            services,
+        }
+    }
+
+    /// Takes over what a previous daemon supervised: live processes are
+    /// adopted (same pid, restart count kept), dead ones go through their
+    /// restart policy, services that had no process yet are started again.
+    /// Then the enabled units are started. Returns the adopted processes,
+    /// which are not our children: the caller watches them for exit.
+    ///
+    /// `tagged` are live processes that carry this home's tag (found by
+    /// scanning /proc): they stand in for a unit whose saved process is gone
+    /// or was never saved (a crash between a restart and the next state
+    /// write, or a lost state file). They are never killed on that basis.
+    pub fn restore(
+        &mut self,
+        saved: SavedState,
+        tagged: Vec<Tagged>,
+        enabled: BTreeSet<String>,
+        now: Instant,
+        now_unix: u64,
+        sys: &mut dyn Sys,
+    ) -> Vec<Pid> {
+        let mut adopted = Vec::new();
+        let mut to_start = Vec::new();
+        // Only a state file that names our own directory lets us stop a
+        // process whose unit is gone (it was really removed from it).
+        let same_dir = saved.service_dir.as_deref() == Some(self.service_dir.as_path());
+        // Per unit, its tagged session leaders, earliest started first: a
+        // service's own setsid children start after it.
+        let mut by_unit: BTreeMap<String, Vec<Tagged>> = BTreeMap::new();
+        for t in tagged {
+            by_unit.entry(t.unit.clone()).or_default().push(t);
+        }
+        for list in by_unit.values_mut() {
+            list.sort_by_key(|t| t.start_time);
+        }
+        let had_saved = !saved.services.is_empty();
+        let saved_pids: BTreeSet<i32> = saved.services.iter().filter_map(|s| s.pid).collect();
+        let mut saved_services = saved.services;
+        // Units the state does not mention but whose tagged process lives:
+        // the state was lost or is older than the process.
+        for (unit, list) in &by_unit {
+            if saved_services.iter().any(|s| &s.name == unit) {
+                continue;
+            }
+            if let Some(t) = list.iter().find(|t| !saved_pids.contains(&t.pid.as_raw())) {
+                saved_services.push(SavedService {
+                    name: unit.clone(),
+                    pid: Some(t.pid.as_raw()),
+                    start_time: Some(t.start_time),
+                    since_unix: None,
+                    restarts: 0,
+                    remain: false,
+                    stopping: false,
+                    pgid: None,
+                });
+            }
+        }
+        for mut s in saved_services {
+            let mut alive_pid = match (s.pid, s.start_time) {
+                (Some(pid), Some(st)) if sys.is_same_process(Pid::from_raw(pid), st) => {
+                    Some(Pid::from_raw(pid))
+                }
+                _ => None,
+            };
+            if alive_pid.is_none() && !s.remain {
+                // The saved process is gone; a newer one of the unit may live.
+                let newer = by_unit.get(&s.name).and_then(|list| {
+                    list.iter()
+                        .find(|t| sys.is_same_process(t.pid, t.start_time))
+                        .cloned()
+                });
+                if let Some(t) = newer {
+                    log::info!("{}: found its process {} by its tag", s.name, t.pid);
+                    alive_pid = Some(t.pid);
+                    s.pid = Some(t.pid.as_raw());
+                    s.start_time = Some(t.start_time);
+                    // The saved time is the dead process's, not this one's.
+                    s.since_unix = None;
+                }
+            }
+            // A process known only by its tag is adopted or left alone, never stopped.
+            let from_tag_only = alive_pid.is_some_and(|p| !saved_pids.contains(&p.as_raw()));
+            let id = match self.by_name.get(&s.name) {
+                Some(&id) if self.entries[id].runnable() => id,
+                _ => {
+                    // Its unit is gone or broken: nothing can supervise it.
+                    // Stop it only if its file was really removed from our
+                    // own directory; a daemon of another directory leaves
+                    // other people's services alone.
+                    match alive_pid {
+                        Some(pid) if same_dir && !from_tag_only => {
+                            log::warn!(
+                                "{}: unit no longer loads; stopping its leftover process {pid}",
+                                s.name
+                            );
+                            self.effects.push_back(Effect::Signal {
+                                pgid: pid,
+                                signal: Signal::SIGTERM,
+                            });
+                        }
+                        Some(pid) => log::warn!(
+                            "{}: process {pid} belongs to units in another directory; leaving it alone",
+                            s.name
+                        ),
+                        None => {}
+                    }
+                    continue;
+                }
+            };
+            // Up since the saved time; for a process found by its tag alone,
+            // since it started (from /proc); else (or on a bogus saved time,
+            // before the monotonic clock began) from now.
+            let since = match (s.since_unix, alive_pid, s.start_time) {
+                (Some(t), _, _) => {
+                    now.checked_sub(std::time::Duration::from_secs(now_unix.saturating_sub(t)))
+                }
+                (None, Some(_), Some(st)) => sys.age(st).and_then(|age| now.checked_sub(age)),
+                _ => None,
+            }
+            .unwrap_or(now);
+            let e = &mut self.entries[id];
+            match (s.pid, alive_pid) {
+                (_, Some(pid)) => {
+                    log::info!("{}: adopted running process {pid}", s.name);
+                    e.svc.on_event(
+                        Event::Adopt {
+                            pid: Some(pid),
+                            pgid: Some(pid),
+                            since,
+                            restarts: s.restarts,
+                        },
+                        now,
+                    );
+                    e.start_time = s.start_time;
+                    self.pids.insert(pid, (id, Role::Main));
+                    adopted.push(pid);
+                    if s.stopping {
+                        // The old daemon died in the middle of stopping it.
+                        self.queue.push_back((id, Event::Stop));
+                    }
+                }
+                (Some(pid), None) if s.stopping => {
+                    if let Some(g) = leftover_group(pid, s.pgid, sys) {
+                        log::info!("{}: killing what is left of process group {g}", s.name);
+                        self.effects.push_back(Effect::Signal {
+                            pgid: g,
+                            signal: Signal::SIGKILL,
+                        });
+                    }
+                }
+                _ if s.stopping => {}
+                (Some(pid), None) => {
+                    log::info!("{}: process {pid} died while no daemon ran", s.name);
+                    // Not inserted in `pids`: the pid may already be someone else's.
+                    e.svc.on_event(
+                        Event::Adopt {
+                            pid: Some(Pid::from_raw(pid)),
+                            pgid: None,
+                            since,
+                            restarts: s.restarts,
+                        },
+                        now,
+                    );
+                    let ev = match leftover_group(pid, s.pgid, sys) {
+                        // Its workers outlived it: they go before it restarts.
+                        Some(g) => {
+                            log::info!(
+                                "{}: process group {g} outlived its main process; killing it",
+                                s.name
+                            );
+                            Event::DeadWithLeftovers(g)
+                        }
+                        None => Event::Exited(ExitKind::Unknown),
+                    };
+                    self.queue.push_back((id, ev));
+                }
+                (None, None) if s.remain => {
+                    // Its background processes, if their group still lives.
+                    let pgid = s.pgid.map(Pid::from_raw).filter(|&g| sys.group_alive(g));
+                    e.svc.on_event(
+                        Event::Adopt {
+                            pid: None,
+                            pgid,
+                            since,
+                            restarts: s.restarts,
+                        },
+                        now,
+                    );
+                }
+                (None, None) => to_start.push(id),
+            }
+        }
+        for name in &enabled {
+            match self.by_name.get(name) {
+                Some(&id) if !self.entries[id].svc.state.is_active() => to_start.push(id),
+                Some(_) => {}
+                None => log::warn!(
+                    "enabled unit `{name}` does not exist in {}",
+                    self.service_dir.display()
+                ),
+            }
+        }
+        self.enabled = enabled;
+        if !to_start.is_empty() {
+            self.start(&to_start, false, now);
+            let baseline = self.baseline(&to_start);
+            self.jobs.push(Job {
+                conn: None,
+                kind: JobKind::Start,
+                ids: to_start,
+                baseline,
+            });
+        }
+        // Only a daemon that took something over has news for the state
+        // file; a fresh one writes it with its first change.
+        self.dirty = !adopted.is_empty() || had_saved;
+        adopted
+    }
+
+    /// `enable`/`disable`: answered with the new set to persist.
+    pub fn set_enabled(
+        &mut self,
+        names: &[String],
+        on: bool,
+    ) -> Result<(Response, BTreeSet<String>), Response> {
+        let ids = self.lookup(names)?;
+        let mut results = Vec::new();
+        for id in ids {
+            let e = &self.entries[id];
+            let changed = if on {
+                self.enabled.insert(e.name.clone())
+            } else {
+                self.enabled.remove(&e.name)
+            };
+            let message = match (on, changed) {
+                (true, true) => "enabled: starts whenever a daemon starts",
+                (true, false) => "already enabled",
+                (false, true) => "disabled",
+                (false, false) => "was not enabled",
+            };
+            results.push(JobResult {
+                name: e.name.clone(),
+                ok: true,
+                state: e.state_name(),
+                message: Some(message.to_owned()),
+            });
+        }
+        Ok((Response::Job(results), self.enabled.clone()))
+    }
+}

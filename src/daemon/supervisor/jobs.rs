@@ -1,0 +1,332 @@
+//! Jobs: a client's start, stop, restart or kill, answered when it is done
+//! (or at the first failed attempt), and the requests that create them.
+
+use super::*;
+
+impl Supervisor {
+    /// Handles a request that is about services. `None`: the reply comes
+    /// later, when the job is done.
+    pub fn request(
+        &mut self,
+        conn: Option<ConnId>,
+        req: Request,
+        now: Instant,
+    ) -> Option<Response> {
+        if self.killing && matches!(req, Request::Start(_) | Request::Restart(_)) {
+            return Some(Response::error(
+                "the daemon is shutting down",
+                Some("wait for `diakonos kill` to finish, then retry (a new daemon starts)"),
+            ));
+        }
+        match req {
+            Request::List => Some(Response::Units(
+                self.by_name
+                    .values()
+                    .map(|&id| self.info(id, now))
+                    .collect(),
+            )),
+            Request::Status(name) => Some(match self.lookup(std::slice::from_ref(&name)) {
+                Ok(ids) => Response::Status(Box::new(self.status(ids[0], now))),
+                Err(resp) => resp,
+            }),
+            Request::Start(names) => {
+                let ids = match self.lookup_valid(&names) {
+                    Ok(ids) => ids,
+                    Err(resp) => return Some(resp),
+                };
+                self.start(&ids, true, now);
+                let baseline = self.baseline(&ids);
+                self.jobs.push(Job {
+                    conn,
+                    kind: JobKind::Start,
+                    ids,
+                    baseline,
+                });
+                None
+            }
+            Request::Stop(names) => {
+                let ids = match self.lookup(&names) {
+                    Ok(ids) => ids,
+                    Err(resp) => return Some(resp),
+                };
+                let set = self.stop(&ids);
+                self.jobs.push(Job {
+                    conn,
+                    kind: JobKind::Stop,
+                    ids: set,
+                    baseline: BTreeMap::new(),
+                });
+                None
+            }
+            Request::Restart(names) => {
+                let ids = match self.lookup_valid(&names) {
+                    Ok(ids) => ids,
+                    Err(resp) => return Some(resp),
+                };
+                // Units that Require a restarted unit are restarted with it
+                // (when they were up), as systemd does.
+                let mut set: Vec<ServiceId> = self
+                    .graph
+                    .requirers_of(&ids)
+                    .into_iter()
+                    .filter(|&id| ids.contains(&id) || self.entries[id].svc.state.is_active())
+                    .collect();
+                set.sort_unstable();
+                set.dedup();
+                self.stop(&set);
+                self.jobs.push(Job {
+                    conn,
+                    kind: JobKind::Restart { stopping: true },
+                    ids: set,
+                    baseline: BTreeMap::new(),
+                });
+                None
+            }
+            Request::Kill => {
+                self.kill(conn);
+                None
+            }
+            Request::Enable(names) | Request::Disable(names) => Some(Response::error(
+                format!(
+                    "enable/disable of {} is handled by the daemon",
+                    names.join(" ")
+                ),
+                None,
+            )),
+            Request::DaemonStatus | Request::Reload | Request::HandOver => Some(Response::error(
+                "request not handled by the supervisor",
+                None,
+            )),
+        }
+    }
+
+    /// A kill is under way (services are being stopped before the exit).
+    pub fn is_killing(&self) -> bool {
+        self.killing
+    }
+
+    /// Stops everything (reverse dependency order); once all is down the
+    /// supervisor sets `exiting` and answers `conn` with Bye.
+    pub fn kill(&mut self, conn: Option<ConnId>) {
+        self.killing = true;
+        let all: Vec<ServiceId> = (0..self.entries.len()).collect();
+        self.stop(&all);
+        self.jobs.push(Job {
+            conn,
+            kind: JobKind::Kill,
+            ids: all,
+            baseline: BTreeMap::new(),
+        });
+    }
+
+    /// Marks `ids` and what they pull in as wanted up and queues their starts.
+    pub(super) fn start(&mut self, ids: &[ServiceId], explicit: bool, now: Instant) {
+        for id in self.graph.pull_in(ids) {
+            let e = &mut self.entries[id];
+            if !e.runnable() {
+                continue; // Its dependents fail (Requires) or ignore it (Wants).
+            }
+            if let Some(unit) = e.next_unit.take() {
+                if !e.svc.state.is_active() {
+                    e.set_unit(*unit);
+                } else {
+                    e.next_unit = Some(unit);
+                }
+            }
+            if explicit && ids.contains(&id) {
+                e.svc.on_event(Event::ResetCounters, now);
+            }
+            e.stop = StopMark::None;
+            self.queue.push_back((id, Event::Start));
+        }
+    }
+
+    /// Marks `ids` and every unit that Requires them to go down; each gets
+    /// its Stop once the units ordered after it are down. Returns the set.
+    pub(super) fn stop(&mut self, ids: &[ServiceId]) -> Vec<ServiceId> {
+        let set = self.graph.requirers_of(ids);
+        for &id in &set {
+            let e = &mut self.entries[id];
+            if e.svc.state.is_active() {
+                if e.stop == StopMark::None {
+                    e.stop = StopMark::Queued;
+                }
+            } else if e.svc.state != State::Inactive {
+                // Failed or exited: stopping clears it to inactive.
+                self.queue.push_back((id, Event::Stop));
+            }
+        }
+        for &id in &set {
+            self.check_stop_gate(id);
+        }
+        set
+    }
+
+    // --- jobs -----------------------------------------------------------
+
+    pub(super) fn settle_jobs(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.jobs.len() {
+            if self.job_done(i, now) {
+                let job = self.jobs.remove(i);
+                self.finish_job(job, now);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    pub(super) fn job_done(&mut self, i: usize, now: Instant) -> bool {
+        let job = &self.jobs[i];
+        match job.kind {
+            JobKind::Start | JobKind::Restart { stopping: false } => {
+                let mut all_settled = true;
+                for &id in &job.ids {
+                    match self.job_outcome(job, id, now) {
+                        Some(Err(_)) => return true,
+                        Some(Ok(())) => {}
+                        None => all_settled = false,
+                    }
+                }
+                all_settled
+            }
+            JobKind::Stop | JobKind::Kill => job
+                .ids
+                .iter()
+                .all(|&id| self.entries[id].down_or_overridden()),
+            JobKind::Restart { stopping: true } => {
+                if !job
+                    .ids
+                    .iter()
+                    .all(|&id| self.entries[id].down_or_overridden())
+                {
+                    return false;
+                }
+                let ids = job.ids.clone();
+                self.jobs[i].kind = JobKind::Restart { stopping: false };
+                for &id in &ids {
+                    self.entries[id].svc.on_event(Event::ResetCounters, now);
+                }
+                self.start(&ids, true, now);
+                self.jobs[i].baseline = self.baseline(&ids);
+                false
+            }
+        }
+    }
+
+    /// Each unit of `ids` and what they Require, transitively, with its
+    /// count of failed attempts now.
+    pub(super) fn baseline(&self, ids: &[ServiceId]) -> BTreeMap<ServiceId, u64> {
+        let mut baseline = BTreeMap::new();
+        let mut todo: Vec<ServiceId> = ids.to_vec();
+        while let Some(id) = todo.pop() {
+            if baseline
+                .insert(id, self.entries[id].svc.failed_attempts)
+                .is_none()
+            {
+                todo.extend(self.graph.requires.get(id).into_iter().flatten());
+            }
+        }
+        baseline
+    }
+
+    /// Whether `id` failed an attempt since the job began.
+    pub(super) fn failed_since(&self, job: &Job, id: ServiceId) -> bool {
+        job.baseline
+            .get(&id)
+            .is_some_and(|&n| self.entries[id].svc.failed_attempts > n)
+    }
+
+    /// For one unit of a start job: Some(Ok) up, Some(Err(why)) failed
+    /// (for good, or an attempt of it or of what it Requires failed and
+    /// the restart policy now goes on without the client), None still going.
+    pub(super) fn job_outcome(
+        &self,
+        job: &Job,
+        id: ServiceId,
+        now: Instant,
+    ) -> Option<Result<(), String>> {
+        let e = &self.entries[id];
+        if let Some(outcome) = start_outcome(e) {
+            return Some(outcome);
+        }
+        if self.failed_since(job, id) {
+            return Some(Err(self.attempt_failure(id, now)));
+        }
+        // What it Requires, nearest first.
+        let mut seen = BTreeSet::from([id]);
+        let mut todo: VecDeque<ServiceId> = self.graph.requires[id].iter().copied().collect();
+        while let Some(d) = todo.pop_front() {
+            if !seen.insert(d) {
+                continue;
+            }
+            if self.failed_since(job, d) {
+                return Some(Err(format!(
+                    "dependency {} failed: {}",
+                    self.entries[d].name,
+                    self.attempt_failure(d, now)
+                )));
+            }
+            todo.extend(self.graph.requires[d].iter().copied());
+        }
+        None
+    }
+
+    /// Why the last attempt of `id` failed, and what happens next.
+    pub(super) fn attempt_failure(&self, id: ServiceId, now: Instant) -> String {
+        let svc = &self.entries[id].svc;
+        let why = match (&svc.state, &svc.restart_reason) {
+            (State::Failed(r), _) | (_, Some(r)) => r.to_string(),
+            _ => "the attempt failed".to_owned(),
+        };
+        match svc.next_attempt() {
+            Some(at) => format!(
+                "{why}; restarting in the background (next attempt in {}, attempt {})",
+                seconds(at.saturating_duration_since(now)),
+                svc.restarts.saturating_add(2)
+            ),
+            None if svc.state.is_active() => format!("{why}; restarting in the background"),
+            None => why,
+        }
+    }
+
+    pub(super) fn finish_job(&mut self, job: Job, now: Instant) {
+        let results: Vec<JobResult> = job
+            .ids
+            .iter()
+            .map(|&id| {
+                let e = &self.entries[id];
+                let (ok, message) = match job.kind {
+                    JobKind::Start | JobKind::Restart { .. } => {
+                        match self.job_outcome(&job, id, now) {
+                            Some(Ok(())) => (true, None),
+                            Some(Err(why)) => (false, Some(why)),
+                            None => (true, Some("still starting".to_owned())),
+                        }
+                    }
+                    // Never a success while something of it may live on.
+                    JobKind::Stop | JobKind::Kill => match &e.svc.state {
+                        State::Failed(r @ Reason::Survived(_)) => (false, Some(r.to_string())),
+                        _ => (true, None),
+                    },
+                };
+                JobResult {
+                    name: e.name.clone(),
+                    ok,
+                    state: e.state_name(),
+                    message,
+                }
+            })
+            .collect();
+        let response = match job.kind {
+            JobKind::Kill => {
+                self.exiting = true;
+                Response::Bye
+            }
+            _ => Response::Job(results),
+        };
+        if let Some(conn) = job.conn {
+            self.effects.push_back(Effect::Reply(conn, response));
+        }
+    }
+}

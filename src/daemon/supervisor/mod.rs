@@ -1,0 +1,626 @@
+//! The table of services and everything that spans more than one of them:
+//! dependency gates (start once what a unit needs is up; stop once what
+//! needs it is down), failure propagation, and jobs (a client's start, stop,
+//! restart or kill that is answered when it is done).
+//!
+//! The shape is sans-IO (quinn-proto's): [`Supervisor::handle`] takes an
+//! [`Input`] and the time, [`Supervisor::run`] works through what it
+//! caused, [`Supervisor::poll_effect`] hands out what the world should do
+//! ([`Effect`]: signals, watches, replies, log rotation) and
+//! [`Supervisor::poll_timeout`] the head of the one timer queue. Work that
+//! takes time is a timer plus a later look (the main pid of a forking
+//! service). Starting a process and the quick `/proc` reads that answer at
+//! once still go through the [`Sys`] trait. So this layer is tested with a
+//! fake system and fake times, asserting on effects. Events for services
+//! are queued and drained, never handled recursively.
+//!
+//! Here: the types, the table and its inputs. Along its seams: `queue.rs`
+//! (draining events, actions to effects, dependency gates), `jobs.rs`
+//! (requests and jobs), `adopt.rs` (snapshot, adoption, enabled set),
+//! `reload.rs`, `views.rs` (what `list` and `status` show).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use crate::daemon::persist::{self, SavedService, SavedState};
+use crate::daemon::service::{Action, Event, ExitKind, Policy, Reason, Service, State, Want};
+use crate::daemon::spawn::{MainPidScan, SpawnError, Tagged, SCAN_EVERY};
+use crate::graph::{self, DepInput, Graph, ServiceId};
+
+use crate::daemon::timers::{ServiceTimer, TimerKey, Timers};
+use crate::protocol::{
+    JobResult, NextAttempt, ReloadReport, Request, Response, StateName, UnitInfo, UnitStatus,
+};
+use crate::unit::{LoadedDir, ServiceType, Unit, UnitError};
+
+mod adopt;
+mod jobs;
+mod queue;
+mod reload;
+mod views;
+
+/// While a stopping service waits for leftovers that are not our children
+/// (adopted ones), nothing wakes us when they die: look again this often.
+const GROUP_RECHECK: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// A client connection, as the event loop numbers them.
+pub type ConnId = usize;
+
+/// Which process of a service a pid is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Main,
+    StopCmd,
+}
+
+/// What the supervisor asks of the world, in order ([`Supervisor::poll_effect`]);
+/// the loop hands each to the driver of its kind. None of them has an
+/// answer the supervisor waits for: what follows comes back as inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Send `signal` to the process group `pgid`.
+    Signal { pgid: Pid, signal: Signal },
+    /// Watch a process that may not be our child for its exit
+    /// (an `ChildExited` input follows).
+    Watch(Pid),
+    /// Answer a client.
+    Reply(ConnId, Response),
+    /// A unit went down (stopped, failed or exited): its log will not grow
+    /// until the next start, so rotate it now if it is over its limit.
+    LogIdle {
+        name: String,
+        max_bytes: u64,
+        max_files: u32,
+    },
+    /// One look for the main process of a forking service whose start
+    /// command (leader of `pgid`) exited; `known` pids and processes in
+    /// `other_groups` are not it. Answered with `Input::MainPidScanned`.
+    ScanMainPid {
+        id: ServiceId,
+        unit: String,
+        pid_file: Option<PathBuf>,
+        pgid: Pid,
+        known: Vec<Pid>,
+        other_groups: Vec<Pid>,
+        scan: MainPidScan,
+    },
+}
+
+/// A forking service's main process as a look found it, with what the
+/// supervisor records of it (read by the driver, at once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MainPidFound {
+    pub pid: Pid,
+    pub pgid: Pid,
+    pub start_time: Option<u64>,
+    /// Its process group and session.
+    pub groups: Option<(Pid, Pid)>,
+}
+
+/// What happened, for [`Supervisor::handle`].
+#[derive(Debug)]
+pub enum Input {
+    /// A client's request about services (`None`: no one waits for it).
+    Request(Option<ConnId>, Request),
+    /// A child was reaped, or a watched process ended.
+    ChildExited(Pid, ExitKind),
+    /// An sd_notify datagram from `sender` in process group `group`.
+    Notify {
+        sender: Pid,
+        group: Option<Pid>,
+        payload: String,
+    },
+    /// SIGTERM or SIGINT: stop every service, then exit.
+    Terminate,
+    /// The clock moved: deadlines at or before `now` are due.
+    Tick,
+    /// A look for a main process ([`Effect::ScanMainPid`]) ended: `None`
+    /// not settled yet (look again), else found or failed.
+    MainPidScanned {
+        id: ServiceId,
+        scan: MainPidScan,
+        outcome: Option<Result<MainPidFound, String>>,
+    },
+}
+
+/// The operating system, as the supervisor uses it: starting processes and
+/// quick reads of `/proc` that answer at once. Everything else is an
+/// [`Effect`]; anything that takes time is an effect and a later input.
+pub trait Sys {
+    /// Starts ExecStart (Main) or ExecStop (StopCmd) of `unit`.
+    fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Pid, SpawnError>;
+    fn group_alive(&mut self, pgid: Pid) -> bool;
+    /// The process group and session of a live process, read now.
+    fn process_groups(&mut self, pid: Pid) -> Option<(Pid, Pid)>;
+    /// The start time of a process (to recognise it after a daemon restart).
+    fn start_time(&mut self, pid: Pid) -> Option<u64>;
+    /// Whether `User=user` names someone other than the daemon's own user
+    /// (false when it cannot be looked up: the spawn reports that).
+    fn is_other_user(&mut self, user: &str) -> bool;
+    /// Whether `pid` is alive and still the process that started at `start_time`.
+    fn is_same_process(&mut self, pid: Pid, start_time: u64) -> bool {
+        self.start_time(pid) == Some(start_time)
+    }
+    /// How long ago a process with this start time started (the uptime of
+    /// a process adopted with no record of when it started).
+    fn age(&mut self, _start_time: u64) -> Option<std::time::Duration> {
+        None
+    }
+}
+
+/// Where a unit stands in a stop that waits for its dependents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopMark {
+    None,
+    /// Will get Stop once the units ordered after it that also go down are down.
+    Queued,
+    Sent,
+}
+
+/// One unit file and its runtime record.
+#[derive(Debug)]
+pub struct Entry {
+    pub name: String,
+    pub path: PathBuf,
+    /// The definition in force; None when the file never loaded. Boxed:
+    /// a table of a thousand entries stays small.
+    pub unit: Option<Box<Unit>>,
+    /// Why the file does not load (it is invalid), if it does not.
+    load_error: Option<String>,
+    /// Missing Requires or a cycle; recomputed with the graph.
+    dep_error: Option<String>,
+    /// A changed definition that takes over at the next start (reload).
+    next_unit: Option<Box<Unit>>,
+    pub svc: Service,
+    /// The unit file was removed: hidden from `list`, stopped, but its id
+    /// stays valid for timers and pids until it is gone.
+    gone: bool,
+    /// Start time (clock ticks since boot) of the main process, for adoption.
+    start_time: Option<u64>,
+    /// Process groups of the current run besides `svc.pgid`: a forking
+    /// service's main process may leave the start command's group (setsid)
+    /// after it was found, so its real group and session are recorded when
+    /// it is found and re-read whenever the service is signalled. A group
+    /// seen empty is dropped (its id may then be reused by a stranger).
+    groups: Vec<Pid>,
+    stop: StopMark,
+    /// The kind of the state deadline armed for this service, if any.
+    timer: Option<ServiceTimer>,
+    /// A search for the main process of a forking service is under way
+    /// (None while a look is out as an effect).
+    scan: Option<MainPidScan>,
+}
+
+impl Entry {
+    fn new(name: String, result: Result<Unit, Vec<UnitError>>, seed: u64) -> Entry {
+        let (unit, load_error, path) = split_load(result);
+        let policy = unit
+            .as_ref()
+            .map(Policy::from_unit)
+            .unwrap_or_else(inert_policy);
+        Entry {
+            name,
+            path,
+            unit: unit.map(Box::new),
+            load_error,
+            dep_error: None,
+            next_unit: None,
+            svc: Service::new(policy, seed),
+            gone: false,
+            start_time: None,
+            groups: Vec::new(),
+            stop: StopMark::None,
+            timer: None,
+            scan: None,
+        }
+    }
+
+    /// Everything that is wrong with the unit, if anything.
+    pub fn error(&self) -> Option<String> {
+        match (&self.load_error, &self.dep_error) {
+            (Some(a), Some(b)) => Some(format!("{a}\n{b}")),
+            (Some(a), None) | (None, Some(a)) => Some(a.clone()),
+            (None, None) => None,
+        }
+    }
+
+    /// Whether it may be started: it loaded and has no dependency errors.
+    pub fn runnable(&self) -> bool {
+        self.unit.is_some() && self.load_error.is_none() && self.dep_error.is_none()
+    }
+
+    pub fn state_name(&self) -> StateName {
+        if !self.runnable() && !self.svc.state.is_active() {
+            StateName::Invalid
+        } else {
+            self.svc.state.name()
+        }
+    }
+
+    /// For a job stopping it: it is down, or a start since took it over
+    /// (which clears its stop mark), so there is nothing left to wait for.
+    fn down_or_overridden(&self) -> bool {
+        !self.svc.state.is_active() || self.stop == StopMark::None
+    }
+
+    /// Puts `unit` in force now (the service must not be running).
+    fn set_unit(&mut self, unit: Unit) {
+        self.svc.policy = Policy::from_unit(&unit);
+        self.path = unit.path.clone();
+        self.unit = Some(Box::new(unit));
+        self.load_error = None;
+        self.next_unit = None;
+    }
+}
+
+/// The process group that a main process `pid`, found dead by a new daemon,
+/// left behind: its own group (a simple service's), or the saved one (a
+/// forking service's), if it still has members. A group id cannot be reused
+/// while the group has members, and a group needs a live process with that
+/// pid to be created, so a group whose leader pid is free is the old one.
+fn leftover_group(pid: i32, saved_pgid: Option<i32>, sys: &mut dyn Sys) -> Option<Pid> {
+    [Some(pid), saved_pgid]
+        .into_iter()
+        .flatten()
+        .filter(|&g| g > 1)
+        .map(Pid::from_raw)
+        .find(|&g| sys.start_time(g).is_none() && sys.group_alive(g))
+}
+
+/// A loaded unit, or the joined text of its errors; and its file.
+fn split_load(result: Result<Unit, Vec<UnitError>>) -> (Option<Unit>, Option<String>, PathBuf) {
+    match result {
+        Ok(u) => {
+            let path = u.path.clone();
+            (Some(u), None, path)
+        }
+        Err(errors) => {
+            let path = errors.first().map(|e| e.path.clone()).unwrap_or_default();
+            let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            (None, Some(text.join("\n")), path)
+        }
+    }
+}
+
+#[derive(Debug)]
+enum JobKind {
+    Start,
+    Stop,
+    /// Stop the set, then start it again.
+    Restart {
+        stopping: bool,
+    },
+    Kill,
+}
+
+#[derive(Debug)]
+struct Job {
+    conn: Option<ConnId>,
+    kind: JobKind,
+    /// The units the job reports on.
+    ids: Vec<ServiceId>,
+    /// For starts: each unit of `ids` and what they Require (transitively),
+    /// with its `failed_attempts` when the start began. A count that grew
+    /// is a failed attempt: the job fails then, and the restart policy goes
+    /// on in the background (as `systemctl start` does).
+    baseline: BTreeMap<ServiceId, u64>,
+}
+
+pub struct Supervisor {
+    pub service_dir: PathBuf,
+    logs_dir: PathBuf,
+    entries: Vec<Entry>,
+    by_name: BTreeMap<String, ServiceId>,
+    graph: Graph,
+    /// The daemon's one timer queue; drivers arm their keys through
+    /// [`Supervisor::timers`] and get them back from [`Supervisor::take_due`].
+    timers: Timers<TimerKey>,
+    /// Expired keys that belong to a driver, for the loop to route.
+    due: Vec<TimerKey>,
+    queue: VecDeque<(ServiceId, Event)>,
+    pids: HashMap<Pid, (ServiceId, Role)>,
+    awaiting_group: BTreeSet<ServiceId>,
+    jobs: Vec<Job>,
+    /// What the world should do, oldest first.
+    effects: VecDeque<Effect>,
+    /// Set once a kill job finished: the loop exits after flushing replies.
+    pub exiting: bool,
+    /// A kill is in progress: no new starts.
+    killing: bool,
+    /// Warnings from loading (missing Wants, host overrides).
+    pub warnings: Vec<String>,
+    seed: u64,
+    /// Units that start whenever a daemon starts.
+    enabled: BTreeSet<String>,
+    /// Something worth persisting changed since the last `take_dirty`.
+    dirty: bool,
+}
+
+impl Supervisor {
+    pub fn new(loaded: LoadedDir, service_dir: PathBuf, logs_dir: PathBuf, seed: u64) -> Self {
+        let mut sup = Supervisor {
+            service_dir,
+            logs_dir,
+            entries: Vec::new(),
+            by_name: BTreeMap::new(),
+            graph: Graph::default(),
+            timers: Timers::default(),
+            due: Vec::new(),
+            queue: VecDeque::new(),
+            pids: HashMap::new(),
+            awaiting_group: BTreeSet::new(),
+            jobs: Vec::new(),
+            effects: VecDeque::new(),
+            exiting: false,
+            killing: false,
+            warnings: loaded.warnings,
+            seed,
+            enabled: BTreeSet::new(),
+            dirty: false,
+        };
+        for (name, result) in loaded.units {
+            sup.add_entry(name, result);
+        }
+        sup.rebuild_graph();
+        sup
+    }
+
+    fn add_entry(&mut self, name: String, result: Result<Unit, Vec<UnitError>>) -> ServiceId {
+        // A name that was removed and comes back reuses its old slot.
+        let reuse = self
+            .entries
+            .iter()
+            .position(|e| e.gone && e.name == name && !e.svc.state.is_active());
+        let id = reuse.unwrap_or(self.entries.len());
+        let seed = self.seed ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let entry = Entry::new(name.clone(), result, seed);
+        match reuse {
+            Some(id) => self.entries[id] = entry,
+            None => self.entries.push(entry),
+        }
+        self.by_name.insert(name, id);
+        id
+    }
+
+    /// Recomputes the dependency graph and each unit's dependency errors.
+    fn rebuild_graph(&mut self) {
+        let empty: &[String] = &[];
+        let inputs: Vec<DepInput<'_>> = self
+            .entries
+            .iter()
+            .map(|e| {
+                // The definition that will be in force: a changed one waiting
+                // for its restart counts already. A removed unit keeps its
+                // place while it still runs, so its dependents go down first.
+                let present = !e.gone || e.svc.state.is_active();
+                match (e.next_unit.as_deref().or(e.unit.as_deref()), present) {
+                    (Some(u), true) => DepInput {
+                        name: &e.name,
+                        file: &e.path,
+                        requires: &u.requires,
+                        wants: &u.wants,
+                        after: &u.after,
+                    },
+                    // Gone units are no one's dependency (unit names are never empty).
+                    (_, present) => DepInput {
+                        name: if present { &e.name } else { "" },
+                        file: &e.path,
+                        requires: empty,
+                        wants: empty,
+                        after: empty,
+                    },
+                }
+            })
+            .collect();
+        let (graph, findings) = graph::check(&inputs, &self.service_dir);
+        drop(inputs);
+        self.graph = graph;
+        for (e, errors) in self.entries.iter_mut().zip(findings.errors) {
+            e.dep_error = errors;
+        }
+        self.warnings.extend(findings.warnings);
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub fn id_of(&self, name: &str) -> Option<ServiceId> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The nearest deadline of any kind: how long the loop may sleep.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    /// The one timer queue, for drivers to arm and disarm their own keys.
+    pub fn timers(&mut self) -> &mut Timers<TimerKey> {
+        &mut self.timers
+    }
+
+    /// Expired keys that belong to drivers (not to services).
+    pub fn take_due(&mut self) -> Vec<TimerKey> {
+        std::mem::take(&mut self.due)
+    }
+
+    /// The next thing the world should do, oldest first.
+    pub fn poll_effect(&mut self) -> Option<Effect> {
+        self.effects.pop_front()
+    }
+
+    /// Whether a reply is waiting (the state file is written before it goes).
+    pub fn replies_pending(&self) -> bool {
+        self.effects.iter().any(|e| matches!(e, Effect::Reply(..)))
+    }
+
+    /// Feeds one input; [`Supervisor::run`] then works through what it
+    /// caused. The immediate answer to a request is a Reply effect.
+    pub fn handle(&mut self, input: Input, now: Instant) {
+        match input {
+            Input::Request(conn, req) => {
+                if let Some(resp) = self.request(conn, req, now) {
+                    if let Some(conn) = conn {
+                        self.effects.push_back(Effect::Reply(conn, resp));
+                    }
+                }
+            }
+            Input::ChildExited(pid, kind) => self.child_exited(pid, kind),
+            Input::Notify {
+                sender,
+                group,
+                payload,
+            } => self.notified(sender, group, &payload),
+            Input::Terminate => {
+                if !self.exiting {
+                    self.kill(None);
+                }
+            }
+            Input::Tick => self.timers_expired(now),
+            Input::MainPidScanned { id, scan, outcome } => {
+                self.main_pid_scanned(id, scan, outcome, now)
+            }
+        }
+    }
+
+    /// The replies among the effects, taken out (tests).
+    #[cfg(test)]
+    pub fn take_replies(&mut self) -> Vec<(ConnId, Response)> {
+        let mut replies = Vec::new();
+        self.effects.retain(|e| match e {
+            Effect::Reply(conn, resp) => {
+                replies.push((*conn, resp.clone()));
+                false
+            }
+            _ => true,
+        });
+        replies
+    }
+
+    /// (name, LogMaxBytes, LogMaxFiles) of every service that may be writing its log.
+    pub fn log_limits(&self) -> Vec<(String, u64, u32)> {
+        self.entries
+            .iter()
+            .filter(|e| e.svc.state.is_active())
+            .filter_map(|e| e.unit.as_ref())
+            .filter(|u| u.log_max_bytes > 0)
+            .map(|u| (u.name.clone(), u.log_max_bytes, u.log_max_files))
+            .collect()
+    }
+
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.logs_dir.join(format!("{name}.log"))
+    }
+
+    // --- inputs ---------------------------------------------------------
+
+    /// An sd_notify datagram from `sender` (whose process group is
+    /// `sender_pgid`): READY=1 makes a starting notify service running.
+    /// Accepted from the main process or any process of its group.
+    pub fn notified(&mut self, sender: Pid, sender_pgid: Option<Pid>, payload: &str) {
+        let id = match self.pids.get(&sender) {
+            Some(&(id, Role::Main)) => Some(id),
+            _ => sender_pgid.and_then(|g| {
+                self.entries
+                    .iter()
+                    .position(|e| e.svc.pgid == Some(g) && e.svc.state.is_active())
+            }),
+        };
+        let Some(id) = id else {
+            log::debug!("notify message from unknown process {sender}: {payload:?}");
+            return;
+        };
+        if payload.lines().any(|l| l.trim() == "READY=1") {
+            self.queue.push_back((id, Event::Ready));
+        }
+    }
+
+    /// A child of the daemon ended.
+    pub fn child_exited(&mut self, pid: Pid, kind: ExitKind) {
+        match self.pids.remove(&pid) {
+            Some((id, Role::Main)) => self.queue.push_back((id, Event::Exited(kind))),
+            Some((id, Role::StopCmd)) => self.queue.push_back((id, Event::StopCmdExited(kind))),
+            // An orphan of some service's process tree (we are its subreaper):
+            // its group may be one a stopping service waits for; the sweep checks.
+            None => log::debug!("reaped orphan {pid} ({kind})"),
+        }
+    }
+
+    /// Turns the expired deadlines of services into Timer events; the keys
+    /// of drivers are kept for [`Supervisor::take_due`].
+    pub fn timers_expired(&mut self, now: Instant) {
+        for key in self.timers.expired(now) {
+            match key {
+                TimerKey::Service(id, ServiceTimer::MainPidScan) => self.look_for_main_pid(id),
+                TimerKey::Service(id, kind) => {
+                    if self.entries[id].timer == Some(kind) {
+                        self.entries[id].timer = None;
+                    }
+                    self.queue.push_back((id, Event::Timer));
+                }
+                // `run` looks at the groups on every pass; this only wakes it.
+                TimerKey::GroupRecheck => {}
+                other => self.due.push(other),
+            }
+        }
+    }
+}
+
+/// `1.5s`, `3s`: a delay as `status` and job errors show it.
+fn seconds(d: std::time::Duration) -> String {
+    let tenths = (d.as_millis() + 50) / 100;
+    if tenths % 10 == 0 || tenths >= 100 {
+        format!("{}s", (tenths + 5) / 10)
+    } else {
+        format!("{}.{}s", tenths / 10, tenths % 10)
+    }
+}
+
+/// For a start job: Some(Ok) up, Some(Err(why)) failed, None still going.
+fn start_outcome(e: &Entry) -> Option<Result<(), String>> {
+    match &e.svc.state {
+        s if s.is_up() => Some(Ok(())),
+        State::Failed(r) => Some(Err(r.to_string())),
+        State::Inactive if e.svc.want == Want::Down => {
+            Some(Err("stopped before it came up".to_owned()))
+        }
+        _ if !e.runnable() => Some(Err(e.error().unwrap_or_default())),
+        _ => None,
+    }
+}
+
+fn first_error(errors: &[UnitError]) -> String {
+    errors
+        .first()
+        .map(|e| {
+            let text = e.to_string();
+            text.lines().next().unwrap_or_default().to_owned()
+        })
+        .unwrap_or_default()
+}
+
+/// The policy of a unit that did not load: it never runs.
+fn inert_policy() -> Policy {
+    use crate::unit::RestartPolicy;
+    use std::time::Duration;
+    Policy {
+        kind: ServiceType::Simple,
+        restart: RestartPolicy::No,
+        restart_sec: Duration::ZERO,
+        restart_max_delay: Duration::ZERO,
+        timeout_start: Duration::ZERO,
+        timeout_stop: Duration::ZERO,
+        kill_signal: Signal::SIGTERM,
+        has_exec_stop: false,
+        remain_after_exit: false,
+        start_limit_burst: 0,
+        start_limit_interval: Duration::ZERO,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,334 @@
+//! The queue: events for services are drained in order, each through the
+//! service's state machine; the one place an action becomes an effect (or a
+//! `Sys` call), and where dependents hear about a change (the gates).
+
+use super::*;
+
+impl Supervisor {
+    // --- the queue ------------------------------------------------------
+
+    /// Drains the event queue, executing actions and propagating changes,
+    /// then settles jobs. Call after every batch of inputs.
+    pub fn run(&mut self, now: Instant, sys: &mut dyn Sys) {
+        loop {
+            while let Some((id, ev)) = self.queue.pop_front() {
+                self.step(id, ev, now, sys);
+            }
+            // Stopping services whose main process is gone wait for their group.
+            let waiting: Vec<ServiceId> = self.awaiting_group.iter().copied().collect();
+            for id in waiting {
+                let svc = &self.entries[id].svc;
+                if !svc.awaiting_group() {
+                    self.awaiting_group.remove(&id);
+                    continue;
+                }
+                let gone = match svc.pgid {
+                    None => true,
+                    Some(pgid) => {
+                        let mut groups = self.entries[id].groups.clone();
+                        groups.push(pgid);
+                        !groups.into_iter().any(|g| sys.group_alive(g))
+                    }
+                };
+                if gone {
+                    self.awaiting_group.remove(&id);
+                    self.queue.push_back((id, Event::GroupGone));
+                }
+            }
+            if !self.awaiting_group.is_empty() {
+                self.timers
+                    .arm_if_idle(TimerKey::GroupRecheck, now + GROUP_RECHECK);
+            }
+            self.settle_jobs(now);
+            // Deadlines that are already due (RestartSec = 0) run in this
+            // same pass rather than after another trip through poll.
+            self.timers_expired(now);
+            if self.queue.is_empty() {
+                break;
+            }
+        }
+    }
+
+    pub(super) fn step(&mut self, id: ServiceId, ev: Event, now: Instant, sys: &mut dyn Sys) {
+        let before = self.entries[id].svc.state.name();
+        let was_active = self.entries[id].svc.state.is_active();
+        let pid_before = self.entries[id].svc.pid();
+        let actions = self.entries[id].svc.on_event(ev, now);
+        for action in actions {
+            self.execute(id, action, now, sys);
+        }
+        let e = &self.entries[id];
+        let timer = e.svc.timer();
+        if let Some(old) = e.timer.filter(|&old| Some(old) != timer.map(|(k, _)| k)) {
+            self.timers.set(TimerKey::Service(id, old), None);
+        }
+        if let Some((kind, at)) = timer {
+            self.timers.set(TimerKey::Service(id, kind), Some(at));
+        }
+        self.entries[id].timer = timer.map(|(k, _)| k);
+        let e = &self.entries[id];
+        if e.svc.awaiting_group() {
+            self.awaiting_group.insert(id);
+        }
+        if was_active && !e.svc.state.is_active() {
+            if let Some(unit) = e.unit.as_deref() {
+                self.effects.push_back(Effect::LogIdle {
+                    name: unit.name.clone(),
+                    max_bytes: unit.log_max_bytes,
+                    max_files: unit.log_max_files,
+                });
+            }
+        }
+        let after = e.svc.state.name();
+        if before != after || pid_before != e.svc.pid() {
+            self.dirty = true;
+        }
+        if before != after || after == StateName::Waiting {
+            self.changed(id);
+        }
+    }
+
+    /// The only place an Action becomes an effect. Results come back as
+    /// events at the front of the queue, so nothing else happens in between.
+    pub(super) fn execute(
+        &mut self,
+        id: ServiceId,
+        action: Action,
+        now: Instant,
+        sys: &mut dyn Sys,
+    ) {
+        let Some(unit) = self.entries[id].unit.as_ref() else {
+            return;
+        };
+        match action {
+            Action::Spawn
+                if unit.kind == ServiceType::Notify
+                    && unit.user.as_deref().is_some_and(|u| sys.is_other_user(u)) =>
+            {
+                let user = unit.user.clone().unwrap_or_default();
+                log::warn!("{}: Type=notify with User={user} cannot work", unit.name);
+                self.queue
+                    .push_front((id, Event::CannotStart(Reason::NotifyOtherUser(user))));
+            }
+            Action::Spawn => match sys.spawn(unit, Role::Main) {
+                Ok(pid) => {
+                    log::info!("{}: started, pid {pid}", unit.name);
+                    self.pids.insert(pid, (id, Role::Main));
+                    self.entries[id].start_time = sys.start_time(pid);
+                    self.entries[id].groups.clear();
+                    self.queue.push_front((id, Event::Spawned(pid)));
+                }
+                Err(e) => {
+                    log::warn!("{}: {e}", unit.name);
+                    self.queue.push_front((id, Event::SpawnFailed(e)));
+                }
+            },
+            Action::SpawnStop => match sys.spawn(unit, Role::StopCmd) {
+                Ok(pid) => {
+                    self.pids.insert(pid, (id, Role::StopCmd));
+                    self.entries[id]
+                        .svc
+                        .on_event(Event::StopCmdSpawned(pid), now);
+                }
+                Err(e) => {
+                    log::warn!("{}: ExecStop: {e}", unit.name);
+                    self.queue
+                        .push_front((id, Event::StopCmdExited(ExitKind::Code(127))));
+                }
+            },
+            Action::KillGroup { pgid, signal } => {
+                for g in self.signal_targets(id, pgid, sys) {
+                    self.effects.push_back(Effect::Signal { pgid: g, signal });
+                }
+            }
+            Action::FindMainPid => {
+                self.entries[id].scan = Some(MainPidScan::new(now));
+                self.look_for_main_pid(id);
+            }
+        }
+    }
+
+    /// Asks for one look for the main process of a forking service whose
+    /// start command left ([`Effect::ScanMainPid`]). A service that left the
+    /// state of looking (stopped meanwhile) drops its search.
+    pub(super) fn look_for_main_pid(&mut self, id: ServiceId) {
+        let e = &mut self.entries[id];
+        let looking = matches!(e.svc.state, State::Starting { pid: None, .. });
+        let (Some(scan), Some(unit), true) = (e.scan.take(), e.unit.as_deref(), looking) else {
+            return;
+        };
+        let Some(pgid) = e.svc.pgid else {
+            let err = "the start command's process group is unknown".to_owned();
+            self.queue.push_back((id, Event::MainPid(Err(err))));
+            return;
+        };
+        let (unit, pid_file) = (unit.name.clone(), unit.pid_file.clone());
+        let known: Vec<Pid> = self.pids.keys().copied().collect();
+        let other_groups: Vec<Pid> = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|&(other, _)| other != id)
+            .filter_map(|(_, e)| e.svc.pgid)
+            .collect();
+        self.effects.push_back(Effect::ScanMainPid {
+            id,
+            unit,
+            pid_file,
+            pgid,
+            known,
+            other_groups,
+            scan,
+        });
+    }
+
+    /// A look for a main process came back: found or failed goes to the
+    /// service as MainPid; not settled yet arms the next look.
+    pub(super) fn main_pid_scanned(
+        &mut self,
+        id: ServiceId,
+        scan: MainPidScan,
+        outcome: Option<Result<MainPidFound, String>>,
+        now: Instant,
+    ) {
+        let e = &mut self.entries[id];
+        if !matches!(e.svc.state, State::Starting { pid: None, .. }) {
+            return; // Stopped or failed meanwhile: the search is over.
+        }
+        let key = TimerKey::Service(id, ServiceTimer::MainPidScan);
+        let found = match outcome {
+            None => {
+                e.scan = Some(scan);
+                self.timers.set(key, Some(now + SCAN_EVERY));
+                return;
+            }
+            Some(found) => found,
+        };
+        if let Ok(f) = &found {
+            log::info!("{}: main process is {}", e.name, f.pid);
+            self.pids.insert(f.pid, (id, Role::Main));
+            e.start_time = f.start_time;
+            // The start command's group may still hold the main
+            // process's helpers; its own group and session are the service's too.
+            e.groups.extend(e.svc.pgid);
+            if let Some((pgrp, sid)) = f.groups {
+                e.groups.extend([pgrp, sid]);
+            }
+            e.groups.sort_unstable();
+            e.groups.dedup();
+            // It may not be our child: watch it like an adopted process.
+            self.effects.push_back(Effect::Watch(f.pid));
+        }
+        let found = found.map(|f| (f.pid, f.pgid));
+        self.queue.push_back((id, Event::MainPid(found)));
+    }
+
+    /// The process groups a signal for `pgid` must reach. An ExecStop's
+    /// group is just itself. For the service's own group: every group of its
+    /// current run, with the main process's group and session read again
+    /// now (a forking daemon may have called setsid after it was found).
+    pub(super) fn signal_targets(
+        &mut self,
+        id: ServiceId,
+        pgid: Pid,
+        sys: &mut dyn Sys,
+    ) -> Vec<Pid> {
+        let e = &mut self.entries[id];
+        if matches!(e.svc.state, State::Stopping { stop_cmd: Some(p), .. } if p == pgid) {
+            return vec![pgid];
+        }
+        if let Some((pgrp, sid)) = e.svc.pid().and_then(|main| sys.process_groups(main)) {
+            e.groups.extend([pgrp, sid]);
+        }
+        e.groups.push(pgid);
+        e.groups.sort_unstable();
+        e.groups.dedup();
+        e.groups.retain(|&g| g == pgid || sys.group_alive(g));
+        e.groups.clone()
+    }
+
+    /// Tells the units related to `id` about its new state.
+    pub(super) fn changed(&mut self, id: ServiceId) {
+        let state = self.entries[id].svc.state.clone();
+        log::debug!("{}: {}", self.entries[id].name, state.name().as_str());
+        if state == State::Waiting {
+            self.check_start_gate(id);
+        }
+        for i in 0..self.graph.before.get(id).map_or(0, Vec::len) {
+            let d = self.graph.before[id][i];
+            if self.entries[d].svc.state == State::Waiting {
+                self.check_start_gate(d);
+            }
+        }
+        if let State::Failed(_) = state {
+            let name = self.entries[id].name.clone();
+            for i in 0..self.graph.required_by.get(id).map_or(0, Vec::len) {
+                let d = self.graph.required_by[id][i];
+                let s = &self.entries[d].svc;
+                if s.state.is_active() && s.want == Want::Up {
+                    self.queue.push_back((d, Event::DepFailed(name.clone())));
+                }
+            }
+        }
+        if !state.is_active() {
+            self.entries[id].stop = StopMark::None;
+            for i in 0..self.graph.after.get(id).map_or(0, Vec::len) {
+                let d = self.graph.after[id][i];
+                self.check_stop_gate(d);
+            }
+        }
+    }
+
+    /// A waiting unit starts once everything it is ordered after is settled.
+    pub(super) fn check_start_gate(&mut self, id: ServiceId) {
+        let g = &self.graph;
+        for &d in &g.requires[id] {
+            let dep = &self.entries[d];
+            if !dep.runnable() {
+                self.queue
+                    .push_back((id, Event::DepInvalid(dep.name.clone())));
+                return;
+            }
+            if matches!(dep.svc.state, State::Failed(_)) {
+                self.queue
+                    .push_back((id, Event::DepFailed(dep.name.clone())));
+                return;
+            }
+            if !dep.svc.state.is_up() {
+                return;
+            }
+        }
+        for &d in &g.after[id] {
+            let dep = &self.entries[d];
+            // A unit ordered before this one whose attempt failed has had
+            // its turn (as a failed start job does in systemd): waiting out
+            // its restarts could take for ever. Required units were checked
+            // above and are up.
+            let pending = dep.runnable()
+                && dep.svc.want == Want::Up
+                && dep.svc.state.is_active()
+                && !dep.svc.state.is_up()
+                && !matches!(dep.svc.state, State::Restarting { .. });
+            if pending {
+                return;
+            }
+        }
+        self.queue.push_back((id, Event::DepsReady));
+    }
+
+    /// A unit queued to stop gets Stop once no unit ordered after it that is
+    /// also going down is still active.
+    pub(super) fn check_stop_gate(&mut self, id: ServiceId) {
+        if self.entries[id].stop != StopMark::Queued {
+            return;
+        }
+        let blocked = self.graph.before[id].iter().any(|&d| {
+            let dep = &self.entries[d];
+            dep.stop != StopMark::None && dep.svc.state.is_active()
+        });
+        if !blocked {
+            self.entries[id].stop = StopMark::Sent;
+            self.queue.push_back((id, Event::Stop));
+        }
+    }
+}

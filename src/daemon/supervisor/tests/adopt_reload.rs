@@ -1,0 +1,340 @@
+//! Adoption, the snapshot and reload, driven with the fake system.
+
+use super::*;
+
+#[test]
+fn restore_kills_the_leftover_group_of_a_dead_main_before_restarting() {
+    // A main process that died while no daemon ran, whose workers live on, has its group killed and waited for; then it restarts.
+    let mut s = sup(&[("web", "[service]\nExecStart = \"w\"\nRestartSec = 0\n")]);
+    let mut sys = FakeSys::default();
+    sys.alive_groups.insert(4242);
+    sys.dead_leaders.insert(4242); // the master is dead, its workers are not
+    let t0 = Instant::now();
+    let adopted = s.restore(
+        state_of(vec![saved("web", Some(4242), Some(42_420))]),
+        Vec::new(),
+        BTreeSet::new(),
+        t0,
+        1010,
+        &mut sys,
+    );
+    pass(&mut s, t0, &mut sys);
+    assert!(adopted.is_empty());
+    assert_eq!(sys.signals, [(Pid::from_raw(4242), Signal::SIGKILL)]);
+    assert!(sys.spawned.is_empty(), "no restart while the workers live");
+    assert_eq!(state(&s, "web"), StateName::Stopping);
+    sys.alive_groups.remove(&4242);
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(sys.order(), ["web"]);
+    assert_eq!(state(&s, "web"), StateName::Running);
+    assert_eq!(s.info(0, t0).restarts, 5);
+}
+
+fn saved(name: &str, pid: Option<i32>, start_time: Option<u64>) -> SavedService {
+    SavedService {
+        name: name.into(),
+        pid,
+        start_time,
+        since_unix: Some(1000),
+        restarts: 4,
+        remain: false,
+        stopping: false,
+        pgid: None,
+    }
+}
+
+fn state_of(services: Vec<SavedService>) -> SavedState {
+    SavedState {
+        version: persist::STATE_VERSION,
+        service_dir: Some(PathBuf::from("/srv/units")),
+        services,
+    }
+}
+
+#[test]
+fn restore_adopts_live_processes_with_their_counts() {
+    // A saved process that is still the same process is adopted: same pid, restarts kept.
+    let mut s = sup(&[("web", SIMPLE)]);
+    let mut sys = FakeSys::default();
+    sys.alive_groups.insert(4242);
+    let t0 = Instant::now();
+    let adopted = s.restore(
+        state_of(vec![saved("web", Some(4242), Some(42_420))]),
+        Vec::new(),
+        BTreeSet::new(),
+        t0,
+        1010,
+        &mut sys,
+    );
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(adopted, [Pid::from_raw(4242)]);
+    let info = s.info(0, t0);
+    assert_eq!(
+        (info.state, info.pid, info.restarts),
+        (StateName::Running, Some(4242), 4)
+    );
+    assert_eq!(info.uptime_secs, Some(10));
+    assert!(sys.spawned.is_empty());
+    // Its death is noticed (the loop reports it) and restarted per policy.
+    s.child_exited(Pid::from_raw(4242), ExitKind::Unknown);
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "web"), StateName::Restarting);
+}
+
+#[test]
+fn restore_never_adopts_a_reused_pid() {
+    // A pid whose start time differs is someone else's: the service counts as dead and restarts.
+    let mut s = sup(&[("web", "[service]\nExecStart = \"w\"\nRestartSec = 0\n")]);
+    let mut sys = FakeSys::default();
+    sys.alive_groups.insert(4242); // alive, but started at 42420, not 7
+    let t0 = Instant::now();
+    let adopted = s.restore(
+        state_of(vec![saved("web", Some(4242), Some(7))]),
+        Vec::new(),
+        BTreeSet::new(),
+        t0,
+        1010,
+        &mut sys,
+    );
+    pass(&mut s, t0, &mut sys);
+    assert!(adopted.is_empty());
+    assert_eq!(sys.order(), ["web"], "restarted per policy");
+    assert!(
+        sys.signals.is_empty(),
+        "the stranger's group is never signalled"
+    );
+    assert_eq!(s.info(0, t0).restarts, 5);
+}
+
+#[test]
+fn restore_starts_enabled_units_and_finishes_interrupted_stops() {
+    // Enabled units start with the daemon; a stop cut short by a crash is completed.
+    let mut s = sup(&[("a", SIMPLE), ("b", SIMPLE), ("c", SIMPLE)]);
+    let mut sys = FakeSys::default();
+    sys.alive_groups.insert(77);
+    let t0 = Instant::now();
+    let mut stopping = saved("b", Some(77), Some(770));
+    stopping.stopping = true;
+    s.restore(
+        state_of(vec![stopping]),
+        Vec::new(),
+        ["a".to_owned()].into(),
+        t0,
+        1010,
+        &mut sys,
+    );
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(sys.order(), ["a"]);
+    assert_eq!(sys.signals, [(Pid::from_raw(77), Signal::SIGTERM)]);
+    assert_eq!(state(&s, "b"), StateName::Stopping);
+    assert_eq!(state(&s, "c"), StateName::Inactive);
+}
+
+#[test]
+fn restore_finds_a_newer_process_by_its_tag() {
+    // A restart the state file never heard of is adopted through its tag, not duplicated.
+    let mut s = sup(&[("web", SIMPLE), ("lost", SIMPLE)]);
+    let mut sys = FakeSys::default();
+    sys.alive_groups.insert(500); // the newer web, started after the last state write
+    sys.alive_groups.insert(600); // lost: its unit is not in the state at all
+    let tag = |unit: &str, pid: i32| Tagged {
+        unit: unit.into(),
+        pid: Pid::from_raw(pid),
+        start_time: pid as u64 * 10,
+    };
+    let t0 = Instant::now();
+    let adopted = s.restore(
+        state_of(vec![saved("web", Some(400), Some(4000))]), // 400 is dead
+        vec![tag("web", 500), tag("lost", 600)],
+        BTreeSet::new(),
+        t0,
+        1010,
+        &mut sys,
+    );
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(adopted, [Pid::from_raw(500), Pid::from_raw(600)]);
+    assert!(sys.spawned.is_empty(), "nothing was started twice");
+    assert_eq!(s.info(0, t0).pid, Some(600));
+    assert_eq!(s.info(1, t0).pid, Some(500));
+    assert_eq!(s.info(1, t0).restarts, 4, "the saved count is kept");
+}
+
+#[test]
+fn restore_leaves_processes_of_another_directory_alone() {
+    // A live process whose unit is not in this daemon's directory is not touched.
+    let mut s = sup(&[("a", SIMPLE)]);
+    let mut sys = FakeSys::default();
+    sys.alive_groups.insert(99);
+    let mut state = state_of(vec![saved("other", Some(99), Some(990))]);
+    state.service_dir = Some(PathBuf::from("/elsewhere"));
+    s.restore(
+        state,
+        Vec::new(),
+        BTreeSet::new(),
+        Instant::now(),
+        1010,
+        &mut sys,
+    );
+    assert_eq!(s.poll_effect(), None);
+    // The same from our own directory: its file was removed, so it is stopped.
+    let state = state_of(vec![saved("other", Some(99), Some(990))]);
+    s.restore(
+        state,
+        Vec::new(),
+        BTreeSet::new(),
+        Instant::now(),
+        1010,
+        &mut sys,
+    );
+    assert_eq!(
+        s.poll_effect(),
+        Some(Effect::Signal {
+            pgid: Pid::from_raw(99),
+            signal: Signal::SIGTERM
+        })
+    );
+}
+
+#[test]
+fn snapshot_holds_what_is_wanted_up() {
+    // Running services are saved with pid and start time; inactive ones are not.
+    let mut s = sup(&[("a", SIMPLE), ("b", SIMPLE)]);
+    let mut sys = FakeSys::default();
+    let t0 = Instant::now();
+    s.request(None, Request::Start(names(&["a"])), t0);
+    pass(&mut s, t0, &mut sys);
+    assert!(s.take_dirty());
+    let snap = s.snapshot(t0, 5000);
+    assert_eq!(snap.services.len(), 1);
+    let a = &snap.services[0];
+    let pid = sys.pid_of("a").as_raw();
+    assert_eq!(
+        (a.name.as_str(), a.pid, a.start_time),
+        ("a", Some(pid), Some(pid as u64 * 10))
+    );
+    assert_eq!(snap.service_dir.as_deref(), Some(Path::new("/srv/units")));
+}
+
+fn loaded(units: &[(&str, &str)]) -> LoadedDir {
+    let dir = Path::new("/srv/units");
+    let mut l = LoadedDir::default();
+    for (name, text) in units {
+        let path = dir.join(format!("{name}.service"));
+        l.units
+            .insert((*name).to_owned(), unit::parse(name, &path, text, dir));
+    }
+    l
+}
+
+#[test]
+fn reload_changes_only_what_changed() {
+    // New units appear, removed ones stop, changed running ones restart, the rest keep their pids.
+    let mut s = sup(&[("keep", SIMPLE), ("edit", SIMPLE), ("drop", SIMPLE)]);
+    let mut sys = FakeSys::default();
+    let t0 = Instant::now();
+    s.request(None, Request::Start(names(&["keep", "edit", "drop"])), t0);
+    pass(&mut s, t0, &mut sys);
+    let (keep, edit, drop) = (sys.pid_of("keep"), sys.pid_of("edit"), sys.pid_of("drop"));
+    let report = s.reload(loaded(&[
+        ("keep", SIMPLE),
+        ("edit", "[service]\nExecStart = \"sleep 200\"\n"),
+        ("new", SIMPLE),
+    ]));
+    assert_eq!(report.added, ["new"]);
+    assert_eq!(report.removed, ["drop"]);
+    assert_eq!(report.changed, ["edit"]);
+    pass(&mut s, t0, &mut sys);
+    exit(
+        &mut s,
+        &mut sys,
+        edit,
+        ExitKind::Signal(Signal::SIGTERM),
+        t0,
+    );
+    exit(
+        &mut s,
+        &mut sys,
+        drop,
+        ExitKind::Signal(Signal::SIGTERM),
+        t0,
+    );
+    assert!(!sys.signals.iter().any(|(p, _)| *p == keep));
+    assert_ne!(sys.pid_of("edit"), edit);
+    let e = &s.entries[s.id_of("edit").unwrap()];
+    assert_eq!(e.unit.as_ref().unwrap().exec_start, ["sleep", "200"]);
+    assert_eq!(s.id_of("drop"), None);
+    let listed: Vec<String> = match s.request(None, Request::List, t0) {
+        Some(Response::Units(u)) => u.into_iter().map(|u| u.name).collect(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(listed, ["edit", "keep", "new"]);
+}
+
+#[test]
+fn reload_with_a_broken_file_keeps_the_running_instance() {
+    // An edited unit that no longer parses keeps running on its old definition.
+    let mut s = sup(&[("web", SIMPLE)]);
+    let mut sys = FakeSys::default();
+    let t0 = Instant::now();
+    s.request(None, Request::Start(names(&["web"])), t0);
+    pass(&mut s, t0, &mut sys);
+    let report = s.reload(loaded(&[("web", "[service]\nRestrat = 1\n")]));
+    assert_eq!(report.invalid.len(), 1);
+    pass(&mut s, t0, &mut sys);
+    assert!(sys.signals.is_empty());
+    let info = s.info(0, t0);
+    assert_eq!(info.state, StateName::Running);
+    assert!(info.reason.unwrap().contains("no longer loads"));
+}
+
+#[test]
+fn reload_that_adds_a_requirement_starts_it() {
+    // A running unit edited to Require a new unit restarts with that unit pulled in first.
+    let mut s = sup(&[("b", SIMPLE)]);
+    let mut sys = FakeSys::default();
+    let t0 = Instant::now();
+    s.request(None, Request::Start(names(&["b"])), t0);
+    pass(&mut s, t0, &mut sys);
+    let b = sys.pid_of("b");
+    s.reload(loaded(&[
+        (
+            "b",
+            "[unit]\nRequires = [\"c\"]\n[service]\nExecStart = \"b2\"\n",
+        ),
+        ("c", SIMPLE),
+    ]));
+    pass(&mut s, t0, &mut sys);
+    exit(&mut s, &mut sys, b, ExitKind::Signal(Signal::SIGTERM), t0);
+    assert_eq!(state(&s, "c"), StateName::Running);
+    assert_eq!(state(&s, "b"), StateName::Running);
+    let order = sys.order();
+    assert_eq!(&order[order.len() - 2..], ["c", "b"]);
+}
+
+#[test]
+fn reload_that_removes_a_requirement_stops_its_dependents_first() {
+    // Removing a required unit's file stops the units that Require it, before it.
+    let mut s = sup(&[
+        ("a", SIMPLE),
+        (
+            "b",
+            "[unit]\nRequires = [\"a\"]\n[service]\nExecStart = \"b\"\n",
+        ),
+    ]);
+    let mut sys = FakeSys::default();
+    let t0 = Instant::now();
+    s.request(None, Request::Start(names(&["b"])), t0);
+    pass(&mut s, t0, &mut sys);
+    let (a, b) = (sys.pid_of("a"), sys.pid_of("b"));
+    s.reload(loaded(&[(
+        "b",
+        "[unit]\nRequires = [\"a\"]\n[service]\nExecStart = \"b\"\n",
+    )]));
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(sys.signals, [(b, Signal::SIGTERM)], "b first");
+    exit(&mut s, &mut sys, b, ExitKind::Signal(Signal::SIGTERM), t0);
+    assert_eq!(sys.signals, [(b, Signal::SIGTERM), (a, Signal::SIGTERM)]);
+    exit(&mut s, &mut sys, a, ExitKind::Signal(Signal::SIGTERM), t0);
+    assert_eq!(state(&s, "b"), StateName::Inactive);
+    assert_eq!(s.id_of("a"), None);
+}

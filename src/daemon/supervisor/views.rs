@@ -1,0 +1,128 @@
+//! Views: looking units up by name and what `list`, `status` and
+//! `daemon-status` show of them.
+
+use super::*;
+
+impl Supervisor {
+    // --- queries --------------------------------------------------------
+
+    pub(super) fn lookup(&self, names: &[String]) -> Result<Vec<ServiceId>, Response> {
+        let mut ids = Vec::with_capacity(names.len());
+        for name in names {
+            match self.by_name.get(name) {
+                Some(&id) => {
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+                None => {
+                    return Err(Response::error(
+                        format!("no unit named `{name}` in {}", self.service_dir.display()),
+                        Some(&format!(
+                            "`diakonos list` shows the units; a unit is a file {}/{name}.service",
+                            self.service_dir.display()
+                        )),
+                    ))
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    pub(super) fn lookup_valid(&self, names: &[String]) -> Result<Vec<ServiceId>, Response> {
+        let ids = self.lookup(names)?;
+        for &id in &ids {
+            let e = &self.entries[id];
+            if !e.runnable() {
+                let error = e.error().unwrap_or_else(|| "does not load".to_owned());
+                let first = error.lines().next().unwrap_or_default();
+                return Err(Response::error(
+                    format!("unit `{}` is invalid: {first}", e.name),
+                    Some(&format!(
+                        "fix it, then `diakonos verify {}` and `diakonos reload`",
+                        e.name
+                    )),
+                ));
+            }
+        }
+        Ok(ids)
+    }
+
+    pub fn info(&self, id: ServiceId, now: Instant) -> UnitInfo {
+        let e = &self.entries[id];
+        let state = e.state_name();
+        let reason = match (&e.svc.state, state) {
+            (_, StateName::Invalid) => e.error(),
+            (State::Failed(r), _) => Some(r.to_string()),
+            // Why it is waiting to launch again.
+            (State::Restarting { .. }, _) => e.svc.restart_reason.as_ref().map(ToString::to_string),
+            // Running on an old definition whose file was since broken.
+            (s, _) if s.is_active() && !e.runnable() => e.error().map(|err| {
+                format!(
+                    "the unit file no longer loads (still running the previous definition): {err}"
+                )
+            }),
+            _ => None,
+        };
+        UnitInfo {
+            name: e.name.clone(),
+            state,
+            pid: e.svc.pid().map(|p| p.as_raw() as u32),
+            uptime_secs: e.svc.uptime(now).map(|d| d.as_secs()),
+            restarts: e.svc.restarts,
+            description: e
+                .unit
+                .as_ref()
+                .map(|u| u.description.clone())
+                .unwrap_or_default(),
+            last_exit: e.svc.last_exit.map(ExitKind::to_wire),
+            reason,
+            // Launches since the last explicit start: the first is attempt 1.
+            next_attempt: e.svc.next_attempt().map(|at| NextAttempt {
+                attempt: e.svc.restarts.saturating_add(2),
+                in_ms: at.saturating_duration_since(now).as_millis() as u64,
+            }),
+        }
+    }
+
+    pub(super) fn status(&self, id: ServiceId, now: Instant) -> UnitStatus {
+        let e = &self.entries[id];
+        let names = |ids: &[ServiceId]| -> Vec<String> {
+            ids.iter().map(|&d| self.entries[d].name.clone()).collect()
+        };
+        let (requires, wants, after) = match &e.unit {
+            Some(u) => (u.requires.clone(), u.wants.clone(), u.after.clone()),
+            None => Default::default(),
+        };
+        UnitStatus {
+            info: self.info(id, now),
+            path: e.path.clone(),
+            kind: match e.unit.as_ref().map(|u| u.kind) {
+                Some(ServiceType::Simple) => "simple",
+                Some(ServiceType::Oneshot) => "oneshot",
+                Some(ServiceType::Forking) => "forking",
+                Some(ServiceType::Notify) => "notify",
+                None => "",
+            }
+            .to_owned(),
+            enabled: self.enabled.contains(&e.name),
+            requires,
+            wants,
+            after,
+            required_by: names(&self.graph.required_by[id]),
+            log_path: self.log_path(&e.name),
+        }
+    }
+
+    pub fn counts(&self) -> Vec<(StateName, u32)> {
+        let mut counts: BTreeMap<StateName, u32> = BTreeMap::new();
+        for e in self.entries.iter().filter(|e| !e.gone) {
+            *counts.entry(e.state_name()).or_default() += 1;
+        }
+        counts.into_iter().collect()
+    }
+
+    pub fn service_dir(&self) -> &Path {
+        &self.service_dir
+    }
+}

@@ -1,0 +1,177 @@
+//! The real operating system behind the supervisor's [`Sys`]: spawning
+//! (through `spawn.rs`), signals, `/proc` reads, user look-ups. Beside
+//! `spawn.rs`, below the supervisor's callers; nothing here calls up.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nix::unistd::Pid;
+
+use crate::daemon::logfile;
+use crate::daemon::spawn::{self, SpawnCache, SpawnError, SpawnSpec};
+use crate::daemon::supervisor::{Effect, Input, MainPidFound, Role, Sys};
+use crate::paths::Home;
+use crate::procfs;
+use crate::unit::{ServiceType, Unit};
+
+/// The real operating system behind [`Sys`].
+pub struct RealSys {
+    pub home: Home,
+    /// The daemon's environment and the programs found on PATH, kept
+    /// between spawns.
+    pub spawn_cache: SpawnCache,
+    /// The process spawned last and its start time, when the boot clock
+    /// pinned it down (so `start_time` need not read `/proc`).
+    last_spawn: Option<(Pid, u64)>,
+}
+
+impl RealSys {
+    pub fn new(home: Home) -> RealSys {
+        RealSys {
+            home,
+            spawn_cache: SpawnCache::default(),
+            last_spawn: None,
+        }
+    }
+}
+
+impl Sys for RealSys {
+    fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Pid, SpawnError> {
+        let argv = match role {
+            Role::Main => &unit.exec_start,
+            Role::StopCmd => match &unit.exec_stop {
+                Some(argv) => argv,
+                None => return Err(SpawnError::NoExecStop),
+            },
+        };
+        let log = self.home.service_log(&unit.name);
+        if role == Role::Main {
+            // Nothing of this unit writes its log now: renames, no copy.
+            if let Err(e) =
+                logfile::rotate_closed_if_needed(&log, unit.log_max_bytes, unit.log_max_files)
+            {
+                log::warn!("{}: cannot rotate {}: {e}", unit.name, log.display());
+            }
+        }
+        let mut extra = Vec::new();
+        if role == Role::Main {
+            // Tags that let a new daemon find this process (spawn::find_tagged).
+            extra.push((
+                spawn::TAG_HOME.to_owned(),
+                self.home.dir.to_string_lossy().into_owned(),
+            ));
+            extra.push((spawn::TAG_UNIT.to_owned(), unit.name.clone()));
+        }
+        if unit.kind == ServiceType::Notify {
+            extra.push((
+                "NOTIFY_SOCKET".to_owned(),
+                self.home.notify_socket().to_string_lossy().into_owned(),
+            ));
+        }
+        let before = spawn::boot_clock_ticks();
+        let spawned = spawn::spawn(
+            &SpawnSpec {
+                argv,
+                cwd: &unit.working_directory,
+                env: &unit.environment,
+                user: unit.user.as_deref(),
+                log: &log,
+                extra_env: &extra,
+            },
+            &mut self.spawn_cache,
+        );
+        let after = spawn::boot_clock_ticks();
+        self.last_spawn = match (&spawned, before) {
+            (Ok(pid), Some(tick)) if after == before => Some((*pid, tick)),
+            _ => None,
+        };
+        spawned
+    }
+
+    fn age(&mut self, start_time: u64) -> Option<Duration> {
+        procfs::age(start_time)
+    }
+
+    fn group_alive(&mut self, pgid: Pid) -> bool {
+        spawn::group_alive(pgid)
+    }
+
+    fn process_groups(&mut self, pid: Pid) -> Option<(Pid, Pid)> {
+        procfs::stat(pid.as_raw())
+            .filter(|s| !s.zombie)
+            .map(|s| (Pid::from_raw(s.pgrp), Pid::from_raw(s.session)))
+    }
+
+    fn start_time(&mut self, pid: Pid) -> Option<u64> {
+        if let Some((spawned, tick)) = self.last_spawn.take() {
+            if spawned == pid {
+                return Some(tick);
+            }
+        }
+        procfs::start_time(pid.as_raw())
+    }
+
+    fn is_other_user(&mut self, user: &str) -> bool {
+        let uid = match user.parse::<u32>() {
+            Ok(n) => Some(nix::unistd::Uid::from_raw(n)),
+            Err(_) => nix::unistd::User::from_name(user)
+                .ok()
+                .flatten()
+                .map(|u| u.uid),
+        };
+        uid.is_some_and(|uid| uid != nix::unistd::Uid::effective())
+    }
+}
+
+/// The daemon's resident set size, from /proc/self/status.
+pub fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Carries out [`Effect::ScanMainPid`]: one look (never a wait), and for
+/// a process found, what the supervisor records of it.
+pub fn look_for_main_pid(effect: Effect, now: Instant) -> Option<Input> {
+    let Effect::ScanMainPid {
+        id,
+        unit,
+        pid_file,
+        pgid,
+        known,
+        other_groups,
+        mut scan,
+    } = effect
+    else {
+        return None;
+    };
+    let outcome = spawn::scan_main_pid(
+        &unit,
+        pid_file.as_deref(),
+        pgid,
+        &known,
+        &other_groups,
+        &mut scan,
+        now,
+    )
+    .map(|found| {
+        found.map(|(pid, pgid)| {
+            let stat = procfs::stat(pid.as_raw()).filter(|s| !s.zombie);
+            MainPidFound {
+                pid,
+                pgid,
+                start_time: procfs::start_time(pid.as_raw()),
+                groups: stat.map(|s| (Pid::from_raw(s.pgrp), Pid::from_raw(s.session))),
+            }
+        })
+    });
+    Some(Input::MainPidScanned { id, scan, outcome })
+}
+
+/// Seconds since the epoch, by the wall clock.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
