@@ -725,30 +725,76 @@ pub fn scan_main_pid(
     scan: &mut MainPidScan,
     now: std::time::Instant,
 ) -> Option<Result<(Pid, Pid), String>> {
+    let candidates = || main_pid_candidates(unit_name, pgid, known, other_groups);
     if let Some(path) = pid_file {
         match std::fs::read_to_string(path) {
             Ok(text) if !text.trim().is_empty() => {
-                let Ok(pid) = text.trim().parse::<i32>() else {
-                    return Some(Err(format!(
+                // The pid is the first line (postgres writes its data dir,
+                // port and more below it; systemd reads the first line too).
+                let first = text.lines().next().unwrap_or_default().trim();
+                let found = match first.parse::<i32>() {
+                    Err(_) => Err(format!(
                         "PIDFile {} holds `{}`, not a pid",
                         path.display(),
-                        text.trim()
-                    )));
+                        first.chars().take(60).collect::<String>()
+                    )),
+                    Ok(pid)
+                        if pid <= 0
+                            || nix::sys::signal::kill(Pid::from_raw(pid), None).is_err() =>
+                    {
+                        Err(format!(
+                            "PIDFile {} names pid {pid}, which is not running",
+                            path.display()
+                        ))
+                    }
+                    Ok(pid) => {
+                        let pid = Pid::from_raw(pid);
+                        let group = nix::unistd::getpgid(Some(pid)).unwrap_or(pid);
+                        Ok((pid, group))
+                    }
                 };
-                if pid <= 0 || nix::sys::signal::kill(Pid::from_raw(pid), None).is_err() {
-                    return Some(Err(format!(
-                        "PIDFile {} names pid {pid}, which is not running",
-                        path.display()
-                    )));
+                if found.is_err() {
+                    // Whatever the start command left (a daemon in its own
+                    // session, as pg_ctl leaves postgres) would otherwise
+                    // run on unsupervised.
+                    kill_candidates(&candidates());
                 }
-                let pid = Pid::from_raw(pid);
-                let group = nix::unistd::getpgid(Some(pid)).unwrap_or(pid);
-                return Some(Ok((pid, group)));
+                return Some(found);
             }
             // Not written (yet): fall back to looking at the processes.
             _ => log::debug!("PIDFile {} is missing or empty", path.display()),
         }
     }
+    let candidates = candidates();
+    let lone = match candidates.as_slice() {
+        [one] => Some((one.pid, one.resting)),
+        _ => None,
+    };
+    match scan.judge(lone, now) {
+        Verdict::Found => candidates
+            .first()
+            .map(|one| Ok((Pid::from_raw(one.pid), Pid::from_raw(one.pgrp)))),
+        Verdict::Wait => None,
+        Verdict::GiveUp => {
+            kill_candidates(&candidates);
+            Some(Err(match candidates.len() {
+                0 => "no process was left after the start command exited; set PIDFile, or use Type = \"simple\" if it stays in the foreground".to_owned(),
+                n => format!("{n} processes were left after the start command exited (they were stopped); set PIDFile"),
+            }))
+        }
+    }
+}
+
+/// The processes a forking service's start command may have left: in its
+/// group or children of ours (orphans come to the subreaper), not `known`
+/// and not in `other_groups`; those tagged with this unit win over untagged
+/// ones, and another unit's tree is never ours.
+fn main_pid_candidates(
+    unit_name: &str,
+    pgid: Pid,
+    known: &[Pid],
+    other_groups: &[Pid],
+) -> Vec<procfs::Stat> {
     let me = std::process::id() as i32;
     let plausible: Vec<(procfs::Stat, Option<String>)> = procfs::processes()
         .into_iter()
@@ -766,30 +812,18 @@ pub fn scan_main_pid(
         .collect();
     // Its own tag (inherited by the whole tree) beats no tag.
     let tagged = plausible.iter().any(|(_, u)| u.is_some());
-    let candidates: Vec<procfs::Stat> = plausible
+    plausible
         .into_iter()
         .filter(|(_, u)| !tagged || u.is_some())
         .map(|(p, _)| p)
-        .collect();
-    let lone = match candidates.as_slice() {
-        [one] => Some((one.pid, one.resting)),
-        _ => None,
-    };
-    match scan.judge(lone, now) {
-        Verdict::Found => candidates
-            .first()
-            .map(|one| Ok((Pid::from_raw(one.pid), Pid::from_raw(one.pgrp)))),
-        Verdict::Wait => None,
-        Verdict::GiveUp => {
-            for p in &candidates {
-                kill_group(Pid::from_raw(p.pgrp), Signal::SIGKILL);
-                let _ = nix::sys::signal::kill(Pid::from_raw(p.pid), Signal::SIGKILL);
-            }
-            Some(Err(match candidates.len() {
-                0 => "no process was left after the start command exited; set PIDFile, or use Type = \"simple\" if it stays in the foreground".to_owned(),
-                n => format!("{n} processes were left after the start command exited (they were stopped); set PIDFile"),
-            }))
-        }
+        .collect()
+}
+
+/// Kills what a failed forking start left, group and process.
+fn kill_candidates(candidates: &[procfs::Stat]) {
+    for p in candidates {
+        kill_group(Pid::from_raw(p.pgrp), Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(Pid::from_raw(p.pid), Signal::SIGKILL);
     }
 }
 

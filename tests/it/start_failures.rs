@@ -187,7 +187,6 @@ fn notify_service_as_another_user_fails_at_once_saying_why() {
 }
 
 #[test]
-#[ignore = "known defect found in review of issue 8: PIDFile is parsed whole, not by its first line (src/daemon/spawn.rs find_main_pid); remove this once fixed"]
 fn a_pid_file_is_read_by_its_first_line_as_postgres_writes_it() {
     // postgres's postmaster.pid holds the pid, then the data dir, the port ...; systemd takes the first line.
     let h = Home::new("a_pid_file_is_read_by_its_first_line");
@@ -214,7 +213,6 @@ fn a_pid_file_is_read_by_its_first_line_as_postgres_writes_it() {
 }
 
 #[test]
-#[ignore = "known defect found in review of issue 8: a forking start that fails on its PIDFile leaves the daemon it started running unsupervised (src/daemon/spawn.rs, service.rs kill_leftovers); remove this once fixed"]
 fn a_forking_start_that_fails_on_its_pid_file_leaves_nothing_running() {
     // The start command leaves a process in its own session (as pg_ctl does), then writes a PIDFile that names no pid.
     let h = Home::new("a_forking_start_that_fails_on_its_pid_file");
