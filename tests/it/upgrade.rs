@@ -224,6 +224,9 @@ fn kill_and_daemon_status_work_across_versions() {
             .expect("daemon-status --json is JSON");
         assert_eq!(status["protocol"], version, "{status}");
         assert_eq!(status["pid"], daemon, "{status}");
+        // `start` returns once `a` is spawned: wait for its shell's line
+        // before the kill can cut it short.
+        h.wait_lines("a.starts", 1);
         let out = h.ok(&["kill"]);
         assert!(out.contains("daemon stopped"), "{out}");
         assert!(gone(daemon) || !alive(daemon), "daemon {daemon} still runs");
@@ -462,6 +465,7 @@ fn v1_kill_and_daemon_status_reach_a_protocol_1_daemon() {
         Some(daemon),
         "daemon-status replaced the daemon"
     );
+    h.wait_lines("a.starts", 1);
     let out = h.ok(&["kill"]);
     assert!(out.contains("daemon stopped"), "{out}");
     assert!(!alive(daemon), "daemon {daemon} still runs");
