@@ -170,6 +170,10 @@ pub enum Request {
     /// Write the state for a successor and exit, leaving every service
     /// running (SPEC §17).
     HandOver,
+    /// Re-read just these units' files and apply them as `reload` would
+    /// (added, changed, or dropped when the file is gone); nothing else
+    /// is touched (SPEC §18: `run`, `delete`).
+    Load(Vec<String>),
 }
 
 impl Request {
@@ -250,6 +254,8 @@ pub struct UnitInfo {
     pub reason: Option<String>,
     /// While `restarting`: the launch that comes next.
     pub next_attempt: Option<NextAttempt>,
+    /// `Protected = true`: left out of `stop --all` and `restart --all`.
+    pub protected: bool,
 }
 
 /// The next launch of a `restarting` unit.
@@ -827,6 +833,7 @@ mod tests {
                 attempt: 3,
                 in_ms: 1500,
             }),
+            protected: false,
         }]);
         let body = body_of(encode_reply(&resp, PROTOCOL_VERSION, false).unwrap());
         assert_eq!(decode_reply(&body).unwrap().response, resp);

@@ -80,6 +80,8 @@ fn defaults_applied_for_minimal_unit() {
             pid_file: None,
             log_max_bytes: 10 * 1024 * 1024,
             log_max_files: 3,
+            protected: false,
+            conflicts: vec![],
             source: Source::default(),
         }
     );

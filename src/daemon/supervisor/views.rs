@@ -82,6 +82,7 @@ impl Supervisor {
                 attempt: e.svc.restarts.saturating_add(2),
                 in_ms: at.saturating_duration_since(now).as_millis() as u64,
             }),
+            protected: e.unit.as_ref().is_some_and(|u| u.protected),
         }
     }
 
