@@ -280,6 +280,9 @@ pub struct UnitStatus {
     pub after: Vec<String>,
     pub required_by: Vec<String>,
     pub log_path: PathBuf,
+    /// Units that may not run with it: its Conflicts and the units whose
+    /// Conflicts name it (SPEC §18).
+    pub conflicts: Vec<String>,
 }
 
 /// `daemon-status`, a stable reply: fields are only ever appended (wire

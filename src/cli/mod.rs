@@ -564,6 +564,7 @@ fn verify(g: &Global, names: &[String], out: &render::Output) -> Result<(), Erro
                 requires: &u.requires,
                 wants: &u.wants,
                 after: &u.after,
+                conflicts: &u.conflicts,
             },
             Err(errors) => DepInput {
                 name,
@@ -571,6 +572,7 @@ fn verify(g: &Global, names: &[String], out: &render::Output) -> Result<(), Erro
                 requires: &[],
                 wants: &[],
                 after: &[],
+                conflicts: &[],
             },
         })
         .collect();

@@ -131,6 +131,7 @@ impl Output {
                 obj.insert("after".into(), json!(s.after));
                 obj.insert("required_by".into(), json!(s.required_by));
                 obj.insert("log_path".into(), json!(s.log_path));
+                obj.insert("conflicts".into(), json!(s.conflicts));
             }
             print_json(&v);
             return;
@@ -191,6 +192,7 @@ impl Output {
             ("wants", &s.wants),
             ("after", &s.after),
             ("required by", &s.required_by),
+            ("conflicts", &s.conflicts),
         ] {
             if !list.is_empty() {
                 row(k, list.join(", "));

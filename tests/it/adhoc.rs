@@ -307,3 +307,76 @@ fn run_prints_the_path_and_a_bad_option_is_a_usage_error() {
     assert_eq!(h.state("sleep"), "running");
     assert!(stdout(&out).contains("sleep.service"), "{}", stdout(&out));
 }
+
+#[test]
+fn conflicts_stop_the_other_unit_in_both_directions() {
+    // Only `a` names the conflict: starting b stops a first (b launches
+    // once a is gone), and starting a stops b; status shows it on both.
+    let h = Home::new("conflicts_stop_the_other_unit_in_both_directions");
+    // Each writes when it starts; b takes a moment to go down on SIGTERM.
+    h.unit(
+        "a",
+        &format!(
+            "[unit]\nConflicts = [\"b\"]\n[service]\nExecStart = {}\n",
+            sh("echo a-start >> order; exec sleep 600")
+        ),
+    );
+    h.unit(
+        "b",
+        &format!(
+            "[service]\nExecStart = {}\n",
+            sh("echo b-start >> order; trap 'sleep 0.3; echo b-down >> order; exit 0' TERM; sleep 600 & wait")
+        ),
+    );
+    h.ok(&["start", "a"]);
+    let a = h.pid("a");
+    h.ok(&["start", "b"]);
+    assert!(gone(a), "a still runs next to b");
+    assert_eq!(h.state("a"), "inactive");
+    assert_eq!(h.state("b"), "running");
+    h.wait_lines("order", 2);
+    h.ok(&["start", "a"]);
+    h.wait_lines("order", 4);
+    assert_eq!(
+        h.lines("order"),
+        ["a-start", "b-start", "b-down", "a-start"]
+    );
+    assert_eq!(h.state("b"), "inactive");
+    assert_eq!(h.state("a"), "running");
+    assert_eq!(h.status_json("a")["conflicts"], serde_json::json!(["b"]));
+    assert_eq!(h.status_json("b")["conflicts"], serde_json::json!(["a"]));
+    let status = h.ok(&["status", "b"]);
+    assert!(
+        status.contains("conflicts") && status.contains('a'),
+        "{status}"
+    );
+}
+
+#[test]
+fn conflicting_with_a_dependency_is_a_load_error_naming_the_path() {
+    // web -> lib -> db with web Conflicts db: verify and status name the
+    // path, and web does not start; db alone is fine.
+    let h = Home::new("conflicting_with_a_dependency_is_a_load_error_naming_the_path");
+    let body = format!("[service]\nExecStart = {}\n", sh("exec sleep 600"));
+    h.unit(
+        "web",
+        &format!("[unit]\nRequires = [\"lib\"]\nConflicts = [\"db\"]\n{body}"),
+    );
+    h.unit("lib", &format!("[unit]\nWants = [\"db\"]\n{body}"));
+    h.unit("db", &body);
+    let out = h.cmd(&["verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("conflicts with `db`, which it needs: web -> lib -> db"),
+        "{err}"
+    );
+    assert!(err.contains("web.service"), "{err}");
+    assert_eq!(h.state("web"), "invalid");
+    let reason = h.unit_json("web")["reason"].to_string();
+    assert!(reason.contains("web -> lib -> db"), "{reason}");
+    let err = h.fails(1, &["start", "web"]);
+    assert!(err.contains("web -> lib -> db"), "{err}");
+    h.ok(&["start", "db"]);
+    assert_eq!(h.state("db"), "running");
+}
