@@ -54,7 +54,7 @@ fn run_args<'a>(name: &'a str, file: &str, args: &'a [String]) -> Vec<String> {
         "--".into(),
         "sh".into(),
         "-c".into(),
-        format!("printf '%s\\0' \"$@\" END > {file}.tmp && mv {file}.tmp {file}; exec sleep 600"),
+        format!("echo x >> {file}.launches; printf '%s\\0' \"$@\" END > {file}.tmp && mv {file}.tmp {file}; exec sleep 600"),
         "prog".into(),
     ];
     v.extend(args.iter().cloned());
@@ -119,6 +119,12 @@ fn run_refuses_an_existing_name_without_force() {
     h.ok(&strs(&forced));
     assert_eq!(written_args(&h, "a.out"), second);
     h.wait_until("the old process to be gone", WAIT, || gone(pid));
+    // Replaced once: one launch of the old command, one of the new.
+    h.stays(
+        "two launches",
+        std::time::Duration::from_millis(500),
+        || h.lines("a.out.launches").len() == 2,
+    );
 }
 
 #[test]
