@@ -172,7 +172,8 @@ pub enum Request {
     HandOver,
     /// Re-read just these units' files and apply them as `reload` would
     /// (added, changed, or dropped when the file is gone); nothing else
-    /// is touched (SPEC §18: `run`, `delete`).
+    /// is touched (SPEC §18: `run`, `delete`). A changed running unit is
+    /// not restarted: the new definition takes over at its next start.
     Load(Vec<String>),
 }
 

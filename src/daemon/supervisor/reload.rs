@@ -12,7 +12,9 @@ impl Supervisor {
 
     /// [`Supervisor::reload`] limited to the units named in `scope` (when
     /// given): only they are added, changed or dropped (SPEC §18: `run`
-    /// and `delete` load one unit without touching the others).
+    /// and `delete` load one unit without touching the others). A changed
+    /// unit that runs is not restarted: its new definition waits for the
+    /// next start or restart.
     pub fn reload_scoped(
         &mut self,
         mut loaded: LoadedDir,
@@ -99,7 +101,9 @@ impl Supervisor {
                 baseline: BTreeMap::new(),
             });
         }
-        if !restart.is_empty() {
+        // A scoped load leaves a changed running unit on its old definition
+        // until its next (re)start: `run --force` restarts it itself, once.
+        if !restart.is_empty() && scope.is_none() {
             let mut set = self.graph.requirers_of(&restart);
             set.retain(|&id| restart.contains(&id) || self.entries[id].svc.state.is_active());
             self.stop(&set);

@@ -835,3 +835,32 @@ fn a_scoped_reload_touches_only_the_named_units() {
     let old = &s.entries[s.id_of("old").unwrap()];
     assert_eq!(old.unit.as_ref().unwrap().exec_start, ["sleep", "100"]);
 }
+
+#[test]
+fn a_scoped_load_of_a_running_unit_waits_for_its_restart() {
+    // `run --force`: the changed definition is not applied by a restart of
+    // the load's own; the client's one restart launches it, once.
+    let mut s = sup(&[("web", SIMPLE)]);
+    let mut sys = FakeSys::default();
+    let t0 = Instant::now();
+    s.request(None, Request::Start(names(&["web"])), t0);
+    pass(&mut s, t0, &mut sys);
+    let dir = Path::new("/srv/units");
+    let mut loaded = LoadedDir::default();
+    let path = dir.join("web.service");
+    let text = "[service]\nExecStart = \"changed\"\n";
+    loaded
+        .units
+        .insert("web".to_owned(), unit::parse("web", &path, text, dir));
+    let report = s.reload_scoped(loaded, Some(&names(&["web"])));
+    assert_eq!(report.changed, ["web"]);
+    pass(&mut s, t0, &mut sys);
+    assert!(sys.signals.is_empty(), "the load restarted web itself");
+    let old = sys.pid_of("web");
+    s.request(Some(1), Request::Restart(names(&["web"])), t0);
+    pass(&mut s, t0, &mut sys);
+    exit(&mut s, &mut sys, old, ExitKind::Signal(Signal::SIGTERM), t0);
+    assert_eq!(sys.order(), ["web", "web"]);
+    let e = &s.entries[s.id_of("web").unwrap()];
+    assert_eq!(e.unit.as_ref().unwrap().exec_start, ["changed"]);
+}
