@@ -159,7 +159,28 @@ pub fn unit_text(opts: &RunOpts, argv: &[String]) -> String {
     t
 }
 
-fn service_dir(g: &Global) -> Result<PathBuf, Error> {
+/// The running daemon's service directory; with none running, the one a
+/// daemon would take is created if missing (`run` is how a first unit is
+/// made), then a daemon is started on it.
+fn service_dir(g: &Global, out: &render::Output) -> Result<PathBuf, Error> {
+    let (dir, named) = paths::service_dir(g.service_dir.clone());
+    let missing = if named {
+        Some(dir)
+    } else if let Err(Error::NotRunning(_)) = client::request(g, Request::DaemonStatus, false) {
+        let home = paths::Home::resolve(g.home.clone()).map_err(Error::failed)?;
+        Some(client::daemon_default_dir(&home, &dir))
+    } else {
+        None
+    };
+    if let Some(dir) = missing.filter(|d| !d.exists()) {
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            Error::failed_hint(
+                format!("cannot create the service directory {}: {e}", dir.display()),
+                "name another with --service-dir DIR (or DIAKONOS_SERVICE_DIR)",
+            )
+        })?;
+        out.note(&format!("created the service directory {}", dir.display()));
+    }
     match client::request(g, Request::DaemonStatus, true)? {
         Response::Daemon(info) => Ok(info.service_dir),
         other => Err(client::unexpected(&other)),
@@ -197,7 +218,7 @@ pub fn run(g: &Global, out: &render::Output, mut opts: RunOpts) -> Result<(), Er
         .name
         .clone()
         .unwrap_or_else(|| default_name(&opts.command[0]));
-    let dir = service_dir(g)?;
+    let dir = service_dir(g, out)?;
     let path = dir.join(format!("{name}.service"));
     let text = unit_text(&opts, &argv);
     // Everything that would fail is found before anything is written.

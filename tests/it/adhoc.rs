@@ -386,3 +386,15 @@ fn conflicting_with_a_dependency_is_a_load_error_naming_the_path() {
     h.ok(&["start", "db"]);
     assert_eq!(h.state("db"), "running");
 }
+
+#[test]
+fn run_creates_a_missing_service_dir_when_no_daemon_runs() {
+    // A first `run` in an empty place: the service dir is made, a daemon
+    // started on it, and the unit runs.
+    let h = Home::new("run_creates_a_missing_service_dir_when_no_daemon_runs");
+    fs::remove_dir(&h.units).expect("remove the empty service dir");
+    let out = h.ok(&["run", "--name", "first", "--", "sleep", "600"]);
+    assert!(out.contains("created the service directory"), "{out}");
+    assert!(h.units.join("first.service").is_file());
+    assert_eq!(h.state("first"), "running");
+}
