@@ -61,7 +61,7 @@ pub mod legacy;
 
 /// Bump whenever a [`Request`] or [`Response`] changes shape. Stable
 /// requests and replies keep their form across versions (module docs).
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 /// The version field of a stable request (never a real protocol version).
 pub const STABLE: u32 = 0;
 /// Tests only: makes a client and a daemon of this binary claim another
@@ -638,8 +638,14 @@ mod tests {
         buf.extend(encode_request(&request(Request::Kill)).unwrap());
         let a = take_frame(&mut buf).unwrap().unwrap();
         let b = take_frame(&mut buf).unwrap().unwrap();
-        assert_eq!(decode_request(&a, 2).unwrap().request, Request::List);
-        assert_eq!(decode_request(&b, 2).unwrap().request, Request::Kill);
+        assert_eq!(
+            decode_request(&a, PROTOCOL_VERSION).unwrap().request,
+            Request::List
+        );
+        assert_eq!(
+            decode_request(&b, PROTOCOL_VERSION).unwrap().request,
+            Request::Kill
+        );
     }
 
     #[test]

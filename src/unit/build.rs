@@ -727,9 +727,14 @@ pub(super) fn unit_names(
                 Some("name a unit by its file name without `.service`".to_string()),
             );
         } else if name == own {
+            let what = if key == "Conflicts" {
+                "conflict with"
+            } else {
+                "depend on"
+            };
             cx.at(
                 item.span(),
-                format!("unit `{own}` cannot depend on itself"),
+                format!("unit `{own}` cannot {what} itself"),
                 Some(format!("remove `{own}` from {key}")),
             );
         } else if !out.contains(name) {
