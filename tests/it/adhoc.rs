@@ -137,6 +137,9 @@ fn run_reports_a_missing_program_before_writing_anything() {
     assert!(!h.units.join("no-such-program-diakonos.service").exists());
     let list = h.ok(&["list"]);
     assert!(!list.contains("no-such-program"), "{list}");
+    // A PM2 habit, `start app.js`, points at `run`.
+    let err = h.fails(1, &["start", "app.js"]);
+    assert!(err.contains("diakonos run -- COMMAND"), "{err}");
 }
 
 #[test]

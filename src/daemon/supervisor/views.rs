@@ -19,7 +19,7 @@ impl Supervisor {
                     return Err(Response::error(
                         format!("no unit named `{name}` in {}", self.service_dir.display()),
                         Some(&format!(
-                            "`diakonos list` shows the units; a unit is a file {}/{name}.service",
+                            "`diakonos list` shows the units; a unit is a file {}/{name}.service (`diakonos run -- COMMAND` writes one)",
                             self.service_dir.display()
                         )),
                     ))
