@@ -271,7 +271,15 @@ fn all_spares_protected_units_from_stop_and_restart() {
     h.unit("guard", &format!("[unit]\nProtected = true\n{body}"));
     h.unit("one", &body);
     h.unit("two", &body);
-    h.ok(&["start", "--all"]);
+    h.unit("broken", "[service]\nExecStart = \"\"\n");
+    // An invalid unit is left out with a warning; the others start.
+    let out = h.cmd(&["start", "--all"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("broken: left out (invalid)"),
+        "{}",
+        stderr(&out)
+    );
     for n in ["guard", "one", "two"] {
         assert_eq!(h.state(n), "running", "{n}");
     }
