@@ -21,6 +21,8 @@ pub struct DepInput<'a> {
     pub requires: &'a [String],
     pub wants: &'a [String],
     pub after: &'a [String],
+    /// Units that may not run with this one (SPEC §18), either direction.
+    pub conflicts: &'a [String],
 }
 
 /// A problem found while building the graph.
@@ -47,6 +49,9 @@ pub struct Graph {
     pub before: Vec<Vec<ServiceId>>,
     /// Reverse of `requires`.
     pub required_by: Vec<Vec<ServiceId>>,
+    /// Conflicts, made symmetric: `b` is in `a`'s list when either names
+    /// the other. Missing names are left out (nothing to stop).
+    pub conflicts: Vec<Vec<ServiceId>>,
 }
 
 use std::collections::{HashMap, HashSet};
@@ -84,6 +89,7 @@ impl Graph {
             after: vec![Vec::new(); n],
             before: vec![Vec::new(); n],
             required_by: vec![Vec::new(); n],
+            conflicts: vec![Vec::new(); n],
         };
         let mut problems = Vec::new();
         // `seen_x[j] == i` means j is already in unit i's list x. Stamping with
@@ -133,6 +139,15 @@ impl Graph {
             for name in unit.after {
                 if let Resolved::Unit(dep) = resolve(&by_name, unit.name, name) {
                     push_once(&mut graph.after[id], &mut seen_after, id, dep);
+                }
+            }
+            for name in unit.conflicts {
+                if let Resolved::Unit(other) = resolve(&by_name, unit.name, name) {
+                    for (a, b) in [(id, other), (other, id)] {
+                        if !graph.conflicts[a].contains(&b) {
+                            graph.conflicts[a].push(b);
+                        }
+                    }
                 }
             }
         }
@@ -328,7 +343,60 @@ pub fn check(units: &[DepInput<'_>], service_dir: &Path) -> (Graph, Findings) {
             }
         }
     }
+    for (id, path) in graph.conflicting_needs() {
+        let file = units.get(id).map_or(Path::new(""), |u| u.file);
+        let other = path.last().copied().unwrap_or(id);
+        let msg = format!(
+            "{}: conflicts with `{}`, which it needs: {}",
+            file.display(),
+            names.get(other).copied().unwrap_or_default(),
+            cycle_to_string(&path, &names)
+        );
+        add_error(&mut findings.errors, id, &msg);
+    }
     (graph, findings)
+}
+
+impl Graph {
+    /// Units that conflict with something they Require or Want (directly
+    /// or through others): each such unit with the dependency path from it
+    /// to the first conflicting unit found (breadth first: a shortest path).
+    pub fn conflicting_needs(&self) -> Vec<(ServiceId, Vec<ServiceId>)> {
+        let mut out = Vec::new();
+        let n = self.requires.len();
+        let mut parent = vec![UNSEEN; n];
+        for id in 0..n {
+            if self.conflicts.get(id).is_none_or(Vec::is_empty) {
+                continue;
+            }
+            parent.iter_mut().for_each(|p| *p = UNSEEN);
+            parent[id] = id;
+            let mut queue = std::collections::VecDeque::from([id]);
+            let mut hit = None;
+            while let Some(v) = queue.pop_front() {
+                if v != id && self.conflicts[id].contains(&v) {
+                    hit = Some(v);
+                    break;
+                }
+                for &d in edges(&self.requires, v).iter().chain(edges(&self.wants, v)) {
+                    if d < n && parent[d] == UNSEEN {
+                        parent[d] = v;
+                        queue.push_back(d);
+                    }
+                }
+            }
+            if let Some(mut v) = hit {
+                let mut path = vec![v];
+                while v != id {
+                    v = parent[v];
+                    path.push(v);
+                }
+                path.reverse();
+                out.push((id, path));
+            }
+        }
+        out
+    }
 }
 
 /// Adds `msg` as a line of unit `id`'s errors, unless it is there already
@@ -496,6 +564,7 @@ mod tests {
                 requires: &s.requires,
                 wants: &s.wants,
                 after: &s.after,
+                conflicts: &[],
             })
             .collect()
     }
@@ -784,6 +853,7 @@ mod tests {
             after: vec![vec![5]],
             before: vec![],
             required_by: vec![vec![9]],
+            conflicts: vec![],
         };
         assert_eq!(g.pull_in(&[0]), [0]);
         assert_eq!(g.requirers_of(&[0]), [0]);
@@ -847,6 +917,39 @@ mod tests {
             f.errors[1].as_deref(),
             Some("dependency cycle: a -> b -> a")
         );
+    }
+
+    #[test]
+    fn conflicting_with_a_dependency_is_an_error_naming_the_path() {
+        // a -> b -> c with a Conflicts c: an error on a with the path; a
+        // conflict named by the dependency counts too (both directions).
+        let specs = [
+            spec("a", &["b"], &[], &[]),
+            spec("b", &[], &["c"], &[]),
+            spec("c", &[], &[], &[]),
+            spec("d", &["e"], &[], &[]),
+            spec("e", &[], &[], &[]),
+            spec("f", &[], &[], &[]),
+        ];
+        let a_conf = vec!["c".to_string()];
+        let e_conf = vec!["d".to_string(), "f".to_string()];
+        let mut ins = inputs(&specs);
+        ins[0].conflicts = &a_conf;
+        ins[4].conflicts = &e_conf;
+        let (g, f) = check(&ins, Path::new("/srv/units"));
+        assert_eq!(g.conflicts[2], [0]);
+        assert_eq!(g.conflicts[5], [4]);
+        assert_eq!(
+            f.errors[0].as_deref(),
+            Some("/srv/units/a.service: conflicts with `c`, which it needs: a -> b -> c")
+        );
+        assert_eq!(
+            f.errors[3].as_deref(),
+            Some("/srv/units/d.service: conflicts with `e`, which it needs: d -> e")
+        );
+        for i in [1, 2, 4, 5] {
+            assert_eq!(f.errors[i], None, "{i}");
+        }
     }
 
     #[test]

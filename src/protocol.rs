@@ -61,7 +61,7 @@ pub mod legacy;
 
 /// Bump whenever a [`Request`] or [`Response`] changes shape. Stable
 /// requests and replies keep their form across versions (module docs).
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 /// The version field of a stable request (never a real protocol version).
 pub const STABLE: u32 = 0;
 /// Tests only: makes a client and a daemon of this binary claim another
@@ -170,6 +170,11 @@ pub enum Request {
     /// Write the state for a successor and exit, leaving every service
     /// running (SPEC §17).
     HandOver,
+    /// Re-read just these units' files and apply them as `reload` would
+    /// (added, changed, or dropped when the file is gone); nothing else
+    /// is touched (SPEC §18: `run`, `delete`). A changed running unit is
+    /// not restarted: the new definition takes over at its next start.
+    Load(Vec<String>),
 }
 
 impl Request {
@@ -250,6 +255,8 @@ pub struct UnitInfo {
     pub reason: Option<String>,
     /// While `restarting`: the launch that comes next.
     pub next_attempt: Option<NextAttempt>,
+    /// `Protected = true`: left out of `stop --all` and `restart --all`.
+    pub protected: bool,
 }
 
 /// The next launch of a `restarting` unit.
@@ -274,6 +281,9 @@ pub struct UnitStatus {
     pub after: Vec<String>,
     pub required_by: Vec<String>,
     pub log_path: PathBuf,
+    /// Units that may not run with it: its Conflicts and the units whose
+    /// Conflicts name it (SPEC §18).
+    pub conflicts: Vec<String>,
 }
 
 /// `daemon-status`, a stable reply: fields are only ever appended (wire
@@ -628,8 +638,14 @@ mod tests {
         buf.extend(encode_request(&request(Request::Kill)).unwrap());
         let a = take_frame(&mut buf).unwrap().unwrap();
         let b = take_frame(&mut buf).unwrap().unwrap();
-        assert_eq!(decode_request(&a, 2).unwrap().request, Request::List);
-        assert_eq!(decode_request(&b, 2).unwrap().request, Request::Kill);
+        assert_eq!(
+            decode_request(&a, PROTOCOL_VERSION).unwrap().request,
+            Request::List
+        );
+        assert_eq!(
+            decode_request(&b, PROTOCOL_VERSION).unwrap().request,
+            Request::Kill
+        );
     }
 
     #[test]
@@ -827,6 +843,7 @@ mod tests {
                 attempt: 3,
                 in_ms: 1500,
             }),
+            protected: false,
         }]);
         let body = body_of(encode_reply(&resp, PROTOCOL_VERSION, false).unwrap());
         assert_eq!(decode_reply(&body).unwrap().response, resp);

@@ -2,6 +2,7 @@
 //! command that asks the daemon (through `client`) and prints (through
 //! `render`). Nothing here supervises anything.
 
+pub mod adhoc;
 pub mod client;
 pub mod logs;
 pub mod render;
@@ -37,6 +38,17 @@ Commands:
   kill                 stop every service, then the daemon
   daemon-upgrade       replace the daemon with one of this binary, keeping every service running
   daemon [--detach]    run the daemon in the foreground (or in the background)
+  run [OPTIONS] -- COMMAND [ARG...]
+                       write NAME.service for COMMAND, load it and start it; prints
+                       the file's path. --name NAME (default: the program's name),
+                       --restart always|on-failure|no, --env K=V..., --cwd DIR,
+                       --user U, --requires X..., --wants X..., --enable,
+                       --force (replace an existing unit)
+  delete NAME... [--purge-logs] [--force]
+                       stop, disable and remove units (logs kept unless
+                       --purge-logs); --force also when others Require them
+  start|stop|restart --all
+                       every unit; stop and restart leave out Protected ones
 
 Options:
   --service-dir DIR    unit files (default: $DIAKONOS_SERVICE_DIR, else ./services)
@@ -82,12 +94,33 @@ pub enum Command {
         detach: bool,
     },
     Help,
+    Run(Box<adhoc::RunOpts>),
+    Delete {
+        names: Vec<String>,
+        purge_logs: bool,
+        force: bool,
+    },
+    /// `start --all`, `stop --all`, `restart --all`: the verb.
+    All(String),
     Version,
 }
 
 /// Parses the arguments (without the program name).
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Command), Error> {
     use lexopt::prelude::*;
+    // `run ... -- COMMAND ARGS`: what follows the first `--` is the
+    // command, never our options.
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    let tail: Vec<OsString> = match args.iter().position(|a| a == "--") {
+        Some(at) => {
+            let tail = args.split_off(at + 1);
+            args.pop();
+            tail
+        }
+        None => Vec::new(),
+    };
+    let mut run_opts = adhoc::RunOpts::default();
+    let (mut run_flags, mut purge_logs, mut force, mut all) = (false, false, false, false);
     let mut parser = lexopt::Parser::from_args(args);
     let mut g = Global::default();
     let mut words: Vec<String> = Vec::new();
@@ -109,6 +142,41 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
             }
             Short('f') | Long("follow") => follow = true,
             Long("detach") => detach = true,
+            Long("name") => {
+                run_flags = true;
+                run_opts.name = Some(parser.value()?.string()?);
+            }
+            Long("restart") => {
+                run_flags = true;
+                run_opts.restart = Some(parser.value()?.string()?);
+            }
+            Long("env") => {
+                run_flags = true;
+                run_opts.env.push(parser.value()?.string()?);
+            }
+            Long("cwd") => {
+                run_flags = true;
+                run_opts.cwd = Some(parser.value()?.into());
+            }
+            Long("user") => {
+                run_flags = true;
+                run_opts.user = Some(parser.value()?.string()?);
+            }
+            Long("requires") => {
+                run_flags = true;
+                run_opts.requires.push(parser.value()?.string()?);
+            }
+            Long("wants") => {
+                run_flags = true;
+                run_opts.wants.push(parser.value()?.string()?);
+            }
+            Long("enable") => {
+                run_flags = true;
+                run_opts.enable = true;
+            }
+            Long("force") => force = true,
+            Long("purge-logs") => purge_logs = true,
+            Long("all") => all = true,
             Value(v) => words.push(v.string()?),
             _ => return Err(arg.unexpected().into()),
         }
@@ -116,7 +184,36 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     let Some((cmd, rest)) = words.split_first() else {
         return Err(Error::Usage("no command given".into()));
     };
-    let rest = rest.to_vec();
+    let mut rest = rest.to_vec();
+    let is_run = cmd == "run";
+    if is_run {
+        if !rest.is_empty() && !tail.is_empty() {
+            return Err(Error::Usage(format!(
+                "`run` takes the command after `--`, not `{}` before it",
+                rest.join(" ")
+            )));
+        }
+        let mut command = std::mem::take(&mut rest);
+        for t in tail {
+            command.push(
+                t.into_string()
+                    .map_err(|t| Error::Usage(format!("argument {t:?} is not valid UTF-8")))?,
+            );
+        }
+        run_opts.command = command;
+        run_opts.force = force;
+    } else {
+        for t in tail {
+            rest.push(
+                t.into_string()
+                    .map_err(|t| Error::Usage(format!("argument {t:?} is not valid UTF-8")))?,
+            );
+        }
+    }
+    let verb_all = matches!(cmd.as_str(), "start" | "stop" | "restart") && all;
+    if verb_all && !rest.is_empty() {
+        return Err(Error::Usage(format!("`{cmd} --all` takes no unit names")));
+    }
     let names = |what: &str| -> Result<Vec<String>, Error> {
         if rest.is_empty() {
             Err(Error::Usage(format!(
@@ -142,6 +239,16 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     };
     let command = match cmd.as_str() {
         "list" | "ls" => none("list").map(|()| Command::List)?,
+        _ if verb_all => Command::All(cmd.clone()),
+        "run" => {
+            adhoc::check_run(&run_opts)?;
+            Command::Run(Box::new(run_opts))
+        }
+        "delete" | "del" | "rm" => Command::Delete {
+            names: names("delete")?,
+            purge_logs,
+            force,
+        },
         "start" => Command::Start(names("start")?),
         "stop" => Command::Stop(names("stop")?),
         "restart" => Command::Restart(names("restart")?),
@@ -171,6 +278,24 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     if (lines.is_some() || follow) && !is_logs {
         return Err(Error::Usage("-n and -f only go with `logs`".into()));
     }
+    if run_flags && !is_run {
+        return Err(Error::Usage(
+            "--name, --restart, --env, --cwd, --user, --requires, --wants and --enable only go with `run`".into(),
+        ));
+    }
+    if force && !matches!(command, Command::Run(_) | Command::Delete { .. }) {
+        return Err(Error::Usage(
+            "--force only goes with `run` and `delete`".into(),
+        ));
+    }
+    if purge_logs && !matches!(command, Command::Delete { .. }) {
+        return Err(Error::Usage("--purge-logs only goes with `delete`".into()));
+    }
+    if all && !verb_all {
+        return Err(Error::Usage(
+            "--all goes with start, stop and restart".into(),
+        ));
+    }
     if detach && !matches!(command, Command::Daemon { .. }) {
         return Err(Error::Usage("--detach only goes with `daemon`".into()));
     }
@@ -186,7 +311,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     Ok((g, command))
 }
 
-const COMMANDS: [&str; 15] = [
+const COMMANDS: [&str; 17] = [
     "list",
     "start",
     "stop",
@@ -202,6 +327,8 @@ const COMMANDS: [&str; 15] = [
     "daemon-upgrade",
     "daemon",
     "help",
+    "run",
+    "delete",
 ];
 
 /// Runs one command; the error carries the exit code.
@@ -217,6 +344,13 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
             Ok(())
         }
         Command::Daemon { detach } => run_daemon(&g, detach),
+        Command::Run(opts) => adhoc::run(&g, &out, *opts),
+        Command::Delete {
+            names,
+            purge_logs,
+            force,
+        } => adhoc::delete(&g, &out, &names, purge_logs, force),
+        Command::All(verb) => adhoc::all(&g, &out, &verb),
         Command::Verify(names) => verify(&g, &names, &out),
         Command::Logs {
             name,
@@ -430,6 +564,7 @@ fn verify(g: &Global, names: &[String], out: &render::Output) -> Result<(), Erro
                 requires: &u.requires,
                 wants: &u.wants,
                 after: &u.after,
+                conflicts: &u.conflicts,
             },
             Err(errors) => DepInput {
                 name,
@@ -437,6 +572,7 @@ fn verify(g: &Global, names: &[String], out: &render::Output) -> Result<(), Erro
                 requires: &[],
                 wants: &[],
                 after: &[],
+                conflicts: &[],
             },
         })
         .collect();
@@ -544,6 +680,36 @@ mod tests {
         // A typo in the command gets a did-you-mean.
         let err = p(&["statsu", "x"]).unwrap_err().to_string();
         assert!(err.contains("did you mean `status`"), "{err}");
+    }
+
+    #[test]
+    fn run_takes_its_options_and_the_command_after_dashes() {
+        // Options before `--` are ours; everything after is the command's.
+        let (_, cmd) = p(&[
+            "run", "--name", "api", "--env", "A=1", "--env", "B=2", "--force", "--", "node",
+            "app.js", "--name", "x",
+        ])
+        .unwrap();
+        let Command::Run(o) = cmd else {
+            panic!("{cmd:?}")
+        };
+        assert_eq!(o.name.as_deref(), Some("api"));
+        assert_eq!(o.env, vec!["A=1", "B=2"]);
+        assert!(o.force);
+        assert_eq!(o.command, vec!["node", "app.js", "--name", "x"]);
+        for bad in [
+            &["start", "--name", "x", "web"][..],
+            &["stop", "--all", "web"],
+            &["list", "--all"],
+            &["start", "--force", "web"],
+            &["run", "--"],
+        ] {
+            assert_eq!(p(bad).unwrap_err().exit_code(), 2, "{bad:?}");
+        }
+        assert_eq!(
+            p(&["stop", "--all"]).unwrap().1,
+            Command::All("stop".into())
+        );
     }
 
     #[test]

@@ -131,6 +131,7 @@ impl Output {
                 obj.insert("after".into(), json!(s.after));
                 obj.insert("required_by".into(), json!(s.required_by));
                 obj.insert("log_path".into(), json!(s.log_path));
+                obj.insert("conflicts".into(), json!(s.conflicts));
             }
             print_json(&v);
             return;
@@ -191,6 +192,7 @@ impl Output {
             ("wants", &s.wants),
             ("after", &s.after),
             ("required by", &s.required_by),
+            ("conflicts", &s.conflicts),
         ] {
             if !list.is_empty() {
                 row(k, list.join(", "));
@@ -397,6 +399,7 @@ fn unit_json(u: &UnitInfo) -> serde_json::Value {
         "reason": u.reason,
         "next_attempt": u.next_attempt.map(|n| n.attempt),
         "next_attempt_secs": u.next_attempt.map(|n| n.in_ms as f64 / 1000.0),
+        "protected": u.protected,
     })
 }
 
@@ -465,6 +468,7 @@ mod tests {
             last_exit: None,
             reason: reason.map(str::to_string),
             next_attempt: None,
+            protected: false,
         };
         let out = Output {
             color: false,
@@ -528,6 +532,7 @@ mod tests {
             last_exit: Some(LastExit::Code(3)),
             reason: Some("exited with code 3".into()),
             next_attempt: None,
+            protected: false,
         };
         assert_eq!(unit_json(&u)["last_exit"], json!({"code": 3}));
         u.last_exit = Some(LastExit::Signal("SIGKILL".into()));

@@ -39,6 +39,10 @@ impl EventLoop {
                 ),
             }),
             Request::HandOver => Some(self.hand_over(now)),
+            Request::Load(names) => Some(match self.reload_units(&names) {
+                Ok(report) => Response::Reloaded(report),
+                Err(e) => Response::error(format!("{e}; nothing changed"), None),
+            }),
             Request::Enable(names) => Some(self.set_enabled(&names, true)),
             Request::Disable(names) => Some(self.set_enabled(&names, false)),
             req => {
@@ -89,6 +93,15 @@ impl EventLoop {
             },
             Err(resp) => resp,
         }
+    }
+
+    /// `Load`: re-reads the directory, applies only the units named.
+    fn reload_units(&mut self, names: &[String]) -> Result<ReloadReport, String> {
+        let dir = self.sup.service_dir().to_path_buf();
+        let loaded = unit::load_dir(&dir, &unit::hostname())
+            .map_err(|e| format!("cannot read the service directory {}: {e}", dir.display()))?;
+        self.sys.spawn_cache.forget_programs();
+        Ok(self.sup.reload_scoped(loaded, Some(names)))
     }
 
     pub(super) fn reload(&mut self) -> Result<ReloadReport, String> {

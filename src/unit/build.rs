@@ -117,6 +117,10 @@ pub(super) fn build(
     let requires = unit_names(cx, "Requires", name, v.strings("Requires").as_deref());
     let wants = unit_names(cx, "Wants", name, v.strings("Wants").as_deref());
     let after = unit_names(cx, "After", name, v.strings("After").as_deref());
+    let conflicts = unit_names(cx, "Conflicts", name, v.strings("Conflicts").as_deref());
+    let protected = v
+        .boolean("Protected")
+        .unwrap_or_else(|| schema::default_bool("Protected"));
     let start_limit_burst = count(cx, v, "StartLimitBurst");
     let start_limit_interval = secs(cx, v, "StartLimitIntervalSec", None);
 
@@ -241,6 +245,8 @@ pub(super) fn build(
         log_max_bytes: u64::try_from(log_max_bytes).ok()?,
         log_max_files: u32::try_from(log_max_files).ok()?,
         source,
+        protected,
+        conflicts,
     })
 }
 
@@ -721,9 +727,14 @@ pub(super) fn unit_names(
                 Some("name a unit by its file name without `.service`".to_string()),
             );
         } else if name == own {
+            let what = if key == "Conflicts" {
+                "conflict with"
+            } else {
+                "depend on"
+            };
             cx.at(
                 item.span(),
-                format!("unit `{own}` cannot depend on itself"),
+                format!("unit `{own}` cannot {what} itself"),
                 Some(format!("remove `{own}` from {key}")),
             );
         } else if !out.contains(name) {

@@ -90,6 +90,10 @@ pub struct Unit {
     pub log_max_files: u32,
     /// Where values were written, and warnings; never part of `==`.
     pub source: Source,
+    /// Left out of `stop --all` and `restart --all` (SPEC §18).
+    pub protected: bool,
+    /// Units that may not run together with this one, either way (SPEC §18).
+    pub conflicts: Vec<String>,
 }
 
 /// What a unit file says beyond the definition: where some values were

@@ -190,6 +190,8 @@ pub const KEYS: &[Key] = &[
     key(S, "PIDFile", Kind::Str, Note("none"), "`forking`: the file the service writes its main pid to; relative paths resolve against the service dir"),
     key(S, "LogMaxBytes", Kind::Count(i64::MAX), Value("10485760"), "diakonos extension: rotate the service log past this size (10 MiB); 0 = never (see Durability)"),
     key(S, "LogMaxFiles", Kind::Count(MAX_LOG_FILES), Value("3"), "diakonos extension: how many rotated files (`NAME.log.1` ...) to keep"),
+    key(U, "Protected", Kind::Bool, Value("false"), "left out of `stop --all` and `restart --all`; it stops only when named (or by `kill`)"),
+    key(U, "Conflicts", Kind::StrList, Value("[]"), "starting this unit stops these first, and starting one of them stops this one; a conflict with one of its own Requires/Wants is an error"),
 ];
 
 /// The key called `name`, in whichever section.

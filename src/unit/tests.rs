@@ -80,6 +80,8 @@ fn defaults_applied_for_minimal_unit() {
             pid_file: None,
             log_max_bytes: 10 * 1024 * 1024,
             log_max_files: 3,
+            protected: false,
+            conflicts: vec![],
             source: Source::default(),
         }
     );
@@ -773,4 +775,20 @@ fn source_places_of_every_placed_key() {
     assert_eq!(a.source.place("Restart"), None);
     let b = parse_ok("[service]\nExecStart = \"worker\"\n");
     assert_eq!(b.source.place("User"), None);
+}
+
+#[test]
+fn protected_and_conflicts_are_read() {
+    // Protected is a boolean (default false); Conflicts a list of unit
+    // names that may not name the unit itself.
+    let unit = parse_ok(
+        "[unit]\nProtected = true\nConflicts = [\"db\", \"db\"]\n[service]\nExecStart = \"x\"\n",
+    );
+    assert!(unit.protected);
+    assert_eq!(unit.conflicts, ["db"]);
+    assert!(!parse_ok("[service]\nExecStart = \"x\"\n").protected);
+    let errors = parse_err("[unit]\nConflicts = [\"web\"]\n[service]\nExecStart = \"x\"\n");
+    assert_eq!(errors[0].message, "unit `web` cannot conflict with itself");
+    let errors = parse_err("[unit]\nProtected = \"yes\"\n[service]\nExecStart = \"x\"\n");
+    assert!(errors[0].message.contains("Protected"), "{errors:?}");
 }

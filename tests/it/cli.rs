@@ -3,7 +3,7 @@
 
 use crate::util::{stderr, stdout, Home};
 
-const COMMANDS: [&str; 13] = [
+const COMMANDS: [&str; 15] = [
     "list",
     "start",
     "stop",
@@ -17,6 +17,8 @@ const COMMANDS: [&str; 13] = [
     "daemon-status",
     "kill",
     "daemon",
+    "run",
+    "delete",
 ];
 
 #[test]

@@ -4,6 +4,7 @@
 
 mod util;
 
+mod adhoc;
 mod cli;
 mod daemon;
 mod deps;

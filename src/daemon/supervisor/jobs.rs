@@ -93,10 +93,9 @@ impl Supervisor {
                 ),
                 None,
             )),
-            Request::DaemonStatus | Request::Reload | Request::HandOver => Some(Response::error(
-                "request not handled by the supervisor",
-                None,
-            )),
+            Request::DaemonStatus | Request::Reload | Request::HandOver | Request::Load(_) => Some(
+                Response::error("request not handled by the supervisor", None),
+            ),
         }
     }
 
@@ -121,7 +120,33 @@ impl Supervisor {
 
     /// Marks `ids` and what they pull in as wanted up and queues their starts.
     pub(super) fn start(&mut self, ids: &[ServiceId], explicit: bool, now: Instant) {
-        for id in self.graph.pull_in(ids) {
+        let set = self.graph.pull_in(ids);
+        // Conflicts (SPEC §18): what may not run with a unit starting now
+        // is stopped first; the start gate waits until it is down.
+        let mut conflicting: Vec<ServiceId> = Vec::new();
+        for &id in &set {
+            if !self.entries[id].runnable() {
+                continue;
+            }
+            for &c in self.graph.conflicts.get(id).map_or(&[][..], Vec::as_slice) {
+                let other = &self.entries[c];
+                if !set.contains(&c)
+                    && other.svc.state != State::Inactive
+                    && !conflicting.contains(&c)
+                {
+                    log::info!(
+                        "{}: stopping it, it conflicts with {}",
+                        other.name,
+                        self.entries[id].name
+                    );
+                    conflicting.push(c);
+                }
+            }
+        }
+        if !conflicting.is_empty() {
+            self.stop(&conflicting);
+        }
+        for id in set {
             let e = &mut self.entries[id];
             if !e.runnable() {
                 continue; // Its dependents fail (Requires) or ignore it (Wants).

@@ -404,6 +404,7 @@ impl Supervisor {
                         requires: &u.requires,
                         wants: &u.wants,
                         after: &u.after,
+                        conflicts: &u.conflicts,
                     },
                     // Gone units are no one's dependency (unit names are never empty).
                     (_, present) => DepInput {
@@ -412,6 +413,7 @@ impl Supervisor {
                         requires: empty,
                         wants: empty,
                         after: empty,
+                        conflicts: empty,
                     },
                 }
             })

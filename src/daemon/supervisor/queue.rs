@@ -271,6 +271,13 @@ impl Supervisor {
             }
         }
         if !state.is_active() {
+            // A unit that waits for a conflicting one to go down.
+            for i in 0..self.graph.conflicts.get(id).map_or(0, Vec::len) {
+                let d = self.graph.conflicts[id][i];
+                if self.entries[d].svc.state == State::Waiting {
+                    self.check_start_gate(d);
+                }
+            }
             self.entries[id].stop = StopMark::None;
             for i in 0..self.graph.after.get(id).map_or(0, Vec::len) {
                 let d = self.graph.after[id][i];
@@ -310,6 +317,14 @@ impl Supervisor {
                 && !dep.svc.state.is_up()
                 && !matches!(dep.svc.state, State::Restarting { .. });
             if pending {
+                return;
+            }
+        }
+        // Conflicts: not while a conflicting unit is still up or going down
+        // (one that waits too does not hold it, so two never wait on each other).
+        for &c in g.conflicts.get(id).map_or(&[][..], Vec::as_slice) {
+            let other = &self.entries[c].svc.state;
+            if other.is_active() && *other != State::Waiting {
                 return;
             }
         }

@@ -7,11 +7,28 @@ impl Supervisor {
     /// removed ones are stopped and dropped, changed active ones restart
     /// with their new definition, everything else is untouched.
     pub fn reload(&mut self, loaded: LoadedDir) -> ReloadReport {
+        self.reload_scoped(loaded, None)
+    }
+
+    /// [`Supervisor::reload`] limited to the units named in `scope` (when
+    /// given): only they are added, changed or dropped (SPEC §18: `run`
+    /// and `delete` load one unit without touching the others). A changed
+    /// unit that runs is not restarted: its new definition waits for the
+    /// next start or restart.
+    pub fn reload_scoped(
+        &mut self,
+        mut loaded: LoadedDir,
+        scope: Option<&[String]>,
+    ) -> ReloadReport {
+        if let Some(scope) = scope {
+            loaded.units.retain(|name, _| scope.contains(name));
+        }
+        let in_scope = |name: &str| scope.is_none_or(|s| s.iter().any(|n| n == name));
         let mut report = ReloadReport::default();
         let mut restart = Vec::new();
         let mut removed = Vec::new();
         for (name, id) in self.by_name.clone() {
-            if !loaded.units.contains_key(&name) {
+            if in_scope(&name) && !loaded.units.contains_key(&name) {
                 removed.push(id);
                 report.removed.push(name.clone());
                 self.by_name.remove(&name);
@@ -70,8 +87,10 @@ impl Supervisor {
                 }
             }
         }
-        self.warnings.clear();
-        self.warnings.extend(loaded.warnings);
+        if scope.is_none() {
+            self.warnings.clear();
+            self.warnings.extend(loaded.warnings);
+        }
         self.rebuild_graph();
         if !removed.is_empty() {
             let set = self.stop(&removed);
@@ -82,7 +101,9 @@ impl Supervisor {
                 baseline: BTreeMap::new(),
             });
         }
-        if !restart.is_empty() {
+        // A scoped load leaves a changed running unit on its old definition
+        // until its next (re)start: `run --force` restarts it itself, once.
+        if !restart.is_empty() && scope.is_none() {
             let mut set = self.graph.requirers_of(&restart);
             set.retain(|&id| restart.contains(&id) || self.entries[id].svc.state.is_active());
             self.stop(&set);

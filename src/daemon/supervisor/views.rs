@@ -19,7 +19,7 @@ impl Supervisor {
                     return Err(Response::error(
                         format!("no unit named `{name}` in {}", self.service_dir.display()),
                         Some(&format!(
-                            "`diakonos list` shows the units; a unit is a file {}/{name}.service",
+                            "`diakonos list` shows the units; a unit is a file {}/{name}.service (`diakonos run -- COMMAND` writes one)",
                             self.service_dir.display()
                         )),
                     ))
@@ -82,6 +82,7 @@ impl Supervisor {
                 attempt: e.svc.restarts.saturating_add(2),
                 in_ms: at.saturating_duration_since(now).as_millis() as u64,
             }),
+            protected: e.unit.as_ref().is_some_and(|u| u.protected),
         }
     }
 
@@ -111,6 +112,7 @@ impl Supervisor {
             after,
             required_by: names(&self.graph.required_by[id]),
             log_path: self.log_path(&e.name),
+            conflicts: names(self.graph.conflicts.get(id).map_or(&[][..], Vec::as_slice)),
         }
     }
 

@@ -774,3 +774,93 @@ fn looking_for_a_main_pid_is_an_effect_and_a_timer_until_it_settles() {
         Some("cannot find the main process: 2 processes were left")
     );
 }
+
+#[test]
+fn starting_a_unit_stops_what_conflicts_with_it_first() {
+    // a Conflicts b; c Requires b. Starting a stops c, then b, and spawns a
+    // only once b is gone; the start job answers once a is up.
+    let conflicts = "[unit]\nConflicts = [\"b\"]\n[service]\nExecStart = \"a\"\n";
+    let needs_b = "[unit]\nRequires = [\"b\"]\n[service]\nExecStart = \"c\"\n";
+    let mut s = sup(&[("a", conflicts), ("b", SIMPLE), ("c", needs_b)]);
+    let mut sys = FakeSys::default();
+    let t0 = Instant::now();
+    s.request(Some(1), Request::Start(names(&["c"])), t0);
+    pass(&mut s, t0, &mut sys);
+    s.take_replies();
+    let (b, c) = (sys.pid_of("b"), sys.pid_of("c"));
+    s.request(Some(2), Request::Start(names(&["a"])), t0);
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(sys.signals, [(c, Signal::SIGTERM)]);
+    exit(&mut s, &mut sys, c, ExitKind::Signal(Signal::SIGTERM), t0);
+    assert_eq!(sys.signals, [(c, Signal::SIGTERM), (b, Signal::SIGTERM)]);
+    assert_eq!(sys.order(), ["b", "c"], "a spawned while b still runs");
+    exit(&mut s, &mut sys, b, ExitKind::Signal(Signal::SIGTERM), t0);
+    assert_eq!(sys.order(), ["b", "c", "a"]);
+    assert_eq!(state(&s, "a"), StateName::Running);
+    assert_eq!(state(&s, "b"), StateName::Inactive);
+    assert_eq!(state(&s, "c"), StateName::Inactive);
+    assert_eq!(s.take_replies().len(), 1);
+    // The other direction: b (which names nothing) stops a.
+    let a = sys.pid_of("a");
+    s.request(Some(3), Request::Start(names(&["b"])), t0);
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(sys.signals.last(), Some(&(a, Signal::SIGTERM)));
+    exit(&mut s, &mut sys, a, ExitKind::Signal(Signal::SIGTERM), t0);
+    assert_eq!(state(&s, "b"), StateName::Running);
+}
+
+#[test]
+fn a_scoped_reload_touches_only_the_named_units() {
+    // Load(["new"]): the new unit appears, a changed file of another unit
+    // and a vanished one are left as they are.
+    let mut s = sup(&[("old", SIMPLE), ("gone", SIMPLE)]);
+    let dir = Path::new("/srv/units");
+    let mut loaded = LoadedDir::default();
+    for (name, text) in [
+        ("old", "[service]\nExecStart = \"changed\"\n"),
+        ("new", SIMPLE),
+    ] {
+        let path = dir.join(format!("{name}.service"));
+        loaded
+            .units
+            .insert(name.to_owned(), unit::parse(name, &path, text, dir));
+    }
+    let report = s.reload_scoped(loaded, Some(&names(&["new"])));
+    assert_eq!(report.added, ["new"]);
+    assert!(
+        report.changed.is_empty() && report.removed.is_empty(),
+        "{report:?}"
+    );
+    assert!(s.id_of("gone").is_some());
+    let old = &s.entries[s.id_of("old").unwrap()];
+    assert_eq!(old.unit.as_ref().unwrap().exec_start, ["sleep", "100"]);
+}
+
+#[test]
+fn a_scoped_load_of_a_running_unit_waits_for_its_restart() {
+    // `run --force`: the changed definition is not applied by a restart of
+    // the load's own; the client's one restart launches it, once.
+    let mut s = sup(&[("web", SIMPLE)]);
+    let mut sys = FakeSys::default();
+    let t0 = Instant::now();
+    s.request(None, Request::Start(names(&["web"])), t0);
+    pass(&mut s, t0, &mut sys);
+    let dir = Path::new("/srv/units");
+    let mut loaded = LoadedDir::default();
+    let path = dir.join("web.service");
+    let text = "[service]\nExecStart = \"changed\"\n";
+    loaded
+        .units
+        .insert("web".to_owned(), unit::parse("web", &path, text, dir));
+    let report = s.reload_scoped(loaded, Some(&names(&["web"])));
+    assert_eq!(report.changed, ["web"]);
+    pass(&mut s, t0, &mut sys);
+    assert!(sys.signals.is_empty(), "the load restarted web itself");
+    let old = sys.pid_of("web");
+    s.request(Some(1), Request::Restart(names(&["web"])), t0);
+    pass(&mut s, t0, &mut sys);
+    exit(&mut s, &mut sys, old, ExitKind::Signal(Signal::SIGTERM), t0);
+    assert_eq!(sys.order(), ["web", "web"]);
+    let e = &s.entries[s.id_of("web").unwrap()];
+    assert_eq!(e.unit.as_ref().unwrap().exec_start, ["changed"]);
+}
