@@ -274,6 +274,8 @@ pub struct UnitStatus {
     pub after: Vec<String>,
     pub required_by: Vec<String>,
     pub log_path: PathBuf,
+    /// The limits and identity the unit sets (SPEC §13), as `Key=value`.
+    pub limits: Vec<String>,
 }
 
 /// `daemon-status`, a stable reply: fields are only ever appended (wire

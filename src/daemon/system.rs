@@ -67,12 +67,25 @@ impl Sys for RealSys {
                 self.home.notify_socket().to_string_lossy().into_owned(),
             ));
         }
+        // EnvironmentFile is read at each start; Environment wins (later
+        // entries win in the spawn).
+        let with_files;
+        let env: &[(String, String)] = if unit.limits.environment_files.is_empty() {
+            &unit.environment
+        } else {
+            let mut all = crate::unit::read_env_files(&unit.limits.environment_files)
+                .map_err(SpawnError::Limits)?;
+            all.extend(unit.environment.iter().cloned());
+            with_files = all;
+            &with_files
+        };
         let before = spawn::boot_clock_ticks();
         let spawned = spawn::spawn(
             &SpawnSpec {
                 argv,
                 cwd: &unit.working_directory,
-                env: &unit.environment,
+                env,
+                limits: &unit.limits,
                 user: unit.user.as_deref(),
                 log: &log,
                 extra_env: &extra,

@@ -13,6 +13,7 @@ mod hardening;
 mod hygiene;
 mod json;
 mod lifecycle;
+mod limits;
 mod protocol;
 mod real_daemons;
 mod restart;

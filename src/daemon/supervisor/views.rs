@@ -111,6 +111,11 @@ impl Supervisor {
             after,
             required_by: names(&self.graph.required_by[id]),
             log_path: self.log_path(&e.name),
+            limits: e
+                .unit
+                .as_ref()
+                .map(|u| u.limits.describe())
+                .unwrap_or_default(),
         }
     }
 
