@@ -759,6 +759,8 @@ mod spawn_path_tests {
         group: None,
         supplementary_groups: Vec::new(),
         environment_files: Vec::new(),
+        memory_max: None,
+        memory_check: None,
     };
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {

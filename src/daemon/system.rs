@@ -100,6 +100,11 @@ impl Sys for RealSys {
         spawned
     }
 
+    fn group_rss(&mut self, groups: &[Pid]) -> Option<u64> {
+        let groups: Vec<i32> = groups.iter().map(|g| g.as_raw()).collect();
+        Some(procfs::group_rss(&groups))
+    }
+
     fn age(&mut self, start_time: u64) -> Option<Duration> {
         procfs::age(start_time)
     }

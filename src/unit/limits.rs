@@ -5,6 +5,7 @@
 //! EnvironmentFile format, both pure.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use nix::sys::resource::Resource;
 use toml::de::DeValue;
@@ -63,6 +64,10 @@ pub struct Limits {
     pub supplementary_groups: Vec<String>,
     /// (file, optional): read at each start, before Environment.
     pub environment_files: Vec<(PathBuf, bool)>,
+    /// MemoryMax in bytes (None: no memory watch).
+    pub memory_max: Option<u64>,
+    /// MemoryCheckSec when written (else the table's default).
+    pub memory_check: Option<Duration>,
 }
 
 impl Limits {
@@ -75,6 +80,13 @@ impl Limits {
             || self.umask.is_some()
             || self.group.is_some()
             || !self.supplementary_groups.is_empty()
+    }
+
+    /// How often MemoryMax is checked (never below 0.1 s).
+    pub fn memory_check_every(&self) -> Duration {
+        self.memory_check
+            .unwrap_or_else(|| super::schema::default_secs("MemoryCheckSec"))
+            .max(Duration::from_millis(100))
     }
 
     /// The settings as `Key=value` lines, for `status`.
@@ -106,6 +118,13 @@ impl Limits {
             out.push(format!(
                 "SupplementaryGroups={}",
                 self.supplementary_groups.join(" ")
+            ));
+        }
+        if let Some(max) = self.memory_max {
+            out.push(format!(
+                "MemoryMax={} (checked every {:?})",
+                format_bytes(max),
+                self.memory_check_every()
             ));
         }
         for (path, optional) in &self.environment_files {
@@ -140,6 +159,30 @@ pub(super) fn build(cx: &mut Ctx<'_>, v: &Values<'_>, service_dir: &Path) -> Lim
                 Some(RLIMIT_HINT.to_owned()),
             ),
         }
+    }
+    if let Some(value) = v.entries.get("MemoryMax") {
+        let text = match value.get_ref() {
+            DeValue::Integer(n) => n.as_str().to_owned(),
+            DeValue::String(s) => s.to_string(),
+            _ => String::new(),
+        };
+        match one_limit(&text, true) {
+            Ok(INFINITY) => {}
+            Ok(0) => cx.at(
+                value.span(),
+                "`MemoryMax` is 0; expected a size like \"200M\" or \"infinity\"".to_owned(),
+                None,
+            ),
+            Ok(n) => limits.memory_max = Some(n),
+            Err(why) => cx.at(
+                value.span(),
+                format!("`MemoryMax` is \"{}\": {why}", esc(&text)),
+                Some("write a size like \"200M\", \"1G\" or a number of bytes".to_owned()),
+            ),
+        }
+    }
+    if v.entries.contains_key("MemoryCheckSec") {
+        limits.memory_check = Some(super::build::secs(cx, v, "MemoryCheckSec", None));
     }
     limits.nice = int_in(cx, v, "Nice", -20, 19);
     limits.oom_score_adjust = int_in(cx, v, "OOMScoreAdjust", -1000, 1000);
@@ -292,6 +335,22 @@ fn one_limit(text: &str, bytes: bool) -> Result<u64, String> {
         .ok_or_else(|| "too large; write \"infinity\" for no limit".to_owned())
 }
 
+/// `200M`, `1.5G`, `512K`, `100B`: a size as reasons and `status` show it.
+pub fn format_bytes(n: u64) -> String {
+    for (shift, unit) in [(30, 'G'), (20, 'M'), (10, 'K')] {
+        if n >= 1 << shift {
+            let whole = n >> shift;
+            let tenths = ((n & ((1 << shift) - 1)) * 10) >> shift;
+            return if tenths == 0 {
+                format!("{whole}{unit}")
+            } else {
+                format!("{whole}.{tenths}{unit}")
+            };
+        }
+    }
+    format!("{n}B")
+}
+
 /// Parses an EnvironmentFile (systemd's format): `KEY=VALUE` lines, blank
 /// lines and `#`/`;` comments skipped, an optional `export `, values in
 /// single quotes taken as they are, in double quotes with `\"`, `\\`, `\$`
@@ -427,6 +486,15 @@ mod tests {
         assert!(parse_rlimit("", false).is_err());
         assert!(parse_rlimit("99999999999999999999", false).is_err());
         assert!(parse_rlimit("lots", false).is_err());
+    }
+
+    #[test]
+    fn sizes_as_shown() {
+        // Whole units without a fraction, one decimal (rounded down) otherwise.
+        assert_eq!(format_bytes(200 << 20), "200M");
+        assert_eq!(format_bytes((1 << 30) + (1 << 29)), "1.5G");
+        assert_eq!(format_bytes(1536), "1.5K");
+        assert_eq!(format_bytes(100), "100B");
     }
 
     #[test]

@@ -30,7 +30,7 @@ use toml::de::DeTable;
 
 pub use diag::suggest;
 pub use host::check_host;
-pub use limits::{read_env_files, Limits, Rlimit, INFINITY as RLIM_INFINITY};
+pub use limits::{format_bytes, read_env_files, Limits, Rlimit, INFINITY as RLIM_INFINITY};
 pub use load::{hostname, is_valid_name, load_dir};
 
 use build::build;

@@ -216,3 +216,57 @@ fn a_limit_the_daemon_may_not_set_fails_the_start_at_once() {
     assert!(err.contains("LimitNOFILE"), "{err}");
     assert_eq!(h.state("greedy"), "failed");
 }
+
+#[test]
+fn a_memory_hog_is_stopped_and_restarted_with_the_reason() {
+    // RSS above MemoryMax for two checks: stopped, restarted per policy, reason `memory limit: RSS X > Y`.
+    let h = Home::new("a_memory_hog_is_stopped_and_restarted");
+    h.unit(
+        "hog",
+        &format!(
+            "[unit]\nStartLimitBurst = 0\n[service]\nMemoryMax = \"20M\"\nMemoryCheckSec = 0.2\nRestartSec = 3\nExecStart = {}\n",
+            sh("echo $$ >> starts; exec python3 -c 'import time; b = b\"x\" * (64 << 20); time.sleep(300)'")
+        ),
+    );
+    h.ok(&["start", "hog"]);
+    let mut reason = String::new();
+    h.wait_until(
+        "restarting after the memory limit",
+        std::time::Duration::from_secs(60),
+        || {
+            let v = h.status_json("hog");
+            reason = v["reason"].as_str().unwrap_or_default().to_owned();
+            v["state"] == "restarting" && !reason.is_empty()
+        },
+    );
+    assert!(
+        reason.starts_with("memory limit: RSS ") && reason.ends_with(" > 20M"),
+        "{reason}"
+    );
+    h.wait_until("the restart", std::time::Duration::from_secs(60), || {
+        h.lines("starts").len() >= 2
+    });
+}
+
+#[test]
+fn a_service_under_its_memory_limit_keeps_running() {
+    // A small process with MemoryMax set is checked and left alone.
+    let h = Home::new("a_service_under_its_memory_limit");
+    h.unit(
+        "small",
+        &format!(
+            "[service]\nMemoryMax = \"200M\"\nMemoryCheckSec = 0.1\nExecStart = {}\n",
+            sh("echo $$ >> starts; exec sleep 300")
+        ),
+    );
+    h.ok(&["start", "small"]);
+    let pid = h.pid("small");
+    h.stays(
+        "running with the same pid",
+        std::time::Duration::from_secs(1),
+        || h.pid("small") == pid,
+    );
+    assert_eq!(h.lines("starts").len(), 1);
+    let status = h.ok(&["status", "small"]);
+    assert!(status.contains("MemoryMax=200M"), "{status}");
+}

@@ -145,6 +145,11 @@ pub trait Sys {
     fn is_same_process(&mut self, pid: Pid, start_time: u64) -> bool {
         self.start_time(pid) == Some(start_time)
     }
+    /// The resident memory, in bytes, of every process in these process
+    /// groups (MemoryMax); None when it cannot be read.
+    fn group_rss(&mut self, _groups: &[Pid]) -> Option<u64> {
+        None
+    }
     /// How long ago a process with this start time started (the uptime of
     /// a process adopted with no record of when it started).
     fn age(&mut self, _start_time: u64) -> Option<std::time::Duration> {
@@ -193,6 +198,8 @@ pub struct Entry {
     /// A search for the main process of a forking service is under way
     /// (None while a look is out as an effect).
     scan: Option<MainPidScan>,
+    /// MemoryMax: checks in a row that found the group's RSS above it.
+    mem_over: u8,
 }
 
 impl Entry {
@@ -216,6 +223,7 @@ impl Entry {
             stop: StopMark::None,
             timer: None,
             scan: None,
+            mem_over: 0,
         }
     }
 
@@ -321,6 +329,8 @@ pub struct Supervisor {
     timers: Timers<TimerKey>,
     /// Expired keys that belong to a driver, for the loop to route.
     due: Vec<TimerKey>,
+    /// Services whose memory check is due (done in `run`, which has `Sys`).
+    mem_due: Vec<ServiceId>,
     queue: VecDeque<(ServiceId, Event)>,
     pids: HashMap<Pid, (ServiceId, Role)>,
     awaiting_group: BTreeSet<ServiceId>,
@@ -350,6 +360,7 @@ impl Supervisor {
             graph: Graph::default(),
             timers: Timers::default(),
             due: Vec::new(),
+            mem_due: Vec::new(),
             queue: VecDeque::new(),
             pids: HashMap::new(),
             awaiting_group: BTreeSet::new(),
@@ -556,6 +567,7 @@ impl Supervisor {
         for key in self.timers.expired(now) {
             match key {
                 TimerKey::Service(id, ServiceTimer::MainPidScan) => self.look_for_main_pid(id),
+                TimerKey::Service(id, ServiceTimer::MemoryCheck) => self.mem_due.push(id),
                 TimerKey::Service(id, kind) => {
                     if self.entries[id].timer == Some(kind) {
                         self.entries[id].timer = None;
