@@ -37,6 +37,9 @@ Commands:
   kill                 stop every service, then the daemon
   daemon-upgrade       replace the daemon with one of this binary, keeping every service running
   daemon [--detach]    run the daemon in the foreground (or in the background)
+  daemon --init [NAME...] [--exit-with UNIT] [--exit-when all-done|never] [--file-logs]
+                       container entrypoint (implied as PID 1): start NAME... and the
+                       enabled units, log to stderr, services to stdout/stderr, exit per policy
 
 Options:
   --service-dir DIR    unit files (default: $DIAKONOS_SERVICE_DIR, else ./services)
@@ -80,6 +83,8 @@ pub enum Command {
     DaemonUpgrade,
     Daemon {
         detach: bool,
+        /// `--init` (container entrypoint): what to start and when to exit.
+        init: Option<crate::daemon::InitOptions>,
     },
     Help,
     Version,
@@ -92,6 +97,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     let mut g = Global::default();
     let mut words: Vec<String> = Vec::new();
     let (mut lines, mut follow, mut detach) = (None, false, false);
+    let mut init: Option<crate::daemon::InitOptions> = None;
     while let Some(arg) = parser.next()? {
         match arg {
             Long("home") => g.home = Some(parser.value()?.into()),
@@ -109,6 +115,26 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
             }
             Short('f') | Long("follow") => follow = true,
             Long("detach") => detach = true,
+            Long("init") => {
+                init.get_or_insert_with(Default::default);
+            }
+            Long("exit-with") => {
+                init.get_or_insert_with(Default::default).exit_with =
+                    Some(parser.value()?.string()?)
+            }
+            Long("exit-when") => {
+                let v = parser.value()?.string()?;
+                init.get_or_insert_with(Default::default).never = match v.as_str() {
+                    "all-done" => false,
+                    "never" => true,
+                    _ => {
+                        return Err(Error::Usage(format!(
+                            "--exit-when takes `all-done` or `never`, not `{v}`"
+                        )))
+                    }
+                };
+            }
+            Long("file-logs") => init.get_or_insert_with(Default::default).file_logs = true,
             Value(v) => words.push(v.string()?),
             _ => return Err(arg.unexpected().into()),
         }
@@ -158,7 +184,16 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
         "daemon-status" => none("daemon-status").map(|()| Command::DaemonStatus)?,
         "kill" => none("kill").map(|()| Command::Kill)?,
         "daemon-upgrade" => none("daemon-upgrade").map(|()| Command::DaemonUpgrade)?,
-        "daemon" => none("daemon").map(|()| Command::Daemon { detach })?,
+        "daemon" => match init.take() {
+            Some(mut options) => {
+                options.units = rest.clone();
+                Command::Daemon {
+                    detach,
+                    init: Some(options),
+                }
+            }
+            None => none("daemon").map(|()| Command::Daemon { detach, init: None })?,
+        },
         "help" => Command::Help,
         other => {
             let hint = crate::unit::suggest(other, &COMMANDS)
@@ -170,6 +205,16 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     let is_logs = matches!(command, Command::Logs { .. });
     if (lines.is_some() || follow) && !is_logs {
         return Err(Error::Usage("-n and -f only go with `logs`".into()));
+    }
+    if init.is_some() {
+        return Err(Error::Usage(
+            "--init, --exit-with, --exit-when and --file-logs only go with `daemon`".into(),
+        ));
+    }
+    if detach && matches!(command, Command::Daemon { init: Some(_), .. }) {
+        return Err(Error::Usage(
+            "--init runs in the foreground; leave out --detach".into(),
+        ));
     }
     if detach && !matches!(command, Command::Daemon { .. }) {
         return Err(Error::Usage("--detach only goes with `daemon`".into()));
@@ -216,7 +261,7 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
             println!("diakonos {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
-        Command::Daemon { detach } => run_daemon(&g, detach),
+        Command::Daemon { detach, init } => run_daemon(&g, detach, init),
         Command::Verify(names) => verify(&g, &names, &out),
         Command::Logs {
             name,
@@ -336,7 +381,13 @@ fn daemon_upgrade(g: &Global, out: &render::Output) -> Result<(), Error> {
     Ok(())
 }
 
-fn run_daemon(g: &Global, detach: bool) -> Result<(), Error> {
+fn run_daemon(
+    g: &Global,
+    detach: bool,
+    init: Option<crate::daemon::InitOptions>,
+) -> Result<(), Error> {
+    // PID 1 (a container's entrypoint) is always the init mode.
+    let init = init.or_else(|| (std::process::id() == 1).then(Default::default));
     let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
     let (dir, named) = paths::service_dir(g.service_dir.clone());
     if !detach {
@@ -363,7 +414,11 @@ fn run_daemon(g: &Global, detach: bool) -> Result<(), Error> {
             other => Err(client::unexpected(&other)),
         };
     }
-    daemon::run(DaemonOptions { home, service_dir })
+    daemon::run(DaemonOptions {
+        home,
+        service_dir,
+        init,
+    })
 }
 
 /// The directory `verify` checks: the one named, else the running daemon's

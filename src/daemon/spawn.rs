@@ -73,6 +73,8 @@ pub struct SpawnSpec<'a> {
     pub extra_env: &'a [(String, String)],
     /// Limits and identity to set in the child (SPEC §13).
     pub limits: &'a Limits,
+    /// Container mode: stdout and stderr are the daemon's, not the log.
+    pub inherit_stdio: bool,
 }
 
 /// What the child does before exec for a unit's limits and identity,
@@ -255,31 +257,43 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, SpawnE
         path: spec.log.to_path_buf(),
         error: e.to_string(),
     };
-    let log = open_log(spec.log).map_err(log_error)?;
-    if let Some(id) = &identity {
+    let log = if spec.inherit_stdio {
+        None
+    } else {
+        Some(open_log(spec.log).map_err(log_error)?)
+    };
+    if let (Some(id), Some(_)) = (&identity, &log) {
         // The service writes its own log, so it must own it (best effort).
         let _ = nix::unistd::chown(spec.log, Some(id.uid), Some(id.gid));
     }
-
     let setup = if spec.limits.needs_child_work() {
         Some(child_setup(spec.limits, identity.as_ref()).map_err(SpawnError::Limits)?)
     } else {
         None
     };
 
-    if identity.is_none() && setup.is_none() && log.as_raw_fd() > 2 {
+    if let Some(log) = log
+        .as_ref()
+        .filter(|l| identity.is_none() && setup.is_none() && l.as_raw_fd() > 2)
+    {
         // The common case: posix_spawn (vfork underneath) is much cheaper
         // than fork + pre_exec when starting a thousand services.
-        return posix_spawn_service(program, args, spec, &log, cache)
+        return posix_spawn_service(program, args, spec, log, cache)
             .map_err(|e| describe_spawn_error(program, spec.cwd, &e));
     }
-    let log2 = log.try_clone().map_err(log_error)?;
+    let (out, err) = match log {
+        Some(log) => {
+            let log2 = log.try_clone().map_err(log_error)?;
+            (Stdio::from(log), Stdio::from(log2))
+        }
+        None => (Stdio::inherit(), Stdio::inherit()),
+    };
     let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(spec.cwd)
         .stdin(Stdio::null())
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(log2));
+        .stdout(out)
+        .stderr(err);
     if std::env::var_os("PATH").is_none() {
         cmd.env("PATH", DEFAULT_PATH);
     }
@@ -748,6 +762,7 @@ mod spawn_path_tests {
             log: Path::new("/dev/null"),
             extra_env: extra,
             limits: &NO_LIMITS,
+            inherit_stdio: false,
         }
     }
 

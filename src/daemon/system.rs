@@ -22,6 +22,8 @@ pub struct RealSys {
     /// The process spawned last and its start time, when the boot clock
     /// pinned it down (so `start_time` need not read `/proc`).
     last_spawn: Option<(Pid, u64)>,
+    /// Container mode: services write to the daemon's stdout and stderr.
+    pub inherit_stdio: bool,
 }
 
 impl RealSys {
@@ -30,6 +32,7 @@ impl RealSys {
             home,
             spawn_cache: SpawnCache::default(),
             last_spawn: None,
+            inherit_stdio: false,
         }
     }
 }
@@ -86,6 +89,7 @@ impl Sys for RealSys {
                 cwd: &unit.working_directory,
                 env,
                 limits: &unit.limits,
+                inherit_stdio: self.inherit_stdio,
                 user: unit.user.as_deref(),
                 log: &log,
                 extra_env: &extra,

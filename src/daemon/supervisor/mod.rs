@@ -487,7 +487,16 @@ impl Supervisor {
                 payload,
             } => self.notified(sender, group, &payload),
             Input::Terminate => {
-                if !self.exiting {
+                if self.killing && !self.exiting {
+                    // A second SIGTERM/SIGINT: everything stops at once,
+                    // without waiting for dependents (SPEC §14).
+                    log::info!("second stop signal: stopping every service at once");
+                    for id in 0..self.entries.len() {
+                        if self.entries[id].svc.state.is_active() {
+                            self.queue.push_back((id, Event::Stop));
+                        }
+                    }
+                } else if !self.exiting {
                     self.kill(None);
                 }
             }
@@ -496,6 +505,42 @@ impl Supervisor {
                 self.main_pid_scanned(id, scan, outcome, now)
             }
         }
+    }
+
+    /// Container mode (`--exit-with UNIT`): once `name` has run and ended
+    /// with no restart due, the exit code it gives the container (its exit
+    /// code, 128 + signal for a death by signal); `None` while it is
+    /// active or was never started.
+    pub fn ended_with(&self, name: &str) -> Option<u8> {
+        let e = &self.entries[*self.by_name.get(name)?];
+        if e.svc.state.is_active() {
+            return None;
+        }
+        Some(match (&e.svc.state, e.svc.last_exit) {
+            (_, Some(ExitKind::Code(c))) => (c & 0xff) as u8,
+            (_, Some(ExitKind::Signal(sig))) => 128u8.saturating_add(sig as i32 as u8),
+            (State::Failed(_), _) | (_, Some(ExitKind::Unknown)) => 1,
+            _ => 0,
+        })
+    }
+
+    /// Container mode (`--exit-when all-done`): when no unit is active
+    /// (running, starting, waiting, stopping or due to restart), 0, or 1 if
+    /// any ended `failed`.
+    pub fn all_done(&self) -> Option<u8> {
+        if self.entries.iter().any(|e| e.svc.state.is_active()) {
+            return None;
+        }
+        let failed = self
+            .entries
+            .iter()
+            .any(|e| matches!(e.svc.state, State::Failed(_)));
+        Some(u8::from(failed))
+    }
+
+    /// Whether a unit of this name is in the service directory.
+    pub fn knows(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
     }
 
     /// The replies among the effects, taken out (tests).
