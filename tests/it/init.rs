@@ -14,7 +14,7 @@ fn init_command(h: &Home, args: &[&str]) -> Command {
     all.extend(args);
     let inner = h.command(&all);
     let mut cmd = Command::new("unshare");
-    cmd.args(["--pid", "--fork", "--mount-proc"])
+    cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
         .arg(inner.get_program())
         .args(inner.get_args())
         .current_dir(&h.root)
@@ -149,4 +149,60 @@ fn init_stops_in_reverse_dependency_order_on_sigterm() {
     assert_eq!(status.code(), Some(0));
     assert_eq!(h.lines("stops"), ["web", "db"]);
     none_left(&h);
+}
+
+#[test]
+fn a_second_sigterm_stops_the_rest_without_waiting_for_the_order() {
+    // web ignores SIGTERM (TimeoutStopSec 300), so the ordered stop waits; a second SIGTERM stops db at once.
+    let h = Home::new("a_second_sigterm_stops_the_rest");
+    h.unit(
+        "db",
+        &format!(
+            "[service]\nExecStart = {}\n",
+            sh("trap 'echo db >> stops; exit 0' TERM; echo db >> ups; while :; do sleep 0.05; done")
+        ),
+    );
+    h.unit(
+        "web",
+        &format!(
+            "[unit]\nRequires = [\"db\"]\n[service]\nTimeoutStopSec = 300\nExecStart = {}\n",
+            sh("trap 'echo web-term >> stops' TERM; echo web >> ups; while :; do sleep 0.05; done")
+        ),
+    );
+    let mut child = init_command(&h, &["web"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn unshare");
+    h.wait_until("both up", INIT_WAIT, || h.lines("ups").len() == 2);
+    let daemon = children_of(child.id() as i32)
+        .first()
+        .map(|&(p, _)| p)
+        .expect("the namespaced daemon");
+    let term = || {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(daemon),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .expect("SIGTERM to the daemon")
+    };
+    term();
+    h.wait_until("web got SIGTERM", INIT_WAIT, || {
+        h.lines("stops").contains(&"web-term".to_owned())
+    });
+    assert!(
+        !h.lines("stops").contains(&"db".to_owned()),
+        "db waits for web"
+    );
+    term();
+    h.wait_until("db stopped at once", INIT_WAIT, || {
+        h.lines("stops").contains(&"db".to_owned())
+    });
+    // --kill-child: the namespace's PID 1, and so everything in it, dies with unshare.
+    let _ = child.kill();
+    let _ = child.wait();
+    h.wait_until("nothing left", INIT_WAIT, || {
+        let root = format!("{}/", h.root.display());
+        all_pids().into_iter().all(|p| !cmdline(p).contains(&root))
+    });
 }
