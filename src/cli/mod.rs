@@ -5,6 +5,7 @@
 pub mod client;
 pub mod logs;
 pub mod render;
+pub mod startup;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -37,6 +38,8 @@ Commands:
   kill                 stop every service, then the daemon
   daemon-upgrade       replace the daemon with one of this binary, keeping every service running
   daemon [--detach]    run the daemon in the foreground (or in the background)
+  startup [--print]    start the daemon at boot: add an @reboot crontab line (or a
+                       systemd unit / OpenRC script where those run); --print shows it
   daemon --init [NAME...] [--exit-with UNIT] [--exit-when all-done|never] [--file-logs]
                        container entrypoint (implied as PID 1): start NAME... and the
                        enabled units, log to stderr, services to stdout/stderr, exit per policy
@@ -87,6 +90,10 @@ pub enum Command {
         init: Option<crate::daemon::InitOptions>,
     },
     Help,
+    /// `startup [--print]`: the boot entry (SPEC §16).
+    Startup {
+        print: bool,
+    },
     Version,
 }
 
@@ -97,6 +104,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     let mut g = Global::default();
     let mut words: Vec<String> = Vec::new();
     let (mut lines, mut follow, mut detach) = (None, false, false);
+    let mut print = false;
     let mut init: Option<crate::daemon::InitOptions> = None;
     while let Some(arg) = parser.next()? {
         match arg {
@@ -115,6 +123,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
             }
             Short('f') | Long("follow") => follow = true,
             Long("detach") => detach = true,
+            Long("print") => print = true,
             Long("init") => {
                 init.get_or_insert_with(Default::default);
             }
@@ -194,6 +203,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
             }
             None => none("daemon").map(|()| Command::Daemon { detach, init: None })?,
         },
+        "startup" => none("startup").map(|()| Command::Startup { print })?,
         "help" => Command::Help,
         other => {
             let hint = crate::unit::suggest(other, &COMMANDS)
@@ -205,6 +215,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     let is_logs = matches!(command, Command::Logs { .. });
     if (lines.is_some() || follow) && !is_logs {
         return Err(Error::Usage("-n and -f only go with `logs`".into()));
+    }
+    if print && !matches!(command, Command::Startup { .. }) {
+        return Err(Error::Usage("--print only goes with `startup`".into()));
     }
     if init.is_some() {
         return Err(Error::Usage(
@@ -231,7 +244,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     Ok((g, command))
 }
 
-const COMMANDS: [&str; 15] = [
+const COMMANDS: [&str; 16] = [
     "list",
     "start",
     "stop",
@@ -247,6 +260,7 @@ const COMMANDS: [&str; 15] = [
     "daemon-upgrade",
     "daemon",
     "help",
+    "startup",
 ];
 
 /// Runs one command; the error carries the exit code.
@@ -262,6 +276,7 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
             Ok(())
         }
         Command::Daemon { detach, init } => run_daemon(&g, detach, init),
+        Command::Startup { print } => startup_entry(&g, print),
         Command::Verify(names) => verify(&g, &names, &out),
         Command::Logs {
             name,
@@ -419,6 +434,29 @@ fn run_daemon(
         service_dir,
         init,
     })
+}
+
+/// `startup`: the boot entry for this home and the current daemon's
+/// service directory (else the one named, else the default).
+fn startup_entry(g: &Global, print: bool) -> Result<(), Error> {
+    let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
+    let (dir, named) = paths::service_dir(g.service_dir.clone());
+    let service_dir = if named {
+        dir
+    } else {
+        match client::request(g, Request::DaemonStatus, false) {
+            Ok(Response::Daemon(info)) => info.service_dir,
+            _ => client::daemon_default_dir(&home, &dir),
+        }
+    };
+    let bin = std::env::current_exe()
+        .map_err(|e| Error::failed(format!("cannot find this program's path: {e}")))?;
+    startup::run(
+        &bin,
+        &paths::absolute(&home.dir),
+        &paths::absolute(&service_dir),
+        print,
+    )
 }
 
 /// The directory `verify` checks: the one named, else the running daemon's

@@ -19,5 +19,6 @@ mod protocol;
 mod real_daemons;
 mod restart;
 mod start_failures;
+mod startup;
 mod units;
 mod upgrade;
