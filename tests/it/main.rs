@@ -4,6 +4,7 @@
 
 mod util;
 
+mod arm;
 mod cli;
 mod daemon;
 mod deps;
