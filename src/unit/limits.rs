@@ -34,7 +34,7 @@ pub const RLIMIT_KEYS: &[(&str, Resource, bool)] = &[
 /// "No limit", as the kernel spells it.
 pub const INFINITY: u64 = u64::MAX;
 
-/// One rlimit to set: index into [`RLIMIT_KEYS`], soft, hard.
+/// One rlimit to set: index into the table of `Limit*` keys, soft, hard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rlimit {
     pub key: u8,
