@@ -616,6 +616,49 @@ mod tests {
     }
 
     #[test]
+    fn daemon_init_options_and_startup_print() {
+        // --init takes unit names and the exit policy; its flags and --print go only where they belong.
+        let (_, cmd) = p(&[
+            "daemon",
+            "--init",
+            "a",
+            "b",
+            "--exit-with",
+            "b",
+            "--exit-when",
+            "never",
+            "--file-logs",
+        ])
+        .unwrap();
+        let want = crate::daemon::InitOptions {
+            units: vec!["a".into(), "b".into()],
+            exit_with: Some("b".into()),
+            never: true,
+            file_logs: true,
+        };
+        assert_eq!(
+            cmd,
+            Command::Daemon {
+                detach: false,
+                init: Some(want)
+            }
+        );
+        assert_eq!(
+            p(&["startup", "--print"]).unwrap().1,
+            Command::Startup { print: true }
+        );
+        for args in [
+            &["daemon", "a"][..],
+            &["daemon", "--init", "--detach"],
+            &["daemon", "--init", "--exit-when", "sometimes"],
+            &["list", "--exit-with", "a"],
+            &["list", "--print"],
+        ] {
+            assert_eq!(p(args).unwrap_err().exit_code(), 2, "{args:?}");
+        }
+    }
+
+    #[test]
     fn usage_errors_exit_2() {
         // Missing names, unknown commands and misplaced flags are usage errors.
         for args in [
