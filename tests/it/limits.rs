@@ -270,3 +270,22 @@ fn a_service_under_its_memory_limit_keeps_running() {
     let status = h.ok(&["status", "small"]);
     assert!(status.contains("MemoryMax=200M"), "{status}");
 }
+
+#[test]
+fn verify_and_start_name_an_unknown_group() {
+    // A group that does not exist: verify says so, and start fails at once naming it.
+    let h = Home::new("verify_and_start_name_an_unknown_group");
+    h.unit(
+        "g",
+        "[service]\nExecStart = \"sleep 300\"\nRestart = \"no\"\nGroup = \"no-such-group-dk\"\n",
+    );
+    let out = h.cmd(&["verify", "g"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(text.contains("unknown Group `no-such-group-dk`"), "{text}");
+    let err = h.fails(1, &["start", "g"]);
+    assert!(
+        err.contains("Group=no-such-group-dk: no such group"),
+        "{err}"
+    );
+}
