@@ -206,3 +206,20 @@ fn a_second_sigterm_stops_the_rest_without_waiting_for_the_order() {
         all_pids().into_iter().all(|p| !cmdline(p).contains(&root))
     });
 }
+
+#[test]
+fn init_with_file_logs_keeps_per_unit_log_files() {
+    // --file-logs: the service writes HOME/logs/NAME.log, not the daemon's stdout.
+    let h = Home::new("init_with_file_logs_keeps_per_unit");
+    h.unit(
+        "job",
+        "[service]\nType = \"oneshot\"\nExecStart = \"echo into the file\"\n",
+    );
+    let out = run_init(&h, &["job", "--file-logs"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("into the file"), "{stdout}");
+    let log = std::fs::read_to_string(h.home.join("logs/job.log")).unwrap_or_default();
+    assert_eq!(log, "into the file\n");
+    none_left(&h);
+}
