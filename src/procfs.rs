@@ -82,6 +82,26 @@ pub fn processes() -> Vec<Stat> {
         .collect()
 }
 
+/// The resident memory (bytes) of every live process in these process
+/// groups, from `/proc/PID/statm`.
+pub fn group_rss(groups: &[i32]) -> u64 {
+    // SAFETY: sysconf takes an integer and reads no memory of ours.
+    let page = u64::try_from(unsafe { nix::libc::sysconf(nix::libc::_SC_PAGESIZE) })
+        .ok()
+        .filter(|&n| n > 0)
+        .unwrap_or(4096);
+    processes()
+        .into_iter()
+        .filter(|p| groups.contains(&p.pgrp))
+        .filter_map(|p| {
+            let text = fs::read_to_string(format!("/proc/{}/statm", p.pid)).ok()?;
+            text.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .fold(0u64, |sum, pages| {
+            sum.saturating_add(pages.saturating_mul(page))
+        })
+}
+
 /// The start time of a live (non-zombie) process, if it exists.
 pub fn start_time(pid: i32) -> Option<u64> {
     stat(pid).filter(|s| !s.zombie).map(|s| s.start_time)

@@ -284,6 +284,8 @@ pub struct UnitStatus {
     /// Units that may not run with it: its Conflicts and the units whose
     /// Conflicts name it (SPEC §18).
     pub conflicts: Vec<String>,
+    /// The limits and identity the unit sets (SPEC §13), as `Key=value`.
+    pub limits: Vec<String>,
 }
 
 /// `daemon-status`, a stable reply: fields are only ever appended (wire

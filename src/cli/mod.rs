@@ -6,6 +6,7 @@ pub mod adhoc;
 pub mod client;
 pub mod logs;
 pub mod render;
+pub mod startup;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -49,6 +50,11 @@ Commands:
                        --purge-logs); --force also when others Require them
   start|stop|restart --all
                        every unit; stop and restart leave out Protected ones
+  startup [--print]    start the daemon at boot: add an @reboot crontab line (or a
+                       systemd unit / OpenRC script where those run); --print shows it
+  daemon --init [NAME...] [--exit-with UNIT] [--exit-when all-done|never] [--file-logs]
+                       container entrypoint (implied as PID 1): start NAME... and the
+                       enabled units, log to stderr, services to stdout/stderr, exit per policy
 
 Options:
   --service-dir DIR    unit files (default: $DIAKONOS_SERVICE_DIR, else ./services)
@@ -92,6 +98,8 @@ pub enum Command {
     DaemonUpgrade,
     Daemon {
         detach: bool,
+        /// `--init` (container entrypoint): what to start and when to exit.
+        init: Option<crate::daemon::InitOptions>,
     },
     Help,
     Run(Box<adhoc::RunOpts>),
@@ -102,6 +110,10 @@ pub enum Command {
     },
     /// `start --all`, `stop --all`, `restart --all`: the verb.
     All(String),
+    /// `startup [--print]`: the boot entry (SPEC §16).
+    Startup {
+        print: bool,
+    },
     Version,
 }
 
@@ -125,6 +137,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     let mut g = Global::default();
     let mut words: Vec<String> = Vec::new();
     let (mut lines, mut follow, mut detach) = (None, false, false);
+    let mut print = false;
+    let mut init: Option<crate::daemon::InitOptions> = None;
     while let Some(arg) = parser.next()? {
         match arg {
             Long("home") => g.home = Some(parser.value()?.into()),
@@ -177,6 +191,27 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
             Long("force") => force = true,
             Long("purge-logs") => purge_logs = true,
             Long("all") => all = true,
+            Long("print") => print = true,
+            Long("init") => {
+                init.get_or_insert_with(Default::default);
+            }
+            Long("exit-with") => {
+                init.get_or_insert_with(Default::default).exit_with =
+                    Some(parser.value()?.string()?)
+            }
+            Long("exit-when") => {
+                let v = parser.value()?.string()?;
+                init.get_or_insert_with(Default::default).never = match v.as_str() {
+                    "all-done" => false,
+                    "never" => true,
+                    _ => {
+                        return Err(Error::Usage(format!(
+                            "--exit-when takes `all-done` or `never`, not `{v}`"
+                        )))
+                    }
+                };
+            }
+            Long("file-logs") => init.get_or_insert_with(Default::default).file_logs = true,
             Value(v) => words.push(v.string()?),
             _ => return Err(arg.unexpected().into()),
         }
@@ -265,7 +300,17 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
         "daemon-status" => none("daemon-status").map(|()| Command::DaemonStatus)?,
         "kill" => none("kill").map(|()| Command::Kill)?,
         "daemon-upgrade" => none("daemon-upgrade").map(|()| Command::DaemonUpgrade)?,
-        "daemon" => none("daemon").map(|()| Command::Daemon { detach })?,
+        "daemon" => match init.take() {
+            Some(mut options) => {
+                options.units = rest.clone();
+                Command::Daemon {
+                    detach,
+                    init: Some(options),
+                }
+            }
+            None => none("daemon").map(|()| Command::Daemon { detach, init: None })?,
+        },
+        "startup" => none("startup").map(|()| Command::Startup { print })?,
         "help" => Command::Help,
         other => {
             let hint = crate::unit::suggest(other, &COMMANDS)
@@ -296,6 +341,19 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
             "--all goes with start, stop and restart".into(),
         ));
     }
+    if print && !matches!(command, Command::Startup { .. }) {
+        return Err(Error::Usage("--print only goes with `startup`".into()));
+    }
+    if init.is_some() {
+        return Err(Error::Usage(
+            "--init, --exit-with, --exit-when and --file-logs only go with `daemon`".into(),
+        ));
+    }
+    if detach && matches!(command, Command::Daemon { init: Some(_), .. }) {
+        return Err(Error::Usage(
+            "--init runs in the foreground; leave out --detach".into(),
+        ));
+    }
     if detach && !matches!(command, Command::Daemon { .. }) {
         return Err(Error::Usage("--detach only goes with `daemon`".into()));
     }
@@ -311,7 +369,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     Ok((g, command))
 }
 
-const COMMANDS: [&str; 17] = [
+const COMMANDS: [&str; 18] = [
     "list",
     "start",
     "stop",
@@ -329,6 +387,7 @@ const COMMANDS: [&str; 17] = [
     "help",
     "run",
     "delete",
+    "startup",
 ];
 
 /// Runs one command; the error carries the exit code.
@@ -343,7 +402,6 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
             println!("diakonos {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
-        Command::Daemon { detach } => run_daemon(&g, detach),
         Command::Run(opts) => adhoc::run(&g, &out, *opts),
         Command::Delete {
             names,
@@ -351,6 +409,8 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
             force,
         } => adhoc::delete(&g, &out, &names, purge_logs, force),
         Command::All(verb) => adhoc::all(&g, &out, &verb),
+        Command::Daemon { detach, init } => run_daemon(&g, detach, init),
+        Command::Startup { print } => startup_entry(&g, print),
         Command::Verify(names) => verify(&g, &names, &out),
         Command::Logs {
             name,
@@ -470,7 +530,13 @@ fn daemon_upgrade(g: &Global, out: &render::Output) -> Result<(), Error> {
     Ok(())
 }
 
-fn run_daemon(g: &Global, detach: bool) -> Result<(), Error> {
+fn run_daemon(
+    g: &Global,
+    detach: bool,
+    init: Option<crate::daemon::InitOptions>,
+) -> Result<(), Error> {
+    // PID 1 (a container's entrypoint) is always the init mode.
+    let init = init.or_else(|| (std::process::id() == 1).then(Default::default));
     let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
     let (dir, named) = paths::service_dir(g.service_dir.clone());
     if !detach {
@@ -497,7 +563,34 @@ fn run_daemon(g: &Global, detach: bool) -> Result<(), Error> {
             other => Err(client::unexpected(&other)),
         };
     }
-    daemon::run(DaemonOptions { home, service_dir })
+    daemon::run(DaemonOptions {
+        home,
+        service_dir,
+        init,
+    })
+}
+
+/// `startup`: the boot entry for this home and the current daemon's
+/// service directory (else the one named, else the default).
+fn startup_entry(g: &Global, print: bool) -> Result<(), Error> {
+    let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
+    let (dir, named) = paths::service_dir(g.service_dir.clone());
+    let service_dir = if named {
+        dir
+    } else {
+        match client::request(g, Request::DaemonStatus, false) {
+            Ok(Response::Daemon(info)) => info.service_dir,
+            _ => client::daemon_default_dir(&home, &dir),
+        }
+    };
+    let bin = std::env::current_exe()
+        .map_err(|e| Error::failed(format!("cannot find this program's path: {e}")))?;
+    startup::run(
+        &bin,
+        &paths::absolute(&home.dir),
+        &paths::absolute(&service_dir),
+        print,
+    )
 }
 
 /// The directory `verify` checks: the one named, else the running daemon's
@@ -656,6 +749,49 @@ mod tests {
         assert_eq!(cmd, Command::Start(vec!["web".into()]));
         assert_eq!(g.service_dir, Some(PathBuf::from("units")));
         assert_eq!(g.home, Some(PathBuf::from("/h")));
+    }
+
+    #[test]
+    fn daemon_init_options_and_startup_print() {
+        // --init takes unit names and the exit policy; its flags and --print go only where they belong.
+        let (_, cmd) = p(&[
+            "daemon",
+            "--init",
+            "a",
+            "b",
+            "--exit-with",
+            "b",
+            "--exit-when",
+            "never",
+            "--file-logs",
+        ])
+        .unwrap();
+        let want = crate::daemon::InitOptions {
+            units: vec!["a".into(), "b".into()],
+            exit_with: Some("b".into()),
+            never: true,
+            file_logs: true,
+        };
+        assert_eq!(
+            cmd,
+            Command::Daemon {
+                detach: false,
+                init: Some(want)
+            }
+        );
+        assert_eq!(
+            p(&["startup", "--print"]).unwrap().1,
+            Command::Startup { print: true }
+        );
+        for args in [
+            &["daemon", "a"][..],
+            &["daemon", "--init", "--detach"],
+            &["daemon", "--init", "--exit-when", "sometimes"],
+            &["list", "--exit-with", "a"],
+            &["list", "--print"],
+        ] {
+            assert_eq!(p(args).unwrap_err().exit_code(), 2, "{args:?}");
+        }
     }
 
     #[test]

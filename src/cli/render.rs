@@ -132,6 +132,7 @@ impl Output {
                 obj.insert("required_by".into(), json!(s.required_by));
                 obj.insert("log_path".into(), json!(s.log_path));
                 obj.insert("conflicts".into(), json!(s.conflicts));
+                obj.insert("limits".into(), json!(s.limits));
             }
             print_json(&v);
             return;
@@ -197,6 +198,9 @@ impl Output {
             if !list.is_empty() {
                 row(k, list.join(", "));
             }
+        }
+        if !s.limits.is_empty() {
+            row("limits", s.limits.join(", "));
         }
         row("log", s.log_path.display().to_string());
         let tail = crate::cli::logs::tail_lines(&s.log_path, 10);

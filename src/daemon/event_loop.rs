@@ -36,6 +36,8 @@ pub struct EventLoop {
     pub(super) started: Instant,
     /// A hand-over was answered: the loop ends without touching a service.
     pub(super) handed_over: bool,
+    /// Container mode: the exit policy, and the exit code once decided.
+    init: Option<(crate::daemon::InitOptions, Option<u8>)>,
 }
 
 impl EventLoop {
@@ -60,6 +62,7 @@ impl EventLoop {
             sys: RealSys::new(home),
             started: now,
             handed_over: false,
+            init: None,
         })
     }
 
@@ -80,6 +83,52 @@ impl EventLoop {
         }
     }
 
+    /// Container mode (SPEC §14): starts the named units (the enabled ones
+    /// were started by `restore`), runs until the exit policy or a signal
+    /// stopped everything, and returns the exit code.
+    pub fn run_init(&mut self, init: crate::daemon::InitOptions) -> io::Result<u8> {
+        let mut names = init.units.clone();
+        names.extend(init.exit_with.clone());
+        for name in &names {
+            if !self.sup.knows(name) {
+                return Err(io::Error::other(format!(
+                    "no unit named `{name}` in {}",
+                    self.sup.service_dir().display()
+                )));
+            }
+        }
+        if !names.is_empty() {
+            let start = crate::protocol::Request::Start(names);
+            self.sup.handle(Input::Request(None, start), Instant::now());
+        }
+        self.init = Some((init, None));
+        self.run()?;
+        Ok(self.init.as_ref().and_then(|(_, code)| *code).unwrap_or(0))
+    }
+
+    /// Container mode: once the exit policy says so, stop everything (in
+    /// reverse dependency order) with the code to exit with.
+    fn check_exit_policy(&mut self, now: Instant) {
+        let Some((init, code)) = &mut self.init else {
+            return;
+        };
+        if code.is_some() || self.sup.exiting {
+            return;
+        }
+        let decided = match &init.exit_with {
+            Some(unit) => self.sup.ended_with(unit),
+            None if init.never => None,
+            None => self.sup.all_done(),
+        };
+        if let Some(exit) = decided {
+            log::info!("exit policy met: stopping every service, then exiting with {exit}");
+            *code = Some(exit);
+            self.sup.handle(Input::Terminate, now);
+            self.sup.run(now, &mut self.sys);
+            self.after_pass(now);
+        }
+    }
+
     /// Runs until a kill (request or signal) has stopped every service, or
     /// a hand-over left them all to a successor.
     pub fn run(&mut self) -> io::Result<()> {
@@ -89,6 +138,7 @@ impl EventLoop {
         self.sup.run(now, &mut self.sys);
         self.after_pass(now);
         loop {
+            self.check_exit_policy(Instant::now());
             if self.sup.exiting && self.control.all_flushed() {
                 self.state.sync();
                 return Ok(());

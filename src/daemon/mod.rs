@@ -31,6 +31,22 @@ pub struct DaemonOptions {
     /// The directory the user named; None: the one the previous daemon of
     /// this home owned (from the state file), else `./services`.
     pub service_dir: Option<PathBuf>,
+    /// `daemon --init` (or PID 1): the container entrypoint (SPEC §14).
+    pub init: Option<InitOptions>,
+}
+
+/// `daemon --init [NAME...]`: a container's entrypoint (SPEC §14).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InitOptions {
+    /// Units to start (besides the enabled ones).
+    pub units: Vec<String>,
+    /// `--exit-with UNIT`: exit with that unit's code once it ended.
+    pub exit_with: Option<String>,
+    /// `--exit-when never` (else all-done).
+    pub never: bool,
+    /// `--file-logs`: services write `HOME/logs/NAME.log` as usual, rather
+    /// than the daemon's stdout/stderr.
+    pub file_logs: bool,
 }
 
 /// Runs the daemon in the foreground until it is killed. Returns an error
@@ -41,7 +57,11 @@ pub fn run(opts: DaemonOptions) -> Result<(), Error> {
     home.create()
         .map_err(|e| Error::failed(format!("cannot create {}: {e}", home.dir.display())))?;
     let lock = take_lock(&home)?;
-    init_logging(&home)?;
+    if opts.init.is_some() {
+        init_logging_stderr();
+    } else {
+        init_logging(&home)?;
+    }
     let (saved, warning) = persist::load_state(&home.state());
     let service_dir = opts
         .service_dir
@@ -80,13 +100,65 @@ pub fn run(opts: DaemonOptions) -> Result<(), Error> {
     let control = control::Control::new(listener);
     let mut event_loop = event_loop::EventLoop::new(control, sup, home.clone())
         .map_err(|e| Error::failed(format!("cannot set up the event loop: {e}")))?;
+    if let Some(init) = &opts.init {
+        event_loop.sys.inherit_stdio = !init.file_logs;
+    }
     event_loop.restore(saved);
-    let result = event_loop.run();
+    let result = match opts.init {
+        Some(init) => event_loop.run_init(init),
+        None => event_loop.run().map(|()| 0),
+    };
     control::Control::remove_socket(&home.socket());
     log::info!("daemon exiting");
     // The lock goes with the process; clients wait for the pid to be gone.
     drop(lock);
-    result.map_err(|e| Error::failed(format!("event loop failed: {e}")))
+    let code = result.map_err(|e| Error::failed(format!("event loop failed: {e}")))?;
+    if std::process::id() == 1 {
+        final_sweep();
+    }
+    if code != 0 {
+        std::process::exit(i32::from(code));
+    }
+    Ok(())
+}
+
+/// As PID 1, at the very end: SIGTERM to every process left in the
+/// container, 3 s for them to go (reaping), then SIGKILL (SPEC §14).
+fn final_sweep() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let everyone = Pid::from_raw(-1);
+    if kill(everyone, Signal::SIGTERM).is_err() {
+        return; // Nobody left (ESRCH).
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while std::time::Instant::now() < deadline {
+        spawn::reap_all();
+        if kill(everyone, None).is_err() {
+            return;
+        }
+        // After the loop: nothing else to wait for.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    log::warn!("processes left 3 s after SIGTERM: sending SIGKILL");
+    let _ = kill(everyone, Signal::SIGKILL);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while std::time::Instant::now() < deadline && kill(everyone, None).is_ok() {
+        spawn::reap_all();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Container mode: the daemon's own messages go to stderr.
+fn init_logging_stderr() {
+    let filter = std::env::var("DIAKONOS_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_owned());
+    let _ = env_logger::Builder::new()
+        .parse_filters(&filter)
+        .target(env_logger::Target::Stderr)
+        .format_timestamp_millis()
+        .try_init();
 }
 
 fn nanos_since_epoch() -> u64 {

@@ -29,6 +29,8 @@
 //! | running              | Exited(0)           | restarting (Restart=always) / exited| KillGroup(SIGKILL)       |
 //! | running (adopted)    | DeadWithLeftovers(g)| stopping (kill phase), then restarting (policy) / failed | KillGroup(g, SIGKILL) |
 //! | starting (oneshot)   | Timer (start timeout)| stopping, then restart/failed      | KillGroup(KillSignal)    |
+//! | running (with pid)   | MemoryExceeded      | stopping, then restart/failed "memory limit: RSS X > Y" | SpawnStop or KillGroup |
+//! | any other            | MemoryExceeded      | unchanged (a late verdict of the memory watch) |               |
 //! | restarting           | Timer               | starting (or failed: start limit)   | Spawn                    |
 //! | starting, running    | Stop / DepFailed(x) | stopping                            | SpawnStop or KillGroup   |
 //! | stopping             | StopCmdExited       | stopping (signal phase)             | KillGroup(KillSignal)    |
@@ -118,6 +120,11 @@ pub enum Reason {
     NotifyOtherUser(String),
     /// A stop ended with processes still there after SIGKILL (what was left).
     Survived(String),
+    /// MemoryMax: the group's RSS (bytes) stayed above the limit.
+    MemoryLimit {
+        rss: u64,
+        max: u64,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -143,6 +150,12 @@ impl fmt::Display for Reason {
             Reason::Survived(what) => write!(
                 f,
                 "stop failed: {what} survived SIGKILL (stuck in the kernel?); look with `ps -eo pid,pgid,stat,cmd`"
+            ),
+            Reason::MemoryLimit { rss, max } => write!(
+                f,
+                "memory limit: RSS {} > {}",
+                crate::unit::format_bytes(*rss),
+                crate::unit::format_bytes(*max)
             ),
         }
     }
@@ -275,6 +288,11 @@ pub enum Event {
     /// group (this pgid) still has members: they are killed and waited for
     /// before the restart policy judges the death.
     DeadWithLeftovers(Pid),
+    /// MemoryMax: the group's RSS (bytes) was above `max` twice in a row.
+    MemoryExceeded {
+        rss: u64,
+        max: u64,
+    },
 }
 
 /// Side effects for the event loop to carry out, in order.
@@ -645,6 +663,15 @@ impl Service {
                 Event::Timer,
             ) if now >= *d => {
                 return self.begin_stop(AfterStop::Failure(Reason::StartTimeout), now, actions);
+            }
+
+            (State::Running { pid: Some(_), .. }, Event::MemoryExceeded { rss, max }) => {
+                let reason = Reason::MemoryLimit { rss, max };
+                return self.begin_stop(AfterStop::Failure(reason), now, actions);
+            }
+            (state, ev @ Event::MemoryExceeded { .. }) => {
+                log::debug!("ignored late {ev:?} in state {state:?}");
+                return actions;
             }
 
             // --- stop requests and failed dependencies ---------------------

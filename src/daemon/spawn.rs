@@ -14,13 +14,15 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use nix::errno::Errno;
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{Gid, Pid, Uid, User};
+use nix::unistd::{Gid, Group, Pid, Uid, User};
 
 use crate::daemon::service::ExitKind;
 use crate::paths::DEFAULT_PATH;
 use crate::procfs;
+use crate::unit::Limits;
 
 /// Who a service runs as, resolved before forking (the child may not allocate).
 #[derive(Debug, Clone)]
@@ -69,6 +71,166 @@ pub struct SpawnSpec<'a> {
     pub log: &'a Path,
     /// Extra variables set by the daemon (NOTIFY_SOCKET, ...).
     pub extra_env: &'a [(String, String)],
+    /// Limits and identity to set in the child (SPEC §13).
+    pub limits: &'a Limits,
+    /// Container mode: stdout and stderr are the daemon's, not the log.
+    pub inherit_stdio: bool,
+}
+
+/// What the child does before exec for a unit's limits and identity,
+/// resolved and checked in the daemon before the fork (the child may not
+/// allocate, and a value the daemon may not set fails the start here, with
+/// the reason).
+#[derive(Debug, Default)]
+struct ChildSetup {
+    rlimits: Vec<(Resource, u64, u64)>,
+    nice: Option<i32>,
+    oom_score_adj: Option<Vec<u8>>,
+    umask: Option<u32>,
+    /// Group= (overrides User's primary group).
+    gid: Option<Gid>,
+    /// SupplementaryGroups= (added to User's groups).
+    groups: Vec<Gid>,
+}
+
+/// A group by name or number.
+fn resolve_group(key: &str, name: &str) -> Result<Gid, String> {
+    if let Ok(n) = name.parse::<u32>() {
+        return Ok(Gid::from_raw(n));
+    }
+    match Group::from_name(name) {
+        Ok(Some(g)) => Ok(g.gid),
+        Ok(None) => Err(format!("{key}={name}: no such group")),
+        Err(e) => Err(format!("{key}={name}: cannot look the group up: {e}")),
+    }
+}
+
+/// Resolves and checks a unit's limits and identity against what the
+/// daemon may set.
+fn child_setup(limits: &Limits, identity: Option<&Identity>) -> Result<ChildSetup, String> {
+    let root = Uid::effective().is_root();
+    let mut setup = ChildSetup::default();
+    for r in &limits.rlimits {
+        let resource = r.resource();
+        if !root {
+            let (_, hard) = getrlimit(resource)
+                .map_err(|e| format!("{}: cannot read the daemon's limit: {e}", r.name()))?;
+            if r.hard > hard {
+                let show = |n: u64| {
+                    if n == crate::unit::RLIM_INFINITY {
+                        "infinity".to_owned()
+                    } else {
+                        n.to_string()
+                    }
+                };
+                return Err(format!(
+                    "{}: hard limit {} is above the daemon's {}, which only root may raise; lower it or run the daemon as root",
+                    r.name(),
+                    show(r.hard),
+                    show(hard)
+                ));
+            }
+        }
+        if resource == Resource::RLIMIT_NOFILE {
+            let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+                .ok()
+                .and_then(|t| t.trim().parse::<u64>().ok());
+            if let Some(max) = nr_open.filter(|&max| r.hard > max) {
+                return Err(format!(
+                    "LimitNOFILE: hard limit {} is above the kernel's maximum {max} (fs.nr_open); lower it",
+                    if r.hard == crate::unit::RLIM_INFINITY { "infinity".to_owned() } else { r.hard.to_string() }
+                ));
+            }
+        }
+        setup.rlimits.push((resource, r.soft, r.hard));
+    }
+    if let Some(nice) = limits.nice {
+        if !root {
+            // SAFETY: getpriority only reads the daemon's own nice value.
+            let current = unsafe { nix::libc::getpriority(nix::libc::PRIO_PROCESS as _, 0) };
+            let ceiling = getrlimit(Resource::RLIMIT_NICE).map_or(0, |(soft, _)| soft);
+            let allowed = nice >= current || u64::try_from(20 - nice).is_ok_and(|n| n <= ceiling);
+            if !allowed {
+                return Err(format!(
+                    "Nice={nice} is below the daemon's nice value {current}, which only root may do; raise it or run the daemon as root"
+                ));
+            }
+        }
+        setup.nice = Some(nice);
+    }
+    if let Some(adj) = limits.oom_score_adjust {
+        if !root && adj < 0 {
+            return Err(format!(
+                "OOMScoreAdjust={adj}: a negative value needs root; use 0 or more, or run the daemon as root"
+            ));
+        }
+        setup.oom_score_adj = Some(adj.to_string().into_bytes());
+    }
+    setup.umask = limits.umask;
+    if let Some(name) = &limits.group {
+        let gid = resolve_group("Group", name)?;
+        let own = identity.is_none() && gid == Gid::effective();
+        if !root && !own {
+            return Err(format!(
+                "Group={name} needs the daemon to run as root (it runs as gid {}); remove Group= or run the daemon as root",
+                Gid::effective()
+            ));
+        }
+        if !own {
+            setup.gid = Some(gid);
+        }
+    }
+    for name in &limits.supplementary_groups {
+        let gid = resolve_group("SupplementaryGroups", name)?;
+        if !root {
+            return Err(format!(
+                "SupplementaryGroups={name} needs the daemon to run as root; remove it or run the daemon as root"
+            ));
+        }
+        setup.groups.push(gid);
+    }
+    Ok(setup)
+}
+
+/// The child's part of [`ChildSetup`], after setsid and before the user
+/// switch: only system calls on data prepared before the fork.
+fn apply_in_child(setup: &ChildSetup) -> io::Result<()> {
+    use nix::libc;
+    for &(resource, soft, hard) in &setup.rlimits {
+        setrlimit(resource, soft, hard).map_err(io::Error::from)?;
+    }
+    if let Some(nice) = setup.nice {
+        // SAFETY: setpriority changes only this (child) process.
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, nice) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    if let Some(adj) = &setup.oom_score_adj {
+        // SAFETY: open/write/close on a path and a buffer that outlive the
+        // calls; the descriptor is closed on every path.
+        unsafe {
+            let fd = libc::open(
+                c"/proc/self/oom_score_adj".as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            );
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let n = libc::write(fd, adj.as_ptr().cast(), adj.len());
+            let err = io::Error::last_os_error();
+            libc::close(fd);
+            if n < 0 {
+                return Err(err);
+            }
+        }
+    }
+    if let Some(mask) = setup.umask {
+        // SAFETY: umask only sets this process's file mode mask.
+        unsafe {
+            libc::umask(mask as libc::mode_t);
+        }
+    }
+    Ok(())
 }
 
 /// Opens a service log for appending (created 0640 if missing).
@@ -95,25 +257,43 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, SpawnE
         path: spec.log.to_path_buf(),
         error: e.to_string(),
     };
-    let log = open_log(spec.log).map_err(log_error)?;
-    if let Some(id) = &identity {
+    let log = if spec.inherit_stdio {
+        None
+    } else {
+        Some(open_log(spec.log).map_err(log_error)?)
+    };
+    if let (Some(id), Some(_)) = (&identity, &log) {
         // The service writes its own log, so it must own it (best effort).
         let _ = nix::unistd::chown(spec.log, Some(id.uid), Some(id.gid));
     }
+    let setup = if spec.limits.needs_child_work() {
+        Some(child_setup(spec.limits, identity.as_ref()).map_err(SpawnError::Limits)?)
+    } else {
+        None
+    };
 
-    if identity.is_none() && log.as_raw_fd() > 2 {
+    if let Some(log) = log
+        .as_ref()
+        .filter(|l| identity.is_none() && setup.is_none() && l.as_raw_fd() > 2)
+    {
         // The common case: posix_spawn (vfork underneath) is much cheaper
         // than fork + pre_exec when starting a thousand services.
-        return posix_spawn_service(program, args, spec, &log, cache)
+        return posix_spawn_service(program, args, spec, log, cache)
             .map_err(|e| describe_spawn_error(program, spec.cwd, &e));
     }
-    let log2 = log.try_clone().map_err(log_error)?;
+    let (out, err) = match log {
+        Some(log) => {
+            let log2 = log.try_clone().map_err(log_error)?;
+            (Stdio::from(log), Stdio::from(log2))
+        }
+        None => (Stdio::inherit(), Stdio::inherit()),
+    };
     let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(spec.cwd)
         .stdin(Stdio::null())
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(log2));
+        .stdout(out)
+        .stderr(err);
     if std::env::var_os("PATH").is_none() {
         cmd.env("PATH", DEFAULT_PATH);
     }
@@ -125,14 +305,40 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, SpawnE
     for (k, v) in spec.env.iter().chain(spec.extra_env) {
         cmd.env(k, v);
     }
-    let identity_for_child = identity.clone();
+    let mut identity_for_child = identity.clone();
+    let setup = setup.unwrap_or_default();
+    if let Some(id) = &mut identity_for_child {
+        if let Some(gid) = setup.gid {
+            id.gid = gid;
+            if !id.groups.contains(&gid) {
+                id.groups.push(gid);
+            }
+        }
+        for gid in &setup.groups {
+            if !id.groups.contains(gid) {
+                id.groups.push(*gid);
+            }
+        }
+    }
+    let groups_only =
+        (identity_for_child.is_none() && !setup.groups.is_empty()).then(|| setup.groups.clone());
+    let gid_only = setup.gid.filter(|_| identity_for_child.is_none());
+    let has_child_setup = spec.limits.needs_child_work();
     // SAFETY: the closure runs in the forked child before exec. The daemon is
     // single-threaded, so no other thread can hold a lock the child would
     // need, and the closure only makes async-signal-safe system calls
-    // (setsid, setgroups, setgid, setuid) on data prepared before the fork.
+    // (setsid, setrlimit, setpriority, open/write/close, umask, setgroups,
+    // setgid, setuid) on data prepared before the fork.
     unsafe {
         cmd.pre_exec(move || {
             nix::unistd::setsid().map_err(io::Error::from)?;
+            apply_in_child(&setup)?;
+            if let Some(groups) = &groups_only {
+                nix::unistd::setgroups(groups).map_err(io::Error::from)?;
+            }
+            if let Some(gid) = gid_only {
+                nix::unistd::setgid(gid).map_err(io::Error::from)?;
+            }
             if let Some(id) = &identity_for_child {
                 nix::unistd::setgroups(&id.groups).map_err(io::Error::from)?;
                 nix::unistd::setgid(id.gid).map_err(io::Error::from)?;
@@ -145,6 +351,11 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, SpawnE
         // The Child handle is dropped without waiting: `reap_all` collects
         // every exit through SIGCHLD.
         Ok(child) => Ok(Pid::from_raw(child.id() as i32)),
+        Err(e) if has_child_setup && e.kind() == io::ErrorKind::PermissionDenied => {
+            Err(SpawnError::Limits(format!(
+                "cannot apply the unit's limits or identity: {e}; check Limit*, Nice, OOMScoreAdjust, Group and SupplementaryGroups"
+            )))
+        }
         Err(e) => Err(describe_spawn_error(program, spec.cwd, &e)),
     }
 }
@@ -507,6 +718,9 @@ pub enum SpawnError {
         program: String,
         error: String,
     },
+    /// A limit, EnvironmentFile or identity setting cannot be applied (the
+    /// text says why and what to do).
+    Limits(String),
 }
 
 impl std::fmt::Display for SpawnError {
@@ -530,6 +744,7 @@ impl std::fmt::Display for SpawnError {
                 write!(f, "`{program}`: permission denied")
             }
             SpawnError::Exec { program, error } => write!(f, "`{program}`: {error}"),
+            SpawnError::Limits(why) => write!(f, "{why}"),
         }
     }
 }
@@ -546,8 +761,22 @@ mod spawn_path_tests {
             user: None,
             log: Path::new("/dev/null"),
             extra_env: extra,
+            limits: &NO_LIMITS,
+            inherit_stdio: false,
         }
     }
+
+    static NO_LIMITS: Limits = Limits {
+        rlimits: Vec::new(),
+        nice: None,
+        oom_score_adjust: None,
+        umask: None,
+        group: None,
+        supplementary_groups: Vec::new(),
+        environment_files: Vec::new(),
+        memory_max: None,
+        memory_check: None,
+    };
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter()

@@ -22,6 +22,8 @@ pub struct RealSys {
     /// The process spawned last and its start time, when the boot clock
     /// pinned it down (so `start_time` need not read `/proc`).
     last_spawn: Option<(Pid, u64)>,
+    /// Container mode: services write to the daemon's stdout and stderr.
+    pub inherit_stdio: bool,
 }
 
 impl RealSys {
@@ -30,6 +32,7 @@ impl RealSys {
             home,
             spawn_cache: SpawnCache::default(),
             last_spawn: None,
+            inherit_stdio: false,
         }
     }
 }
@@ -67,12 +70,26 @@ impl Sys for RealSys {
                 self.home.notify_socket().to_string_lossy().into_owned(),
             ));
         }
+        // EnvironmentFile is read at each start; Environment wins (later
+        // entries win in the spawn).
+        let with_files;
+        let env: &[(String, String)] = if unit.limits.environment_files.is_empty() {
+            &unit.environment
+        } else {
+            let mut all = crate::unit::read_env_files(&unit.limits.environment_files)
+                .map_err(SpawnError::Limits)?;
+            all.extend(unit.environment.iter().cloned());
+            with_files = all;
+            &with_files
+        };
         let before = spawn::boot_clock_ticks();
         let spawned = spawn::spawn(
             &SpawnSpec {
                 argv,
                 cwd: &unit.working_directory,
-                env: &unit.environment,
+                env,
+                limits: &unit.limits,
+                inherit_stdio: self.inherit_stdio,
                 user: unit.user.as_deref(),
                 log: &log,
                 extra_env: &extra,
@@ -85,6 +102,11 @@ impl Sys for RealSys {
             _ => None,
         };
         spawned
+    }
+
+    fn group_rss(&mut self, groups: &[Pid]) -> Option<u64> {
+        let groups: Vec<i32> = groups.iter().map(|g| g.as_raw()).collect();
+        Some(procfs::group_rss(&groups))
     }
 
     fn age(&mut self, start_time: u64) -> Option<Duration> {

@@ -23,6 +23,8 @@ pub enum ServiceTimer {
     Stop,
     /// Look again for a forking service's main process.
     MainPidScan,
+    /// Check the RSS of a running service that sets MemoryMax.
+    MemoryCheck,
 }
 
 /// What a deadline is for: every deadline of the daemon is one of these.

@@ -209,6 +209,7 @@ pub(super) fn build(
     let pid_file = path_value(cx, "PIDFile", v.string("PIDFile").as_ref(), service_dir);
     let log_max_bytes = count(cx, v, "LogMaxBytes");
     let log_max_files = count(cx, v, "LogMaxFiles");
+    let limits = super::limits::build(cx, v, service_dir);
 
     let mut source = Source {
         warnings,
@@ -244,6 +245,7 @@ pub(super) fn build(
         pid_file,
         log_max_bytes: u64::try_from(log_max_bytes).ok()?,
         log_max_files: u32::try_from(log_max_files).ok()?,
+        limits,
         source,
         protected,
         conflicts,

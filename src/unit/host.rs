@@ -42,6 +42,21 @@ pub fn check_host(unit: &Unit, path_env: &std::ffi::OsStr) -> Vec<UnitError> {
             "create the directory, or fix WorkingDirectory",
         );
     }
+    let groups = unit.limits.group.iter().map(|g| ("Group", g)).chain(
+        unit.limits
+            .supplementary_groups
+            .iter()
+            .map(|g| ("SupplementaryGroups", g)),
+    );
+    for (key, name) in groups {
+        if name.parse::<u32>().is_err() && matches!(nix::unistd::Group::from_name(name), Ok(None)) {
+            error(
+                key,
+                format!("unknown {key} `{}`: no such group on this host", esc(name)),
+                "create the group, or fix the name",
+            );
+        }
+    }
     if let Some(name) = &unit.user {
         match nix::unistd::User::from_name(name) {
             Ok(Some(user)) => {

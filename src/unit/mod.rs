@@ -13,6 +13,7 @@
 mod build;
 mod diag;
 mod host;
+mod limits;
 mod load;
 mod schema;
 mod shape;
@@ -29,6 +30,7 @@ use toml::de::DeTable;
 
 pub use diag::suggest;
 pub use host::check_host;
+pub use limits::{format_bytes, read_env_files, Limits, Rlimit, INFINITY as RLIM_INFINITY};
 pub use load::{hostname, is_valid_name, load_dir};
 
 use build::build;
@@ -88,6 +90,8 @@ pub struct Unit {
     pub log_max_bytes: u64,
     /// How many rotated files (`NAME.log.1` ..) to keep.
     pub log_max_files: u32,
+    /// Limits and identity (SPEC §13); empty when the unit sets none.
+    pub limits: Limits,
     /// Where values were written, and warnings; never part of `==`.
     pub source: Source,
     /// Left out of `stop --all` and `restart --all` (SPEC §18).

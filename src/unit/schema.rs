@@ -42,6 +42,12 @@ pub(super) enum Kind {
     Count(i64),
     Bool,
     Signal,
+    /// An rlimit: an integer or a string (`"soft:hard"`, `"infinity"`, `"512M"`).
+    Limit,
+    /// A signed integer in the given range (Nice, OOMScoreAdjust).
+    Int(i64, i64),
+    /// A string or an array of strings (EnvironmentFile).
+    StrOrList,
 }
 
 impl Kind {
@@ -55,6 +61,9 @@ impl Kind {
             Kind::Count(_) => "a non-negative integer",
             Kind::Bool => "true or false",
             Kind::Signal => "a signal name (like \"SIGTERM\") or number",
+            Kind::Limit => "a number or a string like \"1024:4096\", \"infinity\" or \"512M\"",
+            Kind::Int(..) => "an integer",
+            Kind::StrOrList => "a string or an array of strings",
         }
     }
 
@@ -66,6 +75,9 @@ impl Kind {
             Kind::Count(_) => value.is_integer(),
             Kind::Bool => value.is_bool(),
             Kind::Signal => value.is_str() || value.is_integer(),
+            Kind::Limit => value.is_str() || value.is_integer(),
+            Kind::Int(..) => value.is_integer(),
+            Kind::StrOrList => value.is_str() || value.is_array(),
         }
     }
 
@@ -75,6 +87,7 @@ impl Kind {
             Kind::Secs(_) => format!("a number of seconds from 0 to {MAX_SECS}"),
             Kind::Count(max) => format!("an integer from 0 to {max}"),
             Kind::Signal => SIGNAL_EXPECTED.to_string(),
+            Kind::Int(min, max) => format!("an integer from {min} to {max}"),
             other => other.expected().to_string(),
         }
     }
@@ -192,6 +205,27 @@ pub const KEYS: &[Key] = &[
     key(S, "LogMaxFiles", Kind::Count(MAX_LOG_FILES), Value("3"), "diakonos extension: how many rotated files (`NAME.log.1` ...) to keep"),
     key(U, "Protected", Kind::Bool, Value("false"), "left out of `stop --all` and `restart --all`; it stops only when named (or by `kill`)"),
     key(U, "Conflicts", Kind::StrList, Value("[]"), "starting this unit stops these first, and starting one of them stops this one; a conflict with one of its own Requires/Wants is an error"),
+    key(S, "LimitNOFILE", Kind::Limit, Note("the daemon's"), "open files: `N`, `\"soft:hard\"` or `\"infinity\"`; like every Limit* key, set in the child before exec; a hard limit above the daemon's (without root) fails the start"),
+    key(S, "LimitNPROC", Kind::Limit, Note("the daemon's"), "processes of the user"),
+    key(S, "LimitCORE", Kind::Limit, Note("the daemon's"), "core file size; byte limits take `K`, `M`, `G` (1024-based)"),
+    key(S, "LimitAS", Kind::Limit, Note("the daemon's"), "address space, bytes"),
+    key(S, "LimitDATA", Kind::Limit, Note("the daemon's"), "data segment, bytes"),
+    key(S, "LimitSTACK", Kind::Limit, Note("the daemon's"), "stack, bytes"),
+    key(S, "LimitMEMLOCK", Kind::Limit, Note("the daemon's"), "locked memory, bytes"),
+    key(S, "LimitFSIZE", Kind::Limit, Note("the daemon's"), "file size, bytes"),
+    key(S, "LimitCPU", Kind::Limit, Note("the daemon's"), "CPU time, seconds"),
+    key(S, "LimitRTPRIO", Kind::Limit, Note("the daemon's"), "real-time priority"),
+    key(S, "LimitNICE", Kind::Limit, Note("the daemon's"), "nice ceiling (20 - nice)"),
+    key(S, "LimitSIGPENDING", Kind::Limit, Note("the daemon's"), "queued signals"),
+    key(S, "LimitMSGQUEUE", Kind::Limit, Note("the daemon's"), "POSIX message queues, bytes"),
+    key(S, "Nice", Kind::Int(-20, 19), Note("the daemon's"), "-20..19; below the daemon's needs root (else the start fails saying so)"),
+    key(S, "OOMScoreAdjust", Kind::Int(-1000, 1000), Note("the daemon's"), "-1000..1000, written to `/proc/self/oom_score_adj` before exec; lowering it needs root"),
+    key(S, "UMask", Kind::Str, Note("the daemon's"), "octal string, e.g. `\"0027\"`"),
+    key(S, "Group", Kind::Str, Note("User's group"), "primary group (name or id); with User, or alone when the daemon runs as root"),
+    key(S, "SupplementaryGroups", Kind::StrOrList, Note("User's groups"), "extra groups (names or ids; an array, or one string of names separated by spaces); needs root"),
+    key(S, "EnvironmentFile", Kind::StrOrList, Note("none"), "files of `KEY=VALUE` lines (`#` comments, quotes, `export`) read at each start; a leading `-` makes one optional; Environment wins; relative paths resolve against the service dir"),
+    key(S, "MemoryMax", Kind::Limit, Note("none"), "`\"200M\"` (bytes, `K`/`M`/`G`): when the RSS of the service's process group stays above it for 2 checks in a row, it is stopped and restarted per `Restart` with reason `memory limit: RSS X > Y`; `\"infinity\"` = no limit"),
+    key(S, "MemoryCheckSec", Kind::Secs(Infinity::Refused), Value("5"), "how often MemoryMax is checked, only while the service runs (no wake-ups otherwise); at least 0.1"),
 ];
 
 /// The key called `name`, in whichever section.
@@ -276,11 +310,6 @@ pub(super) const SYSTEMD_ONLY: &[(&str, &str)] = &[
         "diakonos has no reload action; use `diakonos restart`",
     ),
     (
-        "EnvironmentFile",
-        "list the variables in Environment instead",
-    ),
-    ("Group", "diakonos switches to User and that user's groups"),
-    (
         "StandardOutput",
         "output always goes to the diakonos log of the unit",
     ),
@@ -312,6 +341,7 @@ mod tests {
                 Kind::Signal => super::super::build::parse_signal_name(plain).is_some(),
                 Kind::Str => text.starts_with('"') && text.ends_with('"'),
                 Kind::StrList => text == "[]",
+                Kind::Limit | Kind::Int(..) | Kind::StrOrList => false,
             };
             assert!(
                 ok,

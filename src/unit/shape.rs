@@ -134,7 +134,7 @@ fn check_value(cx: &mut Ctx<'_>, header: &str, row: &Key, value: &Spanned<DeValu
         return false;
     }
     let mut ok = true;
-    if let (Kind::StrList, Some(items)) = (kind, value.get_ref().as_array()) {
+    if let (Kind::StrList | Kind::StrOrList, Some(items)) = (kind, value.get_ref().as_array()) {
         for (i, item) in items.iter().enumerate() {
             if !item.get_ref().is_str() {
                 ok = false;

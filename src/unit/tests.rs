@@ -82,6 +82,7 @@ fn defaults_applied_for_minimal_unit() {
             log_max_files: 3,
             protected: false,
             conflicts: vec![],
+            limits: Default::default(),
             source: Source::default(),
         }
     );
@@ -196,7 +197,7 @@ fn unknown_key_suggests_near_miss() {
         e.message
     );
     assert!(
-        e.message.ends_with("LogMaxBytes, LogMaxFiles"),
+        e.message.contains("LogMaxBytes, LogMaxFiles"),
         "{}",
         e.message
     );
@@ -724,12 +725,16 @@ fn every_key_of_the_table_is_used_by_the_builder() {
     let base = parse_ok(base_text);
     for key in KEYS {
         let value = match key.kind {
+            Kind::Str if key.name == "UMask" => "\"0077\"",
             Kind::Str => "\"/other\"",
             Kind::StrList => "[\"other\"]",
             Kind::Secs(_) | Kind::Count(_) => "7",
             Kind::Bool if key.default == KeyDefault::Value("true") => "false",
             Kind::Bool => "true",
             Kind::Signal => "\"SIGUSR1\"",
+            Kind::Limit => "\"7:8\"",
+            Kind::Int(..) => "7",
+            Kind::StrOrList => "\"/other\"",
         };
         let (text, line) = match key.section {
             Section::Service if key.name == "ExecStart" => {

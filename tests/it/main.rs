@@ -5,6 +5,7 @@
 mod util;
 
 mod adhoc;
+mod arm;
 mod cli;
 mod daemon;
 mod deps;
@@ -12,11 +13,14 @@ mod durability;
 mod examples;
 mod hardening;
 mod hygiene;
+mod init;
 mod json;
 mod lifecycle;
+mod limits;
 mod protocol;
 mod real_daemons;
 mod restart;
 mod start_failures;
+mod startup;
 mod units;
 mod upgrade;

@@ -145,6 +145,11 @@ pub trait Sys {
     fn is_same_process(&mut self, pid: Pid, start_time: u64) -> bool {
         self.start_time(pid) == Some(start_time)
     }
+    /// The resident memory, in bytes, of every process in these process
+    /// groups (MemoryMax); None when it cannot be read.
+    fn group_rss(&mut self, _groups: &[Pid]) -> Option<u64> {
+        None
+    }
     /// How long ago a process with this start time started (the uptime of
     /// a process adopted with no record of when it started).
     fn age(&mut self, _start_time: u64) -> Option<std::time::Duration> {
@@ -193,6 +198,8 @@ pub struct Entry {
     /// A search for the main process of a forking service is under way
     /// (None while a look is out as an effect).
     scan: Option<MainPidScan>,
+    /// MemoryMax: checks in a row that found the group's RSS above it.
+    mem_over: u8,
 }
 
 impl Entry {
@@ -216,6 +223,7 @@ impl Entry {
             stop: StopMark::None,
             timer: None,
             scan: None,
+            mem_over: 0,
         }
     }
 
@@ -321,6 +329,8 @@ pub struct Supervisor {
     timers: Timers<TimerKey>,
     /// Expired keys that belong to a driver, for the loop to route.
     due: Vec<TimerKey>,
+    /// Services whose memory check is due (done in `run`, which has `Sys`).
+    mem_due: Vec<ServiceId>,
     queue: VecDeque<(ServiceId, Event)>,
     pids: HashMap<Pid, (ServiceId, Role)>,
     awaiting_group: BTreeSet<ServiceId>,
@@ -350,6 +360,7 @@ impl Supervisor {
             graph: Graph::default(),
             timers: Timers::default(),
             due: Vec::new(),
+            mem_due: Vec::new(),
             queue: VecDeque::new(),
             pids: HashMap::new(),
             awaiting_group: BTreeSet::new(),
@@ -478,7 +489,16 @@ impl Supervisor {
                 payload,
             } => self.notified(sender, group, &payload),
             Input::Terminate => {
-                if !self.exiting {
+                if self.killing && !self.exiting {
+                    // A second SIGTERM/SIGINT: everything stops at once,
+                    // without waiting for dependents (SPEC §14).
+                    log::info!("second stop signal: stopping every service at once");
+                    for id in 0..self.entries.len() {
+                        if self.entries[id].svc.state.is_active() {
+                            self.queue.push_back((id, Event::Stop));
+                        }
+                    }
+                } else if !self.exiting {
                     self.kill(None);
                 }
             }
@@ -487,6 +507,42 @@ impl Supervisor {
                 self.main_pid_scanned(id, scan, outcome, now)
             }
         }
+    }
+
+    /// Container mode (`--exit-with UNIT`): once `name` has run and ended
+    /// with no restart due, the exit code it gives the container (its exit
+    /// code, 128 + signal for a death by signal); `None` while it is
+    /// active or was never started.
+    pub fn ended_with(&self, name: &str) -> Option<u8> {
+        let e = &self.entries[*self.by_name.get(name)?];
+        if e.svc.state.is_active() {
+            return None;
+        }
+        Some(match (&e.svc.state, e.svc.last_exit) {
+            (_, Some(ExitKind::Code(c))) => (c & 0xff) as u8,
+            (_, Some(ExitKind::Signal(sig))) => 128u8.saturating_add(sig as i32 as u8),
+            (State::Failed(_), _) | (_, Some(ExitKind::Unknown)) => 1,
+            _ => 0,
+        })
+    }
+
+    /// Container mode (`--exit-when all-done`): when no unit is active
+    /// (running, starting, waiting, stopping or due to restart), 0, or 1 if
+    /// any ended `failed`.
+    pub fn all_done(&self) -> Option<u8> {
+        if self.entries.iter().any(|e| e.svc.state.is_active()) {
+            return None;
+        }
+        let failed = self
+            .entries
+            .iter()
+            .any(|e| matches!(e.svc.state, State::Failed(_)));
+        Some(u8::from(failed))
+    }
+
+    /// Whether a unit of this name is in the service directory.
+    pub fn knows(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
     }
 
     /// The replies among the effects, taken out (tests).
@@ -558,6 +614,7 @@ impl Supervisor {
         for key in self.timers.expired(now) {
             match key {
                 TimerKey::Service(id, ServiceTimer::MainPidScan) => self.look_for_main_pid(id),
+                TimerKey::Service(id, ServiceTimer::MemoryCheck) => self.mem_due.push(id),
                 TimerKey::Service(id, kind) => {
                     if self.entries[id].timer == Some(kind) {
                         self.entries[id].timer = None;

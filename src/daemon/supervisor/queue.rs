@@ -11,6 +11,9 @@ impl Supervisor {
     /// then settles jobs. Call after every batch of inputs.
     pub fn run(&mut self, now: Instant, sys: &mut dyn Sys) {
         loop {
+            for id in std::mem::take(&mut self.mem_due) {
+                self.check_memory(id, now, sys);
+            }
             while let Some((id, ev)) = self.queue.pop_front() {
                 self.step(id, ev, now, sys);
             }
@@ -66,6 +69,7 @@ impl Supervisor {
             self.timers.set(TimerKey::Service(id, kind), Some(at));
         }
         self.entries[id].timer = timer.map(|(k, _)| k);
+        self.arm_memory_check(id, now);
         let e = &self.entries[id];
         if e.svc.awaiting_group() {
             self.awaiting_group.insert(id);
@@ -86,6 +90,67 @@ impl Supervisor {
         if before != after || after == StateName::Waiting {
             self.changed(id);
         }
+    }
+
+    /// MemoryMax: a check is armed exactly while a unit that sets it runs
+    /// with a process (no wake-ups otherwise); anything else disarms it.
+    fn arm_memory_check(&mut self, id: ServiceId, now: Instant) {
+        let e = &mut self.entries[id];
+        let key = TimerKey::Service(id, ServiceTimer::MemoryCheck);
+        let every = e
+            .unit
+            .as_deref()
+            .filter(|u| u.limits.memory_max.is_some())
+            .map(|u| u.limits.memory_check_every());
+        match (every, &e.svc.state) {
+            (Some(every), State::Running { pid: Some(_), .. }) => {
+                self.timers.arm_if_idle(key, now + every)
+            }
+            _ => {
+                e.mem_over = 0;
+                self.timers.set(key, None);
+            }
+        }
+    }
+
+    /// One MemoryMax check: the RSS of the service's process groups; the
+    /// second check in a row above the limit stops it (restart per policy).
+    fn check_memory(&mut self, id: ServiceId, now: Instant, sys: &mut dyn Sys) {
+        let e = &self.entries[id];
+        let Some(max) = e.unit.as_deref().and_then(|u| u.limits.memory_max) else {
+            return;
+        };
+        if !matches!(e.svc.state, State::Running { pid: Some(_), .. }) {
+            return;
+        }
+        let mut groups = e.groups.clone();
+        groups.extend(e.svc.pgid);
+        let rss = sys.group_rss(&groups);
+        let e = &mut self.entries[id];
+        match rss {
+            Some(rss) if rss > max => {
+                e.mem_over = e.mem_over.saturating_add(1);
+                log::info!(
+                    "{}: RSS {} above MemoryMax {} ({} in a row)",
+                    e.name,
+                    crate::unit::format_bytes(rss),
+                    crate::unit::format_bytes(max),
+                    e.mem_over
+                );
+                if e.mem_over >= 2 {
+                    e.mem_over = 0;
+                    log::warn!(
+                        "{}: {}; stopping it",
+                        e.name,
+                        crate::daemon::service::Reason::MemoryLimit { rss, max }
+                    );
+                    self.queue
+                        .push_back((id, Event::MemoryExceeded { rss, max }));
+                }
+            }
+            _ => e.mem_over = 0,
+        }
+        self.arm_memory_check(id, now);
     }
 
     /// The only place an Action becomes an effect. Results come back as

@@ -113,6 +113,11 @@ impl Supervisor {
             required_by: names(&self.graph.required_by[id]),
             log_path: self.log_path(&e.name),
             conflicts: names(self.graph.conflicts.get(id).map_or(&[][..], Vec::as_slice)),
+            limits: e
+                .unit
+                .as_ref()
+                .map(|u| u.limits.describe())
+                .unwrap_or_default(),
         }
     }
 

@@ -20,6 +20,8 @@ struct FakeSys {
     moved: HashMap<i32, (i32, i32)>,
     /// Groups in `alive_groups` whose leader is dead (only members left).
     dead_leaders: BTreeSet<i32>,
+    /// What `group_rss` answers.
+    rss: Option<u64>,
 }
 
 impl Sys for FakeSys {
@@ -57,6 +59,9 @@ impl Sys for FakeSys {
     }
     fn is_other_user(&mut self, user: &str) -> bool {
         user != "me"
+    }
+    fn group_rss(&mut self, _groups: &[Pid]) -> Option<u64> {
+        self.rss
     }
 }
 
@@ -863,4 +868,53 @@ fn a_scoped_load_of_a_running_unit_waits_for_its_restart() {
     assert_eq!(sys.order(), ["web", "web"]);
     let e = &s.entries[s.id_of("web").unwrap()];
     assert_eq!(e.unit.as_ref().unwrap().exec_start, ["changed"]);
+}
+
+#[test]
+fn memory_max_checks_only_while_running_and_stops_after_two_samples_above() {
+    // A check is armed only while a unit with MemoryMax runs; one sample above is tolerated, the second stops it and the policy restarts it with the reason.
+    let mut s = sup(&[
+        (
+            "hog",
+            "[service]\nExecStart = \"h\"\nMemoryMax = \"100M\"\nMemoryCheckSec = 1\n",
+        ),
+        ("plain", SIMPLE),
+    ]);
+    let mut sys = FakeSys::default();
+    let t0 = Instant::now();
+    let sec = Duration::from_secs(1);
+    s.request(None, Request::Start(names(&["plain"])), t0);
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "plain"), StateName::Running);
+    assert_eq!(s.poll_timeout(), None, "no memory watch without MemoryMax");
+    s.request(None, Request::Start(names(&["hog"])), t0);
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "hog"), StateName::Running);
+    assert_eq!(s.poll_timeout(), Some(t0 + sec));
+    sys.rss = Some(50 << 20);
+    s.handle(Input::Tick, t0 + sec);
+    pass(&mut s, t0 + sec, &mut sys);
+    assert_eq!(s.poll_timeout(), Some(t0 + 2 * sec));
+    sys.rss = Some(200 << 20);
+    s.handle(Input::Tick, t0 + 2 * sec);
+    pass(&mut s, t0 + 2 * sec, &mut sys);
+    assert_eq!(state(&s, "hog"), StateName::Running, "one sample above");
+    s.handle(Input::Tick, t0 + 3 * sec);
+    pass(&mut s, t0 + 3 * sec, &mut sys);
+    assert_eq!(state(&s, "hog"), StateName::Stopping);
+    let pid = sys.pid_of("hog");
+    assert!(sys.signals.contains(&(pid, Signal::SIGTERM)));
+    exit(
+        &mut s,
+        &mut sys,
+        pid,
+        ExitKind::Signal(Signal::SIGTERM),
+        t0 + 3 * sec,
+    );
+    assert_eq!(state(&s, "hog"), StateName::Restarting);
+    let reason = s.status(s.id_of("hog").unwrap(), t0 + 3 * sec).info.reason;
+    assert_eq!(reason.as_deref(), Some("memory limit: RSS 200M > 100M"));
+    // Not running: no memory check is armed (only the restart delay).
+    let key = TimerKey::Service(s.id_of("hog").unwrap(), ServiceTimer::MemoryCheck);
+    assert_eq!(s.timers.deadline(key), None);
 }

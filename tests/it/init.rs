@@ -1,0 +1,225 @@
+//! `daemon --init` as a container's entrypoint (SPEC §14), run as PID 1 of
+//! a new PID namespace (`unshare --pid --fork --mount-proc`, as root).
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::{all_pids, children_of, cmdline, sh, try_run, Home};
+
+const INIT_WAIT: Duration = Duration::from_secs(60);
+
+/// `unshare --pid --fork --mount-proc diakonos --home .. --service-dir .. daemon --init ARGS`.
+fn init_command(h: &Home, args: &[&str]) -> Command {
+    let mut all = vec!["daemon", "--init"];
+    all.extend(args);
+    let inner = h.command(&all);
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .current_dir(&h.root)
+        .env_remove("DIAKONOS_HOME")
+        .env_remove("DIAKONOS_SERVICE_DIR")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn run_init(h: &Home, args: &[&str]) -> Output {
+    try_run(init_command(h, args), INIT_WAIT).expect("daemon --init ran and exited in time")
+}
+
+/// No process of this test is left (the namespace died with its PID 1).
+fn none_left(h: &Home) {
+    let root = format!("{}/", h.root.display());
+    let me = std::process::id() as i32;
+    let left: Vec<i32> = all_pids()
+        .into_iter()
+        .filter(|&p| p != me && cmdline(p).contains(&root))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn init_as_pid1_exits_with_the_code_of_its_exit_with_unit() {
+    // PID 1 starts the named units, their output reaches its stdout, the daemon log its stderr; it exits with the job's code and leaves nothing.
+    let h = Home::new("init_as_pid1_exits_with_the_code");
+    h.unit(
+        "job",
+        &format!(
+            "[service]\nType = \"oneshot\"\nRestart = \"no\"\nExecStart = {}\n",
+            sh("echo \"job says hello, parent $PPID\"; sleep 0.2; exit 7")
+        ),
+    );
+    h.unit(
+        "side",
+        &format!(
+            "[service]\nExecStart = {}\n",
+            sh("echo side up; exec sleep 300")
+        ),
+    );
+    let out = run_init(&h, &["side", "job", "--exit-with", "job"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("job says hello, parent 1"), "{stdout}");
+    assert!(stdout.contains("side up"), "{stdout}");
+    assert!(stderr.contains("daemon starting"), "{stderr}");
+    assert!(
+        !h.home.join("logs/job.log").exists()
+            || std::fs::read_to_string(h.home.join("logs/job.log"))
+                .unwrap_or_default()
+                .is_empty()
+    );
+    none_left(&h);
+}
+
+#[test]
+fn init_exits_when_all_done_0_or_1_if_one_failed() {
+    // The default exit policy: once nothing runs, exit 0, or 1 when a unit ended failed.
+    let h = Home::new("init_exits_when_all_done");
+    h.unit("a", "[service]\nType = \"oneshot\"\nExecStart = \"true\"\n");
+    h.unit(
+        "b",
+        "[service]\nType = \"oneshot\"\nExecStart = \"sleep 0.3\"\n",
+    );
+    let out = run_init(&h, &["a", "b"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    h.unit(
+        "c",
+        "[service]\nType = \"oneshot\"\nRestart = \"no\"\nExecStart = \"false\"\n",
+    );
+    let out = run_init(&h, &["a", "c"]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    none_left(&h);
+}
+
+#[test]
+fn init_stops_in_reverse_dependency_order_on_sigterm() {
+    // SIGTERM to PID 1: the dependent stops before what it requires, then the daemon exits 0.
+    let h = Home::new("init_stops_in_reverse_dependency_order");
+    let svc = |name: &str| {
+        sh(&format!(
+            "trap 'echo {name} >> stops; exit 0' TERM; echo {name} >> ups; while :; do sleep 0.05; done"
+        ))
+    };
+    h.unit("db", &format!("[service]\nExecStart = {}\n", svc("db")));
+    h.unit(
+        "web",
+        &format!(
+            "[unit]\nRequires = [\"db\"]\n[service]\nExecStart = {}\n",
+            svc("web")
+        ),
+    );
+    let mut child = init_command(&h, &["web"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn unshare");
+    h.wait_until("both up", INIT_WAIT, || h.lines("ups").len() == 2);
+    let daemon = children_of(child.id() as i32)
+        .first()
+        .map(|&(p, _)| p)
+        .expect("the namespaced daemon");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("SIGTERM to the daemon");
+    let deadline = Instant::now() + INIT_WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for unshare") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("daemon --init did not exit after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(h.lines("stops"), ["web", "db"]);
+    none_left(&h);
+}
+
+#[test]
+fn a_second_sigterm_stops_the_rest_without_waiting_for_the_order() {
+    // web ignores SIGTERM (TimeoutStopSec 300), so the ordered stop waits; a second SIGTERM stops db at once.
+    let h = Home::new("a_second_sigterm_stops_the_rest");
+    h.unit(
+        "db",
+        &format!(
+            "[service]\nExecStart = {}\n",
+            sh("trap 'echo db >> stops; exit 0' TERM; echo db >> ups; while :; do sleep 0.05; done")
+        ),
+    );
+    h.unit(
+        "web",
+        &format!(
+            "[unit]\nRequires = [\"db\"]\n[service]\nTimeoutStopSec = 300\nExecStart = {}\n",
+            sh("trap 'echo web-term >> stops' TERM; echo web >> ups; while :; do sleep 0.05; done")
+        ),
+    );
+    let mut child = init_command(&h, &["web"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn unshare");
+    h.wait_until("both up", INIT_WAIT, || h.lines("ups").len() == 2);
+    let daemon = children_of(child.id() as i32)
+        .first()
+        .map(|&(p, _)| p)
+        .expect("the namespaced daemon");
+    let term = || {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(daemon),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .expect("SIGTERM to the daemon")
+    };
+    term();
+    h.wait_until("web got SIGTERM", INIT_WAIT, || {
+        h.lines("stops").contains(&"web-term".to_owned())
+    });
+    assert!(
+        !h.lines("stops").contains(&"db".to_owned()),
+        "db waits for web"
+    );
+    term();
+    h.wait_until("db stopped at once", INIT_WAIT, || {
+        h.lines("stops").contains(&"db".to_owned())
+    });
+    // --kill-child: the namespace's PID 1, and so everything in it, dies with unshare.
+    let _ = child.kill();
+    let _ = child.wait();
+    h.wait_until("nothing left", INIT_WAIT, || {
+        let root = format!("{}/", h.root.display());
+        all_pids().into_iter().all(|p| !cmdline(p).contains(&root))
+    });
+}
+
+#[test]
+fn init_with_file_logs_keeps_per_unit_log_files() {
+    // --file-logs: the service writes HOME/logs/NAME.log, not the daemon's stdout.
+    let h = Home::new("init_with_file_logs_keeps_per_unit");
+    h.unit(
+        "job",
+        "[service]\nType = \"oneshot\"\nExecStart = \"echo into the file\"\n",
+    );
+    let out = run_init(&h, &["job", "--file-logs"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("into the file"), "{stdout}");
+    let log = std::fs::read_to_string(h.home.join("logs/job.log")).unwrap_or_default();
+    assert_eq!(log, "into the file\n");
+    none_left(&h);
+}

@@ -1,0 +1,291 @@
+//! Resource limits and identity (SPEC §13): every value is read back from
+//! `/proc` of the running service; bad values are load errors with
+//! file:line:column; a value the daemon may not set fails the start at once.
+
+use std::fs;
+
+use crate::util::{sh, Home};
+
+/// The line of `/proc/PID/limits` that starts with `label`, as (soft, hard).
+fn limit(pid: i32, label: &str) -> (String, String) {
+    let text = fs::read_to_string(format!("/proc/{pid}/limits")).expect("read /proc/PID/limits");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(label))
+        .unwrap_or_else(|| panic!("no {label} in {text}"));
+    let words: Vec<&str> = line[label.len()..].split_whitespace().collect();
+    (words[0].to_owned(), words[1].to_owned())
+}
+
+/// The value of `Key:` in `/proc/PID/status`.
+fn status_field(pid: i32, key: &str) -> String {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .unwrap_or_else(|| panic!("no {key} in {text}"))
+        .trim()
+        .to_owned()
+}
+
+/// The nice value (field 19 of /proc/PID/stat).
+fn nice(pid: i32) -> i32 {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+    let after = &text[text.rfind(')').expect("stat has a comm") + 2..];
+    after
+        .split_whitespace()
+        .nth(16)
+        .expect("nice field")
+        .parse()
+        .expect("a number")
+}
+
+#[test]
+fn limits_nice_umask_and_oom_score_adj_are_read_back_from_proc() {
+    // Each value the unit sets is what /proc shows for the running service; status lists them.
+    let h = Home::new("limits_nice_umask_and_oom_score_adj");
+    h.unit(
+        "capped",
+        "[service]\nExecStart = \"sleep 300\"\nLimitNOFILE = \"100:200\"\nLimitCORE = \"1K\"\nLimitNPROC = 500\nLimitFSIZE = \"2M:infinity\"\nNice = 7\nUMask = \"0027\"\nOOMScoreAdjust = 300\n",
+    );
+    h.ok(&["start", "capped"]);
+    let pid = h.pid("capped");
+    assert_eq!(limit(pid, "Max open files"), ("100".into(), "200".into()));
+    assert_eq!(
+        limit(pid, "Max core file size"),
+        ("1024".into(), "1024".into())
+    );
+    assert_eq!(limit(pid, "Max processes"), ("500".into(), "500".into()));
+    assert_eq!(
+        limit(pid, "Max file size"),
+        ((2 << 20).to_string(), "unlimited".into())
+    );
+    assert_eq!(nice(pid), 7);
+    assert_eq!(status_field(pid, "Umask"), "0027");
+    let adj = fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).expect("oom_score_adj");
+    assert_eq!(adj.trim(), "300");
+    let status = h.ok(&["status", "capped"]);
+    assert!(status.contains("LimitNOFILE=100:200"), "{status}");
+    assert!(status.contains("Nice=7"), "{status}");
+    assert!(status.contains("UMask=0027"), "{status}");
+    let v = h.status_json("capped");
+    assert!(
+        v["limits"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x == "OOMScoreAdjust=300")),
+        "{v}"
+    );
+}
+
+#[test]
+fn user_group_and_supplementary_groups_are_read_back_from_proc() {
+    // As root: User, Group and SupplementaryGroups are the ids of the running service.
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "this test must run as root (CI runs as root)"
+    );
+    let h = Home::new("user_group_and_supplementary_groups");
+    h.unit(
+        "who",
+        "[service]\nExecStart = \"sleep 300\"\nUser = \"nobody\"\nGroup = \"daemon\"\nSupplementaryGroups = [\"adm\", \"users\"]\n",
+    );
+    h.ok(&["start", "who"]);
+    let pid = h.pid("who");
+    let nobody = nix::unistd::User::from_name("nobody")
+        .ok()
+        .flatten()
+        .expect("user nobody");
+    assert!(
+        status_field(pid, "Uid").starts_with(&format!("{}\t", nobody.uid)),
+        "{}",
+        status_field(pid, "Uid")
+    );
+    assert!(
+        status_field(pid, "Gid").starts_with("1\t"),
+        "{}",
+        status_field(pid, "Gid")
+    );
+    let groups: Vec<String> = status_field(pid, "Groups")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    for g in ["1", "4", "100"] {
+        assert!(groups.iter().any(|x| x == g), "{groups:?}");
+    }
+
+    // Group alone (root daemon, no User): only the group changes.
+    h.unit(
+        "grp",
+        "[service]\nExecStart = \"sleep 300\"\nGroup = \"users\"\nSupplementaryGroups = \"adm\"\n",
+    );
+    h.ok(&["reload"]);
+    h.ok(&["start", "grp"]);
+    let pid = h.pid("grp");
+    assert!(status_field(pid, "Uid").starts_with("0\t"));
+    assert!(
+        status_field(pid, "Gid").starts_with("100\t"),
+        "{}",
+        status_field(pid, "Gid")
+    );
+    assert_eq!(status_field(pid, "Groups"), "4");
+}
+
+#[test]
+fn environment_file_with_comments_quotes_optional_and_missing_files() {
+    // Files are read at each start, in order, Environment wins; a missing optional file is fine, a missing required one fails the start.
+    let h = Home::new("environment_file_with_comments_quotes");
+    fs::write(
+        h.path("app.env"),
+        "# a comment\n; another\n\nA=plain\nexport B=\"double \\\"quoted\\\" $x\"\nC='single # not a comment'\nD=from-file\n",
+    )
+    .expect("write app.env");
+    h.unit(
+        "envy",
+        &format!(
+            "[service]\nType = \"oneshot\"\nEnvironmentFile = [\"app.env\", \"-missing.env\"]\nEnvironment = [\"D=from-unit\"]\nExecStart = {}\n",
+            sh("printf '%s|%s|%s|%s\\n' \"$A\" \"$B\" \"$C\" \"$D\" > out")
+        ),
+    );
+    h.ok(&["start", "envy"]);
+    h.wait_lines("out", 1);
+    assert_eq!(
+        h.lines("out"),
+        ["plain|double \"quoted\" $x|single # not a comment|from-unit"]
+    );
+    // Read at each start: a changed file is seen without a reload.
+    fs::write(h.path("app.env"), "A=changed\n").expect("rewrite app.env");
+    h.ok(&["restart", "envy"]);
+    h.wait_until("the new value", std::time::Duration::from_secs(30), || {
+        h.lines("out")
+            .first()
+            .is_some_and(|l| l.starts_with("changed|"))
+    });
+
+    h.unit(
+        "needy",
+        "[service]\nEnvironmentFile = \"nope.env\"\nExecStart = \"sleep 300\"\nRestart = \"no\"\n",
+    );
+    h.ok(&["reload"]);
+    let err = h.fails(1, &["start", "needy"]);
+    assert!(
+        err.contains("EnvironmentFile") && err.contains("nope.env"),
+        "{err}"
+    );
+    assert!(err.contains("\"-"), "says how to make it optional: {err}");
+}
+
+#[test]
+fn out_of_range_limits_are_load_errors_with_their_place() {
+    // verify names file:line:column for each bad value.
+    let h = Home::new("out_of_range_limits_are_load_errors");
+    h.unit(
+        "bad",
+        "[service]\nExecStart = \"sleep 1\"\nNice = 30\nOOMScoreAdjust = -2000\nUMask = \"0999\"\nLimitNOFILE = \"200:100\"\nLimitNPROC = \"5K\"\nLimitCORE = \"lots\"\n",
+    );
+    let out = h.cmd(&["verify", "bad"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (line, key) in [
+        (3, "Nice"),
+        (4, "OOMScoreAdjust"),
+        (5, "UMask"),
+        (6, "LimitNOFILE"),
+        (7, "LimitNPROC"),
+        (8, "LimitCORE"),
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(&format!("bad.service:{line}:")) && l.contains(key)),
+            "no error for {key} on line {line}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_limit_the_daemon_may_not_set_fails_the_start_at_once() {
+    // A hard open-files limit above the kernel's maximum: start exits 1 with the reason, the unit ends failed.
+    let h = Home::new("a_limit_the_daemon_may_not_set_fails");
+    h.unit(
+        "greedy",
+        "[service]\nExecStart = \"sleep 300\"\nRestart = \"no\"\nLimitNOFILE = \"infinity\"\n",
+    );
+    let err = h.fails(1, &["start", "greedy"]);
+    assert!(err.contains("LimitNOFILE"), "{err}");
+    assert_eq!(h.state("greedy"), "failed");
+}
+
+#[test]
+fn a_memory_hog_is_stopped_and_restarted_with_the_reason() {
+    // RSS above MemoryMax for two checks: stopped, restarted per policy, reason `memory limit: RSS X > Y`.
+    let h = Home::new("a_memory_hog_is_stopped_and_restarted");
+    h.unit(
+        "hog",
+        &format!(
+            "[unit]\nStartLimitBurst = 0\n[service]\nMemoryMax = \"20M\"\nMemoryCheckSec = 0.2\nRestartSec = 3\nExecStart = {}\n",
+            sh("echo $$ >> starts; exec python3 -c 'import time; b = b\"x\" * (64 << 20); time.sleep(300)'")
+        ),
+    );
+    h.ok(&["start", "hog"]);
+    let mut reason = String::new();
+    h.wait_until(
+        "restarting after the memory limit",
+        std::time::Duration::from_secs(60),
+        || {
+            let v = h.status_json("hog");
+            reason = v["reason"].as_str().unwrap_or_default().to_owned();
+            v["state"] == "restarting" && !reason.is_empty()
+        },
+    );
+    assert!(
+        reason.starts_with("memory limit: RSS ") && reason.ends_with(" > 20M"),
+        "{reason}"
+    );
+    h.wait_until("the restart", std::time::Duration::from_secs(60), || {
+        h.lines("starts").len() >= 2
+    });
+}
+
+#[test]
+fn a_service_under_its_memory_limit_keeps_running() {
+    // A small process with MemoryMax set is checked and left alone.
+    let h = Home::new("a_service_under_its_memory_limit");
+    h.unit(
+        "small",
+        &format!(
+            "[service]\nMemoryMax = \"200M\"\nMemoryCheckSec = 0.1\nExecStart = {}\n",
+            sh("echo $$ >> starts; exec sleep 300")
+        ),
+    );
+    h.ok(&["start", "small"]);
+    let pid = h.pid("small");
+    h.stays(
+        "running with the same pid",
+        std::time::Duration::from_secs(1),
+        || h.pid("small") == pid,
+    );
+    assert_eq!(h.lines("starts").len(), 1);
+    let status = h.ok(&["status", "small"]);
+    assert!(status.contains("MemoryMax=200M"), "{status}");
+}
+
+#[test]
+fn verify_and_start_name_an_unknown_group() {
+    // A group that does not exist: verify says so, and start fails at once naming it.
+    let h = Home::new("verify_and_start_name_an_unknown_group");
+    h.unit(
+        "g",
+        "[service]\nExecStart = \"sleep 300\"\nRestart = \"no\"\nGroup = \"no-such-group-dk\"\n",
+    );
+    let out = h.cmd(&["verify", "g"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(text.contains("unknown Group `no-such-group-dk`"), "{text}");
+    let err = h.fails(1, &["start", "g"]);
+    assert!(
+        err.contains("Group=no-such-group-dk: no such group"),
+        "{err}"
+    );
+}
