@@ -61,7 +61,7 @@ pub mod legacy;
 
 /// Bump whenever a [`Request`] or [`Response`] changes shape. Stable
 /// requests and replies keep their form across versions (module docs).
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 /// The version field of a stable request (never a real protocol version).
 pub const STABLE: u32 = 0;
 /// Tests only: makes a client and a daemon of this binary claim another
@@ -170,6 +170,8 @@ pub enum Request {
     /// Write the state for a successor and exit, leaving every service
     /// running (SPEC §17).
     HandOver,
+    /// Why a unit is not up (SPEC §12).
+    Why(String),
 }
 
 impl Request {
@@ -328,6 +330,15 @@ pub enum Response {
         message: String,
         hint: Option<String>,
     },
+    Why(WhyReport),
+}
+
+/// `why NAME`: whether it is up, and one line per cause (indented per
+/// dependency followed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WhyReport {
+    pub up: bool,
+    pub lines: Vec<String>,
 }
 
 /// A reply every client from protocol 2 on can read (wire rules 5 and 6):

@@ -37,6 +37,7 @@ Commands:
   kill                 stop every service, then the daemon
   daemon-upgrade       replace the daemon with one of this binary, keeping every service running
   daemon [--detach]    run the daemon in the foreground (or in the background)
+  why NAME             why a unit is not up, down to the root cause (exit 0 when up, 1 if not)
 
 Options:
   --service-dir DIR    unit files (default: $DIAKONOS_SERVICE_DIR, else ./services)
@@ -83,6 +84,7 @@ pub enum Command {
     },
     Help,
     Version,
+    Why(String),
 }
 
 /// Parses the arguments (without the program name).
@@ -160,6 +162,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
         "daemon-upgrade" => none("daemon-upgrade").map(|()| Command::DaemonUpgrade)?,
         "daemon" => none("daemon").map(|()| Command::Daemon { detach })?,
         "help" => Command::Help,
+        "why" => Command::Why(one("why")?),
         other => {
             let hint = crate::unit::suggest(other, &COMMANDS)
                 .map(|s| format!(" (did you mean `{s}`?)"))
@@ -186,7 +189,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     Ok((g, command))
 }
 
-const COMMANDS: [&str; 15] = [
+const COMMANDS: [&str; 16] = [
     "list",
     "start",
     "stop",
@@ -202,6 +205,7 @@ const COMMANDS: [&str; 15] = [
     "daemon-upgrade",
     "daemon",
     "help",
+    "why",
 ];
 
 /// Runs one command; the error carries the exit code.
@@ -299,6 +303,20 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
         Command::Restart(names) => job(&g, &out, "restart", Request::Restart(names)),
         Command::Enable(names) => job(&g, &out, "enable", Request::Enable(names)),
         Command::Disable(names) => job(&g, &out, "disable", Request::Disable(names)),
+        Command::Why(name) => match client::request(&g, Request::Why(name), true)? {
+            Response::Why(report) => {
+                for line in &report.lines {
+                    println!("{line}");
+                }
+                // Exit 1 when it is not up; the lines above said why.
+                if report.up {
+                    Ok(())
+                } else {
+                    Err(Error::failed(""))
+                }
+            }
+            other => Err(client::unexpected(&other)),
+        },
     }
 }
 

@@ -11,6 +11,7 @@ mod durability;
 mod examples;
 mod hardening;
 mod hygiene;
+mod insight;
 mod json;
 mod lifecycle;
 mod protocol;

@@ -42,6 +42,7 @@ mod jobs;
 mod queue;
 mod reload;
 mod views;
+mod why;
 
 /// While a stopping service waits for leftovers that are not our children
 /// (adopted ones), nothing wakes us when they die: look again this often.

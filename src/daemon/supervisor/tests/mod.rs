@@ -774,3 +774,37 @@ fn looking_for_a_main_pid_is_an_effect_and_a_timer_until_it_settles() {
         Some("cannot find the main process: 2 processes were left")
     );
 }
+
+#[test]
+fn why_follows_a_waiting_unit_to_a_restarting_dependency() {
+    // worker waits for database, which crashed and restarts in 5s: `why`
+    // names both, with the delay and the attempt, and is not up.
+    let mut s = sup(&[
+        (
+            "database",
+            "[service]\nType = \"notify\"\nExecStart = \"d\"\nRestartSec = 5\n",
+        ),
+        ("worker", WORKER),
+    ]);
+    let mut sys = FakeSys::default();
+    let t0 = Instant::now();
+    s.request(Some(1), Request::Start(names(&["worker"])), t0);
+    pass(&mut s, t0, &mut sys);
+    let pid = sys.pid_of("database");
+    exit(&mut s, &mut sys, pid, ExitKind::Code(3), t0);
+    let report = s.why(s.id_of("worker").unwrap(), t0 + Duration::from_secs(1));
+    assert!(!report.up);
+    assert_eq!(
+        report.lines[0],
+        "worker is waiting for database (requires), which is restarting"
+    );
+    assert!(
+        report.lines[1].starts_with(
+            "  database is restarting (exited with code 3): next attempt in 4s (attempt 2)"
+        ),
+        "{:?}",
+        report.lines
+    );
+    let up = s.why(s.id_of("database").unwrap(), t0);
+    assert!(!up.up);
+}

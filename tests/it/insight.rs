@@ -1,0 +1,120 @@
+//! Operator insight (SPEC §12): `why`, `tree`, `graph`.
+
+use std::process::{Child, Stdio};
+
+use crate::util::{stdout, Home};
+
+/// A client started in the background (a `start` that blocks), killed and
+/// reaped by pid when the test ends, even when it panics.
+struct Background(Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn background(h: &Home, args: &[&str]) -> Background {
+    let mut cmd = h.command(args);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    Background(cmd.spawn().expect("spawn the client"))
+}
+
+/// `why NAME`: (exit code, stdout).
+fn why(h: &Home, name: &str) -> (Option<i32>, String) {
+    let out = h.cmd(&["why", name]);
+    (out.status.code(), stdout(&out))
+}
+
+#[test]
+fn why_names_the_dependency_a_unit_waits_for() {
+    // worker Requires database, a notify service that never sends READY=1:
+    // `why worker` says worker waits for database, which is starting; exit 1.
+    let h = Home::new("why_names_the_dependency_a_unit_waits_for");
+    h.unit(
+        "database",
+        "[service]\nType = \"notify\"\nExecStart = \"sleep 1000\"\nTimeoutStartSec = 0\n",
+    );
+    h.unit(
+        "worker",
+        "[unit]\nRequires = [\"database\"]\n[service]\nExecStart = \"sleep 1000\"\n",
+    );
+    let _start = background(&h, &["start", "worker"]);
+    h.wait_state("worker", "waiting");
+    h.wait_state("database", "starting");
+    let (code, out) = why(&h, "worker");
+    assert_eq!(code, Some(1), "why of a waiting unit exits 1:\n{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.first().copied(),
+        Some("worker is waiting for database (requires), which is starting"),
+        "{out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.trim_start().starts_with("database is starting") && l.contains("READY=1")),
+        "the root cause is database waiting for READY=1:\n{out}"
+    );
+}
+
+#[test]
+fn why_follows_a_failed_dependency_to_its_start_limit() {
+    // crasher, a oneshot, exits 1 at once and restarts (on-failure); after StartLimitBurst starts it
+    // is failed "start limit hit", and worker, which Requires it, failed
+    // with it. `why worker` names both, and how to clear the limit.
+    let h = Home::new("why_follows_a_failed_dependency_to_its_start_limit");
+    h.unit(
+        "crasher",
+        "[unit]\nStartLimitBurst = 3\nStartLimitIntervalSec = 600\n[service]\nType = \"oneshot\"\nExecStart = \"sh -c 'exit 1'\"\nRestartSec = 0\n",
+    );
+    h.unit(
+        "worker",
+        "[unit]\nRequires = [\"crasher\"]\n[service]\nExecStart = \"sleep 1000\"\n",
+    );
+    h.fails(1, &["start", "worker"]);
+    h.wait_state("crasher", "failed");
+    h.wait_state("worker", "failed");
+    let (code, out) = why(&h, "worker");
+    assert_eq!(code, Some(1), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0], "worker failed: dependency crasher failed",
+        "{out}"
+    );
+    assert_eq!(lines[1], "  crasher failed: start limit hit", "{out}");
+    assert!(
+        out.contains("start limit: 3 of 3 starts within 600s"),
+        "starts in the window:\n{out}"
+    );
+    assert!(
+        out.contains("`diakonos restart crasher` clears the start limit"),
+        "how to clear it:\n{out}"
+    );
+}
+
+#[test]
+fn why_exits_0_for_a_running_unit_and_names_an_invalid_file() {
+    // A running unit: exit 0 and "is up". An invalid file: exit 1 with the
+    // file and line of the error. An unknown name: exit 1 with an error.
+    let h = Home::new("why_exits_0_for_a_running_unit_and_names_an_invalid_file");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.unit(
+        "broken",
+        "[service]\nExecStart = \"sleep 1000\"\nRestrat = \"always\"\n",
+    );
+    h.ok(&["start", "web"]);
+    let (code, out) = why(&h, "web");
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out, "web is up (running)\n");
+    let (code, out) = why(&h, "broken");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.starts_with("broken is invalid: "), "{out}");
+    assert!(
+        out.contains("broken.service:3"),
+        "file:line of the error:\n{out}"
+    );
+    let err = h.fails(1, &["why", "nosuch"]);
+    assert!(err.contains("no unit named `nosuch`"), "{err}");
+}
