@@ -3,6 +3,7 @@
 //! `render`). Nothing here supervises anything.
 
 pub mod client;
+pub mod depview;
 pub mod logs;
 pub mod render;
 
@@ -38,6 +39,8 @@ Commands:
   daemon-upgrade       replace the daemon with one of this binary, keeping every service running
   daemon [--detach]    run the daemon in the foreground (or in the background)
   why NAME             why a unit is not up, down to the root cause (exit 0 when up, 1 if not)
+  tree [NAME] [--reverse]  what a unit depends on (--reverse: what depends on it), with states
+  graph [NAME...] [--format mermaid|dot]  the dependency graph, from the unit files
 
 Options:
   --service-dir DIR    unit files (default: $DIAKONOS_SERVICE_DIR, else ./services)
@@ -85,6 +88,14 @@ pub enum Command {
     Help,
     Version,
     Why(String),
+    Tree {
+        name: Option<String>,
+        reverse: bool,
+    },
+    Graph {
+        names: Vec<String>,
+        dot: bool,
+    },
 }
 
 /// Parses the arguments (without the program name).
@@ -94,6 +105,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     let mut g = Global::default();
     let mut words: Vec<String> = Vec::new();
     let (mut lines, mut follow, mut detach) = (None, false, false);
+    let (mut reverse, mut format) = (false, None::<String>);
     while let Some(arg) = parser.next()? {
         match arg {
             Long("home") => g.home = Some(parser.value()?.into()),
@@ -111,6 +123,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
             }
             Short('f') | Long("follow") => follow = true,
             Long("detach") => detach = true,
+            Long("reverse") => reverse = true,
+            Long("format") => format = Some(parser.value()?.string()?),
             Value(v) => words.push(v.string()?),
             _ => return Err(arg.unexpected().into()),
         }
@@ -163,6 +177,26 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
         "daemon" => none("daemon").map(|()| Command::Daemon { detach })?,
         "help" => Command::Help,
         "why" => Command::Why(one("why")?),
+        "tree" => Command::Tree {
+            name: match rest.as_slice() {
+                [] => None,
+                [name] => Some(name.clone()),
+                _ => return Err(Error::Usage("`tree` takes at most one unit name".into())),
+            },
+            reverse,
+        },
+        "graph" => Command::Graph {
+            names: rest.clone(),
+            dot: match format.as_deref() {
+                None | Some("mermaid") => false,
+                Some("dot") => true,
+                Some(other) => {
+                    return Err(Error::Usage(format!(
+                        "--format takes `mermaid` or `dot`, not `{other}`"
+                    )))
+                }
+            },
+        },
         other => {
             let hint = crate::unit::suggest(other, &COMMANDS)
                 .map(|s| format!(" (did you mean `{s}`?)"))
@@ -173,6 +207,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     let is_logs = matches!(command, Command::Logs { .. });
     if (lines.is_some() || follow) && !is_logs {
         return Err(Error::Usage("-n and -f only go with `logs`".into()));
+    }
+    if reverse && !matches!(command, Command::Tree { .. }) {
+        return Err(Error::Usage("--reverse only goes with `tree`".into()));
+    }
+    if format.is_some() && !matches!(command, Command::Graph { .. }) {
+        return Err(Error::Usage("--format only goes with `graph`".into()));
     }
     if detach && !matches!(command, Command::Daemon { .. }) {
         return Err(Error::Usage("--detach only goes with `daemon`".into()));
@@ -189,7 +229,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     Ok((g, command))
 }
 
-const COMMANDS: [&str; 16] = [
+const COMMANDS: [&str; 18] = [
     "list",
     "start",
     "stop",
@@ -206,6 +246,8 @@ const COMMANDS: [&str; 16] = [
     "daemon",
     "help",
     "why",
+    "tree",
+    "graph",
 ];
 
 /// Runs one command; the error carries the exit code.
@@ -317,6 +359,25 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
             }
             other => Err(client::unexpected(&other)),
         },
+        Command::Tree { name, reverse } => {
+            let view = depview::load(&g, &out)?;
+            let root = match name {
+                Some(n) => Some(depview::ids(&view, &[n])?[0]),
+                None => None,
+            };
+            print!("{}", depview::tree(&view, root, reverse));
+            Ok(())
+        }
+        Command::Graph { names, dot } => {
+            let view = depview::load(&g, &out)?;
+            let ids = depview::closure(&view, &depview::ids(&view, &names)?);
+            if dot {
+                print!("{}", depview::dot(&view, &ids));
+            } else {
+                print!("{}", depview::mermaid(&view, &ids));
+            }
+            Ok(())
+        }
     }
 }
 

@@ -118,3 +118,83 @@ fn why_exits_0_for_a_running_unit_and_names_an_invalid_file() {
     let err = h.fails(1, &["why", "nosuch"]);
     assert!(err.contains("no unit named `nosuch`"), "{err}");
 }
+
+/// web Requires db, Wants cache, and is After migrate, which Requires db.
+fn web_stack(h: &Home) {
+    h.unit("db", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.unit("cache", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.unit(
+        "migrate",
+        "[unit]\nRequires = [\"db\"]\n[service]\nType = \"oneshot\"\nExecStart = \"true\"\n",
+    );
+    h.unit(
+        "web",
+        "[unit]\nRequires = [\"db\"]\nWants = [\"cache\"]\nAfter = [\"migrate\"]\n[service]\nExecStart = \"sleep 1000\"\n",
+    );
+}
+
+#[test]
+fn tree_shows_dependencies_with_states_and_edge_kinds() {
+    // With a daemon: each unit's state; `(wants)`/`(after)` mark the edge
+    // kind; `--reverse` shows what depends on a unit.
+    let h = Home::new("tree_shows_dependencies_with_states_and_edge_kinds");
+    web_stack(&h);
+    h.ok(&["start", "web"]);
+    assert_eq!(
+        h.ok(&["tree"]),
+        "web [running]\n\
+         ├── cache (wants) [running]\n\
+         ├── db [running]\n\
+         └── migrate (after) [inactive]\n    \
+             └── db [running]\n"
+    );
+    assert_eq!(
+        h.ok(&["tree", "db", "--reverse"]),
+        "db [running]\n\
+         ├── migrate [inactive]\n\
+         │   └── web (after) [running]\n\
+         └── web [running]\n"
+    );
+    let err = h.fails(1, &["tree", "nosuch"]);
+    assert!(err.contains("no unit named `nosuch`"), "{err}");
+}
+
+#[test]
+fn graph_works_without_a_daemon_in_both_formats() {
+    // No daemon runs and none is started; mermaid is the default; the dot
+    // output is accepted by graphviz.
+    let h = Home::new("graph_works_without_a_daemon_in_both_formats");
+    web_stack(&h);
+    let m = h.ok(&["graph"]);
+    assert!(m.starts_with("flowchart LR\n"), "{m}");
+    for edge in ["-->|requires|", "-.->|wants|", "-.->|after|"] {
+        assert!(m.contains(edge), "{edge} missing:\n{m}");
+    }
+    let d = h.ok(&["graph", "migrate", "--format", "dot"]);
+    assert!(
+        d.contains("\"migrate\" -> \"db\" [label=\"requires\"];"),
+        "{d}"
+    );
+    assert!(!d.contains("\"web\""), "only the closure of migrate:\n{d}");
+    assert_eq!(h.daemon_pid(), None, "graph started a daemon");
+    let full = h.ok(&["graph", "--format", "dot"]);
+    let svg = h.root.join("graph.svg");
+    let dot_in = h.root.join("graph.dot");
+    std::fs::write(&dot_in, &full).expect("write graph.dot");
+    let out = std::process::Command::new("dot")
+        .arg("-Tsvg")
+        .arg(&dot_in)
+        .arg("-o")
+        .arg(&svg)
+        .output()
+        .expect("graphviz is installed by .ci/run (apt-get install graphviz)");
+    assert!(
+        out.status.success(),
+        "dot refused:\n{}\n{full}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&svg).expect("read the svg");
+    assert!(text.contains("<svg") && text.contains("migrate"), "{text}");
+    let err = h.fails(2, &["graph", "--format", "png"]);
+    assert!(err.contains("--format takes `mermaid` or `dot`"), "{err}");
+}
