@@ -172,6 +172,51 @@ pub enum Request {
     HandOver,
     /// Why a unit is not up (SPEC §12).
     Why(String),
+    /// Answered (a `Job` reply) once every unit is in the condition, one
+    /// waited on for `up` failed, or the timeout passed (SPEC §12).
+    Wait {
+        names: Vec<String>,
+        until: WaitFor,
+        timeout_ms: Option<u64>,
+    },
+}
+
+/// The condition of `wait --for`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WaitFor {
+    Up,
+    Running,
+    Healthy,
+    Exited,
+    Inactive,
+    Failed,
+}
+
+impl WaitFor {
+    pub const ALL: [WaitFor; 6] = [
+        WaitFor::Up,
+        WaitFor::Running,
+        WaitFor::Healthy,
+        WaitFor::Exited,
+        WaitFor::Inactive,
+        WaitFor::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitFor::Up => "up",
+            WaitFor::Running => "running",
+            WaitFor::Healthy => "healthy",
+            WaitFor::Exited => "exited",
+            WaitFor::Inactive => "inactive",
+            WaitFor::Failed => "failed",
+        }
+    }
+
+    /// Whether a failed unit can never meet it (it waits for the unit up).
+    pub fn means_up(self) -> bool {
+        matches!(self, WaitFor::Up | WaitFor::Running | WaitFor::Healthy)
+    }
 }
 
 impl Request {

@@ -14,7 +14,7 @@ use crate::daemon::{self, DaemonOptions};
 use crate::error::Error;
 use crate::graph::{self, DepInput};
 use crate::paths::{self, Home};
-use crate::protocol::{Request, Response};
+use crate::protocol::{Request, Response, WaitFor};
 use crate::unit;
 
 pub const HELP: &str = "\
@@ -41,6 +41,9 @@ Commands:
   why NAME             why a unit is not up, down to the root cause (exit 0 when up, 1 if not)
   tree [NAME] [--reverse]  what a unit depends on (--reverse: what depends on it), with states
   graph [NAME...] [--format mermaid|dot]  the dependency graph, from the unit files
+  wait NAME... [--for up|running|healthy|exited|inactive|failed] [--timeout SEC]
+                       block until every unit is in that state (default up); exit 1 on
+                       timeout or when one waited on for up fails
 
 Options:
   --service-dir DIR    unit files (default: $DIAKONOS_SERVICE_DIR, else ./services)
@@ -96,6 +99,11 @@ pub enum Command {
         names: Vec<String>,
         dot: bool,
     },
+    Wait {
+        names: Vec<String>,
+        until: WaitFor,
+        timeout_ms: Option<u64>,
+    },
 }
 
 /// Parses the arguments (without the program name).
@@ -106,6 +114,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     let mut words: Vec<String> = Vec::new();
     let (mut lines, mut follow, mut detach) = (None, false, false);
     let (mut reverse, mut format) = (false, None::<String>);
+    let (mut until, mut timeout_ms) = (None::<WaitFor>, None::<u64>);
     while let Some(arg) = parser.next()? {
         match arg {
             Long("home") => g.home = Some(parser.value()?.into()),
@@ -125,6 +134,30 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
             Long("detach") => detach = true,
             Long("reverse") => reverse = true,
             Long("format") => format = Some(parser.value()?.string()?),
+            Long("for") => {
+                let v = parser.value()?.string()?;
+                until = Some(
+                    WaitFor::ALL
+                        .into_iter()
+                        .find(|w| w.as_str() == v)
+                        .ok_or_else(|| {
+                            Error::Usage(format!(
+                                "--for takes up, running, healthy, exited, inactive or failed, not `{v}`"
+                            ))
+                        })?,
+                );
+            }
+            Long("timeout") => {
+                let v = parser.value()?.string()?;
+                let secs = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e9)
+                    .ok_or_else(|| {
+                        Error::Usage(format!("--timeout takes a number of seconds, not `{v}`"))
+                    })?;
+                timeout_ms = Some((secs * 1000.0).round() as u64);
+            }
             Value(v) => words.push(v.string()?),
             _ => return Err(arg.unexpected().into()),
         }
@@ -185,6 +218,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
             },
             reverse,
         },
+        "wait" => Command::Wait {
+            names: names("wait")?,
+            until: until.unwrap_or(WaitFor::Up),
+            timeout_ms,
+        },
         "graph" => Command::Graph {
             names: rest.clone(),
             dot: match format.as_deref() {
@@ -211,6 +249,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     if reverse && !matches!(command, Command::Tree { .. }) {
         return Err(Error::Usage("--reverse only goes with `tree`".into()));
     }
+    if (until.is_some() || timeout_ms.is_some()) && !matches!(command, Command::Wait { .. }) {
+        return Err(Error::Usage(
+            "--for and --timeout only go with `wait`".into(),
+        ));
+    }
     if format.is_some() && !matches!(command, Command::Graph { .. }) {
         return Err(Error::Usage("--format only goes with `graph`".into()));
     }
@@ -229,7 +272,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     Ok((g, command))
 }
 
-const COMMANDS: [&str; 18] = [
+const COMMANDS: [&str; 19] = [
     "list",
     "start",
     "stop",
@@ -248,6 +291,7 @@ const COMMANDS: [&str; 18] = [
     "why",
     "tree",
     "graph",
+    "wait",
 ];
 
 /// Runs one command; the error carries the exit code.
@@ -367,6 +411,37 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
             };
             print!("{}", depview::tree(&view, root, reverse));
             Ok(())
+        }
+        Command::Wait {
+            names,
+            until,
+            timeout_ms,
+        } => {
+            let req = Request::Wait {
+                names,
+                until,
+                timeout_ms,
+            };
+            match client::request(&g, req, true)? {
+                Response::Job(results) => {
+                    let bad: Vec<String> = results
+                        .iter()
+                        .filter(|r| !r.ok)
+                        .map(|r| match r.message.as_deref() {
+                            Some(m) if !m.is_empty() => format!("{} is {m}", r.name),
+                            _ => format!("{} is {}", r.name, r.state.as_str()),
+                        })
+                        .collect();
+                    if bad.is_empty() {
+                        return Ok(());
+                    }
+                    Err(Error::failed_hint(
+                        format!("wait: {}", bad.join("; ")),
+                        "`diakonos why NAME` says why a unit is not up",
+                    ))
+                }
+                other => Err(client::unexpected(&other)),
+            }
         }
         Command::Graph { names, dot } => {
             let view = depview::load(&g, &out)?;

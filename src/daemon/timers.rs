@@ -43,6 +43,8 @@ pub enum TimerKey {
     AcceptRetry,
     /// Check adopted processes that have no pidfd.
     AdoptedRecheck,
+    /// The timeout of a `wait` request (numbered by the supervisor).
+    Wait(u64),
 }
 
 #[derive(Debug)]

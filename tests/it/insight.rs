@@ -2,7 +2,7 @@
 
 use std::process::{Child, Stdio};
 
-use crate::util::{stdout, Home};
+use crate::util::{stdout, Home, WAIT};
 
 /// A client started in the background (a `start` that blocks), killed and
 /// reaped by pid when the test ends, even when it panics.
@@ -197,4 +197,69 @@ fn graph_works_without_a_daemon_in_both_formats() {
     assert!(text.contains("<svg") && text.contains("migrate"), "{text}");
     let err = h.fails(2, &["graph", "--format", "png"]);
     assert!(err.contains("--format takes `mermaid` or `dot`"), "{err}");
+}
+
+#[test]
+fn wait_returns_once_the_unit_is_up() {
+    // `wait db` blocks while db's oneshot runs and exits 0 once it finished
+    // (up); the daemon answers, the client does not poll.
+    let h = Home::new("wait_returns_once_the_unit_is_up");
+    h.unit(
+        "db",
+        "[service]\nType = \"oneshot\"\nExecStart = \"sh -c 'while [ ! -e go ]; do sleep 0.05; done'\"\nTimeoutStartSec = 0\n",
+    );
+    let _start = background(&h, &["start", "db"]);
+    h.wait_state("db", "starting");
+    let mut waiter = h.command(&["wait", "db", "--timeout", "60"]);
+    waiter.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut waiter = Background(waiter.spawn().expect("spawn wait"));
+    h.stays(
+        "wait to block while db is starting",
+        std::time::Duration::from_millis(300),
+        || matches!(waiter.0.try_wait(), Ok(None)),
+    );
+    std::fs::write(h.units.join("go"), "").expect("write go");
+    let mut status = None;
+    h.wait_until("wait to return", WAIT, || {
+        status = waiter.0.try_wait().ok().flatten();
+        status.is_some()
+    });
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    assert_eq!(h.state("db"), "exited");
+}
+
+#[test]
+fn wait_exits_1_on_timeout_and_when_a_unit_fails() {
+    // A unit that never comes up: exit 1 naming it and its state after the
+    // timeout. A failed unit waited on for up: exit 1 at once with why;
+    // `--for failed` and `--for inactive` hold at once.
+    let h = Home::new("wait_exits_1_on_timeout_and_when_a_unit_fails");
+    h.unit(
+        "db",
+        "[service]\nType = \"notify\"\nExecStart = \"sleep 1000\"\nTimeoutStartSec = 0\n",
+    );
+    h.unit(
+        "crasher",
+        "[service]\nExecStart = \"sh -c 'exit 3'\"\nRestart = \"no\"\n",
+    );
+    h.unit("idle", "[service]\nExecStart = \"sleep 1000\"\n");
+    let _start = background(&h, &["start", "db"]);
+    h.wait_state("db", "starting");
+    let err = h.fails(1, &["wait", "db", "idle", "--timeout", "0.5"]);
+    assert!(
+        err.contains("db is still starting after 0.5s, not up")
+            && err.contains("idle is still inactive after 0.5s, not up"),
+        "{err}"
+    );
+    let _ = h.cmd(&["start", "crasher"]);
+    h.wait_state("crasher", "failed");
+    let err = h.fails(1, &["wait", "crasher"]);
+    assert!(
+        err.contains("crasher is failed: exited with code 3"),
+        "{err}"
+    );
+    h.ok(&["wait", "crasher", "--for", "failed", "--timeout", "10"]);
+    h.ok(&["wait", "idle", "--for", "inactive"]);
+    let err = h.fails(2, &["wait", "idle", "--for", "sleepy"]);
+    assert!(err.contains("--for takes up, running"), "{err}");
 }

@@ -42,6 +42,7 @@ mod jobs;
 mod queue;
 mod reload;
 mod views;
+mod wait;
 mod why;
 
 /// While a stopping service waits for leftovers that are not our children
@@ -339,6 +340,9 @@ pub struct Supervisor {
     enabled: BTreeSet<String>,
     /// Something worth persisting changed since the last `take_dirty`.
     dirty: bool,
+    /// Clients waiting for units to reach a condition (`wait`).
+    waiters: Vec<wait::Waiter>,
+    next_wait: u64,
 }
 
 impl Supervisor {
@@ -362,6 +366,8 @@ impl Supervisor {
             seed,
             enabled: BTreeSet::new(),
             dirty: false,
+            waiters: Vec::new(),
+            next_wait: 0,
         };
         for (name, result) in loaded.units {
             sup.add_entry(name, result);
@@ -565,6 +571,7 @@ impl Supervisor {
                 }
                 // `run` looks at the groups on every pass; this only wakes it.
                 TimerKey::GroupRecheck => {}
+                TimerKey::Wait(n) => self.wait_expired(n),
                 other => self.due.push(other),
             }
         }

@@ -40,6 +40,7 @@ impl Supervisor {
                     .arm_if_idle(TimerKey::GroupRecheck, now + GROUP_RECHECK);
             }
             self.settle_jobs(now);
+            self.settle_waits();
             // Deadlines that are already due (RestartSec = 0) run in this
             // same pass rather than after another trip through poll.
             self.timers_expired(now);
