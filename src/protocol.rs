@@ -297,6 +297,9 @@ pub struct UnitInfo {
     pub reason: Option<String>,
     /// While `restarting`: the launch that comes next.
     pub next_attempt: Option<NextAttempt>,
+    /// The process groups of its current run (for `stats`, read by the
+    /// client from /proc); empty when nothing runs.
+    pub pgids: Vec<u32>,
 }
 
 /// The next launch of a `restarting` unit.
@@ -883,6 +886,7 @@ mod tests {
                 attempt: 3,
                 in_ms: 1500,
             }),
+            pgids: vec![42],
         }]);
         let body = body_of(encode_reply(&resp, PROTOCOL_VERSION, false).unwrap());
         assert_eq!(decode_reply(&body).unwrap().response, resp);

@@ -6,6 +6,7 @@ pub mod client;
 pub mod depview;
 pub mod logs;
 pub mod render;
+pub mod stats;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -23,7 +24,8 @@ diakonos - a small service manager: one daemon, a thin client, TOML unit files
 Usage: diakonos [OPTIONS] <COMMAND> [ARGS]
 
 Commands:
-  list                 every unit: name, state, pid, uptime, restarts, description
+  list [--wide]        every unit: name, state, pid, uptime, restarts, description
+                       (--wide: CPU% and MEM too)
   start NAME...        start units and what they Require/Want; waits until they are up
   stop NAME...         stop units (and the units that Require them, first)
   restart NAME...      stop, then start; resets restart counters and the start limit
@@ -41,6 +43,8 @@ Commands:
   why NAME             why a unit is not up, down to the root cause (exit 0 when up, 1 if not)
   tree [NAME] [--reverse]  what a unit depends on (--reverse: what depends on it), with states
   graph [NAME...] [--format mermaid|dot]  the dependency graph, from the unit files
+  stats [NAME...] [--watch SEC]  per unit, its whole process group: processes, CPU%, CPU
+                       time, memory (main and group), threads, fds, uptime, restarts
   wait NAME... [--for up|running|healthy|exited|inactive|failed] [--timeout SEC]
                        block until every unit is in that state (default up); exit 1 on
                        timeout or when one waited on for up fails
@@ -104,6 +108,11 @@ pub enum Command {
         until: WaitFor,
         timeout_ms: Option<u64>,
     },
+    Stats {
+        names: Vec<String>,
+        watch: Option<std::time::Duration>,
+    },
+    ListWide,
 }
 
 /// Parses the arguments (without the program name).
@@ -115,6 +124,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     let (mut lines, mut follow, mut detach) = (None, false, false);
     let (mut reverse, mut format) = (false, None::<String>);
     let (mut until, mut timeout_ms) = (None::<WaitFor>, None::<u64>);
+    let (mut watch, mut wide) = (None::<std::time::Duration>, false);
     while let Some(arg) = parser.next()? {
         match arg {
             Long("home") => g.home = Some(parser.value()?.into()),
@@ -146,6 +156,20 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
                             ))
                         })?,
                 );
+            }
+            Long("wide") => wide = true,
+            Long("watch") => {
+                let v = parser.value()?.string()?;
+                let secs = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s >= 0.1 && *s < 1e6)
+                    .ok_or_else(|| {
+                        Error::Usage(format!(
+                            "--watch takes a number of seconds (at least 0.1), not `{v}`"
+                        ))
+                    })?;
+                watch = Some(std::time::Duration::from_secs_f64(secs));
             }
             Long("timeout") => {
                 let v = parser.value()?.string()?;
@@ -190,7 +214,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
         }
     };
     let command = match cmd.as_str() {
+        "list" | "ls" if wide => none("list").map(|()| Command::ListWide)?,
         "list" | "ls" => none("list").map(|()| Command::List)?,
+        "stats" => Command::Stats {
+            names: rest.clone(),
+            watch,
+        },
         "start" => Command::Start(names("start")?),
         "stop" => Command::Stop(names("stop")?),
         "restart" => Command::Restart(names("restart")?),
@@ -249,6 +278,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     if reverse && !matches!(command, Command::Tree { .. }) {
         return Err(Error::Usage("--reverse only goes with `tree`".into()));
     }
+    if wide && !matches!(command, Command::ListWide) {
+        return Err(Error::Usage("--wide only goes with `list`".into()));
+    }
+    if watch.is_some() && !matches!(command, Command::Stats { .. }) {
+        return Err(Error::Usage("--watch only goes with `stats`".into()));
+    }
     if (until.is_some() || timeout_ms.is_some()) && !matches!(command, Command::Wait { .. }) {
         return Err(Error::Usage(
             "--for and --timeout only go with `wait`".into(),
@@ -262,17 +297,21 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     }
     let json_ok = matches!(
         command,
-        Command::List | Command::Status(_) | Command::DaemonStatus
+        Command::List
+            | Command::Status(_)
+            | Command::DaemonStatus
+            | Command::Stats { .. }
+            | Command::ListWide
     );
     if g.json && !json_ok {
         return Err(Error::Usage(
-            "--json goes with list, status and daemon-status".into(),
+            "--json goes with list, status, stats and daemon-status".into(),
         ));
     }
     Ok((g, command))
 }
 
-const COMMANDS: [&str; 19] = [
+const COMMANDS: [&str; 20] = [
     "list",
     "start",
     "stop",
@@ -292,6 +331,7 @@ const COMMANDS: [&str; 19] = [
     "tree",
     "graph",
     "wait",
+    "stats",
 ];
 
 /// Runs one command; the error carries the exit code.
@@ -443,6 +483,22 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
                 other => Err(client::unexpected(&other)),
             }
         }
+        Command::ListWide => match client::request(&g, Request::List, true)? {
+            Response::Units(units) => {
+                stats::list_wide(&units, g.json);
+                Ok(())
+            }
+            other => Err(client::unexpected(&other)),
+        },
+        Command::Stats { names, watch } => {
+            let ask = || -> Result<Vec<crate::protocol::UnitInfo>, Error> {
+                match client::request(&g, Request::List, true)? {
+                    Response::Units(units) => pick(units, &names),
+                    other => Err(client::unexpected(&other)),
+                }
+            };
+            stats::run(ask, g.json, watch)
+        }
         Command::Graph { names, dot } => {
             let view = depview::load(&g, &out)?;
             let ids = depview::closure(&view, &depview::ids(&view, &names)?);
@@ -454,6 +510,27 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+/// The units named (in that order), or all of them; an unknown name is an error.
+fn pick(
+    units: Vec<crate::protocol::UnitInfo>,
+    names: &[String],
+) -> Result<Vec<crate::protocol::UnitInfo>, Error> {
+    if names.is_empty() {
+        return Ok(units);
+    }
+    names
+        .iter()
+        .map(|n| {
+            units.iter().find(|u| &u.name == n).cloned().ok_or_else(|| {
+                Error::failed_hint(
+                    format!("no unit named `{n}`"),
+                    "`diakonos list` shows the units",
+                )
+            })
+        })
+        .collect()
 }
 
 fn job(g: &Global, out: &render::Output, verb: &str, req: Request) -> Result<(), Error> {

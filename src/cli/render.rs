@@ -381,7 +381,7 @@ fn short_reason(reason: &str) -> String {
     format!("{}…", clipped.trim_end())
 }
 
-fn unit_json(u: &UnitInfo) -> serde_json::Value {
+pub fn unit_json(u: &UnitInfo) -> serde_json::Value {
     json!({
         "name": u.name,
         "state": u.state,
@@ -465,6 +465,7 @@ mod tests {
             last_exit: None,
             reason: reason.map(str::to_string),
             next_attempt: None,
+            pgids: Vec::new(),
         };
         let out = Output {
             color: false,
@@ -528,6 +529,7 @@ mod tests {
             last_exit: Some(LastExit::Code(3)),
             reason: Some("exited with code 3".into()),
             next_attempt: None,
+            pgids: Vec::new(),
         };
         assert_eq!(unit_json(&u)["last_exit"], json!({"code": 3}));
         u.last_exit = Some(LastExit::Signal("SIGKILL".into()));

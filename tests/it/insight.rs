@@ -263,3 +263,157 @@ fn wait_exits_1_on_timeout_and_when_a_unit_fails() {
     let err = h.fails(2, &["wait", "idle", "--for", "sleepy"]);
     assert!(err.contains("--for takes up, running"), "{err}");
 }
+
+/// The pids whose process group is `pgid`, from /proc.
+fn group_members(pgid: i32) -> Vec<i32> {
+    crate::util::all_pids()
+        .into_iter()
+        .filter(|&p| crate::util::Stat::of(p).is_some_and(|s| s.pgrp == pgid && s.state != 'Z'))
+        .collect()
+}
+
+/// A field of /proc/PID/status, as its first number.
+fn status_field(pid: i32, key: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
+}
+
+/// utime + stime of `pid`, in clock ticks.
+fn cpu_ticks(pid: i32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = &text[text.rfind(')').map_or(0, |i| i + 1)..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}
+
+/// `busy`: a shell spinning in a loop with a `sleep` child in its group.
+fn busy_unit(h: &Home) -> i32 {
+    h.unit(
+        "busy",
+        "[service]\nExecStart = \"sh -c 'sleep 1000 & while :; do :; done'\"\n",
+    );
+    h.unit("idle", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["start", "busy"]);
+    let pid = h.pid("busy");
+    h.wait_until("the sleep child in busy's group", WAIT, || {
+        group_members(pid).len() == 2
+    });
+    h.wait_until("busy to use some CPU", WAIT, || cpu_ticks(pid) >= 5);
+    pid
+}
+
+#[test]
+fn stats_measures_the_whole_group_and_a_busy_loop() {
+    // Group-wide numbers checked against /proc; a real CPU% for a busy
+    // loop; nulls for a unit that runs nothing.
+    let h = Home::new("stats_measures_the_whole_group_and_a_busy_loop");
+    let pid = busy_unit(&h);
+    let text = h.ok(&["stats", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&text).expect("stats --json is JSON");
+    let rows = v.as_array().expect("an array");
+    let busy = rows.iter().find(|r| r["name"] == "busy").expect("busy row");
+    let idle = rows.iter().find(|r| r["name"] == "idle").expect("idle row");
+    let members = group_members(pid);
+    assert_eq!(busy["pid"], pid);
+    assert_eq!(busy["processes"], members.len() as u64, "{busy}");
+    let threads: u64 = members.iter().map(|&p| status_field(p, "Threads:")).sum();
+    assert_eq!(busy["threads"], threads, "{busy}");
+    let fds: u64 = members
+        .iter()
+        .map(|&p| crate::util::fds_of(p).len() as u64)
+        .sum();
+    assert_eq!(busy["fds"], fds, "{busy}");
+    let near = |got: &serde_json::Value, want: u64, what: &str| {
+        let got = got.as_u64().unwrap_or_else(|| panic!("{what}: {busy}"));
+        assert!(
+            got.abs_diff(want) <= want / 10 + 64 * 1024,
+            "{what}: {got} vs /proc {want}"
+        );
+    };
+    near(
+        &busy["rss_bytes"],
+        status_field(pid, "VmRSS:") * 1024,
+        "rss_bytes",
+    );
+    let group: u64 = members
+        .iter()
+        .map(|&p| status_field(p, "VmRSS:") * 1024)
+        .sum();
+    near(&busy["group_rss_bytes"], group, "group_rss_bytes");
+    let cpu = busy["cpu_percent"].as_f64().expect("cpu_percent");
+    assert!(cpu > 5.0, "a busy loop uses CPU: {cpu}%\n{busy}");
+    assert!(
+        busy["cpu_seconds"].as_f64().expect("cpu_seconds") > 0.0,
+        "{busy}"
+    );
+    assert_eq!(busy["restarts"], 0);
+    assert!(busy["uptime_secs"].is_u64(), "{busy}");
+    for key in [
+        "pid",
+        "processes",
+        "rss_bytes",
+        "group_rss_bytes",
+        "cpu_seconds",
+        "cpu_percent",
+        "threads",
+        "fds",
+        "uptime_secs",
+    ] {
+        assert!(idle[key].is_null(), "idle {key}: {idle}");
+    }
+    // One unit by name, human table.
+    let table = h.ok(&["stats", "busy"]);
+    assert!(table.starts_with("NAME "), "{table}");
+    assert_eq!(table.lines().count(), 2, "{table}");
+    let err = h.fails(1, &["stats", "nosuch"]);
+    assert!(err.contains("no unit named `nosuch`"), "{err}");
+}
+
+#[test]
+fn list_wide_adds_cpu_and_memory() {
+    // `list --wide`: CPU% and MEM columns, numbers for a running unit and
+    // `-` for one that runs nothing.
+    let h = Home::new("list_wide_adds_cpu_and_memory");
+    busy_unit(&h);
+    let out = h.ok(&["list", "--wide"]);
+    let header = out.lines().next().unwrap_or_default();
+    assert!(header.contains("CPU%") && header.contains("MEM"), "{out}");
+    let busy = out
+        .lines()
+        .find(|l| l.starts_with("busy "))
+        .expect("busy row");
+    let cols: Vec<&str> = busy.split_whitespace().collect();
+    let cpu: f64 = cols[5].parse().unwrap_or_else(|_| panic!("CPU% of {busy}"));
+    assert!(cpu > 5.0, "{out}");
+    assert!(busy.contains("KiB") || busy.contains("MiB"), "{out}");
+    let idle = out
+        .lines()
+        .find(|l| l.starts_with("idle "))
+        .expect("idle row");
+    assert_eq!(idle.split_whitespace().nth(5), Some("-"), "{out}");
+    // Plain `list` keeps its columns.
+    assert!(!h.ok(&["list"]).contains("CPU%"));
+}
+
+#[test]
+fn stats_watch_prints_plain_tables_when_not_on_a_terminal() {
+    // Not a terminal: each refresh prints the table again (no escapes).
+    let h = Home::new("stats_watch_prints_plain_tables_when_not_on_a_terminal");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["start", "web"]);
+    let out_path = h.root.join("watch.out");
+    let file = std::fs::File::create(&out_path).expect("create watch.out");
+    let mut cmd = h.command(&["stats", "--watch", "0.2"]);
+    cmd.stdout(file).stderr(Stdio::null());
+    let _watch = Background(cmd.spawn().expect("spawn stats --watch"));
+    h.wait_until("two refreshes", WAIT, || {
+        let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+        text.lines().filter(|l| l.starts_with("web ")).count() >= 2
+    });
+    let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+    assert!(!text.contains('\x1b'), "no escapes off a terminal:\n{text}");
+}

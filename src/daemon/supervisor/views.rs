@@ -82,6 +82,18 @@ impl Supervisor {
                 attempt: e.svc.restarts.saturating_add(2),
                 in_ms: at.saturating_duration_since(now).as_millis() as u64,
             }),
+            pgids: {
+                let mut g: Vec<u32> = e
+                    .svc
+                    .pgid
+                    .iter()
+                    .chain(&e.groups)
+                    .map(|p| p.as_raw() as u32)
+                    .collect();
+                g.sort_unstable();
+                g.dedup();
+                g
+            },
         }
     }
 
