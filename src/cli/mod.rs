@@ -30,7 +30,8 @@ Commands:
   stop NAME...         stop units (and the units that Require them, first)
   restart NAME...      stop, then start; resets restart counters and the start limit
   status NAME          state, pid, last exit, failure reason, dependencies, last log lines
-  logs NAME [-n N] [-f]  last N (default 20) lines of a service's output; -f follows
+  logs [NAME] [-n N] [-f]  last N (default 20) lines of a service's output (no NAME: of
+                       every unit, prefixed `NAME | `); -f follows
   reload               re-read the service directory and apply what changed
   verify [NAME...]     check unit files and what start would fail on here, without
                        starting a daemon (exit 1 on any error)
@@ -78,7 +79,8 @@ pub enum Command {
     Restart(Vec<String>),
     Status(String),
     Logs {
-        name: String,
+        /// None: every unit.
+        name: Option<String>,
         lines: usize,
         follow: bool,
     },
@@ -225,7 +227,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
         "restart" => Command::Restart(names("restart")?),
         "status" => Command::Status(one("status")?),
         "logs" => Command::Logs {
-            name: one("logs")?,
+            name: match rest.as_slice() {
+                [] => None,
+                [name] => Some(name.clone()),
+                _ => return Err(Error::Usage("`logs` takes at most one unit name".into())),
+            },
             lines: lines.unwrap_or(20),
             follow,
         },
@@ -354,7 +360,10 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
             follow,
         } => {
             let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
-            logs::show(&home, &name, lines, follow)
+            match name {
+                Some(name) => logs::show(&home, &name, lines, follow),
+                None => logs::show_all(&home, lines, follow),
+            }
         }
         Command::DaemonStatus => match client::request(&g, Request::DaemonStatus, false) {
             Ok(Response::Daemon(info)) => {
@@ -784,7 +793,7 @@ mod tests {
         assert_eq!(
             cmd,
             Command::Logs {
-                name: "web".into(),
+                name: Some("web".into()),
                 lines: 5,
                 follow: true
             }

@@ -417,3 +417,50 @@ fn stats_watch_prints_plain_tables_when_not_on_a_terminal() {
     let text = std::fs::read_to_string(&out_path).unwrap_or_default();
     assert!(!text.contains('\x1b'), "no escapes off a terminal:\n{text}");
 }
+
+#[test]
+fn logs_without_a_name_shows_and_follows_every_unit() {
+    // `logs`: every unit's last lines prefixed `NAME | `; `logs -f` follows
+    // all of them, a unit started later and a restarted one included.
+    let h = Home::new("logs_without_a_name_shows_and_follows_every_unit");
+    h.unit(
+        "a",
+        "[service]\nExecStart = \"sh -c 'echo a1; echo a2; exec sleep 1000'\"\n",
+    );
+    h.unit(
+        "b",
+        "[service]\nExecStart = \"sh -c 'echo b-start; exec sleep 1000'\"\n",
+    );
+    h.unit(
+        "c",
+        "[service]\nExecStart = \"sh -c 'echo c-hello; exec sleep 1000'\"\n",
+    );
+    h.ok(&["start", "a", "b"]);
+    let log = |n: &str| std::fs::read_to_string(h.home.join("logs").join(format!("{n}.log")));
+    h.wait_until("a and b to write their lines", WAIT, || {
+        log("a").is_ok_and(|t| t.contains("a2")) && log("b").is_ok_and(|t| t.contains("b-start"))
+    });
+    assert_eq!(h.ok(&["logs"]), "a | a1\na | a2\nb | b-start\n");
+    assert_eq!(h.ok(&["logs", "-n", "1"]), "a | a2\nb | b-start\n");
+
+    let out_path = h.root.join("follow.out");
+    let file = std::fs::File::create(&out_path).expect("create follow.out");
+    let mut cmd = h.command(&["logs", "-f", "-n", "1"]);
+    cmd.stdout(file).stderr(Stdio::null());
+    let _follow = Background(cmd.spawn().expect("spawn logs -f"));
+    let read = || std::fs::read_to_string(&out_path).unwrap_or_default();
+    h.wait_until("the tails", WAIT, || read().contains("b | b-start"));
+    h.ok(&["start", "c"]);
+    h.ok(&["restart", "b"]);
+    h.wait_until("c's line and b's second start", WAIT, || {
+        let t = read();
+        t.contains("c | c-hello\n") && t.matches("b | b-start\n").count() == 2
+    });
+    assert!(
+        read()
+            .lines()
+            .all(|l| l.starts_with("a | ") || l.starts_with("b | ") || l.starts_with("c | ")),
+        "{}",
+        read()
+    );
+}
