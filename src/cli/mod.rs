@@ -40,7 +40,10 @@ Commands:
   daemon-status        the daemon's pid, version, uptime, directories, units, memory
   kill                 stop every service, then the daemon
   daemon-upgrade       replace the daemon with one of this binary, keeping every service running
-  daemon [--detach]    run the daemon in the foreground (or in the background)
+  daemon [--detach] [--metrics-file PATH]
+                       run the daemon in the foreground (or in the background); keep
+                       PATH current with `metrics` (also: $DIAKONOS_METRICS_FILE)
+  metrics              the units' state in the Prometheus text format
   why NAME             why a unit is not up, down to the root cause (exit 0 when up, 1 if not)
   tree [NAME] [--reverse]  what a unit depends on (--reverse: what depends on it), with states
   graph [NAME...] [--format mermaid|dot]  the dependency graph, from the unit files
@@ -61,6 +64,9 @@ Options:
 Exit codes: 0 success, 1 the operation failed, 2 usage error, 3 daemon not running
 (daemon-status). Any command that needs the daemon starts it when none answers.
 ";
+
+/// Names the metrics file of an auto-started daemon (SPEC §16).
+pub const METRICS_FILE_ENV: &str = "DIAKONOS_METRICS_FILE";
 
 /// Options that apply to every command.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -93,6 +99,8 @@ pub enum Command {
     DaemonUpgrade,
     Daemon {
         detach: bool,
+        /// `--metrics-file PATH`.
+        metrics_file: Option<PathBuf>,
     },
     Help,
     Version,
@@ -115,6 +123,7 @@ pub enum Command {
         watch: Option<std::time::Duration>,
     },
     ListWide,
+    Metrics,
 }
 
 /// Parses the arguments (without the program name).
@@ -127,6 +136,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     let (mut reverse, mut format) = (false, None::<String>);
     let (mut until, mut timeout_ms) = (None::<WaitFor>, None::<u64>);
     let (mut watch, mut wide) = (None::<std::time::Duration>, false);
+    let mut metrics_file: Option<PathBuf> = None;
     while let Some(arg) = parser.next()? {
         match arg {
             Long("home") => g.home = Some(parser.value()?.into()),
@@ -160,6 +170,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
                 );
             }
             Long("wide") => wide = true,
+            Long("metrics-file") => metrics_file = Some(parser.value()?.into()),
             Long("watch") => {
                 let v = parser.value()?.string()?;
                 let secs = v
@@ -242,7 +253,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
         "daemon-status" => none("daemon-status").map(|()| Command::DaemonStatus)?,
         "kill" => none("kill").map(|()| Command::Kill)?,
         "daemon-upgrade" => none("daemon-upgrade").map(|()| Command::DaemonUpgrade)?,
-        "daemon" => none("daemon").map(|()| Command::Daemon { detach })?,
+        "daemon" => none("daemon").map(|()| Command::Daemon {
+            detach,
+            metrics_file: metrics_file.clone(),
+        })?,
+        "metrics" => none("metrics").map(|()| Command::Metrics)?,
         "help" => Command::Help,
         "why" => Command::Why(one("why")?),
         "tree" => Command::Tree {
@@ -298,6 +313,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     if format.is_some() && !matches!(command, Command::Graph { .. }) {
         return Err(Error::Usage("--format only goes with `graph`".into()));
     }
+    if metrics_file.is_some() && !matches!(command, Command::Daemon { .. }) {
+        return Err(Error::Usage(
+            "--metrics-file only goes with `daemon`".into(),
+        ));
+    }
     if detach && !matches!(command, Command::Daemon { .. }) {
         return Err(Error::Usage("--detach only goes with `daemon`".into()));
     }
@@ -317,7 +337,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     Ok((g, command))
 }
 
-const COMMANDS: [&str; 20] = [
+const COMMANDS: [&str; 21] = [
     "list",
     "start",
     "stop",
@@ -338,6 +358,7 @@ const COMMANDS: [&str; 20] = [
     "graph",
     "wait",
     "stats",
+    "metrics",
 ];
 
 /// Runs one command; the error carries the exit code.
@@ -352,7 +373,23 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
             println!("diakonos {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
-        Command::Daemon { detach } => run_daemon(&g, detach),
+        Command::Daemon {
+            detach,
+            metrics_file,
+        } => run_daemon(&g, detach, metrics_file),
+        Command::Metrics => {
+            let version = match client::request(&g, Request::DaemonStatus, true)? {
+                Response::Daemon(info) => info.version,
+                other => return Err(client::unexpected(&other)),
+            };
+            match client::request(&g, Request::List, true)? {
+                Response::Units(units) => {
+                    print!("{}", crate::metrics::render(&units, &version));
+                    Ok(())
+                }
+                other => Err(client::unexpected(&other)),
+            }
+        }
         Command::Verify(names) => verify(&g, &names, &out),
         Command::Logs {
             name,
@@ -576,8 +613,22 @@ fn daemon_upgrade(g: &Global, out: &render::Output) -> Result<(), Error> {
     Ok(())
 }
 
-fn run_daemon(g: &Global, detach: bool) -> Result<(), Error> {
+fn run_daemon(g: &Global, detach: bool, metrics_file: Option<PathBuf>) -> Result<(), Error> {
     let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
+    // The flag, else the environment (how an auto-started daemon gets it).
+    let metrics_file = metrics_file
+        .or_else(|| {
+            std::env::var_os(METRICS_FILE_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .map(|p| std::path::absolute(&p).unwrap_or(p));
+    if detach {
+        if let Some(path) = &metrics_file {
+            // The daemon started below inherits it.
+            std::env::set_var(METRICS_FILE_ENV, path);
+        }
+    }
     let (dir, named) = paths::service_dir(g.service_dir.clone());
     if !detach {
         // (`--detach` asks through the client, which checks the same.)
@@ -603,7 +654,11 @@ fn run_daemon(g: &Global, detach: bool) -> Result<(), Error> {
             other => Err(client::unexpected(&other)),
         };
     }
-    daemon::run(DaemonOptions { home, service_dir })
+    daemon::run(DaemonOptions {
+        home,
+        service_dir,
+        metrics_file,
+    })
 }
 
 /// The directory `verify` checks: the one named, else the running daemon's

@@ -31,6 +31,8 @@ pub struct DaemonOptions {
     /// The directory the user named; None: the one the previous daemon of
     /// this home owned (from the state file), else `./services`.
     pub service_dir: Option<PathBuf>,
+    /// Keep this file current with `metrics` (SPEC §16).
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// Runs the daemon in the foreground until it is killed. Returns an error
@@ -78,7 +80,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), Error> {
         log::warn!("{w}");
     }
     let control = control::Control::new(listener);
-    let mut event_loop = event_loop::EventLoop::new(control, sup, home.clone())
+    let mut event_loop = event_loop::EventLoop::new(control, sup, home.clone(), opts.metrics_file)
         .map_err(|e| Error::failed(format!("cannot set up the event loop: {e}")))?;
     event_loop.restore(saved);
     let result = event_loop.run();

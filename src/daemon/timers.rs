@@ -45,6 +45,8 @@ pub enum TimerKey {
     AdoptedRecheck,
     /// The timeout of a `wait` request (numbered by the supervisor).
     Wait(u64),
+    /// Rewrite the metrics file (changes are written at most once a second).
+    MetricsWrite,
 }
 
 #[derive(Debug)]

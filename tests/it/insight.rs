@@ -464,3 +464,136 @@ fn logs_without_a_name_shows_and_follows_every_unit() {
         read()
     );
 }
+
+/// Parses Prometheus text with the `prometheus_client` parser (Debian's
+/// python3-prometheus-client, installed by .ci/run); returns one line per
+/// sample: `name{labels} value`, labels sorted.
+fn prometheus_parse(text: &str, dir: &std::path::Path) -> Vec<String> {
+    let file = dir.join("metrics.prom");
+    std::fs::write(&file, text).expect("write metrics.prom");
+    let script = [
+        "import sys",
+        "from prometheus_client.parser import text_string_to_metric_families as parse",
+        "for fam in parse(open(sys.argv[1]).read()):",
+        "    for s in fam.samples:",
+        "        labels = ','.join('%s=%s' % kv for kv in sorted(s.labels.items()))",
+        "        print('%s{%s} %g' % (s.name, labels, s.value))",
+    ]
+    .join("\n");
+    let out = std::process::Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&file)
+        .output()
+        .expect("run /usr/bin/python3");
+    assert!(
+        out.status.success(),
+        "the Prometheus parser refused it (python3-prometheus-client is installed by .ci/run):\n{}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout(&out).lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn metrics_prints_the_series_in_prometheus_text() {
+    // `metrics`: HELP and TYPE lines, one state series per state, restarts,
+    // the last exit code and the daemon's version; a real parser takes it.
+    let h = Home::new("metrics_prints_the_series_in_prometheus_text");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.unit(
+        "job",
+        "[service]\nExecStart = \"sh -c 'exit 4'\"\nRestart = \"no\"\n",
+    );
+    h.ok(&["start", "web"]);
+    let _ = h.cmd(&["start", "job"]);
+    h.wait_state("job", "failed");
+    let text = h.ok(&["metrics"]);
+    for name in [
+        "diakonos_unit_state",
+        "diakonos_service_restart_total",
+        "diakonos_unit_last_exit_code",
+        "diakonos_unit_health",
+        "diakonos_timer_last_trigger_seconds",
+        "diakonos_daemon_info",
+    ] {
+        assert!(text.contains(&format!("# HELP {name} ")), "{name}:\n{text}");
+        assert!(text.contains(&format!("# TYPE {name} ")), "{name}:\n{text}");
+    }
+    let samples = prometheus_parse(&text, &h.root);
+    for want in [
+        "diakonos_unit_state{state=running,unit=web} 1",
+        "diakonos_unit_state{state=inactive,unit=web} 0",
+        "diakonos_unit_state{state=failed,unit=job} 1",
+        "diakonos_unit_last_exit_code{unit=job} 4",
+        "diakonos_service_restart_total{unit=web} 0",
+        &format!(
+            "diakonos_daemon_info{{version={}}} 1",
+            env!("CARGO_PKG_VERSION")
+        ),
+    ] {
+        assert!(
+            samples.iter().any(|s| s == want),
+            "{want} missing:\n{samples:#?}"
+        );
+    }
+}
+
+#[test]
+fn metrics_file_follows_start_and_stop() {
+    // An auto-started daemon with DIAKONOS_METRICS_FILE keeps the file
+    // current: it shows web running after `start`, inactive after `stop`,
+    // and parses each time.
+    let h = Home::new("metrics_file_follows_start_and_stop");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    let path = h.root.join("diakonos.prom");
+    let mut start = h.command(&["start", "web"]);
+    start.env("DIAKONOS_METRICS_FILE", &path);
+    let out = h.run(start);
+    assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    let read = || std::fs::read_to_string(&path).unwrap_or_default();
+    let running = "diakonos_unit_state{unit=\"web\",state=\"running\"} 1\n";
+    h.wait_until("the metrics file to show web running", WAIT, || {
+        read().contains(running)
+    });
+    assert!(prometheus_parse(&read(), &h.root)
+        .iter()
+        .any(|s| s == "diakonos_unit_state{state=running,unit=web} 1"));
+    h.ok(&["stop", "web"]);
+    let inactive = "diakonos_unit_state{unit=\"web\",state=\"inactive\"} 1\n";
+    h.wait_until("the metrics file to show web inactive", WAIT, || {
+        read().contains(inactive)
+    });
+    prometheus_parse(&read(), &h.root);
+    // No temporary file is left beside it.
+    let leftovers: Vec<_> = std::fs::read_dir(&h.root)
+        .expect("read the test root")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn an_idle_daemon_with_a_metrics_file_does_not_wake_up() {
+    // Once a start has settled (state synced, metrics written), the daemon
+    // makes no context switch for a while: nothing polls the file.
+    let h = Home::new("an_idle_daemon_with_a_metrics_file_does_not_wake_up");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    let path = h.root.join("diakonos.prom");
+    let mut start = h.command(&["start", "web"]);
+    start.env("DIAKONOS_METRICS_FILE", &path);
+    assert!(h.run(start).status.success());
+    let daemon = h.daemon_pid().expect("a daemon runs");
+    let switches = || {
+        status_field(daemon, "voluntary_ctxt_switches:")
+            + status_field(daemon, "nonvoluntary_ctxt_switches:")
+    };
+    let modified = || std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+    // Quiet for two seconds in a row, within a generous deadline (the state
+    // file's sync comes a second after the last change).
+    h.wait_until("the daemon to stay asleep for 2s", WAIT * 3, || {
+        let (c0, m0) = (switches(), modified());
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        m0.is_some() && switches() == c0 && modified() == m0
+    });
+}

@@ -343,6 +343,8 @@ pub struct Supervisor {
     /// Clients waiting for units to reach a condition (`wait`).
     waiters: Vec<wait::Waiter>,
     next_wait: u64,
+    /// Counts the changes worth persisting (for the metrics file).
+    changes: u64,
 }
 
 impl Supervisor {
@@ -368,6 +370,7 @@ impl Supervisor {
             dirty: false,
             waiters: Vec::new(),
             next_wait: 0,
+            changes: 0,
         };
         for (name, result) in loaded.units {
             sup.add_entry(name, result);

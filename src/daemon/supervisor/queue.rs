@@ -83,6 +83,7 @@ impl Supervisor {
         let after = e.svc.state.name();
         if before != after || pid_before != e.svc.pid() {
             self.dirty = true;
+            self.changes += 1;
         }
         if before != after || after == StateName::Waiting {
             self.changed(id);

@@ -94,6 +94,7 @@ impl Supervisor {
             });
         }
         self.dirty = true;
+        self.changes += 1;
         report
     }
 }

@@ -134,6 +134,20 @@ impl Supervisor {
         counts.into_iter().collect()
     }
 
+    /// What `list` shows, every unit.
+    pub fn unit_infos(&self, now: Instant) -> Vec<UnitInfo> {
+        self.by_name
+            .values()
+            .map(|&id| self.info(id, now))
+            .collect()
+    }
+
+    /// How many changes worth persisting happened (state, pid, reload,
+    /// adoption): the metrics file is rewritten when this moved.
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
     pub fn service_dir(&self) -> &Path {
         &self.service_dir
     }
