@@ -687,8 +687,14 @@ mod tests {
         buf.extend(encode_request(&request(Request::Kill)).unwrap());
         let a = take_frame(&mut buf).unwrap().unwrap();
         let b = take_frame(&mut buf).unwrap().unwrap();
-        assert_eq!(decode_request(&a, 2).unwrap().request, Request::List);
-        assert_eq!(decode_request(&b, 2).unwrap().request, Request::Kill);
+        assert_eq!(
+            decode_request(&a, PROTOCOL_VERSION).unwrap().request,
+            Request::List
+        );
+        assert_eq!(
+            decode_request(&b, PROTOCOL_VERSION).unwrap().request,
+            Request::Kill
+        );
     }
 
     #[test]
