@@ -53,6 +53,12 @@ fn why_names_the_dependency_a_unit_waits_for() {
     );
     assert!(
         lines
+            .get(1)
+            .is_some_and(|l| l.starts_with("  waiting for ")),
+        "for how long:\n{out}"
+    );
+    assert!(
+        lines
             .iter()
             .any(|l| l.trim_start().starts_with("database is starting") && l.contains("READY=1")),
         "the root cause is database waiting for READY=1:\n{out}"

@@ -195,6 +195,8 @@ pub struct Entry {
     /// A search for the main process of a forking service is under way
     /// (None while a look is out as an effect).
     scan: Option<MainPidScan>,
+    /// When it entered its current state (for `why`: waiting for how long).
+    since: Option<Instant>,
 }
 
 impl Entry {
@@ -218,6 +220,7 @@ impl Entry {
             stop: StopMark::None,
             timer: None,
             scan: None,
+            since: None,
         }
     }
 

@@ -81,6 +81,10 @@ impl Supervisor {
             }
         }
         let after = e.svc.state.name();
+        if before != after {
+            self.entries[id].since = Some(now);
+        }
+        let e = &self.entries[id];
         if before != after || pid_before != e.svc.pid() {
             self.dirty = true;
             self.changes += 1;

@@ -91,6 +91,12 @@ impl Supervisor {
                 if !any {
                     say(format!("{name} is waiting to start"));
                 }
+                if let Some(since) = e.since {
+                    say(format!(
+                        "  waiting for {}",
+                        seconds(now.saturating_duration_since(since))
+                    ));
+                }
             }
             State::Starting { pid, .. } => {
                 let how = match e.svc.policy.kind {

@@ -798,8 +798,9 @@ fn why_follows_a_waiting_unit_to_a_restarting_dependency() {
         report.lines[0],
         "worker is waiting for database (requires), which is restarting"
     );
+    assert_eq!(report.lines[1], "  waiting for 1s");
     assert!(
-        report.lines[1].starts_with(
+        report.lines[2].starts_with(
             "  database is restarting (exited with code 3): next attempt in 4s (attempt 2)"
         ),
         "{:?}",
