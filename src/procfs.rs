@@ -24,6 +24,13 @@ pub struct Stat {
     pub session: i32,
     /// Clock ticks since boot (field 22).
     pub start_time: u64,
+    /// CPU time in user and kernel mode, clock ticks (fields 14, 15).
+    pub utime: u64,
+    pub stime: u64,
+    /// Threads (field 20).
+    pub threads: u64,
+    /// Resident set size in pages (field 24).
+    pub rss_pages: u64,
 }
 
 /// Parses a `/proc/PID/stat` line. The command name (field 2) may hold
@@ -37,6 +44,11 @@ pub fn parse_stat(pid: i32, text: &str) -> Option<Stat> {
     let ppid = fields.next()?.parse().ok()?;
     let pgrp = fields.next()?.parse().ok()?;
     let session = fields.next()?.parse().ok()?;
+    let utime = fields.nth(7)?.parse().ok()?;
+    let stime = fields.next()?.parse().ok()?;
+    let threads = fields.nth(4)?.parse().ok()?;
+    let start_time = fields.nth(1)?.parse().ok()?;
+    let rss_pages = fields.nth(1)?.parse::<i64>().ok()?.max(0) as u64;
     Some(Stat {
         pid,
         zombie,
@@ -44,7 +56,11 @@ pub fn parse_stat(pid: i32, text: &str) -> Option<Stat> {
         ppid,
         pgrp,
         session,
-        start_time: fields.nth(15)?.parse().ok()?,
+        start_time,
+        utime,
+        stime,
+        threads,
+        rss_pages,
     })
 }
 
@@ -112,8 +128,15 @@ pub fn same_process(pid: i32, start_time_ticks: u64) -> bool {
     pid > 0 && start_time(pid) == Some(start_time_ticks)
 }
 
-/// Clock ticks per second, the unit of `/proc/PID/stat` start times.
-fn ticks_per_sec() -> u64 {
+/// The size of a memory page, the unit of `/proc/PID/stat`'s rss.
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf takes an integer and reads no memory of ours.
+    let n = unsafe { nix::libc::sysconf(nix::libc::_SC_PAGESIZE) };
+    u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+}
+
+/// Clock ticks per second, the unit of `/proc/PID/stat` times.
+pub fn ticks_per_sec() -> u64 {
     // SAFETY: sysconf takes an integer and reads no memory of ours.
     let n = unsafe { nix::libc::sysconf(nix::libc::_SC_CLK_TCK) };
     u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(100)
@@ -164,6 +187,10 @@ mod tests {
             (s.ppid, s.pgrp, s.session, s.start_time),
             (1, 4242, 4242, 987_654)
         );
+        assert_eq!((s.utime, s.stime, s.threads, s.rss_pages), (0, 0, 1, 200));
+        let busy = STAT.replace(" 150 0 0 0 0 0 0 0 20 0 1 ", " 150 0 0 0 31 7 0 0 20 0 3 ");
+        let b = parse_stat(4242, &busy).unwrap();
+        assert_eq!((b.utime, b.stime, b.threads), (31, 7, 3));
         assert!(!s.zombie);
         assert_eq!(parse_stat(1, "garbage"), None);
         assert_eq!(parse_stat(1, &STAT[..STAT.find(" 987654").unwrap()]), None);

@@ -175,6 +175,53 @@ pub enum Request {
     /// is touched (SPEC §18: `run`, `delete`). A changed running unit is
     /// not restarted: the new definition takes over at its next start.
     Load(Vec<String>),
+    /// Why a unit is not up (SPEC §12).
+    Why(String),
+    /// Answered (a `Job` reply) once every unit is in the condition, one
+    /// waited on for `up` failed, or the timeout passed (SPEC §12).
+    Wait {
+        names: Vec<String>,
+        until: WaitFor,
+        timeout_ms: Option<u64>,
+    },
+}
+
+/// The condition of `wait --for`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WaitFor {
+    Up,
+    Running,
+    Healthy,
+    Exited,
+    Inactive,
+    Failed,
+}
+
+impl WaitFor {
+    pub const ALL: [WaitFor; 6] = [
+        WaitFor::Up,
+        WaitFor::Running,
+        WaitFor::Healthy,
+        WaitFor::Exited,
+        WaitFor::Inactive,
+        WaitFor::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitFor::Up => "up",
+            WaitFor::Running => "running",
+            WaitFor::Healthy => "healthy",
+            WaitFor::Exited => "exited",
+            WaitFor::Inactive => "inactive",
+            WaitFor::Failed => "failed",
+        }
+    }
+
+    /// Whether a failed unit can never meet it (it waits for the unit up).
+    pub fn means_up(self) -> bool {
+        matches!(self, WaitFor::Up | WaitFor::Running | WaitFor::Healthy)
+    }
 }
 
 impl Request {
@@ -257,6 +304,9 @@ pub struct UnitInfo {
     pub next_attempt: Option<NextAttempt>,
     /// `Protected = true`: left out of `stop --all` and `restart --all`.
     pub protected: bool,
+    /// The process groups of its current run (for `stats`, read by the
+    /// client from /proc); empty when nothing runs.
+    pub pgids: Vec<u32>,
 }
 
 /// The next launch of a `restarting` unit.
@@ -340,6 +390,15 @@ pub enum Response {
         message: String,
         hint: Option<String>,
     },
+    Why(WhyReport),
+}
+
+/// `why NAME`: whether it is up, and one line per cause (indented per
+/// dependency followed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WhyReport {
+    pub up: bool,
+    pub lines: Vec<String>,
 }
 
 /// A reply every client from protocol 2 on can read (wire rules 5 and 6):
@@ -846,6 +905,7 @@ mod tests {
                 in_ms: 1500,
             }),
             protected: false,
+            pgids: vec![42],
         }]);
         let body = body_of(encode_reply(&resp, PROTOCOL_VERSION, false).unwrap());
         assert_eq!(decode_reply(&body).unwrap().response, resp);

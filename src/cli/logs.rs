@@ -129,6 +129,138 @@ fn follow_file(path: &Path) {
     }
 }
 
+/// The units with a log in `dir` (`NAME.log`), in name order.
+fn logged_units(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| {
+                    let file = e.file_name();
+                    let name = file.to_str()?.strip_suffix(".log")?;
+                    crate::unit::is_valid_name(name).then(|| name.to_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// `logs` without a name: the last `lines` lines of every unit's log, each
+/// prefixed `NAME | `, unit by unit in name order; `follow` then prints
+/// every unit's new lines as they arrive (logs that appear later too).
+pub fn show_all(home: &Home, lines: usize, follow: bool) -> Result<(), Error> {
+    let dir = home.logs_dir();
+    let names = logged_units(&dir);
+    if names.is_empty() && !follow {
+        return Err(Error::failed_hint(
+            format!("no output from any unit yet (no logs in {})", dir.display()),
+            "start one with `diakonos start NAME`; `diakonos list` shows the units",
+        ));
+    }
+    // Where following starts is taken first: a log that appears while the
+    // tails print is then read from its start, not missed.
+    let start = follow.then(|| start_positions(&dir));
+    let mut out = io::stdout().lock();
+    for name in &names {
+        for line in tail_lines(&home.service_log(name), lines) {
+            if writeln!(out, "{name} | {line}").is_err() {
+                return Ok(());
+            }
+        }
+    }
+    let _ = out.flush();
+    drop(out);
+    if let Some(start) = start {
+        follow_all(&dir, start);
+    }
+    Ok(())
+}
+
+/// Where `follow_all` is in one unit's log.
+struct Followed {
+    pos: u64,
+    inode: Option<u64>,
+    /// The start of a line whose end has not been written yet.
+    partial: Vec<u8>,
+}
+
+type Positions = std::collections::BTreeMap<String, Followed>;
+
+/// The end of every log in `dir` now.
+fn start_positions(dir: &Path) -> Positions {
+    logged_units(dir)
+        .into_iter()
+        .map(|name| {
+            let meta = std::fs::metadata(dir.join(format!("{name}.log"))).ok();
+            let f = Followed {
+                pos: meta.as_ref().map_or(0, |m| m.len()),
+                inode: meta.map(|m| m.ino()),
+                partial: Vec::new(),
+            };
+            (name, f)
+        })
+        .collect()
+}
+
+/// Prints the new complete lines of every log in `dir` after `files`,
+/// prefixed, as they arrive, across restarts and rotations, until stdout
+/// closes.
+fn follow_all(dir: &Path, mut files: Positions) {
+    let mut out = io::stdout();
+    loop {
+        std::thread::sleep(FOLLOW_INTERVAL);
+        // A log that appeared since (a unit's first start) is read from its start.
+        for name in logged_units(dir) {
+            files.entry(name).or_insert(Followed {
+                pos: 0,
+                inode: None,
+                partial: Vec::new(),
+            });
+        }
+        let mut text = Vec::new();
+        for (name, f) in files.iter_mut() {
+            let path = dir.join(format!("{name}.log"));
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if f.inode.is_some_and(|i| i != meta.ino()) || meta.len() < f.pos {
+                // Replaced or truncated (rotation): the new file from its start.
+                f.pos = 0;
+            }
+            f.inode = Some(meta.ino());
+            if meta.len() == f.pos {
+                continue;
+            }
+            let Ok(mut file) = File::open(&path) else {
+                continue;
+            };
+            if file.seek(SeekFrom::Start(f.pos)).is_err() {
+                continue;
+            }
+            let mut chunk = Vec::new();
+            if file.read_to_end(&mut chunk).is_err() {
+                continue;
+            }
+            f.pos += chunk.len() as u64;
+            f.partial.extend_from_slice(&chunk);
+            if let Some(end) = f.partial.iter().rposition(|&b| b == b'\n') {
+                let rest = f.partial.split_off(end + 1);
+                let complete = std::mem::replace(&mut f.partial, rest);
+                for line in complete[..complete.len() - 1].split(|&b| b == b'\n') {
+                    text.extend_from_slice(name.as_bytes());
+                    text.extend_from_slice(b" | ");
+                    text.extend_from_slice(line);
+                    text.push(b'\n');
+                }
+            }
+        }
+        if !text.is_empty() && out.write_all(&text).and_then(|()| out.flush()).is_err() {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,9 +4,11 @@
 
 pub mod adhoc;
 pub mod client;
+pub mod depview;
 pub mod logs;
 pub mod render;
 pub mod startup;
+pub mod stats;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -15,7 +17,7 @@ use crate::daemon::{self, DaemonOptions};
 use crate::error::Error;
 use crate::graph::{self, DepInput};
 use crate::paths::{self, Home};
-use crate::protocol::{Request, Response};
+use crate::protocol::{Request, Response, WaitFor};
 use crate::unit;
 
 pub const HELP: &str = "\
@@ -24,12 +26,14 @@ diakonos - a small service manager: one daemon, a thin client, TOML unit files
 Usage: diakonos [OPTIONS] <COMMAND> [ARGS]
 
 Commands:
-  list                 every unit: name, state, pid, uptime, restarts, description
+  list [--wide]        every unit: name, state, pid, uptime, restarts, description
+                       (--wide: CPU% and MEM too)
   start NAME...        start units and what they Require/Want; waits until they are up
   stop NAME...         stop units (and the units that Require them, first)
   restart NAME...      stop, then start; resets restart counters and the start limit
   status NAME          state, pid, last exit, failure reason, dependencies, last log lines
-  logs NAME [-n N] [-f]  last N (default 20) lines of a service's output; -f follows
+  logs [NAME] [-n N] [-f]  last N (default 20) lines of a service's output (no NAME: of
+                       every unit, prefixed `NAME | `); -f follows
   reload               re-read the service directory and apply what changed
   verify [NAME...]     check unit files and what start would fail on here, without
                        starting a daemon (exit 1 on any error)
@@ -38,7 +42,9 @@ Commands:
   daemon-status        the daemon's pid, version, uptime, directories, units, memory
   kill                 stop every service, then the daemon
   daemon-upgrade       replace the daemon with one of this binary, keeping every service running
-  daemon [--detach]    run the daemon in the foreground (or in the background)
+  daemon [--detach] [--metrics-file PATH]
+                       run the daemon in the foreground (or in the background); keep
+                       PATH current with `metrics` (also: $DIAKONOS_METRICS_FILE)
   run [OPTIONS] -- COMMAND [ARG...]
                        write NAME.service for COMMAND, load it and start it; prints
                        the file's path. --name NAME (default: the program's name),
@@ -55,6 +61,15 @@ Commands:
   daemon --init [NAME...] [--exit-with UNIT] [--exit-when all-done|never] [--file-logs]
                        container entrypoint (implied as PID 1): start NAME... and the
                        enabled units, log to stderr, services to stdout/stderr, exit per policy
+  metrics              the units' state in the Prometheus text format
+  why NAME             why a unit is not up, down to the root cause (exit 0 when up, 1 if not)
+  tree [NAME] [--reverse]  what a unit depends on (--reverse: what depends on it), with states
+  graph [NAME...] [--format mermaid|dot]  the dependency graph, from the unit files
+  stats [NAME...] [--watch SEC]  per unit, its whole process group: processes, CPU%, CPU
+                       time, memory (main and group), threads, fds, uptime, restarts
+  wait NAME... [--for up|running|healthy|exited|inactive|failed] [--timeout SEC]
+                       block until every unit is in that state (default up); exit 1 on
+                       timeout or when one waited on for up fails
 
 Options:
   --service-dir DIR    unit files (default: $DIAKONOS_SERVICE_DIR, else ./services)
@@ -67,6 +82,9 @@ Options:
 Exit codes: 0 success, 1 the operation failed, 2 usage error, 3 daemon not running
 (daemon-status). Any command that needs the daemon starts it when none answers.
 ";
+
+/// Names the metrics file of an auto-started daemon (SPEC §16).
+pub const METRICS_FILE_ENV: &str = "DIAKONOS_METRICS_FILE";
 
 /// Options that apply to every command.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -85,7 +103,8 @@ pub enum Command {
     Restart(Vec<String>),
     Status(String),
     Logs {
-        name: String,
+        /// None: every unit.
+        name: Option<String>,
         lines: usize,
         follow: bool,
     },
@@ -100,6 +119,8 @@ pub enum Command {
         detach: bool,
         /// `--init` (container entrypoint): what to start and when to exit.
         init: Option<crate::daemon::InitOptions>,
+        /// `--metrics-file PATH`.
+        metrics_file: Option<PathBuf>,
     },
     Help,
     Run(Box<adhoc::RunOpts>),
@@ -115,6 +136,26 @@ pub enum Command {
         print: bool,
     },
     Version,
+    Why(String),
+    Tree {
+        name: Option<String>,
+        reverse: bool,
+    },
+    Graph {
+        names: Vec<String>,
+        dot: bool,
+    },
+    Wait {
+        names: Vec<String>,
+        until: WaitFor,
+        timeout_ms: Option<u64>,
+    },
+    Stats {
+        names: Vec<String>,
+        watch: Option<std::time::Duration>,
+    },
+    ListWide,
+    Metrics,
 }
 
 /// Parses the arguments (without the program name).
@@ -139,6 +180,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     let (mut lines, mut follow, mut detach) = (None, false, false);
     let mut print = false;
     let mut init: Option<crate::daemon::InitOptions> = None;
+    let (mut reverse, mut format) = (false, None::<String>);
+    let (mut until, mut timeout_ms) = (None::<WaitFor>, None::<u64>);
+    let (mut watch, mut wide) = (None::<std::time::Duration>, false);
+    let mut metrics_file: Option<PathBuf> = None;
     while let Some(arg) = parser.next()? {
         match arg {
             Long("home") => g.home = Some(parser.value()?.into()),
@@ -212,6 +257,47 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
                 };
             }
             Long("file-logs") => init.get_or_insert_with(Default::default).file_logs = true,
+            Long("reverse") => reverse = true,
+            Long("format") => format = Some(parser.value()?.string()?),
+            Long("for") => {
+                let v = parser.value()?.string()?;
+                until = Some(
+                    WaitFor::ALL
+                        .into_iter()
+                        .find(|w| w.as_str() == v)
+                        .ok_or_else(|| {
+                            Error::Usage(format!(
+                                "--for takes up, running, healthy, exited, inactive or failed, not `{v}`"
+                            ))
+                        })?,
+                );
+            }
+            Long("wide") => wide = true,
+            Long("metrics-file") => metrics_file = Some(parser.value()?.into()),
+            Long("watch") => {
+                let v = parser.value()?.string()?;
+                let secs = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s >= 0.1 && *s < 1e6)
+                    .ok_or_else(|| {
+                        Error::Usage(format!(
+                            "--watch takes a number of seconds (at least 0.1), not `{v}`"
+                        ))
+                    })?;
+                watch = Some(std::time::Duration::from_secs_f64(secs));
+            }
+            Long("timeout") => {
+                let v = parser.value()?.string()?;
+                let secs = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e9)
+                    .ok_or_else(|| {
+                        Error::Usage(format!("--timeout takes a number of seconds, not `{v}`"))
+                    })?;
+                timeout_ms = Some((secs * 1000.0).round() as u64);
+            }
             Value(v) => words.push(v.string()?),
             _ => return Err(arg.unexpected().into()),
         }
@@ -273,6 +359,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
         }
     };
     let command = match cmd.as_str() {
+        "list" | "ls" if wide => none("list").map(|()| Command::ListWide)?,
         "list" | "ls" => none("list").map(|()| Command::List)?,
         _ if verb_all => Command::All(cmd.clone()),
         "run" => {
@@ -284,12 +371,20 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
             purge_logs,
             force,
         },
+        "stats" => Command::Stats {
+            names: rest.clone(),
+            watch,
+        },
         "start" => Command::Start(names("start")?),
         "stop" => Command::Stop(names("stop")?),
         "restart" => Command::Restart(names("restart")?),
         "status" => Command::Status(one("status")?),
         "logs" => Command::Logs {
-            name: one("logs")?,
+            name: match rest.as_slice() {
+                [] => None,
+                [name] => Some(name.clone()),
+                _ => return Err(Error::Usage("`logs` takes at most one unit name".into())),
+            },
             lines: lines.unwrap_or(20),
             follow,
         },
@@ -306,12 +401,44 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
                 Command::Daemon {
                     detach,
                     init: Some(options),
+                    metrics_file: metrics_file.clone(),
                 }
             }
-            None => none("daemon").map(|()| Command::Daemon { detach, init: None })?,
+            None => none("daemon").map(|()| Command::Daemon {
+                detach,
+                init: None,
+                metrics_file: metrics_file.clone(),
+            })?,
         },
         "startup" => none("startup").map(|()| Command::Startup { print })?,
+        "metrics" => none("metrics").map(|()| Command::Metrics)?,
         "help" => Command::Help,
+        "why" => Command::Why(one("why")?),
+        "tree" => Command::Tree {
+            name: match rest.as_slice() {
+                [] => None,
+                [name] => Some(name.clone()),
+                _ => return Err(Error::Usage("`tree` takes at most one unit name".into())),
+            },
+            reverse,
+        },
+        "wait" => Command::Wait {
+            names: names("wait")?,
+            until: until.unwrap_or(WaitFor::Up),
+            timeout_ms,
+        },
+        "graph" => Command::Graph {
+            names: rest.clone(),
+            dot: match format.as_deref() {
+                None | Some("mermaid") => false,
+                Some("dot") => true,
+                Some(other) => {
+                    return Err(Error::Usage(format!(
+                        "--format takes `mermaid` or `dot`, not `{other}`"
+                    )))
+                }
+            },
+        },
         other => {
             let hint = crate::unit::suggest(other, &COMMANDS)
                 .map(|s| format!(" (did you mean `{s}`?)"))
@@ -354,22 +481,48 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
             "--init runs in the foreground; leave out --detach".into(),
         ));
     }
+    if reverse && !matches!(command, Command::Tree { .. }) {
+        return Err(Error::Usage("--reverse only goes with `tree`".into()));
+    }
+    if wide && !matches!(command, Command::ListWide) {
+        return Err(Error::Usage("--wide only goes with `list`".into()));
+    }
+    if watch.is_some() && !matches!(command, Command::Stats { .. }) {
+        return Err(Error::Usage("--watch only goes with `stats`".into()));
+    }
+    if (until.is_some() || timeout_ms.is_some()) && !matches!(command, Command::Wait { .. }) {
+        return Err(Error::Usage(
+            "--for and --timeout only go with `wait`".into(),
+        ));
+    }
+    if format.is_some() && !matches!(command, Command::Graph { .. }) {
+        return Err(Error::Usage("--format only goes with `graph`".into()));
+    }
+    if metrics_file.is_some() && !matches!(command, Command::Daemon { .. }) {
+        return Err(Error::Usage(
+            "--metrics-file only goes with `daemon`".into(),
+        ));
+    }
     if detach && !matches!(command, Command::Daemon { .. }) {
         return Err(Error::Usage("--detach only goes with `daemon`".into()));
     }
     let json_ok = matches!(
         command,
-        Command::List | Command::Status(_) | Command::DaemonStatus
+        Command::List
+            | Command::Status(_)
+            | Command::DaemonStatus
+            | Command::Stats { .. }
+            | Command::ListWide
     );
     if g.json && !json_ok {
         return Err(Error::Usage(
-            "--json goes with list, status and daemon-status".into(),
+            "--json goes with list, status, stats and daemon-status".into(),
         ));
     }
     Ok((g, command))
 }
 
-const COMMANDS: [&str; 18] = [
+const COMMANDS: [&str; 24] = [
     "list",
     "start",
     "stop",
@@ -388,6 +541,12 @@ const COMMANDS: [&str; 18] = [
     "run",
     "delete",
     "startup",
+    "why",
+    "tree",
+    "graph",
+    "wait",
+    "stats",
+    "metrics",
 ];
 
 /// Runs one command; the error carries the exit code.
@@ -409,8 +568,25 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
             force,
         } => adhoc::delete(&g, &out, &names, purge_logs, force),
         Command::All(verb) => adhoc::all(&g, &out, &verb),
-        Command::Daemon { detach, init } => run_daemon(&g, detach, init),
         Command::Startup { print } => startup_entry(&g, print),
+        Command::Daemon {
+            detach,
+            init,
+            metrics_file,
+        } => run_daemon(&g, detach, init, metrics_file),
+        Command::Metrics => {
+            let version = match client::request(&g, Request::DaemonStatus, true)? {
+                Response::Daemon(info) => info.version,
+                other => return Err(client::unexpected(&other)),
+            };
+            match client::request(&g, Request::List, true)? {
+                Response::Units(units) => {
+                    print!("{}", crate::metrics::render(&units, &version));
+                    Ok(())
+                }
+                other => Err(client::unexpected(&other)),
+            }
+        }
         Command::Verify(names) => verify(&g, &names, &out),
         Command::Logs {
             name,
@@ -418,7 +594,10 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
             follow,
         } => {
             let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
-            logs::show(&home, &name, lines, follow)
+            match name {
+                Some(name) => logs::show(&home, &name, lines, follow),
+                None => logs::show_all(&home, lines, follow),
+            }
         }
         Command::DaemonStatus => match client::request(&g, Request::DaemonStatus, false) {
             Ok(Response::Daemon(info)) => {
@@ -493,7 +672,108 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
         Command::Restart(names) => job(&g, &out, "restart", Request::Restart(names)),
         Command::Enable(names) => job(&g, &out, "enable", Request::Enable(names)),
         Command::Disable(names) => job(&g, &out, "disable", Request::Disable(names)),
+        Command::Why(name) => match client::request(&g, Request::Why(name), true)? {
+            Response::Why(report) => {
+                for line in &report.lines {
+                    println!("{line}");
+                }
+                // Exit 1 when it is not up; the lines above said why.
+                if report.up {
+                    Ok(())
+                } else {
+                    Err(Error::failed(""))
+                }
+            }
+            other => Err(client::unexpected(&other)),
+        },
+        Command::Tree { name, reverse } => {
+            let view = depview::load(&g, &out)?;
+            let root = match name {
+                Some(n) => Some(depview::ids(&view, &[n])?[0]),
+                None => None,
+            };
+            print!("{}", depview::tree(&view, root, reverse));
+            Ok(())
+        }
+        Command::Wait {
+            names,
+            until,
+            timeout_ms,
+        } => {
+            let req = Request::Wait {
+                names,
+                until,
+                timeout_ms,
+            };
+            match client::request(&g, req, true)? {
+                Response::Job(results) => {
+                    let bad: Vec<String> = results
+                        .iter()
+                        .filter(|r| !r.ok)
+                        .map(|r| match r.message.as_deref() {
+                            Some(m) if !m.is_empty() => format!("{} is {m}", r.name),
+                            _ => format!("{} is {}", r.name, r.state.as_str()),
+                        })
+                        .collect();
+                    if bad.is_empty() {
+                        return Ok(());
+                    }
+                    Err(Error::failed_hint(
+                        format!("wait: {}", bad.join("; ")),
+                        "`diakonos why NAME` says why a unit is not up",
+                    ))
+                }
+                other => Err(client::unexpected(&other)),
+            }
+        }
+        Command::ListWide => match client::request(&g, Request::List, true)? {
+            Response::Units(units) => {
+                stats::list_wide(&units, g.json);
+                Ok(())
+            }
+            other => Err(client::unexpected(&other)),
+        },
+        Command::Stats { names, watch } => {
+            let ask = || -> Result<Vec<crate::protocol::UnitInfo>, Error> {
+                match client::request(&g, Request::List, true)? {
+                    Response::Units(units) => pick(units, &names),
+                    other => Err(client::unexpected(&other)),
+                }
+            };
+            stats::run(ask, g.json, watch)
+        }
+        Command::Graph { names, dot } => {
+            let view = depview::load(&g, &out)?;
+            let ids = depview::closure(&view, &depview::ids(&view, &names)?);
+            if dot {
+                print!("{}", depview::dot(&view, &ids));
+            } else {
+                print!("{}", depview::mermaid(&view, &ids));
+            }
+            Ok(())
+        }
     }
+}
+
+/// The units named (in that order), or all of them; an unknown name is an error.
+fn pick(
+    units: Vec<crate::protocol::UnitInfo>,
+    names: &[String],
+) -> Result<Vec<crate::protocol::UnitInfo>, Error> {
+    if names.is_empty() {
+        return Ok(units);
+    }
+    names
+        .iter()
+        .map(|n| {
+            units.iter().find(|u| &u.name == n).cloned().ok_or_else(|| {
+                Error::failed_hint(
+                    format!("no unit named `{n}`"),
+                    "`diakonos list` shows the units",
+                )
+            })
+        })
+        .collect()
 }
 
 fn job(g: &Global, out: &render::Output, verb: &str, req: Request) -> Result<(), Error> {
@@ -534,10 +814,25 @@ fn run_daemon(
     g: &Global,
     detach: bool,
     init: Option<crate::daemon::InitOptions>,
+    metrics_file: Option<PathBuf>,
 ) -> Result<(), Error> {
     // PID 1 (a container's entrypoint) is always the init mode.
     let init = init.or_else(|| (std::process::id() == 1).then(Default::default));
     let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
+    // The flag, else the environment (how an auto-started daemon gets it).
+    let metrics_file = metrics_file
+        .or_else(|| {
+            std::env::var_os(METRICS_FILE_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .map(|p| std::path::absolute(&p).unwrap_or(p));
+    if detach {
+        if let Some(path) = &metrics_file {
+            // The daemon started below inherits it.
+            std::env::set_var(METRICS_FILE_ENV, path);
+        }
+    }
     let (dir, named) = paths::service_dir(g.service_dir.clone());
     if !detach {
         // (`--detach` asks through the client, which checks the same.)
@@ -567,6 +862,7 @@ fn run_daemon(
         home,
         service_dir,
         init,
+        metrics_file,
     })
 }
 
@@ -776,7 +1072,8 @@ mod tests {
             cmd,
             Command::Daemon {
                 detach: false,
-                init: Some(want)
+                init: Some(want),
+                metrics_file: None,
             }
         );
         assert_eq!(
@@ -855,7 +1152,7 @@ mod tests {
         assert_eq!(
             cmd,
             Command::Logs {
-                name: "web".into(),
+                name: Some("web".into()),
                 lines: 5,
                 follow: true
             }

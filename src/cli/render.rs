@@ -387,7 +387,7 @@ fn short_reason(reason: &str) -> String {
     format!("{}…", clipped.trim_end())
 }
 
-fn unit_json(u: &UnitInfo) -> serde_json::Value {
+pub fn unit_json(u: &UnitInfo) -> serde_json::Value {
     json!({
         "name": u.name,
         "state": u.state,
@@ -473,6 +473,7 @@ mod tests {
             reason: reason.map(str::to_string),
             next_attempt: None,
             protected: false,
+            pgids: Vec::new(),
         };
         let out = Output {
             color: false,
@@ -537,6 +538,7 @@ mod tests {
             reason: Some("exited with code 3".into()),
             next_attempt: None,
             protected: false,
+            pgids: Vec::new(),
         };
         assert_eq!(unit_json(&u)["last_exit"], json!({"code": 3}));
         u.last_exit = Some(LastExit::Signal("SIGKILL".into()));

@@ -12,6 +12,7 @@ use mio::{Events, Poll, Token};
 use crate::daemon::control::{self, Control, Incoming};
 use crate::daemon::driver::children::{self, Children};
 use crate::daemon::driver::logs::{self, Logs};
+use crate::daemon::driver::metrics::MetricsWriter;
 use crate::daemon::driver::notify::{self, Notify};
 use crate::daemon::driver::state::StateWriter;
 use crate::daemon::persist;
@@ -30,6 +31,7 @@ pub struct EventLoop {
     notify: Notify,
     logs: Logs,
     pub(super) state: StateWriter,
+    metrics: MetricsWriter,
     pub(super) control: Control,
     pub(super) sup: Supervisor,
     pub(super) sys: RealSys,
@@ -41,7 +43,12 @@ pub struct EventLoop {
 }
 
 impl EventLoop {
-    pub fn new(control: Control, sup: Supervisor, home: Home) -> io::Result<EventLoop> {
+    pub fn new(
+        control: Control,
+        sup: Supervisor,
+        home: Home,
+        metrics_file: Option<std::path::PathBuf>,
+    ) -> io::Result<EventLoop> {
         let poll = Poll::new()?;
         let children = Children::new(poll.registry())?;
         let mut control = control;
@@ -56,6 +63,7 @@ impl EventLoop {
             notify: Notify::new(&home.notify_socket(), poll.registry()),
             logs: Logs::new(home.clone(), poll.registry(), now),
             state: StateWriter::new(home.state()),
+            metrics: MetricsWriter::new(metrics_file),
             poll,
             control,
             sup,
@@ -141,6 +149,7 @@ impl EventLoop {
             self.check_exit_policy(Instant::now());
             if self.sup.exiting && self.control.all_flushed() {
                 self.state.sync();
+                self.metrics.update(Instant::now(), true, &self.sup);
                 return Ok(());
             }
             // Round up so we never wake a hair early and spin.
@@ -238,6 +247,7 @@ impl EventLoop {
         }
         self.state.sync_if_due(now);
         self.logs.check_if_due(now, &self.sup);
+        self.metrics.update(now, false, &self.sup);
         self.arm_driver_timers(now);
     }
 
@@ -261,6 +271,8 @@ impl EventLoop {
         timers.set(TimerKey::LogCheck, self.logs.deadline());
         timers.set(TimerKey::StateWrite, self.state.write_due(now));
         timers.set(TimerKey::StateSync, self.state.sync_due());
+        let metrics = self.metrics.deadline(&self.sup);
+        self.sup.timers().set(TimerKey::MetricsWrite, metrics);
     }
 
     /// Routes the expired keys of drivers. Only a connection's needs its

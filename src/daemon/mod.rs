@@ -33,6 +33,8 @@ pub struct DaemonOptions {
     pub service_dir: Option<PathBuf>,
     /// `daemon --init` (or PID 1): the container entrypoint (SPEC §14).
     pub init: Option<InitOptions>,
+    /// Keep this file current with `metrics` (SPEC §16).
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// `daemon --init [NAME...]`: a container's entrypoint (SPEC §14).
@@ -98,7 +100,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), Error> {
         log::warn!("{w}");
     }
     let control = control::Control::new(listener);
-    let mut event_loop = event_loop::EventLoop::new(control, sup, home.clone())
+    let mut event_loop = event_loop::EventLoop::new(control, sup, home.clone(), opts.metrics_file)
         .map_err(|e| Error::failed(format!("cannot set up the event loop: {e}")))?;
     if let Some(init) = &opts.init {
         event_loop.sys.inherit_stdio = !init.file_logs;

@@ -806,6 +806,16 @@ impl Service {
     }
 
     /// When a `restarting` service launches again.
+    /// Starts inside the StartLimitIntervalSec window that ends at `now`
+    /// (for `why`; read only, the window itself moves in `begin_start`).
+    pub fn starts_in_window(&self, now: Instant) -> usize {
+        let window = self.policy.start_limit_interval;
+        self.starts
+            .iter()
+            .filter(|&&t| now.saturating_duration_since(t) < window)
+            .count()
+    }
+
     pub fn next_attempt(&self) -> Option<Instant> {
         match self.state {
             State::Restarting { until } => Some(until),

@@ -45,6 +45,10 @@ pub enum TimerKey {
     AcceptRetry,
     /// Check adopted processes that have no pidfd.
     AdoptedRecheck,
+    /// The timeout of a `wait` request (numbered by the supervisor).
+    Wait(u64),
+    /// Rewrite the metrics file (changes are written at most once a second).
+    MetricsWrite,
 }
 
 #[derive(Debug)]

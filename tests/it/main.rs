@@ -14,6 +14,7 @@ mod examples;
 mod hardening;
 mod hygiene;
 mod init;
+mod insight;
 mod json;
 mod lifecycle;
 mod limits;

@@ -12,9 +12,11 @@
 //! | 16 ..                  | `control.rs`: clients         |
 //! | 2^40 ..                | [`children`]: pidfds          |
 //!
-//! The state writer ([`state`]) has no token: it works on timer keys.
+//! The state writer ([`state`]) and the metrics file ([`metrics`]) have no
+//! token: they work on timer keys.
 
 pub mod children;
 pub mod logs;
+pub mod metrics;
 pub mod notify;
 pub mod state;

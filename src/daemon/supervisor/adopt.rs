@@ -258,6 +258,7 @@ impl Supervisor {
         // Only a daemon that took something over has news for the state
         // file; a fresh one writes it with its first change.
         self.dirty = !adopted.is_empty() || had_saved;
+        self.changes += 1;
         adopted
     }
 

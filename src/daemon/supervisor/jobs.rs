@@ -29,6 +29,15 @@ impl Supervisor {
                 Ok(ids) => Response::Status(Box::new(self.status(ids[0], now))),
                 Err(resp) => resp,
             }),
+            Request::Wait {
+                names,
+                until,
+                timeout_ms,
+            } => self.wait(conn, &names, until, timeout_ms, now),
+            Request::Why(name) => Some(match self.lookup(std::slice::from_ref(&name)) {
+                Ok(ids) => Response::Why(self.why(ids[0], now)),
+                Err(resp) => resp,
+            }),
             Request::Start(names) => {
                 let ids = match self.lookup_valid(&names) {
                     Ok(ids) => ids,

@@ -42,6 +42,8 @@ mod jobs;
 mod queue;
 mod reload;
 mod views;
+mod wait;
+mod why;
 
 /// While a stopping service waits for leftovers that are not our children
 /// (adopted ones), nothing wakes us when they die: look again this often.
@@ -200,6 +202,8 @@ pub struct Entry {
     scan: Option<MainPidScan>,
     /// MemoryMax: checks in a row that found the group's RSS above it.
     mem_over: u8,
+    /// When it entered its current state (for `why`: waiting for how long).
+    since: Option<Instant>,
 }
 
 impl Entry {
@@ -224,6 +228,7 @@ impl Entry {
             timer: None,
             scan: None,
             mem_over: 0,
+            since: None,
         }
     }
 
@@ -348,6 +353,11 @@ pub struct Supervisor {
     enabled: BTreeSet<String>,
     /// Something worth persisting changed since the last `take_dirty`.
     dirty: bool,
+    /// Clients waiting for units to reach a condition (`wait`).
+    waiters: Vec<wait::Waiter>,
+    next_wait: u64,
+    /// Counts the changes worth persisting (for the metrics file).
+    changes: u64,
 }
 
 impl Supervisor {
@@ -372,6 +382,9 @@ impl Supervisor {
             seed,
             enabled: BTreeSet::new(),
             dirty: false,
+            waiters: Vec::new(),
+            next_wait: 0,
+            changes: 0,
         };
         for (name, result) in loaded.units {
             sup.add_entry(name, result);
@@ -623,6 +636,7 @@ impl Supervisor {
                 }
                 // `run` looks at the groups on every pass; this only wakes it.
                 TimerKey::GroupRecheck => {}
+                TimerKey::Wait(n) => self.wait_expired(n),
                 other => self.due.push(other),
             }
         }

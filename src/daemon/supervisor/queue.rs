@@ -43,6 +43,7 @@ impl Supervisor {
                     .arm_if_idle(TimerKey::GroupRecheck, now + GROUP_RECHECK);
             }
             self.settle_jobs(now);
+            self.settle_waits();
             // Deadlines that are already due (RestartSec = 0) run in this
             // same pass rather than after another trip through poll.
             self.timers_expired(now);
@@ -84,8 +85,13 @@ impl Supervisor {
             }
         }
         let after = e.svc.state.name();
+        if before != after {
+            self.entries[id].since = Some(now);
+        }
+        let e = &self.entries[id];
         if before != after || pid_before != e.svc.pid() {
             self.dirty = true;
+            self.changes += 1;
         }
         if before != after || after == StateName::Waiting {
             self.changed(id);

@@ -115,6 +115,7 @@ impl Supervisor {
             });
         }
         self.dirty = true;
+        self.changes += 1;
         report
     }
 }

@@ -83,6 +83,18 @@ impl Supervisor {
                 in_ms: at.saturating_duration_since(now).as_millis() as u64,
             }),
             protected: e.unit.as_ref().is_some_and(|u| u.protected),
+            pgids: {
+                let mut g: Vec<u32> = e
+                    .svc
+                    .pgid
+                    .iter()
+                    .chain(&e.groups)
+                    .map(|p| p.as_raw() as u32)
+                    .collect();
+                g.sort_unstable();
+                g.dedup();
+                g
+            },
         }
     }
 
@@ -127,6 +139,20 @@ impl Supervisor {
             *counts.entry(e.state_name()).or_default() += 1;
         }
         counts.into_iter().collect()
+    }
+
+    /// What `list` shows, every unit.
+    pub fn unit_infos(&self, now: Instant) -> Vec<UnitInfo> {
+        self.by_name
+            .values()
+            .map(|&id| self.info(id, now))
+            .collect()
+    }
+
+    /// How many changes worth persisting happened (state, pid, reload,
+    /// adoption): the metrics file is rewritten when this moved.
+    pub fn changes(&self) -> u64 {
+        self.changes
     }
 
     pub fn service_dir(&self) -> &Path {

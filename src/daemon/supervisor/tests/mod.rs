@@ -918,3 +918,78 @@ fn memory_max_checks_only_while_running_and_stops_after_two_samples_above() {
     let key = TimerKey::Service(s.id_of("hog").unwrap(), ServiceTimer::MemoryCheck);
     assert_eq!(s.timers.deadline(key), None);
 }
+
+#[test]
+fn why_follows_a_waiting_unit_to_a_restarting_dependency() {
+    // worker waits for database, which crashed and restarts in 5s: `why`
+    // names both, with the delay and the attempt, and is not up.
+    let mut s = sup(&[
+        (
+            "database",
+            "[service]\nType = \"notify\"\nExecStart = \"d\"\nRestartSec = 5\n",
+        ),
+        ("worker", WORKER),
+    ]);
+    let mut sys = FakeSys::default();
+    let t0 = Instant::now();
+    s.request(Some(1), Request::Start(names(&["worker"])), t0);
+    pass(&mut s, t0, &mut sys);
+    let pid = sys.pid_of("database");
+    exit(&mut s, &mut sys, pid, ExitKind::Code(3), t0);
+    let report = s.why(s.id_of("worker").unwrap(), t0 + Duration::from_secs(1));
+    assert!(!report.up);
+    assert_eq!(
+        report.lines[0],
+        "worker is waiting for database (requires), which is restarting"
+    );
+    assert_eq!(report.lines[1], "  waiting for 1s");
+    assert!(
+        report.lines[2].starts_with(
+            "  database is restarting (exited with code 3): next attempt in 4s (attempt 2)"
+        ),
+        "{:?}",
+        report.lines
+    );
+    let up = s.why(s.id_of("database").unwrap(), t0);
+    assert!(!up.up);
+}
+
+#[test]
+fn wait_answers_when_the_unit_is_up_or_its_deadline_passes() {
+    // A wait is answered by the pass that brings the unit up; another one
+    // by its timer, naming the state it is still in.
+    let mut s = sup(&[("db", "[service]\nType = \"notify\"\nExecStart = \"d\"\n")]);
+    let mut sys = FakeSys::default();
+    let t0 = Instant::now();
+    s.request(Some(1), Request::Start(names(&["db"])), t0);
+    pass(&mut s, t0, &mut sys);
+    let wait = |timeout_ms| Request::Wait {
+        names: names(&["db"]),
+        until: crate::protocol::WaitFor::Up,
+        timeout_ms,
+    };
+    assert_eq!(s.request(Some(2), wait(None), t0), None);
+    assert_eq!(s.request(Some(3), wait(Some(500)), t0), None);
+    pass(&mut s, t0, &mut sys);
+    assert!(s.take_replies().is_empty());
+    let t1 = t0 + Duration::from_millis(500);
+    s.timers_expired(t1);
+    pass(&mut s, t1, &mut sys);
+    let replies = s.take_replies();
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].0, 3);
+    assert!(
+        matches!(&replies[0].1, Response::Job(r) if !r[0].ok
+            && r[0].message.as_deref() == Some("still starting after 0.5s, not up")),
+        "{replies:?}"
+    );
+    let pid = sys.pid_of("db");
+    s.notified(pid, Some(pid), "READY=1");
+    pass(&mut s, t1, &mut sys);
+    let replies = s.take_replies();
+    let conns: Vec<ConnId> = replies.iter().map(|r| r.0).collect();
+    assert!(conns.contains(&2), "{replies:?}");
+    assert!(replies
+        .iter()
+        .all(|r| !matches!(&r.1, Response::Job(j) if !j[0].ok)));
+}

@@ -1,0 +1,605 @@
+//! Operator insight (SPEC §12): `why`, `tree`, `graph`.
+
+use std::process::{Child, Stdio};
+
+use crate::util::{stdout, Home, WAIT};
+
+/// A client started in the background (a `start` that blocks), killed and
+/// reaped by pid when the test ends, even when it panics.
+struct Background(Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn background(h: &Home, args: &[&str]) -> Background {
+    let mut cmd = h.command(args);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    Background(cmd.spawn().expect("spawn the client"))
+}
+
+/// `why NAME`: (exit code, stdout).
+fn why(h: &Home, name: &str) -> (Option<i32>, String) {
+    let out = h.cmd(&["why", name]);
+    (out.status.code(), stdout(&out))
+}
+
+#[test]
+fn why_names_the_dependency_a_unit_waits_for() {
+    // worker Requires database, a notify service that never sends READY=1:
+    // `why worker` says worker waits for database, which is starting; exit 1.
+    let h = Home::new("why_names_the_dependency_a_unit_waits_for");
+    h.unit(
+        "database",
+        "[service]\nType = \"notify\"\nExecStart = \"sleep 1000\"\nTimeoutStartSec = 0\n",
+    );
+    h.unit(
+        "worker",
+        "[unit]\nRequires = [\"database\"]\n[service]\nExecStart = \"sleep 1000\"\n",
+    );
+    let _start = background(&h, &["start", "worker"]);
+    h.wait_state("worker", "waiting");
+    h.wait_state("database", "starting");
+    let (code, out) = why(&h, "worker");
+    assert_eq!(code, Some(1), "why of a waiting unit exits 1:\n{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.first().copied(),
+        Some("worker is waiting for database (requires), which is starting"),
+        "{out}"
+    );
+    assert!(
+        lines
+            .get(1)
+            .is_some_and(|l| l.starts_with("  waiting for ")),
+        "for how long:\n{out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.trim_start().starts_with("database is starting") && l.contains("READY=1")),
+        "the root cause is database waiting for READY=1:\n{out}"
+    );
+}
+
+#[test]
+fn why_follows_a_failed_dependency_to_its_start_limit() {
+    // crasher, a oneshot, exits 1 at once and restarts (on-failure); after StartLimitBurst starts it
+    // is failed "start limit hit", and worker, which Requires it, failed
+    // with it. `why worker` names both, and how to clear the limit.
+    let h = Home::new("why_follows_a_failed_dependency_to_its_start_limit");
+    h.unit(
+        "crasher",
+        "[unit]\nStartLimitBurst = 3\nStartLimitIntervalSec = 600\n[service]\nType = \"oneshot\"\nExecStart = \"sh -c 'exit 1'\"\nRestartSec = 0\n",
+    );
+    h.unit(
+        "worker",
+        "[unit]\nRequires = [\"crasher\"]\n[service]\nExecStart = \"sleep 1000\"\n",
+    );
+    h.fails(1, &["start", "worker"]);
+    h.wait_state("crasher", "failed");
+    h.wait_state("worker", "failed");
+    let (code, out) = why(&h, "worker");
+    assert_eq!(code, Some(1), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0], "worker failed: dependency crasher failed",
+        "{out}"
+    );
+    assert_eq!(lines[1], "  crasher failed: start limit hit", "{out}");
+    assert!(
+        out.contains("start limit: 3 of 3 starts within 600s"),
+        "starts in the window:\n{out}"
+    );
+    assert!(
+        out.contains("`diakonos restart crasher` clears the start limit"),
+        "how to clear it:\n{out}"
+    );
+}
+
+#[test]
+fn why_exits_0_for_a_running_unit_and_names_an_invalid_file() {
+    // A running unit: exit 0 and "is up". An invalid file: exit 1 with the
+    // file and line of the error. An unknown name: exit 1 with an error.
+    let h = Home::new("why_exits_0_for_a_running_unit_and_names_an_invalid_file");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.unit(
+        "broken",
+        "[service]\nExecStart = \"sleep 1000\"\nRestrat = \"always\"\n",
+    );
+    h.ok(&["start", "web"]);
+    let (code, out) = why(&h, "web");
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out, "web is up (running)\n");
+    let (code, out) = why(&h, "broken");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.starts_with("broken is invalid: "), "{out}");
+    assert!(
+        out.contains("broken.service:3"),
+        "file:line of the error:\n{out}"
+    );
+    let err = h.fails(1, &["why", "nosuch"]);
+    assert!(err.contains("no unit named `nosuch`"), "{err}");
+}
+
+/// web Requires db, Wants cache, and is After migrate, which Requires db.
+fn web_stack(h: &Home) {
+    h.unit("db", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.unit("cache", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.unit(
+        "migrate",
+        "[unit]\nRequires = [\"db\"]\n[service]\nType = \"oneshot\"\nExecStart = \"true\"\n",
+    );
+    h.unit(
+        "web",
+        "[unit]\nRequires = [\"db\"]\nWants = [\"cache\"]\nAfter = [\"migrate\"]\n[service]\nExecStart = \"sleep 1000\"\n",
+    );
+}
+
+#[test]
+fn tree_shows_dependencies_with_states_and_edge_kinds() {
+    // With a daemon: each unit's state; `(wants)`/`(after)` mark the edge
+    // kind; `--reverse` shows what depends on a unit.
+    let h = Home::new("tree_shows_dependencies_with_states_and_edge_kinds");
+    web_stack(&h);
+    h.ok(&["start", "web"]);
+    assert_eq!(
+        h.ok(&["tree"]),
+        "web [running]\n\
+         ├── cache (wants) [running]\n\
+         ├── db [running]\n\
+         └── migrate (after) [inactive]\n    \
+             └── db [running]\n"
+    );
+    assert_eq!(
+        h.ok(&["tree", "db", "--reverse"]),
+        "db [running]\n\
+         ├── migrate [inactive]\n\
+         │   └── web (after) [running]\n\
+         └── web [running]\n"
+    );
+    let err = h.fails(1, &["tree", "nosuch"]);
+    assert!(err.contains("no unit named `nosuch`"), "{err}");
+}
+
+#[test]
+fn graph_works_without_a_daemon_in_both_formats() {
+    // No daemon runs and none is started; mermaid is the default; the dot
+    // output is accepted by graphviz.
+    let h = Home::new("graph_works_without_a_daemon_in_both_formats");
+    web_stack(&h);
+    let m = h.ok(&["graph"]);
+    assert!(m.starts_with("flowchart LR\n"), "{m}");
+    for edge in ["-->|requires|", "-.->|wants|", "-.->|after|"] {
+        assert!(m.contains(edge), "{edge} missing:\n{m}");
+    }
+    let d = h.ok(&["graph", "migrate", "--format", "dot"]);
+    assert!(
+        d.contains("\"migrate\" -> \"db\" [label=\"requires\"];"),
+        "{d}"
+    );
+    assert!(!d.contains("\"web\""), "only the closure of migrate:\n{d}");
+    assert_eq!(h.daemon_pid(), None, "graph started a daemon");
+    let full = h.ok(&["graph", "--format", "dot"]);
+    let svg = h.root.join("graph.svg");
+    let dot_in = h.root.join("graph.dot");
+    std::fs::write(&dot_in, &full).expect("write graph.dot");
+    let out = std::process::Command::new("dot")
+        .arg("-Tsvg")
+        .arg(&dot_in)
+        .arg("-o")
+        .arg(&svg)
+        .output()
+        .expect("graphviz is installed by .ci/run (apt-get install graphviz)");
+    assert!(
+        out.status.success(),
+        "dot refused:\n{}\n{full}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&svg).expect("read the svg");
+    assert!(text.contains("<svg") && text.contains("migrate"), "{text}");
+    let err = h.fails(2, &["graph", "--format", "png"]);
+    assert!(err.contains("--format takes `mermaid` or `dot`"), "{err}");
+}
+
+#[test]
+fn wait_returns_once_the_unit_is_up() {
+    // `wait db` blocks while db's oneshot runs and exits 0 once it finished
+    // (up); the daemon answers, the client does not poll.
+    let h = Home::new("wait_returns_once_the_unit_is_up");
+    h.unit(
+        "db",
+        "[service]\nType = \"oneshot\"\nExecStart = \"sh -c 'while [ ! -e go ]; do sleep 0.05; done'\"\nTimeoutStartSec = 0\n",
+    );
+    let _start = background(&h, &["start", "db"]);
+    h.wait_state("db", "starting");
+    let mut waiter = h.command(&["wait", "db", "--timeout", "60"]);
+    waiter.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut waiter = Background(waiter.spawn().expect("spawn wait"));
+    h.stays(
+        "wait to block while db is starting",
+        std::time::Duration::from_millis(300),
+        || matches!(waiter.0.try_wait(), Ok(None)),
+    );
+    std::fs::write(h.units.join("go"), "").expect("write go");
+    let mut status = None;
+    h.wait_until("wait to return", WAIT, || {
+        status = waiter.0.try_wait().ok().flatten();
+        status.is_some()
+    });
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    assert_eq!(h.state("db"), "exited");
+}
+
+#[test]
+fn wait_exits_1_on_timeout_and_when_a_unit_fails() {
+    // A unit that never comes up: exit 1 naming it and its state after the
+    // timeout. A failed unit waited on for up: exit 1 at once with why;
+    // `--for failed` and `--for inactive` hold at once.
+    let h = Home::new("wait_exits_1_on_timeout_and_when_a_unit_fails");
+    h.unit(
+        "db",
+        "[service]\nType = \"notify\"\nExecStart = \"sleep 1000\"\nTimeoutStartSec = 0\n",
+    );
+    h.unit(
+        "crasher",
+        "[service]\nExecStart = \"sh -c 'exit 3'\"\nRestart = \"no\"\n",
+    );
+    h.unit("idle", "[service]\nExecStart = \"sleep 1000\"\n");
+    let _start = background(&h, &["start", "db"]);
+    h.wait_state("db", "starting");
+    let err = h.fails(1, &["wait", "db", "idle", "--timeout", "0.5"]);
+    assert!(
+        err.contains("db is still starting after 0.5s, not up")
+            && err.contains("idle is still inactive after 0.5s, not up"),
+        "{err}"
+    );
+    let _ = h.cmd(&["start", "crasher"]);
+    h.wait_state("crasher", "failed");
+    let err = h.fails(1, &["wait", "crasher"]);
+    assert!(
+        err.contains("crasher is failed: exited with code 3"),
+        "{err}"
+    );
+    h.ok(&["wait", "crasher", "--for", "failed", "--timeout", "10"]);
+    h.ok(&["wait", "idle", "--for", "inactive"]);
+    let err = h.fails(2, &["wait", "idle", "--for", "sleepy"]);
+    assert!(err.contains("--for takes up, running"), "{err}");
+}
+
+/// The pids whose process group is `pgid`, from /proc.
+fn group_members(pgid: i32) -> Vec<i32> {
+    crate::util::all_pids()
+        .into_iter()
+        .filter(|&p| crate::util::Stat::of(p).is_some_and(|s| s.pgrp == pgid && s.state != 'Z'))
+        .collect()
+}
+
+/// A field of /proc/PID/status, as its first number.
+fn status_field(pid: i32, key: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
+}
+
+/// utime + stime of `pid`, in clock ticks.
+fn cpu_ticks(pid: i32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = &text[text.rfind(')').map_or(0, |i| i + 1)..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}
+
+/// `busy`: a shell spinning in a loop with a `sleep` child in its group.
+fn busy_unit(h: &Home) -> i32 {
+    h.unit(
+        "busy",
+        "[service]\nExecStart = \"sh -c 'sleep 1000 & while :; do :; done'\"\n",
+    );
+    h.unit("idle", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["start", "busy"]);
+    let pid = h.pid("busy");
+    h.wait_until("the sleep child in busy's group", WAIT, || {
+        group_members(pid).len() == 2
+    });
+    h.wait_until("busy to use some CPU", WAIT, || cpu_ticks(pid) >= 5);
+    pid
+}
+
+#[test]
+fn stats_measures_the_whole_group_and_a_busy_loop() {
+    // Group-wide numbers checked against /proc; a real CPU% for a busy
+    // loop; nulls for a unit that runs nothing.
+    let h = Home::new("stats_measures_the_whole_group_and_a_busy_loop");
+    let pid = busy_unit(&h);
+    let text = h.ok(&["stats", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&text).expect("stats --json is JSON");
+    let rows = v.as_array().expect("an array");
+    let busy = rows.iter().find(|r| r["name"] == "busy").expect("busy row");
+    let idle = rows.iter().find(|r| r["name"] == "idle").expect("idle row");
+    let members = group_members(pid);
+    assert_eq!(busy["pid"], pid);
+    assert_eq!(busy["processes"], members.len() as u64, "{busy}");
+    let threads: u64 = members.iter().map(|&p| status_field(p, "Threads:")).sum();
+    assert_eq!(busy["threads"], threads, "{busy}");
+    let fds: u64 = members
+        .iter()
+        .map(|&p| crate::util::fds_of(p).len() as u64)
+        .sum();
+    assert_eq!(busy["fds"], fds, "{busy}");
+    let near = |got: &serde_json::Value, want: u64, what: &str| {
+        let got = got.as_u64().unwrap_or_else(|| panic!("{what}: {busy}"));
+        assert!(
+            got.abs_diff(want) <= want / 10 + 64 * 1024,
+            "{what}: {got} vs /proc {want}"
+        );
+    };
+    near(
+        &busy["rss_bytes"],
+        status_field(pid, "VmRSS:") * 1024,
+        "rss_bytes",
+    );
+    let group: u64 = members
+        .iter()
+        .map(|&p| status_field(p, "VmRSS:") * 1024)
+        .sum();
+    near(&busy["group_rss_bytes"], group, "group_rss_bytes");
+    let cpu = busy["cpu_percent"].as_f64().expect("cpu_percent");
+    assert!(cpu > 5.0, "a busy loop uses CPU: {cpu}%\n{busy}");
+    assert!(
+        busy["cpu_seconds"].as_f64().expect("cpu_seconds") > 0.0,
+        "{busy}"
+    );
+    assert_eq!(busy["restarts"], 0);
+    assert!(busy["uptime_secs"].is_u64(), "{busy}");
+    for key in [
+        "pid",
+        "processes",
+        "rss_bytes",
+        "group_rss_bytes",
+        "cpu_seconds",
+        "cpu_percent",
+        "threads",
+        "fds",
+        "uptime_secs",
+    ] {
+        assert!(idle[key].is_null(), "idle {key}: {idle}");
+    }
+    // One unit by name, human table.
+    let table = h.ok(&["stats", "busy"]);
+    assert!(table.starts_with("NAME "), "{table}");
+    assert_eq!(table.lines().count(), 2, "{table}");
+    let err = h.fails(1, &["stats", "nosuch"]);
+    assert!(err.contains("no unit named `nosuch`"), "{err}");
+}
+
+#[test]
+fn list_wide_adds_cpu_and_memory() {
+    // `list --wide`: CPU% and MEM columns, numbers for a running unit and
+    // `-` for one that runs nothing.
+    let h = Home::new("list_wide_adds_cpu_and_memory");
+    busy_unit(&h);
+    let out = h.ok(&["list", "--wide"]);
+    let header = out.lines().next().unwrap_or_default();
+    assert!(header.contains("CPU%") && header.contains("MEM"), "{out}");
+    let busy = out
+        .lines()
+        .find(|l| l.starts_with("busy "))
+        .expect("busy row");
+    let cols: Vec<&str> = busy.split_whitespace().collect();
+    let cpu: f64 = cols[5].parse().unwrap_or_else(|_| panic!("CPU% of {busy}"));
+    assert!(cpu > 5.0, "{out}");
+    assert!(busy.contains("KiB") || busy.contains("MiB"), "{out}");
+    let idle = out
+        .lines()
+        .find(|l| l.starts_with("idle "))
+        .expect("idle row");
+    assert_eq!(idle.split_whitespace().nth(5), Some("-"), "{out}");
+    // Plain `list` keeps its columns.
+    assert!(!h.ok(&["list"]).contains("CPU%"));
+}
+
+#[test]
+fn stats_watch_prints_plain_tables_when_not_on_a_terminal() {
+    // Not a terminal: each refresh prints the table again (no escapes).
+    let h = Home::new("stats_watch_prints_plain_tables_when_not_on_a_terminal");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["start", "web"]);
+    let out_path = h.root.join("watch.out");
+    let file = std::fs::File::create(&out_path).expect("create watch.out");
+    let mut cmd = h.command(&["stats", "--watch", "0.2"]);
+    cmd.stdout(file).stderr(Stdio::null());
+    let _watch = Background(cmd.spawn().expect("spawn stats --watch"));
+    h.wait_until("two refreshes", WAIT, || {
+        let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+        text.lines().filter(|l| l.starts_with("web ")).count() >= 2
+    });
+    let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+    assert!(!text.contains('\x1b'), "no escapes off a terminal:\n{text}");
+}
+
+#[test]
+fn logs_without_a_name_shows_and_follows_every_unit() {
+    // `logs`: every unit's last lines prefixed `NAME | `; `logs -f` follows
+    // all of them, a unit started later and a restarted one included.
+    let h = Home::new("logs_without_a_name_shows_and_follows_every_unit");
+    h.unit(
+        "a",
+        "[service]\nExecStart = \"sh -c 'echo a1; echo a2; exec sleep 1000'\"\n",
+    );
+    h.unit(
+        "b",
+        "[service]\nExecStart = \"sh -c 'echo b-start; exec sleep 1000'\"\n",
+    );
+    h.unit(
+        "c",
+        "[service]\nExecStart = \"sh -c 'echo c-hello; exec sleep 1000'\"\n",
+    );
+    h.ok(&["start", "a", "b"]);
+    let log = |n: &str| std::fs::read_to_string(h.home.join("logs").join(format!("{n}.log")));
+    h.wait_until("a and b to write their lines", WAIT, || {
+        log("a").is_ok_and(|t| t.contains("a2")) && log("b").is_ok_and(|t| t.contains("b-start"))
+    });
+    assert_eq!(h.ok(&["logs"]), "a | a1\na | a2\nb | b-start\n");
+    assert_eq!(h.ok(&["logs", "-n", "1"]), "a | a2\nb | b-start\n");
+
+    let out_path = h.root.join("follow.out");
+    let file = std::fs::File::create(&out_path).expect("create follow.out");
+    let mut cmd = h.command(&["logs", "-f", "-n", "1"]);
+    cmd.stdout(file).stderr(Stdio::null());
+    let _follow = Background(cmd.spawn().expect("spawn logs -f"));
+    let read = || std::fs::read_to_string(&out_path).unwrap_or_default();
+    h.wait_until("the tails", WAIT, || read().contains("b | b-start"));
+    h.ok(&["start", "c"]);
+    h.ok(&["restart", "b"]);
+    h.wait_until("c's line and b's second start", WAIT, || {
+        let t = read();
+        t.contains("c | c-hello\n") && t.matches("b | b-start\n").count() == 2
+    });
+    assert!(
+        read()
+            .lines()
+            .all(|l| l.starts_with("a | ") || l.starts_with("b | ") || l.starts_with("c | ")),
+        "{}",
+        read()
+    );
+}
+
+/// Parses Prometheus text with the `prometheus_client` parser (Debian's
+/// python3-prometheus-client, installed by .ci/run); returns one line per
+/// sample: `name{labels} value`, labels sorted.
+fn prometheus_parse(text: &str, dir: &std::path::Path) -> Vec<String> {
+    let file = dir.join("metrics.prom");
+    std::fs::write(&file, text).expect("write metrics.prom");
+    let script = [
+        "import sys",
+        "from prometheus_client.parser import text_string_to_metric_families as parse",
+        "for fam in parse(open(sys.argv[1]).read()):",
+        "    for s in fam.samples:",
+        "        labels = ','.join('%s=%s' % kv for kv in sorted(s.labels.items()))",
+        "        print('%s{%s} %g' % (s.name, labels, s.value))",
+    ]
+    .join("\n");
+    let out = std::process::Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&file)
+        .output()
+        .expect("run /usr/bin/python3");
+    assert!(
+        out.status.success(),
+        "the Prometheus parser refused it (python3-prometheus-client is installed by .ci/run):\n{}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout(&out).lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn metrics_prints_the_series_in_prometheus_text() {
+    // `metrics`: HELP and TYPE lines, one state series per state, restarts,
+    // the last exit code and the daemon's version; a real parser takes it.
+    let h = Home::new("metrics_prints_the_series_in_prometheus_text");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.unit(
+        "job",
+        "[service]\nExecStart = \"sh -c 'exit 4'\"\nRestart = \"no\"\n",
+    );
+    h.ok(&["start", "web"]);
+    let _ = h.cmd(&["start", "job"]);
+    h.wait_state("job", "failed");
+    let text = h.ok(&["metrics"]);
+    for name in [
+        "diakonos_unit_state",
+        "diakonos_service_restart_total",
+        "diakonos_unit_last_exit_code",
+        "diakonos_unit_health",
+        "diakonos_timer_last_trigger_seconds",
+        "diakonos_daemon_info",
+    ] {
+        assert!(text.contains(&format!("# HELP {name} ")), "{name}:\n{text}");
+        assert!(text.contains(&format!("# TYPE {name} ")), "{name}:\n{text}");
+    }
+    let samples = prometheus_parse(&text, &h.root);
+    for want in [
+        "diakonos_unit_state{state=running,unit=web} 1",
+        "diakonos_unit_state{state=inactive,unit=web} 0",
+        "diakonos_unit_state{state=failed,unit=job} 1",
+        "diakonos_unit_last_exit_code{unit=job} 4",
+        "diakonos_service_restart_total{unit=web} 0",
+        &format!(
+            "diakonos_daemon_info{{version={}}} 1",
+            env!("CARGO_PKG_VERSION")
+        ),
+    ] {
+        assert!(
+            samples.iter().any(|s| s == want),
+            "{want} missing:\n{samples:#?}"
+        );
+    }
+}
+
+#[test]
+fn metrics_file_follows_start_and_stop() {
+    // An auto-started daemon with DIAKONOS_METRICS_FILE keeps the file
+    // current: it shows web running after `start`, inactive after `stop`,
+    // and parses each time.
+    let h = Home::new("metrics_file_follows_start_and_stop");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    let path = h.root.join("diakonos.prom");
+    let mut start = h.command(&["start", "web"]);
+    start.env("DIAKONOS_METRICS_FILE", &path);
+    let out = h.run(start);
+    assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    let read = || std::fs::read_to_string(&path).unwrap_or_default();
+    let running = "diakonos_unit_state{unit=\"web\",state=\"running\"} 1\n";
+    h.wait_until("the metrics file to show web running", WAIT, || {
+        read().contains(running)
+    });
+    assert!(prometheus_parse(&read(), &h.root)
+        .iter()
+        .any(|s| s == "diakonos_unit_state{state=running,unit=web} 1"));
+    h.ok(&["stop", "web"]);
+    let inactive = "diakonos_unit_state{unit=\"web\",state=\"inactive\"} 1\n";
+    h.wait_until("the metrics file to show web inactive", WAIT, || {
+        read().contains(inactive)
+    });
+    prometheus_parse(&read(), &h.root);
+    // No temporary file is left beside it.
+    let leftovers: Vec<_> = std::fs::read_dir(&h.root)
+        .expect("read the test root")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn an_idle_daemon_with_a_metrics_file_does_not_wake_up() {
+    // Once a start has settled (state synced, metrics written), the daemon
+    // makes no context switch for a while: nothing polls the file.
+    let h = Home::new("an_idle_daemon_with_a_metrics_file_does_not_wake_up");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    let path = h.root.join("diakonos.prom");
+    let mut start = h.command(&["start", "web"]);
+    start.env("DIAKONOS_METRICS_FILE", &path);
+    assert!(h.run(start).status.success());
+    let daemon = h.daemon_pid().expect("a daemon runs");
+    let switches = || {
+        status_field(daemon, "voluntary_ctxt_switches:")
+            + status_field(daemon, "nonvoluntary_ctxt_switches:")
+    };
+    let modified = || std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+    // Quiet for two seconds in a row, within a generous deadline (the state
+    // file's sync comes a second after the last change).
+    h.wait_until("the daemon to stay asleep for 2s", WAIT * 3, || {
+        let (c0, m0) = (switches(), modified());
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        m0.is_some() && switches() == c0 && modified() == m0
+    });
+}
