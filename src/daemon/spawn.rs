@@ -69,6 +69,38 @@ pub struct SpawnSpec<'a> {
     pub log: &'a Path,
     /// Extra variables set by the daemon (NOTIFY_SOCKET, ...).
     pub extra_env: &'a [(String, String)],
+    /// Sockets passed as fds 3, 4, ... (systemd's protocol). Each must be
+    /// numbered at or above `3 + fds.len()` (the listeners keep theirs high)
+    /// so moving one into place never overwrites another. When there are
+    /// any, the program is started through [`listen_shim`], which sets
+    /// `LISTEN_PID` to its own pid and execs the program in place.
+    pub fds: &'a [RawFd],
+}
+
+/// The argument that makes `diakonos` the exec shim of [`listen_shim`].
+pub const LISTEN_SHIM: &str = "__listen-shim";
+
+/// `diakonos __listen-shim PROGRAM ARGV0 ARGS...`: sets `LISTEN_PID` to
+/// this process's pid (which the program keeps: exec does not change it)
+/// and execs PROGRAM (looked up on PATH when it has no `/`) with argv[0]
+/// ARGV0. posix_spawn cannot set a variable to the child's own pid, and a
+/// fork would lose its cheapness; one extra exec of this static binary is
+/// the price, paid only by units with `[socket]`. Never returns.
+pub fn listen_shim(mut args: impl Iterator<Item = std::ffi::OsString>) -> std::process::ExitCode {
+    let (Some(program), Some(argv0)) = (args.next(), args.next()) else {
+        eprintln!("diakonos: {LISTEN_SHIM} needs PROGRAM ARGV0 [ARGS...]; it is run by the daemon, not by hand");
+        return std::process::ExitCode::from(2);
+    };
+    let err = Command::new(&program)
+        .arg0(&argv0)
+        .args(args)
+        .env("LISTEN_PID", std::process::id().to_string())
+        .exec();
+    eprintln!(
+        "diakonos: cannot execute {}: {err}",
+        Path::new(&program).display()
+    );
+    std::process::ExitCode::from(127)
 }
 
 /// Opens a service log for appending (created 0640 if missing).
@@ -108,7 +140,13 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, SpawnE
             .map_err(|e| describe_spawn_error(program, spec.cwd, &e));
     }
     let log2 = log.try_clone().map_err(log_error)?;
-    let mut cmd = Command::new(program);
+    let mut cmd = if spec.fds.is_empty() {
+        Command::new(program)
+    } else {
+        let mut shim = Command::new("/proc/self/exe");
+        shim.args([LISTEN_SHIM, program, program]);
+        shim
+    };
     cmd.args(args)
         .current_dir(spec.cwd)
         .stdin(Stdio::null())
@@ -126,13 +164,20 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, SpawnE
         cmd.env(k, v);
     }
     let identity_for_child = identity.clone();
+    let fds = spec.fds.to_vec();
     // SAFETY: the closure runs in the forked child before exec. The daemon is
     // single-threaded, so no other thread can hold a lock the child would
     // need, and the closure only makes async-signal-safe system calls
-    // (setsid, setgroups, setgid, setuid) on data prepared before the fork.
+    // (setsid, dup2, setgroups, setgid, setuid) on data prepared before the fork.
     unsafe {
         cmd.pre_exec(move || {
             nix::unistd::setsid().map_err(io::Error::from)?;
+            for (i, fd) in fds.iter().enumerate() {
+                // dup2 clears close-on-exec on the new descriptor.
+                if nix::libc::dup2(*fd, 3 + i as RawFd) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
             if let Some(id) = &identity_for_child {
                 nix::unistd::setgroups(&id.groups).map_err(io::Error::from)?;
                 nix::unistd::setgid(id.gid).map_err(io::Error::from)?;
@@ -343,7 +388,20 @@ fn posix_spawn_service(
         let path = cache.resolve(program, &path_var, spec.cwd)?;
         let mut own = Vec::new();
         let envp = service_envp(cache.base_env()?, spec, &mut own)?;
-        match posix_spawn_at(&path, &argv, &envp, &cwd, log) {
+        let spawned = if spec.fds.is_empty() {
+            posix_spawn_at(&path, &argv, &envp, &cwd, log, &[])
+        } else {
+            let shim_argv: Vec<CString> = [
+                c"diakonos".to_owned(),
+                cstring(LISTEN_SHIM.into())?,
+                path.clone(),
+            ]
+            .into_iter()
+            .chain(argv.iter().cloned())
+            .collect();
+            posix_spawn_at(c"/proc/self/exe", &shim_argv, &envp, &cwd, log, spec.fds)
+        };
+        match spawned {
             // The program moved since it was found: look for it once more.
             Err(e)
                 if remembered
@@ -367,6 +425,7 @@ fn posix_spawn_at(
     envp: &[&CStr],
     cwd: &CStr,
     log: &File,
+    fds: &[RawFd],
 ) -> io::Result<Pid> {
     use nix::libc;
     let devnull = c"/dev/null";
@@ -410,6 +469,14 @@ fn posix_spawn_at(
             log.as_raw_fd(),
             2,
         ))?;
+        for (i, fd) in fds.iter().enumerate() {
+            // dup2 clears close-on-exec on the new descriptor.
+            check(libc::posix_spawn_file_actions_adddup2(
+                fa,
+                *fd,
+                3 + i as RawFd,
+            ))?;
+        }
         check(libc::posix_spawn_file_actions_addchdir_np(fa, cwd.as_ptr()))?;
         let attr = &mut setup.attr;
         let mut empty: libc::sigset_t = std::mem::zeroed();
@@ -507,6 +574,8 @@ pub enum SpawnError {
         program: String,
         error: String,
     },
+    /// A `[socket]` address cannot be bound (the text says why).
+    Socket(String),
 }
 
 impl std::fmt::Display for SpawnError {
@@ -530,6 +599,7 @@ impl std::fmt::Display for SpawnError {
                 write!(f, "`{program}`: permission denied")
             }
             SpawnError::Exec { program, error } => write!(f, "`{program}`: {error}"),
+            SpawnError::Socket(why) => write!(f, "{why}"),
         }
     }
 }
@@ -546,6 +616,7 @@ mod spawn_path_tests {
             user: None,
             log: Path::new("/dev/null"),
             extra_env: extra,
+            fds: &[],
         }
     }
 

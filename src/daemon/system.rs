@@ -6,6 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::unistd::Pid;
 
+use crate::daemon::driver::listeners::Listeners;
 use crate::daemon::logfile;
 use crate::daemon::spawn::{self, SpawnCache, SpawnError, SpawnSpec};
 use crate::daemon::supervisor::{Effect, Input, MainPidFound, Role, Sys};
@@ -22,6 +23,8 @@ pub struct RealSys {
     /// The process spawned last and its start time, when the boot clock
     /// pinned it down (so `start_time` need not read `/proc`).
     last_spawn: Option<(Pid, u64)>,
+    /// The sockets of `[socket]` units, held across their restarts.
+    pub listeners: Listeners,
 }
 
 impl RealSys {
@@ -30,6 +33,7 @@ impl RealSys {
             home,
             spawn_cache: SpawnCache::default(),
             last_spawn: None,
+            listeners: Listeners::default(),
         }
     }
 }
@@ -67,6 +71,16 @@ impl Sys for RealSys {
                 self.home.notify_socket().to_string_lossy().into_owned(),
             ));
         }
+        let mut fds = Vec::new();
+        if let (Role::Main, Some(socket)) = (role, &unit.socket) {
+            fds = self
+                .listeners
+                .fds_for(&unit.name, socket)
+                .map_err(SpawnError::Socket)?;
+            extra.push(("LISTEN_FDS".to_owned(), fds.len().to_string()));
+            let names = vec![socket.name.as_str(); fds.len()];
+            extra.push(("LISTEN_FDNAMES".to_owned(), names.join(":")));
+        }
         let before = spawn::boot_clock_ticks();
         let spawned = spawn::spawn(
             &SpawnSpec {
@@ -76,6 +90,7 @@ impl Sys for RealSys {
                 user: unit.user.as_deref(),
                 log: &log,
                 extra_env: &extra,
+                fds: &fds,
             },
             &mut self.spawn_cache,
         );

@@ -37,16 +37,16 @@ pub(super) enum SignalValue {
 /// of the type their key's row asks for, so a read of another type finds
 /// nothing rather than failing.
 impl Values<'_> {
-    fn get(&self, key: &str) -> Option<&Spanned<DeValue<'_>>> {
+    pub(super) fn get(&self, key: &str) -> Option<&Spanned<DeValue<'_>>> {
         self.entries.get(key).copied()
     }
 
-    fn string(&self, key: &str) -> Option<Spanned<String>> {
+    pub(super) fn string(&self, key: &str) -> Option<Spanned<String>> {
         let v = self.get(key)?;
         Some(Spanned::new(v.span(), v.get_ref().as_str()?.to_string()))
     }
 
-    fn strings(&self, key: &str) -> Option<Vec<Spanned<String>>> {
+    pub(super) fn strings(&self, key: &str) -> Option<Vec<Spanned<String>>> {
         let items = self.get(key)?.get_ref().as_array()?;
         Some(
             items
@@ -205,6 +205,7 @@ pub(super) fn build(
     let pid_file = path_value(cx, "PIDFile", v.string("PIDFile").as_ref(), service_dir);
     let log_max_bytes = count(cx, v, "LogMaxBytes");
     let log_max_files = count(cx, v, "LogMaxFiles");
+    let socket = super::socket::socket(cx, v, name).map(Box::new);
 
     let mut source = Source {
         warnings,
@@ -240,6 +241,7 @@ pub(super) fn build(
         pid_file,
         log_max_bytes: u64::try_from(log_max_bytes).ok()?,
         log_max_files: u32::try_from(log_max_files).ok()?,
+        socket,
         source,
     })
 }

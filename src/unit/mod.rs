@@ -16,6 +16,7 @@ mod host;
 mod load;
 mod schema;
 mod shape;
+mod socket;
 #[cfg(test)]
 mod tests;
 
@@ -30,6 +31,7 @@ use toml::de::DeTable;
 pub use diag::suggest;
 pub use host::check_host;
 pub use load::{hostname, is_valid_name, load_dir};
+pub use socket::{Listen, ListenAddr, SocketSpec};
 
 use build::build;
 use diag::Ctx;
@@ -88,6 +90,8 @@ pub struct Unit {
     pub log_max_bytes: u64,
     /// How many rotated files (`NAME.log.1` ..) to keep.
     pub log_max_files: u32,
+    /// `[socket]`: what the daemon binds and passes (boxed: most units have none).
+    pub socket: Option<Box<SocketSpec>>,
     /// Where values were written, and warnings; never part of `==`.
     pub source: Source,
 }

@@ -101,15 +101,17 @@ pub(super) const SIGNAL_EXPECTED: &str =
 pub enum Section {
     Unit,
     Service,
+    Socket,
 }
 
 impl Section {
-    pub const ALL: [Section; 2] = [Section::Unit, Section::Service];
+    pub const ALL: [Section; 3] = [Section::Unit, Section::Service, Section::Socket];
 
     pub fn name(self) -> &'static str {
         match self {
             Section::Unit => "unit",
             Section::Service => "service",
+            Section::Socket => "socket",
         }
     }
 
@@ -118,6 +120,7 @@ impl Section {
         match header {
             "unit" | "Unit" => Some(Section::Unit),
             "service" | "Service" => Some(Section::Service),
+            "socket" | "Socket" => Some(Section::Socket),
             _ => None,
         }
     }
@@ -162,7 +165,7 @@ const fn key(
 }
 
 use KeyDefault::{Note, Value};
-use Section::{Service as S, Unit as U};
+use Section::{Service as S, Socket as K, Unit as U};
 
 /// Every unit key. A new key is a row here, a field of `Unit` and its line
 /// in `build`; shape checks, did-you-mean, defaults and the README's key
@@ -190,6 +193,12 @@ pub const KEYS: &[Key] = &[
     key(S, "PIDFile", Kind::Str, Note("none"), "`forking`: the file the service writes its main pid to; relative paths resolve against the service dir"),
     key(S, "LogMaxBytes", Kind::Count(i64::MAX), Value("10485760"), "diakonos extension: rotate the service log past this size (10 MiB); 0 = never (see Durability)"),
     key(S, "LogMaxFiles", Kind::Count(MAX_LOG_FILES), Value("3"), "diakonos extension: how many rotated files (`NAME.log.1` ...) to keep"),
+    key(K, "ListenStream", Kind::StrList, Value("[]"), "stream sockets the daemon binds and passes from fd 3 (`LISTEN_FDS`): `\"127.0.0.1:8080\"`, `\"[::1]:8080\"` (IP literals only) or an absolute Unix socket path"),
+    key(K, "ListenDatagram", Kind::StrList, Value("[]"), "datagram sockets, as ListenStream; passed after the stream sockets"),
+    key(K, "FileDescriptorName", Kind::Str, Note("the unit name"), "the name of every socket of the unit in `LISTEN_FDNAMES`"),
+    key(K, "SocketMode", Kind::Str, Value("\"0660\""), "octal permissions of the Unix sockets"),
+    key(K, "Backlog", Kind::Count(65535), Value("128"), "listen() backlog of the stream sockets: connections waiting there during a restart are served by the new process"),
+    key(K, "Activation", Kind::Str, Value("\"eager\""), "`eager`: bound when the unit first starts. `on-demand`: bound while the unit is enabled; the first connection starts it"),
 ];
 
 /// The key called `name`, in whichever section.

@@ -16,6 +16,7 @@ mod lifecycle;
 mod protocol;
 mod real_daemons;
 mod restart;
+mod sockets;
 mod start_failures;
 mod units;
 mod upgrade;

@@ -13,8 +13,11 @@
 //! | 2^40 ..                | [`children`]: pidfds          |
 //!
 //! The state writer ([`state`]) has no token: it works on timer keys.
+//! The [`listeners`] (sockets of `[socket]` units) have none yet: they are
+//! held for services and handed to each start (`RealSys::spawn`).
 
 pub mod children;
+pub mod listeners;
 pub mod logs;
 pub mod notify;
 pub mod state;
