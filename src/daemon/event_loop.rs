@@ -74,6 +74,19 @@ impl EventLoop {
         let adopted = self
             .sup
             .restore(saved, tagged, enabled, now, now_unix, &mut self.sys);
+        for e in self.sup.entries() {
+            let (Some(unit), Some(pid)) = (&e.unit, e.svc.pid()) else {
+                continue;
+            };
+            if let Some(socket) = &unit.socket {
+                if let Err(why) = self.sys.listeners.reclaim(&unit.name, socket, pid.as_raw()) {
+                    log::warn!(
+                        "{}: cannot take its sockets back ({why}); its next start binds them again",
+                        unit.name
+                    );
+                }
+            }
+        }
         for pid in adopted {
             self.children
                 .watch(pid, self.poll.registry(), &mut self.sup, now);

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::util::{sh, Home, WAIT};
+use crate::util::{alive, kill9, sh, Home, WAIT};
 
 /// A port nothing listens on right now (bound to 0, read, dropped).
 fn free_port() -> u16 {
@@ -24,15 +24,19 @@ fn have_python() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// A server on fd 3 answering each connection with `ok PID`.
-const SERVER: &str = r"import os, socket
+/// A server on fd 3 answering each connection with `ok PID`. It stops
+/// as a well-behaved server does: SIGTERM is blocked and looked at between
+/// requests, so a request it accepted is always answered.
+const SERVER: &str = r"import os, select, signal, socket
 assert os.environ['LISTEN_PID'] == str(os.getpid())
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
 s = socket.socket(fileno=3)
-while True:
-    c, _ = s.accept()
-    c.recv(16)
-    c.sendall(b'ok %d\n' % os.getpid())
-    c.close()
+while not signal.sigpending():
+    if select.select([s], [], [], 0.02)[0]:
+        c, _ = s.accept()
+        c.recv(16)
+        c.sendall(b'ok %d\n' % os.getpid())
+        c.close()
 ";
 
 /// One request; the answer, or why there was none.
@@ -102,6 +106,12 @@ fn a_restart_refuses_no_connection() {
     );
     h.ok(&["start", "py"]);
     h.wait_until("the server answers", WAIT, || ask(port).is_ok());
+    hammer_through_restarts(&h, port, 3);
+}
+
+/// Hammers `port` from a thread while `py` restarts `n` times; asserts that
+/// every request was served, by more than one process.
+fn hammer_through_restarts(h: &Home, port: u16, n: usize) {
     let stop = Arc::new(AtomicBool::new(false));
     let hammer = {
         let stop = stop.clone();
@@ -120,7 +130,7 @@ fn a_restart_refuses_no_connection() {
             (served, failed, pids)
         })
     };
-    for _ in 0..3 {
+    for _ in 0..n {
         let before = h.pid("py");
         h.ok(&["restart", "py"]);
         h.wait_until("a new pid", WAIT, || h.pid("py") != before);
@@ -140,6 +150,35 @@ fn a_restart_refuses_no_connection() {
         &failed[..failed.len().min(5)]
     );
     assert!(pids.len() >= 2, "served by {pids:?} only");
+}
+
+#[test]
+fn after_a_daemon_crash_the_adopted_service_keeps_its_socket_and_restarts_refuse_nothing() {
+    // kill -9 of the daemon: the service serves on; the new daemon takes the socket back, so a restart still refuses nothing.
+    assert!(
+        have_python(),
+        "this test needs python3 (.ci/run installs it)"
+    );
+    let h = Home::new("after_a_daemon_crash_the_adopted_service_keeps_socket");
+    let port = free_port();
+    std::fs::write(h.units.join("server.py"), SERVER).expect("write server.py");
+    h.unit(
+        "py",
+        &format!("[service]\nExecStart = \"python3 server.py\"\n[socket]\nListenStream = [\"127.0.0.1:{port}\"]\n"),
+    );
+    h.ok(&["start", "py"]);
+    h.wait_until("the server answers", WAIT, || ask(port).is_ok());
+    let pid = h.pid("py");
+    let daemon = h.daemon_pid().expect("daemon pid");
+    kill9(daemon);
+    h.wait_until("the daemon to die", WAIT, || !alive(daemon));
+    assert_eq!(
+        ask(port),
+        Ok(format!("ok {pid}")),
+        "the service stopped serving"
+    );
+    assert_eq!(h.pid("py"), pid, "not adopted");
+    hammer_through_restarts(&h, port, 2);
 }
 
 #[test]

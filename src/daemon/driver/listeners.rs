@@ -63,6 +63,57 @@ impl Listeners {
             .unwrap_or_default())
     }
 
+    /// After a daemon crash: takes back the sockets an adopted service
+    /// `pid` of `unit` was given (fds 3.. in it, copied with
+    /// pidfd_getfd(2)), so its next restart gets the very same sockets and
+    /// the connections waiting in them. Rebinding instead would fail while
+    /// the service holds the address, and after it stopped would lose its
+    /// backlog. Needs the right to ptrace the service (same user, or root);
+    /// when a descriptor is gone or is not the socket the unit names,
+    /// nothing is taken and the next start binds afresh.
+    pub fn reclaim(&mut self, unit: &str, spec: &SocketSpec, pid: i32) -> Result<(), String> {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new
+        // descriptor (or -1); it touches no memory of ours.
+        let pidfd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
+        if pidfd < 0 {
+            return Err(format!("pidfd_open({pid}): {}", io::Error::last_os_error()));
+        }
+        // SAFETY: `pidfd` was just returned to us and nothing else owns it.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
+        let mut fds = Vec::with_capacity(spec.listen.len());
+        for (i, l) in spec.listen.iter().enumerate() {
+            let target = 3 + i as RawFd;
+            // SAFETY: pidfd_getfd takes two descriptors and flags and
+            // returns a new close-on-exec descriptor (or -1).
+            let fd = unsafe {
+                nix::libc::syscall(nix::libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target, 0)
+            };
+            if fd < 0 {
+                return Err(format!(
+                    "fd {target} of {pid}: {}",
+                    io::Error::last_os_error()
+                ));
+            }
+            // SAFETY: `fd` was just returned to us and nothing else owns it.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+            if !is_socket_of(&fd, l) {
+                return Err(format!(
+                    "fd {target} of {pid} is not the socket of {}",
+                    l.addr
+                ));
+            }
+            fds.push(high(fd).map_err(|e| e.to_string())?);
+        }
+        self.held.insert(
+            unit.to_string(),
+            Held {
+                spec: spec.clone(),
+                fds,
+            },
+        );
+        Ok(())
+    }
+
     /// Closes the sockets of units no longer loaded (or without `[socket]`).
     pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
         self.held.retain(|name, _| keep(name));
@@ -111,6 +162,41 @@ fn bind(l: &Listen, spec: &SocketSpec) -> io::Result<OwnedFd> {
         }
     };
     high(fd)
+}
+
+/// Whether `fd` is a socket of `l`'s type bound to `l`'s address.
+fn is_socket_of(fd: &OwnedFd, l: &Listen) -> bool {
+    use nix::sys::socket::{
+        getsockname, getsockopt, sockopt, SockType, SockaddrLike, SockaddrStorage,
+    };
+    let want = if l.datagram {
+        SockType::Datagram
+    } else {
+        SockType::Stream
+    };
+    if getsockopt(fd, sockopt::SockType).ok() != Some(want) {
+        return false;
+    }
+    let Ok(name) = getsockname::<SockaddrStorage>(fd.as_raw_fd()) else {
+        return false;
+    };
+    match &l.addr {
+        ListenAddr::Tcp(a) => {
+            let Ok(copy) = fd.try_clone() else {
+                return false;
+            };
+            let local = if l.datagram {
+                UdpSocket::from(copy).local_addr()
+            } else {
+                TcpListener::from(copy).local_addr()
+            };
+            local.ok() == Some(*a)
+        }
+        ListenAddr::Unix(p) => {
+            name.family() == Some(nix::sys::socket::AddressFamily::Unix)
+                && name.as_unix_addr().and_then(|u| u.path()) == Some(p.as_path())
+        }
+    }
 }
 
 /// listen() again with the unit's backlog (std binds with 128).
