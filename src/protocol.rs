@@ -250,6 +250,9 @@ pub struct UnitInfo {
     pub reason: Option<String>,
     /// While `restarting`: the launch that comes next.
     pub next_attempt: Option<NextAttempt>,
+    /// An on-demand `[socket]` unit waiting for its first connection: the
+    /// addresses it listens on.
+    pub listening: Option<String>,
 }
 
 /// The next launch of a `restarting` unit.
@@ -827,6 +830,7 @@ mod tests {
                 attempt: 3,
                 in_ms: 1500,
             }),
+            listening: None,
         }]);
         let body = body_of(encode_reply(&resp, PROTOCOL_VERSION, false).unwrap());
         assert_eq!(decode_reply(&body).unwrap().response, resp);

@@ -112,7 +112,10 @@ impl Output {
                 (Some(r), StateName::Failed | StateName::Invalid) => {
                     out.push_str(&self.dim(&format!("({})", short_reason(r))))
                 }
-                _ => out.push_str(&u.description),
+                _ => match &u.listening {
+                    Some(addrs) => out.push_str(&format!("(listening {addrs}) {}", u.description)),
+                    None => out.push_str(&u.description),
+                },
             }
             out.push('\n');
         }
@@ -149,6 +152,9 @@ impl Output {
             (Some(pid), None) => state += &format!(" (pid {pid})"),
             (None, Some(up)) => state += &format!(" (up {})", human_duration(up)),
             (None, None) => {}
+        }
+        if let Some(addrs) = &u.listening {
+            state += &format!(" (listening {addrs})");
         }
         if let Some(next) = &u.next_attempt {
             state += &format!(
@@ -397,6 +403,7 @@ fn unit_json(u: &UnitInfo) -> serde_json::Value {
         "reason": u.reason,
         "next_attempt": u.next_attempt.map(|n| n.attempt),
         "next_attempt_secs": u.next_attempt.map(|n| n.in_ms as f64 / 1000.0),
+        "listening": u.listening,
     })
 }
 
@@ -465,6 +472,7 @@ mod tests {
             last_exit: None,
             reason: reason.map(str::to_string),
             next_attempt: None,
+            listening: None,
         };
         let out = Output {
             color: false,
@@ -528,6 +536,7 @@ mod tests {
             last_exit: Some(LastExit::Code(3)),
             reason: Some("exited with code 3".into()),
             next_attempt: None,
+            listening: None,
         };
         assert_eq!(unit_json(&u)["last_exit"], json!({"code": 3}));
         u.last_exit = Some(LastExit::Signal("SIGKILL".into()));

@@ -11,6 +11,7 @@ use mio::{Events, Poll, Token};
 
 use crate::daemon::control::{self, Control, Incoming};
 use crate::daemon::driver::children::{self, Children};
+use crate::daemon::driver::listeners::Listeners;
 use crate::daemon::driver::logs::{self, Logs};
 use crate::daemon::driver::notify::{self, Notify};
 use crate::daemon::driver::state::StateWriter;
@@ -20,6 +21,7 @@ use crate::daemon::supervisor::{Effect, Input, Supervisor};
 use crate::daemon::system::{self, RealSys};
 use crate::daemon::timers::TimerKey;
 use crate::paths::Home;
+use crate::protocol::Request;
 
 /// After an accept failed for lack of descriptors, it is retried this often.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -124,6 +126,13 @@ impl EventLoop {
                     control::LISTENER => self.control.accept_all(registry, now),
                     notify::NOTIFY => self.notify.on_ready(&mut self.sup, now),
                     logs::LOG_WRITES => self.logs.on_ready(now),
+                    t if Listeners::owns(t) => {
+                        if let Some(name) = self.sys.listeners.on_ready(t, registry) {
+                            log::info!("{name}: first connection on its socket: starting it");
+                            self.sup
+                                .handle(Input::Request(None, Request::Start(vec![name])), now);
+                        }
+                    }
                     t if Children::owns(t) => {
                         if self.children.on_ready(t, &mut self.sup, now) {
                             self.on_reload_signal();
@@ -199,6 +208,13 @@ impl EventLoop {
             }
             self.sup.run(now, &mut self.sys);
         }
+        let sup = &self.sup;
+        self.sys
+            .listeners
+            .sync_armed(self.poll.registry(), sup.armable(), |name| {
+                sup.id_of(name)
+                    .is_some_and(|id| sup.entries()[id].svc.state.is_active())
+            });
         self.state.sync_if_due(now);
         self.logs.check_if_due(now, &self.sup);
         self.arm_driver_timers(now);

@@ -246,3 +246,70 @@ fn hostnames_relative_paths_and_shared_addresses_are_load_errors() {
         "{text}"
     );
 }
+
+#[test]
+fn an_on_demand_unit_listens_while_enabled_and_its_first_connection_starts_it() {
+    // Enabled: `inactive (listening ...)`, no process; the first connection starts it and is served; stopped it listens again; disabled it stops listening.
+    assert!(
+        have_python(),
+        "this test needs python3 (.ci/run installs it)"
+    );
+    let h = Home::new("an_on_demand_unit_listens_while_enabled");
+    let port = free_port();
+    std::fs::write(h.units.join("server.py"), SERVER).expect("write server.py");
+    h.unit(
+        "py",
+        &format!("[service]\nExecStart = \"python3 server.py\"\n[socket]\nListenStream = [\"127.0.0.1:{port}\"]\nActivation = \"on-demand\"\n"),
+    );
+    let out = h.ok(&["enable", "py"]);
+    assert!(out.contains("starts at the first connection"), "{out}");
+    let u = h.unit_json("py");
+    assert_eq!(u["state"], "inactive", "{u}");
+    assert_eq!(u["listening"], format!("127.0.0.1:{port}"), "{u}");
+    let status = h.ok(&["status", "py"]);
+    assert!(
+        status.contains(&format!("inactive (listening 127.0.0.1:{port})")),
+        "{status}"
+    );
+    let answer = ask(port).expect("the first connection is served");
+    let pid = h.pid("py");
+    assert_eq!(answer, format!("ok {pid}"));
+    assert_eq!(h.state("py"), "running");
+    h.ok(&["stop", "py"]);
+    h.wait_until("listening again", WAIT, || {
+        h.unit_json("py")["listening"].is_string()
+    });
+    let again = ask(port).expect("a connection after stop starts it again");
+    assert_ne!(again, answer, "the same process answered");
+    h.ok(&["stop", "py"]);
+    h.ok(&["disable", "py"]);
+    h.wait_until("the port to be closed", WAIT, || {
+        TcpStream::connect(("127.0.0.1", port)).is_err()
+    });
+    assert_eq!(h.state("py"), "inactive");
+}
+
+#[test]
+fn an_on_demand_unit_disabled_while_running_lets_its_port_go_when_stopped() {
+    // Disable while it runs: it keeps serving; once stopped, the port is closed.
+    assert!(
+        have_python(),
+        "this test needs python3 (.ci/run installs it)"
+    );
+    let h = Home::new("an_on_demand_unit_disabled_while_running");
+    let port = free_port();
+    std::fs::write(h.units.join("server.py"), SERVER).expect("write server.py");
+    h.unit(
+        "py",
+        &format!("[service]\nExecStart = \"python3 server.py\"\n[socket]\nListenStream = [\"127.0.0.1:{port}\"]\nActivation = \"on-demand\"\n"),
+    );
+    h.ok(&["enable", "py"]);
+    h.ok(&["start", "py"]);
+    let pid = h.pid("py");
+    h.ok(&["disable", "py"]);
+    assert_eq!(ask(port), Ok(format!("ok {pid}")));
+    h.ok(&["stop", "py"]);
+    h.wait_until("the port to be closed", WAIT, || {
+        TcpStream::connect(("127.0.0.1", port)).is_err()
+    });
+}

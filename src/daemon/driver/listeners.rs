@@ -11,8 +11,19 @@
 //! A unit's sockets are kept while the daemon runs and the unit keeps the
 //! same `[socket]`; a changed `[socket]` (reload) closes the old ones at
 //! the next start and binds the new ones.
+//!
+//! On-demand units: while one is enabled and inactive its sockets are
+//! *armed* (registered with the poll for readability, one token per unit
+//! from 2^39); a connection disarms them and the loop asks the supervisor
+//! to start the unit, which then accepts it from the backlog. The armed set
+//! is brought in line with [`Supervisor::armable`](crate::daemon::supervisor::Supervisor::armable)
+//! after every pass. A unit that failed is not armed (its waiting clients
+//! would start it again and again).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
 use std::io;
 use std::net::{TcpListener, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -24,9 +35,19 @@ use crate::unit::{Listen, ListenAddr, SocketSpec};
 /// Held sockets are moved to descriptors from this number up.
 const HIGH_FD: RawFd = 64;
 
+/// Tokens of armed sockets start here (below the children's pidfds at 2^40).
+const TOKENS: usize = 1 << 39;
+
 #[derive(Default)]
 pub struct Listeners {
     held: HashMap<String, Held>,
+    /// On-demand units whose sockets are registered for a first
+    /// connection: name -> token (one token for all of a unit's sockets).
+    armed: BTreeMap<String, usize>,
+    by_token: HashMap<usize, String>,
+    next_token: usize,
+    /// Units whose arming failed (logged once until they stop being armable).
+    failed: BTreeSet<String>,
 }
 
 struct Held {
@@ -114,9 +135,85 @@ impl Listeners {
         Ok(())
     }
 
-    /// Closes the sockets of units no longer loaded (or without `[socket]`).
-    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
-        self.held.retain(|name, _| keep(name));
+    pub fn owns(token: Token) -> bool {
+        (TOKENS..TOKENS << 1).contains(&token.0)
+    }
+
+    /// Makes the armed set the `armable` units (on-demand, enabled,
+    /// inactive): binds and registers what is new, deregisters what left.
+    /// An on-demand unit that is neither armed nor running closes its
+    /// sockets (it was disabled, or its file changed).
+    pub fn sync_armed<'u>(
+        &mut self,
+        registry: &Registry,
+        armable: impl Iterator<Item = &'u crate::unit::Unit>,
+        is_active: impl Fn(&str) -> bool,
+    ) {
+        let mut want = BTreeMap::new();
+        for unit in armable {
+            if let Some(socket) = &unit.socket {
+                want.insert(unit.name.as_str(), &**socket);
+            }
+        }
+        let gone: Vec<String> = self
+            .armed
+            .keys()
+            .filter(|n| !want.contains_key(n.as_str()))
+            .cloned()
+            .collect();
+        for name in gone {
+            self.disarm(&name, registry);
+        }
+        // An on-demand unit neither armed nor running (disabled, or its
+        // file changed) lets its sockets go; eager units keep theirs.
+        self.held.retain(|name, held| {
+            !held.spec.on_demand || want.contains_key(name.as_str()) || is_active(name)
+        });
+        self.failed.retain(|n| want.contains_key(n.as_str()));
+        for (name, spec) in want {
+            if self.armed.contains_key(name) || self.failed.contains(name) {
+                continue;
+            }
+            let token = TOKENS + self.next_token;
+            self.next_token = (self.next_token + 1) % TOKENS;
+            let armed = self.fds_for(name, spec).and_then(|fds| {
+                fds.iter().try_for_each(|fd| {
+                    registry
+                        .register(&mut SourceFd(fd), Token(token), Interest::READABLE)
+                        .map_err(|e| format!("cannot watch its socket: {e}"))
+                })
+            });
+            match armed {
+                Ok(()) => {
+                    self.armed.insert(name.to_string(), token);
+                    self.by_token.insert(token, name.to_string());
+                }
+                Err(why) => {
+                    log::warn!("{name}: cannot listen for its first connection: {why}");
+                    self.held.remove(name);
+                    self.failed.insert(name.to_string());
+                }
+            }
+        }
+    }
+
+    /// A connection is waiting on an armed unit's socket: disarms it and
+    /// names the unit to start (the connection waits in the backlog).
+    pub fn on_ready(&mut self, token: Token, registry: &Registry) -> Option<String> {
+        let name = self.by_token.get(&token.0)?.clone();
+        self.disarm(&name, registry);
+        Some(name)
+    }
+
+    fn disarm(&mut self, name: &str, registry: &Registry) {
+        if let Some(token) = self.armed.remove(name) {
+            self.by_token.remove(&token);
+            if let Some(held) = self.held.get(name) {
+                for fd in &held.fds {
+                    let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
+                }
+            }
+        }
     }
 }
 

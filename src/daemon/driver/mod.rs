@@ -10,11 +10,13 @@
 //! | 2                      | [`notify`]: the notify socket |
 //! | 3                      | [`logs`]: inotify on `logs/`  |
 //! | 16 ..                  | `control.rs`: clients         |
+//! | 2^39 ..                | [`listeners`]: armed sockets  |
 //! | 2^40 ..                | [`children`]: pidfds          |
 //!
 //! The state writer ([`state`]) has no token: it works on timer keys.
-//! The [`listeners`] (sockets of `[socket]` units) have none yet: they are
-//! held for services and handed to each start (`RealSys::spawn`).
+//! The [`listeners`] hold the sockets of `[socket]` units for their
+//! starts (`RealSys::spawn`) and register only those armed for on-demand
+//! activation.
 
 pub mod children;
 pub mod listeners;

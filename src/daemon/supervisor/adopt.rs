@@ -236,6 +236,8 @@ impl Supervisor {
         }
         for name in &enabled {
             match self.by_name.get(name) {
+                // An on-demand `[socket]` unit waits for its first connection.
+                Some(&id) if self.entries[id].on_demand() => {}
                 Some(&id) if !self.entries[id].svc.state.is_active() => to_start.push(id),
                 Some(_) => {}
                 None => log::warn!(
@@ -277,6 +279,9 @@ impl Supervisor {
                 self.enabled.remove(&e.name)
             };
             let message = match (on, changed) {
+                (true, true) if e.on_demand() => {
+                    "enabled: listens on its sockets and starts at the first connection"
+                }
                 (true, true) => "enabled: starts whenever a daemon starts",
                 (true, false) => "already enabled",
                 (false, true) => "disabled",

@@ -229,6 +229,14 @@ impl Entry {
     }
 
     /// Whether it may be started: it loaded and has no dependency errors.
+    /// Whether the unit has `[socket]` with `Activation = "on-demand"`.
+    pub fn on_demand(&self) -> bool {
+        self.unit
+            .as_ref()
+            .and_then(|u| u.socket.as_ref())
+            .is_some_and(|s| s.on_demand)
+    }
+
     pub fn runnable(&self) -> bool {
         self.unit.is_some() && self.load_error.is_none() && self.dep_error.is_none()
     }
@@ -427,6 +435,20 @@ impl Supervisor {
 
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    /// The on-demand `[socket]` units whose sockets should be watched for a
+    /// first connection now: enabled and inactive (not failed: a unit that
+    /// cannot start must not be started again by every waiting client).
+    pub fn armable(&self) -> impl Iterator<Item = &Unit> {
+        self.entries
+            .iter()
+            .filter(|e| {
+                e.on_demand()
+                    && e.state_name() == StateName::Inactive
+                    && self.enabled.contains(&e.name)
+            })
+            .filter_map(|e| e.unit.as_deref())
     }
 
     pub fn id_of(&self, name: &str) -> Option<ServiceId> {

@@ -82,7 +82,22 @@ impl Supervisor {
                 attempt: e.svc.restarts.saturating_add(2),
                 in_ms: at.saturating_duration_since(now).as_millis() as u64,
             }),
+            listening: self.listening(id),
         }
+    }
+
+    /// What an armed on-demand unit listens on (see [`Supervisor::armable`]).
+    fn listening(&self, id: ServiceId) -> Option<String> {
+        let e = &self.entries[id];
+        if !(e.on_demand()
+            && e.state_name() == StateName::Inactive
+            && self.enabled.contains(&e.name))
+        {
+            return None;
+        }
+        let socket = e.unit.as_ref()?.socket.as_ref()?;
+        let addrs: Vec<String> = socket.listen.iter().map(|l| l.addr.to_string()).collect();
+        Some(addrs.join(", "))
     }
 
     pub(super) fn status(&self, id: ServiceId, now: Instant) -> UnitStatus {
