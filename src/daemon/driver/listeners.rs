@@ -5,7 +5,7 @@
 //!
 //! The sockets stay blocking and close-on-exec here; the spawn's dup2 into
 //! 3.. clears close-on-exec on the service's copies only. They are kept at
-//! descriptor numbers of [`HIGH_FD`] and above so moving them into 3.. in
+//! descriptor numbers of `HIGH_FD` and above so moving them into 3.. in
 //! the child never overwrites one not yet moved.
 //!
 //! A unit's sockets are kept while the daemon runs and the unit keeps the
@@ -305,7 +305,7 @@ fn relisten(fd: RawFd, backlog: i32) -> io::Result<()> {
     Ok(())
 }
 
-/// The same socket at a descriptor of [`HIGH_FD`] or above (close-on-exec).
+/// The same socket at a descriptor of `HIGH_FD` or above (close-on-exec).
 fn high(fd: OwnedFd) -> io::Result<OwnedFd> {
     // SAFETY: F_DUPFD_CLOEXEC on a descriptor we own returns a new one that
     // nothing else owns; it is wrapped at once.
