@@ -206,6 +206,7 @@ pub(super) fn build(
     let log_max_bytes = count(cx, v, "LogMaxBytes");
     let log_max_files = count(cx, v, "LogMaxFiles");
     let socket = super::socket::socket(cx, v, name).map(Box::new);
+    let timer = super::timer::timer(cx, v).map(Box::new);
 
     let mut source = Source {
         warnings,
@@ -242,6 +243,7 @@ pub(super) fn build(
         log_max_bytes: u64::try_from(log_max_bytes).ok()?,
         log_max_files: u32::try_from(log_max_files).ok()?,
         socket,
+        timer,
         source,
     })
 }

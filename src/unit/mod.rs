@@ -19,6 +19,7 @@ mod shape;
 mod socket;
 #[cfg(test)]
 mod tests;
+mod timer;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -32,6 +33,7 @@ pub use diag::suggest;
 pub use host::check_host;
 pub use load::{hostname, is_valid_name, load_dir};
 pub use socket::{Listen, ListenAddr, SocketSpec};
+pub use timer::{next_elapse, parse_cron, zone, TimerSpec};
 
 use build::build;
 use diag::Ctx;
@@ -92,6 +94,8 @@ pub struct Unit {
     pub log_max_files: u32,
     /// `[socket]`: what the daemon binds and passes (boxed: most units have none).
     pub socket: Option<Box<SocketSpec>>,
+    /// `[timer]`: when the daemon starts it by itself (boxed: most have none).
+    pub timer: Option<Box<TimerSpec>>,
     /// Where values were written, and warnings; never part of `==`.
     pub source: Source,
 }

@@ -102,16 +102,23 @@ pub enum Section {
     Unit,
     Service,
     Socket,
+    Timer,
 }
 
 impl Section {
-    pub const ALL: [Section; 3] = [Section::Unit, Section::Service, Section::Socket];
+    pub const ALL: [Section; 4] = [
+        Section::Unit,
+        Section::Service,
+        Section::Socket,
+        Section::Timer,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Section::Unit => "unit",
             Section::Service => "service",
             Section::Socket => "socket",
+            Section::Timer => "timer",
         }
     }
 
@@ -121,6 +128,7 @@ impl Section {
             "unit" | "Unit" => Some(Section::Unit),
             "service" | "Service" => Some(Section::Service),
             "socket" | "Socket" => Some(Section::Socket),
+            "timer" | "Timer" => Some(Section::Timer),
             _ => None,
         }
     }
@@ -165,7 +173,7 @@ const fn key(
 }
 
 use KeyDefault::{Note, Value};
-use Section::{Service as S, Socket as K, Unit as U};
+use Section::{Service as S, Socket as K, Timer as T, Unit as U};
 
 /// Every unit key. A new key is a row here, a field of `Unit` and its line
 /// in `build`; shape checks, did-you-mean, defaults and the README's key
@@ -199,6 +207,11 @@ pub const KEYS: &[Key] = &[
     key(K, "SocketMode", Kind::Str, Value("\"0660\""), "octal permissions of the Unix sockets"),
     key(K, "Backlog", Kind::Count(65535), Value("128"), "listen() backlog of the stream sockets: connections waiting there during a restart are served by the new process"),
     key(K, "Activation", Kind::Str, Value("\"eager\""), "`eager`: bound when the unit first starts. `on-demand`: bound while the unit is enabled; the first connection starts it"),
+    key(T, "OnCalendar", Kind::Str, Note("none"), "a cron expression: 5 fields (`\"30 2 * * *\"`), 6 with seconds first (`\"*/10 * * * * *\"`), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`; the unit starts at each elapse while it is enabled"),
+    key(T, "OnBootSec", Kind::Secs(Infinity::Refused), Note("none"), "start the enabled unit this long after the daemon starts"),
+    key(T, "OnUnitActiveSec", Kind::Secs(Infinity::Refused), Note("none"), "start the enabled unit again this long after the timer last started it (first: this long after it is armed)"),
+    key(T, "TimeZone", Kind::Str, Value("\"local\""), "zone of OnCalendar: `local` (the system's), `UTC`, or an Area/City from the system's zone files"),
+    key(T, "Overlap", Kind::Str, Value("\"skip\""), "an elapse while the unit still runs: `skip` it, or `restart` the unit"),
 ];
 
 /// The key called `name`, in whichever section.

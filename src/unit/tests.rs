@@ -81,6 +81,7 @@ fn defaults_applied_for_minimal_unit() {
             log_max_bytes: 10 * 1024 * 1024,
             log_max_files: 3,
             socket: None,
+            timer: None,
             source: Source::default(),
         }
     );
@@ -737,6 +738,7 @@ fn every_key_of_the_table_is_used_by_the_builder() {
             Section::Service => (format!("{base_text}{} = {value}\n", key.name), 3),
             Section::Unit => (format!("{base_text}[unit]\n{} = {value}\n", key.name), 4),
             Section::Socket => (format!("{base_text}[socket]\n{} = {value}\n", key.name), 4),
+            Section::Timer => (format!("{base_text}[timer]\n{} = {value}\n", key.name), 4),
         };
         match parse(
             "web",
