@@ -170,6 +170,8 @@ pub enum Request {
     /// Write the state for a successor and exit, leaving every service
     /// running (SPEC §17).
     HandOver,
+    /// The `[timer]` units: schedule, last and next run.
+    Timers,
 }
 
 impl Request {
@@ -265,6 +267,19 @@ pub struct NextAttempt {
     pub in_ms: u64,
 }
 
+/// One row of `timers`: times as RFC 3339 strings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimerRow {
+    pub name: String,
+    pub schedule: String,
+    pub last_run: Option<String>,
+    pub last_result: Option<String>,
+    pub next_run: Option<String>,
+    pub left_secs: Option<f64>,
+    /// Enabled (so armed); a disabled timer unit shows with no next run.
+    pub armed: bool,
+}
+
 /// `status NAME`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnitStatus {
@@ -331,6 +346,7 @@ pub enum Response {
         message: String,
         hint: Option<String>,
     },
+    Timers(Vec<TimerRow>),
 }
 
 /// A reply every client from protocol 2 on can read (wire rules 5 and 6):

@@ -33,6 +33,7 @@ Commands:
                        starting a daemon (exit 1 on any error)
   enable NAME...       start these units whenever a daemon starts
   disable NAME...      undo enable
+  timers               [timer] units: schedule, last run and result, next run, time left
   daemon-status        the daemon's pid, version, uptime, directories, units, memory
   kill                 stop every service, then the daemon
   daemon-upgrade       replace the daemon with one of this binary, keeping every service running
@@ -62,6 +63,7 @@ pub struct Global {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     List,
+    Timers,
     Start(Vec<String>),
     Stop(Vec<String>),
     Restart(Vec<String>),
@@ -142,6 +144,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     };
     let command = match cmd.as_str() {
         "list" | "ls" => none("list").map(|()| Command::List)?,
+        "timers" => none("timers").map(|()| Command::Timers)?,
         "start" => Command::Start(names("start")?),
         "stop" => Command::Stop(names("stop")?),
         "restart" => Command::Restart(names("restart")?),
@@ -176,18 +179,19 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     }
     let json_ok = matches!(
         command,
-        Command::List | Command::Status(_) | Command::DaemonStatus
+        Command::List | Command::Status(_) | Command::DaemonStatus | Command::Timers
     );
     if g.json && !json_ok {
         return Err(Error::Usage(
-            "--json goes with list, status and daemon-status".into(),
+            "--json goes with list, status, timers and daemon-status".into(),
         ));
     }
     Ok((g, command))
 }
 
-const COMMANDS: [&str; 15] = [
+const COMMANDS: [&str; 16] = [
     "list",
+    "timers",
     "start",
     "stop",
     "restart",
@@ -259,6 +263,13 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
             }
         }
         Command::DaemonUpgrade => daemon_upgrade(&g, &out),
+        Command::Timers => match client::request(&g, Request::Timers, true)? {
+            Response::Timers(rows) => {
+                out.timers(&rows);
+                Ok(())
+            }
+            other => Err(client::unexpected(&other)),
+        },
         Command::List => match client::request(&g, Request::List, true)? {
             Response::Units(units) => {
                 out.list(&units);

@@ -76,6 +76,52 @@ impl Output {
         print_out(&self.list_text(units));
     }
 
+    /// `timers`: one row per `[timer]` unit (JSON: SPEC §15's fields).
+    pub fn timers(&self, rows: &[crate::protocol::TimerRow]) {
+        if self.json {
+            print_json(&json!(rows
+                .iter()
+                .map(|r| json!({
+                    "name": r.name,
+                    "schedule": r.schedule,
+                    "last_run": r.last_run,
+                    "last_result": r.last_result,
+                    "next_run": r.next_run,
+                    "left_secs": r.left_secs,
+                    "enabled": r.armed,
+                }))
+                .collect::<Vec<_>>()));
+            return;
+        }
+        if rows.is_empty() {
+            self.note("no [timer] units");
+            return;
+        }
+        let mut out = String::from("NAME  SCHEDULE  LAST RUN  RESULT  NEXT RUN  LEFT\n");
+        for r in rows {
+            let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
+            let next = if r.armed {
+                dash(&r.next_run)
+            } else {
+                "- (disabled)".to_string()
+            };
+            let left = r
+                .left_secs
+                .map(|s| seconds_ms((s * 1000.0) as u64))
+                .unwrap_or_else(|| "-".to_string());
+            out.push_str(&format!(
+                "{}  {}  {}  {}  {}  {}\n",
+                r.name,
+                r.schedule,
+                dash(&r.last_run),
+                dash(&r.last_result),
+                next,
+                left
+            ));
+        }
+        print_out(&out);
+    }
+
     /// The `list` table, one row per unit under a header.
     fn list_text(&self, units: &[UnitInfo]) -> String {
         let name_w = units.iter().map(|u| u.name.len()).max().unwrap_or(4).max(4);

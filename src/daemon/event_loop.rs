@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Token};
 
 use crate::daemon::control::{self, Control, Incoming};
+use crate::daemon::driver::activation::UnitTimers;
 use crate::daemon::driver::children::{self, Children};
 use crate::daemon::driver::listeners::Listeners;
 use crate::daemon::driver::logs::{self, Logs};
@@ -36,6 +37,7 @@ pub struct EventLoop {
     pub(super) sup: Supervisor,
     pub(super) sys: RealSys,
     pub(super) started: Instant,
+    pub(super) unit_timers: UnitTimers,
     /// A hand-over was answered: the loop ends without touching a service.
     pub(super) handed_over: bool,
 }
@@ -61,6 +63,7 @@ impl EventLoop {
             sup,
             sys: RealSys::new(home),
             started: now,
+            unit_timers: UnitTimers::new(now),
             handed_over: false,
         })
     }
@@ -215,6 +218,7 @@ impl EventLoop {
                 sup.id_of(name)
                     .is_some_and(|id| sup.entries()[id].svc.state.is_active())
             });
+        self.unit_timers.sync(&mut self.sup, now);
         self.state.sync_if_due(now);
         self.logs.check_if_due(now, &self.sup);
         self.arm_driver_timers(now);
@@ -246,9 +250,16 @@ impl EventLoop {
     /// own handling; the others wake the loop, and the checks after every
     /// pass (accept, adopted processes, state, logs) see that they are due.
     fn route_due(&mut self) {
+        let now = Instant::now();
         for key in self.sup.take_due() {
-            if let TimerKey::Conn(conn) = key {
-                self.control.timed_out(conn, self.poll.registry());
+            match key {
+                TimerKey::Conn(conn) => self.control.timed_out(conn, self.poll.registry()),
+                TimerKey::Activation(id) => {
+                    if let Some(req) = self.unit_timers.fire(id, &self.sup, now) {
+                        self.sup.handle(Input::Request(None, req), now);
+                    }
+                }
+                _ => {}
             }
         }
     }

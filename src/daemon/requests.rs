@@ -39,6 +39,7 @@ impl EventLoop {
                 ),
             }),
             Request::HandOver => Some(self.hand_over(now)),
+            Request::Timers => Some(Response::Timers(self.unit_timers.rows(&self.sup, now))),
             Request::Enable(names) => Some(self.set_enabled(&names, true)),
             Request::Disable(names) => Some(self.set_enabled(&names, false)),
             req => {

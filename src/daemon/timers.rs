@@ -43,6 +43,8 @@ pub enum TimerKey {
     AcceptRetry,
     /// Check adopted processes that have no pidfd.
     AdoptedRecheck,
+    /// The next elapse of a `[timer]` unit (`driver/activation.rs`).
+    Activation(ServiceId),
 }
 
 #[derive(Debug)]

@@ -18,5 +18,6 @@ mod real_daemons;
 mod restart;
 mod sockets;
 mod start_failures;
+mod timers;
 mod units;
 mod upgrade;

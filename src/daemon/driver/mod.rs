@@ -13,11 +13,13 @@
 //! | 2^39 ..                | [`listeners`]: armed sockets  |
 //! | 2^40 ..                | [`children`]: pidfds          |
 //!
-//! The state writer ([`state`]) has no token: it works on timer keys.
+//! The state writer ([`state`]) and the unit timers ([`activation`]) have
+//! no token: they work on timer keys.
 //! The [`listeners`] hold the sockets of `[socket]` units for their
 //! starts (`RealSys::spawn`) and register only those armed for on-demand
 //! activation.
 
+pub mod activation;
 pub mod children;
 pub mod listeners;
 pub mod logs;

@@ -237,6 +237,11 @@ impl Entry {
             .is_some_and(|s| s.on_demand)
     }
 
+    /// Whether the unit has `[timer]`.
+    pub fn has_timer(&self) -> bool {
+        self.unit.as_ref().is_some_and(|u| u.timer.is_some())
+    }
+
     pub fn runnable(&self) -> bool {
         self.unit.is_some() && self.load_error.is_none() && self.dep_error.is_none()
     }
@@ -449,6 +454,10 @@ impl Supervisor {
                     && self.enabled.contains(&e.name)
             })
             .filter_map(|e| e.unit.as_deref())
+    }
+
+    pub fn is_enabled(&self, name: &str) -> bool {
+        self.enabled.contains(name)
     }
 
     pub fn id_of(&self, name: &str) -> Option<ServiceId> {

@@ -1,0 +1,231 @@
+//! `[timer]` units (SPEC §15): armed while enabled, each with one key in
+//! the timer queue ([`TimerKey::Activation`]) at its next elapse, so an
+//! armed timer costs one wake-up per elapse and none between. At an elapse
+//! the loop asks the supervisor to start the unit (or, while it still runs,
+//! skips the elapse or restarts it: `Overlap`).
+//!
+//! Calendar deadlines come from the wall clock, converted to the monotonic
+//! clock the queue runs on. At every pass the wall clock is compared with
+//! the monotonic one; a jump (NTP setting a clock that started at 1970)
+//! re-derives every calendar deadline from the new time.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::daemon::supervisor::Supervisor;
+use crate::daemon::timers::TimerKey;
+use crate::graph::ServiceId;
+use crate::protocol::{Request, TimerRow};
+use crate::unit::{next_elapse, parse_cron, zone, TimerSpec};
+
+/// A wall clock this far off the monotonic one since the last pass is a jump.
+const JUMP: i64 = 2_000;
+
+pub struct UnitTimers {
+    /// When the daemon started (OnBootSec counts from it).
+    started: Instant,
+    armed: HashMap<String, Armed>,
+    /// The keys set in the queue, by unit id.
+    keys: HashMap<ServiceId, String>,
+    /// (monotonic, wall ms) at the last pass.
+    last_pass: Option<(Instant, i64)>,
+}
+
+struct Armed {
+    spec: TimerSpec,
+    armed_at: Instant,
+    /// The next elapse: monotonic deadline and wall time (ms).
+    next: Option<(Instant, i64)>,
+    boot_done: bool,
+    last_fire: Option<Instant>,
+    /// Wall ms of the last calendar elapse (never fire one twice).
+    last_calendar: i64,
+    /// Wall ms of the last start by this timer.
+    last_run: Option<i64>,
+}
+
+/// Wall-clock milliseconds since the epoch.
+pub fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl UnitTimers {
+    pub fn new(started: Instant) -> UnitTimers {
+        UnitTimers {
+            started,
+            armed: HashMap::new(),
+            keys: HashMap::new(),
+            last_pass: None,
+        }
+    }
+
+    /// Brings the armed set in line with the enabled `[timer]` units and
+    /// sets their keys in the queue.
+    pub fn sync(&mut self, sup: &mut Supervisor, now: Instant) {
+        let wall = wall_ms();
+        if let Some((i0, w0)) = self.last_pass {
+            let expected = w0 + now.saturating_duration_since(i0).as_millis() as i64;
+            if (wall - expected).abs() > JUMP {
+                log::info!(
+                    "the wall clock jumped by {} ms: calendar timers re-derived",
+                    wall - expected
+                );
+                for a in self.armed.values_mut() {
+                    if a.spec.calendar.is_some() {
+                        a.next = None;
+                        a.last_calendar = a.last_calendar.min(wall);
+                    }
+                }
+            }
+        }
+        self.last_pass = Some((now, wall));
+        let mut want: HashMap<ServiceId, (String, TimerSpec)> = HashMap::new();
+        for (id, e) in sup.entries().iter().enumerate() {
+            if let Some(spec) = e.unit.as_ref().and_then(|u| u.timer.as_deref()) {
+                if sup.is_enabled(&e.name) && e.runnable() {
+                    want.insert(id, (e.name.clone(), spec.clone()));
+                }
+            }
+        }
+        self.armed
+            .retain(|name, a| want.values().any(|(n, s)| n == name && *s == a.spec));
+        let old: Vec<ServiceId> = self.keys.keys().copied().collect();
+        for id in old {
+            if !want.contains_key(&id) {
+                self.keys.remove(&id);
+                sup.timers().set(TimerKey::Activation(id), None);
+            }
+        }
+        for (id, (name, spec)) in want {
+            let started = self.started;
+            let a = self.armed.entry(name.clone()).or_insert_with(|| Armed {
+                spec,
+                armed_at: now,
+                next: None,
+                boot_done: false,
+                last_fire: None,
+                last_calendar: wall,
+                last_run: None,
+            });
+            if a.next.is_none() {
+                a.next = next_of(a, started, now, wall);
+            }
+            self.keys.insert(id, name);
+            sup.timers()
+                .set(TimerKey::Activation(id), a.next.map(|(at, _)| at));
+        }
+    }
+
+    /// An elapse of unit `id`: what to ask of the supervisor, if anything.
+    pub fn fire(&mut self, id: ServiceId, sup: &Supervisor, now: Instant) -> Option<Request> {
+        let name = self.keys.get(&id)?.clone();
+        let a = self.armed.get_mut(&name)?;
+        let wall = wall_ms();
+        if let Some((_, w)) = a.next {
+            if a.spec.calendar.is_some() {
+                a.last_calendar = a.last_calendar.max(w);
+            }
+        }
+        if a.spec.on_boot.is_some_and(|d| now >= self.started + d) {
+            a.boot_done = true;
+        }
+        a.next = None;
+        a.last_fire = Some(now);
+        let active = sup
+            .id_of(&name)
+            .is_some_and(|i| sup.entries()[i].svc.state.is_active());
+        if active && !a.spec.overlap_restart {
+            log::info!("{name}: timer elapsed while it still runs: skipped (Overlap = \"skip\")");
+            return None;
+        }
+        a.last_run = Some(wall);
+        log::info!("{name}: timer elapsed: starting it");
+        Some(if active {
+            Request::Restart(vec![name])
+        } else {
+            Request::Start(vec![name])
+        })
+    }
+
+    /// The rows of `timers`.
+    pub fn rows(&self, sup: &Supervisor, now: Instant) -> Vec<TimerRow> {
+        let wall = wall_ms();
+        let mut rows = Vec::new();
+        for e in sup.entries() {
+            let Some(spec) = e.unit.as_ref().and_then(|u| u.timer.as_deref()) else {
+                continue;
+            };
+            let a = self.armed.get(&e.name);
+            let next = a.and_then(|a| a.next);
+            let last_result = e.svc.last_exit.map(|x| match x.to_wire() {
+                crate::protocol::LastExit::Code(0) => "success".to_string(),
+                crate::protocol::LastExit::Code(c) => format!("exit code {c}"),
+                crate::protocol::LastExit::Signal(s) => format!("killed by {s}"),
+                crate::protocol::LastExit::Unknown(()) => "unknown".to_string(),
+            });
+            rows.push(TimerRow {
+                name: e.name.clone(),
+                schedule: spec.describe(),
+                last_run: a.and_then(|a| a.last_run).map(rfc3339),
+                last_result: a.and_then(|a| a.last_run).and(last_result),
+                next_run: next.map(|(at, _)| {
+                    rfc3339(wall + at.saturating_duration_since(now).as_millis() as i64)
+                }),
+                left_secs: next.map(|(at, _)| at.saturating_duration_since(now).as_secs_f64()),
+                armed: a.is_some(),
+            });
+        }
+        rows
+    }
+}
+
+/// The earliest of a timer's next elapses, or None when it has none left.
+fn next_of(a: &Armed, started: Instant, now: Instant, wall: i64) -> Option<(Instant, i64)> {
+    let at_wall = |ms: i64| {
+        let ahead = Duration::from_millis(ms.saturating_sub(wall).max(0) as u64);
+        (now + ahead, ms)
+    };
+    let mut best: Option<(Instant, i64)> = None;
+    let mut consider = |c: (Instant, i64)| {
+        if best.is_none_or(|b| c.0 < b.0) {
+            best = Some(c);
+        }
+    };
+    if let Some(expr) = &a.spec.calendar {
+        if let (Ok(cron), Some(tz)) = (parse_cron(expr), zone(&a.spec.time_zone)) {
+            if let Some(ms) = next_elapse(&cron, &tz, wall.max(a.last_calendar)) {
+                consider(at_wall(ms));
+            }
+        }
+    }
+    if let (Some(d), false) = (a.spec.on_boot, a.boot_done) {
+        let at = (started + d).max(now);
+        consider((
+            at,
+            wall + at.saturating_duration_since(now).as_millis() as i64,
+        ));
+    }
+    if let Some(d) = a.spec.on_active {
+        let at = a.last_fire.unwrap_or(a.armed_at) + d;
+        let at = at.max(now);
+        consider((
+            at,
+            wall + at.saturating_duration_since(now).as_millis() as i64,
+        ));
+    }
+    best
+}
+
+/// Unix milliseconds as RFC 3339 (UTC, seconds).
+fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| {
+            t.round(jiff::Unit::Second)
+                .map(|t| t.to_string())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default()
+}
