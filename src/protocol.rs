@@ -255,6 +255,8 @@ pub struct UnitInfo {
     /// An on-demand `[socket]` unit waiting for its first connection: the
     /// addresses it listens on.
     pub listening: Option<String>,
+    /// The unit's file changed on disk since it was loaded.
+    pub changed_on_disk: bool,
 }
 
 /// The next launch of a `restarting` unit.
@@ -847,6 +849,7 @@ mod tests {
                 in_ms: 1500,
             }),
             listening: None,
+            changed_on_disk: false,
         }]);
         let body = body_of(encode_reply(&resp, PROTOCOL_VERSION, false).unwrap());
         assert_eq!(decode_reply(&body).unwrap().response, resp);

@@ -158,6 +158,7 @@ impl Output {
                 (Some(r), StateName::Failed | StateName::Invalid) => {
                     out.push_str(&self.dim(&format!("({})", short_reason(r))))
                 }
+                _ if u.changed_on_disk => out.push_str(&self.dim(CHANGED_ON_DISK)),
                 _ => match &u.listening {
                     Some(addrs) => out.push_str(&format!("(listening {addrs}) {}", u.description)),
                     None => out.push_str(&u.description),
@@ -223,6 +224,9 @@ impl Output {
         }
         if let Some(exit) = &u.last_exit {
             row("last exit", describe_exit(exit));
+        }
+        if u.changed_on_disk {
+            row("note", CHANGED_ON_DISK.to_string());
         }
         row("restarts", u.restarts.to_string());
         row(
@@ -450,8 +454,11 @@ fn unit_json(u: &UnitInfo) -> serde_json::Value {
         "next_attempt": u.next_attempt.map(|n| n.attempt),
         "next_attempt_secs": u.next_attempt.map(|n| n.in_ms as f64 / 1000.0),
         "listening": u.listening,
+        "changed_on_disk": u.changed_on_disk,
     })
 }
+
+const CHANGED_ON_DISK: &str = "changed on disk: run `diakonos reload`";
 
 /// `1.5s`, `3s`, `2m 5s`: how long until a restart.
 fn seconds_ms(ms: u64) -> String {
@@ -519,6 +526,7 @@ mod tests {
             reason: reason.map(str::to_string),
             next_attempt: None,
             listening: None,
+            changed_on_disk: false,
         };
         let out = Output {
             color: false,
@@ -583,6 +591,7 @@ mod tests {
             reason: Some("exited with code 3".into()),
             next_attempt: None,
             listening: None,
+            changed_on_disk: false,
         };
         assert_eq!(unit_json(&u)["last_exit"], json!({"code": 3}));
         u.last_exit = Some(LastExit::Signal("SIGKILL".into()));

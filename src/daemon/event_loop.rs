@@ -16,6 +16,7 @@ use crate::daemon::driver::listeners::Listeners;
 use crate::daemon::driver::logs::{self, Logs};
 use crate::daemon::driver::notify::{self, Notify};
 use crate::daemon::driver::state::StateWriter;
+use crate::daemon::driver::unitfiles::{self, UnitFiles};
 use crate::daemon::persist;
 use crate::daemon::spawn;
 use crate::daemon::supervisor::{Effect, Input, Supervisor};
@@ -32,6 +33,7 @@ pub struct EventLoop {
     children: Children,
     notify: Notify,
     logs: Logs,
+    unit_files: UnitFiles,
     pub(super) state: StateWriter,
     pub(super) control: Control,
     pub(super) sup: Supervisor,
@@ -57,6 +59,7 @@ impl EventLoop {
             children,
             notify: Notify::new(&home.notify_socket(), poll.registry()),
             logs: Logs::new(home.clone(), poll.registry(), now),
+            unit_files: UnitFiles::new(sup.service_dir(), poll.registry()),
             state: StateWriter::new(home.state()),
             poll,
             control,
@@ -129,6 +132,7 @@ impl EventLoop {
                     control::LISTENER => self.control.accept_all(registry, now),
                     notify::NOTIFY => self.notify.on_ready(&mut self.sup, now),
                     logs::LOG_WRITES => self.logs.on_ready(now),
+                    unitfiles::UNIT_FILES => self.unit_files.on_ready(&mut self.sup),
                     t if Listeners::owns(t) => {
                         if let Some(name) = self.sys.listeners.on_ready(t, registry) {
                             log::info!("{name}: first connection on its socket: starting it");

@@ -9,6 +9,7 @@
 //! | 1                      | [`children`]: the signal pipe |
 //! | 2                      | [`notify`]: the notify socket |
 //! | 3                      | [`logs`]: inotify on `logs/`  |
+//! | 4                      | [`unitfiles`]: the service dir |
 //! | 16 ..                  | `control.rs`: clients         |
 //! | 2^39 ..                | [`listeners`]: armed sockets  |
 //! | 2^40 ..                | [`children`]: pidfds          |
@@ -25,3 +26,4 @@ pub mod listeners;
 pub mod logs;
 pub mod notify;
 pub mod state;
+pub mod unitfiles;

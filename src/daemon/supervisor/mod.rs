@@ -349,6 +349,8 @@ pub struct Supervisor {
     seed: u64,
     /// Units that start whenever a daemon starts.
     enabled: BTreeSet<String>,
+    /// Units whose file changed on disk since the last load.
+    changed_on_disk: BTreeSet<String>,
     /// Something worth persisting changed since the last `take_dirty`.
     dirty: bool,
 }
@@ -373,6 +375,7 @@ impl Supervisor {
             warnings: loaded.warnings,
             seed,
             enabled: BTreeSet::new(),
+            changed_on_disk: BTreeSet::new(),
             dirty: false,
         };
         for (name, result) in loaded.units {
@@ -454,6 +457,13 @@ impl Supervisor {
                     && self.enabled.contains(&e.name)
             })
             .filter_map(|e| e.unit.as_deref())
+    }
+
+    /// A unit's file changed on disk (only units loaded now are flagged).
+    pub fn mark_changed_on_disk(&mut self, name: &str) {
+        if self.by_name.contains_key(name) && !self.changed_on_disk.contains(name) {
+            self.changed_on_disk.insert(name.to_string());
+        }
     }
 
     pub fn is_enabled(&self, name: &str) -> bool {

@@ -8,6 +8,7 @@ impl Supervisor {
     /// with their new definition, everything else is untouched.
     pub fn reload(&mut self, loaded: LoadedDir) -> ReloadReport {
         let mut report = ReloadReport::default();
+        self.changed_on_disk.clear();
         let mut restart = Vec::new();
         let mut removed = Vec::new();
         for (name, id) in self.by_name.clone() {

@@ -83,6 +83,7 @@ impl Supervisor {
                 in_ms: at.saturating_duration_since(now).as_millis() as u64,
             }),
             listening: self.listening(id),
+            changed_on_disk: self.changed_on_disk.contains(&e.name),
         }
     }
 
