@@ -17,6 +17,7 @@ use crate::daemon::driver::logs::{self, Logs};
 use crate::daemon::driver::notify::{self, Notify};
 use crate::daemon::driver::state::StateWriter;
 use crate::daemon::driver::unitfiles::{self, UnitFiles};
+use crate::daemon::driver::watches::{self, Watches};
 use crate::daemon::persist;
 use crate::daemon::spawn;
 use crate::daemon::supervisor::{Effect, Input, Supervisor};
@@ -34,6 +35,7 @@ pub struct EventLoop {
     notify: Notify,
     logs: Logs,
     unit_files: UnitFiles,
+    watches: Watches,
     pub(super) state: StateWriter,
     pub(super) control: Control,
     pub(super) sup: Supervisor,
@@ -60,6 +62,7 @@ impl EventLoop {
             notify: Notify::new(&home.notify_socket(), poll.registry()),
             logs: Logs::new(home.clone(), poll.registry(), now),
             unit_files: UnitFiles::new(sup.service_dir(), poll.registry()),
+            watches: Watches::default(),
             state: StateWriter::new(home.state()),
             poll,
             control,
@@ -133,6 +136,7 @@ impl EventLoop {
                     notify::NOTIFY => self.notify.on_ready(&mut self.sup, now),
                     logs::LOG_WRITES => self.logs.on_ready(now),
                     unitfiles::UNIT_FILES => self.unit_files.on_ready(&mut self.sup),
+                    watches::WATCHES => self.watches.on_ready(&mut self.sup, now),
                     t if Listeners::owns(t) => {
                         if let Some(name) = self.sys.listeners.on_ready(t, registry) {
                             log::info!("{name}: first connection on its socket: starting it");
@@ -223,6 +227,7 @@ impl EventLoop {
                     .is_some_and(|id| sup.entries()[id].svc.state.is_active())
             });
         self.unit_timers.sync(&mut self.sup, now);
+        self.watches.sync(&self.sup, self.poll.registry());
         self.state.sync_if_due(now);
         self.logs.check_if_due(now, &self.sup);
         self.arm_driver_timers(now);
@@ -258,6 +263,11 @@ impl EventLoop {
         for key in self.sup.take_due() {
             match key {
                 TimerKey::Conn(conn) => self.control.timed_out(conn, self.poll.registry()),
+                TimerKey::WatchDebounce(id) => {
+                    if let Some(req) = self.watches.due(id, &self.sup) {
+                        self.sup.handle(Input::Request(None, req), now);
+                    }
+                }
                 TimerKey::Activation(id) => {
                     if let Some(req) = self.unit_timers.fire(id, &self.sup, now) {
                         self.sup.handle(Input::Request(None, req), now);

@@ -45,6 +45,8 @@ pub enum TimerKey {
     AdoptedRecheck,
     /// The next elapse of a `[timer]` unit (`driver/activation.rs`).
     Activation(ServiceId),
+    /// The quiet period after a change under a unit's `WatchPaths`.
+    WatchDebounce(ServiceId),
 }
 
 #[derive(Debug)]

@@ -207,6 +207,13 @@ pub(super) fn build(
     let log_max_files = count(cx, v, "LogMaxFiles");
     let socket = super::socket::socket(cx, v, name).map(Box::new);
     let timer = super::timer::timer(cx, v).map(Box::new);
+    let watch_paths: Vec<PathBuf> = v
+        .strings("WatchPaths")
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| path_value(cx, "WatchPaths", Some(p), &working_directory))
+        .collect();
+    let watch_debounce = secs(cx, v, "WatchDebounceSec", None);
 
     let mut source = Source {
         warnings,
@@ -244,6 +251,8 @@ pub(super) fn build(
         log_max_files: u32::try_from(log_max_files).ok()?,
         socket,
         timer,
+        watch_paths,
+        watch_debounce,
         source,
     })
 }

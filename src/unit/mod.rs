@@ -96,6 +96,9 @@ pub struct Unit {
     pub socket: Option<Box<SocketSpec>>,
     /// `[timer]`: when the daemon starts it by itself (boxed: most have none).
     pub timer: Option<Box<TimerSpec>>,
+    /// `WatchPaths`, absolute.
+    pub watch_paths: Vec<PathBuf>,
+    pub watch_debounce: Duration,
     /// Where values were written, and warnings; never part of `==`.
     pub source: Source,
 }

@@ -201,6 +201,8 @@ pub const KEYS: &[Key] = &[
     key(S, "PIDFile", Kind::Str, Note("none"), "`forking`: the file the service writes its main pid to; relative paths resolve against the service dir"),
     key(S, "LogMaxBytes", Kind::Count(i64::MAX), Value("10485760"), "diakonos extension: rotate the service log past this size (10 MiB); 0 = never (see Durability)"),
     key(S, "LogMaxFiles", Kind::Count(MAX_LOG_FILES), Value("3"), "diakonos extension: how many rotated files (`NAME.log.1` ...) to keep"),
+    key(S, "WatchPaths", Kind::StrList, Value("[]"), "files and directories (recursively, at most 10 000 watches; relative to WorkingDirectory) whose change restarts the running service"),
+    key(S, "WatchDebounceSec", Kind::Secs(Infinity::Refused), Value("1"), "the quiet period after a change under WatchPaths before the one restart"),
     key(K, "ListenStream", Kind::StrList, Value("[]"), "stream sockets the daemon binds and passes from fd 3 (`LISTEN_FDS`): `\"127.0.0.1:8080\"`, `\"[::1]:8080\"` (IP literals only) or an absolute Unix socket path"),
     key(K, "ListenDatagram", Kind::StrList, Value("[]"), "datagram sockets, as ListenStream; passed after the stream sockets"),
     key(K, "FileDescriptorName", Kind::Str, Note("the unit name"), "the name of every socket of the unit in `LISTEN_FDNAMES`"),

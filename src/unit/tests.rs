@@ -82,6 +82,8 @@ fn defaults_applied_for_minimal_unit() {
             log_max_files: 3,
             socket: None,
             timer: None,
+            watch_paths: Vec::new(),
+            watch_debounce: Duration::from_secs(1),
             source: Source::default(),
         }
     );
@@ -196,7 +198,7 @@ fn unknown_key_suggests_near_miss() {
         e.message
     );
     assert!(
-        e.message.ends_with("LogMaxBytes, LogMaxFiles"),
+        e.message.contains("LogMaxBytes, LogMaxFiles"),
         "{}",
         e.message
     );

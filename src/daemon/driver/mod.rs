@@ -10,6 +10,7 @@
 //! | 2                      | [`notify`]: the notify socket |
 //! | 3                      | [`logs`]: inotify on `logs/`  |
 //! | 4                      | [`unitfiles`]: the service dir |
+//! | 5                      | [`watches`]: WatchPaths        |
 //! | 16 ..                  | `control.rs`: clients         |
 //! | 2^39 ..                | [`listeners`]: armed sockets  |
 //! | 2^40 ..                | [`children`]: pidfds          |
@@ -27,3 +28,4 @@ pub mod logs;
 pub mod notify;
 pub mod state;
 pub mod unitfiles;
+pub mod watches;
