@@ -499,6 +499,9 @@ fn verify(g: &Global, names: &[String], out: &render::Output) -> Result<(), Erro
         for err in &errors {
             out.error_block(err);
         }
+        if let Some(next) = result.as_ref().ok().and_then(|u| next_elapses(u, 3)) {
+            out.note(&format!("{name}: next elapses: {}", next.join(", ")));
+        }
         if errors.is_empty() {
             good += 1;
         } else {
@@ -514,6 +517,26 @@ fn verify(g: &Global, names: &[String], out: &render::Output) -> Result<(), Erro
     }
     out.note(&format!("{good} unit(s) in {} are valid", dir.display()));
     Ok(())
+}
+
+/// The next `n` elapses of a unit's OnCalendar, from now, as RFC 3339 in
+/// its zone (for `verify`).
+fn next_elapses(u: &unit::Unit, n: usize) -> Option<Vec<String>> {
+    let timer = u.timer.as_deref()?;
+    let cron = unit::parse_cron(timer.calendar.as_deref()?).ok()?;
+    let tz = unit::zone(&timer.time_zone)?;
+    let mut at = jiff::Timestamp::now().as_millisecond();
+    let mut out = Vec::new();
+    for _ in 0..n {
+        at = unit::next_elapse(&cron, &tz, at)?;
+        let ts = jiff::Timestamp::from_millisecond(at).ok()?;
+        out.push(
+            ts.to_zoned(tz.clone())
+                .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string(),
+        );
+    }
+    Some(out)
 }
 
 #[cfg(test)]

@@ -94,3 +94,26 @@ fn start_runs_a_timer_unit_now_and_enable_does_not_start_it() {
         serde_json::from_str(&h.ok(&["timers", "--json"])).expect("timers --json is JSON");
     assert!(v[0]["next_run"].is_string(), "{v}");
 }
+
+#[test]
+fn verify_prints_the_next_three_elapses() {
+    // verify shows when a calendar timer fires next, three times, in its zone.
+    let h = Home::new("verify_prints_the_next_three_elapses");
+    job(
+        &h,
+        "nightly",
+        "OnCalendar = \"30 2 * * *\"\nTimeZone = \"UTC\"",
+    );
+    let out = h.cmd(&["verify"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("nightly: next elapses:"))
+        .unwrap_or_else(|| panic!("no elapses in {text}"));
+    assert_eq!(line.matches("T02:30:00+00:00").count(), 3, "{line}");
+}
