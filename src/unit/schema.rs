@@ -213,6 +213,7 @@ pub const KEYS: &[Key] = &[
     key(T, "OnBootSec", Kind::Secs(Infinity::Refused), Note("none"), "start the enabled unit this long after the daemon starts"),
     key(T, "OnUnitActiveSec", Kind::Secs(Infinity::Refused), Note("none"), "start the enabled unit again this long after the timer last started it (first: this long after it is armed)"),
     key(T, "TimeZone", Kind::Str, Value("\"local\""), "zone of OnCalendar: `local` (the system's), `UTC`, or an Area/City from the system's zone files"),
+    key(T, "RandomizedDelaySec", Kind::Secs(Infinity::Refused), Note("none"), "a random delay up to this is added to each elapse (spreads many boxes' nightly jobs)"),
     key(T, "Overlap", Kind::Str, Value("\"skip\""), "an elapse while the unit still runs: `skip` it, or `restart` the unit"),
 ];
 

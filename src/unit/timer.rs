@@ -26,6 +26,8 @@ pub struct TimerSpec {
     pub on_active: Option<Duration>,
     /// At an elapse while it still runs: restart it (else skip this one).
     pub overlap_restart: bool,
+    /// A random delay up to this is added to each elapse.
+    pub randomized_delay: Option<Duration>,
 }
 
 impl TimerSpec {
@@ -94,7 +96,9 @@ pub(super) fn timer(cx: &mut Ctx<'_>, v: &Values<'_>) -> Option<TimerSpec> {
         );
     }
     let overlap_restart = choice(cx, v, "Overlap", &[("skip", false), ("restart", true)]);
+    let randomized_delay = some_secs(cx, "RandomizedDelaySec").filter(|d| !d.is_zero());
     Some(TimerSpec {
+        randomized_delay,
         calendar,
         time_zone,
         on_boot,
@@ -141,6 +145,7 @@ impl FromStr for TimerSpec {
             on_boot: None,
             on_active: None,
             overlap_restart: false,
+            randomized_delay: None,
         })
     }
 }

@@ -4,6 +4,10 @@
 //! the loop asks the supervisor to start the unit (or, while it still runs,
 //! skips the elapse or restarts it: `Overlap`).
 //!
+//! Calendar timers are held while the clock reads before the binary's
+//! build date (looked at again every minute), and `RandomizedDelaySec`
+//! adds a random delay to each computed elapse.
+//!
 //! Calendar deadlines come from the wall clock, converted to the monotonic
 //! clock the queue runs on. At every pass the wall clock is compared with
 //! the monotonic one; a jump (NTP setting a clock that started at 1970)
@@ -17,6 +21,20 @@ use crate::daemon::timers::TimerKey;
 use crate::graph::ServiceId;
 use crate::protocol::{Request, TimerRow};
 use crate::unit::{next_elapse, parse_cron, zone, TimerSpec};
+
+/// When the binary was built (Unix seconds; `build.rs`).
+const BUILD_UNIX: &str = env!("DIAKONOS_BUILD_UNIX");
+
+/// While the clock reads before the build date, calendar timers are held
+/// and the clock is looked at again this often.
+const HELD_RECHECK: Duration = Duration::from_secs(60);
+
+/// Whether the wall time `ms` is before the build date.
+fn before_build(ms: i64) -> bool {
+    BUILD_UNIX
+        .parse::<i64>()
+        .is_ok_and(|b| ms < b.saturating_mul(1000))
+}
 
 /// A wall clock this far off the monotonic one since the last pass is a jump.
 const JUMP: i64 = 2_000;
@@ -42,6 +60,10 @@ struct Armed {
     last_calendar: i64,
     /// Wall ms of the last start by this timer.
     last_run: Option<i64>,
+    /// `next` is only a look at the clock (held before the build date).
+    held: bool,
+    /// State of the RandomizedDelaySec generator.
+    rng: u64,
 }
 
 /// Wall-clock milliseconds since the epoch.
@@ -109,9 +131,24 @@ impl UnitTimers {
                 last_fire: None,
                 last_calendar: wall,
                 last_run: None,
+                held: false,
+                rng: (wall as u64) ^ (u64::from(std::process::id()) << 32) | 1,
             });
             if a.next.is_none() {
+                a.held = false;
                 a.next = next_of(a, started, now, wall);
+                if let (Some(d), Some((at, w))) = (a.spec.randomized_delay, a.next) {
+                    let extra = jitter(&mut a.rng, d);
+                    a.next = Some((at + extra, w + extra.as_millis() as i64));
+                }
+                if a.spec.calendar.is_some() && before_build(wall) {
+                    // Held: the clock is wrong; any other kind still counts.
+                    let check = (now + HELD_RECHECK, wall + HELD_RECHECK.as_millis() as i64);
+                    if a.next.is_none_or(|n| check.0 < n.0) {
+                        a.next = Some(check);
+                        a.held = true;
+                    }
+                }
             }
             self.keys.insert(id, name);
             sup.timers()
@@ -124,6 +161,11 @@ impl UnitTimers {
         let name = self.keys.get(&id)?.clone();
         let a = self.armed.get_mut(&name)?;
         let wall = wall_ms();
+        if a.held {
+            // Only a look at the clock: `sync` derives the next elapse.
+            a.next = None;
+            return None;
+        }
         if let Some((_, w)) = a.next {
             if a.spec.calendar.is_some() {
                 a.last_calendar = a.last_calendar.max(w);
@@ -219,6 +261,18 @@ fn next_of(a: &Armed, started: Instant, now: Instant, wall: i64) -> Option<(Inst
     best
 }
 
+/// A random delay in [0, max) (xorshift; no need for more).
+fn jitter(state: &mut u64, max: Duration) -> Duration {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    let ms = max.as_millis() as u64;
+    if ms == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_millis(*state % ms)
+}
+
 /// Unix milliseconds as RFC 3339 (UTC, seconds).
 fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
@@ -228,4 +282,27 @@ fn rfc3339(ms: i64) -> String {
                 .unwrap_or_default()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clock_before_the_build_date_holds_calendar_timers() {
+        // 1970 (a box without RTC before NTP) is before the build; now is not.
+        assert!(before_build(10_000));
+        assert!(!before_build(wall_ms()));
+    }
+
+    #[test]
+    fn randomized_delays_stay_below_their_bound_and_vary() {
+        // Each delay is in [0, max); a zero bound gives none.
+        let mut rng = 0x9e37_79b9_7f4a_7c15;
+        let max = Duration::from_secs(10);
+        let delays: Vec<Duration> = (0..100).map(|_| jitter(&mut rng, max)).collect();
+        assert!(delays.iter().all(|d| *d < max));
+        assert!(delays.iter().any(|d| *d != delays[0]));
+        assert_eq!(jitter(&mut rng, Duration::ZERO), Duration::ZERO);
+    }
 }
