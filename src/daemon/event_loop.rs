@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Token};
 
 use crate::daemon::control::{self, Control, Incoming};
-use crate::daemon::driver::activation::UnitTimers;
+use crate::daemon::driver::activation::{self, UnitTimers};
 use crate::daemon::driver::children::{self, Children};
 use crate::daemon::driver::listeners::Listeners;
 use crate::daemon::driver::logs::{self, Logs};
@@ -137,6 +137,7 @@ impl EventLoop {
                     logs::LOG_WRITES => self.logs.on_ready(now),
                     unitfiles::UNIT_FILES => self.unit_files.on_ready(&mut self.sup),
                     watches::WATCHES => self.watches.on_ready(&mut self.sup, now),
+                    activation::CLOCK_SET => self.unit_timers.on_clock_set(),
                     t if Listeners::owns(t) => {
                         if let Some(name) = self.sys.listeners.on_ready(t, registry) {
                             log::info!("{name}: first connection on its socket: starting it");
@@ -226,7 +227,8 @@ impl EventLoop {
                 sup.id_of(name)
                     .is_some_and(|id| sup.entries()[id].svc.state.is_active())
             });
-        self.unit_timers.sync(&mut self.sup, now);
+        self.unit_timers
+            .sync(&mut self.sup, self.poll.registry(), now);
         self.watches.sync(&self.sup, self.poll.registry());
         self.state.sync_if_due(now);
         self.logs.check_if_due(now, &self.sup);

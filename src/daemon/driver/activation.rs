@@ -14,7 +14,11 @@
 //! re-derives every calendar deadline from the new time.
 
 use std::collections::HashMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
 
 use crate::daemon::supervisor::Supervisor;
 use crate::daemon::timers::TimerKey;
@@ -47,6 +51,59 @@ pub struct UnitTimers {
     keys: HashMap<ServiceId, String>,
     /// (monotonic, wall ms) at the last pass.
     last_pass: Option<(Instant, i64)>,
+    /// A timerfd that becomes readable when the wall clock is set
+    /// (TFD_TIMER_CANCEL_ON_SET); only while a calendar timer is armed.
+    clock: Option<OwnedFd>,
+}
+
+/// Token of the clock-change timerfd.
+pub const CLOCK_SET: Token = Token(6);
+
+/// A timerfd on CLOCK_REALTIME armed far ahead with TFD_TIMER_CANCEL_ON_SET:
+/// it never expires, but a set of the clock makes it readable (ECANCELED).
+fn clock_watch() -> std::io::Result<OwnedFd> {
+    use nix::libc;
+    // SAFETY: timerfd_create takes two integers and returns a new
+    // descriptor or -1; it touches no memory of ours.
+    let fd = unsafe {
+        libc::timerfd_create(libc::CLOCK_REALTIME, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC)
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned to us and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    arm_clock_watch(&fd)?;
+    Ok(fd)
+}
+
+fn arm_clock_watch(fd: &OwnedFd) -> std::io::Result<()> {
+    use nix::libc;
+    let spec = libc::itimerspec {
+        it_interval: libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+        // Year 2200: never reached, so it only ever reports clock sets.
+        it_value: libc::timespec {
+            tv_sec: 7_258_118_400,
+            tv_nsec: 0,
+        },
+    };
+    // SAFETY: `fd` is a timerfd we own; `spec` lives for the call and the
+    // old value pointer is null (not wanted).
+    let rc = unsafe {
+        libc::timerfd_settime(
+            fd.as_raw_fd(),
+            libc::TFD_TIMER_ABSTIME | libc::TFD_TIMER_CANCEL_ON_SET,
+            &spec,
+            std::ptr::null_mut(),
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 struct Armed {
@@ -81,12 +138,58 @@ impl UnitTimers {
             armed: HashMap::new(),
             keys: HashMap::new(),
             last_pass: None,
+            clock: None,
+        }
+    }
+
+    /// The wall clock was set: drain the timerfd, arm it again, and
+    /// re-derive every calendar deadline at the end of this pass.
+    pub fn on_clock_set(&mut self) {
+        if let Some(fd) = &self.clock {
+            let mut buf = [0u8; 8];
+            // SAFETY: reads at most 8 bytes into `buf`, which lives for the call.
+            let _ = unsafe { nix::libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if let Err(e) = arm_clock_watch(fd) {
+                log::warn!("cannot watch for clock changes: {e}");
+            }
+        }
+        log::info!("the wall clock was set: calendar timers re-derived");
+        for a in self.armed.values_mut() {
+            if a.spec.calendar.is_some() {
+                a.next = None;
+                a.last_calendar = a.last_calendar.min(wall_ms());
+            }
+        }
+    }
+
+    /// Watches for clock sets while a calendar timer is armed, not otherwise.
+    fn watch_clock(&mut self, registry: &Registry) {
+        let wanted = self.armed.values().any(|a| a.spec.calendar.is_some());
+        match (&self.clock, wanted) {
+            (None, true) => match clock_watch() {
+                Ok(fd) => {
+                    match registry.register(
+                        &mut SourceFd(&fd.as_raw_fd()),
+                        CLOCK_SET,
+                        Interest::READABLE,
+                    ) {
+                        Ok(()) => self.clock = Some(fd),
+                        Err(e) => log::warn!("cannot watch for clock changes: {e}"),
+                    }
+                }
+                Err(e) => log::warn!("cannot watch for clock changes: {e}"),
+            },
+            (Some(fd), false) => {
+                let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
+                self.clock = None;
+            }
+            _ => {}
         }
     }
 
     /// Brings the armed set in line with the enabled `[timer]` units and
     /// sets their keys in the queue.
-    pub fn sync(&mut self, sup: &mut Supervisor, now: Instant) {
+    pub fn sync(&mut self, sup: &mut Supervisor, registry: &Registry, now: Instant) {
         let wall = wall_ms();
         if let Some((i0, w0)) = self.last_pass {
             let expected = w0 + now.saturating_duration_since(i0).as_millis() as i64;
@@ -154,6 +257,7 @@ impl UnitTimers {
             sup.timers()
                 .set(TimerKey::Activation(id), a.next.map(|(at, _)| at));
         }
+        self.watch_clock(registry);
     }
 
     /// An elapse of unit `id`: what to ask of the supervisor, if anything.

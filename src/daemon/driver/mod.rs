@@ -11,6 +11,7 @@
 //! | 3                      | [`logs`]: inotify on `logs/`  |
 //! | 4                      | [`unitfiles`]: the service dir |
 //! | 5                      | [`watches`]: WatchPaths        |
+//! | 6                      | [`activation`]: clock sets     |
 //! | 16 ..                  | `control.rs`: clients         |
 //! | 2^39 ..                | [`listeners`]: armed sockets  |
 //! | 2^40 ..                | [`children`]: pidfds          |
