@@ -82,7 +82,7 @@ pub const LISTEN_SHIM: &str = "__listen-shim";
 
 /// `diakonos __listen-shim PROGRAM ARGV0 ARGS...`: sets `LISTEN_PID` to
 /// this process's pid (which the program keeps: exec does not change it)
-/// and execs PROGRAM (looked up on PATH when it has no `/`) with argv[0]
+/// and execs PROGRAM (looked up on PATH when it has no `/`) with `argv[0]`
 /// ARGV0. posix_spawn cannot set a variable to the child's own pid, and a
 /// fork would lose its cheapness; one extra exec of this static binary is
 /// the price, paid only by units with `[socket]`. Never returns.
