@@ -126,6 +126,8 @@ mod tests {
             reason: None,
             next_attempt: None,
             protected: false,
+            listening: None,
+            changed_on_disk: false,
             pgids: Vec::new(),
         };
         let text = render(&[u], "1.2.3");

@@ -184,6 +184,8 @@ pub enum Request {
         until: WaitFor,
         timeout_ms: Option<u64>,
     },
+    /// The `[timer]` units: schedule, last and next run.
+    Timers,
 }
 
 /// The condition of `wait --for`.
@@ -307,6 +309,11 @@ pub struct UnitInfo {
     /// The process groups of its current run (for `stats`, read by the
     /// client from /proc); empty when nothing runs.
     pub pgids: Vec<u32>,
+    /// An on-demand `[socket]` unit waiting for its first connection: the
+    /// addresses it listens on.
+    pub listening: Option<String>,
+    /// The unit's file changed on disk since it was loaded.
+    pub changed_on_disk: bool,
 }
 
 /// The next launch of a `restarting` unit.
@@ -317,6 +324,19 @@ pub struct NextAttempt {
     pub attempt: u32,
     /// How long until it, in milliseconds.
     pub in_ms: u64,
+}
+
+/// One row of `timers`: times as RFC 3339 strings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimerRow {
+    pub name: String,
+    pub schedule: String,
+    pub last_run: Option<String>,
+    pub last_result: Option<String>,
+    pub next_run: Option<String>,
+    pub left_secs: Option<f64>,
+    /// Enabled (so armed); a disabled timer unit shows with no next run.
+    pub armed: bool,
 }
 
 /// `status NAME`.
@@ -391,6 +411,7 @@ pub enum Response {
         hint: Option<String>,
     },
     Why(WhyReport),
+    Timers(Vec<TimerRow>),
 }
 
 /// `why NAME`: whether it is up, and one line per cause (indented per
@@ -906,6 +927,8 @@ mod tests {
             }),
             protected: false,
             pgids: vec![42],
+            listening: None,
+            changed_on_disk: false,
         }]);
         let body = body_of(encode_reply(&resp, PROTOCOL_VERSION, false).unwrap());
         assert_eq!(decode_reply(&body).unwrap().response, resp);

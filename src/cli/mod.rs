@@ -39,6 +39,7 @@ Commands:
                        starting a daemon (exit 1 on any error)
   enable NAME...       start these units whenever a daemon starts
   disable NAME...      undo enable
+  timers               [timer] units: schedule, last run and result, next run, time left
   daemon-status        the daemon's pid, version, uptime, directories, units, memory
   kill                 stop every service, then the daemon
   daemon-upgrade       replace the daemon with one of this binary, keeping every service running
@@ -98,6 +99,7 @@ pub struct Global {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     List,
+    Timers,
     Start(Vec<String>),
     Stop(Vec<String>),
     Restart(Vec<String>),
@@ -375,6 +377,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
             names: rest.clone(),
             watch,
         },
+        "timers" => none("timers").map(|()| Command::Timers)?,
         "start" => Command::Start(names("start")?),
         "stop" => Command::Stop(names("stop")?),
         "restart" => Command::Restart(names("restart")?),
@@ -513,17 +516,19 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
             | Command::DaemonStatus
             | Command::Stats { .. }
             | Command::ListWide
+            | Command::Timers
     );
     if g.json && !json_ok {
         return Err(Error::Usage(
-            "--json goes with list, status, stats and daemon-status".into(),
+            "--json goes with list, status, stats, timers and daemon-status".into(),
         ));
     }
     Ok((g, command))
 }
 
-const COMMANDS: [&str; 24] = [
+const COMMANDS: [&str; 25] = [
     "list",
+    "timers",
     "start",
     "stop",
     "restart",
@@ -632,6 +637,13 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
             }
         }
         Command::DaemonUpgrade => daemon_upgrade(&g, &out),
+        Command::Timers => match client::request(&g, Request::Timers, true)? {
+            Response::Timers(rows) => {
+                out.timers(&rows);
+                Ok(())
+            }
+            other => Err(client::unexpected(&other)),
+        },
         Command::List => match client::request(&g, Request::List, true)? {
             Response::Units(units) => {
                 out.list(&units);
@@ -1013,6 +1025,9 @@ fn verify(g: &Global, names: &[String], out: &render::Output) -> Result<(), Erro
         for err in &errors {
             out.error_block(err);
         }
+        if let Some(next) = result.as_ref().ok().and_then(|u| next_elapses(u, 3)) {
+            out.note(&format!("{name}: next elapses: {}", next.join(", ")));
+        }
         if errors.is_empty() {
             good += 1;
         } else {
@@ -1028,6 +1043,26 @@ fn verify(g: &Global, names: &[String], out: &render::Output) -> Result<(), Erro
     }
     out.note(&format!("{good} unit(s) in {} are valid", dir.display()));
     Ok(())
+}
+
+/// The next `n` elapses of a unit's OnCalendar, from now, as RFC 3339 in
+/// its zone (for `verify`).
+fn next_elapses(u: &unit::Unit, n: usize) -> Option<Vec<String>> {
+    let timer = u.timer.as_deref()?;
+    let cron = unit::parse_cron(timer.calendar.as_deref()?).ok()?;
+    let tz = unit::zone(&timer.time_zone)?;
+    let mut at = jiff::Timestamp::now().as_millisecond();
+    let mut out = Vec::new();
+    for _ in 0..n {
+        at = unit::next_elapse(&cron, &tz, at)?;
+        let ts = jiff::Timestamp::from_millisecond(at).ok()?;
+        out.push(
+            ts.to_zoned(tz.clone())
+                .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string(),
+        );
+    }
+    Some(out)
 }
 
 #[cfg(test)]

@@ -76,6 +76,52 @@ impl Output {
         print_out(&self.list_text(units));
     }
 
+    /// `timers`: one row per `[timer]` unit (JSON: SPEC §15's fields).
+    pub fn timers(&self, rows: &[crate::protocol::TimerRow]) {
+        if self.json {
+            print_json(&json!(rows
+                .iter()
+                .map(|r| json!({
+                    "name": r.name,
+                    "schedule": r.schedule,
+                    "last_run": r.last_run,
+                    "last_result": r.last_result,
+                    "next_run": r.next_run,
+                    "left_secs": r.left_secs,
+                    "enabled": r.armed,
+                }))
+                .collect::<Vec<_>>()));
+            return;
+        }
+        if rows.is_empty() {
+            self.note("no [timer] units");
+            return;
+        }
+        let mut out = String::from("NAME  SCHEDULE  LAST RUN  RESULT  NEXT RUN  LEFT\n");
+        for r in rows {
+            let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
+            let next = if r.armed {
+                dash(&r.next_run)
+            } else {
+                "- (disabled)".to_string()
+            };
+            let left = r
+                .left_secs
+                .map(|s| seconds_ms((s * 1000.0) as u64))
+                .unwrap_or_else(|| "-".to_string());
+            out.push_str(&format!(
+                "{}  {}  {}  {}  {}  {}\n",
+                r.name,
+                r.schedule,
+                dash(&r.last_run),
+                dash(&r.last_result),
+                next,
+                left
+            ));
+        }
+        print_out(&out);
+    }
+
     /// The `list` table, one row per unit under a header.
     fn list_text(&self, units: &[UnitInfo]) -> String {
         let name_w = units.iter().map(|u| u.name.len()).max().unwrap_or(4).max(4);
@@ -112,7 +158,11 @@ impl Output {
                 (Some(r), StateName::Failed | StateName::Invalid) => {
                     out.push_str(&self.dim(&format!("({})", short_reason(r))))
                 }
-                _ => out.push_str(&u.description),
+                _ if u.changed_on_disk => out.push_str(&self.dim(CHANGED_ON_DISK)),
+                _ => match &u.listening {
+                    Some(addrs) => out.push_str(&format!("(listening {addrs}) {}", u.description)),
+                    None => out.push_str(&u.description),
+                },
             }
             out.push('\n');
         }
@@ -152,6 +202,9 @@ impl Output {
             (None, Some(up)) => state += &format!(" (up {})", human_duration(up)),
             (None, None) => {}
         }
+        if let Some(addrs) = &u.listening {
+            state += &format!(" (listening {addrs})");
+        }
         if let Some(next) = &u.next_attempt {
             state += &format!(
                 " (next attempt in {}, attempt {})",
@@ -173,6 +226,9 @@ impl Output {
         }
         if let Some(exit) = &u.last_exit {
             row("last exit", describe_exit(exit));
+        }
+        if u.changed_on_disk {
+            row("note", CHANGED_ON_DISK.to_string());
         }
         row("restarts", u.restarts.to_string());
         row(
@@ -404,8 +460,12 @@ pub fn unit_json(u: &UnitInfo) -> serde_json::Value {
         "next_attempt": u.next_attempt.map(|n| n.attempt),
         "next_attempt_secs": u.next_attempt.map(|n| n.in_ms as f64 / 1000.0),
         "protected": u.protected,
+        "listening": u.listening,
+        "changed_on_disk": u.changed_on_disk,
     })
 }
+
+const CHANGED_ON_DISK: &str = "changed on disk: run `diakonos reload`";
 
 /// `1.5s`, `3s`, `2m 5s`: how long until a restart.
 fn seconds_ms(ms: u64) -> String {
@@ -474,6 +534,8 @@ mod tests {
             next_attempt: None,
             protected: false,
             pgids: Vec::new(),
+            listening: None,
+            changed_on_disk: false,
         };
         let out = Output {
             color: false,
@@ -539,6 +601,8 @@ mod tests {
             next_attempt: None,
             protected: false,
             pgids: Vec::new(),
+            listening: None,
+            changed_on_disk: false,
         };
         assert_eq!(unit_json(&u)["last_exit"], json!({"code": 3}));
         u.last_exit = Some(LastExit::Signal("SIGKILL".into()));

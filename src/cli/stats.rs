@@ -489,6 +489,8 @@ mod tests {
             reason: None,
             next_attempt: None,
             protected: false,
+            listening: None,
+            changed_on_disk: false,
             pgids: pgids.to_vec(),
         }
     }

@@ -10,17 +10,22 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Token};
 
 use crate::daemon::control::{self, Control, Incoming};
+use crate::daemon::driver::activation::{self, UnitTimers};
 use crate::daemon::driver::children::{self, Children};
+use crate::daemon::driver::listeners::Listeners;
 use crate::daemon::driver::logs::{self, Logs};
 use crate::daemon::driver::metrics::MetricsWriter;
 use crate::daemon::driver::notify::{self, Notify};
 use crate::daemon::driver::state::StateWriter;
+use crate::daemon::driver::unitfiles::{self, UnitFiles};
+use crate::daemon::driver::watches::{self, Watches};
 use crate::daemon::persist;
 use crate::daemon::spawn;
 use crate::daemon::supervisor::{Effect, Input, Supervisor};
 use crate::daemon::system::{self, RealSys};
 use crate::daemon::timers::TimerKey;
 use crate::paths::Home;
+use crate::protocol::Request;
 
 /// After an accept failed for lack of descriptors, it is retried this often.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -30,12 +35,15 @@ pub struct EventLoop {
     children: Children,
     notify: Notify,
     logs: Logs,
+    unit_files: UnitFiles,
+    watches: Watches,
     pub(super) state: StateWriter,
     metrics: MetricsWriter,
     pub(super) control: Control,
     pub(super) sup: Supervisor,
     pub(super) sys: RealSys,
     pub(super) started: Instant,
+    pub(super) unit_timers: UnitTimers,
     /// A hand-over was answered: the loop ends without touching a service.
     pub(super) handed_over: bool,
     /// Container mode: the exit policy, and the exit code once decided.
@@ -62,6 +70,8 @@ impl EventLoop {
             children,
             notify: Notify::new(&home.notify_socket(), poll.registry()),
             logs: Logs::new(home.clone(), poll.registry(), now),
+            unit_files: UnitFiles::new(sup.service_dir(), poll.registry()),
+            watches: Watches::default(),
             state: StateWriter::new(home.state()),
             metrics: MetricsWriter::new(metrics_file),
             poll,
@@ -69,6 +79,7 @@ impl EventLoop {
             sup,
             sys: RealSys::new(home),
             started: now,
+            unit_timers: UnitTimers::new(now),
             handed_over: false,
             init: None,
         })
@@ -85,6 +96,19 @@ impl EventLoop {
         let adopted = self
             .sup
             .restore(saved, tagged, enabled, now, now_unix, &mut self.sys);
+        for e in self.sup.entries() {
+            let (Some(unit), Some(pid)) = (&e.unit, e.svc.pid()) else {
+                continue;
+            };
+            if let Some(socket) = &unit.socket {
+                if let Err(why) = self.sys.listeners.reclaim(&unit.name, socket, pid.as_raw()) {
+                    log::warn!(
+                        "{}: cannot take its sockets back ({why}); its next start binds them again",
+                        unit.name
+                    );
+                }
+            }
+        }
         for pid in adopted {
             self.children
                 .watch(pid, self.poll.registry(), &mut self.sup, now);
@@ -170,6 +194,16 @@ impl EventLoop {
                     control::LISTENER => self.control.accept_all(registry, now),
                     notify::NOTIFY => self.notify.on_ready(&mut self.sup, now),
                     logs::LOG_WRITES => self.logs.on_ready(now),
+                    unitfiles::UNIT_FILES => self.unit_files.on_ready(&mut self.sup),
+                    watches::WATCHES => self.watches.on_ready(&mut self.sup, now),
+                    activation::CLOCK_SET => self.unit_timers.on_clock_set(),
+                    t if Listeners::owns(t) => {
+                        if let Some(name) = self.sys.listeners.on_ready(t, registry) {
+                            log::info!("{name}: first connection on its socket: starting it");
+                            self.sup
+                                .handle(Input::Request(None, Request::Start(vec![name])), now);
+                        }
+                    }
                     t if Children::owns(t) => {
                         if self.children.on_ready(t, &mut self.sup, now) {
                             self.on_reload_signal();
@@ -245,6 +279,16 @@ impl EventLoop {
             }
             self.sup.run(now, &mut self.sys);
         }
+        let sup = &self.sup;
+        self.sys
+            .listeners
+            .sync_armed(self.poll.registry(), sup.armable(), |name| {
+                sup.id_of(name)
+                    .is_some_and(|id| sup.entries()[id].svc.state.is_active())
+            });
+        self.unit_timers
+            .sync(&mut self.sup, self.poll.registry(), now);
+        self.watches.sync(&self.sup, self.poll.registry());
         self.state.sync_if_due(now);
         self.logs.check_if_due(now, &self.sup);
         self.metrics.update(now, false, &self.sup);
@@ -279,9 +323,21 @@ impl EventLoop {
     /// own handling; the others wake the loop, and the checks after every
     /// pass (accept, adopted processes, state, logs) see that they are due.
     fn route_due(&mut self) {
+        let now = Instant::now();
         for key in self.sup.take_due() {
-            if let TimerKey::Conn(conn) = key {
-                self.control.timed_out(conn, self.poll.registry());
+            match key {
+                TimerKey::Conn(conn) => self.control.timed_out(conn, self.poll.registry()),
+                TimerKey::WatchDebounce(id) => {
+                    if let Some(req) = self.watches.due(id, &self.sup) {
+                        self.sup.handle(Input::Request(None, req), now);
+                    }
+                }
+                TimerKey::Activation(id) => {
+                    if let Some(req) = self.unit_timers.fire(id, &self.sup, now) {
+                        self.sup.handle(Input::Request(None, req), now);
+                    }
+                }
+                _ => {}
             }
         }
     }

@@ -43,6 +43,7 @@ impl EventLoop {
                 Ok(report) => Response::Reloaded(report),
                 Err(e) => Response::error(format!("{e}; nothing changed"), None),
             }),
+            Request::Timers => Some(Response::Timers(self.unit_timers.rows(&self.sup, now))),
             Request::Enable(names) => Some(self.set_enabled(&names, true)),
             Request::Disable(names) => Some(self.set_enabled(&names, false)),
             req => {

@@ -75,6 +75,12 @@ pub struct SpawnSpec<'a> {
     pub limits: &'a Limits,
     /// Container mode: stdout and stderr are the daemon's, not the log.
     pub inherit_stdio: bool,
+    /// Sockets passed as fds 3, 4, ... (systemd's protocol). Each must be
+    /// numbered at or above `3 + fds.len()` (the listeners keep theirs high)
+    /// so moving one into place never overwrites another. When there are
+    /// any, the program is started through [`listen_shim`], which sets
+    /// `LISTEN_PID` to its own pid and execs the program in place.
+    pub fds: &'a [RawFd],
 }
 
 /// What the child does before exec for a unit's limits and identity,
@@ -233,6 +239,32 @@ fn apply_in_child(setup: &ChildSetup) -> io::Result<()> {
     Ok(())
 }
 
+/// The argument that makes `diakonos` the exec shim of [`listen_shim`].
+pub const LISTEN_SHIM: &str = "__listen-shim";
+
+/// `diakonos __listen-shim PROGRAM ARGV0 ARGS...`: sets `LISTEN_PID` to
+/// this process's pid (which the program keeps: exec does not change it)
+/// and execs PROGRAM (looked up on PATH when it has no `/`) with `argv[0]`
+/// ARGV0. posix_spawn cannot set a variable to the child's own pid, and a
+/// fork would lose its cheapness; one extra exec of this static binary is
+/// the price, paid only by units with `[socket]`. Never returns.
+pub fn listen_shim(mut args: impl Iterator<Item = std::ffi::OsString>) -> std::process::ExitCode {
+    let (Some(program), Some(argv0)) = (args.next(), args.next()) else {
+        eprintln!("diakonos: {LISTEN_SHIM} needs PROGRAM ARGV0 [ARGS...]; it is run by the daemon, not by hand");
+        return std::process::ExitCode::from(2);
+    };
+    let err = Command::new(&program)
+        .arg0(&argv0)
+        .args(args)
+        .env("LISTEN_PID", std::process::id().to_string())
+        .exec();
+    eprintln!(
+        "diakonos: cannot execute {}: {err}",
+        Path::new(&program).display()
+    );
+    std::process::ExitCode::from(127)
+}
+
 /// Opens a service log for appending (created 0640 if missing).
 pub fn open_log(path: &Path) -> io::Result<File> {
     OpenOptions::new()
@@ -288,7 +320,13 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, SpawnE
         }
         None => (Stdio::inherit(), Stdio::inherit()),
     };
-    let mut cmd = Command::new(program);
+    let mut cmd = if spec.fds.is_empty() {
+        Command::new(program)
+    } else {
+        let mut shim = Command::new("/proc/self/exe");
+        shim.args([LISTEN_SHIM, program, program]);
+        shim
+    };
     cmd.args(args)
         .current_dir(spec.cwd)
         .stdin(Stdio::null())
@@ -324,14 +362,21 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, SpawnE
         (identity_for_child.is_none() && !setup.groups.is_empty()).then(|| setup.groups.clone());
     let gid_only = setup.gid.filter(|_| identity_for_child.is_none());
     let has_child_setup = spec.limits.needs_child_work();
+    let fds = spec.fds.to_vec();
     // SAFETY: the closure runs in the forked child before exec. The daemon is
     // single-threaded, so no other thread can hold a lock the child would
     // need, and the closure only makes async-signal-safe system calls
-    // (setsid, setrlimit, setpriority, open/write/close, umask, setgroups,
-    // setgid, setuid) on data prepared before the fork.
+    // (setsid, dup2, setrlimit, setpriority, open/write/close, umask,
+    // setgroups, setgid, setuid) on data prepared before the fork.
     unsafe {
         cmd.pre_exec(move || {
             nix::unistd::setsid().map_err(io::Error::from)?;
+            for (i, fd) in fds.iter().enumerate() {
+                // dup2 clears close-on-exec on the new descriptor.
+                if nix::libc::dup2(*fd, 3 + i as RawFd) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
             apply_in_child(&setup)?;
             if let Some(groups) = &groups_only {
                 nix::unistd::setgroups(groups).map_err(io::Error::from)?;
@@ -554,7 +599,20 @@ fn posix_spawn_service(
         let path = cache.resolve(program, &path_var, spec.cwd)?;
         let mut own = Vec::new();
         let envp = service_envp(cache.base_env()?, spec, &mut own)?;
-        match posix_spawn_at(&path, &argv, &envp, &cwd, log) {
+        let spawned = if spec.fds.is_empty() {
+            posix_spawn_at(&path, &argv, &envp, &cwd, log, &[])
+        } else {
+            let shim_argv: Vec<CString> = [
+                c"diakonos".to_owned(),
+                cstring(LISTEN_SHIM.into())?,
+                path.clone(),
+            ]
+            .into_iter()
+            .chain(argv.iter().cloned())
+            .collect();
+            posix_spawn_at(c"/proc/self/exe", &shim_argv, &envp, &cwd, log, spec.fds)
+        };
+        match spawned {
             // The program moved since it was found: look for it once more.
             Err(e)
                 if remembered
@@ -578,6 +636,7 @@ fn posix_spawn_at(
     envp: &[&CStr],
     cwd: &CStr,
     log: &File,
+    fds: &[RawFd],
 ) -> io::Result<Pid> {
     use nix::libc;
     let devnull = c"/dev/null";
@@ -621,6 +680,14 @@ fn posix_spawn_at(
             log.as_raw_fd(),
             2,
         ))?;
+        for (i, fd) in fds.iter().enumerate() {
+            // dup2 clears close-on-exec on the new descriptor.
+            check(libc::posix_spawn_file_actions_adddup2(
+                fa,
+                *fd,
+                3 + i as RawFd,
+            ))?;
+        }
         check(libc::posix_spawn_file_actions_addchdir_np(fa, cwd.as_ptr()))?;
         let attr = &mut setup.attr;
         let mut empty: libc::sigset_t = std::mem::zeroed();
@@ -721,6 +788,8 @@ pub enum SpawnError {
     /// A limit, EnvironmentFile or identity setting cannot be applied (the
     /// text says why and what to do).
     Limits(String),
+    /// A `[socket]` address cannot be bound (the text says why).
+    Socket(String),
 }
 
 impl std::fmt::Display for SpawnError {
@@ -745,6 +814,7 @@ impl std::fmt::Display for SpawnError {
             }
             SpawnError::Exec { program, error } => write!(f, "`{program}`: {error}"),
             SpawnError::Limits(why) => write!(f, "{why}"),
+            SpawnError::Socket(why) => write!(f, "{why}"),
         }
     }
 }
@@ -763,6 +833,7 @@ mod spawn_path_tests {
             extra_env: extra,
             limits: &NO_LIMITS,
             inherit_stdio: false,
+            fds: &[],
         }
     }
 

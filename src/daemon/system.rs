@@ -6,6 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::unistd::Pid;
 
+use crate::daemon::driver::listeners::Listeners;
 use crate::daemon::logfile;
 use crate::daemon::spawn::{self, SpawnCache, SpawnError, SpawnSpec};
 use crate::daemon::supervisor::{Effect, Input, MainPidFound, Role, Sys};
@@ -24,6 +25,8 @@ pub struct RealSys {
     last_spawn: Option<(Pid, u64)>,
     /// Container mode: services write to the daemon's stdout and stderr.
     pub inherit_stdio: bool,
+    /// The sockets of `[socket]` units, held across their restarts.
+    pub listeners: Listeners,
 }
 
 impl RealSys {
@@ -33,6 +36,7 @@ impl RealSys {
             spawn_cache: SpawnCache::default(),
             last_spawn: None,
             inherit_stdio: false,
+            listeners: Listeners::default(),
         }
     }
 }
@@ -82,6 +86,16 @@ impl Sys for RealSys {
             with_files = all;
             &with_files
         };
+        let mut fds = Vec::new();
+        if let (Role::Main, Some(socket)) = (role, &unit.socket) {
+            fds = self
+                .listeners
+                .fds_for(&unit.name, socket)
+                .map_err(SpawnError::Socket)?;
+            extra.push(("LISTEN_FDS".to_owned(), fds.len().to_string()));
+            let names = vec![socket.name.as_str(); fds.len()];
+            extra.push(("LISTEN_FDNAMES".to_owned(), names.join(":")));
+        }
         let before = spawn::boot_clock_ticks();
         let spawned = spawn::spawn(
             &SpawnSpec {
@@ -93,6 +107,7 @@ impl Sys for RealSys {
                 user: unit.user.as_deref(),
                 log: &log,
                 extra_env: &extra,
+                fds: &fds,
             },
             &mut self.spawn_cache,
         );

@@ -49,6 +49,10 @@ pub enum TimerKey {
     Wait(u64),
     /// Rewrite the metrics file (changes are written at most once a second).
     MetricsWrite,
+    /// The next elapse of a `[timer]` unit (`driver/activation.rs`).
+    Activation(ServiceId),
+    /// The quiet period after a change under a unit's `WatchPaths`.
+    WatchDebounce(ServiceId),
 }
 
 #[derive(Debug)]

@@ -37,16 +37,16 @@ pub(super) enum SignalValue {
 /// of the type their key's row asks for, so a read of another type finds
 /// nothing rather than failing.
 impl Values<'_> {
-    fn get(&self, key: &str) -> Option<&Spanned<DeValue<'_>>> {
+    pub(super) fn get(&self, key: &str) -> Option<&Spanned<DeValue<'_>>> {
         self.entries.get(key).copied()
     }
 
-    fn string(&self, key: &str) -> Option<Spanned<String>> {
+    pub(super) fn string(&self, key: &str) -> Option<Spanned<String>> {
         let v = self.get(key)?;
         Some(Spanned::new(v.span(), v.get_ref().as_str()?.to_string()))
     }
 
-    fn strings(&self, key: &str) -> Option<Vec<Spanned<String>>> {
+    pub(super) fn strings(&self, key: &str) -> Option<Vec<Spanned<String>>> {
         let items = self.get(key)?.get_ref().as_array()?;
         Some(
             items
@@ -210,6 +210,15 @@ pub(super) fn build(
     let log_max_bytes = count(cx, v, "LogMaxBytes");
     let log_max_files = count(cx, v, "LogMaxFiles");
     let limits = super::limits::build(cx, v, service_dir);
+    let socket = super::socket::socket(cx, v, name).map(Box::new);
+    let timer = super::timer::timer(cx, v).map(Box::new);
+    let watch_paths: Vec<PathBuf> = v
+        .strings("WatchPaths")
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| path_value(cx, "WatchPaths", Some(p), &working_directory))
+        .collect();
+    let watch_debounce = secs(cx, v, "WatchDebounceSec", None);
 
     let mut source = Source {
         warnings,
@@ -246,6 +255,10 @@ pub(super) fn build(
         log_max_bytes: u64::try_from(log_max_bytes).ok()?,
         log_max_files: u32::try_from(log_max_files).ok()?,
         limits,
+        socket,
+        timer,
+        watch_paths,
+        watch_debounce,
         source,
         protected,
         conflicts,

@@ -116,7 +116,40 @@ pub fn load_dir(dir: &Path, hostname: &str) -> std::io::Result<LoadedDir> {
         }
         out.units.insert(name, result);
     }
+    claim_addresses(&mut out);
     Ok(out)
+}
+
+/// One `[socket]` address in two units is a load error of the second (in
+/// name order): the daemon could bind it for only one of them.
+fn claim_addresses(out: &mut LoadedDir) {
+    let mut owners: std::collections::HashMap<super::ListenAddr, String> = Default::default();
+    for (name, result) in out.units.iter_mut() {
+        let Ok(unit) = result else { continue };
+        let Some(socket) = &unit.socket else { continue };
+        let mut clash = None;
+        for l in &socket.listen {
+            match owners.get(&l.addr) {
+                Some(other) => {
+                    clash = Some((l.addr.clone(), other.clone()));
+                    break;
+                }
+                None => {
+                    owners.insert(l.addr.clone(), name.clone());
+                }
+            }
+        }
+        if let Some((addr, other)) = clash {
+            *result = Err(vec![UnitError {
+                path: unit.path.clone(),
+                pos: None,
+                message: format!(
+                    "[socket] address {addr} is already used by unit `{other}`; expected each address in one unit"
+                ),
+                hint: Some(format!("remove it from one of `{other}` and `{name}`")),
+            }]);
+        }
+    }
 }
 
 /// Whether `name` can name a unit: non-empty, only `[A-Za-z0-9_.:-]`.

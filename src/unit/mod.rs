@@ -17,8 +17,10 @@ mod limits;
 mod load;
 mod schema;
 mod shape;
+mod socket;
 #[cfg(test)]
 mod tests;
+mod timer;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -32,6 +34,8 @@ pub use diag::suggest;
 pub use host::check_host;
 pub use limits::{format_bytes, read_env_files, Limits, Rlimit, INFINITY as RLIM_INFINITY};
 pub use load::{hostname, is_valid_name, load_dir};
+pub use socket::{Listen, ListenAddr, SocketSpec};
+pub use timer::{next_elapse, parse_cron, zone, TimerSpec};
 
 use build::build;
 use diag::Ctx;
@@ -92,6 +96,13 @@ pub struct Unit {
     pub log_max_files: u32,
     /// Limits and identity (SPEC §13); empty when the unit sets none.
     pub limits: Limits,
+    /// `[socket]`: what the daemon binds and passes (boxed: most units have none).
+    pub socket: Option<Box<SocketSpec>>,
+    /// `[timer]`: when the daemon starts it by itself (boxed: most have none).
+    pub timer: Option<Box<TimerSpec>>,
+    /// `WatchPaths`, absolute.
+    pub watch_paths: Vec<PathBuf>,
+    pub watch_debounce: Duration,
     /// Where values were written, and warnings; never part of `==`.
     pub source: Source,
     /// Left out of `stop --all` and `restart --all` (SPEC §18).

@@ -114,15 +114,24 @@ pub(super) const SIGNAL_EXPECTED: &str =
 pub enum Section {
     Unit,
     Service,
+    Socket,
+    Timer,
 }
 
 impl Section {
-    pub const ALL: [Section; 2] = [Section::Unit, Section::Service];
+    pub const ALL: [Section; 4] = [
+        Section::Unit,
+        Section::Service,
+        Section::Socket,
+        Section::Timer,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Section::Unit => "unit",
             Section::Service => "service",
+            Section::Socket => "socket",
+            Section::Timer => "timer",
         }
     }
 
@@ -131,6 +140,8 @@ impl Section {
         match header {
             "unit" | "Unit" => Some(Section::Unit),
             "service" | "Service" => Some(Section::Service),
+            "socket" | "Socket" => Some(Section::Socket),
+            "timer" | "Timer" => Some(Section::Timer),
             _ => None,
         }
     }
@@ -175,7 +186,7 @@ const fn key(
 }
 
 use KeyDefault::{Note, Value};
-use Section::{Service as S, Unit as U};
+use Section::{Service as S, Socket as K, Timer as T, Unit as U};
 
 /// Every unit key. A new key is a row here, a field of `Unit` and its line
 /// in `build`; shape checks, did-you-mean, defaults and the README's key
@@ -226,6 +237,20 @@ pub const KEYS: &[Key] = &[
     key(S, "EnvironmentFile", Kind::StrOrList, Note("none"), "files of `KEY=VALUE` lines (`#` comments, quotes, `export`) read at each start; a leading `-` makes one optional; Environment wins; relative paths resolve against the service dir"),
     key(S, "MemoryMax", Kind::Limit, Note("none"), "`\"200M\"` (bytes, `K`/`M`/`G`): when the RSS of the service's process group stays above it for 2 checks in a row, it is stopped and restarted per `Restart` with reason `memory limit: RSS X > Y`; `\"infinity\"` = no limit"),
     key(S, "MemoryCheckSec", Kind::Secs(Infinity::Refused), Value("5"), "how often MemoryMax is checked, only while the service runs (no wake-ups otherwise); at least 0.1"),
+    key(S, "WatchPaths", Kind::StrList, Value("[]"), "files and directories (recursively, at most 10 000 watches; relative to WorkingDirectory) whose change restarts the running service"),
+    key(S, "WatchDebounceSec", Kind::Secs(Infinity::Refused), Value("1"), "the quiet period after a change under WatchPaths before the one restart"),
+    key(K, "ListenStream", Kind::StrList, Value("[]"), "stream sockets the daemon binds and passes from fd 3 (`LISTEN_FDS`): `\"127.0.0.1:8080\"`, `\"[::1]:8080\"` (IP literals only) or an absolute Unix socket path"),
+    key(K, "ListenDatagram", Kind::StrList, Value("[]"), "datagram sockets, as ListenStream; passed after the stream sockets"),
+    key(K, "FileDescriptorName", Kind::Str, Note("the unit name"), "the name of every socket of the unit in `LISTEN_FDNAMES`"),
+    key(K, "SocketMode", Kind::Str, Value("\"0660\""), "octal permissions of the Unix sockets"),
+    key(K, "Backlog", Kind::Count(65535), Value("128"), "listen() backlog of the stream sockets: connections waiting there during a restart are served by the new process"),
+    key(K, "Activation", Kind::Str, Value("\"eager\""), "`eager`: bound when the unit first starts. `on-demand`: bound while the unit is enabled; the first connection starts it"),
+    key(T, "OnCalendar", Kind::Str, Note("none"), "a cron expression: 5 fields (`\"30 2 * * *\"`), 6 with seconds first (`\"*/10 * * * * *\"`), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`; the unit starts at each elapse while it is enabled"),
+    key(T, "OnBootSec", Kind::Secs(Infinity::Refused), Note("none"), "start the enabled unit this long after the daemon starts"),
+    key(T, "OnUnitActiveSec", Kind::Secs(Infinity::Refused), Note("none"), "start the enabled unit again this long after the timer last started it (first: this long after it is armed)"),
+    key(T, "TimeZone", Kind::Str, Value("\"local\""), "zone of OnCalendar: `local` (the system's), `UTC`, or an Area/City from the system's zone files"),
+    key(T, "RandomizedDelaySec", Kind::Secs(Infinity::Refused), Note("none"), "a random delay up to this is added to each elapse (spreads many boxes' nightly jobs)"),
+    key(T, "Overlap", Kind::Str, Value("\"skip\""), "an elapse while the unit still runs: `skip` it, or `restart` the unit"),
 ];
 
 /// The key called `name`, in whichever section.

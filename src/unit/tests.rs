@@ -83,6 +83,10 @@ fn defaults_applied_for_minimal_unit() {
             protected: false,
             conflicts: vec![],
             limits: Default::default(),
+            socket: None,
+            timer: None,
+            watch_paths: Vec::new(),
+            watch_debounce: Duration::from_secs(1),
             source: Source::default(),
         }
     );
@@ -742,6 +746,8 @@ fn every_key_of_the_table_is_used_by_the_builder() {
             }
             Section::Service => (format!("{base_text}{} = {value}\n", key.name), 3),
             Section::Unit => (format!("{base_text}[unit]\n{} = {value}\n", key.name), 4),
+            Section::Socket => (format!("{base_text}[socket]\n{} = {value}\n", key.name), 4),
+            Section::Timer => (format!("{base_text}[timer]\n{} = {value}\n", key.name), 4),
         };
         match parse(
             "web",
@@ -796,4 +802,62 @@ fn protected_and_conflicts_are_read() {
     assert_eq!(errors[0].message, "unit `web` cannot conflict with itself");
     let errors = parse_err("[unit]\nProtected = \"yes\"\n[service]\nExecStart = \"x\"\n");
     assert!(errors[0].message.contains("Protected"), "{errors:?}");
+}
+
+#[test]
+fn socket_addresses_are_ip_literals_or_absolute_paths_with_defaults_from_the_table() {
+    // [socket] reads IPv4/IPv6 literals and absolute paths in order (streams, then datagrams); defaults: the unit name, 0660, 128, eager.
+    use super::{ListenAddr, SocketSpec};
+    let u = parse_ok(
+        "[service]\nExecStart = \"worker\"\n[socket]\nListenDatagram = [\"/run/d.sock\"]\nListenStream = [\"127.0.0.1:80\", \"[::1]:8080\"]\n",
+    );
+    let s: &SocketSpec = u.socket.as_deref().expect("a socket");
+    let addrs: Vec<(String, bool)> = s
+        .listen
+        .iter()
+        .map(|l| (l.addr.to_string(), l.datagram))
+        .collect();
+    assert_eq!(
+        addrs,
+        [
+            ("127.0.0.1:80".to_string(), false),
+            ("[::1]:8080".to_string(), false),
+            ("/run/d.sock".to_string(), true)
+        ]
+    );
+    assert!(matches!(s.listen[2].addr, ListenAddr::Unix(_)));
+    assert_eq!(
+        (s.name.as_str(), s.mode, s.backlog, s.on_demand),
+        ("web", 0o660, 128, false)
+    );
+    let u = parse_ok(
+        "[service]\nExecStart = \"worker\"\n[socket]\nListenStream = [\"/a\"]\nFileDescriptorName = \"http\"\nSocketMode = \"600\"\nBacklog = 7\nActivation = \"on-demand\"\n",
+    );
+    let s = u.socket.as_deref().expect("a socket");
+    assert_eq!(
+        (s.name.as_str(), s.mode, s.backlog, s.on_demand),
+        ("http", 0o600, 7, true)
+    );
+    assert!(parse_ok("[service]\nExecStart = \"worker\"\n")
+        .socket
+        .is_none());
+}
+
+#[test]
+fn socket_values_that_need_a_lookup_or_a_directory_are_errors_at_their_place() {
+    // A host name, a bare port, a relative path, bad octal and a `:` in the name: each an error at its value, with what to write.
+    let errors = parse_err(
+        "[service]\nExecStart = \"worker\"\n[socket]\nListenStream = [\"localhost:80\", \"8080\", \"app.sock\"]\nSocketMode = \"0999\"\nFileDescriptorName = \"a:b\"\nActivation = \"lazy\"\n",
+    );
+    let at = |line: usize, text: &str| {
+        errors
+            .iter()
+            .any(|e| e.pos.map(|(l, _)| l) == Some(line) && e.message.contains(text))
+    };
+    assert!(at(4, "`localhost` is a host name"), "{errors:#?}");
+    assert!(at(4, "a bare port"), "{errors:#?}");
+    assert!(at(4, "a relative path"), "{errors:#?}");
+    assert!(at(5, "expected octal permissions"), "{errors:#?}");
+    assert!(at(6, "without `:`"), "{errors:#?}");
+    assert!(at(7, "unknown Activation `lazy`"), "{errors:#?}");
 }

@@ -231,3 +231,31 @@ fn restart_delay_doubles_up_to_restart_max_delay_sec() {
         assert!(*gap >= min - 0.01, "gaps {gaps:?}: {gap} < {min}");
     }
 }
+
+#[test]
+fn a_change_in_a_watched_directory_restarts_the_service_once() {
+    // WatchPaths = ["conf/"]: three quick writes in a subdirectory restart the running service once, after the quiet period.
+    let h = Home::new("a_change_in_a_watched_directory_restarts");
+    std::fs::create_dir_all(h.units.join("conf/deep")).expect("mkdir conf/deep");
+    h.unit(
+        "dev",
+        &format!(
+            "[service]\nWatchPaths = [\"conf/\"]\nWatchDebounceSec = 0.5\nExecStart = {}\n",
+            crate::util::sh("echo $$ >> dev.starts; exec sleep 1000")
+        ),
+    );
+    h.ok(&["start", "dev"]);
+    h.wait_lines("dev.starts", 1);
+    for i in 0..3 {
+        std::fs::write(h.units.join("conf/deep/app.toml"), format!("v = {i}\n")).expect("write");
+    }
+    h.wait_until("one restart", crate::util::WAIT, || {
+        h.lines("dev.starts").len() >= 2
+    });
+    h.stays(
+        "no second restart",
+        std::time::Duration::from_millis(1500),
+        || h.lines("dev.starts").len() == 2,
+    );
+    assert_eq!(h.state("dev"), "running");
+}

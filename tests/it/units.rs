@@ -295,3 +295,34 @@ fn another_service_dir_error_says_how_to_switch() {
     assert!(err.contains("diakonos kill"), "{err}");
     assert!(err.contains("another --home"), "{err}");
 }
+
+#[test]
+fn a_unit_file_changed_on_disk_is_flagged_until_reload() {
+    // Editing a loaded unit's file: list, status and JSON say so; reload clears it; other units are not flagged.
+    let h = Home::new("a_unit_file_changed_on_disk_is_flagged");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.unit("db", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["start", "web"]);
+    assert_eq!(h.unit_json("web")["changed_on_disk"], false);
+    h.unit("web", "[service]\nExecStart = \"sleep 2000\"\n");
+    h.wait_until("web flagged", WAIT, || {
+        h.unit_json("web")["changed_on_disk"] == true
+    });
+    assert_eq!(h.unit_json("db")["changed_on_disk"], false);
+    let list = h.ok(&["list"]);
+    let row = list
+        .lines()
+        .find(|l| l.starts_with("web"))
+        .expect("a web row");
+    assert!(
+        row.contains("changed on disk: run `diakonos reload`"),
+        "{list}"
+    );
+    let status = h.ok(&["status", "web"]);
+    assert!(
+        status.contains("changed on disk: run `diakonos reload`"),
+        "{status}"
+    );
+    h.ok(&["reload"]);
+    assert_eq!(h.unit_json("web")["changed_on_disk"], false);
+}

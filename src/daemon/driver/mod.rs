@@ -9,14 +9,25 @@
 //! | 1                      | [`children`]: the signal pipe |
 //! | 2                      | [`notify`]: the notify socket |
 //! | 3                      | [`logs`]: inotify on `logs/`  |
+//! | 4                      | [`unitfiles`]: the service dir |
+//! | 5                      | [`watches`]: WatchPaths        |
+//! | 6                      | [`activation`]: clock sets     |
 //! | 16 ..                  | `control.rs`: clients         |
+//! | 2^39 ..                | [`listeners`]: armed sockets  |
 //! | 2^40 ..                | [`children`]: pidfds          |
 //!
-//! The state writer ([`state`]) and the metrics file ([`metrics`]) have no
-//! token: they work on timer keys.
+//! The state writer ([`state`]), the metrics file ([`metrics`]) and the
+//! unit timers ([`activation`]) have no token: they work on timer keys.
+//! The [`listeners`] hold the sockets of `[socket]` units for their
+//! starts (`RealSys::spawn`) and register only those armed for on-demand
+//! activation.
 
+pub mod activation;
 pub mod children;
+pub mod listeners;
 pub mod logs;
 pub mod metrics;
 pub mod notify;
 pub mod state;
+pub mod unitfiles;
+pub mod watches;

@@ -236,6 +236,9 @@ impl Supervisor {
         }
         for name in &enabled {
             match self.by_name.get(name) {
+                // An on-demand `[socket]` unit waits for its first
+                // connection, a `[timer]` unit for its timer.
+                Some(&id) if self.entries[id].on_demand() || self.entries[id].has_timer() => {}
                 Some(&id) if !self.entries[id].svc.state.is_active() => to_start.push(id),
                 Some(_) => {}
                 None => log::warn!(
@@ -278,8 +281,13 @@ impl Supervisor {
                 self.enabled.remove(&e.name)
             };
             let message = match (on, changed) {
+                (true, true) if e.on_demand() => {
+                    "enabled: listens on its sockets and starts at the first connection"
+                }
+                (true, true) if e.has_timer() => "enabled: its timer is armed",
                 (true, true) => "enabled: starts whenever a daemon starts",
                 (true, false) => "already enabled",
+                (false, true) if e.has_timer() => "disabled: its timer is stopped",
                 (false, true) => "disabled",
                 (false, false) => "was not enabled",
             };

@@ -102,9 +102,14 @@ impl Supervisor {
                 ),
                 None,
             )),
-            Request::DaemonStatus | Request::Reload | Request::HandOver | Request::Load(_) => Some(
-                Response::error("request not handled by the supervisor", None),
-            ),
+            Request::DaemonStatus
+            | Request::Reload
+            | Request::HandOver
+            | Request::Load(_)
+            | Request::Timers => Some(Response::error(
+                "request not handled by the supervisor",
+                None,
+            )),
         }
     }
 

@@ -242,6 +242,19 @@ impl Entry {
     }
 
     /// Whether it may be started: it loaded and has no dependency errors.
+    /// Whether the unit has `[socket]` with `Activation = "on-demand"`.
+    pub fn on_demand(&self) -> bool {
+        self.unit
+            .as_ref()
+            .and_then(|u| u.socket.as_ref())
+            .is_some_and(|s| s.on_demand)
+    }
+
+    /// Whether the unit has `[timer]`.
+    pub fn has_timer(&self) -> bool {
+        self.unit.as_ref().is_some_and(|u| u.timer.is_some())
+    }
+
     pub fn runnable(&self) -> bool {
         self.unit.is_some() && self.load_error.is_none() && self.dep_error.is_none()
     }
@@ -351,6 +364,8 @@ pub struct Supervisor {
     seed: u64,
     /// Units that start whenever a daemon starts.
     enabled: BTreeSet<String>,
+    /// Units whose file changed on disk since the last load.
+    changed_on_disk: BTreeSet<String>,
     /// Something worth persisting changed since the last `take_dirty`.
     dirty: bool,
     /// Clients waiting for units to reach a condition (`wait`).
@@ -381,6 +396,7 @@ impl Supervisor {
             warnings: loaded.warnings,
             seed,
             enabled: BTreeSet::new(),
+            changed_on_disk: BTreeSet::new(),
             dirty: false,
             waiters: Vec::new(),
             next_wait: 0,
@@ -453,6 +469,31 @@ impl Supervisor {
 
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    /// The on-demand `[socket]` units whose sockets should be watched for a
+    /// first connection now: enabled and inactive (not failed: a unit that
+    /// cannot start must not be started again by every waiting client).
+    pub fn armable(&self) -> impl Iterator<Item = &Unit> {
+        self.entries
+            .iter()
+            .filter(|e| {
+                e.on_demand()
+                    && e.state_name() == StateName::Inactive
+                    && self.enabled.contains(&e.name)
+            })
+            .filter_map(|e| e.unit.as_deref())
+    }
+
+    /// A unit's file changed on disk (only units loaded now are flagged).
+    pub fn mark_changed_on_disk(&mut self, name: &str) {
+        if self.by_name.contains_key(name) && !self.changed_on_disk.contains(name) {
+            self.changed_on_disk.insert(name.to_string());
+        }
+    }
+
+    pub fn is_enabled(&self, name: &str) -> bool {
+        self.enabled.contains(name)
     }
 
     pub fn id_of(&self, name: &str) -> Option<ServiceId> {

@@ -25,6 +25,7 @@ impl Supervisor {
         }
         let in_scope = |name: &str| scope.is_none_or(|s| s.iter().any(|n| n == name));
         let mut report = ReloadReport::default();
+        self.changed_on_disk.clear();
         let mut restart = Vec::new();
         let mut removed = Vec::new();
         for (name, id) in self.by_name.clone() {

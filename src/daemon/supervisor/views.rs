@@ -95,7 +95,23 @@ impl Supervisor {
                 g.dedup();
                 g
             },
+            listening: self.listening(id),
+            changed_on_disk: self.changed_on_disk.contains(&e.name),
         }
+    }
+
+    /// What an armed on-demand unit listens on (see [`Supervisor::armable`]).
+    fn listening(&self, id: ServiceId) -> Option<String> {
+        let e = &self.entries[id];
+        if !(e.on_demand()
+            && e.state_name() == StateName::Inactive
+            && self.enabled.contains(&e.name))
+        {
+            return None;
+        }
+        let socket = e.unit.as_ref()?.socket.as_ref()?;
+        let addrs: Vec<String> = socket.listen.iter().map(|l| l.addr.to_string()).collect();
+        Some(addrs.join(", "))
     }
 
     pub(super) fn status(&self, id: ServiceId, now: Instant) -> UnitStatus {

@@ -1,0 +1,79 @@
+//! The service directory: an inotify watch that notices a unit file
+//! written, replaced or removed since it was loaded, so `list` and `status`
+//! can say "changed on disk: run `diakonos reload`" (SPEC §15). Costs a
+//! wake-up only when a file in the directory changes.
+
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::Path;
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+
+use crate::daemon::supervisor::Supervisor;
+
+pub const UNIT_FILES: Token = Token(4);
+
+pub struct UnitFiles {
+    inotify: Option<Inotify>,
+}
+
+impl UnitFiles {
+    /// Without inotify the flag is never set (logged once).
+    pub fn new(dir: &Path, registry: &Registry) -> UnitFiles {
+        let watch = || -> nix::Result<Inotify> {
+            let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
+            inotify.add_watch(
+                dir,
+                AddWatchFlags::IN_CLOSE_WRITE
+                    | AddWatchFlags::IN_MOVED_TO
+                    | AddWatchFlags::IN_MOVED_FROM
+                    | AddWatchFlags::IN_DELETE,
+            )?;
+            Ok(inotify)
+        };
+        let inotify = match watch() {
+            Ok(i) => {
+                let fd = i.as_fd().as_raw_fd();
+                match registry.register(&mut SourceFd(&fd), UNIT_FILES, Interest::READABLE) {
+                    Ok(()) => Some(i),
+                    Err(e) => {
+                        log::warn!(
+                            "cannot watch {}: {e}; `changed on disk` is not shown",
+                            dir.display()
+                        );
+                        None
+                    }
+                }
+            }
+            Err(e) => {
+                log::warn!(
+                    "cannot watch {}: {e}; `changed on disk` is not shown",
+                    dir.display()
+                );
+                None
+            }
+        };
+        UnitFiles { inotify }
+    }
+
+    /// Files changed: flags the units whose files they are.
+    pub fn on_ready(&mut self, sup: &mut Supervisor) {
+        let Some(inotify) = &self.inotify else { return };
+        while let Ok(events) = inotify.read_events() {
+            if events.is_empty() {
+                break;
+            }
+            for ev in events {
+                let Some(name) = ev.name.as_ref().and_then(|n| n.to_str()) else {
+                    continue;
+                };
+                if let Some(stem) = name.strip_suffix(".service") {
+                    // `NAME@HOST.service` is a file of NAME.
+                    let unit = stem.split('@').next().unwrap_or(stem);
+                    sup.mark_changed_on_disk(unit);
+                }
+            }
+        }
+    }
+}

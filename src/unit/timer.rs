@@ -1,0 +1,220 @@
+//! `[timer]` (SPEC §15): when the daemon starts a unit by itself. Pure:
+//! the checks, and the schedule arithmetic over a wall time the caller
+//! passes (the daemon's driver is `daemon/driver/activation.rs`).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use croner::parser::{CronParser, Seconds};
+use croner::Cron;
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+
+use super::build::{choice, secs};
+use super::diag::{esc, Ctx};
+use super::schema;
+use super::shape::Values;
+
+/// A unit's `[timer]`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimerSpec {
+    /// A cron expression (5 fields, 6 with seconds first, or `@daily` ...).
+    pub calendar: Option<String>,
+    /// `local`, `UTC` or an `Area/City` of the system's zone files.
+    pub time_zone: String,
+    pub on_boot: Option<Duration>,
+    pub on_active: Option<Duration>,
+    /// At an elapse while it still runs: restart it (else skip this one).
+    pub overlap_restart: bool,
+    /// A random delay up to this is added to each elapse.
+    pub randomized_delay: Option<Duration>,
+}
+
+impl TimerSpec {
+    /// What `timers` shows as the schedule.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(c) = &self.calendar {
+            parts.push(if self.time_zone == "local" {
+                c.clone()
+            } else {
+                format!("{c} {}", self.time_zone)
+            });
+        }
+        if let Some(d) = self.on_boot {
+            parts.push(format!("{}s after boot", d.as_secs_f64()));
+        }
+        if let Some(d) = self.on_active {
+            parts.push(format!("every {}s", d.as_secs_f64()));
+        }
+        parts.join(", ")
+    }
+}
+
+pub(super) fn timer(cx: &mut Ctx<'_>, v: &Values<'_>) -> Option<TimerSpec> {
+    let written = schema::keys_of(schema::Section::Timer).any(|k| v.entries.contains_key(k.name));
+    if !written {
+        return None;
+    }
+    let time_zone = match v.string("TimeZone") {
+        Some(tz) => {
+            if zone(tz.get_ref()).is_none() {
+                cx.at(
+                    tz.span(),
+                    format!(
+                        "`TimeZone` \"{}\" is not a zone of this system; expected \"local\", \"UTC\" or an Area/City like \"Europe/Paris\"",
+                        esc(tz.get_ref())
+                    ),
+                    None,
+                );
+            }
+            tz.into_inner()
+        }
+        None => schema::default_str("TimeZone").to_string(),
+    };
+    let calendar = v.string("OnCalendar").and_then(|c| match parse_cron(c.get_ref()) {
+        Ok(_) => Some(c.into_inner()),
+        Err(why) => {
+            cx.at(
+                c.span(),
+                format!("`OnCalendar` \"{}\" is not a cron expression: {why}", esc(c.get_ref())),
+                Some("write 5 fields (\"30 2 * * *\"), 6 with seconds first (\"*/5 * * * * *\"), or @hourly, @daily, @weekly, @monthly, @yearly".to_string()),
+            );
+            None
+        }
+    });
+    let some_secs =
+        |cx: &mut Ctx<'_>, key: &str| v.get(key).map(|_| secs(cx, v, key, Some(Duration::ZERO)));
+    let on_boot = some_secs(cx, "OnBootSec");
+    let on_active = some_secs(cx, "OnUnitActiveSec");
+    if let Some(d) = on_active.filter(|d| d.is_zero()) {
+        let span = v.get("OnUnitActiveSec").map(|s| s.span()).unwrap_or(0..0);
+        cx.at(
+            span,
+            format!("`OnUnitActiveSec` is {d:?}; expected more than 0"),
+            None,
+        );
+    }
+    let overlap_restart = choice(cx, v, "Overlap", &[("skip", false), ("restart", true)]);
+    let randomized_delay = some_secs(cx, "RandomizedDelaySec").filter(|d| !d.is_zero());
+    Some(TimerSpec {
+        randomized_delay,
+        calendar,
+        time_zone,
+        on_boot,
+        on_active,
+        overlap_restart,
+    })
+}
+
+/// A cron expression: seconds optional (6 fields = seconds first).
+pub fn parse_cron(text: &str) -> Result<Cron, String> {
+    CronParser::builder()
+        .seconds(Seconds::Optional)
+        .build()
+        .parse(text.trim())
+        .map_err(|e| e.to_string())
+}
+
+/// `local`, `UTC` or an IANA name, from the system's zone files.
+pub fn zone(name: &str) -> Option<TimeZone> {
+    match name {
+        "local" => Some(TimeZone::try_system().unwrap_or(TimeZone::UTC)),
+        "UTC" | "utc" => Some(TimeZone::UTC),
+        other => TimeZone::get(other).ok(),
+    }
+}
+
+/// The first elapse of `cron` strictly after `after_unix_ms` in `tz`, as
+/// Unix milliseconds.
+pub fn next_elapse(cron: &Cron, tz: &TimeZone, after_unix_ms: i64) -> Option<i64> {
+    let ts = Timestamp::from_millisecond(after_unix_ms).ok()?;
+    let now = ts.to_zoned(tz.clone());
+    let next = cron.find_next_occurrence(&now, false).ok()?;
+    Some(next.timestamp().as_millisecond())
+}
+
+impl FromStr for TimerSpec {
+    type Err = String;
+    /// A bare calendar expression (for tests and `verify`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        parse_cron(s)?;
+        Ok(TimerSpec {
+            calendar: Some(s.to_string()),
+            time_zone: "UTC".to_string(),
+            on_boot: None,
+            on_active: None,
+            overlap_restart: false,
+            randomized_delay: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(text: &str) -> i64 {
+        text.parse::<Timestamp>()
+            .expect("a timestamp")
+            .as_millisecond()
+    }
+
+    fn at(cron: &str, tz: &str, after: &str) -> String {
+        let c = parse_cron(cron).expect("cron");
+        let tz = zone(tz).expect("zone");
+        let next = next_elapse(&c, &tz, ms(after)).expect("an elapse");
+        Timestamp::from_millisecond(next).expect("ts").to_string()
+    }
+
+    #[test]
+    fn five_and_six_field_expressions_and_nicknames() {
+        // 5 fields are minutes; 6 have seconds first; @daily is midnight.
+        assert_eq!(
+            at("30 2 * * *", "UTC", "2026-11-29T06:00:00Z"),
+            "2026-11-30T02:30:00Z"
+        );
+        assert_eq!(
+            at("*/5 * * * * *", "UTC", "2026-11-29T06:00:01Z"),
+            "2026-11-29T06:00:05Z"
+        );
+        assert_eq!(
+            at("@daily", "UTC", "2026-11-29T06:00:00Z"),
+            "2026-11-30T00:00:00Z"
+        );
+        assert!(parse_cron("61 * * * *").is_err());
+        assert!(parse_cron("every day").is_err());
+    }
+
+    #[test]
+    fn a_zone_moves_the_elapse_and_dst_is_followed() {
+        // 02:30 in Paris is 01:30Z in winter and 00:30Z in summer; the day of
+        // the spring change has no 02:30, so the next one is the day after.
+        assert_eq!(
+            at("30 2 * * *", "Europe/Paris", "2026-11-29T06:00:00Z"),
+            "2026-11-30T01:30:00Z"
+        );
+        assert_eq!(
+            at("30 2 * * *", "Europe/Paris", "2026-06-01T06:00:00Z"),
+            "2026-06-02T00:30:00Z"
+        );
+        let spring = at("30 2 * * *", "Europe/Paris", "2026-03-28T12:00:00Z");
+        assert!(
+            spring == "2026-03-29T01:00:00Z" || spring == "2026-03-30T00:30:00Z",
+            "{spring}"
+        );
+    }
+
+    #[test]
+    fn a_clock_jump_forward_gives_the_elapse_after_the_new_time() {
+        // Computed from the wall time passed in: after a jump from 1970 the next elapse is after the new time, not decades of missed ones.
+        assert_eq!(
+            at("0 * * * *", "UTC", "1970-01-01T00:00:10Z"),
+            "1970-01-01T01:00:00Z"
+        );
+        assert_eq!(
+            at("0 * * * *", "UTC", "2026-11-29T06:10:00Z"),
+            "2026-11-29T07:00:00Z"
+        );
+    }
+}

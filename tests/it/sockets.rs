@@ -1,0 +1,329 @@
+//! `[socket]` (SPEC §15): the daemon binds, passes fds from 3 with the
+//! systemd variables, and holds the sockets across restarts so clients
+//! never see a refused connection. Ports are picked free at run time.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::util::{alive, kill9, sh, Home, WAIT};
+
+/// A port nothing listens on right now (bound to 0, read, dropped).
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local addr").port()
+}
+
+fn have_python() -> bool {
+    std::process::Command::new("python3")
+        .arg("-c")
+        .arg("pass")
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A server on fd 3 answering each connection with `ok PID`. It stops
+/// as a well-behaved server does: SIGTERM is blocked and looked at between
+/// requests, so a request it accepted is always answered.
+const SERVER: &str = r"import os, select, signal, socket
+assert os.environ['LISTEN_PID'] == str(os.getpid())
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+s = socket.socket(fileno=3)
+while not signal.sigpending():
+    if select.select([s], [], [], 0.02)[0]:
+        c, _ = s.accept()
+        c.recv(16)
+        c.sendall(b'ok %d\n' % os.getpid())
+        c.close()
+";
+
+/// One request; the answer, or why there was none.
+fn ask(port: u16) -> Result<String, String> {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    c.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    c.write_all(b"hi\n").map_err(|e| format!("write: {e}"))?;
+    let mut answer = String::new();
+    c.read_to_string(&mut answer)
+        .map_err(|e| format!("read: {e}"))?;
+    if answer.starts_with("ok ") {
+        Ok(answer.trim().to_string())
+    } else {
+        Err(format!("answer {answer:?}"))
+    }
+}
+
+#[test]
+fn a_socket_unit_gets_fds_from_3_with_listen_pid_fds_and_names() {
+    // LISTEN_FDS counts the sockets, LISTEN_PID is the service's own pid, LISTEN_FDNAMES names them; fds 3 and 4 are sockets.
+    let h = Home::new("a_socket_unit_gets_fds_from_3");
+    let port = free_port();
+    let path = h.units.join("app.sock");
+    h.unit(
+        "app",
+        &format!(
+            "[service]\nExecStart = {}\n[socket]\nListenStream = [\"127.0.0.1:{port}\", \"{}\"]\nFileDescriptorName = \"web\"\nSocketMode = \"0600\"\n",
+            sh("echo \"$LISTEN_FDS $LISTEN_PID $$ $LISTEN_FDNAMES $(readlink /proc/$$/fd/3) $(readlink /proc/$$/fd/4)\" >> env; exec sleep 1000"),
+            path.display()
+        ),
+    );
+    h.ok(&["start", "app"]);
+    h.wait_lines("env", 1);
+    let line = &h.lines("env")[0];
+    let f: Vec<&str> = line.split(' ').collect();
+    assert_eq!(f[0], "2", "{line}");
+    assert_eq!(f[1], f[2], "LISTEN_PID is not the service's pid: {line}");
+    assert_eq!(f[1], h.pid("app").to_string(), "{line}");
+    assert_eq!(f[3], "web:web", "{line}");
+    assert!(
+        f[4].starts_with("socket:") && f[5].starts_with("socket:"),
+        "{line}"
+    );
+    let mode = std::fs::metadata(&path).expect("the unix socket exists");
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
+    // The daemon holds the port: a connection is accepted into its backlog.
+    TcpStream::connect(("127.0.0.1", port)).expect("the port is bound");
+}
+
+#[test]
+fn a_restart_refuses_no_connection() {
+    // A client hammering a socket-activated Python server through three restarts sees every request served.
+    assert!(
+        have_python(),
+        "this test needs python3 (.ci/run installs it)"
+    );
+    let h = Home::new("a_restart_refuses_no_connection");
+    let port = free_port();
+    std::fs::write(h.units.join("server.py"), SERVER).expect("write server.py");
+    h.unit(
+        "py",
+        &format!("[service]\nExecStart = \"python3 server.py\"\n[socket]\nListenStream = [\"127.0.0.1:{port}\"]\n"),
+    );
+    h.ok(&["start", "py"]);
+    h.wait_until("the server answers", WAIT, || ask(port).is_ok());
+    hammer_through_restarts(&h, port, 3);
+}
+
+/// Hammers `port` from a thread while `py` restarts `n` times; asserts that
+/// every request was served, by the first process and by the last.
+fn hammer_through_restarts(h: &Home, port: u16, n: usize) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
+    let last = Arc::new(Mutex::new(None::<String>));
+    let saw_last = Arc::new(AtomicBool::new(false));
+    let hammer = {
+        let (stop, served, last, saw_last) =
+            (stop.clone(), served.clone(), last.clone(), saw_last.clone());
+        std::thread::spawn(move || {
+            let (mut failed, mut pids) = (Vec::new(), std::collections::BTreeSet::new());
+            while !stop.load(Ordering::SeqCst) {
+                match ask(port) {
+                    Ok(a) => {
+                        served.fetch_add(1, Ordering::SeqCst);
+                        if last.lock().is_ok_and(|l| l.as_deref() == Some(a.as_str())) {
+                            saw_last.store(true, Ordering::SeqCst);
+                        }
+                        pids.insert(a);
+                    }
+                    Err(e) => failed.push(e),
+                }
+            }
+            (failed, pids)
+        })
+    };
+    let first = h.pid("py");
+    h.wait_until("the client to be served", WAIT, || {
+        served.load(Ordering::SeqCst) > 0
+    });
+    for _ in 0..n {
+        let before = h.pid("py");
+        h.ok(&["restart", "py"]);
+        h.wait_until("a new pid", WAIT, || h.pid("py") != before);
+    }
+    if let Ok(mut l) = last.lock() {
+        *l = Some(format!("ok {}", h.pid("py")));
+    }
+    h.wait_until("the client to be served by the last process", WAIT, || {
+        saw_last.load(Ordering::SeqCst)
+    });
+    stop.store(true, Ordering::SeqCst);
+    let (failed, pids) = hammer.join().expect("the client thread");
+    let total = served.load(Ordering::SeqCst) + failed.len();
+    assert!(
+        failed.is_empty(),
+        "{} failed of {total}: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    assert!(
+        pids.contains(&format!("ok {first}")),
+        "never served by the first process: {pids:?}"
+    );
+}
+
+#[test]
+fn after_a_daemon_crash_the_adopted_service_keeps_its_socket_and_restarts_refuse_nothing() {
+    // kill -9 of the daemon: the service serves on; the new daemon takes the socket back, so a restart still refuses nothing.
+    assert!(
+        have_python(),
+        "this test needs python3 (.ci/run installs it)"
+    );
+    let h = Home::new("after_a_daemon_crash_the_adopted_service_keeps_socket");
+    let port = free_port();
+    std::fs::write(h.units.join("server.py"), SERVER).expect("write server.py");
+    h.unit(
+        "py",
+        &format!("[service]\nExecStart = \"python3 server.py\"\n[socket]\nListenStream = [\"127.0.0.1:{port}\"]\n"),
+    );
+    h.ok(&["start", "py"]);
+    h.wait_until("the server answers", WAIT, || ask(port).is_ok());
+    let pid = h.pid("py");
+    let daemon = h.daemon_pid().expect("daemon pid");
+    kill9(daemon);
+    h.wait_until("the daemon to die", WAIT, || !alive(daemon));
+    assert_eq!(
+        ask(port),
+        Ok(format!("ok {pid}")),
+        "the service stopped serving"
+    );
+    assert_eq!(h.pid("py"), pid, "not adopted");
+    hammer_through_restarts(&h, port, 2);
+}
+
+#[test]
+fn a_taken_address_is_a_clear_start_error() {
+    // Another program holding the port: start exits 1 saying which address and what to do.
+    let h = Home::new("a_taken_address_is_a_clear_start_error");
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    h.unit(
+        "app",
+        &format!("[service]\nExecStart = \"sleep 1000\"\n[socket]\nListenStream = [\"127.0.0.1:{port}\"]\n"),
+    );
+    let err = h.fails(1, &["start", "app"]);
+    assert!(
+        err.contains(&format!("cannot bind ListenStream 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(err.contains("stop it or pick another address"), "{err}");
+}
+
+#[test]
+fn hostnames_relative_paths_and_shared_addresses_are_load_errors() {
+    // verify names each bad address at its place, and the second unit claiming an address.
+    let h = Home::new("hostnames_relative_paths_and_shared_addresses");
+    let port = free_port();
+    h.unit(
+        "a",
+        "[service]\nExecStart = \"sleep 1\"\n[socket]\nListenStream = [\"example.com:80\"]\n",
+    );
+    h.unit(
+        "b",
+        "[service]\nExecStart = \"sleep 1\"\n[socket]\nListenStream = [\"run/b.sock\"]\n",
+    );
+    h.unit(
+        "c",
+        &format!(
+            "[service]\nExecStart = \"sleep 1\"\n[socket]\nListenStream = [\"127.0.0.1:{port}\"]\n"
+        ),
+    );
+    h.unit(
+        "d",
+        &format!(
+            "[service]\nExecStart = \"sleep 1\"\n[socket]\nListenStream = [\"127.0.0.1:{port}\"]\n"
+        ),
+    );
+    let out = h.cmd(&["verify"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("a.service:4:17") && text.contains("`example.com` is a host name"),
+        "{text}"
+    );
+    assert!(
+        text.contains("b.service:4:17") && text.contains("a relative path"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "address 127.0.0.1:{port} is already used by unit `c`"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_on_demand_unit_listens_while_enabled_and_its_first_connection_starts_it() {
+    // Enabled: `inactive (listening ...)`, no process; the first connection starts it and is served; stopped it listens again; disabled it stops listening.
+    assert!(
+        have_python(),
+        "this test needs python3 (.ci/run installs it)"
+    );
+    let h = Home::new("an_on_demand_unit_listens_while_enabled");
+    let port = free_port();
+    std::fs::write(h.units.join("server.py"), SERVER).expect("write server.py");
+    h.unit(
+        "py",
+        &format!("[service]\nExecStart = \"python3 server.py\"\n[socket]\nListenStream = [\"127.0.0.1:{port}\"]\nActivation = \"on-demand\"\n"),
+    );
+    let out = h.ok(&["enable", "py"]);
+    assert!(out.contains("starts at the first connection"), "{out}");
+    let u = h.unit_json("py");
+    assert_eq!(u["state"], "inactive", "{u}");
+    assert_eq!(u["listening"], format!("127.0.0.1:{port}"), "{u}");
+    let status = h.ok(&["status", "py"]);
+    assert!(
+        status.contains(&format!("inactive (listening 127.0.0.1:{port})")),
+        "{status}"
+    );
+    let answer = ask(port).expect("the first connection is served");
+    let pid = h.pid("py");
+    assert_eq!(answer, format!("ok {pid}"));
+    assert_eq!(h.state("py"), "running");
+    h.ok(&["stop", "py"]);
+    h.wait_until("listening again", WAIT, || {
+        h.unit_json("py")["listening"].is_string()
+    });
+    let again = ask(port).expect("a connection after stop starts it again");
+    assert_ne!(again, answer, "the same process answered");
+    h.ok(&["stop", "py"]);
+    h.ok(&["disable", "py"]);
+    h.wait_until("the port to be closed", WAIT, || {
+        TcpStream::connect(("127.0.0.1", port)).is_err()
+    });
+    assert_eq!(h.state("py"), "inactive");
+}
+
+#[test]
+fn an_on_demand_unit_disabled_while_running_lets_its_port_go_when_stopped() {
+    // Disable while it runs: it keeps serving; once stopped, the port is closed.
+    assert!(
+        have_python(),
+        "this test needs python3 (.ci/run installs it)"
+    );
+    let h = Home::new("an_on_demand_unit_disabled_while_running");
+    let port = free_port();
+    std::fs::write(h.units.join("server.py"), SERVER).expect("write server.py");
+    h.unit(
+        "py",
+        &format!("[service]\nExecStart = \"python3 server.py\"\n[socket]\nListenStream = [\"127.0.0.1:{port}\"]\nActivation = \"on-demand\"\n"),
+    );
+    h.ok(&["enable", "py"]);
+    h.ok(&["start", "py"]);
+    let pid = h.pid("py");
+    h.ok(&["disable", "py"]);
+    assert_eq!(ask(port), Ok(format!("ok {pid}")));
+    h.ok(&["stop", "py"]);
+    h.wait_until("the port to be closed", WAIT, || {
+        TcpStream::connect(("127.0.0.1", port)).is_err()
+    });
+}
