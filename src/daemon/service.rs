@@ -24,6 +24,8 @@
 //! | starting (forking)   | Exited(0)           | starting (finding the main pid)     | FindMainPid              |
 //! | starting (forking)   | MainPid(Ok/Err)     | running / failed "cannot find the main process" |            |
 //! | starting (notify)    | Ready               | running                             |                          |
+//! | starting (simple, Readiness probe) | Ready  | running (first passing probe)       |                          |
+//! | running (pid)        | Unhealthy(r, stop)  | stopping, then restart per policy (counts as a failure) / failed r | SpawnStop or KillGroup |
 //! | starting (notify)    | Exited(0)           | restarting (policy) / failed "exited before it sent READY=1" | KillGroup |
 //! | starting, running    | Exited(bad)         | restarting (policy) / failed        | KillGroup(SIGKILL)       |
 //! | running              | Exited(0)           | restarting (Restart=always) / exited| KillGroup(SIGKILL)       |
@@ -40,7 +42,7 @@
 //! | inactive              | Adopt(pid, pgid, since, restarts) | running (a new daemon took it over; dead: Exited follows) | |
 //! | any                  | ResetCounters       | unchanged; restart count, failures and start window cleared |  |
 //! | stopping             | StopCmdSpawned(pid) | stopping, ExecStop's pid known      |                          |
-//! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready | unchanged (logged at debug level) | |
+//! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready / Unhealthy | unchanged (logged at debug level) | |
 //! | inactive, exited, failed, stopping, starting (no pid) | DepFailed(x) | unchanged (down, going down, or the stop follows the spawn) | |
 //! | any but waiting, restarting | DepInvalid(x) | unchanged (a late verdict of the start gate) |            |
 //! | any pair not listed  | any                 | unchanged, with a warning in daemon.log and a `debug_assert!` |  |
@@ -118,6 +120,8 @@ pub enum Reason {
     NotifyOtherUser(String),
     /// A stop ended with processes still there after SIGKILL (what was left).
     Survived(String),
+    /// FailureThreshold probes failed in a row: (count, the last result).
+    Unhealthy(u32, String),
 }
 
 impl fmt::Display for Reason {
@@ -140,6 +144,9 @@ impl fmt::Display for Reason {
                 f,
                 "Type=notify cannot work with User={user}: the notify socket is in the daemon's home (mode 0700), which {user} cannot reach, so READY=1 would never arrive; use Type=simple (or forking with PIDFile), or run it as the daemon's user"
             ),
+            Reason::Unhealthy(n, last) => {
+                write!(f, "unhealthy: {n} failed probes in a row (last: {last})")
+            }
             Reason::Survived(what) => write!(
                 f,
                 "stop failed: {what} survived SIGKILL (stuck in the kernel?); look with `ps -eo pid,pgid,stat,cmd`"
@@ -249,8 +256,12 @@ pub enum Event {
     StopCmdExited(ExitKind),
     /// Nothing is left of the process group.
     GroupGone,
-    /// A notify service sent READY=1.
+    /// A notify service sent READY=1, or a simple service gated by a
+    /// Readiness probe passed its first probe.
     Ready,
+    /// The health probes judged it unhealthy: stop it, then fail
+    /// (`stop: true`) or let the restart policy judge it.
+    Unhealthy { reason: Reason, stop: bool },
     /// A forking service's main process (pid, its process group), or why it
     /// could not be found.
     MainPid(Result<(Pid, Pid), String>),
@@ -305,6 +316,8 @@ pub struct Policy {
     pub remain_after_exit: bool,
     pub start_limit_burst: u32,
     pub start_limit_interval: Duration,
+    /// A simple service stays `starting` until its first passing probe.
+    pub probe_readiness: bool,
 }
 
 impl Policy {
@@ -323,6 +336,8 @@ impl Policy {
             remain_after_exit: unit.remain_after_exit,
             start_limit_burst: unit.start_limit_burst,
             start_limit_interval: unit.start_limit_interval,
+            probe_readiness: unit.kind == ServiceType::Simple
+                && unit.health.as_ref().is_some_and(|h| h.readiness),
         }
     }
 }
@@ -485,12 +500,15 @@ impl Service {
             (State::Starting { pid: None, .. }, Event::Spawned(pid)) => {
                 self.pgid = Some(pid);
                 let started = match self.policy.kind {
-                    ServiceType::Simple => State::Running {
+                    ServiceType::Simple if !self.policy.probe_readiness => State::Running {
                         pid: Some(pid),
                         since: now,
                     },
                     // Up once it exits 0, forks off its main process, or says READY=1.
-                    ServiceType::Oneshot | ServiceType::Forking | ServiceType::Notify => {
+                    ServiceType::Simple
+                    | ServiceType::Oneshot
+                    | ServiceType::Forking
+                    | ServiceType::Notify => {
                         State::Starting {
                             pid: Some(pid),
                             deadline: nonzero(self.policy.timeout_start).map(|t| now + t),
@@ -667,6 +685,15 @@ impl Service {
                 self.want = Want::Down;
                 return self.begin_stop(AfterStop::Inactive, now, actions);
             }
+            (State::Running { pid: Some(_), .. }, Event::Unhealthy { reason, stop }) => {
+                let then = if stop {
+                    self.want = Want::Down;
+                    AfterStop::Failed(reason)
+                } else {
+                    AfterStop::Failure(reason)
+                };
+                return self.begin_stop(then, now, actions);
+            }
             (State::Starting { pid: Some(_), .. } | State::Running { .. }, Event::DepFailed(n)) => {
                 return self.begin_stop(AfterStop::Failed(Reason::DepFailed(n)), now, actions);
             }
@@ -703,7 +730,8 @@ impl Service {
                 | Event::StopCmdExited(_)
                 | Event::GroupGone
                 | Event::DepsReady
-                | Event::Ready),
+                | Event::Ready
+                | Event::Unhealthy { .. }),
             ) => {
                 log::debug!("ignored late or repeated {ev:?} in state {state:?}");
                 return actions;
@@ -983,6 +1011,7 @@ mod tests {
             remain_after_exit: false,
             start_limit_burst: 5,
             start_limit_interval: Duration::from_secs(10),
+            probe_readiness: false,
         }
     }
 

@@ -90,6 +90,44 @@ pub struct Unit {
     pub log_max_files: u32,
     /// Where values were written, and warnings; never part of `==`.
     pub source: Source,
+    /// `[health]`, if any (boxed: most units have none).
+    pub health: Option<Box<Health>>,
+}
+
+/// What a health probe does (SPEC §10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// One `GET path` to `addr` with `Host: host`.
+    Http {
+        addr: std::net::SocketAddr,
+        host: String,
+        path: String,
+    },
+    Tcp(std::net::SocketAddr),
+    /// argv, run like ExecStart in its own process group.
+    Exec(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnUnhealthy {
+    Restart,
+    Stop,
+    Mark,
+}
+
+/// A unit's `[health]` section, every default from the key table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    pub probe: Probe,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub start_period: Duration,
+    pub start_interval: Duration,
+    pub failure_threshold: u32,
+    /// Accepted HTTP status codes, inclusive.
+    pub expect_status: (u16, u16),
+    pub on_unhealthy: OnUnhealthy,
+    pub readiness: bool,
 }
 
 /// What a unit file says beyond the definition: where some values were

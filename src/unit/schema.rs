@@ -101,15 +101,17 @@ pub(super) const SIGNAL_EXPECTED: &str =
 pub enum Section {
     Unit,
     Service,
+    Health,
 }
 
 impl Section {
-    pub const ALL: [Section; 2] = [Section::Unit, Section::Service];
+    pub const ALL: [Section; 3] = [Section::Unit, Section::Service, Section::Health];
 
     pub fn name(self) -> &'static str {
         match self {
             Section::Unit => "unit",
             Section::Service => "service",
+            Section::Health => "health",
         }
     }
 
@@ -118,6 +120,7 @@ impl Section {
         match header {
             "unit" | "Unit" => Some(Section::Unit),
             "service" | "Service" => Some(Section::Service),
+            "health" | "Health" => Some(Section::Health),
             _ => None,
         }
     }
@@ -162,7 +165,7 @@ const fn key(
 }
 
 use KeyDefault::{Note, Value};
-use Section::{Service as S, Unit as U};
+use Section::{Health as H, Service as S, Unit as U};
 
 /// Every unit key. A new key is a row here, a field of `Unit` and its line
 /// in `build`; shape checks, did-you-mean, defaults and the README's key
@@ -190,6 +193,17 @@ pub const KEYS: &[Key] = &[
     key(S, "PIDFile", Kind::Str, Note("none"), "`forking`: the file the service writes its main pid to; relative paths resolve against the service dir"),
     key(S, "LogMaxBytes", Kind::Count(i64::MAX), Value("10485760"), "diakonos extension: rotate the service log past this size (10 MiB); 0 = never (see Durability)"),
     key(S, "LogMaxFiles", Kind::Count(MAX_LOG_FILES), Value("3"), "diakonos extension: how many rotated files (`NAME.log.1` ...) to keep"),
+    key(H, "Http", Kind::Str, Note("none"), "probe: `http://IP:PORT/PATH`; one `GET` (HTTP/1.1, `Connection: close`) judged on its status line; exactly one of Http, Tcp, Exec"),
+    key(H, "Tcp", Kind::Str, Note("none"), "probe: `IP:PORT` (an IP literal or `localhost`: no name lookup); passes once a connection is accepted"),
+    key(H, "Exec", Kind::Str, Note("none"), "probe: a command split like ExecStart, run with the service's user, directory and environment in its own process group; passes on exit 0"),
+    key(H, "IntervalSec", Kind::Secs(Infinity::Refused), Value("10"), "between probes once healthy"),
+    key(H, "TimeoutSec", Kind::Secs(Infinity::Refused), Value("5"), "a probe that takes longer fails (an Exec probe's group is killed)"),
+    key(H, "StartPeriodSec", Kind::Secs(Infinity::Refused), Value("0"), "failures inside this window after the spawn do not count"),
+    key(H, "StartIntervalSec", Kind::Secs(Infinity::Refused), Value("1"), "probe cadence until the first success"),
+    key(H, "FailureThreshold", Kind::Count(u32::MAX as i64), Value("3"), "this many failed probes in a row: unhealthy"),
+    key(H, "ExpectStatus", Kind::Str, Value("\"200-399\""), "Http: a status code (`\"204\"`) or a range (`\"200-299\"`)"),
+    key(H, "OnUnhealthy", Kind::Str, Value("\"restart\""), "`restart`: stop and restart per `Restart` (a failure for the policy, backoff and start limit). `stop`: stop, leave `failed`. `mark`: only record it"),
+    key(H, "Readiness", Kind::Bool, Value("true"), "the unit is up (for `start`, `wait` and dependents) only after its first passing probe, bounded by TimeoutStartSec"),
 ];
 
 /// The key called `name`, in whichever section.

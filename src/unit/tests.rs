@@ -80,6 +80,7 @@ fn defaults_applied_for_minimal_unit() {
             pid_file: None,
             log_max_bytes: 10 * 1024 * 1024,
             log_max_files: 3,
+            health: None,
             source: Source::default(),
         }
     );

@@ -619,6 +619,7 @@ fn inert_policy() -> Policy {
         remain_after_exit: false,
         start_limit_burst: 0,
         start_limit_interval: Duration::ZERO,
+        probe_readiness: false,
     }
 }
 
