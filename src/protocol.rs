@@ -250,6 +250,24 @@ pub struct UnitInfo {
     pub reason: Option<String>,
     /// While `restarting`: the launch that comes next.
     pub next_attempt: Option<NextAttempt>,
+    /// `starting`, `healthy` or `unhealthy` while a unit with `[health]`
+    /// runs; None otherwise.
+    #[serde(default)]
+    pub health: Option<String>,
+    /// Failed probes in a row.
+    #[serde(default)]
+    pub health_failures: u32,
+}
+
+/// One health probe, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeRecord {
+    /// Unix seconds.
+    pub time: u64,
+    pub duration_ms: u64,
+    pub ok: bool,
+    /// The first line of what passed or why it failed (`HTTP 200`, `exit 1`).
+    pub output: String,
 }
 
 /// The next launch of a `restarting` unit.
@@ -274,6 +292,9 @@ pub struct UnitStatus {
     pub after: Vec<String>,
     pub required_by: Vec<String>,
     pub log_path: PathBuf,
+    /// The last health probes, oldest first.
+    #[serde(default)]
+    pub probes: Vec<ProbeRecord>,
 }
 
 /// `daemon-status`, a stable reply: fields are only ever appended (wire
@@ -827,6 +848,8 @@ mod tests {
                 attempt: 3,
                 in_ms: 1500,
             }),
+            health: None,
+            health_failures: 0,
         }]);
         let body = body_of(encode_reply(&resp, PROTOCOL_VERSION, false).unwrap());
         assert_eq!(decode_reply(&body).unwrap().response, resp);

@@ -79,11 +79,20 @@ impl Output {
     /// The `list` table, one row per unit under a header.
     fn list_text(&self, units: &[UnitInfo]) -> String {
         let name_w = units.iter().map(|u| u.name.len()).max().unwrap_or(4).max(4);
+        // Health shows beside the state, `running (healthy)`; the column
+        // widens only when some unit has it.
+        let health = |u: &UnitInfo| u.health.as_ref().map_or(0, |h| h.len() + 3);
+        let state_w = units
+            .iter()
+            .map(|u| u.state.as_str().len() + health(u))
+            .max()
+            .unwrap_or(10)
+            .max(10);
         // One buffer, written in place: a thousand rows used to cost seven
         // allocations and a `format!` each, most of the client's CPU time.
         let mut out = String::with_capacity((name_w + 64) * (units.len() + 1));
         out.push_str(&self.bold(&format!(
-            "{:<name_w$}  {:<10}  {:>7}  {:>8}  {:>8}  {}",
+            "{:<name_w$}  {:<state_w$}  {:>7}  {:>8}  {:>8}  {}",
             "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "DESCRIPTION"
         )));
         out.push('\n');
@@ -95,8 +104,11 @@ impl Output {
             } else {
                 out.push_str(u.state.as_str());
             }
+            if let Some(h) = &u.health {
+                let _ = write!(out, " ({h})");
+            }
             // Pad by the visible width: colour codes are invisible.
-            let pad = 10usize.saturating_sub(u.state.as_str().len());
+            let pad = state_w.saturating_sub(u.state.as_str().len() + health(u));
             out.extend(std::iter::repeat_n(' ', pad));
             let _ = match u.pid {
                 Some(pid) => write!(out, "  {pid:>7}"),
@@ -131,6 +143,7 @@ impl Output {
                 obj.insert("after".into(), json!(s.after));
                 obj.insert("required_by".into(), json!(s.required_by));
                 obj.insert("log_path".into(), json!(s.log_path));
+                obj.insert("probes".into(), json!(s.probes));
             }
             print_json(&v);
             return;
@@ -195,6 +208,24 @@ impl Output {
             if !list.is_empty() {
                 row(k, list.join(", "));
             }
+        }
+        if let Some(h) = &u.health {
+            row(
+                "health",
+                format!("{h} ({} failed in a row)", u.health_failures),
+            );
+        }
+        for p in &s.probes {
+            row(
+                "probe",
+                format!(
+                    "{} {:>5}ms {} {}",
+                    clock_time(p.time),
+                    p.duration_ms,
+                    if p.ok { "ok  " } else { "FAIL" },
+                    p.output
+                ),
+            );
         }
         row("log", s.log_path.display().to_string());
         let tail = crate::cli::logs::tail_lines(&s.log_path, 10);
@@ -397,7 +428,15 @@ fn unit_json(u: &UnitInfo) -> serde_json::Value {
         "reason": u.reason,
         "next_attempt": u.next_attempt.map(|n| n.attempt),
         "next_attempt_secs": u.next_attempt.map(|n| n.in_ms as f64 / 1000.0),
+        "health": u.health,
+        "health_failures": u.health_failures,
     })
+}
+
+/// `14:03:07` (UTC) of a unix time.
+fn clock_time(unix: u64) -> String {
+    let s = unix % 86_400;
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
 /// `1.5s`, `3s`, `2m 5s`: how long until a restart.
@@ -465,6 +504,9 @@ mod tests {
             last_exit: None,
             reason: reason.map(str::to_string),
             next_attempt: None,
+
+            health: None,
+            health_failures: 0,
         };
         let out = Output {
             color: false,
@@ -528,6 +570,9 @@ mod tests {
             last_exit: Some(LastExit::Code(3)),
             reason: Some("exited with code 3".into()),
             next_attempt: None,
+
+            health: None,
+            health_failures: 0,
         };
         assert_eq!(unit_json(&u)["last_exit"], json!({"code": 3}));
         u.last_exit = Some(LastExit::Signal("SIGKILL".into()));

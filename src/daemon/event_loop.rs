@@ -13,6 +13,7 @@ use crate::daemon::control::{self, Control, Incoming};
 use crate::daemon::driver::children::{self, Children};
 use crate::daemon::driver::logs::{self, Logs};
 use crate::daemon::driver::notify::{self, Notify};
+use crate::daemon::driver::probes::Probes;
 use crate::daemon::driver::state::StateWriter;
 use crate::daemon::persist;
 use crate::daemon::spawn;
@@ -28,6 +29,7 @@ pub struct EventLoop {
     pub(super) poll: Poll,
     children: Children,
     notify: Notify,
+    probes: Probes,
     logs: Logs,
     pub(super) state: StateWriter,
     pub(super) control: Control,
@@ -53,6 +55,7 @@ impl EventLoop {
             children,
             notify: Notify::new(&home.notify_socket(), poll.registry()),
             logs: Logs::new(home.clone(), poll.registry(), now),
+            probes: Probes::default(),
             state: StateWriter::new(home.state()),
             poll,
             control,
@@ -111,6 +114,7 @@ impl EventLoop {
                     control::LISTENER => self.control.accept_all(registry, now),
                     notify::NOTIFY => self.notify.on_ready(&mut self.sup, now),
                     logs::LOG_WRITES => self.logs.on_ready(now),
+                    t if Probes::owns(t) => self.probes.on_ready(t, &mut self.sup, registry, now),
                     t if Children::owns(t) => {
                         if self.children.on_ready(t, &mut self.sup, now) {
                             self.on_reload_signal();
@@ -172,6 +176,18 @@ impl EventLoop {
                         max_bytes,
                         max_files,
                     } => self.logs.rotate_idle(&name, max_bytes, max_files),
+                    Effect::Probe {
+                        id,
+                        gen,
+                        probe,
+                        expect,
+                    } => {
+                        if let Some(input) = self.probes.start(id, gen, &probe, expect, registry) {
+                            self.sup.handle(input, now);
+                            fed = true;
+                        }
+                    }
+                    Effect::ProbeCancel { id } => self.probes.cancel(id, registry),
                     scan @ Effect::ScanMainPid { .. } => {
                         if let Some(input) = system::look_for_main_pid(scan, now) {
                             self.sup.handle(input, now);

@@ -261,7 +261,10 @@ pub enum Event {
     Ready,
     /// The health probes judged it unhealthy: stop it, then fail
     /// (`stop: true`) or let the restart policy judge it.
-    Unhealthy { reason: Reason, stop: bool },
+    Unhealthy {
+        reason: Reason,
+        stop: bool,
+    },
     /// A forking service's main process (pid, its process group), or why it
     /// could not be found.
     MainPid(Result<(Pid, Pid), String>),
@@ -508,12 +511,10 @@ impl Service {
                     ServiceType::Simple
                     | ServiceType::Oneshot
                     | ServiceType::Forking
-                    | ServiceType::Notify => {
-                        State::Starting {
-                            pid: Some(pid),
-                            deadline: nonzero(self.policy.timeout_start).map(|t| now + t),
-                        }
-                    }
+                    | ServiceType::Notify => State::Starting {
+                        pid: Some(pid),
+                        deadline: nonzero(self.policy.timeout_start).map(|t| now + t),
+                    },
                 };
                 if self.want == Want::Down {
                     // A Stop arrived while the spawn was in flight.

@@ -35,6 +35,21 @@ impl RealSys {
 }
 
 impl Sys for RealSys {
+    fn spawn_probe(&mut self, unit: &Unit, argv: &[String]) -> Result<Pid, SpawnError> {
+        let log = self.home.service_log(&unit.name);
+        spawn::spawn(
+            &SpawnSpec {
+                argv,
+                cwd: &unit.working_directory,
+                env: &unit.environment,
+                user: unit.user.as_deref(),
+                log: &log,
+                extra_env: &[],
+            },
+            &mut self.spawn_cache,
+        )
+    }
+
     fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Pid, SpawnError> {
         let argv = match role {
             Role::Main => &unit.exec_start,

@@ -23,6 +23,8 @@ pub enum ServiceTimer {
     Stop,
     /// Look again for a forking service's main process.
     MainPidScan,
+    /// A health probe is due, or the one in flight timed out.
+    Probe,
 }
 
 /// What a deadline is for: every deadline of the daemon is one of these.

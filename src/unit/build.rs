@@ -303,7 +303,14 @@ fn health(
         match parse_socket_addr(target.get_ref()) {
             Ok(addr) => Probe::Tcp(addr),
             Err(why) => {
-                cx.at(target.span(), format!("`Tcp` is \"{}\": {why}", esc(target.get_ref())), Some("write IP:PORT with an IP literal or localhost, like \"127.0.0.1:5432\"".to_string()));
+                cx.at(
+                    target.span(),
+                    format!("`Tcp` is \"{}\": {why}", esc(target.get_ref())),
+                    Some(
+                        "write IP:PORT with an IP literal or localhost, like \"127.0.0.1:5432\""
+                            .to_string(),
+                    ),
+                );
                 return None;
             }
         }
@@ -359,7 +366,12 @@ pub(super) fn parse_socket_addr(text: &str) -> Result<std::net::SocketAddr, Stri
     };
     let port: u16 = match port.parse() {
         Ok(p) if p > 0 => p,
-        _ => return Err(format!("port `{}` is not a number from 1 to 65535", esc(port))),
+        _ => {
+            return Err(format!(
+                "port `{}` is not a number from 1 to 65535",
+                esc(port)
+            ))
+        }
     };
     if host == "localhost" {
         return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));

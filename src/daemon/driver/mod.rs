@@ -10,6 +10,7 @@
 //! | 2                      | [`notify`]: the notify socket |
 //! | 3                      | [`logs`]: inotify on `logs/`  |
 //! | 16 ..                  | `control.rs`: clients         |
+//! | 2^39 + service id      | [`probes`]: health probes     |
 //! | 2^40 ..                | [`children`]: pidfds          |
 //!
 //! The state writer ([`state`]) has no token: it works on timer keys.
@@ -17,4 +18,5 @@
 pub mod children;
 pub mod logs;
 pub mod notify;
+pub mod probes;
 pub mod state;

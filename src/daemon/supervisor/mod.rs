@@ -38,6 +38,7 @@ use crate::protocol::{
 use crate::unit::{LoadedDir, ServiceType, Unit, UnitError};
 
 mod adopt;
+mod health;
 mod jobs;
 mod queue;
 mod reload;
@@ -88,6 +89,17 @@ pub enum Effect {
         other_groups: Vec<Pid>,
         scan: MainPidScan,
     },
+    /// Run one network health probe of service `id` (answered with
+    /// `Input::ProbeDone` carrying the same `gen`).
+    Probe {
+        id: ServiceId,
+        gen: u64,
+        probe: crate::unit::Probe,
+        /// Http: the accepted status codes.
+        expect: (u16, u16),
+    },
+    /// Drop the network probe of `id` that is out (timed out, or the run ended).
+    ProbeCancel { id: ServiceId },
 }
 
 /// A forking service's main process as a look found it, with what the
@@ -125,6 +137,12 @@ pub enum Input {
         scan: MainPidScan,
         outcome: Option<Result<MainPidFound, String>>,
     },
+    /// A network probe ([`Effect::Probe`]) ended: Ok(what passed) or Err(why it failed).
+    ProbeDone {
+        id: ServiceId,
+        gen: u64,
+        outcome: Result<String, String>,
+    },
 }
 
 /// The operating system, as the supervisor uses it: starting processes and
@@ -149,6 +167,11 @@ pub trait Sys {
     /// a process adopted with no record of when it started).
     fn age(&mut self, _start_time: u64) -> Option<std::time::Duration> {
         None
+    }
+    /// Starts an Exec health probe `argv` of `unit` (its user, directory,
+    /// environment and log) in its own process group.
+    fn spawn_probe(&mut self, _unit: &Unit, _argv: &[String]) -> Result<Pid, SpawnError> {
+        Err(SpawnError::EmptyCommand)
     }
 }
 
@@ -193,6 +216,8 @@ pub struct Entry {
     /// A search for the main process of a forking service is under way
     /// (None while a look is out as an effect).
     scan: Option<MainPidScan>,
+    /// Health probing of the current (or last) run; None without `[health]`.
+    health: Option<Box<health::HealthRun>>,
 }
 
 impl Entry {
@@ -216,6 +241,7 @@ impl Entry {
             stop: StopMark::None,
             timer: None,
             scan: None,
+            health: None,
         }
     }
 
@@ -338,6 +364,10 @@ pub struct Supervisor {
     enabled: BTreeSet<String>,
     /// Something worth persisting changed since the last `take_dirty`.
     dirty: bool,
+    /// Exec health probes that are out: pid -> service.
+    probe_pids: HashMap<Pid, ServiceId>,
+    /// Services whose probe timer expired, for `run` (which has the `Sys`).
+    due_probes: Vec<ServiceId>,
 }
 
 impl Supervisor {
@@ -361,6 +391,8 @@ impl Supervisor {
             seed,
             enabled: BTreeSet::new(),
             dirty: false,
+            probe_pids: HashMap::new(),
+            due_probes: Vec::new(),
         };
         for (name, result) in loaded.units {
             sup.add_entry(name, result);
@@ -469,7 +501,12 @@ impl Supervisor {
                     }
                 }
             }
-            Input::ChildExited(pid, kind) => self.child_exited(pid, kind),
+            Input::ChildExited(pid, kind) => {
+                if !self.probe_exited(pid, kind, now) {
+                    self.child_exited(pid, kind)
+                }
+            }
+            Input::ProbeDone { id, gen, outcome } => self.probe_done(id, gen, outcome, now),
             Input::Notify {
                 sender,
                 group,
@@ -556,6 +593,7 @@ impl Supervisor {
         for key in self.timers.expired(now) {
             match key {
                 TimerKey::Service(id, ServiceTimer::MainPidScan) => self.look_for_main_pid(id),
+                TimerKey::Service(id, ServiceTimer::Probe) => self.due_probes.push(id),
                 TimerKey::Service(id, kind) => {
                     if self.entries[id].timer == Some(kind) {
                         self.entries[id].timer = None;

@@ -43,6 +43,9 @@ impl Supervisor {
             // Deadlines that are already due (RestartSec = 0) run in this
             // same pass rather than after another trip through poll.
             self.timers_expired(now);
+            for id in std::mem::take(&mut self.due_probes) {
+                self.probe_timer(id, now, sys);
+            }
             if self.queue.is_empty() {
                 break;
             }
@@ -85,6 +88,9 @@ impl Supervisor {
         }
         if before != after || after == StateName::Waiting {
             self.changed(id);
+        }
+        if before != after || pid_before != self.entries[id].svc.pid() {
+            self.follow_health(id, now);
         }
     }
 

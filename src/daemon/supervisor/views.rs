@@ -82,6 +82,12 @@ impl Supervisor {
                 attempt: e.svc.restarts.saturating_add(2),
                 in_ms: at.saturating_duration_since(now).as_millis() as u64,
             }),
+            health: e
+                .health
+                .as_ref()
+                .and_then(|h| h.shown())
+                .map(|v| v.as_str().to_owned()),
+            health_failures: e.health.as_ref().map_or(0, |h| h.streak),
         }
     }
 
@@ -111,6 +117,11 @@ impl Supervisor {
             after,
             required_by: names(&self.graph.required_by[id]),
             log_path: self.log_path(&e.name),
+            probes: e
+                .health
+                .as_ref()
+                .map(|h| h.history.iter().cloned().collect())
+                .unwrap_or_default(),
         }
     }
 
