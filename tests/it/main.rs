@@ -10,6 +10,7 @@ mod deps;
 mod durability;
 mod examples;
 mod hardening;
+mod health;
 mod hygiene;
 mod json;
 mod lifecycle;
