@@ -200,3 +200,26 @@ fn a_timed_out_exec_probe_is_killed_with_its_group() {
         });
     }
 }
+
+#[test]
+fn probes_are_rearmed_for_a_service_adopted_after_a_daemon_crash() {
+    let h = Home::new("health_adopted");
+    h.unit(
+        "w",
+        &format!(
+            "[service]\nExecStart = \"sleep 1000\"\n[health]\nExec = {}\nIntervalSec = 0.1\nStartIntervalSec = 0.1\n",
+            sh("echo probed >> probes")
+        ),
+    );
+    h.ok(&["start", "w"]);
+    let pid = h.pid("w");
+    let daemon = h.daemon_pid().expect("daemon pid");
+    kill9(daemon);
+    h.wait_until("the daemon to die", WAIT, || !alive(daemon));
+    let before = h.lines("probes").len();
+    // The next command starts a new daemon, which adopts `w`.
+    assert_eq!(h.pid("w"), pid);
+    h.wait_until("the adopted service to be probed again", WAIT, || {
+        h.lines("probes").len() > before && health_of(&h, "w") == "healthy"
+    });
+}
