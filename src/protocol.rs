@@ -257,6 +257,9 @@ pub struct UnitInfo {
     /// Failed probes in a row.
     #[serde(default)]
     pub health_failures: u32,
+    /// The service's last sd_notify `STATUS=` while it runs.
+    #[serde(default)]
+    pub status_text: Option<String>,
 }
 
 /// One health probe, as `status` shows it.
@@ -850,6 +853,7 @@ mod tests {
             }),
             health: None,
             health_failures: 0,
+            status_text: None,
         }]);
         let body = body_of(encode_reply(&resp, PROTOCOL_VERSION, false).unwrap());
         assert_eq!(decode_reply(&body).unwrap().response, resp);

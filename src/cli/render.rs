@@ -124,7 +124,8 @@ impl Output {
                 (Some(r), StateName::Failed | StateName::Invalid) => {
                     out.push_str(&self.dim(&format!("({})", short_reason(r))))
                 }
-                _ => out.push_str(&u.description),
+                // A running service's own word (sd_notify STATUS=) over its description.
+                _ => out.push_str(u.status_text.as_deref().unwrap_or(&u.description)),
             }
             out.push('\n');
         }
@@ -208,6 +209,9 @@ impl Output {
             if !list.is_empty() {
                 row(k, list.join(", "));
             }
+        }
+        if let Some(text) = &u.status_text {
+            row("status", text.clone());
         }
         if let Some(h) = &u.health {
             row(
@@ -430,6 +434,7 @@ fn unit_json(u: &UnitInfo) -> serde_json::Value {
         "next_attempt_secs": u.next_attempt.map(|n| n.in_ms as f64 / 1000.0),
         "health": u.health,
         "health_failures": u.health_failures,
+        "status_text": u.status_text,
     })
 }
 
@@ -507,6 +512,7 @@ mod tests {
 
             health: None,
             health_failures: 0,
+            status_text: None,
         };
         let out = Output {
             color: false,
@@ -573,6 +579,7 @@ mod tests {
 
             health: None,
             health_failures: 0,
+            status_text: None,
         };
         assert_eq!(unit_json(&u)["last_exit"], json!({"code": 3}));
         u.last_exit = Some(LastExit::Signal("SIGKILL".into()));

@@ -25,6 +25,7 @@
 //! | starting (forking)   | MainPid(Ok/Err)     | running / failed "cannot find the main process" |            |
 //! | starting (notify)    | Ready               | running                             |                          |
 //! | starting (simple, Readiness probe) | Ready  | running (first passing probe)       |                          |
+//! | starting, running (pid) | StoppingItself   | unchanged; want down (sd_notify STOPPING=1: the exit that follows is not restarted) | |
 //! | running (pid)        | Unhealthy(r, stop)  | stopping, then restart per policy (counts as a failure) / failed r | SpawnStop or KillGroup |
 //! | starting (notify)    | Exited(0)           | restarting (policy) / failed "exited before it sent READY=1" | KillGroup |
 //! | starting, running    | Exited(bad)         | restarting (policy) / failed        | KillGroup(SIGKILL)       |
@@ -42,7 +43,7 @@
 //! | inactive              | Adopt(pid, pgid, since, restarts) | running (a new daemon took it over; dead: Exited follows) | |
 //! | any                  | ResetCounters       | unchanged; restart count, failures and start window cleared |  |
 //! | stopping             | StopCmdSpawned(pid) | stopping, ExecStop's pid known      |                          |
-//! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready / Unhealthy | unchanged (logged at debug level) | |
+//! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready / StoppingItself / Unhealthy | unchanged (logged at debug level) | |
 //! | inactive, exited, failed, stopping, starting (no pid) | DepFailed(x) | unchanged (down, going down, or the stop follows the spawn) | |
 //! | any but waiting, restarting | DepInvalid(x) | unchanged (a late verdict of the start gate) |            |
 //! | any pair not listed  | any                 | unchanged, with a warning in daemon.log and a `debug_assert!` |  |
@@ -115,9 +116,6 @@ pub enum Reason {
     NotReady,
     /// A forking service's main process could not be found.
     NoMainPid(String),
-    /// `Type = "notify"` with `User=` another user (named): the notify
-    /// socket lives in the daemon's private home, out of that user's reach.
-    NotifyOtherUser(String),
     /// A stop ended with processes still there after SIGKILL (what was left).
     Survived(String),
     /// FailureThreshold probes failed in a row: (count, the last result).
@@ -140,10 +138,6 @@ impl fmt::Display for Reason {
             Reason::StartTimeout => write!(f, "start timed out"),
             Reason::NotReady => write!(f, "exited before it sent READY=1"),
             Reason::NoMainPid(e) => write!(f, "cannot find the main process: {e}"),
-            Reason::NotifyOtherUser(user) => write!(
-                f,
-                "Type=notify cannot work with User={user}: the notify socket is in the daemon's home (mode 0700), which {user} cannot reach, so READY=1 would never arrive; use Type=simple (or forking with PIDFile), or run it as the daemon's user"
-            ),
             Reason::Unhealthy(n, last) => {
                 write!(f, "unhealthy: {n} failed probes in a row (last: {last})")
             }
@@ -259,6 +253,8 @@ pub enum Event {
     /// A notify service sent READY=1, or a simple service gated by a
     /// Readiness probe passed its first probe.
     Ready,
+    /// The service said STOPPING=1: it is going down on its own.
+    StoppingItself,
     /// The health probes judged it unhealthy: stop it, then fail
     /// (`stop: true`) or let the restart policy judge it.
     Unhealthy {
@@ -686,6 +682,13 @@ impl Service {
                 self.want = Want::Down;
                 return self.begin_stop(AfterStop::Inactive, now, actions);
             }
+            (
+                State::Starting { pid: Some(_), .. } | State::Running { pid: Some(_), .. },
+                Event::StoppingItself,
+            ) => {
+                self.want = Want::Down;
+                return actions;
+            }
             (State::Running { pid: Some(_), .. }, Event::Unhealthy { reason, stop }) => {
                 let then = if stop {
                     self.want = Want::Down;
@@ -732,6 +735,7 @@ impl Service {
                 | Event::GroupGone
                 | Event::DepsReady
                 | Event::Ready
+                | Event::StoppingItself
                 | Event::Unhealthy { .. }),
             ) => {
                 log::debug!("ignored late or repeated {ev:?} in state {state:?}");
@@ -1120,13 +1124,13 @@ mod tests {
     }
 
     #[test]
-    fn a_notify_unit_that_cannot_work_fails_without_spawning() {
+    fn a_unit_that_cannot_work_fails_without_spawning() {
         // CannotStart in place of a spawn fails the service with that reason and no timer.
         let t0 = Instant::now();
         let mut svc = Service::new(policy(), 1);
         svc.on_event(Event::Start, t0);
         svc.on_event(Event::DepsReady, t0);
-        let reason = Reason::NotifyOtherUser("postgres".into());
+        let reason = Reason::NoMainPid("cannot work".into());
         assert!(svc
             .on_event(Event::CannotStart(reason.clone()), t0)
             .is_empty());

@@ -14,6 +14,7 @@ mod health;
 mod hygiene;
 mod json;
 mod lifecycle;
+mod notify;
 mod protocol;
 mod real_daemons;
 mod restart;

@@ -218,6 +218,8 @@ pub struct Entry {
     scan: Option<MainPidScan>,
     /// Health probing of the current (or last) run; None without `[health]`.
     health: Option<Box<health::HealthRun>>,
+    /// The last sd_notify STATUS= of the current run.
+    status_text: Option<String>,
 }
 
 impl Entry {
@@ -242,6 +244,7 @@ impl Entry {
             timer: None,
             scan: None,
             health: None,
+            status_text: None,
         }
     }
 
@@ -571,8 +574,19 @@ impl Supervisor {
             log::debug!("notify message from unknown process {sender}: {payload:?}");
             return;
         };
-        if payload.lines().any(|l| l.trim() == "READY=1") {
-            self.queue.push_back((id, Event::Ready));
+        for line in payload.lines() {
+            match line.trim_end_matches('\r') {
+                "READY=1" => self.queue.push_back((id, Event::Ready)),
+                "STOPPING=1" => self.queue.push_back((id, Event::StoppingItself)),
+                l => {
+                    if let Some(text) = l.strip_prefix("STATUS=") {
+                        let text: String =
+                            text.chars().filter(|c| !c.is_control()).take(200).collect();
+                        self.entries[id].status_text = (!text.is_empty()).then_some(text);
+                        self.dirty = true;
+                    }
+                }
+            }
         }
     }
 

@@ -107,21 +107,13 @@ impl Supervisor {
             return;
         };
         match action {
-            Action::Spawn
-                if unit.kind == ServiceType::Notify
-                    && unit.user.as_deref().is_some_and(|u| sys.is_other_user(u)) =>
-            {
-                let user = unit.user.clone().unwrap_or_default();
-                log::warn!("{}: Type=notify with User={user} cannot work", unit.name);
-                self.queue
-                    .push_front((id, Event::CannotStart(Reason::NotifyOtherUser(user))));
-            }
             Action::Spawn => match sys.spawn(unit, Role::Main) {
                 Ok(pid) => {
                     log::info!("{}: started, pid {pid}", unit.name);
                     self.pids.insert(pid, (id, Role::Main));
                     self.entries[id].start_time = sys.start_time(pid);
                     self.entries[id].groups.clear();
+                    self.entries[id].status_text = None;
                     self.queue.push_front((id, Event::Spawned(pid)));
                 }
                 Err(e) => {

@@ -88,6 +88,7 @@ impl Supervisor {
                 .and_then(|h| h.shown())
                 .map(|v| v.as_str().to_owned()),
             health_failures: e.health.as_ref().map_or(0, |h| h.streak),
+            status_text: e.status_text.clone().filter(|_| e.svc.state.is_active()),
         }
     }
 

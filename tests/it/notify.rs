@@ -1,0 +1,115 @@
+//! sd_notify (SPEC §11) with real senders: a service of another `User=`
+//! reaching a root daemon's notify socket, Debian's redis-server with
+//! `--supervised systemd`, STATUS= text, and STOPPING=1.
+
+use std::net::TcpListener;
+
+use crate::util::*;
+
+/// A python3 one-liner (the system's, which every user can run) that sends
+/// `msg` to $NOTIFY_SOCKET, then runs `then`.
+fn sender(msgs: &[&str], then: &str) -> String {
+    let sends: String = msgs
+        .iter()
+        .map(|m| format!("s.sendto({m:?}.encode(), a); "))
+        .collect();
+    let script = format!(
+        "import os, socket, sys, time; a = os.environ['NOTIFY_SOCKET']; \
+         a = '\\0' + a[1:] if a.startswith('@') else a; \
+         s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); {sends}{then}"
+    );
+    toml_str(&format!(
+        "/usr/bin/python3 -c {}",
+        shell_words::quote(&script).replace('$', "$$")
+    ))
+}
+
+fn assert_root() {
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "this test needs root to run a service as another user (CI runs as root)"
+    );
+}
+
+#[test]
+fn a_notify_service_of_another_user_gets_ready_with_its_status() {
+    assert_root();
+    let h = Home::new("notify_other_user_ready");
+    h.unit(
+        "pg",
+        &format!(
+            "[service]\nType = \"notify\"\nUser = \"nobody\"\nWorkingDirectory = \"/\"\nTimeoutStartSec = 20\nExecStart = {}\n",
+            sender(&["READY=1\nSTATUS=serving 3 clients"], "time.sleep(1000)")
+        ),
+    );
+    h.ok(&["start", "pg"]);
+    let u = h.unit_json("pg");
+    assert_eq!(u["state"], "running", "{u}");
+    assert_eq!(u["status_text"], "serving 3 clients", "{u}");
+    let pid = h.pid("pg");
+    let uid = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned));
+    assert_eq!(uid.as_deref(), Some("65534"), "not running as nobody");
+    assert!(h.ok(&["list"]).contains("serving 3 clients"));
+    let status = h.ok(&["status", "pg"]);
+    assert!(
+        status
+            .lines()
+            .any(|l| l.trim_start().starts_with("status:") && l.ends_with(" serving 3 clients")),
+        "{status}"
+    );
+    // Nothing of the home opened: still 0700.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&h.home).map(|m| m.permissions().mode() & 0o777);
+    assert_eq!(mode.ok(), Some(0o700));
+}
+
+#[test]
+fn redis_supervised_by_systemd_protocol_gets_ready() {
+    // Debian's redis-server speaks sd_notify with `--supervised systemd`.
+    assert_root();
+    let h = Home::new("notify_redis");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0");
+    h.unit(
+        "redis",
+        &format!(
+            "[service]\nType = \"notify\"\nUser = \"nobody\"\nWorkingDirectory = \"/\"\nTimeoutStartSec = 20\n\
+             ExecStart = \"/usr/bin/redis-server --supervised systemd --port {port} --bind 127.0.0.1 --save '' --appendonly no --dir /\"\n"
+        ),
+    );
+    h.ok(&["start", "redis"]);
+    let u = h.unit_json("redis");
+    assert_eq!(u["state"], "running", "{u}");
+    assert!(
+        u["status_text"].as_str().is_some_and(|t| !t.is_empty()),
+        "redis sends STATUS=: {u}"
+    );
+    h.ok(&["stop", "redis"]);
+}
+
+#[test]
+fn stopping_then_exiting_is_not_restarted() {
+    // STOPPING=1: the service goes down on its own; Restart=always does not bring it back.
+    let h = Home::new("notify_stopping");
+    h.unit(
+        "w",
+        &format!(
+            "[service]\nType = \"notify\"\nRestart = \"always\"\nRestartSec = 0\nExecStart = {}\n",
+            sender(
+                &["READY=1"],
+                "open('starts', 'a').write('x\\n'); time.sleep(0.2); s.sendto(b'STOPPING=1', a); time.sleep(0.2); sys.exit(3)"
+            )
+        ),
+    );
+    h.ok(&["start", "w"]);
+    h.wait_state("w", "failed");
+    let u = h.unit_json("w");
+    assert_eq!(u["restarts"], 0, "{u}");
+    assert_eq!(h.lines("starts").len(), 1);
+}
