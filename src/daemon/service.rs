@@ -26,6 +26,7 @@
 //! | starting (notify)    | Ready               | running                             |                          |
 //! | starting (simple, Readiness probe) | Ready  | running (first passing probe)       |                          |
 //! | starting, running (pid) | StoppingItself   | unchanged; want down (sd_notify STOPPING=1: the exit that follows is not restarted) | |
+//! | running (pid)        | WatchdogTimeout     | stopping (WatchdogSignal, then the normal escalation), then restart per policy / failed "watchdog timeout" | KillGroup(WatchdogSignal), SpawnStop or KillGroup |
 //! | running (pid)        | Unhealthy(r, stop)  | stopping, then restart per policy (counts as a failure) / failed r | SpawnStop or KillGroup |
 //! | starting (notify)    | Exited(0)           | restarting (policy) / failed "exited before it sent READY=1" | KillGroup |
 //! | starting, running    | Exited(bad)         | restarting (policy) / failed        | KillGroup(SIGKILL)       |
@@ -43,7 +44,7 @@
 //! | inactive              | Adopt(pid, pgid, since, restarts) | running (a new daemon took it over; dead: Exited follows) | |
 //! | any                  | ResetCounters       | unchanged; restart count, failures and start window cleared |  |
 //! | stopping             | StopCmdSpawned(pid) | stopping, ExecStop's pid known      |                          |
-//! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready / StoppingItself / Unhealthy | unchanged (logged at debug level) | |
+//! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready / StoppingItself / WatchdogTimeout / Unhealthy | unchanged (logged at debug level) | |
 //! | inactive, exited, failed, stopping, starting (no pid) | DepFailed(x) | unchanged (down, going down, or the stop follows the spawn) | |
 //! | any but waiting, restarting | DepInvalid(x) | unchanged (a late verdict of the start gate) |            |
 //! | any pair not listed  | any                 | unchanged, with a warning in daemon.log and a `debug_assert!` |  |
@@ -118,6 +119,8 @@ pub enum Reason {
     NoMainPid(String),
     /// A stop ended with processes still there after SIGKILL (what was left).
     Survived(String),
+    /// WatchdogSec passed without a WATCHDOG=1.
+    Watchdog,
     /// FailureThreshold probes failed in a row: (count, the last result).
     Unhealthy(u32, String),
 }
@@ -138,6 +141,7 @@ impl fmt::Display for Reason {
             Reason::StartTimeout => write!(f, "start timed out"),
             Reason::NotReady => write!(f, "exited before it sent READY=1"),
             Reason::NoMainPid(e) => write!(f, "cannot find the main process: {e}"),
+            Reason::Watchdog => write!(f, "watchdog timeout"),
             Reason::Unhealthy(n, last) => {
                 write!(f, "unhealthy: {n} failed probes in a row (last: {last})")
             }
@@ -255,6 +259,8 @@ pub enum Event {
     Ready,
     /// The service said STOPPING=1: it is going down on its own.
     StoppingItself,
+    /// WatchdogSec passed without a WATCHDOG=1.
+    WatchdogTimeout,
     /// The health probes judged it unhealthy: stop it, then fail
     /// (`stop: true`) or let the restart policy judge it.
     Unhealthy {
@@ -317,6 +323,7 @@ pub struct Policy {
     pub start_limit_interval: Duration,
     /// A simple service stays `starting` until its first passing probe.
     pub probe_readiness: bool,
+    pub watchdog_signal: Signal,
 }
 
 impl Policy {
@@ -337,6 +344,7 @@ impl Policy {
             start_limit_interval: unit.start_limit_interval,
             probe_readiness: unit.kind == ServiceType::Simple
                 && unit.health.as_ref().is_some_and(|h| h.readiness),
+            watchdog_signal: unit.watchdog_signal,
         }
     }
 }
@@ -689,6 +697,15 @@ impl Service {
                 self.want = Want::Down;
                 return actions;
             }
+            (State::Running { pid: Some(_), .. }, Event::WatchdogTimeout) => {
+                if let Some(pgid) = self.pgid {
+                    actions.push(Action::KillGroup {
+                        pgid,
+                        signal: self.policy.watchdog_signal,
+                    });
+                }
+                return self.begin_stop(AfterStop::Failure(Reason::Watchdog), now, actions);
+            }
             (State::Running { pid: Some(_), .. }, Event::Unhealthy { reason, stop }) => {
                 let then = if stop {
                     self.want = Want::Down;
@@ -736,6 +753,7 @@ impl Service {
                 | Event::DepsReady
                 | Event::Ready
                 | Event::StoppingItself
+                | Event::WatchdogTimeout
                 | Event::Unhealthy { .. }),
             ) => {
                 log::debug!("ignored late or repeated {ev:?} in state {state:?}");
@@ -1017,6 +1035,7 @@ mod tests {
             start_limit_burst: 5,
             start_limit_interval: Duration::from_secs(10),
             probe_readiness: false,
+            watchdog_signal: Signal::SIGABRT,
         }
     }
 

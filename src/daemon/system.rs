@@ -76,12 +76,34 @@ impl Sys for RealSys {
             ));
             extra.push((spawn::TAG_UNIT.to_owned(), unit.name.clone()));
         }
-        if unit.kind == ServiceType::Notify {
+        if unit.kind == ServiceType::Notify || !unit.watchdog.is_zero() {
             extra.push((
                 "NOTIFY_SOCKET".to_owned(),
                 self.home.notify_socket().to_string_lossy().into_owned(),
             ));
         }
+        // WatchdogSec: WATCHDOG_USEC, and WATCHDOG_PID, the pid only known
+        // once it runs: a `sh` sets it to its own pid and execs the service
+        // in its place (same pid).
+        let wrapped: Vec<String>;
+        let argv = if role == Role::Main && !unit.watchdog.is_zero() {
+            extra.push((
+                "WATCHDOG_USEC".to_owned(),
+                unit.watchdog.as_micros().to_string(),
+            ));
+            wrapped = [
+                "/bin/sh",
+                "-c",
+                "WATCHDOG_PID=$$; export WATCHDOG_PID; exec \"$0\" \"$@\"",
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(argv.iter().cloned())
+            .collect();
+            &wrapped
+        } else {
+            argv
+        };
         let before = spawn::boot_clock_ticks();
         let spawned = spawn::spawn(
             &SpawnSpec {

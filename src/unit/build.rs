@@ -15,8 +15,8 @@ use super::diag::{esc, line_col, suggest, Ctx};
 use super::schema::{self, Kind, SIGNAL_EXPECTED};
 use super::shape::Values;
 use super::{
-    Health, OnUnhealthy, Probe, RestartPolicy, ServiceType, Source, Unit, UnitError, MAX_SECS,
-    PLACED_KEYS,
+    Health, NotifyAccess, OnUnhealthy, Probe, RestartPolicy, ServiceType, Source, Unit, UnitError,
+    MAX_SECS, PLACED_KEYS,
 };
 
 /// A duration as written: a TOML integer or float of seconds, or a systemd
@@ -209,6 +209,23 @@ pub(super) fn build(
     let log_max_bytes = count(cx, v, "LogMaxBytes");
     let log_max_files = count(cx, v, "LogMaxFiles");
     let health = health(cx, v, &environment, &mut warnings);
+    let watchdog = secs(cx, v, "WatchdogSec", None);
+    let default_wd_signal =
+        parse_signal_name(schema::default_str("WatchdogSignal")).unwrap_or(Signal::SIGABRT);
+    let watchdog_signal = match v.signal("WatchdogSignal") {
+        Some(value) => signal_value(cx, "WatchdogSignal", &value).unwrap_or(default_wd_signal),
+        None => default_wd_signal,
+    };
+    let notify_access = choice(
+        cx,
+        v,
+        "NotifyAccess",
+        &[
+            ("group", NotifyAccess::Group),
+            ("main", NotifyAccess::Main),
+            ("none", NotifyAccess::None),
+        ],
+    );
 
     let mut source = Source {
         warnings,
@@ -246,6 +263,9 @@ pub(super) fn build(
         log_max_files: u32::try_from(log_max_files).ok()?,
         source,
         health: health.map(Box::new),
+        watchdog,
+        watchdog_signal,
+        notify_access,
     })
 }
 
@@ -769,6 +789,15 @@ pub(super) fn split_command(
 }
 
 pub(super) fn kill_signal(cx: &mut Ctx<'_>, value: &Spanned<SignalValue>) -> Option<Signal> {
+    signal_value(cx, "KillSignal", value)
+}
+
+/// A signal key's value (KillSignal, WatchdogSignal).
+pub(super) fn signal_value(
+    cx: &mut Ctx<'_>,
+    key: &str,
+    value: &Spanned<SignalValue>,
+) -> Option<Signal> {
     let (found, shown) = match value.get_ref() {
         SignalValue::Number(n) => (
             i32::try_from(*n)
@@ -793,7 +822,7 @@ pub(super) fn kill_signal(cx: &mut Ctx<'_>, value: &Spanned<SignalValue>) -> Opt
         };
         cx.at(
             value.span(),
-            format!("unknown KillSignal {shown}; expected {SIGNAL_EXPECTED}"),
+            format!("unknown {key} {shown}; expected {SIGNAL_EXPECTED}"),
             hint,
         );
     }

@@ -92,6 +92,18 @@ pub struct Unit {
     pub source: Source,
     /// `[health]`, if any (boxed: most units have none).
     pub health: Option<Box<Health>>,
+    /// WatchdogSec (zero: off).
+    pub watchdog: Duration,
+    pub watchdog_signal: Signal,
+    pub notify_access: NotifyAccess,
+}
+
+/// Whose sd_notify messages count (`NotifyAccess`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyAccess {
+    Main,
+    Group,
+    None,
 }
 
 /// What a health probe does (SPEC §10).

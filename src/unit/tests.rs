@@ -81,6 +81,9 @@ fn defaults_applied_for_minimal_unit() {
             log_max_bytes: 10 * 1024 * 1024,
             log_max_files: 3,
             health: None,
+            watchdog: Duration::ZERO,
+            watchdog_signal: Signal::SIGABRT,
+            notify_access: super::NotifyAccess::Group,
             source: Source::default(),
         }
     );
@@ -195,7 +198,7 @@ fn unknown_key_suggests_near_miss() {
         e.message
     );
     assert!(
-        e.message.ends_with("LogMaxBytes, LogMaxFiles"),
+        e.message.contains("LogMaxBytes, LogMaxFiles"),
         "{}",
         e.message
     );

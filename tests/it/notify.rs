@@ -113,3 +113,39 @@ fn stopping_then_exiting_is_not_restarted() {
     assert_eq!(u["restarts"], 0, "{u}");
     assert_eq!(h.lines("starts").len(), 1);
 }
+
+#[test]
+fn a_watchdog_that_stops_being_pinged_restarts_the_service() {
+    // WatchdogSec on a simple service: it gets NOTIFY_SOCKET, WATCHDOG_USEC
+    // and WATCHDOG_PID (its own pid); pings keep it, silence ends it with
+    // WatchdogSignal and a restart, reason "watchdog timeout".
+    let h = Home::new("notify_watchdog");
+    h.unit(
+        "w",
+        &format!(
+            "[service]\nWatchdogSec = 1\nRestartSec = 2\nExecStart = {}\n",
+            sender(
+                &[],
+                "open('env', 'a').write('%d %s %s\\n' % (os.getpid(), os.environ.get('WATCHDOG_PID'), os.environ.get('WATCHDOG_USEC'))); \
+                 [ (s.sendto(b'WATCHDOG=1', a), open('pings', 'a').write('p\\n'), time.sleep(0.1)) for _ in range(15) ]; time.sleep(1000)"
+            )
+        ),
+    );
+    h.ok(&["start", "w"]);
+    h.wait_lines("env", 1);
+    let env = h.lines("env");
+    let f: Vec<&str> = env[0].split_whitespace().collect();
+    assert_eq!(f.len(), 3, "{env:?}");
+    assert_eq!(f[0], f[1], "WATCHDOG_PID is not the service's pid: {env:?}");
+    assert_eq!(f[2], "1000000");
+    let first: i32 = f[0].parse().expect("pid");
+    assert_eq!(h.pid("w"), first);
+    h.wait_until("the watchdog to run out after the pings stop", WAIT, || {
+        let u = h.unit_json("w");
+        u["state"] == "restarting" && u["reason"] == "watchdog timeout"
+    });
+    // It was pinged for 1.5 s (longer than WatchdogSec) before that.
+    assert!(h.lines("pings").len() >= 15, "{:?}", h.lines("pings"));
+    assert!(gone(first));
+    h.wait_lines("env", 2);
+}

@@ -35,7 +35,8 @@ use crate::daemon::timers::{ServiceTimer, TimerKey, Timers};
 use crate::protocol::{
     JobResult, NextAttempt, ReloadReport, Request, Response, StateName, UnitInfo, UnitStatus,
 };
-use crate::unit::{LoadedDir, ServiceType, Unit, UnitError};
+use crate::unit::{LoadedDir, NotifyAccess, ServiceType, Unit, UnitError};
+use std::time::Duration;
 
 mod adopt;
 mod health;
@@ -220,6 +221,8 @@ pub struct Entry {
     health: Option<Box<health::HealthRun>>,
     /// The last sd_notify STATUS= of the current run.
     status_text: Option<String>,
+    /// The watched main process and its WatchdogSec, while it runs.
+    watchdog: Option<(Pid, Duration)>,
 }
 
 impl Entry {
@@ -245,6 +248,7 @@ impl Entry {
             scan: None,
             health: None,
             status_text: None,
+            watchdog: None,
         }
     }
 
@@ -514,7 +518,7 @@ impl Supervisor {
                 sender,
                 group,
                 payload,
-            } => self.notified(sender, group, &payload),
+            } => self.notified(sender, group, &payload, now),
             Input::Terminate => {
                 if !self.exiting {
                     self.kill(None);
@@ -561,24 +565,42 @@ impl Supervisor {
     /// An sd_notify datagram from `sender` (whose process group is
     /// `sender_pgid`): READY=1 makes a starting notify service running.
     /// Accepted from the main process or any process of its group.
-    pub fn notified(&mut self, sender: Pid, sender_pgid: Option<Pid>, payload: &str) {
-        let id = match self.pids.get(&sender) {
+    pub fn notified(&mut self, sender: Pid, sender_pgid: Option<Pid>, payload: &str, now: Instant) {
+        let main = match self.pids.get(&sender) {
             Some(&(id, Role::Main)) => Some(id),
-            _ => sender_pgid.and_then(|g| {
+            _ => None,
+        };
+        let id = main.or_else(|| {
+            sender_pgid.and_then(|g| {
                 self.entries
                     .iter()
                     .position(|e| e.svc.pgid == Some(g) && e.svc.state.is_active())
-            }),
-        };
+            })
+        });
         let Some(id) = id else {
             log::debug!("notify message from unknown process {sender}: {payload:?}");
             return;
         };
+        let access = self.entries[id]
+            .unit
+            .as_ref()
+            .map_or(NotifyAccess::Group, |u| u.notify_access);
+        if access == NotifyAccess::None || (access == NotifyAccess::Main && main.is_none()) {
+            log::debug!("notify message from {sender} refused by NotifyAccess: {payload:?}");
+            return;
+        }
         for line in payload.lines() {
             match line.trim_end_matches('\r') {
                 "READY=1" => self.queue.push_back((id, Event::Ready)),
                 "STOPPING=1" => self.queue.push_back((id, Event::StoppingItself)),
+                "WATCHDOG=1" => self.watchdog_ping(id, now, None),
+                "WATCHDOG=trigger" => self.watchdog_ping(id, now, Some(Duration::ZERO)),
                 l => {
+                    if let Some(usec) = l.strip_prefix("WATCHDOG_USEC=") {
+                        if let Ok(n) = usec.trim().parse::<u64>() {
+                            self.watchdog_ping(id, now, Some(Duration::from_micros(n)));
+                        }
+                    }
                     if let Some(text) = l.strip_prefix("STATUS=") {
                         let text: String =
                             text.chars().filter(|c| !c.is_control()).take(200).collect();
@@ -608,6 +630,13 @@ impl Supervisor {
             match key {
                 TimerKey::Service(id, ServiceTimer::MainPidScan) => self.look_for_main_pid(id),
                 TimerKey::Service(id, ServiceTimer::Probe) => self.due_probes.push(id),
+                TimerKey::Service(id, ServiceTimer::Watchdog) => {
+                    if self.entries[id].watchdog.is_some() {
+                        log::warn!("{}: watchdog timeout", self.entries[id].name);
+                        self.entries[id].watchdog = None;
+                        self.queue.push_back((id, Event::WatchdogTimeout));
+                    }
+                }
                 TimerKey::Service(id, kind) => {
                     if self.entries[id].timer == Some(kind) {
                         self.entries[id].timer = None;
@@ -619,6 +648,47 @@ impl Supervisor {
                 other => self.due.push(other),
             }
         }
+    }
+}
+
+impl Supervisor {
+    /// After a state change: a running service with WatchdogSec is watched
+    /// from the moment it is up; anything else is not.
+    pub(super) fn follow_watchdog(&mut self, id: ServiceId, now: Instant) {
+        let e = &self.entries[id];
+        let wd = e.unit.as_ref().map_or(Duration::ZERO, |u| u.watchdog);
+        let live = match e.svc.state {
+            State::Running { pid: Some(pid), .. } if !wd.is_zero() => Some(pid),
+            _ => None,
+        };
+        if live == e.watchdog.map(|(p, _)| p) {
+            return;
+        }
+        let key = TimerKey::Service(id, ServiceTimer::Watchdog);
+        self.entries[id].watchdog = live.map(|p| (p, wd));
+        self.timers.set(key, live.map(|_| now + wd));
+    }
+
+    /// WATCHDOG=1 (`interval` None), WATCHDOG=trigger (zero) or
+    /// WATCHDOG_USEC=N (a new interval, from now).
+    fn watchdog_ping(&mut self, id: ServiceId, now: Instant, interval: Option<Duration>) {
+        let Some((pid, wd)) = self.entries[id].watchdog else {
+            return;
+        };
+        let wd = match interval {
+            Some(d) if d.is_zero() => {
+                self.timers
+                    .set(TimerKey::Service(id, ServiceTimer::Watchdog), Some(now));
+                return;
+            }
+            Some(d) => d,
+            None => wd,
+        };
+        self.entries[id].watchdog = Some((pid, wd));
+        self.timers.set(
+            TimerKey::Service(id, ServiceTimer::Watchdog),
+            Some(now + wd),
+        );
     }
 }
 
@@ -672,6 +742,7 @@ fn inert_policy() -> Policy {
         start_limit_burst: 0,
         start_limit_interval: Duration::ZERO,
         probe_readiness: false,
+        watchdog_signal: Signal::SIGABRT,
     }
 }
 

@@ -91,6 +91,7 @@ impl Supervisor {
         }
         if before != after || pid_before != self.entries[id].svc.pid() {
             self.follow_health(id, now);
+            self.follow_watchdog(id, now);
         }
     }
 

@@ -632,7 +632,7 @@ fn notify_service_is_up_only_after_ready() {
     assert_eq!(sys.order(), ["n"]);
     let pid = sys.pid_of("n");
     // A stranger's READY=1 counts for nothing.
-    s.notified(Pid::from_raw(1), Some(Pid::from_raw(1)), "READY=1");
+    s.notified(Pid::from_raw(1), Some(Pid::from_raw(1)), "READY=1", t0);
     pass(&mut s, t0, &mut sys);
     assert_eq!(state(&s, "n"), StateName::Starting);
     // A child in its group may speak for it.
@@ -640,6 +640,7 @@ fn notify_service_is_up_only_after_ready() {
         Pid::from_raw(99_999),
         Some(pid),
         "STATUS=warming up\nREADY=1\n",
+        t0,
     );
     pass(&mut s, t0, &mut sys);
     assert_eq!(state(&s, "n"), StateName::Running);
