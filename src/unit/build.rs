@@ -120,6 +120,9 @@ pub(super) fn build(
     let requires = unit_names(cx, "Requires", name, v.strings("Requires").as_deref());
     let wants = unit_names(cx, "Wants", name, v.strings("Wants").as_deref());
     let after = unit_names(cx, "After", name, v.strings("After").as_deref());
+    let on_failure = unit_names(cx, "OnFailure", name, v.strings("OnFailure").as_deref());
+    let on_restart = unit_names(cx, "OnRestart", name, v.strings("OnRestart").as_deref());
+    let hook_rate_limit = secs(cx, v, "HookRateLimitSec", None);
     let start_limit_burst = count(cx, v, "StartLimitBurst");
     let start_limit_interval = secs(cx, v, "StartLimitIntervalSec", None);
 
@@ -266,6 +269,9 @@ pub(super) fn build(
         watchdog,
         watchdog_signal,
         notify_access,
+        on_failure,
+        on_restart,
+        hook_rate_limit,
     })
 }
 

@@ -96,6 +96,10 @@ pub struct Unit {
     pub watchdog: Duration,
     pub watchdog_signal: Signal,
     pub notify_access: NotifyAccess,
+    /// Failure hooks: units started when this one fails / restarts.
+    pub on_failure: Vec<String>,
+    pub on_restart: Vec<String>,
+    pub hook_rate_limit: Duration,
 }
 
 /// Whose sd_notify messages count (`NotifyAccess`).

@@ -84,6 +84,9 @@ fn defaults_applied_for_minimal_unit() {
             watchdog: Duration::ZERO,
             watchdog_signal: Signal::SIGABRT,
             notify_access: super::NotifyAccess::Group,
+            on_failure: vec![],
+            on_restart: vec![],
+            hook_rate_limit: Duration::from_secs(300),
             source: Source::default(),
         }
     );

@@ -11,6 +11,7 @@ mod durability;
 mod examples;
 mod hardening;
 mod health;
+mod hooks;
 mod hygiene;
 mod json;
 mod lifecycle;

@@ -40,6 +40,7 @@ use std::time::Duration;
 
 mod adopt;
 mod health;
+mod hooks;
 mod jobs;
 mod queue;
 mod reload;
@@ -223,6 +224,10 @@ pub struct Entry {
     status_text: Option<String>,
     /// The watched main process and its WatchdogSec, while it runs.
     watchdog: Option<(Pid, Duration)>,
+    /// Its failure hooks' record (None until one fires).
+    hooks: Option<Box<hooks::HookRecord>>,
+    /// `DIAKONOS_MONITOR_*` for the next spawn, when it starts as a hook.
+    hook_env: Option<Vec<(String, String)>>,
 }
 
 impl Entry {
@@ -249,6 +254,8 @@ impl Entry {
             health: None,
             status_text: None,
             watchdog: None,
+            hooks: None,
+            hook_env: None,
         }
     }
 

@@ -89,6 +89,9 @@ impl Supervisor {
         if before != after || after == StateName::Waiting {
             self.changed(id);
         }
+        if before != after {
+            self.fire_hooks(id, before, now);
+        }
         if before != after || pid_before != self.entries[id].svc.pid() {
             self.follow_health(id, now);
             self.follow_watchdog(id, now);
@@ -108,9 +111,18 @@ impl Supervisor {
             return;
         };
         match action {
-            Action::Spawn => match sys.spawn(unit, Role::Main) {
+            Action::Spawn => match match &self.entries[id].hook_env {
+                // Started as a hook: this spawn only gets DIAKONOS_MONITOR_*.
+                Some(env) => {
+                    let mut hooked = unit.as_ref().clone();
+                    hooked.environment.extend(env.iter().cloned());
+                    sys.spawn(&hooked, Role::Main)
+                }
+                None => sys.spawn(unit, Role::Main),
+            } {
                 Ok(pid) => {
                     log::info!("{}: started, pid {pid}", unit.name);
+                    self.entries[id].hook_env = None;
                     self.pids.insert(pid, (id, Role::Main));
                     self.entries[id].start_time = sys.start_time(pid);
                     self.entries[id].groups.clear();
@@ -119,6 +131,7 @@ impl Supervisor {
                 }
                 Err(e) => {
                     log::warn!("{}: {e}", unit.name);
+                    self.entries[id].hook_env = None;
                     self.queue.push_front((id, Event::SpawnFailed(e)));
                 }
             },
