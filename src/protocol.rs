@@ -170,6 +170,9 @@ pub enum Request {
     /// Write the state for a successor and exit, leaving every service
     /// running (SPEC §17).
     HandOver,
+    /// Stay connected and get a `Response::Event` per state change of these
+    /// units (all when empty).
+    Events(Vec<String>),
 }
 
 impl Request {
@@ -352,6 +355,21 @@ pub enum Response {
         message: String,
         hint: Option<String>,
     },
+    /// One state change, on an `Events` stream.
+    Event(EventRecord),
+}
+
+/// A state change as `events` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// Unix time in milliseconds.
+    pub time_ms: u64,
+    pub unit: String,
+    pub from: StateName,
+    pub to: StateName,
+    pub reason: Option<String>,
+    pub pid: Option<u32>,
+    pub last_exit: Option<LastExit>,
 }
 
 /// A reply every client from protocol 2 on can read (wire rules 5 and 6):

@@ -37,11 +37,12 @@ Commands:
   kill                 stop every service, then the daemon
   daemon-upgrade       replace the daemon with one of this binary, keeping every service running
   daemon [--detach]    run the daemon in the foreground (or in the background)
+  events [NAME...]     stay connected and print one line per state change
 
 Options:
   --service-dir DIR    unit files (default: $DIAKONOS_SERVICE_DIR, else ./services)
   --home DIR           state, socket and logs (default: $DIAKONOS_HOME, else ~/.diakonos)
-  --json               machine-readable output (list, status, daemon-status)
+  --json               machine-readable output (list, status, daemon-status, events)
   --no-color           no colours (also when NO_COLOR is set or stdout is not a terminal)
   -h, --help           this help
   -V, --version        the version
@@ -83,6 +84,8 @@ pub enum Command {
     },
     Help,
     Version,
+    /// `events [NAME...]`: follow state changes.
+    Events(Vec<String>),
 }
 
 /// Parses the arguments (without the program name).
@@ -160,6 +163,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
         "daemon-upgrade" => none("daemon-upgrade").map(|()| Command::DaemonUpgrade)?,
         "daemon" => none("daemon").map(|()| Command::Daemon { detach })?,
         "help" => Command::Help,
+        "events" => Command::Events(rest.clone()),
         other => {
             let hint = crate::unit::suggest(other, &COMMANDS)
                 .map(|s| format!(" (did you mean `{s}`?)"))
@@ -176,17 +180,17 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     }
     let json_ok = matches!(
         command,
-        Command::List | Command::Status(_) | Command::DaemonStatus
+        Command::List | Command::Status(_) | Command::DaemonStatus | Command::Events(_)
     );
     if g.json && !json_ok {
         return Err(Error::Usage(
-            "--json goes with list, status and daemon-status".into(),
+            "--json goes with list, status, daemon-status and events".into(),
         ));
     }
     Ok((g, command))
 }
 
-const COMMANDS: [&str; 15] = [
+const COMMANDS: [&str; 16] = [
     "list",
     "start",
     "stop",
@@ -202,6 +206,7 @@ const COMMANDS: [&str; 15] = [
     "daemon-upgrade",
     "daemon",
     "help",
+    "events",
 ];
 
 /// Runs one command; the error carries the exit code.
@@ -259,6 +264,7 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
             }
         }
         Command::DaemonUpgrade => daemon_upgrade(&g, &out),
+        Command::Events(names) => client::events(&g, names, |rec| out.event(rec)),
         Command::List => match client::request(&g, Request::List, true)? {
             Response::Units(units) => {
                 out.list(&units);

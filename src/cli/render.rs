@@ -132,6 +132,50 @@ impl Output {
         out
     }
 
+    /// One line of `events`, printed (and flushed) as it comes.
+    pub fn event(&self, e: &crate::protocol::EventRecord) {
+        let line = if self.json {
+            json!({
+                "time": e.time_ms as f64 / 1000.0,
+                "unit": e.unit,
+                "from": e.from,
+                "to": e.to,
+                "reason": e.reason,
+                "pid": e.pid,
+                "last_exit": e.last_exit.as_ref().map(|x| match x {
+                    LastExit::Code(c) => json!({"code": c}),
+                    LastExit::Signal(s) => json!({"signal": s}),
+                    LastExit::Unknown(()) => json!({"unknown": true}),
+                }),
+            })
+            .to_string()
+        } else {
+            let secs = e.time_ms / 1000;
+            let mut line = format!(
+                "{}.{:03} {} {} -> {}",
+                clock_time(secs),
+                e.time_ms % 1000,
+                e.unit,
+                e.from.as_str(),
+                e.to.as_str()
+            );
+            if let Some(pid) = e.pid {
+                line.push_str(&format!(" pid {pid}"));
+            }
+            if let Some(x) = &e.last_exit {
+                line.push_str(&format!(" ({})", describe_exit(x)));
+            }
+            if let Some(r) = &e.reason {
+                line.push_str(&format!(": {}", r.lines().next().unwrap_or_default()));
+            }
+            line
+        };
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+
     pub fn status(&self, s: &UnitStatus) {
         if self.json {
             let mut v = unit_json(&s.info);

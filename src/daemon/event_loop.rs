@@ -188,6 +188,10 @@ impl EventLoop {
                         }
                     }
                     Effect::ProbeCancel { id } => self.probes.cancel(id, registry),
+                    Effect::StateChanged(rec) => {
+                        self.control.broadcast(&rec, registry, now);
+                        self.sup.events_wanted = self.control.has_subscribers();
+                    }
                     scan @ Effect::ScanMainPid { .. } => {
                         if let Some(input) = system::look_for_main_pid(scan, now) {
                             self.sup.handle(input, now);

@@ -206,6 +206,14 @@ pub fn look_for_main_pid(effect: Effect, now: Instant) -> Option<Input> {
 }
 
 /// Seconds since the epoch, by the wall clock.
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

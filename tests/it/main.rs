@@ -8,6 +8,7 @@ mod cli;
 mod daemon;
 mod deps;
 mod durability;
+mod events;
 mod examples;
 mod hardening;
 mod health;

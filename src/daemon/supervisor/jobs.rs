@@ -93,10 +93,12 @@ impl Supervisor {
                 ),
                 None,
             )),
-            Request::DaemonStatus | Request::Reload | Request::HandOver => Some(Response::error(
-                "request not handled by the supervisor",
-                None,
-            )),
+            Request::DaemonStatus | Request::Reload | Request::HandOver | Request::Events(_) => {
+                Some(Response::error(
+                    "request not handled by the supervisor",
+                    None,
+                ))
+            }
         }
     }
 

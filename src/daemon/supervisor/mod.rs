@@ -102,6 +102,8 @@ pub enum Effect {
     },
     /// Drop the network probe of `id` that is out (timed out, or the run ended).
     ProbeCancel { id: ServiceId },
+    /// A unit changed state (only while someone follows `events`).
+    StateChanged(crate::protocol::EventRecord),
 }
 
 /// A forking service's main process as a look found it, with what the
@@ -382,6 +384,8 @@ pub struct Supervisor {
     probe_pids: HashMap<Pid, ServiceId>,
     /// Services whose probe timer expired, for `run` (which has the `Sys`).
     due_probes: Vec<ServiceId>,
+    /// Some client follows `events`: state changes become effects.
+    pub events_wanted: bool,
 }
 
 impl Supervisor {
@@ -407,6 +411,7 @@ impl Supervisor {
             dirty: false,
             probe_pids: HashMap::new(),
             due_probes: Vec::new(),
+            events_wanted: false,
         };
         for (name, result) in loaded.units {
             sup.add_entry(name, result);

@@ -91,6 +91,19 @@ impl Supervisor {
         }
         if before != after {
             self.fire_hooks(id, before, now);
+            if self.events_wanted {
+                let info = self.info(id, now);
+                self.effects
+                    .push_back(Effect::StateChanged(crate::protocol::EventRecord {
+                        time_ms: crate::daemon::system::unix_now_ms(),
+                        unit: info.name,
+                        from: before,
+                        to: after,
+                        reason: info.reason,
+                        pid: info.pid,
+                        last_exit: info.last_exit,
+                    }));
+            }
         }
         if before != after || pid_before != self.entries[id].svc.pid() {
             self.follow_health(id, now);
