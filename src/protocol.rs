@@ -301,6 +301,9 @@ pub struct UnitStatus {
     /// The last health probes, oldest first.
     #[serde(default)]
     pub probes: Vec<ProbeRecord>,
+    /// WatchdogSec in milliseconds (0: none).
+    #[serde(default)]
+    pub watchdog_ms: u64,
 }
 
 /// `daemon-status`, a stable reply: fields are only ever appended (wire

@@ -189,6 +189,7 @@ impl Output {
                 obj.insert("required_by".into(), json!(s.required_by));
                 obj.insert("log_path".into(), json!(s.log_path));
                 obj.insert("probes".into(), json!(s.probes));
+                obj.insert("watchdog_secs".into(), json!(s.watchdog_ms as f64 / 1000.0));
             }
             print_json(&v);
             return;
@@ -256,6 +257,9 @@ impl Output {
         }
         if let Some(text) = &u.status_text {
             row("status", text.clone());
+        }
+        if s.watchdog_ms > 0 {
+            row("watchdog", seconds_ms(s.watchdog_ms));
         }
         if let Some(h) = &u.health {
             row(

@@ -26,6 +26,7 @@
 //! | starting (notify)    | Ready               | running                             |                          |
 //! | starting (simple, Readiness probe) | Ready  | running (first passing probe)       |                          |
 //! | starting, running (pid) | StoppingItself   | unchanged; want down (sd_notify STOPPING=1: the exit that follows is not restarted) | |
+//! | starting (deadline), stopping | ExtendTimeout(d) | unchanged; deadline at least now + d (sd_notify EXTEND_TIMEOUT_USEC) | |
 //! | running (pid)        | WatchdogTimeout     | stopping (WatchdogSignal, then the normal escalation), then restart per policy / failed "watchdog timeout" | KillGroup(WatchdogSignal), SpawnStop or KillGroup |
 //! | running (pid)        | Unhealthy(r, stop)  | stopping, then restart per policy (counts as a failure) / failed r | SpawnStop or KillGroup |
 //! | starting (notify)    | Exited(0)           | restarting (policy) / failed "exited before it sent READY=1" | KillGroup |
@@ -44,7 +45,7 @@
 //! | inactive              | Adopt(pid, pgid, since, restarts) | running (a new daemon took it over; dead: Exited follows) | |
 //! | any                  | ResetCounters       | unchanged; restart count, failures and start window cleared |  |
 //! | stopping             | StopCmdSpawned(pid) | stopping, ExecStop's pid known      |                          |
-//! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready / StoppingItself / WatchdogTimeout / Unhealthy | unchanged (logged at debug level) | |
+//! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready / StoppingItself / WatchdogTimeout / ExtendTimeout / Unhealthy | unchanged (logged at debug level) | |
 //! | inactive, exited, failed, stopping, starting (no pid) | DepFailed(x) | unchanged (down, going down, or the stop follows the spawn) | |
 //! | any but waiting, restarting | DepInvalid(x) | unchanged (a late verdict of the start gate) |            |
 //! | any pair not listed  | any                 | unchanged, with a warning in daemon.log and a `debug_assert!` |  |
@@ -261,6 +262,8 @@ pub enum Event {
     StoppingItself,
     /// WatchdogSec passed without a WATCHDOG=1.
     WatchdogTimeout,
+    /// EXTEND_TIMEOUT_USEC: the start or stop deadline is at least this far away.
+    ExtendTimeout(Duration),
     /// The health probes judged it unhealthy: stop it, then fail
     /// (`stop: true`) or let the restart policy judge it.
     Unhealthy {
@@ -697,6 +700,22 @@ impl Service {
                 self.want = Want::Down;
                 return actions;
             }
+            (
+                State::Starting {
+                    deadline: Some(_), ..
+                }
+                | State::Stopping { .. },
+                Event::ExtendTimeout(d),
+            ) => {
+                match &mut self.state {
+                    State::Starting {
+                        deadline: Some(at), ..
+                    }
+                    | State::Stopping { deadline: at, .. } => *at = (*at).max(now + d),
+                    _ => {}
+                }
+                return actions;
+            }
             (State::Running { pid: Some(_), .. }, Event::WatchdogTimeout) => {
                 if let Some(pgid) = self.pgid {
                     actions.push(Action::KillGroup {
@@ -754,6 +773,7 @@ impl Service {
                 | Event::Ready
                 | Event::StoppingItself
                 | Event::WatchdogTimeout
+                | Event::ExtendTimeout(_)
                 | Event::Unhealthy { .. }),
             ) => {
                 log::debug!("ignored late or repeated {ev:?} in state {state:?}");

@@ -149,3 +149,40 @@ fn a_watchdog_that_stops_being_pinged_restarts_the_service() {
     assert!(gone(first));
     h.wait_lines("env", 2);
 }
+
+#[test]
+fn extend_timeout_and_errno_are_heard() {
+    // EXTEND_TIMEOUT_USEC moves the start deadline past TimeoutStartSec;
+    // ERRNO= is added to the failure reason.
+    let h = Home::new("notify_extend_errno");
+    h.unit(
+        "slow",
+        &format!(
+            "[service]\nType = \"notify\"\nTimeoutStartSec = 0.5\nExecStart = {}\n",
+            sender(
+                &["EXTEND_TIMEOUT_USEC=5000000"],
+                "time.sleep(1.5); s.sendto(b'READY=1', a); time.sleep(1000)"
+            )
+        ),
+    );
+    h.unit(
+        "bad",
+        &format!(
+            "[service]\nType = \"notify\"\nRestart = \"no\"\nExecStart = {}\n",
+            sender(
+                &["READY=1"],
+                "s.sendto(b'ERRNO=2', a); time.sleep(0.3); sys.exit(1)"
+            )
+        ),
+    );
+    h.ok(&["start", "slow"]);
+    assert_eq!(h.state("slow"), "running");
+    // It may fail before `start` returns: only the end state matters here.
+    let _ = h.cmd(&["start", "bad"]);
+    h.wait_state("bad", "failed");
+    let u = h.unit_json("bad");
+    assert_eq!(
+        u["reason"], "exited with code 1 (errno 2: No such file or directory)",
+        "{u}"
+    );
+}

@@ -224,6 +224,8 @@ pub struct Entry {
     health: Option<Box<health::HealthRun>>,
     /// The last sd_notify STATUS= of the current run.
     status_text: Option<String>,
+    /// The last sd_notify ERRNO= of the current run (added to a failure reason).
+    errno: Option<i32>,
     /// The watched main process and its WatchdogSec, while it runs.
     watchdog: Option<(Pid, Duration)>,
     /// Its failure hooks' record (None until one fires).
@@ -255,6 +257,7 @@ impl Entry {
             scan: None,
             health: None,
             status_text: None,
+            errno: None,
             watchdog: None,
             hooks: None,
             hook_env: None,
@@ -612,6 +615,15 @@ impl Supervisor {
                         if let Ok(n) = usec.trim().parse::<u64>() {
                             self.watchdog_ping(id, now, Some(Duration::from_micros(n)));
                         }
+                    }
+                    if let Some(n) = l.strip_prefix("EXTEND_TIMEOUT_USEC=") {
+                        if let Ok(n) = n.trim().parse::<u64>() {
+                            self.queue
+                                .push_back((id, Event::ExtendTimeout(Duration::from_micros(n))));
+                        }
+                    }
+                    if let Some(n) = l.strip_prefix("ERRNO=") {
+                        self.entries[id].errno = n.trim().parse().ok().filter(|&n: &i32| n > 0);
                     }
                     if let Some(text) = l.strip_prefix("STATUS=") {
                         let text: String =

@@ -140,6 +140,7 @@ impl Supervisor {
                     self.entries[id].start_time = sys.start_time(pid);
                     self.entries[id].groups.clear();
                     self.entries[id].status_text = None;
+                    self.entries[id].errno = None;
                     self.queue.push_front((id, Event::Spawned(pid)));
                 }
                 Err(e) => {

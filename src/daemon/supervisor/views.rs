@@ -64,6 +64,16 @@ impl Supervisor {
             }),
             _ => None,
         };
+        // The service's own word on why (sd_notify ERRNO=).
+        let reason = match (reason, e.errno) {
+            (Some(r), Some(n)) if matches!(state, StateName::Failed | StateName::Restarting) => {
+                Some(format!(
+                    "{r} (errno {n}: {})",
+                    nix::errno::Errno::from_raw(n).desc()
+                ))
+            }
+            (r, _) => r,
+        };
         UnitInfo {
             name: e.name.clone(),
             state,
@@ -123,6 +133,7 @@ impl Supervisor {
                 .as_ref()
                 .map(|h| h.history.iter().cloned().collect())
                 .unwrap_or_default(),
+            watchdog_ms: e.unit.as_ref().map_or(0, |u| u.watchdog.as_millis() as u64),
         }
     }
 
