@@ -772,3 +772,69 @@ fn looking_for_a_main_pid_is_an_effect_and_a_timer_until_it_settles() {
         Some("cannot find the main process: 2 processes were left")
     );
 }
+
+/// The network probe the supervisor asked for, taken out of the effects.
+fn take_probe(s: &mut Supervisor) -> Option<(ServiceId, u64)> {
+    let mut found = None;
+    s.effects.retain(|e| match e {
+        Effect::Probe { id, gen, .. } => {
+            found = Some((*id, *gen));
+            false
+        }
+        _ => true,
+    });
+    found
+}
+
+#[test]
+fn probes_gate_readiness_then_an_unhealthy_streak_stops_the_service() {
+    // Readiness: starting until the first pass. Then FailureThreshold failed
+    // probes in a row stop it (KillSignal to its group) to be restarted.
+    let mut s = sup(&[(
+        "web",
+        "[service]\nExecStart = \"w\"\n[health]\nTcp = \"127.0.0.1:8080\"\nIntervalSec = 1\nStartIntervalSec = 1\nTimeoutSec = 0.5\nFailureThreshold = 2\n",
+    )]);
+    let mut sys = FakeSys::default();
+    let t0 = Instant::now();
+    s.request(Some(1), Request::Start(names(&["web"])), t0);
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "web"), StateName::Starting);
+    let pid = sys.pid_of("web");
+    let mut now = t0;
+    let mut probe = |s: &mut Supervisor, sys: &mut FakeSys, ok: bool, now: &mut Instant| {
+        *now = s.poll_timeout().expect("a probe is armed");
+        s.handle(Input::Tick, *now);
+        pass(s, *now, sys);
+        let (id, gen) = take_probe(s).expect("a probe is asked for");
+        let outcome = if ok {
+            Ok("connected".into())
+        } else {
+            Err("refused".into())
+        };
+        s.handle(Input::ProbeDone { id, gen, outcome }, *now);
+        pass(s, *now, sys);
+    };
+    probe(&mut s, &mut sys, true, &mut now);
+    assert_eq!(state(&s, "web"), StateName::Running);
+    assert_eq!(job_reply(&mut s).len(), 1, "start answered once up");
+    probe(&mut s, &mut sys, false, &mut now);
+    assert_eq!(state(&s, "web"), StateName::Running);
+    assert!(sys.signals.is_empty());
+    probe(&mut s, &mut sys, false, &mut now);
+    assert_eq!(state(&s, "web"), StateName::Stopping);
+    assert_eq!(sys.signals, vec![(pid, Signal::SIGTERM)]);
+    let info = s.info(s.id_of("web").unwrap(), now);
+    assert_eq!(info.health.as_deref(), None, "no verdict while stopping");
+}
+
+#[test]
+fn a_unit_without_health_arms_no_timer() {
+    // Running without [health]: nothing to wake up for.
+    let mut s = sup(&[("a", SIMPLE)]);
+    let mut sys = FakeSys::default();
+    let t0 = Instant::now();
+    s.request(Some(1), Request::Start(names(&["a"])), t0);
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "a"), StateName::Running);
+    assert_eq!(s.poll_timeout(), None);
+}
