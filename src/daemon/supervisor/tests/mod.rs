@@ -801,7 +801,7 @@ fn probes_gate_readiness_then_an_unhealthy_streak_stops_the_service() {
     assert_eq!(state(&s, "web"), StateName::Starting);
     let pid = sys.pid_of("web");
     let mut now = t0;
-    let mut probe = |s: &mut Supervisor, sys: &mut FakeSys, ok: bool, now: &mut Instant| {
+    let probe = |s: &mut Supervisor, sys: &mut FakeSys, ok: bool, now: &mut Instant| {
         *now = s.poll_timeout().expect("a probe is armed");
         s.handle(Input::Tick, *now);
         pass(s, *now, sys);
