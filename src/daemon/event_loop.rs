@@ -94,6 +94,12 @@ impl EventLoop {
         loop {
             if self.sup.exiting && self.control.all_flushed() {
                 self.state.sync();
+                // Every service is stopped: nobody will send to a root
+                // daemon's notify socket in /run again.
+                let notify = self.sys.home.notify_socket();
+                if notify.starts_with(crate::paths::NOTIFY_RUN_DIR) {
+                    let _ = std::fs::remove_file(notify);
+                }
                 return Ok(());
             }
             // Round up so we never wake a hair early and spin.
