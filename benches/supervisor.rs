@@ -3,7 +3,7 @@
 //! `cargo bench --bench supervisor` runs every benchmark; a word after `--`
 //! runs those whose name contains it (`list`, `restart_latency`,
 //! `start_units`, `rss`, `idle_wakeups`, `crash_loop_memory`,
-//! `binary_size`). The long ones are shortened through environment
+//! `binary_size`, `probe_cost`). The long ones are shortened through environment
 //! variables; `benches/README.md` lists them and the figures.
 //!
 //! The binary under test is the one cargo built for this bench (release
@@ -999,6 +999,64 @@ fn bench_idle(cfg: &Config) -> Vec<Row> {
     rows
 }
 
+/// Daemon CPU per health probe: 50 units with a Tcp probe every 100 ms to a
+/// listener of ours (which counts the connections), over the idle window.
+fn bench_probe_cost(cfg: &Config) -> Vec<Row> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let port = listener.local_addr().expect("local addr").port();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            drop(conn);
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let n = 50.min(cfg.max_units);
+    let units: Vec<(String, String)> = (1..=n)
+        .map(|i| {
+            (
+                format!("p{i}"),
+                format!(
+                    "{}[health]\nTcp = \"127.0.0.1:{port}\"\nIntervalSec = 0.1\nStartIntervalSec = 0.1\n",
+                    unit_text(SLEEP_SERVICE, "")
+                ),
+            )
+        })
+        .collect();
+    let d = Daemon::new(&cfg.main, "probes", &units);
+    d.ok(&[&["start"][..], &names(&units)].concat());
+    d.wait_children(n);
+    std::thread::sleep(Duration::from_secs(1));
+    let (p0, cpu0, t0) = (
+        accepted.load(Ordering::Relaxed),
+        cpu_ticks(d.pid),
+        Instant::now(),
+    );
+    std::thread::sleep(Duration::from_secs(cfg.idle_secs.min(20)));
+    let (p1, cpu1, secs) = (
+        accepted.load(Ordering::Relaxed),
+        cpu_ticks(d.pid),
+        t0.elapsed().as_secs_f64(),
+    );
+    let probes = (p1 - p0).max(1) as f64;
+    let cpu_us = (cpu1 - cpu0) as f64 * 1e6 / USER_HZ;
+    let rows = vec![Row::new(
+        cfg.main
+            .name(&format!("daemon CPU per Tcp probe, {n} units")),
+        "us",
+        vec![cpu_us / probes],
+    )
+    .target(Stat::Max, 100.0)
+    .note(format!(
+        "{probes} probes in {secs:.0} s; utime+stime, 10 ms resolution"
+    ))];
+    rows.iter().for_each(print_row);
+    rows
+}
+
 /// 6. RSS, fds and zombies after many restarts of a crashing unit.
 fn bench_crash_loop(cfg: &Config) -> Vec<Row> {
     let units = vec![("crash".to_owned(), unit_text("true", ""))];
@@ -1112,7 +1170,7 @@ fn loadavg() -> String {
 
 type Bench = fn(&Config) -> Vec<Row>;
 
-const BENCHES: [(&str, Bench); 7] = [
+const BENCHES: [(&str, Bench); 8] = [
     ("list", bench_list),
     ("restart_latency", bench_restart_latency),
     ("start_units", bench_start),
@@ -1120,6 +1178,7 @@ const BENCHES: [(&str, Bench); 7] = [
     ("idle_wakeups", bench_idle),
     ("crash_loop_memory", bench_crash_loop),
     ("binary_size", bench_binary_size),
+    ("probe_cost", bench_probe_cost),
 ];
 
 fn main() {

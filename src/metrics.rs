@@ -128,6 +128,9 @@ mod tests {
             protected: false,
             listening: None,
             changed_on_disk: false,
+            health: None,
+            health_failures: 0,
+            status_text: None,
             pgids: Vec::new(),
         };
         let text = render(&[u], "1.2.3");

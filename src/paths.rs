@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 /// The PATH services get when the daemon's environment has none (a crontab line).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// Where a root daemon puts its notify socket (see [`Home::notify_socket`]).
+pub const NOTIFY_RUN_DIR: &str = "/run/diakonos";
+
 /// The home directory layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Home {
@@ -52,9 +55,24 @@ impl Home {
     pub fn socket(&self) -> PathBuf {
         self.dir.join("diakonos.sock")
     }
-    /// Where notify services send READY=1 (their $NOTIFY_SOCKET).
+    /// Where notify services send READY=1 (their $NOTIFY_SOCKET). A root
+    /// daemon may run services as other users, who cannot enter the 0700
+    /// home: its socket is `/run/diakonos/notify-HASH.sock` (the directory
+    /// root's, 0755; the socket 0666), HASH a stable FNV-1a of the home's
+    /// path, so a daemon restarted after a crash binds the same path its
+    /// adopted services know. Anyone may send to it; senders are told apart
+    /// by their kernel credentials, so nothing is gained by that, and
+    /// nothing of the home becomes reachable.
     pub fn notify_socket(&self) -> PathBuf {
-        self.dir.join("notify.sock")
+        if nix::unistd::Uid::effective().is_root() {
+            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in self.dir.as_os_str().as_encoded_bytes() {
+                hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+            }
+            Path::new(NOTIFY_RUN_DIR).join(format!("notify-{hash:016x}.sock"))
+        } else {
+            self.dir.join("notify.sock")
+        }
     }
     pub fn lock(&self) -> PathBuf {
         self.dir.join("daemon.lock")

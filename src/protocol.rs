@@ -186,6 +186,9 @@ pub enum Request {
     },
     /// The `[timer]` units: schedule, last and next run.
     Timers,
+    /// Stay connected and get a `Response::Event` per state change of these
+    /// units (all when empty).
+    Events(Vec<String>),
 }
 
 /// The condition of `wait --for`.
@@ -314,6 +317,27 @@ pub struct UnitInfo {
     pub listening: Option<String>,
     /// The unit's file changed on disk since it was loaded.
     pub changed_on_disk: bool,
+    /// `starting`, `healthy` or `unhealthy` while a unit with `[health]`
+    /// runs; None otherwise.
+    #[serde(default)]
+    pub health: Option<String>,
+    /// Failed probes in a row.
+    #[serde(default)]
+    pub health_failures: u32,
+    /// The service's last sd_notify `STATUS=` while it runs.
+    #[serde(default)]
+    pub status_text: Option<String>,
+}
+
+/// One health probe, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeRecord {
+    /// Unix seconds.
+    pub time: u64,
+    pub duration_ms: u64,
+    pub ok: bool,
+    /// The first line of what passed or why it failed (`HTTP 200`, `exit 1`).
+    pub output: String,
 }
 
 /// The next launch of a `restarting` unit.
@@ -356,6 +380,12 @@ pub struct UnitStatus {
     pub conflicts: Vec<String>,
     /// The limits and identity the unit sets (SPEC §13), as `Key=value`.
     pub limits: Vec<String>,
+    /// The last health probes, oldest first.
+    #[serde(default)]
+    pub probes: Vec<ProbeRecord>,
+    /// WatchdogSec in milliseconds (0: none).
+    #[serde(default)]
+    pub watchdog_ms: u64,
 }
 
 /// `daemon-status`, a stable reply: fields are only ever appended (wire
@@ -412,6 +442,8 @@ pub enum Response {
     },
     Why(WhyReport),
     Timers(Vec<TimerRow>),
+    /// One state change, on an `Events` stream.
+    Event(EventRecord),
 }
 
 /// `why NAME`: whether it is up, and one line per cause (indented per
@@ -420,6 +452,19 @@ pub enum Response {
 pub struct WhyReport {
     pub up: bool,
     pub lines: Vec<String>,
+}
+
+/// A state change as `events` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// Unix time in milliseconds.
+    pub time_ms: u64,
+    pub unit: String,
+    pub from: StateName,
+    pub to: StateName,
+    pub reason: Option<String>,
+    pub pid: Option<u32>,
+    pub last_exit: Option<LastExit>,
 }
 
 /// A reply every client from protocol 2 on can read (wire rules 5 and 6):
@@ -929,6 +974,9 @@ mod tests {
             pgids: vec![42],
             listening: None,
             changed_on_disk: false,
+            health: None,
+            health_failures: 0,
+            status_text: None,
         }]);
         let body = body_of(encode_reply(&resp, PROTOCOL_VERSION, false).unwrap());
         assert_eq!(decode_reply(&body).unwrap().response, resp);

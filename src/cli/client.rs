@@ -246,6 +246,46 @@ fn request_once(g: &Global, req: Request, autostart: bool) -> Result<Response, R
     }
 }
 
+/// `events`: sends the request and calls `each` for every state change
+/// until the daemon closes the stream (it exits, or dropped this client:
+/// its last line says so, as an error).
+pub fn events(
+    g: &Global,
+    names: Vec<String>,
+    mut each: impl FnMut(&protocol::EventRecord),
+) -> Result<(), Error> {
+    let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
+    let (service_dir, named) = paths::service_dir(g.service_dir.clone());
+    if !named || service_dir.is_dir() {
+        // A daemon for the stream to come from.
+        request(g, Request::List, true)?;
+    }
+    let frame = RequestFrame::new(Request::Events(names), named.then(|| service_dir.clone()));
+    let bytes = protocol::encode_request(&frame)
+        .map_err(|e| Error::failed(format!("cannot encode the request: {e}")))?;
+    let mut stream = connect(&home).map_err(|e| e.into_error(&home))?;
+    std::io::Write::write_all(&mut stream, &bytes)
+        .map_err(|e| Error::failed(format!("lost the connection to the daemon: {e}")))?;
+    loop {
+        let body = match protocol::read_frame(&mut stream, MAX_REPLY) {
+            Ok(body) => body,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => {
+                return Err(Error::failed(format!(
+                    "lost the connection to the daemon: {e}"
+                )))
+            }
+        };
+        let reply = protocol::decode_reply(&body)
+            .map_err(|e| Error::failed(format!("cannot understand the daemon's reply: {e}")))?;
+        match reply.response {
+            Response::Event(rec) => each(&rec),
+            Response::Error { message, hint } => return Err(Error::Failed { message, hint }),
+            other => return Err(unexpected(&other)),
+        }
+    }
+}
+
 /// The directory a daemon started now without `--service-dir` takes: the
 /// one the last daemon of this home owned (from the state file, so a daemon
 /// after a crash takes over its services), else `default` (`./services`).

@@ -71,11 +71,12 @@ Commands:
   wait NAME... [--for up|running|healthy|exited|inactive|failed] [--timeout SEC]
                        block until every unit is in that state (default up); exit 1 on
                        timeout or when one waited on for up fails
+  events [NAME...]     stay connected and print one line per state change
 
 Options:
   --service-dir DIR    unit files (default: $DIAKONOS_SERVICE_DIR, else ./services)
   --home DIR           state, socket and logs (default: $DIAKONOS_HOME, else ~/.diakonos)
-  --json               machine-readable output (list, status, daemon-status)
+  --json               machine-readable output (list, status, daemon-status, events)
   --no-color           no colours (also when NO_COLOR is set or stdout is not a terminal)
   -h, --help           this help
   -V, --version        the version
@@ -158,6 +159,8 @@ pub enum Command {
     },
     ListWide,
     Metrics,
+    /// `events [NAME...]`: follow state changes.
+    Events(Vec<String>),
 }
 
 /// Parses the arguments (without the program name).
@@ -442,6 +445,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
                 }
             },
         },
+        "events" => Command::Events(rest.clone()),
         other => {
             let hint = crate::unit::suggest(other, &COMMANDS)
                 .map(|s| format!(" (did you mean `{s}`?)"))
@@ -517,16 +521,17 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
             | Command::Stats { .. }
             | Command::ListWide
             | Command::Timers
+            | Command::Events(_)
     );
     if g.json && !json_ok {
         return Err(Error::Usage(
-            "--json goes with list, status, stats, timers and daemon-status".into(),
+            "--json goes with list, status, stats, timers, daemon-status and events".into(),
         ));
     }
     Ok((g, command))
 }
 
-const COMMANDS: [&str; 25] = [
+const COMMANDS: [&str; 26] = [
     "list",
     "timers",
     "start",
@@ -552,6 +557,7 @@ const COMMANDS: [&str; 25] = [
     "wait",
     "stats",
     "metrics",
+    "events",
 ];
 
 /// Runs one command; the error carries the exit code.
@@ -644,6 +650,7 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
             }
             other => Err(client::unexpected(&other)),
         },
+        Command::Events(names) => client::events(&g, names, |rec| out.event(rec)),
         Command::List => match client::request(&g, Request::List, true)? {
             Response::Units(units) => {
                 out.list(&units);

@@ -125,11 +125,20 @@ impl Output {
     /// The `list` table, one row per unit under a header.
     fn list_text(&self, units: &[UnitInfo]) -> String {
         let name_w = units.iter().map(|u| u.name.len()).max().unwrap_or(4).max(4);
+        // Health shows beside the state, `running (healthy)`; the column
+        // widens only when some unit has it.
+        let health = |u: &UnitInfo| u.health.as_ref().map_or(0, |h| h.len() + 3);
+        let state_w = units
+            .iter()
+            .map(|u| u.state.as_str().len() + health(u))
+            .max()
+            .unwrap_or(10)
+            .max(10);
         // One buffer, written in place: a thousand rows used to cost seven
         // allocations and a `format!` each, most of the client's CPU time.
         let mut out = String::with_capacity((name_w + 64) * (units.len() + 1));
         out.push_str(&self.bold(&format!(
-            "{:<name_w$}  {:<10}  {:>7}  {:>8}  {:>8}  {}",
+            "{:<name_w$}  {:<state_w$}  {:>7}  {:>8}  {:>8}  {}",
             "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "DESCRIPTION"
         )));
         out.push('\n');
@@ -141,8 +150,11 @@ impl Output {
             } else {
                 out.push_str(u.state.as_str());
             }
+            if let Some(h) = &u.health {
+                let _ = write!(out, " ({h})");
+            }
             // Pad by the visible width: colour codes are invisible.
-            let pad = 10usize.saturating_sub(u.state.as_str().len());
+            let pad = state_w.saturating_sub(u.state.as_str().len() + health(u));
             out.extend(std::iter::repeat_n(' ', pad));
             let _ = match u.pid {
                 Some(pid) => write!(out, "  {pid:>7}"),
@@ -161,12 +173,57 @@ impl Output {
                 _ if u.changed_on_disk => out.push_str(&self.dim(CHANGED_ON_DISK)),
                 _ => match &u.listening {
                     Some(addrs) => out.push_str(&format!("(listening {addrs}) {}", u.description)),
-                    None => out.push_str(&u.description),
+                    // A running service's own word (sd_notify STATUS=) over its description.
+                    None => out.push_str(u.status_text.as_deref().unwrap_or(&u.description)),
                 },
             }
             out.push('\n');
         }
         out
+    }
+
+    /// One line of `events`, printed (and flushed) as it comes.
+    pub fn event(&self, e: &crate::protocol::EventRecord) {
+        let line = if self.json {
+            json!({
+                "time": e.time_ms as f64 / 1000.0,
+                "unit": e.unit,
+                "from": e.from,
+                "to": e.to,
+                "reason": e.reason,
+                "pid": e.pid,
+                "last_exit": e.last_exit.as_ref().map(|x| match x {
+                    LastExit::Code(c) => json!({"code": c}),
+                    LastExit::Signal(s) => json!({"signal": s}),
+                    LastExit::Unknown(()) => json!({"unknown": true}),
+                }),
+            })
+            .to_string()
+        } else {
+            let secs = e.time_ms / 1000;
+            let mut line = format!(
+                "{}.{:03} {} {} -> {}",
+                clock_time(secs),
+                e.time_ms % 1000,
+                e.unit,
+                e.from.as_str(),
+                e.to.as_str()
+            );
+            if let Some(pid) = e.pid {
+                line.push_str(&format!(" pid {pid}"));
+            }
+            if let Some(x) = &e.last_exit {
+                line.push_str(&format!(" ({})", describe_exit(x)));
+            }
+            if let Some(r) = &e.reason {
+                line.push_str(&format!(": {}", r.lines().next().unwrap_or_default()));
+            }
+            line
+        };
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
     }
 
     pub fn status(&self, s: &UnitStatus) {
@@ -183,6 +240,8 @@ impl Output {
                 obj.insert("log_path".into(), json!(s.log_path));
                 obj.insert("conflicts".into(), json!(s.conflicts));
                 obj.insert("limits".into(), json!(s.limits));
+                obj.insert("probes".into(), json!(s.probes));
+                obj.insert("watchdog_secs".into(), json!(s.watchdog_ms as f64 / 1000.0));
             }
             print_json(&v);
             return;
@@ -257,6 +316,30 @@ impl Output {
         }
         if !s.limits.is_empty() {
             row("limits", s.limits.join(", "));
+        }
+        if let Some(text) = &u.status_text {
+            row("status", text.clone());
+        }
+        if s.watchdog_ms > 0 {
+            row("watchdog", seconds_ms(s.watchdog_ms));
+        }
+        if let Some(h) = &u.health {
+            row(
+                "health",
+                format!("{h} ({} failed in a row)", u.health_failures),
+            );
+        }
+        for p in &s.probes {
+            row(
+                "probe",
+                format!(
+                    "{} {:>5}ms {} {}",
+                    clock_time(p.time),
+                    p.duration_ms,
+                    if p.ok { "ok  " } else { "FAIL" },
+                    p.output
+                ),
+            );
         }
         row("log", s.log_path.display().to_string());
         let tail = crate::cli::logs::tail_lines(&s.log_path, 10);
@@ -462,10 +545,19 @@ pub fn unit_json(u: &UnitInfo) -> serde_json::Value {
         "protected": u.protected,
         "listening": u.listening,
         "changed_on_disk": u.changed_on_disk,
+        "health": u.health,
+        "health_failures": u.health_failures,
+        "status_text": u.status_text,
     })
 }
 
 const CHANGED_ON_DISK: &str = "changed on disk: run `diakonos reload`";
+
+/// `14:03:07` (UTC) of a unix time.
+fn clock_time(unix: u64) -> String {
+    let s = unix % 86_400;
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
 
 /// `1.5s`, `3s`, `2m 5s`: how long until a restart.
 fn seconds_ms(ms: u64) -> String {
@@ -536,6 +628,9 @@ mod tests {
             pgids: Vec::new(),
             listening: None,
             changed_on_disk: false,
+            health: None,
+            health_failures: 0,
+            status_text: None,
         };
         let out = Output {
             color: false,
@@ -603,6 +698,9 @@ mod tests {
             pgids: Vec::new(),
             listening: None,
             changed_on_disk: false,
+            health: None,
+            health_failures: 0,
+            status_text: None,
         };
         assert_eq!(unit_json(&u)["last_exit"], json!({"code": 3}));
         u.last_exit = Some(LastExit::Signal("SIGKILL".into()));

@@ -491,6 +491,9 @@ mod tests {
             protected: false,
             listening: None,
             changed_on_disk: false,
+            health: None,
+            health_failures: 0,
+            status_text: None,
             pgids: pgids.to_vec(),
         }
     }

@@ -16,7 +16,10 @@ use mio::{Interest, Registry, Token};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use nix::unistd::Uid;
 
-use crate::protocol::{self, FrameError, RequestFrame, Response, MAX_FRAME};
+use crate::protocol::{self, EventRecord, FrameError, RequestFrame, Response, MAX_FRAME};
+
+/// How much a client of `events` may leave unread before it is dropped.
+pub const EVENT_QUEUE_BYTES: usize = 64 * 1024;
 
 /// The listening socket's token.
 pub const LISTENER: Token = Token(0);
@@ -42,6 +45,8 @@ struct Conn {
     /// request was stable, of another version, or did not decode.
     stable_reply: bool,
     writable_registered: bool,
+    /// Follows `events` for these units (all when empty).
+    subscription: Option<Vec<String>>,
 }
 
 pub struct Control {
@@ -169,6 +174,7 @@ impl Control {
                     close_when_flushed: false,
                     stable_reply: true,
                     writable_registered: false,
+                    subscription: None,
                 },
             );
         }
@@ -257,6 +263,64 @@ impl Control {
     }
 
     /// Deadlines set or cleared since the last call, oldest first.
+    /// The client `token` follows `events` of `names` (all when empty).
+    pub fn subscribe(&mut self, token: usize, names: Vec<String>) {
+        if let Some(conn) = self.conns.get_mut(&token) {
+            conn.subscription = Some(names);
+        }
+    }
+
+    pub fn has_subscribers(&self) -> bool {
+        self.conns
+            .values()
+            .any(|c| c.subscription.is_some() && !c.close_when_flushed)
+    }
+
+    /// Queues a state change for every client that follows it. A client
+    /// with more than [`EVENT_QUEUE_BYTES`] unread is sent one last line
+    /// saying it was dropped, then closed: it never slows anyone.
+    pub fn broadcast(&mut self, rec: &EventRecord, registry: &Registry, now: Instant) {
+        let frame = match protocol::encode_reply(&Response::Event(rec.clone()), self.version, false)
+        {
+            Ok(f) => f,
+            Err(e) => {
+                log::warn!("cannot encode an event: {e}");
+                return;
+            }
+        };
+        let mut to_close = Vec::new();
+        for (&token, conn) in self.conns.iter_mut() {
+            let wants = match &conn.subscription {
+                Some(names) => names.is_empty() || names.contains(&rec.unit),
+                None => false,
+            };
+            if !wants || conn.close_when_flushed {
+                continue;
+            }
+            let queued = conn.wbuf.len() - conn.wpos;
+            if queued + frame.len() > EVENT_QUEUE_BYTES {
+                log::warn!("client {token}: events: dropped, {queued} bytes unread");
+                let last = Response::error(
+                    format!("events: dropped by the daemon: this client did not keep up ({queued} bytes unread)"),
+                    Some("read the stream as it comes; run `diakonos events` again"),
+                );
+                if let Ok(f) = protocol::encode_reply(&last, self.version, false) {
+                    conn.wbuf.extend_from_slice(&f);
+                }
+                conn.close_when_flushed = true;
+                self.deadlines.push((token, Some(now + IO_TIMEOUT)));
+            } else {
+                conn.wbuf.extend_from_slice(&frame);
+            }
+            if flush(conn, registry) {
+                to_close.push(token);
+            }
+        }
+        for token in to_close {
+            self.close(token, registry);
+        }
+    }
+
     pub fn take_deadlines(&mut self) -> Vec<(usize, Option<Instant>)> {
         std::mem::take(&mut self.deadlines)
     }

@@ -16,6 +16,7 @@ use crate::daemon::driver::listeners::Listeners;
 use crate::daemon::driver::logs::{self, Logs};
 use crate::daemon::driver::metrics::MetricsWriter;
 use crate::daemon::driver::notify::{self, Notify};
+use crate::daemon::driver::probes::Probes;
 use crate::daemon::driver::state::StateWriter;
 use crate::daemon::driver::unitfiles::{self, UnitFiles};
 use crate::daemon::driver::watches::{self, Watches};
@@ -34,6 +35,7 @@ pub struct EventLoop {
     pub(super) poll: Poll,
     children: Children,
     notify: Notify,
+    probes: Probes,
     logs: Logs,
     unit_files: UnitFiles,
     watches: Watches,
@@ -72,6 +74,7 @@ impl EventLoop {
             logs: Logs::new(home.clone(), poll.registry(), now),
             unit_files: UnitFiles::new(sup.service_dir(), poll.registry()),
             watches: Watches::default(),
+            probes: Probes::default(),
             state: StateWriter::new(home.state()),
             metrics: MetricsWriter::new(metrics_file),
             poll,
@@ -174,6 +177,12 @@ impl EventLoop {
             if self.sup.exiting && self.control.all_flushed() {
                 self.state.sync();
                 self.metrics.update(Instant::now(), true, &self.sup);
+                // Every service is stopped: nobody will send to a root
+                // daemon's notify socket in /run again.
+                let notify = self.sys.home.notify_socket();
+                if notify.starts_with(crate::paths::NOTIFY_RUN_DIR) {
+                    let _ = std::fs::remove_file(notify);
+                }
                 return Ok(());
             }
             // Round up so we never wake a hair early and spin.
@@ -204,6 +213,7 @@ impl EventLoop {
                                 .handle(Input::Request(None, Request::Start(vec![name])), now);
                         }
                     }
+                    t if Probes::owns(t) => self.probes.on_ready(t, &mut self.sup, registry, now),
                     t if Children::owns(t) => {
                         if self.children.on_ready(t, &mut self.sup, now) {
                             self.on_reload_signal();
@@ -265,6 +275,22 @@ impl EventLoop {
                         max_bytes,
                         max_files,
                     } => self.logs.rotate_idle(&name, max_bytes, max_files),
+                    Effect::Probe {
+                        id,
+                        gen,
+                        probe,
+                        expect,
+                    } => {
+                        if let Some(input) = self.probes.start(id, gen, &probe, expect, registry) {
+                            self.sup.handle(input, now);
+                            fed = true;
+                        }
+                    }
+                    Effect::ProbeCancel { id } => self.probes.cancel(id, registry),
+                    Effect::StateChanged(rec) => {
+                        self.control.broadcast(&rec, registry, now);
+                        self.sup.events_wanted = self.control.has_subscribers();
+                    }
                     scan @ Effect::ScanMainPid { .. } => {
                         if let Some(input) = system::look_for_main_pid(scan, now) {
                             self.sup.handle(input, now);

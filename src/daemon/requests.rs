@@ -46,6 +46,19 @@ impl EventLoop {
             Request::Timers => Some(Response::Timers(self.unit_timers.rows(&self.sup, now))),
             Request::Enable(names) => Some(self.set_enabled(&names, true)),
             Request::Disable(names) => Some(self.set_enabled(&names, false)),
+            Request::Events(names) => {
+                match names.iter().find(|n| self.sup.id_of(n).is_none()) {
+                    Some(n) => Some(Response::error(
+                        format!("no unit named `{n}`"),
+                        Some("see `diakonos list`"),
+                    )),
+                    None => {
+                        self.control.subscribe(conn, names);
+                        self.sup.events_wanted = true;
+                        None
+                    }
+                }
+            }
             req => {
                 // Its answer comes out of the supervisor as a Reply effect.
                 self.sup.handle(Input::Request(Some(conn), req), now);

@@ -24,6 +24,11 @@
 //! | starting (forking)   | Exited(0)           | starting (finding the main pid)     | FindMainPid              |
 //! | starting (forking)   | MainPid(Ok/Err)     | running / failed "cannot find the main process" |            |
 //! | starting (notify)    | Ready               | running                             |                          |
+//! | starting (simple, Readiness probe) | Ready  | running (first passing probe)       |                          |
+//! | starting, running (pid) | StoppingItself   | unchanged; want down (sd_notify STOPPING=1: the exit that follows is not restarted) | |
+//! | starting (deadline), stopping | ExtendTimeout(d) | unchanged; deadline at least now + d (sd_notify EXTEND_TIMEOUT_USEC) | |
+//! | running (pid)        | WatchdogTimeout     | stopping (WatchdogSignal, then the normal escalation), then restart per policy / failed "watchdog timeout" | KillGroup(WatchdogSignal), SpawnStop or KillGroup |
+//! | running (pid)        | Unhealthy(r, stop)  | stopping, then restart per policy (counts as a failure) / failed r | SpawnStop or KillGroup |
 //! | starting (notify)    | Exited(0)           | restarting (policy) / failed "exited before it sent READY=1" | KillGroup |
 //! | starting, running    | Exited(bad)         | restarting (policy) / failed        | KillGroup(SIGKILL)       |
 //! | running              | Exited(0)           | restarting (Restart=always) / exited| KillGroup(SIGKILL)       |
@@ -42,7 +47,7 @@
 //! | inactive              | Adopt(pid, pgid, since, restarts) | running (a new daemon took it over; dead: Exited follows) | |
 //! | any                  | ResetCounters       | unchanged; restart count, failures and start window cleared |  |
 //! | stopping             | StopCmdSpawned(pid) | stopping, ExecStop's pid known      |                          |
-//! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready | unchanged (logged at debug level) | |
+//! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready / StoppingItself / WatchdogTimeout / ExtendTimeout / Unhealthy | unchanged (logged at debug level) | |
 //! | inactive, exited, failed, stopping, starting (no pid) | DepFailed(x) | unchanged (down, going down, or the stop follows the spawn) | |
 //! | any but waiting, restarting | DepInvalid(x) | unchanged (a late verdict of the start gate) |            |
 //! | any pair not listed  | any                 | unchanged, with a warning in daemon.log and a `debug_assert!` |  |
@@ -115,9 +120,6 @@ pub enum Reason {
     NotReady,
     /// A forking service's main process could not be found.
     NoMainPid(String),
-    /// `Type = "notify"` with `User=` another user (named): the notify
-    /// socket lives in the daemon's private home, out of that user's reach.
-    NotifyOtherUser(String),
     /// A stop ended with processes still there after SIGKILL (what was left).
     Survived(String),
     /// MemoryMax: the group's RSS (bytes) stayed above the limit.
@@ -125,6 +127,10 @@ pub enum Reason {
         rss: u64,
         max: u64,
     },
+    /// WatchdogSec passed without a WATCHDOG=1.
+    Watchdog,
+    /// FailureThreshold probes failed in a row: (count, the last result).
+    Unhealthy(u32, String),
 }
 
 impl fmt::Display for Reason {
@@ -143,10 +149,10 @@ impl fmt::Display for Reason {
             Reason::StartTimeout => write!(f, "start timed out"),
             Reason::NotReady => write!(f, "exited before it sent READY=1"),
             Reason::NoMainPid(e) => write!(f, "cannot find the main process: {e}"),
-            Reason::NotifyOtherUser(user) => write!(
-                f,
-                "Type=notify cannot work with User={user}: the notify socket is in the daemon's home (mode 0700), which {user} cannot reach, so READY=1 would never arrive; use Type=simple (or forking with PIDFile), or run it as the daemon's user"
-            ),
+            Reason::Watchdog => write!(f, "watchdog timeout"),
+            Reason::Unhealthy(n, last) => {
+                write!(f, "unhealthy: {n} failed probes in a row (last: {last})")
+            }
             Reason::Survived(what) => write!(
                 f,
                 "stop failed: {what} survived SIGKILL (stuck in the kernel?); look with `ps -eo pid,pgid,stat,cmd`"
@@ -262,8 +268,21 @@ pub enum Event {
     StopCmdExited(ExitKind),
     /// Nothing is left of the process group.
     GroupGone,
-    /// A notify service sent READY=1.
+    /// A notify service sent READY=1, or a simple service gated by a
+    /// Readiness probe passed its first probe.
     Ready,
+    /// The service said STOPPING=1: it is going down on its own.
+    StoppingItself,
+    /// WatchdogSec passed without a WATCHDOG=1.
+    WatchdogTimeout,
+    /// EXTEND_TIMEOUT_USEC: the start or stop deadline is at least this far away.
+    ExtendTimeout(Duration),
+    /// The health probes judged it unhealthy: stop it, then fail
+    /// (`stop: true`) or let the restart policy judge it.
+    Unhealthy {
+        reason: Reason,
+        stop: bool,
+    },
     /// A forking service's main process (pid, its process group), or why it
     /// could not be found.
     MainPid(Result<(Pid, Pid), String>),
@@ -323,6 +342,9 @@ pub struct Policy {
     pub remain_after_exit: bool,
     pub start_limit_burst: u32,
     pub start_limit_interval: Duration,
+    /// A simple service stays `starting` until its first passing probe.
+    pub probe_readiness: bool,
+    pub watchdog_signal: Signal,
 }
 
 impl Policy {
@@ -341,6 +363,9 @@ impl Policy {
             remain_after_exit: unit.remain_after_exit,
             start_limit_burst: unit.start_limit_burst,
             start_limit_interval: unit.start_limit_interval,
+            probe_readiness: unit.kind == ServiceType::Simple
+                && unit.health.as_ref().is_some_and(|h| h.readiness),
+            watchdog_signal: unit.watchdog_signal,
         }
     }
 }
@@ -503,17 +528,18 @@ impl Service {
             (State::Starting { pid: None, .. }, Event::Spawned(pid)) => {
                 self.pgid = Some(pid);
                 let started = match self.policy.kind {
-                    ServiceType::Simple => State::Running {
+                    ServiceType::Simple if !self.policy.probe_readiness => State::Running {
                         pid: Some(pid),
                         since: now,
                     },
                     // Up once it exits 0, forks off its main process, or says READY=1.
-                    ServiceType::Oneshot | ServiceType::Forking | ServiceType::Notify => {
-                        State::Starting {
-                            pid: Some(pid),
-                            deadline: nonzero(self.policy.timeout_start).map(|t| now + t),
-                        }
-                    }
+                    ServiceType::Simple
+                    | ServiceType::Oneshot
+                    | ServiceType::Forking
+                    | ServiceType::Notify => State::Starting {
+                        pid: Some(pid),
+                        deadline: nonzero(self.policy.timeout_start).map(|t| now + t),
+                    },
                 };
                 if self.want == Want::Down {
                     // A Stop arrived while the spawn was in flight.
@@ -694,6 +720,47 @@ impl Service {
                 self.want = Want::Down;
                 return self.begin_stop(AfterStop::Inactive, now, actions);
             }
+            (
+                State::Starting { pid: Some(_), .. } | State::Running { pid: Some(_), .. },
+                Event::StoppingItself,
+            ) => {
+                self.want = Want::Down;
+                return actions;
+            }
+            (
+                State::Starting {
+                    deadline: Some(_), ..
+                }
+                | State::Stopping { .. },
+                Event::ExtendTimeout(d),
+            ) => {
+                match &mut self.state {
+                    State::Starting {
+                        deadline: Some(at), ..
+                    }
+                    | State::Stopping { deadline: at, .. } => *at = (*at).max(now + d),
+                    _ => {}
+                }
+                return actions;
+            }
+            (State::Running { pid: Some(_), .. }, Event::WatchdogTimeout) => {
+                if let Some(pgid) = self.pgid {
+                    actions.push(Action::KillGroup {
+                        pgid,
+                        signal: self.policy.watchdog_signal,
+                    });
+                }
+                return self.begin_stop(AfterStop::Failure(Reason::Watchdog), now, actions);
+            }
+            (State::Running { pid: Some(_), .. }, Event::Unhealthy { reason, stop }) => {
+                let then = if stop {
+                    self.want = Want::Down;
+                    AfterStop::Failed(reason)
+                } else {
+                    AfterStop::Failure(reason)
+                };
+                return self.begin_stop(then, now, actions);
+            }
             (State::Starting { pid: Some(_), .. } | State::Running { .. }, Event::DepFailed(n)) => {
                 return self.begin_stop(AfterStop::Failed(Reason::DepFailed(n)), now, actions);
             }
@@ -730,7 +797,11 @@ impl Service {
                 | Event::StopCmdExited(_)
                 | Event::GroupGone
                 | Event::DepsReady
-                | Event::Ready),
+                | Event::Ready
+                | Event::StoppingItself
+                | Event::WatchdogTimeout
+                | Event::ExtendTimeout(_)
+                | Event::Unhealthy { .. }),
             ) => {
                 log::debug!("ignored late or repeated {ev:?} in state {state:?}");
                 return actions;
@@ -1020,6 +1091,8 @@ mod tests {
             remain_after_exit: false,
             start_limit_burst: 5,
             start_limit_interval: Duration::from_secs(10),
+            probe_readiness: false,
+            watchdog_signal: Signal::SIGABRT,
         }
     }
 
@@ -1127,13 +1200,13 @@ mod tests {
     }
 
     #[test]
-    fn a_notify_unit_that_cannot_work_fails_without_spawning() {
+    fn a_unit_that_cannot_work_fails_without_spawning() {
         // CannotStart in place of a spawn fails the service with that reason and no timer.
         let t0 = Instant::now();
         let mut svc = Service::new(policy(), 1);
         svc.on_event(Event::Start, t0);
         svc.on_event(Event::DepsReady, t0);
-        let reason = Reason::NotifyOtherUser("postgres".into());
+        let reason = Reason::NoMainPid("cannot work".into());
         assert!(svc
             .on_event(Event::CannotStart(reason.clone()), t0)
             .is_empty());

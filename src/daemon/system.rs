@@ -42,6 +42,26 @@ impl RealSys {
 }
 
 impl Sys for RealSys {
+    fn spawn_probe(&mut self, unit: &Unit, argv: &[String]) -> Result<Pid, SpawnError> {
+        let log = self.home.service_log(&unit.name);
+        spawn::spawn(
+            &SpawnSpec {
+                argv,
+                cwd: &unit.working_directory,
+                env: &unit.environment,
+                user: unit.user.as_deref(),
+                log: &log,
+                extra_env: &[],
+                // A probe runs with the service's user, directory and
+                // environment; limits and sockets are the service's own.
+                limits: &crate::unit::Limits::default(),
+                inherit_stdio: false,
+                fds: &[],
+            },
+            &mut self.spawn_cache,
+        )
+    }
+
     fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Pid, SpawnError> {
         let argv = match role {
             Role::Main => &unit.exec_start,
@@ -68,7 +88,7 @@ impl Sys for RealSys {
             ));
             extra.push((spawn::TAG_UNIT.to_owned(), unit.name.clone()));
         }
-        if unit.kind == ServiceType::Notify {
+        if unit.kind == ServiceType::Notify || !unit.watchdog.is_zero() {
             extra.push((
                 "NOTIFY_SOCKET".to_owned(),
                 self.home.notify_socket().to_string_lossy().into_owned(),
@@ -96,6 +116,28 @@ impl Sys for RealSys {
             let names = vec![socket.name.as_str(); fds.len()];
             extra.push(("LISTEN_FDNAMES".to_owned(), names.join(":")));
         }
+        // WatchdogSec: WATCHDOG_USEC, and WATCHDOG_PID, the pid only known
+        // once it runs: a `sh` sets it to its own pid and execs the service
+        // in its place (same pid).
+        let wrapped: Vec<String>;
+        let argv = if role == Role::Main && !unit.watchdog.is_zero() {
+            extra.push((
+                "WATCHDOG_USEC".to_owned(),
+                unit.watchdog.as_micros().to_string(),
+            ));
+            wrapped = [
+                "/bin/sh",
+                "-c",
+                "WATCHDOG_PID=$$; export WATCHDOG_PID; exec \"$0\" \"$@\"",
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(argv.iter().cloned())
+            .collect();
+            &wrapped
+        } else {
+            argv
+        };
         let before = spawn::boot_clock_ticks();
         let spawned = spawn::spawn(
             &SpawnSpec {
@@ -206,6 +248,14 @@ pub fn look_for_main_pid(effect: Effect, now: Instant) -> Option<Input> {
 }
 
 /// Seconds since the epoch, by the wall clock.
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -25,6 +25,10 @@ pub enum ServiceTimer {
     MainPidScan,
     /// Check the RSS of a running service that sets MemoryMax.
     MemoryCheck,
+    /// A health probe is due, or the one in flight timed out.
+    Probe,
+    /// WatchdogSec passed without a `WATCHDOG=1`.
+    Watchdog,
 }
 
 /// What a deadline is for: every deadline of the daemon is one of these.

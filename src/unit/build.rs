@@ -14,7 +14,10 @@ use toml::Spanned;
 use super::diag::{esc, line_col, suggest, Ctx};
 use super::schema::{self, Kind, SIGNAL_EXPECTED};
 use super::shape::Values;
-use super::{RestartPolicy, ServiceType, Source, Unit, UnitError, MAX_SECS, PLACED_KEYS};
+use super::{
+    Health, NotifyAccess, OnUnhealthy, Probe, RestartPolicy, ServiceType, Source, Unit, UnitError,
+    MAX_SECS, PLACED_KEYS,
+};
 
 /// A duration as written: a TOML integer or float of seconds, or a systemd
 /// time span string (`"1min 30s"`), kept apart so range checks can say what
@@ -121,6 +124,9 @@ pub(super) fn build(
     let protected = v
         .boolean("Protected")
         .unwrap_or_else(|| schema::default_bool("Protected"));
+    let on_failure = unit_names(cx, "OnFailure", name, v.strings("OnFailure").as_deref());
+    let on_restart = unit_names(cx, "OnRestart", name, v.strings("OnRestart").as_deref());
+    let hook_rate_limit = secs(cx, v, "HookRateLimitSec", None);
     let start_limit_burst = count(cx, v, "StartLimitBurst");
     let start_limit_interval = secs(cx, v, "StartLimitIntervalSec", None);
 
@@ -219,6 +225,24 @@ pub(super) fn build(
         .filter_map(|p| path_value(cx, "WatchPaths", Some(p), &working_directory))
         .collect();
     let watch_debounce = secs(cx, v, "WatchDebounceSec", None);
+    let health = health(cx, v, &environment, &mut warnings);
+    let watchdog = secs(cx, v, "WatchdogSec", None);
+    let default_wd_signal =
+        parse_signal_name(schema::default_str("WatchdogSignal")).unwrap_or(Signal::SIGABRT);
+    let watchdog_signal = match v.signal("WatchdogSignal") {
+        Some(value) => signal_value(cx, "WatchdogSignal", &value).unwrap_or(default_wd_signal),
+        None => default_wd_signal,
+    };
+    let notify_access = choice(
+        cx,
+        v,
+        "NotifyAccess",
+        &[
+            ("group", NotifyAccess::Group),
+            ("main", NotifyAccess::Main),
+            ("none", NotifyAccess::None),
+        ],
+    );
 
     let mut source = Source {
         warnings,
@@ -262,7 +286,185 @@ pub(super) fn build(
         source,
         protected,
         conflicts,
+        health: health.map(Box::new),
+        watchdog,
+        watchdog_signal,
+        notify_access,
+        on_failure,
+        on_restart,
+        hook_rate_limit,
     })
+}
+
+/// `[health]`, if the file has it: exactly one probe kind with a target
+/// the loop can use without a name lookup.
+fn health(
+    cx: &mut Ctx<'_>,
+    v: &Values<'_>,
+    env: &[(String, String)],
+    warnings: &mut Vec<UnitError>,
+) -> Option<Health> {
+    let span = v.health_span.clone()?;
+    let kinds: Vec<Spanned<String>> = ["Http", "Tcp", "Exec"]
+        .iter()
+        .filter_map(|k| v.string(k))
+        .collect();
+    let written: Vec<&str> = ["Http", "Tcp", "Exec"]
+        .into_iter()
+        .filter(|k| v.get(k).is_some())
+        .collect();
+    if written.len() > 1 {
+        let second = ["Http", "Tcp", "Exec"]
+            .iter()
+            .filter_map(|k| v.get(k))
+            .map(|s| s.span())
+            .max_by_key(|s| s.start)
+            .unwrap_or(span);
+        cx.at(
+            second,
+            format!(
+                "[health] has {}; expected exactly one probe kind",
+                written.join(" and ")
+            ),
+            Some("keep one of Http, Tcp, Exec (use Exec = \"sh -c '...'\" to combine)".to_string()),
+        );
+        return None;
+    }
+    if written.is_empty() {
+        cx.at(
+            span,
+            "[health] has no probe; expected one of Http, Tcp, Exec".to_string(),
+            Some("add Http = \"http://127.0.0.1:8080/healthz\", Tcp = \"127.0.0.1:5432\" or Exec = \"command\"".to_string()),
+        );
+        return None;
+    }
+    let probe = if let Some(url) = v.string("Http") {
+        match parse_http_target(url.get_ref()) {
+            Ok((addr, host, path)) => Probe::Http { addr, host, path },
+            Err(why) => {
+                cx.at(url.span(), format!("`Http` is \"{}\": {why}", esc(url.get_ref())), Some("write http://IP:PORT/PATH with an IP literal or localhost, like \"http://127.0.0.1:8080/healthz\"".to_string()));
+                return None;
+            }
+        }
+    } else if let Some(target) = v.string("Tcp") {
+        match parse_socket_addr(target.get_ref()) {
+            Ok(addr) => Probe::Tcp(addr),
+            Err(why) => {
+                cx.at(
+                    target.span(),
+                    format!("`Tcp` is \"{}\": {why}", esc(target.get_ref())),
+                    Some(
+                        "write IP:PORT with an IP literal or localhost, like \"127.0.0.1:5432\""
+                            .to_string(),
+                    ),
+                );
+                return None;
+            }
+        }
+    } else {
+        let cmd = kinds.first()?;
+        Probe::Exec(command(cx, "Exec", cmd, env, warnings)?)
+    };
+    let expect = match v.string("ExpectStatus") {
+        Some(text) => match parse_status_range(text.get_ref()) {
+            Some(r) => r,
+            None => {
+                cx.at(text.span(), format!("`ExpectStatus` is \"{}\"; expected a status code like \"200\" or a range like \"200-399\"", esc(text.get_ref())), None);
+                (200, 399)
+            }
+        },
+        None => parse_status_range(schema::default_str("ExpectStatus")).unwrap_or((200, 399)),
+    };
+    let threshold = count(cx, v, "FailureThreshold");
+    Some(Health {
+        probe,
+        interval: secs(cx, v, "IntervalSec", None),
+        timeout: secs(cx, v, "TimeoutSec", None),
+        start_period: secs(cx, v, "StartPeriodSec", None),
+        start_interval: secs(cx, v, "StartIntervalSec", None),
+        failure_threshold: u32::try_from(threshold).unwrap_or(3).max(1),
+        expect_status: expect,
+        on_unhealthy: choice(
+            cx,
+            v,
+            "OnUnhealthy",
+            &[
+                ("restart", OnUnhealthy::Restart),
+                ("stop", OnUnhealthy::Stop),
+                ("mark", OnUnhealthy::Mark),
+            ],
+        ),
+        readiness: v
+            .boolean("Readiness")
+            .unwrap_or_else(|| schema::default_bool("Readiness")),
+    })
+}
+
+/// `IP:PORT` or `localhost:PORT` (no name lookup: the loop must not block).
+pub(super) fn parse_socket_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(addr) = text.parse::<std::net::SocketAddr>() {
+        if addr.port() == 0 {
+            return Err("port 0 cannot be probed; expected a port from 1 to 65535".to_string());
+        }
+        return Ok(addr);
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err("no port; expected IP:PORT".to_string());
+    };
+    let port: u16 = match port.parse() {
+        Ok(p) if p > 0 => p,
+        _ => {
+            return Err(format!(
+                "port `{}` is not a number from 1 to 65535",
+                esc(port)
+            ))
+        }
+    };
+    if host == "localhost" {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Err("an IPv6 address needs brackets, like [::1]:8080".to_string());
+    }
+    Err(format!(
+        "`{}` is a host name; the probe takes an IP literal or localhost (no name lookup in the loop)",
+        esc(host)
+    ))
+}
+
+/// `http://HOST:PORT/PATH` to (address, Host header, path).
+pub(super) fn parse_http_target(
+    url: &str,
+) -> Result<(std::net::SocketAddr, String, String), String> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err(if url.starts_with("https://") {
+            "no TLS in the loop; use Exec = \"curl -fsS https://...\"".to_string()
+        } else {
+            "expected a URL starting with http://".to_string()
+        });
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("the path contains spaces or control characters".to_string());
+    }
+    let with_port = if authority.ends_with(']') || !authority.contains(':') {
+        format!("{authority}:80")
+    } else {
+        authority.to_string()
+    };
+    let addr = parse_socket_addr(&with_port)?;
+    Ok((addr, authority.to_string(), path.to_string()))
+}
+
+/// `"200"` or `"200-399"`.
+pub(super) fn parse_status_range(text: &str) -> Option<(u16, u16)> {
+    let (lo, hi) = text.split_once('-').unwrap_or((text, text));
+    let lo: u16 = lo.trim().parse().ok()?;
+    let hi: u16 = hi.trim().parse().ok()?;
+    ((100..=999).contains(&lo) && (lo..=999).contains(&hi)).then_some((lo, hi))
 }
 
 /// A `*Sec` value: finite, 0 ..= MAX_SECS seconds, as a number or a systemd
@@ -614,6 +816,15 @@ pub(super) fn split_command(
 }
 
 pub(super) fn kill_signal(cx: &mut Ctx<'_>, value: &Spanned<SignalValue>) -> Option<Signal> {
+    signal_value(cx, "KillSignal", value)
+}
+
+/// A signal key's value (KillSignal, WatchdogSignal).
+pub(super) fn signal_value(
+    cx: &mut Ctx<'_>,
+    key: &str,
+    value: &Spanned<SignalValue>,
+) -> Option<Signal> {
     let (found, shown) = match value.get_ref() {
         SignalValue::Number(n) => (
             i32::try_from(*n)
@@ -638,7 +849,7 @@ pub(super) fn kill_signal(cx: &mut Ctx<'_>, value: &Spanned<SignalValue>) -> Opt
         };
         cx.at(
             value.span(),
-            format!("unknown KillSignal {shown}; expected {SIGNAL_EXPECTED}"),
+            format!("unknown {key} {shown}; expected {SIGNAL_EXPECTED}"),
             hint,
         );
     }

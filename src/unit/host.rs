@@ -5,14 +5,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::diag::{esc, esc_all};
-use super::{ServiceType, Unit, UnitError};
+use super::{Unit, UnitError};
 
 /// What `start` would fail on here, found without starting anything: a
 /// missing WorkingDirectory, an unknown User, an ExecStart/ExecStop program
 /// that is not there or not executable (looked up as spawning does: on the
 /// service's PATH, relative paths against its WorkingDirectory), a `User`
-/// other than the caller when the caller is not root, and `Type = "notify"`
-/// with another user. Each error is placed at its value.
+/// other than the caller when the caller is not root. Each error is placed
+/// at its value.
 /// `path_env` is the PATH the service would get when its Environment sets
 /// none (the daemon's). Reads the file system and the user database only.
 pub fn check_host(unit: &Unit, path_env: &std::ffi::OsStr) -> Vec<UnitError> {
@@ -69,17 +69,6 @@ pub fn check_host(unit: &Unit, path_env: &std::ffi::OsStr) -> Vec<UnitError> {
                             esc(name)
                         ),
                         "remove User, or run the daemon as root",
-                    );
-                }
-                if unit.kind == ServiceType::Notify && user.uid != me {
-                    error(
-                        "User",
-                        format!(
-                            "Type = \"notify\" cannot work with User = \"{}\": the notify socket is in the daemon's home (mode 0700), which {} cannot reach, so READY=1 never arrives and the start times out",
-                            esc(name),
-                            esc(name)
-                        ),
-                        "use Type = \"simple\" (or \"forking\" with PIDFile) for this service, or drop User",
                     );
                 }
             }

@@ -109,6 +109,60 @@ pub struct Unit {
     pub protected: bool,
     /// Units that may not run together with this one, either way (SPEC §18).
     pub conflicts: Vec<String>,
+    /// `[health]`, if any (boxed: most units have none).
+    pub health: Option<Box<Health>>,
+    /// WatchdogSec (zero: off).
+    pub watchdog: Duration,
+    pub watchdog_signal: Signal,
+    pub notify_access: NotifyAccess,
+    /// Failure hooks: units started when this one fails / restarts.
+    pub on_failure: Vec<String>,
+    pub on_restart: Vec<String>,
+    pub hook_rate_limit: Duration,
+}
+
+/// Whose sd_notify messages count (`NotifyAccess`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyAccess {
+    Main,
+    Group,
+    None,
+}
+
+/// What a health probe does (SPEC §10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// One `GET path` to `addr` with `Host: host`.
+    Http {
+        addr: std::net::SocketAddr,
+        host: String,
+        path: String,
+    },
+    Tcp(std::net::SocketAddr),
+    /// argv, run like ExecStart in its own process group.
+    Exec(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnUnhealthy {
+    Restart,
+    Stop,
+    Mark,
+}
+
+/// A unit's `[health]` section, every default from the key table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    pub probe: Probe,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub start_period: Duration,
+    pub start_interval: Duration,
+    pub failure_threshold: u32,
+    /// Accepted HTTP status codes, inclusive.
+    pub expect_status: (u16, u16),
+    pub on_unhealthy: OnUnhealthy,
+    pub readiness: bool,
 }
 
 /// What a unit file says beyond the definition: where some values were

@@ -116,14 +116,16 @@ pub enum Section {
     Service,
     Socket,
     Timer,
+    Health,
 }
 
 impl Section {
-    pub const ALL: [Section; 4] = [
+    pub const ALL: [Section; 5] = [
         Section::Unit,
         Section::Service,
         Section::Socket,
         Section::Timer,
+        Section::Health,
     ];
 
     pub fn name(self) -> &'static str {
@@ -132,6 +134,7 @@ impl Section {
             Section::Service => "service",
             Section::Socket => "socket",
             Section::Timer => "timer",
+            Section::Health => "health",
         }
     }
 
@@ -142,6 +145,7 @@ impl Section {
             "service" | "Service" => Some(Section::Service),
             "socket" | "Socket" => Some(Section::Socket),
             "timer" | "Timer" => Some(Section::Timer),
+            "health" | "Health" => Some(Section::Health),
             _ => None,
         }
     }
@@ -186,7 +190,7 @@ const fn key(
 }
 
 use KeyDefault::{Note, Value};
-use Section::{Service as S, Socket as K, Timer as T, Unit as U};
+use Section::{Health as H, Service as S, Socket as K, Timer as T, Unit as U};
 
 /// Every unit key. A new key is a row here, a field of `Unit` and its line
 /// in `build`; shape checks, did-you-mean, defaults and the README's key
@@ -251,6 +255,23 @@ pub const KEYS: &[Key] = &[
     key(T, "TimeZone", Kind::Str, Value("\"local\""), "zone of OnCalendar: `local` (the system's), `UTC`, or an Area/City from the system's zone files"),
     key(T, "RandomizedDelaySec", Kind::Secs(Infinity::Refused), Note("none"), "a random delay up to this is added to each elapse (spreads many boxes' nightly jobs)"),
     key(T, "Overlap", Kind::Str, Value("\"skip\""), "an elapse while the unit still runs: `skip` it, or `restart` the unit"),
+    key(U, "OnFailure", Kind::StrList, Value("[]"), "start these units when this one ends `failed` (no restart left), with `DIAKONOS_MONITOR_*` in their environment"),
+    key(U, "OnRestart", Kind::StrList, Value("[]"), "start these units on each unexpected exit that will be restarted, with `DIAKONOS_MONITOR_*`"),
+    key(U, "HookRateLimitSec", Kind::Secs(Infinity::Refused), Value("300"), "at most one hook start per (unit, OnFailure/OnRestart) in this window; a trigger while the hook still runs is skipped"),
+    key(S, "WatchdogSec", Kind::Secs(Infinity::Zero), Value("0"), "once up, the service must send `WATCHDOG=1` to `$NOTIFY_SOCKET` at least this often (any Type; it gets `WATCHDOG_USEC` and `WATCHDOG_PID`), else it gets WatchdogSignal, is stopped and is restarted per `Restart` (\"watchdog timeout\"); 0 = off"),
+    key(S, "WatchdogSignal", Kind::Signal, Value("\"SIGABRT\""), "sent to the process group when the watchdog runs out"),
+    key(S, "NotifyAccess", Kind::Str, Value("\"group\""), "whose sd_notify messages count: `group` (the main process or any process of its group), `main`, `none`"),
+    key(H, "Http", Kind::Str, Note("none"), "probe: `http://IP:PORT/PATH`; one `GET` (HTTP/1.1, `Connection: close`) judged on its status line; exactly one of Http, Tcp, Exec"),
+    key(H, "Tcp", Kind::Str, Note("none"), "probe: `IP:PORT` (an IP literal or `localhost`: no name lookup); passes once a connection is accepted"),
+    key(H, "Exec", Kind::Str, Note("none"), "probe: a command split like ExecStart, run with the service's user, directory and environment in its own process group; passes on exit 0"),
+    key(H, "IntervalSec", Kind::Secs(Infinity::Refused), Value("10"), "between probes once healthy"),
+    key(H, "TimeoutSec", Kind::Secs(Infinity::Refused), Value("5"), "a probe that takes longer fails (an Exec probe's group is killed)"),
+    key(H, "StartPeriodSec", Kind::Secs(Infinity::Refused), Value("0"), "failures inside this window after the spawn do not count"),
+    key(H, "StartIntervalSec", Kind::Secs(Infinity::Refused), Value("1"), "probe cadence until the first success"),
+    key(H, "FailureThreshold", Kind::Count(u32::MAX as i64), Value("3"), "this many failed probes in a row: unhealthy"),
+    key(H, "ExpectStatus", Kind::Str, Value("\"200-399\""), "Http: a status code (`\"204\"`) or a range (`\"200-299\"`)"),
+    key(H, "OnUnhealthy", Kind::Str, Value("\"restart\""), "`restart`: stop and restart per `Restart` (a failure for the policy, backoff and start limit). `stop`: stop, leave `failed`. `mark`: only record it"),
+    key(H, "Readiness", Kind::Bool, Value("true"), "the unit is up (for `start`, `wait` and dependents) only after its first passing probe, bounded by TimeoutStartSec"),
 ];
 
 /// The key called `name`, in whichever section.

@@ -23,6 +23,8 @@ pub(super) struct Values<'a> {
     pub(super) service_span: Option<Range<usize>>,
     /// Whether `[service]` has an ExecStart key at all (even a bad one).
     pub(super) has_exec_start: bool,
+    /// Where `[health]` is, when it is a table.
+    pub(super) health_span: Option<Range<usize>>,
     /// Whether an error already pointed at a misspelled, misplaced or
     /// repeated [service] (then "missing [service]" would only repeat it).
     pub(super) service_reported: bool,
@@ -95,6 +97,9 @@ pub(super) fn check_shape<'a>(cx: &mut Ctx<'_>, root: &'a DeTable<'a>) -> Values
             values.has_service = true;
             values.service_span = Some(key.span());
             values.has_exec_start = table.get("ExecStart").is_some();
+        }
+        if section == Section::Health {
+            values.health_span = Some(key.span());
         }
         for (key, value) in table.iter() {
             let name: &str = key.get_ref();

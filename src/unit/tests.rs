@@ -87,6 +87,13 @@ fn defaults_applied_for_minimal_unit() {
             timer: None,
             watch_paths: Vec::new(),
             watch_debounce: Duration::from_secs(1),
+            health: None,
+            watchdog: Duration::ZERO,
+            watchdog_signal: Signal::SIGABRT,
+            notify_access: super::NotifyAccess::Group,
+            on_failure: vec![],
+            on_restart: vec![],
+            hook_rate_limit: Duration::from_secs(300),
             source: Source::default(),
         }
     );
@@ -727,6 +734,8 @@ fn every_key_of_the_table_is_used_by_the_builder() {
     use super::schema::{KeyDefault, Kind, Section, KEYS};
     let base_text = "[service]\nExecStart = \"worker\"\n";
     let base = parse_ok(base_text);
+    let health_text = format!("{base_text}[health]\nExec = \"check\"\n");
+    let health_base = parse_ok(&health_text);
     for key in KEYS {
         let value = match key.kind {
             Kind::Str if key.name == "UMask" => "\"0077\"",
@@ -748,6 +757,15 @@ fn every_key_of_the_table_is_used_by_the_builder() {
             Section::Unit => (format!("{base_text}[unit]\n{} = {value}\n", key.name), 4),
             Section::Socket => (format!("{base_text}[socket]\n{} = {value}\n", key.name), 4),
             Section::Timer => (format!("{base_text}[timer]\n{} = {value}\n", key.name), 4),
+            Section::Health if matches!(key.name, "Http" | "Tcp" | "Exec") => {
+                (format!("{base_text}[health]\n{} = {value}\n", key.name), 4)
+            }
+            Section::Health => (format!("{health_text}{} = {value}\n", key.name), 5),
+        };
+        let base = if key.section == Section::Health && line == 5 {
+            &health_base
+        } else {
+            &base
         };
         match parse(
             "web",
@@ -756,7 +774,7 @@ fn every_key_of_the_table_is_used_by_the_builder() {
             Path::new(DIR),
         ) {
             Ok(unit) => assert_ne!(
-                unit, base,
+                &unit, base,
                 "{} = {value} built the same unit as no {}: the builder ignores it",
                 key.name, key.name
             ),
@@ -860,4 +878,52 @@ fn socket_values_that_need_a_lookup_or_a_directory_are_errors_at_their_place() {
     assert!(at(5, "expected octal permissions"), "{errors:#?}");
     assert!(at(6, "without `:`"), "{errors:#?}");
     assert!(at(7, "unknown Activation `lazy`"), "{errors:#?}");
+}
+
+#[test]
+fn health_probe_targets_are_checked_where_written() {
+    // No name lookups, ports in range, one probe kind: each is an error at its value.
+    let bad = |health: &str, want: &str, line: usize| {
+        let text = format!("[service]\nExecStart = \"worker\"\n[health]\n{health}");
+        let errors =
+            parse("web", Path::new("/u/web.service"), &text, Path::new(DIR)).expect_err(health);
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.pos.map(|(l, _)| l) == Some(line) && e.message.contains(want)),
+            "{health}: expected `{want}` on line {line}, got {errors:#?}"
+        );
+    };
+    bad("Tcp = \"db.example.com:5432\"\n", "host name", 4);
+    bad("Tcp = \"127.0.0.1:70000\"\n", "port", 4);
+    bad("Http = \"http://example.com/healthz\"\n", "host name", 4);
+    bad("Http = \"https://127.0.0.1/\"\n", "TLS", 4);
+    bad(
+        "Tcp = \"127.0.0.1:80\"\nExec = \"true\"\n",
+        "exactly one probe kind",
+        5,
+    );
+    bad("IntervalSec = 3\n", "no probe", 3);
+    bad(
+        "Exec = \"true\"\nExpectStatus = \"2xx\"\n",
+        "ExpectStatus",
+        5,
+    );
+    let ok = parse_ok(
+        "[service]\nExecStart = \"worker\"\n[health]\nHttp = \"http://localhost:8080/up\"\nExpectStatus = \"204\"\n",
+    );
+    let h = ok.health.expect("health");
+    assert_eq!(
+        h.probe,
+        super::Probe::Http {
+            addr: "127.0.0.1:8080".parse().expect("addr"),
+            host: "localhost:8080".into(),
+            path: "/up".into()
+        }
+    );
+    assert_eq!(h.expect_status, (204, 204));
+    assert_eq!(
+        (h.interval.as_secs(), h.failure_threshold, h.readiness),
+        (10, 3, true)
+    );
 }

@@ -161,32 +161,6 @@ fn start_fails_when_a_required_unit_fails_its_attempt() {
 }
 
 #[test]
-fn notify_service_as_another_user_fails_at_once_saying_why() {
-    // Type=notify with User=nobody cannot get READY=1 through the daemon's 0700 home: refused at once.
-    let h = Home::new("notify_service_as_another_user_fails_at_once");
-    h.unit(
-        "pg",
-        &format!(
-            "[service]\nType = \"notify\"\nUser = \"nobody\"\nTimeoutStartSec = 60\nExecStart = {}\n",
-            sh("echo $$ >> starts; exec sleep 100")
-        ),
-    );
-    let started = std::time::Instant::now();
-    let err = h.fails(1, &["start", "pg"]);
-    assert!(
-        err.contains("cannot start pg: Type=notify cannot work with User=nobody: the notify socket is in the daemon's home"),
-        "{err}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "not a start timeout"
-    );
-    assert!(h.lines("starts").is_empty(), "never spawned");
-    let u = h.unit_json("pg");
-    assert_eq!(u["state"], "failed", "{u}");
-}
-
-#[test]
 fn a_pid_file_is_read_by_its_first_line_as_postgres_writes_it() {
     // postgres's postmaster.pid holds the pid, then the data dir, the port ...; systemd takes the first line.
     let h = Home::new("a_pid_file_is_read_by_its_first_line");

@@ -13,6 +13,7 @@
 //! | 5                      | [`watches`]: WatchPaths        |
 //! | 6                      | [`activation`]: clock sets     |
 //! | 16 ..                  | `control.rs`: clients         |
+//! | 2^38 + service id      | [`probes`]: health probes     |
 //! | 2^39 ..                | [`listeners`]: armed sockets  |
 //! | 2^40 ..                | [`children`]: pidfds          |
 //!
@@ -28,6 +29,7 @@ pub mod listeners;
 pub mod logs;
 pub mod metrics;
 pub mod notify;
+pub mod probes;
 pub mod state;
 pub mod unitfiles;
 pub mod watches;

@@ -14,6 +14,7 @@ use nix::sys::socket::{
 use nix::unistd::Pid;
 
 use crate::daemon::supervisor::{Input, Supervisor};
+use crate::paths::NOTIFY_RUN_DIR;
 
 pub const NOTIFY: Token = Token(2);
 
@@ -95,9 +96,29 @@ impl Notify {
 }
 
 /// The notify socket: datagrams with the sender's credentials attached.
+/// Under [`NOTIFY_RUN_DIR`] (a root daemon) the directory is made 0755 and
+/// must be a real directory of root's that no one else may write to, and
+/// the socket is 0666 so services of any `User=` can send.
 fn bind_notify(path: &Path) -> io::Result<UnixDatagram> {
+    let shared = path.starts_with(NOTIFY_RUN_DIR);
+    if shared {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        let mut dir = std::fs::DirBuilder::new();
+        dir.recursive(true).mode(0o755);
+        dir.create(NOTIFY_RUN_DIR)?;
+        let meta = std::fs::symlink_metadata(NOTIFY_RUN_DIR)?;
+        if !meta.is_dir() || meta.uid() != 0 || meta.mode() & 0o022 != 0 {
+            return Err(io::Error::other(format!(
+                "{NOTIFY_RUN_DIR} is not a directory of root's that only root may write to; remove it"
+            )));
+        }
+    }
     let _ = std::fs::remove_file(path);
     let sock = UnixDatagram::bind(path)?;
     setsockopt(&sock, PassCred, &true).map_err(io::Error::from)?;
+    if shared {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+    }
     Ok(sock)
 }

@@ -178,6 +178,9 @@ impl Supervisor {
                     e.start_time = s.start_time;
                     self.pids.insert(pid, (id, Role::Main));
                     adopted.push(pid);
+                    // Probes are re-armed for the adopted process.
+                    self.follow_health(id, now);
+                    self.follow_watchdog(id, now);
                     if s.stopping {
                         // The old daemon died in the middle of stopping it.
                         self.queue.push_back((id, Event::Stop));

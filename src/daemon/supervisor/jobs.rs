@@ -106,7 +106,8 @@ impl Supervisor {
             | Request::Reload
             | Request::HandOver
             | Request::Load(_)
-            | Request::Timers => Some(Response::error(
+            | Request::Timers
+            | Request::Events(_) => Some(Response::error(
                 "request not handled by the supervisor",
                 None,
             )),

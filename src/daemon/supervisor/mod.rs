@@ -35,9 +35,12 @@ use crate::daemon::timers::{ServiceTimer, TimerKey, Timers};
 use crate::protocol::{
     JobResult, NextAttempt, ReloadReport, Request, Response, StateName, UnitInfo, UnitStatus,
 };
-use crate::unit::{LoadedDir, ServiceType, Unit, UnitError};
+use crate::unit::{LoadedDir, NotifyAccess, ServiceType, Unit, UnitError};
+use std::time::Duration;
 
 mod adopt;
+mod health;
+mod hooks;
 mod jobs;
 mod queue;
 mod reload;
@@ -90,6 +93,19 @@ pub enum Effect {
         other_groups: Vec<Pid>,
         scan: MainPidScan,
     },
+    /// Run one network health probe of service `id` (answered with
+    /// `Input::ProbeDone` carrying the same `gen`).
+    Probe {
+        id: ServiceId,
+        gen: u64,
+        probe: crate::unit::Probe,
+        /// Http: the accepted status codes.
+        expect: (u16, u16),
+    },
+    /// Drop the network probe of `id` that is out (timed out, or the run ended).
+    ProbeCancel { id: ServiceId },
+    /// A unit changed state (only while someone follows `events`).
+    StateChanged(crate::protocol::EventRecord),
 }
 
 /// A forking service's main process as a look found it, with what the
@@ -127,6 +143,12 @@ pub enum Input {
         scan: MainPidScan,
         outcome: Option<Result<MainPidFound, String>>,
     },
+    /// A network probe ([`Effect::Probe`]) ended: Ok(what passed) or Err(why it failed).
+    ProbeDone {
+        id: ServiceId,
+        gen: u64,
+        outcome: Result<String, String>,
+    },
 }
 
 /// The operating system, as the supervisor uses it: starting processes and
@@ -156,6 +178,11 @@ pub trait Sys {
     /// a process adopted with no record of when it started).
     fn age(&mut self, _start_time: u64) -> Option<std::time::Duration> {
         None
+    }
+    /// Starts an Exec health probe `argv` of `unit` (its user, directory,
+    /// environment and log) in its own process group.
+    fn spawn_probe(&mut self, _unit: &Unit, _argv: &[String]) -> Result<Pid, SpawnError> {
+        Err(SpawnError::EmptyCommand)
     }
 }
 
@@ -204,6 +231,18 @@ pub struct Entry {
     mem_over: u8,
     /// When it entered its current state (for `why`: waiting for how long).
     since: Option<Instant>,
+    /// Health probing of the current (or last) run; None without `[health]`.
+    health: Option<Box<health::HealthRun>>,
+    /// The last sd_notify STATUS= of the current run.
+    status_text: Option<String>,
+    /// The last sd_notify ERRNO= of the current run (added to a failure reason).
+    errno: Option<i32>,
+    /// The watched main process and its WatchdogSec, while it runs.
+    watchdog: Option<(Pid, Duration)>,
+    /// Its failure hooks' record (None until one fires).
+    hooks: Option<Box<hooks::HookRecord>>,
+    /// `DIAKONOS_MONITOR_*` for the next spawn, when it starts as a hook.
+    hook_env: Option<Vec<(String, String)>>,
 }
 
 impl Entry {
@@ -229,6 +268,12 @@ impl Entry {
             scan: None,
             mem_over: 0,
             since: None,
+            health: None,
+            status_text: None,
+            errno: None,
+            watchdog: None,
+            hooks: None,
+            hook_env: None,
         }
     }
 
@@ -373,6 +418,12 @@ pub struct Supervisor {
     next_wait: u64,
     /// Counts the changes worth persisting (for the metrics file).
     changes: u64,
+    /// Exec health probes that are out: pid -> service.
+    probe_pids: HashMap<Pid, ServiceId>,
+    /// Services whose probe timer expired, for `run` (which has the `Sys`).
+    due_probes: Vec<ServiceId>,
+    /// Some client follows `events`: state changes become effects.
+    pub events_wanted: bool,
 }
 
 impl Supervisor {
@@ -401,6 +452,9 @@ impl Supervisor {
             waiters: Vec::new(),
             next_wait: 0,
             changes: 0,
+            probe_pids: HashMap::new(),
+            due_probes: Vec::new(),
+            events_wanted: false,
         };
         for (name, result) in loaded.units {
             sup.add_entry(name, result);
@@ -536,12 +590,17 @@ impl Supervisor {
                     }
                 }
             }
-            Input::ChildExited(pid, kind) => self.child_exited(pid, kind),
+            Input::ChildExited(pid, kind) => {
+                if !self.probe_exited(pid, kind, now) {
+                    self.child_exited(pid, kind)
+                }
+            }
+            Input::ProbeDone { id, gen, outcome } => self.probe_done(id, gen, outcome, now),
             Input::Notify {
                 sender,
                 group,
                 payload,
-            } => self.notified(sender, group, &payload),
+            } => self.notified(sender, group, &payload, now),
             Input::Terminate => {
                 if self.killing && !self.exiting {
                     // A second SIGTERM/SIGINT: everything stops at once,
@@ -633,21 +692,59 @@ impl Supervisor {
     /// An sd_notify datagram from `sender` (whose process group is
     /// `sender_pgid`): READY=1 makes a starting notify service running.
     /// Accepted from the main process or any process of its group.
-    pub fn notified(&mut self, sender: Pid, sender_pgid: Option<Pid>, payload: &str) {
-        let id = match self.pids.get(&sender) {
+    pub fn notified(&mut self, sender: Pid, sender_pgid: Option<Pid>, payload: &str, now: Instant) {
+        let main = match self.pids.get(&sender) {
             Some(&(id, Role::Main)) => Some(id),
-            _ => sender_pgid.and_then(|g| {
+            _ => None,
+        };
+        let id = main.or_else(|| {
+            sender_pgid.and_then(|g| {
                 self.entries
                     .iter()
                     .position(|e| e.svc.pgid == Some(g) && e.svc.state.is_active())
-            }),
-        };
+            })
+        });
         let Some(id) = id else {
             log::debug!("notify message from unknown process {sender}: {payload:?}");
             return;
         };
-        if payload.lines().any(|l| l.trim() == "READY=1") {
-            self.queue.push_back((id, Event::Ready));
+        let access = self.entries[id]
+            .unit
+            .as_ref()
+            .map_or(NotifyAccess::Group, |u| u.notify_access);
+        if access == NotifyAccess::None || (access == NotifyAccess::Main && main.is_none()) {
+            log::debug!("notify message from {sender} refused by NotifyAccess: {payload:?}");
+            return;
+        }
+        for line in payload.lines() {
+            match line.trim_end_matches('\r') {
+                "READY=1" => self.queue.push_back((id, Event::Ready)),
+                "STOPPING=1" => self.queue.push_back((id, Event::StoppingItself)),
+                "WATCHDOG=1" => self.watchdog_ping(id, now, None),
+                "WATCHDOG=trigger" => self.watchdog_ping(id, now, Some(Duration::ZERO)),
+                l => {
+                    if let Some(usec) = l.strip_prefix("WATCHDOG_USEC=") {
+                        if let Ok(n) = usec.trim().parse::<u64>() {
+                            self.watchdog_ping(id, now, Some(Duration::from_micros(n)));
+                        }
+                    }
+                    if let Some(n) = l.strip_prefix("EXTEND_TIMEOUT_USEC=") {
+                        if let Ok(n) = n.trim().parse::<u64>() {
+                            self.queue
+                                .push_back((id, Event::ExtendTimeout(Duration::from_micros(n))));
+                        }
+                    }
+                    if let Some(n) = l.strip_prefix("ERRNO=") {
+                        self.entries[id].errno = n.trim().parse().ok().filter(|&n: &i32| n > 0);
+                    }
+                    if let Some(text) = l.strip_prefix("STATUS=") {
+                        let text: String =
+                            text.chars().filter(|c| !c.is_control()).take(200).collect();
+                        self.entries[id].status_text = (!text.is_empty()).then_some(text);
+                        self.dirty = true;
+                    }
+                }
+            }
         }
     }
 
@@ -669,6 +766,14 @@ impl Supervisor {
             match key {
                 TimerKey::Service(id, ServiceTimer::MainPidScan) => self.look_for_main_pid(id),
                 TimerKey::Service(id, ServiceTimer::MemoryCheck) => self.mem_due.push(id),
+                TimerKey::Service(id, ServiceTimer::Probe) => self.due_probes.push(id),
+                TimerKey::Service(id, ServiceTimer::Watchdog) => {
+                    if self.entries[id].watchdog.is_some() {
+                        log::warn!("{}: watchdog timeout", self.entries[id].name);
+                        self.entries[id].watchdog = None;
+                        self.queue.push_back((id, Event::WatchdogTimeout));
+                    }
+                }
                 TimerKey::Service(id, kind) => {
                     if self.entries[id].timer == Some(kind) {
                         self.entries[id].timer = None;
@@ -681,6 +786,47 @@ impl Supervisor {
                 other => self.due.push(other),
             }
         }
+    }
+}
+
+impl Supervisor {
+    /// After a state change: a running service with WatchdogSec is watched
+    /// from the moment it is up; anything else is not.
+    pub(super) fn follow_watchdog(&mut self, id: ServiceId, now: Instant) {
+        let e = &self.entries[id];
+        let wd = e.unit.as_ref().map_or(Duration::ZERO, |u| u.watchdog);
+        let live = match e.svc.state {
+            State::Running { pid: Some(pid), .. } if !wd.is_zero() => Some(pid),
+            _ => None,
+        };
+        if live == e.watchdog.map(|(p, _)| p) {
+            return;
+        }
+        let key = TimerKey::Service(id, ServiceTimer::Watchdog);
+        self.entries[id].watchdog = live.map(|p| (p, wd));
+        self.timers.set(key, live.map(|_| now + wd));
+    }
+
+    /// WATCHDOG=1 (`interval` None), WATCHDOG=trigger (zero) or
+    /// WATCHDOG_USEC=N (a new interval, from now).
+    fn watchdog_ping(&mut self, id: ServiceId, now: Instant, interval: Option<Duration>) {
+        let Some((pid, wd)) = self.entries[id].watchdog else {
+            return;
+        };
+        let wd = match interval {
+            Some(d) if d.is_zero() => {
+                self.timers
+                    .set(TimerKey::Service(id, ServiceTimer::Watchdog), Some(now));
+                return;
+            }
+            Some(d) => d,
+            None => wd,
+        };
+        self.entries[id].watchdog = Some((pid, wd));
+        self.timers.set(
+            TimerKey::Service(id, ServiceTimer::Watchdog),
+            Some(now + wd),
+        );
     }
 }
 
@@ -733,6 +879,8 @@ fn inert_policy() -> Policy {
         remain_after_exit: false,
         start_limit_burst: 0,
         start_limit_interval: Duration::ZERO,
+        probe_readiness: false,
+        watchdog_signal: Signal::SIGABRT,
     }
 }
 

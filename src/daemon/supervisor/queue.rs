@@ -47,6 +47,9 @@ impl Supervisor {
             // Deadlines that are already due (RestartSec = 0) run in this
             // same pass rather than after another trip through poll.
             self.timers_expired(now);
+            for id in std::mem::take(&mut self.due_probes) {
+                self.probe_timer(id, now, sys);
+            }
             if self.queue.is_empty() {
                 break;
             }
@@ -95,6 +98,26 @@ impl Supervisor {
         }
         if before != after || after == StateName::Waiting {
             self.changed(id);
+        }
+        if before != after {
+            self.fire_hooks(id, before, now);
+            if self.events_wanted {
+                let info = self.info(id, now);
+                self.effects
+                    .push_back(Effect::StateChanged(crate::protocol::EventRecord {
+                        time_ms: crate::daemon::system::unix_now_ms(),
+                        unit: info.name,
+                        from: before,
+                        to: after,
+                        reason: info.reason,
+                        pid: info.pid,
+                        last_exit: info.last_exit,
+                    }));
+            }
+        }
+        if before != after || pid_before != self.entries[id].svc.pid() {
+            self.follow_health(id, now);
+            self.follow_watchdog(id, now);
         }
     }
 
@@ -172,25 +195,28 @@ impl Supervisor {
             return;
         };
         match action {
-            Action::Spawn
-                if unit.kind == ServiceType::Notify
-                    && unit.user.as_deref().is_some_and(|u| sys.is_other_user(u)) =>
-            {
-                let user = unit.user.clone().unwrap_or_default();
-                log::warn!("{}: Type=notify with User={user} cannot work", unit.name);
-                self.queue
-                    .push_front((id, Event::CannotStart(Reason::NotifyOtherUser(user))));
-            }
-            Action::Spawn => match sys.spawn(unit, Role::Main) {
+            Action::Spawn => match match &self.entries[id].hook_env {
+                // Started as a hook: this spawn only gets DIAKONOS_MONITOR_*.
+                Some(env) => {
+                    let mut hooked = unit.as_ref().clone();
+                    hooked.environment.extend(env.iter().cloned());
+                    sys.spawn(&hooked, Role::Main)
+                }
+                None => sys.spawn(unit, Role::Main),
+            } {
                 Ok(pid) => {
                     log::info!("{}: started, pid {pid}", unit.name);
+                    self.entries[id].hook_env = None;
                     self.pids.insert(pid, (id, Role::Main));
                     self.entries[id].start_time = sys.start_time(pid);
                     self.entries[id].groups.clear();
+                    self.entries[id].status_text = None;
+                    self.entries[id].errno = None;
                     self.queue.push_front((id, Event::Spawned(pid)));
                 }
                 Err(e) => {
                     log::warn!("{}: {e}", unit.name);
+                    self.entries[id].hook_env = None;
                     self.queue.push_front((id, Event::SpawnFailed(e)));
                 }
             },

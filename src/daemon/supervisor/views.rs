@@ -64,6 +64,16 @@ impl Supervisor {
             }),
             _ => None,
         };
+        // The service's own word on why (sd_notify ERRNO=).
+        let reason = match (reason, e.errno) {
+            (Some(r), Some(n)) if matches!(state, StateName::Failed | StateName::Restarting) => {
+                Some(format!(
+                    "{r} (errno {n}: {})",
+                    nix::errno::Errno::from_raw(n).desc()
+                ))
+            }
+            (r, _) => r,
+        };
         UnitInfo {
             name: e.name.clone(),
             state,
@@ -97,6 +107,13 @@ impl Supervisor {
             },
             listening: self.listening(id),
             changed_on_disk: self.changed_on_disk.contains(&e.name),
+            health: e
+                .health
+                .as_ref()
+                .and_then(|h| h.shown())
+                .map(|v| v.as_str().to_owned()),
+            health_failures: e.health.as_ref().map_or(0, |h| h.streak),
+            status_text: e.status_text.clone().filter(|_| e.svc.state.is_active()),
         }
     }
 
@@ -146,6 +163,12 @@ impl Supervisor {
                 .as_ref()
                 .map(|u| u.limits.describe())
                 .unwrap_or_default(),
+            probes: e
+                .health
+                .as_ref()
+                .map(|h| h.history.iter().cloned().collect())
+                .unwrap_or_default(),
+            watchdog_ms: e.unit.as_ref().map_or(0, |u| u.watchdog.as_millis() as u64),
         }
     }
 

@@ -1,0 +1,389 @@
+//! Health probes (SPEC §10), as the supervisor sees them: when a probe is
+//! due, what its result means, and what an unhealthy unit gets. The probe
+//! itself is an effect ([`Effect::Probe`], carried out by the probe driver)
+//! answered later by [`Input::ProbeDone`], or an Exec probe: a child in its
+//! own process group whose exit comes back like any other child's.
+//!
+//! One timer per probed service, `TimerKey::Service(id, Probe)`: while no
+//! probe is out it is when the next one is due; while one is out it is that
+//! probe's TimeoutSec. So at most one probe per unit is in flight, and a
+//! unit without `[health]` never arms anything.
+
+use std::time::Duration;
+
+use super::*;
+use crate::protocol::ProbeRecord;
+use crate::unit::{OnUnhealthy, Probe};
+
+/// The last probes kept for `status`.
+const HISTORY: usize = 5;
+/// The first probe of a run comes at most this soon after the spawn.
+const FIRST_PROBE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// What `list` and `--json` call a probed running unit's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Starting => "starting",
+            Verdict::Healthy => "healthy",
+            Verdict::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// A probe that is out.
+#[derive(Debug, Clone)]
+struct InFlight {
+    gen: u64,
+    started: Instant,
+    /// An Exec probe's process (the leader of its group).
+    pid: Option<Pid>,
+    /// Its TimeoutSec passed and its group was killed: only the reap is awaited.
+    timed_out: bool,
+}
+
+/// The probing of one run of a service (from its spawn or adoption).
+#[derive(Debug, Clone)]
+pub struct HealthRun {
+    /// The main pid this run probes; a new pid is a new run.
+    pid: Pid,
+    since: Instant,
+    pub verdict: Verdict,
+    /// Failed probes in a row (outside StartPeriodSec).
+    pub streak: u32,
+    passed_once: bool,
+    gen: u64,
+    in_flight: Option<InFlight>,
+    /// The last probes, oldest first (kept when the run ends, for `status`).
+    pub history: VecDeque<ProbeRecord>,
+}
+
+impl Supervisor {
+    /// After every state change of `id`: probes run while the service has a
+    /// live main process (starting or running), and stop when it goes down.
+    pub(super) fn follow_health(&mut self, id: ServiceId, now: Instant) {
+        let e = &self.entries[id];
+        if e.unit.as_ref().and_then(|u| u.health.as_ref()).is_none() {
+            return;
+        }
+        let live = match e.svc.state {
+            State::Starting { pid: Some(pid), .. } | State::Running { pid: Some(pid), .. } => {
+                Some(pid)
+            }
+            _ => None,
+        };
+        let current = e
+            .health
+            .as_ref()
+            .filter(|h| h.verdict_live())
+            .map(|h| h.pid);
+        if live == current {
+            return;
+        }
+        self.end_probing(id);
+        let Some(pid) = live else { return };
+        let history = self.entries[id]
+            .health
+            .take()
+            .map(|h| h.history)
+            .unwrap_or_default();
+        let start_interval = self.entries[id]
+            .unit
+            .as_ref()
+            .and_then(|u| u.health.as_ref())
+            .map_or(FIRST_PROBE, |h| h.start_interval);
+        self.entries[id].health = Some(Box::new(HealthRun {
+            pid,
+            since: now,
+            verdict: Verdict::Starting,
+            streak: 0,
+            passed_once: false,
+            gen: 0,
+            in_flight: None,
+            history,
+        }));
+        self.timers.set(
+            TimerKey::Service(id, ServiceTimer::Probe),
+            Some(now + start_interval.min(FIRST_PROBE)),
+        );
+    }
+
+    /// The run is over: no more probes; one that is out is cancelled (an
+    /// Exec probe's group killed). The history stays for `status`.
+    fn end_probing(&mut self, id: ServiceId) {
+        self.timers
+            .set(TimerKey::Service(id, ServiceTimer::Probe), None);
+        let Some(h) = self.entries[id].health.as_mut() else {
+            return;
+        };
+        h.pid = Pid::from_raw(0);
+        if let Some(f) = h.in_flight.take() {
+            match f.pid {
+                Some(pid) => {
+                    // Reaped later; the reap finds no run that waits for it.
+                    self.effects.push_back(Effect::Signal {
+                        pgid: pid,
+                        signal: Signal::SIGKILL,
+                    });
+                }
+                None => self.effects.push_back(Effect::ProbeCancel { id }),
+            }
+        }
+    }
+
+    /// The probe timer of `id` expired: a probe is due, or the one that is
+    /// out took longer than TimeoutSec.
+    pub(super) fn probe_timer(&mut self, id: ServiceId, now: Instant, sys: &mut dyn Sys) {
+        let Some(health) = self.entries[id]
+            .unit
+            .as_ref()
+            .and_then(|u| u.health.clone())
+        else {
+            return;
+        };
+        let Some(h) = self.entries[id].health.as_mut() else {
+            return;
+        };
+        if !h.verdict_live() {
+            return;
+        }
+        if let Some(f) = h.in_flight.as_mut() {
+            if f.timed_out {
+                return;
+            }
+            let took = now.saturating_duration_since(f.started);
+            let text = format!("timed out after {}", seconds(health.timeout));
+            match f.pid {
+                Some(pid) => {
+                    f.timed_out = true;
+                    self.effects.push_back(Effect::Signal {
+                        pgid: pid,
+                        signal: Signal::SIGKILL,
+                    });
+                }
+                None => {
+                    h.in_flight = None;
+                    self.effects.push_back(Effect::ProbeCancel { id });
+                }
+            }
+            self.probe_result(id, false, text, took, now);
+            return;
+        }
+        h.gen += 1;
+        let gen = h.gen;
+        let mut pid = None;
+        match &health.probe {
+            Probe::Exec(argv) => {
+                let Some(unit) = self.entries[id].unit.as_deref() else {
+                    return;
+                };
+                match sys.spawn_probe(unit, argv) {
+                    Ok(p) => {
+                        self.probe_pids.insert(p, id);
+                        pid = Some(p);
+                    }
+                    Err(e) => {
+                        self.probe_result(
+                            id,
+                            false,
+                            format!("cannot run: {e}"),
+                            Duration::ZERO,
+                            now,
+                        );
+                        return;
+                    }
+                }
+            }
+            probe => self.effects.push_back(Effect::Probe {
+                id,
+                gen,
+                probe: probe.clone(),
+                expect: health.expect_status,
+            }),
+        }
+        if let Some(h) = self.entries[id].health.as_mut() {
+            h.in_flight = Some(InFlight {
+                gen,
+                started: now,
+                pid,
+                timed_out: false,
+            });
+        }
+        self.timers.set(
+            TimerKey::Service(id, ServiceTimer::Probe),
+            Some(now + health.timeout),
+        );
+    }
+
+    /// A network probe ended (the driver's answer to [`Effect::Probe`]).
+    pub(super) fn probe_done(
+        &mut self,
+        id: ServiceId,
+        gen: u64,
+        outcome: Result<String, String>,
+        now: Instant,
+    ) {
+        let Some(h) = self.entries.get_mut(id).and_then(|e| e.health.as_mut()) else {
+            return;
+        };
+        let Some(f) = h
+            .in_flight
+            .as_ref()
+            .filter(|f| f.gen == gen && f.pid.is_none())
+        else {
+            return;
+        };
+        let took = now.saturating_duration_since(f.started);
+        h.in_flight = None;
+        let (ok, text) = match outcome {
+            Ok(t) => (true, t),
+            Err(t) => (false, t),
+        };
+        self.probe_result(id, ok, text, took, now);
+    }
+
+    /// An Exec probe's process was reaped; false if `pid` is not one.
+    pub(super) fn probe_exited(&mut self, pid: Pid, kind: ExitKind, now: Instant) -> bool {
+        let Some(id) = self.probe_pids.remove(&pid) else {
+            return false;
+        };
+        let Some(h) = self.entries[id].health.as_mut() else {
+            return true;
+        };
+        let Some(f) = h.in_flight.as_ref().filter(|f| f.pid == Some(pid)) else {
+            return true;
+        };
+        let (took, timed_out) = (now.saturating_duration_since(f.started), f.timed_out);
+        h.in_flight = None;
+        if timed_out {
+            // Its failure was recorded at the timeout; the next probe is due.
+            self.schedule_probe(id, now);
+            return true;
+        }
+        let text = match kind {
+            ExitKind::Code(0) => "exit 0".to_owned(),
+            ExitKind::Code(c) => format!("exit {c}"),
+            other => other.to_string(),
+        };
+        self.probe_result(id, kind.success(), text, took, now);
+        true
+    }
+
+    /// Records a result and acts on it: a first pass makes a gated unit
+    /// up; FailureThreshold failures in a row make it unhealthy.
+    fn probe_result(
+        &mut self,
+        id: ServiceId,
+        ok: bool,
+        text: String,
+        took: Duration,
+        now: Instant,
+    ) {
+        let Some(health) = self.entries[id]
+            .unit
+            .as_ref()
+            .and_then(|u| u.health.clone())
+        else {
+            return;
+        };
+        let name = self.entries[id].name.clone();
+        let starting = matches!(self.entries[id].svc.state, State::Starting { .. });
+        let Some(h) = self.entries[id].health.as_mut() else {
+            return;
+        };
+        h.history.push_back(ProbeRecord {
+            time: crate::daemon::system::unix_now(),
+            duration_ms: took.as_millis() as u64,
+            ok,
+            output: text.lines().next().unwrap_or_default().to_owned(),
+        });
+        while h.history.len() > HISTORY {
+            h.history.pop_front();
+        }
+        self.dirty = true;
+        if ok {
+            h.streak = 0;
+            h.passed_once = true;
+            if h.verdict != Verdict::Healthy {
+                log::info!("{name}: healthy ({text})");
+            }
+            h.verdict = Verdict::Healthy;
+            if starting {
+                self.queue.push_back((id, Event::Ready));
+            }
+        } else if starting || now.saturating_duration_since(h.since) < health.start_period {
+            // Inside the start period, or still starting (TimeoutStartSec
+            // bounds that): recorded, not counted.
+            log::debug!("{name}: probe failed ({text}), not counted yet");
+        } else {
+            h.streak = h.streak.saturating_add(1);
+            if h.streak >= health.failure_threshold && h.verdict != Verdict::Unhealthy {
+                h.verdict = Verdict::Unhealthy;
+                let reason = Reason::Unhealthy(h.streak, text);
+                log::warn!("{name}: {reason}");
+                match health.on_unhealthy {
+                    OnUnhealthy::Mark => {}
+                    OnUnhealthy::Restart => self.queue.push_back((
+                        id,
+                        Event::Unhealthy {
+                            reason,
+                            stop: false,
+                        },
+                    )),
+                    OnUnhealthy::Stop => self
+                        .queue
+                        .push_back((id, Event::Unhealthy { reason, stop: true })),
+                }
+            }
+        }
+        if self.entries[id]
+            .health
+            .as_ref()
+            .is_some_and(|h| h.in_flight.is_none())
+        {
+            self.schedule_probe(id, now);
+        }
+    }
+
+    fn schedule_probe(&mut self, id: ServiceId, now: Instant) {
+        let Some(health) = self.entries[id]
+            .unit
+            .as_ref()
+            .and_then(|u| u.health.as_ref())
+        else {
+            return;
+        };
+        let Some(h) = self.entries[id].health.as_ref() else {
+            return;
+        };
+        if !h.verdict_live() {
+            return;
+        }
+        let wait = if h.passed_once {
+            health.interval
+        } else {
+            health.start_interval
+        };
+        self.timers
+            .set(TimerKey::Service(id, ServiceTimer::Probe), Some(now + wait));
+    }
+}
+
+impl HealthRun {
+    /// Whether this run is still probing (the service has not gone down).
+    fn verdict_live(&self) -> bool {
+        self.pid.as_raw() != 0
+    }
+
+    /// What `list` shows while the run is live.
+    pub fn shown(&self) -> Option<Verdict> {
+        self.verdict_live().then_some(self.verdict)
+    }
+}

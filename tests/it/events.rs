@@ -1,0 +1,124 @@
+//! `events` (SPEC §11): a stream of state changes on the control socket; a
+//! client that does not read is dropped with a last line, and the daemon
+//! goes on answering everyone else.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+/// A `diakonos events` child, killed (by pid) and reaped when dropped.
+struct Follower(Child);
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn events_stream_state_changes_as_json_lines() {
+    let h = Home::new("events_json");
+    h.unit(
+        "w",
+        "[service]\nExecStart = \"sh -c 'exit 3'\"\nRestart = \"no\"\n",
+    );
+    h.unit("other", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["list"]); // the daemon runs
+    let mut cmd = h.command(&["events", "--json", "w"]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut f = Follower(cmd.spawn().expect("run diakonos events"));
+    let stdout = f.0.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // The stream is open once the first change arrives; start `other` and
+    // `w` until it does (a start before the subscription is not seen).
+    let deadline = Instant::now() + WAIT;
+    let mut lines: Vec<serde_json::Value> = Vec::new();
+    h.ok(&["start", "other"]);
+    while !lines.iter().any(|l| l["to"] == "failed") {
+        assert!(Instant::now() < deadline, "no failed event: {lines:?}");
+        if lines.is_empty() {
+            h.ok(&["start", "w"]);
+        }
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            lines.push(serde_json::from_str(&line).expect("a JSON line"));
+        }
+    }
+    assert!(lines.iter().all(|l| l["unit"] == "w"), "{lines:?}");
+    let failed = lines.iter().find(|l| l["to"] == "failed").expect("failed");
+    assert_eq!(failed["from"], "running", "{failed}");
+    assert_eq!(failed["reason"], "exited with code 3", "{failed}");
+    assert_eq!(
+        failed["last_exit"],
+        serde_json::json!({"code": 3}),
+        "{failed}"
+    );
+    assert!(
+        failed["time"].as_f64().is_some_and(|t| t > 1.0e9),
+        "{failed}"
+    );
+}
+
+#[test]
+fn a_client_that_does_not_read_is_dropped_with_a_last_line() {
+    // A flapping unit floods the stream; `events` with its stdout never read
+    // stops reading the socket, is dropped with a last line on stderr, and
+    // the daemon answers others all along.
+    let h = Home::new("events_slow");
+    h.unit(
+        "flap",
+        "[unit]\nStartLimitBurst = 0\n[service]\nExecStart = \"true\"\nRestart = \"always\"\nRestartSec = 0\n",
+    );
+    h.ok(&["list"]);
+    let mut cmd = h.command(&["events"]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut f = Follower(cmd.spawn().expect("run diakonos events"));
+    h.ok(&["start", "flap"]);
+    let mut stderr = f.0.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        let _ = tx.send(text);
+    });
+    let log = h.home.join("daemon.log");
+    h.wait_until(
+        "the daemon to drop the slow client",
+        Duration::from_secs(60),
+        || {
+            let started = Instant::now();
+            h.ok(&["list"]);
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the daemon is slowed"
+            );
+            std::fs::read_to_string(&log).is_ok_and(|t| t.contains("events: dropped"))
+        },
+    );
+    h.ok(&["stop", "flap"]);
+    // Now it reads: what was queued, then the last line.
+    let mut stdout = f.0.stdout.take().expect("stdout");
+    let (otx, orx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = stdout.read_to_string(&mut out);
+        let _ = otx.send(out);
+    });
+    let text = rx.recv_timeout(WAIT).expect("events ended");
+    let out = orx.recv_timeout(WAIT).expect("stdout closed");
+    assert!(out.contains("flap"), "nothing was streamed");
+    assert!(
+        text.contains("events: dropped by the daemon: this client did not keep up"),
+        "{text}"
+    );
+}

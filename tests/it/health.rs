@@ -1,0 +1,225 @@
+//! Health checks (SPEC §10) against real processes: a Python HTTP server
+//! that is SIGSTOPped and replaced, a Readiness probe gating a dependent,
+//! `mark` leaving a failing unit alone, `stop` leaving it failed, and an
+//! Exec probe that hangs being killed with its group.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::util::*;
+
+/// A port that was free a moment ago (bound to 0, read, dropped).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+fn health_of(h: &Home, name: &str) -> String {
+    h.unit_json(name)["health"]
+        .as_str()
+        .unwrap_or("null")
+        .to_owned()
+}
+
+#[test]
+fn a_sigstopped_http_server_is_replaced() {
+    // A hung web server (SIGSTOP: the process exists, nothing answers) is
+    // judged unhealthy after FailureThreshold timed-out probes, stopped
+    // through the normal escalation and restarted; the new one is healthy.
+    let h = Home::new("health_sigstop");
+    let port = free_port();
+    h.unit(
+        "web",
+        &format!(
+            "[service]\nExecStart = {}\nRestartSec = 0\nTimeoutStopSec = 1\n\
+             [health]\nHttp = \"http://127.0.0.1:{port}/\"\nIntervalSec = 0.3\nTimeoutSec = 0.5\n\
+             StartIntervalSec = 0.2\nFailureThreshold = 2\n",
+            toml_str(&format!("python3 -m http.server {port} --bind 127.0.0.1"))
+        ),
+    );
+    h.ok(&["start", "web"]);
+    // Readiness: `start` returned, so a probe passed.
+    assert_eq!(health_of(&h, "web"), "healthy");
+    let status = h.status_json("web");
+    let probes = status["probes"].as_array().cloned().unwrap_or_default();
+    assert!(
+        probes
+            .iter()
+            .any(|p| p["ok"] == true && p["output"] == "HTTP 200"),
+        "{status}"
+    );
+    let old = h.pid("web");
+    kill(Pid::from_raw(old), Signal::SIGSTOP).expect("SIGSTOP the server");
+    // 2 × (0.3 + 0.5) s of probes, plus the 1 s stop timeout, plus a start.
+    h.wait_until(
+        "the hung server to be replaced",
+        Duration::from_secs(20),
+        || {
+            let u = h.unit_json("web");
+            u["pid"].as_i64().is_some_and(|p| p as i32 != old)
+                && u["state"] == "running"
+                && u["health"] == "healthy"
+        },
+    );
+    h.wait_until("the stopped server to be gone", WAIT, || gone(old));
+    let u = h.unit_json("web");
+    assert!(u["restarts"].as_u64().unwrap_or(0) >= 1, "{u}");
+    let log = std::fs::read_to_string(h.home.join("daemon.log")).unwrap_or_default();
+    assert!(
+        log.contains("unhealthy: 2 failed probes in a row (last: timed out after 0.5s)"),
+        "{log}"
+    );
+}
+
+#[test]
+fn readiness_gates_start_and_dependents() {
+    // `start app` (which Requires web) returns only once web's first probe
+    // passed, and app starts only then.
+    let h = Home::new("health_readiness");
+    h.unit(
+        "web",
+        &format!(
+            "[service]\nExecStart = {}\n[health]\nExec = \"test -f ready\"\nStartIntervalSec = 0.1\n",
+            sh("sleep 1; touch ready; exec sleep 1000")
+        ),
+    );
+    h.unit(
+        "app",
+        &format!(
+            "[unit]\nRequires = [\"web\"]\nAfter = [\"web\"]\n[service]\nExecStart = {}\n",
+            sh("if test -f ready; then echo ready >> saw; else echo early >> saw; fi; exec sleep 1000")
+        ),
+    );
+    h.ok(&["start", "app"]);
+    assert!(
+        h.path("ready").exists(),
+        "start returned before the probe passed"
+    );
+    h.wait_lines("saw", 1);
+    assert_eq!(h.lines("saw"), vec!["ready".to_owned()]);
+    assert_eq!(health_of(&h, "web"), "healthy");
+    assert_eq!(h.unit_json("app")["health"], serde_json::Value::Null);
+}
+
+#[test]
+fn mark_mode_records_and_leaves_the_process_alone() {
+    let h = Home::new("health_mark");
+    let port = free_port();
+    h.unit(
+        "db",
+        &format!(
+            "[service]\nExecStart = \"sleep 1000\"\n[health]\nTcp = \"127.0.0.1:{port}\"\n\
+             Readiness = false\nOnUnhealthy = \"mark\"\nFailureThreshold = 2\nStartIntervalSec = 0.1\n"
+        ),
+    );
+    h.ok(&["start", "db"]);
+    let pid = h.pid("db");
+    h.wait_until("db to be marked unhealthy", WAIT, || {
+        let u = h.unit_json("db");
+        u["health"] == "unhealthy" && u["health_failures"].as_u64().unwrap_or(0) >= 3
+    });
+    let u = h.unit_json("db");
+    assert_eq!(
+        (u["state"].as_str(), u["pid"].as_i64()),
+        (Some("running"), Some(pid as i64)),
+        "{u}"
+    );
+    assert!(alive(pid));
+    let list = h.ok(&["list"]);
+    assert!(list.contains("running (unhealthy)"), "{list}");
+    let status = h.ok(&["status", "db"]);
+    assert!(status.contains("cannot connect"), "{status}");
+}
+
+#[test]
+fn stop_mode_leaves_the_unit_failed_with_the_reason() {
+    let h = Home::new("health_stop");
+    h.unit(
+        "w",
+        "[service]\nExecStart = \"sleep 1000\"\nRestart = \"always\"\n[health]\nExec = \"false\"\n\
+         Readiness = false\nOnUnhealthy = \"stop\"\nFailureThreshold = 2\nStartIntervalSec = 0.1\n",
+    );
+    h.ok(&["start", "w"]);
+    let pid = h.pid("w");
+    h.wait_state("w", "failed");
+    let u = h.unit_json("w");
+    assert_eq!(
+        u["reason"], "unhealthy: 2 failed probes in a row (last: exit 1)",
+        "{u}"
+    );
+    assert!(gone(pid));
+}
+
+#[test]
+fn a_timed_out_exec_probe_is_killed_with_its_group() {
+    // The probe and the child it started both go at TimeoutSec.
+    let h = Home::new("health_exec_timeout");
+    h.unit(
+        "w",
+        &format!(
+            "[service]\nExecStart = \"sleep 1000\"\n[health]\nExec = {}\nTimeoutSec = 0.3\n\
+             Readiness = false\nOnUnhealthy = \"mark\"\nStartIntervalSec = 0.1\n",
+            sh("sleep 1000 & echo $! >> probe_kids; echo $$ >> probe_kids; wait")
+        ),
+    );
+    h.ok(&["start", "w"]);
+    h.wait_until("two timed-out probes", WAIT, || {
+        let s = h.status_json("w");
+        s["probes"].as_array().is_some_and(|p| {
+            p.iter()
+                .filter(|p| p["output"] == "timed out after 0.3s")
+                .count()
+                >= 2
+        })
+    });
+    let first: Vec<i32> = h
+        .lines("probe_kids")
+        .iter()
+        .take(2)
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert_eq!(first.len(), 2);
+    for pid in first {
+        h.wait_until(&format!("probe process {pid} to be gone"), WAIT, || {
+            gone(pid)
+        });
+    }
+    h.ok(&["stop", "w"]);
+    for pid in h
+        .lines("probe_kids")
+        .iter()
+        .filter_map(|l| l.trim().parse().ok())
+    {
+        h.wait_until(&format!("probe process {pid} to be gone"), WAIT, || {
+            gone(pid)
+        });
+    }
+}
+
+#[test]
+fn probes_are_rearmed_for_a_service_adopted_after_a_daemon_crash() {
+    let h = Home::new("health_adopted");
+    h.unit(
+        "w",
+        &format!(
+            "[service]\nExecStart = \"sleep 1000\"\n[health]\nExec = {}\nIntervalSec = 0.1\nStartIntervalSec = 0.1\n",
+            sh("echo probed >> probes")
+        ),
+    );
+    h.ok(&["start", "w"]);
+    let pid = h.pid("w");
+    let daemon = h.daemon_pid().expect("daemon pid");
+    kill9(daemon);
+    h.wait_until("the daemon to die", WAIT, || !alive(daemon));
+    let before = h.lines("probes").len();
+    // The next command starts a new daemon, which adopts `w`.
+    assert_eq!(h.pid("w"), pid);
+    h.wait_until("the adopted service to be probed again", WAIT, || {
+        h.lines("probes").len() > before && health_of(&h, "w") == "healthy"
+    });
+}

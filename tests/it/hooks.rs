@@ -1,0 +1,58 @@
+//! Failure hooks (SPEC §11): OnFailure and OnRestart units started with
+//! the failed unit's context in `DIAKONOS_MONITOR_*`, rate-limited.
+
+use crate::util::*;
+
+fn alert(h: &Home, name: &str) {
+    h.unit(
+        name,
+        &format!(
+            "[service]\nType = \"oneshot\"\nExecStart = {}\n",
+            sh(&format!(
+                "echo \"$DIAKONOS_MONITOR_UNIT|$DIAKONOS_MONITOR_RESULT|${{DIAKONOS_MONITOR_EXIT_CODE-}}|${{DIAKONOS_MONITOR_SIGNAL-}}|$DIAKONOS_MONITOR_RESTARTS|$DIAKONOS_MONITOR_REASON\" >> {name}.seen"
+            ))
+        ),
+    );
+}
+
+#[test]
+fn on_failure_hook_gets_the_context_of_the_failure() {
+    let h = Home::new("hooks_on_failure");
+    alert(&h, "alert");
+    h.unit(
+        "job",
+        "[unit]\nOnFailure = [\"alert\"]\n[service]\nExecStart = \"sh -c 'exit 7'\"\nRestart = \"no\"\n",
+    );
+    h.ok(&["start", "job"]);
+    h.wait_state("job", "failed");
+    h.wait_lines("alert.seen", 1);
+    assert_eq!(
+        h.lines("alert.seen"),
+        vec!["job|exit-code|7||0|exited with code 7".to_owned()]
+    );
+    // Its next start is an ordinary one: no DIAKONOS_MONITOR_* left over.
+    h.ok(&["start", "alert"]);
+    h.wait_lines("alert.seen", 2);
+    assert_eq!(h.lines("alert.seen")[1], "|||||");
+}
+
+#[test]
+fn on_restart_hooks_are_rate_limited() {
+    // Every exit is restarted; the hook runs once in HookRateLimitSec.
+    let h = Home::new("hooks_on_restart");
+    alert(&h, "note");
+    h.unit(
+        "flaky",
+        &format!(
+            "[unit]\nOnRestart = [\"note\"]\nStartLimitBurst = 0\n[service]\nRestartSec = 0.1\nExecStart = {}\n",
+            sh("echo x >> runs; kill -TERM $$")
+        ),
+    );
+    h.ok(&["start", "flaky"]);
+    h.wait_lines("note.seen", 1);
+    h.wait_until("five runs", WAIT, || h.lines("runs").len() >= 5);
+    let seen = h.lines("note.seen");
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].starts_with("flaky|signal||SIGTERM|"), "{seen:?}");
+    h.ok(&["stop", "flaky"]);
+}
