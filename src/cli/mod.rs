@@ -3,6 +3,10 @@
 //! `render`). Nothing here supervises anything.
 
 pub mod client;
+pub mod completions;
+pub mod export;
+pub mod help;
+pub mod import;
 pub mod logs;
 pub mod render;
 
@@ -37,6 +41,11 @@ Commands:
   kill                 stop every service, then the daemon
   daemon-upgrade       replace the daemon with one of this binary, keeping every service running
   daemon [--detach]    run the daemon in the foreground (or in the background)
+  import systemd FILE... | pm2 FILE
+                       write unit files from systemd units or a PM2 ecosystem file
+  export systemd NAME...  systemd unit files for these units
+  completions bash|zsh|fish  a shell completion script
+  help [COMMAND]       this help, or one command's help with an example
 
 Options:
   --service-dir DIR    unit files (default: $DIAKONOS_SERVICE_DIR, else ./services)
@@ -81,8 +90,20 @@ pub enum Command {
     Daemon {
         detach: bool,
     },
-    Help,
+    Help(Option<String>),
     Version,
+    Import {
+        from: String,
+        files: Vec<PathBuf>,
+        force: bool,
+        stdout: bool,
+    },
+    Export {
+        names: Vec<String>,
+        dir: Option<PathBuf>,
+        force: bool,
+    },
+    Completions(String),
 }
 
 /// Parses the arguments (without the program name).
@@ -92,13 +113,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     let mut g = Global::default();
     let mut words: Vec<String> = Vec::new();
     let (mut lines, mut follow, mut detach) = (None, false, false);
+    let (mut force, mut to_stdout, mut out_dir) = (false, false, None::<PathBuf>);
     while let Some(arg) = parser.next()? {
         match arg {
             Long("home") => g.home = Some(parser.value()?.into()),
             Long("service-dir") => g.service_dir = Some(parser.value()?.into()),
             Long("no-color") | Long("no-colour") => g.no_color = true,
             Long("json") => g.json = true,
-            Short('h') | Long("help") => return Ok((g, Command::Help)),
+            Short('h') | Long("help") => return Ok((g, Command::Help(words.first().cloned()))),
             Short('V') | Long("version") => return Ok((g, Command::Version)),
             Short('n') | Long("lines") => {
                 let v = parser.value()?.string()?;
@@ -109,6 +131,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
             }
             Short('f') | Long("follow") => follow = true,
             Long("detach") => detach = true,
+            Long("force") => force = true,
+            Long("stdout") => to_stdout = true,
+            Long("dir") => out_dir = Some(parser.value()?.into()),
             Value(v) => words.push(v.string()?),
             _ => return Err(arg.unexpected().into()),
         }
@@ -140,33 +165,100 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
             Err(Error::Usage(format!("`{what}` takes no arguments")))
         }
     };
-    let command = match cmd.as_str() {
-        "list" | "ls" => none("list").map(|()| Command::List)?,
-        "start" => Command::Start(names("start")?),
-        "stop" => Command::Stop(names("stop")?),
-        "restart" => Command::Restart(names("restart")?),
-        "status" => Command::Status(one("status")?),
-        "logs" => Command::Logs {
-            name: one("logs")?,
-            lines: lines.unwrap_or(20),
-            follow,
-        },
-        "reload" => none("reload").map(|()| Command::Reload)?,
-        "verify" => Command::Verify(rest.clone()),
-        "enable" => Command::Enable(names("enable")?),
-        "disable" => Command::Disable(names("disable")?),
-        "daemon-status" => none("daemon-status").map(|()| Command::DaemonStatus)?,
-        "kill" => none("kill").map(|()| Command::Kill)?,
-        "daemon-upgrade" => none("daemon-upgrade").map(|()| Command::DaemonUpgrade)?,
-        "daemon" => none("daemon").map(|()| Command::Daemon { detach })?,
-        "help" => Command::Help,
-        other => {
-            let hint = crate::unit::suggest(other, &COMMANDS)
-                .map(|s| format!(" (did you mean `{s}`?)"))
-                .unwrap_or_default();
-            return Err(Error::Usage(format!("unknown command `{other}`{hint}")));
-        }
-    };
+    let command =
+        match cmd.as_str() {
+            "list" | "ls" => none("list").map(|()| Command::List)?,
+            "start" => Command::Start(names("start")?),
+            "stop" => Command::Stop(names("stop")?),
+            "restart" => Command::Restart(names("restart")?),
+            "status" => Command::Status(one("status")?),
+            "logs" => Command::Logs {
+                name: one("logs")?,
+                lines: lines.unwrap_or(20),
+                follow,
+            },
+            "reload" => none("reload").map(|()| Command::Reload)?,
+            "verify" => Command::Verify(rest.clone()),
+            "enable" => Command::Enable(names("enable")?),
+            "disable" => Command::Disable(names("disable")?),
+            "daemon-status" => none("daemon-status").map(|()| Command::DaemonStatus)?,
+            "kill" => none("kill").map(|()| Command::Kill)?,
+            "daemon-upgrade" => none("daemon-upgrade").map(|()| Command::DaemonUpgrade)?,
+            "daemon" => none("daemon").map(|()| Command::Daemon { detach })?,
+            "help" => match rest.as_slice() {
+                [] => Command::Help(None),
+                [name] => Command::Help(Some(name.clone())),
+                _ => return Err(Error::Usage("`help` takes one command name".into())),
+            },
+            "import" => {
+                let (from, files) = rest.split_first().ok_or_else(|| {
+                    Error::Usage("`import` needs `systemd FILE...` or `pm2 FILE`".into())
+                })?;
+                match (from.as_str(), files.len()) {
+                    ("systemd", 1..) | ("pm2", 1) => {}
+                    ("systemd", _) => {
+                        return Err(Error::Usage("`import systemd` needs unit files".into()))
+                    }
+                    ("pm2", _) => return Err(Error::Usage(
+                        "`import pm2` takes one file (ecosystem.config.json or `pm2 jlist` output)"
+                            .into(),
+                    )),
+                    (other, _) => {
+                        return Err(Error::Usage(format!(
+                            "cannot import from `{other}`; expected `systemd` or `pm2`"
+                        )))
+                    }
+                }
+                Command::Import {
+                    from: from.clone(),
+                    files: files.iter().map(PathBuf::from).collect(),
+                    force,
+                    stdout: to_stdout,
+                }
+            }
+            "export" => match rest.split_first() {
+                Some((to, names)) if to == "systemd" && !names.is_empty() => Command::Export {
+                    names: names.to_vec(),
+                    dir: out_dir.clone(),
+                    force,
+                },
+                Some((to, _)) if to != "systemd" => {
+                    return Err(Error::Usage(format!(
+                        "cannot export to `{to}`; expected `systemd`"
+                    )))
+                }
+                _ => return Err(Error::Usage("`export` needs `systemd NAME...`".into())),
+            },
+            "completions" => match rest.as_slice() {
+                [shell] if ["bash", "zsh", "fish", "units"].contains(&shell.as_str()) => {
+                    Command::Completions(shell.clone())
+                }
+                _ => {
+                    return Err(Error::Usage(
+                        "`completions` takes one shell: bash, zsh or fish".into(),
+                    ))
+                }
+            },
+            other => {
+                let hint = crate::unit::suggest(other, &COMMANDS)
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                return Err(Error::Usage(format!("unknown command `{other}`{hint}")));
+            }
+        };
+    let is_import = matches!(command, Command::Import { .. });
+    let is_export = matches!(command, Command::Export { .. });
+    if force && !(is_import || is_export) {
+        return Err(Error::Usage(
+            "--force only goes with `import` and `export`".into(),
+        ));
+    }
+    if to_stdout && !is_import {
+        return Err(Error::Usage("--stdout only goes with `import`".into()));
+    }
+    if out_dir.is_some() && !is_export {
+        return Err(Error::Usage("--dir only goes with `export`".into()));
+    }
     let is_logs = matches!(command, Command::Logs { .. });
     if (lines.is_some() || follow) && !is_logs {
         return Err(Error::Usage("-n and -f only go with `logs`".into()));
@@ -186,7 +278,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     Ok((g, command))
 }
 
-const COMMANDS: [&str; 15] = [
+const COMMANDS: [&str; 18] = [
     "list",
     "start",
     "stop",
@@ -202,14 +294,45 @@ const COMMANDS: [&str; 15] = [
     "daemon-upgrade",
     "daemon",
     "help",
+    "import",
+    "export",
+    "completions",
 ];
 
 /// Runs one command; the error carries the exit code.
 pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
     let out = render::Output::new(g.no_color, g.json);
     match cmd {
-        Command::Help => {
+        Command::Help(None) => {
             print!("{HELP}");
+            Ok(())
+        }
+        Command::Help(Some(name)) => match help::find(&name) {
+            Some(c) => {
+                print!("{}", help::render(c));
+                Ok(())
+            }
+            None => {
+                let hint = crate::unit::suggest(&name, &COMMANDS)
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                Err(Error::Usage(format!("no command `{name}`{hint}")))
+            }
+        },
+        Command::Import {
+            from,
+            files,
+            force,
+            stdout,
+        } => import(&g, &out, &from, &files, force, stdout),
+        Command::Export { names, dir, force } => export(&g, &out, &names, dir, force),
+        Command::Completions(shell) => {
+            match shell.as_str() {
+                "bash" => print!("{}", completions::bash()),
+                "zsh" => print!("{}", completions::zsh()),
+                "fish" => print!("{}", completions::fish()),
+                _ => unit_names(&g, &out),
+            }
             Ok(())
         }
         Command::Version => {
@@ -299,6 +422,134 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
         Command::Restart(names) => job(&g, &out, "restart", Request::Restart(names)),
         Command::Enable(names) => job(&g, &out, "enable", Request::Enable(names)),
         Command::Disable(names) => job(&g, &out, "disable", Request::Disable(names)),
+    }
+}
+
+/// `import systemd FILE...` / `import pm2 FILE`: unit files in the
+/// service dir (the daemon's when one runs; none is started).
+fn import(
+    g: &Global,
+    out: &render::Output,
+    from: &str,
+    files: &[PathBuf],
+    force: bool,
+    stdout: bool,
+) -> Result<(), Error> {
+    let dir = verify_dir(g, out);
+    let mut drafts = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            Error::failed_hint(
+                format!("cannot read {}: {e}", file.display()),
+                "name a readable file",
+            )
+        })?;
+        let origin = file.display().to_string();
+        if from == "pm2" {
+            let found = import::pm2::import(&text, &origin).map_err(|e| {
+                Error::failed_hint(
+                    format!("cannot import {}: {e}", file.display()),
+                    "pass an ecosystem.config.json or the output of `pm2 jlist`",
+                )
+            })?;
+            drafts.extend(found);
+        } else {
+            let base = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            drafts.push(import::systemd::import(&text, &base, &origin));
+        }
+    }
+    import::emit(
+        &drafts,
+        &import::Options {
+            dir: &dir,
+            force,
+            stdout,
+        },
+    )
+}
+
+/// `export systemd NAME...`: systemd units printed, or written into `to`.
+fn export(
+    g: &Global,
+    out: &render::Output,
+    names: &[String],
+    to: Option<PathBuf>,
+    force: bool,
+) -> Result<(), Error> {
+    let dir = verify_dir(g, out);
+    let loaded = unit::load_dir(&dir, &unit::hostname()).map_err(|e| {
+        Error::failed_hint(
+            format!("cannot read the service directory {}: {e}", dir.display()),
+            "pass --service-dir DIR or set DIAKONOS_SERVICE_DIR",
+        )
+    })?;
+    let mut texts = Vec::new();
+    for name in names {
+        match loaded.units.get(name) {
+            Some(Ok(u)) => texts.push((name, export::systemd_unit(u))),
+            Some(Err(errors)) => {
+                let first = errors.first().map(ToString::to_string).unwrap_or_default();
+                return Err(Error::failed_hint(
+                    format!(
+                        "`{name}` does not load: {}",
+                        first.lines().next().unwrap_or_default()
+                    ),
+                    format!("fix it (`diakonos verify {name}`), then export again"),
+                ));
+            }
+            None => {
+                return Err(Error::failed_hint(
+                    format!("no unit named `{name}` in {}", dir.display()),
+                    format!("a unit is a file {}/{name}.service", dir.display()),
+                ))
+            }
+        }
+    }
+    let Some(to) = to else {
+        for (i, (_, text)) in texts.iter().enumerate() {
+            print!("{}{text}", if i > 0 { "\n" } else { "" });
+        }
+        return Ok(());
+    };
+    for (name, _) in &texts {
+        let path = to.join(format!("{name}.service"));
+        if !force && path.exists() {
+            return Err(Error::failed_hint(
+                format!("{} already exists; nothing was written", path.display()),
+                "pass --force to overwrite it",
+            ));
+        }
+    }
+    for (name, text) in &texts {
+        let path = to.join(format!("{name}.service"));
+        std::fs::write(&path, text)
+            .map_err(|e| Error::failed(format!("cannot write {}: {e}", path.display())))?;
+        out.note(&format!("wrote {}", path.display()));
+    }
+    Ok(())
+}
+
+/// `completions units`: the unit names of the service dir, one a line (for
+/// the completion scripts; never starts a daemon).
+fn unit_names(g: &Global, out: &render::Output) {
+    let dir = verify_dir(g, out);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_suffix(".service")?;
+            Some(stem.split('@').next().unwrap_or(stem).to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    for n in names {
+        println!("{n}");
     }
 }
 

@@ -14,7 +14,7 @@ mod build;
 mod diag;
 mod host;
 mod load;
-mod schema;
+pub mod schema;
 mod shape;
 #[cfg(test)]
 mod tests;
@@ -27,6 +27,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use toml::de::DeTable;
 
+pub use build::parse_time_span;
 pub use diag::suggest;
 pub use host::check_host;
 pub use load::{hostname, is_valid_name, load_dir};
