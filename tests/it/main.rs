@@ -8,6 +8,7 @@ mod cli;
 mod daemon;
 mod deps;
 mod durability;
+mod ecosystem;
 mod examples;
 mod hardening;
 mod hygiene;
