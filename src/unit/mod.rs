@@ -14,7 +14,7 @@ mod build;
 mod diag;
 mod host;
 mod load;
-pub mod schema;
+mod schema;
 mod shape;
 #[cfg(test)]
 mod tests;
@@ -28,6 +28,10 @@ use nix::sys::signal::Signal;
 use toml::de::DeTable;
 
 pub use build::parse_time_span;
+/// The key table as the importers read it (`import systemd`, `import pm2`).
+pub mod keys {
+    pub use super::schema::{find, systemd_only_reason, Section, ValueForm};
+}
 pub use diag::suggest;
 pub use host::check_host;
 pub use load::{hostname, is_valid_name, load_dir};

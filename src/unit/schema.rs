@@ -291,7 +291,7 @@ pub(super) const SYSTEMD_ONLY: &[(&str, &str)] = &[
 ];
 
 /// How an importer writes a key's value (`import systemd`, `import pm2`),
-/// read from the key's row so a key added to [`KEYS`] is imported too.
+/// read from the key's row so a key added to the table is imported too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueForm {
     Text,

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::unit::{self, schema::Section};
+use crate::unit::{self, keys::Section};
 
 /// One key the importer could not carry over, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

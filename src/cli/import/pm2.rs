@@ -10,7 +10,7 @@
 use serde_json::{Map, Value};
 
 use super::{unit_name, Draft};
-use crate::unit::schema::{self, Section};
+use crate::unit::keys::{self as schema, Section};
 
 /// Fields PM2 writes into `pm2 jlist` that are its bookkeeping, not settings.
 const JLIST_BOOKKEEPING: &[&str] = &[

@@ -11,8 +11,8 @@
 //! table; every other key is reported as dropped with why.
 
 use super::{unit_name, Draft};
+use crate::unit::keys::{self as schema, Section, ValueForm};
 use crate::unit::parse_time_span;
-use crate::unit::schema::{self, Section, ValueForm};
 
 /// One `Key=Value` line of a unit file, continuation lines joined.
 #[derive(Debug, Clone, PartialEq, Eq)]
