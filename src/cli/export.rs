@@ -12,12 +12,13 @@
 
 use crate::unit::{RestartPolicy, ServiceType, Unit};
 
-/// systemd's quoting of one word (double quotes when needed).
+/// systemd's quoting of one word (double quotes when needed; `%` doubled,
+/// as systemd reads specifiers everywhere).
 fn quote(word: &str) -> String {
     let plain = !word.is_empty()
         && word
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-=:,+@%".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "/._-=:,+@".contains(c));
     if plain {
         return word.to_string();
     }
@@ -37,10 +38,7 @@ fn quote(word: &str) -> String {
 }
 
 fn command(argv: &[String]) -> String {
-    argv.iter()
-        .map(|w| quote(w).replace('%', "%%").replace("%%%%", "%%"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    argv.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ")
 }
 
 fn secs(d: std::time::Duration) -> String {
@@ -68,7 +66,10 @@ pub fn systemd_unit(unit: &Unit) -> String {
         unit.path.display()
     );
     if !unit.description.is_empty() {
-        o += &format!("Description={}\n", unit.description.replace('\n', " "));
+        o += &format!(
+            "Description={}\n",
+            unit.description.replace('\n', " ").replace('%', "%%")
+        );
     }
     if !unit.requires.is_empty() {
         o += &format!("Requires={}\n", names(&unit.requires));
@@ -145,4 +146,18 @@ pub fn systemd_unit(unit: &Unit) -> String {
     );
     o += "\n[Install]\nWantedBy=multi-user.target\n";
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_quoted_for_systemd() {
+        // Plain words stay; spaces, quotes and `%` are quoted so systemd reads the same argv back.
+        let argv = ["sh", "-c", "echo \"50%\" $$X", "a b"].map(String::from);
+        assert_eq!(command(&argv), r#"sh -c "echo \"50%%\" $$X" "a b""#);
+        let words = crate::cli::import::systemd::split_words(&command(&argv)).unwrap();
+        assert_eq!(words[2], "echo \"50%%\" $$X"); // specifiers are resolved after splitting
+    }
 }
