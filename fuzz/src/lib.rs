@@ -35,7 +35,7 @@ pub fn import_systemd(data: &[u8]) {
 /// `import pm2`: an error or drafts whose TOML parses.
 pub fn import_pm2(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    if let Ok(drafts) = diakonos::cli::import::pm2::import(&text, "fuzz") {
+    if let Ok(drafts) = diakonos::cli::import::pm2::import(&text, "fuzz", Path::new("/srv")) {
         for d in drafts {
             let toml_text = d.to_toml();
             if let Err(e) = toml_text.parse::<toml::Table>() {

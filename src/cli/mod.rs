@@ -446,7 +446,8 @@ fn import(
         })?;
         let origin = file.display().to_string();
         if from == "pm2" {
-            let found = import::pm2::import(&text, &origin).map_err(|e| {
+            let base = paths::absolute(file.parent().unwrap_or(std::path::Path::new(".")));
+            let found = import::pm2::import(&text, &origin, &base).map_err(|e| {
                 Error::failed_hint(
                     format!("cannot import {}: {e}", file.display()),
                     "pass an ecosystem.config.json or the output of `pm2 jlist`",

@@ -7,6 +7,8 @@
 //! max_restarts, max_memory_restart and watch where diakonos has the key;
 //! cron_restart and every other field are reported as dropped, with why.
 
+use std::path::Path;
+
 use serde_json::{Map, Value};
 
 use super::{unit_name, Draft};
@@ -102,7 +104,9 @@ const SHELL_VARS: &[&str] = &[
 ];
 
 /// Reads the JSON and imports every app. `Err` says what the file is not.
-pub fn import(text: &str, origin: &str) -> Result<Vec<Draft>, String> {
+/// `base` is the directory of the file: PM2 resolves `cwd` against it and
+/// runs an app without `cwd` there.
+pub fn import(text: &str, origin: &str, base: &Path) -> Result<Vec<Draft>, String> {
     let doc: Value = serde_json::from_str(text).map_err(|e| {
         format!("not JSON ({e}); an ecosystem.config.js must be turned into JSON first")
     })?;
@@ -137,9 +141,9 @@ pub fn import(text: &str, origin: &str) -> Result<Vec<Draft>, String> {
     let mut drafts: Vec<Draft> = Vec::new();
     for (i, (app, jlist)) in apps.into_iter().enumerate() {
         let draft = if jlist {
-            from_jlist(&app, origin)
+            from_jlist(&app, origin, base)
         } else {
-            from_app(&app, origin)
+            from_app(&app, origin, base)
         }
         .map_err(|e| format!("app {}: {e}", i + 1))?;
         // `pm2 jlist` lists each cluster instance; they are one app.
@@ -150,7 +154,7 @@ pub fn import(text: &str, origin: &str) -> Result<Vec<Draft>, String> {
     Ok(drafts)
 }
 
-fn from_jlist(proc_: &Map<String, Value>, origin: &str) -> Result<Draft, String> {
+fn from_jlist(proc_: &Map<String, Value>, origin: &str, base: &Path) -> Result<Draft, String> {
     let Some(Value::Object(env)) = proc_.get("pm2_env") else {
         return Err("`pm2_env` is not an object".to_string());
     };
@@ -190,7 +194,7 @@ fn from_jlist(proc_: &Map<String, Value>, origin: &str) -> Result<Draft, String>
             .collect();
         app.insert("env".into(), Value::Object(own));
     }
-    from_app(&app, origin)
+    from_app(&app, origin, base)
 }
 
 /// PM2 settings that `from_app` maps or reports.
@@ -264,7 +268,7 @@ fn has_key(name: &str, section: Section) -> bool {
     schema::find(name).is_some_and(|k| k.section == section)
 }
 
-fn from_app(app: &Map<String, Value>, origin: &str) -> Result<Draft, String> {
+fn from_app(app: &Map<String, Value>, origin: &str, base: &Path) -> Result<Draft, String> {
     let script = app
         .get("script")
         .and_then(text)
@@ -308,9 +312,16 @@ fn from_app(app: &Map<String, Value>, origin: &str) -> Result<Draft, String> {
     }
     d.set(s, "ExecStart", toml::Value::String(command.join(" ")));
 
-    if let Some(cwd) = app.get("cwd").and_then(text) {
-        d.set(s, "WorkingDirectory", toml::Value::String(cwd));
-    }
+    // PM2 runs an app in `cwd` (relative to the file), else where the file is.
+    let cwd = match app.get("cwd").and_then(text) {
+        Some(cwd) => base.join(cwd),
+        None => base.to_path_buf(),
+    };
+    d.set(
+        s,
+        "WorkingDirectory",
+        toml::Value::String(cwd.to_string_lossy().into_owned()),
+    );
     if let Some(Value::Object(env)) = app.get("env") {
         for (k, v) in env {
             match text(v) {
@@ -437,7 +448,7 @@ mod tests {
             "cwd":"/srv/api","env":{"NODE_ENV":"production","N":3},"autorestart":true,
             "restart_delay":500,"kill_timeout":3000,"max_restarts":4,"cron_restart":"0 3 * * *",
             "instances":2}]}"#;
-        let d = &import(json, "eco.json").unwrap()[0];
+        let d = &import(json, "eco.json", Path::new("/x")).unwrap()[0];
         let t = d.to_toml();
         assert!(
             t.contains("ExecStart = \"node server.js --port 3000\""),
@@ -468,7 +479,7 @@ mod tests {
         let json = r#"[{"pid":12,"name":"worker","pm2_env":{"pm_exec_path":"/srv/w/run.py",
             "pm_cwd":"/srv/w","exec_interpreter":"python3","autorestart":false,"status":"online",
             "args":["-v"],"env":{"PATH":"/usr/bin","PM2_HOME":"/root/.pm2","QUEUE":"jobs","status":"online"}}}]"#;
-        let d = &import(json, "jlist").unwrap()[0];
+        let d = &import(json, "jlist", Path::new("/x")).unwrap()[0];
         let t = d.to_toml();
         assert!(
             t.contains("ExecStart = \"python3 /srv/w/run.py -v\""),
@@ -480,10 +491,26 @@ mod tests {
     }
 
     #[test]
+    fn cwd_is_relative_to_the_file_and_defaults_to_its_directory() {
+        // As PM2 does: `cwd` resolves against the ecosystem file's directory, which is also the default.
+        let json =
+            r#"{"apps":[{"name":"a","script":"a.js","cwd":"app"},{"name":"b","script":"b.js"}]}"#;
+        let d = import(json, "eco.json", Path::new("/srv/eco")).unwrap();
+        assert_eq!(
+            d[0].get("WorkingDirectory").and_then(|v| v.as_str()),
+            Some("/srv/eco/app")
+        );
+        assert_eq!(
+            d[1].get("WorkingDirectory").and_then(|v| v.as_str()),
+            Some("/srv/eco")
+        );
+    }
+
+    #[test]
     fn not_pm2_is_an_error() {
         // Other JSON says what it is not.
-        assert!(import("{}", "x").is_err());
-        assert!(import("module.exports = {}", "x")
+        assert!(import("{}", "x", Path::new("/x")).is_err());
+        assert!(import("module.exports = {}", "x", Path::new("/x"))
             .unwrap_err()
             .contains("JSON"));
     }
