@@ -82,9 +82,17 @@ impl Draft {
 
     /// The unit file's text.
     pub fn to_toml(&self) -> String {
-        let mut out = format!("# {}: imported from {}\n", self.name, self.origin);
+        let mut out = format!(
+            "# {}: imported from {}\n",
+            one_line(&self.name),
+            one_line(&self.origin)
+        );
         for d in &self.dropped {
-            out.push_str(&format!("# dropped {}: {}\n", d.key, one_line(&d.why)));
+            out.push_str(&format!(
+                "# dropped {}: {}\n",
+                one_line(&d.key),
+                one_line(&d.why)
+            ));
         }
         for (header, entries) in [("unit", &self.unit), ("service", &self.service)] {
             if entries.is_empty() {
@@ -99,8 +107,21 @@ impl Draft {
     }
 }
 
+/// Text safe for a TOML comment and a terminal line: newlines become
+/// spaces, other control characters (NUL, CR, ESC ...) are escaped.
+/// (Found by the import fuzz targets: a NUL or a lone CR in a dropped key
+/// made the written unit invalid TOML.)
 fn one_line(text: &str) -> String {
-    text.replace(['\n', '\r'], " ")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push(' '),
+            '\t' => out.push(c),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// What `import` does with the drafts.
@@ -160,7 +181,7 @@ pub fn emit(drafts: &[Draft], opts: &Options<'_>) -> Result<(), Error> {
             eprintln!(
                 "diakonos: {}: dropped {}: {}",
                 d.name,
-                drop.key,
+                one_line(&drop.key),
                 one_line(&drop.why)
             );
         }
@@ -231,4 +252,28 @@ pub fn unit_name(raw: &str) -> String {
         .collect::<String>()
         .trim_matches('-')
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_in_dropped_keys_keep_the_unit_valid_toml() {
+        // Regressions from fuzzing (fuzz/regressions/import_*): a NUL in a systemd value and a CR in a
+        // PM2 field name were written raw into the "# dropped" comments, which TOML refuses.
+        let d = systemd::import(
+            "[Service]\nType=simpl\0e\nExecStart=/bin/true\n",
+            "a.service",
+            "a",
+        );
+        let text = d.to_toml();
+        assert!(text.parse::<toml::Table>().is_ok(), "{text}");
+        assert!(text.contains("Type=simpl\\u{0}e"), "{text}");
+        let json = r#"[{"name":"w","pm2_env":{"pm_exec_path":"/a.py","exec_interpret\r":"x"}}]"#;
+        for d in pm2::import(json, "j", Path::new("/")).unwrap() {
+            let text = d.to_toml();
+            assert!(text.parse::<toml::Table>().is_ok(), "{text}");
+        }
+    }
 }
