@@ -23,7 +23,7 @@ fuzz=(cargo +nightly fuzz)
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t" "target/corpus/$t"
     if $merge; then
-        "${fuzz[@]}" run -O "$t" "corpus/$t" "target/corpus/$t" -- -merge=1 2>&1 | tail -n 2
+        "${fuzz[@]}" run -O "$t" "corpus/$t" "target/corpus/$t" -- -set_cover_merge=1 2>&1 | tail -n 2
         continue
     fi
     echo "== $t: $secs s (log: fuzz/target/$t.log)"

@@ -29,7 +29,12 @@ pub fn import_systemd(data: &[u8]) {
     if let Err(e) = toml_text.parse::<toml::Table>() {
         panic!("import systemd wrote invalid TOML ({e}):\n{toml_text}");
     }
-    let _ = diakonos::unit::parse("fuzz", Path::new("/u/fuzz.service"), &toml_text, Path::new("/u"));
+    let _ = diakonos::unit::parse(
+        "fuzz",
+        Path::new("/u/fuzz.service"),
+        &toml_text,
+        Path::new("/u"),
+    );
 }
 
 /// `import pm2`: an error or drafts whose TOML parses.
