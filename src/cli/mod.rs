@@ -792,6 +792,26 @@ mod tests {
     }
 
     #[test]
+    fn every_command_has_help_with_an_example() {
+        // `help NAME`, `NAME --help` and the completion scripts need a row per command.
+        for name in COMMANDS {
+            let row =
+                help::find(name).unwrap_or_else(|| panic!("`{name}` has no row in cli/help.rs"));
+            assert!(
+                row.example.starts_with("diakonos ") || row.example.contains(" diakonos "),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            help::COMMANDS.len(),
+            COMMANDS.len(),
+            "a help row for a command the parser does not know"
+        );
+        let (_, cmd) = p(&["export", "--help"]).unwrap();
+        assert_eq!(cmd, Command::Help(Some("export".into())));
+    }
+
+    #[test]
     fn unknown_command_suggests_a_near_miss() {
         // A typo in the command gets a did-you-mean.
         let err = p(&["statsu", "x"]).unwrap_err().to_string();
