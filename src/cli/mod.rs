@@ -4,7 +4,11 @@
 
 pub mod adhoc;
 pub mod client;
+pub mod completions;
 pub mod depview;
+pub mod export;
+pub mod help;
+pub mod import;
 pub mod logs;
 pub mod render;
 pub mod startup;
@@ -72,6 +76,11 @@ Commands:
                        block until every unit is in that state (default up); exit 1 on
                        timeout or when one waited on for up fails
   events [NAME...]     stay connected and print one line per state change
+  import systemd FILE... | pm2 FILE
+                       write unit files from systemd units or a PM2 ecosystem file
+  export systemd NAME...  systemd unit files for these units
+  completions bash|zsh|fish  a shell completion script
+  help [COMMAND]       this help, or one command's help with an example
 
 Options:
   --service-dir DIR    unit files (default: $DIAKONOS_SERVICE_DIR, else ./services)
@@ -125,7 +134,7 @@ pub enum Command {
         /// `--metrics-file PATH`.
         metrics_file: Option<PathBuf>,
     },
-    Help,
+    Help(Option<String>),
     Run(Box<adhoc::RunOpts>),
     Delete {
         names: Vec<String>,
@@ -161,6 +170,18 @@ pub enum Command {
     Metrics,
     /// `events [NAME...]`: follow state changes.
     Events(Vec<String>),
+    Import {
+        from: String,
+        files: Vec<PathBuf>,
+        force: bool,
+        stdout: bool,
+    },
+    Export {
+        names: Vec<String>,
+        dir: Option<PathBuf>,
+        force: bool,
+    },
+    Completions(String),
 }
 
 /// Parses the arguments (without the program name).
@@ -189,13 +210,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     let (mut until, mut timeout_ms) = (None::<WaitFor>, None::<u64>);
     let (mut watch, mut wide) = (None::<std::time::Duration>, false);
     let mut metrics_file: Option<PathBuf> = None;
+    let (mut to_stdout, mut out_dir) = (false, None::<PathBuf>);
     while let Some(arg) = parser.next()? {
         match arg {
             Long("home") => g.home = Some(parser.value()?.into()),
             Long("service-dir") => g.service_dir = Some(parser.value()?.into()),
             Long("no-color") | Long("no-colour") => g.no_color = true,
             Long("json") => g.json = true,
-            Short('h') | Long("help") => return Ok((g, Command::Help)),
+            Short('h') | Long("help") => return Ok((g, Command::Help(words.first().cloned()))),
             Short('V') | Long("version") => return Ok((g, Command::Version)),
             Short('n') | Long("lines") => {
                 let v = parser.value()?.string()?;
@@ -303,6 +325,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
                     })?;
                 timeout_ms = Some((secs * 1000.0).round() as u64);
             }
+            Long("stdout") => to_stdout = true,
+            Long("dir") => out_dir = Some(parser.value()?.into()),
             Value(v) => words.push(v.string()?),
             _ => return Err(arg.unexpected().into()),
         }
@@ -363,96 +387,158 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
             Err(Error::Usage(format!("`{what}` takes no arguments")))
         }
     };
-    let command = match cmd.as_str() {
-        "list" | "ls" if wide => none("list").map(|()| Command::ListWide)?,
-        "list" | "ls" => none("list").map(|()| Command::List)?,
-        _ if verb_all => Command::All(cmd.clone()),
-        "run" => {
-            adhoc::check_run(&run_opts)?;
-            Command::Run(Box::new(run_opts))
-        }
-        "delete" | "del" | "rm" => Command::Delete {
-            names: names("delete")?,
-            purge_logs,
-            force,
-        },
-        "stats" => Command::Stats {
-            names: rest.clone(),
-            watch,
-        },
-        "timers" => none("timers").map(|()| Command::Timers)?,
-        "start" => Command::Start(names("start")?),
-        "stop" => Command::Stop(names("stop")?),
-        "restart" => Command::Restart(names("restart")?),
-        "status" => Command::Status(one("status")?),
-        "logs" => Command::Logs {
-            name: match rest.as_slice() {
-                [] => None,
-                [name] => Some(name.clone()),
-                _ => return Err(Error::Usage("`logs` takes at most one unit name".into())),
+    let command =
+        match cmd.as_str() {
+            "list" | "ls" if wide => none("list").map(|()| Command::ListWide)?,
+            "list" | "ls" => none("list").map(|()| Command::List)?,
+            _ if verb_all => Command::All(cmd.clone()),
+            "run" => {
+                adhoc::check_run(&run_opts)?;
+                Command::Run(Box::new(run_opts))
+            }
+            "delete" | "del" | "rm" => Command::Delete {
+                names: names("delete")?,
+                purge_logs,
+                force,
             },
-            lines: lines.unwrap_or(20),
-            follow,
-        },
-        "reload" => none("reload").map(|()| Command::Reload)?,
-        "verify" => Command::Verify(rest.clone()),
-        "enable" => Command::Enable(names("enable")?),
-        "disable" => Command::Disable(names("disable")?),
-        "daemon-status" => none("daemon-status").map(|()| Command::DaemonStatus)?,
-        "kill" => none("kill").map(|()| Command::Kill)?,
-        "daemon-upgrade" => none("daemon-upgrade").map(|()| Command::DaemonUpgrade)?,
-        "daemon" => match init.take() {
-            Some(mut options) => {
-                options.units = rest.clone();
-                Command::Daemon {
+            "stats" => Command::Stats {
+                names: rest.clone(),
+                watch,
+            },
+            "timers" => none("timers").map(|()| Command::Timers)?,
+            "start" => Command::Start(names("start")?),
+            "stop" => Command::Stop(names("stop")?),
+            "restart" => Command::Restart(names("restart")?),
+            "status" => Command::Status(one("status")?),
+            "logs" => Command::Logs {
+                name: match rest.as_slice() {
+                    [] => None,
+                    [name] => Some(name.clone()),
+                    _ => return Err(Error::Usage("`logs` takes at most one unit name".into())),
+                },
+                lines: lines.unwrap_or(20),
+                follow,
+            },
+            "reload" => none("reload").map(|()| Command::Reload)?,
+            "verify" => Command::Verify(rest.clone()),
+            "enable" => Command::Enable(names("enable")?),
+            "disable" => Command::Disable(names("disable")?),
+            "daemon-status" => none("daemon-status").map(|()| Command::DaemonStatus)?,
+            "kill" => none("kill").map(|()| Command::Kill)?,
+            "daemon-upgrade" => none("daemon-upgrade").map(|()| Command::DaemonUpgrade)?,
+            "daemon" => match init.take() {
+                Some(mut options) => {
+                    options.units = rest.clone();
+                    Command::Daemon {
+                        detach,
+                        init: Some(options),
+                        metrics_file: metrics_file.clone(),
+                    }
+                }
+                None => none("daemon").map(|()| Command::Daemon {
                     detach,
-                    init: Some(options),
+                    init: None,
                     metrics_file: metrics_file.clone(),
+                })?,
+            },
+            "startup" => none("startup").map(|()| Command::Startup { print })?,
+            "metrics" => none("metrics").map(|()| Command::Metrics)?,
+            "help" => match rest.as_slice() {
+                [] => Command::Help(None),
+                [name] => Command::Help(Some(name.clone())),
+                _ => return Err(Error::Usage("`help` takes one command name".into())),
+            },
+            "why" => Command::Why(one("why")?),
+            "tree" => Command::Tree {
+                name: match rest.as_slice() {
+                    [] => None,
+                    [name] => Some(name.clone()),
+                    _ => return Err(Error::Usage("`tree` takes at most one unit name".into())),
+                },
+                reverse,
+            },
+            "wait" => Command::Wait {
+                names: names("wait")?,
+                until: until.unwrap_or(WaitFor::Up),
+                timeout_ms,
+            },
+            "graph" => Command::Graph {
+                names: rest.clone(),
+                dot: match format.as_deref() {
+                    None | Some("mermaid") => false,
+                    Some("dot") => true,
+                    Some(other) => {
+                        return Err(Error::Usage(format!(
+                            "--format takes `mermaid` or `dot`, not `{other}`"
+                        )))
+                    }
+                },
+            },
+            "events" => Command::Events(rest.clone()),
+            "import" => {
+                let (from, files) = rest.split_first().ok_or_else(|| {
+                    Error::Usage("`import` needs `systemd FILE...` or `pm2 FILE`".into())
+                })?;
+                match (from.as_str(), files.len()) {
+                    ("systemd", 1..) | ("pm2", 1) => {}
+                    ("systemd", _) => {
+                        return Err(Error::Usage("`import systemd` needs unit files".into()))
+                    }
+                    ("pm2", _) => return Err(Error::Usage(
+                        "`import pm2` takes one file (ecosystem.config.json or `pm2 jlist` output)"
+                            .into(),
+                    )),
+                    (other, _) => {
+                        return Err(Error::Usage(format!(
+                            "cannot import from `{other}`; expected `systemd` or `pm2`"
+                        )))
+                    }
+                }
+                Command::Import {
+                    from: from.clone(),
+                    files: files.iter().map(PathBuf::from).collect(),
+                    force,
+                    stdout: to_stdout,
                 }
             }
-            None => none("daemon").map(|()| Command::Daemon {
-                detach,
-                init: None,
-                metrics_file: metrics_file.clone(),
-            })?,
-        },
-        "startup" => none("startup").map(|()| Command::Startup { print })?,
-        "metrics" => none("metrics").map(|()| Command::Metrics)?,
-        "help" => Command::Help,
-        "why" => Command::Why(one("why")?),
-        "tree" => Command::Tree {
-            name: match rest.as_slice() {
-                [] => None,
-                [name] => Some(name.clone()),
-                _ => return Err(Error::Usage("`tree` takes at most one unit name".into())),
-            },
-            reverse,
-        },
-        "wait" => Command::Wait {
-            names: names("wait")?,
-            until: until.unwrap_or(WaitFor::Up),
-            timeout_ms,
-        },
-        "graph" => Command::Graph {
-            names: rest.clone(),
-            dot: match format.as_deref() {
-                None | Some("mermaid") => false,
-                Some("dot") => true,
-                Some(other) => {
+            "export" => match rest.split_first() {
+                Some((to, names)) if to == "systemd" && !names.is_empty() => Command::Export {
+                    names: names.to_vec(),
+                    dir: out_dir.clone(),
+                    force,
+                },
+                Some((to, _)) if to != "systemd" => {
                     return Err(Error::Usage(format!(
-                        "--format takes `mermaid` or `dot`, not `{other}`"
+                        "cannot export to `{to}`; expected `systemd`"
                     )))
                 }
+                _ => return Err(Error::Usage("`export` needs `systemd NAME...`".into())),
             },
-        },
-        "events" => Command::Events(rest.clone()),
-        other => {
-            let hint = crate::unit::suggest(other, &COMMANDS)
-                .map(|s| format!(" (did you mean `{s}`?)"))
-                .unwrap_or_default();
-            return Err(Error::Usage(format!("unknown command `{other}`{hint}")));
-        }
-    };
+            "completions" => match rest.as_slice() {
+                [shell] if ["bash", "zsh", "fish", "units"].contains(&shell.as_str()) => {
+                    Command::Completions(shell.clone())
+                }
+                _ => {
+                    return Err(Error::Usage(
+                        "`completions` takes one shell: bash, zsh or fish".into(),
+                    ))
+                }
+            },
+            other => {
+                let hint = crate::unit::suggest(other, &COMMANDS)
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                return Err(Error::Usage(format!("unknown command `{other}`{hint}")));
+            }
+        };
+    let is_import = matches!(command, Command::Import { .. });
+    let is_export = matches!(command, Command::Export { .. });
+    if to_stdout && !is_import {
+        return Err(Error::Usage("--stdout only goes with `import`".into()));
+    }
+    if out_dir.is_some() && !is_export {
+        return Err(Error::Usage("--dir only goes with `export`".into()));
+    }
     let is_logs = matches!(command, Command::Logs { .. });
     if (lines.is_some() || follow) && !is_logs {
         return Err(Error::Usage("-n and -f only go with `logs`".into()));
@@ -462,9 +548,17 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
             "--name, --restart, --env, --cwd, --user, --requires, --wants and --enable only go with `run`".into(),
         ));
     }
-    if force && !matches!(command, Command::Run(_) | Command::Delete { .. }) {
+    if force
+        && !matches!(
+            command,
+            Command::Run(_)
+                | Command::Delete { .. }
+                | Command::Import { .. }
+                | Command::Export { .. }
+        )
+    {
         return Err(Error::Usage(
-            "--force only goes with `run` and `delete`".into(),
+            "--force only goes with `run`, `delete`, `import` and `export`".into(),
         ));
     }
     if purge_logs && !matches!(command, Command::Delete { .. }) {
@@ -531,7 +625,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     Ok((g, command))
 }
 
-const COMMANDS: [&str; 26] = [
+const COMMANDS: [&str; 29] = [
     "list",
     "timers",
     "start",
@@ -558,14 +652,45 @@ const COMMANDS: [&str; 26] = [
     "stats",
     "metrics",
     "events",
+    "import",
+    "export",
+    "completions",
 ];
 
 /// Runs one command; the error carries the exit code.
 pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
     let out = render::Output::new(g.no_color, g.json);
     match cmd {
-        Command::Help => {
+        Command::Help(None) => {
             print!("{HELP}");
+            Ok(())
+        }
+        Command::Help(Some(name)) => match help::find(&name) {
+            Some(c) => {
+                print!("{}", help::render(c));
+                Ok(())
+            }
+            None => {
+                let hint = crate::unit::suggest(&name, &COMMANDS)
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                Err(Error::Usage(format!("no command `{name}`{hint}")))
+            }
+        },
+        Command::Import {
+            from,
+            files,
+            force,
+            stdout,
+        } => import(&g, &out, &from, &files, force, stdout),
+        Command::Export { names, dir, force } => export(&g, &out, &names, dir, force),
+        Command::Completions(shell) => {
+            match shell.as_str() {
+                "bash" => print!("{}", completions::bash()),
+                "zsh" => print!("{}", completions::zsh()),
+                "fish" => print!("{}", completions::fish()),
+                _ => unit_names(&g, &out),
+            }
             Ok(())
         }
         Command::Version => {
@@ -793,6 +918,135 @@ fn pick(
             })
         })
         .collect()
+}
+
+/// `import systemd FILE...` / `import pm2 FILE`: unit files in the
+/// service dir (the daemon's when one runs; none is started).
+fn import(
+    g: &Global,
+    out: &render::Output,
+    from: &str,
+    files: &[PathBuf],
+    force: bool,
+    stdout: bool,
+) -> Result<(), Error> {
+    let dir = verify_dir(g, out);
+    let mut drafts = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            Error::failed_hint(
+                format!("cannot read {}: {e}", file.display()),
+                "name a readable file",
+            )
+        })?;
+        let origin = file.display().to_string();
+        if from == "pm2" {
+            let base = paths::absolute(file.parent().unwrap_or(std::path::Path::new(".")));
+            let found = import::pm2::import(&text, &origin, &base).map_err(|e| {
+                Error::failed_hint(
+                    format!("cannot import {}: {e}", file.display()),
+                    "pass an ecosystem.config.json or the output of `pm2 jlist`",
+                )
+            })?;
+            drafts.extend(found);
+        } else {
+            let base = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            drafts.push(import::systemd::import(&text, &base, &origin));
+        }
+    }
+    import::emit(
+        &drafts,
+        &import::Options {
+            dir: &dir,
+            force,
+            stdout,
+        },
+    )
+}
+
+/// `export systemd NAME...`: systemd units printed, or written into `to`.
+fn export(
+    g: &Global,
+    out: &render::Output,
+    names: &[String],
+    to: Option<PathBuf>,
+    force: bool,
+) -> Result<(), Error> {
+    let dir = verify_dir(g, out);
+    let loaded = unit::load_dir(&dir, &unit::hostname()).map_err(|e| {
+        Error::failed_hint(
+            format!("cannot read the service directory {}: {e}", dir.display()),
+            "pass --service-dir DIR or set DIAKONOS_SERVICE_DIR",
+        )
+    })?;
+    let mut texts = Vec::new();
+    for name in names {
+        match loaded.units.get(name) {
+            Some(Ok(u)) => texts.push((name, export::systemd_unit(u))),
+            Some(Err(errors)) => {
+                let first = errors.first().map(ToString::to_string).unwrap_or_default();
+                return Err(Error::failed_hint(
+                    format!(
+                        "`{name}` does not load: {}",
+                        first.lines().next().unwrap_or_default()
+                    ),
+                    format!("fix it (`diakonos verify {name}`), then export again"),
+                ));
+            }
+            None => {
+                return Err(Error::failed_hint(
+                    format!("no unit named `{name}` in {}", dir.display()),
+                    format!("a unit is a file {}/{name}.service", dir.display()),
+                ))
+            }
+        }
+    }
+    let Some(to) = to else {
+        for (i, (_, text)) in texts.iter().enumerate() {
+            print!("{}{text}", if i > 0 { "\n" } else { "" });
+        }
+        return Ok(());
+    };
+    for (name, _) in &texts {
+        let path = to.join(format!("{name}.service"));
+        if !force && path.exists() {
+            return Err(Error::failed_hint(
+                format!("{} already exists; nothing was written", path.display()),
+                "pass --force to overwrite it",
+            ));
+        }
+    }
+    for (name, text) in &texts {
+        let path = to.join(format!("{name}.service"));
+        std::fs::write(&path, text)
+            .map_err(|e| Error::failed(format!("cannot write {}: {e}", path.display())))?;
+        out.note(&format!("wrote {}", path.display()));
+    }
+    Ok(())
+}
+
+/// `completions units`: the unit names of the service dir, one a line (for
+/// the completion scripts; never starts a daemon).
+fn unit_names(g: &Global, out: &render::Output) {
+    let dir = verify_dir(g, out);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_suffix(".service")?;
+            Some(stem.split('@').next().unwrap_or(stem).to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    for n in names {
+        println!("{n}");
+    }
 }
 
 fn job(g: &Global, out: &render::Output, verb: &str, req: Request) -> Result<(), Error> {
@@ -1148,6 +1402,26 @@ mod tests {
             let err = p(args).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{args:?}");
         }
+    }
+
+    #[test]
+    fn every_command_has_help_with_an_example() {
+        // `help NAME`, `NAME --help` and the completion scripts need a row per command.
+        for name in COMMANDS {
+            let row =
+                help::find(name).unwrap_or_else(|| panic!("`{name}` has no row in cli/help.rs"));
+            assert!(
+                row.example.starts_with("diakonos ") || row.example.contains(" diakonos "),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            help::COMMANDS.len(),
+            COMMANDS.len(),
+            "a help row for a command the parser does not know"
+        );
+        let (_, cmd) = p(&["export", "--help"]).unwrap();
+        assert_eq!(cmd, Command::Help(Some("export".into())));
     }
 
     #[test]

@@ -30,6 +30,11 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use toml::de::DeTable;
 
+pub use build::parse_time_span;
+/// The key table as the importers read it (`import systemd`, `import pm2`).
+pub mod keys {
+    pub use super::schema::{find, systemd_only_reason, Section, ValueForm};
+}
 pub use diag::suggest;
 pub use host::check_host;
 pub use limits::{format_bytes, read_env_files, Limits, Rlimit, INFINITY as RLIM_INFINITY};

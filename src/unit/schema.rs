@@ -367,6 +367,49 @@ pub(super) const SYSTEMD_ONLY: &[(&str, &str)] = &[
     ("WantedBy", "use `diakonos enable NAME` instead"),
 ];
 
+/// How an importer writes a key's value (`import systemd`, `import pm2`),
+/// read from the key's row so a key added to the table is imported too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueForm {
+    Text,
+    List,
+    /// Seconds; whether `"infinity"` is accepted.
+    Secs {
+        infinity: bool,
+    },
+    Count,
+    Bool,
+    Signal,
+}
+
+impl Key {
+    pub fn form(&self) -> ValueForm {
+        match self.kind {
+            Kind::Str => ValueForm::Text,
+            Kind::StrList => ValueForm::List,
+            // A string or a list: a list is written, which every such key takes.
+            Kind::StrOrList => ValueForm::List,
+            // "200M", "soft:hard", "infinity" or a number: written as text.
+            Kind::Limit => ValueForm::Text,
+            Kind::Int(..) => ValueForm::Count,
+            Kind::Secs(inf) => ValueForm::Secs {
+                infinity: inf != Infinity::Refused,
+            },
+            Kind::Count(_) => ValueForm::Count,
+            Kind::Bool => ValueForm::Bool,
+            Kind::Signal => ValueForm::Signal,
+        }
+    }
+}
+
+/// Why diakonos does not take this systemd key, when it is one it knows.
+pub fn systemd_only_reason(name: &str) -> Option<&'static str> {
+    SYSTEMD_ONLY
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|&(_, why)| why)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ mod cli;
 mod daemon;
 mod deps;
 mod durability;
+mod ecosystem;
 mod events;
 mod examples;
 mod hardening;

@@ -1,0 +1,205 @@
+//! `completions bash|zsh|fish`: completion scripts made from the help table
+//! ([`super::help::COMMANDS`]), so a new command completes once it has help.
+//! Unit names come from `diakonos completions units`, which lists the
+//! `*.service` files of the service directory (the running daemon's, asked
+//! without starting one, else `--service-dir` / `$DIAKONOS_SERVICE_DIR` /
+//! `./services`): completing never starts a daemon.
+
+use super::help::COMMANDS;
+
+const GLOBAL: &[&str] = &[
+    "--service-dir",
+    "--home",
+    "--no-color",
+    "--json",
+    "--help",
+    "--version",
+];
+
+fn command_words() -> String {
+    COMMANDS
+        .iter()
+        .map(|c| c.name)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn options_of(name: &str) -> String {
+    let mut words: Vec<&str> = GLOBAL.to_vec();
+    if let Some(c) = super::help::find(name) {
+        for (flag, _) in c.options {
+            for part in flag.split(", ") {
+                words.push(part.split(' ').next().unwrap_or(part));
+            }
+        }
+    }
+    words.join(" ")
+}
+
+pub fn bash() -> String {
+    let mut cases = String::new();
+    for c in COMMANDS {
+        let args = match c.args {
+            "units" => "$(diakonos completions units 2>/dev/null)".to_string(),
+            "commands" => command_words(),
+            words => words.to_string(),
+        };
+        cases.push_str(&format!(
+            "        {}) words=\"{} {}\" ;;\n",
+            c.name,
+            args,
+            options_of(c.name)
+        ));
+    }
+    format!(
+        r#"# bash completion for diakonos (diakonos completions bash)
+_diakonos() {{
+    local cur prev cmd words i
+    cur="${{COMP_WORDS[COMP_CWORD]}}"
+    prev="${{COMP_WORDS[COMP_CWORD-1]}}"
+    case "$prev" in
+        --service-dir|--home|--dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+    esac
+    cmd=""
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case "${{COMP_WORDS[i]}}" in
+            --service-dir|--home|--dir|-n) ((i++)) ;;
+            -*) ;;
+            *) cmd="${{COMP_WORDS[i]}}"; break ;;
+        esac
+    done
+    if [ -z "$cmd" ]; then
+        COMPREPLY=($(compgen -W "{commands} {global}" -- "$cur"))
+        return
+    fi
+    case "$cmd" in
+{cases}        *) words="{global}" ;;
+    esac
+    if [ "$cmd" = import ] && [ "$COMP_CWORD" -gt $((i + 1)) ]; then
+        COMPREPLY=($(compgen -f -- "$cur") $(compgen -W "--stdout --force" -- "$cur"))
+        return
+    fi
+    COMPREPLY=($(compgen -W "$words" -- "$cur"))
+}}
+complete -F _diakonos diakonos
+"#,
+        commands = command_words(),
+        global = GLOBAL.join(" "),
+    )
+}
+
+pub fn zsh() -> String {
+    let mut described = String::new();
+    let mut cases = String::new();
+    for c in COMMANDS {
+        let about = c
+            .about
+            .split(". ")
+            .next()
+            .unwrap_or(c.about)
+            .replace('\'', "'\\''")
+            .replace(':', "\\:");
+        described.push_str(&format!("        '{}:{}'\n", c.name, about));
+        let args = match c.args {
+            "units" => {
+                "_values 'unit' ${(f)\"$(diakonos completions units 2>/dev/null)\"}".to_string()
+            }
+            "commands" => "_describe 'command' cmds".to_string(),
+            "" => String::new(),
+            words if c.name == "import" => {
+                format!("if (( CURRENT == 2 )); then _values 'from' {words}; else _files; fi")
+            }
+            words => format!("_values 'word' {words}"),
+        };
+        cases.push_str(&format!(
+            "        {}) {} ;;\n",
+            c.name,
+            if args.is_empty() {
+                ":".to_string()
+            } else {
+                args
+            }
+        ));
+    }
+    format!(
+        r#"#compdef diakonos
+# zsh completion for diakonos (diakonos completions zsh)
+_diakonos() {{
+    local -a cmds
+    cmds=(
+{described}    )
+    _arguments -C \
+        '--service-dir[unit files]:directory:_files -/' \
+        '--home[state, socket and logs]:directory:_files -/' \
+        '--no-color[no colours]' \
+        '--json[machine-readable output]' \
+        '--force[overwrite existing files]' \
+        '--stdout[print instead of writing]' \
+        '--dir[directory to write into]:directory:_files -/' \
+        '(-n --lines)'{{-n,--lines}}'[how many lines]:lines:' \
+        '(-f --follow)'{{-f,--follow}}'[follow]' \
+        '(- *)'{{-h,--help}}'[help]' \
+        '(- *)'{{-V,--version}}'[version]' \
+        '1:command:->cmd' \
+        '*::arg:->args'
+    case $state in
+        cmd) _describe 'command' cmds ;;
+        args)
+            case $words[1] in
+{cases}            esac ;;
+    esac
+}}
+compdef _diakonos diakonos
+"#
+    )
+}
+
+pub fn fish() -> String {
+    let mut out = String::from(
+        "# fish completion for diakonos (diakonos completions fish)\ncomplete -c diakonos -f\n\
+         complete -c diakonos -l service-dir -r -a '(__fish_complete_directories)' -d 'unit files'\n\
+         complete -c diakonos -l home -r -a '(__fish_complete_directories)' -d 'state, socket and logs'\n\
+         complete -c diakonos -l no-color -d 'no colours'\n\
+         complete -c diakonos -s h -l help -d help\n\
+         complete -c diakonos -s V -l version -d version\n",
+    );
+    let all = command_words();
+    for c in COMMANDS {
+        let about = c
+            .about
+            .split(". ")
+            .next()
+            .unwrap_or(c.about)
+            .replace('\'', "\\'");
+        out.push_str(&format!(
+            "complete -c diakonos -n 'not __fish_seen_subcommand_from {all}' -a {} -d '{about}'\n",
+            c.name
+        ));
+        let cond = format!("__fish_seen_subcommand_from {}", c.name);
+        match c.args {
+            "units" => out.push_str(&format!(
+                "complete -c diakonos -n '{cond}' -a '(diakonos completions units 2>/dev/null)'\n"
+            )),
+            "commands" => out.push_str(&format!("complete -c diakonos -n '{cond}' -a '{all}'\n")),
+            "" => {}
+            words => out.push_str(&format!("complete -c diakonos -n '{cond}' -a '{words}'\n")),
+        }
+        if c.name == "import" {
+            out.push_str(&format!("complete -c diakonos -n '{cond}' -F\n"));
+        }
+        for (flag, what) in c.options {
+            for part in flag.split(", ") {
+                let word = part.split(' ').next().unwrap_or(part);
+                let opt = match word.strip_prefix("--") {
+                    Some(long) => format!("-l {long}"),
+                    None => format!("-s {}", word.trim_start_matches('-')),
+                };
+                out.push_str(&format!(
+                    "complete -c diakonos -n '{cond}' {opt} -d '{}'\n",
+                    what.replace('\'', "\\'")
+                ));
+            }
+        }
+    }
+    out
+}
