@@ -46,10 +46,11 @@ fn start_pulls_in_required_units_first() {
     });
     let db = h.pid("database");
     let seen = h.lines("db-seen");
-    assert_eq!(
-        seen,
-        [format!("/proc/{db}/cmdline")],
-        "worker did not see database's process (pid {db}) when it started"
+    // (The database's shell forks `sleep 1` each second; until that child
+    // execs it carries the token too, so a second match may appear.)
+    assert!(
+        seen.contains(&format!("/proc/{db}/cmdline")),
+        "worker did not see database's process (pid {db}) when it started: {seen:?}"
     );
 }
 
