@@ -26,16 +26,23 @@ const START_DEADLINE: Duration = Duration::from_secs(10);
 /// How long `kill` waits for the daemon process to be gone after it said bye.
 const EXIT_DEADLINE: Duration = Duration::from_secs(30);
 
+/// How often one request is retried after the daemon vanished under it:
+/// several clients meeting a protocol-1 daemon at once each may see it
+/// die (handed over by another) and then the new one start.
+const MAX_DAEMON_DEATHS: u32 = 3;
+
 /// Sends `req` and returns the reply. With `autostart`, a daemon is started
 /// when none answers; without it, that case is `Error::NotRunning`. An error
 /// reply from the daemon becomes `Error::Failed`.
 pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Error> {
-    let (mut retried, mut handed_over) = (false, false);
+    let (mut deaths, mut handed_over) = (0, false);
     loop {
         match request_once(g, req.clone(), autostart) {
-            // A daemon that died after accepting us (kill -9 a moment ago):
-            // start a fresh one and ask again, once. Every request is idempotent.
-            Err(Retry::DaemonDied(_)) if autostart && !retried => retried = true,
+            // A daemon that died after accepting us (kill -9 a moment ago,
+            // or an old daemon another client is handing over): start a
+            // fresh one and ask again, a few times. Every request is
+            // idempotent.
+            Err(Retry::DaemonDied(_)) if autostart && deaths < MAX_DAEMON_DEATHS => deaths += 1,
             // An older daemon: it hands its services over to one of ours,
             // then we ask again.
             Err(Retry::OtherVersion { daemon, .. })
