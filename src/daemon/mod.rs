@@ -125,7 +125,9 @@ pub fn run(opts: DaemonOptions) -> Result<(), Error> {
 }
 
 /// As PID 1, at the very end: SIGTERM to every process left in the
-/// container, 3 s for them to go (reaping), then SIGKILL (SPEC §14).
+/// container, 3 s for them to go (reaping), then SIGKILL (SPEC §14). As
+/// PID 1 every process left is our child (orphans come to us), so waiting
+/// for SIGCHLD with a deadline sees each one go; nothing polls on a tick.
 fn final_sweep() {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
@@ -133,21 +135,50 @@ fn final_sweep() {
     if kill(everyone, Signal::SIGTERM).is_err() {
         return; // Nobody left (ESRCH).
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    while std::time::Instant::now() < deadline {
-        spawn::reap_all();
-        if kill(everyone, None).is_err() {
-            return;
-        }
-        // After the loop: nothing else to wait for.
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    if !reap_until_none_left(std::time::Duration::from_secs(3)) {
+        log::warn!("processes left 3 s after SIGTERM: sending SIGKILL");
+        let _ = kill(everyone, Signal::SIGKILL);
+        reap_until_none_left(std::time::Duration::from_secs(3));
     }
-    log::warn!("processes left 3 s after SIGTERM: sending SIGKILL");
-    let _ = kill(everyone, Signal::SIGKILL);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    while std::time::Instant::now() < deadline && kill(everyone, None).is_ok() {
+}
+
+/// Reaps children as they exit until no process is left (true) or `limit`
+/// passed (false), sleeping in `epoll_wait` on SIGCHLD in between.
+fn reap_until_none_left(limit: std::time::Duration) -> bool {
+    use nix::sys::signal::kill;
+    use nix::unistd::Pid;
+    let deadline = std::time::Instant::now() + limit;
+    let none_left = || kill(Pid::from_raw(-1), None).is_err();
+    let waiter = (|| -> std::io::Result<_> {
+        let poll = mio::Poll::new()?;
+        let mut sigchld = signal_hook_mio::v1_0::Signals::new([signal_hook::consts::SIGCHLD])?;
+        poll.registry()
+            .register(&mut sigchld, mio::Token(0), mio::Interest::READABLE)?;
+        Ok((poll, sigchld))
+    })();
+    let Ok((mut poll, mut sigchld)) = waiter else {
+        // No way to wait for SIGCHLD: one last reap, no waiting.
         spawn::reap_all();
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        return none_left();
+    };
+    let mut events = mio::Events::with_capacity(4);
+    loop {
+        // Reap before each wait: an exit before the handler existed sent
+        // its SIGCHLD to nobody.
+        spawn::reap_all();
+        if none_left() {
+            return true;
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        if let Err(e) = poll.poll(&mut events, Some(deadline - now)) {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return none_left();
+            }
+        }
+        sigchld.pending().for_each(drop);
     }
 }
 
