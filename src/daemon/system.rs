@@ -188,17 +188,6 @@ impl Sys for RealSys {
         }
         procfs::start_time(pid.as_raw())
     }
-
-    fn is_other_user(&mut self, user: &str) -> bool {
-        let uid = match user.parse::<u32>() {
-            Ok(n) => Some(nix::unistd::Uid::from_raw(n)),
-            Err(_) => nix::unistd::User::from_name(user)
-                .ok()
-                .flatten()
-                .map(|u| u.uid),
-        };
-        uid.is_some_and(|uid| uid != nix::unistd::Uid::effective())
-    }
 }
 
 /// The daemon's resident set size, from /proc/self/status.

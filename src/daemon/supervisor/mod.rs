@@ -162,9 +162,6 @@ pub trait Sys {
     fn process_groups(&mut self, pid: Pid) -> Option<(Pid, Pid)>;
     /// The start time of a process (to recognise it after a daemon restart).
     fn start_time(&mut self, pid: Pid) -> Option<u64>;
-    /// Whether `User=user` names someone other than the daemon's own user
-    /// (false when it cannot be looked up: the spawn reports that).
-    fn is_other_user(&mut self, user: &str) -> bool;
     /// Whether `pid` is alive and still the process that started at `start_time`.
     fn is_same_process(&mut self, pid: Pid, start_time: u64) -> bool {
         self.start_time(pid) == Some(start_time)

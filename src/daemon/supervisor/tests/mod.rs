@@ -57,9 +57,6 @@ impl Sys for FakeSys {
             .contains(&pid.as_raw())
             .then_some(pid.as_raw() as u64 * 10)
     }
-    fn is_other_user(&mut self, user: &str) -> bool {
-        user != "me"
-    }
     fn group_rss(&mut self, _groups: &[Pid]) -> Option<u64> {
         self.rss
     }
