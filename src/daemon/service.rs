@@ -37,7 +37,7 @@
 //! | running (with pid)   | MemoryExceeded      | stopping, then restart/failed "memory limit: RSS X > Y" | SpawnStop or KillGroup |
 //! | any other            | MemoryExceeded      | unchanged (a late verdict of the memory watch) |               |
 //! | restarting           | Timer               | starting (or failed: start limit)   | Spawn                    |
-//! | starting, running    | Stop / DepFailed(x) | stopping                            | SpawnStop or KillGroup   |
+//! | starting, running    | Stop / DepFailed(x) | stopping                            | SpawnStop or KillGroup (KillSignal, then SIGCONT) |
 //! | stopping             | StopCmdExited       | stopping (signal phase)             | KillGroup(KillSignal)    |
 //! | stopping             | Timer (ExecStop)    | stopping (signal phase)             | KillGroup(KillSignal)    |
 //! | stopping             | Timer (signal)      | stopping (kill phase)               | KillGroup(SIGKILL)       |
@@ -963,13 +963,19 @@ impl Service {
         actions
     }
 
-    /// Sends KillSignal to the group, if there is one.
+    /// Sends KillSignal to the group, if there is one, then SIGCONT (as
+    /// systemd does): a stopped (SIGSTOPped, hung) process acts on the
+    /// signal at once instead of holding it pending until TimeoutStopSec.
     fn signal_group(&self, actions: &mut Vec<Action>) -> Option<()> {
         let pgid = self.pgid?;
-        actions.push(Action::KillGroup {
-            pgid,
-            signal: self.policy.kill_signal,
-        });
+        let signal = self.policy.kill_signal;
+        actions.push(Action::KillGroup { pgid, signal });
+        if !matches!(signal, Signal::SIGKILL | Signal::SIGCONT) {
+            actions.push(Action::KillGroup {
+                pgid,
+                signal: Signal::SIGCONT,
+            });
+        }
         Some(())
     }
 
@@ -1373,10 +1379,16 @@ mod tests {
         );
         assert_eq!(
             svc.on_event(Event::Stop, t0),
-            [Action::KillGroup {
-                pgid: pid(100),
-                signal: Signal::SIGINT
-            }]
+            [
+                Action::KillGroup {
+                    pgid: pid(100),
+                    signal: Signal::SIGINT
+                },
+                Action::KillGroup {
+                    pgid: pid(100),
+                    signal: Signal::SIGCONT
+                }
+            ]
         );
         assert_eq!(svc.state.name(), StateName::Stopping);
         assert_eq!(svc.deadline(), Some(t0 + secs(10.0)));
@@ -1466,10 +1478,16 @@ mod tests {
         assert_eq!(svc.stop_cmd(), Some(pid(900)));
         assert_eq!(
             svc.on_event(Event::StopCmdExited(ExitKind::Code(0)), t0 + secs(0.2)),
-            [Action::KillGroup {
-                pgid: pid(100),
-                signal: Signal::SIGTERM
-            }]
+            [
+                Action::KillGroup {
+                    pgid: pid(100),
+                    signal: Signal::SIGTERM
+                },
+                Action::KillGroup {
+                    pgid: pid(100),
+                    signal: Signal::SIGCONT
+                }
+            ]
         );
         svc.on_event(
             Event::Exited(ExitKind::Signal(Signal::SIGTERM)),
@@ -1501,6 +1519,10 @@ mod tests {
                     signal: Signal::SIGTERM
                 },
                 Action::KillGroup {
+                    pgid: pid(100),
+                    signal: Signal::SIGCONT
+                },
+                Action::KillGroup {
                     pgid: pid(900),
                     signal: Signal::SIGKILL
                 },
@@ -1525,6 +1547,10 @@ mod tests {
                 Action::KillGroup {
                     pgid: pid(100),
                     signal: Signal::SIGTERM
+                },
+                Action::KillGroup {
+                    pgid: pid(100),
+                    signal: Signal::SIGCONT
                 },
                 Action::KillGroup {
                     pgid: pid(100),
@@ -1570,10 +1596,16 @@ mod tests {
         let actions = svc.on_event(Event::DepFailed("db".into()), t0);
         assert_eq!(
             actions,
-            [Action::KillGroup {
-                pgid: pid(100),
-                signal: Signal::SIGTERM
-            }]
+            [
+                Action::KillGroup {
+                    pgid: pid(100),
+                    signal: Signal::SIGTERM
+                },
+                Action::KillGroup {
+                    pgid: pid(100),
+                    signal: Signal::SIGCONT
+                }
+            ]
         );
         svc.on_event(Event::Exited(ExitKind::Signal(Signal::SIGTERM)), t0);
         svc.on_event(Event::GroupGone, t0);
@@ -1617,10 +1649,16 @@ mod tests {
         let actions = svc.on_event(Event::Spawned(pid(42)), t0);
         assert_eq!(
             actions,
-            [Action::KillGroup {
-                pgid: pid(42),
-                signal: Signal::SIGTERM
-            }]
+            [
+                Action::KillGroup {
+                    pgid: pid(42),
+                    signal: Signal::SIGTERM
+                },
+                Action::KillGroup {
+                    pgid: pid(42),
+                    signal: Signal::SIGCONT
+                }
+            ]
         );
         assert_eq!(svc.state.name(), StateName::Stopping);
     }
@@ -1689,10 +1727,16 @@ mod tests {
         let actions = svc.on_event(Event::Stop, t0);
         assert_eq!(
             actions,
-            [Action::KillGroup {
-                pgid: pid(9),
-                signal: Signal::SIGTERM
-            }]
+            [
+                Action::KillGroup {
+                    pgid: pid(9),
+                    signal: Signal::SIGTERM
+                },
+                Action::KillGroup {
+                    pgid: pid(9),
+                    signal: Signal::SIGCONT
+                }
+            ]
         );
         svc.on_event(Event::GroupGone, t0);
         assert_eq!(svc.state, State::Inactive);
@@ -1715,10 +1759,16 @@ mod tests {
         let actions = svc.on_event(Event::Timer, t0 + secs(2.0));
         assert_eq!(
             actions,
-            [Action::KillGroup {
-                pgid: pid(9),
-                signal: Signal::SIGTERM
-            }]
+            [
+                Action::KillGroup {
+                    pgid: pid(9),
+                    signal: Signal::SIGTERM
+                },
+                Action::KillGroup {
+                    pgid: pid(9),
+                    signal: Signal::SIGCONT
+                }
+            ]
         );
         svc.on_event(
             Event::Exited(ExitKind::Signal(Signal::SIGTERM)),

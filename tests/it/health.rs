@@ -223,3 +223,41 @@ fn probes_are_rearmed_for_a_service_adopted_after_a_daemon_crash() {
         h.lines("probes").len() > before && health_of(&h, "w") == "healthy"
     });
 }
+
+#[test]
+fn a_sigstopped_service_stops_at_once_not_after_timeout_stop_sec() {
+    // SIGTERM stays pending on a stopped process; SIGCONT after it (as
+    // systemd sends) lets it act on it now rather than at TimeoutStopSec.
+    let h = Home::new("health_sigstop_stop");
+    // It handles SIGTERM (a default-action SIGTERM kills even a stopped process).
+    let script = "import signal, sys, time\n\
+                  signal.signal(signal.SIGTERM, lambda *a: sys.exit(7))\n\
+                  open('up', 'w').write('up')\n\
+                  time.sleep(1000)\n";
+    h.unit(
+        "w",
+        &format!(
+            "[service]\nExecStart = {}\nTimeoutStopSec = 30\n",
+            toml_str(&format!("python3 -c {}", shell_words::quote(script)))
+        ),
+    );
+    h.ok(&["start", "w"]);
+    h.wait_lines("up", 1);
+    let pid = h.pid("w");
+    kill(Pid::from_raw(pid), Signal::SIGSTOP).expect("SIGSTOP the service");
+    h.wait_until("the service to be stopped (T)", WAIT, || {
+        Stat::of(pid).is_some_and(|s| s.state == 'T')
+    });
+    let started = std::time::Instant::now();
+    let out = h.run_within(h.command(&["stop", "w"]), Duration::from_secs(25));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "stop took {took:?}: the stopped process waited for TimeoutStopSec"
+    );
+    assert_eq!(h.state("w"), "inactive");
+    let u = h.unit_json("w");
+    // Its own handler ended it: it saw the SIGTERM, not a SIGKILL.
+    assert_eq!(u["last_exit"]["code"], 7, "{u}");
+}

@@ -12,6 +12,9 @@ struct FakeSys {
     next_pid: i32,
     spawned: Vec<(String, Role, Pid)>,
     signals: Vec<(Pid, Signal)>,
+    /// Groups sent SIGCONT (after every stop signal; kept apart so the
+    /// tests assert on the signals that decide things).
+    conts: Vec<Pid>,
     /// Processes the supervisor asked to watch.
     watched: Vec<Pid>,
     alive_groups: BTreeSet<i32>,
@@ -107,6 +110,10 @@ fn pass(s: &mut Supervisor, now: Instant, sys: &mut FakeSys) {
         let mut fed = false;
         while let Some(effect) = s.poll_effect() {
             match effect {
+                Effect::Signal {
+                    pgid,
+                    signal: Signal::SIGCONT,
+                } => sys.conts.push(pgid),
                 Effect::Signal { pgid, signal } => sys.signals.push((pgid, signal)),
                 Effect::Watch(pid) => sys.watched.push(pid),
                 // The fake system finds a new main process at the first look.
