@@ -131,6 +131,7 @@ mod tests {
             health: None,
             health_failures: 0,
             status_text: None,
+            probes: Vec::new(),
             pgids: Vec::new(),
         };
         let text = render(&[u], "1.2.3");

@@ -327,6 +327,9 @@ pub struct UnitInfo {
     /// The service's last sd_notify `STATUS=` while it runs.
     #[serde(default)]
     pub status_text: Option<String>,
+    /// The last health probes, oldest first (as in [`UnitStatus`]).
+    #[serde(default)]
+    pub probes: Vec<ProbeRecord>,
 }
 
 /// One health probe, as `status` shows it.
@@ -977,6 +980,7 @@ mod tests {
             health: None,
             health_failures: 0,
             status_text: None,
+            probes: Vec::new(),
         }]);
         let body = body_of(encode_reply(&resp, PROTOCOL_VERSION, false).unwrap());
         assert_eq!(decode_reply(&body).unwrap().response, resp);

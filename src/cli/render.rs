@@ -186,7 +186,7 @@ impl Output {
     pub fn event(&self, e: &crate::protocol::EventRecord) {
         let line = if self.json {
             json!({
-                "time": e.time_ms as f64 / 1000.0,
+                "time": rfc3339_ms(e.time_ms),
                 "unit": e.unit,
                 "from": e.from,
                 "to": e.to,
@@ -548,10 +548,18 @@ pub fn unit_json(u: &UnitInfo) -> serde_json::Value {
         "health": u.health,
         "health_failures": u.health_failures,
         "status_text": u.status_text,
+        "probes": u.probes,
     })
 }
 
 const CHANGED_ON_DISK: &str = "changed on disk: run `diakonos reload`";
+
+/// `2026-11-29T07:45:01.123Z`: unix milliseconds as RFC 3339, UTC.
+fn rfc3339_ms(ms: u64) -> String {
+    jiff::Timestamp::from_millisecond(ms as i64)
+        .map(|t| format!("{t:.3}"))
+        .unwrap_or_default()
+}
 
 /// `14:03:07` (UTC) of a unix time.
 fn clock_time(unix: u64) -> String {
@@ -631,6 +639,7 @@ mod tests {
             health: None,
             health_failures: 0,
             status_text: None,
+            probes: Vec::new(),
         };
         let out = Output {
             color: false,
@@ -673,6 +682,13 @@ mod tests {
     }
 
     #[test]
+    fn event_times_are_rfc3339_utc_with_milliseconds() {
+        // SPEC §11's `time` of an event: always three digits of milliseconds, `Z`.
+        assert_eq!(rfc3339_ms(1_795_938_301_123), "2026-11-29T07:45:01.123Z");
+        assert_eq!(rfc3339_ms(1_795_938_301_000), "2026-11-29T07:45:01.000Z");
+    }
+
+    #[test]
     fn durations_read_like_a_person_would_say_them() {
         // Uptimes are shown in the two largest units.
         assert_eq!(human_duration(5), "5s");
@@ -701,6 +717,7 @@ mod tests {
             health: None,
             health_failures: 0,
             status_text: None,
+            probes: Vec::new(),
         };
         assert_eq!(unit_json(&u)["last_exit"], json!({"code": 3}));
         u.last_exit = Some(LastExit::Signal("SIGKILL".into()));

@@ -494,6 +494,7 @@ mod tests {
             health: None,
             health_failures: 0,
             status_text: None,
+            probes: Vec::new(),
             pgids: pgids.to_vec(),
         }
     }

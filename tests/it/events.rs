@@ -63,8 +63,16 @@ fn events_stream_state_changes_as_json_lines() {
         serde_json::json!({"code": 3}),
         "{failed}"
     );
+    // RFC 3339, UTC, with milliseconds: 2026-11-29T07:45:01.123Z.
+    let time = failed["time"].as_str().unwrap_or_default();
+    let b = time.as_bytes();
     assert!(
-        failed["time"].as_f64().is_some_and(|t| t > 1.0e9),
+        b.len() == 24
+            && time.ends_with('Z')
+            && b[4] == b'-'
+            && b[10] == b'T'
+            && b[19] == b'.'
+            && time[..4].parse::<u32>().is_ok_and(|y| y >= 2024),
         "{failed}"
     );
 }

@@ -53,6 +53,22 @@ fn a_sigstopped_http_server_is_replaced() {
             .any(|p| p["ok"] == true && p["output"] == "HTTP 200"),
         "{status}"
     );
+    // `list --json` carries the same probes, in the same shape.
+    let listed = h.unit_json("web");
+    let listed = listed["probes"].as_array().cloned().unwrap_or_default();
+    assert!(!listed.is_empty(), "no probes in list --json");
+    let keys = |p: &serde_json::Value| {
+        p.as_object()
+            .map(|o| o.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    assert_eq!(keys(&listed[0]), keys(&probes[0]));
+    assert!(
+        listed
+            .iter()
+            .any(|p| p["ok"] == true && p["output"] == "HTTP 200"),
+        "{listed:?}"
+    );
     let old = h.pid("web");
     kill(Pid::from_raw(old), Signal::SIGSTOP).expect("SIGSTOP the server");
     // 2 × (0.3 + 0.5) s of probes, plus the 1 s stop timeout, plus a start.

@@ -114,6 +114,11 @@ impl Supervisor {
                 .map(|v| v.as_str().to_owned()),
             health_failures: e.health.as_ref().map_or(0, |h| h.streak),
             status_text: e.status_text.clone().filter(|_| e.svc.state.is_active()),
+            probes: e
+                .health
+                .as_ref()
+                .map(|h| h.history.iter().cloned().collect())
+                .unwrap_or_default(),
         }
     }
 
