@@ -132,6 +132,7 @@ mod tests {
             health_failures: 0,
             status_text: None,
             probes: Vec::new(),
+            hooks_skipped: 0,
             pgids: Vec::new(),
         };
         let text = render(&[u], "1.2.3");

@@ -330,6 +330,9 @@ pub struct UnitInfo {
     /// The last health probes, oldest first (as in [`UnitStatus`]).
     #[serde(default)]
     pub probes: Vec<ProbeRecord>,
+    /// Hook triggers skipped (HookRateLimitSec, or the hook still ran).
+    #[serde(default)]
+    pub hooks_skipped: u32,
 }
 
 /// One health probe, as `status` shows it.
@@ -981,6 +984,7 @@ mod tests {
             health_failures: 0,
             status_text: None,
             probes: Vec::new(),
+            hooks_skipped: 0,
         }]);
         let body = body_of(encode_reply(&resp, PROTOCOL_VERSION, false).unwrap());
         assert_eq!(decode_reply(&body).unwrap().response, resp);

@@ -329,6 +329,15 @@ impl Output {
                 format!("{h} ({} failed in a row)", u.health_failures),
             );
         }
+        if u.hooks_skipped > 0 {
+            row(
+                "hooks",
+                format!(
+                    "{} trigger(s) skipped (HookRateLimitSec, or the hook still ran)",
+                    u.hooks_skipped
+                ),
+            );
+        }
         for p in &s.probes {
             row(
                 "probe",
@@ -549,6 +558,7 @@ pub fn unit_json(u: &UnitInfo) -> serde_json::Value {
         "health_failures": u.health_failures,
         "status_text": u.status_text,
         "probes": u.probes,
+        "hooks_skipped": u.hooks_skipped,
     })
 }
 
@@ -640,6 +650,7 @@ mod tests {
             health_failures: 0,
             status_text: None,
             probes: Vec::new(),
+            hooks_skipped: 0,
         };
         let out = Output {
             color: false,
@@ -718,6 +729,7 @@ mod tests {
             health_failures: 0,
             status_text: None,
             probes: Vec::new(),
+            hooks_skipped: 0,
         };
         assert_eq!(unit_json(&u)["last_exit"], json!({"code": 3}));
         u.last_exit = Some(LastExit::Signal("SIGKILL".into()));

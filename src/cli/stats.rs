@@ -495,6 +495,7 @@ mod tests {
             health_failures: 0,
             status_text: None,
             probes: Vec::new(),
+            hooks_skipped: 0,
             pgids: pgids.to_vec(),
         }
     }

@@ -54,5 +54,19 @@ fn on_restart_hooks_are_rate_limited() {
     let seen = h.lines("note.seen");
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert!(seen[0].starts_with("flaky|signal||SIGTERM|"), "{seen:?}");
+    // The skipped triggers are shown, not only logged: the first restart
+    // started the hook, later ones in the window were skipped.
+    let skipped = |v: &serde_json::Value| v["hooks_skipped"].as_u64().unwrap_or(0);
+    let listed = h.unit_json("flaky");
+    assert!(skipped(&listed) >= 3, "{listed}");
+    let status = h.status_json("flaky");
+    assert!(skipped(&status) >= skipped(&listed), "{status}");
+    let text = h.ok(&["status", "flaky"]);
+    assert!(
+        text.lines().any(
+            |l| l.trim_start().starts_with("hooks:") && l.contains("skipped (HookRateLimitSec")
+        ),
+        "{text}"
+    );
     h.ok(&["stop", "flaky"]);
 }

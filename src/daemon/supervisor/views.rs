@@ -119,6 +119,7 @@ impl Supervisor {
                 .as_ref()
                 .map(|h| h.history.iter().cloned().collect())
                 .unwrap_or_default(),
+            hooks_skipped: e.hooks.as_ref().map_or(0, |h| h.skipped),
         }
     }
 
