@@ -26,6 +26,7 @@
 //! | starting (notify)    | Ready               | running                             |                          |
 //! | starting (simple, Readiness probe) | Ready  | running (first passing probe)       |                          |
 //! | starting, running (pid) | StoppingItself   | unchanged; want down (sd_notify STOPPING=1: the exit that follows is not restarted) | |
+//! | starting, running (pid) | MainPidChanged(p) | unchanged; p is the main process (sd_notify MAINPID=, checked by the supervisor) | |
 //! | starting (deadline), stopping | ExtendTimeout(d) | unchanged; deadline at least now + d (sd_notify EXTEND_TIMEOUT_USEC) | |
 //! | running (pid)        | WatchdogTimeout     | stopping (WatchdogSignal, then the normal escalation), then restart per policy / failed "watchdog timeout" | KillGroup(WatchdogSignal), SpawnStop or KillGroup |
 //! | running (pid)        | Unhealthy(r, stop)  | stopping, then restart per policy (counts as a failure) / failed r | SpawnStop or KillGroup |
@@ -47,7 +48,7 @@
 //! | inactive              | Adopt(pid, pgid, since, restarts) | running (a new daemon took it over; dead: Exited follows) | |
 //! | any                  | ResetCounters       | unchanged; restart count, failures and start window cleared |  |
 //! | stopping             | StopCmdSpawned(pid) | stopping, ExecStop's pid known      |                          |
-//! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready / StoppingItself / WatchdogTimeout / ExtendTimeout / Unhealthy | unchanged (logged at debug level) | |
+//! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready / StoppingItself / WatchdogTimeout / ExtendTimeout / Unhealthy / MainPidChanged | unchanged (logged at debug level) | |
 //! | inactive, exited, failed, stopping, starting (no pid) | DepFailed(x) | unchanged (down, going down, or the stop follows the spawn) | |
 //! | any but waiting, restarting | DepInvalid(x) | unchanged (a late verdict of the start gate) |            |
 //! | any pair not listed  | any                 | unchanged, with a warning in daemon.log and a `debug_assert!` |  |
@@ -277,6 +278,9 @@ pub enum Event {
     WatchdogTimeout,
     /// EXTEND_TIMEOUT_USEC: the start or stop deadline is at least this far away.
     ExtendTimeout(Duration),
+    /// sd_notify MAINPID=: this process (of the service's group) is the
+    /// main process from now on.
+    MainPidChanged(Pid),
     /// The health probes judged it unhealthy: stop it, then fail
     /// (`stop: true`) or let the restart policy judge it.
     Unhealthy {
@@ -728,6 +732,16 @@ impl Service {
                 return actions;
             }
             (
+                State::Starting { pid: Some(_), .. } | State::Running { pid: Some(_), .. },
+                Event::MainPidChanged(new),
+            ) => {
+                match &mut self.state {
+                    State::Starting { pid, .. } | State::Running { pid, .. } => *pid = Some(new),
+                    _ => {}
+                }
+                return actions;
+            }
+            (
                 State::Starting {
                     deadline: Some(_), ..
                 }
@@ -801,7 +815,8 @@ impl Service {
                 | Event::StoppingItself
                 | Event::WatchdogTimeout
                 | Event::ExtendTimeout(_)
-                | Event::Unhealthy { .. }),
+                | Event::Unhealthy { .. }
+                | Event::MainPidChanged(_)),
             ) => {
                 log::debug!("ignored late or repeated {ev:?} in state {state:?}");
                 return actions;
@@ -1794,6 +1809,29 @@ mod tests {
         assert_eq!(svc.state, State::Failed(Reason::StartLimitHit));
         svc.on_event(Event::Start, t0);
         assert_eq!(svc.on_event(Event::DepsReady, t0), [Action::Spawn]);
+    }
+
+    #[test]
+    fn main_pid_changed_moves_the_main_process_and_keeps_the_state() {
+        // MAINPID=: the new pid is the main one (same since, same group);
+        // a late one after the service went down changes nothing.
+        let t0 = Instant::now();
+        let mut svc = running(policy(), t0);
+        let t1 = t0 + secs(1.0);
+        assert!(svc.on_event(Event::MainPidChanged(pid(101)), t1).is_empty());
+        assert_eq!(
+            svc.state,
+            State::Running {
+                pid: Some(pid(101)),
+                since: t0
+            }
+        );
+        assert_eq!(svc.pgid, Some(pid(100)));
+        svc.on_event(Event::Exited(ExitKind::Signal(Signal::SIGKILL)), t1);
+        assert_eq!(svc.state.name(), StateName::Restarting);
+        let before = svc.state.clone();
+        assert!(svc.on_event(Event::MainPidChanged(pid(102)), t1).is_empty());
+        assert_eq!(svc.state, before);
     }
 
     #[test]

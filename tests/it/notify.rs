@@ -3,6 +3,7 @@
 //! `--supervised systemd`, STATUS= text, and STOPPING=1.
 
 use std::net::TcpListener;
+use std::time::Duration;
 
 use crate::util::*;
 
@@ -185,4 +186,128 @@ fn extend_timeout_and_errno_are_heard() {
         u["reason"], "exited with code 1 (errno 2: No such file or directory)",
         "{u}"
     );
+}
+
+/// A notify service that forks a child, says `MAINPID=<child>` and
+/// `READY=1`, and exits: the child is the service from then on. Each
+/// child writes its pid to `children` before it reports it.
+fn handing_over_to_a_child() -> String {
+    let script = "import os, socket, sys, time\n\
+                  a = os.environ['NOTIFY_SOCKET']\n\
+                  a = '\\0' + a[1:] if a.startswith('@') else a\n\
+                  pid = os.fork()\n\
+                  if pid == 0:\n    time.sleep(1000)\n    sys.exit(0)\n\
+                  open('children', 'a').write('%d\\n' % pid)\n\
+                  s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+                  s.sendto(('MAINPID=%d\\nREADY=1' % pid).encode(), a)\n";
+    toml_str(&format!(
+        "/usr/bin/python3 -c {}",
+        shell_words::quote(script).replace('$', "$$")
+    ))
+}
+
+#[test]
+fn mainpid_of_a_forked_child_makes_it_the_service() {
+    // The starter forks, reports MAINPID=child and exits: the service stays
+    // running as the child; killing the child is the service's exit.
+    let h = Home::new("notify_mainpid");
+    h.unit(
+        "d",
+        &format!(
+            "[service]\nType = \"notify\"\nRestartSec = 0\nTimeoutStartSec = 20\nExecStart = {}\n",
+            handing_over_to_a_child()
+        ),
+    );
+    h.ok(&["start", "d"]);
+    h.wait_lines("children", 1);
+    let child: i32 = h.lines("children")[0].parse().expect("a pid");
+    h.wait_until("the service to name the child as its pid", WAIT, || {
+        h.pid("d") == child
+    });
+    let starter = Stat::of(child).map(|s| s.pgrp).unwrap_or(0);
+    // The starter (the group leader) exits; the service stays up as the child.
+    h.wait_until("the starter to exit", WAIT, || !alive(starter));
+    h.stays("running as the child", Duration::from_millis(500), || {
+        let u = h.unit_json("d");
+        u["state"] == "running" && u["pid"] == child && u["restarts"] == 0
+    });
+    let status = h.ok(&["status", "d"]);
+    assert!(status.contains(&format!("(pid {child}")), "{status}");
+    // The child's death is the service's: it is restarted per policy.
+    kill9(child);
+    h.wait_lines("children", 2);
+    let second: i32 = h.lines("children")[1].parse().expect("a pid");
+    h.wait_until("the service to run as the new child", WAIT, || {
+        let u = h.unit_json("d");
+        u["state"] == "running" && u["pid"] == second && u["restarts"] == 1
+    });
+    let u = h.unit_json("d");
+    assert_eq!(u["last_exit"]["signal"], "SIGKILL", "{u}");
+}
+
+#[test]
+fn mainpid_outside_the_group_is_refused() {
+    // MAINPID=1 is not a process of the service's group: ignored with a
+    // warning in daemon.log; the service's main process stays its own.
+    let h = Home::new("notify_mainpid_refused");
+    h.unit(
+        "d",
+        &format!(
+            "[service]\nType = \"notify\"\nTimeoutStartSec = 20\nExecStart = {}\n",
+            sender(&["MAINPID=1\nREADY=1"], "time.sleep(1000)")
+        ),
+    );
+    h.ok(&["start", "d"]);
+    let pid = h.pid("d");
+    assert_ne!(pid, 1);
+    assert_eq!(h.state("d"), "running");
+    let log = || std::fs::read_to_string(h.home.join("daemon.log")).unwrap_or_default();
+    h.wait_until("the refusal in daemon.log", WAIT, || {
+        log().contains("d: MAINPID=1 refused")
+    });
+    assert_eq!(h.pid("d"), pid);
+}
+
+#[test]
+fn a_mainpid_survives_a_daemon_crash() {
+    // The main process named by MAINPID= is in the state file: a new
+    // daemon adopts it (not the dead starter), and a stop reaches its group
+    // (which the child leads not: its pgid is the dead starter's pid).
+    let h = Home::new("notify_mainpid_crash");
+    h.unit(
+        "d",
+        &format!(
+            "[service]\nType = \"notify\"\nRestartSec = 0\nTimeoutStartSec = 20\nTimeoutStopSec = 30\nExecStart = {}\n",
+            handing_over_to_a_child()
+        ),
+    );
+    h.ok(&["start", "d"]);
+    h.wait_lines("children", 1);
+    let child: i32 = h.lines("children")[0].parse().expect("a pid");
+    h.wait_until("the service to name the child as its pid", WAIT, || {
+        h.pid("d") == child
+    });
+    let daemon = h.daemon_pid().expect("daemon pid");
+    kill9(daemon);
+    h.wait_until("the daemon to die", WAIT, || !alive(daemon));
+    // The next command starts a new daemon, which adopts the child.
+    let u = h.unit_json("d");
+    assert_eq!(
+        (u["state"].as_str(), u["pid"].as_i64()),
+        (Some("running"), Some(child as i64)),
+        "{u}"
+    );
+    let started = std::time::Instant::now();
+    let out = h.run_within(h.command(&["restart", "d"]), Duration::from_secs(40));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the stop waited for TimeoutStopSec: its signal missed the group"
+    );
+    assert!(!alive(child), "the adopted child outlived the restart");
+    h.wait_lines("children", 2);
+    let second: i32 = h.lines("children")[1].parse().expect("a pid");
+    h.wait_until("the service to run as the new child", WAIT, || {
+        h.pid("d") == second
+    });
 }

@@ -13,7 +13,7 @@ use nix::sys::socket::{
 };
 use nix::unistd::Pid;
 
-use crate::daemon::supervisor::{Input, Supervisor};
+use crate::daemon::supervisor::{Input, MainPidClaim, Supervisor};
 use crate::paths::NOTIFY_RUN_DIR;
 
 pub const NOTIFY: Token = Token(2);
@@ -83,11 +83,18 @@ impl Notify {
             };
             let text = String::from_utf8_lossy(&buf[..len]).into_owned();
             let group = nix::unistd::getpgid(Some(sender)).ok();
+            // MAINPID=N: who that process is, read now (it may go soon).
+            let main_pid = MainPidClaim::named_in(&text).map(|pid| MainPidClaim {
+                pid,
+                pgid: nix::unistd::getpgid(Some(pid)).ok(),
+                start_time: crate::procfs::start_time(pid.as_raw()),
+            });
             sup.handle(
                 Input::Notify {
                     sender,
                     group,
                     payload: text,
+                    main_pid,
                 },
                 now,
             );

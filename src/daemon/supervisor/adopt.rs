@@ -166,10 +166,14 @@ impl Supervisor {
             match (s.pid, alive_pid) {
                 (_, Some(pid)) => {
                     log::info!("{}: adopted running process {pid}", s.name);
+                    // Its group as it is now: a main process named by
+                    // MAINPID= is not the leader of the service's group.
+                    let pgid = sys.process_groups(pid).map_or(pid, |(g, _)| g);
+                    let e = &mut self.entries[id];
                     e.svc.on_event(
                         Event::Adopt {
                             pid: Some(pid),
-                            pgid: Some(pid),
+                            pgid: Some(pgid),
                             since,
                             restarts: s.restarts,
                         },

@@ -115,6 +115,18 @@ impl Supervisor {
         );
     }
 
+    /// The main process changed within a run (sd_notify MAINPID=): the
+    /// same run goes on, probing for the new pid.
+    pub(super) fn health_follows_main(&mut self, id: ServiceId, pid: Pid) {
+        if let Some(h) = self.entries[id]
+            .health
+            .as_mut()
+            .filter(|h| h.verdict_live())
+        {
+            h.pid = pid;
+        }
+    }
+
     /// The run is over: no more probes; one that is out is cancelled (an
     /// Exec probe's group killed). The history stays for `status`.
     fn end_probing(&mut self, id: ServiceId) {

@@ -119,6 +119,28 @@ pub struct MainPidFound {
     pub groups: Option<(Pid, Pid)>,
 }
 
+/// The process an sd_notify `MAINPID=N` names, read by the driver when
+/// the datagram came: its process group (None: no such process) and start
+/// time (to adopt it after a daemon crash).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MainPidClaim {
+    pub pid: Pid,
+    pub pgid: Option<Pid>,
+    pub start_time: Option<u64>,
+}
+
+impl MainPidClaim {
+    /// The pid of a `MAINPID=N` line of a datagram, if there is one.
+    pub fn named_in(payload: &str) -> Option<Pid> {
+        payload
+            .lines()
+            .find_map(|l| l.trim_end_matches('\r').strip_prefix("MAINPID="))
+            .and_then(|n| n.trim().parse::<i32>().ok())
+            .filter(|&n| n > 0)
+            .map(Pid::from_raw)
+    }
+}
+
 /// What happened, for [`Supervisor::handle`].
 #[derive(Debug)]
 pub enum Input {
@@ -131,6 +153,8 @@ pub enum Input {
         sender: Pid,
         group: Option<Pid>,
         payload: String,
+        /// Its `MAINPID=` (if any), as the driver found that process.
+        main_pid: Option<MainPidClaim>,
     },
     /// SIGTERM or SIGINT: stop every service, then exit.
     Terminate,
@@ -597,7 +621,8 @@ impl Supervisor {
                 sender,
                 group,
                 payload,
-            } => self.notified(sender, group, &payload, now),
+                main_pid,
+            } => self.notified(sender, group, &payload, main_pid, now),
             Input::Terminate => {
                 if self.killing && !self.exiting {
                     // A second SIGTERM/SIGINT: everything stops at once,
@@ -689,7 +714,14 @@ impl Supervisor {
     /// An sd_notify datagram from `sender` (whose process group is
     /// `sender_pgid`): READY=1 makes a starting notify service running.
     /// Accepted from the main process or any process of its group.
-    pub fn notified(&mut self, sender: Pid, sender_pgid: Option<Pid>, payload: &str, now: Instant) {
+    pub fn notified(
+        &mut self,
+        sender: Pid,
+        sender_pgid: Option<Pid>,
+        payload: &str,
+        main_pid: Option<MainPidClaim>,
+        now: Instant,
+    ) {
         let main = match self.pids.get(&sender) {
             Some(&(id, Role::Main)) => Some(id),
             _ => None,
@@ -731,6 +763,17 @@ impl Supervisor {
                                 .push_back((id, Event::ExtendTimeout(Duration::from_micros(n))));
                         }
                     }
+                    if let Some(n) = l.strip_prefix("MAINPID=") {
+                        let named = n.trim().parse::<i32>().ok().map(Pid::from_raw);
+                        match main_pid.filter(|c| Some(c.pid) == named) {
+                            Some(claim) => self.main_pid_claimed(id, claim),
+                            None => log::warn!(
+                                "{}: MAINPID={} ignored: not a process id",
+                                self.entries[id].name,
+                                n.trim()
+                            ),
+                        }
+                    }
                     if let Some(n) = l.strip_prefix("ERRNO=") {
                         self.entries[id].errno = n.trim().parse().ok().filter(|&n: &i32| n > 0);
                     }
@@ -743,6 +786,61 @@ impl Supervisor {
                 }
             }
         }
+    }
+
+    /// sd_notify `MAINPID=N`: accepted only for a live process of the
+    /// service's process group(s), while it has a main process (starting or
+    /// running). From now on that process is the main one: its exit is the
+    /// service's exit (it is watched, since it may not be our child), and
+    /// the previous main process's exit is not. Anything else is refused
+    /// with a warning in daemon.log.
+    fn main_pid_claimed(&mut self, id: ServiceId, claim: MainPidClaim) {
+        let e = &self.entries[id];
+        let Some(old) = e.svc.pid().filter(|_| {
+            matches!(
+                e.svc.state,
+                State::Starting { pid: Some(_), .. } | State::Running { pid: Some(_), .. }
+            )
+        }) else {
+            log::warn!(
+                "{}: MAINPID={} ignored: the service has no main process now ({})",
+                e.name,
+                claim.pid,
+                e.svc.state.name().as_str()
+            );
+            return;
+        };
+        if claim.pid == old {
+            return;
+        }
+        let ours = claim
+            .pgid
+            .is_some_and(|g| e.svc.pgid == Some(g) || e.groups.contains(&g));
+        if !ours {
+            log::warn!(
+                "{}: MAINPID={} refused: {}",
+                e.name,
+                claim.pid,
+                match claim.pgid {
+                    None => "no such process".to_owned(),
+                    Some(g) => format!(
+                        "it is in process group {g}, not in the service's ({})",
+                        e.svc.pgid.map_or("none".to_owned(), |p| p.to_string())
+                    ),
+                }
+            );
+            return;
+        }
+        log::info!("{}: main process is now {} (MAINPID)", e.name, claim.pid);
+        if self.pids.get(&old) == Some(&(id, Role::Main)) {
+            // Its exit is no longer the service's (reaped as an orphan).
+            self.pids.remove(&old);
+        }
+        self.pids.insert(claim.pid, (id, Role::Main));
+        self.entries[id].start_time = claim.start_time;
+        self.effects.push_back(Effect::Watch(claim.pid));
+        self.health_follows_main(id, claim.pid);
+        self.queue.push_back((id, Event::MainPidChanged(claim.pid)));
     }
 
     /// A child of the daemon ended.

@@ -641,7 +641,13 @@ fn notify_service_is_up_only_after_ready() {
     assert_eq!(sys.order(), ["n"]);
     let pid = sys.pid_of("n");
     // A stranger's READY=1 counts for nothing.
-    s.notified(Pid::from_raw(1), Some(Pid::from_raw(1)), "READY=1", t0);
+    s.notified(
+        Pid::from_raw(1),
+        Some(Pid::from_raw(1)),
+        "READY=1",
+        None,
+        t0,
+    );
     pass(&mut s, t0, &mut sys);
     assert_eq!(state(&s, "n"), StateName::Starting);
     // A child in its group may speak for it.
@@ -649,6 +655,7 @@ fn notify_service_is_up_only_after_ready() {
         Pid::from_raw(99_999),
         Some(pid),
         "STATUS=warming up\nREADY=1\n",
+        None,
         t0,
     );
     pass(&mut s, t0, &mut sys);
@@ -986,7 +993,7 @@ fn wait_answers_when_the_unit_is_up_or_its_deadline_passes() {
         "{replies:?}"
     );
     let pid = sys.pid_of("db");
-    s.notified(pid, Some(pid), "READY=1", t1);
+    s.notified(pid, Some(pid), "READY=1", None, t1);
     pass(&mut s, t1, &mut sys);
     let replies = s.take_replies();
     let conns: Vec<ConnId> = replies.iter().map(|r| r.0).collect();
@@ -1060,4 +1067,57 @@ fn a_unit_without_health_arms_no_timer() {
     pass(&mut s, t0, &mut sys);
     assert_eq!(state(&s, "a"), StateName::Running);
     assert_eq!(s.poll_timeout(), None);
+}
+
+#[test]
+fn mainpid_moves_the_main_process_within_the_group_only() {
+    // MAINPID= of a process in the service's group makes it the main one:
+    // the old main's exit is then nobody's, the new one's is the service's
+    // (and it is watched). A process of another group is refused.
+    let mut s = sup(&[("n", "[service]\nType = \"notify\"\nExecStart = \"x\"\n")]);
+    let mut sys = FakeSys::default();
+    let t0 = Instant::now();
+    s.request(Some(1), Request::Start(names(&["n"])), t0);
+    pass(&mut s, t0, &mut sys);
+    let starter = sys.pid_of("n");
+    let claim = |pid: i32, pgid: i32| MainPidClaim {
+        pid: Pid::from_raw(pid),
+        pgid: Some(Pid::from_raw(pgid)),
+        start_time: Some(7),
+    };
+    // Another group: refused.
+    s.notified(
+        starter,
+        Some(starter),
+        "MAINPID=5000",
+        Some(claim(5000, 5000)),
+        t0,
+    );
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(s.entries[0].svc.pid(), Some(starter));
+    let child = Pid::from_raw(starter.as_raw() + 1);
+    s.notified(
+        starter,
+        Some(starter),
+        &format!("MAINPID={child}\nREADY=1"),
+        Some(claim(child.as_raw(), starter.as_raw())),
+        t0,
+    );
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "n"), StateName::Running);
+    assert_eq!(s.entries[0].svc.pid(), Some(child));
+    assert!(sys.watched.contains(&child));
+    // The starter leaves: the service stays up.
+    s.child_exited(starter, ExitKind::Code(0));
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "n"), StateName::Running);
+    // The child dies: that is the service's exit.
+    exit(
+        &mut s,
+        &mut sys,
+        child,
+        ExitKind::Signal(Signal::SIGKILL),
+        t0,
+    );
+    assert_eq!(state(&s, "n"), StateName::Restarting);
 }
