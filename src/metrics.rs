@@ -133,6 +133,7 @@ mod tests {
             status_text: None,
             probes: Vec::new(),
             hooks_skipped: 0,
+            substate: None,
             pgids: Vec::new(),
         };
         let text = render(&[u], "1.2.3");

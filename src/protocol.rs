@@ -333,6 +333,10 @@ pub struct UnitInfo {
     /// Hook triggers skipped (HookRateLimitSec, or the hook still ran).
     #[serde(default)]
     pub hooks_skipped: u32,
+    /// The sub-state of a running unit: `reloading` (sd_notify RELOADING=1
+    /// until READY=1), with for how long (seconds).
+    #[serde(default)]
+    pub substate: Option<(String, u64)>,
 }
 
 /// One health probe, as `status` shows it.
@@ -985,6 +989,7 @@ mod tests {
             status_text: None,
             probes: Vec::new(),
             hooks_skipped: 0,
+            substate: None,
         }]);
         let body = body_of(encode_reply(&resp, PROTOCOL_VERSION, false).unwrap());
         assert_eq!(decode_reply(&body).unwrap().response, resp);

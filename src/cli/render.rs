@@ -125,9 +125,9 @@ impl Output {
     /// The `list` table, one row per unit under a header.
     fn list_text(&self, units: &[UnitInfo]) -> String {
         let name_w = units.iter().map(|u| u.name.len()).max().unwrap_or(4).max(4);
-        // Health shows beside the state, `running (healthy)`; the column
-        // widens only when some unit has it.
-        let health = |u: &UnitInfo| u.health.as_ref().map_or(0, |h| h.len() + 3);
+        // The sub-state and health show beside the state, `running
+        // (reloading, healthy)`; the column widens only when some unit has one.
+        let health = |u: &UnitInfo| annotation(u).map_or(0, |h| h.len() + 3);
         let state_w = units
             .iter()
             .map(|u| u.state.as_str().len() + health(u))
@@ -150,7 +150,7 @@ impl Output {
             } else {
                 out.push_str(u.state.as_str());
             }
-            if let Some(h) = &u.health {
+            if let Some(h) = annotation(u) {
                 let _ = write!(out, " ({h})");
             }
             // Pad by the visible width: colour codes are invisible.
@@ -263,6 +263,9 @@ impl Output {
         }
         if let Some(addrs) = &u.listening {
             state += &format!(" (listening {addrs})");
+        }
+        if let Some((sub, secs)) = &u.substate {
+            state += &format!(" ({sub} for {})", human_duration(*secs));
         }
         if let Some(next) = &u.next_attempt {
             state += &format!(
@@ -535,6 +538,17 @@ fn short_reason(reason: &str) -> String {
     format!("{}…", clipped.trim_end())
 }
 
+/// What `list` shows in parentheses beside the state: the sub-state
+/// (`reloading`) and the health, if any.
+fn annotation(u: &UnitInfo) -> Option<String> {
+    match (&u.substate, &u.health) {
+        (None, None) => None,
+        (Some((s, _)), None) => Some(s.clone()),
+        (None, Some(h)) => Some(h.clone()),
+        (Some((s, _)), Some(h)) => Some(format!("{s}, {h}")),
+    }
+}
+
 pub fn unit_json(u: &UnitInfo) -> serde_json::Value {
     json!({
         "name": u.name,
@@ -559,6 +573,8 @@ pub fn unit_json(u: &UnitInfo) -> serde_json::Value {
         "status_text": u.status_text,
         "probes": u.probes,
         "hooks_skipped": u.hooks_skipped,
+        "substate": u.substate.as_ref().map(|s| &s.0),
+        "substate_secs": u.substate.as_ref().map(|s| s.1),
     })
 }
 
@@ -651,6 +667,7 @@ mod tests {
             status_text: None,
             probes: Vec::new(),
             hooks_skipped: 0,
+            substate: None,
         };
         let out = Output {
             color: false,
@@ -730,6 +747,7 @@ mod tests {
             status_text: None,
             probes: Vec::new(),
             hooks_skipped: 0,
+            substate: None,
         };
         assert_eq!(unit_json(&u)["last_exit"], json!({"code": 3}));
         u.last_exit = Some(LastExit::Signal("SIGKILL".into()));

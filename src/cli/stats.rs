@@ -496,6 +496,7 @@ mod tests {
             status_text: None,
             probes: Vec::new(),
             hooks_skipped: 0,
+            substate: None,
             pgids: pgids.to_vec(),
         }
     }

@@ -311,3 +311,52 @@ fn a_mainpid_survives_a_daemon_crash() {
         h.pid("d") == second
     });
 }
+
+#[test]
+fn reloading_shows_until_ready() {
+    // RELOADING=1 (with MONOTONIC_USEC a minute back): `running` with the
+    // sub-state `reloading` for a minute already, until READY=1.
+    let h = Home::new("notify_reloading");
+    let script = "import os, socket, time\n\
+                  a = os.environ['NOTIFY_SOCKET']\n\
+                  a = '\\0' + a[1:] if a.startswith('@') else a\n\
+                  s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+                  s.sendto(b'READY=1', a)\n\
+                  while not os.path.exists('go-reload'): time.sleep(0.02)\n\
+                  t = int(time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6) - 60000000\n\
+                  s.sendto(('RELOADING=1\\nMONOTONIC_USEC=%d' % t).encode(), a)\n\
+                  while not os.path.exists('go-ready'): time.sleep(0.02)\n\
+                  s.sendto(b'READY=1', a)\n\
+                  open('done', 'w').write('done\\n')\n\
+                  time.sleep(1000)\n";
+    h.unit(
+        "d",
+        &format!(
+            "[service]\nType = \"notify\"\nTimeoutStartSec = 20\nExecStart = {}\n",
+            toml_str(&format!(
+                "/usr/bin/python3 -c {}",
+                shell_words::quote(script).replace('$', "$$")
+            ))
+        ),
+    );
+    h.ok(&["start", "d"]);
+    assert!(h.unit_json("d")["substate"].is_null());
+    std::fs::write(h.units.join("go-reload"), "").expect("write go-reload");
+    h.wait_until("the unit to be reloading", WAIT, || {
+        h.unit_json("d")["substate"] == "reloading"
+    });
+    let u = h.unit_json("d");
+    assert_eq!(u["state"], "running", "{u}");
+    assert!(u["substate_secs"].as_u64().is_some_and(|s| s >= 60), "{u}");
+    let list = h.ok(&["list"]);
+    assert!(list.contains("running (reloading)"), "{list}");
+    let status = h.ok(&["status", "d"]);
+    assert!(status.contains("running (pid "), "{status}");
+    assert!(status.contains("(reloading for 1m"), "{status}");
+    std::fs::write(h.units.join("go-ready"), "").expect("write go-ready");
+    h.wait_lines("done", 1);
+    h.wait_until("the reload to end", WAIT, || {
+        let u = h.unit_json("d");
+        u["substate"].is_null() && u["state"] == "running"
+    });
+}

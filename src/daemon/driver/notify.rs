@@ -89,17 +89,41 @@ impl Notify {
                 pgid: nix::unistd::getpgid(Some(pid)).ok(),
                 start_time: crate::procfs::start_time(pid.as_raw()),
             });
+            let monotonic = text
+                .lines()
+                .find_map(|l| l.trim_end_matches('\r').strip_prefix("MONOTONIC_USEC="))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .and_then(instant_of_monotonic);
             sup.handle(
                 Input::Notify {
                     sender,
                     group,
                     payload: text,
                     main_pid,
+                    monotonic,
                 },
                 now,
             );
         }
     }
+}
+
+/// A CLOCK_MONOTONIC time in µs (sd_notify MONOTONIC_USEC=) as an
+/// `Instant` (which is CLOCK_MONOTONIC on Linux); None for a time in the
+/// future or before the clock began.
+fn instant_of_monotonic(usec: u64) -> Option<Instant> {
+    let mut ts = nix::libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec we own, and
+    // CLOCK_MONOTONIC always exists on Linux.
+    if unsafe { nix::libc::clock_gettime(nix::libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
+        return None;
+    }
+    let mono_now = std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+    let age = mono_now.checked_sub(std::time::Duration::from_micros(usec))?;
+    Instant::now().checked_sub(age)
 }
 
 /// The notify socket: datagrams with the sender's credentials attached.

@@ -155,6 +155,8 @@ pub enum Input {
         payload: String,
         /// Its `MAINPID=` (if any), as the driver found that process.
         main_pid: Option<MainPidClaim>,
+        /// Its `MONOTONIC_USEC=` (if any) as an instant of the daemon's clock.
+        monotonic: Option<Instant>,
     },
     /// SIGTERM or SIGINT: stop every service, then exit.
     Terminate,
@@ -258,6 +260,9 @@ pub struct Entry {
     status_text: Option<String>,
     /// The last sd_notify ERRNO= of the current run (added to a failure reason).
     errno: Option<i32>,
+    /// sd_notify RELOADING=1 came (since when) and READY=1 has not yet:
+    /// the `reloading` sub-state of a running service.
+    reloading: Option<Instant>,
     /// The watched main process and its WatchdogSec, while it runs.
     watchdog: Option<(Pid, Duration)>,
     /// Its failure hooks' record (None until one fires).
@@ -292,6 +297,7 @@ impl Entry {
             health: None,
             status_text: None,
             errno: None,
+            reloading: None,
             watchdog: None,
             hooks: None,
             hook_env: None,
@@ -622,7 +628,8 @@ impl Supervisor {
                 group,
                 payload,
                 main_pid,
-            } => self.notified(sender, group, &payload, main_pid, now),
+                monotonic,
+            } => self.notified(sender, group, &payload, (main_pid, monotonic), now),
             Input::Terminate => {
                 if self.killing && !self.exiting {
                     // A second SIGTERM/SIGINT: everything stops at once,
@@ -712,14 +719,15 @@ impl Supervisor {
     // --- inputs ---------------------------------------------------------
 
     /// An sd_notify datagram from `sender` (whose process group is
-    /// `sender_pgid`): READY=1 makes a starting notify service running.
+    /// `sender_pgid`), with what the driver read of its MAINPID= and
+    /// MONOTONIC_USEC=: READY=1 makes a starting notify service running.
     /// Accepted from the main process or any process of its group.
     pub fn notified(
         &mut self,
         sender: Pid,
         sender_pgid: Option<Pid>,
         payload: &str,
-        main_pid: Option<MainPidClaim>,
+        (main_pid, monotonic): (Option<MainPidClaim>, Option<Instant>),
         now: Instant,
     ) {
         let main = match self.pids.get(&sender) {
@@ -747,7 +755,23 @@ impl Supervisor {
         }
         for line in payload.lines() {
             match line.trim_end_matches('\r') {
+                "READY=1" if self.entries[id].reloading.is_some() => {
+                    log::info!("{}: reloaded (READY=1)", self.entries[id].name);
+                    self.entries[id].reloading = None;
+                    self.dirty = true;
+                }
                 "READY=1" => self.queue.push_back((id, Event::Ready)),
+                "RELOADING=1" => {
+                    if matches!(
+                        self.entries[id].svc.state,
+                        State::Running { pid: Some(_), .. }
+                    ) {
+                        log::info!("{}: reloading (RELOADING=1)", self.entries[id].name);
+                        // Since MONOTONIC_USEC= if it came along.
+                        self.entries[id].reloading = Some(monotonic.map_or(now, |t| t.min(now)));
+                        self.dirty = true;
+                    }
+                }
                 "STOPPING=1" => self.queue.push_back((id, Event::StoppingItself)),
                 "WATCHDOG=1" => self.watchdog_ping(id, now, None),
                 "WATCHDOG=trigger" => self.watchdog_ping(id, now, Some(Duration::ZERO)),

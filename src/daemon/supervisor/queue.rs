@@ -212,6 +212,7 @@ impl Supervisor {
                     self.entries[id].groups.clear();
                     self.entries[id].status_text = None;
                     self.entries[id].errno = None;
+                    self.entries[id].reloading = None;
                     self.queue.push_front((id, Event::Spawned(pid)));
                 }
                 Err(e) => {

@@ -120,6 +120,13 @@ impl Supervisor {
                 .map(|h| h.history.iter().cloned().collect())
                 .unwrap_or_default(),
             hooks_skipped: e.hooks.as_ref().map_or(0, |h| h.skipped),
+            substate: e
+                .reloading
+                .filter(|_| matches!(e.svc.state, State::Running { .. }))
+                .map(|since| {
+                    let secs = now.saturating_duration_since(since).as_secs();
+                    ("reloading".to_owned(), secs)
+                }),
         }
     }
 

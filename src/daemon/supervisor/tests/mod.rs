@@ -645,7 +645,7 @@ fn notify_service_is_up_only_after_ready() {
         Pid::from_raw(1),
         Some(Pid::from_raw(1)),
         "READY=1",
-        None,
+        (None, None),
         t0,
     );
     pass(&mut s, t0, &mut sys);
@@ -655,7 +655,7 @@ fn notify_service_is_up_only_after_ready() {
         Pid::from_raw(99_999),
         Some(pid),
         "STATUS=warming up\nREADY=1\n",
-        None,
+        (None, None),
         t0,
     );
     pass(&mut s, t0, &mut sys);
@@ -993,7 +993,7 @@ fn wait_answers_when_the_unit_is_up_or_its_deadline_passes() {
         "{replies:?}"
     );
     let pid = sys.pid_of("db");
-    s.notified(pid, Some(pid), "READY=1", None, t1);
+    s.notified(pid, Some(pid), "READY=1", (None, None), t1);
     pass(&mut s, t1, &mut sys);
     let replies = s.take_replies();
     let conns: Vec<ConnId> = replies.iter().map(|r| r.0).collect();
@@ -1090,7 +1090,7 @@ fn mainpid_moves_the_main_process_within_the_group_only() {
         starter,
         Some(starter),
         "MAINPID=5000",
-        Some(claim(5000, 5000)),
+        (Some(claim(5000, 5000)), None),
         t0,
     );
     pass(&mut s, t0, &mut sys);
@@ -1100,7 +1100,7 @@ fn mainpid_moves_the_main_process_within_the_group_only() {
         starter,
         Some(starter),
         &format!("MAINPID={child}\nREADY=1"),
-        Some(claim(child.as_raw(), starter.as_raw())),
+        (Some(claim(child.as_raw(), starter.as_raw())), None),
         t0,
     );
     pass(&mut s, t0, &mut sys);
