@@ -49,6 +49,12 @@ pub struct SavedService {
     /// processes), so a new daemon can still stop them.
     #[serde(default)]
     pub pgid: Option<i32>,
+    /// The service's last sd_notify STATUS= (kept across a daemon crash).
+    #[serde(default)]
+    pub status_text: Option<String>,
+    /// Its last health probes, oldest first (kept across a daemon crash).
+    #[serde(default)]
+    pub probes: Vec<crate::protocol::ProbeRecord>,
 }
 
 /// Writes `bytes` to `path` atomically: a crash leaves the old or the new
@@ -209,6 +215,13 @@ mod tests {
                 remain: false,
                 stopping: false,
                 pgid: None,
+                status_text: Some("serving".into()),
+                probes: vec![crate::protocol::ProbeRecord {
+                    time: 1_795_938_301,
+                    duration_ms: 3,
+                    ok: true,
+                    output: "HTTP 200".into(),
+                }],
             }],
         };
         save_state(&path, &state).unwrap();
@@ -258,6 +271,8 @@ mod tests {
             ),
             ("b", Some(25681), Some(189282), 3, true, Some(25681))
         );
+        // Fields added since default: no status text, no probes.
+        assert_eq!((&b.status_text, b.probes.len()), (&None, 0));
         let _ = fs::remove_dir_all(dir);
     }
 

@@ -277,3 +277,49 @@ fn a_sigstopped_service_stops_at_once_not_after_timeout_stop_sec() {
     // Its own handler ended it: it saw the SIGTERM, not a SIGKILL.
     assert_eq!(u["last_exit"]["code"], 7, "{u}");
 }
+
+#[test]
+fn status_text_and_probe_history_survive_a_daemon_crash() {
+    // STATUS= and the last probes are in the state file: a new daemon that
+    // adopts the service shows them at once. Each probe exits with a new
+    // code (3, 4, ...), so the first one is recognisable.
+    let h = Home::new("health_kept_across_crash");
+    let notify = "import os, socket, time\n\
+                  a = os.environ['NOTIFY_SOCKET']\n\
+                  a = '\\0' + a[1:] if a.startswith('@') else a\n\
+                  s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+                  s.sendto(b'READY=1\\nSTATUS=serving 3 clients', a)\n\
+                  time.sleep(1000)\n";
+    h.unit(
+        "w",
+        &format!(
+            "[service]\nType = \"notify\"\nTimeoutStartSec = 20\nExecStart = {}\n\
+             [health]\nExec = {}\nIntervalSec = 60\nStartIntervalSec = 60\n\
+             FailureThreshold = 100\nOnUnhealthy = \"mark\"\nReadiness = false\n",
+            toml_str(&format!(
+                "/usr/bin/python3 -c {}",
+                shell_words::quote(notify).replace('$', "$$")
+            )),
+            sh("n=$(cat probes 2>/dev/null | wc -l); echo x >> probes; exit $((n + 3))")
+        ),
+    );
+    h.ok(&["start", "w"]);
+    h.wait_until("the first probe to be recorded", WAIT, || {
+        h.unit_json("w")["probes"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty())
+    });
+    let before = h.unit_json("w");
+    assert_eq!(before["status_text"], "serving 3 clients", "{before}");
+    assert_eq!(before["probes"][0]["output"], "exit 3", "{before}");
+    let daemon = h.daemon_pid().expect("daemon pid");
+    kill9(daemon);
+    h.wait_until("the daemon to die", WAIT, || !alive(daemon));
+    // The next command starts a new daemon, which adopts `w`.
+    let after = h.unit_json("w");
+    assert_eq!(after["pid"], before["pid"], "{after}");
+    assert_eq!(after["status_text"], "serving 3 clients", "{after}");
+    assert_eq!(after["probes"][0], before["probes"][0], "{after}");
+    let status = h.ok(&["status", "w"]);
+    assert!(status.contains("exit 3"), "{status}");
+}

@@ -34,6 +34,12 @@ impl Supervisor {
                     remain: matches!(e.svc.state, State::Running { pid: None, .. }),
                     stopping: e.svc.want == Want::Down,
                     pgid: e.svc.pgid.map(Pid::as_raw),
+                    status_text: e.status_text.clone(),
+                    probes: e
+                        .health
+                        .as_ref()
+                        .map(|h| h.history.iter().cloned().collect())
+                        .unwrap_or_default(),
                 }
             })
             .collect();
@@ -96,6 +102,8 @@ impl Supervisor {
                     remain: false,
                     stopping: false,
                     pgid: None,
+                    status_text: None,
+                    probes: Vec::new(),
                 });
             }
         }
@@ -162,6 +170,9 @@ impl Supervisor {
                 _ => None,
             }
             .unwrap_or(now);
+            // What the service last said and how its last probes went.
+            self.entries[id].status_text = s.status_text.take();
+            self.seed_probe_history(id, std::mem::take(&mut s.probes), now);
             let e = &mut self.entries[id];
             match (s.pid, alive_pid) {
                 (_, Some(pid)) => {

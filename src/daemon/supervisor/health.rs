@@ -115,6 +115,37 @@ impl Supervisor {
         );
     }
 
+    /// The probe history a previous daemon saved (no run is live yet; the
+    /// next run, [`Supervisor::follow_health`], keeps it).
+    pub(super) fn seed_probe_history(
+        &mut self,
+        id: ServiceId,
+        probes: Vec<ProbeRecord>,
+        now: Instant,
+    ) {
+        let has_health = self.entries[id]
+            .unit
+            .as_ref()
+            .is_some_and(|u| u.health.is_some());
+        if probes.is_empty() || !has_health {
+            return;
+        }
+        let mut history: VecDeque<ProbeRecord> = probes.into();
+        while history.len() > HISTORY {
+            history.pop_front();
+        }
+        self.entries[id].health = Some(Box::new(HealthRun {
+            pid: Pid::from_raw(0),
+            since: now,
+            verdict: Verdict::Starting,
+            streak: 0,
+            passed_once: false,
+            gen: 0,
+            in_flight: None,
+            history,
+        }));
+    }
+
     /// The main process changed within a run (sd_notify MAINPID=): the
     /// same run goes on, probing for the new pid.
     pub(super) fn health_follows_main(&mut self, id: ServiceId, pid: Pid) {

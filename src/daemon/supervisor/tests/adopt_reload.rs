@@ -40,6 +40,8 @@ fn saved(name: &str, pid: Option<i32>, start_time: Option<u64>) -> SavedService 
         remain: false,
         stopping: false,
         pgid: None,
+        status_text: None,
+        probes: Vec::new(),
     }
 }
 
