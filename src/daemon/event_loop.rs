@@ -314,6 +314,8 @@ impl EventLoop {
             });
         self.unit_timers
             .sync(&mut self.sup, self.poll.registry(), now);
+        // A Persistent timer's record may have changed: a state write is due.
+        self.state.persist(now, false, &mut self.sup);
         self.watches.sync(&self.sup, self.poll.registry());
         self.state.sync_if_due(now);
         self.logs.check_if_due(now, &self.sup);
@@ -359,7 +361,7 @@ impl EventLoop {
                     }
                 }
                 TimerKey::Activation(id) => {
-                    if let Some(req) = self.unit_timers.fire(id, &self.sup, now) {
+                    if let Some(req) = self.unit_timers.fire(id, &mut self.sup, now) {
                         self.sup.handle(Input::Request(None, req), now);
                     }
                 }
