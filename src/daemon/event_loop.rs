@@ -269,7 +269,13 @@ impl EventLoop {
                 match effect {
                     Effect::Signal { pgid, signal } => spawn::kill_group(pgid, signal),
                     Effect::Watch(pid) => self.children.watch(pid, registry, &mut self.sup, now),
-                    Effect::Reply(conn, resp) => self.control.reply(conn, &resp, registry, now),
+                    Effect::Reply(conn, mut resp) => {
+                        if let crate::protocol::Response::Status(s) = &mut resp {
+                            // The timer driver knows the schedule's next run.
+                            s.timer = self.unit_timers.row(&self.sup, &s.info.name, now);
+                        }
+                        self.control.reply(conn, &resp, registry, now)
+                    }
                     Effect::LogIdle {
                         name,
                         max_bytes,

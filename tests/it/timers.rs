@@ -260,3 +260,60 @@ fn the_daemon_watches_for_clock_sets_only_while_a_calendar_timer_is_armed() {
         timerfds(daemon).is_empty()
     });
 }
+
+#[test]
+fn status_shows_the_schedule_next_and_last_run() {
+    // `status` has a timer line (schedule with zone, next run and time left, last run and result) and JSON `timer` with the fields of `timers --json`; a disabled timer says it is not armed, a unit without [timer] has `timer: null`.
+    let h = Home::new("status_shows_the_schedule_next_and_last_run");
+    job(
+        &h,
+        "nightly",
+        "OnCalendar = \"30 2 * * *\"\nTimeZone = \"UTC\"",
+    );
+    job(
+        &h,
+        "every",
+        "OnCalendar = \"* * * * * *\"\nTimeZone = \"UTC\"",
+    );
+    h.unit("plain", "[service]\nExecStart = \"sleep 1\"\n");
+    let text = h.ok(&["status", "nightly"]);
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("timer:"))
+        .unwrap_or_else(|| panic!("no timer line in {text}"));
+    assert!(
+        line.contains("30 2 * * * (UTC)") && line.contains("not armed"),
+        "{line}"
+    );
+    assert_eq!(h.status_json("nightly")["timer"]["enabled"], false);
+    assert!(h.status_json("plain")["timer"].is_null());
+    h.ok(&["enable", "nightly", "every"]);
+    h.wait_until("nightly's next run in status", FIRES, || {
+        h.status_json("nightly")["timer"]["next_run"].is_string()
+    });
+    let t = &h.status_json("nightly")["timer"];
+    assert_eq!(t["schedule"], "30 2 * * * (UTC)", "{t}");
+    assert!(
+        t["next_run"]
+            .as_str()
+            .is_some_and(|n| n.ends_with("T02:30:00Z")),
+        "{t}"
+    );
+    assert!(t["left_secs"].as_f64().is_some_and(|s| s > 0.0), "{t}");
+    assert!(t["last_run"].is_null(), "{t}");
+    let text = h.ok(&["status", "nightly"]);
+    assert!(
+        text.contains("next in ") && text.contains("T02:30:00Z") && text.contains("never run"),
+        "{text}"
+    );
+    h.wait_until("every's first run in status", FIRES, || {
+        let t = &h.status_json("every")["timer"];
+        t["last_run"].is_string() && t["last_result"] == "success"
+    });
+    let text = h.ok(&["status", "every"]);
+    assert!(text.contains("success"), "{text}");
+    h.ok(&["disable", "every"]);
+    h.wait_until("the job to be inactive", FIRES, || {
+        h.state("every") != "starting"
+    });
+}
