@@ -41,11 +41,18 @@ impl Supervisor {
             version: persist::STATE_VERSION,
             service_dir: Some(self.service_dir.clone()),
             services,
-            // Records of units that still exist (a removed unit's goes).
+            // Records of units that are still Persistent timers (a removed
+            // unit's, or one that dropped Persistent, goes).
             timers: self
                 .timer_marks
                 .iter()
-                .filter(|(name, _)| self.by_name.contains_key(*name))
+                .filter(|(name, _)| {
+                    self.by_name
+                        .get(*name)
+                        .and_then(|&id| self.entries[id].unit.as_ref())
+                        .and_then(|u| u.timer.as_deref())
+                        .is_some_and(|t| t.persistent)
+                })
                 .map(|(name, mark)| (name.clone(), *mark))
                 .collect(),
         }
