@@ -128,11 +128,12 @@ fn unix_secs() -> u64 {
 
 #[test]
 fn a_persistent_timer_runs_an_elapse_missed_while_no_daemon_ran_once() {
-    // Two elapses a minute (seconds S1, S2 = S1 + 6): the job runs at S1; the daemon is SIGKILLed before S2; once S2 has passed, a new daemon runs the Persistent job once at start (not twice), and the same job without Persistent not at all.
+    // Two elapses a minute (seconds S1, S2 = S1 + 7): the job runs at S1; the daemon is SIGKILLed before S2; once S2 has passed, a new daemon runs the Persistent job once at start (not twice), and the same job without Persistent not at all.
     let h = Home::new("a_persistent_timer_runs_a_missed_elapse");
     h.ok(&["list"]);
-    let s1 = unix_secs() + 3;
-    let s2 = s1 + 6;
+    // Margins for a loaded box: 4 s to load and enable, 7 s to stop the daemon.
+    let s1 = unix_secs() + 4;
+    let s2 = s1 + 7;
     let cal = format!(
         "OnCalendar = \"{},{} * * * * *\"\nTimeZone = \"UTC\"",
         s1 % 60,
