@@ -453,7 +453,10 @@ fn next_of(
         } else {
             wall.max(a.last_calendar)
         };
-        if let Some(ms) = a.spec.next_calendar(after) {
+        // A record out of every calendar's range (a damaged state file)
+        // counts from now.
+        let next = a.spec.next_calendar(after);
+        if let Some(ms) = next.or_else(|| a.spec.next_calendar(wall)) {
             consider(at_wall(ms));
         }
     }
@@ -626,6 +629,23 @@ mod tests {
         let (mut sup, poll, mut t, t0) = armed("OnCalendar = \"0 * * * *\"\nTimeZone = \"UTC\"");
         t.sync_at(&mut sup, poll.registry(), t0, wall);
         assert_eq!(sup.timer_mark("job"), None);
+    }
+
+    #[test]
+    fn a_record_out_of_range_does_not_stop_the_timer() {
+        // A damaged state file's record (year -292 million, or far future) neither panics nor disarms the timer: the next elapse counts from now.
+        let timer = "OnCalendar = \"0 * * * *\"\nTimeZone = \"UTC\"\nPersistent = true";
+        for elapsed_ms in [i64::MIN, i64::MAX] {
+            let (mut sup, poll, mut t, t0) = armed(timer);
+            let mark = SavedTimer {
+                elapsed_ms,
+                last_run_ms: Some(elapsed_ms),
+            };
+            sup.set_timer_mark("job", mark);
+            t.sync_at(&mut sup, poll.registry(), t0, ms("2030-11-29T06:10:00Z"));
+            assert_eq!(due_in(&mut sup, t0), Some(50 * MIN), "{elapsed_ms}");
+            assert!(t.row(&sup, "job", t0).is_some());
+        }
     }
 
     #[test]
