@@ -522,13 +522,13 @@ mod tests {
         (sup, poll, UnitTimers::new(t0), t0)
     }
 
+    /// Unix ms of an RFC 3339 time. The tests use dates after any build
+    /// date (calendar timers are held before it).
     fn ms(text: &str) -> i64 {
         text.parse::<jiff::Timestamp>()
             .expect("a timestamp")
             .as_millisecond()
     }
-
-    // Dates after any build date (earlier ones are held).
 
     /// How long after `now` the job's timer key is due.
     fn due_in(sup: &mut Supervisor, now: Instant) -> Option<Duration> {
