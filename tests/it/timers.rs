@@ -318,3 +318,20 @@ fn status_shows_the_schedule_next_and_last_run() {
         h.state("every") != "starting"
     });
 }
+
+#[test]
+fn a_list_of_calendars_fires_at_the_earliest_of_them() {
+    // OnCalendar = ["@yearly", "* * * * * *"]: the daemon arms the earliest elapse of the list, so the job runs every second.
+    let h = Home::new("a_list_of_calendars_fires_at_the_earliest");
+    job(
+        &h,
+        "both",
+        "OnCalendar = [\"@yearly\", \"* * * * * *\"]\nTimeZone = \"UTC\"",
+    );
+    h.ok(&["enable", "both"]);
+    h.wait_until("two runs", FIRES, || h.lines("both.runs").len() >= 2);
+    h.ok(&["disable", "both"]);
+    h.wait_until("the job to be inactive", FIRES, || {
+        h.state("both") != "starting"
+    });
+}
