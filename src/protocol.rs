@@ -396,6 +396,9 @@ pub struct UnitStatus {
     /// WatchdogSec in milliseconds (0: none).
     #[serde(default)]
     pub watchdog_ms: u64,
+    /// A `[timer]` unit's schedule, last and next run (as a `timers` row).
+    #[serde(default)]
+    pub timer: Option<TimerRow>,
 }
 
 /// `daemon-status`, a stable reply: fields are only ever appended (wire

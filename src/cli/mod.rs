@@ -1306,16 +1306,16 @@ fn verify(g: &Global, names: &[String], out: &render::Output) -> Result<(), Erro
     Ok(())
 }
 
-/// The next `n` elapses of a unit's OnCalendar, from now, as RFC 3339 in
+/// The next `n` elapses of a unit's OnCalendar (all of its expressions), from now, as RFC 3339 in
 /// its zone (for `verify`).
 fn next_elapses(u: &unit::Unit, n: usize) -> Option<Vec<String>> {
     let timer = u.timer.as_deref()?;
-    let cron = unit::parse_cron(timer.calendar.as_deref()?).ok()?;
     let tz = unit::zone(&timer.time_zone)?;
     let mut at = jiff::Timestamp::now().as_millisecond();
     let mut out = Vec::new();
     for _ in 0..n {
-        at = unit::next_elapse(&cron, &tz, at)?;
+        // The earliest of every expression of the list.
+        at = timer.next_calendar(at)?;
         let ts = jiff::Timestamp::from_millisecond(at).ok()?;
         out.push(
             ts.to_zoned(tz.clone())

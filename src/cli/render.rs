@@ -79,18 +79,7 @@ impl Output {
     /// `timers`: one row per `[timer]` unit (JSON: SPEC §15's fields).
     pub fn timers(&self, rows: &[crate::protocol::TimerRow]) {
         if self.json {
-            print_json(&json!(rows
-                .iter()
-                .map(|r| json!({
-                    "name": r.name,
-                    "schedule": r.schedule,
-                    "last_run": r.last_run,
-                    "last_result": r.last_result,
-                    "next_run": r.next_run,
-                    "left_secs": r.left_secs,
-                    "enabled": r.armed,
-                }))
-                .collect::<Vec<_>>()));
+            print_json(&json!(rows.iter().map(timer_json).collect::<Vec<_>>()));
             return;
         }
         if rows.is_empty() {
@@ -242,6 +231,7 @@ impl Output {
                 obj.insert("limits".into(), json!(s.limits));
                 obj.insert("probes".into(), json!(s.probes));
                 obj.insert("watchdog_secs".into(), json!(s.watchdog_ms as f64 / 1000.0));
+                obj.insert("timer".into(), json!(s.timer.as_ref().map(timer_json)));
             }
             print_json(&v);
             return;
@@ -325,6 +315,9 @@ impl Output {
         }
         if s.watchdog_ms > 0 {
             row("watchdog", seconds_ms(s.watchdog_ms));
+        }
+        if let Some(t) = &s.timer {
+            row("timer", timer_text(t));
         }
         if let Some(h) = &u.health {
             row(
@@ -639,6 +632,34 @@ fn write_duration(out: &mut String, secs: u64) {
         3600..=86_399 => write!(out, "{}h {}m", secs / 3600, secs % 3600 / 60),
         _ => write!(out, "{}d {}h", secs / 86_400, secs % 86_400 / 3600),
     };
+}
+
+/// A `timers` row as JSON (SPEC §15's names; also `status --json`'s `timer`).
+fn timer_json(r: &crate::protocol::TimerRow) -> serde_json::Value {
+    json!({
+        "name": r.name,
+        "schedule": r.schedule,
+        "last_run": r.last_run,
+        "last_result": r.last_result,
+        "next_run": r.next_run,
+        "left_secs": r.left_secs,
+        "enabled": r.armed,
+    })
+}
+
+/// `status`'s timer line: `30 2 * * * (UTC), next in 3h 2min at ..., last ... success`.
+fn timer_text(r: &crate::protocol::TimerRow) -> String {
+    let next = match (&r.next_run, r.left_secs) {
+        (Some(at), Some(left)) => format!("next in {} at {at}", seconds_ms((left * 1000.0) as u64)),
+        _ if !r.armed => "not armed (enable it to arm it)".to_string(),
+        _ => "no next run".to_string(),
+    };
+    let last = match (&r.last_run, &r.last_result) {
+        (Some(at), Some(result)) => format!("last {at} {result}"),
+        (Some(at), None) => format!("last {at}"),
+        _ => "never run by the timer".to_string(),
+    };
+    format!("{}, {next}, {last}", r.schedule)
 }
 
 #[cfg(test)]

@@ -269,7 +269,13 @@ impl EventLoop {
                 match effect {
                     Effect::Signal { pgid, signal } => spawn::kill_group(pgid, signal),
                     Effect::Watch(pid) => self.children.watch(pid, registry, &mut self.sup, now),
-                    Effect::Reply(conn, resp) => self.control.reply(conn, &resp, registry, now),
+                    Effect::Reply(conn, mut resp) => {
+                        if let crate::protocol::Response::Status(s) = &mut resp {
+                            // The timer driver knows the schedule's next run.
+                            s.timer = self.unit_timers.row(&self.sup, &s.info.name, now);
+                        }
+                        self.control.reply(conn, &resp, registry, now)
+                    }
                     Effect::LogIdle {
                         name,
                         max_bytes,
@@ -314,6 +320,8 @@ impl EventLoop {
             });
         self.unit_timers
             .sync(&mut self.sup, self.poll.registry(), now);
+        // A Persistent timer's record may have changed: a state write is due.
+        self.state.persist(now, false, &mut self.sup);
         self.watches.sync(&self.sup, self.poll.registry());
         self.state.sync_if_due(now);
         self.logs.check_if_due(now, &self.sup);
@@ -359,7 +367,7 @@ impl EventLoop {
                     }
                 }
                 TimerKey::Activation(id) => {
-                    if let Some(req) = self.unit_timers.fire(id, &self.sup, now) {
+                    if let Some(req) = self.unit_timers.fire(id, &mut self.sup, now) {
                         self.sup.handle(Input::Request(None, req), now);
                     }
                 }

@@ -5,7 +5,7 @@
 //! made durable (fsync of the file and the directory). A file that does not parse is moved aside and
 //! the daemon starts without it. (Process identity lives in `procfs`.)
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -25,6 +25,23 @@ pub struct SavedState {
     #[serde(default)]
     pub service_dir: Option<PathBuf>,
     pub services: Vec<SavedService>,
+    /// `Persistent = true` timers, by unit name (SPEC §15). Left out when
+    /// there is none, so such a file reads like an older one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub timers: BTreeMap<String, SavedTimer>,
+}
+
+/// What a `Persistent` timer keeps across daemons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedTimer {
+    /// Unix ms: calendar elapses up to here are accounted for (run, skipped
+    /// by Overlap, or before the timer was first armed); a later one that
+    /// has passed when the timer is armed again was missed.
+    pub elapsed_ms: i64,
+    /// Unix ms of the last start by the timer.
+    #[serde(default)]
+    pub last_run_ms: Option<i64>,
 }
 
 /// One service that was wanted up when the state was written.
@@ -223,6 +240,13 @@ mod tests {
                     output: "HTTP 200".into(),
                 }],
             }],
+            timers: BTreeMap::from([(
+                "backup".to_string(),
+                SavedTimer {
+                    elapsed_ms: 1_795_929_466_000,
+                    last_run_ms: Some(1_795_929_466_123),
+                },
+            )]),
         };
         save_state(&path, &state).unwrap();
         sync(&path).unwrap();
@@ -259,6 +283,7 @@ mod tests {
         let (state, warning) = load_state(&path);
         assert_eq!(warning, None);
         assert_eq!(state.service_dir, Some(PathBuf::from("/tmp/u")));
+        assert!(state.timers.is_empty());
         let b = &state.services[1];
         assert_eq!(
             (
@@ -274,6 +299,17 @@ mod tests {
         // Fields added since default: no status text, no probes.
         assert_eq!((&b.status_text, b.probes.len()), (&None, 0));
         let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_state_without_persistent_timers_is_written_as_before() {
+        // No `timers` key unless a Persistent timer has a record: an older daemon (deny_unknown_fields) still reads the file.
+        let state = SavedState {
+            version: STATE_VERSION,
+            ..SavedState::default()
+        };
+        let text = String::from_utf8(serde_json::to_vec(&state).unwrap()).unwrap();
+        assert!(!text.contains("timers"), "{text}");
     }
 
     #[test]

@@ -18,8 +18,9 @@ use super::shape::Values;
 /// A unit's `[timer]`, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimerSpec {
-    /// A cron expression (5 fields, 6 with seconds first, or `@daily` ...).
-    pub calendar: Option<String>,
+    /// Cron expressions (5 fields, 6 with seconds first, or `@daily` ...);
+    /// the next elapse is the earliest of theirs. Empty: none.
+    pub calendar: Vec<String>,
     /// `local`, `UTC` or an `Area/City` of the system's zone files.
     pub time_zone: String,
     pub on_boot: Option<Duration>,
@@ -28,17 +29,21 @@ pub struct TimerSpec {
     pub overlap_restart: bool,
     /// A random delay up to this is added to each elapse.
     pub randomized_delay: Option<Duration>,
+    /// A calendar elapse missed while the timer was not armed (no daemon,
+    /// or the unit disabled) runs the job once when it is armed again.
+    pub persistent: bool,
 }
 
 impl TimerSpec {
     /// What `timers` shows as the schedule.
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
-        if let Some(c) = &self.calendar {
+        if !self.calendar.is_empty() {
+            let c = self.calendar.join("; ");
             parts.push(if self.time_zone == "local" {
-                c.clone()
+                c
             } else {
-                format!("{c} {}", self.time_zone)
+                format!("{c} ({})", self.time_zone)
             });
         }
         if let Some(d) = self.on_boot {
@@ -47,7 +52,20 @@ impl TimerSpec {
         if let Some(d) = self.on_active {
             parts.push(format!("every {}s", d.as_secs_f64()));
         }
+        if self.persistent {
+            parts.push("persistent".to_string());
+        }
         parts.join(", ")
+    }
+
+    /// The earliest elapse of any of its calendar expressions strictly
+    /// after `after_unix_ms` (Unix milliseconds), in its zone.
+    pub fn next_calendar(&self, after_unix_ms: i64) -> Option<i64> {
+        let tz = zone(&self.time_zone)?;
+        self.calendar
+            .iter()
+            .filter_map(|c| next_elapse(&parse_cron(c).ok()?, &tz, after_unix_ms))
+            .min()
     }
 }
 
@@ -72,17 +90,50 @@ pub(super) fn timer(cx: &mut Ctx<'_>, v: &Values<'_>) -> Option<TimerSpec> {
         }
         None => schema::default_str("TimeZone").to_string(),
     };
-    let calendar = v.string("OnCalendar").and_then(|c| match parse_cron(c.get_ref()) {
-        Ok(_) => Some(c.into_inner()),
-        Err(why) => {
-            cx.at(
-                c.span(),
-                format!("`OnCalendar` \"{}\" is not a cron expression: {why}", esc(c.get_ref())),
+    // One expression, or a list of them (systemd takes several OnCalendar).
+    let mut calendar = Vec::new();
+    let written: Vec<(String, std::ops::Range<usize>)> = match v.get("OnCalendar") {
+        Some(c) => match c.get_ref().as_array() {
+            Some(items) => items
+                .iter()
+                .filter_map(|i| Some((i.get_ref().as_str()?.to_string(), i.span())))
+                .collect(),
+            None => v
+                .string("OnCalendar")
+                .map(|c| (c.get_ref().clone(), c.span()))
+                .into_iter()
+                .collect(),
+        },
+        None => Vec::new(),
+    };
+    if written.is_empty() && v.get("OnCalendar").is_some() {
+        let span = v.get("OnCalendar").map(|s| s.span()).unwrap_or(0..0);
+        cx.at(
+            span,
+            "`OnCalendar` is an empty list; expected one cron expression or more".to_string(),
+            Some("write a string (\"30 2 * * *\") or a list ([\"0 2 * * *\", \"0 14 * * 6\"]), or leave the key out".to_string()),
+        );
+    }
+    for (text, span) in written {
+        match parse_cron(&text) {
+            Ok(_) => calendar.push(text),
+            Err(why) => cx.at(
+                span,
+                format!("`OnCalendar` \"{}\" is not a cron expression: {why}", esc(&text)),
                 Some("write 5 fields (\"30 2 * * *\"), 6 with seconds first (\"*/5 * * * * *\"), or @hourly, @daily, @weekly, @monthly, @yearly".to_string()),
-            );
-            None
+            ),
         }
-    });
+    }
+    let persistent = v.get("Persistent").and_then(|b| b.get_ref().as_bool()) == Some(true);
+    if persistent && v.get("OnCalendar").is_none() {
+        let span = v.get("Persistent").map(|s| s.span()).unwrap_or(0..0);
+        cx.at(
+            span,
+            "`Persistent` catches up missed OnCalendar elapses, and this [timer] has no OnCalendar"
+                .to_string(),
+            Some("add an OnCalendar, or drop Persistent".to_string()),
+        );
+    }
     let some_secs =
         |cx: &mut Ctx<'_>, key: &str| v.get(key).map(|_| secs(cx, v, key, Some(Duration::ZERO)));
     let on_boot = some_secs(cx, "OnBootSec");
@@ -99,6 +150,7 @@ pub(super) fn timer(cx: &mut Ctx<'_>, v: &Values<'_>) -> Option<TimerSpec> {
     let randomized_delay = some_secs(cx, "RandomizedDelaySec").filter(|d| !d.is_zero());
     Some(TimerSpec {
         randomized_delay,
+        persistent,
         calendar,
         time_zone,
         on_boot,
@@ -140,12 +192,13 @@ impl FromStr for TimerSpec {
     fn from_str(s: &str) -> Result<Self, String> {
         parse_cron(s)?;
         Ok(TimerSpec {
-            calendar: Some(s.to_string()),
+            calendar: vec![s.to_string()],
             time_zone: "UTC".to_string(),
             on_boot: None,
             on_active: None,
             overlap_restart: false,
             randomized_delay: None,
+            persistent: false,
         })
     }
 }
@@ -216,5 +269,59 @@ mod tests {
             at("0 * * * *", "UTC", "2026-11-29T06:10:00Z"),
             "2026-11-29T07:00:00Z"
         );
+    }
+
+    fn load(timer: &str) -> Result<TimerSpec, Vec<String>> {
+        let text = format!("[service]\nExecStart = \"job\"\n[timer]\n{timer}\n");
+        let dir = std::path::Path::new("/srv/units");
+        match crate::unit::parse("job", &dir.join("job.service"), &text, dir) {
+            Ok(u) => Ok(*u.timer.expect("a [timer]")),
+            Err(errors) => Err(errors
+                .iter()
+                .map(|e| format!("{:?}: {}", e.pos, e.message))
+                .collect()),
+        }
+    }
+
+    #[test]
+    fn on_calendar_takes_a_list_and_the_earliest_elapse_counts() {
+        // A TOML array of expressions: the next elapse is the earliest of them; one string still works.
+        let t = load("OnCalendar = [\"0 2 * * *\", \"30 1 * * *\"]\nTimeZone = \"UTC\"").unwrap();
+        assert_eq!(t.calendar, ["0 2 * * *", "30 1 * * *"]);
+        let next = |after: &str| {
+            Timestamp::from_millisecond(t.next_calendar(ms(after)).expect("an elapse"))
+                .expect("ts")
+                .to_string()
+        };
+        assert_eq!(next("2026-11-29T00:00:00Z"), "2026-11-29T01:30:00Z");
+        assert_eq!(next("2026-11-29T01:30:00Z"), "2026-11-29T02:00:00Z");
+        assert_eq!(next("2026-11-29T02:00:00Z"), "2026-11-30T01:30:00Z");
+        assert_eq!(t.describe(), "0 2 * * *; 30 1 * * * (UTC)");
+        let one = load("OnCalendar = \"@daily\"").unwrap();
+        assert_eq!(one.calendar, ["@daily"]);
+    }
+
+    #[test]
+    fn a_bad_expression_in_the_list_is_placed_at_it() {
+        // The error points at the element (line 4, its column), not the key; an empty list is an error too.
+        let errors = load("OnCalendar = [\"@daily\", \"61 * * * *\"]").unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("Some((4, 25))") && errors[0].contains("61 * * * *"),
+            "{errors:?}"
+        );
+        let errors = load("OnCalendar = []").unwrap_err();
+        assert!(errors[0].contains("empty list"), "{errors:?}");
+    }
+
+    #[test]
+    fn persistent_needs_on_calendar() {
+        // Persistent catches up calendar elapses: with OnCalendar it is kept, without it is a load error.
+        let t = load("OnCalendar = \"@daily\"\nPersistent = true").unwrap();
+        assert!(t.persistent);
+        assert_eq!(t.describe(), "@daily, persistent");
+        assert!(!load("OnCalendar = \"@daily\"").unwrap().persistent);
+        let errors = load("OnUnitActiveSec = 5\nPersistent = true").unwrap_err();
+        assert!(errors[0].contains("has no OnCalendar"), "{errors:?}");
     }
 }

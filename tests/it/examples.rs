@@ -115,3 +115,39 @@ fn example_web_serves_http() {
     );
     h.ok(&["stop", "example-web"]);
 }
+
+#[test]
+fn the_readme_unit_examples_verify() {
+    // Every ```toml block of README.md that starts with `# services/NAME.service` (the socket-activated Python server, the nightly backup and its OnFailure hook, the WatchPaths dev server) is a unit file `verify` accepts without a warning.
+    let h = Home::new("the_readme_unit_examples_verify");
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let mut names = Vec::new();
+    for block in readme.split("```toml\n").skip(1) {
+        let body = block.split("```").next().unwrap_or_default();
+        let Some(name) = body
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# services/"))
+            .and_then(|l| l.trim().strip_suffix(".service"))
+        else {
+            continue;
+        };
+        h.unit(name, body);
+        names.push(name.to_string());
+    }
+    for name in ["hello", "backup", "backup-alert", "dev"] {
+        assert!(
+            names.iter().any(|n| n == name),
+            "no README example services/{name}.service in {names:?}"
+        );
+    }
+    let out = h.cmd(&["verify"]);
+    let text = format!("{}{}", crate::util::stdout(&out), crate::util::stderr(&out));
+    assert!(out.status.success(), "{text}");
+    assert!(
+        !text.to_lowercase().contains("warning"),
+        "a README example warns: {text}"
+    );
+    assert!(text.contains(&format!("{} unit(s)", names.len())), "{text}");
+}

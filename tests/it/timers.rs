@@ -117,3 +117,221 @@ fn verify_prints_the_next_three_elapses() {
         .unwrap_or_else(|| panic!("no elapses in {text}"));
     assert_eq!(line.matches("T02:30:00+00:00").count(), 3, "{line}");
 }
+
+/// Unix seconds now.
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_persistent_timer_runs_an_elapse_missed_while_no_daemon_ran_once() {
+    // Two elapses a minute (seconds S1, S2 = S1 + 7): the job runs at S1; the daemon is SIGKILLed before S2; once S2 has passed, a new daemon runs the Persistent job once at start (not twice), and the same job without Persistent not at all.
+    let h = Home::new("a_persistent_timer_runs_a_missed_elapse");
+    h.ok(&["list"]);
+    // Margins for a loaded box: 4 s to load and enable, 7 s to stop the daemon.
+    let s1 = unix_secs() + 4;
+    let s2 = s1 + 7;
+    let cal = format!(
+        "OnCalendar = \"{},{} * * * * *\"\nTimeZone = \"UTC\"",
+        s1 % 60,
+        s2 % 60
+    );
+    job(&h, "kept", &format!("{cal}\nPersistent = true"));
+    job(&h, "plain", &cal);
+    h.ok(&["reload"]);
+    h.ok(&["enable", "kept", "plain"]);
+    h.wait_until("the first elapse to run both", FIRES, || {
+        h.lines("kept.runs").len() == 1 && h.lines("plain.runs").len() == 1
+    });
+    // `timers` answers only once the state file holds what it shows.
+    h.wait_until("the run to be recorded", FIRES, || {
+        let v: serde_json::Value =
+            serde_json::from_str(&h.ok(&["timers", "--json"])).expect("timers --json is JSON");
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["name"] == "kept" && r["last_run"].is_string())
+    });
+    assert!(
+        unix_secs() < s2,
+        "the box was too slow: the second elapse came before the daemon could be stopped"
+    );
+    let state = std::fs::read_to_string(h.home.join("state")).expect("the state file");
+    assert!(
+        state.contains("\"timers\"") && state.contains("\"kept\""),
+        "{state}"
+    );
+    let daemon = h.daemon_pid().expect("daemon pid");
+    crate::util::kill9(daemon);
+    h.wait_until("the daemon to die", FIRES, || !crate::util::alive(daemon));
+    h.wait_until("the second elapse to pass with no daemon", FIRES, || {
+        unix_secs() > s2
+    });
+    assert_eq!(h.lines("kept.runs").len(), 1);
+    h.ok(&["list"]);
+    h.wait_until("the missed elapse to run once", FIRES, || {
+        h.lines("kept.runs").len() == 2
+    });
+    // The next elapse is S1 of the next minute, about 50 s away.
+    h.stays(
+        "no second catch-up, no run of the plain one",
+        Duration::from_millis(2500),
+        || h.lines("kept.runs").len() == 2 && h.lines("plain.runs").len() == 1,
+    );
+}
+
+#[test]
+fn verify_prints_the_next_three_elapses_of_a_list() {
+    // OnCalendar as a list: verify merges the elapses of every expression, earliest first.
+    let h = Home::new("verify_prints_the_next_three_elapses_of_a_list");
+    job(
+        &h,
+        "twice",
+        "OnCalendar = [\"0 14 * * *\", \"30 2 * * *\"]\nTimeZone = \"UTC\"",
+    );
+    let out = h.cmd(&["verify"]);
+    let text = format!("{}{}", crate::util::stdout(&out), crate::util::stderr(&out));
+    assert!(out.status.success(), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("twice: next elapses:"))
+        .unwrap_or_else(|| panic!("no elapses in {text}"));
+    let times: Vec<&str> = line
+        .split("next elapses:")
+        .nth(1)
+        .unwrap_or_default()
+        .split(", ")
+        .map(str::trim)
+        .collect();
+    assert_eq!(times.len(), 3, "{line}");
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted, "{line}");
+    let at = |t: &str| times.iter().filter(|x| x.contains(t)).count();
+    assert!(
+        at("T02:30:00+00:00") >= 1 && at("T14:00:00+00:00") >= 1,
+        "{line}"
+    );
+}
+
+/// The clock-change timerfds of process `pid`: their fdinfo texts.
+fn timerfds(pid: i32) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter(|e| {
+            std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().contains("timerfd"))
+        })
+        .filter_map(|e| {
+            std::fs::read_to_string(format!(
+                "/proc/{pid}/fdinfo/{}",
+                e.file_name().to_string_lossy()
+            ))
+            .ok()
+        })
+        .collect()
+}
+
+#[test]
+fn the_daemon_watches_for_clock_sets_only_while_a_calendar_timer_is_armed() {
+    // With an enabled calendar timer the daemon holds a CLOCK_REALTIME timerfd armed with TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET (fdinfo "settime flags: 03"), which the kernel makes readable when the clock is set; disabled, it is closed. (The clock itself is not set: that would disturb the shared box, and `unshare --time` cannot move CLOCK_REALTIME.)
+    let h = Home::new("the_daemon_watches_for_clock_sets");
+    job(&h, "nightly", "OnCalendar = \"@daily\"");
+    h.ok(&["list"]);
+    let daemon = h.daemon_pid().expect("daemon pid");
+    assert!(timerfds(daemon).is_empty(), "{:?}", timerfds(daemon));
+    h.ok(&["enable", "nightly"]);
+    // Armed at the end of the pass that answered `enable`.
+    h.wait_until("a timerfd in the daemon", FIRES, || {
+        !timerfds(daemon).is_empty()
+    });
+    let fds = timerfds(daemon);
+    assert_eq!(fds.len(), 1, "{fds:?}");
+    assert!(
+        fds[0].contains("clockid: 0") && fds[0].contains("settime flags: 03"),
+        "{}",
+        fds[0]
+    );
+    h.ok(&["disable", "nightly"]);
+    h.wait_until("the timerfd to be closed", FIRES, || {
+        timerfds(daemon).is_empty()
+    });
+}
+
+#[test]
+fn status_shows_the_schedule_next_and_last_run() {
+    // `status` has a timer line (schedule with zone, next run and time left, last run and result) and JSON `timer` with the fields of `timers --json`; a disabled timer says it is not armed, a unit without [timer] has `timer: null`.
+    let h = Home::new("status_shows_the_schedule_next_and_last_run");
+    job(
+        &h,
+        "nightly",
+        "OnCalendar = \"30 2 * * *\"\nTimeZone = \"UTC\"",
+    );
+    job(
+        &h,
+        "every",
+        "OnCalendar = \"* * * * * *\"\nTimeZone = \"UTC\"",
+    );
+    h.unit("plain", "[service]\nExecStart = \"sleep 1\"\n");
+    let text = h.ok(&["status", "nightly"]);
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("timer:"))
+        .unwrap_or_else(|| panic!("no timer line in {text}"));
+    assert!(
+        line.contains("30 2 * * * (UTC)") && line.contains("not armed"),
+        "{line}"
+    );
+    assert_eq!(h.status_json("nightly")["timer"]["enabled"], false);
+    assert!(h.status_json("plain")["timer"].is_null());
+    h.ok(&["enable", "nightly", "every"]);
+    h.wait_until("nightly's next run in status", FIRES, || {
+        h.status_json("nightly")["timer"]["next_run"].is_string()
+    });
+    let t = &h.status_json("nightly")["timer"];
+    assert_eq!(t["schedule"], "30 2 * * * (UTC)", "{t}");
+    assert!(
+        t["next_run"]
+            .as_str()
+            .is_some_and(|n| n.ends_with("T02:30:00Z")),
+        "{t}"
+    );
+    assert!(t["left_secs"].as_f64().is_some_and(|s| s > 0.0), "{t}");
+    assert!(t["last_run"].is_null(), "{t}");
+    let text = h.ok(&["status", "nightly"]);
+    assert!(
+        text.contains("next in ") && text.contains("T02:30:00Z") && text.contains("never run"),
+        "{text}"
+    );
+    h.wait_until("every's first run in status", FIRES, || {
+        let t = &h.status_json("every")["timer"];
+        t["last_run"].is_string() && t["last_result"] == "success"
+    });
+    let text = h.ok(&["status", "every"]);
+    assert!(text.contains("success"), "{text}");
+    h.ok(&["disable", "every"]);
+    h.wait_until("the job to be inactive", FIRES, || {
+        h.state("every") != "starting"
+    });
+}
+
+#[test]
+fn a_list_of_calendars_fires_at_the_earliest_of_them() {
+    // OnCalendar = ["@yearly", "* * * * * *"]: the daemon arms the earliest elapse of the list, so the job runs every second.
+    let h = Home::new("a_list_of_calendars_fires_at_the_earliest");
+    job(
+        &h,
+        "both",
+        "OnCalendar = [\"@yearly\", \"* * * * * *\"]\nTimeZone = \"UTC\"",
+    );
+    h.ok(&["enable", "both"]);
+    h.wait_until("two runs", FIRES, || h.lines("both.runs").len() >= 2);
+    h.ok(&["disable", "both"]);
+    h.wait_until("the job to be inactive", FIRES, || {
+        h.state("both") != "starting"
+    });
+}

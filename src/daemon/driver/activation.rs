@@ -9,9 +9,20 @@
 //! adds a random delay to each computed elapse.
 //!
 //! Calendar deadlines come from the wall clock, converted to the monotonic
-//! clock the queue runs on. At every pass the wall clock is compared with
-//! the monotonic one; a jump (NTP setting a clock that started at 1970)
-//! re-derives every calendar deadline from the new time.
+//! clock the queue runs on. A set of the wall clock (NTP setting a clock
+//! that started at 1970) makes a timerfd armed with
+//! `TFD_TIMER_CANCEL_ON_SET` readable (its read fails with ECANCELED), and
+//! every calendar deadline is re-derived from the new time; each pass also
+//! compares the wall clock with the monotonic one, for a jump missed so.
+//!
+//! `Persistent` timers keep a record in the state file (through the
+//! supervisor: [`Supervisor::timer_mark`]): the calendar elapses accounted
+//! for and the last run. When such a timer is armed (daemon start, enable,
+//! load) and an elapse after its record has passed, the job runs once at
+//! once (systemd's semantics).
+//!
+//! The wall time is an argument of the `*_at` methods, so tests drive
+//! them with fake wall times.
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -20,11 +31,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
+use crate::daemon::persist::SavedTimer;
 use crate::daemon::supervisor::Supervisor;
 use crate::daemon::timers::TimerKey;
 use crate::graph::ServiceId;
 use crate::protocol::{Request, TimerRow};
-use crate::unit::{next_elapse, parse_cron, zone, TimerSpec};
+use crate::unit::TimerSpec;
 
 /// When the binary was built (Unix seconds; `build.rs`).
 const BUILD_UNIX: &str = env!("DIAKONOS_BUILD_UNIX");
@@ -77,6 +89,12 @@ fn clock_watch() -> std::io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Whether a read of the clock-change timerfd says the wall clock was
+/// set: it fails with ECANCELED (a spurious wake-up reads EAGAIN).
+fn clock_was_set(read: &std::io::Result<usize>) -> bool {
+    matches!(read, Err(e) if e.raw_os_error() == Some(nix::libc::ECANCELED))
+}
+
 fn arm_clock_watch(fd: &OwnedFd) -> std::io::Result<()> {
     use nix::libc;
     let spec = libc::itimerspec {
@@ -121,6 +139,9 @@ struct Armed {
     held: bool,
     /// State of the RandomizedDelaySec generator.
     rng: u64,
+    /// Persistent: the record in the state file exists (`last_calendar`
+    /// came from it, or was written to it).
+    marked: bool,
 }
 
 /// Wall-clock milliseconds since the epoch.
@@ -142,29 +163,44 @@ impl UnitTimers {
         }
     }
 
-    /// The wall clock was set: drain the timerfd, arm it again, and
-    /// re-derive every calendar deadline at the end of this pass.
+    /// The clock-change timerfd is readable: if its read says the wall
+    /// clock was set (ECANCELED), re-derive every calendar deadline at the
+    /// end of this pass. Armed again either way.
     pub fn on_clock_set(&mut self) {
-        if let Some(fd) = &self.clock {
-            let mut buf = [0u8; 8];
-            // SAFETY: reads at most 8 bytes into `buf`, which lives for the call.
-            let _ = unsafe { nix::libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if let Err(e) = arm_clock_watch(fd) {
-                log::warn!("cannot watch for clock changes: {e}");
-            }
+        let Some(fd) = &self.clock else {
+            return;
+        };
+        let mut buf = [0u8; 8];
+        // SAFETY: reads at most 8 bytes into `buf`, which lives for the call.
+        let n = unsafe { nix::libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        let read = if n < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        };
+        if let Err(e) = arm_clock_watch(fd) {
+            log::warn!("cannot watch for clock changes: {e}");
         }
+        if clock_was_set(&read) {
+            self.clock_changed(wall_ms());
+        }
+    }
+
+    /// The wall clock was set (it reads `wall` now): every calendar
+    /// deadline is derived again at the next `sync`.
+    pub fn clock_changed(&mut self, wall: i64) {
         log::info!("the wall clock was set: calendar timers re-derived");
         for a in self.armed.values_mut() {
-            if a.spec.calendar.is_some() {
+            if !a.spec.calendar.is_empty() {
                 a.next = None;
-                a.last_calendar = a.last_calendar.min(wall_ms());
+                a.last_calendar = a.last_calendar.min(wall);
             }
         }
     }
 
     /// Watches for clock sets while a calendar timer is armed, not otherwise.
     fn watch_clock(&mut self, registry: &Registry) {
-        let wanted = self.armed.values().any(|a| a.spec.calendar.is_some());
+        let wanted = self.armed.values().any(|a| !a.spec.calendar.is_empty());
         match (&self.clock, wanted) {
             (None, true) => match clock_watch() {
                 Ok(fd) => {
@@ -190,7 +226,11 @@ impl UnitTimers {
     /// Brings the armed set in line with the enabled `[timer]` units and
     /// sets their keys in the queue.
     pub fn sync(&mut self, sup: &mut Supervisor, registry: &Registry, now: Instant) {
-        let wall = wall_ms();
+        self.sync_at(sup, registry, now, wall_ms());
+    }
+
+    /// [`UnitTimers::sync`] with the wall clock reading `wall` (Unix ms).
+    pub fn sync_at(&mut self, sup: &mut Supervisor, registry: &Registry, now: Instant, wall: i64) {
         if let Some((i0, w0)) = self.last_pass {
             let expected = w0 + now.saturating_duration_since(i0).as_millis() as i64;
             if (wall - expected).abs() > JUMP {
@@ -199,7 +239,7 @@ impl UnitTimers {
                     wall - expected
                 );
                 for a in self.armed.values_mut() {
-                    if a.spec.calendar.is_some() {
+                    if !a.spec.calendar.is_empty() {
                         a.next = None;
                         a.last_calendar = a.last_calendar.min(wall);
                     }
@@ -226,25 +266,43 @@ impl UnitTimers {
         }
         for (id, (name, spec)) in want {
             let started = self.started;
+            let mark = if spec.persistent {
+                sup.timer_mark(&name)
+            } else {
+                None
+            };
             let a = self.armed.entry(name.clone()).or_insert_with(|| Armed {
                 spec,
                 armed_at: now,
                 next: None,
                 boot_done: false,
                 last_fire: None,
-                last_calendar: wall,
-                last_run: None,
+                // Persistent: count from the record, so a missed elapse is due.
+                last_calendar: mark.map_or(wall, |m| m.elapsed_ms),
+                last_run: mark.and_then(|m| m.last_run_ms),
                 held: false,
                 rng: (wall as u64) ^ (u64::from(std::process::id()) << 32) | 1,
+                marked: mark.is_some(),
             });
             if a.next.is_none() {
                 a.held = false;
-                a.next = next_of(a, started, now, wall);
+                let calendar_ok = !before_build(wall);
+                if a.spec.persistent && calendar_ok && !a.marked {
+                    // First armed with a sane clock: elapses count from now.
+                    a.last_calendar = wall;
+                    a.marked = true;
+                    let mark = SavedTimer {
+                        elapsed_ms: wall,
+                        last_run_ms: a.last_run,
+                    };
+                    sup.set_timer_mark(&name, mark);
+                }
+                a.next = next_of(a, started, now, wall, calendar_ok);
                 if let (Some(d), Some((at, w))) = (a.spec.randomized_delay, a.next) {
                     let extra = jitter(&mut a.rng, d);
                     a.next = Some((at + extra, w + extra.as_millis() as i64));
                 }
-                if a.spec.calendar.is_some() && before_build(wall) {
+                if !a.spec.calendar.is_empty() && !calendar_ok {
                     // Held: the clock is wrong; any other kind still counts.
                     let check = (now + HELD_RECHECK, wall + HELD_RECHECK.as_millis() as i64);
                     if a.next.is_none_or(|n| check.0 < n.0) {
@@ -261,18 +319,30 @@ impl UnitTimers {
     }
 
     /// An elapse of unit `id`: what to ask of the supervisor, if anything.
-    pub fn fire(&mut self, id: ServiceId, sup: &Supervisor, now: Instant) -> Option<Request> {
+    pub fn fire(&mut self, id: ServiceId, sup: &mut Supervisor, now: Instant) -> Option<Request> {
+        self.fire_at(id, sup, now, wall_ms())
+    }
+
+    /// [`UnitTimers::fire`] with the wall clock reading `wall` (Unix ms).
+    pub fn fire_at(
+        &mut self,
+        id: ServiceId,
+        sup: &mut Supervisor,
+        now: Instant,
+        wall: i64,
+    ) -> Option<Request> {
         let name = self.keys.get(&id)?.clone();
         let a = self.armed.get_mut(&name)?;
-        let wall = wall_ms();
         if a.held {
             // Only a look at the clock: `sync` derives the next elapse.
             a.next = None;
             return None;
         }
         if let Some((_, w)) = a.next {
-            if a.spec.calendar.is_some() {
-                a.last_calendar = a.last_calendar.max(w);
+            if !a.spec.calendar.is_empty() {
+                // Every elapse up to now is handled (a late or caught-up
+                // one included): the next comes after both.
+                a.last_calendar = a.last_calendar.max(w).max(wall);
             }
         }
         if a.spec.on_boot.is_some_and(|d| now >= self.started + d) {
@@ -283,11 +353,21 @@ impl UnitTimers {
         let active = sup
             .id_of(&name)
             .is_some_and(|i| sup.entries()[i].svc.state.is_active());
-        if active && !a.spec.overlap_restart {
+        let skip = active && !a.spec.overlap_restart;
+        if !skip {
+            a.last_run = Some(wall);
+        }
+        if a.spec.persistent && a.marked {
+            let mark = SavedTimer {
+                elapsed_ms: a.last_calendar,
+                last_run_ms: a.last_run,
+            };
+            sup.set_timer_mark(&name, mark);
+        }
+        if skip {
             log::info!("{name}: timer elapsed while it still runs: skipped (Overlap = \"skip\")");
             return None;
         }
-        a.last_run = Some(wall);
         log::info!("{name}: timer elapsed: starting it");
         Some(if active {
             Request::Restart(vec![name])
@@ -299,37 +379,64 @@ impl UnitTimers {
     /// The rows of `timers`.
     pub fn rows(&self, sup: &Supervisor, now: Instant) -> Vec<TimerRow> {
         let wall = wall_ms();
-        let mut rows = Vec::new();
-        for e in sup.entries() {
-            let Some(spec) = e.unit.as_ref().and_then(|u| u.timer.as_deref()) else {
-                continue;
-            };
-            let a = self.armed.get(&e.name);
-            let next = a.and_then(|a| a.next);
-            let last_result = e.svc.last_exit.map(|x| match x.to_wire() {
-                crate::protocol::LastExit::Code(0) => "success".to_string(),
-                crate::protocol::LastExit::Code(c) => format!("exit code {c}"),
-                crate::protocol::LastExit::Signal(s) => format!("killed by {s}"),
-                crate::protocol::LastExit::Unknown(()) => "unknown".to_string(),
-            });
-            rows.push(TimerRow {
-                name: e.name.clone(),
-                schedule: spec.describe(),
-                last_run: a.and_then(|a| a.last_run).map(rfc3339),
-                last_result: a.and_then(|a| a.last_run).and(last_result),
-                next_run: next.map(|(at, _)| {
-                    rfc3339(wall + at.saturating_duration_since(now).as_millis() as i64)
-                }),
-                left_secs: next.map(|(at, _)| at.saturating_duration_since(now).as_secs_f64()),
-                armed: a.is_some(),
-            });
-        }
-        rows
+        sup.entries()
+            .iter()
+            .filter_map(|e| self.row_of(sup, e, now, wall))
+            .collect()
+    }
+
+    /// The `timers` row of unit `name` (for `status`), if it has a timer.
+    pub fn row(&self, sup: &Supervisor, name: &str, now: Instant) -> Option<TimerRow> {
+        let id = sup.id_of(name)?;
+        self.row_of(sup, &sup.entries()[id], now, wall_ms())
+    }
+
+    fn row_of(
+        &self,
+        sup: &Supervisor,
+        e: &crate::daemon::supervisor::Entry,
+        now: Instant,
+        wall: i64,
+    ) -> Option<TimerRow> {
+        let spec = e.unit.as_ref().and_then(|u| u.timer.as_deref())?;
+        let a = self.armed.get(&e.name);
+        let next = a.and_then(|a| a.next);
+        // A Persistent timer's last run outlives the daemon and a disable.
+        let last_run = match a {
+            Some(a) => a.last_run,
+            None if spec.persistent => sup.timer_mark(&e.name).and_then(|m| m.last_run_ms),
+            None => None,
+        };
+        let last_result = e.svc.last_exit.map(|x| match x.to_wire() {
+            crate::protocol::LastExit::Code(0) => "success".to_string(),
+            crate::protocol::LastExit::Code(c) => format!("exit code {c}"),
+            crate::protocol::LastExit::Signal(s) => format!("killed by {s}"),
+            crate::protocol::LastExit::Unknown(()) => "unknown".to_string(),
+        });
+        Some(TimerRow {
+            name: e.name.clone(),
+            schedule: spec.describe(),
+            last_run: last_run.map(rfc3339),
+            last_result: last_run.and(last_result),
+            next_run: next.map(|(at, _)| {
+                rfc3339(wall + at.saturating_duration_since(now).as_millis() as i64)
+            }),
+            left_secs: next.map(|(at, _)| at.saturating_duration_since(now).as_secs_f64()),
+            armed: a.is_some(),
+        })
     }
 }
 
 /// The earliest of a timer's next elapses, or None when it has none left.
-fn next_of(a: &Armed, started: Instant, now: Instant, wall: i64) -> Option<(Instant, i64)> {
+/// Calendar elapses count only when `calendar_ok` (the clock is sane); a
+/// Persistent timer's first one may be in the past (missed): due now.
+fn next_of(
+    a: &Armed,
+    started: Instant,
+    now: Instant,
+    wall: i64,
+    calendar_ok: bool,
+) -> Option<(Instant, i64)> {
     let at_wall = |ms: i64| {
         let ahead = Duration::from_millis(ms.saturating_sub(wall).max(0) as u64);
         (now + ahead, ms)
@@ -340,11 +447,17 @@ fn next_of(a: &Armed, started: Instant, now: Instant, wall: i64) -> Option<(Inst
             best = Some(c);
         }
     };
-    if let Some(expr) = &a.spec.calendar {
-        if let (Ok(cron), Some(tz)) = (parse_cron(expr), zone(&a.spec.time_zone)) {
-            if let Some(ms) = next_elapse(&cron, &tz, wall.max(a.last_calendar)) {
-                consider(at_wall(ms));
-            }
+    if calendar_ok && !a.spec.calendar.is_empty() {
+        let after = if a.spec.persistent {
+            a.last_calendar
+        } else {
+            wall.max(a.last_calendar)
+        };
+        // A record out of every calendar's range (a damaged state file)
+        // counts from now.
+        let next = a.spec.next_calendar(after);
+        if let Some(ms) = next.or_else(|| a.spec.next_calendar(wall)) {
+            consider(at_wall(ms));
         }
     }
     if let (Some(d), false) = (a.spec.on_boot, a.boot_done) {
@@ -391,6 +504,167 @@ fn rfc3339(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::{Path, PathBuf};
+
+    /// A supervisor with one enabled oneshot `job` of this `[timer]`, a
+    /// poll to register with, and the driver (its daemon started at `t0`).
+    fn armed(timer: &str) -> (Supervisor, mio::Poll, UnitTimers, Instant) {
+        let dir = Path::new("/srv/units");
+        let text =
+            format!("[service]\nType = \"oneshot\"\nExecStart = \"job\"\n[timer]\n{timer}\n");
+        let mut loaded = crate::unit::LoadedDir::default();
+        let unit = crate::unit::parse("job", &dir.join("job.service"), &text, dir);
+        loaded.units.insert("job".to_string(), unit);
+        let mut sup = Supervisor::new(loaded, dir.to_path_buf(), PathBuf::from("/tmp/logs"), 1);
+        sup.set_enabled(&["job".to_string()], true).expect("enable");
+        let t0 = Instant::now();
+        let poll = mio::Poll::new().expect("a poll");
+        (sup, poll, UnitTimers::new(t0), t0)
+    }
+
+    /// Unix ms of an RFC 3339 time. The tests use dates after any build
+    /// date (calendar timers are held before it).
+    fn ms(text: &str) -> i64 {
+        text.parse::<jiff::Timestamp>()
+            .expect("a timestamp")
+            .as_millisecond()
+    }
+
+    /// How long after `now` the job's timer key is due.
+    fn due_in(sup: &mut Supervisor, now: Instant) -> Option<Duration> {
+        let id = sup.id_of("job").expect("job");
+        sup.timers()
+            .deadline(TimerKey::Activation(id))
+            .map(|at| at.saturating_duration_since(now))
+    }
+
+    const MIN: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn a_clock_set_re_derives_calendar_deadlines() {
+        // Hourly in UTC, armed at 06:10: due in 50 min. The clock is set to 06:40: the clock-changed input re-derives it to 20 min; set back to 05:10: 50 min again.
+        let (mut sup, poll, mut t, t0) = armed("OnCalendar = \"0 * * * *\"\nTimeZone = \"UTC\"");
+        t.sync_at(&mut sup, poll.registry(), t0, ms("2030-11-29T06:10:00Z"));
+        assert_eq!(due_in(&mut sup, t0), Some(50 * MIN));
+        t.clock_changed(ms("2030-11-29T06:40:00Z"));
+        t.sync_at(&mut sup, poll.registry(), t0, ms("2030-11-29T06:40:00Z"));
+        assert_eq!(due_in(&mut sup, t0), Some(20 * MIN));
+        t.clock_changed(ms("2030-11-29T05:10:00Z"));
+        t.sync_at(&mut sup, poll.registry(), t0, ms("2030-11-29T05:10:00Z"));
+        assert_eq!(due_in(&mut sup, t0), Some(50 * MIN));
+        // The clock-change timerfd is open while the calendar timer is armed.
+        assert!(t.clock.is_some());
+    }
+
+    #[test]
+    fn a_jump_from_1970_releases_held_calendar_timers() {
+        // At 1970 (no RTC, before NTP) even a per-second calendar timer is held: only a look at the clock a minute later, which starts nothing. NTP sets the clock: the next elapse counts from the new time.
+        let (mut sup, poll, mut t, t0) = armed("OnCalendar = \"0 * * * *\"\nTimeZone = \"UTC\"");
+        t.sync_at(&mut sup, poll.registry(), t0, 10_000);
+        assert_eq!(due_in(&mut sup, t0), Some(HELD_RECHECK));
+        let id = sup.id_of("job").expect("job");
+        let later = t0 + HELD_RECHECK;
+        assert_eq!(t.fire_at(id, &mut sup, later, 70_000), None);
+        t.sync_at(&mut sup, poll.registry(), later, 70_000);
+        assert_eq!(due_in(&mut sup, later), Some(HELD_RECHECK));
+        t.clock_changed(ms("2030-11-29T06:10:00Z"));
+        t.sync_at(&mut sup, poll.registry(), later, ms("2030-11-29T06:10:00Z"));
+        assert_eq!(due_in(&mut sup, later), Some(50 * MIN));
+        let at = later + 50 * MIN;
+        assert_eq!(
+            t.fire_at(id, &mut sup, at, ms("2030-11-29T07:00:00Z")),
+            Some(Request::Start(vec!["job".to_string()]))
+        );
+
+        let (mut sup, poll, mut t, t0) = armed("OnCalendar = \"* * * * * *\"");
+        t.sync_at(&mut sup, poll.registry(), t0, 10_000);
+        assert_eq!(due_in(&mut sup, t0), Some(HELD_RECHECK));
+    }
+
+    #[test]
+    fn a_persistent_timer_runs_a_missed_elapse_once_when_armed() {
+        // The record says 05:00 was the last elapse; armed at 06:10 (06:00 missed): due at once. Once fired, the record moves to now and the next is 07:00, not another catch-up.
+        let timer = "OnCalendar = \"0 * * * *\"\nTimeZone = \"UTC\"\nPersistent = true";
+        let (mut sup, poll, mut t, t0) = armed(timer);
+        let five = ms("2030-11-29T05:00:00Z");
+        let mark = SavedTimer {
+            elapsed_ms: five,
+            last_run_ms: Some(five),
+        };
+        sup.set_timer_mark("job", mark);
+        let wall = ms("2030-11-29T06:10:00Z");
+        t.sync_at(&mut sup, poll.registry(), t0, wall);
+        assert_eq!(due_in(&mut sup, t0), Some(Duration::ZERO));
+        let row = t.row(&sup, "job", t0).expect("a row");
+        assert_eq!(row.last_run.as_deref(), Some("2030-11-29T05:00:00Z"));
+        let id = sup.id_of("job").expect("job");
+        assert_eq!(
+            t.fire_at(id, &mut sup, t0, wall),
+            Some(Request::Start(vec!["job".to_string()]))
+        );
+        assert_eq!(
+            sup.timer_mark("job"),
+            Some(SavedTimer {
+                elapsed_ms: wall,
+                last_run_ms: Some(wall)
+            })
+        );
+        t.sync_at(&mut sup, poll.registry(), t0, wall);
+        assert_eq!(due_in(&mut sup, t0), Some(50 * MIN));
+    }
+
+    #[test]
+    fn a_persistent_timer_without_a_record_starts_one_and_waits() {
+        // First armed: nothing was missed; the record (in the state snapshot) says elapses count from now. Without Persistent no record is kept.
+        let timer = "OnCalendar = \"0 * * * *\"\nTimeZone = \"UTC\"\nPersistent = true";
+        let (mut sup, poll, mut t, t0) = armed(timer);
+        let wall = ms("2030-11-29T06:10:00Z");
+        t.sync_at(&mut sup, poll.registry(), t0, wall);
+        assert_eq!(due_in(&mut sup, t0), Some(50 * MIN));
+        assert!(sup.take_dirty());
+        let saved = sup.snapshot(t0, 0);
+        assert_eq!(saved.timers["job"].elapsed_ms, wall);
+        assert_eq!(saved.timers["job"].last_run_ms, None);
+
+        let (mut sup, poll, mut t, t0) = armed("OnCalendar = \"0 * * * *\"\nTimeZone = \"UTC\"");
+        t.sync_at(&mut sup, poll.registry(), t0, wall);
+        assert_eq!(sup.timer_mark("job"), None);
+    }
+
+    #[test]
+    fn a_record_out_of_range_does_not_stop_the_timer() {
+        // A damaged state file's record (year -292 million, or far future) neither panics nor disarms the timer: the next elapse counts from now.
+        let timer = "OnCalendar = \"0 * * * *\"\nTimeZone = \"UTC\"\nPersistent = true";
+        for elapsed_ms in [i64::MIN, i64::MAX] {
+            let (mut sup, poll, mut t, t0) = armed(timer);
+            let mark = SavedTimer {
+                elapsed_ms,
+                last_run_ms: Some(elapsed_ms),
+            };
+            sup.set_timer_mark("job", mark);
+            t.sync_at(&mut sup, poll.registry(), t0, ms("2030-11-29T06:10:00Z"));
+            assert_eq!(due_in(&mut sup, t0), Some(50 * MIN), "{elapsed_ms}");
+            assert!(t.row(&sup, "job", t0).is_some());
+        }
+    }
+
+    #[test]
+    fn a_cancelled_read_is_a_clock_set_and_the_watch_cancels_on_set() {
+        // ECANCELED from the timerfd means the wall clock was set; a spurious wake-up (EAGAIN) or an expiry does not. The real timerfd is armed absolute with TFD_TIMER_CANCEL_ON_SET (fdinfo "settime flags: 03"), which the kernel needs to report sets.
+        use nix::libc::{EAGAIN, ECANCELED};
+        assert!(clock_was_set(&Err(std::io::Error::from_raw_os_error(
+            ECANCELED
+        ))));
+        assert!(!clock_was_set(&Err(std::io::Error::from_raw_os_error(
+            EAGAIN
+        ))));
+        assert!(!clock_was_set(&Ok(8)));
+        let fd = clock_watch().expect("a timerfd");
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))
+            .expect("fdinfo");
+        assert!(info.contains("settime flags: 03"), "{info}");
+        assert!(info.contains("clockid: 0"), "{info}");
+    }
 
     #[test]
     fn a_clock_before_the_build_date_holds_calendar_timers() {

@@ -47,6 +47,33 @@ impl Supervisor {
             version: persist::STATE_VERSION,
             service_dir: Some(self.service_dir.clone()),
             services,
+            // Records of units that are still Persistent timers (a removed
+            // unit's, or one that dropped Persistent, goes).
+            timers: self
+                .timer_marks
+                .iter()
+                .filter(|(name, _)| {
+                    self.by_name
+                        .get(*name)
+                        .and_then(|&id| self.entries[id].unit.as_ref())
+                        .and_then(|u| u.timer.as_deref())
+                        .is_some_and(|t| t.persistent)
+                })
+                .map(|(name, mark)| (name.clone(), *mark))
+                .collect(),
+        }
+    }
+
+    /// The record of a `Persistent` timer, as the state file keeps it.
+    pub fn timer_mark(&self, name: &str) -> Option<SavedTimer> {
+        self.timer_marks.get(name).copied()
+    }
+
+    /// Sets the record of a `Persistent` timer (written with the state).
+    pub fn set_timer_mark(&mut self, name: &str, mark: SavedTimer) {
+        if self.timer_marks.get(name) != Some(&mark) {
+            self.timer_marks.insert(name.to_string(), mark);
+            self.dirty = true;
         }
     }
 
@@ -71,6 +98,7 @@ impl Supervisor {
     ) -> Vec<Pid> {
         let mut adopted = Vec::new();
         let mut to_start = Vec::new();
+        self.timer_marks = saved.timers.clone();
         // Only a state file that names our own directory lets us stop a
         // process whose unit is gone (it was really removed from it).
         let same_dir = saved.service_dir.as_deref() == Some(self.service_dir.as_path());

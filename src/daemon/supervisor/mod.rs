@@ -26,7 +26,7 @@ use std::time::Instant;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use crate::daemon::persist::{self, SavedService, SavedState};
+use crate::daemon::persist::{self, SavedService, SavedState, SavedTimer};
 use crate::daemon::service::{Action, Event, ExitKind, Policy, Reason, Service, State, Want};
 use crate::daemon::spawn::{MainPidScan, SpawnError, Tagged, SCAN_EVERY};
 use crate::graph::{self, DepInput, Graph, ServiceId};
@@ -451,6 +451,8 @@ pub struct Supervisor {
     due_probes: Vec<ServiceId>,
     /// Some client follows `events`: state changes become effects.
     pub events_wanted: bool,
+    /// `Persistent` timers' records (the state file's `timers`).
+    timer_marks: BTreeMap<String, SavedTimer>,
 }
 
 impl Supervisor {
@@ -482,6 +484,7 @@ impl Supervisor {
             probe_pids: HashMap::new(),
             due_probes: Vec::new(),
             events_wanted: false,
+            timer_marks: BTreeMap::new(),
         };
         for (name, result) in loaded.units {
             sup.add_entry(name, result);

@@ -182,6 +182,8 @@ impl Supervisor {
                 .map(|h| h.history.iter().cloned().collect())
                 .unwrap_or_default(),
             watchdog_ms: e.unit.as_ref().map_or(0, |u| u.watchdog.as_millis() as u64),
+            // Filled in by the timer driver on its way out.
+            timer: None,
         }
     }
 

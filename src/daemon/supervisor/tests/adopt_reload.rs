@@ -50,6 +50,7 @@ fn state_of(services: Vec<SavedService>) -> SavedState {
         version: persist::STATE_VERSION,
         service_dir: Some(PathBuf::from("/srv/units")),
         services,
+        timers: Default::default(),
     }
 }
 
@@ -339,4 +340,28 @@ fn reload_that_removes_a_requirement_stops_its_dependents_first() {
     exit(&mut s, &mut sys, a, ExitKind::Signal(Signal::SIGTERM), t0);
     assert_eq!(state(&s, "b"), StateName::Inactive);
     assert_eq!(s.id_of("a"), None);
+}
+
+#[test]
+fn persistent_timer_records_survive_restore_and_snapshot() {
+    // The state file's `timers` are taken over by a new daemon and written again; records of units that are gone or not Persistent are dropped.
+    let persistent = "[service]\nType = \"oneshot\"\nExecStart = \"j\"\n[timer]\nOnCalendar = \"@daily\"\nPersistent = true\n";
+    let plain =
+        "[service]\nType = \"oneshot\"\nExecStart = \"j\"\n[timer]\nOnCalendar = \"@daily\"\n";
+    let mut s = sup(&[("kept", persistent), ("plain", plain)]);
+    let mut sys = FakeSys::default();
+    let mark = SavedTimer {
+        elapsed_ms: 1_795_929_466_000,
+        last_run_ms: Some(1_795_929_466_000),
+    };
+    let mut state = state_of(Vec::new());
+    for name in ["kept", "plain", "gone"] {
+        state.timers.insert(name.to_string(), mark);
+    }
+    let t0 = Instant::now();
+    s.restore(state, Vec::new(), BTreeSet::new(), t0, 1010, &mut sys);
+    assert_eq!(s.timer_mark("kept"), Some(mark));
+    let snap = s.snapshot(t0, 1010);
+    assert_eq!(snap.timers.keys().collect::<Vec<_>>(), ["kept"]);
+    assert_eq!(snap.timers["kept"], mark);
 }
