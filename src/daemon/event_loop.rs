@@ -297,6 +297,12 @@ impl EventLoop {
                             fed = true;
                         }
                     }
+                    scan @ Effect::ScanStrays { .. } => {
+                        if let Some(input) = system::look_for_strays(scan, &self.sys.home.dir) {
+                            self.sup.handle(input, now);
+                            fed = true;
+                        }
+                    }
                 }
             }
             // What came back (a main pid found) is worked through at once.

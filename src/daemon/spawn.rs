@@ -1244,6 +1244,55 @@ pub fn find_tagged(home: &Path) -> Vec<Tagged> {
         .collect()
 }
 
+/// One look through `/proc` for processes of `home` tagged with one of
+/// `units` (name, earliest start time) that are not `known` and not in
+/// `other_groups`: what a service left outside its process group
+/// (setsid). Per unit, the process groups they are in. The daemon's own
+/// process and group never count (a daemon started from inside a service
+/// carries that service's tag).
+pub fn find_strays(
+    home: &Path,
+    units: &[(String, Option<u64>)],
+    known: &[Pid],
+    other_groups: &[Pid],
+) -> Vec<Vec<Pid>> {
+    let want_home = home.as_os_str().as_encoded_bytes();
+    let me = std::process::id() as i32;
+    let my_group = nix::unistd::getpgrp().as_raw();
+    let earliest = units.iter().map(|(_, since)| since.unwrap_or(0)).min();
+    let mut found = vec![Vec::new(); units.len()];
+    let Some(earliest) = earliest else {
+        return found;
+    };
+    for p in procfs::processes() {
+        let skip = p.pid == me
+            || p.pgrp <= 1
+            || p.pgrp == my_group
+            || p.start_time < earliest
+            || known.contains(&Pid::from_raw(p.pid))
+            || other_groups.contains(&Pid::from_raw(p.pgrp));
+        if skip {
+            continue;
+        }
+        let Some((tag_home, unit)) = process_tag(p.pid) else {
+            continue;
+        };
+        if tag_home != want_home {
+            continue;
+        }
+        let which = units
+            .iter()
+            .position(|(name, since)| *name == unit && p.start_time >= since.unwrap_or(0));
+        if let Some(i) = which {
+            let group = Pid::from_raw(p.pgrp);
+            if !found[i].contains(&group) {
+                found[i].push(group);
+            }
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod main_pid_scan_tests {
     use super::*;

@@ -106,6 +106,25 @@ pub enum Effect {
     ProbeCancel { id: ServiceId },
     /// A unit changed state (only while someone follows `events`).
     StateChanged(crate::protocol::EventRecord),
+    /// One look through `/proc`, at the end of these stops (their process
+    /// groups are empty), for processes that left them (setsid) but still
+    /// carry the unit's tag. `known` pids and processes in `other_groups`
+    /// are not strays. Answered with `Input::StraysScanned`.
+    ScanStrays {
+        units: Vec<StrayLook>,
+        known: Vec<Pid>,
+        other_groups: Vec<Pid>,
+    },
+}
+
+/// One unit of an [`Effect::ScanStrays`]: a stray carries its tag and
+/// started no earlier than its main process (`since`, clock ticks since
+/// boot, when known).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrayLook {
+    pub id: ServiceId,
+    pub unit: String,
+    pub since: Option<u64>,
 }
 
 /// A forking service's main process as a look found it, with what the
@@ -149,6 +168,9 @@ pub enum Input {
         gen: u64,
         outcome: Result<String, String>,
     },
+    /// A look for strays ([`Effect::ScanStrays`]) ended: per unit, the
+    /// process groups of the strays found (none: the stop is done).
+    StraysScanned(Vec<(ServiceId, Vec<Pid>)>),
 }
 
 /// The operating system, as the supervisor uses it: starting processes and
@@ -240,6 +262,8 @@ pub struct Entry {
     hooks: Option<Box<hooks::HookRecord>>,
     /// `DIAKONOS_MONITOR_*` for the next spawn, when it starts as a hook.
     hook_env: Option<Vec<(String, String)>>,
+    /// A look for strays at the end of its stop is out ([`Effect::ScanStrays`]).
+    stray_scan: bool,
 }
 
 impl Entry {
@@ -271,6 +295,7 @@ impl Entry {
             watchdog: None,
             hooks: None,
             hook_env: None,
+            stray_scan: false,
         }
     }
 
@@ -616,6 +641,7 @@ impl Supervisor {
             Input::MainPidScanned { id, scan, outcome } => {
                 self.main_pid_scanned(id, scan, outcome, now)
             }
+            Input::StraysScanned(found) => self.strays_scanned(found),
         }
     }
 
