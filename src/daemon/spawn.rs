@@ -35,11 +35,38 @@ pub struct Identity {
 }
 
 /// Resolves `User=`: a clear error when it cannot be honoured.
+/// A number is a uid, as in systemd: the user of that uid when the user
+/// database has one, else that uid with the same number as its group, no
+/// supplementary groups, `USER`/`LOGNAME` the number and `HOME` `/`.
 pub fn resolve_user(name: &str) -> Result<Option<Identity>, String> {
-    let user = match User::from_name(name) {
-        Ok(Some(u)) => u,
-        Ok(None) => return Err(format!("User={name}: no such user")),
-        Err(e) => return Err(format!("User={name}: cannot look the user up: {e}")),
+    let numeric = name.parse::<u32>().ok().map(Uid::from_raw);
+    let found = match numeric {
+        Some(uid) => User::from_uid(uid),
+        None => User::from_name(name),
+    };
+    let user = match (found, numeric) {
+        (Ok(Some(u)), _) => u,
+        (Ok(None), None) => return Err(format!("User={name}: no such user")),
+        (Ok(None), Some(uid)) => {
+            if uid == Uid::effective() {
+                return Ok(None);
+            }
+            if !Uid::effective().is_root() {
+                return Err(format!(
+                    "User={name} needs the daemon to run as root (it runs as uid {}); remove User= or run the daemon as root",
+                    Uid::effective()
+                ));
+            }
+            let gid = Gid::from_raw(uid.as_raw());
+            return Ok(Some(Identity {
+                uid,
+                gid,
+                groups: vec![gid],
+                name: name.to_owned(),
+                home: std::path::PathBuf::from("/"),
+            }));
+        }
+        (Err(e), _) => return Err(format!("User={name}: cannot look the user up: {e}")),
     };
     let me = Uid::effective();
     if user.uid == me {
@@ -51,7 +78,8 @@ pub fn resolve_user(name: &str) -> Result<Option<Identity>, String> {
             "User={name} needs the daemon to run as root (it runs as uid {me}); remove User= or run the daemon as root"
         ));
     }
-    let cname = std::ffi::CString::new(name).map_err(|_| format!("User={name}: bad name"))?;
+    let cname =
+        std::ffi::CString::new(user.name.as_str()).map_err(|_| format!("User={name}: bad name"))?;
     let groups = nix::unistd::getgrouplist(&cname, user.gid).unwrap_or_else(|_| vec![user.gid]);
     Ok(Some(Identity {
         uid: user.uid,

@@ -58,7 +58,15 @@ pub fn check_host(unit: &Unit, path_env: &std::ffi::OsStr) -> Vec<UnitError> {
         }
     }
     if let Some(name) = &unit.user {
-        match nix::unistd::User::from_name(name) {
+        // A number is a uid, with or without a user database entry (as systemd).
+        let numeric = name.parse::<u32>().ok().map(nix::unistd::Uid::from_raw);
+        let found = match numeric {
+            Some(uid) => {
+                nix::unistd::User::from_uid(uid).map(|u| u.or_else(|| Some(nameless_user(uid))))
+            }
+            None => nix::unistd::User::from_name(name),
+        };
+        match found {
             Ok(Some(user)) => {
                 let me = nix::unistd::Uid::effective();
                 if user.uid != me && !me.is_root() {
@@ -117,6 +125,20 @@ pub fn check_host(unit: &Unit, path_env: &std::ffi::OsStr) -> Vec<UnitError> {
     }
     errors.sort_by_key(|e| (e.pos.is_none(), e.pos));
     errors
+}
+
+/// A uid with no user database entry, as spawning runs it: its group is
+/// the same number, its home `/`.
+fn nameless_user(uid: nix::unistd::Uid) -> nix::unistd::User {
+    nix::unistd::User {
+        name: uid.to_string(),
+        passwd: Default::default(),
+        uid,
+        gid: nix::unistd::Gid::from_raw(uid.as_raw()),
+        gecos: Default::default(),
+        dir: PathBuf::from("/"),
+        shell: PathBuf::from("/bin/sh"),
+    }
 }
 
 /// Finds `program` as spawning does: a name with a `/` is a path (relative to
