@@ -492,3 +492,69 @@ fn stop_while_the_leftovers_of_a_dead_service_are_killed_ends_inactive() {
     assert!(!alive(worker), "the worker survived `stop`: {out}");
     assert_eq!(h.state("web"), "inactive", "`stop` said: {out}");
 }
+
+/// Context switches of `pid` so far (voluntary and not).
+fn switches(pid: i32) -> u64 {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    text.lines()
+        .filter(|l| l.contains("ctxt_switches:"))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn a_stop_waiting_for_leftovers_that_are_not_ours_sleeps_until_they_end() {
+    // After a crash the leftovers of an adopted service are not the new
+    // daemon's children: a stop that waits for one (it ignores SIGTERM)
+    // watches it with a pidfd instead of rechecking its group on a timer,
+    // and returns as soon as it ends.
+    let h = Home::new("a_stop_waiting_for_leftovers_that_are_not_ours");
+    h.unit(
+        "web",
+        &format!(
+            "[service]\nTimeoutStopSec = 60\nExecStart = {}\n",
+            sh("sh -c 'trap \"\" TERM; echo $$ > worker; exec sleep 1000' & wait")
+        ),
+    );
+    h.ok(&["start", "web"]);
+    h.wait_lines("worker", 1);
+    let worker: i32 = h.lines("worker")[0].trim().parse().expect("a pid");
+    h.remember(worker);
+    let main = h.pid("web");
+    crash_daemon(&h);
+    assert_eq!(h.pid("web"), main, "web was not adopted");
+    let daemon = h.daemon_pid().expect("a new daemon");
+    let mut stop = h.command(&["stop", "web"]);
+    stop.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut stop = stop.spawn().expect("run stop");
+    h.wait_until("the main process to die of the stop", WAIT, || !alive(main));
+    assert!(alive(worker), "the worker should ignore SIGTERM");
+    // Polling every 20 ms makes dozens of switches a second; a pidfd none.
+    let quiet = (0..10).any(|_| {
+        let before = switches(daemon);
+        std::thread::sleep(Duration::from_millis(500));
+        switches(daemon) - before <= 3
+    });
+    let waited = stop.try_wait().ok().flatten();
+    kill9(worker);
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        if let Ok(Some(status)) = stop.try_wait() {
+            break Some(status);
+        }
+        if t0.elapsed() > WAIT {
+            let _ = stop.kill();
+            let _ = stop.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(waited, None, "stop returned while the worker lived");
+    assert!(
+        quiet,
+        "the daemon kept waking up while it waited for the worker"
+    );
+    assert!(status.is_some_and(|s| s.success()), "stop: {status:?}");
+    assert_eq!(h.state("web"), "inactive");
+}

@@ -49,7 +49,8 @@ mod wait;
 mod why;
 
 /// While a stopping service waits for leftovers that are not our children
-/// (adopted ones), nothing wakes us when they die: look again this often.
+/// (adopted ones) and some could not get a pidfd, nothing wakes us when
+/// they die: look again this often.
 const GROUP_RECHECK: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// A client connection, as the event loop numbers them.
@@ -115,6 +116,28 @@ pub enum Effect {
         known: Vec<Pid>,
         other_groups: Vec<Pid>,
     },
+    /// The main process of stopping service `id` is gone but these process
+    /// groups are not: watch each member that is not our child (no SIGCHLD
+    /// comes for it) with a pidfd. Answered with `Input::LeftoversWatched`;
+    /// `Input::LeftoverExited` when one of them ends.
+    WatchLeftovers { id: ServiceId, groups: Vec<Pid> },
+}
+
+/// How the supervisor learns that a stopping service's leftovers ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum LeftoverWatch {
+    /// Not looked at yet (or one of them ended: look again).
+    #[default]
+    Unwatched,
+    /// [`Effect::WatchLeftovers`] is out.
+    Asked,
+    /// Every member that is not our child has a pidfd.
+    Watched,
+    /// Some could not be watched: the group is rechecked on a timer.
+    Polled,
+    /// A member is a zombie of another parent (soon reaped, and nothing
+    /// tells us when): rechecked on the timer, then looked at again.
+    Relook,
 }
 
 /// One unit of an [`Effect::ScanStrays`]: a stray carries its tag and
@@ -171,6 +194,16 @@ pub enum Input {
     /// A look for strays ([`Effect::ScanStrays`]) ended: per unit, the
     /// process groups of the strays found (none: the stop is done).
     StraysScanned(Vec<(ServiceId, Vec<Pid>)>),
+    /// [`Effect::WatchLeftovers`] was carried out: `complete` when every
+    /// member that is not our child is watched by a pidfd; `zombies` when
+    /// some member is a zombie another parent has yet to reap.
+    LeftoversWatched {
+        id: ServiceId,
+        complete: bool,
+        zombies: bool,
+    },
+    /// A leftover watched for service `id` ended.
+    LeftoverExited(ServiceId),
 }
 
 /// The operating system, as the supervisor uses it: starting processes and
@@ -264,6 +297,8 @@ pub struct Entry {
     hook_env: Option<Vec<(String, String)>>,
     /// A look for strays at the end of its stop is out ([`Effect::ScanStrays`]).
     stray_scan: bool,
+    /// How the end of its leftovers is noticed while its stop waits for them.
+    leftovers: LeftoverWatch,
 }
 
 impl Entry {
@@ -296,6 +331,7 @@ impl Entry {
             hooks: None,
             hook_env: None,
             stray_scan: false,
+            leftovers: LeftoverWatch::Unwatched,
         }
     }
 
@@ -642,6 +678,27 @@ impl Supervisor {
                 self.main_pid_scanned(id, scan, outcome, now)
             }
             Input::StraysScanned(found) => self.strays_scanned(found),
+            Input::LeftoversWatched {
+                id,
+                complete,
+                zombies,
+            } => {
+                if let Some(e) = self.entries.get_mut(id) {
+                    if e.leftovers == LeftoverWatch::Asked {
+                        e.leftovers = match (complete, zombies) {
+                            (true, false) => LeftoverWatch::Watched,
+                            (true, true) => LeftoverWatch::Relook,
+                            (false, _) => LeftoverWatch::Polled,
+                        };
+                    }
+                }
+            }
+            // `run` looks at the groups again (and watches what is left).
+            Input::LeftoverExited(id) => {
+                if let Some(e) = self.entries.get_mut(id) {
+                    e.leftovers = LeftoverWatch::Unwatched;
+                }
+            }
         }
     }
 
@@ -803,8 +860,15 @@ impl Supervisor {
                     }
                     self.queue.push_back((id, Event::Timer));
                 }
-                // `run` looks at the groups on every pass; this only wakes it.
-                TimerKey::GroupRecheck => {}
+                // `run` looks at the groups on every pass; this wakes it,
+                // and has leftovers watched again where a zombie was.
+                TimerKey::GroupRecheck => {
+                    for &id in &self.awaiting_group {
+                        if self.entries[id].leftovers == LeftoverWatch::Relook {
+                            self.entries[id].leftovers = LeftoverWatch::Unwatched;
+                        }
+                    }
+                }
                 TimerKey::Wait(n) => self.wait_expired(n),
                 other => self.due.push(other),
             }

@@ -24,23 +24,40 @@ impl Supervisor {
                 let svc = &self.entries[id].svc;
                 if !svc.awaiting_group() {
                     self.awaiting_group.remove(&id);
+                    self.entries[id].leftovers = LeftoverWatch::Unwatched;
                     continue;
                 }
-                let gone = match svc.pgid {
-                    None => true,
+                let (gone, alive) = match svc.pgid {
+                    None => (true, Vec::new()),
                     Some(pgid) => {
                         let mut groups = self.entries[id].groups.clone();
                         groups.push(pgid);
-                        !groups.into_iter().any(|g| sys.group_alive(g))
+                        groups.sort_unstable();
+                        groups.dedup();
+                        groups.retain(|&g| sys.group_alive(g));
+                        (groups.is_empty(), groups)
                     }
                 };
                 if gone {
                     self.awaiting_group.remove(&id);
+                    self.entries[id].leftovers = LeftoverWatch::Unwatched;
                     ended.push(id);
+                } else if self.entries[id].leftovers == LeftoverWatch::Unwatched {
+                    // What is left may not be our children: no SIGCHLD
+                    // would wake us when it ends.
+                    self.entries[id].leftovers = LeftoverWatch::Asked;
+                    self.effects
+                        .push_back(Effect::WatchLeftovers { id, groups: alive });
                 }
             }
             self.look_for_strays(ended);
-            if !self.awaiting_group.is_empty() {
+            let polled = self.awaiting_group.iter().any(|&id| {
+                matches!(
+                    self.entries[id].leftovers,
+                    LeftoverWatch::Polled | LeftoverWatch::Relook
+                )
+            });
+            if polled {
                 self.timers
                     .arm_if_idle(TimerKey::GroupRecheck, now + GROUP_RECHECK);
             }
@@ -390,6 +407,8 @@ impl Supervisor {
             for &g in &groups {
                 self.effects.push_back(Effect::Signal { pgid: g, signal });
             }
+            // New groups: their members are watched afresh.
+            e.leftovers = LeftoverWatch::Unwatched;
             e.groups.extend(groups);
             e.groups.sort_unstable();
             e.groups.dedup();

@@ -27,6 +27,10 @@ struct FakeSys {
     strays: HashMap<String, Vec<i32>>,
     /// Looks for strays asked for.
     stray_looks: usize,
+    /// Looks for leftovers to watch asked for.
+    leftover_looks: usize,
+    /// Leftovers cannot get a pidfd (the supervisor must poll).
+    no_pidfds: bool,
 }
 
 impl Sys for FakeSys {
@@ -127,6 +131,21 @@ fn pass(s: &mut Supervisor, now: Instant, sys: &mut FakeSys) {
                     };
                     let outcome = Some(Ok(found));
                     s.handle(Input::MainPidScanned { id, scan, outcome }, now);
+                    fed = true;
+                }
+                // Every leftover gets a pidfd unless the test says not.
+                Effect::WatchLeftovers { id, .. } => {
+                    sys.leftover_looks += 1;
+                    let complete = !sys.no_pidfds;
+                    let zombies = false;
+                    s.handle(
+                        Input::LeftoversWatched {
+                            id,
+                            complete,
+                            zombies,
+                        },
+                        now,
+                    );
                     fed = true;
                 }
                 Effect::ScanStrays { units, .. } => {
@@ -343,6 +362,41 @@ fn stop_signals_and_waits_for_strays_that_left_the_group() {
     assert_eq!(sys.stray_looks, 2);
     assert_eq!(state(&s, "a"), StateName::Inactive);
     assert_eq!(s.take_replies().len(), 1);
+}
+
+#[test]
+fn leftovers_are_watched_by_pidfd_and_polled_only_without_one() {
+    // A stop waiting for leftovers asks once to watch them (no recheck
+    // timer); one ending makes it look again; without pidfds the group is
+    // rechecked on the timer instead.
+    for no_pidfds in [false, true] {
+        let mut s = sup(&[("a", SIMPLE)]);
+        let mut sys = FakeSys {
+            no_pidfds,
+            ..FakeSys::default()
+        };
+        let t0 = Instant::now();
+        s.request(None, Request::Start(names(&["a"])), t0);
+        pass(&mut s, t0, &mut sys);
+        let pid = sys.pid_of("a");
+        s.request(Some(3), Request::Stop(names(&["a"])), t0);
+        pass(&mut s, t0, &mut sys);
+        // The main process dies; a member of its group lives on.
+        s.child_exited(pid, ExitKind::Signal(Signal::SIGTERM));
+        pass(&mut s, t0, &mut sys);
+        pass(&mut s, t0, &mut sys);
+        assert_eq!(sys.leftover_looks, 1, "no_pidfds {no_pidfds}");
+        let recheck = s.timers.deadline(TimerKey::GroupRecheck);
+        assert_eq!(recheck.is_some(), no_pidfds, "no_pidfds {no_pidfds}");
+        if !no_pidfds {
+            s.handle(Input::LeftoverExited(s.id_of("a").unwrap()), t0);
+            pass(&mut s, t0, &mut sys);
+            assert_eq!(sys.leftover_looks, 2);
+        }
+        sys.alive_groups.remove(&pid.as_raw());
+        pass(&mut s, t0, &mut sys);
+        assert_eq!(state(&s, "a"), StateName::Inactive);
+    }
 }
 
 #[test]
