@@ -1165,13 +1165,21 @@ fn startup_entry(g: &Global, print: bool) -> Result<(), Error> {
 /// The directory `verify` checks: the one named, else the running daemon's
 /// (asked, never started), else the default `./services`.
 fn verify_dir(g: &Global, out: &render::Output) -> PathBuf {
-    verify_target(g, out).0
+    verify_target(g, out, false).0
 }
 
 /// [`verify_dir`], and the daemon of that directory when one runs (its
-/// PATH and uid are what services get).
-fn verify_target(g: &Global, out: &render::Output) -> (PathBuf, Option<DaemonInfo>) {
+/// PATH and uid are what services get); with `named_too`, also asked when
+/// the directory was named.
+fn verify_target(
+    g: &Global,
+    out: &render::Output,
+    named_too: bool,
+) -> (PathBuf, Option<DaemonInfo>) {
     let (dir, named) = paths::service_dir(g.service_dir.clone());
+    if named && !named_too {
+        return (dir, None);
+    }
     if named {
         let daemon = match client::request(g, Request::DaemonStatus, false) {
             Ok(Response::Daemon(info)) if info.service_dir == paths::absolute(&dir) => Some(*info),
@@ -1209,7 +1217,7 @@ fn verify_target(g: &Global, out: &render::Output) -> (PathBuf, Option<DaemonInf
 /// file, the dependency graph ([`graph::check`], as the daemon does) and
 /// what `start` would fail on on this host.
 fn verify(g: &Global, names: &[String], out: &render::Output) -> Result<(), Error> {
-    let (dir, daemon) = verify_target(g, out);
+    let (dir, daemon) = verify_target(g, out, true);
     let loaded = unit::load_dir(&dir, &unit::hostname()).map_err(|e| {
         Error::failed_hint(
             format!("cannot read the service directory {}: {e}", dir.display()),
