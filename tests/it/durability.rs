@@ -558,3 +558,40 @@ fn a_stop_waiting_for_leftovers_that_are_not_ours_sleeps_until_they_end() {
     assert!(status.is_some_and(|s| s.success()), "stop: {status:?}");
     assert_eq!(h.state("web"), "inactive");
 }
+
+#[test]
+fn a_daemon_started_from_inside_a_service_passes_on_no_unit_tag() {
+    // A client run by service `a` starts the next daemon (after a crash):
+    // that daemon's other children (b's ExecStop) do not carry a's tag.
+    let h = Home::new("a_daemon_started_from_inside_a_service");
+    h.unit(
+        "b",
+        &format!(
+            "[service]\nExecStart = \"sleep 1000\"\nExecStop = {}\n",
+            sh("echo \"[$DIAKONOS_UNIT]\" > stopenv")
+        ),
+    );
+    let client = format!(
+        "{} --home {} --service-dir {} start b",
+        crate::util::BIN,
+        h.home.display(),
+        h.units.display()
+    );
+    h.unit(
+        "a",
+        &format!(
+            "[service]\nExecStart = {}\n",
+            sh(&format!(
+                "while [ ! -e go ]; do sleep 0.05; done; {client} > started-b 2>&1; exec sleep 1000"
+            ))
+        ),
+    );
+    h.ok(&["start", "a"]);
+    crash_daemon(&h);
+    fs::write(h.path("go"), "").expect("write go");
+    h.wait_until("a's client to start b", WAIT, || {
+        fs::read_to_string(h.path("started-b")).is_ok_and(|t| t.contains("b: running"))
+    });
+    h.ok(&["stop", "b"]);
+    assert_eq!(h.lines("stopenv"), ["[]"]);
+}
