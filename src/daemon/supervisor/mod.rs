@@ -124,11 +124,16 @@ pub enum Effect {
 }
 
 /// How the supervisor learns that a stopping service's leftovers ended.
+/// Most leftovers are our children and end at once (SIGCHLD wakes us), so
+/// the first look waits for one recheck: a stop costs no `/proc` scan
+/// unless something outlives its main process by that much.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum LeftoverWatch {
-    /// Not looked at yet (or one of them ended: look again).
+    /// Not looked at yet: rechecked on the timer, then looked at.
     #[default]
     Unwatched,
+    /// To be looked at in this pass (after a recheck, or one of them ended).
+    Due,
     /// [`Effect::WatchLeftovers`] is out.
     Asked,
     /// Every member that is not our child has a pidfd.
@@ -696,7 +701,7 @@ impl Supervisor {
             // `run` looks at the groups again (and watches what is left).
             Input::LeftoverExited(id) => {
                 if let Some(e) = self.entries.get_mut(id) {
-                    e.leftovers = LeftoverWatch::Unwatched;
+                    e.leftovers = LeftoverWatch::Due;
                 }
             }
         }
@@ -864,8 +869,12 @@ impl Supervisor {
                 // and has leftovers watched again where a zombie was.
                 TimerKey::GroupRecheck => {
                     for &id in &self.awaiting_group {
-                        if self.entries[id].leftovers == LeftoverWatch::Relook {
-                            self.entries[id].leftovers = LeftoverWatch::Unwatched;
+                        let e = &mut self.entries[id];
+                        if matches!(
+                            e.leftovers,
+                            LeftoverWatch::Unwatched | LeftoverWatch::Relook
+                        ) {
+                            e.leftovers = LeftoverWatch::Due;
                         }
                     }
                 }

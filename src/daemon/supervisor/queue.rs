@@ -42,7 +42,7 @@ impl Supervisor {
                     self.awaiting_group.remove(&id);
                     self.entries[id].leftovers = LeftoverWatch::Unwatched;
                     ended.push(id);
-                } else if self.entries[id].leftovers == LeftoverWatch::Unwatched {
+                } else if self.entries[id].leftovers == LeftoverWatch::Due {
                     // What is left may not be our children: no SIGCHLD
                     // would wake us when it ends.
                     self.entries[id].leftovers = LeftoverWatch::Asked;
@@ -54,7 +54,7 @@ impl Supervisor {
             let polled = self.awaiting_group.iter().any(|&id| {
                 matches!(
                     self.entries[id].leftovers,
-                    LeftoverWatch::Polled | LeftoverWatch::Relook
+                    LeftoverWatch::Unwatched | LeftoverWatch::Polled | LeftoverWatch::Relook
                 )
             });
             if polled {

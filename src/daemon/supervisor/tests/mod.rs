@@ -366,9 +366,9 @@ fn stop_signals_and_waits_for_strays_that_left_the_group() {
 
 #[test]
 fn leftovers_are_watched_by_pidfd_and_polled_only_without_one() {
-    // A stop waiting for leftovers asks once to watch them (no recheck
-    // timer); one ending makes it look again; without pidfds the group is
-    // rechecked on the timer instead.
+    // A stop waiting for leftovers rechecks once, then asks to watch them
+    // (no more recheck timer); one ending makes it look again; without
+    // pidfds the group is rechecked on the timer instead.
     for no_pidfds in [false, true] {
         let mut s = sup(&[("a", SIMPLE)]);
         let mut sys = FakeSys {
@@ -384,7 +384,14 @@ fn leftovers_are_watched_by_pidfd_and_polled_only_without_one() {
         // The main process dies; a member of its group lives on.
         s.child_exited(pid, ExitKind::Signal(Signal::SIGTERM));
         pass(&mut s, t0, &mut sys);
-        pass(&mut s, t0, &mut sys);
+        // The first recheck finds the member still there: it is watched.
+        assert_eq!(sys.leftover_looks, 0);
+        let t1 = s
+            .timers
+            .deadline(TimerKey::GroupRecheck)
+            .expect("a recheck");
+        s.handle(Input::Tick, t1);
+        pass(&mut s, t1, &mut sys);
         assert_eq!(sys.leftover_looks, 1, "no_pidfds {no_pidfds}");
         let recheck = s.timers.deadline(TimerKey::GroupRecheck);
         assert_eq!(recheck.is_some(), no_pidfds, "no_pidfds {no_pidfds}");
