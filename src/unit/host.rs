@@ -354,6 +354,55 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
+    fn execute_permission_is_judged_by_the_bits_for_that_user() {
+        // A user who neither owns the file nor is in its group needs the
+        // "other" execute bit on it and the search bit on its directories.
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("diakonos-exec-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("closed")).expect("mkdir");
+        let file = dir.join("run");
+        fs::write(&file, "#!/bin/sh\n").expect("write");
+        fs::copy(&file, dir.join("closed/run")).expect("copy");
+        let chmod = |p: &Path, mode: u32| {
+            fs::set_permissions(p, fs::Permissions::from_mode(mode)).expect("chmod")
+        };
+        let meta = fs::metadata(&file).expect("stat");
+        // A uid and gid that are not the file's.
+        let stranger = Identity {
+            uid: meta.uid().wrapping_add(54321),
+            gid: meta.gid().wrapping_add(54321),
+            groups: vec![],
+            who: "User `x`".into(),
+        };
+        let owner = Identity {
+            uid: meta.uid(),
+            gid: meta.gid(),
+            groups: vec![meta.gid()],
+            who: "User `me`".into(),
+        };
+        chmod(&file, 0o750);
+        let err = executable_by(&file, &stranger).unwrap_err();
+        assert!(err.contains("is not executable by User `x`"), "{err}");
+        assert!(err.contains("mode 0750"), "{err}");
+        assert_eq!(executable_by(&file, &owner), Ok(()));
+        chmod(&file, 0o751);
+        assert_eq!(executable_by(&file, &stranger), Ok(()));
+        // The owner's own bit counts, not the others' (as the kernel
+        // does); root needs any one execute bit.
+        chmod(&file, 0o011);
+        assert_eq!(executable_by(&file, &owner).is_ok(), owner.uid == 0);
+        chmod(&file, 0o640);
+        assert!(executable_by(&file, &owner).is_err());
+        chmod(&dir.join("closed/run"), 0o755);
+        chmod(&dir.join("closed"), 0o700);
+        let err = executable_by(&dir.join("closed/run"), &stranger).unwrap_err();
+        assert!(err.contains("cannot enter"), "{err}");
+        assert_eq!(executable_by(&dir.join("closed/run"), &owner), Ok(()));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn programs_are_found_as_spawning_finds_them() {
         // A path is taken against the working directory; a bare name is looked up on PATH, relative entries against it too.
         let dir = std::env::temp_dir().join(format!("diakonos-host-test-{}", std::process::id()));
