@@ -98,6 +98,17 @@ pub fn processes() -> Vec<Stat> {
         .collect()
 }
 
+/// Every process, zombies included.
+pub fn all_processes() -> Vec<Stat> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter_map(stat)
+        .collect()
+}
+
 /// The resident memory (bytes) of every live process in these process
 /// groups, from `/proc/PID/statm`.
 pub fn group_rss(groups: &[i32]) -> u64 {

@@ -417,6 +417,30 @@ pub struct DaemonInfo {
     pub rss_bytes: u64,
     /// The protocol version the daemon speaks.
     pub protocol: u32,
+    /// What services of this daemon get (what `verify` checks against).
+    /// None from an older daemon. Boxed: `Response` stays small.
+    #[serde(default, deserialize_with = "absent_is_default")]
+    pub services: Option<Box<ServiceEnv>>,
+}
+
+/// What a daemon's services get, for `verify` (part of [`DaemonInfo`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceEnv {
+    /// The PATH services get (the daemon's, or the default when it has none).
+    pub path: String,
+    /// The daemon's effective uid (services without User run as it).
+    pub uid: u32,
+}
+
+/// A field appended to a stable reply (wire rule 6): the reply of an older
+/// daemon ends before it, which bincode reports as an error at that field;
+/// it reads as the default instead (nothing follows it to misread).
+fn absent_is_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(T::deserialize(d).unwrap_or_default())
 }
 
 /// The outcome of one unit in a start/stop/restart/enable/disable job.
@@ -443,7 +467,8 @@ pub struct ReloadReport {
 pub enum Response {
     Units(Vec<UnitInfo>),
     Status(Box<UnitStatus>),
-    Daemon(DaemonInfo),
+    /// Boxed: the other replies stay small.
+    Daemon(Box<DaemonInfo>),
     Job(Vec<JobResult>),
     Reloaded(ReloadReport),
     /// The daemon is exiting now that every service is stopped.
@@ -508,7 +533,7 @@ impl StableReply {
                 message: message.clone(),
                 hint: hint.clone(),
             },
-            Response::Daemon(info) => StableReply::Daemon(info.clone()),
+            Response::Daemon(info) => StableReply::Daemon((**info).clone()),
             other => StableReply::Error {
                 message: format!("the daemon has no stable form for the reply {other:?}"),
                 hint: None,
@@ -520,7 +545,7 @@ impl StableReply {
         match self {
             StableReply::Bye {} => Response::Bye,
             StableReply::Error { message, hint } => Response::Error { message, hint },
-            StableReply::Daemon(info) => Response::Daemon(info),
+            StableReply::Daemon(info) => Response::Daemon(Box::new(info)),
         }
     }
 }
@@ -910,6 +935,10 @@ mod tests {
             units: vec![("some-future-state".into(), 3)],
             rss_bytes: 4,
             protocol: 9,
+            services: Some(Box::new(ServiceEnv {
+                path: "/bin".into(),
+                uid: 0,
+            })),
         };
         let newer = NewerReply::Daemon(NewerInfo {
             base: info.clone(),
@@ -921,7 +950,51 @@ mod tests {
         let reply = decode_reply(&body).unwrap();
         assert_eq!(reply.version, 9);
         assert!(reply.stable);
-        assert_eq!(reply.response, Response::Daemon(info));
+        assert_eq!(reply.response, Response::Daemon(Box::new(info)));
+    }
+
+    #[test]
+    fn a_stable_reply_of_an_older_daemon_lacks_the_appended_fields() {
+        // An older daemon's DaemonInfo ends before `services`: it reads as None.
+        #[derive(Serialize)]
+        struct OlderInfo {
+            pid: u32,
+            version: String,
+            uptime_secs: u64,
+            home: PathBuf,
+            service_dir: PathBuf,
+            units: Vec<(String, u32)>,
+            rss_bytes: u64,
+            protocol: u32,
+        }
+        #[derive(Serialize)]
+        enum OlderReply {
+            #[allow(dead_code)]
+            Bye {},
+            #[allow(dead_code)]
+            Error {
+                message: String,
+            },
+            Daemon(OlderInfo),
+        }
+        let older = OlderReply::Daemon(OlderInfo {
+            pid: 1,
+            version: "0.2.0".into(),
+            uptime_secs: 2,
+            home: PathBuf::from("/h"),
+            service_dir: PathBuf::from("/s"),
+            units: vec![],
+            rss_bytes: 4,
+            protocol: 2,
+        });
+        let mut prefix = header(2);
+        prefix.push(REPLY_STABLE);
+        let body = body_of(encode_body(&prefix, &older, MAX_REPLY).unwrap());
+        let Response::Daemon(info) = decode_reply(&body).unwrap().response else {
+            panic!("not a daemon-status reply");
+        };
+        assert_eq!((info.pid, info.protocol), (1, 2));
+        assert_eq!(info.services, None);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::daemon::{self, DaemonOptions};
 use crate::error::Error;
 use crate::graph::{self, DepInput};
 use crate::paths::{self, Home};
-use crate::protocol::{Request, Response, WaitFor};
+use crate::protocol::{DaemonInfo, Request, Response, WaitFor};
 use crate::unit;
 
 pub const HELP: &str = "\
@@ -1060,7 +1060,7 @@ fn job(g: &Global, out: &render::Output, verb: &str, req: Request) -> Result<(),
 /// to a daemon of this binary; no service stops.
 fn daemon_upgrade(g: &Global, out: &render::Output) -> Result<(), Error> {
     let status = |g: &Global| match client::request(g, Request::DaemonStatus, false) {
-        Ok(Response::Daemon(info)) => Ok(Some(info)),
+        Ok(Response::Daemon(info)) => Ok(Some(*info)),
         Ok(other) => Err(client::unexpected(&other)),
         Err(Error::NotRunning(_)) => Ok(None),
         Err(e) => Err(e),
@@ -1165,13 +1165,31 @@ fn startup_entry(g: &Global, print: bool) -> Result<(), Error> {
 /// The directory `verify` checks: the one named, else the running daemon's
 /// (asked, never started), else the default `./services`.
 fn verify_dir(g: &Global, out: &render::Output) -> PathBuf {
+    verify_target(g, out, false).0
+}
+
+/// [`verify_dir`], and the daemon of that directory when one runs (its
+/// PATH and uid are what services get); with `named_too`, also asked when
+/// the directory was named.
+fn verify_target(
+    g: &Global,
+    out: &render::Output,
+    named_too: bool,
+) -> (PathBuf, Option<DaemonInfo>) {
     let (dir, named) = paths::service_dir(g.service_dir.clone());
+    if named && !named_too {
+        return (dir, None);
+    }
     if named {
-        return dir;
+        let daemon = match client::request(g, Request::DaemonStatus, false) {
+            Ok(Response::Daemon(info)) if info.service_dir == paths::absolute(&dir) => Some(*info),
+            _ => None,
+        };
+        return (dir, daemon);
     }
     match client::request(g, Request::DaemonStatus, false) {
-        Ok(Response::Daemon(info)) => info.service_dir,
-        Err(Error::NotRunning(_)) => dir,
+        Ok(Response::Daemon(info)) => (info.service_dir.clone(), Some(*info)),
+        Err(Error::NotRunning(_)) => (dir, None),
         Ok(other) => {
             out.warning(&format!(
                 "{}; checking {}",
@@ -1182,7 +1200,7 @@ fn verify_dir(g: &Global, out: &render::Output) -> PathBuf {
                     .unwrap_or_default(),
                 dir.display()
             ));
-            dir
+            (dir, None)
         }
         Err(e) => {
             out.warning(&format!(
@@ -1190,7 +1208,7 @@ fn verify_dir(g: &Global, out: &render::Output) -> PathBuf {
                 e.to_string().lines().next().unwrap_or_default(),
                 dir.display()
             ));
-            dir
+            (dir, None)
         }
     }
 }
@@ -1199,7 +1217,7 @@ fn verify_dir(g: &Global, out: &render::Output) -> PathBuf {
 /// file, the dependency graph ([`graph::check`], as the daemon does) and
 /// what `start` would fail on on this host.
 fn verify(g: &Global, names: &[String], out: &render::Output) -> Result<(), Error> {
-    let dir = verify_dir(g, out);
+    let (dir, daemon) = verify_target(g, out, true);
     let loaded = unit::load_dir(&dir, &unit::hostname()).map_err(|e| {
         Error::failed_hint(
             format!("cannot read the service directory {}: {e}", dir.display()),
@@ -1258,10 +1276,16 @@ fn verify(g: &Global, names: &[String], out: &render::Output) -> Result<(), Erro
         out.warning(w);
     }
     // What `start` would fail on here is checked against the PATH services
-    // get (the daemon's, or the default when it has none).
-    let path_env = std::env::var_os("PATH")
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| paths::DEFAULT_PATH.into());
+    // get: the running daemon's (it spawns them), else this command's, or
+    // the default when it has none; as the user they run as.
+    let services = daemon.as_ref().and_then(|d| d.services.as_deref());
+    let path_env = match services {
+        Some(env) => env.path.clone().into(),
+        None => std::env::var_os("PATH")
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| paths::DEFAULT_PATH.into()),
+    };
+    let daemon_uid = services.map(|env| env.uid);
     for ((name, result), dep_error) in units.iter().zip(&findings.errors) {
         if !chosen(name) {
             continue;
@@ -1278,7 +1302,7 @@ fn verify(g: &Global, names: &[String], out: &render::Output) -> Result<(), Erro
                 out.warning(&w.to_string());
             }
             errors.extend(
-                unit::check_host(unit, &path_env)
+                unit::check_host_as(unit, &path_env, daemon_uid)
                     .iter()
                     .map(ToString::to_string),
             );

@@ -303,6 +303,17 @@ impl EventLoop {
                             fed = true;
                         }
                     }
+                    Effect::WatchLeftovers { id, groups } => {
+                        self.children
+                            .watch_leftovers(id, &groups, registry, &mut self.sup, now);
+                        fed = true;
+                    }
+                    scan @ Effect::ScanStrays { .. } => {
+                        if let Some(input) = system::look_for_strays(scan, &self.sys.home.dir) {
+                            self.sup.handle(input, now);
+                            fed = true;
+                        }
+                    }
                 }
             }
             // What came back (a main pid found) is worked through at once.

@@ -55,6 +55,11 @@ pub struct InitOptions {
 /// (and starts nothing) when another daemon holds this home's lock.
 pub fn run(opts: DaemonOptions) -> Result<(), Error> {
     spawn::cloexec_inherited_fds();
+    // A daemon started by a client inside a service inherits that unit's
+    // tag; its other children (ExecStop, probes) must not carry it, or a
+    // stop of that unit would take them for its escaped processes. Still
+    // one thread here, so changing the environment races nothing.
+    std::env::remove_var(spawn::TAG_UNIT);
     let home = opts.home;
     home.create()
         .map_err(|e| Error::failed(format!("cannot create {}: {e}", home.dir.display())))?;

@@ -30,7 +30,7 @@ impl EventLoop {
             }
         }
         let resp = match frame.request {
-            Request::DaemonStatus => Some(Response::Daemon(self.daemon_info(now))),
+            Request::DaemonStatus => Some(Response::Daemon(Box::new(self.daemon_info(now)))),
             Request::Reload => Some(match self.reload() {
                 Ok(report) => Response::Reloaded(report),
                 Err(e) => Response::error(
@@ -146,6 +146,14 @@ impl EventLoop {
                 .collect(),
             rss_bytes: system::rss_bytes().unwrap_or(0),
             protocol: self.control.version(),
+            services: Some(Box::new(crate::protocol::ServiceEnv {
+                // As spawning does: the default only when it has none.
+                path: std::env::var_os("PATH").map_or_else(
+                    || crate::paths::DEFAULT_PATH.to_owned(),
+                    |p| p.to_string_lossy().into_owned(),
+                ),
+                uid: nix::unistd::Uid::effective().as_raw(),
+            })),
         }
     }
 }

@@ -267,7 +267,8 @@ pub enum Event {
     Exited(ExitKind),
     /// The ExecStop process ended.
     StopCmdExited(ExitKind),
-    /// Nothing is left of the process group.
+    /// Nothing is left of the process group, nor of processes that left
+    /// it (setsid) carrying the unit's tag.
     GroupGone,
     /// A notify service sent READY=1, or a simple service gated by a
     /// Readiness probe passed its first probe.

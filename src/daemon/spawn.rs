@@ -35,11 +35,38 @@ pub struct Identity {
 }
 
 /// Resolves `User=`: a clear error when it cannot be honoured.
+/// A number is a uid, as in systemd: the user of that uid when the user
+/// database has one, else that uid with the same number as its group, no
+/// supplementary groups, `USER`/`LOGNAME` the number and `HOME` `/`.
 pub fn resolve_user(name: &str) -> Result<Option<Identity>, String> {
-    let user = match User::from_name(name) {
-        Ok(Some(u)) => u,
-        Ok(None) => return Err(format!("User={name}: no such user")),
-        Err(e) => return Err(format!("User={name}: cannot look the user up: {e}")),
+    let numeric = name.parse::<u32>().ok().map(Uid::from_raw);
+    let found = match numeric {
+        Some(uid) => User::from_uid(uid),
+        None => User::from_name(name),
+    };
+    let user = match (found, numeric) {
+        (Ok(Some(u)), _) => u,
+        (Ok(None), None) => return Err(format!("User={name}: no such user")),
+        (Ok(None), Some(uid)) => {
+            if uid == Uid::effective() {
+                return Ok(None);
+            }
+            if !Uid::effective().is_root() {
+                return Err(format!(
+                    "User={name} needs the daemon to run as root (it runs as uid {}); remove User= or run the daemon as root",
+                    Uid::effective()
+                ));
+            }
+            let gid = Gid::from_raw(uid.as_raw());
+            return Ok(Some(Identity {
+                uid,
+                gid,
+                groups: vec![gid],
+                name: name.to_owned(),
+                home: std::path::PathBuf::from("/"),
+            }));
+        }
+        (Err(e), _) => return Err(format!("User={name}: cannot look the user up: {e}")),
     };
     let me = Uid::effective();
     if user.uid == me {
@@ -51,7 +78,8 @@ pub fn resolve_user(name: &str) -> Result<Option<Identity>, String> {
             "User={name} needs the daemon to run as root (it runs as uid {me}); remove User= or run the daemon as root"
         ));
     }
-    let cname = std::ffi::CString::new(name).map_err(|_| format!("User={name}: bad name"))?;
+    let cname =
+        std::ffi::CString::new(user.name.as_str()).map_err(|_| format!("User={name}: bad name"))?;
     let groups = nix::unistd::getgrouplist(&cname, user.gid).unwrap_or_else(|_| vec![user.gid]);
     Ok(Some(Identity {
         uid: user.uid,
@@ -1242,6 +1270,55 @@ pub fn find_tagged(home: &Path) -> Vec<Tagged> {
             })
         })
         .collect()
+}
+
+/// One look through `/proc` for processes of `home` tagged with one of
+/// `units` (name, earliest start time) that are not `known` and not in
+/// `other_groups`: what a service left outside its process group
+/// (setsid). Per unit, the process groups they are in. The daemon's own
+/// process and group never count (a daemon started from inside a service
+/// carries that service's tag).
+pub fn find_strays(
+    home: &Path,
+    units: &[(String, Option<u64>)],
+    known: &[Pid],
+    other_groups: &[Pid],
+) -> Vec<Vec<Pid>> {
+    let want_home = home.as_os_str().as_encoded_bytes();
+    let me = std::process::id() as i32;
+    let my_group = nix::unistd::getpgrp().as_raw();
+    let earliest = units.iter().map(|(_, since)| since.unwrap_or(0)).min();
+    let mut found = vec![Vec::new(); units.len()];
+    let Some(earliest) = earliest else {
+        return found;
+    };
+    for p in procfs::processes() {
+        let skip = p.pid == me
+            || p.pgrp <= 1
+            || p.pgrp == my_group
+            || p.start_time < earliest
+            || known.contains(&Pid::from_raw(p.pid))
+            || other_groups.contains(&Pid::from_raw(p.pgrp));
+        if skip {
+            continue;
+        }
+        let Some((tag_home, unit)) = process_tag(p.pid) else {
+            continue;
+        };
+        if tag_home != want_home {
+            continue;
+        }
+        let which = units
+            .iter()
+            .position(|(name, since)| *name == unit && p.start_time >= since.unwrap_or(0));
+        if let Some(i) = which {
+            let group = Pid::from_raw(p.pgrp);
+            if !found[i].contains(&group) {
+                found[i].push(group);
+            }
+        }
+    }
+    found
 }
 
 #[cfg(test)]

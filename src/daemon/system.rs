@@ -2,6 +2,7 @@
 //! (through `spawn.rs`), signals, `/proc` reads, user look-ups. Beside
 //! `spawn.rs`, below the supervisor's callers; nothing here calls up.
 
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::unistd::Pid;
@@ -234,6 +235,24 @@ pub fn look_for_main_pid(effect: Effect, now: Instant) -> Option<Input> {
         })
     });
     Some(Input::MainPidScanned { id, scan, outcome })
+}
+
+/// Carries out [`Effect::ScanStrays`]: one look through `/proc`.
+pub fn look_for_strays(effect: Effect, home: &Path) -> Option<Input> {
+    let Effect::ScanStrays {
+        units,
+        known,
+        other_groups,
+    } = effect
+    else {
+        return None;
+    };
+    let names: Vec<(String, Option<u64>)> =
+        units.iter().map(|u| (u.unit.clone(), u.since)).collect();
+    let groups = spawn::find_strays(home, &names, &known, &other_groups);
+    Some(Input::StraysScanned(
+        units.iter().map(|u| u.id).zip(groups).collect(),
+    ))
 }
 
 /// Seconds since the epoch, by the wall clock.

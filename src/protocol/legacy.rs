@@ -121,6 +121,7 @@ pub fn decode_reply(body: &[u8]) -> Result<V1Reply, FrameError> {
                 units,
                 rss_bytes: info.rss_bytes,
                 protocol: V1,
+                services: None,
             }))
         }
         V1_BYE if rest.is_empty() => Ok(V1Reply::Bye),
@@ -317,6 +318,7 @@ mod tests {
                 units: vec![("running".into(), 2), ("failed".into(), 1)],
                 rss_bytes: 1024,
                 protocol: 1,
+                services: None,
             }))
         );
         assert_eq!(decode_reply(&body(&Response::Bye)), Ok(V1Reply::Bye));

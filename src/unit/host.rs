@@ -4,6 +4,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use nix::unistd::Uid;
+
 use super::diag::{esc, esc_all};
 use super::{Unit, UnitError};
 
@@ -16,6 +18,18 @@ use super::{Unit, UnitError};
 /// `path_env` is the PATH the service would get when its Environment sets
 /// none (the daemon's). Reads the file system and the user database only.
 pub fn check_host(unit: &Unit, path_env: &std::ffi::OsStr) -> Vec<UnitError> {
+    check_host_as(unit, path_env, None)
+}
+
+/// [`check_host`] for a daemon running as `daemon_uid` (None: as this
+/// command). A program found is also checked to be executable by the
+/// identity the service runs as (User, Group, SupplementaryGroups, else
+/// the daemon's), by the permission bits of the file and its directories.
+pub fn check_host_as(
+    unit: &Unit,
+    path_env: &std::ffi::OsStr,
+    daemon_uid: Option<u32>,
+) -> Vec<UnitError> {
     let mut errors = Vec::new();
     let mut error = |key: &str, message: String, hint: &str| {
         errors.push(UnitError {
@@ -58,14 +72,27 @@ pub fn check_host(unit: &Unit, path_env: &std::ffi::OsStr) -> Vec<UnitError> {
         }
     }
     if let Some(name) = &unit.user {
-        match nix::unistd::User::from_name(name) {
+        // A number is a uid, with or without a user database entry (as systemd).
+        let numeric = name.parse::<u32>().ok().map(nix::unistd::Uid::from_raw);
+        let found = match numeric {
+            Some(uid) => {
+                nix::unistd::User::from_uid(uid).map(|u| u.or_else(|| Some(nameless_user(uid))))
+            }
+            None => nix::unistd::User::from_name(name),
+        };
+        match found {
             Ok(Some(user)) => {
-                let me = nix::unistd::Uid::effective();
+                let me = daemon_uid.map_or_else(nix::unistd::Uid::effective, Uid::from_raw);
+                let like = if daemon_uid.is_some() {
+                    "as the daemon of this directory does"
+                } else {
+                    "like this command"
+                };
                 if user.uid != me && !me.is_root() {
                     error(
                         "User",
                         format!(
-                            "User = \"{}\" needs the daemon to run as root (it would run as uid {me}, like this command)",
+                            "User = \"{}\" needs the daemon to run as root (it would run as uid {me}, {like})",
                             esc(name)
                         ),
                         "remove User, or run the daemon as root",
@@ -84,6 +111,7 @@ pub fn check_host(unit: &Unit, path_env: &std::ffi::OsStr) -> Vec<UnitError> {
             ),
         }
     }
+    let runs_as = identity(unit, daemon_uid);
     let path = unit
         .environment
         .iter()
@@ -103,20 +131,174 @@ pub fn check_host(unit: &Unit, path_env: &std::ffi::OsStr) -> Vec<UnitError> {
         if program.contains('/') && !Path::new(program).is_absolute() && !cwd_ok {
             continue;
         }
-        if let Err(why) = find_program(program, &path, cwd) {
-            // Installing it would not help a file that is there.
-            let hint = if why.contains("is not executable") {
-                "make it executable (chmod +x), or fix the path"
-            } else if why.contains("is a directory") {
-                "name the program inside it, or fix the path"
-            } else {
-                "install it, fix the path, or set PATH in Environment"
-            };
-            error(key, format!("`{key}` program {why}"), hint);
+        match find_program(program, &path, cwd) {
+            Err(why) => {
+                // Installing it would not help a file that is there.
+                let hint = if why.contains("is not executable") {
+                    "make it executable (chmod +x), or fix the path"
+                } else if why.contains("is a directory") {
+                    "name the program inside it, or fix the path"
+                } else {
+                    "install it, fix the path, or set PATH in Environment"
+                };
+                error(key, format!("`{key}` program {why}"), hint);
+            }
+            Ok(file) => {
+                let Some(who) = &runs_as else { continue };
+                if let Err(why) = executable_by(&file, who) {
+                    error(
+                        key,
+                        format!("`{key}` program {why}"),
+                        "give that user execute (and search) permission, or change User/Group",
+                    );
+                }
+            }
         }
     }
     errors.sort_by_key(|e| (e.pos.is_none(), e.pos));
     errors
+}
+
+/// Who a service runs as, as far as this command can tell: uid, primary
+/// gid, every group, and how to name it in a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Identity {
+    uid: u32,
+    gid: u32,
+    groups: Vec<u32>,
+    who: String,
+}
+
+/// The identity a unit's processes get: its User (with Group and
+/// SupplementaryGroups), else the daemon's uid (this command's identity when
+/// that is the same uid, else its user database entry). None when it
+/// cannot be told (an unknown user or group, a uid with no entry).
+fn identity(unit: &Unit, daemon_uid: Option<u32>) -> Option<Identity> {
+    use nix::unistd::{getgrouplist, Gid, Group, User};
+    let me = Uid::effective();
+    let daemon = daemon_uid.map_or(me, Uid::from_raw);
+    let mut id = match &unit.user {
+        None if daemon == me => Identity {
+            uid: me.as_raw(),
+            gid: Gid::effective().as_raw(),
+            groups: nix::unistd::getgroups()
+                .ok()?
+                .into_iter()
+                .map(Gid::as_raw)
+                .collect(),
+            who: "this user".to_owned(),
+        },
+        user => {
+            let (entry, who) = match user {
+                None => (
+                    User::from_uid(daemon).ok()?,
+                    format!("the daemon's uid {daemon}"),
+                ),
+                Some(name) => {
+                    let entry = match name.parse::<u32>() {
+                        Ok(n) => User::from_uid(Uid::from_raw(n))
+                            .ok()?
+                            .or_else(|| Some(nameless_user(Uid::from_raw(n)))),
+                        Err(_) => User::from_name(name).ok()?,
+                    };
+                    (entry, format!("User `{}`", esc(name)))
+                }
+            };
+            let entry = entry?;
+            let groups = match std::ffi::CString::new(entry.name.as_str()) {
+                Ok(cname) if User::from_uid(entry.uid).ok().flatten().is_some() => {
+                    getgrouplist(&cname, entry.gid).unwrap_or_else(|_| vec![entry.gid])
+                }
+                _ => vec![entry.gid],
+            };
+            Identity {
+                uid: entry.uid.as_raw(),
+                gid: entry.gid.as_raw(),
+                groups: groups.into_iter().map(Gid::as_raw).collect(),
+                who,
+            }
+        }
+    };
+    let group = |name: &str| match name.parse::<u32>() {
+        Ok(n) => Some(n),
+        Err(_) => Group::from_name(name).ok()?.map(|g| g.gid.as_raw()),
+    };
+    if let Some(name) = &unit.limits.group {
+        id.gid = group(name)?;
+        id.groups.push(id.gid);
+    }
+    for name in &unit.limits.supplementary_groups {
+        id.groups.push(group(name)?);
+    }
+    Some(id)
+}
+
+/// Whether `who` may execute `file`, by the permission bits of the file and
+/// the search bits of every directory above it (as the kernel checks
+/// them, ACLs aside). Root needs one execute bit on the file only.
+fn executable_by(file: &Path, who: &Identity) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let file = crate::paths::absolute(file);
+    let allowed = |meta: &fs::Metadata| {
+        let mode = meta.mode();
+        if who.uid == 0 {
+            return meta.is_dir() || mode & 0o111 != 0;
+        }
+        let bit = if meta.uid() == who.uid {
+            0o100
+        } else if meta.gid() == who.gid || who.groups.contains(&meta.gid()) {
+            0o010
+        } else {
+            0o001
+        };
+        mode & bit != 0
+    };
+    let show = |meta: &fs::Metadata| {
+        format!(
+            "mode {:04o}, owner {}:{}",
+            meta.mode() & 0o7777,
+            meta.uid(),
+            meta.gid()
+        )
+    };
+    let shown = esc_all(&file.display().to_string());
+    for dir in file.ancestors().skip(1) {
+        let Ok(meta) = fs::metadata(dir) else {
+            continue;
+        };
+        if !allowed(&meta) {
+            return Err(format!(
+                "{shown} is out of reach of {} (uid {}): it cannot enter {} ({})",
+                who.who,
+                who.uid,
+                esc_all(&dir.display().to_string()),
+                show(&meta)
+            ));
+        }
+    }
+    match fs::metadata(&file) {
+        Ok(meta) if !allowed(&meta) => Err(format!(
+            "{shown} is not executable by {} (uid {}) ({})",
+            who.who,
+            who.uid,
+            show(&meta)
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A uid with no user database entry, as spawning runs it: its group is
+/// the same number, its home `/`.
+fn nameless_user(uid: nix::unistd::Uid) -> nix::unistd::User {
+    nix::unistd::User {
+        name: uid.to_string(),
+        passwd: Default::default(),
+        uid,
+        gid: nix::unistd::Gid::from_raw(uid.as_raw()),
+        gecos: Default::default(),
+        dir: PathBuf::from("/"),
+        shell: PathBuf::from("/bin/sh"),
+    }
 }
 
 /// Finds `program` as spawning does: a name with a `/` is a path (relative to
@@ -170,6 +352,55 @@ pub(super) fn find_program(
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn execute_permission_is_judged_by_the_bits_for_that_user() {
+        // A user who neither owns the file nor is in its group needs the
+        // "other" execute bit on it and the search bit on its directories.
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("diakonos-exec-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("closed")).expect("mkdir");
+        let file = dir.join("run");
+        fs::write(&file, "#!/bin/sh\n").expect("write");
+        fs::copy(&file, dir.join("closed/run")).expect("copy");
+        let chmod = |p: &Path, mode: u32| {
+            fs::set_permissions(p, fs::Permissions::from_mode(mode)).expect("chmod")
+        };
+        let meta = fs::metadata(&file).expect("stat");
+        // A uid and gid that are not the file's.
+        let stranger = Identity {
+            uid: meta.uid().wrapping_add(54321),
+            gid: meta.gid().wrapping_add(54321),
+            groups: vec![],
+            who: "User `x`".into(),
+        };
+        let owner = Identity {
+            uid: meta.uid(),
+            gid: meta.gid(),
+            groups: vec![meta.gid()],
+            who: "User `me`".into(),
+        };
+        chmod(&file, 0o750);
+        let err = executable_by(&file, &stranger).unwrap_err();
+        assert!(err.contains("is not executable by User `x`"), "{err}");
+        assert!(err.contains("mode 0750"), "{err}");
+        assert_eq!(executable_by(&file, &owner), Ok(()));
+        chmod(&file, 0o751);
+        assert_eq!(executable_by(&file, &stranger), Ok(()));
+        // The owner's own bit counts, not the others' (as the kernel
+        // does); root needs any one execute bit.
+        chmod(&file, 0o011);
+        assert_eq!(executable_by(&file, &owner).is_ok(), owner.uid == 0);
+        chmod(&file, 0o640);
+        assert!(executable_by(&file, &owner).is_err());
+        chmod(&dir.join("closed/run"), 0o755);
+        chmod(&dir.join("closed"), 0o700);
+        let err = executable_by(&dir.join("closed/run"), &stranger).unwrap_err();
+        assert!(err.contains("cannot enter"), "{err}");
+        assert_eq!(executable_by(&dir.join("closed/run"), &owner), Ok(()));
+        let _ = fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn programs_are_found_as_spawning_finds_them() {

@@ -36,7 +36,7 @@ pub mod keys {
     pub use super::schema::{find, systemd_only_reason, Section, ValueForm};
 }
 pub use diag::suggest;
-pub use host::check_host;
+pub use host::{check_host, check_host_as};
 pub use limits::{format_bytes, read_env_files, Limits, Rlimit, INFINITY as RLIM_INFINITY};
 pub use load::{hostname, is_valid_name, load_dir};
 pub use socket::{Listen, ListenAddr, SocketSpec};

@@ -213,7 +213,7 @@ pub const KEYS: &[Key] = &[
     key(S, "KillSignal", Kind::Signal, Value("\"SIGTERM\""), "`SIGINT`, `INT`, `2` ..."),
     key(S, "WorkingDirectory", Kind::Str, Note("the service dir"), "relative paths resolve against the service dir"),
     key(S, "Environment", Kind::StrList, Value("[]"), "`KEY=VALUE` entries, added to the daemon's environment"),
-    key(S, "User", Kind::Str, Note("none"), "switch to this user (and its groups, HOME, USER, LOGNAME) when the daemon runs as root; a clear error otherwise (unless it names the daemon's own user)"),
+    key(S, "User", Kind::Str, Note("none"), "switch to this user (and its groups, HOME, USER, LOGNAME) when the daemon runs as root; a clear error otherwise (unless it names the daemon's own user). A number is a uid; one with no passwd entry runs with gid = the same number, no supplementary groups, HOME=/, USER=LOGNAME=the number"),
     key(S, "RemainAfterExit", Kind::Bool, Value("false"), "oneshot: stay `running` after a successful exit"),
     key(S, "PIDFile", Kind::Str, Note("none"), "`forking`: the file the service writes its main pid to; relative paths resolve against the service dir"),
     key(S, "LogMaxBytes", Kind::Count(i64::MAX), Value("10485760"), "diakonos extension: rotate the service log past this size (10 MiB); 0 = never (see Durability)"),

@@ -492,3 +492,106 @@ fn stop_while_the_leftovers_of_a_dead_service_are_killed_ends_inactive() {
     assert!(!alive(worker), "the worker survived `stop`: {out}");
     assert_eq!(h.state("web"), "inactive", "`stop` said: {out}");
 }
+
+/// Context switches of `pid` so far (voluntary and not).
+fn switches(pid: i32) -> u64 {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    text.lines()
+        .filter(|l| l.contains("ctxt_switches:"))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn a_stop_waiting_for_leftovers_that_are_not_ours_sleeps_until_they_end() {
+    // After a crash the leftovers of an adopted service are not the new
+    // daemon's children: a stop that waits for one (it ignores SIGTERM)
+    // watches it with a pidfd instead of rechecking its group on a timer,
+    // and returns as soon as it ends.
+    let h = Home::new("a_stop_waiting_for_leftovers_that_are_not_ours");
+    h.unit(
+        "web",
+        &format!(
+            "[service]\nTimeoutStopSec = 60\nExecStart = {}\n",
+            sh("sh -c 'trap \"\" TERM; echo $$ > worker; exec sleep 1000' & wait")
+        ),
+    );
+    h.ok(&["start", "web"]);
+    h.wait_lines("worker", 1);
+    let worker: i32 = h.lines("worker")[0].trim().parse().expect("a pid");
+    h.remember(worker);
+    let main = h.pid("web");
+    crash_daemon(&h);
+    assert_eq!(h.pid("web"), main, "web was not adopted");
+    let daemon = h.daemon_pid().expect("a new daemon");
+    let mut stop = h.command(&["stop", "web"]);
+    stop.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut stop = stop.spawn().expect("run stop");
+    h.wait_until("the main process to die of the stop", WAIT, || !alive(main));
+    assert!(alive(worker), "the worker should ignore SIGTERM");
+    // Polling every 20 ms makes dozens of switches a second; a pidfd none.
+    let quiet = (0..10).any(|_| {
+        let before = switches(daemon);
+        std::thread::sleep(Duration::from_millis(500));
+        switches(daemon) - before <= 3
+    });
+    let waited = stop.try_wait().ok().flatten();
+    kill9(worker);
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        if let Ok(Some(status)) = stop.try_wait() {
+            break Some(status);
+        }
+        if t0.elapsed() > WAIT {
+            let _ = stop.kill();
+            let _ = stop.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(waited, None, "stop returned while the worker lived");
+    assert!(
+        quiet,
+        "the daemon kept waking up while it waited for the worker"
+    );
+    assert!(status.is_some_and(|s| s.success()), "stop: {status:?}");
+    assert_eq!(h.state("web"), "inactive");
+}
+
+#[test]
+fn a_daemon_started_from_inside_a_service_passes_on_no_unit_tag() {
+    // A client run by service `a` starts the next daemon (after a crash):
+    // that daemon's other children (b's ExecStop) do not carry a's tag.
+    let h = Home::new("a_daemon_started_from_inside_a_service");
+    h.unit(
+        "b",
+        &format!(
+            "[service]\nExecStart = \"sleep 1000\"\nExecStop = {}\n",
+            sh("echo \"[$DIAKONOS_UNIT]\" > stopenv")
+        ),
+    );
+    let client = format!(
+        "{} --home {} --service-dir {} start b",
+        crate::util::BIN,
+        h.home.display(),
+        h.units.display()
+    );
+    h.unit(
+        "a",
+        &format!(
+            "[service]\nExecStart = {}\n",
+            sh(&format!(
+                "while [ ! -e go ]; do sleep 0.05; done; {client} > started-b 2>&1; exec sleep 1000"
+            ))
+        ),
+    );
+    h.ok(&["start", "a"]);
+    crash_daemon(&h);
+    fs::write(h.path("go"), "").expect("write go");
+    h.wait_until("a's client to start b", WAIT, || {
+        fs::read_to_string(h.path("started-b")).is_ok_and(|t| t.contains("b: running"))
+    });
+    h.ok(&["stop", "b"]);
+    assert_eq!(h.lines("stopenv"), ["[]"]);
+}

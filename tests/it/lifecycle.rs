@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::util::{alive, gone, kill9, sh, Home, WAIT};
+use crate::util::{alive, gone, kill9, sh, Home, Stat, WAIT};
 
 #[test]
 fn start_returns_once_the_service_runs() {
@@ -211,6 +211,66 @@ fn stop_kills_the_whole_process_group() {
     h.ok(&["stop", "parent"]);
     assert!(gone(pid), "main pid {pid} survived stop");
     assert!(gone(child), "child pid {child} survived stop");
+}
+
+#[test]
+fn stop_reaches_a_child_that_escaped_with_setsid() {
+    // A child that left the service's session and process group (setsid)
+    // still carries the unit's tag: stop kills it and returns once it is gone.
+    let h = Home::new("stop_reaches_a_child_that_escaped_with_setsid");
+    h.unit(
+        "escaper",
+        &format!(
+            "[service]\nExecStart = {}\n",
+            sh("setsid sh -c 'echo $$ > escaped; exec sleep 1000' & wait")
+        ),
+    );
+    h.ok(&["start", "escaper"]);
+    h.wait_until("the escaped child to write its pid", WAIT, || {
+        !h.lines("escaped").is_empty()
+    });
+    let escaped: i32 = h.lines("escaped")[0].parse().expect("a pid");
+    h.remember(escaped);
+    let main = h.pid("escaper");
+    let (s, m) = (Stat::of(escaped), Stat::of(main));
+    assert!(
+        s.zip(m)
+            .is_some_and(|(s, m)| s.session != m.session && s.pgrp != m.pgrp),
+        "the child did not escape: {s:?} vs main {m:?}"
+    );
+    h.ok(&["stop", "escaper"]);
+    assert!(gone(main), "main pid {main} survived stop");
+    assert!(gone(escaped), "escaped child {escaped} survived stop");
+    assert_eq!(h.state("escaper"), "inactive");
+}
+
+#[test]
+fn an_escaped_child_that_ignores_the_kill_signal_gets_sigkill() {
+    // The escaped process goes through the stop's escalation: KillSignal,
+    // then SIGKILL after TimeoutStopSec; stop waits for it.
+    let h = Home::new("an_escaped_child_that_ignores_the_kill_signal_gets_sigkill");
+    h.unit(
+        "escaper",
+        &format!(
+            "[service]\nTimeoutStopSec = 0.5\nExecStart = {}\n",
+            sh("setsid sh -c 'trap \"\" TERM; echo $$ > escaped; while :; do sleep 0.1; done' & wait")
+        ),
+    );
+    h.ok(&["start", "escaper"]);
+    h.wait_until("the escaped child to set its trap", WAIT, || {
+        !h.lines("escaped").is_empty()
+    });
+    let escaped: i32 = h.lines("escaped")[0].parse().expect("a pid");
+    h.remember(escaped);
+    let t0 = Instant::now();
+    h.ok(&["stop", "escaper"]);
+    let took = t0.elapsed();
+    assert!(gone(escaped), "escaped child {escaped} survived stop");
+    assert!(
+        took >= Duration::from_millis(400),
+        "stop returned after {took:?}, before TimeoutStopSec"
+    );
+    assert_eq!(h.state("escaper"), "inactive");
 }
 
 #[test]

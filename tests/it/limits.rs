@@ -289,3 +289,64 @@ fn verify_and_start_name_an_unknown_group() {
         "{err}"
     );
 }
+
+#[test]
+fn a_numeric_user_and_group_need_no_passwd_entry() {
+    // As root: User = "<uid>" with no passwd entry runs as that uid with the
+    // same gid, HOME=/ and USER=<uid>; a numeric Group with no entry is that
+    // gid; `verify` accepts both; a uid that has an entry takes its name.
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "this test must run as root (CI runs as root)"
+    );
+    let free = |from: u32| {
+        (from..from + 1000)
+            .find(|&n| {
+                matches!(nix::unistd::User::from_uid(n.into()), Ok(None))
+                    && matches!(nix::unistd::Group::from_gid(n.into()), Ok(None))
+            })
+            .expect("a free id")
+    };
+    let (uid, gid) = (free(54321), free(58000));
+    let h = Home::new("a_numeric_user_and_group_need_no_passwd_entry");
+    let shared = h.root.join("shared");
+    crate::util::world_writable(&shared);
+    let dir = crate::util::toml_str(&shared.display().to_string());
+    let report = |out: &str| {
+        sh(&format!(
+            "{{ id -u; id -g; echo \"$HOME\"; echo \"$USER\"; }} > {out}"
+        ))
+    };
+    h.unit(
+        "byuid",
+        &format!("[service]\nType = \"oneshot\"\nUser = \"{uid}\"\nWorkingDirectory = {dir}\nExecStart = {}\n", report("byuid.out")),
+    );
+    h.unit(
+        "bygid",
+        &format!("[service]\nType = \"oneshot\"\nUser = \"{uid}\"\nGroup = \"{gid}\"\nWorkingDirectory = {dir}\nExecStart = {}\n", report("bygid.out")),
+    );
+    let nobody = nix::unistd::User::from_name("nobody")
+        .ok()
+        .flatten()
+        .expect("user nobody");
+    h.unit(
+        "nobody",
+        &format!("[service]\nType = \"oneshot\"\nUser = \"{}\"\nWorkingDirectory = {dir}\nExecStart = {}\n", nobody.uid, report("nobody.out")),
+    );
+    h.ok(&["verify"]);
+    h.ok(&["start", "byuid", "bygid", "nobody"]);
+    let read = |f: &str| crate::util::read_lines(&shared.join(f));
+    let (u, g) = (uid.to_string(), gid.to_string());
+    assert_eq!(read("byuid.out"), [u.as_str(), u.as_str(), "/", u.as_str()]);
+    assert_eq!(read("bygid.out"), [u.as_str(), g.as_str(), "/", u.as_str()]);
+    let home = nobody.dir.display().to_string();
+    assert_eq!(
+        read("nobody.out"),
+        [
+            nobody.uid.to_string().as_str(),
+            nobody.gid.to_string().as_str(),
+            home.as_str(),
+            "nobody"
+        ]
+    );
+}

@@ -127,6 +127,102 @@ fn verify_catches_what_start_would_fail_on_with_file_line_column() {
     assert_eq!(h.daemon_pid(), None, "verify started a daemon");
 }
 
+/// Writes an executable `#!/bin/sh` script at `path` with `mode`.
+fn script(path: &std::path::Path, mode: u32) {
+    fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+    fs::write(path, "#!/bin/sh\nexec sleep 1000\n").expect("write a script");
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+#[test]
+fn verify_looks_programs_up_on_the_daemons_path() {
+    // With a daemon of the directory running, `verify` finds ExecStart on the
+    // PATH the daemon gives services, not on its own.
+    let h = Home::new("verify_looks_programs_up_on_the_daemons_path");
+    let (daemon_bin, client_bin) = (h.root.join("daemon-bin"), h.root.join("client-bin"));
+    script(&daemon_bin.join("only-daemon-has-it"), 0o755);
+    script(&client_bin.join("only-client-has-it"), 0o755);
+    h.unit("a", "[service]\nExecStart = \"only-daemon-has-it\"\n");
+    h.unit("b", "[service]\nExecStart = \"only-client-has-it\"\n");
+    let path = |extra: &std::path::Path| format!("{}:/usr/bin:/bin", extra.display());
+    // The daemon is started by this command, with this PATH.
+    let mut start = h.command(&["start", "a"]);
+    start.env("PATH", path(&daemon_bin));
+    let out = h.run(start);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut verify = h.command(&["verify"]);
+    verify.env("PATH", path(&client_bin));
+    let out = h.run(verify);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("`ExecStart` program `only-client-has-it` not found in PATH"),
+        "{err}"
+    );
+    assert!(err.contains(&daemon_bin.display().to_string()), "{err}");
+    assert!(!err.contains("only-daemon-has-it"), "{err}");
+}
+
+#[test]
+fn verify_checks_that_the_user_may_execute_the_program() {
+    // As root: a program only root may run, or one in a directory the
+    // User cannot enter, is an error at ExecStart naming the user.
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "this test must run as root (CI runs as root)"
+    );
+    let h = Home::new("verify_checks_that_the_user_may_execute_the_program");
+    let bin = h.root.join("bin");
+    crate::util::world_writable(&bin);
+    script(&bin.join("root-only"), 0o700);
+    script(&bin.join("for-all"), 0o755);
+    script(&bin.join("closed/for-all"), 0o755);
+    fs::set_permissions(bin.join("closed"), fs::Permissions::from_mode(0o700)).expect("chmod");
+    let unit = |name: &str, program: &str| {
+        h.unit(
+            name,
+            &format!(
+                "[service]\nUser = \"nobody\"\nExecStart = \"{}\"\n",
+                bin.join(program).display()
+            ),
+        )
+    };
+    unit("rootonly", "root-only");
+    unit("closed", "closed/for-all");
+    unit("fine", "for-all");
+    let err = h.fails(1, &["verify"]);
+    let at = |file: &str| format!("{}:3:13:", h.units.join(file).display());
+    let rootonly = format!(
+        "{} `ExecStart` program {} is not executable by User `nobody`",
+        at("rootonly.service"),
+        bin.join("root-only").display()
+    );
+    let closed = format!(
+        "{} `ExecStart` program {} is out of reach of User `nobody`",
+        at("closed.service"),
+        bin.join("closed/for-all").display()
+    );
+    assert!(err.contains(&rootonly), "{err}");
+    assert!(err.contains(&closed), "{err}");
+    assert!(!err.contains("fine.service"), "{err}");
+    // Root itself may run both.
+    h.unit(
+        "rootonly",
+        &format!(
+            "[service]\nExecStart = \"{}\"\n",
+            bin.join("root-only").display()
+        ),
+    );
+    h.unit(
+        "closed",
+        &format!(
+            "[service]\nExecStart = \"{}\"\n",
+            bin.join("closed/for-all").display()
+        ),
+    );
+    h.ok(&["verify"]);
+}
+
 #[test]
 fn verify_accepts_notify_with_another_user() {
     // Type = "notify" with another User works now (a root daemon's notify

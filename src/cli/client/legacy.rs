@@ -46,7 +46,7 @@ pub(super) fn native(req: &Request) -> Option<V1Request> {
 pub(super) fn request(home: &Home, req: V1Request) -> Result<Option<Response>, Error> {
     match exchange(home, req)? {
         None => Ok(None),
-        Some((V1Reply::Daemon(info), _)) => Ok(Some(Response::Daemon(info))),
+        Some((V1Reply::Daemon(info), _)) => Ok(Some(Response::Daemon(Box::new(info)))),
         Some((V1Reply::Bye, _)) => Ok(Some(Response::Bye)),
         Some((V1Reply::Error { message, hint }, _)) => Err(Error::Failed { message, hint }),
     }

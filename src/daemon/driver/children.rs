@@ -17,6 +17,7 @@ use signal_hook_mio::v1_0::Signals;
 use crate::daemon::service::ExitKind;
 use crate::daemon::spawn;
 use crate::daemon::supervisor::{Input, Supervisor};
+use crate::graph::ServiceId;
 use crate::procfs;
 
 pub const SIGNALS: Token = Token(1);
@@ -37,6 +38,9 @@ pub struct Children {
     /// Adopted processes by token.
     watches: HashMap<usize, (Pid, Watch)>,
     next_watch: usize,
+    /// Leftovers of stopping services (not our children) by token: pid,
+    /// service, pidfd.
+    leftovers: HashMap<usize, (Pid, ServiceId, OwnedFd)>,
     /// Pidfds that became readable in this pass.
     exited: Vec<usize>,
     /// A SIGCHLD came since the last reaping (reaping scans every child of
@@ -53,6 +57,7 @@ impl Children {
             signals,
             watches: HashMap::new(),
             next_watch: FIRST_PIDFD_TOKEN,
+            leftovers: HashMap::new(),
             exited: Vec::new(),
             // Children may have ended before the signal pipe existed.
             reap_due: true,
@@ -154,6 +159,77 @@ impl Children {
         self.watches.insert(token, (pid, watch));
     }
 
+    /// Carries out `Effect::WatchLeftovers`: one look through `/proc` for
+    /// the members of `groups`; each that is not our child (its end sends
+    /// no SIGCHLD) gets a pidfd. Incomplete (the supervisor rechecks on a
+    /// timer) when one cannot (no pidfd support), or when no member is found
+    /// at all (it may have just ended); a zombie of another parent makes
+    /// the supervisor look again after a recheck.
+    pub fn watch_leftovers(
+        &mut self,
+        id: ServiceId,
+        groups: &[Pid],
+        registry: &Registry,
+        sup: &mut Supervisor,
+        now: Instant,
+    ) {
+        let me = std::process::id() as i32;
+        let mut complete = true;
+        let mut zombies = false;
+        let mut members = 0;
+        let mut ended = false;
+        for p in procfs::all_processes() {
+            if !groups.contains(&Pid::from_raw(p.pgrp)) {
+                continue;
+            }
+            members += 1;
+            if p.ppid == me {
+                continue; // Our child: SIGCHLD tells us.
+            }
+            if p.zombie {
+                zombies = true; // Its parent has yet to reap it.
+                continue;
+            }
+            let pid = Pid::from_raw(p.pid);
+            if self.leftovers.values().any(|(q, _, _)| *q == pid) {
+                continue;
+            }
+            let token = self.next_watch;
+            match spawn::pidfd_open(pid) {
+                Ok(fd) => {
+                    let raw = fd.as_raw_fd();
+                    if registry
+                        .register(&mut SourceFd(&raw), Token(token), Interest::READABLE)
+                        .is_ok()
+                    {
+                        self.next_watch += 1;
+                        self.leftovers.insert(token, (pid, id, fd));
+                    } else {
+                        complete = false;
+                    }
+                }
+                // Ended since the look: look again.
+                Err(e) if e.raw_os_error() == Some(nix::libc::ESRCH) => ended = true,
+                Err(_) => complete = false,
+            }
+        }
+        log::debug!(
+            "leftovers of groups {groups:?}: {members} member(s), {} watched by pidfd, complete {complete}, zombies {zombies}",
+            self.leftovers.len()
+        );
+        sup.handle(
+            Input::LeftoversWatched {
+                id,
+                complete: complete && members > 0,
+                zombies,
+            },
+            now,
+        );
+        if ended {
+            sup.handle(Input::LeftoverExited(id), now);
+        }
+    }
+
     fn adopted_exit(
         &mut self,
         token: usize,
@@ -161,6 +237,11 @@ impl Children {
         sup: &mut Supervisor,
         now: Instant,
     ) {
+        if let Some((pid, id, fd)) = self.leftovers.remove(&token) {
+            let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
+            log::debug!("leftover process {pid} exited");
+            sup.handle(Input::LeftoverExited(id), now);
+        }
         if let Some((pid, watch)) = self.watches.remove(&token) {
             if let Watch::Pidfd(fd) = &watch {
                 let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));

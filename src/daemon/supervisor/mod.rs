@@ -49,7 +49,8 @@ mod wait;
 mod why;
 
 /// While a stopping service waits for leftovers that are not our children
-/// (adopted ones), nothing wakes us when they die: look again this often.
+/// (adopted ones) and some could not get a pidfd, nothing wakes us when
+/// they die: look again this often.
 const GROUP_RECHECK: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// A client connection, as the event loop numbers them.
@@ -106,6 +107,52 @@ pub enum Effect {
     ProbeCancel { id: ServiceId },
     /// A unit changed state (only while someone follows `events`).
     StateChanged(crate::protocol::EventRecord),
+    /// One look through `/proc`, at the end of these stops (their process
+    /// groups are empty), for processes that left them (setsid) but still
+    /// carry the unit's tag. `known` pids and processes in `other_groups`
+    /// are not strays. Answered with `Input::StraysScanned`.
+    ScanStrays {
+        units: Vec<StrayLook>,
+        known: Vec<Pid>,
+        other_groups: Vec<Pid>,
+    },
+    /// The main process of stopping service `id` is gone but these process
+    /// groups are not: watch each member that is not our child (no SIGCHLD
+    /// comes for it) with a pidfd. Answered with `Input::LeftoversWatched`;
+    /// `Input::LeftoverExited` when one of them ends.
+    WatchLeftovers { id: ServiceId, groups: Vec<Pid> },
+}
+
+/// How the supervisor learns that a stopping service's leftovers ended.
+/// Most leftovers are our children and end at once (SIGCHLD wakes us), so
+/// the first look waits for one recheck: a stop costs no `/proc` scan
+/// unless something outlives its main process by that much.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum LeftoverWatch {
+    /// Not looked at yet: rechecked on the timer, then looked at.
+    #[default]
+    Unwatched,
+    /// To be looked at in this pass (after a recheck, or one of them ended).
+    Due,
+    /// [`Effect::WatchLeftovers`] is out.
+    Asked,
+    /// Every member that is not our child has a pidfd.
+    Watched,
+    /// Some could not be watched: the group is rechecked on a timer.
+    Polled,
+    /// A member is a zombie of another parent (soon reaped, and nothing
+    /// tells us when): rechecked on the timer, then looked at again.
+    Relook,
+}
+
+/// One unit of an [`Effect::ScanStrays`]: a stray carries its tag and
+/// started no earlier than its main process (`since`, clock ticks since
+/// boot, when known).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrayLook {
+    pub id: ServiceId,
+    pub unit: String,
+    pub since: Option<u64>,
 }
 
 /// A forking service's main process as a look found it, with what the
@@ -175,6 +222,19 @@ pub enum Input {
         gen: u64,
         outcome: Result<String, String>,
     },
+    /// A look for strays ([`Effect::ScanStrays`]) ended: per unit, the
+    /// process groups of the strays found (none: the stop is done).
+    StraysScanned(Vec<(ServiceId, Vec<Pid>)>),
+    /// [`Effect::WatchLeftovers`] was carried out: `complete` when every
+    /// member that is not our child is watched by a pidfd; `zombies` when
+    /// some member is a zombie another parent has yet to reap.
+    LeftoversWatched {
+        id: ServiceId,
+        complete: bool,
+        zombies: bool,
+    },
+    /// A leftover watched for service `id` ended.
+    LeftoverExited(ServiceId),
 }
 
 /// The operating system, as the supervisor uses it: starting processes and
@@ -269,6 +329,10 @@ pub struct Entry {
     hooks: Option<Box<hooks::HookRecord>>,
     /// `DIAKONOS_MONITOR_*` for the next spawn, when it starts as a hook.
     hook_env: Option<Vec<(String, String)>>,
+    /// A look for strays at the end of its stop is out ([`Effect::ScanStrays`]).
+    stray_scan: bool,
+    /// How the end of its leftovers is noticed while its stop waits for them.
+    leftovers: LeftoverWatch,
 }
 
 impl Entry {
@@ -301,6 +365,8 @@ impl Entry {
             watchdog: None,
             hooks: None,
             hook_env: None,
+            stray_scan: false,
+            leftovers: LeftoverWatch::Unwatched,
         }
     }
 
@@ -651,6 +717,28 @@ impl Supervisor {
             Input::MainPidScanned { id, scan, outcome } => {
                 self.main_pid_scanned(id, scan, outcome, now)
             }
+            Input::StraysScanned(found) => self.strays_scanned(found),
+            Input::LeftoversWatched {
+                id,
+                complete,
+                zombies,
+            } => {
+                if let Some(e) = self.entries.get_mut(id) {
+                    if e.leftovers == LeftoverWatch::Asked {
+                        e.leftovers = match (complete, zombies) {
+                            (true, false) => LeftoverWatch::Watched,
+                            (true, true) => LeftoverWatch::Relook,
+                            (false, _) => LeftoverWatch::Polled,
+                        };
+                    }
+                }
+            }
+            // `run` looks at the groups again (and watches what is left).
+            Input::LeftoverExited(id) => {
+                if let Some(e) = self.entries.get_mut(id) {
+                    e.leftovers = LeftoverWatch::Due;
+                }
+            }
         }
     }
 
@@ -902,8 +990,19 @@ impl Supervisor {
                     }
                     self.queue.push_back((id, Event::Timer));
                 }
-                // `run` looks at the groups on every pass; this only wakes it.
-                TimerKey::GroupRecheck => {}
+                // `run` looks at the groups on every pass; this wakes it,
+                // and has leftovers watched again where a zombie was.
+                TimerKey::GroupRecheck => {
+                    for &id in &self.awaiting_group {
+                        let e = &mut self.entries[id];
+                        if matches!(
+                            e.leftovers,
+                            LeftoverWatch::Unwatched | LeftoverWatch::Relook
+                        ) {
+                            e.leftovers = LeftoverWatch::Due;
+                        }
+                    }
+                }
                 TimerKey::Wait(n) => self.wait_expired(n),
                 other => self.due.push(other),
             }

@@ -19,26 +19,45 @@ impl Supervisor {
             }
             // Stopping services whose main process is gone wait for their group.
             let waiting: Vec<ServiceId> = self.awaiting_group.iter().copied().collect();
+            let mut ended = Vec::new();
             for id in waiting {
                 let svc = &self.entries[id].svc;
                 if !svc.awaiting_group() {
                     self.awaiting_group.remove(&id);
+                    self.entries[id].leftovers = LeftoverWatch::Unwatched;
                     continue;
                 }
-                let gone = match svc.pgid {
-                    None => true,
+                let (gone, alive) = match svc.pgid {
+                    None => (true, Vec::new()),
                     Some(pgid) => {
                         let mut groups = self.entries[id].groups.clone();
                         groups.push(pgid);
-                        !groups.into_iter().any(|g| sys.group_alive(g))
+                        groups.sort_unstable();
+                        groups.dedup();
+                        groups.retain(|&g| sys.group_alive(g));
+                        (groups.is_empty(), groups)
                     }
                 };
                 if gone {
                     self.awaiting_group.remove(&id);
-                    self.queue.push_back((id, Event::GroupGone));
+                    self.entries[id].leftovers = LeftoverWatch::Unwatched;
+                    ended.push(id);
+                } else if self.entries[id].leftovers == LeftoverWatch::Due {
+                    // What is left may not be our children: no SIGCHLD
+                    // would wake us when it ends.
+                    self.entries[id].leftovers = LeftoverWatch::Asked;
+                    self.effects
+                        .push_back(Effect::WatchLeftovers { id, groups: alive });
                 }
             }
-            if !self.awaiting_group.is_empty() {
+            self.look_for_strays(ended);
+            let polled = self.awaiting_group.iter().any(|&id| {
+                matches!(
+                    self.entries[id].leftovers,
+                    LeftoverWatch::Unwatched | LeftoverWatch::Polled | LeftoverWatch::Relook
+                )
+            });
+            if polled {
                 self.timers
                     .arm_if_idle(TimerKey::GroupRecheck, now + GROUP_RECHECK);
             }
@@ -319,6 +338,83 @@ impl Supervisor {
         }
         let found = found.map(|f| (f.pid, f.pgid));
         self.queue.push_back((id, Event::MainPid(found)));
+    }
+
+    /// The process groups of these stopping services are empty: before the
+    /// stop counts as done, one look (for all of them) for processes that
+    /// left the groups (setsid) but carry the unit's tag
+    /// ([`Effect::ScanStrays`]).
+    fn look_for_strays(&mut self, ended: Vec<ServiceId>) {
+        let mut units = Vec::new();
+        for id in ended {
+            let e = &mut self.entries[id];
+            if e.stray_scan {
+                continue; // A look is already out.
+            }
+            e.stray_scan = true;
+            units.push(StrayLook {
+                id,
+                unit: e.name.clone(),
+                since: e.start_time,
+            });
+        }
+        if units.is_empty() {
+            return;
+        }
+        let known: Vec<Pid> = self.pids.keys().copied().collect();
+        let other_groups: Vec<Pid> = self
+            .entries
+            .iter()
+            .filter(|e| e.svc.state.is_active() && !e.svc.awaiting_group())
+            .flat_map(|e| e.svc.pgid.into_iter().chain(e.groups.iter().copied()))
+            .collect();
+        self.effects.push_back(Effect::ScanStrays {
+            units,
+            known,
+            other_groups,
+        });
+    }
+
+    /// A look for strays came back. None found: the stop is done
+    /// (GroupGone). Strays found: their groups join the service's and get
+    /// the signal of the stop's phase now (KillSignal, or SIGKILL once it
+    /// escalated); the stop's deadline escalates them with the rest, and
+    /// the stop waits for them (then looks once more).
+    pub(super) fn strays_scanned(&mut self, found: Vec<(ServiceId, Vec<Pid>)>) {
+        for (id, groups) in found {
+            let Some(e) = self.entries.get_mut(id) else {
+                continue;
+            };
+            e.stray_scan = false;
+            if !e.svc.awaiting_group() {
+                continue; // The stop ended otherwise meanwhile.
+            }
+            if groups.is_empty() {
+                self.queue.push_back((id, Event::GroupGone));
+                continue;
+            }
+            let signal = match e.svc.state {
+                State::Stopping {
+                    phase: crate::daemon::service::StopPhase::Killed,
+                    ..
+                } => Signal::SIGKILL,
+                _ => e.svc.policy.kill_signal,
+            };
+            log::info!(
+                "{}: processes that left its process group (setsid) carry its tag; sending {} to group(s) {groups:?}",
+                e.name,
+                signal.as_str()
+            );
+            for &g in &groups {
+                self.effects.push_back(Effect::Signal { pgid: g, signal });
+            }
+            // New groups: their members are watched afresh.
+            e.leftovers = LeftoverWatch::Unwatched;
+            e.groups.extend(groups);
+            e.groups.sort_unstable();
+            e.groups.dedup();
+            self.awaiting_group.insert(id);
+        }
     }
 
     /// The process groups a signal for `pgid` must reach. An ExecStop's

@@ -25,6 +25,15 @@ struct FakeSys {
     dead_leaders: BTreeSet<i32>,
     /// What `group_rss` answers.
     rss: Option<u64>,
+    /// Groups of processes that escaped a unit's group but carry its tag
+    /// (what a look for strays finds while they are in `alive_groups`).
+    strays: HashMap<String, Vec<i32>>,
+    /// Looks for strays asked for.
+    stray_looks: usize,
+    /// Looks for leftovers to watch asked for.
+    leftover_looks: usize,
+    /// Leftovers cannot get a pidfd (the supervisor must poll).
+    no_pidfds: bool,
 }
 
 impl Sys for FakeSys {
@@ -129,6 +138,38 @@ fn pass(s: &mut Supervisor, now: Instant, sys: &mut FakeSys) {
                     };
                     let outcome = Some(Ok(found));
                     s.handle(Input::MainPidScanned { id, scan, outcome }, now);
+                    fed = true;
+                }
+                // Every leftover gets a pidfd unless the test says not.
+                Effect::WatchLeftovers { id, .. } => {
+                    sys.leftover_looks += 1;
+                    let complete = !sys.no_pidfds;
+                    let zombies = false;
+                    s.handle(
+                        Input::LeftoversWatched {
+                            id,
+                            complete,
+                            zombies,
+                        },
+                        now,
+                    );
+                    fed = true;
+                }
+                Effect::ScanStrays { units, .. } => {
+                    sys.stray_looks += 1;
+                    let found = units
+                        .iter()
+                        .map(|u| {
+                            let groups = sys.strays.get(&u.unit).cloned().unwrap_or_default();
+                            let alive = groups
+                                .into_iter()
+                                .filter(|g| sys.alive_groups.contains(g))
+                                .map(Pid::from_raw)
+                                .collect();
+                            (u.id, alive)
+                        })
+                        .collect();
+                    s.handle(Input::StraysScanned(found), now);
                     fed = true;
                 }
                 other => kept.push_back(other),
@@ -292,6 +333,84 @@ fn stop_waits_for_the_whole_process_group() {
     pass(&mut s, t0, &mut sys);
     assert_eq!(state(&s, "a"), StateName::Inactive);
     assert_eq!(s.take_replies().len(), 1);
+}
+
+#[test]
+fn stop_signals_and_waits_for_strays_that_left_the_group() {
+    // Processes that left the group (setsid) but carry the unit's tag get
+    // KillSignal, then SIGKILL at the stop deadline; the stop ends only
+    // after they are gone and a second look finds nothing.
+    let mut s = sup(&[("a", SIMPLE)]);
+    let mut sys = FakeSys::default();
+    let t0 = Instant::now();
+    s.request(None, Request::Start(names(&["a"])), t0);
+    pass(&mut s, t0, &mut sys);
+    let pid = sys.pid_of("a");
+    sys.alive_groups.insert(7777);
+    sys.strays.insert("a".to_owned(), vec![7777]);
+    s.request(Some(3), Request::Stop(names(&["a"])), t0);
+    pass(&mut s, t0, &mut sys);
+    exit(&mut s, &mut sys, pid, ExitKind::Signal(Signal::SIGTERM), t0);
+    assert_eq!(sys.stray_looks, 1);
+    assert!(sys
+        .signals
+        .contains(&(Pid::from_raw(7777), Signal::SIGTERM)));
+    assert_eq!(state(&s, "a"), StateName::Stopping);
+    assert!(s.take_replies().is_empty());
+    // TimeoutStopSec (10 s) passes: the stray gets SIGKILL with the rest.
+    let t1 = t0 + Duration::from_secs(10);
+    s.handle(Input::Tick, t1);
+    pass(&mut s, t1, &mut sys);
+    assert!(sys
+        .signals
+        .contains(&(Pid::from_raw(7777), Signal::SIGKILL)));
+    sys.alive_groups.remove(&7777);
+    pass(&mut s, t1, &mut sys);
+    assert_eq!(sys.stray_looks, 2);
+    assert_eq!(state(&s, "a"), StateName::Inactive);
+    assert_eq!(s.take_replies().len(), 1);
+}
+
+#[test]
+fn leftovers_are_watched_by_pidfd_and_polled_only_without_one() {
+    // A stop waiting for leftovers rechecks once, then asks to watch them
+    // (no more recheck timer); one ending makes it look again; without
+    // pidfds the group is rechecked on the timer instead.
+    for no_pidfds in [false, true] {
+        let mut s = sup(&[("a", SIMPLE)]);
+        let mut sys = FakeSys {
+            no_pidfds,
+            ..FakeSys::default()
+        };
+        let t0 = Instant::now();
+        s.request(None, Request::Start(names(&["a"])), t0);
+        pass(&mut s, t0, &mut sys);
+        let pid = sys.pid_of("a");
+        s.request(Some(3), Request::Stop(names(&["a"])), t0);
+        pass(&mut s, t0, &mut sys);
+        // The main process dies; a member of its group lives on.
+        s.child_exited(pid, ExitKind::Signal(Signal::SIGTERM));
+        pass(&mut s, t0, &mut sys);
+        // The first recheck finds the member still there: it is watched.
+        assert_eq!(sys.leftover_looks, 0);
+        let t1 = s
+            .timers
+            .deadline(TimerKey::GroupRecheck)
+            .expect("a recheck");
+        s.handle(Input::Tick, t1);
+        pass(&mut s, t1, &mut sys);
+        assert_eq!(sys.leftover_looks, 1, "no_pidfds {no_pidfds}");
+        let recheck = s.timers.deadline(TimerKey::GroupRecheck);
+        assert_eq!(recheck.is_some(), no_pidfds, "no_pidfds {no_pidfds}");
+        if !no_pidfds {
+            s.handle(Input::LeftoverExited(s.id_of("a").unwrap()), t0);
+            pass(&mut s, t0, &mut sys);
+            assert_eq!(sys.leftover_looks, 2);
+        }
+        sys.alive_groups.remove(&pid.as_raw());
+        pass(&mut s, t0, &mut sys);
+        assert_eq!(state(&s, "a"), StateName::Inactive);
+    }
 }
 
 #[test]
