@@ -3,7 +3,7 @@
 //! `cargo bench --bench supervisor` runs every benchmark; a word after `--`
 //! runs those whose name contains it (`list`, `restart_latency`,
 //! `start_units`, `rss`, `idle_wakeups`, `crash_loop_memory`,
-//! `binary_size`, `probe_cost`). The long ones are shortened through environment
+//! `binary_size`, `probe_cost`, `stats`). The long ones are shortened through environment
 //! variables; `benches/README.md` lists them and the figures.
 //!
 //! The binary under test is the one cargo built for this bench (release
@@ -758,6 +758,36 @@ fn bench_list(cfg: &Config) -> Vec<Row> {
     rows
 }
 
+/// `diakonos stats` as a whole process over 100 running units (SPEC §9:
+/// <= 10 ms). The first run measures afresh (two samples 250 ms apart) and
+/// keeps its sample in the home; the timed runs measure CPU% from the
+/// sample the previous run kept, as a `stats` typed again soon does.
+fn bench_stats(cfg: &Config) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for bin in cfg.bins() {
+        let n = 100;
+        let units = sleep_units(n);
+        let d = Daemon::new(bin, &format!("stats{}", bin.label), &units);
+        d.ok(&[&["start"][..], &names(&units)].concat());
+        assert_eq!(d.count_running(), n, "all units running");
+        let out = d.ok(&["stats"]);
+        assert_eq!(
+            out.lines().filter(|l| l.contains(" running ")).count(),
+            n,
+            "stats shows every unit:\n{out}"
+        );
+        let samples = time_runs(cfg.list_runs, &|| d.cmd(&["stats"]));
+        let name = bin.name(&format!("stats, {n} running units"));
+        rows.push(
+            Row::new(name, "ms", samples)
+                .p95()
+                .target(Stat::Median, 10.0),
+        );
+        print_row(rows.last().unwrap());
+    }
+    rows
+}
+
 /// 2. kill -9 of a RestartSec = 0 service until its successor is alive.
 fn bench_restart_latency(cfg: &Config) -> Vec<Row> {
     let mut rows = Vec::new();
@@ -1170,7 +1200,7 @@ fn loadavg() -> String {
 
 type Bench = fn(&Config) -> Vec<Row>;
 
-const BENCHES: [(&str, Bench); 8] = [
+const BENCHES: [(&str, Bench); 9] = [
     ("list", bench_list),
     ("restart_latency", bench_restart_latency),
     ("start_units", bench_start),
@@ -1179,6 +1209,7 @@ const BENCHES: [(&str, Bench); 8] = [
     ("crash_loop_memory", bench_crash_loop),
     ("binary_size", bench_binary_size),
     ("probe_cost", bench_probe_cost),
+    ("stats", bench_stats),
 ];
 
 fn main() {
