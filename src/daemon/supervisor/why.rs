@@ -1,6 +1,7 @@
 //! `why NAME` (SPEC §12): why a unit is not up, one line per cause,
 //! followed down through its dependencies to the root. Read only, from the
-//! supervisor's own data (states, the graph, the start window); no I/O.
+//! supervisor's own data (states, the graph, the start window, health runs,
+//! the timer queue's next elapse, the enabled set for sockets); no I/O.
 
 use super::health::Verdict;
 use super::*;
