@@ -610,6 +610,10 @@ fn why_names_a_timer_and_a_listening_socket() {
         text.starts_with("nightly is inactive: its timer starts it next in "),
         "{text}"
     );
+    assert!(
+        text.contains("s, at 20") && text.contains("Z (@yearly)"),
+        "{text}"
+    );
     assert!(!text.contains("nothing started it"), "{text}");
     let (code, text) = why(&h, "py");
     assert_eq!(code, Some(1), "{text}");

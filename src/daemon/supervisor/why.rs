@@ -267,11 +267,22 @@ impl Supervisor {
             said = true;
             let next = self.timers.deadline(TimerKey::Activation(id));
             match (enabled, next) {
-                (true, Some(at)) => say(format!(
-                    "{name} is inactive: its timer starts it next in {} ({})",
-                    seconds(at.saturating_duration_since(now)),
-                    spec.describe()
-                )),
+                (true, Some(at)) => {
+                    let left = at.saturating_duration_since(now);
+                    // The wall time too: "in 29520s" alone is hard to read.
+                    let wall = i64::try_from(crate::daemon::system::unix_now_ms())
+                        .ok()
+                        .and_then(|ms| ms.checked_add(left.as_millis() as i64))
+                        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+                        .and_then(|t| t.round(jiff::Unit::Second).ok())
+                        .map(|t| format!(", at {t}"))
+                        .unwrap_or_default();
+                    say(format!(
+                        "{name} is inactive: its timer starts it next in {}{wall} ({})",
+                        seconds(left),
+                        spec.describe()
+                    ))
+                }
                 (true, None) => say(format!(
                     "{name} is inactive: its timer ({}) has no elapse left",
                     spec.describe()
