@@ -3,7 +3,7 @@
 //! `cargo bench --bench supervisor` runs every benchmark; a word after `--`
 //! runs those whose name contains it (`list`, `restart_latency`,
 //! `start_units`, `rss`, `idle_wakeups`, `crash_loop_memory`,
-//! `binary_size`, `probe_cost`). The long ones are shortened through environment
+//! `binary_size`, `probe_cost`, `stats`). The long ones are shortened through environment
 //! variables; `benches/README.md` lists them and the figures.
 //!
 //! The binary under test is the one cargo built for this bench (release
@@ -758,6 +758,60 @@ fn bench_list(cfg: &Config) -> Vec<Row> {
     rows
 }
 
+/// User plus system time of our children that ended and were reaped, ms.
+fn children_cpu_ms() -> f64 {
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .expect("getrusage");
+    let tv = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 * 1e3 + t.tv_usec() as f64 / 1e3;
+    tv(usage.user_time()) + tv(usage.system_time())
+}
+
+/// `diakonos stats` as a whole process over 100 running units (SPEC §9:
+/// <= 10 ms). The first run measures afresh (two samples 250 ms apart) and
+/// keeps its sample in the home; the timed runs measure CPU% from the
+/// sample the previous run kept, as a `stats` typed again soon does.
+fn bench_stats(cfg: &Config) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for bin in cfg.bins() {
+        let n = 100;
+        let units = sleep_units(n);
+        let d = Daemon::new(bin, &format!("stats{}", bin.label), &units);
+        d.ok(&[&["start"][..], &names(&units)].concat());
+        assert_eq!(d.count_running(), n, "all units running");
+        let out = d.ok(&["stats"]);
+        assert_eq!(
+            out.lines().filter(|l| l.contains(" running ")).count(),
+            n,
+            "stats shows every unit:\n{out}"
+        );
+        // Wall time, and the client's own CPU time (user + system, from
+        // RUSAGE_CHILDREN: the daemon, our other child, is still alive and
+        // not counted), which the load of the box does not inflate.
+        let mut cpu = Vec::with_capacity(cfg.list_runs);
+        let samples = time_runs(cfg.list_runs, &|| d.cmd(&["stats"]));
+        for _ in 0..cfg.list_runs {
+            let before = children_cpu_ms();
+            time_process(&mut d.cmd(&["stats"]));
+            cpu.push(children_cpu_ms() - before);
+        }
+        let name = bin.name(&format!("stats, {n} running units"));
+        rows.push(
+            Row::new(name, "ms", samples)
+                .p95()
+                .target(Stat::Median, 10.0),
+        );
+        print_row(rows.last().unwrap());
+        let name = bin.name(&format!("stats, {n} running units, client CPU"));
+        rows.push(
+            Row::new(name, "ms", cpu)
+                .p95()
+                .note("user + system time of the stats process"),
+        );
+        print_row(rows.last().unwrap());
+    }
+    rows
+}
+
 /// 2. kill -9 of a RestartSec = 0 service until its successor is alive.
 fn bench_restart_latency(cfg: &Config) -> Vec<Row> {
     let mut rows = Vec::new();
@@ -1170,7 +1224,7 @@ fn loadavg() -> String {
 
 type Bench = fn(&Config) -> Vec<Row>;
 
-const BENCHES: [(&str, Bench); 8] = [
+const BENCHES: [(&str, Bench); 9] = [
     ("list", bench_list),
     ("restart_latency", bench_restart_latency),
     ("start_units", bench_start),
@@ -1179,6 +1233,7 @@ const BENCHES: [(&str, Bench); 8] = [
     ("crash_loop_memory", bench_crash_loop),
     ("binary_size", bench_binary_size),
     ("probe_cost", bench_probe_cost),
+    ("stats", bench_stats),
 ];
 
 fn main() {

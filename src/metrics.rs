@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use crate::protocol::{LastExit, StateName, UnitInfo};
+use crate::protocol::{LastExit, StateName, TimerRow, UnitInfo};
 
 const STATES: [StateName; 9] = [
     StateName::Inactive,
@@ -32,8 +32,20 @@ fn head(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-/// The metrics of `units` (in name order) for a daemon of `version`.
-pub fn render(units: &[UnitInfo], version: &str) -> String {
+/// When each timer last started its unit (Unix seconds), from the rows of
+/// `timers`; timers that never fired are left out.
+pub fn last_triggers(rows: &[TimerRow]) -> Vec<(String, i64)> {
+    rows.iter()
+        .filter_map(|r| {
+            let t: jiff::Timestamp = r.last_run.as_deref()?.parse().ok()?;
+            Some((r.name.clone(), t.as_second()))
+        })
+        .collect()
+}
+
+/// The metrics of `units` (in name order) and of the timers that fired
+/// (`last_triggers`: unit, Unix seconds) for a daemon of `version`.
+pub fn render(units: &[UnitInfo], last_triggers: &[(String, i64)], version: &str) -> String {
     let mut units: Vec<&UnitInfo> = units.iter().collect();
     units.sort_by(|a, b| a.name.cmp(&b.name));
     let mut out = String::with_capacity(64 + units.len() * 700);
@@ -87,14 +99,35 @@ pub fn render(units: &[UnitInfo], version: &str) -> String {
         &mut out,
         "diakonos_unit_health",
         "gauge",
-        "1 while the unit's health check passes, 0 while it fails (units with a health check).",
+        "1 while the unit's health check passes, 0 once it is unhealthy (running units with a health check that has a verdict).",
     );
+    for u in &units {
+        let value = match u.health.as_deref() {
+            Some("healthy") => 1,
+            Some("unhealthy") => 0,
+            _ => continue,
+        };
+        let _ = writeln!(
+            out,
+            "diakonos_unit_health{{unit=\"{}\"}} {value}",
+            label(&u.name)
+        );
+    }
     head(
         &mut out,
         "diakonos_timer_last_trigger_seconds",
         "gauge",
-        "Unix time a timer last started its unit (units with a timer).",
+        "Unix time a timer last started its unit (units whose timer fired since the daemon started).",
     );
+    let mut fired: Vec<&(String, i64)> = last_triggers.iter().collect();
+    fired.sort();
+    for (name, at) in fired {
+        let _ = writeln!(
+            out,
+            "diakonos_timer_last_trigger_seconds{{unit=\"{}\"}} {at}",
+            label(name)
+        );
+    }
     head(
         &mut out,
         "diakonos_daemon_info",
@@ -136,7 +169,43 @@ mod tests {
             substate: None,
             pgids: Vec::new(),
         };
-        let text = render(&[u], "1.2.3");
+        let mut ok = u.clone();
+        ok.name = "ok".into();
+        ok.health = Some("healthy".into());
+        let mut sick = u.clone();
+        sick.name = "sick".into();
+        sick.health = Some("unhealthy".into());
+        let mut new = u.clone();
+        new.name = "new".into();
+        new.health = Some("starting".into());
+        let both = render(&[ok, sick, new], &[("tick".into(), 1_700_000_000)], "1");
+        assert!(
+            both.contains("diakonos_unit_health{unit=\"ok\"} 1\n"),
+            "{both}"
+        );
+        assert!(
+            both.contains("diakonos_unit_health{unit=\"sick\"} 0\n"),
+            "{both}"
+        );
+        assert!(
+            !both.contains("diakonos_unit_health{unit=\"new\"}"),
+            "{both}"
+        );
+        assert!(
+            both.contains("diakonos_timer_last_trigger_seconds{unit=\"tick\"} 1700000000\n"),
+            "{both}"
+        );
+        let rows = [TimerRow {
+            name: "tick".into(),
+            schedule: String::new(),
+            last_run: Some("2023-11-14T22:13:20Z".into()),
+            last_result: None,
+            next_run: None,
+            left_secs: None,
+            armed: true,
+        }];
+        assert_eq!(last_triggers(&rows), [("tick".to_owned(), 1_700_000_000)]);
+        let text = render(&[u], &[], "1.2.3");
         assert!(text.contains("diakonos_unit_state{unit=\"we\\\"b\",state=\"failed\"} 1\n"));
         assert!(text.contains("diakonos_unit_state{unit=\"we\\\"b\",state=\"running\"} 0\n"));
         assert_eq!(text.matches("diakonos_unit_state{").count(), 9);

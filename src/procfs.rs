@@ -68,8 +68,17 @@ pub fn parse_stat(pid: i32, text: &str) -> Option<Stat> {
 /// does this once per spawn): the line is a few hundred bytes; a longer
 /// one falls back to reading the whole file.
 pub fn stat(pid: i32) -> Option<Stat> {
+    stat_with(&mut String::new(), pid)
+}
+
+/// [`stat`] with a caller's buffer for the path, so a walk over every
+/// process allocates nothing per process.
+pub fn stat_with(path: &mut String, pid: i32) -> Option<Stat> {
+    use std::fmt::Write;
     use std::io::Read;
-    let mut file = fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    path.clear();
+    let _ = write!(path, "/proc/{pid}/stat");
+    let mut file = fs::File::open(path.as_str()).ok()?;
     let mut buf = [0u8; 1024];
     let n = loop {
         match file.read(&mut buf) {
@@ -84,6 +93,20 @@ pub fn stat(pid: i32) -> Option<Stat> {
     let mut text = String::from_utf8(buf.to_vec()).ok()?;
     file.read_to_string(&mut text).ok()?;
     parse_stat(pid, &text)
+}
+
+/// How many descriptors `pid` has open (None: not ours to look at).
+/// Linux 6.2 and later give the count as the size of `/proc/PID/fd` (one
+/// stat); older kernels say 0 there, and the directory is counted.
+pub fn fd_count_with(path: &mut String, pid: i32) -> Option<u64> {
+    use std::fmt::Write;
+    path.clear();
+    let _ = write!(path, "/proc/{pid}/fd");
+    let size = fs::metadata(path.as_str()).ok()?.len();
+    if size > 0 {
+        return Some(size);
+    }
+    fs::read_dir(path.as_str()).ok().map(|d| d.count() as u64)
 }
 
 /// Every live (non-zombie) process.
@@ -151,6 +174,23 @@ pub fn ticks_per_sec() -> u64 {
     // SAFETY: sysconf takes an integer and reads no memory of ours.
     let n = unsafe { nix::libc::sysconf(nix::libc::_SC_CLK_TCK) };
     u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(100)
+}
+
+/// The boot clock (CLOCK_BOOTTIME): the clock `/proc/PID/stat` start
+/// times count on, so a time read from it can be compared with them and
+/// kept in a file across processes.
+pub fn boot_time() -> Option<Duration> {
+    use nix::libc;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `ts`, which we own.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    if rc != 0 || ts.tv_sec < 0 || ts.tv_nsec < 0 {
+        return None;
+    }
+    Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }
 
 /// Seconds since boot, from `/proc/uptime` (the clock start times count on).

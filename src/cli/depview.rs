@@ -18,6 +18,8 @@ pub enum EdgeKind {
     Requires,
     Wants,
     After,
+    /// Not a dependency: the two may not run together (drawn, never followed).
+    Conflicts,
 }
 
 impl EdgeKind {
@@ -26,13 +28,21 @@ impl EdgeKind {
             EdgeKind::Requires => "requires",
             EdgeKind::Wants => "wants",
             EdgeKind::After => "after",
+            EdgeKind::Conflicts => "conflicts",
         }
     }
 }
 
-/// One unit file as the view reads it: name, Requires, Wants, After, and
-/// whether it loads.
-pub type Row = (String, Vec<String>, Vec<String>, Vec<String>, bool);
+/// One unit file as the view reads it: name, Requires, Wants, After,
+/// whether it loads, and Conflicts.
+pub type Row = (
+    String,
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+    bool,
+    Vec<String>,
+);
 
 /// The units (by id, in name order), their states if known, and the edges.
 #[derive(Debug, Clone, Default)]
@@ -50,13 +60,13 @@ impl View {
         let file = std::path::Path::new("");
         let inputs: Vec<DepInput<'_>> = rows
             .iter()
-            .map(|(name, requires, wants, after, _)| DepInput {
+            .map(|(name, requires, wants, after, _, conflicts)| DepInput {
                 name,
                 file,
                 requires,
                 wants,
                 after,
-                conflicts: &[],
+                conflicts,
             })
             .collect();
         let (graph, _) = Graph::build(&inputs);
@@ -89,6 +99,26 @@ impl View {
         out
     }
 
+    /// What may not run with `id` (either named the other), in name order.
+    pub fn conflicts(&self, id: ServiceId) -> Vec<ServiceId> {
+        let mut out = self.graph.conflicts.get(id).cloned().unwrap_or_default();
+        out.sort_by(|a, b| self.names[*a].cmp(&self.names[*b]));
+        out
+    }
+
+    /// Each conflicting pair once (lower id first), in id order.
+    fn conflict_pairs(&self, ids: &[ServiceId]) -> Vec<(ServiceId, ServiceId)> {
+        let mut out = Vec::new();
+        for &a in ids {
+            for b in self.conflicts(a) {
+                if a < b && ids.contains(&b) {
+                    out.push((a, b));
+                }
+            }
+        }
+        out
+    }
+
     fn kind(&self, from: ServiceId, to: ServiceId) -> EdgeKind {
         if self.graph.requires[from].contains(&to) {
             EdgeKind::Requires
@@ -115,14 +145,21 @@ impl View {
 /// on it), nested. Roots: the named unit, else every unit nothing depends
 /// on (`reverse`: every unit that depends on nothing). A unit met again on
 /// its own path is marked `(cycle)`; one already shown with its subtree is
-/// marked `(see above)` and not repeated.
+/// marked `(see above)` and not repeated. What conflicts with a unit is
+/// listed under it, marked `(conflicts)`, and not followed.
 pub fn tree(view: &View, root: Option<ServiceId>, reverse: bool) -> String {
     let edges = |id: ServiceId| {
-        if reverse {
+        let mut out = if reverse {
             view.dependents(id)
         } else {
             view.deps(id)
-        }
+        };
+        out.extend(
+            view.conflicts(id)
+                .into_iter()
+                .map(|c| (c, EdgeKind::Conflicts)),
+        );
+        out
     };
     let roots: Vec<ServiceId> = match root {
         Some(id) => vec![id],
@@ -174,7 +211,9 @@ fn walk(
             .as_ref()
             .map(|s| format!(" [{s}]"))
             .unwrap_or_default();
-        let again = if path.contains(&child) {
+        let again = if kind == EdgeKind::Conflicts {
+            ""
+        } else if path.contains(&child) {
             " (cycle)"
         } else if shown.contains(&child) && !edges(child).is_empty() {
             " (see above)"
@@ -182,7 +221,7 @@ fn walk(
             ""
         };
         out.push_str(&format!("{prefix}{branch}{name}{mark}{state}{again}\n"));
-        if again.is_empty() {
+        if again.is_empty() && kind != EdgeKind::Conflicts {
             shown.insert(child);
             path.push(child);
             walk(
@@ -199,8 +238,9 @@ fn walk(
     }
 }
 
-/// The named units and everything they depend on, transitively (all units
-/// when none is named), in id order.
+/// The named units and everything they depend on, transitively, and what
+/// conflicts with those (not followed further); all units when none is
+/// named. In id order.
 pub fn closure(view: &View, roots: &[ServiceId]) -> Vec<ServiceId> {
     if roots.is_empty() {
         return (0..view.names.len()).collect();
@@ -212,14 +252,19 @@ pub fn closure(view: &View, roots: &[ServiceId]) -> Vec<ServiceId> {
             stack.extend(view.graph.after[id].iter().copied());
         }
     }
+    let partners: Vec<ServiceId> = seen.iter().flat_map(|&id| view.conflicts(id)).collect();
+    seen.extend(partners);
     seen.into_iter().collect()
 }
 
 /// Mermaid `flowchart` text (renders on GitHub inside a ```mermaid block):
 /// nodes `uN` labelled with the name (and state), edges from a unit to what
-/// it depends on, labelled with the kind; wants and after dashed.
+/// it depends on, labelled with the kind; wants and after dashed; a
+/// conflict a red dotted line without arrows, labelled `conflicts`.
 pub fn mermaid(view: &View, ids: &[ServiceId]) -> String {
     let mut out = String::from("flowchart LR\n");
+    // Links are numbered in order of appearance (for `linkStyle`).
+    let mut links = 0usize;
     let esc = |s: &str| s.replace('"', "#quot;");
     for &id in ids {
         let label = match &view.states[id] {
@@ -235,7 +280,15 @@ pub fn mermaid(view: &View, ids: &[ServiceId]) -> String {
                 _ => "-.->",
             };
             out.push_str(&format!("  u{id} {arrow}|{}| u{d}\n", kind.as_str()));
+            links += 1;
         }
+    }
+    for (a, b) in view.conflict_pairs(ids) {
+        out.push_str(&format!("  u{a} -.-|conflicts| u{b}\n"));
+        out.push_str(&format!(
+            "  linkStyle {links} stroke:#a22,stroke-dasharray:2 4\n"
+        ));
+        links += 1;
     }
     let mut by_state: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for &id in ids {
@@ -296,6 +349,13 @@ pub fn dot(view: &View, ids: &[ServiceId]) -> String {
             ));
         }
     }
+    for (a, b) in view.conflict_pairs(ids) {
+        out.push_str(&format!(
+            "  {} -> {} [label=\"conflicts\", style=dotted, dir=none, color=red, fontcolor=red, constraint=false];\n",
+            q(&view.names[a]),
+            q(&view.names[b])
+        ));
+    }
     out.push_str("}\n");
     out
 }
@@ -320,8 +380,16 @@ pub fn load(g: &Global, out: &render::Output) -> Result<View, Error> {
                 u.wants.clone(),
                 u.after.clone(),
                 true,
+                u.conflicts.clone(),
             ),
-            Err(_) => (name.clone(), Vec::new(), Vec::new(), Vec::new(), false),
+            Err(_) => (
+                name.clone(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                false,
+                Vec::new(),
+            ),
         })
         .collect();
     let mut view = View::new(&rows);
@@ -359,7 +427,14 @@ mod tests {
 
     fn row(name: &str, req: &[&str], wants: &[&str], after: &[&str]) -> Row {
         let v = |x: &[&str]| x.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        (name.to_owned(), v(req), v(wants), v(after), true)
+        (
+            name.to_owned(),
+            v(req),
+            v(wants),
+            v(after),
+            true,
+            Vec::new(),
+        )
     }
 
     fn sample() -> View {
@@ -410,5 +485,32 @@ mod tests {
             "{d}"
         );
         assert!(d.ends_with("}\n"));
+    }
+
+    #[test]
+    fn conflicts_are_drawn_apart_from_dependencies() {
+        // web Conflicts legacy: a leaf under each in `tree`, one red dotted
+        // undirected edge in both graph formats, and `graph web` shows it.
+        let mut rows = vec![
+            row("db", &[], &[], &[]),
+            row("legacy", &[], &[], &[]),
+            row("web", &["db"], &[], &[]),
+        ];
+        rows[2].5 = vec!["legacy".to_owned()];
+        let v = View::new(&rows);
+        assert_eq!(
+            tree(&v, None, false),
+            "legacy\n└── web (conflicts)\nweb\n├── db\n└── legacy (conflicts)\n"
+        );
+        let ids = closure(&v, &[v.id("web").unwrap()]);
+        assert_eq!(ids, [0, 1, 2]);
+        let m = mermaid(&v, &ids);
+        assert!(m.contains("  u1 -.-|conflicts| u2\n  linkStyle 1 "), "{m}");
+        let d = dot(&v, &ids);
+        assert!(
+            d.contains("  \"legacy\" -> \"web\" [label=\"conflicts\", style=dotted, dir=none"),
+            "{d}"
+        );
+        assert_eq!(d.matches("conflicts").count(), 1, "{d}");
     }
 }

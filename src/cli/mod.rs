@@ -715,9 +715,13 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
                 Response::Daemon(info) => info.version,
                 other => return Err(client::unexpected(&other)),
             };
+            let fired = match client::request(&g, Request::Timers, true)? {
+                Response::Timers(rows) => crate::metrics::last_triggers(&rows),
+                other => return Err(client::unexpected(&other)),
+            };
             match client::request(&g, Request::List, true)? {
                 Response::Units(units) => {
-                    print!("{}", crate::metrics::render(&units, &version));
+                    print!("{}", crate::metrics::render(&units, &fired, &version));
                     Ok(())
                 }
                 other => Err(client::unexpected(&other)),
@@ -872,7 +876,8 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
         }
         Command::ListWide => match client::request(&g, Request::List, true)? {
             Response::Units(units) => {
-                stats::list_wide(&units, g.json);
+                let kept = stats_kept(&g);
+                stats::list_wide(&units, g.json, kept.as_deref());
                 Ok(())
             }
             other => Err(client::unexpected(&other)),
@@ -884,7 +889,8 @@ pub fn run(g: Global, cmd: Command) -> Result<(), Error> {
                     other => Err(client::unexpected(&other)),
                 }
             };
-            stats::run(ask, g.json, watch)
+            let kept = stats_kept(&g);
+            stats::run(ask, g.json, watch, kept.as_deref())
         }
         Command::Graph { names, dot } => {
             let view = depview::load(&g, &out)?;
@@ -1211,6 +1217,14 @@ fn verify_target(
             (dir, None)
         }
     }
+}
+
+/// Where `stats` and `list --wide` keep their last sample (in the home,
+/// which a running daemon has created).
+fn stats_kept(g: &Global) -> Option<PathBuf> {
+    crate::paths::Home::resolve(g.home.clone())
+        .ok()
+        .map(|h| h.dir.join("stats.samples"))
 }
 
 /// `verify`: load and check the unit files here, without a daemon: each

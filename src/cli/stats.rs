@@ -7,15 +7,23 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::io::{IsTerminal, Write};
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::procfs;
 use crate::protocol::UnitInfo;
 
-/// Between the two samples of a one-shot `stats` or `list --wide`.
+/// Between the two samples of a one-shot `stats` or `list --wide` that
+/// has no recent sample to measure from.
 pub const INTERVAL: Duration = Duration::from_millis(250);
+
+/// A kept sample is measured from once it is this old (shorter intervals
+/// would make the CPU% coarse: ticks are 10 ms)...
+pub const MIN_AGE: Duration = INTERVAL;
+/// ...and until it is this old (an older one would average over too long).
+pub const MAX_AGE: Duration = Duration::from_secs(10);
 
 /// One process as a sample saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,18 +37,21 @@ pub struct Proc {
     pub fds: Option<u64>,
 }
 
-/// The processes of some process groups at one moment, keyed by pid and
-/// start time (a reused pid is another process).
+/// The processes of some process groups at one moment (on the boot clock,
+/// which `/proc` start times count on), keyed by pid and start time (a
+/// reused pid is another process).
 #[derive(Debug, Clone, Default)]
 pub struct Sample {
-    pub at: Option<Instant>,
+    pub at: Option<Duration>,
     pub procs: HashMap<(i32, u64), Proc>,
 }
 
-/// Reads every process in `/proc` once and keeps the members of `groups`.
+/// Reads every process in `/proc` once and keeps the members of `groups`:
+/// one read of each `/proc/PID/stat` (parsed in place), one stat of each
+/// member's `/proc/PID/fd`, one path buffer for all.
 pub fn sample(groups: &BTreeSet<i32>) -> Sample {
     let mut out = Sample {
-        at: Some(Instant::now()),
+        at: procfs::boot_time(),
         procs: HashMap::new(),
     };
     if groups.is_empty() {
@@ -49,19 +60,19 @@ pub fn sample(groups: &BTreeSet<i32>) -> Sample {
     let Ok(dir) = fs::read_dir("/proc") else {
         return out;
     };
+    let mut path = String::with_capacity(32);
     for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|s| s.parse().ok()) else {
             continue;
         };
-        let Some(st) = procfs::stat(pid) else {
+        let Some(st) = procfs::stat_with(&mut path, pid) else {
             continue;
         };
         if st.zombie || !groups.contains(&st.pgrp) {
             continue;
         }
-        let fds = fs::read_dir(format!("/proc/{pid}/fd"))
-            .ok()
-            .map(|d| d.count() as u64);
+        let fds = procfs::fd_count_with(&mut path, pid);
         out.procs.insert(
             (pid, st.start_time),
             Proc {
@@ -74,6 +85,203 @@ pub fn sample(groups: &BTreeSet<i32>) -> Sample {
         );
     }
     out
+}
+
+/// Whether CPU% over `now` can be measured from `earlier`: each process of
+/// `now` is in it, or certainly started after it (so all of its CPU time
+/// was gained since). A process of a group `earlier` did not look at that
+/// is older than it is not, and neither is a sample from the future (a
+/// reboot) or one without a time.
+pub fn measurable(earlier: &Sample, now: &Sample, ticks_per_sec: u64) -> bool {
+    let (Some(then), Some(at)) = (earlier.at, now.at) else {
+        return false;
+    };
+    if then > at {
+        return false;
+    }
+    // Start times are whole ticks, rounded down: a start tick at or past
+    // the sample's time rounded up is certainly later.
+    let tps = u128::from(ticks_per_sec.max(1));
+    let after_tick = (then.as_nanos() * tps).div_ceil(1_000_000_000);
+    now.procs
+        .keys()
+        .all(|key| earlier.procs.contains_key(key) || u128::from(key.1) >= after_tick)
+}
+
+/// Which earlier sample a one-shot measurement uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base {
+    /// This kept sample, as it is.
+    Kept(usize),
+    /// This kept sample, after waiting this long for it to be old enough.
+    KeptAfter(usize, Duration),
+    /// None fits: take two samples [`INTERVAL`] apart.
+    Fresh,
+}
+
+/// Chooses what `now` is measured from among the `kept` samples: the
+/// newest that is measurable and between [`MIN_AGE`] and [`MAX_AGE`] old;
+/// else the oldest measurable one younger than that, waiting until it is
+/// old enough; else two fresh samples. PURE.
+pub fn choose_base(kept: &[Sample], now: &Sample, ticks_per_sec: u64) -> Base {
+    let Some(at) = now.at else {
+        return Base::Fresh;
+    };
+    let mut ripe: Option<(usize, Duration)> = None;
+    let mut young: Option<(usize, Duration)> = None;
+    for (i, k) in kept.iter().enumerate() {
+        if !measurable(k, now, ticks_per_sec) {
+            continue;
+        }
+        let Some(age) = k.at.map(|t| at.saturating_sub(t)) else {
+            continue;
+        };
+        if age > MAX_AGE {
+            continue;
+        }
+        if age >= MIN_AGE {
+            if ripe.is_none_or(|(_, a)| age < a) {
+                ripe = Some((i, age));
+            }
+        } else if young.is_none_or(|(_, a)| age > a) {
+            young = Some((i, age));
+        }
+    }
+    match (ripe, young) {
+        (Some((i, _)), _) => Base::Kept(i),
+        (None, Some((i, age))) => Base::KeptAfter(i, MIN_AGE - age),
+        (None, None) => Base::Fresh,
+    }
+}
+
+/// What is kept for the next one-shot measurement: the newest of `older`
+/// that is old enough to measure from at the time of `now`, and the oldest
+/// that is not yet (else `now`), which will be. So `stats` run again and
+/// again, faster than [`MIN_AGE`], always finds a ripe one and never waits.
+pub fn to_keep(older: Vec<Sample>, now: Sample) -> Vec<Sample> {
+    let Some(at) = now.at else {
+        return Vec::new();
+    };
+    let age = |s: &Sample| s.at.filter(|&t| t <= at).map(|t| at - t);
+    let mut ripe: Option<Sample> = None;
+    let mut young: Option<Sample> = None;
+    for s in older {
+        let Some(a) = age(&s) else { continue };
+        if (MIN_AGE..=MAX_AGE).contains(&a) && ripe.as_ref().is_none_or(|r| s.at > r.at) {
+            ripe = Some(s);
+        } else if a < MIN_AGE && young.as_ref().is_none_or(|y| s.at < y.at) {
+            young = Some(s);
+        }
+    }
+    ripe.into_iter().chain(Some(young.unwrap_or(now))).collect()
+}
+
+/// The file format of the kept samples: a header line, then per sample an
+/// `at NANOS` line (boot clock) and one `PID START TICKS` line per process.
+const KEPT_HEADER: &str = "diakonos stats samples 1";
+
+pub fn encode(samples: &[Sample]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(64 + samples.len() * 4096);
+    out.push_str(KEPT_HEADER);
+    out.push('\n');
+    for s in samples {
+        let Some(at) = s.at else { continue };
+        let _ = writeln!(out, "at {}", at.as_nanos());
+        for ((pid, start), p) in &s.procs {
+            let _ = writeln!(out, "{pid} {start} {}", p.ticks);
+        }
+    }
+    out
+}
+
+/// The samples of a kept file; nothing when it is not one (a damaged file
+/// costs one fresh measurement, no error).
+pub fn decode(text: &str) -> Vec<Sample> {
+    let mut lines = text.lines();
+    if lines.next() != Some(KEPT_HEADER) {
+        return Vec::new();
+    }
+    let mut out: Vec<Sample> = Vec::new();
+    for line in lines {
+        if let Some(ns) = line.strip_prefix("at ") {
+            let Ok(ns) = ns.parse::<u64>() else {
+                return Vec::new();
+            };
+            out.push(Sample {
+                at: Some(Duration::from_nanos(ns)),
+                procs: HashMap::new(),
+            });
+            continue;
+        }
+        let mut f = line.split(' ');
+        let (Some(pid), Some(start), Some(ticks), None, Some(s)) =
+            (f.next(), f.next(), f.next(), f.next(), out.last_mut())
+        else {
+            return Vec::new();
+        };
+        let (Ok(pid), Ok(start), Ok(ticks)) = (pid.parse(), start.parse(), ticks.parse()) else {
+            return Vec::new();
+        };
+        s.procs.insert(
+            (pid, start),
+            Proc {
+                pgrp: 0,
+                ticks,
+                threads: 0,
+                rss_pages: 0,
+                fds: None,
+            },
+        );
+    }
+    out
+}
+
+/// A one-shot measurement of `groups`: (the sample it is measured from,
+/// the sample now). With a `kept` file (`HOME/stats.samples`), the last
+/// `stats` run's sample is the first one when it fits ([`choose_base`]), so
+/// a `stats` soon after another takes one look at `/proc` and does not
+/// wait; otherwise it waits [`INTERVAL`] between two. Either way the
+/// figure is CPU time really gained over real time between two samples.
+pub fn once(groups: &BTreeSet<i32>, kept: Option<&Path>) -> (Sample, Sample) {
+    let mut now = sample(groups);
+    if groups.is_empty() {
+        return (now.clone(), now);
+    }
+    let older = kept
+        .and_then(|p| fs::read_to_string(p).ok())
+        .map(|t| decode(&t))
+        .unwrap_or_default();
+    let (before, older) = match choose_base(&older, &now, procfs::ticks_per_sec()) {
+        Base::Kept(i) => (older[i].clone(), older),
+        Base::KeptAfter(i, wait) => {
+            std::thread::sleep(wait);
+            now = sample(groups);
+            (older[i].clone(), older)
+        }
+        Base::Fresh => {
+            std::thread::sleep(INTERVAL);
+            let first = std::mem::replace(&mut now, sample(groups));
+            (first.clone(), vec![first])
+        }
+    };
+    if let Some(path) = kept {
+        store(path, &to_keep(older, now.clone()));
+    }
+    (before, now)
+}
+
+/// Replaces the kept file (a temporary file renamed over it: a `stats`
+/// running at the same time reads the old or the new one). Best effort:
+/// the next run measures afresh when this fails.
+fn store(path: &Path, samples: &[Sample]) {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp.{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let written = fs::write(&tmp, encode(samples)).and_then(|()| fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
 }
 
 /// One unit's numbers (None where it runs nothing).
@@ -111,7 +319,7 @@ pub fn compute(
     page: u64,
 ) -> Vec<UnitStats> {
     let elapsed = match (before.at, after.at) {
-        (Some(a), Some(b)) => b.saturating_duration_since(a),
+        (Some(a), Some(b)) => b.saturating_sub(a),
         _ => Duration::ZERO,
     };
     let tps = ticks_per_sec.max(1) as f64;
@@ -244,22 +452,23 @@ pub fn table(rows: &[UnitStats]) -> String {
 }
 
 /// Measures `units` (asked again for each refresh by `ask`) and prints:
-/// once, after two samples [`INTERVAL`] apart; or with `watch`, every
-/// `watch` until `q` or Ctrl-C, full screen on a terminal, else plain.
+/// once ([`once`], measured from the sample `kept` holds when it fits); or
+/// with `watch`, every `watch` until `q` or Ctrl-C, full screen on a
+/// terminal, else plain.
 pub fn run(
     mut ask: impl FnMut() -> Result<Vec<UnitInfo>, crate::error::Error>,
     json_out: bool,
     watch: Option<Duration>,
+    kept: Option<&Path>,
 ) -> Result<(), crate::error::Error> {
     let (tps, page) = (procfs::ticks_per_sec(), procfs::page_size());
     let units = ask()?;
-    let mut before = sample(&groups_of(&units));
     let Some(every) = watch else {
-        std::thread::sleep(INTERVAL);
-        let after = sample(&groups_of(&units));
+        let (before, after) = once(&groups_of(&units), kept);
         print(&compute(&units, &before, &after, tps, page), json_out);
         return Ok(());
     };
+    let mut before = sample(&groups_of(&units));
     let screen = std::io::stdout().is_terminal() && !json_out;
     let _keys = if screen { term::Keys::new() } else { None };
     let mut units = units;
@@ -410,16 +619,11 @@ mod term {
     }
 }
 
-/// `list --wide`: the `list` columns plus CPU% (of the group, over
-/// [`INTERVAL`]) and MEM (RSS of the main process).
-pub fn list_wide(units: &[UnitInfo], json_out: bool) {
+/// `list --wide`: the `list` columns plus CPU% (of the group, measured
+/// as a one-shot `stats` does: [`once`]) and MEM (RSS of the main process).
+pub fn list_wide(units: &[UnitInfo], json_out: bool, kept: Option<&Path>) {
     let (tps, page) = (procfs::ticks_per_sec(), procfs::page_size());
-    let groups = groups_of(units);
-    let before = sample(&groups);
-    if !groups.is_empty() {
-        std::thread::sleep(INTERVAL);
-    }
-    let after = sample(&groups);
+    let (before, after) = once(&groups_of(units), kept);
     let rows = compute(units, &before, &after, tps, page);
     if json_out {
         let v: Vec<Value> = units
@@ -515,7 +719,7 @@ mod tests {
     fn group_numbers_and_cpu_percent_from_two_samples() {
         // web: main 10 (group 10) and a child 11; the child gained 50 ticks
         // in 1 s at 100 ticks/s (50%), a new process 12 its 25 ticks.
-        let t0 = Instant::now();
+        let t0 = Duration::from_secs(1000);
         let before = Sample {
             at: Some(t0),
             procs: [((10, 1), proc(10, 100, 10)), ((11, 1), proc(10, 200, 5))].into(),
@@ -543,5 +747,83 @@ mod tests {
         let j = to_json(&s[1]);
         assert!(j["pid"].is_null() && j["rss_bytes"].is_null(), "{j}");
         assert_eq!(j["restarts"], 1);
+    }
+
+    fn at(ms: u64, procs: &[((i32, u64), u64)]) -> Sample {
+        Sample {
+            at: Some(Duration::from_millis(ms)),
+            procs: procs
+                .iter()
+                .map(|&(k, ticks)| (k, proc(k.0, ticks, 1)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_kept_sample_measures_only_processes_it_saw_or_that_started_after_it() {
+        // At 100 ticks/s a sample at 10.005 s is measurable for a process
+        // that started at tick 1001 (10.01 s), not 1000 (maybe before it).
+        let kept = at(10_005, &[((10, 5), 100)]);
+        assert!(measurable(&kept, &at(11_000, &[((10, 5), 150)]), 100));
+        assert!(measurable(
+            &kept,
+            &at(11_000, &[((10, 5), 150), ((11, 1001), 3)]),
+            100
+        ));
+        assert!(!measurable(
+            &kept,
+            &at(11_000, &[((10, 5), 150), ((11, 1000), 3)]),
+            100
+        ));
+        // The same pid with another start time is another, older process.
+        assert!(!measurable(&kept, &at(11_000, &[((10, 6), 1)]), 100));
+        // A sample from the future (another boot) is not used.
+        assert!(!measurable(&at(20_000, &[]), &at(11_000, &[]), 100));
+    }
+
+    #[test]
+    fn the_base_is_the_newest_ripe_kept_sample_else_a_wait_else_fresh() {
+        let now = at(100_000, &[((10, 5), 500)]);
+        let p = [((10, 5), 1)];
+        // Ripe ones: the newest wins; too old ones are skipped.
+        let kept = [at(80_000, &p), at(99_000, &p), at(99_500, &p)];
+        assert_eq!(choose_base(&kept, &now, 100), Base::Kept(2));
+        // Only young ones: wait for the oldest of them to ripen.
+        let kept = [at(99_900, &p), at(99_800, &p)];
+        assert_eq!(
+            choose_base(&kept, &now, 100),
+            Base::KeptAfter(1, MIN_AGE - Duration::from_millis(200))
+        );
+        // Nothing measurable, or nothing at all: two fresh samples.
+        assert_eq!(choose_base(&[at(99_000, &[])], &now, 100), Base::Fresh);
+        assert_eq!(choose_base(&[], &now, 100), Base::Fresh);
+        // Kept for next time: the newest ripe one, and the oldest young
+        // one (which ripens while quick runs come and go), else now.
+        let times = |older: Vec<Sample>| -> Vec<Option<Duration>> {
+            to_keep(older, now.clone()).iter().map(|s| s.at).collect()
+        };
+        let ms = |m: u64| Some(Duration::from_millis(m));
+        let older = vec![
+            at(80_000, &p),
+            at(99_000, &p),
+            at(99_800, &p),
+            at(99_900, &p),
+        ];
+        assert_eq!(times(older), [ms(99_000), ms(99_800)]);
+        assert_eq!(times(vec![at(99_000, &p)]), [ms(99_000), now.at]);
+        assert_eq!(times(vec![at(200_000, &p)]), [now.at]);
+    }
+
+    #[test]
+    fn kept_samples_round_trip_and_a_damaged_file_is_none() {
+        let s = [at(5, &[((10, 5), 7), ((11, 6), 8)]), at(9, &[])];
+        let back = decode(&encode(&s));
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[0].at, s[0].at);
+        assert_eq!(back[0].procs[&(11, 6)].ticks, 8);
+        assert!(back[1].procs.is_empty());
+        assert!(decode("").is_empty());
+        assert!(decode("diakonos stats samples 1\n10 5 7\n").is_empty());
+        assert!(decode("diakonos stats samples 1\nat 5\n10 x 7\n").is_empty());
     }
 }

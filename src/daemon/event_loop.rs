@@ -176,7 +176,8 @@ impl EventLoop {
             self.check_exit_policy(Instant::now());
             if self.sup.exiting && self.control.all_flushed() {
                 self.state.sync();
-                self.metrics.update(Instant::now(), true, &self.sup);
+                self.metrics
+                    .update(Instant::now(), true, &self.sup, &self.unit_timers);
                 // Every service is stopped: nobody will send to a root
                 // daemon's notify socket in /run again.
                 let notify = self.sys.home.notify_socket();
@@ -336,7 +337,8 @@ impl EventLoop {
         self.watches.sync(&self.sup, self.poll.registry());
         self.state.sync_if_due(now);
         self.logs.check_if_due(now, &self.sup);
-        self.metrics.update(now, false, &self.sup);
+        self.metrics
+            .update(now, false, &self.sup, &self.unit_timers);
         self.arm_driver_timers(now);
     }
 

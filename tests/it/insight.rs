@@ -205,6 +205,84 @@ fn graph_works_without_a_daemon_in_both_formats() {
     assert!(err.contains("--format takes `mermaid` or `dot`"), "{err}");
 }
 
+/// The dot text through graphviz: `dot -Tsvg` must accept it.
+fn dot_to_svg(h: &Home, dot: &str) -> String {
+    let svg = h.root.join("graph.svg");
+    let dot_in = h.root.join("graph.dot");
+    std::fs::write(&dot_in, dot).expect("write graph.dot");
+    let out = std::process::Command::new("dot")
+        .arg("-Tsvg")
+        .arg(&dot_in)
+        .arg("-o")
+        .arg(&svg)
+        .output()
+        .expect("graphviz is installed by .ci/run (apt-get install graphviz)");
+    assert!(
+        out.status.success(),
+        "dot refused:\n{}\n{dot}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(&svg).expect("read the svg")
+}
+
+#[test]
+fn conflicts_are_shown_by_why_tree_and_graph() {
+    // SPEC §18: `old` Conflicts `new` (named on one side only). Both
+    // directions: with old running, `why new` says what keeps it from
+    // running; `tree` lists the conflict under each; `graph` draws one
+    // dotted, undirected, labelled edge in mermaid and in dot (graphviz
+    // accepts it), also without a daemon.
+    let h = Home::new("conflicts_are_shown_by_why_tree_and_graph");
+    h.unit(
+        "old",
+        "[unit]\nConflicts = [\"new\"]\n[service]\nExecStart = \"sleep 1000\"\n",
+    );
+    h.unit("new", "[service]\nExecStart = \"sleep 1000\"\n");
+    let m = h.ok(&["graph", "new"]);
+    assert!(m.contains(" -.-|conflicts| "), "{m}");
+    assert!(
+        m.contains("[\"old\"]"),
+        "graph new shows what conflicts with it:\n{m}"
+    );
+    assert_eq!(h.daemon_pid(), None, "graph started a daemon");
+    h.ok(&["start", "old"]);
+    let (code, text) = why(&h, "new");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("new is not started: it conflicts with old, which is running"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`diakonos start new` stops old first"),
+        "{text}"
+    );
+    assert_eq!(
+        h.ok(&["tree", "new"]),
+        "new [inactive]\n└── old (conflicts) [running]\n"
+    );
+    assert_eq!(
+        h.ok(&["tree", "old", "--reverse"]),
+        "old [running]\n└── new (conflicts) [inactive]\n"
+    );
+    // The other direction: starting new stopped old.
+    h.ok(&["start", "new"]);
+    let (code, text) = why(&h, "old");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("old is not started: it conflicts with new, which is running"),
+        "{text}"
+    );
+    let d = h.ok(&["graph", "--format", "dot"]);
+    let edge = "\"new\" -> \"old\" [label=\"conflicts\", style=dotted, dir=none";
+    assert!(d.contains(edge), "{d}");
+    assert_eq!(d.matches("conflicts").count(), 1, "one edge per pair:\n{d}");
+    let svg = dot_to_svg(&h, &d);
+    assert!(
+        svg.contains("conflicts") && svg.contains("stroke-dasharray"),
+        "{svg}"
+    );
+}
+
 #[test]
 fn wait_returns_once_the_unit_is_up() {
     // `wait db` blocks while db's oneshot runs and exits 0 once it finished
@@ -391,6 +469,259 @@ fn stats_measures_the_whole_group_and_a_busy_loop() {
     assert_eq!(table.lines().count(), 2, "{table}");
     let err = h.fails(1, &["stats", "nosuch"]);
     assert!(err.contains("no unit named `nosuch`"), "{err}");
+}
+
+#[test]
+fn why_follows_a_dependency_waiting_for_its_first_passing_health_probe() {
+    // SPEC §12: app Requires db; db's probe fails, so db stays starting
+    // (Readiness) and app waits: `why app` follows to db's health, with the
+    // last probe; once the probe passes, app comes up and `why` exits 0.
+    let h = Home::new("why_follows_a_dependency_waiting_for_its_first_passing_health_probe");
+    h.unit(
+        "db",
+        "[service]\nExecStart = \"sleep 1000\"\nTimeoutStartSec = 300\n\
+         [health]\nExec = \"test -f db.ok\"\nStartIntervalSec = 0.1\nFailureThreshold = 4\n",
+    );
+    h.unit(
+        "app",
+        "[unit]\nRequires = [\"db\"]\n[service]\nExecStart = \"sleep 1000\"\n",
+    );
+    let _start = background(&h, &["start", "app"]);
+    h.wait_until("a failed probe of db", WAIT, || {
+        why(&h, "app").1.contains("last probe failed")
+    });
+    let (code, text) = why(&h, "app");
+    assert_eq!(code, Some(1), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0], "app is waiting for db (requires), which is starting",
+        "{text}"
+    );
+    assert!(
+        text.contains("  db is starting, pid ")
+            && text.contains("(waiting for its first passing health probe)"),
+        "{text}"
+    );
+    assert!(text.contains("FailureThreshold 4"), "{text}");
+    assert!(text.contains("OnUnhealthy = \"restart\""), "{text}");
+    assert!(text.contains("last probe failed: exit 1"), "{text}");
+    std::fs::write(h.units.join("db.ok"), "").expect("write db.ok");
+    h.wait_state("app", "running");
+    assert_eq!(why(&h, "db").0, Some(0));
+}
+
+#[test]
+fn why_says_when_a_running_unit_fails_its_health_check() {
+    // OnUnhealthy = "mark": the unit stays up (exit 0) and `why` says its
+    // check fails: the streak against FailureThreshold and the last probe.
+    let h = Home::new("why_says_when_a_running_unit_fails_its_health_check");
+    h.unit(
+        "web",
+        "[service]\nExecStart = \"sleep 1000\"\n\
+         [health]\nExec = \"test -f web.ok\"\nReadiness = false\nStartIntervalSec = 0.1\n\
+         IntervalSec = 0.1\nFailureThreshold = 2\nOnUnhealthy = \"mark\"\n",
+    );
+    h.ok(&["start", "web"]);
+    h.wait_until("web to be unhealthy", WAIT, || {
+        h.unit_json("web")["health"] == "unhealthy"
+    });
+    let (code, text) = why(&h, "web");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.starts_with("web is up (running)\n"), "{text}");
+    assert!(text.contains("health unhealthy:"), "{text}");
+    assert!(text.contains("of 2 failed probes in a row"), "{text}");
+    assert!(text.contains("OnUnhealthy = \"mark\""), "{text}");
+    assert!(text.contains("last probe failed: exit 1"), "{text}");
+}
+
+#[test]
+fn wait_for_healthy_waits_for_a_passing_probe() {
+    // A unit with [health] and Readiness = false is up at once, but `wait
+    // --for healthy` holds until a probe passes; without [health] it means up.
+    let h = Home::new("wait_for_healthy_waits_for_a_passing_probe");
+    h.unit(
+        "web",
+        "[service]\nExecStart = \"sleep 1000\"\n\
+         [health]\nExec = \"test -f web.ok\"\nReadiness = false\nStartIntervalSec = 0.1\n\
+         FailureThreshold = 100\n",
+    );
+    h.unit("plain", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["start", "web", "plain"]);
+    assert_eq!(h.state("web"), "running");
+    let err = h.fails(1, &["wait", "web", "--for", "healthy", "--timeout", "0.5"]);
+    assert!(err.contains("web"), "{err}");
+    h.ok(&["wait", "plain", "--for", "healthy", "--timeout", "5"]);
+    let mut waiter = h.command(&["wait", "web", "--for", "healthy", "--timeout", "60"]);
+    waiter.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut waiter = Background(waiter.spawn().expect("spawn wait"));
+    std::fs::write(h.units.join("web.ok"), "").expect("write web.ok");
+    h.wait_until("wait to return", WAIT, || {
+        matches!(waiter.0.try_wait(), Ok(Some(_)))
+    });
+    let status = waiter.0.wait().expect("wait status");
+    assert!(status.success(), "{status}");
+    assert_eq!(h.unit_json("web")["health"], "healthy");
+    // The metric follows: 1 now the check passes.
+    let text = h.ok(&["metrics"]);
+    let samples = prometheus_parse(&text, &h.root);
+    assert!(
+        samples
+            .iter()
+            .any(|s| s == "diakonos_unit_health{unit=web} 1"),
+        "{samples:#?}"
+    );
+    assert!(
+        !text.contains("diakonos_unit_health{unit=\"plain\"}"),
+        "{text}"
+    );
+}
+
+#[test]
+fn why_names_a_timer_and_a_listening_socket() {
+    // SPEC §12: an inactive timer unit says when its timer starts it next
+    // (or that it is not armed); an on-demand socket unit that it waits for
+    // its first connection on its address.
+    let h = Home::new("why_names_a_timer_and_a_listening_socket");
+    h.unit(
+        "nightly",
+        "[service]\nType = \"oneshot\"\nExecStart = \"true\"\n[timer]\nOnCalendar = \"@yearly\"\n",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0");
+    h.unit(
+        "py",
+        &format!(
+            "[service]\nExecStart = \"sleep 1000\"\n[socket]\nListenStream = [\"127.0.0.1:{port}\"]\nActivation = \"on-demand\"\n"
+        ),
+    );
+    let (code, text) = why(&h, "nightly");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(
+            "nightly is inactive: its timer is not armed (`diakonos enable nightly` arms it)"
+        ),
+        "{text}"
+    );
+    h.ok(&["enable", "nightly", "py"]);
+    let (_, text) = why(&h, "nightly");
+    assert!(
+        text.starts_with("nightly is inactive: its timer starts it next in "),
+        "{text}"
+    );
+    assert!(
+        text.contains("s, at 20") && text.contains("Z (@yearly)"),
+        "{text}"
+    );
+    assert!(!text.contains("nothing started it"), "{text}");
+    let (code, text) = why(&h, "py");
+    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(
+        text.trim_end(),
+        format!("py is inactive, listening on 127.0.0.1:{port}: waiting for its first connection")
+    );
+}
+
+#[test]
+fn metrics_carry_the_last_timer_trigger() {
+    // diakonos_timer_last_trigger_seconds: absent before the timer fired,
+    // the Unix time of its last start after; the parser takes it.
+    let h = Home::new("metrics_carry_the_last_timer_trigger");
+    h.unit(
+        "tick",
+        "[service]\nType = \"oneshot\"\nExecStart = \"true\"\n[timer]\nOnUnitActiveSec = 1\n",
+    );
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    assert!(!h
+        .ok(&["metrics"])
+        .contains("diakonos_timer_last_trigger_seconds{"));
+    h.ok(&["enable", "tick"]);
+    let line = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("diakonos_timer_last_trigger_seconds{unit=\"tick\"} "))
+            .map(str::to_owned)
+    };
+    h.wait_until("the timer to fire", WAIT, || {
+        line(&h.ok(&["metrics"])).is_some()
+    });
+    let text = h.ok(&["metrics"]);
+    let after = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let at: u64 = line(&text)
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("a Unix time:\n{text}"));
+    // `timers` rounds the time to the second: one either way.
+    assert!(
+        before <= at + 1 && at <= after + 1,
+        "{before} <= {at} <= {after}"
+    );
+    let samples = prometheus_parse(&text, &h.root);
+    assert!(
+        samples
+            .iter()
+            .any(|s| s.starts_with("diakonos_timer_last_trigger_seconds{unit=tick} ")),
+        "{samples:#?}"
+    );
+}
+
+/// The `at` times (boot clock, ns) of the samples `stats` kept in the home.
+fn kept_sample_times(h: &Home) -> Vec<u64> {
+    std::fs::read_to_string(h.home.join("stats.samples"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("at ")?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn a_second_stats_measures_from_the_sample_the_first_kept() {
+    // SPEC §9 (stats over 100 units <= 10 ms): a one-shot `stats` keeps its
+    // sample in the home; the next one measures CPU% from it (no second
+    // look at /proc after a wait), and the figure is still a real one.
+    let h = Home::new("a_second_stats_measures_from_the_sample_the_first_kept");
+    let pid = busy_unit(&h);
+    h.ok(&["stats", "--json"]);
+    let first = kept_sample_times(&h);
+    assert_eq!(first.len(), 2, "two samples kept after a fresh measurement");
+    assert!(first[0] < first[1], "{first:?}");
+    let ticks_before = cpu_ticks(pid);
+    let text = h.ok(&["stats", "--json"]);
+    let ticks_after = cpu_ticks(pid);
+    let second = kept_sample_times(&h);
+    assert_eq!(second.len(), 2, "{second:?}");
+    assert!(
+        first.contains(&second[0]),
+        "measured from a kept sample ({first:?}), not a fresh one ({second:?})"
+    );
+    assert!(second[1] >= first[1], "{first:?} then {second:?}");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("stats --json is JSON");
+    let busy = v
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["name"] == "busy"))
+        .expect("busy row")
+        .clone();
+    let cpu = busy["cpu_percent"].as_f64().expect("cpu_percent");
+    assert!(cpu > 5.0, "a busy loop uses CPU: {cpu}%\n{busy}");
+    assert!(
+        cpu <= 100.0 * 2.0 + 10.0,
+        "{cpu}%: more than the machine has"
+    );
+    // The CPU time it reports is the group's, as /proc counts it then.
+    let secs = busy["cpu_seconds"].as_f64().expect("cpu_seconds");
+    assert!(
+        secs + 0.05 >= ticks_before as f64 / 100.0 && secs <= ticks_after as f64 / 100.0 + 0.5,
+        "{secs} s vs /proc {ticks_before}..{ticks_after} ticks"
+    );
+    // A damaged file costs a fresh measurement, not an error.
+    std::fs::write(h.home.join("stats.samples"), "garbage").expect("write");
+    h.ok(&["stats", "busy"]);
+    assert_eq!(kept_sample_times(&h).len(), 2);
 }
 
 #[test]

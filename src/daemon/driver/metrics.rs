@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::daemon::driver::activation::UnitTimers;
 use crate::daemon::supervisor::Supervisor;
 
 /// The file is rewritten at most this often.
@@ -38,13 +39,13 @@ impl MetricsWriter {
 
     /// Writes the file if a unit changed since and its turn came (`force`:
     /// now, as the daemon exits).
-    pub fn update(&mut self, now: Instant, force: bool, sup: &Supervisor) {
+    pub fn update(&mut self, now: Instant, force: bool, sup: &Supervisor, timers: &UnitTimers) {
         if !self.stale(sup) {
             return;
         }
         let due = self.last_write.is_none_or(|t| now >= t + MIN_INTERVAL);
         if due || force {
-            self.write(now, sup);
+            self.write(now, sup, timers);
         }
     }
 
@@ -56,11 +57,12 @@ impl MetricsWriter {
         self.last_write.map(|t| t + MIN_INTERVAL)
     }
 
-    fn write(&mut self, now: Instant, sup: &Supervisor) {
+    fn write(&mut self, now: Instant, sup: &Supervisor, timers: &UnitTimers) {
         let Some(path) = &self.path else {
             return;
         };
-        let text = crate::metrics::render(&sup.unit_infos(now), env!("CARGO_PKG_VERSION"));
+        let fired = crate::metrics::last_triggers(&timers.rows(sup, now));
+        let text = crate::metrics::render(&sup.unit_infos(now), &fired, env!("CARGO_PKG_VERSION"));
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(format!(".tmp.{}", std::process::id()));
         let tmp = PathBuf::from(tmp);

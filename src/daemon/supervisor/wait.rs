@@ -95,7 +95,7 @@ impl Supervisor {
                 continue;
             };
             let state = e.state_name();
-            let holds = matches(w.until, &e.svc.state);
+            let holds = matches(w.until, e);
             let hopeless = !holds && w.until.means_up() && {
                 matches!(e.svc.state, State::Failed(_))
                     || (!e.runnable() && !e.svc.state.is_active())
@@ -138,11 +138,18 @@ impl Supervisor {
     }
 }
 
-/// Whether a service in `state` meets the condition.
-fn matches(until: WaitFor, state: &State) -> bool {
+/// Whether a unit meets the condition.
+fn matches(until: WaitFor, e: &Entry) -> bool {
+    let state = &e.svc.state;
     match until {
-        // No health checks yet: healthy is up.
-        WaitFor::Up | WaitFor::Healthy => state.is_up(),
+        WaitFor::Up => state.is_up(),
+        // With `[health]`: up and its last probe passed; else up.
+        WaitFor::Healthy => {
+            let checked = e.unit.as_ref().is_some_and(|u| u.health.is_some());
+            state.is_up()
+                && (!checked
+                    || e.health.as_ref().and_then(|h| h.shown()) == Some(health::Verdict::Healthy))
+        }
         WaitFor::Running => matches!(state, State::Running { .. }),
         WaitFor::Exited => matches!(state, State::Exited),
         WaitFor::Inactive => matches!(state, State::Inactive),

@@ -1,9 +1,12 @@
 //! `why NAME` (SPEC §12): why a unit is not up, one line per cause,
 //! followed down through its dependencies to the root. Read only, from the
-//! supervisor's own data (states, the graph, the start window); no I/O.
+//! supervisor's own data (states, the graph, the start window, health runs,
+//! the timer queue's next elapse, the enabled set for sockets); no I/O.
 
+use super::health::Verdict;
 use super::*;
 use crate::protocol::WhyReport;
+use crate::unit::OnUnhealthy;
 
 impl Supervisor {
     pub(super) fn why(&self, id: ServiceId, now: Instant) -> WhyReport {
@@ -16,6 +19,15 @@ impl Supervisor {
                 _ => "running",
             };
             lines.push(format!("{} is up ({what})", e.name));
+            // Up, yet its health check may be failing (OnUnhealthy = "mark",
+            // or not yet FailureThreshold failures in a row).
+            let failing = e
+                .health
+                .as_ref()
+                .is_some_and(|h| h.streak > 0 || h.shown() == Some(Verdict::Unhealthy));
+            if failing {
+                self.health_lines(e, &mut |l| lines.push(l));
+            }
         } else {
             let mut seen = BTreeSet::new();
             self.causes(id, 0, now, &mut seen, &mut lines);
@@ -59,9 +71,31 @@ impl Supervisor {
             State::Running { .. } | State::Exited => {
                 say(format!("{name} is up"));
             }
-            State::Inactive => say(format!(
-                "{name} is inactive: nothing started it (`diakonos start {name}`)"
-            )),
+            State::Inactive => {
+                let said = self.activation_lines(id, now, &mut say);
+                let running: Vec<&Entry> = self
+                    .conflicting(id)
+                    .filter(|c| c.svc.state.is_active())
+                    .collect();
+                if running.is_empty() && !said {
+                    say(format!(
+                        "{name} is inactive: nothing started it (`diakonos start {name}`)"
+                    ));
+                }
+                for c in &running {
+                    say(format!(
+                        "{name} is not started: it conflicts with {}, which is {}",
+                        c.name,
+                        c.state_name().as_str()
+                    ));
+                }
+                if let Some(c) = running.first() {
+                    say(format!(
+                        "  `diakonos start {name}` stops {} first (Conflicts)",
+                        c.name
+                    ));
+                }
+            }
             State::Waiting => {
                 let g = &self.graph;
                 let mut any = false;
@@ -88,6 +122,17 @@ impl Supervisor {
                         follow.push(d);
                     }
                 }
+                // The start gate also waits for conflicting units to go down.
+                for c in self.conflicting(id) {
+                    if c.svc.state.is_active() && c.svc.state != State::Waiting {
+                        any = true;
+                        say(format!(
+                            "{name} is waiting for {} to stop (conflicts), which is {}",
+                            c.name,
+                            c.state_name().as_str()
+                        ));
+                    }
+                }
                 if !any {
                     say(format!("{name} is waiting to start"));
                 }
@@ -99,7 +144,13 @@ impl Supervisor {
                 }
             }
             State::Starting { pid, .. } => {
+                let gated = e
+                    .unit
+                    .as_ref()
+                    .and_then(|u| u.health.as_ref())
+                    .is_some_and(|h| h.readiness);
                 let how = match e.svc.policy.kind {
+                    _ if gated && pid.is_some() => " (waiting for its first passing health probe)",
                     ServiceType::Notify => " (waiting for READY=1)",
                     ServiceType::Forking => " (waiting for the main process)",
                     ServiceType::Oneshot => " (waiting for it to finish)",
@@ -108,6 +159,9 @@ impl Supervisor {
                 match pid {
                     Some(p) => say(format!("{name} is starting, pid {p}{how}")),
                     None => say(format!("{name} is starting{how}")),
+                }
+                if gated {
+                    self.health_lines(e, &mut say);
                 }
             }
             State::Stopping { .. } => say(format!("{name} is stopping")),
@@ -123,6 +177,9 @@ impl Supervisor {
                     seconds(until.saturating_duration_since(now)),
                     e.svc.restarts.saturating_add(2)
                 ));
+                if matches!(e.svc.restart_reason, Some(Reason::Unhealthy(..))) {
+                    self.health_lines(e, &mut say);
+                }
                 self.start_limit_line(e, now, &mut say);
             }
             State::Failed(reason) => {
@@ -132,6 +189,10 @@ impl Supervisor {
                         if let Some(&d) = self.by_name.get(dep) {
                             follow.push(d);
                         }
+                    }
+                    Reason::Unhealthy(..) => {
+                        self.health_lines(e, &mut say);
+                        say(format!("  `diakonos logs {name}` shows its output"));
                     }
                     Reason::StartLimitHit => {
                         self.start_limit_line(e, now, &mut say);
@@ -153,6 +214,110 @@ impl Supervisor {
         for d in follow {
             self.causes(d, depth + 1, now, seen, out);
         }
+    }
+
+    /// Health (SPEC §10): the failures in a row against FailureThreshold,
+    /// the last probe, and what OnUnhealthy does; nothing before a probe.
+    fn health_lines(&self, e: &Entry, say: &mut impl FnMut(String)) {
+        let (Some(spec), Some(h)) = (
+            e.unit.as_ref().and_then(|u| u.health.as_ref()),
+            e.health.as_ref(),
+        ) else {
+            return;
+        };
+        let action = match spec.on_unhealthy {
+            OnUnhealthy::Restart => "restart",
+            OnUnhealthy::Stop => "stop",
+            OnUnhealthy::Mark => "mark",
+        };
+        let n = spec.failure_threshold;
+        if matches!(e.svc.state, State::Starting { .. }) {
+            say(format!(
+                "  health: no passing probe yet (failures count once it is up: FailureThreshold {n}, OnUnhealthy = \"{action}\")"
+            ));
+        } else {
+            let verdict = h.shown().map_or("when it ended", |v| v.as_str());
+            say(format!(
+                "  health {verdict}: {} of {n} failed probes in a row (FailureThreshold; OnUnhealthy = \"{action}\")",
+                h.streak
+            ));
+        }
+        match h.history.back() {
+            Some(p) => say(format!(
+                "  last probe {}: {} ({} ms)",
+                if p.ok { "passed" } else { "failed" },
+                p.output,
+                p.duration_ms
+            )),
+            None => say("  no probe has answered yet".to_owned()),
+        }
+    }
+
+    /// Timers and on-demand sockets (SPEC §15) of an inactive unit: what
+    /// starts it and when. False when it has neither.
+    fn activation_lines(&self, id: ServiceId, now: Instant, say: &mut impl FnMut(String)) -> bool {
+        let e = &self.entries[id];
+        let name = &e.name;
+        let Some(unit) = e.unit.as_ref() else {
+            return false;
+        };
+        let enabled = self.enabled.contains(name);
+        let mut said = false;
+        if let Some(spec) = unit.timer.as_deref() {
+            said = true;
+            let next = self.timers.deadline(TimerKey::Activation(id));
+            match (enabled, next) {
+                (true, Some(at)) => {
+                    let left = at.saturating_duration_since(now);
+                    // The wall time too: "in 29520s" alone is hard to read.
+                    let wall = i64::try_from(crate::daemon::system::unix_now_ms())
+                        .ok()
+                        .and_then(|ms| ms.checked_add(left.as_millis() as i64))
+                        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+                        .and_then(|t| t.round(jiff::Unit::Second).ok())
+                        .map(|t| format!(", at {t}"))
+                        .unwrap_or_default();
+                    say(format!(
+                        "{name} is inactive: its timer starts it next in {}{wall} ({})",
+                        seconds(left),
+                        spec.describe()
+                    ))
+                }
+                (true, None) => say(format!(
+                    "{name} is inactive: its timer ({}) has no elapse left",
+                    spec.describe()
+                )),
+                (false, _) => say(format!(
+                    "{name} is inactive: its timer is not armed (`diakonos enable {name}` arms it)"
+                )),
+            }
+        }
+        if let Some(socket) = unit.socket.as_ref().filter(|s| s.on_demand) {
+            said = true;
+            let addrs: Vec<String> = socket.listen.iter().map(|l| l.addr.to_string()).collect();
+            if enabled {
+                say(format!(
+                    "{name} is inactive, listening on {}: waiting for its first connection",
+                    addrs.join(", ")
+                ));
+            } else {
+                say(format!(
+                    "{name} is inactive: its socket ({}) is not armed (`diakonos enable {name}` arms it)",
+                    addrs.join(", ")
+                ));
+            }
+        }
+        said
+    }
+
+    /// The units that may not run with `id` (its Conflicts, either way).
+    fn conflicting(&self, id: ServiceId) -> impl Iterator<Item = &Entry> {
+        self.graph
+            .conflicts
+            .get(id)
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .map(|&c| &self.entries[c])
     }
 
     fn start_limit_line(&self, e: &Entry, now: Instant, say: &mut impl FnMut(String)) {
