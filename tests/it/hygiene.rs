@@ -5,6 +5,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::util::{children_of, gone, kill9, sh, world_writable, Home, Stat, WAIT};
 
@@ -69,6 +70,7 @@ fn service_has_only_stdin_stdout_stderr_open() {
     let out = h.cmd_fds(&["start", "plain"], None);
     assert!(out.status.success(), "{}", crate::util::stderr(&out));
     let pid = h.pid("plain");
+    wait_asleep(&h, pid);
     let log = h.home.join("logs/plain.log").display().to_string();
     assert_eq!(
         open_fds(pid),
@@ -91,8 +93,21 @@ fn service_inherits_no_fd_the_daemon_was_started_with() {
         "the daemon did not inherit fd 42: {:?}",
         open_fds(daemon)
     );
-    let fds: Vec<u32> = open_fds(h.pid("plain")).iter().map(|(fd, _)| *fd).collect();
-    assert_eq!(fds, [0, 1, 2], "{:?}", open_fds(h.pid("plain")));
+    let pid = h.pid("plain");
+    wait_asleep(&h, pid);
+    let fds: Vec<u32> = open_fds(pid).iter().map(|(fd, _)| *fd).collect();
+    assert_eq!(fds, [0, 1, 2], "{:?}", open_fds(pid));
+}
+
+/// Waits until `sleep` (pid) is in its nanosleep: before that, glibc's
+/// start-up may hold its own files open for a moment (the locale files),
+/// which are not fds the service inherited.
+fn wait_asleep(h: &Home, pid: i32) {
+    h.wait_until(
+        "the service to be asleep in nanosleep",
+        Duration::from_secs(10),
+        || fs::read_to_string(format!("/proc/{pid}/wchan")).is_ok_and(|w| w.contains("nanosleep")),
+    );
 }
 
 #[test]
