@@ -16,8 +16,12 @@ use serde::{Deserialize, Serialize};
 pub const STATE_VERSION: u32 = 1;
 
 /// The whole state file.
+///
+/// Readers ignore fields they do not know (releases up to protocol 3 denied
+/// them), so a file written by a newer daemon still loads after a downgrade;
+/// fields added later are left out while they hold nothing, so such a file
+/// also reads in those older releases.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SavedState {
     pub version: u32,
     /// The service directory the daemon owned; a new daemon started without
@@ -33,7 +37,6 @@ pub struct SavedState {
 
 /// What a `Persistent` timer keeps across daemons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SavedTimer {
     /// Unix ms: calendar elapses up to here are accounted for (run, skipped
     /// by Overlap, or before the timer was first armed); a later one that
@@ -46,7 +49,6 @@ pub struct SavedTimer {
 
 /// One service that was wanted up when the state was written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SavedService {
     pub name: String,
     /// The main process, if one was running.
@@ -67,10 +69,10 @@ pub struct SavedService {
     #[serde(default)]
     pub pgid: Option<i32>,
     /// The service's last sd_notify STATUS= (kept across a daemon crash).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_text: Option<String>,
     /// Its last health probes, oldest first (kept across a daemon crash).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<crate::protocol::ProbeRecord>,
 }
 
@@ -303,13 +305,58 @@ mod tests {
 
     #[test]
     fn a_state_without_persistent_timers_is_written_as_before() {
-        // No `timers` key unless a Persistent timer has a record: an older daemon (deny_unknown_fields) still reads the file.
+        // No `timers` key unless a Persistent timer has a record: the previous release (which denies unknown fields) still reads the file.
         let state = SavedState {
             version: STATE_VERSION,
             ..SavedState::default()
         };
         let text = String::from_utf8(serde_json::to_vec(&state).unwrap()).unwrap();
         assert!(!text.contains("timers"), "{text}");
+    }
+
+    #[test]
+    fn a_service_without_status_or_probes_is_written_as_the_previous_release_wrote_it() {
+        // The fields are left out while empty: the previous release (which denies unknown fields) reads the file after a downgrade.
+        let state = SavedState {
+            version: STATE_VERSION,
+            services: vec![SavedService {
+                name: "a".into(),
+                pid: Some(5),
+                start_time: Some(7),
+                since_unix: Some(9),
+                restarts: 0,
+                remain: false,
+                stopping: false,
+                pgid: None,
+                status_text: None,
+                probes: Vec::new(),
+            }],
+            ..SavedState::default()
+        };
+        let text = String::from_utf8(serde_json::to_vec(&state).unwrap()).unwrap();
+        assert!(
+            !text.contains("status_text") && !text.contains("probes"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_state_file_of_a_newer_release_loads_without_its_unknown_fields() {
+        // Fields this build does not know, at every level, are ignored rather than moving the file aside.
+        let dir = scratch("newer");
+        let path = dir.join("state");
+        fs::write(
+            &path,
+            br#"{"version":1,"services":[{"name":"a","pid":5,"start_time":7,"since_unix":9,"restarts":2,"later":[1]}],"timers":{"t":{"elapsed_ms":1,"later":true}},"later":{}}"#,
+        )
+        .unwrap();
+        let (state, warning) = load_state(&path);
+        assert_eq!(warning, None);
+        assert_eq!(
+            (state.services[0].restarts, state.timers["t"].elapsed_ms),
+            (2, 1)
+        );
+        let _ = fs::remove_dir_all(dir);
     }
 
     #[test]
