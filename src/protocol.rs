@@ -61,7 +61,7 @@ pub mod legacy;
 
 /// Bump whenever a [`Request`] or [`Response`] changes shape. Stable
 /// requests and replies keep their form across versions (module docs).
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 /// The version field of a stable request (never a real protocol version).
 pub const STABLE: u32 = 0;
 /// Tests only: makes a client and a daemon of this binary claim another
