@@ -182,7 +182,7 @@ pub(super) fn build(cx: &mut Ctx<'_>, v: &Values<'_>, service_dir: &Path) -> Lim
         }
     }
     if v.entries.contains_key("MemoryCheckSec") {
-        limits.memory_check = Some(super::build::secs(cx, v, "MemoryCheckSec", None));
+        limits.memory_check = Some(super::values::secs(cx, v, "MemoryCheckSec", None));
     }
     limits.nice = int_in(cx, v, "Nice", -20, 19);
     limits.oom_score_adjust = int_in(cx, v, "OOMScoreAdjust", -1000, 1000);
@@ -369,7 +369,7 @@ pub fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, String> {
             return Err(format!("line {}: expected KEY=VALUE", i + 1));
         };
         let key = key.trim();
-        if !super::build::is_var_name(key) {
+        if !super::values::is_var_name(key) {
             return Err(format!(
                 "line {}: `{}` is not a variable name",
                 i + 1,

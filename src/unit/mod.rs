@@ -21,6 +21,7 @@ mod socket;
 #[cfg(test)]
 mod tests;
 mod timer;
+mod values;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,7 +31,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use toml::de::DeTable;
 
-pub use build::parse_time_span;
+pub use values::parse_time_span;
 /// The key table as the importers read it (`import systemd`, `import pm2`).
 pub mod keys {
     pub use super::schema::{find, systemd_only_reason, Section, ValueForm};

@@ -299,7 +299,7 @@ fn default_text(name: &str) -> &'static str {
 
 /// The table's default of a duration key.
 pub(super) fn default_secs(name: &str) -> Duration {
-    let secs = super::build::parse_time_span(default_text(name)).unwrap_or(0.0);
+    let secs = super::values::parse_time_span(default_text(name)).unwrap_or(0.0);
     Duration::try_from_secs_f64(secs).unwrap_or(Duration::ZERO)
 }
 
@@ -425,10 +425,10 @@ mod tests {
             let Value(text) = k.default else { continue };
             let plain = text.trim_matches('"');
             let ok = match k.kind {
-                Kind::Secs(_) => super::super::build::parse_time_span(plain).is_ok(),
+                Kind::Secs(_) => super::super::values::parse_time_span(plain).is_ok(),
                 Kind::Count(max) => plain.parse::<i64>().is_ok_and(|n| (0..=max).contains(&n)),
                 Kind::Bool => plain == "true" || plain == "false",
-                Kind::Signal => super::super::build::parse_signal_name(plain).is_some(),
+                Kind::Signal => super::super::values::parse_signal_name(plain).is_some(),
                 Kind::Str => text.starts_with('"') && text.ends_with('"'),
                 Kind::StrList => text == "[]",
                 Kind::Limit | Kind::Int(..) | Kind::StrOrList => false,

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 
 use toml::Spanned;
 
-use super::build::{choice, count};
 use super::diag::{esc, Ctx};
 use super::schema;
 use super::shape::Values;
+use super::values::{choice, count};
 
 /// One address of `[socket]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

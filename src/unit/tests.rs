@@ -1,7 +1,7 @@
 //! Parsing one unit file: every key, default and error message.
 
-use super::build::parse_time_span;
 use super::diag::line_col;
+use super::values::parse_time_span;
 use super::*;
 use nix::sys::signal::Signal;
 use std::time::Duration;

@@ -10,10 +10,10 @@ use croner::Cron;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
-use super::build::{choice, secs};
 use super::diag::{esc, Ctx};
 use super::schema;
 use super::shape::Values;
+use super::values::{choice, secs};
 
 /// A unit's `[timer]`, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
