@@ -165,20 +165,13 @@ fn advance(c: &mut Conn) -> Option<Result<String, String>> {
             }
             Phase::Reading(buf) => {
                 let mut chunk = [0u8; 256];
+                let range = c.http.unwrap_or((200, 399));
                 loop {
-                    if let Some(line) = status_line(buf) {
-                        return Some(judge(&line, c.http.unwrap_or((200, 399))));
-                    }
-                    if buf.len() > MAX_STATUS_LINE {
-                        return Some(Err("no HTTP status line".to_owned()));
+                    if let Some(verdict) = response(buf, false, range) {
+                        return Some(verdict);
                     }
                     match c.stream.read(&mut chunk) {
-                        Ok(0) => {
-                            return Some(match status_line_at_eof(buf) {
-                                Some(line) => judge(&line, c.http.unwrap_or((200, 399))),
-                                None => Err("connection closed before a status line".to_owned()),
-                            })
-                        }
+                        Ok(0) => return response(buf, true, range),
                         Ok(n) => buf.extend_from_slice(&chunk[..n]),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -188,6 +181,25 @@ fn advance(c: &mut Conn) -> Option<Result<String, String>> {
             }
         }
     }
+}
+
+/// What the start of a response read so far says, against the accepted
+/// range of status codes: None to read on, else the verdict (always one
+/// once `closed`, the server having closed the connection).
+pub fn response(buf: &[u8], closed: bool, range: (u16, u16)) -> Option<Result<String, String>> {
+    if let Some(line) = status_line(buf) {
+        return Some(judge(&line, range));
+    }
+    if buf.len() > MAX_STATUS_LINE {
+        return Some(Err("no HTTP status line".to_owned()));
+    }
+    if !closed {
+        return None;
+    }
+    Some(match status_line_at_eof(buf) {
+        Some(line) => judge(&line, range),
+        None => Err("connection closed before a status line".to_owned()),
+    })
 }
 
 fn status_line(buf: &[u8]) -> Option<String> {
