@@ -214,8 +214,8 @@ pub fn env_file(data: &[u8]) {
 
 /// OnCalendar and TimeZone: line 1 the expression, line 2 the zone (else
 /// UTC), line 3 a Unix time in ms to start from. Through the unit parser
-/// as `verify` and the daemon see it, then the elapses the daemon would
-/// arm: each one later than the last.
+/// as `verify` and the daemon see it; what it accepts the daemon can arm:
+/// the next elapses, each one later than the last.
 pub fn cron(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -233,24 +233,20 @@ pub fn cron(data: &[u8]) {
         toml::Value::String(tz.to_owned()),
     );
     let dir = Path::new("/srv/units");
-    match diakonos::unit::parse("fuzz", &dir.join("fuzz.service"), &unit_text, dir) {
-        Ok(unit) => {
-            let timer = unit.timer.as_deref().expect("a [timer]");
-            let calendar = timer.calendar.as_deref().expect("OnCalendar");
-            assert!(!timer.describe().is_empty());
-            assert!(diakonos::unit::parse_cron(calendar).is_ok());
-            assert!(diakonos::unit::zone(&timer.time_zone).is_some());
-        }
+    let timer = match diakonos::unit::parse("fuzz", &dir.join("fuzz.service"), &unit_text, dir) {
+        Ok(unit) => unit.timer.expect("a [timer]"),
         Err(errors) => {
             assert!(!errors.is_empty());
             for e in errors {
                 assert!(!e.message.is_empty());
             }
+            return;
         }
-    }
-    let (Ok(c), Some(zone)) = (diakonos::unit::parse_cron(expr), diakonos::unit::zone(tz)) else {
-        return;
     };
+    assert!(!timer.describe().is_empty());
+    let calendar = timer.calendar.as_deref().expect("OnCalendar");
+    let c = diakonos::unit::parse_cron(calendar).expect("a cron expression");
+    let zone = diakonos::unit::zone(&timer.time_zone).expect("a zone");
     let mut at = after;
     for _ in 0..3 {
         match diakonos::unit::next_elapse(&c, &zone, at) {
