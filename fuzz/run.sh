@@ -11,7 +11,7 @@
 # crashes land in fuzz/artifacts/TARGET/ and make this exit non-zero.
 set -euo pipefail
 cd "$(dirname "$0")"
-TARGETS_ALL=(unit_file import_systemd import_pm2 frame state_file time_span)
+TARGETS_ALL=(unit_file import_systemd import_pm2 frame state_file time_span sd_notify http_status env_file cron)
 merge=false
 secs=60
 if [ "${1:-}" = "--merge" ]; then merge=true; shift; fi

@@ -8,6 +8,7 @@ pub mod event_loop;
 pub mod logfile;
 pub mod persist;
 mod requests;
+pub mod sd_notify;
 pub mod service;
 pub mod spawn;
 pub mod supervisor;

@@ -116,6 +116,14 @@ pub(super) fn timer(cx: &mut Ctx<'_>, v: &Values<'_>) -> Option<TimerSpec> {
     }
     for (text, span) in written {
         match parse_cron(&text) {
+            // croner searches up to the year 5000 for a date that matches (a
+            // fraction of a second, each time the daemon would arm it): once
+            // here instead, and such a unit is an error.
+            Ok(cron) if !elapses(&cron, &time_zone) => cx.at(
+                span,
+                format!("`OnCalendar` \"{}\" never elapses: no date matches it", esc(&text)),
+                Some("check the day of month, month and day of week fields (\"0 0 31 2 *\" is no date)".to_string()),
+            ),
             Ok(_) => calendar.push(text),
             Err(why) => cx.at(
                 span,
@@ -166,6 +174,13 @@ pub fn parse_cron(text: &str) -> Result<Cron, String> {
         .build()
         .parse(text.trim())
         .map_err(|e| e.to_string())
+}
+
+/// Whether `cron` matches any time after 2000-01-01 in `zone` (UTC when
+/// the zone is unknown, which is an error of its own).
+fn elapses(cron: &Cron, zone_name: &str) -> bool {
+    const Y2K_MS: i64 = 946_684_800_000;
+    next_elapse(cron, &zone(zone_name).unwrap_or(TimeZone::UTC), Y2K_MS).is_some()
 }
 
 /// `local`, `UTC` or an IANA name, from the system's zone files.
@@ -255,6 +270,29 @@ mod tests {
         assert!(
             spring == "2026-03-29T01:00:00Z" || spring == "2026-03-30T00:30:00Z",
             "{spring}"
+        );
+    }
+
+    #[test]
+    fn an_expression_no_date_matches_is_a_load_error() {
+        // Found by the cron fuzz target: "0 * * * L" parsed, and every search for its next
+        // elapse walked to the year 5000 (0.2 s of the daemon's one thread, 26 s under ASan).
+        for expr in ["0 * * * L", "0 0 31 2 *"] {
+            let text =
+                format!("[service]\nExecStart = \"true\"\n[timer]\nOnCalendar = \"{expr}\"\n");
+            let dir = std::path::Path::new("/srv");
+            let errors = crate::unit::parse("t", &dir.join("t.service"), &text, dir)
+                .expect_err("a load error");
+            assert!(
+                errors[0].message.contains("never elapses"),
+                "{expr}: {}",
+                errors[0].message
+            );
+        }
+        // A rare one is fine: 29 February.
+        assert_eq!(
+            at("0 0 29 2 *", "UTC", "2026-11-29T06:00:00Z"),
+            "2028-02-29T00:00:00Z"
         );
     }
 

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::util::{stderr, stdout, Home};
+use crate::util::{stderr, stdout, Home, WAIT};
 
 fn fixture(name: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -118,7 +118,7 @@ fn import_never_overwrites_without_force() {
 fn import_pm2_ecosystem_verifies_and_runs() {
     // An ecosystem.config.json app (script run by its interpreter, args, cwd, env,
     // autorestart, restart_delay, kill_timeout) becomes a unit that starts; cron_restart is
-    // reported as dropped.
+    // a [timer] (see import_pm2_cron_restart_restarts_the_app_at_each_elapse).
     let h = Home::new("import_pm2_runs");
     fs::write(h.path("worker.sh"), "echo \"$QUEUE $*\" >> out\n").expect("write script");
     let eco = h.root.join("ecosystem.config.json");
@@ -140,14 +140,39 @@ fn import_pm2_ecosystem_verifies_and_runs() {
     assert!(written.contains("TimeoutStopSec = 2"), "{written}");
     assert!(written.contains("Restart = \"no\""), "{written}");
     assert!(
-        stderr(&out).contains("dropped cron_restart"),
-        "{}",
-        stderr(&out)
+        written.contains("[timer]\nOnCalendar = \"0 * * * *\"\nOverlap = \"restart\"\n"),
+        "{written}"
     );
+    assert!(!stderr(&out).contains("cron_restart"), "{}", stderr(&out));
     h.ok(&["verify", "worker"]);
     h.ok(&["start", "worker"]);
     h.wait_lines("out", 1);
     assert_eq!(h.lines("out"), ["jobs --id 7"]);
+}
+
+#[test]
+fn import_pm2_cron_restart_restarts_the_app_at_each_elapse() {
+    // cron_restart (every second here) becomes OnCalendar + Overlap = "restart": once
+    // enabled, the timer starts the app and restarts it while it still runs, as PM2 does.
+    let h = Home::new("import_pm2_cron_restart");
+    fs::write(h.path("app.sh"), "echo \"$$\" >> out\nexec sleep 600\n").expect("write script");
+    let eco = h.root.join("ecosystem.config.json");
+    let json = serde_json::json!({"apps": [{
+        "name": "app", "script": "app.sh", "cwd": h.units.to_str().expect("utf-8"),
+        "cron_restart": "* * * * * *"
+    }]});
+    fs::write(&eco, json.to_string()).expect("write ecosystem");
+    let out = h.cmd(&["import", "pm2", eco.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("dropped"), "{}", stderr(&out));
+    h.ok(&["verify", "app"]);
+    h.ok(&["enable", "app"]);
+    // Started by one elapse, then the same app restarted by a later one: a new pid.
+    h.wait_until("two runs of app", WAIT, || h.lines("out").len() >= 2);
+    let runs = h.lines("out");
+    assert_ne!(runs[0], runs[1], "{runs:?}");
+    let timers = h.ok(&["timers", "--json"]);
+    assert!(timers.contains("\"app\""), "{timers}");
 }
 
 #[test]

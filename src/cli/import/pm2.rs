@@ -4,8 +4,9 @@
 //! and `pm2 jlist` output (an array of processes whose settings are under
 //! `pm2_env`). Mapped: name, script (+ interpreter), args, cwd, env,
 //! autorestart, restart_delay, exp_backoff_restart_delay, kill_timeout,
-//! max_restarts, max_memory_restart and watch where diakonos has the key;
-//! cron_restart and every other field are reported as dropped, with why.
+//! max_restarts, max_memory_restart and watch where diakonos has the key,
+//! watch_delay, uid/gid, and cron_restart as a `[timer]` (OnCalendar,
+//! Overlap = "restart"); every other field is reported as dropped, with why.
 
 use std::path::Path;
 
@@ -374,11 +375,45 @@ fn from_app(app: &Map<String, Value>, origin: &str, base: &Path) -> Result<Draft
             );
         }
     }
-    if let Some(cron) = app.get("cron_restart").and_then(text) {
-        d.drop_key(
-            &format!("cron_restart={cron}"),
-            "diakonos has no timers yet; use a crontab line running `diakonos restart NAME`",
-        );
+    // PM2 (croner too) restarts the app at each elapse, or starts it if it
+    // is stopped; `0` turns it off.
+    if let Some(cron) = app
+        .get("cron_restart")
+        .or_else(|| app.get("cron"))
+        .and_then(text)
+    {
+        let expr = cron.trim();
+        match crate::unit::parse_cron(expr) {
+            _ if expr == "0" => {}
+            Ok(_) => {
+                d.set(Section::Timer, "OnCalendar", toml::Value::String(expr.to_string()));
+                d.set(Section::Timer, "Overlap", toml::Value::String("restart".into()));
+            }
+            Err(why) => d.drop_key(
+                &format!("cron_restart={cron}"),
+                format!(
+                    "not a cron expression diakonos reads ({}); write OnCalendar in [timer] by hand",
+                    why.trim_end_matches('.')
+                ),
+            ),
+        }
+    }
+    if let Some(secs) = app.get("watch_delay").and_then(millis) {
+        d.set(s, "WatchDebounceSec", secs_value(secs));
+    }
+    // PM2's uid is a user name or number; User takes a name.
+    if let Some(user) = app.get("uid").or_else(|| app.get("user")).and_then(text) {
+        if user.parse::<u32>().is_ok() {
+            d.drop_key(
+                &format!("uid={user}"),
+                "User takes a user name: write the name of that uid",
+            );
+        } else {
+            d.set(s, "User", toml::Value::String(user));
+        }
+    }
+    if let Some(group) = app.get("gid").and_then(text) {
+        d.set(s, "Group", toml::Value::String(group));
     }
     match app.get("watch") {
         None | Some(Value::Bool(false)) => {}
@@ -410,7 +445,12 @@ fn from_app(app: &Map<String, Value>, origin: &str, base: &Path) -> Result<Draft
         "max_restarts",
         "max_memory_restart",
         "cron_restart",
+        "cron",
         "watch",
+        "watch_delay",
+        "uid",
+        "user",
+        "gid",
     ];
     for (key, value) in app {
         if mapped.contains(&key.as_str()) {
@@ -443,7 +483,7 @@ mod tests {
 
     #[test]
     fn ecosystem_fields_map() {
-        // The issue's fields become keys; cron_restart and instances are reported.
+        // The issue's fields become keys (cron_restart a [timer]); instances is reported.
         let json = r#"{"apps":[{"name":"api","script":"server.js","args":["--port","3000"],
             "cwd":"/srv/api","env":{"NODE_ENV":"production","N":3},"autorestart":true,
             "restart_delay":500,"kill_timeout":3000,"max_restarts":4,"cron_restart":"0 3 * * *",
@@ -462,14 +502,47 @@ mod tests {
         assert!(t.contains("TimeoutStopSec = 3\n"), "{t}");
         assert!(t.contains("StartLimitBurst = 4"), "{t}");
         assert!(t.contains("Restart = \"always\""), "{t}");
-        let dropped: Vec<&str> = d.dropped.iter().map(|x| x.key.as_str()).collect();
         assert!(
-            dropped.iter().any(|k| k.starts_with("cron_restart")),
-            "{dropped:?}"
+            t.contains("[timer]\nOnCalendar = \"0 3 * * *\"\nOverlap = \"restart\"\n"),
+            "{t}"
         );
+        let dropped: Vec<&str> = d.dropped.iter().map(|x| x.key.as_str()).collect();
+        assert_eq!(dropped, ["max_restarts", "instances=2"]);
+    }
+
+    #[test]
+    fn cron_restart_watch_delay_and_identity() {
+        // cron_restart (or its alias cron) is a timer unless PM2's "0" (off) or not a cron
+        // expression (reported); watch_delay, uid as a name and gid map; a numeric uid is reported.
+        let json = r#"{"apps":[
+            {"name":"a","script":"a.js","cron":"*/30 * * * * *","watch":["src"],"watch_delay":1500,
+             "uid":"www-data","gid":33},
+            {"name":"b","script":"b.js","cron_restart":"0","uid":1000},
+            {"name":"c","script":"c.js","cron_restart":"at noon"}]}"#;
+        let drafts = import(json, "eco.json", Path::new("/x")).unwrap();
+        let t = drafts[0].to_toml();
+        for line in [
+            "OnCalendar = \"*/30 * * * * *\"\n",
+            "Overlap = \"restart\"\n",
+            "WatchDebounceSec = 1.5\n",
+            "User = \"www-data\"\n",
+            "Group = \"33\"\n",
+        ] {
+            assert!(t.contains(line), "no {line:?} in {t}");
+        }
+        assert!(drafts[0].dropped.is_empty(), "{:?}", drafts[0].dropped);
+        let t = drafts[1].to_toml();
+        assert!(!t.contains("\n[timer]") && !t.contains("\nUser ="), "{t}");
+        let dropped: Vec<&str> = drafts[1].dropped.iter().map(|x| x.key.as_str()).collect();
+        assert_eq!(dropped, ["uid=1000"]);
+        let t = drafts[2].to_toml();
+        assert!(!t.contains("\n[timer]"), "{t}");
+        assert_eq!(drafts[2].dropped.len(), 1);
         assert!(
-            dropped.iter().any(|k| k.starts_with("instances")),
-            "{dropped:?}"
+            drafts[2].dropped[0].key == "cron_restart=at noon"
+                && drafts[2].dropped[0].why.contains("not a cron expression"),
+            "{:?}",
+            drafts[2].dropped
         );
     }
 

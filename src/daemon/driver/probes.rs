@@ -165,20 +165,13 @@ fn advance(c: &mut Conn) -> Option<Result<String, String>> {
             }
             Phase::Reading(buf) => {
                 let mut chunk = [0u8; 256];
+                let range = c.http.unwrap_or((200, 399));
                 loop {
-                    if let Some(line) = status_line(buf) {
-                        return Some(judge(&line, c.http.unwrap_or((200, 399))));
-                    }
-                    if buf.len() > MAX_STATUS_LINE {
-                        return Some(Err("no HTTP status line".to_owned()));
+                    if let Some(verdict) = response(buf, false, range) {
+                        return Some(verdict);
                     }
                     match c.stream.read(&mut chunk) {
-                        Ok(0) => {
-                            return Some(match status_line_at_eof(buf) {
-                                Some(line) => judge(&line, c.http.unwrap_or((200, 399))),
-                                None => Err("connection closed before a status line".to_owned()),
-                            })
-                        }
+                        Ok(0) => return response(buf, true, range),
                         Ok(n) => buf.extend_from_slice(&chunk[..n]),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -188,6 +181,25 @@ fn advance(c: &mut Conn) -> Option<Result<String, String>> {
             }
         }
     }
+}
+
+/// What the start of a response read so far says, against the accepted
+/// range of status codes: None to read on, else the verdict (always one
+/// once `closed`, the server having closed the connection).
+pub fn response(buf: &[u8], closed: bool, range: (u16, u16)) -> Option<Result<String, String>> {
+    if let Some(line) = status_line(buf) {
+        return Some(judge(&line, range));
+    }
+    if buf.len() > MAX_STATUS_LINE {
+        return Some(Err("no HTTP status line".to_owned()));
+    }
+    if !closed {
+        return None;
+    }
+    Some(match status_line_at_eof(buf) {
+        Some(line) => judge(&line, range),
+        None => Err("connection closed before a status line".to_owned()),
+    })
 }
 
 fn status_line(buf: &[u8]) -> Option<String> {
@@ -205,17 +217,38 @@ fn status_line_at_eof(buf: &[u8]) -> Option<String> {
 pub fn judge(line: &str, (lo, hi): (u16, u16)) -> Result<String, String> {
     let mut words = line.split_whitespace();
     let code = match (words.next(), words.next()) {
-        (Some(v), Some(code)) if v.starts_with("HTTP/") => code.parse::<u16>().ok(),
+        // A status code is three digits (RFC 9112), not `4404`, `+200` or `99`.
+        (Some(v), Some(code))
+            if v.starts_with("HTTP/")
+                && code.len() == 3
+                && code.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            code.parse::<u16>().ok()
+        }
         _ => None,
     };
     match code {
-        Some(code) if (lo..=hi).contains(&code) => Ok(format!("HTTP {code}")),
-        Some(code) => Err(format!("HTTP {code}")),
-        None => Err(format!(
-            "not an HTTP status line: {}",
-            line.chars().take(60).collect::<String>()
-        )),
+        Some(code) if (lo..=hi).contains(&code) => Ok(format!("HTTP {code:03}")),
+        Some(code) => Err(format!("HTTP {code:03}")),
+        None => Err(format!("not an HTTP status line: {}", printable(line))),
     }
+}
+
+/// The start of what a server sent, for one line of `status`: control
+/// characters escaped (`\u{1b}`), about 60 characters at most.
+fn printable(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if out.len() >= 60 {
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -231,5 +264,44 @@ mod tests {
         );
         assert_eq!(judge("HTTP/1.1 204", (204, 204)), Ok("HTTP 204".into()));
         assert!(judge("SSH-2.0-OpenSSH", (200, 399)).is_err());
+    }
+
+    #[test]
+    fn what_a_server_sent_is_shown_on_one_printable_line() {
+        // Found by the http_status fuzz target: control characters of a non-HTTP
+        // answer went raw into the verdict `status` shows (a \n split it).
+        assert_eq!(
+            response(b"SSH-2.0\x01\0\0\x0enSSH_9.2\r\n", false, (200, 399)),
+            Some(Err(
+                "not an HTTP status line: SSH-2.0\\u{1}\\u{0}\\u{0}\\u{e}nSSH_9.2".into()
+            ))
+        );
+        assert_eq!(
+            response(b"220 mail\nready\x1b[2J\r\n", false, (200, 399)),
+            Some(Err(
+                "not an HTTP status line: 220 mail\\nready\\u{1b}[2J".into()
+            ))
+        );
+        let long = "\x07".repeat(100) + "\r\n";
+        let text = response(long.as_bytes(), false, (200, 399)).expect("a verdict");
+        assert!(text.unwrap_err().len() < 100);
+    }
+
+    #[test]
+    fn a_status_code_is_three_digits() {
+        // Found by the http_status fuzz target: `HTTP/2 4404` was judged as code 4404
+        // (and `+200` as 200).
+        for line in [
+            "HTTP/2 4404 NotFound",
+            "HTTP/1.1 +200 OK",
+            "HTTP/1.1 99",
+            "HTTP/1.1 0200",
+        ] {
+            assert_eq!(
+                judge(line, (0, u16::MAX)),
+                Err(format!("not an HTTP status line: {line}")),
+                "{line}"
+            );
+        }
     }
 }

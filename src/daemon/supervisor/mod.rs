@@ -27,6 +27,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use crate::daemon::persist::{self, SavedService, SavedState, SavedTimer};
+use crate::daemon::sd_notify::{self, Message};
 use crate::daemon::service::{Action, Event, ExitKind, Policy, Reason, Service, State, Want};
 use crate::daemon::spawn::{MainPidScan, SpawnError, Tagged, SCAN_EVERY};
 use crate::graph::{self, DepInput, Graph, ServiceId};
@@ -844,15 +845,15 @@ impl Supervisor {
             log::debug!("notify message from {sender} refused by NotifyAccess: {payload:?}");
             return;
         }
-        for line in payload.lines() {
-            match line.trim_end_matches('\r') {
-                "READY=1" if self.entries[id].reloading.is_some() => {
+        for msg in sd_notify::parse(payload) {
+            match msg {
+                Message::Ready if self.entries[id].reloading.is_some() => {
                     log::info!("{}: reloaded (READY=1)", self.entries[id].name);
                     self.entries[id].reloading = None;
                     self.dirty = true;
                 }
-                "READY=1" => self.queue.push_back((id, Event::Ready)),
-                "RELOADING=1" => {
+                Message::Ready => self.queue.push_back((id, Event::Ready)),
+                Message::Reloading => {
                     if matches!(
                         self.entries[id].svc.state,
                         State::Running { pid: Some(_), .. }
@@ -863,41 +864,25 @@ impl Supervisor {
                         self.dirty = true;
                     }
                 }
-                "STOPPING=1" => self.queue.push_back((id, Event::StoppingItself)),
-                "WATCHDOG=1" => self.watchdog_ping(id, now, None),
-                "WATCHDOG=trigger" => self.watchdog_ping(id, now, Some(Duration::ZERO)),
-                l => {
-                    if let Some(usec) = l.strip_prefix("WATCHDOG_USEC=") {
-                        if let Ok(n) = usec.trim().parse::<u64>() {
-                            self.watchdog_ping(id, now, Some(Duration::from_micros(n)));
-                        }
+                Message::Stopping => self.queue.push_back((id, Event::StoppingItself)),
+                Message::Watchdog => self.watchdog_ping(id, now, None),
+                Message::WatchdogTrigger => self.watchdog_ping(id, now, Some(Duration::ZERO)),
+                Message::WatchdogUsec(d) => self.watchdog_ping(id, now, Some(d)),
+                Message::ExtendTimeout(d) => self.queue.push_back((id, Event::ExtendTimeout(d))),
+                Message::MainPid(n) => {
+                    let named = n.parse::<i32>().ok().map(Pid::from_raw);
+                    match main_pid.filter(|c| Some(c.pid) == named) {
+                        Some(claim) => self.main_pid_claimed(id, claim),
+                        None => log::warn!(
+                            "{}: MAINPID={n} ignored: not a process id",
+                            self.entries[id].name
+                        ),
                     }
-                    if let Some(n) = l.strip_prefix("EXTEND_TIMEOUT_USEC=") {
-                        if let Ok(n) = n.trim().parse::<u64>() {
-                            self.queue
-                                .push_back((id, Event::ExtendTimeout(Duration::from_micros(n))));
-                        }
-                    }
-                    if let Some(n) = l.strip_prefix("MAINPID=") {
-                        let named = n.trim().parse::<i32>().ok().map(Pid::from_raw);
-                        match main_pid.filter(|c| Some(c.pid) == named) {
-                            Some(claim) => self.main_pid_claimed(id, claim),
-                            None => log::warn!(
-                                "{}: MAINPID={} ignored: not a process id",
-                                self.entries[id].name,
-                                n.trim()
-                            ),
-                        }
-                    }
-                    if let Some(n) = l.strip_prefix("ERRNO=") {
-                        self.entries[id].errno = n.trim().parse().ok().filter(|&n: &i32| n > 0);
-                    }
-                    if let Some(text) = l.strip_prefix("STATUS=") {
-                        let text: String =
-                            text.chars().filter(|c| !c.is_control()).take(200).collect();
-                        self.entries[id].status_text = (!text.is_empty()).then_some(text);
-                        self.dirty = true;
-                    }
+                }
+                Message::Errno(n) => self.entries[id].errno = n,
+                Message::Status(text) => {
+                    self.entries[id].status_text = text;
+                    self.dirty = true;
                 }
             }
         }
