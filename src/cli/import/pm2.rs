@@ -401,16 +401,9 @@ fn from_app(app: &Map<String, Value>, origin: &str, base: &Path) -> Result<Draft
     if let Some(secs) = app.get("watch_delay").and_then(millis) {
         d.set(s, "WatchDebounceSec", secs_value(secs));
     }
-    // PM2's uid is a user name or number; User takes a name.
+    // PM2's uid is a user name or number; User takes either.
     if let Some(user) = app.get("uid").or_else(|| app.get("user")).and_then(text) {
-        if user.parse::<u32>().is_ok() {
-            d.drop_key(
-                &format!("uid={user}"),
-                "User takes a user name: write the name of that uid",
-            );
-        } else {
-            d.set(s, "User", toml::Value::String(user));
-        }
+        d.set(s, "User", toml::Value::String(user));
     }
     if let Some(group) = app.get("gid").and_then(text) {
         d.set(s, "Group", toml::Value::String(group));
@@ -513,7 +506,7 @@ mod tests {
     #[test]
     fn cron_restart_watch_delay_and_identity() {
         // cron_restart (or its alias cron) is a timer unless PM2's "0" (off) or not a cron
-        // expression (reported); watch_delay, uid as a name and gid map; a numeric uid is reported.
+        // expression (reported); watch_delay, uid (a name or a number) and gid map.
         let json = r#"{"apps":[
             {"name":"a","script":"a.js","cron":"*/30 * * * * *","watch":["src"],"watch_delay":1500,
              "uid":"www-data","gid":33},
@@ -532,9 +525,8 @@ mod tests {
         }
         assert!(drafts[0].dropped.is_empty(), "{:?}", drafts[0].dropped);
         let t = drafts[1].to_toml();
-        assert!(!t.contains("\n[timer]") && !t.contains("\nUser ="), "{t}");
-        let dropped: Vec<&str> = drafts[1].dropped.iter().map(|x| x.key.as_str()).collect();
-        assert_eq!(dropped, ["uid=1000"]);
+        assert!(!t.contains("\n[timer]") && t.contains("\nUser = \"1000\"\n"), "{t}");
+        assert!(drafts[1].dropped.is_empty(), "{:?}", drafts[1].dropped);
         let t = drafts[2].to_toml();
         assert!(!t.contains("\n[timer]"), "{t}");
         assert_eq!(drafts[2].dropped.len(), 1);
