@@ -246,6 +246,14 @@ fn a_change_in_a_watched_directory_restarts_the_service_once() {
     );
     h.ok(&["start", "dev"]);
     h.wait_lines("dev.starts", 1);
+    // The daemon watches conf/ and conf/deep (two inotify watches) at the end of the
+    // pass that started the unit: on a loaded box the shell can write its line first.
+    let daemon = h.daemon_pid().expect("daemon pid");
+    h.wait_until(
+        "the daemon to watch conf/ and conf/deep",
+        crate::util::WAIT,
+        || inotify_watches(daemon) >= 2,
+    );
     for i in 0..3 {
         std::fs::write(h.units.join("conf/deep/app.toml"), format!("v = {i}\n")).expect("write");
     }
@@ -258,4 +266,19 @@ fn a_change_in_a_watched_directory_restarts_the_service_once() {
         || h.lines("dev.starts").len() == 2,
     );
     assert_eq!(h.state("dev"), "running");
+}
+
+/// How many inotify watches the process holds (the `inotify wd:` lines of its fdinfo).
+fn inotify_watches(pid: i32) -> usize {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return 0;
+    };
+    dir.flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .map(|text| {
+            text.lines()
+                .filter(|l| l.starts_with("inotify wd:"))
+                .count()
+        })
+        .sum()
 }

@@ -525,7 +525,10 @@ mod tests {
         }
         assert!(drafts[0].dropped.is_empty(), "{:?}", drafts[0].dropped);
         let t = drafts[1].to_toml();
-        assert!(!t.contains("\n[timer]") && t.contains("\nUser = \"1000\"\n"), "{t}");
+        assert!(
+            !t.contains("\n[timer]") && t.contains("\nUser = \"1000\"\n"),
+            "{t}"
+        );
         assert!(drafts[1].dropped.is_empty(), "{:?}", drafts[1].dropped);
         let t = drafts[2].to_toml();
         assert!(!t.contains("\n[timer]"), "{t}");
