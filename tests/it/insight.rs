@@ -383,8 +383,15 @@ fn busy_unit(h: &Home) -> i32 {
     h.unit("idle", "[service]\nExecStart = \"sleep 1000\"\n");
     h.ok(&["start", "busy"]);
     let pid = h.pid("busy");
-    h.wait_until("the sleep child in busy's group", WAIT, || {
-        group_members(pid).len() == 2
+    // The child is `sleep` asleep, not the shell's fork before its exec
+    // (whose RSS is the shell's and then changes).
+    h.wait_until("the sleep child in busy's group, asleep", WAIT, || {
+        let members = group_members(pid);
+        members.len() == 2
+            && members.iter().filter(|&&p| p != pid).all(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/wchan"))
+                    .is_ok_and(|w| w.contains("nanosleep"))
+            })
     });
     h.wait_until("busy to use some CPU", WAIT, || cpu_ticks(pid) >= 5);
     pid
