@@ -12,6 +12,7 @@ use mio::{Events, Poll, Token};
 use crate::daemon::control::{self, Control, Incoming};
 use crate::daemon::driver::activation::{self, UnitTimers};
 use crate::daemon::driver::children::{self, Children};
+use crate::daemon::driver::execs::Execs;
 use crate::daemon::driver::listeners::Listeners;
 use crate::daemon::driver::logs::{self, Logs};
 use crate::daemon::driver::metrics::MetricsWriter;
@@ -68,6 +69,7 @@ impl EventLoop {
             mio::Interest::READABLE,
         )?;
         let now = Instant::now();
+        let sys = RealSys::new(home.clone(), Some(poll.registry().try_clone()?));
         Ok(EventLoop {
             children,
             notify: Notify::new(&home.notify_socket(), poll.registry()),
@@ -80,7 +82,7 @@ impl EventLoop {
             poll,
             control,
             sup,
-            sys: RealSys::new(home),
+            sys,
             started: now,
             unit_timers: UnitTimers::new(now),
             handed_over: false,
@@ -214,6 +216,11 @@ impl EventLoop {
                         }
                     }
                     t if Probes::owns(t) => self.probes.on_ready(t, &mut self.sup, registry, now),
+                    t if Execs::owns(t) => {
+                        if let Some(input) = self.sys.execs.on_ready(t) {
+                            self.sup.handle(input, now);
+                        }
+                    }
                     t if Children::owns(t) => {
                         if self.children.on_ready(t, &mut self.sup, now) {
                             self.on_reload_signal();
@@ -242,8 +249,12 @@ impl EventLoop {
                     }
                 }
             }
-            self.children
-                .collect(self.poll.registry(), &mut self.sup, now);
+            self.children.collect(
+                self.poll.registry(),
+                &mut self.sup,
+                &mut self.sys.execs,
+                now,
+            );
             if self.control.accept_blocked {
                 self.control.accept_all(self.poll.registry(), now);
             }
@@ -298,6 +309,11 @@ impl EventLoop {
                         }
                     }
                 }
+            }
+            // Exec outcomes read at once (past the cap on awaited execs).
+            for input in self.sys.execs.take_done() {
+                self.sup.handle(input, now);
+                fed = true;
             }
             // What came back (a main pid found) is worked through at once.
             if !fed {

@@ -1,7 +1,8 @@
 //! Children and adopted processes: the signal pipe (SIGCHLD; SIGTERM,
 //! SIGINT and SIGHUP come the same way), reaping, and a pidfd per adopted
 //! process (or a start-time check, on a timer, where pidfds are missing).
-//! Every exit becomes a `child_exited` input of the supervisor.
+//! Every exit becomes a `child_exited` input of the supervisor, after the
+//! outcome of its exec if that was still awaited ([`Execs`]).
 
 use std::collections::HashMap;
 use std::io;
@@ -14,6 +15,7 @@ use nix::unistd::Pid;
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
+use crate::daemon::driver::execs::Execs;
 use crate::daemon::service::ExitKind;
 use crate::daemon::spawn;
 use crate::daemon::supervisor::{Input, Supervisor};
@@ -91,10 +93,20 @@ impl Children {
     /// real exit status beats "unknown"); then the adopted processes that
     /// ended. A SIGCHLD that comes after the flag is cleared wakes the
     /// loop again, so no exit waits.
-    pub fn collect(&mut self, registry: &Registry, sup: &mut Supervisor, now: Instant) {
+    pub fn collect(
+        &mut self,
+        registry: &Registry,
+        sup: &mut Supervisor,
+        execs: &mut Execs,
+        now: Instant,
+    ) {
         if self.reap_due || !self.exited.is_empty() || self.polling() {
             self.reap_due = false;
             for (pid, kind) in spawn::reap_all() {
+                // Whether it ran at all comes before how it ended.
+                if let Some(exec) = execs.finish(pid) {
+                    sup.handle(exec, now);
+                }
                 sup.handle(Input::ChildExited(pid, kind), now);
             }
         }

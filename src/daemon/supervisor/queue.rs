@@ -204,7 +204,8 @@ impl Supervisor {
                 }
                 None => sys.spawn(unit, Role::Main),
             } {
-                Ok(pid) => {
+                Ok(started) => {
+                    let (Started::Running(pid) | Started::Forked(pid)) = started;
                     log::info!("{}: started, pid {pid}", unit.name);
                     self.entries[id].hook_env = None;
                     self.pids.insert(pid, (id, Role::Main));
@@ -212,7 +213,11 @@ impl Supervisor {
                     self.entries[id].groups.clear();
                     self.entries[id].status_text = None;
                     self.entries[id].errno = None;
-                    self.queue.push_front((id, Event::Spawned(pid)));
+                    // A forked one hears Spawned once its exec is done
+                    // (Input::ExecDone); until then its spawn is in flight.
+                    if let Started::Running(pid) = started {
+                        self.queue.push_front((id, Event::Spawned(pid)));
+                    }
                 }
                 Err(e) => {
                     log::warn!("{}: {e}", unit.name);
@@ -221,7 +226,7 @@ impl Supervisor {
                 }
             },
             Action::SpawnStop => match sys.spawn(unit, Role::StopCmd) {
-                Ok(pid) => {
+                Ok(Started::Running(pid) | Started::Forked(pid)) => {
                     self.pids.insert(pid, (id, Role::StopCmd));
                     self.entries[id]
                         .svc
