@@ -18,10 +18,19 @@ use crate::daemon::supervisor::Input;
 
 /// Tokens of exec pipes: this plus the child's pid (below the probes' 2^38).
 const FIRST_EXEC_TOKEN: usize = 1 << 37;
-/// At most this many execs are awaited at once (each holds a pipe, and the
-/// daemon's descriptor limit is the services' too): a spawn past it first
-/// waits for one of them, which is at most a moment.
-const MAX_PENDING: usize = 128;
+/// At most this many execs are awaited at once, and at most half the
+/// daemon's descriptor limit (each holds a pipe; the limit is the
+/// services' too, so it is not raised): a spawn past it first waits for
+/// one of them, which is at most a moment.
+const MAX_PENDING: usize = 1024;
+
+fn max_pending() -> usize {
+    let soft = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(256, |(soft, _)| soft);
+    usize::try_from(soft / 2)
+        .unwrap_or(MAX_PENDING)
+        .clamp(8, MAX_PENDING)
+}
 
 #[derive(Default)]
 pub struct Execs {
@@ -30,12 +39,15 @@ pub struct Execs {
     pending: HashMap<Pid, PendingExec>,
     /// Outcomes already read (awaited at the cap), for the loop to feed.
     done: Vec<Input>,
+    /// [`max_pending`], read once.
+    cap: usize,
 }
 
 impl Execs {
     pub fn new(registry: Option<Registry>) -> Execs {
         Execs {
             registry,
+            cap: max_pending(),
             ..Execs::default()
         }
     }
@@ -46,7 +58,7 @@ impl Execs {
 
     /// Waits for the outcome of `pid`'s exec from now on.
     pub fn add(&mut self, pid: Pid, exec: PendingExec) {
-        if self.pending.len() >= MAX_PENDING {
+        if self.pending.len() >= self.cap.max(1) {
             if let Some(&oldest) = self.pending.keys().next() {
                 if let Some(input) = self.finish(oldest) {
                     self.done.push(input);
