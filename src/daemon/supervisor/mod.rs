@@ -10,7 +10,9 @@
 //! [`Supervisor::poll_timeout`] the head of the one timer queue. Work that
 //! takes time is a timer plus a later look (the main pid of a forking
 //! service). Starting a process and the quick `/proc` reads that answer at
-//! once still go through the [`Sys`] trait. So this layer is tested with a
+//! once still go through the [`Sys`] trait; a main process is only forked
+//! there ([`Started::Forked`]), and whether its exec worked comes later as
+//! [`Input::ExecDone`] (the service is `starting`, spawn in flight, until then). So this layer is tested with a
 //! fake system and fake times, asserting on effects. Events for services
 //! are queued and drained, never handled recursively.
 //!
