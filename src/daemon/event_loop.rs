@@ -217,8 +217,11 @@ impl EventLoop {
                     }
                     t if Probes::owns(t) => self.probes.on_ready(t, &mut self.sup, registry, now),
                     t if Execs::owns(t) => {
+                        // Worked through at once: a unit whose exec worked
+                        // is up before an exit reaped later in this pass.
                         if let Some(input) = self.sys.execs.on_ready(t) {
                             self.sup.handle(input, now);
+                            self.sup.run(now, &mut self.sys);
                         }
                     }
                     t if Children::owns(t) => {
@@ -249,12 +252,8 @@ impl EventLoop {
                     }
                 }
             }
-            self.children.collect(
-                self.poll.registry(),
-                &mut self.sup,
-                &mut self.sys.execs,
-                now,
-            );
+            self.children
+                .collect(self.poll.registry(), &mut self.sup, &mut self.sys, now);
             if self.control.accept_blocked {
                 self.control.accept_all(self.poll.registry(), now);
             }
@@ -354,6 +353,7 @@ impl EventLoop {
         } else {
             timers.set(TimerKey::AdoptedRecheck, None);
         }
+        timers.set(TimerKey::ExitsHeld, self.children.held_deadline());
         timers.set(TimerKey::LogCheck, self.logs.deadline());
         timers.set(TimerKey::StateWrite, self.state.write_due(now));
         timers.set(TimerKey::StateSync, self.state.sync_due());

@@ -320,3 +320,27 @@ fn a_missing_working_directory_is_reported_by_start_after_a_first_run() {
     );
     assert_eq!(h.state("w"), "failed");
 }
+
+#[test]
+fn a_unit_that_exits_right_after_its_exec_does_not_fail_a_start_of_many() {
+    // `start` answers once every unit's exec is done; one that exits just
+    // after its exec, while the others are still exec'ing, was up like
+    // them (as when each spawn waited for its exec) and fails afterwards.
+    let h = Home::new("a_unit_that_exits_right_after_its_exec");
+    let mut names = vec!["quick".to_owned()];
+    h.unit(
+        "quick",
+        "[service]\nExecStart = \"sh -c 'exit 2'\"\nRestart = \"no\"\n",
+    );
+    for i in 0..30 {
+        let name = format!("s{i}");
+        h.unit(&name, "[service]\nExecStart = \"sleep 1000\"\n");
+        names.push(name);
+    }
+    let mut args = vec!["start"];
+    args.extend(names.iter().map(String::as_str));
+    let out = h.ok(&args);
+    assert!(out.contains("quick: running"), "{out}");
+    h.wait_state("quick", "failed");
+    assert_eq!(h.state("s29"), "running");
+}

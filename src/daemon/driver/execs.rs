@@ -107,6 +107,11 @@ impl Execs {
         done
     }
 
+    /// Whether no outcome is awaited.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
     /// Outcomes read at once (past the cap), oldest first.
     pub fn take_done(&mut self) -> Vec<Input> {
         std::mem::take(&mut self.done)
