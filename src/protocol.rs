@@ -567,7 +567,17 @@ pub fn encode_frame<T: Serialize>(value: &T, max: usize) -> io::Result<Vec<u8>> 
 
 /// A frame whose body is `prefix` then `value`.
 fn encode_body<T: Serialize>(prefix: &[u8], value: &T, max: usize) -> io::Result<Vec<u8>> {
-    let mut frame = vec![0u8; 4];
+    encode_body_sized(prefix, value, max, 0)
+}
+
+fn encode_body_sized<T: Serialize>(
+    prefix: &[u8],
+    value: &T,
+    max: usize,
+    capacity: usize,
+) -> io::Result<Vec<u8>> {
+    let mut frame = Vec::with_capacity(capacity.clamp(64, MAX_REPLY + 64));
+    frame.extend_from_slice(&[0u8; 4]);
     frame.extend_from_slice(prefix);
     bincode::serde::encode_into_std_write(value, &mut frame, reply_config())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
@@ -604,13 +614,30 @@ pub fn encode_request(frame: &RequestFrame) -> io::Result<Vec<u8>> {
 /// when `stable` is false (the request was of `version`), else its
 /// [`StableReply`] form (wire rule 5).
 pub fn encode_reply(resp: &Response, version: u32, stable: bool) -> io::Result<Vec<u8>> {
+    encode_reply_sized(resp, version, stable, 0)
+}
+
+/// [`encode_reply`] into a buffer of `capacity` bytes from the start (the
+/// daemon passes the size of its last reply: a large frame grown step by
+/// step is one fresh mapping and copy per doubling).
+pub fn encode_reply_sized(
+    resp: &Response,
+    version: u32,
+    stable: bool,
+    capacity: usize,
+) -> io::Result<Vec<u8>> {
     let mut prefix = header(version);
     if stable {
         prefix.push(REPLY_STABLE);
-        encode_body(&prefix, &StableReply::from_response(resp), MAX_REPLY)
+        encode_body_sized(
+            &prefix,
+            &StableReply::from_response(resp),
+            MAX_REPLY,
+            capacity,
+        )
     } else {
         prefix.push(REPLY_CURRENT);
-        encode_body(&prefix, resp, MAX_REPLY)
+        encode_body_sized(&prefix, resp, MAX_REPLY, capacity)
     }
 }
 

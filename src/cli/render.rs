@@ -2,7 +2,6 @@
 //! only user of owo-colors; colour only on a terminal, never with NO_COLOR
 //! or `--no-color`.
 
-use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 
 use owo_colors::OwoColorize;
@@ -131,30 +130,45 @@ impl Output {
             "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "DESCRIPTION"
         )));
         out.push('\n');
+        // Padding and numbers by hand: core::fmt's padding and integer
+        // paths were most of the client's CPU for a thousand rows.
         let mut uptime = String::new();
+        let mut digits = [0u8; 20];
         for u in units {
-            let _ = write!(out, "{:<name_w$}  ", u.name);
+            out.push_str(&u.name);
+            pad(&mut out, name_w.saturating_sub(u.name.len()) + 2);
             if self.color {
                 out.push_str(&self.state(u.state));
             } else {
                 out.push_str(u.state.as_str());
             }
             if let Some(h) = annotation(u) {
-                let _ = write!(out, " ({h})");
+                out.push_str(" (");
+                out.push_str(&h);
+                out.push(')');
             }
             // Pad by the visible width: colour codes are invisible.
-            let pad = state_w.saturating_sub(u.state.as_str().len() + health(u));
-            out.extend(std::iter::repeat_n(' ', pad));
-            let _ = match u.pid {
-                Some(pid) => write!(out, "  {pid:>7}"),
-                None => write!(out, "  {:>7}", "-"),
+            pad(
+                &mut out,
+                state_w.saturating_sub(u.state.as_str().len() + health(u)) + 2,
+            );
+            let pid = match u.pid {
+                Some(pid) => decimal(&mut digits, u64::from(pid)),
+                None => "-",
             };
+            pad(&mut out, 7usize.saturating_sub(pid.len()));
+            out.push_str(pid);
             uptime.clear();
             match u.uptime_secs {
                 Some(secs) => write_duration(&mut uptime, secs),
                 None => uptime.push('-'),
             }
-            let _ = write!(out, "  {uptime:>8}  {:>8}  ", u.restarts);
+            pad(&mut out, 2 + 8usize.saturating_sub(uptime.len()));
+            out.push_str(&uptime);
+            let restarts = decimal(&mut digits, u64::from(u.restarts));
+            pad(&mut out, 2 + 8usize.saturating_sub(restarts.len()));
+            out.push_str(restarts);
+            out.push_str("  ");
             match (&u.reason, u.state) {
                 (Some(r), StateName::Failed | StateName::Invalid) => {
                     out.push_str(&self.dim(&format!("({})", short_reason(r))))
@@ -626,12 +640,46 @@ pub fn human_duration(secs: u64) -> String {
 
 /// [`human_duration`], appended to `out`.
 fn write_duration(out: &mut String, secs: u64) {
-    let _ = match secs {
-        0..=59 => write!(out, "{secs}s"),
-        60..=3599 => write!(out, "{}m {}s", secs / 60, secs % 60),
-        3600..=86_399 => write!(out, "{}h {}m", secs / 3600, secs % 3600 / 60),
-        _ => write!(out, "{}d {}h", secs / 86_400, secs % 86_400 / 3600),
+    let (a, a_unit, b, b_unit) = match secs {
+        0..=59 => (secs, 's', None, ' '),
+        60..=3599 => (secs / 60, 'm', Some(secs % 60), 's'),
+        3600..=86_399 => (secs / 3600, 'h', Some(secs % 3600 / 60), 'm'),
+        _ => (secs / 86_400, 'd', Some(secs % 86_400 / 3600), 'h'),
     };
+    let mut digits = [0u8; 20];
+    out.push_str(decimal(&mut digits, a));
+    out.push(a_unit);
+    if let Some(b) = b {
+        out.push(' ');
+        out.push_str(decimal(&mut digits, b));
+        out.push(b_unit);
+    }
+}
+
+/// `n` spaces.
+fn pad(out: &mut String, n: usize) {
+    const SPACES: &str = "                                ";
+    let mut n = n;
+    while n > 0 {
+        let k = n.min(SPACES.len());
+        out.push_str(&SPACES[..k]);
+        n -= k;
+    }
+}
+
+/// `n` in decimal, written into the end of `buf`.
+fn decimal(buf: &mut [u8; 20], mut n: u64) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    std::str::from_utf8(&buf[i..]).unwrap_or("?")
 }
 
 /// A `timers` row as JSON (SPEC §15's names; also `status --json`'s `timer`).
@@ -777,5 +825,31 @@ mod tests {
         assert!(unit_json(&u)["last_exit"].is_null());
         assert!(unit_json(&u)["pid"].is_null());
         assert_eq!(unit_json(&u)["state"], json!("failed"));
+    }
+}
+
+#[cfg(test)]
+mod number_tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_numbers_are_written_without_fmt() {
+        // The hand-written paths of `list` give what `write!` gave.
+        let shown = |secs| {
+            let mut s = String::new();
+            write_duration(&mut s, secs);
+            s
+        };
+        assert_eq!(shown(0), "0s");
+        assert_eq!(shown(59), "59s");
+        assert_eq!(shown(60), "1m 0s");
+        assert_eq!(shown(3661), "1h 1m");
+        assert_eq!(shown(2 * 86_400 + 3 * 3600), "2d 3h");
+        let mut buf = [0u8; 20];
+        assert_eq!(decimal(&mut buf, 0), "0");
+        assert_eq!(decimal(&mut buf, u64::MAX), u64::MAX.to_string());
+        let mut out = String::new();
+        pad(&mut out, 40);
+        assert_eq!(out, " ".repeat(40));
     }
 }

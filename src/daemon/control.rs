@@ -64,6 +64,8 @@ pub struct Control {
     my_uid: Uid,
     /// The protocol version this daemon speaks ([`protocol::version`]).
     version: u32,
+    /// The size of the last `list` reply (the next one's first buffer).
+    last_list_len: usize,
 }
 
 /// What a readable connection produced.
@@ -83,6 +85,7 @@ impl Control {
             next: FIRST_CONN_TOKEN,
             my_uid: Uid::effective(),
             version: protocol::version(),
+            last_list_len: 0,
         }
     }
 
@@ -243,7 +246,18 @@ impl Control {
         let Some(conn) = self.conns.get_mut(&token) else {
             return; // The client left before its job finished.
         };
-        match protocol::encode_reply(resp, self.version, conn.stable_reply) {
+        // A `list` reply is about as large as the last one.
+        let listing = matches!(resp, Response::Units(_));
+        let capacity = if listing { self.last_list_len } else { 0 };
+        match protocol::encode_reply_sized(resp, self.version, conn.stable_reply, capacity) {
+            // Moved, not copied: a `list` of 1000 units is a large frame.
+            Ok(frame) if conn.wbuf.len() == conn.wpos => {
+                if listing {
+                    self.last_list_len = frame.len();
+                }
+                conn.wbuf = frame;
+                conn.wpos = 0;
+            }
             Ok(frame) => conn.wbuf.extend_from_slice(&frame),
             Err(e) => {
                 log::warn!("cannot encode a reply: {e}");

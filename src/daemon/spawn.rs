@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
@@ -302,10 +302,31 @@ pub fn open_log(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// A started process. In the common case (no identity, limits or container
+/// stdio) the daemon does not wait for the child's exec: `exec` is the
+/// outcome still to come ([`PendingExec`]); else the exec already happened.
+#[derive(Debug)]
+pub struct Spawned {
+    pub pid: Pid,
+    pub exec: Option<PendingExec>,
+}
+
+impl Spawned {
+    /// Waits for the exec (if it is still under way): the pid once it ran,
+    /// else why it could not (the child has exited with 127 by then).
+    pub fn wait(self) -> Result<Pid, SpawnError> {
+        match self.exec {
+            Some(exec) => exec.wait().map(|()| self.pid),
+            None => Ok(self.pid),
+        }
+    }
+}
+
 /// Starts `spec.argv` in a new session (so its own process group), stdin
-/// from /dev/null, stdout and stderr appended to the log file. Returns once
-/// the program was executed (exec errors are reported here, not as exits).
-pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, SpawnError> {
+/// from /dev/null, stdout and stderr appended to the log file. Errors found
+/// before the fork are returned here; in the common case the exec's own
+/// outcome comes later, through [`Spawned::exec`].
+pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Spawned, SpawnError> {
     let Some((program, args)) = spec.argv.split_first() else {
         return Err(SpawnError::EmptyCommand);
     };
@@ -336,9 +357,10 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, SpawnE
         .as_ref()
         .filter(|l| identity.is_none() && setup.is_none() && l.as_raw_fd() > 2)
     {
-        // The common case: posix_spawn (vfork underneath) is much cheaper
-        // than fork + pre_exec when starting a thousand services.
-        return posix_spawn_service(program, args, spec, log, cache)
+        // The common case: a plain fork whose exec the daemon does not wait
+        // for (it starts the next service while the kernel execs this one);
+        // the outcome comes through the child's error pipe.
+        return fork_service(program, args, spec, log, cache)
             .map_err(|e| describe_spawn_error(program, spec.cwd, &e));
     }
     let (out, err) = match log {
@@ -422,8 +444,11 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, SpawnE
     }
     match cmd.spawn() {
         // The Child handle is dropped without waiting: `reap_all` collects
-        // every exit through SIGCHLD.
-        Ok(child) => Ok(Pid::from_raw(child.id() as i32)),
+        // every exit through SIGCHLD. std waited for the exec already.
+        Ok(child) => Ok(Spawned {
+            pid: Pid::from_raw(child.id() as i32),
+            exec: None,
+        }),
         Err(e) if has_child_setup && e.kind() == io::ErrorKind::PermissionDenied => {
             Err(SpawnError::Limits(format!(
                 "cannot apply the unit's limits or identity: {e}; check Limit*, Nice, OOMScoreAdjust, Group and SupplementaryGroups"
@@ -444,9 +469,13 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, SpawnE
 pub struct SpawnCache {
     /// The daemon's environment, PATH defaulted: (length of the name, `K=V`).
     base_env: Option<Vec<(usize, CString)>>,
-    /// program -> [(PATH, working directory, where it was found)].
-    programs: HashMap<String, Vec<(Vec<u8>, std::path::PathBuf, CString)>>,
+    /// program -> [(PATH, working directory, where it was found, every
+    /// place on that PATH it could be: tried by the child, in order, when
+    /// the remembered one no longer works)].
+    programs: HashMap<String, Vec<Found>>,
 }
+
+type Found = (Vec<u8>, std::path::PathBuf, CString, Vec<CString>);
 
 impl SpawnCache {
     /// Forgets where programs were found (a reload may mean new programs).
@@ -475,30 +504,34 @@ impl SpawnCache {
         if program.contains('/') {
             return cstring(cwd.join(program).into_os_string().into_vec());
         }
-        if let Some(found) = self.programs.get(program).and_then(|known| {
-            known
-                .iter()
-                .find(|(p, dir, _)| p == path && dir == cwd)
-                .map(|(_, _, found)| found.clone())
-        }) {
-            return Ok(found);
+        if let Some(found) = self.remembered(program, path, cwd) {
+            return Ok(found.0.clone());
         }
         let found = cstring(
             resolve_program(program, path, cwd)?
                 .into_os_string()
                 .into_vec(),
         )?;
+        let candidates = std::env::split_paths(OsStr::from_bytes(path))
+            .map(|dir| cstring(cwd.join(dir).join(program).into_os_string().into_vec()))
+            .collect::<io::Result<_>>()?;
         self.programs.entry(program.to_owned()).or_default().push((
             path.to_vec(),
             cwd.to_path_buf(),
             found.clone(),
+            candidates,
         ));
         Ok(found)
     }
 
-    /// Drops what was remembered about `program` (it did not work).
-    fn forget(&mut self, program: &str) {
-        self.programs.remove(program);
+    /// Where `program` was found before on this PATH from this directory,
+    /// and every place it could be there.
+    fn remembered(&self, program: &str, path: &[u8], cwd: &Path) -> Option<(&CString, &[CString])> {
+        self.programs
+            .get(program)?
+            .iter()
+            .find(|(p, dir, _, _)| p == path && dir == cwd)
+            .map(|(_, _, found, all)| (found, all.as_slice()))
     }
 }
 
@@ -578,168 +611,276 @@ fn cstring(bytes: Vec<u8>) -> io::Result<CString> {
     })
 }
 
-/// Owns a posix_spawn_file_actions_t and a posix_spawnattr_t and destroys
-/// them on every path out.
-struct SpawnSetup {
-    actions: nix::libc::posix_spawn_file_actions_t,
-    attr: nix::libc::posix_spawnattr_t,
+/// The outcome of a child's exec, still to come: the read end of its
+/// close-on-exec error pipe. End of file means the exec happened; four
+/// bytes are the errno of what failed (the child then exits with 127).
+#[derive(Debug)]
+pub struct PendingExec {
+    fd: OwnedFd,
+    program: String,
+    cwd: std::path::PathBuf,
 }
 
-impl Drop for SpawnSetup {
-    fn drop(&mut self) {
-        // SAFETY: both were initialised in `posix_spawn_service` before this
-        // value was built, and are destroyed exactly once, here.
-        unsafe {
-            nix::libc::posix_spawn_file_actions_destroy(&mut self.actions);
-            nix::libc::posix_spawnattr_destroy(&mut self.attr);
+impl PendingExec {
+    /// The pipe, for the event loop to wait on (readable at the outcome).
+    pub fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// The outcome if it is there (never blocks).
+    pub fn poll(&self) -> Option<Result<(), SpawnError>> {
+        let mut buf = [0u8; 4];
+        loop {
+            // SAFETY: read into a buffer we own, of its length.
+            let n =
+                unsafe { nix::libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            return match n {
+                0 => Some(Ok(())),
+                4 => {
+                    let e = io::Error::from_raw_os_error(i32::from_ne_bytes(buf));
+                    Some(Err(describe_spawn_error(&self.program, &self.cwd, &e)))
+                }
+                n if n < 0 => match io::Error::last_os_error() {
+                    e if e.kind() == io::ErrorKind::Interrupted => continue,
+                    e if e.kind() == io::ErrorKind::WouldBlock => None,
+                    e => Some(Err(SpawnError::Exec {
+                        program: self.program.clone(),
+                        error: format!("cannot read the outcome of its exec: {e}"),
+                    })),
+                },
+                // A short write: the child died mid-report.
+                _ => Some(Err(SpawnError::Exec {
+                    program: self.program.clone(),
+                    error: "its exec failed (the report was cut short)".to_owned(),
+                })),
+            };
+        }
+    }
+
+    /// Waits for the outcome (a moment: the child is exec'ing, or dead).
+    pub fn wait(self) -> Result<(), SpawnError> {
+        loop {
+            if let Some(outcome) = self.poll() {
+                return outcome;
+            }
+            let mut pfd = nix::libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events: nix::libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: poll on one pollfd we own; EINTR just loops.
+            unsafe { nix::libc::poll(&mut pfd, 1, -1) };
         }
     }
 }
 
-fn check(rc: nix::libc::c_int) -> io::Result<()> {
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::from_raw_os_error(rc))
-    }
+/// What the child of [`fork_service`] needs, prepared before the fork (the
+/// child only makes system calls on it).
+struct ChildPlan<'a> {
+    path: &'a CStr,
+    /// Where else the program may be, tried in order when `path` fails
+    /// (a remembered place it moved away from).
+    fallbacks: &'a [CString],
+    argv: &'a [*const nix::libc::c_char],
+    envp: &'a [*const nix::libc::c_char],
+    cwd: &'a CStr,
+    log: RawFd,
+    fds: &'a [RawFd],
+    report: RawFd,
 }
 
-/// posix_spawn with a new session (POSIX_SPAWN_SETSID), stdin from
-/// /dev/null, stdout and stderr on the log, the working directory changed in
-/// the child, an empty signal mask and SIGPIPE back to its default (the
-/// daemon ignores it, and ignored signals survive exec). Exec errors come
-/// back as the return value, as with std's spawn.
-fn posix_spawn_service(
+/// Forks a service: a new session, stdin from /dev/null, stdout and stderr
+/// on the log, the working directory changed in the child, an empty signal
+/// mask and default dispositions for the signals the daemon handles and
+/// for SIGPIPE (which it ignores; ignored signals survive exec). Returns at
+/// once: the exec's outcome comes through the returned [`PendingExec`].
+/// A plain fork rather than posix_spawn's vfork, whose caller sleeps until
+/// the child has exec'd: starting a thousand services waited for each
+/// child in turn, while the other core sat idle.
+fn fork_service(
     program: &str,
     args: &[String],
     spec: &SpawnSpec<'_>,
     log: &File,
     cache: &mut SpawnCache,
-) -> io::Result<Pid> {
+) -> io::Result<Spawned> {
     let argv: Vec<CString> = std::iter::once(program)
         .chain(args.iter().map(String::as_str))
         .map(|a| cstring(a.as_bytes().to_vec()))
         .collect::<io::Result<_>>()?;
     let cwd = cstring(spec.cwd.as_os_str().as_bytes().to_vec())?;
     let path_var = service_path(cache.base_env()?, spec).to_vec();
-    let mut remembered = cache.programs.contains_key(program);
-    loop {
-        let path = cache.resolve(program, &path_var, spec.cwd)?;
-        let mut own = Vec::new();
-        let envp = service_envp(cache.base_env()?, spec, &mut own)?;
-        let spawned = if spec.fds.is_empty() {
-            posix_spawn_at(&path, &argv, &envp, &cwd, log, &[])
-        } else {
-            let shim_argv: Vec<CString> = [
-                c"diakonos".to_owned(),
-                cstring(LISTEN_SHIM.into())?,
-                path.clone(),
-            ]
-            .into_iter()
-            .chain(argv.iter().cloned())
-            .collect();
-            posix_spawn_at(c"/proc/self/exe", &shim_argv, &envp, &cwd, log, spec.fds)
-        };
-        match spawned {
-            // The program moved since it was found: look for it once more.
-            Err(e)
-                if remembered
-                    && matches!(
-                        e.raw_os_error(),
-                        Some(nix::libc::ENOENT | nix::libc::EACCES | nix::libc::ENOEXEC)
-                    ) =>
-            {
-                cache.forget(program);
-                remembered = false;
-            }
-            other => return other,
+    let remembered =
+        !program.contains('/') && cache.remembered(program, &path_var, spec.cwd).is_some();
+    let path = cache.resolve(program, &path_var, spec.cwd)?;
+    let fallbacks: &[CString] = match remembered {
+        true => cache
+            .remembered(program, &path_var, spec.cwd)
+            .map_or(&[], |(_, all)| all),
+        false => &[],
+    };
+    let mut own = Vec::new();
+    let envp = service_envp(
+        cache.base_env.as_deref().unwrap_or_default(),
+        spec,
+        &mut own,
+    )?;
+    let shim_argv: Vec<CString>;
+    let (exe, argv): (&CStr, &[CString]) = if spec.fds.is_empty() {
+        (&path, &argv)
+    } else {
+        shim_argv = [
+            c"diakonos".to_owned(),
+            cstring(LISTEN_SHIM.into())?,
+            path.clone(),
+        ]
+        .into_iter()
+        .chain(argv.iter().cloned())
+        .collect();
+        (c"/proc/self/exe", &shim_argv)
+    };
+    let fallbacks = if spec.fds.is_empty() { fallbacks } else { &[] };
+    let argv_ptrs: Vec<*const nix::libc::c_char> = argv
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let envp_ptrs: Vec<*const nix::libc::c_char> = envp
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let (read, write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+            .map_err(io::Error::from)?;
+    let plan = ChildPlan {
+        path: exe,
+        fallbacks,
+        argv: &argv_ptrs,
+        envp: &envp_ptrs,
+        cwd: &cwd,
+        log: log.as_raw_fd(),
+        fds: spec.fds,
+        report: write.as_raw_fd(),
+    };
+    use nix::libc;
+    // SAFETY: every signal is blocked around the fork, so no handler of the
+    // daemon runs in the child before it reset the dispositions; the old
+    // mask is restored in the parent at once. The daemon is single-threaded,
+    // so the child inherits no lock held by another thread, and it only
+    // makes system calls on `plan` (prepared above, its own copy) before it
+    // execs or exits.
+    let pid = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::sigprocmask(libc::SIG_SETMASK, &all, &mut old);
+        let pid = libc::fork();
+        if pid == 0 {
+            exec_child(&plan);
         }
-    }
+        let err = io::Error::last_os_error();
+        libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        if pid < 0 {
+            return Err(err);
+        }
+        pid
+    };
+    drop(write);
+    Ok(Spawned {
+        pid: Pid::from_raw(pid),
+        exec: Some(PendingExec {
+            fd: read,
+            program: program.to_owned(),
+            cwd: spec.cwd.to_path_buf(),
+        }),
+    })
 }
 
-/// posix_spawn of `path` (argv[0] stays the name the unit gave).
-fn posix_spawn_at(
-    path_c: &CStr,
-    argv: &[CString],
-    envp: &[&CStr],
-    cwd: &CStr,
-    log: &File,
-    fds: &[RawFd],
-) -> io::Result<Pid> {
+/// The child of [`fork_service`]: sets up and execs; on failure writes the
+/// errno to the report pipe and exits with 127. Never returns.
+///
+/// # Safety
+/// Only in the child of a fork of the single-threaded daemon, with every
+/// signal blocked; `plan`'s pointers are valid (the child's copy).
+unsafe fn exec_child(plan: &ChildPlan<'_>) -> ! {
     use nix::libc;
-    let devnull = c"/dev/null";
-    let mut argv_ptrs: Vec<*mut libc::c_char> =
-        argv.iter().map(|a| a.as_ptr().cast_mut()).collect();
-    argv_ptrs.push(std::ptr::null_mut());
-    let mut envp_ptrs: Vec<*mut libc::c_char> =
-        envp.iter().map(|a| a.as_ptr().cast_mut()).collect();
-    envp_ptrs.push(std::ptr::null_mut());
-
-    // SAFETY: the zeroed structs are only used after the init calls below
-    // succeed (SpawnSetup destroys them once). Every pointer handed to libc
-    // points into C strings and Vecs that the caller (or the cache) keeps
-    // alive until posix_spawn returns; argv and envp are NULL-terminated. `log` stays open for the call.
-    unsafe {
-        let mut setup = SpawnSetup {
-            actions: std::mem::zeroed(),
-            attr: std::mem::zeroed(),
-        };
-        check(libc::posix_spawn_file_actions_init(&mut setup.actions))?;
-        if let Err(e) = check(libc::posix_spawnattr_init(&mut setup.attr)) {
-            libc::posix_spawn_file_actions_destroy(&mut setup.actions);
-            std::mem::forget(setup);
-            return Err(e);
+    let fail = |errno: i32| -> ! {
+        let bytes = errno.to_ne_bytes();
+        libc::write(plan.report, bytes.as_ptr().cast(), bytes.len());
+        libc::_exit(127)
+    };
+    let errno = || {
+        io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO)
+    };
+    // Handlers are the daemon's (they would write to its signal pipe):
+    // back to default before anything is unblocked, as is SIGPIPE.
+    for sig in 1..32 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
         }
-        let fa = &mut setup.actions;
-        check(libc::posix_spawn_file_actions_addopen(
-            fa,
-            0,
-            devnull.as_ptr(),
-            libc::O_RDONLY,
-            0,
-        ))?;
-        check(libc::posix_spawn_file_actions_adddup2(
-            fa,
-            log.as_raw_fd(),
-            1,
-        ))?;
-        check(libc::posix_spawn_file_actions_adddup2(
-            fa,
-            log.as_raw_fd(),
-            2,
-        ))?;
-        for (i, fd) in fds.iter().enumerate() {
-            // dup2 clears close-on-exec on the new descriptor.
-            check(libc::posix_spawn_file_actions_adddup2(
-                fa,
-                *fd,
-                3 + i as RawFd,
-            ))?;
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
+            continue;
         }
-        check(libc::posix_spawn_file_actions_addchdir_np(fa, cwd.as_ptr()))?;
-        let attr = &mut setup.attr;
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        let mut defaults: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut defaults);
-        libc::sigaddset(&mut defaults, libc::SIGPIPE);
-        check(libc::posix_spawnattr_setsigmask(attr, &empty))?;
-        check(libc::posix_spawnattr_setsigdefault(attr, &defaults))?;
-        let flags = i32::from(libc::POSIX_SPAWN_SETSID)
-            | libc::POSIX_SPAWN_SETSIGMASK
-            | libc::POSIX_SPAWN_SETSIGDEF;
-        check(libc::posix_spawnattr_setflags(attr, flags as libc::c_short))?;
-        let mut pid: libc::pid_t = 0;
-        check(libc::posix_spawn(
-            &mut pid,
-            path_c.as_ptr(),
-            &setup.actions,
-            &setup.attr,
-            argv_ptrs.as_ptr(),
-            envp_ptrs.as_ptr(),
-        ))?;
-        Ok(Pid::from_raw(pid))
+        if sig == libc::SIGPIPE
+            || (old.sa_sigaction != libc::SIG_IGN && old.sa_sigaction != libc::SIG_DFL)
+        {
+            let mut dfl: libc::sigaction = std::mem::zeroed();
+            dfl.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(sig, &dfl, std::ptr::null_mut());
+        }
     }
+    if libc::setsid() < 0 {
+        fail(errno());
+    }
+    let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+    if null < 0 {
+        fail(errno());
+    }
+    if null != 0 {
+        if libc::dup2(null, 0) < 0 {
+            fail(errno());
+        }
+        libc::close(null);
+    }
+    // dup2 clears close-on-exec on the new descriptor.
+    if libc::dup2(plan.log, 1) < 0 || libc::dup2(plan.log, 2) < 0 {
+        fail(errno());
+    }
+    for (i, fd) in plan.fds.iter().enumerate() {
+        if libc::dup2(*fd, 3 + i as RawFd) < 0 {
+            fail(errno());
+        }
+    }
+    if libc::chdir(plan.cwd.as_ptr()) < 0 {
+        fail(errno());
+    }
+    let mut empty: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut empty);
+    libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    libc::execve(plan.path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
+    let first = errno();
+    if plan.fallbacks.is_empty()
+        || !matches!(
+            first,
+            libc::ENOENT | libc::EACCES | libc::ENOEXEC | libc::ENOTDIR
+        )
+    {
+        fail(first);
+    }
+    // The remembered place no longer works: the program is looked for
+    // again along PATH, as when it was first found.
+    for candidate in plan.fallbacks {
+        libc::execve(candidate.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
+        match errno() {
+            libc::ENOENT | libc::EACCES | libc::ENOTDIR => continue,
+            other => fail(other),
+        }
+    }
+    fail(libc::ENOENT)
 }
 
 /// The boot clock in the clock ticks of `/proc/PID/stat`'s start time

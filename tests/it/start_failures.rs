@@ -252,3 +252,95 @@ fn the_daemon_answers_while_it_looks_for_a_forking_main_process() {
         crate::util::gone(left)
     });
 }
+
+#[test]
+fn a_program_that_moved_since_its_last_start_is_found_again_or_reported() {
+    // Where a program was found on PATH is remembered, and the daemon does
+    // not wait for each exec: a remembered place that stopped working is
+    // looked up again by the child, and what is gone everywhere is still
+    // reported by `start`, from the exec's outcome.
+    use std::os::unix::fs::PermissionsExt;
+    let h = Home::new("a_program_that_moved_since_its_last_start");
+    let (a, b) = (h.path("bin-a"), h.path("bin-b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let tool = a.join("dk-moving-tool");
+    std::fs::write(&tool, "#!/bin/sh\necho $$ >> launches\nexec sleep 1000\n").unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    h.unit(
+        "mover",
+        &format!(
+            "[service]\nExecStart = \"dk-moving-tool\"\nEnvironment = [\"PATH={}:{}:/usr/bin:/bin\"]\n",
+            a.display(),
+            b.display()
+        ),
+    );
+    h.ok(&["start", "mover"]);
+    h.wait_lines("launches", 1);
+    h.ok(&["stop", "mover"]);
+    std::fs::rename(&tool, b.join("dk-moving-tool")).unwrap();
+    h.ok(&["start", "mover"]);
+    h.wait_lines("launches", 2);
+    h.ok(&["stop", "mover"]);
+    std::fs::remove_file(b.join("dk-moving-tool")).unwrap();
+    let err = h.fails(1, &["start", "mover"]);
+    assert!(
+        err.contains("mover") && err.contains("`dk-moving-tool` not found in PATH"),
+        "{err}"
+    );
+    assert_eq!(h.state("mover"), "failed");
+    // Back in place: it starts again.
+    std::fs::write(&tool, "#!/bin/sh\necho $$ >> launches\nexec sleep 1000\n").unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    h.ok(&["start", "mover"]);
+    h.wait_lines("launches", 3);
+}
+
+#[test]
+fn a_missing_working_directory_is_reported_by_start_after_a_first_run() {
+    // chdir happens in the child after the fork: its failure still comes
+    // back to `start` as the same one-line error.
+    let h = Home::new("a_missing_working_directory_is_reported");
+    let dir = h.path("work");
+    std::fs::create_dir_all(&dir).unwrap();
+    h.unit(
+        "w",
+        &format!(
+            "[service]\nWorkingDirectory = \"{}\"\nExecStart = \"sleep 1000\"\n",
+            dir.display()
+        ),
+    );
+    h.ok(&["start", "w"]);
+    h.ok(&["stop", "w"]);
+    std::fs::remove_dir(&dir).unwrap();
+    let err = h.fails(1, &["start", "w"]);
+    assert!(
+        err.contains("WorkingDirectory") && err.contains("does not exist"),
+        "{err}"
+    );
+    assert_eq!(h.state("w"), "failed");
+}
+
+#[test]
+fn a_unit_that_exits_right_after_its_exec_does_not_fail_a_start_of_many() {
+    // `start` answers once every unit's exec is done; one that exits just
+    // after its exec, while the others are still exec'ing, was up like
+    // them (as when each spawn waited for its exec) and fails afterwards.
+    let h = Home::new("a_unit_that_exits_right_after_its_exec");
+    let mut names = vec!["quick".to_owned()];
+    h.unit(
+        "quick",
+        "[service]\nExecStart = \"sh -c 'exit 2'\"\nRestart = \"no\"\n",
+    );
+    for i in 0..30 {
+        let name = format!("s{i}");
+        h.unit(&name, "[service]\nExecStart = \"sleep 1000\"\n");
+        names.push(name);
+    }
+    let mut args = vec!["start"];
+    args.extend(names.iter().map(String::as_str));
+    let out = h.ok(&args);
+    assert!(out.contains("quick: running"), "{out}");
+    h.wait_state("quick", "failed");
+    assert_eq!(h.state("s29"), "running");
+}

@@ -248,7 +248,8 @@ impl UnitTimers {
         }
         self.last_pass = Some((now, wall));
         let mut want: HashMap<ServiceId, (String, TimerSpec)> = HashMap::new();
-        for (id, e) in sup.entries().iter().enumerate() {
+        for &id in sup.with_timer() {
+            let e = &sup.entries()[id];
             if let Some(spec) = e.unit.as_ref().and_then(|u| u.timer.as_deref()) {
                 if sup.is_enabled(&e.name) && e.runnable() {
                     want.insert(id, (e.name.clone(), spec.clone()));

@@ -15,6 +15,12 @@ use crate::daemon::system::unix_now;
 /// this often (restart churn, long dependency chains); a pass that answers
 /// a client writes at once.
 const STATE_COALESCE: Duration = Duration::from_millis(50);
+/// ... or, when a write takes long (thousands of units, a slow disk), this
+/// many times what the last one took (at most STATE_COALESCE_MAX), so the
+/// writes of a long start or a restart storm stay a small part of the
+/// daemon's time.
+const STATE_COST_FACTOR: u32 = 20;
+const STATE_COALESCE_MAX: Duration = Duration::from_secs(1);
 /// A state write is made durable (fsync) once the state has been quiet this
 /// long, so no burst of starts waits on a journal commit full of new log
 /// files; a daemon crash in between loses nothing (the rename is already
@@ -32,6 +38,8 @@ pub struct StateWriter {
     /// Since when the state file was written but not yet synced to disk.
     unsynced_since: Option<Instant>,
     last_write: Option<Instant>,
+    /// How long the last write took.
+    cost: Duration,
 }
 
 impl StateWriter {
@@ -42,6 +50,7 @@ impl StateWriter {
             dirty: false,
             unsynced_since: None,
             last_write: None,
+            cost: Duration::ZERO,
         }
     }
 
@@ -51,7 +60,7 @@ impl StateWriter {
     /// daemon can adopt whatever a client saw even if this one dies next.
     pub fn persist(&mut self, now: Instant, force: bool, sup: &mut Supervisor) {
         self.dirty |= sup.take_dirty();
-        let due = self.last_write.is_none_or(|t| now >= t + STATE_COALESCE);
+        let due = self.last_write.is_none_or(|t| now >= t + self.gap());
         if self.dirty && (force || due) {
             self.save(now, sup);
         }
@@ -60,7 +69,12 @@ impl StateWriter {
     /// When the next coalesced write is due (the `StateWrite` key).
     pub fn write_due(&self, now: Instant) -> Option<Instant> {
         self.dirty
-            .then(|| self.last_write.map_or(now, |t| t + STATE_COALESCE))
+            .then(|| self.last_write.map_or(now, |t| t + self.gap()))
+    }
+
+    /// The least time between two writes no client waits on.
+    fn gap(&self) -> Duration {
+        (self.cost * STATE_COST_FACTOR).clamp(STATE_COALESCE, STATE_COALESCE_MAX)
     }
 
     /// When the written state should be synced to disk, if it needs to be
@@ -90,8 +104,11 @@ impl StateWriter {
     fn save(&mut self, now: Instant, sup: &Supervisor) {
         self.dirty = false;
         self.last_write = Some(now);
+        let began = Instant::now();
         let snapshot = sup.snapshot(now, unix_now());
-        match persist::save_state(&self.path, &snapshot) {
+        let saved = persist::save_state(&self.path, &snapshot);
+        self.cost = began.elapsed();
+        match saved {
             Ok(()) => {
                 self.unsynced_since.get_or_insert(now);
                 if self.failed {

@@ -51,7 +51,8 @@ impl Watches {
     /// watches of the others.
     pub fn sync(&mut self, sup: &Supervisor, registry: &Registry) {
         let mut want: BTreeMap<&str, &[PathBuf]> = BTreeMap::new();
-        for e in sup.entries() {
+        for &id in sup.with_watch_paths() {
+            let e = &sup.entries()[id];
             if let Some(u) = e.unit.as_deref() {
                 if !u.watch_paths.is_empty() && e.svc.state.is_active() {
                     want.insert(e.name.as_str(), &u.watch_paths);

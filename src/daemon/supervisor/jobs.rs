@@ -220,6 +220,24 @@ impl Supervisor {
         let job = &self.jobs[i];
         match job.kind {
             JobKind::Start | JobKind::Restart { stopping: false } => {
+                // Without a failed attempt among the units and what they
+                // Require (all in the baseline), only their states count:
+                // no walk of the dependencies on every pass of a long start.
+                let any_failed = job
+                    .baseline
+                    .iter()
+                    .any(|(&id, &n)| self.entries[id].svc.failed_attempts > n);
+                if !any_failed {
+                    let mut all_settled = true;
+                    for &id in &job.ids {
+                        match start_outcome(&self.entries[id]) {
+                            Some(Err(_)) => return true,
+                            Some(Ok(())) => {}
+                            None => all_settled = false,
+                        }
+                    }
+                    return all_settled;
+                }
                 let mut all_settled = true;
                 for &id in &job.ids {
                     match self.job_outcome(job, id, now) {

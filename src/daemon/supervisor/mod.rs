@@ -10,7 +10,9 @@
 //! [`Supervisor::poll_timeout`] the head of the one timer queue. Work that
 //! takes time is a timer plus a later look (the main pid of a forking
 //! service). Starting a process and the quick `/proc` reads that answer at
-//! once still go through the [`Sys`] trait. So this layer is tested with a
+//! once still go through the [`Sys`] trait; a main process is only forked
+//! there ([`Started::Forked`]), and whether its exec worked comes later as
+//! [`Input::ExecDone`] (the service is `starting`, spawn in flight, until then). So this layer is tested with a
 //! fake system and fake times, asserting on effects. Events for services
 //! are queued and drained, never handled recursively.
 //!
@@ -217,6 +219,12 @@ pub enum Input {
         scan: MainPidScan,
         outcome: Option<Result<MainPidFound, String>>,
     },
+    /// The exec of a main process spawned as [`Started::Forked`] happened
+    /// (Ok) or could not (the child exits with 127). Comes before its exit.
+    ExecDone {
+        pid: Pid,
+        outcome: Result<(), SpawnError>,
+    },
     /// A network probe ([`Effect::Probe`]) ended: Ok(what passed) or Err(why it failed).
     ProbeDone {
         id: ServiceId,
@@ -238,12 +246,23 @@ pub enum Input {
     LeftoverExited(ServiceId),
 }
 
+/// A process [`Sys::spawn`] started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    /// It runs the program (its exec is done).
+    Running(Pid),
+    /// Forked; whether its exec worked comes later as [`Input::ExecDone`]
+    /// (the daemon does not wait for each child's exec in turn).
+    Forked(Pid),
+}
+
 /// The operating system, as the supervisor uses it: starting processes and
 /// quick reads of `/proc` that answer at once. Everything else is an
 /// [`Effect`]; anything that takes time is an effect and a later input.
 pub trait Sys {
-    /// Starts ExecStart (Main) or ExecStop (StopCmd) of `unit`.
-    fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Pid, SpawnError>;
+    /// Starts ExecStart (Main) or ExecStop (StopCmd) of `unit`. Only a
+    /// Main process may come back [`Started::Forked`].
+    fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Started, SpawnError>;
     fn group_alive(&mut self, pgid: Pid) -> bool;
     /// The process group and session of a live process, read now.
     fn process_groups(&mut self, pid: Pid) -> Option<(Pid, Pid)>;
@@ -520,6 +539,18 @@ pub struct Supervisor {
     pub events_wanted: bool,
     /// `Persistent` timers' records (the state file's `timers`).
     timer_marks: BTreeMap<String, SavedTimer>,
+    /// The units that have `[socket]`, `[timer]` or WatchPaths (in force
+    /// or waiting for their next start), indexed at load and reload: the
+    /// drivers look at these after every pass, not at every unit.
+    activated: Activated,
+}
+
+/// Ids of units the activation drivers care about ([`Supervisor::with_socket`] ...).
+#[derive(Debug, Default)]
+struct Activated {
+    sockets: Vec<ServiceId>,
+    timers: Vec<ServiceId>,
+    watches: Vec<ServiceId>,
 }
 
 impl Supervisor {
@@ -552,6 +583,7 @@ impl Supervisor {
             due_probes: Vec::new(),
             events_wanted: false,
             timer_marks: BTreeMap::new(),
+            activated: Activated::default(),
         };
         for (name, result) in loaded.units {
             sup.add_entry(name, result);
@@ -616,6 +648,43 @@ impl Supervisor {
             e.dep_error = errors;
         }
         self.warnings.extend(findings.warnings);
+        self.index_activated();
+    }
+
+    /// Rebuilds [`Activated`] (after the table changed: load, reload).
+    /// A unit counts if its definition in force or the one waiting for
+    /// its next start has the section, so taking a waiting one over
+    /// needs no new index.
+    fn index_activated(&mut self) {
+        let mut index = Activated::default();
+        for (id, e) in self.entries.iter().enumerate() {
+            let defs = || e.unit.iter().chain(e.next_unit.iter());
+            if defs().any(|u| u.socket.is_some()) {
+                index.sockets.push(id);
+            }
+            if defs().any(|u| u.timer.is_some()) {
+                index.timers.push(id);
+            }
+            if defs().any(|u| !u.watch_paths.is_empty()) {
+                index.watches.push(id);
+            }
+        }
+        self.activated = index;
+    }
+
+    /// Ids of the units that may have `[socket]` (a superset: check the unit).
+    pub fn with_socket(&self) -> &[ServiceId] {
+        &self.activated.sockets
+    }
+
+    /// Ids of the units that may have `[timer]` (a superset: check the unit).
+    pub fn with_timer(&self) -> &[ServiceId] {
+        &self.activated.timers
+    }
+
+    /// Ids of the units that may have WatchPaths (a superset: check the unit).
+    pub fn with_watch_paths(&self) -> &[ServiceId] {
+        &self.activated.watches
     }
 
     pub fn entries(&self) -> &[Entry] {
@@ -626,8 +695,10 @@ impl Supervisor {
     /// first connection now: enabled and inactive (not failed: a unit that
     /// cannot start must not be started again by every waiting client).
     pub fn armable(&self) -> impl Iterator<Item = &Unit> {
-        self.entries
+        self.activated
+            .sockets
             .iter()
+            .map(|&id| &self.entries[id])
             .filter(|e| {
                 e.on_demand()
                     && e.state_name() == StateName::Inactive
@@ -692,6 +763,7 @@ impl Supervisor {
                     self.child_exited(pid, kind)
                 }
             }
+            Input::ExecDone { pid, outcome } => self.exec_done(pid, outcome),
             Input::ProbeDone { id, gen, outcome } => self.probe_done(id, gen, outcome, now),
             Input::Notify {
                 sender,
@@ -941,6 +1013,26 @@ impl Supervisor {
         self.effects.push_back(Effect::Watch(claim.pid));
         self.health_follows_main(id, claim.pid);
         self.queue.push_back((id, Event::MainPidChanged(claim.pid)));
+    }
+
+    /// The exec of a forked main process happened, or could not: the
+    /// service hears Spawned or SpawnFailed, as if the spawn had just ended
+    /// (until then it is starting, with its spawn in flight).
+    fn exec_done(&mut self, pid: Pid, outcome: Result<(), SpawnError>) {
+        let Some(&(id, Role::Main)) = self.pids.get(&pid) else {
+            log::debug!("exec outcome of unknown process {pid}: {outcome:?}");
+            return;
+        };
+        match outcome {
+            Ok(()) => self.queue.push_back((id, Event::Spawned(pid))),
+            Err(e) => {
+                log::warn!("{}: {e}", self.entries[id].name);
+                // It exits with 127 now; that exit is no one's.
+                self.pids.remove(&pid);
+                self.entries[id].start_time = None;
+                self.queue.push_back((id, Event::SpawnFailed(e)));
+            }
+        }
     }
 
     /// A child of the daemon ended.
