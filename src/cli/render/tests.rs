@@ -1,0 +1,114 @@
+use super::*;
+
+#[test]
+fn list_rows_are_aligned_columns() {
+    // Every column in its place, whether a value is there or not.
+    let unit = |name: &str, state, pid, uptime_secs, reason: Option<&str>| UnitInfo {
+        name: name.into(),
+        state,
+        pid,
+        uptime_secs,
+        restarts: 3,
+        description: "the web".into(),
+        last_exit: None,
+        reason: reason.map(str::to_string),
+        next_attempt: None,
+        protected: false,
+        pgids: Vec::new(),
+        listening: None,
+        changed_on_disk: false,
+        health: None,
+        health_failures: 0,
+        status_text: None,
+        probes: Vec::new(),
+        hooks_skipped: 0,
+        substate: None,
+    };
+    let out = Output {
+        color: false,
+        err_color: false,
+        json: false,
+    };
+    let text = out.list_text(&[
+        unit("web", StateName::Running, Some(4242), Some(3725), None),
+        unit("db", StateName::Inactive, None, None, None),
+        unit(
+            "worker-1",
+            StateName::Failed,
+            None,
+            None,
+            Some("exited with 2"),
+        ),
+    ]);
+    assert_eq!(
+        text,
+        "NAME      STATE           PID    UPTIME  RESTARTS  DESCRIPTION\n\
+         web       running        4242     1h 2m         3  the web\n\
+         db        inactive          -         -         3  the web\n\
+         worker-1  failed            -         -         3  (exited with 2)\n"
+    );
+}
+
+#[test]
+fn list_reasons_are_one_short_line() {
+    // An invalid unit's reason in `list` drops the key list and the directory, and is clipped.
+    let r = "/srv/units/web.service:3:1: unknown key `Restrat` in [service]; expected one of: Type, ExecStart\n  hint: did you mean `Restart`?";
+    assert_eq!(
+        short_reason(r),
+        "web.service:3:1: unknown key `Restrat` in [service]"
+    );
+    let long = format!("start failed: {}", "x".repeat(200));
+    let short = short_reason(&long);
+    assert_eq!(short.chars().count(), 70);
+    assert!(short.ends_with('…'));
+    assert_eq!(short_reason("dependency db failed"), "dependency db failed");
+}
+
+#[test]
+fn event_times_are_rfc3339_utc_with_milliseconds() {
+    // SPEC §11's `time` of an event: always three digits of milliseconds, `Z`.
+    assert_eq!(rfc3339_ms(1_795_938_301_123), "2026-11-29T07:45:01.123Z");
+    assert_eq!(rfc3339_ms(1_795_938_301_000), "2026-11-29T07:45:01.000Z");
+}
+
+#[test]
+fn durations_read_like_a_person_would_say_them() {
+    // Uptimes are shown in the two largest units.
+    assert_eq!(human_duration(5), "5s");
+    assert_eq!(human_duration(303), "5m 3s");
+    assert_eq!(human_duration(7500), "2h 5m");
+    assert_eq!(human_duration(2 * 86_400 + 3 * 3600), "2d 3h");
+}
+
+#[test]
+fn json_exit_shapes_follow_the_spec() {
+    // last_exit is {"code": N} or {"signal": "SIGKILL"} or null.
+    let mut u = UnitInfo {
+        name: "a".into(),
+        state: StateName::Failed,
+        pid: None,
+        uptime_secs: None,
+        restarts: 2,
+        description: String::new(),
+        last_exit: Some(LastExit::Code(3)),
+        reason: Some("exited with code 3".into()),
+        next_attempt: None,
+        protected: false,
+        pgids: Vec::new(),
+        listening: None,
+        changed_on_disk: false,
+        health: None,
+        health_failures: 0,
+        status_text: None,
+        probes: Vec::new(),
+        hooks_skipped: 0,
+        substate: None,
+    };
+    assert_eq!(unit_json(&u)["last_exit"], json!({"code": 3}));
+    u.last_exit = Some(LastExit::Signal("SIGKILL".into()));
+    assert_eq!(unit_json(&u)["last_exit"], json!({"signal": "SIGKILL"}));
+    u.last_exit = None;
+    assert!(unit_json(&u)["last_exit"].is_null());
+    assert!(unit_json(&u)["pid"].is_null());
+    assert_eq!(unit_json(&u)["state"], json!("failed"));
+}
