@@ -1,0 +1,230 @@
+//! Who a service runs as and what the child sets before exec: the user and
+//! groups resolved, limits, nice, OOM score and umask checked in the daemon
+//! before the fork (the child may not allocate), then applied in the child.
+
+use super::*;
+
+/// Who a service runs as, resolved before forking (the child may not allocate).
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub(super) uid: Uid,
+    pub(super) gid: Gid,
+    pub(super) groups: Vec<Gid>,
+    pub(super) name: String,
+    pub(super) home: std::path::PathBuf,
+}
+
+/// Resolves `User=`: a clear error when it cannot be honoured.
+/// A number is a uid, as in systemd: the user of that uid when the user
+/// database has one, else that uid with the same number as its group, no
+/// supplementary groups, `USER`/`LOGNAME` the number and `HOME` `/`.
+pub fn resolve_user(name: &str) -> Result<Option<Identity>, String> {
+    let numeric = name.parse::<u32>().ok().map(Uid::from_raw);
+    let found = match numeric {
+        Some(uid) => User::from_uid(uid),
+        None => User::from_name(name),
+    };
+    let user = match (found, numeric) {
+        (Ok(Some(u)), _) => u,
+        (Ok(None), None) => return Err(format!("User={name}: no such user")),
+        (Ok(None), Some(uid)) => {
+            if uid == Uid::effective() {
+                return Ok(None);
+            }
+            if !Uid::effective().is_root() {
+                return Err(format!(
+                    "User={name} needs the daemon to run as root (it runs as uid {}); remove User= or run the daemon as root",
+                    Uid::effective()
+                ));
+            }
+            let gid = Gid::from_raw(uid.as_raw());
+            return Ok(Some(Identity {
+                uid,
+                gid,
+                groups: vec![gid],
+                name: name.to_owned(),
+                home: std::path::PathBuf::from("/"),
+            }));
+        }
+        (Err(e), _) => return Err(format!("User={name}: cannot look the user up: {e}")),
+    };
+    let me = Uid::effective();
+    if user.uid == me {
+        // Already that user: nothing to switch.
+        return Ok(None);
+    }
+    if !me.is_root() {
+        return Err(format!(
+            "User={name} needs the daemon to run as root (it runs as uid {me}); remove User= or run the daemon as root"
+        ));
+    }
+    let cname =
+        std::ffi::CString::new(user.name.as_str()).map_err(|_| format!("User={name}: bad name"))?;
+    let groups = nix::unistd::getgrouplist(&cname, user.gid).unwrap_or_else(|_| vec![user.gid]);
+    Ok(Some(Identity {
+        uid: user.uid,
+        gid: user.gid,
+        groups,
+        name: user.name,
+        home: user.dir,
+    }))
+}
+
+/// What the child does before exec for a unit's limits and identity,
+/// resolved and checked in the daemon before the fork (the child may not
+/// allocate, and a value the daemon may not set fails the start here, with
+/// the reason).
+#[derive(Debug, Default)]
+pub(super) struct ChildSetup {
+    pub(super) rlimits: Vec<(Resource, u64, u64)>,
+    pub(super) nice: Option<i32>,
+    pub(super) oom_score_adj: Option<Vec<u8>>,
+    pub(super) umask: Option<u32>,
+    /// Group= (overrides User's primary group).
+    pub(super) gid: Option<Gid>,
+    /// SupplementaryGroups= (added to User's groups).
+    pub(super) groups: Vec<Gid>,
+}
+
+/// A group by name or number.
+pub(super) fn resolve_group(key: &str, name: &str) -> Result<Gid, String> {
+    if let Ok(n) = name.parse::<u32>() {
+        return Ok(Gid::from_raw(n));
+    }
+    match Group::from_name(name) {
+        Ok(Some(g)) => Ok(g.gid),
+        Ok(None) => Err(format!("{key}={name}: no such group")),
+        Err(e) => Err(format!("{key}={name}: cannot look the group up: {e}")),
+    }
+}
+
+/// Resolves and checks a unit's limits and identity against what the
+/// daemon may set.
+pub(super) fn child_setup(
+    limits: &Limits,
+    identity: Option<&Identity>,
+) -> Result<ChildSetup, String> {
+    let root = Uid::effective().is_root();
+    let mut setup = ChildSetup::default();
+    for r in &limits.rlimits {
+        let resource = r.resource();
+        if !root {
+            let (_, hard) = getrlimit(resource)
+                .map_err(|e| format!("{}: cannot read the daemon's limit: {e}", r.name()))?;
+            if r.hard > hard {
+                let show = |n: u64| {
+                    if n == crate::unit::RLIM_INFINITY {
+                        "infinity".to_owned()
+                    } else {
+                        n.to_string()
+                    }
+                };
+                return Err(format!(
+                    "{}: hard limit {} is above the daemon's {}, which only root may raise; lower it or run the daemon as root",
+                    r.name(),
+                    show(r.hard),
+                    show(hard)
+                ));
+            }
+        }
+        if resource == Resource::RLIMIT_NOFILE {
+            let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+                .ok()
+                .and_then(|t| t.trim().parse::<u64>().ok());
+            if let Some(max) = nr_open.filter(|&max| r.hard > max) {
+                return Err(format!(
+                    "LimitNOFILE: hard limit {} is above the kernel's maximum {max} (fs.nr_open); lower it",
+                    if r.hard == crate::unit::RLIM_INFINITY { "infinity".to_owned() } else { r.hard.to_string() }
+                ));
+            }
+        }
+        setup.rlimits.push((resource, r.soft, r.hard));
+    }
+    if let Some(nice) = limits.nice {
+        if !root {
+            // SAFETY: getpriority only reads the daemon's own nice value.
+            let current = unsafe { nix::libc::getpriority(nix::libc::PRIO_PROCESS as _, 0) };
+            let ceiling = getrlimit(Resource::RLIMIT_NICE).map_or(0, |(soft, _)| soft);
+            let allowed = nice >= current || u64::try_from(20 - nice).is_ok_and(|n| n <= ceiling);
+            if !allowed {
+                return Err(format!(
+                    "Nice={nice} is below the daemon's nice value {current}, which only root may do; raise it or run the daemon as root"
+                ));
+            }
+        }
+        setup.nice = Some(nice);
+    }
+    if let Some(adj) = limits.oom_score_adjust {
+        if !root && adj < 0 {
+            return Err(format!(
+                "OOMScoreAdjust={adj}: a negative value needs root; use 0 or more, or run the daemon as root"
+            ));
+        }
+        setup.oom_score_adj = Some(adj.to_string().into_bytes());
+    }
+    setup.umask = limits.umask;
+    if let Some(name) = &limits.group {
+        let gid = resolve_group("Group", name)?;
+        let own = identity.is_none() && gid == Gid::effective();
+        if !root && !own {
+            return Err(format!(
+                "Group={name} needs the daemon to run as root (it runs as gid {}); remove Group= or run the daemon as root",
+                Gid::effective()
+            ));
+        }
+        if !own {
+            setup.gid = Some(gid);
+        }
+    }
+    for name in &limits.supplementary_groups {
+        let gid = resolve_group("SupplementaryGroups", name)?;
+        if !root {
+            return Err(format!(
+                "SupplementaryGroups={name} needs the daemon to run as root; remove it or run the daemon as root"
+            ));
+        }
+        setup.groups.push(gid);
+    }
+    Ok(setup)
+}
+
+/// The child's part of [`ChildSetup`], after setsid and before the user
+/// switch: only system calls on data prepared before the fork.
+pub(super) fn apply_in_child(setup: &ChildSetup) -> io::Result<()> {
+    use nix::libc;
+    for &(resource, soft, hard) in &setup.rlimits {
+        setrlimit(resource, soft, hard).map_err(io::Error::from)?;
+    }
+    if let Some(nice) = setup.nice {
+        // SAFETY: setpriority changes only this (child) process.
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, nice) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    if let Some(adj) = &setup.oom_score_adj {
+        // SAFETY: open/write/close on a path and a buffer that outlive the
+        // calls; the descriptor is closed on every path.
+        unsafe {
+            let fd = libc::open(
+                c"/proc/self/oom_score_adj".as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            );
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let n = libc::write(fd, adj.as_ptr().cast(), adj.len());
+            let err = io::Error::last_os_error();
+            libc::close(fd);
+            if n < 0 {
+                return Err(err);
+            }
+        }
+    }
+    if let Some(mask) = setup.umask {
+        // SAFETY: umask only sets this process's file mode mask.
+        unsafe {
+            libc::umask(mask as libc::mode_t);
+        }
+    }
+    Ok(())
+}

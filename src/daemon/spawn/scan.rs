@@ -1,0 +1,289 @@
+//! Finding processes: the main process of a forking service (one look per
+//! pass, never a sleep), and the processes that carry a unit's tag (adoption
+//! after a daemon crash, strays that left a unit's group).
+
+use super::*;
+
+/// A forking service's start command has left: one look for its main
+/// process. `None` means "not settled yet, look again in a few ms"
+/// ([`SCAN_EVERY`]); the search never sleeps. PIDFile is read first; else a
+/// lone candidate in the start command's group (or a child of ours) that
+/// is not `known` and not in `other_groups` counts once [`MainPidScan`]
+/// says it settled. Past the cap, the candidates are killed and the search
+/// fails with what to do.
+pub fn scan_main_pid(
+    unit_name: &str,
+    pid_file: Option<&Path>,
+    pgid: Pid,
+    known: &[Pid],
+    other_groups: &[Pid],
+    scan: &mut MainPidScan,
+    now: std::time::Instant,
+) -> Option<Result<(Pid, Pid), String>> {
+    let candidates = || main_pid_candidates(unit_name, pgid, known, other_groups);
+    if let Some(path) = pid_file {
+        match std::fs::read_to_string(path) {
+            Ok(text) if !text.trim().is_empty() => {
+                // The pid is the first line (postgres writes its data dir,
+                // port and more below it; systemd reads the first line too).
+                let first = text.lines().next().unwrap_or_default().trim();
+                let found = match first.parse::<i32>() {
+                    Err(_) => Err(format!(
+                        "PIDFile {} holds `{}`, not a pid",
+                        path.display(),
+                        first.chars().take(60).collect::<String>()
+                    )),
+                    Ok(pid)
+                        if pid <= 0
+                            || nix::sys::signal::kill(Pid::from_raw(pid), None).is_err() =>
+                    {
+                        Err(format!(
+                            "PIDFile {} names pid {pid}, which is not running",
+                            path.display()
+                        ))
+                    }
+                    Ok(pid) => {
+                        let pid = Pid::from_raw(pid);
+                        let group = nix::unistd::getpgid(Some(pid)).unwrap_or(pid);
+                        Ok((pid, group))
+                    }
+                };
+                if found.is_err() {
+                    // Whatever the start command left (a daemon in its own
+                    // session, as pg_ctl leaves postgres) would otherwise
+                    // run on unsupervised.
+                    kill_candidates(&candidates());
+                }
+                return Some(found);
+            }
+            // Not written (yet): fall back to looking at the processes.
+            _ => log::debug!("PIDFile {} is missing or empty", path.display()),
+        }
+    }
+    let candidates = candidates();
+    let lone = match candidates.as_slice() {
+        [one] => Some((one.pid, one.resting)),
+        _ => None,
+    };
+    match scan.judge(lone, now) {
+        Verdict::Found => candidates
+            .first()
+            .map(|one| Ok((Pid::from_raw(one.pid), Pid::from_raw(one.pgrp)))),
+        Verdict::Wait => None,
+        Verdict::GiveUp => {
+            kill_candidates(&candidates);
+            Some(Err(match candidates.len() {
+                0 => "no process was left after the start command exited; set PIDFile, or use Type = \"simple\" if it stays in the foreground".to_owned(),
+                n => format!("{n} processes were left after the start command exited (they were stopped); set PIDFile"),
+            }))
+        }
+    }
+}
+
+/// The processes a forking service's start command may have left: in its
+/// group or children of ours (orphans come to the subreaper), not `known`
+/// and not in `other_groups`; those tagged with this unit win over untagged
+/// ones, and another unit's tree is never ours.
+pub(super) fn main_pid_candidates(
+    unit_name: &str,
+    pgid: Pid,
+    known: &[Pid],
+    other_groups: &[Pid],
+) -> Vec<procfs::Stat> {
+    let me = std::process::id() as i32;
+    let plausible: Vec<(procfs::Stat, Option<String>)> = procfs::processes()
+        .into_iter()
+        .filter(|p| {
+            let ours = p.pgrp == pgid.as_raw() || p.ppid == me;
+            ours && !known.contains(&Pid::from_raw(p.pid))
+                && !other_groups.contains(&Pid::from_raw(p.pgrp))
+        })
+        .map(|p| {
+            let unit = process_tag(p.pid).map(|(_, unit)| unit);
+            (p, unit)
+        })
+        // Another unit's tree (started at the same moment) is not ours.
+        .filter(|(_, unit)| unit.as_deref().is_none_or(|u| u == unit_name))
+        .collect();
+    // Its own tag (inherited by the whole tree) beats no tag.
+    let tagged = plausible.iter().any(|(_, u)| u.is_some());
+    plausible
+        .into_iter()
+        .filter(|(_, u)| !tagged || u.is_some())
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// Kills what a failed forking start left, group and process.
+pub(super) fn kill_candidates(candidates: &[procfs::Stat]) {
+    for p in candidates {
+        kill_group(Pid::from_raw(p.pgrp), Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(Pid::from_raw(p.pid), Signal::SIGKILL);
+    }
+}
+
+/// How often a main-pid search looks again while it has not settled.
+pub const SCAN_EVERY: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Where a search for a forking service's main process stands: when it
+/// began and which lone candidate has been seen since when.
+///
+/// PURE: the caller passes `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MainPidScan {
+    started: std::time::Instant,
+    seen: Option<(i32, std::time::Instant)>,
+}
+
+/// What one look at the candidates decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The lone candidate is the main process.
+    Found,
+    /// Look again in [`SCAN_EVERY`].
+    Wait,
+    /// The cap passed without a settled lone candidate.
+    GiveUp,
+}
+
+impl MainPidScan {
+    /// A lone candidate counts once it rests (S/I/T) this long ...
+    const SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
+    /// ... or stays alone this long while running.
+    const SETTLE_BUSY: std::time::Duration = std::time::Duration::from_millis(300);
+    /// The search gives up after this long.
+    const SETTLE_MAX: std::time::Duration = std::time::Duration::from_secs(1);
+
+    pub fn new(now: std::time::Instant) -> MainPidScan {
+        MainPidScan {
+            started: now,
+            seen: None,
+        }
+    }
+
+    /// One look: `lone` is the only candidate (pid, resting), if there is
+    /// exactly one.
+    pub fn judge(&mut self, lone: Option<(i32, bool)>, now: std::time::Instant) -> Verdict {
+        if let Some((pid, resting)) = lone {
+            match self.seen {
+                Some((seen, since)) if seen == pid => {
+                    // A lone process that is still running may be the
+                    // middle of a double fork (between setsid and its
+                    // second fork) on a busy box: it must rest (wait for
+                    // something, as a started daemon does) or stay the
+                    // only one for much longer before it counts as main.
+                    let stable = now.saturating_duration_since(since);
+                    if (stable >= Self::SETTLE && resting) || stable >= Self::SETTLE_BUSY {
+                        return Verdict::Found;
+                    }
+                }
+                _ => self.seen = Some((pid, now)),
+            }
+        } else {
+            self.seen = None;
+        }
+        if now.saturating_duration_since(self.started) >= Self::SETTLE_MAX {
+            Verdict::GiveUp
+        } else {
+            Verdict::Wait
+        }
+    }
+}
+
+/// The environment variables that tag a service's main process with the
+/// home and unit it belongs to, so a new daemon can find it even when the
+/// state file is stale or lost.
+pub const TAG_HOME: &str = "DIAKONOS_HOME";
+pub const TAG_UNIT: &str = "DIAKONOS_UNIT";
+
+/// A live process tagged as the main process of a unit of `home`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tagged {
+    pub unit: String,
+    pub pid: Pid,
+    pub start_time: u64,
+}
+
+/// The (home, unit) a process is tagged with, from its environment (readable
+/// for our own processes only).
+pub(super) fn process_tag(pid: i32) -> Option<(Vec<u8>, String)> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let mut home = None;
+    let mut unit = None;
+    for var in environ.split(|&b| b == 0) {
+        if let Some(value) = var.strip_prefix(format!("{TAG_HOME}=").as_bytes()) {
+            home = Some(value.to_vec());
+        } else if let Some(value) = var.strip_prefix(format!("{TAG_UNIT}=").as_bytes()) {
+            unit = std::str::from_utf8(value).ok().map(str::to_owned);
+        }
+    }
+    Some((home?, unit?))
+}
+
+/// Every session leader (each service is one) whose environment tags it as
+/// belonging to `home`. Only our own processes' environments are readable,
+/// which is exactly the set that can be ours.
+pub fn find_tagged(home: &Path) -> Vec<Tagged> {
+    let want_home = home.as_os_str().as_encoded_bytes();
+    procfs::processes()
+        .into_iter()
+        .filter(|p| p.session == p.pid)
+        .filter_map(|p| {
+            let (tag_home, unit) = process_tag(p.pid)?;
+            (tag_home == want_home).then(|| Tagged {
+                unit,
+                pid: Pid::from_raw(p.pid),
+                start_time: p.start_time,
+            })
+        })
+        .collect()
+}
+
+/// One look through `/proc` for processes of `home` tagged with one of
+/// `units` (name, earliest start time) that are not `known` and not in
+/// `other_groups`: what a service left outside its process group
+/// (setsid). Per unit, the process groups they are in. The daemon's own
+/// process and group never count (a daemon started from inside a service
+/// carries that service's tag).
+pub fn find_strays(
+    home: &Path,
+    units: &[(String, Option<u64>)],
+    known: &[Pid],
+    other_groups: &[Pid],
+) -> Vec<Vec<Pid>> {
+    let want_home = home.as_os_str().as_encoded_bytes();
+    let me = std::process::id() as i32;
+    let my_group = nix::unistd::getpgrp().as_raw();
+    let earliest = units.iter().map(|(_, since)| since.unwrap_or(0)).min();
+    let mut found = vec![Vec::new(); units.len()];
+    let Some(earliest) = earliest else {
+        return found;
+    };
+    for p in procfs::processes() {
+        let skip = p.pid == me
+            || p.pgrp <= 1
+            || p.pgrp == my_group
+            || p.start_time < earliest
+            || known.contains(&Pid::from_raw(p.pid))
+            || other_groups.contains(&Pid::from_raw(p.pgrp));
+        if skip {
+            continue;
+        }
+        let Some((tag_home, unit)) = process_tag(p.pid) else {
+            continue;
+        };
+        if tag_home != want_home {
+            continue;
+        }
+        let which = units
+            .iter()
+            .position(|(name, since)| *name == unit && p.start_time >= since.unwrap_or(0));
+        if let Some(i) = which {
+            let group = Pid::from_raw(p.pgrp);
+            if !found[i].contains(&group) {
+                found[i].push(group);
+            }
+        }
+    }
+    found
+}

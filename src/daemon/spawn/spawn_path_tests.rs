@@ -1,0 +1,107 @@
+use super::*;
+
+fn spec<'a>(env: &'a [(String, String)], extra: &'a [(String, String)]) -> SpawnSpec<'a> {
+    SpawnSpec {
+        argv: &[],
+        cwd: Path::new("/"),
+        env,
+        user: None,
+        log: Path::new("/dev/null"),
+        extra_env: extra,
+        limits: &NO_LIMITS,
+        inherit_stdio: false,
+        fds: &[],
+    }
+}
+
+static NO_LIMITS: Limits = Limits {
+    rlimits: Vec::new(),
+    nice: None,
+    oom_score_adjust: None,
+    umask: None,
+    group: None,
+    supplementary_groups: Vec::new(),
+    environment_files: Vec::new(),
+    memory_max: None,
+    memory_check: None,
+};
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn unit_variables_replace_the_daemons_and_the_last_one_wins() {
+    // The daemon's HOME and PATH give way to the unit's; a name given
+    // twice keeps its last value, once.
+    let base = vec![
+        env_entry(b"HOME", b"/root").unwrap(),
+        env_entry(b"PATH", b"/bin").unwrap(),
+        env_entry(b"LANG", b"C").unwrap(),
+    ];
+    let env = pairs(&[("PATH", "/opt/bin"), ("A", "1"), ("A", "2")]);
+    let extra = pairs(&[("HOME", "/srv")]);
+    let spec = spec(&env, &extra);
+    let mut own = Vec::new();
+    let envp: Vec<&str> = service_envp(&base, &spec, &mut own)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.to_str().unwrap())
+        .collect();
+    assert_eq!(envp, ["LANG=C", "PATH=/opt/bin", "A=2", "HOME=/srv"]);
+    assert_eq!(service_path(&base, &spec), b"/opt/bin");
+    assert_eq!(service_path(&base, &self::spec(&[], &[])), b"/bin");
+}
+
+#[test]
+fn the_boot_clock_tick_around_a_spawn_is_the_start_time_in_proc() {
+    // When the tick before and after a spawn agree, /proc reports the
+    // same start time (tried until a spawn falls inside one tick).
+    for _ in 0..50 {
+        let before = boot_clock_ticks().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let after = boot_clock_ticks().unwrap();
+        let proc = procfs::start_time(child.id() as i32);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(before <= after);
+        if before == after {
+            assert_eq!(proc, Some(before));
+            return;
+        }
+    }
+    panic!("no spawn fell inside one clock tick in 50 tries");
+}
+
+#[test]
+fn a_program_is_looked_up_once_per_path_and_directory() {
+    // The second lookup is answered from memory, even after the file is
+    // gone; forgetting looks again.
+    let dir = std::env::temp_dir().join(format!("dk-spawn-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let tool = dir.join("tool");
+    std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = dir.as_os_str().as_bytes();
+    let mut cache = SpawnCache::default();
+    let found = cache.resolve("tool", path, Path::new("/")).unwrap();
+    assert_eq!(found.as_bytes(), tool.as_os_str().as_bytes());
+    std::fs::remove_file(&tool).unwrap();
+    assert_eq!(cache.resolve("tool", path, Path::new("/")).unwrap(), found);
+    // Another PATH is another lookup.
+    assert!(cache
+        .resolve("tool", b"/nonexistent", Path::new("/"))
+        .is_err());
+    cache.forget_programs();
+    assert!(cache.resolve("tool", path, Path::new("/")).is_err());
+    // A path with a slash is taken as it is, against the directory.
+    let rel = cache.resolve("./x", path, Path::new("/srv")).unwrap();
+    assert_eq!(rel.as_bytes(), b"/srv/./x");
+    let _ = std::fs::remove_dir_all(&dir);
+}
