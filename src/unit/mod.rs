@@ -99,8 +99,9 @@ pub struct Unit {
     pub log_max_bytes: u64,
     /// How many rotated files (`NAME.log.1` ..) to keep.
     pub log_max_files: u32,
-    /// Limits and identity (SPEC §13); empty when the unit sets none.
-    pub limits: Limits,
+    /// Limits and identity (SPEC §13); empty when the unit sets none (then
+    /// no heap and 8 bytes instead of 152: most units set none).
+    pub limits: Rare<Limits>,
     /// `[socket]`: what the daemon binds and passes (boxed: most units have none).
     pub socket: Option<Box<SocketSpec>>,
     /// `[timer]`: when the daemon starts it by itself (boxed: most have none).
@@ -124,6 +125,47 @@ pub struct Unit {
     pub on_failure: Vec<String>,
     pub on_restart: Vec<String>,
     pub hook_rate_limit: Duration,
+}
+
+/// A section most units leave empty, kept in a box only when it is not:
+/// reads as the section (`Deref`) either way, and is one pointer with no
+/// heap when empty. A thousand units in the daemon are a thousand `Unit`s.
+#[derive(Clone, Default, PartialEq)]
+pub struct Rare<T>(Option<Box<T>>);
+
+/// A type with a shared empty value, for [`Rare`].
+pub trait Empty: Default + PartialEq + 'static {
+    fn empty() -> &'static Self;
+}
+
+impl Empty for Limits {
+    fn empty() -> &'static Limits {
+        static EMPTY: std::sync::OnceLock<Limits> = std::sync::OnceLock::new();
+        EMPTY.get_or_init(Limits::default)
+    }
+}
+
+impl<T: Empty> From<T> for Rare<T> {
+    fn from(value: T) -> Rare<T> {
+        Rare((value != T::default()).then(|| Box::new(value)))
+    }
+}
+
+impl<T: Empty> std::ops::Deref for Rare<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        match &self.0 {
+            Some(value) => value,
+            None => T::empty(),
+        }
+    }
+}
+
+impl<T: Empty + fmt::Debug> fmt::Debug for Rare<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
 }
 
 /// Whose sd_notify messages count (`NotifyAccess`).
