@@ -343,7 +343,9 @@ fn leftover_group(pid: i32, saved_pgid: Option<i32>, sys: &mut dyn Sys) -> Optio
 /// A loaded unit, or the joined text of its errors; and its file.
 fn split_load(result: Result<Unit, Vec<UnitError>>) -> (Option<Unit>, Option<String>, PathBuf) {
     match result {
-        Ok(u) => {
+        Ok(mut u) => {
+            // Where values were written is for `verify`, not for the daemon.
+            u.source.forget_places();
             let path = u.path.clone();
             (Some(u), None, path)
         }
