@@ -65,7 +65,7 @@ for line in open(sys.argv[1]):
         names.add(re.sub(r"'\d+$", "", m.group(1)))
 pats = set()
 for n in names:
-    if n.startswith("0x") or not re.fullmatch(r"[A-Za-z0-9_.$]+", n):
+    if n.startswith(("0x", "OUTLINED_FUNCTION_")) or not re.fullmatch(r"[A-Za-z0-9_.$]+", n):
         continue
     # The hashes change with the toolchain and the build settings.
     n = re.sub(r"17h[0-9a-f]{16}E$", "17h*", n)
@@ -75,11 +75,13 @@ out = ["""/* The code the daemon runs, first and together (see build.rs). Made b
    benches/layout.sh from a callgrind run of the daemon (start, list,
    status, a crash and restart, stop, reload); each line matches one
    function's section, whatever its hash. musl's libc.a has no function
-   sections: all of its code goes here. */
+   sections: all of its code goes here, and so do all the machine
+   outliner's small functions (53 KiB; their numbers change per build). */
 SECTIONS
 {
   .text.daemon : {
-    *libc.a:*(.text .text.*)"""]
+    *libc.a:*(.text .text.*)
+    *(.text.OUTLINED_FUNCTION_*)"""]
 for p in sorted(pats):
     out.append("    *(.text.%s .text.unlikely.%s)" % (p, p))
 out.append("  }\n}\nINSERT BEFORE .text;\n")
