@@ -1039,4 +1039,19 @@ mod tests {
         assert!(g.is_empty());
         assert_eq!(f, Findings::default());
     }
+
+    #[test]
+    fn edges_keep_each_units_list_in_one_array() {
+        let e: Edges = vec![vec![2, 1], vec![], vec![0], vec![]].into();
+        assert_eq!(e.len(), 4);
+        assert_eq!(&e[0], [2, 1]);
+        assert!(e[1].is_empty());
+        assert_eq!(e.get(2), Some(&[0][..]));
+        assert_eq!(e.get(3), Some(&[][..]));
+        assert_eq!(e.get(4), None);
+        let all: Vec<&[ServiceId]> = e.iter().collect();
+        assert_eq!(all, [&[2, 1][..], &[], &[0], &[]]);
+        assert!(Edges::default().is_empty());
+        assert_eq!(edges(&e, 9), &[] as &[ServiceId]);
+    }
 }

@@ -456,3 +456,24 @@ pub(super) fn shrink_idle<T>(queue: &mut VecDeque<T>) {
         queue.shrink_to(KEEP);
     }
 }
+
+#[cfg(test)]
+mod shrink_tests {
+    use super::shrink_idle;
+    use std::collections::VecDeque;
+
+    #[test]
+    fn an_empty_queue_gives_back_what_a_burst_grew() {
+        let mut q: VecDeque<u64> = (0..1000).collect();
+        shrink_idle(&mut q);
+        assert_eq!(q.len(), 1000, "a queue with work in it is left alone");
+        q.clear();
+        shrink_idle(&mut q);
+        assert!(q.capacity() < 1000, "capacity {}", q.capacity());
+        q.extend(0..4);
+        q.clear();
+        let small = q.capacity();
+        shrink_idle(&mut q);
+        assert_eq!(q.capacity(), small);
+    }
+}
