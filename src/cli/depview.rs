@@ -101,7 +101,7 @@ impl View {
 
     /// What may not run with `id` (either named the other), in name order.
     pub fn conflicts(&self, id: ServiceId) -> Vec<ServiceId> {
-        let mut out = self.graph.conflicts.get(id).cloned().unwrap_or_default();
+        let mut out = self.graph.conflicts.get(id).unwrap_or(&[]).to_vec();
         out.sort_by(|a, b| self.names[*a].cmp(&self.names[*b]));
         out
     }

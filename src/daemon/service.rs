@@ -111,7 +111,9 @@ impl fmt::Display for ExitKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
     Exit(ExitKind),
-    SpawnFailed(SpawnError),
+    /// Boxed: it is rare, and inline it made every service's state 48
+    /// bytes larger.
+    SpawnFailed(Box<SpawnError>),
     DepFailed(String),
     /// A required unit does not load (or has dependency errors).
     DepInvalid(String),
@@ -554,7 +556,7 @@ impl Service {
                 started
             }
             (State::Starting { pid: None, .. }, Event::SpawnFailed(e)) => {
-                State::Failed(Reason::SpawnFailed(e))
+                State::Failed(Reason::SpawnFailed(Box::new(e)))
             }
             (State::Starting { pid: None, .. }, Event::CannotStart(reason)) => {
                 State::Failed(reason)

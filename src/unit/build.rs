@@ -280,7 +280,7 @@ pub(super) fn build(
         pid_file,
         log_max_bytes: u64::try_from(log_max_bytes).ok()?,
         log_max_files: u32::try_from(log_max_files).ok()?,
-        limits,
+        limits: limits.into(),
         socket,
         timer,
         watch_paths,

@@ -102,8 +102,9 @@ pub struct Unit {
     pub log_max_bytes: u64,
     /// How many rotated files (`NAME.log.1` ..) to keep.
     pub log_max_files: u32,
-    /// Limits and identity (SPEC §13); empty when the unit sets none.
-    pub limits: Limits,
+    /// Limits and identity (SPEC §13); empty when the unit sets none (then
+    /// no heap and 8 bytes instead of 152: most units set none).
+    pub limits: Rare<Limits>,
     /// `[socket]`: what the daemon binds and passes (boxed: most units have none).
     pub socket: Option<Box<SocketSpec>>,
     /// `[timer]`: when the daemon starts it by itself (boxed: most have none).
@@ -127,6 +128,47 @@ pub struct Unit {
     pub on_failure: Vec<String>,
     pub on_restart: Vec<String>,
     pub hook_rate_limit: Duration,
+}
+
+/// A section most units leave empty, kept in a box only when it is not:
+/// reads as the section (`Deref`) either way, and is one pointer with no
+/// heap when empty. A thousand units in the daemon are a thousand `Unit`s.
+#[derive(Clone, Default, PartialEq)]
+pub struct Rare<T>(Option<Box<T>>);
+
+/// A type with a shared empty value, for [`Rare`].
+pub trait Empty: Default + PartialEq + 'static {
+    fn empty() -> &'static Self;
+}
+
+impl Empty for Limits {
+    fn empty() -> &'static Limits {
+        static EMPTY: std::sync::OnceLock<Limits> = std::sync::OnceLock::new();
+        EMPTY.get_or_init(Limits::default)
+    }
+}
+
+impl<T: Empty> From<T> for Rare<T> {
+    fn from(value: T) -> Rare<T> {
+        Rare((value != T::default()).then(|| Box::new(value)))
+    }
+}
+
+impl<T: Empty> std::ops::Deref for Rare<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        match &self.0 {
+            Some(value) => value,
+            None => T::empty(),
+        }
+    }
+}
+
+impl<T: Empty + fmt::Debug> fmt::Debug for Rare<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
 }
 
 /// Whose sd_notify messages count (`NotifyAccess`).
@@ -178,14 +220,15 @@ pub struct Health {
 /// It never makes two units differ (`==` is always true), so a moved line or
 /// a new comment is not a change that restarts a service on reload.
 ///
-/// The daemon keeps one per loaded unit, so it holds no heap: the places are
-/// a fixed array over `PLACED_KEYS` (a thousand units once spent 128 KiB on
-/// one small `Vec` each), and `warnings` is empty unless a unit has some.
+/// The daemon keeps one per loaded unit and has no use for the places
+/// (only `verify` points at them), so it drops them
+/// ([`Source::forget_places`]): one pointer is left, not 40 bytes inline plus
+/// a box. `warnings` is empty unless a unit has some.
 #[derive(Debug, Clone, Default)]
 pub struct Source {
     /// 1-based (line, column) of the value of each of `PLACED_KEYS`;
-    /// (0, 0) where the key was not written.
-    places: [(u32, u32); PLACED_KEYS.len()],
+    /// (0, 0) where the key was not written. None: none written (or forgotten).
+    places: Option<Box<[(u32, u32); PLACED_KEYS.len()]>>,
     pub warnings: Vec<UnitError>,
 }
 
@@ -205,7 +248,7 @@ impl Source {
     /// `PLACED_KEYS`).
     pub fn place(&self, key: &str) -> Option<(usize, usize)> {
         let i = PLACED_KEYS.iter().position(|k| *k == key)?;
-        match self.places[i] {
+        match self.places.as_deref()?[i] {
             (0, _) => None,
             (line, col) => Some((line as usize, col as usize)),
         }
@@ -217,8 +260,13 @@ impl Source {
     fn set_place(&mut self, key: &str, (line, col): (usize, usize)) {
         if let Some(i) = PLACED_KEYS.iter().position(|k| *k == key) {
             let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-            self.places[i] = (clamp(line), clamp(col));
+            self.places.get_or_insert_with(Default::default)[i] = (clamp(line), clamp(col));
         }
+    }
+
+    /// Drops the places (a daemon's copy of a unit needs none of them).
+    pub fn forget_places(&mut self) {
+        self.places = None;
     }
 }
 

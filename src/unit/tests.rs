@@ -927,3 +927,26 @@ fn health_probe_targets_are_checked_where_written() {
         (10, 3, true)
     );
 }
+
+#[test]
+fn limits_take_no_box_unless_a_unit_sets_some() {
+    let plain = parse_ok("[service]\nExecStart = \"/bin/true\"\n");
+    assert!(plain.limits.0.is_none());
+    assert_eq!(*plain.limits, Limits::default());
+    let limited = parse_ok("[service]\nExecStart = \"/bin/true\"\nNice = 5\n");
+    assert!(limited.limits.0.is_some());
+    assert_eq!(limited.limits.nice, Some(5));
+    assert_ne!(plain, limited);
+    // Debug shows the section, not the box.
+    assert!(format!("{:?}", plain.limits).starts_with("Limits {"));
+}
+
+#[test]
+fn forgotten_places_are_gone_and_change_nothing_else() {
+    let mut unit = parse_ok("[service]\nExecStart = \"/bin/true\"\n");
+    assert!(unit.source.place("ExecStart").is_some());
+    let before = unit.clone();
+    unit.source.forget_places();
+    assert_eq!(unit.source.place("ExecStart"), None);
+    assert_eq!(unit, before);
+}

@@ -111,7 +111,7 @@ impl Supervisor {
                 continue;
             }
             log::info!("{name}: starting hook {hook} ({})", result_of(&reason));
-            self.entries[hid].hook_env = Some(env.clone());
+            self.entries[hid].hook_env = Some(env.clone().into());
             self.start(&[hid], false, now);
             started = true;
         }

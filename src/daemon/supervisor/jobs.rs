@@ -143,7 +143,7 @@ impl Supervisor {
             if !self.entries[id].runnable() {
                 continue;
             }
-            for &c in self.graph.conflicts.get(id).map_or(&[][..], Vec::as_slice) {
+            for &c in self.graph.conflicts.get(id).unwrap_or_default() {
                 let other = &self.entries[c];
                 if !set.contains(&c)
                     && other.svc.state != State::Inactive

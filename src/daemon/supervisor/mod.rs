@@ -307,9 +307,10 @@ pub struct Entry {
     /// a table of a thousand entries stays small.
     pub unit: Option<Box<Unit>>,
     /// Why the file does not load (it is invalid), if it does not.
-    load_error: Option<String>,
+    /// (Boxed strings here: 16 bytes less each, in a thousand entries.)
+    load_error: Option<Box<str>>,
     /// Missing Requires or a cycle; recomputed with the graph.
-    dep_error: Option<String>,
+    dep_error: Option<Box<str>>,
     /// A changed definition that takes over at the next start (reload).
     next_unit: Option<Box<Unit>>,
     pub svc: Service,
@@ -329,7 +330,7 @@ pub struct Entry {
     timer: Option<ServiceTimer>,
     /// A search for the main process of a forking service is under way
     /// (None while a look is out as an effect).
-    scan: Option<MainPidScan>,
+    scan: Option<Box<MainPidScan>>,
     /// MemoryMax: checks in a row that found the group's RSS above it.
     mem_over: u8,
     /// When it entered its current state (for `why`: waiting for how long).
@@ -348,7 +349,7 @@ pub struct Entry {
     /// Its failure hooks' record (None until one fires).
     hooks: Option<Box<hooks::HookRecord>>,
     /// `DIAKONOS_MONITOR_*` for the next spawn, when it starts as a hook.
-    hook_env: Option<Vec<(String, String)>>,
+    hook_env: Option<Box<[(String, String)]>>,
     /// A look for strays at the end of its stop is out ([`Effect::ScanStrays`]).
     stray_scan: bool,
     /// How the end of its leftovers is noticed while its stop waits for them.
@@ -366,7 +367,7 @@ impl Entry {
             name,
             path,
             unit: unit.map(Box::new),
-            load_error,
+            load_error: load_error.map(String::into_boxed_str),
             dep_error: None,
             next_unit: None,
             svc: Service::new(policy, seed),
@@ -394,7 +395,7 @@ impl Entry {
     pub fn error(&self) -> Option<String> {
         match (&self.load_error, &self.dep_error) {
             (Some(a), Some(b)) => Some(format!("{a}\n{b}")),
-            (Some(a), None) | (None, Some(a)) => Some(a.clone()),
+            (Some(a), None) | (None, Some(a)) => Some(a.to_string()),
             (None, None) => None,
         }
     }
@@ -458,7 +459,9 @@ fn leftover_group(pid: i32, saved_pgid: Option<i32>, sys: &mut dyn Sys) -> Optio
 /// A loaded unit, or the joined text of its errors; and its file.
 fn split_load(result: Result<Unit, Vec<UnitError>>) -> (Option<Unit>, Option<String>, PathBuf) {
     match result {
-        Ok(u) => {
+        Ok(mut u) => {
+            // Where values were written is for `verify`, not for the daemon.
+            u.source.forget_places();
             let path = u.path.clone();
             (Some(u), None, path)
         }
@@ -558,7 +561,7 @@ impl Supervisor {
         let mut sup = Supervisor {
             service_dir,
             logs_dir,
-            entries: Vec::new(),
+            entries: Vec::with_capacity(loaded.units.len()),
             by_name: BTreeMap::new(),
             graph: Graph::default(),
             timers: Timers::default(),
@@ -645,7 +648,7 @@ impl Supervisor {
         drop(inputs);
         self.graph = graph;
         for (e, errors) in self.entries.iter_mut().zip(findings.errors) {
-            e.dep_error = errors;
+            e.dep_error = errors.map(String::into_boxed_str);
         }
         self.warnings.extend(findings.warnings);
         self.index_activated();
@@ -739,7 +742,11 @@ impl Supervisor {
 
     /// The next thing the world should do, oldest first.
     pub fn poll_effect(&mut self) -> Option<Effect> {
-        self.effects.pop_front()
+        let effect = self.effects.pop_front();
+        if effect.is_none() {
+            queue::shrink_idle(&mut self.effects);
+        }
+        effect
     }
 
     /// Whether a reply is waiting (the state file is written before it goes).

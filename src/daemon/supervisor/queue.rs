@@ -73,6 +73,9 @@ impl Supervisor {
                 break;
             }
         }
+        // A start of a thousand units grows the queue to a thousand events;
+        // give that memory back rather than keep it for the daemon's life.
+        shrink_idle(&mut self.queue);
     }
 
     pub(super) fn step(&mut self, id: ServiceId, ev: Event, now: Instant, sys: &mut dyn Sys) {
@@ -264,7 +267,7 @@ impl Supervisor {
                 }
             }
             Action::FindMainPid => {
-                self.entries[id].scan = Some(MainPidScan::new(now));
+                self.entries[id].scan = Some(Box::new(MainPidScan::new(now)));
                 self.look_for_main_pid(id);
             }
         }
@@ -300,7 +303,7 @@ impl Supervisor {
             pgid,
             known,
             other_groups,
-            scan,
+            scan: *scan,
         });
     }
 
@@ -320,7 +323,7 @@ impl Supervisor {
         let key = TimerKey::Service(id, ServiceTimer::MainPidScan);
         let found = match outcome {
             None => {
-                e.scan = Some(scan);
+                e.scan = Some(Box::new(scan));
                 self.timers.set(key, Some(now + SCAN_EVERY));
                 return;
             }
@@ -453,7 +456,7 @@ impl Supervisor {
         if state == State::Waiting {
             self.check_start_gate(id);
         }
-        for i in 0..self.graph.before.get(id).map_or(0, Vec::len) {
+        for i in 0..self.graph.before.get(id).map_or(0, <[_]>::len) {
             let d = self.graph.before[id][i];
             if self.entries[d].svc.state == State::Waiting {
                 self.check_start_gate(d);
@@ -461,7 +464,7 @@ impl Supervisor {
         }
         if let State::Failed(_) = state {
             let name = self.entries[id].name.clone();
-            for i in 0..self.graph.required_by.get(id).map_or(0, Vec::len) {
+            for i in 0..self.graph.required_by.get(id).map_or(0, <[_]>::len) {
                 let d = self.graph.required_by[id][i];
                 let s = &self.entries[d].svc;
                 if s.state.is_active() && s.want == Want::Up {
@@ -471,14 +474,14 @@ impl Supervisor {
         }
         if !state.is_active() {
             // A unit that waits for a conflicting one to go down.
-            for i in 0..self.graph.conflicts.get(id).map_or(0, Vec::len) {
+            for i in 0..self.graph.conflicts.get(id).map_or(0, <[_]>::len) {
                 let d = self.graph.conflicts[id][i];
                 if self.entries[d].svc.state == State::Waiting {
                     self.check_start_gate(d);
                 }
             }
             self.entries[id].stop = StopMark::None;
-            for i in 0..self.graph.after.get(id).map_or(0, Vec::len) {
+            for i in 0..self.graph.after.get(id).map_or(0, <[_]>::len) {
                 let d = self.graph.after[id][i];
                 self.check_stop_gate(d);
             }
@@ -521,7 +524,7 @@ impl Supervisor {
         }
         // Conflicts: not while a conflicting unit is still up or going down
         // (one that waits too does not hold it, so two never wait on each other).
-        for &c in g.conflicts.get(id).map_or(&[][..], Vec::as_slice) {
+        for &c in g.conflicts.get(id).unwrap_or_default() {
             let other = &self.entries[c].svc.state;
             if other.is_active() && *other != State::Waiting {
                 return;
@@ -544,5 +547,35 @@ impl Supervisor {
             self.entries[id].stop = StopMark::Sent;
             self.queue.push_back((id, Event::Stop));
         }
+    }
+}
+
+/// Frees the buffer of an empty queue that grew past a small size (a bulk
+/// start or stop), so a burst does not stay in the daemon's RSS.
+pub(super) fn shrink_idle<T>(queue: &mut VecDeque<T>) {
+    const KEEP: usize = 16;
+    if queue.is_empty() && queue.capacity() > KEEP {
+        queue.shrink_to(KEEP);
+    }
+}
+
+#[cfg(test)]
+mod shrink_tests {
+    use super::shrink_idle;
+    use std::collections::VecDeque;
+
+    #[test]
+    fn an_empty_queue_gives_back_what_a_burst_grew() {
+        let mut q: VecDeque<u64> = (0..1000).collect();
+        shrink_idle(&mut q);
+        assert_eq!(q.len(), 1000, "a queue with work in it is left alone");
+        q.clear();
+        shrink_idle(&mut q);
+        assert!(q.capacity() < 1000, "capacity {}", q.capacity());
+        q.extend(0..4);
+        q.clear();
+        let small = q.capacity();
+        shrink_idle(&mut q);
+        assert_eq!(q.capacity(), small);
     }
 }

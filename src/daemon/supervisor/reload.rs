@@ -64,7 +64,7 @@ impl Supervisor {
                 }
                 (_, error, path) => {
                     let error = error.unwrap_or_default();
-                    if e.load_error.as_ref() == Some(&error) {
+                    if e.load_error.as_deref() == Some(error.as_str()) {
                         // Still invalid: named again, so `reload` keeps
                         // failing until the file is fixed.
                         report.invalid.push((
@@ -79,7 +79,7 @@ impl Supervisor {
                     ));
                     // A running instance keeps its old definition; it cannot
                     // start again until the file is fixed.
-                    e.load_error = Some(error);
+                    e.load_error = Some(error.into_boxed_str());
                     e.next_unit = None;
                     e.path = path;
                     if !active {

@@ -170,7 +170,7 @@ impl Supervisor {
             after,
             required_by: names(&self.graph.required_by[id]),
             log_path: self.log_path(&e.name),
-            conflicts: names(self.graph.conflicts.get(id).map_or(&[][..], Vec::as_slice)),
+            conflicts: names(self.graph.conflicts.get(id).unwrap_or_default()),
             limits: e
                 .unit
                 .as_ref()

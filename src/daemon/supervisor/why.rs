@@ -315,7 +315,7 @@ impl Supervisor {
         self.graph
             .conflicts
             .get(id)
-            .map_or(&[][..], Vec::as_slice)
+            .unwrap_or(&[])
             .iter()
             .map(|&c| &self.entries[c])
     }
