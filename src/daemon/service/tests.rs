@@ -1,0 +1,859 @@
+use super::*;
+use crate::daemon::spawn::SpawnError;
+use crate::protocol::StateName;
+
+fn policy() -> Policy {
+    Policy {
+        kind: ServiceType::Simple,
+        restart: RestartPolicy::OnFailure,
+        restart_sec: Duration::from_secs(1),
+        restart_max_delay: Duration::from_secs(1),
+        timeout_start: Duration::from_secs(30),
+        timeout_stop: Duration::from_secs(10),
+        kill_signal: Signal::SIGTERM,
+        has_exec_stop: false,
+        remain_after_exit: false,
+        start_limit_burst: 5,
+        start_limit_interval: Duration::from_secs(10),
+        probe_readiness: false,
+        watchdog_signal: Signal::SIGABRT,
+    }
+}
+
+fn pid(n: i32) -> Pid {
+    Pid::from_raw(n)
+}
+
+/// A service that is running with pid 100, started at `t0`.
+fn running(p: Policy, t0: Instant) -> Service {
+    let mut svc = Service::new(p, 7);
+    svc.on_event(Event::Start, t0);
+    assert_eq!(svc.on_event(Event::DepsReady, t0), [Action::Spawn]);
+    svc.on_event(Event::Spawned(pid(100)), t0);
+    assert_eq!(svc.state.name(), StateName::Running);
+    svc
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+#[test]
+fn start_waits_for_deps_then_spawns() {
+    // Start parks the service in waiting; DepsReady spawns it; Spawned makes a simple one running.
+    let t0 = Instant::now();
+    let mut svc = Service::new(policy(), 1);
+    assert!(svc.on_event(Event::Start, t0).is_empty());
+    assert_eq!(svc.state, State::Waiting);
+    assert_eq!(svc.on_event(Event::DepsReady, t0), [Action::Spawn]);
+    assert_eq!(svc.state.name(), StateName::Starting);
+    svc.on_event(Event::Spawned(pid(5)), t0);
+    assert_eq!(
+        svc.state,
+        State::Running {
+            pid: Some(pid(5)),
+            since: t0
+        }
+    );
+    assert_eq!(svc.pgid, Some(pid(5)));
+}
+
+#[test]
+fn restart_policy_matrix() {
+    // Which exits restart under each policy (SPEC §6), and where the others end.
+    use RestartPolicy::*;
+    let cases = [
+        (Always, ExitKind::Code(0), StateName::Restarting),
+        (Always, ExitKind::Code(1), StateName::Restarting),
+        (OnFailure, ExitKind::Code(0), StateName::Exited),
+        (OnFailure, ExitKind::Code(2), StateName::Restarting),
+        (
+            OnFailure,
+            ExitKind::Signal(Signal::SIGKILL),
+            StateName::Restarting,
+        ),
+        (No, ExitKind::Code(0), StateName::Exited),
+        (No, ExitKind::Code(3), StateName::Failed),
+        (No, ExitKind::Signal(Signal::SIGSEGV), StateName::Failed),
+        (OnFailure, ExitKind::Unknown, StateName::Restarting),
+    ];
+    for (restart, exit, want) in cases {
+        let t0 = Instant::now();
+        let mut svc = running(
+            Policy {
+                restart,
+                ..policy()
+            },
+            t0,
+        );
+        let actions = svc.on_event(Event::Exited(exit), t0 + secs(2.0));
+        assert_eq!(svc.state.name(), want, "{restart:?} {exit:?}");
+        assert_eq!(svc.last_exit, Some(exit));
+        // Whatever is left of the group is killed.
+        assert_eq!(
+            actions,
+            [Action::KillGroup {
+                pgid: pid(100),
+                signal: Signal::SIGKILL
+            }]
+        );
+    }
+}
+
+#[test]
+fn failed_attempts_count_and_the_restart_reason_is_kept() {
+    // Each failed attempt counts (a clean exit under Restart=always does not) and says why it restarts.
+    let t0 = Instant::now();
+    let mut svc = running(
+        Policy {
+            restart: RestartPolicy::Always,
+            ..policy()
+        },
+        t0,
+    );
+    svc.on_event(Event::Exited(ExitKind::Code(0)), t0);
+    assert_eq!(svc.failed_attempts, 0);
+    assert_eq!(svc.restart_reason, Some(Reason::Exit(ExitKind::Code(0))));
+    assert_eq!(svc.next_attempt(), Some(t0 + secs(1.0)));
+    svc.on_event(Event::Timer, t0 + secs(1.0));
+    svc.on_event(Event::Spawned(pid(101)), t0 + secs(1.0));
+    svc.on_event(Event::Exited(ExitKind::Code(4)), t0 + secs(2.0));
+    assert_eq!(svc.failed_attempts, 1);
+    assert_eq!(svc.restart_reason, Some(Reason::Exit(ExitKind::Code(4))));
+    assert_eq!(svc.last_exit, Some(ExitKind::Code(4)));
+}
+
+#[test]
+fn a_unit_that_cannot_work_fails_without_spawning() {
+    // CannotStart in place of a spawn fails the service with that reason and no timer.
+    let t0 = Instant::now();
+    let mut svc = Service::new(policy(), 1);
+    svc.on_event(Event::Start, t0);
+    svc.on_event(Event::DepsReady, t0);
+    let reason = Reason::NoMainPid("cannot work".into());
+    assert!(svc
+        .on_event(Event::CannotStart(reason.clone()), t0)
+        .is_empty());
+    assert_eq!(svc.state, State::Failed(reason));
+    assert_eq!(svc.deadline(), None);
+}
+
+#[test]
+fn restart_waits_restart_sec_then_spawns_and_counts() {
+    // The restart timer fires after RestartSec and counts one restart.
+    let t0 = Instant::now();
+    let mut svc = running(policy(), t0);
+    svc.on_event(Event::Exited(ExitKind::Code(1)), t0);
+    assert_eq!(svc.deadline(), Some(t0 + secs(1.0)));
+    // A stray early timer does nothing.
+    assert!(svc.on_event(Event::Timer, t0 + secs(0.5)).is_empty());
+    assert_eq!(svc.on_event(Event::Timer, t0 + secs(1.0)), [Action::Spawn]);
+    assert_eq!(svc.restarts, 1);
+}
+
+#[test]
+fn zero_restart_sec_restarts_at_once() {
+    // RestartSec = 0 arms a deadline of now, so the same loop pass restarts.
+    let t0 = Instant::now();
+    let mut svc = running(
+        Policy {
+            restart_sec: Duration::ZERO,
+            restart_max_delay: Duration::ZERO,
+            ..policy()
+        },
+        t0,
+    );
+    svc.on_event(Event::Exited(ExitKind::Code(1)), t0);
+    assert_eq!(svc.deadline(), Some(t0));
+    assert_eq!(svc.on_event(Event::Timer, t0), [Action::Spawn]);
+}
+
+#[test]
+fn start_limit_hit_after_burst_starts() {
+    // With StartLimitBurst = 3, the fourth start inside the interval fails the service.
+    let t0 = Instant::now();
+    let p = Policy {
+        start_limit_burst: 3,
+        restart_sec: Duration::ZERO,
+        restart_max_delay: Duration::ZERO,
+        ..policy()
+    };
+    let mut svc = running(p, t0); // start 1
+    let mut t = t0;
+    for n in 2..=3 {
+        t += secs(0.1);
+        svc.on_event(Event::Exited(ExitKind::Code(1)), t);
+        assert_eq!(svc.on_event(Event::Timer, t), [Action::Spawn], "start {n}");
+        svc.on_event(Event::Spawned(pid(100 + n)), t);
+    }
+    t += secs(0.1);
+    svc.on_event(Event::Exited(ExitKind::Code(1)), t);
+    assert!(svc.on_event(Event::Timer, t).is_empty());
+    assert_eq!(svc.state, State::Failed(Reason::StartLimitHit));
+    assert_eq!(Reason::StartLimitHit.to_string(), "start limit hit");
+}
+
+#[test]
+fn starts_outside_the_interval_do_not_count() {
+    // Starts older than StartLimitIntervalSec fall out of the window.
+    let t0 = Instant::now();
+    let p = Policy {
+        start_limit_burst: 2,
+        start_limit_interval: secs(10.0),
+        ..policy()
+    };
+    let mut svc = running(p, t0);
+    let mut t = t0;
+    for _ in 0..5 {
+        t += secs(11.0);
+        svc.on_event(Event::Exited(ExitKind::Code(1)), t);
+        assert_eq!(svc.on_event(Event::Timer, t + secs(1.0)), [Action::Spawn]);
+        svc.on_event(Event::Spawned(pid(200)), t + secs(1.0));
+    }
+    assert_eq!(svc.state.name(), StateName::Running);
+}
+
+#[test]
+fn zero_burst_never_gives_up() {
+    // StartLimitBurst = 0 disables the start limit.
+    let t0 = Instant::now();
+    let p = Policy {
+        start_limit_burst: 0,
+        restart_sec: Duration::ZERO,
+        restart_max_delay: Duration::ZERO,
+        ..policy()
+    };
+    let mut svc = running(p, t0);
+    for _ in 0..1000 {
+        svc.on_event(Event::Exited(ExitKind::Code(1)), t0);
+        assert_eq!(svc.on_event(Event::Timer, t0), [Action::Spawn]);
+        svc.on_event(Event::Spawned(pid(300)), t0);
+    }
+    assert_eq!(svc.restarts, 1000);
+}
+
+#[test]
+fn backoff_doubles_up_to_the_cap_with_jitter() {
+    // Consecutive failures double the delay (minus up to 25% jitter) and never exceed the cap.
+    let t0 = Instant::now();
+    let p = Policy {
+        restart_sec: secs(1.0),
+        restart_max_delay: secs(8.0),
+        ..policy()
+    };
+    let mut svc = running(p, t0);
+    let mut t = t0;
+    let mut delays = Vec::new();
+    for _ in 0..6 {
+        svc.on_event(Event::Exited(ExitKind::Code(1)), t);
+        let until = svc.deadline().unwrap();
+        delays.push(until - t);
+        t = until;
+        svc.on_event(Event::Timer, t);
+        svc.on_event(Event::Spawned(pid(400)), t);
+    }
+    let expected = [1.0, 2.0, 4.0, 8.0, 8.0, 8.0];
+    for (d, e) in delays.iter().zip(expected) {
+        let d = d.as_secs_f64();
+        assert!(
+            d <= e + 1e-9 && d >= (e * 0.75).max(1.0) - 1e-9,
+            "{delays:?}"
+        );
+    }
+}
+
+#[test]
+fn backoff_resets_after_staying_up_for_the_cap() {
+    // A run that lasts RestartMaxDelaySec starts the backoff over at RestartSec.
+    let t0 = Instant::now();
+    let p = Policy {
+        restart_sec: secs(1.0),
+        restart_max_delay: secs(8.0),
+        ..policy()
+    };
+    let mut svc = running(p, t0);
+    let mut t = t0;
+    for _ in 0..4 {
+        svc.on_event(Event::Exited(ExitKind::Code(1)), t);
+        t = svc.deadline().unwrap();
+        svc.on_event(Event::Timer, t);
+        svc.on_event(Event::Spawned(pid(500)), t);
+    }
+    t += secs(8.0);
+    svc.on_event(Event::Exited(ExitKind::Code(1)), t);
+    assert_eq!(svc.deadline(), Some(t + secs(1.0)));
+}
+
+#[test]
+fn stop_signals_the_group_then_kills_after_the_timeout() {
+    // Stop sends KillSignal, SIGKILL at TimeoutStopSec, and ends inactive once all is gone.
+    let t0 = Instant::now();
+    let mut svc = running(
+        Policy {
+            kill_signal: Signal::SIGINT,
+            ..policy()
+        },
+        t0,
+    );
+    assert_eq!(
+        svc.on_event(Event::Stop, t0),
+        [
+            Action::KillGroup {
+                pgid: pid(100),
+                signal: Signal::SIGINT
+            },
+            Action::KillGroup {
+                pgid: pid(100),
+                signal: Signal::SIGCONT
+            }
+        ]
+    );
+    assert_eq!(svc.state.name(), StateName::Stopping);
+    assert_eq!(svc.deadline(), Some(t0 + secs(10.0)));
+    assert_eq!(
+        svc.on_event(Event::Timer, t0 + secs(10.0)),
+        [Action::KillGroup {
+            pgid: pid(100),
+            signal: Signal::SIGKILL
+        }]
+    );
+    svc.on_event(
+        Event::Exited(ExitKind::Signal(Signal::SIGKILL)),
+        t0 + secs(10.1),
+    );
+    // The main process is gone; the group may not be yet.
+    assert!(svc.awaiting_group());
+    svc.on_event(Event::GroupGone, t0 + secs(10.1));
+    assert_eq!(svc.state, State::Inactive);
+    assert_eq!(svc.last_exit, Some(ExitKind::Signal(Signal::SIGKILL)));
+}
+
+#[test]
+fn a_group_that_survives_sigkill_ends_failed_not_inactive() {
+    // When something outlives SIGKILL past the grace, the stop gives up as failed, never as a clean inactive.
+    let t0 = Instant::now();
+    let mut svc = running(policy(), t0);
+    svc.on_event(Event::Stop, t0);
+    svc.on_event(Event::Timer, t0 + secs(10.0));
+    svc.on_event(Event::Exited(ExitKind::Code(0)), t0 + secs(10.1));
+    assert!(svc.awaiting_group());
+    svc.on_event(Event::Timer, t0 + secs(10.0) + KILL_GRACE);
+    assert_eq!(
+        svc.state,
+        State::Failed(Reason::Survived("process group 100".into()))
+    );
+    let reason = Reason::Survived("process group 100".into()).to_string();
+    assert!(reason.contains("survived SIGKILL"), "{reason}");
+}
+
+#[test]
+fn leftovers_of_a_dead_adopted_process_are_killed_before_the_restart() {
+    // A new daemon that finds the main process dead but its group alive kills the group and restarts only once it is gone.
+    let t0 = Instant::now();
+    let mut svc = Service::new(policy(), 3);
+    svc.on_event(
+        Event::Adopt {
+            pid: Some(pid(100)),
+            pgid: None,
+            since: t0,
+            restarts: 0,
+        },
+        t0,
+    );
+    assert_eq!(
+        svc.on_event(Event::DeadWithLeftovers(pid(100)), t0),
+        [Action::KillGroup {
+            pgid: pid(100),
+            signal: Signal::SIGKILL
+        }]
+    );
+    assert_eq!(svc.state.name(), StateName::Stopping);
+    assert!(svc.awaiting_group());
+    assert_eq!(svc.last_exit, Some(ExitKind::Unknown));
+    svc.on_event(Event::GroupGone, t0 + secs(0.1));
+    assert_eq!(svc.state.name(), StateName::Restarting);
+    assert_eq!(
+        svc.on_event(Event::Timer, t0 + secs(1.1)),
+        [Action::Spawn],
+        "restarted per policy once the group is gone"
+    );
+    assert_eq!(svc.restarts, 1);
+}
+
+#[test]
+fn exec_stop_runs_before_the_signal() {
+    // With ExecStop, the stop command runs first; KillSignal follows when it exits.
+    let t0 = Instant::now();
+    let mut svc = running(
+        Policy {
+            has_exec_stop: true,
+            ..policy()
+        },
+        t0,
+    );
+    assert_eq!(svc.on_event(Event::Stop, t0), [Action::SpawnStop]);
+    svc.on_event(Event::StopCmdSpawned(pid(900)), t0);
+    assert_eq!(svc.stop_cmd(), Some(pid(900)));
+    assert_eq!(
+        svc.on_event(Event::StopCmdExited(ExitKind::Code(0)), t0 + secs(0.2)),
+        [
+            Action::KillGroup {
+                pgid: pid(100),
+                signal: Signal::SIGTERM
+            },
+            Action::KillGroup {
+                pgid: pid(100),
+                signal: Signal::SIGCONT
+            }
+        ]
+    );
+    svc.on_event(
+        Event::Exited(ExitKind::Signal(Signal::SIGTERM)),
+        t0 + secs(0.3),
+    );
+    svc.on_event(Event::GroupGone, t0 + secs(0.3));
+    assert_eq!(svc.state, State::Inactive);
+}
+
+#[test]
+fn exec_stop_that_hangs_is_killed_at_the_timeout() {
+    // A stop command that outlives TimeoutStopSec is killed along with the signal to the service.
+    let t0 = Instant::now();
+    let mut svc = running(
+        Policy {
+            has_exec_stop: true,
+            ..policy()
+        },
+        t0,
+    );
+    svc.on_event(Event::Stop, t0);
+    svc.on_event(Event::StopCmdSpawned(pid(900)), t0);
+    let actions = svc.on_event(Event::Timer, t0 + secs(10.0));
+    assert_eq!(
+        actions,
+        [
+            Action::KillGroup {
+                pgid: pid(100),
+                signal: Signal::SIGTERM
+            },
+            Action::KillGroup {
+                pgid: pid(100),
+                signal: Signal::SIGCONT
+            },
+            Action::KillGroup {
+                pgid: pid(900),
+                signal: Signal::SIGKILL
+            },
+        ]
+    );
+}
+
+#[test]
+fn zero_stop_timeout_kills_at_once() {
+    // TimeoutStopSec = 0 sends SIGKILL right behind KillSignal.
+    let t0 = Instant::now();
+    let mut svc = running(
+        Policy {
+            timeout_stop: Duration::ZERO,
+            ..policy()
+        },
+        t0,
+    );
+    assert_eq!(
+        svc.on_event(Event::Stop, t0),
+        [
+            Action::KillGroup {
+                pgid: pid(100),
+                signal: Signal::SIGTERM
+            },
+            Action::KillGroup {
+                pgid: pid(100),
+                signal: Signal::SIGCONT
+            },
+            Action::KillGroup {
+                pgid: pid(100),
+                signal: Signal::SIGKILL
+            },
+        ]
+    );
+}
+
+#[test]
+fn stop_during_backoff_cancels_restart() {
+    // A stop while waiting out RestartSec ends inactive with no timer left.
+    let t0 = Instant::now();
+    let mut svc = running(policy(), t0);
+    svc.on_event(Event::Exited(ExitKind::Code(1)), t0);
+    assert!(svc.on_event(Event::Stop, t0).is_empty());
+    assert_eq!(svc.state, State::Inactive);
+    assert_eq!(svc.deadline(), None);
+}
+
+#[test]
+fn exit_during_stop_is_not_restarted() {
+    // The exit caused by our own signal never triggers the restart policy.
+    let t0 = Instant::now();
+    let mut svc = running(
+        Policy {
+            restart: RestartPolicy::Always,
+            ..policy()
+        },
+        t0,
+    );
+    svc.on_event(Event::Stop, t0);
+    svc.on_event(Event::Exited(ExitKind::Signal(Signal::SIGTERM)), t0);
+    svc.on_event(Event::GroupGone, t0);
+    assert_eq!(svc.state, State::Inactive);
+}
+
+#[test]
+fn dep_failed_stops_then_fails_with_the_reason() {
+    // A running service whose required unit failed is stopped and ends failed naming it.
+    let t0 = Instant::now();
+    let mut svc = running(policy(), t0);
+    let actions = svc.on_event(Event::DepFailed("db".into()), t0);
+    assert_eq!(
+        actions,
+        [
+            Action::KillGroup {
+                pgid: pid(100),
+                signal: Signal::SIGTERM
+            },
+            Action::KillGroup {
+                pgid: pid(100),
+                signal: Signal::SIGCONT
+            }
+        ]
+    );
+    svc.on_event(Event::Exited(ExitKind::Signal(Signal::SIGTERM)), t0);
+    svc.on_event(Event::GroupGone, t0);
+    assert_eq!(svc.state, State::Failed(Reason::DepFailed("db".into())));
+    assert_eq!(
+        Reason::DepFailed("db".into()).to_string(),
+        "dependency db failed"
+    );
+}
+
+#[test]
+fn dep_failed_while_waiting_fails_at_once() {
+    // A waiting service whose required unit failed never spawns.
+    let mut svc = Service::new(policy(), 1);
+    let t0 = Instant::now();
+    svc.on_event(Event::Start, t0);
+    assert!(svc.on_event(Event::DepFailed("db".into()), t0).is_empty());
+    assert_eq!(svc.state, State::Failed(Reason::DepFailed("db".into())));
+}
+
+#[test]
+fn start_during_stop_starts_again_afterwards() {
+    // A start that arrives while stopping takes effect once the stop is done.
+    let t0 = Instant::now();
+    let mut svc = running(policy(), t0);
+    svc.on_event(Event::Stop, t0);
+    assert!(svc.on_event(Event::Start, t0).is_empty());
+    svc.on_event(Event::Exited(ExitKind::Signal(Signal::SIGTERM)), t0);
+    svc.on_event(Event::GroupGone, t0);
+    assert_eq!(svc.state, State::Waiting);
+}
+
+#[test]
+fn stop_while_spawn_in_flight_stops_when_spawned() {
+    // A Stop between Spawn and Spawned is honoured as soon as the pid is known.
+    let t0 = Instant::now();
+    let mut svc = Service::new(policy(), 1);
+    svc.on_event(Event::Start, t0);
+    svc.on_event(Event::DepsReady, t0);
+    assert!(svc.on_event(Event::Stop, t0).is_empty());
+    let actions = svc.on_event(Event::Spawned(pid(42)), t0);
+    assert_eq!(
+        actions,
+        [
+            Action::KillGroup {
+                pgid: pid(42),
+                signal: Signal::SIGTERM
+            },
+            Action::KillGroup {
+                pgid: pid(42),
+                signal: Signal::SIGCONT
+            }
+        ]
+    );
+    assert_eq!(svc.state.name(), StateName::Stopping);
+}
+
+#[test]
+fn spawn_failure_fails_without_restart() {
+    // A command that cannot be executed fails at once with the reason.
+    let t0 = Instant::now();
+    let mut svc = Service::new(
+        Policy {
+            restart: RestartPolicy::Always,
+            ..policy()
+        },
+        1,
+    );
+    svc.on_event(Event::Start, t0);
+    svc.on_event(Event::DepsReady, t0);
+    svc.on_event(
+        Event::SpawnFailed(SpawnError::NotFound {
+            program: "nope".into(),
+            in_path: true,
+        }),
+        t0,
+    );
+    assert_eq!(svc.state.name(), StateName::Failed);
+    assert_eq!(svc.deadline(), None);
+}
+
+#[test]
+fn oneshot_is_up_once_it_exits_zero() {
+    // A oneshot stays starting while it runs and ends exited, or running with RemainAfterExit.
+    for (remain, want) in [(false, StateName::Exited), (true, StateName::Running)] {
+        let t0 = Instant::now();
+        let p = Policy {
+            kind: ServiceType::Oneshot,
+            remain_after_exit: remain,
+            ..policy()
+        };
+        let mut svc = Service::new(p, 1);
+        svc.on_event(Event::Start, t0);
+        svc.on_event(Event::DepsReady, t0);
+        svc.on_event(Event::Spawned(pid(9)), t0);
+        assert_eq!(svc.state.name(), StateName::Starting);
+        assert_eq!(svc.deadline(), Some(t0 + secs(30.0)));
+        svc.on_event(Event::Exited(ExitKind::Code(0)), t0 + secs(1.0));
+        assert_eq!(svc.state.name(), want);
+        assert_eq!(svc.pid(), None);
+    }
+}
+
+#[test]
+fn remain_after_exit_oneshot_stops_without_processes() {
+    // Stopping a RemainAfterExit oneshot whose process is gone needs no signal.
+    let t0 = Instant::now();
+    let p = Policy {
+        kind: ServiceType::Oneshot,
+        remain_after_exit: true,
+        ..policy()
+    };
+    let mut svc = Service::new(p, 1);
+    svc.on_event(Event::Start, t0);
+    svc.on_event(Event::DepsReady, t0);
+    svc.on_event(Event::Spawned(pid(9)), t0);
+    svc.on_event(Event::Exited(ExitKind::Code(0)), t0);
+    // The group may still hold background children: it is signalled.
+    let actions = svc.on_event(Event::Stop, t0);
+    assert_eq!(
+        actions,
+        [
+            Action::KillGroup {
+                pgid: pid(9),
+                signal: Signal::SIGTERM
+            },
+            Action::KillGroup {
+                pgid: pid(9),
+                signal: Signal::SIGCONT
+            }
+        ]
+    );
+    svc.on_event(Event::GroupGone, t0);
+    assert_eq!(svc.state, State::Inactive);
+}
+
+#[test]
+fn oneshot_start_timeout_kills_and_applies_the_policy() {
+    // A oneshot running past TimeoutStartSec is stopped and then judged by Restart=.
+    let t0 = Instant::now();
+    let p = Policy {
+        kind: ServiceType::Oneshot,
+        restart: RestartPolicy::No,
+        timeout_start: secs(2.0),
+        ..policy()
+    };
+    let mut svc = Service::new(p, 1);
+    svc.on_event(Event::Start, t0);
+    svc.on_event(Event::DepsReady, t0);
+    svc.on_event(Event::Spawned(pid(9)), t0);
+    let actions = svc.on_event(Event::Timer, t0 + secs(2.0));
+    assert_eq!(
+        actions,
+        [
+            Action::KillGroup {
+                pgid: pid(9),
+                signal: Signal::SIGTERM
+            },
+            Action::KillGroup {
+                pgid: pid(9),
+                signal: Signal::SIGCONT
+            }
+        ]
+    );
+    svc.on_event(
+        Event::Exited(ExitKind::Signal(Signal::SIGTERM)),
+        t0 + secs(2.1),
+    );
+    svc.on_event(Event::GroupGone, t0 + secs(2.1));
+    assert_eq!(svc.state, State::Failed(Reason::StartTimeout));
+}
+
+#[test]
+fn explicit_start_resets_a_failed_service() {
+    // Starting a failed service clears the start-limit window so it can run again.
+    let t0 = Instant::now();
+    let p = Policy {
+        start_limit_burst: 1,
+        restart_sec: Duration::ZERO,
+        restart_max_delay: Duration::ZERO,
+        ..policy()
+    };
+    let mut svc = running(p, t0);
+    svc.on_event(Event::Exited(ExitKind::Code(1)), t0);
+    svc.on_event(Event::Timer, t0);
+    assert_eq!(svc.state, State::Failed(Reason::StartLimitHit));
+    svc.on_event(Event::Start, t0);
+    assert_eq!(svc.on_event(Event::DepsReady, t0), [Action::Spawn]);
+}
+
+#[test]
+fn main_pid_changed_moves_the_main_process_and_keeps_the_state() {
+    // MAINPID=: the new pid is the main one (same since, same group);
+    // a late one after the service went down changes nothing.
+    let t0 = Instant::now();
+    let mut svc = running(policy(), t0);
+    let t1 = t0 + secs(1.0);
+    assert!(svc.on_event(Event::MainPidChanged(pid(101)), t1).is_empty());
+    assert_eq!(
+        svc.state,
+        State::Running {
+            pid: Some(pid(101)),
+            since: t0
+        }
+    );
+    assert_eq!(svc.pgid, Some(pid(100)));
+    svc.on_event(Event::Exited(ExitKind::Signal(Signal::SIGKILL)), t1);
+    assert_eq!(svc.state.name(), StateName::Restarting);
+    let before = svc.state.clone();
+    assert!(svc.on_event(Event::MainPidChanged(pid(102)), t1).is_empty());
+    assert_eq!(svc.state, before);
+}
+
+#[test]
+fn stray_events_are_ignored() {
+    // Events that make no sense in a state change nothing.
+    let t0 = Instant::now();
+    let mut svc = Service::new(policy(), 1);
+    for ev in [
+        Event::Timer,
+        Event::GroupGone,
+        Event::Exited(ExitKind::Code(0)),
+        Event::Stop,
+        Event::DepsReady,
+    ] {
+        assert!(svc.on_event(ev, t0).is_empty());
+        assert_eq!(svc.state, State::Inactive);
+    }
+}
+
+#[test]
+fn policy_takes_every_runtime_key_from_the_unit() {
+    // Each key the machine obeys reaches Policy through the built Unit, so its default is the key table's alone.
+    let unit = |unit_keys: &str, service_keys: &str| {
+        let text = format!("[unit]\n{unit_keys}\n[service]\nExecStart = \"w\"\n{service_keys}\n");
+        crate::unit::parse(
+            "web",
+            std::path::Path::new("/u/web.service"),
+            &text,
+            std::path::Path::new("/u"),
+        )
+        .unwrap_or_else(|e| panic!("{text}: {e:?}"))
+    };
+    let plain = unit("", "");
+    let base = Policy::from_unit(&plain);
+    assert_eq!(
+        (base.restart_sec, base.restart_max_delay, base.timeout_start),
+        (
+            plain.restart_sec,
+            plain.restart_max_delay,
+            plain.timeout_start
+        )
+    );
+    assert_eq!(
+        (
+            base.timeout_stop,
+            base.start_limit_interval,
+            base.start_limit_burst
+        ),
+        (
+            plain.timeout_stop,
+            plain.start_limit_interval,
+            plain.start_limit_burst
+        )
+    );
+    for (unit_keys, service_keys) in [
+        ("StartLimitBurst = 7", ""),
+        ("StartLimitIntervalSec = 7", ""),
+        ("", "Type = \"oneshot\""),
+        ("", "Restart = \"always\""),
+        ("", "RestartSec = 7"),
+        ("", "RestartMaxDelaySec = 9"),
+        ("", "TimeoutStartSec = 7"),
+        ("", "TimeoutStopSec = 7"),
+        ("", "KillSignal = \"SIGINT\""),
+        ("", "ExecStop = \"stop\""),
+        ("", "RemainAfterExit = true"),
+    ] {
+        let policy = Policy::from_unit(&unit(unit_keys, service_keys));
+        assert_ne!(
+            policy, base,
+            "{unit_keys}{service_keys} did not reach the policy"
+        );
+    }
+}
+
+#[test]
+fn late_or_repeated_news_is_a_listed_no_op() {
+    // A second DepsReady or READY=1, a stray exit or a timer that is not
+    // due change nothing and ask for nothing.
+    let t0 = Instant::now();
+    let mut svc = running(policy(), t0);
+    let before = svc.state.clone();
+    for ev in [
+        Event::DepsReady,
+        Event::Ready,
+        Event::Timer,
+        Event::GroupGone,
+        Event::DepInvalid("db".into()),
+    ] {
+        assert!(svc.on_event(ev, t0).is_empty());
+    }
+    assert_eq!(svc.state, before);
+}
+
+#[test]
+fn adoption_and_counter_resets_are_events() {
+    // A new daemon adopts through on_event (restart count kept), and a
+    // reset clears the counters without touching the state.
+    let t0 = Instant::now();
+    let mut svc = Service::new(policy(), 3);
+    let adopted = Event::Adopt {
+        pid: Some(pid(100)),
+        pgid: Some(pid(100)),
+        since: t0,
+        restarts: 4,
+    };
+    assert!(svc.on_event(adopted, t0).is_empty());
+    assert_eq!(svc.pid(), Some(pid(100)));
+    assert_eq!(svc.restarts, 4);
+    svc.on_event(Event::ResetCounters, t0);
+    assert_eq!(svc.restarts, 0);
+    assert_eq!(svc.pid(), Some(pid(100)));
+}
+
+#[test]
+#[cfg(debug_assertions)]
+#[should_panic(expected = "not in the table")]
+fn a_pair_the_table_does_not_list_trips_the_debug_assert() {
+    // Spawned for a service that never asked to spawn is a bug.
+    let mut svc = Service::new(policy(), 3);
+    svc.on_event(Event::Spawned(pid(7)), Instant::now());
+}
