@@ -1,0 +1,171 @@
+//! One unit in the supervisor's table: its definition, its state machine
+//! and the runtime record around it.
+
+use super::*;
+
+/// Where a unit stands in a stop that waits for its dependents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StopMark {
+    None,
+    /// Will get Stop once the units ordered after it that also go down are down.
+    Queued,
+    Sent,
+}
+
+/// One unit file and its runtime record.
+#[derive(Debug)]
+pub struct Entry {
+    pub name: String,
+    pub path: PathBuf,
+    /// The definition in force; None when the file never loaded. Boxed:
+    /// a table of a thousand entries stays small.
+    pub unit: Option<Box<Unit>>,
+    /// Why the file does not load (it is invalid), if it does not.
+    /// (Boxed strings here: 16 bytes less each, in a thousand entries.)
+    pub(super) load_error: Option<Box<str>>,
+    /// Missing Requires or a cycle; recomputed with the graph.
+    pub(super) dep_error: Option<Box<str>>,
+    /// A changed definition that takes over at the next start (reload).
+    pub(super) next_unit: Option<Box<Unit>>,
+    pub svc: Service,
+    /// The unit file was removed: hidden from `list`, stopped, but its id
+    /// stays valid for timers and pids until it is gone.
+    pub(super) gone: bool,
+    /// Start time (clock ticks since boot) of the main process, for adoption.
+    pub(super) start_time: Option<u64>,
+    /// Process groups of the current run besides `svc.pgid`: a forking
+    /// service's main process may leave the start command's group (setsid)
+    /// after it was found, so its real group and session are recorded when
+    /// it is found and re-read whenever the service is signalled. A group
+    /// seen empty is dropped (its id may then be reused by a stranger).
+    pub(super) groups: Vec<Pid>,
+    pub(super) stop: StopMark,
+    /// The kind of the state deadline armed for this service, if any.
+    pub(super) timer: Option<ServiceTimer>,
+    /// A search for the main process of a forking service is under way
+    /// (None while a look is out as an effect).
+    pub(super) scan: Option<Box<MainPidScan>>,
+    /// MemoryMax: checks in a row that found the group's RSS above it.
+    pub(super) mem_over: u8,
+    /// When it entered its current state (for `why`: waiting for how long).
+    pub(super) since: Option<Instant>,
+    /// Health probing of the current (or last) run; None without `[health]`.
+    pub(super) health: Option<Box<health::HealthRun>>,
+    /// The last sd_notify STATUS= of the current run.
+    pub(super) status_text: Option<String>,
+    /// The last sd_notify ERRNO= of the current run (added to a failure reason).
+    pub(super) errno: Option<i32>,
+    /// sd_notify RELOADING=1 came (since when) and READY=1 has not yet:
+    /// the `reloading` sub-state of a running service.
+    pub(super) reloading: Option<Instant>,
+    /// The watched main process and its WatchdogSec, while it runs.
+    pub(super) watchdog: Option<(Pid, Duration)>,
+    /// Its failure hooks' record (None until one fires).
+    pub(super) hooks: Option<Box<hooks::HookRecord>>,
+    /// `DIAKONOS_MONITOR_*` for the next spawn, when it starts as a hook.
+    pub(super) hook_env: Option<Box<[(String, String)]>>,
+    /// A look for strays at the end of its stop is out ([`Effect::ScanStrays`]).
+    pub(super) stray_scan: bool,
+    /// How the end of its leftovers is noticed while its stop waits for them.
+    pub(super) leftovers: LeftoverWatch,
+}
+
+impl Entry {
+    pub(super) fn new(name: String, result: Result<Unit, Vec<UnitError>>, seed: u64) -> Entry {
+        let (unit, load_error, path) = split_load(result);
+        let policy = unit
+            .as_ref()
+            .map(Policy::from_unit)
+            .unwrap_or_else(inert_policy);
+        Entry {
+            name,
+            path,
+            unit: unit.map(Box::new),
+            load_error: load_error.map(String::into_boxed_str),
+            dep_error: None,
+            next_unit: None,
+            svc: Service::new(policy, seed),
+            gone: false,
+            start_time: None,
+            groups: Vec::new(),
+            stop: StopMark::None,
+            timer: None,
+            scan: None,
+            mem_over: 0,
+            since: None,
+            health: None,
+            status_text: None,
+            errno: None,
+            reloading: None,
+            watchdog: None,
+            hooks: None,
+            hook_env: None,
+            stray_scan: false,
+            leftovers: LeftoverWatch::Unwatched,
+        }
+    }
+
+    /// Everything that is wrong with the unit, if anything.
+    pub fn error(&self) -> Option<String> {
+        match (&self.load_error, &self.dep_error) {
+            (Some(a), Some(b)) => Some(format!("{a}\n{b}")),
+            (Some(a), None) | (None, Some(a)) => Some(a.to_string()),
+            (None, None) => None,
+        }
+    }
+
+    /// Whether it may be started: it loaded and has no dependency errors.
+    /// Whether the unit has `[socket]` with `Activation = "on-demand"`.
+    pub fn on_demand(&self) -> bool {
+        self.unit
+            .as_ref()
+            .and_then(|u| u.socket.as_ref())
+            .is_some_and(|s| s.on_demand)
+    }
+
+    /// Whether the unit has `[timer]`.
+    pub fn has_timer(&self) -> bool {
+        self.unit.as_ref().is_some_and(|u| u.timer.is_some())
+    }
+
+    pub fn runnable(&self) -> bool {
+        self.unit.is_some() && self.load_error.is_none() && self.dep_error.is_none()
+    }
+
+    pub fn state_name(&self) -> StateName {
+        if !self.runnable() && !self.svc.state.is_active() {
+            StateName::Invalid
+        } else {
+            self.svc.state.name()
+        }
+    }
+
+    /// For a job stopping it: it is down, or a start since took it over
+    /// (which clears its stop mark), so there is nothing left to wait for.
+    pub(super) fn down_or_overridden(&self) -> bool {
+        !self.svc.state.is_active() || self.stop == StopMark::None
+    }
+
+    /// Puts `unit` in force now (the service must not be running).
+    pub(super) fn set_unit(&mut self, unit: Unit) {
+        self.svc.policy = Policy::from_unit(&unit);
+        self.path = unit.path.clone();
+        self.unit = Some(Box::new(unit));
+        self.load_error = None;
+        self.next_unit = None;
+    }
+}
+
+/// The process group that a main process `pid`, found dead by a new daemon,
+/// left behind: its own group (a simple service's), or the saved one (a
+/// forking service's), if it still has members. A group id cannot be reused
+/// while the group has members, and a group needs a live process with that
+/// pid to be created, so a group whose leader pid is free is the old one.
+pub(super) fn leftover_group(pid: i32, saved_pgid: Option<i32>, sys: &mut dyn Sys) -> Option<Pid> {
+    [Some(pid), saved_pgid]
+        .into_iter()
+        .flatten()
+        .filter(|&g| g > 1)
+        .map(Pid::from_raw)
+        .find(|&g| sys.start_time(g).is_none() && sys.group_alive(g))
+}
