@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::error::Error;
 use crate::protocol::{
-    DaemonInfo, JobResult, LastExit, ReloadReport, StateName, UnitInfo, UnitStatus,
+    DaemonInfo, JobResult, LastExit, ListRow, ReloadReport, StateName, UnitInfo, UnitStatus,
 };
 
 pub struct Output {
@@ -68,11 +68,17 @@ impl Output {
             print_json(&json!(units.iter().map(unit_json).collect::<Vec<_>>()));
             return;
         }
-        if units.is_empty() {
+        let rows: Vec<ListRow> = units.iter().map(ListRow::from).collect();
+        self.list_rows(&rows);
+    }
+
+    /// Plain `list` from the rows the daemon sent for it.
+    pub fn list_rows(&self, rows: &[ListRow]) {
+        if rows.is_empty() {
             self.note("no units (unit files are NAME.service in the service directory)");
             return;
         }
-        print_out(&self.list_text(units));
+        print_out(&self.list_text(rows));
     }
 
     /// `timers`: one row per `[timer]` unit (JSON: SPEC §15's fields).
@@ -111,11 +117,11 @@ impl Output {
     }
 
     /// The `list` table, one row per unit under a header.
-    fn list_text(&self, units: &[UnitInfo]) -> String {
+    fn list_text(&self, units: &[ListRow]) -> String {
         let name_w = units.iter().map(|u| u.name.len()).max().unwrap_or(4).max(4);
         // The sub-state and health show beside the state, `running
         // (reloading, healthy)`; the column widens only when some unit has one.
-        let health = |u: &UnitInfo| annotation(u).map_or(0, |h| h.len() + 3);
+        let health = |u: &ListRow| annotation(u).map_or(0, |h| h.len() + 3);
         let state_w = units
             .iter()
             .map(|u| u.state.as_str().len() + health(u))
@@ -547,12 +553,12 @@ fn short_reason(reason: &str) -> String {
 
 /// What `list` shows in parentheses beside the state: the sub-state
 /// (`reloading`) and the health, if any.
-fn annotation(u: &UnitInfo) -> Option<String> {
+fn annotation(u: &ListRow) -> Option<String> {
     match (&u.substate, &u.health) {
         (None, None) => None,
-        (Some((s, _)), None) => Some(s.clone()),
+        (Some(s), None) => Some(s.clone()),
         (None, Some(h)) => Some(h.clone()),
-        (Some((s, _)), Some(h)) => Some(format!("{s}, {h}")),
+        (Some(s), Some(h)) => Some(format!("{s}, {h}")),
     }
 }
 

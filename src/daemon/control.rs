@@ -247,7 +247,7 @@ impl Control {
             return; // The client left before its job finished.
         };
         // A `list` reply is about as large as the last one.
-        let listing = matches!(resp, Response::Units(_));
+        let listing = matches!(resp, Response::Units(_) | Response::Rows(_));
         let capacity = if listing { self.last_list_len } else { 0 };
         match protocol::encode_reply_sized(resp, self.version, conn.stable_reply, capacity) {
             // Moved, not copied: a `list` of 1000 units is a large frame.

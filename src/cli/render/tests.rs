@@ -29,7 +29,7 @@ fn list_rows_are_aligned_columns() {
         err_color: false,
         json: false,
     };
-    let text = out.list_text(&[
+    let units = [
         unit("web", StateName::Running, Some(4242), Some(3725), None),
         unit("db", StateName::Inactive, None, None, None),
         unit(
@@ -39,7 +39,9 @@ fn list_rows_are_aligned_columns() {
             None,
             Some("exited with 2"),
         ),
-    ]);
+    ];
+    let rows: Vec<ListRow> = units.iter().map(ListRow::from).collect();
+    let text = out.list_text(&rows);
     assert_eq!(
         text,
         "NAME      STATE           PID    UPTIME  RESTARTS  DESCRIPTION\n\

@@ -25,6 +25,9 @@ impl Supervisor {
                     .map(|&id| self.info(id, now))
                     .collect(),
             )),
+            Request::ListRows => Some(Response::Rows(
+                self.by_name.values().map(|&id| self.row(id, now)).collect(),
+            )),
             Request::Status(name) => Some(match self.lookup(std::slice::from_ref(&name)) {
                 Ok(ids) => Response::Status(Box::new(self.status(ids[0], now))),
                 Err(resp) => resp,

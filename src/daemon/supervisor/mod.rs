@@ -38,7 +38,8 @@ use crate::graph::{self, DepInput, Graph, ServiceId};
 
 use crate::daemon::timers::{ServiceTimer, TimerKey, Timers};
 use crate::protocol::{
-    JobResult, NextAttempt, ReloadReport, Request, Response, StateName, UnitInfo, UnitStatus,
+    JobResult, ListRow, NextAttempt, ReloadReport, Request, Response, StateName, UnitInfo,
+    UnitStatus,
 };
 use crate::unit::{LoadedDir, NotifyAccess, ServiceType, Unit, UnitError};
 use std::time::Duration;

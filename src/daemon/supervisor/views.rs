@@ -48,9 +48,42 @@ impl Supervisor {
         Ok(ids)
     }
 
-    pub fn info(&self, id: ServiceId, now: Instant) -> UnitInfo {
+    /// The row of plain `list` ([`ListRow`]): what [`Supervisor::info`]
+    /// gives, less what `list` does not show.
+    pub fn row(&self, id: ServiceId, now: Instant) -> ListRow {
         let e = &self.entries[id];
         let state = e.state_name();
+        ListRow {
+            name: e.name.clone(),
+            state,
+            pid: e.svc.pid().map(|p| p.as_raw() as u32),
+            uptime_secs: e.svc.uptime(now).map(|d| d.as_secs()),
+            restarts: e.svc.restarts,
+            description: e
+                .unit
+                .as_ref()
+                .map(|u| u.description.clone())
+                .unwrap_or_default(),
+            reason: self.reason(id, state),
+            changed_on_disk: self.changed_on_disk.contains(&e.name),
+            listening: self.listening(id),
+            status_text: e.status_text.clone().filter(|_| e.svc.state.is_active()),
+            substate: e
+                .reloading
+                .filter(|_| matches!(e.svc.state, State::Running { .. }))
+                .map(|_| "reloading".to_owned()),
+            health: e
+                .health
+                .as_ref()
+                .and_then(|h| h.shown())
+                .map(|v| v.as_str().to_owned()),
+        }
+    }
+
+    /// Why a unit is failed, restarting, invalid, or running an old
+    /// definition, with its own ERRNO= word when it sent one.
+    fn reason(&self, id: ServiceId, state: StateName) -> Option<String> {
+        let e = &self.entries[id];
         let reason = match (&e.svc.state, state) {
             (_, StateName::Invalid) => e.error(),
             (State::Failed(r), _) => Some(r.to_string()),
@@ -65,7 +98,7 @@ impl Supervisor {
             _ => None,
         };
         // The service's own word on why (sd_notify ERRNO=).
-        let reason = match (reason, e.errno) {
+        match (reason, e.errno) {
             (Some(r), Some(n)) if matches!(state, StateName::Failed | StateName::Restarting) => {
                 Some(format!(
                     "{r} (errno {n}: {})",
@@ -73,7 +106,13 @@ impl Supervisor {
                 ))
             }
             (r, _) => r,
-        };
+        }
+    }
+
+    pub fn info(&self, id: ServiceId, now: Instant) -> UnitInfo {
+        let e = &self.entries[id];
+        let state = e.state_name();
+        let reason = self.reason(id, state);
         UnitInfo {
             name: e.name.clone(),
             state,

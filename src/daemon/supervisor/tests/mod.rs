@@ -1335,3 +1335,40 @@ fn an_exec_that_fails_late_fails_the_unit_and_the_start() {
     pass(&mut s, t0, &mut sys);
     assert_eq!(state(&s, "a"), StateName::Failed);
 }
+
+#[test]
+fn list_rows_are_the_list_columns_of_the_full_infos() {
+    // Plain `list` asks for ListRows: each row is what List's UnitInfo gives for those columns
+    // (a running unit, a failed one with its reason, an invalid one with its error).
+    let mut s = sup(&[
+        ("a", SIMPLE),
+        ("b", "[service]\nExecStart = \"nope\"\n"),
+        ("c", "[service]\nExecStrt = \"x\"\n"),
+    ]);
+    let mut sys = FakeSys::default();
+    let t0 = Instant::now();
+    s.request(None, Request::Start(names(&["a"])), t0);
+    pass(&mut s, t0, &mut sys);
+    let t1 = t0 + Duration::from_secs(90);
+    let full: Vec<ListRow> = match s.request(None, Request::List, t1) {
+        Some(Response::Units(u)) => u.iter().map(ListRow::from).collect(),
+        other => panic!("{other:?}"),
+    };
+    let rows = match s.request(None, Request::ListRows, t1) {
+        Some(Response::Rows(r)) => r,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(rows, full);
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        (rows[0].state, rows[0].uptime_secs),
+        (StateName::Running, Some(90))
+    );
+    assert!(
+        rows[2]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("ExecStrt")),
+        "{rows:?}"
+    );
+}
