@@ -780,20 +780,20 @@ fn first_error(errors: &[UnitError]) -> String {
 
 /// The policy of a unit that did not load: it never runs.
 fn inert_policy() -> Policy {
+    use crate::daemon::service::Span;
     use crate::unit::RestartPolicy;
-    use std::time::Duration;
     Policy {
         kind: ServiceType::Simple,
         restart: RestartPolicy::No,
-        restart_sec: Duration::ZERO,
-        restart_max_delay: Duration::ZERO,
-        timeout_start: Duration::ZERO,
-        timeout_stop: Duration::ZERO,
+        restart_sec: Span::ZERO,
+        restart_max_delay: Span::ZERO,
+        timeout_start: Span::ZERO,
+        timeout_stop: Span::ZERO,
         kill_signal: Signal::SIGTERM,
         has_exec_stop: false,
         remain_after_exit: false,
         start_limit_burst: 0,
-        start_limit_interval: Duration::ZERO,
+        start_limit_interval: Span::ZERO,
         probe_readiness: false,
         watchdog_signal: Signal::SIGABRT,
     }

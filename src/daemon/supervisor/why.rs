@@ -329,7 +329,7 @@ impl Supervisor {
             "  start limit: {} of {} starts within {} (StartLimitBurst, StartLimitIntervalSec)",
             e.svc.starts_in_window(now),
             p.start_limit_burst,
-            seconds(p.start_limit_interval)
+            seconds(p.start_limit_interval.get())
         ));
     }
 }
