@@ -30,7 +30,8 @@ fn daemon_first_layout() {
     let release = std::env::var("PROFILE").is_ok_and(|p| p == "release");
     for name in ["daemon.ld", "no-unwind.ld"] {
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("benches").join("layout")
+            .join("benches")
+            .join("layout")
             .join(name);
         println!("cargo:rerun-if-changed={}", script.display());
         if target.contains("linux-musl") && release && script.is_file() {
