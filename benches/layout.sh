@@ -70,6 +70,8 @@ for n in names:
     # The hashes change with the toolchain and the build settings.
     n = re.sub(r"17h[0-9a-f]{16}E$", "17h*", n)
     n = re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", n)
+    # So do the numbers LTO appends to local copies (`push.685`).
+    n = re.sub(r"\.\d+$", "*", n)
     pats.add(n)
 out = ["""/* The code the daemon runs, first and together (see build.rs). Made by
    benches/layout.sh from a callgrind run of the daemon (start, list,
