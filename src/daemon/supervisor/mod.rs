@@ -111,7 +111,8 @@ pub struct Supervisor {
     pub service_dir: PathBuf,
     logs_dir: PathBuf,
     entries: Vec<Entry>,
-    by_name: BTreeMap<String, ServiceId>,
+    /// Every listed unit's id, in name order (the names are the entries').
+    by_name: NameIndex,
     graph: Graph,
     /// The daemon's one timer queue; drivers arm their keys through
     /// [`Supervisor::timers`] and get them back from [`Supervisor::take_due`].
@@ -172,7 +173,7 @@ impl Supervisor {
             service_dir,
             logs_dir,
             entries: Vec::with_capacity(loaded.units.len()),
-            by_name: BTreeMap::new(),
+            by_name: NameIndex::default(),
             graph: Graph::default(),
             timers: Timers::default(),
             due: Vec::new(),
@@ -213,12 +214,12 @@ impl Supervisor {
             .position(|e| e.gone && e.name == name && !e.svc.state.is_active());
         let id = reuse.unwrap_or(self.entries.len());
         let seed = self.seed ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let entry = Entry::new(name.clone(), result, seed);
+        let entry = Entry::new(name, result, seed);
         match reuse {
             Some(id) => self.entries[id] = entry,
             None => self.entries.push(entry),
         }
-        self.by_name.insert(name, id);
+        self.by_name.insert(&self.entries, id);
         id
     }
 
@@ -322,7 +323,7 @@ impl Supervisor {
 
     /// A unit's file changed on disk (only units loaded now are flagged).
     pub fn mark_changed_on_disk(&mut self, name: &str) {
-        if self.by_name.contains_key(name) && !self.changed_on_disk.contains(name) {
+        if self.by_name.contains_key(&self.entries, name) && !self.changed_on_disk.contains(name) {
             self.changed_on_disk.insert(name.to_string());
         }
     }
@@ -332,7 +333,7 @@ impl Supervisor {
     }
 
     pub fn id_of(&self, name: &str) -> Option<ServiceId> {
-        self.by_name.get(name).copied()
+        self.by_name.get(&self.entries, name).copied()
     }
 
     /// The nearest deadline of any kind: how long the loop may sleep.
@@ -437,7 +438,7 @@ impl Supervisor {
     /// code, 128 + signal for a death by signal); `None` while it is
     /// active or was never started.
     pub fn ended_with(&self, name: &str) -> Option<u8> {
-        let e = &self.entries[*self.by_name.get(name)?];
+        let e = &self.entries[*self.by_name.get(&self.entries, name)?];
         if e.svc.state.is_active() {
             return None;
         }
@@ -465,7 +466,7 @@ impl Supervisor {
 
     /// Whether a unit of this name is in the service directory.
     pub fn knows(&self, name: &str) -> bool {
-        self.by_name.contains_key(name)
+        self.by_name.contains_key(&self.entries, name)
     }
 
     /// The replies among the effects, taken out (tests).

@@ -186,7 +186,7 @@ impl Supervisor {
                 say(format!("{name} failed: {reason}"));
                 match reason {
                     Reason::DepFailed(dep) | Reason::DepInvalid(dep) => {
-                        if let Some(&d) = self.by_name.get(dep) {
+                        if let Some(&d) = self.by_name.get(&self.entries, dep) {
                             follow.push(d);
                         }
                     }
