@@ -239,7 +239,7 @@ impl Service {
                     | ServiceType::Forking
                     | ServiceType::Notify => State::Starting {
                         pid: Some(pid),
-                        deadline: nonzero(self.policy.timeout_start).map(|t| now + t),
+                        deadline: nonzero(self.policy.timeout_start.get()).map(|t| now + t),
                     },
                 };
                 if self.want == Want::Down {
@@ -333,7 +333,7 @@ impl Service {
                 self.last_exit = Some(kind);
                 self.kill_leftovers(&mut actions);
                 if self.policy.restart_max_delay > self.policy.restart_sec
-                    && now.saturating_duration_since(since) >= self.policy.restart_max_delay
+                    && now.saturating_duration_since(since) >= self.policy.restart_max_delay.get()
                 {
                     // It stayed up for the whole cap: the backoff starts over.
                     self.failures = 0;
@@ -545,7 +545,7 @@ impl Service {
 
     /// Spawn if the start limit allows it.
     fn begin_start(&mut self, now: Instant, actions: &mut Vec<Action>) -> State {
-        let window = self.policy.start_limit_interval;
+        let window = self.policy.start_limit_interval.get();
         while let Some(first) = self.starts.front() {
             if now.saturating_duration_since(*first) >= window {
                 self.starts.pop_front();
@@ -592,7 +592,7 @@ impl Service {
     /// Starts inside the StartLimitIntervalSec window that ends at `now`
     /// (for `why`; read only, the window itself moves in `begin_start`).
     pub fn starts_in_window(&self, now: Instant) -> usize {
-        let window = self.policy.start_limit_interval;
+        let window = self.policy.start_limit_interval.get();
         self.starts
             .iter()
             .filter(|&&t| now.saturating_duration_since(t) < window)
@@ -609,8 +609,8 @@ impl Service {
     /// RestartSec, doubled per consecutive failure up to RestartMaxDelaySec,
     /// with up to 25% jitter below the doubled value (never below RestartSec).
     pub fn backoff(&mut self) -> Duration {
-        let base = self.policy.restart_sec;
-        let cap = self.policy.restart_max_delay;
+        let base = self.policy.restart_sec.get();
+        let cap = self.policy.restart_max_delay.get();
         if cap <= base {
             return base;
         }
@@ -642,7 +642,7 @@ impl Service {
         mut actions: Vec<Action>,
     ) -> Vec<Action> {
         let main = self.pid();
-        let timeout = self.policy.timeout_stop;
+        let timeout = self.policy.timeout_stop.get();
         let (phase, deadline) = if self.policy.has_exec_stop {
             actions.push(Action::SpawnStop);
             (StopPhase::ExecStop, now + timeout)
@@ -703,7 +703,7 @@ impl Service {
             return actions;
         };
         let (mut main, mut stop_cmd, mut phase, mut deadline) = (main, stop_cmd, phase, deadline);
-        let timeout = self.policy.timeout_stop;
+        let timeout = self.policy.timeout_stop.get();
         match ev {
             Event::Exited(kind) => {
                 self.last_exit = Some(kind);

@@ -6,15 +6,15 @@ fn policy() -> Policy {
     Policy {
         kind: ServiceType::Simple,
         restart: RestartPolicy::OnFailure,
-        restart_sec: Duration::from_secs(1),
-        restart_max_delay: Duration::from_secs(1),
-        timeout_start: Duration::from_secs(30),
-        timeout_stop: Duration::from_secs(10),
+        restart_sec: Duration::from_secs(1).into(),
+        restart_max_delay: Duration::from_secs(1).into(),
+        timeout_start: Duration::from_secs(30).into(),
+        timeout_stop: Duration::from_secs(10).into(),
         kill_signal: Signal::SIGTERM,
         has_exec_stop: false,
         remain_after_exit: false,
         start_limit_burst: 5,
-        start_limit_interval: Duration::from_secs(10),
+        start_limit_interval: Duration::from_secs(10).into(),
         probe_readiness: false,
         watchdog_signal: Signal::SIGABRT,
     }
@@ -157,8 +157,8 @@ fn zero_restart_sec_restarts_at_once() {
     let t0 = Instant::now();
     let mut svc = running(
         Policy {
-            restart_sec: Duration::ZERO,
-            restart_max_delay: Duration::ZERO,
+            restart_sec: Duration::ZERO.into(),
+            restart_max_delay: Duration::ZERO.into(),
             ..policy()
         },
         t0,
@@ -174,8 +174,8 @@ fn start_limit_hit_after_burst_starts() {
     let t0 = Instant::now();
     let p = Policy {
         start_limit_burst: 3,
-        restart_sec: Duration::ZERO,
-        restart_max_delay: Duration::ZERO,
+        restart_sec: Duration::ZERO.into(),
+        restart_max_delay: Duration::ZERO.into(),
         ..policy()
     };
     let mut svc = running(p, t0); // start 1
@@ -199,7 +199,7 @@ fn starts_outside_the_interval_do_not_count() {
     let t0 = Instant::now();
     let p = Policy {
         start_limit_burst: 2,
-        start_limit_interval: secs(10.0),
+        start_limit_interval: secs(10.0).into(),
         ..policy()
     };
     let mut svc = running(p, t0);
@@ -219,8 +219,8 @@ fn zero_burst_never_gives_up() {
     let t0 = Instant::now();
     let p = Policy {
         start_limit_burst: 0,
-        restart_sec: Duration::ZERO,
-        restart_max_delay: Duration::ZERO,
+        restart_sec: Duration::ZERO.into(),
+        restart_max_delay: Duration::ZERO.into(),
         ..policy()
     };
     let mut svc = running(p, t0);
@@ -237,8 +237,8 @@ fn backoff_doubles_up_to_the_cap_with_jitter() {
     // Consecutive failures double the delay (minus up to 25% jitter) and never exceed the cap.
     let t0 = Instant::now();
     let p = Policy {
-        restart_sec: secs(1.0),
-        restart_max_delay: secs(8.0),
+        restart_sec: secs(1.0).into(),
+        restart_max_delay: secs(8.0).into(),
         ..policy()
     };
     let mut svc = running(p, t0);
@@ -267,8 +267,8 @@ fn backoff_resets_after_staying_up_for_the_cap() {
     // A run that lasts RestartMaxDelaySec starts the backoff over at RestartSec.
     let t0 = Instant::now();
     let p = Policy {
-        restart_sec: secs(1.0),
-        restart_max_delay: secs(8.0),
+        restart_sec: secs(1.0).into(),
+        restart_max_delay: secs(8.0).into(),
         ..policy()
     };
     let mut svc = running(p, t0);
@@ -454,7 +454,7 @@ fn zero_stop_timeout_kills_at_once() {
     let t0 = Instant::now();
     let mut svc = running(
         Policy {
-            timeout_stop: Duration::ZERO,
+            timeout_stop: Duration::ZERO.into(),
             ..policy()
         },
         t0,
@@ -667,7 +667,7 @@ fn oneshot_start_timeout_kills_and_applies_the_policy() {
     let p = Policy {
         kind: ServiceType::Oneshot,
         restart: RestartPolicy::No,
-        timeout_start: secs(2.0),
+        timeout_start: secs(2.0).into(),
         ..policy()
     };
     let mut svc = Service::new(p, 1);
@@ -702,8 +702,8 @@ fn explicit_start_resets_a_failed_service() {
     let t0 = Instant::now();
     let p = Policy {
         start_limit_burst: 1,
-        restart_sec: Duration::ZERO,
-        restart_max_delay: Duration::ZERO,
+        restart_sec: Duration::ZERO.into(),
+        restart_max_delay: Duration::ZERO.into(),
         ..policy()
     };
     let mut svc = running(p, t0);
@@ -770,7 +770,11 @@ fn policy_takes_every_runtime_key_from_the_unit() {
     let plain = unit("", "");
     let base = Policy::from_unit(&plain);
     assert_eq!(
-        (base.restart_sec, base.restart_max_delay, base.timeout_start),
+        (
+            base.restart_sec.get(),
+            base.restart_max_delay.get(),
+            base.timeout_start.get()
+        ),
         (
             plain.restart_sec,
             plain.restart_max_delay,
@@ -779,8 +783,8 @@ fn policy_takes_every_runtime_key_from_the_unit() {
     );
     assert_eq!(
         (
-            base.timeout_stop,
-            base.start_limit_interval,
+            base.timeout_stop.get(),
+            base.start_limit_interval.get(),
             base.start_limit_burst
         ),
         (
@@ -856,4 +860,24 @@ fn a_pair_the_table_does_not_list_trips_the_debug_assert() {
     // Spawned for a service that never asked to spawn is a bug.
     let mut svc = Service::new(policy(), 3);
     svc.on_event(Event::Spawned(pid(7)), Instant::now());
+}
+
+#[test]
+fn span_holds_every_unit_duration_exactly() {
+    // A policy keeps its durations in 8 bytes: exact from 1 ns to MAX_SECS (1e9 s).
+    for d in [
+        Duration::ZERO,
+        Duration::from_nanos(1),
+        Duration::from_millis(250),
+        Duration::new(90, 123_456_789),
+        Duration::from_secs(1_000_000_000),
+    ] {
+        assert_eq!(Span::from(d).get(), d);
+    }
+    assert_eq!(
+        Span::from(Duration::MAX).get(),
+        Duration::from_nanos(u64::MAX)
+    );
+    assert!(Span::from(secs(1.0)) < Span::from(secs(1.5)));
+    assert_eq!(std::mem::size_of::<Span>(), 8);
 }

@@ -54,7 +54,7 @@ impl Supervisor {
                 .iter()
                 .filter(|(name, _)| {
                     self.by_name
-                        .get(*name)
+                        .get(&self.entries, name)
                         .and_then(|&id| self.entries[id].unit.as_ref())
                         .and_then(|u| u.timer.as_deref())
                         .is_some_and(|t| t.persistent)
@@ -160,7 +160,7 @@ impl Supervisor {
             }
             // A process known only by its tag is adopted or left alone, never stopped.
             let from_tag_only = alive_pid.is_some_and(|p| !saved_pids.contains(&p.as_raw()));
-            let id = match self.by_name.get(&s.name) {
+            let id = match self.by_name.get(&self.entries, &s.name) {
                 Some(&id) if self.entries[id].runnable() => id,
                 _ => {
                     // Its unit is gone or broken: nothing can supervise it.
@@ -281,7 +281,7 @@ impl Supervisor {
             }
         }
         for name in &enabled {
-            match self.by_name.get(name) {
+            match self.by_name.get(&self.entries, name) {
                 // An on-demand `[socket]` unit waits for its first
                 // connection, a `[timer]` unit for its timer.
                 Some(&id) if self.entries[id].on_demand() || self.entries[id].has_timer() => {}

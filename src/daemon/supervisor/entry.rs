@@ -169,3 +169,80 @@ pub(super) fn leftover_group(pid: i32, saved_pgid: Option<i32>, sys: &mut dyn Sy
         .map(Pid::from_raw)
         .find(|&g| sys.start_time(g).is_none() && sys.group_alive(g))
 }
+
+/// The ids of the listed units in name order, the names read from the
+/// entries: a `BTreeMap<String, ServiceId>` kept a second copy of every name
+/// and its tree nodes (~80 bytes a unit); this keeps 8. An entry's name
+/// never changes (a reused slot gets the same name).
+#[derive(Debug, Default)]
+pub(super) struct NameIndex {
+    ids: Vec<ServiceId>,
+}
+
+impl NameIndex {
+    fn find(&self, entries: &[Entry], name: &str) -> Result<usize, usize> {
+        self.ids
+            .binary_search_by(|&id| entries[id].name.as_str().cmp(name))
+    }
+
+    pub(super) fn get(&self, entries: &[Entry], name: &str) -> Option<&ServiceId> {
+        self.find(entries, name).ok().map(|at| &self.ids[at])
+    }
+
+    pub(super) fn contains_key(&self, entries: &[Entry], name: &str) -> bool {
+        self.find(entries, name).is_ok()
+    }
+
+    /// Lists `entries[id]` under its name, in place of any id listed there.
+    pub(super) fn insert(&mut self, entries: &[Entry], id: ServiceId) {
+        match self.find(entries, &entries[id].name) {
+            Ok(at) => self.ids[at] = id,
+            Err(at) => self.ids.insert(at, id),
+        }
+    }
+
+    /// Unlists `entries[id]` (if it is listed).
+    pub(super) fn remove(&mut self, entries: &[Entry], id: ServiceId) {
+        if let Ok(at) = self.find(entries, &entries[id].name) {
+            if self.ids[at] == id {
+                self.ids.remove(at);
+            }
+        }
+    }
+
+    /// The listed ids, in name order.
+    pub(super) fn values(&self) -> std::slice::Iter<'_, ServiceId> {
+        self.ids.iter()
+    }
+}
+
+#[cfg(test)]
+mod name_index_tests {
+    use super::*;
+
+    #[test]
+    fn finds_by_name_in_name_order_and_unlists_only_its_own_id() {
+        // Ids in name order whatever the order they were listed in; a name
+        // listed again points at the new id; removing an id that is no longer
+        // listed under its name leaves the name alone.
+        let mut entries: Vec<Entry> = ["web", "api", "db", "web"]
+            .iter()
+            .map(|n| Entry::new(n.to_string(), Err(Vec::new()), 1))
+            .collect();
+        let mut index = NameIndex::default();
+        for id in 0..3 {
+            index.insert(&entries, id);
+        }
+        assert_eq!(index.values().copied().collect::<Vec<_>>(), [1, 2, 0]);
+        assert_eq!(index.get(&entries, "db"), Some(&2));
+        assert!(!index.contains_key(&entries, "cache"));
+        index.insert(&entries, 3);
+        assert_eq!(index.get(&entries, "web"), Some(&3));
+        index.remove(&entries, 0);
+        assert_eq!(index.get(&entries, "web"), Some(&3));
+        index.remove(&entries, 3);
+        assert_eq!(index.values().copied().collect::<Vec<_>>(), [1, 2]);
+        entries.truncate(3);
+        assert_eq!(index.get(&entries, "api"), Some(&1));
+    }
+}

@@ -112,7 +112,8 @@ pub struct Supervisor {
     pub service_dir: PathBuf,
     logs_dir: PathBuf,
     entries: Vec<Entry>,
-    by_name: BTreeMap<String, ServiceId>,
+    /// Every listed unit's id, in name order (the names are the entries').
+    by_name: NameIndex,
     graph: Graph,
     /// The daemon's one timer queue; drivers arm their keys through
     /// [`Supervisor::timers`] and get them back from [`Supervisor::take_due`].
@@ -173,7 +174,7 @@ impl Supervisor {
             service_dir,
             logs_dir,
             entries: Vec::with_capacity(loaded.units.len()),
-            by_name: BTreeMap::new(),
+            by_name: NameIndex::default(),
             graph: Graph::default(),
             timers: Timers::default(),
             due: Vec::new(),
@@ -214,12 +215,12 @@ impl Supervisor {
             .position(|e| e.gone && e.name == name && !e.svc.state.is_active());
         let id = reuse.unwrap_or(self.entries.len());
         let seed = self.seed ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let entry = Entry::new(name.clone(), result, seed);
+        let entry = Entry::new(name, result, seed);
         match reuse {
             Some(id) => self.entries[id] = entry,
             None => self.entries.push(entry),
         }
-        self.by_name.insert(name, id);
+        self.by_name.insert(&self.entries, id);
         id
     }
 
@@ -323,7 +324,7 @@ impl Supervisor {
 
     /// A unit's file changed on disk (only units loaded now are flagged).
     pub fn mark_changed_on_disk(&mut self, name: &str) {
-        if self.by_name.contains_key(name) && !self.changed_on_disk.contains(name) {
+        if self.by_name.contains_key(&self.entries, name) && !self.changed_on_disk.contains(name) {
             self.changed_on_disk.insert(name.to_string());
         }
     }
@@ -333,7 +334,7 @@ impl Supervisor {
     }
 
     pub fn id_of(&self, name: &str) -> Option<ServiceId> {
-        self.by_name.get(name).copied()
+        self.by_name.get(&self.entries, name).copied()
     }
 
     /// The nearest deadline of any kind: how long the loop may sleep.
@@ -438,7 +439,7 @@ impl Supervisor {
     /// code, 128 + signal for a death by signal); `None` while it is
     /// active or was never started.
     pub fn ended_with(&self, name: &str) -> Option<u8> {
-        let e = &self.entries[*self.by_name.get(name)?];
+        let e = &self.entries[*self.by_name.get(&self.entries, name)?];
         if e.svc.state.is_active() {
             return None;
         }
@@ -466,7 +467,7 @@ impl Supervisor {
 
     /// Whether a unit of this name is in the service directory.
     pub fn knows(&self, name: &str) -> bool {
-        self.by_name.contains_key(name)
+        self.by_name.contains_key(&self.entries, name)
     }
 
     /// The replies among the effects, taken out (tests).
@@ -781,20 +782,20 @@ fn first_error(errors: &[UnitError]) -> String {
 
 /// The policy of a unit that did not load: it never runs.
 fn inert_policy() -> Policy {
+    use crate::daemon::service::Span;
     use crate::unit::RestartPolicy;
-    use std::time::Duration;
     Policy {
         kind: ServiceType::Simple,
         restart: RestartPolicy::No,
-        restart_sec: Duration::ZERO,
-        restart_max_delay: Duration::ZERO,
-        timeout_start: Duration::ZERO,
-        timeout_stop: Duration::ZERO,
+        restart_sec: Span::ZERO,
+        restart_max_delay: Span::ZERO,
+        timeout_start: Span::ZERO,
+        timeout_stop: Span::ZERO,
         kill_signal: Signal::SIGTERM,
         has_exec_stop: false,
         remain_after_exit: false,
         start_limit_burst: 0,
-        start_limit_interval: Duration::ZERO,
+        start_limit_interval: Span::ZERO,
         probe_readiness: false,
         watchdog_signal: Signal::SIGABRT,
     }

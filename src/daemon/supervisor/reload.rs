@@ -28,16 +28,17 @@ impl Supervisor {
         self.changed_on_disk.clear();
         let mut restart = Vec::new();
         let mut removed = Vec::new();
-        for (name, id) in self.by_name.clone() {
-            if in_scope(&name) && !loaded.units.contains_key(&name) {
+        for id in self.by_name.values().copied().collect::<Vec<_>>() {
+            let name = &self.entries[id].name;
+            if in_scope(name) && !loaded.units.contains_key(name) {
                 removed.push(id);
                 report.removed.push(name.clone());
-                self.by_name.remove(&name);
+                self.by_name.remove(&self.entries, id);
                 self.entries[id].gone = true;
             }
         }
         for (name, result) in loaded.units {
-            let Some(&id) = self.by_name.get(&name) else {
+            let Some(&id) = self.by_name.get(&self.entries, &name) else {
                 if let Err(errors) = &result {
                     report.invalid.push((name.clone(), first_error(errors)));
                 }

@@ -9,7 +9,7 @@ impl Supervisor {
     pub(super) fn lookup(&self, names: &[String]) -> Result<Vec<ServiceId>, Response> {
         let mut ids = Vec::with_capacity(names.len());
         for name in names {
-            match self.by_name.get(name) {
+            match self.by_name.get(&self.entries, name) {
                 Some(&id) => {
                     if !ids.contains(&id) {
                         ids.push(id);

@@ -186,7 +186,7 @@ impl Supervisor {
                 say(format!("{name} failed: {reason}"));
                 match reason {
                     Reason::DepFailed(dep) | Reason::DepInvalid(dep) => {
-                        if let Some(&d) = self.by_name.get(dep) {
+                        if let Some(&d) = self.by_name.get(&self.entries, dep) {
                             follow.push(d);
                         }
                     }
@@ -329,7 +329,7 @@ impl Supervisor {
             "  start limit: {} of {} starts within {} (StartLimitBurst, StartLimitIntervalSec)",
             e.svc.starts_in_window(now),
             p.start_limit_burst,
-            seconds(p.start_limit_interval)
+            seconds(p.start_limit_interval.get())
         ));
     }
 }
