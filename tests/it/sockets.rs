@@ -93,19 +93,7 @@ fn a_socket_unit_gets_fds_from_3_with_listen_pid_fds_and_names() {
 #[test]
 fn a_restart_refuses_no_connection() {
     // A client hammering a socket-activated Python server through three restarts sees every request served.
-    assert!(
-        have_python(),
-        "this test needs python3 (.ci/run installs it)"
-    );
-    let h = Home::new("a_restart_refuses_no_connection");
-    let port = free_port();
-    std::fs::write(h.units.join("server.py"), SERVER).expect("write server.py");
-    h.unit(
-        "py",
-        &format!("[service]\nExecStart = \"python3 server.py\"\n[socket]\nListenStream = [\"127.0.0.1:{port}\"]\n"),
-    );
-    h.ok(&["start", "py"]);
-    h.wait_until("the server answers", WAIT, || ask(port).is_ok());
+    let (h, port) = python_server("a_restart_refuses_no_connection");
     hammer_through_restarts(&h, port, 3);
 }
 
@@ -169,19 +157,7 @@ fn hammer_through_restarts(h: &Home, port: u16, n: usize) {
 #[test]
 fn after_a_daemon_crash_the_adopted_service_keeps_its_socket_and_restarts_refuse_nothing() {
     // kill -9 of the daemon: the service serves on; the new daemon takes the socket back, so a restart still refuses nothing.
-    assert!(
-        have_python(),
-        "this test needs python3 (.ci/run installs it)"
-    );
-    let h = Home::new("after_a_daemon_crash_the_adopted_service_keeps_socket");
-    let port = free_port();
-    std::fs::write(h.units.join("server.py"), SERVER).expect("write server.py");
-    h.unit(
-        "py",
-        &format!("[service]\nExecStart = \"python3 server.py\"\n[socket]\nListenStream = [\"127.0.0.1:{port}\"]\n"),
-    );
-    h.ok(&["start", "py"]);
-    h.wait_until("the server answers", WAIT, || ask(port).is_ok());
+    let (h, port) = python_server("after_a_daemon_crash_the_adopted_service_keeps_socket");
     let pid = h.pid("py");
     let daemon = h.daemon_pid().expect("daemon pid");
     kill9(daemon);
@@ -326,4 +302,23 @@ fn an_on_demand_unit_disabled_while_running_lets_its_port_go_when_stopped() {
     h.wait_until("the port to be closed", WAIT, || {
         TcpStream::connect(("127.0.0.1", port)).is_err()
     });
+}
+
+/// A home with unit `py`: the Python fd-3 server on a socket the daemon holds
+/// on a free port, started and answering.
+fn python_server(test: &str) -> (Home, u16) {
+    assert!(
+        have_python(),
+        "this test needs python3 (.ci/run installs it)"
+    );
+    let h = Home::new(test);
+    let port = free_port();
+    std::fs::write(h.units.join("server.py"), SERVER).expect("write server.py");
+    h.unit(
+        "py",
+        &format!("[service]\nExecStart = \"python3 server.py\"\n[socket]\nListenStream = [\"127.0.0.1:{port}\"]\n"),
+    );
+    h.ok(&["start", "py"]);
+    h.wait_until("the server answers", WAIT, || ask(port).is_ok());
+    (h, port)
 }
