@@ -97,21 +97,24 @@ pub struct Spawned {
 impl Spawned {
     /// Waits for the exec (if it is still under way): the pid once it ran,
     /// else why it could not (the child has exited with 127 by then).
-    /// After a vfork the child has exec'd (its end of the pipe closed with
-    /// it) or written why not and exited: the outcome is already there.
+    /// After a vfork the outcome is known: the daemon resumes only once
+    /// the child has released its memory, by an exec past its point of no
+    /// return or by exiting, and a child whose exec failed wrote why before
+    /// it exited. No report (end of file, or the write end not closed yet:
+    /// the kernel closes close-on-exec descriptors just after it resumes
+    /// the parent) means the exec happened.
     fn settled(self) -> Result<Spawned, SpawnError> {
         match self.exec.as_ref().and_then(PendingExec::poll) {
-            Some(Ok(())) => Ok(Spawned {
-                pid: self.pid,
-                exec: None,
-            }),
             Some(Err(e)) => {
                 // It exited (127) before the daemon resumed: collect it
                 // here, so its exit is not taken for a service's.
                 let _ = waitpid(self.pid, None);
                 Err(e)
             }
-            None => Ok(self),
+            Some(Ok(())) | None => Ok(Spawned {
+                pid: self.pid,
+                exec: None,
+            }),
         }
     }
 
