@@ -99,8 +99,10 @@ impl Control {
     }
 
     /// Accepts every pending client. Only our own user and root get in.
-    pub fn accept_all(&mut self, registry: &Registry, now: Instant) {
+    /// Returns the new connections' tokens.
+    pub fn accept_all(&mut self, registry: &Registry, now: Instant) -> Vec<usize> {
         self.accept_blocked = false;
+        let mut accepted = Vec::new();
         loop {
             let (mut stream, _) = match self.listener.accept() {
                 Ok(pair) => {
@@ -109,7 +111,7 @@ impl Control {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.accept_failing = false;
-                    return;
+                    return accepted;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -123,7 +125,7 @@ impl Control {
                     }
                     self.accept_failing = true;
                     self.accept_blocked = true;
-                    return;
+                    return accepted;
                 }
             };
             match getsockopt(&stream.as_fd(), PeerCredentials) {
@@ -180,6 +182,7 @@ impl Control {
                     subscription: None,
                 },
             );
+            accepted.push(token);
         }
     }
 

@@ -203,7 +203,16 @@ impl EventLoop {
             for ev in events.iter() {
                 let registry = self.poll.registry();
                 match ev.token() {
-                    control::LISTENER => self.control.accept_all(registry, now),
+                    control::LISTENER => {
+                        // A client sends its request right after connecting:
+                        // it is usually in already, so it is read now rather
+                        // than after another wait.
+                        for t in self.control.accept_all(registry, now) {
+                            if self.on_client(t, true, false, now) {
+                                return Ok(());
+                            }
+                        }
+                    }
                     notify::NOTIFY => self.notify.on_ready(&mut self.sup, now),
                     logs::LOG_WRITES => self.logs.on_ready(now),
                     unitfiles::UNIT_FILES => self.unit_files.on_ready(&mut self.sup),
@@ -232,23 +241,8 @@ impl EventLoop {
                     }
                     Token(t) => {
                         let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
-                        match self
-                            .control
-                            .on_ready(t, readable, ev.is_writable(), registry)
-                        {
-                            Some(Incoming::Request(conn, frame)) => {
-                                self.on_request(conn, frame, now);
-                                if self.handed_over {
-                                    // Nothing more may happen to a service:
-                                    // the state file says how things are.
-                                    log::info!("handed over: exiting, every service left running");
-                                    return Ok(());
-                                }
-                            }
-                            Some(Incoming::Bad(conn, err)) => {
-                                self.control.reject(conn, &err, registry, now)
-                            }
-                            None => {}
+                        if self.on_client(t, readable, ev.is_writable(), now) {
+                            return Ok(());
                         }
                     }
                 }
@@ -256,7 +250,11 @@ impl EventLoop {
             self.children
                 .collect(self.poll.registry(), &mut self.sup, &mut self.sys, now);
             if self.control.accept_blocked {
-                self.control.accept_all(self.poll.registry(), now);
+                for t in self.control.accept_all(self.poll.registry(), now) {
+                    if self.on_client(t, true, false, now) {
+                        return Ok(());
+                    }
+                }
             }
             self.arm_driver_timers(now);
             self.sup.handle(Input::Tick, now);
@@ -265,6 +263,27 @@ impl EventLoop {
             self.route_due();
             self.after_pass(now);
         }
+    }
+
+    /// Readiness of a client's connection: reads its request and feeds it
+    /// to the supervisor, or refuses it. True when the request handed the
+    /// services over to another daemon, which ends this one.
+    fn on_client(&mut self, token: usize, readable: bool, writable: bool, now: Instant) -> bool {
+        let registry = self.poll.registry();
+        match self.control.on_ready(token, readable, writable, registry) {
+            Some(Incoming::Request(conn, frame)) => {
+                self.on_request(conn, frame, now);
+                if self.handed_over {
+                    // Nothing more may happen to a service: the state file
+                    // says how things are.
+                    log::info!("handed over: exiting, every service left running");
+                    return true;
+                }
+            }
+            Some(Incoming::Bad(conn, err)) => self.control.reject(conn, &err, registry, now),
+            None => {}
+        }
+        false
     }
 
     /// Carries out the supervisor's effects, each by the driver of its kind
