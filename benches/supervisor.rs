@@ -900,6 +900,15 @@ fn restart_latency(cfg: &Config, bin: &Bin) -> Vec<Row> {
 /// 3. `start u1 .. uN` until it returns (all running), and a Requires chain.
 fn bench_start(cfg: &Config) -> Vec<Row> {
     let mut rows = Vec::new();
+    for n in cfg.sizes(&[100, 1000]) {
+        let samples = (0..cfg.start_runs).map(|_| spawn_floor(n)).collect();
+        rows.push(
+            Row::new(format!("start floor: {n} spawns of `sleep`"), "ms", samples).note(
+                "this process spawning the same program N times (posix_spawn, own process group), no daemon: what the machine allows",
+            ),
+        );
+        print_row(rows.last().unwrap());
+    }
     for bin in cfg.bins() {
         for n in cfg.sizes(&[100, 1000]) {
             let units = sleep_units(n);
@@ -944,6 +953,35 @@ fn bench_start(cfg: &Config) -> Vec<Row> {
     }
     rows.iter().for_each(print_row);
     rows
+}
+
+/// The machine's floor under `start`: N `sleep 100000` spawned by this
+/// process in a row, each spawn returning once its exec happened (std uses
+/// posix_spawn: a vfork, as the daemon does), without any supervision.
+/// Returns the time to the last exec, ms; the processes are killed and reaped.
+fn spawn_floor(n: usize) -> f64 {
+    use std::os::unix::process::CommandExt;
+    let t = Instant::now();
+    let mut children: Vec<Child> = (0..n)
+        .map(|_| {
+            Command::new("sleep")
+                .arg("100000")
+                .process_group(0)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn sleep")
+        })
+        .collect();
+    let took = t.elapsed();
+    for c in &mut children {
+        let _ = c.kill();
+    }
+    for c in &mut children {
+        let _ = c.wait();
+    }
+    ms(took)
 }
 
 /// `start_runs` times: a new daemon on a new home, `start START..` timed

@@ -85,52 +85,28 @@ pub fn open_log(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// A started process. In the common case (no identity, limits or container
-/// stdio) the daemon does not wait for the child's exec: `exec` is the
-/// outcome still to come ([`PendingExec`]); else the exec already happened.
-#[derive(Debug)]
-pub struct Spawned {
-    pub pid: Pid,
-    pub exec: Option<PendingExec>,
-}
-
-impl Spawned {
-    /// Waits for the exec (if it is still under way): the pid once it ran,
-    /// else why it could not (the child has exited with 127 by then).
-    /// After a vfork the outcome is known: the daemon resumes only once
-    /// the child has released its memory, by an exec past its point of no
-    /// return or by exiting, and a child whose exec failed wrote why before
-    /// it exited. No report (end of file, or the write end not closed yet:
-    /// the kernel closes close-on-exec descriptors just after it resumes
-    /// the parent) means the exec happened.
-    fn settled(self) -> Result<Spawned, SpawnError> {
-        match self.exec.as_ref().and_then(PendingExec::poll) {
-            Some(Err(e)) => {
-                // It exited (127) before the daemon resumed: collect it
-                // here, so its exit is not taken for a service's.
-                let _ = waitpid(self.pid, None);
-                Err(e)
-            }
-            Some(Ok(())) | None => Ok(Spawned {
-                pid: self.pid,
-                exec: None,
-            }),
+/// Settles a vfork's spawn: the daemon resumes only once the child has
+/// released its memory, by an exec past its point of no return or by
+/// exiting, and a child whose exec failed wrote why before it exited. No
+/// report (end of file, or the write end not closed yet: the kernel closes
+/// close-on-exec descriptors just after it resumes the parent) means the
+/// exec happened.
+fn settled(pid: Pid, report: &ExecReport) -> Result<Pid, SpawnError> {
+    match report.read() {
+        Some(Err(e)) => {
+            // It exited (127) before the daemon resumed: collect it here,
+            // so its exit is not taken for a service's.
+            let _ = waitpid(pid, None);
+            Err(e)
         }
-    }
-
-    pub fn wait(self) -> Result<Pid, SpawnError> {
-        match self.exec {
-            Some(exec) => exec.wait().map(|()| self.pid),
-            None => Ok(self.pid),
-        }
+        Some(Ok(())) | None => Ok(pid),
     }
 }
 
 /// Starts `spec.argv` in a new session (so its own process group), stdin
-/// from /dev/null, stdout and stderr appended to the log file. Errors found
-/// before the fork are returned here; in the common case the exec's own
-/// outcome comes later, through [`Spawned::exec`].
-pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Spawned, SpawnError> {
+/// from /dev/null, stdout and stderr appended to the log file. Returns once
+/// the program runs (its exec happened), or why it could not.
+pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, SpawnError> {
     let Some((program, args)) = spec.argv.split_first() else {
         return Err(SpawnError::EmptyCommand);
     };
@@ -161,12 +137,11 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Spawned, Sp
         .as_ref()
         .filter(|l| identity.is_none() && setup.is_none() && l.as_raw_fd() > 2)
     {
-        // The common case: a plain fork whose exec the daemon does not wait
-        // for (it starts the next service while the kernel execs this one);
-        // the outcome comes through the child's error pipe.
-        return fork_service(program, args, spec, log, cache)
-            .map_err(|e| describe_spawn_error(program, spec.cwd, &e))?
-            .settled();
+        // The common case: a vfork of our own, with the least work in the
+        // child (std's Command runs a closure in a forked child for the rest).
+        let (pid, report) = fork_service(program, args, spec, log, cache)
+            .map_err(|e| describe_spawn_error(program, spec.cwd, &e))?;
+        return settled(pid, &report);
     }
     let (out, err) = match log {
         Some(log) => {
@@ -250,10 +225,7 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Spawned, Sp
     match cmd.spawn() {
         // The Child handle is dropped without waiting: `reap_all` collects
         // every exit through SIGCHLD. std waited for the exec already.
-        Ok(child) => Ok(Spawned {
-            pid: Pid::from_raw(child.id() as i32),
-            exec: None,
-        }),
+        Ok(child) => Ok(Pid::from_raw(child.id() as i32)),
         Err(e) if has_child_setup && e.kind() == io::ErrorKind::PermissionDenied => {
             Err(SpawnError::Limits(format!(
                 "cannot apply the unit's limits or identity: {e}; check Limit*, Nice, OOMScoreAdjust, Group and SupplementaryGroups"
@@ -428,24 +400,19 @@ fn cstring(bytes: Vec<u8>) -> io::Result<CString> {
     })
 }
 
-/// The outcome of a child's exec, still to come: the read end of its
-/// close-on-exec error pipe. End of file means the exec happened; four
-/// bytes are the errno of what failed (the child then exits with 127).
+/// The outcome of a child's exec: the read end of its close-on-exec error
+/// pipe. End of file means the exec happened; four bytes are the errno of
+/// what failed (the child then exits with 127).
 #[derive(Debug)]
-pub struct PendingExec {
+struct ExecReport {
     fd: OwnedFd,
     program: String,
     cwd: std::path::PathBuf,
 }
 
-impl PendingExec {
-    /// The pipe, for the event loop to wait on (readable at the outcome).
-    pub fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
-    }
-
+impl ExecReport {
     /// The outcome if it is there (never blocks).
-    pub fn poll(&self) -> Option<Result<(), SpawnError>> {
+    fn read(&self) -> Option<Result<(), SpawnError>> {
         let mut buf = [0u8; 4];
         loop {
             // SAFETY: read into a buffer we own, of its length.
@@ -473,22 +440,6 @@ impl PendingExec {
             };
         }
     }
-
-    /// Waits for the outcome (a moment: the child is exec'ing, or dead).
-    pub fn wait(self) -> Result<(), SpawnError> {
-        loop {
-            if let Some(outcome) = self.poll() {
-                return outcome;
-            }
-            let mut pfd = nix::libc::pollfd {
-                fd: self.fd.as_raw_fd(),
-                events: nix::libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: poll on one pollfd we own; EINTR just loops.
-            unsafe { nix::libc::poll(&mut pfd, 1, -1) };
-        }
-    }
 }
 
 /// What the child of [`fork_service`] needs, prepared before the fork (the
@@ -509,8 +460,8 @@ struct ChildPlan<'a> {
 /// Forks a service: a new session, stdin from /dev/null, stdout and stderr
 /// on the log, the working directory changed in the child, an empty signal
 /// mask and default dispositions for the signals the daemon handles and
-/// for SIGPIPE (which it ignores; ignored signals survive exec). Returns at
-/// once the child has exec'd, with the outcome.
+/// for SIGPIPE (which it ignores; ignored signals survive exec). Returns
+/// once the child has exec'd or exited, with the pipe that tells which.
 /// A vfork (clone with CLONE_VM | CLONE_VFORK, as posix_spawn does) rather
 /// than a fork: a fork copies the daemon's page tables and leaves every
 /// page copy-on-write, so the daemon paid ~300 us per spawn in copies and
@@ -522,7 +473,7 @@ fn fork_service(
     spec: &SpawnSpec<'_>,
     log: &File,
     cache: &mut SpawnCache,
-) -> io::Result<Spawned> {
+) -> io::Result<(Pid, ExecReport)> {
     let argv: Vec<CString> = std::iter::once(program)
         .chain(args.iter().map(String::as_str))
         .map(|a| cstring(a.as_bytes().to_vec()))
@@ -618,14 +569,12 @@ fn fork_service(
     };
     drop(write);
     cache.stack = stack;
-    Ok(Spawned {
-        pid: Pid::from_raw(pid),
-        exec: Some(PendingExec {
-            fd: read,
-            program: program.to_owned(),
-            cwd: spec.cwd.to_path_buf(),
-        }),
-    })
+    let report = ExecReport {
+        fd: read,
+        program: program.to_owned(),
+        cwd: spec.cwd.to_path_buf(),
+    };
+    Ok((Pid::from_raw(pid), report))
 }
 
 /// The child's entry point for `clone`: runs [`exec_child`] on the plan.

@@ -226,8 +226,7 @@ impl Supervisor {
                 }
                 None => sys.spawn(unit, Role::Main),
             } {
-                Ok(started) => {
-                    let (Started::Running(pid) | Started::Forked(pid)) = started;
+                Ok(pid) => {
                     log::info!("{}: started, pid {pid}", unit.name);
                     self.entries[id].hook_env = None;
                     self.pids.insert(pid, (id, Role::Main));
@@ -236,11 +235,7 @@ impl Supervisor {
                     self.entries[id].status_text = None;
                     self.entries[id].errno = None;
                     self.entries[id].reloading = None;
-                    // A forked one hears Spawned once its exec is done
-                    // (Input::ExecDone); until then its spawn is in flight.
-                    if let Started::Running(pid) = started {
-                        self.queue.push_front((id, Event::Spawned(pid)));
-                    }
+                    self.queue.push_front((id, Event::Spawned(pid)));
                 }
                 Err(e) => {
                     log::warn!("{}: {e}", unit.name);
@@ -249,7 +244,7 @@ impl Supervisor {
                 }
             },
             Action::SpawnStop => match sys.spawn(unit, Role::StopCmd) {
-                Ok(Started::Running(pid) | Started::Forked(pid)) => {
+                Ok(pid) => {
                     self.pids.insert(pid, (id, Role::StopCmd));
                     self.entries[id]
                         .svc
