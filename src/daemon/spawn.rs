@@ -252,22 +252,13 @@ pub struct SpawnCache {
     programs: HashMap<String, Vec<Found>>,
     /// The stack the child of [`fork_service`] runs on until it execs
     /// (the daemon is suspended meanwhile, so one is enough).
-    stack: Vec<u8>,
+    stack: Option<ChildStack>,
 }
 
 type Found = (Vec<u8>, std::path::PathBuf, CString, Vec<CString>);
 
 impl SpawnCache {
     /// Forgets where programs were found (a reload may mean new programs).
-    /// The child's stack (allocated on the first spawn; 32 KiB, of which
-    /// the child touches a page or two).
-    fn take_stack(&mut self) -> Vec<u8> {
-        match std::mem::take(&mut self.stack) {
-            s if s.is_empty() => vec![0; 32 * 1024],
-            s => s,
-        }
-    }
-
     pub fn forget_programs(&mut self) {
         self.programs.clear();
     }
@@ -480,7 +471,10 @@ fn fork_service(
         .collect::<io::Result<_>>()?;
     let cwd = cstring(spec.cwd.as_os_str().as_bytes().to_vec())?;
     // Lent out while `cache` is borrowed for the fallbacks; given back below.
-    let mut stack = cache.take_stack();
+    let stack = match cache.stack.take() {
+        Some(stack) => stack,
+        None => ChildStack::new()?,
+    };
     let path_var = service_path(cache.base_env()?, spec).to_vec();
     let remembered =
         !program.contains('/') && cache.remembered(program, &path_var, spec.cwd).is_some();
@@ -540,8 +534,8 @@ fn fork_service(
     // the child shares the daemon's memory, and the daemon is suspended
     // until the child has exec'd or exited, so nothing else touches that
     // memory meanwhile (the daemon is single-threaded). The child runs
-    // `exec_child` on `stack` (a buffer nothing else uses during the call,
-    // 16-byte aligned at its top) and only makes system calls on `plan`,
+    // `exec_child` on `stack` (a mapping nothing else uses, with a guard
+    // page below it) and only makes system calls on `plan`,
     // which outlives the call. Its errno writes land in the daemon's errno,
     // which the daemon reads only for a failed clone (no child then).
     // Every signal is blocked around the clone, so no handler of the
@@ -552,8 +546,7 @@ fn fork_service(
         let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
         libc::sigprocmask(libc::SIG_SETMASK, &all, &mut old);
-        let top = stack.as_mut_ptr().add(stack.len());
-        let top = top.sub(top as usize % 16);
+        let top = stack.top();
         let pid = libc::clone(
             exec_child_entry,
             top.cast(),
@@ -568,13 +561,71 @@ fn fork_service(
         pid
     };
     drop(write);
-    cache.stack = stack;
+    cache.stack = Some(stack);
     let report = ExecReport {
         fd: read,
         program: program.to_owned(),
         cwd: spec.cwd.to_path_buf(),
     };
     Ok((Pid::from_raw(pid), report))
+}
+
+/// The stack a vfork child runs on: an anonymous mapping of its own, with
+/// a guard page at its low end, so a child that overflowed it would fault
+/// instead of writing over the daemon's heap it shares.
+#[derive(Debug)]
+struct ChildStack {
+    base: *mut nix::libc::c_void,
+}
+
+impl ChildStack {
+    /// The whole mapping; the child uses a page or two of it.
+    const LEN: usize = 64 * 1024;
+    const GUARD: usize = 4096;
+
+    fn new() -> io::Result<ChildStack> {
+        use nix::libc;
+        // SAFETY: a fresh private anonymous mapping (no existing memory is
+        // affected); its lowest page is made inaccessible; on failure the
+        // mapping is released before returning.
+        unsafe {
+            let base = libc::mmap(
+                std::ptr::null_mut(),
+                Self::LEN,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            );
+            if base == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::mprotect(base, Self::GUARD, libc::PROT_NONE) != 0 {
+                let err = io::Error::last_os_error();
+                libc::munmap(base, Self::LEN);
+                return Err(err);
+            }
+            Ok(ChildStack { base })
+        }
+    }
+
+    /// The initial stack pointer: the mapping's end (page-aligned, so
+    /// 16-byte aligned as both ABIs want).
+    fn top(&self) -> *mut nix::libc::c_void {
+        // SAFETY: one past the end of the mapping, which is LEN long.
+        unsafe { self.base.cast::<u8>().add(Self::LEN).cast() }
+    }
+}
+
+impl Drop for ChildStack {
+    fn drop(&mut self) {
+        // SAFETY: `base` is the mapping of LEN bytes made in `new`, used by
+        // nothing once its owner is dropped (no child runs on it then: the
+        // daemon is suspended while one does).
+        unsafe {
+            nix::libc::munmap(self.base, Self::LEN);
+        }
+    }
 }
 
 /// The child's entry point for `clone`: runs [`exec_child`] on the plan.
