@@ -12,6 +12,7 @@ use mio::{Events, Poll, Token};
 use crate::daemon::control::{self, Control, Incoming};
 use crate::daemon::driver::activation::{self, UnitTimers};
 use crate::daemon::driver::children::{self, Children};
+use crate::daemon::driver::execs::Execs;
 use crate::daemon::driver::listeners::Listeners;
 use crate::daemon::driver::logs::{self, Logs};
 use crate::daemon::driver::metrics::MetricsWriter;
@@ -68,7 +69,7 @@ impl EventLoop {
             mio::Interest::READABLE,
         )?;
         let now = Instant::now();
-        let sys = RealSys::new(home.clone());
+        let sys = RealSys::new(home.clone(), Some(poll.registry().try_clone()?));
         Ok(EventLoop {
             children,
             notify: Notify::new(&home.notify_socket(), poll.registry()),
@@ -187,11 +188,22 @@ impl EventLoop {
                 }
                 return Ok(());
             }
+            // Execs still under way are waited for by the loop from now on
+            // (one that cannot be was waited for at once: fed, and worked
+            // through in a pass that does not wait).
+            let settled = self.sys.execs.arm();
+            let none_settled = settled.is_empty();
+            let now = Instant::now();
+            for input in settled {
+                self.sup.handle(input, now);
+            }
             // Round up so we never wake a hair early and spin.
-            let timeout = self
-                .sup
-                .poll_timeout()
-                .map(|d| d.saturating_duration_since(Instant::now()) + Duration::from_micros(100));
+            let timeout = match none_settled {
+                true => self.sup.poll_timeout().map(|d| {
+                    d.saturating_duration_since(Instant::now()) + Duration::from_micros(100)
+                }),
+                false => Some(Duration::ZERO),
+            };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -225,6 +237,14 @@ impl EventLoop {
                         }
                     }
                     t if Probes::owns(t) => self.probes.on_ready(t, &mut self.sup, registry, now),
+                    t if Execs::owns(t) => {
+                        // Worked through at once: a unit whose exec worked
+                        // is up before an exit reaped later in this pass.
+                        if let Some(input) = self.sys.execs.on_ready(t) {
+                            self.sup.handle(input, now);
+                            self.sup.run(now, &mut self.sys);
+                        }
+                    }
                     t if Children::owns(t) => {
                         if self.children.on_ready(t, &mut self.sup, now) {
                             self.on_reload_signal();
@@ -239,7 +259,7 @@ impl EventLoop {
                 }
             }
             self.children
-                .collect(self.poll.registry(), &mut self.sup, now);
+                .collect(self.poll.registry(), &mut self.sup, &mut self.sys, now);
             if self.control.accept_blocked {
                 for t in self.control.accept_all(self.poll.registry(), now) {
                     if self.on_client(t, true, false, now) {
@@ -337,6 +357,11 @@ impl EventLoop {
                     }
                 }
             }
+            // Exec outcomes read at once (past the cap on awaited execs).
+            for input in self.sys.execs.take_done() {
+                self.sup.handle(input, now);
+                fed = true;
+            }
             // What came back (a main pid found) is worked through at once.
             if !fed {
                 break;
@@ -379,6 +404,7 @@ impl EventLoop {
         } else {
             timers.set(TimerKey::AdoptedRecheck, None);
         }
+        timers.set(TimerKey::ExitsHeld, self.children.held_deadline());
         timers.set(TimerKey::LogCheck, self.logs.deadline());
         timers.set(TimerKey::StateWrite, self.state.write_due(now));
         timers.set(TimerKey::StateSync, self.state.sync_due());

@@ -80,6 +80,10 @@ impl EventLoop {
                 Some("wait for it to finish, then run the command again"),
             );
         }
+        // No exec may be in flight: the successor adopts what ran.
+        for input in self.sys.execs.finish_all() {
+            self.sup.handle(input, now);
+        }
         self.sup.run(now, &mut self.sys);
         match self.state.hand_over(now, &mut self.sup) {
             Ok(n) => {

@@ -24,6 +24,7 @@ use crate::paths::DEFAULT_PATH;
 use crate::procfs;
 use crate::unit::Limits;
 
+mod child;
 mod identity;
 mod scan;
 pub use identity::*;
@@ -85,28 +86,31 @@ pub fn open_log(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// Settles a vfork's spawn: the daemon resumes only once the child has
-/// released its memory, by an exec past its point of no return or by
-/// exiting, and a child whose exec failed wrote why before it exited. No
-/// report (end of file, or the write end not closed yet: the kernel closes
-/// close-on-exec descriptors just after it resumes the parent) means the
-/// exec happened.
-fn settled(pid: Pid, report: &ExecReport) -> Result<Pid, SpawnError> {
-    match report.read() {
-        Some(Err(e)) => {
-            // It exited (127) before the daemon resumed: collect it here,
-            // so its exit is not taken for a service's.
-            let _ = waitpid(pid, None);
-            Err(e)
+/// A started process. In the common case (no identity, limits or container
+/// stdio) the daemon does not wait for the child's exec: `exec` is the
+/// outcome still to come ([`PendingExec`]); else the exec already happened.
+#[derive(Debug)]
+pub struct Spawned {
+    pub pid: Pid,
+    pub exec: Option<PendingExec>,
+}
+
+impl Spawned {
+    /// Waits for the exec (if it is still under way): the pid once it ran,
+    /// else why it could not (the child has exited with 127 by then).
+    pub fn wait(self) -> Result<Pid, SpawnError> {
+        match self.exec {
+            Some(exec) => exec.wait().map(|()| self.pid),
+            None => Ok(self.pid),
         }
-        Some(Ok(())) | None => Ok(pid),
     }
 }
 
 /// Starts `spec.argv` in a new session (so its own process group), stdin
-/// from /dev/null, stdout and stderr appended to the log file. Returns once
-/// the program runs (its exec happened), or why it could not.
-pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, SpawnError> {
+/// from /dev/null, stdout and stderr appended to the log file. Errors found
+/// before the fork are returned here; in the common case the exec's own
+/// outcome comes later, through [`Spawned::exec`].
+pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Spawned, SpawnError> {
     let Some((program, args)) = spec.argv.split_first() else {
         return Err(SpawnError::EmptyCommand);
     };
@@ -137,11 +141,11 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, SpawnE
         .as_ref()
         .filter(|l| identity.is_none() && setup.is_none() && l.as_raw_fd() > 2)
     {
-        // The common case: a vfork of our own, with the least work in the
-        // child (std's Command runs a closure in a forked child for the rest).
-        let (pid, report) = fork_service(program, args, spec, log, cache)
-            .map_err(|e| describe_spawn_error(program, spec.cwd, &e))?;
-        return settled(pid, &report);
+        // The common case: a plain fork whose exec the daemon does not wait
+        // for (it starts the next service while the kernel execs this one);
+        // the outcome comes through the child's error pipe.
+        return fork_service(program, args, spec, log, cache)
+            .map_err(|e| describe_spawn_error(program, spec.cwd, &e));
     }
     let (out, err) = match log {
         Some(log) => {
@@ -225,7 +229,10 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Pid, SpawnE
     match cmd.spawn() {
         // The Child handle is dropped without waiting: `reap_all` collects
         // every exit through SIGCHLD. std waited for the exec already.
-        Ok(child) => Ok(Pid::from_raw(child.id() as i32)),
+        Ok(child) => Ok(Spawned {
+            pid: Pid::from_raw(child.id() as i32),
+            exec: None,
+        }),
         Err(e) if has_child_setup && e.kind() == io::ErrorKind::PermissionDenied => {
             Err(SpawnError::Limits(format!(
                 "cannot apply the unit's limits or identity: {e}; check Limit*, Nice, OOMScoreAdjust, Group and SupplementaryGroups"
@@ -250,9 +257,9 @@ pub struct SpawnCache {
     /// place on that PATH it could be: tried by the child, in order, when
     /// the remembered one no longer works)].
     programs: HashMap<String, Vec<Found>>,
-    /// The stack the child of [`fork_service`] runs on until it execs
-    /// (the daemon is suspended meanwhile, so one is enough).
-    stack: Option<ChildStack>,
+    /// The signals a child resets ([`child::signals_to_reset`]), read on
+    /// the first spawn (the daemon's handlers are set before it).
+    reset: Option<u64>,
 }
 
 type Found = (Vec<u8>, std::path::PathBuf, CString, Vec<CString>);
@@ -391,127 +398,149 @@ fn cstring(bytes: Vec<u8>) -> io::Result<CString> {
     })
 }
 
-/// The outcome of a child's exec: the read end of its close-on-exec error
-/// pipe. End of file means the exec happened; four bytes are the errno of
-/// what failed (the child then exits with 127).
-#[derive(Debug)]
-struct ExecReport {
+/// The outcome of a child's exec, still to come: the read end of its
+/// close-on-exec report pipe. End of file means the child is done with the
+/// daemon's memory: it exec'd, or it wrote four bytes first (the errno of
+/// what failed) and exited with 127. Until then it keeps the child's plan
+/// and stack ([`child::Launched`]).
+pub struct PendingExec {
     fd: OwnedFd,
     program: String,
     cwd: std::path::PathBuf,
+    /// The errno the child reported, if it did.
+    errno: Option<i32>,
+    /// Dropped only at end of file (leaked if the PendingExec goes first).
+    launched: Option<child::Launched>,
 }
 
-impl ExecReport {
+impl std::fmt::Debug for PendingExec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingExec")
+            .field("fd", &self.fd)
+            .field("program", &self.program)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for PendingExec {
+    fn drop(&mut self) {
+        // The child may still run on them: never freed under it.
+        if let Some(launched) = self.launched.take() {
+            std::mem::forget(launched);
+        }
+    }
+}
+
+impl PendingExec {
+    /// The pipe, for the event loop to wait on (readable at the outcome).
+    pub fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
     /// The outcome if it is there (never blocks).
-    fn read(&self) -> Option<Result<(), SpawnError>> {
+    pub fn poll(&mut self) -> Option<Result<(), SpawnError>> {
         let mut buf = [0u8; 4];
         loop {
             // SAFETY: read into a buffer we own, of its length.
             let n =
                 unsafe { nix::libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            return match n {
-                0 => Some(Ok(())),
-                4 => {
-                    let e = io::Error::from_raw_os_error(i32::from_ne_bytes(buf));
-                    Some(Err(describe_spawn_error(&self.program, &self.cwd, &e)))
+            match n {
+                // The child is done with its plan and stack.
+                0 => {
+                    drop(self.launched.take());
+                    return Some(match self.errno {
+                        None => Ok(()),
+                        Some(errno) => {
+                            let e = io::Error::from_raw_os_error(errno);
+                            Err(describe_spawn_error(&self.program, &self.cwd, &e))
+                        }
+                    });
                 }
+                4 => self.errno = Some(i32::from_ne_bytes(buf)),
                 n if n < 0 => match io::Error::last_os_error() {
                     e if e.kind() == io::ErrorKind::Interrupted => continue,
-                    e if e.kind() == io::ErrorKind::WouldBlock => None,
-                    e => Some(Err(SpawnError::Exec {
-                        program: self.program.clone(),
-                        error: format!("cannot read the outcome of its exec: {e}"),
-                    })),
+                    e if e.kind() == io::ErrorKind::WouldBlock => return None,
+                    e => {
+                        return Some(Err(SpawnError::Exec {
+                            program: self.program.clone(),
+                            error: format!("cannot read the outcome of its exec: {e}"),
+                        }))
+                    }
                 },
                 // A short write: the child died mid-report.
-                _ => Some(Err(SpawnError::Exec {
-                    program: self.program.clone(),
-                    error: "its exec failed (the report was cut short)".to_owned(),
-                })),
+                _ => self.errno = Some(nix::libc::EIO),
+            }
+        }
+    }
+
+    /// Waits for the outcome (a moment: the child is exec'ing, or dead).
+    pub fn wait(mut self) -> Result<(), SpawnError> {
+        loop {
+            if let Some(outcome) = self.poll() {
+                return outcome;
+            }
+            let mut pfd = nix::libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events: nix::libc::POLLIN,
+                revents: 0,
             };
+            // SAFETY: poll on one pollfd we own; EINTR just loops.
+            unsafe { nix::libc::poll(&mut pfd, 1, -1) };
         }
     }
 }
 
-/// What the child of [`fork_service`] needs, prepared before the fork (the
-/// child only makes system calls on it).
-struct ChildPlan<'a> {
-    path: &'a CStr,
-    /// Where else the program may be, tried in order when `path` fails
-    /// (a remembered place it moved away from).
-    fallbacks: &'a [CString],
-    argv: &'a [*const nix::libc::c_char],
-    envp: &'a [*const nix::libc::c_char],
-    cwd: &'a CStr,
-    log: RawFd,
-    fds: &'a [RawFd],
-    report: RawFd,
-}
-
-/// Forks a service: a new session, stdin from /dev/null, stdout and stderr
-/// on the log, the working directory changed in the child, an empty signal
-/// mask and default dispositions for the signals the daemon handles and
-/// for SIGPIPE (which it ignores; ignored signals survive exec). Returns
-/// once the child has exec'd or exited, with the pipe that tells which.
-/// A vfork (clone with CLONE_VM | CLONE_VFORK, as posix_spawn does) rather
-/// than a fork: a fork copies the daemon's page tables and leaves every
-/// page copy-on-write, so the daemon paid ~300 us per spawn in copies and
-/// page faults; a vfork costs it ~60 us plus the child's time to exec,
-/// while the other core runs the previous children's start-up.
+/// Starts a service's process (see [`child`]): a new session, stdin from
+/// /dev/null, stdout and stderr on the log, the working directory changed
+/// in the child, an empty signal mask and default dispositions for the
+/// signals the daemon handles and for SIGPIPE. Returns at once; the exec's
+/// outcome comes through the returned [`PendingExec`].
+/// A clone sharing the daemon's memory rather than a fork: a fork copies
+/// the daemon's page tables and leaves every page copy-on-write (~300 us
+/// of the daemon's CPU per spawn); and rather than a vfork, whose daemon
+/// waits for each exec in turn while the other core may sit idle.
 fn fork_service(
     program: &str,
     args: &[String],
     spec: &SpawnSpec<'_>,
     log: &File,
     cache: &mut SpawnCache,
-) -> io::Result<(Pid, ExecReport)> {
+) -> io::Result<Spawned> {
     let argv: Vec<CString> = std::iter::once(program)
         .chain(args.iter().map(String::as_str))
         .map(|a| cstring(a.as_bytes().to_vec()))
         .collect::<io::Result<_>>()?;
     let cwd = cstring(spec.cwd.as_os_str().as_bytes().to_vec())?;
-    // Lent out while `cache` is borrowed for the fallbacks; given back below.
-    let stack = match cache.stack.take() {
-        Some(stack) => stack,
-        None => ChildStack::new()?,
-    };
     let path_var = service_path(cache.base_env()?, spec).to_vec();
     let remembered =
         !program.contains('/') && cache.remembered(program, &path_var, spec.cwd).is_some();
     let path = cache.resolve(program, &path_var, spec.cwd)?;
-    let fallbacks: &[CString] = match remembered {
+    let fallbacks: Vec<CString> = match remembered && spec.fds.is_empty() {
         true => cache
             .remembered(program, &path_var, spec.cwd)
-            .map_or(&[], |(_, all)| all),
-        false => &[],
+            .map_or(Vec::new(), |(_, all)| all.to_vec()),
+        false => Vec::new(),
     };
-    let mut own = Vec::new();
-    let envp = service_envp(
+    let mut env_owned = Vec::new();
+    let envp: Vec<*const nix::libc::c_char> = service_envp(
         cache.base_env.as_deref().unwrap_or_default(),
         spec,
-        &mut own,
-    )?;
-    let shim_argv: Vec<CString>;
-    let (exe, argv): (&CStr, &[CString]) = if spec.fds.is_empty() {
-        (&path, &argv)
+        &mut env_owned,
+    )?
+    .iter()
+    .map(|a| a.as_ptr())
+    .chain(std::iter::once(std::ptr::null()))
+    .collect();
+    let (exe, argv_owned) = if spec.fds.is_empty() {
+        (path, argv)
     } else {
-        shim_argv = [
-            c"diakonos".to_owned(),
-            cstring(LISTEN_SHIM.into())?,
-            path.clone(),
-        ]
-        .into_iter()
-        .chain(argv.iter().cloned())
-        .collect();
-        (c"/proc/self/exe", &shim_argv)
+        let shim: Vec<CString> = [c"diakonos".to_owned(), cstring(LISTEN_SHIM.into())?, path]
+            .into_iter()
+            .chain(argv)
+            .collect();
+        (c"/proc/self/exe".to_owned(), shim)
     };
-    let fallbacks = if spec.fds.is_empty() { fallbacks } else { &[] };
-    let argv_ptrs: Vec<*const nix::libc::c_char> = argv
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect();
-    let envp_ptrs: Vec<*const nix::libc::c_char> = envp
+    let argv: Vec<*const nix::libc::c_char> = argv_owned
         .iter()
         .map(|a| a.as_ptr())
         .chain(std::iter::once(std::ptr::null()))
@@ -519,210 +548,32 @@ fn fork_service(
     let (read, write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
             .map_err(io::Error::from)?;
-    let plan = ChildPlan {
+    let reset = *cache.reset.get_or_insert_with(child::signals_to_reset);
+    let (pid, launched) = child::launch(child::Plan {
         path: exe,
         fallbacks,
-        argv: &argv_ptrs,
-        envp: &envp_ptrs,
-        cwd: &cwd,
+        argv,
+        argv_owned,
+        envp,
+        env_owned,
+        cwd,
         log: log.as_raw_fd(),
-        fds: spec.fds,
+        fds: spec.fds.to_vec(),
         report: write.as_raw_fd(),
-    };
-    use nix::libc;
-    // SAFETY: clone(CLONE_VM | CLONE_VFORK) is vfork on a stack of our own:
-    // the child shares the daemon's memory, and the daemon is suspended
-    // until the child has exec'd or exited, so nothing else touches that
-    // memory meanwhile (the daemon is single-threaded). The child runs
-    // `exec_child` on `stack` (a mapping nothing else uses, with a guard
-    // page below it) and only makes system calls on `plan`,
-    // which outlives the call. Its errno writes land in the daemon's errno,
-    // which the daemon reads only for a failed clone (no child then).
-    // Every signal is blocked around the clone, so no handler of the
-    // daemon runs in the child before it reset the dispositions; the old
-    // mask is restored in the parent at once.
-    let pid = unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::sigprocmask(libc::SIG_SETMASK, &all, &mut old);
-        let top = stack.top();
-        let pid = libc::clone(
-            exec_child_entry,
-            top.cast(),
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            std::ptr::from_ref(&plan).cast_mut().cast(),
-        );
-        let err = io::Error::last_os_error();
-        libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        if pid < 0 {
-            return Err(err);
-        }
-        pid
-    };
+        reset,
+    })?;
+    // The child has its own copy of the descriptor table.
     drop(write);
-    cache.stack = Some(stack);
-    let report = ExecReport {
-        fd: read,
-        program: program.to_owned(),
-        cwd: spec.cwd.to_path_buf(),
-    };
-    Ok((Pid::from_raw(pid), report))
-}
-
-/// The stack a vfork child runs on: an anonymous mapping of its own, with
-/// a guard page at its low end, so a child that overflowed it would fault
-/// instead of writing over the daemon's heap it shares.
-#[derive(Debug)]
-struct ChildStack {
-    base: *mut nix::libc::c_void,
-}
-
-impl ChildStack {
-    /// The whole mapping; the child uses a page or two of it.
-    const LEN: usize = 64 * 1024;
-    const GUARD: usize = 4096;
-
-    fn new() -> io::Result<ChildStack> {
-        use nix::libc;
-        // SAFETY: a fresh private anonymous mapping (no existing memory is
-        // affected); its lowest page is made inaccessible; on failure the
-        // mapping is released before returning.
-        unsafe {
-            let base = libc::mmap(
-                std::ptr::null_mut(),
-                Self::LEN,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
-                -1,
-                0,
-            );
-            if base == libc::MAP_FAILED {
-                return Err(io::Error::last_os_error());
-            }
-            if libc::mprotect(base, Self::GUARD, libc::PROT_NONE) != 0 {
-                let err = io::Error::last_os_error();
-                libc::munmap(base, Self::LEN);
-                return Err(err);
-            }
-            Ok(ChildStack { base })
-        }
-    }
-
-    /// The initial stack pointer: the mapping's end (page-aligned, so
-    /// 16-byte aligned as both ABIs want).
-    fn top(&self) -> *mut nix::libc::c_void {
-        // SAFETY: one past the end of the mapping, which is LEN long.
-        unsafe { self.base.cast::<u8>().add(Self::LEN).cast() }
-    }
-}
-
-impl Drop for ChildStack {
-    fn drop(&mut self) {
-        // SAFETY: `base` is the mapping of LEN bytes made in `new`, used by
-        // nothing once its owner is dropped (no child runs on it then: the
-        // daemon is suspended while one does).
-        unsafe {
-            nix::libc::munmap(self.base, Self::LEN);
-        }
-    }
-}
-
-/// The child's entry point for `clone`: runs [`exec_child`] on the plan.
-///
-/// # Safety
-/// `plan` points at the [`ChildPlan`] of [`fork_service`], alive while the
-/// daemon is suspended in its clone.
-extern "C" fn exec_child_entry(plan: *mut nix::libc::c_void) -> nix::libc::c_int {
-    // SAFETY: see above; the clone passes the pointer it was given.
-    unsafe { exec_child(&*plan.cast::<ChildPlan<'_>>()) }
-}
-
-/// The child of [`fork_service`]: sets up and execs; on failure writes the
-/// errno to the report pipe and exits with 127. Never returns.
-///
-/// # Safety
-/// Only in the child of a vfork of the single-threaded daemon (suspended
-/// until this execs or exits), with every signal blocked; `plan`'s
-/// pointers are valid.
-unsafe fn exec_child(plan: &ChildPlan<'_>) -> ! {
-    use nix::libc;
-    let fail = |errno: i32| -> ! {
-        let bytes = errno.to_ne_bytes();
-        libc::write(plan.report, bytes.as_ptr().cast(), bytes.len());
-        libc::_exit(127)
-    };
-    let errno = || {
-        io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO)
-    };
-    // Handlers are the daemon's (they would write to its signal pipe):
-    // back to default before anything is unblocked, as is SIGPIPE.
-    for sig in 1..32 {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-            continue;
-        }
-        let mut old: libc::sigaction = std::mem::zeroed();
-        if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
-            continue;
-        }
-        if sig == libc::SIGPIPE
-            || (old.sa_sigaction != libc::SIG_IGN && old.sa_sigaction != libc::SIG_DFL)
-        {
-            let mut dfl: libc::sigaction = std::mem::zeroed();
-            dfl.sa_sigaction = libc::SIG_DFL;
-            libc::sigaction(sig, &dfl, std::ptr::null_mut());
-        }
-    }
-    if libc::setsid() < 0 {
-        fail(errno());
-    }
-    let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
-    if null < 0 {
-        fail(errno());
-    }
-    if null != 0 {
-        if libc::dup2(null, 0) < 0 {
-            fail(errno());
-        }
-        libc::close(null);
-    }
-    // dup2 clears close-on-exec on the new descriptor.
-    if libc::dup2(plan.log, 1) < 0 || libc::dup2(plan.log, 2) < 0 {
-        fail(errno());
-    }
-    for (i, fd) in plan.fds.iter().enumerate() {
-        if libc::dup2(*fd, 3 + i as RawFd) < 0 {
-            fail(errno());
-        }
-    }
-    if libc::chdir(plan.cwd.as_ptr()) < 0 {
-        fail(errno());
-    }
-    let mut empty: libc::sigset_t = std::mem::zeroed();
-    libc::sigemptyset(&mut empty);
-    libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-    libc::execve(plan.path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
-    let first = errno();
-    if plan.fallbacks.is_empty()
-        || !matches!(
-            first,
-            libc::ENOENT | libc::EACCES | libc::ENOEXEC | libc::ENOTDIR
-        )
-    {
-        fail(first);
-    }
-    // The remembered place no longer works: the program is looked for
-    // again along PATH, as when it was first found.
-    for candidate in plan.fallbacks {
-        libc::execve(candidate.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
-        match errno() {
-            libc::ENOENT | libc::EACCES | libc::ENOTDIR => continue,
-            other => fail(other),
-        }
-    }
-    fail(libc::ENOENT)
+    Ok(Spawned {
+        pid,
+        exec: Some(PendingExec {
+            fd: read,
+            program: program.to_owned(),
+            cwd: spec.cwd.to_path_buf(),
+            errno: None,
+            launched: Some(launched),
+        }),
+    })
 }
 
 /// The boot clock in the clock ticks of `/proc/PID/stat`'s start time

@@ -7,10 +7,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::unistd::Pid;
 
+use crate::daemon::driver::execs::Execs;
 use crate::daemon::driver::listeners::Listeners;
 use crate::daemon::logfile;
 use crate::daemon::spawn::{self, SpawnCache, SpawnError, SpawnSpec};
-use crate::daemon::supervisor::{Effect, Input, MainPidFound, Role, Sys};
+use crate::daemon::supervisor::{Effect, Input, MainPidFound, Role, Started, Sys};
 use crate::paths::Home;
 use crate::procfs;
 use crate::unit::{ServiceType, Unit};
@@ -28,16 +29,21 @@ pub struct RealSys {
     pub inherit_stdio: bool,
     /// The sockets of `[socket]` units, held across their restarts.
     pub listeners: Listeners,
+    /// Main processes forked whose exec outcome is still to come.
+    pub execs: Execs,
 }
 
 impl RealSys {
-    pub fn new(home: Home) -> RealSys {
+    /// `registry`: the event loop's, for the exec pipes (None: each
+    /// spawn waits for its exec).
+    pub fn new(home: Home, registry: Option<mio::Registry>) -> RealSys {
         RealSys {
             home,
             spawn_cache: SpawnCache::default(),
             last_spawn: None,
             inherit_stdio: false,
             listeners: Listeners::default(),
+            execs: Execs::new(registry),
         }
     }
 }
@@ -61,9 +67,10 @@ impl Sys for RealSys {
             },
             &mut self.spawn_cache,
         )
+        .and_then(spawn::Spawned::wait)
     }
 
-    fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Pid, SpawnError> {
+    fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Started, SpawnError> {
         let argv = match role {
             Role::Main => &unit.exec_start,
             Role::StopCmd => match &unit.exec_stop {
@@ -156,10 +163,19 @@ impl Sys for RealSys {
         );
         let after = spawn::boot_clock_ticks();
         self.last_spawn = match (&spawned, before) {
-            (Ok(pid), Some(tick)) if after == before => Some((*pid, tick)),
+            (Ok(s), Some(tick)) if after == before => Some((s.pid, tick)),
             _ => None,
         };
-        spawned
+        let spawned = spawned?;
+        match spawned.exec {
+            // ExecStop: the stop waits for it anyway.
+            Some(_) if role == Role::StopCmd => spawned.wait().map(Started::Running),
+            Some(exec) => {
+                self.execs.add(spawned.pid, exec);
+                Ok(Started::Forked(spawned.pid))
+            }
+            None => Ok(Started::Running(spawned.pid)),
+        }
     }
 
     fn group_rss(&mut self, groups: &[Pid]) -> Option<u64> {

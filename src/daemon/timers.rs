@@ -57,6 +57,8 @@ pub enum TimerKey {
     Activation(ServiceId),
     /// The quiet period after a change under a unit's `WatchPaths`.
     WatchDebounce(ServiceId),
+    /// Reaped exits held while execs are under way must go out (`driver/children.rs`).
+    ExitsHeld,
 }
 
 #[derive(Debug)]

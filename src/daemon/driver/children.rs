@@ -1,8 +1,9 @@
 //! Children and adopted processes: the signal pipe (SIGCHLD; SIGTERM,
 //! SIGINT and SIGHUP come the same way), reaping, and a pidfd per adopted
 //! process (or a start-time check, on a timer, where pidfds are missing).
-//! Every exit becomes a `child_exited` input of the supervisor (a spawn
-//! returns once its exec happened, so the exec is always known first).
+//! Every exit becomes a `child_exited` input of the supervisor, after the
+//! outcome of its exec if that was still awaited ([`Execs`](super::execs::Execs), in
+//! [`RealSys`]), worked through before the exit.
 
 use std::collections::HashMap;
 use std::io;
@@ -18,12 +19,15 @@ use signal_hook_mio::v1_0::Signals;
 use crate::daemon::service::ExitKind;
 use crate::daemon::spawn;
 use crate::daemon::supervisor::{Input, Supervisor};
+use crate::daemon::system::RealSys;
 use crate::graph::ServiceId;
 use crate::procfs;
 
 pub const SIGNALS: Token = Token(1);
 /// Tokens of pidfds (adopted processes) start here, far above client tokens.
 pub const FIRST_PIDFD_TOKEN: usize = 1 << 40;
+/// Exits are held at most this long while execs are under way.
+pub const EXITS_HELD_MAX: Duration = Duration::from_millis(50);
 /// Without pidfds (kernels before 5.3), adopted processes are checked this often.
 pub const ADOPTED_RECHECK: Duration = Duration::from_secs(1);
 
@@ -48,6 +52,9 @@ pub struct Children {
     /// the daemon in the kernel: with 1000 services that was a third of
     /// the CPU of a `list`, so it runs only when something may have ended).
     reap_due: bool,
+    /// Reaped exits not yet handed over (execs were under way), oldest first.
+    held: Vec<(Pid, ExitKind)>,
+    held_since: Option<Instant>,
 }
 
 impl Children {
@@ -62,6 +69,8 @@ impl Children {
             exited: Vec::new(),
             // Children may have ended before the signal pipe existed.
             reap_due: true,
+            held: Vec::new(),
+            held_since: None,
         })
     }
 
@@ -97,10 +106,38 @@ impl Children {
     /// real exit status beats "unknown"); then the adopted processes that
     /// ended. A SIGCHLD that comes after the flag is cleared wakes the
     /// loop again, so no exit waits.
-    pub fn collect(&mut self, registry: &Registry, sup: &mut Supervisor, now: Instant) {
+    pub fn collect(
+        &mut self,
+        registry: &Registry,
+        sup: &mut Supervisor,
+        sys: &mut RealSys,
+        now: Instant,
+    ) {
         if self.reap_due || !self.exited.is_empty() || self.polling() {
             self.reap_due = false;
             for (pid, kind) in spawn::reap_all() {
+                // Whether it ran at all comes before how it ended, and is
+                // worked through first: a unit whose exec worked is up (a
+                // start job waiting for it is answered) before it ends, as
+                // when the exec is seen on its own.
+                if let Some(exec) = sys.execs.finish(pid) {
+                    sup.handle(exec, now);
+                    sup.run(now, sys);
+                }
+                self.held.push((pid, kind));
+                self.held_since.get_or_insert(now);
+            }
+        }
+        // Exits wait while execs are under way (at most EXITS_HELD_MAX):
+        // a start of many units is answered once all of them run, as when
+        // each spawn waited for its exec, not failed by one that exited
+        // right after its exec while another was still exec'ing.
+        let waited = self
+            .held_since
+            .is_some_and(|since| now >= since + EXITS_HELD_MAX);
+        if sys.execs.is_empty() || waited {
+            self.held_since = None;
+            for (pid, kind) in std::mem::take(&mut self.held) {
                 sup.handle(Input::ChildExited(pid, kind), now);
             }
         }
@@ -121,6 +158,12 @@ impl Children {
         for token in dead {
             self.adopted_exit(token, registry, sup, now);
         }
+    }
+
+    /// When held exits must be handed over at the latest (the
+    /// `ExitsHeld` key).
+    pub fn held_deadline(&self) -> Option<Instant> {
+        self.held_since.map(|since| since + EXITS_HELD_MAX)
     }
 
     /// Whether some adopted process is checked on a timer (no pidfd).

@@ -13,6 +13,7 @@
 //! | 5                      | [`watches`]: WatchPaths        |
 //! | 6                      | [`activation`]: clock sets     |
 //! | 16 ..                  | `control.rs`: clients         |
+//! | 2^37 + child pid       | [`execs`]: exec error pipes   |
 //! | 2^38 + service id      | [`probes`]: health probes     |
 //! | 2^39 ..                | [`listeners`]: armed sockets  |
 //! | 2^40 ..                | [`children`]: pidfds          |
@@ -21,10 +22,12 @@
 //! unit timers ([`activation`]) have no token: they work on timer keys.
 //! The [`listeners`] hold the sockets of `[socket]` units for their
 //! starts (`RealSys::spawn`) and register only those armed for on-demand
-//! activation.
+//! activation. The [`execs`] (in `RealSys`, which forks) wait for the
+//! outcome of each service's exec without blocking the loop.
 
 pub mod activation;
 pub mod children;
+pub mod execs;
 pub mod listeners;
 pub mod logs;
 pub mod metrics;

@@ -163,6 +163,12 @@ pub enum Input {
         scan: MainPidScan,
         outcome: Option<Result<MainPidFound, String>>,
     },
+    /// The exec of a main process spawned as [`Started::Forked`] happened
+    /// (Ok) or could not (the child exits with 127). Comes before its exit.
+    ExecDone {
+        pid: Pid,
+        outcome: Result<(), SpawnError>,
+    },
     /// A network probe ([`Effect::Probe`]) ended: Ok(what passed) or Err(why it failed).
     ProbeDone {
         id: ServiceId,
@@ -184,14 +190,23 @@ pub enum Input {
     LeftoverExited(ServiceId),
 }
 
+/// A process [`Sys::spawn`] started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    /// It runs the program (its exec is done).
+    Running(Pid),
+    /// Forked; whether its exec worked comes later as [`Input::ExecDone`]
+    /// (the daemon does not wait for each child's exec in turn).
+    Forked(Pid),
+}
+
 /// The operating system, as the supervisor uses it: starting processes and
 /// quick reads of `/proc` that answer at once. Everything else is an
 /// [`Effect`]; anything that takes time is an effect and a later input.
 pub trait Sys {
-    /// Starts ExecStart (Main) or ExecStop (StopCmd) of `unit`; returns
-    /// once the program runs (its exec happened: a vfork takes as long as
-    /// the exec, which is the cheapest way to start a process), or why not.
-    fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Pid, SpawnError>;
+    /// Starts ExecStart (Main) or ExecStop (StopCmd) of `unit`. Only a
+    /// Main process may come back [`Started::Forked`].
+    fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Started, SpawnError>;
     fn group_alive(&mut self, pgid: Pid) -> bool;
     /// The process group and session of a live process, read now.
     fn process_groups(&mut self, pid: Pid) -> Option<(Pid, Pid)>;

@@ -230,24 +230,29 @@ impl Supervisor {
                     .baseline
                     .iter()
                     .any(|(&id, &n)| self.entries[id].svc.failed_attempts > n);
-                if !any_failed {
-                    let mut all_settled = true;
-                    for &id in &job.ids {
-                        match start_outcome(&self.entries[id]) {
-                            Some(Err(_)) => return true,
-                            Some(Ok(())) => {}
-                            None => all_settled = false,
+                // A failure ends the job, but not while a unit of it has
+                // its spawn in flight (a moment: the exec's outcome is on
+                // its way), so the reply tells how that one went too.
+                let (mut all_settled, mut failed, mut in_flight) = (true, false, false);
+                for &id in &job.ids {
+                    let outcome = match any_failed {
+                        false => start_outcome(&self.entries[id]),
+                        true => self.job_outcome(job, id, now),
+                    };
+                    match outcome {
+                        Some(Err(_)) => failed = true,
+                        Some(Ok(())) => {}
+                        None => {
+                            all_settled = false;
+                            in_flight |= matches!(
+                                self.entries[id].svc.state,
+                                State::Starting { pid: None, .. }
+                            );
                         }
                     }
-                    return all_settled;
                 }
-                let mut all_settled = true;
-                for &id in &job.ids {
-                    match self.job_outcome(job, id, now) {
-                        Some(Err(_)) => return true,
-                        Some(Ok(())) => {}
-                        None => all_settled = false,
-                    }
+                if failed {
+                    return !in_flight;
                 }
                 all_settled
             }

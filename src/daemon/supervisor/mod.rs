@@ -9,9 +9,11 @@
 //! ([`Effect`]: signals, watches, replies, log rotation) and
 //! [`Supervisor::poll_timeout`] the head of the one timer queue. Work that
 //! takes time is a timer plus a later look (the main pid of a forking
-//! service). Starting a process (a vfork, back once its exec happened) and
-//! the quick `/proc` reads that answer at once still go through the [`Sys`]
-//! trait. So this layer is tested with a
+//! service). Starting a process and the quick `/proc` reads that answer at
+//! once still go through the [`Sys`] trait; a main process is only cloned
+//! there ([`Started::Forked`]), and whether its exec worked comes later as
+//! [`Input::ExecDone`] (the service is `starting`, spawn in flight, until
+//! then). So this layer is tested with a
 //! fake system and fake times, asserting on effects. Events for services
 //! are queued and drained, never handled recursively.
 //!
@@ -381,6 +383,7 @@ impl Supervisor {
                     self.child_exited(pid, kind)
                 }
             }
+            Input::ExecDone { pid, outcome } => self.exec_done(pid, outcome),
             Input::ProbeDone { id, gen, outcome } => self.probe_done(id, gen, outcome, now),
             Input::Notify {
                 sender,
@@ -630,6 +633,26 @@ impl Supervisor {
         self.effects.push_back(Effect::Watch(claim.pid));
         self.health_follows_main(id, claim.pid);
         self.queue.push_back((id, Event::MainPidChanged(claim.pid)));
+    }
+
+    /// The exec of a forked main process happened, or could not: the
+    /// service hears Spawned or SpawnFailed, as if the spawn had just ended
+    /// (until then it is starting, with its spawn in flight).
+    fn exec_done(&mut self, pid: Pid, outcome: Result<(), SpawnError>) {
+        let Some(&(id, Role::Main)) = self.pids.get(&pid) else {
+            log::debug!("exec outcome of unknown process {pid}: {outcome:?}");
+            return;
+        };
+        match outcome {
+            Ok(()) => self.queue.push_back((id, Event::Spawned(pid))),
+            Err(e) => {
+                log::warn!("{}: {e}", self.entries[id].name);
+                // It exits with 127 now; that exit is no one's.
+                self.pids.remove(&pid);
+                self.entries[id].start_time = None;
+                self.queue.push_back((id, Event::SpawnFailed(e)));
+            }
+        }
     }
 
     /// A child of the daemon ended.

@@ -226,7 +226,8 @@ impl Supervisor {
                 }
                 None => sys.spawn(unit, Role::Main),
             } {
-                Ok(pid) => {
+                Ok(started) => {
+                    let (Started::Running(pid) | Started::Forked(pid)) = started;
                     log::info!("{}: started, pid {pid}", unit.name);
                     self.entries[id].hook_env = None;
                     self.pids.insert(pid, (id, Role::Main));
@@ -235,7 +236,11 @@ impl Supervisor {
                     self.entries[id].status_text = None;
                     self.entries[id].errno = None;
                     self.entries[id].reloading = None;
-                    self.queue.push_front((id, Event::Spawned(pid)));
+                    // A forked one hears Spawned once its exec is done
+                    // (Input::ExecDone); until then its spawn is in flight.
+                    if let Started::Running(pid) = started {
+                        self.queue.push_front((id, Event::Spawned(pid)));
+                    }
                 }
                 Err(e) => {
                     log::warn!("{}: {e}", unit.name);
@@ -244,7 +249,7 @@ impl Supervisor {
                 }
             },
             Action::SpawnStop => match sys.spawn(unit, Role::StopCmd) {
-                Ok(pid) => {
+                Ok(Started::Running(pid) | Started::Forked(pid)) => {
                     self.pids.insert(pid, (id, Role::StopCmd));
                     self.entries[id]
                         .svc

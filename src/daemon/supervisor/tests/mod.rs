@@ -19,6 +19,8 @@ struct FakeSys {
     watched: Vec<Pid>,
     alive_groups: BTreeSet<i32>,
     fail_spawn: BTreeSet<String>,
+    /// Main processes come back Forked: their exec outcome is an input.
+    forks: bool,
     /// Processes that moved to another (group, session) since spawned.
     moved: HashMap<i32, (i32, i32)>,
     /// Groups in `alive_groups` whose leader is dead (only members left).
@@ -37,7 +39,7 @@ struct FakeSys {
 }
 
 impl Sys for FakeSys {
-    fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Pid, SpawnError> {
+    fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Started, SpawnError> {
         if self.fail_spawn.contains(&unit.name) {
             return Err(SpawnError::NotFound {
                 program: "nope".into(),
@@ -48,7 +50,10 @@ impl Sys for FakeSys {
         let pid = Pid::from_raw(1000 + self.next_pid);
         self.spawned.push((unit.name.clone(), role, pid));
         self.alive_groups.insert(pid.as_raw());
-        Ok(pid)
+        Ok(match self.forks && role == Role::Main {
+            true => Started::Forked(pid),
+            false => Started::Running(pid),
+        })
     }
     fn group_alive(&mut self, pgid: Pid) -> bool {
         self.alive_groups.contains(&pgid.as_raw())
@@ -1239,6 +1244,96 @@ fn mainpid_moves_the_main_process_within_the_group_only() {
         t0,
     );
     assert_eq!(state(&s, "n"), StateName::Restarting);
+}
+
+#[test]
+fn a_forked_main_process_is_up_only_once_its_exec_is_done() {
+    // Started::Forked: the unit stays starting (spawn in flight) and the
+    // start job unanswered until ExecDone; a Stop meanwhile waits for it.
+    let mut s = sup(&[("a", SIMPLE), ("b", SIMPLE), ("c", SIMPLE)]);
+    let mut sys = FakeSys {
+        forks: true,
+        ..FakeSys::default()
+    };
+    let t0 = Instant::now();
+    s.request(Some(1), Request::Start(names(&["a", "b"])), t0);
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(sys.spawned.len(), 2);
+    assert_eq!(state(&s, "a"), StateName::Starting);
+    assert!(s.take_replies().is_empty());
+    let a = sys.pid_of("a");
+    s.handle(
+        Input::ExecDone {
+            pid: a,
+            outcome: Ok(()),
+        },
+        t0,
+    );
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "a"), StateName::Running);
+    assert!(s.take_replies().is_empty(), "b is still in flight");
+    let b = sys.pid_of("b");
+    s.handle(
+        Input::ExecDone {
+            pid: b,
+            outcome: Ok(()),
+        },
+        t0,
+    );
+    pass(&mut s, t0, &mut sys);
+    assert!(matches!(&s.take_replies()[..], [(1, Response::Job(r))] if r.iter().all(|r| r.ok)));
+    // A stop while the exec is under way is carried out once it is done.
+    s.request(Some(2), Request::Start(names(&["c"])), t0);
+    pass(&mut s, t0, &mut sys);
+    let c = sys.pid_of("c");
+    s.request(Some(3), Request::Stop(names(&["c"])), t0);
+    pass(&mut s, t0, &mut sys);
+    assert!(sys.signals.is_empty());
+    s.handle(
+        Input::ExecDone {
+            pid: c,
+            outcome: Ok(()),
+        },
+        t0,
+    );
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(sys.signals, [(c, Signal::SIGTERM)]);
+}
+
+#[test]
+fn an_exec_that_fails_late_fails_the_unit_and_the_start() {
+    // ExecDone(Err) is a spawn failure, reported by `start`; the child's
+    // exit (127) that follows belongs to no one.
+    let mut s = sup(&[("a", SIMPLE)]);
+    let mut sys = FakeSys {
+        forks: true,
+        ..FakeSys::default()
+    };
+    let t0 = Instant::now();
+    s.request(Some(1), Request::Start(names(&["a"])), t0);
+    pass(&mut s, t0, &mut sys);
+    let pid = sys.pid_of("a");
+    let err = SpawnError::NotFound {
+        program: "nope".into(),
+        in_path: true,
+    };
+    s.handle(
+        Input::ExecDone {
+            pid,
+            outcome: Err(err),
+        },
+        t0,
+    );
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "a"), StateName::Failed);
+    let replies = s.take_replies();
+    assert!(
+        matches!(&replies[..], [(1, Response::Job(r))] if !r[0].ok && r[0].message.as_deref().is_some_and(|e| e.contains("`nope` not found in PATH"))),
+        "{replies:?}"
+    );
+    s.handle(Input::ChildExited(pid, ExitKind::Code(127)), t0);
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "a"), StateName::Failed);
 }
 
 #[test]

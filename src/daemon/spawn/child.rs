@@ -1,0 +1,399 @@
+//! The child side of a service's spawn, from the clone to its exec.
+//!
+//! The child is a clone that shares the daemon's memory (CLONE_VM: no copy
+//! of the page tables, and none of the copy-on-write faults a fork leaves
+//! behind) and runs on a stack of its own. On x86_64 and aarch64 it runs
+//! concurrently with the daemon, which goes on to the next service while
+//! the kernel execs this one; elsewhere the clone is a vfork (the daemon
+//! waits for the exec, as posix_spawn does).
+//!
+//! Running beside the daemon in the same memory, the child must write to
+//! nothing of the daemon's: it reads its [`Plan`] (which the daemon keeps,
+//! untouched, until the child's end of the report pipe closes, at its exec
+//! or its exit), uses only its own stack, and makes raw system calls, not
+//! libc's wrappers (those set `errno`, which is the daemon's, and some take
+//! libc's locks). Its descriptor table and signal handlers are its own
+//! copies (no CLONE_FILES, no CLONE_SIGHAND).
+
+use std::ffi::{c_char, c_int, c_long, c_void, CString};
+use std::io;
+use std::os::fd::RawFd;
+
+use nix::libc;
+use nix::unistd::Pid;
+
+/// What the child needs, owned: the daemon keeps it at the same place
+/// (boxed) until the child has exec'd or exited.
+pub struct Plan {
+    pub path: CString,
+    /// Where else the program may be, tried in order when `path` fails
+    /// (a remembered place it moved away from).
+    pub fallbacks: Vec<CString>,
+    /// Null-terminated; pointing into `argv_owned`.
+    pub argv: Vec<*const c_char>,
+    /// Only kept, for `argv`.
+    #[allow(dead_code)]
+    pub argv_owned: Vec<CString>,
+    /// Null-terminated; pointing into `env_owned` and the spawn cache's
+    /// base environment (which lives as long as the daemon).
+    pub envp: Vec<*const c_char>,
+    /// Only kept, for `envp`.
+    #[allow(dead_code)]
+    pub env_owned: Vec<CString>,
+    pub cwd: CString,
+    pub log: RawFd,
+    /// Sockets to move to 3, 4, ...
+    pub fds: Vec<RawFd>,
+    /// The write end of the report pipe (close-on-exec).
+    pub report: RawFd,
+    /// Signals (bit n: signal n) to reset to the default disposition: the
+    /// ones the daemon handles (their handlers would write to its signal
+    /// pipe) and SIGPIPE (which it ignores; ignored signals survive exec).
+    pub reset: u64,
+}
+
+/// A child under way: its plan and its stack, to be kept until the child
+/// is done with them (its end of the report pipe closed).
+pub struct Launched {
+    _plan: Box<Plan>,
+    _stack: Stack,
+}
+
+/// Clones the child that execs `plan`. Returns its pid and what must be
+/// kept until its end of the report pipe closes.
+pub fn launch(plan: Plan) -> io::Result<(Pid, Launched)> {
+    let plan = Box::new(plan);
+    let stack = Stack::new()?;
+    let flags = if RAW_SYSCALLS {
+        libc::CLONE_VM | libc::SIGCHLD
+    } else {
+        libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD
+    };
+    // SAFETY: the child runs `entry` on `stack` (a mapping of its own, with
+    // a guard page below) with a pointer to the boxed plan, which is neither
+    // moved nor freed while the child may use it: `Launched` keeps both, and
+    // its owner keeps it until the child's end of the report pipe closed
+    // (PendingExec leaks it if dropped before). The child makes only raw
+    // system calls (see the module's opening comment), so running beside
+    // the daemon in its memory it writes nothing of the daemon's. Every
+    // signal is blocked around the clone, so no handler of the daemon runs
+    // in the child before it reset them; the daemon's mask is restored at
+    // once.
+    let pid = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::sigprocmask(libc::SIG_SETMASK, &all, &mut old);
+        let pid = libc::clone(
+            entry,
+            stack.top(),
+            flags,
+            std::ptr::from_ref::<Plan>(&plan).cast_mut().cast(),
+        );
+        let err = io::Error::last_os_error();
+        libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        if pid < 0 {
+            return Err(err);
+        }
+        pid
+    };
+    Ok((
+        Pid::from_raw(pid),
+        Launched {
+            _plan: plan,
+            _stack: stack,
+        },
+    ))
+}
+
+/// The child's entry point for `clone`.
+extern "C" fn entry(plan: *mut c_void) -> c_int {
+    // SAFETY: `launch` passes its boxed plan, kept alive and unchanged
+    // until this child has exec'd or exited.
+    unsafe { exec(&*plan.cast::<Plan>()) }
+}
+
+/// Sets up and execs; on failure writes the errno to the report pipe and
+/// exits with 127. Never returns.
+///
+/// # Safety
+/// Only in the child of [`launch`], with every signal blocked.
+unsafe fn exec(plan: &Plan) -> ! {
+    let fail = |errno: i32| -> ! {
+        let bytes = errno.to_ne_bytes();
+        sys(
+            libc::SYS_write,
+            [plan.report as usize, bytes.as_ptr() as usize, 4, 0, 0, 0],
+        );
+        loop {
+            // exit_group does not return.
+            sys(libc::SYS_exit_group, [127, 0, 0, 0, 0, 0]);
+        }
+    };
+    let check = |ret: isize| -> isize {
+        if ret < 0 {
+            fail(-ret as i32)
+        }
+        ret
+    };
+    // The kernel's struct sigaction with SIG_DFL, no flags, empty mask (the
+    // same bytes on every architecture: handler, flags, restorer, mask).
+    let dfl = [0usize; 4];
+    for sig in 1..64 {
+        if plan.reset & (1 << sig) != 0 {
+            sys(
+                libc::SYS_rt_sigaction,
+                [sig, dfl.as_ptr() as usize, 0, 8, 0, 0],
+            );
+        }
+    }
+    check(sys(libc::SYS_setsid, [0; 6]));
+    let null = check(sys(
+        libc::SYS_openat,
+        [
+            libc::AT_FDCWD as usize,
+            c"/dev/null".as_ptr() as usize,
+            libc::O_RDONLY as usize,
+            0,
+            0,
+            0,
+        ],
+    ));
+    if null != 0 {
+        check(dup_to(null as RawFd, 0));
+        sys(libc::SYS_close, [null as usize, 0, 0, 0, 0, 0]);
+    }
+    // dup3 (flags 0) clears close-on-exec on the new descriptor.
+    check(dup_to(plan.log, 1));
+    check(dup_to(plan.log, 2));
+    for (i, fd) in plan.fds.iter().enumerate() {
+        check(dup_to(*fd, 3 + i as RawFd));
+    }
+    check(sys(
+        libc::SYS_chdir,
+        [plan.cwd.as_ptr() as usize, 0, 0, 0, 0, 0],
+    ));
+    let empty = 0u64;
+    sys(
+        libc::SYS_rt_sigprocmask,
+        [
+            libc::SIG_SETMASK as usize,
+            &raw const empty as usize,
+            0,
+            8,
+            0,
+            0,
+        ],
+    );
+    let execve = |path: &CString| -> i32 {
+        -sys(
+            libc::SYS_execve,
+            [
+                path.as_ptr() as usize,
+                plan.argv.as_ptr() as usize,
+                plan.envp.as_ptr() as usize,
+                0,
+                0,
+                0,
+            ],
+        ) as i32
+    };
+    let first = execve(&plan.path);
+    if plan.fallbacks.is_empty()
+        || !matches!(
+            first,
+            libc::ENOENT | libc::EACCES | libc::ENOEXEC | libc::ENOTDIR
+        )
+    {
+        fail(first);
+    }
+    // The remembered place no longer works: the program is looked for
+    // again along PATH, as when it was first found.
+    for candidate in &plan.fallbacks {
+        match execve(candidate) {
+            libc::ENOENT | libc::EACCES | libc::ENOTDIR => continue,
+            other => fail(other),
+        }
+    }
+    fail(libc::ENOENT)
+}
+
+/// `dup2(old, new)` as dup3, which every architecture has (a no-op when
+/// they are the same descriptor, as dup2 is).
+///
+/// # Safety
+/// A raw system call on descriptors.
+unsafe fn dup_to(old: RawFd, new: RawFd) -> isize {
+    if old == new {
+        return new as isize;
+    }
+    sys(libc::SYS_dup3, [old as usize, new as usize, 0, 0, 0, 0])
+}
+
+/// Whether [`sys`] is a raw system call here (else the child is a vfork
+/// and uses libc's `syscall`, which is safe while the daemon waits).
+const RAW_SYSCALLS: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+
+/// One system call; returns the kernel's result (`-errno` on failure).
+///
+/// # Safety
+/// The caller passes arguments valid for system call `n`.
+#[cfg(target_arch = "x86_64")]
+unsafe fn sys(n: c_long, a: [usize; 6]) -> isize {
+    let ret: isize;
+    // SAFETY (of the asm): the x86_64 Linux system call convention; the
+    // kernel clobbers rcx and r11 only, and uses no user stack.
+    std::arch::asm!(
+        "syscall",
+        inlateout("rax") n as isize => ret,
+        in("rdi") a[0],
+        in("rsi") a[1],
+        in("rdx") a[2],
+        in("r10") a[3],
+        in("r8") a[4],
+        in("r9") a[5],
+        lateout("rcx") _,
+        lateout("r11") _,
+        options(nostack),
+    );
+    ret
+}
+
+/// One system call; returns the kernel's result (`-errno` on failure).
+///
+/// # Safety
+/// The caller passes arguments valid for system call `n`.
+#[cfg(target_arch = "aarch64")]
+unsafe fn sys(n: c_long, a: [usize; 6]) -> isize {
+    let ret: isize;
+    // SAFETY (of the asm): the aarch64 Linux system call convention
+    // (number in x8, result in x0); the kernel uses no user stack.
+    std::arch::asm!(
+        "svc 0",
+        in("x8") n as usize,
+        inlateout("x0") a[0] => ret,
+        in("x1") a[1],
+        in("x2") a[2],
+        in("x3") a[3],
+        in("x4") a[4],
+        in("x5") a[5],
+        options(nostack),
+    );
+    ret
+}
+
+/// One system call through libc (the child is a vfork here: the daemon is
+/// suspended, so `errno` is free to use); returns `-errno` on failure.
+///
+/// # Safety
+/// The caller passes arguments valid for system call `n`.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+unsafe fn sys(n: c_long, a: [usize; 6]) -> isize {
+    let ret = libc::syscall(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+    if ret < 0 {
+        -(io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO) as isize)
+    } else {
+        ret as isize
+    }
+}
+
+/// The stack a child runs on: an anonymous mapping of its own, with a
+/// guard page at its low end, so a child that overflowed it would fault
+/// instead of writing over the daemon's memory it shares. Kept for the
+/// next child when it is done (up to [`Stack::POOL`] of them).
+struct Stack {
+    base: *mut c_void,
+}
+
+thread_local! {
+    /// Stacks no child uses any more, for the next ones.
+    static SPARE: std::cell::RefCell<Vec<*mut c_void>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Stack {
+    /// The whole mapping; the child uses less than a page of it.
+    const LEN: usize = 16 * 1024;
+    const GUARD: usize = 4096;
+    /// Spare stacks kept: a burst of starts needs a few at a time (each is
+    /// given back once its child exec'd), and each costs a resident page.
+    const POOL: usize = 8;
+
+    fn new() -> io::Result<Stack> {
+        if let Some(base) = SPARE.with(|s| s.borrow_mut().pop()) {
+            return Ok(Stack { base });
+        }
+        // SAFETY: a fresh private anonymous mapping (no existing memory is
+        // affected); its lowest page is made inaccessible; on failure the
+        // mapping is released before returning.
+        unsafe {
+            let base = libc::mmap(
+                std::ptr::null_mut(),
+                Self::LEN,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            );
+            if base == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::mprotect(base, Self::GUARD, libc::PROT_NONE) != 0 {
+                let err = io::Error::last_os_error();
+                libc::munmap(base, Self::LEN);
+                return Err(err);
+            }
+            Ok(Stack { base })
+        }
+    }
+
+    /// The initial stack pointer: the mapping's end (page-aligned, so
+    /// 16-byte aligned as both ABIs want).
+    fn top(&self) -> *mut c_void {
+        // SAFETY: one past the end of the mapping, which is LEN long.
+        unsafe { self.base.cast::<u8>().add(Self::LEN).cast() }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let kept = SPARE.with(|s| {
+            let mut spare = s.borrow_mut();
+            let room = spare.len() < Self::POOL;
+            if room {
+                spare.push(self.base);
+            }
+            room
+        });
+        if !kept {
+            // SAFETY: `base` is the mapping of LEN bytes made in `new`; its
+            // owner drops it only once the child is done with it.
+            unsafe {
+                libc::munmap(self.base, Self::LEN);
+            }
+        }
+    }
+}
+
+/// The signals to reset in a child (see [`Plan::reset`]): read from the
+/// daemon's own dispositions.
+pub fn signals_to_reset() -> u64 {
+    let mut mask = 1u64 << libc::SIGPIPE;
+    for sig in 1..32 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: reads the disposition into a zeroed struct we own.
+        let handled = unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction != libc::SIG_IGN
+                && old.sa_sigaction != libc::SIG_DFL
+        };
+        if handled {
+            mask |= 1 << sig;
+        }
+    }
+    mask
+}
