@@ -99,16 +99,7 @@ impl Supervisor {
             .as_ref()
             .and_then(|u| u.health.as_ref())
             .map_or(FIRST_PROBE, |h| h.start_interval);
-        self.entries[id].health = Some(Box::new(HealthRun {
-            pid,
-            since: now,
-            verdict: Verdict::Starting,
-            streak: 0,
-            passed_once: false,
-            gen: 0,
-            in_flight: None,
-            history,
-        }));
+        self.entries[id].health = Some(Box::new(HealthRun::new(pid, now, history)));
         self.timers.set(
             TimerKey::Service(id, ServiceTimer::Probe),
             Some(now + start_interval.min(FIRST_PROBE)),
@@ -134,16 +125,8 @@ impl Supervisor {
         while history.len() > HISTORY {
             history.pop_front();
         }
-        self.entries[id].health = Some(Box::new(HealthRun {
-            pid: Pid::from_raw(0),
-            since: now,
-            verdict: Verdict::Starting,
-            streak: 0,
-            passed_once: false,
-            gen: 0,
-            in_flight: None,
-            history,
-        }));
+        // Pid 0: not live (see `verdict_live`) until a run starts.
+        self.entries[id].health = Some(Box::new(HealthRun::new(Pid::from_raw(0), now, history)));
     }
 
     /// The main process changed within a run (sd_notify MAINPID=): the
@@ -401,6 +384,20 @@ fn live_run(e: &mut Entry) -> Option<(&Unit, &crate::unit::Health, &mut HealthRu
 }
 
 impl HealthRun {
+    /// A run of `pid` from `since`, starting, after the earlier probes of `history`.
+    fn new(pid: Pid, since: Instant, history: VecDeque<ProbeRecord>) -> HealthRun {
+        HealthRun {
+            pid,
+            since,
+            verdict: Verdict::Starting,
+            streak: 0,
+            passed_once: false,
+            gen: 0,
+            in_flight: None,
+            history,
+        }
+    }
+
     /// Whether this run is still probing (the service has not gone down).
     fn verdict_live(&self) -> bool {
         self.pid.as_raw() != 0
