@@ -1,8 +1,46 @@
 //! One service at a time: start, stop, restart, and how stop escalates.
 
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use crate::util::{alive, gone, kill9, sh, Home, Stat, WAIT};
+
+/// Writes `slow`, a oneshot that never exits (each launch appends its pid
+/// to `starts`), and has the daemon running.
+fn slow_oneshot(h: &Home) {
+    h.unit(
+        "slow",
+        &format!(
+            "[service]\nType = \"oneshot\"\nExecStart = {}\n",
+            sh("echo $$ >> starts; exec sleep 1000")
+        ),
+    );
+    h.ok(&["list"]);
+}
+
+/// Fails the test unless python3 runs (`why` the test needs it).
+fn need_python3(why: &str) {
+    let python = std::process::Command::new("python3")
+        .args(["-c", "pass"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        python,
+        "this test needs python3 {why} (.ci/run installs it)"
+    );
+}
+
+/// Runs the client with `args` in a thread while `meanwhile` runs here;
+/// the client's output once both are done.
+fn while_running(h: &Home, args: &[&str], meanwhile: impl FnOnce()) -> Output {
+    std::thread::scope(|s| {
+        let client = s.spawn(|| h.cmd(args));
+        meanwhile();
+        client
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    })
+}
 
 #[test]
 fn start_returns_once_the_service_runs() {
@@ -350,21 +388,12 @@ fn oneshot_that_overruns_timeout_start_sec_fails() {
 fn stop_during_a_oneshot_start_fails_that_start() {
     // A stop that arrives while a oneshot is still starting ends the waiting start with exit 1.
     let h = Home::new("stop_during_a_oneshot_start_fails_that_start");
-    h.unit(
-        "slow",
-        &format!(
-            "[service]\nType = \"oneshot\"\nExecStart = {}\n",
-            sh("echo $$ >> starts; exec sleep 1000")
-        ),
-    );
-    h.ok(&["list"]);
-    let starter = std::thread::scope(|s| {
-        let t = s.spawn(|| h.cmd(&["start", "slow"]));
+    slow_oneshot(&h);
+    let starter = while_running(&h, &["start", "slow"], || {
         h.wait_until("slow to be starting", WAIT, || {
             h.state("slow") == "starting"
         });
         h.ok(&["stop", "slow"]);
-        t.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
     });
     assert_eq!(
         starter.status.code(),
@@ -594,14 +623,7 @@ fn forking_service_is_up_once_its_starter_exits_and_tracks_the_pidfile() {
 fn notify_service_is_up_only_after_ready() {
     // Type = "notify": start returns only after the service sent READY=1 to $NOTIFY_SOCKET.
     let h = Home::new("notify_service_is_up_only_after_ready");
-    let python = std::process::Command::new("python3")
-        .args(["-c", "pass"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        python,
-        "this test needs python3 to speak sd_notify (.ci/run installs it)"
-    );
+    need_python3("to speak sd_notify");
     std::fs::write(
         h.path("notify.py"),
         "import os, socket, time\n\
@@ -678,15 +700,11 @@ fn stopping_a_dependency_that_is_still_starting_cancels_its_waiting_dependent() 
         ),
     );
     h.ok(&["list"]);
-    let start = std::thread::scope(|s| {
-        let start = s.spawn(|| h.cmd(&["start", "worker"]));
+    let start = while_running(&h, &["start", "worker"], || {
         h.wait_until("worker waiting on a starting migrate", WAIT, || {
             h.state("worker") == "waiting" && h.state("migrate") == "starting"
         });
         h.ok(&["stop", "migrate"]);
-        start
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e))
     });
     assert_eq!(
         start.status.code(),
@@ -703,26 +721,15 @@ fn stopping_a_dependency_that_is_still_starting_cancels_its_waiting_dependent() 
 fn kill_during_a_start_lets_both_commands_return() {
     // `kill` while a start is waiting for a oneshot stops everything; both clients return and no process is left.
     let h = Home::new("kill_during_a_start_lets_both_commands_return");
-    h.unit(
-        "slow",
-        &format!(
-            "[service]\nType = \"oneshot\"\nExecStart = {}\n",
-            sh("echo $$ >> starts; exec sleep 1000")
-        ),
-    );
-    h.ok(&["list"]);
+    slow_oneshot(&h);
     let daemon = h.daemon_pid().expect("daemon pid");
-    let start = std::thread::scope(|s| {
-        let start = s.spawn(|| h.cmd(&["start", "slow"]));
+    let start = while_running(&h, &["start", "slow"], || {
         h.wait_until(
             "slow to be starting and to have written its pid",
             WAIT,
             || h.state("slow") == "starting" && !h.lines("starts").is_empty(),
         );
         h.ok(&["kill"]);
-        start
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e))
     });
     assert_eq!(
         start.status.code(),
@@ -783,14 +790,7 @@ fn logs_follow_prints_new_lines_as_they_come() {
 #[test]
 fn forking_without_pidfile_finds_a_double_forked_daemon() {
     // A classic double-forking daemon (setsid in between) is found without PIDFile, every time, and stop reaches it.
-    let python = std::process::Command::new("python3")
-        .args(["-c", "pass"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        python,
-        "this test needs python3 for the double fork (.ci/run installs it)"
-    );
+    need_python3("for the double fork");
     let h = Home::new("forking_without_pidfile_finds_a_double_forked_daemon");
     std::fs::write(
         h.path("dfork.py"),
