@@ -5,11 +5,9 @@ use super::*;
 #[test]
 fn restore_kills_the_leftover_group_of_a_dead_main_before_restarting() {
     // A main process that died while no daemon ran, whose workers live on, has its group killed and waited for; then it restarts.
-    let mut s = sup(&[("web", "[service]\nExecStart = \"w\"\nRestartSec = 0\n")]);
-    let mut sys = FakeSys::default();
+    let (mut s, mut sys, t0) = setup(&[("web", "[service]\nExecStart = \"w\"\nRestartSec = 0\n")]);
     sys.alive_groups.insert(4242);
     sys.dead_leaders.insert(4242); // the master is dead, its workers are not
-    let t0 = Instant::now();
     let adopted = restore_one(&mut s, &mut sys, saved("web", Some(4242), Some(42_420)), t0);
     assert!(adopted.is_empty());
     assert_eq!(sys.signals, [(Pid::from_raw(4242), Signal::SIGKILL)]);
@@ -75,10 +73,8 @@ fn state_of(services: Vec<SavedService>) -> SavedState {
 #[test]
 fn restore_adopts_live_processes_with_their_counts() {
     // A saved process that is still the same process is adopted: same pid, restarts kept.
-    let mut s = sup(&[("web", SIMPLE)]);
-    let mut sys = FakeSys::default();
+    let (mut s, mut sys, t0) = setup(&[("web", SIMPLE)]);
     sys.alive_groups.insert(4242);
-    let t0 = Instant::now();
     let adopted = restore_one(&mut s, &mut sys, saved("web", Some(4242), Some(42_420)), t0);
     assert_eq!(adopted, [Pid::from_raw(4242)]);
     let info = s.info(0, t0);
@@ -97,10 +93,8 @@ fn restore_adopts_live_processes_with_their_counts() {
 #[test]
 fn restore_never_adopts_a_reused_pid() {
     // A pid whose start time differs is someone else's: the service counts as dead and restarts.
-    let mut s = sup(&[("web", "[service]\nExecStart = \"w\"\nRestartSec = 0\n")]);
-    let mut sys = FakeSys::default();
+    let (mut s, mut sys, t0) = setup(&[("web", "[service]\nExecStart = \"w\"\nRestartSec = 0\n")]);
     sys.alive_groups.insert(4242); // alive, but started at 42420, not 7
-    let t0 = Instant::now();
     let adopted = restore_one(&mut s, &mut sys, saved("web", Some(4242), Some(7)), t0);
     assert!(adopted.is_empty());
     assert_eq!(sys.order(), ["web"], "restarted per policy");
@@ -114,10 +108,8 @@ fn restore_never_adopts_a_reused_pid() {
 #[test]
 fn restore_starts_enabled_units_and_finishes_interrupted_stops() {
     // Enabled units start with the daemon; a stop cut short by a crash is completed.
-    let mut s = sup(&[("a", SIMPLE), ("b", SIMPLE), ("c", SIMPLE)]);
-    let mut sys = FakeSys::default();
+    let (mut s, mut sys, t0) = setup(&[("a", SIMPLE), ("b", SIMPLE), ("c", SIMPLE)]);
     sys.alive_groups.insert(77);
-    let t0 = Instant::now();
     let mut stopping = saved("b", Some(77), Some(770));
     stopping.stopping = true;
     restored(&mut s, &mut sys, vec![stopping], Vec::new(), &["a"], t0);
@@ -190,9 +182,7 @@ fn restore_leaves_processes_of_another_directory_alone() {
 #[test]
 fn snapshot_holds_what_is_wanted_up() {
     // Running services are saved with pid and start time; inactive ones are not.
-    let mut s = sup(&[("a", SIMPLE), ("b", SIMPLE)]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) = setup(&[("a", SIMPLE), ("b", SIMPLE)]);
     start(&mut s, &mut sys, None, &["a"], t0);
     assert!(s.take_dirty());
     let snap = s.snapshot(t0, 5000);
@@ -209,9 +199,7 @@ fn snapshot_holds_what_is_wanted_up() {
 #[test]
 fn reload_changes_only_what_changed() {
     // New units appear, removed ones stop, changed running ones restart, the rest keep their pids.
-    let mut s = sup(&[("keep", SIMPLE), ("edit", SIMPLE), ("drop", SIMPLE)]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) = setup(&[("keep", SIMPLE), ("edit", SIMPLE), ("drop", SIMPLE)]);
     start(&mut s, &mut sys, None, &["keep", "edit", "drop"], t0);
     let (keep, edit, drop) = (sys.pid_of("keep"), sys.pid_of("edit"), sys.pid_of("drop"));
     let report = s.reload(loaded(&[
@@ -240,9 +228,7 @@ fn reload_changes_only_what_changed() {
 #[test]
 fn reload_with_a_broken_file_keeps_the_running_instance() {
     // An edited unit that no longer parses keeps running on its old definition.
-    let mut s = sup(&[("web", SIMPLE)]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) = setup(&[("web", SIMPLE)]);
     start(&mut s, &mut sys, None, &["web"], t0);
     let report = s.reload(loaded(&[("web", "[service]\nRestrat = 1\n")]));
     assert_eq!(report.invalid.len(), 1);
@@ -256,9 +242,7 @@ fn reload_with_a_broken_file_keeps_the_running_instance() {
 #[test]
 fn reload_that_adds_a_requirement_starts_it() {
     // A running unit edited to Require a new unit restarts with that unit pulled in first.
-    let mut s = sup(&[("b", SIMPLE)]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) = setup(&[("b", SIMPLE)]);
     let b = started(&mut s, &mut sys, None, "b", t0);
     s.reload(loaded(&[
         (
@@ -278,15 +262,13 @@ fn reload_that_adds_a_requirement_starts_it() {
 #[test]
 fn reload_that_removes_a_requirement_stops_its_dependents_first() {
     // Removing a required unit's file stops the units that Require it, before it.
-    let mut s = sup(&[
+    let (mut s, mut sys, t0) = setup(&[
         ("a", SIMPLE),
         (
             "b",
             "[unit]\nRequires = [\"a\"]\n[service]\nExecStart = \"b\"\n",
         ),
     ]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
     start(&mut s, &mut sys, None, &["b"], t0);
     let (a, b) = (sys.pid_of("a"), sys.pid_of("b"));
     s.reload(loaded(&[(
@@ -350,9 +332,7 @@ fn a_scoped_reload_touches_only_the_named_units() {
 fn a_scoped_load_of_a_running_unit_waits_for_its_restart() {
     // `run --force`: the changed definition is not applied by a restart of
     // the load's own; the client's one restart launches it, once.
-    let mut s = sup(&[("web", SIMPLE)]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) = setup(&[("web", SIMPLE)]);
     start(&mut s, &mut sys, None, &["web"], t0);
     let changed = loaded(&[("web", "[service]\nExecStart = \"changed\"\n")]);
     let report = s.reload_scoped(changed, Some(&names(&["web"])));

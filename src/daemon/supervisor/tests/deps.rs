@@ -6,9 +6,7 @@ use super::*;
 #[test]
 fn requires_pulls_in_and_orders_the_dependency() {
     // Starting worker starts database first, and the job answers once both are up.
-    let mut s = sup(&[("database", SIMPLE), ("worker", WORKER)]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) = setup(&[("database", SIMPLE), ("worker", WORKER)]);
     assert_eq!(start(&mut s, &mut sys, Some(7), &["worker"], t0), None);
     assert_eq!(sys.order(), ["database", "worker"]);
     assert_eq!(state(&s, "worker"), StateName::Running);
@@ -21,7 +19,7 @@ fn requires_pulls_in_and_orders_the_dependency() {
 #[test]
 fn dependent_waits_for_a_oneshot_to_finish() {
     // A unit After a oneshot spawns only once the oneshot exited 0.
-    let mut s = sup(&[
+    let (mut s, mut sys, t0) = setup(&[
         (
             "migrate",
             "[service]\nType = \"oneshot\"\nExecStart = \"m\"\n",
@@ -31,8 +29,6 @@ fn dependent_waits_for_a_oneshot_to_finish() {
             "[unit]\nRequires = [\"migrate\"]\n[service]\nExecStart = \"w\"\n",
         ),
     ]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
     start(&mut s, &mut sys, Some(1), &["web"], t0);
     assert_eq!(sys.order(), ["migrate"]);
     assert_eq!(state(&s, "web"), StateName::Waiting);
@@ -45,9 +41,7 @@ fn dependent_waits_for_a_oneshot_to_finish() {
 #[test]
 fn independent_units_start_in_the_same_pass() {
     // Units with no ordering between them are all spawned at once.
-    let mut s = sup(&[("a", SIMPLE), ("b", SIMPLE), ("c", SIMPLE)]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) = setup(&[("a", SIMPLE), ("b", SIMPLE), ("c", SIMPLE)]);
     start(&mut s, &mut sys, Some(1), &["a", "b", "c"], t0);
     assert_eq!(sys.spawned.len(), 3);
     assert_eq!(s.take_replies().len(), 1);
@@ -56,12 +50,8 @@ fn independent_units_start_in_the_same_pass() {
 #[test]
 fn failed_requirement_fails_the_dependent_and_the_job() {
     // A required unit that cannot spawn fails its dependent with "dependency X failed".
-    let mut s = sup(&[("database", SIMPLE), ("worker", WORKER)]);
-    let mut sys = FakeSys {
-        fail_spawn: ["database".to_owned()].into(),
-        ..Default::default()
-    };
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) = setup(&[("database", SIMPLE), ("worker", WORKER)]);
+    sys.fail_spawn = ["database".to_owned()].into();
     start(&mut s, &mut sys, Some(1), &["worker"], t0);
     assert_eq!(state(&s, "worker"), StateName::Failed);
     let info = s.info(s.id_of("worker").unwrap(), t0);
@@ -73,18 +63,14 @@ fn failed_requirement_fails_the_dependent_and_the_job() {
 #[test]
 fn failed_want_does_not_block_the_wanter() {
     // A Wants dependency that fails is tolerated.
-    let mut s = sup(&[
+    let (mut s, mut sys, t0) = setup(&[
         ("cache", SIMPLE),
         (
             "web",
             "[unit]\nWants = [\"cache\"]\n[service]\nExecStart = \"w\"\n",
         ),
     ]);
-    let mut sys = FakeSys {
-        fail_spawn: ["cache".to_owned()].into(),
-        ..Default::default()
-    };
-    let t0 = Instant::now();
+    sys.fail_spawn = ["cache".to_owned()].into();
     start(&mut s, &mut sys, Some(1), &["web"], t0);
     assert_eq!(state(&s, "cache"), StateName::Failed);
     assert_eq!(state(&s, "web"), StateName::Running);
@@ -93,9 +79,7 @@ fn failed_want_does_not_block_the_wanter() {
 #[test]
 fn stop_takes_down_requirers_first() {
     // Stopping database signals worker first and database only once worker is gone.
-    let mut s = sup(&[("database", SIMPLE), ("worker", WORKER)]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) = setup(&[("database", SIMPLE), ("worker", WORKER)]);
     start(&mut s, &mut sys, Some(1), &["worker"], t0);
     s.take_replies();
     let (db, w) = (sys.pid_of("database"), sys.pid_of("worker"));
@@ -116,15 +100,13 @@ fn stop_takes_down_requirers_first() {
 #[test]
 fn failing_requirement_takes_running_dependents_down() {
     // A required unit that ends failed stops its running dependents with the reason.
-    let mut s = sup(&[
+    let (mut s, mut sys, t0) = setup(&[
         (
             "database",
             "[service]\nExecStart = \"d\"\nRestart = \"no\"\n",
         ),
         ("worker", WORKER),
     ]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
     start(&mut s, &mut sys, None, &["worker"], t0);
     let (db, w) = (sys.pid_of("database"), sys.pid_of("worker"));
     exit(&mut s, &mut sys, db, ExitKind::Code(1), t0);
@@ -138,15 +120,13 @@ fn failing_requirement_takes_running_dependents_down() {
 #[test]
 fn restarting_requirement_leaves_dependents_running() {
     // A dependency that merely restarts does not touch its dependents.
-    let mut s = sup(&[
+    let (mut s, mut sys, t0) = setup(&[
         (
             "database",
             "[service]\nExecStart = \"d\"\nRestart = \"always\"\nRestartSec = 0\n",
         ),
         ("worker", WORKER),
     ]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
     start(&mut s, &mut sys, None, &["worker"], t0);
     let (db, w) = (sys.pid_of("database"), sys.pid_of("worker"));
     exit(&mut s, &mut sys, db, ExitKind::Signal(Signal::SIGKILL), t0);
@@ -161,9 +141,7 @@ fn restarting_requirement_leaves_dependents_running() {
 #[test]
 fn restart_restarts_the_units_that_require_it() {
     // Restarting database also restarts the running worker that Requires it.
-    let mut s = sup(&[("database", SIMPLE), ("worker", WORKER)]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) = setup(&[("database", SIMPLE), ("worker", WORKER)]);
     start(&mut s, &mut sys, None, &["worker"], t0);
     let (db, w) = (sys.pid_of("database"), sys.pid_of("worker"));
     restart(&mut s, &mut sys, Some(4), &["database"], t0);
@@ -181,9 +159,8 @@ fn restart_restarts_the_units_that_require_it() {
 #[test]
 fn kill_stops_everything_in_reverse_order_then_says_bye() {
     // Kill stops dependents before dependencies and answers Bye when all is down.
-    let mut s = sup(&[("database", SIMPLE), ("worker", WORKER), ("other", SIMPLE)]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) =
+        setup(&[("database", SIMPLE), ("worker", WORKER), ("other", SIMPLE)]);
     start(&mut s, &mut sys, None, &["worker", "other"], t0);
     let (db, w, o) = (
         sys.pid_of("database"),
@@ -234,9 +211,7 @@ fn starting_a_unit_stops_what_conflicts_with_it_first() {
     // only once b is gone; the start job answers once a is up.
     let conflicts = "[unit]\nConflicts = [\"b\"]\n[service]\nExecStart = \"a\"\n";
     let needs_b = "[unit]\nRequires = [\"b\"]\n[service]\nExecStart = \"c\"\n";
-    let mut s = sup(&[("a", conflicts), ("b", SIMPLE), ("c", needs_b)]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) = setup(&[("a", conflicts), ("b", SIMPLE), ("c", needs_b)]);
     start(&mut s, &mut sys, Some(1), &["c"], t0);
     s.take_replies();
     let (b, c) = (sys.pid_of("b"), sys.pid_of("c"));
@@ -263,15 +238,13 @@ fn starting_a_unit_stops_what_conflicts_with_it_first() {
 fn why_follows_a_waiting_unit_to_a_restarting_dependency() {
     // worker waits for database, which crashed and restarts in 5s: `why`
     // names both, with the delay and the attempt, and is not up.
-    let mut s = sup(&[
+    let (mut s, mut sys, t0) = setup(&[
         (
             "database",
             "[service]\nType = \"notify\"\nExecStart = \"d\"\nRestartSec = 5\n",
         ),
         ("worker", WORKER),
     ]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
     start(&mut s, &mut sys, Some(1), &["worker"], t0);
     exit_main(&mut s, &mut sys, "database", ExitKind::Code(3), t0);
     let report = s.why(s.id_of("worker").unwrap(), t0 + Duration::from_secs(1));

@@ -5,9 +5,7 @@ use super::*;
 #[test]
 fn invalid_units_are_listed_and_refused() {
     // A unit that does not parse shows as invalid and cannot be started; others can.
-    let mut s = sup(&[("bad", "[service]\nRestrat = \"no\"\n"), ("good", SIMPLE)]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) = setup(&[("bad", "[service]\nRestrat = \"no\"\n"), ("good", SIMPLE)]);
     assert_eq!(state(&s, "bad"), StateName::Invalid);
     let resp = s.request(Some(1), Request::Start(names(&["bad"])), t0);
     assert!(matches!(resp, Some(Response::Error { message, .. }) if message.contains("invalid")));
@@ -18,9 +16,7 @@ fn invalid_units_are_listed_and_refused() {
 #[test]
 fn start_fails_at_the_first_failed_attempt_while_restarts_go_on() {
     // The job answers "failed" at the first failed attempt; the unit keeps restarting.
-    let mut s = sup(&[("mig", FAILING_ONESHOT)]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) = setup(&[("mig", FAILING_ONESHOT)]);
     start(&mut s, &mut sys, Some(1), &["mig"], t0);
     assert!(s.take_replies().is_empty(), "still starting");
     let t1 = t0 + Duration::from_secs(1);
@@ -56,12 +52,10 @@ fn start_fails_at_the_first_failed_attempt_while_restarts_go_on() {
 #[test]
 fn start_timeout_fails_the_job_once_the_attempt_is_stopped() {
     // A notify unit that never sends READY=1 fails the job with "start timed out".
-    let mut s = sup(&[(
+    let (mut s, mut sys, t0) = setup(&[(
         "n",
         "[service]\nType = \"notify\"\nExecStart = \"x\"\nTimeoutStartSec = 1\n",
     )]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
     start(&mut s, &mut sys, Some(1), &["n"], t0);
     let t1 = t0 + Duration::from_secs(1);
     s.timers_expired(t1);
@@ -85,9 +79,7 @@ fn start_timeout_fails_the_job_once_the_attempt_is_stopped() {
 #[test]
 fn restart_fails_at_the_first_failed_attempt_too() {
     // A restart's start half answers like start: failed at the first failed attempt.
-    let mut s = sup(&[("mig", FAILING_ONESHOT)]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) = setup(&[("mig", FAILING_ONESHOT)]);
     let pid = started(&mut s, &mut sys, None, "mig", t0);
     exit(&mut s, &mut sys, pid, ExitKind::Code(1), t0);
     assert_eq!(state(&s, "mig"), StateName::Restarting);
@@ -103,13 +95,11 @@ fn restart_fails_at_the_first_failed_attempt_too() {
 #[test]
 fn a_failed_attempt_of_a_required_unit_fails_the_start_of_its_dependent() {
     // worker waits for database in the background; the job names database and why.
-    let mut s = sup(&[
+    let (mut s, mut sys, t0) = setup(&[
         ("database", FAILING_ONESHOT),
         ("worker", WORKER),
         ("ok", SIMPLE),
     ]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
     start(&mut s, &mut sys, Some(1), &["ok", "worker"], t0);
     exit_main(&mut s, &mut sys, "database", ExitKind::Code(1), t0);
     let reply = job_reply(&mut s);
@@ -127,15 +117,13 @@ fn a_failed_attempt_of_a_required_unit_fails_the_start_of_its_dependent() {
 #[test]
 fn a_wanted_unit_that_keeps_failing_does_not_hold_up_its_dependent() {
     // A Wants/After unit whose attempt failed has had its turn: the dependent starts.
-    let mut s = sup(&[
+    let (mut s, mut sys, t0) = setup(&[
         ("cache", FAILING_ONESHOT),
         (
             "web",
             "[unit]\nWants = [\"cache\"]\n[service]\nExecStart = \"w\"\n",
         ),
     ]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
     start(&mut s, &mut sys, Some(1), &["web"], t0);
     exit_main(&mut s, &mut sys, "cache", ExitKind::Code(1), t0);
     assert_eq!(state(&s, "web"), StateName::Running);
@@ -156,9 +144,8 @@ fn unknown_unit_names_are_an_error() {
 fn wait_answers_when_the_unit_is_up_or_its_deadline_passes() {
     // A wait is answered by the pass that brings the unit up; another one
     // by its timer, naming the state it is still in.
-    let mut s = sup(&[("db", "[service]\nType = \"notify\"\nExecStart = \"d\"\n")]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) =
+        setup(&[("db", "[service]\nType = \"notify\"\nExecStart = \"d\"\n")]);
     start(&mut s, &mut sys, Some(1), &["db"], t0);
     let wait = |timeout_ms| Request::Wait {
         names: names(&["db"]),
@@ -195,13 +182,11 @@ fn wait_answers_when_the_unit_is_up_or_its_deadline_passes() {
 fn list_rows_are_the_list_columns_of_the_full_infos() {
     // Plain `list` asks for ListRows: each row is what List's UnitInfo gives for those columns
     // (a running unit, a failed one with its reason, an invalid one with its error).
-    let mut s = sup(&[
+    let (mut s, mut sys, t0) = setup(&[
         ("a", SIMPLE),
         ("b", "[service]\nExecStart = \"nope\"\n"),
         ("c", "[service]\nExecStrt = \"x\"\n"),
     ]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
     start(&mut s, &mut sys, None, &["a"], t0);
     let t1 = t0 + Duration::from_secs(90);
     let full: Vec<ListRow> = match s.request(None, Request::List, t1) {

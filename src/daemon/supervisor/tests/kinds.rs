@@ -6,7 +6,7 @@ use super::*;
 fn notify_as_another_user_is_spawned() {
     // Type=notify with another User= is spawned like any other (the notify
     // socket of a root daemon is out of the home, open to every user).
-    let mut s = sup(&[
+    let (mut s, mut sys, t0) = setup(&[
         (
             "pg",
             "[service]\nType = \"notify\"\nUser = \"postgres\"\nExecStart = \"x\"\n",
@@ -16,8 +16,6 @@ fn notify_as_another_user_is_spawned() {
             "[service]\nType = \"notify\"\nUser = \"me\"\nExecStart = \"x\"\n",
         ),
     ]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
     start(&mut s, &mut sys, Some(1), &["pg", "mine"], t0);
     let mut order = sys.order();
     order.sort();
@@ -28,15 +26,13 @@ fn notify_as_another_user_is_spawned() {
 #[test]
 fn notify_service_is_up_only_after_ready() {
     // A notify unit's dependents and start job wait for READY=1 from its process group.
-    let mut s = sup(&[
+    let (mut s, mut sys, t0) = setup(&[
         ("n", "[service]\nType = \"notify\"\nExecStart = \"x\"\n"),
         (
             "d",
             "[unit]\nRequires = [\"n\"]\n[service]\nExecStart = \"y\"\n",
         ),
     ]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
     start(&mut s, &mut sys, Some(1), &["d"], t0);
     assert_eq!(state(&s, "n"), StateName::Starting);
     assert_eq!(sys.order(), ["n"]);
@@ -68,9 +64,8 @@ fn notify_service_is_up_only_after_ready() {
 #[test]
 fn forking_service_runs_as_its_forked_main_process() {
     // When a forking unit's starter exits 0, its main process is found and watched.
-    let mut s = sup(&[("f", "[service]\nType = \"forking\"\nExecStart = \"x\"\n")]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) =
+        setup(&[("f", "[service]\nType = \"forking\"\nExecStart = \"x\"\n")]);
     let starter = started(&mut s, &mut sys, Some(1), "f", t0);
     assert_eq!(state(&s, "f"), StateName::Starting);
     exit(&mut s, &mut sys, starter, ExitKind::Code(0), t0);
@@ -97,9 +92,8 @@ fn looking_for_a_main_pid_is_an_effect_and_a_timer_until_it_settles() {
     // The search never waits: each look is a ScanMainPid effect; "not yet"
     // arms the MainPidScan timer for the next look, and a failure fails the
     // service.
-    let mut s = sup(&[("f", "[service]\nType = \"forking\"\nExecStart = \"x\"\n")]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) =
+        setup(&[("f", "[service]\nType = \"forking\"\nExecStart = \"x\"\n")]);
     let starter = started(&mut s, &mut sys, Some(1), "f", t0);
     s.child_exited(starter, ExitKind::Code(0));
     s.run(t0, &mut sys);
@@ -148,9 +142,7 @@ fn mainpid_moves_the_main_process_within_the_group_only() {
     // MAINPID= of a process in the service's group makes it the main one:
     // the old main's exit is then nobody's, the new one's is the service's
     // (and it is watched). A process of another group is refused.
-    let mut s = sup(&[("n", "[service]\nType = \"notify\"\nExecStart = \"x\"\n")]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) = setup(&[("n", "[service]\nType = \"notify\"\nExecStart = \"x\"\n")]);
     let starter = started(&mut s, &mut sys, Some(1), "n", t0);
     let claim = |pid: i32, pgid: i32| MainPidClaim {
         pid: Pid::from_raw(pid),

@@ -106,6 +106,12 @@ fn sup(units: &[(&str, &str)]) -> Supervisor {
     Supervisor::new(loaded(units), dir, PathBuf::from("/tmp/logs"), 1)
 }
 
+/// A supervisor over `units` (see [`sup`]), a fresh fake system and the
+/// time the test starts at.
+fn setup(units: &[(&str, &str)]) -> (Supervisor, FakeSys, Instant) {
+    (sup(units), FakeSys::default(), Instant::now())
+}
+
 const SIMPLE: &str = "[service]\nExecStart = \"sleep 100\"\n";
 /// A unit that Requires `database`.
 const WORKER: &str = "[unit]\nRequires = [\"database\"]\n[service]\nExecStart = \"w\"\n";

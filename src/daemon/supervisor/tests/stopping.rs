@@ -6,9 +6,7 @@ use super::*;
 #[test]
 fn stop_waits_for_the_whole_process_group() {
     // The stop job answers only once leftovers in the group are gone.
-    let mut s = sup(&[("a", SIMPLE)]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) = setup(&[("a", SIMPLE)]);
     let pid = started(&mut s, &mut sys, None, "a", t0);
     stop(&mut s, &mut sys, Some(3), &["a"], t0);
     // The main process dies but a child in its group lives on.
@@ -27,9 +25,7 @@ fn stop_signals_and_waits_for_strays_that_left_the_group() {
     // Processes that left the group (setsid) but carry the unit's tag get
     // KillSignal, then SIGKILL at the stop deadline; the stop ends only
     // after they are gone and a second look finds nothing.
-    let mut s = sup(&[("a", SIMPLE)]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) = setup(&[("a", SIMPLE)]);
     let pid = started(&mut s, &mut sys, None, "a", t0);
     sys.alive_groups.insert(7777);
     sys.strays.insert("a".to_owned(), vec![7777]);
@@ -97,9 +93,8 @@ fn leftovers_are_watched_by_pidfd_and_polled_only_without_one() {
 #[test]
 fn stopping_a_forking_service_reaches_the_group_its_main_process_moved_to() {
     // A forking daemon that called setsid after it was found is signalled in its real group, and the stop waits for that group.
-    let mut s = sup(&[("f", "[service]\nType = \"forking\"\nExecStart = \"x\"\n")]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) =
+        setup(&[("f", "[service]\nType = \"forking\"\nExecStart = \"x\"\n")]);
     let starter = started(&mut s, &mut sys, Some(1), "f", t0);
     exit(&mut s, &mut sys, starter, ExitKind::Code(0), t0);
     let main = Pid::from_raw(s.info(0, t0).pid.unwrap() as i32);

@@ -18,15 +18,13 @@ fn take_probe(s: &mut Supervisor) -> Option<(ServiceId, u64)> {
 #[test]
 fn memory_max_checks_only_while_running_and_stops_after_two_samples_above() {
     // A check is armed only while a unit with MemoryMax runs; one sample above is tolerated, the second stops it and the policy restarts it with the reason.
-    let mut s = sup(&[
+    let (mut s, mut sys, t0) = setup(&[
         (
             "hog",
             "[service]\nExecStart = \"h\"\nMemoryMax = \"100M\"\nMemoryCheckSec = 1\n",
         ),
         ("plain", SIMPLE),
     ]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
     let sec = Duration::from_secs(1);
     start(&mut s, &mut sys, None, &["plain"], t0);
     assert_eq!(state(&s, "plain"), StateName::Running);
@@ -60,12 +58,10 @@ fn memory_max_checks_only_while_running_and_stops_after_two_samples_above() {
 fn probes_gate_readiness_then_an_unhealthy_streak_stops_the_service() {
     // Readiness: starting until the first pass. Then FailureThreshold failed
     // probes in a row stop it (KillSignal to its group) to be restarted.
-    let mut s = sup(&[(
+    let (mut s, mut sys, t0) = setup(&[(
         "web",
         "[service]\nExecStart = \"w\"\n[health]\nTcp = \"127.0.0.1:8080\"\nIntervalSec = 1\nStartIntervalSec = 1\nTimeoutSec = 0.5\nFailureThreshold = 2\n",
     )]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
     start(&mut s, &mut sys, Some(1), &["web"], t0);
     assert_eq!(state(&s, "web"), StateName::Starting);
     let pid = sys.pid_of("web");
@@ -99,9 +95,7 @@ fn probes_gate_readiness_then_an_unhealthy_streak_stops_the_service() {
 #[test]
 fn a_unit_without_health_arms_no_timer() {
     // Running without [health]: nothing to wake up for.
-    let mut s = sup(&[("a", SIMPLE)]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
+    let (mut s, mut sys, t0) = setup(&[("a", SIMPLE)]);
     start(&mut s, &mut sys, Some(1), &["a"], t0);
     assert_eq!(state(&s, "a"), StateName::Running);
     assert_eq!(s.poll_timeout(), None);
