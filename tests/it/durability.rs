@@ -230,14 +230,7 @@ fn sighup_reloads_the_service_dir() {
 fn logs_show_output_written_while_no_daemon_ran() {
     // `logs` reads the log file itself, so it works without a daemon.
     let h = Home::new("logs_show_output_written_while_no_daemon_ran");
-    h.unit(
-        "chatty",
-        &format!(
-            "[service]\nType = \"oneshot\"\nExecStart = {}\n",
-            sh("echo hello from chatty")
-        ),
-    );
-    h.ok(&["start", "chatty"]);
+    h.start_script("chatty", "Type = \"oneshot\"\n", "echo hello from chatty");
     let daemon = h.daemon_pid().expect("daemon pid");
     h.ok(&["kill"]);
     h.wait_until("the daemon to exit", WAIT, || !alive(daemon));
@@ -266,11 +259,7 @@ fn a_service_started_just_before_a_daemon_crash_is_adopted() {
     kill9(daemon);
     assert!(client.wait().expect("wait").success());
     h.wait_until("the daemon to die", WAIT, || !alive(daemon));
-    h.wait_until("web to record its pid", WAIT, || {
-        !h.lines("web.starts").is_empty()
-    });
-    let pid: i32 = h.lines("web.starts")[0].parse().expect("a pid");
-    h.remember(pid);
+    let pid = h.written_pid("web.starts");
     let u = h.unit_json("web");
     assert_eq!(u["state"], "running", "{u}");
     assert_eq!(u["pid"], pid, "{u}");
@@ -319,14 +308,11 @@ fn enable_of_an_unknown_unit_fails() {
 fn a_running_chatty_service_has_its_log_rotated() {
     // A service that keeps writing without restarting is rotated by the daemon's write-triggered size check.
     let h = Home::new("a_running_chatty_service_has_its_log_rotated");
-    h.unit(
+    h.start_script(
         "chatty",
-        &format!(
-            "[service]\nLogMaxBytes = 20000\nLogMaxFiles = 1\nExecStart = {}\n",
-            sh("while :; do printf '%0100d\\n' 0; sleep 0.01; done")
-        ),
+        "LogMaxBytes = 20000\nLogMaxFiles = 1\n",
+        "while :; do printf '%0100d\\n' 0; sleep 0.01; done",
     );
-    h.ok(&["start", "chatty"]);
     let pid = h.pid("chatty");
     let log = h.home.join("logs/chatty.log");
     let mut old = log.clone().into_os_string();
@@ -427,14 +413,11 @@ fn daemon_log_is_rotated_by_size() {
 fn a_stopped_service_has_its_log_rotated() {
     // A service that wrote past LogMaxBytes and is stopped has its log rotated when the stop completes, not at its next start.
     let h = Home::new("a_stopped_service_has_its_log_rotated");
-    h.unit(
+    h.start_script(
         "chatty",
-        &format!(
-            "[service]\nLogMaxBytes = 1000\nLogMaxFiles = 1\nExecStart = {}\n",
-            sh("printf '%05000d\\n' 0; echo $$ >> started; exec sleep 1000")
-        ),
+        "LogMaxBytes = 1000\nLogMaxFiles = 1\n",
+        "printf '%05000d\\n' 0; echo $$ >> started; exec sleep 1000",
     );
-    h.ok(&["start", "chatty"]);
     h.wait_lines("started", 1);
     let log = h.home.join("logs/chatty.log");
     let len = |p: &std::path::Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
@@ -452,16 +435,12 @@ fn a_stopped_service_has_its_log_rotated() {
 fn a_remain_after_exit_oneshot_keeps_its_background_group_across_a_crash() {
     // After a daemon crash, stopping a RemainAfterExit oneshot still stops what it left running.
     let h = Home::new("a_remain_after_exit_oneshot_keeps_its_background_group_across_a_crash");
-    h.unit(
+    h.start_script(
         "setup",
-        &format!(
-            "[service]\nType = \"oneshot\"\nRemainAfterExit = true\nExecStart = {}\n",
-            sh("sleep 1000 & echo $! > bg; exit 0")
-        ),
+        "Type = \"oneshot\"\nRemainAfterExit = true\n",
+        "sleep 1000 & echo $! > bg; exit 0",
     );
-    h.ok(&["start", "setup"]);
-    let bg: i32 = h.lines("bg")[0].parse().expect("a pid");
-    h.remember(bg);
+    let bg = h.written_pid("bg");
     crash_daemon(&h);
     assert_eq!(h.state("setup"), "running");
     assert!(alive(bg));
@@ -473,17 +452,12 @@ fn a_remain_after_exit_oneshot_keeps_its_background_group_across_a_crash() {
 fn stop_while_the_leftovers_of_a_dead_service_are_killed_ends_inactive() {
     // The main process died while no daemon ran and left a worker in its group; the `stop` that starts the next daemon meets the worker being killed: it ends `inactive`, as every stop does, and the worker is gone.
     let h = Home::new("stop_while_the_leftovers_of_a_dead_service");
-    h.unit(
+    h.start_script(
         "web",
-        &format!(
-            "[service]\nRestartSec = 0\nExecStart = {}\n",
-            sh("sleep 1000 </dev/null & echo $! > worker; wait")
-        ),
+        "RestartSec = 0\n",
+        "sleep 1000 </dev/null & echo $! > worker; wait",
     );
-    h.ok(&["start", "web"]);
-    h.wait_lines("worker", 1);
-    let worker: i32 = h.lines("worker")[0].trim().parse().expect("a pid");
-    h.remember(worker);
+    let worker = h.written_pid("worker");
     let main = h.pid("web");
     crash_daemon(&h);
     kill9(main);
@@ -509,17 +483,12 @@ fn a_stop_waiting_for_leftovers_that_are_not_ours_sleeps_until_they_end() {
     // watches it with a pidfd instead of rechecking its group on a timer,
     // and returns as soon as it ends.
     let h = Home::new("a_stop_waiting_for_leftovers_that_are_not_ours");
-    h.unit(
+    h.start_script(
         "web",
-        &format!(
-            "[service]\nTimeoutStopSec = 60\nExecStart = {}\n",
-            sh("sh -c 'trap \"\" TERM; echo $$ > worker; exec sleep 1000' & wait")
-        ),
+        "TimeoutStopSec = 60\n",
+        "sh -c 'trap \"\" TERM; echo $$ > worker; exec sleep 1000' & wait",
     );
-    h.ok(&["start", "web"]);
-    h.wait_lines("worker", 1);
-    let worker: i32 = h.lines("worker")[0].trim().parse().expect("a pid");
-    h.remember(worker);
+    let worker = h.written_pid("worker");
     let main = h.pid("web");
     crash_daemon(&h);
     assert_eq!(h.pid("web"), main, "web was not adopted");

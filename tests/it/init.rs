@@ -1,7 +1,7 @@
 //! `daemon --init` as a container's entrypoint (SPEC §14), run as PID 1 of
 //! a new PID namespace (`unshare --pid --fork --mount-proc`, as root).
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::{all_pids, children_of, cmdline, sh, try_run, Home};
@@ -37,6 +37,30 @@ fn none_left(h: &Home) {
         .filter(|&p| p != me && cmdline(p).contains(&root))
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// `daemon --init web` in the background, once web and db each wrote a
+/// line to `ups`; with the namespaced daemon's pid.
+fn init_web_up(h: &Home) -> (Child, i32) {
+    let child = init_command(h, &["web"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn unshare");
+    h.wait_until("both up", INIT_WAIT, || h.lines("ups").len() == 2);
+    let daemon = children_of(child.id() as i32)
+        .first()
+        .map(|&(p, _)| p)
+        .expect("the namespaced daemon");
+    (child, daemon)
+}
+
+fn sigterm(daemon: i32) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("SIGTERM to the daemon");
 }
 
 fn text(out: &Output) -> (String, String) {
@@ -120,21 +144,8 @@ fn init_stops_in_reverse_dependency_order_on_sigterm() {
             svc("web")
         ),
     );
-    let mut child = init_command(&h, &["web"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn unshare");
-    h.wait_until("both up", INIT_WAIT, || h.lines("ups").len() == 2);
-    let daemon = children_of(child.id() as i32)
-        .first()
-        .map(|&(p, _)| p)
-        .expect("the namespaced daemon");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(daemon),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .expect("SIGTERM to the daemon");
+    let (mut child, daemon) = init_web_up(&h);
+    sigterm(daemon);
     let deadline = Instant::now() + INIT_WAIT;
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for unshare") {
@@ -169,24 +180,8 @@ fn a_second_sigterm_stops_the_rest_without_waiting_for_the_order() {
             sh("trap 'echo web-term >> stops' TERM; echo web >> ups; while :; do sleep 0.05; done")
         ),
     );
-    let mut child = init_command(&h, &["web"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn unshare");
-    h.wait_until("both up", INIT_WAIT, || h.lines("ups").len() == 2);
-    let daemon = children_of(child.id() as i32)
-        .first()
-        .map(|&(p, _)| p)
-        .expect("the namespaced daemon");
-    let term = || {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(daemon),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .expect("SIGTERM to the daemon")
-    };
-    term();
+    let (mut child, daemon) = init_web_up(&h);
+    sigterm(daemon);
     h.wait_until("web got SIGTERM", INIT_WAIT, || {
         h.lines("stops").contains(&"web-term".to_owned())
     });
@@ -194,7 +189,7 @@ fn a_second_sigterm_stops_the_rest_without_waiting_for_the_order() {
         !h.lines("stops").contains(&"db".to_owned()),
         "db waits for web"
     );
-    term();
+    sigterm(daemon);
     h.wait_until("db stopped at once", INIT_WAIT, || {
         h.lines("stops").contains(&"db".to_owned())
     });

@@ -184,22 +184,7 @@ fn graph_works_without_a_daemon_in_both_formats() {
     assert!(!d.contains("\"web\""), "only the closure of migrate:\n{d}");
     assert_eq!(h.daemon_pid(), None, "graph started a daemon");
     let full = h.ok(&["graph", "--format", "dot"]);
-    let svg = h.root.join("graph.svg");
-    let dot_in = h.root.join("graph.dot");
-    std::fs::write(&dot_in, &full).expect("write graph.dot");
-    let out = std::process::Command::new("dot")
-        .arg("-Tsvg")
-        .arg(&dot_in)
-        .arg("-o")
-        .arg(&svg)
-        .output()
-        .expect("graphviz is installed by .ci/run (apt-get install graphviz)");
-    assert!(
-        out.status.success(),
-        "dot refused:\n{}\n{full}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&svg).expect("read the svg");
+    let text = dot_to_svg(&h, &full);
     assert!(text.contains("<svg") && text.contains("migrate"), "{text}");
     let err = h.fails(2, &["graph", "--format", "png"]);
     assert!(err.contains("--format takes `mermaid` or `dot`"), "{err}");

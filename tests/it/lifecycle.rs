@@ -1,8 +1,46 @@
 //! One service at a time: start, stop, restart, and how stop escalates.
 
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use crate::util::{alive, gone, kill9, sh, Home, Stat, WAIT};
+
+/// Writes `slow`, a oneshot that never exits (each launch appends its pid
+/// to `starts`), and has the daemon running.
+fn slow_oneshot(h: &Home) {
+    h.unit(
+        "slow",
+        &format!(
+            "[service]\nType = \"oneshot\"\nExecStart = {}\n",
+            sh("echo $$ >> starts; exec sleep 1000")
+        ),
+    );
+    h.ok(&["list"]);
+}
+
+/// Fails the test unless python3 runs (`why` the test needs it).
+fn need_python3(why: &str) {
+    let python = std::process::Command::new("python3")
+        .args(["-c", "pass"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        python,
+        "this test needs python3 {why} (.ci/run installs it)"
+    );
+}
+
+/// Runs the client with `args` in a thread while `meanwhile` runs here;
+/// the client's output once both are done.
+fn while_running(h: &Home, args: &[&str], meanwhile: impl FnOnce()) -> Output {
+    std::thread::scope(|s| {
+        let client = s.spawn(|| h.cmd(args));
+        meanwhile();
+        client
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    })
+}
 
 #[test]
 fn start_returns_once_the_service_runs() {
@@ -22,14 +60,11 @@ fn start_returns_once_the_service_runs() {
 fn start_of_a_oneshot_returns_after_it_exited() {
     // A oneshot is up once it exited 0: start waits for that, then it is `exited`.
     let h = Home::new("start_of_a_oneshot_returns_after_it_exited");
-    h.unit(
+    h.start_script(
         "migrate",
-        &format!(
-            "[service]\nType = \"oneshot\"\nExecStart = {}\n",
-            sh("sleep 0.2; echo done >> migrated")
-        ),
+        "Type = \"oneshot\"\n",
+        "sleep 0.2; echo done >> migrated",
     );
-    h.ok(&["start", "migrate"]);
     assert_eq!(h.lines("migrated"), ["done"]);
     let u = h.unit_json("migrate");
     assert_eq!(u["state"], "exited", "{u}");
@@ -41,14 +76,11 @@ fn start_of_a_oneshot_returns_after_it_exited() {
 fn oneshot_with_remain_after_exit_stays_running_without_pid() {
     // RemainAfterExit keeps a finished oneshot `running`, with no pid.
     let h = Home::new("oneshot_with_remain_after_exit_stays_running_without_pid");
-    h.unit(
+    h.start_script(
         "setup",
-        &format!(
-            "[service]\nType = \"oneshot\"\nRemainAfterExit = true\nExecStart = {}\n",
-            sh("echo done >> setup-ran")
-        ),
+        "Type = \"oneshot\"\nRemainAfterExit = true\n",
+        "echo done >> setup-ran",
     );
-    h.ok(&["start", "setup"]);
     assert_eq!(h.lines("setup-ran"), ["done"]);
     let u = h.unit_json("setup");
     assert_eq!(u["state"], "running", "{u}");
@@ -117,19 +149,14 @@ fn stop_returns_once_the_process_is_gone() {
 fn stop_escalates_to_sigkill_after_timeout_stop_sec() {
     // A service that ignores SIGTERM is SIGKILLed after TimeoutStopSec, and stop returns.
     let h = Home::new("stop_escalates_to_sigkill_after_timeout_stop_sec");
-    h.unit(
+    h.start_script(
         "stubborn",
-        &format!(
-            "[service]\nTimeoutStopSec = 0.5\nExecStart = {}\n",
-            sh("trap \"\" TERM; echo $$ >> started; while :; do sleep 0.1; done")
-        ),
+        "TimeoutStopSec = 0.5\n",
+        "trap \"\" TERM; echo $$ >> started; while :; do sleep 0.1; done",
     );
-    h.ok(&["start", "stubborn"]);
     let pid = h.pid("stubborn");
     // The trap must be in place before we stop, or TERM alone would do.
-    h.wait_until("the TERM trap to be set", WAIT, || {
-        !h.lines("started").is_empty()
-    });
+    h.wait_written("started", "the TERM trap to be set");
     let t0 = Instant::now();
     h.ok(&["stop", "stubborn"]);
     let took = t0.elapsed();
@@ -162,9 +189,7 @@ fn exec_stop_runs_before_the_kill_signal() {
     );
     h.ok(&["start", "app"]);
     let pid = h.pid("app");
-    h.wait_until("the TERM trap to be set", WAIT, || {
-        !h.lines("started").is_empty()
-    });
+    h.wait_written("started", "the TERM trap to be set");
     h.ok(&["stop", "app"]);
     assert!(gone(pid));
     assert_eq!(h.lines("order"), ["execstop", "term"]);
@@ -174,17 +199,8 @@ fn exec_stop_runs_before_the_kill_signal() {
 fn kill_signal_is_what_the_service_receives() {
     // KillSignal = "SIGINT" is the signal a stop sends (the service's trap records which).
     let h = Home::new("kill_signal_is_what_the_service_receives");
-    h.unit(
-        "app",
-        &format!(
-            "[service]\nKillSignal = \"SIGINT\"\nExecStart = {}\n",
-            sh("trap \"echo INT >> sig; exit 0\" INT; trap \"echo TERM >> sig; exit 0\" TERM; echo $$ >> started; while :; do sleep 0.1; done")
-        ),
-    );
-    h.ok(&["start", "app"]);
-    h.wait_until("the traps to be set", WAIT, || {
-        !h.lines("started").is_empty()
-    });
+    h.start_script("app", "KillSignal = \"SIGINT\"\n", "trap \"echo INT >> sig; exit 0\" INT; trap \"echo TERM >> sig; exit 0\" TERM; echo $$ >> started; while :; do sleep 0.1; done");
+    h.wait_written("started", "the traps to be set");
     h.ok(&["stop", "app"]);
     assert_eq!(h.lines("sig"), ["INT"]);
 }
@@ -193,20 +209,9 @@ fn kill_signal_is_what_the_service_receives() {
 fn stop_kills_the_whole_process_group() {
     // A background child of the service is gone after stop, not just the main process.
     let h = Home::new("stop_kills_the_whole_process_group");
-    h.unit(
-        "parent",
-        &format!(
-            "[service]\nExecStart = {}\n",
-            sh("sleep 1000 & echo $! > child; wait")
-        ),
-    );
-    h.ok(&["start", "parent"]);
+    h.start_script("parent", "", "sleep 1000 & echo $! > child; wait");
     let pid = h.pid("parent");
-    h.wait_until("the child pid to be written", WAIT, || {
-        !h.lines("child").is_empty()
-    });
-    let child: i32 = h.lines("child")[0].parse().expect("a pid");
-    h.remember(child);
+    let child = h.written_pid("child");
     assert!(alive(child));
     h.ok(&["stop", "parent"]);
     assert!(gone(pid), "main pid {pid} survived stop");
@@ -218,19 +223,12 @@ fn stop_reaches_a_child_that_escaped_with_setsid() {
     // A child that left the service's session and process group (setsid)
     // still carries the unit's tag: stop kills it and returns once it is gone.
     let h = Home::new("stop_reaches_a_child_that_escaped_with_setsid");
-    h.unit(
+    h.start_script(
         "escaper",
-        &format!(
-            "[service]\nExecStart = {}\n",
-            sh("setsid sh -c 'echo $$ > escaped; exec sleep 1000' & wait")
-        ),
+        "",
+        "setsid sh -c 'echo $$ > escaped; exec sleep 1000' & wait",
     );
-    h.ok(&["start", "escaper"]);
-    h.wait_until("the escaped child to write its pid", WAIT, || {
-        !h.lines("escaped").is_empty()
-    });
-    let escaped: i32 = h.lines("escaped")[0].parse().expect("a pid");
-    h.remember(escaped);
+    let escaped = h.written_pid("escaped");
     let main = h.pid("escaper");
     let (s, m) = (Stat::of(escaped), Stat::of(main));
     assert!(
@@ -249,19 +247,12 @@ fn an_escaped_child_that_ignores_the_kill_signal_gets_sigkill() {
     // The escaped process goes through the stop's escalation: KillSignal,
     // then SIGKILL after TimeoutStopSec; stop waits for it.
     let h = Home::new("an_escaped_child_that_ignores_the_kill_signal_gets_sigkill");
-    h.unit(
+    h.start_script(
         "escaper",
-        &format!(
-            "[service]\nTimeoutStopSec = 0.5\nExecStart = {}\n",
-            sh("setsid sh -c 'trap \"\" TERM; echo $$ > escaped; while :; do sleep 0.1; done' & wait")
-        ),
+        "TimeoutStopSec = 0.5\n",
+        "setsid sh -c 'trap \"\" TERM; echo $$ > escaped; while :; do sleep 0.1; done' & wait",
     );
-    h.ok(&["start", "escaper"]);
-    h.wait_until("the escaped child to set its trap", WAIT, || {
-        !h.lines("escaped").is_empty()
-    });
-    let escaped: i32 = h.lines("escaped")[0].parse().expect("a pid");
-    h.remember(escaped);
+    let escaped = h.written_pid("escaped");
     let t0 = Instant::now();
     h.ok(&["stop", "escaper"]);
     let took = t0.elapsed();
@@ -315,14 +306,11 @@ fn start_of_a_running_unit_is_a_no_op() {
 fn logs_show_the_service_output() {
     // stdout and stderr of a service land in its log, which `logs` prints.
     let h = Home::new("logs_show_the_service_output");
-    h.unit(
+    h.start_script(
         "chatty",
-        &format!(
-            "[service]\nType = \"oneshot\"\nExecStart = {}\n",
-            sh("echo to-stdout; echo to-stderr >&2")
-        ),
+        "Type = \"oneshot\"\n",
+        "echo to-stdout; echo to-stderr >&2",
     );
-    h.ok(&["start", "chatty"]);
     let out = h.ok(&["logs", "chatty"]);
     assert!(
         out.contains("to-stdout") && out.contains("to-stderr"),
@@ -345,14 +333,7 @@ fn stop_of_an_inactive_unit_succeeds() {
 fn start_of_a_failed_unit_launches_it_again() {
     // An explicit start of a failed unit relaunches it.
     let h = Home::new("start_of_a_failed_unit_launches_it_again");
-    h.unit(
-        "app",
-        &format!(
-            "[service]\nRestart = \"no\"\nExecStart = {}\n",
-            sh("echo $$ >> starts; exit 3")
-        ),
-    );
-    h.ok(&["start", "app"]);
+    h.start_script("app", "Restart = \"no\"\n", "echo $$ >> starts; exit 3");
     h.wait_state("app", "failed");
     h.ok(&["start", "app"]);
     h.wait_until("a second failed launch", WAIT, || {
@@ -364,14 +345,11 @@ fn start_of_a_failed_unit_launches_it_again() {
 fn stop_during_backoff_cancels_the_restart() {
     // Stopping a unit that waits out RestartSec leaves it inactive, with no relaunch.
     let h = Home::new("stop_during_backoff_cancels_the_restart");
-    h.unit(
+    h.start_script(
         "app",
-        &format!(
-            "[service]\nRestart = \"always\"\nRestartSec = 0.3\nExecStart = {}\n",
-            sh("echo $$ >> starts; exec sleep 1000")
-        ),
+        "Restart = \"always\"\nRestartSec = 0.3\n",
+        "echo $$ >> starts; exec sleep 1000",
     );
-    h.ok(&["start", "app"]);
     h.wait_lines("starts", 1);
     kill9(h.pid("app"));
     h.wait_state("app", "restarting");
@@ -410,21 +388,12 @@ fn oneshot_that_overruns_timeout_start_sec_fails() {
 fn stop_during_a_oneshot_start_fails_that_start() {
     // A stop that arrives while a oneshot is still starting ends the waiting start with exit 1.
     let h = Home::new("stop_during_a_oneshot_start_fails_that_start");
-    h.unit(
-        "slow",
-        &format!(
-            "[service]\nType = \"oneshot\"\nExecStart = {}\n",
-            sh("echo $$ >> starts; exec sleep 1000")
-        ),
-    );
-    h.ok(&["list"]);
-    let starter = std::thread::scope(|s| {
-        let t = s.spawn(|| h.cmd(&["start", "slow"]));
+    slow_oneshot(&h);
+    let starter = while_running(&h, &["start", "slow"], || {
         h.wait_until("slow to be starting", WAIT, || {
             h.state("slow") == "starting"
         });
         h.ok(&["stop", "slow"]);
-        t.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
     });
     assert_eq!(
         starter.status.code(),
@@ -642,8 +611,7 @@ fn forking_service_is_up_once_its_starter_exits_and_tracks_the_pidfile() {
         ),
     );
     h.ok(&["start", "app"]);
-    let main: i32 = h.lines("app.pid")[0].parse().expect("a pid");
-    h.remember(main);
+    let main = h.written_pid("app.pid");
     let u = h.unit_json("app");
     assert_eq!(u["state"], "running", "{u}");
     assert_eq!(u["pid"], main, "{u}");
@@ -655,14 +623,7 @@ fn forking_service_is_up_once_its_starter_exits_and_tracks_the_pidfile() {
 fn notify_service_is_up_only_after_ready() {
     // Type = "notify": start returns only after the service sent READY=1 to $NOTIFY_SOCKET.
     let h = Home::new("notify_service_is_up_only_after_ready");
-    let python = std::process::Command::new("python3")
-        .args(["-c", "pass"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        python,
-        "this test needs python3 to speak sd_notify (.ci/run installs it)"
-    );
+    need_python3("to speak sd_notify");
     std::fs::write(
         h.path("notify.py"),
         "import os, socket, time\n\
@@ -688,14 +649,11 @@ fn notify_service_is_up_only_after_ready() {
 fn start_during_a_slow_stop_ends_running_and_both_commands_return() {
     // A start that arrives while the unit is still stopping brings it back up, and the stop command still returns.
     let h = Home::new("start_during_a_slow_stop_ends_running_and_both_commands_return");
-    h.unit(
+    h.start_script(
         "app",
-        &format!(
-            "[service]\nExecStart = {}\n",
-            sh("trap \"sleep 0.3; exit 0\" TERM; echo $$ >> starts; while :; do sleep 0.05; done")
-        ),
+        "",
+        "trap \"sleep 0.3; exit 0\" TERM; echo $$ >> starts; while :; do sleep 0.05; done",
     );
-    h.ok(&["start", "app"]);
     h.wait_until("the trap to be set", WAIT, || h.lines("starts").len() == 1);
     let old = h.pid("app");
     let (stop, start) = std::thread::scope(|s| {
@@ -742,15 +700,11 @@ fn stopping_a_dependency_that_is_still_starting_cancels_its_waiting_dependent() 
         ),
     );
     h.ok(&["list"]);
-    let start = std::thread::scope(|s| {
-        let start = s.spawn(|| h.cmd(&["start", "worker"]));
+    let start = while_running(&h, &["start", "worker"], || {
         h.wait_until("worker waiting on a starting migrate", WAIT, || {
             h.state("worker") == "waiting" && h.state("migrate") == "starting"
         });
         h.ok(&["stop", "migrate"]);
-        start
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e))
     });
     assert_eq!(
         start.status.code(),
@@ -767,26 +721,15 @@ fn stopping_a_dependency_that_is_still_starting_cancels_its_waiting_dependent() 
 fn kill_during_a_start_lets_both_commands_return() {
     // `kill` while a start is waiting for a oneshot stops everything; both clients return and no process is left.
     let h = Home::new("kill_during_a_start_lets_both_commands_return");
-    h.unit(
-        "slow",
-        &format!(
-            "[service]\nType = \"oneshot\"\nExecStart = {}\n",
-            sh("echo $$ >> starts; exec sleep 1000")
-        ),
-    );
-    h.ok(&["list"]);
+    slow_oneshot(&h);
     let daemon = h.daemon_pid().expect("daemon pid");
-    let start = std::thread::scope(|s| {
-        let start = s.spawn(|| h.cmd(&["start", "slow"]));
+    let start = while_running(&h, &["start", "slow"], || {
         h.wait_until(
             "slow to be starting and to have written its pid",
             WAIT,
             || h.state("slow") == "starting" && !h.lines("starts").is_empty(),
         );
         h.ok(&["kill"]);
-        start
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e))
     });
     assert_eq!(
         start.status.code(),
@@ -804,14 +747,11 @@ fn logs_follow_prints_new_lines_as_they_come() {
     // `logs -f` keeps printing what the service writes after it started.
     use std::io::BufRead;
     let h = Home::new("logs_follow_prints_new_lines_as_they_come");
-    h.unit(
+    h.start_script(
         "ticker",
-        &format!(
-            "[service]\nExecStart = {}\n",
-            sh("i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done")
-        ),
+        "",
+        "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done",
     );
-    h.ok(&["start", "ticker"]);
     let log = h.home.join("logs/ticker.log");
     h.wait_until("a first tick", WAIT, || {
         !crate::util::read_lines(&log).is_empty()
@@ -850,14 +790,7 @@ fn logs_follow_prints_new_lines_as_they_come() {
 #[test]
 fn forking_without_pidfile_finds_a_double_forked_daemon() {
     // A classic double-forking daemon (setsid in between) is found without PIDFile, every time, and stop reaches it.
-    let python = std::process::Command::new("python3")
-        .args(["-c", "pass"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        python,
-        "this test needs python3 for the double fork (.ci/run installs it)"
-    );
+    need_python3("for the double fork");
     let h = Home::new("forking_without_pidfile_finds_a_double_forked_daemon");
     std::fs::write(
         h.path("dfork.py"),
@@ -883,11 +816,7 @@ fn forking_without_pidfile_finds_a_double_forked_daemon() {
     for round in 0..4 {
         h.ok(&["start", "dfork", "setsid"]);
         // The daemon may find the grandchild before it wrote `main`.
-        h.wait_until("dfork to write its pid", WAIT, || {
-            !h.lines("main").is_empty()
-        });
-        let main: i32 = h.lines("main")[0].parse().expect("a pid");
-        h.remember(main);
+        let main = h.written_pid("main");
         let u = h.unit_json("dfork");
         assert_eq!(u["pid"], main, "round {round}: {u}");
         let s = h.unit_json("setsid");

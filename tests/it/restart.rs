@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::util::{kill9, sh, Home, WAIT};
 
-/// A unit whose every launch appends its pid to `starts`, then runs `then`.
+/// Starts a unit whose every launch appends its pid to `starts`, then runs `then`.
 fn counted(h: &Home, name: &str, service: &str, then: &str) {
     h.unit(
         name,
@@ -14,6 +14,27 @@ fn counted(h: &Home, name: &str, service: &str, then: &str) {
             sh(&format!("echo $$ >> starts; {then}"))
         ),
     );
+    h.ok(&["start", name]);
+}
+
+/// Waits for the third launch of `app` (the one that stays up) to run.
+fn wait_third_launch_up(h: &Home) {
+    h.wait_until("the third launch to stay up", WAIT, || {
+        let u = h.unit_json("app");
+        u["state"] == "running" && u["restarts"] == 2 && h.lines("starts").len() == 3
+    });
+}
+
+/// Starts `app`, which always fails, restarts at once and may be started 3 times in 10 s.
+fn start_limited(h: &Home) {
+    h.unit(
+        "app",
+        &format!(
+            "[unit]\nStartLimitBurst = 3\nStartLimitIntervalSec = 10\n[service]\nRestart = \"always\"\nRestartSec = 0\nExecStart = {}\n",
+            sh("echo $$ >> starts; exit 1")
+        ),
+    );
+    h.ok(&["start", "app"]);
 }
 
 /// Succeeds (or fails) `n - 1` times, then stays up on the n-th launch.
@@ -31,11 +52,7 @@ fn on_failure_restarts_after_a_non_zero_exit() {
         "Restart = \"on-failure\"\nRestartSec = 0",
         &stay_up_on_launch(3, 1),
     );
-    h.ok(&["start", "app"]);
-    h.wait_until("the third launch to stay up", WAIT, || {
-        let u = h.unit_json("app");
-        u["state"] == "running" && u["restarts"] == 2 && h.lines("starts").len() == 3
-    });
+    wait_third_launch_up(&h);
     assert_eq!(h.lines("starts").len(), 3);
     let u = h.unit_json("app");
     assert_eq!(u["last_exit"], json!({"code": 1}), "{u}");
@@ -52,7 +69,6 @@ fn on_failure_does_not_restart_after_exit_0() {
         "Restart = \"on-failure\"\nRestartSec = 0",
         "exit 0",
     );
-    h.ok(&["start", "app"]);
     h.wait_state("app", "exited");
     let u = h.unit_json("app");
     assert_eq!(u["last_exit"], json!({"code": 0}), "{u}");
@@ -70,11 +86,7 @@ fn always_restarts_after_exit_0() {
         "Restart = \"always\"\nRestartSec = 0",
         &stay_up_on_launch(3, 0),
     );
-    h.ok(&["start", "app"]);
-    h.wait_until("the third launch to stay up", WAIT, || {
-        let u = h.unit_json("app");
-        u["state"] == "running" && u["restarts"] == 2 && h.lines("starts").len() == 3
-    });
+    wait_third_launch_up(&h);
     assert_eq!(h.lines("starts").len(), 3);
     assert_eq!(h.unit_json("app")["last_exit"], json!({"code": 0}));
 }
@@ -84,7 +96,6 @@ fn restart_no_ends_failed_with_the_exit_code() {
     // Restart=no: a non-zero exit is final, with last_exit {"code": 3}.
     let h = Home::new("restart_no_ends_failed_with_the_exit_code");
     counted(&h, "app", "Restart = \"no\"", "exit 3");
-    h.ok(&["start", "app"]);
     h.wait_state("app", "failed");
     let u = h.unit_json("app");
     assert_eq!(u["last_exit"], json!({"code": 3}), "{u}");
@@ -103,7 +114,6 @@ fn death_by_signal_counts_as_failure_and_restarts() {
         "Restart = \"on-failure\"\nRestartSec = 0",
         "exec sleep 1000",
     );
-    h.ok(&["start", "app"]);
     h.wait_lines("starts", 1);
     let first = h.pid("app");
     kill9(first);
@@ -129,7 +139,6 @@ fn restart_sec_fraction_delays_the_relaunch() {
         "Restart = \"always\"\nRestartSec = 0.3",
         "exec sleep 1000",
     );
-    h.ok(&["start", "app"]);
     h.wait_lines("starts", 1);
     let first = h.pid("app");
     let t0 = std::time::Instant::now();
@@ -146,14 +155,7 @@ fn restart_sec_fraction_delays_the_relaunch() {
 fn start_limit_fails_after_exactly_burst_launches() {
     // StartLimitBurst=3 in 10 s: an always-failing service is launched 3 times, then fails "start limit hit".
     let h = Home::new("start_limit_fails_after_exactly_burst_launches");
-    h.unit(
-        "app",
-        &format!(
-            "[unit]\nStartLimitBurst = 3\nStartLimitIntervalSec = 10\n[service]\nRestart = \"always\"\nRestartSec = 0\nExecStart = {}\n",
-            sh("echo $$ >> starts; exit 1")
-        ),
-    );
-    h.ok(&["start", "app"]);
+    start_limited(&h);
     h.wait_state("app", "failed");
     let u = h.unit_json("app");
     assert_eq!(u["reason"], "start limit hit", "{u}");
@@ -170,14 +172,7 @@ fn start_limit_fails_after_exactly_burst_launches() {
 fn restarts_counts_only_real_relaunches() {
     // After 3 launches cut off by StartLimitBurst=3, `restarts` is 2, not 3.
     let h = Home::new("restarts_counts_only_real_relaunches");
-    h.unit(
-        "app",
-        &format!(
-            "[unit]\nStartLimitBurst = 3\nStartLimitIntervalSec = 10\n[service]\nRestart = \"always\"\nRestartSec = 0\nExecStart = {}\n",
-            sh("echo $$ >> starts; exit 1")
-        ),
-    );
-    h.ok(&["start", "app"]);
+    start_limited(&h);
     h.wait_state("app", "failed");
     assert_eq!(h.lines("starts").len(), 3);
     assert_eq!(h.unit_json("app")["restarts"], 2);
@@ -193,7 +188,6 @@ fn restarts_field_counts_each_relaunch() {
         "Restart = \"always\"\nRestartSec = 0",
         "exec sleep 1000",
     );
-    h.ok(&["start", "app"]);
     for n in 1..=3 {
         h.wait_lines("starts", n);
         let pid = h.pid("app");

@@ -95,6 +95,35 @@ impl Home {
         });
     }
 
+    /// Waits until the marker file has a line: the service's shell got
+    /// that far (`what`, for the message at the deadline).
+    pub fn wait_written(&self, marker: &str, what: &str) {
+        self.wait_until(what, WAIT, || !self.lines(marker).is_empty());
+    }
+
+    /// The pid a service's shell wrote as the first line of `marker`, once
+    /// it is there; remembered for the cleanup.
+    pub fn written_pid(&self, marker: &str) -> i32 {
+        self.wait_written(marker, &format!("a pid in {marker}"));
+        let line = self.lines(marker).swap_remove(0);
+        let pid = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{marker}: {line:?} is not a pid: {e}"));
+        self.remember(pid);
+        pid
+    }
+
+    /// Writes unit `name`, a `[service]` with the `keys` lines and the
+    /// shell `script` as ExecStart (see [`sh`]), and starts it.
+    pub fn start_script(&self, name: &str, keys: &str, script: &str) {
+        self.unit(
+            name,
+            &format!("[service]\n{keys}ExecStart = {}\n", sh(script)),
+        );
+        self.ok(&["start", name]);
+    }
+
     /// Live processes whose working directory is the service dir: the
     /// test's services and their helpers (clients and the daemon run
     /// elsewhere). For processes that may die before they say who they are.

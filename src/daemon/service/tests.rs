@@ -34,6 +34,54 @@ fn running(p: Policy, t0: Instant) -> Service {
     svc
 }
 
+/// The default policy with one change.
+fn with(change: impl FnOnce(&mut Policy)) -> Policy {
+    let mut p = policy();
+    change(&mut p);
+    p
+}
+
+/// Restarts with no delay, and a start limit of `burst` starts.
+fn at_once(burst: u32) -> Policy {
+    Policy {
+        start_limit_burst: burst,
+        restart_sec: Duration::ZERO.into(),
+        restart_max_delay: Duration::ZERO.into(),
+        ..policy()
+    }
+}
+
+/// A backoff from 1 s to 8 s.
+fn backoff_1_to_8() -> Policy {
+    Policy {
+        restart_sec: secs(1.0).into(),
+        restart_max_delay: secs(8.0).into(),
+        ..policy()
+    }
+}
+
+/// A service that asked to spawn (Start, then DepsReady) at `t0`.
+fn spawning(p: Policy, t0: Instant) -> Service {
+    let mut svc = Service::new(p, 1);
+    svc.on_event(Event::Start, t0);
+    assert_eq!(svc.on_event(Event::DepsReady, t0), [Action::Spawn]);
+    svc
+}
+
+/// The main process ends with `exit`, then the rest of its group.
+fn ended(svc: &mut Service, exit: ExitKind, now: Instant) {
+    svc.on_event(Event::Exited(exit), now);
+    svc.on_event(Event::GroupGone, now);
+}
+
+/// A signal to a process group.
+fn kill(pgid: i32, signal: Signal) -> Action {
+    Action::KillGroup {
+        pgid: pid(pgid),
+        signal,
+    }
+}
+
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }
@@ -90,13 +138,7 @@ fn restart_policy_matrix() {
         assert_eq!(svc.state.name(), want, "{restart:?} {exit:?}");
         assert_eq!(svc.last_exit, Some(exit));
         // Whatever is left of the group is killed.
-        assert_eq!(
-            actions,
-            [Action::KillGroup {
-                pgid: pid(100),
-                signal: Signal::SIGKILL
-            }]
-        );
+        assert_eq!(actions, [kill(100, Signal::SIGKILL)]);
     }
 }
 
@@ -104,13 +146,7 @@ fn restart_policy_matrix() {
 fn failed_attempts_count_and_the_restart_reason_is_kept() {
     // Each failed attempt counts (a clean exit under Restart=always does not) and says why it restarts.
     let t0 = Instant::now();
-    let mut svc = running(
-        Policy {
-            restart: RestartPolicy::Always,
-            ..policy()
-        },
-        t0,
-    );
+    let mut svc = running(with(|p| p.restart = RestartPolicy::Always), t0);
     svc.on_event(Event::Exited(ExitKind::Code(0)), t0);
     assert_eq!(svc.failed_attempts, 0);
     assert_eq!(svc.restart_reason, Some(Reason::Exit(ExitKind::Code(0))));
@@ -127,9 +163,7 @@ fn failed_attempts_count_and_the_restart_reason_is_kept() {
 fn a_unit_that_cannot_work_fails_without_spawning() {
     // CannotStart in place of a spawn fails the service with that reason and no timer.
     let t0 = Instant::now();
-    let mut svc = Service::new(policy(), 1);
-    svc.on_event(Event::Start, t0);
-    svc.on_event(Event::DepsReady, t0);
+    let mut svc = spawning(policy(), t0);
     let reason = Reason::NoMainPid("cannot work".into());
     assert!(svc
         .on_event(Event::CannotStart(reason.clone()), t0)
@@ -172,12 +206,7 @@ fn zero_restart_sec_restarts_at_once() {
 fn start_limit_hit_after_burst_starts() {
     // With StartLimitBurst = 3, the fourth start inside the interval fails the service.
     let t0 = Instant::now();
-    let p = Policy {
-        start_limit_burst: 3,
-        restart_sec: Duration::ZERO.into(),
-        restart_max_delay: Duration::ZERO.into(),
-        ..policy()
-    };
+    let p = at_once(3);
     let mut svc = running(p, t0); // start 1
     let mut t = t0;
     for n in 2..=3 {
@@ -217,12 +246,7 @@ fn starts_outside_the_interval_do_not_count() {
 fn zero_burst_never_gives_up() {
     // StartLimitBurst = 0 disables the start limit.
     let t0 = Instant::now();
-    let p = Policy {
-        start_limit_burst: 0,
-        restart_sec: Duration::ZERO.into(),
-        restart_max_delay: Duration::ZERO.into(),
-        ..policy()
-    };
+    let p = at_once(0);
     let mut svc = running(p, t0);
     for _ in 0..1000 {
         svc.on_event(Event::Exited(ExitKind::Code(1)), t0);
@@ -236,11 +260,7 @@ fn zero_burst_never_gives_up() {
 fn backoff_doubles_up_to_the_cap_with_jitter() {
     // Consecutive failures double the delay (minus up to 25% jitter) and never exceed the cap.
     let t0 = Instant::now();
-    let p = Policy {
-        restart_sec: secs(1.0).into(),
-        restart_max_delay: secs(8.0).into(),
-        ..policy()
-    };
+    let p = backoff_1_to_8();
     let mut svc = running(p, t0);
     let mut t = t0;
     let mut delays = Vec::new();
@@ -266,11 +286,7 @@ fn backoff_doubles_up_to_the_cap_with_jitter() {
 fn backoff_resets_after_staying_up_for_the_cap() {
     // A run that lasts RestartMaxDelaySec starts the backoff over at RestartSec.
     let t0 = Instant::now();
-    let p = Policy {
-        restart_sec: secs(1.0).into(),
-        restart_max_delay: secs(8.0).into(),
-        ..policy()
-    };
+    let p = backoff_1_to_8();
     let mut svc = running(p, t0);
     let mut t = t0;
     for _ in 0..4 {
@@ -288,34 +304,16 @@ fn backoff_resets_after_staying_up_for_the_cap() {
 fn stop_signals_the_group_then_kills_after_the_timeout() {
     // Stop sends KillSignal, SIGKILL at TimeoutStopSec, and ends inactive once all is gone.
     let t0 = Instant::now();
-    let mut svc = running(
-        Policy {
-            kill_signal: Signal::SIGINT,
-            ..policy()
-        },
-        t0,
-    );
+    let mut svc = running(with(|p| p.kill_signal = Signal::SIGINT), t0);
     assert_eq!(
         svc.on_event(Event::Stop, t0),
-        [
-            Action::KillGroup {
-                pgid: pid(100),
-                signal: Signal::SIGINT
-            },
-            Action::KillGroup {
-                pgid: pid(100),
-                signal: Signal::SIGCONT
-            }
-        ]
+        [kill(100, Signal::SIGINT), kill(100, Signal::SIGCONT)]
     );
     assert_eq!(svc.state.name(), StateName::Stopping);
     assert_eq!(svc.deadline(), Some(t0 + secs(10.0)));
     assert_eq!(
         svc.on_event(Event::Timer, t0 + secs(10.0)),
-        [Action::KillGroup {
-            pgid: pid(100),
-            signal: Signal::SIGKILL
-        }]
+        [kill(100, Signal::SIGKILL)]
     );
     svc.on_event(
         Event::Exited(ExitKind::Signal(Signal::SIGKILL)),
@@ -362,10 +360,7 @@ fn leftovers_of_a_dead_adopted_process_are_killed_before_the_restart() {
     );
     assert_eq!(
         svc.on_event(Event::DeadWithLeftovers(pid(100)), t0),
-        [Action::KillGroup {
-            pgid: pid(100),
-            signal: Signal::SIGKILL
-        }]
+        [kill(100, Signal::SIGKILL)]
     );
     assert_eq!(svc.state.name(), StateName::Stopping);
     assert!(svc.awaiting_group());
@@ -384,34 +379,15 @@ fn leftovers_of_a_dead_adopted_process_are_killed_before_the_restart() {
 fn exec_stop_runs_before_the_signal() {
     // With ExecStop, the stop command runs first; KillSignal follows when it exits.
     let t0 = Instant::now();
-    let mut svc = running(
-        Policy {
-            has_exec_stop: true,
-            ..policy()
-        },
-        t0,
-    );
+    let mut svc = running(with(|p| p.has_exec_stop = true), t0);
     assert_eq!(svc.on_event(Event::Stop, t0), [Action::SpawnStop]);
     svc.on_event(Event::StopCmdSpawned(pid(900)), t0);
     assert_eq!(svc.stop_cmd(), Some(pid(900)));
     assert_eq!(
         svc.on_event(Event::StopCmdExited(ExitKind::Code(0)), t0 + secs(0.2)),
-        [
-            Action::KillGroup {
-                pgid: pid(100),
-                signal: Signal::SIGTERM
-            },
-            Action::KillGroup {
-                pgid: pid(100),
-                signal: Signal::SIGCONT
-            }
-        ]
+        [kill(100, Signal::SIGTERM), kill(100, Signal::SIGCONT)]
     );
-    svc.on_event(
-        Event::Exited(ExitKind::Signal(Signal::SIGTERM)),
-        t0 + secs(0.3),
-    );
-    svc.on_event(Event::GroupGone, t0 + secs(0.3));
+    ended(&mut svc, ExitKind::Signal(Signal::SIGTERM), t0 + secs(0.3));
     assert_eq!(svc.state, State::Inactive);
 }
 
@@ -419,31 +395,16 @@ fn exec_stop_runs_before_the_signal() {
 fn exec_stop_that_hangs_is_killed_at_the_timeout() {
     // A stop command that outlives TimeoutStopSec is killed along with the signal to the service.
     let t0 = Instant::now();
-    let mut svc = running(
-        Policy {
-            has_exec_stop: true,
-            ..policy()
-        },
-        t0,
-    );
+    let mut svc = running(with(|p| p.has_exec_stop = true), t0);
     svc.on_event(Event::Stop, t0);
     svc.on_event(Event::StopCmdSpawned(pid(900)), t0);
     let actions = svc.on_event(Event::Timer, t0 + secs(10.0));
     assert_eq!(
         actions,
         [
-            Action::KillGroup {
-                pgid: pid(100),
-                signal: Signal::SIGTERM
-            },
-            Action::KillGroup {
-                pgid: pid(100),
-                signal: Signal::SIGCONT
-            },
-            Action::KillGroup {
-                pgid: pid(900),
-                signal: Signal::SIGKILL
-            },
+            kill(100, Signal::SIGTERM),
+            kill(100, Signal::SIGCONT),
+            kill(900, Signal::SIGKILL),
         ]
     );
 }
@@ -452,28 +413,13 @@ fn exec_stop_that_hangs_is_killed_at_the_timeout() {
 fn zero_stop_timeout_kills_at_once() {
     // TimeoutStopSec = 0 sends SIGKILL right behind KillSignal.
     let t0 = Instant::now();
-    let mut svc = running(
-        Policy {
-            timeout_stop: Duration::ZERO.into(),
-            ..policy()
-        },
-        t0,
-    );
+    let mut svc = running(with(|p| p.timeout_stop = Duration::ZERO.into()), t0);
     assert_eq!(
         svc.on_event(Event::Stop, t0),
         [
-            Action::KillGroup {
-                pgid: pid(100),
-                signal: Signal::SIGTERM
-            },
-            Action::KillGroup {
-                pgid: pid(100),
-                signal: Signal::SIGCONT
-            },
-            Action::KillGroup {
-                pgid: pid(100),
-                signal: Signal::SIGKILL
-            },
+            kill(100, Signal::SIGTERM),
+            kill(100, Signal::SIGCONT),
+            kill(100, Signal::SIGKILL),
         ]
     );
 }
@@ -493,16 +439,9 @@ fn stop_during_backoff_cancels_restart() {
 fn exit_during_stop_is_not_restarted() {
     // The exit caused by our own signal never triggers the restart policy.
     let t0 = Instant::now();
-    let mut svc = running(
-        Policy {
-            restart: RestartPolicy::Always,
-            ..policy()
-        },
-        t0,
-    );
+    let mut svc = running(with(|p| p.restart = RestartPolicy::Always), t0);
     svc.on_event(Event::Stop, t0);
-    svc.on_event(Event::Exited(ExitKind::Signal(Signal::SIGTERM)), t0);
-    svc.on_event(Event::GroupGone, t0);
+    ended(&mut svc, ExitKind::Signal(Signal::SIGTERM), t0);
     assert_eq!(svc.state, State::Inactive);
 }
 
@@ -514,19 +453,9 @@ fn dep_failed_stops_then_fails_with_the_reason() {
     let actions = svc.on_event(Event::DepFailed("db".into()), t0);
     assert_eq!(
         actions,
-        [
-            Action::KillGroup {
-                pgid: pid(100),
-                signal: Signal::SIGTERM
-            },
-            Action::KillGroup {
-                pgid: pid(100),
-                signal: Signal::SIGCONT
-            }
-        ]
+        [kill(100, Signal::SIGTERM), kill(100, Signal::SIGCONT)]
     );
-    svc.on_event(Event::Exited(ExitKind::Signal(Signal::SIGTERM)), t0);
-    svc.on_event(Event::GroupGone, t0);
+    ended(&mut svc, ExitKind::Signal(Signal::SIGTERM), t0);
     assert_eq!(svc.state, State::Failed(Reason::DepFailed("db".into())));
     assert_eq!(
         Reason::DepFailed("db".into()).to_string(),
@@ -551,8 +480,7 @@ fn start_during_stop_starts_again_afterwards() {
     let mut svc = running(policy(), t0);
     svc.on_event(Event::Stop, t0);
     assert!(svc.on_event(Event::Start, t0).is_empty());
-    svc.on_event(Event::Exited(ExitKind::Signal(Signal::SIGTERM)), t0);
-    svc.on_event(Event::GroupGone, t0);
+    ended(&mut svc, ExitKind::Signal(Signal::SIGTERM), t0);
     assert_eq!(svc.state, State::Waiting);
 }
 
@@ -560,23 +488,12 @@ fn start_during_stop_starts_again_afterwards() {
 fn stop_while_spawn_in_flight_stops_when_spawned() {
     // A Stop between Spawn and Spawned is honoured as soon as the pid is known.
     let t0 = Instant::now();
-    let mut svc = Service::new(policy(), 1);
-    svc.on_event(Event::Start, t0);
-    svc.on_event(Event::DepsReady, t0);
+    let mut svc = spawning(policy(), t0);
     assert!(svc.on_event(Event::Stop, t0).is_empty());
     let actions = svc.on_event(Event::Spawned(pid(42)), t0);
     assert_eq!(
         actions,
-        [
-            Action::KillGroup {
-                pgid: pid(42),
-                signal: Signal::SIGTERM
-            },
-            Action::KillGroup {
-                pgid: pid(42),
-                signal: Signal::SIGCONT
-            }
-        ]
+        [kill(42, Signal::SIGTERM), kill(42, Signal::SIGCONT)]
     );
     assert_eq!(svc.state.name(), StateName::Stopping);
 }
@@ -585,15 +502,7 @@ fn stop_while_spawn_in_flight_stops_when_spawned() {
 fn spawn_failure_fails_without_restart() {
     // A command that cannot be executed fails at once with the reason.
     let t0 = Instant::now();
-    let mut svc = Service::new(
-        Policy {
-            restart: RestartPolicy::Always,
-            ..policy()
-        },
-        1,
-    );
-    svc.on_event(Event::Start, t0);
-    svc.on_event(Event::DepsReady, t0);
+    let mut svc = spawning(with(|p| p.restart = RestartPolicy::Always), t0);
     svc.on_event(
         Event::SpawnFailed(SpawnError::NotFound {
             program: "nope".into(),
@@ -615,9 +524,7 @@ fn oneshot_is_up_once_it_exits_zero() {
             remain_after_exit: remain,
             ..policy()
         };
-        let mut svc = Service::new(p, 1);
-        svc.on_event(Event::Start, t0);
-        svc.on_event(Event::DepsReady, t0);
+        let mut svc = spawning(p, t0);
         svc.on_event(Event::Spawned(pid(9)), t0);
         assert_eq!(svc.state.name(), StateName::Starting);
         assert_eq!(svc.deadline(), Some(t0 + secs(30.0)));
@@ -636,25 +543,14 @@ fn remain_after_exit_oneshot_stops_without_processes() {
         remain_after_exit: true,
         ..policy()
     };
-    let mut svc = Service::new(p, 1);
-    svc.on_event(Event::Start, t0);
-    svc.on_event(Event::DepsReady, t0);
+    let mut svc = spawning(p, t0);
     svc.on_event(Event::Spawned(pid(9)), t0);
     svc.on_event(Event::Exited(ExitKind::Code(0)), t0);
     // The group may still hold background children: it is signalled.
     let actions = svc.on_event(Event::Stop, t0);
     assert_eq!(
         actions,
-        [
-            Action::KillGroup {
-                pgid: pid(9),
-                signal: Signal::SIGTERM
-            },
-            Action::KillGroup {
-                pgid: pid(9),
-                signal: Signal::SIGCONT
-            }
-        ]
+        [kill(9, Signal::SIGTERM), kill(9, Signal::SIGCONT)]
     );
     svc.on_event(Event::GroupGone, t0);
     assert_eq!(svc.state, State::Inactive);
@@ -670,29 +566,14 @@ fn oneshot_start_timeout_kills_and_applies_the_policy() {
         timeout_start: secs(2.0).into(),
         ..policy()
     };
-    let mut svc = Service::new(p, 1);
-    svc.on_event(Event::Start, t0);
-    svc.on_event(Event::DepsReady, t0);
+    let mut svc = spawning(p, t0);
     svc.on_event(Event::Spawned(pid(9)), t0);
     let actions = svc.on_event(Event::Timer, t0 + secs(2.0));
     assert_eq!(
         actions,
-        [
-            Action::KillGroup {
-                pgid: pid(9),
-                signal: Signal::SIGTERM
-            },
-            Action::KillGroup {
-                pgid: pid(9),
-                signal: Signal::SIGCONT
-            }
-        ]
+        [kill(9, Signal::SIGTERM), kill(9, Signal::SIGCONT)]
     );
-    svc.on_event(
-        Event::Exited(ExitKind::Signal(Signal::SIGTERM)),
-        t0 + secs(2.1),
-    );
-    svc.on_event(Event::GroupGone, t0 + secs(2.1));
+    ended(&mut svc, ExitKind::Signal(Signal::SIGTERM), t0 + secs(2.1));
     assert_eq!(svc.state, State::Failed(Reason::StartTimeout));
 }
 
@@ -700,12 +581,7 @@ fn oneshot_start_timeout_kills_and_applies_the_policy() {
 fn explicit_start_resets_a_failed_service() {
     // Starting a failed service clears the start-limit window so it can run again.
     let t0 = Instant::now();
-    let p = Policy {
-        start_limit_burst: 1,
-        restart_sec: Duration::ZERO.into(),
-        restart_max_delay: Duration::ZERO.into(),
-        ..policy()
-    };
+    let p = at_once(1);
     let mut svc = running(p, t0);
     svc.on_event(Event::Exited(ExitKind::Code(1)), t0);
     svc.on_event(Event::Timer, t0);

@@ -99,16 +99,7 @@ impl Supervisor {
             .as_ref()
             .and_then(|u| u.health.as_ref())
             .map_or(FIRST_PROBE, |h| h.start_interval);
-        self.entries[id].health = Some(Box::new(HealthRun {
-            pid,
-            since: now,
-            verdict: Verdict::Starting,
-            streak: 0,
-            passed_once: false,
-            gen: 0,
-            in_flight: None,
-            history,
-        }));
+        self.entries[id].health = Some(Box::new(HealthRun::new(pid, now, history)));
         self.timers.set(
             TimerKey::Service(id, ServiceTimer::Probe),
             Some(now + start_interval.min(FIRST_PROBE)),
@@ -134,16 +125,8 @@ impl Supervisor {
         while history.len() > HISTORY {
             history.pop_front();
         }
-        self.entries[id].health = Some(Box::new(HealthRun {
-            pid: Pid::from_raw(0),
-            since: now,
-            verdict: Verdict::Starting,
-            streak: 0,
-            passed_once: false,
-            gen: 0,
-            in_flight: None,
-            history,
-        }));
+        // Pid 0: not live (see `verdict_live`) until a run starts.
+        self.entries[id].health = Some(Box::new(HealthRun::new(Pid::from_raw(0), now, history)));
     }
 
     /// The main process changed within a run (sd_notify MAINPID=): the
@@ -184,25 +167,16 @@ impl Supervisor {
     /// The probe timer of `id` expired: a probe is due, or the one that is
     /// out took longer than TimeoutSec.
     pub(super) fn probe_timer(&mut self, id: ServiceId, now: Instant, sys: &mut dyn Sys) {
-        let Some(health) = self.entries[id]
-            .unit
-            .as_ref()
-            .and_then(|u| u.health.clone())
-        else {
+        let Some((unit, spec, h)) = live_run(&mut self.entries[id]) else {
             return;
         };
-        let Some(h) = self.entries[id].health.as_mut() else {
-            return;
-        };
-        if !h.verdict_live() {
-            return;
-        }
+        let timeout = spec.timeout;
         if let Some(f) = h.in_flight.as_mut() {
             if f.timed_out {
                 return;
             }
             let took = now.saturating_duration_since(f.started);
-            let text = format!("timed out after {}", seconds(health.timeout));
+            let text = format!("timed out after {}", seconds(timeout));
             match f.pid {
                 Some(pid) => {
                     f.timed_out = true;
@@ -222,33 +196,22 @@ impl Supervisor {
         h.gen += 1;
         let gen = h.gen;
         let mut pid = None;
-        match &health.probe {
-            Probe::Exec(argv) => {
-                let Some(unit) = self.entries[id].unit.as_deref() else {
-                    return;
-                };
-                match sys.spawn_probe(unit, argv) {
-                    Ok(p) => {
-                        self.probe_pids.insert(p, id);
-                        pid = Some(p);
-                    }
-                    Err(e) => {
-                        self.probe_result(
-                            id,
-                            false,
-                            format!("cannot run: {e}"),
-                            Duration::ZERO,
-                            now,
-                        );
-                        return;
-                    }
+        match &spec.probe {
+            Probe::Exec(argv) => match sys.spawn_probe(unit, argv) {
+                Ok(p) => {
+                    self.probe_pids.insert(p, id);
+                    pid = Some(p);
                 }
-            }
+                Err(e) => {
+                    self.probe_result(id, false, format!("cannot run: {e}"), Duration::ZERO, now);
+                    return;
+                }
+            },
             probe => self.effects.push_back(Effect::Probe {
                 id,
                 gen,
                 probe: probe.clone(),
-                expect: health.expect_status,
+                expect: spec.expect_status,
             }),
         }
         if let Some(h) = self.entries[id].health.as_mut() {
@@ -261,7 +224,7 @@ impl Supervisor {
         }
         self.timers.set(
             TimerKey::Service(id, ServiceTimer::Probe),
-            Some(now + health.timeout),
+            Some(now + timeout),
         );
     }
 
@@ -329,10 +292,11 @@ impl Supervisor {
         took: Duration,
         now: Instant,
     ) {
-        let Some(health) = self.entries[id]
+        let Some((start_period, failure_threshold, on_unhealthy)) = self.entries[id]
             .unit
             .as_ref()
-            .and_then(|u| u.health.clone())
+            .and_then(|u| u.health.as_ref())
+            .map(|h| (h.start_period, h.failure_threshold, h.on_unhealthy))
         else {
             return;
         };
@@ -361,17 +325,17 @@ impl Supervisor {
             if starting {
                 self.queue.push_back((id, Event::Ready));
             }
-        } else if starting || now.saturating_duration_since(h.since) < health.start_period {
+        } else if starting || now.saturating_duration_since(h.since) < start_period {
             // Inside the start period, or still starting (TimeoutStartSec
             // bounds that): recorded, not counted.
             log::debug!("{name}: probe failed ({text}), not counted yet");
         } else {
             h.streak = h.streak.saturating_add(1);
-            if h.streak >= health.failure_threshold && h.verdict != Verdict::Unhealthy {
+            if h.streak >= failure_threshold && h.verdict != Verdict::Unhealthy {
                 h.verdict = Verdict::Unhealthy;
                 let reason = Reason::Unhealthy(h.streak, text);
                 log::warn!("{name}: {reason}");
-                match health.on_unhealthy {
+                match on_unhealthy {
                     OnUnhealthy::Mark => {}
                     OnUnhealthy::Restart => self.queue.push_back((
                         id,
@@ -396,30 +360,44 @@ impl Supervisor {
     }
 
     fn schedule_probe(&mut self, id: ServiceId, now: Instant) {
-        let Some(health) = self.entries[id]
-            .unit
-            .as_ref()
-            .and_then(|u| u.health.as_ref())
-        else {
+        let Some((_, spec, h)) = live_run(&mut self.entries[id]) else {
             return;
         };
-        let Some(h) = self.entries[id].health.as_ref() else {
-            return;
-        };
-        if !h.verdict_live() {
-            return;
-        }
         let wait = if h.passed_once {
-            health.interval
+            spec.interval
         } else {
-            health.start_interval
+            spec.start_interval
         };
         self.timers
             .set(TimerKey::Service(id, ServiceTimer::Probe), Some(now + wait));
     }
 }
 
+/// A probed unit, its health spec and its run, while the run is live (the
+/// service has a main process to probe); None otherwise. Borrowed, not
+/// cloned: a probe is due every few seconds per probed unit.
+fn live_run(e: &mut Entry) -> Option<(&Unit, &crate::unit::Health, &mut HealthRun)> {
+    let unit = e.unit.as_deref()?;
+    let spec = unit.health.as_ref()?;
+    let run = e.health.as_deref_mut().filter(|h| h.verdict_live())?;
+    Some((unit, spec, run))
+}
+
 impl HealthRun {
+    /// A run of `pid` from `since`, starting, after the earlier probes of `history`.
+    fn new(pid: Pid, since: Instant, history: VecDeque<ProbeRecord>) -> HealthRun {
+        HealthRun {
+            pid,
+            since,
+            verdict: Verdict::Starting,
+            streak: 0,
+            passed_once: false,
+            gen: 0,
+            in_flight: None,
+            history,
+        }
+    }
+
     /// Whether this run is still probing (the service has not gone down).
     fn verdict_live(&self) -> bool {
         self.pid.as_raw() != 0

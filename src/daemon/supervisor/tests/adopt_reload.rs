@@ -5,20 +5,10 @@ use super::*;
 #[test]
 fn restore_kills_the_leftover_group_of_a_dead_main_before_restarting() {
     // A main process that died while no daemon ran, whose workers live on, has its group killed and waited for; then it restarts.
-    let mut s = sup(&[("web", "[service]\nExecStart = \"w\"\nRestartSec = 0\n")]);
-    let mut sys = FakeSys::default();
+    let (mut s, mut sys, t0) = setup(&[("web", "[service]\nExecStart = \"w\"\nRestartSec = 0\n")]);
     sys.alive_groups.insert(4242);
     sys.dead_leaders.insert(4242); // the master is dead, its workers are not
-    let t0 = Instant::now();
-    let adopted = s.restore(
-        state_of(vec![saved("web", Some(4242), Some(42_420))]),
-        Vec::new(),
-        BTreeSet::new(),
-        t0,
-        1010,
-        &mut sys,
-    );
-    pass(&mut s, t0, &mut sys);
+    let adopted = restore_one(&mut s, &mut sys, saved("web", Some(4242), Some(42_420)), t0);
     assert!(adopted.is_empty());
     assert_eq!(sys.signals, [(Pid::from_raw(4242), Signal::SIGKILL)]);
     assert!(sys.spawned.is_empty(), "no restart while the workers live");
@@ -45,6 +35,32 @@ fn saved(name: &str, pid: Option<i32>, start_time: Option<u64>) -> SavedService 
     }
 }
 
+/// A new daemon (at unix time 1010) takes over the saved `services`, finding the
+/// `tagged` processes, with the `enabled` units; then the pass. What it adopted.
+fn restored(
+    s: &mut Supervisor,
+    sys: &mut FakeSys,
+    services: Vec<SavedService>,
+    tagged: Vec<Tagged>,
+    enabled: &[&str],
+    now: Instant,
+) -> Vec<Pid> {
+    let enabled = enabled.iter().map(|n| (*n).to_owned()).collect();
+    let adopted = s.restore(state_of(services), tagged, enabled, now, 1010, sys);
+    pass(s, now, sys);
+    adopted
+}
+
+/// [`restored`] with one saved service, nothing tagged, nothing enabled.
+fn restore_one(
+    s: &mut Supervisor,
+    sys: &mut FakeSys,
+    saved: SavedService,
+    now: Instant,
+) -> Vec<Pid> {
+    restored(s, sys, vec![saved], Vec::new(), &[], now)
+}
+
 fn state_of(services: Vec<SavedService>) -> SavedState {
     SavedState {
         version: persist::STATE_VERSION,
@@ -57,19 +73,9 @@ fn state_of(services: Vec<SavedService>) -> SavedState {
 #[test]
 fn restore_adopts_live_processes_with_their_counts() {
     // A saved process that is still the same process is adopted: same pid, restarts kept.
-    let mut s = sup(&[("web", SIMPLE)]);
-    let mut sys = FakeSys::default();
+    let (mut s, mut sys, t0) = setup(&[("web", SIMPLE)]);
     sys.alive_groups.insert(4242);
-    let t0 = Instant::now();
-    let adopted = s.restore(
-        state_of(vec![saved("web", Some(4242), Some(42_420))]),
-        Vec::new(),
-        BTreeSet::new(),
-        t0,
-        1010,
-        &mut sys,
-    );
-    pass(&mut s, t0, &mut sys);
+    let adopted = restore_one(&mut s, &mut sys, saved("web", Some(4242), Some(42_420)), t0);
     assert_eq!(adopted, [Pid::from_raw(4242)]);
     let info = s.info(0, t0);
     assert_eq!(
@@ -87,19 +93,9 @@ fn restore_adopts_live_processes_with_their_counts() {
 #[test]
 fn restore_never_adopts_a_reused_pid() {
     // A pid whose start time differs is someone else's: the service counts as dead and restarts.
-    let mut s = sup(&[("web", "[service]\nExecStart = \"w\"\nRestartSec = 0\n")]);
-    let mut sys = FakeSys::default();
+    let (mut s, mut sys, t0) = setup(&[("web", "[service]\nExecStart = \"w\"\nRestartSec = 0\n")]);
     sys.alive_groups.insert(4242); // alive, but started at 42420, not 7
-    let t0 = Instant::now();
-    let adopted = s.restore(
-        state_of(vec![saved("web", Some(4242), Some(7))]),
-        Vec::new(),
-        BTreeSet::new(),
-        t0,
-        1010,
-        &mut sys,
-    );
-    pass(&mut s, t0, &mut sys);
+    let adopted = restore_one(&mut s, &mut sys, saved("web", Some(4242), Some(7)), t0);
     assert!(adopted.is_empty());
     assert_eq!(sys.order(), ["web"], "restarted per policy");
     assert!(
@@ -112,21 +108,11 @@ fn restore_never_adopts_a_reused_pid() {
 #[test]
 fn restore_starts_enabled_units_and_finishes_interrupted_stops() {
     // Enabled units start with the daemon; a stop cut short by a crash is completed.
-    let mut s = sup(&[("a", SIMPLE), ("b", SIMPLE), ("c", SIMPLE)]);
-    let mut sys = FakeSys::default();
+    let (mut s, mut sys, t0) = setup(&[("a", SIMPLE), ("b", SIMPLE), ("c", SIMPLE)]);
     sys.alive_groups.insert(77);
-    let t0 = Instant::now();
     let mut stopping = saved("b", Some(77), Some(770));
     stopping.stopping = true;
-    s.restore(
-        state_of(vec![stopping]),
-        Vec::new(),
-        ["a".to_owned()].into(),
-        t0,
-        1010,
-        &mut sys,
-    );
-    pass(&mut s, t0, &mut sys);
+    restored(&mut s, &mut sys, vec![stopping], Vec::new(), &["a"], t0);
     assert_eq!(sys.order(), ["a"]);
     assert_eq!(sys.signals, [(Pid::from_raw(77), Signal::SIGTERM)]);
     assert_eq!(state(&s, "b"), StateName::Stopping);
@@ -146,15 +132,14 @@ fn restore_finds_a_newer_process_by_its_tag() {
         start_time: pid as u64 * 10,
     };
     let t0 = Instant::now();
-    let adopted = s.restore(
-        state_of(vec![saved("web", Some(400), Some(4000))]), // 400 is dead
-        vec![tag("web", 500), tag("lost", 600)],
-        BTreeSet::new(),
-        t0,
-        1010,
+    let adopted = restored(
+        &mut s,
         &mut sys,
+        vec![saved("web", Some(400), Some(4000))], // 400 is dead
+        vec![tag("web", 500), tag("lost", 600)],
+        &[],
+        t0,
     );
-    pass(&mut s, t0, &mut sys);
     assert_eq!(adopted, [Pid::from_raw(500), Pid::from_raw(600)]);
     assert!(sys.spawned.is_empty(), "nothing was started twice");
     assert_eq!(s.info(0, t0).pid, Some(600));
@@ -168,27 +153,23 @@ fn restore_leaves_processes_of_another_directory_alone() {
     let mut s = sup(&[("a", SIMPLE)]);
     let mut sys = FakeSys::default();
     sys.alive_groups.insert(99);
-    let mut state = state_of(vec![saved("other", Some(99), Some(990))]);
-    state.service_dir = Some(PathBuf::from("/elsewhere"));
-    s.restore(
-        state,
-        Vec::new(),
-        BTreeSet::new(),
-        Instant::now(),
-        1010,
-        &mut sys,
-    );
+    // Restored with no pass: the effects it asks for stay queued.
+    let mut restore = |s: &mut Supervisor, dir: &str| {
+        let mut state = state_of(vec![saved("other", Some(99), Some(990))]);
+        state.service_dir = Some(PathBuf::from(dir));
+        s.restore(
+            state,
+            Vec::new(),
+            BTreeSet::new(),
+            Instant::now(),
+            1010,
+            &mut sys,
+        );
+    };
+    restore(&mut s, "/elsewhere");
     assert_eq!(s.poll_effect(), None);
     // The same from our own directory: its file was removed, so it is stopped.
-    let state = state_of(vec![saved("other", Some(99), Some(990))]);
-    s.restore(
-        state,
-        Vec::new(),
-        BTreeSet::new(),
-        Instant::now(),
-        1010,
-        &mut sys,
-    );
+    restore(&mut s, "/srv/units");
     assert_eq!(
         s.poll_effect(),
         Some(Effect::Signal {
@@ -201,11 +182,8 @@ fn restore_leaves_processes_of_another_directory_alone() {
 #[test]
 fn snapshot_holds_what_is_wanted_up() {
     // Running services are saved with pid and start time; inactive ones are not.
-    let mut s = sup(&[("a", SIMPLE), ("b", SIMPLE)]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
-    s.request(None, Request::Start(names(&["a"])), t0);
-    pass(&mut s, t0, &mut sys);
+    let (mut s, mut sys, t0) = setup(&[("a", SIMPLE), ("b", SIMPLE)]);
+    start(&mut s, &mut sys, None, &["a"], t0);
     assert!(s.take_dirty());
     let snap = s.snapshot(t0, 5000);
     assert_eq!(snap.services.len(), 1);
@@ -218,25 +196,11 @@ fn snapshot_holds_what_is_wanted_up() {
     assert_eq!(snap.service_dir.as_deref(), Some(Path::new("/srv/units")));
 }
 
-fn loaded(units: &[(&str, &str)]) -> LoadedDir {
-    let dir = Path::new("/srv/units");
-    let mut l = LoadedDir::default();
-    for (name, text) in units {
-        let path = dir.join(format!("{name}.service"));
-        l.units
-            .insert((*name).to_owned(), unit::parse(name, &path, text, dir));
-    }
-    l
-}
-
 #[test]
 fn reload_changes_only_what_changed() {
     // New units appear, removed ones stop, changed running ones restart, the rest keep their pids.
-    let mut s = sup(&[("keep", SIMPLE), ("edit", SIMPLE), ("drop", SIMPLE)]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
-    s.request(None, Request::Start(names(&["keep", "edit", "drop"])), t0);
-    pass(&mut s, t0, &mut sys);
+    let (mut s, mut sys, t0) = setup(&[("keep", SIMPLE), ("edit", SIMPLE), ("drop", SIMPLE)]);
+    start(&mut s, &mut sys, None, &["keep", "edit", "drop"], t0);
     let (keep, edit, drop) = (sys.pid_of("keep"), sys.pid_of("edit"), sys.pid_of("drop"));
     let report = s.reload(loaded(&[
         ("keep", SIMPLE),
@@ -247,20 +211,8 @@ fn reload_changes_only_what_changed() {
     assert_eq!(report.removed, ["drop"]);
     assert_eq!(report.changed, ["edit"]);
     pass(&mut s, t0, &mut sys);
-    exit(
-        &mut s,
-        &mut sys,
-        edit,
-        ExitKind::Signal(Signal::SIGTERM),
-        t0,
-    );
-    exit(
-        &mut s,
-        &mut sys,
-        drop,
-        ExitKind::Signal(Signal::SIGTERM),
-        t0,
-    );
+    exit(&mut s, &mut sys, edit, TERM, t0);
+    exit(&mut s, &mut sys, drop, TERM, t0);
     assert!(!sys.signals.iter().any(|(p, _)| *p == keep));
     assert_ne!(sys.pid_of("edit"), edit);
     let e = &s.entries[s.id_of("edit").unwrap()];
@@ -276,11 +228,8 @@ fn reload_changes_only_what_changed() {
 #[test]
 fn reload_with_a_broken_file_keeps_the_running_instance() {
     // An edited unit that no longer parses keeps running on its old definition.
-    let mut s = sup(&[("web", SIMPLE)]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
-    s.request(None, Request::Start(names(&["web"])), t0);
-    pass(&mut s, t0, &mut sys);
+    let (mut s, mut sys, t0) = setup(&[("web", SIMPLE)]);
+    start(&mut s, &mut sys, None, &["web"], t0);
     let report = s.reload(loaded(&[("web", "[service]\nRestrat = 1\n")]));
     assert_eq!(report.invalid.len(), 1);
     pass(&mut s, t0, &mut sys);
@@ -293,12 +242,8 @@ fn reload_with_a_broken_file_keeps_the_running_instance() {
 #[test]
 fn reload_that_adds_a_requirement_starts_it() {
     // A running unit edited to Require a new unit restarts with that unit pulled in first.
-    let mut s = sup(&[("b", SIMPLE)]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
-    s.request(None, Request::Start(names(&["b"])), t0);
-    pass(&mut s, t0, &mut sys);
-    let b = sys.pid_of("b");
+    let (mut s, mut sys, t0) = setup(&[("b", SIMPLE)]);
+    let b = started(&mut s, &mut sys, None, "b", t0);
     s.reload(loaded(&[
         (
             "b",
@@ -307,7 +252,7 @@ fn reload_that_adds_a_requirement_starts_it() {
         ("c", SIMPLE),
     ]));
     pass(&mut s, t0, &mut sys);
-    exit(&mut s, &mut sys, b, ExitKind::Signal(Signal::SIGTERM), t0);
+    exit(&mut s, &mut sys, b, TERM, t0);
     assert_eq!(state(&s, "c"), StateName::Running);
     assert_eq!(state(&s, "b"), StateName::Running);
     let order = sys.order();
@@ -317,17 +262,14 @@ fn reload_that_adds_a_requirement_starts_it() {
 #[test]
 fn reload_that_removes_a_requirement_stops_its_dependents_first() {
     // Removing a required unit's file stops the units that Require it, before it.
-    let mut s = sup(&[
+    let (mut s, mut sys, t0) = setup(&[
         ("a", SIMPLE),
         (
             "b",
             "[unit]\nRequires = [\"a\"]\n[service]\nExecStart = \"b\"\n",
         ),
     ]);
-    let mut sys = FakeSys::default();
-    let t0 = Instant::now();
-    s.request(None, Request::Start(names(&["b"])), t0);
-    pass(&mut s, t0, &mut sys);
+    start(&mut s, &mut sys, None, &["b"], t0);
     let (a, b) = (sys.pid_of("a"), sys.pid_of("b"));
     s.reload(loaded(&[(
         "b",
@@ -335,9 +277,9 @@ fn reload_that_removes_a_requirement_stops_its_dependents_first() {
     )]));
     pass(&mut s, t0, &mut sys);
     assert_eq!(sys.signals, [(b, Signal::SIGTERM)], "b first");
-    exit(&mut s, &mut sys, b, ExitKind::Signal(Signal::SIGTERM), t0);
+    exit(&mut s, &mut sys, b, TERM, t0);
     assert_eq!(sys.signals, [(b, Signal::SIGTERM), (a, Signal::SIGTERM)]);
-    exit(&mut s, &mut sys, a, ExitKind::Signal(Signal::SIGTERM), t0);
+    exit(&mut s, &mut sys, a, TERM, t0);
     assert_eq!(state(&s, "b"), StateName::Inactive);
     assert_eq!(s.id_of("a"), None);
 }
@@ -364,4 +306,43 @@ fn persistent_timer_records_survive_restore_and_snapshot() {
     let snap = s.snapshot(t0, 1010);
     assert_eq!(snap.timers.keys().collect::<Vec<_>>(), ["kept"]);
     assert_eq!(snap.timers["kept"], mark);
+}
+
+#[test]
+fn a_scoped_reload_touches_only_the_named_units() {
+    // Load(["new"]): the new unit appears, a changed file of another unit
+    // and a vanished one are left as they are.
+    let mut s = sup(&[("old", SIMPLE), ("gone", SIMPLE)]);
+    let changed = loaded(&[
+        ("old", "[service]\nExecStart = \"changed\"\n"),
+        ("new", SIMPLE),
+    ]);
+    let report = s.reload_scoped(changed, Some(&names(&["new"])));
+    assert_eq!(report.added, ["new"]);
+    assert!(
+        report.changed.is_empty() && report.removed.is_empty(),
+        "{report:?}"
+    );
+    assert!(s.id_of("gone").is_some());
+    let old = &s.entries[s.id_of("old").unwrap()];
+    assert_eq!(old.unit.as_ref().unwrap().exec_start, ["sleep", "100"]);
+}
+
+#[test]
+fn a_scoped_load_of_a_running_unit_waits_for_its_restart() {
+    // `run --force`: the changed definition is not applied by a restart of
+    // the load's own; the client's one restart launches it, once.
+    let (mut s, mut sys, t0) = setup(&[("web", SIMPLE)]);
+    start(&mut s, &mut sys, None, &["web"], t0);
+    let changed = loaded(&[("web", "[service]\nExecStart = \"changed\"\n")]);
+    let report = s.reload_scoped(changed, Some(&names(&["web"])));
+    assert_eq!(report.changed, ["web"]);
+    pass(&mut s, t0, &mut sys);
+    assert!(sys.signals.is_empty(), "the load restarted web itself");
+    let old = sys.pid_of("web");
+    restart(&mut s, &mut sys, Some(1), &["web"], t0);
+    exit(&mut s, &mut sys, old, TERM, t0);
+    assert_eq!(sys.order(), ["web", "web"]);
+    let e = &s.entries[s.id_of("web").unwrap()];
+    assert_eq!(e.unit.as_ref().unwrap().exec_start, ["changed"]);
 }

@@ -1,0 +1,351 @@
+//! What jobs answer: failed attempts, timeouts, refusals, `wait` and `list`.
+
+use super::*;
+
+#[test]
+fn invalid_units_are_listed_and_refused() {
+    // A unit that does not parse shows as invalid and cannot be started; others can.
+    let (mut s, mut sys, t0) = setup(&[("bad", "[service]\nRestrat = \"no\"\n"), ("good", SIMPLE)]);
+    assert_eq!(state(&s, "bad"), StateName::Invalid);
+    let resp = s.request(Some(1), Request::Start(names(&["bad"])), t0);
+    assert!(matches!(resp, Some(Response::Error { message, .. }) if message.contains("invalid")));
+    start(&mut s, &mut sys, Some(2), &["good"], t0);
+    assert_eq!(state(&s, "good"), StateName::Running);
+}
+
+#[test]
+fn start_fails_at_the_first_failed_attempt_while_restarts_go_on() {
+    // The job answers "failed" at the first failed attempt; the unit keeps restarting.
+    let (mut s, mut sys, t0) = setup(&[("mig", FAILING_ONESHOT)]);
+    start(&mut s, &mut sys, Some(1), &["mig"], t0);
+    assert!(s.take_replies().is_empty(), "still starting");
+    let t1 = t0 + Duration::from_secs(1);
+    exit_main(&mut s, &mut sys, "mig", ExitKind::Code(3), t1);
+    let reply = job_reply(&mut s);
+    let (name, ok, now_in, message) = &reply[0];
+    assert_eq!(
+        (name.as_str(), *ok, *now_in),
+        ("mig", false, StateName::Restarting)
+    );
+    assert_eq!(
+        message,
+        "exited with code 3; restarting in the background (next attempt in 2s, attempt 2)"
+    );
+    // status says why and when, with the real exit.
+    let info = s.info(0, t1 + Duration::from_millis(500));
+    assert_eq!(info.reason.as_deref(), Some("exited with code 3"));
+    assert_eq!(info.last_exit, Some(crate::protocol::LastExit::Code(3)));
+    assert_eq!(
+        info.next_attempt,
+        Some(NextAttempt {
+            attempt: 2,
+            in_ms: 1500
+        })
+    );
+    // The restart policy goes on.
+    s.timers_expired(t1 + Duration::from_secs(2));
+    pass(&mut s, t1 + Duration::from_secs(2), &mut sys);
+    assert_eq!(sys.order(), ["mig", "mig"]);
+    assert_eq!(state(&s, "mig"), StateName::Starting);
+}
+
+#[test]
+fn start_timeout_fails_the_job_once_the_attempt_is_stopped() {
+    // A notify unit that never sends READY=1 fails the job with "start timed out".
+    let (mut s, mut sys, t0) = setup(&[(
+        "n",
+        "[service]\nType = \"notify\"\nExecStart = \"x\"\nTimeoutStartSec = 1\n",
+    )]);
+    start(&mut s, &mut sys, Some(1), &["n"], t0);
+    let t1 = t0 + Duration::from_secs(1);
+    s.timers_expired(t1);
+    pass(&mut s, t1, &mut sys);
+    assert!(s.take_replies().is_empty(), "stopping the attempt first");
+    exit_main(&mut s, &mut sys, "n", TERM, t1);
+    let reply = job_reply(&mut s);
+    assert!(!reply[0].1);
+    assert!(
+        reply[0].3.starts_with("start timed out; restarting"),
+        "{reply:?}"
+    );
+    let info = s.info(0, t1);
+    assert_eq!(info.reason.as_deref(), Some("start timed out"));
+    assert_eq!(
+        info.last_exit,
+        Some(crate::protocol::LastExit::Signal("SIGTERM".into()))
+    );
+}
+
+#[test]
+fn restart_fails_at_the_first_failed_attempt_too() {
+    // A restart's start half answers like start: failed at the first failed attempt.
+    let (mut s, mut sys, t0) = setup(&[("mig", FAILING_ONESHOT)]);
+    let pid = started(&mut s, &mut sys, None, "mig", t0);
+    exit(&mut s, &mut sys, pid, ExitKind::Code(1), t0);
+    assert_eq!(state(&s, "mig"), StateName::Restarting);
+    restart(&mut s, &mut sys, Some(1), &["mig"], t0);
+    assert!(s.take_replies().is_empty(), "the new attempt runs");
+    assert_eq!(sys.order(), ["mig", "mig"]);
+    exit_main(&mut s, &mut sys, "mig", ExitKind::Code(2), t0);
+    let reply = job_reply(&mut s);
+    assert!(!reply[0].1);
+    assert!(reply[0].3.starts_with("exited with code 2; restarting"));
+}
+
+#[test]
+fn a_failed_attempt_of_a_required_unit_fails_the_start_of_its_dependent() {
+    // worker waits for database in the background; the job names database and why.
+    let (mut s, mut sys, t0) = setup(&[
+        ("database", FAILING_ONESHOT),
+        ("worker", WORKER),
+        ("ok", SIMPLE),
+    ]);
+    start(&mut s, &mut sys, Some(1), &["ok", "worker"], t0);
+    exit_main(&mut s, &mut sys, "database", ExitKind::Code(1), t0);
+    let reply = job_reply(&mut s);
+    let worker = reply.iter().find(|r| r.0 == "worker").unwrap();
+    assert_eq!((worker.1, worker.2), (false, StateName::Waiting));
+    assert!(
+        worker
+            .3
+            .starts_with("dependency database failed: exited with code 1"),
+        "{worker:?}"
+    );
+    assert!(reply.iter().any(|r| r.0 == "ok" && r.1));
+}
+
+#[test]
+fn a_wanted_unit_that_keeps_failing_does_not_hold_up_its_dependent() {
+    // A Wants/After unit whose attempt failed has had its turn: the dependent starts.
+    let (mut s, mut sys, t0) = setup(&[
+        ("cache", FAILING_ONESHOT),
+        (
+            "web",
+            "[unit]\nWants = [\"cache\"]\n[service]\nExecStart = \"w\"\n",
+        ),
+    ]);
+    start(&mut s, &mut sys, Some(1), &["web"], t0);
+    exit_main(&mut s, &mut sys, "cache", ExitKind::Code(1), t0);
+    assert_eq!(state(&s, "web"), StateName::Running);
+    let reply = job_reply(&mut s);
+    assert!(reply[0].1, "{reply:?}");
+    assert_eq!(state(&s, "cache"), StateName::Restarting);
+}
+
+#[test]
+fn unknown_unit_names_are_an_error() {
+    // Naming a unit that does not exist is answered at once.
+    let mut s = sup(&[("a", SIMPLE)]);
+    let resp = s.request(Some(1), Request::Stop(names(&["nope"])), Instant::now());
+    assert!(matches!(resp, Some(Response::Error { message, .. }) if message.contains("`nope`")));
+}
+
+#[test]
+fn wait_answers_when_the_unit_is_up_or_its_deadline_passes() {
+    // A wait is answered by the pass that brings the unit up; another one
+    // by its timer, naming the state it is still in.
+    let (mut s, mut sys, t0) =
+        setup(&[("db", "[service]\nType = \"notify\"\nExecStart = \"d\"\n")]);
+    start(&mut s, &mut sys, Some(1), &["db"], t0);
+    let wait = |timeout_ms| Request::Wait {
+        names: names(&["db"]),
+        until: crate::protocol::WaitFor::Up,
+        timeout_ms,
+    };
+    assert_eq!(s.request(Some(2), wait(None), t0), None);
+    assert_eq!(s.request(Some(3), wait(Some(500)), t0), None);
+    pass(&mut s, t0, &mut sys);
+    assert!(s.take_replies().is_empty());
+    let t1 = t0 + Duration::from_millis(500);
+    s.timers_expired(t1);
+    pass(&mut s, t1, &mut sys);
+    let replies = s.take_replies();
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].0, 3);
+    assert!(
+        matches!(&replies[0].1, Response::Job(r) if !r[0].ok
+            && r[0].message.as_deref() == Some("still starting after 0.5s, not up")),
+        "{replies:?}"
+    );
+    let pid = sys.pid_of("db");
+    s.notified(pid, Some(pid), "READY=1", (None, None), t1);
+    pass(&mut s, t1, &mut sys);
+    let replies = s.take_replies();
+    let conns: Vec<ConnId> = replies.iter().map(|r| r.0).collect();
+    assert!(conns.contains(&2), "{replies:?}");
+    assert!(replies
+        .iter()
+        .all(|r| !matches!(&r.1, Response::Job(j) if !j[0].ok)));
+}
+
+#[test]
+fn list_rows_are_the_list_columns_of_the_full_infos() {
+    // Plain `list` asks for ListRows: each row is what List's UnitInfo gives for those columns
+    // (a running unit, a failed one with its reason, an invalid one with its error).
+    let (mut s, mut sys, t0) = setup(&[
+        ("a", SIMPLE),
+        ("b", "[service]\nExecStart = \"nope\"\n"),
+        ("c", "[service]\nExecStrt = \"x\"\n"),
+    ]);
+    start(&mut s, &mut sys, None, &["a"], t0);
+    let t1 = t0 + Duration::from_secs(90);
+    let full: Vec<ListRow> = match s.request(None, Request::List, t1) {
+        Some(Response::Units(u)) => u.iter().map(ListRow::from).collect(),
+        other => panic!("{other:?}"),
+    };
+    let rows = match s.request(None, Request::ListRows, t1) {
+        Some(Response::Rows(r)) => r,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(rows, full);
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        (rows[0].state, rows[0].uptime_secs),
+        (StateName::Running, Some(90))
+    );
+    assert!(
+        rows[2]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("ExecStrt")),
+        "{rows:?}"
+    );
+}
+#[test]
+fn a_forked_main_process_is_up_only_once_its_exec_is_done() {
+    // Started::Forked: the unit stays starting (spawn in flight) and the
+    // start job unanswered until ExecDone; a Stop meanwhile waits for it.
+    let mut s = sup(&[("a", SIMPLE), ("b", SIMPLE), ("c", SIMPLE)]);
+    let mut sys = FakeSys {
+        forks: true,
+        ..FakeSys::default()
+    };
+    let t0 = Instant::now();
+    s.request(Some(1), Request::Start(names(&["a", "b"])), t0);
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(sys.spawned.len(), 2);
+    assert_eq!(state(&s, "a"), StateName::Starting);
+    assert!(s.take_replies().is_empty());
+    let a = sys.pid_of("a");
+    s.handle(
+        Input::ExecDone {
+            pid: a,
+            outcome: Ok(()),
+        },
+        t0,
+    );
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "a"), StateName::Running);
+    assert!(s.take_replies().is_empty(), "b is still in flight");
+    let b = sys.pid_of("b");
+    s.handle(
+        Input::ExecDone {
+            pid: b,
+            outcome: Ok(()),
+        },
+        t0,
+    );
+    pass(&mut s, t0, &mut sys);
+    assert!(matches!(&s.take_replies()[..], [(1, Response::Job(r))] if r.iter().all(|r| r.ok)));
+    // A stop while the exec is under way is carried out once it is done.
+    s.request(Some(2), Request::Start(names(&["c"])), t0);
+    pass(&mut s, t0, &mut sys);
+    let c = sys.pid_of("c");
+    s.request(Some(3), Request::Stop(names(&["c"])), t0);
+    pass(&mut s, t0, &mut sys);
+    assert!(sys.signals.is_empty());
+    s.handle(
+        Input::ExecDone {
+            pid: c,
+            outcome: Ok(()),
+        },
+        t0,
+    );
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(sys.signals, [(c, Signal::SIGTERM)]);
+}
+
+#[test]
+fn an_exec_that_fails_late_fails_the_unit_and_the_start() {
+    // ExecDone(Err) is a spawn failure, reported by `start`; the child's
+    // exit (127) that follows belongs to no one.
+    let mut s = sup(&[("a", SIMPLE)]);
+    let mut sys = FakeSys {
+        forks: true,
+        ..FakeSys::default()
+    };
+    let t0 = Instant::now();
+    s.request(Some(1), Request::Start(names(&["a"])), t0);
+    pass(&mut s, t0, &mut sys);
+    let pid = sys.pid_of("a");
+    let err = SpawnError::NotFound {
+        program: "nope".into(),
+        in_path: true,
+    };
+    s.handle(
+        Input::ExecDone {
+            pid,
+            outcome: Err(err),
+        },
+        t0,
+    );
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "a"), StateName::Failed);
+    let replies = s.take_replies();
+    assert!(
+        matches!(&replies[..], [(1, Response::Job(r))] if !r[0].ok && r[0].message.as_deref().is_some_and(|e| e.contains("`nope` not found in PATH"))),
+        "{replies:?}"
+    );
+    s.handle(Input::ChildExited(pid, ExitKind::Code(127)), t0);
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "a"), StateName::Failed);
+}
+
+#[test]
+fn a_failed_start_waits_for_the_spawns_in_flight_of_its_other_units() {
+    // `start a b`: b's exec fails while a's is still under way; the job
+    // answers once a's is done too, with a running.
+    let mut s = sup(&[("a", SIMPLE), ("b", SIMPLE)]);
+    let mut sys = FakeSys {
+        forks: true,
+        ..FakeSys::default()
+    };
+    let t0 = Instant::now();
+    s.request(Some(1), Request::Start(names(&["a", "b"])), t0);
+    pass(&mut s, t0, &mut sys);
+    let (a, b) = (sys.pid_of("a"), sys.pid_of("b"));
+    let err = SpawnError::NotFound {
+        program: "nope".into(),
+        in_path: true,
+    };
+    s.handle(
+        Input::ExecDone {
+            pid: b,
+            outcome: Err(err),
+        },
+        t0,
+    );
+    pass(&mut s, t0, &mut sys);
+    assert!(s.take_replies().is_empty(), "a's spawn is in flight");
+    s.handle(
+        Input::ExecDone {
+            pid: a,
+            outcome: Ok(()),
+        },
+        t0,
+    );
+    pass(&mut s, t0, &mut sys);
+    let mut reply = job_reply(&mut s);
+    reply.sort_by(|x, y| x.0.cmp(&y.0));
+    let outcomes: Vec<(&str, bool, StateName)> = reply
+        .iter()
+        .map(|(name, ok, now_in, _)| (name.as_str(), *ok, *now_in))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("a", true, StateName::Running),
+            ("b", false, StateName::Failed)
+        ]
+    );
+}

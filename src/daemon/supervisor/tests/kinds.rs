@@ -1,0 +1,187 @@
+//! Service types: notify readiness and MAINPID=, forking main processes.
+
+use super::*;
+
+#[test]
+fn notify_as_another_user_is_spawned() {
+    // Type=notify with another User= is spawned like any other (the notify
+    // socket of a root daemon is out of the home, open to every user).
+    let (mut s, mut sys, t0) = setup(&[
+        (
+            "pg",
+            "[service]\nType = \"notify\"\nUser = \"postgres\"\nExecStart = \"x\"\n",
+        ),
+        (
+            "mine",
+            "[service]\nType = \"notify\"\nUser = \"me\"\nExecStart = \"x\"\n",
+        ),
+    ]);
+    start(&mut s, &mut sys, Some(1), &["pg", "mine"], t0);
+    let mut order = sys.order();
+    order.sort();
+    assert_eq!(order, ["mine", "pg"], "both are spawned");
+    assert_eq!(state(&s, "pg"), StateName::Starting);
+}
+
+#[test]
+fn notify_service_is_up_only_after_ready() {
+    // A notify unit's dependents and start job wait for READY=1 from its process group.
+    let (mut s, mut sys, t0) = setup(&[
+        ("n", "[service]\nType = \"notify\"\nExecStart = \"x\"\n"),
+        (
+            "d",
+            "[unit]\nRequires = [\"n\"]\n[service]\nExecStart = \"y\"\n",
+        ),
+    ]);
+    start(&mut s, &mut sys, Some(1), &["d"], t0);
+    assert_eq!(state(&s, "n"), StateName::Starting);
+    assert_eq!(sys.order(), ["n"]);
+    let pid = sys.pid_of("n");
+    // A stranger's READY=1 counts for nothing.
+    s.notified(
+        Pid::from_raw(1),
+        Some(Pid::from_raw(1)),
+        "READY=1",
+        (None, None),
+        t0,
+    );
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "n"), StateName::Starting);
+    // A child in its group may speak for it.
+    s.notified(
+        Pid::from_raw(99_999),
+        Some(pid),
+        "STATUS=warming up\nREADY=1\n",
+        (None, None),
+        t0,
+    );
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "n"), StateName::Running);
+    assert_eq!(state(&s, "d"), StateName::Running);
+    assert_eq!(s.take_replies().len(), 1);
+}
+
+#[test]
+fn forking_service_runs_as_its_forked_main_process() {
+    // When a forking unit's starter exits 0, its main process is found and watched.
+    let (mut s, mut sys, t0) =
+        setup(&[("f", "[service]\nType = \"forking\"\nExecStart = \"x\"\n")]);
+    let starter = started(&mut s, &mut sys, Some(1), "f", t0);
+    assert_eq!(state(&s, "f"), StateName::Starting);
+    exit(&mut s, &mut sys, starter, ExitKind::Code(0), t0);
+    assert_eq!(state(&s, "f"), StateName::Running);
+    let main = s.info(0, t0).pid.unwrap();
+    assert_ne!(main as i32, starter.as_raw());
+    assert_eq!(
+        std::mem::take(&mut sys.watched),
+        [Pid::from_raw(main as i32)]
+    );
+    // Its death is the service's death.
+    exit(
+        &mut s,
+        &mut sys,
+        Pid::from_raw(main as i32),
+        ExitKind::Code(1),
+        t0,
+    );
+    assert_eq!(state(&s, "f"), StateName::Restarting);
+}
+
+#[test]
+fn looking_for_a_main_pid_is_an_effect_and_a_timer_until_it_settles() {
+    // The search never waits: each look is a ScanMainPid effect; "not yet"
+    // arms the MainPidScan timer for the next look, and a failure fails the
+    // service.
+    let (mut s, mut sys, t0) =
+        setup(&[("f", "[service]\nType = \"forking\"\nExecStart = \"x\"\n")]);
+    let starter = started(&mut s, &mut sys, Some(1), "f", t0);
+    s.child_exited(starter, ExitKind::Code(0));
+    s.run(t0, &mut sys);
+    let look = |s: &mut Supervisor| loop {
+        match s.poll_effect() {
+            Some(Effect::ScanMainPid { id, scan, pgid, .. }) => break (id, scan, pgid),
+            Some(_) => continue,
+            None => panic!("no ScanMainPid effect"),
+        }
+    };
+    let (id, scan, pgid) = look(&mut s);
+    assert_eq!(pgid, starter, "the start command's group is searched");
+    s.handle(
+        Input::MainPidScanned {
+            id,
+            scan,
+            outcome: None,
+        },
+        t0,
+    );
+    s.run(t0, &mut sys);
+    assert_eq!(s.poll_timeout(), Some(t0 + SCAN_EVERY));
+    assert_eq!(state(&s, "f"), StateName::Starting);
+    let t1 = t0 + SCAN_EVERY;
+    s.handle(Input::Tick, t1);
+    s.run(t1, &mut sys);
+    let (id, scan, _) = look(&mut s);
+    s.handle(
+        Input::MainPidScanned {
+            id,
+            scan,
+            outcome: Some(Err("2 processes were left".into())),
+        },
+        t1,
+    );
+    s.run(t1, &mut sys);
+    assert_eq!(state(&s, "f"), StateName::Failed);
+    assert_eq!(
+        s.info(0, t1).reason.as_deref(),
+        Some("cannot find the main process: 2 processes were left")
+    );
+}
+
+#[test]
+fn mainpid_moves_the_main_process_within_the_group_only() {
+    // MAINPID= of a process in the service's group makes it the main one:
+    // the old main's exit is then nobody's, the new one's is the service's
+    // (and it is watched). A process of another group is refused.
+    let (mut s, mut sys, t0) = setup(&[("n", "[service]\nType = \"notify\"\nExecStart = \"x\"\n")]);
+    let starter = started(&mut s, &mut sys, Some(1), "n", t0);
+    let claim = |pid: i32, pgid: i32| MainPidClaim {
+        pid: Pid::from_raw(pid),
+        pgid: Some(Pid::from_raw(pgid)),
+        start_time: Some(7),
+    };
+    // Another group: refused.
+    s.notified(
+        starter,
+        Some(starter),
+        "MAINPID=5000",
+        (Some(claim(5000, 5000)), None),
+        t0,
+    );
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(s.entries[0].svc.pid(), Some(starter));
+    let child = Pid::from_raw(starter.as_raw() + 1);
+    s.notified(
+        starter,
+        Some(starter),
+        &format!("MAINPID={child}\nREADY=1"),
+        (Some(claim(child.as_raw(), starter.as_raw())), None),
+        t0,
+    );
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "n"), StateName::Running);
+    assert_eq!(s.entries[0].svc.pid(), Some(child));
+    assert!(sys.watched.contains(&child));
+    // The starter leaves: the service stays up.
+    s.child_exited(starter, ExitKind::Code(0));
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "n"), StateName::Running);
+    // The child dies: that is the service's exit.
+    exit(
+        &mut s,
+        &mut sys,
+        child,
+        ExitKind::Signal(Signal::SIGKILL),
+        t0,
+    );
+    assert_eq!(state(&s, "n"), StateName::Restarting);
+}
