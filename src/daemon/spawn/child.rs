@@ -84,13 +84,15 @@ pub fn launch(plan: Plan) -> io::Result<(Pid, Launched)> {
         let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
         libc::sigprocmask(libc::SIG_SETMASK, &all, &mut old);
-        let pid = libc::clone(
-            entry,
-            stack.top(),
-            flags,
-            std::ptr::from_ref::<Plan>(&plan).cast_mut().cast(),
-        );
-        let err = io::Error::last_os_error();
+        let arg = std::ptr::from_ref::<Plan>(&plan).cast_mut().cast();
+        let mut pid = libc::clone(entry, stack.top(), flags, arg);
+        let mut err = io::Error::last_os_error();
+        if pid < 0 && err.raw_os_error() == Some(libc::EINVAL) && flags & libc::CLONE_VFORK == 0 {
+            // Refused (qemu-user emulates CLONE_VM only for threads): a
+            // vfork, which it turns into a fork, does the same work.
+            pid = libc::clone(entry, stack.top(), flags | libc::CLONE_VFORK, arg);
+            err = io::Error::last_os_error();
+        }
         libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
         if pid < 0 {
             return Err(err);
