@@ -2,10 +2,12 @@
 //!
 //! The child is a clone that shares the daemon's memory (CLONE_VM: no copy
 //! of the page tables, and none of the copy-on-write faults a fork leaves
-//! behind) and runs on a stack of its own. On x86_64 and aarch64 it runs
-//! concurrently with the daemon, which goes on to the next service while
-//! the kernel execs this one; elsewhere the clone is a vfork (the daemon
-//! waits for the exec, as posix_spawn does).
+//! behind) and runs on a stack of its own. On x86_64 it runs concurrently
+//! with the daemon, which goes on to the next service while the kernel
+//! execs this one; elsewhere the clone is a vfork (the daemon waits for the
+//! exec, as posix_spawn does): the raw system calls that running beside the
+//! daemon needs are written for x86_64 only, the one architecture where
+//! they are tested (qemu-user cannot run such a clone).
 //!
 //! Running beside the daemon in the same memory, the child must write to
 //! nothing of the daemon's: it reads its [`Plan`] (which the daemon keeps,
@@ -234,7 +236,7 @@ unsafe fn dup_to(old: RawFd, new: RawFd) -> isize {
 
 /// Whether [`sys`] is a raw system call here (else the child is a vfork
 /// and uses libc's `syscall`, which is safe while the daemon waits).
-const RAW_SYSCALLS: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+const RAW_SYSCALLS: bool = cfg!(target_arch = "x86_64");
 
 /// One system call; returns the kernel's result (`-errno` on failure).
 ///
@@ -261,35 +263,12 @@ unsafe fn sys(n: c_long, a: [usize; 6]) -> isize {
     ret
 }
 
-/// One system call; returns the kernel's result (`-errno` on failure).
-///
-/// # Safety
-/// The caller passes arguments valid for system call `n`.
-#[cfg(target_arch = "aarch64")]
-unsafe fn sys(n: c_long, a: [usize; 6]) -> isize {
-    let ret: isize;
-    // SAFETY (of the asm): the aarch64 Linux system call convention
-    // (number in x8, result in x0); the kernel uses no user stack.
-    std::arch::asm!(
-        "svc 0",
-        in("x8") n as usize,
-        inlateout("x0") a[0] => ret,
-        in("x1") a[1],
-        in("x2") a[2],
-        in("x3") a[3],
-        in("x4") a[4],
-        in("x5") a[5],
-        options(nostack),
-    );
-    ret
-}
-
 /// One system call through libc (the child is a vfork here: the daemon is
 /// suspended, so `errno` is free to use); returns `-errno` on failure.
 ///
 /// # Safety
 /// The caller passes arguments valid for system call `n`.
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[cfg(not(target_arch = "x86_64"))]
 unsafe fn sys(n: c_long, a: [usize; 6]) -> isize {
     let ret = libc::syscall(n, a[0], a[1], a[2], a[3], a[4], a[5]);
     if ret < 0 {
