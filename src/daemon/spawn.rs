@@ -25,6 +25,7 @@ use crate::procfs;
 use crate::unit::Limits;
 
 mod child;
+pub use child::trim_spare_stacks;
 mod identity;
 mod scan;
 pub use identity::*;

@@ -189,6 +189,7 @@ impl Execs {
         }
         if self.pending.is_empty() {
             self.order.clear();
+            crate::daemon::spawn::trim_spare_stacks();
         }
         Some(entry.exec)
     }

@@ -294,12 +294,16 @@ thread_local! {
 }
 
 impl Stack {
-    /// The whole mapping; the child uses less than a page of it.
-    const LEN: usize = 16 * 1024;
+    /// The whole mapping: a guard page and one page, of which the child
+    /// uses less than a kilobyte.
+    const LEN: usize = 8 * 1024;
     const GUARD: usize = 4096;
-    /// Spare stacks kept: a burst of starts needs a few at a time (each is
-    /// given back once its child exec'd), and each costs a resident page.
-    const POOL: usize = 8;
+    /// Spare stacks kept: a burst of starts has many children under way
+    /// at once, each with its stack until its exec. Each spare costs a
+    /// resident page; [`trim_spare_stacks`] lets most go once none is.
+    const POOL: usize = 64;
+    /// Spares kept while no child is under way.
+    const IDLE_POOL: usize = 2;
 
     fn new() -> io::Result<Stack> {
         if let Some(base) = SPARE.with(|s| s.borrow_mut().pop()) {
@@ -355,6 +359,23 @@ impl Drop for Stack {
             }
         }
     }
+}
+
+/// Once no child is under way: the spare stacks beyond a couple are
+/// unmapped (a burst of starts left up to [`Stack::POOL`]).
+pub fn trim_spare_stacks() {
+    SPARE.with(|s| {
+        let mut spare = s.borrow_mut();
+        while spare.len() > Stack::IDLE_POOL {
+            if let Some(base) = spare.pop() {
+                // SAFETY: a spare is a mapping of LEN bytes made by
+                // `Stack::new` that no child uses any more.
+                unsafe {
+                    libc::munmap(base, Stack::LEN);
+                }
+            }
+        }
+    });
 }
 
 /// The signals to reset in a child (see [`Plan::reset`]): read from the
