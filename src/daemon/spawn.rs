@@ -493,8 +493,8 @@ impl PendingExec {
 
 /// Starts a service's process (see [`child`]): a new session, stdin from
 /// /dev/null, stdout and stderr on the log, the working directory changed
-/// in the child, an empty signal mask and default dispositions for the
-/// signals the daemon handles and for SIGPIPE. Returns at once; the exec's
+/// in the child, an empty signal mask and every signal at its default
+/// disposition (as under systemd). Returns at once; the exec's
 /// outcome comes through the returned [`PendingExec`].
 /// A clone sharing the daemon's memory rather than a fork: a fork copies
 /// the daemon's page tables and leaves every page copy-on-write (~300 us

@@ -164,6 +164,27 @@ fn default_working_directory_is_the_service_dir() {
 }
 
 #[test]
+fn a_service_starts_with_no_signal_blocked_ignored_or_caught() {
+    // The daemon blocks every signal around a spawn, handles SIGCHLD,
+    // SIGTERM, SIGINT and SIGHUP and ignores SIGPIPE: none of it reaches
+    // the service (sleep sets no handler of its own).
+    let h = Home::new("a_service_starts_with_no_signal_blocked_ignored_or_caught");
+    h.unit("calm", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["start", "calm"]);
+    let pid = h.pid("calm");
+    wait_asleep(&h, pid);
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    for field in ["SigBlk", "SigIgn", "SigCgt"] {
+        let mask = status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+        assert_eq!(mask, "0000000000000000", "{field}");
+    }
+}
+
+#[test]
 fn service_runs_in_its_own_session_as_a_child_of_the_daemon() {
     // The service leads its own session and process group, and its parent is the daemon.
     let h = Home::new("service_runs_in_its_own_session_as_a_child_of_the_daemon");

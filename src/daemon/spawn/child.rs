@@ -50,7 +50,7 @@ pub struct Plan {
     pub report: RawFd,
     /// Signals (bit n: signal n) to reset to the default disposition: the
     /// ones the daemon handles (their handlers would write to its signal
-    /// pipe) and SIGPIPE (which it ignores; ignored signals survive exec).
+    /// pipe) or ignores (ignored signals survive exec).
     pub reset: u64,
 }
 
@@ -378,22 +378,32 @@ pub fn trim_spare_stacks() {
     });
 }
 
-/// The signals to reset in a child (see [`Plan::reset`]): read from the
-/// daemon's own dispositions.
+/// The signals to reset in a child (see [`Plan::reset`]): every one whose
+/// disposition in the daemon is not the default, handled or ignored (an
+/// ignore the daemon inherited would otherwise survive the exec), so a
+/// service starts with every disposition at its default, as under systemd.
+/// Asked of the kernel directly: libc hides the signals it keeps for itself.
 pub fn signals_to_reset() -> u64 {
-    let mut mask = 1u64 << libc::SIGPIPE;
-    for sig in 1..32 {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+    let mut mask = 0u64;
+    for sig in 1..64usize {
+        if sig == libc::SIGKILL as usize || sig == libc::SIGSTOP as usize {
             continue;
         }
-        // SAFETY: reads the disposition into a zeroed struct we own.
-        let handled = unsafe {
-            let mut old: libc::sigaction = std::mem::zeroed();
-            libc::sigaction(sig, std::ptr::null(), &mut old) == 0
-                && old.sa_sigaction != libc::SIG_IGN
-                && old.sa_sigaction != libc::SIG_DFL
+        let mut old = [0usize; 4];
+        // SAFETY: reads the kernel's struct sigaction for `sig` into a
+        // buffer of ours large enough for it (handler, flags, restorer,
+        // mask), changing nothing.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                std::ptr::null::<c_void>(),
+                old.as_mut_ptr(),
+                8usize,
+            )
         };
-        if handled {
+        // The handler comes first: 0 is SIG_DFL.
+        if ret == 0 && old[0] != 0 {
             mask |= 1 << sig;
         }
     }
