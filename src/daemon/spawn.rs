@@ -119,6 +119,13 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Spawned, Sp
         Some(name) => resolve_user(name).map_err(SpawnError::User)?,
         None => None,
     };
+    if !spec.inherit_stdio && identity.is_none() && !spec.limits.needs_child_work() {
+        // The common case: a clone whose exec the daemon does not wait for
+        // (it starts the next service while the kernel execs this one); the
+        // outcome comes through the child's report pipe.
+        return fork_service(program, args, spec, cache)
+            .map_err(|e| describe_spawn_error(program, spec.cwd, &e));
+    }
     let log_error = |e: io::Error| SpawnError::Log {
         path: spec.log.to_path_buf(),
         error: e.to_string(),
@@ -138,16 +145,6 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Spawned, Sp
         None
     };
 
-    if let Some(log) = log
-        .as_ref()
-        .filter(|l| identity.is_none() && setup.is_none() && l.as_raw_fd() > 2)
-    {
-        // The common case: a plain fork whose exec the daemon does not wait
-        // for (it starts the next service while the kernel execs this one);
-        // the outcome comes through the child's error pipe.
-        return fork_service(program, args, spec, log, cache)
-            .map_err(|e| describe_spawn_error(program, spec.cwd, &e));
-    }
     let (out, err) = match log {
         Some(log) => {
             let log2 = log.try_clone().map_err(log_error)?;
@@ -408,8 +405,10 @@ pub struct PendingExec {
     fd: OwnedFd,
     program: String,
     cwd: std::path::PathBuf,
-    /// The errno the child reported, if it did.
-    errno: Option<i32>,
+    log: std::path::PathBuf,
+    /// What the child reported so far ([`child::REPORT_LEN`] bytes when it
+    /// failed: the step and the errno).
+    report: Vec<u8>,
     /// Dropped only at end of file (leaked if the PendingExec goes first).
     launched: Option<child::Launched>,
 }
@@ -440,7 +439,7 @@ impl PendingExec {
 
     /// The outcome if it is there (never blocks).
     pub fn poll(&mut self) -> Option<Result<(), SpawnError>> {
-        let mut buf = [0u8; 4];
+        let mut buf = [0u8; child::REPORT_LEN];
         loop {
             // SAFETY: read into a buffer we own, of its length.
             let n =
@@ -449,16 +448,13 @@ impl PendingExec {
                 // The child is done with its plan and stack.
                 0 => {
                     drop(self.launched.take());
-                    return Some(match self.errno {
-                        None => Ok(()),
-                        Some(errno) => {
-                            let e = io::Error::from_raw_os_error(errno);
-                            Err(describe_spawn_error(&self.program, &self.cwd, &e))
-                        }
-                    });
+                    return Some(self.outcome());
                 }
-                4 => self.errno = Some(i32::from_ne_bytes(buf)),
-                n if n < 0 => match io::Error::last_os_error() {
+                n if n > 0 => {
+                    let n = usize::try_from(n).unwrap_or(0);
+                    self.report.extend_from_slice(&buf[..n]);
+                }
+                _ => match io::Error::last_os_error() {
                     e if e.kind() == io::ErrorKind::Interrupted => continue,
                     e if e.kind() == io::ErrorKind::WouldBlock => return None,
                     e => {
@@ -468,10 +464,38 @@ impl PendingExec {
                         }))
                     }
                 },
-                // A short write: the child died mid-report.
-                _ => self.errno = Some(nix::libc::EIO),
             }
         }
+    }
+
+    /// What the child's report says: nothing is an exec that happened.
+    fn outcome(&self) -> Result<(), SpawnError> {
+        let word = |at: usize| {
+            self.report
+                .get(at..at + 4)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(u32::from_ne_bytes)
+        };
+        if self.report.is_empty() {
+            return Ok(());
+        }
+        let (Some(step), Some(errno)) = (word(0), word(4)) else {
+            // A short write: the child died mid-report.
+            return Err(SpawnError::Exec {
+                program: self.program.clone(),
+                error: "its exec failed (the report was cut short)".to_owned(),
+            });
+        };
+        let e = io::Error::from_raw_os_error(errno as i32);
+        Err(match child::Step::from_u32(step) {
+            child::Step::Log => SpawnError::Log {
+                path: self.log.clone(),
+                error: e.to_string(),
+            },
+            child::Step::Setup | child::Step::Exec => {
+                describe_spawn_error(&self.program, &self.cwd, &e)
+            }
+        })
     }
 
     /// Waits for the outcome (a moment: the child is exec'ing, or dead).
@@ -504,7 +528,6 @@ fn fork_service(
     program: &str,
     args: &[String],
     spec: &SpawnSpec<'_>,
-    log: &File,
     cache: &mut SpawnCache,
 ) -> io::Result<Spawned> {
     let argv: Vec<CString> = std::iter::once(program)
@@ -558,7 +581,7 @@ fn fork_service(
         envp,
         env_owned,
         cwd,
-        log: log.as_raw_fd(),
+        log: cstring(spec.log.as_os_str().as_bytes().to_vec())?,
         fds: spec.fds.to_vec(),
         report: write.as_raw_fd(),
         reset,
@@ -571,7 +594,8 @@ fn fork_service(
             fd: read,
             program: program.to_owned(),
             cwd: spec.cwd.to_path_buf(),
-            errno: None,
+            log: spec.log.to_path_buf(),
+            report: Vec::new(),
             launched: Some(launched),
         }),
     })

@@ -344,3 +344,18 @@ fn a_unit_that_exits_right_after_its_exec_does_not_fail_a_start_of_many() {
     h.wait_state("quick", "failed");
     assert_eq!(h.state("s29"), "running");
 }
+
+#[test]
+fn a_log_that_cannot_be_opened_fails_the_start_naming_it() {
+    // The child opens the service's log: when it cannot (here a directory
+    // stands where the file goes), `start` fails and says which log and why.
+    let h = Home::new("a_log_that_cannot_be_opened_fails_the_start_naming_it");
+    h.unit("blocked", "[service]\nExecStart = \"sleep 1000\"\n");
+    std::fs::create_dir_all(h.home.join("logs/blocked.log")).expect("mkdir");
+    let err = h.fails(1, &["start", "blocked"]);
+    assert!(
+        err.contains("cannot open log") && err.contains("blocked.log") && err.contains("directory"),
+        "{err}"
+    );
+    assert_eq!(h.state("blocked"), "failed");
+}

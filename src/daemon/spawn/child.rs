@@ -43,7 +43,9 @@ pub struct Plan {
     #[allow(dead_code)]
     pub env_owned: Vec<CString>,
     pub cwd: CString,
-    pub log: RawFd,
+    /// The service's log, opened (created) by the child for appending: the
+    /// inode allocation of a new log is the child's time, not the daemon's.
+    pub log: CString,
     /// Sockets to move to 3, 4, ...
     pub fds: Vec<RawFd>,
     /// The write end of the report pipe (close-on-exec).
@@ -117,26 +119,59 @@ extern "C" fn entry(plan: *mut c_void) -> c_int {
     unsafe { exec(&*plan.cast::<Plan>()) }
 }
 
-/// Sets up and execs; on failure writes the errno to the report pipe and
-/// exits with 127. Never returns.
+/// What the child was doing when it failed: the first half of its report
+/// (the errno is the second).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Step {
+    Setup = 0,
+    Log = 1,
+    Exec = 2,
+}
+
+impl Step {
+    pub fn from_u32(n: u32) -> Step {
+        match n {
+            1 => Step::Log,
+            2 => Step::Exec,
+            _ => Step::Setup,
+        }
+    }
+}
+
+/// The size of a child's report: the step and the errno, native-endian.
+pub const REPORT_LEN: usize = 8;
+
+/// Sets up and execs; on failure writes the step and the errno to the
+/// report pipe and exits with 127. Never returns.
 ///
 /// # Safety
 /// Only in the child of [`launch`], with every signal blocked.
 unsafe fn exec(plan: &Plan) -> ! {
-    let fail = |errno: i32| -> ! {
-        let bytes = errno.to_ne_bytes();
+    let fail_at = |step: Step, errno: i32| -> ! {
+        let mut bytes = [0u8; REPORT_LEN];
+        bytes[..4].copy_from_slice(&(step as u32).to_ne_bytes());
+        bytes[4..].copy_from_slice(&errno.to_ne_bytes());
         sys(
             libc::SYS_write,
-            [plan.report as usize, bytes.as_ptr() as usize, 4, 0, 0, 0],
+            [
+                plan.report as usize,
+                bytes.as_ptr() as usize,
+                REPORT_LEN,
+                0,
+                0,
+                0,
+            ],
         );
         loop {
             // exit_group does not return.
             sys(libc::SYS_exit_group, [127, 0, 0, 0, 0, 0]);
         }
     };
+    let fail = |errno: i32| -> ! { fail_at(Step::Exec, errno) };
     let check = |ret: isize| -> isize {
         if ret < 0 {
-            fail(-ret as i32)
+            fail_at(Step::Setup, -ret as i32)
         }
         ret
     };
@@ -167,16 +202,34 @@ unsafe fn exec(plan: &Plan) -> ! {
         check(dup_to(null as RawFd, 0));
         sys(libc::SYS_close, [null as usize, 0, 0, 0, 0, 0]);
     }
-    // dup3 (flags 0) clears close-on-exec on the new descriptor.
-    check(dup_to(plan.log, 1));
-    check(dup_to(plan.log, 2));
+    let log = sys(
+        libc::SYS_openat,
+        [
+            libc::AT_FDCWD as usize,
+            plan.log.as_ptr() as usize,
+            (libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND) as usize,
+            0o640,
+            0,
+            0,
+        ],
+    );
+    if log < 0 {
+        fail_at(Step::Log, -log as i32);
+    }
+    // dup3 (flags 0) gives descriptors without close-on-exec.
+    check(dup_to(log as RawFd, 1));
+    check(dup_to(log as RawFd, 2));
+    if log > 2 {
+        sys(libc::SYS_close, [log as usize, 0, 0, 0, 0, 0]);
+    }
     for (i, fd) in plan.fds.iter().enumerate() {
         check(dup_to(*fd, 3 + i as RawFd));
     }
-    check(sys(
-        libc::SYS_chdir,
-        [plan.cwd.as_ptr() as usize, 0, 0, 0, 0, 0],
-    ));
+    let cd = sys(libc::SYS_chdir, [plan.cwd.as_ptr() as usize, 0, 0, 0, 0, 0]);
+    if cd < 0 {
+        // Reported as the exec's: a missing directory is told apart there.
+        fail(-cd as i32);
+    }
     let empty = 0u64;
     sys(
         libc::SYS_rt_sigprocmask,
