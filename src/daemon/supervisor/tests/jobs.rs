@@ -216,36 +216,18 @@ fn a_forked_main_process_is_up_only_once_its_exec_is_done() {
     // Started::Forked: the unit stays starting (spawn in flight) and the
     // start job unanswered until ExecDone; a Stop meanwhile waits for it.
     let mut s = sup(&[("a", SIMPLE), ("b", SIMPLE), ("c", SIMPLE)]);
-    let mut sys = FakeSys {
-        forks: true,
-        ..FakeSys::default()
-    };
-    let t0 = Instant::now();
+    let (mut sys, t0) = (forking(), Instant::now());
     s.request(Some(1), Request::Start(names(&["a", "b"])), t0);
     pass(&mut s, t0, &mut sys);
     assert_eq!(sys.spawned.len(), 2);
     assert_eq!(state(&s, "a"), StateName::Starting);
     assert!(s.take_replies().is_empty());
     let a = sys.pid_of("a");
-    s.handle(
-        Input::ExecDone {
-            pid: a,
-            outcome: Ok(()),
-        },
-        t0,
-    );
-    pass(&mut s, t0, &mut sys);
+    exec_done(&mut s, &mut sys, a, Ok(()), t0);
     assert_eq!(state(&s, "a"), StateName::Running);
     assert!(s.take_replies().is_empty(), "b is still in flight");
     let b = sys.pid_of("b");
-    s.handle(
-        Input::ExecDone {
-            pid: b,
-            outcome: Ok(()),
-        },
-        t0,
-    );
-    pass(&mut s, t0, &mut sys);
+    exec_done(&mut s, &mut sys, b, Ok(()), t0);
     assert!(matches!(&s.take_replies()[..], [(1, Response::Job(r))] if r.iter().all(|r| r.ok)));
     // A stop while the exec is under way is carried out once it is done.
     s.request(Some(2), Request::Start(names(&["c"])), t0);
@@ -254,14 +236,7 @@ fn a_forked_main_process_is_up_only_once_its_exec_is_done() {
     s.request(Some(3), Request::Stop(names(&["c"])), t0);
     pass(&mut s, t0, &mut sys);
     assert!(sys.signals.is_empty());
-    s.handle(
-        Input::ExecDone {
-            pid: c,
-            outcome: Ok(()),
-        },
-        t0,
-    );
-    pass(&mut s, t0, &mut sys);
+    exec_done(&mut s, &mut sys, c, Ok(()), t0);
     assert_eq!(sys.signals, [(c, Signal::SIGTERM)]);
 }
 
@@ -270,11 +245,7 @@ fn an_exec_that_fails_late_fails_the_unit_and_the_start() {
     // ExecDone(Err) is a spawn failure, reported by `start`; the child's
     // exit (127) that follows belongs to no one.
     let mut s = sup(&[("a", SIMPLE)]);
-    let mut sys = FakeSys {
-        forks: true,
-        ..FakeSys::default()
-    };
-    let t0 = Instant::now();
+    let (mut sys, t0) = (forking(), Instant::now());
     s.request(Some(1), Request::Start(names(&["a"])), t0);
     pass(&mut s, t0, &mut sys);
     let pid = sys.pid_of("a");
@@ -306,11 +277,7 @@ fn a_failed_start_waits_for_the_spawns_in_flight_of_its_other_units() {
     // `start a b`: b's exec fails while a's is still under way; the job
     // answers once a's is done too, with a running.
     let mut s = sup(&[("a", SIMPLE), ("b", SIMPLE)]);
-    let mut sys = FakeSys {
-        forks: true,
-        ..FakeSys::default()
-    };
-    let t0 = Instant::now();
+    let (mut sys, t0) = (forking(), Instant::now());
     s.request(Some(1), Request::Start(names(&["a", "b"])), t0);
     pass(&mut s, t0, &mut sys);
     let (a, b) = (sys.pid_of("a"), sys.pid_of("b"));
@@ -318,23 +285,9 @@ fn a_failed_start_waits_for_the_spawns_in_flight_of_its_other_units() {
         program: "nope".into(),
         in_path: true,
     };
-    s.handle(
-        Input::ExecDone {
-            pid: b,
-            outcome: Err(err),
-        },
-        t0,
-    );
-    pass(&mut s, t0, &mut sys);
+    exec_done(&mut s, &mut sys, b, Err(err), t0);
     assert!(s.take_replies().is_empty(), "a's spawn is in flight");
-    s.handle(
-        Input::ExecDone {
-            pid: a,
-            outcome: Ok(()),
-        },
-        t0,
-    );
-    pass(&mut s, t0, &mut sys);
+    exec_done(&mut s, &mut sys, a, Ok(()), t0);
     let mut reply = job_reply(&mut s);
     reply.sort_by(|x, y| x.0.cmp(&y.0));
     let outcomes: Vec<(&str, bool, StateName)> = reply
@@ -348,4 +301,24 @@ fn a_failed_start_waits_for_the_spawns_in_flight_of_its_other_units() {
             ("b", false, StateName::Failed)
         ]
     );
+}
+
+/// The exec of `pid` (spawned Forked) ended with `outcome`; a pass follows.
+fn exec_done(
+    s: &mut Supervisor,
+    sys: &mut FakeSys,
+    pid: Pid,
+    outcome: Result<(), SpawnError>,
+    now: Instant,
+) {
+    s.handle(Input::ExecDone { pid, outcome }, now);
+    pass(s, now, sys);
+}
+
+/// A system whose main processes come back Forked (exec outcome later).
+fn forking() -> FakeSys {
+    FakeSys {
+        forks: true,
+        ..FakeSys::default()
+    }
 }
