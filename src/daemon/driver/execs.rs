@@ -188,7 +188,9 @@ impl Execs {
             let _ = registry.deregister(&mut SourceFd(&entry.exec.as_raw_fd()));
         }
         if self.pending.is_empty() {
-            self.order.clear();
+            // A burst of starts is over: what it grew goes back.
+            self.pending.shrink_to(0);
+            self.order = VecDeque::new();
             crate::daemon::spawn::trim_spare_stacks();
         }
         Some(entry.exec)

@@ -355,8 +355,8 @@ impl Stack {
     /// at once, each with its stack until its exec. Each spare costs a
     /// resident page; [`trim_spare_stacks`] lets most go once none is.
     const POOL: usize = 64;
-    /// Spares kept while no child is under way.
-    const IDLE_POOL: usize = 2;
+    /// Spares kept while no child is under way (for the next restart).
+    const IDLE_POOL: usize = 1;
 
     fn new() -> io::Result<Stack> {
         if let Some(base) = SPARE.with(|s| s.borrow_mut().pop()) {
@@ -414,7 +414,7 @@ impl Drop for Stack {
     }
 }
 
-/// Once no child is under way: the spare stacks beyond a couple are
+/// Once no child is under way: the spare stacks beyond one are
 /// unmapped (a burst of starts left up to [`Stack::POOL`]).
 pub fn trim_spare_stacks() {
     SPARE.with(|s| {
