@@ -85,15 +85,11 @@ fn defaults_applied_for_minimal_unit() {
             limits: Default::default(),
             socket: None,
             timer: None,
-            watch_paths: Vec::new(),
-            watch_debounce: Duration::from_secs(1),
+            triggers: Default::default(),
             health: None,
             watchdog: Duration::ZERO,
             watchdog_signal: Signal::SIGABRT,
             notify_access: super::NotifyAccess::Group,
-            on_failure: vec![],
-            on_restart: vec![],
-            hook_rate_limit: Duration::from_secs(300),
             source: Source::default(),
         }
     );
@@ -949,4 +945,37 @@ fn forgotten_places_are_gone_and_change_nothing_else() {
     unit.source.forget_places();
     assert_eq!(unit.source.place("ExecStart"), None);
     assert_eq!(unit, before);
+}
+
+#[test]
+fn triggers_and_notes_take_no_box_unless_set() {
+    // Most units set no WatchPaths or failure hooks and have no warnings: a
+    // daemon's copy (places forgotten) keeps neither box, and the unit fits
+    // musl's 496-byte size class (it was 608 bytes, in the 672-byte class).
+    assert!(std::mem::size_of::<Unit>() <= 492);
+    let mut plain = parse_ok("[service]\nExecStart = \"worker\"\n");
+    assert!(plain.triggers.0.is_none());
+    assert!(plain.source.0.is_some(), "the places are kept for verify");
+    plain.source.forget_places();
+    assert!(plain.source.0.is_none());
+    assert_eq!(plain.triggers.watch_debounce, Duration::from_secs(1));
+    assert_eq!(plain.triggers.hook_rate_limit, Duration::from_secs(300));
+
+    let mut hooked = parse_ok(
+        "[unit]\nOnFailure = [\"alert\"]\n\n[service]\nExecStart = \"worker $NOPE\"\nWatchPaths = [\"/srv/app\"]\n",
+    );
+    assert!(hooked.triggers.0.is_some());
+    assert_eq!(hooked.triggers.on_failure, ["alert"]);
+    assert_eq!(hooked.triggers.watch_paths, [PathBuf::from("/srv/app")]);
+    assert_ne!(plain, hooked);
+    // Warnings stay when the places go.
+    assert_eq!(
+        hooked.source.warnings.len(),
+        1,
+        "{:?}",
+        hooked.source.warnings
+    );
+    hooked.source.forget_places();
+    assert_eq!(hooked.source.place("ExecStart"), None);
+    assert_eq!(hooked.source.warnings.len(), 1);
 }

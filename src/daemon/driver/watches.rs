@@ -54,8 +54,8 @@ impl Watches {
         for &id in sup.with_watch_paths() {
             let e = &sup.entries()[id];
             if let Some(u) = e.unit.as_deref() {
-                if !u.watch_paths.is_empty() && e.svc.state.is_active() {
-                    want.insert(e.name.as_str(), &u.watch_paths);
+                if !u.triggers.watch_paths.is_empty() && e.svc.state.is_active() {
+                    want.insert(e.name.as_str(), &u.triggers.watch_paths);
                 }
             }
         }
@@ -166,7 +166,11 @@ impl Watches {
         // A new subdirectory is a change: the restart watches it afresh.
         for name in changed {
             let Some(id) = sup.id_of(&name) else { continue };
-            let Some(debounce) = sup.entries()[id].unit.as_ref().map(|u| u.watch_debounce) else {
+            let Some(debounce) = sup.entries()[id]
+                .unit
+                .as_ref()
+                .map(|u| u.triggers.watch_debounce)
+            else {
                 continue;
             };
             self.pending.insert(id, name);

@@ -57,13 +57,13 @@ impl Supervisor {
             return;
         };
         let hooks = match kind {
-            HookKind::Failure => unit.on_failure.clone(),
-            HookKind::Restart => unit.on_restart.clone(),
+            HookKind::Failure => unit.triggers.on_failure.clone(),
+            HookKind::Restart => unit.triggers.on_restart.clone(),
         };
         if hooks.is_empty() {
             return;
         }
-        let window = unit.hook_rate_limit;
+        let window = unit.triggers.hook_rate_limit;
         let name = e.name.clone();
         let record = self.entries[id].hooks.get_or_insert_with(Box::default);
         let last = match kind {

@@ -280,7 +280,7 @@ impl Supervisor {
             if defs().any(|u| u.timer.is_some()) {
                 index.timers.push(id);
             }
-            if defs().any(|u| !u.watch_paths.is_empty()) {
+            if defs().any(|u| !u.triggers.watch_paths.is_empty()) {
                 index.watches.push(id);
             }
         }
