@@ -16,7 +16,10 @@ pub(super) enum StopMark {
 #[derive(Debug)]
 pub struct Entry {
     pub name: String,
-    pub path: PathBuf,
+    /// The file of the last load when it is not the unit's own (the file
+    /// does not load); see [`Entry::path`]. Most entries keep no copy
+    /// (and 8 bytes, boxed).
+    file: Option<Box<PathBuf>>,
     /// The definition in force; None when the file never loaded. Boxed:
     /// a table of a thousand entries stays small.
     pub unit: Option<Box<Unit>>,
@@ -72,14 +75,14 @@ pub struct Entry {
 
 impl Entry {
     pub(super) fn new(name: String, result: Result<Unit, Vec<UnitError>>, seed: u64) -> Entry {
-        let (unit, load_error, path) = split_load(result);
+        let (unit, load_error, file) = split_load(result);
         let policy = unit
             .as_ref()
             .map(Policy::from_unit)
             .unwrap_or_else(inert_policy);
         Entry {
             name,
-            path,
+            file: file.map(Box::new),
             unit: unit.map(Box::new),
             load_error: load_error.map(String::into_boxed_str),
             dep_error: None,
@@ -103,6 +106,21 @@ impl Entry {
             stray_scan: false,
             leftovers: LeftoverWatch::Unwatched,
         }
+    }
+
+    /// The unit's file: that of the definition in force, or of the last
+    /// load if that failed.
+    pub fn path(&self) -> &Path {
+        match (&self.file, &self.unit) {
+            (Some(file), _) => file,
+            (None, Some(unit)) => &unit.path,
+            (None, None) => Path::new(""),
+        }
+    }
+
+    /// Records that the unit's file (`path`) does not load.
+    pub(super) fn set_failed_file(&mut self, path: PathBuf) {
+        self.file = Some(Box::new(path));
     }
 
     /// Everything that is wrong with the unit, if anything.
@@ -149,7 +167,7 @@ impl Entry {
     /// Puts `unit` in force now (the service must not be running).
     pub(super) fn set_unit(&mut self, unit: Unit) {
         self.svc.policy = Policy::from_unit(&unit);
-        self.path = unit.path.clone();
+        self.file = None;
         self.unit = Some(Box::new(unit));
         self.load_error = None;
         self.next_unit = None;
@@ -244,5 +262,37 @@ mod name_index_tests {
         assert_eq!(index.values().copied().collect::<Vec<_>>(), [1, 2]);
         entries.truncate(3);
         assert_eq!(index.get(&entries, "api"), Some(&1));
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_keeps_a_file_path_only_when_the_file_does_not_load() {
+        // A loaded unit's path is its unit's (no second copy per entry); a
+        // file that failed to load is remembered until a definition loads.
+        let dir = Path::new("/srv/units");
+        let file = dir.join("web.service");
+        let text = "[service]\nExecStart = \"/bin/true\"\n";
+        let unit = crate::unit::parse("web", &file, text, dir).expect("unit");
+        let mut e = Entry::new("web".into(), Ok(unit.clone()), 1);
+        assert!(e.file.is_none());
+        assert_eq!(e.path(), file);
+        let other = dir.join("web@box1.service");
+        e.set_failed_file(other.clone());
+        assert_eq!(e.path(), other);
+        e.set_unit(unit);
+        assert!(e.file.is_none());
+        assert_eq!(e.path(), file);
+        let error = UnitError {
+            path: other.clone(),
+            pos: None,
+            message: "bad".into(),
+            hint: None,
+        };
+        let bad = Entry::new("web".into(), Err(vec![error]), 1);
+        assert_eq!(bad.path(), other);
     }
 }

@@ -67,19 +67,20 @@ pub type ConnId = usize;
 pub use entry::*;
 pub use io::*;
 
-/// A loaded unit, or the joined text of its errors; and its file.
-fn split_load(result: Result<Unit, Vec<UnitError>>) -> (Option<Unit>, Option<String>, PathBuf) {
+/// A loaded unit, or the joined text of its errors and the file they are in.
+fn split_load(
+    result: Result<Unit, Vec<UnitError>>,
+) -> (Option<Unit>, Option<String>, Option<PathBuf>) {
     match result {
         Ok(mut u) => {
             // Where values were written is for `verify`, not for the daemon.
             u.source.forget_places();
-            let path = u.path.clone();
-            (Some(u), None, path)
+            (Some(u), None, None)
         }
         Err(errors) => {
             let path = errors.first().map(|e| e.path.clone()).unwrap_or_default();
             let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            (None, Some(text.join("\n")), path)
+            (None, Some(text.join("\n")), Some(path))
         }
     }
 }
@@ -238,7 +239,7 @@ impl Supervisor {
                 match (e.next_unit.as_deref().or(e.unit.as_deref()), present) {
                     (Some(u), true) => DepInput {
                         name: &e.name,
-                        file: &e.path,
+                        file: e.path(),
                         requires: &u.requires,
                         wants: &u.wants,
                         after: &u.after,
@@ -247,7 +248,7 @@ impl Supervisor {
                     // Gone units are no one's dependency (unit names are never empty).
                     (_, present) => DepInput {
                         name: if present { &e.name } else { "" },
-                        file: &e.path,
+                        file: e.path(),
                         requires: empty,
                         wants: empty,
                         after: empty,

@@ -82,7 +82,7 @@ impl Supervisor {
                     // start again until the file is fixed.
                     e.load_error = Some(error.into_boxed_str());
                     e.next_unit = None;
-                    e.path = path;
+                    e.set_failed_file(path.unwrap_or_default());
                     if !active {
                         e.unit = None;
                     }

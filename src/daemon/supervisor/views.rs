@@ -194,7 +194,7 @@ impl Supervisor {
         };
         UnitStatus {
             info: self.info(id, now),
-            path: e.path.clone(),
+            path: e.path().to_path_buf(),
             kind: match e.unit.as_ref().map(|u| u.kind) {
                 Some(ServiceType::Simple) => "simple",
                 Some(ServiceType::Oneshot) => "oneshot",

@@ -62,7 +62,7 @@ impl Supervisor {
             }
             say(format!(
                 "  fix {}, then `diakonos verify {name}` and `diakonos reload`",
-                e.path.display()
+                e.path().display()
             ));
             return;
         }
