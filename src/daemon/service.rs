@@ -369,7 +369,7 @@ impl Service {
                     stop_cmd: None,
                     phase: StopPhase::Killed,
                     deadline: now + KILL_GRACE,
-                    then: AfterStop::Failure(Reason::Exit(ExitKind::Unknown)),
+                    then: AfterStop::Failure(Box::new(Reason::Exit(ExitKind::Unknown))),
                 }
             }
 
@@ -389,12 +389,16 @@ impl Service {
                 },
                 Event::Timer,
             ) if now >= *d => {
-                return self.begin_stop(AfterStop::Failure(Reason::StartTimeout), now, actions);
+                return self.begin_stop(
+                    AfterStop::Failure(Box::new(Reason::StartTimeout)),
+                    now,
+                    actions,
+                );
             }
 
             (State::Running { pid: Some(_), .. }, Event::MemoryExceeded { rss, max }) => {
                 let reason = Reason::MemoryLimit { rss, max };
-                return self.begin_stop(AfterStop::Failure(reason), now, actions);
+                return self.begin_stop(AfterStop::Failure(Box::new(reason)), now, actions);
             }
             (state, ev @ Event::MemoryExceeded { .. }) => {
                 log::debug!("ignored late {ev:?} in state {state:?}");
@@ -461,19 +465,24 @@ impl Service {
                         signal: self.policy.watchdog_signal,
                     });
                 }
-                return self.begin_stop(AfterStop::Failure(Reason::Watchdog), now, actions);
+                return self.begin_stop(
+                    AfterStop::Failure(Box::new(Reason::Watchdog)),
+                    now,
+                    actions,
+                );
             }
             (State::Running { pid: Some(_), .. }, Event::Unhealthy { reason, stop }) => {
                 let then = if stop {
                     self.want = Want::Down;
-                    AfterStop::Failed(reason)
+                    AfterStop::Failed(Box::new(reason))
                 } else {
-                    AfterStop::Failure(reason)
+                    AfterStop::Failure(Box::new(reason))
                 };
                 return self.begin_stop(then, now, actions);
             }
             (State::Starting { pid: Some(_), .. } | State::Running { .. }, Event::DepFailed(n)) => {
-                return self.begin_stop(AfterStop::Failed(Reason::DepFailed(n)), now, actions);
+                let reason = Box::new(Reason::DepFailed(n));
+                return self.begin_stop(AfterStop::Failed(reason), now, actions);
             }
             (State::Failed(_) | State::Exited, Event::Stop) => {
                 self.want = Want::Down;
@@ -777,12 +786,12 @@ impl Service {
         };
         let then = then.clone();
         self.state = match then {
-            AfterStop::Failed(r) => State::Failed(r),
+            AfterStop::Failed(r) => State::Failed(*r),
             _ if self.want == Want::Up => match then {
-                AfterStop::Failure(r) => self.after_failure(r, now),
+                AfterStop::Failure(r) => self.after_failure(*r, now),
                 _ => State::Waiting,
             },
-            AfterStop::Failure(r) => State::Failed(r),
+            AfterStop::Failure(r) => State::Failed(*r),
             AfterStop::Inactive => State::Inactive,
         };
     }

@@ -121,12 +121,14 @@ pub enum StopPhase {
 }
 
 /// What a finished stop turns into (unless a Start arrived meanwhile).
+/// The reasons are boxed: inline they made every service's state (a
+/// thousand in a daemon) 24 bytes larger, for the few that are stopping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AfterStop {
     Inactive,
-    Failed(Reason),
+    Failed(Box<Reason>),
     /// A failure the restart policy gets to judge (start timeout).
-    Failure(Reason),
+    Failure(Box<Reason>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
