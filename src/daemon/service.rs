@@ -85,7 +85,8 @@ pub struct Service {
     /// the count when it starts and fails when it grows.
     pub failed_attempts: u64,
     /// Why the last restart was scheduled (shown while `restarting`).
-    pub restart_reason: Option<Reason>,
+    /// (Boxed: 24 bytes less in every service, most of which never restart.)
+    pub restart_reason: Option<Box<Reason>>,
     /// Consecutive failures, for the exponential backoff.
     failures: u32,
     /// Start times inside the current StartLimitIntervalSec window.
@@ -593,7 +594,7 @@ impl Service {
     fn schedule_restart(&mut self, reason: Reason, now: Instant) -> State {
         let delay = self.backoff();
         self.failures = self.failures.saturating_add(1);
-        self.restart_reason = Some(reason);
+        self.restart_reason = Some(Box::new(reason));
         State::Restarting { until: now + delay }
     }
 

@@ -113,13 +113,19 @@ fn failed_attempts_count_and_the_restart_reason_is_kept() {
     );
     svc.on_event(Event::Exited(ExitKind::Code(0)), t0);
     assert_eq!(svc.failed_attempts, 0);
-    assert_eq!(svc.restart_reason, Some(Reason::Exit(ExitKind::Code(0))));
+    assert_eq!(
+        svc.restart_reason.as_deref(),
+        Some(&Reason::Exit(ExitKind::Code(0)))
+    );
     assert_eq!(svc.next_attempt(), Some(t0 + secs(1.0)));
     svc.on_event(Event::Timer, t0 + secs(1.0));
     svc.on_event(Event::Spawned(pid(101)), t0 + secs(1.0));
     svc.on_event(Event::Exited(ExitKind::Code(4)), t0 + secs(2.0));
     assert_eq!(svc.failed_attempts, 1);
-    assert_eq!(svc.restart_reason, Some(Reason::Exit(ExitKind::Code(4))));
+    assert_eq!(
+        svc.restart_reason.as_deref(),
+        Some(&Reason::Exit(ExitKind::Code(4)))
+    );
     assert_eq!(svc.last_exit, Some(ExitKind::Code(4)));
 }
 

@@ -46,7 +46,7 @@ impl Supervisor {
         let (kind, reason) = match (&e.svc.state, before) {
             (State::Failed(r), b) if b != StateName::Failed => (HookKind::Failure, r.clone()),
             (State::Restarting { .. }, b) if b != StateName::Restarting => {
-                match &e.svc.restart_reason {
+                match e.svc.restart_reason.as_deref() {
                     Some(r) => (HookKind::Restart, r.clone()),
                     None => return,
                 }
@@ -111,7 +111,7 @@ impl Supervisor {
                 continue;
             }
             log::info!("{name}: starting hook {hook} ({})", result_of(&reason));
-            self.entries[hid].hook_env = Some(env.clone().into());
+            self.entries[hid].hook_env = Some(Box::new(env.clone()));
             self.start(&[hid], false, now);
             started = true;
         }

@@ -336,7 +336,7 @@ impl Supervisor {
     /// Why the last attempt of `id` failed, and what happens next.
     pub(super) fn attempt_failure(&self, id: ServiceId, now: Instant) -> String {
         let svc = &self.entries[id].svc;
-        let why = match (&svc.state, &svc.restart_reason) {
+        let why = match (&svc.state, svc.restart_reason.as_deref()) {
             (State::Failed(r), _) | (_, Some(r)) => r.to_string(),
             _ => "the attempt failed".to_owned(),
         };

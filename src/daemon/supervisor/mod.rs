@@ -261,7 +261,7 @@ impl Supervisor {
         drop(inputs);
         self.graph = graph;
         for (e, errors) in self.entries.iter_mut().zip(findings.errors) {
-            e.dep_error = errors.map(String::into_boxed_str);
+            e.dep_error = errors.map(Box::new);
         }
         self.warnings.extend(findings.warnings);
         self.index_activated();
@@ -539,9 +539,9 @@ impl Supervisor {
         }
         for msg in sd_notify::parse(payload) {
             match msg {
-                Message::Ready if self.entries[id].reloading.is_some() => {
+                Message::Ready if self.entries[id].reloading().is_some() => {
                     log::info!("{}: reloaded (READY=1)", self.entries[id].name);
-                    self.entries[id].reloading = None;
+                    self.entries[id].set_reloading(None);
                     self.dirty = true;
                 }
                 Message::Ready => self.queue.push_back((id, Event::Ready)),
@@ -552,7 +552,8 @@ impl Supervisor {
                     ) {
                         log::info!("{}: reloading (RELOADING=1)", self.entries[id].name);
                         // Since MONOTONIC_USEC= if it came along.
-                        self.entries[id].reloading = Some(monotonic.map_or(now, |t| t.min(now)));
+                        let since = monotonic.map_or(now, |t| t.min(now));
+                        self.entries[id].set_reloading(Some(since));
                         self.dirty = true;
                     }
                 }
@@ -571,9 +572,9 @@ impl Supervisor {
                         ),
                     }
                 }
-                Message::Errno(n) => self.entries[id].errno = n,
+                Message::Errno(n) => self.entries[id].set_errno(n),
                 Message::Status(text) => {
-                    self.entries[id].status_text = text;
+                    self.entries[id].set_status_text(text);
                     self.dirty = true;
                 }
             }
@@ -675,9 +676,9 @@ impl Supervisor {
                 TimerKey::Service(id, ServiceTimer::MemoryCheck) => self.mem_due.push(id),
                 TimerKey::Service(id, ServiceTimer::Probe) => self.due_probes.push(id),
                 TimerKey::Service(id, ServiceTimer::Watchdog) => {
-                    if self.entries[id].watchdog.is_some() {
+                    if self.entries[id].watchdog().is_some() {
                         log::warn!("{}: watchdog timeout", self.entries[id].name);
-                        self.entries[id].watchdog = None;
+                        self.entries[id].set_watchdog(None);
                         self.queue.push_back((id, Event::WatchdogTimeout));
                     }
                 }
@@ -717,18 +718,18 @@ impl Supervisor {
             State::Running { pid: Some(pid), .. } if !wd.is_zero() => Some(pid),
             _ => None,
         };
-        if live == e.watchdog.map(|(p, _)| p) {
+        if live == e.watchdog().map(|(p, _)| p) {
             return;
         }
         let key = TimerKey::Service(id, ServiceTimer::Watchdog);
-        self.entries[id].watchdog = live.map(|p| (p, wd));
+        self.entries[id].set_watchdog(live.map(|p| (p, wd)));
         self.timers.set(key, live.map(|_| now + wd));
     }
 
     /// WATCHDOG=1 (`interval` None), WATCHDOG=trigger (zero) or
     /// WATCHDOG_USEC=N (a new interval, from now).
     fn watchdog_ping(&mut self, id: ServiceId, now: Instant, interval: Option<Duration>) {
-        let Some((pid, wd)) = self.entries[id].watchdog else {
+        let Some((pid, wd)) = self.entries[id].watchdog() else {
             return;
         };
         let wd = match interval {
@@ -740,7 +741,7 @@ impl Supervisor {
             Some(d) => d,
             None => wd,
         };
-        self.entries[id].watchdog = Some((pid, wd));
+        self.entries[id].set_watchdog(Some((pid, wd)));
         self.timers.set(
             TimerKey::Service(id, ServiceTimer::Watchdog),
             Some(now + wd),

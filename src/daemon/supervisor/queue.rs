@@ -233,9 +233,7 @@ impl Supervisor {
                     self.pids.insert(pid, (id, Role::Main));
                     self.entries[id].start_time = sys.start_time(pid);
                     self.entries[id].groups.clear();
-                    self.entries[id].status_text = None;
-                    self.entries[id].errno = None;
-                    self.entries[id].reloading = None;
+                    self.entries[id].forget_run_notes();
                     // A forked one hears Spawned once its exec is done
                     // (Input::ExecDone); until then its spawn is in flight.
                     if let Started::Running(pid) = started {

@@ -65,7 +65,7 @@ impl Supervisor {
                 }
                 (_, error, path) => {
                     let error = error.unwrap_or_default();
-                    if e.load_error.as_deref() == Some(error.as_str()) {
+                    if e.load_error.as_deref() == Some(&error) {
                         // Still invalid: named again, so `reload` keeps
                         // failing until the file is fixed.
                         report.invalid.push((
@@ -80,7 +80,7 @@ impl Supervisor {
                     ));
                     // A running instance keeps its old definition; it cannot
                     // start again until the file is fixed.
-                    e.load_error = Some(error.into_boxed_str());
+                    e.load_error = Some(Box::new(error));
                     e.next_unit = None;
                     e.set_failed_file(path.unwrap_or_default());
                     if !active {
