@@ -124,7 +124,7 @@ pub struct Supervisor {
     /// Services whose memory check is due (done in `run`, which has `Sys`).
     mem_due: Vec<ServiceId>,
     queue: VecDeque<(ServiceId, Event)>,
-    pids: HashMap<Pid, (ServiceId, Role)>,
+    pids: PidMap,
     awaiting_group: BTreeSet<ServiceId>,
     jobs: Vec<Job>,
     /// What the world should do, oldest first.
@@ -181,7 +181,7 @@ impl Supervisor {
             due: Vec::new(),
             mem_due: Vec::new(),
             queue: VecDeque::new(),
-            pids: HashMap::new(),
+            pids: PidMap::default(),
             awaiting_group: BTreeSet::new(),
             jobs: Vec::new(),
             effects: VecDeque::new(),
@@ -515,7 +515,7 @@ impl Supervisor {
         now: Instant,
     ) {
         let main = match self.pids.get(&sender) {
-            Some(&(id, Role::Main)) => Some(id),
+            Some((id, Role::Main)) => Some(id),
             _ => None,
         };
         let id = main.or_else(|| {
@@ -625,7 +625,7 @@ impl Supervisor {
             return;
         }
         log::info!("{}: main process is now {} (MAINPID)", e.name, claim.pid);
-        if self.pids.get(&old) == Some(&(id, Role::Main)) {
+        if self.pids.get(&old) == Some((id, Role::Main)) {
             // Its exit is no longer the service's (reaped as an orphan).
             self.pids.remove(&old);
         }
@@ -640,7 +640,7 @@ impl Supervisor {
     /// service hears Spawned or SpawnFailed, as if the spawn had just ended
     /// (until then it is starting, with its spawn in flight).
     fn exec_done(&mut self, pid: Pid, outcome: Result<(), SpawnError>) {
-        let Some(&(id, Role::Main)) = self.pids.get(&pid) else {
+        let Some((id, Role::Main)) = self.pids.get(&pid) else {
             log::debug!("exec outcome of unknown process {pid}: {outcome:?}");
             return;
         };
