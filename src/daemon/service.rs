@@ -62,6 +62,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
@@ -75,7 +77,10 @@ pub use types::*;
 pub struct Service {
     pub state: State,
     pub want: Want,
-    pub policy: Policy,
+    /// Shared by the services whose units set the same values (in a
+    /// daemon, through the supervisor's `Policies`): a pointer in each
+    /// service, not 64 bytes.
+    pub policy: Arc<Policy>,
     /// Automatic restarts since the last explicit start/restart.
     pub restarts: u32,
     pub last_exit: Option<ExitKind>,
@@ -96,7 +101,8 @@ pub struct Service {
 }
 
 impl Service {
-    pub fn new(policy: Policy, seed: u64) -> Service {
+    pub fn new(policy: impl Into<Arc<Policy>>, seed: u64) -> Service {
+        let policy = policy.into();
         Service {
             state: State::Inactive,
             want: Want::Down,

@@ -50,7 +50,7 @@ use diag::Ctx;
 use shape::check_shape;
 
 /// How the daemon decides a service is up (SPEC §6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ServiceType {
     Simple,
     Oneshot,
@@ -59,7 +59,7 @@ pub enum ServiceType {
 }
 
 /// When an exited service is started again (SPEC §6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RestartPolicy {
     Always,
     OnFailure,

@@ -279,7 +279,7 @@ pub enum Action {
 /// A duration in 8 bytes (a `Duration` takes 16): whole nanoseconds, which
 /// hold a unit's durations exactly (at most 1e9 s; u64 goes to 584 years).
 /// Longer ones saturate. A thousand policies hold five each: 40 KB less.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
 pub struct Span(u64);
 
 impl Span {
@@ -296,8 +296,9 @@ impl From<Duration> for Span {
     }
 }
 
-/// The parts of a unit that the machine needs (copied so reload can swap them).
-#[derive(Debug, Clone, PartialEq)]
+/// The parts of a unit that the machine needs (copied so reload can swap
+/// them). Services with the same one share it (see `Service::policy`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Policy {
     pub kind: ServiceType,
     pub restart: RestartPolicy,

@@ -2,6 +2,7 @@
 //! and the runtime record around it.
 
 use super::*;
+use std::sync::Arc;
 
 /// Where a unit stands in a stop that waits for its dependents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,12 +73,18 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub(super) fn new(name: String, result: Result<Unit, Vec<UnitError>>, seed: u64) -> Entry {
+    pub(super) fn new(
+        name: String,
+        result: Result<Unit, Vec<UnitError>>,
+        seed: u64,
+        policies: &mut Policies,
+    ) -> Entry {
         let (unit, load_error, file) = split_load(result);
-        let policy = unit
-            .as_ref()
-            .map(Policy::from_unit)
-            .unwrap_or_else(inert_policy);
+        let policy = policies.share(
+            unit.as_ref()
+                .map(Policy::from_unit)
+                .unwrap_or_else(inert_policy),
+        );
         Entry {
             name,
             file: file.map(Box::new),
@@ -221,8 +228,8 @@ impl Entry {
     }
 
     /// Puts `unit` in force now (the service must not be running).
-    pub(super) fn set_unit(&mut self, unit: Unit) {
-        self.svc.policy = Policy::from_unit(&unit);
+    pub(super) fn set_unit(&mut self, unit: Unit, policies: &mut Policies) {
+        self.svc.policy = policies.share(Policy::from_unit(&unit));
         self.file = None;
         self.unit = Some(Box::new(unit));
         self.load_error = None;
@@ -253,6 +260,27 @@ pub(super) fn leftover_group(pid: i32, saved_pgid: Option<i32>, sys: &mut dyn Sy
         .filter(|&g| g > 1)
         .map(Pid::from_raw)
         .find(|&g| sys.start_time(g).is_none() && sys.group_alive(g))
+}
+
+/// The distinct policies of the table's services, each kept once: the
+/// units of a directory mostly set the same restart and timeout values, so
+/// most services share one (a pointer each instead of 64 bytes: 56 KB less
+/// at a thousand units).
+#[derive(Debug, Default)]
+pub(super) struct Policies(std::collections::HashSet<Arc<Policy>>);
+
+impl Policies {
+    /// The shared copy of `policy`.
+    pub(super) fn share(&mut self, policy: Policy) -> Arc<Policy> {
+        if let Some(shared) = self.0.get(&policy) {
+            return Arc::clone(shared);
+        }
+        // Drop the ones no service holds any more (after reloads).
+        self.0.retain(|p| Arc::strong_count(p) > 1);
+        let shared = Arc::new(policy);
+        self.0.insert(Arc::clone(&shared));
+        shared
+    }
 }
 
 /// Which service's process each child pid is. Ids are kept as `u32`: 12
@@ -342,7 +370,7 @@ mod name_index_tests {
         // listed under its name leaves the name alone.
         let mut entries: Vec<Entry> = ["web", "api", "db", "web"]
             .iter()
-            .map(|n| Entry::new(n.to_string(), Err(Vec::new()), 1))
+            .map(|n| Entry::new(n.to_string(), Err(Vec::new()), 1, &mut Policies::default()))
             .collect();
         let mut index = NameIndex::default();
         for id in 0..3 {
@@ -374,13 +402,14 @@ mod path_tests {
         let file = dir.join("web.service");
         let text = "[service]\nExecStart = \"/bin/true\"\n";
         let unit = crate::unit::parse("web", &file, text, dir).expect("unit");
-        let mut e = Entry::new("web".into(), Ok(unit.clone()), 1);
+        let mut policies = Policies::default();
+        let mut e = Entry::new("web".into(), Ok(unit.clone()), 1, &mut policies);
         assert!(e.file.is_none());
         assert_eq!(e.path(), file);
         let other = dir.join("web@box1.service");
         e.set_failed_file(other.clone());
         assert_eq!(e.path(), other);
-        e.set_unit(unit);
+        e.set_unit(unit, &mut policies);
         assert!(e.file.is_none());
         assert_eq!(e.path(), file);
         let error = UnitError {
@@ -389,7 +418,7 @@ mod path_tests {
             message: "bad".into(),
             hint: None,
         };
-        let bad = Entry::new("web".into(), Err(vec![error]), 1);
+        let bad = Entry::new("web".into(), Err(vec![error]), 1, &mut policies);
         assert_eq!(bad.path(), other);
     }
 }
@@ -403,7 +432,7 @@ mod notes_tests {
         // Most services never use sd_notify or a watchdog: their entries
         // keep no box; one is made when something is said and dropped
         // once all of it is forgotten.
-        let mut e = Entry::new("web".into(), Err(Vec::new()), 1);
+        let mut e = Entry::new("web".into(), Err(Vec::new()), 1, &mut Policies::default());
         e.set_status_text(None);
         e.forget_run_notes();
         assert!(e.notes.is_none());
@@ -446,5 +475,37 @@ mod pid_map_tests {
         assert_eq!(pids.remove(&Pid::from_raw(11)), Some((4, Role::StopCmd)));
         assert_eq!(pids.get(&Pid::from_raw(11)), None);
         assert_eq!(pids.keys().count(), 1);
+    }
+}
+
+#[cfg(test)]
+mod policies_tests {
+    use super::*;
+
+    #[test]
+    fn services_with_the_same_policy_share_one_copy() {
+        let dir = Path::new("/srv/units");
+        let unit = |name: &str, text: &str| {
+            crate::unit::parse(name, &dir.join(format!("{name}.service")), text, dir).expect("unit")
+        };
+        let plain = "[service]\nExecStart = \"/bin/true\"\n";
+        let mut policies = Policies::default();
+        let a = Entry::new("a".into(), Ok(unit("a", plain)), 1, &mut policies);
+        let mut b = Entry::new("b".into(), Ok(unit("b", plain)), 2, &mut policies);
+        assert!(Arc::ptr_eq(&a.svc.policy, &b.svc.policy));
+        assert_eq!(policies.0.len(), 1);
+        let slow = unit(
+            "b",
+            "[service]\nExecStart = \"/bin/true\"\nRestartSec = 7\n",
+        );
+        b.set_unit(slow, &mut policies);
+        assert!(!Arc::ptr_eq(&a.svc.policy, &b.svc.policy));
+        assert_eq!(b.svc.policy.restart_sec.get(), Duration::from_secs(7));
+        assert_eq!(a.svc.policy.restart_sec.get(), Duration::from_secs(1));
+        // A policy no service holds is dropped when another is added.
+        drop(a);
+        let c = Entry::new("c".into(), Err(Vec::new()), 3, &mut policies);
+        assert_eq!(policies.0.len(), 2, "b's and c's");
+        assert_eq!(c.svc.policy.restart_sec.get(), Duration::ZERO);
     }
 }

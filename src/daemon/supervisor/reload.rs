@@ -60,7 +60,7 @@ impl Supervisor {
                         e.load_error = None;
                         restart.push(id);
                     } else {
-                        e.set_unit(unit);
+                        e.set_unit(unit, &mut self.policies);
                     }
                 }
                 (_, error, path) => {
