@@ -269,7 +269,7 @@ pub(super) fn build(
         timeout_start,
         timeout_stop,
         kill_signal,
-        working_directory,
+        working_directory: working_directory.into(),
         environment,
         user,
         remain_after_exit,

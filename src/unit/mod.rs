@@ -92,8 +92,9 @@ pub struct Unit {
     /// Zero = SIGKILL right after KillSignal.
     pub timeout_stop: Duration,
     pub kill_signal: Signal,
-    /// Absolute.
-    pub working_directory: PathBuf,
+    /// Absolute. Shared: most units of a directory run in it, and a daemon
+    /// keeps one copy (see the supervisor's `Shared`).
+    pub working_directory: std::sync::Arc<Path>,
     pub environment: Vec<(String, String)>,
     pub user: Option<String>,
     pub remain_after_exit: bool,

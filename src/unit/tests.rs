@@ -73,7 +73,7 @@ fn defaults_applied_for_minimal_unit() {
             timeout_start: Duration::from_secs(30),
             timeout_stop: Duration::from_secs(10),
             kill_signal: Signal::SIGTERM,
-            working_directory: PathBuf::from(DIR),
+            working_directory: PathBuf::from(DIR).into(),
             environment: vec![],
             user: None,
             remain_after_exit: false,
@@ -145,7 +145,7 @@ LogMaxFiles = 7
     assert_eq!(unit.timeout_start, Duration::ZERO);
     assert_eq!(unit.timeout_stop, Duration::from_secs(3));
     assert_eq!(unit.kill_signal, Signal::SIGINT);
-    assert_eq!(unit.working_directory, PathBuf::from("/srv/units/app"));
+    assert_eq!(&*unit.working_directory, Path::new("/srv/units/app"));
     assert_eq!(
         unit.environment,
         [
@@ -167,10 +167,10 @@ fn relative_paths_resolve_against_the_service_dir() {
     let unit = parse_ok(&service(
         "WorkingDirectory = \"../app\"\nPIDFile = \"run/app.pid\"",
     ));
-    assert_eq!(unit.working_directory, PathBuf::from("/srv/units/../app"));
+    assert_eq!(&*unit.working_directory, Path::new("/srv/units/../app"));
     assert_eq!(unit.pid_file, Some(PathBuf::from("/srv/units/run/app.pid")));
     let unit = parse_ok(&service("WorkingDirectory = \"/opt\""));
-    assert_eq!(unit.working_directory, PathBuf::from("/opt"));
+    assert_eq!(&*unit.working_directory, Path::new("/opt"));
 }
 
 #[test]

@@ -171,7 +171,7 @@ impl Supervisor {
             }
             if let Some(unit) = e.next_unit.take() {
                 if !e.svc.state.is_active() {
-                    e.set_unit(*unit, &mut self.policies);
+                    e.set_unit(*unit, &mut self.shared);
                 } else {
                     e.next_unit = Some(unit);
                 }

@@ -125,8 +125,8 @@ pub struct Supervisor {
     mem_due: Vec<ServiceId>,
     queue: VecDeque<(ServiceId, Event)>,
     pids: PidMap,
-    /// The services' policies, each distinct one kept once.
-    policies: Policies,
+    /// The units' policies and working directories, each distinct one kept once.
+    shared: Shared,
     awaiting_group: BTreeSet<ServiceId>,
     jobs: Vec<Job>,
     /// What the world should do, oldest first.
@@ -184,7 +184,7 @@ impl Supervisor {
             mem_due: Vec::new(),
             queue: VecDeque::new(),
             pids: PidMap::default(),
-            policies: Policies::default(),
+            shared: Shared::default(),
             awaiting_group: BTreeSet::new(),
             jobs: Vec::new(),
             effects: VecDeque::new(),
@@ -219,7 +219,7 @@ impl Supervisor {
             .position(|e| e.gone && e.name == name && !e.svc.state.is_active());
         let id = reuse.unwrap_or(self.entries.len());
         let seed = self.seed ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let entry = Entry::new(name, result, seed, &mut self.policies);
+        let entry = Entry::new(name, result, seed, &mut self.shared);
         match reuse {
             Some(id) => self.entries[id] = entry,
             None => self.entries.push(entry),

@@ -60,7 +60,7 @@ impl Supervisor {
                         e.load_error = None;
                         restart.push(id);
                     } else {
-                        e.set_unit(unit, &mut self.policies);
+                        e.set_unit(unit, &mut self.shared);
                     }
                 }
                 (_, error, path) => {
