@@ -59,7 +59,6 @@
 //! `restart_reason`: a start job fails at the first failed attempt while the
 //! restart policy carries on, and `status` says why a unit is restarting.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use std::sync::Arc;
@@ -95,7 +94,9 @@ pub struct Service {
     /// Consecutive failures, for the exponential backoff.
     failures: u32,
     /// Start times inside the current StartLimitIntervalSec window.
-    starts: VecDeque<Instant>,
+    /// (A `Vec`: at most StartLimitBurst long, and 8 bytes smaller than
+    /// a `VecDeque` in every service.)
+    starts: Vec<Instant>,
     /// xorshift state for backoff jitter (seeded by the caller; never 0).
     rng: u64,
 }
@@ -113,7 +114,7 @@ impl Service {
             failed_attempts: 0,
             restart_reason: None,
             failures: 0,
-            starts: VecDeque::new(),
+            starts: Vec::new(),
             rng: seed | 1,
         }
     }
@@ -562,19 +563,18 @@ impl Service {
     /// Spawn if the start limit allows it.
     fn begin_start(&mut self, now: Instant, actions: &mut Vec<Action>) -> State {
         let window = self.policy.start_limit_interval.get();
-        while let Some(first) = self.starts.front() {
-            if now.saturating_duration_since(*first) >= window {
-                self.starts.pop_front();
-            } else {
-                break;
-            }
-        }
+        let expired = self
+            .starts
+            .iter()
+            .take_while(|&&t| now.saturating_duration_since(t) >= window)
+            .count();
+        self.starts.drain(..expired);
         let burst = self.policy.start_limit_burst as usize;
         if burst > 0 && self.starts.len() >= burst {
             return State::Failed(Reason::StartLimitHit);
         }
         if burst > 0 {
-            self.starts.push_back(now);
+            self.starts.push(now);
         }
         actions.push(Action::Spawn);
         State::Starting {
