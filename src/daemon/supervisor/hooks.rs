@@ -42,6 +42,21 @@ impl Supervisor {
     /// After a state change of `id` from `before`: fire its hooks if it
     /// just failed, or just scheduled a restart after an unexpected exit.
     pub(super) fn fire_hooks(&mut self, id: ServiceId, before: StateName, now: Instant) {
+        let just = match (&self.entries[id].svc.state, before) {
+            (State::Failed(_), b) => b != StateName::Failed,
+            (State::Restarting { .. }, b) => b != StateName::Restarting,
+            _ => false,
+        };
+        if just {
+            self.fire_hooks_now(id, before, now);
+        }
+    }
+
+    /// [`Supervisor::fire_hooks`] past its first check. Out of line: most
+    /// state changes are neither, and this stays out of the code every
+    /// daemon runs (the layout's first part).
+    #[inline(never)]
+    fn fire_hooks_now(&mut self, id: ServiceId, before: StateName, now: Instant) {
         let e = &self.entries[id];
         let (kind, reason) = match (&e.svc.state, before) {
             (State::Failed(r), b) if b != StateName::Failed => (HookKind::Failure, r.clone()),

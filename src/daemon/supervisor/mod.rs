@@ -509,6 +509,9 @@ impl Supervisor {
     /// `sender_pgid`), with what the driver read of its MAINPID= and
     /// MONOTONIC_USEC=: READY=1 makes a starting notify service running.
     /// Accepted from the main process or any process of its group.
+    /// (Out of line: kept out of the code every daemon runs, the layout's
+    /// first part.)
+    #[inline(never)]
     pub fn notified(
         &mut self,
         sender: Pid,

@@ -307,6 +307,9 @@ impl Supervisor {
 
     /// A look for a main process came back: found or failed goes to the
     /// service as MainPid; not settled yet arms the next look.
+    /// (Out of line: kept out of the code every daemon runs, the layout's
+    /// first part.)
+    #[inline(never)]
     pub(super) fn main_pid_scanned(
         &mut self,
         id: ServiceId,
@@ -386,6 +389,9 @@ impl Supervisor {
     /// the signal of the stop's phase now (KillSignal, or SIGKILL once it
     /// escalated); the stop's deadline escalates them with the rest, and
     /// the stop waits for them (then looks once more).
+    /// (Out of line: kept out of the code every daemon runs, the layout's
+    /// first part.)
+    #[inline(never)]
     pub(super) fn strays_scanned(&mut self, found: Vec<(ServiceId, Vec<Pid>)>) {
         for (id, groups) in found {
             let Some(e) = self.entries.get_mut(id) else {
