@@ -6,7 +6,8 @@
 # It builds the static musl binary with symbols (in target/layout), runs its
 # daemon under callgrind through a typical session (300 units: start, list,
 # status, a crash and its restart, restart, stop, start, reload, why, kill)
-# and writes one section pattern per function that ran. Needs valgrind and
+# and writes one section pattern per function that ran: those of the
+# start-up, `start` and `list` first, the rest of the session after them. Needs valgrind and
 # python3. Run it after changes that move much code between functions (a new
 # dependency, another opt-level); a stale list costs memory, not correctness.
 set -eu
@@ -39,6 +40,22 @@ C="$W/client --home $W/home"
 $C start $(seq -f 'u%g' 1 300) >/dev/null
 $C list >/dev/null
 $C list --json >/dev/null
+# What every daemon runs (start-up, a start, a list, the state written
+# after it) is dumped apart: it goes first, the rest of the session after
+# it, so a daemon that only starts and lists touches fewer pages.
+n=0
+until grep -q '"u300"' "$W/home/state" 2>/dev/null; do
+    n=$((n + 1))
+    [ $n -lt 3000 ] || { echo "layout.sh: the daemon wrote no state" >&2; kill $DAEMON; exit 1; }
+    sleep 0.01
+done
+callgrind_control --dump=start $DAEMON >/dev/null 2>&1
+n=0
+until [ -s "$W/cg.out.1" ]; do
+    n=$((n + 1))
+    [ $n -lt 3000 ] || { echo "layout.sh: callgrind wrote no dump" >&2; kill $DAEMON; exit 1; }
+    sleep 0.01
+done
 $C status u1 >/dev/null
 PID=$($C list --json | python3 -c 'import json,sys; print([u["pid"] for u in json.load(sys.stdin) if u["name"]=="u3"][0])')
 kill -9 "$PID"
@@ -56,29 +73,52 @@ $C daemon-status >/dev/null 2>&1 || true
 $C why u2 >/dev/null 2>&1 || true
 $C kill >/dev/null 2>&1 || true
 wait $DAEMON || true
-python3 - "$W/cg.out" benches/layout/daemon.ld <<'PY'
+nm "$BIN" >"$W/nm"
+python3 - "$W/cg.out.1" "$W/cg.out" benches/layout/daemon.ld "$W/nm" <<'PY'
 import re, sys
-names = set()
-for line in open(sys.argv[1]):
-    m = re.match(r"c?fn=\(\d+\) (\S+)", line)
-    if m:
-        names.add(re.sub(r"'\d+$", "", m.group(1)))
-pats = set()
-for n in names:
-    if n.startswith(("0x", "OUTLINED_FUNCTION_")) or not re.fullmatch(r"[A-Za-z0-9_.$]+", n):
-        continue
-    # The hashes change with the toolchain and the build settings.
-    n = re.sub(r"17h[0-9a-f]{16}E$", "17h*", n)
-    n = re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", n)
-    # So do the numbers LTO appends to local copies (`push.685`).
-    n = re.sub(r"\.\d+$", "*", n)
-    pats.add(n)
+# Identical functions are folded (--icf=all): the one kept may be listed
+# under another of its names, so every name at a function's address goes in.
+at, names_at = {}, {}
+for line in open(sys.argv[4]):
+    f = line.split()
+    if len(f) == 3 and f[1] in "tT":
+        at[f[2]] = f[0]
+        names_at.setdefault(f[0], []).append(f[2])
+def patterns(path):
+    pats = set()
+    seen = set()
+    for line in open(path):
+        m = re.match(r"c?fn=\(\d+\) (\S+)", line)
+        if m:
+            seen.add(re.sub(r"'\d+$", "", m.group(1)))
+    for n in list(seen):
+        seen.update(names_at.get(at.get(n), []))
+    for n in seen:
+        if n.startswith(("0x", "OUTLINED_FUNCTION_")) or not re.fullmatch(r"[A-Za-z0-9_.$]+", n):
+            continue
+        # The hashes change with the toolchain and the build settings.
+        n = re.sub(r"17h[0-9a-f]{16}E$", "17h*", n)
+        n = re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", n)
+        # So do the numbers LTO appends to local copies (`push.685`).
+        n = re.sub(r"\.\d+$", "*", n)
+        pats.add(n)
+    return pats
+# The child of a spawn (a vfork) runs these until its exec, in the daemon's
+# memory; callgrind does not see them (the exec ends the child's profile).
+first = patterns(sys.argv[1]) | {
+    "_ZN8diakonos6daemon5spawn16exec_child_entry*",
+    "_ZN8diakonos6daemon5spawn10exec_child*",
+}
+rest = patterns(sys.argv[2]) - first
 out = ["""/* The code the daemon runs, first and together (see build.rs). Made by
-   benches/layout.sh from a callgrind run of the daemon (start, list,
-   status, a crash and restart, stop, reload); each line matches one
-   function's section, whatever its hash. musl's libc.a has no function
-   sections: all of its code goes here, and so do all the machine
-   outliner's small functions (53 KiB; their numbers change per build).
+   benches/layout.sh from a callgrind run of the daemon: first what it ran
+   to start, start 300 units, list them and write its state, then what the
+   rest of the session (status, a crash and restart, stop, reload) added;
+   each line matches one function's section, whatever its hash, and every
+   name of a folded (--icf) function is listed. The vfork child's
+   functions are added by name (callgrind does not see the child).
+   musl's libc.a has no function sections: all of its code goes here,
+   and so do all the machine outliner's small functions (53 KiB; their numbers change per build).
    So do `_start` (crt1.o) and `.init`/`.fini`, which every process runs:
    left at the two ends of `.text`, each made 64 KiB of it resident. */
 SECTIONS
@@ -89,9 +129,10 @@ SECTIONS
     *crt1.o(.text .text.*)
     *libc.a:*(.text .text.*)
     *(.text.OUTLINED_FUNCTION_*)"""]
-for p in sorted(pats):
-    out.append("    *(.text.%s .text.unlikely.%s)" % (p, p))
+for tier in (first, rest):
+    for p in sorted(tier):
+        out.append("    *(.text.%s .text.unlikely.%s)" % (p, p))
 out.append("  }\n}\nINSERT BEFORE .text;\n")
-open(sys.argv[2], "w").write("\n".join(out))
-print("layout.sh: %d functions -> %s" % (len(pats), sys.argv[2]))
+open(sys.argv[3], "w").write("\n".join(out))
+print("layout.sh: %d + %d functions -> %s" % (len(first), len(rest), sys.argv[3]))
 PY

@@ -57,32 +57,44 @@ pub struct Graph {
 /// One kind of edge for every unit: the lists of all units one after the
 /// other in one array, and where each unit's list ends. A unit without
 /// edges costs one offset, not an empty `Vec` (24 bytes each, six kinds, a
-/// thousand units: 144 KB of daemon memory before).
+/// thousand units: 144 KB of daemon memory before). A kind no unit has
+/// (most directories have no Conflicts, many no dependencies at all)
+/// costs nothing per unit.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Edges {
-    /// `ends[i]`: one past the last edge of unit `i` in `to`.
-    ends: Vec<usize>,
+    /// `ends[i]`: one past the last edge of unit `i` in `to` (`u32`: 4
+    /// bytes a unit and kind, 24 KB at a thousand units; the edges of a
+    /// service directory are far fewer than 2^32). Empty when `to` is.
+    ends: Vec<u32>,
     to: Vec<ServiceId>,
+    /// How many units it covers.
+    units: usize,
 }
 
 impl Edges {
     /// The edges of unit `id`, or None when there is no such unit.
     pub fn get(&self, id: ServiceId) -> Option<&[ServiceId]> {
-        let end = *self.ends.get(id)?;
+        if id >= self.units {
+            return None;
+        }
+        if self.to.is_empty() {
+            return Some(&[]);
+        }
+        let end = *self.ends.get(id)? as usize;
         let start = match id {
             0 => 0,
-            _ => self.ends[id - 1],
+            _ => self.ends[id - 1] as usize,
         };
         self.to.get(start..end)
     }
 
     /// How many units it covers.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.units
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.units == 0
     }
 
     /// Each unit's edges, in id order.
@@ -93,13 +105,21 @@ impl Edges {
 
 impl From<Vec<Vec<ServiceId>>> for Edges {
     fn from(lists: Vec<Vec<ServiceId>>) -> Edges {
-        let mut to = Vec::with_capacity(lists.iter().map(Vec::len).sum());
-        let mut ends = Vec::with_capacity(lists.len());
+        let units = lists.len();
+        let total = lists.iter().map(Vec::len).sum();
+        if total == 0 {
+            return Edges {
+                units,
+                ..Edges::default()
+            };
+        }
+        let mut to = Vec::with_capacity(total);
+        let mut ends = Vec::with_capacity(units);
         for list in lists {
             to.extend(list);
-            ends.push(to.len());
+            ends.push(u32::try_from(to.len()).unwrap_or(u32::MAX));
         }
-        Edges { ends, to }
+        Edges { ends, to, units }
     }
 }
 

@@ -216,7 +216,9 @@ pub fn rss_bytes() -> Option<u64> {
 }
 
 /// Carries out [`Effect::ScanMainPid`]: one look (never a wait), and for
-/// a process found, what the supervisor records of it.
+/// a process found, what the supervisor records of it. (Out of line: kept
+/// out of the code every daemon runs, the layout's first part.)
+#[inline(never)]
 pub fn look_for_main_pid(effect: Effect, now: Instant) -> Option<Input> {
     let Effect::ScanMainPid {
         id,
@@ -253,7 +255,9 @@ pub fn look_for_main_pid(effect: Effect, now: Instant) -> Option<Input> {
     Some(Input::MainPidScanned { id, scan, outcome })
 }
 
-/// Carries out [`Effect::ScanStrays`]: one look through `/proc`.
+/// Carries out [`Effect::ScanStrays`]: one look through `/proc`. (Out of
+/// line, as [`look_for_main_pid`].)
+#[inline(never)]
 pub fn look_for_strays(effect: Effect, home: &Path) -> Option<Input> {
     let Effect::ScanStrays {
         units,

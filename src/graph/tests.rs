@@ -439,3 +439,16 @@ fn edges_keep_each_units_list_in_one_array() {
     assert!(Edges::default().is_empty());
     assert_eq!(edges(&e, 9), &[] as &[ServiceId]);
 }
+
+#[test]
+fn a_kind_no_unit_has_keeps_no_offsets() {
+    // Three units, none with an edge of this kind: each has an empty list,
+    // and nothing per unit is kept.
+    let e: Edges = vec![vec![], vec![], vec![]].into();
+    assert_eq!(e.len(), 3);
+    assert!(!e.is_empty());
+    assert_eq!(e.get(2), Some(&[][..]));
+    assert_eq!(e.get(3), None);
+    assert_eq!(e.iter().count(), 3);
+    assert_eq!(e.ends.capacity(), 0);
+}

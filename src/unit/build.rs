@@ -17,8 +17,8 @@ use super::values::{
     parse_socket_addr, parse_status_range, path_value, secs, signal_value, unit_names,
 };
 use super::{
-    Health, NotifyAccess, OnUnhealthy, Probe, RestartPolicy, ServiceType, Source, Unit, UnitError,
-    PLACED_KEYS,
+    Health, NotifyAccess, OnUnhealthy, Probe, RestartPolicy, ServiceType, Source, Triggers, Unit,
+    UnitError, PLACED_KEYS,
 };
 
 /// A duration as written: a TOML integer or float of seconds, or a systemd
@@ -246,15 +246,11 @@ pub(super) fn build(
         ],
     );
 
-    let mut source = Source {
-        warnings,
-        ..Source::default()
-    };
-    for key in PLACED_KEYS {
-        if let Some(value) = v.get(key) {
-            source.set_place(key, line_col(cx.text, value.span().start));
-        }
-    }
+    let placed = PLACED_KEYS.iter().filter_map(|&key| {
+        let value = v.get(key)?;
+        Some((key, line_col(cx.text, value.span().start)))
+    });
+    let source = Source::new(warnings, placed);
     Some(Unit {
         name: name.to_string(),
         path: path.to_path_buf(),
@@ -273,7 +269,7 @@ pub(super) fn build(
         timeout_start,
         timeout_stop,
         kill_signal,
-        working_directory,
+        working_directory: working_directory.into(),
         environment,
         user,
         remain_after_exit,
@@ -283,8 +279,14 @@ pub(super) fn build(
         limits: limits.into(),
         socket,
         timer,
-        watch_paths,
-        watch_debounce,
+        triggers: Triggers {
+            watch_paths,
+            watch_debounce,
+            on_failure,
+            on_restart,
+            hook_rate_limit,
+        }
+        .into(),
         source,
         protected,
         conflicts,
@@ -292,9 +294,6 @@ pub(super) fn build(
         watchdog,
         watchdog_signal,
         notify_access,
-        on_failure,
-        on_restart,
-        hook_rate_limit,
     })
 }
 

@@ -309,7 +309,7 @@ mod tests {
         let web = on_box1.units["web"].as_ref().expect("web loads");
         assert_eq!(web.exec_start, ["worker", "--box1"]);
         assert_eq!(web.path, dir.0.join("web@box1.service"));
-        assert_eq!(web.working_directory, dir.0);
+        assert_eq!(&*web.working_directory, dir.0.as_path());
         assert_eq!(on_box1.warnings.len(), 1, "{:?}", on_box1.warnings);
         assert!(on_box1.warnings[0].contains("using web@box1.service instead of web.service"));
 

@@ -73,7 +73,7 @@ fn defaults_applied_for_minimal_unit() {
             timeout_start: Duration::from_secs(30),
             timeout_stop: Duration::from_secs(10),
             kill_signal: Signal::SIGTERM,
-            working_directory: PathBuf::from(DIR),
+            working_directory: PathBuf::from(DIR).into(),
             environment: vec![],
             user: None,
             remain_after_exit: false,
@@ -85,15 +85,11 @@ fn defaults_applied_for_minimal_unit() {
             limits: Default::default(),
             socket: None,
             timer: None,
-            watch_paths: Vec::new(),
-            watch_debounce: Duration::from_secs(1),
+            triggers: Default::default(),
             health: None,
             watchdog: Duration::ZERO,
             watchdog_signal: Signal::SIGABRT,
             notify_access: super::NotifyAccess::Group,
-            on_failure: vec![],
-            on_restart: vec![],
-            hook_rate_limit: Duration::from_secs(300),
             source: Source::default(),
         }
     );
@@ -149,7 +145,7 @@ LogMaxFiles = 7
     assert_eq!(unit.timeout_start, Duration::ZERO);
     assert_eq!(unit.timeout_stop, Duration::from_secs(3));
     assert_eq!(unit.kill_signal, Signal::SIGINT);
-    assert_eq!(unit.working_directory, PathBuf::from("/srv/units/app"));
+    assert_eq!(&*unit.working_directory, Path::new("/srv/units/app"));
     assert_eq!(
         unit.environment,
         [
@@ -171,10 +167,10 @@ fn relative_paths_resolve_against_the_service_dir() {
     let unit = parse_ok(&service(
         "WorkingDirectory = \"../app\"\nPIDFile = \"run/app.pid\"",
     ));
-    assert_eq!(unit.working_directory, PathBuf::from("/srv/units/../app"));
+    assert_eq!(&*unit.working_directory, Path::new("/srv/units/../app"));
     assert_eq!(unit.pid_file, Some(PathBuf::from("/srv/units/run/app.pid")));
     let unit = parse_ok(&service("WorkingDirectory = \"/opt\""));
-    assert_eq!(unit.working_directory, PathBuf::from("/opt"));
+    assert_eq!(&*unit.working_directory, Path::new("/opt"));
 }
 
 #[test]
@@ -949,4 +945,37 @@ fn forgotten_places_are_gone_and_change_nothing_else() {
     unit.source.forget_places();
     assert_eq!(unit.source.place("ExecStart"), None);
     assert_eq!(unit, before);
+}
+
+#[test]
+fn triggers_and_notes_take_no_box_unless_set() {
+    // Most units set no WatchPaths or failure hooks and have no warnings: a
+    // daemon's copy (places forgotten) keeps neither box, and the unit fits
+    // musl's 496-byte size class (it was 608 bytes, in the 672-byte class).
+    assert!(std::mem::size_of::<Unit>() <= 492);
+    let mut plain = parse_ok("[service]\nExecStart = \"worker\"\n");
+    assert!(plain.triggers.0.is_none());
+    assert!(plain.source.0.is_some(), "the places are kept for verify");
+    plain.source.forget_places();
+    assert!(plain.source.0.is_none());
+    assert_eq!(plain.triggers.watch_debounce, Duration::from_secs(1));
+    assert_eq!(plain.triggers.hook_rate_limit, Duration::from_secs(300));
+
+    let mut hooked = parse_ok(
+        "[unit]\nOnFailure = [\"alert\"]\n\n[service]\nExecStart = \"worker $NOPE\"\nWatchPaths = [\"/srv/app\"]\n",
+    );
+    assert!(hooked.triggers.0.is_some());
+    assert_eq!(hooked.triggers.on_failure, ["alert"]);
+    assert_eq!(hooked.triggers.watch_paths, [PathBuf::from("/srv/app")]);
+    assert_ne!(plain, hooked);
+    // Warnings stay when the places go.
+    assert_eq!(
+        hooked.source.warnings.len(),
+        1,
+        "{:?}",
+        hooked.source.warnings
+    );
+    hooked.source.forget_places();
+    assert_eq!(hooked.source.place("ExecStart"), None);
+    assert_eq!(hooked.source.warnings.len(), 1);
 }

@@ -266,57 +266,73 @@ impl UnitTimers {
             }
         }
         for (id, (name, spec)) in want {
-            let started = self.started;
-            let mark = if spec.persistent {
-                sup.timer_mark(&name)
-            } else {
-                None
-            };
-            let a = self.armed.entry(name.clone()).or_insert_with(|| Armed {
-                spec,
-                armed_at: now,
-                next: None,
-                boot_done: false,
-                last_fire: None,
-                // Persistent: count from the record, so a missed elapse is due.
-                last_calendar: mark.map_or(wall, |m| m.elapsed_ms),
-                last_run: mark.and_then(|m| m.last_run_ms),
-                held: false,
-                rng: (wall as u64) ^ (u64::from(std::process::id()) << 32) | 1,
-                marked: mark.is_some(),
-            });
-            if a.next.is_none() {
-                a.held = false;
-                let calendar_ok = !before_build(wall);
-                if a.spec.persistent && calendar_ok && !a.marked {
-                    // First armed with a sane clock: elapses count from now.
-                    a.last_calendar = wall;
-                    a.marked = true;
-                    let mark = SavedTimer {
-                        elapsed_ms: wall,
-                        last_run_ms: a.last_run,
-                    };
-                    sup.set_timer_mark(&name, mark);
-                }
-                a.next = next_of(a, started, now, wall, calendar_ok);
-                if let (Some(d), Some((at, w))) = (a.spec.randomized_delay, a.next) {
-                    let extra = jitter(&mut a.rng, d);
-                    a.next = Some((at + extra, w + extra.as_millis() as i64));
-                }
-                if !a.spec.calendar.is_empty() && !calendar_ok {
-                    // Held: the clock is wrong; any other kind still counts.
-                    let check = (now + HELD_RECHECK, wall + HELD_RECHECK.as_millis() as i64);
-                    if a.next.is_none_or(|n| check.0 < n.0) {
-                        a.next = Some(check);
-                        a.held = true;
-                    }
-                }
-            }
-            self.keys.insert(id, name);
-            sup.timers()
-                .set(TimerKey::Activation(id), a.next.map(|(at, _)| at));
+            self.arm(sup, id, name, spec, now, wall);
         }
         self.watch_clock(registry);
+    }
+
+    /// Arms the `[timer]` of unit `id` (unless it is armed with this spec
+    /// already) and sets its key. Out of line: kept out of the code every
+    /// daemon runs (the layout's first part), as most have no timers.
+    #[inline(never)]
+    fn arm(
+        &mut self,
+        sup: &mut Supervisor,
+        id: ServiceId,
+        name: String,
+        spec: TimerSpec,
+        now: Instant,
+        wall: i64,
+    ) {
+        let started = self.started;
+        let mark = if spec.persistent {
+            sup.timer_mark(&name)
+        } else {
+            None
+        };
+        let a = self.armed.entry(name.clone()).or_insert_with(|| Armed {
+            spec,
+            armed_at: now,
+            next: None,
+            boot_done: false,
+            last_fire: None,
+            // Persistent: count from the record, so a missed elapse is due.
+            last_calendar: mark.map_or(wall, |m| m.elapsed_ms),
+            last_run: mark.and_then(|m| m.last_run_ms),
+            held: false,
+            rng: (wall as u64) ^ (u64::from(std::process::id()) << 32) | 1,
+            marked: mark.is_some(),
+        });
+        if a.next.is_none() {
+            a.held = false;
+            let calendar_ok = !before_build(wall);
+            if a.spec.persistent && calendar_ok && !a.marked {
+                // First armed with a sane clock: elapses count from now.
+                a.last_calendar = wall;
+                a.marked = true;
+                let mark = SavedTimer {
+                    elapsed_ms: wall,
+                    last_run_ms: a.last_run,
+                };
+                sup.set_timer_mark(&name, mark);
+            }
+            a.next = next_of(a, started, now, wall, calendar_ok);
+            if let (Some(d), Some((at, w))) = (a.spec.randomized_delay, a.next) {
+                let extra = jitter(&mut a.rng, d);
+                a.next = Some((at + extra, w + extra.as_millis() as i64));
+            }
+            if !a.spec.calendar.is_empty() && !calendar_ok {
+                // Held: the clock is wrong; any other kind still counts.
+                let check = (now + HELD_RECHECK, wall + HELD_RECHECK.as_millis() as i64);
+                if a.next.is_none_or(|n| check.0 < n.0) {
+                    a.next = Some(check);
+                    a.held = true;
+                }
+            }
+        }
+        self.keys.insert(id, name);
+        sup.timers()
+            .set(TimerKey::Activation(id), a.next.map(|(at, _)| at));
     }
 
     /// An elapse of unit `id`: what to ask of the supervisor, if anything.

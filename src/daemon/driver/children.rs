@@ -208,7 +208,9 @@ impl Children {
     /// no SIGCHLD) gets a pidfd. Incomplete (the supervisor rechecks on a
     /// timer) when one cannot (no pidfd support), or when no member is found
     /// at all (it may have just ended); a zombie of another parent makes
-    /// the supervisor look again after a recheck.
+    /// the supervisor look again after a recheck. (Out of line: kept out of
+    /// the code every daemon runs, the layout's first part.)
+    #[inline(never)]
     pub fn watch_leftovers(
         &mut self,
         id: ServiceId,

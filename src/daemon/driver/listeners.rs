@@ -174,25 +174,33 @@ impl Listeners {
             if self.armed.contains_key(name) || self.failed.contains(name) {
                 continue;
             }
-            let token = TOKENS + self.next_token;
-            self.next_token = (self.next_token + 1) % TOKENS;
-            let armed = self.fds_for(name, spec).and_then(|fds| {
-                fds.iter().try_for_each(|fd| {
-                    registry
-                        .register(&mut SourceFd(fd), Token(token), Interest::READABLE)
-                        .map_err(|e| format!("cannot watch its socket: {e}"))
-                })
-            });
-            match armed {
-                Ok(()) => {
-                    self.armed.insert(name.to_string(), token);
-                    self.by_token.insert(token, name.to_string());
-                }
-                Err(why) => {
-                    log::warn!("{name}: cannot listen for its first connection: {why}");
-                    self.held.remove(name);
-                    self.failed.insert(name.to_string());
-                }
+            self.arm(name, spec, registry);
+        }
+    }
+
+    /// Binds (or takes the held sockets of) unit `name` and registers them.
+    /// Out of line: kept out of the code every daemon runs (the layout's
+    /// first part), as most have no `[socket]`.
+    #[inline(never)]
+    fn arm(&mut self, name: &str, spec: &SocketSpec, registry: &Registry) {
+        let token = TOKENS + self.next_token;
+        self.next_token = (self.next_token + 1) % TOKENS;
+        let armed = self.fds_for(name, spec).and_then(|fds| {
+            fds.iter().try_for_each(|fd| {
+                registry
+                    .register(&mut SourceFd(fd), Token(token), Interest::READABLE)
+                    .map_err(|e| format!("cannot watch its socket: {e}"))
+            })
+        });
+        match armed {
+            Ok(()) => {
+                self.armed.insert(name.to_string(), token);
+                self.by_token.insert(token, name.to_string());
+            }
+            Err(why) => {
+                log::warn!("{name}: cannot listen for its first connection: {why}");
+                self.held.remove(name);
+                self.failed.insert(name.to_string());
             }
         }
     }

@@ -54,8 +54,8 @@ impl Watches {
         for &id in sup.with_watch_paths() {
             let e = &sup.entries()[id];
             if let Some(u) = e.unit.as_deref() {
-                if !u.watch_paths.is_empty() && e.svc.state.is_active() {
-                    want.insert(e.name.as_str(), &u.watch_paths);
+                if !u.triggers.watch_paths.is_empty() && e.svc.state.is_active() {
+                    want.insert(e.name.as_str(), &u.triggers.watch_paths);
                 }
             }
         }
@@ -75,30 +75,41 @@ impl Watches {
             if self.by_unit.contains_key(name) {
                 continue;
             }
-            if self.inotify.is_none() {
-                match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
-                    Ok(i) => {
-                        let fd = i.as_fd().as_raw_fd();
-                        if let Err(e) =
-                            registry.register(&mut SourceFd(&fd), WATCHES, Interest::READABLE)
-                        {
-                            log::warn!("cannot watch WatchPaths: {e}");
-                            return;
-                        }
-                        self.inotify = Some(i);
-                    }
-                    Err(e) => {
+            if !self.watch_unit(name, paths, registry) {
+                return;
+            }
+        }
+    }
+
+    /// Starts watching the paths of unit `name`; false if inotify cannot
+    /// be had. Out of line: kept out of the code every daemon runs (the
+    /// layout's first part), as most have no WatchPaths.
+    #[inline(never)]
+    fn watch_unit(&mut self, name: &str, paths: &[PathBuf], registry: &Registry) -> bool {
+        if self.inotify.is_none() {
+            match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
+                Ok(i) => {
+                    let fd = i.as_fd().as_raw_fd();
+                    if let Err(e) =
+                        registry.register(&mut SourceFd(&fd), WATCHES, Interest::READABLE)
+                    {
                         log::warn!("cannot watch WatchPaths: {e}");
-                        return;
+                        return false;
                     }
+                    self.inotify = Some(i);
+                }
+                Err(e) => {
+                    log::warn!("cannot watch WatchPaths: {e}");
+                    return false;
                 }
             }
-            let mut wds = Vec::new();
-            for p in paths {
-                self.add_tree(name, p, &mut wds);
-            }
-            self.by_unit.insert(name.to_string(), wds);
         }
+        let mut wds = Vec::new();
+        for p in paths {
+            self.add_tree(name, p, &mut wds);
+        }
+        self.by_unit.insert(name.to_string(), wds);
+        true
     }
 
     /// Watches `path` and, for a directory, everything under it.
@@ -166,7 +177,11 @@ impl Watches {
         // A new subdirectory is a change: the restart watches it afresh.
         for name in changed {
             let Some(id) = sup.id_of(&name) else { continue };
-            let Some(debounce) = sup.entries()[id].unit.as_ref().map(|u| u.watch_debounce) else {
+            let Some(debounce) = sup.entries()[id]
+                .unit
+                .as_ref()
+                .map(|u| u.triggers.watch_debounce)
+            else {
                 continue;
             };
             self.pending.insert(id, name);

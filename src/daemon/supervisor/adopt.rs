@@ -34,7 +34,7 @@ impl Supervisor {
                     remain: matches!(e.svc.state, State::Running { pid: None, .. }),
                     stopping: e.svc.want == Want::Down,
                     pgid: e.svc.pgid.map(Pid::as_raw),
-                    status_text: e.status_text.clone(),
+                    status_text: e.status_text().map(str::to_owned),
                     probes: e
                         .health
                         .as_ref()
@@ -199,7 +199,7 @@ impl Supervisor {
             }
             .unwrap_or(now);
             // What the service last said and how its last probes went.
-            self.entries[id].status_text = s.status_text.take();
+            self.entries[id].set_status_text(s.status_text.take());
             self.seed_probe_history(id, std::mem::take(&mut s.probes), now);
             let e = &mut self.entries[id];
             match (s.pid, alive_pid) {

@@ -42,11 +42,26 @@ impl Supervisor {
     /// After a state change of `id` from `before`: fire its hooks if it
     /// just failed, or just scheduled a restart after an unexpected exit.
     pub(super) fn fire_hooks(&mut self, id: ServiceId, before: StateName, now: Instant) {
+        let just = match (&self.entries[id].svc.state, before) {
+            (State::Failed(_), b) => b != StateName::Failed,
+            (State::Restarting { .. }, b) => b != StateName::Restarting,
+            _ => false,
+        };
+        if just {
+            self.fire_hooks_now(id, before, now);
+        }
+    }
+
+    /// [`Supervisor::fire_hooks`] past its first check. Out of line: most
+    /// state changes are neither, and this stays out of the code every
+    /// daemon runs (the layout's first part).
+    #[inline(never)]
+    fn fire_hooks_now(&mut self, id: ServiceId, before: StateName, now: Instant) {
         let e = &self.entries[id];
         let (kind, reason) = match (&e.svc.state, before) {
             (State::Failed(r), b) if b != StateName::Failed => (HookKind::Failure, r.clone()),
             (State::Restarting { .. }, b) if b != StateName::Restarting => {
-                match &e.svc.restart_reason {
+                match e.svc.restart_reason.as_deref() {
                     Some(r) => (HookKind::Restart, r.clone()),
                     None => return,
                 }
@@ -57,13 +72,13 @@ impl Supervisor {
             return;
         };
         let hooks = match kind {
-            HookKind::Failure => unit.on_failure.clone(),
-            HookKind::Restart => unit.on_restart.clone(),
+            HookKind::Failure => unit.triggers.on_failure.clone(),
+            HookKind::Restart => unit.triggers.on_restart.clone(),
         };
         if hooks.is_empty() {
             return;
         }
-        let window = unit.hook_rate_limit;
+        let window = unit.triggers.hook_rate_limit;
         let name = e.name.clone();
         let record = self.entries[id].hooks.get_or_insert_with(Box::default);
         let last = match kind {
@@ -111,7 +126,7 @@ impl Supervisor {
                 continue;
             }
             log::info!("{name}: starting hook {hook} ({})", result_of(&reason));
-            self.entries[hid].hook_env = Some(env.clone().into());
+            self.entries[hid].hook_env = Some(Box::new(env.clone()));
             self.start(&[hid], false, now);
             started = true;
         }

@@ -171,7 +171,7 @@ impl Supervisor {
             }
             if let Some(unit) = e.next_unit.take() {
                 if !e.svc.state.is_active() {
-                    e.set_unit(*unit);
+                    e.set_unit(*unit, &mut self.shared);
                 } else {
                     e.next_unit = Some(unit);
                 }
@@ -341,7 +341,7 @@ impl Supervisor {
     /// Why the last attempt of `id` failed, and what happens next.
     pub(super) fn attempt_failure(&self, id: ServiceId, now: Instant) -> String {
         let svc = &self.entries[id].svc;
-        let why = match (&svc.state, &svc.restart_reason) {
+        let why = match (&svc.state, svc.restart_reason.as_deref()) {
             (State::Failed(r), _) | (_, Some(r)) => r.to_string(),
             _ => "the attempt failed".to_owned(),
         };

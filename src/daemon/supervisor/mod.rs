@@ -68,19 +68,20 @@ pub type ConnId = usize;
 pub use entry::*;
 pub use io::*;
 
-/// A loaded unit, or the joined text of its errors; and its file.
-fn split_load(result: Result<Unit, Vec<UnitError>>) -> (Option<Unit>, Option<String>, PathBuf) {
+/// A loaded unit, or the joined text of its errors and the file they are in.
+fn split_load(
+    result: Result<Unit, Vec<UnitError>>,
+) -> (Option<Unit>, Option<String>, Option<PathBuf>) {
     match result {
         Ok(mut u) => {
             // Where values were written is for `verify`, not for the daemon.
             u.source.forget_places();
-            let path = u.path.clone();
-            (Some(u), None, path)
+            (Some(u), None, None)
         }
         Err(errors) => {
             let path = errors.first().map(|e| e.path.clone()).unwrap_or_default();
             let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            (None, Some(text.join("\n")), path)
+            (None, Some(text.join("\n")), Some(path))
         }
     }
 }
@@ -124,7 +125,9 @@ pub struct Supervisor {
     /// Services whose memory check is due (done in `run`, which has `Sys`).
     mem_due: Vec<ServiceId>,
     queue: VecDeque<(ServiceId, Event)>,
-    pids: HashMap<Pid, (ServiceId, Role)>,
+    pids: PidMap,
+    /// The units' policies and working directories, each distinct one kept once.
+    shared: Shared,
     awaiting_group: BTreeSet<ServiceId>,
     jobs: Vec<Job>,
     /// What the world should do, oldest first.
@@ -181,7 +184,8 @@ impl Supervisor {
             due: Vec::new(),
             mem_due: Vec::new(),
             queue: VecDeque::new(),
-            pids: HashMap::new(),
+            pids: PidMap::default(),
+            shared: Shared::default(),
             awaiting_group: BTreeSet::new(),
             jobs: Vec::new(),
             effects: VecDeque::new(),
@@ -216,7 +220,7 @@ impl Supervisor {
             .position(|e| e.gone && e.name == name && !e.svc.state.is_active());
         let id = reuse.unwrap_or(self.entries.len());
         let seed = self.seed ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let entry = Entry::new(name, result, seed);
+        let entry = Entry::new(name, result, seed, &mut self.shared);
         match reuse {
             Some(id) => self.entries[id] = entry,
             None => self.entries.push(entry),
@@ -239,7 +243,7 @@ impl Supervisor {
                 match (e.next_unit.as_deref().or(e.unit.as_deref()), present) {
                     (Some(u), true) => DepInput {
                         name: &e.name,
-                        file: &e.path,
+                        file: e.path(),
                         requires: &u.requires,
                         wants: &u.wants,
                         after: &u.after,
@@ -248,7 +252,7 @@ impl Supervisor {
                     // Gone units are no one's dependency (unit names are never empty).
                     (_, present) => DepInput {
                         name: if present { &e.name } else { "" },
-                        file: &e.path,
+                        file: e.path(),
                         requires: empty,
                         wants: empty,
                         after: empty,
@@ -261,7 +265,7 @@ impl Supervisor {
         drop(inputs);
         self.graph = graph;
         for (e, errors) in self.entries.iter_mut().zip(findings.errors) {
-            e.dep_error = errors.map(String::into_boxed_str);
+            e.dep_error = errors.map(Box::new);
         }
         self.warnings.extend(findings.warnings);
         self.index_activated();
@@ -281,7 +285,7 @@ impl Supervisor {
             if defs().any(|u| u.timer.is_some()) {
                 index.timers.push(id);
             }
-            if defs().any(|u| !u.watch_paths.is_empty()) {
+            if defs().any(|u| !u.triggers.watch_paths.is_empty()) {
                 index.watches.push(id);
             }
         }
@@ -506,6 +510,9 @@ impl Supervisor {
     /// `sender_pgid`), with what the driver read of its MAINPID= and
     /// MONOTONIC_USEC=: READY=1 makes a starting notify service running.
     /// Accepted from the main process or any process of its group.
+    /// (Out of line: kept out of the code every daemon runs, the layout's
+    /// first part.)
+    #[inline(never)]
     pub fn notified(
         &mut self,
         sender: Pid,
@@ -515,7 +522,7 @@ impl Supervisor {
         now: Instant,
     ) {
         let main = match self.pids.get(&sender) {
-            Some(&(id, Role::Main)) => Some(id),
+            Some((id, Role::Main)) => Some(id),
             _ => None,
         };
         let id = main.or_else(|| {
@@ -539,9 +546,9 @@ impl Supervisor {
         }
         for msg in sd_notify::parse(payload) {
             match msg {
-                Message::Ready if self.entries[id].reloading.is_some() => {
+                Message::Ready if self.entries[id].reloading().is_some() => {
                     log::info!("{}: reloaded (READY=1)", self.entries[id].name);
-                    self.entries[id].reloading = None;
+                    self.entries[id].set_reloading(None);
                     self.dirty = true;
                 }
                 Message::Ready => self.queue.push_back((id, Event::Ready)),
@@ -552,7 +559,8 @@ impl Supervisor {
                     ) {
                         log::info!("{}: reloading (RELOADING=1)", self.entries[id].name);
                         // Since MONOTONIC_USEC= if it came along.
-                        self.entries[id].reloading = Some(monotonic.map_or(now, |t| t.min(now)));
+                        let since = monotonic.map_or(now, |t| t.min(now));
+                        self.entries[id].set_reloading(Some(since));
                         self.dirty = true;
                     }
                 }
@@ -571,9 +579,9 @@ impl Supervisor {
                         ),
                     }
                 }
-                Message::Errno(n) => self.entries[id].errno = n,
+                Message::Errno(n) => self.entries[id].set_errno(n),
                 Message::Status(text) => {
-                    self.entries[id].status_text = text;
+                    self.entries[id].set_status_text(text);
                     self.dirty = true;
                 }
             }
@@ -624,7 +632,7 @@ impl Supervisor {
             return;
         }
         log::info!("{}: main process is now {} (MAINPID)", e.name, claim.pid);
-        if self.pids.get(&old) == Some(&(id, Role::Main)) {
+        if self.pids.get(&old) == Some((id, Role::Main)) {
             // Its exit is no longer the service's (reaped as an orphan).
             self.pids.remove(&old);
         }
@@ -639,7 +647,7 @@ impl Supervisor {
     /// service hears Spawned or SpawnFailed, as if the spawn had just ended
     /// (until then it is starting, with its spawn in flight).
     fn exec_done(&mut self, pid: Pid, outcome: Result<(), SpawnError>) {
-        let Some(&(id, Role::Main)) = self.pids.get(&pid) else {
+        let Some((id, Role::Main)) = self.pids.get(&pid) else {
             log::debug!("exec outcome of unknown process {pid}: {outcome:?}");
             return;
         };
@@ -675,9 +683,9 @@ impl Supervisor {
                 TimerKey::Service(id, ServiceTimer::MemoryCheck) => self.mem_due.push(id),
                 TimerKey::Service(id, ServiceTimer::Probe) => self.due_probes.push(id),
                 TimerKey::Service(id, ServiceTimer::Watchdog) => {
-                    if self.entries[id].watchdog.is_some() {
+                    if self.entries[id].watchdog().is_some() {
                         log::warn!("{}: watchdog timeout", self.entries[id].name);
-                        self.entries[id].watchdog = None;
+                        self.entries[id].set_watchdog(None);
                         self.queue.push_back((id, Event::WatchdogTimeout));
                     }
                 }
@@ -717,18 +725,18 @@ impl Supervisor {
             State::Running { pid: Some(pid), .. } if !wd.is_zero() => Some(pid),
             _ => None,
         };
-        if live == e.watchdog.map(|(p, _)| p) {
+        if live == e.watchdog().map(|(p, _)| p) {
             return;
         }
         let key = TimerKey::Service(id, ServiceTimer::Watchdog);
-        self.entries[id].watchdog = live.map(|p| (p, wd));
+        self.entries[id].set_watchdog(live.map(|p| (p, wd)));
         self.timers.set(key, live.map(|_| now + wd));
     }
 
     /// WATCHDOG=1 (`interval` None), WATCHDOG=trigger (zero) or
     /// WATCHDOG_USEC=N (a new interval, from now).
     fn watchdog_ping(&mut self, id: ServiceId, now: Instant, interval: Option<Duration>) {
-        let Some((pid, wd)) = self.entries[id].watchdog else {
+        let Some((pid, wd)) = self.entries[id].watchdog() else {
             return;
         };
         let wd = match interval {
@@ -740,7 +748,7 @@ impl Supervisor {
             Some(d) => d,
             None => wd,
         };
-        self.entries[id].watchdog = Some((pid, wd));
+        self.entries[id].set_watchdog(Some((pid, wd)));
         self.timers.set(
             TimerKey::Service(id, ServiceTimer::Watchdog),
             Some(now + wd),

@@ -233,9 +233,7 @@ impl Supervisor {
                     self.pids.insert(pid, (id, Role::Main));
                     self.entries[id].start_time = sys.start_time(pid);
                     self.entries[id].groups.clear();
-                    self.entries[id].status_text = None;
-                    self.entries[id].errno = None;
-                    self.entries[id].reloading = None;
+                    self.entries[id].forget_run_notes();
                     // A forked one hears Spawned once its exec is done
                     // (Input::ExecDone); until then its spawn is in flight.
                     if let Started::Running(pid) = started {
@@ -309,6 +307,9 @@ impl Supervisor {
 
     /// A look for a main process came back: found or failed goes to the
     /// service as MainPid; not settled yet arms the next look.
+    /// (Out of line: kept out of the code every daemon runs, the layout's
+    /// first part.)
+    #[inline(never)]
     pub(super) fn main_pid_scanned(
         &mut self,
         id: ServiceId,
@@ -388,6 +389,9 @@ impl Supervisor {
     /// the signal of the stop's phase now (KillSignal, or SIGKILL once it
     /// escalated); the stop's deadline escalates them with the rest, and
     /// the stop waits for them (then looks once more).
+    /// (Out of line: kept out of the code every daemon runs, the layout's
+    /// first part.)
+    #[inline(never)]
     pub(super) fn strays_scanned(&mut self, found: Vec<(ServiceId, Vec<Pid>)>) {
         for (id, groups) in found {
             let Some(e) = self.entries.get_mut(id) else {

@@ -60,12 +60,12 @@ impl Supervisor {
                         e.load_error = None;
                         restart.push(id);
                     } else {
-                        e.set_unit(unit);
+                        e.set_unit(unit, &mut self.shared);
                     }
                 }
                 (_, error, path) => {
                     let error = error.unwrap_or_default();
-                    if e.load_error.as_deref() == Some(error.as_str()) {
+                    if e.load_error.as_deref() == Some(&error) {
                         // Still invalid: named again, so `reload` keeps
                         // failing until the file is fixed.
                         report.invalid.push((
@@ -80,9 +80,9 @@ impl Supervisor {
                     ));
                     // A running instance keeps its old definition; it cannot
                     // start again until the file is fixed.
-                    e.load_error = Some(error.into_boxed_str());
+                    e.load_error = Some(Box::new(error));
                     e.next_unit = None;
-                    e.path = path;
+                    e.set_failed_file(path.unwrap_or_default());
                     if !active {
                         e.unit = None;
                     }

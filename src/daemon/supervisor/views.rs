@@ -67,9 +67,12 @@ impl Supervisor {
             reason: self.reason(id, state),
             changed_on_disk: self.changed_on_disk.contains(&e.name),
             listening: self.listening(id),
-            status_text: e.status_text.clone().filter(|_| e.svc.state.is_active()),
+            status_text: e
+                .status_text()
+                .filter(|_| e.svc.state.is_active())
+                .map(str::to_owned),
             substate: e
-                .reloading
+                .reloading()
                 .filter(|_| matches!(e.svc.state, State::Running { .. }))
                 .map(|_| "reloading".to_owned()),
             health: e
@@ -98,7 +101,7 @@ impl Supervisor {
             _ => None,
         };
         // The service's own word on why (sd_notify ERRNO=).
-        match (reason, e.errno) {
+        match (reason, e.errno()) {
             (Some(r), Some(n)) if matches!(state, StateName::Failed | StateName::Restarting) => {
                 Some(format!(
                     "{r} (errno {n}: {})",
@@ -152,7 +155,10 @@ impl Supervisor {
                 .and_then(|h| h.shown())
                 .map(|v| v.as_str().to_owned()),
             health_failures: e.health.as_ref().map_or(0, |h| h.streak),
-            status_text: e.status_text.clone().filter(|_| e.svc.state.is_active()),
+            status_text: e
+                .status_text()
+                .filter(|_| e.svc.state.is_active())
+                .map(str::to_owned),
             probes: e
                 .health
                 .as_ref()
@@ -160,7 +166,7 @@ impl Supervisor {
                 .unwrap_or_default(),
             hooks_skipped: e.hooks.as_ref().map_or(0, |h| h.skipped),
             substate: e
-                .reloading
+                .reloading()
                 .filter(|_| matches!(e.svc.state, State::Running { .. }))
                 .map(|since| {
                     let secs = now.saturating_duration_since(since).as_secs();
@@ -194,7 +200,7 @@ impl Supervisor {
         };
         UnitStatus {
             info: self.info(id, now),
-            path: e.path.clone(),
+            path: e.path().to_path_buf(),
             kind: match e.unit.as_ref().map(|u| u.kind) {
                 Some(ServiceType::Simple) => "simple",
                 Some(ServiceType::Oneshot) => "oneshot",

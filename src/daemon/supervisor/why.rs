@@ -62,7 +62,7 @@ impl Supervisor {
             }
             say(format!(
                 "  fix {}, then `diakonos verify {name}` and `diakonos reload`",
-                e.path.display()
+                e.path().display()
             ));
             return;
         }
@@ -177,7 +177,7 @@ impl Supervisor {
                     seconds(until.saturating_duration_since(now)),
                     e.svc.restarts.saturating_add(2)
                 ));
-                if matches!(e.svc.restart_reason, Some(Reason::Unhealthy(..))) {
+                if matches!(e.svc.restart_reason.as_deref(), Some(Reason::Unhealthy(..))) {
                     self.health_lines(e, &mut say);
                 }
                 self.start_limit_line(e, now, &mut say);
