@@ -27,7 +27,9 @@ while [ $i -le 300 ]; do
     printf '[unit]\nStartLimitBurst = 0\n\n[service]\nExecStart = "sleep 100000"\nRestart = "always"\nRestartSec = 0\n' >"$W/units/u$i.service"
     i=$((i + 1))
 done
-env -u DIAKONOS_HOME valgrind --tool=callgrind --demangle=no --callgrind-out-file="$W/cg.out" \
+# Valgrind cannot run the daemon's usual spawn (a clone that shares memory
+# without being a thread): the daemon vforks instead.
+env -u DIAKONOS_HOME DIAKONOS_SPAWN_VFORK=1 valgrind --tool=callgrind --demangle=no --callgrind-out-file="$W/cg.out" \
     "$BIN" --home "$W/home" --service-dir "$W/units" daemon >/dev/null 2>"$W/valgrind.log" &
 DAEMON=$!
 n=0
@@ -71,11 +73,21 @@ $C start u2 >/dev/null
 $C reload >/dev/null 2>&1 || true
 $C daemon-status >/dev/null 2>&1 || true
 $C why u2 >/dev/null 2>&1 || true
+# The client's common commands, each under callgrind: its code goes first
+# and what it shares with the daemon next to it, so a client process (a
+# `list` is a whole process) touches few pages too.
+i=0
+for args in "-V" "list" "list --json" "status u1" "stop u2" "start u2" "restart u1" "logs u1" "why u1" "--help"; do
+    i=$((i + 1))
+    # shellcheck disable=SC2086
+    env -u DIAKONOS_HOME valgrind --tool=callgrind --demangle=no --callgrind-out-file="$W/client.$i" \
+        "$W/client" --home "$W/home" $args >/dev/null 2>&1 || true
+done
 $C kill >/dev/null 2>&1 || true
 wait $DAEMON || true
 nm "$BIN" >"$W/nm"
-python3 - "$W/cg.out.1" "$W/cg.out" benches/layout/daemon.ld "$W/nm" <<'PY'
-import re, sys
+python3 - "$W/cg.out.1" "$W/cg.out" benches/layout/daemon.ld "$W/nm" "$W" <<'PY'
+import glob, re, sys
 # Identical functions are folded (--icf=all): the one kept may be listed
 # under another of its names, so every name at a function's address goes in.
 at, names_at = {}, {}
@@ -106,17 +118,34 @@ def patterns(path):
 # The child of a spawn (a vfork) runs these until its exec, in the daemon's
 # memory; callgrind does not see them (the exec ends the child's profile).
 first = patterns(sys.argv[1]) | {
-    "_ZN8diakonos6daemon5spawn16exec_child_entry*",
-    "_ZN8diakonos6daemon5spawn10exec_child*",
+    "_ZN8diakonos6daemon5spawn5child5entry17h*",
+    "_ZN8diakonos6daemon5spawn5child4exec17h*",
+    "_ZN8diakonos6daemon5spawn5child3sys17h*",
+    "_ZN8diakonos6daemon5spawn5child6dup_to17h*",
+    # Under valgrind the daemon vforks (DIAKONOS_SPAWN_VFORK), so an exec's
+    # outcome is in before the next spawn: the exec pipes' driver, which a
+    # daemon that clones runs whenever execs are under way, is added too.
+    "_ZN8diakonos6daemon6driver5execs*",
+    "_ZN8diakonos6daemon5spawn11PendingExec*",
+    "_ZN4core3ptr*PendingExec*",
+    "_ZN8diakonos6daemon10supervisor*exec_done*",
 }
 rest = patterns(sys.argv[2]) - first
+client = set()
+for path in sorted(glob.glob(sys.argv[5] + "/client.*")):
+    client |= patterns(path)
 out = ["""/* The code the daemon runs, first and together (see build.rs). Made by
    benches/layout.sh from a callgrind run of the daemon: first what it ran
    to start, start 300 units, list them and write its state, then what the
    rest of the session (status, a crash and restart, stop, reload) added;
    each line matches one function's section, whatever its hash, and every
-   name of a folded (--icf) function is listed. The vfork child's
+   name of a folded (--icf) function is listed. The spawn child's
    functions are added by name (callgrind does not see the child).
+   The daemon's first part ends with what the client shares with it,
+   followed by what the client shares with the rest of the session and
+   the client's own code, then the daemon's rest: a client process (each
+   command is one) touches one run, and the daemon's first part keeps
+   its place and size.
    musl's libc.a has no function sections: all of its code goes here,
    and so do all the machine outliner's small functions (53 KiB; their numbers change per build).
    So do `_start` (crt1.o) and `.init`/`.fini`, which every process runs:
@@ -129,10 +158,10 @@ SECTIONS
     *crt1.o(.text .text.*)
     *libc.a:*(.text .text.*)
     *(.text.OUTLINED_FUNCTION_*)"""]
-for tier in (first, rest):
-    for p in sorted(tier):
-        out.append("    *(.text.%s .text.unlikely.%s)" % (p, p))
+line = "    *(.text.%s .text.unlikely.%s)"
+for tier in (first - client, first & client, client & rest, client - first - rest, rest - client):
+    out.extend(line % (p, p) for p in sorted(tier))
 out.append("  }\n}\nINSERT BEFORE .text;\n")
 open(sys.argv[3], "w").write("\n".join(out))
-print("layout.sh: %d + %d functions -> %s" % (len(first), len(rest), sys.argv[3]))
+print("layout.sh: %d + %d functions, client %d -> %s" % (len(first), len(rest), len(client), sys.argv[3]))
 PY

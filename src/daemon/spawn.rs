@@ -400,7 +400,7 @@ fn cstring(bytes: Vec<u8>) -> io::Result<CString> {
 /// close-on-exec report pipe. End of file means the child is done with the
 /// daemon's memory: it exec'd, or it wrote four bytes first (the errno of
 /// what failed) and exited with 127. Until then it keeps the child's plan
-/// and stack ([`child::Launched`]).
+/// and stack (`child::Launched`).
 pub struct PendingExec {
     fd: OwnedFd,
     program: String,

@@ -359,3 +359,26 @@ fn a_log_that_cannot_be_opened_fails_the_start_naming_it() {
     );
     assert_eq!(h.state("blocked"), "failed");
 }
+
+#[test]
+fn with_spawn_vfork_asked_services_start_and_exec_errors_are_reported() {
+    // DIAKONOS_SPAWN_VFORK=1 (for valgrind): the same child runs as a vfork;
+    // a unit runs, and one whose program is missing fails naming it.
+    let h = Home::new("with_spawn_vfork_asked_services_start_and_exec_errors_are_reported");
+    h.unit("fine", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.unit("gone", "[service]\nExecStart = \"/nonexistent/gone\"\n");
+    let mut start = h.command(&["start", "fine"]);
+    start.env("DIAKONOS_SPAWN_VFORK", "1");
+    let out = h.run(start);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(h.state("fine"), "running");
+    let err = h.fails(1, &["start", "gone"]);
+    assert!(err.contains("`/nonexistent/gone` not found"), "{err}");
+    let daemon = h.daemon_pid().expect("daemon pid");
+    let env = std::fs::read(format!("/proc/{daemon}/environ")).expect("environ");
+    assert!(
+        env.split(|&b| b == 0)
+            .any(|v| v == b"DIAKONOS_SPAWN_VFORK=1"),
+        "the daemon runs with the vfork asked for"
+    );
+}

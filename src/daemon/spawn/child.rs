@@ -68,7 +68,7 @@ pub struct Launched {
 pub fn launch(plan: Plan) -> io::Result<(Pid, Launched)> {
     let plan = Box::new(plan);
     let stack = Stack::new()?;
-    let flags = if RAW_SYSCALLS {
+    let flags = if RAW_SYSCALLS && !vfork_asked() {
         libc::CLONE_VM | libc::SIGCHLD
     } else {
         libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD
@@ -110,6 +110,14 @@ pub fn launch(plan: Plan) -> io::Result<(Pid, Launched)> {
             _stack: stack,
         },
     ))
+}
+
+/// `DIAKONOS_SPAWN_VFORK=1` in the daemon's environment makes every child a
+/// vfork: valgrind (used by `benches/layout.sh`) cannot run a clone that
+/// shares memory without being a thread, and aborts the daemon at once.
+fn vfork_asked() -> bool {
+    static ASKED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ASKED.get_or_init(|| std::env::var_os("DIAKONOS_SPAWN_VFORK").is_some_and(|v| v == "1"))
 }
 
 /// The child's entry point for `clone`.
@@ -415,7 +423,7 @@ impl Drop for Stack {
 }
 
 /// Once no child is under way: the spare stacks beyond one are
-/// unmapped (a burst of starts left up to [`Stack::POOL`]).
+/// unmapped (a burst of starts left up to 64).
 pub fn trim_spare_stacks() {
     SPARE.with(|s| {
         let mut spare = s.borrow_mut();
