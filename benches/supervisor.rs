@@ -897,8 +897,30 @@ fn restart_latency(cfg: &Config, bin: &Bin) -> Vec<Row> {
     rows
 }
 
+/// Waits (at most 10 s) until nothing but this process has been runnable
+/// for half a second: what the previous benchmark left (services being
+/// killed and reaped, their daemon exiting) would be measured as `start`.
+fn settle() {
+    let running = || {
+        fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|l| l.split_whitespace().nth(3).map(str::to_owned))
+            .and_then(|rt| rt.split('/').next().and_then(|r| r.parse::<u32>().ok()))
+            .unwrap_or(1)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut quiet_since = Instant::now();
+    while quiet_since.elapsed() < Duration::from_millis(500) && Instant::now() < deadline {
+        if running() > 1 {
+            quiet_since = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// 3. `start u1 .. uN` until it returns (all running), and a Requires chain.
 fn bench_start(cfg: &Config) -> Vec<Row> {
+    settle();
     let mut rows = Vec::new();
     for n in cfg.sizes(&[100, 1000]) {
         let samples = (0..cfg.start_runs).map(|_| spawn_floor(n)).collect();
@@ -1000,6 +1022,7 @@ fn start_runs(
     for run in 0..cfg.start_runs {
         let d = Daemon::new(bin, &format!("{tag}-{run}"), units);
         for samples in [&mut fresh, &mut again] {
+            settle();
             let t = Instant::now();
             let out = d.cmd(&start).output().expect("run start");
             let took = t.elapsed();
