@@ -32,12 +32,18 @@ done
 env -u DIAKONOS_HOME DIAKONOS_SPAWN_VFORK=1 valgrind --tool=callgrind --demangle=no --callgrind-out-file="$W/cg.out" \
     "$BIN" --home "$W/home" --service-dir "$W/units" daemon >/dev/null 2>"$W/valgrind.log" &
 DAEMON=$!
-n=0
-until [ -S "$W/home/diakonos.sock" ]; do
-    n=$((n + 1))
-    [ $n -lt 3000 ] || { echo "layout.sh: the daemon did not start" >&2; kill $DAEMON; exit 1; }
-    sleep 0.01
-done
+# wait_for WHAT TEST...: polls TEST every 10 ms, for at most 30 s.
+wait_for() {
+    what=$1
+    shift
+    n=0
+    until "$@"; do
+        n=$((n + 1))
+        [ $n -lt 3000 ] || { echo "layout.sh: $what" >&2; kill $DAEMON; exit 1; }
+        sleep 0.01
+    done
+}
+wait_for "the daemon did not start" test -S "$W/home/diakonos.sock"
 C="$W/client --home $W/home"
 $C start $(seq -f 'u%g' 1 300) >/dev/null
 $C list >/dev/null
@@ -45,19 +51,9 @@ $C list --json >/dev/null
 # What every daemon runs (start-up, a start, a list, the state written
 # after it) is dumped apart: it goes first, the rest of the session after
 # it, so a daemon that only starts and lists touches fewer pages.
-n=0
-until grep -q '"u300"' "$W/home/state" 2>/dev/null; do
-    n=$((n + 1))
-    [ $n -lt 3000 ] || { echo "layout.sh: the daemon wrote no state" >&2; kill $DAEMON; exit 1; }
-    sleep 0.01
-done
+wait_for "the daemon wrote no state" grep -qs '"u300"' "$W/home/state"
 callgrind_control --dump=start $DAEMON >/dev/null 2>&1
-n=0
-until [ -s "$W/cg.out.1" ]; do
-    n=$((n + 1))
-    [ $n -lt 3000 ] || { echo "layout.sh: callgrind wrote no dump" >&2; kill $DAEMON; exit 1; }
-    sleep 0.01
-done
+wait_for "callgrind wrote no dump" test -s "$W/cg.out.1"
 $C status u1 >/dev/null
 PID=$($C list --json | python3 -c 'import json,sys; print([u["pid"] for u in json.load(sys.stdin) if u["name"]=="u3"][0])')
 kill -9 "$PID"
