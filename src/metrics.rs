@@ -151,23 +151,9 @@ mod tests {
         let u = UnitInfo {
             name: "we\"b".into(),
             state: StateName::Failed,
-            pid: None,
-            uptime_secs: None,
             restarts: 4,
-            description: String::new(),
             last_exit: Some(LastExit::Code(3)),
-            reason: None,
-            next_attempt: None,
-            protected: false,
-            listening: None,
-            changed_on_disk: false,
-            health: None,
-            health_failures: 0,
-            status_text: None,
-            probes: Vec::new(),
-            hooks_skipped: 0,
-            substate: None,
-            pgids: Vec::new(),
+            ..UnitInfo::default()
         };
         let mut ok = u.clone();
         ok.name = "ok".into();

@@ -255,9 +255,12 @@ impl From<StableOp> for Request {
 }
 
 /// The states of SPEC §4, as they appear on the wire and in JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum StateName {
+    #[default]
     Inactive,
     Waiting,
     Starting,
@@ -297,7 +300,7 @@ pub enum LastExit {
 }
 
 /// One row of `list`, and the core of `status`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UnitInfo {
     pub name: String,
     pub state: StateName,

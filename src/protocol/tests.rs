@@ -298,21 +298,12 @@ fn responses_round_trip() {
         restarts: 1,
         description: "d".into(),
         last_exit: Some(LastExit::Signal("SIGKILL".into())),
-        reason: None,
         next_attempt: Some(NextAttempt {
             attempt: 3,
             in_ms: 1500,
         }),
-        protected: false,
         pgids: vec![42],
-        listening: None,
-        changed_on_disk: false,
-        health: None,
-        health_failures: 0,
-        status_text: None,
-        probes: Vec::new(),
-        hooks_skipped: 0,
-        substate: None,
+        ..UnitInfo::default()
     }]);
     let body = body_of(encode_reply(&resp, PROTOCOL_VERSION, false).unwrap());
     assert_eq!(decode_reply(&body).unwrap().response, resp);

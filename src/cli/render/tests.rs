@@ -10,19 +10,8 @@ fn list_rows_are_aligned_columns() {
         uptime_secs,
         restarts: 3,
         description: "the web".into(),
-        last_exit: None,
         reason: reason.map(str::to_string),
-        next_attempt: None,
-        protected: false,
-        pgids: Vec::new(),
-        listening: None,
-        changed_on_disk: false,
-        health: None,
-        health_failures: 0,
-        status_text: None,
-        probes: Vec::new(),
-        hooks_skipped: 0,
-        substate: None,
+        ..UnitInfo::default()
     };
     let out = Output {
         color: false,
@@ -88,23 +77,10 @@ fn json_exit_shapes_follow_the_spec() {
     let mut u = UnitInfo {
         name: "a".into(),
         state: StateName::Failed,
-        pid: None,
-        uptime_secs: None,
         restarts: 2,
-        description: String::new(),
         last_exit: Some(LastExit::Code(3)),
         reason: Some("exited with code 3".into()),
-        next_attempt: None,
-        protected: false,
-        pgids: Vec::new(),
-        listening: None,
-        changed_on_disk: false,
-        health: None,
-        health_failures: 0,
-        status_text: None,
-        probes: Vec::new(),
-        hooks_skipped: 0,
-        substate: None,
+        ..UnitInfo::default()
     };
     assert_eq!(unit_json(&u)["last_exit"], json!({"code": 3}));
     u.last_exit = Some(LastExit::Signal("SIGKILL".into()));

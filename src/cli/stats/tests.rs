@@ -12,20 +12,8 @@ fn unit(name: &str, pid: Option<u32>, pgids: &[u32]) -> UnitInfo {
         pid,
         uptime_secs: pid.map(|_| 5),
         restarts: 1,
-        description: String::new(),
-        last_exit: None,
-        reason: None,
-        next_attempt: None,
-        protected: false,
-        listening: None,
-        changed_on_disk: false,
-        health: None,
-        health_failures: 0,
-        status_text: None,
-        probes: Vec::new(),
-        hooks_skipped: 0,
-        substate: None,
         pgids: pgids.to_vec(),
+        ..UnitInfo::default()
     }
 }
 
