@@ -48,8 +48,8 @@ impl Supervisor {
         Ok(ids)
     }
 
-    /// The row of plain `list` ([`ListRow`]): what [`Supervisor::info`]
-    /// gives, less what `list` does not show.
+    /// The row of plain `list` ([`ListRow`]): the part of
+    /// [`Supervisor::info`] that `list` shows, built without the rest.
     pub fn row(&self, id: ServiceId, now: Instant) -> ListRow {
         let e = &self.entries[id];
         let state = e.state_name();
@@ -112,23 +112,20 @@ impl Supervisor {
         }
     }
 
+    /// Everything `list --json` and `status` show of a unit: the row of
+    /// plain `list` ([`Supervisor::row`]) and the rest.
     pub fn info(&self, id: ServiceId, now: Instant) -> UnitInfo {
         let e = &self.entries[id];
-        let state = e.state_name();
-        let reason = self.reason(id, state);
+        let row = self.row(id, now);
         UnitInfo {
-            name: e.name.clone(),
-            state,
-            pid: e.svc.pid().map(|p| p.as_raw() as u32),
-            uptime_secs: e.svc.uptime(now).map(|d| d.as_secs()),
-            restarts: e.svc.restarts,
-            description: e
-                .unit
-                .as_ref()
-                .map(|u| u.description.clone())
-                .unwrap_or_default(),
+            name: row.name,
+            state: row.state,
+            pid: row.pid,
+            uptime_secs: row.uptime_secs,
+            restarts: row.restarts,
+            description: row.description,
             last_exit: e.svc.last_exit.map(ExitKind::to_wire),
-            reason,
+            reason: row.reason,
             // Launches since the last explicit start: the first is attempt 1.
             next_attempt: e.svc.next_attempt().map(|at| NextAttempt {
                 attempt: e.svc.restarts.saturating_add(2),
@@ -147,31 +144,22 @@ impl Supervisor {
                 g.dedup();
                 g
             },
-            listening: self.listening(id),
-            changed_on_disk: self.changed_on_disk.contains(&e.name),
-            health: e
-                .health
-                .as_ref()
-                .and_then(|h| h.shown())
-                .map(|v| v.as_str().to_owned()),
+            listening: row.listening,
+            changed_on_disk: row.changed_on_disk,
+            health: row.health,
             health_failures: e.health.as_ref().map_or(0, |h| h.streak),
-            status_text: e
-                .status_text()
-                .filter(|_| e.svc.state.is_active())
-                .map(str::to_owned),
+            status_text: row.status_text,
             probes: e
                 .health
                 .as_ref()
                 .map(|h| h.history.iter().cloned().collect())
                 .unwrap_or_default(),
             hooks_skipped: e.hooks.as_ref().map_or(0, |h| h.skipped),
-            substate: e
-                .reloading()
-                .filter(|_| matches!(e.svc.state, State::Running { .. }))
-                .map(|since| {
-                    let secs = now.saturating_duration_since(since).as_secs();
-                    ("reloading".to_owned(), secs)
-                }),
+            // The row names the sub-state; here it comes with how long.
+            substate: row.substate.and_then(|word| {
+                let since = e.reloading()?;
+                Some((word, now.saturating_duration_since(since).as_secs()))
+            }),
         }
     }
 
