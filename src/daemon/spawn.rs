@@ -12,6 +12,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::rc::Rc;
 
 use nix::errno::Errno;
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
@@ -260,7 +261,7 @@ pub struct SpawnCache {
     reset: Option<u64>,
 }
 
-type Found = (Vec<u8>, std::path::PathBuf, CString, Vec<CString>);
+type Found = (Vec<u8>, std::path::PathBuf, CString, Rc<[CString]>);
 
 impl SpawnCache {
     /// Forgets where programs were found (a reload may mean new programs).
@@ -284,13 +285,23 @@ impl SpawnCache {
         Ok(self.base_env.as_deref().unwrap_or_default())
     }
 
-    /// Where `program` is, found (or remembered) in the service's PATH.
-    fn resolve(&mut self, program: &str, path: &[u8], cwd: &Path) -> io::Result<CString> {
+    /// Where `program` is, found (or remembered) in the service's PATH,
+    /// with where else it may be when it was remembered (tried by the child
+    /// if the remembered place fails; none when it was looked for just now).
+    fn locate(
+        &mut self,
+        program: &str,
+        path: &[u8],
+        cwd: &Path,
+    ) -> io::Result<(CString, Rc<[CString]>)> {
         if program.contains('/') {
-            return cstring(cwd.join(program).into_os_string().into_vec());
+            return Ok((
+                cstring(cwd.join(program).into_os_string().into_vec())?,
+                Rc::new([]),
+            ));
         }
-        if let Some(found) = self.remembered(program, path, cwd) {
-            return Ok(found.0.clone());
+        if let Some((found, all)) = self.remembered(program, path, cwd) {
+            return Ok((found.clone(), Rc::clone(all)));
         }
         let found = cstring(
             resolve_program(program, path, cwd)?
@@ -299,24 +310,29 @@ impl SpawnCache {
         )?;
         let candidates = std::env::split_paths(OsStr::from_bytes(path))
             .map(|dir| cstring(cwd.join(dir).join(program).into_os_string().into_vec()))
-            .collect::<io::Result<_>>()?;
+            .collect::<io::Result<Rc<[CString]>>>()?;
         self.programs.entry(program.to_owned()).or_default().push((
             path.to_vec(),
             cwd.to_path_buf(),
             found.clone(),
             candidates,
         ));
-        Ok(found)
+        Ok((found, Rc::new([])))
     }
 
     /// Where `program` was found before on this PATH from this directory,
     /// and every place it could be there.
-    fn remembered(&self, program: &str, path: &[u8], cwd: &Path) -> Option<(&CString, &[CString])> {
+    fn remembered(
+        &self,
+        program: &str,
+        path: &[u8],
+        cwd: &Path,
+    ) -> Option<(&CString, &Rc<[CString]>)> {
         self.programs
             .get(program)?
             .iter()
             .find(|(p, dir, _, _)| p == path && dir == cwd)
-            .map(|(_, _, found, all)| (found, all.as_slice()))
+            .map(|(_, _, found, all)| (found, all))
     }
 }
 
@@ -536,14 +552,12 @@ fn fork_service(
         .collect::<io::Result<_>>()?;
     let cwd = cstring(spec.cwd.as_os_str().as_bytes().to_vec())?;
     let path_var = service_path(cache.base_env()?, spec).to_vec();
-    let remembered =
-        !program.contains('/') && cache.remembered(program, &path_var, spec.cwd).is_some();
-    let path = cache.resolve(program, &path_var, spec.cwd)?;
-    let fallbacks: Vec<CString> = match remembered && spec.fds.is_empty() {
-        true => cache
-            .remembered(program, &path_var, spec.cwd)
-            .map_or(Vec::new(), |(_, all)| all.to_vec()),
-        false => Vec::new(),
+    let (path, fallbacks) = cache.locate(program, &path_var, spec.cwd)?;
+    // Through the listen shim, which looks the program up itself.
+    let fallbacks = if spec.fds.is_empty() {
+        fallbacks
+    } else {
+        Rc::new([])
     };
     let mut env_owned = Vec::new();
     let envp: Vec<*const nix::libc::c_char> = service_envp(

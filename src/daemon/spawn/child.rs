@@ -30,7 +30,7 @@ pub struct Plan {
     pub path: CString,
     /// Where else the program may be, tried in order when `path` fails
     /// (a remembered place it moved away from).
-    pub fallbacks: Vec<CString>,
+    pub fallbacks: std::rc::Rc<[CString]>,
     /// Null-terminated; pointing into `argv_owned`.
     pub argv: Vec<*const c_char>,
     /// Only kept, for `argv`.
@@ -274,7 +274,7 @@ unsafe fn exec(plan: &Plan) -> ! {
     }
     // The remembered place no longer works: the program is looked for
     // again along PATH, as when it was first found.
-    for candidate in &plan.fallbacks {
+    for candidate in plan.fallbacks.iter() {
         match execve(candidate) {
             libc::ENOENT | libc::EACCES | libc::ENOTDIR => continue,
             other => fail(other),
