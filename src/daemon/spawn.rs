@@ -420,8 +420,6 @@ fn cstring(bytes: Vec<u8>) -> io::Result<CString> {
 pub struct PendingExec {
     fd: OwnedFd,
     program: String,
-    cwd: std::path::PathBuf,
-    log: std::path::PathBuf,
     /// What the child reported so far ([`child::REPORT_LEN`] bytes when it
     /// failed: the step and the errno).
     report: Vec<u8>,
@@ -463,8 +461,9 @@ impl PendingExec {
             match n {
                 // The child is done with its plan and stack.
                 0 => {
+                    let outcome = self.outcome();
                     drop(self.launched.take());
-                    return Some(self.outcome());
+                    return Some(outcome);
                 }
                 n if n > 0 => {
                     let n = usize::try_from(n).unwrap_or(0);
@@ -503,13 +502,18 @@ impl PendingExec {
             });
         };
         let e = io::Error::from_raw_os_error(errno as i32);
+        // The paths are the plan's, still held: the child has just ended.
+        let path = |c: Option<&CString>| {
+            std::path::PathBuf::from(OsStr::from_bytes(c.map_or(&[][..], |c| c.as_bytes())))
+        };
+        let plan = self.launched.as_ref().map(child::Launched::plan);
         Err(match child::Step::from_u32(step) {
             child::Step::Log => SpawnError::Log {
-                path: self.log.clone(),
+                path: path(plan.map(|p| &p.log)),
                 error: e.to_string(),
             },
             child::Step::Setup | child::Step::Exec => {
-                describe_spawn_error(&self.program, &self.cwd, &e)
+                describe_spawn_error(&self.program, &path(plan.map(|p| &p.cwd)), &e)
             }
         })
     }
@@ -607,8 +611,6 @@ fn fork_service(
         exec: Some(PendingExec {
             fd: read,
             program: program.to_owned(),
-            cwd: spec.cwd.to_path_buf(),
-            log: spec.log.to_path_buf(),
             report: Vec::new(),
             launched: Some(launched),
         }),

@@ -59,8 +59,15 @@ pub struct Plan {
 /// A child under way: its plan and its stack, to be kept until the child
 /// is done with them (its end of the report pipe closed).
 pub struct Launched {
-    _plan: Box<Plan>,
+    plan: Box<Plan>,
     _stack: Stack,
+}
+
+impl Launched {
+    /// What the child was given.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
 }
 
 /// Clones the child that execs `plan`. Returns its pid and what must be
@@ -106,7 +113,7 @@ pub fn launch(plan: Plan) -> io::Result<(Pid, Launched)> {
     Ok((
         Pid::from_raw(pid),
         Launched {
-            _plan: plan,
+            plan,
             _stack: stack,
         },
     ))
