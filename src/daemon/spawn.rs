@@ -124,7 +124,7 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Spawned, Sp
         // The common case: a clone whose exec the daemon does not wait for
         // (it starts the next service while the kernel execs this one); the
         // outcome comes through the child's report pipe.
-        return fork_service(program, args, spec, cache)
+        return clone_service(program, args, spec, cache)
             .map_err(|e| describe_spawn_error(program, spec.cwd, &e));
     }
     let log_error = |e: io::Error| SpawnError::Log {
@@ -544,7 +544,7 @@ impl PendingExec {
 /// the daemon's page tables and leaves every page copy-on-write (~300 us
 /// of the daemon's CPU per spawn); and rather than a vfork, whose daemon
 /// waits for each exec in turn while the other core may sit idle.
-fn fork_service(
+fn clone_service(
     program: &str,
     args: &[String],
     spec: &SpawnSpec<'_>,
