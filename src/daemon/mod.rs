@@ -3,6 +3,7 @@
 //! event loop. (A client starts a detached daemon in `cli::client`.)
 
 pub mod control;
+mod drain;
 pub mod driver;
 pub mod event_loop;
 pub mod logfile;
@@ -11,6 +12,7 @@ mod requests;
 pub mod sd_notify;
 pub mod service;
 pub mod spawn;
+mod startup;
 pub mod supervisor;
 pub mod system;
 pub mod timers;

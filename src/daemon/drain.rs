@@ -1,0 +1,155 @@
+//! The drain at the end of every pass of the event loop: each effect the
+//! supervisor handed out goes to the driver of its kind (signals to
+//! `spawn`, replies and events to `control`, probes, pid watches, scans),
+//! answers that come at once are fed back, and then the drivers that act
+//! after a pass (state writer, logs, timers, watches, listeners, metrics)
+//! catch up and put their deadlines into the one timer queue.
+
+use std::time::Instant;
+
+use crate::daemon::driver::children;
+use crate::daemon::event_loop::{EventLoop, ACCEPT_RETRY};
+use crate::daemon::spawn;
+use crate::daemon::supervisor::{Effect, Input};
+use crate::daemon::system;
+use crate::daemon::timers::TimerKey;
+
+impl EventLoop {
+    /// Carries out the supervisor's effects, each by the driver of its kind
+    /// (replies after the state file they may depend on), feeding back what
+    /// answers come at once, then the state sync and the log check.
+    pub(super) fn after_pass(&mut self, now: Instant) {
+        loop {
+            let force = self.sup.replies_pending() || self.sup.exiting;
+            self.state.persist(now, force, &mut self.sup);
+            let mut fed = false;
+            while let Some(effect) = self.sup.poll_effect() {
+                let registry = self.poll.registry();
+                match effect {
+                    Effect::Signal { pgid, signal } => spawn::kill_group(pgid, signal),
+                    Effect::Watch(pid) => self.children.watch(pid, registry, &mut self.sup, now),
+                    Effect::Reply(conn, mut resp) => {
+                        if let crate::protocol::Response::Status(s) = &mut resp {
+                            // The timer driver knows the schedule's next run.
+                            s.timer = self.unit_timers.row(&self.sup, &s.info.name, now);
+                        }
+                        self.control.reply(conn, &resp, registry, now)
+                    }
+                    Effect::LogIdle {
+                        name,
+                        max_bytes,
+                        max_files,
+                    } => self.logs.rotate_idle(&name, max_bytes, max_files),
+                    Effect::Probe {
+                        id,
+                        gen,
+                        probe,
+                        expect,
+                    } => {
+                        if let Some(input) = self.probes.start(id, gen, &probe, expect, registry) {
+                            self.sup.handle(input, now);
+                            fed = true;
+                        }
+                    }
+                    Effect::ProbeCancel { id } => self.probes.cancel(id, registry),
+                    Effect::StateChanged(rec) => {
+                        self.control.broadcast(&rec, registry, now);
+                        self.sup.events_wanted = self.control.has_subscribers();
+                    }
+                    scan @ Effect::ScanMainPid { .. } => {
+                        if let Some(input) = system::look_for_main_pid(scan, now) {
+                            self.sup.handle(input, now);
+                            fed = true;
+                        }
+                    }
+                    Effect::WatchLeftovers { id, groups } => {
+                        self.children
+                            .watch_leftovers(id, &groups, registry, &mut self.sup, now);
+                        fed = true;
+                    }
+                    scan @ Effect::ScanStrays { .. } => {
+                        if let Some(input) = system::look_for_strays(scan, &self.sys.home.dir) {
+                            self.sup.handle(input, now);
+                            fed = true;
+                        }
+                    }
+                }
+            }
+            // Exec outcomes read at once (past the cap on awaited execs).
+            for input in self.sys.execs.take_done() {
+                self.sup.handle(input, now);
+                fed = true;
+            }
+            // What came back (a main pid found) is worked through at once.
+            if !fed {
+                break;
+            }
+            self.sup.run(now, &mut self.sys);
+        }
+        let sup = &self.sup;
+        self.sys
+            .listeners
+            .sync_armed(self.poll.registry(), sup.armable(), |name| {
+                sup.id_of(name)
+                    .is_some_and(|id| sup.entries()[id].svc.state.is_active())
+            });
+        self.unit_timers
+            .sync(&mut self.sup, self.poll.registry(), now);
+        // A Persistent timer's record may have changed: a state write is due.
+        self.state.persist(now, false, &mut self.sup);
+        self.watches.sync(&self.sup, self.poll.registry());
+        self.state.sync_if_due(now);
+        self.logs.check_if_due(now, &self.sup);
+        self.metrics
+            .update(now, false, &self.sup, &self.unit_timers);
+        self.arm_driver_timers(now);
+    }
+
+    /// Sets the deadlines of the drivers' keys in the one timer queue from
+    /// what each driver is waiting for.
+    pub(super) fn arm_driver_timers(&mut self, now: Instant) {
+        let timers = self.sup.timers();
+        for (conn, at) in self.control.take_deadlines() {
+            timers.set(TimerKey::Conn(conn), at);
+        }
+        if self.control.accept_blocked {
+            timers.arm_if_idle(TimerKey::AcceptRetry, now + ACCEPT_RETRY);
+        } else {
+            timers.set(TimerKey::AcceptRetry, None);
+        }
+        if self.children.polling() {
+            timers.arm_if_idle(TimerKey::AdoptedRecheck, now + children::ADOPTED_RECHECK);
+        } else {
+            timers.set(TimerKey::AdoptedRecheck, None);
+        }
+        timers.set(TimerKey::ExitsHeld, self.children.held_deadline());
+        timers.set(TimerKey::LogCheck, self.logs.deadline());
+        timers.set(TimerKey::StateWrite, self.state.write_due(now));
+        timers.set(TimerKey::StateSync, self.state.sync_due());
+        let metrics = self.metrics.deadline(&self.sup);
+        self.sup.timers().set(TimerKey::MetricsWrite, metrics);
+    }
+
+    /// Routes the expired keys of drivers. Only a connection's needs its
+    /// own handling; the others wake the loop, and the checks after every
+    /// pass (accept, adopted processes, state, logs) see that they are due.
+    pub(super) fn route_due(&mut self) {
+        let now = Instant::now();
+        for key in self.sup.take_due() {
+            match key {
+                TimerKey::Conn(conn) => self.control.timed_out(conn, self.poll.registry()),
+                TimerKey::WatchDebounce(id) => {
+                    if let Some(req) = self.watches.due(id, &self.sup) {
+                        self.sup.handle(Input::Request(None, req), now);
+                    }
+                }
+                TimerKey::Activation(id) => {
+                    if let Some(req) = self.unit_timers.fire(id, &mut self.sup, now) {
+                        self.sup.handle(Input::Request(None, req), now);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Start-up and container mode, the parts of the event loop that run
+//! around it rather than in it: adopting what the previous daemon left
+//! (the state file, tagged processes, reclaimed sockets) and starting the
+//! enabled units; `daemon --init`'s named units and its exit policy
+//! (SPEC §14), checked once per pass; and the end of the loop.
+
+use std::io;
+use std::time::Instant;
+
+use crate::daemon::event_loop::EventLoop;
+use crate::daemon::persist;
+use crate::daemon::spawn;
+use crate::daemon::supervisor::Input;
+use crate::daemon::system;
+
+impl EventLoop {
+    /// Adopts what the previous daemon left (the state file) and starts the
+    /// enabled units.
+    pub fn restore(&mut self, saved: persist::SavedState) {
+        let home = &self.sys.home;
+        let enabled = persist::load_enabled(&home.enabled());
+        let tagged = spawn::find_tagged(&home.dir);
+        let now_unix = system::unix_now();
+        let now = Instant::now();
+        let adopted = self
+            .sup
+            .restore(saved, tagged, enabled, now, now_unix, &mut self.sys);
+        for e in self.sup.entries() {
+            let (Some(unit), Some(pid)) = (&e.unit, e.svc.pid()) else {
+                continue;
+            };
+            if let Some(socket) = &unit.socket {
+                if let Err(why) = self.sys.listeners.reclaim(&unit.name, socket, pid.as_raw()) {
+                    log::warn!(
+                        "{}: cannot take its sockets back ({why}); its next start binds them again",
+                        unit.name
+                    );
+                }
+            }
+        }
+        for pid in adopted {
+            self.children
+                .watch(pid, self.poll.registry(), &mut self.sup, now);
+        }
+    }
+
+    /// Container mode (SPEC §14): starts the named units (the enabled ones
+    /// were started by `restore`), runs until the exit policy or a signal
+    /// stopped everything, and returns the exit code.
+    pub fn run_init(&mut self, init: crate::daemon::InitOptions) -> io::Result<u8> {
+        let mut names = init.units.clone();
+        names.extend(init.exit_with.clone());
+        for name in &names {
+            if !self.sup.knows(name) {
+                return Err(io::Error::other(format!(
+                    "no unit named `{name}` in {}",
+                    self.sup.service_dir().display()
+                )));
+            }
+        }
+        if !names.is_empty() {
+            let start = crate::protocol::Request::Start(names);
+            self.sup.handle(Input::Request(None, start), Instant::now());
+        }
+        self.init = Some((init, None));
+        self.run()?;
+        Ok(self.init.as_ref().and_then(|(_, code)| *code).unwrap_or(0))
+    }
+
+    /// Container mode: once the exit policy says so, stop everything (in
+    /// reverse dependency order) with the code to exit with.
+    pub(super) fn check_exit_policy(&mut self, now: Instant) {
+        let Some((init, code)) = &mut self.init else {
+            return;
+        };
+        if code.is_some() || self.sup.exiting {
+            return;
+        }
+        let decided = match &init.exit_with {
+            Some(unit) => self.sup.ended_with(unit),
+            None if init.never => None,
+            None => self.sup.all_done(),
+        };
+        if let Some(exit) = decided {
+            log::info!("exit policy met: stopping every service, then exiting with {exit}");
+            *code = Some(exit);
+            self.sup.handle(Input::Terminate, now);
+            self.sup.run(now, &mut self.sys);
+            self.after_pass(now);
+        }
+    }
+
+    /// The end, once every service is stopped and every reply sent: the
+    /// state file synced, the metrics file's last form, and a root
+    /// daemon's notify socket in /run removed (nobody will send to it).
+    pub(super) fn finish(&mut self) {
+        self.state.sync();
+        self.metrics
+            .update(Instant::now(), true, &self.sup, &self.unit_timers);
+        let notify = self.sys.home.notify_socket();
+        if notify.starts_with(crate::paths::NOTIFY_RUN_DIR) {
+            let _ = std::fs::remove_file(notify);
+        }
+    }
+}
