@@ -196,13 +196,17 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Spawned, Sp
     let gid_only = setup.gid.filter(|_| identity_for_child.is_none());
     let has_child_setup = spec.limits.needs_child_work();
     let fds = spec.fds.to_vec();
+    let reset = *cache.reset.get_or_insert_with(child::signals_to_reset);
     // SAFETY: the closure runs in the forked child before exec. The daemon is
     // single-threaded, so no other thread can hold a lock the child would
     // need, and the closure only makes async-signal-safe system calls
-    // (setsid, dup2, setrlimit, setpriority, open/write/close, umask,
+    // (rt_sigaction, setsid, dup2, setrlimit, setpriority, open/write/close, umask,
     // setgroups, setgid, setuid) on data prepared before the fork.
     unsafe {
         cmd.pre_exec(move || {
+            // As in a clone's child: no ignore or handler of the daemon's
+            // (std resets only SIGPIPE, and the mask) reaches the service.
+            child::reset_signals(reset);
             nix::unistd::setsid().map_err(io::Error::from)?;
             for (i, fd) in fds.iter().enumerate() {
                 // dup2 clears close-on-exec on the new descriptor.

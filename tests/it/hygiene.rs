@@ -5,9 +5,10 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::util::{children_of, gone, kill9, sh, world_writable, Home, Stat, WAIT};
+use crate::util::{children_of, gone, kill9, sh, stderr, world_writable, Home, Stat, WAIT};
 
 #[test]
 fn no_zombies_after_repeated_kills_and_orphans() {
@@ -166,22 +167,55 @@ fn default_working_directory_is_the_service_dir() {
 #[test]
 fn a_service_starts_with_no_signal_blocked_ignored_or_caught() {
     // The daemon blocks every signal around a spawn, handles SIGCHLD,
-    // SIGTERM, SIGINT and SIGHUP and ignores SIGPIPE: none of it reaches
-    // the service (sleep sets no handler of its own).
+    // SIGTERM, SIGINT and SIGHUP and ignores SIGPIPE; and it was started
+    // by a client that ignores SIGUSR1 (as `nohup` ignores SIGHUP), an
+    // ignore it inherits. None of it reaches a service, whichever way it
+    // is spawned: "calm" by the light clone, "limited" (limits are set
+    // between fork and exec) by the full fork. sleep sets no handler.
     let h = Home::new("a_service_starts_with_no_signal_blocked_ignored_or_caught");
     h.unit("calm", "[service]\nExecStart = \"sleep 1000\"\n");
-    h.ok(&["start", "calm"]);
-    let pid = h.pid("calm");
-    wait_asleep(&h, pid);
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    for field in ["SigBlk", "SigIgn", "SigCgt"] {
-        let mask = status
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{field}:")))
-            .map(str::trim)
-            .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
-        assert_eq!(mask, "0000000000000000", "{field}");
+    h.unit(
+        "limited",
+        "[service]\nExecStart = \"sleep 1000\"\nLimitNOFILE = 512\n",
+    );
+    let client = h.command(&["start", "calm", "limited"]);
+    let mut ignoring = Command::new("sh");
+    ignoring
+        .arg("-c")
+        .arg("trap '' USR1; exec \"$0\" \"$@\"")
+        .arg(client.get_program())
+        .args(client.get_args())
+        .current_dir(&h.root)
+        .env_remove("DIAKONOS_HOME")
+        .env_remove("DIAKONOS_SERVICE_DIR")
+        .stdin(Stdio::null());
+    let out = h.run(ignoring);
+    assert!(out.status.success(), "start: {}", stderr(&out));
+    let daemon = h.daemon_pid().expect("daemon pid");
+    let usr1 = 1u64 << (nix::libc::SIGUSR1 - 1);
+    assert_ne!(
+        mask_of(daemon, "SigIgn") & usr1,
+        0,
+        "the daemon should have inherited the ignore of SIGUSR1"
+    );
+    for unit in ["calm", "limited"] {
+        let pid = h.pid(unit);
+        wait_asleep(&h, pid);
+        for field in ["SigBlk", "SigIgn", "SigCgt"] {
+            assert_eq!(mask_of(pid, field), 0, "{unit}: {field}");
+        }
     }
+}
+
+/// A signal mask of /proc/PID/status ("SigIgn" ...), as a number.
+fn mask_of(pid: i32, field: &str) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    u64::from_str_radix(hex, 16).expect("a hex mask")
 }
 
 #[test]

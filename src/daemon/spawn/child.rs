@@ -190,17 +190,7 @@ unsafe fn exec(plan: &Plan) -> ! {
         }
         ret
     };
-    // The kernel's struct sigaction with SIG_DFL, no flags, empty mask (the
-    // same bytes on every architecture: handler, flags, restorer, mask).
-    let dfl = [0usize; 4];
-    for sig in 1..64 {
-        if plan.reset & (1 << sig) != 0 {
-            sys(
-                libc::SYS_rt_sigaction,
-                [sig, dfl.as_ptr() as usize, 0, 8, 0, 0],
-            );
-        }
-    }
+    reset_signals(plan.reset);
     check(sys(libc::SYS_setsid, [0; 6]));
     let null = check(sys(
         libc::SYS_openat,
@@ -444,6 +434,29 @@ pub fn trim_spare_stacks() {
             }
         }
     });
+}
+
+/// Sets every signal in `mask` (from [`signals_to_reset`]) to its default
+/// disposition, by raw system calls only: for a child between its clone or
+/// fork and its exec, whichever way it was made. Inlined into the clone's
+/// child, so it runs on that child's small stack with no call of its own.
+#[inline(always)]
+pub fn reset_signals(mask: u64) {
+    // The kernel's struct sigaction with SIG_DFL, no flags, empty mask (the
+    // same bytes on every architecture: handler, flags, restorer, mask).
+    let dfl = [0usize; 4];
+    for sig in 1..64 {
+        if mask & (1 << sig) != 0 {
+            // SAFETY: sets a disposition from a struct of ours that the
+            // call only reads; a failure (none expected) leaves it as it was.
+            unsafe {
+                sys(
+                    libc::SYS_rt_sigaction,
+                    [sig, dfl.as_ptr() as usize, 0, 8, 0, 0],
+                );
+            }
+        }
+    }
 }
 
 /// The signals to reset in a child (see [`Plan::reset`]): every one whose
