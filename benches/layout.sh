@@ -143,7 +143,8 @@ out = ["""/* The code the daemon runs, first and together (see build.rs). Made b
    command is one) touches one run, and the daemon's first part keeps
    its place and size.
    musl's libc.a has no function sections: all of its code goes here,
-   and so do all the machine outliner's small functions (53 KiB; their numbers change per build).
+   and so do all the machine outliner's small functions (53 KiB; their numbers change per build)
+   and diakonos's memcpy and memmove (src/mem.rs).
    So do `_start` (crt1.o) and `.init`/`.fini`, which every process runs:
    left at the two ends of `.text`, each made 64 KiB of it resident. */
 SECTIONS
@@ -153,7 +154,8 @@ SECTIONS
   .text.daemon : {
     *crt1.o(.text .text.*)
     *libc.a:*(.text .text.*)
-    *(.text.OUTLINED_FUNCTION_*)"""]
+    *(.text.OUTLINED_FUNCTION_*)
+    *(.text.diakonos_mem)"""]
 line = "    *(.text.%s .text.unlikely.%s)"
 for tier in (first - client, first & client, client & rest, client - first - rest, rest - client):
     out.extend(line % (p, p) for p in sorted(tier))

@@ -19,6 +19,7 @@ pub mod cli;
 pub mod daemon;
 pub mod error;
 pub mod graph;
+mod mem;
 pub mod metrics;
 pub mod paths;
 pub mod procfs;
