@@ -176,6 +176,28 @@ mod tests {
         }
     }
 
+    /// Long copies (`rep movsb`), forwards and backwards over themselves.
+    #[test]
+    fn long_copies_and_moves_are_right() {
+        let original: Vec<u8> = (0..300_000u32).map(|i| (i ^ (i >> 8)) as u8).collect();
+        for n in [4095, 4096, 65_537, 200_000] {
+            let mut dst = vec![0u8; n + 3];
+            // SAFETY: n bytes from offset 1 of `original` (long enough) into
+            // offset 3 of `dst` (n + 3 long); two allocations.
+            unsafe { diakonos_memcpy(dst.as_mut_ptr().add(3), original.as_ptr().add(1), n) };
+            assert!(dst[3..] == original[1..n + 1], "memcpy {n}");
+            for (from, to) in [(0, 5), (5, 0), (0, 4096), (4096, 0)] {
+                let mut buf = original.clone();
+                let mut expect = original.clone();
+                expect[to..to + n].copy_from_slice(&original[from..from + n]);
+                let base = buf.as_mut_ptr();
+                // SAFETY: both ranges lie inside `buf` (n + 4096 < 300 000).
+                unsafe { diakonos_memmove(base.add(to), base.add(from), n) };
+                assert!(buf == expect, "memmove {n} from {from} to {to}");
+            }
+        }
+    }
+
     /// memmove within one buffer, both directions, every distance up to
     /// 40 and some far ones, against a copy made through a second buffer.
     #[test]
