@@ -67,6 +67,10 @@ pub const STABLE: u32 = 0;
 /// Tests only: makes a client and a daemon of this binary claim another
 /// protocol version, to exercise a real version mismatch and hand-over.
 pub const TEST_VERSION_ENV: &str = "DIAKONOS_TEST_PROTOCOL_VERSION";
+/// A client that starts a daemon names here the descriptor (one end of a
+/// socket pair) on which the daemon says, with one byte, that it listens;
+/// the client waits for that instead of trying to connect on a timer.
+pub const READY_FD_ENV: &str = "DIAKONOS_READY_FD";
 /// The largest request body the daemon accepts (SPEC §8).
 pub const MAX_FRAME: usize = 1 << 20;
 /// The largest reply body: a `list` of many thousand units is larger than

@@ -8,6 +8,7 @@ mod legacy;
 
 use std::fs::OpenOptions;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -370,13 +371,18 @@ pub fn start_daemon(home: &Home, service_dir: Option<&Path>) -> Result<(), Error
     if connect(home).is_ok() {
         return Ok(());
     }
-    let mut child = spawn_detached(home, service_dir).map_err(|e| {
+    let (mut child, ready) = spawn_detached(home, service_dir).map_err(|e| {
         Error::failed(format!(
             "cannot start the daemon for {}: {e}",
             home.dir.display()
         ))
     })?;
     let deadline = Instant::now() + START_DEADLINE;
+    // The daemon says when it listens (a byte), or its end closes when it
+    // exits before that (another daemon won the lock, or it failed).
+    let mut ready = ready;
+    let _ = ready.set_read_timeout(Some(START_DEADLINE));
+    let _ = io::Read::read(&mut ready, &mut [0u8; 1]);
     let mut exited = false;
     loop {
         if connect(home).is_ok() {
@@ -400,14 +406,18 @@ pub fn start_daemon(home: &Home, service_dir: Option<&Path>) -> Result<(), Error
                 format!("see {}", home.daemon_log().display()),
             ));
         }
+        // Only when ours did not come up: the winner of the lock gives us
+        // no word, so its socket is tried again shortly.
         std::thread::sleep(Duration::from_millis(2));
     }
 }
 
 /// Starts `diakonos daemon` in the background: a new session, stdin from
 /// /dev/null, stdout and stderr appended to `daemon.log`, so the daemon and
-/// its services never belong to the caller's terminal.
-pub fn spawn_detached(home: &Home, service_dir: Option<&Path>) -> io::Result<Child> {
+/// its services never belong to the caller's terminal. Also returns our
+/// end of the socket pair on which the daemon says that it listens
+/// ([`protocol::READY_FD_ENV`]).
+pub fn spawn_detached(home: &Home, service_dir: Option<&Path>) -> io::Result<(Child, UnixStream)> {
     home.create()?;
     let exe = std::env::current_exe()?;
     let log = OpenOptions::new()
@@ -416,6 +426,9 @@ pub fn spawn_detached(home: &Home, service_dir: Option<&Path>) -> io::Result<Chi
         .mode(0o600)
         .open(home.daemon_log())?;
     let log2 = log.try_clone()?;
+    // Both ends close on exec; the daemon's is made inheritable in the child.
+    let (ours, theirs) = UnixStream::pair()?;
+    let theirs_fd = theirs.as_raw_fd();
     let mut cmd = Command::new(exe);
     cmd.arg("--home").arg(&home.dir);
     if let Some(dir) = service_dir {
@@ -424,16 +437,27 @@ pub fn spawn_detached(home: &Home, service_dir: Option<&Path>) -> io::Result<Chi
     // The daemon resolves its default service dir itself (it may take over
     // the one of a daemon that crashed); it must not see ours by environment.
     cmd.env_remove("DIAKONOS_SERVICE_DIR")
+        .env(protocol::READY_FD_ENV, theirs_fd.to_string())
         .arg("daemon")
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(log2));
-    // SAFETY: runs in the forked child before exec; setsid is a single
-    // async-signal-safe system call and touches no memory of the parent.
+    // SAFETY: runs in the forked child before exec; setsid and fcntl are
+    // single async-signal-safe system calls and touch no memory of the
+    // parent (the descriptor number was copied in).
     unsafe {
-        cmd.pre_exec(|| nix::unistd::setsid().map(drop).map_err(io::Error::from));
+        cmd.pre_exec(move || {
+            nix::unistd::setsid().map_err(io::Error::from)?;
+            if nix::libc::fcntl(theirs_fd, nix::libc::F_SETFD, 0) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
-    cmd.spawn()
+    let child = cmd.spawn()?;
+    // Only the daemon holds its end now: its exit closes it.
+    drop(theirs);
+    Ok((child, ours))
 }
 
 /// The running daemon's pid and start time (from its lock file and /proc).

@@ -57,6 +57,7 @@ pub struct InitOptions {
 /// Runs the daemon in the foreground until it is killed. Returns an error
 /// (and starts nothing) when another daemon holds this home's lock.
 pub fn run(opts: DaemonOptions) -> Result<(), Error> {
+    let ready = take_ready_fd();
     spawn::cloexec_inherited_fds();
     // A daemon started by a client inside a service inherits that unit's
     // tag; its other children (ExecStop, probes) must not carry it, or a
@@ -92,6 +93,10 @@ pub fn run(opts: DaemonOptions) -> Result<(), Error> {
     spawn::become_subreaper();
 
     let listener = bind_socket(&home.socket())?;
+    if let Some(ready) = ready {
+        // Clients can connect now; the one that started us stops waiting.
+        let _ = std::os::unix::net::UnixStream::from(ready).write_all(b"!");
+    }
     let loaded = match unit::load_dir(&service_dir, &unit::hostname()) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -291,6 +296,30 @@ fn init_logging(home: &Home) -> Result<(), Error> {
         log::warn!("{w}");
     }
     Ok(())
+}
+
+/// The descriptor a client that started this daemon waits on
+/// ([`crate::protocol::READY_FD_ENV`]), taken out of the environment so
+/// that no service inherits its name. Only a socket above stdio is
+/// taken: a stale variable must not make the daemon write into some other
+/// file it inherited.
+fn take_ready_fd() -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::{BorrowedFd, FromRawFd};
+    let named = std::env::var(crate::protocol::READY_FD_ENV).ok();
+    std::env::remove_var(crate::protocol::READY_FD_ENV);
+    let fd: std::os::fd::RawFd = named?.parse().ok().filter(|&fd| fd > 2)?;
+    // SAFETY: only borrowed for the fstat below, which fails harmlessly
+    // (EBADF) on a descriptor that is not open.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let stat = nix::sys::stat::fstat(borrowed).ok()?;
+    let kind =
+        nix::sys::stat::SFlag::from_bits_truncate(stat.st_mode) & nix::sys::stat::SFlag::S_IFMT;
+    if kind != nix::sys::stat::SFlag::S_IFSOCK {
+        return None;
+    }
+    // SAFETY: the descriptor is open (fstat worked) and was handed to this
+    // process for this alone: nothing else here owns or closes it.
+    Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
 
 /// Binds the control socket with mode 0600. Only the lock holder gets here,

@@ -128,6 +128,12 @@ fn environment_reaches_the_service() {
         assert!(env.iter().any(|l| l == want), "{want} missing: {env:?}");
     }
     assert!(env.iter().any(|l| l.starts_with("PATH=")), "{env:?}");
+    // The word between the client that started the daemon and the daemon
+    // is theirs alone.
+    assert!(
+        !env.iter().any(|l| l.starts_with("DIAKONOS_READY_FD=")),
+        "{env:?}"
+    );
 }
 
 #[test]
