@@ -4,6 +4,8 @@
 //! come from it (a test keeps the README's copy equal to [`markdown_table`]).
 //! Also the systemd keys diakonos knows it does not take.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use toml::de::DeValue;
@@ -275,9 +277,20 @@ pub const KEYS: &[Key] = &[
     key(H, "Readiness", Kind::Bool, Value("true"), "the unit is up (for `start`, `wait` and dependents) only after its first passing probe, bounded by TimeoutStartSec"),
 ];
 
+/// Where each key is in [`KEYS`], by name: checking and building one unit
+/// looks keys up dozens of times, and scanning the table (comparing names
+/// byte by byte) was a tenth of loading a unit.
+fn index_of(name: &str) -> Option<usize> {
+    static INDEX: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
+    INDEX
+        .get_or_init(|| KEYS.iter().enumerate().map(|(i, k)| (k.name, i)).collect())
+        .get(name)
+        .copied()
+}
+
 /// The key called `name`, in whichever section.
 pub fn find(name: &str) -> Option<&'static Key> {
-    KEYS.iter().find(|k| k.name == name)
+    index_of(name).map(|i| &KEYS[i])
 }
 
 /// The keys of one section, in table order.
@@ -297,10 +310,28 @@ fn default_text(name: &str) -> &'static str {
     }
 }
 
-/// The table's default of a duration key.
+/// The table's default of a duration key (each parsed once, when the
+/// first unit is loaded).
 pub(super) fn default_secs(name: &str) -> Duration {
-    let secs = super::values::parse_time_span(default_text(name)).unwrap_or(0.0);
-    Duration::try_from_secs_f64(secs).unwrap_or(Duration::ZERO)
+    static PARSED: OnceLock<Vec<Option<Duration>>> = OnceLock::new();
+    let parsed = PARSED.get_or_init(|| {
+        KEYS.iter()
+            .map(|k| match (k.kind, k.default) {
+                (Kind::Secs(_), Value(text)) => {
+                    let secs = super::values::parse_time_span(text.trim_matches('"')).ok()?;
+                    Duration::try_from_secs_f64(secs).ok()
+                }
+                _ => None,
+            })
+            .collect()
+    });
+    match index_of(name).and_then(|i| parsed[i]) {
+        Some(secs) => secs,
+        None => {
+            debug_assert!(false, "{name} has no duration default");
+            Duration::ZERO
+        }
+    }
 }
 
 /// The table's default of a count key.

@@ -39,7 +39,6 @@ pub(super) fn check_shape<'a>(cx: &mut Ctx<'_>, root: &'a DeTable<'a>) -> Values
     entries.sort_by_key(|(key, _)| key.span().start);
     for (key, value) in entries {
         let header: &str = key.get_ref();
-        let shown = esc(header);
         let Some(section) = Section::from_header(header) else {
             if value.get_ref().is_table() {
                 values.service_reported |= suggest(header, &section_names) == Some("service");
@@ -50,7 +49,10 @@ pub(super) fn check_shape<'a>(cx: &mut Ctx<'_>, root: &'a DeTable<'a>) -> Values
                 let home = home.map(|s| format!("put it under [{}]", s.name()));
                 cx.at(
                     key.span(),
-                    format!("key `{shown}` is outside any section; expected [unit] or [service]"),
+                    format!(
+                        "key `{}` is outside any section; expected [unit] or [service]",
+                        esc(header)
+                    ),
                     home,
                 );
             }
@@ -85,7 +87,10 @@ pub(super) fn check_shape<'a>(cx: &mut Ctx<'_>, root: &'a DeTable<'a>) -> Values
             values.service_reported |= is_service;
             cx.at(
                 key.span(),
-                format!("section [{shown}] repeats [{first}]; expected each section once"),
+                format!(
+                    "section [{}] repeats [{first}]; expected each section once",
+                    esc(header)
+                ),
                 Some(format!(
                     "merge the two into one [{first}] (the case of the name does not matter)"
                 )),
@@ -118,12 +123,14 @@ pub(super) fn check_shape<'a>(cx: &mut Ctx<'_>, root: &'a DeTable<'a>) -> Values
 /// Whether `value` has the type `row` asks for; if not, says so at the value.
 fn check_value(cx: &mut Ctx<'_>, header: &str, row: &Key, value: &Spanned<DeValue<'_>>) -> bool {
     let (name, kind) = (row.name, row.kind);
-    let label = format!("`{name}` in [{header}]");
+    // Only a value that is wrong needs its label.
+    let label = || format!("`{name}` in [{header}]");
     if !kind.accepts(value.get_ref()) {
         cx.at(
             value.span(),
             format!(
-                "{label} must be {}, not {}",
+                "{} must be {}, not {}",
+                label(),
                 kind.expected(),
                 article(value.get_ref().type_str())
             ),
@@ -146,7 +153,8 @@ fn check_value(cx: &mut Ctx<'_>, header: &str, row: &Key, value: &Spanned<DeValu
                 cx.at(
                     item.span(),
                     format!(
-                        "{label} must be an array of strings; element {} is {}",
+                        "{} must be an array of strings; element {} is {}",
+                        label(),
                         i + 1,
                         article(item.get_ref().type_str())
                     ),

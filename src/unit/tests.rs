@@ -979,3 +979,24 @@ fn triggers_and_notes_take_no_box_unless_set() {
     assert_eq!(hooked.source.place("ExecStart"), None);
     assert_eq!(hooked.source.warnings.len(), 1);
 }
+
+#[test]
+fn every_duration_default_of_the_key_table_is_a_duration() {
+    // Durations' defaults are parsed once from the table's text; one that
+    // did not parse would silently be zero (and trips a debug assertion).
+    use super::schema::{default_secs, KeyDefault, Kind, KEYS};
+    let mut checked = 0;
+    for k in KEYS {
+        if let (Kind::Secs(_), KeyDefault::Value(text)) = (k.kind, k.default) {
+            let want = parse_time_span(text.trim_matches('"')).expect("a time span");
+            assert_eq!(
+                default_secs(k.name),
+                Duration::from_secs_f64(want),
+                "{}",
+                k.name
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} duration keys with a default");
+}
