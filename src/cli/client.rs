@@ -24,6 +24,9 @@ use crate::protocol::{self, Request, RequestFrame, Response, MAX_REPLY, STABLE};
 
 /// How long a freshly started daemon may take to answer.
 const START_DEADLINE: Duration = Duration::from_secs(10);
+/// How long one wait for a starting daemon's word lasts before its socket
+/// is tried anyway.
+const READY_SLICE: Duration = Duration::from_millis(20);
 /// How long `kill` waits for the daemon process to be gone after it said bye.
 const EXIT_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -379,12 +382,24 @@ pub fn start_daemon(home: &Home, service_dir: Option<&Path>) -> Result<(), Error
     })?;
     let deadline = Instant::now() + START_DEADLINE;
     // The daemon says when it listens (a byte), or its end closes when it
-    // exits before that (another daemon won the lock, or it failed).
+    // exits before that (another daemon won the lock, or it failed). A
+    // daemon that says nothing (a binary from before the word) is tried
+    // between short waits for it.
     let mut ready = ready;
-    let _ = ready.set_read_timeout(Some(START_DEADLINE));
-    let _ = io::Read::read(&mut ready, &mut [0u8; 1]);
+    let _ = ready.set_read_timeout(Some(READY_SLICE));
+    let mut word = false;
     let mut exited = false;
     loop {
+        if !word {
+            match io::Read::read(&mut ready, &mut [0u8; 1]) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                _ => word = true,
+            }
+        }
         if connect(home).is_ok() {
             // Reap a daemon that lost the lock race (its exit is expected).
             let _ = child.try_wait();
@@ -406,9 +421,11 @@ pub fn start_daemon(home: &Home, service_dir: Option<&Path>) -> Result<(), Error
                 format!("see {}", home.daemon_log().display()),
             ));
         }
-        // Only when ours did not come up: the winner of the lock gives us
-        // no word, so its socket is tried again shortly.
-        std::thread::sleep(Duration::from_millis(2));
+        if word {
+            // Ours said its word and still no answer: the winner of the
+            // lock gives us none, so its socket is tried again shortly.
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 }
 
@@ -428,6 +445,12 @@ pub fn spawn_detached(home: &Home, service_dir: Option<&Path>) -> io::Result<(Ch
     let log2 = log.try_clone()?;
     // Both ends close on exec; the daemon's is made inheritable in the child.
     let (ours, theirs) = UnixStream::pair()?;
+    // Never 0-2 (a client started with stdio closed): those become the
+    // daemon's stdio. A duplicate lands at 3 or above.
+    let theirs = match theirs.as_raw_fd() {
+        0..=2 => theirs.try_clone()?,
+        _ => theirs,
+    };
     let theirs_fd = theirs.as_raw_fd();
     let mut cmd = Command::new(exe);
     cmd.arg("--home").arg(&home.dir);

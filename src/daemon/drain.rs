@@ -3,7 +3,8 @@
 //! `spawn`, replies and events to `control`, probes, pid watches, scans),
 //! answers that come at once are fed back, and then the drivers that act
 //! after a pass (state writer, logs, timers, watches, listeners, metrics)
-//! catch up and put their deadlines into the one timer queue.
+//! catch up and put their deadlines into the one timer queue. Also the
+//! routing of the drivers' expired timer keys (`route_due`).
 
 use std::time::Instant;
 

@@ -300,9 +300,9 @@ fn init_logging(home: &Home) -> Result<(), Error> {
 
 /// The descriptor a client that started this daemon waits on
 /// ([`crate::protocol::READY_FD_ENV`]), taken out of the environment so
-/// that no service inherits its name. Only a socket above stdio is
-/// taken: a stale variable must not make the daemon write into some other
-/// file it inherited.
+/// that no service inherits its name. Only a socket above stdio that our
+/// parent made is taken: a stale variable must not make the daemon write
+/// into some other file or socket it inherited.
 fn take_ready_fd() -> Option<std::os::fd::OwnedFd> {
     use std::os::fd::{BorrowedFd, FromRawFd};
     let named = std::env::var(crate::protocol::READY_FD_ENV).ok();
@@ -315,6 +315,12 @@ fn take_ready_fd() -> Option<std::os::fd::OwnedFd> {
     let kind =
         nix::sys::stat::SFlag::from_bits_truncate(stat.st_mode) & nix::sys::stat::SFlag::S_IFMT;
     if kind != nix::sys::stat::SFlag::S_IFSOCK {
+        return None;
+    }
+    // And one made by the client that started us: our parent.
+    let peer =
+        nix::sys::socket::getsockopt(&borrowed, nix::sys::socket::sockopt::PeerCredentials).ok()?;
+    if peer.pid() != nix::unistd::getppid().as_raw() {
         return None;
     }
     // SAFETY: the descriptor is open (fstat worked) and was handed to this

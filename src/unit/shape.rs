@@ -108,7 +108,7 @@ pub(super) fn check_shape<'a>(cx: &mut Ctx<'_>, root: &'a DeTable<'a>) -> Values
         }
         for (key, value) in table.iter() {
             let name: &str = key.get_ref();
-            let Some(row) = schema::keys_of(section).find(|k| k.name == name) else {
+            let Some(row) = schema::find(name).filter(|k| k.section == section) else {
                 unknown_key(cx, header, section, name, key.span());
                 continue;
             };

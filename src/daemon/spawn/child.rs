@@ -438,10 +438,12 @@ pub fn trim_spare_stacks() {
 
 /// Sets every signal in `mask` (from [`signals_to_reset`]) to its default
 /// disposition, by raw system calls only: for a child between its clone or
-/// fork and its exec, whichever way it was made. Inlined into the clone's
-/// child, so it runs on that child's small stack with no call of its own.
+/// fork and its exec, whichever way it was made (never the daemon: it
+/// would lose its own handlers). Inlined into the clone's child, so it
+/// runs on that child's small stack (`sys` adds one small frame at most).
+/// Signal 64 (SIGRTMAX) is outside the mask and left as it is.
 #[inline(always)]
-pub fn reset_signals(mask: u64) {
+pub(super) fn reset_signals(mask: u64) {
     // The kernel's struct sigaction with SIG_DFL, no flags, empty mask (the
     // same bytes on every architecture: handler, flags, restorer, mask).
     let dfl = [0usize; 4];
