@@ -139,6 +139,19 @@ mod tests {
         fn diakonos_memmove(dest: *mut u8, src: *const u8, n: usize) -> *mut u8;
     }
 
+    /// In the musl build, `memcpy` and `memmove` are these two (libc.a's
+    /// were not linked): every copy of the tests in this build runs them.
+    #[cfg(target_env = "musl")]
+    #[test]
+    fn the_musl_build_copies_with_these() {
+        extern "C" {
+            fn memcpy(dest: *mut u8, src: *const u8, n: usize) -> *mut u8;
+            fn memmove(dest: *mut u8, src: *const u8, n: usize) -> *mut u8;
+        }
+        assert_eq!(memcpy as usize, diakonos_memcpy as usize);
+        assert_eq!(memmove as usize, diakonos_memmove as usize);
+    }
+
     /// Every length up to 600 (each path and its edges), at every
     /// alignment of source and destination within 16 bytes; the bytes
     /// around the destination must stay untouched.
