@@ -482,13 +482,13 @@ mod tests {
             .unwrap_or_else(|e| panic!("{text}\n{e:?}"));
         assert_eq!(unit.exec_start, argv, "{text}");
         assert_eq!(
-            unit.environment,
+            *unit.environment,
             vec![
                 ("X".to_owned(), "1".to_owned()),
                 ("Q".to_owned(), "a \"b\" \\c".to_owned())
             ]
         );
-        assert_eq!(unit.requires, vec!["db".to_owned()]);
+        assert_eq!(*unit.requires, vec!["db".to_owned()]);
     }
 
     #[test]

@@ -376,11 +376,11 @@ pub fn load(g: &Global, out: &render::Output) -> Result<View, Error> {
         .map(|(name, result)| match result {
             Ok(u) => (
                 name.clone(),
-                u.requires.clone(),
-                u.wants.clone(),
-                u.after.clone(),
+                u.requires.to_vec(),
+                u.wants.to_vec(),
+                u.after.to_vec(),
                 true,
-                u.conflicts.clone(),
+                u.conflicts.to_vec(),
             ),
             Err(_) => (
                 name.clone(),

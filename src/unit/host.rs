@@ -121,7 +121,7 @@ pub fn check_host_as(
         .unwrap_or_else(|| path_env.to_owned());
     let commands = [
         ("ExecStart", Some(&unit.exec_start)),
-        ("ExecStop", unit.exec_stop.as_ref()),
+        ("ExecStop", unit.exec_stop.as_deref()),
     ];
     for (key, argv) in commands {
         let Some(program) = argv.and_then(|a| a.first()) else {

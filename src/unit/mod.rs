@@ -73,16 +73,18 @@ pub struct Unit {
     /// The file it was loaded from (absolute when the service dir is).
     pub path: PathBuf,
     pub description: String,
-    pub requires: Vec<String>,
-    pub wants: Vec<String>,
-    pub after: Vec<String>,
+    pub requires: Few<String>,
+    pub wants: Few<String>,
+    pub after: Few<String>,
     /// 0 = never give up.
     pub start_limit_burst: u32,
     pub start_limit_interval: Duration,
     pub kind: ServiceType,
     /// argv, never empty.
     pub exec_start: Vec<String>,
-    pub exec_stop: Option<Vec<String>>,
+    /// Boxed: few units set one (8 bytes instead of 24, see [`Few`]).
+    #[allow(clippy::box_collection)]
+    pub exec_stop: Option<Box<Vec<String>>>,
     pub restart: RestartPolicy,
     pub restart_sec: Duration,
     /// Always >= restart_sec (defaults to it).
@@ -95,7 +97,7 @@ pub struct Unit {
     /// Absolute. Shared: most units of a directory run in it, and a daemon
     /// keeps one copy (see the supervisor's `Shared`).
     pub working_directory: std::sync::Arc<Path>,
-    pub environment: Vec<(String, String)>,
+    pub environment: Few<(String, String)>,
     pub user: Option<String>,
     pub remain_after_exit: bool,
     pub pid_file: Option<PathBuf>,
@@ -117,7 +119,7 @@ pub struct Unit {
     /// Left out of `stop --all` and `restart --all` (SPEC §18).
     pub protected: bool,
     /// Units that may not run together with this one, either way (SPEC §18).
-    pub conflicts: Vec<String>,
+    pub conflicts: Few<String>,
     /// `[health]`, if any (boxed: most units have none).
     pub health: Option<Box<Health>>,
     /// WatchdogSec (zero: off).
@@ -159,6 +161,63 @@ impl Empty for Triggers {
     fn empty() -> &'static Triggers {
         static EMPTY: std::sync::OnceLock<Triggers> = std::sync::OnceLock::new();
         EMPTY.get_or_init(Triggers::default)
+    }
+}
+
+/// A list most units leave empty (their dependencies, environment): one
+/// pointer and no heap while empty, read (and written) as the `Vec` it
+/// stands for. Five of them at 8 bytes instead of 24, and ExecStop boxed,
+/// took a unit from 480 to 384 bytes: musl's 400-byte size class instead
+/// of its 496 (~96 KiB less at 1000 units).
+#[derive(Clone, Default)]
+#[allow(clippy::box_collection)] // the box is the point: 8 bytes, not 24
+pub struct Few<T>(Option<Box<Vec<T>>>);
+
+impl<T: 'static> Few<T> {
+    const EMPTY: &'static Vec<T> = &Vec::new();
+}
+
+impl<T: 'static> std::ops::Deref for Few<T> {
+    type Target = Vec<T>;
+
+    fn deref(&self) -> &Vec<T> {
+        match &self.0 {
+            Some(list) => list,
+            None => Self::EMPTY,
+        }
+    }
+}
+
+impl<T: 'static> std::ops::DerefMut for Few<T> {
+    fn deref_mut(&mut self) -> &mut Vec<T> {
+        self.0.get_or_insert_with(Default::default)
+    }
+}
+
+impl<'a, T: 'static> IntoIterator for &'a Few<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+
+    fn into_iter(self) -> std::slice::Iter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T> From<Vec<T>> for Few<T> {
+    fn from(list: Vec<T>) -> Few<T> {
+        Few((!list.is_empty()).then(|| Box::new(list)))
+    }
+}
+
+impl<T: PartialEq + 'static> PartialEq for Few<T> {
+    fn eq(&self, other: &Few<T>) -> bool {
+        **self == **other
+    }
+}
+
+impl<T: fmt::Debug + 'static> fmt::Debug for Few<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
     }
 }
 

@@ -183,7 +183,7 @@ impl Supervisor {
             ids.iter().map(|&d| self.entries[d].name.clone()).collect()
         };
         let (requires, wants, after) = match &e.unit {
-            Some(u) => (u.requires.clone(), u.wants.clone(), u.after.clone()),
+            Some(u) => (u.requires.to_vec(), u.wants.to_vec(), u.after.to_vec()),
             None => Default::default(),
         };
         UnitStatus {
