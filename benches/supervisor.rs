@@ -951,6 +951,26 @@ fn bench_start(cfg: &Config) -> Vec<Row> {
                     .note("after `stop` of all of them, on the same daemon"),
             );
         }
+        // The same with a static service program: what the daemon does
+        // when the program's own start-up (ld.so, locale) is not the floor.
+        if let Some(program) = static_service_program() {
+            for n in cfg.sizes(&[100, 1000]) {
+                let units: Vec<(String, String)> = (1..=n)
+                    .map(|i| (format!("u{i}"), unit_text(&program, "")))
+                    .collect();
+                let all = names(&units);
+                let tag = format!("static{n}{}", bin.label);
+                let (_, again) = start_runs(cfg, bin, &tag, &units, &all);
+                rows.push(
+                    Row::new(
+                        bin.name(&format!("start {n} units of a static program, again")),
+                        "ms",
+                        again,
+                    )
+                    .note("ExecStart: a statically linked pause(), built with cc -static (info: the SPEC's figure is for `sleep`)"),
+                );
+            }
+        }
         // c1 <- c2 <- ... <- c100: starting the top pulls in the whole chain.
         let depth = 100.min(cfg.max_units.max(2));
         let units: Vec<(String, String)> = (1..=depth)
@@ -975,6 +995,38 @@ fn bench_start(cfg: &Config) -> Vec<Row> {
     }
     rows.iter().for_each(print_row);
     rows
+}
+
+/// A statically linked program that waits forever, built once per run
+/// with `cc -static` in the scratch directory; None (with the reason
+/// printed) when there is no C compiler or static libc.
+fn static_service_program() -> Option<String> {
+    let dir = scratch_dir();
+    let _ = fs::create_dir_all(&dir);
+    let (src, out) = (dir.join("pause.c"), dir.join("pause-static"));
+    if out.exists() {
+        return Some(out.display().to_string());
+    }
+    let made = fs::write(
+        &src,
+        "#include <unistd.h>\nint main(void) { for (;;) pause(); }\n",
+    )
+    .ok()
+    .and_then(|()| {
+        Command::new("cc")
+            .args(["-static", "-O2", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .stderr(Stdio::null())
+            .status()
+            .ok()
+    })
+    .is_some_and(|status| status.success());
+    if !made {
+        println!("start: no static service program (needs cc and a static libc): rows skipped");
+        return None;
+    }
+    Some(out.display().to_string())
 }
 
 /// The machine's floor under `start`: N `sleep 100000` spawned by this
