@@ -164,37 +164,20 @@ impl Empty for Triggers {
     }
 }
 
-/// A list most units leave empty (their dependencies, environment): one
-/// pointer and no heap while empty, read (and written) as the `Vec` it
-/// stands for. Five of them at 8 bytes instead of 24, and ExecStop boxed,
-/// took a unit from 480 to 384 bytes: musl's 400-byte size class instead
-/// of its 496 (~96 KiB less at 1000 units).
-#[derive(Clone, Default)]
-#[allow(clippy::box_collection)] // the box is the point: 8 bytes, not 24
-pub struct Few<T>(Option<Box<Vec<T>>>);
+/// A list most units leave empty (their dependencies, environment): a
+/// [`Rare`] `Vec`, one pointer and no heap while empty. Five of them at 8
+/// bytes instead of 24, and ExecStop boxed, took a unit from 480 to 384
+/// bytes: musl's 400-byte size class instead of its 496 (~96 KiB less at
+/// 1000 units).
+pub type Few<T> = Rare<Vec<T>>;
 
-impl<T: 'static> Few<T> {
-    const EMPTY: &'static Vec<T> = &Vec::new();
-}
-
-impl<T: 'static> std::ops::Deref for Few<T> {
-    type Target = Vec<T>;
-
-    fn deref(&self) -> &Vec<T> {
-        match &self.0 {
-            Some(list) => list,
-            None => Self::EMPTY,
-        }
+impl<T: PartialEq + 'static> Empty for Vec<T> {
+    fn empty() -> &'static Vec<T> {
+        const { &Vec::new() }
     }
 }
 
-impl<T: 'static> std::ops::DerefMut for Few<T> {
-    fn deref_mut(&mut self) -> &mut Vec<T> {
-        self.0.get_or_insert_with(Default::default)
-    }
-}
-
-impl<'a, T: 'static> IntoIterator for &'a Few<T> {
+impl<'a, T: PartialEq + 'static> IntoIterator for &'a Few<T> {
     type Item = &'a T;
     type IntoIter = std::slice::Iter<'a, T>;
 
@@ -203,28 +186,10 @@ impl<'a, T: 'static> IntoIterator for &'a Few<T> {
     }
 }
 
-impl<T> From<Vec<T>> for Few<T> {
-    fn from(list: Vec<T>) -> Few<T> {
-        Few((!list.is_empty()).then(|| Box::new(list)))
-    }
-}
-
-impl<T: PartialEq + 'static> PartialEq for Few<T> {
-    fn eq(&self, other: &Few<T>) -> bool {
-        **self == **other
-    }
-}
-
-impl<T: fmt::Debug + 'static> fmt::Debug for Few<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
-
 /// A section most units leave empty, kept in a box only when it is not:
 /// reads as the section (`Deref`) either way, and is one pointer with no
 /// heap when empty. A thousand units in the daemon are a thousand `Unit`s.
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct Rare<T>(Option<Box<T>>);
 
 /// A type with a shared empty value, for [`Rare`].
@@ -253,6 +218,20 @@ impl<T: Empty> std::ops::Deref for Rare<T> {
             Some(value) => value,
             None => T::empty(),
         }
+    }
+}
+
+/// Written through, the section gets its box (then holds what is written).
+impl<T: Empty> std::ops::DerefMut for Rare<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.0.get_or_insert_with(Default::default)
+    }
+}
+
+/// Equal by what they read as: an emptied box equals no box.
+impl<T: Empty> PartialEq for Rare<T> {
+    fn eq(&self, other: &Rare<T>) -> bool {
+        **self == **other
     }
 }
 
