@@ -308,22 +308,17 @@ fn take_ready_fd() -> Option<std::os::fd::OwnedFd> {
     let named = std::env::var(crate::protocol::READY_FD_ENV).ok();
     std::env::remove_var(crate::protocol::READY_FD_ENV);
     let fd: std::os::fd::RawFd = named?.parse().ok().filter(|&fd| fd > 2)?;
-    // SAFETY: only borrowed for the fstat below, which fails harmlessly
-    // (EBADF) on a descriptor that is not open.
+    // SAFETY: only borrowed for the getsockopt below, which fails
+    // harmlessly (EBADF) on a descriptor that is not open.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    let stat = nix::sys::stat::fstat(borrowed).ok()?;
-    let kind =
-        nix::sys::stat::SFlag::from_bits_truncate(stat.st_mode) & nix::sys::stat::SFlag::S_IFMT;
-    if kind != nix::sys::stat::SFlag::S_IFSOCK {
-        return None;
-    }
-    // And one made by the client that started us: our parent.
+    // A socket (anything else fails the query) made by the client that
+    // started us: our parent.
     let peer =
         nix::sys::socket::getsockopt(&borrowed, nix::sys::socket::sockopt::PeerCredentials).ok()?;
     if peer.pid() != nix::unistd::getppid().as_raw() {
         return None;
     }
-    // SAFETY: the descriptor is open (fstat worked) and was handed to this
+    // SAFETY: the descriptor is open (getsockopt worked) and was handed to this
     // process for this alone: nothing else here owns or closes it.
     Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
