@@ -4,8 +4,8 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::util::{children_of, gone, kill9, sh, stderr, world_writable, Home, Stat, WAIT};
@@ -184,17 +184,15 @@ fn a_service_starts_with_no_signal_blocked_ignored_or_caught() {
         "limited",
         "[service]\nExecStart = \"sleep 1000\"\nLimitNOFILE = 512\n",
     );
-    let client = h.command(&["start", "calm", "limited"]);
-    let mut ignoring = Command::new("sh");
-    ignoring
-        .arg("-c")
-        .arg("trap '' USR1; exec \"$0\" \"$@\"")
-        .arg(client.get_program())
-        .args(client.get_args())
-        .current_dir(&h.root)
-        .env_remove("DIAKONOS_HOME")
-        .env_remove("DIAKONOS_SERVICE_DIR")
-        .stdin(Stdio::null());
+    let mut ignoring = h.command(&["start", "calm", "limited"]);
+    // SAFETY: runs in the forked child before exec; signal() is one
+    // async-signal-safe system call.
+    unsafe {
+        ignoring.pre_exec(|| {
+            nix::libc::signal(nix::libc::SIGUSR1, nix::libc::SIG_IGN);
+            Ok(())
+        });
+    }
     let out = h.run(ignoring);
     assert!(out.status.success(), "start: {}", stderr(&out));
     let daemon = h.daemon_pid().expect("daemon pid");
