@@ -67,7 +67,11 @@ pub fn run(opts: DaemonOptions) -> Result<(), Error> {
     let home = opts.home;
     home.create()
         .map_err(|e| Error::failed(format!("cannot create {}: {e}", home.dir.display())))?;
-    let lock = take_lock(&home)?;
+    let (lock, new_lock) = take_lock(&home)?;
+    // Nothing of this home can be running: no daemon made its lock file
+    // before, and no service ever wrote a log (a deleted lock file alone
+    // does not make a home new).
+    let first_daemon = new_lock && dir_is_empty(&home.logs_dir());
     if opts.init.is_some() {
         init_logging_stderr();
     } else {
@@ -118,7 +122,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), Error> {
     if let Some(init) = &opts.init {
         event_loop.sys.inherit_stdio = !init.file_logs;
     }
-    event_loop.restore(saved);
+    event_loop.restore(saved, first_daemon);
     let result = match opts.init {
         Some(init) => event_loop.run_init(init),
         None => event_loop.run().map(|()| 0),
@@ -216,17 +220,27 @@ fn nanos_since_epoch() -> u64 {
 
 /// Takes `daemon.lock` (flock) and writes our pid into it. The lock decides
 /// which of many racing daemons lives; the others leave without touching
-/// the socket.
-fn take_lock(home: &Home) -> Result<Flock<File>, Error> {
+/// the socket. Also says whether the lock file was created just now: the
+/// first daemon of a home, before which no service of this home can have
+/// run (every daemon makes the file before it spawns anything).
+fn take_lock(home: &Home) -> Result<(Flock<File>, bool), Error> {
     let path = home.lock();
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| Error::failed(format!("cannot open {}: {e}", path.display())))?;
+    let open = |create_new: bool| {
+        OpenOptions::new()
+            .create(!create_new)
+            .create_new(create_new)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+    };
+    let (file, first) = match open(true) {
+        Ok(file) => (Ok(file), true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => (open(false), false),
+        Err(e) => (Err(e), false),
+    };
+    let file = file.map_err(|e| Error::failed(format!("cannot open {}: {e}", path.display())))?;
     let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(lock) => lock,
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
@@ -249,7 +263,11 @@ fn take_lock(home: &Home) -> Result<Flock<File>, Error> {
     };
     let _ = lock.set_len(0);
     let _ = writeln!(&mut *lock, "{}", std::process::id());
-    Ok(lock)
+    Ok((lock, first))
+}
+
+fn dir_is_empty(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
 }
 
 /// A size or count from the environment, else `default`; a value that does
@@ -335,4 +353,29 @@ fn bind_socket(path: &Path) -> Result<mio::net::UnixListener, Error> {
         listener.map_err(|e| Error::failed(format!("cannot listen on {}: {e}", path.display())))?;
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
     Ok(listener)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lock_says_whether_it_is_the_first_daemon_of_its_home() {
+        // The first daemon of a home skips the look through /proc for
+        // services to adopt: only a lock file made just now may say so.
+        let dir = std::env::temp_dir().join(format!("diakonos-lock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let home = Home { dir: dir.clone() };
+        home.create().unwrap();
+        let (lock, first) = take_lock(&home).unwrap();
+        assert!(first, "a new home's lock file is made by its first daemon");
+        let err = take_lock(&home).unwrap_err();
+        assert!(err.to_string().contains("already running"), "{err}");
+        drop(lock);
+        let (_lock, first) = take_lock(&home).unwrap();
+        assert!(!first, "a later daemon finds the lock file there");
+        let pid = std::fs::read_to_string(home.lock()).unwrap();
+        assert_eq!(pid.trim(), std::process::id().to_string());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

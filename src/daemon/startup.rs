@@ -14,12 +14,18 @@ use crate::daemon::supervisor::Input;
 use crate::daemon::system;
 
 impl EventLoop {
-    /// Adopts what the previous daemon left (the state file) and starts the
-    /// enabled units.
-    pub fn restore(&mut self, saved: persist::SavedState) {
+    /// Adopts what the previous daemon left (the state file, and services
+    /// found by their tag, which a daemon that died before writing its
+    /// state left behind) and starts the enabled units. The first daemon
+    /// of a home has nothing to adopt and does not look through `/proc`.
+    pub fn restore(&mut self, saved: persist::SavedState, first_daemon: bool) {
         let home = &self.sys.home;
         let enabled = persist::load_enabled(&home.enabled());
-        let tagged = spawn::find_tagged(&home.dir);
+        let tagged = if first_daemon {
+            Vec::new()
+        } else {
+            spawn::find_tagged(&home.dir)
+        };
         let now_unix = system::unix_now();
         let now = Instant::now();
         let adopted = self

@@ -335,13 +335,32 @@ fn a_running_chatty_service_has_its_log_rotated() {
 #[test]
 fn services_are_adopted_even_when_the_state_file_is_lost() {
     // With the state file gone after a daemon crash, live services are still found (by their tag) and never started twice.
-    let h = Home::new("services_are_adopted_even_when_the_state_file_is_lost");
+    adopted_after_losing(
+        "services_are_adopted_even_when_the_state_file_is_lost",
+        &["state"],
+    );
+}
+
+#[test]
+fn services_are_adopted_even_when_the_state_and_lock_files_are_lost() {
+    // A daemon skips the look for tagged services only on a home that never had one (no lock file, no service log):
+    // with the lock file deleted as well, the service's log still says the home is not new.
+    adopted_after_losing(
+        "services_are_adopted_even_when_the_state_and_lock_files_are_lost",
+        &["state", "daemon.lock"],
+    );
+}
+
+fn adopted_after_losing(name: &str, files: &[&str]) {
+    let h = Home::new(name);
     sleeper(&h, "web");
     h.ok(&["start", "web"]);
     h.wait_lines("web.starts", 1);
     let web = h.pid("web");
     crash_daemon(&h);
-    fs::remove_file(h.home.join("state")).expect("remove the state file");
+    for file in files {
+        fs::remove_file(h.home.join(file)).unwrap_or_else(|e| panic!("remove {file}: {e}"));
+    }
     let u = h.unit_json("web");
     assert_eq!(u["state"], "running", "{u}");
     assert_eq!(u["pid"], web, "{u}");
