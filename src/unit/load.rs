@@ -221,7 +221,9 @@ pub(super) fn read_unit_file(path: &Path) -> Result<Vec<u8>, (String, Option<&'s
             None,
         ));
     }
-    let mut bytes = Vec::new();
+    // Sized by fstat (one read, not a probe per doubling); a file that
+    // grows meanwhile is still read whole, up to the limit.
+    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
     file.take(MAX_UNIT_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|err| (format!("cannot read unit file: {err}"), None))?;
