@@ -485,6 +485,18 @@ struct Daemon {
     pid: i32,
 }
 
+/// A new scratch root for `tag` with its unit files written: (home, service dir).
+fn write_units(tag: &str, units: &[(String, String)]) -> (PathBuf, PathBuf) {
+    let root = scratch_dir().join(tag);
+    let _ = fs::remove_dir_all(&root);
+    let dir = root.join("units");
+    fs::create_dir_all(&dir).expect("create the service dir");
+    for (name, text) in units {
+        fs::write(dir.join(format!("{name}.service")), text).expect("write a unit file");
+    }
+    (root.join("home"), dir)
+}
+
 /// `[service]` unit text for `exec` that is restarted at once, forever.
 fn unit_text(exec: &str, extra_unit: &str) -> String {
     format!(
@@ -519,14 +531,7 @@ impl Daemon {
     /// Writes the unit files, starts `diakonos daemon` on them and waits
     /// until its socket answers.
     fn new(bin: &Bin, tag: &str, units: &[(String, String)]) -> Daemon {
-        let root = scratch_dir().join(tag);
-        let _ = fs::remove_dir_all(&root);
-        let home = root.join("home");
-        let dir = root.join("units");
-        fs::create_dir_all(&dir).expect("create the service dir");
-        for (name, text) in units {
-            fs::write(dir.join(format!("{name}.service")), text).expect("write a unit file");
-        }
+        let (home, dir) = write_units(tag, units);
         let child = client(&bin.path, &home)
             .arg("--service-dir")
             .arg(&dir)
@@ -554,6 +559,44 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(2));
         }
         d
+    }
+
+    /// Writes the unit files and runs `start START..` on a new home with no
+    /// daemon, so that the command starts the daemon itself (what a first
+    /// `start` on a machine costs). Returns that daemon and the time taken.
+    fn started_by_start(
+        bin: &Bin,
+        tag: &str,
+        units: &[(String, String)],
+        start: &[&str],
+    ) -> (Daemon, f64) {
+        let (home, dir) = write_units(tag, units);
+        let t = Instant::now();
+        let out = client(&bin.path, &home)
+            .arg("--service-dir")
+            .arg(&dir)
+            .arg("start")
+            .args(start)
+            .output()
+            .expect("run start");
+        let took = ms(t.elapsed());
+        let pid = fs::read_to_string(home.join("daemon.lock"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+            .filter(|&p: &i32| p > 1)
+            .expect("the daemon's pid in daemon.lock");
+        let d = Daemon {
+            bin: bin.path.clone(),
+            home,
+            child: None,
+            pid,
+        };
+        assert!(
+            out.status.success(),
+            "start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (d, took)
     }
 
     fn daemon_log(&self) -> String {
@@ -949,6 +992,20 @@ fn bench_start(cfg: &Config) -> Vec<Row> {
                 Row::new(bin.name(&format!("{what}, again")), "ms", again)
                     .target(Stat::Median, limit)
                     .note("after `stop` of all of them, on the same daemon"),
+            );
+            let cold = (0..cfg.start_runs)
+                .map(|run| {
+                    settle();
+                    let (d, took) =
+                        Daemon::started_by_start(bin, &format!("{tag}-cold-{run}"), &units, &all);
+                    assert_eq!(d.count_running(), units.len(), "every unit running");
+                    took
+                })
+                .collect();
+            rows.push(
+                Row::new(bin.name(&format!("{what}, no daemon yet")), "ms", cold).note(
+                    "new home, no daemon: `start` starts it, which loads the unit files first (info)",
+                ),
             );
         }
         // The same with a static service program: what the daemon does
