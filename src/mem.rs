@@ -148,8 +148,14 @@ mod tests {
             fn memcpy(dest: *mut u8, src: *const u8, n: usize) -> *mut u8;
             fn memmove(dest: *mut u8, src: *const u8, n: usize) -> *mut u8;
         }
-        assert_eq!(memcpy as usize, diakonos_memcpy as usize);
-        assert_eq!(memmove as usize, diakonos_memmove as usize);
+        assert_eq!(
+            memcpy as *const () as usize,
+            diakonos_memcpy as *const () as usize
+        );
+        assert_eq!(
+            memmove as *const () as usize,
+            diakonos_memmove as *const () as usize
+        );
     }
 
     /// Every length up to 600 (each path and its edges), at every
