@@ -22,7 +22,7 @@
 //! | starting (no pid)    | CannotStart(r)      | failed r (the unit cannot work as written) |                   |
 //! | starting (oneshot)   | Exited(0)           | exited, or running w/ RemainAfterExit |                        |
 //! | starting (forking)   | Exited(0)           | starting (finding the main pid)     | FindMainPid              |
-//! | starting (forking)   | MainPid(Ok/Err)     | running / failed "cannot find the main process" |            |
+//! | starting (forking)   | MainPid(Ok/Err)     | running / failed "cannot find the main process"; found after TimeoutStartSec: stopping, then restart/failed (start timeout) | |
 //! | starting (notify)    | Ready               | running                             |                          |
 //! | starting (simple, Readiness probe) | Ready  | running (first passing probe)       |                          |
 //! | starting, running (pid) | StoppingItself   | unchanged; want down (sd_notify STOPPING=1: the exit that follows is not restarted) | |
@@ -34,7 +34,7 @@
 //! | starting, running    | Exited(bad)         | restarting (policy) / failed        | KillGroup(SIGKILL)       |
 //! | running              | Exited(0)           | restarting (Restart=always) / exited| KillGroup(SIGKILL)       |
 //! | running (adopted)    | DeadWithLeftovers(g)| stopping (kill phase), then restarting (policy) / failed | KillGroup(g, SIGKILL) |
-//! | starting (oneshot)   | Timer (start timeout)| stopping, then restart/failed      | KillGroup(KillSignal)    |
+//! | starting (pid, deadline) | Timer (start timeout)| stopping, then restart/failed  | KillGroup(KillSignal)    |
 //! | running (with pid)   | MemoryExceeded      | stopping, then restart/failed "memory limit: RSS X > Y" | SpawnStop or KillGroup |
 //! | any other            | MemoryExceeded      | unchanged (a late verdict of the memory watch) |               |
 //! | restarting           | Timer               | starting (or failed: start limit)   | Spawn                    |
@@ -49,7 +49,9 @@
 //! | any                  | ResetCounters       | unchanged; restart count, failures and start window cleared |  |
 //! | stopping             | StopCmdSpawned(pid) | stopping, ExecStop's pid known      |                          |
 //! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready / StoppingItself / WatchdogTimeout / ExtendTimeout / Unhealthy / MainPidChanged | unchanged (logged at debug level) | |
-//! | inactive, exited, failed, stopping, starting (no pid) | DepFailed(x) | unchanged (down, going down, or the stop follows the spawn) | |
+//! | starting (no pid)    | Stop                | unchanged; want down: stopping (inactive) once Spawned / MainPid comes | |
+//! | starting (no pid)    | DepFailed(x)        | unchanged; want down: stopping (failed "dependency x failed") once Spawned / MainPid comes | |
+//! | inactive, exited, failed, stopping | DepFailed(x) | unchanged (down, or going down) | |
 //! | any but waiting, restarting | DepInvalid(x) | unchanged (a late verdict of the start gate) |            |
 //! | any pair not listed  | any                 | unchanged, with a warning in daemon.log and a `debug_assert!` |  |
 //!
@@ -91,6 +93,10 @@ pub struct Service {
     /// Why the last restart was scheduled (shown while `restarting`).
     /// (Boxed: 24 bytes less in every service, most of which never restart.)
     pub restart_reason: Option<Box<Reason>>,
+    /// A required dependency failed while this service's spawn (or its main
+    /// process's search) was under way: the stop that follows that news
+    /// ends `failed` with this reason.
+    dep_failed: Option<Box<Reason>>,
     /// Consecutive failures, for the exponential backoff.
     failures: u32,
     /// Start times inside the current StartLimitIntervalSec window.
@@ -113,6 +119,7 @@ impl Service {
             pgid: None,
             failed_attempts: 0,
             restart_reason: None,
+            dep_failed: None,
             failures: 0,
             starts: Vec::new(),
             rng: seed | 1,
@@ -150,6 +157,11 @@ impl Service {
     /// The current state's deadline and what it is for (its timer key).
     pub fn timer(&self) -> Option<(ServiceTimer, Instant)> {
         let kind = match self.state {
+            // With no process to stop (a spawn in flight, or a forking
+            // unit's main process still being looked for) the start
+            // timeout is checked when that news comes; a timer due now
+            // that changed nothing would fire again at once, for ever.
+            State::Starting { pid: None, .. } => return None,
             State::Starting { .. } => ServiceTimer::StartTimeout,
             State::Stopping { .. } => ServiceTimer::Stop,
             State::Restarting { .. } => ServiceTimer::Restart,
@@ -250,17 +262,19 @@ impl Service {
                         deadline: nonzero(self.policy.timeout_start.get()).map(|t| now + t),
                     },
                 };
-                if self.want == Want::Down {
-                    // A Stop arrived while the spawn was in flight.
+                if let Some(then) = self.stop_after_spawn() {
+                    // A Stop or a dependency's failure arrived meanwhile.
                     self.state = started;
-                    return self.begin_stop(AfterStop::Inactive, now, actions);
+                    return self.begin_stop(then, now, actions);
                 }
                 started
             }
             (State::Starting { pid: None, .. }, Event::SpawnFailed(e)) => {
+                self.dep_failed = None;
                 State::Failed(Reason::SpawnFailed(Box::new(e)))
             }
             (State::Starting { pid: None, .. }, Event::CannotStart(reason)) => {
+                self.dep_failed = None;
                 State::Failed(reason)
             }
 
@@ -294,22 +308,41 @@ impl Service {
                 pid: Some(*pid),
                 since: now,
             },
-            (State::Starting { pid: None, .. }, Event::MainPid(found)) => match found {
+            (
+                State::Starting {
+                    pid: None,
+                    deadline,
+                },
+                Event::MainPid(found),
+            ) => match found {
                 Ok((pid, pgid)) => {
                     self.pgid = Some(pgid);
+                    let timed_out = deadline.is_some_and(|d| now >= d);
                     let running = State::Running {
                         pid: Some(pid),
                         since: now,
                     };
-                    if self.want == Want::Down {
+                    let then = match self.stop_after_spawn() {
+                        Some(then) => Some(then),
+                        // Found after TimeoutStartSec: stopped, as a start
+                        // that timed out (its timer waited for this).
+                        None if timed_out => {
+                            Some(AfterStop::Failure(Box::new(Reason::StartTimeout)))
+                        }
+                        None => None,
+                    };
+                    if let Some(then) = then {
                         self.state = running;
-                        return self.begin_stop(AfterStop::Inactive, now, actions);
+                        return self.begin_stop(then, now, actions);
                     }
                     running
                 }
                 Err(e) => {
                     self.kill_leftovers(&mut actions);
-                    State::Failed(Reason::NoMainPid(e))
+                    match self.dep_failed.take() {
+                        Some(reason) => State::Failed(*reason),
+                        None => State::Failed(Reason::NoMainPid(e)),
+                    }
                 }
             },
             (State::Starting { pid: Some(_), .. }, Event::Exited(kind)) => {
@@ -425,8 +458,16 @@ impl Service {
                 State::Failed(Reason::DepInvalid(name))
             }
             (State::Starting { pid: None, .. }, Event::Stop) => {
-                // Handled when Spawned arrives.
+                // Handled when Spawned (or the main pid) arrives; an explicit
+                // stop ends inactive, whatever failed meanwhile.
                 self.want = Want::Down;
+                self.dep_failed = None;
+                return actions;
+            }
+            (State::Starting { pid: None, .. }, Event::DepFailed(name)) => {
+                // Handled when Spawned (or the main pid) arrives.
+                self.want = Want::Down;
+                self.dep_failed = Some(Box::new(Reason::DepFailed(name)));
                 return actions;
             }
             (State::Starting { .. } | State::Running { .. }, Event::Stop) => {
@@ -539,8 +580,7 @@ impl Service {
                 state @ (State::Inactive
                 | State::Exited
                 | State::Failed(_)
-                | State::Stopping { .. }
-                | State::Starting { pid: None, .. }),
+                | State::Stopping { .. }),
                 ev @ Event::DepFailed(_),
             )
             | (state, ev @ Event::DepInvalid(_)) => {
@@ -689,6 +729,16 @@ impl Service {
             self.finish_stop(now);
         }
         actions
+    }
+
+    /// What follows a spawn (or a main-pid search) that news overtook: a
+    /// stop ending `failed` when a required dependency failed meanwhile,
+    /// inactive when a stop was asked, else nothing.
+    fn stop_after_spawn(&mut self) -> Option<AfterStop> {
+        match self.dep_failed.take() {
+            Some(reason) => Some(AfterStop::Failed(reason)),
+            None => (self.want == Want::Down).then_some(AfterStop::Inactive),
+        }
     }
 
     /// Sends KillSignal to the group, if there is one, then SIGCONT (as

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::util::{sh, Home};
+use crate::util::{alive, sh, Home, WAIT};
 
 /// Restarts of a slowly failing unit take seconds each on a loaded box.
 const LOOP_WAIT: Duration = Duration::from_secs(40);
@@ -381,4 +381,31 @@ fn with_spawn_vfork_asked_services_start_and_exec_errors_are_reported() {
             .any(|v| v == b"DIAKONOS_SPAWN_VFORK=1"),
         "the daemon runs with the vfork asked for"
     );
+}
+
+#[test]
+fn a_start_timeout_while_the_main_process_is_looked_for_ends_the_start() {
+    // A forking starter leaves two processes (the daemon looks for the main one for up to 1 s) and
+    // TimeoutStartSec = 0.2 passes meanwhile: start returns 1, the daemon still answers (it used to
+    // spin at 100% CPU), and the processes left are killed.
+    let h = Home::new("a_start_timeout_while_the_main_process_is_looked_for");
+    h.unit(
+        "forker",
+        &format!(
+            "[service]\nType = \"forking\"\nTimeoutStartSec = 0.2\nExecStart = {}\n",
+            sh("sleep 100 & echo $! >> kids; sleep 100 & echo $! >> kids; exit 0")
+        ),
+    );
+    let err = h.fails(1, &["start", "forker"]);
+    assert!(err.contains("cannot start forker"), "{err}");
+    assert_eq!(h.state("forker"), "failed");
+    let kids: Vec<i32> = h
+        .lines("kids")
+        .iter()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert_eq!(kids.len(), 2, "{kids:?}");
+    h.wait_until("the processes the starter left to be killed", WAIT, || {
+        !kids.iter().any(|&k| alive(k))
+    });
 }

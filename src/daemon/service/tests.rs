@@ -781,3 +781,85 @@ fn a_state_is_small_because_a_stops_reason_is_boxed() {
     svc.on_event(Event::GroupGone, t0);
     assert_eq!(svc.state, State::Failed(Reason::DepFailed("db".into())));
 }
+
+/// A forking unit whose starter exited 0 at `t0`: its main process is being
+/// looked for (no pid), with TimeoutStartSec 1 s from its spawn at `t0`.
+fn finding_main_pid(t0: Instant) -> Service {
+    let mut svc = spawning(
+        with(|p| {
+            p.kind = ServiceType::Forking;
+            p.timeout_start = secs(1.0).into();
+        }),
+        t0,
+    );
+    svc.on_event(Event::Spawned(pid(100)), t0);
+    assert_eq!(
+        svc.on_event(Event::Exited(ExitKind::Code(0)), t0),
+        [Action::FindMainPid]
+    );
+    assert!(matches!(
+        svc.state,
+        State::Starting {
+            pid: None,
+            deadline: Some(_)
+        }
+    ));
+    svc
+}
+
+#[test]
+fn a_start_timeout_during_the_main_pid_search_is_judged_when_the_search_ends() {
+    // With no process to stop, no timer is armed (one due at once that changes
+    // nothing would fire again for ever: the daemon spun at 100% CPU); the
+    // search's answer after the deadline stops the found process as a timeout.
+    let t0 = Instant::now();
+    let mut svc = finding_main_pid(t0);
+    assert_eq!(svc.timer(), None);
+    let late = t0 + secs(1.5);
+    assert!(
+        svc.on_event(Event::Timer, late).is_empty(),
+        "a stray timer changes nothing"
+    );
+    assert_eq!(svc.timer(), None);
+    let actions = svc.on_event(Event::MainPid(Ok((pid(200), pid(200)))), late);
+    assert!(actions.contains(&kill(200, Signal::SIGTERM)), "{actions:?}");
+    assert!(
+        matches!(
+            &svc.state,
+            State::Stopping { then: AfterStop::Failure(r), .. } if **r == Reason::StartTimeout
+        ),
+        "{:?}",
+        svc.state
+    );
+    // Found in time, it runs.
+    let mut svc = finding_main_pid(t0);
+    svc.on_event(Event::MainPid(Ok((pid(200), pid(200)))), t0 + secs(0.5));
+    assert_eq!(svc.state.name(), StateName::Running);
+}
+
+#[test]
+fn a_dependency_failure_during_a_spawn_stops_the_service_failed_once_it_is_up() {
+    // The news overtakes the spawn (or the main pid's search): the service
+    // must not end up running without the unit it Requires.
+    let t0 = Instant::now();
+    let mut svc = spawning(policy(), t0);
+    assert!(svc.on_event(Event::DepFailed("db".into()), t0).is_empty());
+    let actions = svc.on_event(Event::Spawned(pid(100)), t0);
+    assert!(actions.contains(&kill(100, Signal::SIGTERM)), "{actions:?}");
+    ended(&mut svc, ExitKind::Signal(Signal::SIGTERM), t0);
+    assert_eq!(svc.state, State::Failed(Reason::DepFailed("db".into())));
+
+    let mut svc = finding_main_pid(t0);
+    svc.on_event(Event::DepFailed("db".into()), t0);
+    svc.on_event(Event::MainPid(Ok((pid(200), pid(200)))), t0);
+    ended(&mut svc, ExitKind::Signal(Signal::SIGTERM), t0);
+    assert_eq!(svc.state, State::Failed(Reason::DepFailed("db".into())));
+
+    // An explicit stop meanwhile wins: inactive, as for any stop.
+    let mut svc = spawning(policy(), t0);
+    svc.on_event(Event::DepFailed("db".into()), t0);
+    svc.on_event(Event::Stop, t0);
+    svc.on_event(Event::Spawned(pid(100)), t0);
+    ended(&mut svc, ExitKind::Signal(Signal::SIGTERM), t0);
+    assert_eq!(svc.state, State::Inactive);
+}
