@@ -13,7 +13,8 @@
 //!   Both stand on the modules above; neither imports the other (except
 //!   `cli` running [`daemon::run`] for the foreground `daemon` command).
 //!
-//! `src/main.rs` is only `args -> cli::run | daemon::run -> exit code`.
+//! `src/main.rs` is only `args -> cli::run | daemon::run -> exit code` (and
+//! the shim that passes `[socket]` units their listening sockets).
 
 pub mod cli;
 pub mod daemon;

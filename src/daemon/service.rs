@@ -11,11 +11,13 @@
 //!
 //! | state                | event               | next state                          | actions                  |
 //! |----------------------|---------------------|-------------------------------------|--------------------------|
-//! | inactive/exited/failed | Start             | waiting (limits reset)              |                          |
+//! | inactive/exited/failed | Start             | waiting (limits and the start-limit window reset) |            |
 //! | restarting           | Start               | waiting (backoff cancelled)         |                          |
+//! | waiting, starting, running, stopping | Start | unchanged; want up (after a stop: waiting once it ends) |       |
 //! | waiting              | DepsReady           | starting (spawn in flight)          | Spawn                    |
 //! | waiting              | DepsReady, limit hit| failed "start limit hit"            |                          |
 //! | waiting, restarting  | DepFailed(x)        | failed "dependency x failed"        |                          |
+//! | waiting, restarting  | DepInvalid(x)       | failed "dependency x is invalid"    |                          |
 //! | waiting, restarting  | Stop                | inactive                            |                          |
 //! | starting (no pid)    | Spawned(pid)        | simple: running; others: starting   |                          |
 //! | starting (no pid)    | SpawnFailed(e)      | failed "spawn failed: e"            |                          |
@@ -24,6 +26,7 @@
 //! | starting (forking)   | Exited(0)           | starting (finding the main pid)     | FindMainPid              |
 //! | starting (forking)   | MainPid(Ok/Err)     | running / failed "cannot find the main process"; found after TimeoutStartSec: stopping, then restart/failed (start timeout) | |
 //! | starting (notify)    | Ready               | running                             |                          |
+//! | starting (other types) | Ready             | unchanged (a READY=1 nobody waits for) |                       |
 //! | starting (simple, Readiness probe) | Ready  | running (first passing probe)       |                          |
 //! | starting, running (pid) | StoppingItself   | unchanged; want down (sd_notify STOPPING=1: the exit that follows is not restarted) | |
 //! | starting, running (pid) | MainPidChanged(p) | unchanged; p is the main process (sd_notify MAINPID=, checked by the supervisor) | |
@@ -31,14 +34,16 @@
 //! | running (pid)        | WatchdogTimeout     | stopping (WatchdogSignal, then the normal escalation), then restart per policy / failed "watchdog timeout" | KillGroup(WatchdogSignal), SpawnStop or KillGroup |
 //! | running (pid)        | Unhealthy(r, stop)  | stopping, then restart per policy (counts as a failure) / failed r | SpawnStop or KillGroup |
 //! | starting (notify)    | Exited(0)           | restarting (policy) / failed "exited before it sent READY=1" | KillGroup |
+//! | starting (simple, Readiness probe) | Exited(0) | restarting (policy) / failed "exited with code 0" | KillGroup(SIGKILL) |
 //! | starting, running    | Exited(bad)         | restarting (policy) / failed        | KillGroup(SIGKILL)       |
 //! | running              | Exited(0)           | restarting (Restart=always) / exited| KillGroup(SIGKILL)       |
-//! | running (adopted)    | DeadWithLeftovers(g)| stopping (kill phase), then restarting (policy) / failed | KillGroup(g, SIGKILL) |
+//! | running              | DeadWithLeftovers(g)| stopping (kill phase), then restarting (policy) / failed | KillGroup(g, SIGKILL) |
 //! | starting (pid, deadline) | Timer (start timeout)| stopping, then restart/failed  | KillGroup(KillSignal)    |
 //! | running (with pid)   | MemoryExceeded      | stopping, then restart/failed "memory limit: RSS X > Y" | SpawnStop or KillGroup |
 //! | any other            | MemoryExceeded      | unchanged (a late verdict of the memory watch) |               |
 //! | restarting           | Timer               | starting (or failed: start limit)   | Spawn                    |
-//! | starting, running    | Stop / DepFailed(x) | stopping                            | SpawnStop or KillGroup (KillSignal, then SIGCONT) |
+//! | starting (pid), running | Stop / DepFailed(x) | stopping                          | SpawnStop or KillGroup (KillSignal, then SIGCONT) |
+//! | exited, failed, inactive | Stop            | inactive                            |                          |
 //! | stopping             | StopCmdExited       | stopping (signal phase)             | KillGroup(KillSignal)    |
 //! | stopping             | Timer (ExecStop)    | stopping (signal phase)             | KillGroup(KillSignal)    |
 //! | stopping             | Timer (signal)      | stopping (kill phase)               | KillGroup(SIGKILL)       |
@@ -304,10 +309,17 @@ impl Service {
                 };
                 self.after_failure(reason, now)
             }
-            (State::Starting { pid: Some(pid), .. }, Event::Ready) => State::Running {
-                pid: Some(*pid),
-                since: now,
-            },
+            // Only a unit that waits for it: a forking or oneshot unit with a
+            // WatchdogSec has a notify socket too, and its READY=1 must not
+            // skip the main-pid search or the wait for the exit.
+            (State::Starting { pid: Some(pid), .. }, Event::Ready)
+                if self.policy.kind == ServiceType::Notify || self.policy.probe_readiness =>
+            {
+                State::Running {
+                    pid: Some(*pid),
+                    since: now,
+                }
+            }
             (
                 State::Starting {
                     pid: None,

@@ -1,6 +1,8 @@
 //! Processes: spawning a service in its own session, signalling process
-//! groups, reaping every child. The only module that creates or signals
-//! processes (and the only home of `unsafe`).
+//! groups, reaping every child. The daemon's services, ExecStop commands and
+//! probes are started here (the client also starts a daemon and signals one
+//! on `kill`); the daemon's drivers hold the `unsafe` that their system calls
+//! need, each block with why it is sound.
 
 use std::collections::HashMap;
 use std::ffi::{CStr, CString, OsStr};

@@ -863,3 +863,20 @@ fn a_dependency_failure_during_a_spawn_stops_the_service_failed_once_it_is_up() 
     ended(&mut svc, ExitKind::Signal(Signal::SIGTERM), t0);
     assert_eq!(svc.state, State::Inactive);
 }
+
+#[test]
+fn ready_only_ends_the_start_of_a_unit_that_waits_for_it() {
+    // A forking or oneshot unit with WatchdogSec has a notify socket too: its
+    // READY=1 must not make it running before its starter exits.
+    let t0 = Instant::now();
+    for kind in [ServiceType::Forking, ServiceType::Oneshot] {
+        let mut svc = spawning(with(|p| p.kind = kind), t0);
+        svc.on_event(Event::Spawned(pid(100)), t0);
+        assert!(svc.on_event(Event::Ready, t0).is_empty());
+        assert_eq!(svc.state.name(), StateName::Starting, "{kind:?}");
+    }
+    let mut svc = spawning(with(|p| p.kind = ServiceType::Notify), t0);
+    svc.on_event(Event::Spawned(pid(100)), t0);
+    svc.on_event(Event::Ready, t0);
+    assert_eq!(svc.state.name(), StateName::Running);
+}
