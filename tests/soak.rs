@@ -21,10 +21,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use diakonos::protocol::{self, Request, RequestFrame, Response};
 use util::{alive, children_of, fds_of, read_to_close, rss_kib, stderr, zombie_children, Home};
 
-/// A `List` request frame: magic, version 1, no service dir, List.
-const LIST_FRAME: [u8; 11] = [7, 0, 0, 0, b'D', b'K', b'N', b'S', 1, 0, 0];
+/// A `List` request of this protocol version, framed as the library does.
+fn list_frame() -> Vec<u8> {
+    protocol::encode_request(&RequestFrame::new(Request::List, None))
+        .expect("encode a List request")
+}
 
 /// Crowd size: threads that each own one stable unit to start and stop.
 const CLIENTS: usize = 4;
@@ -125,16 +129,18 @@ fn client(h: &Home, id: usize, stop: &AtomicBool, tally: &Mutex<Tally>) {
                 let result = UnixStream::connect(&sock)
                     .map_err(|e| e.to_string())
                     .and_then(|mut s| {
-                        s.write_all(&LIST_FRAME).map_err(|e| e.to_string())?;
-                        let got = read_to_close(&mut s, Duration::from_secs(15))
+                        s.write_all(&list_frame()).map_err(|e| e.to_string())?;
+                        let mut got = read_to_close(&mut s, Duration::from_secs(15))
                             .ok_or("raw list left open")?;
-                        let len = got
-                            .get(..4)
-                            .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]) as usize);
-                        if len.map(|l| l + 4) == Some(got.len()) && got.get(4) == Some(&0) {
-                            Ok(())
-                        } else {
-                            Err(format!("raw list: bad reply of {} bytes", got.len()))
+                        let total = got.len();
+                        let reply = protocol::take_frame(&mut got)
+                            .ok()
+                            .flatten()
+                            .filter(|_| got.is_empty())
+                            .and_then(|body| protocol::decode_reply(&body).ok());
+                        match reply.map(|r| r.response) {
+                            Some(Response::Units(_)) => Ok(()),
+                            _ => Err(format!("raw list: bad reply of {total} bytes")),
                         }
                     });
                 ("raw list", result)
