@@ -1,3 +1,6 @@
+//! Command-line parsing: global options anywhere, each command's options,
+//! help with an example for every command, near-miss suggestions.
+
 use super::*;
 use std::ffi::OsString;
 

@@ -1,3 +1,6 @@
+//! The dependency graph without a daemon: ordering, cycles named by their
+//! path, missing and conflicting units.
+
 use super::*;
 
 /// A unit spec for tests: name, requires, wants, after.

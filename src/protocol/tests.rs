@@ -1,3 +1,6 @@
+//! The wire format: frames, the stable envelope's fixed bytes, versions and
+//! malformed input.
+
 use super::*;
 
 fn request(r: Request) -> RequestFrame {

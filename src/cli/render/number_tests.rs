@@ -1,3 +1,6 @@
+//! Durations and numbers written by hand (no `fmt` machinery), checked
+//! against `format!`.
+
 use super::*;
 
 #[test]

@@ -1,3 +1,6 @@
+//! What the client prints: aligned `list` columns, one-line reasons,
+//! durations, and the JSON shapes of SPEC §5.
+
 use super::*;
 
 #[test]

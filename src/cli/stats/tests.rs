@@ -1,3 +1,6 @@
+//! `stats` arithmetic: group totals and CPU% from two samples, and the
+//! samples kept between runs.
+
 use super::*;
 use crate::protocol::StateName;
 

@@ -1,3 +1,6 @@
+//! The service state machine without processes: transitions of the
+//! table in `service.rs`, restart policy, backoff and start limits.
+
 use super::*;
 use crate::daemon::spawn::SpawnError;
 use crate::protocol::StateName;

@@ -1,3 +1,6 @@
+//! Finding a forking unit's main process: the scan's retries and when it
+//! gives up.
+
 use super::*;
 use std::time::{Duration, Instant};
 

@@ -1,3 +1,6 @@
+//! The spawn path's pure parts: the service's environment, the boot-clock
+//! start time, and where programs are looked up.
+
 use super::*;
 
 fn spec<'a>(env: &'a [(String, String)], extra: &'a [(String, String)]) -> SpawnSpec<'a> {
