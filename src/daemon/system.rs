@@ -168,8 +168,8 @@ impl Sys for RealSys {
         };
         let spawned = spawned?;
         match spawned.exec {
-            // ExecStop: the stop waits for it anyway.
-            Some(_) if role == Role::StopCmd => spawned.wait().map(Started::Running),
+            // Main process or ExecStop: the loop goes on while the kernel
+            // execs it; the outcome comes as Input::ExecDone.
             Some(exec) => {
                 self.execs.add(spawned.pid, exec);
                 Ok(Started::Forked(spawned.pid))

@@ -494,6 +494,13 @@ fn exec_stop_that_cannot_start_still_stops_the_service() {
     h.ok(&["stop", "app"]);
     assert!(gone(pid));
     assert_eq!(h.state("app"), "inactive");
+    // Why, in daemon.log (the exec's outcome comes after the spawn returned).
+    let log = std::fs::read_to_string(h.home.join("daemon.log")).unwrap_or_default();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("app: ExecStop:") && l.contains("/nonexistent/stopper")),
+        "{log}"
+    );
 }
 
 #[test]

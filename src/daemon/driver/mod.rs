@@ -23,9 +23,10 @@
 //! The [`listeners`] hold the sockets of `[socket]` units for their
 //! starts (`RealSys::spawn`) and register only those armed for on-demand
 //! activation. The [`execs`] (in `RealSys`, which forks) wait for the
-//! outcome of each service's exec without blocking the loop, up to a cap of
-//! execs under way (past it, and for an ExecStop, the exec is waited for:
-//! it is bounded by the kernel's exec, not by the program).
+//! outcome of each service's (and ExecStop's) exec without blocking the
+//! loop, up to a cap of execs under way (past it, and for a service with
+//! `User=` or limits, or a probe, the exec is waited for: it is bounded by
+//! the kernel's exec, not by the program).
 
 pub mod activation;
 pub mod children;

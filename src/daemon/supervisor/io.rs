@@ -163,7 +163,7 @@ pub enum Input {
         scan: MainPidScan,
         outcome: Option<Result<MainPidFound, String>>,
     },
-    /// The exec of a main process spawned as [`Started::Forked`] happened
+    /// The exec of a main process or an ExecStop spawned as [`Started::Forked`] happened
     /// (Ok) or could not (the child exits with 127). Comes before its exit.
     ExecDone {
         pid: Pid,
@@ -204,8 +204,8 @@ pub enum Started {
 /// quick reads of `/proc` that answer at once. Everything else is an
 /// [`Effect`]; anything that takes time is an effect and a later input.
 pub trait Sys {
-    /// Starts ExecStart (Main) or ExecStop (StopCmd) of `unit`. Only a
-    /// Main process may come back [`Started::Forked`].
+    /// Starts ExecStart (Main) or ExecStop (StopCmd) of `unit`; either may
+    /// come back [`Started::Forked`], its exec's outcome still to come.
     fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Started, SpawnError>;
     fn group_alive(&mut self, pgid: Pid) -> bool;
     /// The process group and session of a live process, read now.

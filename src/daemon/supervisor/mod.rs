@@ -647,10 +647,18 @@ impl Supervisor {
     /// service hears Spawned or SpawnFailed, as if the spawn had just ended
     /// (until then it is starting, with its spawn in flight).
     fn exec_done(&mut self, pid: Pid, outcome: Result<(), SpawnError>) {
-        let Some((id, Role::Main)) = self.pids.get(&pid) else {
+        let Some((id, role)) = self.pids.get(&pid) else {
             log::debug!("exec outcome of unknown process {pid}: {outcome:?}");
             return;
         };
+        if role == Role::StopCmd {
+            // Its exit (127 after a failed exec) is the stop's next news,
+            // as for any ExecStop that ends.
+            if let Err(e) = outcome {
+                log::warn!("{}: ExecStop: {e}", self.entries[id].name);
+            }
+            return;
+        }
         match outcome {
             Ok(()) => self.queue.push_back((id, Event::Spawned(pid))),
             Err(e) => {
