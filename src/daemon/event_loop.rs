@@ -128,6 +128,8 @@ impl EventLoop {
                 return Err(e);
             }
             let now = Instant::now();
+            self.sup
+                .set_wall_clock(now, crate::daemon::system::unix_now_ms());
             for ev in events.iter() {
                 let registry = self.poll.registry();
                 match ev.token() {

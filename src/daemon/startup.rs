@@ -28,6 +28,7 @@ impl EventLoop {
         };
         let now_unix = system::unix_now();
         let now = Instant::now();
+        self.sup.set_wall_clock(now, system::unix_now_ms());
         let adopted = self
             .sup
             .restore(saved, tagged, enabled, now, now_unix, &mut self.sys);

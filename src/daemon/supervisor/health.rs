@@ -302,11 +302,12 @@ impl Supervisor {
         };
         let name = self.entries[id].name.clone();
         let starting = matches!(self.entries[id].svc.state, State::Starting { .. });
+        let wall_secs = self.wall_ms(now) / 1000;
         let Some(h) = self.entries[id].health.as_mut() else {
             return;
         };
         h.history.push_back(ProbeRecord {
-            time: crate::daemon::system::unix_now(),
+            time: wall_secs,
             duration_ms: took.as_millis() as u64,
             ok,
             output: text.lines().next().unwrap_or_default().to_owned(),

@@ -162,6 +162,10 @@ pub struct Supervisor {
     /// or waiting for their next start), indexed at load and reload: the
     /// drivers look at these after every pass, not at every unit.
     activated: Activated,
+    /// The wall clock as the event loop last read it, with the monotonic
+    /// time of that reading: the supervisor reads no clock itself (`None`
+    /// until the loop first tells it; unit tests need not).
+    wall: Option<(Instant, u64)>,
 }
 
 /// Ids of units the activation drivers care about ([`Supervisor::with_socket`] ...).
@@ -173,8 +177,24 @@ struct Activated {
 }
 
 impl Supervisor {
+    /// The wall clock (Unix milliseconds) read at monotonic `now`, by the
+    /// event loop once per pass.
+    pub fn set_wall_clock(&mut self, now: Instant, unix_ms: u64) {
+        self.wall = Some((now, unix_ms));
+    }
+
+    /// Unix milliseconds at `at`, from the loop's last reading (0 before any).
+    pub(super) fn wall_ms(&self, at: Instant) -> u64 {
+        match self.wall {
+            Some((base, ms)) if at >= base => ms.saturating_add((at - base).as_millis() as u64),
+            Some((base, ms)) => ms.saturating_sub((base - at).as_millis() as u64),
+            None => 0,
+        }
+    }
+
     pub fn new(loaded: LoadedDir, service_dir: PathBuf, logs_dir: PathBuf, seed: u64) -> Self {
         let mut sup = Supervisor {
+            wall: None,
             service_dir,
             logs_dir,
             entries: Vec::with_capacity(loaded.units.len()),

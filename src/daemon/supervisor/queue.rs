@@ -127,7 +127,7 @@ impl Supervisor {
                 let info = self.info(id, now);
                 self.effects
                     .push_back(Effect::StateChanged(crate::protocol::EventRecord {
-                        time_ms: crate::daemon::system::unix_now_ms(),
+                        time_ms: self.wall_ms(now),
                         unit: info.name,
                         from: before,
                         to: after,

@@ -270,7 +270,7 @@ impl Supervisor {
                 (true, Some(at)) => {
                     let left = at.saturating_duration_since(now);
                     // The wall time too: "in 29520s" alone is hard to read.
-                    let wall = i64::try_from(crate::daemon::system::unix_now_ms())
+                    let wall = i64::try_from(self.wall_ms(now))
                         .ok()
                         .and_then(|ms| ms.checked_add(left.as_millis() as i64))
                         .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())

@@ -100,3 +100,18 @@ fn a_unit_without_health_arms_no_timer() {
     assert_eq!(state(&s, "a"), StateName::Running);
     assert_eq!(s.poll_timeout(), None);
 }
+
+#[test]
+fn wall_times_come_from_the_loops_reading_not_a_clock() {
+    // The supervisor reads no clock: a wall time is the loop's last reading
+    // moved by the monotonic time since it (0 before any reading).
+    let mut s = sup(&[]);
+    let t0 = Instant::now();
+    assert_eq!(s.wall_ms(t0), 0);
+    s.set_wall_clock(t0, 1_000_000);
+    assert_eq!(s.wall_ms(t0 + Duration::from_millis(1500)), 1_001_500);
+    assert_eq!(s.wall_ms(t0), 1_000_000);
+    if let Some(before) = t0.checked_sub(Duration::from_millis(250)) {
+        assert_eq!(s.wall_ms(before), 999_750);
+    }
+}
