@@ -13,7 +13,9 @@
 //! once still go through the [`Sys`] trait; a main process is only cloned
 //! there ([`Started::Forked`]), and whether its exec worked comes later as
 //! [`Input::ExecDone`] (the service is `starting`, spawn in flight, until
-//! then). So this layer is tested with a
+//! then) — an ExecStop's too. It reads no clock: the event loop passes
+//! the monotonic time with each input and the wall clock once per pass
+//! ([`Supervisor::set_wall_clock`]). So this layer is tested with a
 //! fake system and fake times, asserting on effects. Events for services
 //! are queued and drained, never handled recursively.
 //!
