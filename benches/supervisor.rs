@@ -691,13 +691,10 @@ impl Drop for Daemon {
         }
         reap_orphans();
         // A root daemon's notify socket is in /run, outside the scratch dir.
-        let socket = diakonos::paths::Home {
+        diakonos::paths::Home {
             dir: self.home.clone(),
         }
-        .notify_socket();
-        if socket.starts_with(diakonos::paths::NOTIFY_RUN_DIR) {
-            let _ = fs::remove_file(socket);
-        }
+        .remove_run_notify_socket();
         // The directory goes at the very end (see `scratch_dir`).
     }
 }

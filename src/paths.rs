@@ -74,6 +74,15 @@ impl Home {
             self.dir.join("notify.sock")
         }
     }
+    /// Removes a root daemon's notify socket from /run, where it outlives
+    /// the home (a socket inside the home goes with it): at a daemon's
+    /// clean exit, and after a test or benchmark killed one.
+    pub fn remove_run_notify_socket(&self) {
+        let socket = self.notify_socket();
+        if socket.starts_with(NOTIFY_RUN_DIR) {
+            let _ = std::fs::remove_file(socket);
+        }
+    }
     pub fn lock(&self) -> PathBuf {
         self.dir.join("daemon.lock")
     }

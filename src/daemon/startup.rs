@@ -104,9 +104,6 @@ impl EventLoop {
         self.state.sync();
         self.metrics
             .update(Instant::now(), true, &self.sup, &self.unit_timers);
-        let notify = self.sys.home.notify_socket();
-        if notify.starts_with(crate::paths::NOTIFY_RUN_DIR) {
-            let _ = std::fs::remove_file(notify);
-        }
+        self.sys.home.remove_run_notify_socket();
     }
 }

@@ -415,19 +415,12 @@ impl Home {
         while victims.iter().any(|&p| alive(p)) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        remove_run_notify_socket(&self.home);
-    }
-}
-
-/// A root daemon's notify socket lives in /run/diakonos, outside the test's
-/// root: a daemon that did not exit cleanly (killed by a test) left it there.
-fn remove_run_notify_socket(home: &Path) {
-    let socket = diakonos::paths::Home {
-        dir: home.to_path_buf(),
-    }
-    .notify_socket();
-    if socket.starts_with(diakonos::paths::NOTIFY_RUN_DIR) {
-        let _ = fs::remove_file(socket);
+        // A root daemon's notify socket is in /run, outside our root: one
+        // the test killed left it there.
+        diakonos::paths::Home {
+            dir: self.home.clone(),
+        }
+        .remove_run_notify_socket();
     }
 }
 
