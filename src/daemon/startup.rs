@@ -26,12 +26,17 @@ impl EventLoop {
         } else {
             spawn::find_tagged(&home.dir)
         };
-        let now_unix = system::unix_now();
         let now = Instant::now();
-        self.sup.set_wall_clock(now, system::unix_now_ms());
-        let adopted = self
-            .sup
-            .restore(saved, tagged, enabled, now, now_unix, &mut self.sys);
+        let now_unix_ms = system::unix_now_ms();
+        self.sup.set_wall_clock(now, now_unix_ms);
+        let adopted = self.sup.restore(
+            saved,
+            tagged,
+            enabled,
+            now,
+            now_unix_ms / 1000,
+            &mut self.sys,
+        );
         for e in self.sup.entries() {
             let (Some(unit), Some(pid)) = (&e.unit, e.svc.pid()) else {
                 continue;
