@@ -335,15 +335,11 @@ impl Service {
                         pid: Some(pid),
                         since: now,
                     };
-                    let then = match self.stop_after_spawn() {
-                        Some(then) => Some(then),
-                        // Found after TimeoutStartSec: stopped, as a start
-                        // that timed out (its timer waited for this).
-                        None if timed_out => {
-                            Some(AfterStop::Failure(Box::new(Reason::StartTimeout)))
-                        }
-                        None => None,
-                    };
+                    // Found after TimeoutStartSec: stopped, as a start that
+                    // timed out (its timer waited for this).
+                    let then = self.stop_after_spawn().or_else(|| {
+                        timed_out.then(|| AfterStop::Failure(Box::new(Reason::StartTimeout)))
+                    });
                     if let Some(then) = then {
                         self.state = running;
                         return self.begin_stop(then, now, actions);

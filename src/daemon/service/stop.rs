@@ -4,10 +4,6 @@
 //! machine in `service.rs`: these are its helpers, called only from
 //! [`Service::on_event`](super::Service::on_event).
 
-use std::time::Instant;
-
-use nix::sys::signal::Signal;
-
 use super::*;
 
 impl Service {
