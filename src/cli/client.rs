@@ -505,7 +505,7 @@ pub fn wait_for_daemon_exit(daemon: Option<(i32, u64)>) -> Result<(), Error> {
     // Its pidfd becomes readable when it exits (kernels from 5.3); without
     // one, a look every 2 ms. Each wait is bounded, and the identity is
     // checked again after it, so a reused pid can only cost one slice.
-    let pidfd = pidfd_open(pid);
+    let pidfd = procfs::pidfd_open(nix::unistd::Pid::from_raw(pid)).ok();
     while procfs::same_process(pid, start) {
         let now = Instant::now();
         if now >= deadline {
@@ -525,17 +525,6 @@ pub fn wait_for_daemon_exit(daemon: Option<(i32, u64)>) -> Result<(), Error> {
 /// The longest single wait on a daemon's pidfd before its identity is
 /// checked again.
 const EXIT_SLICE: Duration = Duration::from_millis(100);
-
-/// A pidfd for `pid`, if the kernel has them.
-fn pidfd_open(pid: i32) -> Option<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: pidfd_open takes a pid and flags and returns a new
-    // descriptor (close-on-exec) or -1; no memory of ours is involved.
-    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
-    let fd = i32::try_from(fd).ok().filter(|&fd| fd >= 0)?;
-    // SAFETY: the kernel just returned this descriptor to us alone.
-    Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
-}
 
 /// Waits at most `limit` for `fd` to become readable (a pidfd: its
 /// process exited). Returns early on a signal or an error; the caller
