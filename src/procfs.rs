@@ -211,8 +211,9 @@ pub fn age(start_time_ticks: u64) -> Option<Duration> {
 }
 
 /// A pidfd for `pid`: readable once the process has exited. The daemon watches
-/// processes it adopted (not its children) this way; the client uses one to
-/// signal a protocol-1 daemon without racing a reused pid.
+/// processes it adopted (not its children) this way and takes a service's
+/// sockets back through one; the client uses one to signal a protocol-1
+/// daemon without racing a reused pid, and to wait for a daemon to exit.
 pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open(2) takes two integers and shares no memory with us;
     // it returns a new descriptor (close-on-exec) or -1 with errno set.

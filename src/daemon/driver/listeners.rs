@@ -93,14 +93,8 @@ impl Listeners {
     /// when a descriptor is gone or is not the socket the unit names,
     /// nothing is taken and the next start binds afresh.
     pub fn reclaim(&mut self, unit: &str, spec: &SocketSpec, pid: i32) -> Result<(), String> {
-        // SAFETY: pidfd_open takes a pid and flags and returns a new
-        // descriptor (or -1); it touches no memory of ours.
-        let pidfd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
-        if pidfd < 0 {
-            return Err(format!("pidfd_open({pid}): {}", io::Error::last_os_error()));
-        }
-        // SAFETY: `pidfd` was just returned to us and nothing else owns it.
-        let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
+        let pidfd = crate::procfs::pidfd_open(nix::unistd::Pid::from_raw(pid))
+            .map_err(|e| format!("pidfd_open({pid}): {e}"))?;
         let mut fds = Vec::with_capacity(spec.listen.len());
         for (i, l) in spec.listen.iter().enumerate() {
             let target = 3 + i as RawFd;
