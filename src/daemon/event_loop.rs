@@ -1,6 +1,6 @@
-//! The daemon's one loop (the only other waits are a container's last
-//! sweep, after it, and an exec's outcome at the cap of execs under way,
-//! `driver/execs.rs`): poll, route
+//! The daemon's one loop (its other waits are a container's last sweep,
+//! after it, and the execs `driver/mod.rs` lists, each as long as the
+//! kernel's exec): poll, route
 //! readiness to the driver that owns the token, feed the supervisor,
 //! drain. The clock is read once per pass; the poll timeout is the head of
 //! the one timer queue ([`TimerKey`](crate::daemon::timers::TimerKey)), whose expired keys go to their
