@@ -13,11 +13,11 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::rc::Rc;
 
 use nix::errno::Errno;
-use nix::sys::resource::{getrlimit, setrlimit, Resource};
+use nix::sys::resource::{getrlimit, Resource};
 use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{Gid, Group, Pid, Uid, User};
@@ -90,30 +90,28 @@ pub fn open_log(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// A started process. In the common case (no identity, limits or container
-/// stdio) the daemon does not wait for the child's exec: `exec` is the
-/// outcome still to come ([`PendingExec`]); else the exec already happened.
+/// A started process. The daemon does not wait for the child's exec:
+/// `exec` is its outcome, still to come.
 #[derive(Debug)]
 pub struct Spawned {
     pub pid: Pid,
-    pub exec: Option<PendingExec>,
+    pub exec: PendingExec,
 }
 
 impl Spawned {
-    /// Waits for the exec (if it is still under way): the pid once it ran,
-    /// else why it could not (the child has exited with 127 by then).
+    /// Waits for the exec: the pid once it ran, else why it could not (the
+    /// child has exited with 127 by then). For callers with no event loop.
     pub fn wait(self) -> Result<Pid, SpawnError> {
-        match self.exec {
-            Some(exec) => exec.wait().map(|()| self.pid),
-            None => Ok(self.pid),
-        }
+        self.exec.wait().map(|()| self.pid)
     }
 }
 
 /// Starts `spec.argv` in a new session (so its own process group), stdin
-/// from /dev/null, stdout and stderr appended to the log file. Errors found
-/// before the fork are returned here; in the common case the exec's own
-/// outcome comes later, through [`Spawned::exec`].
+/// from /dev/null, stdout and stderr appended to the log file (the daemon's
+/// own in container mode), with the unit's limits and identity. Errors
+/// found before the clone are returned here; the exec's own outcome
+/// (including a limit or identity the kernel refused) comes later, through
+/// [`Spawned::exec`].
 pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Spawned, SpawnError> {
     let Some((program, args)) = spec.argv.split_first() else {
         return Err(SpawnError::EmptyCommand);
@@ -122,129 +120,17 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Spawned, Sp
         Some(name) => resolve_user(name).map_err(SpawnError::User)?,
         None => None,
     };
-    if !spec.inherit_stdio && identity.is_none() && !spec.limits.needs_child_work() {
-        // The common case: a clone whose exec the daemon does not wait for
-        // (it starts the next service while the kernel execs this one); the
-        // outcome comes through the child's report pipe.
-        return clone_service(program, args, spec, cache)
-            .map_err(|e| describe_spawn_error(program, spec.cwd, &e));
-    }
-    let log_error = |e: io::Error| SpawnError::Log {
-        path: spec.log.to_path_buf(),
-        error: e.to_string(),
-    };
-    let log = if spec.inherit_stdio {
-        None
-    } else {
-        Some(open_log(spec.log).map_err(log_error)?)
-    };
-    if let (Some(id), Some(_)) = (&identity, &log) {
-        // The service writes its own log, so it must own it (best effort).
-        let _ = nix::unistd::chown(spec.log, Some(id.uid), Some(id.gid));
-    }
     let setup = if spec.limits.needs_child_work() {
-        Some(child_setup(spec.limits, identity.as_ref()).map_err(SpawnError::Limits)?)
+        child_setup(spec.limits, identity.as_ref()).map_err(SpawnError::Limits)?
     } else {
-        None
+        ChildSetup::default()
     };
-
-    let (out, err) = match log {
-        Some(log) => {
-            let log2 = log.try_clone().map_err(log_error)?;
-            (Stdio::from(log), Stdio::from(log2))
-        }
-        None => (Stdio::inherit(), Stdio::inherit()),
-    };
-    let mut cmd = if spec.fds.is_empty() {
-        Command::new(program)
-    } else {
-        let mut shim = Command::new("/proc/self/exe");
-        shim.args([LISTEN_SHIM, program, program]);
-        shim
-    };
-    cmd.args(args)
-        .current_dir(spec.cwd)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err);
-    if std::env::var_os("PATH").is_none() {
-        cmd.env("PATH", DEFAULT_PATH);
-    }
-    if let Some(id) = &identity {
-        cmd.env("USER", &id.name)
-            .env("LOGNAME", &id.name)
-            .env("HOME", &id.home);
-    }
-    for (k, v) in spec.env.iter().chain(spec.extra_env) {
-        cmd.env(k, v);
-    }
-    let mut identity_for_child = identity.clone();
-    let setup = setup.unwrap_or_default();
-    if let Some(id) = &mut identity_for_child {
-        if let Some(gid) = setup.gid {
-            id.gid = gid;
-            if !id.groups.contains(&gid) {
-                id.groups.push(gid);
-            }
-        }
-        for gid in &setup.groups {
-            if !id.groups.contains(gid) {
-                id.groups.push(*gid);
-            }
-        }
-    }
-    let groups_only =
-        (identity_for_child.is_none() && !setup.groups.is_empty()).then(|| setup.groups.clone());
-    let gid_only = setup.gid.filter(|_| identity_for_child.is_none());
-    let has_child_setup = spec.limits.needs_child_work();
-    let fds = spec.fds.to_vec();
-    let reset = *cache.reset.get_or_insert_with(child::signals_to_reset);
-    // SAFETY: the closure runs in the forked child before exec. The daemon is
-    // single-threaded, so no other thread can hold a lock the child would
-    // need, and the closure only makes async-signal-safe system calls
-    // (rt_sigaction, setsid, dup2, setrlimit, setpriority, open/write/close, umask,
-    // setgroups, setgid, setuid) on data prepared before the fork.
-    unsafe {
-        cmd.pre_exec(move || {
-            // As in a clone's child: no ignore or handler of the daemon's
-            // (std resets only SIGPIPE, and the mask) reaches the service.
-            child::reset_signals(reset);
-            nix::unistd::setsid().map_err(io::Error::from)?;
-            for (i, fd) in fds.iter().enumerate() {
-                // dup2 clears close-on-exec on the new descriptor.
-                if nix::libc::dup2(*fd, 3 + i as RawFd) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            apply_in_child(&setup)?;
-            if let Some(groups) = &groups_only {
-                nix::unistd::setgroups(groups).map_err(io::Error::from)?;
-            }
-            if let Some(gid) = gid_only {
-                nix::unistd::setgid(gid).map_err(io::Error::from)?;
-            }
-            if let Some(id) = &identity_for_child {
-                nix::unistd::setgroups(&id.groups).map_err(io::Error::from)?;
-                nix::unistd::setgid(id.gid).map_err(io::Error::from)?;
-                nix::unistd::setuid(id.uid).map_err(io::Error::from)?;
-            }
-            Ok(())
-        });
-    }
-    match cmd.spawn() {
-        // The Child handle is dropped without waiting: `reap_all` collects
-        // every exit through SIGCHLD. std waited for the exec already.
-        Ok(child) => Ok(Spawned {
-            pid: Pid::from_raw(child.id() as i32),
-            exec: None,
-        }),
-        Err(e) if has_child_setup && e.kind() == io::ErrorKind::PermissionDenied => {
-            Err(SpawnError::Limits(format!(
-                "cannot apply the unit's limits or identity: {e}; check Limit*, Nice, OOMScoreAdjust, Group and SupplementaryGroups"
-            )))
-        }
-        Err(e) => Err(describe_spawn_error(program, spec.cwd, &e)),
-    }
+    let work = child_work(setup, identity.as_ref());
+    // A clone whose exec the daemon does not wait for (it starts the next
+    // service while the kernel execs this one); the outcome comes through
+    // the child's report pipe.
+    clone_service(program, args, spec, identity.as_ref(), work, cache)
+        .map_err(|e| describe_spawn_error(program, spec.cwd, &e))
 }
 
 /// Spawn work that is the same every time, done once. The daemon's own
@@ -351,20 +237,39 @@ fn env_entry(k: &[u8], v: &[u8]) -> io::Result<(usize, CString)> {
     Ok((k.len(), cstring(kv)?))
 }
 
-/// The environment a service gets: the daemon's, PATH defaulted, then the
-/// unit's Environment and the daemon's own additions, later entries winning.
-/// The daemon's part is borrowed from `base`; `own` holds the rest.
+/// The environment a service gets: the daemon's, PATH defaulted, then
+/// `USER`, `LOGNAME` and `HOME` of its `User=`, the unit's Environment and
+/// the daemon's own additions, later entries winning. The daemon's part is
+/// borrowed from `base`; `own` holds the rest.
 fn service_envp<'e>(
     base: &'e [(usize, CString)],
     spec: &SpawnSpec<'_>,
+    identity: Option<&Identity>,
     own: &'e mut Vec<CString>,
 ) -> io::Result<Vec<&'e CStr>> {
-    let overrides: Vec<&(String, String)> = spec.env.iter().chain(spec.extra_env).collect();
+    let user: &[(&str, &[u8])] = match identity {
+        Some(id) => &[
+            ("USER", id.name.as_bytes()),
+            ("LOGNAME", id.name.as_bytes()),
+            ("HOME", id.home.as_os_str().as_bytes()),
+        ],
+        None => &[],
+    };
+    let overrides: Vec<(&str, &[u8])> = user
+        .iter()
+        .copied()
+        .chain(
+            spec.env
+                .iter()
+                .chain(spec.extra_env)
+                .map(|(k, v)| (k.as_str(), v.as_bytes())),
+        )
+        .collect();
     let overridden = |name: &[u8]| overrides.iter().any(|(k, _)| k.as_bytes() == name);
     for (i, (k, v)) in overrides.iter().enumerate() {
         // A later entry with the same name wins.
         if !overrides[i + 1..].iter().any(|(later, _)| later == k) {
-            own.push(env_entry(k.as_bytes(), v.as_bytes())?.1);
+            own.push(env_entry(k.as_bytes(), v)?.1);
         }
     }
     let mut envp: Vec<&CStr> = base
@@ -515,12 +420,18 @@ impl PendingExec {
         let plan = self.launched.as_ref().map(child::Launched::plan);
         Err(match child::Step::from_u32(step) {
             child::Step::Log => SpawnError::Log {
-                path: path(plan.map(|p| &p.log)),
+                path: path(plan.and_then(|p| p.log.as_ref())),
                 error: e.to_string(),
             },
             child::Step::Setup | child::Step::Exec => {
                 describe_spawn_error(&self.program, &path(plan.map(|p| &p.cwd)), &e)
             }
+            child::Step::Limits => SpawnError::Limits(format!(
+                "cannot apply the unit's limits: {e}; check Limit*, Nice, OOMScoreAdjust and UMask"
+            )),
+            child::Step::Identity => SpawnError::User(format!(
+                "cannot take the unit's user or groups: {e}; check User, Group and SupplementaryGroups"
+            )),
         })
     }
 
@@ -554,6 +465,8 @@ fn clone_service(
     program: &str,
     args: &[String],
     spec: &SpawnSpec<'_>,
+    identity: Option<&Identity>,
+    work: Option<Box<child::Work>>,
     cache: &mut SpawnCache,
 ) -> io::Result<Spawned> {
     let argv: Vec<CString> = std::iter::once(program)
@@ -573,6 +486,7 @@ fn clone_service(
     let envp: Vec<*const nix::libc::c_char> = service_envp(
         cache.base_env.as_deref().unwrap_or_default(),
         spec,
+        identity,
         &mut env_owned,
     )?
     .iter()
@@ -605,21 +519,26 @@ fn clone_service(
         envp,
         env_owned,
         cwd,
-        log: cstring(spec.log.as_os_str().as_bytes().to_vec())?,
+        log: if spec.inherit_stdio {
+            None
+        } else {
+            Some(cstring(spec.log.as_os_str().as_bytes().to_vec())?)
+        },
         fds: spec.fds.to_vec(),
         report: write.as_raw_fd(),
         reset,
+        work,
     })?;
     // The child has its own copy of the descriptor table.
     drop(write);
     Ok(Spawned {
         pid,
-        exec: Some(PendingExec {
+        exec: PendingExec {
             fd: read,
             program: program.to_owned(),
             report: Vec::new(),
             launched: Some(launched),
-        }),
+        },
     })
 }
 

@@ -51,7 +51,7 @@ impl RealSys {
 impl Sys for RealSys {
     fn spawn_probe(&mut self, unit: &Unit, argv: &[String]) -> Result<Pid, SpawnError> {
         let log = self.home.service_log(&unit.name);
-        spawn::spawn(
+        let spawned = spawn::spawn(
             &SpawnSpec {
                 argv,
                 cwd: &unit.working_directory,
@@ -66,8 +66,10 @@ impl Sys for RealSys {
                 fds: &[],
             },
             &mut self.spawn_cache,
-        )
-        .and_then(spawn::Spawned::wait)
+        )?;
+        // As a service's: its outcome comes as Input::ExecDone.
+        self.execs.add(spawned.pid, spawned.exec);
+        Ok(spawned.pid)
     }
 
     fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Started, SpawnError> {
@@ -167,15 +169,10 @@ impl Sys for RealSys {
             _ => None,
         };
         let spawned = spawned?;
-        match spawned.exec {
-            // Main process or ExecStop: the loop goes on while the kernel
-            // execs it; the outcome comes as Input::ExecDone.
-            Some(exec) => {
-                self.execs.add(spawned.pid, exec);
-                Ok(Started::Forked(spawned.pid))
-            }
-            None => Ok(Started::Running(spawned.pid)),
-        }
+        // Main process or ExecStop: the loop goes on while the kernel execs
+        // it; the outcome comes as Input::ExecDone.
+        self.execs.add(spawned.pid, spawned.exec);
+        Ok(Started::Forked(spawned.pid))
     }
 
     fn group_rss(&mut self, groups: &[Pid]) -> Option<u64> {

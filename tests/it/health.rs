@@ -172,6 +172,33 @@ fn stop_mode_leaves_the_unit_failed_with_the_reason() {
 }
 
 #[test]
+fn an_exec_probe_that_cannot_run_fails_with_the_reason() {
+    // The probe's program is not there: each probe fails with why (its
+    // exec's outcome), not with the exit 127 that follows.
+    let h = Home::new("health_exec_cannot_run");
+    h.unit(
+        "w",
+        "[service]\nExecStart = \"sleep 1000\"\n[health]\nExec = \"no-such-probe-dk\"\n\
+         Readiness = false\nOnUnhealthy = \"mark\"\nStartIntervalSec = 0.1\n",
+    );
+    h.ok(&["start", "w"]);
+    h.wait_until("two failed probes", WAIT, || {
+        let s = h.status_json("w");
+        s["probes"].as_array().is_some_and(|p| p.len() >= 2)
+    });
+    let s = h.status_json("w");
+    let probes = s["probes"].as_array().cloned().unwrap_or_default();
+    for p in &probes {
+        assert_eq!(p["ok"], false, "{p}");
+        assert_eq!(
+            p["output"], "cannot run: `no-such-probe-dk` not found in PATH",
+            "{p}"
+        );
+    }
+    h.ok(&["stop", "w"]);
+}
+
+#[test]
 fn a_timed_out_exec_probe_is_killed_with_its_group() {
     // The probe and the child it started both go at TimeoutSec.
     let h = Home::new("health_exec_timeout");

@@ -350,3 +350,51 @@ fn a_numeric_user_and_group_need_no_passwd_entry() {
         ]
     );
 }
+
+#[test]
+fn a_user_service_owns_its_log_and_is_refused_what_only_root_may_run() {
+    // As root: the log of a User= service is that user's (it writes it);
+    // a program only root may execute fails the start with the reason,
+    // found by the child after it became the user.
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "this test must run as root (CI runs as root)"
+    );
+    let nobody = nix::unistd::User::from_name("nobody")
+        .ok()
+        .flatten()
+        .expect("user nobody");
+    let h = Home::new("a_user_service_owns_its_log");
+    h.unit(
+        "writer",
+        &format!(
+            "[service]\nUser = \"nobody\"\nExecStart = {}\n",
+            sh("echo \"written by $(id -u)\"; exec sleep 300")
+        ),
+    );
+    h.ok(&["start", "writer"]);
+    h.remember(h.pid("writer"));
+    let log = h.home.join("logs").join("writer.log");
+    let expected = format!("written by {}", nobody.uid);
+    h.wait_until("the service's line in its log", crate::util::WAIT, || {
+        fs::read_to_string(&log).is_ok_and(|t| t.contains(&expected))
+    });
+    let meta = fs::metadata(&log).expect("the log");
+    assert_eq!(meta.uid(), nobody.uid.as_raw(), "log owner");
+
+    let secret = h.root.join("root-only.sh");
+    fs::write(&secret, "#!/bin/sh\nexec sleep 300\n").expect("write the script");
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o700)).expect("chmod 0700");
+    h.unit(
+        "denied",
+        &format!(
+            "[service]\nUser = \"nobody\"\nRestart = \"no\"\nExecStart = {}\n",
+            crate::util::toml_str(&secret.display().to_string())
+        ),
+    );
+    h.ok(&["reload"]);
+    let err = h.fails(1, &["start", "denied"]);
+    assert!(err.contains("permission denied"), "{err}");
+    assert_eq!(h.state("denied"), "failed");
+}

@@ -22,11 +22,10 @@
 //! unit timers ([`activation`]) have no token: they work on timer keys.
 //! The [`listeners`] hold the sockets of `[socket]` units for their
 //! starts (`RealSys::spawn`) and register only those armed for on-demand
-//! activation. The [`execs`] (in `RealSys`, which forks) wait for the
-//! outcome of each service's (and ExecStop's) exec without blocking the
-//! loop, up to a cap of execs under way (past it, and for a service with
-//! `User=` or limits, or a probe, the exec is waited for: it is bounded by
-//! the kernel's exec, not by the program).
+//! activation. The [`execs`] (in `RealSys`, which clones) wait for the
+//! outcome of each exec (a service's, ExecStop's, an Exec probe's) without
+//! blocking the loop, up to a cap of execs under way (past it, the oldest
+//! is waited for: it is bounded by the kernel's exec, not by the program).
 
 pub mod activation;
 pub mod children;

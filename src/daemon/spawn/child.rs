@@ -1,4 +1,6 @@
-//! The child side of a service's spawn, from the clone to its exec.
+//! The child side of a service's spawn, from the clone to its exec: a new
+//! session, stdin, the log, the sockets, the working directory, then the
+//! unit's limits and identity ([`Work`]), the signal mask, the exec.
 //!
 //! The child is a clone that shares the daemon's memory (CLONE_VM: no copy
 //! of the page tables, and none of the copy-on-write faults a fork leaves
@@ -45,7 +47,8 @@ pub struct Plan {
     pub cwd: CString,
     /// The service's log, opened (created) by the child for appending: the
     /// inode allocation of a new log is the child's time, not the daemon's.
-    pub log: CString,
+    /// None in container mode: stdout and stderr stay the daemon's.
+    pub log: Option<CString>,
     /// Sockets to move to 3, 4, ...
     pub fds: Vec<RawFd>,
     /// The write end of the report pipe (close-on-exec).
@@ -54,6 +57,27 @@ pub struct Plan {
     /// ones the daemon handles (their handlers would write to its signal
     /// pipe) or ignores (ignored signals survive exec).
     pub reset: u64,
+    /// A unit's limits and identity, set after the working directory.
+    pub work: Option<Box<Work>>,
+}
+
+/// What a unit's limits and identity make the child do between changing
+/// its working directory and its exec, in this order; resolved and
+/// checked by the daemon (`identity.rs`), which is what may fail there.
+#[derive(Debug, Default)]
+pub struct Work {
+    /// The log's new owner (the service writes it as its user); best effort.
+    pub log_owner: Option<(libc::uid_t, libc::gid_t)>,
+    /// (resource, [soft, hard]), set with prlimit64.
+    pub rlimits: Vec<(c_int, [u64; 2])>,
+    pub nice: Option<c_int>,
+    /// What to write to /proc/self/oom_score_adj.
+    pub oom_score_adj: Option<Vec<u8>>,
+    pub umask: Option<libc::mode_t>,
+    /// setgroups, setgid, setuid (each only when set).
+    pub groups: Option<Vec<libc::gid_t>>,
+    pub gid: Option<libc::gid_t>,
+    pub uid: Option<libc::uid_t>,
 }
 
 /// A child under way: its plan and its stack, to be kept until the child
@@ -61,6 +85,48 @@ pub struct Plan {
 pub struct Launched {
     plan: Box<Plan>,
     _stack: Stack,
+    _switch: Option<Switching>,
+}
+
+/// A child that changes its user or group while it shares the daemon's
+/// memory. The kernel then makes that memory not dumpable (as for any
+/// process whose credentials change), which is the daemon's too: while
+/// such a child has not exec'd, no process of the new user may trace it
+/// and through it write the daemon's memory. Once none is left, the
+/// daemon's own dumpable setting is put back (core dumps, `/proc` access).
+/// A child whose plan is leaked (never reported) keeps it not dumpable.
+struct Switching;
+
+thread_local! {
+    /// Children switching identity not done yet, and the daemon's own
+    /// dumpable setting from before the first of them.
+    static SWITCHING: std::cell::Cell<(usize, c_int)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+impl Switching {
+    fn begin() -> Switching {
+        let (n, saved) = SWITCHING.get();
+        let saved = if n == 0 {
+            // SAFETY: prctl reads the process's dumpable flag; no pointers.
+            unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) }
+        } else {
+            saved
+        };
+        SWITCHING.set((n + 1, saved));
+        Switching
+    }
+}
+
+impl Drop for Switching {
+    fn drop(&mut self) {
+        let (n, saved) = SWITCHING.get();
+        let n = n.saturating_sub(1);
+        SWITCHING.set((n, saved));
+        if n == 0 && saved > 0 {
+            // SAFETY: prctl sets the process's dumpable flag; no pointers.
+            unsafe { libc::prctl(libc::PR_SET_DUMPABLE, saved as libc::c_ulong, 0, 0, 0) };
+        }
+    }
 }
 
 impl Launched {
@@ -75,6 +141,11 @@ impl Launched {
 pub fn launch(plan: Plan) -> io::Result<(Pid, Launched)> {
     let plan = Box::new(plan);
     let stack = Stack::new()?;
+    let switch = plan
+        .work
+        .as_ref()
+        .filter(|w| w.uid.is_some() || w.gid.is_some())
+        .map(|_| Switching::begin());
     let flags = if RAW_SYSCALLS && !vfork_asked() {
         libc::CLONE_VM | libc::SIGCHLD
     } else {
@@ -115,6 +186,7 @@ pub fn launch(plan: Plan) -> io::Result<(Pid, Launched)> {
         Launched {
             plan,
             _stack: stack,
+            _switch: switch,
         },
     ))
 }
@@ -142,6 +214,10 @@ pub enum Step {
     Setup = 0,
     Log = 1,
     Exec = 2,
+    /// Limit*, Nice, OOMScoreAdjust, UMask.
+    Limits = 3,
+    /// SupplementaryGroups, Group, User.
+    Identity = 4,
 }
 
 impl Step {
@@ -149,6 +225,8 @@ impl Step {
         match n {
             1 => Step::Log,
             2 => Step::Exec,
+            3 => Step::Limits,
+            4 => Step::Identity,
             _ => Step::Setup,
         }
     }
@@ -207,25 +285,30 @@ unsafe fn exec(plan: &Plan) -> ! {
         check(dup_to(null as RawFd, 0));
         sys(libc::SYS_close, [null as usize, 0, 0, 0, 0, 0]);
     }
-    let log = sys(
-        libc::SYS_openat,
-        [
-            libc::AT_FDCWD as usize,
-            plan.log.as_ptr() as usize,
-            (libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND) as usize,
-            0o640,
-            0,
-            0,
-        ],
-    );
-    if log < 0 {
-        fail_at(Step::Log, -log as i32);
-    }
-    // dup3 (flags 0) gives descriptors without close-on-exec.
-    check(dup_to(log as RawFd, 1));
-    check(dup_to(log as RawFd, 2));
-    if log > 2 {
-        sys(libc::SYS_close, [log as usize, 0, 0, 0, 0, 0]);
+    if let Some(path) = &plan.log {
+        let log = sys(
+            libc::SYS_openat,
+            [
+                libc::AT_FDCWD as usize,
+                path.as_ptr() as usize,
+                (libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND) as usize,
+                0o640,
+                0,
+                0,
+            ],
+        );
+        if log < 0 {
+            fail_at(Step::Log, -log as i32);
+        }
+        // dup3 (flags 0) gives descriptors without close-on-exec.
+        check(dup_to(log as RawFd, 1));
+        check(dup_to(log as RawFd, 2));
+        if log > 2 {
+            sys(libc::SYS_close, [log as usize, 0, 0, 0, 0, 0]);
+        }
+        if let Some((uid, gid)) = plan.work.as_ref().and_then(|w| w.log_owner) {
+            sys(SYS_FCHOWN, [1, uid as usize, gid as usize, 0, 0, 0]);
+        }
     }
     for (i, fd) in plan.fds.iter().enumerate() {
         check(dup_to(*fd, 3 + i as RawFd));
@@ -234,6 +317,9 @@ unsafe fn exec(plan: &Plan) -> ! {
     if cd < 0 {
         // Reported as the exec's: a missing directory is told apart there.
         fail(-cd as i32);
+    }
+    if let Some(work) = &plan.work {
+        apply(work, |step, errno| fail_at(step, errno));
     }
     let empty = 0u64;
     sys(
@@ -279,6 +365,95 @@ unsafe fn exec(plan: &Plan) -> ! {
     }
     fail(libc::ENOENT)
 }
+
+/// A unit's limits, then its identity (see [`Work`]); `fail` does not return.
+///
+/// # Safety
+/// Only in the child of [`launch`] (raw system calls on the plan's data).
+unsafe fn apply(work: &Work, fail: impl Fn(Step, i32)) {
+    let at = |step: Step, ret: isize| {
+        if ret < 0 {
+            fail(step, -ret as i32);
+        }
+    };
+    for (resource, limit) in &work.rlimits {
+        let ret = sys(
+            libc::SYS_prlimit64,
+            [0, *resource as usize, limit.as_ptr() as usize, 0, 0, 0],
+        );
+        at(Step::Limits, ret);
+    }
+    if let Some(nice) = work.nice {
+        let ret = sys(
+            libc::SYS_setpriority,
+            [
+                libc::PRIO_PROCESS as usize,
+                0,
+                nice as isize as usize,
+                0,
+                0,
+                0,
+            ],
+        );
+        at(Step::Limits, ret);
+    }
+    if let Some(adj) = &work.oom_score_adj {
+        let fd = sys(
+            libc::SYS_openat,
+            [
+                libc::AT_FDCWD as usize,
+                c"/proc/self/oom_score_adj".as_ptr() as usize,
+                (libc::O_WRONLY | libc::O_CLOEXEC) as usize,
+                0,
+                0,
+                0,
+            ],
+        );
+        at(Step::Limits, fd);
+        let n = sys(
+            libc::SYS_write,
+            [fd as usize, adj.as_ptr() as usize, adj.len(), 0, 0, 0],
+        );
+        at(Step::Limits, n);
+        sys(libc::SYS_close, [fd as usize, 0, 0, 0, 0, 0]);
+    }
+    if let Some(mask) = work.umask {
+        sys(libc::SYS_umask, [mask as usize, 0, 0, 0, 0, 0]);
+    }
+    // The kernel's calls change this process only (libc's would signal
+    // every thread of the daemon to change them all).
+    if let Some(groups) = &work.groups {
+        let ret = sys(
+            SYS_SETGROUPS,
+            [groups.len(), groups.as_ptr() as usize, 0, 0, 0, 0],
+        );
+        at(Step::Identity, ret);
+    }
+    if let Some(gid) = work.gid {
+        at(
+            Step::Identity,
+            sys(SYS_SETGID, [gid as usize, 0, 0, 0, 0, 0]),
+        );
+    }
+    if let Some(uid) = work.uid {
+        at(
+            Step::Identity,
+            sys(SYS_SETUID, [uid as usize, 0, 0, 0, 0, 0]),
+        );
+    }
+}
+
+// The 32-bit ids' calls: on arm and x86 the plain ones take 16-bit ids.
+#[cfg(not(any(target_arch = "arm", target_arch = "x86")))]
+use libc::{
+    SYS_fchown as SYS_FCHOWN, SYS_setgid as SYS_SETGID, SYS_setgroups as SYS_SETGROUPS,
+    SYS_setuid as SYS_SETUID,
+};
+#[cfg(any(target_arch = "arm", target_arch = "x86"))]
+use libc::{
+    SYS_fchown32 as SYS_FCHOWN, SYS_setgid32 as SYS_SETGID, SYS_setgroups32 as SYS_SETGROUPS,
+    SYS_setuid32 as SYS_SETUID,
+};
 
 /// `dup2(old, new)` as dup3, which every architecture has (a no-op when
 /// they are the same descriptor, as dup2 is).

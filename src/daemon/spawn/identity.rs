@@ -1,6 +1,7 @@
 //! Who a service runs as and what the child sets before exec: the user and
 //! groups resolved, limits, nice, OOM score and umask checked in the daemon
-//! before the fork (the child may not allocate), then applied in the child.
+//! before the clone (the child may not allocate), then handed to the child
+//! as its [`child::Work`].
 
 use super::*;
 
@@ -71,7 +72,7 @@ pub fn resolve_user(name: &str) -> Result<Option<Identity>, String> {
 }
 
 /// What the child does before exec for a unit's limits and identity,
-/// resolved and checked in the daemon before the fork (the child may not
+/// resolved and checked in the daemon before the clone (the child may not
 /// allocate, and a value the daemon may not set fails the start here, with
 /// the reason).
 #[derive(Debug, Default)]
@@ -188,43 +189,48 @@ pub(super) fn child_setup(
     Ok(setup)
 }
 
-/// The child's part of [`ChildSetup`], after setsid and before the user
-/// switch: only system calls on data prepared before the fork.
-pub(super) fn apply_in_child(setup: &ChildSetup) -> io::Result<()> {
-    use nix::libc;
-    for &(resource, soft, hard) in &setup.rlimits {
-        setrlimit(resource, soft, hard).map_err(io::Error::from)?;
-    }
-    if let Some(nice) = setup.nice {
-        // SAFETY: setpriority changes only this (child) process.
-        if unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, nice) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    if let Some(adj) = &setup.oom_score_adj {
-        // SAFETY: open/write/close on a path and a buffer that outlive the
-        // calls; the descriptor is closed on every path.
-        unsafe {
-            let fd = libc::open(
-                c"/proc/self/oom_score_adj".as_ptr(),
-                libc::O_WRONLY | libc::O_CLOEXEC,
-            );
-            if fd < 0 {
-                return Err(io::Error::last_os_error());
+/// The child's work for a unit's limits and identity ([`child::Work`]):
+/// None when there is nothing to do. `identity`'s groups gain Group= and
+/// SupplementaryGroups=; without `User=`, those are set on their own.
+pub(super) fn child_work(
+    setup: ChildSetup,
+    identity: Option<&Identity>,
+) -> Option<Box<child::Work>> {
+    let raw = |gids: &[Gid]| gids.iter().map(|g| g.as_raw()).collect::<Vec<_>>();
+    let mut work = child::Work {
+        rlimits: setup
+            .rlimits
+            .iter()
+            .map(|&(resource, soft, hard)| (resource as nix::libc::c_int, [soft, hard]))
+            .collect(),
+        nice: setup.nice,
+        oom_score_adj: setup.oom_score_adj,
+        umask: setup.umask.map(|m| m as nix::libc::mode_t),
+        ..child::Work::default()
+    };
+    match identity {
+        Some(id) => {
+            let mut groups = id.groups.clone();
+            for gid in setup.gid.iter().chain(&setup.groups) {
+                if !groups.contains(gid) {
+                    groups.push(*gid);
+                }
             }
-            let n = libc::write(fd, adj.as_ptr().cast(), adj.len());
-            let err = io::Error::last_os_error();
-            libc::close(fd);
-            if n < 0 {
-                return Err(err);
-            }
+            work.groups = Some(raw(&groups));
+            work.gid = Some(setup.gid.unwrap_or(id.gid).as_raw());
+            work.uid = Some(id.uid.as_raw());
+            work.log_owner = Some((id.uid.as_raw(), id.gid.as_raw()));
+        }
+        None => {
+            work.groups = (!setup.groups.is_empty()).then(|| raw(&setup.groups));
+            work.gid = setup.gid.map(Gid::as_raw);
         }
     }
-    if let Some(mask) = setup.umask {
-        // SAFETY: umask only sets this process's file mode mask.
-        unsafe {
-            libc::umask(mask as libc::mode_t);
-        }
-    }
-    Ok(())
+    let idle = work.rlimits.is_empty()
+        && work.nice.is_none()
+        && work.oom_score_adj.is_none()
+        && work.umask.is_none()
+        && work.groups.is_none()
+        && work.gid.is_none();
+    (!idle).then(|| Box::new(work))
 }

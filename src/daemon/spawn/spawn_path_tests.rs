@@ -35,27 +35,101 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The daemon's environment as the spawn cache keeps it.
+fn base(vars: &[(&str, &str)]) -> Vec<(usize, CString)> {
+    vars.iter()
+        .map(|(k, v)| env_entry(k.as_bytes(), v.as_bytes()).unwrap())
+        .collect()
+}
+
+/// The environment a service of `spec` (as `identity`) gets, as text.
+fn envp(
+    base: &[(usize, CString)],
+    spec: &SpawnSpec<'_>,
+    identity: Option<&Identity>,
+) -> Vec<String> {
+    let mut own = Vec::new();
+    service_envp(base, spec, identity, &mut own)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .collect()
+}
+
 #[test]
 fn unit_variables_replace_the_daemons_and_the_last_one_wins() {
     // The daemon's HOME and PATH give way to the unit's; a name given
     // twice keeps its last value, once.
-    let base = vec![
-        env_entry(b"HOME", b"/root").unwrap(),
-        env_entry(b"PATH", b"/bin").unwrap(),
-        env_entry(b"LANG", b"C").unwrap(),
-    ];
+    let base = base(&[("HOME", "/root"), ("PATH", "/bin"), ("LANG", "C")]);
     let env = pairs(&[("PATH", "/opt/bin"), ("A", "1"), ("A", "2")]);
     let extra = pairs(&[("HOME", "/srv")]);
     let spec = spec(&env, &extra);
-    let mut own = Vec::new();
-    let envp: Vec<&str> = service_envp(&base, &spec, &mut own)
-        .unwrap()
-        .into_iter()
-        .map(|c| c.to_str().unwrap())
-        .collect();
-    assert_eq!(envp, ["LANG=C", "PATH=/opt/bin", "A=2", "HOME=/srv"]);
+    assert_eq!(
+        envp(&base, &spec, None),
+        ["LANG=C", "PATH=/opt/bin", "A=2", "HOME=/srv"]
+    );
     assert_eq!(service_path(&base, &spec), b"/opt/bin");
     assert_eq!(service_path(&base, &self::spec(&[], &[])), b"/bin");
+}
+
+#[test]
+fn a_users_variables_replace_the_daemons_and_give_way_to_the_units() {
+    // User= sets USER, LOGNAME and HOME over the daemon's; the unit's
+    // Environment still wins over them.
+    let base = base(&[("HOME", "/root"), ("USER", "root"), ("LANG", "C")]);
+    let id = Identity {
+        uid: Uid::from_raw(65534),
+        gid: Gid::from_raw(65534),
+        groups: vec![Gid::from_raw(65534)],
+        name: "nobody".to_owned(),
+        home: "/nonexistent".into(),
+    };
+    let env = pairs(&[("LOGNAME", "svc")]);
+    assert_eq!(
+        envp(&base, &spec(&env, &[]), Some(&id)),
+        ["LANG=C", "USER=nobody", "HOME=/nonexistent", "LOGNAME=svc"]
+    );
+}
+
+#[test]
+fn identity_and_limits_become_the_childs_work_in_order() {
+    // User's groups gain Group= and SupplementaryGroups= once each, Group=
+    // replaces the primary group, and the log goes to the user's own ids.
+    let id = Identity {
+        uid: Uid::from_raw(1000),
+        gid: Gid::from_raw(1000),
+        groups: vec![Gid::from_raw(1000), Gid::from_raw(27)],
+        name: "u".to_owned(),
+        home: "/home/u".into(),
+    };
+    let setup = ChildSetup {
+        rlimits: vec![(Resource::RLIMIT_NOFILE, 64, 128)],
+        nice: Some(5),
+        gid: Some(Gid::from_raw(100)),
+        groups: vec![Gid::from_raw(27), Gid::from_raw(4)],
+        ..ChildSetup::default()
+    };
+    let work = child_work(setup, Some(&id)).expect("work to do");
+    assert_eq!(
+        work.rlimits,
+        [(nix::libc::RLIMIT_NOFILE as nix::libc::c_int, [64, 128])]
+    );
+    assert_eq!(work.nice, Some(5));
+    assert_eq!(work.groups.as_deref(), Some(&[1000, 27, 100, 4][..]));
+    assert_eq!((work.gid, work.uid), (Some(100), Some(1000)));
+    assert_eq!(work.log_owner, Some((1000, 1000)));
+    // Without User=: only what is written, and no owner change.
+    let alone = ChildSetup {
+        gid: Some(Gid::from_raw(100)),
+        ..ChildSetup::default()
+    };
+    let work = child_work(alone, None).expect("work to do");
+    assert_eq!(
+        (work.groups.as_deref(), work.gid, work.uid),
+        (None, Some(100), None)
+    );
+    assert_eq!(work.log_owner, None);
+    assert!(child_work(ChildSetup::default(), None).is_none());
 }
 
 #[test]

@@ -255,31 +255,45 @@ impl Supervisor {
         self.probe_result(id, ok, text, took, now);
     }
 
+    /// An Exec probe's program could not be run: a failed probe, with why
+    /// (its exit with 127, which follows, is no one's).
+    pub(super) fn probe_not_run(&mut self, pid: Pid, e: SpawnError, now: Instant) {
+        if let Some((id, took)) = self.probe_ended(pid, now) {
+            self.probe_result(id, false, format!("cannot run: {e}"), took, now);
+        }
+    }
+
     /// An Exec probe's process was reaped; false if `pid` is not one.
     pub(super) fn probe_exited(&mut self, pid: Pid, kind: ExitKind, now: Instant) -> bool {
-        let Some(id) = self.probe_pids.remove(&pid) else {
+        if !self.probe_pids.contains_key(&pid) {
             return false;
-        };
-        let Some(h) = self.entries[id].health.as_mut() else {
-            return true;
-        };
-        let Some(f) = h.in_flight.as_ref().filter(|f| f.pid == Some(pid)) else {
-            return true;
-        };
+        }
+        if let Some((id, took)) = self.probe_ended(pid, now) {
+            let text = match kind {
+                ExitKind::Code(0) => "exit 0".to_owned(),
+                ExitKind::Code(c) => format!("exit {c}"),
+                other => other.to_string(),
+            };
+            self.probe_result(id, kind.success(), text, took, now);
+        }
+        true
+    }
+
+    /// The probe process `pid` is done: its service and how long it took,
+    /// when it is the service's probe in flight and not already counted as
+    /// timed out (then the next probe is scheduled instead).
+    fn probe_ended(&mut self, pid: Pid, now: Instant) -> Option<(ServiceId, Duration)> {
+        let id = self.probe_pids.remove(&pid)?;
+        let h = self.entries[id].health.as_mut()?;
+        let f = h.in_flight.as_ref().filter(|f| f.pid == Some(pid))?;
         let (took, timed_out) = (now.saturating_duration_since(f.started), f.timed_out);
         h.in_flight = None;
         if timed_out {
             // Its failure was recorded at the timeout; the next probe is due.
             self.schedule_probe(id, now);
-            return true;
+            return None;
         }
-        let text = match kind {
-            ExitKind::Code(0) => "exit 0".to_owned(),
-            ExitKind::Code(c) => format!("exit {c}"),
-            other => other.to_string(),
-        };
-        self.probe_result(id, kind.success(), text, took, now);
-        true
+        Some((id, took))
     }
 
     /// Records a result and acts on it: a first pass makes a gated unit

@@ -227,7 +227,8 @@ pub trait Sys {
         None
     }
     /// Starts an Exec health probe `argv` of `unit` (its user, directory,
-    /// environment and log) in its own process group.
+    /// environment and log) in its own process group. Its exec may fail
+    /// later: that comes as [`Input::ExecDone`] for the pid returned.
     fn spawn_probe(&mut self, _unit: &Unit, _argv: &[String]) -> Result<Pid, SpawnError> {
         Err(SpawnError::EmptyCommand)
     }

@@ -409,7 +409,7 @@ impl Supervisor {
                     self.child_exited(pid, kind)
                 }
             }
-            Input::ExecDone { pid, outcome } => self.exec_done(pid, outcome),
+            Input::ExecDone { pid, outcome } => self.exec_done(pid, outcome, now),
             Input::ProbeDone { id, gen, outcome } => self.probe_done(id, gen, outcome, now),
             Input::Notify {
                 sender,
@@ -668,9 +668,12 @@ impl Supervisor {
     /// The exec of a forked main process happened, or could not: the
     /// service hears Spawned or SpawnFailed, as if the spawn had just ended
     /// (until then it is starting, with its spawn in flight).
-    fn exec_done(&mut self, pid: Pid, outcome: Result<(), SpawnError>) {
+    fn exec_done(&mut self, pid: Pid, outcome: Result<(), SpawnError>, now: Instant) {
         let Some((id, role)) = self.pids.get(&pid) else {
-            log::debug!("exec outcome of unknown process {pid}: {outcome:?}");
+            match outcome {
+                Err(e) if self.probe_pids.contains_key(&pid) => self.probe_not_run(pid, e, now),
+                _ => log::debug!("exec outcome of process {pid}: {outcome:?}"),
+            }
             return;
         };
         if role == Role::StopCmd {
