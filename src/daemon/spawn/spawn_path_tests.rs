@@ -190,3 +190,34 @@ fn a_program_is_looked_up_once_per_path_and_directory() {
 fn resolve(cache: &mut SpawnCache, program: &str, path: &[u8], cwd: &Path) -> io::Result<CString> {
     cache.locate(program, path, cwd).map(|(found, _)| found)
 }
+
+#[test]
+fn the_daemon_is_dumpable_again_once_a_child_that_switched_user_exec_d() {
+    // As root: a child that becomes `nobody` while it shares the daemon's
+    // memory makes the kernel mark that memory not dumpable; once it has
+    // exec'd (and no other such child is under way) the setting is back.
+    assert!(
+        Uid::effective().is_root(),
+        "this test must run as root (CI runs as root)"
+    );
+    let dumpable = || {
+        // SAFETY: prctl reads this process's dumpable flag; no pointers.
+        unsafe { nix::libc::prctl(nix::libc::PR_GET_DUMPABLE, 0, 0, 0, 0) }
+    };
+    assert_eq!(dumpable(), 1, "the test process starts dumpable");
+    let dir = std::env::temp_dir().join(format!("diakonos-dumpable-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let argv = ["/bin/true".to_owned()];
+    let log = dir.join("true.log");
+    let spec = SpawnSpec {
+        argv: &argv,
+        user: Some("nobody"),
+        log: &log,
+        ..spec(&[], &[])
+    };
+    let spawned = spawn(&spec, &mut SpawnCache::default()).expect("spawn as nobody");
+    let pid = spawned.wait().expect("its exec");
+    let _ = waitpid(pid, None);
+    assert_eq!(dumpable(), 1, "dumpable again after the exec");
+    let _ = std::fs::remove_dir_all(&dir);
+}
