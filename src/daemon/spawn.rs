@@ -117,11 +117,11 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Spawned, Sp
         return Err(SpawnError::EmptyCommand);
     };
     let identity = match spec.user {
-        Some(name) => resolve_user(name).map_err(SpawnError::User)?,
+        Some(name) => resolve_user(name).map_err(SpawnError::Setup)?,
         None => None,
     };
     let setup = if spec.limits.needs_child_work() {
-        child_setup(spec.limits, identity.as_ref()).map_err(SpawnError::Limits)?
+        child_setup(spec.limits, identity.as_ref()).map_err(SpawnError::Setup)?
     } else {
         ChildSetup::default()
     };
@@ -426,12 +426,12 @@ impl PendingExec {
             child::Step::Setup | child::Step::Exec => {
                 describe_spawn_error(&self.program, &path(plan.map(|p| &p.cwd)), &e)
             }
-            child::Step::Limits => SpawnError::Limits(format!(
-                "cannot apply the unit's limits: {e}; check Limit*, Nice, OOMScoreAdjust and UMask"
-            )),
-            child::Step::Identity => SpawnError::User(format!(
-                "cannot take the unit's user or groups: {e}; check User, Group and SupplementaryGroups"
-            )),
+            step @ (child::Step::Limits | child::Step::Identity) => {
+                SpawnError::Setup(SetupError::Refused {
+                    identity: step == child::Step::Identity,
+                    errno: Errno::from_raw(errno as i32),
+                })
+            }
         })
     }
 
@@ -591,8 +591,10 @@ pub enum SpawnError {
     EmptyCommand,
     /// The unit has no ExecStop to run.
     NoExecStop,
-    /// `User=` cannot be honoured (the text says why and what to do).
-    User(String),
+    /// The unit's user, groups or limits cannot be honoured.
+    Setup(SetupError),
+    /// An EnvironmentFile cannot be read or parsed.
+    EnvironmentFile(crate::unit::EnvFileError),
     /// The service's log cannot be opened.
     Log {
         path: std::path::PathBuf,
@@ -613,11 +615,8 @@ pub enum SpawnError {
         program: String,
         error: String,
     },
-    /// A limit, EnvironmentFile or identity setting cannot be applied (the
-    /// text says why and what to do).
-    Limits(String),
-    /// A `[socket]` address cannot be bound (the text says why).
-    Socket(String),
+    /// A `[socket]` address cannot be bound.
+    Socket(crate::daemon::driver::listeners::BindError),
 }
 
 impl std::fmt::Display for SpawnError {
@@ -625,7 +624,8 @@ impl std::fmt::Display for SpawnError {
         match self {
             SpawnError::EmptyCommand => write!(f, "empty command"),
             SpawnError::NoExecStop => write!(f, "no ExecStop"),
-            SpawnError::User(why) => write!(f, "{why}"),
+            SpawnError::Setup(e) => write!(f, "{e}"),
+            SpawnError::EnvironmentFile(e) => write!(f, "{e}"),
             SpawnError::Log { path, error } => {
                 write!(f, "cannot open log {}: {error}", path.display())
             }
@@ -641,8 +641,7 @@ impl std::fmt::Display for SpawnError {
                 write!(f, "`{program}`: permission denied")
             }
             SpawnError::Exec { program, error } => write!(f, "`{program}`: {error}"),
-            SpawnError::Limits(why) => write!(f, "{why}"),
-            SpawnError::Socket(why) => write!(f, "{why}"),
+            SpawnError::Socket(e) => write!(f, "{e}"),
         }
     }
 }

@@ -111,7 +111,7 @@ impl Sys for RealSys {
             &unit.environment
         } else {
             let mut all = crate::unit::read_env_files(&unit.limits.environment_files)
-                .map_err(SpawnError::Limits)?;
+                .map_err(SpawnError::EnvironmentFile)?;
             all.extend(unit.environment.iter().cloned());
             with_files = all;
             &with_files

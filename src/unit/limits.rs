@@ -446,25 +446,47 @@ fn double_quoted(raw: &str) -> Option<String> {
 /// Reads the unit's EnvironmentFiles, in order: missing optional files are
 /// skipped; a missing required file or a bad line is the error to fail the
 /// start with.
-pub fn read_env_files(files: &[(PathBuf, bool)]) -> Result<Vec<(String, String)>, String> {
+pub fn read_env_files(files: &[(PathBuf, bool)]) -> Result<Vec<(String, String)>, EnvFileError> {
     let mut out = Vec::new();
     for (path, optional) in files {
         match std::fs::read_to_string(path) {
-            Ok(text) => out.extend(
-                parse_env_file(&text)
-                    .map_err(|e| format!("EnvironmentFile {}: {e}", path.display()))?,
-            ),
+            Ok(text) => out.extend(parse_env_file(&text).map_err(|why| EnvFileError {
+                path: path.clone(),
+                why,
+                unreadable: false,
+            })?),
             Err(e) if *optional && e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
-                return Err(format!(
-                    "EnvironmentFile {}: {e}; create it, or write \"-{}\" to make it optional",
-                    path.display(),
-                    path.display()
-                ))
+                return Err(EnvFileError {
+                    path: path.clone(),
+                    why: e.to_string(),
+                    unreadable: true,
+                })
             }
         }
     }
     Ok(out)
+}
+
+/// Why an EnvironmentFile gave no variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvFileError {
+    pub path: PathBuf,
+    /// The read error, or what is wrong where (a parse error).
+    pub why: String,
+    /// It could not be read (else: read, but not understood).
+    pub unreadable: bool,
+}
+
+impl std::fmt::Display for EnvFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = self.path.display();
+        write!(f, "EnvironmentFile {path}: {}", self.why)?;
+        if self.unreadable {
+            write!(f, "; create it, or write \"-{path}\" to make it optional")?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -39,7 +39,8 @@ pub mod keys {
 pub use diag::suggest;
 pub use host::{check_host, check_host_as};
 pub use limits::{
-    format_bytes, parse_env_file, read_env_files, Limits, Rlimit, INFINITY as RLIM_INFINITY,
+    format_bytes, parse_env_file, read_env_files, EnvFileError, Limits, Rlimit,
+    INFINITY as RLIM_INFINITY,
 };
 pub use load::{hostname, is_valid_name, load_dir};
 pub use socket::{Listen, ListenAddr, SocketSpec};

@@ -58,7 +58,7 @@ struct Held {
 impl Listeners {
     /// The descriptors to pass to a start of `unit`, bound now if they are
     /// not held yet (or `spec` changed). The error is one line for the user.
-    pub fn fds_for(&mut self, unit: &str, spec: &SocketSpec) -> Result<Vec<RawFd>, String> {
+    pub fn fds_for(&mut self, unit: &str, spec: &SocketSpec) -> Result<Vec<RawFd>, BindError> {
         if self.held.get(unit).is_some_and(|h| h.spec != *spec) {
             // Closed before binding the new ones: they may share addresses.
             self.held.remove(unit);
@@ -66,7 +66,7 @@ impl Listeners {
         if !self.held.contains_key(unit) {
             let mut fds = Vec::with_capacity(spec.listen.len());
             for l in &spec.listen {
-                let fd = bind(l, spec).map_err(|e| describe(l, &e))?;
+                let fd = bind(l, spec).map_err(|e| BindError::new(l, &e))?;
                 fds.push(fd);
             }
             self.held.insert(
@@ -179,13 +179,16 @@ impl Listeners {
     fn arm(&mut self, name: &str, spec: &SocketSpec, registry: &Registry) {
         let token = TOKENS + self.next_token;
         self.next_token = (self.next_token + 1) % TOKENS;
-        let armed = self.fds_for(name, spec).and_then(|fds| {
-            fds.iter().try_for_each(|fd| {
-                registry
-                    .register(&mut SourceFd(fd), Token(token), Interest::READABLE)
-                    .map_err(|e| format!("cannot watch its socket: {e}"))
-            })
-        });
+        let armed = self
+            .fds_for(name, spec)
+            .map_err(|e| e.to_string())
+            .and_then(|fds| {
+                fds.iter().try_for_each(|fd| {
+                    registry
+                        .register(&mut SourceFd(fd), Token(token), Interest::READABLE)
+                        .map_err(|e| format!("cannot watch its socket: {e}"))
+                })
+            });
         match armed {
             Ok(()) => {
                 self.armed.insert(name.to_string(), token);
@@ -219,20 +222,49 @@ impl Listeners {
     }
 }
 
-fn describe(l: &Listen, e: &io::Error) -> String {
-    let kind = if l.datagram {
-        "ListenDatagram"
-    } else {
-        "ListenStream"
-    };
-    let next = match e.kind() {
-        io::ErrorKind::AddrInUse => "; another program holds it: stop it or pick another address",
-        io::ErrorKind::PermissionDenied => {
-            "; a port below 1024 needs root, a Unix path a writable directory"
+/// A `[socket]` address that could not be bound: data for callers;
+/// `Display` is the line a user sees, with what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindError {
+    /// ListenStream or ListenDatagram.
+    pub key: &'static str,
+    pub addr: String,
+    pub kind: io::ErrorKind,
+    pub error: String,
+}
+
+impl BindError {
+    fn new(l: &Listen, e: &io::Error) -> BindError {
+        BindError {
+            key: if l.datagram {
+                "ListenDatagram"
+            } else {
+                "ListenStream"
+            },
+            addr: l.addr.to_string(),
+            kind: e.kind(),
+            error: e.to_string(),
         }
-        _ => "",
-    };
-    format!("cannot bind {kind} {}: {e}{next}", l.addr)
+    }
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let next = match self.kind {
+            io::ErrorKind::AddrInUse => {
+                "; another program holds it: stop it or pick another address"
+            }
+            io::ErrorKind::PermissionDenied => {
+                "; a port below 1024 needs root, a Unix path a writable directory"
+            }
+            _ => "",
+        };
+        write!(
+            f,
+            "cannot bind {} {}: {}{next}",
+            self.key, self.addr, self.error
+        )
+    }
 }
 
 fn bind(l: &Listen, spec: &SocketSpec) -> io::Result<OwnedFd> {

@@ -19,7 +19,7 @@ pub struct Identity {
 /// A number is a uid, as in systemd: the user of that uid when the user
 /// database has one, else that uid with the same number as its group, no
 /// supplementary groups, `USER`/`LOGNAME` the number and `HOME` `/`.
-pub fn resolve_user(name: &str) -> Result<Option<Identity>, String> {
+pub fn resolve_user(name: &str) -> Result<Option<Identity>, SetupError> {
     let numeric = name.parse::<u32>().ok().map(Uid::from_raw);
     let found = match numeric {
         Some(uid) => User::from_uid(uid),
@@ -27,16 +27,18 @@ pub fn resolve_user(name: &str) -> Result<Option<Identity>, String> {
     };
     let user = match (found, numeric) {
         (Ok(Some(u)), _) => u,
-        (Ok(None), None) => return Err(format!("User={name}: no such user")),
+        (Ok(None), None) => {
+            return Err(SetupError::NoSuch {
+                key: "User",
+                name: name.to_owned(),
+            })
+        }
         (Ok(None), Some(uid)) => {
             if uid == Uid::effective() {
                 return Ok(None);
             }
             if !Uid::effective().is_root() {
-                return Err(format!(
-                    "User={name} needs the daemon to run as root (it runs as uid {}); remove User= or run the daemon as root",
-                    Uid::effective()
-                ));
+                return Err(SetupError::needs_root("User", name));
             }
             let gid = Gid::from_raw(uid.as_raw());
             return Ok(Some(Identity {
@@ -47,7 +49,7 @@ pub fn resolve_user(name: &str) -> Result<Option<Identity>, String> {
                 home: std::path::PathBuf::from("/"),
             }));
         }
-        (Err(e), _) => return Err(format!("User={name}: cannot look the user up: {e}")),
+        (Err(e), _) => return Err(SetupError::lookup("User", name, e)),
     };
     let me = Uid::effective();
     if user.uid == me {
@@ -55,12 +57,10 @@ pub fn resolve_user(name: &str) -> Result<Option<Identity>, String> {
         return Ok(None);
     }
     if !me.is_root() {
-        return Err(format!(
-            "User={name} needs the daemon to run as root (it runs as uid {me}); remove User= or run the daemon as root"
-        ));
+        return Err(SetupError::needs_root("User", name));
     }
-    let cname =
-        std::ffi::CString::new(user.name.as_str()).map_err(|_| format!("User={name}: bad name"))?;
+    let cname = std::ffi::CString::new(user.name.as_str())
+        .map_err(|_| SetupError::lookup("User", name, Errno::EINVAL))?;
     let groups = nix::unistd::getgrouplist(&cname, user.gid).unwrap_or_else(|_| vec![user.gid]);
     Ok(Some(Identity {
         uid: user.uid,
@@ -87,15 +87,138 @@ pub(super) struct ChildSetup {
     pub(super) groups: Vec<Gid>,
 }
 
+/// Why a unit's identity or limits cannot be honoured: data for callers;
+/// `Display` is the one line a user sees, with what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetupError {
+    /// `key=name` (User, Group, SupplementaryGroups) names no one.
+    NoSuch { key: &'static str, name: String },
+    /// The user or group database could not be read.
+    Lookup {
+        key: &'static str,
+        name: String,
+        errno: Errno,
+    },
+    /// Only a daemon running as root may do this; `runs_as` is its uid
+    /// (User) or gid (Group), where the message tells it.
+    NeedsRoot {
+        key: &'static str,
+        name: String,
+        runs_as: Option<u32>,
+    },
+    /// The daemon's own limit `key` could not be read.
+    ReadLimit { key: &'static str, errno: Errno },
+    /// A hard limit above the daemon's, which only root may raise.
+    HardAboveDaemon {
+        key: &'static str,
+        hard: u64,
+        daemon: u64,
+    },
+    /// LimitNOFILE above the kernel's maximum (fs.nr_open).
+    AboveNrOpen { hard: u64, max: u64 },
+    /// A Nice below the daemon's own, which only root may set.
+    NiceBelowDaemon { nice: i32, current: i32 },
+    /// A negative OOMScoreAdjust, which only root may set.
+    NegativeOom(i32),
+    /// The kernel refused a limit (`identity`: the user or groups) in the
+    /// child, after every check here passed.
+    Refused { identity: bool, errno: Errno },
+}
+
+impl SetupError {
+    fn needs_root(key: &'static str, name: &str) -> SetupError {
+        let runs_as = match key {
+            "User" => Some(Uid::effective().as_raw()),
+            "Group" => Some(Gid::effective().as_raw()),
+            _ => None,
+        };
+        SetupError::NeedsRoot {
+            key,
+            name: name.to_owned(),
+            runs_as,
+        }
+    }
+
+    fn lookup(key: &'static str, name: &str, errno: Errno) -> SetupError {
+        SetupError::Lookup {
+            key,
+            name: name.to_owned(),
+            errno,
+        }
+    }
+}
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let limit = |n: u64| {
+            if n == crate::unit::RLIM_INFINITY {
+                "infinity".to_owned()
+            } else {
+                n.to_string()
+            }
+        };
+        let who = |key: &str| if key == "User" { "user" } else { "group" };
+        match self {
+            SetupError::NoSuch { key, name } => write!(f, "{key}={name}: no such {}", who(key)),
+            SetupError::Lookup { key, name, errno } => {
+                write!(f, "{key}={name}: cannot look the {} up: {errno}", who(key))
+            }
+            SetupError::NeedsRoot { key, name, runs_as } => {
+                write!(f, "{key}={name} needs the daemon to run as root")?;
+                if let Some(id) = runs_as {
+                    let kind = if *key == "User" { "uid" } else { "gid" };
+                    write!(f, " (it runs as {kind} {id})")?;
+                }
+                write!(f, "; remove {key}= or run the daemon as root")
+            }
+            SetupError::ReadLimit { key, errno } => {
+                write!(f, "{key}: cannot read the daemon's limit: {errno}")
+            }
+            SetupError::HardAboveDaemon { key, hard, daemon } => write!(
+                f,
+                "{key}: hard limit {} is above the daemon's {}, which only root may raise; lower it or run the daemon as root",
+                limit(*hard),
+                limit(*daemon)
+            ),
+            SetupError::AboveNrOpen { hard, max } => write!(
+                f,
+                "LimitNOFILE: hard limit {} is above the kernel's maximum {max} (fs.nr_open); lower it",
+                limit(*hard)
+            ),
+            SetupError::NiceBelowDaemon { nice, current } => write!(
+                f,
+                "Nice={nice} is below the daemon's nice value {current}, which only root may do; raise it or run the daemon as root"
+            ),
+            SetupError::NegativeOom(adj) => write!(
+                f,
+                "OOMScoreAdjust={adj}: a negative value needs root; use 0 or more, or run the daemon as root"
+            ),
+            SetupError::Refused { identity: false, errno } => write!(
+                f,
+                "cannot apply the unit's limits: {}; check Limit*, Nice, OOMScoreAdjust and UMask",
+                io::Error::from(*errno)
+            ),
+            SetupError::Refused { identity: true, errno } => write!(
+                f,
+                "cannot take the unit's user or groups: {}; check User, Group and SupplementaryGroups",
+                io::Error::from(*errno)
+            ),
+        }
+    }
+}
+
 /// A group by name or number.
-pub(super) fn resolve_group(key: &str, name: &str) -> Result<Gid, String> {
+pub(super) fn resolve_group(key: &'static str, name: &str) -> Result<Gid, SetupError> {
     if let Ok(n) = name.parse::<u32>() {
         return Ok(Gid::from_raw(n));
     }
     match Group::from_name(name) {
         Ok(Some(g)) => Ok(g.gid),
-        Ok(None) => Err(format!("{key}={name}: no such group")),
-        Err(e) => Err(format!("{key}={name}: cannot look the group up: {e}")),
+        Ok(None) => Err(SetupError::NoSuch {
+            key,
+            name: name.to_owned(),
+        }),
+        Err(e) => Err(SetupError::lookup(key, name, e)),
     }
 }
 
@@ -104,28 +227,22 @@ pub(super) fn resolve_group(key: &str, name: &str) -> Result<Gid, String> {
 pub(super) fn child_setup(
     limits: &Limits,
     identity: Option<&Identity>,
-) -> Result<ChildSetup, String> {
+) -> Result<ChildSetup, SetupError> {
     let root = Uid::effective().is_root();
     let mut setup = ChildSetup::default();
     for r in &limits.rlimits {
         let resource = r.resource();
         if !root {
-            let (_, hard) = getrlimit(resource)
-                .map_err(|e| format!("{}: cannot read the daemon's limit: {e}", r.name()))?;
+            let (_, hard) = getrlimit(resource).map_err(|errno| SetupError::ReadLimit {
+                key: r.name(),
+                errno,
+            })?;
             if r.hard > hard {
-                let show = |n: u64| {
-                    if n == crate::unit::RLIM_INFINITY {
-                        "infinity".to_owned()
-                    } else {
-                        n.to_string()
-                    }
-                };
-                return Err(format!(
-                    "{}: hard limit {} is above the daemon's {}, which only root may raise; lower it or run the daemon as root",
-                    r.name(),
-                    show(r.hard),
-                    show(hard)
-                ));
+                return Err(SetupError::HardAboveDaemon {
+                    key: r.name(),
+                    hard: r.hard,
+                    daemon: hard,
+                });
             }
         }
         if resource == Resource::RLIMIT_NOFILE {
@@ -133,10 +250,7 @@ pub(super) fn child_setup(
                 .ok()
                 .and_then(|t| t.trim().parse::<u64>().ok());
             if let Some(max) = nr_open.filter(|&max| r.hard > max) {
-                return Err(format!(
-                    "LimitNOFILE: hard limit {} is above the kernel's maximum {max} (fs.nr_open); lower it",
-                    if r.hard == crate::unit::RLIM_INFINITY { "infinity".to_owned() } else { r.hard.to_string() }
-                ));
+                return Err(SetupError::AboveNrOpen { hard: r.hard, max });
             }
         }
         setup.rlimits.push((resource, r.soft, r.hard));
@@ -148,18 +262,14 @@ pub(super) fn child_setup(
             let ceiling = getrlimit(Resource::RLIMIT_NICE).map_or(0, |(soft, _)| soft);
             let allowed = nice >= current || u64::try_from(20 - nice).is_ok_and(|n| n <= ceiling);
             if !allowed {
-                return Err(format!(
-                    "Nice={nice} is below the daemon's nice value {current}, which only root may do; raise it or run the daemon as root"
-                ));
+                return Err(SetupError::NiceBelowDaemon { nice, current });
             }
         }
         setup.nice = Some(nice);
     }
     if let Some(adj) = limits.oom_score_adjust {
         if !root && adj < 0 {
-            return Err(format!(
-                "OOMScoreAdjust={adj}: a negative value needs root; use 0 or more, or run the daemon as root"
-            ));
+            return Err(SetupError::NegativeOom(adj));
         }
         setup.oom_score_adj = Some(adj.to_string().into_bytes());
     }
@@ -168,10 +278,7 @@ pub(super) fn child_setup(
         let gid = resolve_group("Group", name)?;
         let own = identity.is_none() && gid == Gid::effective();
         if !root && !own {
-            return Err(format!(
-                "Group={name} needs the daemon to run as root (it runs as gid {}); remove Group= or run the daemon as root",
-                Gid::effective()
-            ));
+            return Err(SetupError::needs_root("Group", name));
         }
         if !own {
             setup.gid = Some(gid);
@@ -180,9 +287,7 @@ pub(super) fn child_setup(
     for name in &limits.supplementary_groups {
         let gid = resolve_group("SupplementaryGroups", name)?;
         if !root {
-            return Err(format!(
-                "SupplementaryGroups={name} needs the daemon to run as root; remove it or run the daemon as root"
-            ));
+            return Err(SetupError::needs_root("SupplementaryGroups", name));
         }
         setup.groups.push(gid);
     }

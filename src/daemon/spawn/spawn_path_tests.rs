@@ -221,3 +221,51 @@ fn the_daemon_is_dumpable_again_once_a_child_that_switched_user_exec_d() {
     assert_eq!(dumpable(), 1, "dumpable again after the exec");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn setup_errors_are_one_line_naming_the_key_and_what_to_do() {
+    let cases = [
+        (
+            SetupError::NoSuch {
+                key: "Group",
+                name: "nogrp".into(),
+            },
+            "Group=nogrp: no such group",
+        ),
+        (
+            SetupError::NeedsRoot {
+                key: "User",
+                name: "www".into(),
+                runs_as: Some(1000),
+            },
+            "User=www needs the daemon to run as root (it runs as uid 1000); remove User= or run the daemon as root",
+        ),
+        (
+            SetupError::NeedsRoot {
+                key: "SupplementaryGroups",
+                name: "adm".into(),
+                runs_as: None,
+            },
+            "SupplementaryGroups=adm needs the daemon to run as root; remove SupplementaryGroups= or run the daemon as root",
+        ),
+        (
+            SetupError::HardAboveDaemon {
+                key: "LimitNOFILE",
+                hard: crate::unit::RLIM_INFINITY,
+                daemon: 4096,
+            },
+            "LimitNOFILE: hard limit infinity is above the daemon's 4096, which only root may raise; lower it or run the daemon as root",
+        ),
+        (
+            SetupError::Refused {
+                identity: true,
+                errno: Errno::EPERM,
+            },
+            "cannot take the unit's user or groups: Operation not permitted (os error 1); check User, Group and SupplementaryGroups",
+        ),
+    ];
+    for (e, text) in cases {
+        assert_eq!(e.to_string(), text);
+        assert_eq!(SpawnError::Setup(e).to_string(), text);
+    }
+}
