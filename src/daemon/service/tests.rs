@@ -173,7 +173,7 @@ fn a_unit_that_cannot_work_fails_without_spawning() {
     // CannotStart in place of a spawn fails the service with that reason and no timer.
     let t0 = Instant::now();
     let mut svc = spawning(policy(), t0);
-    let reason = Reason::NoMainPid("cannot work".into());
+    let reason = Reason::NoMainPid(Box::new(crate::daemon::spawn::MainPidError::NoGroup));
     assert!(svc
         .on_event(Event::CannotStart(reason.clone()), t0)
         .is_empty());

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use crate::daemon::spawn::SpawnError;
+use crate::daemon::spawn::{MainPidError, SpawnError};
 use crate::protocol::{LastExit, StateName};
 use crate::unit::{RestartPolicy, ServiceType, Unit};
 /// After SIGKILL, how long to wait for the process group before giving up on it.
@@ -61,7 +61,7 @@ pub enum Reason {
     /// A notify service ended before it sent READY=1.
     NotReady,
     /// A forking service's main process could not be found.
-    NoMainPid(String),
+    NoMainPid(Box<MainPidError>),
     /// A stop ended with processes still there after SIGKILL (what was left).
     Survived(String),
     /// MemoryMax: the group's RSS (bytes) stayed above the limit.
@@ -233,7 +233,7 @@ pub enum Event {
     },
     /// A forking service's main process (pid, its process group), or why it
     /// could not be found.
-    MainPid(Result<(Pid, Pid), String>),
+    MainPid(Result<(Pid, Pid), Box<MainPidError>>),
     /// The deadline of the current state passed.
     Timer,
     /// A new daemon takes the service over from the state file: running

@@ -4,6 +4,46 @@
 
 use super::*;
 
+/// Why a forking service's main process was not found: data; `Display`
+/// is the line a user sees, with what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MainPidError {
+    /// PIDFile's first line is not a pid (`line`: its first 60 characters).
+    NotAPid { path: Box<Path>, line: Box<str> },
+    /// PIDFile names a pid that is not running.
+    NotRunning { path: Box<Path>, pid: i32 },
+    /// The start command left no process.
+    NoneLeft,
+    /// The start command left this many processes (they were stopped).
+    SeveralLeft(usize),
+    /// The start command's process group is not known.
+    NoGroup,
+}
+
+impl std::fmt::Display for MainPidError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MainPidError::NotAPid { path, line } => {
+                write!(f, "PIDFile {} holds `{line}`, not a pid", path.display())
+            }
+            MainPidError::NotRunning { path, pid } => write!(
+                f,
+                "PIDFile {} names pid {pid}, which is not running",
+                path.display()
+            ),
+            MainPidError::NoneLeft => write!(
+                f,
+                "no process was left after the start command exited; set PIDFile, or use Type = \"simple\" if it stays in the foreground"
+            ),
+            MainPidError::SeveralLeft(n) => write!(
+                f,
+                "{n} processes were left after the start command exited (they were stopped); set PIDFile"
+            ),
+            MainPidError::NoGroup => write!(f, "the start command's process group is unknown"),
+        }
+    }
+}
+
 /// A forking service's start command has left: one look for its main
 /// process. `None` means "not settled yet, look again in a few ms"
 /// ([`SCAN_EVERY`]); the search never sleeps. PIDFile is read first; else a
@@ -19,7 +59,7 @@ pub fn scan_main_pid(
     other_groups: &[Pid],
     scan: &mut MainPidScan,
     now: std::time::Instant,
-) -> Option<Result<(Pid, Pid), String>> {
+) -> Option<Result<(Pid, Pid), MainPidError>> {
     let candidates = || main_pid_candidates(unit_name, pgid, known, other_groups);
     if let Some(path) = pid_file {
         match std::fs::read_to_string(path) {
@@ -28,19 +68,18 @@ pub fn scan_main_pid(
                 // port and more below it; systemd reads the first line too).
                 let first = text.lines().next().unwrap_or_default().trim();
                 let found = match first.parse::<i32>() {
-                    Err(_) => Err(format!(
-                        "PIDFile {} holds `{}`, not a pid",
-                        path.display(),
-                        first.chars().take(60).collect::<String>()
-                    )),
+                    Err(_) => Err(MainPidError::NotAPid {
+                        path: path.into(),
+                        line: first.chars().take(60).collect::<String>().into(),
+                    }),
                     Ok(pid)
                         if pid <= 0
                             || nix::sys::signal::kill(Pid::from_raw(pid), None).is_err() =>
                     {
-                        Err(format!(
-                            "PIDFile {} names pid {pid}, which is not running",
-                            path.display()
-                        ))
+                        Err(MainPidError::NotRunning {
+                            path: path.into(),
+                            pid,
+                        })
                     }
                     Ok(pid) => {
                         let pid = Pid::from_raw(pid);
@@ -73,8 +112,8 @@ pub fn scan_main_pid(
         Verdict::GiveUp => {
             kill_candidates(&candidates);
             Some(Err(match candidates.len() {
-                0 => "no process was left after the start command exited; set PIDFile, or use Type = \"simple\" if it stays in the foreground".to_owned(),
-                n => format!("{n} processes were left after the start command exited (they were stopped); set PIDFile"),
+                0 => MainPidError::NoneLeft,
+                n => MainPidError::SeveralLeft(n),
             }))
         }
     }

@@ -161,7 +161,7 @@ pub enum Input {
     MainPidScanned {
         id: ServiceId,
         scan: MainPidScan,
-        outcome: Option<Result<MainPidFound, String>>,
+        outcome: Option<Result<MainPidFound, MainPidError>>,
     },
     /// The exec of a main process or an ExecStop spawned as [`Started::Forked`] happened
     /// (Ok) or could not (the child exits with 127). Comes before its exit.

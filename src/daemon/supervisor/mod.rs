@@ -36,7 +36,7 @@ use nix::unistd::Pid;
 use crate::daemon::persist::{self, SavedService, SavedState, SavedTimer};
 use crate::daemon::sd_notify::{self, Message};
 use crate::daemon::service::{Action, Event, ExitKind, Policy, Reason, Service, State, Want};
-use crate::daemon::spawn::{MainPidScan, SpawnError, Tagged, SCAN_EVERY};
+use crate::daemon::spawn::{MainPidError, MainPidScan, SpawnError, Tagged, SCAN_EVERY};
 use crate::graph::{self, DepInput, Graph, ServiceId};
 
 use crate::daemon::timers::{ServiceTimer, TimerKey, Timers};

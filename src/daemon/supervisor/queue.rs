@@ -281,7 +281,7 @@ impl Supervisor {
             return;
         };
         let Some(pgid) = e.svc.pgid else {
-            let err = "the start command's process group is unknown".to_owned();
+            let err = Box::new(MainPidError::NoGroup);
             self.queue.push_back((id, Event::MainPid(Err(err))));
             return;
         };
@@ -314,7 +314,7 @@ impl Supervisor {
         &mut self,
         id: ServiceId,
         scan: MainPidScan,
-        outcome: Option<Result<MainPidFound, String>>,
+        outcome: Option<Result<MainPidFound, MainPidError>>,
         now: Instant,
     ) {
         let e = &mut self.entries[id];
@@ -345,7 +345,7 @@ impl Supervisor {
             // It may not be our child: watch it like an adopted process.
             self.effects.push_back(Effect::Watch(f.pid));
         }
-        let found = found.map(|f| (f.pid, f.pgid));
+        let found = found.map(|f| (f.pid, f.pgid)).map_err(Box::new);
         self.queue.push_back((id, Event::MainPid(found)));
     }
 

@@ -125,7 +125,7 @@ fn looking_for_a_main_pid_is_an_effect_and_a_timer_until_it_settles() {
         Input::MainPidScanned {
             id,
             scan,
-            outcome: Some(Err("2 processes were left".into())),
+            outcome: Some(Err(MainPidError::SeveralLeft(2))),
         },
         t1,
     );
@@ -133,7 +133,7 @@ fn looking_for_a_main_pid_is_an_effect_and_a_timer_until_it_settles() {
     assert_eq!(state(&s, "f"), StateName::Failed);
     assert_eq!(
         s.info(0, t1).reason.as_deref(),
-        Some("cannot find the main process: 2 processes were left")
+        Some("cannot find the main process: 2 processes were left after the start command exited (they were stopped); set PIDFile")
     );
 }
 
