@@ -28,6 +28,7 @@ impl EventLoop {
                 let registry = self.poll.registry();
                 match effect {
                     Effect::Signal { pgid, signal } => spawn::kill_group(pgid, signal),
+                    Effect::KillProbe(pid) => spawn::kill_child_and_group(pid),
                     Effect::Watch(pid) => self.children.watch(pid, registry, &mut self.sup, now),
                     Effect::Reply(conn, mut resp) => {
                         if let crate::protocol::Response::Status(s) = &mut resp {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
@@ -179,12 +179,14 @@ impl SpawnCache {
 
     /// Where `program` is, found (or remembered) in the service's PATH,
     /// with where else it may be when it was remembered (tried by the child
-    /// if the remembered place fails; none when it was looked for just now).
+    /// if the remembered place fails; none when it was looked for just now,
+    /// unless `always`).
     fn locate(
         &mut self,
         program: &str,
         path: &[u8],
         cwd: &Path,
+        always: bool,
     ) -> io::Result<(CString, Rc<[CString]>)> {
         if program.contains('/') {
             return Ok((
@@ -203,13 +205,18 @@ impl SpawnCache {
         let candidates = std::env::split_paths(OsStr::from_bytes(path))
             .map(|dir| cstring(cwd.join(dir).join(program).into_os_string().into_vec()))
             .collect::<io::Result<Rc<[CString]>>>()?;
+        let fallbacks = if always {
+            Rc::clone(&candidates)
+        } else {
+            Rc::new([])
+        };
         self.programs.entry(program.to_owned()).or_default().push((
             path.to_vec(),
             cwd.to_path_buf(),
             found.clone(),
             candidates,
         ));
-        Ok((found, Rc::new([])))
+        Ok((found, fallbacks))
     }
 
     /// Where `program` was found before on this PATH from this directory,
@@ -475,7 +482,9 @@ fn clone_service(
         .collect::<io::Result<_>>()?;
     let cwd = cstring(spec.cwd.as_os_str().as_bytes().to_vec())?;
     let path_var = service_path(cache.base_env()?, spec).to_vec();
-    let (path, fallbacks) = cache.locate(program, &path_var, spec.cwd)?;
+    // Found as root, where a service with User= may not run what root
+    // may: it gets every place on its PATH, as execvp would try them.
+    let (path, fallbacks) = cache.locate(program, &path_var, spec.cwd, identity.is_some())?;
     // Through the listen shim, which looks the program up itself.
     let fallbacks = if spec.fds.is_empty() {
         fallbacks
@@ -510,6 +519,7 @@ fn clone_service(
     let (read, write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
             .map_err(io::Error::from)?;
+    let write = above_sockets(write, spec.fds.len())?;
     let reset = *cache.reset.get_or_insert_with(child::signals_to_reset);
     let (pid, launched) = child::launch(child::Plan {
         path: exe,
@@ -540,6 +550,26 @@ fn clone_service(
             launched: Some(launched),
         },
     })
+}
+
+/// The child puts its stdio at 0, 1, 2 and the unit's sockets at 3, 4,
+/// ...: its end of the report pipe must be none of those, or a `dup3`
+/// would close it, and the daemon would take that for the exec while the
+/// child still runs on its plan. Moved above them when it is (still
+/// close-on-exec).
+fn above_sockets(write: OwnedFd, sockets: usize) -> io::Result<OwnedFd> {
+    let lowest = 3 + sockets as RawFd;
+    if write.as_raw_fd() >= lowest {
+        return Ok(write);
+    }
+    // SAFETY: fcntl duplicates a descriptor we own; the new one, returned
+    // to us alone, is owned by the OwnedFd made of it.
+    let fd = unsafe { nix::libc::fcntl(write.as_raw_fd(), nix::libc::F_DUPFD_CLOEXEC, lowest) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is new and ours alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// The boot clock in the clock ticks of `/proc/PID/stat`'s start time
@@ -667,6 +697,14 @@ pub fn kill_group(pgid: Pid, signal: Signal) {
             signal.as_str()
         ),
     }
+}
+
+/// SIGKILL to a child of the daemon not reaped yet (so `pid` is still it)
+/// and to its group: just after its clone it may not have left the
+/// daemon's group for its own yet.
+pub fn kill_child_and_group(pid: Pid) {
+    let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+    kill_group(pid, Signal::SIGKILL);
 }
 
 /// Whether any process (zombies excepted once reaped) is left in the group.

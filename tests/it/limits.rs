@@ -398,3 +398,67 @@ fn a_user_service_owns_its_log_and_is_refused_what_only_root_may_run() {
     assert!(err.contains("permission denied"), "{err}");
     assert_eq!(h.state("denied"), "failed");
 }
+
+#[test]
+fn oom_score_adjust_is_the_services_alone() {
+    // The kernel gives an oom_score_adj write to every process sharing the
+    // writer's memory: the child that writes it must share none with the
+    // daemon. The daemon's own score, and the next service's, stay ours.
+    let h = Home::new("oom_score_adjust_is_the_services_alone");
+    h.unit(
+        "low",
+        "[service]\nExecStart = \"sleep 300\"\nOOMScoreAdjust = 700\n",
+    );
+    h.unit("plain", "[service]\nExecStart = \"sleep 300\"\n");
+    let oom = |pid: i32| {
+        fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
+            .expect("oom_score_adj")
+            .trim()
+            .to_owned()
+    };
+    let ours = oom(std::process::id() as i32);
+    h.ok(&["start", "low"]);
+    assert_eq!(oom(h.pid("low")), "700");
+    let daemon = h.daemon_pid().expect("the daemon's pid");
+    assert_eq!(oom(daemon), ours, "the daemon's score");
+    h.ok(&["start", "plain"]);
+    assert_eq!(oom(h.pid("plain")), ours, "the next service's score");
+}
+
+#[test]
+fn a_user_service_runs_the_program_on_its_path_that_it_may_run() {
+    // As root: the first `tool` on PATH is in a directory only root may
+    // enter. The daemon (root) finds that one; the service, running as
+    // nobody, gets the next, as execvp would have found it.
+    use std::os::unix::fs::PermissionsExt;
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "this test must run as root (CI runs as root)"
+    );
+    let h = Home::new("a_user_service_runs_the_program_on_its_path");
+    let (private, public, shared) = (
+        h.root.join("private"),
+        h.root.join("public"),
+        h.root.join("shared"),
+    );
+    crate::util::world_writable(&shared);
+    for (dir, mode, word) in [(&private, 0o700, "private"), (&public, 0o755, "public")] {
+        fs::create_dir_all(dir).expect("create a PATH directory");
+        let tool = dir.join("tool");
+        fs::write(&tool, format!("#!/bin/sh\necho {word} > \"$1\"\n")).expect("write tool");
+        fs::set_permissions(&tool, fs::Permissions::from_mode(0o755)).expect("chmod tool");
+        fs::set_permissions(dir, fs::Permissions::from_mode(mode)).expect("chmod dir");
+    }
+    let out = shared.join("which.out");
+    h.unit(
+        "finder",
+        &format!(
+            "[service]\nType = \"oneshot\"\nUser = \"nobody\"\nEnvironment = [\"PATH={}:{}:/usr/bin:/bin\"]\nExecStart = \"tool {}\"\n",
+            private.display(),
+            public.display(),
+            out.display()
+        ),
+    );
+    h.ok(&["start", "finder"]);
+    assert_eq!(crate::util::read_lines(&out), ["public"]);
+}

@@ -91,6 +91,47 @@ fn a_socket_unit_gets_fds_from_3_with_listen_pid_fds_and_names() {
 }
 
 #[test]
+fn a_unit_with_twenty_sockets_gets_them_all_and_its_start_errors_too() {
+    // Sockets go to fds 3..22 in the child, where the spawn's own report
+    // pipe may have been: the child's dup closed it, the daemon took that
+    // for an exec that worked, and the child ran on in memory already
+    // freed. Kept above them, a failure before the exec is still reported.
+    let h = Home::new("a_unit_with_twenty_sockets");
+    let dir = h.root.join("socks");
+    std::fs::create_dir_all(&dir).expect("create the socket dir");
+    let list = |from: usize| {
+        (from..from + 20)
+            .map(|i| format!("\"{}\"", dir.join(format!("s{i}.sock")).display()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    h.unit(
+        "many",
+        &format!(
+            "[service]\nExecStart = {}\n[socket]\nListenStream = [{}]\n",
+            sh("echo \"$LISTEN_FDS\" > fds.out; exec sleep 1000"),
+            list(0)
+        ),
+    );
+    h.unit(
+        "lost",
+        &format!(
+            "[service]\nExecStart = \"sleep 1000\"\nRestart = \"no\"\nWorkingDirectory = \"/nonexistent-dk\"\n[socket]\nListenStream = [{}]\n",
+            list(20)
+        ),
+    );
+    h.ok(&["start", "many"]);
+    h.wait_written("fds.out", "the service's line");
+    assert_eq!(h.lines("fds.out"), ["20"]);
+    let err = h.fails(1, &["start", "lost"]);
+    assert!(
+        err.contains("WorkingDirectory /nonexistent-dk does not exist"),
+        "{err}"
+    );
+    h.ok(&["stop", "many"]);
+}
+
+#[test]
 fn a_restart_refuses_no_connection() {
     // A client hammering a socket-activated Python server through three restarts sees every request served.
     let (h, port) = python_server("a_restart_refuses_no_connection");

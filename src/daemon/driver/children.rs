@@ -128,6 +128,18 @@ impl Children {
                 self.held_since.get_or_insert(now);
             }
         }
+        // Outcomes read meanwhile (a spawn above settled older execs) come
+        // before any exit: an exit must not overtake why its exec failed.
+        loop {
+            let settled = sys.execs.take_done();
+            if settled.is_empty() {
+                break;
+            }
+            for input in settled {
+                sup.handle(input, now);
+            }
+            sup.run(now, sys);
+        }
         // Exits wait while execs are under way (at most EXITS_HELD_MAX):
         // a start of many units is answered once all of them run, as when
         // each spawn waited for its exec, not failed by one that exited

@@ -17,7 +17,9 @@
 //! or its exit), uses only its own stack, and makes raw system calls, not
 //! libc's wrappers (those set `errno`, which is the daemon's, and some take
 //! libc's locks). Its descriptor table and signal handlers are its own
-//! copies (no CLONE_FILES, no CLONE_SIGHAND).
+//! copies (no CLONE_FILES, no CLONE_SIGHAND). A child that changes its
+//! user or groups, or its OOM score, is a fork instead: see
+//! [`Work::needs_own_memory`].
 
 use std::ffi::{c_char, c_int, c_long, c_void, CString};
 use std::io;
@@ -80,53 +82,28 @@ pub struct Work {
     pub uid: Option<libc::uid_t>,
 }
 
+impl Work {
+    /// Whether the child must not share the daemon's memory: a fork, not a
+    /// clone that shares it (its page-table copy costs the daemon ~0.1-0.3
+    /// ms). When a process's credentials change, the kernel makes its
+    /// memory not dumpable: shared, the daemon's too, and a process of the
+    /// new user could otherwise trace the child and write the daemon's
+    /// memory through it. A write to `oom_score_adj` goes to every process
+    /// that shares the writer's memory, the daemon (and through it every
+    /// later service) included.
+    pub fn needs_own_memory(&self) -> bool {
+        self.uid.is_some()
+            || self.gid.is_some()
+            || self.groups.is_some()
+            || self.oom_score_adj.is_some()
+    }
+}
+
 /// A child under way: its plan and its stack, to be kept until the child
 /// is done with them (its end of the report pipe closed).
 pub struct Launched {
     plan: Box<Plan>,
     _stack: Stack,
-    _switch: Option<Switching>,
-}
-
-/// A child that changes its user or group while it shares the daemon's
-/// memory. The kernel then makes that memory not dumpable (as for any
-/// process whose credentials change), which is the daemon's too: while
-/// such a child has not exec'd, no process of the new user may trace it
-/// and through it write the daemon's memory. Once none is left, the
-/// daemon's own dumpable setting is put back (core dumps, `/proc` access).
-/// A child whose plan is leaked (never reported) keeps it not dumpable.
-struct Switching;
-
-thread_local! {
-    /// Children switching identity not done yet, and the daemon's own
-    /// dumpable setting from before the first of them.
-    static SWITCHING: std::cell::Cell<(usize, c_int)> = const { std::cell::Cell::new((0, 0)) };
-}
-
-impl Switching {
-    fn begin() -> Switching {
-        let (n, saved) = SWITCHING.get();
-        let saved = if n == 0 {
-            // SAFETY: prctl reads the process's dumpable flag; no pointers.
-            unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) }
-        } else {
-            saved
-        };
-        SWITCHING.set((n + 1, saved));
-        Switching
-    }
-}
-
-impl Drop for Switching {
-    fn drop(&mut self) {
-        let (n, saved) = SWITCHING.get();
-        let n = n.saturating_sub(1);
-        SWITCHING.set((n, saved));
-        if n == 0 && saved > 0 {
-            // SAFETY: prctl sets the process's dumpable flag; no pointers.
-            unsafe { libc::prctl(libc::PR_SET_DUMPABLE, saved as libc::c_ulong, 0, 0, 0) };
-        }
-    }
 }
 
 impl Launched {
@@ -141,12 +118,10 @@ impl Launched {
 pub fn launch(plan: Plan) -> io::Result<(Pid, Launched)> {
     let plan = Box::new(plan);
     let stack = Stack::new()?;
-    let switch = plan
-        .work
-        .as_ref()
-        .filter(|w| w.uid.is_some() || w.gid.is_some())
-        .map(|_| Switching::begin());
-    let flags = if RAW_SYSCALLS && !vfork_asked() {
+    let flags = if plan.work.as_ref().is_some_and(|w| w.needs_own_memory()) {
+        // A fork: the child's memory is a copy (see Work::needs_own_memory).
+        libc::SIGCHLD
+    } else if RAW_SYSCALLS && !vfork_asked() {
         libc::CLONE_VM | libc::SIGCHLD
     } else {
         libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD
@@ -186,7 +161,6 @@ pub fn launch(plan: Plan) -> io::Result<(Pid, Launched)> {
         Launched {
             plan,
             _stack: stack,
-            _switch: switch,
         },
     ))
 }
@@ -355,15 +329,19 @@ unsafe fn exec(plan: &Plan) -> ! {
     {
         fail(first);
     }
-    // The remembered place no longer works: the program is looked for
-    // again along PATH, as when it was first found.
+    // The remembered place no longer works (or the daemon found it as
+    // root, and this child runs as another user): the program is looked
+    // for along PATH, as execvp does; a place it may not run is reported
+    // when none works.
+    let mut denied = first == libc::EACCES;
     for candidate in plan.fallbacks.iter() {
         match execve(candidate) {
-            libc::ENOENT | libc::EACCES | libc::ENOTDIR => continue,
+            libc::EACCES => denied = true,
+            libc::ENOENT | libc::ENOTDIR => {}
             other => fail(other),
         }
     }
-    fail(libc::ENOENT)
+    fail(if denied { libc::EACCES } else { libc::ENOENT })
 }
 
 /// A unit's limits, then its identity (see [`Work`]); `fail` does not return.

@@ -154,10 +154,7 @@ impl Supervisor {
             match f.pid {
                 Some(pid) => {
                     // Reaped later; the reap finds no run that waits for it.
-                    self.effects.push_back(Effect::Signal {
-                        pgid: pid,
-                        signal: Signal::SIGKILL,
-                    });
+                    self.effects.push_back(Effect::KillProbe(pid));
                 }
                 None => self.effects.push_back(Effect::ProbeCancel { id }),
             }
@@ -180,10 +177,7 @@ impl Supervisor {
             match f.pid {
                 Some(pid) => {
                     f.timed_out = true;
-                    self.effects.push_back(Effect::Signal {
-                        pgid: pid,
-                        signal: Signal::SIGKILL,
-                    });
+                    self.effects.push_back(Effect::KillProbe(pid));
                 }
                 None => {
                     h.in_flight = None;

@@ -17,6 +17,9 @@ pub enum Role {
 pub enum Effect {
     /// Send `signal` to the process group `pgid`.
     Signal { pgid: Pid, signal: Signal },
+    /// Kill an Exec probe (a child not reaped yet): its group, and the
+    /// process itself, which may not have made its group yet.
+    KillProbe(Pid),
     /// Watch a process that may not be our child for its exit
     /// (an `ChildExited` input follows).
     Watch(Pid),
