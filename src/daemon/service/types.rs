@@ -47,7 +47,8 @@ impl fmt::Display for ExitKind {
 }
 
 /// Why a service is `failed`: data, worded in one place ([`fmt::Display`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 pub enum Reason {
     Exit(ExitKind),
     /// Boxed: it is rare, and inline it made every service's state 48
@@ -123,7 +124,8 @@ pub enum StopPhase {
 /// What a finished stop turns into (unless a Start arrived meanwhile).
 /// The reasons are boxed: inline they made every service's state (a
 /// thousand in a daemon) 24 bytes larger, for the few that are stopping.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 pub enum AfterStop {
     Inactive,
     Failed(Box<Reason>),
@@ -131,7 +133,8 @@ pub enum AfterStop {
     Failure(Box<Reason>),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 pub enum State {
     Inactive,
     Waiting,
@@ -191,7 +194,8 @@ pub enum Want {
     Down,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[cfg_attr(test, derive(PartialEq, Eq))]
 pub enum Event {
     /// Start requested (by a user or by a dependent pulling it in).
     Start,

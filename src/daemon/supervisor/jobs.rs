@@ -149,7 +149,7 @@ impl Supervisor {
             for &c in self.graph.conflicts.get(id).unwrap_or_default() {
                 let other = &self.entries[c];
                 if !set.contains(&c)
-                    && other.svc.state != State::Inactive
+                    && !matches!(other.svc.state, State::Inactive)
                     && !conflicting.contains(&c)
                 {
                     log::info!(
@@ -194,7 +194,7 @@ impl Supervisor {
                 if e.stop == StopMark::None {
                     e.stop = StopMark::Queued;
                 }
-            } else if e.svc.state != State::Inactive {
+            } else if !matches!(e.svc.state, State::Inactive) {
                 // Failed or exited: stopping clears it to inactive.
                 self.queue.push_back((id, Event::Stop));
             }

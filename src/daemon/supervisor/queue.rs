@@ -457,12 +457,12 @@ impl Supervisor {
     pub(super) fn changed(&mut self, id: ServiceId) {
         let state = self.entries[id].svc.state.clone();
         log::debug!("{}: {}", self.entries[id].name, state.name().as_str());
-        if state == State::Waiting {
+        if matches!(state, State::Waiting) {
             self.check_start_gate(id);
         }
         for i in 0..self.graph.before.get(id).map_or(0, <[_]>::len) {
             let d = self.graph.before[id][i];
-            if self.entries[d].svc.state == State::Waiting {
+            if matches!(self.entries[d].svc.state, State::Waiting) {
                 self.check_start_gate(d);
             }
         }
@@ -480,7 +480,7 @@ impl Supervisor {
             // A unit that waits for a conflicting one to go down.
             for i in 0..self.graph.conflicts.get(id).map_or(0, <[_]>::len) {
                 let d = self.graph.conflicts[id][i];
-                if self.entries[d].svc.state == State::Waiting {
+                if matches!(self.entries[d].svc.state, State::Waiting) {
                     self.check_start_gate(d);
                 }
             }
@@ -530,7 +530,7 @@ impl Supervisor {
         // (one that waits too does not hold it, so two never wait on each other).
         for &c in g.conflicts.get(id).unwrap_or_default() {
             let other = &self.entries[c].svc.state;
-            if other.is_active() && *other != State::Waiting {
+            if other.is_active() && !matches!(*other, State::Waiting) {
                 return;
             }
         }

@@ -124,7 +124,7 @@ impl Supervisor {
                 }
                 // The start gate also waits for conflicting units to go down.
                 for c in self.conflicting(id) {
-                    if c.svc.state.is_active() && c.svc.state != State::Waiting {
+                    if c.svc.state.is_active() && !matches!(c.svc.state, State::Waiting) {
                         any = true;
                         say(format!(
                             "{name} is waiting for {} to stop (conflicts), which is {}",
