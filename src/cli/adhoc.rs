@@ -162,7 +162,7 @@ pub fn unit_text(opts: &RunOpts, argv: &[String]) -> String {
 /// The running daemon's service directory; with none running, the one a
 /// daemon would take is created if missing (`run` is how a first unit is
 /// made), then a daemon is started on it.
-fn service_dir(g: &Global, out: &render::Output) -> Result<PathBuf, Error> {
+fn service_dir(g: &Global) -> Result<PathBuf, Error> {
     let (dir, named) = paths::service_dir(g.service_dir.clone());
     let missing = if named {
         Some(dir)
@@ -179,7 +179,8 @@ fn service_dir(g: &Global, out: &render::Output) -> Result<PathBuf, Error> {
                 "name another with --service-dir DIR (or DIAKONOS_SERVICE_DIR)",
             )
         })?;
-        out.note(&format!("created the service directory {}", dir.display()));
+        // On stderr: `run`'s stdout is the unit file's path alone.
+        eprintln!("diakonos: created the service directory {}", dir.display());
     }
     match client::request(g, Request::DaemonStatus, true)? {
         Response::Daemon(info) => Ok(info.service_dir),
@@ -218,7 +219,7 @@ pub fn run(g: &Global, out: &render::Output, mut opts: RunOpts) -> Result<(), Er
         .name
         .clone()
         .unwrap_or_else(|| default_name(&opts.command[0]));
-    let dir = service_dir(g, out)?;
+    let dir = service_dir(g)?;
     let path = dir.join(format!("{name}.service"));
     let text = unit_text(&opts, &argv);
     // Everything that would fail is found before anything is written.
@@ -262,8 +263,9 @@ pub fn run(g: &Global, out: &render::Output, mut opts: RunOpts) -> Result<(), Er
         Request::Start(vec![name])
     };
     let verb = if existed { "restart" } else { "start" };
+    // stdout is the unit file's path alone (SPEC §18), for scripts.
     match client::request(g, req, true)? {
-        Response::Job(results) => out.job(verb, &results),
+        Response::Job(results) => out.job_to(verb, &results, true),
         other => Err(client::unexpected(&other)),
     }
 }
@@ -299,32 +301,27 @@ pub fn delete(
     for name in names {
         found.push(status(g, name)?);
     }
-    if !force {
-        for s in &found {
-            let others: Vec<&String> = s
-                .required_by
-                .iter()
-                .filter(|r| !names.contains(r))
-                .collect();
-            if !others.is_empty() {
-                let list: Vec<&str> = others.iter().map(|s| s.as_str()).collect();
-                return Err(Error::failed_hint(
-                    format!(
-                        "`{}` is required by {}; nothing was deleted",
-                        s.info.name,
-                        list.join(", ")
-                    ),
-                    format!(
-                        "delete them too, or pass --force (they are stopped, and cannot start until `{}` is back)",
-                        s.info.name
-                    ),
-                ));
-            }
-        }
-    }
+    // As `stop` does (SPEC §18), the units that Require these are stopped
+    // first; they stay, `invalid` until what they Require is back.
+    let _ = force;
     match client::request(g, Request::Stop(names.to_vec()), true)? {
         Response::Job(results) => out.job("stop", &results)?,
         other => return Err(client::unexpected(&other)),
+    }
+    for s in &found {
+        let others: Vec<&str> = s
+            .required_by
+            .iter()
+            .filter(|r| !names.contains(r))
+            .map(String::as_str)
+            .collect();
+        if !others.is_empty() {
+            out.warning(&format!(
+                "{} Require `{}`: stopped, and `invalid` until it is back or their Requires is edited",
+                others.join(", "),
+                s.info.name
+            ));
+        }
     }
     match client::request(g, Request::Disable(names.to_vec()), true)? {
         Response::Job(_) => {}

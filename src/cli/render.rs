@@ -424,6 +424,12 @@ impl Output {
 
     /// Prints a job's results; any failed unit makes the command fail.
     pub fn job(&self, verb: &str, results: &[JobResult]) -> Result<(), Error> {
+        self.job_to(verb, results, false)
+    }
+
+    /// As [`Output::job`]; the state lines go to stderr when `stderr` (where
+    /// stdout is kept for one answer, as `run`'s unit file path).
+    pub fn job_to(&self, verb: &str, results: &[JobResult], stderr: bool) -> Result<(), Error> {
         let mut failed: Vec<&JobResult> = Vec::new();
         let mut out = String::new();
         for r in results {
@@ -438,7 +444,11 @@ impl Output {
                 failed.push(r);
             }
         }
-        print_out(&out);
+        if stderr {
+            eprint!("{out}");
+        } else {
+            print_out(&out);
+        }
         match failed.as_slice() {
             [] => Ok(()),
             [one] => Err(Error::failed_hint(

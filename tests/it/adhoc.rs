@@ -191,9 +191,8 @@ fn run_takes_its_options_and_loads_only_its_unit() {
 
 #[test]
 fn delete_stops_disables_and_removes_and_names_requirers() {
-    // Deleting a unit others Require is refused (naming them) unless
-    // --force; delete stops it, removes the file and the unit; logs stay
-    // unless --purge-logs.
+    // delete stops the unit, disables it, removes the file and the unit;
+    // logs stay unless --purge-logs.
     let h = Home::new("delete_stops_disables_and_removes_and_names_requirers");
     h.unit(
         "db",
@@ -212,13 +211,6 @@ fn delete_stops_disables_and_removes_and_names_requirers() {
     h.ok(&["start", "app"]);
     h.ok(&["enable", "db"]);
     let (db, app) = (h.pid("db"), h.pid("app"));
-    let err = h.fails(1, &["delete", "db"]);
-    assert!(
-        err.contains("required by app") && err.contains("--force"),
-        "{err}"
-    );
-    assert!(h.units.join("db.service").exists());
-    assert!(alive(db) && alive(app));
 
     h.ok(&["delete", "app"]);
     assert!(gone(app), "delete returned before app stopped");
@@ -240,26 +232,43 @@ fn delete_stops_disables_and_removes_and_names_requirers() {
 }
 
 #[test]
-fn delete_force_stops_the_requirers_first() {
-    // With --force the units that Require it are stopped too.
-    let h = Home::new("delete_force_stops_the_requirers_first");
+fn delete_stops_the_requirers_first_and_names_them() {
+    // SPEC §18: the units that Require it are stopped first (as `stop`
+    // does), named in a warning, and stay invalid; --force is still taken.
+    let h = Home::new("delete_stops_the_requirers_first");
     h.unit(
         "db",
-        &format!("[service]\nExecStart = {}\n", sh("exec sleep 600")),
+        &format!(
+            "[service]\nExecStart = {}\n",
+            sh("trap 'echo db-down >> order; exit 0' TERM; sleep 600 & wait")
+        ),
     );
     h.unit(
         "app",
         &format!(
             "[unit]\nRequires = [\"db\"]\n[service]\nExecStart = {}\n",
-            sh("exec sleep 600")
+            sh("trap 'echo app-down >> order; exit 0' TERM; sleep 600 & wait")
         ),
     );
     h.ok(&["start", "app"]);
     let (db, app) = (h.pid("db"), h.pid("app"));
-    h.ok(&["delete", "db", "--force"]);
+    let out = h.cmd(&["delete", "db"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("app Require `db`"),
+        "{}",
+        stderr(&out)
+    );
     assert!(gone(db) && gone(app));
+    assert_eq!(h.lines("order"), ["app-down", "db-down"]);
     assert!(!h.units.join("db.service").exists());
     assert_eq!(h.state("app"), "invalid");
+    h.unit(
+        "db",
+        &format!("[service]\nExecStart = {}\n", sh("exec sleep 600")),
+    );
+    h.ok(&["reload"]);
+    h.ok(&["delete", "db", "--force"]);
 }
 
 #[test]
@@ -322,7 +331,42 @@ fn run_prints_the_path_and_a_bad_option_is_a_usage_error() {
     let out = h.cmd(&["run", "--", "sleep", "600"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(h.state("sleep"), "running");
-    assert!(stdout(&out).contains("sleep.service"), "{}", stdout(&out));
+    // stdout is the unit file's path and nothing else (SPEC §18), so a
+    // script can use it; the state line goes to stderr.
+    let path = h.units.join("sleep.service");
+    assert_eq!(stdout(&out), format!("{}\n", path.display()));
+    assert!(stderr(&out).contains("sleep: running"), "{}", stderr(&out));
+}
+
+#[test]
+fn conflicting_units_are_never_started_together() {
+    // Named together (or by --all), two units that conflict are refused at
+    // once, with both names; nothing starts, and a running one stays.
+    let h = Home::new("conflicting_units_are_never_started_together");
+    h.unit(
+        "ca",
+        "[unit]\nConflicts = [\"cb\"]\n[service]\nExecStart = \"sleep 600\"\n",
+    );
+    h.unit("cb", "[service]\nExecStart = \"sleep 600\"\n");
+    for args in [
+        &["start", "cb", "ca"][..],
+        &["start", "--all"],
+        &["restart", "--all"],
+    ] {
+        let err = h.fails(1, args);
+        assert!(
+            err.contains("`ca` and `cb` conflict") || err.contains("`cb` and `ca` conflict"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(h.state("ca"), "inactive", "{args:?}");
+        assert_eq!(h.state("cb"), "inactive", "{args:?}");
+    }
+    // With one of them up, naming both used to wait for ever.
+    h.ok(&["start", "ca"]);
+    let ca = h.pid("ca");
+    h.fails(1, &["start", "ca", "cb"]);
+    assert_eq!(h.pid("ca"), ca);
+    assert_eq!(h.state("cb"), "inactive");
 }
 
 #[test]
@@ -404,8 +448,18 @@ fn run_creates_a_missing_service_dir_when_no_daemon_runs() {
     // started on it, and the unit runs.
     let h = Home::new("run_creates_a_missing_service_dir_when_no_daemon_runs");
     fs::remove_dir(&h.units).expect("remove the empty service dir");
-    let out = h.ok(&["run", "--name", "first", "--", "sleep", "600"]);
-    assert!(out.contains("created the service directory"), "{out}");
+    let out = h.cmd(&["run", "--name", "first", "--", "sleep", "600"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The note on stderr: stdout is the unit file's path alone.
+    assert!(
+        stderr(&out).contains("created the service directory"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        stdout(&out),
+        format!("{}\n", h.units.join("first.service").display())
+    );
     assert!(h.units.join("first.service").is_file());
     assert_eq!(h.state("first"), "running");
 }

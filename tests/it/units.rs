@@ -374,6 +374,26 @@ fn another_service_dir_error_says_how_to_switch() {
 }
 
 #[test]
+fn a_unit_file_written_after_the_load_is_named_with_the_way_to_load_it() {
+    // A new file in the service dir is not a unit until reload: start and
+    // status say so (not "no unit named"), and reload loads it.
+    let h = Home::new("a_unit_file_written_after_the_load");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["start", "web"]);
+    h.unit("fresh", "[service]\nExecStart = \"sleep 1000\"\n");
+    let mut err = String::new();
+    h.wait_until("the daemon to notice the new file", WAIT, || {
+        err = h.fails(1, &["start", "fresh"]);
+        err.contains("not loaded yet")
+    });
+    assert!(err.contains("diakonos reload"), "{err}");
+    assert!(h.fails(1, &["status", "fresh"]).contains("not loaded yet"));
+    h.ok(&["reload"]);
+    h.ok(&["start", "fresh"]);
+    assert_eq!(h.state("fresh"), "running");
+}
+
+#[test]
 fn a_unit_file_changed_on_disk_is_flagged_until_reload() {
     // Editing a loaded unit's file: list, status and JSON say so; reload clears it; other units are not flagged.
     let h = Home::new("a_unit_file_changed_on_disk_is_flagged");

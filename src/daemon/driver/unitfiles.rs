@@ -71,7 +71,11 @@ impl UnitFiles {
                 if let Some(stem) = name.strip_suffix(".service") {
                     // `NAME@HOST.service` is a file of NAME.
                     let unit = stem.split('@').next().unwrap_or(stem);
-                    sup.mark_changed_on_disk(unit);
+                    let gone = ev
+                        .mask
+                        .intersects(AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_FROM);
+                    // A new file of another host's unit loads nowhere here.
+                    sup.mark_changed_on_disk(unit, !gone && !stem.contains('@'));
                 }
             }
         }

@@ -46,6 +46,9 @@ impl Supervisor {
                     Ok(ids) => ids,
                     Err(resp) => return Some(resp),
                 };
+                if let Some(resp) = self.conflict_within(&ids) {
+                    return Some(resp);
+                }
                 self.start(&ids, true, now);
                 let baseline = self.baseline(&ids);
                 self.jobs.push(Job {
@@ -75,6 +78,9 @@ impl Supervisor {
                     Ok(ids) => ids,
                     Err(resp) => return Some(resp),
                 };
+                if let Some(resp) = self.conflict_within(&ids) {
+                    return Some(resp);
+                }
                 // Units that Require a restarted unit are restarted with it
                 // (when they were up), as systemd does.
                 let mut set: Vec<ServiceId> = self
@@ -134,6 +140,25 @@ impl Supervisor {
             ids: all,
             baseline: BTreeMap::new(),
         });
+    }
+
+    /// Two units that conflict cannot come up in one start: which one
+    /// should win is the user's to say. The refusal, if any (nothing is
+    /// started then).
+    fn conflict_within(&self, ids: &[ServiceId]) -> Option<Response> {
+        let set = self.graph.pull_in(ids);
+        for &a in &set {
+            for &b in self.graph.conflicts.get(a).unwrap_or_default() {
+                if set.contains(&b) {
+                    let (a, b) = (&self.entries[a].name, &self.entries[b].name);
+                    return Some(Response::error(
+                        format!("`{a}` and `{b}` conflict (Conflicts): they cannot be started together; nothing was started"),
+                        Some(&format!("start one of them; starting it stops the other (`diakonos start {a}`)")),
+                    ));
+                }
+            }
+        }
+        None
     }
 
     /// Marks `ids` and what they pull in as wanted up and queues their starts.

@@ -145,6 +145,8 @@ pub struct Supervisor {
     enabled: BTreeSet<String>,
     /// Units whose file changed on disk since the last load.
     changed_on_disk: BTreeSet<String>,
+    /// Unit files written since the last load whose unit is not loaded.
+    new_on_disk: BTreeSet<String>,
     /// Something worth persisting changed since the last `take_dirty`.
     dirty: bool,
     /// Clients waiting for units to reach a condition (`wait`).
@@ -217,6 +219,7 @@ impl Supervisor {
             seed,
             enabled: BTreeSet::new(),
             changed_on_disk: BTreeSet::new(),
+            new_on_disk: BTreeSet::new(),
             dirty: false,
             waiters: Vec::new(),
             next_wait: 0,
@@ -350,9 +353,18 @@ impl Supervisor {
     }
 
     /// A unit's file changed on disk (only units loaded now are flagged).
-    pub fn mark_changed_on_disk(&mut self, name: &str) {
-        if self.by_name.contains_key(&self.entries, name) && !self.changed_on_disk.contains(name) {
-            self.changed_on_disk.insert(name.to_string());
+    /// A unit file was written (`present`) or removed since the last load.
+    pub fn mark_changed_on_disk(&mut self, name: &str, present: bool) {
+        if self.by_name.contains_key(&self.entries, name) {
+            if !self.changed_on_disk.contains(name) {
+                self.changed_on_disk.insert(name.to_string());
+            }
+        } else if present {
+            if !self.new_on_disk.contains(name) {
+                self.new_on_disk.insert(name.to_string());
+            }
+        } else {
+            self.new_on_disk.remove(name);
         }
     }
 

@@ -26,6 +26,7 @@ impl Supervisor {
         let in_scope = |name: &str| scope.is_none_or(|s| s.iter().any(|n| n == name));
         let mut report = ReloadReport::default();
         self.changed_on_disk.clear();
+        self.new_on_disk.retain(|name| !in_scope(name));
         let mut restart = Vec::new();
         let mut removed = Vec::new();
         for id in self.by_name.values().copied().collect::<Vec<_>>() {

@@ -15,6 +15,15 @@ impl Supervisor {
                         ids.push(id);
                     }
                 }
+                None if self.new_on_disk.contains(name) => {
+                    return Err(Response::error(
+                        format!(
+                            "unit `{name}` is not loaded yet: its file was written after the daemon last read {}",
+                            self.service_dir.display()
+                        ),
+                        Some("`diakonos reload` loads it"),
+                    ))
+                }
                 None => {
                     return Err(Response::error(
                         format!("no unit named `{name}` in {}", self.service_dir.display()),
