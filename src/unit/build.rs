@@ -109,7 +109,8 @@ pub(super) fn build(
     if !v.has_service && !v.service_reported {
         cx.errors.push(UnitError {
             path: cx.path.to_path_buf(),
-            pos: None,
+            // Where a [service] would begin: an empty file is wrong at 1:1.
+            pos: Some((1, 1)),
             message: "missing [service] section with ExecStart".to_string(),
             hint: Some("add [service] with ExecStart = \"program args\"".to_string()),
         });
