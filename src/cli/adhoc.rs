@@ -240,6 +240,18 @@ pub fn run(g: &Global, out: &render::Output, mut opts: RunOpts) -> Result<(), Er
             hint: problem.hint.clone(),
         });
     }
+    for r in &opts.requires {
+        // A unit that Requires one that is not there could never start.
+        if r != &name && !dir.join(format!("{r}.service")).is_file() {
+            return Err(Error::failed_hint(
+                format!(
+                    "--requires {r}: there is no {r}.service in {}; nothing was written",
+                    dir.display()
+                ),
+                format!("write it first (`diakonos run --name {r} -- ...`), or use --wants, which may name a unit that is not there"),
+            ));
+        }
+    }
     let existed = path.exists();
     if existed && !opts.force {
         return Err(Error::failed_hint(

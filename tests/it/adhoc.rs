@@ -140,6 +140,23 @@ fn run_reports_a_missing_program_before_writing_anything() {
     // A PM2 habit, `start app.js`, points at `run`.
     let err = h.fails(1, &["start", "app.js"]);
     assert!(err.contains("diakonos run -- COMMAND"), "{err}");
+    // --requires of a unit that is not there: the unit could never start.
+    let err = h.fails(
+        1,
+        &[
+            "run",
+            "--name",
+            "c",
+            "--requires",
+            "nothere",
+            "--",
+            "sleep",
+            "1",
+        ],
+    );
+    assert!(err.contains("no nothere.service"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    assert!(!h.units.join("c.service").exists());
 }
 
 #[test]
