@@ -586,7 +586,10 @@ impl StableReply {
             },
             Response::Daemon(info) => StableReply::Daemon((**info).clone()),
             other => StableReply::Error {
-                message: format!("the daemon has no stable form for the reply {other:?}"),
+                message: format!(
+                    "the daemon has no stable form for the reply {}",
+                    other.kind()
+                ),
                 hint: None,
             },
         }
@@ -602,6 +605,25 @@ impl StableReply {
 }
 
 impl Response {
+    /// The kind of reply, for a message about one that was not expected
+    /// (its whole Debug text would put every reply type's Debug in the
+    /// binary, for a line no one reads past the kind).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Response::Units(_) => "Units",
+            Response::Status(_) => "Status",
+            Response::Daemon(_) => "Daemon",
+            Response::Job(_) => "Job",
+            Response::Reloaded(_) => "Reloaded",
+            Response::Bye => "Bye",
+            Response::Error { .. } => "Error",
+            Response::Why(_) => "Why",
+            Response::Timers(_) => "Timers",
+            Response::Event(_) => "Event",
+            Response::Rows(_) => "Rows",
+        }
+    }
+
     pub fn error(message: impl Into<String>, hint: Option<&str>) -> Response {
         Response::Error {
             message: message.into(),
