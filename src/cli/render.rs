@@ -201,11 +201,7 @@ impl Output {
                 "to": e.to,
                 "reason": e.reason,
                 "pid": e.pid,
-                "last_exit": e.last_exit.as_ref().map(|x| match x {
-                    LastExit::Code(c) => json!({"code": c}),
-                    LastExit::Signal(s) => json!({"signal": s}),
-                    LastExit::Unknown(()) => json!({"unknown": true}),
-                }),
+                "last_exit": last_exit_json(e.last_exit.as_ref()),
             })
             .to_string()
         } else {
@@ -572,6 +568,17 @@ fn annotation(u: &ListRow) -> Option<String> {
     }
 }
 
+/// `last_exit` in JSON, in the SPEC's shapes only: `{"code": N}`,
+/// `{"signal": "SIGKILL"}` or null. An adopted process's exit, whose status
+/// no one can know, is null (`status` says "unknown (adopted process)").
+fn last_exit_json(x: Option<&LastExit>) -> serde_json::Value {
+    match x {
+        Some(LastExit::Code(c)) => json!({"code": c}),
+        Some(LastExit::Signal(s)) => json!({"signal": s}),
+        Some(LastExit::Unknown(())) | None => serde_json::Value::Null,
+    }
+}
+
 pub fn unit_json(u: &UnitInfo) -> serde_json::Value {
     json!({
         "name": u.name,
@@ -580,11 +587,7 @@ pub fn unit_json(u: &UnitInfo) -> serde_json::Value {
         "uptime_secs": u.uptime_secs,
         "restarts": u.restarts,
         "description": u.description,
-        "last_exit": u.last_exit.as_ref().map(|e| match e {
-            LastExit::Code(c) => json!({"code": c}),
-            LastExit::Signal(s) => json!({"signal": s}),
-            LastExit::Unknown(()) => json!({"unknown": true}),
-        }),
+        "last_exit": last_exit_json(u.last_exit.as_ref()),
         "reason": u.reason,
         "next_attempt": u.next_attempt.map(|n| n.attempt),
         "next_attempt_secs": u.next_attempt.map(|n| n.in_ms as f64 / 1000.0),

@@ -77,6 +77,11 @@ fn an_adopted_service_that_dies_is_restarted() {
             && h.lines("web.starts").len() == 2
     });
     assert_eq!(h.lines("web.starts").len(), 2);
+    // Its exit status is no one's to know: JSON keeps to the SPEC's shapes
+    // (null), the human status says so.
+    assert!(h.unit_json("web")["last_exit"].is_null());
+    let status = h.ok(&["status", "web"]);
+    assert!(status.contains("unknown (adopted process)"), "{status}");
 }
 
 #[test]
