@@ -301,6 +301,27 @@ fn reload_keeps_a_running_unit_whose_new_file_is_broken() {
 }
 
 #[test]
+fn a_broken_edit_undone_is_not_a_change() {
+    // A running unit's file broken, reloaded, then put back as it was: the
+    // second reload changes nothing (no restart) and the unit is valid again.
+    let h = Home::new("a_broken_edit_undone_is_not_a_change");
+    sleeper(&h, "web");
+    let good = std::fs::read_to_string(h.units.join("web.service")).expect("web's file");
+    h.ok(&["start", "web"]);
+    let pid = h.pid("web");
+    h.unit("web", &format!("{good}Restrat = \"no\"\n"));
+    h.fails(1, &["reload"]);
+    h.unit("web", &good);
+    let out = h.ok(&["reload"]);
+    assert!(out.contains("nothing changed"), "{out}");
+    assert_eq!(h.pid("web"), pid);
+    let status = h.ok(&["status", "web"]);
+    assert!(!status.contains("Restrat"), "{status}");
+    h.ok(&["restart", "web"]);
+    assert_ne!(h.pid("web"), pid);
+}
+
+#[test]
 fn enable_of_an_unknown_unit_fails() {
     // `enable nosuch` exits 1 naming the unit.
     let h = Home::new("enable_of_an_unknown_unit_fails");

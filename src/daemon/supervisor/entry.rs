@@ -128,6 +128,12 @@ impl Entry {
         self.file = Some(Box::new(path));
     }
 
+    /// Its file loads again, as the definition it has.
+    pub(super) fn clear_load_error(&mut self) {
+        self.load_error = None;
+        self.file = None;
+    }
+
     /// The last sd_notify STATUS= of the current run.
     pub(super) fn status_text(&self) -> Option<&str> {
         self.notes.as_ref()?.status_text.as_deref()

@@ -51,7 +51,12 @@ impl Supervisor {
             let active = e.svc.state.is_active();
             match split_load(result) {
                 (Some(unit), None, _) => {
-                    if e.unit.as_deref() == Some(&unit) && e.load_error.is_none() {
+                    if e.unit.as_deref() == Some(&unit) {
+                        // The file is (back to) the definition that runs:
+                        // valid again after a broken edit, nothing to restart.
+                        if e.load_error.is_some() {
+                            e.clear_load_error();
+                        }
                         e.next_unit = None;
                         continue;
                     }
