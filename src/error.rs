@@ -57,13 +57,14 @@ impl fmt::Display for Error {
             Error::Usage(msg) => {
                 write!(
                     f,
-                    "{msg}\n  hint: `diakonos --help` lists the commands and options"
+                    "{msg}; hint: `diakonos --help` lists the commands and options"
                 )
             }
             Error::Failed { message, hint } => {
                 write!(f, "{message}")?;
+                // One line, what to do included (SPEC §5).
                 if let Some(hint) = hint {
-                    write!(f, "\n  hint: {hint}")?;
+                    write!(f, "; hint: {hint}")?;
                 }
                 Ok(())
             }

@@ -391,7 +391,8 @@ impl fmt::Display for UnitError {
         }
         write!(f, ": {}", self.message)?;
         if let Some(hint) = &self.hint {
-            write!(f, "\n  hint: {hint}")?;
+            // One line per problem, what to do included.
+            write!(f, "; hint: {hint}")?;
         }
         Ok(())
     }

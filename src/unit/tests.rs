@@ -212,7 +212,7 @@ fn unknown_key_suggests_near_miss() {
     assert_eq!(
         e.to_string(),
         format!(
-            "/srv/units/web.service:3:1: {}\n  hint: did you mean `Restart`?",
+            "/srv/units/web.service:3:1: {}; hint: did you mean `Restart`?",
             e.message
         )
     );

@@ -101,7 +101,7 @@ fn verify_catches_what_start_would_fail_on_with_file_line_column() {
         let at = err
             .find(what)
             .unwrap_or_else(|| panic!("{what:?} not in:\n{err}"));
-        err[at..].lines().nth(1).unwrap_or_default().to_owned()
+        err[at..].lines().next().unwrap_or_default().to_owned()
     };
     assert!(
         hint_after("is not executable").contains("hint: make it executable (chmod +x)"),
