@@ -241,15 +241,15 @@ pub fn run(g: &Global, out: &render::Output, mut opts: RunOpts) -> Result<(), Er
         });
     }
     for r in &opts.requires {
-        // A unit that Requires one that is not there could never start.
-        if r != &name && !dir.join(format!("{r}.service")).is_file() {
-            return Err(Error::failed_hint(
-                format!(
-                    "--requires {r}: there is no {r}.service in {}; nothing was written",
-                    dir.display()
-                ),
-                format!("write it first (`diakonos run --name {r} -- ...`), or use --wants, which may name a unit that is not there"),
-            ));
+        // A unit that Requires one the daemon does not have could never
+        // start: refused before anything is written, with the daemon's why
+        // (no such unit, or its file not loaded yet).
+        // (Itself: the unit's own parse above refused it.)
+        if let Err(Error::Failed { message, hint }) = status(g, r) {
+            return Err(Error::Failed {
+                message: format!("--requires {r}: {message}; nothing was written"),
+                hint,
+            });
         }
     }
     let existed = path.exists();
@@ -313,27 +313,27 @@ pub fn delete(
     for name in names {
         found.push(status(g, name)?);
     }
-    // As `stop` does (SPEC §18), the units that Require these are stopped
-    // first; they stay, `invalid` until what they Require is back.
+    // As `stop` does (SPEC §18), the units that Require these (directly or
+    // not) are stopped first; they stay, `invalid` until what they Require
+    // is back.
     let _ = force;
-    match client::request(g, Request::Stop(names.to_vec()), true)? {
-        Response::Job(results) => out.job("stop", &results)?,
-        other => return Err(client::unexpected(&other)),
-    }
-    for s in &found {
-        let others: Vec<&str> = s
-            .required_by
-            .iter()
-            .filter(|r| !names.contains(r))
-            .map(String::as_str)
-            .collect();
-        if !others.is_empty() {
-            out.warning(&format!(
-                "{} Require `{}`: stopped, and `invalid` until it is back or their Requires is edited",
-                others.join(", "),
-                s.info.name
-            ));
+    let results = match client::request(g, Request::Stop(names.to_vec()), true)? {
+        Response::Job(results) => {
+            out.job("stop", &results)?;
+            results
         }
+        other => return Err(client::unexpected(&other)),
+    };
+    let dependents: Vec<&str> = results
+        .iter()
+        .map(|r| r.name.as_str())
+        .filter(|n| !names.iter().any(|d| d == n))
+        .collect();
+    if !dependents.is_empty() {
+        out.warning(&format!(
+            "stopped with it, and `invalid` until what they Require is back or their Requires is edited: {}",
+            dependents.join(", ")
+        ));
     }
     match client::request(g, Request::Disable(names.to_vec()), true)? {
         Response::Job(_) => {}

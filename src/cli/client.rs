@@ -545,10 +545,7 @@ fn wait_readable(fd: &std::os::fd::OwnedFd, limit: Duration) {
 
 pub fn unexpected(resp: &Response) -> Error {
     Error::failed_hint(
-        match resp {
-            Response::Error { message, .. } => format!("unexpected reply from the daemon: {message}"),
-            other => format!("unexpected reply from the daemon: {}", other.kind()),
-        },
+        format!("unexpected reply from the daemon: {}", resp.kind()),
         "the daemon may be another diakonos version: `diakonos daemon-upgrade` replaces it with this binary's, keeping every service",
     )
 }

@@ -34,8 +34,13 @@ impl Output {
     }
 
     fn state(&self, s: StateName) -> String {
+        self.state_in(s, self.color)
+    }
+
+    /// A state, coloured when `color` (stdout's or stderr's, where it goes).
+    fn state_in(&self, s: StateName, color: bool) -> String {
         let text = s.as_str();
-        if !self.color {
+        if !color {
             return text.to_owned();
         }
         match s {
@@ -435,7 +440,12 @@ impl Output {
                     .as_deref()
                     .map(|m| format!(" ({m})"))
                     .unwrap_or_default();
-                out.push_str(&format!("{}: {}{remark}\n", r.name, self.state(r.state)));
+                let color = if stderr { self.err_color } else { self.color };
+                out.push_str(&format!(
+                    "{}: {}{remark}\n",
+                    r.name,
+                    self.state_in(r.state, color)
+                ));
             } else {
                 failed.push(r);
             }
@@ -540,7 +550,7 @@ pub fn print_error(e: &Error, no_color: bool) {
 /// (`status` shows the whole of it).
 fn short_reason(reason: &str) -> String {
     const MAX_CHARS: usize = 70;
-    let first = reason.lines().next().unwrap_or_default();
+    let first = crate::unit::headline(reason);
     let first = first.split("; expected one of:").next().unwrap_or(first);
     // "/srv/units/web.service:3:1: unknown key" -> "web.service:3:1: ..."
     let first = match first.split_once(".service") {

@@ -34,11 +34,7 @@ fn verify_target(
         Ok(other) => {
             out.warning(&format!(
                 "{}; checking {}",
-                client::unexpected(&other)
-                    .to_string()
-                    .lines()
-                    .next()
-                    .unwrap_or_default(),
+                crate::unit::headline(&client::unexpected(&other).to_string()),
                 dir.display()
             ));
             (dir, None)
@@ -46,7 +42,7 @@ fn verify_target(
         Err(e) => {
             out.warning(&format!(
                 "cannot ask the daemon for its service directory ({}); checking {}",
-                e.to_string().lines().next().unwrap_or_default(),
+                crate::unit::headline(&e.to_string()),
                 dir.display()
             ));
             (dir, None)

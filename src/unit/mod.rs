@@ -383,6 +383,23 @@ pub struct UnitError {
     pub hint: Option<String>,
 }
 
+impl UnitError {
+    /// Where and what is wrong, without the hint (for a line that says
+    /// what to do itself).
+    pub fn summary(&self) -> String {
+        let mut text = self.to_string();
+        text.truncate(headline(&text).len());
+        text
+    }
+}
+
+/// The first line of an error text without its `; hint: ...`: for places
+/// that quote an error in a line of their own, with their own hint.
+pub fn headline(text: &str) -> &str {
+    let first = text.lines().next().unwrap_or_default();
+    first.split("; hint: ").next().unwrap_or(first)
+}
+
 impl fmt::Display for UnitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.path.display())?;

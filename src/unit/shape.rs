@@ -197,15 +197,16 @@ fn unknown_key(cx: &mut Ctx<'_>, header: &str, section: Section, name: &str, spa
     let hint = elsewhere
         .or(systemd)
         .or_else(|| suggest(name, &names).map(|s| format!("did you mean `{s}`?")));
-    cx.at(
-        span,
-        format!(
+    // With a hint, the line ends there (the whole list would bury it).
+    let message = match hint {
+        Some(_) => format!("unknown key `{}` in [{header}]", esc(name)),
+        None => format!(
             "unknown key `{}` in [{header}]; expected one of: {}",
             esc(name),
             names.join(", ")
         ),
-        hint,
-    );
+    };
+    cx.at(span, message, hint);
 }
 
 fn article(type_name: &str) -> String {

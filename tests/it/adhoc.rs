@@ -154,8 +154,14 @@ fn run_reports_a_missing_program_before_writing_anything() {
             "1",
         ],
     );
-    assert!(err.contains("no nothere.service"), "{err}");
+    assert!(err.contains("no unit named `nothere`"), "{err}");
     assert!(err.contains("nothing was written"), "{err}");
+    assert!(!h.units.join("c.service").exists());
+    let err = h.fails(
+        1,
+        &["run", "--name", "c", "--requires", "c", "--", "sleep", "1"],
+    );
+    assert!(err.contains("cannot depend on itself"), "{err}");
     assert!(!h.units.join("c.service").exists());
 }
 
@@ -207,7 +213,7 @@ fn run_takes_its_options_and_loads_only_its_unit() {
 }
 
 #[test]
-fn delete_stops_disables_and_removes_and_names_requirers() {
+fn delete_stops_disables_removes_and_keeps_or_purges_logs() {
     // delete stops the unit, disables it, removes the file and the unit;
     // logs stay unless --purge-logs.
     let h = Home::new("delete_stops_disables_and_removes_and_names_requirers");
@@ -272,7 +278,7 @@ fn delete_stops_the_requirers_first_and_names_them() {
     let out = h.cmd(&["delete", "db"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("app Require `db`"),
+        stderr(&out).contains("their Requires is edited: app"),
         "{}",
         stderr(&out)
     );
@@ -378,12 +384,33 @@ fn conflicting_units_are_never_started_together() {
         assert_eq!(h.state("ca"), "inactive", "{args:?}");
         assert_eq!(h.state("cb"), "inactive", "{args:?}");
     }
+    // Pulled in by what a named unit Requires: the same.
+    h.unit(
+        "x",
+        "[unit]\nRequires = [\"ca\"]\n[service]\nExecStart = \"sleep 600\"\n",
+    );
+    h.ok(&["reload"]);
+    let err = h.fails(1, &["start", "x", "cb"]);
+    assert!(err.contains("conflict"), "{err}");
+    assert_eq!(h.state("x"), "inactive");
+    h.fails(1, &["restart", "x", "cb"]);
     // With one of them up, naming both used to wait for ever.
     h.ok(&["start", "ca"]);
     let ca = h.pid("ca");
     h.fails(1, &["start", "ca", "cb"]);
     assert_eq!(h.pid("ca"), ca);
     assert_eq!(h.state("cb"), "inactive");
+    // Both enabled: a new daemon starts the first by name only, and says so.
+    h.ok(&["enable", "ca", "cb"]);
+    h.ok(&["kill"]);
+    h.ok(&["list"]);
+    h.wait_until("the enabled ca to run", WAIT, || h.state("ca") == "running");
+    assert_eq!(h.state("cb"), "inactive");
+    let log = fs::read_to_string(h.home.join("daemon.log")).unwrap_or_default();
+    assert!(
+        log.contains("enabled units `ca` and `cb` conflict: starting `ca` only"),
+        "{log}"
+    );
 }
 
 #[test]

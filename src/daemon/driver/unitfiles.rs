@@ -16,6 +16,8 @@ pub const UNIT_FILES: Token = Token(4);
 
 pub struct UnitFiles {
     inotify: Option<Inotify>,
+    /// This host's name, read at the first `NAME@HOST` file seen.
+    host: Option<String>,
 }
 
 impl UnitFiles {
@@ -54,7 +56,10 @@ impl UnitFiles {
                 None
             }
         };
-        UnitFiles { inotify }
+        UnitFiles {
+            inotify,
+            host: None,
+        }
     }
 
     /// Files changed: flags the units whose files they are.
@@ -69,13 +74,14 @@ impl UnitFiles {
                     continue;
                 };
                 if let Some(stem) = name.strip_suffix(".service") {
-                    // `NAME@HOST.service` is a file of NAME.
-                    let unit = stem.split('@').next().unwrap_or(stem);
+                    // `NAME@HOST.service` is a file of NAME, on HOST only.
+                    let (unit, host) = stem.split_once('@').unwrap_or((stem, ""));
+                    let here = host.is_empty()
+                        || *host == *self.host.get_or_insert_with(crate::unit::hostname);
                     let gone = ev
                         .mask
                         .intersects(AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_FROM);
-                    // A new file of another host's unit loads nowhere here.
-                    sup.mark_changed_on_disk(unit, !gone && !stem.contains('@'));
+                    sup.mark_changed_on_disk(unit, !gone && here);
                 }
             }
         }

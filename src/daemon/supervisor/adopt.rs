@@ -294,6 +294,28 @@ impl Supervisor {
             }
         }
         self.enabled = enabled;
+        // Two enabled units that conflict: the first by name starts, the
+        // other waits to be named (both would fight for ever).
+        let mut i = 0;
+        while i < to_start.len() {
+            let id = to_start[i];
+            let rival = to_start[..i]
+                .iter()
+                .copied()
+                .find(|&o| self.graph.conflicts.get(id).is_some_and(|c| c.contains(&o)));
+            match rival {
+                Some(o) => {
+                    log::warn!(
+                        "enabled units `{}` and `{}` conflict: starting `{}` only",
+                        self.entries[o].name,
+                        self.entries[id].name,
+                        self.entries[o].name
+                    );
+                    to_start.remove(i);
+                }
+                None => i += 1,
+            }
+        }
         if !to_start.is_empty() {
             self.start(&to_start, false, now);
             let baseline = self.baseline(&to_start);

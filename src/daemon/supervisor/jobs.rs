@@ -78,9 +78,6 @@ impl Supervisor {
                     Ok(ids) => ids,
                     Err(resp) => return Some(resp),
                 };
-                if let Some(resp) = self.conflict_within(&ids) {
-                    return Some(resp);
-                }
                 // Units that Require a restarted unit are restarted with it
                 // (when they were up), as systemd does.
                 let mut set: Vec<ServiceId> = self
@@ -91,6 +88,9 @@ impl Supervisor {
                     .collect();
                 set.sort_unstable();
                 set.dedup();
+                if let Some(resp) = self.conflict_within(&set) {
+                    return Some(resp);
+                }
                 self.stop(&set);
                 self.jobs.push(Job {
                     conn,
@@ -146,14 +146,16 @@ impl Supervisor {
     /// should win is the user's to say. The refusal, if any (nothing is
     /// started then).
     fn conflict_within(&self, ids: &[ServiceId]) -> Option<Response> {
-        let set = self.graph.pull_in(ids);
+        let mut set = self.graph.pull_in(ids);
+        // What cannot run is not started (its dependents fail or go on).
+        set.retain(|&id| self.entries[id].runnable());
         for &a in &set {
             for &b in self.graph.conflicts.get(a).unwrap_or_default() {
                 if set.contains(&b) {
                     let (a, b) = (&self.entries[a].name, &self.entries[b].name);
                     return Some(Response::error(
-                        format!("`{a}` and `{b}` conflict (Conflicts): they cannot be started together; nothing was started"),
-                        Some(&format!("start one of them; starting it stops the other (`diakonos start {a}`)")),
+                        format!("`{a}` and `{b}` conflict (Conflicts): they cannot be started together, nothing was started"),
+                        Some(&format!("start just one, which stops the other: `diakonos start {a}`")),
                     ));
                 }
             }

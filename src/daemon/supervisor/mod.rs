@@ -352,8 +352,9 @@ impl Supervisor {
             .filter_map(|e| e.unit.as_deref())
     }
 
-    /// A unit's file changed on disk (only units loaded now are flagged).
-    /// A unit file was written (`present`) or removed since the last load.
+    /// A unit file was written (`present`) or removed since the last load:
+    /// a loaded unit is flagged changed, a name not loaded is noted as new
+    /// on disk while its file is there.
     pub fn mark_changed_on_disk(&mut self, name: &str, present: bool) {
         if self.by_name.contains_key(&self.entries, name) {
             if !self.changed_on_disk.contains(name) {
@@ -411,8 +412,15 @@ impl Supervisor {
         match input {
             Input::Request(conn, req) => {
                 if let Some(resp) = self.request(conn, req, now) {
-                    if let Some(conn) = conn {
-                        self.effects.push_back(Effect::Reply(conn, resp));
+                    match (conn, resp) {
+                        (Some(conn), resp) => self.effects.push_back(Effect::Reply(conn, resp)),
+                        // The daemon's own request (a socket's first
+                        // connection, a timer, `daemon --init NAME`): no one
+                        // else would hear why it was refused.
+                        (None, Response::Error { message, .. }) => {
+                            log::warn!("{message}");
+                        }
+                        (None, _) => {}
                     }
                 }
             }
@@ -825,13 +833,7 @@ fn start_outcome(e: &Entry) -> Option<Result<(), String>> {
 }
 
 fn first_error(errors: &[UnitError]) -> String {
-    errors
-        .first()
-        .map(|e| {
-            let text = e.to_string();
-            text.lines().next().unwrap_or_default().to_owned()
-        })
-        .unwrap_or_default()
+    errors.first().map(UnitError::summary).unwrap_or_default()
 }
 
 /// The policy of a unit that did not load: it never runs.

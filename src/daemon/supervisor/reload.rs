@@ -25,7 +25,8 @@ impl Supervisor {
         }
         let in_scope = |name: &str| scope.is_none_or(|s| s.iter().any(|n| n == name));
         let mut report = ReloadReport::default();
-        self.changed_on_disk.clear();
+        // A scoped load (`run`, `delete`) re-reads only its units.
+        self.changed_on_disk.retain(|name| !in_scope(name));
         self.new_on_disk.retain(|name| !in_scope(name));
         let mut restart = Vec::new();
         let mut removed = Vec::new();
@@ -74,16 +75,14 @@ impl Supervisor {
                     if e.load_error.as_deref() == Some(&error) {
                         // Still invalid: named again, so `reload` keeps
                         // failing until the file is fixed.
-                        report.invalid.push((
-                            name.clone(),
-                            error.lines().next().unwrap_or_default().to_owned(),
-                        ));
+                        report
+                            .invalid
+                            .push((name.clone(), crate::unit::headline(&error).to_owned()));
                         continue;
                     }
-                    report.invalid.push((
-                        name.clone(),
-                        error.lines().next().unwrap_or_default().to_owned(),
-                    ));
+                    report
+                        .invalid
+                        .push((name.clone(), crate::unit::headline(&error).to_owned()));
                     // A running instance keeps its old definition; it cannot
                     // start again until the file is fixed.
                     e.load_error = Some(Box::new(error));

@@ -44,7 +44,7 @@ impl Supervisor {
             let e = &self.entries[id];
             if !e.runnable() {
                 let error = e.error().unwrap_or_else(|| "does not load".to_owned());
-                let first = error.lines().next().unwrap_or_default();
+                let first = crate::unit::headline(&error);
                 return Err(Response::error(
                     format!("unit `{}` is invalid: {first}", e.name),
                     Some(&format!(
