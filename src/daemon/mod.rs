@@ -95,6 +95,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), Error> {
     // Not holding any directory busy; every path we keep is absolute.
     let _ = std::env::set_current_dir("/");
     spawn::become_subreaper();
+    spawn::raise_open_files_limit();
 
     let listener = bind_socket(&home.socket())?;
     if let Some(ready) = ready {

@@ -537,6 +537,7 @@ fn clone_service(
         fds: spec.fds.to_vec(),
         report: write.as_raw_fd(),
         reset,
+        nofile: SERVICE_NOFILE.get().copied(),
         work,
     })?;
     // The child has its own copy of the descriptor table.
@@ -570,6 +571,33 @@ fn above_sockets(write: OwnedFd, sockets: usize) -> io::Result<OwnedFd> {
     }
     // SAFETY: `fd` is new and ours alone.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The open-files limit the daemon was started with, when it raised its
+/// own soft limit to the hard one: every child gets it back before its
+/// exec (as systemd keeps services at a soft 1024), so a program that
+/// closes or polls every descriptor up to its limit is not slowed down.
+static SERVICE_NOFILE: std::sync::OnceLock<[u64; 2]> = std::sync::OnceLock::new();
+
+/// Raises the daemon's soft limit of open files to its hard limit (at most
+/// 2^20): it holds a pidfd per adopted service and a pipe per exec in
+/// flight, and past the soft limit an adopted process would be checked on
+/// a timer instead. Once, at start, before the first spawn.
+pub fn raise_open_files_limit() {
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let target = hard.min(1 << 20);
+    if soft >= target {
+        return;
+    }
+    match nix::sys::resource::setrlimit(Resource::RLIMIT_NOFILE, target, hard) {
+        Ok(()) => {
+            let _ = SERVICE_NOFILE.set([soft, hard]);
+            log::info!("open files limit raised from {soft} to {target}; services keep {soft}");
+        }
+        Err(e) => log::warn!("cannot raise the open files limit from {soft} to {target}: {e}"),
+    }
 }
 
 /// The boot clock in the clock ticks of `/proc/PID/stat`'s start time

@@ -462,3 +462,52 @@ fn a_user_service_runs_the_program_on_its_path_that_it_may_run() {
     h.ok(&["start", "finder"]);
     assert_eq!(crate::util::read_lines(&out), ["public"]);
 }
+
+#[test]
+fn the_daemon_raises_its_open_files_limit_and_services_keep_the_one_it_had() {
+    // A daemon started with a soft open-files limit below the hard one
+    // raises its own (a pidfd per adopted service); its services get the
+    // limit it was started with, unless their unit sets LimitNOFILE.
+    use std::os::unix::process::CommandExt;
+    let (_, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .expect("getrlimit");
+    assert!(
+        hard > 256,
+        "this test needs a hard open-files limit above 256"
+    );
+    let h = Home::new("the_daemon_raises_its_open_files_limit");
+    h.unit("plain", "[service]\nExecStart = \"sleep 300\"\n");
+    h.unit(
+        "own",
+        "[service]\nExecStart = \"sleep 300\"\nLimitNOFILE = \"100:200\"\n",
+    );
+    let mut cmd = h.command(&["start", "plain", "own"]);
+    // SAFETY: runs in the forked client before exec; setrlimit is a single
+    // async-signal-safe system call on values copied in.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, 256, hard)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let out = h.run(cmd);
+    assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    let daemon = h.daemon_pid().expect("the daemon's pid");
+    let show = |n: u64| {
+        if n == u64::MAX {
+            "unlimited".to_owned()
+        } else {
+            n.to_string()
+        }
+    };
+    let raised = show(hard.min(1 << 20));
+    assert_eq!(limit(daemon, "Max open files"), (raised, show(hard)));
+    assert_eq!(
+        limit(h.pid("plain"), "Max open files"),
+        ("256".to_owned(), show(hard))
+    );
+    assert_eq!(
+        limit(h.pid("own"), "Max open files"),
+        ("100".to_owned(), "200".to_owned())
+    );
+}

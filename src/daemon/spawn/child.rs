@@ -59,6 +59,9 @@ pub struct Plan {
     /// ones the daemon handles (their handlers would write to its signal
     /// pipe) or ignores (ignored signals survive exec).
     pub reset: u64,
+    /// The open-files limit to put back (the daemon raised its own), before
+    /// the unit's own limits.
+    pub nofile: Option<[u64; 2]>,
     /// A unit's limits and identity, set after the working directory.
     pub work: Option<Box<Work>>,
 }
@@ -291,6 +294,22 @@ unsafe fn exec(plan: &Plan) -> ! {
     if cd < 0 {
         // Reported as the exec's: a missing directory is told apart there.
         fail(-cd as i32);
+    }
+    if let Some(limit) = &plan.nofile {
+        let ret = sys(
+            libc::SYS_prlimit64,
+            [
+                0,
+                libc::RLIMIT_NOFILE as usize,
+                limit.as_ptr() as usize,
+                0,
+                0,
+                0,
+            ],
+        );
+        if ret < 0 {
+            fail_at(Step::Limits, -ret as i32);
+        }
     }
     if let Some(work) = &plan.work {
         apply(work, |step, errno| fail_at(step, errno));
