@@ -307,7 +307,6 @@ pub fn delete(
     out: &render::Output,
     names: &[String],
     purge_logs: bool,
-    force: bool,
 ) -> Result<(), Error> {
     let mut found = Vec::new();
     for name in names {
@@ -316,7 +315,6 @@ pub fn delete(
     // As `stop` does (SPEC §18), the units that Require these (directly or
     // not) are stopped first; they stay, `invalid` until what they Require
     // is back.
-    let _ = force;
     let results = match client::request(g, Request::Stop(names.to_vec()), true)? {
         Response::Job(results) => {
             out.job("stop", &results)?;

@@ -86,11 +86,7 @@ fn run_client(g: Global, cmd: Command) -> Result<(), Error> {
             Ok(())
         }
         Command::Run(opts) => adhoc::run(&g, &out, *opts),
-        Command::Delete {
-            names,
-            purge_logs,
-            force,
-        } => adhoc::delete(&g, &out, &names, purge_logs, force),
+        Command::Delete { names, purge_logs } => adhoc::delete(&g, &out, &names, purge_logs),
         Command::All(verb) => adhoc::all(&g, &out, &verb),
         Command::Startup { print } => startup_entry(&g, print),
         Command::Daemon { .. } => run(g, cmd),

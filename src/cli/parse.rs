@@ -42,7 +42,7 @@ Commands:
                        --force (replace an existing unit)
   delete NAME... [--purge-logs] [--force]
                        stop, disable and remove units (logs kept unless
-                       --purge-logs); --force also when others Require them
+                       --purge-logs); what Requires them is stopped first
   start|stop|restart --all
                        every unit; stop and restart leave out Protected ones
   startup [--print]    start the daemon at boot: add an @reboot crontab line (or a
@@ -120,10 +120,11 @@ pub enum Command {
     },
     Help(Option<String>),
     Run(Box<adhoc::RunOpts>),
+    /// `--force` is accepted and changes nothing (it once let a unit others
+    /// Require be deleted; now they are stopped first either way).
     Delete {
         names: Vec<String>,
         purge_logs: bool,
-        force: bool,
     },
     /// `start --all`, `stop --all`, `restart --all`: the verb.
     All(String),
@@ -383,7 +384,6 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
             "delete" | "del" | "rm" => Command::Delete {
                 names: names("delete")?,
                 purge_logs,
-                force,
             },
             "stats" => Command::Stats {
                 names: rest.clone(),
