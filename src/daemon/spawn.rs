@@ -6,11 +6,9 @@
 
 use std::collections::HashMap;
 use std::ffi::{CStr, CString, OsStr};
-use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
@@ -81,29 +79,12 @@ pub fn listen_shim(mut args: impl Iterator<Item = std::ffi::OsString>) -> std::p
     std::process::ExitCode::from(127)
 }
 
-/// Opens a service log for appending (created 0640 if missing).
-pub fn open_log(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o640)
-        .open(path)
-}
-
 /// A started process. The daemon does not wait for the child's exec:
 /// `exec` is its outcome, still to come.
 #[derive(Debug)]
 pub struct Spawned {
     pub pid: Pid,
     pub exec: PendingExec,
-}
-
-impl Spawned {
-    /// Waits for the exec: the pid once it ran, else why it could not (the
-    /// child has exited with 127 by then). For callers with no event loop.
-    pub fn wait(self) -> Result<Pid, SpawnError> {
-        self.exec.wait().map(|()| self.pid)
-    }
 }
 
 /// Starts `spec.argv` in a new session (so its own process group), stdin
@@ -467,7 +448,9 @@ impl PendingExec {
 /// A clone sharing the daemon's memory rather than a fork: a fork copies
 /// the daemon's page tables and leaves every page copy-on-write (~300 us
 /// of the daemon's CPU per spawn); and rather than a vfork, whose daemon
-/// waits for each exec in turn while the other core may sit idle.
+/// waits for each exec in turn while the other core may sit idle. A child
+/// that changes its user, groups or OOM score is a fork all the same
+/// ([`child::Work::needs_own_memory`]).
 fn clone_service(
     program: &str,
     args: &[String],
@@ -563,14 +546,19 @@ fn above_sockets(write: OwnedFd, sockets: usize) -> io::Result<OwnedFd> {
     if write.as_raw_fd() >= lowest {
         return Ok(write);
     }
-    // SAFETY: fcntl duplicates a descriptor we own; the new one, returned
-    // to us alone, is owned by the OwnedFd made of it.
-    let fd = unsafe { nix::libc::fcntl(write.as_raw_fd(), nix::libc::F_DUPFD_CLOEXEC, lowest) };
-    if fd < 0 {
+    dup_at_least(write, lowest)
+}
+
+/// `fd` moved to the lowest free descriptor at or above `min`, close-on-exec.
+pub fn dup_at_least(fd: OwnedFd, min: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC on a descriptor we own returns a new one that
+    // nothing else owns; it is wrapped at once.
+    let n = unsafe { nix::libc::fcntl(fd.as_raw_fd(), nix::libc::F_DUPFD_CLOEXEC, min) };
+    if n < 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: `fd` is new and ours alone.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    // SAFETY: `n` was just returned by fcntl and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(n) })
 }
 
 /// The open-files limit the daemon was started with, when it raised its

@@ -341,13 +341,5 @@ fn relisten(fd: RawFd, backlog: i32) -> io::Result<()> {
 
 /// The same socket at a descriptor of `HIGH_FD` or above (close-on-exec).
 fn high(fd: OwnedFd) -> io::Result<OwnedFd> {
-    // SAFETY: F_DUPFD_CLOEXEC on a descriptor we own returns a new one that
-    // nothing else owns; it is wrapped at once.
-    let n = unsafe { nix::libc::fcntl(fd.as_raw_fd(), nix::libc::F_DUPFD_CLOEXEC, HIGH_FD) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    drop(fd);
-    // SAFETY: `n` was just returned by fcntl and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(n) })
+    crate::daemon::spawn::dup_at_least(fd, HIGH_FD)
 }

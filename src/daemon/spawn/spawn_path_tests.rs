@@ -219,7 +219,8 @@ fn the_daemon_stays_dumpable_when_a_child_switches_user() {
         ..spec(&[], &[])
     };
     let spawned = spawn(&spec, &mut SpawnCache::default()).expect("spawn as nobody");
-    let pid = spawned.wait().expect("its exec");
+    spawned.exec.wait().expect("its exec");
+    let pid = spawned.pid;
     let _ = waitpid(pid, None);
     assert_eq!(dumpable(), 1, "still dumpable after the exec");
     let _ = std::fs::remove_dir_all(&dir);
