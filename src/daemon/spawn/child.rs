@@ -296,17 +296,7 @@ unsafe fn exec(plan: &Plan) -> ! {
         fail(-cd as i32);
     }
     if let Some(limit) = &plan.nofile {
-        let ret = sys(
-            libc::SYS_prlimit64,
-            [
-                0,
-                libc::RLIMIT_NOFILE as usize,
-                limit.as_ptr() as usize,
-                0,
-                0,
-                0,
-            ],
-        );
+        let ret = prlimit(libc::RLIMIT_NOFILE as c_int, limit);
         if ret < 0 {
             fail_at(Step::Limits, -ret as i32);
         }
@@ -374,11 +364,7 @@ unsafe fn apply(work: &Work, fail: impl Fn(Step, i32)) {
         }
     };
     for (resource, limit) in &work.rlimits {
-        let ret = sys(
-            libc::SYS_prlimit64,
-            [0, *resource as usize, limit.as_ptr() as usize, 0, 0, 0],
-        );
-        at(Step::Limits, ret);
+        at(Step::Limits, prlimit(*resource, limit));
     }
     if let Some(nice) = work.nice {
         let ret = sys(
@@ -438,6 +424,17 @@ unsafe fn apply(work: &Work, fail: impl Fn(Step, i32)) {
             sys(SYS_SETUID, [uid as usize, 0, 0, 0, 0, 0]),
         );
     }
+}
+
+/// Sets this process's limit of `resource` to [soft, hard] (prlimit64).
+///
+/// # Safety
+/// A raw system call reading `limit`.
+unsafe fn prlimit(resource: c_int, limit: &[u64; 2]) -> isize {
+    sys(
+        libc::SYS_prlimit64,
+        [0, resource as usize, limit.as_ptr() as usize, 0, 0, 0],
+    )
 }
 
 // The 32-bit ids' calls: on arm and x86 the plain ones take 16-bit ids.
