@@ -383,10 +383,7 @@ fn export(
         match loaded.units.get(name) {
             Some(Ok(u)) => texts.push((name, export::systemd_unit(u))),
             Some(Err(errors)) => {
-                let first = errors
-                    .first()
-                    .map(crate::unit::UnitError::summary)
-                    .unwrap_or_default();
+                let first = crate::unit::first_error(errors);
                 return Err(Error::failed_hint(
                     format!("`{name}` does not load: {first}"),
                     format!("fix it (`diakonos verify {name}`), then export again"),

@@ -393,6 +393,11 @@ impl UnitError {
     }
 }
 
+/// The first of a file's errors, without its hint (for a one-line report).
+pub fn first_error(errors: &[UnitError]) -> String {
+    errors.first().map(UnitError::summary).unwrap_or_default()
+}
+
 /// The first line of an error text without its `; hint: ...`: for places
 /// that quote an error in a line of their own, with their own hint.
 pub fn headline(text: &str) -> &str {

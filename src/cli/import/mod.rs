@@ -173,10 +173,7 @@ pub fn emit(drafts: &[Draft], opts: &Options<'_>) -> Result<(), Error> {
         let path = opts.dir.join(format!("{}.service", d.name));
         let text = d.to_toml();
         if let Err(errors) = unit::parse(&d.name, &path, &text, opts.dir) {
-            let first = errors
-                .first()
-                .map(crate::unit::UnitError::summary)
-                .unwrap_or_default();
+            let first = crate::unit::first_error(&errors);
             return Err(Error::failed_hint(
                 format!("the unit imported as `{}` does not verify: {first}", d.name),
                 "run with --stdout to see it, fix the value in the source file, and import again",

@@ -832,10 +832,6 @@ fn start_outcome(e: &Entry) -> Option<Result<(), String>> {
     }
 }
 
-fn first_error(errors: &[UnitError]) -> String {
-    errors.first().map(UnitError::summary).unwrap_or_default()
-}
-
 /// The policy of a unit that did not load: it never runs.
 fn inert_policy() -> Policy {
     use crate::daemon::service::Span;

@@ -42,7 +42,9 @@ impl Supervisor {
         for (name, result) in loaded.units {
             let Some(&id) = self.by_name.get(&self.entries, &name) else {
                 if let Err(errors) = &result {
-                    report.invalid.push((name.clone(), first_error(errors)));
+                    report
+                        .invalid
+                        .push((name.clone(), crate::unit::first_error(errors)));
                 }
                 report.added.push(name.clone());
                 self.add_entry(name, result);
@@ -72,17 +74,14 @@ impl Supervisor {
                 }
                 (_, error, path) => {
                     let error = error.unwrap_or_default();
-                    if e.load_error.as_deref() == Some(&error) {
-                        // Still invalid: named again, so `reload` keeps
-                        // failing until the file is fixed.
-                        report
-                            .invalid
-                            .push((name.clone(), crate::unit::headline(&error).to_owned()));
-                        continue;
-                    }
+                    // Named at every reload, so `reload` keeps failing until
+                    // the file is fixed.
                     report
                         .invalid
                         .push((name.clone(), crate::unit::headline(&error).to_owned()));
+                    if e.load_error.as_deref() == Some(&error) {
+                        continue;
+                    }
                     // A running instance keeps its old definition; it cannot
                     // start again until the file is fixed.
                     e.load_error = Some(Box::new(error));
