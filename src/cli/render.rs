@@ -34,22 +34,7 @@ impl Output {
     }
 
     fn state(&self, s: StateName) -> String {
-        self.state_in(s, self.color)
-    }
-
-    /// A state, coloured when `color` (stdout's or stderr's, where it goes).
-    fn state_in(&self, s: StateName, color: bool) -> String {
-        let text = s.as_str();
-        if !color {
-            return text.to_owned();
-        }
-        match s {
-            StateName::Running => text.green().bold().to_string(),
-            StateName::Exited => text.green().to_string(),
-            StateName::Failed | StateName::Invalid => text.red().bold().to_string(),
-            StateName::Inactive => text.dimmed().to_string(),
-            _ => text.yellow().to_string(),
-        }
+        state_text(s, self.color)
     }
 
     fn bold(&self, text: &str) -> String {
@@ -433,6 +418,7 @@ impl Output {
     pub fn job_to(&self, verb: &str, results: &[JobResult], stderr: bool) -> Result<(), Error> {
         let mut failed: Vec<&JobResult> = Vec::new();
         let mut out = String::new();
+        let color = if stderr { self.err_color } else { self.color };
         for r in results {
             if r.ok {
                 let remark = r
@@ -440,11 +426,10 @@ impl Output {
                     .as_deref()
                     .map(|m| format!(" ({m})"))
                     .unwrap_or_default();
-                let color = if stderr { self.err_color } else { self.color };
                 out.push_str(&format!(
                     "{}: {}{remark}\n",
                     r.name,
-                    self.state_in(r.state, color)
+                    state_text(r.state, color)
                 ));
             } else {
                 failed.push(r);
@@ -531,6 +516,21 @@ impl Output {
 }
 
 /// Prints an error as `diakonos: ...` on stderr, red on a terminal.
+/// A state, coloured when `color` (stdout's or stderr's, where it goes).
+fn state_text(s: StateName, color: bool) -> String {
+    let text = s.as_str();
+    if !color {
+        return text.to_owned();
+    }
+    match s {
+        StateName::Running => text.green().bold().to_string(),
+        StateName::Exited => text.green().to_string(),
+        StateName::Failed | StateName::Invalid => text.red().bold().to_string(),
+        StateName::Inactive => text.dimmed().to_string(),
+        _ => text.yellow().to_string(),
+    }
+}
+
 pub fn print_error(e: &Error, no_color: bool) {
     let text = e.to_string();
     if text.is_empty() {
