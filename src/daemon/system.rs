@@ -29,7 +29,8 @@ pub struct RealSys {
     pub inherit_stdio: bool,
     /// The sockets of `[socket]` units, held across their restarts.
     pub listeners: Listeners,
-    /// Main processes forked whose exec outcome is still to come.
+    /// Processes started (main, ExecStop, probes) whose exec outcome is
+    /// still to come.
     pub execs: Execs,
 }
 

@@ -1,6 +1,6 @@
-//! Execs under way. A service's main process is cloned without waiting for
-//! its exec (`spawn/child.rs`), so the daemon starts the next service while
-//! the kernel execs this one. The child's close-on-exec error pipe becomes
+//! Execs under way. Every process the daemon starts (a main process,
+//! ExecStop, an Exec probe) is cloned without waiting for its exec
+//! (`spawn/child.rs`), so the daemon goes on while the kernel execs it. The child's close-on-exec error pipe becomes
 //! readable at the outcome (end of file: the program runs; an errno: it
 //! could not), which becomes an `ExecDone` input. An exit reaped before its
 //! pipe was read is preceded by its outcome ([`Execs::finish`], asked first
@@ -19,9 +19,9 @@ use crate::daemon::supervisor::Input;
 /// Tokens of exec pipes: this plus the child's pid (below the probes' 2^38).
 const FIRST_EXEC_TOKEN: usize = 1 << 37;
 /// At most this many execs are awaited at once, and at most half the
-/// daemon's descriptor limit (each holds a pipe; the limit is the
-/// services' too, so it is not raised): a spawn past it first waits for
-/// one of them, which is at most a moment.
+/// daemon's descriptor limit (each holds a pipe; the daemon raised its soft
+/// limit to the hard one at start): a spawn past it first waits for one of
+/// them, which is at most a moment.
 const MAX_PENDING: usize = 1024;
 
 fn max_pending() -> usize {
