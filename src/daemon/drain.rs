@@ -27,8 +27,10 @@ impl EventLoop {
             while let Some(effect) = self.sup.poll_effect() {
                 let registry = self.poll.registry();
                 match effect {
-                    Effect::Signal { pgid, signal } => spawn::kill_group(pgid, signal),
-                    Effect::KillProbe(pid) => spawn::kill_child_and_group(pid),
+                    Effect::Signal { pgid, signal } => {
+                        let leader_under_way = self.sys.execs.under_way(pgid);
+                        spawn::kill_group(pgid, signal, leader_under_way)
+                    }
                     Effect::Watch(pid) => self.children.watch(pid, registry, &mut self.sup, now),
                     Effect::Reply(conn, mut resp) => {
                         if let crate::protocol::Response::Status(s) = &mut resp {

@@ -698,7 +698,11 @@ mod spawn_path_tests;
 /// Sends `signal` to every process of the group; a group already gone is fine.
 /// Never the daemon's own group, nor init's (a group read from a process
 /// that left a service's session could be anything).
-pub fn kill_group(pgid: Pid, signal: Signal) {
+///
+/// `leader_under_way`: `pgid` is a child of ours whose exec is still under
+/// way, so it may not have made its group yet (setsid, just before the
+/// exec); then, with no such group, the child itself gets the signal.
+pub fn kill_group(pgid: Pid, signal: Signal, leader_under_way: bool) {
     if pgid.as_raw() <= 1 || pgid == nix::unistd::getpgrp() {
         log::warn!(
             "not sending {} to process group {pgid}: it is not a service's",
@@ -707,20 +711,16 @@ pub fn kill_group(pgid: Pid, signal: Signal) {
         return;
     }
     match killpg(pgid, signal) {
+        Err(Errno::ESRCH) if leader_under_way => {
+            // Not reaped (its exec is awaited), so the pid is still it.
+            let _ = nix::sys::signal::kill(pgid, signal);
+        }
         Ok(()) | Err(Errno::ESRCH) => {}
         Err(e) => log::warn!(
             "cannot send {} to process group {pgid}: {e}",
             signal.as_str()
         ),
     }
-}
-
-/// SIGKILL to a child of the daemon not reaped yet (so `pid` is still it)
-/// and to its group: just after its clone it may not have left the
-/// daemon's group for its own yet.
-pub fn kill_child_and_group(pid: Pid) {
-    let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-    kill_group(pid, Signal::SIGKILL);
 }
 
 /// Whether any process (zombies excepted once reaped) is left in the group.

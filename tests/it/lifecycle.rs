@@ -455,30 +455,55 @@ fn fifty_units_start_with_one_command() {
     }
 }
 
-#[test]
-fn exec_stop_that_hangs_is_cut_off_by_timeout_stop_sec() {
-    // An ExecStop that never finishes does not hang stop: after TimeoutStopSec the service is signalled anyway.
-    let h = Home::new("exec_stop_that_hangs_is_cut_off_by_timeout_stop_sec");
+/// `app` with a hung ExecStop and `timeout` (TimeoutStopSec), started and
+/// stopped `rounds` times: each stop ends with the service and its ExecStop
+/// gone and the unit inactive.
+fn hung_exec_stop_is_cut_off(test: &str, timeout: &str, rounds: usize) {
+    let h = Home::new(test);
     h.unit(
         "app",
         &format!(
-            "[service]\nTimeoutStopSec = 0.3\nExecStart = {}\nExecStop = {}\n",
-            sh("echo $$ >> starts; exec sleep 1000"),
+            "[service]\nTimeoutStopSec = {timeout}\nExecStart = {}\nExecStop = {}\n",
+            sh("exec sleep 1000"),
             sh("echo $$ >> stoppers; exec sleep 1000")
         ),
     );
-    h.ok(&["start", "app"]);
-    let pid = h.pid("app");
-    h.ok(&["stop", "app"]);
-    assert!(gone(pid), "the service survived stop");
-    // The ExecStop may be cut off before it wrote its pid on a loaded box.
-    for stopper in h.lines("stoppers") {
-        h.remember(stopper.parse().expect("a pid"));
+    for _ in 0..rounds {
+        h.ok(&["start", "app"]);
+        let pid = h.pid("app");
+        h.ok(&["stop", "app"]);
+        assert!(gone(pid), "the service survived stop");
+        // The ExecStop may be cut off before it wrote its pid.
+        for stopper in h.lines("stoppers") {
+            h.remember(stopper.parse().expect("a pid"));
+        }
+        h.wait_until("the hung ExecStop to be gone", WAIT, || {
+            h.procs_in_units().is_empty()
+        });
+        assert_eq!(h.state("app"), "inactive");
     }
-    h.wait_until("the hung ExecStop to be gone", WAIT, || {
-        h.procs_in_units().is_empty()
-    });
-    assert_eq!(h.state("app"), "inactive");
+}
+
+#[test]
+fn exec_stop_that_hangs_is_cut_off_by_timeout_stop_sec() {
+    // An ExecStop that never finishes does not hang stop: after TimeoutStopSec the service is signalled anyway.
+    hung_exec_stop_is_cut_off(
+        "exec_stop_that_hangs_is_cut_off_by_timeout_stop_sec",
+        "0.3",
+        1,
+    );
+}
+
+#[test]
+fn exec_stop_with_no_grace_is_killed_even_before_its_exec() {
+    // TimeoutStopSec = 0: the ExecStop gets SIGKILL at once, while it may
+    // still be between its clone and its exec (no process group of its
+    // own yet); it must not be left running.
+    hung_exec_stop_is_cut_off(
+        "exec_stop_with_no_grace_is_killed_even_before_its_exec",
+        "0",
+        5,
+    );
 }
 
 #[test]

@@ -172,6 +172,11 @@ impl Execs {
         done
     }
 
+    /// Whether `pid`'s exec is still awaited (it is a child not reaped).
+    pub fn under_way(&self, pid: Pid) -> bool {
+        self.pending.contains_key(&pid)
+    }
+
     /// Whether no outcome is awaited.
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()

@@ -156,7 +156,7 @@ pub(super) fn main_pid_candidates(
 /// Kills what a failed forking start left, group and process.
 pub(super) fn kill_candidates(candidates: &[procfs::Stat]) {
     for p in candidates {
-        kill_group(Pid::from_raw(p.pgrp), Signal::SIGKILL);
+        kill_group(Pid::from_raw(p.pgrp), Signal::SIGKILL, false);
         let _ = nix::sys::signal::kill(Pid::from_raw(p.pid), Signal::SIGKILL);
     }
 }

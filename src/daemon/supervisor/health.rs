@@ -154,7 +154,10 @@ impl Supervisor {
             match f.pid {
                 Some(pid) => {
                     // Reaped later; the reap finds no run that waits for it.
-                    self.effects.push_back(Effect::KillProbe(pid));
+                    self.effects.push_back(Effect::Signal {
+                        pgid: pid,
+                        signal: Signal::SIGKILL,
+                    });
                 }
                 None => self.effects.push_back(Effect::ProbeCancel { id }),
             }
@@ -177,7 +180,10 @@ impl Supervisor {
             match f.pid {
                 Some(pid) => {
                     f.timed_out = true;
-                    self.effects.push_back(Effect::KillProbe(pid));
+                    self.effects.push_back(Effect::Signal {
+                        pgid: pid,
+                        signal: Signal::SIGKILL,
+                    });
                 }
                 None => {
                     h.in_flight = None;

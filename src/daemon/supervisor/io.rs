@@ -15,11 +15,10 @@ pub enum Role {
 /// answer the supervisor waits for: what follows comes back as inputs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    /// Send `signal` to the process group `pgid`.
+    /// Send `signal` to the process group `pgid`. A group named after a
+    /// child whose exec is still under way may not exist yet (the child
+    /// makes it just before its exec): the child itself gets the signal.
     Signal { pgid: Pid, signal: Signal },
-    /// Kill an Exec probe (a child not reaped yet): its group, and the
-    /// process itself, which may not have made its group yet.
-    KillProbe(Pid),
     /// Watch a process that may not be our child for its exit
     /// (an `ChildExited` input follows).
     Watch(Pid),
