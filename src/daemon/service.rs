@@ -13,7 +13,7 @@
 //! |----------------------|---------------------|-------------------------------------|--------------------------|
 //! | inactive/exited/failed | Start             | waiting (limits and the start-limit window reset) |            |
 //! | restarting           | Start               | waiting (backoff cancelled)         |                          |
-//! | waiting, starting, running, stopping | Start | unchanged; want up (after a stop: waiting once it ends) |       |
+//! | waiting, starting, running, stopping | Start | unchanged; want up, over an earlier Stop or DepFailed (after a stop: waiting once it ends) |       |
 //! | waiting              | DepsReady           | starting (spawn in flight)          | Spawn                    |
 //! | waiting              | DepsReady, limit hit| failed "start limit hit"            |                          |
 //! | waiting, restarting  | DepFailed(x)        | failed "dependency x failed"        |                          |
@@ -246,7 +246,10 @@ impl Service {
                 return actions;
             }
             (_, Event::Start) => {
+                // Over whatever came before (a stop, a dependency's
+                // failure during a spawn): the latest request wins.
                 self.want = Want::Up;
+                self.dep_failed = None;
                 return actions;
             }
             (State::Waiting, Event::DepsReady) => self.begin_start(now, &mut actions),

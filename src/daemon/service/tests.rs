@@ -865,6 +865,14 @@ fn a_dependency_failure_during_a_spawn_stops_the_service_failed_once_it_is_up() 
     svc.on_event(Event::Spawned(pid(100)), t0);
     ended(&mut svc, ExitKind::Signal(Signal::SIGTERM), t0);
     assert_eq!(svc.state, State::Inactive);
+
+    // A start meanwhile wins too, as after a stop: the service stays up
+    // (the start's job brings the dependency up again).
+    let mut svc = spawning(policy(), t0);
+    svc.on_event(Event::DepFailed("db".into()), t0);
+    assert!(svc.on_event(Event::Start, t0).is_empty());
+    assert!(svc.on_event(Event::Spawned(pid(100)), t0).is_empty());
+    assert_eq!(svc.state.name(), StateName::Running);
 }
 
 #[test]
