@@ -413,10 +413,7 @@ impl Service {
                 // Its exit status is unknowable, so it counts as a failure.
                 self.last_exit = Some(ExitKind::Unknown);
                 self.pgid = Some(pgid);
-                actions.push(Action::KillGroup {
-                    pgid,
-                    signal: Signal::SIGKILL,
-                });
+                stop::sigkill(&mut actions, pgid);
                 State::Stopping {
                     main: None,
                     stop_cmd: None,

@@ -9,10 +9,7 @@ use super::*;
 impl Service {
     pub(super) fn kill_leftovers(&mut self, actions: &mut Vec<Action>) {
         if let Some(pgid) = self.pgid.take() {
-            actions.push(Action::KillGroup {
-                pgid,
-                signal: Signal::SIGKILL,
-            });
+            sigkill(actions, pgid);
         }
     }
 
@@ -31,10 +28,7 @@ impl Service {
             // No grace at all: SIGKILL right behind KillSignal.
             self.signal_group(&mut actions);
             if let Some(pgid) = self.pgid {
-                actions.push(Action::KillGroup {
-                    pgid,
-                    signal: Signal::SIGKILL,
-                });
+                sigkill(&mut actions, pgid);
             }
             (StopPhase::Killed, now + KILL_GRACE)
         } else {
@@ -82,6 +76,13 @@ impl Service {
         Some(())
     }
 
+    /// KillSignal sent (ExecStop done or cut off): the phase and deadline
+    /// of the wait for the group to go.
+    fn enter_signalled(&self, now: Instant, actions: &mut Vec<Action>) -> (StopPhase, Instant) {
+        self.signal_group(actions);
+        (StopPhase::Signalled, now + self.policy.timeout_stop.get())
+    }
+
     pub(super) fn stopping(
         &mut self,
         ev: Event,
@@ -99,7 +100,6 @@ impl Service {
             return actions;
         };
         let (mut main, mut stop_cmd, mut phase, mut deadline) = (main, stop_cmd, phase, deadline);
-        let timeout = self.policy.timeout_stop.get();
         match ev {
             Event::Exited(kind) => {
                 self.last_exit = Some(kind);
@@ -108,9 +108,7 @@ impl Service {
             Event::StopCmdExited(_) => {
                 stop_cmd = None;
                 if phase == StopPhase::ExecStop {
-                    phase = StopPhase::Signalled;
-                    deadline = now + timeout;
-                    self.signal_group(&mut actions);
+                    (phase, deadline) = self.enter_signalled(now, &mut actions);
                 }
             }
             Event::GroupGone => {
@@ -118,24 +116,16 @@ impl Service {
             }
             Event::Timer if now >= deadline => match phase {
                 StopPhase::ExecStop => {
-                    phase = StopPhase::Signalled;
-                    deadline = now + timeout;
-                    self.signal_group(&mut actions);
+                    (phase, deadline) = self.enter_signalled(now, &mut actions);
                     if let Some(pid) = stop_cmd {
-                        actions.push(Action::KillGroup {
-                            pgid: pid,
-                            signal: Signal::SIGKILL,
-                        });
+                        sigkill(&mut actions, pid);
                     }
                 }
                 StopPhase::Signalled => {
                     phase = StopPhase::Killed;
                     deadline = now + KILL_GRACE;
                     for pgid in [self.pgid, stop_cmd].into_iter().flatten() {
-                        actions.push(Action::KillGroup {
-                            pgid,
-                            signal: Signal::SIGKILL,
-                        });
+                        sigkill(&mut actions, pgid);
                     }
                 }
                 StopPhase::Killed => {
@@ -182,4 +172,12 @@ impl Service {
             AfterStop::Inactive => State::Inactive,
         };
     }
+}
+
+/// SIGKILL to the group `pgid`.
+pub(super) fn sigkill(actions: &mut Vec<Action>, pgid: Pid) {
+    actions.push(Action::KillGroup {
+        pgid,
+        signal: Signal::SIGKILL,
+    });
 }
