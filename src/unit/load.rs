@@ -22,6 +22,44 @@ pub fn hostname() -> String {
 }
 
 /// Loads every `*.service` in `dir` for the host named `hostname`.
+/// What a file in the service directory is to the units.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FileName<'a> {
+    /// A file of unit `name`: `NAME.service`, or `NAME@HOST.service` on
+    /// this host (`host_specific`), which replaces it here.
+    Unit { name: &'a str, host_specific: bool },
+    /// Not a unit here: another file, a hidden one (editor leftovers like
+    /// `.#web.service`, or units put aside on purpose), another host's.
+    Other,
+    /// Looks like a unit file but names none: why (for a warning).
+    Skipped(&'static str),
+}
+
+/// The one rule for unit file names (load and the directory's watch).
+pub fn unit_file_name<'a>(file_name: &'a str, hostname: &str) -> FileName<'a> {
+    let Some(stem) = file_name.strip_suffix(".service") else {
+        return FileName::Other;
+    };
+    if stem.starts_with('.') {
+        return FileName::Other;
+    }
+    let (name, host_specific) = match stem.split_once('@') {
+        None => (stem, false),
+        Some((_, "")) => {
+            return FileName::Skipped("no host name after `@` (expected NAME@HOST.service)")
+        }
+        Some((name, host)) if host == hostname => (name, true),
+        Some(_) => return FileName::Other,
+    };
+    if name.is_empty() {
+        return FileName::Skipped("no unit name before `.service`");
+    }
+    FileName::Unit {
+        name,
+        host_specific,
+    }
+}
+
 pub fn load_dir(dir: &Path, hostname: &str) -> std::io::Result<LoadedDir> {
     let mut out = LoadedDir::default();
     // Unit name -> (file `NAME.service`, file `NAME@HOST.service` for this host).
@@ -47,33 +85,20 @@ pub fn load_dir(dir: &Path, hostname: &str) -> std::io::Result<LoadedDir> {
             }
             continue;
         };
-        let Some(stem) = file_name.strip_suffix(".service") else {
-            continue;
-        };
-        // Hidden files are editor leftovers (`.#web.service`) or units put
-        // aside on purpose; neither should show up as a unit.
-        if stem.starts_with('.') {
-            continue;
-        }
-        let (name, host_specific) = match stem.split_once('@') {
-            None => (stem, false),
-            Some((_, "")) => {
+        let (name, host_specific) = match unit_file_name(file_name, hostname) {
+            FileName::Unit {
+                name,
+                host_specific,
+            } => (name, host_specific),
+            FileName::Other => continue,
+            FileName::Skipped(why) => {
                 out.warnings.push(format!(
-                    "{}: skipped: no host name after `@` (expected NAME@HOST.service)",
+                    "{}: skipped: {why}",
                     esc(&dir.join(file_name).display().to_string())
                 ));
                 continue;
             }
-            Some((name, host)) if host == hostname => (name, true),
-            Some(_) => continue,
         };
-        if name.is_empty() {
-            out.warnings.push(format!(
-                "{}: skipped: no unit name before `.service`",
-                esc(&dir.join(file_name).display().to_string())
-            ));
-            continue;
-        }
         let slot = found.entry(name.to_string()).or_default();
         if host_specific {
             slot.1 = Some(file_name.to_string());
@@ -363,6 +388,37 @@ mod tests {
             "missing [service] section with ExecStart"
         );
         assert_eq!(loaded.units.len(), 8);
+    }
+
+    #[test]
+    fn one_rule_names_the_unit_of_a_file() {
+        // What load_dir and the directory's watch both go by.
+        let unit = |name, host_specific| FileName::Unit {
+            name,
+            host_specific,
+        };
+        for (file, on_box1) in [
+            ("web.service", unit("web", false)),
+            ("web@box1.service", unit("web", true)),
+            ("web@box2.service", FileName::Other),
+            (".#web.service", FileName::Other),
+            ("web.service.swp", FileName::Other),
+            ("web.toml", FileName::Other),
+            (
+                "web@.service",
+                FileName::Skipped("no host name after `@` (expected NAME@HOST.service)"),
+            ),
+            (
+                "@box1.service",
+                FileName::Skipped("no unit name before `.service`"),
+            ),
+            (
+                ".service",
+                FileName::Skipped("no unit name before `.service`"),
+            ),
+        ] {
+            assert_eq!(unit_file_name(file, "box1"), on_box1, "{file}");
+        }
     }
 
     #[test]

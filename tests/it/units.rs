@@ -401,6 +401,10 @@ fn a_unit_file_changed_on_disk_is_flagged_until_reload() {
     h.unit("db", "[service]\nExecStart = \"sleep 1000\"\n");
     h.ok(&["start", "web"]);
     assert_eq!(h.unit_json("web")["changed_on_disk"], false);
+    // Not db's files here (before web's edit: the watch reads in order).
+    for other in ["db@not-this-host.service", ".#db.service"] {
+        std::fs::write(h.units.join(other), "[service]\nExecStart = \"sleep 3\"\n").expect("write");
+    }
     h.unit("web", "[service]\nExecStart = \"sleep 2000\"\n");
     h.wait_until("web flagged", WAIT, || {
         h.unit_json("web")["changed_on_disk"] == true

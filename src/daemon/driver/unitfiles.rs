@@ -11,13 +11,12 @@ use mio::{Interest, Registry, Token};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 use crate::daemon::supervisor::Supervisor;
+use crate::unit::{unit_file_name, FileName};
 
 pub const UNIT_FILES: Token = Token(4);
 
 pub struct UnitFiles {
     inotify: Option<Inotify>,
-    /// This host's name, read at the first `NAME@HOST` file seen.
-    host: Option<String>,
 }
 
 impl UnitFiles {
@@ -56,15 +55,14 @@ impl UnitFiles {
                 None
             }
         };
-        UnitFiles {
-            inotify,
-            host: None,
-        }
+        UnitFiles { inotify }
     }
 
     /// Files changed: flags the units whose files they are.
     pub fn on_ready(&mut self, sup: &mut Supervisor) {
         let Some(inotify) = &self.inotify else { return };
+        // Read again at each batch: the host may have been renamed.
+        let mut host = None;
         while let Ok(events) = inotify.read_events() {
             if events.is_empty() {
                 break;
@@ -73,15 +71,15 @@ impl UnitFiles {
                 let Some(name) = ev.name.as_ref().and_then(|n| n.to_str()) else {
                     continue;
                 };
-                if let Some(stem) = name.strip_suffix(".service") {
-                    // `NAME@HOST.service` is a file of NAME, on HOST only.
-                    let (unit, host) = stem.split_once('@').unwrap_or((stem, ""));
-                    let here = host.is_empty()
-                        || *host == *self.host.get_or_insert_with(crate::unit::hostname);
+                if !name.contains(".service") {
+                    continue;
+                }
+                let host = host.get_or_insert_with(crate::unit::hostname);
+                if let FileName::Unit { name, .. } = unit_file_name(name, host) {
                     let gone = ev
                         .mask
                         .intersects(AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_FROM);
-                    sup.mark_changed_on_disk(unit, !gone && here);
+                    sup.mark_changed_on_disk(name, !gone);
                 }
             }
         }
