@@ -116,20 +116,16 @@ impl Children {
         if self.reap_due || !self.exited.is_empty() || self.polling() {
             self.reap_due = false;
             for (pid, kind) in spawn::reap_all() {
-                // Whether it ran at all comes before how it ended, and is
-                // worked through first: a unit whose exec worked is up (a
-                // start job waiting for it is answered) before it ends, as
-                // when the exec is seen on its own.
-                if let Some(exec) = sys.execs.finish(pid) {
-                    sup.handle(exec, now);
-                    sup.run(now, sys);
-                }
+                // Whether it ran at all comes before how it ended (below).
+                sys.execs.finish(pid);
                 self.held.push((pid, kind));
                 self.held_since.get_or_insert(now);
             }
         }
-        // Outcomes read meanwhile (a spawn above settled older execs) come
-        // before any exit: an exit must not overtake why its exec failed.
+        // Exec outcomes (of the reaped, and those read meanwhile: a spawn
+        // settles older execs) are worked through before any exit: a unit
+        // whose exec worked is up (a start job waiting for it is answered)
+        // before it ends, and an exit must not overtake why its exec failed.
         loop {
             let settled = sys.execs.take_done();
             if settled.is_empty() {

@@ -74,9 +74,7 @@ impl Execs {
         self.retire();
         if self.pending.len() >= self.cap.max(1) {
             if let Some(oldest) = self.order.pop_front() {
-                if let Some(input) = self.finish(oldest) {
-                    self.done.push(input);
-                }
+                self.finish(oldest);
             }
         }
         if self.registry.is_none() {
@@ -139,9 +137,7 @@ impl Execs {
             }
         }
         for pid in failed {
-            if let Some(input) = self.finish(pid) {
-                self.done.push(input);
-            }
+            self.finish(pid);
         }
         self.take_done()
     }
@@ -154,22 +150,25 @@ impl Execs {
         Some(Input::ExecDone { pid, outcome })
     }
 
-    /// `pid` was reaped: the outcome of its exec if it was still awaited
-    /// (it is there: the child has ended, its end of the pipe is closed).
-    pub fn finish(&mut self, pid: Pid) -> Option<Input> {
-        let exec = self.forget(pid)?;
-        Some(Input::ExecDone {
-            pid,
-            outcome: exec.wait(),
-        })
+    /// The outcome of `pid`'s exec, if it is still awaited, waited for
+    /// (at once when `pid` was reaped: its end of the pipe is closed) and
+    /// put with those read without the loop ([`Execs::take_done`]).
+    pub fn finish(&mut self, pid: Pid) {
+        if let Some(exec) = self.forget(pid) {
+            self.done.push(Input::ExecDone {
+                pid,
+                outcome: exec.wait(),
+            });
+        }
     }
 
     /// Every outcome still to come, awaited now (before a hand-over).
     pub fn finish_all(&mut self) -> Vec<Input> {
         let pids: Vec<Pid> = self.pending.keys().copied().collect();
-        let mut done = self.take_done();
-        done.extend(pids.into_iter().filter_map(|pid| self.finish(pid)));
-        done
+        for pid in pids {
+            self.finish(pid);
+        }
+        self.take_done()
     }
 
     /// Whether `pid`'s exec is still awaited (it is a child not reaped).
