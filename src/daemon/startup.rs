@@ -27,16 +27,8 @@ impl EventLoop {
             spawn::find_tagged(&home.dir)
         };
         let now = Instant::now();
-        let now_unix_ms = system::unix_now_ms();
-        self.sup.set_wall_clock(now, now_unix_ms);
-        let adopted = self.sup.restore(
-            saved,
-            tagged,
-            enabled,
-            now,
-            now_unix_ms / 1000,
-            &mut self.sys,
-        );
+        self.sup.set_wall_clock(now, system::unix_now_ms());
+        let adopted = self.sup.restore(saved, tagged, enabled, now, &mut self.sys);
         for e in self.sup.entries() {
             let (Some(unit), Some(pid)) = (&e.unit, e.svc.pid()) else {
                 continue;

@@ -3,7 +3,7 @@
 //! `spawn.rs`, below the supervisor's callers; nothing here calls up.
 
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
@@ -273,18 +273,11 @@ pub fn look_for_strays(effect: Effect, home: &Path) -> Option<Input> {
     ))
 }
 
-/// Seconds since the epoch, by the wall clock.
-/// Milliseconds since the Unix epoch (0 if the clock is before it).
+/// Milliseconds since the Unix epoch, by the wall clock (0 if the clock is
+/// before it).
 pub fn unix_now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
         .unwrap_or(0)
 }

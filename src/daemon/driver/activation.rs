@@ -26,7 +26,7 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
@@ -144,12 +144,9 @@ struct Armed {
     marked: bool,
 }
 
-/// Wall-clock milliseconds since the epoch.
+/// Wall-clock milliseconds since the epoch, as the schedules count them.
 pub fn wall_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    crate::daemon::system::unix_now_ms() as i64
 }
 
 impl UnitTimers {
@@ -639,7 +636,7 @@ mod tests {
         t.sync_at(&mut sup, poll.registry(), t0, wall);
         assert_eq!(due_in(&mut sup, t0), Some(50 * MIN));
         assert!(sup.take_dirty());
-        let saved = sup.snapshot(t0, 0);
+        let saved = sup.snapshot(t0);
         assert_eq!(saved.timers["job"].elapsed_ms, wall);
         assert_eq!(saved.timers["job"].last_run_ms, None);
 

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use crate::daemon::persist;
 use crate::daemon::supervisor::Supervisor;
-use crate::daemon::system::unix_now;
 
 /// Changes that no client waits on are written to the state file at most
 /// this often (restart churn, long dependency chains); a pass that answers
@@ -105,7 +104,7 @@ impl StateWriter {
         self.dirty = false;
         self.last_write = Some(now);
         let began = Instant::now();
-        let snapshot = sup.snapshot(now, unix_now());
+        let snapshot = sup.snapshot(now);
         let saved = persist::save_state(&self.path, &snapshot);
         self.cost = began.elapsed();
         match saved {
@@ -134,7 +133,7 @@ impl StateWriter {
     /// SPEC §17: writes and syncs the state for a successor, whatever the
     /// timers say. Returns how many services it holds.
     pub fn hand_over(&mut self, now: Instant, sup: &mut Supervisor) -> io::Result<usize> {
-        let snapshot = sup.snapshot(now, unix_now());
+        let snapshot = sup.snapshot(now);
         persist::save_state(&self.path, &snapshot).and_then(|()| persist::sync(&self.path))?;
         sup.take_dirty();
         self.dirty = false;

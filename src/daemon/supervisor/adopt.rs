@@ -12,7 +12,8 @@ impl Supervisor {
     }
 
     /// What a new daemon needs to take over: every service wanted up.
-    pub fn snapshot(&self, now: Instant, now_unix: u64) -> SavedState {
+    pub fn snapshot(&self, now: Instant) -> SavedState {
+        let now_unix = self.wall_ms(now) / 1000;
         let services = self
             .entries
             .iter()
@@ -93,9 +94,9 @@ impl Supervisor {
         tagged: Vec<Tagged>,
         enabled: BTreeSet<String>,
         now: Instant,
-        now_unix: u64,
         sys: &mut dyn Sys,
     ) -> Vec<Pid> {
+        let now_unix = self.wall_ms(now) / 1000;
         let mut adopted = Vec::new();
         let mut to_start = Vec::new();
         self.timer_marks = saved.timers.clone();

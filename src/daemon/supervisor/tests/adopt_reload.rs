@@ -46,7 +46,8 @@ fn restored(
     now: Instant,
 ) -> Vec<Pid> {
     let enabled = enabled.iter().map(|n| (*n).to_owned()).collect();
-    let adopted = s.restore(state_of(services), tagged, enabled, now, 1010, sys);
+    s.set_wall_clock(now, 1_010_000);
+    let adopted = s.restore(state_of(services), tagged, enabled, now, sys);
     pass(s, now, sys);
     adopted
 }
@@ -157,14 +158,7 @@ fn restore_leaves_processes_of_another_directory_alone() {
     let mut restore = |s: &mut Supervisor, dir: &str| {
         let mut state = state_of(vec![saved("other", Some(99), Some(990))]);
         state.service_dir = Some(PathBuf::from(dir));
-        s.restore(
-            state,
-            Vec::new(),
-            BTreeSet::new(),
-            Instant::now(),
-            1010,
-            &mut sys,
-        );
+        s.restore(state, Vec::new(), BTreeSet::new(), Instant::now(), &mut sys);
     };
     restore(&mut s, "/elsewhere");
     assert_eq!(s.poll_effect(), None);
@@ -185,7 +179,8 @@ fn snapshot_holds_what_is_wanted_up() {
     let (mut s, mut sys, t0) = setup(&[("a", SIMPLE), ("b", SIMPLE)]);
     start(&mut s, &mut sys, None, &["a"], t0);
     assert!(s.take_dirty());
-    let snap = s.snapshot(t0, 5000);
+    s.set_wall_clock(t0, 5_000_000);
+    let snap = s.snapshot(t0);
     assert_eq!(snap.services.len(), 1);
     let a = &snap.services[0];
     let pid = sys.pid_of("a").as_raw();
@@ -301,9 +296,10 @@ fn persistent_timer_records_survive_restore_and_snapshot() {
         state.timers.insert(name.to_string(), mark);
     }
     let t0 = Instant::now();
-    s.restore(state, Vec::new(), BTreeSet::new(), t0, 1010, &mut sys);
+    s.set_wall_clock(t0, 1_010_000);
+    s.restore(state, Vec::new(), BTreeSet::new(), t0, &mut sys);
     assert_eq!(s.timer_mark("kept"), Some(mark));
-    let snap = s.snapshot(t0, 1010);
+    let snap = s.snapshot(t0);
     assert_eq!(snap.timers.keys().collect::<Vec<_>>(), ["kept"]);
     assert_eq!(snap.timers["kept"], mark);
 }
