@@ -387,9 +387,19 @@ impl UnitError {
     /// Where and what is wrong, without the hint (for a line that says
     /// what to do itself).
     pub fn summary(&self) -> String {
-        let mut text = self.to_string();
+        let mut text = String::new();
+        let _ = self.where_what(&mut text);
         text.truncate(headline(&text).len());
         text
+    }
+
+    /// `path[:line:col]: message`.
+    fn where_what(&self, f: &mut impl fmt::Write) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some((line, col)) = self.pos {
+            write!(f, ":{line}:{col}")?;
+        }
+        write!(f, ": {}", self.message)
     }
 }
 
@@ -407,11 +417,7 @@ pub fn headline(text: &str) -> &str {
 
 impl fmt::Display for UnitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.path.display())?;
-        if let Some((line, col)) = self.pos {
-            write!(f, ":{line}:{col}")?;
-        }
-        write!(f, ": {}", self.message)?;
+        self.where_what(f)?;
         if let Some(hint) = &self.hint {
             // One line per problem, what to do included.
             write!(f, "; hint: {hint}")?;
