@@ -33,6 +33,25 @@ pub struct SavedState {
     /// there is none, so such a file reads like an older one.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub timers: BTreeMap<String, SavedTimer>,
+    /// Units that had ended (`failed` or `exited`), by name: a new daemon
+    /// shows them as they were, not `inactive`. Left out when empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ended: BTreeMap<String, SavedEnd>,
+}
+
+/// A unit that was `failed` or `exited` when the state was written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedEnd {
+    /// Why it failed, as `status` said it; None: it exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_exit: Option<crate::protocol::LastExit>,
+    #[serde(default)]
+    pub restarts: u32,
+    /// Unix seconds when it ended.
+    #[serde(default)]
+    pub since_unix: Option<u64>,
 }
 
 /// What a `Persistent` timer keeps across daemons.
@@ -247,6 +266,15 @@ mod tests {
                 SavedTimer {
                     elapsed_ms: 1_795_929_466_000,
                     last_run_ms: Some(1_795_929_466_123),
+                },
+            )]),
+            ended: BTreeMap::from([(
+                "job".to_string(),
+                SavedEnd {
+                    failed: Some("exited with code 3".into()),
+                    last_exit: Some(crate::protocol::LastExit::Code(3)),
+                    restarts: 2,
+                    since_unix: Some(1_795_938_300),
                 },
             )]),
         };

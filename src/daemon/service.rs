@@ -51,6 +51,7 @@
 //! | stopping             | Timer (kill phase)  | failed "processes survived SIGKILL" (never inactive while any may live) | |
 //! | stopping             | Exited / GroupGone  | once main, ExecStop and group are gone: inactive, failed, restarting, or waiting if started meanwhile | |
 //! | inactive              | Adopt(pid, pgid, since, restarts) | running (a new daemon took it over; dead: Exited follows) | |
+//! | inactive             | AdoptEnded(r, exit, restarts) | failed r / exited (as an earlier daemon left it) |  |
 //! | any                  | ResetCounters       | unchanged; restart count, failures and start window cleared |  |
 //! | stopping             | StopCmdSpawned(pid) | stopping, ExecStop's pid known      |                          |
 //! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready / StoppingItself / WatchdogTimeout / ExtendTimeout / Unhealthy / MainPidChanged | unchanged (logged at debug level) | |
@@ -214,6 +215,18 @@ impl Service {
                 self.pgid = pgid;
                 self.restarts = restarts;
                 State::Running { pid, since }
+            }
+            (
+                State::Inactive,
+                Event::AdoptEnded {
+                    failed,
+                    last_exit,
+                    restarts,
+                },
+            ) => {
+                self.last_exit = last_exit;
+                self.restarts = restarts;
+                failed.map_or(State::Exited, State::Failed)
             }
             (_, Event::ResetCounters) => {
                 self.restarts = 0;

@@ -609,3 +609,49 @@ fn a_daemon_started_from_inside_a_service_passes_on_no_unit_tag() {
     h.ok(&["stop", "b"]);
     assert_eq!(h.lines("stopenv"), ["[]"]);
 }
+
+#[test]
+fn failed_and_exited_units_stay_so_across_a_crash_and_an_upgrade() {
+    // A unit left failed keeps its state, reason and last exit in the next
+    // daemon (after a SIGKILL, and after `daemon-upgrade`); a finished
+    // oneshot stays exited; neither is started again.
+    let h = Home::new("failed_and_exited_units_stay_so_across_a_crash_and_an_upgrade");
+    h.unit(
+        "bad",
+        &format!(
+            "[service]\nRestart = \"no\"\nExecStart = {}\n",
+            sh("echo $$ >> bad.starts; exit 3")
+        ),
+    );
+    h.unit(
+        "once",
+        &format!(
+            "[service]\nType = \"oneshot\"\nExecStart = {}\n",
+            sh("echo $$ >> once.starts")
+        ),
+    );
+    h.ok(&["start", "bad", "once"]);
+    h.wait_until("bad to fail", WAIT, || h.state("bad") == "failed");
+    let before = h.unit_json("bad");
+    assert_eq!(before["reason"], "exited with code 3", "{before}");
+    for how in ["crash", "upgrade"] {
+        if how == "crash" {
+            crash_daemon(&h);
+        } else {
+            h.ok(&["daemon-upgrade"]);
+        }
+        let bad = h.unit_json("bad");
+        assert_eq!(bad["state"], "failed", "after a {how}: {bad}");
+        assert_eq!(bad["reason"], before["reason"], "after a {how}: {bad}");
+        assert_eq!(
+            bad["last_exit"], before["last_exit"],
+            "after a {how}: {bad}"
+        );
+        assert_eq!(h.state("once"), "exited", "after a {how}");
+    }
+    assert_eq!(h.lines("bad.starts").len(), 1, "bad was started again");
+    assert_eq!(h.lines("once.starts").len(), 1, "once was started again");
+    // They start again when asked.
+    h.ok(&["start", "once"]);
+    assert_eq!(h.lines("once.starts").len(), 2);
+}

@@ -27,6 +27,15 @@ impl ExitKind {
         self == ExitKind::Code(0)
     }
 
+    /// From the wire form (a signal name that is none: unknown).
+    pub fn from_wire(exit: &LastExit) -> ExitKind {
+        match exit {
+            LastExit::Code(c) => ExitKind::Code(*c),
+            LastExit::Signal(name) => name.parse().map_or(ExitKind::Unknown, ExitKind::Signal),
+            LastExit::Unknown(()) => ExitKind::Unknown,
+        }
+    }
+
     pub fn to_wire(self) -> LastExit {
         match self {
             ExitKind::Code(c) => LastExit::Code(c),
@@ -74,6 +83,8 @@ pub enum Reason {
     Watchdog,
     /// FailureThreshold probes failed in a row: (count, the last result).
     Unhealthy(u32, String),
+    /// A failure an earlier daemon recorded (its reason, as it said it).
+    Earlier(String),
 }
 
 impl fmt::Display for Reason {
@@ -96,6 +107,7 @@ impl fmt::Display for Reason {
             Reason::Unhealthy(n, last) => {
                 write!(f, "unhealthy: {n} failed probes in a row (last: {last})")
             }
+            Reason::Earlier(text) => f.write_str(text),
             Reason::Survived(what) => write!(
                 f,
                 "stop failed: {what} survived SIGKILL (stuck in the kernel?); look with `ps -eo pid,pgid,stat,cmd`"
@@ -248,6 +260,14 @@ pub enum Event {
         pid: Option<Pid>,
         pgid: Option<Pid>,
         since: Instant,
+        restarts: u32,
+    },
+    /// A new daemon takes over a unit an earlier one left `failed` (why:
+    /// a [`Reason::Earlier`]) or, with no reason, `exited`; its last exit
+    /// and restart count kept.
+    AdoptEnded {
+        failed: Option<Reason>,
+        last_exit: Option<ExitKind>,
         restarts: u32,
     },
     /// Forget restart counters and the start-limit window (`restart`, or

@@ -62,6 +62,24 @@ impl Supervisor {
                 })
                 .map(|(name, mark)| (name.clone(), *mark))
                 .collect(),
+            ended: self
+                .entries
+                .iter()
+                .filter_map(|e| {
+                    let failed = match &e.svc.state {
+                        State::Failed(r) => Some(r.to_string()),
+                        State::Exited => None,
+                        _ => return None,
+                    };
+                    let end = SavedEnd {
+                        failed,
+                        last_exit: e.svc.last_exit.map(ExitKind::to_wire),
+                        restarts: e.svc.restarts,
+                        since_unix: e.since.map(|t| self.wall_ms(t) / 1000),
+                    };
+                    Some((e.name.clone(), end))
+                })
+                .collect(),
         }
     }
 
@@ -112,7 +130,7 @@ impl Supervisor {
         for list in by_unit.values_mut() {
             list.sort_by_key(|t| t.start_time);
         }
-        let had_saved = !saved.services.is_empty();
+        let had_saved = !saved.services.is_empty() || !saved.ended.is_empty();
         let saved_pids: BTreeSet<i32> = saved.services.iter().filter_map(|s| s.pid).collect();
         let mut saved_services = saved.services;
         // Units the state does not mention but whose tagged process lives:
@@ -280,6 +298,30 @@ impl Supervisor {
                 }
                 (None, None) => to_start.push(id),
             }
+        }
+        // Units an earlier daemon left failed or exited (and none of the above).
+        for (name, end) in saved.ended {
+            let Some(&id) = self.by_name.get(&self.entries, &name) else {
+                continue;
+            };
+            let e = &mut self.entries[id];
+            if !matches!(e.svc.state, State::Inactive) || to_start.contains(&id) {
+                continue;
+            }
+            e.svc.on_event(
+                Event::AdoptEnded {
+                    failed: end.failed.map(Reason::Earlier),
+                    last_exit: end.last_exit.as_ref().map(ExitKind::from_wire),
+                    restarts: end.restarts,
+                },
+                now,
+            );
+            e.since = end
+                .since_unix
+                .and_then(|t| {
+                    now.checked_sub(std::time::Duration::from_secs(now_unix.saturating_sub(t)))
+                })
+                .or(Some(now));
         }
         for name in &enabled {
             match self.by_name.get(&self.entries, name) {

@@ -26,9 +26,12 @@ pub struct HookRecord {
 fn result_of(reason: &Reason) -> &'static str {
     match reason {
         Reason::Exit(ExitKind::Signal(_)) => "signal",
-        Reason::Exit(_) | Reason::SpawnFailed(_) | Reason::NotReady | Reason::NoMainPid(_) => {
-            "exit-code"
-        }
+        // Earlier: never a hook's (an earlier daemon's failure, shown again).
+        Reason::Exit(_)
+        | Reason::SpawnFailed(_)
+        | Reason::NotReady
+        | Reason::NoMainPid(_)
+        | Reason::Earlier(_) => "exit-code",
         Reason::StartTimeout | Reason::Survived(_) => "timeout",
         Reason::Watchdog => "watchdog",
         Reason::Unhealthy(..) => "unhealthy",

@@ -68,6 +68,7 @@ fn state_of(services: Vec<SavedService>) -> SavedState {
         service_dir: Some(PathBuf::from("/srv/units")),
         services,
         timers: Default::default(),
+        ended: Default::default(),
     }
 }
 
@@ -189,6 +190,56 @@ fn snapshot_holds_what_is_wanted_up() {
         ("a", Some(pid), Some(pid as u64 * 10))
     );
     assert_eq!(snap.service_dir.as_deref(), Some(Path::new("/srv/units")));
+}
+
+#[test]
+fn failed_and_exited_units_are_kept_across_daemons() {
+    // A new daemon shows a unit that had failed as failed, same reason,
+    // last exit and restart count; one that had exited as exited; both
+    // stay down, and the time they ended is kept.
+    const ONCE: &str = "[service]\nType = \"oneshot\"\nExecStart = \"true\"\n";
+    const BAD: &str = "[service]\nRestart = \"no\"\nExecStart = \"false\"\n";
+    let units = [("bad", BAD), ("once", ONCE), ("idle", SIMPLE)];
+    let (mut s, mut sys, t0) = setup(&units);
+    start(&mut s, &mut sys, None, &["bad", "once"], t0);
+    exit_main(&mut s, &mut sys, "bad", ExitKind::Code(3), t0);
+    exit_main(&mut s, &mut sys, "once", ExitKind::Code(0), t0);
+    assert_eq!(state(&s, "bad"), StateName::Failed);
+    assert_eq!(state(&s, "once"), StateName::Exited);
+    let t1 = t0 + Duration::from_secs(5);
+    s.set_wall_clock(t1, 2_000_000);
+    let snap = s.snapshot(t1);
+    assert!(snap.services.is_empty());
+    assert_eq!(snap.ended.keys().collect::<Vec<_>>(), ["bad", "once"]);
+    assert_eq!(
+        snap.ended["bad"].failed.as_deref(),
+        Some("exited with code 3")
+    );
+    assert_eq!(snap.ended["bad"].since_unix, Some(1995));
+    assert_eq!(snap.ended["once"].failed, None);
+
+    let (mut next, mut sys2, _) = setup(&units);
+    let t2 = Instant::now();
+    next.set_wall_clock(t2, 2_010_000);
+    let mut saved = snap.clone();
+    saved.version = persist::STATE_VERSION;
+    assert!(next
+        .restore(saved, Vec::new(), BTreeSet::new(), t2, &mut sys2)
+        .is_empty());
+    pass(&mut next, t2, &mut sys2);
+    let bad = next.status(next.id_of("bad").unwrap(), t2);
+    assert_eq!(bad.info.state, StateName::Failed);
+    assert_eq!(bad.info.reason.as_deref(), Some("exited with code 3"));
+    assert_eq!(bad.info.last_exit, Some(crate::protocol::LastExit::Code(3)));
+    assert_eq!(state(&next, "once"), StateName::Exited);
+    assert_eq!(state(&next, "idle"), StateName::Inactive);
+    assert!(sys2.spawned.is_empty(), "nothing is started");
+    assert_eq!(
+        next.entries[next.id_of("bad").unwrap()].since,
+        t2.checked_sub(Duration::from_secs(15))
+    );
+    // Written again as it was read.
+    assert_eq!(next.snapshot(t2).ended, snap.ended);
 }
 
 #[test]
