@@ -67,7 +67,7 @@ pub struct SavedTimer {
 }
 
 /// One service that was wanted up when the state was written.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SavedService {
     pub name: String,
     /// The main process, if one was running.
@@ -93,6 +93,27 @@ pub struct SavedService {
     /// Its last health probes, oldest first (kept across a daemon crash).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<crate::protocol::ProbeRecord>,
+    /// It was still starting (not up yet): a new daemon takes it over as
+    /// starting, with what was left of TimeoutStartSec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starting: Option<SavedStart>,
+    /// It was waiting to be restarted: when (Unix ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_at_ms: Option<u64>,
+    /// Consecutive failures, for the backoff of its next restart.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failures: u32,
+}
+
+/// A start under way when the state was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedStart {
+    /// TimeoutStartSec's deadline (Unix ms); None: no timeout.
+    pub deadline_ms: Option<u64>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Writes `bytes` to `path` atomically: a crash leaves the old or the new
@@ -260,6 +281,11 @@ mod tests {
                     ok: true,
                     output: "HTTP 200".into(),
                 }],
+                starting: Some(SavedStart {
+                    deadline_ms: Some(1_795_938_390_000),
+                }),
+                restart_at_ms: None,
+                failures: 1,
             }],
             timers: BTreeMap::from([(
                 "backup".to_string(),
@@ -355,17 +381,20 @@ mod tests {
                 restarts: 0,
                 remain: false,
                 stopping: false,
-                pgid: None,
-                status_text: None,
-                probes: Vec::new(),
+                ..SavedService::default()
             }],
             ..SavedState::default()
         };
         let text = String::from_utf8(serde_json::to_vec(&state).unwrap()).unwrap();
-        assert!(
-            !text.contains("status_text") && !text.contains("probes"),
-            "{text}"
-        );
+        for later in [
+            "status_text",
+            "probes",
+            "starting",
+            "restart_at_ms",
+            "failures",
+        ] {
+            assert!(!text.contains(later), "{text}");
+        }
     }
 
     #[test]

@@ -50,7 +50,8 @@
 //! | stopping             | Stop                | stopping; a pending policy failure becomes inactive (want down) |  |
 //! | stopping             | Timer (kill phase)  | failed "processes survived SIGKILL" (never inactive while any may live) | |
 //! | stopping             | Exited / GroupGone  | once main, ExecStop and group are gone: inactive, failed, restarting, or waiting if started meanwhile | |
-//! | inactive              | Adopt(pid, pgid, since, restarts) | running (a new daemon took it over; dead: Exited follows) | |
+//! | inactive              | Adopt(pid, pgid, since, restarts, starting) | running, or starting when it was (a new daemon took it over; dead: Exited follows) | |
+//! | inactive             | AdoptRestarting(until, restarts, failures) | restarting (a new daemon took over its wait) | |
 //! | inactive             | AdoptEnded(r, exit, restarts) | failed r / exited (as an earlier daemon left it) |  |
 //! | any                  | ResetCounters       | unchanged; restart count, failures and start window cleared |  |
 //! | stopping             | StopCmdSpawned(pid) | stopping, ExecStop's pid known      |                          |
@@ -142,6 +143,11 @@ impl Service {
         }
     }
 
+    /// Failures in a row (for the backoff of the next restart).
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
     /// The ExecStop process, if one is running.
     #[cfg(test)]
     pub fn stop_cmd(&self) -> Option<Pid> {
@@ -209,12 +215,29 @@ impl Service {
                     pgid,
                     since,
                     restarts,
+                    starting,
                 },
             ) => {
                 self.want = Want::Up;
                 self.pgid = pgid;
                 self.restarts = restarts;
-                State::Running { pid, since }
+                match starting {
+                    Some(deadline) if pid.is_some() => State::Starting { pid, deadline },
+                    _ => State::Running { pid, since },
+                }
+            }
+            (
+                State::Inactive,
+                Event::AdoptRestarting {
+                    until,
+                    restarts,
+                    failures,
+                },
+            ) => {
+                self.want = Want::Up;
+                self.restarts = restarts;
+                self.failures = failures;
+                State::Restarting { until }
             }
             (
                 State::Inactive,

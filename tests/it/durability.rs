@@ -655,3 +655,31 @@ fn failed_and_exited_units_stay_so_across_a_crash_and_an_upgrade() {
     h.ok(&["start", "once"]);
     assert_eq!(h.lines("once.starts").len(), 2);
 }
+
+#[test]
+fn a_restart_waiting_out_its_delay_keeps_its_count_and_time_in_the_next_daemon() {
+    // A unit in `restarting` (RestartSec = 30) when the daemon dies: the
+    // next daemon keeps it restarting, with its restart count and its
+    // next attempt still about 30 s away; it is not started at once.
+    let h = Home::new("a_restart_waiting_out_its_delay_keeps_its_count");
+    h.unit(
+        "flaky",
+        &format!(
+            "[unit]\nStartLimitBurst = 0\n[service]\nRestartSec = 30\nExecStart = {}\n",
+            sh("echo $$ >> flaky.starts; exit 1")
+        ),
+    );
+    h.ok(&["start", "flaky"]);
+    h.wait_until("flaky to wait for its restart", WAIT, || {
+        h.state("flaky") == "restarting"
+    });
+    let before = h.unit_json("flaky");
+    crash_daemon(&h);
+    let after = h.unit_json("flaky");
+    assert_eq!(after["state"], "restarting", "{after}");
+    assert_eq!(after["restarts"], before["restarts"], "{after}");
+    assert_eq!(after["next_attempt"], before["next_attempt"], "{after}");
+    let secs = after["next_attempt_secs"].as_f64().unwrap_or(-1.0);
+    assert!((20.0..=30.0).contains(&secs), "{after}");
+    assert_eq!(h.lines("flaky.starts").len(), 1, "restarted at once");
+}

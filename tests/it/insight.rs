@@ -1,19 +1,8 @@
 //! Operator insight (SPEC §12): `why`, `tree`, `graph`.
 
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 
-use crate::util::{stdout, Home, WAIT};
-
-/// A client started in the background (a `start` that blocks), killed and
-/// reaped by pid when the test ends, even when it panics.
-struct Background(Child);
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::util::{stdout, Background, Home, WAIT};
 
 fn background(h: &Home, args: &[&str]) -> Background {
     let mut cmd = h.command(args);

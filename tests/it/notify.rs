@@ -360,3 +360,44 @@ fn reloading_shows_until_ready() {
         u["substate"].is_null() && u["state"] == "running"
     });
 }
+
+#[test]
+fn a_notify_unit_still_starting_is_adopted_as_starting() {
+    // The daemon dies while a notify unit waits to send READY=1: the next
+    // daemon takes it over as starting (same pid), its dependent waits,
+    // and its READY=1 makes both up.
+    let h = Home::new("a_notify_unit_still_starting_is_adopted_as_starting");
+    h.unit(
+        "n",
+        &format!(
+            "[service]\nType = \"notify\"\nTimeoutStartSec = 120\nExecStart = {}\n",
+            sender(
+                &[],
+                "open('n.started', 'w').close()\nwhile not os.path.exists('go'): time.sleep(0.02)\n\
+                 s.sendto(b'READY=1', a); time.sleep(1000)"
+            )
+        ),
+    );
+    h.unit(
+        "d",
+        "[unit]\nRequires = [\"n\"]\n[service]\nExecStart = \"sleep 1000\"\n",
+    );
+    // `start` waits for READY=1 (from the next daemon, once its own is gone).
+    let client = Background(h.command(&["start", "d"]).spawn().expect("start d"));
+    h.wait_until("n to run", WAIT, || h.units.join("n.started").exists());
+    let pid = h.pid("n");
+    assert_eq!(h.state("n"), "starting");
+    let daemon = h.daemon_pid().expect("daemon pid");
+    kill9(daemon);
+    h.wait_until("the daemon to die", WAIT, || !alive(daemon));
+    let n = h.unit_json("n");
+    assert_eq!(n["state"], "starting", "{n}");
+    assert_eq!(n["pid"], pid, "{n}");
+    assert_eq!(h.state("d"), "waiting");
+    std::fs::write(h.units.join("go"), "").expect("write go");
+    h.wait_until("n and d to be up", WAIT, || {
+        h.state("n") == "running" && h.state("d") == "running"
+    });
+    assert_eq!(h.pid("n"), pid);
+    drop(client);
+}

@@ -679,3 +679,14 @@ pub fn start_trapped_worker_and_database(h: &Home) {
         !h.lines("database.started").is_empty() && !h.lines("worker.started").is_empty()
     });
 }
+
+/// A client run in the background (one that waits), killed and reaped
+/// when dropped, so a failing test leaves it behind no more than a daemon.
+pub struct Background(pub std::process::Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -364,6 +364,7 @@ fn leftovers_of_a_dead_adopted_process_are_killed_before_the_restart() {
             pgid: None,
             since: t0,
             restarts: 0,
+            starting: None,
         },
         t0,
     );
@@ -729,6 +730,7 @@ fn adoption_and_counter_resets_are_events() {
         pgid: Some(pid(100)),
         since: t0,
         restarts: 4,
+        starting: None,
     };
     assert!(svc.on_event(adopted, t0).is_empty());
     assert_eq!(svc.pid(), Some(pid(100)));

@@ -261,6 +261,15 @@ pub enum Event {
         pgid: Option<Pid>,
         since: Instant,
         restarts: u32,
+        /// It was still starting: Some(its start deadline, if any).
+        starting: Option<Option<Instant>>,
+    },
+    /// A new daemon takes over a unit that was waiting to be restarted:
+    /// at `until`, with its restart count and failures in a row kept.
+    AdoptRestarting {
+        until: Instant,
+        restarts: u32,
+        failures: u32,
     },
     /// A new daemon takes over a unit an earlier one left `failed` (why:
     /// a [`Reason::Earlier`]) or, with no reason, `exited`; its last exit

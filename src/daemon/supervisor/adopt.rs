@@ -11,6 +11,17 @@ impl Supervisor {
         std::mem::take(&mut self.dirty)
     }
 
+    /// The monotonic time of wall-clock `unix_ms`, by the loop's reading.
+    fn instant_of(&self, unix_ms: u64, now: Instant) -> Instant {
+        let now_ms = self.wall_ms(now);
+        if unix_ms >= now_ms {
+            now + std::time::Duration::from_millis(unix_ms - now_ms)
+        } else {
+            now.checked_sub(std::time::Duration::from_millis(now_ms - unix_ms))
+                .unwrap_or(now)
+        }
+    }
+
     /// What a new daemon needs to take over: every service wanted up.
     pub fn snapshot(&self, now: Instant) -> SavedState {
         let now_unix = self.wall_ms(now) / 1000;
@@ -36,6 +47,20 @@ impl Supervisor {
                     stopping: e.svc.want == Want::Down,
                     pgid: e.svc.pgid.map(Pid::as_raw),
                     status_text: e.status_text().map(str::to_owned),
+                    starting: match e.svc.state {
+                        State::Starting {
+                            pid: Some(_),
+                            deadline,
+                        } => Some(SavedStart {
+                            deadline_ms: deadline.map(|d| self.wall_ms(d)),
+                        }),
+                        _ => None,
+                    },
+                    restart_at_ms: match e.svc.state {
+                        State::Restarting { until } => Some(self.wall_ms(until)),
+                        _ => None,
+                    },
+                    failures: e.svc.failures(),
                     probes: e
                         .health
                         .as_ref()
@@ -151,6 +176,9 @@ impl Supervisor {
                     pgid: None,
                     status_text: None,
                     probes: Vec::new(),
+                    starting: None,
+                    restart_at_ms: None,
+                    failures: 0,
                 });
             }
         }
@@ -220,6 +248,10 @@ impl Supervisor {
             // What the service last said and how its last probes went.
             self.entries[id].set_status_text(s.status_text.take());
             self.seed_probe_history(id, std::mem::take(&mut s.probes), now);
+            // A start under way goes on, with what is left of its timeout.
+            let starting = s
+                .starting
+                .map(|st| st.deadline_ms.map(|ms| self.instant_of(ms, now)));
             let e = &mut self.entries[id];
             match (s.pid, alive_pid) {
                 (_, Some(pid)) => {
@@ -234,11 +266,13 @@ impl Supervisor {
                             pgid: Some(pgid),
                             since,
                             restarts: s.restarts,
+                            starting,
                         },
                         now,
                     );
                     e.start_time = s.start_time;
                     self.pids.insert(pid, (id, Role::Main));
+                    self.sync_state_timer(id);
                     adopted.push(pid);
                     // Probes are re-armed for the adopted process.
                     self.follow_health(id, now);
@@ -267,6 +301,7 @@ impl Supervisor {
                             pgid: None,
                             since,
                             restarts: s.restarts,
+                            starting,
                         },
                         now,
                     );
@@ -292,11 +327,27 @@ impl Supervisor {
                             pgid,
                             since,
                             restarts: s.restarts,
+                            starting: None,
                         },
                         now,
                     );
                 }
-                (None, None) => to_start.push(id),
+                (None, None) => match s.restart_at_ms {
+                    Some(at) => {
+                        // Its restart stays where it was in its backoff.
+                        let until = self.instant_of(at, now);
+                        self.entries[id].svc.on_event(
+                            Event::AdoptRestarting {
+                                until,
+                                restarts: s.restarts,
+                                failures: s.failures,
+                            },
+                            now,
+                        );
+                        self.sync_state_timer(id);
+                    }
+                    None => to_start.push(id),
+                },
             }
         }
         // Units an earlier daemon left failed or exited (and none of the above).

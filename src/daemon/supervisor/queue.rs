@@ -78,14 +78,9 @@ impl Supervisor {
         shrink_idle(&mut self.queue);
     }
 
-    pub(super) fn step(&mut self, id: ServiceId, ev: Event, now: Instant, sys: &mut dyn Sys) {
-        let before = self.entries[id].svc.state.name();
-        let was_active = self.entries[id].svc.state.is_active();
-        let pid_before = self.entries[id].svc.pid();
-        let actions = self.entries[id].svc.on_event(ev, now);
-        for action in actions {
-            self.execute(id, action, now, sys);
-        }
+    /// Arms the timer of `id`'s state (a deadline it has), and disarms the
+    /// one of the state it left.
+    pub(super) fn sync_state_timer(&mut self, id: ServiceId) {
         let e = &self.entries[id];
         let timer = e.svc.timer();
         if let Some(old) = e.timer.filter(|&old| Some(old) != timer.map(|(k, _)| k)) {
@@ -95,6 +90,17 @@ impl Supervisor {
             self.timers.set(TimerKey::Service(id, kind), Some(at));
         }
         self.entries[id].timer = timer.map(|(k, _)| k);
+    }
+
+    pub(super) fn step(&mut self, id: ServiceId, ev: Event, now: Instant, sys: &mut dyn Sys) {
+        let before = self.entries[id].svc.state.name();
+        let was_active = self.entries[id].svc.state.is_active();
+        let pid_before = self.entries[id].svc.pid();
+        let actions = self.entries[id].svc.on_event(ev, now);
+        for action in actions {
+            self.execute(id, action, now, sys);
+        }
+        self.sync_state_timer(id);
         self.arm_memory_check(id, now);
         let e = &self.entries[id];
         if e.svc.awaiting_group() {

@@ -30,8 +30,7 @@ fn saved(name: &str, pid: Option<i32>, start_time: Option<u64>) -> SavedService 
         remain: false,
         stopping: false,
         pgid: None,
-        status_text: None,
-        probes: Vec::new(),
+        ..SavedService::default()
     }
 }
 
@@ -90,6 +89,82 @@ fn restore_adopts_live_processes_with_their_counts() {
     s.child_exited(Pid::from_raw(4242), ExitKind::Unknown);
     pass(&mut s, t0, &mut sys);
     assert_eq!(state(&s, "web"), StateName::Restarting);
+}
+
+#[test]
+fn a_start_or_a_restart_under_way_goes_on_in_the_next_daemon() {
+    // A notify unit still waiting for READY=1 is adopted as starting (its
+    // dependents wait, its start deadline holds); a unit waiting out its
+    // RestartSec keeps its restart count, failures and the time left.
+    const N: &str = "[service]\nType = \"notify\"\nExecStart = \"x\"\nTimeoutStartSec = 30\n";
+    const D: &str = "[unit]\nRequires = [\"n\"]\n[service]\nExecStart = \"y\"\n";
+    const FLAKY: &str =
+        "[unit]\nStartLimitBurst = 0\n[service]\nExecStart = \"z\"\nRestartSec = 4\n";
+    let units = [("n", N), ("d", D), ("flaky", FLAKY)];
+    let (mut s, mut sys, t0) = setup(&units);
+    // 1 s before the next daemon's clock (see `restored`).
+    s.set_wall_clock(t0, 1_009_000);
+    start(&mut s, &mut sys, None, &["d", "flaky"], t0);
+    exit_main(&mut s, &mut sys, "flaky", ExitKind::Code(1), t0);
+    assert_eq!(state(&s, "n"), StateName::Starting);
+    assert_eq!(state(&s, "flaky"), StateName::Restarting);
+    let snap = s.snapshot(t0);
+    let saved = |name: &str| {
+        snap.services
+            .iter()
+            .find(|x| x.name == name)
+            .unwrap()
+            .clone()
+    };
+    let (n, flaky) = (saved("n"), saved("flaky"));
+    assert_eq!(n.starting.map(|st| st.deadline_ms), Some(Some(1_039_000)));
+    let restart_at = flaky.restart_at_ms.expect("a restart time");
+    assert!(
+        (1_012_000..=1_014_000).contains(&restart_at),
+        "{restart_at}"
+    );
+    assert_eq!(flaky.failures, 1);
+
+    // The next daemon, 1 s later: 3 s of RestartSec left.
+    let (mut next, mut sys2, _) = setup(&units);
+    let t1 = Instant::now();
+    let pid = n.pid.expect("n's pid");
+    sys2.alive_groups.insert(pid);
+    let mut all = snap.services.clone();
+    for x in all.iter_mut().filter(|x| x.name == "n") {
+        x.start_time = Some(pid as u64 * 10);
+    }
+    let adopted = restored(&mut next, &mut sys2, all, Vec::new(), &[], t1);
+    assert_eq!(adopted, [Pid::from_raw(pid)]);
+    assert_eq!(state(&next, "n"), StateName::Starting);
+    assert_eq!(
+        state(&next, "d"),
+        StateName::Waiting,
+        "d waits for n's READY=1"
+    );
+    assert_eq!(state(&next, "flaky"), StateName::Restarting);
+    assert_eq!(
+        next.info(next.id_of("flaky").unwrap(), t1).restarts,
+        flaky.restarts
+    );
+    assert!(sys2.spawned.is_empty(), "nothing is started yet");
+    // READY=1 makes it up.
+    next.notified(
+        Pid::from_raw(pid),
+        Some(Pid::from_raw(pid)),
+        "READY=1",
+        (None, None),
+        t1,
+    );
+    pass(&mut next, t1, &mut sys2);
+    assert_eq!(state(&next, "n"), StateName::Running);
+    assert_eq!(sys2.order(), ["d"]);
+    // The restart comes when it was due, not before.
+    let due = t1 + Duration::from_millis(restart_at - 1_010_000);
+    pass(&mut next, due - Duration::from_millis(1), &mut sys2);
+    assert_eq!(sys2.order(), ["d"], "restarted early");
+    pass(&mut next, due, &mut sys2);
+    assert_eq!(sys2.order(), ["d", "flaky"]);
 }
 
 #[test]
