@@ -473,6 +473,28 @@ pub struct ReloadReport {
     pub invalid: Vec<(String, String)>,
 }
 
+impl ReloadReport {
+    /// One line for a log: what changed, by kind (`no change` when nothing).
+    pub fn summary(&self) -> String {
+        let invalid: Vec<String> = self.invalid.iter().map(|(n, _)| n.clone()).collect();
+        let parts: Vec<String> = [
+            ("added", &self.added),
+            ("removed", &self.removed),
+            ("changed", &self.changed),
+            ("invalid", &invalid),
+        ]
+        .into_iter()
+        .filter(|(_, names)| !names.is_empty())
+        .map(|(what, names)| format!("{what} {}", names.join(" ")))
+        .collect();
+        if parts.is_empty() {
+            "no change".to_owned()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Response {
     Units(Vec<UnitInfo>),
@@ -763,7 +785,7 @@ pub fn decode_request(body: &[u8], version: u32) -> Result<RequestFrame, FrameEr
     let (magic, sent) = match bincode::serde::decode_from_slice::<([u8; 4], u32), _>(body, config())
     {
         Ok(((magic, sent), _)) => (magic, sent),
-        Err(e) => return Err(FrameError::Malformed(e.to_string())),
+        Err(e) => return Err(FrameError::Malformed(plain(&e))),
     };
     if magic != MAGIC {
         return Err(FrameError::Malformed("not a diakonos request".into()));
@@ -783,6 +805,19 @@ pub fn decode_request(body: &[u8], version: u32) -> Result<RequestFrame, FrameEr
     decode_whole(body)
 }
 
+/// What is wrong with bytes that do not decode, in words (the decoder's
+/// own text is its `Debug` form, which users should not see).
+fn plain(e: &bincode::error::DecodeError) -> String {
+    use bincode::error::DecodeError as E;
+    match e {
+        E::UnexpectedEnd { additional } => format!("it ends {additional} bytes too early"),
+        E::LimitExceeded => "it announces more than it may hold".into(),
+        E::UnexpectedVariant { found, .. } => format!("unknown kind {found}"),
+        E::Utf8 { .. } => "a text field is not UTF-8".into(),
+        _ => "a field holds a value of the wrong kind".into(),
+    }
+}
+
 /// Decodes exactly `body`: bytes left over are an error.
 fn decode_whole<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
     match bincode::serde::decode_from_slice::<T, _>(body, config()) {
@@ -791,7 +826,7 @@ fn decode_whole<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
             "{} trailing bytes",
             body.len() - used
         ))),
-        Err(e) => Err(FrameError::Malformed(e.to_string())),
+        Err(e) => Err(FrameError::Malformed(plain(&e))),
     }
 }
 
@@ -809,7 +844,7 @@ pub struct Reply {
 pub fn decode_reply(body: &[u8]) -> Result<Reply, FrameError> {
     let ((magic, version, form), used) =
         bincode::serde::decode_from_slice::<([u8; 4], u32, u8), _>(body, reply_config())
-            .map_err(|e| FrameError::Malformed(e.to_string()))?;
+            .map_err(|e| FrameError::Malformed(plain(&e)))?;
     if magic != MAGIC {
         return Err(FrameError::Malformed(
             "not a diakonos reply of protocol 2 or later".into(),
@@ -824,7 +859,7 @@ pub fn decode_reply(body: &[u8]) -> Result<Reply, FrameError> {
         }
         other => return Err(FrameError::Malformed(format!("unknown reply form {other}"))),
     }
-    .map_err(|e| FrameError::Malformed(e.to_string()))?;
+    .map_err(|e| FrameError::Malformed(plain(&e)))?;
     Ok(Reply {
         version,
         response,

@@ -219,7 +219,7 @@ impl EventLoop {
     fn on_reload_signal(&mut self) {
         log::info!("got SIGHUP: reloading {}", self.sup.service_dir().display());
         match self.reload() {
-            Ok(report) => log::info!("reload: {report:?}"),
+            Ok(report) => log::info!("reload: {}", report.summary()),
             Err(e) => log::warn!("reload: {e}; nothing changed"),
         }
     }

@@ -311,3 +311,25 @@ fn responses_round_trip() {
     let body = body_of(encode_reply(&resp, PROTOCOL_VERSION, false).unwrap());
     assert_eq!(decode_reply(&body).unwrap().response, resp);
 }
+
+#[test]
+fn garbage_is_described_in_words_not_in_the_decoders_debug_form() {
+    // What a client (or daemon.log) shows for bytes that are no request.
+    for body in [&[][..], &[0xff; 64][..], &MAGIC[..]] {
+        let Err(e) = decode_request(body, PROTOCOL_VERSION) else {
+            panic!("{body:?} decoded");
+        };
+        let text = e.to_string();
+        assert!(text.starts_with("malformed frame: "), "{text}");
+        assert!(!text.contains('{') && !text.contains("::"), "{text}");
+    }
+}
+
+#[test]
+fn a_reload_report_is_one_line_of_words() {
+    let mut r = ReloadReport::default();
+    assert_eq!(r.summary(), "no change");
+    r.added = vec!["a".into(), "b".into()];
+    r.invalid = vec![("c".into(), "c.service:1:1: ...".into())];
+    assert_eq!(r.summary(), "added a b; invalid c");
+}
