@@ -146,6 +146,9 @@ impl From<Error> for Retry {
 fn request_once(g: &Global, req: Request, autostart: bool) -> Result<Response, Retry> {
     let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
     let (service_dir, named) = paths::service_dir(g.service_dir.clone());
+    // `kill` and `daemon-status` are about the home's daemon, whatever
+    // directory it owns: a directory named (maybe gone) does not matter.
+    let named = named && !matches!(req, Request::Kill | Request::DaemonStatus);
     if named && !service_dir.is_dir() {
         return Err(Error::failed_hint(
             format!(

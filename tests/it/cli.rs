@@ -1,7 +1,7 @@
 //! The command line without services: help, version, usage errors, exit
 //! codes, and `verify` (which needs no daemon).
 
-use crate::util::{stderr, stdout, Home};
+use crate::util::{alive, stderr, stdout, Home, WAIT};
 
 const COMMANDS: [&str; 15] = [
     "list",
@@ -285,4 +285,27 @@ fn output_has_no_colour_codes_when_not_wanted() {
     assert!(!stdout(&out).contains('\u{1b}'), "{:?}", stdout(&out));
     let err = h.fails(1, &["--no-color", "status", "nosuch"]);
     assert!(!err.contains('\u{1b}'), "{err:?}");
+}
+
+#[test]
+fn daemon_status_and_kill_work_whatever_service_dir_is_named() {
+    // They are about the home's daemon: a --service-dir that does not
+    // exist (or is not the daemon's) changes nothing.
+    let h = Home::new("daemon_status_and_kill_work_whatever_service_dir_is_named");
+    let gone = h.root.join("no-such-dir");
+    let gone = gone.to_str().expect("utf-8");
+    let home = h.home.to_str().expect("utf-8");
+    let with_dir = |verb: &str| h.bare(&["--home", home, "--service-dir", gone, verb]);
+    let out = with_dir("daemon-status");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "not running");
+    assert_eq!(with_dir("kill").status.code(), Some(0));
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["start", "web"]);
+    let out = with_dir("daemon-status");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let daemon = h.daemon_pid().expect("daemon pid");
+    let out = with_dir("kill");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    h.wait_until("the daemon to stop", WAIT, || !alive(daemon));
 }
