@@ -410,6 +410,8 @@ pub enum ValueForm {
         infinity: bool,
     },
     Count,
+    /// An integer that may be negative (its range is checked on load).
+    Int,
     Bool,
     Signal,
 }
@@ -423,7 +425,7 @@ impl Key {
             Kind::StrOrList => ValueForm::List,
             // "200M", "soft:hard", "infinity" or a number: written as text.
             Kind::Limit => ValueForm::Text,
-            Kind::Int(..) => ValueForm::Count,
+            Kind::Int(..) => ValueForm::Int,
             Kind::Secs(inf) => ValueForm::Secs {
                 infinity: inf != Infinity::Refused,
             },

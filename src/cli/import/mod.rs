@@ -174,9 +174,16 @@ pub fn emit(drafts: &[Draft], opts: &Options<'_>) -> Result<(), Error> {
         let text = d.to_toml();
         if let Err(errors) = unit::parse(&d.name, &path, &text, opts.dir) {
             let first = crate::unit::first_error(&errors);
+            let hint = if opts.stdout {
+                // What was made of it, for the user to see where it went wrong.
+                print!("{text}");
+                "the unit above is what the import made; fix the value in the source file, and import again"
+            } else {
+                "run with --stdout to see it, fix the value in the source file, and import again"
+            };
             return Err(Error::failed_hint(
                 format!("the unit imported as `{}` does not verify: {first}", d.name),
-                "run with --stdout to see it, fix the value in the source file, and import again",
+                hint,
             ));
         }
         if !opts.stdout && !opts.force && path.exists() {

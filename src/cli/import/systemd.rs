@@ -276,7 +276,8 @@ fn secs_value(secs: f64) -> toml::Value {
     }
 }
 
-/// `Requires=`/`Wants=`/`After=`: unit names, `.service` dropped; other
+/// `Requires=`/`Wants=`/`After=`/`Conflicts=`/`OnFailure=`: unit names,
+/// `.service` dropped; other
 /// kinds (targets, sockets, mounts) are not diakonos units.
 fn dependencies(d: &mut Draft, key: &str, value: &str) {
     if value.is_empty() {
@@ -300,7 +301,30 @@ fn dependencies(d: &mut Draft, key: &str, value: &str) {
 
 fn map_entry(d: &mut Draft, section: Section, key: &str, value: &str) {
     match key {
-        "Requires" | "Wants" | "After" => return dependencies(d, key, value),
+        "Requires" | "Wants" | "After" | "Conflicts" | "OnFailure" => {
+            return dependencies(d, key, value)
+        }
+        "NotifyAccess" => {
+            let mapped = match value {
+                "main" | "none" => value,
+                "all" | "exec" => {
+                    d.drop_key(
+                        &format!("NotifyAccess={value}"),
+                        "imported as group (the main process or any process of its group)",
+                    );
+                    "group"
+                }
+                other => {
+                    d.drop_key(
+                        &format!("NotifyAccess={other}"),
+                        "unknown NotifyAccess; the default is group",
+                    );
+                    return;
+                }
+            };
+            d.set(Section::Service, "NotifyAccess", str_value(mapped));
+            return;
+        }
         "BindsTo" => {
             d.drop_key("BindsTo", "imported as Requires (diakonos has no BindsTo)");
             return dependencies(d, "Requires", value);
@@ -491,6 +515,10 @@ fn map_known(d: &mut Draft, section: Section, key: &str, value: &str) {
                 }
             }
         }
+        ValueForm::Int => match value.parse::<i64>() {
+            Ok(n) => toml::Value::Integer(n),
+            _ => return bad(d, "not an integer".to_string()),
+        },
         ValueForm::Count => match value.parse::<i64>() {
             Ok(n) if n >= 0 => toml::Value::Integer(n),
             _ if value == "infinity" => toml::Value::Integer(0),
@@ -576,5 +604,31 @@ mod tests {
                 "{k} not in {dropped:?}"
             );
         }
+    }
+
+    #[test]
+    fn signed_values_hooks_conflicts_and_notify_access_map() {
+        // Negative Nice/OOMScoreAdjust are kept; OnFailure and Conflicts
+        // lose `.service` like Requires; NotifyAccess=all becomes group,
+        // said so.
+        let text = "[Unit]\nOnFailure=alert.service\nConflicts=old.service shutdown.target\n\
+                    [Service]\nExecStart=/bin/x\nNice=-5\nOOMScoreAdjust=-100\nNotifyAccess=all\n";
+        let d = import(text, "x.service", "x.service");
+        let toml = d.to_toml();
+        for line in [
+            "OnFailure = [\"alert\"]",
+            "Conflicts = [\"old\"]",
+            "Nice = -5\n",
+            "OOMScoreAdjust = -100\n",
+            "NotifyAccess = \"group\"",
+        ] {
+            assert!(toml.contains(line), "{line} not in {toml}");
+        }
+        let dropped: Vec<&str> = d.dropped.iter().map(|x| x.key.as_str()).collect();
+        assert_eq!(
+            dropped,
+            ["Conflicts=shutdown.target", "NotifyAccess=all"],
+            "{dropped:?}"
+        );
     }
 }
