@@ -431,6 +431,11 @@ pub struct DaemonInfo {
     /// None from an older daemon. Boxed: `Response` stays small.
     #[serde(default, deserialize_with = "absent_is_default")]
     pub services: Option<Box<ServiceEnv>>,
+    /// Services write to the daemon's stdout and stderr (`daemon --init`
+    /// without `--file-logs`): there are no log files. False from an
+    /// older daemon.
+    #[serde(default, deserialize_with = "absent_is_default")]
+    pub output_to_daemon: bool,
 }
 
 /// What a daemon's services get, for `verify` (part of [`DaemonInfo`]).

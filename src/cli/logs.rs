@@ -13,11 +13,26 @@ use crate::paths::Home;
 /// How often `-f` looks for new output (client side only; the daemon never polls).
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(100);
 
-pub fn show(home: &Home, name: &str, lines: usize, follow: bool) -> Result<(), Error> {
+/// `output_to_daemon`: asked only when the log file is missing.
+pub fn show(
+    home: &Home,
+    name: &str,
+    lines: usize,
+    follow: bool,
+    output_to_daemon: impl FnOnce() -> bool,
+) -> Result<(), Error> {
     if !crate::unit::is_valid_name(name) {
         return Err(Error::failed(format!("`{name}` is not a unit name")));
     }
     let path = home.service_log(name);
+    if !path.exists() && output_to_daemon() {
+        return Err(Error::failed_hint(
+            format!(
+                "`{name}` has no log file: its output goes to the daemon's stdout and stderr (daemon --init)"
+            ),
+            "read the container's output (`docker logs`, `kubectl logs`), or run the daemon with --file-logs",
+        ));
+    }
     if !path.exists() && !follow {
         return Err(Error::failed_hint(
             format!(

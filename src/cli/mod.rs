@@ -114,8 +114,15 @@ fn run_client(g: Global, cmd: Command) -> Result<(), Error> {
             follow,
         } => {
             let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
+            // Without log files (`daemon --init`), say where the output went.
+            let to_daemon = || {
+                matches!(
+                    client::request(&g, Request::DaemonStatus, false),
+                    Ok(Response::Daemon(info)) if info.output_to_daemon
+                )
+            };
             match name {
-                Some(name) => logs::show(&home, &name, lines, follow),
+                Some(name) => logs::show(&home, &name, lines, follow, to_daemon),
                 None => logs::show_all(&home, lines, follow),
             }
         }

@@ -126,13 +126,13 @@ pub fn run(opts: DaemonOptions) -> Result<(), Error> {
     event_loop.restore(saved, first_daemon);
     let result = match opts.init {
         Some(init) => event_loop.run_init(init),
-        None => event_loop.run().map(|()| 0),
+        None => event_loop.run().map(|()| 0).map_err(loop_failed),
     };
     control::Control::remove_socket(&home.socket());
     log::info!("daemon exiting");
     // The lock goes with the process; clients wait for the pid to be gone.
     drop(lock);
-    let code = result.map_err(|e| Error::failed(format!("event loop failed: {e}")))?;
+    let code = result?;
     if std::process::id() == 1 {
         final_sweep();
     }
@@ -210,6 +210,11 @@ fn init_logging_stderr() {
         .target(env_logger::Target::Stderr)
         .format_timestamp_millis()
         .try_init();
+}
+
+/// The error of an event loop that could not go on (its poll failed).
+fn loop_failed(e: std::io::Error) -> Error {
+    Error::failed(format!("event loop failed: {e}"))
 }
 
 fn nanos_since_epoch() -> u64 {

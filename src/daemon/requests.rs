@@ -159,6 +159,7 @@ impl EventLoop {
                 ),
                 uid: nix::unistd::Uid::effective().as_raw(),
             })),
+            output_to_daemon: self.sys.inherit_stdio,
         }
     }
 }

@@ -4,7 +4,6 @@
 //! enabled units; `daemon --init`'s named units and its exit policy
 //! (SPEC §14), checked once per pass; and the end of the loop.
 
-use std::io;
 use std::time::Instant;
 
 use crate::daemon::event_loop::EventLoop;
@@ -12,6 +11,7 @@ use crate::daemon::persist;
 use crate::daemon::spawn;
 use crate::daemon::supervisor::Input;
 use crate::daemon::system;
+use crate::error::Error;
 
 impl EventLoop {
     /// Adopts what the previous daemon left (the state file, and services
@@ -51,15 +51,18 @@ impl EventLoop {
     /// Container mode (SPEC §14): starts the named units (the enabled ones
     /// were started by `restore`), runs until the exit policy or a signal
     /// stopped everything, and returns the exit code.
-    pub fn run_init(&mut self, init: crate::daemon::InitOptions) -> io::Result<u8> {
+    pub fn run_init(&mut self, init: crate::daemon::InitOptions) -> Result<u8, Error> {
         let mut names = init.units.clone();
         names.extend(init.exit_with.clone());
         for name in &names {
             if !self.sup.knows(name) {
-                return Err(io::Error::other(format!(
-                    "no unit named `{name}` in {}",
-                    self.sup.service_dir().display()
-                )));
+                let dir = self.sup.service_dir().display();
+                return Err(Error::failed_hint(
+                    format!("no unit named `{name}` in {dir}; nothing was started"),
+                    format!(
+                        "a unit is a file {dir}/{name}.service; `diakonos verify` lists the units"
+                    ),
+                ));
             }
         }
         if !names.is_empty() {
@@ -67,7 +70,7 @@ impl EventLoop {
             self.sup.handle(Input::Request(None, start), Instant::now());
         }
         self.init = Some((init, None));
-        self.run()?;
+        self.run().map_err(super::loop_failed)?;
         Ok(self.init.as_ref().and_then(|(_, code)| *code).unwrap_or(0))
     }
 

@@ -122,6 +122,7 @@ pub fn decode_reply(body: &[u8]) -> Result<V1Reply, FrameError> {
                 rss_bytes: info.rss_bytes,
                 protocol: V1,
                 services: None,
+                output_to_daemon: false,
             }))
         }
         V1_BYE if rest.is_empty() => Ok(V1Reply::Bye),
@@ -319,6 +320,7 @@ mod tests {
                 rss_bytes: 1024,
                 protocol: 1,
                 services: None,
+                output_to_daemon: false,
             }))
         );
         assert_eq!(decode_reply(&body(&Response::Bye)), Ok(V1Reply::Bye));

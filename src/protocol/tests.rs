@@ -189,6 +189,7 @@ fn a_field_appended_to_a_stable_reply_breaks_no_older_client() {
             path: "/bin".into(),
             uid: 0,
         })),
+        output_to_daemon: false,
     };
     let newer = NewerReply::Daemon(NewerInfo {
         base: info.clone(),

@@ -129,7 +129,7 @@ fn init_exits_when_all_done_0_or_1_if_one_failed() {
 
 #[test]
 fn init_stops_in_reverse_dependency_order_on_sigterm() {
-    // SIGTERM to PID 1: the dependent stops before what it requires, then the daemon exits 0.
+    // SIGTERM to PID 1: the dependent stops before what it requires, then the daemon exits 0; meanwhile `logs` says where the output goes.
     let h = Home::new("init_stops_in_reverse_dependency_order");
     let svc = |name: &str| {
         sh(&format!(
@@ -145,6 +145,11 @@ fn init_stops_in_reverse_dependency_order_on_sigterm() {
         ),
     );
     let (mut child, daemon) = init_web_up(&h);
+    // No log files: `logs` says where the output goes.
+    let out = h.cmd(&["logs", "web"]);
+    let (_, err) = text(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("goes to the daemon's stdout"), "{err}");
     sigterm(daemon);
     let deadline = Instant::now() + INIT_WAIT;
     let status = loop {
@@ -217,4 +222,28 @@ fn init_with_file_logs_keeps_per_unit_log_files() {
     let log = std::fs::read_to_string(h.home.join("logs/job.log")).unwrap_or_default();
     assert_eq!(log, "into the file\n");
     none_left(&h);
+}
+
+#[test]
+fn init_with_an_unknown_unit_says_so_and_starts_nothing() {
+    // `daemon --init nosuch`: one line naming the unit and the directory, with a hint; exit 1.
+    let h = Home::new("init_with_an_unknown_unit_says_so");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    let out = try_run(h.command(&["daemon", "--init", "nosuch"]), INIT_WAIT)
+        .expect("daemon --init exited in time");
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("no unit named `nosuch`") && err.contains("; hint: "),
+        "{err}"
+    );
+    assert!(!err.contains("event loop"), "{err}");
+    assert_eq!(
+        err.trim_end()
+            .lines()
+            .last()
+            .map(|l| l.starts_with("diakonos: ")),
+        Some(true),
+        "{err}"
+    );
 }
