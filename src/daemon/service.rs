@@ -35,7 +35,7 @@
 //! | running (pid)        | Unhealthy(r, stop)  | stopping, then restart per policy (counts as a failure) / failed r | SpawnStop or KillGroup |
 //! | starting (notify)    | Exited(0)           | restarting (policy) / failed "exited before it sent READY=1" | KillGroup |
 //! | starting (simple, Readiness probe) | Exited(0) | restarting (policy) / failed "exited with code 0" | KillGroup(SIGKILL) |
-//! | starting, running    | Exited(bad)         | restarting (policy) / failed        | KillGroup(SIGKILL)       |
+//! | starting, running    | Exited(bad)         | restarting (policy) / failed; failed "start limit hit" at once when the start limit will refuse the restart | KillGroup(SIGKILL) |
 //! | running              | Exited(0)           | restarting (Restart=always) / exited| KillGroup(SIGKILL)       |
 //! | running              | DeadWithLeftovers(g)| stopping (kill phase), then restarting (policy) / failed | KillGroup(g, SIGKILL) |
 //! | starting (pid, deadline) | Timer (start timeout)| stopping, then restart/failed  | KillGroup(KillSignal)    |
@@ -682,11 +682,19 @@ impl Service {
         }
     }
 
+    /// `restarting`, unless the start limit will refuse that restart when
+    /// it is due: then `failed` at once (no restart is announced, and no
+    /// OnRestart hook fires, for a restart that will not happen).
     fn schedule_restart(&mut self, reason: Reason, now: Instant) -> State {
         let delay = self.backoff();
+        let until = now + delay;
+        let burst = self.policy.start_limit_burst as usize;
+        if burst > 0 && self.starts_in_window(until) >= burst {
+            return State::Failed(Reason::StartLimitHit);
+        }
         self.failures = self.failures.saturating_add(1);
         self.restart_reason = Some(Box::new(reason));
-        State::Restarting { until: now + delay }
+        State::Restarting { until }
     }
 
     /// When a `restarting` service launches again.

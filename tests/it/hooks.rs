@@ -31,6 +31,9 @@ fn on_failure_hook_gets_the_context_of_the_failure() {
         vec!["job|exit-code|7||0|exited with code 7".to_owned()]
     );
     // Its next start is an ordinary one: no DIAKONOS_MONITOR_* left over.
+    // (Once the hook's run is over: a start of a oneshot still running
+    // starts nothing.)
+    h.wait_state("alert", "exited");
     h.ok(&["start", "alert"]);
     h.wait_lines("alert.seen", 2);
     assert_eq!(h.lines("alert.seen")[1], "|||||");
@@ -69,4 +72,30 @@ fn on_restart_hooks_are_rate_limited() {
         "{text}"
     );
     h.ok(&["stop", "flaky"]);
+}
+
+#[test]
+fn on_restart_does_not_fire_for_an_exit_the_start_limit_will_not_restart() {
+    // StartLimitBurst = 1: the first exit is not restarted (the start
+    // limit would refuse it), so OnRestart stays quiet and OnFailure runs.
+    let h = Home::new("on_restart_does_not_fire_past_the_start_limit");
+    alert(&h, "note");
+    alert(&h, "alert");
+    h.unit(
+        "once",
+        &format!(
+            "[unit]\nOnRestart = [\"note\"]\nOnFailure = [\"alert\"]\nStartLimitBurst = 1\n\
+             StartLimitIntervalSec = 60\nHookRateLimitSec = 0\n[service]\nRestartSec = 0.1\nExecStart = {}\n",
+            sh("exit 9")
+        ),
+    );
+    let _ = h.cmd(&["start", "once"]);
+    h.wait_state("once", "failed");
+    h.wait_lines("alert.seen", 1);
+    assert_eq!(
+        h.lines("alert.seen"),
+        ["once|start-limit|9||0|start limit hit"]
+    );
+    h.wait_state("alert", "exited");
+    assert!(h.lines("note.seen").is_empty(), "OnRestart fired");
 }
