@@ -358,6 +358,11 @@ pub fn compute(
                 let earlier = before.procs.get(key).map_or(0, |b| b.ticks);
                 gained += p.ticks.saturating_sub(earlier);
             }
+            if n == 0 {
+                // Its groups are empty (it is not running): nothing was
+                // measured, so nothing is shown, never a made-up 0.
+                return s;
+            }
             s.processes = Some(n);
             s.group_rss_bytes = Some(rss);
             s.cpu_seconds = Some(ticks as f64 / tps);

@@ -933,3 +933,18 @@ fn an_idle_daemon_with_a_metrics_file_does_not_wake_up() {
         m0.is_some() && switches() == c0 && modified() == m0
     });
 }
+
+#[test]
+fn list_wide_shows_no_cpu_for_a_unit_that_no_longer_runs() {
+    // A stopped unit has no processes: CPU% is `-` (null in JSON), never a made-up 0.
+    let h = Home::new("list_wide_shows_no_cpu_for_a_unit_that_no_longer_runs");
+    h.unit("a", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["start", "a"]);
+    h.ok(&["stop", "a"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["list", "--wide", "--json"])).expect("JSON");
+    assert!(v[0]["cpu_percent"].is_null(), "{v}");
+    let table = h.ok(&["list", "--wide"]);
+    let row = table.lines().nth(1).expect("a row");
+    assert!(!row.contains("0.0"), "{table}");
+}
