@@ -171,6 +171,17 @@ impl Entry {
         self.edit_notes(watchdog.is_some(), |n| n.watchdog = watchdog);
     }
 
+    /// The WATCHDOG_USEC= kept for when the watchdog starts (taken).
+    pub(super) fn take_watchdog_usec(&mut self) -> Option<Duration> {
+        let mut usec = None;
+        self.edit_notes(false, |n| usec = n.watchdog_usec.take());
+        usec
+    }
+
+    pub(super) fn set_watchdog_usec(&mut self, interval: Duration) {
+        self.edit_notes(true, |n| n.watchdog_usec = Some(interval));
+    }
+
     /// A new run: what the service said in the last one is forgotten (its
     /// watchdog follows the state on its own).
     pub(super) fn forget_run_notes(&mut self) {
@@ -178,6 +189,7 @@ impl Entry {
             n.status_text = None;
             n.errno = None;
             n.reloading = None;
+            n.watchdog_usec = None;
         });
     }
 
@@ -256,6 +268,9 @@ struct RunNotes {
     errno: Option<i32>,
     reloading: Option<Instant>,
     watchdog: Option<(Pid, Duration)>,
+    /// WATCHDOG_USEC= that came before the unit was up (with its READY=1,
+    /// or before it): the interval its watchdog starts with.
+    watchdog_usec: Option<Duration>,
 }
 
 /// The process group that a main process `pid`, found dead by a new daemon,

@@ -782,6 +782,11 @@ impl Supervisor {
             return;
         }
         let key = TimerKey::Service(id, ServiceTimer::Watchdog);
+        // An interval the service asked for before it was up wins.
+        let wd = match live {
+            Some(_) => self.entries[id].take_watchdog_usec().unwrap_or(wd),
+            None => wd,
+        };
         self.entries[id].set_watchdog(live.map(|p| (p, wd)));
         self.timers.set(key, live.map(|_| now + wd));
     }
@@ -790,6 +795,18 @@ impl Supervisor {
     /// WATCHDOG_USEC=N (a new interval, from now).
     fn watchdog_ping(&mut self, id: ServiceId, now: Instant, interval: Option<Duration>) {
         let Some((pid, wd)) = self.entries[id].watchdog() else {
+            // Not up yet (WATCHDOG_USEC= with or before READY=1): kept
+            // for when its watchdog starts.
+            let starting = matches!(self.entries[id].svc.state, State::Starting { .. });
+            let watched = self.entries[id]
+                .unit
+                .as_ref()
+                .is_some_and(|u| !u.watchdog.is_zero());
+            if let (Some(d), true, true) = (interval, starting, watched) {
+                if !d.is_zero() {
+                    self.entries[id].set_watchdog_usec(d);
+                }
+            }
             return;
         };
         let wd = match interval {

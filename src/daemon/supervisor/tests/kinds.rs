@@ -185,3 +185,32 @@ fn mainpid_moves_the_main_process_within_the_group_only() {
     );
     assert_eq!(state(&s, "n"), StateName::Restarting);
 }
+
+#[test]
+fn watchdog_usec_sent_with_ready_sets_the_first_interval() {
+    // WATCHDOG_USEC= in the datagram of READY=1 (the unit is not up yet
+    // when it is read): the watchdog starts with it, not WatchdogSec.
+    let unit =
+        "[service]\nType = \"notify\"\nExecStart = \"x\"\nWatchdogSec = 30\nRestart = \"no\"\n";
+    for before_ready in [false, true] {
+        let (mut s, mut sys, t0) = setup(&[("n", unit)]);
+        start(&mut s, &mut sys, None, &["n"], t0);
+        let pid = sys.pid_of("n");
+        let msgs = if before_ready {
+            "WATCHDOG_USEC=800000\nREADY=1\n"
+        } else {
+            "READY=1\nWATCHDOG_USEC=800000\n"
+        };
+        s.notified(pid, Some(pid), msgs, (None, None), t0);
+        pass(&mut s, t0, &mut sys);
+        assert_eq!(state(&s, "n"), StateName::Running);
+        pass(&mut s, t0 + Duration::from_millis(700), &mut sys);
+        assert_eq!(state(&s, "n"), StateName::Running);
+        pass(&mut s, t0 + Duration::from_millis(900), &mut sys);
+        assert_eq!(
+            state(&s, "n"),
+            StateName::Stopping,
+            "watchdog at 0.8 s (before READY=1: {before_ready})"
+        );
+    }
+}
