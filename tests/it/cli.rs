@@ -309,3 +309,17 @@ fn daemon_status_and_kill_work_whatever_service_dir_is_named() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     h.wait_until("the daemon to stop", WAIT, || !alive(daemon));
 }
+
+#[test]
+fn a_unit_named_with_its_file_suffix_is_told_its_name() {
+    // `start web.service`: one line saying units are named without
+    // `.service`, and the name to give.
+    let h = Home::new("a_unit_named_with_its_file_suffix_is_told_its_name");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    let out = h.cmd(&["start", "web.service"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("without `.service`"), "{err}");
+    assert!(err.contains("name it `web`"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}

@@ -25,6 +25,16 @@ impl Supervisor {
                     ))
                 }
                 None => {
+                    // `web.service` for `web`: the name is what to give.
+                    if let Some(stem) = name
+                        .strip_suffix(".service")
+                        .filter(|s| self.by_name.get(&self.entries, s).is_some())
+                    {
+                        return Err(Response::error(
+                            format!("no unit named `{name}`: units are named without `.service`"),
+                            Some(&format!("name it `{stem}`")),
+                        ));
+                    }
                     return Err(Response::error(
                         format!("no unit named `{name}` in {}", self.service_dir.display()),
                         Some(&format!(
