@@ -147,8 +147,10 @@ fn request_once(g: &Global, req: Request, autostart: bool) -> Result<Response, R
     let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
     let (service_dir, named) = paths::service_dir(g.service_dir.clone());
     // `kill` and `daemon-status` are about the home's daemon, whatever
-    // directory it owns: a directory named (maybe gone) does not matter.
-    let named = named && !matches!(req, Request::Kill | Request::DaemonStatus);
+    // directory it owns: a directory named (maybe gone) does not matter,
+    // unless a daemon is to be started on it.
+    let home_level = !autostart && matches!(req, Request::Kill | Request::DaemonStatus);
+    let named = named && !home_level;
     if named && !service_dir.is_dir() {
         return Err(Error::failed_hint(
             format!(
