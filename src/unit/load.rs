@@ -127,7 +127,7 @@ pub fn load_dir(dir: &Path, hostname: &str) -> std::io::Result<LoadedDir> {
                 path,
                 pos: None,
                 message: format!(
-                    "invalid unit name `{}`; expected letters, digits and `_.:-` only",
+                    "invalid unit name `{}`; expected letters, digits and `_.:-` only, not starting with `-`",
                     esc(&name)
                 ),
                 hint: Some("rename the file".to_string()),
@@ -178,8 +178,11 @@ fn claim_addresses(out: &mut LoadedDir) {
 }
 
 /// Whether `name` can name a unit: non-empty, only `[A-Za-z0-9_.:-]`.
+/// A unit name: letters, digits and `_.:-`, not starting with `-` (it
+/// would read as an option on the command line).
 pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
+        && !name.starts_with('-')
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
@@ -364,6 +367,7 @@ mod tests {
             .expect("mkfifo");
         dir.write("latin1.service", b"[service]\nExecStart = \"caf\xe9\"\n");
         dir.write("my app.service", GOOD);
+        dir.write("-dash.service", GOOD);
         dir.write("empty.service", "");
 
         let loaded = load_dir(&dir.0, "box").expect("load");
@@ -383,11 +387,14 @@ mod tests {
         assert_eq!(e.pos, Some((2, 17)));
         let e = err("my app");
         assert!(e.message.contains("invalid unit name `my app`"), "{e:?}");
+        // It would read as an option: `start -dash`.
+        let e = err("-dash");
+        assert!(e.message.contains("not starting with `-`"), "{e:?}");
         assert_eq!(
             err("empty").message,
             "missing [service] section with ExecStart"
         );
-        assert_eq!(loaded.units.len(), 8);
+        assert_eq!(loaded.units.len(), 9);
     }
 
     #[test]
