@@ -33,25 +33,13 @@ pub struct SavedState {
     /// there is none, so such a file reads like an older one.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub timers: BTreeMap<String, SavedTimer>,
-    /// Units that had ended (`failed` or `exited`), by name: a new daemon
-    /// shows them as they were, not `inactive`. Left out when empty.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub ended: BTreeMap<String, SavedEnd>,
-}
-
-/// A unit that was `failed` or `exited` when the state was written.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SavedEnd {
-    /// Why it failed, as `status` said it; None: it exited.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failed: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_exit: Option<crate::protocol::LastExit>,
-    #[serde(default)]
-    pub restarts: u32,
-    /// Unix seconds when it ended.
-    #[serde(default)]
-    pub since_unix: Option<u64>,
+    /// Units that had ended (`failed` or `exited`): a new daemon shows them
+    /// as they were, not `inactive`. Each has no process; `since_unix` is
+    /// when it ended, and `failed`, `exit_code`, `exit_signal` say how.
+    /// (The services' own record, so no second one is decoded.) Left out
+    /// when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ended: Vec<SavedService>,
 }
 
 /// What a `Persistent` timer keeps across daemons.
@@ -103,6 +91,15 @@ pub struct SavedService {
     /// Consecutive failures, for the backoff of its next restart.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub failures: u32,
+    /// (`ended` only) why it failed, as `status` said it; None: it exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+    /// (`ended` only) how its last process ended: an exit code, or a
+    /// signal's name (neither: unknown, or none ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_signal: Option<String>,
 }
 
 /// A start under way when the state was written.
@@ -286,6 +283,7 @@ mod tests {
                 }),
                 restart_at_ms: None,
                 failures: 1,
+                ..SavedService::default()
             }],
             timers: BTreeMap::from([(
                 "backup".to_string(),
@@ -294,15 +292,14 @@ mod tests {
                     last_run_ms: Some(1_795_929_466_123),
                 },
             )]),
-            ended: BTreeMap::from([(
-                "job".to_string(),
-                SavedEnd {
-                    failed: Some("exited with code 3".into()),
-                    last_exit: Some(crate::protocol::LastExit::Code(3)),
-                    restarts: 2,
-                    since_unix: Some(1_795_938_300),
-                },
-            )]),
+            ended: vec![SavedService {
+                name: "job".to_string(),
+                failed: Some("exited with code 3".into()),
+                exit_code: Some(3),
+                restarts: 2,
+                since_unix: Some(1_795_938_300),
+                ..SavedService::default()
+            }],
         };
         save_state(&path, &state).unwrap();
         sync(&path).unwrap();

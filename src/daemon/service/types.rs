@@ -27,15 +27,6 @@ impl ExitKind {
         self == ExitKind::Code(0)
     }
 
-    /// From the wire form (a signal name that is none: unknown).
-    pub fn from_wire(exit: &LastExit) -> ExitKind {
-        match exit {
-            LastExit::Code(c) => ExitKind::Code(*c),
-            LastExit::Signal(name) => name.parse().map_or(ExitKind::Unknown, ExitKind::Signal),
-            LastExit::Unknown(()) => ExitKind::Unknown,
-        }
-    }
-
     pub fn to_wire(self) -> LastExit {
         match self {
             ExitKind::Code(c) => LastExit::Code(c),

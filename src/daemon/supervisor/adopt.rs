@@ -66,6 +66,7 @@ impl Supervisor {
                         .as_ref()
                         .map(|h| h.history.iter().cloned().collect())
                         .unwrap_or_default(),
+                    ..SavedService::default()
                 }
             })
             .collect();
@@ -96,13 +97,20 @@ impl Supervisor {
                         State::Exited => None,
                         _ => return None,
                     };
-                    let end = SavedEnd {
+                    let (exit_code, exit_signal) = match e.svc.last_exit {
+                        Some(ExitKind::Code(c)) => (Some(c), None),
+                        Some(ExitKind::Signal(s)) => (None, Some(s.as_str().to_owned())),
+                        _ => (None, None),
+                    };
+                    Some(SavedService {
+                        name: e.name.clone(),
                         failed,
-                        last_exit: e.svc.last_exit.map(ExitKind::to_wire),
+                        exit_code,
+                        exit_signal,
                         restarts: e.svc.restarts,
                         since_unix: e.since.map(|t| self.wall_ms(t) / 1000),
-                    };
-                    Some((e.name.clone(), end))
+                        ..SavedService::default()
+                    })
                 })
                 .collect(),
         }
@@ -176,9 +184,7 @@ impl Supervisor {
                     pgid: None,
                     status_text: None,
                     probes: Vec::new(),
-                    starting: None,
-                    restart_at_ms: None,
-                    failures: 0,
+                    ..SavedService::default()
                 });
             }
         }
@@ -351,8 +357,8 @@ impl Supervisor {
             }
         }
         // Units an earlier daemon left failed or exited (and none of the above).
-        for (name, end) in saved.ended {
-            let Some(&id) = self.by_name.get(&self.entries, &name) else {
+        for end in saved.ended {
+            let Some(&id) = self.by_name.get(&self.entries, &end.name) else {
                 continue;
             };
             let e = &mut self.entries[id];
@@ -362,7 +368,11 @@ impl Supervisor {
             e.svc.on_event(
                 Event::AdoptEnded {
                     failed: end.failed.map(Reason::Earlier),
-                    last_exit: end.last_exit.as_ref().map(ExitKind::from_wire),
+                    last_exit: match (end.exit_code, end.exit_signal) {
+                        (Some(c), _) => Some(ExitKind::Code(c)),
+                        (None, Some(name)) => name.parse().ok().map(ExitKind::Signal),
+                        (None, None) => None,
+                    },
                     restarts: end.restarts,
                 },
                 now,

@@ -33,7 +33,7 @@ use std::time::Instant;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use crate::daemon::persist::{self, SavedEnd, SavedService, SavedStart, SavedState, SavedTimer};
+use crate::daemon::persist::{self, SavedService, SavedStart, SavedState, SavedTimer};
 use crate::daemon::sd_notify::{self, Message};
 use crate::daemon::service::{Action, Event, ExitKind, Policy, Reason, Service, State, Want};
 use crate::daemon::spawn::{MainPidError, MainPidScan, SpawnError, Tagged, SCAN_EVERY};
