@@ -237,6 +237,29 @@ impl WaitFor {
 }
 
 impl Request {
+    /// The kind of request, for the daemon's log (see [`Response::kind`]).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::List => "List",
+            Request::Start(_) => "Start",
+            Request::Stop(_) => "Stop",
+            Request::Restart(_) => "Restart",
+            Request::Status(_) => "Status",
+            Request::DaemonStatus => "DaemonStatus",
+            Request::Reload => "Reload",
+            Request::Enable(_) => "Enable",
+            Request::Disable(_) => "Disable",
+            Request::Kill => "Kill",
+            Request::HandOver => "HandOver",
+            Request::Load(_) => "Load",
+            Request::Why(_) => "Why",
+            Request::Wait { .. } => "Wait",
+            Request::Timers => "Timers",
+            Request::Events(_) => "Events",
+            Request::ListRows => "ListRows",
+        }
+    }
+
     /// The stable form of this request, if it has one (wire rule 3).
     pub fn stable_op(&self) -> Option<StableOp> {
         match self {

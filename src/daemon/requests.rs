@@ -14,7 +14,7 @@ use crate::unit;
 
 impl EventLoop {
     pub(super) fn on_request(&mut self, conn: usize, frame: RequestFrame, now: Instant) {
-        log::debug!("client {conn}: {:?}", frame.request);
+        log::debug!("client {conn}: {}", frame.request.kind());
         if let Some(dir) = &frame.service_dir {
             if dir != self.sup.service_dir() {
                 let resp = Response::error(

@@ -487,7 +487,11 @@ impl Service {
                 return self.begin_stop(AfterStop::Failure(Box::new(reason)), now, actions);
             }
             (state, ev @ Event::MemoryExceeded { .. }) => {
-                log::debug!("ignored late {ev:?} in state {state:?}");
+                log::debug!(
+                    "ignored late {} in state {}",
+                    ev.name(),
+                    state.name().as_str()
+                );
                 return actions;
             }
 
@@ -618,7 +622,11 @@ impl Service {
                 | Event::Unhealthy { .. }
                 | Event::MainPidChanged(_)),
             ) => {
-                log::debug!("ignored late or repeated {ev:?} in state {state:?}");
+                log::debug!(
+                    "ignored late or repeated {} in state {}",
+                    ev.name(),
+                    state.name().as_str()
+                );
                 return actions;
             }
             (
@@ -629,15 +637,20 @@ impl Service {
                 ev @ Event::DepFailed(_),
             )
             | (state, ev @ Event::DepInvalid(_)) => {
-                log::debug!("ignored late {ev:?} in state {state:?}");
+                log::debug!(
+                    "ignored late {} in state {}",
+                    ev.name(),
+                    state.name().as_str()
+                );
                 return actions;
             }
 
             (state, ev) => {
+                let (ev, state) = (ev.name(), state.name().as_str());
                 log::warn!(
-                    "BUG: event {ev:?} in state {state:?} is not in the transition table; ignored"
+                    "BUG: event {ev} in state {state} is not in the transition table; ignored"
                 );
-                debug_assert!(false, "event {ev:?} in state {state:?} is not in the table");
+                debug_assert!(false, "event {ev} in state {state} is not in the table");
                 return actions;
             }
         };

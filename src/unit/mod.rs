@@ -31,6 +31,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use toml::de::DeTable;
 
+pub(crate) use values::parse_signal_name;
 pub use values::parse_time_span;
 /// The key table as the importers read it (`import systemd`, `import pm2`).
 pub mod keys {

@@ -473,7 +473,7 @@ pub(super) fn signal_value(
 }
 
 /// "SIGTERM", "TERM", "sigterm" or "15".
-pub(super) fn parse_signal_name(name: &str) -> Option<Signal> {
+pub(crate) fn parse_signal_name(name: &str) -> Option<Signal> {
     if let Ok(n) = name.parse::<i32>() {
         return Signal::try_from(n).ok();
     }

@@ -286,6 +286,41 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// Its name, for a log line (not its `Debug` form, which would keep
+    /// the `Debug` of every state and reason in the daemon).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Adopt { .. } => "Adopt",
+            Event::AdoptEnded { .. } => "AdoptEnded",
+            Event::AdoptRestarting { .. } => "AdoptRestarting",
+            Event::CannotStart { .. } => "CannotStart",
+            Event::DeadWithLeftovers { .. } => "DeadWithLeftovers",
+            Event::DepFailed { .. } => "DepFailed",
+            Event::DepInvalid { .. } => "DepInvalid",
+            Event::DepsReady => "DepsReady",
+            Event::Exited { .. } => "Exited",
+            Event::ExtendTimeout { .. } => "ExtendTimeout",
+            Event::GroupGone => "GroupGone",
+            Event::MainPid { .. } => "MainPid",
+            Event::MainPidChanged { .. } => "MainPidChanged",
+            Event::MemoryExceeded { .. } => "MemoryExceeded",
+            Event::Ready => "Ready",
+            Event::ResetCounters => "ResetCounters",
+            Event::SpawnFailed { .. } => "SpawnFailed",
+            Event::Spawned { .. } => "Spawned",
+            Event::Start => "Start",
+            Event::Stop => "Stop",
+            Event::StopCmdExited { .. } => "StopCmdExited",
+            Event::StopCmdSpawned { .. } => "StopCmdSpawned",
+            Event::StoppingItself => "StoppingItself",
+            Event::Timer => "Timer",
+            Event::Unhealthy { .. } => "Unhealthy",
+            Event::WatchdogTimeout => "WatchdogTimeout",
+        }
+    }
+}
+
 /// Side effects for the event loop to carry out, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

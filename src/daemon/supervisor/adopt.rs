@@ -370,7 +370,9 @@ impl Supervisor {
                     failed: end.failed.map(Reason::Earlier),
                     last_exit: match (end.exit_code, end.exit_signal) {
                         (Some(c), _) => Some(ExitKind::Code(c)),
-                        (None, Some(name)) => name.parse().ok().map(ExitKind::Signal),
+                        (None, Some(name)) => {
+                            crate::unit::parse_signal_name(&name).map(ExitKind::Signal)
+                        }
                         (None, None) => None,
                     },
                     restarts: end.restarts,
