@@ -7,10 +7,32 @@
 //! KillSignal, WorkingDirectory, Environment, User, RemainAfterExit,
 //! PIDFile, StartLimitBurst and StartLimitIntervalSec carry over;
 //! `KillMode=control-group` is written out (diakonos signals the group);
+//! Conflicts, OnFailure, WatchdogSec, WatchdogSignal, NotifyAccess (group
+//! as `all`), EnvironmentFile, Limit*, Nice, OOMScoreAdjust, UMask, Group,
+//! SupplementaryGroups and MemoryMax carry over too.
 //! RestartMaxDelaySec and the log rotation keys have no systemd key and are
-//! written as comments; `[Install] WantedBy=multi-user.target` is added.
+//! written as comments, as are `[health]`, `[socket]`, `[timer]`, OnRestart
+//! and WatchPaths, which are not exported (the comment says what systemd
+//! uses instead); `[Install] WantedBy=multi-user.target` is added.
 
-use crate::unit::{RestartPolicy, ServiceType, Unit};
+use crate::unit::{NotifyAccess, RestartPolicy, ServiceType, Unit};
+
+/// `key=value`, a line.
+fn line(o: &mut String, key: &str, value: &str) {
+    o.push_str(key);
+    o.push('=');
+    o.push_str(value);
+    o.push('\n');
+}
+
+/// A limit's value as systemd writes it (u64::MAX: unlimited).
+fn limit(v: u64) -> String {
+    if v == u64::MAX {
+        "infinity".to_string()
+    } else {
+        v.to_string()
+    }
+}
 
 /// systemd's quoting of one word (double quotes when needed; `%` doubled,
 /// as systemd reads specifiers everywhere).
@@ -87,6 +109,14 @@ pub fn systemd_unit(unit: &Unit) -> String {
     if !after.is_empty() {
         o += &format!("After={}\n", names(&after));
     }
+    for (key, list) in [
+        ("Conflicts", &unit.conflicts[..]),
+        ("OnFailure", &unit.triggers.on_failure[..]),
+    ] {
+        if !list.is_empty() {
+            line(&mut o, key, &names(list));
+        }
+    }
     o += &format!(
         "StartLimitBurst={}\nStartLimitIntervalSec={}\n",
         unit.start_limit_burst,
@@ -140,6 +170,79 @@ pub fn systemd_unit(unit: &Unit) -> String {
     if let Some(pid) = &unit.pid_file {
         o += &format!("PIDFile={}\n", pid.display());
     }
+    if !unit.watchdog.is_zero() {
+        line(&mut o, "WatchdogSec", &secs(unit.watchdog));
+        line(&mut o, "WatchdogSignal", unit.watchdog_signal.as_str());
+    }
+    if unit.kind == ServiceType::Notify || !unit.watchdog.is_zero() {
+        let access = match unit.notify_access {
+            NotifyAccess::Main => "main",
+            NotifyAccess::Group => "all",
+            NotifyAccess::None => "none",
+        };
+        line(&mut o, "NotifyAccess", access);
+    }
+    let l = &unit.limits;
+    for (file, optional) in &l.environment_files {
+        let dash = if *optional { "-" } else { "" };
+        line(
+            &mut o,
+            "EnvironmentFile",
+            &format!("{dash}{}", file.display()),
+        );
+    }
+    for r in &l.rlimits {
+        let value = format!("{}:{}", limit(r.soft), limit(r.hard));
+        line(&mut o, r.name(), &value);
+    }
+    let numbers = [
+        ("Nice", l.nice.map(|n| n.to_string())),
+        ("OOMScoreAdjust", l.oom_score_adjust.map(|n| n.to_string())),
+        ("UMask", l.umask.map(|m| format!("{m:04o}"))),
+        ("Group", l.group.clone()),
+        ("MemoryMax", l.memory_max.map(limit)),
+    ];
+    for (key, value) in numbers {
+        if let Some(value) = value {
+            line(&mut o, key, &value);
+        }
+    }
+    if !l.supplementary_groups.is_empty() {
+        line(
+            &mut o,
+            "SupplementaryGroups",
+            &l.supplementary_groups.join(" "),
+        );
+    }
+    let not_exported = [
+        (
+            unit.health.is_some(),
+            "[health]: systemd has no health checks (a timer running the probe can restart it)",
+        ),
+        (
+            unit.socket.is_some(),
+            "[socket]: write a NAME.socket unit with the same address",
+        ),
+        (
+            unit.timer.is_some(),
+            "[timer]: write a NAME.timer unit with OnCalendar=",
+        ),
+        (
+            !unit.triggers.on_restart.is_empty(),
+            "OnRestart: systemd has no restart hook",
+        ),
+        (
+            !unit.triggers.watch_paths.is_empty(),
+            "WatchPaths: write a NAME.path unit",
+        ),
+    ];
+    for (set, what) in not_exported {
+        if set {
+            o += "# diakonos: not exported: ";
+            o += what;
+            o.push('\n');
+        }
+    }
     o += &format!(
         "# diakonos: output went to its log (LogMaxBytes={}, LogMaxFiles={}); systemd sends it to the journal\n",
         unit.log_max_bytes, unit.log_max_files
@@ -159,5 +262,41 @@ mod tests {
         assert_eq!(command(&argv), r#"sh -c "echo \"50%%\" $$X" "a b""#);
         let words = crate::cli::import::systemd::split_words(&command(&argv)).unwrap();
         assert_eq!(words[2], "echo \"50%%\" $$X"); // specifiers are resolved after splitting
+    }
+
+    #[test]
+    fn limits_identity_hooks_and_watchdog_carry_over_and_the_rest_is_named() {
+        // What systemd has is written as systemd's key; [timer], [health]
+        // and OnRestart, which it has not, are named in a comment.
+        let text = "[unit]\nOnFailure = [\"alert\"]\nOnRestart = [\"note\"]\nConflicts = [\"old\"]\n\
+                    [service]\nType = \"notify\"\nExecStart = \"/bin/sleep 5\"\nWatchdogSec = 10\n\
+                    NotifyAccess = \"main\"\nEnvironmentFile = [\"-/etc/default/x\"]\n\
+                    LimitNOFILE = \"1000:2000\"\nNice = -5\nOOMScoreAdjust = -100\nUMask = \"0027\"\n\
+                    MemoryMax = \"200M\"\nSupplementaryGroups = [\"adm\", \"audio\"]\n\
+                    [timer]\nOnCalendar = \"0 * * * *\"\n\
+                    [health]\nTcp = \"127.0.0.1:5432\"\n";
+        let dir = std::env::temp_dir();
+        let unit = crate::unit::parse("full", &dir.join("full.service"), text, &dir)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let out = systemd_unit(&unit);
+        for want in [
+            "OnFailure=alert.service\n",
+            "Conflicts=old.service\n",
+            "WatchdogSec=10\n",
+            "WatchdogSignal=SIGABRT\n",
+            "NotifyAccess=main\n",
+            "EnvironmentFile=-/etc/default/x\n",
+            "LimitNOFILE=1000:2000\n",
+            "Nice=-5\n",
+            "OOMScoreAdjust=-100\n",
+            "UMask=0027\n",
+            "MemoryMax=209715200\n",
+            "SupplementaryGroups=adm audio\n",
+            "# diakonos: not exported: [health]",
+            "# diakonos: not exported: [timer]",
+            "# diakonos: not exported: OnRestart",
+        ] {
+            assert!(out.contains(want), "{want:?} not in\n{out}");
+        }
     }
 }
