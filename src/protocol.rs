@@ -260,6 +260,20 @@ impl Request {
         }
     }
 
+    /// Whether the daemon answers it at once (no job waits for services):
+    /// a client may give up on a daemon that does not.
+    pub fn answered_at_once(&self) -> bool {
+        matches!(
+            self,
+            Request::List
+                | Request::ListRows
+                | Request::Status(_)
+                | Request::DaemonStatus
+                | Request::Why(_)
+                | Request::Timers
+        )
+    }
+
     /// The stable form of this request, if it has one (wire rule 3).
     pub fn stable_op(&self) -> Option<StableOp> {
         match self {

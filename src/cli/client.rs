@@ -34,6 +34,8 @@ const EXIT_DEADLINE: Duration = Duration::from_secs(30);
 /// several clients meeting a protocol-1 daemon at once each may see it
 /// die (handed over by another) and then the new one start.
 const MAX_DAEMON_DEATHS: u32 = 3;
+/// How long a request the daemon answers at once may wait for its reply.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sends `req` and returns the reply. With `autostart`, a daemon is started
 /// when none answers; without it, that case is `Error::NotRunning`. An error
@@ -199,9 +201,27 @@ fn request_once(g: &Global, req: Request, autostart: bool) -> Result<Response, R
     };
     // A daemon that refuses us says why and closes: our write may fail
     // while its answer is already waiting to be read.
+    let at_once = frame.request.answered_at_once();
+    if at_once {
+        // A stopped (SIGSTOP) or wedged daemon must not hang a script.
+        let _ = stream.set_read_timeout(Some(REPLY_TIMEOUT));
+    }
     let written = std::io::Write::write_all(&mut stream, &bytes);
     let body = match protocol::read_frame(&mut stream, MAX_REPLY) {
         Ok(body) => body,
+        Err(e) if at_once && matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            return Err(Retry::Final(Error::failed_hint(
+                format!(
+                    "the daemon did not answer in {} s",
+                    REPLY_TIMEOUT.as_secs()
+                ),
+                format!(
+                    "is it stopped (`ps -o pid,stat -p $(cat {})` shows T)? `kill -CONT` resumes it; see {}",
+                    home.dir.join("daemon.lock").display(),
+                    home.daemon_log().display()
+                ),
+            )))
+        }
         Err(e) => {
             let e = written.err().unwrap_or(e);
             let vanished = matches!(

@@ -66,6 +66,9 @@ pub struct Control {
     version: u32,
     /// The size of the last `list` reply (the next one's first buffer).
     last_list_len: usize,
+    /// Clients refused as one too many since the daemon started (logged
+    /// at 1, 2, 4, 8, ...: a flood of them does not flood daemon.log).
+    refused_busy: u64,
 }
 
 /// What a readable connection produced.
@@ -86,6 +89,16 @@ impl Control {
             my_uid: Uid::effective(),
             version: protocol::version(),
             last_list_len: 0,
+            refused_busy: 0,
+        }
+    }
+
+    /// Tells a client that is not taken why, best effort and never
+    /// blocking, before its connection is closed.
+    fn refuse(&self, stream: &mut UnixStream, why: String, hint: &str) {
+        let refusal = Response::error(why, Some(hint));
+        if let Ok(frame) = protocol::encode_reply(&refusal, self.version, true) {
+            let _ = stream.write(&frame);
         }
     }
 
@@ -137,18 +150,12 @@ impl Control {
                         cred.pid(),
                         self.my_uid
                     );
-                    // Best effort, never blocking: tell it why before closing.
-                    let refusal = Response::error(
-                        format!(
-                            "this daemon belongs to uid {}; uid {} may not use it",
-                            self.my_uid,
-                            cred.uid()
-                        ),
-                        Some("use your own --home or DIAKONOS_HOME"),
+                    let why = format!(
+                        "this daemon belongs to uid {}; uid {} may not use it",
+                        self.my_uid,
+                        cred.uid()
                     );
-                    if let Ok(frame) = protocol::encode_reply(&refusal, self.version, true) {
-                        let _ = stream.write(&frame);
-                    }
+                    self.refuse(&mut stream, why, "use your own --home or DIAKONOS_HOME");
                     continue;
                 }
                 Err(e) => {
@@ -157,7 +164,15 @@ impl Control {
                 }
             }
             if self.conns.len() >= MAX_CONNS {
-                log::warn!("too many clients ({MAX_CONNS}); refusing one");
+                self.refused_busy += 1;
+                if self.refused_busy.is_power_of_two() {
+                    log::warn!(
+                        "too many clients ({MAX_CONNS}); refused {} so far",
+                        self.refused_busy
+                    );
+                }
+                let why = format!("the daemon has too many clients ({MAX_CONNS}) connected");
+                self.refuse(&mut stream, why, "try again once some have finished");
                 continue;
             }
             let token = self.next;

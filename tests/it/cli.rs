@@ -323,3 +323,24 @@ fn a_unit_named_with_its_file_suffix_is_told_its_name() {
     assert!(err.contains("name it `web`"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn a_stopped_daemon_does_not_hang_a_question_for_ever() {
+    // SIGSTOP the daemon: `daemon-status` gives up after 10 s with one
+    // line saying so and how to resume it; after SIGCONT all is well.
+    use nix::sys::signal::{kill, Signal};
+    let h = Home::new("a_stopped_daemon_does_not_hang_a_question");
+    h.ok(&["list"]);
+    let daemon = nix::unistd::Pid::from_raw(h.daemon_pid().expect("daemon pid"));
+    kill(daemon, Signal::SIGSTOP).expect("SIGSTOP");
+    let out = h.cmd(&["daemon-status"]);
+    kill(daemon, Signal::SIGCONT).expect("SIGCONT");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("did not answer in 10 s") && err.contains("kill -CONT"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    h.ok(&["daemon-status"]);
+}

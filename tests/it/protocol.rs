@@ -207,3 +207,52 @@ fn another_user_is_refused_even_when_the_socket_is_reachable() {
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     still_answers(&h, daemon);
 }
+
+#[test]
+fn one_client_too_many_is_told_so_and_daemon_log_is_not_flooded() {
+    // Past the daemon's 4096 connections, a new client gets one clear
+    // line; the refusals are logged at 1, 2, 4, ... only; once the idle
+    // ones go, clients are served again. (The idle connections are held by
+    // a python3 process, so this test's own descriptor limit is left alone.)
+    let h = Home::new("one_client_too_many_is_told_so");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["list"]);
+    let sock = h.home.join("diakonos.sock");
+    let script = "import resource, socket, sys\n\
+                  _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n\
+                  resource.setrlimit(resource.RLIMIT_NOFILE, (min(8192, hard), hard))\n\
+                  held = []\n\
+                  for _ in range(4200):\n    \
+                  c = socket.socket(socket.AF_UNIX); c.connect(sys.argv[1]); held.append(c)\n\
+                  print('held', flush=True)\n\
+                  sys.stdin.read()\n";
+    let mut holder = std::process::Command::new("python3");
+    holder
+        .args(["-c", script])
+        .arg(&sock)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut holder = crate::util::Background(holder.spawn().expect("python3"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.0.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("read");
+    assert_eq!(
+        line.trim(),
+        "held",
+        "the holder could not connect 4200 times"
+    );
+    let out = h.cmd(&["list"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("too many clients (4096)"), "{err}");
+    drop(holder);
+    h.wait_until("list to be served again", crate::util::WAIT, || {
+        h.cmd(&["list"]).status.success()
+    });
+    let log = std::fs::read_to_string(h.home.join("daemon.log")).unwrap_or_default();
+    let lines = log.matches("too many clients").count();
+    assert!((1..=10).contains(&lines), "{lines} lines:\n{log}");
+}
