@@ -9,8 +9,12 @@ use crate::daemon::event_loop::EventLoop;
 use crate::daemon::persist;
 use crate::daemon::supervisor::Input;
 use crate::daemon::system;
+use crate::daemon::timers::TimerKey;
 use crate::protocol::{DaemonInfo, ReloadReport, Request, RequestFrame, Response};
 use crate::unit;
+
+/// How long a hand-over waits for oneshot or forking starts under way.
+const HAND_OVER_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl EventLoop {
     pub(super) fn on_request(&mut self, conn: usize, frame: RequestFrame, now: Instant) {
@@ -38,7 +42,7 @@ impl EventLoop {
                     Some("restore the directory, or `diakonos kill` and start a daemon with another --service-dir"),
                 ),
             }),
-            Request::HandOver => Some(self.hand_over(now)),
+            Request::HandOver => self.hand_over_when_ready(conn, now),
             Request::Load(names) => Some(match self.reload_units(&names) {
                 Ok(report) => Response::Reloaded(report),
                 Err(e) => Response::error(format!("{e}; nothing changed"), None),
@@ -73,6 +77,52 @@ impl EventLoop {
 
     /// SPEC §17: writes (and syncs) the state for a successor and says
     /// bye; the loop then ends at once, leaving every service running.
+    /// A oneshot or forking start under way is judged by its exit status,
+    /// which only its parent learns: the hand-over waits for it (at most
+    /// HAND_OVER_WAIT), so a successor does not find it and judge it
+    /// without one. The answer, when there is one now.
+    fn hand_over_when_ready(&mut self, conn: usize, now: Instant) -> Option<Response> {
+        if self.handover_waiting.is_some() {
+            return Some(Response::error(
+                "a hand-over is already waiting for starts under way",
+                Some("wait for it: the daemon exits once it is done"),
+            ));
+        }
+        let n = self.sup.starts_judged_by_exit();
+        if n == 0 {
+            return Some(self.hand_over(now));
+        }
+        log::info!("hand-over: waiting for {n} oneshot/forking start(s) under way");
+        self.handover_waiting = Some(conn);
+        self.sup
+            .timers()
+            .set(TimerKey::HandOver, Some(now + HAND_OVER_WAIT));
+        None
+    }
+
+    /// The waiting hand-over, once nothing holds it (or its time is up).
+    /// True when the daemon handed over and the loop ends.
+    pub(super) fn hand_over_if_ready(&mut self, now: Instant) -> bool {
+        let due = self
+            .sup
+            .timers()
+            .deadline(TimerKey::HandOver)
+            .is_none_or(|t| now >= t);
+        if self.sup.starts_judged_by_exit() > 0 && !due {
+            return false;
+        }
+        self.sup.timers().set(TimerKey::HandOver, None);
+        let Some(conn) = self.handover_waiting.take() else {
+            return false;
+        };
+        let resp = self.hand_over(now);
+        self.control.reply(conn, &resp, self.poll.registry(), now);
+        if self.handed_over {
+            log::info!("handed over: exiting, every service left running");
+        }
+        self.handed_over
+    }
+
     fn hand_over(&mut self, now: Instant) -> Response {
         if self.sup.exiting || self.sup.is_killing() {
             return Response::error(

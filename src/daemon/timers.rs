@@ -59,6 +59,8 @@ pub enum TimerKey {
     WatchDebounce(ServiceId),
     /// Reaped exits held while execs are under way must go out (`driver/children.rs`).
     ExitsHeld,
+    /// A hand-over waits no longer for starts under way (`requests.rs`).
+    HandOver,
 }
 
 #[derive(Debug)]

@@ -502,3 +502,54 @@ fn v1_clients_racing_against_a_protocol_1_daemon_end_with_one_new_daemon() {
     let daemons = h.daemons();
     assert_eq!(daemons, h.daemon_pid().into_iter().collect::<Vec<_>>());
 }
+
+#[test]
+fn daemon_upgrade_waits_for_a_oneshot_still_running_so_its_exit_is_judged() {
+    // A oneshot's start is judged by its exit status, which only its
+    // parent learns: `daemon-upgrade` waits until it has exited (0 here),
+    // so the new daemon shows it exited and its dependent running, not
+    // "status unknown".
+    let h = Home::new("daemon_upgrade_waits_for_a_oneshot");
+    h.unit(
+        "os",
+        &format!(
+            "[service]\nType = \"oneshot\"\nRestart = \"no\"\nExecStart = {}\n",
+            sh("touch os.running; while [ ! -e go ]; do sleep 0.02; done; echo done > os.done")
+        ),
+    );
+    h.unit(
+        "after_os",
+        "[unit]\nRequires = [\"os\"]\n[service]\nExecStart = \"sleep 1000\"\n",
+    );
+    let _start = crate::util::Background(
+        h.command(&["start", "after_os"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start"),
+    );
+    h.wait_until("os to run", WAIT, || h.units.join("os.running").exists());
+    let mut upgrade = crate::util::Background(
+        h.command(&["daemon-upgrade"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("daemon-upgrade"),
+    );
+    // It waits (the oneshot has not exited); then `go` lets it finish.
+    h.wait_until("the hand-over to wait", WAIT, || {
+        std::fs::read_to_string(h.home.join("daemon.log"))
+            .is_ok_and(|l| l.contains("hand-over: waiting for 1 oneshot/forking start"))
+    });
+    assert!(
+        upgrade.0.try_wait().expect("try_wait").is_none(),
+        "the hand-over did not wait for the oneshot"
+    );
+    std::fs::write(h.units.join("go"), "").expect("write go");
+    let status = upgrade.0.wait().expect("wait for daemon-upgrade");
+    assert!(status.success());
+    h.wait_until("os exited and after_os running", WAIT, || {
+        h.state("os") == "exited" && h.state("after_os") == "running"
+    });
+    let os = h.unit_json("os");
+    assert_eq!(os["last_exit"]["code"], 0, "{os}");
+}

@@ -369,6 +369,22 @@ impl Supervisor {
         }
     }
 
+    /// Units starting whose start is judged by how their process exits (a
+    /// oneshot's run, a forking service's starter, then the search for its
+    /// main process).
+    pub fn starts_judged_by_exit(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| {
+                matches!(e.svc.state, State::Starting { .. })
+                    && matches!(
+                        e.svc.policy.kind,
+                        ServiceType::Oneshot | ServiceType::Forking
+                    )
+            })
+            .count()
+    }
+
     pub fn is_enabled(&self, name: &str) -> bool {
         self.enabled.contains(name)
     }
