@@ -40,7 +40,8 @@ pub fn bash() -> String {
     let mut cases = String::new();
     for c in COMMANDS {
         let args = match c.args {
-            "units" => "$(diakonos completions units 2>/dev/null)".to_string(),
+            // The units of the --home/--service-dir given on the line.
+            "units" => "$(diakonos \"${dirs[@]}\" completions units 2>/dev/null)".to_string(),
             "commands" => command_words(),
             words => words.to_string(),
         };
@@ -54,7 +55,7 @@ pub fn bash() -> String {
     format!(
         r#"# bash completion for diakonos (diakonos completions bash)
 _diakonos() {{
-    local cur prev cmd words i
+    local cur prev cmd words i dirs=()
     cur="${{COMP_WORDS[COMP_CWORD]}}"
     prev="${{COMP_WORDS[COMP_CWORD-1]}}"
     case "$prev" in
@@ -63,7 +64,8 @@ _diakonos() {{
     cmd=""
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${{COMP_WORDS[i]}}" in
-            --service-dir|--home|--dir|-n) ((i++)) ;;
+            --service-dir|--home) dirs+=("${{COMP_WORDS[i]}}" "${{COMP_WORDS[i+1]}}"); ((i++)) ;;
+            --dir|-n) ((i++)) ;;
             -*) ;;
             *) cmd="${{COMP_WORDS[i]}}"; break ;;
         esac

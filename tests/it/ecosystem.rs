@@ -335,8 +335,16 @@ fn completion_scripts_parse_in_bash_zsh_and_fish() {
 
 #[test]
 fn bash_completes_commands_and_unit_names_without_starting_a_daemon() {
-    // Completing `start ` lists the units of the service dir; no daemon is started for it.
+    // Completing `start ` lists the units of the service dir (the one in the
+    // environment, or the one named on the line); no daemon is started for it.
     let h = Home::new("completions_bash_units");
+    let other = h.root.join("other");
+    fs::create_dir_all(&other).expect("mkdir");
+    fs::write(
+        other.join("gamma.service"),
+        "[service]\nExecStart = \"sleep 1\"\n",
+    )
+    .expect("write");
     h.unit("alpha", "[service]\nExecStart = \"sleep 1\"\n");
     h.unit("beta", "[service]\nExecStart = \"sleep 1\"\n");
     let script = h.root.join("diakonos.bash");
@@ -347,8 +355,10 @@ fn bash_completes_commands_and_unit_names_without_starting_a_daemon() {
         .to_path_buf();
     let probe = format!(
         "source {s}\nCOMP_WORDS=(diakonos sta); COMP_CWORD=1; _diakonos; echo \"${{COMPREPLY[*]}}\"\n\
-         COMP_WORDS=(diakonos start ''); COMP_CWORD=2; _diakonos; echo \"${{COMPREPLY[*]}}\"\n",
-        s = script.display()
+         COMP_WORDS=(diakonos start ''); COMP_CWORD=2; _diakonos; echo \"${{COMPREPLY[*]}}\"\n\
+         COMP_WORDS=(diakonos --service-dir {o} start ''); COMP_CWORD=4; _diakonos; echo \"${{COMPREPLY[*]}}\"\n",
+        s = script.display(),
+        o = other.display()
     );
     let path = format!(
         "{}:{}",
@@ -374,5 +384,8 @@ fn bash_completes_commands_and_unit_names_without_starting_a_daemon() {
     );
     let units: Vec<&str> = lines.get(1).map_or(vec![], |l| l.split(' ').collect());
     assert!(units.starts_with(&["alpha", "beta"]), "{text}");
+    let named: Vec<&str> = lines.get(2).map_or(vec![], |l| l.split(' ').collect());
+    assert_eq!(named.first(), Some(&"gamma"), "{text}");
+    assert!(!named.contains(&"alpha"), "{text}");
     assert!(h.daemon_pid().is_none(), "completing started a daemon");
 }
