@@ -20,7 +20,9 @@ pub const STATE_VERSION: u32 = 1;
 /// Readers ignore fields they do not know (releases up to protocol 3 denied
 /// them), so a file written by a newer daemon still loads after a downgrade;
 /// fields added later are left out while they hold nothing, so such a file
-/// also reads in those older releases.
+/// also reads in those older releases, as long as it holds none of them (one
+/// with `ended`, `starting`, `restart_at_ms` or `failures` is moved aside
+/// there; those releases still adopt the services by their tags).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SavedState {
     pub version: u32,

@@ -254,10 +254,22 @@ impl Supervisor {
             // What the service last said and how its last probes went.
             self.entries[id].set_status_text(s.status_text.take());
             self.seed_probe_history(id, std::mem::take(&mut s.probes), now);
-            // A start under way goes on, with what is left of its timeout.
-            let starting = s
-                .starting
-                .map(|st| st.deadline_ms.map(|ms| self.instant_of(ms, now)));
+            // A start under way goes on, with what is left of its timeout
+            // (never more than all of it: the wall clock may have jumped).
+            let timeout = self.entries[id]
+                .unit
+                .as_ref()
+                .map_or(std::time::Duration::ZERO, |u| u.timeout_start);
+            let starting = s.starting.map(|st| {
+                st.deadline_ms.map(|ms| {
+                    let at = self.instant_of(ms, now);
+                    if timeout.is_zero() {
+                        at // EXTEND_TIMEOUT_USEC= past no limit at all
+                    } else {
+                        at.min(now + timeout)
+                    }
+                })
+            });
             let e = &mut self.entries[id];
             match (s.pid, alive_pid) {
                 (_, Some(pid)) => {
@@ -301,13 +313,15 @@ impl Supervisor {
                 (Some(pid), None) => {
                     log::info!("{}: process {pid} died while no daemon ran", s.name);
                     // Not inserted in `pids`: the pid may already be someone else's.
+                    // Taken as running (whatever it was doing): its death,
+                    // or the group it left, is worked through from there.
                     e.svc.on_event(
                         Event::Adopt {
                             pid: Some(Pid::from_raw(pid)),
                             pgid: None,
                             since,
                             restarts: s.restarts,
-                            starting,
+                            starting: None,
                         },
                         now,
                     );
@@ -340,8 +354,15 @@ impl Supervisor {
                 }
                 (None, None) => match s.restart_at_ms {
                     Some(at) => {
-                        // Its restart stays where it was in its backoff.
-                        let until = self.instant_of(at, now);
+                        // Its restart stays where it was in its backoff
+                        // (never further than its longest delay).
+                        let longest = self.entries[id]
+                            .unit
+                            .as_ref()
+                            .map_or(std::time::Duration::ZERO, |u| {
+                                u.restart_sec.max(u.restart_max_delay)
+                            });
+                        let until = self.instant_of(at, now).min(now + longest);
                         self.entries[id].svc.on_event(
                             Event::AdoptRestarting {
                                 until,
@@ -350,6 +371,7 @@ impl Supervisor {
                             },
                             now,
                         );
+                        self.entries[id].since = Some(now);
                         self.sync_state_timer(id);
                     }
                     None => to_start.push(id),

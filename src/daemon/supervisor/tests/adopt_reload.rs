@@ -4,11 +4,23 @@ use super::*;
 
 #[test]
 fn restore_kills_the_leftover_group_of_a_dead_main_before_restarting() {
-    // A main process that died while no daemon ran, whose workers live on, has its group killed and waited for; then it restarts.
+    // A main process that died while no daemon ran, whose workers live on,
+    // has its group killed and waited for; then it restarts. The same when
+    // it was still starting (a notify unit before READY=1).
+    for starting in [None, Some(SavedStart { deadline_ms: None })] {
+        restore_leftovers(starting);
+    }
+}
+
+fn restore_leftovers(starting: Option<SavedStart>) {
     let (mut s, mut sys, t0) = setup(&[("web", "[service]\nExecStart = \"w\"\nRestartSec = 0\n")]);
     sys.alive_groups.insert(4242);
     sys.dead_leaders.insert(4242); // the master is dead, its workers are not
-    let adopted = restore_one(&mut s, &mut sys, saved("web", Some(4242), Some(42_420)), t0);
+    let web = SavedService {
+        starting,
+        ..saved("web", Some(4242), Some(42_420))
+    };
+    let adopted = restore_one(&mut s, &mut sys, web, t0);
     assert!(adopted.is_empty());
     assert_eq!(sys.signals, [(Pid::from_raw(4242), Signal::SIGKILL)]);
     assert!(sys.spawned.is_empty(), "no restart while the workers live");
