@@ -148,12 +148,10 @@ impl From<Error> for Retry {
 fn request_once(g: &Global, req: Request, autostart: bool) -> Result<Response, Retry> {
     let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
     let (service_dir, named) = paths::service_dir(g.service_dir.clone());
-    // `kill` and `daemon-status` are about the home's daemon, whatever
-    // directory it owns: a directory named (maybe gone) does not matter,
-    // unless a daemon is to be started on it.
+    // `kill` and `daemon-status` need no directory on disk: the daemon's
+    // own may be gone (it still says whether it is the one named).
     let home_level = !autostart && matches!(req, Request::Kill | Request::DaemonStatus);
-    let named = named && !home_level;
-    if named && !service_dir.is_dir() {
+    if named && !home_level && !service_dir.is_dir() {
         return Err(Error::failed_hint(
             format!(
                 "the service directory {} does not exist",

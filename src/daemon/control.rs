@@ -102,6 +102,11 @@ impl Control {
         }
     }
 
+    /// Whether the client of `conn` is still connected.
+    pub fn is_open(&self, conn: usize) -> bool {
+        self.conns.contains_key(&conn)
+    }
+
     /// The protocol version this daemon speaks.
     pub fn version(&self) -> u32 {
         self.version

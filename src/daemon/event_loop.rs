@@ -51,8 +51,8 @@ pub struct EventLoop {
     /// A hand-over was answered: the loop ends without touching a service.
     pub(super) handed_over: bool,
     /// A hand-over asked for while a oneshot or forking start was under
-    /// way: its client, answered once none is (or at the deadline).
-    pub(super) handover_waiting: Option<usize>,
+    /// way: the clients asking, answered once none is (or at the deadline).
+    pub(super) handover_waiting: Vec<usize>,
     /// Container mode: the exit policy, and the exit code once decided.
     pub(super) init: Option<(crate::daemon::InitOptions, Option<u8>)>,
 }
@@ -90,7 +90,7 @@ impl EventLoop {
             started: now,
             unit_timers: UnitTimers::new(now),
             handed_over: false,
-            handover_waiting: None,
+            handover_waiting: Vec::new(),
             init: None,
         })
     }
@@ -196,7 +196,7 @@ impl EventLoop {
             self.sup.run(now, &mut self.sys);
             self.route_due();
             self.after_pass(now);
-            if self.handover_waiting.is_some() && self.hand_over_if_ready(now) {
+            if !self.handover_waiting.is_empty() && self.hand_over_if_ready(now) {
                 return Ok(());
             }
         }

@@ -82,18 +82,18 @@ impl EventLoop {
     /// HAND_OVER_WAIT), so a successor does not find it and judge it
     /// without one. The answer, when there is one now.
     fn hand_over_when_ready(&mut self, conn: usize, now: Instant) -> Option<Response> {
-        if self.handover_waiting.is_some() {
-            return Some(Response::error(
-                "a hand-over is already waiting for starts under way",
-                Some("wait for it: the daemon exits once it is done"),
-            ));
+        if !self.handover_waiting.is_empty() {
+            // Several clients may meet an older daemon at once: all are
+            // answered when the hand-over happens.
+            self.handover_waiting.push(conn);
+            return None;
         }
         let n = self.sup.starts_judged_by_exit();
         if n == 0 {
             return Some(self.hand_over(now));
         }
         log::info!("hand-over: waiting for {n} oneshot/forking start(s) under way");
-        self.handover_waiting = Some(conn);
+        self.handover_waiting.push(conn);
         self.sup
             .timers()
             .set(TimerKey::HandOver, Some(now + HAND_OVER_WAIT));
@@ -103,6 +103,15 @@ impl EventLoop {
     /// The waiting hand-over, once nothing holds it (or its time is up).
     /// True when the daemon handed over and the loop ends.
     pub(super) fn hand_over_if_ready(&mut self, now: Instant) -> bool {
+        // No successor without a client to start it: a hand-over whose
+        // clients all left (Ctrl-C) is called off.
+        let control = &self.control;
+        self.handover_waiting.retain(|&c| control.is_open(c));
+        if self.handover_waiting.is_empty() {
+            log::info!("hand-over called off: its client left");
+            self.sup.timers().set(TimerKey::HandOver, None);
+            return false;
+        }
         let due = self
             .sup
             .timers()
@@ -112,11 +121,10 @@ impl EventLoop {
             return false;
         }
         self.sup.timers().set(TimerKey::HandOver, None);
-        let Some(conn) = self.handover_waiting.take() else {
-            return false;
-        };
         let resp = self.hand_over(now);
-        self.control.reply(conn, &resp, self.poll.registry(), now);
+        for conn in std::mem::take(&mut self.handover_waiting) {
+            self.control.reply(conn, &resp, self.poll.registry(), now);
+        }
         if self.handed_over {
             log::info!("handed over: exiting, every service left running");
         }

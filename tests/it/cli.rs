@@ -288,24 +288,26 @@ fn output_has_no_colour_codes_when_not_wanted() {
 }
 
 #[test]
-fn daemon_status_and_kill_work_whatever_service_dir_is_named() {
-    // They are about the home's daemon: a --service-dir that does not
-    // exist (or is not the daemon's) changes nothing.
-    let h = Home::new("daemon_status_and_kill_work_whatever_service_dir_is_named");
-    let gone = h.root.join("no-such-dir");
-    let gone = gone.to_str().expect("utf-8");
+fn daemon_status_and_kill_work_when_the_named_service_dir_is_gone() {
+    // They need no directory on disk: with no daemon, a missing one is no
+    // error; with a daemon, its own directory moved away still names it.
+    let h = Home::new("daemon_status_and_kill_work_when_the_service_dir_is_gone");
     let home = h.home.to_str().expect("utf-8");
-    let with_dir = |verb: &str| h.bare(&["--home", home, "--service-dir", gone, verb]);
-    let out = with_dir("daemon-status");
+    let units = h.units.to_str().expect("utf-8");
+    let named = |verb: &str| h.bare(&["--home", home, "--service-dir", units, verb]);
+    std::fs::remove_dir_all(&h.units).ok();
+    let out = named("daemon-status");
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "not running");
-    assert_eq!(with_dir("kill").status.code(), Some(0));
+    assert_eq!(named("kill").status.code(), Some(0));
+    std::fs::create_dir_all(&h.units).expect("mkdir");
     h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
     h.ok(&["start", "web"]);
-    let out = with_dir("daemon-status");
+    std::fs::rename(&h.units, h.root.join("moved")).expect("move the service dir away");
+    let out = named("daemon-status");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let daemon = h.daemon_pid().expect("daemon pid");
-    let out = with_dir("kill");
+    let out = named("kill");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     h.wait_until("the daemon to stop", WAIT, || !alive(daemon));
 }

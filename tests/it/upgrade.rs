@@ -529,24 +529,42 @@ fn daemon_upgrade_waits_for_a_oneshot_still_running_so_its_exit_is_judged() {
             .expect("start"),
     );
     h.wait_until("os to run", WAIT, || h.units.join("os.running").exists());
-    let mut upgrade = crate::util::Background(
-        h.command(&["daemon-upgrade"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("daemon-upgrade"),
-    );
-    // It waits (the oneshot has not exited); then `go` lets it finish.
+    let log = || std::fs::read_to_string(h.home.join("daemon.log")).unwrap_or_default();
+    let upgrade = || {
+        crate::util::Background(
+            h.command(&["daemon-upgrade"])
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("daemon-upgrade"),
+        )
+    };
+    // A hand-over whose client leaves while it waits is called off.
+    let daemon = h.daemon_pid().expect("daemon pid");
+    let gone_client = upgrade();
     h.wait_until("the hand-over to wait", WAIT, || {
-        std::fs::read_to_string(h.home.join("daemon.log"))
-            .is_ok_and(|l| l.contains("hand-over: waiting for 1 oneshot/forking start"))
+        log().contains("hand-over: waiting for 1 oneshot/forking start")
+    });
+    drop(gone_client);
+    h.wait_until("the hand-over to be called off", WAIT, || {
+        log().contains("hand-over called off")
+    });
+    assert!(alive(daemon), "the daemon handed over to no one");
+    // Two at once: both wait (the oneshot has not exited); `go` lets it
+    // finish, and both are answered.
+    let (mut first, mut second) = (upgrade(), upgrade());
+    h.wait_until("the hand-over to wait again", WAIT, || {
+        log()
+            .matches("hand-over: waiting for 1 oneshot/forking start")
+            .count()
+            == 2
     });
     assert!(
-        upgrade.0.try_wait().expect("try_wait").is_none(),
+        first.0.try_wait().expect("try_wait").is_none(),
         "the hand-over did not wait for the oneshot"
     );
     std::fs::write(h.units.join("go"), "").expect("write go");
-    let status = upgrade.0.wait().expect("wait for daemon-upgrade");
-    assert!(status.success());
+    assert!(first.0.wait().expect("wait for daemon-upgrade").success());
+    assert!(second.0.wait().expect("wait for daemon-upgrade").success());
     h.wait_until("os exited and after_os running", WAIT, || {
         h.state("os") == "exited" && h.state("after_os") == "running"
     });
