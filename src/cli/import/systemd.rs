@@ -299,85 +299,94 @@ fn dependencies(d: &mut Draft, key: &str, value: &str) {
     }
 }
 
+/// A `[Service]` key whose value is one of a few words: `same` are kept;
+/// each `(values, imported as, why)` is mapped, said so unless `why` is
+/// empty; any other is dropped with `unknown.0`, and `unknown.1` written
+/// instead when there is one.
+fn choice(
+    d: &mut Draft,
+    key: &str,
+    value: &str,
+    same: &[&str],
+    renamed: &[(&[&str], &'static str, &str)],
+    unknown: (&str, Option<&'static str>),
+) {
+    let mapped = if same.contains(&value) {
+        Some(value)
+    } else if let Some((_, to, why)) = renamed.iter().find(|(from, _, _)| from.contains(&value)) {
+        if !why.is_empty() {
+            d.drop_key(&format!("{key}={value}"), *why);
+        }
+        Some(*to)
+    } else {
+        d.drop_key(&format!("{key}={value}"), unknown.0);
+        unknown.1
+    };
+    if let Some(v) = mapped {
+        d.set(Section::Service, key, str_value(v));
+    }
+}
+
 fn map_entry(d: &mut Draft, section: Section, key: &str, value: &str) {
     match key {
         "Requires" | "Wants" | "After" | "Conflicts" | "OnFailure" => {
             return dependencies(d, key, value)
         }
         "NotifyAccess" => {
-            let mapped = match value {
-                "main" | "none" => value,
-                "all" | "exec" => {
-                    d.drop_key(
-                        &format!("NotifyAccess={value}"),
-                        "imported as group (the main process or any process of its group)",
-                    );
-                    "group"
-                }
-                other => {
-                    d.drop_key(
-                        &format!("NotifyAccess={other}"),
-                        "unknown NotifyAccess; the default is group",
-                    );
-                    return;
-                }
-            };
-            d.set(Section::Service, "NotifyAccess", str_value(mapped));
-            return;
+            return choice(
+                d,
+                key,
+                value,
+                &["main", "none"],
+                &[(
+                    &["all", "exec"],
+                    "group",
+                    "imported as group (the main process or any process of its group)",
+                )],
+                ("unknown NotifyAccess; the default is group", None),
+            )
         }
         "BindsTo" => {
             d.drop_key("BindsTo", "imported as Requires (diakonos has no BindsTo)");
             return dependencies(d, "Requires", value);
         }
         "Type" => {
-            let mapped = match value {
-                "simple" | "forking" | "oneshot" | "notify" => value,
-                "exec" | "idle" | "dbus" => {
-                    d.drop_key(
-                        &format!("Type={value}"),
+            return choice(
+                d,
+                key,
+                value,
+                &["simple", "forking", "oneshot", "notify"],
+                &[
+                    (
+                        &["exec", "idle", "dbus"],
+                        "simple",
                         "imported as Type=simple (up once spawned)",
-                    );
-                    "simple"
-                }
-                "notify-reload" => "notify",
-                other => {
-                    d.drop_key(
-                        &format!("Type={other}"),
-                        "unknown Type; the default is simple",
-                    );
-                    return;
-                }
-            };
-            d.set(Section::Service, "Type", str_value(mapped));
-            return;
+                    ),
+                    (&["notify-reload"], "notify", ""),
+                ],
+                ("unknown Type; the default is simple", None),
+            )
         }
         "Restart" => {
-            let mapped = match value {
-                "no" | "always" | "on-failure" => value,
-                "on-abnormal" | "on-abort" | "on-watchdog" => {
-                    d.drop_key(
-                        &format!("Restart={value}"),
+            return choice(
+                d,
+                key,
+                value,
+                &["no", "always", "on-failure"],
+                &[
+                    (
+                        &["on-abnormal", "on-abort", "on-watchdog"],
+                        "on-failure",
                         "imported as on-failure (restarts after a non-zero exit or a signal)",
-                    );
-                    "on-failure"
-                }
-                "on-success" => {
-                    d.drop_key(
-                        "Restart=on-success",
+                    ),
+                    (
+                        &["on-success"],
+                        "always",
                         "diakonos has no on-success; imported as always",
-                    );
-                    "always"
-                }
-                other => {
-                    d.drop_key(
-                        &format!("Restart={other}"),
-                        "unknown Restart value; left at no",
-                    );
-                    "no"
-                }
-            };
-            d.set(Section::Service, "Restart", str_value(mapped));
-            return;
+                    ),
+                ],
+                ("unknown Restart value; left at no", Some("no")),
+            )
         }
         "ExecStart" | "ExecStop" => {
             if value.is_empty() {
