@@ -22,6 +22,13 @@ impl Supervisor {
         }
     }
 
+    /// The monotonic time of a saved past moment (Unix seconds; a later one
+    /// is now), None before the monotonic clock began.
+    fn since_of(&self, unix_secs: u64, now: Instant) -> Option<Instant> {
+        let ago = (self.wall_ms(now) / 1000).saturating_sub(unix_secs);
+        now.checked_sub(std::time::Duration::from_secs(ago))
+    }
+
     /// What a new daemon needs to take over: every service wanted up.
     pub fn snapshot(&self, now: Instant) -> SavedState {
         let now_unix = self.wall_ms(now) / 1000;
@@ -147,7 +154,6 @@ impl Supervisor {
         now: Instant,
         sys: &mut dyn Sys,
     ) -> Vec<Pid> {
-        let now_unix = self.wall_ms(now) / 1000;
         let mut adopted = Vec::new();
         let mut to_start = Vec::new();
         self.timer_marks = saved.timers.clone();
@@ -244,9 +250,7 @@ impl Supervisor {
             // since it started (from /proc); else (or on a bogus saved time,
             // before the monotonic clock began) from now.
             let since = match (s.since_unix, alive_pid, s.start_time) {
-                (Some(t), _, _) => {
-                    now.checked_sub(std::time::Duration::from_secs(now_unix.saturating_sub(t)))
-                }
+                (Some(t), _, _) => self.since_of(t, now),
                 (None, Some(_), Some(st)) => sys.age(st).and_then(|age| now.checked_sub(age)),
                 _ => None,
             }
@@ -401,12 +405,8 @@ impl Supervisor {
                 },
                 now,
             );
-            e.since = end
-                .since_unix
-                .and_then(|t| {
-                    now.checked_sub(std::time::Duration::from_secs(now_unix.saturating_sub(t)))
-                })
-                .or(Some(now));
+            let since = end.since_unix.and_then(|t| self.since_of(t, now));
+            self.entries[id].since = since.or(Some(now));
         }
         for name in &enabled {
             match self.by_name.get(&self.entries, name) {
