@@ -46,10 +46,12 @@ impl Supervisor {
                     Ok(ids) => ids,
                     Err(resp) => return Some(resp),
                 };
-                if let Some(resp) = self.conflict_within(&ids) {
+                // What they pull in, once: checked for conflicts, then started.
+                let set = self.graph.pull_in(&ids);
+                if let Some(resp) = self.conflict_within(&set) {
                     return Some(resp);
                 }
-                self.start(&ids, true, now);
+                self.start_pulled_in(&ids, set, true, now);
                 let baseline = self.baseline(&ids);
                 self.jobs.push(Job {
                     conn,
@@ -88,7 +90,7 @@ impl Supervisor {
                     .collect();
                 set.sort_unstable();
                 set.dedup();
-                if let Some(resp) = self.conflict_within(&set) {
+                if let Some(resp) = self.conflict_within(&self.graph.pull_in(&set)) {
                     return Some(resp);
                 }
                 self.stop(&set);
@@ -144,14 +146,13 @@ impl Supervisor {
 
     /// Two units that conflict cannot come up in one start: which one
     /// should win is the user's to say. The refusal, if any (nothing is
-    /// started then).
-    fn conflict_within(&self, ids: &[ServiceId]) -> Option<Response> {
-        let mut set = self.graph.pull_in(ids);
+    /// started then). `set`: the units and what they pull in.
+    fn conflict_within(&self, set: &[ServiceId]) -> Option<Response> {
         // What cannot run is not started (its dependents fail or go on).
-        set.retain(|&id| self.entries[id].runnable());
-        for &a in &set {
+        let runs = |id: ServiceId| set.contains(&id) && self.entries[id].runnable();
+        for &a in set.iter().filter(|&&a| runs(a)) {
             for &b in self.graph.conflicts.get(a).unwrap_or_default() {
-                if set.contains(&b) {
+                if runs(b) {
                     let (a, b) = (&self.entries[a].name, &self.entries[b].name);
                     return Some(Response::error(
                         format!("`{a}` and `{b}` conflict (Conflicts): they cannot be started together, nothing was started"),
@@ -165,7 +166,17 @@ impl Supervisor {
 
     /// Marks `ids` and what they pull in as wanted up and queues their starts.
     pub(super) fn start(&mut self, ids: &[ServiceId], explicit: bool, now: Instant) {
-        let set = self.graph.pull_in(ids);
+        self.start_pulled_in(ids, self.graph.pull_in(ids), explicit, now);
+    }
+
+    /// [`Supervisor::start`] of `ids`, with what they pull in (`set`).
+    fn start_pulled_in(
+        &mut self,
+        ids: &[ServiceId],
+        set: Vec<ServiceId>,
+        explicit: bool,
+        now: Instant,
+    ) {
         // Conflicts (SPEC §18): what may not run with a unit starting now
         // is stopped first; the start gate waits until it is down.
         let mut conflicting: Vec<ServiceId> = Vec::new();
