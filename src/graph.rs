@@ -256,10 +256,13 @@ impl Graph {
             problems.push(DepProblem::Cycle { path });
         }
         // A stable sort keeps the declaration order among one unit's problems.
-        problems.sort_by_key(|p| match p {
-            DepProblem::MissingRequires { unit, .. } => (*unit, 0),
-            DepProblem::MissingWants { unit, .. } => (*unit, 1),
-            DepProblem::Cycle { path } => (path.first().copied().unwrap_or(UNSEEN), 2),
+        crate::order::by_num(&mut problems, |p| {
+            let (unit, kind) = match p {
+                DepProblem::MissingRequires { unit, .. } => (*unit, 0),
+                DepProblem::MissingWants { unit, .. } => (*unit, 1),
+                DepProblem::Cycle { path } => (path.first().copied().unwrap_or(UNSEEN), 2),
+            };
+            (unit as u64).saturating_mul(4).saturating_add(kind)
         });
         (graph, problems)
     }

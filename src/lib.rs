@@ -8,7 +8,8 @@
 //! - [`paths`]: the home layout and the service directory;
 //! - [`graph`]: the dependency graph between units and its problems;
 //! - [`procfs`]: reading `/proc` (process identity, for client and daemon);
-//! - [`error`]: user-facing errors and exit codes;
+//! - [`error`]: user-facing errors and exit codes; [`order`]: sorting that
+//!   keeps the binary small;
 //! - [`cli`]: the client commands; [`daemon`]: the supervisor daemon.
 //!   Both stand on the modules above; neither imports the other (except
 //!   `cli` running [`daemon::run`] for the foreground `daemon` command).
@@ -22,6 +23,7 @@ pub mod error;
 pub mod graph;
 mod mem;
 pub mod metrics;
+pub mod order;
 pub mod paths;
 pub mod procfs;
 pub mod protocol;

@@ -47,7 +47,7 @@ pub fn last_triggers(rows: &[TimerRow]) -> Vec<(String, i64)> {
 /// (`last_triggers`: unit, Unix seconds) for a daemon of `version`.
 pub fn render(units: &[UnitInfo], last_triggers: &[(String, i64)], version: &str) -> String {
     let mut units: Vec<&UnitInfo> = units.iter().collect();
-    units.sort_by(|a, b| a.name.cmp(&b.name));
+    crate::order::by_str(&mut units, |u| &u.name);
     let mut out = String::with_capacity(64 + units.len() * 700);
     head(
         &mut out,
@@ -120,7 +120,7 @@ pub fn render(units: &[UnitInfo], last_triggers: &[(String, i64)], version: &str
         "Unix time a timer last started its unit (units whose timer fired since the daemon started).",
     );
     let mut fired: Vec<&(String, i64)> = last_triggers.iter().collect();
-    fired.sort();
+    crate::order::by_str(&mut fired, |f| &f.0);
     for (name, at) in fired {
         let _ = writeln!(
             out,

@@ -85,7 +85,7 @@ impl View {
         let g = &self.graph;
         let mut out: Vec<(ServiceId, EdgeKind)> =
             g.after[id].iter().map(|&d| (d, self.kind(id, d))).collect();
-        out.sort_by(|a, b| self.names[a.0].cmp(&self.names[b.0]));
+        crate::order::by_str(&mut out, |a| &self.names[a.0]);
         out
     }
 
@@ -95,14 +95,14 @@ impl View {
             .iter()
             .map(|&d| (d, self.kind(d, id)))
             .collect();
-        out.sort_by(|a, b| self.names[a.0].cmp(&self.names[b.0]));
+        crate::order::by_str(&mut out, |a| &self.names[a.0]);
         out
     }
 
     /// What may not run with `id` (either named the other), in name order.
     pub fn conflicts(&self, id: ServiceId) -> Vec<ServiceId> {
         let mut out = self.graph.conflicts.get(id).unwrap_or(&[]).to_vec();
-        out.sort_by(|a, b| self.names[*a].cmp(&self.names[*b]));
+        crate::order::by_str(&mut out, |a| &self.names[*a]);
         out
     }
 

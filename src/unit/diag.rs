@@ -57,7 +57,7 @@ impl Ctx<'_> {
 
     /// The errors in file order (errors without a position last).
     pub(super) fn finish(mut self) -> Vec<UnitError> {
-        self.errors.sort_by_key(|e| (e.pos.is_none(), e.pos));
+        crate::order::by_num(&mut self.errors, UnitError::file_order);
         self.errors
     }
 }

@@ -155,7 +155,7 @@ pub fn check_host_as(
             }
         }
     }
-    errors.sort_by_key(|e| (e.pos.is_none(), e.pos));
+    crate::order::by_num(&mut errors, UnitError::file_order);
     errors
 }
 

@@ -385,6 +385,18 @@ pub struct UnitError {
 }
 
 impl UnitError {
+    /// A sort key for file order: by line, then column; errors without a
+    /// position last.
+    pub(crate) fn file_order(&self) -> u64 {
+        match self.pos {
+            Some((line, col)) => {
+                ((line.min(u32::MAX as usize - 1) as u64) << 32)
+                    | (col.min(u32::MAX as usize) as u64)
+            }
+            None => u64::MAX,
+        }
+    }
+
     /// Where and what is wrong, without the hint (for a line that says
     /// what to do itself).
     pub fn summary(&self) -> String {

@@ -36,7 +36,7 @@ pub(super) fn check_shape<'a>(cx: &mut Ctx<'_>, root: &'a DeTable<'a>) -> Values
     let section_names: Vec<&str> = Section::ALL.iter().map(|s| s.name()).collect();
     // In file order, so a repeated section is reported where it repeats.
     let mut entries: Vec<_> = root.iter().collect();
-    entries.sort_by_key(|(key, _)| key.span().start);
+    crate::order::by_num(&mut entries, |(key, _)| key.span().start as u64);
     for (key, value) in entries {
         let header: &str = key.get_ref();
         let Some(section) = Section::from_header(header) else {

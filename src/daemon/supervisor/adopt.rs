@@ -83,18 +83,19 @@ impl Supervisor {
             services,
             // Records of units that are still Persistent timers (a removed
             // unit's, or one that dropped Persistent, goes).
-            timers: self
-                .timer_marks
-                .iter()
-                .filter(|(name, _)| {
+            // (A clone and `retain`: a `collect` into a map sorts, and
+            // brings a sort of its own into the binary.)
+            timers: {
+                let mut marks = self.timer_marks.clone();
+                marks.retain(|name, _| {
                     self.by_name
                         .get(&self.entries, name)
                         .and_then(|&id| self.entries[id].unit.as_ref())
                         .and_then(|u| u.timer.as_deref())
                         .is_some_and(|t| t.persistent)
-                })
-                .map(|(name, mark)| (name.clone(), *mark))
-                .collect(),
+                });
+                marks
+            },
             ended: self
                 .entries
                 .iter()
@@ -167,10 +168,13 @@ impl Supervisor {
             by_unit.entry(t.unit.clone()).or_default().push(t);
         }
         for list in by_unit.values_mut() {
-            list.sort_by_key(|t| t.start_time);
+            crate::order::by_num(list, |t| t.start_time);
         }
         let had_saved = !saved.services.is_empty() || !saved.ended.is_empty();
-        let saved_pids: BTreeSet<i32> = saved.services.iter().filter_map(|s| s.pid).collect();
+        let mut saved_pids = BTreeSet::new();
+        for pid in saved.services.iter().filter_map(|s| s.pid) {
+            saved_pids.insert(pid);
+        }
         let mut saved_services = saved.services;
         // Units the state does not mention but whose tagged process lives:
         // the state was lost or is older than the process.
