@@ -170,11 +170,8 @@ impl Output {
                     out.push_str(&self.dim(&format!("({})", short_reason(r))))
                 }
                 _ if u.changed_on_disk => out.push_str(&self.dim(CHANGED_ON_DISK)),
-                _ => match &u.listening {
-                    Some(addrs) => out.push_str(&format!("(listening {addrs}) {}", u.description)),
-                    // A running service's own word (sd_notify STATUS=) over its description.
-                    None => out.push_str(u.status_text.as_deref().unwrap_or(&u.description)),
-                },
+                // A running service's own word (sd_notify STATUS=) over its description.
+                _ => out.push_str(u.status_text.as_deref().unwrap_or(&u.description)),
             }
             out.push('\n');
         }
@@ -570,12 +567,18 @@ fn short_reason(reason: &str) -> String {
 /// What `list` shows in parentheses beside the state: the sub-state
 /// (`reloading`) and the health, if any.
 fn annotation(u: &ListRow) -> Option<String> {
-    match (&u.substate, &u.health) {
-        (None, None) => None,
-        (Some(s), None) => Some(s.clone()),
-        (None, Some(h)) => Some(h.clone()),
-        (Some(s), Some(h)) => Some(format!("{s}, {h}")),
-    }
+    // An on-demand unit waiting for its first connection shows as
+    // `inactive (listening ADDR)` (SPEC §15).
+    let listening = u.listening.as_ref().map(|a| format!("listening {a}"));
+    let parts: Vec<&str> = [
+        listening.as_deref(),
+        u.substate.as_deref(),
+        u.health.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// `last_exit` in JSON, in the SPEC's shapes only: `{"code": N}`,

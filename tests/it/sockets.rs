@@ -302,6 +302,12 @@ fn an_on_demand_unit_listens_while_enabled_and_its_first_connection_starts_it() 
         status.contains(&format!("inactive (listening 127.0.0.1:{port})")),
         "{status}"
     );
+    let list = h.ok(&["list"]);
+    assert!(
+        list.lines().any(|l| l.starts_with("py ")
+            && l.contains(&format!("inactive (listening 127.0.0.1:{port})"))),
+        "{list}"
+    );
     let answer = ask(port).expect("the first connection is served");
     let pid = h.pid("py");
     assert_eq!(answer, format!("ok {pid}"));
