@@ -59,6 +59,11 @@ pub struct UnitTimers {
     /// When the daemon started (OnBootSec counts from it).
     started: Instant,
     armed: HashMap<String, Armed>,
+    /// The last start by the timer of a unit whose timer is not armed now
+    /// (disabled, or its `[timer]` edited): `timers` still shows it, and it
+    /// carries over when the timer is armed again. (A Persistent timer's
+    /// is also in the state file.)
+    ran: HashMap<String, i64>,
     /// The keys set in the queue, by unit id.
     keys: HashMap<ServiceId, String>,
     /// (monotonic, wall ms) at the last pass.
@@ -154,6 +159,7 @@ impl UnitTimers {
         UnitTimers {
             started,
             armed: HashMap::new(),
+            ran: HashMap::new(),
             keys: HashMap::new(),
             last_pass: None,
             clock: None,
@@ -253,8 +259,14 @@ impl UnitTimers {
                 }
             }
         }
-        self.armed
-            .retain(|name, a| want.values().any(|(n, s)| n == name && *s == a.spec));
+        let ran = &mut self.ran;
+        self.armed.retain(|name, a| {
+            let keep = want.values().any(|(n, s)| n == name && *s == a.spec);
+            if let (false, Some(at)) = (keep, a.last_run) {
+                ran.insert(name.clone(), at);
+            }
+            keep
+        });
         let old: Vec<ServiceId> = self.keys.keys().copied().collect();
         for id in old {
             if !want.contains_key(&id) {
@@ -287,6 +299,10 @@ impl UnitTimers {
         } else {
             None
         };
+        let earlier = match self.armed.contains_key(&name) {
+            true => None,
+            false => self.ran.remove(&name),
+        };
         let a = self.armed.entry(name.clone()).or_insert_with(|| Armed {
             spec,
             armed_at: now,
@@ -295,7 +311,7 @@ impl UnitTimers {
             last_fire: None,
             // Persistent: count from the record, so a missed elapse is due.
             last_calendar: mark.map_or(wall, |m| m.elapsed_ms),
-            last_run: mark.and_then(|m| m.last_run_ms),
+            last_run: mark.and_then(|m| m.last_run_ms).max(earlier),
             held: false,
             rng: (wall as u64) ^ (u64::from(std::process::id()) << 32) | 1,
             marked: mark.is_some(),
@@ -415,11 +431,17 @@ impl UnitTimers {
         let spec = e.unit.as_ref().and_then(|u| u.timer.as_deref())?;
         let a = self.armed.get(&e.name);
         let next = a.and_then(|a| a.next);
-        // A Persistent timer's last run outlives the daemon and a disable.
+        // The last run outlives a disable (a Persistent timer's, the
+        // daemon too).
         let last_run = match a {
             Some(a) => a.last_run,
-            None if spec.persistent => sup.timer_mark(&e.name).and_then(|m| m.last_run_ms),
-            None => None,
+            None => {
+                let mark = match spec.persistent {
+                    true => sup.timer_mark(&e.name).and_then(|m| m.last_run_ms),
+                    false => None,
+                };
+                mark.max(self.ran.get(&e.name).copied())
+            }
         };
         let last_result = e.svc.last_exit.map(|x| match x.to_wire() {
             crate::protocol::LastExit::Code(0) => "success".to_string(),
@@ -643,6 +665,28 @@ mod tests {
         let (mut sup, poll, mut t, t0) = armed("OnCalendar = \"0 * * * *\"\nTimeZone = \"UTC\"");
         t.sync_at(&mut sup, poll.registry(), t0, wall);
         assert_eq!(sup.timer_mark("job"), None);
+    }
+
+    #[test]
+    fn a_timers_last_run_outlives_a_disable_and_carries_over() {
+        // Not Persistent: the last run is the daemon's memory only, but a disable (its timer disarmed) does not erase it from `timers`, and an enable keeps it.
+        let (mut sup, poll, mut t, t0) = armed("OnCalendar = \"0 * * * *\"\nTimeZone = \"UTC\"");
+        let wall = ms("2030-11-29T06:00:00Z");
+        t.sync_at(&mut sup, poll.registry(), t0, wall);
+        let id = sup.id_of("job").expect("job");
+        t.fire_at(id, &mut sup, t0, wall);
+        let last =
+            |t: &UnitTimers, sup: &Supervisor| t.row(sup, "job", t0).and_then(|r| r.last_run);
+        assert_eq!(last(&t, &sup).as_deref(), Some("2030-11-29T06:00:00Z"));
+        sup.set_enabled(&["job".to_string()], false)
+            .expect("disable");
+        t.sync_at(&mut sup, poll.registry(), t0, wall);
+        assert!(!t.row(&sup, "job", t0).expect("a row").armed);
+        assert_eq!(last(&t, &sup).as_deref(), Some("2030-11-29T06:00:00Z"));
+        sup.set_enabled(&["job".to_string()], true).expect("enable");
+        t.sync_at(&mut sup, poll.registry(), t0, wall);
+        assert!(t.row(&sup, "job", t0).expect("a row").armed);
+        assert_eq!(last(&t, &sup).as_deref(), Some("2030-11-29T06:00:00Z"));
     }
 
     #[test]
