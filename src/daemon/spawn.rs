@@ -406,7 +406,7 @@ impl PendingExec {
             std::path::PathBuf::from(OsStr::from_bytes(c.map_or(&[][..], |c| c.as_bytes())))
         };
         let plan = self.launched.as_ref().map(child::Launched::plan);
-        Err(match child::Step::from_u32(step) {
+        Err(match child::Step::from_u32(step & 0xff) {
             child::Step::Log => SpawnError::Log {
                 path: path(plan.and_then(|p| p.log.as_ref())),
                 error: e.to_string(),
@@ -414,12 +414,10 @@ impl PendingExec {
             child::Step::Setup | child::Step::Exec => {
                 describe_spawn_error(&self.program, &path(plan.map(|p| &p.cwd)), &e)
             }
-            step @ (child::Step::Limits | child::Step::Identity) => {
-                SpawnError::Setup(SetupError::Refused {
-                    identity: step == child::Step::Identity,
-                    errno: Errno::from_raw(errno as i32),
-                })
-            }
+            child::Step::Limits | child::Step::Identity => SpawnError::Setup(SetupError::Refused {
+                key: child::refused_key(step >> 8),
+                errno: Errno::from_raw(errno as i32),
+            }),
         })
     }
 

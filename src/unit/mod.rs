@@ -41,7 +41,7 @@ pub use diag::suggest;
 pub use host::{check_host, check_host_as};
 pub use limits::{
     format_bytes, parse_env_file, read_env_files, EnvFileError, Limits, Rlimit,
-    INFINITY as RLIM_INFINITY,
+    INFINITY as RLIM_INFINITY, RLIMIT_KEYS,
 };
 pub use load::{hostname, is_valid_name, load_dir, unit_file_name, FileName};
 pub use socket::{Listen, ListenAddr, SocketSpec};

@@ -209,7 +209,32 @@ impl Step {
     }
 }
 
-/// The size of a child's report: the step and the errno, native-endian.
+/// Which key a `Limits` or `Identity` step was applying (the report's
+/// first word above the step's byte): an rlimit's resource + 1, or one of
+/// these. [`refused_key`] names it.
+const WHAT_NICE: u32 = 64;
+const WHAT_OOM: u32 = 65;
+const WHAT_GROUPS: u32 = 66;
+const WHAT_GID: u32 = 67;
+const WHAT_UID: u32 = 68;
+
+/// The unit key the child's report `what` stands for.
+pub fn refused_key(what: u32) -> &'static str {
+    match what {
+        WHAT_NICE => "Nice",
+        WHAT_OOM => "OOMScoreAdjust",
+        WHAT_GROUPS => "SupplementaryGroups",
+        WHAT_GID => "Group",
+        WHAT_UID => "User",
+        n => crate::unit::RLIMIT_KEYS
+            .iter()
+            .find(|(_, r, _)| *r as u32 + 1 == n)
+            .map_or("Limit*", |(key, _, _)| key),
+    }
+}
+
+/// The size of a child's report: the step (low byte) with what it was
+/// applying (above), and the errno; native-endian.
 pub const REPORT_LEN: usize = 8;
 
 /// Sets up and execs; on failure writes the step and the errno to the
@@ -218,9 +243,9 @@ pub const REPORT_LEN: usize = 8;
 /// # Safety
 /// Only in the child of [`launch`], with every signal blocked.
 unsafe fn exec(plan: &Plan) -> ! {
-    let fail_at = |step: Step, errno: i32| -> ! {
+    let fail_at = |step: Step, what: u32, errno: i32| -> ! {
         let mut bytes = [0u8; REPORT_LEN];
-        bytes[..4].copy_from_slice(&(step as u32).to_ne_bytes());
+        bytes[..4].copy_from_slice(&(step as u32 | what << 8).to_ne_bytes());
         bytes[4..].copy_from_slice(&errno.to_ne_bytes());
         sys(
             libc::SYS_write,
@@ -238,10 +263,10 @@ unsafe fn exec(plan: &Plan) -> ! {
             sys(libc::SYS_exit_group, [127, 0, 0, 0, 0, 0]);
         }
     };
-    let fail = |errno: i32| -> ! { fail_at(Step::Exec, errno) };
+    let fail = |errno: i32| -> ! { fail_at(Step::Exec, 0, errno) };
     let check = |ret: isize| -> isize {
         if ret < 0 {
-            fail_at(Step::Setup, -ret as i32)
+            fail_at(Step::Setup, 0, -ret as i32)
         }
         ret
     };
@@ -275,7 +300,7 @@ unsafe fn exec(plan: &Plan) -> ! {
             ],
         );
         if log < 0 {
-            fail_at(Step::Log, -log as i32);
+            fail_at(Step::Log, 0, -log as i32);
         }
         // dup3 (flags 0) gives descriptors without close-on-exec.
         check(dup_to(log as RawFd, 1));
@@ -298,11 +323,11 @@ unsafe fn exec(plan: &Plan) -> ! {
     if let Some(limit) = &plan.nofile {
         let ret = prlimit(libc::RLIMIT_NOFILE as c_int, limit);
         if ret < 0 {
-            fail_at(Step::Limits, -ret as i32);
+            fail_at(Step::Limits, libc::RLIMIT_NOFILE as c_int as u32 + 1, -ret as i32);
         }
     }
     if let Some(work) = &plan.work {
-        apply(work, |step, errno| fail_at(step, errno));
+        apply(work, |step, what, errno| fail_at(step, what, errno));
     }
     let empty = 0u64;
     sys(
@@ -357,14 +382,18 @@ unsafe fn exec(plan: &Plan) -> ! {
 ///
 /// # Safety
 /// Only in the child of [`launch`] (raw system calls on the plan's data).
-unsafe fn apply(work: &Work, fail: impl Fn(Step, i32)) {
-    let at = |step: Step, ret: isize| {
+unsafe fn apply(work: &Work, fail: impl Fn(Step, u32, i32)) {
+    let at = |step: Step, what: u32, ret: isize| {
         if ret < 0 {
-            fail(step, -ret as i32);
+            fail(step, what, -ret as i32);
         }
     };
     for (resource, limit) in &work.rlimits {
-        at(Step::Limits, prlimit(*resource, limit));
+        at(
+            Step::Limits,
+            *resource as u32 + 1,
+            prlimit(*resource, limit),
+        );
     }
     if let Some(nice) = work.nice {
         let ret = sys(
@@ -378,7 +407,7 @@ unsafe fn apply(work: &Work, fail: impl Fn(Step, i32)) {
                 0,
             ],
         );
-        at(Step::Limits, ret);
+        at(Step::Limits, WHAT_NICE, ret);
     }
     if let Some(adj) = &work.oom_score_adj {
         let fd = sys(
@@ -392,12 +421,12 @@ unsafe fn apply(work: &Work, fail: impl Fn(Step, i32)) {
                 0,
             ],
         );
-        at(Step::Limits, fd);
+        at(Step::Limits, WHAT_OOM, fd);
         let n = sys(
             libc::SYS_write,
             [fd as usize, adj.as_ptr() as usize, adj.len(), 0, 0, 0],
         );
-        at(Step::Limits, n);
+        at(Step::Limits, WHAT_OOM, n);
         sys(libc::SYS_close, [fd as usize, 0, 0, 0, 0, 0]);
     }
     if let Some(mask) = work.umask {
@@ -410,17 +439,19 @@ unsafe fn apply(work: &Work, fail: impl Fn(Step, i32)) {
             SYS_SETGROUPS,
             [groups.len(), groups.as_ptr() as usize, 0, 0, 0, 0],
         );
-        at(Step::Identity, ret);
+        at(Step::Identity, WHAT_GROUPS, ret);
     }
     if let Some(gid) = work.gid {
         at(
             Step::Identity,
+            WHAT_GID,
             sys(SYS_SETGID, [gid as usize, 0, 0, 0, 0, 0]),
         );
     }
     if let Some(uid) = work.uid {
         at(
             Step::Identity,
+            WHAT_UID,
             sys(SYS_SETUID, [uid as usize, 0, 0, 0, 0, 0]),
         );
     }

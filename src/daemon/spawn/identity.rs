@@ -120,9 +120,9 @@ pub enum SetupError {
     NiceBelowDaemon { nice: i32, current: i32 },
     /// A negative OOMScoreAdjust, which only root may set.
     NegativeOom(i32),
-    /// The kernel refused a limit (`identity`: the user or groups) in the
-    /// child, after every check here passed.
-    Refused { identity: bool, errno: Errno },
+    /// The kernel refused the unit's `key` (a limit, its user or groups)
+    /// in the child, after every check here passed.
+    Refused { key: &'static str, errno: Errno },
 }
 
 impl SetupError {
@@ -193,14 +193,9 @@ impl std::fmt::Display for SetupError {
                 f,
                 "OOMScoreAdjust={adj}: a negative value needs root; use 0 or more, or run the daemon as root"
             ),
-            SetupError::Refused { identity: false, errno } => write!(
+            SetupError::Refused { key, errno } => write!(
                 f,
-                "cannot apply the unit's limits: {}; check Limit*, Nice, OOMScoreAdjust and UMask",
-                io::Error::from(*errno)
-            ),
-            SetupError::Refused { identity: true, errno } => write!(
-                f,
-                "cannot take the unit's user or groups: {}; check User, Group and SupplementaryGroups",
+                "{key}: the kernel refused it: {}; check its value in the unit file",
                 io::Error::from(*errno)
             ),
         }

@@ -227,6 +227,50 @@ fn the_daemon_stays_dumpable_when_a_child_switches_user() {
 }
 
 #[test]
+fn a_limit_the_kernel_refuses_in_the_child_is_named_by_its_key() {
+    // A soft limit above its hard one passes no check of the daemon's (the
+    // unit parser refuses it; here it is built by hand) and the kernel
+    // refuses it in the child: the error names LimitCORE, not "the limits".
+    let dir = std::env::temp_dir().join(format!("diakonos-refused-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let argv = ["/bin/true".to_owned()];
+    let log = dir.join("true.log");
+    let key = crate::unit::RLIMIT_KEYS
+        .iter()
+        .position(|(k, _, _)| *k == "LimitCORE")
+        .expect("LimitCORE in the table") as u8;
+    let limits = Limits {
+        rlimits: vec![crate::unit::Rlimit {
+            key,
+            soft: 8192,
+            hard: 4096,
+        }],
+        ..NO_LIMITS.clone()
+    };
+    let spec = SpawnSpec {
+        argv: &argv,
+        log: &log,
+        limits: &limits,
+        ..spec(&[], &[])
+    };
+    let spawned = spawn(&spec, &mut SpawnCache::default()).expect("the clone");
+    let pid = spawned.pid;
+    let err = spawned
+        .exec
+        .wait()
+        .expect_err("the kernel refuses the limit");
+    let _ = waitpid(pid, None);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        err.to_string(),
+        "LimitCORE: the kernel refused it: Invalid argument (os error 22); check its value in the unit file"
+    );
+    assert_eq!(super::child::refused_key(64), "Nice");
+    assert_eq!(super::child::refused_key(68), "User");
+    assert_eq!(super::child::refused_key(200), "Limit*");
+}
+
+#[test]
 fn setup_errors_are_one_line_naming_the_key_and_what_to_do() {
     let cases = [
         (
@@ -262,10 +306,10 @@ fn setup_errors_are_one_line_naming_the_key_and_what_to_do() {
         ),
         (
             SetupError::Refused {
-                identity: true,
+                key: "User",
                 errno: Errno::EPERM,
             },
-            "cannot take the unit's user or groups: Operation not permitted (os error 1); check User, Group and SupplementaryGroups",
+            "User: the kernel refused it: Operation not permitted (os error 1); check its value in the unit file",
         ),
     ];
     for (e, text) in cases {
