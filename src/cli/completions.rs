@@ -103,9 +103,8 @@ pub fn zsh() -> String {
             .replace(':', "\\:");
         described.push_str(&format!("        '{}:{}'\n", c.name, about));
         let args = match c.args {
-            "units" => {
-                "_values 'unit' ${(f)\"$(diakonos completions units 2>/dev/null)\"}".to_string()
-            }
+            // The units of the --home/--service-dir given on the line.
+            "units" => "_values 'unit' ${(f)\"$(__diakonos_units $line_words)\"}".to_string(),
             "commands" => "_describe 'command' cmds".to_string(),
             "" => String::new(),
             words if c.name == "import" => {
@@ -126,8 +125,23 @@ pub fn zsh() -> String {
     format!(
         r#"#compdef diakonos
 # zsh completion for diakonos (diakonos completions zsh)
+# The unit names for the --service-dir / --home on the line (its words).
+__diakonos_units() {{
+    local -a w dirs
+    local i
+    w=("$@")
+    for (( i = 1; i < $#w; i++ )); do
+        case $w[i] in
+            --service-dir|--home) dirs+=($w[i] $w[i+1]); (( i++ )) ;;
+        esac
+    done
+    diakonos $dirs completions units 2>/dev/null
+}}
 _diakonos() {{
-    local -a cmds
+    local -a cmds line_words
+    local context state state_descr line
+    typeset -A opt_args
+    line_words=("${{words[@]}}")
     cmds=(
 {described}    )
     _arguments -C \
@@ -158,7 +172,23 @@ compdef _diakonos diakonos
 
 pub fn fish() -> String {
     let mut out = String::from(
-        "# fish completion for diakonos (diakonos completions fish)\ncomplete -c diakonos -f\n\
+        "# fish completion for diakonos (diakonos completions fish)\n\
+         # The unit names for the --service-dir / --home on the line.\n\
+         function __diakonos_units\n\
+         \x20   set -l w (commandline -opc)\n\
+         \x20   set -l dirs\n\
+         \x20   set -l i 1\n\
+         \x20   while test $i -lt (count $w)\n\
+         \x20       switch $w[$i]\n\
+         \x20           case --service-dir --home\n\
+         \x20               set dirs $dirs $w[$i] $w[(math $i + 1)]\n\
+         \x20               set i (math $i + 1)\n\
+         \x20       end\n\
+         \x20       set i (math $i + 1)\n\
+         \x20   end\n\
+         \x20   diakonos $dirs completions units 2>/dev/null\n\
+         end\n\
+         complete -c diakonos -f\n\
          complete -c diakonos -l service-dir -r -a '(__fish_complete_directories)' -d 'unit files'\n\
          complete -c diakonos -l home -r -a '(__fish_complete_directories)' -d 'state, socket and logs'\n\
          complete -c diakonos -l no-color -d 'no colours'\n\
@@ -180,7 +210,7 @@ pub fn fish() -> String {
         let cond = format!("__fish_seen_subcommand_from {}", c.name);
         match c.args {
             "units" => out.push_str(&format!(
-                "complete -c diakonos -n '{cond}' -a '(diakonos completions units 2>/dev/null)'\n"
+                "complete -c diakonos -n '{cond}' -a '(__diakonos_units)'\n"
             )),
             "commands" => out.push_str(&format!("complete -c diakonos -n '{cond}' -a '{all}'\n")),
             "" => {}

@@ -333,11 +333,10 @@ fn completion_scripts_parse_in_bash_zsh_and_fish() {
     }
 }
 
-#[test]
-fn bash_completes_commands_and_unit_names_without_starting_a_daemon() {
-    // Completing `start ` lists the units of the service dir (the one in the
-    // environment, or the one named on the line); no daemon is started for it.
-    let h = Home::new("completions_bash_units");
+/// A home whose service dir has units alpha and beta, and a second
+/// directory `other` with gamma, for the completion tests.
+fn completion_home(name: &str) -> (Home, PathBuf) {
+    let h = Home::new(name);
     let other = h.root.join("other");
     fs::create_dir_all(&other).expect("mkdir");
     fs::write(
@@ -347,25 +346,22 @@ fn bash_completes_commands_and_unit_names_without_starting_a_daemon() {
     .expect("write");
     h.unit("alpha", "[service]\nExecStart = \"sleep 1\"\n");
     h.unit("beta", "[service]\nExecStart = \"sleep 1\"\n");
-    let script = h.root.join("diakonos.bash");
-    fs::write(&script, h.ok(&["completions", "bash"])).expect("write script");
+    (h, other)
+}
+
+/// Runs `shell -c probe` with the binary on PATH and the home's service
+/// dir in the environment; its stdout's lines.
+fn completion_probe(h: &Home, shell: &str, probe: &str) -> Vec<String> {
     let bin_dir = PathBuf::from(crate::util::BIN)
         .parent()
         .expect("bin dir")
         .to_path_buf();
-    let probe = format!(
-        "source {s}\nCOMP_WORDS=(diakonos sta); COMP_CWORD=1; _diakonos; echo \"${{COMPREPLY[*]}}\"\n\
-         COMP_WORDS=(diakonos start ''); COMP_CWORD=2; _diakonos; echo \"${{COMPREPLY[*]}}\"\n\
-         COMP_WORDS=(diakonos --service-dir {o} start ''); COMP_CWORD=4; _diakonos; echo \"${{COMPREPLY[*]}}\"\n",
-        s = script.display(),
-        o = other.display()
-    );
     let path = format!(
         "{}:{}",
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = Command::new("bash")
+    let out = Command::new(shell)
         .arg("-c")
         .arg(probe)
         .current_dir(&h.root)
@@ -373,19 +369,61 @@ fn bash_completes_commands_and_unit_names_without_starting_a_daemon() {
         .env("DIAKONOS_HOME", &h.home)
         .env("DIAKONOS_SERVICE_DIR", &h.units)
         .output()
-        .expect("bash runs");
-    let text = stdout(&out);
-    let lines: Vec<&str> = text.lines().collect();
+        .unwrap_or_else(|e| panic!("{shell} is needed (.ci/run installs it): {e}"));
+    assert!(out.status.success(), "{shell}: {}", stderr(&out));
+    stdout(&out).lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn bash_completes_commands_and_unit_names_without_starting_a_daemon() {
+    // Completing `start ` lists the units of the service dir (the one in the
+    // environment, or the one named on the line); no daemon is started for it.
+    let (h, other) = completion_home("completions_bash_units");
+    let script = h.root.join("diakonos.bash");
+    fs::write(&script, h.ok(&["completions", "bash"])).expect("write script");
+    let probe = format!(
+        "source {s}\nCOMP_WORDS=(diakonos sta); COMP_CWORD=1; _diakonos; echo \"${{COMPREPLY[*]}}\"\n\
+         COMP_WORDS=(diakonos start ''); COMP_CWORD=2; _diakonos; echo \"${{COMPREPLY[*]}}\"\n\
+         COMP_WORDS=(diakonos --service-dir {o} start ''); COMP_CWORD=4; _diakonos; echo \"${{COMPREPLY[*]}}\"\n",
+        s = script.display(),
+        o = other.display()
+    );
+    let lines = completion_probe(&h, "bash", &probe);
+    let text = lines.join("\n");
     assert_eq!(
-        lines.first(),
-        Some(&"start status startup stats"),
-        "{text}\n{}",
-        stderr(&out)
+        lines.first().map(String::as_str),
+        Some("start status startup stats"),
+        "{text}"
     );
     let units: Vec<&str> = lines.get(1).map_or(vec![], |l| l.split(' ').collect());
     assert!(units.starts_with(&["alpha", "beta"]), "{text}");
     let named: Vec<&str> = lines.get(2).map_or(vec![], |l| l.split(' ').collect());
     assert_eq!(named.first(), Some(&"gamma"), "{text}");
     assert!(!named.contains(&"alpha"), "{text}");
+    assert!(h.daemon_pid().is_none(), "completing started a daemon");
+}
+
+#[test]
+fn zsh_and_fish_complete_the_units_of_the_service_dir_on_the_line() {
+    // As bash does: `--service-dir DIR` on the line names where the units are.
+    let (h, other) = completion_home("completions_zsh_fish_units");
+    let o = other.display();
+    let fish = h.root.join("diakonos.fish");
+    fs::write(&fish, h.ok(&["completions", "fish"])).expect("write script");
+    let probe = format!(
+        "source {s}; complete -C 'diakonos --service-dir {o} start '; echo =; complete -C 'diakonos start '",
+        s = fish.display()
+    );
+    let lines = completion_probe(&h, "fish", &probe);
+    assert_eq!(lines, ["gamma", "=", "alpha", "beta"], "fish");
+    let zsh = h.root.join("diakonos.zsh");
+    fs::write(&zsh, h.ok(&["completions", "zsh"])).expect("write script");
+    let probe = format!(
+        "autoload -U compinit && compinit -u -d {d}; source {s}; __diakonos_units diakonos --service-dir {o} start ''; echo =; __diakonos_units diakonos start ''",
+        d = h.root.join("zcompdump").display(),
+        s = zsh.display()
+    );
+    let lines = completion_probe(&h, "zsh", &probe);
+    assert_eq!(lines, ["gamma", "=", "alpha", "beta"], "zsh");
     assert!(h.daemon_pid().is_none(), "completing started a daemon");
 }

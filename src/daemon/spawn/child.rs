@@ -323,7 +323,11 @@ unsafe fn exec(plan: &Plan) -> ! {
     if let Some(limit) = &plan.nofile {
         let ret = prlimit(libc::RLIMIT_NOFILE as c_int, limit);
         if ret < 0 {
-            fail_at(Step::Limits, libc::RLIMIT_NOFILE as c_int as u32 + 1, -ret as i32);
+            fail_at(
+                Step::Limits,
+                libc::RLIMIT_NOFILE as c_int as u32 + 1,
+                -ret as i32,
+            );
         }
     }
     if let Some(work) = &plan.work {
