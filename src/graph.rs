@@ -395,8 +395,9 @@ pub struct Findings {
     /// Requires, cycles through it), one per line; None when it has none.
     /// A unit with an error here must not start.
     pub errors: Vec<Option<String>>,
-    /// Missing Wants, one line each: nothing stops for them.
-    pub warnings: Vec<String>,
+    /// Missing Wants, one line each with the unit it is about: nothing
+    /// stops for them.
+    pub warnings: Vec<(ServiceId, String)>,
 }
 
 /// Builds the graph over `units` (see [`Graph::build`]) and words its
@@ -423,10 +424,11 @@ pub fn check(units: &[DepInput<'_>], service_dir: &Path) -> (Graph, Findings) {
                 add_error(&mut findings.errors, unit, &msg);
             }
             DepProblem::MissingWants { unit, missing } => {
-                findings.warnings.push(format!(
+                let msg = format!(
                     "{}: Wants `{missing}`, which does not exist (ignored)",
                     names.get(unit).copied().unwrap_or_default()
-                ));
+                );
+                findings.warnings.push((unit, msg));
             }
             DepProblem::Cycle { path } => {
                 let msg = format!("dependency cycle: {}", cycle_to_string(&path, &names));

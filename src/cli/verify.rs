@@ -97,8 +97,8 @@ pub(super) fn verify(g: &Global, names: &[String], out: &render::Output) -> Resu
     let chosen = |n: &str| names.is_empty() || names.iter().any(|x| x == n);
     let mut bad = 0;
     let mut good = 0;
-    // A unit's own warnings are shown with the unit (only for the units
-    // asked about); the directory's other warnings always.
+    // A unit's own warnings (its file's, a missing Wants) are shown with
+    // the unit, only for the units asked about; the directory's always.
     let unit_warnings: std::collections::HashSet<String> = units
         .iter()
         .filter_map(|(_, result)| result.as_ref().ok())
@@ -107,11 +107,17 @@ pub(super) fn verify(g: &Global, names: &[String], out: &render::Output) -> Resu
     for w in loaded
         .warnings
         .iter()
-        .chain(&findings.warnings)
         .filter(|w| !unit_warnings.contains(*w))
     {
         out.warning(w);
     }
+    for (id, w) in &findings.warnings {
+        if units.get(*id).is_some_and(|(name, _)| chosen(name)) {
+            out.warning(w);
+        }
+    }
+    // A cycle is an error of each of its members, told once.
+    let mut told = std::collections::HashSet::new();
     // What `start` would fail on here is checked against the PATH services
     // get: the running daemon's (it spawns them), else this command's, or
     // the default when it has none; as the user they run as.
@@ -133,7 +139,7 @@ pub(super) fn verify(g: &Global, names: &[String], out: &render::Output) -> Resu
             Ok(_) => Vec::new(),
             Err(load_errors) => load_errors.iter().map(ToString::to_string).collect(),
         };
-        errors.extend(dep_error.iter().cloned());
+        errors.extend(dep_error.iter().flat_map(|e| e.lines().map(str::to_owned)));
         if let Ok(unit) = result {
             for w in &unit.source.warnings {
                 out.warning(&w.to_string());
@@ -145,7 +151,9 @@ pub(super) fn verify(g: &Global, names: &[String], out: &render::Output) -> Resu
             );
         }
         for err in &errors {
-            out.error_block(err);
+            if told.insert(err.clone()) {
+                out.error_block(err);
+            }
         }
         if let Some(next) = result.as_ref().ok().and_then(|u| next_elapses(u, 3)) {
             out.note(&format!("{name}: next elapses: {}", next.join(", ")));

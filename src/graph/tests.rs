@@ -347,7 +347,10 @@ fn check_words_missing_requires_and_wants() {
     );
     assert_eq!(
         f.warnings,
-        ["web: Wants `cache`, which does not exist (ignored)"]
+        [(
+            0,
+            "web: Wants `cache`, which does not exist (ignored)".to_string()
+        )]
     );
 }
 

@@ -175,6 +175,9 @@ fn verify_reports_a_cycle_as_its_path() {
         err.contains("a -> b -> a") || err.contains("b -> a -> b"),
         "{err}"
     );
+    // Told once, though it is an error of both.
+    assert_eq!(err.matches("dependency cycle").count(), 1, "{err}");
+    assert!(err.contains("2 of 2 unit(s)"), "{err}");
 }
 
 #[test]
@@ -192,7 +195,7 @@ fn verify_reports_requires_on_a_missing_unit() {
 
 #[test]
 fn verify_reports_dependency_problems_word_for_word() {
-    // Cycles as paths on every member, missing Requires with file and dir, missing Wants as a warning, next to load and host errors (golden text).
+    // A cycle as its path, told once for all its members; missing Requires with file and dir; a missing Wants as a warning, only with its unit; next to load and host errors (golden text).
     let h = Home::new("verify_reports_dependency_problems_word_for_word");
     let run = "[service]\nExecStart = \"sleep 1\"\n";
     h.unit("a", &format!("[unit]\nRequires = [\"b\", \"gone\"]\n{run}"));
@@ -242,9 +245,16 @@ fn verify_warns_about_wants_on_a_missing_unit() {
         "web",
         "[unit]\nWants = [\"cache\"]\n[service]\nExecStart = \"sleep 1\"\n",
     );
+    h.unit("db", "[service]\nExecStart = \"sleep 1\"\n");
     let out = h.cmd(&["verify"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("cache"), "{}", stderr(&out));
+    // Only with the unit it is about.
+    let out = h.cmd(&["verify", "web"]);
+    assert_eq!(stderr(&out).matches("cache").count(), 1, "{}", stderr(&out));
+    let out = h.cmd(&["verify", "db"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("cache"), "{}", stderr(&out));
 }
 
 #[test]

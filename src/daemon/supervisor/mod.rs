@@ -292,7 +292,8 @@ impl Supervisor {
         for (e, errors) in self.entries.iter_mut().zip(findings.errors) {
             e.dep_error = errors.map(Box::new);
         }
-        self.warnings.extend(findings.warnings);
+        self.warnings
+            .extend(findings.warnings.into_iter().map(|(_, w)| w));
         self.index_activated();
     }
 
