@@ -382,3 +382,80 @@ fn requires_on_an_invalid_unit_fails_the_start() {
     assert!(err.contains("database"), "{err}");
     assert!(h.lines("worker.started").is_empty(), "worker was launched");
 }
+
+#[test]
+fn a_removed_unit_that_others_required_is_gone_for_them_once_it_is_down() {
+    // b Requires a, both run; a's file is removed and reloaded: both stop, b
+    // is invalid (it Requires a unit that does not exist), and a `start b`
+    // is refused rather than starting a's old definition unseen.
+    let h = Home::new("a_removed_unit_that_others_required");
+    sleeper(&h, "a", "");
+    sleeper(&h, "b", "Requires = [\"a\"]");
+    h.ok(&["start", "b"]);
+    let a = h.pid("a");
+    std::fs::remove_file(h.units.join("a.service")).expect("remove a.service");
+    h.ok(&["reload"]);
+    h.wait_until("a stopped", WAIT, || gone(a));
+    h.wait_until("b invalid", WAIT, || h.state("b") == "invalid");
+    let err = h.fails(1, &["start", "b"]);
+    assert!(err.contains("Requires `a`"), "{err}");
+    assert_eq!(h.lines("a.started").len(), 1, "a was started again");
+}
+
+#[test]
+fn a_start_right_after_a_reload_keeps_the_reloads_restart() {
+    // app Requires db; db's file changes and `reload` restarts both. A
+    // `start app` at once (while app goes down, db waits its turn) must not
+    // cancel db's restart: db runs its new definition.
+    let h = Home::new("a_start_right_after_a_reload_keeps");
+    sleeper(&h, "db", "");
+    // app goes down only once the test says so: the start comes while it
+    // is stopping, with db's stop queued behind it.
+    h.unit(
+        "app",
+        &format!(
+            "[unit]\nRequires = [\"db\"]\n[service]\nExecStart = {}\n",
+            sh("trap 'until [ -e go ]; do sleep 0.01; done; exit 0' TERM; echo $$ >> app.started; sleep 1000 & wait")
+        ),
+    );
+    // The daemon this starts logs each request (to see the second start).
+    let mut first = h.command(&["start", "app"]);
+    first.env("DIAKONOS_LOG", "debug");
+    assert!(h.run(first).status.success(), "the first start");
+    h.wait_lines("app.started", 1);
+    let starts = || {
+        std::fs::read_to_string(h.home.join("daemon.log"))
+            .map_or(0, |l| l.matches(": Start\n").count())
+    };
+    let old = h.pid("db");
+    h.unit(
+        "db",
+        &format!(
+            "[service]\nExecStart = {}\n",
+            sh("echo $$ >> db.started; echo new >> db.new; exec sleep 1000")
+        ),
+    );
+    h.ok(&["reload"]);
+    h.wait_until("app stopping", WAIT, || h.state("app") == "stopping");
+    let start = h
+        .command(&["start", "app"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start app");
+    let start = crate::util::Background(start);
+    h.wait_until("the second start to be asked", WAIT, || starts() == 2);
+    std::fs::write(h.units.join("go"), "").expect("write go");
+    let mut start = start;
+    assert!(
+        start.0.wait().expect("start app").success(),
+        "start app failed"
+    );
+    h.wait_lines("db.new", 1);
+    h.wait_until("the old db gone", WAIT, || gone(old));
+    h.wait_until("app and db running", WAIT, || {
+        h.state("app") == "running" && h.state("db") == "running"
+    });
+    let pid = h.pid("db");
+    assert_eq!(h.lines("db.started").last(), Some(&pid.to_string()));
+    assert!(alive(pid));
+}

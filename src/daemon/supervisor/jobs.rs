@@ -203,6 +203,12 @@ impl Supervisor {
             self.stop(&conflicting);
         }
         for id in set {
+            if self.restart_pending(id) {
+                // Going down to come back up (a restart, or a reload's for
+                // a changed file): cancelling its stop would keep the old
+                // process and lose the new definition. The restart starts it.
+                continue;
+            }
             let e = &mut self.entries[id];
             if !e.runnable() {
                 continue; // Its dependents fail (Requires) or ignore it (Wants).
@@ -220,6 +226,13 @@ impl Supervisor {
             e.stop = StopMark::None;
             self.queue.push_back((id, Event::Start));
         }
+    }
+
+    /// Whether `id` is going down for a restart that will start it again.
+    fn restart_pending(&self, id: ServiceId) -> bool {
+        self.jobs
+            .iter()
+            .any(|j| j.kind == JobKind::Restart { stopping: true } && j.ids.contains(&id))
     }
 
     /// Marks `ids` and every unit that Requires them to go down; each gets
@@ -273,7 +286,15 @@ impl Supervisor {
                 // its way), so the reply tells how that one went too.
                 let (mut all_settled, mut failed, mut in_flight) = (true, false, false);
                 for &id in &job.ids {
+                    // A unit a restart is taking down, or whose start is
+                    // queued, is on its way up: not an outcome yet.
+                    let on_its_way = self.restart_pending(id)
+                        || self
+                            .queue
+                            .iter()
+                            .any(|(q, ev)| *q == id && matches!(ev, Event::Start));
                     let outcome = match any_failed {
+                        _ if on_its_way => None,
                         false => start_outcome(&self.entries[id]),
                         true => self.job_outcome(job, id, now),
                     };

@@ -88,7 +88,7 @@ fn split_load(
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 enum JobKind {
     Start,
     Stop,
@@ -119,6 +119,10 @@ pub struct Supervisor {
     /// Every listed unit's id, in name order (the names are the entries').
     by_name: NameIndex,
     graph: Graph,
+    /// Removed units that kept their place in the graph because they were
+    /// still active at its last rebuild (their dependents go down first):
+    /// once one is down, the graph is rebuilt without it.
+    gone_in_graph: Vec<ServiceId>,
     /// The daemon's one timer queue; drivers arm their keys through
     /// [`Supervisor::timers`] and get them back from [`Supervisor::take_due`].
     timers: Timers<TimerKey>,
@@ -204,6 +208,7 @@ impl Supervisor {
             entries: Vec::with_capacity(loaded.units.len()),
             by_name: NameIndex::default(),
             graph: Graph::default(),
+            gone_in_graph: Vec::new(),
             timers: Timers::default(),
             due: Vec::new(),
             mem_due: Vec::new(),
@@ -255,7 +260,7 @@ impl Supervisor {
     }
 
     /// Recomputes the dependency graph and each unit's dependency errors.
-    fn rebuild_graph(&mut self) {
+    pub(super) fn rebuild_graph(&mut self) {
         let empty: &[String] = &[];
         let inputs: Vec<DepInput<'_>> = self
             .entries
@@ -289,6 +294,9 @@ impl Supervisor {
         let (graph, findings) = graph::check(&inputs, &self.service_dir);
         drop(inputs);
         self.graph = graph;
+        self.gone_in_graph = (0..self.entries.len())
+            .filter(|&id| self.entries[id].gone && self.entries[id].svc.state.is_active())
+            .collect();
         for (e, errors) in self.entries.iter_mut().zip(findings.errors) {
             e.dep_error = errors.map(Box::new);
         }

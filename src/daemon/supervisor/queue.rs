@@ -61,6 +61,15 @@ impl Supervisor {
                 self.timers
                     .arm_if_idle(TimerKey::GroupRecheck, now + GROUP_RECHECK);
             }
+            // A removed unit that has gone down leaves the graph: its
+            // dependents now miss it (and cannot start it again).
+            if self
+                .gone_in_graph
+                .iter()
+                .any(|&id| !self.entries[id].svc.state.is_active())
+            {
+                self.rebuild_graph();
+            }
             self.settle_jobs(now);
             self.settle_waits();
             // Deadlines that are already due (RestartSec = 0) run in this

@@ -393,7 +393,7 @@ fn reload_that_adds_a_requirement_starts_it() {
 
 #[test]
 fn reload_that_removes_a_requirement_stops_its_dependents_first() {
-    // Removing a required unit's file stops the units that Require it, before it.
+    // Removing a required unit's file stops the units that Require it, before it; then they are invalid.
     let (mut s, mut sys, t0) = setup(&[
         ("a", SIMPLE),
         (
@@ -412,7 +412,9 @@ fn reload_that_removes_a_requirement_stops_its_dependents_first() {
     exit(&mut s, &mut sys, b, TERM, t0);
     assert_eq!(sys.signals, [(b, Signal::SIGTERM), (a, Signal::SIGTERM)]);
     exit(&mut s, &mut sys, a, TERM, t0);
-    assert_eq!(state(&s, "b"), StateName::Inactive);
+    // Once a is down it is gone for b too: b Requires a unit that does not
+    // exist, so it is invalid and cannot start a's old definition.
+    assert_eq!(state(&s, "b"), StateName::Invalid);
     assert_eq!(s.id_of("a"), None);
 }
 
