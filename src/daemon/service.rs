@@ -23,11 +23,11 @@
 //! | starting (no pid)    | SpawnFailed(e)      | failed "spawn failed: e"            |                          |
 //! | starting (no pid)    | CannotStart(r)      | failed r (the unit cannot work as written) |                   |
 //! | starting (oneshot)   | Exited(0)           | exited, or running w/ RemainAfterExit |                        |
-//! | starting (forking)   | Exited(0)           | starting (finding the main pid)     | FindMainPid              |
-//! | starting (forking)   | MainPid(Ok/Err)     | running / failed "cannot find the main process"; found after TimeoutStartSec: stopping, then restart/failed (start timeout) | |
-//! | starting (notify)    | Ready               | running                             |                          |
+//! | starting (forking)   | Exited(0)           | starting (finding the main pid); the main process's exit (awaiting its probe): as any exit | FindMainPid |
+//! | starting (forking)   | MainPid(Ok/Err)     | running (with a Readiness probe that has not passed: starting, pid = main) / failed "cannot find the main process"; found after TimeoutStartSec: stopping, then restart/failed (start timeout) | |
+//! | starting (notify)    | Ready               | running; with a Readiness probe that has not passed: unchanged, waits for it |  |
 //! | starting (other types) | Ready             | unchanged (a READY=1 nobody waits for) |                       |
-//! | starting (simple, Readiness probe) | Ready  | running (first passing probe)       |                          |
+//! | starting (pid)       | ProbePassed         | simple, or its own readiness met (READY=1, main pid): running; else unchanged, noted |  |
 //! | starting, running (pid) | StoppingItself   | unchanged; want down (sd_notify STOPPING=1: the exit that follows is not restarted) | |
 //! | starting, running (pid) | MainPidChanged(p) | unchanged; p is the main process (sd_notify MAINPID=, checked by the supervisor) | |
 //! | starting (deadline), stopping | ExtendTimeout(d) | unchanged; deadline at least now + d (sd_notify EXTEND_TIMEOUT_USEC) | |
@@ -55,7 +55,7 @@
 //! | inactive             | AdoptEnded(r, exit, restarts) | failed r / exited (as an earlier daemon left it) |  |
 //! | any                  | ResetCounters       | unchanged; restart count, failures and start window cleared |  |
 //! | stopping             | StopCmdSpawned(pid) | stopping, ExecStop's pid known      |                          |
-//! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready / StoppingItself / WatchdogTimeout / ExtendTimeout / Unhealthy / MainPidChanged | unchanged (logged at debug level) | |
+//! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready / ProbePassed / StoppingItself / WatchdogTimeout / ExtendTimeout / Unhealthy / MainPidChanged | unchanged (logged at debug level) | |
 //! | starting (no pid)    | Stop                | unchanged; want down: stopping (inactive) once Spawned / MainPid comes | |
 //! | starting (no pid)    | DepFailed(x)        | unchanged; want down: stopping (failed "dependency x failed") once Spawned / MainPid comes | |
 //! | inactive, exited, failed, stopping | DepFailed(x) | unchanged (down, or going down) | |
@@ -113,6 +113,11 @@ pub struct Service {
     starts: Vec<Instant>,
     /// xorshift state for backoff jitter (seeded by the caller; never 0).
     rng: u64,
+    /// This run's probe has passed (Readiness): reset at each spawn.
+    probe_passed: bool,
+    /// This run met its type's readiness (READY=1, main pid found) and
+    /// waits, `starting`, for its first passing probe.
+    awaits_probe: bool,
 }
 
 impl Service {
@@ -131,6 +136,8 @@ impl Service {
             failures: 0,
             starts: Vec::new(),
             rng: seed | 1,
+            probe_passed: false,
+            awaits_probe: false,
         }
     }
 
@@ -293,6 +300,8 @@ impl Service {
             // --- spawning -------------------------------------------------
             (State::Starting { pid: None, .. }, Event::Spawned(pid)) => {
                 self.pgid = Some(pid);
+                self.probe_passed = false;
+                self.awaits_probe = false;
                 let started = match self.policy.kind {
                     ServiceType::Simple if !self.policy.probe_readiness => State::Running {
                         pid: Some(pid),
@@ -330,7 +339,10 @@ impl Service {
                     deadline,
                 },
                 Event::Exited(kind),
-            ) if self.policy.kind == ServiceType::Forking && kind.success() => {
+            ) if self.policy.kind == ServiceType::Forking
+                && kind.success()
+                && !self.awaits_probe =>
+            {
                 // The starter forked off the real service and left.
                 actions.push(Action::FindMainPid);
                 State::Starting {
@@ -344,7 +356,7 @@ impl Service {
                 self.last_exit = Some(kind);
                 self.kill_leftovers(&mut actions);
                 let reason = match (self.policy.kind, kind.success()) {
-                    (ServiceType::Notify, true) => Reason::NotReady,
+                    (ServiceType::Notify, true) if !self.awaits_probe => Reason::NotReady,
                     _ => Reason::Exit(kind),
                 };
                 self.after_failure(reason, now)
@@ -353,8 +365,24 @@ impl Service {
             // WatchdogSec has a notify socket too, and its READY=1 must not
             // skip the main-pid search or the wait for the exit.
             (State::Starting { pid: Some(pid), .. }, Event::Ready)
-                if self.policy.kind == ServiceType::Notify || self.policy.probe_readiness =>
+                if self.policy.kind == ServiceType::Notify =>
             {
+                if self.policy.probe_readiness && !self.probe_passed {
+                    // Up once its probe passes too (SPEC §10).
+                    self.awaits_probe = true;
+                    return actions;
+                }
+                State::Running {
+                    pid: Some(*pid),
+                    since: now,
+                }
+            }
+            (State::Starting { pid: Some(pid), .. }, Event::ProbePassed) => {
+                self.probe_passed = true;
+                if self.policy.kind != ServiceType::Simple && !self.awaits_probe {
+                    // READY=1 or the main pid is still to come.
+                    return actions;
+                }
                 State::Running {
                     pid: Some(*pid),
                     since: now,
@@ -370,9 +398,20 @@ impl Service {
                 Ok((pid, pgid)) => {
                     self.pgid = Some(pgid);
                     let timed_out = deadline.is_some_and(|d| now >= d);
-                    let running = State::Running {
-                        pid: Some(pid),
-                        since: now,
+                    let running = match self.policy.probe_readiness && !self.probe_passed {
+                        // Up once its probe passes too (SPEC §10); an
+                        // exit now is the main process's, not the starter's.
+                        true => {
+                            self.awaits_probe = true;
+                            State::Starting {
+                                pid: Some(pid),
+                                deadline: *deadline,
+                            }
+                        }
+                        false => State::Running {
+                            pid: Some(pid),
+                            since: now,
+                        },
                     };
                     // Found after TimeoutStartSec: stopped, as a start that
                     // timed out (its timer waited for this).
@@ -616,6 +655,7 @@ impl Service {
                 | Event::GroupGone
                 | Event::DepsReady
                 | Event::Ready
+                | Event::ProbePassed
                 | Event::StoppingItself
                 | Event::WatchdogTimeout
                 | Event::ExtendTimeout(_)

@@ -350,3 +350,72 @@ fn status_text_and_probe_history_survive_a_daemon_crash() {
     let status = h.ok(&["status", "w"]);
     assert!(status.contains("exit 3"), "{status}");
 }
+
+#[test]
+fn readiness_gates_notify_and_forking_units_after_their_own_readiness() {
+    // SPEC §10, for every type: a notify unit that sent READY=1 and a forking
+    // unit whose main process was found stay `starting` (and `start` waits)
+    // until their first passing probe.
+    let h = Home::new("health_readiness_notify_forking");
+    let probe = "[health]\nExec = \"test -f ready\"\nStartIntervalSec = 0.1\n";
+    std::fs::write(
+        h.units.join("notified.py"),
+        "import os, socket, time\n\
+         a = os.environ['NOTIFY_SOCKET']\n\
+         a = '\\0' + a[1:] if a.startswith('@') else a\n\
+         socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'READY=1', a)\n\
+         open('notify.sent', 'a').write('sent\\n')\n\
+         while not os.path.exists('go.notify'):\n    time.sleep(0.01)\n\
+         open('ready', 'a').close()\n\
+         time.sleep(1000)\n",
+    )
+    .expect("write notified.py");
+    h.unit(
+        "notified",
+        &format!("[service]\nType = \"notify\"\nExecStart = \"python3 notified.py\"\n{probe}"),
+    );
+    std::fs::write(
+        h.units.join("fork.sh"),
+        "echo $$ > fork.pid\necho forked >> fork.sent\n\
+         until [ -e go.fork ]; do sleep 0.01; done\ntouch ready\nexec sleep 1000\n",
+    )
+    .expect("write fork.sh");
+    h.unit(
+        "forked",
+        &format!(
+            "[service]\nType = \"forking\"\nExecStart = {}\nPIDFile = {}\n{probe}",
+            sh("sh fork.sh & exit 0"),
+            toml_str(&h.units.join("fork.pid").display().to_string())
+        ),
+    );
+    for (name, sent, go) in [
+        ("notified", "notify.sent", "go.notify"),
+        ("forked", "fork.sent", "go.fork"),
+    ] {
+        let _ = std::fs::remove_file(h.units.join("ready"));
+        let start = h
+            .command(&["start", name])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start");
+        let mut start = Background(start);
+        h.wait_lines(sent, 1);
+        // Its own readiness is met (the main process found, for forking):
+        // still starting, and the start still waits.
+        h.wait_until("the main pid known", WAIT, || {
+            h.unit_json(name)["pid"].is_i64()
+        });
+        assert_eq!(h.state(name), "starting", "{name}");
+        assert!(
+            start.0.try_wait().expect("try_wait").is_none(),
+            "{name}: start returned"
+        );
+        std::fs::write(h.units.join(go), "").expect("write go");
+        assert!(
+            start.0.wait().expect("start").success(),
+            "{name}: start failed"
+        );
+        assert_eq!(h.state(name), "running", "{name}");
+        assert_eq!(health_of(&h, name), "healthy", "{name}");
+    }
+}

@@ -894,3 +894,65 @@ fn ready_only_ends_the_start_of_a_unit_that_waits_for_it() {
     svc.on_event(Event::Ready, t0);
     assert_eq!(svc.state.name(), StateName::Running);
 }
+
+#[test]
+fn a_readiness_probe_gates_notify_and_forking_after_their_own_readiness() {
+    // SPEC §10: with a Readiness probe a unit is up only after its first
+    // passing probe, whatever its type, and after its own readiness (READY=1,
+    // the main pid found), in either order.
+    let t0 = Instant::now();
+    let gated = |kind| {
+        with(|p| {
+            p.kind = kind;
+            p.probe_readiness = true;
+        })
+    };
+    // notify: READY=1, then the probe.
+    let mut svc = spawning(gated(ServiceType::Notify), t0);
+    svc.on_event(Event::Spawned(pid(100)), t0);
+    svc.on_event(Event::Ready, t0);
+    assert_eq!(svc.state.name(), StateName::Starting);
+    svc.on_event(Event::ProbePassed, t0);
+    assert_eq!(svc.state.name(), StateName::Running);
+    // notify: the probe first, then READY=1.
+    let mut svc = spawning(gated(ServiceType::Notify), t0);
+    svc.on_event(Event::Spawned(pid(100)), t0);
+    svc.on_event(Event::ProbePassed, t0);
+    assert_eq!(svc.state.name(), StateName::Starting);
+    svc.on_event(Event::Ready, t0);
+    assert_eq!(svc.state.name(), StateName::Running);
+    // notify: an exit 0 after READY=1 but before the probe is a failure
+    // of its own, not "before it sent READY=1".
+    let mut svc = spawning(gated(ServiceType::Notify), t0);
+    svc.on_event(Event::Spawned(pid(100)), t0);
+    svc.on_event(Event::Ready, t0);
+    svc.on_event(Event::Exited(ExitKind::Code(0)), t0);
+    assert!(
+        !matches!(svc.state, State::Failed(Reason::NotReady)),
+        "{:?}",
+        svc.state
+    );
+    // forking: the main pid found, then the probe; meanwhile the main
+    // process is the pid, and its exit is not the starter's.
+    let mut svc = spawning(gated(ServiceType::Forking), t0);
+    svc.on_event(Event::Spawned(pid(100)), t0);
+    let find = svc.on_event(Event::Exited(ExitKind::Code(0)), t0);
+    assert!(find.contains(&Action::FindMainPid));
+    svc.on_event(Event::MainPid(Ok((pid(200), pid(200)))), t0);
+    assert_eq!(svc.state.name(), StateName::Starting);
+    assert_eq!(svc.pid(), Some(pid(200)));
+    svc.on_event(Event::ProbePassed, t0);
+    assert_eq!(svc.state.name(), StateName::Running);
+    let mut svc = spawning(gated(ServiceType::Forking), t0);
+    svc.on_event(Event::Spawned(pid(100)), t0);
+    svc.on_event(Event::Exited(ExitKind::Code(0)), t0);
+    svc.on_event(Event::MainPid(Ok((pid(200), pid(200)))), t0);
+    let actions = svc.on_event(Event::Exited(ExitKind::Code(0)), t0);
+    assert!(!actions.contains(&Action::FindMainPid), "{actions:?}");
+    assert_ne!(svc.state.name(), StateName::Starting);
+    // Without Readiness a probe passing changes nothing of the type's own.
+    let mut svc = spawning(with(|p| p.kind = ServiceType::Notify), t0);
+    svc.on_event(Event::Spawned(pid(100)), t0);
+    svc.on_event(Event::Ready, t0);
+    assert_eq!(svc.state.name(), StateName::Running);
+}

@@ -220,9 +220,11 @@ pub enum Event {
     /// Nothing is left of the process group, nor of processes that left
     /// it (setsid) carrying the unit's tag.
     GroupGone,
-    /// A notify service sent READY=1, or a simple service gated by a
-    /// Readiness probe passed its first probe.
+    /// A notify service sent READY=1.
     Ready,
+    /// The `[health]` probe of a starting service passed (its first pass:
+    /// with Readiness, the service is up once its own readiness is met too).
+    ProbePassed,
     /// The service said STOPPING=1: it is going down on its own.
     StoppingItself,
     /// WatchdogSec passed without a WATCHDOG=1.
@@ -306,6 +308,7 @@ impl Event {
             Event::MainPidChanged { .. } => "MainPidChanged",
             Event::MemoryExceeded { .. } => "MemoryExceeded",
             Event::Ready => "Ready",
+            Event::ProbePassed => "ProbePassed",
             Event::ResetCounters => "ResetCounters",
             Event::SpawnFailed { .. } => "SpawnFailed",
             Event::Spawned { .. } => "Spawned",
@@ -370,7 +373,9 @@ pub struct Policy {
     pub remain_after_exit: bool,
     pub start_limit_burst: u32,
     pub start_limit_interval: Span,
-    /// A simple service stays `starting` until its first passing probe.
+    /// The service stays `starting` until its first passing probe (after
+    /// its own readiness: READY=1, the main pid found): `[health]`
+    /// Readiness, for every type but oneshot.
     pub probe_readiness: bool,
     pub watchdog_signal: Signal,
 }
@@ -391,7 +396,7 @@ impl Policy {
             remain_after_exit: unit.remain_after_exit,
             start_limit_burst: unit.start_limit_burst,
             start_limit_interval: unit.start_limit_interval.into(),
-            probe_readiness: unit.kind == ServiceType::Simple
+            probe_readiness: unit.kind != ServiceType::Oneshot
                 && unit.health.as_ref().is_some_and(|h| h.readiness),
             watchdog_signal: unit.watchdog_signal,
         }

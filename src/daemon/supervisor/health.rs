@@ -338,7 +338,7 @@ impl Supervisor {
             }
             h.verdict = Verdict::Healthy;
             if starting {
-                self.queue.push_back((id, Event::Ready));
+                self.queue.push_back((id, Event::ProbePassed));
             }
         } else if starting || now.saturating_duration_since(h.since) < start_period {
             // Inside the start period, or still starting (TimeoutStartSec
