@@ -419,3 +419,48 @@ fn readiness_gates_notify_and_forking_units_after_their_own_readiness() {
         assert_eq!(health_of(&h, name), "healthy", "{name}");
     }
 }
+
+#[test]
+fn probes_alone_do_not_rewrite_the_state_file() {
+    // Each probe's result goes to the state file with the next write or
+    // before a client hears of it, not on its own: five probes in a row
+    // (no client asking) leave the file as it was. A `list` then writes them.
+    use std::os::unix::fs::MetadataExt;
+    let h = Home::new("health_probes_no_state_writes");
+    h.unit(
+        "w",
+        &format!(
+            "[service]\nExecStart = \"sleep 1000\"\n[health]\nExec = {}\nIntervalSec = 0.1\nStartIntervalSec = 0.1\n",
+            sh("echo x >> probes")
+        ),
+    );
+    h.ok(&["start", "w"]);
+    h.wait_lines("probes", 1);
+    let state = h.home.join("state");
+    // The start's own writes are over once the file stays put for a while.
+    let id = || std::fs::metadata(&state).map(|m| (m.ino(), m.mtime_nsec(), m.mtime()));
+    let mut last = id().expect("state file");
+    h.wait_until("the state file to settle", WAIT, || {
+        let n = h.lines("probes").len();
+        h.wait_lines("probes", n + 3);
+        let now = id().expect("state file");
+        std::mem::replace(&mut last, now) == now
+    });
+    let n = h.lines("probes").len();
+    h.wait_lines("probes", n + 5);
+    assert_eq!(
+        id().expect("state file"),
+        last,
+        "a probe rewrote the state file"
+    );
+    let listed = h.unit_json("w");
+    assert!(
+        listed["probes"].as_array().is_some_and(|p| !p.is_empty()),
+        "{listed}"
+    );
+    assert_ne!(
+        id().expect("state file"),
+        last,
+        "a reply about new probes did not write them first"
+    );
+}

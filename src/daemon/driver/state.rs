@@ -34,6 +34,9 @@ pub struct StateWriter {
     failed: bool,
     /// The state changed since it was last written.
     dirty: bool,
+    /// Only probe results changed: written at the next write, or before a
+    /// client hears anything, never on a timer of their own.
+    probes: bool,
     /// Since when the state file was written but not yet synced to disk.
     unsynced_since: Option<Instant>,
     last_write: Option<Instant>,
@@ -47,6 +50,7 @@ impl StateWriter {
             path,
             failed: false,
             dirty: false,
+            probes: false,
             unsynced_since: None,
             last_write: None,
             cost: Duration::ZERO,
@@ -59,8 +63,9 @@ impl StateWriter {
     /// daemon can adopt whatever a client saw even if this one dies next.
     pub fn persist(&mut self, now: Instant, force: bool, sup: &mut Supervisor) {
         self.dirty |= sup.take_dirty();
+        self.probes |= sup.take_probes_unsaved();
         let due = self.last_write.is_none_or(|t| now >= t + self.gap());
-        if self.dirty && (force || due) {
+        if (self.dirty && (force || due)) || (self.probes && force) {
             self.save(now, sup);
         }
     }
@@ -102,6 +107,7 @@ impl StateWriter {
 
     fn save(&mut self, now: Instant, sup: &Supervisor) {
         self.dirty = false;
+        self.probes = false;
         self.last_write = Some(now);
         let began = Instant::now();
         let snapshot = sup.snapshot(now);
@@ -136,7 +142,9 @@ impl StateWriter {
         let snapshot = sup.snapshot(now);
         persist::save_state(&self.path, &snapshot).and_then(|()| persist::sync(&self.path))?;
         sup.take_dirty();
+        sup.take_probes_unsaved();
         self.dirty = false;
+        self.probes = false;
         self.unsynced_since = None;
         Ok(snapshot.services.len())
     }

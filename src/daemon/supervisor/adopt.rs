@@ -11,6 +11,12 @@ impl Supervisor {
         std::mem::take(&mut self.dirty)
     }
 
+    /// Whether probe results came since the state was last taken (see
+    /// `probes_unsaved`); clears it.
+    pub fn take_probes_unsaved(&mut self) -> bool {
+        std::mem::take(&mut self.probes_unsaved)
+    }
+
     /// The monotonic time of wall-clock `unix_ms`, by the loop's reading.
     fn instant_of(&self, unix_ms: u64, now: Instant) -> Instant {
         let now_ms = self.wall_ms(now);

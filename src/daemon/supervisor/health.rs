@@ -329,7 +329,7 @@ impl Supervisor {
         while h.history.len() > HISTORY {
             h.history.pop_front();
         }
-        self.dirty = true;
+        self.probes_unsaved = true;
         if ok {
             h.streak = 0;
             h.passed_once = true;

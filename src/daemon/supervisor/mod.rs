@@ -153,6 +153,10 @@ pub struct Supervisor {
     new_on_disk: BTreeSet<String>,
     /// Something worth persisting changed since the last `take_dirty`.
     dirty: bool,
+    /// Probe results not in the state file yet: written with the next
+    /// write, or before a client is told anything, but never on their own
+    /// (a probe every few seconds would rewrite the file as often).
+    probes_unsaved: bool,
     /// Clients waiting for units to reach a condition (`wait`).
     waiters: Vec<wait::Waiter>,
     next_wait: u64,
@@ -226,6 +230,7 @@ impl Supervisor {
             changed_on_disk: BTreeSet::new(),
             new_on_disk: BTreeSet::new(),
             dirty: false,
+            probes_unsaved: false,
             waiters: Vec::new(),
             next_wait: 0,
             changes: 0,
