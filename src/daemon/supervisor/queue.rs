@@ -337,6 +337,15 @@ impl Supervisor {
             return; // Stopped or failed meanwhile: the search is over.
         }
         let key = TimerKey::Service(id, ServiceTimer::MainPidScan);
+        // Another unit's search (started at the same moment) took this
+        // process first: an untagged orphan (nginx rewrites its
+        // environment) cannot tell whose it is, but it is never two
+        // units' main process. Look again without it.
+        let claimed = match &outcome {
+            Some(Ok(f)) => self.pids.get(&f.pid).is_some_and(|(other, _)| other != id),
+            _ => false,
+        };
+        let outcome = if claimed { None } else { outcome };
         let found = match outcome {
             None => {
                 e.scan = Some(Box::new(scan));

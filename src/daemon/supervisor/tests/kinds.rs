@@ -214,3 +214,49 @@ fn watchdog_usec_sent_with_ready_sets_the_first_interval() {
         );
     }
 }
+
+#[test]
+fn a_process_found_by_two_searches_is_the_main_process_of_the_first_only() {
+    // Two forking units searched at the same moment and both saw the same
+    // lone untagged orphan (nginx rewrites its environment, so its tag is
+    // gone): the first to report takes it; the second looks again without it.
+    let forking = "[service]\nType = \"forking\"\nExecStart = \"x\"\n";
+    let (mut s, mut sys, t0) = setup(&[("a", forking), ("b", forking)]);
+    let a = started(&mut s, &mut sys, Some(1), "a", t0);
+    let b = started(&mut s, &mut sys, Some(2), "b", t0);
+    s.child_exited(a, ExitKind::Code(0));
+    s.child_exited(b, ExitKind::Code(0));
+    s.run(t0, &mut sys);
+    let mut looks = Vec::new();
+    while let Some(effect) = s.poll_effect() {
+        if let Effect::ScanMainPid { id, scan, .. } = effect {
+            looks.push((id, scan));
+        }
+    }
+    assert_eq!(looks.len(), 2, "both search");
+    let orphan = Pid::from_raw(4242);
+    for (id, scan) in looks {
+        let found = MainPidFound {
+            pid: orphan,
+            pgid: orphan,
+            start_time: Some(9),
+            groups: None,
+        };
+        s.handle(
+            Input::MainPidScanned {
+                id,
+                scan,
+                outcome: Some(Ok(found)),
+            },
+            t0,
+        );
+    }
+    s.run(t0, &mut sys);
+    let runs_orphan = |s: &Supervisor, name: &str| {
+        s.id_of(name).and_then(|id| s.entries()[id].svc.pid()) == Some(orphan)
+    };
+    assert!(runs_orphan(&s, "a"), "the first report wins");
+    assert!(!runs_orphan(&s, "b"), "never two units' main process");
+    assert_eq!(state(&s, "b"), StateName::Starting, "b looks again");
+    assert_eq!(s.poll_timeout(), Some(t0 + SCAN_EVERY));
+}
