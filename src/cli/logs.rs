@@ -111,37 +111,89 @@ fn last_lines_of(path: &Path, n: usize) -> Vec<String> {
 /// Prints new output as it arrives, across restarts and rotations, until
 /// interrupted or stdout closes.
 fn follow_file(path: &Path) {
-    let mut pos = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let mut inode = std::fs::metadata(path).map(|m| m.ino()).ok();
+    let mut at = Cursor::at_end(path);
     let mut out = io::stdout();
     loop {
         std::thread::sleep(FOLLOW_INTERVAL);
-        let Ok(meta) = std::fs::metadata(path) else {
-            continue;
-        };
-        if Some(meta.ino()) != inode || meta.len() < pos {
-            // Replaced or truncated (rotation): read the new file from the start.
-            inode = Some(meta.ino());
-            pos = 0;
-        }
-        if meta.len() == pos {
-            continue;
-        }
-        let Ok(mut file) = File::open(path) else {
-            continue;
-        };
-        if file.seek(SeekFrom::Start(pos)).is_err() {
-            continue;
-        }
-        let mut chunk = Vec::new();
-        if file.read_to_end(&mut chunk).is_err() {
-            continue;
-        }
-        pos += chunk.len() as u64;
-        if out.write_all(&chunk).and_then(|()| out.flush()).is_err() {
+        let chunk = at.read_new(path);
+        if !chunk.is_empty() && out.write_all(&chunk).and_then(|()| out.flush()).is_err() {
             return;
         }
     }
+}
+
+/// Where a follower is in one log: the position in the file (`inode`),
+/// and the newest rotated file (`NAME.log.1`) as it was then.
+#[derive(Debug, Default, Clone, Copy)]
+struct Cursor {
+    pos: u64,
+    inode: Option<u64>,
+    rotated: Option<Stamp>,
+}
+
+/// A file's identity and last change: a rotation rewrites `NAME.log.1`
+/// (a new file, or the one old file truncated and copied into).
+type Stamp = (u64, i64, i64);
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.ino(), m.mtime(), m.mtime_nsec()))
+}
+
+/// `NAME.log.1`, the newest rotated file of `path`.
+fn rotated_of(path: &Path) -> PathBuf {
+    let mut rotated = path.as_os_str().to_owned();
+    rotated.push(".1");
+    PathBuf::from(rotated)
+}
+
+impl Cursor {
+    /// At the end of the log at `path` as it is now.
+    fn at_end(path: &Path) -> Cursor {
+        let meta = std::fs::metadata(path).ok();
+        Cursor {
+            pos: meta.as_ref().map_or(0, |m| m.len()),
+            inode: meta.map(|m| m.ino()),
+            rotated: stamp(&rotated_of(path)),
+        }
+    }
+
+    /// What was appended to the log at `path` since, moving on. A rotation
+    /// (the file renamed away, or copied to a new `NAME.log.1` and
+    /// truncated, which the length alone may not show once the new file
+    /// has grown past `pos`): what was not read yet is at the end of
+    /// `NAME.log.1` and comes first, then the new file from its start.
+    fn read_new(&mut self, path: &Path) -> Vec<u8> {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return Vec::new();
+        };
+        let rotated = stamp(&rotated_of(path));
+        let mut chunk = Vec::new();
+        let replaced = self.inode.is_some_and(|i| i != meta.ino());
+        let copied = rotated.is_some() && rotated != self.rotated;
+        if replaced || copied || meta.len() < self.pos {
+            if self.inode.is_some() {
+                let _ = read_from(&rotated_of(path), self.pos, &mut chunk);
+            }
+            self.pos = 0;
+        }
+        self.inode = Some(meta.ino());
+        self.rotated = rotated;
+        if meta.len() > self.pos {
+            if let Ok(n) = read_from(path, self.pos, &mut chunk) {
+                self.pos += n as u64;
+            }
+        }
+        chunk
+    }
+}
+
+/// Appends the bytes of `path` from `pos` to its end to `buf`.
+fn read_from(path: &Path, pos: u64, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(pos))?;
+    file.read_to_end(buf)
 }
 
 /// The units with a log in `dir` (`NAME.log`), in name order.
@@ -194,8 +246,7 @@ pub fn show_all(home: &Home, lines: usize, follow: bool) -> Result<(), Error> {
 
 /// Where `follow_all` is in one unit's log.
 struct Followed {
-    pos: u64,
-    inode: Option<u64>,
+    at: Cursor,
     /// The start of a line whose end has not been written yet.
     partial: Vec<u8>,
 }
@@ -208,10 +259,8 @@ fn start_positions(dir: &Path) -> Positions {
     // a sort of its own into the binary (4 KiB).
     let mut files = Positions::new();
     for name in logged_units(dir) {
-        let meta = std::fs::metadata(dir.join(format!("{name}.log"))).ok();
         let f = Followed {
-            pos: meta.as_ref().map_or(0, |m| m.len()),
-            inode: meta.map(|m| m.ino()),
+            at: Cursor::at_end(&dir.join(format!("{name}.log"))),
             partial: Vec::new(),
         };
         files.insert(name, f);
@@ -229,36 +278,14 @@ fn follow_all(dir: &Path, mut files: Positions) {
         // A log that appeared since (a unit's first start) is read from its start.
         for name in logged_units(dir) {
             files.entry(name).or_insert(Followed {
-                pos: 0,
-                inode: None,
+                at: Cursor::default(),
                 partial: Vec::new(),
             });
         }
         let mut text = Vec::new();
         for (name, f) in files.iter_mut() {
             let path = dir.join(format!("{name}.log"));
-            let Ok(meta) = std::fs::metadata(&path) else {
-                continue;
-            };
-            if f.inode.is_some_and(|i| i != meta.ino()) || meta.len() < f.pos {
-                // Replaced or truncated (rotation): the new file from its start.
-                f.pos = 0;
-            }
-            f.inode = Some(meta.ino());
-            if meta.len() == f.pos {
-                continue;
-            }
-            let Ok(mut file) = File::open(&path) else {
-                continue;
-            };
-            if file.seek(SeekFrom::Start(f.pos)).is_err() {
-                continue;
-            }
-            let mut chunk = Vec::new();
-            if file.read_to_end(&mut chunk).is_err() {
-                continue;
-            }
-            f.pos += chunk.len() as u64;
+            let chunk = f.at.read_new(&path);
             f.partial.extend_from_slice(&chunk);
             if let Some(end) = f.partial.iter().rposition(|&b| b == b'\n') {
                 let rest = f.partial.split_off(end + 1);
@@ -297,6 +324,45 @@ mod tests {
         let got = tail_lines(&path, 3);
         assert_eq!(got, vec!["line 4997", "line 4998", "line 4999"]);
         assert_eq!(tail_lines(&path, 0), Vec::<String>::new());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn following_loses_no_line_at_a_rotation() {
+        // Lines appended after the follower's last read and before the
+        // rotation are read from NAME.log.1, by copy-and-truncate (a running
+        // service's log) and by rename (a closed one).
+        use std::fs::OpenOptions;
+        let dir = scratch("follow");
+        let path = dir.join("a.log");
+        let append = |text: &str| {
+            let mut f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .unwrap();
+            f.write_all(text.as_bytes()).unwrap();
+        };
+        append("1\n");
+        let mut at = Cursor::default();
+        assert_eq!(at.read_new(&path), b"1\n");
+        append("2\n");
+        // Copy and truncate.
+        std::fs::copy(&path, dir.join("a.log.1")).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        append("3\n");
+        assert_eq!(at.read_new(&path), b"2\n3\n");
+        append("4\n");
+        // Renamed away; a new file.
+        std::fs::rename(&path, dir.join("a.log.1")).unwrap();
+        append("5\n");
+        assert_eq!(at.read_new(&path), b"4\n5\n");
+        assert_eq!(at.read_new(&path), b"");
         let _ = std::fs::remove_dir_all(dir);
     }
 
