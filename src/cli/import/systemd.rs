@@ -432,6 +432,15 @@ fn map_entry(d: &mut Draft, section: Section, key: &str, value: &str) {
             }
             return;
         }
+        "TimeoutStopSec" if parse_time_span(value).is_ok_and(|s| s == 0.0) => {
+            // systemd's 0 is "no timeout"; diakonos's would SIGKILL at once.
+            d.drop_key(
+                "TimeoutStopSec=0",
+                "imported as \"infinity\" (systemd's 0 turns the timeout off; diakonos's 0 sends SIGKILL right after KillSignal)",
+            );
+            d.set(section, key, str_value("infinity"));
+            return;
+        }
         "TimeoutSec" => {
             map_entry(d, section, "TimeoutStartSec", value);
             map_entry(d, section, "TimeoutStopSec", value);
@@ -579,6 +588,28 @@ mod tests {
         );
         assert_eq!(out, "web@a.service web@a web a /run/web.pid % %h");
         assert_eq!(un, ["%h"]);
+    }
+
+    #[test]
+    fn a_stop_timeout_of_zero_is_imported_as_infinity() {
+        // systemd's TimeoutStopSec=0 (or TimeoutSec=0) turns the timeout off;
+        // diakonos's 0 would SIGKILL at once (Debian's redis-server.service).
+        for line in ["TimeoutStopSec=0", "TimeoutSec=0"] {
+            let text = format!("[Service]\nExecStart=/bin/x\n{line}\n");
+            let d = import(&text, "x.service", "x.service");
+            let toml = d.to_toml();
+            assert!(toml.contains("TimeoutStopSec = \"infinity\"\n"), "{toml}");
+            assert!(
+                d.dropped.iter().any(|x| x.key == "TimeoutStopSec=0"),
+                "{line}"
+            );
+        }
+        let d = import(
+            "[Service]\nExecStart=/bin/x\nTimeoutStopSec=5\n",
+            "x.service",
+            "x.service",
+        );
+        assert!(d.to_toml().contains("TimeoutStopSec = 5\n"));
     }
 
     #[test]
