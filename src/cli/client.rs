@@ -280,9 +280,11 @@ fn request_once(g: &Global, req: Request, autostart: bool) -> Result<Response, R
     }
 }
 
-/// `events`: sends the request and calls `each` for every state change
-/// until the daemon closes the stream (it exits, or dropped this client:
-/// its last line says so, as an error).
+/// `events`: sends the request and calls `each` for every state change,
+/// staying connected: when the daemon hands over to a successor
+/// (`daemon-upgrade`) the stream goes on from the new daemon. It ends with
+/// an error when the daemon stops (no successor comes) or dropped this
+/// client (its last line says why).
 pub fn events(
     g: &Global,
     names: Vec<String>,
@@ -303,7 +305,17 @@ pub fn events(
     loop {
         let body = match protocol::read_frame(&mut stream, MAX_REPLY) {
             Ok(body) => body,
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                // The daemon closed the stream: its successor's, if one
+                // comes (never one started here).
+                stream = successor(&home, &bytes).ok_or_else(|| {
+                    Error::failed_hint(
+                        "the daemon stopped: no more events",
+                        "start it again (any command does), then `diakonos events`",
+                    )
+                })?;
+                continue;
+            }
             Err(e) => {
                 return Err(Error::failed(format!(
                     "lost the connection to the daemon: {e}"
@@ -318,6 +330,24 @@ pub fn events(
             other => return Err(unexpected(&other)),
         }
     }
+}
+
+/// After a daemon closed an event stream: the stream (`request` sent
+/// again) from the daemon that took over, if one answers within a few
+/// seconds (a hand-over starts it at once).
+fn successor(home: &Home, request: &[u8]) -> Option<UnixStream> {
+    const WAIT: Duration = Duration::from_secs(3);
+    let until = std::time::Instant::now() + WAIT;
+    while std::time::Instant::now() < until {
+        if let Ok(mut stream) = connect(home) {
+            if std::io::Write::write_all(&mut stream, request).is_ok() {
+                eprintln!("diakonos: the daemon was replaced; following the new one");
+                return Some(stream);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
 }
 
 /// The directory a daemon started now without `--service-dir` takes: the

@@ -130,3 +130,62 @@ fn a_client_that_does_not_read_is_dropped_with_a_last_line() {
         "{text}"
     );
 }
+
+#[test]
+fn the_stream_goes_on_across_a_daemon_upgrade_and_ends_with_an_error_at_kill() {
+    // "stays connected" (SPEC §11): a hand-over to a new daemon does not end
+    // it (the new daemon's changes come through); a daemon that stops and
+    // has no successor ends it with an error, not a silent exit 0.
+    let h = Home::new("events_across_upgrade");
+    h.unit("w", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["list"]);
+    let old = h.daemon_pid().expect("a daemon");
+    let mut cmd = h.command(&["events", "--json", "w"]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut f = Follower(cmd.spawn().expect("run diakonos events"));
+    let stdout = f.0.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // Subscribed once a change comes through (start/stop until one does).
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(Instant::now() < deadline, "no event before the upgrade");
+        h.ok(&["restart", "w"]);
+        if rx.recv_timeout(Duration::from_millis(200)).is_ok() {
+            break;
+        }
+    }
+    h.ok(&["daemon-upgrade"]);
+    h.wait_until("a new daemon", WAIT, || {
+        h.daemon_pid().is_some_and(|p| p != old)
+    });
+    while rx.try_recv().is_ok() {}
+    h.ok(&["stop", "w"]);
+    let line = rx.recv_timeout(WAIT).expect("an event from the new daemon");
+    let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+    assert_eq!(event["unit"], "w", "{event}");
+    h.ok(&["kill"]);
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = f.0.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "events did not end after kill");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    f.0.stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read stderr");
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("the daemon was replaced"), "{err}");
+    assert!(err.contains("the daemon stopped"), "{err}");
+}
