@@ -18,8 +18,15 @@ use crate::paths::Home;
 
 pub const LOG_WRITES: Token = Token(3);
 /// After a service writes its log, sizes are checked this much later (so a
-/// chatty service costs one check per interval, and a quiet one none).
+/// chatty service costs one check per interval, and a quiet one none) ...
 const LOG_CHECK_DELAY: Duration = Duration::from_secs(5);
+/// ... or sooner when a log grows fast enough to pass its limit by much
+/// before then: half the time its growth at the last check would take to
+/// reach the limit, but not sooner than this.
+const LOG_CHECK_MIN: Duration = Duration::from_millis(250);
+/// A log not looked at before is looked at again this soon, to learn how
+/// fast it grows.
+const LOG_CHECK_FIRST: Duration = Duration::from_secs(1);
 
 pub struct Logs {
     home: Home,
@@ -27,6 +34,10 @@ pub struct Logs {
     writes: Option<LogWatch>,
     /// When the sizes of the logs are checked next, once something wrote.
     next_check: Option<Instant>,
+    /// How long after a write the next check comes (see LOG_CHECK_MIN).
+    delay: Duration,
+    /// Each limited log's size at the last check, and when that was.
+    sizes: std::collections::HashMap<String, (u64, Instant)>,
 }
 
 impl Logs {
@@ -46,6 +57,8 @@ impl Logs {
             home,
             writes,
             next_check,
+            delay: LOG_CHECK_FIRST,
+            sizes: std::collections::HashMap::new(),
         }
     }
 
@@ -61,7 +74,7 @@ impl Logs {
             watch.disarm();
         }
         if self.next_check.is_none() {
-            self.next_check = Some(now + LOG_CHECK_DELAY);
+            self.next_check = Some(now + self.delay);
         }
     }
 
@@ -82,22 +95,49 @@ impl Logs {
         if self.next_check.is_none_or(|at| now < at) {
             return;
         }
+        let mut delay = LOG_CHECK_DELAY;
+        let mut sizes = std::collections::HashMap::new();
         for (name, max, keep) in sup.log_limits() {
             let path = self.home.service_log(&name);
+            let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+            delay = delay.min(match self.sizes.get(&name) {
+                Some(&(before, then)) => {
+                    next_look(before, size, now.saturating_duration_since(then), max)
+                }
+                None if size > 0 && max > 0 => LOG_CHECK_FIRST,
+                None => LOG_CHECK_DELAY,
+            });
             match logfile::rotate_if_needed(&path, max, keep) {
                 Ok(true) => log::info!("{name}: rotated {}", path.display()),
                 Ok(false) => {}
                 Err(e) => log::warn!("{name}: cannot rotate {}: {e}", path.display()),
             }
+            let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+            sizes.insert(name, (size, now));
         }
+        self.sizes = sizes;
+        self.delay = delay;
         self.next_check = match &mut self.writes {
             Some(watch) => {
                 watch.arm();
                 None
             }
-            None => Some(now + LOG_CHECK_DELAY),
+            None => Some(now + delay),
         };
     }
+}
+
+/// When to look at a log again that grew from `before` to `size` bytes in
+/// `took`, with a limit of `max` (0 = none): half the time that growth
+/// would take to reach the limit, within LOG_CHECK_MIN..LOG_CHECK_DELAY.
+fn next_look(before: u64, size: u64, took: Duration, max: u64) -> Duration {
+    if max == 0 || size <= before || took.is_zero() {
+        return LOG_CHECK_DELAY;
+    }
+    let rate = (size - before) as f64 / took.as_secs_f64();
+    let left = max.saturating_sub(size) as f64;
+    Duration::from_secs_f64((left / rate / 2.0).min(LOG_CHECK_DELAY.as_secs_f64()))
+        .clamp(LOG_CHECK_MIN, LOG_CHECK_DELAY)
 }
 
 /// An inotify watch on the logs directory that is armed only while no size
@@ -141,5 +181,25 @@ impl LogWatch {
                 break;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_that_grows_fast_is_looked_at_sooner() {
+        let s = Duration::from_secs;
+        // Quiet, shrunk (rotated) or unlimited: the usual delay.
+        assert_eq!(next_look(100, 100, s(5), 1 << 20), LOG_CHECK_DELAY);
+        assert_eq!(next_look(900, 100, s(5), 1 << 20), LOG_CHECK_DELAY);
+        assert_eq!(next_look(0, 1 << 30, s(5), 0), LOG_CHECK_DELAY);
+        // 1 MB/s with 4 MB to go: in 2 s.
+        assert_eq!(next_look(1_000_000, 6_000_000, s(5), 10_000_000), s(2));
+        // Far faster than the limit: as soon as allowed.
+        assert_eq!(next_look(0, 50_000_000, s(1), 1 << 20), LOG_CHECK_MIN);
+        // Slow growth, far from the limit: no sooner than usual.
+        assert_eq!(next_look(0, 1000, s(5), 10 << 20), LOG_CHECK_DELAY);
     }
 }
