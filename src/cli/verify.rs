@@ -144,6 +144,16 @@ pub(super) fn verify(g: &Global, names: &[String], out: &render::Output) -> Resu
             for w in &unit.source.warnings {
                 out.warning(&w.to_string());
             }
+            // A hook that names no unit would never run, silently.
+            let t = &unit.triggers;
+            let hooks = [("OnFailure", &t.on_failure), ("OnRestart", &t.on_restart)];
+            for (key, names) in hooks {
+                for hook in names.iter().filter(|h| !loaded.units.contains_key(*h)) {
+                    out.warning(&format!(
+                        "{name}: {key} `{hook}`, which does not exist: the hook would never run"
+                    ));
+                }
+            }
             errors.extend(
                 unit::check_host_as(unit, &path_env, daemon_uid)
                     .iter()

@@ -255,6 +255,19 @@ fn verify_warns_about_wants_on_a_missing_unit() {
     let out = h.cmd(&["verify", "db"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("cache"), "{}", stderr(&out));
+    // So is a hook that names no unit (it would never run).
+    h.unit(
+        "job",
+        "[unit]\nOnFailure = [\"alert\"]\nOnRestart = [\"db\"]\n[service]\nExecStart = \"sleep 1\"\n",
+    );
+    let out = h.cmd(&["verify", "job"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("job: OnFailure `alert`, which does not exist"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("`db`"), "{}", stderr(&out));
 }
 
 #[test]
