@@ -82,23 +82,23 @@ fn last_lines_of(path: &Path, n: usize) -> Vec<String> {
         return Vec::new();
     };
     let mut pos = len;
-    let mut buf: Vec<u8> = Vec::new();
+    // Blocks from the end backwards, each read and counted once (a very
+    // long line is many blocks: no copying them again for every block).
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    let mut newlines = 0;
     const BLOCK: u64 = 8192;
-    loop {
-        // One more newline than lines wanted (the last line may end in one).
-        let newlines = buf.iter().filter(|&&b| b == b'\n').count();
-        if newlines > n || pos == 0 {
-            break;
-        }
+    // One more newline than lines wanted (the last line may end in one).
+    while newlines <= n && pos > 0 {
         let start = pos.saturating_sub(BLOCK);
         let mut block = vec![0u8; (pos - start) as usize];
         if file.seek(SeekFrom::Start(start)).is_err() || file.read_exact(&mut block).is_err() {
             break;
         }
-        block.extend_from_slice(&buf);
-        buf = block;
+        newlines += block.iter().filter(|&&b| b == b'\n').count();
+        blocks.push(block);
         pos = start;
     }
+    let buf: Vec<u8> = blocks.into_iter().rev().flatten().collect();
     let text = String::from_utf8_lossy(&buf);
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     if pos > 0 && !lines.is_empty() {
@@ -363,6 +363,21 @@ mod tests {
         append("5\n");
         assert_eq!(at.read_new(&path), b"4\n5\n");
         assert_eq!(at.read_new(&path), b"");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn tail_returns_a_line_longer_than_many_blocks_whole() {
+        // A service that writes one huge line (read block by block from the end).
+        let dir = scratch("long");
+        let path = dir.join("a.log");
+        let long = "x".repeat(100_000);
+        std::fs::write(&path, format!("first\n{long}\nlast\n")).unwrap();
+        assert_eq!(tail_lines(&path, 2), vec![long.clone(), "last".to_owned()]);
+        assert_eq!(
+            tail_lines(&path, 5),
+            vec!["first".to_owned(), long, "last".to_owned()]
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 
