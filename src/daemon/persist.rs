@@ -21,7 +21,7 @@ pub const STATE_VERSION: u32 = 1;
 /// them), so a file written by a newer daemon still loads after a downgrade;
 /// fields added later are left out while they hold nothing, so such a file
 /// also reads in those older releases, as long as it holds none of them (one
-/// with `ended`, `starting`, `restart_at_ms` or `failures` is moved aside
+/// with `ended`, `starting`, `restart_at_ms`, `failures` or `watchdog_ms` is moved aside
 /// there; those releases still adopt the services by their tags).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SavedState {
@@ -90,6 +90,10 @@ pub struct SavedService {
     /// It was waiting to be restarted: when (Unix ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_at_ms: Option<u64>,
+    /// The watchdog interval the service set with WATCHDOG_USEC= (ms),
+    /// over its WatchdogSec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watchdog_ms: Option<u64>,
     /// Consecutive failures, for the backoff of its next restart.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub failures: u32,
@@ -391,6 +395,7 @@ mod tests {
             "starting",
             "restart_at_ms",
             "failures",
+            "watchdog_ms",
         ] {
             assert!(!text.contains(later), "{text}");
         }

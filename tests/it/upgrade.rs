@@ -571,3 +571,30 @@ fn daemon_upgrade_waits_for_a_oneshot_still_running_so_its_exit_is_judged() {
     let os = h.unit_json("os");
     assert_eq!(os["last_exit"]["code"], 0, "{os}");
 }
+
+#[test]
+fn a_watchdog_interval_the_service_set_survives_an_upgrade() {
+    // WatchdogSec = 1, but the service said WATCHDOG_USEC=4000000 and pings
+    // every 2 s: the new daemon keeps 4 s (it killed it after 1 s).
+    let h = Home::new("upgrade_keeps_watchdog_usec");
+    let script = "import os, socket, time\n\
+                  a = os.environ['NOTIFY_SOCKET']\n\
+                  a = '\\0' + a[1:] if a.startswith('@') else a\n\
+                  s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+                  s.sendto(b'WATCHDOG_USEC=4000000', a)\n\
+                  while True:\n    s.sendto(b'WATCHDOG=1', a)\n    open('pings', 'a').write('p\\n')\n    time.sleep(2)\n";
+    std::fs::write(h.units.join("dog.py"), script).expect("write dog.py");
+    h.unit(
+        "dog",
+        "[service]\nWatchdogSec = 1\nExecStart = \"python3 dog.py\"\n",
+    );
+    h.ok(&["start", "dog"]);
+    let pid = h.pid("dog");
+    h.wait_lines("pings", 2);
+    h.ok(&["daemon-upgrade"]);
+    let n = h.lines("pings").len();
+    h.wait_lines("pings", n + 2);
+    let u = h.unit_json("dog");
+    assert_eq!(u["pid"], pid, "{u}");
+    assert_eq!(u["restarts"], 0, "{u}");
+}

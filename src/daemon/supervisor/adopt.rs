@@ -73,6 +73,7 @@ impl Supervisor {
                         State::Restarting { until } => Some(self.wall_ms(until)),
                         _ => None,
                     },
+                    watchdog_ms: e.watchdog_set().map(|d| d.as_millis() as u64),
                     failures: e.svc.failures(),
                     probes: e
                         .health
@@ -267,6 +268,10 @@ impl Supervisor {
             .unwrap_or(now);
             // What the service last said and how its last probes went.
             self.entries[id].set_status_text(s.status_text.take());
+            if let Some(ms) = s.watchdog_ms.filter(|&ms| ms > 0) {
+                // Its watchdog (started once it is adopted up) keeps it.
+                self.entries[id].set_watchdog_usec(std::time::Duration::from_millis(ms));
+            }
             self.seed_probe_history(id, std::mem::take(&mut s.probes), now);
             // A start under way goes on, with what is left of its timeout
             // (never more than all of it: the wall clock may have jumped).

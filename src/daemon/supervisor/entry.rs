@@ -178,6 +178,18 @@ impl Entry {
         usec
     }
 
+    /// The interval the service set with WATCHDOG_USEC= (in force, or kept
+    /// for when its watchdog starts), when it differs from WatchdogSec.
+    pub(super) fn watchdog_set(&self) -> Option<Duration> {
+        let notes = self.notes.as_ref()?;
+        let configured = self.unit.as_ref().map(|u| u.watchdog);
+        notes
+            .watchdog
+            .map(|(_, d)| d)
+            .or(notes.watchdog_usec)
+            .filter(|&d| Some(d) != configured)
+    }
+
     pub(super) fn set_watchdog_usec(&mut self, interval: Duration) {
         self.edit_notes(true, |n| n.watchdog_usec = Some(interval));
     }

@@ -835,6 +835,7 @@ impl Supervisor {
             if let (Some(d), true, true) = (interval, starting, watched) {
                 if !d.is_zero() {
                     self.entries[id].set_watchdog_usec(d);
+                    self.dirty = true;
                 }
             }
             return;
@@ -845,7 +846,11 @@ impl Supervisor {
                     .set(TimerKey::Service(id, ServiceTimer::Watchdog), Some(now));
                 return;
             }
-            Some(d) => d,
+            Some(d) => {
+                // A new daemon keeps it (the state file has it).
+                self.dirty |= d != wd;
+                d
+            }
             None => wd,
         };
         self.entries[id].set_watchdog(Some((pid, wd)));
