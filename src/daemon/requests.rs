@@ -175,7 +175,8 @@ impl EventLoop {
     /// `Load`: re-reads the directory, applies only the units named.
     fn reload_units(&mut self, names: &[String]) -> Result<ReloadReport, String> {
         let dir = self.sup.service_dir().to_path_buf();
-        let loaded = unit::load_dir(&dir, &unit::hostname())
+        let holders = self.sys.listeners.holders();
+        let loaded = unit::load_dir_keeping(&dir, &unit::hostname(), &holders)
             .map_err(|e| format!("cannot read the service directory {}: {e}", dir.display()))?;
         self.sys.spawn_cache.forget_programs();
         Ok(self.sup.reload_scoped(loaded, Some(names)))
@@ -183,7 +184,8 @@ impl EventLoop {
 
     pub(super) fn reload(&mut self) -> Result<ReloadReport, String> {
         let dir = self.sup.service_dir().to_path_buf();
-        let loaded = unit::load_dir(&dir, &unit::hostname())
+        let holders = self.sys.listeners.holders();
+        let loaded = unit::load_dir_keeping(&dir, &unit::hostname(), &holders)
             .map_err(|e| format!("cannot read the service directory {}: {e}", dir.display()))?;
         // Programs may have been installed or moved: find them afresh.
         self.sys.spawn_cache.forget_programs();

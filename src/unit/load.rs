@@ -61,6 +61,17 @@ pub fn unit_file_name<'a>(file_name: &'a str, hostname: &str) -> FileName<'a> {
 }
 
 pub fn load_dir(dir: &Path, hostname: &str) -> std::io::Result<LoadedDir> {
+    load_dir_keeping(dir, hostname, &[])
+}
+
+/// [`load_dir`] where the units of `holders` (a daemon's, whose sockets are
+/// bound) keep their `[socket]` addresses: a unit file that names one too
+/// is the one in error, whatever the names' order.
+pub fn load_dir_keeping(
+    dir: &Path,
+    hostname: &str,
+    holders: &[String],
+) -> std::io::Result<LoadedDir> {
     let mut out = LoadedDir::default();
     // Unit name -> (file `NAME.service`, file `NAME@HOST.service` for this host).
     let mut found: BTreeMap<String, (Option<String>, Option<String>)> = BTreeMap::new();
@@ -141,15 +152,25 @@ pub fn load_dir(dir: &Path, hostname: &str) -> std::io::Result<LoadedDir> {
         }
         out.units.insert(name, result);
     }
-    claim_addresses(&mut out);
+    claim_addresses(&mut out, holders);
     Ok(out)
 }
 
-/// One `[socket]` address in two units is a load error of the second (in
-/// name order): the daemon could bind it for only one of them.
-fn claim_addresses(out: &mut LoadedDir) {
+/// One `[socket]` address in two units is a load error of the second (the
+/// `holders` first, then in name order): the daemon could bind it for only
+/// one of them.
+fn claim_addresses(out: &mut LoadedDir, holders: &[String]) {
     let mut owners: std::collections::HashMap<super::ListenAddr, String> = Default::default();
-    for (name, result) in out.units.iter_mut() {
+    let (mut order, rest): (Vec<String>, Vec<String>) = out
+        .units
+        .keys()
+        .cloned()
+        .partition(|name| holders.contains(name));
+    order.extend(rest);
+    for name in order {
+        let Some(result) = out.units.get_mut(&name) else {
+            continue;
+        };
         let Ok(unit) = result else { continue };
         let Some(socket) = &unit.socket else { continue };
         let mut clash = None;

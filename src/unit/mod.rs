@@ -43,7 +43,7 @@ pub use limits::{
     format_bytes, parse_env_file, read_env_files, EnvFileError, Limits, Rlimit,
     INFINITY as RLIM_INFINITY, RLIMIT_KEYS,
 };
-pub use load::{hostname, is_valid_name, load_dir, unit_file_name, FileName};
+pub use load::{hostname, is_valid_name, load_dir, load_dir_keeping, unit_file_name, FileName};
 pub use socket::{Listen, ListenAddr, SocketSpec};
 pub use timer::{next_elapse, parse_cron, zone, TimerSpec};
 

@@ -369,3 +369,29 @@ fn python_server(test: &str) -> (Home, u16) {
     h.wait_until("the server answers", WAIT, || ask(port).is_ok());
     (h, port)
 }
+
+#[test]
+fn a_new_unit_naming_a_bound_address_is_the_one_in_error() {
+    // `mid` runs with its socket bound; `aa` (first by name) is added with
+    // the same address: at the reload `aa` is invalid, not `mid`, which
+    // keeps running and can be stopped and started again.
+    let h = Home::new("a_new_unit_naming_a_bound_address");
+    let port = free_port();
+    let socket = format!("[socket]\nListenStream = [\"127.0.0.1:{port}\"]\n");
+    h.unit(
+        "mid",
+        &format!("[service]\nExecStart = \"sleep 1000\"\n{socket}"),
+    );
+    h.ok(&["start", "mid"]);
+    h.unit(
+        "aa",
+        &format!("[service]\nExecStart = \"sleep 1000\"\n{socket}"),
+    );
+    let err = h.fails(1, &["reload"]);
+    assert!(err.contains("aa"), "{err}");
+    assert_eq!(h.state("aa"), "invalid");
+    assert_eq!(h.state("mid"), "running");
+    h.ok(&["stop", "mid"]);
+    h.ok(&["start", "mid"]);
+    assert_eq!(h.state("mid"), "running");
+}

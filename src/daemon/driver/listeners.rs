@@ -56,6 +56,14 @@ struct Held {
 }
 
 impl Listeners {
+    /// The units whose sockets are bound now, in name order: at a reload
+    /// they keep their addresses against a unit file that names one too.
+    pub fn holders(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.held.keys().cloned().collect();
+        names.sort_unstable();
+        names
+    }
+
     /// The descriptors to pass to a start of `unit`, bound now if they are
     /// not held yet (or `spec` changed). The error is one line for the user.
     pub fn fds_for(&mut self, unit: &str, spec: &SocketSpec) -> Result<Vec<RawFd>, BindError> {
