@@ -108,7 +108,16 @@ impl Output {
 
     /// The `list` table, one row per unit under a header.
     fn list_text(&self, units: &[ListRow]) -> String {
-        let name_w = units.iter().map(|u| u.name.len()).max().unwrap_or(4).max(4);
+        // A unit file's name may hold a control character (such a unit is
+        // invalid): escaped, so each unit stays one row.
+        let names: Vec<std::borrow::Cow<'_, str>> = units
+            .iter()
+            .map(|u| match u.name.chars().any(char::is_control) {
+                true => u.name.escape_default().to_string().into(),
+                false => u.name.as_str().into(),
+            })
+            .collect();
+        let name_w = names.iter().map(|n| n.len()).max().unwrap_or(4).max(4);
         // The sub-state and health show beside the state, `running
         // (reloading, healthy)`; the column widens only when some unit has one.
         let health = |u: &ListRow| annotation(u).map_or(0, |h| h.len() + 3);
@@ -130,9 +139,9 @@ impl Output {
         // paths were most of the client's CPU for a thousand rows.
         let mut uptime = String::new();
         let mut digits = [0u8; 20];
-        for u in units {
-            out.push_str(&u.name);
-            pad(&mut out, name_w.saturating_sub(u.name.len()) + 2);
+        for (u, name) in units.iter().zip(&names) {
+            out.push_str(name);
+            pad(&mut out, name_w.saturating_sub(name.len()) + 2);
             if self.color {
                 out.push_str(&self.state(u.state));
             } else {

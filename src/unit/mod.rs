@@ -408,7 +408,8 @@ impl UnitError {
 
     /// `path[:line:col]: message`.
     fn where_what(&self, f: &mut impl fmt::Write) -> fmt::Result {
-        write!(f, "{}", self.path.display())?;
+        // A file name may hold a newline: the error stays one line.
+        write!(f, "{}", diag::esc_all(&self.path.display().to_string()))?;
         if let Some((line, col)) = self.pos {
             write!(f, ":{line}:{col}")?;
         }

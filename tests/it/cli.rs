@@ -369,3 +369,24 @@ fn a_stopped_daemon_does_not_hang_a_question_for_ever() {
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     h.ok(&["daemon-status"]);
 }
+
+#[test]
+fn a_unit_file_name_with_a_newline_stays_on_one_line() {
+    // Such a unit is invalid; its error (verify) and its row (list) are one
+    // line each, the newline escaped.
+    let h = Home::new("a_unit_file_name_with_a_newline");
+    std::fs::write(
+        h.units.join("a\nb.service"),
+        "[service]\nExecStart = \"sleep 1\"\n",
+    )
+    .expect("write the unit");
+    let err = h.fails(1, &["verify"]);
+    assert!(err.lines().all(|l| l.starts_with("diakonos: ")), "{err}");
+    assert!(err.contains("a\\nb.service"), "{err}");
+    let list = h.ok(&["list"]);
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(
+        list.lines().nth(1).is_some_and(|l| l.starts_with("a\\nb ")),
+        "{list}"
+    );
+}
