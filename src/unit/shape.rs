@@ -50,8 +50,9 @@ pub(super) fn check_shape<'a>(cx: &mut Ctx<'_>, root: &'a DeTable<'a>) -> Values
                 cx.at(
                     key.span(),
                     format!(
-                        "key `{}` is outside any section; expected [unit] or [service]",
-                        esc(header)
+                        "key `{}` is outside any section; expected it under one of {}",
+                        esc(header),
+                        section_list()
                     ),
                     home,
                 );
@@ -176,11 +177,21 @@ fn unknown_section(cx: &mut Ctx<'_>, section: &str, span: Range<usize>) {
     cx.at(
         span,
         format!(
-            "unknown section [{}]; expected [unit] or [service]",
-            esc(section)
+            "unknown section [{}]; expected one of {}",
+            esc(section),
+            section_list()
         ),
         hint,
     );
+}
+
+/// `[unit], [service], [socket], [timer], [health]`: every section there is.
+fn section_list() -> String {
+    let names: Vec<String> = Section::ALL
+        .iter()
+        .map(|s| format!("[{}]", s.name()))
+        .collect();
+    names.join(", ")
 }
 
 fn unknown_key(cx: &mut Ctx<'_>, header: &str, section: Section, name: &str, span: Range<usize>) {

@@ -248,6 +248,12 @@ fn unknown_sections_and_stray_keys_are_errors() {
     let e = one_err("[Servise]\nExecStart = \"x\"\n");
     assert_eq!(e.pos, Some((1, 2)));
     assert!(e.message.starts_with("unknown section [Servise]"), "{e:?}");
+    // Every section is named, not only the first two.
+    assert!(
+        e.message
+            .ends_with("expected one of [unit], [service], [socket], [timer], [health]"),
+        "{e:?}"
+    );
     assert_eq!(e.hint.as_deref(), Some("did you mean [service]?"));
 
     let errors = parse_err("[service]\nExecStart = \"x\"\n[install]\nWantedBy = \"x\"\n");
