@@ -64,9 +64,7 @@ pub fn tail_lines(path: &Path, n: usize) -> Vec<String> {
     }
     let mut lines = last_lines_of(path, n);
     if lines.len() < n {
-        let mut rotated = path.as_os_str().to_owned();
-        rotated.push(".1");
-        let mut older = last_lines_of(&PathBuf::from(rotated), n - lines.len());
+        let mut older = last_lines_of(&rotated_of(path), n - lines.len());
         older.append(&mut lines);
         lines = older;
     }

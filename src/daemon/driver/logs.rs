@@ -81,12 +81,7 @@ impl Logs {
     /// A unit went down: its log will not grow until the next start, so it
     /// is rotated now if it is over its limit.
     pub fn rotate_idle(&mut self, name: &str, max_bytes: u64, max_files: u32) {
-        let log = self.home.service_log(name);
-        match logfile::rotate_if_needed(&log, max_bytes, max_files) {
-            Ok(true) => log::info!("{name}: rotated {}", log.display()),
-            Ok(false) => {}
-            Err(e) => log::warn!("{name}: cannot rotate {}: {e}", log.display()),
-        }
+        rotate(name, &self.home.service_log(name), max_bytes, max_files);
     }
 
     /// Rotates the logs that outgrew their limit if a check is due, then
@@ -107,12 +102,14 @@ impl Logs {
                 None if size > 0 && max > 0 => LOG_CHECK_FIRST,
                 None => LOG_CHECK_DELAY,
             });
-            match logfile::rotate_if_needed(&path, max, keep) {
-                Ok(true) => log::info!("{name}: rotated {}", path.display()),
-                Ok(false) => {}
-                Err(e) => log::warn!("{name}: cannot rotate {}: {e}", path.display()),
-            }
-            let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+            // Only a log over its limit is rotated (to empty: its service
+            // keeps appending to the same file).
+            let over = max > 0 && size > max;
+            let size = if over && rotate(&name, &path, max, keep) {
+                0
+            } else {
+                size
+            };
             sizes.insert(name, (size, now));
         }
         self.sizes = sizes;
@@ -124,6 +121,23 @@ impl Logs {
             }
             None => Some(now + delay),
         };
+    }
+}
+
+/// Rotates `path` (unit `name`'s log) if it is over `max`, keeping `keep`
+/// old files; says so in the daemon's log. Whether it rotated.
+fn rotate(name: &str, path: &Path, max: u64, keep: u32) -> bool {
+    match logfile::rotate_if_needed(path, max, keep) {
+        Ok(rotated) => {
+            if rotated {
+                log::info!("{name}: rotated {}", path.display());
+            }
+            rotated
+        }
+        Err(e) => {
+            log::warn!("{name}: cannot rotate {}: {e}", path.display());
+            false
+        }
     }
 }
 
