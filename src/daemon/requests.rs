@@ -174,26 +174,29 @@ impl EventLoop {
 
     /// `Load`: re-reads the directory, applies only the units named.
     fn reload_units(&mut self, names: &[String]) -> Result<ReloadReport, String> {
-        let dir = self.sup.service_dir().to_path_buf();
-        let holders = self.sys.listeners.holders();
-        let loaded = unit::load_dir_keeping(&dir, &unit::hostname(), &holders)
-            .map_err(|e| format!("cannot read the service directory {}: {e}", dir.display()))?;
-        self.sys.spawn_cache.forget_programs();
+        let loaded = self.read_dir()?;
         Ok(self.sup.reload_scoped(loaded, Some(names)))
     }
 
     pub(super) fn reload(&mut self) -> Result<ReloadReport, String> {
-        let dir = self.sup.service_dir().to_path_buf();
-        let holders = self.sys.listeners.holders();
-        let loaded = unit::load_dir_keeping(&dir, &unit::hostname(), &holders)
-            .map_err(|e| format!("cannot read the service directory {}: {e}", dir.display()))?;
-        // Programs may have been installed or moved: find them afresh.
-        self.sys.spawn_cache.forget_programs();
+        let loaded = self.read_dir()?;
         let report = self.sup.reload(loaded);
         for w in &self.sup.warnings {
             log::warn!("{w}");
         }
         Ok(report)
+    }
+
+    /// The service directory read afresh for a reload: the units whose
+    /// sockets are bound keep their addresses, and programs are looked up
+    /// again (they may have been installed or moved).
+    fn read_dir(&mut self) -> Result<unit::LoadedDir, String> {
+        let dir = self.sup.service_dir().to_path_buf();
+        let holders = self.sys.listeners.holders();
+        let loaded = unit::load_dir_keeping(&dir, &unit::hostname(), &holders)
+            .map_err(|e| format!("cannot read the service directory {}: {e}", dir.display()))?;
+        self.sys.spawn_cache.forget_programs();
+        Ok(loaded)
     }
 
     fn daemon_info(&self, now: Instant) -> DaemonInfo {
