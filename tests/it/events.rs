@@ -19,17 +19,11 @@ impl Drop for Follower {
     }
 }
 
-#[test]
-fn events_stream_state_changes_as_json_lines() {
-    let h = Home::new("events_json");
-    h.unit(
-        "w",
-        "[service]\nExecStart = \"sh -c 'exit 3'\"\nRestart = \"no\"\n",
-    );
-    h.unit("other", "[service]\nExecStart = \"sleep 1000\"\n");
-    h.ok(&["list"]); // the daemon runs
+/// `diakonos events --json w` running, its stdout's lines coming through
+/// the receiver (stderr: `stderr`).
+fn follow_json(h: &Home, stderr: Stdio) -> (Follower, mpsc::Receiver<String>) {
     let mut cmd = h.command(&["events", "--json", "w"]);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+    cmd.stdout(Stdio::piped()).stderr(stderr);
     let mut f = Follower(cmd.spawn().expect("run diakonos events"));
     let stdout = f.0.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
@@ -40,6 +34,19 @@ fn events_stream_state_changes_as_json_lines() {
             }
         }
     });
+    (f, rx)
+}
+
+#[test]
+fn events_stream_state_changes_as_json_lines() {
+    let h = Home::new("events_json");
+    h.unit(
+        "w",
+        "[service]\nExecStart = \"sh -c 'exit 3'\"\nRestart = \"no\"\n",
+    );
+    h.unit("other", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["list"]); // the daemon runs
+    let (_f, rx) = follow_json(&h, Stdio::null());
     // The stream is open once the first change arrives; start `other` and
     // `w` until it does (a start before the subscription is not seen).
     let deadline = Instant::now() + WAIT;
@@ -140,18 +147,7 @@ fn the_stream_goes_on_across_a_daemon_upgrade_and_ends_with_an_error_at_kill() {
     h.unit("w", "[service]\nExecStart = \"sleep 1000\"\n");
     h.ok(&["list"]);
     let old = h.daemon_pid().expect("a daemon");
-    let mut cmd = h.command(&["events", "--json", "w"]);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut f = Follower(cmd.spawn().expect("run diakonos events"));
-    let stdout = f.0.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let (mut f, rx) = follow_json(&h, Stdio::piped());
     // Subscribed once a change comes through (start/stop until one does).
     let deadline = Instant::now() + WAIT;
     loop {
