@@ -285,14 +285,22 @@ impl Supervisor {
                 // its spawn in flight (a moment: the exec's outcome is on
                 // its way), so the reply tells how that one went too.
                 let (mut all_settled, mut failed, mut in_flight) = (true, false, false);
+                // Looked for per unit only when there can be one (not on
+                // every pass of a long start).
+                let may_be_on_its_way = !self.queue.is_empty()
+                    || self
+                        .jobs
+                        .iter()
+                        .any(|j| j.kind == JobKind::Restart { stopping: true });
                 for &id in &job.ids {
                     // A unit a restart is taking down, or whose start is
                     // queued, is on its way up: not an outcome yet.
-                    let on_its_way = self.restart_pending(id)
-                        || self
-                            .queue
-                            .iter()
-                            .any(|(q, ev)| *q == id && matches!(ev, Event::Start));
+                    let on_its_way = may_be_on_its_way
+                        && (self.restart_pending(id)
+                            || self
+                                .queue
+                                .iter()
+                                .any(|(q, ev)| *q == id && matches!(ev, Event::Start)));
                     let outcome = match any_failed {
                         _ if on_its_way => None,
                         false => start_outcome(&self.entries[id]),
