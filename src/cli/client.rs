@@ -337,8 +337,8 @@ pub fn events(
 /// seconds (a hand-over starts it at once).
 fn successor(home: &Home, request: &[u8]) -> Option<UnixStream> {
     const WAIT: Duration = Duration::from_secs(3);
-    let until = std::time::Instant::now() + WAIT;
-    while std::time::Instant::now() < until {
+    let until = Instant::now() + WAIT;
+    while Instant::now() < until {
         if let Ok(mut stream) = connect(home) {
             if std::io::Write::write_all(&mut stream, request).is_ok() {
                 eprintln!("diakonos: the daemon was replaced; following the new one");
