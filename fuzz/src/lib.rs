@@ -63,12 +63,18 @@ pub fn frame(data: &[u8]) {
     let _ = protocol::decode_reply(data);
 }
 
+/// Where [`state_file`] writes its file: one directory per process, which
+/// whoever runs the targets removes when done (the corpus replay does).
+pub fn scratch_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("diakonos-fuzz-{}", std::process::id()))
+}
+
 /// The state file loader: any bytes give a state (possibly empty), never
 /// a panic. Goes through a real file, as the daemon reads it.
 pub fn state_file(data: &[u8]) {
     thread_local! {
         static PATH: std::path::PathBuf = {
-            let dir = std::env::temp_dir().join(format!("diakonos-fuzz-{}", std::process::id()));
+            let dir = scratch_dir();
             let _ = std::fs::create_dir_all(&dir);
             dir.join("state")
         };

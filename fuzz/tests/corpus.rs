@@ -20,5 +20,6 @@ fn every_corpus_file_passes_its_target() {
             }
         }
     }
+    let _ = std::fs::remove_dir_all(diakonos_fuzz::scratch_dir());
     assert!(ran > 0, "no corpus files found under fuzz/corpus");
 }
