@@ -216,7 +216,7 @@ pub(super) fn build(
         .boolean("RemainAfterExit")
         .unwrap_or_else(|| schema::default_bool("RemainAfterExit"));
     let pid_file = path_value(cx, "PIDFile", v.string("PIDFile").as_ref(), service_dir);
-    let log_max_bytes = count(cx, v, "LogMaxBytes");
+    let log_max_bytes = super::limits::size(cx, v, "LogMaxBytes");
     let log_max_files = count(cx, v, "LogMaxFiles");
     let limits = super::limits::build(cx, v, service_dir);
     let socket = super::socket::socket(cx, v, name).map(Box::new);
@@ -275,7 +275,7 @@ pub(super) fn build(
         user,
         remain_after_exit,
         pid_file,
-        log_max_bytes: u64::try_from(log_max_bytes).ok()?,
+        log_max_bytes,
         log_max_files: u32::try_from(log_max_files).ok()?,
         limits: limits.into(),
         socket,

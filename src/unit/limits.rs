@@ -335,6 +335,44 @@ fn one_limit(text: &str, bytes: bool) -> Result<u64, String> {
         .ok_or_else(|| "too large; write \"infinity\" for no limit".to_owned())
 }
 
+/// A size key (LogMaxBytes): a number of bytes, `"10M"` (`K`/`M`/`G`,
+/// 1024-based), or `"infinity"`, read as 0 (no limit).
+pub(super) fn parse_size(text: &str) -> Result<u64, String> {
+    match one_limit(text, true)? {
+        INFINITY => Ok(0),
+        n => Ok(n),
+    }
+}
+
+/// A size key's value; absent or bad (reported), the table's default.
+pub(super) fn size(cx: &mut Ctx<'_>, v: &Values<'_>, key: &str) -> u64 {
+    let default = u64::try_from(super::schema::default_count(key)).unwrap_or(0);
+    let Some(value) = v.entries.get(key) else {
+        return default;
+    };
+    let parsed = match value.get_ref() {
+        // Beyond i64 it was reported with the file's shape.
+        DeValue::Integer(n) => i64::from_str_radix(n.as_str(), n.radix())
+            .ok()
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| "expected 0 or more bytes".to_owned()),
+        DeValue::String(s) => parse_size(s),
+        _ => Err(String::new()),
+    };
+    match parsed {
+        Ok(n) => n,
+        Err(why) => {
+            let shown = cx.literal(value.span(), "a value out of range");
+            cx.at(
+                value.span(),
+                format!("`{key}` is {shown}: {why}"),
+                Some("write a number of bytes or a size like \"10M\"; 0 = never".to_owned()),
+            );
+            default
+        }
+    }
+}
+
 /// `200M`, `1.5G`, `512K`, `100B`: a size as reasons and `status` show it.
 pub fn format_bytes(n: u64) -> String {
     for (shift, unit) in [(30, 'G'), (20, 'M'), (10, 'K')] {

@@ -48,6 +48,8 @@ pub(super) enum Kind {
     Limit,
     /// A signed integer in the given range (Nice, OOMScoreAdjust).
     Int(i64, i64),
+    /// A size in bytes: an integer or a string with a `K`/`M`/`G` suffix.
+    Size,
     /// A string or an array of strings (EnvironmentFile).
     StrOrList,
 }
@@ -65,6 +67,7 @@ impl Kind {
             Kind::Signal => "a signal name (like \"SIGTERM\") or number",
             Kind::Limit => "a number or a string like \"1024:4096\", \"infinity\" or \"512M\"",
             Kind::Int(..) => "an integer",
+            Kind::Size => "a number of bytes or a size like \"10M\"",
             Kind::StrOrList => "a string or an array of strings",
         }
     }
@@ -79,6 +82,7 @@ impl Kind {
             Kind::Signal => value.is_str() || value.is_integer(),
             Kind::Limit => value.is_str() || value.is_integer(),
             Kind::Int(..) => value.is_integer(),
+            Kind::Size => value.is_integer() || value.is_str(),
             Kind::StrOrList => value.is_str() || value.is_array(),
         }
     }
@@ -218,7 +222,7 @@ pub const KEYS: &[Key] = &[
     key(S, "User", Kind::Str, Note("none"), "switch to this user (and its groups, HOME, USER, LOGNAME) when the daemon runs as root; a clear error otherwise (unless it names the daemon's own user). A number is a uid; one with no passwd entry runs with gid = the same number, no supplementary groups, HOME=/, USER=LOGNAME=the number"),
     key(S, "RemainAfterExit", Kind::Bool, Value("false"), "oneshot: stay `running` after a successful exit"),
     key(S, "PIDFile", Kind::Str, Note("none"), "`forking`: the file the service writes its main pid to; relative paths resolve against the service dir"),
-    key(S, "LogMaxBytes", Kind::Count(i64::MAX), Value("10485760"), "diakonos extension: rotate the service log past this size (10 MiB); 0 = never (see Durability)"),
+    key(S, "LogMaxBytes", Kind::Size, Value("10485760"), "diakonos extension: rotate the service log past this size: bytes, or `\"10M\"` (`K`/`M`/`G`, 1024-based); 0 or `\"infinity\"` = never (see Durability)"),
     key(S, "LogMaxFiles", Kind::Count(MAX_LOG_FILES), Value("3"), "diakonos extension: how many rotated files (`NAME.log.1` ...) to keep"),
     key(U, "Protected", Kind::Bool, Value("false"), "left out of `stop --all` and `restart --all`; it stops only when named (or by `kill`)"),
     key(U, "Conflicts", Kind::StrList, Value("[]"), "starting this unit stops these first, and starting one of them stops this one; a conflict with one of its own Requires/Wants is an error"),
@@ -424,7 +428,7 @@ impl Key {
             // A string or a list: a list is written, which every such key takes.
             Kind::StrOrList => ValueForm::List,
             // "200M", "soft:hard", "infinity" or a number: written as text.
-            Kind::Limit => ValueForm::Text,
+            Kind::Limit | Kind::Size => ValueForm::Text,
             Kind::Int(..) => ValueForm::Int,
             Kind::Secs(inf) => ValueForm::Secs {
                 infinity: inf != Infinity::Refused,
@@ -462,6 +466,7 @@ mod tests {
                 Kind::Count(max) => plain.parse::<i64>().is_ok_and(|n| (0..=max).contains(&n)),
                 Kind::Bool => plain == "true" || plain == "false",
                 Kind::Signal => super::super::values::parse_signal_name(plain).is_some(),
+                Kind::Size => super::super::limits::parse_size(plain).is_ok(),
                 Kind::Str => text.starts_with('"') && text.ends_with('"'),
                 Kind::StrList => text == "[]",
                 Kind::Limit | Kind::Int(..) | Kind::StrOrList => false,

@@ -362,7 +362,7 @@ fn integers_beyond_64_bits_error_without_panic() {
     assert_eq!(e.pos, Some((3, 15)));
     assert!(e
         .message
-        .starts_with("`LogMaxBytes` is 0xffffffffffffffff; expected an integer"));
+        .starts_with("`LogMaxBytes` is 0xffffffffffffffff; expected a number of bytes"));
     let e = one_err(&service("KillSignal = 99999999999999999999"));
     assert!(e.message.contains("a number like 15"), "{e:?}");
     // Other errors in the same file are still reported alongside.
@@ -395,11 +395,31 @@ fn counts_are_range_checked() {
     );
     let e = one_err("[unit]\nStartLimitBurst = 4294967296\n[service]\nExecStart = \"x\"\n");
     assert!(e.message.contains("4294967296"), "{e:?}");
-    one_err(&service("LogMaxBytes = -1"));
     one_err(&service("LogMaxFiles = 1001"));
     assert_eq!(parse_ok(&service("LogMaxFiles = 0")).log_max_files, 0);
     let big = parse_ok(&service("LogMaxBytes = 9223372036854775807"));
     assert_eq!(big.log_max_bytes, i64::MAX as u64);
+    // Sizes as a user writes them (like MemoryMax); "infinity" = never.
+    assert_eq!(
+        parse_ok(&service("LogMaxBytes = \"1M\"")).log_max_bytes,
+        1 << 20
+    );
+    assert_eq!(
+        parse_ok(&service("LogMaxBytes = \"512k\"")).log_max_bytes,
+        512 << 10
+    );
+    assert_eq!(
+        parse_ok(&service("LogMaxBytes = \"infinity\"")).log_max_bytes,
+        0
+    );
+    let e = one_err(&service("LogMaxBytes = \"10MB\""));
+    assert!(e.message.contains("`LogMaxBytes` is \"10MB\""), "{e:?}");
+    let e = one_err(&service("LogMaxBytes = -1"));
+    assert!(
+        e.message
+            .contains("`LogMaxBytes` is -1: expected 0 or more"),
+        "{e:?}"
+    );
 }
 
 #[test]

@@ -162,6 +162,7 @@ fn every_key_of_the_table_is_used_by_the_builder() {
             Kind::Bool => "true",
             Kind::Signal => "\"SIGUSR1\"",
             Kind::Limit => "\"7:8\"",
+            Kind::Size => "\"7K\"",
             Kind::Int(..) => "7",
             Kind::StrOrList => "\"/other\"",
         };
