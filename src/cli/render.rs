@@ -81,7 +81,8 @@ impl Output {
             self.note("no [timer] units");
             return;
         }
-        let mut out = String::from("NAME  SCHEDULE  LAST RUN  RESULT  NEXT RUN  LEFT\n");
+        let mut cells =
+            vec![["NAME", "SCHEDULE", "LAST RUN", "RESULT", "NEXT RUN", "LEFT"].map(String::from)];
         for r in rows {
             let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
             let next = if r.armed {
@@ -93,16 +94,16 @@ impl Output {
                 .left_secs
                 .map(|s| seconds_ms((s * 1000.0) as u64))
                 .unwrap_or_else(|| "-".to_string());
-            out.push_str(&format!(
-                "{}  {}  {}  {}  {}  {}\n",
-                r.name,
-                r.schedule,
+            cells.push([
+                r.name.escape_default().to_string(),
+                r.schedule.clone(),
                 dash(&r.last_run),
                 dash(&r.last_result),
                 next,
-                left
-            ));
+                left,
+            ]);
         }
+        let out = aligned(&cells);
         print_out(&out);
     }
 
@@ -695,6 +696,28 @@ fn write_duration(out: &mut String, secs: u64) {
         out.push_str(decimal(&mut digits, b));
         out.push(b_unit);
     }
+}
+
+/// Rows of cells as columns two spaces apart, each as wide as its widest
+/// cell (the last unpadded).
+fn aligned<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0; N];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            out.push_str(cell);
+            if i + 1 < N {
+                pad(&mut out, widths[i] - cell.chars().count() + 2);
+            }
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// `n` spaces.

@@ -69,6 +69,16 @@ fn a_per_second_calendar_timer_fires_and_timers_json_shows_it() {
         text.contains("every") && text.contains("* * * * * *"),
         "{text}"
     );
+    // A table: each column starts where its heading does.
+    let lines: Vec<&str> = text.lines().collect();
+    for heading in ["SCHEDULE", "LAST RUN", "RESULT", "NEXT RUN", "LEFT"] {
+        let at = lines[0].find(heading).expect("the heading");
+        assert!(
+            lines[1].get(at - 2..at).is_some_and(|gap| gap == "  ")
+                && !lines[1][at..].starts_with(' '),
+            "{heading} misaligned:\n{text}"
+        );
+    }
     h.ok(&["disable", "every"]);
     let v: serde_json::Value =
         serde_json::from_str(&h.ok(&["timers", "--json"])).expect("timers --json is JSON");
