@@ -202,25 +202,7 @@ impl Output {
             })
             .to_string()
         } else {
-            let secs = e.time_ms / 1000;
-            let mut line = format!(
-                "{}.{:03} {} {} -> {}",
-                clock_time(secs),
-                e.time_ms % 1000,
-                e.unit,
-                e.from.as_str(),
-                e.to.as_str()
-            );
-            if let Some(pid) = e.pid {
-                line.push_str(&format!(" pid {pid}"));
-            }
-            if let Some(x) = &e.last_exit {
-                line.push_str(&format!(" ({})", describe_exit(x)));
-            }
-            if let Some(r) = &e.reason {
-                line.push_str(&format!(": {}", r.lines().next().unwrap_or_default()));
-            }
-            line
+            event_text(e)
         };
         use std::io::Write as _;
         let mut out = std::io::stdout().lock();
@@ -696,6 +678,35 @@ fn write_duration(out: &mut String, secs: u64) {
         out.push_str(decimal(&mut digits, b));
         out.push(b_unit);
     }
+}
+
+/// One `events` line for a human: time, unit, change, its pid, the exit
+/// that caused it, the reason.
+fn event_text(e: &crate::protocol::EventRecord) -> String {
+    let secs = e.time_ms / 1000;
+    let mut line = format!(
+        "{}.{:03} {} {} -> {}",
+        clock_time(secs),
+        e.time_ms % 1000,
+        e.unit,
+        e.from.as_str(),
+        e.to.as_str()
+    );
+    if let Some(pid) = e.pid {
+        line.push_str(&format!(" pid {pid}"));
+    }
+    // The exit on the change it caused only (JSON has it on every
+    // event, the unit's last exit so far).
+    use crate::protocol::StateName as S;
+    let had_process = matches!(e.from, S::Starting | S::Running | S::Stopping);
+    let has_none = matches!(e.to, S::Restarting | S::Exited | S::Failed | S::Inactive);
+    if let (Some(x), true) = (&e.last_exit, had_process && has_none) {
+        line.push_str(&format!(" ({})", describe_exit(x)));
+    }
+    if let Some(r) = &e.reason {
+        line.push_str(&format!(": {}", r.lines().next().unwrap_or_default()));
+    }
+    line
 }
 
 /// Rows of cells as columns two spaces apart, each as wide as its widest

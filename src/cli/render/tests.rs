@@ -66,6 +66,30 @@ fn event_times_are_rfc3339_utc_with_milliseconds() {
 }
 
 #[test]
+fn an_event_line_shows_the_exit_on_the_change_it_caused_only() {
+    // running -> restarting carries the exit; the restart's own steps do not repeat it.
+    use crate::protocol::{EventRecord, LastExit, StateName as S};
+    let e = |from, to, pid| EventRecord {
+        time_ms: 1_795_938_301_123,
+        unit: "web".into(),
+        from,
+        to,
+        reason: None,
+        pid,
+        last_exit: Some(LastExit::Code(3)),
+    };
+    let ended = event_text(&e(S::Running, S::Restarting, None));
+    assert!(
+        ended.ends_with("web running -> restarting (code 3)"),
+        "{ended}"
+    );
+    let again = event_text(&e(S::Restarting, S::Starting, None));
+    assert!(again.ends_with("web restarting -> starting"), "{again}");
+    let up = event_text(&e(S::Starting, S::Running, Some(7)));
+    assert!(up.ends_with("web starting -> running pid 7"), "{up}");
+}
+
+#[test]
 fn durations_read_like_a_person_would_say_them() {
     // Uptimes are shown in the two largest units.
     assert_eq!(human_duration(5), "5s");
