@@ -174,8 +174,8 @@ pub fn systemd_unit(unit: &Unit) -> String {
         line(&mut o, "WatchdogSec", &secs(unit.watchdog));
         line(&mut o, "WatchdogSignal", unit.watchdog_signal.as_str());
     }
-    if unit.kind == ServiceType::Notify || !unit.watchdog.is_zero() {
-        let access = match unit.notify_access {
+    if unit.gets_notify_socket() {
+        let access = match unit.notify_access() {
             NotifyAccess::Main => "main",
             NotifyAccess::Group => "all",
             NotifyAccess::None => "none",

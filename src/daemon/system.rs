@@ -14,7 +14,7 @@ use crate::daemon::spawn::{self, SpawnCache, SpawnError, SpawnSpec};
 use crate::daemon::supervisor::{Effect, Input, MainPidFound, Role, Started, Sys};
 use crate::paths::Home;
 use crate::procfs;
-use crate::unit::{ServiceType, Unit};
+use crate::unit::Unit;
 
 /// The real operating system behind [`Sys`].
 pub struct RealSys {
@@ -99,7 +99,7 @@ impl Sys for RealSys {
             ));
             extra.push((spawn::TAG_UNIT.to_owned(), unit.name.clone()));
         }
-        if unit.kind == ServiceType::Notify || !unit.watchdog.is_zero() {
+        if unit.gets_notify_socket() {
             extra.push((
                 "NOTIFY_SOCKET".to_owned(),
                 self.home.notify_socket().to_string_lossy().into_owned(),

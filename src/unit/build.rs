@@ -236,16 +236,18 @@ pub(super) fn build(
         Some(value) => signal_value(cx, "WatchdogSignal", &value).unwrap_or(default_wd_signal),
         None => default_wd_signal,
     };
-    let notify_access = choice(
-        cx,
-        v,
-        "NotifyAccess",
-        &[
-            ("group", NotifyAccess::Group),
-            ("main", NotifyAccess::Main),
-            ("none", NotifyAccess::None),
-        ],
-    );
+    let notify_access = v.entries.contains_key("NotifyAccess").then(|| {
+        choice(
+            cx,
+            v,
+            "NotifyAccess",
+            &[
+                ("group", NotifyAccess::Group),
+                ("main", NotifyAccess::Main),
+                ("none", NotifyAccess::None),
+            ],
+        )
+    });
 
     let placed = PLACED_KEYS.iter().filter_map(|&key| {
         let value = v.get(key)?;

@@ -127,7 +127,8 @@ pub struct Unit {
     /// WatchdogSec (zero: off).
     pub watchdog: Duration,
     pub watchdog_signal: Signal,
-    pub notify_access: NotifyAccess,
+    /// NotifyAccess as written (None: not written, `group`).
+    pub notify_access: Option<NotifyAccess>,
 }
 
 /// What makes the daemon act on a unit besides its own process: changes
@@ -240,6 +241,25 @@ impl<T: Empty> PartialEq for Rare<T> {
 impl<T: Empty + fmt::Debug> fmt::Debug for Rare<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl Unit {
+    /// Whose sd_notify messages count.
+    pub fn notify_access(&self) -> NotifyAccess {
+        self.notify_access.unwrap_or(NotifyAccess::Group)
+    }
+
+    /// Whether the service gets `$NOTIFY_SOCKET`: Type notify, a watchdog,
+    /// or NotifyAccess written as `main` or `group` (a simple service that
+    /// sends STATUS=, say), as systemd does.
+    pub fn gets_notify_socket(&self) -> bool {
+        self.kind == ServiceType::Notify
+            || !self.watchdog.is_zero()
+            || matches!(
+                self.notify_access,
+                Some(NotifyAccess::Main | NotifyAccess::Group)
+            )
     }
 }
 

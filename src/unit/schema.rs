@@ -267,7 +267,7 @@ pub const KEYS: &[Key] = &[
     key(U, "HookRateLimitSec", Kind::Secs(Infinity::Refused), Value("300"), "at most one hook start per (unit, OnFailure/OnRestart) in this window; a trigger while the hook still runs is skipped"),
     key(S, "WatchdogSec", Kind::Secs(Infinity::Zero), Value("0"), "once up, the service must send `WATCHDOG=1` to `$NOTIFY_SOCKET` at least this often (any Type; it gets `WATCHDOG_USEC` and `WATCHDOG_PID`), else it gets WatchdogSignal, is stopped and is restarted per `Restart` (\"watchdog timeout\"); 0 = off"),
     key(S, "WatchdogSignal", Kind::Signal, Value("\"SIGABRT\""), "sent to the process group when the watchdog runs out"),
-    key(S, "NotifyAccess", Kind::Str, Value("\"group\""), "whose sd_notify messages count: `group` (the main process or any process of its group), `main`, `none`"),
+    key(S, "NotifyAccess", Kind::Str, Value("\"group\""), "whose sd_notify messages count: `group` (the main process or any process of its group), `main`, `none`; written as `main` or `group` on a service of any Type, it gets `$NOTIFY_SOCKET` (for STATUS=, MAINPID=, ...; READY=1 counts only for notify)"),
     key(H, "Http", Kind::Str, Note("none"), "probe: `http://IP:PORT/PATH`; one `GET` (HTTP/1.1, `Connection: close`) judged on its status line; exactly one of Http, Tcp, Exec"),
     key(H, "Tcp", Kind::Str, Note("none"), "probe: `IP:PORT` (an IP literal or `localhost`: no name lookup); passes once a connection is accepted"),
     key(H, "Exec", Kind::Str, Note("none"), "probe: a command split like ExecStart, run with the service's user, directory and environment in its own process group; passes on exit 0"),

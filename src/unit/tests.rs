@@ -89,7 +89,7 @@ fn defaults_applied_for_minimal_unit() {
             health: None,
             watchdog: Duration::ZERO,
             watchdog_signal: Signal::SIGABRT,
-            notify_access: super::NotifyAccess::Group,
+            notify_access: None,
             source: Source::default(),
         }
     );

@@ -69,6 +69,36 @@ fn a_notify_service_of_another_user_gets_ready_with_its_status() {
 }
 
 #[test]
+fn a_simple_service_that_names_notify_access_gets_the_socket() {
+    // Type simple with NotifyAccess written: $NOTIFY_SOCKET is set and its STATUS= shows; it was up at spawn all along.
+    let h = Home::new("simple_notify_access");
+    h.unit(
+        "worker",
+        &format!(
+            "[service]\nNotifyAccess = \"main\"\nExecStart = {}\n",
+            sender(&["STATUS=3 jobs queued"], "time.sleep(1000)")
+        ),
+    );
+    // Without the key, a simple service has no socket (the sender fails).
+    h.unit(
+        "plain",
+        &format!(
+            "[service]\nRestart = \"no\"\nExecStart = {}\n",
+            sender(&["STATUS=x"], "time.sleep(1000)")
+        ),
+    );
+    h.ok(&["start", "worker", "plain"]);
+    h.wait_until("its STATUS= heard", Duration::from_secs(10), || {
+        h.unit_json("worker")["status_text"] == "3 jobs queued"
+    });
+    assert_eq!(h.unit_json("worker")["state"], "running");
+    h.wait_until("the sender failed", Duration::from_secs(10), || {
+        std::fs::read_to_string(h.home.join("logs/plain.log"))
+            .is_ok_and(|log| log.contains("KeyError: 'NOTIFY_SOCKET'"))
+    });
+}
+
+#[test]
 fn redis_supervised_by_systemd_protocol_gets_ready() {
     // Debian's redis-server speaks sd_notify with `--supervised systemd`.
     assert_root();

@@ -611,7 +611,7 @@ impl Supervisor {
         let access = self.entries[id]
             .unit
             .as_ref()
-            .map_or(NotifyAccess::Group, |u| u.notify_access);
+            .map_or(NotifyAccess::Group, |u| u.notify_access());
         if access == NotifyAccess::None || (access == NotifyAccess::Main && main.is_none()) {
             log::debug!("notify message from {sender} refused by NotifyAccess: {payload:?}");
             return;
