@@ -180,17 +180,33 @@ pub fn ticks_per_sec() -> u64 {
 /// times count on, so a time read from it can be compared with them and
 /// kept in a file across processes.
 pub fn boot_time() -> Option<Duration> {
-    use nix::libc;
-    let mut ts = libc::timespec {
+    clock(nix::libc::CLOCK_BOOTTIME)
+}
+
+/// The monotonic clock (CLOCK_MONOTONIC, which `Instant` reads on Linux):
+/// one per boot, the same for every process.
+pub fn monotonic_time() -> Option<Duration> {
+    clock(nix::libc::CLOCK_MONOTONIC)
+}
+
+fn clock(id: nix::libc::clockid_t) -> Option<Duration> {
+    let mut ts = nix::libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes one timespec into `ts`, which we own.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    let rc = unsafe { nix::libc::clock_gettime(id, &mut ts) };
     if rc != 0 || ts.tv_sec < 0 || ts.tv_nsec < 0 {
         return None;
     }
     Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+/// This boot's id (`/proc/sys/kernel/random/boot_id`): a new one at each
+/// boot, so a record can tell whether it was written in this one.
+pub fn boot_id() -> Option<String> {
+    let text = fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    Some(text.trim().to_owned()).filter(|id| !id.is_empty())
 }
 
 /// Seconds since boot, from `/proc/uptime` (the clock start times count on).

@@ -42,6 +42,45 @@ pub struct SavedState {
     /// when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ended: Vec<SavedService>,
+    /// The boot this was written in and when its daemons began: a daemon
+    /// of the same boot that adopts the services carries on from it (a
+    /// crash, an upgrade), so OnBootSec does not fire twice. Left out by
+    /// `kill`: the next daemon starts afresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot: Option<SavedBoot>,
+    /// Every `[timer]` unit's runs, by unit name (only meaningful with
+    /// `boot`). Left out when empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub runs: BTreeMap<String, SavedRun>,
+}
+
+/// The boot a state was written in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedBoot {
+    /// `/proc/sys/kernel/random/boot_id`.
+    pub id: String,
+    /// CLOCK_MONOTONIC ms when the first daemon (of the ones that handed
+    /// over to each other) started: what OnBootSec counts from.
+    pub started_ms: u64,
+}
+
+/// What a `[timer]` unit's timer did, kept across daemons of one boot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedRun {
+    /// When the timer was armed (enabled), in ms after
+    /// [`SavedBoot::started_ms`]; None while it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub armed_ms: Option<u64>,
+    /// The last elapse, in ms after [`SavedBoot::started_ms`]
+    /// (OnUnitActiveSec counts from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fired_ms: Option<u64>,
+    /// OnBootSec has elapsed.
+    #[serde(default)]
+    pub boot_done: bool,
+    /// Unix ms of the last start by the timer (what `timers` shows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run_ms: Option<i64>,
 }
 
 /// What a `Persistent` timer keeps across daemons.
@@ -306,6 +345,19 @@ mod tests {
                 since_unix: Some(1_795_938_300),
                 ..SavedService::default()
             }],
+            boot: Some(SavedBoot {
+                id: "4b1c3f2e-0000-4000-8000-000000000001".into(),
+                started_ms: 123_456,
+            }),
+            runs: BTreeMap::from([(
+                "nightly".to_string(),
+                SavedRun {
+                    armed_ms: Some(10),
+                    fired_ms: Some(3_600_000),
+                    boot_done: true,
+                    last_run_ms: Some(1_795_929_466_123),
+                },
+            )]),
         };
         save_state(&path, &state).unwrap();
         sync(&path).unwrap();

@@ -6,6 +6,7 @@
 
 use std::time::Instant;
 
+use crate::daemon::driver::activation;
 use crate::daemon::event_loop::EventLoop;
 use crate::daemon::persist;
 use crate::daemon::spawn;
@@ -28,6 +29,17 @@ impl EventLoop {
         };
         let now = Instant::now();
         self.sup.set_wall_clock(now, system::unix_now_ms());
+        let mut saved = saved;
+        let mono = crate::procfs::monotonic_time().map_or(0, |d| d.as_millis() as u64);
+        let (boot, runs, ago) = activation::carry_on(
+            saved.boot.take(),
+            std::mem::take(&mut saved.runs),
+            crate::procfs::boot_id(),
+            mono,
+        );
+        self.unit_timers
+            .set_started(now.checked_sub(ago).unwrap_or(now));
+        self.sup.set_boot(boot, runs);
         let adopted = self.sup.restore(saved, tagged, enabled, now, &mut self.sys);
         for e in self.sup.entries() {
             let (Some(unit), Some(pid)) = (&e.unit, e.svc.pid()) else {

@@ -352,3 +352,72 @@ fn a_list_of_calendars_fires_at_the_earliest_of_them() {
         h.state("both") != "starting"
     });
 }
+
+#[test]
+fn a_new_daemon_of_the_same_boot_carries_timers_on() {
+    // After `daemon-upgrade` and after a crash, OnBootSec does not fire again and OnUnitActiveSec keeps its next run; after `kill`, the next daemon starts afresh.
+    let h = Home::new("timers_carry_on");
+    // OnBootSec 3: a successor that counted from its own start would be 3 s off.
+    job(&h, "boot", "OnBootSec = 3");
+    job(&h, "every", "OnUnitActiveSec = 600");
+    h.ok(&["enable", "boot", "every"]);
+    h.wait_lines("boot.runs", 1);
+    let row = |name: &str| -> serde_json::Value {
+        let v: serde_json::Value =
+            serde_json::from_str(&h.ok(&["timers", "--json"])).expect("timers --json is JSON");
+        v.as_array()
+            .and_then(|rows| rows.iter().find(|r| r["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("no timer row of {name}: {v}"))
+    };
+    let next = row("every")["next_run"].clone();
+    let last_boot = row("boot")["last_run"].clone();
+    assert!(
+        next.is_string() && last_boot.is_string(),
+        "{next} {last_boot}"
+    );
+    for how in ["upgrade", "crash"] {
+        let old = h.daemon_pid().expect("a daemon");
+        match how {
+            "upgrade" => {
+                h.ok(&["daemon-upgrade"]);
+            }
+            _ => crate::util::kill9(old),
+        }
+        h.wait_until("a new daemon", FIRES, || {
+            h.ok(&["list"]);
+            h.daemon_pid().is_some_and(|p| p != old)
+        });
+        let now_next = row("every")["next_run"].clone();
+        let off = secs_of(&now_next) - secs_of(&next);
+        assert!(off.abs() <= 1, "after the {how}: {now_next}, was {next}");
+        assert_eq!(row("boot")["last_run"], last_boot, "after the {how}");
+        assert!(row("boot")["next_run"].is_null(), "after the {how}");
+        h.stays(
+            "OnBootSec not firing again",
+            Duration::from_millis(2000),
+            || h.lines("boot.runs").len() == 1,
+        );
+    }
+    // `kill` ends the line: the next daemon's OnBootSec counts from its own start.
+    h.ok(&["kill"]);
+    h.ok(&["list"]);
+    h.wait_lines("boot.runs", 2);
+}
+
+/// Unix seconds of an RFC 3339 UTC time (`2026-11-30T03:44:13Z`).
+fn secs_of(v: &serde_json::Value) -> i64 {
+    let t = v.as_str().unwrap_or_else(|| panic!("not a time: {v}"));
+    let n = |r: std::ops::Range<usize>| -> i64 {
+        t.get(r)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("not a time: {t}"))
+    };
+    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+    // Days since 1970-01-01 (the civil-from-days inverse).
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    days * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)
+}

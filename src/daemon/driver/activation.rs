@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
-use crate::daemon::persist::SavedTimer;
+use crate::daemon::persist::{SavedBoot, SavedRun, SavedTimer};
 use crate::daemon::supervisor::Supervisor;
 use crate::daemon::timers::TimerKey;
 use crate::graph::ServiceId;
@@ -56,14 +56,10 @@ fn before_build(ms: i64) -> bool {
 const JUMP: i64 = 2_000;
 
 pub struct UnitTimers {
-    /// When the daemon started (OnBootSec counts from it).
+    /// When the first of the daemons that handed over to each other
+    /// started (OnBootSec counts from it; [`carry_on`]).
     started: Instant,
     armed: HashMap<String, Armed>,
-    /// The last start by the timer of a unit whose timer is not armed now
-    /// (disabled, or its `[timer]` edited): `timers` still shows it, and it
-    /// carries over when the timer is armed again. (A Persistent timer's
-    /// is also in the state file.)
-    ran: HashMap<String, i64>,
     /// The keys set in the queue, by unit id.
     keys: HashMap<ServiceId, String>,
     /// (monotonic, wall ms) at the last pass.
@@ -159,11 +155,31 @@ impl UnitTimers {
         UnitTimers {
             started,
             armed: HashMap::new(),
-            ran: HashMap::new(),
             keys: HashMap::new(),
             last_pass: None,
             clock: None,
         }
+    }
+
+    /// OnBootSec counts from `started` (a previous daemon's start).
+    pub fn set_started(&mut self, started: Instant) {
+        self.started = started;
+    }
+
+    /// The record of what the timer of `name` did, for the state file
+    /// (the supervisor keeps it; it outlives a disable and the daemon).
+    fn record(&self, sup: &mut Supervisor, name: &str) {
+        let Some(a) = self.armed.get(name) else {
+            return;
+        };
+        let since = |t: Instant| t.saturating_duration_since(self.started).as_millis() as u64;
+        let run = SavedRun {
+            armed_ms: Some(since(a.armed_at)),
+            fired_ms: a.last_fire.map(since),
+            boot_done: a.boot_done,
+            last_run_ms: a.last_run,
+        };
+        sup.set_timer_run(name, run);
     }
 
     /// The clock-change timerfd is readable: if its read says the wall
@@ -259,14 +275,24 @@ impl UnitTimers {
                 }
             }
         }
-        let ran = &mut self.ran;
+        let mut disarmed = Vec::new();
         self.armed.retain(|name, a| {
             let keep = want.values().any(|(n, s)| n == name && *s == a.spec);
-            if let (false, Some(at)) = (keep, a.last_run) {
-                ran.insert(name.clone(), at);
+            if !keep {
+                disarmed.push(name.clone());
             }
             keep
         });
+        for name in disarmed {
+            // The last run stays (`timers` shows it); the next arming counts anew.
+            if let Some(run) = sup.timer_run(&name) {
+                let run = SavedRun {
+                    last_run_ms: run.last_run_ms,
+                    ..SavedRun::default()
+                };
+                sup.set_timer_run(&name, run);
+            }
+        }
         let old: Vec<ServiceId> = self.keys.keys().copied().collect();
         for id in old {
             if !want.contains_key(&id) {
@@ -299,19 +325,23 @@ impl UnitTimers {
         } else {
             None
         };
-        let earlier = match self.armed.contains_key(&name) {
-            true => None,
-            false => self.ran.remove(&name),
+        // What it did before (this daemon or an earlier one of this boot).
+        let run = sup.timer_run(&name).unwrap_or_default();
+        let at = |ms: Option<u64>| {
+            ms.and_then(|ms| started.checked_add(Duration::from_millis(ms)))
+                .filter(|&t| t <= now)
         };
+        let fired = at(run.fired_ms);
+        let newly = !self.armed.contains_key(&name);
         let a = self.armed.entry(name.clone()).or_insert_with(|| Armed {
             spec,
-            armed_at: now,
+            armed_at: at(run.armed_ms).unwrap_or(now),
             next: None,
-            boot_done: false,
-            last_fire: None,
+            boot_done: run.boot_done,
+            last_fire: fired,
             // Persistent: count from the record, so a missed elapse is due.
             last_calendar: mark.map_or(wall, |m| m.elapsed_ms),
-            last_run: mark.and_then(|m| m.last_run_ms).max(earlier),
+            last_run: mark.and_then(|m| m.last_run_ms).max(run.last_run_ms),
             held: false,
             rng: (wall as u64) ^ (u64::from(std::process::id()) << 32) | 1,
             marked: mark.is_some(),
@@ -343,9 +373,12 @@ impl UnitTimers {
                 }
             }
         }
+        let next = a.next.map(|(at, _)| at);
+        sup.timers().set(TimerKey::Activation(id), next);
+        if newly {
+            self.record(sup, &name);
+        }
         self.keys.insert(id, name);
-        sup.timers()
-            .set(TimerKey::Activation(id), a.next.map(|(at, _)| at));
     }
 
     /// An elapse of unit `id`: what to ask of the supervisor, if anything.
@@ -394,6 +427,7 @@ impl UnitTimers {
             };
             sup.set_timer_mark(&name, mark);
         }
+        self.record(sup, &name);
         if skip {
             log::info!("{name}: timer elapsed while it still runs: skipped (Overlap = \"skip\")");
             return None;
@@ -440,7 +474,7 @@ impl UnitTimers {
                     true => sup.timer_mark(&e.name).and_then(|m| m.last_run_ms),
                     false => None,
                 };
-                mark.max(self.ran.get(&e.name).copied())
+                mark.max(sup.timer_run(&e.name).and_then(|r| r.last_run_ms))
             }
         };
         let last_result = e.svc.last_exit.map(|x| match x.to_wire() {
@@ -460,6 +494,42 @@ impl UnitTimers {
             left_secs: next.map(|(at, _)| at.saturating_duration_since(now).as_secs_f64()),
             armed: a.is_some(),
         })
+    }
+}
+
+/// What a new daemon carries on from: the previous daemon's boot record
+/// and timer runs when they are of this boot (`id`, read with the
+/// monotonic clock at `mono_ms`), else a new record that starts now and
+/// only the last runs (what `timers` shows). Also how long ago the first
+/// daemon of the record started.
+pub fn carry_on(
+    saved: Option<SavedBoot>,
+    mut runs: std::collections::BTreeMap<String, SavedRun>,
+    id: Option<String>,
+    mono_ms: u64,
+) -> (
+    Option<SavedBoot>,
+    std::collections::BTreeMap<String, SavedRun>,
+    Duration,
+) {
+    match (saved, id) {
+        (Some(b), Some(id)) if b.id == id && b.started_ms <= mono_ms => {
+            let ago = Duration::from_millis(mono_ms - b.started_ms);
+            (Some(b), runs, ago)
+        }
+        (_, id) => {
+            for r in runs.values_mut() {
+                *r = SavedRun {
+                    last_run_ms: r.last_run_ms,
+                    ..SavedRun::default()
+                };
+            }
+            let boot = id.map(|id| SavedBoot {
+                id,
+                started_ms: mono_ms,
+            });
+            (boot, runs, Duration::ZERO)
+        }
     }
 }
 
@@ -556,6 +626,52 @@ mod tests {
         let t0 = Instant::now();
         let poll = mio::Poll::new().expect("a poll");
         (sup, poll, UnitTimers::new(t0), t0)
+    }
+
+    #[test]
+    fn a_daemon_carries_on_from_a_record_of_its_own_boot_only() {
+        // Same boot: the record and the runs as they were, and how long ago the line began. Another boot, no boot id, or a record from the future: a new record from now, only the last runs kept.
+        let boot = |id: &str, started_ms| SavedBoot {
+            id: id.to_string(),
+            started_ms,
+        };
+        let run = SavedRun {
+            armed_ms: Some(5),
+            fired_ms: Some(700),
+            boot_done: true,
+            last_run_ms: Some(1_795_938_301_000),
+        };
+        let runs = std::collections::BTreeMap::from([("job".to_string(), run)]);
+        let same = carry_on(
+            Some(boot("b1", 1_000)),
+            runs.clone(),
+            Some("b1".into()),
+            4_000,
+        );
+        assert_eq!(
+            same,
+            (
+                Some(boot("b1", 1_000)),
+                runs.clone(),
+                Duration::from_secs(3)
+            )
+        );
+        let only_last = SavedRun {
+            last_run_ms: run.last_run_ms,
+            ..SavedRun::default()
+        };
+        for (saved, id) in [
+            (Some(boot("b0", 1_000)), Some("b1")),
+            (Some(boot("b1", 9_000)), Some("b1")),
+            (None, Some("b1")),
+        ] {
+            let (b, r, ago) = carry_on(saved, runs.clone(), id.map(str::to_string), 4_000);
+            assert_eq!(b, Some(boot("b1", 4_000)));
+            assert_eq!(r["job"], only_last);
+            assert_eq!(ago, Duration::ZERO);
+        }
+        let (b, _, _) = carry_on(Some(boot("b1", 1_000)), runs, None, 4_000);
+        assert_eq!(b, None);
     }
 
     /// Unix ms of an RFC 3339 time. The tests use dates after any build

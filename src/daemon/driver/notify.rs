@@ -112,16 +112,7 @@ impl Notify {
 /// `Instant` (which is CLOCK_MONOTONIC on Linux); None for a time in the
 /// future or before the clock began.
 fn instant_of_monotonic(usec: u64) -> Option<Instant> {
-    let mut ts = nix::libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime only writes the timespec we own, and
-    // CLOCK_MONOTONIC always exists on Linux.
-    if unsafe { nix::libc::clock_gettime(nix::libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
-        return None;
-    }
-    let mono_now = std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+    let mono_now = crate::procfs::monotonic_time()?;
     let age = mono_now.checked_sub(std::time::Duration::from_micros(usec))?;
     Instant::now().checked_sub(age)
 }

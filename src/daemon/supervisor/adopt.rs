@@ -92,6 +92,17 @@ impl Supervisor {
             // unit's, or one that dropped Persistent, goes).
             // (A clone and `retain`: a `collect` into a map sorts, and
             // brings a sort of its own into the binary.)
+            boot: self.boot.clone().filter(|_| !self.killing),
+            runs: {
+                let mut runs = self.timer_runs.clone();
+                runs.retain(|name, _| {
+                    self.by_name
+                        .get(&self.entries, name)
+                        .and_then(|&id| self.entries[id].unit.as_ref())
+                        .is_some_and(|u| u.timer.is_some())
+                });
+                runs
+            },
             timers: {
                 let mut marks = self.timer_marks.clone();
                 marks.retain(|name, _| {
@@ -140,6 +151,27 @@ impl Supervisor {
     pub fn set_timer_mark(&mut self, name: &str, mark: SavedTimer) {
         if self.timer_marks.get(name) != Some(&mark) {
             self.timer_marks.insert(name.to_string(), mark);
+            self.dirty = true;
+        }
+    }
+
+    /// The boot record and timer runs this daemon carries on from (the
+    /// previous daemon's, of this boot) or starts with.
+    pub fn set_boot(&mut self, boot: Option<SavedBoot>, runs: BTreeMap<String, SavedRun>) {
+        self.boot = boot;
+        self.timer_runs = runs;
+    }
+
+    /// What the timer of unit `name` did (this boot; `last_run_ms` also
+    /// from earlier ones).
+    pub fn timer_run(&self, name: &str) -> Option<SavedRun> {
+        self.timer_runs.get(name).copied()
+    }
+
+    /// Records what the timer of unit `name` did (written with the state).
+    pub fn set_timer_run(&mut self, name: &str, run: SavedRun) {
+        if self.timer_runs.get(name) != Some(&run) {
+            self.timer_runs.insert(name.to_string(), run);
             self.dirty = true;
         }
     }

@@ -33,7 +33,9 @@ use std::time::Instant;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use crate::daemon::persist::{self, SavedService, SavedStart, SavedState, SavedTimer};
+use crate::daemon::persist::{
+    self, SavedBoot, SavedRun, SavedService, SavedStart, SavedState, SavedTimer,
+};
 use crate::daemon::sd_notify::{self, Message};
 use crate::daemon::service::{Action, Event, ExitKind, Policy, Reason, Service, State, Want};
 use crate::daemon::spawn::{MainPidError, MainPidScan, SpawnError, Tagged, SCAN_EVERY};
@@ -170,6 +172,11 @@ pub struct Supervisor {
     pub events_wanted: bool,
     /// `Persistent` timers' records (the state file's `timers`).
     timer_marks: BTreeMap<String, SavedTimer>,
+    /// The boot and the start of the daemons that handed over to each
+    /// other, and every `[timer]` unit's runs (the state file's `boot`
+    /// and `runs`).
+    boot: Option<SavedBoot>,
+    timer_runs: BTreeMap<String, SavedRun>,
     /// The units that have `[socket]`, `[timer]` or WatchPaths (in force
     /// or waiting for their next start), indexed at load and reload: the
     /// drivers look at these after every pass, not at every unit.
@@ -238,6 +245,8 @@ impl Supervisor {
             due_probes: Vec::new(),
             events_wanted: false,
             timer_marks: BTreeMap::new(),
+            boot: None,
+            timer_runs: BTreeMap::new(),
             activated: Activated::default(),
         };
         for (name, result) in loaded.units {

@@ -78,8 +78,7 @@ fn state_of(services: Vec<SavedService>) -> SavedState {
         version: persist::STATE_VERSION,
         service_dir: Some(PathBuf::from("/srv/units")),
         services,
-        timers: Default::default(),
-        ended: Default::default(),
+        ..SavedState::default()
     }
 }
 
