@@ -54,6 +54,8 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // A usage error with a hint of its own keeps it.
+            Error::Usage(msg) if msg.contains("; hint: ") => write!(f, "{msg}"),
             Error::Usage(msg) => {
                 write!(
                     f,

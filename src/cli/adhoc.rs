@@ -58,12 +58,22 @@ pub fn check_run(opts: &RunOpts) -> Result<(), Error> {
     if let Some(name) = &opts.name {
         if !unit::is_valid_name(name) {
             return Err(Error::Usage(format!(
-                "--name `{name}` is not a unit name; use letters, digits and `_.:-`"
+                "--name `{name}` is not a unit name; use letters, digits and `_.:-`, not starting with `-` or `.`, without `.service`"
+            )));
+        }
+        // NAME.service must fit in a file name (255 bytes).
+        if name.len() > MAX_NAME {
+            return Err(Error::Usage(format!(
+                "--name is {} characters long; at most {MAX_NAME}",
+                name.len()
             )));
         }
     }
     Ok(())
 }
+
+/// The longest `--name`: NAME.service fits a file name of 255 bytes.
+const MAX_NAME: usize = 200;
 
 /// The default name: the program's base name, with characters a unit
 /// name cannot have turned into `-`.

@@ -170,6 +170,64 @@ pub enum Command {
 }
 
 /// Parses the arguments (without the program name).
+/// The unit names a command was given, where its words are unit names.
+fn unit_names(command: &Command) -> Option<&[String]> {
+    Some(match command {
+        Command::Start(n)
+        | Command::Stop(n)
+        | Command::Restart(n)
+        | Command::Enable(n)
+        | Command::Disable(n)
+        | Command::Verify(n)
+        | Command::Events(n) => n,
+        Command::Delete { names, .. }
+        | Command::Stats { names, .. }
+        | Command::Wait { names, .. }
+        | Command::Graph { names, .. }
+        | Command::Export { names, .. } => names,
+        Command::Status(n) | Command::Why(n) => std::slice::from_ref(n),
+        Command::Logs { name: Some(n), .. } | Command::Tree { name: Some(n), .. } => {
+            std::slice::from_ref(n)
+        }
+        _ => return None,
+    })
+}
+
+/// A word given as a unit name that cannot be one is a usage error that
+/// says what to give: `web.service` or `services/web.service` -> `web`.
+fn check_unit_name(word: &str) -> Result<(), Error> {
+    if crate::unit::is_valid_name(word) {
+        return Ok(());
+    }
+    let file = word.rsplit('/').next().unwrap_or(word);
+    let stem = file.strip_suffix(".service").unwrap_or(file);
+    let message = if word.is_empty() {
+        "an empty unit name".to_owned()
+    } else if stem != file && crate::unit::is_valid_name(stem) {
+        return Err(Error::Usage(format!(
+            "`{word}` names a unit file; a unit is named without its directory and `.service`; hint: name it `{stem}`"
+        )));
+    } else {
+        format!(
+            "`{}` is not a unit name: letters, digits and `_.:-`, not starting with `-` or `.`",
+            word.escape_default()
+        )
+    };
+    Err(Error::Usage(message))
+}
+
+/// The path an option takes; an empty one (`--home "$UNSET"`) is a usage
+/// error, not the current directory.
+fn path_value(parser: &mut lexopt::Parser, option: &str) -> Result<PathBuf, Error> {
+    let value = parser.value()?;
+    if value.is_empty() {
+        return Err(Error::Usage(format!(
+            "{option} needs a path, not an empty string"
+        )));
+    }
+    Ok(value.into())
+}
+
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Command), Error> {
     use lexopt::prelude::*;
     // `run ... -- COMMAND ARGS`: what follows the first `--` is the
@@ -198,8 +256,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     let (mut to_stdout, mut out_dir) = (false, None::<PathBuf>);
     while let Some(arg) = parser.next()? {
         match arg {
-            Long("home") => g.home = Some(parser.value()?.into()),
-            Long("service-dir") => g.service_dir = Some(parser.value()?.into()),
+            Long("home") => g.home = Some(path_value(&mut parser, "--home")?),
+            Long("service-dir") => g.service_dir = Some(path_value(&mut parser, "--service-dir")?),
             Long("no-color") | Long("no-colour") => g.no_color = true,
             Long("json") => g.json = true,
             Short('h') | Long("help") => return Ok((g, Command::Help(words.first().cloned()))),
@@ -285,7 +343,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
                 );
             }
             Long("wide") => wide = true,
-            Long("metrics-file") => metrics_file = Some(parser.value()?.into()),
+            Long("metrics-file") => metrics_file = Some(path_value(&mut parser, "--metrics-file")?),
             Long("watch") => {
                 let v = parser.value()?.string()?;
                 let secs = v
@@ -311,7 +369,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
                 timeout_ms = Some((secs * 1000.0).round() as u64);
             }
             Long("stdout") => to_stdout = true,
-            Long("dir") => out_dir = Some(parser.value()?.into()),
+            Long("dir") => out_dir = Some(path_value(&mut parser, "--dir")?),
             Value(v) => words.push(v.string()?),
             _ => return Err(arg.unexpected().into()),
         }
@@ -515,6 +573,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
                 return Err(Error::Usage(format!("unknown command `{other}`{hint}")));
             }
         };
+    if let Some(names) = unit_names(&command) {
+        names.iter().try_for_each(|n| check_unit_name(n))?;
+    }
     let is_import = matches!(command, Command::Import { .. });
     let is_export = matches!(command, Command::Export { .. });
     if to_stdout && !is_import {

@@ -62,6 +62,33 @@ fn daemon_init_options_and_startup_print() {
 }
 
 #[test]
+fn words_that_cannot_name_a_unit_are_usage_errors_that_say_what_to_give() {
+    // A unit file's name or path gets the unit's name as the hint, for every command that takes names; an empty or hidden name, or one with a space, is refused; an empty --home is not the current directory.
+    for args in [
+        &["start", "web.service"][..],
+        &["verify", "services/web.service"],
+        &["export", "systemd", "web.service"],
+        &["logs", "web.service"],
+        &["tree", "web.service"],
+        &["events", "web.service"],
+        &["stats", "web.service"],
+    ] {
+        let err = p(args).unwrap_err();
+        assert_eq!(err.exit_code(), 2, "{args:?}");
+        assert!(err.to_string().ends_with("; hint: name it `web`"), "{err}");
+    }
+    for bad in ["", ".hidden", "my app", "-x"] {
+        let err = p(&["status", "--", bad]).unwrap_err();
+        assert_eq!(err.exit_code(), 2, "{bad:?}");
+    }
+    assert!(p(&["status", "web"]).is_ok());
+    for option in ["--home", "--service-dir"] {
+        let err = p(&["list", option, ""]).unwrap_err();
+        assert!(err.to_string().contains("needs a path"), "{err}");
+    }
+}
+
+#[test]
 fn usage_errors_exit_2() {
     // Missing names, unknown commands and misplaced flags are usage errors.
     for args in [

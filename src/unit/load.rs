@@ -138,7 +138,7 @@ pub fn load_dir_keeping(
                 path,
                 pos: None,
                 message: format!(
-                    "invalid unit name `{}`; expected letters, digits and `_.:-` only, not starting with `-`",
+                    "invalid unit name `{}`; expected letters, digits and `_.:-` only, not starting with `-` or `.`, not ending in `.service`",
                     esc(&name)
                 ),
                 hint: Some("rename the file".to_string()),
@@ -198,12 +198,14 @@ fn claim_addresses(out: &mut LoadedDir, holders: &[String]) {
     }
 }
 
-/// Whether `name` can name a unit: non-empty, only `[A-Za-z0-9_.:-]`.
-/// A unit name: letters, digits and `_.:-`, not starting with `-` (it
-/// would read as an option on the command line).
+/// Whether `name` can name a unit: letters, digits and `_.:-`, not
+/// starting with `-` (it would read as an option on the command line) or
+/// `.` (a hidden file, which loading skips), not ending in `.service`
+/// (`web.service` on a command line means `web`).
 pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
-        && !name.starts_with('-')
+        && !name.starts_with(['-', '.'])
+        && !name.ends_with(".service")
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))

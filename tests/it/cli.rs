@@ -343,8 +343,11 @@ fn a_unit_named_with_its_file_suffix_is_told_its_name() {
     h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
     let out = h.cmd(&["start", "web.service"]);
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("without `.service`"), "{err}");
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("without its directory and `.service`"),
+        "{err}"
+    );
     assert!(err.contains("name it `web`"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
