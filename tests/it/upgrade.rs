@@ -201,6 +201,56 @@ fn daemon_upgrade_keeps_services_and_the_new_daemon_supervises_them() {
 }
 
 #[test]
+fn a_unit_file_broken_before_an_upgrade_or_a_crash_costs_no_service_its_life() {
+    // A running unit's file gets a typo (no reload): after `daemon-upgrade`, then after a SIGKILL of the daemon, it and its dependent keep their processes, the reason says the file no longer loads, and `stop` still stops it.
+    let h = Home::new("broken_file_at_upgrade");
+    h.unit("app", "[service]\nExecStart = \"sleep 1001\"\n");
+    h.unit(
+        "dep",
+        "[unit]\nRequires = [\"app\"]\n[service]\nExecStart = \"sleep 1002\"\n",
+    );
+    h.ok(&["start", "dep"]);
+    let (app, dep) = (h.pid("app"), h.pid("dep"));
+    h.unit(
+        "app",
+        "[service]\nExecStart = \"sleep 1001\"\nRestrat = \"always\"\n",
+    );
+    for how in ["upgrade", "crash"] {
+        let old = h.daemon_pid().expect("a daemon");
+        match how {
+            "upgrade" => {
+                h.ok(&["daemon-upgrade"]);
+            }
+            _ => kill9(old),
+        }
+        h.wait_until("a new daemon", WAIT, || {
+            h.ok(&["list"]);
+            h.daemon_pid().is_some_and(|p| p != old)
+        });
+        for (name, pid) in [("app", app), ("dep", dep)] {
+            let u = h.unit_json(name);
+            assert_eq!(
+                (&u["state"], &u["pid"]),
+                (&"running".into(), &pid.into()),
+                "{how}: {u}"
+            );
+            assert!(alive(pid), "{how}: {name}");
+        }
+        let reason = h.unit_json("app")["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            reason.contains("no longer loads") && reason.contains("Restrat"),
+            "{reason}"
+        );
+    }
+    h.ok(&["stop", "app"]);
+    h.wait_until("app's process gone", WAIT, || gone(app));
+    assert_eq!(h.state("app"), "invalid");
+}
+
+#[test]
 fn daemon_upgrade_without_a_daemon_starts_none() {
     // With no daemon running, `daemon-upgrade` says so, exits 0 and starts no daemon.
     let h = Home::new("daemon_upgrade_without_a_daemon_starts_none");

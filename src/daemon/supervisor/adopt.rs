@@ -264,6 +264,27 @@ impl Supervisor {
             let from_tag_only = alive_pid.is_some_and(|p| !saved_pids.contains(&p.as_raw()));
             let id = match self.by_name.get(&self.entries, &s.name) {
                 Some(&id) if self.entries[id].runnable() => id,
+                // A dependency of it no longer loads: it goes on running
+                // on its own definition (it cannot start again until then).
+                Some(&id) if alive_pid.is_some() && self.entries[id].load_error.is_none() => id,
+                // Its file was edited and no longer loads (an upgrade or a
+                // crash before the `reload` that would have said so): it
+                // goes on running, never killed for a typo.
+                Some(&id) if alive_pid.is_some() => {
+                    let path = self.entries[id].path().to_path_buf();
+                    let text = "[service]\nExecStart = \"true\"\nRestart = \"no\"\n";
+                    match crate::unit::parse(&s.name, &path, text, &self.service_dir) {
+                        Ok(stand_in) => {
+                            log::warn!(
+                                "{}: its unit file no longer loads; its process keeps running (stop it, or fix the file and reload)",
+                                s.name
+                            );
+                            self.entries[id].run_on_stand_in(stand_in, &mut self.shared);
+                            id
+                        }
+                        Err(_) => continue,
+                    }
+                }
                 _ => {
                     // Its unit is gone or broken: nothing can supervise it.
                     // Stop it only if its file was really removed from our

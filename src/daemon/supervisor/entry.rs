@@ -260,6 +260,16 @@ impl Entry {
         !self.svc.state.is_active() || self.stop == StopMark::None
     }
 
+    /// An adopted process of a unit whose file no longer loads runs on
+    /// `stand_in` (the key table's defaults, no restart) with its load
+    /// error kept, as a reload keeps a broken edit's previous definition:
+    /// it can be stopped, not started, until the file loads again.
+    pub(super) fn run_on_stand_in(&mut self, mut stand_in: Unit, shared: &mut Shared) {
+        shared.unit(&mut stand_in);
+        self.svc.policy = shared.policy(Policy::from_unit(&stand_in));
+        self.unit = Some(Box::new(stand_in));
+    }
+
     /// Puts `unit` in force now (the service must not be running).
     pub(super) fn set_unit(&mut self, mut unit: Unit, shared: &mut Shared) {
         shared.unit(&mut unit);
