@@ -91,12 +91,19 @@ impl EventLoop {
             self.sup.run(now, &mut self.sys);
         }
         let sup = &self.sup;
-        self.sys
-            .listeners
-            .sync_armed(self.poll.registry(), sup.armable(), |name| {
+        self.sys.listeners.sync_armed(
+            self.poll.registry(),
+            sup.armable(),
+            |name| {
                 sup.id_of(name)
                     .is_some_and(|id| sup.entries()[id].svc.state.is_active())
-            });
+            },
+            |name| {
+                sup.id_of(name)
+                    .and_then(|id| sup.entries()[id].unit.as_ref())
+                    .is_some_and(|u| u.socket.is_some())
+            },
+        );
         self.unit_timers
             .sync(&mut self.sup, self.poll.registry(), now);
         // A Persistent timer's record may have changed: a state write is due.

@@ -395,3 +395,75 @@ fn a_new_unit_naming_a_bound_address_is_the_one_in_error() {
     h.ok(&["start", "mid"]);
     assert_eq!(h.state("mid"), "running");
 }
+
+#[test]
+fn units_removed_or_deleted_let_their_ports_go() {
+    // A running eager unit and an armed on-demand unit removed by `reload`, and a running eager unit removed by `delete`: once down, their ports are closed.
+    let (h, port) = python_server("units_removed_let_their_ports_go");
+    let (od_port, del_port) = (free_port(), free_port());
+    h.unit(
+        "od",
+        &format!("[service]\nExecStart = \"python3 server.py\"\n[socket]\nListenStream = [\"127.0.0.1:{od_port}\"]\nActivation = \"on-demand\"\n"),
+    );
+    h.unit(
+        "del",
+        &format!("[service]\nExecStart = \"python3 server.py\"\n[socket]\nListenStream = [\"127.0.0.1:{del_port}\"]\n"),
+    );
+    h.ok(&["reload"]);
+    h.ok(&["enable", "od"]);
+    h.ok(&["start", "del"]);
+    h.wait_until("both listening", WAIT, || {
+        TcpStream::connect(("127.0.0.1", od_port)).is_ok() && ask(del_port).is_ok()
+    });
+    for name in ["py", "od"] {
+        std::fs::remove_file(h.units.join(format!("{name}.service"))).expect("remove a unit file");
+    }
+    h.ok(&["reload"]);
+    h.ok(&["delete", "del"]);
+    for p in [port, od_port, del_port] {
+        h.wait_until("the port closed", WAIT, || {
+            TcpStream::connect(("127.0.0.1", p)).is_err()
+        });
+    }
+}
+
+#[test]
+fn a_connection_while_everything_stops_is_refused_once_not_retried_forever() {
+    // `kill` waits on a service slow to stop; a connection to an armed on-demand unit meanwhile starts nothing and costs one log line, not a busy loop.
+    assert!(
+        have_python(),
+        "this test needs python3 (.ci/run installs it)"
+    );
+    let h = Home::new("a_connection_while_everything_stops");
+    let port = free_port();
+    std::fs::write(h.units.join("server.py"), SERVER).expect("write server.py");
+    h.unit(
+        "od",
+        &format!("[service]\nExecStart = \"python3 server.py\"\n[socket]\nListenStream = [\"127.0.0.1:{port}\"]\nActivation = \"on-demand\"\n"),
+    );
+    h.start_script(
+        "slow",
+        "TimeoutStopSec = 3\n",
+        "trap 'echo term > slow.term' TERM; echo up > slow.up; while :; do sleep 0.1; done",
+    );
+    h.ok(&["enable", "od"]);
+    h.wait_written("slow.up", "up");
+    let daemon = h.daemon_pid().expect("a daemon");
+    let mut kill = h.command(&["kill"]);
+    let mut kill = kill.spawn().expect("run kill");
+    h.wait_written("slow.term", "term");
+    // The socket is either closed already or refuses to serve.
+    if let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) {
+        let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = c.write_all(b"hi\n");
+        let mut answer = String::new();
+        let _ = c.read_to_string(&mut answer);
+        assert!(answer.is_empty(), "served while stopping: {answer}");
+    }
+    let status = kill.wait().expect("kill ends");
+    assert!(status.success());
+    h.wait_until("the daemon gone", WAIT, || !alive(daemon));
+    let log = std::fs::read_to_string(h.home.join("daemon.log")).unwrap_or_default();
+    let starts = log.matches("first connection on its socket").count();
+    assert!(starts <= 1, "{starts} start attempts while stopping");
+}

@@ -144,12 +144,14 @@ impl Listeners {
     /// Makes the armed set the `armable` units (on-demand, enabled,
     /// inactive): binds and registers what is new, deregisters what left.
     /// An on-demand unit that is neither armed nor running closes its
-    /// sockets (it was disabled, or its file changed).
+    /// sockets (it was disabled, or its file changed); so does any unit
+    /// that is gone (removed by a reload, deleted) once it is down.
     pub fn sync_armed<'u>(
         &mut self,
         registry: &Registry,
         armable: impl Iterator<Item = &'u crate::unit::Unit>,
         is_active: impl Fn(&str) -> bool,
+        has_socket: impl Fn(&str) -> bool,
     ) {
         let mut want = BTreeMap::new();
         for unit in armable {
@@ -169,7 +171,11 @@ impl Listeners {
         // An on-demand unit neither armed nor running (disabled, or its
         // file changed) lets its sockets go; eager units keep theirs.
         self.held.retain(|name, held| {
-            !held.spec.on_demand || want.contains_key(name.as_str()) || is_active(name)
+            let wanted = match held.spec.on_demand {
+                true => want.contains_key(name.as_str()),
+                false => has_socket(name),
+            };
+            wanted || is_active(name)
         });
         self.failed.retain(|n| want.contains_key(n.as_str()));
         for (name, spec) in want {

@@ -367,8 +367,12 @@ impl Supervisor {
             .sockets
             .iter()
             .map(|&id| &self.entries[id])
+            // None while everything stops: a connection then is refused,
+            // not a start the daemon must refuse again and again.
+            .filter(|_| !self.exiting && !self.killing)
             .filter(|e| {
-                e.on_demand()
+                !e.gone
+                    && e.on_demand()
                     && e.state_name() == StateName::Inactive
                     && self.enabled.contains(&e.name)
             })
