@@ -49,6 +49,15 @@ pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Er
             // fresh one and ask again, a few times. Every request is
             // idempotent.
             Err(Retry::DaemonDied(_)) if autostart && deaths < MAX_DAEMON_DEATHS => deaths += 1,
+            // One that died under a question that starts none (`kill`,
+            // `daemon-status` right after a kill -9): no daemon runs.
+            Err(Retry::DaemonDied(_)) if !autostart => {
+                let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
+                return Err(Error::NotRunning(format!(
+                    "no daemon is running for {} (it exited as we asked)",
+                    home.dir.display()
+                )));
+            }
             // An older daemon: it hands its services over to one of ours,
             // then we ask again.
             Err(Retry::OtherVersion { daemon, .. })
@@ -546,6 +555,19 @@ pub fn daemon_identity(g: &Global) -> Option<(i32, u64)> {
         .ok()?;
     let start = procfs::start_time(pid)?;
     Some((pid, start))
+}
+
+/// Whether the state file of this home names a service process that is
+/// still alive (a daemon died and none adopted it yet).
+pub fn services_left(g: &Global) -> bool {
+    let Ok(home) = Home::resolve(g.home.clone()) else {
+        return false;
+    };
+    let state = crate::daemon::persist::peek_state(&home.state());
+    state.services.iter().any(|s| match (s.pid, s.start_time) {
+        (Some(pid), Some(start)) => procfs::same_process(pid, start),
+        _ => false,
+    })
 }
 
 /// After a kill was acknowledged, waits until the daemon process is gone

@@ -151,6 +151,19 @@ fn run_client(g: Global, cmd: Command) -> Result<(), Error> {
                     Ok(())
                 }
                 Ok(other) => Err(client::unexpected(&other)),
+                // Services a dead daemon left: a daemon adopts them, then
+                // stops them all.
+                Err(Error::NotRunning(_)) if client::services_left(&g) => {
+                    client::wait_for_daemon_exit(daemon)?;
+                    match client::request(&g, Request::Kill, true)? {
+                        Response::Bye => {
+                            client::wait_for_daemon_exit(client::daemon_identity(&g))?;
+                            out.note("no daemon was running; a new one adopted the services the last one left and stopped them");
+                            Ok(())
+                        }
+                        other => Err(client::unexpected(&other)),
+                    }
+                }
                 Err(Error::NotRunning(_)) => {
                     out.note("no daemon was running");
                     Ok(())

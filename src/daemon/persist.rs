@@ -242,6 +242,16 @@ pub fn load_state(path: &Path) -> (SavedState, Option<String>) {
     }
 }
 
+/// The state file as it is, for a reader that is not the daemon (a client):
+/// nothing moved aside, empty when it cannot be read.
+pub fn peek_state(path: &Path) -> SavedState {
+    fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<SavedState>(&bytes).ok())
+        .filter(|s| s.version == STATE_VERSION)
+        .unwrap_or_default()
+}
+
 fn aside(path: &Path, why: &str) -> String {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -4,7 +4,7 @@
 use std::fs;
 use std::time::Duration;
 
-use crate::util::{alive, gone, kill9, sh, Home, WAIT};
+use crate::util::{alive, gone, kill9, sh, stderr, stdout, Home, WAIT};
 
 fn sleeper(h: &Home, name: &str) {
     h.unit(
@@ -684,4 +684,22 @@ fn a_restart_waiting_out_its_delay_keeps_its_count_and_time_in_the_next_daemon()
     let secs = after["next_attempt_secs"].as_f64().unwrap_or(-1.0);
     assert!((20.0..=30.0).contains(&secs), "{after}");
     assert_eq!(h.lines("flaky.starts").len(), 1, "restarted at once");
+}
+
+#[test]
+fn kill_after_a_daemon_crash_stops_what_it_left() {
+    // kill -9 of the daemon: `daemon-status` at once says not running (exit 3, not a lost connection), and `kill` adopts the services it left and stops them.
+    let h = Home::new("kill_after_a_daemon_crash");
+    h.start_script("left", "", "echo $$ > left.pid; exec sleep 1000");
+    let pid = h.written_pid("left.pid");
+    let daemon = h.daemon_pid().expect("a daemon");
+    kill9(daemon);
+    let out = h.cmd(&["daemon-status"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "not running");
+    h.wait_until("the daemon gone", WAIT, || !alive(daemon));
+    let said = h.ok(&["kill"]);
+    assert!(said.contains("adopted"), "{said}");
+    assert!(gone(pid), "kill left the service running");
+    assert_eq!(h.daemon_pid().filter(|&p| alive(p)), None);
 }
