@@ -331,6 +331,21 @@ fn enable_of_an_unknown_unit_fails() {
 }
 
 #[test]
+fn a_unit_removed_while_enabled_can_still_be_disabled() {
+    // Its file removed and reloaded away, an enabled unit is disabled by name (its file coming back would start it again otherwise); an unknown name that was never enabled still fails.
+    let h = Home::new("a_unit_removed_while_enabled_can_still_be_disabled");
+    sleeper(&h, "web");
+    h.ok(&["enable", "web"]);
+    std::fs::remove_file(h.units.join("web.service")).expect("remove the unit file");
+    h.ok(&["reload"]);
+    let out = h.ok(&["disable", "web"]);
+    assert!(out.contains("disabled"), "{out}");
+    let enabled = std::fs::read_to_string(h.home.join("enabled")).unwrap_or_default();
+    assert!(!enabled.lines().any(|l| l == "web"), "{enabled}");
+    h.fails(1, &["disable", "nosuch"]);
+}
+
+#[test]
 fn a_running_chatty_service_has_its_log_rotated() {
     // A service that keeps writing without restarting is rotated by the daemon's write-triggered size check.
     let h = Home::new("a_running_chatty_service_has_its_log_rotated");

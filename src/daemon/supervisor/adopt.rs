@@ -535,8 +535,22 @@ impl Supervisor {
         names: &[String],
         on: bool,
     ) -> Result<(Response, BTreeSet<String>), Response> {
-        let ids = self.lookup(names)?;
+        // A name left enabled by a unit whose file was removed can still
+        // be disabled (or it would come back enabled with its file).
+        let (stale, names): (Vec<String>, Vec<String>) = names.iter().cloned().partition(|n| {
+            !on && self.enabled.contains(n) && self.by_name.get(&self.entries, n).is_none()
+        });
+        let ids = self.lookup(&names)?;
         let mut results = Vec::new();
+        for name in stale {
+            self.enabled.remove(&name);
+            results.push(JobResult {
+                name,
+                ok: true,
+                state: StateName::Inactive,
+                message: Some("disabled (its unit file is gone)".to_owned()),
+            });
+        }
         for id in ids {
             let e = &self.entries[id];
             let changed = if on {
