@@ -145,6 +145,27 @@ pub struct SavedService {
     pub exit_code: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_signal: Option<String>,
+    /// (Services) why it waits to be restarted, as `status` said it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_reason: Option<String>,
+    /// (Services) the starts in its StartLimitIntervalSec window (Unix ms).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub starts_ms: Vec<u64>,
+    /// (Services) its health verdict, failed probes in a row, and whether
+    /// a probe of this run passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<SavedHealth>,
+}
+
+/// A running service's health as the previous daemon judged it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedHealth {
+    /// `starting`, `healthy` or `unhealthy`.
+    pub verdict: String,
+    #[serde(default)]
+    pub streak: u32,
+    #[serde(default)]
+    pub passed_once: bool,
 }
 
 /// A start under way when the state was written.

@@ -54,6 +54,7 @@
 //! | inactive             | AdoptRestarting(until, restarts, failures) | restarting (a new daemon took over its wait) | |
 //! | inactive             | AdoptEnded(r, exit, restarts) | failed r / exited (as an earlier daemon left it) |  |
 //! | any                  | ResetCounters       | unchanged; restart count, failures and start window cleared |  |
+//! | any                  | AdoptHistory(exit, reason, starts) | unchanged; last exit, start window (and, restarting, why) as the previous daemon had them |  |
 //! | stopping             | StopCmdSpawned(pid) | stopping, ExecStop's pid known      |                          |
 //! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready / ProbePassed / StoppingItself / WatchdogTimeout / ExtendTimeout / Unhealthy / MainPidChanged | unchanged (logged at debug level) | |
 //! | starting (no pid)    | Stop                | unchanged; want down: stopping (inactive) once Spawned / MainPid comes | |
@@ -121,6 +122,11 @@ pub struct Service {
 }
 
 impl Service {
+    /// The starts inside the current StartLimitIntervalSec window.
+    pub fn start_window(&self) -> &[Instant] {
+        &self.starts
+    }
+
     pub fn new(policy: impl Into<Arc<Policy>>, seed: u64) -> Service {
         let policy = policy.into();
         Service {
@@ -262,6 +268,23 @@ impl Service {
                 self.restarts = 0;
                 self.failures = 0;
                 self.starts.clear();
+                return actions;
+            }
+            (
+                state,
+                Event::AdoptHistory {
+                    last_exit,
+                    restart_reason,
+                    mut starts,
+                },
+            ) => {
+                self.last_exit = last_exit.or(self.last_exit);
+                if matches!(state, State::Restarting { .. }) && restart_reason.is_some() {
+                    self.restart_reason = restart_reason.map(Box::new);
+                }
+                let burst = self.policy.start_limit_burst as usize;
+                starts.drain(..starts.len().saturating_sub(burst));
+                self.starts = starts;
                 return actions;
             }
             (State::Stopping { .. }, Event::StopCmdSpawned(pid)) => {

@@ -464,3 +464,45 @@ fn probes_alone_do_not_rewrite_the_state_file() {
         "a reply about new probes did not write them first"
     );
 }
+
+#[test]
+fn a_verdict_is_kept_by_the_next_daemon() {
+    // A healthy unit with a probe every hour, and a marked unhealthy one: after `daemon-upgrade` the new daemon shows the same verdicts and failure streak at once, before any probe of its own.
+    let h = Home::new("health_kept");
+    let closed = free_port();
+    h.unit(
+        "ok",
+        &format!(
+            "[service]\nExecStart = \"sleep 1000\"\n[health]\nExec = {}\nIntervalSec = 3600\nStartIntervalSec = 0.1\n",
+            sh("echo probed >> ok.probes")
+        ),
+    );
+    h.unit(
+        "bad",
+        &format!(
+            "[service]\nExecStart = \"sleep 1000\"\n[health]\nTcp = \"127.0.0.1:{closed}\"\n\
+             Readiness = false\nOnUnhealthy = \"mark\"\nFailureThreshold = 2\nStartIntervalSec = 0.1\nIntervalSec = 3600\n"
+        ),
+    );
+    h.ok(&["start", "ok", "bad"]);
+    h.wait_until("bad marked unhealthy", WAIT, || {
+        let u = h.unit_json("bad");
+        u["health"] == "unhealthy" && u["health_failures"].as_u64().unwrap_or(0) >= 2
+    });
+    assert_eq!(health_of(&h, "ok"), "healthy");
+    let streak = h.unit_json("bad")["health_failures"].clone();
+    let probes = h.lines("ok.probes").len();
+    h.ok(&["daemon-upgrade"]);
+    assert_eq!(health_of(&h, "ok"), "healthy");
+    let u = h.unit_json("bad");
+    assert_eq!(
+        (&u["health"], &u["health_failures"]),
+        (&"unhealthy".into(), &streak),
+        "{u}"
+    );
+    assert_eq!(
+        h.lines("ok.probes").len(),
+        probes,
+        "the verdict came from a new probe"
+    );
+}

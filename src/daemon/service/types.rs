@@ -275,6 +275,14 @@ pub enum Event {
     /// Forget restart counters and the start-limit window (`restart`, or
     /// an explicit start after a failure).
     ResetCounters,
+    /// A new daemon took the service over (after `Adopt*`): what the
+    /// previous one knew of its past, its last exit, why it waits to
+    /// restart, and the starts in its start-limit window.
+    AdoptHistory {
+        last_exit: Option<ExitKind>,
+        restart_reason: Option<Reason>,
+        starts: Vec<Instant>,
+    },
     /// The ExecStop process was spawned: its pid.
     StopCmdSpawned(Pid),
     /// A new daemon found the adopted main process dead, but its process
@@ -310,6 +318,7 @@ impl Event {
             Event::Ready => "Ready",
             Event::ProbePassed => "ProbePassed",
             Event::ResetCounters => "ResetCounters",
+            Event::AdoptHistory { .. } => "AdoptHistory",
             Event::SpawnFailed { .. } => "SpawnFailed",
             Event::Spawned { .. } => "Spawned",
             Event::Start => "Start",

@@ -80,6 +80,21 @@ impl Supervisor {
                         .as_ref()
                         .map(|h| h.history.iter().cloned().collect())
                         .unwrap_or_default(),
+                    exit_code: exit_fields(e.svc.last_exit).0,
+                    exit_signal: exit_fields(e.svc.last_exit).1,
+                    restart_reason: match e.svc.state {
+                        State::Restarting { .. } => {
+                            e.svc.restart_reason.as_ref().map(|r| r.to_string())
+                        }
+                        _ => None,
+                    },
+                    starts_ms: e
+                        .svc
+                        .start_window()
+                        .iter()
+                        .map(|&t| self.wall_ms(t))
+                        .collect(),
+                    health: e.health.as_ref().and_then(|h| h.saved()),
                     ..SavedService::default()
                 }
             })
@@ -123,11 +138,7 @@ impl Supervisor {
                         State::Exited => None,
                         _ => return None,
                     };
-                    let (exit_code, exit_signal) = match e.svc.last_exit {
-                        Some(ExitKind::Code(c)) => (Some(c), None),
-                        Some(ExitKind::Signal(s)) => (None, Some(s.as_str().to_owned())),
-                        _ => (None, None),
-                    };
+                    let (exit_code, exit_signal) = exit_fields(e.svc.last_exit);
                     Some(SavedService {
                         name: e.name.clone(),
                         failed,
@@ -364,8 +375,12 @@ impl Supervisor {
                     self.pids.insert(pid, (id, Role::Main));
                     self.sync_state_timer(id);
                     adopted.push(pid);
-                    // Probes are re-armed for the adopted process.
+                    // Probes are re-armed for the adopted process, its
+                    // verdict as the previous daemon had it.
                     self.follow_health(id, now);
+                    if let Some(saved) = &s.health {
+                        self.resume_health(id, saved, since, now);
+                    }
                     self.follow_watchdog(id, now);
                     if s.stopping {
                         // The old daemon died in the middle of stopping it.
@@ -449,6 +464,20 @@ impl Supervisor {
                     None => to_start.push(id),
                 },
             }
+            let starts = s
+                .starts_ms
+                .iter()
+                .map(|&ms| self.instant_of(ms, now))
+                .filter(|&t| t <= now)
+                .collect();
+            self.entries[id].svc.on_event(
+                Event::AdoptHistory {
+                    last_exit: exit_of(s.exit_code, s.exit_signal.as_deref()),
+                    restart_reason: s.restart_reason.take().map(Reason::Earlier),
+                    starts,
+                },
+                now,
+            );
         }
         // Units an earlier daemon left failed or exited (and none of the above).
         for end in saved.ended {
@@ -462,13 +491,7 @@ impl Supervisor {
             e.svc.on_event(
                 Event::AdoptEnded {
                     failed: end.failed.map(Reason::Earlier),
-                    last_exit: match (end.exit_code, end.exit_signal) {
-                        (Some(c), _) => Some(ExitKind::Code(c)),
-                        (None, Some(name)) => {
-                            crate::unit::parse_signal_name(&name).map(ExitKind::Signal)
-                        }
-                        (None, None) => None,
-                    },
+                    last_exit: exit_of(end.exit_code, end.exit_signal.as_deref()),
                     restarts: end.restarts,
                 },
                 now,
@@ -577,5 +600,23 @@ impl Supervisor {
             });
         }
         Ok((Response::Job(results), self.enabled.clone()))
+    }
+}
+
+/// A last exit as the state file keeps it: (code, signal name).
+fn exit_fields(exit: Option<ExitKind>) -> (Option<i32>, Option<String>) {
+    match exit {
+        Some(ExitKind::Code(c)) => (Some(c), None),
+        Some(ExitKind::Signal(s)) => (None, Some(s.as_str().to_owned())),
+        _ => (None, None),
+    }
+}
+
+/// The last exit the state file's (code, signal name) describe.
+fn exit_of(code: Option<i32>, signal: Option<&str>) -> Option<ExitKind> {
+    match (code, signal) {
+        (Some(c), _) => Some(ExitKind::Code(c)),
+        (None, Some(name)) => crate::unit::parse_signal_name(name).map(ExitKind::Signal),
+        (None, None) => None,
     }
 }

@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::daemon::persist::SavedHealth;
 use crate::protocol::ProbeRecord;
 use crate::unit::{OnUnhealthy, Probe};
 
@@ -104,6 +105,33 @@ impl Supervisor {
             TimerKey::Service(id, ServiceTimer::Probe),
             Some(now + start_interval.min(FIRST_PROBE)),
         );
+    }
+
+    /// Takes up the verdict a previous daemon had for the adopted run of
+    /// `id` (up since `since`): a run that passed is probed next after its
+    /// IntervalSec, as it would have been.
+    pub(super) fn resume_health(
+        &mut self,
+        id: ServiceId,
+        saved: &SavedHealth,
+        since: Instant,
+        now: Instant,
+    ) {
+        let interval = self.entries[id]
+            .unit
+            .as_ref()
+            .and_then(|u| u.health.as_ref())
+            .map(|h| h.interval);
+        let Some(run) = self.entries[id].health.as_mut() else {
+            return;
+        };
+        run.resume(saved, since);
+        if let (true, Some(interval)) = (saved.passed_once, interval) {
+            self.timers.set(
+                TimerKey::Service(id, ServiceTimer::Probe),
+                Some(now + interval),
+            );
+        }
     }
 
     /// The probe history a previous daemon saved (no run is live yet; the
@@ -411,6 +439,28 @@ impl HealthRun {
             in_flight: None,
             history,
         }
+    }
+
+    /// The verdict of a live run, for a daemon that takes over.
+    pub fn saved(&self) -> Option<SavedHealth> {
+        self.verdict_live().then(|| SavedHealth {
+            verdict: self.verdict.as_str().to_owned(),
+            streak: self.streak,
+            passed_once: self.passed_once,
+        })
+    }
+
+    /// Takes up the verdict a previous daemon had for this run, which
+    /// began at `since` (StartPeriodSec counts from there).
+    fn resume(&mut self, saved: &SavedHealth, since: Instant) {
+        self.verdict = match saved.verdict.as_str() {
+            "healthy" => Verdict::Healthy,
+            "unhealthy" => Verdict::Unhealthy,
+            _ => Verdict::Starting,
+        };
+        self.streak = saved.streak;
+        self.passed_once = saved.passed_once;
+        self.since = self.since.min(since);
     }
 
     /// Whether this run is still probing (the service has not gone down).

@@ -103,6 +103,48 @@ fn restore_adopts_live_processes_with_their_counts() {
 }
 
 #[test]
+fn the_next_daemon_knows_a_services_past() {
+    // A unit waiting to restart after exiting 1: the next daemon shows the same last exit and reason, and counts its starts in the start-limit window (a third start within it is the limit).
+    const LIM: &str = "[unit]\nStartLimitBurst = 3\nStartLimitIntervalSec = 600\n[service]\nExecStart = \"z\"\nRestartSec = 1\n";
+    let (mut s, mut sys, t0) = setup(&[("lim", LIM)]);
+    // 1 s before the next daemon's clock (see `restored`), which comes at t0 + 1 s.
+    s.set_wall_clock(t0, 1_009_000);
+    start(&mut s, &mut sys, None, &["lim"], t0);
+    exit_main(&mut s, &mut sys, "lim", ExitKind::Code(1), t0);
+    let t = t0 + Duration::from_secs(1);
+    pass(&mut s, t, &mut sys);
+    exit_main(&mut s, &mut sys, "lim", ExitKind::Code(1), t);
+    assert_eq!(state(&s, "lim"), StateName::Restarting);
+    let before = s.info(0, t);
+    let snap = s.snapshot(t);
+    assert_eq!(snap.services[0].starts_ms.len(), 2, "{snap:?}");
+
+    let (mut next, mut sys2, _) = setup(&[("lim", LIM)]);
+    restored(&mut next, &mut sys2, snap.services, Vec::new(), &[], t);
+    let after = next.info(0, t);
+    assert_eq!(after.last_exit, Some(crate::protocol::LastExit::Code(1)));
+    assert_eq!((after.state, &after.reason), (before.state, &before.reason));
+    assert!(
+        after
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("code 1")),
+        "{after:?}"
+    );
+    // Its third start is allowed, a fourth within the window is not.
+    let t2 = t + Duration::from_secs(2);
+    pass(&mut next, t2, &mut sys2);
+    exit_main(&mut next, &mut sys2, "lim", ExitKind::Code(1), t2);
+    pass(&mut next, t2 + Duration::from_secs(2), &mut sys2);
+    assert_eq!(
+        state(&next, "lim"),
+        StateName::Failed,
+        "{:?}",
+        next.info(0, t2)
+    );
+}
+
+#[test]
 fn a_start_or_a_restart_under_way_goes_on_in_the_next_daemon() {
     // A notify unit still waiting for READY=1 is adopted as starting (its
     // dependents wait, its start deadline holds); a unit waiting out its
