@@ -151,6 +151,10 @@ pub struct SavedService {
     /// (Services) the starts in its StartLimitIntervalSec window (Unix ms).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub starts_ms: Vec<u64>,
+    /// (Services) the digest of the unit file whose definition its process
+    /// runs ([`crate::unit::Digest`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_digest: Option<u64>,
     /// (Services) its health verdict, failed probes in a row, and whether
     /// a probe of this run passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -291,6 +291,7 @@ pub(super) fn build(
         }
         .into(),
         source,
+        digest: super::Digest::default(),
         protected,
         conflicts: conflicts.into(),
         health: health.map(Box::new),

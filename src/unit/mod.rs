@@ -118,6 +118,10 @@ pub struct Unit {
     pub triggers: Rare<Triggers>,
     /// Where values were written, and warnings; never part of `==`.
     pub source: Source,
+    /// The file's text as it was loaded (FNV-1a); never part of `==`
+    /// (a comment edit changes no definition). A new daemon tells by it
+    /// whether an adopted process runs the file's definition.
+    pub digest: Digest,
     /// Left out of `stop --all` and `restart --all` (SPEC §18).
     pub protected: bool,
     /// Units that may not run together with this one, either way (SPEC §18).
@@ -342,6 +346,29 @@ impl std::ops::Deref for Source {
     }
 }
 
+/// A digest of a unit file's text ([`Unit::digest`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Digest(pub u64);
+
+impl Digest {
+    /// FNV-1a, 64 bits: a change to the file, not an adversary, is what
+    /// it tells apart.
+    pub fn of(bytes: &[u8]) -> Digest {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        Digest(h)
+    }
+}
+
+impl PartialEq for Digest {
+    fn eq(&self, _: &Digest) -> bool {
+        true
+    }
+}
+
 /// The keys whose value's position is kept after loading (what `verify`'s
 /// host checks point at).
 pub(crate) const PLACED_KEYS: [&str; 5] =
@@ -523,7 +550,10 @@ pub fn parse(
     // `build` then reads only the values that passed.
     let values = check_shape(&mut cx, root.get_ref());
     match build(&mut cx, name, path, &values, service_dir) {
-        Some(unit) if cx.errors.is_empty() => Ok(unit),
+        Some(mut unit) if cx.errors.is_empty() => {
+            unit.digest = Digest::of(text.as_bytes());
+            Ok(unit)
+        }
         None if cx.errors.is_empty() => {
             // Not reachable: every `None` from `build` follows a recorded
             // error. Still, never hand back an empty error list.

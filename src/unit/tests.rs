@@ -91,6 +91,7 @@ fn defaults_applied_for_minimal_unit() {
             watchdog_signal: Signal::SIGABRT,
             notify_access: None,
             source: Source::default(),
+            digest: super::Digest::default(),
         }
     );
 }

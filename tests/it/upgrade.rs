@@ -251,6 +251,49 @@ fn a_unit_file_broken_before_an_upgrade_or_a_crash_costs_no_service_its_life() {
 }
 
 #[test]
+fn an_edit_not_yet_reloaded_survives_an_upgrade_and_a_crash() {
+    // A running unit's file is edited without `reload`: after `daemon-upgrade` and after a SIGKILL of the daemon it still shows changed on disk, its process untouched; `reload` then restarts it with the new definition.
+    let h = Home::new("edit_survives_upgrade");
+    h.unit("app", "[service]\nExecStart = \"sleep 1001\"\n");
+    h.ok(&["start", "app"]);
+    let pid = h.pid("app");
+    h.unit("app", "[service]\nExecStart = \"sleep 1002\"\n");
+    h.wait_until("the edit noticed", WAIT, || {
+        h.unit_json("app")["changed_on_disk"] == true
+    });
+    for how in ["upgrade", "crash"] {
+        let old = h.daemon_pid().expect("a daemon");
+        match how {
+            "upgrade" => {
+                h.ok(&["daemon-upgrade"]);
+            }
+            _ => kill9(old),
+        }
+        h.wait_until("a new daemon", WAIT, || {
+            h.ok(&["list"]);
+            h.daemon_pid().is_some_and(|p| p != old)
+        });
+        let u = h.unit_json("app");
+        assert_eq!(
+            (&u["pid"], &u["changed_on_disk"]),
+            (&pid.into(), &true.into()),
+            "{how}: {u}"
+        );
+    }
+    let out = h.ok(&["reload"]);
+    assert!(out.contains("app"), "{out}");
+    h.wait_until("app restarted with the new definition", WAIT, || {
+        let u = h.unit_json("app");
+        u["state"] == "running" && u["pid"] != pid && u["changed_on_disk"] == false
+    });
+    assert!(crate::util::cmdline(h.pid("app")).contains("sleep 1002"));
+    // Nothing left to apply: the next reload changes nothing.
+    let again = h.pid("app");
+    h.ok(&["reload"]);
+    assert_eq!(h.pid("app"), again);
+}
+
+#[test]
 fn daemon_upgrade_without_a_daemon_starts_none() {
     // With no daemon running, `daemon-upgrade` says so, exits 0 and starts no daemon.
     let h = Home::new("daemon_upgrade_without_a_daemon_starts_none");

@@ -95,6 +95,10 @@ impl Supervisor {
                         .map(|&t| self.wall_ms(t))
                         .collect(),
                     health: e.health.as_ref().and_then(|h| h.saved()),
+                    unit_digest: match self.stale.get(&e.name) {
+                        Some(&d) => Some(d),
+                        None => e.unit.as_ref().map(|u| u.digest.0),
+                    },
                     ..SavedService::default()
                 }
             })
@@ -380,6 +384,19 @@ impl Supervisor {
                     self.follow_health(id, now);
                     if let Some(saved) = &s.health {
                         self.resume_health(id, saved, since, now);
+                    }
+                    // Its file was edited since it started, and no reload
+                    // said so: it shows, and the next reload restarts it.
+                    let ran = match (s.unit_digest, &self.entries[id].unit) {
+                        (Some(d), Some(u)) if self.entries[id].load_error.is_none() => {
+                            Some(d).filter(|&d| d != u.digest.0)
+                        }
+                        _ => None,
+                    };
+                    if let Some(digest) = ran {
+                        log::info!("{}: its unit file changed since it started; `reload` restarts it with the new definition", s.name);
+                        self.stale.insert(s.name.clone(), digest);
+                        self.changed_on_disk.insert(s.name.clone());
                     }
                     self.follow_watchdog(id, now);
                     if s.stopping {

@@ -151,6 +151,11 @@ pub struct Supervisor {
     enabled: BTreeSet<String>,
     /// Units whose file changed on disk since the last load.
     changed_on_disk: BTreeSet<String>,
+    /// Adopted processes that run another definition than their file's
+    /// (edited before an upgrade or a crash, never reloaded): the next
+    /// reload restarts them, as it would have. Until they spawn again.
+    /// With the digest of the file they run (for the next daemon).
+    stale: BTreeMap<String, u64>,
     /// Unit files written since the last load whose unit is not loaded.
     new_on_disk: BTreeSet<String>,
     /// Something worth persisting changed since the last `take_dirty`.
@@ -235,6 +240,7 @@ impl Supervisor {
             seed,
             enabled: BTreeSet::new(),
             changed_on_disk: BTreeSet::new(),
+            stale: BTreeMap::new(),
             new_on_disk: BTreeSet::new(),
             dirty: false,
             probes_unsaved: false,

@@ -231,6 +231,10 @@ impl Supervisor {
         let Some(unit) = self.entries[id].unit.as_ref() else {
             return;
         };
+        if matches!(action, Action::Spawn) && !self.stale.is_empty() {
+            // A new process runs the definition in force.
+            self.stale.remove(&self.entries[id].name);
+        }
         match action {
             Action::Spawn => match match &self.entries[id].hook_env {
                 // Started as a hook: this spawn only gets DIAKONOS_MONITOR_*.

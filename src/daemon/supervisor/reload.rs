@@ -52,9 +52,10 @@ impl Supervisor {
             };
             let e = &mut self.entries[id];
             let active = e.svc.state.is_active();
+            let stale = self.stale.remove(&name).is_some() && active;
             match split_load(result) {
                 (Some(unit), None, _) => {
-                    if e.unit.as_deref() == Some(&unit) {
+                    if e.unit.as_deref() == Some(&unit) && !stale {
                         // The file is (back to) the definition that runs:
                         // valid again after a broken edit, nothing to restart.
                         if e.load_error.is_some() {
