@@ -151,6 +151,11 @@ pub struct SavedService {
     /// (Services) the starts in its StartLimitIntervalSec window (Unix ms).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub starts_ms: Vec<u64>,
+    /// (Services) how far its stop had come (`stopping`): "signalled"
+    /// (KillSignal sent) or "killed" (SIGKILL sent), and its deadline
+    /// (Unix ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<SavedStop>,
     /// (Services) the digest of the unit file whose definition its process
     /// runs ([`crate::unit::Digest`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -159,6 +164,13 @@ pub struct SavedService {
     /// a probe of this run passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<SavedHealth>,
+}
+
+/// A stop under way when the state was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedStop {
+    pub phase: String,
+    pub deadline_ms: u64,
 }
 
 /// A running service's health as the previous daemon judged it.

@@ -54,6 +54,7 @@
 //! | inactive             | AdoptRestarting(until, restarts, failures) | restarting (a new daemon took over its wait) | |
 //! | inactive             | AdoptEnded(r, exit, restarts) | failed r / exited (as an earlier daemon left it) |  |
 //! | any                  | ResetCounters       | unchanged; restart count, failures and start window cleared |  |
+//! | starting, running (pid) | AdoptStopping(phase, deadline) | stopping in that phase until that deadline (a new daemon took over the stop; nothing sent again) | |
 //! | any                  | AdoptHistory(exit, reason, starts) | unchanged; last exit, start window (and, restarting, why) as the previous daemon had them |  |
 //! | stopping             | StopCmdSpawned(pid) | stopping, ExecStop's pid known      |                          |
 //! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready / ProbePassed / StoppingItself / WatchdogTimeout / ExtendTimeout / Unhealthy / MainPidChanged | unchanged (logged at debug level) | |
@@ -584,6 +585,19 @@ impl Service {
             (State::Starting { .. } | State::Running { .. }, Event::Stop) => {
                 self.want = Want::Down;
                 return self.begin_stop(AfterStop::Inactive, now, actions);
+            }
+            (
+                State::Starting { pid: Some(pid), .. } | State::Running { pid: Some(pid), .. },
+                Event::AdoptStopping { phase, deadline },
+            ) => {
+                self.want = Want::Down;
+                State::Stopping {
+                    main: Some(*pid),
+                    stop_cmd: None,
+                    phase,
+                    deadline,
+                    then: AfterStop::Inactive,
+                }
             }
             (
                 State::Starting { pid: Some(_), .. } | State::Running { pid: Some(_), .. },

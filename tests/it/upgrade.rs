@@ -294,6 +294,26 @@ fn an_edit_not_yet_reloaded_survives_an_upgrade_and_a_crash() {
 }
 
 #[test]
+fn a_stop_under_way_goes_on_across_an_upgrade_without_a_second_signal() {
+    // A service that ignores SIGTERM is being stopped (TimeoutStopSec = 3) when the daemon is upgraded: it gets SIGTERM once, and the new daemon's SIGKILL ends it.
+    let h = Home::new("stop_goes_on_across_upgrade");
+    h.start_script(
+        "stubborn",
+        "TimeoutStopSec = 3\n",
+        "trap 'echo term >> terms' TERM; echo $$ > stubborn.pid; while :; do sleep 0.1; done",
+    );
+    let pid = h.written_pid("stubborn.pid");
+    let mut stop = h.command(&["stop", "stubborn"]).spawn().expect("run stop");
+    h.wait_written("terms", "the SIGTERM");
+    h.ok(&["daemon-upgrade"]);
+    h.wait_until("the service killed", WAIT, || gone(pid));
+    let _ = stop.kill();
+    let _ = stop.wait();
+    assert_eq!(h.lines("terms").len(), 1, "SIGTERM sent again");
+    assert_eq!(h.state("stubborn"), "inactive");
+}
+
+#[test]
 fn daemon_upgrade_without_a_daemon_starts_none() {
     // With no daemon running, `daemon-upgrade` says so, exits 0 and starts no daemon.
     let h = Home::new("daemon_upgrade_without_a_daemon_starts_none");

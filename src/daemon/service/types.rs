@@ -272,6 +272,13 @@ pub enum Event {
         last_exit: Option<ExitKind>,
         restarts: u32,
     },
+    /// A new daemon took over a process the previous one was stopping
+    /// (after `Adopt`): its stop goes on where it was (`phase`, its
+    /// deadline), no signal sent twice.
+    AdoptStopping {
+        phase: StopPhase,
+        deadline: Instant,
+    },
     /// Forget restart counters and the start-limit window (`restart`, or
     /// an explicit start after a failure).
     ResetCounters,
@@ -319,6 +326,7 @@ impl Event {
             Event::ProbePassed => "ProbePassed",
             Event::ResetCounters => "ResetCounters",
             Event::AdoptHistory { .. } => "AdoptHistory",
+            Event::AdoptStopping { .. } => "AdoptStopping",
             Event::SpawnFailed { .. } => "SpawnFailed",
             Event::Spawned { .. } => "Spawned",
             Event::Start => "Start",

@@ -2,6 +2,8 @@
 //! previous daemon left (state file and tags), and the enabled set.
 
 use super::*;
+use crate::daemon::persist::SavedStop;
+use crate::daemon::service::StopPhase;
 
 impl Supervisor {
     // --- durability -----------------------------------------------------
@@ -95,6 +97,22 @@ impl Supervisor {
                         .map(|&t| self.wall_ms(t))
                         .collect(),
                     health: e.health.as_ref().and_then(|h| h.saved()),
+                    stop: match &e.svc.state {
+                        State::Stopping {
+                            phase, deadline, ..
+                        } if e.svc.want == Want::Down => {
+                            let phase = match phase {
+                                StopPhase::Signalled => Some("signalled"),
+                                StopPhase::Killed => Some("killed"),
+                                StopPhase::ExecStop => None,
+                            };
+                            phase.map(|p| SavedStop {
+                                phase: p.to_owned(),
+                                deadline_ms: self.wall_ms(*deadline),
+                            })
+                        }
+                        _ => None,
+                    },
                     unit_digest: match self.stale.get(&e.name) {
                         Some(&d) => Some(d),
                         None => e.unit.as_ref().map(|u| u.digest.0),
@@ -400,8 +418,27 @@ impl Supervisor {
                     }
                     self.follow_watchdog(id, now);
                     if s.stopping {
-                        // The old daemon died in the middle of stopping it.
-                        self.queue.push_back((id, Event::Stop));
+                        // The old daemon died (or handed over) in the middle
+                        // of stopping it: the stop goes on where it was (a
+                        // second KillSignal makes many programs skip their
+                        // graceful exit), else from the start.
+                        let timeout = self.entries[id]
+                            .unit
+                            .as_ref()
+                            .map_or(std::time::Duration::ZERO, |u| u.timeout_stop);
+                        let resumed = s.stop.as_ref().and_then(|st| {
+                            let phase = match st.phase.as_str() {
+                                "signalled" => StopPhase::Signalled,
+                                "killed" => StopPhase::Killed,
+                                _ => return None,
+                            };
+                            let at = self.instant_of(st.deadline_ms, now).min(now + timeout);
+                            Some(Event::AdoptStopping {
+                                phase,
+                                deadline: at,
+                            })
+                        });
+                        self.queue.push_back((id, resumed.unwrap_or(Event::Stop)));
                     }
                 }
                 (Some(pid), None) if s.stopping => {
