@@ -742,6 +742,27 @@ fn adoption_and_counter_resets_are_events() {
 }
 
 #[test]
+fn an_adopted_stop_goes_on_without_a_second_signal() {
+    // AdoptStopping sends nothing; at its deadline the escalation is SIGKILL, and the end is inactive.
+    let t0 = Instant::now();
+    let mut svc = running(policy(), t0);
+    let deadline = t0 + secs(2.0);
+    let stop = Event::AdoptStopping {
+        phase: StopPhase::Signalled,
+        deadline,
+    };
+    assert!(svc.on_event(stop, t0).is_empty());
+    assert_eq!(svc.state.name(), StateName::Stopping);
+    assert_eq!(svc.timer().map(|(_, at)| at), Some(deadline));
+    assert_eq!(
+        svc.on_event(Event::Timer, deadline),
+        [kill(100, Signal::SIGKILL)]
+    );
+    ended(&mut svc, ExitKind::Signal(Signal::SIGKILL), deadline);
+    assert_eq!(svc.state.name(), StateName::Inactive);
+}
+
+#[test]
 #[cfg(debug_assertions)]
 #[should_panic(expected = "not in the table")]
 fn a_pair_the_table_does_not_list_trips_the_debug_assert() {
