@@ -308,21 +308,28 @@ pub fn events(
     let frame = RequestFrame::new(Request::Events(names), named.then(|| service_dir.clone()));
     let bytes = protocol::encode_request(&frame)
         .map_err(|e| Error::failed(format!("cannot encode the request: {e}")))?;
+    let mut daemon = daemon_identity(g);
     let mut stream = connect(&home).map_err(|e| e.into_error(&home))?;
     std::io::Write::write_all(&mut stream, &bytes)
         .map_err(|e| Error::failed(format!("lost the connection to the daemon: {e}")))?;
     loop {
         let body = match protocol::read_frame(&mut stream, MAX_REPLY) {
             Ok(body) => body,
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                // The daemon closed the stream: its successor's, if one
-                // comes (never one started here).
-                stream = successor(&home, &bytes).ok_or_else(|| {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                // The daemon closed the stream (or died): its successor's,
+                // if one comes (never one started here).
+                stream = successor(&home, &bytes, daemon).ok_or_else(|| {
                     Error::failed_hint(
                         "the daemon stopped: no more events",
                         "start it again (any command does), then `diakonos events`",
                     )
                 })?;
+                daemon = daemon_identity(g);
                 continue;
             }
             Err(e) => {
@@ -341,13 +348,18 @@ pub fn events(
     }
 }
 
-/// After a daemon closed an event stream: the stream (`request` sent
-/// again) from the daemon that took over, if one answers within a few
-/// seconds (a hand-over starts it at once).
-fn successor(home: &Home, request: &[u8]) -> Option<UnixStream> {
+/// After a daemon (`old`) closed an event stream: the stream (`request`
+/// sent again) from the daemon that took over, if one answers within a
+/// few seconds (a hand-over starts it at once). Asked only once the old
+/// one is gone: a dying daemon may still take a connection.
+fn successor(home: &Home, request: &[u8], old: Option<(i32, u64)>) -> Option<UnixStream> {
     const WAIT: Duration = Duration::from_secs(3);
     let until = Instant::now() + WAIT;
     while Instant::now() < until {
+        if old.is_some_and(|(pid, start)| procfs::same_process(pid, start)) {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
         if let Ok(mut stream) = connect(home) {
             if std::io::Write::write_all(&mut stream, request).is_ok() {
                 eprintln!("diakonos: the daemon was replaced; following the new one");

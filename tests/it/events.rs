@@ -185,3 +185,40 @@ fn the_stream_goes_on_across_a_daemon_upgrade_and_ends_with_an_error_at_kill() {
     assert!(err.contains("the daemon was replaced"), "{err}");
     assert!(err.contains("the daemon stopped"), "{err}");
 }
+
+#[test]
+fn events_after_a_daemon_crash_with_no_successor_say_it_stopped_and_nothing_else() {
+    // kill -9 of the daemon and no command after it: `events` ends with exit 1 saying the daemon stopped, never that it was replaced.
+    let h = Home::new("events_crash_no_successor");
+    h.unit("w", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["start", "w"]);
+    let (mut f, rx) = follow_json(&h, Stdio::piped());
+    // Subscribed once a change comes through (restart until one does).
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(Instant::now() < deadline, "no event");
+        h.ok(&["restart", "w"]);
+        if rx.recv_timeout(Duration::from_millis(200)).is_ok() {
+            break;
+        }
+    }
+    let daemon = h.daemon_pid().expect("a daemon");
+    crate::util::kill9(daemon);
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = f.0.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "events did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    f.0.stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read stderr");
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("the daemon stopped"), "{err}");
+    assert!(!err.contains("replaced"), "{err}");
+}
