@@ -77,6 +77,9 @@ _diakonos() {{
     case "$cmd" in
 {cases}        *) words="{global}" ;;
     esac
+    if [ "$cmd" = export ] && [ "$COMP_CWORD" -gt $((i + 1)) ]; then
+        words="$(diakonos "${{dirs[@]}}" completions units 2>/dev/null) --dir --force"
+    fi
     if [ "$cmd" = import ] && [ "$COMP_CWORD" -gt $((i + 1)) ]; then
         COMPREPLY=($(compgen -f -- "$cur") $(compgen -W "--stdout --force" -- "$cur"))
         return
@@ -110,6 +113,9 @@ pub fn zsh() -> String {
             words if c.name == "import" => {
                 format!("if (( CURRENT == 2 )); then _values 'from' {words}; else _files; fi")
             }
+            words if c.name == "export" => format!(
+                "if (( CURRENT == 2 )); then _values 'to' {words}; else _values 'unit' ${{(f)\"$(__diakonos_units $line_words)\"}}; fi"
+            ),
             words => format!("_values 'word' {words}"),
         };
         cases.push_str(&format!(
@@ -165,7 +171,13 @@ _diakonos() {{
 {cases}            esac ;;
     esac
 }}
-compdef _diakonos diakonos
+# Autoloaded from $fpath: this first call completes too (else only the
+# second Tab would). Sourced: register it.
+if [ "$funcstack[1]" = "_diakonos" ]; then
+    _diakonos "$@"
+else
+    compdef _diakonos diakonos
+fi
 "#
     )
 }
@@ -214,10 +226,19 @@ pub fn fish() -> String {
             )),
             "commands" => out.push_str(&format!("complete -c diakonos -n '{cond}' -a '{all}'\n")),
             "" => {}
+            // `export systemd` is said once, then unit names come.
+            words if c.name == "export" => out.push_str(&format!(
+                "complete -c diakonos -n '{cond}; and not __fish_seen_subcommand_from {words}' -a '{words}'\n"
+            )),
             words => out.push_str(&format!("complete -c diakonos -n '{cond}' -a '{words}'\n")),
         }
         if c.name == "import" {
             out.push_str(&format!("complete -c diakonos -n '{cond}' -F\n"));
+        }
+        if c.name == "export" {
+            out.push_str(&format!(
+                "complete -c diakonos -n '{cond}; and __fish_seen_subcommand_from systemd' -a '(__diakonos_units)'\n"
+            ));
         }
         for (flag, what) in c.options {
             for part in flag.split(", ") {

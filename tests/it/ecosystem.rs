@@ -384,7 +384,8 @@ fn bash_completes_commands_and_unit_names_without_starting_a_daemon() {
     let probe = format!(
         "source {s}\nCOMP_WORDS=(diakonos sta); COMP_CWORD=1; _diakonos; echo \"${{COMPREPLY[*]}}\"\n\
          COMP_WORDS=(diakonos start ''); COMP_CWORD=2; _diakonos; echo \"${{COMPREPLY[*]}}\"\n\
-         COMP_WORDS=(diakonos --service-dir {o} start ''); COMP_CWORD=4; _diakonos; echo \"${{COMPREPLY[*]}}\"\n",
+         COMP_WORDS=(diakonos --service-dir {o} start ''); COMP_CWORD=4; _diakonos; echo \"${{COMPREPLY[*]}}\"\n\
+         COMP_WORDS=(diakonos export systemd ''); COMP_CWORD=3; _diakonos; echo \"${{COMPREPLY[*]}}\"\n",
         s = script.display(),
         o = other.display()
     );
@@ -400,6 +401,9 @@ fn bash_completes_commands_and_unit_names_without_starting_a_daemon() {
     let named: Vec<&str> = lines.get(2).map_or(vec![], |l| l.split(' ').collect());
     assert_eq!(named.first(), Some(&"gamma"), "{text}");
     assert!(!named.contains(&"alpha"), "{text}");
+    // `export systemd ` goes on with unit names.
+    let exported: Vec<&str> = lines.get(3).map_or(vec![], |l| l.split(' ').collect());
+    assert!(exported.starts_with(&["alpha", "beta"]), "{text}");
     assert!(h.daemon_pid().is_none(), "completing started a daemon");
 }
 
@@ -411,11 +415,15 @@ fn zsh_and_fish_complete_the_units_of_the_service_dir_on_the_line() {
     let fish = h.root.join("diakonos.fish");
     fs::write(&fish, h.ok(&["completions", "fish"])).expect("write script");
     let probe = format!(
-        "source {s}; complete -C 'diakonos --service-dir {o} start '; echo =; complete -C 'diakonos start '",
+        "source {s}; complete -C 'diakonos --service-dir {o} start '; echo =; complete -C 'diakonos start '; echo =; complete -C 'diakonos export systemd '",
         s = fish.display()
     );
     let lines = completion_probe(&h, "fish", &probe);
-    assert_eq!(lines, ["gamma", "=", "alpha", "beta"], "fish");
+    assert_eq!(
+        lines,
+        ["gamma", "=", "alpha", "beta", "=", "alpha", "beta"],
+        "fish"
+    );
     let zsh = h.root.join("diakonos.zsh");
     fs::write(&zsh, h.ok(&["completions", "zsh"])).expect("write script");
     let probe = format!(
