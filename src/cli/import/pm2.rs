@@ -261,8 +261,10 @@ fn default_interpreter(script: &str) -> Option<&'static str> {
     })
 }
 
+/// One word of the command, as ExecStart reads it back: PM2 runs no shell
+/// and expands nothing, so a `$` is written `$$` (ExecStart's literal `$`).
 fn quote(word: &str) -> String {
-    shell_words::quote(word).into_owned()
+    shell_words::quote(&word.replace('$', "$$")).into_owned()
 }
 
 fn has_key(name: &str, section: Section) -> bool {
@@ -295,7 +297,7 @@ fn from_app(app: &Map<String, Value>, origin: &str, base: &Path) -> Result<Draft
     if let Some(interp) = &interpreter {
         command.push(quote(interp));
         match app.get("interpreter_args").or_else(|| app.get("node_args")) {
-            Some(Value::String(a)) => command.push(a.clone()),
+            Some(Value::String(a)) => command.push(a.replace('$', "$$")),
             Some(Value::Array(items)) => {
                 command.extend(items.iter().filter_map(text).map(|a| quote(&a)))
             }
@@ -305,7 +307,7 @@ fn from_app(app: &Map<String, Value>, origin: &str, base: &Path) -> Result<Draft
     command.push(quote(&script));
     match app.get("args") {
         // A string is a command line already: kept as written.
-        Some(Value::String(a)) if !a.is_empty() => command.push(a.clone()),
+        Some(Value::String(a)) if !a.is_empty() => command.push(a.replace('$', "$$")),
         Some(Value::Array(items)) => {
             command.extend(items.iter().filter_map(text).map(|a| quote(&a)))
         }
@@ -473,6 +475,33 @@ fn from_app(app: &Map<String, Value>, origin: &str, base: &Path) -> Result<Draft
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dollar_in_args_reaches_the_program_as_written() {
+        // PM2 expands nothing: `$HOME` in args is the program's argument, not a variable (ExecStart's `$$`).
+        let json = r#"{"apps":[{"name":"d","script":"/bin/echo","interpreter":"none",
+            "args":["$HOME","${USER}","a$b"]}]}"#;
+        let d = &import(json, "eco.json", Path::new("/x")).unwrap()[0];
+        let unit = crate::unit::parse(
+            "d",
+            Path::new("/x/d.service"),
+            &d.to_toml(),
+            Path::new("/x"),
+        )
+        .expect("the imported unit parses");
+        assert_eq!(unit.exec_start, ["/bin/echo", "$HOME", "${USER}", "a$b"]);
+        let json =
+            r#"{"apps":[{"name":"s","script":"/bin/echo","interpreter":"none","args":"$HOME x"}]}"#;
+        let d = &import(json, "eco.json", Path::new("/x")).unwrap()[0];
+        let unit = crate::unit::parse(
+            "s",
+            Path::new("/x/s.service"),
+            &d.to_toml(),
+            Path::new("/x"),
+        )
+        .expect("the imported unit parses");
+        assert_eq!(unit.exec_start, ["/bin/echo", "$HOME", "x"]);
+    }
 
     #[test]
     fn ecosystem_fields_map() {
