@@ -64,6 +64,10 @@ fn command(argv: &[String]) -> String {
 }
 
 fn secs(d: std::time::Duration) -> String {
+    // `"infinity"` reads as the longest span a key takes (about 31 years).
+    if d.as_secs() >= 1_000_000_000 {
+        return "infinity".to_owned();
+    }
     let s = d.as_secs_f64();
     if s.fract() == 0.0 {
         format!("{}", d.as_secs())
@@ -262,6 +266,18 @@ mod tests {
         assert_eq!(command(&argv), r#"sh -c "echo \"50%%\" $$X" "a b""#);
         let words = crate::cli::import::systemd::split_words(&command(&argv)).unwrap();
         assert_eq!(words[2], "echo \"50%%\" $$X"); // specifiers are resolved after splitting
+    }
+
+    #[test]
+    fn infinite_timeouts_are_exported_as_infinity() {
+        // TimeoutStopSec = "infinity" (never SIGKILL) is systemd's infinity, not a billion seconds.
+        let text = "[service]\nExecStart = \"/bin/sleep 5\"\nTimeoutStopSec = \"infinity\"\nTimeoutStartSec = 0\n";
+        let dir = std::env::temp_dir();
+        let unit = crate::unit::parse("t", &dir.join("t.service"), text, &dir)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let out = systemd_unit(&unit);
+        assert!(out.contains("TimeoutStopSec=infinity\n"), "{out}");
+        assert!(out.contains("TimeoutStartSec=infinity\n"), "{out}");
     }
 
     #[test]
