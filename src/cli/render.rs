@@ -118,7 +118,12 @@ impl Output {
                 false => u.name.as_str().into(),
             })
             .collect();
-        let name_w = names.iter().map(|n| n.len()).max().unwrap_or(4).max(4);
+        let name_w = names
+            .iter()
+            .map(|n| n.chars().count())
+            .max()
+            .unwrap_or(4)
+            .max(4);
         // The sub-state and health show beside the state, `running
         // (reloading, healthy)`; the column widens only when some unit has one.
         let health = |u: &ListRow| annotation(u).map_or(0, |h| h.len() + 3);
@@ -142,7 +147,7 @@ impl Output {
         let mut digits = [0u8; 20];
         for (u, name) in units.iter().zip(&names) {
             out.push_str(name);
-            pad(&mut out, name_w.saturating_sub(name.len()) + 2);
+            pad(&mut out, name_w.saturating_sub(name.chars().count()) + 2);
             if self.color {
                 out.push_str(&self.state(u.state));
             } else {
@@ -181,7 +186,7 @@ impl Output {
                 }
                 _ if u.changed_on_disk => out.push_str(&self.dim(CHANGED_ON_DISK)),
                 // A running service's own word (sd_notify STATUS=) over its description.
-                _ => out.push_str(u.status_text.as_deref().unwrap_or(&u.description)),
+                _ => out.push_str(&visible(u.status_text.as_deref().unwrap_or(&u.description))),
             }
             out.push('\n');
         }
@@ -236,7 +241,7 @@ impl Output {
         let title = if u.description.is_empty() {
             self.bold(&u.name)
         } else {
-            format!("{} - {}", self.bold(&u.name), u.description)
+            format!("{} - {}", self.bold(&u.name), visible(&u.description))
         };
         out.push_str(&format!("{title}\n"));
         let mut state = self.state(u.state);
@@ -306,7 +311,7 @@ impl Output {
             row("limits", s.limits.join(", "));
         }
         if let Some(text) = &u.status_text {
-            row("status", text.clone());
+            row("status", visible(text).into_owned());
         }
         if s.watchdog_ms > 0 {
             row("watchdog", seconds_ms(s.watchdog_ms));
@@ -707,6 +712,22 @@ fn event_text(e: &crate::protocol::EventRecord) -> String {
         line.push_str(&format!(": {}", r.lines().next().unwrap_or_default()));
     }
     line
+}
+
+/// A unit's own text (Description, STATUS=) as one line that cannot move
+/// the cursor or change the terminal: control characters escaped.
+fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c.is_control() {
+            true => out.extend(c.escape_default()),
+            false => out.push(c),
+        }
+    }
+    out.into()
 }
 
 /// Rows of cells as columns two spaces apart, each as wide as its widest

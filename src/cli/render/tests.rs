@@ -44,6 +44,45 @@ fn list_rows_are_aligned_columns() {
 }
 
 #[test]
+fn a_units_own_text_cannot_break_the_table_or_the_terminal() {
+    // A Description with a newline and escape sequences stays on its row, escaped; a name that is not ASCII keeps the columns in place.
+    let out = Output {
+        color: false,
+        err_color: false,
+        json: false,
+    };
+    let units = [
+        UnitInfo {
+            name: "café".into(),
+            state: StateName::Invalid,
+            description: "multi\nline \u{1b}]0;title\u{7} \u{1b}[31mRED".into(),
+            ..UnitInfo::default()
+        },
+        UnitInfo {
+            name: "web".into(),
+            state: StateName::Inactive,
+            ..UnitInfo::default()
+        },
+    ];
+    let rows: Vec<ListRow> = units.iter().map(ListRow::from).collect();
+    let text = out.list_text(&rows);
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "{text:?}"
+    );
+    assert!(text.contains("multi\\nline \\u{1b}]0;title"), "{text}");
+    let at = |line: &str| line.find("inactive").or_else(|| line.find("invalid"));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[1].chars().take_while(|c| *c != 'i').count(),
+        lines[2].chars().take_while(|c| *c != 'i').count(),
+        "{text}"
+    );
+    assert!(at(lines[1]).is_some() && at(lines[2]).is_some());
+}
+
+#[test]
 fn list_reasons_are_one_short_line() {
     // An invalid unit's reason in `list` drops the key list and the directory, and is clipped.
     let r = "/srv/units/web.service:3:1: unknown key `Restrat` in [service]; expected one of: Type, ExecStart\n  hint: did you mean `Restart`?";
