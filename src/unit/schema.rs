@@ -226,7 +226,7 @@ pub const KEYS: &[Key] = &[
     key(S, "LogMaxFiles", Kind::Count(MAX_LOG_FILES), Value("3"), "diakonos extension: how many rotated files (`NAME.log.1` ...) to keep"),
     key(U, "Protected", Kind::Bool, Value("false"), "left out of `stop --all` and `restart --all`; it stops only when named (or by `kill`)"),
     key(U, "Conflicts", Kind::StrList, Value("[]"), "starting this unit stops these first, and starting one of them stops this one; a conflict with one of its own Requires/Wants is an error"),
-    key(S, "LimitNOFILE", Kind::Limit, Note("the daemon's"), "open files: `N`, `\"soft:hard\"` or `\"infinity\"`; like every Limit* key, set in the child before exec; a hard limit above the daemon's (without root) fails the start"),
+    key(S, "LimitNOFILE", Kind::Limit, Note("the daemon's"), "open files: `N`, `\"soft:hard\"` or `\"infinity\"` (as many as may be had: fs.nr_open, or the daemon's own hard limit without CAP_SYS_RESOURCE); like every Limit* key, set in the child before exec; a number above the daemon's hard limit (without root) fails the start"),
     key(S, "LimitNPROC", Kind::Limit, Note("the daemon's"), "processes of the user"),
     key(S, "LimitCORE", Kind::Limit, Note("the daemon's"), "core file size; byte limits take `K`, `M`, `G` (1024-based)"),
     key(S, "LimitAS", Kind::Limit, Note("the daemon's"), "address space, bytes"),

@@ -206,11 +206,11 @@ fn out_of_range_limits_are_load_errors_with_their_place() {
 
 #[test]
 fn a_limit_the_daemon_may_not_set_fails_the_start_at_once() {
-    // A hard open-files limit above the kernel's maximum: start exits 1 with the reason, the unit ends failed.
+    // A hard open-files limit above the kernel's maximum (2^30, above any fs.nr_open): start exits 1 with the reason, the unit ends failed.
     let h = Home::new("a_limit_the_daemon_may_not_set_fails");
     h.unit(
         "greedy",
-        "[service]\nExecStart = \"sleep 300\"\nRestart = \"no\"\nLimitNOFILE = \"infinity\"\n",
+        "[service]\nExecStart = \"sleep 300\"\nRestart = \"no\"\nLimitNOFILE = 1073741824\n",
     );
     let err = h.fails(1, &["start", "greedy"]);
     assert!(err.contains("LimitNOFILE"), "{err}");
@@ -510,4 +510,31 @@ fn the_daemon_raises_its_open_files_limit_and_services_keep_the_one_it_had() {
         limit(h.pid("own"), "Max open files"),
         ("100".to_owned(), "200".to_owned())
     );
+}
+
+#[test]
+fn infinity_is_as_much_as_may_be_had() {
+    // LimitNOFILE = "infinity" starts (systemd's clamp): fs.nr_open with CAP_SYS_RESOURCE, else the daemon's own hard limit; never a failed start.
+    let h = Home::new("limits_infinity");
+    h.unit(
+        "open",
+        "[service]\nExecStart = \"sleep 300\"\nLimitNOFILE = \"infinity\"\n",
+    );
+    h.ok(&["start", "open"]);
+    let pid = h.pid("open");
+    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open").expect("fs.nr_open");
+    let caps = std::fs::read_to_string("/proc/self/status").expect("status");
+    let eff = caps
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        .unwrap_or(0);
+    let expected = if eff & (1 << 24) != 0 {
+        nr_open.trim().to_owned()
+    } else {
+        let (_, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .expect("getrlimit");
+        hard.to_string()
+    };
+    assert_eq!(limit(pid, "Max open files").1, expected);
 }

@@ -227,28 +227,38 @@ pub(super) fn child_setup(
     let mut setup = ChildSetup::default();
     for r in &limits.rlimits {
         let resource = r.resource();
-        if !root {
+        // "infinity" is as much as may be had (systemd does the same):
+        // fs.nr_open for open files, the daemon's own hard limit without
+        // CAP_SYS_RESOURCE (root in a container may lack it). A number
+        // above either is an error. (u64::MAX: "infinity".)
+        let mut ceiling = u64::MAX;
+        if resource == Resource::RLIMIT_NOFILE {
+            ceiling = nr_open().unwrap_or(ceiling);
+        }
+        if !root || !can_raise_limits() {
             let (_, hard) = getrlimit(resource).map_err(|errno| SetupError::ReadLimit {
                 key: r.name(),
                 errno,
             })?;
-            if r.hard > hard {
+            if !root && r.hard != u64::MAX && r.hard > hard {
                 return Err(SetupError::HardAboveDaemon {
                     key: r.name(),
                     hard: r.hard,
                     daemon: hard,
                 });
             }
+            ceiling = ceiling.min(hard);
         }
+        let most = |n: u64| if n == u64::MAX { ceiling } else { n };
+        let (soft, hard_wanted) = (most(r.soft), most(r.hard));
         if resource == Resource::RLIMIT_NOFILE {
-            let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
-                .ok()
-                .and_then(|t| t.trim().parse::<u64>().ok());
-            if let Some(max) = nr_open.filter(|&max| r.hard > max) {
+            if let Some(max) = nr_open().filter(|&max| hard_wanted > max) {
                 return Err(SetupError::AboveNrOpen { hard: r.hard, max });
             }
         }
-        setup.rlimits.push((resource, r.soft, r.hard));
+        setup
+            .rlimits
+            .push((resource, soft.min(hard_wanted), hard_wanted));
     }
     if let Some(nice) = limits.nice {
         if !root {
@@ -333,4 +343,28 @@ pub(super) fn child_work(
         && work.groups.is_none()
         && work.gid.is_none();
     (!idle).then(|| Box::new(work))
+}
+
+/// The kernel's most open files a process may have (fs.nr_open).
+fn nr_open() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+}
+
+/// Whether this daemon may raise a hard resource limit (CAP_SYS_RESOURCE
+/// in its effective set).
+fn can_raise_limits() -> bool {
+    const CAP_SYS_RESOURCE: u32 = 24;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let hex = s
+                .lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))?
+                .trim()
+                .to_owned();
+            u64::from_str_radix(&hex, 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << CAP_SYS_RESOURCE) != 0)
 }
