@@ -196,11 +196,23 @@ fn next_elapses(u: &unit::Unit, n: usize) -> Option<Vec<String>> {
         // The earliest of every expression of the list.
         at = timer.next_calendar(at)?;
         let ts = jiff::Timestamp::from_millisecond(at).ok()?;
-        out.push(
-            ts.to_zoned(tz.clone())
-                .strftime("%Y-%m-%dT%H:%M:%S%:z")
-                .to_string(),
-        );
+        // By hand, not strftime (whose formatter cost the static binary
+        // ~10 KiB for this one line).
+        let z = ts.to_zoned(tz.clone());
+        let off = z.offset().seconds();
+        let sign = if off < 0 { '-' } else { '+' };
+        let off = off.unsigned_abs();
+        out.push(format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{sign}{:02}:{:02}",
+            z.year(),
+            z.month(),
+            z.day(),
+            z.hour(),
+            z.minute(),
+            z.second(),
+            off / 3600,
+            off / 60 % 60
+        ));
     }
     Some(out)
 }

@@ -50,12 +50,19 @@ pub struct SavedState {
     pub boot: Option<SavedBoot>,
     /// Every `[timer]` unit's runs, by unit name (only meaningful with
     /// `boot`). Left out when empty.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub runs: BTreeMap<String, SavedRun>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Runs,
 }
 
-/// The boot a state was written in.
+/// Every `[timer]` unit's [`SavedRun`], by unit name. (A list: there are
+/// few, and a map of its own cost the static binary ~9 KiB.)
+pub type Runs = Vec<(String, SavedRun)>;
+
+/// The boot a state was written in. In the file as one string, `ID
+/// STARTED_MS` (as are the other small records below: a derived visitor
+/// for each cost the static binary ~5 KiB; a string's is there already).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct SavedBoot {
     /// `/proc/sys/kernel/random/boot_id`.
     pub id: String,
@@ -65,21 +72,19 @@ pub struct SavedBoot {
 }
 
 /// What a `[timer]` unit's timer did, kept across daemons of one boot.
+/// In the file: `ARMED FIRED BOOT_DONE LAST_RUN` (`-` for none, 0/1).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct SavedRun {
     /// When the timer was armed (enabled), in ms after
     /// [`SavedBoot::started_ms`]; None while it is not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub armed_ms: Option<u64>,
     /// The last elapse, in ms after [`SavedBoot::started_ms`]
     /// (OnUnitActiveSec counts from it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fired_ms: Option<u64>,
     /// OnBootSec has elapsed.
-    #[serde(default)]
     pub boot_done: bool,
     /// Unix ms of the last start by the timer (what `timers` shows).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run_ms: Option<i64>,
 }
 
@@ -166,22 +171,133 @@ pub struct SavedService {
     pub health: Option<SavedHealth>,
 }
 
-/// A stop under way when the state was written.
+/// A stop under way when the state was written. In the file: `PHASE
+/// DEADLINE_MS`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct SavedStop {
     pub phase: String,
     pub deadline_ms: u64,
 }
 
-/// A running service's health as the previous daemon judged it.
+/// A running service's health as the previous daemon judged it. In the
+/// file: `VERDICT STREAK PASSED_ONCE`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct SavedHealth {
     /// `starting`, `healthy` or `unhealthy`.
     pub verdict: String,
-    #[serde(default)]
     pub streak: u32,
-    #[serde(default)]
     pub passed_once: bool,
+}
+
+/// The words of a record written as one string, read back one by one.
+struct Words<'a>(std::str::SplitWhitespace<'a>);
+
+impl<'a> Words<'a> {
+    fn of(text: &'a str) -> Words<'a> {
+        Words(text.split_whitespace())
+    }
+
+    fn word(&mut self) -> Result<&'a str, String> {
+        self.0.next().ok_or_else(|| "a record is short".to_owned())
+    }
+
+    fn num<T: std::str::FromStr>(&mut self) -> Result<T, String> {
+        let w = self.word()?;
+        w.parse().map_err(|_| format!("`{w}` is not a number"))
+    }
+
+    fn opt<T: std::str::FromStr>(&mut self) -> Result<Option<T>, String> {
+        match self.word()? {
+            "-" => Ok(None),
+            w => w
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("`{w}` is not a number")),
+        }
+    }
+}
+
+fn opt_text<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+impl From<SavedBoot> for String {
+    fn from(b: SavedBoot) -> String {
+        format!("{} {}", b.id, b.started_ms)
+    }
+}
+
+impl TryFrom<String> for SavedBoot {
+    type Error = String;
+    fn try_from(text: String) -> Result<SavedBoot, String> {
+        let mut w = Words::of(&text);
+        Ok(SavedBoot {
+            id: w.word()?.to_owned(),
+            started_ms: w.num()?,
+        })
+    }
+}
+
+impl From<SavedRun> for String {
+    fn from(r: SavedRun) -> String {
+        format!(
+            "{} {} {} {}",
+            opt_text(r.armed_ms),
+            opt_text(r.fired_ms),
+            u8::from(r.boot_done),
+            opt_text(r.last_run_ms)
+        )
+    }
+}
+
+impl TryFrom<String> for SavedRun {
+    type Error = String;
+    fn try_from(text: String) -> Result<SavedRun, String> {
+        let mut w = Words::of(&text);
+        Ok(SavedRun {
+            armed_ms: w.opt()?,
+            fired_ms: w.opt()?,
+            boot_done: w.num::<u8>()? == 1,
+            last_run_ms: w.opt()?,
+        })
+    }
+}
+
+impl From<SavedStop> for String {
+    fn from(s: SavedStop) -> String {
+        format!("{} {}", s.phase, s.deadline_ms)
+    }
+}
+
+impl TryFrom<String> for SavedStop {
+    type Error = String;
+    fn try_from(text: String) -> Result<SavedStop, String> {
+        let mut w = Words::of(&text);
+        Ok(SavedStop {
+            phase: w.word()?.to_owned(),
+            deadline_ms: w.num()?,
+        })
+    }
+}
+
+impl From<SavedHealth> for String {
+    fn from(h: SavedHealth) -> String {
+        format!("{} {} {}", h.verdict, h.streak, u8::from(h.passed_once))
+    }
+}
+
+impl TryFrom<String> for SavedHealth {
+    type Error = String;
+    fn try_from(text: String) -> Result<SavedHealth, String> {
+        let mut w = Words::of(&text);
+        Ok(SavedHealth {
+            verdict: w.word()?.to_owned(),
+            streak: w.num()?,
+            passed_once: w.num::<u8>()? == 1,
+        })
+    }
 }
 
 /// A start under way when the state was written.
@@ -269,7 +385,7 @@ pub fn load_state(path: &Path) -> (SavedState, Option<String>) {
             )
         }
     };
-    match serde_json::from_slice::<SavedState>(&bytes) {
+    match parse_state(&bytes) {
         Ok(state) if state.version == STATE_VERSION => (state, None),
         Ok(state) => (
             SavedState::default(),
@@ -279,12 +395,19 @@ pub fn load_state(path: &Path) -> (SavedState, Option<String>) {
     }
 }
 
+/// The one decoder of the state file (out of line: two callers would
+/// otherwise each carry a copy of it, ~7 KiB).
+#[inline(never)]
+fn parse_state(bytes: &[u8]) -> serde_json::Result<SavedState> {
+    serde_json::from_slice(bytes)
+}
+
 /// The state file as it is, for a reader that is not the daemon (a client):
 /// nothing moved aside, empty when it cannot be read.
 pub fn peek_state(path: &Path) -> SavedState {
     fs::read(path)
         .ok()
-        .and_then(|bytes| serde_json::from_slice::<SavedState>(&bytes).ok())
+        .and_then(|bytes| parse_state(&bytes).ok())
         .filter(|s| s.version == STATE_VERSION)
         .unwrap_or_default()
 }
@@ -396,7 +519,7 @@ mod tests {
                 id: "4b1c3f2e-0000-4000-8000-000000000001".into(),
                 started_ms: 123_456,
             }),
-            runs: BTreeMap::from([(
+            runs: vec![(
                 "nightly".to_string(),
                 SavedRun {
                     armed_ms: Some(10),
@@ -404,7 +527,7 @@ mod tests {
                     boot_done: true,
                     last_run_ms: Some(1_795_929_466_123),
                 },
-            )]),
+            )],
         };
         save_state(&path, &state).unwrap();
         sync(&path).unwrap();

@@ -504,21 +504,17 @@ impl UnitTimers {
 /// daemon of the record started.
 pub fn carry_on(
     saved: Option<SavedBoot>,
-    mut runs: std::collections::BTreeMap<String, SavedRun>,
+    mut runs: crate::daemon::persist::Runs,
     id: Option<String>,
     mono_ms: u64,
-) -> (
-    Option<SavedBoot>,
-    std::collections::BTreeMap<String, SavedRun>,
-    Duration,
-) {
+) -> (Option<SavedBoot>, crate::daemon::persist::Runs, Duration) {
     match (saved, id) {
         (Some(b), Some(id)) if b.id == id && b.started_ms <= mono_ms => {
             let ago = Duration::from_millis(mono_ms - b.started_ms);
             (Some(b), runs, ago)
         }
         (_, id) => {
-            for r in runs.values_mut() {
+            for (_, r) in runs.iter_mut() {
                 *r = SavedRun {
                     last_run_ms: r.last_run_ms,
                     ..SavedRun::default()
@@ -641,7 +637,7 @@ mod tests {
             boot_done: true,
             last_run_ms: Some(1_795_938_301_000),
         };
-        let runs = std::collections::BTreeMap::from([("job".to_string(), run)]);
+        let runs = vec![("job".to_string(), run)];
         let same = carry_on(
             Some(boot("b1", 1_000)),
             runs.clone(),
@@ -667,7 +663,7 @@ mod tests {
         ] {
             let (b, r, ago) = carry_on(saved, runs.clone(), id.map(str::to_string), 4_000);
             assert_eq!(b, Some(boot("b1", 4_000)));
-            assert_eq!(r["job"], only_last);
+            assert_eq!(r, [("job".to_string(), only_last)]);
             assert_eq!(ago, Duration::ZERO);
         }
         let (b, _, _) = carry_on(Some(boot("b1", 1_000)), runs, None, 4_000);

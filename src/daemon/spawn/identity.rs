@@ -256,9 +256,7 @@ pub(super) fn child_setup(
                 return Err(SetupError::AboveNrOpen { hard: r.hard, max });
             }
         }
-        setup
-            .rlimits
-            .push((resource, soft.min(hard_wanted), hard_wanted));
+        setup.rlimits.push((resource, soft, hard_wanted));
     }
     if let Some(nice) = limits.nice {
         if !root {

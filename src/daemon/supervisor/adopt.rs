@@ -132,7 +132,7 @@ impl Supervisor {
             boot: self.boot.clone().filter(|_| !self.killing),
             runs: {
                 let mut runs = self.timer_runs.clone();
-                runs.retain(|name, _| {
+                runs.retain(|(name, _)| {
                     self.by_name
                         .get(&self.entries, name)
                         .and_then(|&id| self.entries[id].unit.as_ref())
@@ -190,7 +190,7 @@ impl Supervisor {
 
     /// The boot record and timer runs this daemon carries on from (the
     /// previous daemon's, of this boot) or starts with.
-    pub fn set_boot(&mut self, boot: Option<SavedBoot>, runs: BTreeMap<String, SavedRun>) {
+    pub fn set_boot(&mut self, boot: Option<SavedBoot>, runs: persist::Runs) {
         self.boot = boot;
         self.timer_runs = runs;
     }
@@ -198,15 +198,20 @@ impl Supervisor {
     /// What the timer of unit `name` did (this boot; `last_run_ms` also
     /// from earlier ones).
     pub fn timer_run(&self, name: &str) -> Option<SavedRun> {
-        self.timer_runs.get(name).copied()
+        self.timer_runs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|&(_, r)| r)
     }
 
     /// Records what the timer of unit `name` did (written with the state).
     pub fn set_timer_run(&mut self, name: &str, run: SavedRun) {
-        if self.timer_runs.get(name) != Some(&run) {
-            self.timer_runs.insert(name.to_string(), run);
-            self.dirty = true;
+        match self.timer_runs.iter_mut().find(|(n, _)| n == name) {
+            Some((_, r)) if *r == run => return,
+            Some((_, r)) => *r = run,
+            None => self.timer_runs.push((name.to_string(), run)),
         }
+        self.dirty = true;
     }
 
     /// Takes over what a previous daemon supervised: live processes are

@@ -181,7 +181,7 @@ pub struct Supervisor {
     /// other, and every `[timer]` unit's runs (the state file's `boot`
     /// and `runs`).
     boot: Option<SavedBoot>,
-    timer_runs: BTreeMap<String, SavedRun>,
+    timer_runs: persist::Runs,
     /// The units that have `[socket]`, `[timer]` or WatchPaths (in force
     /// or waiting for their next start), indexed at load and reload: the
     /// drivers look at these after every pass, not at every unit.
@@ -252,7 +252,7 @@ impl Supervisor {
             events_wanted: false,
             timer_marks: BTreeMap::new(),
             boot: None,
-            timer_runs: BTreeMap::new(),
+            timer_runs: Vec::new(),
             activated: Activated::default(),
         };
         for (name, result) in loaded.units {
