@@ -393,3 +393,15 @@ fn a_unit_file_name_with_a_newline_stays_on_one_line() {
         "{list}"
     );
 }
+
+#[test]
+fn a_mistyped_unit_name_gets_a_suggestion() {
+    // `start dbb` when `db` exists: exit 1, one line, "did you mean `db`?"; a name near nothing gets the usual hint.
+    let h = Home::new("a_mistyped_unit_name_gets_a_suggestion");
+    h.unit("db", "[service]\nExecStart = \"sleep 1000\"\n");
+    let err = h.fails(1, &["start", "dbb"]);
+    assert!(err.contains("did you mean `db`?"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let err = h.fails(1, &["status", "zzzzzzzz"]);
+    assert!(!err.contains("did you mean"), "{err}");
+}

@@ -35,6 +35,18 @@ impl Supervisor {
                             Some(&format!("name it `{stem}`")),
                         ));
                     }
+                    let names: Vec<&str> = self
+                        .entries
+                        .iter()
+                        .filter(|e| !e.gone)
+                        .map(|e| e.name.as_str())
+                        .collect();
+                    if let Some(near) = crate::unit::suggest(name, &names) {
+                        return Err(Response::error(
+                            format!("no unit named `{name}` in {}", self.service_dir.display()),
+                            Some(&format!("did you mean `{near}`?")),
+                        ));
+                    }
                     return Err(Response::error(
                         format!("no unit named `{name}` in {}", self.service_dir.display()),
                         Some(&format!(
