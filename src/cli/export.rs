@@ -59,7 +59,7 @@ fn quote(word: &str) -> String {
     out
 }
 
-fn command(argv: &[String]) -> String {
+pub(crate) fn command(argv: &[String]) -> String {
     argv.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ")
 }
 

@@ -52,18 +52,29 @@ pub fn daemon_command(bin: &Path, home: &Path, service_dir: &Path, detach: bool)
     )
 }
 
-/// The crontab line.
+/// The crontab line (cron reads an unescaped `%` as a newline).
 pub fn cron_line(bin: &Path, home: &Path, service_dir: &Path) -> String {
-    format!("@reboot {}", daemon_command(bin, home, service_dir, true))
+    let command = daemon_command(bin, home, service_dir, true).replace('%', "\\%");
+    format!("@reboot {command}")
 }
 
-/// A systemd unit that runs the daemon in the foreground.
+/// A systemd unit that runs the daemon in the foreground; its command
+/// lines in systemd's own quoting (`%` and `$` escaped).
 pub fn systemd_unit(bin: &Path, home: &Path, service_dir: &Path, user: &str) -> String {
+    let word = |p: &Path| p.to_string_lossy().into_owned();
+    let start = [
+        word(bin),
+        "--home".into(),
+        word(home),
+        "--service-dir".into(),
+        word(service_dir),
+        "daemon".into(),
+    ];
+    let stop = [word(bin), "--home".into(), word(home), "kill".into()];
     format!(
-        "[Unit]\nDescription=diakonos service manager ({user})\nAfter=network.target\n\n[Service]\nType=simple\nUser={user}\nExecStart={}\nExecStop={} --home {} kill\nKillMode=process\nRestart=on-failure\n\n[Install]\nWantedBy=multi-user.target\n",
-        daemon_command(bin, home, service_dir, false),
-        bin.display(),
-        home.display()
+        "[Unit]\nDescription=diakonos service manager ({user})\nAfter=network.target\n\n[Service]\nType=simple\nUser={user}\nExecStart={}\nExecStop={}\nKillMode=process\nRestart=on-failure\n\n[Install]\nWantedBy=multi-user.target\n",
+        crate::cli::export::command(&start),
+        crate::cli::export::command(&stop),
     )
 }
 
@@ -230,8 +241,34 @@ mod tests {
             "@reboot /usr/local/bin/diakonos --home /home/ann/.diakonos --service-dir '/srv/my units' daemon --detach"
         );
         let unit = systemd_unit(bin, home, dir, "ann");
-        assert!(unit.contains("ExecStart=/usr/local/bin/diakonos --home /home/ann/.diakonos --service-dir '/srv/my units' daemon\n"));
+        assert!(unit.contains("ExecStart=/usr/local/bin/diakonos --home /home/ann/.diakonos --service-dir \"/srv/my units\" daemon\n"));
+        assert!(unit.contains("ExecStop=/usr/local/bin/diakonos --home /home/ann/.diakonos kill\n"));
         assert!(unit.contains("User=ann\n"));
         assert!(openrc_script(bin, home, dir, "ann").starts_with("#!/sbin/openrc-run\n"));
+    }
+
+    #[test]
+    fn a_percent_or_a_space_in_a_path_survives_cron_and_systemd() {
+        // cron reads `%` as a newline, systemd as a specifier: both escaped; ExecStop is quoted too.
+        let (bin, home, dir) = (
+            Path::new("/opt/d/diakonos"),
+            Path::new("/tmp/h p%x"),
+            Path::new("/tmp/s p%x"),
+        );
+        let line = cron_line(bin, home, dir);
+        assert!(line.contains("'/tmp/h p\\%x'"), "{line}");
+        assert!(!line.replace("\\%", "").contains('%'), "{line}");
+        let unit = systemd_unit(bin, home, dir, "ann");
+        assert!(
+            unit.contains("ExecStop=/opt/d/diakonos --home \"/tmp/h p%%x\" kill\n"),
+            "{unit}"
+        );
+        let start = unit
+            .lines()
+            .find(|l| l.starts_with("ExecStart="))
+            .unwrap_or_default();
+        let words = crate::cli::import::systemd::split_words(&start["ExecStart=".len()..])
+            .expect("systemd reads it");
+        assert_eq!(words[2], "/tmp/h p%%x", "{start}");
     }
 }
