@@ -147,6 +147,13 @@ pub(super) fn build(cx: &mut Ctx<'_>, v: &Values<'_>, service_dir: &Path) -> Lim
             DeValue::String(s) => s.to_string(),
             _ => continue,
         };
+        // LimitCPU counts seconds: a time span (`"1min"`) is read as one.
+        let text = match (*name, super::values::parse_time_span(&text)) {
+            ("LimitCPU", Ok(secs)) if !text.contains(':') && text.trim() != "infinity" => {
+                format!("{}", secs.floor() as u64)
+            }
+            _ => text,
+        };
         match parse_rlimit(&text, *bytes) {
             Ok((soft, hard)) => limits.rlimits.push(Rlimit {
                 key: i as u8,
@@ -166,7 +173,11 @@ pub(super) fn build(cx: &mut Ctx<'_>, v: &Values<'_>, service_dir: &Path) -> Lim
             DeValue::String(s) => s.to_string(),
             _ => String::new(),
         };
-        match one_limit(&text, true) {
+        let size = match text.trim().strip_suffix('%') {
+            Some(pct) => percent_of_memory(pct),
+            None => one_limit(&text, true),
+        };
+        match size {
             Ok(INFINITY) => {}
             Ok(0) => cx.at(
                 value.span(),
@@ -177,7 +188,7 @@ pub(super) fn build(cx: &mut Ctx<'_>, v: &Values<'_>, service_dir: &Path) -> Lim
             Err(why) => cx.at(
                 value.span(),
                 format!("`MemoryMax` is \"{}\": {why}", esc(&text)),
-                Some("write a size like \"200M\", \"1G\" or a number of bytes".to_owned()),
+                Some("write a size like \"200M\", \"1G\", \"50%\" (of the machine's memory) or a number of bytes".to_owned()),
             ),
         }
     }
@@ -308,31 +319,76 @@ fn one_limit(text: &str, bytes: bool) -> Result<u64, String> {
     if text == "infinity" {
         return Ok(INFINITY);
     }
-    let (digits, scale) = match text.char_indices().last() {
-        Some((at, c @ ('K' | 'M' | 'G' | 'k' | 'm' | 'g'))) => {
+    let (digits, shift) = match text.char_indices().last() {
+        Some((at, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                'P' => 50,
+                'E' => 60,
+                _ => return Err(format!("`{c}` is not a size suffix; expected K, M, G or T")),
+            };
             if !bytes {
                 return Err(format!(
                     "`{c}` suffixes are for byte limits; expected a plain number"
                 ));
             }
-            let shift = match c.to_ascii_uppercase() {
-                'K' => 10,
-                'M' => 20,
-                _ => 30,
-            };
-            (&text[..at], 1u64 << shift)
+            (&text[..at], shift)
         }
-        _ => (text, 1),
+        _ => (text, 0),
     };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    // A whole number, or with a suffix a decimal one ("1.5G", as systemd).
+    let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let numeric = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !numeric(whole) || !numeric(frac) || (shift == 0 && digits.contains('.'))
+    {
         return Err("expected a non-negative whole number or \"infinity\"".to_owned());
     }
-    digits
+    let too_large = || "too large; write \"infinity\" for no limit".to_owned();
+    let mut n = whole
         .parse::<u64>()
         .ok()
-        .and_then(|n| n.checked_mul(scale))
-        .filter(|&n| n != INFINITY)
-        .ok_or_else(|| "too large; write \"infinity\" for no limit".to_owned())
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(too_large)?;
+    if !frac.is_empty() {
+        // The fraction of the unit, in whole bytes (rounded down).
+        let digits = frac.len().min(18) as u32;
+        let part: u128 = frac[..digits as usize].parse().unwrap_or(0);
+        n = n
+            .checked_add(((part << shift) / 10u128.pow(digits)) as u64)
+            .ok_or_else(too_large)?;
+    }
+    if n == INFINITY {
+        return Err(too_large());
+    }
+    Ok(n)
+}
+
+/// `"50%"` of MemoryMax: that share of the machine's physical memory
+/// (as systemd reads it), in bytes.
+fn percent_of_memory(pct: &str) -> Result<u64, String> {
+    let share: f64 = pct
+        .trim()
+        .parse()
+        .ok()
+        .filter(|p: &f64| *p > 0.0 && *p <= 100.0)
+        .ok_or("expected a percentage from 0 to 100, like \"50%\"")?;
+    // SAFETY: sysconf only reads system values.
+    let (pages, size) = unsafe {
+        (
+            nix::libc::sysconf(nix::libc::_SC_PHYS_PAGES),
+            nix::libc::sysconf(nix::libc::_SC_PAGESIZE),
+        )
+    };
+    let total = u64::try_from(pages)
+        .ok()
+        .zip(u64::try_from(size).ok())
+        .and_then(|(p, s)| p.checked_mul(s))
+        .filter(|&t| t > 0)
+        .ok_or("the machine's memory size is unknown; write a size like \"200M\"")?;
+    Ok((total as f64 * share / 100.0) as u64)
 }
 
 /// A size key (LogMaxBytes): a number of bytes, `"10M"` (`K`/`M`/`G`,
@@ -538,6 +594,12 @@ mod tests {
         assert_eq!(parse_rlimit("100:200", false), Ok((100, 200)));
         assert_eq!(parse_rlimit("infinity", true), Ok((INFINITY, INFINITY)));
         assert_eq!(parse_rlimit("1K:infinity", true), Ok((1024, INFINITY)));
+        // systemd's forms: decimals with a suffix, T and beyond.
+        assert_eq!(parse_rlimit("1.5G", true), Ok((3 << 29, 3 << 29)));
+        assert_eq!(parse_rlimit("1T", true), Ok((1 << 40, 1 << 40)));
+        assert!(parse_rlimit("1.5", true).is_err());
+        assert!(parse_rlimit("2X", true).is_err());
+        assert!(parse_rlimit("16E", true).is_err(), "2^64 is past the end");
         assert_eq!(parse_rlimit("512M", true), Ok((512 << 20, 512 << 20)));
         assert_eq!(parse_rlimit("2G", true), Ok((2 << 30, 2 << 30)));
         assert!(parse_rlimit("200:100", false).is_err());
@@ -546,6 +608,30 @@ mod tests {
         assert!(parse_rlimit("", false).is_err());
         assert!(parse_rlimit("99999999999999999999", false).is_err());
         assert!(parse_rlimit("lots", false).is_err());
+    }
+
+    #[test]
+    fn systemd_forms_of_limit_cpu_and_memory_max_read_as_systemd_reads_them() {
+        // LimitCPU as a time span (seconds), MemoryMax as a share of the machine's memory.
+        let dir = std::path::Path::new("/srv");
+        let unit = |keys: &str| {
+            crate::unit::parse(
+                "u",
+                &dir.join("u.service"),
+                &format!("[service]\nExecStart = \"x\"\n{keys}\n"),
+                dir,
+            )
+        };
+        let u = unit("LimitCPU = \"1min 30s\"").expect("a time span");
+        assert_eq!(
+            (u.limits.rlimits[0].soft, u.limits.rlimits[0].hard),
+            (90, 90)
+        );
+        let u = unit("MemoryMax = \"50%\"").expect("a share");
+        let total = percent_of_memory("100").expect("the memory size");
+        assert_eq!(u.limits.memory_max, Some(total / 2));
+        assert!(unit("MemoryMax = \"150%\"").is_err());
+        assert!(unit("LimitNOFILE = \"1min\"").is_err());
     }
 
     #[test]
