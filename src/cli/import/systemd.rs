@@ -225,6 +225,15 @@ pub fn import(text: &str, file_name: &str, origin: &str) -> Draft {
                 install_keys.push(format!("{key}={value}"));
                 continue;
             }
+            "Timer" => {
+                d.drop_key(
+                    &format!("[Timer] {key}"),
+                    "a systemd .timer is a unit of its own; in diakonos the [timer] goes in the \
+                     service's file: import the .service, then add its [timer] by hand (OnCalendar \
+                     takes cron expressions)",
+                );
+                continue;
+            }
             other => {
                 d.drop_key(
                     &format!("[{other}] {key}"),
@@ -238,6 +247,7 @@ pub fn import(text: &str, file_name: &str, origin: &str) -> Draft {
         }
         map_entry(&mut d, section, key, &value);
     }
+    from_environment_files(&mut d);
     if !saw_restart {
         // systemd's default is Restart=no, diakonos's on-failure: keep the meaning.
         d.set(Section::Service, "Restart", str_value("no"));
@@ -261,6 +271,56 @@ pub fn import(text: &str, file_name: &str, origin: &str) -> Draft {
         );
     }
     d
+}
+
+/// systemd expands `$VAR` in a command from EnvironmentFile too (Debian's
+/// cron: `/usr/sbin/cron -f $EXTRA_OPTS`); diakonos expands ExecStart
+/// from `Environment` alone, when it loads the unit. Such a command is run
+/// through `sh -c`, which reads the variables at each start.
+fn from_environment_files(d: &mut Draft) {
+    if d.get("EnvironmentFile").is_none() {
+        return;
+    }
+    for key in ["ExecStart", "ExecStop"] {
+        let Some(command) = d.get(key).and_then(|v| v.as_str()).map(str::to_owned) else {
+            continue;
+        };
+        let vars = variables(&command);
+        if vars.is_empty() {
+            continue;
+        }
+        let script = format!("exec {command}").replace('$', "$$");
+        let wrapped = format!("sh -c {}", shell_words::quote(&script));
+        d.set(Section::Service, key, str_value(&wrapped));
+        d.drop_key(
+            &format!("{key} as written"),
+            format!(
+                "{} may come from EnvironmentFile, which diakonos reads at each start: the command runs through `sh -c` to expand them then",
+                vars.join(", ")
+            ),
+        );
+    }
+}
+
+/// The `$NAME` and `${NAME}` a command line refers to.
+fn variables(command: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = command;
+    while let Some(at) = rest.find('$') {
+        rest = &rest[at + 1..];
+        let braced = rest.strip_prefix('{');
+        let body = braced.unwrap_or(rest);
+        let len = body
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(body.len());
+        if len > 0 {
+            let name = format!("${}", &body[..len]);
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    out
 }
 
 fn str_value(s: &str) -> toml::Value {
@@ -553,6 +613,34 @@ fn map_known(d: &mut Draft, section: Section, key: &str, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_reading_environment_file_variables_runs_through_sh() {
+        // Debian's cron: $EXTRA_OPTS comes from /etc/default/cron; the shell expands it at each start, and a unit without EnvironmentFile is left as written. A .timer's keys are named, truthfully.
+        let text = "[Service]\nEnvironmentFile=-/etc/default/cron\nExecStart=/usr/sbin/cron -f $EXTRA_OPTS\n";
+        let d = import(text, "cron.service", "/lib/systemd/system/cron.service");
+        let dir = std::path::Path::new("/srv");
+        let unit = crate::unit::parse("cron", &dir.join("cron.service"), &d.to_toml(), dir)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            unit.exec_start,
+            ["sh", "-c", "exec /usr/sbin/cron -f $EXTRA_OPTS"]
+        );
+        let plain = import("[Service]\nExecStart=/bin/x $Y\n", "x.service", "x");
+        assert_eq!(
+            plain.get("ExecStart").and_then(|v| v.as_str()),
+            Some("/bin/x $Y")
+        );
+        let timer = import("[Timer]\nOnCalendar=daily\n", "apt-daily.timer", "t");
+        assert!(
+            timer
+                .dropped
+                .iter()
+                .any(|x| x.why.contains("the [timer] goes in the service's file")),
+            "{:?}",
+            timer.dropped
+        );
+    }
 
     #[test]
     fn ini_joins_continuations_and_skips_comments() {
