@@ -151,6 +151,27 @@ fn import_pm2_ecosystem_verifies_and_runs() {
 }
 
 #[test]
+fn import_warns_of_what_this_host_lacks_and_writes_the_unit() {
+    // An app whose cwd is not on this machine: the unit is written (it may be for another host), with a one-line warning naming the directory.
+    let h = Home::new("import_warns_of_the_host");
+    let eco = h.root.join("eco.json");
+    fs::write(
+        &eco,
+        r#"{"apps":[{"name":"api","script":"/bin/true","interpreter":"none","cwd":"/nonexistent/api"}]}"#,
+    )
+    .expect("write ecosystem");
+    let out = h.cmd(&["import", "pm2", eco.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(h.path("api.service").exists());
+    let err = stderr(&out);
+    assert!(
+        err.lines()
+            .any(|l| l.contains("api: warning: on this host") && l.contains("/nonexistent/api")),
+        "{err}"
+    );
+}
+
+#[test]
 fn import_pm2_cron_restart_restarts_the_app_at_each_elapse() {
     // cron_restart (every second here) becomes OnCalendar + Overlap = "restart": once
     // enabled, the timer starts the app and restarts it while it still runs, as PM2 does.

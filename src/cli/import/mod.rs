@@ -172,7 +172,23 @@ pub fn emit(drafts: &[Draft], opts: &Options<'_>) -> Result<(), Error> {
         }
         let path = opts.dir.join(format!("{}.service", d.name));
         let text = d.to_toml();
-        if let Err(errors) = unit::parse(&d.name, &path, &text, opts.dir) {
+        let parsed = unit::parse(&d.name, &path, &text, opts.dir);
+        if let Ok(unit) = &parsed {
+            // What `verify` would find on this host (a missing directory or
+            // program) is said, not refused: units are often imported for
+            // another machine.
+            let path_env = std::env::var_os("PATH")
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| crate::paths::DEFAULT_PATH.into());
+            for problem in unit::check_host(unit, &path_env) {
+                eprintln!(
+                    "diakonos: {}: warning: on this host, {}",
+                    d.name,
+                    one_line(&problem.message)
+                );
+            }
+        }
+        if let Err(errors) = parsed {
             let first = crate::unit::first_error(&errors);
             let hint = if opts.stdout {
                 // What was made of it, for the user to see where it went wrong.
