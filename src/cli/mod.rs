@@ -506,6 +506,7 @@ fn run_daemon(
     let init = init.or_else(|| (std::process::id() == 1).then(Default::default));
     let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
     // The flag, else the environment (how an auto-started daemon gets it).
+    let flagged = metrics_file.is_some();
     let metrics_file = metrics_file
         .or_else(|| {
             std::env::var_os(METRICS_FILE_ENV)
@@ -513,6 +514,22 @@ fn run_daemon(
                 .map(PathBuf::from)
         })
         .map(|p| std::path::absolute(&p).unwrap_or(p));
+    if let Some(path) = metrics_file.as_ref().filter(|_| flagged) {
+        // Said now, not only in daemon.log once the daemon runs. (From the
+        // environment, a daemon a client starts for it: logged only.)
+        let dir = path.parent().unwrap_or(std::path::Path::new("/"));
+        let writable = nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok();
+        if !dir.is_dir() || !writable {
+            return Err(Error::failed_hint(
+                format!(
+                    "cannot write the metrics file {}: {} is not a directory this user may write to",
+                    path.display(),
+                    dir.display()
+                ),
+                "create the directory, or name another --metrics-file",
+            ));
+        }
+    }
     if detach {
         if let Some(path) = &metrics_file {
             // The daemon started below inherits it.

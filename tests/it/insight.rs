@@ -948,3 +948,24 @@ fn list_wide_shows_no_cpu_for_a_unit_that_no_longer_runs() {
     let row = table.lines().nth(1).expect("a row");
     assert!(!row.contains("0.0"), "{table}");
 }
+
+#[test]
+fn a_metrics_file_that_cannot_be_written_is_refused_at_once() {
+    // `daemon --detach --metrics-file` into a missing directory: exit 1 naming it, and no daemon started.
+    let h = Home::new("a_metrics_file_that_cannot_be_written");
+    let missing = h.root.join("no-such-dir").join("diakonos.prom");
+    let err = h.fails(
+        1,
+        &[
+            "daemon",
+            "--detach",
+            "--metrics-file",
+            missing.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        err.contains("no-such-dir") && err.contains("metrics file"),
+        "{err}"
+    );
+    assert!(h.daemon_pid().is_none_or(|p| !crate::util::alive(p)));
+}
