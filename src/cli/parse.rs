@@ -69,7 +69,8 @@ Commands:
 Options:
   --service-dir DIR    unit files (default: $DIAKONOS_SERVICE_DIR, else ./services)
   --home DIR           state, socket and logs (default: $DIAKONOS_HOME, else ~/.diakonos)
-  --json               machine-readable output (list, status, daemon-status, events)
+  --json               machine-readable output (list, status, stats, timers,
+                       daemon-status; events: one object per line)
   --no-color           no colours (also when NO_COLOR is set or stdout is not a terminal)
   -h, --help           this help
   -V, --version        the version
@@ -247,7 +248,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
     let mut g = Global::default();
     let mut words: Vec<String> = Vec::new();
     let (mut lines, mut follow, mut detach) = (None, false, false);
-    let mut print = false;
+    let (mut print, mut help) = (false, false);
     let mut init: Option<crate::daemon::InitOptions> = None;
     let (mut reverse, mut format) = (false, None::<String>);
     let (mut until, mut timeout_ms) = (None::<WaitFor>, None::<u64>);
@@ -260,7 +261,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
             Long("service-dir") => g.service_dir = Some(path_value(&mut parser, "--service-dir")?),
             Long("no-color") | Long("no-colour") => g.no_color = true,
             Long("json") => g.json = true,
-            Short('h') | Long("help") => return Ok((g, Command::Help(words.first().cloned()))),
+            // Before or after the command: `--help start`, `start --help`.
+            Short('h') | Long("help") => help = true,
             Short('V') | Long("version") => return Ok((g, Command::Version)),
             Short('n') | Long("lines") => {
                 let v = parser.value()?.string()?;
@@ -371,8 +373,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
             Long("stdout") => to_stdout = true,
             Long("dir") => out_dir = Some(path_value(&mut parser, "--dir")?),
             Value(v) => words.push(v.string()?),
+            _ if help => {}
             _ => return Err(arg.unexpected().into()),
         }
+    }
+    if help {
+        return Ok((g, Command::Help(words.first().cloned())));
     }
     let Some((cmd, rest)) = words.split_first() else {
         return Err(Error::Usage("no command given".into()));

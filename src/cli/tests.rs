@@ -89,6 +89,23 @@ fn words_that_cannot_name_a_unit_are_usage_errors_that_say_what_to_give() {
 }
 
 #[test]
+fn help_before_or_after_the_command_is_that_commands_help() {
+    // `--help start` and `start --help` both show start's help; `--help` alone the global one.
+    for args in [
+        &["--help", "start"][..],
+        &["start", "--help"],
+        &["-h", "start", "web"],
+    ] {
+        assert_eq!(
+            p(args).unwrap().1,
+            Command::Help(Some("start".into())),
+            "{args:?}"
+        );
+    }
+    assert_eq!(p(&["--help"]).unwrap().1, Command::Help(None));
+}
+
+#[test]
 fn usage_errors_exit_2() {
     // Missing names, unknown commands and misplaced flags are usage errors.
     for args in [
