@@ -366,7 +366,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
                     .ok()
                     .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e9)
                     .ok_or_else(|| {
-                        Error::Usage(format!("--timeout takes a number of seconds, not `{v}`"))
+                        Error::Usage(format!(
+                            "--timeout takes a number of seconds from 0 to 999999999, not `{v}`"
+                        ))
                     })?;
                 timeout_ms = Some((secs * 1000.0).round() as u64);
             }
@@ -374,6 +376,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
             Long("dir") => out_dir = Some(path_value(&mut parser, "--dir")?),
             Value(v) => words.push(v.string()?),
             _ if help => {}
+            // `run x ls -la`: the command's own options went to us.
+            _ if words.first().is_some_and(|w| w == "run") => {
+                return Err(Error::Usage(format!(
+                    "{}; the command goes after `--`: diakonos run [OPTIONS] -- COMMAND [ARG...]",
+                    arg.unexpected()
+                )))
+            }
             _ => return Err(arg.unexpected().into()),
         }
     }

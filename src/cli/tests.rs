@@ -106,6 +106,14 @@ fn help_before_or_after_the_command_is_that_commands_help() {
 }
 
 #[test]
+fn a_commands_options_given_to_run_say_where_they_go() {
+    // `run x ls -la`: a usage error that shows `--`.
+    let err = p(&["run", "ls", "-la"]).unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("after `--`"), "{err}");
+}
+
+#[test]
 fn usage_errors_exit_2() {
     // Missing names, unknown commands and misplaced flags are usage errors.
     for args in [
