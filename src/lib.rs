@@ -28,3 +28,4 @@ pub mod paths;
 pub mod procfs;
 pub mod protocol;
 pub mod unit;
+pub mod utc;

@@ -37,8 +37,8 @@ fn head(out: &mut String, name: &str, kind: &str, help: &str) {
 pub fn last_triggers(rows: &[TimerRow]) -> Vec<(String, i64)> {
     rows.iter()
         .filter_map(|r| {
-            let t: jiff::Timestamp = r.last_run.as_deref()?.parse().ok()?;
-            Some((r.name.clone(), t.as_second()))
+            let t = crate::utc::parse_seconds(r.last_run.as_deref()?)?;
+            Some((r.name.clone(), t))
         })
         .collect()
 }

@@ -618,9 +618,7 @@ const CHANGED_ON_DISK: &str = "changed on disk: run `diakonos reload`";
 
 /// `2026-11-29T07:45:01.123Z`: unix milliseconds as RFC 3339, UTC.
 fn rfc3339_ms(ms: u64) -> String {
-    jiff::Timestamp::from_millisecond(ms as i64)
-        .map(|t| format!("{t:.3}"))
-        .unwrap_or_default()
+    crate::utc::millis(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
 /// `14:03:07` (UTC) of a unix time.

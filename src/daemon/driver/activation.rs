@@ -594,13 +594,7 @@ fn jitter(state: &mut u64, max: Duration) -> Duration {
 
 /// Unix milliseconds as RFC 3339 (UTC, seconds).
 fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| {
-            t.round(jiff::Unit::Second)
-                .map(|t| t.to_string())
-                .unwrap_or_default()
-        })
-        .unwrap_or_default()
+    crate::utc::seconds(ms)
 }
 
 #[cfg(test)]

@@ -273,9 +273,7 @@ impl Supervisor {
                     let wall = i64::try_from(self.wall_ms(now))
                         .ok()
                         .and_then(|ms| ms.checked_add(left.as_millis() as i64))
-                        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-                        .and_then(|t| t.round(jiff::Unit::Second).ok())
-                        .map(|t| format!(", at {t}"))
+                        .map(|ms| format!(", at {}", crate::utc::seconds(ms)))
                         .unwrap_or_default();
                     say(format!(
                         "{name} is inactive: its timer starts it next in {}{wall} ({})",
