@@ -25,29 +25,28 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// `2026-11-30T04:33:00Z`: Unix milliseconds rounded to the second.
-pub fn seconds(ms: i64) -> String {
-    let secs = ms.saturating_add(500).div_euclid(1000);
+/// `2026-11-30T04:33:00`: the date and time of Unix seconds.
+fn date_time(secs: i64) -> String {
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
     format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}",
         s / 3600,
         s / 60 % 60,
         s % 60
     )
 }
 
+/// `2026-11-30T04:33:00Z`: Unix milliseconds rounded to the second.
+pub fn seconds(ms: i64) -> String {
+    format!("{}Z", date_time(ms.saturating_add(500).div_euclid(1000)))
+}
+
 /// `2026-11-30T04:33:00.123Z`: Unix milliseconds, to the millisecond.
 pub fn millis(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-    let s = secs.rem_euclid(86_400);
     format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60,
+        "{}.{:03}Z",
+        date_time(ms.div_euclid(1000)),
         ms.rem_euclid(1000)
     )
 }
