@@ -94,6 +94,7 @@ pub(super) fn verify(g: &Global, names: &[String], out: &render::Output) -> Resu
         })
         .collect();
     let (_, findings) = graph::check(&inputs, &dir);
+    let blocked = blocked_by_requires(&units, &findings.errors);
     let chosen = |n: &str| names.is_empty() || names.iter().any(|x| x == n);
     let mut bad = 0;
     let mut good = 0;
@@ -140,6 +141,9 @@ pub(super) fn verify(g: &Global, names: &[String], out: &render::Output) -> Resu
             Err(load_errors) => load_errors.iter().map(ToString::to_string).collect(),
         };
         errors.extend(dep_error.iter().flat_map(|e| e.lines().map(str::to_owned)));
+        if let (Ok(unit), Some(why)) = (result, blocked.get(name.as_str())) {
+            errors.push(format!("{}: {why}", unit.path.display()));
+        }
         if let Ok(unit) = result {
             for w in &unit.source.warnings {
                 out.warning(&w.to_string());
@@ -183,6 +187,47 @@ pub(super) fn verify(g: &Global, names: &[String], out: &render::Output) -> Resu
     }
     out.note(&format!("{good} unit(s) in {} are valid", dir.display()));
     Ok(())
+}
+
+/// Units that load but cannot start because something they Require
+/// (directly, or through units that load) does not load or has dependency
+/// errors: unit name -> why, naming the first such Requires.
+fn blocked_by_requires<'a>(
+    units: &[(&'a String, &Result<unit::Unit, Vec<unit::UnitError>>)],
+    dep_errors: &[Option<String>],
+) -> std::collections::HashMap<&'a str, String> {
+    let mut blocked = std::collections::HashMap::new();
+    let broken = |i: usize| units[i].1.is_err() || dep_errors.get(i).is_some_and(Option::is_some);
+    loop {
+        let mut more = false;
+        for (i, &(name, result)) in units.iter().enumerate() {
+            let Ok(unit) = result else { continue };
+            if blocked.contains_key(name.as_str()) || broken(i) {
+                continue;
+            }
+            let found = unit.requires.iter().find_map(|r| {
+                let j = units.iter().position(|(n, _)| *n == r)?;
+                if units[j].1.is_err() {
+                    Some(format!(
+                        "Requires `{r}`, which does not load; it cannot start until `{r}` is fixed"
+                    ))
+                } else if broken(j) || blocked.contains_key(r.as_str()) {
+                    Some(format!(
+                        "Requires `{r}`, which cannot start (`diakonos verify {r}` says why)"
+                    ))
+                } else {
+                    None
+                }
+            });
+            if let Some(why) = found {
+                blocked.insert(name.as_str(), why);
+                more = true;
+            }
+        }
+        if !more {
+            return blocked;
+        }
+    }
 }
 
 /// The next `n` elapses of a unit's OnCalendar (all of its expressions), from now, as RFC 3339 in
