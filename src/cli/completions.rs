@@ -24,6 +24,14 @@ fn command_words() -> String {
         .join(" ")
 }
 
+/// The options that take one of a few words, and those words.
+const VALUES: &[(&str, &str)] = &[
+    ("--for", "up running healthy exited inactive failed"),
+    ("--format", "mermaid dot"),
+    ("--restart", "always on-failure no"),
+    ("--exit-when", "all-done never"),
+];
+
 fn options_of(name: &str) -> String {
     let mut words: Vec<&str> = GLOBAL.to_vec();
     if let Some(c) = super::help::find(name) {
@@ -60,7 +68,7 @@ _diakonos() {{
     prev="${{COMP_WORDS[COMP_CWORD-1]}}"
     case "$prev" in
         --service-dir|--home|--dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
-    esac
+{values}    esac
     cmd=""
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${{COMP_WORDS[i]}}" in
@@ -90,6 +98,12 @@ complete -F _diakonos diakonos
 "#,
         commands = command_words(),
         global = GLOBAL.join(" "),
+        values = VALUES
+            .iter()
+            .map(|(opt, words)| format!(
+                "        {opt}) COMPREPLY=($(compgen -W \"{words}\" -- \"$cur\")); return ;;\n"
+            ))
+            .collect::<String>(),
     )
 }
 
@@ -128,6 +142,10 @@ pub fn zsh() -> String {
             }
         ));
     }
+    let values: String = VALUES
+        .iter()
+        .map(|(opt, words)| format!("        '{opt}[one of]:value:({words})' \\\n"))
+        .collect();
     format!(
         r#"#compdef diakonos
 # zsh completion for diakonos (diakonos completions zsh)
@@ -158,7 +176,7 @@ _diakonos() {{
         '--force[overwrite existing files]' \
         '--stdout[print instead of writing]' \
         '--dir[directory to write into]:directory:_files -/' \
-        '(-n --lines)'{{-n,--lines}}'[how many lines]:lines:' \
+{values}        '(-n --lines)'{{-n,--lines}}'[how many lines]:lines:' \
         '(-f --follow)'{{-f,--follow}}'[follow]' \
         '(- *)'{{-h,--help}}'[help]' \
         '(- *)'{{-V,--version}}'[version]' \
@@ -247,8 +265,13 @@ pub fn fish() -> String {
                     Some(long) => format!("-l {long}"),
                     None => format!("-s {}", word.trim_start_matches('-')),
                 };
+                let takes = VALUES
+                    .iter()
+                    .find(|(o, _)| *o == word)
+                    .map(|(_, words)| format!(" -xa '{words}'"))
+                    .unwrap_or_default();
                 out.push_str(&format!(
-                    "complete -c diakonos -n '{cond}' {opt} -d '{}'\n",
+                    "complete -c diakonos -n '{cond}' {opt}{takes} -d '{}'\n",
                     what.replace('\'', "\\'")
                 ));
             }

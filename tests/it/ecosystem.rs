@@ -406,7 +406,8 @@ fn bash_completes_commands_and_unit_names_without_starting_a_daemon() {
         "source {s}\nCOMP_WORDS=(diakonos sta); COMP_CWORD=1; _diakonos; echo \"${{COMPREPLY[*]}}\"\n\
          COMP_WORDS=(diakonos start ''); COMP_CWORD=2; _diakonos; echo \"${{COMPREPLY[*]}}\"\n\
          COMP_WORDS=(diakonos --service-dir {o} start ''); COMP_CWORD=4; _diakonos; echo \"${{COMPREPLY[*]}}\"\n\
-         COMP_WORDS=(diakonos export systemd ''); COMP_CWORD=3; _diakonos; echo \"${{COMPREPLY[*]}}\"\n",
+         COMP_WORDS=(diakonos export systemd ''); COMP_CWORD=3; _diakonos; echo \"${{COMPREPLY[*]}}\"\n\
+         COMP_WORDS=(diakonos wait alpha --for ''); COMP_CWORD=4; _diakonos; echo \"${{COMPREPLY[*]}}\"\n",
         s = script.display(),
         o = other.display()
     );
@@ -425,6 +426,12 @@ fn bash_completes_commands_and_unit_names_without_starting_a_daemon() {
     // `export systemd ` goes on with unit names.
     let exported: Vec<&str> = lines.get(3).map_or(vec![], |l| l.split(' ').collect());
     assert!(exported.starts_with(&["alpha", "beta"]), "{text}");
+    // An option's values, not unit names.
+    assert_eq!(
+        lines.get(4).map(String::as_str),
+        Some("up running healthy exited inactive failed"),
+        "{text}"
+    );
     assert!(h.daemon_pid().is_none(), "completing started a daemon");
 }
 
@@ -436,15 +443,22 @@ fn zsh_and_fish_complete_the_units_of_the_service_dir_on_the_line() {
     let fish = h.root.join("diakonos.fish");
     fs::write(&fish, h.ok(&["completions", "fish"])).expect("write script");
     let probe = format!(
-        "source {s}; complete -C 'diakonos --service-dir {o} start '; echo =; complete -C 'diakonos start '; echo =; complete -C 'diakonos export systemd '",
+        "source {s}; complete -C 'diakonos --service-dir {o} start '; echo =; complete -C 'diakonos start '; echo =; complete -C 'diakonos export systemd '; echo =; complete -C 'diakonos graph --format '",
         s = fish.display()
     );
     let lines = completion_probe(&h, "fish", &probe);
     assert_eq!(
-        lines,
+        lines[..7],
         ["gamma", "=", "alpha", "beta", "=", "alpha", "beta"],
         "fish"
     );
+    // An option's values (fish adds each one's description after a tab).
+    let values: Vec<&str> = lines
+        .iter()
+        .skip(8)
+        .map(|l| l.split('\t').next().unwrap_or(l))
+        .collect();
+    assert_eq!(values, ["dot", "mermaid"], "fish: {lines:?}");
     let zsh = h.root.join("diakonos.zsh");
     fs::write(&zsh, h.ok(&["completions", "zsh"])).expect("write script");
     let probe = format!(
