@@ -72,7 +72,13 @@ _diakonos() {{
     cmd=""
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${{COMP_WORDS[i]}}" in
-            --service-dir|--home) dirs+=("${{COMP_WORDS[i]}}" "${{COMP_WORDS[i+1]}}"); ((i++)) ;;
+            # `--service-dir=DIR` comes as three words (`=` breaks words).
+            --service-dir|--home)
+                if [ "${{COMP_WORDS[i+1]}}" = "=" ]; then
+                    dirs+=("${{COMP_WORDS[i]}}" "${{COMP_WORDS[i+2]}}"); ((i += 2))
+                else
+                    dirs+=("${{COMP_WORDS[i]}}" "${{COMP_WORDS[i+1]}}"); ((i++))
+                fi ;;
             --dir|-n) ((i++)) ;;
             -*) ;;
             *) cmd="${{COMP_WORDS[i]}}"; break ;;

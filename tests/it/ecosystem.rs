@@ -407,7 +407,8 @@ fn bash_completes_commands_and_unit_names_without_starting_a_daemon() {
          COMP_WORDS=(diakonos start ''); COMP_CWORD=2; _diakonos; echo \"${{COMPREPLY[*]}}\"\n\
          COMP_WORDS=(diakonos --service-dir {o} start ''); COMP_CWORD=4; _diakonos; echo \"${{COMPREPLY[*]}}\"\n\
          COMP_WORDS=(diakonos export systemd ''); COMP_CWORD=3; _diakonos; echo \"${{COMPREPLY[*]}}\"\n\
-         COMP_WORDS=(diakonos wait alpha --for ''); COMP_CWORD=4; _diakonos; echo \"${{COMPREPLY[*]}}\"\n",
+         COMP_WORDS=(diakonos wait alpha --for ''); COMP_CWORD=4; _diakonos; echo \"${{COMPREPLY[*]}}\"\n\
+         COMP_WORDS=(diakonos --service-dir = {o} start ''); COMP_CWORD=5; _diakonos; echo \"${{COMPREPLY[*]}}\"\n",
         s = script.display(),
         o = other.display()
     );
@@ -426,6 +427,9 @@ fn bash_completes_commands_and_unit_names_without_starting_a_daemon() {
     // `export systemd ` goes on with unit names.
     let exported: Vec<&str> = lines.get(3).map_or(vec![], |l| l.split(' ').collect());
     assert!(exported.starts_with(&["alpha", "beta"]), "{text}");
+    // `--service-dir=DIR` (three words to bash) names the directory too.
+    let eq_form: Vec<&str> = lines.get(5).map_or(vec![], |l| l.split(' ').collect());
+    assert_eq!(eq_form.first(), Some(&"gamma"), "{text}");
     // An option's values, not unit names.
     assert_eq!(
         lines.get(4).map(String::as_str),
