@@ -56,6 +56,18 @@ pub fn check_host_as(
             "create the directory, or fix WorkingDirectory",
         );
     }
+    // A required EnvironmentFile is read at each start: missing, every
+    // start fails.
+    for (file, optional) in &unit.limits.environment_files {
+        if !optional && !file.exists() {
+            let shown = esc_all(&file.display().to_string());
+            error(
+                "EnvironmentFile",
+                format!("EnvironmentFile {shown} does not exist"),
+                &format!("create it, or write \"-{shown}\" to make it optional"),
+            );
+        }
+    }
     let groups = unit.limits.group.iter().map(|g| ("Group", g)).chain(
         unit.limits
             .supplementary_groups
@@ -352,6 +364,25 @@ pub(super) fn find_program(
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_missing_required_environment_file_is_a_host_error() {
+        // Required and missing: an error naming it, with the `-` form as the hint; optional or present: nothing.
+        let dir = Path::new("/");
+        let text = "[service]\nExecStart = \"/bin/true\"\nWorkingDirectory = \"/\"\n\
+                    EnvironmentFile = [\"/nonexistent/env\", \"-/nonexistent/opt\", \"/etc/passwd\"]\n";
+        let unit = crate::unit::parse("e", &dir.join("e.service"), text, dir).expect("parses");
+        let errors = check_host(&unit, std::ffi::OsStr::new("/usr/bin:/bin"));
+        let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            ["EnvironmentFile /nonexistent/env does not exist"]
+        );
+        assert!(errors[0]
+            .hint
+            .as_deref()
+            .is_some_and(|h| h.contains("\"-/nonexistent/env\"")));
+    }
 
     #[test]
     fn execute_permission_is_judged_by_the_bits_for_that_user() {
