@@ -51,7 +51,10 @@ impl RealSys {
 
 impl Sys for RealSys {
     fn spawn_probe(&mut self, unit: &Unit, argv: &[String]) -> Result<Pid, SpawnError> {
-        let log = self.home.service_log(&unit.name);
+        // Its own file, started empty: what it says is the probe's result
+        // (read back when it is reaped), not lines in the service's log.
+        let log = probe_log(&self.home, &unit.name);
+        let _ = std::fs::remove_file(&log);
         let spawned = spawn::spawn(
             &SpawnSpec {
                 argv,
@@ -280,4 +283,29 @@ pub fn unix_now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// Where an Exec probe of unit `name` writes (`logs/NAME.probe`).
+pub fn probe_log(home: &Home, name: &str) -> std::path::PathBuf {
+    home.logs_dir().join(format!("{name}.probe"))
+}
+
+/// The first line an Exec probe of `unit` wrote: at most 200 characters,
+/// control characters escaped; None when it wrote nothing.
+pub fn probe_output(home: &Home, name: &str) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 512];
+    let n = std::fs::File::open(probe_log(home, name))
+        .and_then(|mut f| f.read(&mut head))
+        .ok()?;
+    let text = String::from_utf8_lossy(&head[..n]);
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let mut out = String::new();
+    for c in line.chars().take(200) {
+        match c.is_control() {
+            true => out.extend(c.escape_default()),
+            false => out.push(c),
+        }
+    }
+    Some(out)
 }

@@ -506,3 +506,44 @@ fn a_verdict_is_kept_by_the_next_daemon() {
         "the verdict came from a new probe"
     );
 }
+
+#[test]
+fn an_exec_probes_first_line_is_its_result_not_the_services_log() {
+    // SPEC §10: `status` shows the first line of a probe's output; the service's log gets none of it.
+    let h = Home::new("health_exec_output");
+    h.unit(
+        "db",
+        &format!(
+            "[service]\nExecStart = {}\n[health]\nExec = {}\nIntervalSec = 0.2\nStartIntervalSec = 0.1\n",
+            sh("echo serving; exec sleep 1000"),
+            sh("echo 'accepting connections'; echo second line")
+        ),
+    );
+    h.ok(&["start", "db"]);
+    h.wait_until("a probe with its words", WAIT, || {
+        h.status_json("db")["probes"].as_array().is_some_and(|p| {
+            p.iter()
+                .any(|r| r["output"] == "accepting connections" && r["ok"] == true)
+        })
+    });
+    let log = std::fs::read_to_string(h.home.join("logs/db.log")).unwrap_or_default();
+    assert!(
+        log.contains("serving") && !log.contains("accepting"),
+        "{log}"
+    );
+    // A failing probe: its exit and what it said.
+    h.unit(
+        "bad",
+        &format!(
+            "[service]\nExecStart = \"sleep 1000\"\n[health]\nExec = {}\nReadiness = false\nOnUnhealthy = \"mark\"\nStartIntervalSec = 0.1\n",
+            sh("echo 'no response' >&2; exit 2")
+        ),
+    );
+    h.ok(&["reload"]);
+    h.ok(&["start", "bad"]);
+    h.wait_until("a failed probe with its words", WAIT, || {
+        h.status_json("bad")["probes"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|r| r["output"] == "exit 2: no response"))
+    });
+}

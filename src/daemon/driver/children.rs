@@ -118,6 +118,13 @@ impl Children {
             for (pid, kind) in spawn::reap_all() {
                 // Whether it ran at all comes before how it ended (below).
                 sys.execs.finish(pid);
+                // An Exec probe's words are its result.
+                if let Some(unit) = sup.probe_of(pid) {
+                    let said = crate::daemon::system::probe_output(&sys.home, &unit.name);
+                    if let Some(text) = said {
+                        sup.handle(Input::ProbeOutput(pid, text), now);
+                    }
+                }
                 self.held.push((pid, kind));
                 self.held_since.get_or_insert(now);
             }

@@ -48,6 +48,8 @@ struct InFlight {
     pid: Option<Pid>,
     /// Its TimeoutSec passed and its group was killed: only the reap is awaited.
     timed_out: bool,
+    /// The first line it wrote (stdout and stderr), once reaped.
+    output: Option<String>,
 }
 
 /// The probing of one run of a service (from its spawn or adoption).
@@ -248,6 +250,7 @@ impl Supervisor {
                 started: now,
                 pid,
                 timed_out: false,
+                output: None,
             });
         }
         self.timers.set(
@@ -286,8 +289,29 @@ impl Supervisor {
     /// An Exec probe's program could not be run: a failed probe, with why
     /// (its exit with 127, which follows, is no one's).
     pub(super) fn probe_not_run(&mut self, pid: Pid, e: SpawnError, now: Instant) {
-        if let Some((id, took)) = self.probe_ended(pid, now) {
+        if let Some((id, took, _)) = self.probe_ended(pid, now) {
             self.probe_result(id, false, format!("cannot run: {e}"), took, now);
+        }
+    }
+
+    /// The unit whose Exec probe `pid` is, for the driver that reaps it.
+    pub fn probe_of(&self, pid: Pid) -> Option<&crate::unit::Unit> {
+        let &id = self.probe_pids.get(&pid)?;
+        self.entries[id].unit.as_deref()
+    }
+
+    /// What Exec probe `pid` wrote: its result's text.
+    pub(super) fn probe_output(&mut self, pid: Pid, text: String) {
+        let Some(&id) = self.probe_pids.get(&pid) else {
+            return;
+        };
+        if let Some(f) = self.entries[id]
+            .health
+            .as_mut()
+            .and_then(|h| h.in_flight.as_mut())
+            .filter(|f| f.pid == Some(pid))
+        {
+            f.output = Some(text);
         }
     }
 
@@ -296,11 +320,18 @@ impl Supervisor {
         if !self.probe_pids.contains_key(&pid) {
             return false;
         }
-        if let Some((id, took)) = self.probe_ended(pid, now) {
-            let text = match kind {
+        if let Some((id, took, output)) = self.probe_ended(pid, now) {
+            let exit = match kind {
                 ExitKind::Code(0) => "exit 0".to_owned(),
                 ExitKind::Code(c) => format!("exit {c}"),
                 other => other.to_string(),
+            };
+            // What it said, as SPEC §10's "first line of output"; its exit
+            // when it said nothing (or failed: both).
+            let text = match (output, kind.success()) {
+                (Some(out), true) => out,
+                (Some(out), false) => format!("{exit}: {out}"),
+                (None, _) => exit,
             };
             self.probe_result(id, kind.success(), text, took, now);
         }
@@ -310,18 +341,23 @@ impl Supervisor {
     /// The probe process `pid` is done: its service and how long it took,
     /// when it is the service's probe in flight and not already counted as
     /// timed out (then the next probe is scheduled instead).
-    fn probe_ended(&mut self, pid: Pid, now: Instant) -> Option<(ServiceId, Duration)> {
+    fn probe_ended(
+        &mut self,
+        pid: Pid,
+        now: Instant,
+    ) -> Option<(ServiceId, Duration, Option<String>)> {
         let id = self.probe_pids.remove(&pid)?;
         let h = self.entries[id].health.as_mut()?;
-        let f = h.in_flight.as_ref().filter(|f| f.pid == Some(pid))?;
+        let f = h.in_flight.as_mut().filter(|f| f.pid == Some(pid))?;
         let (took, timed_out) = (now.saturating_duration_since(f.started), f.timed_out);
+        let output = f.output.take();
         h.in_flight = None;
         if timed_out {
             // Its failure was recorded at the timeout; the next probe is due.
             self.schedule_probe(id, now);
             return None;
         }
-        Some((id, took))
+        Some((id, took, output))
     }
 
     /// Records a result and acts on it: a first pass makes a gated unit

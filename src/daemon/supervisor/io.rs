@@ -144,6 +144,9 @@ pub enum Input {
     Request(Option<ConnId>, Request),
     /// A child was reaped, or a watched process ended.
     ChildExited(Pid, ExitKind),
+    /// The first line an Exec probe (pid) wrote, read by the children
+    /// driver as it reaped it (before its `ChildExited`).
+    ProbeOutput(Pid, String),
     /// An sd_notify datagram from `sender` in process group `group`.
     Notify {
         sender: Pid,

@@ -473,6 +473,7 @@ impl Supervisor {
                     }
                 }
             }
+            Input::ProbeOutput(pid, text) => self.probe_output(pid, text),
             Input::ChildExited(pid, kind) => {
                 if !self.probe_exited(pid, kind, now) {
                     self.child_exited(pid, kind)
