@@ -393,7 +393,11 @@ fn purge(log: &Path) -> Result<(), Error> {
             .strip_prefix(&base)
             .and_then(|r| r.strip_prefix('.'))
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-        if file == base || rotated {
+        // NAME.log, its rotations, and NAME.probe (an Exec probe's words).
+        let probe = base
+            .strip_suffix(".log")
+            .is_some_and(|stem| file == format!("{stem}.probe"));
+        if file == base || rotated || probe {
             if let Err(e) = std::fs::remove_file(entry.path()) {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     return Err(Error::failed(format!(

@@ -243,8 +243,14 @@ fn delete_stops_disables_removes_and_keeps_or_purges_logs() {
     assert!(h.home.join("logs/app.log").exists(), "logs not kept");
     assert!(alive(db));
 
+    // An Exec probe's file goes with the logs.
+    fs::write(h.home.join("logs/db.probe"), "ok\n").expect("write a probe file");
     h.ok(&["delete", "db", "--purge-logs"]);
     assert!(gone(db));
+    assert!(
+        !h.home.join("logs/db.probe").exists(),
+        "probe output not purged"
+    );
     assert!(!h.units.join("db.service").exists());
     assert!(!h.home.join("logs/db.log").exists(), "logs not purged");
     let list = h.ok(&["list"]);
