@@ -715,17 +715,10 @@ fn event_text(e: &crate::protocol::EventRecord) -> String {
 /// A unit's own text (Description, STATUS=) as one line that cannot move
 /// the cursor or change the terminal: control characters escaped.
 fn visible(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return text.into();
+    match text.chars().any(char::is_control) {
+        true => crate::unit::esc_all(text).into(),
+        false => text.into(),
     }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c.is_control() {
-            true => out.extend(c.escape_default()),
-            false => out.push(c),
-        }
-    }
-    out.into()
 }
 
 /// Rows of cells as columns two spaces apart, each as wide as its widest

@@ -130,7 +130,7 @@ pub(super) fn verify(g: &Global, names: &[String], out: &render::Output) -> Resu
             .unwrap_or_else(|| paths::DEFAULT_PATH.into()),
     };
     let daemon_uid = services.map(|env| env.uid);
-    for ((name, result), dep_error) in units.iter().zip(&findings.errors) {
+    for (i, ((name, result), dep_error)) in units.iter().zip(&findings.errors).enumerate() {
         if !chosen(name) {
             continue;
         }
@@ -141,7 +141,7 @@ pub(super) fn verify(g: &Global, names: &[String], out: &render::Output) -> Resu
             Err(load_errors) => load_errors.iter().map(ToString::to_string).collect(),
         };
         errors.extend(dep_error.iter().flat_map(|e| e.lines().map(str::to_owned)));
-        if let (Ok(unit), Some(why)) = (result, blocked.get(name.as_str())) {
+        if let (Ok(unit), Some(why)) = (result, &blocked[i]) {
             errors.push(format!("{}: {why}", unit.path.display()));
         }
         if let Ok(unit) = result {
@@ -191,18 +191,18 @@ pub(super) fn verify(g: &Global, names: &[String], out: &render::Output) -> Resu
 
 /// Units that load but cannot start because something they Require
 /// (directly, or through units that load) does not load or has dependency
-/// errors: unit name -> why, naming the first such Requires.
-fn blocked_by_requires<'a>(
-    units: &[(&'a String, &Result<unit::Unit, Vec<unit::UnitError>>)],
+/// errors: by unit index, why, naming the first such Requires.
+fn blocked_by_requires(
+    units: &[(&String, &Result<unit::Unit, Vec<unit::UnitError>>)],
     dep_errors: &[Option<String>],
-) -> std::collections::HashMap<&'a str, String> {
-    let mut blocked = std::collections::HashMap::new();
+) -> Vec<Option<String>> {
+    let mut blocked: Vec<Option<String>> = vec![None; units.len()];
     let broken = |i: usize| units[i].1.is_err() || dep_errors.get(i).is_some_and(Option::is_some);
     loop {
         let mut more = false;
-        for (i, &(name, result)) in units.iter().enumerate() {
+        for (i, &(_, result)) in units.iter().enumerate() {
             let Ok(unit) = result else { continue };
-            if blocked.contains_key(name.as_str()) || broken(i) {
+            if blocked[i].is_some() || broken(i) {
                 continue;
             }
             let found = unit.requires.iter().find_map(|r| {
@@ -211,7 +211,7 @@ fn blocked_by_requires<'a>(
                     Some(format!(
                         "Requires `{r}`, which does not load; it cannot start until `{r}` is fixed"
                     ))
-                } else if broken(j) || blocked.contains_key(r.as_str()) {
+                } else if broken(j) || blocked[j].is_some() {
                     Some(format!(
                         "Requires `{r}`, which cannot start (`diakonos verify {r}` says why)"
                     ))
@@ -219,8 +219,8 @@ fn blocked_by_requires<'a>(
                     None
                 }
             });
-            if let Some(why) = found {
-                blocked.insert(name.as_str(), why);
+            if found.is_some() {
+                blocked[i] = found;
                 more = true;
             }
         }

@@ -203,15 +203,18 @@ impl<'a> Words<'a> {
         self.0.next().ok_or_else(|| "a record is short".to_owned())
     }
 
-    fn num<T: std::str::FromStr>(&mut self) -> Result<T, String> {
+    /// A number (every field is read as u64: one parser, not one a type).
+    fn num(&mut self) -> Result<u64, String> {
         let w = self.word()?;
         w.parse().map_err(|_| format!("`{w}` is not a number"))
     }
 
-    fn opt<T: std::str::FromStr>(&mut self) -> Result<Option<T>, String> {
-        match self.word()? {
+    /// A number or `-` (none).
+    fn opt(&mut self) -> Result<Option<u64>, String> {
+        let w = self.word()?;
+        match w {
             "-" => Ok(None),
-            w => w
+            _ => w
                 .parse()
                 .map(Some)
                 .map_err(|_| format!("`{w}` is not a number")),
@@ -259,8 +262,8 @@ impl TryFrom<String> for SavedRun {
         Ok(SavedRun {
             armed_ms: w.opt()?,
             fired_ms: w.opt()?,
-            boot_done: w.num::<u8>()? == 1,
-            last_run_ms: w.opt()?,
+            boot_done: w.num()? == 1,
+            last_run_ms: w.opt()?.and_then(|n| i64::try_from(n).ok()),
         })
     }
 }
@@ -294,8 +297,8 @@ impl TryFrom<String> for SavedHealth {
         let mut w = Words::of(&text);
         Ok(SavedHealth {
             verdict: w.word()?.to_owned(),
-            streak: w.num()?,
-            passed_once: w.num::<u8>()? == 1,
+            streak: u32::try_from(w.num()?).unwrap_or(u32::MAX),
+            passed_once: w.num()? == 1,
         })
     }
 }

@@ -300,12 +300,6 @@ pub fn probe_output(home: &Home, name: &str) -> Option<String> {
         .ok()?;
     let text = String::from_utf8_lossy(&head[..n]);
     let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
-    let mut out = String::new();
-    for c in line.chars().take(200) {
-        match c.is_control() {
-            true => out.extend(c.escape_default()),
-            false => out.push(c),
-        }
-    }
-    Some(out)
+    let head: String = line.chars().take(200).collect();
+    Some(crate::unit::esc_all(&head))
 }

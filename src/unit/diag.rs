@@ -76,7 +76,7 @@ pub(super) fn esc(text: &str) -> String {
 }
 
 /// Like [`esc`] but never clipped: for paths, which must be shown whole.
-pub(super) fn esc_all(text: &str) -> String {
+pub fn esc_all(text: &str) -> String {
     text.chars()
         .flat_map(|c| {
             let escaped: Vec<char> = if c.is_control() {

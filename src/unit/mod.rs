@@ -37,7 +37,7 @@ pub use values::parse_time_span;
 pub mod keys {
     pub use super::schema::{find, systemd_only_reason, Section, ValueForm};
 }
-pub use diag::suggest;
+pub use diag::{esc_all, suggest};
 pub use host::{check_host, check_host_as};
 pub use limits::{
     format_bytes, parse_env_file, read_env_files, EnvFileError, Limits, Rlimit,
