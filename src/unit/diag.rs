@@ -75,7 +75,8 @@ pub(super) fn esc(text: &str) -> String {
     esc_all(text)
 }
 
-/// Like [`esc`] but never clipped: for paths, which must be shown whole.
+/// Like `esc` but never clipped: for paths, which must be shown whole (and
+/// for any text shown on one line).
 pub fn esc_all(text: &str) -> String {
     text.chars()
         .flat_map(|c| {
