@@ -37,6 +37,37 @@ fn follow_json(h: &Home, stderr: Stdio) -> (Follower, mpsc::Receiver<String>) {
     (f, rx)
 }
 
+/// Waits until the follower `rx` hears of a change: `w` is restarted
+/// until one comes through (a change before the subscription is unseen).
+fn subscribed(h: &Home, rx: &mpsc::Receiver<String>) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(Instant::now() < deadline, "no event");
+        h.ok(&["restart", "w"]);
+        if rx.recv_timeout(Duration::from_millis(200)).is_ok() {
+            return;
+        }
+    }
+}
+
+/// Waits for `events` to end: its exit code and what it said on stderr.
+fn ended(f: &mut Follower) -> (Option<i32>, String) {
+    let mut status = None;
+    let deadline = Instant::now() + WAIT;
+    while status.is_none() {
+        assert!(Instant::now() < deadline, "events did not end");
+        status = f.0.try_wait().expect("try_wait");
+        if status.is_none() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let mut err = String::new();
+    if let Some(mut e) = f.0.stderr.take() {
+        e.read_to_string(&mut err).expect("read stderr");
+    }
+    (status.and_then(|s| s.code()), err)
+}
+
 #[test]
 fn events_stream_state_changes_as_json_lines() {
     let h = Home::new("events_json");
@@ -149,14 +180,7 @@ fn the_stream_goes_on_across_a_daemon_upgrade_and_ends_with_an_error_at_kill() {
     let old = h.daemon_pid().expect("a daemon");
     let (mut f, rx) = follow_json(&h, Stdio::piped());
     // Subscribed once a change comes through (start/stop until one does).
-    let deadline = Instant::now() + WAIT;
-    loop {
-        assert!(Instant::now() < deadline, "no event before the upgrade");
-        h.ok(&["restart", "w"]);
-        if rx.recv_timeout(Duration::from_millis(200)).is_ok() {
-            break;
-        }
-    }
+    subscribed(&h, &rx);
     h.ok(&["daemon-upgrade"]);
     h.wait_until("a new daemon", WAIT, || {
         h.daemon_pid().is_some_and(|p| p != old)
@@ -167,21 +191,8 @@ fn the_stream_goes_on_across_a_daemon_upgrade_and_ends_with_an_error_at_kill() {
     let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
     assert_eq!(event["unit"], "w", "{event}");
     h.ok(&["kill"]);
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = f.0.try_wait().expect("try_wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "events did not end after kill");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    f.0.stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut err)
-        .expect("read stderr");
-    assert_eq!(status.code(), Some(1), "{err}");
+    let (code, err) = ended(&mut f);
+    assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("the daemon was replaced"), "{err}");
     assert!(err.contains("the daemon stopped"), "{err}");
 }
@@ -193,32 +204,11 @@ fn events_after_a_daemon_crash_with_no_successor_say_it_stopped_and_nothing_else
     h.unit("w", "[service]\nExecStart = \"sleep 1000\"\n");
     h.ok(&["start", "w"]);
     let (mut f, rx) = follow_json(&h, Stdio::piped());
-    // Subscribed once a change comes through (restart until one does).
-    let deadline = Instant::now() + WAIT;
-    loop {
-        assert!(Instant::now() < deadline, "no event");
-        h.ok(&["restart", "w"]);
-        if rx.recv_timeout(Duration::from_millis(200)).is_ok() {
-            break;
-        }
-    }
+    subscribed(&h, &rx);
     let daemon = h.daemon_pid().expect("a daemon");
     crate::util::kill9(daemon);
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = f.0.try_wait().expect("try_wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "events did not end");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    f.0.stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut err)
-        .expect("read stderr");
-    assert_eq!(status.code(), Some(1), "{err}");
+    let (code, err) = ended(&mut f);
+    assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("the daemon stopped"), "{err}");
     assert!(!err.contains("replaced"), "{err}");
 }
