@@ -376,17 +376,7 @@ fn a_new_daemon_of_the_same_boot_carries_timers_on() {
         "{next} {last_boot}"
     );
     for how in ["upgrade", "crash"] {
-        let old = h.daemon_pid().expect("a daemon");
-        match how {
-            "upgrade" => {
-                h.ok(&["daemon-upgrade"]);
-            }
-            _ => crate::util::kill9(old),
-        }
-        h.wait_until("a new daemon", FIRES, || {
-            h.ok(&["list"]);
-            h.daemon_pid().is_some_and(|p| p != old)
-        });
+        h.replace_daemon(how);
         let now_next = row("every")["next_run"].clone();
         let off = secs_of(&now_next) - secs_of(&next);
         assert!(off.abs() <= 1, "after the {how}: {now_next}, was {next}");
@@ -406,18 +396,7 @@ fn a_new_daemon_of_the_same_boot_carries_timers_on() {
 
 /// Unix seconds of an RFC 3339 UTC time (`2026-11-30T03:44:13Z`).
 fn secs_of(v: &serde_json::Value) -> i64 {
-    let t = v.as_str().unwrap_or_else(|| panic!("not a time: {v}"));
-    let n = |r: std::ops::Range<usize>| -> i64 {
-        t.get(r)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("not a time: {t}"))
-    };
-    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
-    // Days since 1970-01-01 (the civil-from-days inverse).
-    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + d - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    days * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)
+    v.as_str()
+        .and_then(diakonos::utc::parse_seconds)
+        .unwrap_or_else(|| panic!("not a time: {v}"))
 }

@@ -216,17 +216,7 @@ fn a_unit_file_broken_before_an_upgrade_or_a_crash_costs_no_service_its_life() {
         "[service]\nExecStart = \"sleep 1001\"\nRestrat = \"always\"\n",
     );
     for how in ["upgrade", "crash"] {
-        let old = h.daemon_pid().expect("a daemon");
-        match how {
-            "upgrade" => {
-                h.ok(&["daemon-upgrade"]);
-            }
-            _ => kill9(old),
-        }
-        h.wait_until("a new daemon", WAIT, || {
-            h.ok(&["list"]);
-            h.daemon_pid().is_some_and(|p| p != old)
-        });
+        h.replace_daemon(how);
         for (name, pid) in [("app", app), ("dep", dep)] {
             let u = h.unit_json(name);
             assert_eq!(
@@ -262,17 +252,7 @@ fn an_edit_not_yet_reloaded_survives_an_upgrade_and_a_crash() {
         h.unit_json("app")["changed_on_disk"] == true
     });
     for how in ["upgrade", "crash"] {
-        let old = h.daemon_pid().expect("a daemon");
-        match how {
-            "upgrade" => {
-                h.ok(&["daemon-upgrade"]);
-            }
-            _ => kill9(old),
-        }
-        h.wait_until("a new daemon", WAIT, || {
-            h.ok(&["list"]);
-            h.daemon_pid().is_some_and(|p| p != old)
-        });
+        h.replace_daemon(how);
         let u = h.unit_json("app");
         assert_eq!(
             (&u["pid"], &u["changed_on_disk"]),

@@ -321,6 +321,23 @@ impl Home {
             .ok()
     }
 
+    /// Replaces the running daemon `how`: by `daemon-upgrade`, or by a
+    /// SIGKILL (`crash`) and the next command starting another; returns
+    /// once a new one answers.
+    pub fn replace_daemon(&self, how: &str) {
+        let old = self.daemon_pid().expect("a daemon");
+        match how {
+            "upgrade" => {
+                self.ok(&["daemon-upgrade"]);
+            }
+            _ => kill9(old),
+        }
+        self.wait_until("a new daemon", WAIT, || {
+            self.ok(&["list"]);
+            self.daemon_pid().is_some_and(|p| p != old)
+        });
+    }
+
     /// Remembers `pid` (a service, or a process a service started) so that
     /// cleanup kills its process group if it is still alive.
     pub fn remember(&self, pid: i32) {
