@@ -231,10 +231,10 @@ pub(super) fn child_setup(
         // fs.nr_open for open files, the daemon's own hard limit without
         // CAP_SYS_RESOURCE (root in a container may lack it). A number
         // above either is an error. (u64::MAX: "infinity".)
-        let mut ceiling = u64::MAX;
-        if resource == Resource::RLIMIT_NOFILE {
-            ceiling = nr_open().unwrap_or(ceiling);
-        }
+        let nr_open = (resource == Resource::RLIMIT_NOFILE)
+            .then(nr_open)
+            .flatten();
+        let mut ceiling = nr_open.unwrap_or(u64::MAX);
         if !root || !can_raise_limits() {
             let (_, hard) = getrlimit(resource).map_err(|errno| SetupError::ReadLimit {
                 key: r.name(),
@@ -251,10 +251,8 @@ pub(super) fn child_setup(
         }
         let most = |n: u64| if n == u64::MAX { ceiling } else { n };
         let (soft, hard_wanted) = (most(r.soft), most(r.hard));
-        if resource == Resource::RLIMIT_NOFILE {
-            if let Some(max) = nr_open().filter(|&max| hard_wanted > max) {
-                return Err(SetupError::AboveNrOpen { hard: r.hard, max });
-            }
+        if let Some(max) = nr_open.filter(|&max| hard_wanted > max) {
+            return Err(SetupError::AboveNrOpen { hard: r.hard, max });
         }
         setup.rlimits.push((resource, soft, hard_wanted));
     }
@@ -351,8 +349,14 @@ fn nr_open() -> Option<u64> {
 }
 
 /// Whether this daemon may raise a hard resource limit (CAP_SYS_RESOURCE
-/// in its effective set).
+/// in its effective set). Read once: a daemon's capabilities do not
+/// change, and it was read for every limit of every spawn.
 fn can_raise_limits() -> bool {
+    static CAN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *CAN.get_or_init(read_can_raise_limits)
+}
+
+fn read_can_raise_limits() -> bool {
     const CAP_SYS_RESOURCE: u32 = 24;
     std::fs::read_to_string("/proc/self/status")
         .ok()
