@@ -206,7 +206,8 @@ fn blocked_by_requires(
                 continue;
             }
             let found = unit.requires.iter().find_map(|r| {
-                let j = units.iter().position(|(n, _)| *n == r)?;
+                // `units` is in name order (a BTreeMap's).
+                let j = units.binary_search_by(|(n, _)| n.as_str().cmp(r)).ok()?;
                 if units[j].1.is_err() {
                     Some(format!(
                         "Requires `{r}`, which does not load; it cannot start until `{r}` is fixed"
