@@ -65,7 +65,7 @@ pub(crate) fn command(argv: &[String]) -> String {
 
 fn secs(d: std::time::Duration) -> String {
     // `"infinity"` reads as the longest span a key takes (about 31 years).
-    if d.as_secs() >= 1_000_000_000 {
+    if d.as_secs() >= crate::unit::MAX_SECS as u64 {
         return "infinity".to_owned();
     }
     let s = d.as_secs_f64();

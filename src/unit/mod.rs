@@ -505,8 +505,9 @@ pub fn default_log_limits() -> (u64, u32) {
     (bytes, files)
 }
 
-/// The largest duration any `*Sec` key accepts, in seconds (about 31 years).
-const MAX_SECS: i64 = 1_000_000_000;
+/// The largest duration any `*Sec` key accepts, in seconds (about 31 years);
+/// what `"infinity"` reads as where it means "never".
+pub const MAX_SECS: i64 = 1_000_000_000;
 
 /// The most rotated log files a unit may keep; more is surely a typo, and
 /// rotation renames each of them.

@@ -486,10 +486,10 @@ impl UnitTimers {
         Some(TimerRow {
             name: e.name.clone(),
             schedule: spec.describe(),
-            last_run: last_run.map(rfc3339),
+            last_run: last_run.map(crate::utc::seconds),
             last_result: last_run.and(last_result),
             next_run: next.map(|(at, _)| {
-                rfc3339(wall + at.saturating_duration_since(now).as_millis() as i64)
+                crate::utc::seconds(wall + at.saturating_duration_since(now).as_millis() as i64)
             }),
             left_secs: next.map(|(at, _)| at.saturating_duration_since(now).as_secs_f64()),
             armed: a.is_some(),
@@ -590,11 +590,6 @@ fn jitter(state: &mut u64, max: Duration) -> Duration {
         return Duration::ZERO;
     }
     Duration::from_millis(*state % ms)
-}
-
-/// Unix milliseconds as RFC 3339 (UTC, seconds).
-fn rfc3339(ms: i64) -> String {
-    crate::utc::seconds(ms)
 }
 
 #[cfg(test)]
