@@ -71,6 +71,10 @@ pub const TEST_VERSION_ENV: &str = "DIAKONOS_TEST_PROTOCOL_VERSION";
 /// socket pair) on which the daemon says, with one byte, that it listens;
 /// the client waits for that instead of trying to connect on a timer.
 pub const READY_FD_ENV: &str = "DIAKONOS_READY_FD";
+/// A client that starts a daemon after a hand-over (SPEC §17) names here,
+/// comma-separated, the descriptors the old daemon sent with its `Bye`:
+/// its lock, its notify socket and its units' sockets (`daemon::handed`).
+pub const HANDED_FDS_ENV: &str = "DIAKONOS_HANDED_FDS";
 /// The largest request body the daemon accepts (SPEC §8).
 pub const MAX_FRAME: usize = 1 << 20;
 /// The largest reply body: a `list` of many thousand units is larger than
@@ -716,8 +720,14 @@ fn encode_body_sized<T: Serialize>(
     let mut frame = Vec::with_capacity(capacity.clamp(64, MAX_REPLY + 64));
     frame.extend_from_slice(&[0u8; 4]);
     frame.extend_from_slice(prefix);
-    bincode::serde::encode_into_std_write(value, &mut frame, reply_config())
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    bincode::serde::encode_into_std_write(value, &mut frame, reply_config()).map_err(|e| {
+        // Not bincode's Display: it is its Debug form, kilobytes of code.
+        let what = match e {
+            bincode::error::EncodeError::Io { inner, .. } => return inner,
+            _ => "a value has no encoding",
+        };
+        io::Error::new(io::ErrorKind::InvalidData, what)
+    })?;
     let len = frame.len() - 4;
     if len > max {
         return Err(io::Error::new(

@@ -8,7 +8,7 @@ mod legacy;
 
 use std::fs::OpenOptions;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -43,7 +43,7 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Error> {
     let (mut deaths, mut handed_over) = (0, false);
     loop {
-        match request_once(g, req.clone(), autostart) {
+        match request_once(g, req.clone(), autostart, &mut Vec::new()) {
             // A daemon that died after accepting us (kill -9 a moment ago,
             // or an old daemon another client is handing over): start a
             // fresh one and ask again, a few times. Every request is
@@ -100,7 +100,9 @@ pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Er
 pub fn hand_over(g: &Global) -> Result<Option<i32>, Error> {
     let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
     let old = daemon_identity(g);
-    match request_once(g, Request::HandOver, false) {
+    // The lock and sockets it sends with its `Bye` go to the new daemon.
+    let mut handed = Vec::new();
+    match request_once(g, Request::HandOver, false, &mut handed) {
         Ok(Response::Bye) => {}
         Ok(other) => return Err(unexpected(&other)),
         Err(Retry::Final(Error::NotRunning(_))) => return Ok(None),
@@ -111,7 +113,7 @@ pub fn hand_over(g: &Global) -> Result<Option<i32>, Error> {
     }
     wait_for_daemon_exit(old)?;
     // No --service-dir: the new daemon takes over the old one's.
-    start_daemon(&home, None)?;
+    start_daemon(&home, None, &handed)?;
     Ok(old.map(|(pid, _)| pid))
 }
 
@@ -154,7 +156,14 @@ impl From<Error> for Retry {
     }
 }
 
-fn request_once(g: &Global, req: Request, autostart: bool) -> Result<Response, Retry> {
+/// Sends one request and reads its reply; descriptors the daemon sends
+/// with a `Bye` (a hand-over) are put in `passed`.
+fn request_once(
+    g: &Global,
+    req: Request,
+    autostart: bool,
+    passed: &mut Vec<OwnedFd>,
+) -> Result<Response, Retry> {
     let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
     let (service_dir, named) = paths::service_dir(g.service_dir.clone());
     // `kill` and `daemon-status` need no directory on disk: the daemon's
@@ -195,7 +204,7 @@ fn request_once(g: &Global, req: Request, autostart: bool) -> Result<Response, R
             if !named {
                 refuse_missing_dir(&daemon_default_dir(&home, &service_dir))?;
             }
-            start_daemon(&home, named.then_some(service_dir.as_path()))?;
+            start_daemon(&home, named.then_some(service_dir.as_path()), &[])?;
             connect(&home).map_err(|e| e.into_error(&home))?
         }
         Err(e) => return Err(e.into_error(&home).into()),
@@ -214,7 +223,11 @@ fn request_once(g: &Global, req: Request, autostart: bool) -> Result<Response, R
         let _ = stream.set_read_timeout(Some(REPLY_TIMEOUT));
     }
     let written = std::io::Write::write_all(&mut stream, &bytes);
-    let body = match protocol::read_frame(&mut stream, MAX_REPLY) {
+    let read = match frame.request {
+        Request::HandOver => protocol::read_frame(&mut Passing(&stream, passed), MAX_REPLY),
+        _ => protocol::read_frame(&mut stream, MAX_REPLY),
+    };
+    let body = match read {
         Ok(body) => body,
         Err(e) if at_once && matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
             return Err(Retry::Final(Error::failed_hint(
@@ -286,6 +299,35 @@ fn request_once(g: &Global, req: Request, autostart: bool) -> Result<Response, R
     match reply.response {
         Response::Error { message, hint } => Err(Error::Failed { message, hint }.into()),
         resp => Ok(resp),
+    }
+}
+
+/// Reads a stream with recvmsg, keeping the descriptors that come with
+/// its bytes (SCM_RIGHTS), close-on-exec and never at 0-2.
+struct Passing<'a>(&'a UnixStream, &'a mut Vec<OwnedFd>);
+
+impl io::Read for Passing<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 253]);
+        let mut iov = [io::IoSliceMut::new(buf)];
+        let flags = MsgFlags::MSG_CMSG_CLOEXEC;
+        let msg = recvmsg::<()>(self.0.as_raw_fd(), &mut iov, Some(&mut cmsg), flags)?;
+        for c in msg.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                for fd in fds {
+                    // SAFETY: the kernel just installed this descriptor in
+                    // our table for us: nothing else owns it.
+                    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                    // At 0-2 it would become the daemon's stdio.
+                    match fd.as_raw_fd() {
+                        0..=2 => self.1.extend(fd.try_clone().ok()),
+                        _ => self.1.push(fd),
+                    }
+                }
+            }
+        }
+        Ok(msg.bytes)
     }
 }
 
@@ -444,11 +486,15 @@ fn connect(home: &Home) -> Result<UnixStream, Connect> {
 /// Starts a detached daemon and waits until its socket answers. Racing
 /// callers are fine: the lock lets one daemon live, and every caller waits
 /// for that one.
-pub fn start_daemon(home: &Home, service_dir: Option<&Path>) -> Result<(), Error> {
+pub fn start_daemon(
+    home: &Home,
+    service_dir: Option<&Path>,
+    handed: &[OwnedFd],
+) -> Result<(), Error> {
     if connect(home).is_ok() {
         return Ok(());
     }
-    let (mut child, ready) = spawn_detached(home, service_dir).map_err(|e| {
+    let (mut child, ready) = spawn_detached(home, service_dir, handed).map_err(|e| {
         Error::failed(format!(
             "cannot start the daemon for {}: {e}",
             home.dir.display()
@@ -507,8 +553,13 @@ pub fn start_daemon(home: &Home, service_dir: Option<&Path>) -> Result<(), Error
 /// /dev/null, stdout and stderr appended to `daemon.log`, so the daemon and
 /// its services never belong to the caller's terminal. Also returns our
 /// end of the socket pair on which the daemon says that it listens
-/// ([`protocol::READY_FD_ENV`]).
-pub fn spawn_detached(home: &Home, service_dir: Option<&Path>) -> io::Result<(Child, UnixStream)> {
+/// ([`protocol::READY_FD_ENV`]). The descriptors `handed` over by an old
+/// daemon are the new one's ([`protocol::HANDED_FDS_ENV`]).
+pub fn spawn_detached(
+    home: &Home,
+    service_dir: Option<&Path>,
+    handed: &[OwnedFd],
+) -> io::Result<(Child, UnixStream)> {
     home.create()?;
     let exe = std::env::current_exe()?;
     let log = OpenOptions::new()
@@ -526,7 +577,13 @@ pub fn spawn_detached(home: &Home, service_dir: Option<&Path>) -> io::Result<(Ch
         _ => theirs,
     };
     let theirs_fd = theirs.as_raw_fd();
+    let mut inherited: Vec<RawFd> = handed.iter().map(AsRawFd::as_raw_fd).collect();
+    inherited.push(theirs_fd);
     let mut cmd = Command::new(exe);
+    if !handed.is_empty() {
+        let named: Vec<String> = handed.iter().map(|fd| fd.as_raw_fd().to_string()).collect();
+        cmd.env(protocol::HANDED_FDS_ENV, named.join(","));
+    }
     cmd.arg("--home").arg(&home.dir);
     if let Some(dir) = service_dir {
         cmd.arg("--service-dir").arg(dir);
@@ -540,13 +597,15 @@ pub fn spawn_detached(home: &Home, service_dir: Option<&Path>) -> io::Result<(Ch
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(log2));
     // SAFETY: runs in the forked child before exec; setsid and fcntl are
-    // single async-signal-safe system calls and touch no memory of the
-    // parent (the descriptor number was copied in).
+    // single async-signal-safe system calls, and the closure only reads
+    // descriptor numbers moved into it (no allocation, no lock).
     unsafe {
         cmd.pre_exec(move || {
             nix::unistd::setsid().map_err(io::Error::from)?;
-            if nix::libc::fcntl(theirs_fd, nix::libc::F_SETFD, 0) < 0 {
-                return Err(io::Error::last_os_error());
+            for &fd in &inherited {
+                if nix::libc::fcntl(fd, nix::libc::F_SETFD, 0) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
             }
             Ok(())
         });

@@ -69,6 +69,9 @@ pub struct Control {
     /// Clients refused as one too many since the daemon started (logged
     /// at 1, 2, 4, 8, ...: a flood of them does not flood daemon.log).
     refused_busy: u64,
+    /// Descriptors sent (SCM_RIGHTS) with every `Bye`: what a hand-over
+    /// passes to the next daemon (`daemon::handed`).
+    pub handing: Vec<std::os::fd::RawFd>,
 }
 
 /// What a readable connection produced.
@@ -90,6 +93,7 @@ impl Control {
             version: protocol::version(),
             last_list_len: 0,
             refused_busy: 0,
+            handing: Vec::new(),
         }
     }
 
@@ -291,6 +295,9 @@ impl Control {
             }
         }
         conn.close_when_flushed = true;
+        if matches!(resp, Response::Bye) && !self.handing.is_empty() {
+            send_with_fds(conn, &self.handing);
+        }
         if flush(conn, registry) {
             self.close(token, registry);
         } else {
@@ -440,6 +447,24 @@ fn read_available(conn: &mut Conn) -> io::Result<bool> {
 }
 
 /// Writes what it can. Returns true when the connection should close now.
+/// Sends what `conn` has to write with `fds` attached to its first byte,
+/// when nothing of it went out yet (else the descriptors are not sent).
+/// Whatever the socket does not take now is left for [`flush`].
+fn send_with_fds(conn: &mut Conn, fds: &[std::os::fd::RawFd]) {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    use std::os::fd::AsRawFd;
+    if conn.wpos != 0 || conn.wbuf.is_empty() {
+        return;
+    }
+    let iov = [io::IoSlice::new(&conn.wbuf)];
+    let cmsg = [ControlMessage::ScmRights(fds)];
+    let fd = conn.stream.as_raw_fd();
+    match sendmsg::<()>(fd, &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None) {
+        Ok(n) => conn.wpos = n,
+        Err(e) => log::warn!("cannot pass the sockets and lock to the next daemon: {e}"),
+    }
+}
+
 fn flush(conn: &mut Conn, registry: &Registry) -> bool {
     while conn.wpos < conn.wbuf.len() {
         match conn.stream.write(&conn.wbuf[conn.wpos..]) {

@@ -25,6 +25,7 @@ use crate::daemon::driver::probes::Probes;
 use crate::daemon::driver::state::StateWriter;
 use crate::daemon::driver::unitfiles::{self, UnitFiles};
 use crate::daemon::driver::watches::{self, Watches};
+use crate::daemon::handed::Handed;
 use crate::daemon::supervisor::{Input, Supervisor};
 use crate::daemon::system::RealSys;
 use crate::paths::Home;
@@ -55,6 +56,8 @@ pub struct EventLoop {
     pub(super) handover_waiting: Vec<usize>,
     /// Container mode: the exit policy, and the exit code once decided.
     pub(super) init: Option<(crate::daemon::InitOptions, Option<u8>)>,
+    /// The lock file's descriptor: a hand-over passes it on (`daemon::handed`).
+    pub(super) lock_fd: Option<std::os::fd::RawFd>,
 }
 
 impl EventLoop {
@@ -63,6 +66,7 @@ impl EventLoop {
         sup: Supervisor,
         home: Home,
         metrics_file: Option<std::path::PathBuf>,
+        handed: &mut Handed,
     ) -> io::Result<EventLoop> {
         let poll = Poll::new()?;
         let children = Children::new(poll.registry())?;
@@ -76,7 +80,7 @@ impl EventLoop {
         let sys = RealSys::new(home.clone(), Some(poll.registry().try_clone()?));
         Ok(EventLoop {
             children,
-            notify: Notify::new(&home.notify_socket(), poll.registry()),
+            notify: Notify::new(&home.notify_socket(), poll.registry(), handed),
             logs: Logs::new(home.clone(), poll.registry(), now),
             unit_files: UnitFiles::new(sup.service_dir(), poll.registry()),
             watches: Watches::default(),
@@ -92,6 +96,7 @@ impl EventLoop {
             handed_over: false,
             handover_waiting: Vec::new(),
             init: None,
+            lock_fd: None,
         })
     }
 

@@ -6,6 +6,7 @@ pub mod control;
 mod drain;
 pub mod driver;
 pub mod event_loop;
+pub mod handed;
 pub mod logfile;
 pub mod persist;
 mod requests;
@@ -58,6 +59,7 @@ pub struct InitOptions {
 /// (and starts nothing) when another daemon holds this home's lock.
 pub fn run(opts: DaemonOptions) -> Result<(), Error> {
     let ready = take_ready_fd();
+    let mut handed = handed::Handed::from_env();
     spawn::cloexec_inherited_fds();
     // A daemon started by a client inside a service inherits that unit's
     // tag; its other children (ExecStop, probes) must not carry it, or a
@@ -67,7 +69,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), Error> {
     let home = opts.home;
     home.create()
         .map_err(|e| Error::failed(format!("cannot create {}: {e}", home.dir.display())))?;
-    let (lock, new_lock) = take_lock(&home)?;
+    let (lock, new_lock) = take_lock(&home, &mut handed)?;
     // Nothing of this home can be running: no daemon made its lock file
     // before, and no service ever wrote a log (a deleted lock file alone
     // does not make a home new).
@@ -118,20 +120,28 @@ pub fn run(opts: DaemonOptions) -> Result<(), Error> {
         log::warn!("{w}");
     }
     let control = control::Control::new(listener);
-    let mut event_loop = event_loop::EventLoop::new(control, sup, home.clone(), opts.metrics_file)
-        .map_err(|e| Error::failed(format!("cannot set up the event loop: {e}")))?;
+    let mut event_loop =
+        event_loop::EventLoop::new(control, sup, home.clone(), opts.metrics_file, &mut handed)
+            .map_err(|e| Error::failed(format!("cannot set up the event loop: {e}")))?;
+    event_loop.lock_fd = Some(std::os::fd::AsRawFd::as_raw_fd(&*lock));
     if let Some(init) = &opts.init {
         event_loop.sys.inherit_stdio = !init.file_logs;
     }
-    event_loop.restore(saved, first_daemon);
+    event_loop.restore(saved, first_daemon, handed);
     let result = match opts.init {
         Some(init) => event_loop.run_init(init),
         None => event_loop.run().map(|()| 0).map_err(loop_failed),
     };
     control::Control::remove_socket(&home.socket());
     log::info!("daemon exiting");
-    // The lock goes with the process; clients wait for the pid to be gone.
-    drop(lock);
+    if event_loop.handed_over {
+        // Not unlocked: the lock went to the next daemon with the `Bye`
+        // (an flock belongs to the open file, whichever process holds it).
+        std::mem::forget(lock);
+    } else {
+        // The lock goes with the process; clients wait for the pid to be gone.
+        drop(lock);
+    }
     let code = result?;
     if std::process::id() == 1 {
         final_sweep();
@@ -229,8 +239,17 @@ fn nanos_since_epoch() -> u64 {
 /// the socket. Also says whether the lock file was created just now: the
 /// first daemon of a home, before which no service of this home can have
 /// run (every daemon makes the file before it spawns anything).
-fn take_lock(home: &Home) -> Result<(Flock<File>, bool), Error> {
+fn take_lock(home: &Home, handed: &mut handed::Handed) -> Result<(Flock<File>, bool), Error> {
     let path = home.lock();
+    // Handed over with the services, it kept other daemons out until now.
+    // Released, then taken afresh below: several clients may each have
+    // started a daemon with a copy of it (an flock belongs to the open
+    // file, shared by every copy), and only one of those may live.
+    if let Some(fd) = handed.file(&path) {
+        if let Ok(lock) = Flock::lock(File::from(fd), FlockArg::LockExclusiveNonblock) {
+            let _ = lock.unlock();
+        }
+    }
     let open = |create_new: bool| {
         OpenOptions::new()
             .create(!create_new)
@@ -373,12 +392,12 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let home = Home { dir: dir.clone() };
         home.create().unwrap();
-        let (lock, first) = take_lock(&home).unwrap();
+        let (lock, first) = take_lock(&home, &mut handed::Handed::default()).unwrap();
         assert!(first, "a new home's lock file is made by its first daemon");
-        let err = take_lock(&home).unwrap_err();
+        let err = take_lock(&home, &mut handed::Handed::default()).unwrap_err();
         assert!(err.to_string().contains("already running"), "{err}");
         drop(lock);
-        let (_lock, first) = take_lock(&home).unwrap();
+        let (_lock, first) = take_lock(&home, &mut handed::Handed::default()).unwrap();
         assert!(!first, "a later daemon finds the lock file there");
         let pid = std::fs::read_to_string(home.lock()).unwrap();
         assert_eq!(pid.trim(), std::process::id().to_string());

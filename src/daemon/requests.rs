@@ -147,6 +147,7 @@ impl EventLoop {
             Ok(n) => {
                 log::info!("handing over {n} service(s) to a new daemon");
                 self.handed_over = true;
+                self.control.handing = self.handing();
                 Response::Bye
             }
             Err(e) => Response::error(
@@ -157,6 +158,26 @@ impl EventLoop {
                 Some("check the free space and permissions of the home directory, then retry"),
             ),
         }
+    }
+
+    /// What goes to the next daemon with the `Bye` (`daemon::handed`):
+    /// the lock, the notify socket, every held `[socket]` socket; at most
+    /// what one message carries (the rest are bound again by the next).
+    fn handing(&self) -> Vec<std::os::fd::RawFd> {
+        /// SCM_MAX_FD: the most descriptors one message carries.
+        const MAX_FDS: usize = 253;
+        let mut fds = Vec::new();
+        fds.extend(self.lock_fd);
+        fds.extend(self.notify.fd());
+        self.sys.listeners.push_fds(&mut fds);
+        if fds.len() > MAX_FDS {
+            log::warn!(
+                "hand-over: {} held sockets do not fit in the message; the next daemon binds them again",
+                fds.len() - MAX_FDS
+            );
+            fds.truncate(MAX_FDS);
+        }
+        fds
     }
 
     fn set_enabled(&mut self, names: &[String], on: bool) -> Response {

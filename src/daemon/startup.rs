@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use crate::daemon::driver::activation;
 use crate::daemon::event_loop::EventLoop;
+use crate::daemon::handed::Handed;
 use crate::daemon::persist;
 use crate::daemon::spawn;
 use crate::daemon::supervisor::Input;
@@ -19,7 +20,12 @@ impl EventLoop {
     /// found by their tag, which a daemon that died before writing its
     /// state left behind) and starts the enabled units. The first daemon
     /// of a home has nothing to adopt and does not look through `/proc`.
-    pub fn restore(&mut self, saved: persist::SavedState, first_daemon: bool) {
+    /// The sockets `handed` over by the daemon before are claimed before
+    /// anything starts; the rest are closed.
+    pub fn restore(&mut self, saved: persist::SavedState, first_daemon: bool, handed: Handed) {
+        let mut handed = handed;
+        let units = self.sup.entries().iter().filter_map(|e| e.unit.as_deref());
+        self.sys.listeners.claim(&mut handed, units);
         let home = &self.sys.home;
         let enabled = persist::load_enabled(&home.enabled());
         let tagged = if first_daemon {
@@ -57,6 +63,9 @@ impl EventLoop {
         for pid in adopted {
             self.children
                 .watch(pid, self.poll.registry(), &mut self.sup, now);
+        }
+        if !handed.is_empty() {
+            log::info!("hand-over: closing the sockets no unit names now");
         }
     }
 

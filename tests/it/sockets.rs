@@ -41,9 +41,14 @@ while not signal.sigpending():
 
 /// One request; the answer, or why there was none.
 fn ask(port: u16) -> Result<String, String> {
-    let mut c = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    let c = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
     c.set_read_timeout(Some(Duration::from_secs(30)))
         .map_err(|e| e.to_string())?;
+    ask_on(c)
+}
+
+/// One request on a connected stream (its read timeout set); the answer.
+fn ask_on(mut c: impl Read + Write) -> Result<String, String> {
     c.write_all(b"hi\n").map_err(|e| format!("write: {e}"))?;
     let mut answer = String::new();
     c.read_to_string(&mut answer)
@@ -466,4 +471,72 @@ fn a_connection_while_everything_stops_is_refused_once_not_retried_forever() {
     let log = std::fs::read_to_string(h.home.join("daemon.log")).unwrap_or_default();
     let starts = log.matches("first connection on its socket").count();
     assert!(starts <= 1, "{starts} start attempts while stopping");
+}
+
+/// One request over a Unix stream socket; the answer, or why there was none.
+fn ask_unix(path: &std::path::Path) -> Result<String, String> {
+    let c = std::os::unix::net::UnixStream::connect(path).map_err(|e| format!("connect: {e}"))?;
+    c.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    ask_on(c)
+}
+
+#[test]
+fn daemon_upgrade_hands_its_sockets_over_and_nothing_waiting_in_them_is_lost() {
+    // A connection waiting in a stopped unit's socket across `daemon-upgrade` is served once the unit starts; an armed on-demand unit's socket and the notify socket are the very same sockets afterwards (same inode), and the lock file names the new daemon alone.
+    let (h, port) = python_server("daemon_upgrade_hands_its_sockets_over");
+    let sock = h.root.join("od.sock");
+    h.unit(
+        "od",
+        &format!("[service]\nExecStart = \"python3 server.py\"\n[socket]\nListenStream = [\"{}\"]\nActivation = \"on-demand\"\n", sock.display()),
+    );
+    h.ok(&["reload"]);
+    h.ok(&["enable", "od"]);
+    h.ok(&["stop", "py"]);
+    h.wait_until("od listening", WAIT, || sock.exists());
+    let notify = diakonos::paths::Home {
+        dir: h.home.clone(),
+    }
+    .notify_socket();
+    // The socket's own inode (sockfs), not its file's: a file bound anew
+    // may get the inode number the old one freed.
+    let inode = |p: &std::path::Path| {
+        let table = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+        let path = p.to_str().expect("a UTF-8 path");
+        table.lines().find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 8 && f[7] == path).then(|| f[6].parse::<u64>().ok())?
+        })
+    };
+    let before = (inode(&sock), inode(&notify));
+    assert!(before.0.is_some() && before.1.is_some(), "{before:?}");
+    // Accepted by the kernel into the backlog: no process serves it yet.
+    let mut waiting = TcpStream::connect(("127.0.0.1", port)).expect("connect to the held socket");
+    waiting.write_all(b"hi\n").expect("write");
+    let old = h.daemon_pid().expect("a daemon");
+    h.ok(&["daemon-upgrade"]);
+    let new = h.daemon_pid().expect("a new daemon");
+    assert_ne!(new, old);
+    let lock = std::fs::read_to_string(h.home.join("daemon.lock")).expect("read the lock file");
+    assert_eq!(lock, format!("{new}\n"));
+    assert_eq!(
+        (inode(&sock), inode(&notify)),
+        before,
+        "a socket was bound again"
+    );
+    assert!(
+        sock.exists() && notify.exists(),
+        "a socket's file was removed"
+    );
+    h.ok(&["start", "py"]);
+    let pid = h.pid("py");
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("set a timeout");
+    let mut answer = String::new();
+    let read = waiting.read_to_string(&mut answer);
+    assert!(read.is_ok(), "the waiting connection was lost: {read:?}");
+    assert_eq!(answer.trim(), format!("ok {pid}"));
+    let od = ask_unix(&sock).expect("the first connection starts od");
+    assert_eq!(od, format!("ok {}", h.pid("od")));
 }

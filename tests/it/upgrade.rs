@@ -165,6 +165,40 @@ fn a_client_hands_an_older_daemon_over_and_no_service_restarts() {
 }
 
 #[test]
+fn clients_racing_against_an_older_daemon_end_with_one_new_daemon() {
+    // Four `list` clients meet a daemon of protocol N-1 at once: the lock and sockets handed over with a `Bye` let one new daemon live, every client succeeds, no service is relaunched.
+    let h = Home::new("clients_racing_against_an_older_daemon");
+    let (old, before) = services_under(&h, OLDER);
+    race_lists(&h, old, &before);
+}
+
+/// Four `list --json` clients at once against the daemon `old`: each
+/// succeeds and lists `before`'s services unchanged; then they are kept
+/// (see [`kept`]) and one daemon is left.
+fn race_lists(h: &Home, old: i32, before: &BTreeMap<String, Value>) {
+    let outs: Vec<_> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| h.cmd(&["list", "--json"])))
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().expect("a client thread panicked"))
+            .collect()
+    });
+    for out in &outs {
+        assert!(
+            out.status.success(),
+            "a racing list failed\nstdout:\n{}\nstderr:\n{}",
+            stdout(out),
+            stderr(out)
+        );
+        assert_eq!(fingerprint(&units_of(h, &stdout(out))), fingerprint(before));
+    }
+    kept(h, old, before, &h.ok(&["list", "--json"]));
+    let daemons = h.daemons();
+    assert_eq!(daemons, h.daemon_pid().into_iter().collect::<Vec<_>>());
+}
+
+#[test]
 fn a_newer_daemon_is_kept_until_daemon_upgrade_is_asked() {
     // A client of protocol N refuses a daemon of N+1 with a clear error (no hand-over); `daemon-upgrade` then hands over explicitly, keeping every service.
     let h = Home::new("a_newer_daemon_is_kept_until_daemon_upgrade");
@@ -571,29 +605,7 @@ fn v1_clients_racing_against_a_protocol_1_daemon_end_with_one_new_daemon() {
     // Four `list` clients of this binary meet the real previous release at once: every one succeeds, one daemon of this binary remains, and no service is relaunched.
     let h = Home::new("v1_clients_racing_against_a_protocol_1_daemon");
     let (old, before) = services_under_v1(&h);
-    let outs: Vec<_> = std::thread::scope(|s| {
-        let runs: Vec<_> = (0..4)
-            .map(|_| s.spawn(|| h.cmd(&["list", "--json"])))
-            .collect();
-        runs.into_iter()
-            .map(|r| r.join().expect("a client thread panicked"))
-            .collect()
-    });
-    for out in &outs {
-        assert!(
-            out.status.success(),
-            "a racing list failed\nstdout:\n{}\nstderr:\n{}",
-            stdout(out),
-            stderr(out)
-        );
-        assert_eq!(
-            fingerprint(&units_of(&h, &stdout(out))),
-            fingerprint(&before)
-        );
-    }
-    kept(&h, old, &before, &h.ok(&["list", "--json"]));
-    let daemons = h.daemons();
-    assert_eq!(daemons, h.daemon_pid().into_iter().collect::<Vec<_>>());
+    race_lists(&h, old, &before);
 }
 
 #[test]
@@ -658,6 +670,9 @@ fn daemon_upgrade_waits_for_a_oneshot_still_running_so_its_exit_is_judged() {
     std::fs::write(h.units.join("go"), "").expect("write go");
     assert!(first.0.wait().expect("wait for daemon-upgrade").success());
     assert!(second.0.wait().expect("wait for daemon-upgrade").success());
+    // Both got the lock and sockets with their `Bye`: one daemon lives.
+    let daemons = h.daemons();
+    assert_eq!(daemons, h.daemon_pid().into_iter().collect::<Vec<_>>());
     h.wait_until("os exited and after_os running", WAIT, || {
         h.state("os") == "exited" && h.state("after_os") == "running"
     });

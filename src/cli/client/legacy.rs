@@ -64,7 +64,7 @@ pub(super) fn hand_over(home: &Home) -> Result<Option<i32>, Error> {
         // Handed over by another client meanwhile: make sure a daemon runs
         // (the one it started, or one that adopts what the old one left).
         Ok(None) => {
-            start_daemon(home, None)?;
+            start_daemon(home, None, &[])?;
             return Ok(None);
         }
         Err(e) => return Err(e),
@@ -77,7 +77,7 @@ pub(super) fn hand_over(home: &Home) -> Result<Option<i32>, Error> {
     let Some(start) = procfs::start_time(peer) else {
         // Gone since it answered: another client is handing it over (or it
         // crashed); what it left is adopted by whichever daemon starts.
-        start_daemon(home, None)?;
+        start_daemon(home, None, &[])?;
         return Ok(None);
     };
     let locked: Option<i32> = std::fs::read_to_string(home.lock())
@@ -97,7 +97,7 @@ pub(super) fn hand_over(home: &Home) -> Result<Option<i32>, Error> {
     sigkill(peer, start)?;
     wait_for_daemon_exit(Some((peer, start)))?;
     // No --service-dir: the new daemon takes over the old one's.
-    start_daemon(home, None)?;
+    start_daemon(home, None, &[])?;
     eprintln!(
         "diakonos: the daemon (pid {peer}) spoke protocol {V1}, which cannot hand over: it was \
          stopped with SIGKILL, which leaves services running, and its services were handed over \

@@ -30,6 +30,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixDatagram, UnixListener};
 
+use crate::daemon::handed::Handed;
 use crate::unit::{Listen, ListenAddr, SocketSpec};
 
 /// Held sockets are moved to descriptors from this number up.
@@ -101,6 +102,9 @@ impl Listeners {
     /// when a descriptor is gone or is not the socket the unit names,
     /// nothing is taken and the next start binds afresh.
     pub fn reclaim(&mut self, unit: &str, spec: &SocketSpec, pid: i32) -> Result<(), String> {
+        if self.held.get(unit).is_some_and(|h| h.spec == *spec) {
+            return Ok(()); // Handed over by the daemon before us.
+        }
         let pidfd = crate::procfs::pidfd_open(nix::unistd::Pid::from_raw(pid))
             .map_err(|e| format!("pidfd_open({pid}): {e}"))?;
         let mut fds = Vec::with_capacity(spec.listen.len());
@@ -119,7 +123,7 @@ impl Listeners {
             }
             // SAFETY: `fd` was just returned to us and nothing else owns it.
             let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
-            if !is_socket_of(&fd, l) {
+            if !crate::daemon::handed::is_socket_of(&fd, l) {
                 return Err(format!(
                     "fd {target} of {pid} is not the socket of {}",
                     l.addr
@@ -135,6 +139,44 @@ impl Listeners {
             },
         );
         Ok(())
+    }
+
+    /// After a hand-over (SPEC §17): takes the sockets the daemon before
+    /// us held, for every unit whose `[socket]` names them all, before
+    /// anything starts (a bind of their addresses would fail while they are
+    /// open). The backlog and mode are the unit's as it reads now.
+    pub fn claim<'u>(
+        &mut self,
+        handed: &mut Handed,
+        units: impl Iterator<Item = &'u crate::unit::Unit>,
+    ) {
+        for unit in units {
+            let Some(spec) = &unit.socket else { continue };
+            let mut fds = Vec::with_capacity(spec.listen.len());
+            for l in &spec.listen {
+                match handed.socket_of(l).map(|fd| ready(fd, l, spec)) {
+                    Some(Ok(fd)) => fds.push(fd),
+                    Some(Err(e)) => {
+                        log::warn!("{}: cannot keep the socket of {}: {e}", unit.name, l.addr)
+                    }
+                    None => break,
+                }
+            }
+            if fds.len() == spec.listen.len() {
+                let held = Held {
+                    spec: (**spec).clone(),
+                    fds,
+                };
+                self.held.insert(unit.name.clone(), held);
+            }
+        }
+    }
+
+    /// Adds every held socket to `out`: what a hand-over passes on.
+    pub fn push_fds(&self, out: &mut Vec<RawFd>) {
+        for held in self.held.values() {
+            out.extend(held.fds.iter().map(AsRawFd::as_raw_fd));
+        }
     }
 
     pub fn owns(token: Token) -> bool {
@@ -309,39 +351,20 @@ fn bind(l: &Listen, spec: &SocketSpec) -> io::Result<OwnedFd> {
     high(fd)
 }
 
-/// Whether `fd` is a socket of `l`'s type bound to `l`'s address.
-fn is_socket_of(fd: &OwnedFd, l: &Listen) -> bool {
-    use nix::sys::socket::{
-        getsockname, getsockopt, sockopt, SockType, SockaddrLike, SockaddrStorage,
-    };
-    let want = if l.datagram {
-        SockType::Datagram
-    } else {
-        SockType::Stream
-    };
-    if getsockopt(fd, sockopt::SockType).ok() != Some(want) {
-        return false;
-    }
-    let Ok(name) = getsockname::<SockaddrStorage>(fd.as_raw_fd()) else {
-        return false;
-    };
-    match &l.addr {
-        ListenAddr::Tcp(a) => {
-            let Ok(copy) = fd.try_clone() else {
-                return false;
-            };
-            let local = if l.datagram {
-                UdpSocket::from(copy).local_addr()
-            } else {
-                TcpListener::from(copy).local_addr()
-            };
-            local.ok() == Some(*a)
+/// A handed-over socket made the unit's as it reads now: its backlog, the
+/// mode of its file, a descriptor of `HIGH_FD` or above.
+fn ready(fd: OwnedFd, l: &Listen, spec: &SocketSpec) -> io::Result<OwnedFd> {
+    match (&l.addr, l.datagram) {
+        (ListenAddr::Tcp(_), false) => relisten(fd.as_raw_fd(), spec.backlog)?,
+        (ListenAddr::Unix(p), datagram) => {
+            if !datagram {
+                relisten(fd.as_raw_fd(), spec.backlog)?;
+            }
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(spec.mode))?;
         }
-        ListenAddr::Unix(p) => {
-            name.family() == Some(nix::sys::socket::AddressFamily::Unix)
-                && name.as_unix_addr().and_then(|u| u.path()) == Some(p.as_path())
-        }
+        (ListenAddr::Tcp(_), true) => {}
     }
+    high(fd)
 }
 
 /// listen() again with the unit's backlog (std binds with 128).

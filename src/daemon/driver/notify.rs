@@ -13,8 +13,10 @@ use nix::sys::socket::{
 };
 use nix::unistd::Pid;
 
+use crate::daemon::handed::Handed;
 use crate::daemon::supervisor::{Input, MainPidClaim, Supervisor};
 use crate::paths::NOTIFY_RUN_DIR;
+use crate::unit::{Listen, ListenAddr};
 
 pub const NOTIFY: Token = Token(2);
 
@@ -24,10 +26,20 @@ pub struct Notify {
 }
 
 impl Notify {
-    /// Binds `path` and watches it; on failure says so in the log and
-    /// goes on without it.
-    pub fn new(path: &Path, registry: &Registry) -> Notify {
-        let sock = match bind_notify(path) {
+    /// Binds `path` (or takes the socket the daemon before us bound
+    /// there) and watches it; on failure says so in the log and goes on
+    /// without it.
+    pub fn new(path: &Path, registry: &Registry, handed: &mut Handed) -> Notify {
+        let listen = Listen {
+            addr: ListenAddr::Unix(path.to_path_buf()),
+            datagram: true,
+        };
+        let kept = handed.socket_of(&listen).map(|fd| {
+            let sock = std::os::unix::net::UnixDatagram::from(fd);
+            sock.set_nonblocking(true)
+                .map(|()| UnixDatagram::from_std(sock))
+        });
+        let sock = match kept.unwrap_or_else(|| bind_notify(path)) {
             Ok(mut sock) => match registry.register(&mut sock, NOTIFY, Interest::READABLE) {
                 Ok(()) => Some(sock),
                 Err(e) => {
@@ -46,6 +58,11 @@ impl Notify {
             }
         };
         Notify { sock }
+    }
+
+    /// The socket's descriptor, for a hand-over.
+    pub fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.sock.as_ref().map(AsRawFd::as_raw_fd)
     }
 
     /// Reads every pending datagram with its sender's credentials.

@@ -742,7 +742,8 @@ impl Supervisor {
         let Some((id, role)) = self.pids.get(&pid) else {
             match outcome {
                 Err(e) if self.probe_pids.contains_key(&pid) => self.probe_not_run(pid, e, now),
-                _ => log::debug!("exec outcome of process {pid}: {outcome:?}"),
+                Err(e) => log::debug!("exec of process {pid} (no unit's) failed: {e}"),
+                Ok(()) => log::debug!("exec of process {pid} (no unit's) done"),
             }
             return;
         };
