@@ -476,7 +476,11 @@ fn connect(home: &Home) -> Result<UnixStream, Connect> {
     match UnixStream::connect(home.socket()) {
         Ok(s) => Ok(s),
         Err(e) => Err(match e.kind() {
-            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => Connect::NotRunning,
+            // No socket there, or no home yet (a file where it would be:
+            // starting the daemon then says what is wrong with it).
+            io::ErrorKind::NotFound
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::NotADirectory => Connect::NotRunning,
             io::ErrorKind::PermissionDenied => Connect::Denied(e),
             _ => Connect::Other(e),
         }),
@@ -495,10 +499,10 @@ pub fn start_daemon(
         return Ok(());
     }
     let (mut child, ready) = spawn_detached(home, service_dir, handed).map_err(|e| {
-        Error::failed(format!(
-            "cannot start the daemon for {}: {e}",
-            home.dir.display()
-        ))
+        Error::failed_hint(
+            format!("cannot start the daemon for {}: {e}", home.dir.display()),
+            "the home must be a directory you may create and write; pick another with --home or DIAKONOS_HOME",
+        )
     })?;
     let deadline = Instant::now() + START_DEADLINE;
     // The daemon says when it listens (a byte), or its end closes when it

@@ -18,16 +18,20 @@ pub struct Output {
     json: bool,
 }
 
-/// Whether colour is allowed at all (flag and NO_COLOR).
+/// Whether colour is allowed at all: no flag, no NO_COLOR, and stdout a
+/// terminal (SPEC §5: also for the error lines on stderr, so `cmd >file`
+/// in a terminal prints them plain).
 fn color_allowed(no_color: bool) -> bool {
-    !no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    !no_color
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::stdout().is_terminal()
 }
 
 impl Output {
     pub fn new(no_color: bool, json: bool) -> Output {
         let allowed = color_allowed(no_color);
         Output {
-            color: allowed && std::io::stdout().is_terminal(),
+            color: allowed,
             err_color: allowed && std::io::stderr().is_terminal(),
             json,
         }

@@ -44,6 +44,11 @@ impl Handed {
         Handed { fds }
     }
 
+    /// The descriptors' numbers.
+    pub fn raw_fds(&self) -> Vec<RawFd> {
+        self.fds.iter().map(AsRawFd::as_raw_fd).collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.fds.is_empty()
     }

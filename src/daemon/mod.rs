@@ -60,7 +60,9 @@ pub struct InitOptions {
 pub fn run(opts: DaemonOptions) -> Result<(), Error> {
     let ready = take_ready_fd();
     let mut handed = handed::Handed::from_env();
-    spawn::cloexec_inherited_fds();
+    let mut kept = handed.raw_fds();
+    kept.extend(ready.as_ref().map(std::os::fd::AsRawFd::as_raw_fd));
+    spawn::close_inherited_fds(&kept);
     // A daemon started by a client inside a service inherits that unit's
     // tag; its other children (ExecStop, probes) must not carry it, or a
     // stop of that unit would take them for its escaped processes. Still

@@ -756,25 +756,26 @@ pub fn become_subreaper() {
 /// (Moved to `procfs`, which the client shares.)
 pub use crate::procfs::pidfd_open;
 
-/// Marks every descriptor the daemon inherited (beyond stdio) close-on-exec,
-/// so none of them reaches a service. Our own descriptors are opened that way.
-pub fn cloexec_inherited_fds() {
+/// Closes every descriptor the daemon inherited beyond stdio, but those
+/// `kept` (the starting client's ready socket, what a hand-over passed):
+/// a launcher's lock, terminal or pipe must not stay open for the daemon's
+/// whole life (a cron script's `flock` would never be released, a reader
+/// waiting for the end of a pipe would wait for ever), nor reach a service.
+pub fn close_inherited_fds(kept: &[RawFd]) {
     let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
         return;
     };
     let fds: Vec<RawFd> = dir
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|&fd| fd > 2)
+        .filter(|&fd| fd > 2 && !kept.contains(&fd))
         .collect();
     for fd in fds {
-        // SAFETY: fcntl(F_GETFD/F_SETFD) only reads and sets a flag of the
-        // descriptor; on one that was closed meanwhile (the read_dir handle)
-        // it fails with EBADF, which is harmless.
+        // SAFETY: this runs before the daemon opens anything: no object in
+        // this process owns these descriptors (those taken over as owned
+        // are in `kept`). The read_dir handle's number, listed too, is
+        // closed already: close fails with EBADF, which is harmless.
         unsafe {
-            let flags = nix::libc::fcntl(fd, nix::libc::F_GETFD);
-            if flags >= 0 {
-                nix::libc::fcntl(fd, nix::libc::F_SETFD, flags | nix::libc::FD_CLOEXEC);
-            }
+            nix::libc::close(fd);
         }
     }
 }

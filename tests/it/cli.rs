@@ -311,6 +311,60 @@ fn output_has_no_colour_codes_when_not_wanted() {
 }
 
 #[test]
+fn colour_only_when_stdout_is_a_terminal_error_lines_too() {
+    // Under a terminal (util-linux `script`), an error line is coloured; with stdout sent to a file it is plain, though stderr is still the terminal (SPEC §5: colours off when stdout is not a terminal).
+    let h = Home::new("colour_only_when_stdout_is_a_terminal");
+    let home = h.home.to_str().expect("utf-8");
+    let under_tty = |redirect: &str| {
+        let line = format!(
+            "{} --home {home} --service-dir units status nosuch {redirect}",
+            crate::util::BIN
+        );
+        let mut cmd = std::process::Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"])
+            .current_dir(&h.root)
+            .env_remove("NO_COLOR")
+            .stdin(std::process::Stdio::null());
+        stdout(&h.run(cmd))
+    };
+    let plain = under_tty(">out.txt");
+    assert!(plain.contains("no unit named `nosuch`"), "{plain:?}");
+    assert!(!plain.contains('\u{1b}'), "{plain:?}");
+    let coloured = under_tty("");
+    assert!(
+        coloured.contains('\u{1b}'),
+        "no colour on a terminal: {coloured:?}"
+    );
+}
+
+#[test]
+fn a_home_that_cannot_be_made_is_one_line_that_says_what_to_do() {
+    // --home under a regular file: the daemon cannot start; the error names the home and says to pick another.
+    let h = Home::new("a_home_that_cannot_be_made");
+    std::fs::write(h.root.join("file"), "").expect("write a file");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    let home = h.root.join("file/home");
+    let out = h.bare(&[
+        "--home",
+        home.to_str().expect("utf-8"),
+        "--service-dir",
+        "units",
+        "list",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("cannot start the daemon for {}", home.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains("pick another with --home or DIAKONOS_HOME"),
+        "{err}"
+    );
+}
+
+#[test]
 fn daemon_status_and_kill_work_when_the_named_service_dir_is_gone() {
     // They need no directory on disk: with no daemon, a missing one is no
     // error; with a daemon, its own directory moved away still names it.

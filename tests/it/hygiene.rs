@@ -80,19 +80,31 @@ fn service_has_only_stdin_stdout_stderr_open() {
 }
 
 #[test]
-fn service_inherits_no_fd_the_daemon_was_started_with() {
-    // An fd the daemon's launcher left open (fd 42 here) does not reach the services.
+fn neither_the_daemon_nor_a_service_keeps_an_fd_the_daemon_was_started_with() {
+    // An fd the daemon's launcher left open (fd 42 here, a file the launcher holds an flock on, as a cron script does) is closed by the daemon at once: the lock is free again, and no service gets it.
     let h = Home::new("service_inherits_no_fd_the_daemon_was_started_with");
     h.unit("plain", "[service]\nExecStart = \"sleep 1000\"\n");
-    let stray = fs::File::create(h.root.join("stray")).expect("create a file");
-    let out = h.cmd_fds(&["start", "plain"], Some(&stray));
+    let stray_path = h.root.join("stray");
+    let stray = fs::File::create(&stray_path).expect("create a file");
+    let locked = nix::fcntl::Flock::lock(stray, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| e)
+        .expect("lock the stray file");
+    let out = h.cmd_fds(&["start", "plain"], Some(&locked));
     assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    drop(locked);
     let daemon = h.daemon_pid().expect("daemon pid");
-    // Make sure the leak was set up: the daemon did inherit fd 42.
+    let stray_name = stray_path.display().to_string();
     assert!(
-        open_fds(daemon).iter().any(|(fd, _)| *fd == 42),
-        "the daemon did not inherit fd 42: {:?}",
+        !open_fds(daemon)
+            .iter()
+            .any(|(fd, t)| *fd == 42 || *t == stray_name),
+        "the daemon kept its launcher's fd 42: {:?}",
         open_fds(daemon)
+    );
+    let again = fs::File::open(&stray_path).expect("open the stray file");
+    assert!(
+        nix::fcntl::Flock::lock(again, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok(),
+        "the launcher's lock is still held"
     );
     let pid = h.pid("plain");
     wait_asleep(&h, pid);

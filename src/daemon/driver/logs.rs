@@ -36,8 +36,9 @@ pub struct Logs {
     next_check: Option<Instant>,
     /// How long after a write the next check comes (see LOG_CHECK_MIN).
     delay: Duration,
-    /// Each limited log's size at the last check, and when that was.
-    sizes: std::collections::HashMap<String, (u64, Instant)>,
+    /// Each limited log's size at the last check, when that was, and
+    /// whether it had grown since the check before.
+    sizes: std::collections::HashMap<String, (u64, Instant, bool)>,
 }
 
 impl Logs {
@@ -69,12 +70,24 @@ impl Logs {
 
     /// A service wrote its log: check the sizes a little later, and stop
     /// listening until then (one wake-up per interval, however chatty).
+    /// A log that was quiet (or is new) and now writes may be starting a
+    /// burst: the check comes within LOG_CHECK_FIRST, so a service that
+    /// suddenly writes 10 MB/s does not pass a 10 MiB limit five times
+    /// over before it.
     pub fn on_ready(&mut self, now: Instant) {
+        let mut delay = self.delay;
         if let Some(watch) = &mut self.writes {
-            watch.disarm();
+            let sizes = &self.sizes;
+            let woke = watch.disarm(|file| {
+                let unit = file.strip_suffix(".log");
+                unit.is_some_and(|u| sizes.get(u).is_none_or(|&(_, _, grew)| !grew))
+            });
+            if woke {
+                delay = delay.min(LOG_CHECK_FIRST);
+            }
         }
         if self.next_check.is_none() {
-            self.next_check = Some(now + self.delay);
+            self.next_check = Some(now + delay);
         }
     }
 
@@ -95,13 +108,12 @@ impl Logs {
         for (name, max, keep) in sup.log_limits() {
             let path = self.home.service_log(&name);
             let size = std::fs::metadata(&path).map_or(0, |m| m.len());
-            delay = delay.min(match self.sizes.get(&name) {
-                Some(&(before, then)) => {
-                    next_look(before, size, now.saturating_duration_since(then), max)
-                }
-                None if size > 0 && max > 0 => LOG_CHECK_FIRST,
-                None => LOG_CHECK_DELAY,
-            });
+            let seen = self.sizes.get(&name);
+            let grew = seen.is_some_and(|&(before, _, _)| size > before);
+            if let Some(&(before, then, _)) = seen {
+                let took = now.saturating_duration_since(then);
+                delay = delay.min(next_look(before, size, took, max));
+            }
             // Only a log over its limit is rotated (to empty: its service
             // keeps appending to the same file).
             let over = max > 0 && size > max;
@@ -110,7 +122,7 @@ impl Logs {
             } else {
                 size
             };
-            sizes.insert(name, (size, now));
+            sizes.insert(name, (size, now, grew));
         }
         self.sizes = sizes;
         self.delay = delay;
@@ -185,16 +197,22 @@ impl LogWatch {
         }
     }
 
-    /// Stops listening and drains what was already reported.
-    fn disarm(&mut self) {
+    /// Stops listening and drains what was already reported: whether one
+    /// of the files written is `such` a file (by name).
+    fn disarm(&mut self, such: impl Fn(&str) -> bool) -> bool {
         if let Some(wd) = self.watch.take() {
             let _ = self.inotify.rm_watch(wd);
         }
+        let mut found = false;
         while let Ok(events) = self.inotify.read_events() {
             if events.is_empty() {
                 break;
             }
+            found |= events
+                .iter()
+                .any(|e| e.name.as_ref().and_then(|n| n.to_str()).is_some_and(&such));
         }
+        found
     }
 }
 
