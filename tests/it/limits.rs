@@ -249,6 +249,37 @@ fn a_memory_hog_is_stopped_and_restarted_with_the_reason() {
 }
 
 #[test]
+fn memory_max_is_still_enforced_after_an_upgrade_and_a_crash() {
+    // The adopted process is checked as before: it grows past MemoryMax only once the daemon was replaced (upgrade, then SIGKILL), and is stopped with the memory reason.
+    let h = Home::new("memory_max_is_still_enforced_after_an_upgrade");
+    h.unit(
+        "hog",
+        &format!(
+            "[service]\nMemoryMax = \"20M\"\nMemoryCheckSec = 0.2\nRestartSec = 300\nExecStart = {}\n",
+            sh("exec python3 -c 'import os, time\nwhile not os.path.exists(\"grow\"): time.sleep(0.05)\nb = b\"x\" * (64 << 20)\nopen(\"grown\", \"w\").write(\"big\\n\")\ntime.sleep(300)'")
+        ),
+    );
+    h.ok(&["start", "hog"]);
+    let pid = h.pid("hog");
+    h.replace_daemon("upgrade");
+    h.replace_daemon("crash");
+    assert_eq!(h.pid("hog"), pid, "the service was not adopted");
+    fs::write(h.units.join("grow"), "").expect("write grow");
+    h.wait_written("grown", "the service to grow");
+    let mut reason = String::new();
+    h.wait_until(
+        "stopped for its memory",
+        std::time::Duration::from_secs(60),
+        || {
+            let v = h.status_json("hog");
+            reason = v["reason"].as_str().unwrap_or_default().to_owned();
+            v["state"] == "restarting" && !reason.is_empty()
+        },
+    );
+    assert!(reason.starts_with("memory limit: RSS "), "{reason}");
+}
+
+#[test]
 fn a_service_under_its_memory_limit_keeps_running() {
     // A small process with MemoryMax set is checked and left alone.
     let h = Home::new("a_service_under_its_memory_limit");

@@ -401,6 +401,7 @@ impl Supervisor {
                     e.start_time = s.start_time;
                     self.pids.insert(pid, (id, Role::Main));
                     self.sync_state_timer(id);
+                    self.arm_memory_check(id, now);
                     adopted.push(pid);
                     // Probes are re-armed for the adopted process, its
                     // verdict as the previous daemon had it.

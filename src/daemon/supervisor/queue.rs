@@ -160,7 +160,7 @@ impl Supervisor {
 
     /// MemoryMax: a check is armed exactly while a unit that sets it runs
     /// with a process (no wake-ups otherwise); anything else disarms it.
-    fn arm_memory_check(&mut self, id: ServiceId, now: Instant) {
+    pub(super) fn arm_memory_check(&mut self, id: ServiceId, now: Instant) {
         let e = &mut self.entries[id];
         let key = TimerKey::Service(id, ServiceTimer::MemoryCheck);
         let every = e
