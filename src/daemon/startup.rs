@@ -110,8 +110,14 @@ impl EventLoop {
             None => self.sup.all_done(),
         };
         if let Some(exit) = decided {
-            log::info!("exit policy met: stopping every service, then exiting with {exit}");
             *code = Some(exit);
+            if self.sup.is_killing() {
+                // A stop signal already stops everything in order: another
+                // Terminate would count as a second signal (no order).
+                log::info!("exit policy met while stopping: exiting with {exit}");
+                return;
+            }
+            log::info!("exit policy met: stopping every service, then exiting with {exit}");
             self.sup.handle(Input::Terminate, now);
             self.sup.run(now, &mut self.sys);
             self.after_pass(now);

@@ -42,12 +42,18 @@ fn none_left(h: &Home) {
 /// `daemon --init web` in the background, once web and db each wrote a
 /// line to `ups`; with the namespaced daemon's pid.
 fn init_web_up(h: &Home) -> (Child, i32) {
-    let child = init_command(h, &["web"])
+    init_up(h, &["web"], 2)
+}
+
+/// `daemon --init ARGS` in the background, once `ups` has `n` lines; with
+/// the namespaced daemon's pid.
+fn init_up(h: &Home, args: &[&str], n: usize) -> (Child, i32) {
+    let child = init_command(h, args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn unshare");
-    h.wait_until("both up", INIT_WAIT, || h.lines("ups").len() == 2);
+    h.wait_until("all up", INIT_WAIT, || h.lines("ups").len() == n);
     let daemon = children_of(child.id() as i32)
         .first()
         .map(|&(p, _)| p)
@@ -151,19 +157,61 @@ fn init_stops_in_reverse_dependency_order_on_sigterm() {
     assert!(!out.status.success());
     assert!(err.contains("goes to the daemon's stdout"), "{err}");
     sigterm(daemon);
+    let status = exited(&mut child);
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(h.lines("stops"), ["web", "db"]);
+    none_left(&h);
+}
+
+/// Waits for unshare (`child`) to exit after a SIGTERM; its status.
+fn exited(child: &mut Child) -> std::process::ExitStatus {
     let deadline = Instant::now() + INIT_WAIT;
-    let status = loop {
+    loop {
         if let Some(status) = child.try_wait().expect("wait for unshare") {
-            break status;
+            return status;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             panic!("daemon --init did not exit after SIGTERM");
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn an_exit_with_unit_that_ends_during_the_ordered_stop_does_not_break_the_order() {
+    // `--exit-with side`: one SIGTERM stops side at once and web slowly; side's end meets the exit policy, which must not count as a second signal: db still stops only after web.
+    let h = Home::new("an_exit_with_unit_that_ends_during_the_stop");
+    let svc = |name: &str, pause: &str| {
+        sh(&format!(
+            "trap 'sleep {pause}; echo {name} >> stops; exit 0' TERM; echo {name} >> ups; while :; do sleep 0.05; done"
+        ))
     };
-    assert_eq!(status.code(), Some(0));
-    assert_eq!(h.lines("stops"), ["web", "db"]);
+    h.unit(
+        "db",
+        &format!("[service]\nExecStart = {}\n", svc("db", "0")),
+    );
+    h.unit(
+        "side",
+        &format!("[service]\nExecStart = {}\n", svc("side", "0")),
+    );
+    h.unit(
+        "web",
+        &format!(
+            "[unit]\nRequires = [\"db\"]\n[service]\nExecStart = {}\n",
+            svc("web", "0.5")
+        ),
+    );
+    let (mut child, daemon) = init_up(&h, &["web", "side", "--exit-with", "side"], 3);
+    sigterm(daemon);
+    let status = exited(&mut child);
+    let stops = h.lines("stops");
+    let at = |n: &str| stops.iter().position(|s| s == n);
+    assert!(
+        at("web") < at("db") && at("web").is_some(),
+        "stops: {stops:?}"
+    );
+    assert_eq!(status.code(), Some(0), "stops: {stops:?}");
     none_left(&h);
 }
 
