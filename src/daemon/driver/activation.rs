@@ -402,6 +402,15 @@ impl UnitTimers {
             return None;
         }
         if let Some((_, w)) = a.next {
+            if !a.spec.calendar.is_empty() && w > wall {
+                // Early by the wall clock (the deadline was set on the
+                // monotonic clock, and the two drift apart): never before
+                // the elapse, as cron and systemd do.
+                let at = now + Duration::from_millis((w - wall) as u64);
+                a.next = Some((at, w));
+                sup.timers().set(TimerKey::Activation(id), Some(at));
+                return None;
+            }
             if !a.spec.calendar.is_empty() {
                 // Every elapse up to now is handled (a late or caught-up
                 // one included): the next comes after both.
@@ -486,7 +495,9 @@ impl UnitTimers {
         Some(TimerRow {
             name: e.name.clone(),
             schedule: spec.describe(),
-            last_run: last_run.map(crate::utc::seconds),
+            // Cut to the second, not rounded: never a time after the run.
+            last_run: last_run
+                .map(|ms| crate::utc::seconds(ms.div_euclid(1000).saturating_mul(1000))),
             last_result: last_run.and(last_result),
             next_run: next.map(|(at, _)| {
                 crate::utc::seconds(wall + at.saturating_duration_since(now).as_millis() as i64)
@@ -694,6 +705,25 @@ mod tests {
     }
 
     #[test]
+    fn a_calendar_timer_never_starts_before_its_elapse_by_the_wall_clock() {
+        // Due at 07:00 on the monotonic clock, but the wall clock says 06:59:59.900: nothing starts, the key is due again in 100 ms; then it starts.
+        let (mut sup, poll, mut t, t0) = armed("OnCalendar = \"0 * * * *\"\nTimeZone = \"UTC\"");
+        t.sync_at(&mut sup, poll.registry(), t0, ms("2030-11-29T06:10:00Z"));
+        let id = sup.id_of("job").expect("job");
+        let at = t0 + 50 * MIN;
+        assert_eq!(
+            t.fire_at(id, &mut sup, at, ms("2030-11-29T06:59:59.900Z")),
+            None
+        );
+        assert_eq!(due_in(&mut sup, at), Some(Duration::from_millis(100)));
+        let later = at + Duration::from_millis(100);
+        assert_eq!(
+            t.fire_at(id, &mut sup, later, ms("2030-11-29T07:00:00Z")),
+            Some(Request::Start(vec!["job".to_string()]))
+        );
+    }
+
+    #[test]
     fn a_jump_from_1970_releases_held_calendar_timers() {
         // At 1970 (no RTC, before NTP) even a per-second calendar timer is held: only a look at the clock a minute later, which starts nothing. NTP sets the clock: the next elapse counts from the new time.
         let (mut sup, poll, mut t, t0) = armed("OnCalendar = \"0 * * * *\"\nTimeZone = \"UTC\"");
@@ -775,19 +805,20 @@ mod tests {
         let wall = ms("2030-11-29T06:00:00Z");
         t.sync_at(&mut sup, poll.registry(), t0, wall);
         let id = sup.id_of("job").expect("job");
-        t.fire_at(id, &mut sup, t0, wall);
+        let seven = ms("2030-11-29T07:00:00Z");
+        t.fire_at(id, &mut sup, t0 + 60 * MIN, seven);
         let last =
             |t: &UnitTimers, sup: &Supervisor| t.row(sup, "job", t0).and_then(|r| r.last_run);
-        assert_eq!(last(&t, &sup).as_deref(), Some("2030-11-29T06:00:00Z"));
+        assert_eq!(last(&t, &sup).as_deref(), Some("2030-11-29T07:00:00Z"));
         sup.set_enabled(&["job".to_string()], false)
             .expect("disable");
         t.sync_at(&mut sup, poll.registry(), t0, wall);
         assert!(!t.row(&sup, "job", t0).expect("a row").armed);
-        assert_eq!(last(&t, &sup).as_deref(), Some("2030-11-29T06:00:00Z"));
+        assert_eq!(last(&t, &sup).as_deref(), Some("2030-11-29T07:00:00Z"));
         sup.set_enabled(&["job".to_string()], true).expect("enable");
         t.sync_at(&mut sup, poll.registry(), t0, wall);
         assert!(t.row(&sup, "job", t0).expect("a row").armed);
-        assert_eq!(last(&t, &sup).as_deref(), Some("2030-11-29T06:00:00Z"));
+        assert_eq!(last(&t, &sup).as_deref(), Some("2030-11-29T07:00:00Z"));
     }
 
     #[test]
