@@ -86,6 +86,42 @@ fn import_systemd_unit_runs_with_its_quoted_environment() {
 }
 
 #[test]
+fn import_of_several_files_names_every_one_that_does_not_verify_and_writes_none() {
+    // Two units without ExecStart and a good one: both bad ones are named (not only the first), and nothing is written.
+    let h = Home::new("import_names_every_failure");
+    let src = h.root.join("src");
+    fs::create_dir_all(&src).expect("mkdir");
+    for name in ["a", "b"] {
+        fs::write(
+            src.join(format!("{name}.service")),
+            "[Service]\nType=simple\n",
+        )
+        .expect("write");
+    }
+    let files: Vec<String> = ["a", "b"]
+        .iter()
+        .map(|n| src.join(format!("{n}.service")).display().to_string())
+        .collect();
+    let err = h.fails(
+        1,
+        &[
+            "import",
+            "systemd",
+            &files[0],
+            &fixture("nginx.service"),
+            &files[1],
+        ],
+    );
+    assert!(err.contains("imported as `a` does not verify"), "{err}");
+    assert!(err.contains("imported as `b` does not verify"), "{err}");
+    assert!(
+        err.contains("2 of the 3 units imported do not verify; nothing was written"),
+        "{err}"
+    );
+    assert!(!h.path("nginx.service").exists());
+}
+
+#[test]
 fn import_never_overwrites_without_force() {
     // A second import of the same unit is refused and leaves the file alone;
     // --stdout prints without writing; --force replaces it.

@@ -154,6 +154,8 @@ pub fn emit(drafts: &[Draft], opts: &Options<'_>) -> Result<(), Error> {
         return Err(Error::failed("nothing to import: no service found"));
     }
     let mut planned: Vec<(PathBuf, String)> = Vec::new();
+    // Every unit is looked at; those that do not verify are all named.
+    let mut failed: Vec<Error> = Vec::new();
     for d in drafts {
         if !unit::is_valid_name(&d.name) {
             return Err(Error::failed_hint(
@@ -197,10 +199,11 @@ pub fn emit(drafts: &[Draft], opts: &Options<'_>) -> Result<(), Error> {
             } else {
                 "run with --stdout to see it, fix the value in the source file, and import again"
             };
-            return Err(Error::failed_hint(
+            failed.push(Error::failed_hint(
                 format!("the unit imported as `{}` does not verify: {first}", d.name),
                 hint,
             ));
+            continue;
         }
         if !opts.stdout && !opts.force && path.exists() {
             return Err(Error::failed_hint(
@@ -209,6 +212,22 @@ pub fn emit(drafts: &[Draft], opts: &Options<'_>) -> Result<(), Error> {
             ));
         }
         planned.push((path, text));
+    }
+    if failed.len() > 1 {
+        for e in &failed {
+            eprintln!("diakonos: {e}");
+        }
+        return Err(Error::failed_hint(
+            format!(
+                "{} of the {} units imported do not verify; nothing was written",
+                failed.len(),
+                drafts.len()
+            ),
+            "fix them in the source files, and import again",
+        ));
+    }
+    if let Some(e) = failed.pop() {
+        return Err(e);
     }
     for d in drafts {
         for drop in &d.dropped {

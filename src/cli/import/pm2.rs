@@ -304,6 +304,17 @@ fn from_app(app: &Map<String, Value>, origin: &str, base: &Path) -> Result<Draft
             _ => {}
         }
     }
+    // PM2 runs an app in `cwd` (relative to the file), else where the file is.
+    let cwd = match app.get("cwd").and_then(text) {
+        Some(cwd) => base.join(cwd),
+        None => base.to_path_buf(),
+    };
+    // PM2 takes a bare `script` from `cwd` when it is there, else from the
+    // PATH; ExecStart's bare name is a PATH lookup, so it becomes `./NAME`.
+    let script = match interpreter {
+        None if !script.contains('/') && cwd.join(&script).is_file() => format!("./{script}"),
+        _ => script,
+    };
     command.push(quote(&script));
     match app.get("args") {
         // A string is a command line already: kept as written.
@@ -314,12 +325,6 @@ fn from_app(app: &Map<String, Value>, origin: &str, base: &Path) -> Result<Draft
         _ => {}
     }
     d.set(s, "ExecStart", toml::Value::String(command.join(" ")));
-
-    // PM2 runs an app in `cwd` (relative to the file), else where the file is.
-    let cwd = match app.get("cwd").and_then(text) {
-        Some(cwd) => base.join(cwd),
-        None => base.to_path_buf(),
-    };
     d.set(
         s,
         "WorkingDirectory",
@@ -349,6 +354,12 @@ fn from_app(app: &Map<String, Value>, origin: &str, base: &Path) -> Result<Draft
     if let Some(first) = app.get("exp_backoff_restart_delay").and_then(millis) {
         // PM2 grows the delay from this value up to 15 s.
         d.set(s, "RestartSec", secs_value(first));
+        if app.contains_key("restart_delay") {
+            d.drop_key(
+                "restart_delay",
+                "PM2 ignores it beside exp_backoff_restart_delay, whose first delay is RestartSec",
+            );
+        }
         d.set(s, "RestartMaxDelaySec", secs_value(first.max(15.0)));
     }
     if let Some(secs) = app.get("kill_timeout").and_then(millis) {
@@ -449,6 +460,15 @@ fn from_app(app: &Map<String, Value>, origin: &str, base: &Path) -> Result<Draft
     ];
     for (key, value) in app {
         if mapped.contains(&key.as_str()) {
+            continue;
+        }
+        // One process, forked: what diakonos does (`pm2 jlist` says so).
+        let one = match key.as_str() {
+            "instances" => value.as_i64() == Some(1),
+            "exec_mode" => matches!(value.as_str(), Some("fork" | "fork_mode")),
+            _ => false,
+        };
+        if one {
             continue;
         }
         let why = match key.as_str() {
@@ -601,6 +621,34 @@ mod tests {
             d[1].get("WorkingDirectory").and_then(|v| v.as_str()),
             Some("/srv/eco")
         );
+    }
+
+    #[test]
+    fn a_bare_script_in_cwd_is_run_from_there_else_from_the_path() {
+        // PM2 resolves `script` against `cwd` first: `mybinary` there becomes `./mybinary`; `ls` (not there) stays a PATH lookup.
+        let dir = std::env::temp_dir().join(format!("diakonos-pm2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("mybinary"), "#!/bin/sh\n").expect("write");
+        let json = r#"{"apps":[{"name":"b","script":"mybinary"},{"name":"l","script":"ls"}]}"#;
+        let d = import(json, "eco.json", &dir);
+        std::fs::remove_dir_all(&dir).expect("rm");
+        let d = d.expect("imports");
+        assert_eq!(
+            d[0].get("ExecStart").and_then(|v| v.as_str()),
+            Some("./mybinary")
+        );
+        assert_eq!(d[1].get("ExecStart").and_then(|v| v.as_str()), Some("ls"));
+    }
+
+    #[test]
+    fn restart_delay_beside_a_backoff_is_reported_and_one_forked_instance_is_not() {
+        // PM2 ignores restart_delay when exp_backoff_restart_delay is set: the import says so. instances=1 and fork_mode are what diakonos does: nothing to report.
+        let json = r#"{"apps":[{"name":"a","script":"/bin/sleep","restart_delay":2000,
+            "exp_backoff_restart_delay":100,"instances":1,"exec_mode":"fork_mode"}]}"#;
+        let d = import(json, "eco.json", Path::new("/srv")).expect("imports");
+        assert_eq!(d[0].get("RestartSec").and_then(|v| v.as_float()), Some(0.1));
+        let dropped: Vec<&str> = d[0].dropped.iter().map(|x| x.key.as_str()).collect();
+        assert_eq!(dropped, ["restart_delay"]);
     }
 
     #[test]

@@ -116,6 +116,31 @@ pub fn split_words(text: &str) -> Result<Vec<String>, String> {
     }
 }
 
+/// A unit name's part as systemd unescapes it for `%I`: `-` is `/`, and
+/// `\xNN` is that byte (`15-main` is `15/main`).
+fn unescape(escaped: &str) -> String {
+    let mut bytes = Vec::with_capacity(escaped.len());
+    let mut rest = escaped.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        let hex = tail
+            .strip_prefix(b"x")
+            .and_then(|t| t.get(..2))
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b, hex) {
+            (b'\\', Some(byte)) => {
+                bytes.push(byte);
+                rest = &tail[3..];
+                continue;
+            }
+            (b'-', _) => bytes.push(b'/'),
+            _ => bytes.push(b),
+        }
+        rest = tail;
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 /// A systemd boolean.
 fn parse_bool(text: &str) -> Option<bool> {
     match text.to_ascii_lowercase().as_str() {
@@ -127,14 +152,17 @@ fn parse_bool(text: &str) -> Option<bool> {
 
 /// Resolves the specifiers a system unit's values may hold. Those that
 /// depend on who runs the unit (`%h`, `%u`, ...) stay as written and are
-/// returned in `unresolved`.
+/// returned in `unresolved`; so do the instance's of a template imported
+/// without one (`instance` is `Some("")`; None: not a template, whose
+/// instance is empty).
 pub fn resolve_specifiers(
     text: &str,
     file_name: &str,
     prefix: &str,
-    instance: &str,
+    instance: Option<&str>,
     unresolved: &mut Vec<String>,
 ) -> String {
+    let unescaped = instance.map(unescape).unwrap_or_default();
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars();
     while let Some(c) = chars.next() {
@@ -151,7 +179,8 @@ pub fn resolve_specifiers(
             'n' => file_name,
             'N' => file_name.strip_suffix(".service").unwrap_or(file_name),
             'p' | 'P' => prefix,
-            'i' | 'I' | 'j' | 'J' => instance,
+            'i' | 'j' if instance != Some("") => instance.unwrap_or_default(),
+            'I' | 'J' if instance != Some("") => &unescaped,
             't' => "/run",
             'S' => "/var/lib",
             'C' => "/var/cache",
@@ -188,8 +217,8 @@ fn command_prefixes(value: &str) -> (String, &str) {
 pub fn import(text: &str, file_name: &str, origin: &str) -> Draft {
     let stem = file_name.strip_suffix(".service").unwrap_or(file_name);
     let (prefix, instance) = match stem.split_once('@') {
-        Some((p, i)) => (p, i),
-        None => (stem, ""),
+        Some((p, i)) => (p, Some(i)),
+        None => (stem, None),
     };
     let name = unit_name(stem);
     let mut d = Draft::new(&name, origin);
@@ -262,13 +291,17 @@ pub fn import(text: &str, file_name: &str, origin: &str) -> Draft {
         );
     }
     if !unresolved.is_empty() {
-        d.drop_key(
-            "specifiers",
-            format!(
+        let why = match instance {
+            Some("") => format!(
+                "`{file_name}` is a template and names no instance: {} left as written; copy it to {prefix}@INSTANCE.service and import that",
+                unresolved.join(", ")
+            ),
+            _ => format!(
                 "{} cannot be resolved outside systemd; left as written, edit them",
                 unresolved.join(", ")
             ),
-        );
+        };
+        d.drop_key("specifiers", why);
     }
     d
 }
@@ -671,11 +704,47 @@ mod tests {
             "%n %N %p %i %t/%p.pid %% %h",
             "web@a.service",
             "web",
-            "a",
+            Some("a"),
             &mut un,
         );
         assert_eq!(out, "web@a.service web@a web a /run/web.pid % %h");
         assert_eq!(un, ["%h"]);
+    }
+
+    #[test]
+    fn the_instance_unescaped_and_a_template_without_one_reported() {
+        // %I unescapes (`15-main` is `15/main`, `\x2d` a dash); a template imported as `X@.service` keeps %i and %I and says why.
+        let mut un = Vec::new();
+        let out = resolve_specifiers(
+            "%i %I",
+            "pg@15-main.service",
+            "pg",
+            Some("15-main"),
+            &mut un,
+        );
+        assert_eq!(out, "15-main 15/main");
+        let out = resolve_specifiers("%I", "pg@a\\x2db.service", "pg", Some("a\\x2db"), &mut un);
+        assert_eq!(out, "a-b");
+        assert!(un.is_empty(), "{un:?}");
+        let d = import(
+            "[Service]\nExecStart=/usr/bin/pg %i %I\n",
+            "pg@.service",
+            "x",
+        );
+        assert_eq!(
+            d.get("ExecStart").and_then(|v| v.as_str()),
+            Some("/usr/bin/pg %i %I")
+        );
+        let why = &d
+            .dropped
+            .iter()
+            .find(|x| x.key == "specifiers")
+            .expect("reported")
+            .why;
+        assert!(
+            why.contains("is a template and names no instance: %i, %I"),
+            "{why}"
+        );
     }
 
     #[test]
