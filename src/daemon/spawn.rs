@@ -411,6 +411,16 @@ impl PendingExec {
                 path: path(plan.and_then(|p| p.log.as_ref())),
                 error: e.to_string(),
             },
+            child::Step::Cwd => {
+                let dir = path(plan.map(|p| &p.cwd));
+                match e.kind() {
+                    io::ErrorKind::NotFound => SpawnError::NoWorkingDirectory(dir),
+                    _ => SpawnError::WorkingDirectory {
+                        dir,
+                        error: e.to_string(),
+                    },
+                }
+            }
             child::Step::Setup | child::Step::Exec => {
                 describe_spawn_error(&self.program, &path(plan.map(|p| &p.cwd)), &e)
             }
@@ -646,6 +656,11 @@ pub enum SpawnError {
     },
     /// `WorkingDirectory` does not exist.
     NoWorkingDirectory(std::path::PathBuf),
+    /// `WorkingDirectory` cannot be entered (by the unit's user).
+    WorkingDirectory {
+        dir: std::path::PathBuf,
+        error: String,
+    },
     /// The program is not there (`in_path`: it was looked up on PATH).
     NotFound {
         program: String,
@@ -675,6 +690,13 @@ impl std::fmt::Display for SpawnError {
             }
             SpawnError::NoWorkingDirectory(dir) => {
                 write!(f, "WorkingDirectory {} does not exist", dir.display())
+            }
+            SpawnError::WorkingDirectory { dir, error } => {
+                write!(
+                    f,
+                    "cannot enter WorkingDirectory {}: {error}",
+                    dir.display()
+                )
             }
             SpawnError::NotFound {
                 program,

@@ -457,6 +457,40 @@ fn oom_score_adjust_is_the_services_alone() {
 }
 
 #[test]
+fn a_working_directory_the_user_may_not_enter_fails_the_start() {
+    // As root: User = nobody in a 0700 directory of root's fails at once, naming the directory (systemd enters it as the user too); a 0755 one is fine.
+    use std::os::unix::fs::PermissionsExt;
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "this test must run as root (CI runs as root)"
+    );
+    let h = Home::new("a_working_directory_the_user_may_not_enter");
+    for (dir, mode) in [("private", 0o700), ("public", 0o755)] {
+        let dir = h.root.join(dir);
+        fs::create_dir_all(&dir).expect("create a directory");
+        fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).expect("chmod");
+        h.unit(
+            &format!("in-{}", dir.file_name().and_then(|n| n.to_str()).expect("name")),
+            &format!(
+                "[service]\nUser = \"nobody\"\nRestart = \"no\"\nWorkingDirectory = \"{}\"\nExecStart = \"sleep 300\"\n",
+                dir.display()
+            ),
+        );
+    }
+    let err = h.fails(1, &["start", "in-private"]);
+    assert!(
+        err.contains(&format!(
+            "cannot enter WorkingDirectory {}",
+            h.root.join("private").display()
+        )) && err.contains("Permission denied"),
+        "{err}"
+    );
+    assert_eq!(h.state("in-private"), "failed");
+    h.ok(&["start", "in-public"]);
+    assert_eq!(h.state("in-public"), "running");
+}
+
+#[test]
 fn a_user_service_runs_the_program_on_its_path_that_it_may_run() {
     // As root: the first `tool` on PATH is in a directory only root may
     // enter. The daemon (root) finds that one; the service, running as

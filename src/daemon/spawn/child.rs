@@ -195,6 +195,8 @@ pub enum Step {
     Limits = 3,
     /// SupplementaryGroups, Group, User.
     Identity = 4,
+    /// WorkingDirectory (entered as the unit's user).
+    Cwd = 5,
 }
 
 impl Step {
@@ -204,6 +206,7 @@ impl Step {
             2 => Step::Exec,
             3 => Step::Limits,
             4 => Step::Identity,
+            5 => Step::Cwd,
             _ => Step::Setup,
         }
     }
@@ -315,11 +318,6 @@ unsafe fn exec(plan: &Plan) -> ! {
     for (i, fd) in plan.fds.iter().enumerate() {
         check(dup_to(*fd, 3 + i as RawFd));
     }
-    let cd = sys(libc::SYS_chdir, [plan.cwd.as_ptr() as usize, 0, 0, 0, 0, 0]);
-    if cd < 0 {
-        // Reported as the exec's: a missing directory is told apart there.
-        fail(-cd as i32);
-    }
     if let Some(limit) = &plan.nofile {
         let ret = prlimit(libc::RLIMIT_NOFILE as c_int, limit);
         if ret < 0 {
@@ -332,6 +330,12 @@ unsafe fn exec(plan: &Plan) -> ! {
     }
     if let Some(work) = &plan.work {
         apply(work, |step, what, errno| fail_at(step, what, errno));
+    }
+    // As the unit's user (systemd does so too): a directory it may not
+    // enter fails the start here, not every file access after it.
+    let cd = sys(libc::SYS_chdir, [plan.cwd.as_ptr() as usize, 0, 0, 0, 0, 0]);
+    if cd < 0 {
+        fail_at(Step::Cwd, 0, -cd as i32);
     }
     let empty = 0u64;
     sys(
