@@ -257,7 +257,7 @@ pub const KEYS: &[Key] = &[
     key(K, "Activation", Kind::Str, Value("\"eager\""), "`eager`: bound when the unit first starts. `on-demand`: bound while the unit is enabled; the first connection starts it"),
     key(T, "OnCalendar", Kind::StrOrList, Note("none"), "a cron expression: 5 fields (`\"30 2 * * *\"`), 6 with seconds first (`\"*/10 * * * * *\"`), or `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`, or a list of them (the earliest elapse counts); the unit starts at each elapse while it is enabled"),
     key(T, "OnBootSec", Kind::Secs(Infinity::Refused), Note("none"), "start the enabled unit this long after the daemon starts (the first of the daemons that took over from each other: an upgrade or a crash does not fire it again)"),
-    key(T, "OnUnitActiveSec", Kind::Secs(Infinity::Refused), Note("none"), "start the enabled unit again this long after the timer last started it (first: this long after it is armed)"),
+    key(T, "OnUnitActiveSec", Kind::Secs(Infinity::Refused), Note("none"), "start the enabled unit again this long after it last started (by the timer or not; first: this long after it is armed)"),
     key(T, "TimeZone", Kind::Str, Value("\"local\""), "zone of OnCalendar: `local` (the system's), `UTC`, or an Area/City from the system's zone files"),
     key(T, "RandomizedDelaySec", Kind::Secs(Infinity::Refused), Note("none"), "a random delay up to this is added to each elapse (spreads many boxes' nightly jobs)"),
     key(T, "Overlap", Kind::Str, Value("\"skip\""), "an elapse while the unit still runs: `skip` it, or `restart` the unit"),

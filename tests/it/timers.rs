@@ -37,6 +37,40 @@ fn an_interval_timer_fires_while_enabled_and_stops_on_disable() {
 }
 
 #[test]
+fn on_unit_active_sec_counts_from_a_start_by_hand_too() {
+    // OnUnitActiveSec = 3: after the timer's first run, a `start` by hand; the next timer run comes no sooner than 3 s after that start (SPEC §15: since the unit last started).
+    let h = Home::new("on_unit_active_sec_counts_from_a_start_by_hand");
+    h.unit(
+        "ua",
+        &format!(
+            "[service]\nType = \"oneshot\"\nExecStart = {}\n[timer]\nOnUnitActiveSec = 3\n",
+            sh("date +%s.%N >> ua.runs")
+        ),
+    );
+    h.ok(&["enable", "ua"]);
+    h.wait_until("the timer's first run", FIRES, || {
+        !h.lines("ua.runs").is_empty()
+    });
+    // Well into the interval: counted from the timer's run, the next would
+    // come less than 1.5 s after the start by hand.
+    h.wait_until("the next elapse to be under 1.5 s away", FIRES, || {
+        let timers: serde_json::Value =
+            serde_json::from_str(&h.ok(&["timers", "--json"])).expect("timers --json");
+        timers[0]["left_secs"].as_f64().is_some_and(|s| s < 1.5)
+    });
+    h.ok(&["start", "ua"]);
+    h.wait_until("the next timer run", FIRES, || {
+        h.lines("ua.runs").len() >= 3
+    });
+    let runs: Vec<f64> = h
+        .lines("ua.runs")
+        .iter()
+        .map(|l| l.parse().expect("a time"))
+        .collect();
+    assert!(runs[2] - runs[1] >= 2.9, "runs at {runs:?}");
+}
+
+#[test]
 fn a_per_second_calendar_timer_fires_and_timers_json_shows_it() {
     // OnCalendar with seconds: runs each second; `timers --json` has the schedule, last run and result, next run as RFC 3339.
     let h = Home::new("a_per_second_calendar_timer_fires");

@@ -301,9 +301,27 @@ impl UnitTimers {
             }
         }
         for (id, (name, spec)) in want {
+            self.started_by_hand(sup, id, &name);
             self.arm(sup, id, name, spec, now, wall);
         }
         self.watch_clock(registry);
+    }
+
+    /// OnUnitActiveSec counts from the unit's last start, whoever asked
+    /// for it: a start seen since the last elapse (a `start`, a restart)
+    /// moves the next one.
+    fn started_by_hand(&mut self, sup: &Supervisor, id: ServiceId, name: &str) {
+        let Some(a) = self.armed.get_mut(name) else {
+            return;
+        };
+        let e = &sup.entries()[id];
+        let starting = matches!(e.svc.state, crate::daemon::service::State::Starting { .. });
+        if let (Some(_), true, Some(since)) = (a.spec.on_active, starting, e.since()) {
+            if a.last_fire.is_none_or(|f| since > f) {
+                a.last_fire = Some(since);
+                a.next = None;
+            }
+        }
     }
 
     /// Arms the `[timer]` of unit `id` (unless it is armed with this spec

@@ -73,6 +73,11 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// When it entered the state it is in (None: not since this daemon).
+    pub fn since(&self) -> Option<Instant> {
+        self.since
+    }
+
     pub(super) fn new(
         name: String,
         result: Result<Unit, Vec<UnitError>>,
