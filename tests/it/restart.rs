@@ -262,6 +262,43 @@ fn a_change_in_a_watched_directory_restarts_the_service_once() {
     assert_eq!(h.state("dev"), "running");
 }
 
+#[test]
+fn a_watched_path_that_appears_later_restarts_the_service_and_is_then_watched() {
+    // WatchPaths = ["later.txt"], absent at the start: other files written beside it change nothing; its creation restarts the service, and a change to it then restarts it again.
+    let h = Home::new("a_watched_path_that_appears_later");
+    h.unit(
+        "dev",
+        &format!(
+            "[service]\nWatchPaths = [\"later.txt\"]\nWatchDebounceSec = 0.3\nExecStart = {}\n",
+            crate::util::sh("echo $$ >> dev.starts; exec sleep 1000")
+        ),
+    );
+    h.ok(&["start", "dev"]);
+    h.wait_lines("dev.starts", 1);
+    let log = || std::fs::read_to_string(h.home.join("daemon.log")).unwrap_or_default();
+    h.wait_until(
+        "the daemon to wait for later.txt",
+        crate::util::WAIT,
+        || log().contains("later.txt does not exist yet"),
+    );
+    std::fs::write(h.units.join("other.txt"), "x").expect("write other.txt");
+    h.stays(
+        "no restart for another file",
+        std::time::Duration::from_millis(1000),
+        || h.lines("dev.starts").len() == 1,
+    );
+    std::fs::write(h.units.join("later.txt"), "1").expect("write later.txt");
+    h.wait_until("a restart once it appeared", crate::util::WAIT, || {
+        h.lines("dev.starts").len() == 2
+    });
+    // Its watches were set again in the pass that asked for the restart,
+    // before the new process wrote its line.
+    std::fs::write(h.units.join("later.txt"), "2").expect("write later.txt");
+    h.wait_until("a restart for its change", crate::util::WAIT, || {
+        h.lines("dev.starts").len() == 3
+    });
+}
+
 /// How many inotify watches the process holds (the `inotify wd:` lines of its fdinfo).
 fn inotify_watches(pid: i32) -> usize {
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {

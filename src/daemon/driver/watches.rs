@@ -32,6 +32,9 @@ pub struct Watches {
     by_wd: HashMap<WatchDescriptor, BTreeSet<String>>,
     /// Unit id -> name, for the debounce keys set.
     pending: HashMap<ServiceId, String>,
+    /// Directories where a watched path that does not exist yet would
+    /// appear: the units waiting for it, each with the name that appears.
+    awaiting: HashMap<WatchDescriptor, Vec<(String, std::ffi::OsString)>>,
 }
 
 fn flags() -> AddWatchFlags {
@@ -126,6 +129,36 @@ impl Watches {
                     self.by_wd.entry(wd).or_default().insert(name.to_string());
                     wds.push(wd);
                 }
+                Err(nix::errno::Errno::ENOENT) if p == path => {
+                    // Not there yet: the nearest directory above it that is
+                    // is watched for its name; when it appears the unit
+                    // restarts, which watches it.
+                    let mut below = path;
+                    while let Some(parent) = below.parent() {
+                        if parent.is_dir() {
+                            // Added to what the directory is watched for
+                            // already (another unit's path), not replacing it.
+                            let mask_add = AddWatchFlags::from_bits_retain(nix::libc::IN_MASK_ADD);
+                            let only =
+                                AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO | mask_add;
+                            if let (Some(part), Ok(wd)) =
+                                (below.file_name(), inotify.add_watch(parent, only))
+                            {
+                                let waiting = (name.to_string(), part.to_os_string());
+                                self.awaiting.entry(wd).or_default().push(waiting);
+                                wds.push(wd);
+                                log::info!(
+                                    "{name}: {} does not exist yet: watching {} for it",
+                                    path.display(),
+                                    parent.display()
+                                );
+                            }
+                            break;
+                        }
+                        below = parent;
+                    }
+                    continue;
+                }
                 Err(e) => {
                     log::warn!("{name}: cannot watch {}: {e}", p.display());
                     continue;
@@ -150,9 +183,17 @@ impl Watches {
                 units.remove(name);
                 if units.is_empty() {
                     self.by_wd.remove(&wd);
-                    if let Some(i) = &self.inotify {
-                        let _ = i.rm_watch(wd);
-                    }
+                }
+            }
+            if let Some(waiting) = self.awaiting.get_mut(&wd) {
+                waiting.retain(|(unit, _)| unit != name);
+                if waiting.is_empty() {
+                    self.awaiting.remove(&wd);
+                }
+            }
+            if !self.by_wd.contains_key(&wd) && !self.awaiting.contains_key(&wd) {
+                if let Some(i) = &self.inotify {
+                    let _ = i.rm_watch(wd);
                 }
             }
         }
@@ -170,6 +211,13 @@ impl Watches {
                 for ev in events {
                     if let Some(units) = self.by_wd.get(&ev.wd) {
                         changed.extend(units.iter().cloned());
+                    }
+                    // A path waited for appeared.
+                    let waiting = self.awaiting.get(&ev.wd).into_iter().flatten();
+                    for (unit, part) in waiting {
+                        if ev.name.as_ref() == Some(part) {
+                            changed.insert(unit.clone());
+                        }
                     }
                 }
             }
