@@ -344,6 +344,10 @@ pub enum LastExit {
     Unknown(()),
 }
 
+/// How the reason of a unit whose file is not loaded yet begins (`list`
+/// shows every unit file, SPEC §5): `--all` leaves such units out.
+pub const NOT_LOADED: &str = "not loaded yet";
+
 /// One row of `list`, and the core of `status`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UnitInfo {

@@ -411,6 +411,13 @@ fn purge(log: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// A file written since the daemon loaded the directory: no unit yet.
+fn not_loaded(u: &UnitInfo) -> bool {
+    u.reason
+        .as_deref()
+        .is_some_and(|r| r.starts_with(crate::protocol::NOT_LOADED))
+}
+
 /// Which units `verb --all` acts on: every unit; `stop` and `restart`
 /// leave out Protected ones, `start` and `restart` invalid ones.
 pub fn chosen<'a>(verb: &str, units: &'a [UnitInfo]) -> (Vec<String>, Vec<&'a UnitInfo>) {
@@ -419,7 +426,7 @@ pub fn chosen<'a>(verb: &str, units: &'a [UnitInfo]) -> (Vec<String>, Vec<&'a Un
     for u in units {
         let protected = u.protected && verb != "start";
         let invalid = u.state == StateName::Invalid && verb != "stop";
-        if protected || invalid {
+        if protected || invalid || not_loaded(u) {
             spared.push(u);
         } else {
             names.push(u.name.clone());
@@ -436,6 +443,13 @@ pub fn all(g: &Global, out: &render::Output, verb: &str) -> Result<(), Error> {
     };
     let (names, spared) = chosen(verb, &units);
     for u in &spared {
+        if not_loaded(u) {
+            out.note(&format!(
+                "{}: left out (not loaded yet: `diakonos reload` loads it)",
+                u.name
+            ));
+            continue;
+        }
         let why = if u.state == StateName::Invalid {
             "invalid"
         } else {

@@ -376,11 +376,17 @@ fn another_service_dir_error_says_how_to_switch() {
 #[test]
 fn a_unit_file_written_after_the_load_is_named_with_the_way_to_load_it() {
     // A new file in the service dir is not a unit until reload: start and
-    // status say so (not "no unit named"), and reload loads it.
+    // status say so (not "no unit named"), and reload loads it. `list`
+    // shows every file (SPEC §5): the new one `inactive`, a broken new one
+    // `invalid` with file:line:column, both not loaded yet.
     let h = Home::new("a_unit_file_written_after_the_load");
     h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
     h.ok(&["start", "web"]);
     h.unit("fresh", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.unit(
+        "broken",
+        "[service]\nRestrat = \"no\"\nExecStart = \"sleep 1\"\n",
+    );
     let mut err = String::new();
     h.wait_until("the daemon to notice the new file", WAIT, || {
         err = h.fails(1, &["start", "fresh"]);
@@ -388,6 +394,43 @@ fn a_unit_file_written_after_the_load_is_named_with_the_way_to_load_it() {
     });
     assert!(err.contains("diakonos reload"), "{err}");
     assert!(h.fails(1, &["status", "fresh"]).contains("not loaded yet"));
+    h.wait_until("both new files listed", WAIT, || {
+        h.json_list().as_array().is_some_and(|a| a.len() == 3)
+    });
+    let list = h.json_list();
+    let names: Vec<&str> = list
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter_map(|u| u["name"].as_str())
+        .collect();
+    assert_eq!(names, ["broken", "fresh", "web"]);
+    assert_eq!(h.unit_json("fresh")["state"], "inactive");
+    assert!(h.unit_json("fresh")["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("reload")));
+    let broken = h.unit_json("broken");
+    assert_eq!(broken["state"], "invalid", "{broken}");
+    let reason = broken["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("not loaded yet: ")
+            && reason.contains("broken.service:2:1")
+            && reason.contains("Restart"),
+        "{reason}"
+    );
+    // Not a unit yet: `start --all` leaves both new files out.
+    let out = h.cmd(&["start", "--all"]);
+    assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    let said = format!("{}{}", crate::util::stdout(&out), crate::util::stderr(&out));
+    assert!(said.contains("fresh: left out (not loaded yet"), "{said}");
+    let plain = h.ok(&["list"]);
+    assert!(
+        plain
+            .lines()
+            .any(|l| l.starts_with("fresh ") && l.contains("inactive")),
+        "{plain}"
+    );
+    fs::remove_file(h.path("broken.service")).expect("remove broken");
     h.ok(&["reload"]);
     h.ok(&["start", "fresh"]);
     assert_eq!(h.state("fresh"), "running");

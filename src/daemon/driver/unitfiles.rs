@@ -17,6 +17,7 @@ pub const UNIT_FILES: Token = Token(4);
 
 pub struct UnitFiles {
     inotify: Option<Inotify>,
+    dir: std::path::PathBuf,
 }
 
 impl UnitFiles {
@@ -55,7 +56,24 @@ impl UnitFiles {
                 None
             }
         };
-        UnitFiles { inotify }
+        UnitFiles {
+            inotify,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// What is wrong with the new unit `unit`'s file `file` read on its own
+    /// (its dependencies are checked when a reload loads it); None: fine.
+    fn new_unit_error(&self, unit: &str, file: &str) -> Option<String> {
+        let path = self.dir.join(file);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => return Some(format!("{}: {e}", path.display())),
+        };
+        let errors = crate::unit::parse(unit, &path, &text, &self.dir).err()?;
+        // As a loaded unit's error reads (each with its hint).
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        Some(text.join("\n"))
     }
 
     /// Files changed: flags the units whose files they are.
@@ -75,11 +93,18 @@ impl UnitFiles {
                     continue;
                 }
                 let host = host.get_or_insert_with(crate::unit::hostname);
-                if let FileName::Unit { name, .. } = unit_file_name(name, host) {
+                if let FileName::Unit { name: unit, .. } = unit_file_name(name, host) {
                     let gone = ev
                         .mask
                         .intersects(AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_FROM);
-                    sup.mark_changed_on_disk(name, !gone);
+                    // A new unit's file is read now, for `list` to show
+                    // whether it will load (a loaded one's at the reload).
+                    let present = match gone {
+                        true => None,
+                        false if sup.knows(unit) => Some(None),
+                        false => Some(self.new_unit_error(unit, name)),
+                    };
+                    sup.mark_changed_on_disk(unit, present);
                 }
             }
         }

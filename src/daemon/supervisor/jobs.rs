@@ -19,15 +19,28 @@ impl Supervisor {
             ));
         }
         match req {
-            Request::List => Some(Response::Units(
-                self.by_name
+            Request::List => {
+                let mut units: Vec<UnitInfo> = self
+                    .by_name
                     .values()
                     .map(|&id| self.info(id, now))
-                    .collect(),
-            )),
-            Request::ListRows => Some(Response::Rows(
-                self.by_name.values().map(|&id| self.row(id, now)).collect(),
-            )),
+                    .collect();
+                self.add_new_on_disk(&mut units, |row| UnitInfo {
+                    name: row.name,
+                    state: row.state,
+                    description: row.description,
+                    reason: row.reason,
+                    changed_on_disk: true,
+                    ..UnitInfo::default()
+                });
+                Some(Response::Units(units))
+            }
+            Request::ListRows => {
+                let mut rows: Vec<ListRow> =
+                    self.by_name.values().map(|&id| self.row(id, now)).collect();
+                self.add_new_on_disk(&mut rows, |row| row);
+                Some(Response::Rows(rows))
+            }
             Request::Status(name) => Some(match self.lookup(std::slice::from_ref(&name)) {
                 Ok(ids) => Response::Status(Box::new(self.status(ids[0], now))),
                 Err(resp) => resp,

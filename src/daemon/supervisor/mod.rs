@@ -156,8 +156,10 @@ pub struct Supervisor {
     /// reload restarts them, as it would have. Until they spawn again.
     /// With the digest of the file they run (for the next daemon).
     stale: BTreeMap<String, u64>,
-    /// Unit files written since the last load whose unit is not loaded.
-    new_on_disk: BTreeSet<String>,
+    /// Unit files written since the last load whose unit is not loaded:
+    /// `list` shows them (`inactive`, or `invalid` with the error their
+    /// file gave when it was written), `reload` loads them.
+    new_on_disk: BTreeMap<String, Option<String>>,
     /// Something worth persisting changed since the last `take_dirty`.
     dirty: bool,
     /// Probe results not in the state file yet: written with the next
@@ -241,7 +243,7 @@ impl Supervisor {
             enabled: BTreeSet::new(),
             changed_on_disk: BTreeSet::new(),
             stale: BTreeMap::new(),
-            new_on_disk: BTreeSet::new(),
+            new_on_disk: BTreeMap::new(),
             dirty: false,
             probes_unsaved: false,
             waiters: Vec::new(),
@@ -385,18 +387,17 @@ impl Supervisor {
             .filter_map(|e| e.unit.as_deref())
     }
 
-    /// A unit file was written (`present`) or removed since the last load:
-    /// a loaded unit is flagged changed, a name not loaded is noted as new
-    /// on disk while its file is there.
-    pub fn mark_changed_on_disk(&mut self, name: &str, present: bool) {
+    /// A unit file was written or removed (`present` None) since the last
+    /// load: a loaded unit is flagged changed, a name not loaded is noted
+    /// as new on disk while its file is there, with the error it gave when
+    /// parsed on its own (`Some(Some(error))`).
+    pub fn mark_changed_on_disk(&mut self, name: &str, present: Option<Option<String>>) {
         if self.by_name.contains_key(&self.entries, name) {
             if !self.changed_on_disk.contains(name) {
                 self.changed_on_disk.insert(name.to_string());
             }
-        } else if present {
-            if !self.new_on_disk.contains(name) {
-                self.new_on_disk.insert(name.to_string());
-            }
+        } else if let Some(error) = present {
+            self.new_on_disk.insert(name.to_string(), error);
         } else {
             self.new_on_disk.remove(name);
         }

@@ -2,6 +2,7 @@
 //! `daemon-status` show of them.
 
 use super::*;
+use crate::protocol::NOT_LOADED;
 
 impl Supervisor {
     // --- queries --------------------------------------------------------
@@ -15,7 +16,7 @@ impl Supervisor {
                         ids.push(id);
                     }
                 }
-                None if self.new_on_disk.contains(name) => {
+                None if self.new_on_disk.contains_key(name) => {
                     return Err(Response::error(
                         format!(
                             "unit `{name}` is not loaded yet: its file was written after the daemon last read {}",
@@ -111,6 +112,48 @@ impl Supervisor {
                 .as_ref()
                 .and_then(|h| h.shown())
                 .map(|v| v.as_str().to_owned()),
+        }
+    }
+
+    /// `list` shows every unit file of the directory (SPEC §5): those
+    /// written since the last load too, as `inactive` (or `invalid`, with
+    /// what their file said), not loaded until a reload; in name order.
+    pub(super) fn add_new_on_disk<T: HasName>(
+        &self,
+        rows: &mut Vec<T>,
+        make: impl Fn(ListRow) -> T,
+    ) {
+        if self.new_on_disk.is_empty() {
+            return;
+        }
+        for (name, error) in &self.new_on_disk {
+            let (state, reason) = match error {
+                Some(e) => (StateName::Invalid, format!("{NOT_LOADED}: {e}")),
+                None => (
+                    StateName::Inactive,
+                    format!("{NOT_LOADED}: its file was written after the daemon last read the directory; `diakonos reload` loads it"),
+                ),
+            };
+            // Rows are in name order: each goes in its place (no sort: a
+            // sort costs kilobytes of code per row type).
+            let at = rows.partition_point(|r| r.name() < name.as_str());
+            rows.insert(
+                at,
+                make(ListRow {
+                    name: name.clone(),
+                    state,
+                    pid: None,
+                    uptime_secs: None,
+                    restarts: 0,
+                    description: String::new(),
+                    reason: Some(reason),
+                    changed_on_disk: true,
+                    listening: None,
+                    status_text: None,
+                    substate: None,
+                    health: None,
+                }),
+            );
         }
     }
 
@@ -275,5 +318,22 @@ impl Supervisor {
 
     pub fn service_dir(&self) -> &Path {
         &self.service_dir
+    }
+}
+
+/// A row of `list` by its unit's name (for [`Supervisor::add_new_on_disk`]).
+pub(super) trait HasName {
+    fn name(&self) -> &str;
+}
+
+impl HasName for UnitInfo {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl HasName for ListRow {
+    fn name(&self) -> &str {
+        &self.name
     }
 }
