@@ -89,7 +89,7 @@ pub fn rotate_if_needed(path: &Path, max_bytes: u64, keep: u32) -> io::Result<bo
 
 /// An append-only log file that rotates itself (like [`rotate_if_needed`])
 /// when a write finds it over `max_bytes`: the daemon's own log, written
-/// through env_logger. The check costs no system call until the bytes
+/// through the daemon's logger. The check costs no system call until the bytes
 /// written since the last look could have reached the limit.
 pub struct RotatingFile {
     path: PathBuf,

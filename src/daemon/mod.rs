@@ -8,6 +8,7 @@ pub mod driver;
 pub mod event_loop;
 pub mod handed;
 pub mod logfile;
+mod logger;
 pub mod persist;
 mod requests;
 pub mod sd_notify;
@@ -214,14 +215,7 @@ fn reap_until_none_left(limit: std::time::Duration) -> bool {
 
 /// Container mode: the daemon's own messages go to stderr.
 fn init_logging_stderr() {
-    let filter = std::env::var("DIAKONOS_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".to_owned());
-    let _ = env_logger::Builder::new()
-        .parse_filters(&filter)
-        .target(env_logger::Target::Stderr)
-        .format_timestamp_millis()
-        .try_init();
+    logger::init(Box::new(std::io::stderr()));
 }
 
 /// The error of an event loop that could not go on (its poll failed).
@@ -328,15 +322,8 @@ fn init_logging(home: &Home) -> Result<(), Error> {
     );
     let file = logfile::RotatingFile::open(&path, max_bytes, max_files)
         .map_err(|e| Error::failed(format!("cannot open {}: {e}", path.display())))?;
-    let filter = std::env::var("DIAKONOS_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".to_owned());
     // A second init (only possible in tests) is harmless.
-    let _ = env_logger::Builder::new()
-        .parse_filters(&filter)
-        .target(env_logger::Target::Pipe(Box::new(file)))
-        .format_timestamp_millis()
-        .try_init();
+    logger::init(Box::new(file));
     for w in warnings {
         log::warn!("{w}");
     }

@@ -33,8 +33,8 @@ pub struct Watches {
     /// Unit id -> name, for the debounce keys set.
     pending: HashMap<ServiceId, String>,
     /// Directories where a watched path that does not exist yet would
-    /// appear: the units waiting for it, each with the name that appears.
-    awaiting: HashMap<WatchDescriptor, Vec<(String, std::ffi::OsString)>>,
+    /// appear, the unit waiting for it, and the name that appears.
+    awaiting: Vec<(WatchDescriptor, String, std::ffi::OsString)>,
 }
 
 fn flags() -> AddWatchFlags {
@@ -144,8 +144,8 @@ impl Watches {
                             if let (Some(part), Ok(wd)) =
                                 (below.file_name(), inotify.add_watch(parent, only))
                             {
-                                let waiting = (name.to_string(), part.to_os_string());
-                                self.awaiting.entry(wd).or_default().push(waiting);
+                                let waiting = (wd, name.to_string(), part.to_os_string());
+                                self.awaiting.push(waiting);
                                 wds.push(wd);
                                 log::info!(
                                     "{name}: {} does not exist yet: watching {} for it",
@@ -185,13 +185,9 @@ impl Watches {
                     self.by_wd.remove(&wd);
                 }
             }
-            if let Some(waiting) = self.awaiting.get_mut(&wd) {
-                waiting.retain(|(unit, _)| unit != name);
-                if waiting.is_empty() {
-                    self.awaiting.remove(&wd);
-                }
-            }
-            if !self.by_wd.contains_key(&wd) && !self.awaiting.contains_key(&wd) {
+            self.awaiting
+                .retain(|(w, unit, _)| *w != wd || unit != name);
+            if !self.by_wd.contains_key(&wd) && !self.awaiting.iter().any(|(w, ..)| *w == wd) {
                 if let Some(i) = &self.inotify {
                     let _ = i.rm_watch(wd);
                 }
@@ -213,9 +209,8 @@ impl Watches {
                         changed.extend(units.iter().cloned());
                     }
                     // A path waited for appeared.
-                    let waiting = self.awaiting.get(&ev.wd).into_iter().flatten();
-                    for (unit, part) in waiting {
-                        if ev.name.as_ref() == Some(part) {
+                    for (wd, unit, part) in &self.awaiting {
+                        if *wd == ev.wd && ev.name.as_ref() == Some(part) {
                             changed.insert(unit.clone());
                         }
                     }

@@ -159,7 +159,9 @@ pub struct Supervisor {
     /// Unit files written since the last load whose unit is not loaded:
     /// `list` shows them (`inactive`, or `invalid` with the error their
     /// file gave when it was written), `reload` loads them.
-    new_on_disk: BTreeMap<String, Option<String>>,
+    /// (A list: there are few, and a map of this value type would cost
+    /// kilobytes of code.)
+    new_on_disk: Vec<(String, Option<String>)>,
     /// Something worth persisting changed since the last `take_dirty`.
     dirty: bool,
     /// Probe results not in the state file yet: written with the next
@@ -243,7 +245,7 @@ impl Supervisor {
             enabled: BTreeSet::new(),
             changed_on_disk: BTreeSet::new(),
             stale: BTreeMap::new(),
-            new_on_disk: BTreeMap::new(),
+            new_on_disk: Vec::new(),
             dirty: false,
             probes_unsaved: false,
             waiters: Vec::new(),
@@ -396,10 +398,11 @@ impl Supervisor {
             if !self.changed_on_disk.contains(name) {
                 self.changed_on_disk.insert(name.to_string());
             }
-        } else if let Some(error) = present {
-            self.new_on_disk.insert(name.to_string(), error);
         } else {
-            self.new_on_disk.remove(name);
+            self.new_on_disk.retain(|(n, _)| n != name);
+            if let Some(error) = present {
+                self.new_on_disk.push((name.to_string(), error));
+            }
         }
     }
 

@@ -27,7 +27,7 @@ impl Supervisor {
         let mut report = ReloadReport::default();
         // A scoped load (`run`, `delete`) re-reads only its units.
         self.changed_on_disk.retain(|name| !in_scope(name));
-        self.new_on_disk.retain(|name, _| !in_scope(name));
+        self.new_on_disk.retain(|(name, _)| !in_scope(name));
         let mut restart = Vec::new();
         let mut removed = Vec::new();
         for id in self.by_name.values().copied().collect::<Vec<_>>() {

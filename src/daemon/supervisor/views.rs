@@ -16,7 +16,7 @@ impl Supervisor {
                         ids.push(id);
                     }
                 }
-                None if self.new_on_disk.contains_key(name) => {
+                None if self.new_on_disk.iter().any(|(n, _)| n == name) => {
                     return Err(Response::error(
                         format!(
                             "unit `{name}` is not loaded yet: its file was written after the daemon last read {}",
