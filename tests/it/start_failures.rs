@@ -409,3 +409,45 @@ fn a_start_timeout_while_the_main_process_is_looked_for_ends_the_start() {
         !kids.iter().any(|&k| alive(k))
     });
 }
+
+#[test]
+fn a_pid_file_naming_a_process_that_is_not_the_services_is_refused_and_left_alone() {
+    // A stale PIDFile naming a process the test started (not under the daemon), and one naming another unit's main process: both starts fail at once, naming the pid, and neither process is signalled.
+    use std::os::unix::process::CommandExt;
+    let h = Home::new("a_pid_file_naming_a_process_not_the_services");
+    let mut victim = std::process::Command::new("sleep")
+        .arg("1000")
+        .process_group(0)
+        .spawn()
+        .expect("spawn a victim");
+    let victim_pid = victim.id() as i32;
+    let forking = |name: &str, pid: i32| {
+        h.unit(
+            name,
+            &format!(
+                "[service]\nType = \"forking\"\nRestart = \"no\"\nTimeoutStartSec = 5\nPIDFile = \"{name}.pid\"\nExecStart = {}\n",
+                sh(&format!("echo {pid} > {name}.pid"))
+            ),
+        );
+    };
+    forking("stale", victim_pid);
+    let err = h.fails(1, &["start", "stale"]);
+    let refused = |err: &str, pid: i32| {
+        err.contains(&format!("names pid {pid}, which is not a process of this service"))
+    };
+    assert!(refused(&err, victim_pid), "{err}");
+    h.unit("owner", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["reload"]);
+    h.ok(&["start", "owner"]);
+    let owner = h.pid("owner");
+    forking("thief", owner);
+    h.ok(&["reload"]);
+    let err = h.fails(1, &["start", "thief"]);
+    assert!(refused(&err, owner), "{err}");
+    assert_eq!(h.state("thief"), "failed");
+    assert_eq!((h.state("owner"), h.pid("owner")), ("running".to_string(), owner));
+    let still = victim.try_wait().expect("try_wait");
+    let _ = victim.kill();
+    let _ = victim.wait();
+    assert!(still.is_none(), "the unrelated process was signalled");
+}

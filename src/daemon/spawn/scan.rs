@@ -12,6 +12,9 @@ pub enum MainPidError {
     NotAPid { path: Box<Path>, line: Box<str> },
     /// PIDFile names a pid that is not running.
     NotRunning { path: Box<Path>, pid: i32 },
+    /// PIDFile names a running process that is not the service's (not
+    /// started under this daemon, or another unit's).
+    NotOurs { path: Box<Path>, pid: i32 },
     /// The start command left no process.
     NoneLeft,
     /// The start command left this many processes (they were stopped).
@@ -29,6 +32,11 @@ impl std::fmt::Display for MainPidError {
             MainPidError::NotRunning { path, pid } => write!(
                 f,
                 "PIDFile {} names pid {pid}, which is not running",
+                path.display()
+            ),
+            MainPidError::NotOurs { path, pid } => write!(
+                f,
+                "PIDFile {} names pid {pid}, which is not a process of this service (a stale file, or another program's); it was left alone",
                 path.display()
             ),
             MainPidError::NoneLeft => write!(
@@ -77,6 +85,12 @@ pub fn scan_main_pid(
                             || nix::sys::signal::kill(Pid::from_raw(pid), None).is_err() =>
                     {
                         Err(MainPidError::NotRunning {
+                            path: path.into(),
+                            pid,
+                        })
+                    }
+                    Ok(pid) if !of_the_service(pid, unit_name, known, other_groups) => {
+                        Err(MainPidError::NotOurs {
                             path: path.into(),
                             pid,
                         })
@@ -151,6 +165,36 @@ pub(super) fn main_pid_candidates(
         .filter(|(_, u)| !tagged || u.is_some())
         .map(|(p, _)| p)
         .collect()
+}
+
+/// Whether process `pid` may be unit `unit_name`'s main process: it
+/// descends from this daemon (every process a service starts does: the
+/// daemon is their subreaper), it is not another unit's main process nor
+/// in another unit's group, and it is not tagged as another unit's. A
+/// stale PIDFile's pid reused by some other program fails the first test.
+fn of_the_service(pid: i32, unit_name: &str, known: &[Pid], other_groups: &[Pid]) -> bool {
+    let me = std::process::id() as i32;
+    let Some(stat) = procfs::stat(pid) else {
+        return false;
+    };
+    if known.contains(&Pid::from_raw(pid)) || other_groups.contains(&Pid::from_raw(stat.pgrp)) {
+        return false;
+    }
+    if process_tag(pid).is_some_and(|(_, unit)| unit != unit_name) {
+        return false;
+    }
+    // Up the parents (a few: a service's tree is shallow), to us or init.
+    let mut parent = stat.ppid;
+    for _ in 0..64 {
+        if parent == me {
+            return true;
+        }
+        match procfs::stat(parent) {
+            Some(p) if parent > 1 => parent = p.ppid,
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// Kills what a failed forking start left, group and process.
