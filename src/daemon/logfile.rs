@@ -68,23 +68,72 @@ pub fn rotate_closed_if_needed(path: &Path, max_bytes: u64, keep: u32) -> io::Re
 /// Rotates `path` if it is larger than `max_bytes` (0 = never), keeping
 /// `keep` old files, by copy-and-truncate (writers may hold it open).
 /// Returns whether it rotated.
+///
+/// The copy is bounded: `NAME.log.1` gets at most twice the limit (at
+/// least 1 MiB), the last of the log from a line's start, so a service that
+/// wrote gigabytes between two checks costs one copy of that size, never a
+/// copy of all it wrote (the loop waits for it). What came before is
+/// dropped, and said so in the daemon's log. A copy the disk has no room
+/// for is dropped too: the log is emptied all the same, so a full disk
+/// gets its space back.
 pub fn rotate_if_needed(path: &Path, max_bytes: u64, keep: u32) -> io::Result<bool> {
     if !over_limit(path, max_bytes)? {
         return Ok(false);
     }
     if keep > 0 {
         shift_old_files(path, keep)?;
-        let mut src = File::open(path)?;
-        let mut dst = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .mode(0o640)
-            .open(rotated(path, 1))?;
-        io::copy(&mut src, &mut dst)?;
+        let copy = rotated(path, 1);
+        let most = max_bytes.saturating_mul(2).max(1 << 20);
+        match copy_tail(path, &copy, most) {
+            Ok(0) => {}
+            Ok(dropped) => log::warn!(
+                "{}: {dropped} bytes written faster than its limit allowed were dropped; {} holds the last {most}",
+                path.display(),
+                copy.display()
+            ),
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) => {
+                let _ = fs::remove_file(&copy);
+                log::warn!(
+                    "{}: no room on the disk for {}: emptied without a copy",
+                    path.display(),
+                    copy.display()
+                );
+            }
+            Err(e) => return Err(e),
+        }
     }
     OpenOptions::new().write(true).open(path)?.set_len(0)?;
     Ok(true)
+}
+
+/// Copies the last `max` bytes of `path` into `copy` (replaced), from the
+/// first line that starts in them when there is one; the bytes before
+/// that are dropped: how many.
+fn copy_tail(path: &Path, copy: &Path, max: u64) -> io::Result<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut src = File::open(path)?;
+    let len = src.metadata()?.len();
+    let mut from = len.saturating_sub(max);
+    if from > 0 {
+        // Up to the next line (within 4 KiB; a longer line is cut).
+        src.seek(SeekFrom::Start(from))?;
+        let mut head = [0u8; 4096];
+        let n = src.read(&mut head)?;
+        if let Some(nl) = head[..n].iter().position(|&b| b == b'\n') {
+            from += nl as u64 + 1;
+        }
+        src.seek(SeekFrom::Start(from))?;
+    }
+    let mut dst = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o640)
+        .open(copy)?;
+    // What was there when we looked: the service may write faster than
+    // the copy goes, which must not chase it.
+    io::copy(&mut src.take(len - from), &mut dst)?;
+    Ok(from)
 }
 
 /// An append-only log file that rotates itself (like [`rotate_if_needed`])
@@ -209,6 +258,27 @@ mod tests {
         // Under the limit nothing happens.
         assert!(!rotate_if_needed(&path, 1 << 20, 2).unwrap());
         assert!(!rotate_if_needed(&dir.join("missing.log"), 4, 2).unwrap());
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_log_far_over_its_limit_keeps_only_its_last_part_from_a_line() {
+        // 3 MiB of lines under a 1000-byte limit: .1 gets at most 1 MiB (twice the limit, at least 1 MiB), starting at a line and ending with the last one; the log is emptied.
+        let dir = std::env::temp_dir().join(format!("diakonos-tail-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("big.log");
+        let mut text = String::new();
+        for i in 0..300_000 {
+            text.push_str(&format!("line {i:05}\n"));
+        }
+        fs::write(&path, &text).unwrap();
+        assert!(rotate_if_needed(&path, 1000, 2).unwrap());
+        let kept = fs::read_to_string(rotated(&path, 1)).unwrap();
+        assert!(kept.len() <= 1 << 20, "{} bytes kept", kept.len());
+        assert!(kept.len() > (1 << 20) - 20, "{} bytes kept", kept.len());
+        assert!(kept.starts_with("line ") && kept.ends_with("line 299999\n"));
+        assert_eq!(fs::metadata(&path).unwrap().len(), 0);
         let _ = fs::remove_dir_all(dir);
     }
 

@@ -433,7 +433,9 @@ fn a_pid_file_naming_a_process_that_is_not_the_services_is_refused_and_left_alon
     forking("stale", victim_pid);
     let err = h.fails(1, &["start", "stale"]);
     let refused = |err: &str, pid: i32| {
-        err.contains(&format!("names pid {pid}, which is not a process of this service"))
+        err.contains(&format!(
+            "names pid {pid}, which is not a process of this service"
+        ))
     };
     assert!(refused(&err, victim_pid), "{err}");
     h.unit("owner", "[service]\nExecStart = \"sleep 1000\"\n");
@@ -445,7 +447,10 @@ fn a_pid_file_naming_a_process_that_is_not_the_services_is_refused_and_left_alon
     let err = h.fails(1, &["start", "thief"]);
     assert!(refused(&err, owner), "{err}");
     assert_eq!(h.state("thief"), "failed");
-    assert_eq!((h.state("owner"), h.pid("owner")), ("running".to_string(), owner));
+    assert_eq!(
+        (h.state("owner"), h.pid("owner")),
+        ("running".to_string(), owner)
+    );
     let still = victim.try_wait().expect("try_wait");
     let _ = victim.kill();
     let _ = victim.wait();
