@@ -20,7 +20,7 @@
 //! | waiting, restarting  | DepInvalid(x)       | failed "dependency x is invalid"    |                          |
 //! | waiting, restarting  | Stop                | inactive                            |                          |
 //! | starting (no pid)    | Spawned(pid)        | simple: running; others: starting   |                          |
-//! | starting (no pid)    | SpawnFailed(e)      | failed "spawn failed: e"            |                          |
+//! | starting (no pid)    | SpawnFailed(e)      | failed "spawn failed: e"; short of descriptors, processes or memory: restarting per Restart (as a failed run) |  |
 //! | starting (no pid)    | CannotStart(r)      | failed r (the unit cannot work as written) |                   |
 //! | starting (oneshot)   | Exited(0)           | exited, or running w/ RemainAfterExit |                        |
 //! | starting (forking)   | Exited(0)           | starting (finding the main pid); the main process's exit (awaiting its probe): as any exit | FindMainPid |
@@ -346,6 +346,14 @@ impl Service {
                     return self.begin_stop(then, now, actions);
                 }
                 started
+            }
+            // The daemon was short of descriptors, processes or memory: a
+            // failed attempt that its Restart policy retries, not a unit
+            // that cannot work.
+            (State::Starting { pid: None, .. }, Event::SpawnFailed(e))
+                if e.is_transient() && self.dep_failed.is_none() =>
+            {
+                self.after_failure(Reason::SpawnFailed(Box::new(e)), now)
             }
             (State::Starting { pid: None, .. }, Event::SpawnFailed(e)) => {
                 self.dep_failed = None;

@@ -623,6 +623,14 @@ pub fn boot_clock_ticks() -> Option<u64> {
 
 fn describe_spawn_error(program: &str, cwd: &Path, e: &io::Error) -> SpawnError {
     let program = program.to_owned();
+    if let Some(nix::libc::EMFILE | nix::libc::ENFILE | nix::libc::EAGAIN | nix::libc::ENOMEM) =
+        e.raw_os_error()
+    {
+        return SpawnError::Resources {
+            program,
+            error: e.to_string(),
+        };
+    }
     match e.kind() {
         io::ErrorKind::NotFound if !cwd.is_dir() => SpawnError::NoWorkingDirectory(cwd.into()),
         io::ErrorKind::NotFound => SpawnError::NotFound {
@@ -669,6 +677,12 @@ pub enum SpawnError {
     PermissionDenied {
         program: String,
     },
+    /// The daemon (or the system) was short of descriptors, processes or
+    /// memory: transient, retried per the unit's Restart.
+    Resources {
+        program: String,
+        error: String,
+    },
     /// Any other failure to execute the program.
     Exec {
         program: String,
@@ -676,6 +690,14 @@ pub enum SpawnError {
     },
     /// A `[socket]` address cannot be bound.
     Socket(crate::daemon::driver::listeners::BindError),
+}
+
+impl SpawnError {
+    /// Whether another attempt may well work (the daemon was short of
+    /// resources), as opposed to a unit that cannot start as written.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SpawnError::Resources { .. })
+    }
 }
 
 impl std::fmt::Display for SpawnError {
@@ -707,6 +729,12 @@ impl std::fmt::Display for SpawnError {
                 write!(f, "`{program}`: permission denied")
             }
             SpawnError::Exec { program, error } => write!(f, "`{program}`: {error}"),
+            SpawnError::Resources { program, error } => {
+                write!(
+                    f,
+                    "`{program}`: {error} (short of resources: retried per Restart)"
+                )
+            }
             SpawnError::Socket(e) => write!(f, "{e}"),
         }
     }
@@ -743,9 +771,22 @@ pub fn kill_group(pgid: Pid, signal: Signal, leader_under_way: bool) {
     }
 }
 
-/// Whether any process (zombies excepted once reaped) is left in the group.
+/// Whether a process that runs (or a zombie of ours, reaped soon) is left
+/// in the group.
 pub fn group_alive(pgid: Pid) -> bool {
-    !matches!(killpg(pgid, None), Err(Errno::ESRCH))
+    if matches!(killpg(pgid, None), Err(Errno::ESRCH)) {
+        return false;
+    }
+    // Members are left: they may all be dead, zombies another process has
+    // yet to reap (an adopted service's, whose parent is init, which may
+    // reap late or never). Those run nothing: the group is gone. Ours are
+    // reaped at the next SIGCHLD; without /proc, it is alive.
+    let me = std::process::id() as i32;
+    let members: Vec<procfs::Stat> = procfs::all_processes()
+        .into_iter()
+        .filter(|p| p.pgrp == pgid.as_raw())
+        .collect();
+    members.is_empty() || members.iter().any(|p| !p.zombie || p.ppid == me)
 }
 
 /// Collects every exited child without blocking: (pid, how it ended).

@@ -505,7 +505,8 @@ fn a_remain_after_exit_oneshot_keeps_its_background_group_across_a_crash() {
     assert_eq!(h.state("setup"), "running");
     assert!(alive(bg));
     h.ok(&["stop", "setup"]);
-    assert!(gone(bg), "the background process outlived the stop");
+    // Dead; its zombie is its parent's to reap (init, after the crash).
+    assert!(!alive(bg), "the background process outlived the stop");
 }
 
 #[test]
@@ -715,6 +716,51 @@ fn kill_after_a_daemon_crash_stops_what_it_left() {
     h.wait_until("the daemon gone", WAIT, || !alive(daemon));
     let said = h.ok(&["kill"]);
     assert!(said.contains("adopted"), "{said}");
-    assert!(gone(pid), "kill left the service running");
+    // Dead; its zombie is its parent's to reap (init, after the crash).
+    assert!(!alive(pid), "kill left the service running");
     assert_eq!(h.daemon_pid().filter(|&p| alive(p)), None);
+}
+
+#[test]
+fn an_adopted_service_whose_zombie_nobody_reaps_stops_at_once() {
+    // The daemon runs under a subreaper that never reaps (a container init that does not); after its crash the service's parent is that subreaper. `stop` of the adopted service returns as soon as it died, `inactive`: a zombie runs nothing (it waited for the reaping, and then said "survived SIGKILL").
+    let h = Home::new("an_adopted_service_whose_zombie_nobody_reaps");
+    h.unit(
+        "z",
+        &format!(
+            "[service]\nTimeoutStopSec = 30\nExecStart = {}\n",
+            sh("echo $$ >> z.starts; exec sleep 1000")
+        ),
+    );
+    let reaper = "import ctypes, subprocess, sys, time\n\
+                  ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)\n\
+                  subprocess.Popen(sys.argv[1:])\n\
+                  time.sleep(1000)\n";
+    let daemon_cmd = h.command(&["daemon"]);
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg("-c")
+        .arg(reaper)
+        .arg(daemon_cmd.get_program())
+        .args(daemon_cmd.get_args())
+        .current_dir(&h.root)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // Killed (and reaped) when the test ends, passed or not.
+    let _parent = crate::util::Background(cmd.spawn().expect("spawn the never-reaping subreaper"));
+    h.wait_until("the daemon under it", WAIT, || {
+        h.daemon_pid()
+            .is_some_and(|p| h.cmd(&["daemon-status"]).status.success() && alive(p))
+    });
+    h.ok(&["start", "z"]);
+    let pid = h.written_pid("z.starts");
+    crash_daemon(&h);
+    assert_eq!(h.pid("z"), pid, "not adopted");
+    let started = std::time::Instant::now();
+    let out = h.cmd(&["stop", "z"]);
+    let took = started.elapsed();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(h.state("z"), "inactive");
+    // Nowhere near TimeoutStopSec (30 s): no wait for a reaping.
+    assert!(took < Duration::from_secs(20), "stop took {took:?}");
 }

@@ -185,6 +185,9 @@ fn the_stream_goes_on_across_a_daemon_upgrade_and_ends_with_an_error_at_kill() {
     h.wait_until("a new daemon", WAIT, || {
         h.daemon_pid().is_some_and(|p| p != old)
     });
+    // Following the new daemon once a change comes through (the stream
+    // reconnects a moment after the old daemon is gone).
+    subscribed(&h, &rx);
     while rx.try_recv().is_ok() {}
     h.ok(&["stop", "w"]);
     let line = rx.recv_timeout(WAIT).expect("an event from the new daemon");

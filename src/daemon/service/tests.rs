@@ -526,6 +526,25 @@ fn spawn_failure_fails_without_restart() {
 }
 
 #[test]
+fn a_spawn_short_of_resources_is_retried_per_restart() {
+    // EMFILE (the daemon out of descriptors) is transient: Restart = always restarts after RestartSec; Restart = no fails with the reason.
+    let t0 = Instant::now();
+    let emfile = || {
+        Event::SpawnFailed(SpawnError::Resources {
+            program: "sleep".into(),
+            error: "No file descriptors available (os error 24)".into(),
+        })
+    };
+    let mut svc = spawning(with(|p| p.restart = RestartPolicy::Always), t0);
+    svc.on_event(emfile(), t0);
+    assert_eq!(svc.state.name(), StateName::Restarting);
+    assert_eq!(svc.on_event(Event::Timer, t0 + secs(1.0)), [Action::Spawn]);
+    let mut svc = spawning(with(|p| p.restart = RestartPolicy::No), t0);
+    svc.on_event(emfile(), t0);
+    assert_eq!(svc.state.name(), StateName::Failed);
+}
+
+#[test]
 fn oneshot_is_up_once_it_exits_zero() {
     // A oneshot stays starting while it runs and ends exited, or running with RemainAfterExit.
     for (remain, want) in [(false, StateName::Exited), (true, StateName::Running)] {
