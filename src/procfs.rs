@@ -132,24 +132,121 @@ pub fn all_processes() -> Vec<Stat> {
         .collect()
 }
 
-/// The resident memory (bytes) of every live process in these process
-/// groups, from `/proc/PID/statm`.
+/// The group of `groups` each of `procs` belongs to: its own process
+/// group, else that of its nearest ancestor in one (a process that left
+/// with setsid, as each postgres backend does, is still its service's);
+/// None for the others. The walk up stops at `stop` (the daemon: the
+/// services it started are not each other's) and at init.
+///
+/// PURE.
+pub fn attribute(procs: &[Stat], groups: &[i32], stop: i32) -> Vec<Option<i32>> {
+    let index: std::collections::HashMap<i32, usize> =
+        procs.iter().enumerate().map(|(i, p)| (p.pid, i)).collect();
+    // None: not looked at yet; Some(owner) once known.
+    let mut owner: Vec<Option<Option<i32>>> = vec![None; procs.len()];
+    let mut path = Vec::new();
+    for start in 0..procs.len() {
+        let mut at = Some(start);
+        let found = loop {
+            let Some(i) = at else { break None };
+            if let Some(known) = owner[i] {
+                break known;
+            }
+            let p = &procs[i];
+            if groups.contains(&p.pgrp) {
+                break Some(p.pgrp);
+            }
+            path.push(i);
+            // A loop in a racing snapshot ends the walk.
+            if p.pid == stop || p.ppid <= 1 || path.len() > procs.len() {
+                break None;
+            }
+            at = index.get(&p.ppid).copied();
+        };
+        if let Some(i) = at.filter(|&i| owner[i].is_none()) {
+            owner[i] = Some(found);
+        }
+        for i in path.drain(..) {
+            owner[i] = Some(found);
+        }
+    }
+    owner.into_iter().map(Option::flatten).collect()
+}
+
+/// The resident memory (bytes) of every live process of these process
+/// groups (with their descendants, see [`attribute`]), from
+/// `/proc/PID/statm`.
 pub fn group_rss(groups: &[i32]) -> u64 {
     // SAFETY: sysconf takes an integer and reads no memory of ours.
     let page = u64::try_from(unsafe { nix::libc::sysconf(nix::libc::_SC_PAGESIZE) })
         .ok()
         .filter(|&n| n > 0)
         .unwrap_or(4096);
-    processes()
+    let procs = processes();
+    let owners = attribute(&procs, groups, std::process::id() as i32);
+    procs
         .into_iter()
-        .filter(|p| groups.contains(&p.pgrp))
-        .filter_map(|p| {
+        .zip(owners)
+        .filter(|(_, owner)| owner.is_some())
+        .filter_map(|(p, _)| {
             let text = fs::read_to_string(format!("/proc/{}/statm", p.pid)).ok()?;
             text.split_whitespace().nth(1)?.parse::<u64>().ok()
         })
         .fold(0u64, |sum, pages| {
             sum.saturating_add(pages.saturating_mul(page))
         })
+}
+
+#[cfg(test)]
+mod attribute_tests {
+    use super::{attribute, Stat};
+
+    fn p(pid: i32, ppid: i32, pgrp: i32) -> Stat {
+        Stat {
+            pid,
+            zombie: false,
+            resting: true,
+            ppid,
+            pgrp,
+            session: pgrp,
+            start_time: 0,
+            utime: 0,
+            stime: 0,
+            threads: 1,
+            rss_pages: 1,
+        }
+    }
+
+    #[test]
+    fn a_descendant_that_left_its_group_is_its_services() {
+        // postgres: the postmaster (group 10) forks backends that setsid (groups 21, 22), one with a child; the daemon (5) and an unrelated process stay out; the walk stops at the daemon.
+        let procs = [
+            p(5, 1, 5),
+            p(10, 5, 10),
+            p(21, 10, 21),
+            p(22, 10, 22),
+            p(23, 22, 23),
+            p(30, 5, 30),
+            p(40, 1, 40),
+            p(41, 40, 41),
+        ];
+        let owners = attribute(&procs, &[10, 30], 5);
+        assert_eq!(
+            owners,
+            [
+                None,
+                Some(10),
+                Some(10),
+                Some(10),
+                Some(10),
+                Some(30),
+                None,
+                None
+            ]
+        );
+        // A loop in a racing snapshot ends.
+        assert_eq!(attribute(&[p(7, 8, 7), p(8, 7, 8)], &[1], 0), [None, None]);
+    }
 }
 
 /// The start time of a live (non-zombie) process, if it exists.

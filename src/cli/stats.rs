@@ -46,7 +46,8 @@ pub struct Sample {
     pub procs: HashMap<(i32, u64), Proc>,
 }
 
-/// Reads every process in `/proc` once and keeps the members of `groups`:
+/// Reads every process in `/proc` once and keeps the members of `groups`
+/// (and their descendants, under their group: [`procfs::attribute`]):
 /// one read of each `/proc/PID/stat` (parsed in place), one stat of each
 /// member's `/proc/PID/fd`, one path buffer for all.
 pub fn sample(groups: &BTreeSet<i32>) -> Sample {
@@ -61,22 +62,28 @@ pub fn sample(groups: &BTreeSet<i32>) -> Sample {
         return out;
     };
     let mut path = String::with_capacity(32);
+    let mut all = Vec::new();
     for entry in dir.flatten() {
         let name = entry.file_name();
         let Some(pid) = name.to_str().and_then(|s| s.parse().ok()) else {
             continue;
         };
-        let Some(st) = procfs::stat_with(&mut path, pid) else {
-            continue;
-        };
-        if st.zombie || !groups.contains(&st.pgrp) {
-            continue;
+        match procfs::stat_with(&mut path, pid) {
+            Some(st) if !st.zombie => all.push(st),
+            _ => {}
         }
+    }
+    // Descendants that left their group (setsid) count for its unit.
+    let wanted: Vec<i32> = groups.iter().copied().collect();
+    let owners = procfs::attribute(&all, &wanted, 0);
+    for (st, owner) in all.into_iter().zip(owners) {
+        let Some(group) = owner else { continue };
+        let pid = st.pid;
         let fds = procfs::fd_count_with(&mut path, pid);
         out.procs.insert(
             (pid, st.start_time),
             Proc {
-                pgrp: st.pgrp,
+                pgrp: group,
                 ticks: st.utime + st.stime,
                 threads: st.threads,
                 rss_pages: st.rss_pages,

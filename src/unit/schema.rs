@@ -245,7 +245,7 @@ pub const KEYS: &[Key] = &[
     key(S, "Group", Kind::Str, Note("User's group"), "primary group (name or id); with User, or alone when the daemon runs as root"),
     key(S, "SupplementaryGroups", Kind::StrOrList, Note("User's groups"), "extra groups (names or ids; an array, or one string of names separated by spaces); needs root"),
     key(S, "EnvironmentFile", Kind::StrOrList, Note("none"), "files of `KEY=VALUE` lines (`#` comments, quotes, `export`) read at each start; a leading `-` makes one optional; Environment wins; relative paths resolve against the service dir"),
-    key(S, "MemoryMax", Kind::Limit, Note("none"), "`\"200M\"` (bytes, `K`/`M`/`G`/`T`), or `\"50%\"` of the machine's memory: when the RSS of the service's process group stays above it for 2 checks in a row, it is stopped and restarted per `Restart` with reason `memory limit: RSS X > Y`; `\"infinity\"` = no limit"),
+    key(S, "MemoryMax", Kind::Limit, Note("none"), "`\"200M\"` (bytes, `K`/`M`/`G`/`T`), or `\"50%\"` of the machine's memory: when the RSS of the service's processes (its groups, and descendants that left them) stays above it for 2 checks in a row, it is stopped and restarted per `Restart` with reason `memory limit: RSS X > Y`; `\"infinity\"` = no limit"),
     key(S, "MemoryCheckSec", Kind::Secs(Infinity::Refused), Value("5"), "how often MemoryMax is checked, only while the service runs (no wake-ups otherwise); at least 0.1"),
     key(S, "WatchPaths", Kind::StrList, Value("[]"), "files and directories (recursively, at most 10 000 watches; relative to WorkingDirectory) whose change restarts the running service"),
     key(S, "WatchDebounceSec", Kind::Secs(Infinity::Refused), Value("1"), "the quiet period after a change under WatchPaths before the one restart"),

@@ -969,3 +969,24 @@ fn a_metrics_file_that_cannot_be_written_is_refused_at_once() {
     );
     assert!(h.daemon_pid().is_none_or(|p| !crate::util::alive(p)));
 }
+
+#[test]
+fn stats_counts_the_processes_that_left_the_group_with_setsid() {
+    // As each postgres backend does: a service's child in a session of its own is still the service's (its processes and memory), an unrelated process is not.
+    let h = Home::new("stats_counts_the_processes_that_left_the_group");
+    h.unit(
+        "pg",
+        &format!(
+            "[service]\nExecStart = {}\n",
+            crate::util::sh("setsid sleep 1000 & echo $! > child; exec sleep 1000")
+        ),
+    );
+    h.ok(&["start", "pg"]);
+    let child = h.written_pid("child");
+    h.wait_until("the child in a session of its own", WAIT, || {
+        crate::util::Stat::of(child).is_some_and(|s| s.session == child)
+    });
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["stats", "--json", "pg"])).expect("stats --json");
+    assert_eq!(v[0]["processes"], 2, "{v}");
+}
