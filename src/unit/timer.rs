@@ -5,7 +5,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use croner::parser::{CronParser, Seconds};
+use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -167,10 +167,23 @@ pub(super) fn timer(cx: &mut Ctx<'_>, v: &Values<'_>) -> Option<TimerSpec> {
     })
 }
 
-/// A cron expression: seconds optional (6 fields = seconds first).
+/// A cron expression: seconds optional (6 fields = seconds first), no
+/// year. A day of month and a day of week both given match as cron
+/// (Vixie, cronie) matches them: either day when both are restricted, both
+/// when one of them starts with `*` (`0 0 */10 * 1`: a Monday that is the
+/// 1st, 11th, 21st or 31st).
 pub fn parse_cron(text: &str) -> Result<Cron, String> {
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    let days = match fields.len() {
+        5 => Some((fields[2], fields[4])),
+        6 => Some((fields[3], fields[5])),
+        _ => None,
+    };
+    let and = days.is_some_and(|(dom, dow)| dom.starts_with('*') || dow.starts_with('*'));
     CronParser::builder()
         .seconds(Seconds::Optional)
+        .year(Year::Disallowed)
+        .dom_and_dow(and)
         .build()
         .parse(text.trim())
         .map_err(|e| e.to_string())
@@ -252,6 +265,21 @@ mod tests {
         );
         assert!(parse_cron("61 * * * *").is_err());
         assert!(parse_cron("every day").is_err());
+        // No seventh (year) field.
+        assert!(parse_cron("* * * * * * *").is_err());
+    }
+
+    #[test]
+    fn day_of_month_and_day_of_week_match_as_cron_matches_them() {
+        // Both restricted: either (the 1st or a Monday). One starting with `*`: both (a Monday that is a 1st, 11th, 21st or 31st: 2026-12-21), as Vixie cron and cronie do.
+        assert_eq!(
+            at("0 0 1 * 1", "UTC", "2026-11-29T06:00:00Z"),
+            "2026-11-30T00:00:00Z"
+        );
+        assert_eq!(
+            at("0 0 */10 * 1", "UTC", "2026-11-29T06:00:00Z"),
+            "2026-12-21T00:00:00Z"
+        );
     }
 
     #[test]
