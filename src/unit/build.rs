@@ -249,6 +249,17 @@ pub(super) fn build(
         )
     });
 
+    // A notify unit that hears no one never becomes ready.
+    if let (ServiceType::Notify, Some(NotifyAccess::None), Some(value)) =
+        (kind, notify_access, v.get("NotifyAccess"))
+    {
+        cx.at(
+            value.span(),
+            "`NotifyAccess` is \"none\" on a Type = \"notify\" unit: its READY=1 would never count, and every start would time out".to_string(),
+            Some("write \"main\" or \"group\", or leave NotifyAccess out".to_string()),
+        );
+    }
+
     let placed = PLACED_KEYS.iter().filter_map(|&key| {
         let value = v.get(key)?;
         Some((key, line_col(cx.text, value.span().start)))
@@ -381,6 +392,13 @@ fn health(
         None => parse_status_range(schema::default_str("ExpectStatus")).unwrap_or((200, 399)),
     };
     let threshold = count(cx, v, "FailureThreshold");
+    if let (0, Some(value)) = (threshold, v.get("FailureThreshold")) {
+        cx.at(
+            value.span(),
+            "`FailureThreshold` is 0; expected 1 or more (failed probes in a row before the unit is unhealthy)".to_string(),
+            None,
+        );
+    }
     Some(Health {
         probe,
         interval: secs(cx, v, "IntervalSec", None),

@@ -613,3 +613,15 @@ fn line_col_counts_characters() {
 }
 
 mod spelling_and_table;
+
+#[test]
+fn units_that_can_never_work_as_written_are_load_errors() {
+    // A notify unit whose NotifyAccess is "none" can never be ready; a FailureThreshold of 0 makes no sense: both named at their place. NotifyAccess = "none" on another Type is fine.
+    let e = one_err(&service("Type = \"notify\"\nNotifyAccess = \"none\""));
+    assert_eq!(e.pos, Some((4, 16)));
+    assert!(e.message.contains("never count"), "{e:?}");
+    parse_ok(&service("NotifyAccess = \"none\""));
+    let e = one_err(&service("[health]\nExec = \"true\"\nFailureThreshold = 0"));
+    assert_eq!(e.pos, Some((5, 20)));
+    assert!(e.message.contains("expected 1 or more"), "{e:?}");
+}
