@@ -197,9 +197,16 @@ fn extend_timeout_and_errno_are_heard() {
         ),
     );
     h.unit(
+        "alert",
+        &format!(
+            "[service]\nType = \"oneshot\"\nExecStart = {}\n",
+            sh("echo \"$DIAKONOS_MONITOR_REASON\" >> alert.seen")
+        ),
+    );
+    h.unit(
         "bad",
         &format!(
-            "[service]\nType = \"notify\"\nRestart = \"no\"\nExecStart = {}\n",
+            "[unit]\nOnFailure = [\"alert\"]\n[service]\nType = \"notify\"\nRestart = \"no\"\nExecStart = {}\n",
             sender(
                 &["READY=1"],
                 "s.sendto(b'ERRNO=2', a); time.sleep(0.3); sys.exit(1)"
@@ -215,6 +222,12 @@ fn extend_timeout_and_errno_are_heard() {
     assert_eq!(
         u["reason"], "exited with code 1 (errno 2: No such file or directory)",
         "{u}"
+    );
+    // The failure hook is told the text `status` shows.
+    h.wait_lines("alert.seen", 1);
+    assert_eq!(
+        h.lines("alert.seen"),
+        ["exited with code 1 (errno 2: No such file or directory)"]
     );
 }
 

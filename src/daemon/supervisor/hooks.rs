@@ -93,6 +93,10 @@ impl Supervisor {
             log::info!("{name}: hook skipped (HookRateLimitSec)");
             return;
         }
+        // The text `status` shows (with the service's own ERRNO=).
+        let shown = self
+            .reason(id, self.entries[id].state_name())
+            .unwrap_or_else(|| reason.to_string());
         let svc = &self.entries[id].svc;
         let mut env = vec![
             ("DIAKONOS_MONITOR_UNIT".to_owned(), name.clone()),
@@ -100,7 +104,7 @@ impl Supervisor {
                 "DIAKONOS_MONITOR_RESULT".to_owned(),
                 result_of(&reason).to_owned(),
             ),
-            ("DIAKONOS_MONITOR_REASON".to_owned(), reason.to_string()),
+            ("DIAKONOS_MONITOR_REASON".to_owned(), shown),
             (
                 "DIAKONOS_MONITOR_RESTARTS".to_owned(),
                 svc.restarts.to_string(),

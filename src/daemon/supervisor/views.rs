@@ -159,7 +159,7 @@ impl Supervisor {
 
     /// Why a unit is failed, restarting, invalid, or running an old
     /// definition, with its own ERRNO= word when it sent one.
-    fn reason(&self, id: ServiceId, state: StateName) -> Option<String> {
+    pub(super) fn reason(&self, id: ServiceId, state: StateName) -> Option<String> {
         let e = &self.entries[id];
         let reason = match (&e.svc.state, state) {
             (_, StateName::Invalid) => e.error(),
