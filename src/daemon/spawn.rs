@@ -226,7 +226,7 @@ fn env_entry(k: &[u8], v: &[u8]) -> io::Result<(usize, CString)> {
 }
 
 /// The environment a service gets: the daemon's, PATH defaulted, then
-/// `USER`, `LOGNAME` and `HOME` of its `User=`, the unit's Environment and
+/// `USER`, `LOGNAME`, `HOME` and `SHELL` of its `User=`, the unit's Environment and
 /// the daemon's own additions, later entries winning. The daemon's part is
 /// borrowed from `base`; `own` holds the rest.
 fn service_envp<'e>(
@@ -240,6 +240,7 @@ fn service_envp<'e>(
             ("USER", id.name.as_bytes()),
             ("LOGNAME", id.name.as_bytes()),
             ("HOME", id.home.as_os_str().as_bytes()),
+            ("SHELL", id.shell.as_os_str().as_bytes()),
         ],
         None => &[],
     };

@@ -219,7 +219,7 @@ pub const KEYS: &[Key] = &[
     key(S, "KillSignal", Kind::Signal, Value("\"SIGTERM\""), "`SIGINT`, `INT`, `2` ..."),
     key(S, "WorkingDirectory", Kind::Str, Note("the service dir"), "relative paths resolve against the service dir"),
     key(S, "Environment", Kind::StrList, Value("[]"), "`KEY=VALUE` entries, added to the daemon's environment"),
-    key(S, "User", Kind::Str, Note("none"), "switch to this user (and its groups, HOME, USER, LOGNAME) when the daemon runs as root; a clear error otherwise (unless it names the daemon's own user). A number is a uid; one with no passwd entry runs with gid = the same number, no supplementary groups, HOME=/, USER=LOGNAME=the number"),
+    key(S, "User", Kind::Str, Note("none"), "switch to this user (and its groups, HOME, USER, LOGNAME, SHELL) when the daemon runs as root; a clear error otherwise (unless it names the daemon's own user). A number is a uid; one with no passwd entry runs with gid = the same number, no supplementary groups, HOME=/, SHELL=/bin/sh, USER=LOGNAME=the number"),
     key(S, "RemainAfterExit", Kind::Bool, Value("false"), "oneshot: stay `running` after a successful exit"),
     key(S, "PIDFile", Kind::Str, Note("none"), "`forking`: the file the service writes its main pid to; relative paths resolve against the service dir"),
     key(S, "LogMaxBytes", Kind::Size, Value("10485760"), "diakonos extension: rotate the service log past this size: bytes, or `\"10M\"` (`K`/`M`/`G`, 1024-based); 0 or `\"infinity\"` = never (see Durability)"),

@@ -13,6 +13,8 @@ pub struct Identity {
     pub(super) groups: Vec<Gid>,
     pub(super) name: String,
     pub(super) home: std::path::PathBuf,
+    /// Its login shell (`SHELL`, as systemd sets it).
+    pub(super) shell: std::path::PathBuf,
 }
 
 /// Resolves `User=`: a clear error when it cannot be honoured.
@@ -47,6 +49,7 @@ pub fn resolve_user(name: &str) -> Result<Option<Identity>, SetupError> {
                 groups: vec![gid],
                 name: name.to_owned(),
                 home: std::path::PathBuf::from("/"),
+                shell: std::path::PathBuf::from("/bin/sh"),
             }));
         }
         (Err(e), _) => return Err(SetupError::lookup("User", name, e)),
@@ -68,6 +71,7 @@ pub fn resolve_user(name: &str) -> Result<Option<Identity>, SetupError> {
         groups,
         name: user.name,
         home: user.dir,
+        shell: user.shell,
     }))
 }
 

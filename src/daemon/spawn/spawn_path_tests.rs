@@ -74,20 +74,32 @@ fn unit_variables_replace_the_daemons_and_the_last_one_wins() {
 
 #[test]
 fn a_users_variables_replace_the_daemons_and_give_way_to_the_units() {
-    // User= sets USER, LOGNAME and HOME over the daemon's; the unit's
+    // User= sets USER, LOGNAME, HOME and SHELL over the daemon's; the unit's
     // Environment still wins over them.
-    let base = base(&[("HOME", "/root"), ("USER", "root"), ("LANG", "C")]);
+    let base = base(&[
+        ("HOME", "/root"),
+        ("USER", "root"),
+        ("LANG", "C"),
+        ("SHELL", "/bin/bash"),
+    ]);
     let id = Identity {
         uid: Uid::from_raw(65534),
         gid: Gid::from_raw(65534),
         groups: vec![Gid::from_raw(65534)],
         name: "nobody".to_owned(),
         home: "/nonexistent".into(),
+        shell: "/usr/sbin/nologin".into(),
     };
     let env = pairs(&[("LOGNAME", "svc")]);
     assert_eq!(
         envp(&base, &spec(&env, &[]), Some(&id)),
-        ["LANG=C", "USER=nobody", "HOME=/nonexistent", "LOGNAME=svc"]
+        [
+            "LANG=C",
+            "USER=nobody",
+            "HOME=/nonexistent",
+            "SHELL=/usr/sbin/nologin",
+            "LOGNAME=svc"
+        ]
     );
 }
 
@@ -101,6 +113,7 @@ fn identity_and_limits_become_the_childs_work_in_order() {
         groups: vec![Gid::from_raw(1000), Gid::from_raw(27)],
         name: "u".to_owned(),
         home: "/home/u".into(),
+        shell: "/bin/sh".into(),
     };
     let setup = ChildSetup {
         rlimits: vec![(Resource::RLIMIT_NOFILE, 64, 128)],
