@@ -215,3 +215,31 @@ fn events_after_a_daemon_crash_with_no_successor_say_it_stopped_and_nothing_else
     assert!(err.contains("the daemon stopped"), "{err}");
     assert!(!err.contains("replaced"), "{err}");
 }
+
+#[test]
+fn a_stop_for_a_failure_says_why_as_it_begins() {
+    // Over MemoryMax: the `running -> stopping` event already carries the reason, not only the `stopping -> restarting` one after it.
+    let h = Home::new("events_stop_reason");
+    h.unit(
+        "w",
+        &format!(
+            "[service]\nMemoryMax = \"20M\"\nMemoryCheckSec = 0.2\nRestartSec = 300\nExecStart = {}\n",
+            crate::util::sh("exec python3 -c 'import time; b = b\"x\" * (64 << 20); time.sleep(300)'")
+        ),
+    );
+    let (_f, rx) = follow_json(&h, Stdio::null());
+    // Subscribed: the first run's changes come through (restarted until one does).
+    subscribed(&h, &rx);
+    let deadline = Instant::now() + WAIT;
+    let stopping = loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the stop for its memory");
+        let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+        if event["from"] == "running" && event["to"] == "stopping" {
+            break event;
+        }
+    };
+    let reason = stopping["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("memory limit: RSS "), "{stopping}");
+}

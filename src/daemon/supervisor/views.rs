@@ -2,6 +2,7 @@
 //! `daemon-status` show of them.
 
 use super::*;
+use crate::daemon::service::AfterStop;
 use crate::protocol::NOT_LOADED;
 
 impl Supervisor {
@@ -164,6 +165,15 @@ impl Supervisor {
         let reason = match (&e.svc.state, state) {
             (_, StateName::Invalid) => e.error(),
             (State::Failed(r), _) => Some(r.to_string()),
+            // Why it is being stopped, when a failure stops it (unhealthy,
+            // watchdog, memory, start timeout): `events` says so at once.
+            (
+                State::Stopping {
+                    then: AfterStop::Failed(r) | AfterStop::Failure(r),
+                    ..
+                },
+                _,
+            ) => Some(r.to_string()),
             // Why it is waiting to launch again.
             (State::Restarting { .. }, _) => e.svc.restart_reason.as_ref().map(ToString::to_string),
             // Running on an old definition whose file was since broken.
