@@ -114,7 +114,9 @@ pub struct SavedService {
     /// A oneshot that finished and stays "running" (RemainAfterExit).
     #[serde(default)]
     pub remain: bool,
-    /// It was being stopped: a new daemon finishes the stop.
+    /// It was being stopped: a new daemon finishes the stop. (`ended`:
+    /// it was stopped, `inactive` with a history: its last exit and
+    /// restart count.)
     #[serde(default)]
     pub stopping: bool,
     /// The process group of a RemainAfterExit oneshot (its background

@@ -52,7 +52,7 @@
 //! | stopping             | Exited / GroupGone  | once main, ExecStop and group are gone: inactive, failed, restarting, or waiting if started meanwhile | |
 //! | inactive              | Adopt(pid, pgid, since, restarts, starting) | running, or starting when it was (a new daemon took it over; dead: Exited follows) | |
 //! | inactive             | AdoptRestarting(until, restarts, failures) | restarting (a new daemon took over its wait) | |
-//! | inactive             | AdoptEnded(r, exit, restarts) | failed r / exited (as an earlier daemon left it) |  |
+//! | inactive             | AdoptEnded(r, stopped, exit, restarts) | failed r / inactive / exited (as an earlier daemon left it) |  |
 //! | any                  | ResetCounters       | unchanged; restart count, failures and start window cleared |  |
 //! | starting, running (pid) | AdoptStopping(phase, deadline) | stopping in that phase until that deadline (a new daemon took over the stop; nothing sent again) | |
 //! | any                  | AdoptHistory(exit, reason, starts) | unchanged; last exit, start window (and, restarting, why) as the previous daemon had them |  |
@@ -257,13 +257,18 @@ impl Service {
                 State::Inactive,
                 Event::AdoptEnded {
                     failed,
+                    stopped,
                     last_exit,
                     restarts,
                 },
             ) => {
                 self.last_exit = last_exit;
                 self.restarts = restarts;
-                failed.map_or(State::Exited, State::Failed)
+                match (failed, stopped) {
+                    (Some(r), _) => State::Failed(r),
+                    (None, true) => State::Inactive,
+                    (None, false) => State::Exited,
+                }
             }
             (_, Event::ResetCounters) => {
                 self.restarts = 0;

@@ -764,3 +764,32 @@ fn an_adopted_service_whose_zombie_nobody_reaps_stops_at_once() {
     // Nowhere near TimeoutStopSec (30 s): no wait for a reaping.
     assert!(took < Duration::from_secs(20), "stop took {took:?}");
 }
+
+#[test]
+fn a_stopped_units_restarts_and_last_exit_survive_a_crash() {
+    // A unit restarted twice, then stopped: inactive with its count and last exit; after a daemon SIGKILL the next daemon shows the same.
+    let h = Home::new("a_stopped_units_counters_survive_a_crash");
+    h.unit(
+        "loop",
+        &format!(
+            "[unit]\nStartLimitBurst = 0\n[service]\nRestartSec = 0\nExecStart = {}\n",
+            sh("echo x >> loop.runs; [ $(wc -l < loop.runs) -ge 3 ] && exec sleep 1000; exit 1")
+        ),
+    );
+    h.ok(&["start", "loop"]);
+    h.wait_until("the third run up", WAIT, || {
+        h.lines("loop.runs").len() == 3 && h.state("loop") == "running"
+    });
+    h.ok(&["stop", "loop"]);
+    let before = h.unit_json("loop");
+    assert_eq!(before["state"], "inactive", "{before}");
+    assert_eq!(before["restarts"], 2, "{before}");
+    assert_eq!(before["last_exit"]["signal"], "SIGTERM", "{before}");
+    crash_daemon(&h);
+    let after = h.unit_json("loop");
+    assert_eq!(
+        (&after["state"], &after["restarts"], &after["last_exit"]),
+        (&before["state"], &before["restarts"], &before["last_exit"]),
+        "{after}"
+    );
+}

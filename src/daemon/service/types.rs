@@ -265,10 +265,11 @@ pub enum Event {
         failures: u32,
     },
     /// A new daemon takes over a unit an earlier one left `failed` (why:
-    /// a [`Reason::Earlier`]) or, with no reason, `exited`; its last exit
-    /// and restart count kept.
+    /// a [`Reason::Earlier`]), `inactive` (`stopped`: stopped by request)
+    /// or else `exited`; its last exit and restart count kept.
     AdoptEnded {
         failed: Option<Reason>,
+        stopped: bool,
         last_exit: Option<ExitKind>,
         restarts: u32,
     },

@@ -155,15 +155,20 @@ impl Supervisor {
                 .entries
                 .iter()
                 .filter_map(|e| {
-                    let failed = match &e.svc.state {
-                        State::Failed(r) => Some(r.to_string()),
-                        State::Exited => None,
+                    let (failed, stopped) = match &e.svc.state {
+                        State::Failed(r) => (Some(r.to_string()), false),
+                        State::Exited => (None, false),
+                        // Stopped, with a history worth keeping.
+                        State::Inactive if e.svc.restarts > 0 || e.svc.last_exit.is_some() => {
+                            (None, true)
+                        }
                         _ => return None,
                     };
                     let (exit_code, exit_signal) = exit_fields(e.svc.last_exit);
                     Some(SavedService {
                         name: e.name.clone(),
                         failed,
+                        stopping: stopped,
                         exit_code,
                         exit_signal,
                         restarts: e.svc.restarts,
@@ -551,6 +556,7 @@ impl Supervisor {
             e.svc.on_event(
                 Event::AdoptEnded {
                     failed: end.failed.map(Reason::Earlier),
+                    stopped: end.stopping,
                     last_exit: exit_of(end.exit_code, end.exit_signal.as_deref()),
                     restarts: end.restarts,
                 },
