@@ -504,9 +504,9 @@ pub fn run(
         let rows = compute(&units, &before, &after, tps, page);
         if screen {
             print!(
-                "\x1b[H\x1b[2J{}\n(every {:?}; q quits)",
+                "\x1b[H\x1b[2J{}\n(every {}s; q quits)",
                 table(&rows),
-                every
+                every.as_secs_f64()
             );
             let _ = std::io::stdout().flush();
         } else {

@@ -296,7 +296,10 @@ fn dir_is_empty(dir: &Path) -> bool {
 fn env_limit<T: std::str::FromStr>(var: &str, default: T, warnings: &mut Vec<String>) -> T {
     match std::env::var(var) {
         Ok(v) => v.trim().parse().unwrap_or_else(|_| {
-            warnings.push(format!("ignoring {var}={v:?}: not a whole number"));
+            warnings.push(format!(
+                "ignoring {var}=`{}`: not a whole number",
+                crate::unit::esc_all(&v)
+            ));
             default
         }),
         Err(_) => default,

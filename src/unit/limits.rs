@@ -122,9 +122,9 @@ impl Limits {
         }
         if let Some(max) = self.memory_max {
             out.push(format!(
-                "MemoryMax={} (checked every {:?})",
+                "MemoryMax={} (checked every {}s)",
                 format_bytes(max),
-                self.memory_check_every()
+                self.memory_check_every().as_secs_f64()
             ));
         }
         for (path, optional) in &self.environment_files {

@@ -150,7 +150,10 @@ pub(super) fn timer(cx: &mut Ctx<'_>, v: &Values<'_>) -> Option<TimerSpec> {
         let span = v.get("OnUnitActiveSec").map(|s| s.span()).unwrap_or(0..0);
         cx.at(
             span,
-            format!("`OnUnitActiveSec` is {d:?}; expected more than 0"),
+            format!(
+                "`OnUnitActiveSec` is {}s; expected more than 0",
+                d.as_secs_f64()
+            ),
             None,
         );
     }

@@ -275,7 +275,8 @@ impl Children {
             }
         }
         log::debug!(
-            "leftovers of groups {groups:?}: {members} member(s), {} watched by pidfd, complete {complete}, zombies {zombies}",
+            "leftovers of groups {}: {members} member(s), {} watched by pidfd, complete {complete}, zombies {zombies}",
+            crate::daemon::supervisor::pids_text(groups),
             self.leftovers.len()
         );
         sup.handle(

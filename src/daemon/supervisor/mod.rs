@@ -629,7 +629,10 @@ impl Supervisor {
             })
         });
         let Some(id) = id else {
-            log::debug!("notify message from unknown process {sender}: {payload:?}");
+            log::debug!(
+                "notify message from unknown process {sender}: {}",
+                crate::unit::esc_all(payload)
+            );
             return;
         };
         let access = self.entries[id]
@@ -637,7 +640,10 @@ impl Supervisor {
             .as_ref()
             .map_or(NotifyAccess::Group, |u| u.notify_access());
         if access == NotifyAccess::None || (access == NotifyAccess::Main && main.is_none()) {
-            log::debug!("notify message from {sender} refused by NotifyAccess: {payload:?}");
+            log::debug!(
+                "notify message from {sender} refused by NotifyAccess: {}",
+                crate::unit::esc_all(payload)
+            );
             return;
         }
         for msg in sd_notify::parse(payload) {
@@ -932,3 +938,9 @@ fn inert_policy() -> Policy {
 
 #[cfg(test)]
 mod tests;
+
+/// Pids or process groups as a log line lists them: `12 34`.
+pub fn pids_text(pids: &[Pid]) -> String {
+    let text: Vec<String> = pids.iter().map(ToString::to_string).collect();
+    text.join(" ")
+}
