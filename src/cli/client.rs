@@ -169,6 +169,27 @@ fn request_once(
     // `kill` and `daemon-status` need no directory on disk: the daemon's
     // own may be gone (it still says whether it is the one named).
     let home_level = !autostart && matches!(req, Request::Kill | Request::DaemonStatus);
+    // A Unix socket's path holds at most 107 bytes: no daemon can listen
+    // in a home deeper than that (so none runs there).
+    let socket = home.socket();
+    let long = socket.as_os_str().len();
+    if long > 107 {
+        if home_level {
+            return Err(Error::NotRunning(format!(
+                "no daemon can run in {}: its socket path would be {long} bytes",
+                home.dir.display()
+            ))
+            .into());
+        }
+        return Err(Error::failed_hint(
+            format!(
+                "the home {} is too deep for the daemon's socket ({long} bytes; a Unix socket's path holds at most 107)",
+                home.dir.display()
+            ),
+            "pick a shorter --home or DIAKONOS_HOME",
+        )
+        .into());
+    }
     if named && !home_level && !service_dir.is_dir() {
         return Err(Error::failed_hint(
             format!(

@@ -365,6 +365,26 @@ fn a_home_that_cannot_be_made_is_one_line_that_says_what_to_do() {
 }
 
 #[test]
+fn a_home_too_deep_for_a_unix_socket_is_said_so() {
+    // A socket path holds 107 bytes: `list` says the home is too deep and to pick a shorter one (exit 1); `daemon-status` says not running (exit 3).
+    let h = Home::new("a_home_too_deep_for_a_unix_socket");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    let deep = h.root.join("a".repeat(60)).join("b".repeat(60));
+    let deep = deep.to_str().expect("utf-8");
+    let out = h.bare(&["--home", deep, "--service-dir", "units", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("is too deep for the daemon's socket")
+            && err.contains("pick a shorter --home"),
+        "{err}"
+    );
+    let out = h.bare(&["--home", deep, "daemon-status"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "not running");
+}
+
+#[test]
 fn daemon_status_and_kill_work_when_the_named_service_dir_is_gone() {
     // They need no directory on disk: with no daemon, a missing one is no
     // error; with a daemon, its own directory moved away still names it.
