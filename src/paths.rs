@@ -150,6 +150,21 @@ pub fn absolute(p: &Path) -> PathBuf {
     out
 }
 
+/// Writes `path` whole or not at all: into a temporary file beside it
+/// (hidden, and named by our pid, so racing writers never share one),
+/// then renamed over it.
+pub fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
+    let mut name = OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(format!(".tmp.{}", std::process::id()));
+    let tmp = path.with_file_name(name);
+    let result = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

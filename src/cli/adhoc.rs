@@ -293,10 +293,7 @@ pub fn run(g: &Global, out: &render::Output, mut opts: RunOpts) -> Result<(), Er
 }
 
 fn write_atomic(path: &Path, text: &str) -> Result<(), Error> {
-    let tmp = path.with_extension("service.tmp");
-    let result = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
+    crate::paths::write_atomic(path, text).map_err(|e| {
         Error::failed_hint(
             format!("cannot write {}: {e}", path.display()),
             "check the permissions of the service directory",

@@ -513,3 +513,44 @@ fn run_creates_a_missing_service_dir_when_no_daemon_runs() {
     assert!(h.units.join("first.service").is_file());
     assert_eq!(h.state("first"), "running");
 }
+
+#[test]
+fn racing_run_force_of_one_name_all_write_their_file() {
+    // Eight `run --force --name race` at once: none fails writing the unit file (each writes its own temporary file), and one unit runs.
+    let h = Home::new("racing_run_force_of_one_name");
+    h.ok(&["list"]);
+    let outs: Vec<_> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..8)
+            .map(|i| {
+                let h = &h;
+                s.spawn(move || {
+                    h.cmd(&[
+                        "run",
+                        "--force",
+                        "--name",
+                        "race",
+                        "--",
+                        "sleep",
+                        &format!("100{i}"),
+                    ])
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().expect("a client thread panicked"))
+            .collect()
+    });
+    for out in &outs {
+        let err = crate::util::stderr(out);
+        assert!(!err.contains("cannot write"), "{err}");
+        assert!(out.status.success(), "{err}");
+    }
+    h.wait_until("race running", WAIT, || h.state("race") == "running");
+    let left: Vec<_> = std::fs::read_dir(&h.units)
+        .expect("read units")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

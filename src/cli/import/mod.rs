@@ -279,9 +279,7 @@ fn write_unit(path: &Path, text: &str, force: bool) -> Result<(), Error> {
         }
     };
     if force {
-        let tmp = path.with_extension("service.tmp");
-        std::fs::write(&tmp, text).map_err(fail)?;
-        return std::fs::rename(&tmp, path).map_err(fail);
+        return crate::paths::write_atomic(path, text).map_err(fail);
     }
     let mut file = std::fs::OpenOptions::new()
         .write(true)
