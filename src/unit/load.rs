@@ -138,7 +138,7 @@ pub fn load_dir_keeping(
                 path,
                 pos: None,
                 message: format!(
-                    "invalid unit name `{}`; expected letters, digits and `_.:-` only, not starting with `-` or `.`, not ending in `.service`",
+                    "invalid unit name `{}`; expected ASCII letters, digits and `_.:-` only, not starting with `-` or `.`, not ending in `.service`",
                     esc(&name)
                 ),
                 hint: Some("rename the file".to_string()),

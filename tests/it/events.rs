@@ -38,14 +38,20 @@ fn follow_json(h: &Home, stderr: Stdio) -> (Follower, mpsc::Receiver<String>) {
 }
 
 /// Waits until the follower `rx` hears of a change: `w` is restarted
-/// until one comes through (a change before the subscription is unseen).
+/// until its new process comes through (a change before the subscription
+/// is unseen, and lines still queued from earlier ones do not count).
 fn subscribed(h: &Home, rx: &mpsc::Receiver<String>) {
     let deadline = Instant::now() + WAIT;
     loop {
         assert!(Instant::now() < deadline, "no event");
         h.ok(&["restart", "w"]);
-        if rx.recv_timeout(Duration::from_millis(200)).is_ok() {
-            return;
+        let pid = h.pid("w");
+        let until = Instant::now() + Duration::from_millis(200);
+        while let Ok(line) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if event["pid"] == pid {
+                return;
+            }
         }
     }
 }

@@ -99,6 +99,15 @@ impl Supervisor {
             self.warnings.extend(loaded.warnings);
         }
         self.rebuild_graph();
+        // Units that load but whose dependencies do not (a cycle, a missing
+        // Requires) are invalid too: named with the others.
+        for e in self.entries.iter().filter(|e| !e.gone && in_scope(&e.name)) {
+            let named = report.invalid.iter().any(|(n, _)| *n == e.name);
+            if let (Some(error), false) = (e.dep_error.as_deref(), named) {
+                let line = crate::unit::headline(error).to_owned();
+                report.invalid.push((e.name.clone(), line));
+            }
+        }
         if !removed.is_empty() {
             let set = self.stop(&removed);
             self.jobs.push(Job {
