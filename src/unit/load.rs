@@ -160,7 +160,8 @@ pub fn load_dir_keeping(
 /// `holders` first, then in name order): the daemon could bind it for only
 /// one of them.
 fn claim_addresses(out: &mut LoadedDir, holders: &[String]) {
-    let mut owners: std::collections::HashMap<super::ListenAddr, String> = Default::default();
+    // (A list: a few addresses, compared by what they cover.)
+    let mut owners: Vec<(super::Listen, String)> = Vec::new();
     let (mut order, rest): (Vec<String>, Vec<String>) = out
         .units
         .keys()
@@ -175,27 +176,68 @@ fn claim_addresses(out: &mut LoadedDir, holders: &[String]) {
         let Some(socket) = &unit.socket else { continue };
         let mut clash = None;
         for l in &socket.listen {
-            match owners.get(&l.addr) {
-                Some(other) => {
-                    clash = Some((l.addr.clone(), other.clone()));
+            match owners.iter().find(|(o, _)| overlaps(o, l)) {
+                Some((o, other)) => {
+                    clash = Some((l.addr.clone(), o.addr.clone(), other.clone()));
                     break;
                 }
-                None => {
-                    owners.insert(l.addr.clone(), name.clone());
-                }
+                None => owners.push((l.clone(), name.clone())),
             }
         }
-        if let Some((addr, other)) = clash {
+        if let Some((addr, taken, other)) = clash {
+            let (message, hint) = if other == name {
+                (
+                    format!("[socket] address {addr} is listed twice (as {taken} too)"),
+                    "list it once".to_string(),
+                )
+            } else {
+                (
+                    format!("[socket] address {addr} is already used by unit `{other}` (as {taken}); expected each address in one unit"),
+                    format!("remove it from one of `{other}` and `{name}`"),
+                )
+            };
             *result = Err(vec![UnitError {
                 path: unit.path.clone(),
                 pos: None,
-                message: format!(
-                    "[socket] address {addr} is already used by unit `{other}`; expected each address in one unit"
-                ),
-                hint: Some(format!("remove it from one of `{other}` and `{name}`")),
+                message,
+                hint: Some(hint),
             }]);
         }
     }
+}
+
+/// Whether two `[socket]` addresses cannot both be bound: the same kind
+/// (stream or datagram) and the same path (`a/../b` is `b`), or the same
+/// port where one address is the other or covers it (`0.0.0.0`, `[::]`).
+fn overlaps(a: &super::Listen, b: &super::Listen) -> bool {
+    use super::ListenAddr::{Tcp, Unix};
+    if a.datagram != b.datagram {
+        return false;
+    }
+    match (&a.addr, &b.addr) {
+        (Tcp(x), Tcp(y)) => {
+            x.port() == y.port()
+                && (x.ip() == y.ip() || x.ip().is_unspecified() || y.ip().is_unspecified())
+        }
+        (Unix(x), Unix(y)) => normal(x) == normal(y),
+        _ => false,
+    }
+}
+
+/// An absolute path with `.` and `..` worked out (without the disk).
+fn normal(path: &Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Whether `name` can name a unit: letters, digits and `_.:-`, not

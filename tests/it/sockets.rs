@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::util::{alive, kill9, sh, Home, WAIT};
+use crate::util::{alive, kill9, sh, stdout, Home, WAIT};
 
 /// A port nothing listens on right now (bound to 0, read, dropped).
 fn free_port() -> u16 {
@@ -281,6 +281,45 @@ fn hostnames_relative_paths_and_shared_addresses_are_load_errors() {
         )),
         "{text}"
     );
+}
+
+#[test]
+fn addresses_that_cover_each_other_are_one_address_and_tcp_and_udp_are_two() {
+    // 0.0.0.0:P covers 127.0.0.1:P (a second unit is in error); a path written twice in one unit (`x/../s.sock`) is an error; the same port for a stream and a datagram socket is fine.
+    let h = Home::new("addresses_that_cover_each_other");
+    let (port, other) = (free_port(), free_port());
+    let sock = h.root.join("s.sock").display().to_string();
+    let twice = h.root.join("x/../s.sock").display().to_string();
+    let socket = |listen: &str| format!("[service]\nExecStart = \"sleep 1\"\n[socket]\n{listen}\n");
+    h.unit(
+        "all",
+        &socket(&format!("ListenStream = [\"0.0.0.0:{port}\"]")),
+    );
+    h.unit(
+        "lo",
+        &socket(&format!("ListenStream = [\"127.0.0.1:{port}\"]")),
+    );
+    h.unit(
+        "twice",
+        &socket(&format!("ListenStream = [\"{sock}\", \"{twice}\"]")),
+    );
+    h.unit(
+        "both",
+        &socket(&format!(
+            "ListenStream = [\"127.0.0.1:{other}\"]\nListenDatagram = [\"127.0.0.1:{other}\"]"
+        )),
+    );
+    let out = h.cmd(&["verify"]);
+    let text = format!("{}{}", stdout(&out), crate::util::stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "address 127.0.0.1:{port} is already used by unit `all` (as 0.0.0.0:{port})"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("is listed twice"), "{text}");
+    assert!(!text.contains("both.service"), "{text}");
 }
 
 #[test]
