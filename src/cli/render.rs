@@ -571,14 +571,16 @@ fn annotation(u: &ListRow) -> Option<String> {
     // An on-demand unit waiting for its first connection shows as
     // `inactive (listening ADDR)` (SPEC §15).
     let listening = u.listening.as_ref().map(|a| format!("listening {a}"));
-    let parts: Vec<&str> = [
-        listening.as_deref(),
-        u.substate.as_deref(),
-        u.health.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    // `starting (starting)` says nothing: a start held for its first
+    // passing probe says so.
+    let health = match (u.state, u.health.as_deref()) {
+        (StateName::Starting, Some("starting")) => Some("awaiting a passing probe"),
+        (_, h) => h,
+    };
+    let parts: Vec<&str> = [listening.as_deref(), u.substate.as_deref(), health]
+        .into_iter()
+        .flatten()
+        .collect();
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 

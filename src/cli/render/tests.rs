@@ -156,3 +156,30 @@ fn json_exit_shapes_follow_the_spec() {
     assert!(unit_json(&u)["pid"].is_null());
     assert_eq!(unit_json(&u)["state"], json!("failed"));
 }
+
+#[test]
+fn a_start_held_for_its_first_probe_says_so() {
+    // `starting (starting)` said nothing: a start waiting for its first passing probe reads `starting (awaiting a passing probe)`; a running unit keeps its verdict.
+    let out = Output {
+        color: false,
+        err_color: false,
+        json: false,
+    };
+    let unit = |name: &str, state, health: &str| UnitInfo {
+        name: name.into(),
+        state,
+        health: Some(health.into()),
+        ..UnitInfo::default()
+    };
+    let units = [
+        unit("db", StateName::Starting, "starting"),
+        unit("web", StateName::Running, "healthy"),
+    ];
+    let rows: Vec<ListRow> = units.iter().map(ListRow::from).collect();
+    let text = out.list_text(&rows);
+    assert!(
+        text.contains("db    starting (awaiting a passing probe)"),
+        "{text}"
+    );
+    assert!(text.contains("web   running (healthy)"), "{text}");
+}
