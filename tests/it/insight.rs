@@ -496,6 +496,28 @@ fn why_follows_a_dependency_waiting_for_its_first_passing_health_probe() {
 }
 
 #[test]
+fn why_names_the_health_probe_a_timed_out_start_waited_for() {
+    // A start held for its first passing probe times out: `why` says it waited for the probe, with the last one.
+    let h = Home::new("why_names_the_health_probe_a_timed_out_start");
+    h.unit(
+        "db",
+        "[service]\nExecStart = \"sleep 1000\"\nTimeoutStartSec = 1\nRestart = \"no\"\n\
+         [health]\nExec = \"false\"\nStartIntervalSec = 0.1\n",
+    );
+    let out = h.cmd(&["start", "db"]);
+    assert_eq!(out.status.code(), Some(1), "{}", crate::util::stderr(&out));
+    h.wait_state("db", "failed");
+    let (code, text) = why(&h, "db");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("db failed: start timed out"), "{text}");
+    assert!(
+        text.contains("the start waited for a first passing health probe")
+            && text.contains("last probe failed: exit 1"),
+        "{text}"
+    );
+}
+
+#[test]
 fn why_says_when_a_running_unit_fails_its_health_check() {
     // OnUnhealthy = "mark": the unit stays up (exit 0) and `why` says its
     // check fails: the streak against FailureThreshold and the last probe.

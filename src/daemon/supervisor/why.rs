@@ -144,11 +144,7 @@ impl Supervisor {
                 }
             }
             State::Starting { pid, .. } => {
-                let gated = e
-                    .unit
-                    .as_ref()
-                    .and_then(|u| u.health.as_ref())
-                    .is_some_and(|h| h.readiness);
+                let gated = readiness_gated(e);
                 let how = match e.svc.policy.kind {
                     _ if gated && pid.is_some() => " (waiting for its first passing health probe)",
                     ServiceType::Notify => " (waiting for READY=1)",
@@ -177,8 +173,12 @@ impl Supervisor {
                     seconds(until.saturating_duration_since(now)),
                     e.svc.restarts.saturating_add(2)
                 ));
-                if matches!(e.svc.restart_reason.as_deref(), Some(Reason::Unhealthy(..))) {
-                    self.health_lines(e, &mut say);
+                match e.svc.restart_reason.as_deref() {
+                    Some(Reason::Unhealthy(..)) => self.health_lines(e, &mut say),
+                    Some(Reason::StartTimeout) if readiness_gated(e) => {
+                        self.gated_timeout_lines(e, &mut say)
+                    }
+                    _ => {}
                 }
                 self.start_limit_line(e, now, &mut say);
             }
@@ -201,6 +201,9 @@ impl Supervisor {
                         ));
                     }
                     _ => {
+                        if matches!(reason, Reason::StartTimeout) && readiness_gated(e) {
+                            self.gated_timeout_lines(e, &mut say);
+                        }
                         if let Some(exit) = e.svc.last_exit {
                             if !matches!(reason, Reason::Exit(_)) {
                                 say(format!("  last exit: {exit}"));
@@ -242,14 +245,15 @@ impl Supervisor {
                 h.streak
             ));
         }
-        match h.history.back() {
-            Some(p) => say(format!(
-                "  last probe {}: {} ({} ms)",
-                if p.ok { "passed" } else { "failed" },
-                p.output,
-                p.duration_ms
-            )),
-            None => say("  no probe has answered yet".to_owned()),
+        say(last_probe(h));
+    }
+
+    /// A start held for its first passing probe that timed out: that is
+    /// what it waited for, and what the last probe said.
+    fn gated_timeout_lines(&self, e: &Entry, say: &mut impl FnMut(String)) {
+        say("  the start waited for a first passing health probe, which never came".to_owned());
+        if let Some(h) = &e.health {
+            say(last_probe(h));
         }
     }
 
@@ -329,5 +333,26 @@ impl Supervisor {
             p.start_limit_burst,
             seconds(p.start_limit_interval.get())
         ));
+    }
+}
+
+/// Whether `e`'s start waits for its first passing health probe.
+fn readiness_gated(e: &Entry) -> bool {
+    e.unit
+        .as_ref()
+        .and_then(|u| u.health.as_ref())
+        .is_some_and(|h| h.readiness)
+}
+
+/// `  last probe failed: connection refused (3 ms)`.
+fn last_probe(h: &super::health::HealthRun) -> String {
+    match h.history.back() {
+        Some(p) => format!(
+            "  last probe {}: {} ({} ms)",
+            if p.ok { "passed" } else { "failed" },
+            p.output,
+            p.duration_ms
+        ),
+        None => "  no probe has answered yet".to_owned(),
     }
 }
