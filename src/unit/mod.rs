@@ -371,8 +371,15 @@ impl PartialEq for Digest {
 
 /// The keys whose value's position is kept after loading (what `verify`'s
 /// host checks point at).
-pub(crate) const PLACED_KEYS: [&str; 5] =
-    ["Type", "ExecStart", "ExecStop", "User", "WorkingDirectory"];
+pub(crate) const PLACED_KEYS: [&str; 7] = [
+    "Type",
+    "ExecStart",
+    "ExecStop",
+    "User",
+    "Group",
+    "SupplementaryGroups",
+    "WorkingDirectory",
+];
 
 impl PartialEq for Source {
     fn eq(&self, _: &Source) -> bool {

@@ -138,7 +138,7 @@ fn address(cx: &mut Ctx<'_>, key: &str, item: &Spanned<String>) -> Option<Listen
     } else if let Some((host, port)) = text.rsplit_once(':').filter(|(h, _)| !h.is_empty()) {
         if port.parse::<u16>().is_ok() {
             (
-                format!("`{}` is a host name, not an IP address", esc(host)),
+                format!("a host name (`{}`), not an IP address", esc(host)),
                 format!("write an IP literal, like \"127.0.0.1:{port}\" (the daemon never looks names up)"),
             )
         } else {

@@ -314,6 +314,10 @@ fn verify_and_start_name_an_unknown_group() {
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(text.contains("unknown Group `no-such-group-dk`"), "{text}");
+    assert!(
+        text.contains("g.service:4:9"),
+        "placed at the value: {text}"
+    );
     let err = h.fails(1, &["start", "g"]);
     assert!(
         err.contains("Group=no-such-group-dk: no such group"),

@@ -268,7 +268,7 @@ fn hostnames_relative_paths_and_shared_addresses_are_load_errors() {
     );
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
-        text.contains("a.service:4:17") && text.contains("`example.com` is a host name"),
+        text.contains("a.service:4:17") && text.contains("is a host name (`example.com`)"),
         "{text}"
     );
     assert!(

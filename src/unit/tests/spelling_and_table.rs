@@ -289,7 +289,7 @@ fn socket_values_that_need_a_lookup_or_a_directory_are_errors_at_their_place() {
             .iter()
             .any(|e| e.pos.map(|(l, _)| l) == Some(line) && e.message.contains(text))
     };
-    assert!(at(4, "`localhost` is a host name"), "{errors:#?}");
+    assert!(at(4, "is a host name (`localhost`)"), "{errors:#?}");
     assert!(at(4, "a bare port"), "{errors:#?}");
     assert!(at(4, "a relative path"), "{errors:#?}");
     assert!(at(5, "expected octal permissions"), "{errors:#?}");
