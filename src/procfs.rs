@@ -140,8 +140,14 @@ pub fn all_processes() -> Vec<Stat> {
 ///
 /// PURE.
 pub fn attribute(procs: &[Stat], groups: &[i32], stop: i32) -> Vec<Option<i32>> {
-    let index: std::collections::HashMap<i32, usize> =
-        procs.iter().enumerate().map(|(i, p)| (p.pid, i)).collect();
+    // /proc lists pids in order: a binary search finds a parent, a scan
+    // when the list is not in order (no map: code of its own in the binary).
+    let index = |pid: i32| {
+        procs
+            .binary_search_by_key(&pid, |p| p.pid)
+            .ok()
+            .or_else(|| procs.iter().position(|p| p.pid == pid))
+    };
     // None: not looked at yet; Some(owner) once known.
     let mut owner: Vec<Option<Option<i32>>> = vec![None; procs.len()];
     let mut path = Vec::new();
@@ -161,7 +167,7 @@ pub fn attribute(procs: &[Stat], groups: &[i32], stop: i32) -> Vec<Option<i32>> 
             if p.pid == stop || p.ppid <= 1 || path.len() > procs.len() {
                 break None;
             }
-            at = index.get(&p.ppid).copied();
+            at = index(p.ppid);
         };
         if let Some(i) = at.filter(|&i| owner[i].is_none()) {
             owner[i] = Some(found);

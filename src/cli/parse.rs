@@ -403,19 +403,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<(Global, Comman
         }
         let mut command = std::mem::take(&mut rest);
         for t in tail {
-            command.push(
-                t.into_string()
-                    .map_err(|t| Error::Usage(format!("argument {t:?} is not valid UTF-8")))?,
-            );
+            command.push(t.into_string().map_err(not_utf8)?);
         }
         run_opts.command = command;
         run_opts.force = force;
     } else {
         for t in tail {
-            rest.push(
-                t.into_string()
-                    .map_err(|t| Error::Usage(format!("argument {t:?} is not valid UTF-8")))?,
-            );
+            rest.push(t.into_string().map_err(not_utf8)?);
         }
     }
     let verb_all = matches!(cmd.as_str(), "start" | "stop" | "restart") && all;
@@ -716,3 +710,10 @@ pub(super) const COMMANDS: [&str; 29] = [
     "export",
     "completions",
 ];
+
+/// The usage error of a command-line word that is not UTF-8 (shown with
+/// its bad bytes replaced).
+fn not_utf8(word: std::ffi::OsString) -> Error {
+    let shown = crate::unit::esc_all(&word.to_string_lossy());
+    Error::Usage(format!("argument `{shown}` is not valid UTF-8"))
+}

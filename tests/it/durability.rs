@@ -793,3 +793,54 @@ fn a_stopped_units_restarts_and_last_exit_survive_a_crash() {
         "{after}"
     );
 }
+
+/// Lazily unmounts the file system mounted at its path when dropped
+/// (declared before the test's `Home`, so after its clean-up).
+struct Unmount(Option<std::path::PathBuf>);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(path)
+                .status();
+            let _ = fs::remove_dir_all(path);
+        }
+    }
+}
+
+#[test]
+fn a_stop_on_a_full_disk_is_kept_by_the_state_files_reserve() {
+    // The home on a 512 KiB tmpfs that a service's log fills: `stop` of it still reaches the state file (its reserve's room is given back), so after a daemon SIGKILL the next daemon leaves it stopped.
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "this test mounts a tmpfs: it must run as root (CI runs as root)"
+    );
+    let mut mounted = Unmount(None);
+    let h = Home::new("a_stop_on_a_full_disk");
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
+        .arg(&h.home)
+        .status()
+        .expect("run mount");
+    assert!(status.success(), "mount a tmpfs on the home");
+    mounted.0 = Some(h.home.clone());
+    sleeper(&h, "keep");
+    h.unit(
+        "filler",
+        &format!(
+            "[service]\nExecStart = {}\n",
+            sh("while :; do echo filler filler filler filler filler filler filler; done")
+        ),
+    );
+    h.ok(&["start", "keep", "filler"]);
+    h.wait_until("the disk full", WAIT, || {
+        nix::sys::statvfs::statvfs(&h.home).is_ok_and(|s| s.blocks_available() == 0)
+    });
+    h.ok(&["stop", "filler"]);
+    assert_eq!(h.state("filler"), "inactive");
+    crash_daemon(&h);
+    assert_eq!(h.state("filler"), "inactive", "the stop was lost");
+    assert_eq!(h.state("keep"), "running");
+}

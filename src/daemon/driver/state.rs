@@ -2,6 +2,12 @@
 //! supervisor's state changed, at once before a client hears anything, else
 //! coalesced to at most one write per `STATE_COALESCE`; it is made durable
 //! (fsync) once quiet. Works on the `StateWrite` and `StateSync` timer keys.
+//!
+//! A full disk must not lose a change a client was told of (a `stop` that
+//! a crash then undid): beside the state file the writer keeps
+//! `state.reserve`, blocks allocated for twice its size (at least 64 KiB);
+//! a write that finds no room gives them back and is made again at once.
+//! The reserve is made anew once a write works with room to spare.
 
 use std::io;
 use std::path::PathBuf;
@@ -42,7 +48,15 @@ pub struct StateWriter {
     last_write: Option<Instant>,
     /// How long the last write took.
     cost: Duration,
+    /// The size of `state.reserve` as allocated (0: none; see above).
+    reserve: u64,
+    /// The file system allocates no blocks ahead (no reserve is tried).
+    no_reserve: bool,
 }
+
+/// The reserve's size: room for the state file written twice (a new copy
+/// beside the old until the rename), at least this.
+const RESERVE_MIN: u64 = 64 * 1024;
 
 impl StateWriter {
     pub fn new(path: PathBuf) -> StateWriter {
@@ -54,6 +68,63 @@ impl StateWriter {
             unsynced_since: None,
             last_write: None,
             cost: Duration::ZERO,
+            reserve: 0,
+            no_reserve: false,
+        }
+    }
+
+    /// `state.reserve`, beside the state file.
+    fn reserve_path(&self) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".reserve");
+        PathBuf::from(name)
+    }
+
+    /// Writes `snapshot`; on a full disk, once more after giving back the
+    /// reserve's blocks. A write that worked makes the reserve again if it
+    /// is not there (a failure to is tried again at the next write).
+    fn write(&mut self, snapshot: &persist::SavedState) -> io::Result<()> {
+        let mut saved = persist::save_state(&self.path, snapshot);
+        let full = |r: &io::Result<()>| {
+            r.as_ref()
+                .is_err_and(|e| e.raw_os_error() == Some(nix::libc::ENOSPC))
+        };
+        if full(&saved) && std::fs::remove_file(self.reserve_path()).is_ok() {
+            self.reserve = 0;
+            log::warn!("the disk is full: the state file is written with its reserve's room");
+            saved = persist::save_state(&self.path, snapshot);
+        }
+        if saved.is_ok() && !self.no_reserve {
+            let len = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+            let want = len.saturating_mul(2).max(RESERVE_MIN);
+            if self.reserve < want {
+                self.make_reserve(want);
+            }
+        }
+        saved
+    }
+
+    /// Allocates (or grows) the reserve to `len` bytes: blocks on the
+    /// disk, not a sparse file. On a full disk it is tried again at the
+    /// next write; where the file system cannot, never again.
+    fn make_reserve(&mut self, len: u64) {
+        let path = self.reserve_path();
+        let made = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+            .and_then(|file| nix::fcntl::posix_fallocate(&file, 0, len as nix::libc::off_t));
+        match made {
+            Ok(()) => self.reserve = len,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                self.reserve = 0;
+                // The file system cannot allocate ahead: not tried again.
+                self.no_reserve |=
+                    matches!(e, nix::errno::Errno::EOPNOTSUPP | nix::errno::Errno::ENOSYS);
+            }
         }
     }
 
@@ -111,7 +182,7 @@ impl StateWriter {
         self.last_write = Some(now);
         let began = Instant::now();
         let snapshot = sup.snapshot(now);
-        let saved = persist::save_state(&self.path, &snapshot);
+        let saved = self.write(&snapshot);
         self.cost = began.elapsed();
         match saved {
             Ok(()) => {
@@ -140,7 +211,8 @@ impl StateWriter {
     /// timers say. Returns how many services it holds.
     pub fn hand_over(&mut self, now: Instant, sup: &mut Supervisor) -> io::Result<usize> {
         let snapshot = sup.snapshot(now);
-        persist::save_state(&self.path, &snapshot).and_then(|()| persist::sync(&self.path))?;
+        self.write(&snapshot)
+            .and_then(|()| persist::sync(&self.path))?;
         sup.take_dirty();
         sup.take_probes_unsaved();
         self.dirty = false;
