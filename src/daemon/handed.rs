@@ -35,6 +35,9 @@ impl Handed {
             // open descriptor it fails (EBADF) and changes nothing.
             let open = n > 2 && unsafe { nix::libc::fcntl(n, nix::libc::F_GETFD) } >= 0;
             if open && fds.iter().all(|f| f.as_raw_fd() != n) {
+                // Inherited without close-on-exec: no service may get it.
+                // SAFETY: F_SETFD sets a flag of this open descriptor.
+                unsafe { nix::libc::fcntl(n, nix::libc::F_SETFD, nix::libc::FD_CLOEXEC) };
                 // SAFETY: the client that started us named this open
                 // descriptor as handed to this process alone: nothing else
                 // here owns or closes it.

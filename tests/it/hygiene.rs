@@ -378,3 +378,17 @@ fn a_service_keeps_writing_its_log_after_the_daemon_dies() {
     });
     assert!(crate::util::alive(pid), "the service died with the daemon");
 }
+
+#[test]
+fn a_service_started_after_an_upgrade_gets_none_of_the_handed_over_fds() {
+    // The lock and sockets a hand-over passes come without close-on-exec: the new daemon must mark them, or every service it starts holds its notify socket.
+    let h = Home::new("a_service_started_after_an_upgrade_gets_no_fds");
+    h.unit("plain", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["list"]);
+    h.ok(&["daemon-upgrade"]);
+    h.ok(&["start", "plain"]);
+    let pid = h.pid("plain");
+    wait_asleep(&h, pid);
+    let fds: Vec<u32> = open_fds(pid).iter().map(|(fd, _)| *fd).collect();
+    assert_eq!(fds, [0, 1, 2], "{:?}", open_fds(pid));
+}
