@@ -41,14 +41,24 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// when none answers; without it, that case is `Error::NotRunning`. An error
 /// reply from the daemon becomes `Error::Failed`.
 pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Error> {
-    let (mut deaths, mut handed_over) = (0, false);
+    let (mut deaths, mut handed_over, mut waited) = (0, false, false);
     loop {
         match request_once(g, req.clone(), autostart, &mut Vec::new()) {
+            // No socket answers, but a daemon holds the lock: one being
+            // handed over to, or starting. Asked again once it answers.
+            Err(Retry::Final(Error::NotRunning(_))) if !autostart && !waited && coming(g) => {
+                waited = true;
+            }
             // A daemon that died after accepting us (kill -9 a moment ago,
             // or an old daemon another client is handing over): start a
             // fresh one and ask again, a few times. Every request is
             // idempotent.
             Err(Retry::DaemonDied(_)) if autostart && deaths < MAX_DAEMON_DEATHS => deaths += 1,
+            // One that handed over under a question that starts none:
+            // asked again of its successor.
+            Err(Retry::DaemonDied(_)) if !autostart && !waited && coming(g) => {
+                waited = true;
+            }
             // One that died under a question that starts none (`kill`,
             // `daemon-status` right after a kill -9): no daemon runs.
             Err(Retry::DaemonDied(_)) if !autostart => {
@@ -102,7 +112,13 @@ pub fn hand_over(g: &Global) -> Result<Option<i32>, Error> {
     let old = daemon_identity(g);
     // The lock and sockets it sends with its `Bye` go to the new daemon.
     let mut handed = Vec::new();
-    match request_once(g, Request::HandOver, false, &mut handed) {
+    let mut answer = request_once(g, Request::HandOver, false, &mut handed);
+    if matches!(answer, Err(Retry::Final(Error::NotRunning(_)))) && coming(g) {
+        // Another client's hand-over is under way: this one goes to the
+        // daemon it starts.
+        answer = request_once(g, Request::HandOver, false, &mut handed);
+    }
+    match answer {
         Ok(Response::Bye) => {}
         Ok(other) => return Err(unexpected(&other)),
         Err(Retry::Final(Error::NotRunning(_))) => return Ok(None),
@@ -115,6 +131,36 @@ pub fn hand_over(g: &Global) -> Result<Option<i32>, Error> {
     // No --service-dir: the new daemon takes over the old one's.
     start_daemon(&home, None, &handed)?;
     Ok(old.map(|(pid, _)| pid))
+}
+
+/// Whether a daemon is on its way (a hand-over's successor, or one
+/// starting): none answers, but the lock is held. Waits (at most
+/// START_DEADLINE) until its socket answers: true, or the lock is free.
+fn coming(g: &Global) -> bool {
+    let Ok(home) = Home::resolve(g.home.clone()) else {
+        return false;
+    };
+    let deadline = Instant::now() + START_DEADLINE;
+    while Instant::now() < deadline && lock_held(&home) {
+        if connect(&home).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+/// Whether a daemon holds this home's lock (it runs, starts or is being
+/// handed over to).
+fn lock_held(home: &Home) -> bool {
+    let Ok(file) = std::fs::File::open(home.lock()) else {
+        return false;
+    };
+    let shared = nix::fcntl::FlockArg::LockSharedNonblock;
+    matches!(
+        nix::fcntl::Flock::lock(file, shared),
+        Err((_, nix::errno::Errno::EWOULDBLOCK))
+    )
 }
 
 /// A failed request, telling apart a daemon that vanished mid-request and
@@ -556,6 +602,13 @@ pub fn start_daemon(
                 // about to listen. Keep waiting for the socket.
                 exited = true;
             }
+        }
+        if exited && !lock_held(home) {
+            // No other daemon either (it was stopped at once, or failed).
+            return Err(Error::failed_hint(
+                "the daemon exited before it listened",
+                format!("see {}", home.daemon_log().display()),
+            ));
         }
         if Instant::now() >= deadline {
             return Err(Error::failed_hint(

@@ -72,6 +72,10 @@ pub struct Control {
     /// Descriptors sent (SCM_RIGHTS) with every `Bye`: what a hand-over
     /// passes to the next daemon (`daemon::handed`).
     pub handing: Vec<std::os::fd::RawFd>,
+    /// The lock, sent with the first `Bye` only: one client's daemon gets
+    /// it (and holds it from our exit on, so no other daemon can start
+    /// meanwhile); the daemons of other clients asking at once lose it.
+    pub handing_lock: Option<std::os::fd::RawFd>,
 }
 
 /// What a readable connection produced.
@@ -94,6 +98,7 @@ impl Control {
             last_list_len: 0,
             refused_busy: 0,
             handing: Vec::new(),
+            handing_lock: None,
         }
     }
 
@@ -296,7 +301,9 @@ impl Control {
         }
         conn.close_when_flushed = true;
         if matches!(resp, Response::Bye) && !self.handing.is_empty() {
-            send_with_fds(conn, &self.handing);
+            let mut fds = self.handing.clone();
+            fds.extend(self.handing_lock.take());
+            send_with_fds(conn, &fds);
         }
         if flush(conn, registry) {
             self.close(token, registry);

@@ -237,13 +237,12 @@ fn nanos_since_epoch() -> u64 {
 /// run (every daemon makes the file before it spawns anything).
 fn take_lock(home: &Home, handed: &mut handed::Handed) -> Result<(Flock<File>, bool), Error> {
     let path = home.lock();
-    // Handed over with the services, it kept other daemons out until now.
-    // Released, then taken afresh below: several clients may each have
-    // started a daemon with a copy of it (an flock belongs to the open
-    // file, shared by every copy), and only one of those may live.
+    // Handed over with the services (to one client alone), it has kept
+    // other daemons out since the old one exited: ours now, without a gap.
     if let Some(fd) = handed.file(&path) {
         if let Ok(lock) = Flock::lock(File::from(fd), FlockArg::LockExclusiveNonblock) {
-            let _ = lock.unlock();
+            write_pid(&lock);
+            return Ok((lock, false));
         }
     }
     let open = |create_new: bool| {
@@ -262,7 +261,7 @@ fn take_lock(home: &Home, handed: &mut handed::Handed) -> Result<(Flock<File>, b
         Err(e) => (Err(e), false),
     };
     let file = file.map_err(|e| Error::failed(format!("cannot open {}: {e}", path.display())))?;
-    let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+    let lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(lock) => lock,
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
             let pid = std::fs::read_to_string(&path).unwrap_or_default();
@@ -282,9 +281,16 @@ fn take_lock(home: &Home, handed: &mut handed::Handed) -> Result<(Flock<File>, b
             )))
         }
     };
-    let _ = lock.set_len(0);
-    let _ = writeln!(&mut *lock, "{}", std::process::id());
+    write_pid(&lock);
     Ok((lock, first))
+}
+
+/// Our pid, the lock file's whole content (from its start: a handed-over
+/// lock's file offset is where the daemon before us left it).
+fn write_pid(lock: &Flock<File>) {
+    use std::os::unix::fs::FileExt;
+    let _ = lock.set_len(0);
+    let _ = lock.write_all_at(format!("{}\n", std::process::id()).as_bytes(), 0);
 }
 
 fn dir_is_empty(dir: &Path) -> bool {

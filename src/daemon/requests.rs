@@ -148,6 +148,7 @@ impl EventLoop {
                 log::info!("handing over {n} service(s) to a new daemon");
                 self.handed_over = true;
                 self.control.handing = self.handing();
+                self.control.handing_lock = self.lock_fd;
                 Response::Bye
             }
             Err(e) => Response::error(
@@ -161,13 +162,12 @@ impl EventLoop {
     }
 
     /// What goes to the next daemon with the `Bye` (`daemon::handed`):
-    /// the lock, the notify socket, every held `[socket]` socket; at most
-    /// what one message carries (the rest are bound again by the next).
+    /// the notify socket and every held `[socket]` socket; at most what one
+    /// message carries with the lock (the rest are bound again by the next).
     fn handing(&self) -> Vec<std::os::fd::RawFd> {
-        /// SCM_MAX_FD: the most descriptors one message carries.
-        const MAX_FDS: usize = 253;
+        /// SCM_MAX_FD: the most descriptors one message carries, less the lock.
+        const MAX_FDS: usize = 252;
         let mut fds = Vec::new();
-        fds.extend(self.lock_fd);
         fds.extend(self.notify.fd());
         self.sys.listeners.push_fds(&mut fds);
         if fds.len() > MAX_FDS {

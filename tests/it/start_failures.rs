@@ -412,7 +412,7 @@ fn a_start_timeout_while_the_main_process_is_looked_for_ends_the_start() {
 
 #[test]
 fn a_pid_file_naming_a_process_that_is_not_the_services_is_refused_and_left_alone() {
-    // A stale PIDFile naming a process the test started (not under the daemon), and one naming another unit's main process: both starts fail at once, naming the pid, and neither process is signalled.
+    // A stale PIDFile naming a process the test started (not under the daemon), and one naming another unit's main process: both starts fail (after a second for the file to be rewritten), naming the pid, and neither process is signalled.
     use std::os::unix::process::CommandExt;
     let h = Home::new("a_pid_file_naming_a_process_not_the_services");
     let mut victim = std::process::Command::new("sleep")
@@ -455,4 +455,32 @@ fn a_pid_file_naming_a_process_that_is_not_the_services_is_refused_and_left_alon
     let _ = victim.kill();
     let _ = victim.wait();
     assert!(still.is_none(), "the unrelated process was signalled");
+}
+
+#[test]
+fn a_stale_pid_file_is_waited_on_until_the_daemon_rewrites_it() {
+    // fk.pid still names a process that ended (an earlier run's); the daemon writes its own pid there 0.3 s after its starter exited: the start waits for it and succeeds, as systemd's does.
+    let h = Home::new("a_stale_pid_file_is_waited_on");
+    let mut gone = std::process::Command::new("true")
+        .spawn()
+        .expect("run true");
+    let stale = gone.id();
+    gone.wait().expect("wait for true");
+    std::fs::write(h.units.join("fk.pid"), format!("{stale}\n")).expect("write a stale pid file");
+    h.unit(
+        "fk",
+        &format!(
+            "[service]\nType = \"forking\"\nRestart = \"no\"\nPIDFile = \"fk.pid\"\nExecStart = {}\n",
+            sh("sleep 1000 </dev/null & p=$!; (sleep 0.3; echo $p > fk.pid) & exit 0")
+        ),
+    );
+    let out = h.cmd(&["start", "fk"]);
+    let main: i32 = h
+        .lines("fk.pid")
+        .first()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("a pid");
+    h.remember(main);
+    assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    assert_eq!(h.pid("fk"), main);
 }

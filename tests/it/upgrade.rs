@@ -706,3 +706,24 @@ fn a_watchdog_interval_the_service_set_survives_an_upgrade() {
     assert_eq!(u["pid"], pid, "{u}");
     assert_eq!(u["restarts"], 0, "{u}");
 }
+
+#[test]
+fn kill_during_daemon_upgrade_leaves_no_daemon() {
+    // `kill` and `daemon-upgrade` at once, several times: whichever comes first, no daemon is left afterwards (a kill that met the hand-over's gap said "no daemon was running" while the successor started).
+    let h = Home::new("kill_during_daemon_upgrade_leaves_no_daemon");
+    h.unit("w", "[service]\nExecStart = \"sleep 1000\"\n");
+    for round in 0..5 {
+        h.ok(&["list"]);
+        let (upgrade, kill) = std::thread::scope(|s| {
+            let up = s.spawn(|| h.cmd(&["daemon-upgrade"]));
+            let kill = s.spawn(|| h.cmd(&["kill"]));
+            (
+                up.join().expect("upgrade thread"),
+                kill.join().expect("kill thread"),
+            )
+        });
+        assert!(kill.status.success(), "round {round}: {}", stderr(&kill));
+        let _ = upgrade;
+        h.wait_until("no daemon left", WAIT, || h.daemons().is_empty());
+    }
+}

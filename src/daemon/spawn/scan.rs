@@ -101,6 +101,16 @@ pub fn scan_main_pid(
                         Ok((pid, group))
                     }
                 };
+                // A pid that is not (yet) the service's may be a stale
+                // file's, which the daemon rewrites a moment after its
+                // starter exited (as systemd, wait for it, a while).
+                let stale = matches!(
+                    found,
+                    Err(MainPidError::NotRunning { .. } | MainPidError::NotOurs { .. })
+                );
+                if stale && scan.young(now) {
+                    return None;
+                }
                 if found.is_err() {
                     // Whatever the start command left (a daemon in its own
                     // session, as pg_ctl leaves postgres) would otherwise
@@ -236,6 +246,11 @@ impl MainPidScan {
     const SETTLE_BUSY: std::time::Duration = std::time::Duration::from_millis(300);
     /// The search gives up after this long.
     const SETTLE_MAX: std::time::Duration = std::time::Duration::from_secs(1);
+
+    /// Whether the search began less than its cap ago.
+    pub fn young(&self, now: std::time::Instant) -> bool {
+        now.saturating_duration_since(self.started) < Self::SETTLE_MAX
+    }
 
     pub fn new(now: std::time::Instant) -> MainPidScan {
         MainPidScan {
