@@ -107,7 +107,11 @@ pub fn run(opts: DaemonOptions) -> Result<(), Error> {
         // Clients can connect now; the one that started us stops waiting.
         let _ = std::os::unix::net::UnixStream::from(ready).write_all(b"!");
     }
-    let loaded = match unit::load_dir(&service_dir, &unit::hostname()) {
+    // Units the daemon before us ran keep their `[socket]` addresses: a
+    // file added since that names one too is the one in error (as a reload
+    // of that daemon would have had it), whatever the names' order.
+    let holders: Vec<String> = saved.services.iter().map(|s| s.name.clone()).collect();
+    let loaded = match unit::load_dir_keeping(&service_dir, &unit::hostname(), &holders) {
         Ok(loaded) => loaded,
         Err(e) => {
             log::warn!(

@@ -435,6 +435,10 @@ fn a_new_unit_naming_a_bound_address_is_the_one_in_error() {
     assert!(err.contains("aa"), "{err}");
     assert_eq!(h.state("aa"), "invalid");
     assert_eq!(h.state("mid"), "running");
+    // The next daemon keeps it so (it loads with `mid` holding the address).
+    h.replace_daemon("upgrade");
+    assert_eq!(h.state("aa"), "invalid");
+    assert_eq!(h.state("mid"), "running");
     h.ok(&["stop", "mid"]);
     h.ok(&["start", "mid"]);
     assert_eq!(h.state("mid"), "running");
