@@ -188,6 +188,10 @@ impl Output {
                 (Some(r), StateName::Failed | StateName::Invalid) => {
                     out.push_str(&self.dim(&format!("({})", short_reason(r))))
                 }
+                // A file written since the load: no unit yet.
+                (Some(r), _) if r.starts_with(crate::protocol::NOT_LOADED) => {
+                    out.push_str(&self.dim("(not loaded yet: `diakonos reload` loads it)"))
+                }
                 _ if u.changed_on_disk => out.push_str(&self.dim(CHANGED_ON_DISK)),
                 // A running service's own word (sd_notify STATUS=) over its description.
                 _ => out.push_str(&visible(u.status_text.as_deref().unwrap_or(&u.description))),

@@ -425,9 +425,9 @@ fn a_unit_file_written_after_the_load_is_named_with_the_way_to_load_it() {
     assert!(said.contains("fresh: left out (not loaded yet"), "{said}");
     let plain = h.ok(&["list"]);
     assert!(
-        plain
-            .lines()
-            .any(|l| l.starts_with("fresh ") && l.contains("inactive")),
+        plain.lines().any(|l| l.starts_with("fresh ")
+            && l.contains("inactive")
+            && l.contains("(not loaded yet: `diakonos reload` loads it)")),
         "{plain}"
     );
     fs::remove_file(h.path("broken.service")).expect("remove broken");
