@@ -122,7 +122,13 @@ pub fn hand_over(g: &Global) -> Result<Option<i32>, Error> {
         Ok(Response::Bye) => {}
         Ok(other) => return Err(unexpected(&other)),
         Err(Retry::Final(Error::NotRunning(_))) => return Ok(None),
-        // Gone before its answer arrived: what it left is adopted the same.
+        // Gone before its answer arrived: what it left is adopted the same,
+        // if it left anything (a `kill` at the same moment stops it all:
+        // then no daemon is started).
+        Err(Retry::DaemonDied(_)) if !services_left(g) => {
+            wait_for_daemon_exit(old)?;
+            return Ok(None);
+        }
         Err(Retry::DaemonDied(_)) => {}
         Err(Retry::Legacy { .. }) => return legacy::hand_over(&home),
         Err(e) => return Err(e.into_error()),
@@ -291,7 +297,10 @@ fn request_once(
     }
     let written = std::io::Write::write_all(&mut stream, &bytes);
     let read = match frame.request {
-        Request::HandOver => protocol::read_frame(&mut Passing(&stream, passed), MAX_REPLY),
+        Request::HandOver => {
+            peek_fds(&stream, passed);
+            protocol::read_frame(&mut stream, MAX_REPLY)
+        }
         _ => protocol::read_frame(&mut stream, MAX_REPLY),
     };
     let body = match read {
@@ -369,32 +378,33 @@ fn request_once(
     }
 }
 
-/// Reads a stream with recvmsg, keeping the descriptors that come with
-/// its bytes (SCM_RIGHTS), close-on-exec and never at 0-2.
-struct Passing<'a>(&'a UnixStream, &'a mut Vec<OwnedFd>);
-
-impl io::Read for Passing<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 253]);
-        let mut iov = [io::IoSliceMut::new(buf)];
-        let flags = MsgFlags::MSG_CMSG_CLOEXEC;
-        let msg = recvmsg::<()>(self.0.as_raw_fd(), &mut iov, Some(&mut cmsg), flags)?;
-        for c in msg.cmsgs()? {
-            if let ControlMessageOwned::ScmRights(fds) = c {
-                for fd in fds {
-                    // SAFETY: the kernel just installed this descriptor in
-                    // our table for us: nothing else owns it.
-                    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-                    // At 0-2 it would become the daemon's stdio.
-                    match fd.as_raw_fd() {
-                        0..=2 => self.1.extend(fd.try_clone().ok()),
-                        _ => self.1.push(fd),
-                    }
+/// Takes the descriptors that come with the next bytes of `stream`
+/// (SCM_RIGHTS, a hand-over's `Bye`) without reading them: a peek gets
+/// copies of them, close-on-exec and never at 0-2; the read that follows
+/// drops the originals. Nothing when the reply carries none.
+fn peek_fds(stream: &UnixStream, passed: &mut Vec<OwnedFd>) {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 253]);
+    let mut byte = [0u8; 1];
+    let mut iov = [io::IoSliceMut::new(&mut byte)];
+    let flags = MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_PEEK;
+    let Ok(msg) = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut cmsg), flags) else {
+        return;
+    };
+    let Ok(cmsgs) = msg.cmsgs() else { return };
+    for c in cmsgs {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            for fd in fds {
+                // SAFETY: the kernel just installed this descriptor in our
+                // table for us: nothing else owns it.
+                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                // At 0-2 it would become the daemon's stdio.
+                match fd.as_raw_fd() {
+                    0..=2 => passed.extend(fd.try_clone().ok()),
+                    _ => passed.push(fd),
                 }
             }
         }
-        Ok(msg.bytes)
     }
 }
 

@@ -723,7 +723,19 @@ fn kill_during_daemon_upgrade_leaves_no_daemon() {
             )
         });
         assert!(kill.status.success(), "round {round}: {}", stderr(&kill));
-        let _ = upgrade;
-        h.wait_until("no daemon left", WAIT, || h.daemons().is_empty());
+        let deadline = std::time::Instant::now() + WAIT;
+        while !h.daemons().is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            h.daemons().is_empty(),
+            "round {round}: daemons {:?} left ({:?})\nkill: {}{}\nupgrade: {}{}",
+            h.daemons(),
+            std::fs::read_to_string(h.home.join("daemon.log")).unwrap_or_default(),
+            stdout(&kill),
+            stderr(&kill),
+            stdout(&upgrade),
+            stderr(&upgrade)
+        );
     }
 }
