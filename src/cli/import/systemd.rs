@@ -122,11 +122,11 @@ fn unescape(escaped: &str) -> String {
     let mut bytes = Vec::with_capacity(escaped.len());
     let mut rest = escaped.as_bytes();
     while let Some((&b, tail)) = rest.split_first() {
-        let hex = tail
-            .strip_prefix(b"x")
-            .and_then(|t| t.get(..2))
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        let digit = |b: &u8| char::from(*b).to_digit(16);
+        let hex = match tail {
+            [b'x', hi, lo, ..] => digit(hi).zip(digit(lo)).map(|(h, l)| (h * 16 + l) as u8),
+            _ => None,
+        };
         match (b, hex) {
             (b'\\', Some(byte)) => {
                 bytes.push(byte);

@@ -275,8 +275,8 @@ impl Children {
             }
         }
         log::debug!(
-            "leftovers of groups {}: {members} member(s), {} watched by pidfd, complete {complete}, zombies {zombies}",
-            crate::daemon::supervisor::pids_text(groups),
+            "leftovers of {} group(s): {members} member(s), {} watched by pidfd, complete {complete}, zombies {zombies}",
+            groups.len(),
             self.leftovers.len()
         );
         sup.handle(

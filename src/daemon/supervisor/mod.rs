@@ -938,9 +938,3 @@ fn inert_policy() -> Policy {
 
 #[cfg(test)]
 mod tests;
-
-/// Pids or process groups as a log line lists them: `12 34`.
-pub fn pids_text(pids: &[Pid]) -> String {
-    let text: Vec<String> = pids.iter().map(ToString::to_string).collect();
-    text.join(" ")
-}

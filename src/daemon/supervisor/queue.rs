@@ -441,10 +441,10 @@ impl Supervisor {
                 _ => e.svc.policy.kill_signal,
             };
             log::info!(
-                "{}: processes that left its process group (setsid) carry its tag; sending {} to group(s) {}",
+                "{}: processes that left its process group (setsid) carry its tag; sending {} to {} more group(s)",
                 e.name,
                 signal.as_str(),
-                pids_text(&groups)
+                groups.len()
             );
             for &g in &groups {
                 self.effects.push_back(Effect::Signal { pgid: g, signal });
