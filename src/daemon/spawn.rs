@@ -778,6 +778,11 @@ pub fn group_alive(pgid: Pid) -> bool {
     if matches!(killpg(pgid, None), Err(Errno::ESRCH)) {
         return false;
     }
+    // A leader still running (the common case while a stop is under way)
+    // answers without a look through all of /proc.
+    if procfs::stat(pgid.as_raw()).is_some_and(|s| !s.zombie) {
+        return true;
+    }
     // Members are left: they may all be dead, zombies another process has
     // yet to reap (an adopted service's, whose parent is init, which may
     // reap late or never). Those run nothing: the group is gone. Ours are
