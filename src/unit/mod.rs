@@ -471,6 +471,12 @@ impl UnitError {
     }
 }
 
+/// Every error of a unit file, one per line, as a loaded unit keeps them.
+pub fn errors_text(errors: &[UnitError]) -> String {
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    text.join("\n")
+}
+
 /// The first of a file's errors, without its hint (for a one-line report).
 pub fn first_error(errors: &[UnitError]) -> String {
     errors.first().map(UnitError::summary).unwrap_or_default()

@@ -72,8 +72,7 @@ impl UnitFiles {
         };
         let errors = crate::unit::parse(unit, &path, &text, &self.dir).err()?;
         // As a loaded unit's error reads (each with its hint).
-        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        Some(text.join("\n"))
+        Some(crate::unit::errors_text(&errors))
     }
 
     /// Files changed: flags the units whose files they are.

@@ -84,8 +84,7 @@ fn split_load(
         }
         Err(errors) => {
             let path = errors.first().map(|e| e.path.clone()).unwrap_or_default();
-            let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            (None, Some(text.join("\n")), Some(path))
+            (None, Some(crate::unit::errors_text(&errors)), Some(path))
         }
     }
 }
