@@ -670,9 +670,11 @@ fn daemon_upgrade_waits_for_a_oneshot_still_running_so_its_exit_is_judged() {
     std::fs::write(h.units.join("go"), "").expect("write go");
     assert!(first.0.wait().expect("wait for daemon-upgrade").success());
     assert!(second.0.wait().expect("wait for daemon-upgrade").success());
-    // Both got the lock and sockets with their `Bye`: one daemon lives.
-    let daemons = h.daemons();
-    assert_eq!(daemons, h.daemon_pid().into_iter().collect::<Vec<_>>());
+    // Both asked for a successor: one daemon lives (the other's lost the
+    // lock and is on its way out).
+    h.wait_until("one daemon left", WAIT, || {
+        h.daemons() == h.daemon_pid().into_iter().collect::<Vec<_>>()
+    });
     h.wait_until("os exited and after_os running", WAIT, || {
         h.state("os") == "exited" && h.state("after_os") == "running"
     });
