@@ -308,6 +308,31 @@ fn an_edit_not_yet_reloaded_survives_an_upgrade_and_a_crash() {
 }
 
 #[test]
+fn a_restart_after_an_upgrade_applies_the_edit_and_clears_its_mark() {
+    // A running unit's file is edited without `reload`, then the daemon is upgraded: `restart` runs the new file, after which nothing shows as changed and `reload` has nothing to restart.
+    let h = Home::new("restart_applies_edit_after_upgrade");
+    h.unit("app", "[service]\nExecStart = \"sleep 1001\"\n");
+    h.ok(&["start", "app"]);
+    h.unit("app", "[service]\nExecStart = \"sleep 1002\"\n");
+    h.wait_until("the edit noticed", WAIT, || {
+        h.unit_json("app")["changed_on_disk"] == true
+    });
+    h.replace_daemon("upgrade");
+    assert_eq!(h.unit_json("app")["changed_on_disk"], true);
+    let old = h.pid("app");
+    h.ok(&["restart", "app"]);
+    let new = h.pid("app");
+    assert_ne!(new, old);
+    assert!(crate::util::cmdline(new).contains("sleep 1002"));
+    let u = h.unit_json("app");
+    assert_eq!(u["changed_on_disk"], false, "{u}");
+    assert!(!h.ok(&["list"]).contains("changed on disk"));
+    let out = h.ok(&["reload"]);
+    assert!(!out.contains("app"), "reload restarted app again: {out}");
+    assert_eq!(h.pid("app"), new);
+}
+
+#[test]
 fn a_stop_under_way_goes_on_across_an_upgrade_without_a_second_signal() {
     // A service that ignores SIGTERM is being stopped (TimeoutStopSec = 3) when the daemon is upgraded: it gets SIGTERM once, and the new daemon's SIGKILL ends it.
     let h = Home::new("stop_goes_on_across_upgrade");

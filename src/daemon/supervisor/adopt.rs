@@ -415,7 +415,8 @@ impl Supervisor {
                         self.resume_health(id, saved, since, now);
                     }
                     // Its file was edited since it started, and no reload
-                    // said so: it shows, and the next reload restarts it.
+                    // said so: it shows (as changed on disk) until the next
+                    // reload restarts it or a new process runs the file.
                     let ran = match (s.unit_digest, &self.entries[id].unit) {
                         (Some(d), Some(u)) if self.entries[id].load_error.is_none() => {
                             Some(d).filter(|&d| d != u.digest.0)
@@ -425,7 +426,6 @@ impl Supervisor {
                     if let Some(digest) = ran {
                         log::info!("{}: its unit file changed since it started; `reload` restarts it with the new definition", s.name);
                         self.stale.insert(s.name.clone(), digest);
-                        self.changed_on_disk.insert(s.name.clone());
                     }
                     self.follow_watchdog(id, now);
                     if s.stopping {

@@ -98,7 +98,10 @@ impl Supervisor {
                 .map(|u| u.description.clone())
                 .unwrap_or_default(),
             reason: self.reason(id, state),
-            changed_on_disk: self.changed_on_disk.contains(&e.name),
+            // An adopted process that runs an older file shows as an edit
+            // not yet applied, until a new process runs the file.
+            changed_on_disk: self.changed_on_disk.contains(&e.name)
+                || (self.stale.contains_key(&e.name) && e.svc.state.is_active()),
             listening: self.listening(id),
             status_text: e
                 .status_text()
