@@ -175,7 +175,13 @@ pub fn tree(view: &View, root: Option<ServiceId>, reverse: bool) -> String {
     };
     let mut out = String::new();
     let mut shown = BTreeSet::new();
-    for r in roots {
+    // Then every unit no root reached (only on cycles, or under them), as a
+    // root of its own: `tree` leaves no unit out.
+    let unreached = (0..view.names.len()).filter(|id| root.is_none() && !roots.contains(id));
+    for r in roots.iter().copied().chain(unreached) {
+        if root.is_none() && shown.contains(&r) {
+            continue;
+        }
         out.push_str(&view.label(r));
         out.push('\n');
         let mut path = vec![r];
@@ -466,6 +472,23 @@ mod tests {
             tree(&v, v.id("a"), false),
             "a\n└── b\n    └── a (after) (cycle)\n"
         );
+    }
+
+    #[test]
+    fn tree_shows_units_that_only_sit_on_a_cycle() {
+        // a -> b -> a, c -> a: no unit is free of dependents, yet all show.
+        let v = View::new(&[
+            row("a", &["b"], &[], &[]),
+            row("b", &["a"], &[], &[]),
+            row("c", &["a"], &[], &[]),
+        ]);
+        assert_eq!(
+            tree(&v, None, false),
+            "c\n└── a\n    └── b\n        └── a (cycle)\n"
+        );
+        let cycle = View::new(&[row("a", &["b"], &[], &[]), row("b", &["a"], &[], &[])]);
+        assert_eq!(tree(&cycle, None, false), "a\n└── b\n    └── a (cycle)\n");
+        assert_eq!(tree(&cycle, None, true), "a\n└── b\n    └── a (cycle)\n");
     }
 
     #[test]
