@@ -136,7 +136,7 @@ impl std::ops::Index<ServiceId> for Edges {
     }
 }
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashSet};
 
 /// Marks a slot in the stamp vectors of [`Graph::build`] as "not yet seen".
 const UNSEEN: usize = usize::MAX;
@@ -160,7 +160,8 @@ impl Graph {
     /// then cycles.
     pub fn build(units: &[DepInput<'_>]) -> (Graph, Vec<DepProblem>) {
         let n = units.len();
-        let mut by_name: HashMap<&str, ServiceId> = HashMap::with_capacity(n);
+        let mut by_name: HashMap<&str, ServiceId> =
+            HashMap::with_capacity_and_hasher(n, Default::default());
         for (id, unit) in units.iter().enumerate() {
             by_name.entry(unit.name).or_insert(id);
         }
@@ -179,7 +180,7 @@ impl Graph {
         let mut seen_requires = vec![UNSEEN; n];
         let mut seen_wants = vec![UNSEEN; n];
         let mut seen_after = vec![UNSEEN; n];
-        let mut reported: HashSet<&str> = HashSet::new();
+        let mut reported: HashSet<&str> = HashSet::default();
 
         for (id, unit) in units.iter().enumerate() {
             reported.clear();

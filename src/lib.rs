@@ -21,6 +21,7 @@ pub mod cli;
 pub mod daemon;
 pub mod error;
 pub mod graph;
+pub mod hash;
 mod mem;
 pub mod metrics;
 pub mod order;

@@ -4,7 +4,8 @@
 //! comes from two real samples: the CPU time the group's processes gained
 //! between them over the time between them.
 
-use std::collections::{BTreeSet, HashMap};
+use crate::hash::HashMap;
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -53,7 +54,7 @@ pub struct Sample {
 pub fn sample(groups: &BTreeSet<i32>) -> Sample {
     let mut out = Sample {
         at: procfs::boot_time(),
-        procs: HashMap::new(),
+        procs: HashMap::default(),
     };
     if groups.is_empty() {
         return out;
@@ -217,7 +218,7 @@ pub fn decode(text: &str) -> Vec<Sample> {
             };
             out.push(Sample {
                 at: Some(Duration::from_nanos(ns)),
-                procs: HashMap::new(),
+                procs: HashMap::default(),
             });
             continue;
         }

@@ -100,7 +100,7 @@ pub(super) fn verify(g: &Global, names: &[String], out: &render::Output) -> Resu
     let mut good = 0;
     // A unit's own warnings (its file's, a missing Wants) are shown with
     // the unit, only for the units asked about; the directory's always.
-    let unit_warnings: std::collections::HashSet<String> = units
+    let unit_warnings: crate::hash::HashSet<String> = units
         .iter()
         .filter_map(|(_, result)| result.as_ref().ok())
         .flat_map(|u| u.source.warnings.iter().map(ToString::to_string))
@@ -118,7 +118,7 @@ pub(super) fn verify(g: &Global, names: &[String], out: &render::Output) -> Resu
         }
     }
     // A cycle is an error of each of its members, told once.
-    let mut told = std::collections::HashSet::new();
+    let mut told = crate::hash::HashSet::default();
     // What `start` would fail on here is checked against the PATH services
     // get: the running daemon's (it spawns them), else this command's, or
     // the default when it has none; as the user they run as.
@@ -236,7 +236,12 @@ fn blocked_by_requires(
 fn next_elapses(u: &unit::Unit, n: usize) -> Option<Vec<String>> {
     let timer = u.timer.as_deref()?;
     let tz = unit::zone(&timer.time_zone)?;
-    let mut at = jiff::Timestamp::now().as_millisecond();
+    // Not jiff's `Timestamp::now`: its `expect` pulls jiff's error
+    // printer (14 KiB) into the static binary.
+    let mut at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())?;
     let mut out = Vec::new();
     for _ in 0..n {
         // The earliest of every expression of the list.

@@ -5,7 +5,7 @@
 //! gets an error reply and closes only its own connection; a client that
 //! says nothing, or never reads, only holds its own bounded buffers.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::path::Path;
@@ -88,7 +88,7 @@ impl Control {
     pub fn new(listener: UnixListener) -> Control {
         Control {
             listener,
-            conns: HashMap::new(),
+            conns: HashMap::default(),
             deadlines: Vec::new(),
             accept_blocked: false,
             accept_failing: false,

@@ -4,7 +4,7 @@
 //! on `kill`); the daemon's drivers hold the `unsafe` that their system calls
 //! need, each block with why it is sound.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 use std::ffi::{CStr, CString, OsStr};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};

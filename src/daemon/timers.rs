@@ -5,7 +5,8 @@
 //!
 //! PURE: the caller passes `now`; nothing here reads the clock.
 
-use std::collections::{BTreeSet, HashMap};
+use crate::hash::HashMap;
+use std::collections::BTreeSet;
 use std::hash::Hash;
 use std::time::Instant;
 
@@ -73,7 +74,7 @@ impl<K: Ord + Copy + Hash> Default for Timers<K> {
     fn default() -> Self {
         Timers {
             queue: BTreeSet::new(),
-            current: HashMap::new(),
+            current: HashMap::default(),
         }
     }
 }

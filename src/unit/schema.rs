@@ -4,7 +4,7 @@
 //! come from it (a test keeps the README's copy equal to [`markdown_table`]).
 //! Also the systemd keys diakonos knows it does not take.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 

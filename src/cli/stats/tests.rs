@@ -37,7 +37,9 @@ fn group_numbers_and_cpu_percent_from_two_samples() {
     let t0 = Duration::from_secs(1000);
     let before = Sample {
         at: Some(t0),
-        procs: [((10, 1), proc(10, 100, 10)), ((11, 1), proc(10, 200, 5))].into(),
+        procs: [((10, 1), proc(10, 100, 10)), ((11, 1), proc(10, 200, 5))]
+            .into_iter()
+            .collect(),
     };
     let after = Sample {
         at: Some(t0 + Duration::from_secs(1)),
@@ -47,7 +49,8 @@ fn group_numbers_and_cpu_percent_from_two_samples() {
             ((12, 9), proc(10, 25, 1)),
             ((99, 1), proc(99, 1000, 100)),
         ]
-        .into(),
+        .into_iter()
+        .collect(),
     };
     let units = [unit("web", Some(10), &[10]), unit("idle", None, &[])];
     let s = compute(&units, &before, &after, 100, 4096);

@@ -24,7 +24,7 @@
 //! The wall time is an argument of the `*_at` methods, so tests drive
 //! them with fake wall times.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -154,8 +154,8 @@ impl UnitTimers {
     pub fn new(started: Instant) -> UnitTimers {
         UnitTimers {
             started,
-            armed: HashMap::new(),
-            keys: HashMap::new(),
+            armed: HashMap::default(),
+            keys: HashMap::default(),
             last_pass: None,
             clock: None,
         }
@@ -266,7 +266,7 @@ impl UnitTimers {
             }
         }
         self.last_pass = Some((now, wall));
-        let mut want: HashMap<ServiceId, (String, TimerSpec)> = HashMap::new();
+        let mut want: HashMap<ServiceId, (String, TimerSpec)> = HashMap::default();
         for &id in sup.with_timer() {
             let e = &sup.entries()[id];
             if let Some(spec) = e.unit.as_ref().and_then(|u| u.timer.as_deref()) {

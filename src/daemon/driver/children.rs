@@ -5,7 +5,7 @@
 //! outcome of its exec if that was still awaited ([`Execs`](super::execs::Execs), in
 //! [`RealSys`]), worked through before the exit.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -63,9 +63,9 @@ impl Children {
         registry.register(&mut signals, SIGNALS, Interest::READABLE)?;
         Ok(Children {
             signals,
-            watches: HashMap::new(),
+            watches: HashMap::default(),
             next_watch: FIRST_PIDFD_TOKEN,
-            leftovers: HashMap::new(),
+            leftovers: HashMap::default(),
             exited: Vec::new(),
             // Children may have ended before the signal pipe existed.
             reap_due: true,

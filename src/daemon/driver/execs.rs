@@ -7,7 +7,8 @@
 //! by the children driver), so the supervisor always hears "it ran" or
 //! "it could not" before "it ended".
 
-use std::collections::{HashMap, VecDeque};
+use crate::hash::HashMap;
+use std::collections::VecDeque;
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};

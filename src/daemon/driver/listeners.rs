@@ -20,7 +20,8 @@
 //! after every pass. A unit that failed is not armed (its waiting clients
 //! would start it again and again).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use crate::hash::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};

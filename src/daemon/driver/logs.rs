@@ -38,7 +38,7 @@ pub struct Logs {
     delay: Duration,
     /// Each limited log's size at the last check, when that was, and
     /// whether it had grown since the check before.
-    sizes: std::collections::HashMap<String, (u64, Instant, bool)>,
+    sizes: crate::hash::HashMap<String, (u64, Instant, bool)>,
 }
 
 impl Logs {
@@ -59,7 +59,7 @@ impl Logs {
             writes,
             next_check,
             delay: LOG_CHECK_FIRST,
-            sizes: std::collections::HashMap::new(),
+            sizes: crate::hash::HashMap::default(),
         }
     }
 
@@ -104,7 +104,7 @@ impl Logs {
             return;
         }
         let mut delay = LOG_CHECK_DELAY;
-        let mut sizes = std::collections::HashMap::new();
+        let mut sizes = crate::hash::HashMap::default();
         for (name, max, keep) in sup.log_limits() {
             let path = self.home.service_log(&name);
             let size = std::fs::metadata(&path).map_or(0, |m| m.len());

@@ -4,7 +4,7 @@
 //! out). Timeouts are the supervisor's: it sends `Effect::ProbeCancel`.
 //! Exec probes are children, started by the supervisor through `Sys`.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 use std::io::{self, Read, Write};
 use std::time::Instant;
 

@@ -5,7 +5,8 @@
 //! moves it), and when it expires the running unit is restarted once.
 //! Costs wake-ups only when a watched file changes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use crate::hash::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::time::Instant;

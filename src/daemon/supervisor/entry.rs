@@ -321,8 +321,8 @@ pub(super) fn leftover_group(pid: i32, saved_pgid: Option<i32>, sys: &mut dyn Sy
 /// of its path each).
 #[derive(Debug, Default)]
 pub(super) struct Shared {
-    policies: std::collections::HashSet<Arc<Policy>>,
-    dirs: std::collections::HashSet<Arc<Path>>,
+    policies: crate::hash::HashSet<Arc<Policy>>,
+    dirs: crate::hash::HashSet<Arc<Path>>,
 }
 
 impl Shared {
@@ -345,7 +345,7 @@ impl Shared {
 }
 
 /// The copy of `value` in `set`, added if it is not there yet.
-fn share<T: std::hash::Hash + Eq>(set: &mut std::collections::HashSet<Arc<T>>, value: T) -> Arc<T> {
+fn share<T: std::hash::Hash + Eq>(set: &mut crate::hash::HashSet<Arc<T>>, value: T) -> Arc<T> {
     if let Some(shared) = set.get(&value) {
         return Arc::clone(shared);
     }

@@ -26,7 +26,8 @@
 //! `reload.rs`, `views.rs` (what `list` and `status` show), `health.rs`,
 //! `hooks.rs`, `why.rs`, `wait.rs`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use crate::hash::HashMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -250,7 +251,7 @@ impl Supervisor {
             waiters: Vec::new(),
             next_wait: 0,
             changes: 0,
-            probe_pids: HashMap::new(),
+            probe_pids: HashMap::default(),
             due_probes: Vec::new(),
             events_wanted: false,
             timer_marks: BTreeMap::new(),
