@@ -386,15 +386,19 @@ fn requires_on_an_invalid_unit_fails_the_start() {
 #[test]
 fn a_removed_unit_that_others_required_is_gone_for_them_once_it_is_down() {
     // b Requires a, both run; a's file is removed and reloaded: both stop, b
-    // is invalid (it Requires a unit that does not exist), and a `start b`
-    // is refused rather than starting a's old definition unseen.
+    // is invalid (it Requires a unit that does not exist: `reload` says so
+    // and fails), and a `start b` is refused rather than starting a's old
+    // definition unseen.
     let h = Home::new("a_removed_unit_that_others_required");
     sleeper(&h, "a", "");
     sleeper(&h, "b", "Requires = [\"a\"]");
     h.ok(&["start", "b"]);
     let a = h.pid("a");
     std::fs::remove_file(h.units.join("a.service")).expect("remove a.service");
-    h.ok(&["reload"]);
+    let reload = h.cmd(&["reload"]);
+    assert_eq!(reload.status.code(), Some(1));
+    let said = crate::util::stdout(&reload);
+    assert!(said.contains("removed: a\ninvalid: b"), "{said}");
     h.wait_until("a stopped", WAIT, || gone(a));
     h.wait_until("b invalid", WAIT, || h.state("b") == "invalid");
     let err = h.fails(1, &["start", "b"]);
@@ -458,4 +462,34 @@ fn a_start_right_after_a_reload_keeps_the_reloads_restart() {
     let pid = h.pid("db");
     assert_eq!(h.lines("db.started").last(), Some(&pid.to_string()));
     assert!(alive(pid));
+}
+
+#[test]
+fn a_dependent_of_a_removed_unit_cannot_start_while_the_removed_one_stops() {
+    // base's file is removed while mid (Requires base) runs; base ignores SIGTERM, so it is still stopping when `start mid` comes: mid is invalid from the reload on, refused, and base is not started again.
+    let h = Home::new("dependent_of_removed_unit");
+    h.unit(
+        "base",
+        &format!(
+            "[service]\nTimeoutStopSec = 30\nExecStart = {}\n",
+            sh("trap 'echo term >> base.terms' TERM; echo $$ > base.pid; while :; do sleep 0.1; done")
+        ),
+    );
+    sleeper(&h, "mid", "Requires = [\"base\"]");
+    h.ok(&["start", "mid"]);
+    let base = h.written_pid("base.pid");
+    std::fs::remove_file(h.path("base.service")).expect("remove base.service");
+    let reload = h.cmd(&["reload"]);
+    assert_eq!(reload.status.code(), Some(1));
+    let said = crate::util::stdout(&reload);
+    assert!(said.contains("removed: base\ninvalid: mid"), "{said}");
+    h.wait_written("base.terms", "base's SIGTERM");
+    let refused = h.fails(1, &["start", "mid"]);
+    assert!(refused.contains("Requires `base`"), "{refused}");
+    assert_eq!(h.state("mid"), "invalid");
+    assert!(alive(base), "base should still be stopping");
+    assert_eq!(h.lines("base.pid").len(), 1);
+    kill9(base);
+    h.wait_until("base gone", WAIT, || gone(base));
+    assert_eq!(h.lines("mid.started").len(), 1, "mid started again");
 }

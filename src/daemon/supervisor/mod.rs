@@ -285,37 +285,48 @@ impl Supervisor {
 
     /// Recomputes the dependency graph and each unit's dependency errors.
     pub(super) fn rebuild_graph(&mut self) {
-        let empty: &[String] = &[];
+        fn input(e: &Entry, present: bool) -> DepInput<'_> {
+            const EMPTY: &[String] = &[];
+            match (e.next_unit.as_deref().or(e.unit.as_deref()), present) {
+                (Some(u), true) => DepInput {
+                    name: &e.name,
+                    file: e.path(),
+                    requires: &u.requires,
+                    wants: &u.wants,
+                    after: &u.after,
+                    conflicts: &u.conflicts,
+                },
+                // Gone units are no one's dependency (unit names are never empty).
+                (_, present) => DepInput {
+                    name: if present { &e.name } else { "" },
+                    file: e.path(),
+                    requires: EMPTY,
+                    wants: EMPTY,
+                    after: EMPTY,
+                    conflicts: EMPTY,
+                },
+            }
+        }
+        // The definition that will be in force: a changed one waiting for
+        // its restart counts already. A removed unit keeps its place while
+        // it still runs, so its dependents go down first.
         let inputs: Vec<DepInput<'_>> = self
             .entries
             .iter()
-            .map(|e| {
-                // The definition that will be in force: a changed one waiting
-                // for its restart counts already. A removed unit keeps its
-                // place while it still runs, so its dependents go down first.
-                let present = !e.gone || e.svc.state.is_active();
-                match (e.next_unit.as_deref().or(e.unit.as_deref()), present) {
-                    (Some(u), true) => DepInput {
-                        name: &e.name,
-                        file: e.path(),
-                        requires: &u.requires,
-                        wants: &u.wants,
-                        after: &u.after,
-                        conflicts: &u.conflicts,
-                    },
-                    // Gone units are no one's dependency (unit names are never empty).
-                    (_, present) => DepInput {
-                        name: if present { &e.name } else { "" },
-                        file: e.path(),
-                        requires: empty,
-                        wants: empty,
-                        after: empty,
-                        conflicts: empty,
-                    },
-                }
-            })
+            .map(|e| input(e, !e.gone || e.svc.state.is_active()))
             .collect();
-        let (graph, findings) = graph::check(&inputs, &self.service_dir);
+        let (graph, mut findings) = graph::check(&inputs, &self.service_dir);
+        if self
+            .entries
+            .iter()
+            .any(|e| e.gone && e.svc.state.is_active())
+        {
+            // ... but it satisfies no one's Requires: a dependent started
+            // while it stops would start without it.
+            let without: Vec<DepInput<'_>> =
+                self.entries.iter().map(|e| input(e, !e.gone)).collect();
+            findings.errors = graph::check(&without, &self.service_dir).1.errors;
+        }
         drop(inputs);
         self.graph = graph;
         self.gone_in_graph = (0..self.entries.len())
