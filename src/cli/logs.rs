@@ -166,18 +166,27 @@ impl Cursor {
         let Ok(meta) = std::fs::metadata(path) else {
             return Vec::new();
         };
-        let rotated = stamp(&rotated_of(path));
+        let old = rotated_of(path);
+        let rotated = stamp(&old);
         let mut chunk = Vec::new();
         let replaced = self.inode.is_some_and(|i| i != meta.ino());
-        let copied = rotated.is_some() && rotated != self.rotated;
-        if replaced || copied || meta.len() < self.pos {
+        // A new NAME.log.1 counts once the log is shorter than it: before,
+        // the copy is still under way (or the truncation to come), and the
+        // log is read on.
+        let copied = rotated.is_some()
+            && rotated != self.rotated
+            && std::fs::metadata(&old).is_ok_and(|m| meta.len() < m.len());
+        let rotation = replaced || copied || meta.len() < self.pos;
+        if rotation {
             if self.inode.is_some() {
-                let _ = read_from(&rotated_of(path), self.pos, &mut chunk);
+                let _ = read_from(&old, self.pos, &mut chunk);
             }
             self.pos = 0;
         }
         self.inode = Some(meta.ino());
-        self.rotated = rotated;
+        if rotation || rotated == self.rotated {
+            self.rotated = rotated;
+        }
         if meta.len() > self.pos {
             if let Ok(n) = read_from(path, self.pos, &mut chunk) {
                 self.pos += n as u64;
@@ -345,8 +354,10 @@ mod tests {
         let mut at = Cursor::default();
         assert_eq!(at.read_new(&path), b"1\n");
         append("2\n");
-        // Copy and truncate.
+        // Copy and truncate; the follower looks in between, and reads on.
         std::fs::copy(&path, dir.join("a.log.1")).unwrap();
+        append("2b\n");
+        assert_eq!(at.read_new(&path), b"2\n2b\n");
         OpenOptions::new()
             .write(true)
             .open(&path)
@@ -354,7 +365,7 @@ mod tests {
             .set_len(0)
             .unwrap();
         append("3\n");
-        assert_eq!(at.read_new(&path), b"2\n3\n");
+        assert_eq!(at.read_new(&path), b"3\n");
         append("4\n");
         // Renamed away; a new file.
         std::fs::rename(&path, dir.join("a.log.1")).unwrap();

@@ -5,9 +5,11 @@
 //! because the daemon is gone). The daemon therefore cannot rotate by
 //! reopening: it rotates by copy-and-truncate. `NAME.log.N-1` -> `NAME.log.N`,
 //! the current log is copied to `NAME.log.1`, then truncated to zero; the
-//! writers' append offsets follow the truncation. Lines written between the
-//! copy and the truncation (microseconds) are lost; a log can overshoot its
-//! limit by what a service writes between two checks.
+//! writers' append offsets follow the truncation. What a service writes
+//! while the copy runs is copied too (the copy looks again before it
+//! stops), so only bytes written between that last look and the truncation
+//! (one system call apart, on one descriptor) can be lost; a log can
+//! overshoot its limit by what a service writes between two checks.
 //!
 //! A log nobody has open (a service about to be spawned) is rotated by
 //! renames alone ([`rotate_closed_if_needed`]): no copy, so a large log
@@ -80,11 +82,13 @@ pub fn rotate_if_needed(path: &Path, max_bytes: u64, keep: u32) -> io::Result<bo
     if !over_limit(path, max_bytes)? {
         return Ok(false);
     }
+    // Read, then truncated, through one descriptor.
+    let mut log = OpenOptions::new().read(true).write(true).open(path)?;
     if keep > 0 {
         shift_old_files(path, keep)?;
         let copy = rotated(path, 1);
         let most = max_bytes.saturating_mul(2).max(1 << 20);
-        match copy_tail(path, &copy, most) {
+        match copy_tail(&mut log, &copy, most, || {}) {
             Ok(0) => {}
             Ok(dropped) => log::warn!(
                 "{}: {dropped} bytes written faster than its limit allowed were dropped; {} holds the last {most}",
@@ -102,16 +106,21 @@ pub fn rotate_if_needed(path: &Path, max_bytes: u64, keep: u32) -> io::Result<bo
             Err(e) => return Err(e),
         }
     }
-    OpenOptions::new().write(true).open(path)?.set_len(0)?;
+    log.set_len(0)?;
     Ok(true)
 }
 
-/// Copies the last `max` bytes of `path` into `copy` (replaced), from the
-/// first line that starts in them when there is one; the bytes before
-/// that are dropped: how many.
-fn copy_tail(path: &Path, copy: &Path, max: u64) -> io::Result<u64> {
+/// Copies the last `max` bytes of the log `src` into `copy` (replaced),
+/// from the first line that starts in them when there is one, then what
+/// was written meanwhile (`after_round` runs after each round of the copy:
+/// a test writes there); the bytes before that are dropped: how many.
+fn copy_tail(
+    src: &mut File,
+    copy: &Path,
+    max: u64,
+    mut after_round: impl FnMut(),
+) -> io::Result<u64> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut src = File::open(path)?;
     let len = src.metadata()?.len();
     let mut from = len.saturating_sub(max);
     if from > 0 {
@@ -130,9 +139,20 @@ fn copy_tail(path: &Path, copy: &Path, max: u64) -> io::Result<u64> {
         .truncate(true)
         .mode(0o640)
         .open(copy)?;
-    // What was there when we looked: the service may write faster than
-    // the copy goes, which must not chase it.
-    io::copy(&mut src.take(len - from), &mut dst)?;
+    // What was there when we looked, then what came during the copy: a
+    // few rounds at most, as a service may write faster than the copy
+    // goes, which must not chase it for ever.
+    let mut end = from;
+    let mut now = len;
+    for _ in 0..4 {
+        if now <= end {
+            break;
+        }
+        io::copy(&mut src.by_ref().take(now - end), &mut dst)?;
+        after_round();
+        end = now;
+        now = src.metadata()?.len();
+    }
     Ok(from)
 }
 
@@ -279,6 +299,35 @@ mod tests {
         assert!(kept.len() > (1 << 20) - 20, "{} bytes kept", kept.len());
         assert!(kept.starts_with("line ") && kept.ends_with("line 299999\n"));
         assert_eq!(fs::metadata(&path).unwrap().len(), 0);
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn what_a_service_writes_during_the_copy_is_copied_too() {
+        // A line appended (as a service appends) while the first round of the copy ends is in the copy: the copy looks again before it stops.
+        let dir = std::env::temp_dir().join(format!("diakonos-during-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("busy.log");
+        fs::write(&path, "one\ntwo\n").unwrap();
+        let mut writer = OpenOptions::new().append(true).open(&path).unwrap();
+        let mut log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let copy = rotated(&path, 1);
+        let mut rounds = 0;
+        let dropped = copy_tail(&mut log, &copy, 1 << 20, || {
+            rounds += 1;
+            if rounds == 1 {
+                writer.write_all(b"three\n").unwrap();
+            }
+        })
+        .unwrap();
+        assert_eq!(dropped, 0);
+        assert_eq!(rounds, 2);
+        assert_eq!(fs::read_to_string(&copy).unwrap(), "one\ntwo\nthree\n");
         let _ = fs::remove_dir_all(dir);
     }
 
