@@ -42,7 +42,7 @@
 //! | running (with pid)   | MemoryExceeded      | stopping, then restart/failed "memory limit: RSS X > Y" | SpawnStop or KillGroup |
 //! | any other            | MemoryExceeded      | unchanged (a late verdict of the memory watch) |               |
 //! | restarting           | Timer               | starting (or failed: start limit)   | Spawn                    |
-//! | starting (pid), running | Stop / DepFailed(x) | stopping                          | SpawnStop or KillGroup (KillSignal, then SIGCONT) |
+//! | starting (pid), running | Stop / DepFailed(x) | stopping (a RemainAfterExit oneshot's too: GroupGone ends it once what it left outside its group is gone) | SpawnStop or KillGroup (KillSignal, then SIGCONT) |
 //! | exited, failed, inactive | Stop            | inactive                            |                          |
 //! | stopping             | StopCmdExited       | stopping (signal phase)             | KillGroup(KillSignal)    |
 //! | stopping             | Timer (ExecStop)    | stopping (signal phase)             | KillGroup(KillSignal)    |

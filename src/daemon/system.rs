@@ -268,11 +268,13 @@ pub fn look_for_strays(effect: Effect, home: &Path) -> Option<Input> {
     else {
         return None;
     };
-    let names: Vec<(String, Option<u64>)> =
-        units.iter().map(|u| (u.unit.clone(), u.since)).collect();
-    let groups = spawn::find_strays(home, &names, &known, &other_groups);
+    let looks: Vec<(&str, Option<u64>, Option<u64>)> = units
+        .iter()
+        .map(|u| (u.unit.as_str(), u.since, u.until))
+        .collect();
+    let groups = spawn::find_strays(home, &looks, &known, &other_groups);
     Some(Input::StraysScanned(
-        units.iter().map(|u| u.id).zip(groups).collect(),
+        units.into_iter().zip(groups).collect(),
     ))
 }
 

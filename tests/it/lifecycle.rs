@@ -265,6 +265,59 @@ fn an_escaped_child_that_ignores_the_kill_signal_gets_sigkill() {
 }
 
 #[test]
+fn what_a_run_that_ended_left_outside_its_group_is_killed() {
+    // A main process exits (Restart = "always") and leaves a setsid'd child behind, tagged or not (`env -i`): each is killed with its run, so none pile up over the restarts, and the unit's last run's is killed by `stop`.
+    let h = Home::new("what_a_run_that_ended_left_is_killed");
+    h.unit(
+        "leaver",
+        &format!(
+            "[unit]\nStartLimitBurst = 0\n[service]\nRestart = \"always\"\nRestartSec = 0.1\nExecStart = {}\n",
+            sh("setsid sh -c 'echo $$ >> tagged; exec sleep 1000' & \
+                env -i /usr/bin/setsid /bin/sh -c 'echo $$ >> untagged; exec /bin/sleep 1000' & \
+                sleep 0.3; exit 1")
+        ),
+    );
+    h.ok(&["start", "leaver"]);
+    h.wait_until("three runs' children", WAIT, || {
+        h.lines("tagged").len() >= 3 && h.lines("untagged").len() >= 3
+    });
+    let pids = |f: &str| -> Vec<i32> { h.lines(f).iter().filter_map(|l| l.parse().ok()).collect() };
+    let (tagged, untagged) = (pids("tagged"), pids("untagged"));
+    for pid in tagged[..2].iter().chain(&untagged[..2]) {
+        h.wait_until(&format!("{pid} of an ended run gone"), WAIT, || gone(*pid));
+    }
+    h.ok(&["stop", "leaver"]);
+    for pid in pids("tagged").into_iter().chain(pids("untagged")) {
+        h.wait_until(&format!("{pid} gone after stop"), WAIT, || gone(pid));
+    }
+}
+
+#[test]
+fn a_remain_after_exit_oneshot_keeps_what_it_daemonized_until_its_stop() {
+    // A RemainAfterExit oneshot that starts a server outside its group (setsid, environment cleared) and exits 0: the server is its service, left running while the unit is up, killed by `stop`.
+    let h = Home::new("remain_after_exit_daemonized");
+    h.unit(
+        "launcher",
+        &format!(
+            "[service]\nType = \"oneshot\"\nRemainAfterExit = true\nExecStart = {}\n",
+            sh(
+                "env -i /usr/bin/setsid /bin/sh -c 'echo $$ > server; exec /bin/sleep 1000' & \
+                while [ ! -s server ]; do sleep 0.01; done; exit 0"
+            )
+        ),
+    );
+    h.ok(&["start", "launcher"]);
+    let server = h.written_pid("server");
+    assert_eq!(h.state("launcher"), "running");
+    h.stays("the server running", Duration::from_millis(500), || {
+        alive(server)
+    });
+    h.ok(&["stop", "launcher"]);
+    assert!(gone(server), "the server {server} survived stop");
+    assert_eq!(h.state("launcher"), "inactive");
+}
+
+#[test]
 fn restart_gives_a_new_pid_and_resets_restarts() {
     // `restart` replaces the process and sets the restart count back to 0.
     let h = Home::new("restart_gives_a_new_pid_and_resets_restarts");

@@ -332,3 +332,55 @@ fn workers_of_an_nginx_that_died_with_no_daemon_are_killed_before_the_restart() 
     );
     assert!(port_free(ngx.port), "port {} still in use", ngx.port);
 }
+
+#[test]
+fn a_oneshot_that_daemonizes_redis_keeps_it_until_its_stop() {
+    // Debian's redis-server --daemonize yes from a RemainAfterExit oneshot: redis forks, its
+    // parent exits (the oneshot is done) and it runs on in a session of its own, having written
+    // its title over its environment (no tag to find it by). It serves while the unit is up and
+    // `stop` kills it; the pid it writes is checked gone, and killed here whatever happened.
+    let h = Home::new("oneshot_daemonizes_redis");
+    let port = free_port();
+    let pid_file = h.path("redis.pid");
+    h.unit(
+        "cache",
+        &format!(
+            "[service]\nType = \"oneshot\"\nRemainAfterExit = true\n\
+             ExecStart = \"/usr/bin/redis-server --daemonize yes --port {port} --bind 127.0.0.1 --save '' --appendonly no --dir {dir} --pidfile {pid} --logfile {dir}/redis.log\"\n",
+            dir = h.units.display(),
+            pid = pid_file.display()
+        ),
+    );
+    struct KillRedis(PathBuf);
+    impl Drop for KillRedis {
+        fn drop(&mut self) {
+            if let Some(pid) = fs::read_to_string(&self.0)
+                .ok()
+                .and_then(|t| t.trim().parse::<i32>().ok())
+            {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+    }
+    let _guard = KillRedis(pid_file.clone());
+    h.ok(&["start", "cache"]);
+    h.wait_until("redis answers PING", WAIT, || {
+        TcpStream::connect(("127.0.0.1", port))
+            .and_then(|mut s| {
+                s.set_read_timeout(Some(Duration::from_secs(2)))?;
+                s.write_all(b"PING\r\n")?;
+                let mut buf = [0u8; 7];
+                s.read_exact(&mut buf)?;
+                Ok(&buf == b"+PONG\r\n")
+            })
+            .unwrap_or(false)
+    });
+    let redis: i32 = fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .expect("redis wrote its pid");
+    assert_eq!(h.state("cache"), "running");
+    h.ok(&["stop", "cache"]);
+    assert!(gone(redis), "redis {redis} survived stop");
+    assert!(port_free(port));
+}

@@ -43,10 +43,10 @@ impl Service {
             deadline,
             then,
         };
-        if !self.policy.has_exec_stop && main.is_none() && self.pgid.is_none() {
-            // Nothing to wait for (a RemainAfterExit oneshot with no leftovers).
-            self.finish_stop(now);
-        }
+        // With nothing left to signal (a RemainAfterExit oneshot whose
+        // group is empty) the stop still waits for the supervisor's look
+        // for what the run left outside its group (a daemonized server):
+        // GroupGone ends it.
         actions
     }
 

@@ -338,21 +338,23 @@ pub fn find_tagged(home: &Path) -> Vec<Tagged> {
 }
 
 /// One look through `/proc` for processes of `home` tagged with one of
-/// `units` (name, earliest start time) that are not `known` and not in
-/// `other_groups`: what a service left outside its process group
-/// (setsid). Per unit, the process groups they are in. The daemon's own
-/// process and group never count (a daemon started from inside a service
-/// carries that service's tag).
+/// `units` (name, earliest start time, start time they must precede) that
+/// are not `known` and not in `other_groups`: what a service left outside
+/// its process group (setsid). An untagged child of the daemon that is not
+/// `known` counts for the first unit whose run it falls in. Per unit, the
+/// process groups they are in. The daemon's own process and group never
+/// count (a daemon started from inside a service carries that service's
+/// tag).
 pub fn find_strays(
     home: &Path,
-    units: &[(String, Option<u64>)],
+    units: &[(&str, Option<u64>, Option<u64>)],
     known: &[Pid],
     other_groups: &[Pid],
 ) -> Vec<Vec<Pid>> {
     let want_home = home.as_os_str().as_encoded_bytes();
     let me = std::process::id() as i32;
     let my_group = nix::unistd::getpgrp().as_raw();
-    let earliest = units.iter().map(|(_, since)| since.unwrap_or(0)).min();
+    let earliest = units.iter().map(|u| u.1.unwrap_or(0)).min();
     let mut found = vec![Vec::new(); units.len()];
     let Some(earliest) = earliest else {
         return found;
@@ -367,15 +369,22 @@ pub fn find_strays(
         if skip {
             continue;
         }
-        let Some((tag_home, unit)) = process_tag(p.pid) else {
-            continue;
+        let in_run = |since: Option<u64>, until: Option<u64>| {
+            p.start_time >= since.unwrap_or(0) && until.is_none_or(|until| p.start_time < until)
         };
-        if tag_home != want_home {
-            continue;
-        }
-        let which = units
-            .iter()
-            .position(|(name, since)| *name == unit && p.start_time >= since.unwrap_or(0));
+        let which = match process_tag(p.pid) {
+            Some((tag_home, unit)) if tag_home == want_home => units
+                .iter()
+                .position(|&(name, since, until)| name == unit && in_run(since, until)),
+            Some(_) => None,
+            // Our own child that we did not start: the orphan of a main
+            // process that ended (we are the subreaper), whose environment
+            // does not say whose it is (redis writes its title over it).
+            None if p.ppid == me => units
+                .iter()
+                .position(|&(_, since, until)| since.is_some() && in_run(since, until)),
+            None => None,
+        };
         if let Some(i) = which {
             let group = Pid::from_raw(p.pgrp);
             if !found[i].contains(&group) {

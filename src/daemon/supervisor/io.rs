@@ -96,12 +96,26 @@ pub(super) enum LeftoverWatch {
 
 /// One unit of an [`Effect::ScanStrays`]: a stray carries its tag and
 /// started no earlier than its main process (`since`, clock ticks since
-/// boot, when known).
+/// boot, when known) and before `until` (a newer run's main process).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StrayLook {
     pub id: ServiceId,
     pub unit: String,
     pub since: Option<u64>,
+    pub until: Option<u64>,
+    pub after: StraysOf,
+}
+
+/// What a look for strays is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StraysOf {
+    /// A stop whose groups are empty: it waits for the strays too.
+    Stop,
+    /// A run that ended on its own: its strays are killed.
+    EndedRun,
+    /// A RemainAfterExit oneshot's run: its strays are its service, kept
+    /// with the unit for its stop.
+    KeptRun,
 }
 
 /// A forking service's main process as a look found it, with what the
@@ -182,7 +196,7 @@ pub enum Input {
     },
     /// A look for strays ([`Effect::ScanStrays`]) ended: per unit, the
     /// process groups of the strays found (none: the stop is done).
-    StraysScanned(Vec<(ServiceId, Vec<Pid>)>),
+    StraysScanned(Vec<(StrayLook, Vec<Pid>)>),
     /// [`Effect::WatchLeftovers`] was carried out: `complete` when every
     /// member that is not our child is watched by a pidfd; `zombies` when
     /// some member is a zombie another parent has yet to reap.

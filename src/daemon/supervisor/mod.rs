@@ -137,6 +137,9 @@ pub struct Supervisor {
     /// The units' policies and working directories, each distinct one kept once.
     shared: Shared,
     awaiting_group: BTreeSet<ServiceId>,
+    /// Runs that ended on their own in this pass, with their main
+    /// process's start time: their strays are looked for at its end.
+    ended_runs: Vec<(ServiceId, Option<u64>)>,
     jobs: Vec<Job>,
     /// What the world should do, oldest first.
     effects: VecDeque<Effect>,
@@ -236,6 +239,7 @@ impl Supervisor {
             pids: PidMap::default(),
             shared: Shared::default(),
             awaiting_group: BTreeSet::new(),
+            ended_runs: Vec::new(),
             jobs: Vec::new(),
             effects: VecDeque::new(),
             exiting: false,

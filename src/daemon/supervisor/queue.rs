@@ -82,6 +82,9 @@ impl Supervisor {
                 break;
             }
         }
+        // Once the pass is over: the runs started in it (RestartSec = 0)
+        // are known, and are not what an ended run left.
+        self.claim_strays_of_ended_runs();
         // A start of a thousand units grows the queue to a thousand events;
         // give that memory back rather than keep it for the daemon's life.
         shrink_idle(&mut self.queue);
@@ -105,6 +108,8 @@ impl Supervisor {
         let before = self.entries[id].svc.state.name();
         let was_active = self.entries[id].svc.state.is_active();
         let pid_before = self.entries[id].svc.pid();
+        let main_exit = matches!(ev, Event::Exited(_)) && pid_before.is_some();
+        let since = self.entries[id].start_time;
         let actions = self.entries[id].svc.on_event(ev, now);
         for action in actions {
             self.execute(id, action, now, sys);
@@ -114,6 +119,21 @@ impl Supervisor {
         let e = &self.entries[id];
         if e.svc.awaiting_group() {
             self.awaiting_group.insert(id);
+        }
+        // A run that ended on its own (not a stop: that path looks for
+        // what it leaves; not a forking starter's exit, whose orphan is the
+        // daemon it started), or a RemainAfterExit oneshot's.
+        if main_exit
+            && matches!(
+                e.svc.state,
+                State::Restarting { .. }
+                    | State::Failed(_)
+                    | State::Exited
+                    | State::Inactive
+                    | State::Running { pid: None, .. }
+            )
+        {
+            self.ended_runs.push((id, since));
         }
         if was_active && !e.svc.state.is_active() {
             if let Some(unit) = e.unit.as_deref() {
@@ -305,7 +325,12 @@ impl Supervisor {
             return;
         };
         let (unit, pid_file) = (unit.name.clone(), unit.pid_file.clone());
-        let known: Vec<Pid> = self.pids.keys().copied().collect();
+        let known: Vec<Pid> = self
+            .pids
+            .keys()
+            .chain(self.probe_pids.keys())
+            .copied()
+            .collect();
         let other_groups: Vec<Pid> = self
             .entries
             .iter()
@@ -393,12 +418,56 @@ impl Supervisor {
                 id,
                 unit: e.name.clone(),
                 since: e.start_time,
+                until: None,
+                after: StraysOf::Stop,
             });
         }
+        self.scan_strays(units);
+    }
+
+    /// Runs that ended on their own in this pass (a main process's exit
+    /// that left the unit without a process: restarting, failed, exited,
+    /// inactive): one look for what they left outside their process group
+    /// (setsid: a daemonizing program, a backgrounded child), which is
+    /// killed (their group's own leftovers got SIGKILL with the exit). What
+    /// a RemainAfterExit oneshot leaves is its service: its groups are
+    /// kept with the unit, for its stop.
+    fn claim_strays_of_ended_runs(&mut self) {
+        let units = std::mem::take(&mut self.ended_runs)
+            .into_iter()
+            .map(|(id, since)| {
+                let e = &self.entries[id];
+                StrayLook {
+                    id,
+                    unit: e.name.clone(),
+                    since,
+                    // A run started since (RestartSec = 0) is not an ended one.
+                    until: e
+                        .svc
+                        .pid()
+                        .and(e.start_time)
+                        .filter(|_| e.start_time != since),
+                    after: if matches!(e.svc.state, State::Running { pid: None, .. }) {
+                        StraysOf::KeptRun
+                    } else {
+                        StraysOf::EndedRun
+                    },
+                }
+            })
+            .collect();
+        self.scan_strays(units);
+    }
+
+    fn scan_strays(&mut self, units: Vec<StrayLook>) {
         if units.is_empty() {
             return;
         }
-        let known: Vec<Pid> = self.pids.keys().copied().collect();
+        let known: Vec<Pid> = self
+            .pids
+            .keys()
+            .chain(self.probe_pids.keys())
+            .copied()
+            .collect();
         let other_groups: Vec<Pid> = self
             .entries
             .iter()
@@ -420,11 +489,35 @@ impl Supervisor {
     /// (Out of line: kept out of the code every daemon runs, the layout's
     /// first part.)
     #[inline(never)]
-    pub(super) fn strays_scanned(&mut self, found: Vec<(ServiceId, Vec<Pid>)>) {
-        for (id, groups) in found {
+    pub(super) fn strays_scanned(&mut self, found: Vec<(StrayLook, Vec<Pid>)>) {
+        for (look, groups) in found {
+            let id = look.id;
             let Some(e) = self.entries.get_mut(id) else {
                 continue;
             };
+            if look.after == StraysOf::KeptRun {
+                // A RemainAfterExit oneshot's server (a daemonized program).
+                if matches!(e.svc.state, State::Running { pid: None, .. }) {
+                    e.groups.extend(groups);
+                }
+                continue;
+            }
+            if look.after == StraysOf::EndedRun {
+                if !groups.is_empty() {
+                    log::info!(
+                        "{}: its ended run left {} process group(s) outside its own (setsid), carrying its tag: SIGKILL",
+                        e.name,
+                        groups.len()
+                    );
+                }
+                for pgid in groups {
+                    self.effects.push_back(Effect::Signal {
+                        pgid,
+                        signal: Signal::SIGKILL,
+                    });
+                }
+                continue;
+            }
             e.stray_scan = false;
             if !e.svc.awaiting_group() {
                 continue; // The stop ended otherwise meanwhile.

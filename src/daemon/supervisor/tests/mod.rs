@@ -182,7 +182,7 @@ fn pass(s: &mut Supervisor, now: Instant, sys: &mut FakeSys) {
                                 .filter(|g| sys.alive_groups.contains(g))
                                 .map(Pid::from_raw)
                                 .collect();
-                            (u.id, alive)
+                            (u.clone(), alive)
                         })
                         .collect();
                     s.handle(Input::StraysScanned(found), now);
