@@ -325,12 +325,7 @@ impl Supervisor {
             return;
         };
         let (unit, pid_file) = (unit.name.clone(), unit.pid_file.clone());
-        let known: Vec<Pid> = self
-            .pids
-            .keys()
-            .chain(self.probe_pids.keys())
-            .copied()
-            .collect();
+        let known = self.known_pids();
         let other_groups: Vec<Pid> = self
             .entries
             .iter()
@@ -458,16 +453,21 @@ impl Supervisor {
         self.scan_strays(units);
     }
 
+    /// The processes the daemon started and knows: main processes,
+    /// ExecStop commands, Exec probes.
+    fn known_pids(&self) -> Vec<Pid> {
+        self.pids
+            .keys()
+            .chain(self.probe_pids.keys())
+            .copied()
+            .collect()
+    }
+
     fn scan_strays(&mut self, units: Vec<StrayLook>) {
         if units.is_empty() {
             return;
         }
-        let known: Vec<Pid> = self
-            .pids
-            .keys()
-            .chain(self.probe_pids.keys())
-            .copied()
-            .collect();
+        let known = self.known_pids();
         let other_groups: Vec<Pid> = self
             .entries
             .iter()
