@@ -149,7 +149,13 @@ pub(super) fn build(
     let exec_start = match v.string("ExecStart") {
         Some(cmd) => command(cx, "ExecStart", &cmd, &environment, &mut warnings),
         None => {
-            if v.has_service && !v.has_exec_start {
+            // A misspelt ExecStart ("did you mean `ExecStart`?") already
+            // says what is missing, and where.
+            let misspelt = cx
+                .errors
+                .iter()
+                .any(|e| e.hint.as_deref() == Some("did you mean `ExecStart`?"));
+            if v.has_service && !v.has_exec_start && !misspelt {
                 let span = v.service_span.clone().unwrap_or(0..0);
                 cx.at(
                     span,

@@ -529,6 +529,10 @@ fn missing_service_or_exec_start() {
         e.message.starts_with("missing ExecStart in [service]"),
         "{e:?}"
     );
+    // ExecStart misspelt: the one error is the typo, with its suggestion (what `list` shows).
+    let e = one_err("[service]\nExecStar = \"sleep 10\"\n");
+    assert_eq!(e.pos, Some((2, 1)));
+    assert_eq!(e.hint.as_deref(), Some("did you mean `ExecStart`?"));
 }
 
 #[test]
