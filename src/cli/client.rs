@@ -412,11 +412,12 @@ fn peek_fds(stream: &UnixStream, passed: &mut Vec<OwnedFd>) {
 /// staying connected: when the daemon hands over to a successor
 /// (`daemon-upgrade`) the stream goes on from the new daemon. It ends with
 /// an error when the daemon stops (no successor comes) or dropped this
-/// client (its last line says why).
+/// client (its last line says why), and quietly when `each` says no one
+/// reads any more (stdout closed).
 pub fn events(
     g: &Global,
     names: Vec<String>,
-    mut each: impl FnMut(&protocol::EventRecord),
+    mut each: impl FnMut(&protocol::EventRecord) -> bool,
 ) -> Result<(), Error> {
     let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
     let (service_dir, named) = paths::service_dir(g.service_dir.clone());
@@ -460,7 +461,11 @@ pub fn events(
         let reply = protocol::decode_reply(&body)
             .map_err(|e| Error::failed(format!("cannot understand the daemon's reply: {e}")))?;
         match reply.response {
-            Response::Event(rec) => each(&rec),
+            Response::Event(rec) => {
+                if !each(&rec) {
+                    return Ok(());
+                }
+            }
             Response::Error { message, hint } => return Err(Error::Failed { message, hint }),
             other => return Err(unexpected(&other)),
         }

@@ -202,7 +202,8 @@ impl Output {
     }
 
     /// One line of `events`, printed (and flushed) as it comes.
-    pub fn event(&self, e: &crate::protocol::EventRecord) {
+    /// Prints one event line; false once stdout is closed (`| head`).
+    pub fn event(&self, e: &crate::protocol::EventRecord) -> bool {
         let line = if self.json {
             json!({
                 "time": rfc3339_ms(e.time_ms),
@@ -219,8 +220,7 @@ impl Output {
         };
         use std::io::Write as _;
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
+        writeln!(out, "{line}").and_then(|()| out.flush()).is_ok()
     }
 
     pub fn status(&self, s: &UnitStatus) {

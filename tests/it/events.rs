@@ -249,3 +249,35 @@ fn a_stop_for_a_failure_says_why_as_it_begins() {
     let reason = stopping["reason"].as_str().unwrap_or_default();
     assert!(reason.starts_with("memory limit: RSS "), "{stopping}");
 }
+
+#[test]
+fn events_ends_when_its_reader_goes_away() {
+    // `diakonos events | head -1`: once the pipe's reader is gone, the next event ends the client (exit 0), as `logs -f` does, instead of writing into a broken pipe until the daemon stops.
+    let h = Home::new("events_reader_gone");
+    h.unit("w", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["start", "w"]);
+    let mut cmd = h.command(&["events", "w"]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut f = Follower(cmd.spawn().expect("run diakonos events"));
+    let stdout = f.0.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        // Reads one line, then drops the pipe's read end (as `head -1`).
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let deadline = Instant::now() + WAIT;
+    while rx.try_recv().is_err() {
+        assert!(Instant::now() < deadline, "no event line");
+        h.ok(&["restart", "w"]);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut status = None;
+    while status.is_none() {
+        assert!(Instant::now() < deadline, "events went on with no reader");
+        h.ok(&["restart", "w"]);
+        status = f.0.try_wait().expect("try_wait");
+    }
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+}
