@@ -416,14 +416,16 @@ fn not_loaded(u: &UnitInfo) -> bool {
 }
 
 /// Which units `verb --all` acts on: every unit; `stop` and `restart`
-/// leave out Protected ones, `start` and `restart` invalid ones.
+/// leave out Protected ones, `start` and `restart` invalid ones, `stop`
+/// and `restart` files not loaded yet (`start` loads them).
 pub fn chosen<'a>(verb: &str, units: &'a [UnitInfo]) -> (Vec<String>, Vec<&'a UnitInfo>) {
     let mut names = Vec::new();
     let mut spared = Vec::new();
     for u in units {
         let protected = u.protected && verb != "start";
         let invalid = u.state == StateName::Invalid && verb != "stop";
-        if protected || invalid || not_loaded(u) {
+        // A new file (not loaded yet) is started: the daemon loads it.
+        if protected || invalid || (not_loaded(u) && verb != "start") {
             spared.push(u);
         } else {
             names.push(u.name.clone());
@@ -440,7 +442,7 @@ pub fn all(g: &Global, out: &render::Output, verb: &str) -> Result<(), Error> {
     };
     let (names, spared) = chosen(verb, &units);
     for u in &spared {
-        if not_loaded(u) {
+        if not_loaded(u) && verb != "start" {
             out.note(&format!(
                 "{}: left out (not loaded yet: `diakonos reload` loads it)",
                 u.name

@@ -63,6 +63,13 @@ impl EventLoop {
                     }
                 }
             }
+            req @ (Request::Start(_) | Request::Restart(_)) => {
+                if let Request::Start(names) | Request::Restart(names) = &req {
+                    self.load_new_units(names);
+                }
+                self.sup.handle(Input::Request(Some(conn), req), now);
+                None
+            }
             req => {
                 // Its answer comes out of the supervisor as a Reply effect.
                 self.sup.handle(Input::Request(Some(conn), req), now);
@@ -194,6 +201,31 @@ impl EventLoop {
     }
 
     /// `Load`: re-reads the directory, applies only the units named.
+    /// A `start` (or `restart`) that names units not loaded yet (files written since the
+    /// last read, as systemd loads a new unit on demand): the new files of
+    /// the directory are loaded first, these and any other (a new unit's
+    /// new dependency), as `reload` would add them; loaded units, changed
+    /// or not, are left alone. A name with no file stays unknown.
+    fn load_new_units(&mut self, names: &[String]) {
+        if names.iter().all(|n| self.sup.id_of(n).is_some()) {
+            return;
+        }
+        let mut scope = self.sup.new_on_disk_names();
+        scope.extend(
+            names
+                .iter()
+                .filter(|n| self.sup.id_of(n).is_none())
+                .cloned(),
+        );
+        match self.reload_units(&scope) {
+            Ok(report) if !report.added.is_empty() => {
+                log::info!("loaded for a start: {}", report.added.join(", "))
+            }
+            Ok(_) => {}
+            Err(e) => log::warn!("{e}"),
+        }
+    }
+
     fn reload_units(&mut self, names: &[String]) -> Result<ReloadReport, String> {
         let loaded = self.read_dir()?;
         Ok(self.sup.reload_scoped(loaded, Some(names)))

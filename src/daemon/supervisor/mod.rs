@@ -441,6 +441,11 @@ impl Supervisor {
         self.enabled.contains(name)
     }
 
+    /// The unit files written since the last load (not units yet).
+    pub fn new_on_disk_names(&self) -> Vec<String> {
+        self.new_on_disk.iter().map(|(n, _)| n.clone()).collect()
+    }
+
     pub fn id_of(&self, name: &str) -> Option<ServiceId> {
         self.by_name.get(&self.entries, name).copied()
     }
