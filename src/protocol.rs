@@ -348,6 +348,9 @@ pub enum LastExit {
 /// shows every unit file, SPEC §5): `--all` leaves such units out.
 pub const NOT_LOADED: &str = "not loaded yet";
 
+/// How the reason of a running unit whose file was since broken begins.
+pub const NO_LONGER_LOADS: &str = "the unit file no longer loads";
+
 /// One row of `list`, and the core of `status`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UnitInfo {

@@ -192,6 +192,9 @@ impl Output {
                 (Some(r), _) if r.starts_with(crate::protocol::NOT_LOADED) => {
                     out.push_str(&self.dim("(not loaded yet: `diakonos reload` loads it)"))
                 }
+                // Running on a definition whose file was since broken.
+                (Some(r), _) if r.starts_with(crate::protocol::NO_LONGER_LOADS) => out
+                    .push_str(&self.dim("(its file no longer loads: `diakonos status` says why)")),
                 _ if u.changed_on_disk => out.push_str(&self.dim(CHANGED_ON_DISK)),
                 // A running service's own word (sd_notify STATUS=) over its description.
                 _ => out.push_str(&visible(u.status_text.as_deref().unwrap_or(&u.description))),

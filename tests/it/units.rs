@@ -311,6 +311,34 @@ fn list_keeps_an_invalid_units_row_to_one_short_line() {
 }
 
 #[test]
+fn a_running_unit_whose_file_broke_says_so_in_list() {
+    // A running unit's file gets a typo and `reload` names it: the unit keeps running its previous definition, and its `list` row says the file no longer loads (not its plain description).
+    let h = Home::new("running_unit_whose_file_broke");
+    h.unit(
+        "web",
+        "[unit]\nDescription = \"the web\"\n[service]\nExecStart = \"sleep 1000\"\n",
+    );
+    h.ok(&["start", "web"]);
+    h.unit(
+        "web",
+        "[service]\nExecStart = \"sleep 1000\"\nRestrat = \"no\"\n",
+    );
+    assert!(h.fails(1, &["reload"]).contains("web"));
+    let out = h.ok(&["--no-color", "list"]);
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("web"))
+        .unwrap_or_default();
+    assert!(
+        row.contains("running")
+            && row.contains("(its file no longer loads: `diakonos status` says why)"),
+        "{out}"
+    );
+    let status = h.ok(&["status", "web"]);
+    assert!(status.contains("unknown key `Restrat`"), "{status}");
+}
+
+#[test]
 fn reload_exits_1_naming_invalid_units_and_applies_the_rest() {
     // `reload` with a broken unit adds the good ones, names the bad ones, and exits 1 (also when nothing else changed).
     let h = Home::new("reload_exits_1_naming_invalid_units");

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::daemon::service::AfterStop;
-use crate::protocol::NOT_LOADED;
+use crate::protocol::{NOT_LOADED, NO_LONGER_LOADS};
 
 impl Supervisor {
     // --- queries --------------------------------------------------------
@@ -181,9 +181,7 @@ impl Supervisor {
             (State::Restarting { .. }, _) => e.svc.restart_reason.as_ref().map(ToString::to_string),
             // Running on an old definition whose file was since broken.
             (s, _) if s.is_active() && !e.runnable() => e.error().map(|err| {
-                format!(
-                    "the unit file no longer loads (still running the previous definition): {err}"
-                )
+                format!("{NO_LONGER_LOADS} (still running the previous definition): {err}")
             }),
             _ => None,
         };
