@@ -246,23 +246,17 @@ fn next_elapses(u: &unit::Unit, n: usize) -> Option<Vec<String>> {
     for _ in 0..n {
         // The earliest of every expression of the list.
         at = timer.next_calendar(at)?;
-        let ts = jiff::Timestamp::from_millisecond(at).ok()?;
         // By hand, not strftime (whose formatter cost the static binary
-        // ~10 KiB for this one line).
-        let z = ts.to_zoned(tz.clone());
-        let off = z.offset().seconds();
+        // ~10 KiB for this one line), nor jiff's `Zoned`.
+        let secs = at.div_euclid(1000);
+        let off = unit::offset_at(&tz, secs);
         let sign = if off < 0 { '-' } else { '+' };
-        let off = off.unsigned_abs();
+        let abs = off.unsigned_abs();
         out.push(format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{sign}{:02}:{:02}",
-            z.year(),
-            z.month(),
-            z.day(),
-            z.hour(),
-            z.minute(),
-            z.second(),
-            off / 3600,
-            off / 60 % 60
+            "{}{sign}{:02}:{:02}",
+            crate::utc::date_time(secs + off),
+            abs / 3600,
+            abs / 60 % 60
         ));
     }
     Some(out)

@@ -45,7 +45,7 @@ pub use limits::{
 };
 pub use load::{hostname, is_valid_name, load_dir, load_dir_keeping, unit_file_name, FileName};
 pub use socket::{Listen, ListenAddr, SocketSpec};
-pub use timer::{next_elapse, parse_cron, zone, TimerSpec};
+pub use timer::{next_elapse, offset_at, parse_cron, zone, TimerSpec};
 
 use build::build;
 use diag::Ctx;

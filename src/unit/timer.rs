@@ -211,10 +211,100 @@ pub fn zone(name: &str) -> Option<TimeZone> {
 /// The first elapse of `cron` strictly after `after_unix_ms` in `tz`, as
 /// Unix milliseconds.
 pub fn next_elapse(cron: &Cron, tz: &TimeZone, after_unix_ms: i64) -> Option<i64> {
-    let ts = Timestamp::from_millisecond(after_unix_ms).ok()?;
-    let now = ts.to_zoned(tz.clone());
+    let secs = after_unix_ms.div_euclid(1000);
+    // Within the years jiff (and croner's search) covers, -9999 to 9999.
+    Timestamp::from_second(secs).ok()?;
+    let now = InZone { secs, tz };
     let next = cron.find_next_occurrence(&now, false).ok()?;
-    Some(next.timestamp().as_millisecond())
+    next.secs.checked_mul(1000)
+}
+
+/// The offset (seconds east of UTC) of `tz` at Unix second `secs`.
+pub fn offset_at(tz: &TimeZone, secs: i64) -> i64 {
+    Timestamp::from_second(secs).map_or(0, |ts| i64::from(tz.to_offset(ts).seconds()))
+}
+
+/// An instant (Unix seconds) in a zone, as croner searches over it: the
+/// zone's offsets are jiff's, the calendar arithmetic is `crate::utc`'s.
+/// (Not jiff's `Zoned`, whose arithmetic carries an `expect` that links
+/// jiff's whole error printer, ~16 KiB, into the static binary.)
+#[derive(Clone)]
+struct InZone<'a> {
+    secs: i64,
+    tz: &'a TimeZone,
+}
+
+impl InZone<'_> {
+    /// Seconds since 1970-01-01 on the zone's wall clock.
+    fn local(&self) -> i64 {
+        self.secs.saturating_add(offset_at(self.tz, self.secs))
+    }
+}
+
+impl croner::CronDateTime for InZone<'_> {
+    fn to_civil(&self) -> croner::CivilDateTime {
+        let local = self.local();
+        let (y, m, d) = crate::utc::civil_from_days(local.div_euclid(86_400));
+        let s = local.rem_euclid(86_400);
+        croner::CivilDateTime::new(
+            croner::CivilDate::from_parts_unchecked(y as i32, m as u32, d as u32),
+            croner::CivilTime::from_parts_unchecked(
+                (s / 3600) as u32,
+                (s / 60 % 60) as u32,
+                (s % 60) as u32,
+            ),
+        )
+    }
+
+    fn civil_weekday(&self) -> croner::Weekday {
+        // 1970-01-01 was a Thursday: 4 days from Sunday.
+        let days = self.local().div_euclid(86_400);
+        croner::Weekday::from_days_from_sunday((days + 4).rem_euclid(7) as u32)
+    }
+
+    fn resolve_civil(
+        &self,
+        civil: croner::CivilDateTime,
+    ) -> Result<croner::Resolution<Self>, croner::errors::CronError> {
+        use croner::errors::CronError;
+        use jiff::tz::AmbiguousOffset;
+        let year = i16::try_from(civil.year()).map_err(|_| CronError::InvalidDate)?;
+        let (mo, d, h, mi, s) = (
+            civil.month(),
+            civil.day(),
+            civil.hour(),
+            civil.minute(),
+            civil.second(),
+        );
+        let dt = jiff::civil::DateTime::new(year, mo as i8, d as i8, h as i8, mi as i8, s as i8, 0)
+            .map_err(|_| CronError::InvalidDate)?;
+        let local = crate::utc::days_from_civil(i64::from(year), i64::from(mo), i64::from(d))
+            * 86_400
+            + i64::from(h * 3600 + mi * 60 + s);
+        let at = |offset: jiff::tz::Offset| InZone {
+            secs: local - i64::from(offset.seconds()),
+            tz: self.tz,
+        };
+        Ok(match self.tz.to_ambiguous_timestamp(dt).offset() {
+            AmbiguousOffset::Unambiguous { offset } => croner::Resolution::Single(at(offset)),
+            // The clock went back: the earlier instant is on the offset before.
+            AmbiguousOffset::Fold { before, after } => {
+                croner::Resolution::Ambiguous(at(before), at(after))
+            }
+            AmbiguousOffset::Gap { .. } => croner::Resolution::Gap,
+        })
+    }
+
+    fn checked_add_seconds(&self, seconds: i64) -> Option<Self> {
+        Some(InZone {
+            secs: self.secs.checked_add(seconds)?,
+            tz: self.tz,
+        })
+    }
+
+    fn cmp_instant(&self, other: &Self) -> std::cmp::Ordering {
+        self.secs.cmp(&other.secs)
+    }
 }
 
 impl FromStr for TimerSpec {
@@ -237,6 +327,57 @@ impl FromStr for TimerSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_search_in_a_zone_agrees_with_croners_over_jiffs_zoned() {
+        // `InZone` (offsets from jiff, arithmetic ours) against croner's own search over
+        // jiff's `Zoned`, from every 37 minutes across both 2026 DST changes of four zones
+        // (Lord Howe moves by 30 minutes), for expressions that land in gaps and folds.
+        let exprs = [
+            "30 2 * * *",
+            "0 * * * *",
+            "*/20 1-3 * * *",
+            "15 2 * * 0",
+            "0 0 29 2 *",
+            "45 1 * 3,10,11 *",
+        ];
+        let zones = [
+            "Europe/Paris",
+            "America/New_York",
+            "Australia/Lord_Howe",
+            "UTC",
+        ];
+        for name in zones {
+            let tz = zone(name).expect("zone");
+            for expr in exprs {
+                let cron = parse_cron(expr).expect("cron");
+                for window in [
+                    "2026-03-07T00:00:00Z",
+                    "2026-03-27T00:00:00Z",
+                    "2026-04-03T00:00:00Z",
+                    "2026-10-23T00:00:00Z",
+                    "2026-10-30T00:00:00Z",
+                ] {
+                    let mut at = ms(window) + 1234;
+                    for _ in 0..250 {
+                        let zoned = Timestamp::from_millisecond(at)
+                            .expect("ts")
+                            .to_zoned(tz.clone());
+                        let want = cron
+                            .find_next_occurrence(&zoned, false)
+                            .ok()
+                            .map(|z| z.timestamp().as_millisecond());
+                        assert_eq!(
+                            next_elapse(&cron, &tz, at),
+                            want,
+                            "{expr} in {name} after {at}"
+                        );
+                        at += 37 * 60 * 1000 + 1234;
+                    }
+                }
+            }
+        }
+    }
 
     fn ms(text: &str) -> i64 {
         text.parse::<Timestamp>()
