@@ -466,17 +466,18 @@ fn a_start_right_after_a_reload_keeps_the_reloads_restart() {
 
 #[test]
 fn a_dependent_of_a_removed_unit_cannot_start_while_the_removed_one_stops() {
-    // base's file is removed while mid (Requires base) runs; base ignores SIGTERM, so it is still stopping when `start mid` comes: mid is invalid from the reload on, refused, and base is not started again.
+    // base's file is removed while mid (Requires base) and top (Requires mid) run; base ignores SIGTERM, so it is still stopping when `start mid` and `start top` come: mid is invalid from the reload on, both starts are refused, and base is not started again once its stop ends.
     let h = Home::new("dependent_of_removed_unit");
     h.unit(
         "base",
         &format!(
             "[service]\nTimeoutStopSec = 30\nExecStart = {}\n",
-            sh("trap 'echo term >> base.terms' TERM; echo $$ > base.pid; while :; do sleep 0.1; done")
+            sh("trap 'echo term >> base.terms' TERM; echo $$ >> base.pid; while :; do sleep 0.1; done")
         ),
     );
     sleeper(&h, "mid", "Requires = [\"base\"]");
-    h.ok(&["start", "mid"]);
+    sleeper(&h, "top", "Requires = [\"mid\"]");
+    h.ok(&["start", "top"]);
     let base = h.written_pid("base.pid");
     std::fs::remove_file(h.path("base.service")).expect("remove base.service");
     let reload = h.cmd(&["reload"]);
@@ -486,10 +487,15 @@ fn a_dependent_of_a_removed_unit_cannot_start_while_the_removed_one_stops() {
     h.wait_written("base.terms", "base's SIGTERM");
     let refused = h.fails(1, &["start", "mid"]);
     assert!(refused.contains("Requires `base`"), "{refused}");
+    h.fails(1, &["start", "top"]);
     assert_eq!(h.state("mid"), "invalid");
     assert!(alive(base), "base should still be stopping");
-    assert_eq!(h.lines("base.pid").len(), 1);
     kill9(base);
     h.wait_until("base gone", WAIT, || gone(base));
+    h.stays(
+        "base not started again",
+        std::time::Duration::from_secs(1),
+        || h.lines("base.pid").len() == 1,
+    );
     assert_eq!(h.lines("mid.started").len(), 1, "mid started again");
 }

@@ -248,7 +248,8 @@ impl Entry {
     }
 
     pub fn runnable(&self) -> bool {
-        self.unit.is_some() && self.load_error.is_none() && self.dep_error.is_none()
+        // A removed unit still going down is never started again.
+        self.unit.is_some() && self.load_error.is_none() && self.dep_error.is_none() && !self.gone
     }
 
     pub fn state_name(&self) -> StateName {
