@@ -30,6 +30,7 @@
 //! | starting (pid)       | ProbePassed         | simple, or its own readiness met (READY=1, main pid): running; else unchanged, noted |  |
 //! | starting, running (pid) | StoppingItself   | unchanged; want down (sd_notify STOPPING=1: the exit that follows is not restarted) | |
 //! | starting, running (pid) | MainPidChanged(p) | unchanged; p is the main process (sd_notify MAINPID=, checked by the supervisor) | |
+//! | running (no pid)     | KeptGroup(g)        | unchanged; g is its group (what a RemainAfterExit oneshot left running outside its own: its stop signals it, the supervisor keeps the old group too) | |
 //! | starting (deadline), stopping | ExtendTimeout(d) | unchanged; deadline at least now + d (sd_notify EXTEND_TIMEOUT_USEC) | |
 //! | running (pid)        | WatchdogTimeout     | stopping (WatchdogSignal, then the normal escalation), then restart per policy / failed "watchdog timeout" | KillGroup(WatchdogSignal), SpawnStop or KillGroup |
 //! | running (pid)        | Unhealthy(r, stop)  | stopping, then restart per policy (counts as a failure) / failed r | SpawnStop or KillGroup |
@@ -57,7 +58,7 @@
 //! | starting, running (pid) | AdoptStopping(phase, deadline) | stopping in that phase until that deadline (a new daemon took over the stop; nothing sent again) | |
 //! | any                  | AdoptHistory(exit, reason, starts) | unchanged; last exit, start window (and, restarting, why) as the previous daemon had them |  |
 //! | stopping             | StopCmdSpawned(pid) | stopping, ExecStop's pid known      |                          |
-//! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready / ProbePassed / StoppingItself / WatchdogTimeout / ExtendTimeout / Unhealthy / MainPidChanged | unchanged (logged at debug level) | |
+//! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready / ProbePassed / StoppingItself / WatchdogTimeout / ExtendTimeout / Unhealthy / MainPidChanged / KeptGroup | unchanged (logged at debug level) | |
 //! | starting (no pid)    | Stop                | unchanged; want down: stopping (inactive) once Spawned / MainPid comes | |
 //! | starting (no pid)    | DepFailed(x)        | unchanged; want down: stopping (failed "dependency x failed") once Spawned / MainPid comes | |
 //! | inactive, exited, failed, stopping | DepFailed(x) | unchanged (down, or going down) | |
@@ -629,6 +630,10 @@ impl Service {
                 }
                 return actions;
             }
+            (State::Running { pid: None, .. }, Event::KeptGroup(g)) => {
+                self.pgid = Some(g);
+                return actions;
+            }
             (
                 State::Starting {
                     deadline: Some(_), ..
@@ -710,7 +715,8 @@ impl Service {
                 | Event::WatchdogTimeout
                 | Event::ExtendTimeout(_)
                 | Event::Unhealthy { .. }
-                | Event::MainPidChanged(_)),
+                | Event::MainPidChanged(_)
+                | Event::KeptGroup(_)),
             ) => {
                 log::debug!(
                     "ignored late or repeated {} in state {}",

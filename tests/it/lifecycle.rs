@@ -294,7 +294,7 @@ fn what_a_run_that_ended_left_outside_its_group_is_killed() {
 
 #[test]
 fn a_remain_after_exit_oneshot_keeps_what_it_daemonized_until_its_stop() {
-    // A RemainAfterExit oneshot that starts a server outside its group (setsid, environment cleared) and exits 0: the server is its service, left running while the unit is up, killed by `stop`.
+    // A RemainAfterExit oneshot that starts a server outside its group (setsid, environment cleared) and exits 0: the server is its service, left running while the unit is up (across an upgrade and a crash of the daemon), killed by `stop`.
     let h = Home::new("remain_after_exit_daemonized");
     h.unit(
         "launcher",
@@ -312,8 +312,15 @@ fn a_remain_after_exit_oneshot_keeps_what_it_daemonized_until_its_stop() {
     h.stays("the server running", Duration::from_millis(500), || {
         alive(server)
     });
+    // A daemon that takes over (an upgrade, a crash) knows it too.
+    for how in ["upgrade", "crash"] {
+        h.replace_daemon(how);
+        assert_eq!(h.state("launcher"), "running", "{how}");
+        assert!(alive(server), "{how}: the server died");
+    }
     h.ok(&["stop", "launcher"]);
-    assert!(gone(server), "the server {server} survived stop");
+    // Not the daemon's child any more: a zombie until init reaps it.
+    assert!(!alive(server), "the server {server} survived stop");
     assert_eq!(h.state("launcher"), "inactive");
 }
 

@@ -234,6 +234,9 @@ pub enum Event {
     /// sd_notify MAINPID=: this process (of the service's group) is the
     /// main process from now on.
     MainPidChanged(Pid),
+    /// A RemainAfterExit oneshot's run left this process group running
+    /// outside its own (a daemonized server): its group from now on.
+    KeptGroup(Pid),
     /// The health probes judged it unhealthy: stop it, then fail
     /// (`stop: true`) or let the restart policy judge it.
     Unhealthy {
@@ -322,6 +325,7 @@ impl Event {
             Event::GroupGone => "GroupGone",
             Event::MainPid { .. } => "MainPid",
             Event::MainPidChanged { .. } => "MainPidChanged",
+            Event::KeptGroup { .. } => "KeptGroup",
             Event::MemoryExceeded { .. } => "MemoryExceeded",
             Event::Ready => "Ready",
             Event::ProbePassed => "ProbePassed",

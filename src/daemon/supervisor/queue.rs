@@ -496,9 +496,14 @@ impl Supervisor {
                 continue;
             };
             if look.after == StraysOf::KeptRun {
-                // A RemainAfterExit oneshot's server (a daemonized program).
-                if matches!(e.svc.state, State::Running { pid: None, .. }) {
-                    e.groups.extend(groups);
+                // A RemainAfterExit oneshot's server (a daemonized program):
+                // its stop signals it, and the state file keeps the first
+                // group for a daemon that takes over.
+                if let Some(&first) = groups.first() {
+                    e.groups.extend(&groups);
+                    e.groups.extend(e.svc.pgid);
+                    self.queue.push_back((id, Event::KeptGroup(first)));
+                    self.dirty = true;
                 }
                 continue;
             }
