@@ -433,6 +433,9 @@ pub fn events(
     std::io::Write::write_all(&mut stream, &bytes)
         .map_err(|e| Error::failed(format!("lost the connection to the daemon: {e}")))?;
     loop {
+        if stdout_reader_gone(&stream) {
+            return Ok(()); // `| head -1` is done: no line to wait for.
+        }
         let body = match protocol::read_frame(&mut stream, MAX_REPLY) {
             Ok(body) => body,
             Err(e)
@@ -752,6 +755,31 @@ pub fn wait_for_daemon_exit(daemon: Option<(i32, u64)>) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Waits until the daemon has something for `stream` or stdout's reader
+/// is gone (a pipe or socket whose other end closed, or no stdout at all):
+/// which of the two. A terminal or a file never goes.
+fn stdout_reader_gone(stream: &UnixStream) -> bool {
+    use nix::libc;
+    let mut fds = [
+        libc::pollfd {
+            fd: stream.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: libc::STDOUT_FILENO,
+            events: 0,
+            revents: 0,
+        },
+    ];
+    // SAFETY: two pollfds of ours, valid for the call; poll only writes
+    // their `revents`. A signal (EINTR) counts as "not gone".
+    unsafe {
+        libc::poll(fds.as_mut_ptr(), 2, -1);
+    }
+    fds[1].revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0
 }
 
 /// The longest single wait on a daemon's pidfd before its identity is

@@ -281,3 +281,17 @@ fn events_ends_when_its_reader_goes_away() {
     }
     assert_eq!(status.and_then(|s| s.code()), Some(0));
 }
+
+#[test]
+fn events_ends_when_its_reader_goes_away_even_with_no_event_to_come() {
+    // `diakonos events | true` on an idle daemon: the reader is gone before any event, and none comes; the client ends (exit 0) all the same.
+    let h = Home::new("events_reader_gone_idle");
+    h.unit("w", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["start", "w"]);
+    let mut cmd = h.command(&["events", "w"]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut f = Follower(cmd.spawn().expect("run diakonos events"));
+    drop(f.0.stdout.take());
+    let (code, err) = ended(&mut f);
+    assert_eq!(code, Some(0), "{err}");
+}
