@@ -554,9 +554,16 @@ pub fn print_error(e: &Error, no_color: bool) {
 /// its directory, the list of valid keys dropped, clipped to a short line
 /// (`status` shows the whole of it).
 fn short_reason(reason: &str) -> String {
-    const MAX_CHARS: usize = 70;
+    const MAX_CHARS: usize = 80;
+    let line = reason.lines().next().unwrap_or_default();
     let first = crate::unit::headline(reason);
     let first = first.split("; expected one of:").next().unwrap_or(first);
+    // A near-miss key keeps its suggestion: the fix, in the row.
+    let first = match line.split_once("; hint: did you mean ") {
+        Some((_, key)) => format!("{first}; did you mean {key}"),
+        None => first.to_owned(),
+    };
+    let first = first.as_str();
     // "/srv/units/web.service:3:1: unknown key" -> "web.service:3:1: ..."
     let first = match first.split_once(".service") {
         Some((path, rest)) if path.contains('/') && !path.contains(' ') => {

@@ -303,7 +303,9 @@ fn list_keeps_an_invalid_units_row_to_one_short_line() {
         .unwrap_or_else(|| panic!("no typo row in:\n{out}"));
     assert!(row.contains("invalid"), "{row}");
     assert!(
-        row.contains("typo.service:3:1: unknown key `Restrat`"),
+        row.contains(
+            "typo.service:3:1: unknown key `Restrat` in [service]; did you mean `Restart`?"
+        ),
         "{row}"
     );
     assert!(!row.contains("LogMaxFiles"), "{row}");

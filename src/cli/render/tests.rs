@@ -85,14 +85,20 @@ fn a_units_own_text_cannot_break_the_table_or_the_terminal() {
 #[test]
 fn list_reasons_are_one_short_line() {
     // An invalid unit's reason in `list` drops the key list and the directory, and is clipped.
-    let r = "/srv/units/web.service:3:1: unknown key `Restrat` in [service]; expected one of: Type, ExecStart\n  hint: did you mean `Restart`?";
+    let r = "/srv/units/web.service:4:1: unknown key `Restrt` in [service]; expected one of: Type, ExecStart";
     assert_eq!(
         short_reason(r),
-        "web.service:3:1: unknown key `Restrat` in [service]"
+        "web.service:4:1: unknown key `Restrt` in [service]"
+    );
+    // A near miss keeps its suggestion.
+    let r = "/srv/units/web.service:3:1: unknown key `Restrat` in [service]; hint: did you mean `Restart`?\n/srv/units/web.service:5:1: other";
+    assert_eq!(
+        short_reason(r),
+        "web.service:3:1: unknown key `Restrat` in [service]; did you mean `Restart`?"
     );
     let long = format!("start failed: {}", "x".repeat(200));
     let short = short_reason(&long);
-    assert_eq!(short.chars().count(), 70);
+    assert_eq!(short.chars().count(), 80);
     assert!(short.ends_with('…'));
     assert_eq!(short_reason("dependency db failed"), "dependency db failed");
 }
