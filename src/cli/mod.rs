@@ -348,6 +348,7 @@ fn import(
 ) -> Result<(), Error> {
     let dir = verify_dir(g, out);
     let mut drafts = Vec::new();
+    let mut timers = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(file).map_err(|e| {
             Error::failed_hint(
@@ -370,9 +371,14 @@ fn import(
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            drafts.push(import::systemd::import(&text, &base, &origin));
+            if base.ends_with(".timer") {
+                timers.push(import::timer::import(&text, &base, &origin));
+            } else {
+                drafts.push(import::systemd::import(&text, &base, &origin));
+            }
         }
     }
+    import::timer::attach(&mut drafts, timers).map_err(Error::failed)?;
     import::emit(
         &drafts,
         &import::Options {

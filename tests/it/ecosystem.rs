@@ -233,6 +233,45 @@ fn import_pm2_cron_restart_restarts_the_app_at_each_elapse() {
 }
 
 #[test]
+fn import_systemd_timer_joins_its_service_and_fires() {
+    // A .timer imported beside its .service becomes the service's [timer] (OnCalendar converted
+    // from systemd's calendar syntax to cron); once enabled it runs the job at each elapse. A
+    // .timer alone is refused, naming the command that imports both, and writes nothing.
+    let h = Home::new("import_systemd_timer");
+    let (service, timer) = (h.root.join("tick.service"), h.root.join("tick.timer"));
+    fs::write(
+        &service,
+        "[Unit]\nDescription=Tick\n[Service]\nType=oneshot\nExecStart=/bin/sh -c 'date +%%s%%N >> ticks'\n",
+    )
+    .expect("write service");
+    fs::write(
+        &timer,
+        "[Unit]\nDescription=Tick every second\n[Timer]\nOnCalendar=*-*-* *:*:0/1\nAccuracySec=1us\n[Install]\nWantedBy=timers.target\n",
+    )
+    .expect("write timer");
+    let path = |p: &PathBuf| p.to_str().expect("utf-8").to_string();
+    let alone = h.fails(1, &["import", "systemd", &path(&timer)]);
+    assert!(
+        alone.contains("import systemd tick.service tick.timer"),
+        "{alone}"
+    );
+    assert!(!h.path("tick.service").exists());
+    let out = h.cmd(&["import", "systemd", &path(&timer), &path(&service)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let written = fs::read_to_string(h.path("tick.service")).expect("tick.service written");
+    assert!(
+        written.contains("[timer]\nOnCalendar = \"0-59/1 * * * * *\"\n"),
+        "{written}"
+    );
+    let err = stderr(&out);
+    assert!(err.contains("dropped AccuracySec=1us"), "{err}");
+    assert!(err.contains("diakonos enable tick"), "{err}");
+    h.ok(&["verify", "tick"]);
+    h.ok(&["enable", "tick"]);
+    h.wait_until("two runs of the job", WAIT, || h.lines("ticks").len() >= 2);
+}
+
+#[test]
 fn import_pm2_jlist_output() {
     // `pm2 jlist` output: settings under pm2_env; the shell's variables are left out.
     let h = Home::new("import_pm2_jlist");

@@ -7,6 +7,7 @@
 
 pub mod pm2;
 pub mod systemd;
+pub mod timer;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -80,6 +81,14 @@ impl Draft {
             list.push(toml::Value::String(item.to_string()));
         }
         self.set(section, key, toml::Value::Array(list));
+    }
+
+    /// Takes a systemd timer's `[timer]` keys and what it dropped.
+    pub fn absorb_timer(&mut self, timer: Draft) {
+        for (key, value) in timer.timer {
+            self.set(Section::Timer, &key, value);
+        }
+        self.dropped.extend(timer.dropped);
     }
 
     pub fn drop_key(&mut self, key: &str, why: impl Into<String>) {

@@ -257,9 +257,7 @@ pub fn import(text: &str, file_name: &str, origin: &str) -> Draft {
             "Timer" => {
                 d.drop_key(
                     &format!("[Timer] {key}"),
-                    "a systemd .timer is a unit of its own; in diakonos the [timer] goes in the \
-                     service's file: import the .service, then add its [timer] by hand (OnCalendar \
-                     takes cron expressions)",
+                    format!("a [Timer] belongs in a .timer file; import it beside the service: `diakonos import systemd {prefix}.service {prefix}.timer`"),
                 );
                 continue;
             }
@@ -578,7 +576,7 @@ fn map_entry(d: &mut Draft, section: Section, key: &str, value: &str) {
 }
 
 /// A key diakonos has, converted by its row's form; any other is dropped.
-fn map_known(d: &mut Draft, section: Section, key: &str, value: &str) {
+pub(super) fn map_known(d: &mut Draft, section: Section, key: &str, value: &str) {
     let Some(row) = schema::find(key).filter(|k| k.section == section) else {
         let why = schema::systemd_only_reason(key)
             .map(str::to_string)
@@ -649,7 +647,7 @@ mod tests {
 
     #[test]
     fn a_command_reading_environment_file_variables_runs_through_sh() {
-        // Debian's cron: $EXTRA_OPTS comes from /etc/default/cron; the shell expands it at each start, and a unit without EnvironmentFile is left as written. A .timer's keys are named, truthfully.
+        // Debian's cron: $EXTRA_OPTS comes from /etc/default/cron; the shell expands it at each start, and a unit without EnvironmentFile is left as written. A [Timer] in a .service file is named, with where it belongs.
         let text = "[Service]\nEnvironmentFile=-/etc/default/cron\nExecStart=/usr/sbin/cron -f $EXTRA_OPTS\n";
         let d = import(text, "cron.service", "/lib/systemd/system/cron.service");
         let dir = std::path::Path::new("/srv");
@@ -664,14 +662,18 @@ mod tests {
             plain.get("ExecStart").and_then(|v| v.as_str()),
             Some("/bin/x $Y")
         );
-        let timer = import("[Timer]\nOnCalendar=daily\n", "apt-daily.timer", "t");
+        let stray = import(
+            "[Service]\nExecStart=/bin/x\n[Timer]\nOnCalendar=daily\n",
+            "x.service",
+            "x",
+        );
         assert!(
-            timer
+            stray
                 .dropped
                 .iter()
-                .any(|x| x.why.contains("the [timer] goes in the service's file")),
+                .any(|x| x.why.contains("import systemd x.service x.timer")),
             "{:?}",
-            timer.dropped
+            stray.dropped
         );
     }
 
