@@ -11,9 +11,11 @@
 //! as `all`), EnvironmentFile, Limit*, Nice, OOMScoreAdjust, UMask, Group,
 //! SupplementaryGroups and MemoryMax carry over too.
 //! RestartMaxDelaySec and the log rotation keys have no systemd key and are
-//! written as comments, as are `[health]`, `[socket]`, `[timer]`, OnRestart
-//! and WatchPaths, which are not exported (the comment says what systemd
-//! uses instead); `[Install] WantedBy=multi-user.target` is added.
+//! written as comments, as are `[health]`, `[socket]`, OnRestart and
+//! WatchPaths, which are not exported (the comment says what systemd uses
+//! instead); `[Install] WantedBy=multi-user.target` is added. A `[timer]`
+//! becomes a `NAME.timer` of its own ([`systemd_timer`]), its cron
+//! expressions written in systemd's calendar syntax.
 
 use crate::unit::{NotifyAccess, RestartPolicy, ServiceType, Unit};
 
@@ -229,7 +231,7 @@ pub fn systemd_unit(unit: &Unit) -> String {
         ),
         (
             unit.timer.is_some(),
-            "[timer]: write a NAME.timer unit with OnCalendar=",
+            "[timer]: exported as NAME.timer (`systemctl enable --now NAME.timer`)",
         ),
         (
             !unit.triggers.on_restart.is_empty(),
@@ -253,6 +255,158 @@ pub fn systemd_unit(unit: &Unit) -> String {
     );
     o += "\n[Install]\nWantedBy=multi-user.target\n";
     o
+}
+
+/// The `NAME.timer` of a unit with `[timer]`: OnCalendar (each cron
+/// expression in systemd's calendar syntax, two lines where cron's day of
+/// month and day of week both restricted mean either), OnBootSec,
+/// OnUnitActiveSec, RandomizedDelaySec, Persistent. An expression systemd
+/// cannot say (croner's `L`, `W`, `#`) is a comment.
+pub fn systemd_timer(unit: &Unit) -> Option<String> {
+    let t = unit.timer.as_deref()?;
+    let mut o = format!(
+        "# {0}.timer: exported by diakonos from {0}.service\n[Unit]\nDescription=Timer of {0}\n\n[Timer]\n",
+        unit.name
+    );
+    let zone = match t.time_zone.as_str() {
+        "local" => String::new(),
+        z => format!(" {z}"),
+    };
+    for cron in &t.calendar {
+        match calendar(cron) {
+            Some(specs) => {
+                for spec in specs {
+                    line(&mut o, "OnCalendar", &format!("{spec}{zone}"));
+                }
+            }
+            None => {
+                o += &format!(
+                    "# diakonos: not exported: OnCalendar \"{cron}\" has no systemd form\n"
+                )
+            }
+        }
+    }
+    for (key, value) in [
+        ("OnBootSec", t.on_boot),
+        ("OnUnitActiveSec", t.on_active),
+        ("RandomizedDelaySec", t.randomized_delay),
+    ] {
+        if let Some(d) = value {
+            line(&mut o, key, &secs(d));
+        }
+    }
+    if t.persistent {
+        line(&mut o, "Persistent", "true");
+    }
+    o += &format!(
+        "Unit={}.service\n\n[Install]\nWantedBy=timers.target\n",
+        unit.name
+    );
+    Some(o)
+}
+
+/// A cron expression (5 fields, 6 with seconds first, or a nickname) in
+/// systemd's calendar syntax: `WEEKDAYS *-MONTH-DAY HOUR:MINUTE:SECOND`.
+/// Two expressions when both the day of month and the day of week are
+/// restricted (cron runs on either; one systemd expression wants both).
+fn calendar(cron: &str) -> Option<Vec<String>> {
+    let nick = match cron.trim() {
+        "@yearly" | "@annually" => Some("0 0 1 1 *"),
+        "@monthly" => Some("0 0 1 * *"),
+        "@weekly" => Some("0 0 * * 0"),
+        "@daily" | "@midnight" => Some("0 0 * * *"),
+        "@hourly" => Some("0 * * * *"),
+        _ => None,
+    };
+    let fields: Vec<&str> = nick.unwrap_or(cron).split_whitespace().collect();
+    let (sec, rest) = match fields.len() {
+        5 => ("0", &fields[..]),
+        6 => (fields[0], &fields[1..]),
+        _ => return None,
+    };
+    let [min, hour, dom, mon, dow] = rest else {
+        return None;
+    };
+    let time = format!(
+        "{}:{}:{}",
+        field(hour, 0, &[])?,
+        field(min, 0, &[])?,
+        field(sec, 0, &[])?
+    );
+    const MONTHS: [&str; 12] = [
+        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+    ];
+    let (dom, mon) = (field(dom, 1, &[])?, field(mon, 1, &MONTHS)?);
+    let dow = weekdays(dow)?;
+    let on = |days: Option<&str>, dom: &str| match days {
+        Some(days) => format!("{days} *-{mon}-{dom} {time}"),
+        None => format!("*-{mon}-{dom} {time}"),
+    };
+    Some(match dow {
+        None => vec![on(None, &dom)],
+        Some(days) if dom == "*" => vec![on(Some(&days), "*")],
+        Some(days) => vec![on(None, &dom), on(Some(&days), "*")],
+    })
+}
+
+/// A cron field (`*`, `5`, `1,15`, `1-5`, `*/15`, `1-30/2`, names) as a
+/// systemd calendar component; `first` is where a bare `*/N` starts.
+fn field(text: &str, first: u32, names: &[&str]) -> Option<String> {
+    let mut out = Vec::new();
+    for part in text.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => (r, Some(s.parse::<u32>().ok().filter(|&s| s > 0)?)),
+            None => (part, None),
+        };
+        let number = |s: &str| -> Option<u32> {
+            s.parse().ok().or_else(|| {
+                let i = names.iter().position(|n| n.eq_ignore_ascii_case(s))?;
+                Some(i as u32 + 1)
+            })
+        };
+        let range = match (range, step) {
+            ("*", Some(_)) => first.to_string(),
+            ("*", None) => "*".to_string(),
+            (r, _) => match r.split_once('-') {
+                Some((a, b)) => format!("{}..{}", number(a)?, number(b)?),
+                None => number(r)?.to_string(),
+            },
+        };
+        out.push(match step {
+            Some(s) => format!("{range}/{s}"),
+            None => range,
+        });
+    }
+    Some(out.join(","))
+}
+
+/// A cron day-of-week field as systemd weekdays (`Mon..Fri`, `Sun,Sat`);
+/// None inside the Option: every day.
+fn weekdays(text: &str) -> Option<Option<String>> {
+    const DAYS: [&str; 8] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    if text == "*" || text == "?" {
+        return Some(None);
+    }
+    let day = |s: &str| -> Option<usize> {
+        s.parse::<usize>()
+            .ok()
+            .filter(|&d| d <= 7)
+            .or_else(|| DAYS.iter().position(|d| d.eq_ignore_ascii_case(s)))
+    };
+    let mut days = Vec::new();
+    for part in text.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b) = (day(a)?, day(b)?);
+        if a > b {
+            return None;
+        }
+        for &name in &DAYS[a..=b] {
+            if !days.contains(&name) {
+                days.push(name);
+            }
+        }
+    }
+    Some(Some(days.join(",")))
 }
 
 #[cfg(test)]
@@ -309,10 +463,61 @@ mod tests {
             "MemoryMax=209715200\n",
             "SupplementaryGroups=adm audio\n",
             "# diakonos: not exported: [health]",
-            "# diakonos: not exported: [timer]",
+            "# diakonos: not exported: [timer]: exported as NAME.timer",
             "# diakonos: not exported: OnRestart",
         ] {
             assert!(out.contains(want), "{want:?} not in\n{out}");
         }
+    }
+
+    #[test]
+    fn a_timer_is_exported_as_a_systemd_timer_whose_calendar_means_the_same() {
+        // Each cron expression in systemd's calendar syntax, read back by the importer to the same cron.
+        for (cron, systemd) in [
+            ("30 2 * * *", vec!["*-*-* 2:30:0"]),
+            ("*/15 * * * *", vec!["*-*-* *:0/15:0"]),
+            ("0 9 * * 1-5", vec!["Mon,Tue,Wed,Thu,Fri *-*-* 9:0:0"]),
+            ("0 0 1,15 * *", vec!["*-*-1,15 0:0:0"]),
+            ("*/10 * * * * *", vec!["*-*-* *:*:0/10"]),
+            ("@weekly", vec!["Sun *-*-* 0:0:0"]),
+            ("0 0 1 JAN *", vec!["*-1-1 0:0:0"]),
+            ("0 0 13 * 5", vec!["*-*-13 0:0:0", "Fri *-*-* 0:0:0"]),
+        ] {
+            assert_eq!(
+                calendar(cron),
+                Some(systemd.iter().map(|s| s.to_string()).collect()),
+                "{cron}"
+            );
+        }
+        assert_eq!(calendar("0 0 L * *"), None);
+        let text = "[service]\nType = \"oneshot\"\nExecStart = \"/bin/true\"\n\
+                    [timer]\nOnCalendar = [\"30 2 * * *\", \"0 0 L * *\"]\nTimeZone = \"UTC\"\n\
+                    OnBootSec = 90\nPersistent = true\n";
+        let dir = std::env::temp_dir();
+        let unit = crate::unit::parse("job", &dir.join("job.service"), text, &dir)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let timer = systemd_timer(&unit).expect("a timer");
+        for want in [
+            "OnCalendar=*-*-* 2:30:0 UTC\n",
+            "# diakonos: not exported: OnCalendar \"0 0 L * *\"",
+            "OnBootSec=90\n",
+            "Persistent=true\n",
+            "Unit=job.service\n",
+            "WantedBy=timers.target\n",
+        ] {
+            assert!(timer.contains(want), "{want:?} not in\n{timer}");
+        }
+        // The importer reads it back to the same schedule.
+        let back = crate::cli::import::timer::import(&timer, "job.timer", "t");
+        assert_eq!(back.target, "job");
+        let mut drafts = vec![crate::cli::import::systemd::import(
+            "[Service]\nType=oneshot\nExecStart=/bin/true\n",
+            "job.service",
+            "s",
+        )];
+        crate::cli::import::timer::attach(&mut drafts, vec![back]).expect("attached");
+        let toml = drafts[0].to_toml();
+        assert!(toml.contains("TimeZone = \"UTC\""), "{toml}");
+        assert!(toml.contains("OnCalendar = \"30 2 * * *\""), "{toml}");
     }
 }

@@ -407,7 +407,12 @@ fn export(
     let mut texts = Vec::new();
     for name in names {
         match loaded.units.get(name) {
-            Some(Ok(u)) => texts.push((name, export::systemd_unit(u))),
+            Some(Ok(u)) => {
+                texts.push((format!("{name}.service"), export::systemd_unit(u)));
+                if let Some(timer) = export::systemd_timer(u) {
+                    texts.push((format!("{name}.timer"), timer));
+                }
+            }
             Some(Err(errors)) => {
                 let first = crate::unit::first_error(errors);
                 return Err(Error::failed_hint(
@@ -429,8 +434,8 @@ fn export(
         }
         return Ok(());
     };
-    for (name, _) in &texts {
-        let path = to.join(format!("{name}.service"));
+    for (file, _) in &texts {
+        let path = to.join(file);
         if !force && path.exists() {
             return Err(Error::failed_hint(
                 format!("{} already exists; nothing was written", path.display()),
@@ -438,8 +443,8 @@ fn export(
             ));
         }
     }
-    for (name, text) in &texts {
-        let path = to.join(format!("{name}.service"));
+    for (file, text) in &texts {
+        let path = to.join(file);
         std::fs::write(&path, text)
             .map_err(|e| Error::failed(format!("cannot write {}: {e}", path.display())))?;
         out.note(&format!("wrote {}", path.display()));

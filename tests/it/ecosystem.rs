@@ -294,6 +294,43 @@ fn import_pm2_jlist_output() {
 }
 
 #[test]
+fn export_systemd_writes_a_timer_that_imports_back() {
+    // A unit with [timer] exports as NAME.service and NAME.timer (cron in systemd's calendar
+    // syntax); importing both gives the same schedule back, and the imported unit fires.
+    let h = Home::new("export_systemd_timer");
+    h.unit(
+        "job",
+        "[service]\nType = \"oneshot\"\nExecStart = \"sh -c 'echo run >> runs'\"\n\
+         [timer]\nOnCalendar = \"* * * * * *\"\nPersistent = true\n",
+    );
+    let dir = h.root.join("systemd");
+    fs::create_dir_all(&dir).expect("mkdir");
+    let to = dir.to_str().expect("utf-8");
+    h.ok(&["export", "systemd", "job", "--dir", to]);
+    let timer = fs::read_to_string(dir.join("job.timer")).expect("job.timer written");
+    for line in [
+        "OnCalendar=*-*-* *:*:*",
+        "Persistent=true",
+        "Unit=job.service",
+        "WantedBy=timers.target",
+    ] {
+        assert!(timer.lines().any(|l| l == line), "no `{line}` in:\n{timer}");
+    }
+    fs::remove_file(h.path("job.service")).expect("remove job.service");
+    let out = h.cmd(&[
+        "import",
+        "systemd",
+        dir.join("job.service").to_str().expect("utf-8"),
+        dir.join("job.timer").to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let back = fs::read_to_string(h.path("job.service")).expect("job.service imported");
+    assert!(back.contains("OnCalendar = \"* * * * * *\""), "{back}");
+    h.ok(&["enable", "job"]);
+    h.wait_until("two runs", WAIT, || h.lines("runs").len() >= 2);
+}
+
+#[test]
 fn export_systemd_writes_dependencies_and_restart_policy() {
     // export maps Requires/Wants (each also an After, as diakonos orders them), Restart,
     // RestartSec, Environment and User; the exported file imports back to the same keys.
