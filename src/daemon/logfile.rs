@@ -39,12 +39,13 @@ fn over_limit(path: &Path, max_bytes: u64) -> io::Result<bool> {
     }
 }
 
-/// `NAME.log.N-1` -> `NAME.log.N` for N = keep..2 (the oldest is replaced).
-fn shift_old_files(path: &Path, keep: u32) -> io::Result<()> {
-    for n in (1..keep).rev() {
+/// `NAME.log.N` -> `NAME.log.N+by` for the N that stay within `keep`
+/// (the oldest are replaced; `by` new files take 1..=by).
+fn shift_old_files(path: &Path, keep: u32, by: u32) -> io::Result<()> {
+    for n in (1..=keep.saturating_sub(by)).rev() {
         let from = rotated(path, n);
         if from.exists() {
-            fs::rename(&from, rotated(path, n + 1))?;
+            fs::rename(&from, rotated(path, n + by))?;
         }
     }
     Ok(())
@@ -59,7 +60,7 @@ pub fn rotate_closed_if_needed(path: &Path, max_bytes: u64, keep: u32) -> io::Re
         return Ok(false);
     }
     if keep > 0 {
-        shift_old_files(path, keep)?;
+        shift_old_files(path, keep, 1)?;
         fs::rename(path, rotated(path, 1))?;
     } else {
         fs::remove_file(path)?;
@@ -71,13 +72,15 @@ pub fn rotate_closed_if_needed(path: &Path, max_bytes: u64, keep: u32) -> io::Re
 /// `keep` old files, by copy-and-truncate (writers may hold it open).
 /// Returns whether it rotated.
 ///
-/// The copy is bounded: `NAME.log.1` gets at most twice the limit (at
-/// least 1 MiB), the last of the log from a line's start, so a service that
-/// wrote gigabytes between two checks costs one copy of that size, never a
-/// copy of all it wrote (the loop waits for it). What came before is
-/// dropped, and said so in the daemon's log. A copy the disk has no room
-/// for is dropped too: the log is emptied all the same, so a full disk
-/// gets its space back.
+/// A log that grew past its limit between two checks is cut into files of
+/// at most the limit, each ending with a whole line (a line longer than the
+/// limit is kept whole up to 1 MiB more): `NAME.log.1` the newest part, as
+/// many older ones as `keep` allows. The copy is bounded: at most `keep`
+/// times the limit, and at most 64 MiB (at least twice the limit, 1 MiB),
+/// so a service that wrote gigabytes between two checks costs one copy of
+/// that size (the loop waits for it). What came before is dropped, and said
+/// so in the daemon's log. A copy the disk has no room for is dropped too:
+/// the log is emptied all the same, so a full disk gets its space back.
 pub fn rotate_if_needed(path: &Path, max_bytes: u64, keep: u32) -> io::Result<bool> {
     if !over_limit(path, max_bytes)? {
         return Ok(false);
@@ -85,22 +88,20 @@ pub fn rotate_if_needed(path: &Path, max_bytes: u64, keep: u32) -> io::Result<bo
     // Read, then truncated, through one descriptor.
     let mut log = OpenOptions::new().read(true).write(true).open(path)?;
     if keep > 0 {
-        shift_old_files(path, keep)?;
-        let copy = rotated(path, 1);
-        let most = max_bytes.saturating_mul(2).max(1 << 20);
-        match copy_tail(&mut log, &copy, most, || {}) {
+        let most = max_bytes
+            .saturating_mul(u64::from(keep))
+            .min(64 << 20)
+            .max(max_bytes.saturating_mul(2).max(1 << 20));
+        match copy_parts(&mut log, path, max_bytes, keep, most, || {}) {
             Ok(0) => {}
             Ok(dropped) => log::warn!(
-                "{}: {dropped} bytes written faster than its limit allowed were dropped; {} holds the last {most}",
+                "{}: {dropped} bytes written faster than its limit allowed were dropped; the rotated files hold the last {most}",
                 path.display(),
-                copy.display()
             ),
             Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) => {
-                let _ = fs::remove_file(&copy);
                 log::warn!(
-                    "{}: no room on the disk for {}: emptied without a copy",
+                    "{}: no room on the disk for its rotated copy: emptied without one",
                     path.display(),
-                    copy.display()
                 );
             }
             Err(e) => return Err(e),
@@ -110,50 +111,135 @@ pub fn rotate_if_needed(path: &Path, max_bytes: u64, keep: u32) -> io::Result<bo
     Ok(true)
 }
 
-/// Copies the last `max` bytes of the log `src` into `copy` (replaced),
-/// from the first line that starts in them when there is one, then what
-/// was written meanwhile (`after_round` runs after each round of the copy:
-/// a test writes there); the bytes before that are dropped: how many.
-fn copy_tail(
+/// Copies the last `most` bytes of the log `src` (at `path`), from the
+/// first line that starts in them, into `NAME.log.1` (the newest part)
+/// and, when they are more than twice `max`, older parts of at most `max`
+/// bytes each, `keep` at most, the old files shifted up to make room; then
+/// what was written meanwhile, into `NAME.log.1` (`after_round` runs after
+/// each round of that copy: a test writes there). Returns how many bytes
+/// before the oldest part were dropped.
+fn copy_parts(
     src: &mut File,
-    copy: &Path,
+    path: &Path,
     max: u64,
+    keep: u32,
+    most: u64,
     mut after_round: impl FnMut(),
 ) -> io::Result<u64> {
     use std::io::{Read, Seek, SeekFrom};
     let len = src.metadata()?.len();
-    let mut from = len.saturating_sub(max);
+    let mut from = len.saturating_sub(most);
     if from > 0 {
-        // Up to the next line (within 4 KiB; a longer line is cut).
-        src.seek(SeekFrom::Start(from))?;
-        let mut head = [0u8; 4096];
-        let n = src.read(&mut head)?;
-        if let Some(nl) = head[..n].iter().position(|&b| b == b'\n') {
-            from += nl as u64 + 1;
-        }
-        src.seek(SeekFrom::Start(from))?;
+        // Up to the next line (within 1 MiB; a longer line is cut).
+        from = newline_after(src, from, len)?.unwrap_or(from);
     }
-    let mut dst = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o640)
-        .open(copy)?;
-    // What was there when we looked, then what came during the copy: a
-    // few rounds at most, as a service may write faster than the copy
-    // goes, which must not chase it for ever.
-    let mut end = from;
-    let mut now = len;
-    for _ in 0..4 {
-        if now <= end {
-            break;
+    // Where each part starts, newest first.
+    let starts = part_starts(src, from, len, max, keep)?;
+    let parts = starts.len() as u32;
+    shift_old_files(path, keep, parts)?;
+    let mut end = len;
+    for (i, &start) in starts.iter().enumerate() {
+        let copy = rotated(path, i as u32 + 1);
+        let mut dst = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o640)
+            .open(&copy)?;
+        src.seek(SeekFrom::Start(start))?;
+        let copied = if i > 0 {
+            io::copy(&mut src.by_ref().take(end - start), &mut dst).map(|_| ())
+        } else {
+            // The newest part, then what came during the copy: a few
+            // rounds at most, as a service may write faster than the copy
+            // goes, which must not chase it for ever.
+            let (mut at, mut now, mut result) = (start, len, Ok(()));
+            for _ in 0..4 {
+                if now <= at {
+                    break;
+                }
+                result = io::copy(&mut src.by_ref().take(now - at), &mut dst).map(|_| ());
+                if result.is_err() {
+                    break;
+                }
+                after_round();
+                at = now;
+                now = src.metadata()?.len();
+            }
+            result
+        };
+        if let Err(e) = copied {
+            let _ = fs::remove_file(&copy);
+            return Err(e);
         }
-        io::copy(&mut src.by_ref().take(now - end), &mut dst)?;
-        after_round();
-        end = now;
-        now = src.metadata()?.len();
+        end = start;
     }
-    Ok(from)
+    Ok(end)
+}
+
+/// Where the parts of `[from, len)` of `src` start, newest first: one
+/// part when it is at most twice `max` (a check came late), else parts of
+/// at most `max` bytes from the end, `keep` at most, each starting with a
+/// line (a line longer than `max` is kept whole when it starts after
+/// `from`).
+fn part_starts(src: &File, from: u64, len: u64, max: u64, keep: u32) -> io::Result<Vec<u64>> {
+    if len - from <= max.saturating_mul(2) {
+        return Ok(vec![from]);
+    }
+    let mut starts = Vec::new();
+    let mut end = len;
+    while end > from && starts.len() < keep as usize {
+        let lo = end.saturating_sub(max.max(1)).max(from);
+        let start = if lo == from {
+            from
+        } else {
+            match newline_after(src, lo, end)? {
+                Some(p) if p < end => p,
+                // One line from before `lo` to `end`: it starts after the
+                // newline before it.
+                _ => newline_before(src, from, lo)?.unwrap_or(from),
+            }
+        };
+        starts.push(start);
+        end = start;
+    }
+    Ok(starts)
+}
+
+/// The position just after the last newline of `src` in `[lo, hi)`, if
+/// that is past `lo`.
+fn newline_before(src: &File, lo: u64, hi: u64) -> io::Result<Option<u64>> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut top = hi;
+    while top > lo {
+        let n = (top - lo).min(buf.len() as u64) as usize;
+        src.read_exact_at(&mut buf[..n], top - n as u64)?;
+        if let Some(p) = buf[..n].iter().rposition(|&b| b == b'\n') {
+            let cut = top - n as u64 + p as u64 + 1;
+            return Ok((cut > lo).then_some(cut));
+        }
+        top -= n as u64;
+    }
+    Ok(None)
+}
+
+/// The position just after the first newline of `src` at or after `at`
+/// (before `len`, within 1 MiB).
+fn newline_after(src: &File, at: u64, len: u64) -> io::Result<Option<u64>> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut pos = at;
+    let stop = len.min(at.saturating_add(1 << 20));
+    while pos < stop {
+        let n = (stop - pos).min(buf.len() as u64) as usize;
+        src.read_exact_at(&mut buf[..n], pos)?;
+        if let Some(p) = buf[..n].iter().position(|&b| b == b'\n') {
+            return Ok(Some(pos + p as u64 + 1));
+        }
+        pos += n as u64;
+    }
+    Ok(None)
 }
 
 /// An append-only log file that rotates itself (like [`rotate_if_needed`])
@@ -282,8 +368,8 @@ mod tests {
     }
 
     #[test]
-    fn a_log_far_over_its_limit_keeps_only_its_last_part_from_a_line() {
-        // 3 MiB of lines under a 1000-byte limit: .1 gets at most 1 MiB (twice the limit, at least 1 MiB), starting at a line and ending with the last one; the log is emptied.
+    fn a_log_far_over_its_limit_is_cut_into_files_of_the_limit_with_whole_lines() {
+        // 3 MiB of lines under a 100 000-byte limit, 3 files kept: .1 .2 .3 are the last three parts of at most the limit, each whole lines, in order, ending with the last line; the log is emptied. A log under twice its limit (a late check) stays one file.
         let dir = std::env::temp_dir().join(format!("diakonos-tail-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
@@ -293,12 +379,28 @@ mod tests {
             text.push_str(&format!("line {i:05}\n"));
         }
         fs::write(&path, &text).unwrap();
-        assert!(rotate_if_needed(&path, 1000, 2).unwrap());
-        let kept = fs::read_to_string(rotated(&path, 1)).unwrap();
-        assert!(kept.len() <= 1 << 20, "{} bytes kept", kept.len());
-        assert!(kept.len() > (1 << 20) - 20, "{} bytes kept", kept.len());
-        assert!(kept.starts_with("line ") && kept.ends_with("line 299999\n"));
+        assert!(rotate_if_needed(&path, 100_000, 3).unwrap());
+        let parts: Vec<String> = (1..=3)
+            .map(|n| fs::read_to_string(rotated(&path, n)).unwrap())
+            .collect();
+        for p in &parts {
+            assert!(p.len() <= 100_000 && p.len() > 99_000, "{} bytes", p.len());
+            assert!(p.starts_with("line ") && p.ends_with('\n'));
+        }
+        assert!(parts[0].ends_with("line 299999\n"));
+        let joined: String = parts.iter().rev().map(String::as_str).collect();
+        assert!(
+            text.ends_with(&joined),
+            "the parts are not the log's end, in order"
+        );
+        assert!(!rotated(&path, 4).exists());
         assert_eq!(fs::metadata(&path).unwrap().len(), 0);
+        // 150 000 bytes under the same limit: one file, whole.
+        let small: String = text.chars().take(150_000).collect();
+        fs::write(&path, &small).unwrap();
+        assert!(rotate_if_needed(&path, 100_000, 3).unwrap());
+        assert_eq!(fs::read_to_string(rotated(&path, 1)).unwrap(), small);
+        assert_eq!(fs::read_to_string(rotated(&path, 2)).unwrap(), parts[0]);
         let _ = fs::remove_dir_all(dir);
     }
 
@@ -316,9 +418,8 @@ mod tests {
             .write(true)
             .open(&path)
             .unwrap();
-        let copy = rotated(&path, 1);
         let mut rounds = 0;
-        let dropped = copy_tail(&mut log, &copy, 1 << 20, || {
+        let dropped = copy_parts(&mut log, &path, 4, 2, 1 << 20, || {
             rounds += 1;
             if rounds == 1 {
                 writer.write_all(b"three\n").unwrap();
@@ -327,7 +428,11 @@ mod tests {
         .unwrap();
         assert_eq!(dropped, 0);
         assert_eq!(rounds, 2);
-        assert_eq!(fs::read_to_string(&copy).unwrap(), "one\ntwo\nthree\n");
+        // Under twice the limit: one part.
+        assert_eq!(
+            fs::read_to_string(rotated(&path, 1)).unwrap(),
+            "one\ntwo\nthree\n"
+        );
         let _ = fs::remove_dir_all(dir);
     }
 
