@@ -371,6 +371,37 @@ fn an_on_demand_unit_listens_while_enabled_and_its_first_connection_starts_it() 
 }
 
 #[test]
+fn an_on_demand_unit_that_exited_on_its_own_listens_again() {
+    // A server that answers one connection and exits 0 (Restart = "no"): the unit is `exited`, still enabled, and its socket is armed again, so the next connection starts a new process.
+    assert!(
+        have_python(),
+        "this test needs python3 (.ci/run installs it)"
+    );
+    let h = Home::new("on_demand_exited_listens_again");
+    let port = free_port();
+    std::fs::write(
+        h.units.join("once.py"),
+        "import os, socket\ns = socket.socket(fileno=3)\nc, _ = s.accept()\nc.recv(16)\nc.sendall(b'ok %d\\n' % os.getpid())\nc.close()\n",
+    )
+    .expect("write once.py");
+    h.unit(
+        "once",
+        &format!("[service]\nExecStart = \"python3 once.py\"\nRestart = \"no\"\n[socket]\nListenStream = [\"127.0.0.1:{port}\"]\nActivation = \"on-demand\"\n"),
+    );
+    h.ok(&["enable", "once"]);
+    h.wait_until("listening", WAIT, || {
+        h.unit_json("once")["listening"].is_string()
+    });
+    let first = ask(port).expect("the first connection is served");
+    h.wait_until("once exited and listening again", WAIT, || {
+        let u = h.unit_json("once");
+        u["state"] == "exited" && u["listening"].is_string()
+    });
+    let second = ask(port).expect("a connection after its exit starts it again");
+    assert_ne!(second, first, "the same process answered");
+}
+
+#[test]
 fn an_on_demand_unit_disabled_while_running_lets_its_port_go_when_stopped() {
     // Disable while it runs: it keeps serving; once stopped, the port is closed.
     assert!(

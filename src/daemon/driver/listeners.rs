@@ -12,7 +12,8 @@
 //! same `[socket]`; a changed `[socket]` (reload) closes the old ones at
 //! the next start and binds the new ones.
 //!
-//! On-demand units: while one is enabled and inactive its sockets are
+//! On-demand units: while one is enabled and down (inactive, or exited:
+//! its process ended well) its sockets are
 //! *armed* (registered with the poll for readability, one token per unit
 //! from 2^39); a connection disarms them and the loop asks the supervisor
 //! to start the unit, which then accepts it from the backlog. The armed set

@@ -395,13 +395,18 @@ impl Supervisor {
             // None while everything stops: a connection then is refused,
             // not a start the daemon must refuse again and again.
             .filter(|_| !self.exiting && !self.killing)
-            .filter(|e| {
-                !e.gone
-                    && e.on_demand()
-                    && e.state_name() == StateName::Inactive
-                    && self.enabled.contains(&e.name)
-            })
+            .filter(|e| self.waits_for_a_connection(e))
             .filter_map(|e| e.unit.as_deref())
+    }
+
+    /// An on-demand unit that is enabled and down, having stopped or ended
+    /// well (not failed: its waiting clients would start it again and
+    /// again): its sockets are armed.
+    fn waits_for_a_connection(&self, e: &Entry) -> bool {
+        !e.gone
+            && e.on_demand()
+            && matches!(e.state_name(), StateName::Inactive | StateName::Exited)
+            && self.enabled.contains(&e.name)
     }
 
     /// A unit file was written or removed (`present` None) since the last

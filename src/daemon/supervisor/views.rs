@@ -251,10 +251,7 @@ impl Supervisor {
     /// What an armed on-demand unit listens on (see [`Supervisor::armable`]).
     fn listening(&self, id: ServiceId) -> Option<String> {
         let e = &self.entries[id];
-        if !(e.on_demand()
-            && e.state_name() == StateName::Inactive
-            && self.enabled.contains(&e.name))
-        {
+        if !self.waits_for_a_connection(e) {
             return None;
         }
         let socket = e.unit.as_ref()?.socket.as_ref()?;
