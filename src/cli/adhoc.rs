@@ -222,9 +222,13 @@ pub fn run(g: &Global, out: &render::Output, mut opts: RunOpts) -> Result<(), Er
     if argv[0].contains('/') && !Path::new(&argv[0]).is_absolute() {
         argv[0] = here.join(&argv[0]).to_string_lossy().into_owned();
     }
-    if let Some(cwd) = &opts.cwd {
-        opts.cwd = Some(here.join(cwd));
-    }
+    // As PM2 runs an app where `pm2 start` ran: the directory `run` is
+    // run from, unless --cwd says otherwise.
+    opts.cwd = Some(
+        opts.cwd
+            .as_ref()
+            .map_or_else(|| here.clone(), |cwd| here.join(cwd)),
+    );
     let name = opts
         .name
         .clone()

@@ -29,7 +29,8 @@ fn written_args(h: &Home, file: &str) -> Vec<String> {
     h.wait_until(
         &format!("the service to write {file}"),
         WAIT,
-        || match fs::read(h.path(file)) {
+        // The service runs where `run` ran (the test's root), as PM2's do.
+        || match fs::read(h.root.join(file)) {
             Ok(bytes) if bytes.ends_with(b"\0") && bytes.ends_with(b"END\0") => {
                 got = bytes
                     .split(|&b| b == 0)
@@ -85,7 +86,7 @@ fn run_writes_a_unit_that_round_trips_awkward_arguments() {
     let status = h.ok(&["status", "odd"]);
     assert!(status.contains("running"), "{status}");
     let pid = h.pid("odd");
-    fs::remove_file(h.path("args.out")).expect("remove the marker");
+    fs::remove_file(h.root.join("args.out")).expect("remove the marker");
     h.ok(&["restart", "odd"]);
     assert_eq!(written_args(&h, "args.out"), args);
     assert_ne!(h.pid("odd"), pid);
@@ -113,7 +114,7 @@ fn run_refuses_an_existing_name_without_force() {
         before
     );
     assert_eq!(h.pid("api"), pid, "a refused run touched the service");
-    fs::remove_file(h.path("a.out")).expect("remove the marker");
+    fs::remove_file(h.root.join("a.out")).expect("remove the marker");
     let mut forced = run_args("api", "a.out", &second);
     forced.insert(1, "--force".into());
     h.ok(&strs(&forced));
@@ -123,7 +124,7 @@ fn run_refuses_an_existing_name_without_force() {
     h.stays(
         "two launches",
         std::time::Duration::from_millis(500),
-        || h.lines("a.out.launches").len() == 2,
+        || crate::util::read_lines(&h.root.join("a.out.launches")).len() == 2,
     );
 }
 
@@ -553,4 +554,39 @@ fn racing_run_force_of_one_name_all_write_their_file() {
         .filter(|n| n.contains("tmp"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn run_starts_the_service_in_the_directory_it_is_run_from() {
+    // As PM2 does: `cd proj && diakonos run -- sh app.sh` runs app.sh in proj (written as the unit's WorkingDirectory); --cwd overrides it.
+    let h = Home::new("run_starts_in_the_callers_directory");
+    let proj = h.root.join("proj");
+    fs::create_dir_all(&proj).expect("mkdir proj");
+    fs::write(proj.join("app.sh"), "pwd > where; exec sleep 600\n").expect("write app.sh");
+    let (home, units) = (h.home.display().to_string(), h.units.display().to_string());
+    let mut cmd = std::process::Command::new(crate::util::BIN);
+    cmd.args([
+        "--home",
+        &home,
+        "--service-dir",
+        &units,
+        "run",
+        "--name",
+        "app",
+        "--",
+        "sh",
+        "app.sh",
+    ])
+    .current_dir(&proj)
+    .stdin(std::process::Stdio::null());
+    let out = h.run(cmd);
+    assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    h.wait_until("app.sh wrote where it runs", WAIT, || {
+        fs::read_to_string(proj.join("where")).is_ok_and(|w| w.trim() == proj.to_string_lossy())
+    });
+    let unit = fs::read_to_string(h.units.join("app.service")).expect("the unit");
+    assert!(
+        unit.contains(&format!("WorkingDirectory = \"{}\"", proj.display())),
+        "{unit}"
+    );
 }
