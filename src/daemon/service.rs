@@ -32,7 +32,7 @@
 //! | starting, running (pid) | MainPidChanged(p) | unchanged; p is the main process (sd_notify MAINPID=, checked by the supervisor) | |
 //! | running (no pid)     | KeptGroup(g)        | unchanged; g is its group (what a RemainAfterExit oneshot left running outside its own: its stop signals it, the supervisor keeps the old group too) | |
 //! | starting (deadline), stopping | ExtendTimeout(d) | unchanged; deadline at least now + d (sd_notify EXTEND_TIMEOUT_USEC) | |
-//! | running (pid)        | WatchdogTimeout     | stopping (WatchdogSignal, then the normal escalation), then restart per policy / failed "watchdog timeout" | KillGroup(WatchdogSignal), SpawnStop or KillGroup |
+//! | running (pid)        | WatchdogTimeout     | stopping (signal phase: WatchdogSignal is its signal, SIGKILL after TimeoutStopSec; no ExecStop), then restart per policy / failed "watchdog timeout" | KillGroup(WatchdogSignal) |
 //! | running (pid)        | Unhealthy(r, stop)  | stopping, then restart per policy (counts as a failure) / failed r | SpawnStop or KillGroup |
 //! | starting (notify)    | Exited(0)           | restarting (policy) / failed "exited before it sent READY=1" | KillGroup |
 //! | starting (simple, Readiness probe) | Exited(0) | restarting (policy) / failed "exited with code 0" | KillGroup(SIGKILL) |
@@ -651,17 +651,32 @@ impl Service {
                 return actions;
             }
             (State::Running { pid: Some(_), .. }, Event::WatchdogTimeout) => {
+                // As systemd does: WatchdogSignal is the stop's signal (a
+                // SIGABRT handler gets TimeoutStopSec to write its dump, not
+                // a KillSignal on its heels), then SIGKILL.
+                let timeout = self.policy.timeout_stop.get();
+                let (phase, deadline) = if timeout.is_zero() {
+                    (StopPhase::Killed, now + KILL_GRACE)
+                } else {
+                    (StopPhase::Signalled, now + timeout)
+                };
                 if let Some(pgid) = self.pgid {
                     actions.push(Action::KillGroup {
                         pgid,
                         signal: self.policy.watchdog_signal,
                     });
+                    if timeout.is_zero() {
+                        stop::sigkill(&mut actions, pgid);
+                    }
                 }
-                return self.begin_stop(
-                    AfterStop::Failure(Box::new(Reason::Watchdog)),
-                    now,
-                    actions,
-                );
+                self.state = State::Stopping {
+                    main: self.pid(),
+                    stop_cmd: None,
+                    phase,
+                    deadline,
+                    then: AfterStop::Failure(Box::new(Reason::Watchdog)),
+                };
+                return actions;
             }
             (State::Running { pid: Some(_), .. }, Event::Unhealthy { reason, stop }) => {
                 let then = if stop {

@@ -182,6 +182,34 @@ fn a_watchdog_that_stops_being_pinged_restarts_the_service() {
 }
 
 #[test]
+fn a_watchdog_timeout_gives_the_service_its_signal_alone_until_the_stop_timeout() {
+    // A service that handles SIGABRT and SIGTERM by noting them: after the watchdog runs out it gets WatchdogSignal (SIGABRT) only, for TimeoutStopSec (time to write a dump), then SIGKILL; never KillSignal on the heels of SIGABRT.
+    let h = Home::new("notify_watchdog_signal_alone");
+    h.unit(
+        "w",
+        &format!(
+            "[service]\nWatchdogSec = 0.5\nTimeoutStopSec = 1.5\nRestart = \"no\"\nExecStart = {}\n",
+            sender(
+                &[],
+                "import signal; \
+                 signal.signal(signal.SIGABRT, lambda *_: open('signals', 'a').write('abrt\\n')); \
+                 signal.signal(signal.SIGTERM, lambda *_: open('signals', 'a').write('term\\n')); \
+                 open('ready', 'w').write('x'); time.sleep(1000)"
+            )
+        ),
+    );
+    h.ok(&["start", "w"]);
+    let pid = h.pid("w");
+    h.wait_written("signals", "the watchdog's SIGABRT");
+    h.wait_until("the service killed", WAIT, || gone(pid));
+    assert_eq!(h.lines("signals"), ["abrt"]);
+    let u = h.unit_json("w");
+    assert_eq!(u["state"], "failed", "{u}");
+    assert_eq!(u["reason"], "watchdog timeout", "{u}");
+    assert_eq!(u["last_exit"]["signal"], "SIGKILL", "{u}");
+}
+
+#[test]
 fn extend_timeout_and_errno_are_heard() {
     // EXTEND_TIMEOUT_USEC moves the start deadline past TimeoutStartSec;
     // ERRNO= is added to the failure reason.
