@@ -446,11 +446,20 @@ pub fn events(
             {
                 // The daemon closed the stream (or died): its successor's,
                 // if one comes (never one started here).
-                stream = successor(&home, &bytes, daemon).ok_or_else(|| {
-                    Error::failed_hint(
-                        "the daemon stopped: no more events",
-                        "start it again (any command does), then `diakonos events`",
-                    )
+                stream = successor(&home, &bytes, daemon).map_err(|still_running| {
+                    if still_running {
+                        // It closed this stream and runs on: the client was
+                        // dropped, its last line lost in a full buffer.
+                        Error::failed_hint(
+                            "events: dropped by the daemon: this client did not keep up",
+                            "read the stream as it comes (a slow pipe reader stalls it); `diakonos events` again follows from now",
+                        )
+                    } else {
+                        Error::failed_hint(
+                            "the daemon stopped: no more events",
+                            "start it again (any command does), then `diakonos events`",
+                        )
+                    }
                 })?;
                 daemon = daemon_identity(g);
                 continue;
@@ -479,23 +488,31 @@ pub fn events(
 /// sent again) from the daemon that took over, if one answers within a
 /// few seconds (a hand-over starts it at once). Asked only once the old
 /// one is gone: a dying daemon may still take a connection.
-fn successor(home: &Home, request: &[u8], old: Option<(i32, u64)>) -> Option<UnixStream> {
+/// Err(true): the old daemon still runs after the wait (it dropped this
+/// client); Err(false): no successor answered.
+fn successor(
+    home: &Home,
+    request: &[u8],
+    old: Option<(i32, u64)>,
+) -> Result<UnixStream, bool> {
     const WAIT: Duration = Duration::from_secs(3);
     let until = Instant::now() + WAIT;
+    let mut old_alive = false;
     while Instant::now() < until {
-        if old.is_some_and(|(pid, start)| procfs::same_process(pid, start)) {
+        old_alive = old.is_some_and(|(pid, start)| procfs::same_process(pid, start));
+        if old_alive {
             std::thread::sleep(Duration::from_millis(20));
             continue;
         }
         if let Ok(mut stream) = connect(home) {
             if std::io::Write::write_all(&mut stream, request).is_ok() {
                 eprintln!("diakonos: the daemon was replaced; following the new one");
-                return Some(stream);
+                return Ok(stream);
             }
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    None
+    Err(old_alive)
 }
 
 /// The directory a daemon started now without `--service-dir` takes: the
