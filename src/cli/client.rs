@@ -490,11 +490,7 @@ pub fn events(
 /// one is gone: a dying daemon may still take a connection.
 /// Err(true): the old daemon still runs after the wait (it dropped this
 /// client); Err(false): no successor answered.
-fn successor(
-    home: &Home,
-    request: &[u8],
-    old: Option<(i32, u64)>,
-) -> Result<UnixStream, bool> {
+fn successor(home: &Home, request: &[u8], old: Option<(i32, u64)>) -> Result<UnixStream, bool> {
     const WAIT: Duration = Duration::from_secs(3);
     let until = Instant::now() + WAIT;
     let mut old_alive = false;

@@ -61,8 +61,13 @@ fn quote(word: &str) -> String {
     out
 }
 
+/// A command line for systemd, each word as it is (`$` doubled: systemd
+/// expands `$VAR` in command lines, and the words are already expanded).
 pub(crate) fn command(argv: &[String]) -> String {
-    argv.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ")
+    argv.iter()
+        .map(|w| quote(&w.replace('$', "$$")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn secs(d: std::time::Duration) -> String {
@@ -416,10 +421,11 @@ mod tests {
     #[test]
     fn words_are_quoted_for_systemd() {
         // Plain words stay; spaces, quotes and `%` are quoted so systemd reads the same argv back.
-        let argv = ["sh", "-c", "echo \"50%\" $$X", "a b"].map(String::from);
+        let argv = ["sh", "-c", "echo \"50%\" $X", "a b"].map(String::from);
         assert_eq!(command(&argv), r#"sh -c "echo \"50%%\" $$X" "a b""#);
         let words = crate::cli::import::systemd::split_words(&command(&argv)).unwrap();
-        assert_eq!(words[2], "echo \"50%%\" $$X"); // specifiers are resolved after splitting
+        // Specifiers and `$$` are resolved after splitting, by systemd.
+        assert_eq!(words[2], "echo \"50%%\" $$X");
     }
 
     #[test]
