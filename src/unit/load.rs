@@ -206,18 +206,21 @@ fn claim_addresses(out: &mut LoadedDir, holders: &[String]) {
     }
 }
 
-/// Whether two `[socket]` addresses cannot both be bound: the same kind
-/// (stream or datagram) and the same path (`a/../b` is `b`), or the same
-/// port where one address is the other or covers it (`0.0.0.0`, `[::]`).
+/// Whether two `[socket]` addresses cannot both be bound: the same path
+/// (`a/../b` is `b`; a path is one file, whatever the kind), or the same
+/// kind (stream or datagram) and port where one address is the other or
+/// covers it (`0.0.0.0` every IPv4 address, `[::]` every address: IPv6
+/// sockets take IPv4 too unless the host says otherwise).
 fn overlaps(a: &super::Listen, b: &super::Listen) -> bool {
     use super::ListenAddr::{Tcp, Unix};
-    if a.datagram != b.datagram {
-        return false;
-    }
+    let covers = |x: &std::net::SocketAddr, y: &std::net::SocketAddr| {
+        x.ip().is_unspecified() && (x.is_ipv6() || y.is_ipv4())
+    };
     match (&a.addr, &b.addr) {
         (Tcp(x), Tcp(y)) => {
-            x.port() == y.port()
-                && (x.ip() == y.ip() || x.ip().is_unspecified() || y.ip().is_unspecified())
+            a.datagram == b.datagram
+                && x.port() == y.port()
+                && (x.ip() == y.ip() || covers(x, y) || covers(y, x))
         }
         (Unix(x), Unix(y)) => normal(x) == normal(y),
         _ => false,
@@ -355,6 +358,44 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn socket_addresses_overlap_as_the_kernel_binds_them() {
+        // One path is one file, stream or datagram; 0.0.0.0 covers IPv4 only, [::] both; TCP and UDP on one port are apart.
+        use super::super::{Listen, ListenAddr};
+        let tcp = |a: &str, datagram| Listen {
+            addr: ListenAddr::Tcp(a.parse().expect("an address")),
+            datagram,
+        };
+        let unix = |p: &str, datagram| Listen {
+            addr: ListenAddr::Unix(PathBuf::from(p)),
+            datagram,
+        };
+        assert!(overlaps(
+            &unix("/run/a.sock", false),
+            &unix("/run/x/../a.sock", true)
+        ));
+        assert!(!overlaps(
+            &unix("/run/a.sock", false),
+            &unix("/run/b.sock", false)
+        ));
+        for (a, b, both) in [
+            ("0.0.0.0:80", "127.0.0.1:80", true),
+            ("[::]:80", "127.0.0.1:80", true),
+            ("[::]:80", "0.0.0.0:80", true),
+            ("[::]:80", "[::1]:80", true),
+            ("0.0.0.0:80", "[::1]:80", false),
+            ("127.0.0.1:80", "127.0.0.2:80", false),
+            ("127.0.0.1:80", "127.0.0.1:81", false),
+        ] {
+            assert_eq!(overlaps(&tcp(a, false), &tcp(b, false)), both, "{a} {b}");
+            assert_eq!(overlaps(&tcp(b, false), &tcp(a, false)), both, "{b} {a}");
+        }
+        assert!(!overlaps(
+            &tcp("127.0.0.1:80", false),
+            &tcp("127.0.0.1:80", true)
+        ));
+    }
 
     // -- load_dir ---------------------------------------------------------
 
