@@ -209,14 +209,16 @@ fn import_warns_of_what_this_host_lacks_and_writes_the_unit() {
 
 #[test]
 fn import_pm2_cron_restart_restarts_the_app_at_each_elapse() {
-    // cron_restart (every second here) becomes OnCalendar + Overlap = "restart": once
-    // enabled, the timer starts the app and restarts it while it still runs, as PM2 does.
+    // cron_restart (every second here) becomes OnCalendar + Overlap = "restart" + OnBootSec = 0:
+    // once enabled, the app runs at once and is restarted at each elapse, as PM2 does.
     let h = Home::new("import_pm2_cron_restart");
     fs::write(h.path("app.sh"), "echo \"$$\" >> out\nexec sleep 600\n").expect("write script");
     let eco = h.root.join("ecosystem.config.json");
     let json = serde_json::json!({"apps": [{
         "name": "app", "script": "app.sh", "cwd": h.units.to_str().expect("utf-8"),
         "cron_restart": "* * * * * *"
+    }, {
+        "name": "nightly", "script": "/bin/sleep", "args": "1000", "cron_restart": "0 3 * * *"
     }]});
     fs::write(&eco, json.to_string()).expect("write ecosystem");
     let out = h.cmd(&["import", "pm2", eco.to_str().expect("utf-8")]);
@@ -230,6 +232,9 @@ fn import_pm2_cron_restart_restarts_the_app_at_each_elapse() {
     assert_ne!(runs[0], runs[1], "{runs:?}");
     let timers = h.ok(&["timers", "--json"]);
     assert!(timers.contains("\"app\""), "{timers}");
+    // An app restarted at 3 a.m. runs from its enable on, as under PM2.
+    h.ok(&["enable", "nightly"]);
+    h.wait_state("nightly", "running");
 }
 
 #[test]

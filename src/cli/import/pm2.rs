@@ -6,7 +6,8 @@
 //! autorestart, restart_delay, exp_backoff_restart_delay, kill_timeout,
 //! max_restarts, max_memory_restart and watch where diakonos has the key,
 //! watch_delay, uid/gid, and cron_restart as a `[timer]` (OnCalendar,
-//! Overlap = "restart"); every other field is reported as dropped, with why.
+//! Overlap = "restart", OnBootSec = 0: it runs from the start, restarted at
+//! each elapse); every other field is reported as dropped, with why.
 
 use std::path::Path;
 
@@ -401,6 +402,10 @@ fn from_app(app: &Map<String, Value>, origin: &str, base: &Path) -> Result<Draft
             Ok(_) => {
                 d.set(Section::Timer, "OnCalendar", toml::Value::String(expr.to_string()));
                 d.set(Section::Timer, "Overlap", toml::Value::String("restart".into()));
+                // The app runs all the time, as under PM2: started as soon
+                // as the timer is armed (the daemon starts, `enable`), then
+                // restarted at each elapse.
+                d.set(Section::Timer, "OnBootSec", toml::Value::Integer(0));
             }
             Err(why) => d.drop_key(
                 &format!("cron_restart={cron}"),
@@ -545,7 +550,9 @@ mod tests {
         assert!(t.contains("StartLimitBurst = 4"), "{t}");
         assert!(t.contains("Restart = \"always\""), "{t}");
         assert!(
-            t.contains("[timer]\nOnCalendar = \"0 3 * * *\"\nOverlap = \"restart\"\n"),
+            t.contains(
+                "[timer]\nOnCalendar = \"0 3 * * *\"\nOverlap = \"restart\"\nOnBootSec = 0\n"
+            ),
             "{t}"
         );
         let dropped: Vec<&str> = d.dropped.iter().map(|x| x.key.as_str()).collect();
