@@ -357,7 +357,13 @@ impl Output {
                 ),
             );
         }
-        row("log", s.log_path.display().to_string());
+        // No file (never started, or `daemon --init` without --file-logs,
+        // whose services write to the daemon's stdout): said, not implied.
+        let mut log = s.log_path.display().to_string();
+        if !s.log_path.exists() {
+            log.push_str(" (no file)");
+        }
+        row("log", log);
         let tail = crate::cli::logs::tail_lines(&s.log_path, 10);
         if !tail.is_empty() {
             out.push_str(&self.dim("  -- last log lines --"));
