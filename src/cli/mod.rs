@@ -293,8 +293,12 @@ fn run_client(g: Global, cmd: Command) -> Result<(), Error> {
             other => Err(client::unexpected(&other)),
         },
         Command::Stats { names, watch } => {
+            // Only the first look starts a daemon: a `--watch` that outlives
+            // a `kill` ends, rather than start another.
+            let mut first = true;
             let ask = || -> Result<Vec<crate::protocol::UnitInfo>, Error> {
-                match client::request(&g, Request::List, true)? {
+                let start = std::mem::replace(&mut first, false);
+                match client::request(&g, Request::List, start)? {
                     Response::Units(units) => pick(units, &names),
                     other => Err(client::unexpected(&other)),
                 }

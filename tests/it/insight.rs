@@ -777,6 +777,35 @@ fn stats_watch_prints_plain_tables_when_not_on_a_terminal() {
 }
 
 #[test]
+fn stats_watch_ends_when_the_daemon_is_killed_and_starts_no_other() {
+    // `stats --watch` running when `kill` stops the daemon: it ends (exit 3, not running) instead of starting a new daemon at its next look.
+    let h = Home::new("stats_watch_ends_at_kill");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["start", "web"]);
+    let out_path = h.root.join("watch.out");
+    let file = std::fs::File::create(&out_path).expect("create watch.out");
+    let mut cmd = h.command(&["stats", "--watch", "0.2"]);
+    cmd.stdout(file).stderr(Stdio::piped());
+    let mut watch = Background(cmd.spawn().expect("spawn stats --watch"));
+    h.wait_until("a first table", WAIT, || {
+        std::fs::read_to_string(&out_path).is_ok_and(|t| t.lines().any(|l| l.starts_with("web ")))
+    });
+    h.ok(&["kill"]);
+    let mut status = None;
+    h.wait_until("stats --watch to end", WAIT, || {
+        status = watch.0.try_wait().expect("try_wait");
+        status.is_some()
+    });
+    // 3: the daemon is not running (SPEC §5).
+    assert_eq!(status.and_then(|s| s.code()), Some(3));
+    assert!(
+        h.daemons().is_empty(),
+        "a daemon was started: {:?}",
+        h.daemons()
+    );
+}
+
+#[test]
 fn logs_without_a_name_shows_and_follows_every_unit() {
     // `logs`: every unit's last lines prefixed `NAME | `; `logs -f` follows
     // all of them, a unit started later and a restarted one included.
