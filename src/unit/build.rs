@@ -405,12 +405,26 @@ fn health(
             None,
         );
     }
+    // A probe every 0 s, or one that may take 0 s, cannot work.
+    let positive = |cx: &mut Ctx<'_>, key: &str| {
+        let d = secs(cx, v, key, None);
+        if let (true, Some(value)) = (d.is_zero(), v.get(key)) {
+            cx.at(
+                value.span(),
+                format!("`{key}` is 0; expected more than 0"),
+                None,
+            );
+        }
+        d
+    };
+    let (interval, timeout) = (positive(cx, "IntervalSec"), positive(cx, "TimeoutSec"));
+    let start_interval = positive(cx, "StartIntervalSec");
     Some(Health {
         probe,
-        interval: secs(cx, v, "IntervalSec", None),
-        timeout: secs(cx, v, "TimeoutSec", None),
+        interval,
+        timeout,
         start_period: secs(cx, v, "StartPeriodSec", None),
-        start_interval: secs(cx, v, "StartIntervalSec", None),
+        start_interval,
         failure_threshold: u32::try_from(threshold).unwrap_or(3).max(1),
         expect_status: expect,
         on_unhealthy: choice(

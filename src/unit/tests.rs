@@ -629,3 +629,21 @@ fn units_that_can_never_work_as_written_are_load_errors() {
     assert_eq!(e.pos, Some((5, 20)));
     assert!(e.message.contains("expected 1 or more"), "{e:?}");
 }
+
+#[test]
+fn health_timings_of_zero_and_statuses_http_does_not_define_are_errors() {
+    // A probe every 0 s (or allowed 0 s) cannot work; HTTP defines codes 100 to 599.
+    for key in ["IntervalSec", "TimeoutSec", "StartIntervalSec"] {
+        let e = one_err(&format!(
+            "[service]\nExecStart = \"worker\"\n[health]\nTcp = \"127.0.0.1:80\"\n{key} = 0\n"
+        ));
+        assert_eq!(e.pos, Some((5, key.len() + 4)), "{e:?}");
+        assert_eq!(e.message, format!("`{key}` is 0; expected more than 0"));
+    }
+    let e = one_err("[service]\nExecStart = \"worker\"\n[health]\nHttp = \"http://127.0.0.1/\"\nExpectStatus = \"600-700\"\n");
+    assert!(
+        e.message.starts_with("`ExpectStatus` is \"600-700\""),
+        "{e:?}"
+    );
+    parse_ok("[service]\nExecStart = \"worker\"\n[health]\nHttp = \"http://127.0.0.1/\"\nExpectStatus = \"500-599\"\nStartPeriodSec = 0\n");
+}

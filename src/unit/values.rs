@@ -80,7 +80,8 @@ pub(super) fn parse_status_range(text: &str) -> Option<(u16, u16)> {
     let (lo, hi) = text.split_once('-').unwrap_or((text, text));
     let lo: u16 = lo.trim().parse().ok()?;
     let hi: u16 = hi.trim().parse().ok()?;
-    ((100..=999).contains(&lo) && (lo..=999).contains(&hi)).then_some((lo, hi))
+    // The status codes HTTP defines: 100 to 599.
+    ((100..=599).contains(&lo) && (lo..=599).contains(&hi)).then_some((lo, hi))
 }
 
 /// A `*Sec` value: finite, 0 ..= MAX_SECS seconds, as a number or a systemd
