@@ -62,6 +62,8 @@ pub enum TimerKey {
     ExitsHeld,
     /// A hand-over waits no longer for starts under way (`requests.rs`).
     HandOver,
+    /// Look for what runs that ended left outside their groups.
+    StrayLook,
 }
 
 #[derive(Debug)]

@@ -67,6 +67,10 @@ mod why;
 /// they die: look again this often.
 const GROUP_RECHECK: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// How long after a run ended on its own the daemon looks for what it left
+/// outside its group (one look for every run that ended meanwhile).
+const STRAY_LOOK_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// A client connection, as the event loop numbers them.
 pub type ConnId = usize;
 
@@ -848,6 +852,9 @@ impl Supervisor {
                     }
                 }
                 TimerKey::Wait(n) => self.wait_expired(n),
+                // The runs started since (RestartSec = 0) are known by now,
+                // and are not what an ended run left.
+                TimerKey::StrayLook => self.claim_strays_of_ended_runs(),
                 other => self.due.push(other),
             }
         }

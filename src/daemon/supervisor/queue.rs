@@ -82,9 +82,13 @@ impl Supervisor {
                 break;
             }
         }
-        // Once the pass is over: the runs started in it (RestartSec = 0)
-        // are known, and are not what an ended run left.
-        self.claim_strays_of_ended_runs();
+        // A moment after the exits, for all of them at once: a /proc look
+        // costs about a millisecond, kept off the restart that follows an
+        // exit (and a crash loop looks at most every STRAY_LOOK_DELAY).
+        if !self.ended_runs.is_empty() {
+            self.timers
+                .arm_if_idle(TimerKey::StrayLook, now + STRAY_LOOK_DELAY);
+        }
         // A start of a thousand units grows the queue to a thousand events;
         // give that memory back rather than keep it for the daemon's life.
         shrink_idle(&mut self.queue);
@@ -427,7 +431,7 @@ impl Supervisor {
     /// killed (their group's own leftovers got SIGKILL with the exit). What
     /// a RemainAfterExit oneshot leaves is its service: its groups are
     /// kept with the unit, for its stop.
-    fn claim_strays_of_ended_runs(&mut self) {
+    pub(super) fn claim_strays_of_ended_runs(&mut self) {
         let units = std::mem::take(&mut self.ended_runs)
             .into_iter()
             .map(|(id, since)| {
