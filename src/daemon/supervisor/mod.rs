@@ -144,6 +144,12 @@ pub struct Supervisor {
     /// Runs that ended on their own in this pass, with their main
     /// process's start time: their strays are looked for at its end.
     ended_runs: Vec<(ServiceId, Option<u64>)>,
+    /// The look for them is due (its timer fired in this pass).
+    stray_look_due: bool,
+    /// Looks for strays asked in this pass, sent as one effect at its end,
+    /// once every process it started is known (a main, an ExecStop or an
+    /// Exec probe spawned later in the pass is not a stray).
+    pending_strays: Vec<StrayLook>,
     jobs: Vec<Job>,
     /// What the world should do, oldest first.
     effects: VecDeque<Effect>,
@@ -244,6 +250,8 @@ impl Supervisor {
             shared: Shared::default(),
             awaiting_group: BTreeSet::new(),
             ended_runs: Vec::new(),
+            stray_look_due: false,
+            pending_strays: Vec::new(),
             jobs: Vec::new(),
             effects: VecDeque::new(),
             exiting: false,
@@ -854,7 +862,7 @@ impl Supervisor {
                 TimerKey::Wait(n) => self.wait_expired(n),
                 // The runs started since (RestartSec = 0) are known by now,
                 // and are not what an ended run left.
-                TimerKey::StrayLook => self.claim_strays_of_ended_runs(),
+                TimerKey::StrayLook => self.stray_look_due = true,
                 other => self.due.push(other),
             }
         }

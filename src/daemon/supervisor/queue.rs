@@ -82,6 +82,11 @@ impl Supervisor {
                 break;
             }
         }
+        // Once the pass is over, every process it started is known.
+        if std::mem::take(&mut self.stray_look_due) {
+            self.claim_strays_of_ended_runs();
+        }
+        self.scan_strays();
         // A moment after the exits, for all of them at once: a /proc look
         // costs about a millisecond, kept off the restart that follows an
         // exit (and a crash loop looks at most every STRAY_LOOK_DELAY).
@@ -421,7 +426,7 @@ impl Supervisor {
                 after: StraysOf::Stop,
             });
         }
-        self.scan_strays(units);
+        self.pending_strays.extend(units);
     }
 
     /// Runs that ended on their own in this pass (a main process's exit
@@ -432,7 +437,7 @@ impl Supervisor {
     /// a RemainAfterExit oneshot leaves is its service: its groups are
     /// kept with the unit, for its stop.
     pub(super) fn claim_strays_of_ended_runs(&mut self) {
-        let units = std::mem::take(&mut self.ended_runs)
+        let units: Vec<StrayLook> = std::mem::take(&mut self.ended_runs)
             .into_iter()
             .map(|(id, since)| {
                 let e = &self.entries[id];
@@ -454,7 +459,7 @@ impl Supervisor {
                 }
             })
             .collect();
-        self.scan_strays(units);
+        self.pending_strays.extend(units);
     }
 
     /// The processes the daemon started and knows: main processes,
@@ -467,10 +472,12 @@ impl Supervisor {
             .collect()
     }
 
-    fn scan_strays(&mut self, units: Vec<StrayLook>) {
-        if units.is_empty() {
+    /// The looks asked in this pass, as one effect.
+    fn scan_strays(&mut self) {
+        if self.pending_strays.is_empty() {
             return;
         }
+        let units = std::mem::take(&mut self.pending_strays);
         let known = self.known_pids();
         let other_groups: Vec<Pid> = self
             .entries

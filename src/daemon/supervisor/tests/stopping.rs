@@ -120,3 +120,29 @@ fn stopping_a_forking_service_reaches_the_group_its_main_process_moved_to() {
     assert_eq!(state(&s, "f"), StateName::Inactive);
     assert!(s.take_replies().iter().any(|(conn, _)| *conn == 2));
 }
+
+#[test]
+fn the_look_for_an_ended_runs_strays_knows_the_run_started_in_its_pass() {
+    // A crash, then the restart (RestartSec = 0.2) and the look for what the run left (200 ms after the exit) come due in one pass: the look, sent once the pass is over, counts the new main process as known and the new run's start as its bound, so it is not taken for a stray.
+    let unit = "[service]\nExecStart = \"w\"\nRestart = \"always\"\nRestartSec = 0.2\n";
+    let (mut s, mut sys, t0) = setup(&[("w", unit)]);
+    let first = started(&mut s, &mut sys, None, "w", t0);
+    s.child_exited(first, ExitKind::Code(1));
+    s.run(t0, &mut sys);
+    let t1 = t0 + Duration::from_millis(200);
+    s.timers_expired(t1);
+    s.run(t1, &mut sys);
+    let second = sys.pid_of("w");
+    assert_ne!(second, first, "restarted in the pass");
+    let looks: Vec<Effect> = std::iter::from_fn(|| s.poll_effect())
+        .filter(|e| matches!(e, Effect::ScanStrays { .. }))
+        .collect();
+    match looks.as_slice() {
+        [Effect::ScanStrays { units, known, .. }] => {
+            assert!(known.contains(&second), "{known:?}");
+            assert_eq!(units.len(), 1);
+            assert_eq!(units[0].after, StraysOf::EndedRun);
+        }
+        other => panic!("expected one look: {other:?}"),
+    }
+}
