@@ -51,6 +51,9 @@ impl EventLoop {
             Request::Enable(names) => Some(self.set_enabled(&names, true)),
             Request::Disable(names) => Some(self.set_enabled(&names, false)),
             Request::Events(names) => {
+                // A unit file written since the load is followed as `start`
+                // would load it.
+                self.load_new_units(&names);
                 match names.iter().find(|n| self.sup.id_of(n).is_none()) {
                     Some(n) => Some(Response::error(
                         format!("no unit named `{n}`"),
@@ -201,7 +204,7 @@ impl EventLoop {
     }
 
     /// `Load`: re-reads the directory, applies only the units named.
-    /// A `start` (or `restart`) that names units not loaded yet (files written since the
+    /// A `start` (or `restart`, `events`) that names units not loaded yet (files written since the
     /// last read, as systemd loads a new unit on demand): the new files of
     /// the directory are loaded first, these and any other (a new unit's
     /// new dependency), as `reload` would add them; loaded units, changed

@@ -295,3 +295,38 @@ fn events_ends_when_its_reader_goes_away_even_with_no_event_to_come() {
     let (code, err) = ended(&mut f);
     assert_eq!(code, Some(0), "{err}");
 }
+
+#[test]
+fn events_follows_a_unit_whose_file_was_written_after_the_load() {
+    // As `start` does, `events NAME` loads a unit file written since the daemon read the directory, and follows it.
+    let h = Home::new("events_new_file");
+    h.unit("w", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["list"]);
+    h.unit("fresh", "[service]\nExecStart = \"sleep 1000\"\n");
+    let mut cmd = h.command(&["events", "--json", "fresh"]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut f = Follower(cmd.spawn().expect("run diakonos events"));
+    let stdout = f.0.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(Instant::now() < deadline, "no event of fresh");
+        assert!(
+            f.0.try_wait().expect("try_wait").is_none(),
+            "events ended: {:?}",
+            ended(&mut f)
+        );
+        h.ok(&["restart", "fresh"]);
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            assert!(line.contains("\"unit\":\"fresh\""), "{line}");
+            break;
+        }
+    }
+}
