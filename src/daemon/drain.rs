@@ -71,7 +71,10 @@ impl EventLoop {
                             .watch_leftovers(id, &groups, registry, &mut self.sup, now);
                         fed = true;
                     }
-                    scan @ Effect::ScanStrays { .. } => {
+                    Effect::ScanStrays { units, .. } => {
+                        // What is known now: a pass since the look was
+                        // asked may have started processes (a restart).
+                        let scan = self.sup.stray_look_now(units);
                         if let Some(input) = system::look_for_strays(scan, &self.sys.home.dir) {
                             self.sup.handle(input, now);
                             fed = true;

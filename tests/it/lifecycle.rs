@@ -266,42 +266,49 @@ fn an_escaped_child_that_ignores_the_kill_signal_gets_sigkill() {
 
 #[test]
 fn what_a_run_that_ended_left_outside_its_group_is_killed() {
-    // A main process exits (Restart = "always") and leaves a setsid'd child behind, tagged or not (`env -i`): each is killed with its run, so none pile up over the restarts, and the unit's last run's is killed by `stop`.
+    // A main process exits (Restart = "always", RestartSec = 0.2, as long as the look's delay) and leaves a setsid'd child behind: each is killed with its run, so none pile up over the restarts, while each new run's own setsid'd child lives until its run ends; the last run's is killed by `stop`. A child that cleared its environment (`env -i`) carries no tag: it is left alone (nothing says whose it is).
     let h = Home::new("what_a_run_that_ended_left_is_killed");
     h.unit(
         "leaver",
         &format!(
-            "[unit]\nStartLimitBurst = 0\n[service]\nRestart = \"always\"\nRestartSec = 0.1\nExecStart = {}\n",
+            "[unit]\nStartLimitBurst = 0\n[service]\nRestart = \"always\"\nRestartSec = 0.2\nExecStart = {}\n",
             sh("setsid sh -c 'echo $$ >> tagged; exec sleep 1000' & \
-                env -i /usr/bin/setsid /bin/sh -c 'echo $$ >> untagged; exec /bin/sleep 1000' & \
-                sleep 0.3; exit 1")
+                n=$(wc -l < runs 2>/dev/null || echo 0); echo $$ >> runs; \
+                [ $n -eq 0 ] && env -i /usr/bin/setsid /bin/sh -c 'echo $$ >> untagged; exec /bin/sleep 1000' & \
+                sleep 0.5; echo $$ >> done; exit 1")
         ),
     );
     h.ok(&["start", "leaver"]);
-    h.wait_until("three runs' children", WAIT, || {
-        h.lines("tagged").len() >= 3 && h.lines("untagged").len() >= 3
-    });
+    h.wait_until("four runs' children", WAIT, || h.lines("tagged").len() >= 4);
     let pids = |f: &str| -> Vec<i32> { h.lines(f).iter().filter_map(|l| l.parse().ok()).collect() };
-    let (tagged, untagged) = (pids("tagged"), pids("untagged"));
-    for pid in tagged[..2].iter().chain(&untagged[..2]) {
+    let tagged = pids("tagged");
+    for pid in &tagged[..2] {
         h.wait_until(&format!("{pid} of an ended run gone"), WAIT, || gone(*pid));
     }
     h.ok(&["stop", "leaver"]);
-    for pid in pids("tagged").into_iter().chain(pids("untagged")) {
+    for pid in pids("tagged") {
         h.wait_until(&format!("{pid} gone after stop"), WAIT, || gone(pid));
     }
+    // No run was cut short by the look for an earlier run's strays: every
+    // run but the one `stop` ended lived its 0.5 s.
+    let (runs, done) = (h.lines("runs").len(), h.lines("done").len());
+    assert!(done + 1 >= runs, "{done} of {runs} runs finished");
+    let untagged = pids("untagged");
+    assert_eq!(untagged.len(), 1);
+    assert!(alive(untagged[0]), "an untagged process was killed");
+    kill9(untagged[0]);
 }
 
 #[test]
 fn a_remain_after_exit_oneshot_keeps_what_it_daemonized_until_its_stop() {
-    // A RemainAfterExit oneshot that starts a server outside its group (setsid, environment cleared) and exits 0: the server is its service, left running while the unit is up (across an upgrade and a crash of the daemon), killed by `stop`.
+    // A RemainAfterExit oneshot that starts a server outside its group (setsid) and exits 0: the server is its service, left running while the unit is up (across an upgrade and a crash of the daemon), killed by `stop`.
     let h = Home::new("remain_after_exit_daemonized");
     h.unit(
         "launcher",
         &format!(
             "[service]\nType = \"oneshot\"\nRemainAfterExit = true\nExecStart = {}\n",
             sh(
-                "env -i /usr/bin/setsid /bin/sh -c 'echo $$ > server; exec /bin/sleep 1000' & \
+                "setsid /bin/sh -c 'echo $$ > server; exec /bin/sleep 1000' & \
                 while [ ! -s server ]; do sleep 0.01; done; exit 0"
             )
         ),

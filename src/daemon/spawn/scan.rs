@@ -340,11 +340,9 @@ pub fn find_tagged(home: &Path) -> Vec<Tagged> {
 /// One look through `/proc` for processes of `home` tagged with one of
 /// `units` (name, earliest start time, start time they must precede) that
 /// are not `known` and not in `other_groups`: what a service left outside
-/// its process group (setsid). An untagged child of the daemon that is not
-/// `known` counts for the first unit whose run it falls in. Per unit, the
-/// process groups they are in. The daemon's own process and group never
-/// count (a daemon started from inside a service carries that service's
-/// tag).
+/// its process group (setsid). Per unit, the process groups they are in.
+/// The daemon's own process and group never count (a daemon started from
+/// inside a service carries that service's tag).
 pub fn find_strays(
     home: &Path,
     units: &[(&str, Option<u64>, Option<u64>)],
@@ -376,14 +374,11 @@ pub fn find_strays(
             Some((tag_home, unit)) if tag_home == want_home => units
                 .iter()
                 .position(|&(name, since, until)| name == unit && in_run(since, until)),
-            Some(_) => None,
-            // Our own child that we did not start: the orphan of a main
-            // process that ended (we are the subreaper), whose environment
-            // does not say whose it is (redis writes its title over it).
-            None if p.ppid == me => units
-                .iter()
-                .position(|&(_, since, until)| since.is_some() && in_run(since, until)),
-            None => None,
+            // Another home's, or no tag: an orphan whose environment was
+            // cleared or overwritten (redis, nginx write their titles over
+            // it) cannot be told from another unit's (a daemon that a
+            // running unit started), so it is left alone.
+            _ => None,
         };
         if let Some(i) = which {
             let group = Pid::from_raw(p.pgrp);

@@ -445,12 +445,7 @@ impl Supervisor {
                     id,
                     unit: e.name.clone(),
                     since,
-                    // A run started since (RestartSec = 0) is not an ended one.
-                    until: e
-                        .svc
-                        .pid()
-                        .and(e.start_time)
-                        .filter(|_| e.start_time != since),
+                    until: None, // set by `stray_look_now`
                     after: if matches!(e.svc.state, State::Running { pid: None, .. }) {
                         StraysOf::KeptRun
                     } else {
@@ -478,6 +473,22 @@ impl Supervisor {
             return;
         }
         let units = std::mem::take(&mut self.pending_strays);
+        let scan = self.stray_look_now(units);
+        self.effects.push_back(scan);
+    }
+
+    /// A look for strays with what is known at this moment: every process
+    /// the daemon started, the groups of running units, and for a run that
+    /// ended, the start of the unit's next run (its processes are not the
+    /// ended run's). The loop calls it again right before the look: passes
+    /// may have run since it was asked.
+    pub fn stray_look_now(&self, mut units: Vec<StrayLook>) -> Effect {
+        for u in &mut units {
+            let e = &self.entries[u.id];
+            if u.after != StraysOf::Stop && e.svc.pid().is_some() && e.start_time != u.since {
+                u.until = e.start_time.or(u.until);
+            }
+        }
         let known = self.known_pids();
         let other_groups: Vec<Pid> = self
             .entries
@@ -485,11 +496,11 @@ impl Supervisor {
             .filter(|e| e.svc.state.is_active() && !e.svc.awaiting_group())
             .flat_map(|e| e.svc.pgid.into_iter().chain(e.groups.iter().copied()))
             .collect();
-        self.effects.push_back(Effect::ScanStrays {
+        Effect::ScanStrays {
             units,
             known,
             other_groups,
-        });
+        }
     }
 
     /// A look for strays came back. None found: the stop is done
