@@ -61,6 +61,8 @@ pub struct InitOptions {
 pub fn run(opts: DaemonOptions) -> Result<(), Error> {
     let ready = take_ready_fd();
     let mut handed = handed::Handed::from_env();
+    // Started by a hand-over (an upgrade): its state file is complete.
+    let handed_over = !handed.is_empty();
     let mut kept = handed.raw_fds();
     kept.extend(ready.as_ref().map(std::os::fd::AsRawFd::as_raw_fd));
     spawn::close_inherited_fds(&kept);
@@ -134,7 +136,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), Error> {
     if let Some(init) = &opts.init {
         event_loop.sys.inherit_stdio = !init.file_logs;
     }
-    event_loop.restore(saved, first_daemon, handed);
+    event_loop.restore(saved, first_daemon || handed_over, handed);
     let result = match opts.init {
         Some(init) => event_loop.run_init(init),
         None => event_loop.run().map(|()| 0).map_err(loop_failed),

@@ -22,13 +22,17 @@ impl EventLoop {
     /// of a home has nothing to adopt and does not look through `/proc`.
     /// The sockets `handed` over by the daemon before are claimed before
     /// anything starts; the rest are closed.
-    pub fn restore(&mut self, saved: persist::SavedState, first_daemon: bool, handed: Handed) {
+    /// `no_tag_search`: the first daemon of the home (nothing to find), or
+    /// one started by a hand-over, whose state file was written as the old
+    /// daemon left: nothing it started is newer, so a tagged process the
+    /// file does not name is what a run left behind, not a main process.
+    pub fn restore(&mut self, saved: persist::SavedState, no_tag_search: bool, handed: Handed) {
         let mut handed = handed;
         let units = self.sup.entries().iter().filter_map(|e| e.unit.as_deref());
         self.sys.listeners.claim(&mut handed, units);
         let home = &self.sys.home;
         let enabled = persist::load_enabled(&home.enabled());
-        let tagged = if first_daemon {
+        let tagged = if no_tag_search {
             Vec::new()
         } else {
             spawn::find_tagged(&home.dir)

@@ -766,3 +766,27 @@ fn kill_during_daemon_upgrade_leaves_no_daemon() {
         );
     }
 }
+
+#[test]
+fn an_upgrade_does_not_take_a_tagged_leftover_for_a_restarting_units_process() {
+    // A unit waits to restart (RestartSec = 30) while a process carrying its tag runs (as a stray of an earlier run would): after `daemon-upgrade` the unit is still restarting, the stray not adopted as its main process.
+    let h = Home::new("upgrade_ignores_tagged_leftover");
+    h.unit(
+        "w",
+        "[service]\nExecStart = \"sh -c 'exit 1'\"\nRestart = \"always\"\nRestartSec = 30\n",
+    );
+    h.ok(&["start", "w"]);
+    h.wait_state("w", "restarting");
+    let mut stray = std::process::Command::new("setsid")
+        .args(["sleep", "1000"])
+        .env("DIAKONOS_HOME", &h.home)
+        .env("DIAKONOS_UNIT", "w")
+        .spawn()
+        .expect("spawn a tagged sleep");
+    h.ok(&["daemon-upgrade"]);
+    let u = h.unit_json("w");
+    let _ = stray.kill();
+    let _ = stray.wait();
+    assert_eq!(u["state"], "restarting", "{u}");
+    assert!(u["pid"].is_null(), "{u}");
+}
