@@ -250,15 +250,22 @@ fn a_stop_for_a_failure_says_why_as_it_begins() {
     assert!(reason.starts_with("memory limit: RSS "), "{stopping}");
 }
 
-#[test]
-fn events_ends_when_its_reader_goes_away() {
-    // `diakonos events | head -1`: once the pipe's reader is gone, the next event ends the client (exit 0), as `logs -f` does, instead of writing into a broken pipe until the daemon stops.
-    let h = Home::new("events_reader_gone");
+/// A home with `w` running and `diakonos events w` following it, its
+/// stdout and stderr piped.
+fn following_w(test: &str) -> (Home, Follower) {
+    let h = Home::new(test);
     h.unit("w", "[service]\nExecStart = \"sleep 1000\"\n");
     h.ok(&["start", "w"]);
     let mut cmd = h.command(&["events", "w"]);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut f = Follower(cmd.spawn().expect("run diakonos events"));
+    let f = Follower(cmd.spawn().expect("run diakonos events"));
+    (h, f)
+}
+
+#[test]
+fn events_ends_when_its_reader_goes_away() {
+    // `diakonos events | head -1`: once the pipe's reader is gone, the next event ends the client (exit 0), as `logs -f` does, instead of writing into a broken pipe until the daemon stops.
+    let (h, mut f) = following_w("events_reader_gone");
     let stdout = f.0.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -285,12 +292,7 @@ fn events_ends_when_its_reader_goes_away() {
 #[test]
 fn events_ends_when_its_reader_goes_away_even_with_no_event_to_come() {
     // `diakonos events | true` on an idle daemon: the reader is gone before any event, and none comes; the client ends (exit 0) all the same.
-    let h = Home::new("events_reader_gone_idle");
-    h.unit("w", "[service]\nExecStart = \"sleep 1000\"\n");
-    h.ok(&["start", "w"]);
-    let mut cmd = h.command(&["events", "w"]);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut f = Follower(cmd.spawn().expect("run diakonos events"));
+    let (_home, mut f) = following_w("events_reader_gone_idle");
     drop(f.0.stdout.take());
     let (code, err) = ended(&mut f);
     assert_eq!(code, Some(0), "{err}");
