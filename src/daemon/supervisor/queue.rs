@@ -517,33 +517,36 @@ impl Supervisor {
             let Some(e) = self.entries.get_mut(id) else {
                 continue;
             };
-            if look.after == StraysOf::KeptRun {
+            match look.after {
                 // A RemainAfterExit oneshot's server (a daemonized program):
                 // its stop signals it, and the state file keeps the first
                 // group for a daemon that takes over.
-                if let Some(&first) = groups.first() {
-                    e.groups.extend(&groups);
-                    e.groups.extend(e.svc.pgid);
-                    self.queue.push_back((id, Event::KeptGroup(first)));
-                    self.dirty = true;
+                StraysOf::KeptRun => {
+                    if let Some(&first) = groups.first() {
+                        e.groups.extend(&groups);
+                        e.groups.extend(e.svc.pgid);
+                        self.queue.push_back((id, Event::KeptGroup(first)));
+                        self.dirty = true;
+                    }
+                    continue;
                 }
-                continue;
-            }
-            if look.after == StraysOf::EndedRun {
-                if !groups.is_empty() {
-                    log::info!(
-                        "{}: its ended run left {} process group(s) outside its own (setsid), carrying its tag: SIGKILL",
-                        e.name,
-                        groups.len()
-                    );
+                StraysOf::EndedRun => {
+                    if !groups.is_empty() {
+                        log::info!(
+                            "{}: its ended run left {} process group(s) outside its own (setsid), carrying its tag: SIGKILL",
+                            e.name,
+                            groups.len()
+                        );
+                    }
+                    for pgid in groups {
+                        self.effects.push_back(Effect::Signal {
+                            pgid,
+                            signal: Signal::SIGKILL,
+                        });
+                    }
+                    continue;
                 }
-                for pgid in groups {
-                    self.effects.push_back(Effect::Signal {
-                        pgid,
-                        signal: Signal::SIGKILL,
-                    });
-                }
-                continue;
+                StraysOf::Stop => {}
             }
             e.stray_scan = false;
             if !e.svc.awaiting_group() {
