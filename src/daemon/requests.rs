@@ -210,16 +210,20 @@ impl EventLoop {
     /// new dependency), as `reload` would add them; loaded units, changed
     /// or not, are left alone. A name with no file stays unknown.
     fn load_new_units(&mut self, names: &[String]) {
-        if names.iter().all(|n| self.sup.id_of(n).is_some()) {
+        let unknown: Vec<&String> = names
+            .iter()
+            .filter(|n| self.sup.id_of(n).is_none())
+            .collect();
+        let mut scope = self.sup.new_on_disk_names();
+        // Only a name with a file (noticed, or written a moment ago) is
+        // worth reading the directory for: not a mistyped one.
+        let dir = self.sup.service_dir();
+        let has_file =
+            |n: &&String| scope.contains(*n) || dir.join(format!("{n}.service")).exists();
+        if !unknown.iter().any(has_file) {
             return;
         }
-        let mut scope = self.sup.new_on_disk_names();
-        scope.extend(
-            names
-                .iter()
-                .filter(|n| self.sup.id_of(n).is_none())
-                .cloned(),
-        );
+        scope.extend(unknown.into_iter().cloned());
         match self.reload_units(&scope) {
             Ok(report) if !report.added.is_empty() => {
                 log::info!("loaded for a start: {}", report.added.join(", "))
