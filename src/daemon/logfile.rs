@@ -305,12 +305,30 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// A scratch directory of this process, removed when dropped (a failed
+    /// test's too).
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(label: &str) -> Scratch {
+            let dir = std::env::temp_dir().join(format!("diakonos-{label}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
     #[test]
     fn a_rotating_file_stays_near_its_limit_and_keeps_n_old_files() {
         // 100 writes of 10 bytes with a 50-byte limit and 2 old files: every file holds at most one write over the limit, and there is no third.
-        let dir = std::env::temp_dir().join(format!("diakonos-rotfile-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
+        let scratch = Scratch::new("rotfile");
+        let dir = &scratch.0;
         let path = dir.join("daemon.log");
         let mut log = RotatingFile::open(&path, 50, 2).unwrap();
         for i in 0..100 {
@@ -331,15 +349,13 @@ mod tests {
         }
         assert_eq!(fs::metadata(&other).unwrap().len(), 200);
         assert!(!rotated(&other, 1).exists());
-        let _ = fs::remove_dir_all(dir);
     }
 
     #[test]
     fn rotation_shifts_old_files_and_keeps_appending() {
         // A log over its limit moves to .1 (older ones shift up), and an open appender continues at the start.
-        let dir = std::env::temp_dir().join(format!("diakonos-rotate-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
+        let scratch = Scratch::new("rotate");
+        let dir = &scratch.0;
         let path = dir.join("a.log");
         let mut writer = OpenOptions::new()
             .create(true)
@@ -364,15 +380,13 @@ mod tests {
         // Under the limit nothing happens.
         assert!(!rotate_if_needed(&path, 1 << 20, 2).unwrap());
         assert!(!rotate_if_needed(&dir.join("missing.log"), 4, 2).unwrap());
-        let _ = fs::remove_dir_all(dir);
     }
 
     #[test]
     fn a_log_far_over_its_limit_is_cut_into_files_of_the_limit_with_whole_lines() {
         // 3 MiB of lines under a 100 000-byte limit, 3 files kept: .1 .2 .3 are the last three parts of at most the limit, each whole lines, in order, ending with the last line; the log is emptied. A log under twice its limit (a late check) stays one file.
-        let dir = std::env::temp_dir().join(format!("diakonos-tail-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
+        let scratch = Scratch::new("tail");
+        let dir = &scratch.0;
         let path = dir.join("big.log");
         let mut text = String::new();
         for i in 0..300_000 {
@@ -401,15 +415,13 @@ mod tests {
         assert!(rotate_if_needed(&path, 100_000, 3).unwrap());
         assert_eq!(fs::read_to_string(rotated(&path, 1)).unwrap(), small);
         assert_eq!(fs::read_to_string(rotated(&path, 2)).unwrap(), parts[0]);
-        let _ = fs::remove_dir_all(dir);
     }
 
     #[test]
     fn what_a_service_writes_during_the_copy_is_copied_too() {
         // A line appended (as a service appends) while the first round of the copy ends is in the copy: the copy looks again before it stops.
-        let dir = std::env::temp_dir().join(format!("diakonos-during-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
+        let scratch = Scratch::new("during");
+        let dir = &scratch.0;
         let path = dir.join("busy.log");
         fs::write(&path, "one\ntwo\n").unwrap();
         let mut writer = OpenOptions::new().append(true).open(&path).unwrap();
@@ -433,7 +445,6 @@ mod tests {
             fs::read_to_string(rotated(&path, 1)).unwrap(),
             "one\ntwo\nthree\n"
         );
-        let _ = fs::remove_dir_all(dir);
     }
 
     #[test]
@@ -441,9 +452,8 @@ mod tests {
         // The log over its limit becomes .1 itself (same inode: nothing was
         // copied), older files shift up, and the oldest beyond keep goes.
         use std::os::unix::fs::MetadataExt;
-        let dir = std::env::temp_dir().join(format!("diakonos-rotclosed-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
+        let scratch = Scratch::new("rotclosed");
+        let dir = &scratch.0;
         let path = dir.join("a.log");
         fs::write(&path, "first generation\n").unwrap();
         assert!(rotate_closed_if_needed(&path, 4, 2).unwrap());
@@ -468,6 +478,5 @@ mod tests {
         assert!(rotate_closed_if_needed(&path, 4, 0).unwrap());
         assert!(!path.exists());
         assert!(!rotate_closed_if_needed(&path, 4, 2).unwrap());
-        let _ = fs::remove_dir_all(dir);
     }
 }

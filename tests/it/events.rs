@@ -22,7 +22,12 @@ impl Drop for Follower {
 /// `diakonos events --json w` running, its stdout's lines coming through
 /// the receiver (stderr: `stderr`).
 fn follow_json(h: &Home, stderr: Stdio) -> (Follower, mpsc::Receiver<String>) {
-    let mut cmd = h.command(&["events", "--json", "w"]);
+    follow_json_of(h, "w", stderr)
+}
+
+/// `diakonos events --json UNIT`, as [`follow_json`].
+fn follow_json_of(h: &Home, unit: &str, stderr: Stdio) -> (Follower, mpsc::Receiver<String>) {
+    let mut cmd = h.command(&["events", "--json", unit]);
     cmd.stdout(Stdio::piped()).stderr(stderr);
     let mut f = Follower(cmd.spawn().expect("run diakonos events"));
     let stdout = f.0.stdout.take().expect("stdout");
@@ -310,18 +315,7 @@ fn events_follows_a_unit_whose_file_was_written_after_the_load() {
             .as_array()
             .is_some_and(|a| a.iter().any(|u| u["name"] == "fresh"))
     });
-    let mut cmd = h.command(&["events", "--json", "fresh"]);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut f = Follower(cmd.spawn().expect("run diakonos events"));
-    let stdout = f.0.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let (mut f, rx) = follow_json_of(&h, "fresh", Stdio::piped());
     // Not refused: still following a while later, before anything else loads `fresh`.
     h.stays("events following fresh", Duration::from_millis(700), || {
         f.0.try_wait().is_ok_and(|s| s.is_none())
