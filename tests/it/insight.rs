@@ -757,17 +757,25 @@ fn list_wide_adds_cpu_and_memory() {
     assert!(!h.ok(&["list"]).contains("CPU%"));
 }
 
-#[test]
-fn stats_watch_prints_plain_tables_when_not_on_a_terminal() {
-    // Not a terminal: each refresh prints the table again (no escapes).
-    let h = Home::new("stats_watch_prints_plain_tables_when_not_on_a_terminal");
+/// A home with `web` running and `stats --watch 0.2` writing into
+/// `watch.out` (its path), killed by pid when dropped.
+fn watching_web(test: &str) -> (Home, std::path::PathBuf, Background) {
+    let h = Home::new(test);
     h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
     h.ok(&["start", "web"]);
     let out_path = h.root.join("watch.out");
     let file = std::fs::File::create(&out_path).expect("create watch.out");
     let mut cmd = h.command(&["stats", "--watch", "0.2"]);
     cmd.stdout(file).stderr(Stdio::null());
-    let _watch = Background(cmd.spawn().expect("spawn stats --watch"));
+    let watch = Background(cmd.spawn().expect("spawn stats --watch"));
+    (h, out_path, watch)
+}
+
+#[test]
+fn stats_watch_prints_plain_tables_when_not_on_a_terminal() {
+    // Not a terminal: each refresh prints the table again (no escapes).
+    let (h, out_path, _watch) =
+        watching_web("stats_watch_prints_plain_tables_when_not_on_a_terminal");
     h.wait_until("two refreshes", WAIT, || {
         let text = std::fs::read_to_string(&out_path).unwrap_or_default();
         text.lines().filter(|l| l.starts_with("web ")).count() >= 2
@@ -779,14 +787,7 @@ fn stats_watch_prints_plain_tables_when_not_on_a_terminal() {
 #[test]
 fn stats_watch_ends_when_the_daemon_is_killed_and_starts_no_other() {
     // `stats --watch` running when `kill` stops the daemon: it ends (exit 3, not running) instead of starting a new daemon at its next look.
-    let h = Home::new("stats_watch_ends_at_kill");
-    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
-    h.ok(&["start", "web"]);
-    let out_path = h.root.join("watch.out");
-    let file = std::fs::File::create(&out_path).expect("create watch.out");
-    let mut cmd = h.command(&["stats", "--watch", "0.2"]);
-    cmd.stdout(file).stderr(Stdio::piped());
-    let mut watch = Background(cmd.spawn().expect("spawn stats --watch"));
+    let (h, out_path, mut watch) = watching_web("stats_watch_ends_at_kill");
     h.wait_until("a first table", WAIT, || {
         std::fs::read_to_string(&out_path).is_ok_and(|t| t.lines().any(|l| l.starts_with("web ")))
     });
