@@ -777,16 +777,17 @@ fn an_upgrade_does_not_take_a_tagged_leftover_for_a_restarting_units_process() {
     );
     h.ok(&["start", "w"]);
     h.wait_state("w", "restarting");
-    let mut stray = std::process::Command::new("setsid")
-        .args(["sleep", "1000"])
-        .env("DIAKONOS_HOME", &h.home)
-        .env("DIAKONOS_UNIT", "w")
-        .spawn()
-        .expect("spawn a tagged sleep");
+    // Killed by pid when the test ends, however it ends.
+    let _stray = crate::util::Background(
+        std::process::Command::new("setsid")
+            .args(["sleep", "1000"])
+            .env("DIAKONOS_HOME", &h.home)
+            .env("DIAKONOS_UNIT", "w")
+            .spawn()
+            .expect("spawn a tagged sleep"),
+    );
     h.ok(&["daemon-upgrade"]);
     let u = h.unit_json("w");
-    let _ = stray.kill();
-    let _ = stray.wait();
     assert_eq!(u["state"], "restarting", "{u}");
     assert!(u["pid"].is_null(), "{u}");
 }
