@@ -13,6 +13,10 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// Where a root daemon puts its notify socket (see [`Home::notify_socket`]).
 pub const NOTIFY_RUN_DIR: &str = "/run/diakonos";
 
+/// The longest path a Unix socket's address holds (`sun_path` is 108 bytes
+/// with its NUL).
+pub const MAX_SOCKET_PATH: usize = 107;
+
 /// The home directory layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Home {

@@ -44,9 +44,13 @@ pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Er
     let (mut deaths, mut handed_over, mut waited) = (0, false, false);
     loop {
         match request_once(g, req.clone(), autostart, &mut Vec::new()) {
-            // No socket answers, but a daemon holds the lock: one being
-            // handed over to, or starting. Asked again once it answers.
-            Err(Retry::Final(Error::NotRunning(_))) if !autostart && !waited && coming(g) => {
+            // No socket answers (or the daemon handed over under a
+            // question that starts none), but a daemon holds the lock: one
+            // being handed over to, or starting. Asked again once it
+            // answers.
+            Err(Retry::Final(Error::NotRunning(_)) | Retry::DaemonDied(_))
+                if !autostart && !waited && coming(g) =>
+            {
                 waited = true;
             }
             // A daemon that died after accepting us (kill -9 a moment ago,
@@ -54,11 +58,6 @@ pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Er
             // fresh one and ask again, a few times. Every request is
             // idempotent.
             Err(Retry::DaemonDied(_)) if autostart && deaths < MAX_DAEMON_DEATHS => deaths += 1,
-            // One that handed over under a question that starts none:
-            // asked again of its successor.
-            Err(Retry::DaemonDied(_)) if !autostart && !waited && coming(g) => {
-                waited = true;
-            }
             // One that died under a question that starts none (`kill`,
             // `daemon-status` right after a kill -9): no daemon runs.
             Err(Retry::DaemonDied(_)) if !autostart => {
@@ -225,7 +224,7 @@ fn request_once(
     // in a home deeper than that (so none runs there).
     let socket = home.socket();
     let long = socket.as_os_str().len();
-    if long > 107 {
+    if long > paths::MAX_SOCKET_PATH {
         if home_level {
             return Err(Error::NotRunning(format!(
                 "no daemon can run in {}: its socket path would be {long} bytes",

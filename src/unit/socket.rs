@@ -117,7 +117,7 @@ pub(super) fn socket(cx: &mut Ctx<'_>, v: &Values<'_>, unit: &str) -> Option<Soc
 fn address(cx: &mut Ctx<'_>, key: &str, item: &Spanned<String>) -> Option<ListenAddr> {
     let text = item.get_ref();
     if text.starts_with('/') {
-        if text.contains('\0') || text.len() >= 108 {
+        if text.contains('\0') || text.len() > crate::paths::MAX_SOCKET_PATH {
             cx.at(
                 item.span(),
                 format!("`{key}` path \"{}\" is longer than 107 bytes or has a NUL; expected a short absolute path", esc(text)),
