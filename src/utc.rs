@@ -79,6 +79,15 @@ pub fn parse_seconds(text: &str) -> Option<i64> {
     Some(days_from_civil(n(0..4)?, mo, d) * 86_400 + h * 3600 + mi * 60 + s)
 }
 
+/// Milliseconds since the Unix epoch, by the wall clock (0 if the clock is
+/// before it).
+pub fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

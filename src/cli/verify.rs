@@ -238,10 +238,7 @@ fn next_elapses(u: &unit::Unit, n: usize) -> Option<Vec<String>> {
     let tz = unit::zone(&timer.time_zone)?;
     // Not jiff's `Timestamp::now`: its `expect` pulls jiff's error
     // printer (14 KiB) into the static binary.
-    let mut at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()
-        .and_then(|d| i64::try_from(d.as_millis()).ok())?;
+    let mut at = i64::try_from(crate::utc::unix_now_ms()).ok()?;
     let mut out = Vec::new();
     for _ in 0..n {
         // The earliest of every expression of the list.

@@ -278,14 +278,7 @@ pub fn look_for_strays(effect: Effect, home: &Path) -> Option<Input> {
     ))
 }
 
-/// Milliseconds since the Unix epoch, by the wall clock (0 if the clock is
-/// before it).
-pub fn unix_now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use crate::utc::unix_now_ms;
 
 /// Where an Exec probe of unit `name` writes (`logs/NAME.probe`).
 pub fn probe_log(home: &Home, name: &str) -> std::path::PathBuf {
