@@ -26,6 +26,7 @@ use crate::daemon::driver::state::StateWriter;
 use crate::daemon::driver::unitfiles::{self, UnitFiles};
 use crate::daemon::driver::watches::{self, Watches};
 use crate::daemon::handed::Handed;
+use crate::daemon::spawn;
 use crate::daemon::supervisor::{Input, Supervisor};
 use crate::daemon::system::RealSys;
 use crate::paths::Home;
@@ -104,6 +105,8 @@ impl EventLoop {
     /// a hand-over left them all to a successor.
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(256);
+        // Services cloned in a pass exec once it ends (spawn/child.rs).
+        spawn::hold_children();
         // Whatever start-up queued (adoption, enabled units) runs first.
         let now = Instant::now();
         self.sup.run(now, &mut self.sys);
@@ -117,6 +120,7 @@ impl EventLoop {
             // Execs still under way are waited for by the loop from now on
             // (one that cannot be was waited for at once: fed, and worked
             // through in a pass that does not wait).
+            spawn::release_children();
             let settled = self.sys.execs.arm();
             let none_settled = settled.is_empty();
             let now = Instant::now();

@@ -21,6 +21,7 @@
 //! | waiting, restarting  | Stop                | inactive                            |                          |
 //! | starting (no pid)    | Spawned(pid)        | simple: running; others: starting   |                          |
 //! | starting (no pid)    | SpawnFailed(e)      | failed "spawn failed: e"; short of descriptors, processes or memory: restarting per Restart (as a failed run) |  |
+//! | starting, running (pid) | ExecFailed(e)    | as SpawnFailed(e) (up since its clone, it could not exec after all) |  |
 //! | starting (no pid)    | CannotStart(r)      | failed r (the unit cannot work as written) |                   |
 //! | starting (oneshot)   | Exited(0)           | exited, or running w/ RemainAfterExit |                        |
 //! | starting (forking)   | Exited(0)           | starting (finding the main pid); the main process's exit (awaiting its probe): as any exit | FindMainPid |
@@ -58,7 +59,7 @@
 //! | starting, running (pid) | AdoptStopping(phase, deadline) | stopping in that phase until that deadline (a new daemon took over the stop; nothing sent again) | |
 //! | any                  | AdoptHistory(exit, reason, starts) | unchanged; last exit, start window (and, restarting, why) as the previous daemon had them |  |
 //! | stopping             | StopCmdSpawned(pid) | stopping, ExecStop's pid known      |                          |
-//! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready / ProbePassed / StoppingItself / WatchdogTimeout / ExtendTimeout / Unhealthy / MainPidChanged / KeptGroup | unchanged (logged at debug level) | |
+//! | any (late or twice)  | Timer not due / Exited / StopCmdExited / GroupGone / DepsReady / Ready / ProbePassed / StoppingItself / WatchdogTimeout / ExtendTimeout / Unhealthy / MainPidChanged / KeptGroup / ExecFailed | unchanged (logged at debug level) | |
 //! | starting (no pid)    | Stop                | unchanged; want down: stopping (inactive) once Spawned / MainPid comes | |
 //! | starting (no pid)    | DepFailed(x)        | unchanged; want down: stopping (failed "dependency x failed") once Spawned / MainPid comes | |
 //! | inactive, exited, failed, stopping | DepFailed(x) | unchanged (down, or going down) | |
@@ -78,6 +79,7 @@ use std::sync::Arc;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
+use crate::daemon::spawn::SpawnError;
 use crate::daemon::timers::ServiceTimer;
 use crate::unit::{RestartPolicy, ServiceType};
 
@@ -357,14 +359,10 @@ impl Service {
             // failed attempt that its Restart policy retries, not a unit
             // that cannot work.
             (State::Starting { pid: None, .. }, Event::SpawnFailed(e))
-                if e.is_transient() && self.dep_failed.is_none() =>
-            {
-                self.after_failure(Reason::SpawnFailed(Box::new(e)), now)
-            }
-            (State::Starting { pid: None, .. }, Event::SpawnFailed(e)) => {
-                self.dep_failed = None;
-                State::Failed(Reason::SpawnFailed(Box::new(e)))
-            }
+            | (
+                State::Starting { pid: Some(_), .. } | State::Running { pid: Some(_), .. },
+                Event::ExecFailed(e),
+            ) => self.spawn_failed(e, now),
             (State::Starting { pid: None, .. }, Event::CannotStart(reason)) => {
                 self.dep_failed = None;
                 State::Failed(reason)
@@ -731,7 +729,8 @@ impl Service {
                 | Event::ExtendTimeout(_)
                 | Event::Unhealthy { .. }
                 | Event::MainPidChanged(_)
-                | Event::KeptGroup(_)),
+                | Event::KeptGroup(_)
+                | Event::ExecFailed(_)),
             ) => {
                 log::debug!(
                     "ignored late or repeated {} in state {}",
@@ -790,6 +789,17 @@ impl Service {
             pid: None,
             deadline: None,
         }
+    }
+
+    /// The main process could not be started: a unit that cannot work as
+    /// written fails; a daemon short of descriptors, processes or memory
+    /// is a failed attempt that its Restart policy retries.
+    fn spawn_failed(&mut self, e: SpawnError, now: Instant) -> State {
+        if e.is_transient() && self.dep_failed.is_none() {
+            return self.after_failure(Reason::SpawnFailed(Box::new(e)), now);
+        }
+        self.dep_failed = None;
+        State::Failed(Reason::SpawnFailed(Box::new(e)))
     }
 
     /// Restart per policy after a failure, or fail.

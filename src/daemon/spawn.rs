@@ -26,7 +26,7 @@ use crate::procfs;
 use crate::unit::Limits;
 
 mod child;
-pub use child::trim_spare_stacks;
+pub use child::{hold_children, release_children, trim_spare_stacks};
 mod identity;
 mod scan;
 pub use identity::*;
@@ -97,6 +97,7 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Spawned, Sp
     let Some((program, args)) = spec.argv.split_first() else {
         return Err(SpawnError::EmptyCommand);
     };
+    check_before_clone(spec)?;
     let identity = match spec.user {
         Some(name) => resolve_user(name).map_err(SpawnError::Setup)?,
         None => None,
@@ -170,13 +171,18 @@ impl SpawnCache {
         always: bool,
     ) -> io::Result<(CString, Rc<[CString]>)> {
         if program.contains('/') {
-            return Ok((
-                cstring(cwd.join(program).into_os_string().into_vec())?,
-                Rc::new([]),
-            ));
+            let at = cwd.join(program);
+            executable(&at)?;
+            return Ok((cstring(at.into_os_string().into_vec())?, Rc::new([])));
         }
         if let Some((found, all)) = self.remembered(program, path, cwd) {
-            return Ok((found.clone(), Rc::clone(all)));
+            if executable(Path::new(OsStr::from_bytes(found.as_bytes()))).is_ok() {
+                return Ok((found.clone(), Rc::clone(all)));
+            }
+            // Moved or gone since: looked up again.
+            if let Some(places) = self.programs.get_mut(program) {
+                places.retain(|(p, dir, _, _)| !(p == path && dir == cwd));
+            }
         }
         let found = cstring(
             resolve_program(program, path, cwd)?
@@ -291,16 +297,53 @@ fn service_path<'p>(base: &'p [(usize, CString)], spec: &'p SpawnSpec<'_>) -> &'
 /// Finds `program` the way a shell would, but in the *service's* PATH (the
 /// one it will run with), relative paths against its working directory.
 fn resolve_program(program: &str, path: &[u8], cwd: &Path) -> io::Result<std::path::PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
     for dir in std::env::split_paths(OsStr::from_bytes(path)) {
         let candidate = cwd.join(dir).join(program);
-        if let Ok(meta) = std::fs::metadata(&candidate) {
-            if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
-                return Ok(candidate);
-            }
+        if executable(&candidate).is_ok() {
+            return Ok(candidate);
         }
     }
     Err(io::Error::from(io::ErrorKind::NotFound))
+}
+
+/// Whether `path` is a file someone may execute (checked before the clone:
+/// a service is up once spawned, and `start` should still say that its
+/// program is missing). The exec may refuse it all the same (another user,
+/// a mount without exec): that comes later, from the child.
+fn executable(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path)?;
+    if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+        return Ok(());
+    }
+    Err(io::Error::from(io::ErrorKind::PermissionDenied))
+}
+
+/// What the child would otherwise find only after the service was said to
+/// be up (a service is up once spawned, SPEC §6): a working directory that
+/// does not exist, a log that is a directory. Two `stat`s; what only the
+/// child can find (a directory its user may not enter, a full disk) still
+/// comes from it.
+fn check_before_clone(spec: &SpawnSpec<'_>) -> Result<(), SpawnError> {
+    match std::fs::metadata(spec.cwd) {
+        Ok(meta) if !meta.is_dir() => {
+            return Err(SpawnError::WorkingDirectory {
+                dir: spec.cwd.into(),
+                error: io::Error::from_raw_os_error(nix::libc::ENOTDIR).to_string(),
+            })
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(SpawnError::NoWorkingDirectory(spec.cwd.into()))
+        }
+        _ => {}
+    }
+    if !spec.inherit_stdio && std::fs::metadata(spec.log).is_ok_and(|m| m.is_dir()) {
+        return Err(SpawnError::Log {
+            path: spec.log.into(),
+            error: io::Error::from_raw_os_error(nix::libc::EISDIR).to_string(),
+        });
+    }
+    Ok(())
 }
 
 fn cstring(bytes: Vec<u8>) -> io::Result<CString> {
@@ -434,6 +477,8 @@ impl PendingExec {
 
     /// Waits for the outcome (a moment: the child is exec'ing, or dead).
     pub fn wait(mut self) -> Result<(), SpawnError> {
+        // A held child gets to its exec only once let go.
+        child::release_children();
         loop {
             if let Some(outcome) = self.poll() {
                 return outcome;
@@ -531,6 +576,7 @@ fn clone_service(
         reset,
         nofile: SERVICE_NOFILE.get().copied(),
         work,
+        gate: None,
     })?;
     // The child has its own copy of the descriptor table.
     drop(write);

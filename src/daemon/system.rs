@@ -176,7 +176,10 @@ impl Sys for RealSys {
         // Main process or ExecStop: the loop goes on while the kernel execs
         // it; the outcome comes as Input::ExecDone.
         self.execs.add(spawned.pid, spawned.exec);
-        Ok(Started::Forked(spawned.pid))
+        Ok(match unit.changes_identity() {
+            true => Started::OnExec(spawned.pid),
+            false => Started::Up(spawned.pid),
+        })
     }
 
     fn group_rss(&mut self, groups: &[Pid]) -> Option<u64> {
@@ -193,6 +196,12 @@ impl Sys for RealSys {
     }
 
     fn process_groups(&mut self, pid: Pid) -> Option<(Pid, Pid)> {
+        if self.execs.under_way(pid) {
+            // A child before its exec (up since its clone) may not have
+            // made its session yet: its group is still the daemon's, and
+            // its own comes (pgid = pid) before it runs the program.
+            return None;
+        }
         procfs::stat(pid.as_raw())
             .filter(|s| !s.zombie)
             .map(|s| (Pid::from_raw(s.pgrp), Pid::from_raw(s.session)))

@@ -254,6 +254,15 @@ impl Unit {
         self.notify_access.unwrap_or(NotifyAccess::Group)
     }
 
+    /// Whether its processes run as another user or group (User=, Group=,
+    /// SupplementaryGroups=): what they may run or enter is only known by
+    /// trying, so such a service is up once its exec is done.
+    pub fn changes_identity(&self) -> bool {
+        self.user.is_some()
+            || self.limits.group.is_some()
+            || !self.limits.supplementary_groups.is_empty()
+    }
+
     /// Whether the service gets `$NOTIFY_SOCKET`: Type notify, a watchdog,
     /// or NotifyAccess written as `main` or `group` (a simple service that
     /// sends STATUS=, say), as systemd does.

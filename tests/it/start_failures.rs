@@ -323,9 +323,9 @@ fn a_missing_working_directory_is_reported_by_start_after_a_first_run() {
 
 #[test]
 fn a_unit_that_exits_right_after_its_exec_does_not_fail_a_start_of_many() {
-    // `start` answers once every unit's exec is done; one that exits just
-    // after its exec, while the others are still exec'ing, was up like
-    // them (as when each spawn waited for its exec) and fails afterwards.
+    // A simple unit is up once spawned: one that exits just after its
+    // exec, while the others are still exec'ing, was up like them and
+    // fails afterwards.
     let h = Home::new("a_unit_that_exits_right_after_its_exec");
     let mut names = vec!["quick".to_owned()];
     h.unit(
@@ -483,4 +483,38 @@ fn a_stale_pid_file_is_waited_on_until_the_daemon_rewrites_it() {
     h.remember(main);
     assert!(out.status.success(), "{}", crate::util::stderr(&out));
     assert_eq!(h.pid("fk"), main);
+}
+
+#[test]
+fn an_exec_that_fails_after_the_spawn_fails_the_unit_with_why() {
+    // A simple unit is up once spawned (SPEC §6); what the daemon cannot
+    // check before the clone (here an executable file that is no program:
+    // no `#!`, not ELF) fails the unit just after, with the kernel's
+    // reason, and is not restarted. A missing program is still `start`'s
+    // own error.
+    use std::os::unix::fs::PermissionsExt;
+    let h = Home::new("an_exec_that_fails_after_the_spawn");
+    let text = h.path("notes.txt");
+    std::fs::write(&text, "just words\n").expect("write the file");
+    std::fs::set_permissions(&text, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    h.unit(
+        "words",
+        &format!(
+            "[service]\nExecStart = {}\nRestart = \"always\"\n",
+            crate::util::toml_str(&text.display().to_string())
+        ),
+    );
+    let out = h.ok(&["start", "words"]);
+    assert!(out.contains("words: running"), "{out}");
+    h.wait_state("words", "failed");
+    let u = h.unit_json("words");
+    let reason = u["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("notes.txt") && reason.contains("Exec format error"),
+        "{u}"
+    );
+    assert_eq!(u["restarts"], 0, "{u}");
+    h.unit("gone", "[service]\nExecStart = \"/nonexistent/dk-gone\"\n");
+    let err = h.fails(1, &["start", "gone"]);
+    assert!(err.contains("`/nonexistent/dk-gone` not found"), "{err}");
 }

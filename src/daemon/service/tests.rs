@@ -526,6 +526,56 @@ fn spawn_failure_fails_without_restart() {
 }
 
 #[test]
+fn an_exec_that_fails_after_the_spawn_is_a_spawn_failure() {
+    // Up since its clone (running, or starting for other types), then its
+    // exec fails: failed with why, not restarted; short of resources:
+    // restarted per policy. Late (already failed): ignored.
+    let t0 = Instant::now();
+    let exec_failed = |e| Event::ExecFailed(e);
+    for kind in [ServiceType::Simple, ServiceType::Notify] {
+        let mut svc = spawning(
+            with(|p| {
+                p.restart = RestartPolicy::Always;
+                p.kind = kind;
+            }),
+            t0,
+        );
+        svc.on_event(Event::Spawned(pid(7)), t0);
+        svc.on_event(
+            exec_failed(SpawnError::Exec {
+                program: "script".into(),
+                error: "Exec format error (os error 8)".into(),
+            }),
+            t0,
+        );
+        assert_eq!(svc.state.name(), StateName::Failed, "{kind:?}");
+        assert!(
+            matches!(&svc.state, State::Failed(r) if r.to_string().contains("Exec format error")),
+            "{:?}",
+            svc.state
+        );
+        svc.on_event(
+            exec_failed(SpawnError::NotFound {
+                program: "x".into(),
+                in_path: true,
+            }),
+            t0,
+        );
+        assert_eq!(svc.state.name(), StateName::Failed);
+    }
+    let mut svc = spawning(with(|p| p.restart = RestartPolicy::Always), t0);
+    svc.on_event(Event::Spawned(pid(8)), t0);
+    svc.on_event(
+        exec_failed(SpawnError::Resources {
+            program: "sleep".into(),
+            error: "Cannot allocate memory (os error 12)".into(),
+        }),
+        t0,
+    );
+    assert_eq!(svc.state.name(), StateName::Restarting);
+}
+
+#[test]
 fn a_spawn_short_of_resources_is_retried_per_restart() {
     // EMFILE (the daemon out of descriptors) is transient: Restart = always restarts after RestartSec; Restart = no fails with the reason.
     let t0 = Instant::now();

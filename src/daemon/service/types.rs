@@ -211,6 +211,9 @@ pub enum Event {
     DepInvalid(String),
     Spawned(Pid),
     SpawnFailed(SpawnError),
+    /// The main process, up since its clone, could not exec after all
+    /// (what the daemon could not check before the clone).
+    ExecFailed(SpawnError),
     /// The unit cannot work as written (checked before spawning).
     CannotStart(Reason),
     /// The main process ended.
@@ -333,6 +336,7 @@ impl Event {
             Event::AdoptHistory { .. } => "AdoptHistory",
             Event::AdoptStopping { .. } => "AdoptStopping",
             Event::SpawnFailed { .. } => "SpawnFailed",
+            Event::ExecFailed { .. } => "ExecFailed",
             Event::Spawned { .. } => "Spawned",
             Event::Start => "Start",
             Event::Stop => "Stop",

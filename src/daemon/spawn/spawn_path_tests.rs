@@ -169,33 +169,52 @@ fn the_boot_clock_tick_around_a_spawn_is_the_start_time_in_proc() {
 }
 
 #[test]
-fn a_program_is_looked_up_once_per_path_and_directory() {
-    // The second lookup is answered from memory, even after the file is
-    // gone; forgetting looks again.
+fn a_program_is_remembered_per_path_and_directory_and_checked_before_each_spawn() {
+    // Where it was found is remembered; a place that stopped working is
+    // looked up again, and a program gone everywhere is an error before
+    // any clone (a service is up once spawned: `start` must still say so).
+    use std::os::unix::fs::PermissionsExt;
     let dir = std::env::temp_dir().join(format!("dk-spawn-cache-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let tool = dir.join("tool");
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let tool = a.join("tool");
     std::fs::write(&tool, "#!/bin/sh\n").unwrap();
-    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = dir.as_os_str().as_bytes();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", a.display(), b.display());
+    let path = path.as_bytes();
     let mut cache = SpawnCache::default();
     let found = resolve(&mut cache, "tool", path, Path::new("/")).unwrap();
     assert_eq!(found.as_bytes(), tool.as_os_str().as_bytes());
-    std::fs::remove_file(&tool).unwrap();
+    assert_eq!(cache.programs["tool"].len(), 1);
     assert_eq!(
         resolve(&mut cache, "tool", path, Path::new("/")).unwrap(),
         found
     );
+    assert_eq!(cache.programs["tool"].len(), 1, "answered from memory");
     // Another PATH is another lookup.
     assert!(cache
         .locate("tool", b"/nonexistent", Path::new("/"), false)
         .is_err());
-    cache.forget_programs();
-    assert!(resolve(&mut cache, "tool", path, Path::new("/")).is_err());
-    // A path with a slash is taken as it is, against the directory.
-    let rel = resolve(&mut cache, "./x", path, Path::new("/srv")).unwrap();
-    assert_eq!(rel.as_bytes(), b"/srv/./x");
+    // Moved along PATH: found again; gone: not found.
+    std::fs::rename(&tool, b.join("tool")).unwrap();
+    let moved = resolve(&mut cache, "tool", path, Path::new("/")).unwrap();
+    assert_eq!(moved.as_bytes(), b.join("tool").as_os_str().as_bytes());
+    std::fs::remove_file(b.join("tool")).unwrap();
+    let gone = resolve(&mut cache, "tool", path, Path::new("/")).unwrap_err();
+    assert_eq!(gone.kind(), io::ErrorKind::NotFound);
+    // A path with a slash is taken as it is, against the directory, and
+    // must be an executable file.
+    let x = a.join("x");
+    std::fs::write(&x, "#!/bin/sh\n").unwrap();
+    let denied = resolve(&mut cache, "./x", path, &a).unwrap_err();
+    assert_eq!(denied.kind(), io::ErrorKind::PermissionDenied);
+    std::fs::set_permissions(&x, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let rel = resolve(&mut cache, "./x", path, &a).unwrap();
+    assert_eq!(rel.as_bytes(), a.join("./x").as_os_str().as_bytes());
+    let missing = resolve(&mut cache, "./nope", path, &a).unwrap_err();
+    assert_eq!(missing.kind(), io::ErrorKind::NotFound);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -329,4 +348,49 @@ fn setup_errors_are_one_line_naming_the_key_and_what_to_do() {
         assert_eq!(e.to_string(), text);
         assert_eq!(SpawnError::Setup(e).to_string(), text);
     }
+}
+
+#[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "children are vforks there, never held"
+)]
+fn children_held_at_the_gate_exec_once_released() {
+    // In the daemon, children cloned during a pass wait (in their own
+    // session already) until the pass ends; then they exec. Here the
+    // test's thread holds them (the gate is per thread).
+    hold_children();
+    let argv = ["/bin/sleep".to_owned(), "100".to_owned()];
+    let spawned = spawn(
+        &SpawnSpec {
+            argv: &argv,
+            ..spec(&[], &[])
+        },
+        &mut SpawnCache::default(),
+    )
+    .expect("the clone");
+    let pid = spawned.pid;
+    let exe = || std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+    let ours = std::fs::read_link("/proc/self/exe").ok();
+    // Blocked at the gate: asleep, still running this program, its own group.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while procfs::stat(pid.as_raw()).is_none_or(|s| !s.resting) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child never waited"
+        );
+        std::thread::yield_now();
+    }
+    assert_eq!(exe(), ours, "held before its exec");
+    assert_eq!(
+        procfs::stat(pid.as_raw()).map(|s| s.pgrp),
+        Some(pid.as_raw())
+    );
+    release_children();
+    let outcome = spawned.exec.wait();
+    let ran = exe();
+    let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+    let _ = waitpid(pid, None);
+    outcome.expect("its exec");
+    assert!(ran.is_some_and(|p| p.ends_with("sleep")), "it runs sleep");
 }

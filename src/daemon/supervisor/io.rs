@@ -182,8 +182,9 @@ pub enum Input {
         scan: MainPidScan,
         outcome: Option<Result<MainPidFound, MainPidError>>,
     },
-    /// The exec of a main process or an ExecStop spawned as [`Started::Forked`] happened
-    /// (Ok) or could not (the child exits with 127). Comes before its exit.
+    /// The exec of a main process or an ExecStop [`Sys::spawn`] cloned
+    /// happened (Ok) or could not (the child exits with 127). Comes before
+    /// its exit.
     ExecDone {
         pid: Pid,
         outcome: Result<(), SpawnError>,
@@ -212,22 +213,27 @@ pub enum Input {
 /// A process [`Sys::spawn`] started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Started {
-    /// It runs the program (its exec is done).
-    Running(Pid),
-    /// Forked; whether its exec worked comes later as [`Input::ExecDone`]
-    /// (the daemon does not wait for each child's exec in turn).
-    Forked(Pid),
+    /// Up now (SPEC §6: `simple` is up once spawned): what could keep it
+    /// from running was checked before its clone; an exec that fails after
+    /// all comes as [`Input::ExecDone`].
+    Up(Pid),
+    /// Up once its exec is done ([`Input::ExecDone`] says whether): it
+    /// runs as another user, and what that user may run or enter is only
+    /// known by trying.
+    OnExec(Pid),
 }
 
 /// The operating system, as the supervisor uses it: starting processes and
 /// quick reads of `/proc` that answer at once. Everything else is an
 /// [`Effect`]; anything that takes time is an effect and a later input.
 pub trait Sys {
-    /// Starts ExecStart (Main) or ExecStop (StopCmd) of `unit`; either may
-    /// come back [`Started::Forked`], its exec's outcome still to come.
+    /// Starts ExecStart (Main) or ExecStop (StopCmd) of `unit`; its exec's
+    /// outcome is still to come ([`Input::ExecDone`]). What can be checked
+    /// before the clone (program, working directory, log) is, and fails here.
     fn spawn(&mut self, unit: &Unit, role: Role) -> Result<Started, SpawnError>;
     fn group_alive(&mut self, pgid: Pid) -> bool;
-    /// The process group and session of a live process, read now.
+    /// The process group and session of a live process, read now; None for
+    /// a child whose exec is under way (its own are not made yet).
     fn process_groups(&mut self, pid: Pid) -> Option<(Pid, Pid)>;
     /// The start time of a process (to recognise it after a daemon restart).
     fn start_time(&mut self, pid: Pid) -> Option<u64>;

@@ -11,9 +11,9 @@
 //! takes time is a timer plus a later look (the main pid of a forking
 //! service). Starting a process and the quick `/proc` reads that answer at
 //! once still go through the [`Sys`] trait; a main process is only cloned
-//! there ([`Started::Forked`]), and whether its exec worked comes later as
-//! [`Input::ExecDone`] (the service is `starting`, spawn in flight, until
-//! then) — an ExecStop's too. It reads no clock: the event loop passes
+//! there, and up at once (SPEC §6: `simple` is up once spawned, as
+//! systemd's Type=simple); an exec that fails after all comes later as
+//! [`Input::ExecDone`] and fails the service then — an ExecStop's too. It reads no clock: the event loop passes
 //! the monotonic time with each input and the wall clock once per pass
 //! ([`Supervisor::set_wall_clock`]). So this layer is tested with a
 //! fake system and fake times, asserting on effects. Events for services
@@ -782,9 +782,10 @@ impl Supervisor {
         self.queue.push_back((id, Event::MainPidChanged(claim.pid)));
     }
 
-    /// The exec of a forked main process happened, or could not: the
-    /// service hears Spawned or SpawnFailed, as if the spawn had just ended
-    /// (until then it is starting, with its spawn in flight).
+    /// The exec of a cloned main process happened, or could not. A service
+    /// up once its exec is done ([`Started::OnExec`]) hears Spawned or
+    /// SpawnFailed now; one up since its clone hears ExecFailed, unless it
+    /// is stopping (its exit, 127, ends the stop as any exit does).
     fn exec_done(&mut self, pid: Pid, outcome: Result<(), SpawnError>, now: Instant) {
         let Some((id, role)) = self.pids.get(&pid) else {
             match outcome {
@@ -802,14 +803,26 @@ impl Supervisor {
             }
             return;
         }
+        let in_flight = matches!(
+            self.entries[id].svc.state,
+            State::Starting { pid: None, .. }
+        );
         match outcome {
-            Ok(()) => self.queue.push_back((id, Event::Spawned(pid))),
+            Ok(()) if in_flight => self.queue.push_back((id, Event::Spawned(pid))),
+            Ok(()) => {}
             Err(e) => {
                 log::warn!("{}: {e}", self.entries[id].name);
+                if matches!(self.entries[id].svc.state, State::Stopping { .. }) {
+                    return;
+                }
                 // It exits with 127 now; that exit is no one's.
                 self.pids.remove(&pid);
                 self.entries[id].start_time = None;
-                self.queue.push_back((id, Event::SpawnFailed(e)));
+                let event = match in_flight {
+                    true => Event::SpawnFailed(e),
+                    false => Event::ExecFailed(e),
+                };
+                self.queue.push_back((id, event));
             }
         }
     }

@@ -275,16 +275,16 @@ impl Supervisor {
                 None => sys.spawn(unit, Role::Main),
             } {
                 Ok(started) => {
-                    let (Started::Running(pid) | Started::Forked(pid)) = started;
+                    let (Started::Up(pid) | Started::OnExec(pid)) = started;
                     log::info!("{}: started, pid {pid}", unit.name);
                     self.entries[id].hook_env = None;
                     self.pids.insert(pid, (id, Role::Main));
                     self.entries[id].start_time = sys.start_time(pid);
                     self.entries[id].groups.clear();
                     self.entries[id].forget_run_notes();
-                    // A forked one hears Spawned once its exec is done
+                    // Up once spawned, or once its exec is done
                     // (Input::ExecDone); until then its spawn is in flight.
-                    if let Started::Running(pid) = started {
+                    if let Started::Up(pid) = started {
                         self.queue.push_front((id, Event::Spawned(pid)));
                     }
                 }
@@ -295,7 +295,7 @@ impl Supervisor {
                 }
             },
             Action::SpawnStop => match sys.spawn(unit, Role::StopCmd) {
-                Ok(Started::Running(pid) | Started::Forked(pid)) => {
+                Ok(Started::Up(pid) | Started::OnExec(pid)) => {
                     self.pids.insert(pid, (id, Role::StopCmd));
                     self.entries[id]
                         .svc

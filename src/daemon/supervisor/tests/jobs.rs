@@ -212,24 +212,119 @@ fn list_rows_are_the_list_columns_of_the_full_infos() {
     );
 }
 #[test]
-fn a_forked_main_process_is_up_only_once_its_exec_is_done() {
-    // Started::Forked: the unit stays starting (spawn in flight) and the
-    // start job unanswered until ExecDone; a Stop meanwhile waits for it.
+fn a_main_process_is_up_once_spawned_and_start_answers_at_once() {
+    // SPEC §6: simple is up once spawned (its exec's outcome comes later,
+    // a failure only); a stop right after is carried out at once.
     let mut s = sup(&[("a", SIMPLE), ("b", SIMPLE), ("c", SIMPLE)]);
-    let (mut sys, t0) = (forking(), Instant::now());
+    let (mut sys, t0) = (FakeSys::default(), Instant::now());
     s.request(Some(1), Request::Start(names(&["a", "b"])), t0);
     pass(&mut s, t0, &mut sys);
     assert_eq!(sys.spawned.len(), 2);
-    assert_eq!(state(&s, "a"), StateName::Starting);
-    assert!(s.take_replies().is_empty());
+    assert_eq!(state(&s, "a"), StateName::Running);
+    assert!(matches!(&s.take_replies()[..], [(1, Response::Job(r))] if r.iter().all(|r| r.ok)));
     let a = sys.pid_of("a");
     exec_done(&mut s, &mut sys, a, Ok(()), t0);
     assert_eq!(state(&s, "a"), StateName::Running);
+    s.request(Some(2), Request::Start(names(&["c"])), t0);
+    pass(&mut s, t0, &mut sys);
+    let c = sys.pid_of("c");
+    s.request(Some(3), Request::Stop(names(&["c"])), t0);
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(sys.signals, [(c, Signal::SIGTERM)]);
+}
+
+#[test]
+fn an_exec_that_fails_after_the_spawn_fails_the_unit() {
+    // ExecDone(Err) of a unit up since its clone: failed with why, no
+    // restart (it cannot work as written); the child's exit (127) that
+    // follows belongs to no one.
+    let mut s = sup(&[(
+        "a",
+        "[service]\nExecStart = \"sleep 1\"\nRestart = \"always\"\n",
+    )]);
+    let (mut sys, t0) = (FakeSys::default(), Instant::now());
+    s.request(Some(1), Request::Start(names(&["a"])), t0);
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "a"), StateName::Running);
+    let pid = sys.pid_of("a");
+    let err = SpawnError::Exec {
+        program: "script".into(),
+        error: "Exec format error (os error 8)".into(),
+    };
+    exec_done(&mut s, &mut sys, pid, Err(err), t0);
+    assert_eq!(state(&s, "a"), StateName::Failed);
+    let rows = match s.request(None, Request::ListRows, t0) {
+        Some(Response::Rows(r)) => r,
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        rows[0]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("`script`: Exec format error")),
+        "{rows:?}"
+    );
+    s.handle(Input::ChildExited(pid, ExitKind::Code(127)), t0);
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "a"), StateName::Failed);
+    assert_eq!(sys.spawned.len(), 1, "not restarted");
+}
+
+#[test]
+fn an_exec_that_fails_while_the_unit_stops_ends_the_stop_by_its_exit() {
+    // Stopped before its exec: the failed exec is no news; its exit is the
+    // end of the stop, as any exit.
+    let mut s = sup(&[("a", SIMPLE)]);
+    let (mut sys, t0) = (FakeSys::default(), Instant::now());
+    s.request(Some(1), Request::Start(names(&["a"])), t0);
+    pass(&mut s, t0, &mut sys);
+    let pid = sys.pid_of("a");
+    s.request(Some(2), Request::Stop(names(&["a"])), t0);
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "a"), StateName::Stopping);
+    let err = SpawnError::NotFound {
+        program: "nope".into(),
+        in_path: true,
+    };
+    exec_done(&mut s, &mut sys, pid, Err(err), t0);
+    assert_eq!(state(&s, "a"), StateName::Stopping);
+    sys.alive_groups.remove(&pid.as_raw());
+    s.handle(Input::ChildExited(pid, ExitKind::Code(127)), t0);
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "a"), StateName::Inactive);
+}
+
+#[test]
+fn a_unit_up_once_its_exec_is_done_waits_for_it() {
+    // Started::OnExec (User=): the unit stays starting (spawn in flight)
+    // and the start job unanswered until ExecDone; a Stop meanwhile waits
+    // for it; a failed exec is the start's failure.
+    let mut s = sup(&[("a", SIMPLE), ("b", SIMPLE), ("c", SIMPLE)]);
+    let (mut sys, t0) = (
+        FakeSys {
+            on_exec: true,
+            ..FakeSys::default()
+        },
+        Instant::now(),
+    );
+    s.request(Some(1), Request::Start(names(&["a", "b"])), t0);
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "a"), StateName::Starting);
+    assert!(s.take_replies().is_empty());
+    let (a, b) = (sys.pid_of("a"), sys.pid_of("b"));
+    exec_done(&mut s, &mut sys, a, Ok(()), t0);
+    assert_eq!(state(&s, "a"), StateName::Running);
     assert!(s.take_replies().is_empty(), "b is still in flight");
-    let b = sys.pid_of("b");
-    exec_done(&mut s, &mut sys, b, Ok(()), t0);
-    assert!(matches!(&s.take_replies()[..], [(1, Response::Job(r))] if r.iter().all(|r| r.ok)));
-    // A stop while the exec is under way is carried out once it is done.
+    let err = SpawnError::PermissionDenied {
+        program: "/root/tool".into(),
+    };
+    exec_done(&mut s, &mut sys, b, Err(err), t0);
+    assert_eq!(state(&s, "b"), StateName::Failed);
+    let replies = s.take_replies();
+    assert!(
+        matches!(&replies[..], [(1, Response::Job(r))] if r.iter().any(|r| !r.ok && r.message.as_deref().is_some_and(|e| e.contains("permission denied")))),
+        "{replies:?}"
+    );
     s.request(Some(2), Request::Start(names(&["c"])), t0);
     pass(&mut s, t0, &mut sys);
     let c = sys.pid_of("c");
@@ -240,70 +335,7 @@ fn a_forked_main_process_is_up_only_once_its_exec_is_done() {
     assert_eq!(sys.signals, [(c, Signal::SIGTERM)]);
 }
 
-#[test]
-fn an_exec_that_fails_late_fails_the_unit_and_the_start() {
-    // ExecDone(Err) is a spawn failure, reported by `start`; the child's
-    // exit (127) that follows belongs to no one.
-    let mut s = sup(&[("a", SIMPLE)]);
-    let (mut sys, t0) = (forking(), Instant::now());
-    s.request(Some(1), Request::Start(names(&["a"])), t0);
-    pass(&mut s, t0, &mut sys);
-    let pid = sys.pid_of("a");
-    let err = SpawnError::NotFound {
-        program: "nope".into(),
-        in_path: true,
-    };
-    s.handle(
-        Input::ExecDone {
-            pid,
-            outcome: Err(err),
-        },
-        t0,
-    );
-    pass(&mut s, t0, &mut sys);
-    assert_eq!(state(&s, "a"), StateName::Failed);
-    let replies = s.take_replies();
-    assert!(
-        matches!(&replies[..], [(1, Response::Job(r))] if !r[0].ok && r[0].message.as_deref().is_some_and(|e| e.contains("`nope` not found in PATH"))),
-        "{replies:?}"
-    );
-    s.handle(Input::ChildExited(pid, ExitKind::Code(127)), t0);
-    pass(&mut s, t0, &mut sys);
-    assert_eq!(state(&s, "a"), StateName::Failed);
-}
-
-#[test]
-fn a_failed_start_waits_for_the_spawns_in_flight_of_its_other_units() {
-    // `start a b`: b's exec fails while a's is still under way; the job
-    // answers once a's is done too, with a running.
-    let mut s = sup(&[("a", SIMPLE), ("b", SIMPLE)]);
-    let (mut sys, t0) = (forking(), Instant::now());
-    s.request(Some(1), Request::Start(names(&["a", "b"])), t0);
-    pass(&mut s, t0, &mut sys);
-    let (a, b) = (sys.pid_of("a"), sys.pid_of("b"));
-    let err = SpawnError::NotFound {
-        program: "nope".into(),
-        in_path: true,
-    };
-    exec_done(&mut s, &mut sys, b, Err(err), t0);
-    assert!(s.take_replies().is_empty(), "a's spawn is in flight");
-    exec_done(&mut s, &mut sys, a, Ok(()), t0);
-    let mut reply = job_reply(&mut s);
-    reply.sort_by(|x, y| x.0.cmp(&y.0));
-    let outcomes: Vec<(&str, bool, StateName)> = reply
-        .iter()
-        .map(|(name, ok, now_in, _)| (name.as_str(), *ok, *now_in))
-        .collect();
-    assert_eq!(
-        outcomes,
-        [
-            ("a", true, StateName::Running),
-            ("b", false, StateName::Failed)
-        ]
-    );
-}
-
-/// The exec of `pid` (spawned Forked) ended with `outcome`; a pass follows.
+/// The exec of `pid` ended with `outcome`; a pass follows.
 fn exec_done(
     s: &mut Supervisor,
     sys: &mut FakeSys,
@@ -313,12 +345,4 @@ fn exec_done(
 ) {
     s.handle(Input::ExecDone { pid, outcome }, now);
     pass(s, now, sys);
-}
-
-/// A system whose main processes come back Forked (exec outcome later).
-fn forking() -> FakeSys {
-    FakeSys {
-        forks: true,
-        ..FakeSys::default()
-    }
 }

@@ -19,8 +19,8 @@ struct FakeSys {
     watched: Vec<Pid>,
     alive_groups: BTreeSet<i32>,
     fail_spawn: BTreeSet<String>,
-    /// Main processes come back Forked: their exec outcome is an input.
-    forks: bool,
+    /// Main processes come back OnExec (as units with User= do).
+    on_exec: bool,
     /// Processes that moved to another (group, session) since spawned.
     moved: HashMap<i32, (i32, i32)>,
     /// Groups in `alive_groups` whose leader is dead (only members left).
@@ -50,9 +50,9 @@ impl Sys for FakeSys {
         let pid = Pid::from_raw(1000 + self.next_pid);
         self.spawned.push((unit.name.clone(), role, pid));
         self.alive_groups.insert(pid.as_raw());
-        Ok(match self.forks && role == Role::Main {
-            true => Started::Forked(pid),
-            false => Started::Running(pid),
+        Ok(match self.on_exec && role == Role::Main {
+            true => Started::OnExec(pid),
+            false => Started::Up(pid),
         })
     }
     fn group_alive(&mut self, pgid: Pid) -> bool {
