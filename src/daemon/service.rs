@@ -22,6 +22,7 @@
 //! | starting (no pid)    | Spawned(pid)        | simple: running; others: starting   |                          |
 //! | starting (no pid)    | SpawnFailed(e)      | failed "spawn failed: e"; short of descriptors, processes or memory: restarting per Restart (as a failed run) |  |
 //! | starting, running (pid) | ExecFailed(e)    | as SpawnFailed(e) (up since its clone, it could not exec after all) |  |
+//! | stopping (main)      | ExecFailed(e)       | as Exited(127): its exit is no one's, the main process is gone |  |
 //! | starting (no pid)    | CannotStart(r)      | failed r (the unit cannot work as written) |                   |
 //! | starting (oneshot)   | Exited(0)           | exited, or running w/ RemainAfterExit |                        |
 //! | starting (forking)   | Exited(0)           | starting (finding the main pid); the main process's exit (awaiting its probe): as any exit | FindMainPid |
@@ -712,6 +713,12 @@ impl Service {
                 ev @ (Event::Exited(_) | Event::StopCmdExited(_) | Event::GroupGone | Event::Timer),
             ) => {
                 return self.stopping(ev, now, actions);
+            }
+            // The main process's exec failed before the stop was heard: it
+            // exits with 127, an exit that is no one's (the supervisor let
+            // go of its pid with this news); that is the main process gone.
+            (State::Stopping { main: Some(_), .. }, Event::ExecFailed(_)) => {
+                return self.stopping(Event::Exited(ExitKind::Code(127)), now, actions);
             }
 
             // --- legal no-ops: news that came late or twice ----------------

@@ -335,6 +335,39 @@ fn a_unit_up_once_its_exec_is_done_waits_for_it() {
     assert_eq!(sys.signals, [(c, Signal::SIGTERM)]);
 }
 
+#[test]
+fn a_stop_heard_before_a_failed_exec_ends_with_it() {
+    // The Stop is queued, then the exec's failure comes in the same pass:
+    // the child's exit (127) is no one's, so the failure is the main
+    // process's end; the stop does not wait for an exit that never comes.
+    let mut s = sup(&[("a", SIMPLE)]);
+    let (mut sys, t0) = (FakeSys::default(), Instant::now());
+    s.request(Some(1), Request::Start(names(&["a"])), t0);
+    pass(&mut s, t0, &mut sys);
+    let pid = sys.pid_of("a");
+    s.request(Some(2), Request::Stop(names(&["a"])), t0);
+    let err = SpawnError::Exec {
+        program: "script".into(),
+        error: "Exec format error (os error 8)".into(),
+    };
+    s.handle(
+        Input::ExecDone {
+            pid,
+            outcome: Err(err),
+        },
+        t0,
+    );
+    sys.alive_groups.remove(&pid.as_raw());
+    pass(&mut s, t0, &mut sys);
+    s.handle(Input::ChildExited(pid, ExitKind::Code(127)), t0);
+    pass(&mut s, t0, &mut sys);
+    assert_eq!(state(&s, "a"), StateName::Inactive);
+    assert!(
+        matches!(&s.take_replies()[..], [.., (2, Response::Job(r))] if r.iter().all(|r| r.ok)),
+        "the stop is answered"
+    );
+}
+
 /// The exec of `pid` ended with `outcome`; a pass follows.
 fn exec_done(
     s: &mut Supervisor,
