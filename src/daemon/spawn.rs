@@ -297,13 +297,17 @@ fn service_path<'p>(base: &'p [(usize, CString)], spec: &'p SpawnSpec<'_>) -> &'
 /// Finds `program` the way a shell would, but in the *service's* PATH (the
 /// one it will run with), relative paths against its working directory.
 fn resolve_program(program: &str, path: &[u8], cwd: &Path) -> io::Result<std::path::PathBuf> {
+    let mut refused = None;
     for dir in std::env::split_paths(OsStr::from_bytes(path)) {
         let candidate = cwd.join(dir).join(program);
-        if executable(&candidate).is_ok() {
-            return Ok(candidate);
+        match executable(&candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => refused = refused.or(Some(e)),
+            Err(_) => {}
         }
     }
-    Err(io::Error::from(io::ErrorKind::NotFound))
+    // There, but not a program that may run: what a shell says too.
+    Err(refused.unwrap_or_else(|| io::Error::from(io::ErrorKind::NotFound)))
 }
 
 /// Whether `path` is a file someone may execute (checked before the clone:
@@ -313,6 +317,9 @@ fn resolve_program(program: &str, path: &[u8], cwd: &Path) -> io::Result<std::pa
 fn executable(path: &Path) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(path)?;
+    if meta.is_dir() {
+        return Err(io::Error::from_raw_os_error(nix::libc::EISDIR));
+    }
     if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
         return Ok(());
     }
@@ -463,6 +470,16 @@ impl PendingExec {
                         dir,
                         error: e.to_string(),
                     },
+                }
+            }
+            child::Step::Exec
+                if errno as i32 == nix::libc::ENOENT
+                    && plan.is_some_and(|p| path(Some(&p.path)).is_file()) =>
+            {
+                // The file is there (checked before the clone, and now).
+                SpawnError::Exec {
+                    program: self.program.clone(),
+                    error: "cannot run it: the interpreter its `#!` line names (or the loader a binary needs) does not exist".to_owned(),
                 }
             }
             child::Step::Setup | child::Step::Exec => {

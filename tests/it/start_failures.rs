@@ -514,6 +514,26 @@ fn an_exec_that_fails_after_the_spawn_fails_the_unit_with_why() {
         "{u}"
     );
     assert_eq!(u["restarts"], 0, "{u}");
+    // A script whose interpreter is missing: named as such, not "not found".
+    let script = h.path("orphan.sh");
+    std::fs::write(&script, "#!/nonexistent/dk-interp\necho hi\n").expect("write the script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    h.unit(
+        "orphan",
+        &format!(
+            "[service]\nExecStart = {}\n",
+            crate::util::toml_str(&script.display().to_string())
+        ),
+    );
+    h.ok(&["start", "orphan"]);
+    h.wait_state("orphan", "failed");
+    let u = h.unit_json("orphan");
+    assert!(
+        u["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("interpreter")),
+        "{u}"
+    );
     h.unit("gone", "[service]\nExecStart = \"/nonexistent/dk-gone\"\n");
     let err = h.fails(1, &["start", "gone"]);
     assert!(err.contains("`/nonexistent/dk-gone` not found"), "{err}");

@@ -215,6 +215,13 @@ fn a_program_is_remembered_per_path_and_directory_and_checked_before_each_spawn(
     assert_eq!(rel.as_bytes(), a.join("./x").as_os_str().as_bytes());
     let missing = resolve(&mut cache, "./nope", path, &a).unwrap_err();
     assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+    // On PATH but not executable: refused, as a shell says; a directory
+    // is no program.
+    std::fs::write(b.join("plain"), "data\n").unwrap();
+    let refused = resolve(&mut cache, "plain", path, Path::new("/")).unwrap_err();
+    assert_eq!(refused.kind(), io::ErrorKind::PermissionDenied);
+    let dir_err = resolve(&mut cache, "./b", path, &dir).unwrap_err();
+    assert_eq!(dir_err.kind(), io::ErrorKind::IsADirectory);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
