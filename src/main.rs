@@ -8,11 +8,6 @@ use diakonos::cli;
 use diakonos::error;
 
 fn main() -> ExitCode {
-    // The daemon starts `[socket]` units through this binary (LISTEN_PID).
-    if std::env::args_os().nth(1).as_deref() == Some(diakonos::daemon::spawn::LISTEN_SHIM.as_ref())
-    {
-        return diakonos::daemon::spawn::listen_shim(std::env::args_os().skip(2));
-    }
     let (global, command) = match cli::parse(std::env::args_os().skip(1)) {
         Ok(parsed) => parsed,
         Err(e) => {

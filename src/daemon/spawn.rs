@@ -9,9 +9,7 @@ use std::ffi::{CStr, CString, OsStr};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Command;
 use std::rc::Rc;
 
 use nix::errno::Errno;
@@ -47,36 +45,12 @@ pub struct SpawnSpec<'a> {
     pub inherit_stdio: bool,
     /// Sockets passed as fds 3, 4, ... (systemd's protocol). Each must be
     /// numbered at or above `3 + fds.len()` (the listeners keep theirs high)
-    /// so moving one into place never overwrites another. When there are
-    /// any, the program is started through [`listen_shim`], which sets
-    /// `LISTEN_PID` to its own pid and execs the program in place.
+    /// so moving one into place never overwrites another.
     pub fds: &'a [RawFd],
-}
-
-/// The argument that makes `diakonos` the exec shim of [`listen_shim`].
-pub const LISTEN_SHIM: &str = "__listen-shim";
-
-/// `diakonos __listen-shim PROGRAM ARGV0 ARGS...`: sets `LISTEN_PID` to
-/// this process's pid (which the program keeps: exec does not change it)
-/// and execs PROGRAM (looked up on PATH when it has no `/`) with `argv[0]`
-/// ARGV0. posix_spawn cannot set a variable to the child's own pid, and a
-/// fork would lose its cheapness; one extra exec of this static binary is
-/// the price, paid only by units with `[socket]`. Never returns.
-pub fn listen_shim(mut args: impl Iterator<Item = std::ffi::OsString>) -> std::process::ExitCode {
-    let (Some(program), Some(argv0)) = (args.next(), args.next()) else {
-        eprintln!("diakonos: {LISTEN_SHIM} needs PROGRAM ARGV0 [ARGS...]; it is run by the daemon, not by hand");
-        return std::process::ExitCode::from(2);
-    };
-    let err = Command::new(&program)
-        .arg0(&argv0)
-        .args(args)
-        .env("LISTEN_PID", std::process::id().to_string())
-        .exec();
-    eprintln!(
-        "diakonos: cannot execute {}: {err}",
-        Path::new(&program).display()
-    );
-    std::process::ExitCode::from(127)
+    /// Variables set to the service's own pid (`LISTEN_PID`,
+    /// `WATCHDOG_PID`): written by the child, which alone knows it before
+    /// its exec.
+    pub pid_vars: &'a [&'a str],
 }
 
 /// A started process. The daemon does not wait for the child's exec:
@@ -538,14 +512,10 @@ fn clone_service(
     let path_var = service_path(cache.base_env()?, spec).to_vec();
     // Found as root, where a service with User= may not run what root
     // may: it gets every place on its PATH, as execvp would try them.
-    let (path, fallbacks) = cache.locate(program, &path_var, spec.cwd, identity.is_some())?;
-    // Through the listen shim, which looks the program up itself.
-    let fallbacks = if spec.fds.is_empty() {
-        fallbacks
-    } else {
-        Rc::new([])
-    };
+    let (exe, fallbacks) = cache.locate(program, &path_var, spec.cwd, identity.is_some())?;
+    let argv_owned = argv;
     let mut env_owned = Vec::new();
+    let pid_env = child::PidVars::new(spec.pid_vars);
     let envp: Vec<*const nix::libc::c_char> = service_envp(
         cache.base_env.as_deref().unwrap_or_default(),
         spec,
@@ -553,18 +523,11 @@ fn clone_service(
         &mut env_owned,
     )?
     .iter()
+    .filter(|kv| !pid_env.names(kv.to_bytes()))
     .map(|a| a.as_ptr())
+    .chain(pid_env.entries())
     .chain(std::iter::once(std::ptr::null()))
     .collect();
-    let (exe, argv_owned) = if spec.fds.is_empty() {
-        (path, argv)
-    } else {
-        let shim: Vec<CString> = [c"diakonos".to_owned(), cstring(LISTEN_SHIM.into())?, path]
-            .into_iter()
-            .chain(argv)
-            .collect();
-        (c"/proc/self/exe".to_owned(), shim)
-    };
     let argv: Vec<*const nix::libc::c_char> = argv_owned
         .iter()
         .map(|a| a.as_ptr())
@@ -594,6 +557,7 @@ fn clone_service(
         nofile: SERVICE_NOFILE.get().copied(),
         work,
         gate: None,
+        pid_env,
     })?;
     // The child has its own copy of the descriptor table.
     drop(write);

@@ -68,6 +68,7 @@ impl Sys for RealSys {
                 limits: &crate::unit::Limits::default(),
                 inherit_stdio: false,
                 fds: &[],
+                pid_vars: &[],
             },
             &mut self.spawn_cache,
         )?;
@@ -130,28 +131,19 @@ impl Sys for RealSys {
             let names = vec![socket.name.as_str(); fds.len()];
             extra.push(("LISTEN_FDNAMES".to_owned(), names.join(":")));
         }
-        // WatchdogSec: WATCHDOG_USEC, and WATCHDOG_PID, the pid only known
-        // once it runs: a `sh` sets it to its own pid and execs the service
-        // in its place (same pid).
-        let wrapped: Vec<String>;
-        let argv = if role == Role::Main && !unit.watchdog.is_zero() {
+        // LISTEN_PID and WATCHDOG_PID: the service's own pid, which the
+        // child writes in before its exec.
+        let mut pid_vars = Vec::new();
+        if !fds.is_empty() {
+            pid_vars.push("LISTEN_PID");
+        }
+        if role == Role::Main && !unit.watchdog.is_zero() {
             extra.push((
                 "WATCHDOG_USEC".to_owned(),
                 unit.watchdog.as_micros().to_string(),
             ));
-            wrapped = [
-                "/bin/sh",
-                "-c",
-                "WATCHDOG_PID=$$; export WATCHDOG_PID; exec \"$0\" \"$@\"",
-            ]
-            .into_iter()
-            .map(str::to_owned)
-            .chain(argv.iter().cloned())
-            .collect();
-            &wrapped
-        } else {
-            argv
-        };
+            pid_vars.push("WATCHDOG_PID");
+        }
         let before = spawn::boot_clock_ticks();
         let spawned = spawn::spawn(
             &SpawnSpec {
@@ -164,6 +156,7 @@ impl Sys for RealSys {
                 log: &log,
                 extra_env: &extra,
                 fds: &fds,
+                pid_vars: &pid_vars,
             },
             &mut self.spawn_cache,
         );

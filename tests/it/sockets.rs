@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::util::{alive, kill9, sh, stdout, Home, WAIT};
 
 /// A port nothing listens on right now (bound to 0, read, dropped).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     l.local_addr().expect("local addr").port()
 }

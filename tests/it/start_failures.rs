@@ -492,17 +492,11 @@ fn an_exec_that_fails_after_the_spawn_fails_the_unit_with_why() {
     // no `#!`, not ELF) fails the unit just after, with the kernel's
     // reason, and is not restarted. A missing program is still `start`'s
     // own error.
-    use std::os::unix::fs::PermissionsExt;
     let h = Home::new("an_exec_that_fails_after_the_spawn");
-    let text = h.path("notes.txt");
-    std::fs::write(&text, "just words\n").expect("write the file");
-    std::fs::set_permissions(&text, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let text = executable(&h, "notes.txt", "just words\n");
     h.unit(
         "words",
-        &format!(
-            "[service]\nExecStart = {}\nRestart = \"always\"\n",
-            crate::util::toml_str(&text.display().to_string())
-        ),
+        &format!("[service]\nExecStart = {text}\nRestart = \"always\"\n"),
     );
     let out = h.ok(&["start", "words"]);
     assert!(out.contains("words: running"), "{out}");
@@ -515,16 +509,8 @@ fn an_exec_that_fails_after_the_spawn_fails_the_unit_with_why() {
     );
     assert_eq!(u["restarts"], 0, "{u}");
     // A script whose interpreter is missing: named as such, not "not found".
-    let script = h.path("orphan.sh");
-    std::fs::write(&script, "#!/nonexistent/dk-interp\necho hi\n").expect("write the script");
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    h.unit(
-        "orphan",
-        &format!(
-            "[service]\nExecStart = {}\n",
-            crate::util::toml_str(&script.display().to_string())
-        ),
-    );
+    let script = executable(&h, "orphan.sh", "#!/nonexistent/dk-interp\necho hi\n");
+    h.unit("orphan", &format!("[service]\nExecStart = {script}\n"));
     h.ok(&["start", "orphan"]);
     h.wait_state("orphan", "failed");
     let u = h.unit_json("orphan");
@@ -537,4 +523,54 @@ fn an_exec_that_fails_after_the_spawn_fails_the_unit_with_why() {
     h.unit("gone", "[service]\nExecStart = \"/nonexistent/dk-gone\"\n");
     let err = h.fails(1, &["start", "gone"]);
     assert!(err.contains("`/nonexistent/dk-gone` not found"), "{err}");
+}
+
+#[test]
+fn socket_and_watchdog_units_report_a_failed_exec_as_any_unit() {
+    // LISTEN_PID and WATCHDOG_PID are written by the child itself (no shim,
+    // no `sh` in between): an exec that fails is the unit's failure with
+    // the kernel's reason, not an exit 127 restarted until the start limit,
+    // and a script without `#!` is not run by a shell.
+    let h = Home::new("socket_and_watchdog_units_report_a_failed_exec");
+    let exec = executable(&h, "notes.txt", "echo ran > ran\n");
+    let port = crate::sockets::free_port();
+    h.unit(
+        "sock",
+        &format!(
+            "[service]\nExecStart = {exec}\nRestart = \"always\"\n[socket]\nListenStream = [\"127.0.0.1:{port}\"]\n"
+        ),
+    );
+    h.unit(
+        "dog",
+        &format!("[service]\nExecStart = {exec}\nRestart = \"always\"\nWatchdogSec = 5\n"),
+    );
+    for name in ["sock", "dog"] {
+        h.ok(&["start", name]);
+        h.wait_state(name, "failed");
+        let u = h.unit_json(name);
+        assert!(
+            u["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("Exec format error")),
+            "{u}"
+        );
+        assert_eq!(u["restarts"], 0, "{u}");
+    }
+    assert!(!h.path("ran").exists(), "a shell ran the file");
+    h.unit(
+        "gone-dog",
+        "[service]\nExecStart = \"/nonexistent/dk-dog\"\nWatchdogSec = 5\n",
+    );
+    let err = h.fails(1, &["start", "gone-dog"]);
+    assert!(err.contains("`/nonexistent/dk-dog` not found"), "{err}");
+}
+
+/// An executable file `name` in the test's root holding `text`, as a TOML
+/// string of its path (for ExecStart).
+fn executable(h: &Home, name: &str, text: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = h.path(name);
+    std::fs::write(&path, text).expect("write the file");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    crate::util::toml_str(&path.display().to_string())
 }

@@ -75,10 +75,88 @@ pub struct Plan {
     pub nofile: Option<[u64; 2]>,
     /// A unit's limits and identity, set after the working directory.
     pub work: Option<Box<Work>>,
+    /// `NAME=` entries of `envp` the child completes with its own pid.
+    pub pid_env: PidVars,
     /// The read end of the gate the child waits at, until end of file
     /// (which comes once the daemon closed the write end, and every held
     /// child its copy); set by [`launch`].
     pub gate: Option<RawFd>,
+}
+
+/// Variables set to the child's own pid (`LISTEN_PID`, `WATCHDOG_PID`):
+/// `NAME=` and room for the digits, which the child writes before its exec
+/// (the pid is known only then). Each buffer belongs to this child's plan
+/// alone, and the daemon reads none until the child is done with it, so
+/// the child's write (through `Cell`, interior mutability) races nothing.
+#[derive(Default)]
+pub struct PidVars {
+    vars: Vec<(usize, Box<[std::cell::Cell<u8>]>)>,
+}
+
+/// Room for a pid's digits and the NUL (pids are at most 2^22 on Linux).
+const PID_ROOM: usize = 12;
+
+impl PidVars {
+    pub fn new(names: &[&str]) -> PidVars {
+        let vars = names
+            .iter()
+            .map(|name| {
+                let mut entry = Vec::with_capacity(name.len() + 1 + PID_ROOM);
+                entry.extend_from_slice(name.as_bytes());
+                entry.push(b'=');
+                entry.resize(name.len() + 1 + PID_ROOM, 0);
+                let cells: Box<[std::cell::Cell<u8>]> =
+                    entry.into_iter().map(std::cell::Cell::new).collect();
+                (name.len() + 1, cells)
+            })
+            .collect();
+        PidVars { vars }
+    }
+
+    /// Whether `entry` (`K=V`) sets one of these variables (it gives way).
+    pub fn names(&self, entry: &[u8]) -> bool {
+        self.vars.iter().any(|(at, cells)| {
+            entry.len() >= *at && cells[..*at].iter().zip(entry).all(|(c, b)| c.get() == *b)
+        })
+    }
+
+    /// The entries, for `envp` (complete once the child wrote its pid).
+    pub fn entries(&self) -> impl Iterator<Item = *const c_char> + '_ {
+        self.vars
+            .iter()
+            .map(|(_, cells)| cells.as_ptr().cast::<c_char>())
+    }
+
+    #[cfg(test)]
+    pub fn fill_for_test(&self, pid: u32) {
+        self.fill(pid);
+    }
+
+    /// In the child: writes `pid` after each `NAME=`, NUL-terminated.
+    fn fill(&self, pid: u32) {
+        let mut digits = [0u8; PID_ROOM];
+        let mut n = pid;
+        let mut len = 0;
+        // No indexing that could panic: this runs in the child.
+        while let Some(d) = digits.get_mut(len).filter(|_| len < PID_ROOM - 1) {
+            *d = b'0' + (n % 10) as u8;
+            len += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for (at, cells) in &self.vars {
+            let room = cells.get(*at..).unwrap_or_default();
+            let written = digits.get(..len).unwrap_or_default();
+            for (cell, digit) in room.iter().zip(written.iter().rev()) {
+                cell.set(*digit);
+            }
+            if let Some(end) = room.get(len) {
+                end.set(0);
+            }
+        }
+    }
 }
 
 /// What a unit's limits and identity make the child do between changing
@@ -412,6 +490,9 @@ unsafe fn exec(plan: &Plan) -> ! {
     let cd = sys(libc::SYS_chdir, [plan.cwd.as_ptr() as usize, 0, 0, 0, 0, 0]);
     if cd < 0 {
         fail_at(Step::Cwd, 0, -cd as i32);
+    }
+    if !plan.pid_env.vars.is_empty() {
+        plan.pid_env.fill(sys(libc::SYS_getpid, [0; 6]) as u32);
     }
     if let Some(read) = plan.gate {
         // Held, set up as it will run (session, stdio, sockets, limits,

@@ -14,6 +14,7 @@ fn spec<'a>(env: &'a [(String, String)], extra: &'a [(String, String)]) -> Spawn
         limits: &NO_LIMITS,
         inherit_stdio: false,
         fds: &[],
+        pid_vars: &[],
     }
 }
 
@@ -400,4 +401,27 @@ fn children_held_at_the_gate_exec_once_released() {
     let _ = waitpid(pid, None);
     outcome.expect("its exec");
     assert!(ran.is_some_and(|p| p.ends_with("sleep")), "it runs sleep");
+}
+
+#[test]
+fn pid_variables_are_completed_with_the_childs_pid() {
+    // LISTEN_PID / WATCHDOG_PID: `NAME=` plus room; the child writes its
+    // pid there, left-aligned and NUL-terminated (as `str(os.getpid())`).
+    let vars = child::PidVars::new(&["LISTEN_PID", "WATCHDOG_PID"]);
+    assert!(vars.names(b"LISTEN_PID=77"));
+    assert!(vars.names(b"WATCHDOG_PID="));
+    assert!(!vars.names(b"LISTEN_PIDS=1"));
+    assert!(!vars.names(b"LISTEN_FDS=1"));
+    for pid in [1, 9, 10, 4_194_304, 12_345] {
+        vars.fill_for_test(pid);
+        let entries: Vec<String> = vars
+            .entries()
+            // SAFETY: each entry is a NUL-terminated buffer the vars own.
+            .map(|p| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            entries,
+            [format!("LISTEN_PID={pid}"), format!("WATCHDOG_PID={pid}")]
+        );
+    }
 }
