@@ -22,7 +22,8 @@
 //! [`Work::needs_own_memory`].
 //!
 //! In the daemon, children cloned during one pass of its loop are held at
-//! a gate just before their exec until the pass ends
+//! a gate just before their exec (their log opened after it) until the
+//! pass ends
 //! ([`hold_children`], [`release_children`]): a burst of starts is one
 //! pass, and without the gate the daemon would share the CPUs with the
 //! start-up of every service it has cloned so far (a dynamically linked
@@ -188,10 +189,12 @@ impl Work {
     /// that shares the writer's memory, the daemon (and through it every
     /// later service) included.
     pub fn needs_own_memory(&self) -> bool {
-        self.uid.is_some()
-            || self.gid.is_some()
-            || self.groups.is_some()
-            || self.oom_score_adj.is_some()
+        self.changes_identity() || self.oom_score_adj.is_some()
+    }
+
+    /// Whether the child becomes another user or group.
+    pub fn changes_identity(&self) -> bool {
+        self.uid.is_some() || self.gid.is_some() || self.groups.is_some()
     }
 }
 
@@ -444,7 +447,10 @@ unsafe fn exec(plan: &Plan) -> ! {
         check(dup_to(null as RawFd, 0));
         sys(libc::SYS_close, [null as usize, 0, 0, 0, 0, 0]);
     }
-    if let Some(path) = &plan.log {
+    let open_log = || {
+        let Some(path) = &plan.log else {
+            return;
+        };
         let log = sys(
             libc::SYS_openat,
             [
@@ -468,6 +474,15 @@ unsafe fn exec(plan: &Plan) -> ! {
         if let Some((uid, gid)) = plan.work.as_ref().and_then(|w| w.log_owner) {
             sys(SYS_FCHOWN, [1, uid as usize, gid as usize, 0, 0, 0]);
         }
+    };
+    // Held, the log is opened after the gate: a hundred children making
+    // their new logs in one directory while the daemon cloned more shared
+    // the CPUs and the directory's lock with it. A child that changes its
+    // user opens it before (as the daemon's user, who owns the logs).
+    let log_after_gate =
+        plan.gate.is_some() && !plan.work.as_ref().is_some_and(|w| w.changes_identity());
+    if !log_after_gate {
+        open_log();
     }
     for (i, fd) in plan.fds.iter().enumerate() {
         check(dup_to(*fd, 3 + i as RawFd));
@@ -495,11 +510,11 @@ unsafe fn exec(plan: &Plan) -> ! {
         plan.pid_env.fill(sys(libc::SYS_getpid, [0; 6]) as u32);
     }
     if let Some(read) = plan.gate {
-        // Held, set up as it will run (session, stdio, sockets, limits,
-        // identity, directory), with none of the daemon's descriptors but
-        // the two it still needs, until the daemon closes its end of the
-        // gate: every other copy of the write end is a held child's, which
-        // closes its own here.
+        // Held, set up as it will run (session, stdin, sockets, limits,
+        // identity, directory; its log follows), with none of the daemon's
+        // descriptors but the two it still needs, until the daemon closes
+        // its end of the gate: every other copy of the write end is a held
+        // child's, which closes its own here.
         close_all_but(3 + plan.fds.len() as RawFd, [plan.report, read]);
         let mut byte = 0u8;
         while sys(
@@ -508,6 +523,9 @@ unsafe fn exec(plan: &Plan) -> ! {
         ) > 0
         {}
         sys(libc::SYS_close, [read as usize, 0, 0, 0, 0, 0]);
+    }
+    if log_after_gate {
+        open_log();
     }
     let empty = 0u64;
     sys(
