@@ -987,7 +987,7 @@ fn bench_start(cfg: &Config) -> Vec<Row> {
         let samples = (0..cfg.start_runs).map(|_| spawn_floor(n)).collect();
         rows.push(
             Row::new(format!("start floor: {n} spawns of `sleep`"), "ms", samples).note(
-                "this process spawning the same program N times (posix_spawn, own process group), no daemon: what the machine allows",
+                "this process spawning the same program N times (posix_spawn, own process group, each spawn waiting for its exec), no daemon: the floor while `start` waited for every exec",
             ),
         );
         print_row(rows.last().unwrap());
