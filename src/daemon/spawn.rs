@@ -123,7 +123,9 @@ impl SpawnCache {
             let mut has_path = false;
             for (k, v) in std::env::vars_os() {
                 has_path |= k == "PATH";
-                env.push(env_entry(k.as_bytes(), v.as_bytes())?);
+                if !launcher_only(k.as_bytes()) {
+                    env.push(env_entry(k.as_bytes(), v.as_bytes())?);
+                }
             }
             if !has_path {
                 env.push(env_entry(b"PATH", DEFAULT_PATH.as_bytes())?);
@@ -194,6 +196,21 @@ impl SpawnCache {
             .find(|(p, dir, _, _)| p == path && dir == cwd)
             .map(|(_, _, found, all)| (found, all))
     }
+}
+
+/// Variables that describe the daemon's own protocol with whatever
+/// started it (systemd's socket activation and watchdog, sd_notify): a
+/// service gets its own or none, never the daemon's (systemd unsets them).
+fn launcher_only(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"LISTEN_PID"
+            | b"LISTEN_FDS"
+            | b"LISTEN_FDNAMES"
+            | b"WATCHDOG_PID"
+            | b"WATCHDOG_USEC"
+            | b"NOTIFY_SOCKET"
+    )
 }
 
 /// `K=V` as a C string, with the length of `K`.

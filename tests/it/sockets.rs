@@ -614,3 +614,56 @@ fn daemon_upgrade_hands_its_sockets_over_and_nothing_waiting_in_them_is_lost() {
     let od = ask_unix(&sock).expect("the first connection starts od");
     assert_eq!(od, format!("ok {}", h.pid("od")));
 }
+
+#[test]
+fn the_daemons_own_activation_variables_are_not_passed_on() {
+    // A daemon started by systemd has LISTEN_*, WATCHDOG_* and NOTIFY_SOCKET
+    // of its own: a plain service gets none of them, a socket unit only its
+    // own LISTEN_* (systemd unsets them for its services too).
+    let h = Home::new("the_daemons_own_activation_variables");
+    let port = free_port();
+    // Written whole (renamed into place), so a reader sees all of it.
+    let dump = |file: &str| {
+        sh(&format!(
+            "env > {file}.tmp; mv {file}.tmp {file}; exec sleep 1000"
+        ))
+    };
+    h.unit(
+        "plain",
+        &format!("[service]\nExecStart = {}\n", dump("plain.env")),
+    );
+    h.unit(
+        "sock",
+        &format!(
+            "[service]\nExecStart = {}\n[socket]\nListenStream = [\"127.0.0.1:{port}\"]\n",
+            dump("sock.env")
+        ),
+    );
+    let mut start = h.command(&["start", "plain", "sock"]);
+    for (k, v) in [
+        ("LISTEN_PID", "4242"),
+        ("LISTEN_FDS", "7"),
+        ("LISTEN_FDNAMES", "theirs"),
+        ("WATCHDOG_PID", "4343"),
+        ("WATCHDOG_USEC", "1000000"),
+        ("NOTIFY_SOCKET", "/run/theirs.sock"),
+    ] {
+        start.env(k, v);
+    }
+    let out = h.run(start);
+    assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    h.wait_written("plain.env", "plain's environment written");
+    h.wait_written("sock.env", "sock's environment written");
+    let plain = h.lines("plain.env");
+    for name in ["LISTEN_", "WATCHDOG_", "NOTIFY_SOCKET="] {
+        assert!(
+            !plain.iter().any(|l| l.starts_with(name)),
+            "{name}: {plain:?}"
+        );
+    }
+    let sock = h.lines("sock.env");
+    let pid = h.pid("sock");
+    assert!(sock.contains(&format!("LISTEN_PID={pid}")), "{sock:?}");
+    assert!(sock.contains(&"LISTEN_FDS=1".to_owned()), "{sock:?}");
+    assert!(!sock.iter().any(|l| l.starts_with("WATCHDOG_")), "{sock:?}");
+}
