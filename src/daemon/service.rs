@@ -21,7 +21,7 @@
 //! | waiting, restarting  | Stop                | inactive                            |                          |
 //! | starting (no pid)    | Spawned(pid)        | simple: running; others: starting   |                          |
 //! | starting (no pid)    | SpawnFailed(e)      | failed "spawn failed: e"; short of descriptors, processes or memory: restarting per Restart (as a failed run) |  |
-//! | starting, running (pid) | ExecFailed(e)    | as SpawnFailed(e) (up since its clone, it could not exec after all) |  |
+//! | starting, running (pid) | ExecFailed(e)    | as SpawnFailed(e), last exit 127 (up since its clone, it could not exec after all) |  |
 //! | stopping (main)      | ExecFailed(e)       | as Exited(127): its exit is no one's, the main process is gone |  |
 //! | starting (no pid)    | CannotStart(r)      | failed r (the unit cannot work as written) |                   |
 //! | starting (oneshot)   | Exited(0)           | exited, or running w/ RemainAfterExit |                        |
@@ -359,11 +359,15 @@ impl Service {
             // The daemon was short of descriptors, processes or memory: a
             // failed attempt that its Restart policy retries, not a unit
             // that cannot work.
-            (State::Starting { pid: None, .. }, Event::SpawnFailed(e))
-            | (
+            (State::Starting { pid: None, .. }, Event::SpawnFailed(e)) => self.spawn_failed(e, now),
+            (
                 State::Starting { pid: Some(_), .. } | State::Running { pid: Some(_), .. },
                 Event::ExecFailed(e),
-            ) => self.spawn_failed(e, now),
+            ) => {
+                // Its process ended with 127 (an exit no one else hears).
+                self.last_exit = Some(ExitKind::Code(127));
+                self.spawn_failed(e, now)
+            }
             (State::Starting { pid: None, .. }, Event::CannotStart(reason)) => {
                 self.dep_failed = None;
                 State::Failed(reason)

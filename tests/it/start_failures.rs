@@ -508,6 +508,7 @@ fn an_exec_that_fails_after_the_spawn_fails_the_unit_with_why() {
         "{u}"
     );
     assert_eq!(u["restarts"], 0, "{u}");
+    assert_eq!(u["last_exit"], json!({"code": 127}), "{u}");
     // A script whose interpreter is missing: named as such, not "not found".
     let script = executable(&h, "orphan.sh", "#!/nonexistent/dk-interp\necho hi\n");
     h.unit("orphan", &format!("[service]\nExecStart = {script}\n"));

@@ -549,6 +549,11 @@ fn an_exec_that_fails_after_the_spawn_is_a_spawn_failure() {
             t0,
         );
         assert_eq!(svc.state.name(), StateName::Failed, "{kind:?}");
+        assert_eq!(
+            svc.last_exit,
+            Some(ExitKind::Code(127)),
+            "not the last run's"
+        );
         assert!(
             matches!(&svc.state, State::Failed(r) if r.to_string().contains("Exec format error")),
             "{:?}",
