@@ -72,6 +72,12 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Spawned, Sp
         return Err(SpawnError::EmptyCommand);
     };
     check_before_clone(spec)?;
+    // An existing log is opened here (one cheap open: `start` says when it
+    // cannot be); a new one is created by the child (see child::Plan::new_log).
+    let log = match spec.inherit_stdio || std::fs::symlink_metadata(spec.log).is_err() {
+        true => None,
+        false => Some(open_log(spec.log, spec.fds.len())?),
+    };
     let identity = match spec.user {
         Some(name) => resolve_user(name).map_err(SpawnError::Setup)?,
         None => None,
@@ -85,7 +91,7 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Spawned, Sp
     // A clone whose exec the daemon does not wait for (it starts the next
     // service while the kernel execs this one); the outcome comes through
     // the child's report pipe.
-    clone_service(program, args, spec, identity.as_ref(), work, cache)
+    clone_service(program, args, spec, identity.as_ref(), work, log, cache)
         .map_err(|e| describe_spawn_error(program, spec.cwd, &e))
 }
 
@@ -319,8 +325,8 @@ fn executable(path: &Path) -> io::Result<()> {
 
 /// What the child would otherwise find only after the service was said to
 /// be up (a service is up once spawned, SPEC §6): a working directory that
-/// does not exist, a log that is a directory. Two `stat`s; what only the
-/// child can find (a directory its user may not enter, a full disk) still
+/// does not exist (the log is opened by the daemon, [`open_log`]). What
+/// only the child can find (a directory its user may not enter) still
 /// comes from it.
 fn check_before_clone(spec: &SpawnSpec<'_>) -> Result<(), SpawnError> {
     match std::fs::metadata(spec.cwd) {
@@ -335,13 +341,37 @@ fn check_before_clone(spec: &SpawnSpec<'_>) -> Result<(), SpawnError> {
         }
         _ => {}
     }
-    if !spec.inherit_stdio && std::fs::metadata(spec.log).is_ok_and(|m| m.is_dir()) {
-        return Err(SpawnError::Log {
-            path: spec.log.into(),
-            error: io::Error::from_raw_os_error(nix::libc::EISDIR).to_string(),
-        });
-    }
     Ok(())
+}
+
+/// The service's log, when it exists (or a link to one does), opened for
+/// appending by the daemon: `start` says when it cannot be (a directory, a
+/// dangling link, an immutable file, a FIFO nobody reads). Opened non-blocking (a FIFO with no reader would stop the
+/// daemon's loop: ENXIO instead), then blocking again, as any stdout; moved
+/// above where the child puts its sockets; close-on-exec.
+fn open_log(path: &Path, sockets: usize) -> Result<OwnedFd, SpawnError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let failed = |e: io::Error| SpawnError::Log {
+        path: path.into(),
+        error: match e.raw_os_error() {
+            Some(nix::libc::ENXIO) => "it is a FIFO that nothing reads".to_owned(),
+            _ => e.to_string(),
+        },
+    };
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(failed)?;
+    let fd = OwnedFd::from(file);
+    let flags =
+        nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GETFL).map_err(|e| failed(e.into()))?;
+    let blocking = nix::fcntl::OFlag::from_bits_truncate(flags) - nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(blocking))
+        .map_err(|e| failed(e.into()))?;
+    above_sockets(fd, sockets).map_err(failed)
 }
 
 fn cstring(bytes: Vec<u8>) -> io::Result<CString> {
@@ -450,7 +480,7 @@ impl PendingExec {
         let plan = self.launched.as_ref().map(child::Launched::plan);
         Err(match child::Step::from_u32(step & 0xff) {
             child::Step::Log => SpawnError::Log {
-                path: path(plan.and_then(|p| p.log.as_ref())),
+                path: path(plan.and_then(|p| p.new_log.as_ref())),
                 error: e.to_string(),
             },
             child::Step::Cwd => {
@@ -519,6 +549,7 @@ fn clone_service(
     spec: &SpawnSpec<'_>,
     identity: Option<&Identity>,
     work: Option<Box<child::Work>>,
+    log: Option<OwnedFd>,
     cache: &mut SpawnCache,
 ) -> io::Result<Spawned> {
     let argv: Vec<CString> = std::iter::once(program)
@@ -563,10 +594,10 @@ fn clone_service(
         envp,
         env_owned,
         cwd,
-        log: if spec.inherit_stdio {
-            None
-        } else {
-            Some(cstring(spec.log.as_os_str().as_bytes().to_vec())?)
+        log: log.as_ref().map(AsRawFd::as_raw_fd),
+        new_log: match (&log, spec.inherit_stdio) {
+            (None, false) => Some(cstring(spec.log.as_os_str().as_bytes().to_vec())?),
+            _ => None,
         },
         fds: spec.fds.to_vec(),
         report: write.as_raw_fd(),
@@ -578,6 +609,7 @@ fn clone_service(
     })?;
     // The child has its own copy of the descriptor table.
     drop(write);
+    drop(log);
     Ok(Spawned {
         pid,
         exec: PendingExec {

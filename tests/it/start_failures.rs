@@ -361,6 +361,35 @@ fn a_log_that_cannot_be_opened_fails_the_start_naming_it() {
 }
 
 #[test]
+fn a_log_the_daemon_cannot_open_fails_the_start() {
+    // The daemon opens an existing log (the child only puts it at 1 and
+    // 2): a link to a missing directory and a FIFO nothing reads fail
+    // `start` itself (a unit is up once spawned: a child's failure would
+    // come after `start` said it is up). A new log is the child's to make.
+    let h = Home::new("a_log_the_daemon_cannot_open");
+    let logs = h.home.join("logs");
+    std::fs::create_dir_all(&logs).expect("mkdir logs");
+    for name in ["dangling", "fifo", "fresh"] {
+        h.unit(name, "[service]\nExecStart = \"sleep 1000\"\n");
+    }
+    std::os::unix::fs::symlink(h.path("no-such-dir/x.log"), logs.join("dangling.log"))
+        .expect("symlink");
+    nix::unistd::mkfifo(&logs.join("fifo.log"), nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    let err = h.fails(1, &["start", "dangling"]);
+    assert!(
+        err.contains("cannot open log") && err.contains("dangling.log"),
+        "{err}"
+    );
+    let err = h.fails(1, &["start", "fifo"]);
+    assert!(err.contains("fifo.log") && err.contains("FIFO"), "{err}");
+    assert_eq!(h.state("fifo"), "failed");
+    h.ok(&["start", "fresh"]);
+    h.wait_until("the new log", crate::util::WAIT, || {
+        logs.join("fresh.log").is_file()
+    });
+}
+
+#[test]
 fn with_spawn_vfork_asked_services_start_and_exec_errors_are_reported() {
     // DIAKONOS_SPAWN_VFORK=1 (for valgrind): the same child runs as a vfork;
     // a unit runs, and one whose program is missing fails naming it.

@@ -22,8 +22,7 @@
 //! [`Work::needs_own_memory`].
 //!
 //! In the daemon, children cloned during one pass of its loop are held at
-//! a gate just before their exec (their log opened after it) until the
-//! pass ends
+//! a gate just before their exec until the pass ends
 //! ([`hold_children`], [`release_children`]): a burst of starts is one
 //! pass, and without the gate the daemon would share the CPUs with the
 //! start-up of every service it has cloned so far (a dynamically linked
@@ -59,10 +58,14 @@ pub struct Plan {
     #[allow(dead_code)]
     pub env_owned: Vec<CString>,
     pub cwd: CString,
-    /// The service's log, opened (created) by the child for appending: the
-    /// inode allocation of a new log is the child's time, not the daemon's.
-    /// None in container mode: stdout and stderr stay the daemon's.
-    pub log: Option<CString>,
+    /// The service's log when it exists: opened by the daemon for
+    /// appending, so `start` says when it cannot be; at or above
+    /// `3 + fds.len()`, close-on-exec. None in container mode (stdout and
+    /// stderr stay the daemon's) or when it is to be created:
+    pub log: Option<RawFd>,
+    /// A new log, created by the child for appending once let go: a
+    /// hundred new files in one directory cost the daemon's loop ~50 ms.
+    pub new_log: Option<CString>,
     /// Sockets to move to 3, 4, ...
     pub fds: Vec<RawFd>,
     /// The write end of the report pipe (close-on-exec).
@@ -346,6 +349,7 @@ extern "C" fn entry(plan: *mut c_void) -> c_int {
 #[repr(u32)]
 pub enum Step {
     Setup = 0,
+    /// Creating a new log.
     Log = 1,
     Exec = 2,
     /// Limit*, Nice, OOMScoreAdjust, UMask.
@@ -447,16 +451,21 @@ unsafe fn exec(plan: &Plan) -> ! {
         check(dup_to(null as RawFd, 0));
         sys(libc::SYS_close, [null as usize, 0, 0, 0, 0, 0]);
     }
-    let open_log = || {
-        let Some(path) = &plan.log else {
-            return;
-        };
+    let use_log = |log: RawFd| {
+        // dup3 (flags 0) gives descriptors without close-on-exec.
+        check(dup_to(log, 1));
+        check(dup_to(log, 2));
+        if let Some((uid, gid)) = plan.work.as_ref().and_then(|w| w.log_owner) {
+            sys(SYS_FCHOWN, [1, uid as usize, gid as usize, 0, 0, 0]);
+        }
+    };
+    let create_log = |path: &CString| {
         let log = sys(
             libc::SYS_openat,
             [
                 libc::AT_FDCWD as usize,
                 path.as_ptr() as usize,
-                (libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND) as usize,
+                (libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC) as usize,
                 0o640,
                 0,
                 0,
@@ -465,24 +474,21 @@ unsafe fn exec(plan: &Plan) -> ! {
         if log < 0 {
             fail_at(Step::Log, 0, -log as i32);
         }
-        // dup3 (flags 0) gives descriptors without close-on-exec.
-        check(dup_to(log as RawFd, 1));
-        check(dup_to(log as RawFd, 2));
+        use_log(log as RawFd);
         if log > 2 {
             sys(libc::SYS_close, [log as usize, 0, 0, 0, 0, 0]);
         }
-        if let Some((uid, gid)) = plan.work.as_ref().and_then(|w| w.log_owner) {
-            sys(SYS_FCHOWN, [1, uid as usize, gid as usize, 0, 0, 0]);
-        }
     };
-    // Held, the log is opened after the gate: a hundred children making
-    // their new logs in one directory while the daemon cloned more shared
-    // the CPUs and the directory's lock with it. A child that changes its
-    // user opens it before (as the daemon's user, who owns the logs).
-    let log_after_gate =
+    // The daemon's copy (close-on-exec) goes at the exec, or at the gate.
+    if let Some(log) = plan.log {
+        use_log(log);
+    }
+    // Created after the gate, unless the child is to change its user (the
+    // logs are the daemon's user's) or is not held.
+    let create_after_gate =
         plan.gate.is_some() && !plan.work.as_ref().is_some_and(|w| w.changes_identity());
-    if !log_after_gate {
-        open_log();
+    if let (Some(path), false) = (&plan.new_log, create_after_gate) {
+        create_log(path);
     }
     for (i, fd) in plan.fds.iter().enumerate() {
         check(dup_to(*fd, 3 + i as RawFd));
@@ -510,11 +516,11 @@ unsafe fn exec(plan: &Plan) -> ! {
         plan.pid_env.fill(sys(libc::SYS_getpid, [0; 6]) as u32);
     }
     if let Some(read) = plan.gate {
-        // Held, set up as it will run (session, stdin, sockets, limits,
-        // identity, directory; its log follows), with none of the daemon's
-        // descriptors but the two it still needs, until the daemon closes
-        // its end of the gate: every other copy of the write end is a held
-        // child's, which closes its own here.
+        // Held, set up as it will run (session, stdio, sockets, limits,
+        // identity, directory), with none of the daemon's descriptors but
+        // the two it still needs, until the daemon closes its end of the
+        // gate: every other copy of the write end is a held child's, which
+        // closes its own here.
         close_all_but(3 + plan.fds.len() as RawFd, [plan.report, read]);
         let mut byte = 0u8;
         while sys(
@@ -524,8 +530,8 @@ unsafe fn exec(plan: &Plan) -> ! {
         {}
         sys(libc::SYS_close, [read as usize, 0, 0, 0, 0, 0]);
     }
-    if log_after_gate {
-        open_log();
+    if let (Some(path), true) = (&plan.new_log, create_after_gate) {
+        create_log(path);
     }
     let empty = 0u64;
     sys(
