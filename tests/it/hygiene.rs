@@ -70,7 +70,7 @@ fn service_has_only_stdin_stdout_stderr_open() {
     // any further fd in the service can only be one the daemon opened.
     let out = h.cmd_fds(&["start", "plain"], None);
     assert!(out.status.success(), "{}", crate::util::stderr(&out));
-    let pid = h.pid("plain");
+    let pid = h.exec_pid("plain");
     wait_asleep(&h, pid);
     let log = h.home.join("logs/plain.log").display().to_string();
     assert_eq!(
@@ -106,7 +106,7 @@ fn neither_the_daemon_nor_a_service_keeps_an_fd_the_daemon_was_started_with() {
         nix::fcntl::Flock::lock(again, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok(),
         "the launcher's lock is still held"
     );
-    let pid = h.pid("plain");
+    let pid = h.exec_pid("plain");
     wait_asleep(&h, pid);
     let fds: Vec<u32> = open_fds(pid).iter().map(|(fd, _)| *fd).collect();
     assert_eq!(fds, [0, 1, 2], "{:?}", open_fds(pid));
@@ -215,7 +215,7 @@ fn a_service_starts_with_no_signal_blocked_ignored_or_caught() {
         "the daemon should have inherited the ignore of SIGUSR1"
     );
     for unit in ["calm", "limited"] {
-        let pid = h.pid(unit);
+        let pid = h.exec_pid(unit);
         wait_asleep(&h, pid);
         for field in ["SigBlk", "SigIgn", "SigCgt"] {
             assert_eq!(mask_of(pid, field), 0, "{unit}: {field}");
@@ -240,7 +240,7 @@ fn service_runs_in_its_own_session_as_a_child_of_the_daemon() {
     let h = Home::new("service_runs_in_its_own_session_as_a_child_of_the_daemon");
     h.unit("solo", "[service]\nExecStart = \"sleep 1000\"\n");
     h.ok(&["start", "solo"]);
-    let pid = h.pid("solo");
+    let pid = h.exec_pid("solo");
     let stat = Stat::of(pid).expect("stat");
     assert_eq!(stat.session, pid, "session id");
     assert_eq!(stat.pgrp, pid, "process group");
@@ -387,7 +387,7 @@ fn a_service_started_after_an_upgrade_gets_none_of_the_handed_over_fds() {
     h.ok(&["list"]);
     h.ok(&["daemon-upgrade"]);
     h.ok(&["start", "plain"]);
-    let pid = h.pid("plain");
+    let pid = h.exec_pid("plain");
     wait_asleep(&h, pid);
     let fds: Vec<u32> = open_fds(pid).iter().map(|(fd, _)| *fd).collect();
     assert_eq!(fds, [0, 1, 2], "{:?}", open_fds(pid));

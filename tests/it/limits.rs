@@ -48,7 +48,7 @@ fn limits_nice_umask_and_oom_score_adj_are_read_back_from_proc() {
         "[service]\nExecStart = \"sleep 300\"\nLimitNOFILE = \"100:200\"\nLimitCORE = \"1K\"\nLimitNPROC = 500\nLimitFSIZE = \"2M:infinity\"\nNice = 7\nUMask = \"0027\"\nOOMScoreAdjust = 300\n",
     );
     h.ok(&["start", "capped"]);
-    let pid = h.pid("capped");
+    let pid = h.exec_pid("capped");
     assert_eq!(limit(pid, "Max open files"), ("100".into(), "200".into()));
     assert_eq!(
         limit(pid, "Max core file size"),
@@ -453,11 +453,11 @@ fn oom_score_adjust_is_the_services_alone() {
     };
     let ours = oom(std::process::id() as i32);
     h.ok(&["start", "low"]);
-    assert_eq!(oom(h.pid("low")), "700");
+    assert_eq!(oom(h.exec_pid("low")), "700");
     let daemon = h.daemon_pid().expect("the daemon's pid");
     assert_eq!(oom(daemon), ours, "the daemon's score");
     h.ok(&["start", "plain"]);
-    assert_eq!(oom(h.pid("plain")), ours, "the next service's score");
+    assert_eq!(oom(h.exec_pid("plain")), ours, "the next service's score");
 }
 
 #[test]
@@ -572,11 +572,11 @@ fn the_daemon_raises_its_open_files_limit_and_services_keep_the_one_it_had() {
     let raised = show(hard.min(1 << 20));
     assert_eq!(limit(daemon, "Max open files"), (raised, show(hard)));
     assert_eq!(
-        limit(h.pid("plain"), "Max open files"),
+        limit(h.exec_pid("plain"), "Max open files"),
         ("256".to_owned(), show(hard))
     );
     assert_eq!(
-        limit(h.pid("own"), "Max open files"),
+        limit(h.exec_pid("own"), "Max open files"),
         ("100".to_owned(), "200".to_owned())
     );
 }
@@ -590,7 +590,7 @@ fn infinity_is_as_much_as_may_be_had() {
         "[service]\nExecStart = \"sleep 300\"\nLimitNOFILE = \"infinity\"\n",
     );
     h.ok(&["start", "open"]);
-    let pid = h.pid("open");
+    let pid = h.exec_pid("open");
     let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open").expect("fs.nr_open");
     let caps = std::fs::read_to_string("/proc/self/status").expect("status");
     let eff = caps

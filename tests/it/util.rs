@@ -277,6 +277,19 @@ impl Home {
             .unwrap_or_else(|| panic!("`{name}` has no pid: {u}")) as i32
     }
 
+    /// The unit's main pid once that process runs its own program: a unit
+    /// is up once spawned, and until its exec (a moment later) the process
+    /// is a copy of the daemon, its limits and identity maybe not set yet.
+    /// For tests that look at the process itself in /proc.
+    pub fn exec_pid(&self, name: &str) -> i32 {
+        let pid = self.pid(name);
+        let ours = fs::canonicalize(BIN).ok();
+        self.wait_until(&format!("{name} ({pid}) to exec its program"), WAIT, || {
+            fs::read_link(format!("/proc/{pid}/exe")).ok() != ours
+        });
+        pid
+    }
+
     /// Polls `cond` about every 10 ms until it holds; at the deadline panics
     /// with `what` and the last `list` output.
     pub fn wait_until(&self, what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
