@@ -72,11 +72,9 @@ pub fn spawn(spec: &SpawnSpec<'_>, cache: &mut SpawnCache) -> Result<Spawned, Sp
         return Err(SpawnError::EmptyCommand);
     };
     check_before_clone(spec)?;
-    // An existing log is opened here (one cheap open: `start` says when it
-    // cannot be); a new one is created by the child (see child::Plan::new_log).
-    let log = match spec.inherit_stdio || std::fs::symlink_metadata(spec.log).is_err() {
+    let log = match spec.inherit_stdio {
         true => None,
-        false => Some(open_log(spec.log, spec.fds.len())?),
+        false => open_log(spec.log, spec.fds.len())?,
     };
     let identity = match spec.user {
         Some(name) => resolve_user(name).map_err(SpawnError::Setup)?,
@@ -330,26 +328,25 @@ fn executable(path: &Path) -> io::Result<()> {
 /// comes from it.
 fn check_before_clone(spec: &SpawnSpec<'_>) -> Result<(), SpawnError> {
     match std::fs::metadata(spec.cwd) {
-        Ok(meta) if !meta.is_dir() => {
-            return Err(SpawnError::WorkingDirectory {
-                dir: spec.cwd.into(),
-                error: io::Error::from_raw_os_error(nix::libc::ENOTDIR).to_string(),
-            })
-        }
+        Ok(meta) if !meta.is_dir() => Err(SpawnError::WorkingDirectory {
+            dir: spec.cwd.into(),
+            error: io::Error::from_raw_os_error(nix::libc::ENOTDIR).to_string(),
+        }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(SpawnError::NoWorkingDirectory(spec.cwd.into()))
+            Err(SpawnError::NoWorkingDirectory(spec.cwd.into()))
         }
-        _ => {}
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// The service's log, when it exists (or a link to one does), opened for
 /// appending by the daemon: `start` says when it cannot be (a directory, a
-/// dangling link, an immutable file, a FIFO nobody reads). Opened non-blocking (a FIFO with no reader would stop the
-/// daemon's loop: ENXIO instead), then blocking again, as any stdout; moved
-/// above where the child puts its sockets; close-on-exec.
-fn open_log(path: &Path, sockets: usize) -> Result<OwnedFd, SpawnError> {
+/// dangling link, an immutable file, a FIFO nobody reads). None when there
+/// is none yet: the child creates it (see child::Plan::new_log). Opened
+/// non-blocking (a FIFO with no reader would stop the daemon's loop: ENXIO
+/// instead), then blocking again, as any stdout; moved above where the
+/// child puts its sockets; close-on-exec. One open in the common case.
+fn open_log(path: &Path, sockets: usize) -> Result<Option<OwnedFd>, SpawnError> {
     use std::os::unix::fs::OpenOptionsExt;
     let failed = |e: io::Error| SpawnError::Log {
         path: path.into(),
@@ -358,20 +355,34 @@ fn open_log(path: &Path, sockets: usize) -> Result<OwnedFd, SpawnError> {
             _ => e.to_string(),
         },
     };
-    let file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o640)
-        .custom_flags(nix::libc::O_NONBLOCK)
-        .open(path)
-        .map_err(failed)?;
+    let open = |create: bool| {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(create)
+            .mode(0o640)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(path)
+    };
+    let file = match open(false) {
+        Ok(file) => file,
+        // Nothing there: the child's to make.
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound && std::fs::symlink_metadata(path).is_err() =>
+        {
+            return Ok(None)
+        }
+        // A link to nowhere: opened as the child would, for its error.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => open(true).map_err(failed)?,
+        Err(e) => return Err(failed(e)),
+    };
     let fd = OwnedFd::from(file);
-    let flags =
-        nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GETFL).map_err(|e| failed(e.into()))?;
-    let blocking = nix::fcntl::OFlag::from_bits_truncate(flags) - nix::fcntl::OFlag::O_NONBLOCK;
-    nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(blocking))
-        .map_err(|e| failed(e.into()))?;
-    above_sockets(fd, sockets).map_err(failed)
+    // Its status flags are O_APPEND alone from now on: blocking again.
+    nix::fcntl::fcntl(
+        &fd,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_APPEND),
+    )
+    .map_err(|e| failed(e.into()))?;
+    above_sockets(fd, sockets).map(Some).map_err(failed)
 }
 
 fn cstring(bytes: Vec<u8>) -> io::Result<CString> {
@@ -552,7 +563,7 @@ fn clone_service(
     log: Option<OwnedFd>,
     cache: &mut SpawnCache,
 ) -> io::Result<Spawned> {
-    let argv: Vec<CString> = std::iter::once(program)
+    let argv_owned: Vec<CString> = std::iter::once(program)
         .chain(args.iter().map(String::as_str))
         .map(|a| cstring(a.as_bytes().to_vec()))
         .collect::<io::Result<_>>()?;
@@ -561,7 +572,6 @@ fn clone_service(
     // Found as root, where a service with User= may not run what root
     // may: it gets every place on its PATH, as execvp would try them.
     let (exe, fallbacks) = cache.locate(program, &path_var, spec.cwd, identity.is_some())?;
-    let argv_owned = argv;
     let mut env_owned = Vec::new();
     let pid_env = child::PidVars::new(spec.pid_vars);
     let envp: Vec<*const nix::libc::c_char> = service_envp(
