@@ -378,6 +378,16 @@ fn children_held_at_the_gate_exec_once_released() {
     )
     .expect("the clone");
     let pid = spawned.pid;
+    // Killed and reaped however the test ends (a failed assertion too).
+    struct Reaped(Pid);
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            release_children();
+            let _ = nix::sys::signal::kill(self.0, Signal::SIGKILL);
+            let _ = waitpid(self.0, None);
+        }
+    }
+    let _child = Reaped(pid);
     let exe = || std::fs::read_link(format!("/proc/{pid}/exe")).ok();
     let ours = std::fs::read_link("/proc/self/exe").ok();
     // Blocked at the gate: asleep, still running this program, its own group.
@@ -397,8 +407,6 @@ fn children_held_at_the_gate_exec_once_released() {
     release_children();
     let outcome = spawned.exec.wait();
     let ran = exe();
-    let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-    let _ = waitpid(pid, None);
     outcome.expect("its exec");
     assert!(ran.is_some_and(|p| p.ends_with("sleep")), "it runs sleep");
 }

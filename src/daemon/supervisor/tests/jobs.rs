@@ -193,10 +193,7 @@ fn list_rows_are_the_list_columns_of_the_full_infos() {
         Some(Response::Units(u)) => u.iter().map(ListRow::from).collect(),
         other => panic!("{other:?}"),
     };
-    let rows = match s.request(None, Request::ListRows, t1) {
-        Some(Response::Rows(r)) => r,
-        other => panic!("{other:?}"),
-    };
+    let rows = list_rows(&mut s, t1);
     assert_eq!(rows, full);
     assert_eq!(rows.len(), 3);
     assert_eq!(
@@ -253,10 +250,7 @@ fn an_exec_that_fails_after_the_spawn_fails_the_unit() {
     };
     exec_done(&mut s, &mut sys, pid, Err(err), t0);
     assert_eq!(state(&s, "a"), StateName::Failed);
-    let rows = match s.request(None, Request::ListRows, t0) {
-        Some(Response::Rows(r)) => r,
-        other => panic!("{other:?}"),
-    };
+    let rows = list_rows(&mut s, t0);
     assert!(
         rows[0]
             .reason
@@ -366,6 +360,14 @@ fn a_stop_heard_before_a_failed_exec_ends_with_it() {
         matches!(&s.take_replies()[..], [.., (2, Response::Job(r))] if r.iter().all(|r| r.ok)),
         "the stop is answered"
     );
+}
+
+/// What plain `list` shows now.
+fn list_rows(s: &mut Supervisor, now: Instant) -> Vec<ListRow> {
+    match s.request(None, Request::ListRows, now) {
+        Some(Response::Rows(r)) => r,
+        other => panic!("{other:?}"),
+    }
 }
 
 /// The exec of `pid` ended with `outcome`; a pass follows.
