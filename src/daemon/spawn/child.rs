@@ -220,14 +220,9 @@ impl Launched {
 pub fn launch(mut plan: Plan) -> io::Result<(Pid, Launched)> {
     let vfork = !RAW_SYSCALLS || vfork_asked();
     // A vfork's daemon waits for the exec: a held child would never get there.
-    plan.gate = if vfork { None } else { gate()? };
-    if plan
-        .gate
-        .is_some_and(|read| read < 3 + plan.fds.len() as RawFd)
-    {
-        // Its sockets would be moved over the gate: not held.
-        plan.gate = None;
-    }
+    // Not held when its sockets would be moved over the gate.
+    plan.gate =
+        if vfork { None } else { gate()? }.filter(|&read| read >= 3 + plan.fds.len() as RawFd);
     let plan = Box::new(plan);
     let stack = Stack::new()?;
     let flags = if plan.work.as_ref().is_some_and(|w| w.needs_own_memory()) {

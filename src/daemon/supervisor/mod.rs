@@ -13,7 +13,8 @@
 //! once still go through the [`Sys`] trait; a main process is only cloned
 //! there, and up at once (SPEC §6: `simple` is up once spawned, as
 //! systemd's Type=simple); an exec that fails after all comes later as
-//! [`Input::ExecDone`] and fails the service then — an ExecStop's too. It reads no clock: the event loop passes
+//! [`Input::ExecDone`] and fails the service then — an ExecStop's too.
+//! It reads no clock: the event loop passes
 //! the monotonic time with each input and the wall clock once per pass
 //! ([`Supervisor::set_wall_clock`]). So this layer is tested with a
 //! fake system and fake times, asserting on effects. Events for services
