@@ -303,7 +303,10 @@ fn request_once(
         _ => protocol::read_frame(&mut stream, MAX_REPLY),
     };
     let body = match read {
-        Ok(body) => body,
+        Ok(body) => {
+            keep_until_exit(stream);
+            body
+        }
         Err(e) if at_once && matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
             return Err(Retry::Final(Error::failed_hint(
                 format!(
@@ -375,6 +378,20 @@ fn request_once(
         Response::Error { message, hint } => Err(Error::Failed { message, hint }.into()),
         resp => Ok(resp),
     }
+}
+
+thread_local! {
+    /// The connection of the last request answered.
+    static ANSWERED: std::cell::Cell<Option<UnixStream>> = const { std::cell::Cell::new(None) };
+}
+
+/// Keeps the connection of an answered request open until the next
+/// request or this process's exit (closing the one before): services that
+/// a large `start` cloned wait at the daemon's gate until their client has
+/// gone, so their start-up does not compete with its exit (README,
+/// "Decisions").
+fn keep_until_exit(stream: UnixStream) {
+    ANSWERED.with(|kept| kept.set(Some(stream)));
 }
 
 /// Takes the descriptors that come with the next bytes of `stream`

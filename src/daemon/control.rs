@@ -41,6 +41,9 @@ struct Conn {
     got_request: bool,
     /// Close as soon as `wbuf` is flushed.
     close_when_flushed: bool,
+    /// Once flushed, stay open until the client hangs up (or
+    /// [`Control::end_waits`]): services cloned for it wait for that.
+    wait_for_client: bool,
     /// The reply goes out in the stable form (protocol wire rule 5): the
     /// request was stable, of another version, or did not decode.
     stable_reply: bool,
@@ -69,6 +72,8 @@ pub struct Control {
     /// Clients refused as one too many since the daemon started (logged
     /// at 1, 2, 4, 8, ...: a flood of them does not flood daemon.log).
     refused_busy: u64,
+    /// Connections with `wait_for_client` set.
+    waiting: usize,
     /// Descriptors sent (SCM_RIGHTS) with every `Bye`: what a hand-over
     /// passes to the next daemon (`daemon::handed`).
     pub handing: Vec<std::os::fd::RawFd>,
@@ -97,6 +102,7 @@ impl Control {
             version: protocol::version(),
             last_list_len: 0,
             refused_busy: 0,
+            waiting: 0,
             handing: Vec::new(),
             handing_lock: None,
         }
@@ -206,6 +212,7 @@ impl Control {
                     wpos: 0,
                     got_request: false,
                     close_when_flushed: false,
+                    wait_for_client: false,
                     stable_reply: true,
                     writable_registered: false,
                     subscription: None,
@@ -275,6 +282,53 @@ impl Control {
 
     /// Queues `resp` on `token` and closes the connection once it is sent.
     pub fn reply(&mut self, token: usize, resp: &Response, registry: &Registry, now: Instant) {
+        self.send(token, resp, false, registry, now);
+    }
+
+    /// Queues `resp` on `token`; once it is sent, the connection stays
+    /// open until its client hangs up ([`Control::waiting_for_clients`]).
+    pub fn reply_and_wait(
+        &mut self,
+        token: usize,
+        resp: &Response,
+        registry: &Registry,
+        now: Instant,
+    ) {
+        self.send(token, resp, true, registry, now);
+    }
+
+    /// Whether a client answered with [`Control::reply_and_wait`] is
+    /// still connected.
+    pub fn waiting_for_clients(&self) -> bool {
+        self.waiting > 0
+    }
+
+    /// Waits no longer for the clients of [`Control::reply_and_wait`]:
+    /// those that have their reply are closed.
+    pub fn end_waits(&mut self, registry: &Registry) {
+        let flushed: Vec<usize> = self
+            .conns
+            .values_mut()
+            .filter(|c| c.wait_for_client)
+            .filter_map(|c| {
+                c.wait_for_client = false;
+                (c.wpos >= c.wbuf.len()).then_some(c.token.0)
+            })
+            .collect();
+        self.waiting = 0;
+        for token in flushed {
+            self.close(token, registry);
+        }
+    }
+
+    fn send(
+        &mut self,
+        token: usize,
+        resp: &Response,
+        wait: bool,
+        registry: &Registry,
+        now: Instant,
+    ) {
         let Some(conn) = self.conns.get_mut(&token) else {
             return; // The client left before its job finished.
         };
@@ -300,6 +354,10 @@ impl Control {
             }
         }
         conn.close_when_flushed = true;
+        if wait && !conn.wait_for_client {
+            conn.wait_for_client = true;
+            self.waiting += 1;
+        }
         if matches!(resp, Response::Bye) && !self.handing.is_empty() {
             let mut fds = self.handing.clone();
             fds.extend(self.handing_lock.take());
@@ -404,6 +462,7 @@ impl Control {
     pub fn close(&mut self, token: usize, registry: &Registry) {
         self.deadlines.push((token, None));
         if let Some(mut conn) = self.conns.remove(&token) {
+            self.waiting -= usize::from(conn.wait_for_client);
             let _ = registry.deregister(&mut conn.stream);
         }
     }
@@ -496,5 +555,5 @@ fn flush(conn: &mut Conn, registry: &Registry) -> bool {
             Err(_) => return true,
         }
     }
-    conn.close_when_flushed
+    conn.close_when_flushed && !conn.wait_for_client
 }

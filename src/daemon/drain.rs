@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use crate::daemon::driver::children;
-use crate::daemon::event_loop::{EventLoop, ACCEPT_RETRY};
+use crate::daemon::event_loop::{EventLoop, ACCEPT_RETRY, CLIENT_GONE_MAX};
 use crate::daemon::spawn;
 use crate::daemon::supervisor::{Effect, Input};
 use crate::daemon::system;
@@ -37,7 +37,17 @@ impl EventLoop {
                             // The timer driver knows the schedule's next run.
                             s.timer = self.unit_timers.row(&self.sup, &s.info.name, now);
                         }
-                        self.control.reply(conn, &resp, registry, now)
+                        if spawn::held_children() > self.gate_width {
+                            // Many services cloned for this answer: they
+                            // start up once its client has gone (its exit
+                            // would otherwise compete with all of them).
+                            self.control.reply_and_wait(conn, &resp, registry, now);
+                            self.sup
+                                .timers()
+                                .arm_if_idle(TimerKey::ClientGone, now + CLIENT_GONE_MAX);
+                        } else {
+                            self.control.reply(conn, &resp, registry, now);
+                        }
                     }
                     Effect::LogIdle {
                         name,
@@ -152,6 +162,7 @@ impl EventLoop {
         for key in self.sup.take_due() {
             match key {
                 TimerKey::Conn(conn) => self.control.timed_out(conn, self.poll.registry()),
+                TimerKey::ClientGone => self.control.end_waits(self.poll.registry()),
                 TimerKey::WatchDebounce(id) => {
                     if let Some(req) = self.watches.due(id, &self.sup) {
                         self.sup.handle(Input::Request(None, req), now);

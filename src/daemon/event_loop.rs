@@ -29,11 +29,15 @@ use crate::daemon::handed::Handed;
 use crate::daemon::spawn;
 use crate::daemon::supervisor::{Input, Supervisor};
 use crate::daemon::system::RealSys;
+use crate::daemon::timers::TimerKey;
 use crate::paths::Home;
 use crate::protocol::Request;
 
 /// After an accept failed for lack of descriptors, it is retried this often.
 pub(super) const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+/// Services held for the client of their answer wait at most this long
+/// for it to hang up.
+pub(super) const CLIENT_GONE_MAX: Duration = Duration::from_millis(50);
 
 pub struct EventLoop {
     pub(super) poll: Poll,
@@ -49,6 +53,9 @@ pub struct EventLoop {
     pub(super) sup: Supervisor,
     pub(super) sys: RealSys,
     pub(super) started: Instant,
+    /// More services cloned for one answer than this (the CPUs this daemon
+    /// may run on) start up once its client has gone.
+    pub(super) gate_width: usize,
     pub(super) unit_timers: UnitTimers,
     /// A hand-over was answered: the loop ends without touching a service.
     pub(super) handed_over: bool,
@@ -93,6 +100,7 @@ impl EventLoop {
             sup,
             sys,
             started: now,
+            gate_width: cpus(),
             unit_timers: UnitTimers::new(now),
             handed_over: false,
             handover_waiting: Vec::new(),
@@ -117,10 +125,16 @@ impl EventLoop {
                 self.finish();
                 return Ok(());
             }
-            // Execs still under way are waited for by the loop from now on
-            // (one that cannot be was waited for at once: fed, and worked
-            // through in a pass that does not wait).
-            spawn::release_children();
+            // Services cloned in the pass go on to their exec, unless many
+            // were cloned for a client that has not hung up yet: its exit
+            // would compete with all their start-ups (at most
+            // CLIENT_GONE_MAX). Execs still under way are waited for by the
+            // loop from now on (one that cannot be was waited for at once:
+            // fed, and worked through in a pass that does not wait).
+            if !self.control.waiting_for_clients() {
+                spawn::release_children();
+                self.sup.timers().set(TimerKey::ClientGone, None);
+            }
             let settled = self.sys.execs.arm();
             let none_settled = settled.is_empty();
             let now = Instant::now();
@@ -237,6 +251,20 @@ impl EventLoop {
         match self.reload() {
             Ok(report) => log::info!("reload: {}", report.summary()),
             Err(e) => log::warn!("reload: {e}; nothing changed"),
+        }
+    }
+}
+
+/// The CPUs this process may run on (at least 1).
+fn cpus() -> usize {
+    use nix::libc;
+    // SAFETY: a zeroed cpu_set_t is a valid empty set, filled by the
+    // kernel up to its size; CPU_COUNT only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        match libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) {
+            0 => usize::try_from(libc::CPU_COUNT(&set)).unwrap_or(1).max(1),
+            _ => 1,
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::procfs;
 use crate::unit::Limits;
 
 mod child;
-pub use child::{hold_children, release_children, trim_spare_stacks};
+pub use child::{held_children, hold_children, release_children, trim_spare_stacks};
 mod identity;
 mod scan;
 pub use identity::*;

@@ -64,6 +64,9 @@ pub enum TimerKey {
     HandOver,
     /// Look for what runs that ended left outside their groups.
     StrayLook,
+    /// Services held for a client that has its answer go on to their exec
+    /// even though it has not hung up yet (`event_loop.rs`).
+    ClientGone,
 }
 
 #[derive(Debug)]

@@ -256,3 +256,42 @@ fn one_client_too_many_is_told_so_and_daemon_log_is_not_flooded() {
     let lines = log.matches("too many clients").count();
     assert!((1..=10).contains(&lines), "{lines} lines:\n{log}");
 }
+
+#[test]
+fn a_large_start_waits_for_its_client_to_go_but_only_a_moment() {
+    // More units than CPUs started by one request: once answered, their processes wait (cloned, before their exec) until the client has hung up, so its exit does not compete with all their start-ups; a client that stays holds them only a moment (50 ms): the daemon then closes and they run.
+    let h = Home::new("a_large_start_waits_for_its_client_to_go_but_only_a_moment");
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let names: Vec<String> = (0..cpus + 2).map(|i| format!("s{i}")).collect();
+    for name in &names {
+        h.unit(name, "[service]\nExecStart = \"sleep 1000\"\n");
+    }
+    h.ok(&["list"]);
+    let frame = protocol::encode_request(&RequestFrame::new(Request::Start(names.clone()), None))
+        .expect("encode");
+    let mut s = connect(&h);
+    let sent = std::time::Instant::now();
+    s.write_all(&frame).expect("write");
+    // We never hang up: the daemon closes.
+    let mut got = read_to_close(&mut s, Duration::from_secs(5))
+        .expect("the daemon closed the connection while we stayed");
+    let waited = sent.elapsed();
+    let body = protocol::take_frame(&mut got)
+        .expect("a frame")
+        .expect("a whole frame");
+    let reply = protocol::decode_reply(&body).expect("a reply");
+    assert!(
+        !matches!(reply.response, Response::Error { .. }),
+        "{:?}",
+        reply.response
+    );
+    assert!(
+        waited >= Duration::from_millis(50),
+        "closed {waited:?} after the request: the daemon did not wait for its client"
+    );
+    // And every service runs its program while we still hold our end.
+    for name in &names {
+        h.exec_pid(name);
+    }
+    drop(s);
+}

@@ -29,8 +29,10 @@
 //! program spends ~0.5 ms there, in a VM mostly in `cpuid`), each spawn
 //! slower than the last, the answer to `start` last of all. Held, the
 //! clones cost the daemon ~60 us each, and the services start together,
-//! after the answer. Nothing is held across a wait: the loop releases them
-//! before it polls, and a wait for an exec releases them first.
+//! after the answer. The loop releases them before it polls, unless the
+//! pass answered a client and cloned more of them than there are CPUs: then
+//! once that client has hung up, at most 50 ms later (`event_loop.rs`).
+//! A wait for an exec releases them first.
 
 use std::ffi::{c_char, c_int, c_long, c_void, CString};
 use std::io;
@@ -221,8 +223,11 @@ pub fn launch(mut plan: Plan) -> io::Result<(Pid, Launched)> {
     let vfork = !RAW_SYSCALLS || vfork_asked();
     // A vfork's daemon waits for the exec: a held child would never get there.
     // Not held when its sockets would be moved over the gate.
-    plan.gate =
-        if vfork { None } else { gate()? }.filter(|&read| read >= 3 + plan.fds.len() as RawFd);
+    plan.gate = if vfork {
+        None
+    } else {
+        gate(3 + plan.fds.len() as RawFd)?
+    };
     let plan = Box::new(plan);
     let stack = Stack::new()?;
     let flags = if plan.work.as_ref().is_some_and(|w| w.needs_own_memory()) {
@@ -280,6 +285,8 @@ struct Gate {
     on: bool,
     /// The pipe of the current pass, made by its first spawn.
     pipe: Option<(OwnedFd, OwnedFd)>,
+    /// Children cloned since the pipe was made.
+    held: usize,
 }
 
 /// The gate's descriptors are at least this (sockets go to 3, 4, ...).
@@ -287,7 +294,7 @@ const GATE_FD: RawFd = 128;
 
 thread_local! {
     static GATE: std::cell::RefCell<Gate> = const {
-        std::cell::RefCell::new(Gate { on: false, pipe: None })
+        std::cell::RefCell::new(Gate { on: false, pipe: None, held: 0 })
     };
 }
 
@@ -300,12 +307,23 @@ pub fn hold_children() {
 
 /// Lets every held child go on to its exec (closes the gate's pipe).
 pub fn release_children() {
-    GATE.with(|g| drop(g.borrow_mut().pipe.take()));
+    GATE.with(|g| {
+        let mut g = g.borrow_mut();
+        g.held = 0;
+        drop(g.pipe.take());
+    });
+}
+
+/// How many children wait at the gate (or went past it since it opened,
+/// if it has not been released yet).
+pub fn held_children() -> usize {
+    GATE.with(|g| g.borrow().held)
 }
 
 /// The gate's read end for the next child: None when children are not
-/// held. Both ends sit high, above where a child moves its sockets.
-fn gate() -> io::Result<Option<RawFd>> {
+/// held, or when the read end is below `above` (where the child moves its
+/// sockets). Both ends sit high.
+fn gate(above: RawFd) -> io::Result<Option<RawFd>> {
     GATE.with(|g| {
         let mut g = g.borrow_mut();
         if !g.on {
@@ -319,7 +337,13 @@ fn gate() -> io::Result<Option<RawFd>> {
                 super::dup_at_least(write, GATE_FD)?,
             ));
         }
-        Ok(g.pipe.as_ref().map(|(read, _)| read.as_raw_fd()))
+        let read = g
+            .pipe
+            .as_ref()
+            .map(|(read, _)| read.as_raw_fd())
+            .filter(|&read| read >= above);
+        g.held += usize::from(read.is_some());
+        Ok(read)
     })
 }
 
