@@ -380,10 +380,9 @@ fn request_once(
     }
 }
 
-thread_local! {
-    /// The connection of the last request answered.
-    static ANSWERED: std::cell::Cell<Option<UnixStream>> = const { std::cell::Cell::new(None) };
-}
+/// The connection of the last request answered (a static, not a thread
+/// local: nothing to register for the exit, which closes it).
+static ANSWERED: std::sync::Mutex<Option<UnixStream>> = std::sync::Mutex::new(None);
 
 /// Keeps the connection of an answered request open until the next
 /// request or this process's exit (closing the one before): services that
@@ -391,7 +390,10 @@ thread_local! {
 /// gone, so their start-up does not compete with its exit (README,
 /// "Decisions").
 fn keep_until_exit(stream: UnixStream) {
-    ANSWERED.with(|kept| kept.set(Some(stream)));
+    let mut kept = ANSWERED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *kept = Some(stream);
 }
 
 /// Takes the descriptors that come with the next bytes of `stream`
