@@ -100,6 +100,30 @@ pub struct SavedTimer {
     pub last_run_ms: Option<i64>,
 }
 
+impl SavedState {
+    /// Whether this state was written in another boot than `boot_id`
+    /// (this one's): a state without a boot says nothing.
+    pub fn from_another_boot(&self, boot_id: Option<&str>) -> bool {
+        matches!((&self.boot, boot_id), (Some(b), Some(id)) if b.id != id)
+    }
+
+    /// For a state written in another boot: none of its processes can
+    /// live (and a pid and start time of it may match one of this boot's).
+    /// What was running, starting or waiting to restart starts again
+    /// afresh, as at its first start: no restart counted, no start-limit
+    /// history, nothing of its last run but its name. What was being
+    /// stopped is stopped. Units that had ended stay as they ended.
+    pub fn after_reboot(&mut self) {
+        self.services.retain(|s| !s.stopping);
+        for s in &mut self.services {
+            *s = SavedService {
+                name: std::mem::take(&mut s.name),
+                ..SavedService::default()
+            };
+        }
+    }
+}
+
 /// One service that was wanted up when the state was written.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SavedService {
@@ -472,6 +496,48 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn a_state_of_another_boot_starts_what_ran_afresh() {
+        // Written before a reboot: what ran keeps only its name (started
+        // again, no restart counted); what was stopping and what had ended
+        // are as before; the same boot, or no boot recorded, is no reboot.
+        let ran = |name: &str, stopping: bool| SavedService {
+            name: name.into(),
+            pid: Some(40),
+            start_time: Some(7),
+            restarts: 3,
+            failures: 2,
+            starts_ms: vec![1, 2],
+            remain: true,
+            restart_reason: Some("exited 1".into()),
+            stopping,
+            ..SavedService::default()
+        };
+        let mut state = SavedState {
+            services: vec![ran("web", false), ran("old", true)],
+            ended: vec![ran("failed", false)],
+            boot: Some(SavedBoot {
+                id: "aaaa".into(),
+                started_ms: 5,
+            }),
+            ..SavedState::default()
+        };
+        assert!(!state.from_another_boot(Some("aaaa")));
+        assert!(!state.from_another_boot(None));
+        assert!(state.from_another_boot(Some("bbbb")));
+        assert!(!SavedState::default().from_another_boot(Some("bbbb")));
+        let ended = state.ended.clone();
+        state.after_reboot();
+        assert_eq!(
+            state.services,
+            vec![SavedService {
+                name: "web".into(),
+                ..SavedService::default()
+            }]
+        );
+        assert_eq!(state.ended, ended);
     }
 
     #[test]

@@ -32,19 +32,30 @@ impl EventLoop {
         self.sys.listeners.claim(&mut handed, units);
         let home = &self.sys.home;
         let enabled = persist::load_enabled(&home.enabled());
-        let tagged = if no_tag_search {
+        let boot_id = crate::procfs::boot_id();
+        let mut saved = saved;
+        // After a reboot what ran is started again (SPEC §7: a daemon
+        // restores what was running), not judged dead by its policy.
+        let rebooted = saved.from_another_boot(boot_id.as_deref());
+        if rebooted {
+            log::info!(
+                "the state file was written before a reboot: starting again what was running ({} units)",
+                saved.services.iter().filter(|s| !s.stopping).count()
+            );
+            saved.after_reboot();
+        }
+        let tagged = if no_tag_search || rebooted {
             Vec::new()
         } else {
             spawn::find_tagged(&home.dir)
         };
         let now = Instant::now();
         self.sup.set_wall_clock(now, system::unix_now_ms());
-        let mut saved = saved;
         let mono = crate::procfs::monotonic_time().map_or(0, |d| d.as_millis() as u64);
         let (boot, runs, ago) = activation::carry_on(
             saved.boot.take(),
             std::mem::take(&mut saved.runs),
-            crate::procfs::boot_id(),
+            boot_id,
             mono,
         );
         self.unit_timers

@@ -844,3 +844,63 @@ fn a_stop_on_a_full_disk_is_kept_by_the_state_files_reserve() {
     assert_eq!(h.state("filler"), "inactive", "the stop was lost");
     assert_eq!(h.state("keep"), "running");
 }
+
+#[test]
+fn after_a_reboot_what_was_running_starts_again_afresh() {
+    // A state file written in another boot (its boot id is not this one's): every unit that was running starts again, Restart = "no" too, with no restart counted; a unit that was stopped stays stopped. (The reboot is simulated: every process killed, and the state's boot id changed.)
+    let h = Home::new("after_a_reboot_what_was_running_starts_again_afresh");
+    sleeper(&h, "web");
+    sleeper(&h, "idle");
+    h.unit(
+        "once",
+        &format!(
+            "[service]\nRestart = \"no\"\nExecStart = {}\n",
+            sh("echo $$ >> once.starts; exec sleep 1000")
+        ),
+    );
+    h.ok(&["start", "web", "once", "idle"]);
+    h.ok(&["stop", "idle"]);
+    let first = h.pid("web");
+    kill9(first);
+    h.wait_until("web to be restarted once", WAIT, || {
+        let u = h.unit_json("web");
+        u["state"] == "running" && u["restarts"] == 1 && h.lines("web.starts").len() == 2
+    });
+    h.wait_lines("once.starts", 1);
+    let pids = [h.pid("web"), h.pid("once")];
+    let state = h.home.join("state");
+    h.wait_until("the state file to record both", WAIT, || {
+        fs::read_to_string(&state).is_ok_and(|s| {
+            pids.iter().all(|p| s.contains(&format!("\"pid\":{p}"))) && s.contains("\"boot\"")
+        })
+    });
+    crash_daemon(&h);
+    for pid in pids {
+        kill9(pid);
+        h.wait_until("the service to die", WAIT, || !alive(pid));
+    }
+    let text = fs::read_to_string(&state).expect("the state file");
+    let mut v: serde_json::Value = serde_json::from_str(&text).expect("the state is JSON");
+    let boot = v["boot"].as_str().expect("a boot record").to_owned();
+    let (_, started) = boot.split_once(' ').expect("`ID STARTED_MS`");
+    v["boot"] = format!("00000000-0000-4000-8000-000000000000 {started}").into();
+    fs::write(&state, v.to_string()).expect("write the state");
+    // The next command starts a daemon, which starts them again.
+    h.wait_until("both to run again", WAIT, || {
+        ["web", "once"].iter().all(|name| {
+            let u = h.unit_json(name);
+            u["state"] == "running" && u["pid"] != pids[0] && u["pid"] != pids[1]
+        })
+    });
+    h.wait_lines("web.starts", 3);
+    h.wait_lines("once.starts", 2);
+    assert_eq!(
+        h.unit_json("web")["restarts"],
+        0,
+        "a new boot counts afresh"
+    );
+    assert_eq!(h.unit_json("once")["restarts"], 0);
+    assert_eq!(h.state("idle"), "inactive");
+    let log = fs::read_to_string(h.home.join("daemon.log")).unwrap_or_default();
+    assert!(log.contains("written before a reboot"), "{log}");
+}
