@@ -13,19 +13,28 @@ use crate::paths::Home;
 /// How often `-f` looks for new output (client side only; the daemon never polls).
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(100);
 
-/// `output_to_daemon`: asked only when the log file is missing.
+/// What `logs` asks when a unit's log file is missing.
+pub struct Missing {
+    /// The daemon runs with `--init` and no log files.
+    pub output_to_daemon: bool,
+    /// Where the units are: the one named, else the running daemon's.
+    pub service_dir: std::path::PathBuf,
+}
+
+/// `missing`: asked only when the log file is missing.
 pub fn show(
     home: &Home,
     name: &str,
     lines: usize,
     follow: bool,
-    output_to_daemon: impl FnOnce() -> bool,
+    missing: impl FnOnce() -> Missing,
 ) -> Result<(), Error> {
     if !crate::unit::is_valid_name(name) {
         return Err(Error::failed(format!("`{name}` is not a unit name")));
     }
     let path = home.service_log(name);
-    if !path.exists() && output_to_daemon() {
+    let missing = (!path.exists()).then(missing);
+    if missing.as_ref().is_some_and(|m| m.output_to_daemon) {
         return Err(Error::failed_hint(
             format!(
                 "`{name}` has no log file: its output goes to the daemon's stdout and stderr (daemon --init)"
@@ -33,7 +42,20 @@ pub fn show(
             "read the container's output (`docker logs`, `kubectl logs`), or run the daemon with --file-logs",
         ));
     }
-    if !path.exists() && !follow {
+    let unit_file = missing
+        .as_ref()
+        .map(|m| m.service_dir.join(format!("{name}.service")));
+    if let Some(file) = unit_file.filter(|f| !f.exists()) {
+        let dir = file.parent().unwrap_or(&file);
+        return Err(Error::failed_hint(
+            format!(
+                "no unit named `{name}` in {} (and no log of one)",
+                dir.display()
+            ),
+            "`diakonos list` shows the units",
+        ));
+    }
+    if missing.is_some() && !follow {
         return Err(Error::failed_hint(
             format!(
                 "no output from `{name}` yet ({} does not exist)",

@@ -114,15 +114,24 @@ fn run_client(g: Global, cmd: Command) -> Result<(), Error> {
             follow,
         } => {
             let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
-            // Without log files (`daemon --init`), say where the output went.
-            let to_daemon = || {
-                matches!(
-                    client::request(&g, Request::DaemonStatus, false),
-                    Ok(Response::Daemon(info)) if info.output_to_daemon
-                )
+            // Asked only when the log is missing: whether the output went to
+            // the daemon (`daemon --init`), and where the units are.
+            let daemon = || {
+                let info = match client::request(&g, Request::DaemonStatus, false) {
+                    Ok(Response::Daemon(info)) => Some(info),
+                    _ => None,
+                };
+                let (dir, named) = crate::paths::service_dir(g.service_dir.clone());
+                logs::Missing {
+                    output_to_daemon: info.as_ref().is_some_and(|i| i.output_to_daemon),
+                    service_dir: match info {
+                        Some(info) if !named => info.service_dir,
+                        _ => dir,
+                    },
+                }
             };
             match name {
-                Some(name) => logs::show(&home, &name, lines, follow, to_daemon),
+                Some(name) => logs::show(&home, &name, lines, follow, daemon),
                 None => logs::show_all(&home, lines, follow),
             }
         }

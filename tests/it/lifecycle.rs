@@ -388,6 +388,24 @@ fn logs_show_the_service_output() {
 }
 
 #[test]
+fn logs_of_a_unit_with_no_log_say_whether_the_unit_exists() {
+    // A unit that never ran: no output yet, start it. A name that is no unit (a typo): no such unit, with or without a daemon running, and `-f` does not wait for it.
+    let h = Home::new("logs_of_a_unit_with_no_log_say_whether_the_unit_exists");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    let never = h.fails(1, &["logs", "web"]);
+    assert!(
+        never.contains("no output from `web` yet") && never.contains("diakonos start web"),
+        "{never}"
+    );
+    let typo = h.fails(1, &["logs", "wbe"]);
+    assert!(typo.contains("no unit named `wbe`"), "{typo}");
+    assert!(!typo.contains("start"), "{typo}");
+    h.ok(&["list"]);
+    let typo = h.fails(1, &["logs", "-f", "wbe"]);
+    assert!(typo.contains("no unit named `wbe`"), "{typo}");
+}
+
+#[test]
 fn stop_of_an_inactive_unit_succeeds() {
     // Stopping a unit that is not running is a successful no-op.
     let h = Home::new("stop_of_an_inactive_unit_succeeds");
