@@ -92,11 +92,14 @@ pub fn rotate_if_needed(path: &Path, max_bytes: u64, keep: u32) -> io::Result<bo
             .saturating_mul(u64::from(keep))
             .min(64 << 20)
             .max(max_bytes.saturating_mul(2).max(1 << 20));
+        let len = log.metadata()?.len();
         match copy_parts(&mut log, path, max_bytes, keep, most, || {}) {
             Ok(0) => {}
+            // What the parts hold: what came after the dropped bytes.
             Ok(dropped) => log::warn!(
-                "{}: {dropped} bytes written faster than its limit allowed were dropped; the rotated files hold the last {most}",
+                "{}: {dropped} bytes written faster than its limit allowed were dropped; the rotated files hold the {} bytes written after them",
                 path.display(),
+                len.saturating_sub(dropped),
             ),
             Err(e) if e.raw_os_error() == Some(nix::libc::ENOSPC) => {
                 log::warn!(
