@@ -18,8 +18,12 @@ use nix::unistd::Uid;
 
 use crate::protocol::{self, EventRecord, FrameError, RequestFrame, Response, MAX_FRAME};
 
-/// How much a client of `events` may leave unread before it is dropped.
+/// How much a client of `events` may leave unread for longer than
+/// [`IO_TIMEOUT`] before it is dropped: one pass (a start of a thousand
+/// units) may queue more at once, which a client that reads catches up on.
 pub const EVENT_QUEUE_BYTES: usize = 64 * 1024;
+/// A client of `events` with this much unread is dropped at once.
+pub const EVENT_QUEUE_MAX: usize = 4 << 20;
 
 /// The listening socket's token.
 pub const LISTENER: Token = Token(0);
@@ -50,6 +54,9 @@ struct Conn {
     writable_registered: bool,
     /// Follows `events` for these units (all when empty).
     subscription: Option<Vec<String>>,
+    /// An `events` client with more than [`EVENT_QUEUE_BYTES`] unread: it
+    /// has until its deadline to catch up.
+    behind: bool,
 }
 
 pub struct Control {
@@ -216,6 +223,7 @@ impl Control {
                     stable_reply: true,
                     writable_registered: false,
                     subscription: None,
+                    behind: false,
                 },
             );
             accepted.push(token);
@@ -236,6 +244,11 @@ impl Control {
             let conn = self.conns.get_mut(&token)?;
             if writable {
                 close |= flush(conn, registry);
+                if conn.behind && unread(conn) <= EVENT_QUEUE_BYTES {
+                    // Caught up.
+                    conn.behind = false;
+                    self.deadlines.push((token, None));
+                }
             }
             if readable && !close {
                 match read_available(conn) {
@@ -388,7 +401,7 @@ impl Control {
     /// Queues a state change for every client that follows it. A client
     /// with more than [`EVENT_QUEUE_BYTES`] unread is sent one last line
     /// saying it was dropped, then closed: it never slows anyone.
-    pub fn broadcast(&mut self, rec: &EventRecord, registry: &Registry, now: Instant) {
+    pub fn broadcast(&mut self, rec: &EventRecord, now: Instant) {
         let frame = match protocol::encode_reply(&Response::Event(rec.clone()), self.version, false)
         {
             Ok(f) => f,
@@ -397,7 +410,7 @@ impl Control {
                 return;
             }
         };
-        let mut to_close = Vec::new();
+        let mut dropped = Vec::new();
         for (&token, conn) in self.conns.iter_mut() {
             let wants = match &conn.subscription {
                 Some(names) => names.is_empty() || names.contains(&rec.unit),
@@ -406,23 +419,31 @@ impl Control {
             if !wants || conn.close_when_flushed {
                 continue;
             }
-            let queued = conn.wbuf.len() - conn.wpos;
-            if queued + frame.len() > EVENT_QUEUE_BYTES {
-                log::warn!("client {token}: events: dropped, {queued} bytes unread");
-                let last = Response::error(
-                    format!("events: dropped by the daemon: this client did not keep up ({queued} bytes unread)"),
-                    Some("read the stream as it comes; run `diakonos events` again"),
-                );
-                if let Ok(f) = protocol::encode_reply(&last, self.version, false) {
-                    conn.wbuf.extend_from_slice(&f);
-                }
-                conn.close_when_flushed = true;
-                self.deadlines.push((token, Some(now + IO_TIMEOUT)));
+            if unread(conn) + frame.len() > EVENT_QUEUE_MAX {
+                dropped.push(token);
             } else {
                 conn.wbuf.extend_from_slice(&frame);
             }
+        }
+        for token in dropped {
+            self.drop_follower(token, now);
+        }
+    }
+
+    /// After a pass: the events it queued go out, one write per client;
+    /// a client left with more than [`EVENT_QUEUE_BYTES`] unread has
+    /// [`IO_TIMEOUT`] to catch up ([`Control::timed_out`] drops it).
+    pub fn send_events(&mut self, registry: &Registry, now: Instant) {
+        let mut to_close = Vec::new();
+        for (&token, conn) in self.conns.iter_mut() {
+            if conn.subscription.is_none() || unread(conn) == 0 {
+                continue;
+            }
             if flush(conn, registry) {
                 to_close.push(token);
+            } else if !conn.behind && !conn.close_when_flushed && unread(conn) > EVENT_QUEUE_BYTES {
+                conn.behind = true;
+                self.deadlines.push((token, Some(now + IO_TIMEOUT)));
             }
         }
         for token in to_close {
@@ -430,12 +451,37 @@ impl Control {
         }
     }
 
+    /// An `events` client that does not keep up: its last line says so,
+    /// then it is closed (SPEC §11: nobody else is slowed).
+    fn drop_follower(&mut self, token: usize, now: Instant) {
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let queued = unread(conn);
+        log::warn!("client {token}: events: dropped, {queued} bytes unread");
+        let last = Response::error(
+            format!("events: dropped by the daemon: this client did not keep up ({queued} bytes unread)"),
+            Some("read the stream as it comes; run `diakonos events` again"),
+        );
+        if let Ok(f) = protocol::encode_reply(&last, self.version, false) {
+            conn.wbuf.extend_from_slice(&f);
+        }
+        conn.close_when_flushed = true;
+        conn.behind = false;
+        self.deadlines.push((token, Some(now + IO_TIMEOUT)));
+    }
+
     pub fn take_deadlines(&mut self) -> Vec<(usize, Option<Instant>)> {
         std::mem::take(&mut self.deadlines)
     }
 
-    /// The client of `token` took too long: closes its connection.
-    pub fn timed_out(&mut self, token: usize, registry: &Registry) {
+    /// The client of `token` took too long: closes its connection (an
+    /// `events` client that did not catch up is told first).
+    pub fn timed_out(&mut self, token: usize, registry: &Registry, now: Instant) {
+        if self.conns.get(&token).is_some_and(|c| c.behind) {
+            self.drop_follower(token, now);
+            return;
+        }
         log::debug!("client {token}: timed out");
         self.close(token, registry);
     }
@@ -477,6 +523,11 @@ impl Control {
     pub fn remove_socket(path: &Path) {
         let _ = std::fs::remove_file(path);
     }
+}
+
+/// What `conn` has queued and not yet written.
+fn unread(conn: &Conn) -> usize {
+    conn.wbuf.len() - conn.wpos
 }
 
 /// Reads until WouldBlock. Returns whether the peer closed its end. Input

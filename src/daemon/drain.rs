@@ -67,7 +67,7 @@ impl EventLoop {
                     }
                     Effect::ProbeCancel { id } => self.probes.cancel(id, registry),
                     Effect::StateChanged(rec) => {
-                        self.control.broadcast(&rec, registry, now);
+                        self.control.broadcast(&rec, now);
                         self.sup.events_wanted = self.control.has_subscribers();
                     }
                     scan @ Effect::ScanMainPid { .. } => {
@@ -126,6 +126,7 @@ impl EventLoop {
         self.logs.check_if_due(now, &self.sup);
         self.metrics
             .update(now, false, &self.sup, &self.unit_timers);
+        self.control.send_events(self.poll.registry(), now);
         self.arm_driver_timers(now);
     }
 
@@ -161,7 +162,7 @@ impl EventLoop {
         let now = Instant::now();
         for key in self.sup.take_due() {
             match key {
-                TimerKey::Conn(conn) => self.control.timed_out(conn, self.poll.registry()),
+                TimerKey::Conn(conn) => self.control.timed_out(conn, self.poll.registry(), now),
                 TimerKey::ClientGone => self.control.end_waits(self.poll.registry()),
                 TimerKey::WatchDebounce(id) => {
                     if let Some(req) = self.watches.due(id, &self.sup) {

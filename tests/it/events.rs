@@ -30,6 +30,12 @@ fn follow_json_of(h: &Home, unit: &str, stderr: Stdio) -> (Follower, mpsc::Recei
     let mut cmd = h.command(&["events", "--json", unit]);
     cmd.stdout(Stdio::piped()).stderr(stderr);
     let mut f = Follower(cmd.spawn().expect("run diakonos events"));
+    let rx = lines_of(&mut f);
+    (f, rx)
+}
+
+/// The lines of `f`'s stdout, as they come.
+fn lines_of(f: &mut Follower) -> mpsc::Receiver<String> {
     let stdout = f.0.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -39,7 +45,7 @@ fn follow_json_of(h: &Home, unit: &str, stderr: Stdio) -> (Follower, mpsc::Recei
             }
         }
     });
-    (f, rx)
+    rx
 }
 
 /// Waits until the follower `rx` hears of a change: `w` is restarted
@@ -329,4 +335,61 @@ fn events_follows_a_unit_whose_file_was_written_after_the_load() {
             break;
         }
     }
+}
+
+#[test]
+fn a_follower_that_reads_keeps_up_with_a_start_of_a_thousand_units() {
+    // One `start` of 1000 units is one pass of the daemon: thousands of events at once, more than a socket holds. A follower that reads them, even one that was not scheduled during the burst (stopped here), catches up and gets every one: a burst is not a client that does not keep up.
+    let h = Home::new("a_follower_that_reads_keeps_up_with_a_start_of_a_thousand");
+    let names: Vec<String> = (0..1000).map(|i| format!("s{i}")).collect();
+    for name in &names {
+        h.unit(name, "[service]\nExecStart = \"sleep 1000\"\n");
+    }
+    h.ok(&["list"]);
+    let mut cmd = h.command(&["events", "--json"]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut f = Follower(cmd.spawn().expect("run diakonos events"));
+    let rx = lines_of(&mut f);
+    // Subscribed once a change of its own comes through.
+    h.unit("probe", "[service]\nExecStart = \"sleep 1000\"\n");
+    let deadline = Instant::now() + WAIT;
+    'subscribed: loop {
+        assert!(Instant::now() < deadline, "the follower heard nothing");
+        h.ok(&["restart", "probe"]);
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            if line.contains("\"probe\"") {
+                break 'subscribed;
+            }
+        }
+    }
+    let args: Vec<&str> = std::iter::once("start")
+        .chain(names.iter().map(String::as_str))
+        .collect();
+    let follower = nix::unistd::Pid::from_raw(f.0.id() as i32);
+    nix::sys::signal::kill(follower, nix::sys::signal::Signal::SIGSTOP).expect("stop the follower");
+    h.ok(&args);
+    nix::sys::signal::kill(follower, nix::sys::signal::Signal::SIGCONT)
+        .expect("continue the follower");
+    let mut running = std::collections::HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while running.len() < names.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+            panic!(
+                "the stream ended or stalled after {} of {} units running",
+                running.len(),
+                names.len()
+            )
+        });
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if event["to"] == "running" && event["unit"] != "probe" {
+            running.insert(event["unit"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    assert!(
+        f.0.try_wait().expect("try_wait").is_none(),
+        "the follower ended"
+    );
+    let log = std::fs::read_to_string(h.home.join("daemon.log")).unwrap_or_default();
+    assert!(!log.contains("events: dropped"), "{log}");
 }
