@@ -398,9 +398,10 @@ impl Control {
             .any(|c| c.subscription.is_some() && !c.close_when_flushed)
     }
 
-    /// Queues a state change for every client that follows it. A client
-    /// with more than [`EVENT_QUEUE_BYTES`] unread is sent one last line
-    /// saying it was dropped, then closed: it never slows anyone.
+    /// Queues a state change for every client that follows it (sent at
+    /// the end of the pass, [`Control::send_events`]). A client with
+    /// [`EVENT_QUEUE_MAX`] unread is sent one last line saying it was
+    /// dropped, then closed: it never slows anyone.
     pub fn broadcast(&mut self, rec: &EventRecord, now: Instant) {
         let frame = match protocol::encode_reply(&Response::Event(rec.clone()), self.version, false)
         {
@@ -508,7 +509,9 @@ impl Control {
     pub fn close(&mut self, token: usize, registry: &Registry) {
         self.deadlines.push((token, None));
         if let Some(mut conn) = self.conns.remove(&token) {
-            self.waiting -= usize::from(conn.wait_for_client);
+            self.waiting = self
+                .waiting
+                .saturating_sub(usize::from(conn.wait_for_client));
             let _ = registry.deregister(&mut conn.stream);
         }
     }

@@ -3,7 +3,7 @@
 //! kernel's exec): poll, route
 //! readiness to the driver that owns the token, feed the supervisor,
 //! drain. The clock is read once per pass; the poll timeout is the head of
-//! the one timer queue ([`TimerKey`](crate::daemon::timers::TimerKey)), whose expired keys go to their
+//! the one timer queue ([`TimerKey`]), whose expired keys go to their
 //! owners. Around it: start-up and container mode (`startup.rs`), the
 //! drain of effects after each pass (`drain.rs`), requests about the
 //! daemon itself (`requests.rs`).
