@@ -157,7 +157,7 @@ fn decode_whole<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
             "{} trailing bytes",
             body.len() - used
         ))),
-        Err(e) => Err(FrameError::Malformed(super::plain(&e))),
+        Err(e) => Err(FrameError::Malformed(super::frame::plain(&e))),
     }
 }
 

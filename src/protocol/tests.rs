@@ -1,6 +1,7 @@
 //! The wire format: frames, the stable envelope's fixed bytes, versions and
 //! malformed input.
 
+use super::frame::encode_body;
 use super::*;
 
 fn request(r: Request) -> RequestFrame {
