@@ -24,10 +24,12 @@ use crate::procfs;
 use crate::unit::Limits;
 
 mod child;
-pub use child::{held_children, hold_children, release_children, trim_spare_stacks};
+pub use child::{held_children, hold_children, release_children};
+pub use stack::trim_spare_stacks;
 mod identity;
 mod prepare;
 mod scan;
+mod stack;
 pub use identity::*;
 pub use prepare::SpawnCache;
 use prepare::*;
