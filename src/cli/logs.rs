@@ -42,18 +42,20 @@ pub fn show(
             "read the container's output (`docker logs`, `kubectl logs`), or run the daemon with --file-logs",
         ));
     }
-    let unit_file = missing
-        .as_ref()
-        .map(|m| m.service_dir.join(format!("{name}.service")));
-    if let Some(file) = unit_file.filter(|f| !f.exists()) {
-        let dir = file.parent().unwrap_or(&file);
-        return Err(Error::failed_hint(
-            format!(
-                "no unit named `{name}` in {} (and no log of one)",
-                dir.display()
-            ),
-            "`diakonos list` shows the units",
-        ));
+    if let Some(dir) = missing.as_ref().map(|m| &m.service_dir) {
+        if !has_unit_file(dir, name) {
+            let why = match dir.is_dir() {
+                true => String::new(),
+                false => ", which does not exist".to_owned(),
+            };
+            return Err(Error::failed_hint(
+                format!(
+                    "no unit named `{name}` in {}{why} (and no log of one)",
+                    dir.display()
+                ),
+                "`diakonos list` shows the units",
+            ));
+        }
     }
     if missing.is_some() && !follow {
         return Err(Error::failed_hint(
@@ -223,6 +225,15 @@ fn read_from(path: &Path, pos: u64, buf: &mut Vec<u8>) -> io::Result<usize> {
     let mut file = File::open(path)?;
     file.seek(SeekFrom::Start(pos))?;
     file.read_to_end(buf)
+}
+
+/// Whether `dir` has a file of unit `name` on this host (`NAME.service`,
+/// `NAME@HOST.service`; a link counts, dangling or not: `list` shows it).
+fn has_unit_file(dir: &Path, name: &str) -> bool {
+    let host = crate::unit::hostname();
+    [format!("{name}.service"), format!("{name}@{host}.service")]
+        .iter()
+        .any(|file| dir.join(file).symlink_metadata().is_ok())
 }
 
 /// The units with a log in `dir` (`NAME.log`), in name order.

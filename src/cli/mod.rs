@@ -121,12 +121,17 @@ fn run_client(g: Global, cmd: Command) -> Result<(), Error> {
                     Ok(Response::Daemon(info)) => Some(info),
                     _ => None,
                 };
+                // Where `start` would look: the running daemon's directory,
+                // else the one named, else the last daemon's (the state
+                // file), else the default.
                 let (dir, named) = crate::paths::service_dir(g.service_dir.clone());
+                let last = || crate::daemon::persist::peek_state(&home.state()).service_dir;
                 logs::Missing {
                     output_to_daemon: info.as_ref().is_some_and(|i| i.output_to_daemon),
                     service_dir: match info {
-                        Some(info) if !named => info.service_dir,
-                        _ => dir,
+                        Some(info) => info.service_dir,
+                        None if named => dir,
+                        None => last().unwrap_or(dir),
                     },
                 }
             };

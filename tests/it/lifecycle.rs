@@ -403,6 +403,21 @@ fn logs_of_a_unit_with_no_log_say_whether_the_unit_exists() {
     h.ok(&["list"]);
     let typo = h.fails(1, &["logs", "-f", "wbe"]);
     assert!(typo.contains("no unit named `wbe`"), "{typo}");
+    // A unit of this host only (`NAME@HOST.service`) is a unit too.
+    let host = nix::unistd::gethostname().expect("hostname");
+    let host = host.to_str().expect("a UTF-8 hostname");
+    h.unit(&format!("hw@{host}"), "[service]\nExecStart = \"sleep 1000\"\n");
+    let never = h.fails(1, &["logs", "hw"]);
+    assert!(never.contains("no output from `hw` yet"), "{never}");
+    // With no daemon and no directory named, the last daemon's directory
+    // (in the state file once a unit ran).
+    h.unit("other", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["start", "other"]);
+    h.ok(&["kill"]);
+    let home = h.home.to_str().expect("a UTF-8 home");
+    let out = h.bare(&["--home", home, "logs", "web"]);
+    let text = crate::util::stderr(&out);
+    assert!(text.contains("no output from `web` yet"), "{text}");
 }
 
 #[test]
