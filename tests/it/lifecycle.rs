@@ -406,7 +406,10 @@ fn logs_of_a_unit_with_no_log_say_whether_the_unit_exists() {
     // A unit of this host only (`NAME@HOST.service`) is a unit too.
     let host = nix::unistd::gethostname().expect("hostname");
     let host = host.to_str().expect("a UTF-8 hostname");
-    h.unit(&format!("hw@{host}"), "[service]\nExecStart = \"sleep 1000\"\n");
+    h.unit(
+        &format!("hw@{host}"),
+        "[service]\nExecStart = \"sleep 1000\"\n",
+    );
     let never = h.fails(1, &["logs", "hw"]);
     assert!(never.contains("no output from `hw` yet"), "{never}");
     // With no daemon and no directory named, the last daemon's directory

@@ -519,3 +519,25 @@ fn a_unit_file_changed_on_disk_is_flagged_until_reload() {
     h.ok(&["reload"]);
     assert_eq!(h.unit_json("web")["changed_on_disk"], false);
 }
+
+#[test]
+fn a_linked_unit_file_made_after_the_load_is_listed() {
+    // A unit file that is a link is made whole (no write, so no close after writing): `list` shows it at once all the same, a link to a good file `inactive`, a dangling one `invalid`, both "not loaded yet".
+    let h = Home::new("a_linked_unit_file_made_after_the_load_is_listed");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["list"]);
+    let target = h.root.join("elsewhere.service");
+    fs::write(&target, "[service]\nExecStart = \"sleep 1000\"\n").expect("write");
+    std::os::unix::fs::symlink(&target, h.units.join("linked.service")).expect("link");
+    std::os::unix::fs::symlink(h.root.join("missing"), h.units.join("dangling.service"))
+        .expect("link");
+    h.wait_until("both links listed", WAIT, || {
+        h.json_list().as_array().is_some_and(|a| a.len() == 3)
+    });
+    let linked = h.unit_json("linked");
+    assert_eq!(linked["state"], "inactive", "{linked}");
+    let dangling = h.unit_json("dangling");
+    assert_eq!(dangling["state"], "invalid", "{dangling}");
+    let reason = dangling["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("not loaded yet: "), "{reason}");
+}

@@ -28,6 +28,7 @@ impl UnitFiles {
             inotify.add_watch(
                 dir,
                 AddWatchFlags::IN_CLOSE_WRITE
+                    | AddWatchFlags::IN_CREATE
                     | AddWatchFlags::IN_MOVED_TO
                     | AddWatchFlags::IN_MOVED_FROM
                     | AddWatchFlags::IN_DELETE,
@@ -89,6 +90,17 @@ impl UnitFiles {
                     continue;
                 };
                 if !name.contains(".service") {
+                    continue;
+                }
+                // A created file is read at its close; a link (made whole,
+                // never written) at its creation.
+                if ev.mask.contains(AddWatchFlags::IN_CREATE)
+                    && !self
+                        .dir
+                        .join(name)
+                        .symlink_metadata()
+                        .is_ok_and(|m| m.is_symlink())
+                {
                     continue;
                 }
                 let host = host.get_or_insert_with(crate::unit::hostname);
