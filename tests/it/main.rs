@@ -29,6 +29,7 @@ mod restart;
 mod sockets;
 mod start_failures;
 mod startup;
+mod stats;
 mod timers;
 mod units;
 mod upgrade;
