@@ -30,6 +30,7 @@ mod sockets;
 mod start_failures;
 mod startup;
 mod stats;
+mod stopping;
 mod timers;
 mod units;
 mod upgrade;
