@@ -1,12 +1,13 @@
 //! What outlives a daemon: services after a SIGKILL of the daemon (adopted
-//! by the next one), enabled units, the state file, and `reload`.
+//! by the next one), enabled units, the state file, reboots (`reload`:
+//! reload.rs; logs on disk: rotation.rs).
 
 use std::fs;
 use std::time::Duration;
 
-use crate::util::{alive, gone, kill9, sh, stderr, stdout, Home, WAIT};
+use crate::util::{alive, kill9, sh, stderr, stdout, Home, WAIT};
 
-fn sleeper(h: &Home, name: &str) {
+pub(crate) fn sleeper(h: &Home, name: &str) {
     h.unit(
         name,
         &format!(
@@ -17,7 +18,7 @@ fn sleeper(h: &Home, name: &str) {
 }
 
 /// SIGKILLs the daemon and waits until it is gone.
-fn crash_daemon(h: &Home) {
+pub(crate) fn crash_daemon(h: &Home) {
     let daemon = h.daemon_pid().expect("daemon pid");
     kill9(daemon);
     h.wait_until("the daemon to die", WAIT, || !alive(daemon));
@@ -168,83 +169,6 @@ fn a_corrupt_state_file_is_moved_aside() {
 }
 
 #[test]
-fn reload_applies_added_changed_and_removed_units() {
-    // `reload` adds new units, restarts changed running ones, stops removed ones, and leaves the rest alone.
-    let h = Home::new("reload_applies_added_changed_and_removed_units");
-    sleeper(&h, "keep");
-    sleeper(&h, "change");
-    sleeper(&h, "drop");
-    h.ok(&["start", "keep", "change", "drop"]);
-    let (keep, change, dropped) = (h.pid("keep"), h.pid("change"), h.pid("drop"));
-    sleeper(&h, "fresh");
-    h.unit(
-        "change",
-        &format!(
-            "[unit]\nDescription = \"changed\"\n[service]\nRestartSec = 0\nExecStart = {}\n",
-            sh("echo $$ >> change.starts; exec sleep 1000")
-        ),
-    );
-    fs::remove_file(h.units.join("drop.service")).expect("rm drop.service");
-    let out = h.ok(&["reload"]);
-    assert!(out.contains("added: fresh"), "{out}");
-    assert!(out.contains("changed: change"), "{out}");
-    assert!(out.contains("removed: drop"), "{out}");
-    assert!(!out.contains("keep"), "{out}");
-    h.wait_until("change to run its new definition", WAIT, || {
-        let u = h.unit_json("change");
-        u["state"] == "running" && u["pid"] != change && u["description"] == "changed"
-    });
-    assert_eq!(h.pid("keep"), keep);
-    assert!(gone(change), "the old `change` process survived");
-    h.wait_until("drop's process to be gone", WAIT, || gone(dropped));
-    let list = h.json_list();
-    let names: Vec<&str> = list
-        .as_array()
-        .expect("array")
-        .iter()
-        .filter_map(|u| u["name"].as_str())
-        .collect();
-    assert_eq!(names, ["change", "fresh", "keep"]);
-    assert_eq!(h.state("fresh"), "inactive");
-    let again = h.ok(&["reload"]);
-    assert_eq!(again.trim(), "nothing changed");
-}
-
-#[test]
-fn sighup_reloads_the_service_dir() {
-    // SIGHUP to the daemon works like `reload`.
-    let h = Home::new("sighup_reloads_the_service_dir");
-    sleeper(&h, "web");
-    h.ok(&["list"]);
-    sleeper(&h, "fresh");
-    let daemon = h.daemon_pid().expect("daemon pid");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(daemon),
-        nix::sys::signal::Signal::SIGHUP,
-    )
-    .expect("SIGHUP");
-    h.wait_until("fresh to appear", WAIT, || {
-        h.json_list()
-            .as_array()
-            .is_some_and(|a| a.iter().any(|u| u["name"] == "fresh"))
-    });
-    assert_eq!(h.daemon_pid(), Some(daemon));
-}
-
-#[test]
-fn logs_show_output_written_while_no_daemon_ran() {
-    // `logs` reads the log file itself, so it works without a daemon.
-    let h = Home::new("logs_show_output_written_while_no_daemon_ran");
-    h.start_script("chatty", "Type = \"oneshot\"\n", "echo hello from chatty");
-    let daemon = h.daemon_pid().expect("daemon pid");
-    h.ok(&["kill"]);
-    h.wait_until("the daemon to exit", WAIT, || !alive(daemon));
-    let out = h.ok(&["logs", "chatty"]);
-    assert!(out.contains("hello from chatty"), "{out}");
-    assert!(h.daemons().is_empty(), "logs started a daemon");
-}
-
-#[test]
 fn a_service_started_just_before_a_daemon_crash_is_adopted() {
     // Once `start` has returned, a kill -9 of the daemon cannot lose the service: the next daemon adopts it.
     let h = Home::new("a_service_started_just_before_a_daemon_crash_is_adopted");
@@ -271,57 +195,6 @@ fn a_service_started_just_before_a_daemon_crash_is_adopted() {
 }
 
 #[test]
-fn reload_keeps_a_running_unit_whose_new_file_is_broken() {
-    // A typo in the file of a running unit does not stop it on reload; the reload reports it invalid.
-    let h = Home::new("reload_keeps_a_running_unit_whose_new_file_is_broken");
-    sleeper(&h, "web");
-    h.ok(&["start", "web"]);
-    let pid = h.pid("web");
-    h.unit(
-        "web",
-        "[service]\nExecStart = \"sleep 1000\"\nRestrat = \"no\"\n",
-    );
-    // The reload fails (exit 1) naming web; web keeps running.
-    let out = h.cmd(&["reload"]);
-    assert_eq!(out.status.code(), Some(1));
-    let out = String::from_utf8_lossy(&out.stdout);
-    assert!(out.contains("invalid: web"), "{out}");
-    let u = h.unit_json("web");
-    assert_eq!(u["pid"], pid, "{u}");
-    assert!(alive(pid));
-    let status = h.ok(&["status", "web"]);
-    assert!(
-        status.contains("Restrat"),
-        "status does not explain: {status}"
-    );
-    h.ok(&["stop", "web"]);
-    assert!(gone(pid));
-    let err = h.fails(1, &["start", "web"]);
-    assert!(err.contains("Restrat"), "{err}");
-}
-
-#[test]
-fn a_broken_edit_undone_is_not_a_change() {
-    // A running unit's file broken, reloaded, then put back as it was: the
-    // second reload changes nothing (no restart) and the unit is valid again.
-    let h = Home::new("a_broken_edit_undone_is_not_a_change");
-    sleeper(&h, "web");
-    let good = std::fs::read_to_string(h.units.join("web.service")).expect("web's file");
-    h.ok(&["start", "web"]);
-    let pid = h.pid("web");
-    h.unit("web", &format!("{good}Restrat = \"no\"\n"));
-    h.fails(1, &["reload"]);
-    h.unit("web", &good);
-    let out = h.ok(&["reload"]);
-    assert!(out.contains("nothing changed"), "{out}");
-    assert_eq!(h.pid("web"), pid);
-    let status = h.ok(&["status", "web"]);
-    assert!(!status.contains("Restrat"), "{status}");
-    h.ok(&["restart", "web"]);
-    assert_ne!(h.pid("web"), pid);
-}
-
-#[test]
 fn enable_of_an_unknown_unit_fails() {
     // `enable nosuch` exits 1 naming the unit.
     let h = Home::new("enable_of_an_unknown_unit_fails");
@@ -343,34 +216,6 @@ fn a_unit_removed_while_enabled_can_still_be_disabled() {
     let enabled = std::fs::read_to_string(h.home.join("enabled")).unwrap_or_default();
     assert!(!enabled.lines().any(|l| l == "web"), "{enabled}");
     h.fails(1, &["disable", "nosuch"]);
-}
-
-#[test]
-fn a_running_chatty_service_has_its_log_rotated() {
-    // A service that keeps writing without restarting is rotated by the daemon's write-triggered size check.
-    let h = Home::new("a_running_chatty_service_has_its_log_rotated");
-    h.start_script(
-        "chatty",
-        "LogMaxBytes = 20000\nLogMaxFiles = 1\n",
-        "while :; do printf '%0100d\\n' 0; sleep 0.01; done",
-    );
-    let pid = h.pid("chatty");
-    let log = h.home.join("logs/chatty.log");
-    let mut old = log.clone().into_os_string();
-    old.push(".1");
-    let old = std::path::PathBuf::from(old);
-    h.wait_until("chatty.log to be rotated", Duration::from_secs(30), || {
-        old.exists()
-    });
-    // The same process keeps writing into the same (truncated) file.
-    assert_eq!(h.pid("chatty"), pid);
-    let len_before = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
-    h.wait_until(
-        "chatty to keep writing after rotation",
-        Duration::from_secs(10),
-        || std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) > len_before,
-    );
-    assert!(std::fs::metadata(&old).map(|m| m.len()).unwrap_or(0) > 20_000);
 }
 
 #[test]
@@ -430,65 +275,6 @@ fn a_service_adopted_by_its_tag_keeps_its_uptime() {
     assert_eq!(u["pid"], web, "{u}");
     // /proc knows its start to 10 ms; a second of slack for rounding.
     assert!(u["uptime_secs"].as_u64() >= Some(1), "uptime reset: {u}");
-}
-
-#[test]
-fn daemon_log_is_rotated_by_size() {
-    // A restart loop fills daemon.log; with DIAKONOS_DAEMON_LOG_MAX_BYTES=2000 and _FILES=2 it is rotated, bounded, and no third old file is kept.
-    let h = Home::new("daemon_log_is_rotated_by_size");
-    h.unit(
-        "loop",
-        &format!(
-            "[unit]\nStartLimitBurst = 0\n[service]\nRestart = \"always\"\nRestartSec = 0.01\nExecStart = {}\n",
-            sh("exit 1")
-        ),
-    );
-    let mut cmd = h.command(&["start", "loop"]);
-    cmd.env("DIAKONOS_DAEMON_LOG_MAX_BYTES", "2000")
-        .env("DIAKONOS_DAEMON_LOG_MAX_FILES", "2");
-    let out = h.run(cmd);
-    assert!(out.status.success(), "{}", crate::util::stderr(&out));
-    let log = h.home.join("daemon.log");
-    let old = |n: u32| h.home.join(format!("daemon.log.{n}"));
-    // The first line (the daemon starting) is gone from all three files
-    // once a third rotation dropped the oldest: read newest first, so a
-    // rotation in between cannot hide it.
-    let plenty = Duration::from_secs(30);
-    h.wait_until("daemon.log to be rotated three times", plenty, || {
-        old(2).exists()
-            && ![log.clone(), old(1), old(2)]
-                .iter()
-                .any(|p| fs::read_to_string(p).is_ok_and(|t| t.contains("daemon starting")))
-    });
-    h.ok(&["stop", "loop"]);
-    assert!(!old(3).exists(), "daemon.log.3 kept beyond 2 old files");
-    for path in [log, old(1), old(2)] {
-        let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        // The limit plus at most one record written before the check.
-        assert!(len <= 3000, "{} has {len} bytes", path.display());
-    }
-}
-
-#[test]
-fn a_stopped_service_has_its_log_rotated() {
-    // A service that wrote past LogMaxBytes and is stopped has its log rotated when the stop completes, not at its next start.
-    let h = Home::new("a_stopped_service_has_its_log_rotated");
-    h.start_script(
-        "chatty",
-        "LogMaxBytes = 1000\nLogMaxFiles = 1\n",
-        "printf '%05000d\\n' 0; echo $$ >> started; exec sleep 1000",
-    );
-    h.wait_lines("started", 1);
-    let log = h.home.join("logs/chatty.log");
-    let len = |p: &std::path::Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    h.ok(&["stop", "chatty"]);
-    assert!(
-        len(&log) <= 1000,
-        "chatty.log has {} bytes after stop",
-        len(&log)
-    );
-    let old = h.home.join("logs/chatty.log.1");
-    assert_eq!(len(&old), 5001, "chatty.log.1");
 }
 
 #[test]

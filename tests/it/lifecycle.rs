@@ -1,4 +1,4 @@
-//! One service at a time: start, stop, restart, and how stop escalates.
+//! One service at a time: start, restart, logs, unit types (how stop escalates: stopping.rs).
 
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -317,13 +317,7 @@ fn host_specific_unit_file_wins_on_its_host() {
     h.unit(&format!("web@{host}"), &oneshot("this-host"));
     h.unit("web@some-other-host-xyz", &oneshot("other-host"));
     h.unit("db@some-other-host-xyz", &oneshot("other-host"));
-    let list = h.json_list();
-    let names: Vec<&str> = list
-        .as_array()
-        .expect("array")
-        .iter()
-        .filter_map(|u| u["name"].as_str())
-        .collect();
+    let names = h.listed_names();
     assert_eq!(names, ["web"]);
     h.ok(&["start", "web"]);
     assert_eq!(h.lines("which"), ["this-host"]);

@@ -426,13 +426,7 @@ fn a_unit_file_written_after_the_load_is_listed_and_start_loads_it() {
         h.json_list().as_array().is_some_and(|a| a.len() == 3)
     });
     assert!(h.fails(1, &["status", "fresh"]).contains("not loaded yet"));
-    let list = h.json_list();
-    let names: Vec<&str> = list
-        .as_array()
-        .expect("an array")
-        .iter()
-        .filter_map(|u| u["name"].as_str())
-        .collect();
+    let names = h.listed_names();
     assert_eq!(names, ["broken", "fresh", "web"]);
     assert_eq!(h.unit_json("fresh")["state"], "inactive");
     let broken = h.unit_json("broken");

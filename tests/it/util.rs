@@ -243,6 +243,16 @@ impl Home {
         v
     }
 
+    /// The names `list --json` shows, in its order.
+    pub fn listed_names(&self) -> Vec<String> {
+        let list = self.json_list();
+        list.as_array()
+            .expect("list --json is an array")
+            .iter()
+            .filter_map(|u| u["name"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// One unit's entry of `list --json`.
     pub fn unit_json(&self, name: &str) -> Value {
         let list = self.json_list();
