@@ -260,6 +260,34 @@ fn adopted_after_losing(name: &str, files: &[&str]) {
 }
 
 #[test]
+fn a_forking_service_is_adopted_when_the_state_file_is_lost() {
+    // A forking service's main process leads no session (its start command did, and exited): with the state file lost after a crash it is still found by its tag, as the earliest process left of that session, never started twice, and stopped by `kill`.
+    let h = Home::new("a_forking_service_is_adopted_when_the_state_file_is_lost");
+    let pidfile = h.path("app.pid");
+    h.unit(
+        "app",
+        &format!(
+            "[service]\nType = \"forking\"\nPIDFile = {}\nExecStart = {}\n",
+            crate::util::toml_str(&pidfile.display().to_string()),
+            sh("echo x >> app.starts; sleep 1000 < /dev/null > /dev/null 2>&1 & echo $! > app.pid; exit 0")
+        ),
+    );
+    h.ok(&["start", "app"]);
+    let main = h.written_pid("app.pid");
+    assert_eq!(h.unit_json("app")["pid"], main);
+    crash_daemon(&h);
+    fs::remove_file(h.home.join("state")).expect("remove the state file");
+    let u = h.unit_json("app");
+    assert_eq!(u["state"], "running", "{u}");
+    assert_eq!(u["pid"], main, "{u}");
+    assert_eq!(h.lines("app.starts").len(), 1, "app was started twice");
+    h.ok(&["kill"]);
+    h.wait_until("the adopted main process to be stopped", WAIT, || {
+        !alive(main)
+    });
+}
+
+#[test]
 fn a_service_adopted_by_its_tag_keeps_its_uptime() {
     // With the state file lost, a service found by its tag shows the uptime of its process, not 0.
     let h = Home::new("a_service_adopted_by_its_tag_keeps_its_uptime");

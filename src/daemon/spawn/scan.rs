@@ -300,6 +300,10 @@ pub struct Tagged {
     pub unit: String,
     pub pid: Pid,
     pub start_time: u64,
+    /// It leads its own session, as a service's process is started. Else
+    /// it is the earliest process left of a session whose leader is gone:
+    /// what a forking service's start command left running.
+    pub leader: bool,
 }
 
 /// The (home, unit) a process is tagged with, from its environment (readable
@@ -318,20 +322,34 @@ pub(super) fn process_tag(pid: i32) -> Option<(Vec<u8>, String)> {
     Some((home?, unit?))
 }
 
-/// Every session leader (each service is one) whose environment tags it as
-/// belonging to `home`. Only our own processes' environments are readable,
-/// which is exactly the set that can be ours.
+/// Every session leader (each service is one), and the earliest process
+/// of each session whose leader is gone (a forking service's main process),
+/// whose environment tags it as belonging to `home`. Only our own
+/// processes' environments are readable, which is exactly the set that
+/// can be ours.
 pub fn find_tagged(home: &Path) -> Vec<Tagged> {
     let want_home = home.as_os_str().as_encoded_bytes();
-    procfs::processes()
-        .into_iter()
-        .filter(|p| p.session == p.pid)
-        .filter_map(|p| {
+    let procs = procfs::processes();
+    let live: std::collections::BTreeSet<i32> = procs.iter().map(|p| p.pid).collect();
+    // Per session with no leader, its earliest process.
+    let mut orphaned: std::collections::BTreeMap<i32, &procfs::Stat> = Default::default();
+    for p in procs.iter().filter(|p| !live.contains(&p.session)) {
+        let earliest = orphaned.entry(p.session).or_insert(p);
+        if (p.start_time, p.pid) < (earliest.start_time, earliest.pid) {
+            *earliest = p;
+        }
+    }
+    let leaders = procs.iter().filter(|p| p.session == p.pid);
+    leaders
+        .map(|p| (p, true))
+        .chain(orphaned.into_values().map(|p| (p, false)))
+        .filter_map(|(p, leader)| {
             let (tag_home, unit) = process_tag(p.pid)?;
             (tag_home == want_home).then(|| Tagged {
                 unit,
                 pid: Pid::from_raw(p.pid),
                 start_time: p.start_time,
+                leader,
             })
         })
         .collect()

@@ -264,7 +264,12 @@ impl Supervisor {
             if saved_services.iter().any(|s| &s.name == unit) {
                 continue;
             }
-            if let Some(t) = list.iter().find(|t| !saved_pids.contains(&t.pid.as_raw())) {
+            // A session leader first; else what a forking service left.
+            let unsaved = || {
+                list.iter()
+                    .filter(|t| !saved_pids.contains(&t.pid.as_raw()))
+            };
+            if let Some(t) = unsaved().find(|t| t.leader).or_else(|| unsaved().next()) {
                 saved_services.push(SavedService {
                     name: unit.clone(),
                     pid: Some(t.pid.as_raw()),
@@ -289,9 +294,11 @@ impl Supervisor {
             };
             if alive_pid.is_none() && !s.remain {
                 // The saved process is gone; a newer one of the unit may live.
+                // Only a session leader: what a dead main process left in
+                // its session is its leftovers, not its successor.
                 let newer = by_unit.get(&s.name).and_then(|list| {
                     list.iter()
-                        .find(|t| sys.is_same_process(t.pid, t.start_time))
+                        .find(|t| t.leader && sys.is_same_process(t.pid, t.start_time))
                         .cloned()
                 });
                 if let Some(t) = newer {

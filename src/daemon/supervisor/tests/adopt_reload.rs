@@ -260,6 +260,7 @@ fn restore_finds_a_newer_process_by_its_tag() {
         unit: unit.into(),
         pid: Pid::from_raw(pid),
         start_time: pid as u64 * 10,
+        leader: true,
     };
     let t0 = Instant::now();
     let adopted = restored(
