@@ -263,15 +263,7 @@ fn adopted_after_losing(name: &str, files: &[&str]) {
 fn a_forking_service_is_adopted_when_the_state_file_is_lost() {
     // A forking service's main process leads no session (its start command did, and exited): with the state file lost after a crash it is still found by its tag, as the earliest process left of that session, never started twice, and stopped by `kill`.
     let h = Home::new("a_forking_service_is_adopted_when_the_state_file_is_lost");
-    let pidfile = h.path("app.pid");
-    h.unit(
-        "app",
-        &format!(
-            "[service]\nType = \"forking\"\nPIDFile = {}\nExecStart = {}\n",
-            crate::util::toml_str(&pidfile.display().to_string()),
-            sh("echo x >> app.starts; sleep 1000 < /dev/null > /dev/null 2>&1 & echo $! > app.pid; exit 0")
-        ),
-    );
+    h.forking_app("echo x >> app.starts; ");
     h.ok(&["start", "app"]);
     let main = h.written_pid("app.pid");
     assert_eq!(h.unit_json("app")["pid"], main);

@@ -448,15 +448,7 @@ fn odd_unit_files_are_invalid_and_never_hang_the_daemon() {
 fn forking_service_is_up_once_its_starter_exits_and_tracks_the_pidfile() {
     // Type = "forking": start returns after the starter exited 0, and the pid is the one in PIDFile.
     let h = Home::new("forking_service_is_up_once_its_starter_exits_and_tracks_the_pidfile");
-    let pidfile = h.path("app.pid");
-    h.unit(
-        "app",
-        &format!(
-            "[service]\nType = \"forking\"\nPIDFile = {}\nExecStart = {}\n",
-            crate::util::toml_str(&pidfile.display().to_string()),
-            sh("sleep 1000 < /dev/null > /dev/null 2>&1 & echo $! > app.pid; exit 0")
-        ),
-    );
+    h.forking_app("");
     h.ok(&["start", "app"]);
     let main = h.written_pid("app.pid");
     let u = h.unit_json("app");

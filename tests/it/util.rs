@@ -243,6 +243,23 @@ impl Home {
         v
     }
 
+    /// Unit `app`, `Type = "forking"`: its start command (after `before`)
+    /// puts `sleep 1000` in the background, writes its pid to `app.pid`
+    /// (its PIDFile) and exits 0.
+    pub fn forking_app(&self, before: &str) {
+        let pidfile = self.path("app.pid");
+        self.unit(
+            "app",
+            &format!(
+                "[service]\nType = \"forking\"\nPIDFile = {}\nExecStart = {}\n",
+                toml_str(&pidfile.display().to_string()),
+                sh(&format!(
+                    "{before}sleep 1000 < /dev/null > /dev/null 2>&1 & echo $! > app.pid; exit 0"
+                ))
+            ),
+        );
+    }
+
     /// The names `list --json` shows, in its order.
     pub fn listed_names(&self) -> Vec<String> {
         let list = self.json_list();
