@@ -330,19 +330,27 @@ pub(super) fn process_tag(pid: i32) -> Option<(Vec<u8>, String)> {
 pub fn find_tagged(home: &Path) -> Vec<Tagged> {
     let want_home = home.as_os_str().as_encoded_bytes();
     let procs = procfs::processes();
-    let live: std::collections::BTreeSet<i32> = procs.iter().map(|p| p.pid).collect();
-    // Per session with no leader, its earliest process.
-    let mut orphaned: std::collections::BTreeMap<i32, &procfs::Stat> = Default::default();
-    for p in procs.iter().filter(|p| !live.contains(&p.session)) {
-        let earliest = orphaned.entry(p.session).or_insert(p);
-        if (p.start_time, p.pid) < (earliest.start_time, earliest.pid) {
-            *earliest = p;
+    // /proc lists pids in order: a binary search finds a session's leader
+    // (a look through all of them if the order were ever other).
+    let sorted = procs.is_sorted_by_key(|p| p.pid);
+    let live = |pid: i32| match sorted {
+        true => procs.binary_search_by_key(&pid, |p| p.pid).is_ok(),
+        false => procs.iter().any(|p| p.pid == pid),
+    };
+    // Per session with no leader, its earliest process (kept in `orphaned`
+    // by session, in the order met).
+    let mut orphaned: Vec<&procfs::Stat> = Vec::new();
+    for p in procs.iter().filter(|p| !live(p.session)) {
+        match orphaned.iter_mut().find(|o| o.session == p.session) {
+            Some(o) if (p.start_time, p.pid) < (o.start_time, o.pid) => *o = p,
+            Some(_) => {}
+            None => orphaned.push(p),
         }
     }
     let leaders = procs.iter().filter(|p| p.session == p.pid);
     leaders
         .map(|p| (p, true))
-        .chain(orphaned.into_values().map(|p| (p, false)))
+        .chain(orphaned.into_iter().map(|p| (p, false)))
         .filter_map(|(p, leader)| {
             let (tag_home, unit) = process_tag(p.pid)?;
             (tag_home == want_home).then(|| Tagged {
