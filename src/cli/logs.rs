@@ -17,7 +17,8 @@ const FOLLOW_INTERVAL: Duration = Duration::from_millis(100);
 pub struct Missing {
     /// The daemon runs with `--init` and no log files.
     pub output_to_daemon: bool,
-    /// Where the units are: the one named, else the running daemon's.
+    /// Where `start` would look for the unit: the running daemon's
+    /// directory, else the one named, else the last daemon's.
     pub service_dir: std::path::PathBuf,
 }
 
