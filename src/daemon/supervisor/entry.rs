@@ -68,6 +68,10 @@ pub struct Entry {
     pub(super) hook_env: Option<Box<Vec<(String, String)>>>,
     /// A look for strays at the end of its stop is out ([`Effect::ScanStrays`]).
     pub(super) stray_scan: bool,
+    /// Its main process is up (cloned) but its exec not yet seen done:
+    /// units ordered after it wait for that, so they find its program
+    /// running, not a copy of the daemon on its way there.
+    pub(super) exec_pending: bool,
     /// How the end of its leftovers is noticed while its stop waits for them.
     pub(super) leftovers: LeftoverWatch,
 }
@@ -114,6 +118,7 @@ impl Entry {
             hooks: None,
             hook_env: None,
             stray_scan: false,
+            exec_pending: false,
             leftovers: LeftoverWatch::Unwatched,
         }
     }

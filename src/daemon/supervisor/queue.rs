@@ -285,6 +285,7 @@ impl Supervisor {
                     // Up once spawned, or once its exec is done
                     // (Input::ExecDone); until then its spawn is in flight.
                     if let Started::Up(pid) = started {
+                        self.entries[id].exec_pending = true;
                         self.queue.push_front((id, Event::Spawned(pid)));
                     }
                 }
@@ -659,7 +660,7 @@ impl Supervisor {
                     .push_back((id, Event::DepFailed(dep.name.clone())));
                 return;
             }
-            if !dep.svc.state.is_up() {
+            if !dep.svc.state.is_up() || dep.exec_pending {
                 return;
             }
         }
@@ -672,7 +673,7 @@ impl Supervisor {
             let pending = dep.runnable()
                 && dep.svc.want == Want::Up
                 && dep.svc.state.is_active()
-                && !dep.svc.state.is_up()
+                && (!dep.svc.state.is_up() || dep.exec_pending)
                 && !matches!(dep.svc.state, State::Restarting { .. });
             if pending {
                 return;

@@ -17,6 +17,31 @@ fn requires_pulls_in_and_orders_the_dependency() {
 }
 
 #[test]
+fn a_dependent_spawns_once_its_requirement_has_exec_d() {
+    // database is up once cloned, but worker (Requires, so ordered after it) is cloned only once database's exec is done: worker finds database's program running, not a copy of the daemon on its way there.
+    let (mut s, mut sys, t0) = setup(&[("database", SIMPLE), ("worker", WORKER)]);
+    s.handle(
+        Input::Request(Some(3), Request::Start(vec!["worker".into()])),
+        t0,
+    );
+    s.run(t0, &mut sys);
+    assert_eq!(sys.order(), ["database"]);
+    assert_eq!(state(&s, "database"), StateName::Running);
+    assert_eq!(state(&s, "worker"), StateName::Waiting);
+    let pid = sys.pid_of("database");
+    sys.execs.clear();
+    s.handle(
+        Input::ExecDone {
+            pid,
+            outcome: Ok(()),
+        },
+        t0,
+    );
+    s.run(t0, &mut sys);
+    assert_eq!(sys.order(), ["database", "worker"]);
+}
+
+#[test]
 fn dependent_waits_for_a_oneshot_to_finish() {
     // A unit After a oneshot spawns only once the oneshot exited 0.
     let (mut s, mut sys, t0) = setup(&[

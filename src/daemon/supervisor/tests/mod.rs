@@ -36,6 +36,9 @@ struct FakeSys {
     leftover_looks: usize,
     /// Leftovers cannot get a pidfd (the supervisor must poll).
     no_pidfds: bool,
+    /// Main processes up once cloned whose exec the loop has not yet seen
+    /// done: [`pass`] settles them (exec done) at its end, as the loop does.
+    execs: Vec<Pid>,
 }
 
 impl Sys for FakeSys {
@@ -52,7 +55,12 @@ impl Sys for FakeSys {
         self.alive_groups.insert(pid.as_raw());
         Ok(match self.on_exec && role == Role::Main {
             true => Started::OnExec(pid),
-            false => Started::Up(pid),
+            false => {
+                if role == Role::Main {
+                    self.execs.push(pid);
+                }
+                Started::Up(pid)
+            }
         })
     }
     fn group_alive(&mut self, pgid: Pid) -> bool {
@@ -192,6 +200,14 @@ fn pass(s: &mut Supervisor, now: Instant, sys: &mut FakeSys) {
             }
         }
         s.effects = kept;
+        if !fed && !sys.execs.is_empty() {
+            // The execs of what the pass started are done.
+            for pid in std::mem::take(&mut sys.execs) {
+                let outcome = Ok(());
+                s.handle(Input::ExecDone { pid, outcome }, now);
+            }
+            fed = true;
+        }
         if !fed {
             break;
         }
