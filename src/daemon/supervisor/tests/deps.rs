@@ -29,7 +29,6 @@ fn a_dependent_spawns_once_its_requirement_has_exec_d() {
     assert_eq!(state(&s, "database"), StateName::Running);
     assert_eq!(state(&s, "worker"), StateName::Waiting);
     let pid = sys.pid_of("database");
-    sys.execs.clear();
     s.handle(
         Input::ExecDone {
             pid,

@@ -213,7 +213,11 @@ fn a_main_process_is_up_once_spawned_and_start_answers_at_once() {
     // SPEC §6: simple is up once spawned (its exec's outcome comes later,
     // a failure only); a stop right after is carried out at once.
     let mut s = sup(&[("a", SIMPLE), ("b", SIMPLE), ("c", SIMPLE)]);
-    let (mut sys, t0) = (FakeSys::default(), Instant::now());
+    let mut sys = FakeSys {
+        manual_execs: true,
+        ..FakeSys::default()
+    };
+    let t0 = Instant::now();
     s.request(Some(1), Request::Start(names(&["a", "b"])), t0);
     pass(&mut s, t0, &mut sys);
     assert_eq!(sys.spawned.len(), 2);
@@ -235,15 +239,9 @@ fn an_exec_that_fails_after_the_spawn_fails_the_unit() {
     // ExecDone(Err) of a unit up since its clone: failed with why, no
     // restart (it cannot work as written); the child's exit (127) that
     // follows belongs to no one.
-    let mut s = sup(&[(
-        "a",
-        "[service]\nExecStart = \"sleep 1\"\nRestart = \"always\"\n",
-    )]);
-    let (mut sys, t0) = (FakeSys::default(), Instant::now());
-    s.request(Some(1), Request::Start(names(&["a"])), t0);
-    pass(&mut s, t0, &mut sys);
+    let (mut s, mut sys, t0, pid) =
+        started_before_its_exec("[service]\nExecStart = \"sleep 1\"\nRestart = \"always\"\n");
     assert_eq!(state(&s, "a"), StateName::Running);
-    let pid = sys.pid_of("a");
     let err = SpawnError::Exec {
         program: "script".into(),
         error: "Exec format error (os error 8)".into(),
@@ -268,11 +266,7 @@ fn an_exec_that_fails_after_the_spawn_fails_the_unit() {
 fn an_exec_that_fails_while_the_unit_stops_ends_the_stop_by_its_exit() {
     // Stopped before its exec: the failed exec is no news; its exit is the
     // end of the stop, as any exit.
-    let mut s = sup(&[("a", SIMPLE)]);
-    let (mut sys, t0) = (FakeSys::default(), Instant::now());
-    s.request(Some(1), Request::Start(names(&["a"])), t0);
-    pass(&mut s, t0, &mut sys);
-    let pid = sys.pid_of("a");
+    let (mut s, mut sys, t0, pid) = started_before_its_exec(SIMPLE);
     s.request(Some(2), Request::Stop(names(&["a"])), t0);
     pass(&mut s, t0, &mut sys);
     assert_eq!(state(&s, "a"), StateName::Stopping);
@@ -334,11 +328,7 @@ fn a_stop_heard_before_a_failed_exec_ends_with_it() {
     // The Stop is queued, then the exec's failure comes in the same pass:
     // the child's exit (127) is no one's, so the failure is the main
     // process's end; the stop does not wait for an exit that never comes.
-    let mut s = sup(&[("a", SIMPLE)]);
-    let (mut sys, t0) = (FakeSys::default(), Instant::now());
-    s.request(Some(1), Request::Start(names(&["a"])), t0);
-    pass(&mut s, t0, &mut sys);
-    let pid = sys.pid_of("a");
+    let (mut s, mut sys, t0, pid) = started_before_its_exec(SIMPLE);
     s.request(Some(2), Request::Stop(names(&["a"])), t0);
     let err = SpawnError::Exec {
         program: "script".into(),
@@ -360,6 +350,21 @@ fn a_stop_heard_before_a_failed_exec_ends_with_it() {
         matches!(&s.take_replies()[..], [.., (2, Response::Job(r))] if r.iter().all(|r| r.ok)),
         "the stop is answered"
     );
+}
+
+/// Unit `a` of `unit` started (up once cloned), its exec's outcome not
+/// yet in: the test delivers it.
+fn started_before_its_exec(unit: &str) -> (Supervisor, FakeSys, Instant, Pid) {
+    let mut s = sup(&[("a", unit)]);
+    let mut sys = FakeSys {
+        manual_execs: true,
+        ..FakeSys::default()
+    };
+    let t0 = Instant::now();
+    s.request(Some(1), Request::Start(names(&["a"])), t0);
+    pass(&mut s, t0, &mut sys);
+    let pid = sys.pid_of("a");
+    (s, sys, t0, pid)
 }
 
 /// What plain `list` shows now.
