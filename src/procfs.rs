@@ -394,3 +394,17 @@ mod tests {
         assert_eq!(age(u64::MAX / 2), None, "a start in the future has no age");
     }
 }
+
+/// The CPUs this process may run on (at least 1).
+pub fn cpus() -> usize {
+    use nix::libc;
+    // SAFETY: a zeroed cpu_set_t is a valid empty set, filled by the
+    // kernel up to its size; CPU_COUNT only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        match libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) {
+            0 => usize::try_from(libc::CPU_COUNT(&set)).unwrap_or(1).max(1),
+            _ => 1,
+        }
+    }
+}

@@ -79,8 +79,6 @@ pub struct Control {
     /// Clients refused as one too many since the daemon started (logged
     /// at 1, 2, 4, 8, ...: a flood of them does not flood daemon.log).
     refused_busy: u64,
-    /// Connections with `wait_for_client` set.
-    waiting: usize,
     /// Descriptors sent (SCM_RIGHTS) with every `Bye`: what a hand-over
     /// passes to the next daemon (`daemon::handed`).
     pub handing: Vec<std::os::fd::RawFd>,
@@ -109,7 +107,6 @@ impl Control {
             version: protocol::version(),
             last_list_len: 0,
             refused_busy: 0,
-            waiting: 0,
             handing: Vec::new(),
             handing_lock: None,
         }
@@ -313,7 +310,7 @@ impl Control {
     /// Whether a client answered with [`Control::reply_and_wait`] is
     /// still connected.
     pub fn waiting_for_clients(&self) -> bool {
-        self.waiting > 0
+        self.conns.values().any(|c| c.wait_for_client)
     }
 
     /// Waits no longer for the clients of [`Control::reply_and_wait`]:
@@ -328,7 +325,6 @@ impl Control {
                 (c.wpos >= c.wbuf.len()).then_some(c.token.0)
             })
             .collect();
-        self.waiting = 0;
         for token in flushed {
             self.close(token, registry);
         }
@@ -367,10 +363,7 @@ impl Control {
             }
         }
         conn.close_when_flushed = true;
-        if wait && !conn.wait_for_client {
-            conn.wait_for_client = true;
-            self.waiting += 1;
-        }
+        conn.wait_for_client |= wait;
         if matches!(resp, Response::Bye) && !self.handing.is_empty() {
             let mut fds = self.handing.clone();
             fds.extend(self.handing_lock.take());
@@ -509,9 +502,6 @@ impl Control {
     pub fn close(&mut self, token: usize, registry: &Registry) {
         self.deadlines.push((token, None));
         if let Some(mut conn) = self.conns.remove(&token) {
-            self.waiting = self
-                .waiting
-                .saturating_sub(usize::from(conn.wait_for_client));
             let _ = registry.deregister(&mut conn.stream);
         }
     }

@@ -100,7 +100,7 @@ impl EventLoop {
             sup,
             sys,
             started: now,
-            gate_width: cpus(),
+            gate_width: crate::procfs::cpus(),
             unit_timers: UnitTimers::new(now),
             handed_over: false,
             handover_waiting: Vec::new(),
@@ -251,20 +251,6 @@ impl EventLoop {
         match self.reload() {
             Ok(report) => log::info!("reload: {}", report.summary()),
             Err(e) => log::warn!("reload: {e}; nothing changed"),
-        }
-    }
-}
-
-/// The CPUs this process may run on (at least 1).
-fn cpus() -> usize {
-    use nix::libc;
-    // SAFETY: a zeroed cpu_set_t is a valid empty set, filled by the
-    // kernel up to its size; CPU_COUNT only reads it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        match libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) {
-            0 => usize::try_from(libc::CPU_COUNT(&set)).unwrap_or(1).max(1),
-            _ => 1,
         }
     }
 }
