@@ -38,11 +38,11 @@ impl EventLoop {
         // restores what was running), not judged dead by its policy.
         let rebooted = saved.from_another_boot(boot_id.as_deref());
         if rebooted {
+            saved.after_reboot();
             log::info!(
                 "the state file was written before a reboot: starting again what was running ({} units)",
-                saved.services.iter().filter(|s| !s.stopping).count()
+                saved.services.len()
             );
-            saved.after_reboot();
         }
         let tagged = if no_tag_search || rebooted {
             Vec::new()

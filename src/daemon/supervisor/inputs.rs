@@ -176,12 +176,7 @@ impl Supervisor {
         if std::mem::take(&mut self.entries[id].exec_pending) {
             // Its program runs (or never will): units ordered after it
             // may go on.
-            for i in 0..self.graph.before.get(id).map_or(0, <[_]>::len) {
-                let d = self.graph.before[id][i];
-                if matches!(self.entries[d].svc.state, State::Waiting) {
-                    self.check_start_gate(d);
-                }
-            }
+            self.check_gates_after(id);
         }
         match outcome {
             Ok(()) if in_flight => self.queue.push_back((id, Event::Spawned(pid))),

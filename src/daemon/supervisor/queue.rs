@@ -613,12 +613,7 @@ impl Supervisor {
         if matches!(state, State::Waiting) {
             self.check_start_gate(id);
         }
-        for i in 0..self.graph.before.get(id).map_or(0, <[_]>::len) {
-            let d = self.graph.before[id][i];
-            if matches!(self.entries[d].svc.state, State::Waiting) {
-                self.check_start_gate(d);
-            }
-        }
+        self.check_gates_after(id);
         if let State::Failed(_) = state {
             let name = self.entries[id].name.clone();
             for i in 0..self.graph.required_by.get(id).map_or(0, <[_]>::len) {
@@ -641,6 +636,16 @@ impl Supervisor {
             for i in 0..self.graph.after.get(id).map_or(0, <[_]>::len) {
                 let d = self.graph.after[id][i];
                 self.check_stop_gate(d);
+            }
+        }
+    }
+
+    /// The units ordered after `id` that wait: whether they may start now.
+    pub(super) fn check_gates_after(&mut self, id: ServiceId) {
+        for i in 0..self.graph.before.get(id).map_or(0, <[_]>::len) {
+            let d = self.graph.before[id][i];
+            if matches!(self.entries[d].svc.state, State::Waiting) {
+                self.check_start_gate(d);
             }
         }
     }
