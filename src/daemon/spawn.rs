@@ -272,24 +272,22 @@ fn clone_service(
         .map(|a| cstring(a.as_bytes().to_vec()))
         .collect::<io::Result<_>>()?;
     let cwd = cstring(spec.cwd.as_os_str().as_bytes().to_vec())?;
-    let path_var = service_path(cache.base_env()?, spec).to_vec();
+    // Kept by the plan: the child's environment points into it.
+    let base_env = cache.base_env()?;
+    let path_var = service_path(&base_env, spec).to_vec();
     // Found as root, where a service with User= may not run what root
     // may: it gets every place on its PATH, as execvp would try them.
     let (exe, fallbacks) = cache.locate(program, &path_var, spec.cwd, identity.is_some())?;
     let mut env_owned = Vec::new();
     let pid_env = child::PidVars::new(spec.pid_vars);
-    let envp: Vec<*const nix::libc::c_char> = service_envp(
-        cache.base_env.as_deref().unwrap_or_default(),
-        spec,
-        identity,
-        &mut env_owned,
-    )?
-    .iter()
-    .filter(|kv| !pid_env.names(kv.to_bytes()))
-    .map(|a| a.as_ptr())
-    .chain(pid_env.entries())
-    .chain(std::iter::once(std::ptr::null()))
-    .collect();
+    let envp: Vec<*const nix::libc::c_char> =
+        service_envp(&base_env, spec, identity, &mut env_owned)?
+            .iter()
+            .filter(|kv| !pid_env.names(kv.to_bytes()))
+            .map(|a| a.as_ptr())
+            .chain(pid_env.entries())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect();
     let argv: Vec<*const nix::libc::c_char> = argv_owned
         .iter()
         .map(|a| a.as_ptr())
@@ -307,6 +305,7 @@ fn clone_service(
         argv_owned,
         envp,
         env_owned,
+        base_env,
         cwd,
         log: log.as_ref().map(AsRawFd::as_raw_fd),
         new_log: match (&log, spec.inherit_stdio) {

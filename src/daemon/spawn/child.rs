@@ -54,12 +54,15 @@ pub struct Plan {
     /// Only kept, for `argv`.
     #[allow(dead_code)]
     pub argv_owned: Vec<CString>,
-    /// Null-terminated; pointing into `env_owned` and the spawn cache's
-    /// base environment (which lives as long as the daemon).
+    /// Null-terminated; pointing into `env_owned` and `base_env`.
     pub envp: Vec<*const c_char>,
     /// Only kept, for `envp`.
     #[allow(dead_code)]
     pub env_owned: Vec<CString>,
+    /// The daemon's environment as the spawn cache turned it into C
+    /// strings (shared, not copied); only kept, for `envp`.
+    #[allow(dead_code)]
+    pub base_env: std::rc::Rc<[(usize, CString)]>,
     pub cwd: CString,
     /// The service's log when it exists: opened by the daemon for
     /// appending, so `start` says when it cannot be; at or above

@@ -16,7 +16,7 @@ use super::*;
 #[derive(Default)]
 pub struct SpawnCache {
     /// The daemon's environment, PATH defaulted: (length of the name, `K=V`).
-    pub(super) base_env: Option<Vec<(usize, CString)>>,
+    pub(super) base_env: Option<Rc<[(usize, CString)]>>,
     /// program -> [(PATH, working directory, where it was found, every
     /// place on that PATH it could be: tried by the child, in order, when
     /// the remembered one no longer works)].
@@ -34,7 +34,7 @@ impl SpawnCache {
         self.programs.clear();
     }
 
-    pub(super) fn base_env(&mut self) -> io::Result<&[(usize, CString)]> {
+    pub(super) fn base_env(&mut self) -> io::Result<Rc<[(usize, CString)]>> {
         if self.base_env.is_none() {
             let mut env = Vec::new();
             let mut has_path = false;
@@ -47,9 +47,9 @@ impl SpawnCache {
             if !has_path {
                 env.push(env_entry(b"PATH", DEFAULT_PATH.as_bytes())?);
             }
-            self.base_env = Some(env);
+            self.base_env = Some(env.into());
         }
-        Ok(self.base_env.as_deref().unwrap_or_default())
+        Ok(self.base_env.clone().unwrap_or_else(|| Rc::from([])))
     }
 
     /// Where `program` is, found (or remembered) in the service's PATH,
