@@ -40,6 +40,10 @@ const EXIT_DEADLINE: Duration = Duration::from_secs(30);
 const MAX_DAEMON_DEATHS: u32 = 3;
 /// How long a request the daemon answers at once may wait for its reply.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client on a machine with more than one CPU watches for a
+/// reply the daemon answers at once before it sleeps on it (see
+/// [`watch_for_reply`]).
+const REPLY_WATCH: Duration = Duration::from_micros(200);
 
 /// Sends `req` and returns the reply. With `autostart`, a daemon is started
 /// when none answers; without it, that case is `Error::NotRunning`. An error
@@ -299,6 +303,9 @@ fn request_once(
         let _ = stream.set_read_timeout(Some(REPLY_TIMEOUT));
     }
     let written = std::io::Write::write_all(&mut stream, &bytes);
+    if at_once && written.is_ok() {
+        watch_for_reply(&stream);
+    }
     let read = match frame.request {
         Request::HandOver => {
             peek_fds(&stream, passed);
@@ -381,6 +388,47 @@ fn request_once(
     match reply.response {
         Response::Error { message, hint } => Err(Error::Failed { message, hint }.into()),
         resp => Ok(resp),
+    }
+}
+
+/// Watches `stream` for up to [`REPLY_WATCH`] until its reply (or the
+/// daemon's hang-up) is there to read, when this process may run on more
+/// than one CPU. The daemon answers `list` or `status` within tens of
+/// microseconds; a client asleep in `read` is woken only after the reply is
+/// sent, which costs as much again (a halted CPU to wake, ~75 us in a VM:
+/// benches/README.md). On one CPU the watch would keep the daemon from
+/// running, so the client sleeps at once; past the bound it sleeps too (a
+/// daemon that is busy, or stopped). The reading itself is left to
+/// `read_frame`: this only peeks.
+fn watch_for_reply(stream: &UnixStream) {
+    if procfs::cpus() < 2 {
+        return;
+    }
+    let fd = stream.as_raw_fd();
+    let since = Instant::now();
+    let mut byte = [0u8; 1];
+    loop {
+        // SAFETY: recv(2) on a descriptor we hold, into a one-byte buffer
+        // of ours; MSG_PEEK leaves the byte in the socket, MSG_DONTWAIT
+        // never blocks.
+        let got = unsafe {
+            nix::libc::recv(
+                fd,
+                byte.as_mut_ptr().cast(),
+                1,
+                nix::libc::MSG_PEEK | nix::libc::MSG_DONTWAIT,
+            )
+        };
+        // A byte, the hang-up (0) or an error other than "nothing yet":
+        // `read_frame` takes it from here.
+        if got >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock {
+            return;
+        }
+        if since.elapsed() >= REPLY_WATCH {
+            return;
+        }
+        // The daemon may have been woken onto this CPU: let it run.
+        std::thread::yield_now();
     }
 }
 
