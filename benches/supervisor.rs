@@ -784,8 +784,10 @@ fn bench_list(cfg: &Config) -> Vec<Row> {
     );
     print_row(rows.last().unwrap());
     for bin in cfg.bins() {
+        // Spawned as the client commands below are (`client`: an edited
+        // environment, stdin from /dev/null), so the rows compare.
         let samples = time_runs(cfg.list_runs, &|| {
-            let mut c = Command::new(&bin.path);
+            let mut c = client(&bin.path, &scratch_dir());
             c.arg("-V");
             c
         });
