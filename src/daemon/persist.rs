@@ -3,7 +3,8 @@
 //!
 //! The state file is JSON, replaced atomically (temp file, rename) and then
 //! made durable (fsync of the file and the directory). A file that does not parse is moved aside and
-//! the daemon starts without it. (Process identity lives in `procfs`.)
+//! the daemon starts without it; one that is JSON but has a bad value loses only the record the
+//! value is in (a copy of it as it was is kept). (Process identity lives in `procfs`.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
@@ -420,8 +421,71 @@ pub fn load_state(path: &Path) -> (SavedState, Option<String>) {
             SavedState::default(),
             Some(aside(path, &format!("it has version {}", state.version))),
         ),
-        Err(e) => (SavedState::default(), Some(aside(path, &e.to_string()))),
+        Err(e) => match salvage(&bytes) {
+            Some((state, dropped)) => {
+                let why = format!("{} unreadable: {e}", dropped.join(", "));
+                let warning = keep_aside(path, &why);
+                (state, Some(warning))
+            }
+            None => (SavedState::default(), Some(aside(path, &e.to_string()))),
+        },
     }
+}
+
+/// The parts of a state file that read, when the whole does not: a record
+/// that fails (`boot`, `runs`, `timers`, `service_dir`) is left out
+/// whole, and so is each service or ended unit that fails, so one bad
+/// value costs only what it is part of. Returns the state and what was left out, or
+/// None when the file is no JSON object with this build's `version` (or
+/// nothing had to be left out: the error was elsewhere).
+fn salvage(bytes: &[u8]) -> Option<(SavedState, Vec<String>)> {
+    use serde_json::{Map, Value};
+    let Ok(Value::Object(mut top)) = serde_json::from_slice::<Value>(bytes) else {
+        return None;
+    };
+    let version = top.get("version")?.clone();
+    // Each part is tried on its own, in an otherwise empty state (the one
+    // decoder, `parse_state`, for all of them).
+    let reads = |key: &str, value: &Value| {
+        let mut one = Map::new();
+        one.insert("version".into(), version.clone());
+        one.insert("services".into(), Value::Array(Vec::new()));
+        one.insert(key.into(), value.clone());
+        serde_json::to_vec(&Value::Object(one)).is_ok_and(|b| parse_state(&b).is_ok())
+    };
+    let mut dropped = Vec::new();
+    for key in ["boot", "runs", "timers", "service_dir"] {
+        if top.get(key).is_some_and(|v| !reads(key, v)) {
+            top.remove(key);
+            dropped.push(format!("`{key}`"));
+        }
+    }
+    // The lists of units, one unit at a time.
+    for (key, what) in [("services", "services"), ("ended", "ended units")] {
+        match top.get_mut(key) {
+            Some(Value::Array(list)) => {
+                let before = list.len();
+                list.retain(|one| reads(key, &Value::Array(vec![one.clone()])));
+                if list.len() < before {
+                    dropped.push(format!("{} of {before} {what}", before - list.len()));
+                }
+            }
+            Some(_) if key == "services" => {
+                top.insert(key.into(), Value::Array(Vec::new()));
+                dropped.push(format!("`{key}`"));
+            }
+            Some(_) => {
+                top.remove(key);
+                dropped.push(format!("`{key}`"));
+            }
+            None => {}
+        }
+    }
+    if dropped.is_empty() {
+        return None;
+    }
+    let state = parse_state(&serde_json::to_vec(&Value::Object(top)).ok()?).ok()?;
+    (state.version == STATE_VERSION).then_some((state, dropped))
 }
 
 /// The one decoder of the state file (out of line: two callers would
@@ -441,14 +505,36 @@ pub fn peek_state(path: &Path) -> SavedState {
         .unwrap_or_default()
 }
 
-fn aside(path: &Path, why: &str) -> String {
+/// Where a state file that did not read is kept: `state.corrupt-UNIXTIME`.
+fn corrupt_path(path: &Path) -> PathBuf {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let mut target = path.as_os_str().to_owned();
     target.push(format!(".corrupt-{stamp}"));
-    let target = PathBuf::from(target);
+    PathBuf::from(target)
+}
+
+/// For a state file read in part ([`salvage`]): a copy of it as it was is
+/// kept beside it (the daemon's next write replaces the file).
+fn keep_aside(path: &Path, why: &str) -> String {
+    let target = corrupt_path(path);
+    match fs::copy(path, &target) {
+        Ok(_) => format!(
+            "state file {}: left out what did not read ({why}) and kept the rest; the file as it was is in {}",
+            path.display(),
+            target.display()
+        ),
+        Err(e) => format!(
+            "state file {}: left out what did not read ({why}) and kept the rest; cannot keep a copy of it: {e}",
+            path.display()
+        ),
+    }
+}
+
+fn aside(path: &Path, why: &str) -> String {
+    let target = corrupt_path(path);
     match fs::rename(path, &target) {
         Ok(()) => format!(
             "state file {} is unreadable ({why}); moved it to {} and started without it",
@@ -619,6 +705,35 @@ mod tests {
         assert!(!path.exists());
         let moved = fs::read_dir(&dir).unwrap().count();
         assert_eq!(moved, 1);
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn one_bad_value_costs_only_the_record_it_is_in() {
+        // A garbage boot record and one garbage service are left out; the other service, the ended units and the directory are kept, a copy of the file as it was is kept beside it, and the warning names what was left out.
+        let dir = scratch("salvage");
+        let path = dir.join("state");
+        fs::write(
+            &path,
+            br#"{"version":1,"service_dir":"/srv/u","boot":"not a boot","services":[{"name":"a","pid":5,"start_time":7,"since_unix":9,"restarts":2},{"name":"b","pid":"six"}],"ended":[{"name":"c","pid":null,"start_time":null,"since_unix":9,"restarts":0,"failed":"exit code 3"},{"name":"d"}]}"#,
+        )
+        .unwrap();
+        let (state, warning) = load_state(&path);
+        let warning = warning.expect("a warning");
+        assert!(
+            warning.contains("`boot`")
+                && warning.contains("1 of 2 services")
+                && warning.contains("1 of 2 ended units"),
+            "{warning}"
+        );
+        assert_eq!(state.boot, None);
+        assert_eq!(state.service_dir, Some(PathBuf::from("/srv/u")));
+        let names = |list: &[SavedService]| list.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&state.services), ["a"]);
+        assert_eq!(state.services[0].restarts, 2);
+        assert_eq!(names(&state.ended), ["c"]);
+        assert!(path.exists(), "the file stays until the next write");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 2, "and a copy is kept");
         let _ = fs::remove_dir_all(dir);
     }
 
