@@ -128,6 +128,13 @@ fn non_empty_env(key: &str) -> Option<OsString> {
     std::env::var_os(key).filter(|v| !v.is_empty())
 }
 
+/// Whether `path` is on a file system mounted `noexec` (where no program
+/// may run, whatever its mode bits say). False when that cannot be told.
+pub fn on_noexec_mount(path: &Path) -> bool {
+    use nix::sys::statvfs::{statvfs, FsFlags};
+    statvfs(path).is_ok_and(|fs| fs.flags().contains(FsFlags::ST_NOEXEC))
+}
+
 /// Makes `p` absolute against the current directory and drops `.` parts,
 /// without touching the file system (the directory need not exist yet).
 pub fn absolute(p: &Path) -> PathBuf {

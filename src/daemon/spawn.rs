@@ -218,6 +218,16 @@ impl PendingExec {
                     error: "cannot run it: the interpreter its `#!` line names (or the loader a binary needs) does not exist".to_owned(),
                 }
             }
+            child::Step::Exec
+                if errno as i32 == nix::libc::EACCES
+                    && plan
+                        .is_some_and(|p| crate::paths::on_noexec_mount(&path(Some(&p.path)))) =>
+            {
+                SpawnError::Exec {
+                    program: self.program.clone(),
+                    error: "cannot run it: its file system is mounted noexec".to_owned(),
+                }
+            }
             child::Step::Setup | child::Step::Exec => {
                 describe_spawn_error(&self.program, &path(plan.map(|p| &p.cwd)), &e)
             }

@@ -155,6 +155,16 @@ pub fn check_host_as(
                 };
                 error(key, format!("`{key}` program {why}"), hint);
             }
+            Ok(file) if crate::paths::on_noexec_mount(&file) => {
+                error(
+                    key,
+                    format!(
+                        "`{key}` program {} is on a file system mounted noexec: it cannot run",
+                        esc_all(&file.display().to_string())
+                    ),
+                    "move it to a file system that allows programs, or remount that one without noexec",
+                );
+            }
             Ok(file) => {
                 let Some(who) = &runs_as else { continue };
                 if let Err(why) = executable_by(&file, who) {

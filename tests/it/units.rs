@@ -163,6 +163,73 @@ fn verify_looks_programs_up_on_the_daemons_path() {
     assert!(!err.contains("only-daemon-has-it"), "{err}");
 }
 
+/// A tmpfs mounted `noexec` at `dir`, unmounted when dropped.
+struct NoexecMount(std::path::PathBuf);
+
+impl NoexecMount {
+    fn at(dir: std::path::PathBuf) -> NoexecMount {
+        fs::create_dir_all(&dir).expect("mkdir the mount point");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "noexec", "tmpfs"])
+            .arg(&dir)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "mount a noexec tmpfs: {}",
+            stderr(&out)
+        );
+        NoexecMount(dir)
+    }
+}
+
+impl Drop for NoexecMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_program_on_a_noexec_mount_is_named_by_verify_and_by_status() {
+    // As root: a program whose mode bits allow it, on a file system mounted noexec, is an error of `verify` saying so, and a start of it fails with that reason rather than a bare "permission denied".
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "this test must run as root (CI runs as root): it mounts a tmpfs"
+    );
+    let h = Home::new("a_program_on_a_noexec_mount_is_named");
+    let mount = NoexecMount::at(h.root.join("nx"));
+    let program = mount.0.join("run.sh");
+    script(&program, 0o755);
+    h.unit(
+        "nx",
+        &format!("[service]\nExecStart = \"{}\"\n", program.display()),
+    );
+    let err = h.fails(1, &["verify"]);
+    let expected = format!(
+        "{}:2:13: `ExecStart` program {} is on a file system mounted noexec",
+        h.units.join("nx.service").display(),
+        program.display()
+    );
+    assert!(err.contains(&expected), "missing {expected:?} in:\n{err}");
+    assert!(
+        err.contains("hint: move it to a file system that allows programs"),
+        "{err}"
+    );
+    // A simple service is up once cloned: `start` may say so before its
+    // exec fails; either way the unit ends failed with the reason.
+    let _ = h.cmd(&["start", "nx"]);
+    h.wait_state("nx", "failed");
+    let status = h.ok(&["status", "nx"]);
+    assert!(
+        status.contains("its file system is mounted noexec"),
+        "{status}"
+    );
+    drop(mount);
+}
+
 #[test]
 fn verify_checks_that_the_user_may_execute_the_program() {
     // As root: a program only root may run, or one in a directory the
