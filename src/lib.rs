@@ -8,6 +8,7 @@
 //! - [`paths`]: the home layout and the service directory;
 //! - [`graph`]: the dependency graph between units and its problems;
 //! - [`procfs`]: reading `/proc` (process identity, for client and daemon);
+//! - [`program`]: finding a service's program as its exec will;
 //! - [`error`]: user-facing errors and exit codes; [`order`]: sorting that
 //!   keeps the binary small;
 //! - [`cli`]: the client commands; [`daemon`]: the supervisor daemon.
@@ -27,6 +28,7 @@ pub mod metrics;
 pub mod order;
 pub mod paths;
 pub mod procfs;
+pub mod program;
 pub mod protocol;
 pub mod unit;
 pub mod utc;

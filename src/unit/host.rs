@@ -323,51 +323,42 @@ fn nameless_user(uid: nix::unistd::Uid) -> nix::unistd::User {
     }
 }
 
-/// Finds `program` as spawning does: a name with a `/` is a path (relative to
-/// `cwd`), any other is looked up on `path` (relative entries against `cwd`).
-/// The error says what is wrong, for "`ExecStart` program ...".
+/// Finds `program` as spawning does ([`crate::program`]): a name with a
+/// `/` is a path (relative to `cwd`), any other is looked up on `path`
+/// (relative entries against `cwd`). The error says what is wrong, for
+/// "`ExecStart` program ...".
 pub(super) fn find_program(
     program: &str,
     path: &std::ffi::OsStr,
     cwd: &Path,
 ) -> Result<PathBuf, String> {
-    use std::os::unix::fs::PermissionsExt;
-    let shown = esc(program);
+    use crate::program::{NotOnPath, Refusal};
     if program.contains('/') {
         let file = cwd.join(program);
         // Shown without `.` parts; looked up as written.
         let shown_file = esc_all(&crate::paths::absolute(&file).display().to_string());
-        return match fs::metadata(&file) {
-            Err(_) => Err(format!("{shown_file} does not exist")),
-            Ok(meta) if meta.is_dir() => Err(format!("{shown_file} is a directory")),
-            Ok(meta) if meta.permissions().mode() & 0o111 == 0 => {
-                Err(format!("{shown_file} is not executable"))
-            }
-            Ok(_) => Ok(file),
+        return match crate::program::check(&file) {
+            Ok(()) => Ok(file),
+            Err(Refusal::Missing) => Err(format!("{shown_file} does not exist")),
+            Err(Refusal::Unreachable(kind)) => Err(format!(
+                "{shown_file} cannot be looked at ({})",
+                std::io::Error::from(kind)
+            )),
+            Err(Refusal::Directory) => Err(format!("{shown_file} is a directory")),
+            Err(Refusal::NotExecutable) => Err(format!("{shown_file} is not executable")),
         };
     }
-    let mut not_executable = None;
-    for dir in std::env::split_paths(path) {
-        let candidate = cwd.join(dir).join(program);
-        if let Ok(meta) = fs::metadata(&candidate) {
-            if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
-                return Ok(candidate);
-            }
-            if meta.is_file() && not_executable.is_none() {
-                not_executable = Some(candidate);
-            }
-        }
-    }
-    match not_executable {
-        Some(file) => Err(format!(
+    let shown = esc(program);
+    crate::program::search(program, path, cwd).map_err(|e| match e {
+        NotOnPath::NotExecutable(file) => format!(
             "`{shown}` is not executable ({})",
             esc_all(&file.display().to_string())
-        )),
-        None => Err(format!(
+        ),
+        NotOnPath::Nowhere => format!(
             "`{shown}` not found in PATH ({})",
             esc_all(&path.to_string_lossy())
-        )),
-    }
+        ),
+    })
 }
 
 #[cfg(test)]

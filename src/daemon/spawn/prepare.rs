@@ -203,23 +203,20 @@ pub(super) fn service_path<'p>(base: &'p [(usize, CString)], spec: &'p SpawnSpec
 }
 
 /// Finds `program` the way a shell would, but in the *service's* PATH (the
-/// one it will run with), relative paths against its working directory.
+/// one it will run with), relative paths against its working directory
+/// ([`crate::program::search`]), as the error its exec would give.
 pub(super) fn resolve_program(
     program: &str,
     path: &[u8],
     cwd: &Path,
 ) -> io::Result<std::path::PathBuf> {
-    let mut refused = None;
-    for dir in std::env::split_paths(OsStr::from_bytes(path)) {
-        let candidate = cwd.join(dir).join(program);
-        match executable(&candidate) {
-            Ok(()) => return Ok(candidate),
-            Err(e) if e.kind() != io::ErrorKind::NotFound => refused = refused.or(Some(e)),
-            Err(_) => {}
+    crate::program::search(program, OsStr::from_bytes(path), cwd).map_err(|e| match e {
+        // There, but not a program that may run: what a shell says too.
+        crate::program::NotOnPath::NotExecutable(_) => {
+            io::Error::from(io::ErrorKind::PermissionDenied)
         }
-    }
-    // There, but not a program that may run: what a shell says too.
-    Err(refused.unwrap_or_else(|| io::Error::from(io::ErrorKind::NotFound)))
+        crate::program::NotOnPath::Nowhere => io::Error::from(io::ErrorKind::NotFound),
+    })
 }
 
 /// Whether `path` is a file someone may execute (checked before the clone:
@@ -227,15 +224,7 @@ pub(super) fn resolve_program(
 /// program is missing). The exec may refuse it all the same (another user,
 /// a mount without exec): that comes later, from the child.
 pub(super) fn executable(path: &Path) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path)?;
-    if meta.is_dir() {
-        return Err(io::Error::from_raw_os_error(nix::libc::EISDIR));
-    }
-    if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
-        return Ok(());
-    }
-    Err(io::Error::from(io::ErrorKind::PermissionDenied))
+    crate::program::check(path).map_err(crate::program::Refusal::io_error)
 }
 
 /// What the child would otherwise find only after the service was said to
