@@ -37,6 +37,14 @@ impl EventLoop {
         // After a reboot what ran is started again (SPEC §7: a daemon
         // restores what was running), not judged dead by its policy.
         let rebooted = saved.from_another_boot(boot_id.as_deref());
+        if saved.boot.is_none() && saved.services.iter().any(|s| s.pid.is_some()) {
+            // Written by an older release, or its boot record was left out
+            // as unreadable: the processes are checked by their identity.
+            log::info!(
+                "the state file says nothing of the boot it was written in: taking it as this boot's ({} units)",
+                saved.services.len()
+            );
+        }
         if rebooted {
             saved.after_reboot();
             log::info!(

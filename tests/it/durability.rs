@@ -169,6 +169,52 @@ fn a_corrupt_state_file_is_moved_aside() {
 }
 
 #[test]
+fn a_state_file_with_one_bad_value_keeps_the_rest() {
+    // A garbage boot record costs only itself: after a crash, the next daemon still adopts the running service with its restart count and shows the failed unit as failed; daemon.log says what was left out and that the boot is taken as this one.
+    let h = Home::new("a_state_file_with_one_bad_value_keeps_the_rest");
+    h.unit(
+        "web",
+        "[service]\nExecStart = \"sleep 1000\"\nRestart = \"always\"\nRestartSec = 0\n",
+    );
+    h.unit(
+        "bad",
+        "[service]\nExecStart = \"sh -c 'exit 3'\"\nRestart = \"no\"\n",
+    );
+    h.ok(&["start", "web"]);
+    let first = h.exec_pid("web");
+    kill9(first);
+    h.wait_until("web restarted", WAIT, || {
+        let u = h.unit_json("web");
+        u["state"] == "running" && u["pid"].as_i64().is_some_and(|p| p != i64::from(first))
+    });
+    let _ = h.cmd(&["start", "bad"]);
+    h.wait_state("bad", "failed");
+    let pid = h.pid("web");
+    let daemon = h.daemon_pid().expect("a daemon");
+    kill9(daemon);
+    h.wait_until("the daemon gone", WAIT, || !alive(daemon));
+    let path = h.home.join("state");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&fs::read(&path).expect("read the state")).expect("JSON");
+    assert!(state["boot"].is_string(), "a boot record: {state}");
+    state["boot"] = serde_json::json!("not a boot");
+    fs::write(&path, serde_json::to_vec(&state).expect("JSON")).expect("write the state");
+    let web = h.unit_json("web");
+    assert_eq!(
+        (web["state"].as_str(), web["pid"].as_i64()),
+        (Some("running"), Some(i64::from(pid)))
+    );
+    assert_eq!(web["restarts"], 1, "{web}");
+    assert_eq!(h.state("bad"), "failed");
+    let log = fs::read_to_string(h.home.join("daemon.log")).unwrap_or_default();
+    assert!(log.contains("left out what did not read (`boot`"), "{log}");
+    assert!(
+        log.contains("says nothing of the boot it was written in"),
+        "{log}"
+    );
+}
+
+#[test]
 fn a_service_started_just_before_a_daemon_crash_is_adopted() {
     // Once `start` has returned, a kill -9 of the daemon cannot lose the service: the next daemon adopts it.
     let h = Home::new("a_service_started_just_before_a_daemon_crash_is_adopted");
