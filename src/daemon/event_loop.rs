@@ -131,7 +131,9 @@ impl EventLoop {
             // CLIENT_GONE_MAX). Execs still under way are waited for by the
             // loop from now on (one that cannot be was waited for at once:
             // fed, and worked through in a pass that does not wait).
-            if !self.control.waiting_for_clients() {
+            // (Nothing to do, and no connection or timer looked at, when
+            // no child is held: most turns of the loop.)
+            if spawn::held_children() > 0 && !self.control.waiting_for_clients() {
                 spawn::release_children();
                 self.sup.timers().set(TimerKey::ClientGone, None);
             }
