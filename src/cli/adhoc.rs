@@ -190,7 +190,7 @@ fn service_dir(g: &Global) -> Result<PathBuf, Error> {
             )
         })?;
         // On stderr: `run`'s stdout is the unit file's path alone.
-        eprintln!("diakonos: created the service directory {}", dir.display());
+        errln!("diakonos: created the service directory {}", dir.display());
     }
     match client::request(g, Request::DaemonStatus, true)? {
         Response::Daemon(info) => Ok(info.service_dir),

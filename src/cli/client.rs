@@ -82,7 +82,7 @@ pub fn request(g: &Global, req: Request, autostart: bool) -> Result<Response, Er
             {
                 handed_over = true;
                 if let Some(old) = hand_over(g)? {
-                    eprintln!(
+                    errln!(
                         "diakonos: the daemon (pid {old}) spoke protocol {daemon}; \
                          its services were handed over to a daemon of this binary (protocol {})",
                         protocol::version()

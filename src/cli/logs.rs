@@ -7,6 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::cli::output;
 use crate::error::Error;
 use crate::paths::Home;
 
@@ -67,13 +68,15 @@ pub fn show(
             format!("start it with `diakonos start {name}`; `diakonos list` shows the units"),
         ));
     }
-    let mut out = io::stdout().lock();
+    let mut out = io::BufWriter::new(output::stdout());
     for line in tail_lines(&path, lines) {
-        if writeln!(out, "{line}").is_err() {
-            return Ok(()); // stdout closed (`| head`): nothing more to do.
+        if let Err(e) = writeln!(out, "{line}") {
+            output::failed(&e); // `| head`: nothing more to do.
         }
     }
-    let _ = out.flush();
+    if let Err(e) = out.flush() {
+        output::failed(&e);
+    }
     drop(out);
     if follow {
         follow_file(&path);
@@ -135,12 +138,12 @@ fn last_lines_of(path: &Path, n: usize) -> Vec<String> {
 /// interrupted or stdout closes.
 fn follow_file(path: &Path) {
     let mut at = Cursor::at_end(path);
-    let mut out = io::stdout();
+    let mut out = output::stdout();
     loop {
         std::thread::sleep(FOLLOW_INTERVAL);
         let chunk = at.read_new(path);
-        if !chunk.is_empty() && out.write_all(&chunk).and_then(|()| out.flush()).is_err() {
-            return;
+        if let Err(e) = out.write_all(&chunk) {
+            output::failed(&e);
         }
     }
 }
@@ -269,15 +272,17 @@ pub fn show_all(home: &Home, lines: usize, follow: bool) -> Result<(), Error> {
     // Where following starts is taken first: a log that appears while the
     // tails print is then read from its start, not missed.
     let start = follow.then(|| start_positions(&dir));
-    let mut out = io::stdout().lock();
+    let mut out = io::BufWriter::new(output::stdout());
     for name in &names {
         for line in tail_lines(&home.service_log(name), lines) {
-            if writeln!(out, "{name} | {line}").is_err() {
-                return Ok(());
+            if let Err(e) = writeln!(out, "{name} | {line}") {
+                output::failed(&e);
             }
         }
     }
-    let _ = out.flush();
+    if let Err(e) = out.flush() {
+        output::failed(&e);
+    }
     drop(out);
     if let Some(start) = start {
         follow_all(&dir, start);
@@ -313,7 +318,7 @@ fn start_positions(dir: &Path) -> Positions {
 /// prefixed, as they arrive, across restarts and rotations, until stdout
 /// closes.
 fn follow_all(dir: &Path, mut files: Positions) {
-    let mut out = io::stdout();
+    let mut out = output::stdout();
     loop {
         std::thread::sleep(FOLLOW_INTERVAL);
         // A log that appeared since (a unit's first start) is read from its start.
@@ -339,8 +344,8 @@ fn follow_all(dir: &Path, mut files: Positions) {
                 }
             }
         }
-        if !text.is_empty() && out.write_all(&text).and_then(|()| out.flush()).is_err() {
-            return;
+        if let Err(e) = out.write_all(&text) {
+            output::failed(&e);
         }
     }
 }

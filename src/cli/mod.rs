@@ -2,6 +2,27 @@
 //! command that asks the daemon (through `client`) and prints (through
 //! `render`). Nothing here supervises anything.
 
+/// `println!` that never panics: see `output`.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::output::out(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` that never panics: see `output`.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::output::out(&format!($($arg)*))
+    };
+}
+
+/// `eprintln!` that never panics: see `output`.
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::cli::output::err(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 pub mod adhoc;
 pub mod client;
 pub mod completions;
@@ -10,6 +31,7 @@ pub mod export;
 pub mod help;
 pub mod import;
 pub mod logs;
+pub mod output;
 mod parse;
 pub mod render;
 pub mod startup;
@@ -50,12 +72,12 @@ fn run_client(g: Global, cmd: Command) -> Result<(), Error> {
     let out = render::Output::new(g.no_color, g.json);
     match cmd {
         Command::Help(None) => {
-            print!("{HELP}");
+            out!("{HELP}");
             Ok(())
         }
         Command::Help(Some(name)) => match help::find(&name) {
             Some(c) => {
-                print!("{}", help::render(c));
+                out!("{}", help::render(c));
                 Ok(())
             }
             None => {
@@ -74,15 +96,15 @@ fn run_client(g: Global, cmd: Command) -> Result<(), Error> {
         Command::Export { names, dir, force } => export(&g, &out, &names, dir, force),
         Command::Completions(shell) => {
             match shell.as_str() {
-                "bash" => print!("{}", completions::bash()),
-                "zsh" => print!("{}", completions::zsh()),
-                "fish" => print!("{}", completions::fish()),
+                "bash" => out!("{}", completions::bash()),
+                "zsh" => out!("{}", completions::zsh()),
+                "fish" => out!("{}", completions::fish()),
                 _ => unit_names(&g, &out),
             }
             Ok(())
         }
         Command::Version => {
-            println!("diakonos {}", env!("CARGO_PKG_VERSION"));
+            outln!("diakonos {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
         Command::Run(opts) => adhoc::run(&g, &out, *opts),
@@ -101,7 +123,7 @@ fn run_client(g: Global, cmd: Command) -> Result<(), Error> {
             };
             match client::request(&g, Request::List, true)? {
                 Response::Units(units) => {
-                    print!("{}", crate::metrics::render(&units, &fired, &version));
+                    out!("{}", crate::metrics::render(&units, &fired, &version));
                     Ok(())
                 }
                 other => Err(client::unexpected(&other)),
@@ -148,9 +170,9 @@ fn run_client(g: Global, cmd: Command) -> Result<(), Error> {
             Ok(other) => Err(client::unexpected(&other)),
             Err(Error::NotRunning(_)) => {
                 if g.json {
-                    println!("{{\"running\":false}}");
+                    outln!("{{\"running\":false}}");
                 } else {
-                    println!("not running");
+                    outln!("not running");
                 }
                 Err(Error::NotRunning(String::new()))
             }
@@ -247,7 +269,7 @@ fn run_client(g: Global, cmd: Command) -> Result<(), Error> {
         Command::Why(name) => match client::request(&g, Request::Why(name), true)? {
             Response::Why(report) => {
                 for line in &report.lines {
-                    println!("{line}");
+                    outln!("{line}");
                 }
                 // Exit 1 when it is not up; the lines above said why.
                 if report.up {
@@ -264,7 +286,7 @@ fn run_client(g: Global, cmd: Command) -> Result<(), Error> {
                 Some(n) => Some(depview::ids(&view, &[n])?[0]),
                 None => None,
             };
-            print!("{}", depview::tree(&view, root, reverse));
+            out!("{}", depview::tree(&view, root, reverse));
             Ok(())
         }
         Command::Wait {
@@ -324,9 +346,9 @@ fn run_client(g: Global, cmd: Command) -> Result<(), Error> {
             let view = depview::load(&g, &out)?;
             let ids = depview::closure(&view, &depview::ids(&view, &names)?);
             if dot {
-                print!("{}", depview::dot(&view, &ids));
+                out!("{}", depview::dot(&view, &ids));
             } else {
-                print!("{}", depview::mermaid(&view, &ids));
+                out!("{}", depview::mermaid(&view, &ids));
             }
             Ok(())
         }
@@ -448,7 +470,7 @@ fn export(
     }
     let Some(to) = to else {
         for (i, (_, text)) in texts.iter().enumerate() {
-            print!("{}{text}", if i > 0 { "\n" } else { "" });
+            out!("{}{text}", if i > 0 { "\n" } else { "" });
         }
         return Ok(());
     };
@@ -487,7 +509,7 @@ fn unit_names(g: &Global, out: &render::Output) {
     names.sort();
     names.dedup();
     for n in names {
-        println!("{n}");
+        outln!("{n}");
     }
 }
 
@@ -580,7 +602,7 @@ fn run_daemon(
         // Starts one if none answers; a running one must own the same dir.
         return match client::request(g, Request::DaemonStatus, true)? {
             Response::Daemon(info) => {
-                println!(
+                outln!(
                     "daemon running (pid {}, services in {})",
                     info.pid,
                     info.service_dir.display()

@@ -2,8 +2,6 @@
 //! only user of owo-colors; colour only on a terminal, never with NO_COLOR
 //! or `--no-color`.
 
-use std::io::Write;
-
 use owo_colors::OwoColorize;
 use serde_json::json;
 
@@ -22,15 +20,9 @@ pub struct Output {
 /// terminal (SPEC §5: also for the error lines on stderr, so `cmd >file`
 /// in a terminal prints them plain).
 fn color_allowed(no_color: bool) -> bool {
-    !no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && is_terminal(1)
-}
-
-/// Whether descriptor `fd` is a terminal. Asked of the descriptor itself:
-/// `std::io::stdout()` would set up its buffer first (a kilobyte
-/// allocated, with musl a page mapped), a cost in every command.
-fn is_terminal(fd: std::os::fd::RawFd) -> bool {
-    // SAFETY: isatty(3) only inspects the descriptor; a closed one is false.
-    unsafe { nix::libc::isatty(fd) == 1 }
+    !no_color
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && crate::cli::output::is_terminal(1)
 }
 
 impl Output {
@@ -38,7 +30,7 @@ impl Output {
         let allowed = color_allowed(no_color);
         Output {
             color: allowed,
-            err_color: allowed && is_terminal(2),
+            err_color: allowed && crate::cli::output::is_terminal(2),
             json,
         }
     }
@@ -227,9 +219,8 @@ impl Output {
         } else {
             event_text(e)
         };
-        use std::io::Write as _;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{line}").and_then(|()| out.flush()).is_ok()
+        crate::cli::output::out(&format!("{line}\n"));
+        true
     }
 
     pub fn status(&self, s: &UnitStatus) {
@@ -453,7 +444,7 @@ impl Output {
             }
         }
         if stderr {
-            eprint!("{out}");
+            crate::cli::output::err(&out);
         } else {
             print_out(&out);
         }
@@ -517,16 +508,16 @@ impl Output {
         } else {
             "warning:".to_owned()
         };
-        eprintln!("diakonos: {label} {text}");
+        errln!("diakonos: {label} {text}");
     }
 
     /// A multi-line error block (unit file errors) on stderr.
     pub fn error_block(&self, text: &str) {
         for line in text.lines() {
             if line.starts_with("  ") {
-                eprintln!("{line}");
+                errln!("{line}");
             } else {
-                eprintln!("diakonos: {line}");
+                errln!("diakonos: {line}");
             }
         }
     }
@@ -553,13 +544,13 @@ pub fn print_error(e: &Error, no_color: bool) {
     if text.is_empty() {
         return;
     }
-    let color = color_allowed(no_color) && is_terminal(2);
+    let color = color_allowed(no_color) && crate::cli::output::is_terminal(2);
     let prefix = if color {
         "diakonos:".red().bold().to_string()
     } else {
         "diakonos:".to_owned()
     };
-    eprintln!("{prefix} {text}");
+    errln!("{prefix} {text}");
 }
 
 /// A reason for one `list` row: its first line, the unit file named without
@@ -683,15 +674,10 @@ fn print_json(v: &serde_json::Value) {
     print_out(&format!("{v}\n"));
 }
 
-/// Writes to stdout, ignoring a closed pipe (`diakonos list | head`).
-/// Straight to the descriptor, unbuffered: the text is whole already, and
-/// `std::io::stdout()`'s buffer would cost an allocation and a mapping.
+/// Writes to stdout (see `output`: a closed pipe ends the command
+/// quietly, `diakonos list | head`).
 fn print_out(text: &str) {
-    use std::os::fd::FromRawFd;
-    // SAFETY: descriptor 1 is open for the process's life (`main` makes
-    // sure of it); the File is never dropped, so never closes it.
-    let stdout = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(1) });
-    let _ = (&*stdout).write_all(text.as_bytes());
+    crate::cli::output::out(text);
 }
 
 /// 59s, 5m 3s, 2h 5m, 3d 4h.

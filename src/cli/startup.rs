@@ -104,7 +104,7 @@ pub fn run(bin: &Path, home: &Path, service_dir: &Path, print: bool) -> Result<(
         System::Cron => {
             let line = cron_line(bin, home, service_dir);
             if print {
-                println!("{line}");
+                outln!("{line}");
                 return Ok(());
             }
             install_cron(&line)
@@ -113,27 +113,27 @@ pub fn run(bin: &Path, home: &Path, service_dir: &Path, print: bool) -> Result<(
             let text = systemd_unit(bin, home, service_dir, &user);
             let name = format!("diakonos-{user}.service");
             if print {
-                print!("# /etc/systemd/system/{name}\n{text}");
+                out!("# /etc/systemd/system/{name}\n{text}");
                 return Ok(());
             }
             let path = PathBuf::from("/etc/systemd/system").join(&name);
             write_root_file(&path, &text, 0o644)?;
             run_tool("systemctl", &["daemon-reload"])?;
             run_tool("systemctl", &["enable", &name])?;
-            println!("installed {} and enabled it", path.display());
+            outln!("installed {} and enabled it", path.display());
             Ok(())
         }
         System::OpenRc => {
             let text = openrc_script(bin, home, service_dir, &user);
             let name = format!("diakonos-{user}");
             if print {
-                print!("# /etc/init.d/{name}\n{text}");
+                out!("# /etc/init.d/{name}\n{text}");
                 return Ok(());
             }
             let path = PathBuf::from("/etc/init.d").join(&name);
             write_root_file(&path, &text, 0o755)?;
             run_tool("rc-update", &["add", &name, "default"])?;
-            println!(
+            outln!(
                 "installed {} and added it to the default runlevel",
                 path.display()
             );
@@ -185,7 +185,7 @@ fn install_cron(line: &str) -> Result<(), Error> {
         }
     };
     if current.lines().any(|l| l.trim() == line) {
-        println!("already in the crontab: {line}");
+        outln!("already in the crontab: {line}");
         return Ok(());
     }
     // An older entry for the same home (another binary or service dir) goes.
@@ -220,7 +220,7 @@ fn install_cron(line: &str) -> Result<(), Error> {
     if !status.success() {
         return Err(Error::failed(format!("`crontab -` failed ({status})")));
     }
-    println!("added to the crontab: {line}");
+    outln!("added to the crontab: {line}");
     Ok(())
 }
 

@@ -7,7 +7,6 @@
 use crate::hash::HashMap;
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -484,7 +483,7 @@ pub fn run(
         return Ok(());
     };
     let mut before = sample(&groups_of(&units));
-    let screen = std::io::stdout().is_terminal() && !json_out;
+    let screen = crate::cli::output::is_terminal(1) && !json_out;
     let _keys = if screen { term::Keys::new() } else { None };
     let mut units = units;
     // The first table comes after a short interval, the others every `every`.
@@ -504,12 +503,11 @@ pub fn run(
         let after = sample(&groups_of(&units));
         let rows = compute(&units, &before, &after, tps, page);
         if screen {
-            print!(
+            out!(
                 "\x1b[H\x1b[2J{}\n(every {}s; q quits)",
                 table(&rows),
                 every.as_secs_f64()
             );
-            let _ = std::io::stdout().flush();
         } else {
             print(&rows, json_out);
         }
@@ -529,11 +527,10 @@ pub fn run(
 fn print(rows: &[UnitStats], json_out: bool) {
     if json_out {
         let v: Vec<Value> = rows.iter().map(to_json).collect();
-        println!("{}", Value::Array(v));
+        outln!("{}", Value::Array(v));
     } else {
-        print!("{}", table(rows));
+        out!("{}", table(rows));
     }
-    let _ = std::io::stdout().flush();
 }
 
 /// Keys on a terminal for `--watch`: `q` quits. The terminal goes into
@@ -583,7 +580,7 @@ mod term {
                 );
             }
             // Hide the cursor while the table refreshes.
-            print!("\x1b[?25l");
+            out!("\x1b[?25l");
             Some(Keys { saved })
         }
 
@@ -625,7 +622,7 @@ mod term {
 
     impl Drop for Keys {
         fn drop(&mut self) {
-            println!("\x1b[?25h");
+            outln!("\x1b[?25h");
             // SAFETY: restores the attributes read in `new`.
             unsafe {
                 libc::tcsetattr(0, libc::TCSANOW, &self.saved);
@@ -653,7 +650,7 @@ pub fn list_wide(units: &[UnitInfo], json_out: bool, kept: Option<&Path>) {
                 j
             })
             .collect();
-        println!("{}", Value::Array(v));
+        outln!("{}", Value::Array(v));
         return;
     }
     let w = units.iter().map(|u| u.name.len()).max().unwrap_or(4).max(4);
@@ -684,7 +681,7 @@ pub fn list_wide(units: &[UnitInfo], json_out: bool, kept: Option<&Path>) {
         out.push_str(line.trim_end());
         out.push('\n');
     }
-    print!("{out}");
+    out!("{out}");
 }
 
 #[cfg(test)]

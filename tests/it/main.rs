@@ -23,6 +23,7 @@ mod json;
 mod lifecycle;
 mod limits;
 mod notify;
+mod output;
 mod protocol;
 mod real_daemons;
 mod reload;

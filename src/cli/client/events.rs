@@ -98,7 +98,7 @@ fn successor(home: &Home, request: &[u8], old: Option<(i32, u64)>) -> Result<Uni
         }
         if let Ok(mut stream) = connect(home) {
             if std::io::Write::write_all(&mut stream, request).is_ok() {
-                eprintln!("diakonos: the daemon was replaced; following the new one");
+                errln!("diakonos: the daemon was replaced; following the new one");
                 return Ok(stream);
             }
         }

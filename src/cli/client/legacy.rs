@@ -98,7 +98,7 @@ pub(super) fn hand_over(home: &Home) -> Result<Option<i32>, Error> {
     wait_for_daemon_exit(Some((peer, start)))?;
     // No --service-dir: the new daemon takes over the old one's.
     start_daemon(home, None, &[])?;
-    eprintln!(
+    errln!(
         "diakonos: the daemon (pid {peer}) spoke protocol {V1}, which cannot hand over: it was \
          stopped with SIGKILL, which leaves services running, and its services were handed over \
          to a daemon of this binary (protocol {})",

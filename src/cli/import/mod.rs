@@ -192,7 +192,7 @@ pub fn emit(drafts: &[Draft], opts: &Options<'_>) -> Result<(), Error> {
                 .filter(|p| !p.is_empty())
                 .unwrap_or_else(|| crate::paths::DEFAULT_PATH.into());
             for problem in unit::check_host(unit, &path_env) {
-                eprintln!(
+                errln!(
                     "diakonos: {}: warning: on this host, {}",
                     d.name,
                     one_line(&problem.message)
@@ -203,7 +203,7 @@ pub fn emit(drafts: &[Draft], opts: &Options<'_>) -> Result<(), Error> {
             let first = crate::unit::first_error(&errors);
             let hint = if opts.stdout {
                 // What was made of it, for the user to see where it went wrong.
-                print!("{text}");
+                out!("{text}");
                 "the unit above is what the import made; fix the value in the source file, and import again"
             } else {
                 "run with --stdout to see it, fix the value in the source file, and import again"
@@ -224,7 +224,7 @@ pub fn emit(drafts: &[Draft], opts: &Options<'_>) -> Result<(), Error> {
     }
     if failed.len() > 1 {
         for e in &failed {
-            eprintln!("diakonos: {e}");
+            errln!("diakonos: {e}");
         }
         return Err(Error::failed_hint(
             format!(
@@ -240,7 +240,7 @@ pub fn emit(drafts: &[Draft], opts: &Options<'_>) -> Result<(), Error> {
     }
     for d in drafts {
         for drop in &d.dropped {
-            eprintln!(
+            errln!(
                 "diakonos: {}: dropped {}: {}",
                 d.name,
                 one_line(&drop.key),
@@ -249,10 +249,9 @@ pub fn emit(drafts: &[Draft], opts: &Options<'_>) -> Result<(), Error> {
         }
     }
     if opts.stdout {
-        let mut out = std::io::stdout().lock();
         for (i, (_, text)) in planned.iter().enumerate() {
             let sep = if i > 0 { "\n" } else { "" };
-            let _ = write!(out, "{sep}{text}");
+            out!("{sep}{text}");
         }
         return Ok(());
     }
@@ -269,7 +268,7 @@ pub fn emit(drafts: &[Draft], opts: &Options<'_>) -> Result<(), Error> {
     }
     for (path, text) in &planned {
         write_unit(path, text, opts.force)?;
-        println!("wrote {}", path.display());
+        outln!("wrote {}", path.display());
     }
     Ok(())
 }
