@@ -13,10 +13,7 @@ impl Supervisor {
         now: Instant,
     ) -> Option<Response> {
         if self.killing && matches!(req, Request::Start(_) | Request::Restart(_)) {
-            return Some(Response::error(
-                "the daemon is shutting down",
-                Some("wait for `diakonos kill` to finish, then retry (a new daemon starts)"),
-            ));
+            return Some(shutting_down());
         }
         match req {
             Request::List => {
@@ -147,6 +144,18 @@ impl Supervisor {
     /// supervisor sets `exiting` and answers `conn` with Bye.
     pub fn kill(&mut self, conn: Option<ConnId>) {
         self.killing = true;
+        // A start or restart heard before the kill, in the same pass, has
+        // its units only queued to start (still inactive, so the stop
+        // below would pass them by, and they would run on after the
+        // daemon): it is dropped and its client told.
+        self.queue.retain(|(_, ev)| !matches!(ev, Event::Start));
+        let (dropped, kept): (Vec<Job>, Vec<Job>) = std::mem::take(&mut self.jobs)
+            .into_iter()
+            .partition(|j| matches!(j.kind, JobKind::Start | JobKind::Restart { .. }));
+        self.jobs = kept;
+        for conn in dropped.into_iter().filter_map(|j| j.conn) {
+            self.effects.push_back(Effect::Reply(conn, shutting_down()));
+        }
         let all: Vec<ServiceId> = (0..self.entries.len()).collect();
         self.stop(&all);
         self.jobs.push(Job {
@@ -475,4 +484,12 @@ impl Supervisor {
             self.effects.push_back(Effect::Reply(conn, response));
         }
     }
+}
+
+/// The answer to a start or restart that a kill overtakes.
+fn shutting_down() -> Response {
+    Response::error(
+        "the daemon is shutting down",
+        Some("wait for `diakonos kill` to finish, then retry (a new daemon starts)"),
+    )
 }

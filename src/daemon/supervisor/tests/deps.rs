@@ -288,3 +288,30 @@ fn why_follows_a_waiting_unit_to_a_restarting_dependency() {
     let up = s.why(s.id_of("database").unwrap(), t0);
     assert!(!up.up);
 }
+
+#[test]
+fn a_start_heard_in_the_pass_of_a_kill_is_stopped_too() {
+    // `start web & kill`: both requests in one pass. Nothing runs on after the Bye: the start, still only queued, is dropped and its client told the daemon is shutting down (web was spawned after the stops, and the Bye left it running).
+    let (mut s, mut sys, t0) = setup(&[("web", SIMPLE)]);
+    let _ = s.request(Some(1), Request::Start(names(&["web"])), t0);
+    let _ = s.request(Some(2), Request::Kill, t0);
+    pass(&mut s, t0, &mut sys);
+    let spawned: Vec<Pid> = sys.spawned.iter().map(|(_, _, p)| *p).collect();
+    for pid in &spawned {
+        assert!(
+            sys.signals.iter().any(|(p, _)| p == pid),
+            "spawned {pid} but never signalled: {:?}",
+            sys.signals
+        );
+    }
+    assert!(!s.exiting || spawned.is_empty(), "exiting with web alive");
+    // As built: the start is dropped and told so; nothing ran, so the
+    // kill is done at once.
+    assert_eq!(spawned, []);
+    assert_eq!(state(&s, "web"), StateName::Inactive);
+    let replies = s.take_replies();
+    assert!(
+        matches!(&replies[..], [(1, Response::Error { message, .. }), (2, Response::Bye)] if message.contains("shutting down")),
+        "{replies:?}"
+    );
+}
