@@ -279,6 +279,10 @@ impl Request {
                 | Request::DaemonStatus
                 | Request::Why(_)
                 | Request::Timers
+                | Request::Reload
+                | Request::Load(_)
+                | Request::Enable(_)
+                | Request::Disable(_)
         )
     }
 

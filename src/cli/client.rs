@@ -40,6 +40,9 @@ const EXIT_DEADLINE: Duration = Duration::from_secs(30);
 const MAX_DAEMON_DEATHS: u32 = 3;
 /// How long a request the daemon answers at once may wait for its reply.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How much longer than its own timeout `wait` waits for the daemon's
+/// answer (which the daemon gives at the timeout).
+const WAIT_GRACE: Duration = Duration::from_secs(2);
 /// How long a client on a machine with more than one CPU watches for a
 /// reply the daemon answers at once before it sleeps on it (see
 /// [`watch_for_reply`]).
@@ -298,9 +301,19 @@ fn request_once(
     // A daemon that refuses us says why and closes: our write may fail
     // while its answer is already waiting to be read.
     let at_once = frame.request.answered_at_once();
-    if at_once {
-        // A stopped (SIGSTOP) or wedged daemon must not hang a script.
-        let _ = stream.set_read_timeout(Some(REPLY_TIMEOUT));
+    // A stopped (SIGSTOP) or wedged daemon must not hang a script: a
+    // request answered at once is given REPLY_TIMEOUT, a `wait` its own
+    // timeout and a little more.
+    let limit = match &frame.request {
+        _ if at_once => Some(REPLY_TIMEOUT),
+        Request::Wait {
+            timeout_ms: Some(ms),
+            ..
+        } => Some(Duration::from_millis(*ms) + WAIT_GRACE),
+        _ => None,
+    };
+    if limit.is_some() {
+        let _ = stream.set_read_timeout(limit);
     }
     let written = std::io::Write::write_all(&mut stream, &bytes);
     if at_once && written.is_ok() {
@@ -318,11 +331,11 @@ fn request_once(
             keep_until_exit(stream);
             body
         }
-        Err(e) if at_once && matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+        Err(e) if limit.is_some() && matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
             return Err(Retry::Final(Error::failed_hint(
                 format!(
                     "the daemon did not answer in {} s",
-                    REPLY_TIMEOUT.as_secs()
+                    limit.unwrap_or(REPLY_TIMEOUT).as_secs_f64()
                 ),
                 format!(
                     "is it stopped (`ps -o pid,stat -p $(cat {})` shows T)? `kill -CONT` resumes it; see {}",

@@ -428,22 +428,42 @@ fn a_unit_named_with_its_file_suffix_is_told_its_name() {
 
 #[test]
 fn a_stopped_daemon_does_not_hang_a_question_for_ever() {
-    // SIGSTOP the daemon: `daemon-status` gives up after 10 s with one
-    // line saying so and how to resume it; after SIGCONT all is well.
+    // SIGSTOP the daemon: `daemon-status`, `reload` and `enable` give up
+    // after 10 s, `wait --timeout 1` after 3, each with one line saying so
+    // and how to resume it; after SIGCONT all is well.
     use nix::sys::signal::{kill, Signal};
     let h = Home::new("a_stopped_daemon_does_not_hang_a_question");
     h.ok(&["list"]);
     let daemon = nix::unistd::Pid::from_raw(h.daemon_pid().expect("daemon pid"));
     kill(daemon, Signal::SIGSTOP).expect("SIGSTOP");
-    let out = h.cmd(&["daemon-status"]);
+    // All at once (each waits its limit): a question, the requests the
+    // daemon also answers at once (they hung), and a `wait`, which gives
+    // up at its own timeout and a little more (it hung too).
+    let asks: [&[&str]; 4] = [
+        &["daemon-status"],
+        &["reload"],
+        &["enable", "web"],
+        &["wait", "web", "--timeout", "1"],
+    ];
+    let outs: Vec<_> = std::thread::scope(|scope| {
+        let running: Vec<_> = asks
+            .iter()
+            .map(|args| scope.spawn(|| h.cmd(args)))
+            .collect();
+        running.into_iter().map(|t| t.join()).collect()
+    });
     kill(daemon, Signal::SIGCONT).expect("SIGCONT");
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("did not answer in 10 s") && err.contains("kill -CONT"),
-        "{err}"
-    );
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    for (args, out) in asks.iter().zip(outs) {
+        let out = out.unwrap_or_else(|_| panic!("{args:?} did not end"));
+        let err = stderr(&out);
+        let limit = if args[0] == "wait" { "3 s" } else { "10 s" };
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("did not answer in {limit}")) && err.contains("kill -CONT"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
     h.ok(&["daemon-status"]);
 }
 
