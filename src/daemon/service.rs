@@ -135,6 +135,11 @@ impl Service {
 
     pub fn new(policy: impl Into<Arc<Policy>>, seed: u64) -> Service {
         let policy = policy.into();
+        // The start-limit history is allocated here, at load, for its
+        // whole burst (at most 8): allocated at the first start, in a
+        // burst of starts, each landed between the spawns' temporaries and
+        // kept their freed pages resident (~110 KiB at 1000 units).
+        let burst = policy.start_limit_burst.min(8) as usize;
         Service {
             state: State::Inactive,
             want: Want::Down,
@@ -146,7 +151,7 @@ impl Service {
             restart_reason: None,
             dep_failed: None,
             failures: 0,
-            starts: Vec::new(),
+            starts: Vec::with_capacity(burst),
             rng: seed | 1,
             probe_passed: false,
             awaits_probe: false,
