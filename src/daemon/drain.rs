@@ -15,6 +15,12 @@ use crate::daemon::supervisor::{Effect, Input};
 use crate::daemon::system;
 use crate::daemon::timers::TimerKey;
 
+/// A job of at least this many units is followed by
+/// [`system::forget_code_pages`]: the start, stop and restart paths a
+/// thousand units ran (~0.2 MiB of code) no longer count in the daemon's
+/// RSS once done, and the loop's own code is back after a few faults.
+const LARGE_JOB: usize = 64;
+
 impl EventLoop {
     /// Carries out the supervisor's effects, each by the driver of its kind
     /// (replies after the state file they may depend on), feeding back what
@@ -33,6 +39,11 @@ impl EventLoop {
                     }
                     Effect::Watch(pid) => self.children.watch(pid, registry, &mut self.sup, now),
                     Effect::Reply(conn, mut resp) => {
+                        if let crate::protocol::Response::Job(results) = &resp {
+                            // A start, stop or restart of many units ran
+                            // code that now idles (see the end of the pass).
+                            self.forget_code |= results.len() >= LARGE_JOB;
+                        }
                         if let crate::protocol::Response::Status(s) = &mut resp {
                             // The timer driver knows the schedule's next run.
                             s.timer = self.unit_timers.row(&self.sup, &s.info.name, now);
@@ -128,6 +139,9 @@ impl EventLoop {
             .update(now, false, &self.sup, &self.unit_timers);
         self.control.send_events(self.poll.registry(), now);
         self.arm_driver_timers(now);
+        if std::mem::take(&mut self.forget_code) {
+            system::forget_code_pages();
+        }
     }
 
     /// Sets the deadlines of the drivers' keys in the one timer queue from

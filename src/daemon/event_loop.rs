@@ -28,7 +28,7 @@ use crate::daemon::driver::watches::{self, Watches};
 use crate::daemon::handed::Handed;
 use crate::daemon::spawn;
 use crate::daemon::supervisor::{Input, Supervisor};
-use crate::daemon::system::RealSys;
+use crate::daemon::system::{self, RealSys};
 use crate::daemon::timers::TimerKey;
 use crate::paths::Home;
 use crate::protocol::Request;
@@ -66,6 +66,8 @@ pub struct EventLoop {
     pub(super) init: Option<(crate::daemon::InitOptions, Option<u8>)>,
     /// The lock file's descriptor: a hand-over passes it on (`daemon::handed`).
     pub(super) lock_fd: Option<std::os::fd::RawFd>,
+    /// A large job ended in this pass: its code pages go at its end.
+    pub(super) forget_code: bool,
 }
 
 impl EventLoop {
@@ -106,6 +108,7 @@ impl EventLoop {
             handover_waiting: Vec::new(),
             init: None,
             lock_fd: None,
+            forget_code: false,
         })
     }
 
@@ -119,6 +122,7 @@ impl EventLoop {
         let now = Instant::now();
         self.sup.run(now, &mut self.sys);
         self.after_pass(now);
+        system::forget_code_pages();
         loop {
             self.check_exit_policy(Instant::now());
             if self.sup.exiting && self.control.all_flushed() {
@@ -157,8 +161,7 @@ impl EventLoop {
                 return Err(e);
             }
             let now = Instant::now();
-            self.sup
-                .set_wall_clock(now, crate::daemon::system::unix_now_ms());
+            self.sup.set_wall_clock(now, system::unix_now_ms());
             for ev in events.iter() {
                 let registry = self.poll.registry();
                 match ev.token() {

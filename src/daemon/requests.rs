@@ -244,6 +244,8 @@ impl EventLoop {
         for w in &self.sup.warnings {
             log::warn!("{w}");
         }
+        // Parsing every unit file again brought the loader's code back.
+        crate::daemon::system::forget_code_pages();
         Ok(report)
     }
 

@@ -300,3 +300,70 @@ pub fn probe_output(home: &Home, name: &str) -> Option<String> {
     let head: String = line.chars().take(200).collect();
     Some(crate::unit::esc_all(&head))
 }
+
+/// Tells the kernel this process no longer needs the pages of its own
+/// code and constants it has mapped (MADV_DONTNEED on the binary's
+/// read-only mappings), after start-up and after a large job: what ran
+/// only for those (loading unit files, restoring a state file, a start of
+/// a thousand units: up to ~0.5 MiB) stops counting in the daemon's RSS,
+/// and what runs again comes back from the page cache at its first use (a
+/// few page faults). Only mappings none of whose pages were ever written
+/// (`Anonymous: 0 kB` in smaps) are dropped: a dynamically linked build's
+/// relocated, then read-only, tables (RELRO) would lose their relocations.
+/// Best effort.
+pub fn forget_code_pages() {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(exe) = std::fs::metadata("/proc/self/exe") else {
+        return;
+    };
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    // The mapping being read: its range, if it is a candidate so far.
+    let mut candidate: Option<(usize, usize)> = None;
+    let forget = |range: Option<(usize, usize)>| {
+        if let Some((start, end)) = range {
+            // SAFETY: the range is one whole mapping of our own binary,
+            // not writable and never written (no private copy of any of
+            // its pages), so MADV_DONTNEED only drops page-table entries:
+            // every later access faults the same bytes back from the file.
+            unsafe {
+                nix::libc::madvise(
+                    start as *mut nix::libc::c_void,
+                    end.saturating_sub(start),
+                    nix::libc::MADV_DONTNEED,
+                );
+            }
+        }
+    };
+    for line in smaps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        match fields[..] {
+            // A mapping's header: START-END PERMS OFFSET DEV INODE [PATH].
+            [range, perms, _, _, inode, ..] if range.contains('-') => {
+                candidate = None;
+                let read_only = perms.starts_with('r') && perms.as_bytes().get(1) == Some(&b'-');
+                if !read_only || inode.parse::<u64>().ok() != Some(exe.ino()) {
+                    continue;
+                }
+                let Some((start, end)) = range.split_once('-') else {
+                    continue;
+                };
+                if let (Ok(start), Ok(end)) = (
+                    usize::from_str_radix(start, 16),
+                    usize::from_str_radix(end, 16),
+                ) {
+                    candidate = Some((start, end));
+                }
+            }
+            ["Anonymous:", kb, ..] => {
+                if kb == "0" {
+                    forget(candidate.take());
+                } else {
+                    candidate = None;
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -313,3 +313,35 @@ fn daemon_detach_checks_the_running_daemons_service_dir() {
     let same = h.ok(&["daemon", "--detach"]);
     assert!(same.contains("daemon running"), "{same}");
 }
+
+#[test]
+fn a_daemon_that_dropped_its_code_pages_goes_on_working() {
+    // After start-up and after a job of 64 units or more the daemon drops the page-table entries of its read-only mappings (MADV_DONTNEED): the code faults back in, and tables a dynamic build relocated must not be dropped (a first version did, and the daemon jumped to address 0). Start, restart and stop 70 units, and ask in between.
+    let h = Home::new("a_daemon_that_dropped_its_code_pages");
+    let names: Vec<String> = (0..70).map(|i| format!("s{i}")).collect();
+    for n in &names {
+        h.unit(n, "[service]\nExecStart = \"sleep 1000\"\n");
+    }
+    let args = |verb: &str| {
+        let mut v = vec![verb.to_owned()];
+        v.extend(names.iter().cloned());
+        v
+    };
+    let run = |verb: &str| {
+        let v = args(verb);
+        let refs: Vec<&str> = v.iter().map(String::as_str).collect();
+        h.ok(&refs);
+    };
+    run("start");
+    let daemon = h.daemon_pid().expect("a daemon");
+    assert_eq!(h.json_list().as_array().map(Vec::len), Some(70));
+    run("restart");
+    h.ok(&["status", "s0"]);
+    run("stop");
+    assert!(h.listed_names().len() == 70);
+    assert_eq!(
+        h.daemon_pid(),
+        Some(daemon),
+        "the same daemon answered throughout"
+    );
+}
