@@ -365,7 +365,10 @@ fn pick(
     }
     names
         .iter()
-        .map(|n| {
+        .enumerate()
+        // A name given twice is one row (as `start a a` starts it once).
+        .filter(|&(i, n)| !names[..i].contains(n))
+        .map(|(_, n)| {
             units.iter().find(|u| &u.name == n).cloned().ok_or_else(|| {
                 Error::failed_hint(
                     format!("no unit named `{n}`"),

@@ -502,3 +502,17 @@ fn stats_counts_the_processes_that_left_the_group_with_setsid() {
         serde_json::from_str(&h.ok(&["stats", "--json", "pg"])).expect("stats --json");
     assert_eq!(v[0]["processes"], 2, "{v}");
 }
+
+#[test]
+fn stats_of_a_name_given_twice_is_one_row() {
+    // `stats web web` shows web once, as `start web web` starts it once.
+    let h = Home::new("stats_of_a_name_given_twice_is_one_row");
+    h.unit("web", "[service]\nExecStart = \"sleep 1000\"\n");
+    h.ok(&["start", "web"]);
+    let out = h.ok(&["stats", "web", "web", "web"]);
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("web ")).count(),
+        1,
+        "{out}"
+    );
+}
