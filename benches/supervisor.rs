@@ -1205,8 +1205,41 @@ fn bench_rss(cfg: &Config) -> Vec<Row> {
             print_row(&row);
             rows.push(row);
         }
+        if cfg.max_units >= 1000 {
+            let row = rss_plain_after_restart(cfg, bin);
+            print_row(&row);
+            rows.push(row);
+        }
     }
     rows
+}
+
+/// Daemon RSS with 1000 running units as a user gets there: units with no
+/// key but ExecStart (so each keeps a start-limit history, which
+/// `sleep_units` turns off), all restarted once after their start.
+fn rss_plain_after_restart(cfg: &Config, bin: &Bin) -> Row {
+    let n = 1000;
+    let plain = "[service]\nExecStart = \"sleep 100000\"\n";
+    let units: Vec<(String, String)> = (1..=n)
+        .map(|i| (format!("p{i}"), plain.to_owned()))
+        .collect();
+    let mut samples = Vec::new();
+    for run in 0..cfg.rss_runs {
+        let d = Daemon::new(bin, &format!("rssplain-{run}{}", bin.label), &units);
+        d.ok(&[&["start"][..], &names(&units)].concat());
+        let kids = d.wait_children(n);
+        d.wait_execs(&kids);
+        d.ok(&[&["restart"][..], &names(&units)].concat());
+        let kids = d.wait_children(n);
+        d.wait_execs(&kids);
+        assert_eq!(d.count_running(), n);
+        std::thread::sleep(Duration::from_millis(100));
+        samples.push(d.rss_kib() as f64 / 1024.0);
+    }
+    let name = bin.name("daemon RSS, 1000 running plain units, restarted");
+    Row::new(name, "MiB", samples)
+        .note("units of ExecStart only (a start-limit history each), started, then all restarted")
+        .target(Stat::Max, 2.5)
 }
 
 /// 5. How often an idle daemon with 100 running units runs at all.
