@@ -67,6 +67,9 @@ pub enum TimerKey {
     /// Services held for a client that has its answer go on to their exec
     /// even though it has not hung up yet (`event_loop.rs`).
     ClientGone,
+    /// The daemon has answered no client for a while: the code that ran
+    /// for them stops counting in its RSS (`system::forget_code_pages`).
+    Trim,
 }
 
 #[derive(Debug)]
