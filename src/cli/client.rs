@@ -338,7 +338,7 @@ fn request_once(
                     limit.unwrap_or(REPLY_TIMEOUT).as_secs_f64()
                 ),
                 format!(
-                    "is it stopped (`ps -o pid,stat -p $(cat {})` shows T)? `kill -CONT` resumes it; see {}",
+                    "is it stopped (`ps -o pid,stat -p $(cat {})` shows T)? `kill -CONT` resumes it, and it then still carries this request out; see {}",
                     home.dir.join("daemon.lock").display(),
                     home.daemon_log().display()
                 ),

@@ -459,7 +459,9 @@ fn a_stopped_daemon_does_not_hang_a_question_for_ever() {
         let limit = if args[0] == "wait" { "3 s" } else { "10 s" };
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(
-            err.contains(&format!("did not answer in {limit}")) && err.contains("kill -CONT"),
+            err.contains(&format!("did not answer in {limit}"))
+                && err.contains("kill -CONT")
+                && err.contains("still carries this request out"),
             "{args:?}: {err}"
         );
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
