@@ -2,7 +2,7 @@
 //! a new PID namespace (`unshare --pid --fork --mount-proc`, as root).
 
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::util::{all_pids, children_of, cmdline, sh, try_run, Home};
 
@@ -165,17 +165,7 @@ fn init_stops_in_reverse_dependency_order_on_sigterm() {
 
 /// Waits for unshare (`child`) to exit after a SIGTERM; its status.
 fn exited(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + INIT_WAIT;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait for unshare") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("daemon --init did not exit after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    crate::util::wait_exit(child, INIT_WAIT, "daemon --init after SIGTERM")
 }
 
 #[test]

@@ -12,18 +12,7 @@ use crate::util::{Home, WAIT};
 
 /// Waits for `child` to end, killing it at `WAIT`.
 fn wait(mut child: Child) -> ExitStatus {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait for the client") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the client did not end within {WAIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    crate::util::wait_exit(&mut child, WAIT, "the client")
 }
 
 /// Runs `cmd` with stdout and stderr as given; returns its status and

@@ -18,7 +18,7 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
@@ -524,6 +524,23 @@ fn try_run_inner(mut cmd: Command, deadline: Duration) -> Result<Output, String>
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             Err(format!("did not finish within {deadline:?}"))
         }
+    }
+}
+
+/// Waits for `child` to exit, polling within `deadline`; kills it and
+/// panics naming `what` if it has not by then.
+pub fn wait_exit(child: &mut Child, deadline: Duration, what: &str) -> ExitStatus {
+    let until = Instant::now() + deadline;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for a child") {
+            return status;
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {deadline:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
