@@ -70,7 +70,7 @@ impl Output {
             self.note("no units (unit files are NAME.service in the service directory)");
             return;
         }
-        print_out(&self.list_text(rows));
+        crate::cli::output::out(&self.list_text(rows));
     }
 
     /// `timers`: one row per `[timer]` unit (JSON: SPEC §15's fields).
@@ -106,7 +106,7 @@ impl Output {
             ]);
         }
         let out = aligned(&cells);
-        print_out(&out);
+        crate::cli::output::out(&out);
     }
 
     /// The `list` table, one row per unit under a header.
@@ -202,9 +202,9 @@ impl Output {
         out
     }
 
-    /// One line of `events`, printed (and flushed) as it comes.
-    /// Prints one event line; false once stdout is closed (`| head`).
-    pub fn event(&self, e: &crate::protocol::EventRecord) -> bool {
+    /// One line of `events`, printed as it comes (a closed stdout, as in
+    /// `| head`, ends the command: `cli/output.rs`).
+    pub fn event(&self, e: &crate::protocol::EventRecord) {
         let line = if self.json {
             json!({
                 "time": rfc3339_ms(e.time_ms),
@@ -220,7 +220,6 @@ impl Output {
             event_text(e)
         };
         crate::cli::output::out(&format!("{line}\n"));
-        true
     }
 
     pub fn status(&self, s: &UnitStatus) {
@@ -371,7 +370,7 @@ impl Output {
                 out.push('\n');
             }
         }
-        print_out(&out);
+        crate::cli::output::out(&out);
     }
 
     pub fn daemon(&self, d: &DaemonInfo) {
@@ -403,7 +402,7 @@ impl Output {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        print_out(&format!(
+        crate::cli::output::out(&format!(
             "{} (pid {}, version {}, protocol {}, up {})\n  home:        {}\n  service dir: {}\n  units:       {units}\n  memory:      {:.1} MiB RSS\n",
             self.state(StateName::Running),
             d.pid,
@@ -446,7 +445,7 @@ impl Output {
         if stderr {
             crate::cli::output::err(&out);
         } else {
-            print_out(&out);
+            crate::cli::output::out(&out);
         }
         match failed.as_slice() {
             [] => Ok(()),
@@ -495,11 +494,11 @@ impl Output {
         if out.is_empty() {
             out.push_str("nothing changed\n");
         }
-        print_out(&out);
+        crate::cli::output::out(&out);
     }
 
     pub fn note(&self, text: &str) {
-        print_out(&format!("{text}\n"));
+        crate::cli::output::out(&format!("{text}\n"));
     }
 
     pub fn warning(&self, text: &str) {
@@ -671,13 +670,7 @@ fn describe_exit(e: &LastExit) -> String {
 }
 
 fn print_json(v: &serde_json::Value) {
-    print_out(&format!("{v}\n"));
-}
-
-/// Writes to stdout (see `output`: a closed pipe ends the command
-/// quietly, `diakonos list | head`).
-fn print_out(text: &str) {
-    crate::cli::output::out(text);
+    crate::cli::output::out(&format!("{v}\n"));
 }
 
 /// 59s, 5m 3s, 2h 5m, 3d 4h.

@@ -13,7 +13,7 @@ use super::*;
 pub fn events(
     g: &Global,
     names: Vec<String>,
-    mut each: impl FnMut(&protocol::EventRecord) -> bool,
+    mut each: impl FnMut(&protocol::EventRecord),
 ) -> Result<(), Error> {
     let home = Home::resolve(g.home.clone()).map_err(Error::failed)?;
     let (service_dir, named) = paths::service_dir(g.service_dir.clone());
@@ -70,9 +70,8 @@ pub fn events(
             .map_err(|e| Error::failed(format!("cannot understand the daemon's reply: {e}")))?;
         match reply.response {
             Response::Event(rec) => {
-                if !each(&rec) {
-                    return Ok(());
-                }
+                // A closed stdout ends the process there (cli/output.rs).
+                each(&rec);
             }
             Response::Error { message, hint } => return Err(Error::Failed { message, hint }),
             other => return Err(unexpected(&other)),
